@@ -1,0 +1,1 @@
+"""Tamper-evident audit trail: one record per state change, chained per entity with SM3."""

@@ -1,0 +1,1 @@
+"""Shared kernel: clock, money, errors, settings. Imports nothing from other domains."""

@@ -1,0 +1,49 @@
+"""Who is acting, in which role, through which channel: every service call carries one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    HOLDER = "holder"                          # 持卡人
+    SS_OUTLET = "ss_outlet_operator"           # 社会保障卡服务网点
+    CITIZEN_OUTLET = "citizen_outlet_operator"  # 市民卡网点
+    PHONE_AGENT = "phone_agent_12333"          # 12333 电话坐席
+    EMPLOYER_AGENT = "employer_agent"          # 单位经办人
+    BANK = "bank"                              # 合作银行 (branches included)
+    TRANSIT_OPERATOR = "transit_operator"      # 公交 / 地铁运营方
+    ADMIN = "admin"                            # 卡管中心管理员
+    SYSTEM = "system"                          # background jobs
+
+
+class Channel(StrEnum):
+    OUTLET = "outlet"                  # social-security card service outlet counter
+    CITIZEN_OUTLET = "citizen_outlet"  # 市民卡网点 (direct or partner)
+    PHONE_12333 = "phone_12333"
+    ONLINE_PORTAL = "online_portal"    # 网上办事服务大厅
+    ONLINE_APP = "online_app"          # 江苏智慧人社 APP
+    BANK_BRANCH = "bank_branch"
+    SELF_SERVICE = "self_service"
+    EMPLOYER = "employer"
+    PARTNER_API = "partner_api"
+    SYSTEM = "system"
+
+    @property
+    def is_online(self) -> bool:
+        return self in (Channel.ONLINE_PORTAL, Channel.ONLINE_APP)
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: str
+    role: Role
+    channel: Channel
+    bank_code: str | None = None     # for Role.BANK
+    branch_code: str | None = None   # bank branch or outlet code
+    person_id: int | None = None     # for Role.HOLDER
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        return cls(user_id=name, role=Role.SYSTEM, channel=Channel.SYSTEM)

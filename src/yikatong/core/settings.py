@@ -1,0 +1,35 @@
+"""Settings from the environment (YKT_*), with defaults that need nothing installed."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{Path('var/yikatong.db').resolve()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=_default_database_url)
+    nats_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token_ttl_minutes: int = 480
+    key_store_path: str = "var/keystore.json"
+    key_encryption_key: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            database_url=env.get("YKT_DATABASE_URL") or _default_database_url(),
+            nats_url=env.get("YKT_NATS_URL") or None,
+            host=env.get("YKT_HOST", "127.0.0.1"),
+            port=int(env.get("YKT_PORT", "8000")),
+            token_ttl_minutes=int(env.get("YKT_TOKEN_TTL_MINUTES", "480")),
+            key_store_path=env.get("YKT_KEY_STORE", "var/keystore.json"),
+            key_encryption_key=env.get("YKT_KEK") or None,
+        )

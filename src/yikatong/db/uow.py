@@ -1,0 +1,140 @@
+"""The unit of work: one use case, one transaction, its audit record and its outbox events.
+
+It rolls back unless `commit()` is called. Services never commit sessions themselves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from yikatong.audit.models import AuditRecord
+from yikatong.audit.rules import GENESIS, record_hash
+from yikatong.core.actor import Actor
+from yikatong.core.clock import Clock
+from yikatong.core.errors import ConcurrentChange, IdempotencyKeyReused
+from yikatong.db.idempotency import IdempotencyRecord, request_fingerprint
+from yikatong.events.models import OutboxEvent
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        clock: Clock,
+        after_commit: list[Callable[[], None]] | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self.clock = clock
+        self._after_commit = after_commit or []
+        self.session: Session
+        self.events: list[OutboxEvent] = []
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._session_factory()
+        self.events = []
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        try:
+            self.session.commit()
+        except StaleDataError as error:
+            self.session.rollback()
+            raise ConcurrentChange() from error
+        except IntegrityError as error:
+            self.session.rollback()
+            if "audit_records" in str(error.orig):
+                raise ConcurrentChange() from error
+            raise
+        if self.events:
+            for hook in self._after_commit:
+                hook()
+
+    def now(self):
+        return self.clock.now()
+
+    def audit(
+        self,
+        *,
+        actor: Actor,
+        action: str,
+        entity_type: str,
+        entity_id: str | int,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> AuditRecord:
+        """Add the audit record of this change, chained to the entity's previous record."""
+        entity_id = str(entity_id)
+        last = self.session.execute(
+            select(AuditRecord.seq, AuditRecord.hash)
+            .where(AuditRecord.entity_type == entity_type, AuditRecord.entity_id == entity_id)
+            .order_by(AuditRecord.seq.desc())
+            .limit(1)
+        ).first()
+        fields = dict(
+            at=self.now(), actor_id=actor.user_id, role=str(actor.role),
+            channel=str(actor.channel), action=action, entity_type=entity_type,
+            entity_id=entity_id, seq=(last.seq + 1) if last else 1,
+            before=before, after=after, reason=reason,
+            prev_hash=last.hash if last else GENESIS,
+        )
+        record = AuditRecord(**fields, hash=record_hash(fields))
+        self.session.add(record)
+        return record
+
+    def emit(
+        self,
+        type: str,
+        *,
+        aggregate_type: str,
+        aggregate_id: str | int,
+        payload: dict[str, Any],
+        partner: str | None = None,
+    ) -> OutboxEvent:
+        """Write an event to the outbox; it leaves after commit through the dispatcher."""
+        event = OutboxEvent(
+            event_id=str(uuid.uuid4()), type=type, aggregate_type=aggregate_type,
+            aggregate_id=str(aggregate_id), partner=partner, payload=payload,
+            occurred_at=self.now(), attempts=0,
+        )
+        self.session.add(event)
+        self.events.append(event)
+        return event
+
+    def replay(self, scope: str, key: str | None, request: Any) -> dict | None:
+        """The stored response of an earlier request with this idempotency key, if any."""
+        if key is None:
+            return None
+        stored = self.session.execute(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+            )
+        ).scalar_one_or_none()
+        if stored is None:
+            return None
+        if stored.request_hash != request_fingerprint(request):
+            raise IdempotencyKeyReused(key=key)
+        return stored.response
+
+    def remember(self, scope: str, key: str | None, request: Any, response: dict) -> None:
+        """Store the response under the idempotency key, in this same transaction."""
+        if key is None:
+            return
+        self.session.add(IdempotencyRecord(
+            scope=scope, key=key, request_hash=request_fingerprint(request),
+            response=response, created_at=self.now(),
+        ))
+
+
+UowFactory = Callable[[], UnitOfWork]

@@ -1,0 +1,1 @@
+"""Transactional outbox and the event bus adapters."""

@@ -1,0 +1,73 @@
+"""The composition root: settings, database, clock, and the seams to the outside world.
+
+Seams (bank gateway, card factory, card reader, key store, event bus, …) are
+`typing.Protocol`s; implementations are registered here and looked up by protocol, so a
+test or a deployment swaps one in (the pypi/warehouse way). Each domain may offer a
+`wiring.configure(platform)` that registers its in-repo reference implementations.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+
+import yikatong
+from yikatong.core.clock import Clock, SystemClock
+from yikatong.core.settings import Settings
+from yikatong.db.engine import make_engine, make_session_factory
+from yikatong.db.uow import UnitOfWork
+
+T = TypeVar("T")
+
+
+class Platform:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.clock = clock or SystemClock()
+        self.engine = engine or make_engine(self.settings.database_url)
+        self.session_factory = make_session_factory(self.engine)
+        self.after_commit: list[Callable[[], None]] = []
+        self._services: dict[Any, Any] = {}
+        self._factories: dict[Any, Callable[[Platform], Any]] = {}
+        for module in pkgutil.iter_modules(yikatong.__path__):
+            if module.ispkg:
+                wiring = _optional_module(f"yikatong.{module.name}.wiring")
+                if wiring is not None:
+                    wiring.configure(self)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, self.clock, self.after_commit)
+
+    def provide(self, protocol: Any, implementation: Any = None, *, factory=None) -> None:
+        """Register an implementation (or a lazy factory) for a seam."""
+        self._services.pop(protocol, None)
+        if factory is not None:
+            self._factories[protocol] = factory
+        else:
+            self._services[protocol] = implementation
+
+    def get(self, protocol: type[T] | Any) -> T:
+        if protocol not in self._services:
+            if protocol not in self._factories:
+                raise LookupError(f"no implementation registered for {protocol!r}")
+            self._services[protocol] = self._factories[protocol](self)
+        return self._services[protocol]
+
+
+def _optional_module(name: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != name:
+            raise
+        return None
