@@ -42,7 +42,8 @@ class UnitOfWork:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.session.rollback()
+        # close() rolls back what was not committed and detaches loaded objects without
+        # expiring them, so results stay readable after the block.
         self.session.close()
 
     def commit(self) -> None:

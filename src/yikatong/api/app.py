@@ -1,0 +1,61 @@
+"""The FastAPI application; each domain's `api.router` is mounted under /api/v1."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+import yikatong
+from yikatong.core.errors import DomainError, InvalidInput
+from yikatong.platform import Platform
+
+PROBLEM = "application/problem+json"
+
+
+def create_app(platform: Platform | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Yikatong 江苏（常州）一卡通",
+        version=yikatong.__version__,
+        description="Issue and run the Jiangsu (Changzhou) One Card / 一卡通发卡与运营平台",
+        openapi_url="/openapi.json",
+    )
+    app.state.platform = platform or Platform()
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for router in _domain_routers():
+        app.include_router(router, prefix="/api/v1")
+
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _domain_routers():
+    for module in sorted(pkgutil.iter_modules(yikatong.__path__), key=lambda m: m.name):
+        if not module.ispkg or module.name == "api":
+            continue
+        name = f"yikatong.{module.name}.api"
+        try:
+            domain_api = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+            continue
+        yield domain_api.router
+
+
+def _domain_error(_request: Request, error: DomainError) -> JSONResponse:
+    return JSONResponse(error.to_problem(), status_code=error.http_status, media_type=PROBLEM)
+
+
+def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+    fields = ["/".join(str(part) for part in e["loc"]) + f": {e['msg']}" for e in error.errors()]
+    problem = InvalidInput(reason_zh="请求格式不正确（" + "；".join(fields) + "）",
+                           reason_en="malformed request (" + "; ".join(fields) + ")").to_problem()
+    return JSONResponse(problem, status_code=422, media_type=PROBLEM)

@@ -1,0 +1,55 @@
+"""Request dependencies: the platform, the acting user, role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Depends, Header, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from yikatong.auth.errors import ChannelNotAllowed
+from yikatong.auth.rules import channel_for
+from yikatong.auth.service import resolve_token
+from yikatong.core.actor import Actor, Role
+from yikatong.core.errors import Forbidden, Unauthenticated
+from yikatong.platform import Platform
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def platform_dep(request: Request) -> Platform:
+    return request.app.state.platform
+
+
+def current_actor(
+    platform: Platform = Depends(platform_dep),
+    token: str | None = Depends(oauth2_scheme),
+    api_key: str | None = Header(default=None, alias="X-API-Key"),
+    channel: str | None = Header(default=None, alias="X-Ykt-Channel"),
+) -> Actor:
+    """The authenticated actor; the channel comes from X-Ykt-Channel within the role's own."""
+    secret = token or api_key
+    if not secret:
+        raise Unauthenticated()
+    with platform.uow() as uow:
+        user = resolve_token(uow=uow, token=secret)
+    role = Role(user.role)
+    acting_channel = channel_for(role, channel)
+    if acting_channel is None:
+        raise ChannelNotAllowed(channel=channel)
+    return Actor(
+        user_id=user.username, role=role, channel=acting_channel, bank_code=user.bank_code,
+        branch_code=user.branch_code, person_id=user.person_id,
+    )
+
+
+def require_roles(*roles: Role) -> Callable[..., Actor]:
+    """A dependency that lets only these roles (and the card-centre admin) through."""
+    allowed = set(roles) | {Role.ADMIN}
+
+    def check(actor: Actor = Depends(current_actor)) -> Actor:
+        if actor.role not in allowed:
+            raise Forbidden()
+        return actor
+
+    return check

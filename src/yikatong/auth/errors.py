@@ -1,0 +1,34 @@
+from yikatong.core.errors import DomainError, Unauthenticated
+
+
+class BadCredentials(Unauthenticated):
+    code = "bad_credentials"
+    zh = "用户名或密码错误"
+    en = "Wrong username or password"
+
+
+class TokenInvalid(Unauthenticated):
+    code = "token_invalid"
+    zh = "登录凭证无效或已过期"
+    en = "The access token is invalid or has expired"
+
+
+class ChannelNotAllowed(DomainError):
+    code = "channel_not_allowed"
+    http_status = 403
+    zh = "该角色不能通过渠道“{channel}”办理"
+    en = "This role cannot act through channel '{channel}'"
+
+
+class UsernameTaken(DomainError):
+    code = "username_taken"
+    http_status = 409
+    zh = "用户名已存在"
+    en = "The username is taken"
+
+
+class WeakPassword(DomainError):
+    code = "weak_password"
+    http_status = 422
+    zh = "密码至少需要 {minimum} 位"
+    en = "The password needs at least {minimum} characters"

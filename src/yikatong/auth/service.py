@@ -1,0 +1,87 @@
+"""Logins, bearer tokens and partner API keys. Passwords are hashed with argon2."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from yikatong.auth.errors import BadCredentials, TokenInvalid, UsernameTaken, WeakPassword
+from yikatong.auth.models import AccessToken, User
+from yikatong.auth.rules import MIN_PASSWORD_LENGTH
+from yikatong.core.actor import Actor, Role
+from yikatong.db.uow import UnitOfWork
+
+_hasher = PasswordHasher()
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(
+    *, uow: UnitOfWork, actor: Actor, username: str, password: str | None, role: Role,
+    display_name: str | None = None, bank_code: str | None = None,
+    branch_code: str | None = None, person_id: int | None = None,
+) -> User:
+    """Add a login (in the caller's transaction, audited)."""
+    if uow.session.execute(select(User.id).where(User.username == username)).first():
+        raise UsernameTaken(username=username)
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(minimum=MIN_PASSWORD_LENGTH)
+    user = User(
+        username=username, display_name=display_name or username, role=str(role),
+        password_hash=_hasher.hash(password) if password else None, bank_code=bank_code,
+        branch_code=branch_code, person_id=person_id, created_at=uow.now(),
+    )
+    uow.session.add(user)
+    uow.session.flush()
+    uow.audit(actor=actor, action="user.create", entity_type="user", entity_id=user.id,
+              after={"username": username, "role": str(role), "bank_code": bank_code})
+    return user
+
+
+def login(*, uow: UnitOfWork, username: str, password: str, ttl: timedelta) -> str:
+    """Check the password and return a new bearer token."""
+    user = uow.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None or not user.active or not user.password_hash:
+        raise BadCredentials()
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError) as error:
+        raise BadCredentials() from error
+    return _issue(uow, user, kind="bearer", expires_at=uow.now() + ttl)
+
+
+def create_api_key(*, uow: UnitOfWork, user: User, label: str) -> str:
+    """A long-lived key for a partner system (bank, transit operator)."""
+    return _issue(uow, user, kind="api_key", expires_at=None, label=label)
+
+
+def _issue(uow: UnitOfWork, user: User, *, kind: str, expires_at, label=None) -> str:
+    token = ("ykt_" if kind == "api_key" else "") + secrets.token_urlsafe(32)
+    uow.session.add(AccessToken(
+        token_hash=_token_hash(token), user_id=user.id, kind=kind, label=label,
+        created_at=uow.now(), expires_at=expires_at,
+    ))
+    return token
+
+
+def resolve_token(*, uow: UnitOfWork, token: str) -> User:
+    """The active user behind a bearer token or API key."""
+    row = uow.session.execute(
+        select(AccessToken, User)
+        .join(User, User.id == AccessToken.user_id)
+        .where(AccessToken.token_hash == _token_hash(token))
+    ).first()
+    if row is None:
+        raise TokenInvalid()
+    access, user = row
+    now = uow.now()
+    if access.revoked_at or (access.expires_at and access.expires_at <= now) or not user.active:
+        raise TokenInvalid()
+    return user

