@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import logging
+
+from yikatong.events.bus import InProcessBus
+from yikatong.events.protocols import EventBus
+
+log = logging.getLogger(__name__)
+
+
+def configure(platform) -> None:
+    platform.provide(EventBus, InProcessBus())
+    platform.after_commit.append(lambda: _dispatch_quietly(platform))
+
+
+def _dispatch_quietly(platform) -> None:
+    """Deliver in-process right after a commit; what fails stays in the outbox for the worker."""
+    from yikatong.events.dispatcher import dispatch_pending
+
+    if platform.settings.nats_url:  # an external transport: the worker publishes
+        return
+    try:
+        dispatch_pending(platform)
+    except Exception:
+        log.exception("in-process dispatch failed; the worker will retry")
