@@ -118,14 +118,15 @@ def sign(
     `fixed_k_for_test_vectors` reproduces published vectors; a fixed k in production leaks
     the private key, so it exists only for tests.
     """
-    signer = SM2(sk=_private(private_key), uid=_user_id(user_id), rnd_fn=_fixed_k(fixed_k_for_test_vectors))
+    options = {}
+    if fixed_k_for_test_vectors is not None:
+        options["rnd_fn"] = _fixed_k(fixed_k_for_test_vectors)
+    signer = SM2(sk=_private(private_key), uid=_user_id(user_id), **options)
     raw = signer.sign(message)
     return raw_to_der(raw) if der else raw
 
 
-def _fixed_k(k: int | None):
-    if k is None:
-        return None
+def _fixed_k(k: int):
     if not 1 <= k < _N:
         raise ValueError("k must be in [1, n-1]")
     # gmalglib reads the random bytes as a little-endian integer.
