@@ -198,3 +198,14 @@ def test_gmssl_decrypts_our_c1c3c2_ciphertext():
     ciphertext = sm2.encrypt(public_key, b"hello")
     assert ciphertext[0] == 0x04
     assert _gmssl(private_key, public_key, mode=1).decrypt(ciphertext[1:]) == b"hello"
+
+
+def test_bound_signer_and_verifier_agree_with_functions():
+    private_key, public_key = sm2.generate_keypair()
+    signer, verifier = sm2.Sm2Signer(private_key, "ALICE"), sm2.Sm2Verifier(public_key, "ALICE")
+    for der in (False, True):
+        signature = signer.sign(b"payload", der=der)
+        assert verifier.verify(b"payload", signature)
+        assert sm2.verify(public_key, b"payload", signature, user_id="ALICE")
+    assert not verifier.verify(b"payload", bytes(5))
+    assert private_key.hex() not in repr(signer)

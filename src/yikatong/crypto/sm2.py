@@ -140,11 +140,7 @@ def verify(
     user_id: bytes | str = DEFAULT_USER_ID,
 ) -> bool:
     """True when `signature` (raw r‖s or DER) is a valid SM2 signature of message by public_key."""
-    try:
-        raw = normalise_signature(signature)
-    except InvalidSm2Signature:
-        return False
-    return SM2(pk=_public(public_key), uid=_user_id(user_id)).verify(message, raw)
+    return Sm2Verifier(public_key, user_id).verify(message, signature)
 
 
 def normalise_signature(signature: bytes) -> bytes:
@@ -168,6 +164,35 @@ def raw_to_der(signature: bytes) -> bytes:
     if len(signature) != RAW_SIGNATURE_LENGTH:
         raise InvalidSm2Signature(reason_zh="签名长度应为 64 字节", reason_en="raw signature must be 64 bytes")
     return encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+
+
+class Sm2Signer:
+    """A signer bound to one key pair and user ID: building it derives the public key
+    (one point multiplication), so reuse it for many signatures."""
+
+    def __init__(self, private_key: bytes, user_id: bytes | str = DEFAULT_USER_ID) -> None:
+        self._sm2 = SM2(sk=_private(private_key), uid=_user_id(user_id))
+
+    def sign(self, message: bytes, *, der: bool = False) -> bytes:
+        raw = self._sm2.sign(message)
+        return raw_to_der(raw) if der else raw
+
+    def __repr__(self) -> str:
+        return "<Sm2Signer private key hidden>"
+
+
+class Sm2Verifier:
+    """A verifier bound to one public key and user ID (ZA computed once)."""
+
+    def __init__(self, public_key: bytes | str, user_id: bytes | str = DEFAULT_USER_ID) -> None:
+        self.public_key = _public(public_key)
+        self._sm2 = SM2(pk=self.public_key, uid=_user_id(user_id))
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        try:
+            return self._sm2.verify(message, normalise_signature(signature))
+        except InvalidSm2Signature:
+            return False
 
 
 def encrypt(public_key: bytes | str, plaintext: bytes) -> bytes:
