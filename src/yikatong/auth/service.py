@@ -13,7 +13,7 @@ from sqlalchemy import select
 from yikatong.auth.errors import BadCredentials, TokenInvalid, UsernameTaken, WeakPassword
 from yikatong.auth.models import AccessToken, User
 from yikatong.auth.rules import MIN_PASSWORD_LENGTH
-from yikatong.core.actor import Actor, Role
+from yikatong.core.actor import Actor, Channel, Role
 from yikatong.db.uow import UnitOfWork
 
 _hasher = PasswordHasher()
@@ -54,7 +54,10 @@ def login(*, uow: UnitOfWork, username: str, password: str, ttl: timedelta) -> s
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError) as error:
         raise BadCredentials() from error
-    return _issue(uow, user, kind="bearer", expires_at=uow.now() + ttl)
+    token = _issue(uow, user, kind="bearer", expires_at=uow.now() + ttl)
+    uow.audit(actor=Actor(user_id=user.username, role=Role(user.role), channel=Channel.SYSTEM),
+              action="auth.login", entity_type="user", entity_id=user.id)
+    return token
 
 
 def create_api_key(*, uow: UnitOfWork, user: User, label: str) -> str:
