@@ -1,0 +1,1 @@
+"""Reference data: partner banks, outlets, service hotlines (名录 / 参考数据)."""
