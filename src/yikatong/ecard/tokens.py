@@ -1,0 +1,94 @@
+"""The e-card QR token: compact, SM2-signed, valid 60 s, verifiable offline.
+
+Layout (big-endian), then a raw 64-byte SM2 signature over it (user ID default):
+
+    version(1)=1 | key_version(1) | status_index(4) | ecard_no(8) | issued_at(4, unix s)
+    | valid_seconds(2) | nonce(8)
+
+encoded as base32 without padding behind the prefix "YKT1." so the QR code can use its dense
+alphanumeric mode. A terminal needs only the platform's public key (by key version), its clock
+and the last status list; the nonce makes each code single-use per business transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from yikatong.core.errors import DomainError
+from yikatong.crypto.sm2 import Sm2Signer, Sm2Verifier
+
+PREFIX = "YKT1."
+TOKEN_VERSION = 1
+VALIDITY = timedelta(seconds=60)
+CLOCK_SKEW = timedelta(seconds=5)
+_BODY = struct.Struct(">BBIQIH8s")
+_SIGNATURE_LENGTH = 64
+
+
+class TokenRejected(DomainError):
+    code = "ecard_token_rejected"
+    http_status = 422
+    zh = "电子社保卡二维码无效：{reason_zh}"
+    en = "The e-card QR code is not valid: {reason_en}"
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    key_version: int
+    status_index: int
+    ecard_no: int
+    issued_at: datetime
+    valid_for: timedelta
+    nonce: bytes
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.issued_at + self.valid_for
+
+
+def issue_token(signer: Sm2Signer, claims: TokenClaims) -> str:
+    body = _BODY.pack(
+        TOKEN_VERSION, claims.key_version, claims.status_index, claims.ecard_no,
+        int(claims.issued_at.timestamp()), int(claims.valid_for.total_seconds()), claims.nonce,
+    )
+    raw = body + signer.sign(body)
+    return PREFIX + base64.b32encode(raw).decode().rstrip("=")
+
+
+def read_token(token: str, verifiers: dict[int, Sm2Verifier], now: datetime) -> TokenClaims:
+    """Check format, signature and validity window; status and reuse are the caller's checks."""
+    raw = _decode(token)
+    body, signature = raw[: _BODY.size], raw[_BODY.size :]
+    version, key_version, status_index, ecard_no, issued, seconds, nonce = _BODY.unpack(body)
+    if version != TOKEN_VERSION:
+        raise _rejected("版本不支持", "unsupported version")
+    verifier = verifiers.get(key_version)
+    if verifier is None or not verifier.verify(body, signature):
+        raise _rejected("签名不正确（可能是伪造的）", "the signature does not verify (forged?)")
+    claims = TokenClaims(key_version, status_index, ecard_no,
+                         datetime.fromtimestamp(issued, UTC), timedelta(seconds=seconds), nonce)
+    if now + CLOCK_SKEW < claims.issued_at:
+        raise _rejected("签发时间在未来", "issued in the future")
+    if now > claims.expires_at + CLOCK_SKEW:
+        raise _rejected("已过期，请刷新二维码", "expired; refresh the code")
+    return claims
+
+
+def _decode(token: str) -> bytes:
+    if not token.startswith(PREFIX):
+        raise _rejected("不是电子社保卡二维码", "not an e-card code")
+    text = token[len(PREFIX):].upper()
+    try:
+        raw = base64.b32decode(text + "=" * (-len(text) % 8))
+    except ValueError:
+        raise _rejected("编码错误", "malformed encoding") from None
+    if len(raw) != _BODY.size + _SIGNATURE_LENGTH:
+        raise _rejected("长度不正确", "wrong length")
+    return raw
+
+
+def _rejected(reason_zh: str, reason_en: str) -> TokenRejected:
+    return TokenRejected(reason_zh=reason_zh, reason_en=reason_en)
