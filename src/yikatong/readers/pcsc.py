@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from yikatong.readers.errors import (
@@ -77,17 +79,32 @@ def with_le(apdu: bytes, le: int) -> bytes:
     raise ValueError("not a short command APDU")
 
 
-def _pyscard() -> Any:
-    """The pyscard modules we use, or PcscUnavailable when the extra is not installed."""
+@dataclass(frozen=True)
+class _Pyscard:
+    system: Any
+    no_card: type[Exception]
+    errors: tuple[type[Exception], ...]  # everything pyscard raises for PC/SC failures
+    t0_protocol: int
+
+
+@cache
+def _pyscard() -> _Pyscard:
+    """The pyscard parts we use, or PcscUnavailable when the extra is not installed."""
     try:
         from smartcard import Exceptions, System
         from smartcard.CardConnection import CardConnection
+        from smartcard.pcsc.PCSCExceptions import BaseSCardException
     except ImportError as error:
         raise PcscUnavailable(
             reason_zh="未安装 pyscard（pip install 'yikatong[pcsc]'）；" + INSTALL_HINT_ZH,
             reason_en="pyscard is not installed (pip install 'yikatong[pcsc]'); " + INSTALL_HINT_EN,
         ) from error
-    return System, Exceptions, CardConnection
+    return _Pyscard(
+        system=System,
+        no_card=Exceptions.NoCardException,
+        errors=(Exceptions.SmartcardException, BaseSCardException),
+        t0_protocol=CardConnection.T0_protocol,
+    )
 
 
 def list_readers() -> list[str]:
@@ -116,10 +133,10 @@ def find_reader(name: str | None = None) -> Any:
 
 
 def _readers() -> list[Any]:
-    system, exceptions, _ = _pyscard()
+    pyscard = _pyscard()
     try:
-        return list(system.readers())
-    except exceptions.SmartcardException as error:
+        return list(pyscard.system.readers())
+    except pyscard.errors as error:
         raise PcscUnavailable(
             reason_zh="pcscd 未运行；" + INSTALL_HINT_ZH,
             reason_en=f"pcscd is not answering ({type(error).__name__}); " + INSTALL_HINT_EN,
@@ -128,11 +145,10 @@ def _readers() -> list[Any]:
 
 def card_present(reader: Any) -> bool:
     """Whether `reader` (a pyscard reader) holds a card that answers a reset."""
-    _, exceptions, _ = _pyscard()
     connection = reader.createConnection()
     try:
         connection.connect()
-    except exceptions.SmartcardException:
+    except _pyscard().errors:
         return False
     atr = connection.getATR()
     connection.disconnect()
@@ -187,7 +203,8 @@ class PcscReader:
             raise self._translate(error) from error
 
     def disconnect(self) -> None:
-        """Release the card (leave it powered for the next application, as PC/SC does)."""
+        """Release the card; pyscard powers it down, which ends the card session as pulling
+        it out would (selected application, authentication state)."""
         if self._connection is not None and self.protocol is not None:
             try:
                 self._connection.disconnect()
@@ -226,8 +243,7 @@ class PcscReader:
             return error
         if not _is_pyscard_error(error):
             return error
-        _, exceptions, _ = _pyscard()
-        if isinstance(error, exceptions.NoCardException):
+        if isinstance(error, _pyscard().no_card):
             return NoCardInReader(reader=self.name)
         # pyscard's message names the PC/SC error (e.g. "Card was removed"), never the APDU.
         return CardCommunicationError(
@@ -237,15 +253,13 @@ class PcscReader:
 
 def _t0_code() -> int:
     try:
-        _, _, card_connection = _pyscard()
+        return _pyscard().t0_protocol
     except PcscUnavailable:
         return 1  # PC/SC's SCARD_PROTOCOL_T0, for injected connections without pyscard
-    return card_connection.T0_protocol
 
 
 def _is_pyscard_error(error: Exception) -> bool:
     try:
-        _, exceptions, _ = _pyscard()
+        return isinstance(error, _pyscard().errors)
     except PcscUnavailable:
         return False
-    return isinstance(error, exceptions.SmartcardException)
