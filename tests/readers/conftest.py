@@ -109,10 +109,10 @@ def card_in_vpcd(
         try:
             probe.wait_for_card(timeout=10)
             probe.disconnect()
-        except Exception:
+        except Exception as error:
             stop.set()
             thread.join(5)
-            raise result.get("error") or AssertionError("pcscd never saw the inserted card")
+            raise result.get("error") or AssertionError("pcscd never saw the card") from error
         try:
             yield result
         finally:
