@@ -7,19 +7,26 @@ OK = b"\x90\x00"
 
 class EchoCard:
     """Answers SELECT with 9000, INS 0x10 with its command counter, anything else by
-    echoing the command data; counts resets."""
+    echoing the command data; counts resets; goes silent (raises) when unpowered."""
 
     ATR = bytes.fromhex("3B02FA11")
 
     def __init__(self) -> None:
         self.resets = 0
+        self.powered = False
         self.commands: list[bytes] = []
 
     def reset(self) -> bytes:
         self.resets += 1
+        self.powered = True
         return self.ATR
 
+    def power_off(self) -> None:
+        self.powered = False
+
     def transmit(self, apdu: bytes) -> bytes:
+        if not self.powered:
+            raise RuntimeError("no power")
         self.commands.append(apdu)
         if apdu[1] == 0xA4:
             return OK

@@ -114,13 +114,30 @@ def test_atr_polls_do_not_reset_the_card_but_power_and_reset_do(vpcd):
         assert vpcd.atr() == card.ATR
     vpcd.control(Control.POWER_ON)
     vpcd.control(Control.RESET)
-    vpcd.control(Control.POWER_OFF)
     vpcd.control(0x7F)  # unknown codes are ignored, not answered
     assert vpcd.transmit(SELECT_SSSE) == OK  # the link is still in step
-
     assert card.resets == 3
     assert link.stats.resets == 2
+
+    vpcd.control(Control.POWER_OFF)
+    assert vpcd.atr() == card.ATR  # still present, unpowered
+    assert not card.powered
+    vpcd.control(Control.POWER_ON)
+    vpcd.atr()  # control codes have no answer: this round trip waits for the card
+    assert card.powered
     link.stop()
+
+
+def test_a_card_that_goes_silent_is_pulled_out(vpcd):
+    card = EchoCard()
+    link, thread = inserted(card, vpcd)
+    vpcd.control(Control.POWER_OFF)
+    vpcd.send(SELECT_SSSE)  # the unpowered card raises instead of answering
+
+    thread.join(5)
+    assert not thread.is_alive()
+    assert vpcd.conn.recv(1) == b""  # vpcd reads the closed link as a removed card
+    assert link.stats.commands == 0
 
 
 def test_stop_pulls_the_card_out(vpcd):

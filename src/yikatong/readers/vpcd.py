@@ -48,8 +48,11 @@ class ServedCard(Protocol):
         ...
 
     def transmit(self, apdu: bytes) -> bytes:
-        """One command APDU in, response data + SW1 SW2 out."""
+        """One command APDU in, response data + SW1 SW2 out. Raising means the chip went
+        silent (e.g. a power cut): the link drops, as if the card were pulled out."""
         ...
+
+    # Optional: `power_off()`, called when vpcd cuts the power (RAM state is lost).
 
 
 def read_message(sock: socket.socket) -> bytes | None:
@@ -91,6 +94,10 @@ def _ack_at_once(sock: socket.socket) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         except OSError:
             pass
+
+
+class CardStoppedAnswering(Exception):
+    """The served card raised instead of answering a command."""
 
 
 @dataclass
@@ -151,7 +158,11 @@ class VirtualCardLink:
                     raise
                 if message is None:
                     return
-                reply = self.handle(message)
+                try:
+                    reply = self.handle(message)
+                except CardStoppedAnswering as stopped:
+                    log.warning("the card stopped answering (%s); link dropped", stopped)
+                    return
                 if reply is not None:
                     write_message(sock, reply)
         finally:
@@ -163,7 +174,12 @@ class VirtualCardLink:
             return self._control(message[0])
         if not message:  # vpcd before 0.7 asked for the ATR with an empty message
             return self._atr
-        response = self.card.transmit(message)
+        try:
+            response = self.card.transmit(message)
+        except Exception as error:
+            # A chip that answers nothing (power cut by a test, emulator fault) looks to the
+            # terminal like a card pulled out: drop the link, vpcd reports the removal.
+            raise CardStoppedAnswering(type(error).__name__) from error
         self.stats.commands += 1
         if self.after_command is not None:
             self.after_command()
@@ -185,7 +201,11 @@ class VirtualCardLink:
         if code in (Control.POWER_ON, Control.RESET):
             self._atr = self.card.reset()
             self.stats.resets += 1
-        elif code != Control.POWER_OFF:
+        elif code == Control.POWER_OFF:
+            power_off = getattr(self.card, "power_off", None)  # optional in ServedCard
+            if power_off is not None:
+                power_off()
+        else:
             log.warning("vpcd sent unknown control code %#04x; ignored", code)
         return None
 
