@@ -1,0 +1,1 @@
+"""Persons, identity documents, ID-number and photo checks, one person one record."""

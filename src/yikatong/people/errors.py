@@ -1,0 +1,178 @@
+"""Errors of the people domain: each refusal has its own stable code and zh + en message."""
+
+from __future__ import annotations
+
+from yikatong.core.errors import Conflict, DomainError, NotFound
+
+
+class InvalidIdNumber(DomainError):
+    code = "invalid_id_number"
+    http_status = 422
+    zh = "证件号码无效：{reason_zh}"
+    en = "Invalid identity number: {reason_en}"
+
+
+class IdNumberMismatch(DomainError):
+    """Birth date or gender given for the applicant disagrees with the ID number."""
+
+    code = "id_number_mismatch"
+    http_status = 422
+    zh = "{field_zh}与证件号码不一致"
+    en = "The {field_en} does not agree with the identity number"
+
+
+class UnknownDocumentType(DomainError):
+    code = "unknown_document_type"
+    http_status = 422
+    zh = "不支持的证件类型“{document_type}”"
+    en = "Unsupported identity document type '{document_type}'"
+
+
+class DocumentExpired(DomainError):
+    code = "document_expired"
+    http_status = 422
+    zh = "证件已过有效期（有效期至 {valid_until}）"
+    en = "The identity document has expired (valid until {valid_until})"
+
+
+class DocumentValidityMissing(DomainError):
+    code = "document_validity_missing"
+    http_status = 422
+    zh = "请填写证件有效期（长期有效的身份证填 9999-12-31）"
+    en = "The document's validity date is required (use 9999-12-31 for a long-term ID card)"
+
+
+class HouseholdRegisterTooOld(DomainError):
+    code = "household_register_age_limit"
+    http_status = 422
+    zh = "户口簿仅限不满十六周岁的申请人使用（申请人 {age} 周岁）"
+    en = "A household register is accepted only for applicants under 16 (the applicant is {age})"
+
+
+class HouseholdRegisterWithIdCard(DomainError):
+    code = "household_register_id_card_exists"
+    http_status = 422
+    zh = "申请人已办理居民身份证，请使用身份证申领"
+    en = "The applicant already has a resident ID card; apply with the ID card"
+
+
+class DocumentForForeignersOnly(DomainError):
+    code = "document_for_foreigners_only"
+    http_status = 422
+    zh = "护照或外国人永久居留身份证仅限外籍人员使用"
+    en = "A passport or foreign permanent-residence ID is accepted from foreign nationals only"
+
+
+class DocumentForResidentsOnly(DomainError):
+    code = "document_for_hmt_residents_only"
+    http_status = 422
+    zh = "该证件仅限{region_zh}居民使用"
+    en = "This document is accepted only from residents of {region_en}"
+
+
+class DocumentForCitizensOnly(DomainError):
+    code = "document_for_citizens_only"
+    http_status = 422
+    zh = "居民身份证、临时身份证和户口簿仅限中国内地居民使用"
+    en = "Resident ID cards, temporary ID cards and household registers are for mainland citizens"
+
+
+class DocumentNumberKindMismatch(DomainError):
+    code = "document_number_kind_mismatch"
+    http_status = 422
+    zh = "证件号码不是{expected_zh}的号码"
+    en = "The number is not a valid {expected_en} number"
+
+
+class PhotoRequired(DomainError):
+    code = "photo_required"
+    http_status = 422
+    zh = "满 7 周岁的申请人须提供电子照片"
+    en = "Applicants aged 7 or more must provide a digital photo"
+
+
+class PhotoRejected(DomainError):
+    """Every failing photo rule at once: details["failures"] lists code, zh and en."""
+
+    code = "photo_rejected"
+    http_status = 422
+    zh = "照片不符合要求：{summary_zh}"
+    en = "The photo does not meet the requirements: {summary_en}"
+
+
+class InvalidPersonData(DomainError):
+    code = "invalid_person_data"
+    http_status = 422
+    zh = "人员信息有误：{reason_zh}"
+    en = "Invalid person data: {reason_en}"
+
+
+class PersonNotFound(NotFound):
+    code = "person_not_found"
+    zh = "未找到该人员"
+    en = "Person not found"
+
+    def __init__(self, **details) -> None:
+        super().__init__(what="person", **details)
+
+
+class SsnTaken(Conflict):
+    code = "ssn_taken"
+    zh = "该社会保障号码已属于另一人员"
+    en = "This social security number already belongs to another person"
+
+
+class DocumentTaken(Conflict):
+    code = "document_taken"
+    zh = "该证件已登记在另一人员名下"
+    en = "This identity document is already recorded for another person"
+
+
+class ReviewNotFound(NotFound):
+    code = "review_not_found"
+    zh = "未找到该人工审核记录"
+    en = "Manual review not found"
+
+    def __init__(self, **details) -> None:
+        super().__init__(what="review", **details)
+
+
+class ReviewAlreadyResolved(Conflict):
+    code = "review_already_resolved"
+    zh = "该人工审核已处理"
+    en = "This manual review has already been resolved"
+
+
+class CorrectionNotFound(NotFound):
+    code = "correction_not_found"
+    zh = "未找到该信息更正申请"
+    en = "Correction not found"
+
+    def __init__(self, **details) -> None:
+        super().__init__(what="correction", **details)
+
+
+class CorrectionAlreadyDecided(Conflict):
+    code = "correction_already_decided"
+    zh = "该信息更正申请已审批"
+    en = "This correction has already been decided"
+
+
+class CorrectionOutdated(Conflict):
+    code = "correction_outdated"
+    zh = "提出更正后人员信息已变更，请重新提出"
+    en = "The person's data changed after the correction was proposed; propose it again"
+
+
+class MakerCannotApprove(DomainError):
+    code = "maker_cannot_approve"
+    http_status = 403
+    zh = "信息更正须由另一名经办人审核，提出人不能审批自己的申请"
+    en = "A correction must be approved by a second operator, not by the one who proposed it"
+
+
+class NothingToCorrect(DomainError):
+    code = "nothing_to_correct"
+    http_status = 422
+    zh = "更正内容与现有信息相同或为空"
+    en = "The correction is empty or changes nothing"
