@@ -1,0 +1,1 @@
+"""Transit: the T-Union e-wallet, top-ups, fares and discounts, taps and clearing."""

@@ -1,0 +1,572 @@
+"""The fare engine: what a tap costs, decided from the card's own transit records.
+
+Pure: no database, no clock, no I/O. A validator calls `quote` offline with the card's last
+transit records (the 001E log and the 001A trip record), its own place and the tap's time;
+clearing calls `rerate` on an uploaded record to check what the card paid (it never changes
+it). Every figure comes from a `FareConfig` (fare_config.py); this module holds only the order
+of the steps, as in domain-rules §5.2:
+
+    base fare → transfer deduction (floor 0) → card discount → round half up to the fen
+
+Transfer chains: the first tap of a chain starts a window (60 min in Changzhou); every later tap
+inside the window whose (previous mode, this mode) is a transfer pair continues the chain and
+gets the deduction. A metro trip joins the chain at its entry; the deduction is applied at the
+exit, where the fare is known, and the exit carries the chain on for the next bus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from yikatong.core.errors import DomainError, InvalidInput
+from yikatong.core.money import Fen, apply_rate, format_fen
+
+if TYPE_CHECKING:
+    from yikatong.transit.fare_config import FareConfig, Metro, TransferRule
+
+
+class Mode(StrEnum):
+    BUS = "bus"
+    METRO = "metro"
+
+
+class TapKind(StrEnum):
+    BOARD = "board"  # bus: pay once when boarding
+    ENTRY = "entry"  # metro gate in: the fare is not known yet
+    EXIT = "exit"  # metro gate out: the fare is charged
+
+
+class CardKind(StrEnum):
+    SOCIAL_SECURITY = (
+        "social_security"  # third-generation social security card with a T-Union wallet
+    )
+    CITY_CARD = "city_card"  # a plain city transit card carrying T-Union (龙城通, 苏州通 …)
+
+
+class RiderCategory(StrEnum):
+    ADULT = "adult"
+    STUDENT = "student"
+    SENIOR_70 = "senior_70"
+    DISABLED = "disabled"
+
+
+class FareFlag(StrEnum):
+    PENDING_ENTRY = "pending_entry"
+    TRANSFER = "transfer"
+    FREE_TRANSFER = "free_transfer"
+    SAME_CITY = "same_city"
+    OTHER_CITY_DEFAULT = "other_city_default"
+    MAX_FARE_NO_ENTRY = "max_fare_no_entry"
+    UNFINISHED_ENTRY_PENALTY = "unfinished_entry_penalty"
+
+
+class FareNotConfigured(DomainError):
+    code = "transit_fare_not_configured"
+    http_status = 422
+    zh = "未配置城市 {city} 的{mode_zh}票价"
+    en = "No {mode} fares are configured for city {city}"
+
+
+class UnknownStation(FareNotConfigured):
+    code = "transit_unknown_station"
+    zh = "城市 {city} 的地铁线网中没有车站 {station}"
+    en = "Station {station} is not in the metro network of city {city}"
+
+
+@dataclass(frozen=True)
+class CardContext:
+    """What the fare depends on about the card: its issuer city (file 0015), its kind, its rider."""
+
+    issuer_city: str
+    kind: CardKind
+    rider: RiderCategory = RiderCategory.ADULT
+
+    def __post_init__(self) -> None:
+        _require_city_code(self.issuer_city, "issuer_city")
+
+    @classmethod
+    def from_issuer_id(
+        cls, issuer_id: bytes, *, kind: CardKind, rider: RiderCategory = RiderCategory.ADULT
+    ) -> CardContext:
+        """Read the city from bytes 2–3 of the 8-byte issuer id of file 0015 (BCD, GB/T 13497)."""
+        if len(issuer_id) != 8:
+            raise InvalidInput(
+                reason_zh="发卡机构标识应为 8 字节", reason_en="the issuer id must be 8 bytes"
+            )
+        digits = issuer_id[2:4].hex()
+        if not digits.isdigit():
+            raise InvalidInput(
+                reason_zh=f"发卡机构标识的城市代码不是 BCD：{digits}",
+                reason_en=f"the issuer id's city code is not BCD: {digits}",
+            )
+        return cls(issuer_city=digits, kind=kind, rider=rider)
+
+
+@dataclass(frozen=True)
+class Tap:
+    """A card presented at a validator: its time (timezone-aware) and the validator's place."""
+
+    when: datetime
+    city: str
+    mode: Mode
+    kind: TapKind
+    line: str | None = None
+    station: str | None = None
+    region: str | None = None  # a bus validator's fare region, for lines not in the configuration
+
+    def __post_init__(self) -> None:
+        _require_aware(self.when)
+        _require_city_code(self.city, "city")
+        if (self.mode is Mode.BUS) != (self.kind is TapKind.BOARD):
+            raise InvalidInput(
+                reason_zh=f"{self.mode} 不支持刷卡类型 {self.kind}",
+                reason_en=f"a {self.mode} tap cannot be of kind {self.kind}",
+            )
+        if self.mode is Mode.METRO and not self.station:
+            raise InvalidInput(
+                reason_zh="地铁刷卡缺少车站", reason_en="a metro tap needs a station"
+            )
+
+
+@dataclass(frozen=True)
+class TransitRecordView:
+    """An earlier tap as the card remembers it (001E log plus the 001A trip record)."""
+
+    tap: Tap
+    amount: Fen  # what the card paid at this tap
+    chain_start: datetime  # first tap of the transfer chain this tap belongs to
+    entry_open: bool = False  # a metro entry not yet closed by an exit
+    deposit: Fen = 0  # part of an entry's amount to credit against the fare at exit
+
+    def __post_init__(self) -> None:
+        _require_aware(self.chain_start)
+
+
+@dataclass(frozen=True)
+class Discount:
+    numerator: int
+    denominator: int
+    rule_id: str
+    zh: str
+    en: str
+
+
+FULL_FARE = Discount(1, 1, "discount.none", "无优惠，全价", "no discount, full fare")
+
+
+@dataclass(frozen=True)
+class RuleStep:
+    rule_id: str
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    """A metro entry whose fare is decided at the exit."""
+
+    station: str
+    when: datetime
+    chain_start: datetime
+    deposit: Fen
+
+
+@dataclass(frozen=True)
+class FareDecision:
+    """What a tap costs and why. `amount` = fare + penalty + deposit − deposit credited."""
+
+    amount: Fen
+    base_fare: Fen
+    transfer_deduction: Fen
+    discount: Discount
+    fare: Fen
+    chain_start: datetime
+    config_version: str
+    penalty: Fen = 0
+    deposit_credited: Fen = 0
+    distance_m: int | None = None
+    pending_entry: PendingEntry | None = None
+    flags: frozenset[FareFlag] = frozenset()
+    trail: tuple[RuleStep, ...] = ()
+
+    def record(self, tap: Tap) -> TransitRecordView:
+        """The record a validator writes to the card for this tap."""
+        return TransitRecordView(
+            tap=tap,
+            amount=self.amount,
+            chain_start=self.chain_start,
+            entry_open=self.pending_entry is not None,
+            deposit=self.pending_entry.deposit if self.pending_entry else 0,
+        )
+
+
+@dataclass(frozen=True)
+class RerateResult:
+    """Clearing's second opinion on an uploaded record; `expected` is None when not rateable."""
+
+    charged: Fen
+    expected: Fen | None
+    decision: FareDecision | None = None
+    not_rated_zh: str = ""
+    not_rated_en: str = ""
+
+    @property
+    def mismatch(self) -> bool:
+        return self.expected is not None and self.expected != self.charged
+
+
+def quote(
+    card: CardContext, tap: Tap, history: list[TransitRecordView], config: FareConfig
+) -> FareDecision:
+    """What this tap costs, from the card's earlier transit records (any order) and the config."""
+    past = sorted(history, key=lambda record: record.tap.when)
+    pricing = _Pricing(card=card, tap=tap, past=past, config=config)
+    if tap.mode is Mode.BUS:
+        return pricing.board_bus()
+    if tap.kind is TapKind.ENTRY:
+        return pricing.enter_metro()
+    return pricing.exit_metro()
+
+
+def rerate(
+    record: TransitRecordView,
+    history: list[TransitRecordView],
+    config: FareConfig,
+    *,
+    card: CardContext,
+) -> RerateResult:
+    """Re-compute an uploaded record's fare from the records before it; flag, never alter."""
+    earlier = [other for other in history if other.tap.when < record.tap.when]
+    try:
+        decision = quote(card, record.tap, earlier, config)
+    except FareNotConfigured as error:
+        return RerateResult(
+            charged=record.amount,
+            expected=None,
+            not_rated_zh=error.message_zh,
+            not_rated_en=error.message_en,
+        )
+    return RerateResult(charged=record.amount, expected=decision.amount, decision=decision)
+
+
+@dataclass
+class _Chain:
+    start: datetime
+    transfer: bool = False
+    free: bool = False
+
+
+@dataclass
+class _Pricing:
+    """One quote in progress: collects the rule trail and flags as it decides."""
+
+    card: CardContext
+    tap: Tap
+    past: list[TransitRecordView]
+    config: FareConfig
+    trail: list[RuleStep] = field(default_factory=list)
+    flags: set[FareFlag] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.local = self._treated_as_local()
+
+    # -- the three kinds of tap -------------------------------------------------------------
+
+    def board_bus(self) -> FareDecision:
+        base, region = self._bus_base_fare()
+        chain = self._chain()
+        discount = self._discount(Mode.BUS, region)
+        return self._priced(base=base, chain=chain, discount=discount)
+
+    def enter_metro(self) -> FareDecision:
+        metro = self._metro()
+        chain = self._chain()
+        penalty = 0
+        if self._open_entry() is not None:
+            penalty = metro.unfinished_entry_penalty
+            self._step(
+                "metro.unfinished_entry_penalty",
+                f"上次进站未出站，罚 {format_fen(penalty)} 元",
+                f"previous entry was never closed: penalty {format_fen(penalty)} CNY",
+                FareFlag.UNFINISHED_ENTRY_PENALTY,
+            )
+        if chain.transfer:
+            self._step(
+                "transfer.joined_at_entry",
+                "换乘进站：换乘优惠在出站时计算",
+                "entered as a transfer: the transfer deduction is applied at exit",
+            )
+        deposit = metro.gates.entry_debit
+        self._step(
+            "metro.entry_pending",
+            f"进站：票价在出站时计算，预扣 {format_fen(deposit)} 元",
+            f"entry: the fare is charged at exit; deposit {format_fen(deposit)} CNY",
+            FareFlag.PENDING_ENTRY,
+        )
+        pending = PendingEntry(
+            station=self.tap.station or "",
+            when=self.tap.when,
+            chain_start=chain.start,
+            deposit=deposit,
+        )
+        return self._decision(
+            amount=penalty + deposit,
+            base=0,
+            deduction=0,
+            discount=replace(
+                FULL_FARE, rule_id="metro.entry", zh="进站不计票价", en="no fare at entry"
+            ),
+            fare=0,
+            chain_start=chain.start,
+            penalty=penalty,
+            pending_entry=pending,
+        )
+
+    def exit_metro(self) -> FareDecision:
+        metro = self._metro()
+        entry = self._open_entry()
+        if entry is None:
+            base = metro.max_fare
+            chain = _Chain(start=self.tap.when)
+            distance = None
+            self._step(
+                "metro.no_entry_max_fare",
+                f"无进站记录，按最高票价 {format_fen(base)} 元计",
+                f"no entry on the card: maximum fare {format_fen(base)} CNY",
+                FareFlag.MAX_FARE_NO_ENTRY,
+            )
+        else:
+            start = metro.network.station(entry.tap.station or "")
+            end = metro.network.station(self.tap.station or "")
+            distance = metro.network.distance_m(start.code, end.code)
+            base = metro.fare.base_fare(distance)
+            self._step(
+                "metro.distance_fare",
+                f"{start.zh} 至 {end.zh} 里程 {distance / 1000:.1f} 公里，基础票价 {format_fen(base)} 元",
+                f"{start.en} to {end.en}: {distance / 1000:.1f} km, base fare {format_fen(base)} CNY",
+            )
+            # The entry joined (or started) the chain; its decision is carried in chain_start.
+            chain = _Chain(start=entry.chain_start, transfer=entry.chain_start < entry.tap.when)
+        discount = self._discount(Mode.METRO, None)
+        decision = self._priced(base=base, chain=chain, discount=discount, distance=distance)
+        credited = min(entry.deposit, decision.fare) if entry is not None else 0
+        if credited:
+            self._step(
+                "metro.deposit_credited",
+                f"抵扣进站预扣 {format_fen(credited)} 元",
+                f"entry deposit credited: {format_fen(credited)} CNY",
+            )
+        return replace(
+            decision,
+            amount=decision.fare - credited,
+            deposit_credited=credited,
+            trail=tuple(self.trail),
+        )
+
+    # -- the steps ----------------------------------------------------------------------------
+
+    def _priced(
+        self, *, base: Fen, chain: _Chain, discount: Discount, distance: int | None = None
+    ) -> FareDecision:
+        """base fare → transfer deduction (floor 0) → card discount → round half up."""
+        deduction = 0
+        if chain.free:
+            deduction = base
+            self._step(
+                "transfer.free_group",
+                "站内换乘免费",
+                "free transfer inside the station",
+                FareFlag.FREE_TRANSFER,
+                FareFlag.TRANSFER,
+            )
+        elif chain.transfer and (rule := self._transfer_rule()) is not None:
+            deduction = min(rule.deduction, base)
+            self._step(
+                "transfer.deduction",
+                f"{rule.window_minutes} 分钟内换乘，先减 {format_fen(deduction)} 元",
+                f"transfer within {rule.window_minutes} min: {format_fen(deduction)} CNY off the base fare first",
+                FareFlag.TRANSFER,
+            )
+        fare = apply_rate(base - deduction, discount.numerator, discount.denominator)
+        self._step(discount.rule_id, discount.zh, discount.en)
+        self._step(
+            "rounding.half_up",
+            f"({format_fen(base)} − {format_fen(deduction)}) × {discount.numerator}/{discount.denominator}，四舍五入到分 = {format_fen(fare)} 元",
+            f"({format_fen(base)} − {format_fen(deduction)}) × {discount.numerator}/{discount.denominator}, rounded half up to the fen = {format_fen(fare)} CNY",
+        )
+        return self._decision(
+            amount=fare,
+            base=base,
+            deduction=deduction,
+            discount=discount,
+            fare=fare,
+            chain_start=chain.start,
+            distance=distance,
+        )
+
+    def _treated_as_local(self) -> bool:
+        if self.card.issuer_city == self.tap.city:
+            return True
+        cluster = self.config.cluster_of(self.tap.city)
+        if (
+            cluster is not None
+            and self.card.issuer_city in cluster.cities
+            and self.card.kind in cluster.card_kinds
+        ):
+            self._step(
+                f"same_city.{cluster.id}",
+                f"{cluster.zh}同城待遇：按本地卡优惠",
+                f"{cluster.en} same-city treatment: local card discounts apply",
+                FareFlag.SAME_CITY,
+            )
+            return True
+        return False
+
+    def _bus_base_fare(self) -> tuple[Fen, str | None]:
+        city = self.config.cities.get(self.tap.city)
+        if city is None:
+            fare = self.config.other_cities.bus_fare
+            self._step(
+                "other_city.full_fare",
+                f"外地城市按当地规则，默认全价 {format_fen(fare)} 元",
+                f"another city's local rules: full fare {format_fen(fare)} CNY by default",
+                FareFlag.OTHER_CITY_DEFAULT,
+            )
+            return fare, None
+        line = self.config.bus_line(self.tap.city, self.tap.line)
+        if line is not None:
+            self._step(
+                "bus.line_fare",
+                f"{self.tap.line} 路票价 {format_fen(line.fare)} 元",
+                f"line {self.tap.line} fare {format_fen(line.fare)} CNY",
+            )
+            return line.fare, line.region
+        region = self.tap.region if self.tap.region in city.regions else city.default_region
+        self._step(
+            "bus.city_fare",
+            f"{city.zh}公交票价 {format_fen(city.bus_fare)} 元",
+            f"{city.en} bus fare {format_fen(city.bus_fare)} CNY",
+        )
+        return city.bus_fare, region
+
+    def _metro(self) -> Metro:
+        metro = self.config.metros.get(self.tap.city)
+        if metro is None:
+            raise FareNotConfigured(city=self.tap.city, mode=Mode.METRO.value, mode_zh="地铁")
+        if not metro.network.has_station(self.tap.station):
+            raise UnknownStation(city=self.tap.city, station=self.tap.station)
+        return metro
+
+    def _discount(self, mode: Mode, region: str | None) -> Discount:
+        """The lowest matching rate alone: discounts never stack (student 50% replaces 95%)."""
+        matching = [
+            row
+            for row in self.config.discounts
+            if row.city == self.tap.city
+            and row.matches(
+                mode=mode,
+                region=region,
+                local=self.local,
+                kind=self.card.kind,
+                rider=self.card.rider,
+            )
+        ]
+        if not matching:
+            return FULL_FARE
+        best = min(matching, key=lambda row: row.rate.fraction)
+        return Discount(
+            best.rate.numerator, best.rate.denominator, f"discount.{best.id}", best.zh, best.en
+        )
+
+    def _transfer_rule(self) -> TransferRule | None:
+        rule = self.config.transfers.get(self.tap.city)
+        if rule is None or (rule.applies_to == "local_cards" and not self.local):
+            return None
+        return rule
+
+    def _chain(self) -> _Chain:
+        """Does this tap continue the chain of the card's last tap, or start a new one?"""
+        new_chain = _Chain(start=self.tap.when)
+        rule = self._transfer_rule()
+        if rule is None or not self.past:
+            return new_chain
+        last = self.past[-1]
+        elapsed = self.tap.when - last.chain_start
+        if last.tap.city != self.tap.city or not (
+            timedelta(0) <= elapsed <= timedelta(minutes=rule.window_minutes)
+        ):
+            return new_chain
+        if self._in_free_group(rule, last.tap):
+            return _Chain(start=last.chain_start, transfer=True, free=True)
+        if (last.tap.mode, self.tap.mode) in rule.pairs:
+            return _Chain(start=last.chain_start, transfer=True)
+        return new_chain
+
+    def _in_free_group(self, rule: TransferRule, previous: Tap) -> bool:
+        if previous.mode is not Mode.BUS or self.tap.mode is not Mode.BUS:
+            return False
+        return any(
+            previous.line in group.lines
+            and self.tap.line in group.lines
+            and (not group.same_station or previous.station == self.tap.station)
+            for group in rule.free_groups
+        )
+
+    def _open_entry(self) -> TransitRecordView | None:
+        """The card's last metro record in this city, if it is an entry still open."""
+        for record in reversed(self.past):
+            if record.tap.mode is Mode.METRO and record.tap.city == self.tap.city:
+                return record if record.tap.kind is TapKind.ENTRY and record.entry_open else None
+        return None
+
+    # -- bookkeeping --------------------------------------------------------------------------
+
+    def _step(self, rule_id: str, zh: str, en: str, *flags: FareFlag) -> None:
+        self.trail.append(RuleStep(rule_id, zh, en))
+        self.flags.update(flags)
+
+    def _decision(
+        self,
+        *,
+        amount: Fen,
+        base: Fen,
+        deduction: Fen,
+        discount: Discount,
+        fare: Fen,
+        chain_start: datetime,
+        penalty: Fen = 0,
+        distance: int | None = None,
+        pending_entry: PendingEntry | None = None,
+    ) -> FareDecision:
+        return FareDecision(
+            amount=amount,
+            base_fare=base,
+            transfer_deduction=deduction,
+            discount=discount,
+            fare=fare,
+            chain_start=chain_start,
+            config_version=self.config.version,
+            penalty=penalty,
+            distance_m=distance,
+            pending_entry=pending_entry,
+            flags=frozenset(self.flags),
+            trail=tuple(self.trail),
+        )
+
+
+def _require_aware(instant: datetime) -> None:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise InvalidInput(
+            reason_zh="刷卡时间必须带时区", reason_en="tap times must be timezone-aware"
+        )
+
+
+def _require_city_code(code: str, what: str) -> None:
+    if len(code) != 4 or not code.isdigit():
+        raise InvalidInput(
+            reason_zh=f"{what} 应为 4 位城市代码：{code!r}",
+            reason_en=f"{what} must be a 4-digit city code: {code!r}",
+        )
