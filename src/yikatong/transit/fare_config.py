@@ -508,7 +508,11 @@ def _describe(error: ValidationError) -> str:
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
         if item["type"] == "extra_forbidden":
             what = "unknown key (not part of the fare configuration schema)"
-        else:
+        elif item["type"] == "value_error":
             what = item["msg"].removeprefix("Value error, ")
+        else:
+            value = item.get("input")
+            shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
+            what = f"{item['msg']}{shown}"
         lines.append(f"{where}: {what}")
     return "; ".join(lines)

@@ -1,0 +1,115 @@
+"""Properties of the fare engine over random days of riding (Hypothesis).
+
+Fares are never negative, never above the base fare, integer fen; metro fares never fall with
+distance; clearing's re-rating agrees with what the validator charged.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.transit.fare_helpers import (
+    BEIJING,
+    CHANGZHOU,
+    NANJING,
+    SUZHOU,
+    WUXI,
+    bus,
+    card,
+    entry,
+    exit_,
+    ride,
+)
+from yikatong.transit.fare_config import default_fare_config
+from yikatong.transit.fare_rules import CardKind, RiderCategory, rerate
+
+CONFIG = default_fare_config()
+METRO = CONFIG.metros[CHANGZHOU]
+STATIONS = [station.code for station in METRO.network.stations]
+BUS_STOPS = [
+    (CHANGZHOU, line.line, None) for line in CONFIG.bus_lines if line.city == CHANGZHOU
+] + [
+    (CHANGZHOU, "B1", "BRT-07"),
+    (CHANGZHOU, "B2", "BRT-07"),
+    (CHANGZHOU, "77", None),
+    (SUZHOU, None, None),
+    (WUXI, None, None),
+    (BEIJING, "5", None),
+]
+
+cards = st.builds(
+    card,
+    issuer=st.sampled_from([CHANGZHOU, SUZHOU, WUXI, NANJING, BEIJING]),
+    kind=st.sampled_from(list(CardKind)),
+    rider=st.sampled_from(list(RiderCategory)),
+)
+
+
+@st.composite
+def days_of_riding(draw):
+    """A sequence of bus boardings and metro gate taps, minutes apart, in time order."""
+    minute = 0.0
+    taps = []
+    for _ in range(draw(st.integers(1, 12))):
+        minute += draw(st.sampled_from([0.5, 5, 20, 45, 59, 60, 61, 90, 400]))
+        choice = draw(st.sampled_from(["bus", "entry", "exit"]))
+        if choice == "bus":
+            city, line, station = draw(st.sampled_from(BUS_STOPS))
+            taps.append(bus(minute, line, city=city, station=station))
+        elif choice == "entry":
+            taps.append(entry(minute, draw(st.sampled_from(STATIONS))))
+        else:
+            taps.append(exit_(minute, draw(st.sampled_from(STATIONS))))
+    return taps
+
+
+@settings(max_examples=200, deadline=None)
+@given(who=cards, taps=days_of_riding())
+def test_fares_are_whole_fen_between_zero_and_the_base_fare(who, taps) -> None:
+    decisions, _ = ride(who, taps)
+    for decision in decisions:
+        assert isinstance(decision.amount, int) and isinstance(decision.fare, int)
+        assert 0 <= decision.fare <= decision.base_fare
+        assert 0 <= decision.transfer_deduction <= decision.base_fare
+        assert decision.amount >= 0
+        assert decision.amount == (
+            decision.fare
+            + decision.penalty
+            + (decision.pending_entry.deposit if decision.pending_entry else 0)
+            - decision.deposit_credited
+        )
+
+
+@settings(max_examples=100, deadline=None)
+@given(who=cards, taps=days_of_riding())
+def test_rerating_agrees_with_the_validator(who, taps) -> None:
+    _, history = ride(who, taps)
+    for record in history:
+        result = rerate(record, history, CONFIG, card=who)
+        assert not result.mismatch
+        assert result.expected == record.amount
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    shorter=st.integers(min_value=0, max_value=120_000),
+    extra=st.integers(min_value=0, max_value=120_000),
+)
+def test_metro_base_fare_never_falls_with_distance(shorter: int, extra: int) -> None:
+    assert METRO.fare.base_fare(shorter) <= METRO.fare.base_fare(shorter + extra)
+
+
+def test_metro_fare_never_falls_with_distance_across_the_network() -> None:
+    """Every station pair, for every kind of rider: sorted by distance, fares only rise."""
+    for who in (card(), card(NANJING, CardKind.CITY_CARD), card(rider=RiderCategory.STUDENT)):
+        trips = []
+        for start, end in itertools.product(STATIONS, repeat=2):
+            decisions, _ = ride(who, (entry(0, start), exit_(30, end)))
+            trips.append((decisions[-1].distance_m, decisions[-1].amount))
+        trips.sort()
+        amounts = [amount for _, amount in trips]
+        assert amounts == sorted(amounts)
+        assert {distance for distance, _ in trips} >= {0, 3_000, 10_000, 30_000}
