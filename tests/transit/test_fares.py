@@ -45,6 +45,7 @@ from yikatong.transit.fare_rules import (
     Tap,
     TapKind,
     TransitRecordView,
+    UnknownRegion,
     UnknownStation,
     quote,
     rerate,
@@ -200,6 +201,19 @@ CASES = [
         (bus(0, "B1", station="BRT-07"), bus(20, "B2", station="BRT-12")),
         (200 - 100) * 60 // 100,
         frozenset({FareFlag.TRANSFER}),
+    ),
+    Case(
+        "BRT B1 → B2 with no station known is an ordinary transfer",
+        OUR_CARD,
+        (bus(0, "B1"), bus(20, "B2")),
+        (200 - 100) * 60 // 100,
+        frozenset({FareFlag.TRANSFER}),
+    ),
+    Case(
+        "bus after a metro entry never closed: no transfer from an unpaid trip",
+        OUR_CARD,
+        (entry(0, "0101"), bus(30)),
+        200 * 60 // 100,
     ),
     # Other cards in Changzhou.
     Case("plain Changzhou city card on the bus = 2 × 0.6", CITY_CARD, (bus(0),), 200 * 60 // 100),
@@ -462,6 +476,12 @@ def test_metro_in_a_city_without_metro_configuration() -> None:
     with pytest.raises(FareNotConfigured) as raised:
         quote(OUR_CARD, entry(0, "SZ01", city=SUZHOU), [], default_fare_config())
     assert raised.value.code == "transit_fare_not_configured"
+
+
+def test_unknown_bus_region() -> None:
+    with pytest.raises(UnknownRegion) as raised:
+        quote(OUR_CARD, bus(0, "999", region="mars"), [], default_fare_config())
+    assert "mars" in raised.value.message_zh and "mars" in raised.value.message_en
 
 
 def test_unknown_station() -> None:

@@ -76,6 +76,12 @@ class UnknownStation(FareNotConfigured):
     en = "Station {station} is not in the metro network of city {city}"
 
 
+class UnknownRegion(FareNotConfigured):
+    code = "transit_unknown_region"
+    zh = "城市 {city} 没有公交票价区域 {region}"
+    en = "City {city} has no bus fare region {region}"
+
+
 @dataclass(frozen=True)
 class CardContext:
     """What the fare depends on about the card: its issuer city (file 0015), its kind, its rider."""
@@ -440,11 +446,13 @@ class _Pricing:
         if line is not None:
             self._step(
                 "bus.line_fare",
-                f"{self.tap.line} 路票价 {format_fen(line.fare)} 元",
-                f"line {self.tap.line} fare {format_fen(line.fare)} CNY",
+                f"{line.zh or f'{line.line} 路'}票价 {format_fen(line.fare)} 元",
+                f"{line.en or f'line {line.line}'} fare {format_fen(line.fare)} CNY",
             )
             return line.fare, line.region
-        region = self.tap.region if self.tap.region in city.regions else city.default_region
+        region = self.tap.region or city.default_region
+        if region not in city.regions:
+            raise UnknownRegion(city=self.tap.city, region=region)
         self._step(
             "bus.city_fare",
             f"{city.zh}公交票价 {format_fen(city.bus_fare)} 元",
@@ -494,6 +502,9 @@ class _Pricing:
         if rule is None or not self.past:
             return new_chain
         last = self.past[-1]
+        if last.entry_open:
+            # A metro trip never closed was never paid for: nothing to transfer from.
+            return new_chain
         elapsed = self.tap.when - last.chain_start
         if last.tap.city != self.tap.city or not (
             timedelta(0) <= elapsed <= timedelta(minutes=rule.window_minutes)
@@ -511,7 +522,7 @@ class _Pricing:
         return any(
             previous.line in group.lines
             and self.tap.line in group.lines
-            and (not group.same_station or previous.station == self.tap.station)
+            and (not group.same_station or _same_known_station(previous, self.tap))
             for group in rule.free_groups
         )
 
@@ -555,6 +566,10 @@ class _Pricing:
             flags=frozenset(self.flags),
             trail=tuple(self.trail),
         )
+
+
+def _same_known_station(first: Tap, second: Tap) -> bool:
+    return first.station is not None and first.station == second.station
 
 
 def _require_aware(instant: datetime) -> None:
