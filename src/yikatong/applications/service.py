@@ -1,0 +1,684 @@
+"""Application use cases: intake (outlet, online, employer batch), decisions, delivery, hand-over.
+
+Each public function that takes a `uow` and changes something commits it once, with its audit
+record and outbox event — except the contract functions other domains call inside their own
+transaction (`cancel_pending_replacement`), which say so. Production lives in `production.py`.
+
+Free of charge, always (四.1): nothing here records or computes a fee.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from yikatong.applications import rules
+from yikatong.applications.errors import (
+    AgentDocumentsMissing,
+    ApplicationNotFound,
+    GoToOutlet,
+    LiveCardExists,
+    NotPickupApplication,
+    OpenApplicationExists,
+    PickupOutletNotAllowed,
+)
+from yikatong.applications.models import Application, EmployerBatch
+from yikatong.applications.protocols import (
+    IdentityAuthenticator,
+    IdentityServiceUnavailable,
+    PopulationRegistry,
+)
+from yikatong.core.actor import Actor, Role
+from yikatong.core.clock import local_date
+from yikatong.core.errors import DomainError, Forbidden, InvalidInput
+from yikatong.db.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+OPERATOR_ROLES = frozenset({Role.SS_OUTLET, Role.ADMIN, Role.SYSTEM})
+
+
+# --- values ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplicantData:
+    """The applicant's identity document and base data as presented at intake."""
+
+    name: str
+    document_type: str
+    document_number: str
+    gender: str
+    birth_date: date
+    nationality: str = "CHN"
+    phone: str | None = None
+    address: str | None = None
+    document_valid_until: date | None = None
+    photo_jpeg: bytes | None = field(default=None, repr=False)
+    holds_id_card: bool = False
+
+    def snapshot(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("photo_jpeg")
+        return {k: v.isoformat() if isinstance(v, date) else v for k, v in data.items()}
+
+
+@dataclass(frozen=True)
+class AgentData:
+    """代办人: an agent applies for someone else; both parties' documents are recorded."""
+
+    name: str
+    document_type: str
+    document_number: str
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class CardChoice:
+    """What the application asks for: kind, bank and how the card reaches the holder."""
+
+    kind: str
+    bank_code: str
+    delivery: str = "pickup"
+    pickup_outlet_code: str | None = None
+    mailing_address: str | None = None
+    exchange_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplicationView:
+    id: int
+    kind: str
+    exchange_reason: str | None
+    mode: str
+    channel: str
+    status: str
+    person_id: int | None
+    identity_review_id: int | None
+    applicant_name: str
+    document_type: str
+    document_number: str
+    agent: dict | None
+    employer_batch_id: int | None
+    bank_code: str
+    delivery: str
+    pickup_outlet_code: str | None
+    mailing_address: str | None
+    ems_tracking_no: str | None
+    predecessor_card_no: str | None
+    production_batch_id: int | None
+    card_no: str | None
+    pan: str | None
+    issue_date: date | None
+    decision_reason: str | None
+    submitted_by: str
+    submitted_at: datetime
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in rules.OPEN
+
+
+def view(app: Application, warnings: list[str] | tuple[str, ...] = ()) -> ApplicationView:
+    return ApplicationView(
+        id=app.id, kind=app.kind, exchange_reason=app.exchange_reason, mode=app.mode,
+        channel=app.channel, status=app.status, person_id=app.person_id,
+        identity_review_id=app.identity_review_id, applicant_name=app.applicant["name"],
+        document_type=app.applicant["document_type"],
+        document_number=app.applicant["document_number"], agent=app.agent,
+        employer_batch_id=app.employer_batch_id, bank_code=app.bank_code,
+        delivery=app.delivery, pickup_outlet_code=app.pickup_outlet_code,
+        mailing_address=app.mailing_address, ems_tracking_no=app.ems_tracking_no,
+        predecessor_card_no=app.predecessor_card_no,
+        production_batch_id=app.production_batch_id, card_no=app.card_no, pan=app.pan,
+        issue_date=app.issue_date, decision_reason=app.decision_reason,
+        submitted_by=app.submitted_by, submitted_at=app.submitted_at,
+        warnings=tuple(warnings),
+    )
+
+
+def _state(app: Application) -> dict[str, Any]:
+    """The audited picture of an application (no photo, no full document number)."""
+    from yikatong.people.rules import mask_ssn
+
+    return {"status": app.status, "kind": app.kind, "person_id": app.person_id,
+            "bank_code": app.bank_code, "delivery": app.delivery, "card_no": app.card_no,
+            "document_number": mask_ssn(app.applicant["document_number"]),
+            "ems_tracking_no": app.ems_tracking_no}
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _load(uow: UnitOfWork, application_id: int) -> Application:
+    app = uow.session.get(Application, application_id)
+    if app is None:
+        raise ApplicationNotFound(application_id=application_id)
+    return app
+
+
+def may_see(actor: Actor, app: Application | ApplicationView) -> bool:
+    """Operators see every application; holders and employer agents only their own."""
+    if actor.role in OPERATOR_ROLES:
+        return True
+    if actor.role == Role.HOLDER:
+        return (actor.person_id is not None and app.person_id == actor.person_id) or (
+            app.submitted_by == actor.user_id)
+    if actor.role == Role.EMPLOYER_AGENT:
+        return app.submitted_by == actor.user_id
+    return False
+
+
+def get_application(*, uow: UnitOfWork, actor: Actor, application_id: int) -> ApplicationView:
+    """One application; someone who may not see it gets ApplicationNotFound (no existence leak)."""
+    app = _load(uow, application_id)
+    if not may_see(actor, app):
+        raise ApplicationNotFound(application_id=application_id)
+    return view(app)
+
+
+def list_applications(
+    *, uow: UnitOfWork, status: str | None = None, limit: int = 100, offset: int = 0,
+) -> list[ApplicationView]:
+    query = select(Application).order_by(Application.id).limit(limit).offset(offset)
+    if status is not None:
+        if status not in rules.STATUSES:
+            raise InvalidInput(reason_zh=f"未知状态 {status}", reason_en=f"unknown status {status}")
+        query = query.where(Application.status == status)
+    return [view(app) for app in uow.session.execute(query).scalars()]
+
+
+def open_applications_for(*, uow: UnitOfWork, person_id: int) -> list[ApplicationView]:
+    """The person's applications that have not ended (at most one, by construction)."""
+    rows = uow.session.execute(
+        select(Application).where(Application.person_id == person_id,
+                                  Application.status.in_(rules.OPEN))
+    ).scalars()
+    return [view(app) for app in rows]
+
+
+def application_for_card(*, uow: UnitOfWork, card_no: str) -> ApplicationView | None:
+    app = uow.session.execute(
+        select(Application).where(Application.card_no == card_no)).scalar_one_or_none()
+    return view(app) if app is not None else None
+
+
+# --- intake ------------------------------------------------------------------------------------
+
+
+def submit_at_outlet(
+    *, uow: UnitOfWork, actor: Actor, applicant: ApplicantData, choice: CardChoice,
+    agent: AgentData | None = None, idempotency_key: str | None = None,
+) -> ApplicationView:
+    """An application made at a social-security card service outlet, in person or by an agent."""
+    request = {"applicant": applicant.snapshot(), "choice": asdict(choice),
+               "agent": asdict(agent) if agent else None}
+    replayed = uow.replay("applications.submit", idempotency_key, request)
+    if replayed is not None:
+        return get_application(uow=uow, actor=actor, application_id=replayed["id"])
+    mode = "agent" if agent is not None else "self"
+    app, warnings = _intake(uow, actor, applicant, choice, channel="outlet", mode=mode,
+                            agent=agent, outlet=actor.branch_code)
+    uow.remember("applications.submit", idempotency_key, request, {"id": app.id})
+    uow.commit()
+    return view(app, warnings)
+
+
+def submit_online(
+    *, uow: UnitOfWork, actor: Actor, name: str, id_number: str, evidence: str,
+    choice: CardChoice, phone: str | None, authenticator: IdentityAuthenticator,
+    registry: PopulationRegistry, idempotency_key: str | None = None,
+) -> ApplicationView:
+    """An online application (portal or app) after real-name authentication (四.5).
+
+    The base data and photo come from the population registry; if authentication or the
+    lookup cannot supply them the applicant is told to go to an outlet (GoToOutlet).
+    """
+    request = {"name": name, "id_number": id_number, "choice": asdict(choice), "phone": phone}
+    replayed = uow.replay("applications.submit_online", idempotency_key, request)
+    if replayed is not None:
+        return get_application(uow=uow, actor=actor, application_id=replayed["id"])
+    applicant = fetch_online_applicant(name=name, id_number=id_number, evidence=evidence,
+                                       phone=phone, authenticator=authenticator,
+                                       registry=registry)
+    app, warnings = _intake(uow, actor, applicant, choice, channel="online", mode="self")
+    uow.remember("applications.submit_online", idempotency_key, request, {"id": app.id})
+    uow.commit()
+    return view(app, warnings)
+
+
+def fetch_online_applicant(
+    *, name: str, id_number: str, evidence: str, phone: str | None,
+    authenticator: IdentityAuthenticator, registry: PopulationRegistry,
+) -> ApplicantData:
+    """Real-name authentication, then base data and photo; GoToOutlet if either fails."""
+    try:
+        result = authenticator.authenticate(name=name, id_number=id_number, evidence=evidence)
+        if not result.verified:
+            raise GoToOutlet(why_zh="实名认证未通过", why_en="real-name authentication failed")
+        record = registry.lookup(id_number=id_number, name=name)
+    except IdentityServiceUnavailable:
+        raise GoToOutlet(why_zh="认证或人口信息服务不可用",
+                         why_en="the authentication or population service is unavailable") from None
+    if record is None:
+        raise GoToOutlet(why_zh="未查到基础信息", why_en="no base data on file")
+    if record.photo_jpeg is None:
+        raise GoToOutlet(why_zh="未查到照片", why_en="no photo on file")
+    document_type = "resident_id_card" if record.nationality == "CHN" else "hmt_residence_permit"
+    return ApplicantData(
+        name=record.name, document_type=document_type, document_number=record.id_number,
+        gender=record.gender, birth_date=record.birth_date, nationality=record.nationality,
+        phone=phone, address=record.address,
+        document_valid_until=record.document_valid_until or date(9999, 12, 31),
+        photo_jpeg=record.photo_jpeg,
+    )
+
+
+def _intake(
+    uow: UnitOfWork, actor: Actor, applicant: ApplicantData, choice: CardChoice, *,
+    channel: str, mode: str, agent: AgentData | None = None, outlet: str | None = None,
+    employer_batch_id: int | None = None,
+) -> tuple[Application, list[str]]:
+    """Check the request, register or match the person, check eligibility, add the row."""
+    from yikatong.people.service import register_applicant
+
+    _check_choice(uow, choice, channel)
+    if mode == "agent":
+        _check_agent(agent)
+    outcome = register_applicant(
+        uow=uow, actor=actor, name=applicant.name, document_type=applicant.document_type,
+        document_number=applicant.document_number, gender=applicant.gender,
+        birth_date=applicant.birth_date, nationality=applicant.nationality,
+        phone=applicant.phone, address=applicant.address,
+        document_valid_until=applicant.document_valid_until, photo_jpeg=applicant.photo_jpeg,
+        as_of=local_date(uow.now()), holds_id_card=applicant.holds_id_card,
+    )
+    predecessor = None
+    if outcome.person_id is not None:
+        predecessor = _check_eligibility(uow, outcome.person_id, choice, channel)
+    now = uow.now()
+    app = Application(
+        kind=choice.kind, exchange_reason=choice.exchange_reason, mode=mode, channel=channel,
+        status="submitted" if outcome.person_id is not None else "awaiting_identity_review",
+        person_id=outcome.person_id, open_person_id=outcome.person_id,
+        identity_review_id=outcome.review_id, applicant=applicant.snapshot(),
+        agent=asdict(agent) if agent else None, employer_batch_id=employer_batch_id,
+        bank_code=choice.bank_code, submitted_at_outlet=outlet, delivery=choice.delivery,
+        pickup_outlet_code=choice.pickup_outlet_code, mailing_address=choice.mailing_address,
+        predecessor_card_no=predecessor, submitted_by=actor.user_id, submitted_at=now,
+        updated_at=now,
+    )
+    uow.session.add(app)
+    _flush_guarded(uow, outcome.person_id)
+    uow.audit(actor=actor, action="application.submit", entity_type="application",
+              entity_id=app.id, after=_state(app) | {"mode": mode, "channel": channel,
+                                                      "fee": "free"})
+    uow.emit("application.submitted", aggregate_type="application", aggregate_id=app.id,
+             payload={"application_id": app.id, "person_id": app.person_id, "kind": app.kind,
+                      "status": app.status, "bank_code": app.bank_code})
+    return app, list(outcome.warnings)
+
+
+def _flush_guarded(uow: UnitOfWork, person_id: int | None) -> None:
+    """Flush; a second open application for the person (another outlet won the race) is
+    refused by the unique constraint on open_person_id."""
+    try:
+        uow.session.flush()
+    except IntegrityError as error:
+        if "open_person_id" not in str(error.orig):
+            raise
+        uow.session.rollback()
+        winner = open_applications_for(uow=uow, person_id=person_id) if person_id else []
+        raise OpenApplicationExists(application_id=winner[0].id if winner else "?") from None
+
+
+def _check_choice(uow: UnitOfWork, choice: CardChoice, channel: str) -> None:
+    from yikatong.directory.service import get_bank, get_outlet
+
+    if choice.kind not in rules.KINDS:
+        raise InvalidInput(reason_zh=f"申请类型“{choice.kind}”无效",
+                           reason_en=f"unknown application kind '{choice.kind}'")
+    get_bank(uow=uow, bank_code=choice.bank_code)
+    rules.check_delivery(channel=channel, delivery=choice.delivery,
+                         pickup_outlet_code=choice.pickup_outlet_code,
+                         mailing_address=choice.mailing_address)
+    if choice.kind == "exchange" or channel == "outlet":
+        rules.check_channel_rules(kind=choice.kind, channel=channel,
+                                  exchange_reason=choice.exchange_reason,
+                                  had_provincial_card=False, has_live_card=False)
+    if choice.delivery == "pickup":
+        outlet = get_outlet(uow=uow, outlet_code=choice.pickup_outlet_code)
+        if not (outlet.kind == "ss_outlet" or (
+                outlet.kind == "bank_branch" and outlet.bank_code == choice.bank_code)):
+            raise PickupOutletNotAllowed(outlet_code=outlet.code)
+
+
+def _check_agent(agent: AgentData | None) -> None:
+    """Both parties' documents are recorded (四.2(1)); the agent's ID number is checked."""
+    from yikatong.people.rules import classify_id_number, parse_document_type
+
+    if agent is None or not agent.name.strip() or not agent.document_number.strip():
+        raise AgentDocumentsMissing()
+    document_type = parse_document_type(agent.document_type)
+    if document_type.value in ("resident_id_card", "temporary_id_card", "household_register",
+                               "hmt_residence_permit", "foreign_pr_card"):
+        classify_id_number(agent.document_number)
+
+
+def _check_eligibility(uow: UnitOfWork, person_id: int, choice: CardChoice,
+                       channel: str) -> str | None:
+    """One person, one live card and one open application; kind-specific checks with the
+    card registry. Returns the card being replaced or exchanged."""
+    from yikatong.cards import service as cards
+    from yikatong.people.service import get_person
+
+    existing = open_applications_for(uow=uow, person_id=person_id)
+    if existing:
+        raise OpenApplicationExists(application_id=existing[0].id)
+    person = get_person(uow=uow, person_id=person_id)
+    live = cards.has_live_card(uow=uow, person_id=person_id)
+    rules.check_channel_rules(kind=choice.kind, channel=channel,
+                              exchange_reason=choice.exchange_reason,
+                              had_provincial_card=person.had_provincial_card, has_live_card=live)
+    if choice.kind == "first":
+        if live:
+            raise LiveCardExists()
+        return None
+    if choice.kind == "replacement":
+        return cards.check_replacement_allowed(uow=uow, person_id=person_id)
+    return cards.check_exchange_allowed(uow=uow, person_id=person_id)
+
+
+# --- employer batch ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmployeeRow:
+    applicant: ApplicantData
+    choice: CardChoice
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    row: int
+    name: str
+    accepted: bool
+    application_id: int | None = None
+    status: str | None = None
+    code: str | None = None
+    reason_zh: str | None = None
+    reason_en: str | None = None
+
+
+@dataclass(frozen=True)
+class EmployerBatchView:
+    id: int
+    employer_name: str
+    uscc: str | None
+    authorisation_letter_ref: str | None
+    accepted: int
+    rejected: int
+    rows: tuple[RowOutcome, ...]
+
+
+def submit_employer_batch(
+    *, uows: Callable[[], UnitOfWork], actor: Actor, employer_name: str, agent: AgentData,
+    employees: list[EmployeeRow], uscc: str | None = None,
+    authorisation_letter_ref: str | None = None,
+) -> EmployerBatchView:
+    """单位办理: an employer's agent applies for many employees at once (四.2(2)).
+
+    The employer credential and the agent are checked first (nothing is recorded if they
+    fail). Then each employee gets a transaction of its own, so one bad row does not sink
+    the batch; the batch keeps every row's outcome and a summary.
+    """
+    normalised_uscc = rules.check_employer_credential(
+        uscc=uscc, authorisation_letter_ref=authorisation_letter_ref)
+    _check_agent(agent)
+    if not employees:
+        raise InvalidInput(reason_zh="批量申请没有员工", reason_en="the batch has no employees")
+    with uows() as uow:
+        batch = EmployerBatch(
+            employer_name=employer_name, uscc=normalised_uscc,
+            authorisation_letter_ref=authorisation_letter_ref, agent=asdict(agent),
+            submitted_by=actor.user_id, submitted_at=uow.now(), accepted=0, rejected=0,
+            rows=[],
+        )
+        uow.session.add(batch)
+        uow.session.flush()
+        uow.audit(actor=actor, action="employer_batch.open", entity_type="employer_batch",
+                  entity_id=batch.id, after={"employer_name": employer_name,
+                                             "uscc": normalised_uscc, "rows": len(employees)})
+        uow.commit()
+        batch_id = batch.id
+    outcomes = [_employee_row(uows, actor, agent, batch_id, number, row)
+                for number, row in enumerate(employees, start=1)]
+    with uows() as uow:
+        batch = uow.session.get(EmployerBatch, batch_id)
+        batch.rows = [asdict(o) for o in outcomes]
+        batch.accepted = sum(o.accepted for o in outcomes)
+        batch.rejected = len(outcomes) - batch.accepted
+        uow.audit(actor=actor, action="employer_batch.close", entity_type="employer_batch",
+                  entity_id=batch_id, after={"accepted": batch.accepted,
+                                             "rejected": batch.rejected})
+        uow.commit()
+        return _batch_view(batch)
+
+
+def _employee_row(uows, actor, agent, batch_id, number, row: EmployeeRow) -> RowOutcome:
+    try:
+        with uows() as uow:
+            app, _warnings = _intake(uow, actor, row.applicant, row.choice, channel="outlet",
+                                     mode="employer", agent=agent, outlet=actor.branch_code,
+                                     employer_batch_id=batch_id)
+            uow.commit()
+    except DomainError as error:
+        return RowOutcome(row=number, name=row.applicant.name, accepted=False, code=error.code,
+                          reason_zh=error.message_zh, reason_en=error.message_en)
+    return RowOutcome(row=number, name=row.applicant.name, accepted=True,
+                      application_id=app.id, status=app.status)
+
+
+def _batch_view(batch: EmployerBatch) -> EmployerBatchView:
+    return EmployerBatchView(
+        id=batch.id, employer_name=batch.employer_name, uscc=batch.uscc,
+        authorisation_letter_ref=batch.authorisation_letter_ref, accepted=batch.accepted,
+        rejected=batch.rejected, rows=tuple(RowOutcome(**r) for r in batch.rows),
+    )
+
+
+def get_employer_batch(*, uow: UnitOfWork, actor: Actor, batch_id: int) -> EmployerBatchView:
+    batch = uow.session.get(EmployerBatch, batch_id)
+    if batch is None or not (actor.role in OPERATOR_ROLES or batch.submitted_by == actor.user_id):
+        raise ApplicationNotFound(application_id=f"batch {batch_id}")
+    return _batch_view(batch)
+
+
+# --- decisions and delivery --------------------------------------------------------------------
+
+
+def _move(uow: UnitOfWork, actor: Actor, app: Application, target: str, *, action: str,
+          reason: str | None = None, **changes: Any) -> Application:
+    """Apply one legal transition with its audit record and event (no commit)."""
+    rules.check_transition(app.status, target)
+    before = _state(app)
+    app.status = target
+    for name, value in changes.items():
+        setattr(app, name, value)
+    if target in rules.CLOSED:
+        app.open_person_id = None
+    if reason is not None:
+        app.decision_reason = reason
+    app.updated_at = uow.now()
+    _flush_guarded(uow, app.open_person_id)
+    uow.audit(actor=actor, action=action, entity_type="application", entity_id=app.id,
+              before=before, after=_state(app), reason=reason)
+    uow.emit(f"application.{target}", aggregate_type="application", aggregate_id=app.id,
+             payload={"application_id": app.id, "person_id": app.person_id, "status": target,
+                      "card_no": app.card_no})
+    return app
+
+
+def approve(*, uow: UnitOfWork, actor: Actor, application_id: int) -> ApplicationView:
+    """An operator approves the application for production."""
+    app = _move(uow, actor, _load(uow, application_id), "approved", action="application.approve")
+    uow.commit()
+    return view(app)
+
+
+def reject(*, uow: UnitOfWork, actor: Actor, application_id: int, reason: str) -> ApplicationView:
+    if not reason.strip():
+        raise InvalidInput(reason_zh="请填写拒绝原因", reason_en="a reason is required")
+    app = _move(uow, actor, _load(uow, application_id), "rejected", action="application.reject",
+                reason=reason)
+    uow.commit()
+    return view(app)
+
+
+def cancel(*, uow: UnitOfWork, actor: Actor, application_id: int, reason: str) -> ApplicationView:
+    """Cancel an open application; a produced card not yet handed over is cancelled too."""
+    app = _load(uow, application_id)
+    if not may_see(actor, app):
+        raise ApplicationNotFound(application_id=application_id)
+    _cancel(uow, actor, app, reason)
+    uow.commit()
+    return view(app)
+
+
+def _cancel(uow: UnitOfWork, actor: Actor, app: Application, reason: str) -> None:
+    if app.status in rules.CARD_EXISTS and app.card_no:
+        from yikatong.cards.service import cancel_unissued_card
+
+        cancel_unissued_card(uow=uow, actor=actor, card_no=app.card_no, reason=reason)
+    _move(uow, actor, app, "cancelled", action="application.cancel", reason=reason)
+
+
+def cancel_pending_replacement(*, uow: UnitOfWork, actor: Actor, person_id: int,
+                               reason: str) -> bool:
+    """Cancel the person's replacement application that has not been handed over (the lost
+    card was found and unblocked). Runs in the CALLER's transaction: does not commit.
+    Returns whether there was one."""
+    app = uow.session.execute(
+        select(Application).where(Application.person_id == person_id,
+                                  Application.kind == "replacement",
+                                  Application.status.in_(rules.OPEN))
+    ).scalar_one_or_none()
+    if app is None:
+        return False
+    _cancel(uow, actor, app, reason)
+    return True
+
+
+def resolve_identity_review(*, uow: UnitOfWork, actor: Actor, application_id: int,
+                            person_id: int) -> ApplicationView:
+    """After the manual identity review settled who the applicant is, the application goes
+    on as submitted (with the usual one-card / one-application checks)."""
+    app = _load(uow, application_id)
+    choice = CardChoice(kind=app.kind, bank_code=app.bank_code, delivery=app.delivery,
+                        pickup_outlet_code=app.pickup_outlet_code,
+                        mailing_address=app.mailing_address,
+                        exchange_reason=app.exchange_reason)
+    rules.check_transition(app.status, "submitted")
+    predecessor = _check_eligibility(uow, person_id, choice, app.channel)
+    _move(uow, actor, app, "submitted", action="application.identity_resolved",
+          person_id=person_id, open_person_id=person_id, predecessor_card_no=predecessor)
+    uow.commit()
+    return view(app)
+
+
+def mark_ready_for_pickup(*, uow: UnitOfWork, actor: Actor, application_id: int) -> ApplicationView:
+    app = _load(uow, application_id)
+    if app.delivery != "pickup":
+        raise NotPickupApplication(expected="pickup")
+    _move(uow, actor, app, "ready_for_pickup", action="application.ready_for_pickup")
+    uow.commit()
+    return view(app)
+
+
+def ship(*, uow: UnitOfWork, actor: Actor, application_id: int, tracking_no: str) -> ApplicationView:
+    """Mail the card by EMS cash on delivery; the holder pays EMS the postage only."""
+    app = _load(uow, application_id)
+    if app.delivery != "ems_cod":
+        raise NotPickupApplication(expected="ems_cod")
+    tracking_no = tracking_no.strip().upper()
+    if not rules.EMS_TRACKING.match(tracking_no):
+        raise InvalidInput(reason_zh="EMS 运单号格式不正确", reason_en="malformed EMS tracking number")
+    _move(uow, actor, app, "shipped", action="application.ship", ems_tracking_no=tracking_no)
+    uow.commit()
+    return view(app)
+
+
+def hand_over(*, uow: UnitOfWork, actor: Actor, application_id: int) -> ApplicationView:
+    """启用: the card reaches the holder (at the counter, or EMS reports delivery, or the
+    holder confirms receipt). The card registry retires a predecessor in the same transaction."""
+    from yikatong.cards.service import hand_over as hand_over_card
+
+    app = _load(uow, application_id)
+    if actor.role == Role.HOLDER and not (may_see(actor, app) and app.status == "shipped"):
+        raise Forbidden()
+    rules.check_transition(app.status, "handed_over")
+    hand_over_card(uow=uow, actor=actor, card_no=app.card_no)
+    _move(uow, actor, app, "handed_over", action="application.hand_over")
+    uow.commit()
+    return view(app)
+
+
+# --- reacting to other domains -----------------------------------------------------------------
+
+
+def open_exchange_for_changed_data(*, uow: UnitOfWork, actor: Actor, person_id: int,
+                                   fields: list[str]) -> ApplicationView | None:
+    """A correction changed data printed on the card: open an exchange (info_change) for a
+    person with a live card, at the outlet where the current card was applied for. Returns
+    None when there is nothing to exchange or an application is already open."""
+    from yikatong.cards import service as cards
+
+    current = cards.current_card_for(uow=uow, person_id=person_id)
+    if current is None or open_applications_for(uow=uow, person_id=person_id):
+        return None
+    predecessor = cards.check_exchange_allowed(uow=uow, person_id=person_id)
+    previous = uow.session.execute(
+        select(Application).where(Application.card_no == current.card_no)).scalar_one_or_none()
+    pickup = previous.pickup_outlet_code if previous and previous.delivery == "pickup" else None
+    pickup = pickup or _default_pickup_outlet(uow)
+    now = uow.now()
+    snapshot = previous.applicant if previous is not None else _applicant_from_person(uow, person_id)
+    app = Application(
+        kind="exchange", exchange_reason="info_change", mode="self", channel="outlet",
+        status="submitted", person_id=person_id, open_person_id=person_id, applicant=snapshot,
+        bank_code=current.bank_code, delivery="pickup", pickup_outlet_code=pickup,
+        predecessor_card_no=predecessor, submitted_by=actor.user_id, submitted_at=now,
+        updated_at=now,
+    )
+    uow.session.add(app)
+    _flush_guarded(uow, person_id)
+    uow.audit(actor=actor, action="application.submit", entity_type="application",
+              entity_id=app.id, after=_state(app), reason=f"printed data changed: {fields}")
+    uow.emit("application.submitted", aggregate_type="application", aggregate_id=app.id,
+             payload={"application_id": app.id, "person_id": person_id, "kind": "exchange",
+                      "status": app.status, "bank_code": app.bank_code})
+    uow.commit()
+    return view(app)
+
+
+def _applicant_from_person(uow: UnitOfWork, person_id: int) -> dict[str, Any]:
+    from yikatong.people.service import get_person
+
+    person = get_person(uow=uow, person_id=person_id)
+    return {"name": person.name, "document_type": person.document_type or "resident_id_card",
+            "document_number": person.ssn, "gender": person.gender,
+            "birth_date": person.birth_date.isoformat(), "nationality": person.nationality,
+            "phone": person.phone, "address": person.address}
+
+
+def _default_pickup_outlet(uow: UnitOfWork) -> str:
+    from yikatong.directory.service import list_outlets
+
+    return list_outlets(uow=uow, kind="ss_outlet")[0].code
