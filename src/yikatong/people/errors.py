@@ -176,3 +176,12 @@ class NothingToCorrect(DomainError):
     http_status = 422
     zh = "更正内容与现有信息相同或为空"
     en = "The correction is empty or changes nothing"
+
+
+class PhotoNotFound(NotFound):
+    code = "photo_not_found"
+    zh = "该人员尚无照片"
+    en = "No photo is on file for this person"
+
+    def __init__(self, **details) -> None:
+        super().__init__(what="photo", **details)

@@ -7,15 +7,22 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from yikatong.core.actor import Actor
-from yikatong.core.errors import ConcurrentChange
+from yikatong.core.actor import Actor, Role
+from yikatong.core.clock import local_date
+from yikatong.core.errors import ConcurrentChange, Forbidden
 from yikatong.db.uow import UnitOfWork
 from yikatong.people import errors, rules
 from yikatong.people.config import PeopleConfig
-from yikatong.people.models import IdentityReview, Person, PersonDocument, PersonPhoto
+from yikatong.people.models import (
+    IdentityReview,
+    Person,
+    PersonCorrection,
+    PersonDocument,
+    PersonPhoto,
+)
 from yikatong.people.photo import PhotoReport, check_photo
 
 DEFAULT_CONFIG = PeopleConfig()
@@ -323,3 +330,305 @@ def mark_had_provincial_card(*, uow: UnitOfWork, actor: Actor, person_id: int) -
     person.updated_at = uow.now()
     uow.audit(actor=actor, action="person.mark_had_provincial_card", entity_type="person",
               entity_id=person.id, before=before, after=_snapshot(person))
+
+
+# --- listing and photos ----------------------------------------------------------------
+
+
+def list_people(*, uow: UnitOfWork, name: str | None = None, limit: int = 50,
+                offset: int = 0) -> tuple[list[PersonView], int]:
+    """A page of people (optionally by exact name) and the total; the doors mask the ssn."""
+    query = select(Person)
+    if name:
+        query = query.where(Person.name == name.strip())
+    total = uow.session.execute(
+        select(func.count()).select_from(query.subquery())
+    ).scalar_one()
+    people = uow.session.execute(
+        query.order_by(Person.id).limit(limit).offset(offset)
+    ).scalars().all()
+    return [_view(uow, person) for person in people], total
+
+
+def upload_photo(*, uow: UnitOfWork, actor: Actor, person_id: int, jpeg: bytes) -> PhotoReport:
+    """Check the photo against every rule and store it; raises PhotoRejected with all
+    failures (the stored photo is then left as it was)."""
+    person = _load(uow, person_id)
+    report = _checked_photo(jpeg)
+    previous = uow.session.get(PersonPhoto, person.id)
+    before = {"size_bytes": previous.size_bytes} if previous else None
+    _store_photo(uow, actor, person.id, jpeg)
+    person.updated_at = uow.now()  # bumps the version: two uploads at once cannot both win
+    uow.audit(actor=actor, action="person.photo_replace", entity_type="person",
+              entity_id=person.id, before=before,
+              after={"size_bytes": len(jpeg), "warnings": [r.code for r in report.warnings]})
+    return report
+
+
+def record_disclosure(*, uow: UnitOfWork, actor: Actor, person_id: int, reason: str) -> None:
+    """Audit that an operator was shown the person's full identity number, and why."""
+    _load(uow, person_id)
+    if not (reason or "").strip():
+        raise errors.InvalidPersonData(reason_zh="查看完整证件号码须说明理由",
+                                       reason_en="a reason is needed to see the full number")
+    uow.audit(actor=actor, action="person.disclose_ssn", entity_type="person",
+              entity_id=person_id, reason=reason.strip())
+
+
+# --- manual review of possible duplicates ----------------------------------------------
+
+OPERATOR_ROLES = frozenset({Role.ADMIN, Role.SS_OUTLET, Role.CITIZEN_OUTLET})
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    id: int
+    status: str
+    match_reason: str
+    candidate: PersonView
+    applicant: dict[str, Any]
+    has_applicant_photo: bool
+    created_by: str
+    resolved_by: str | None
+    resolved_person_id: int | None
+    resolution_reason: str | None
+
+
+def _require_operator(actor: Actor) -> None:
+    if actor.role not in OPERATOR_ROLES:
+        raise Forbidden()
+
+
+def _review_view(uow: UnitOfWork, review: IdentityReview) -> ReviewView:
+    return ReviewView(
+        id=review.id, status=review.status, match_reason=review.match_reason,
+        candidate=get_person(uow=uow, person_id=review.candidate_person_id),
+        applicant=dict(review.applicant), has_applicant_photo=review.applicant_photo is not None,
+        created_by=review.created_by, resolved_by=review.resolved_by,
+        resolved_person_id=review.resolved_person_id,
+        resolution_reason=review.resolution_reason,
+    )
+
+
+def list_reviews(*, uow: UnitOfWork, status: str | None = "open") -> list[ReviewView]:
+    query = select(IdentityReview).order_by(IdentityReview.id)
+    if status:
+        query = query.where(IdentityReview.status == status)
+    return [_review_view(uow, r) for r in uow.session.execute(query).scalars()]
+
+
+def get_review(*, uow: UnitOfWork, review_id: int) -> ReviewView:
+    review = uow.session.get(IdentityReview, review_id)
+    if review is None:
+        raise errors.ReviewNotFound(review_id=review_id)
+    return _review_view(uow, review)
+
+
+def resolve_review(
+    *, uow: UnitOfWork, actor: Actor, review_id: int, resolution: str, reason: str,
+    config: PeopleConfig = DEFAULT_CONFIG,
+) -> ReviewView:
+    """"merge": the applicant is the candidate (the document is added to that person);
+    "distinct": a different person, created now. Audited on the review (and on a new person).
+    """
+    _require_operator(actor)
+    review = uow.session.get(IdentityReview, review_id)
+    if review is None:
+        raise errors.ReviewNotFound(review_id=review_id)
+    if review.status != "open":
+        raise errors.ReviewAlreadyResolved()
+    if resolution not in ("merge", "distinct") or not (reason or "").strip():
+        raise errors.InvalidPersonData(
+            reason_zh="处理结果须为 merge（同一人）或 distinct（不同人），并说明理由",
+            reason_en="resolution must be 'merge' or 'distinct', with a reason")
+    applicant = dict(review.applicant)
+    if resolution == "merge":
+        person = _load(uow, review.candidate_person_id)
+        _record_document(uow, person, applicant)
+        if review.applicant_photo is not None:
+            _store_photo(uow, actor, person.id, review.applicant_photo)
+        person.updated_at = uow.now()
+    else:
+        person = create_person(uow=uow, actor=actor, applicant=applicant,
+                               photo_jpeg=review.applicant_photo, config=config,
+                               audit_reason=f"identity review {review.id}: {reason.strip()}")
+    review.status = "merged" if resolution == "merge" else "distinct"
+    review.resolved_at, review.resolved_by = uow.now(), actor.user_id
+    review.resolved_person_id, review.resolution_reason = person.id, reason.strip()
+    _flush(uow)
+    uow.audit(actor=actor, action=f"identity_review.{review.status}",
+              entity_type="identity_review", entity_id=review.id, before={"status": "open"},
+              after={"status": review.status, "person_id": person.id,
+                     "document_type": applicant["document_type"]},
+              reason=reason.strip())
+    return _review_view(uow, review)
+
+
+# --- corrections of core data (maker-checker) -------------------------------------------
+
+# Fields printed on side B (name, ssn) or written to the chip's EF06 (birth date, gender):
+# changing any of them means the card in the holder's hand is wrong and must be exchanged.
+CORRECTABLE_FIELDS = ("name", "ssn", "birth_date", "gender")
+
+
+@dataclass(frozen=True)
+class CorrectionView:
+    id: int
+    person_id: int
+    status: str
+    before: dict[str, Any]
+    changes: dict[str, Any]
+    reason: str
+    proposed_by: str
+    decided_by: str | None
+    decision_reason: str | None
+
+
+def _correction_view(correction: PersonCorrection) -> CorrectionView:
+    return CorrectionView(
+        id=correction.id, person_id=correction.person_id, status=correction.status,
+        before=dict(correction.before), changes=dict(correction.changes),
+        reason=correction.reason, proposed_by=correction.proposed_by,
+        decided_by=correction.decided_by, decision_reason=correction.decision_reason,
+    )
+
+
+def _core(person: Person) -> dict[str, Any]:
+    snapshot = _snapshot(person)
+    return {name: snapshot[name] for name in CORRECTABLE_FIELDS}
+
+
+def _normalised_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(changes) - set(CORRECTABLE_FIELDS)
+    if unknown:
+        raise errors.InvalidPersonData(
+            reason_zh="只能更正姓名、社会保障号码、出生日期、性别",
+            reason_en=f"only {', '.join(CORRECTABLE_FIELDS)} can be corrected "
+                      f"(not {', '.join(sorted(unknown))})")
+    result: dict[str, Any] = {}
+    for name, value in changes.items():
+        if value is None:
+            continue
+        if name == "name":
+            value = rules.check_name(value)
+        elif name == "ssn":
+            value = normalise_ssn(value)
+        elif name == "birth_date":
+            value = value.isoformat() if isinstance(value, date) else date.fromisoformat(value).isoformat()
+        result[name] = value
+    return result
+
+
+def _check_corrected(uow: UnitOfWork, person: Person, after: dict[str, Any],
+                     as_of: date) -> None:
+    """The corrected core data must hang together like a new registration's would."""
+    info = rules.classify_id_number(after["ssn"], today=as_of)
+    if person.nationality == rules.CHINA and info.kind != "citizen":
+        raise errors.DocumentNumberKindMismatch(expected_zh="公民身份号码",
+                                                expected_en="citizen identity number")
+    rules.check_agreement(info, birth_date=date.fromisoformat(after["birth_date"]),
+                          gender=after["gender"])
+    if after["ssn"] != person.ssn and uow.session.execute(
+            select(Person.id).where(Person.ssn == after["ssn"], Person.id != person.id)).first():
+        raise errors.SsnTaken()
+
+
+def propose_correction(*, uow: UnitOfWork, actor: Actor, person_id: int,
+                       changes: dict[str, Any], reason: str) -> CorrectionView:
+    """Record a correction of core data; it changes nothing until another operator approves."""
+    _require_operator(actor)
+    person = _load(uow, person_id)
+    if not (reason or "").strip():
+        raise errors.InvalidPersonData(reason_zh="请说明更正理由", reason_en="a reason is required")
+    before = _core(person)
+    wanted = {k: v for k, v in _normalised_changes(changes).items() if before[k] != v}
+    if not wanted:
+        raise errors.NothingToCorrect()
+    _check_corrected(uow, person, {**before, **wanted}, local_date(uow.now()))
+    correction = PersonCorrection(
+        person_id=person.id, status="pending", before=before, changes=wanted,
+        reason=reason.strip(), proposed_by=actor.user_id, proposed_at=uow.now(),
+    )
+    uow.session.add(correction)
+    _flush(uow)
+    uow.audit(actor=actor, action="person_correction.propose", entity_type="person_correction",
+              entity_id=correction.id, after={"person_id": person.id, "before": before,
+                                              "changes": wanted}, reason=correction.reason)
+    return _correction_view(correction)
+
+
+def _pending(uow: UnitOfWork, actor: Actor, correction_id: int) -> PersonCorrection:
+    _require_operator(actor)
+    correction = uow.session.get(PersonCorrection, correction_id)
+    if correction is None:
+        raise errors.CorrectionNotFound(correction_id=correction_id)
+    if correction.status != "pending":
+        raise errors.CorrectionAlreadyDecided()
+    if correction.proposed_by == actor.user_id:
+        raise errors.MakerCannotApprove()
+    return correction
+
+
+def approve_correction(*, uow: UnitOfWork, actor: Actor, correction_id: int,
+                       reason: str | None = None) -> CorrectionView:
+    """A second operator applies the correction: audited with before/after, and
+    `person.printed_data_changed` is emitted so an exchange card can be made."""
+    correction = _pending(uow, actor, correction_id)
+    person = _load(uow, correction.person_id)
+    before = _core(person)
+    if before != correction.before:
+        raise errors.CorrectionOutdated()
+    after = {**before, **correction.changes}
+    _check_corrected(uow, person, after, local_date(uow.now()))
+    full_before = _snapshot(person)
+    if after["ssn"] != person.ssn:
+        _renumber_documents(uow, person, old=person.ssn, new=after["ssn"])
+    person.name, person.ssn, person.gender = after["name"], after["ssn"], after["gender"]
+    person.birth_date = date.fromisoformat(after["birth_date"])
+    person.updated_at = uow.now()
+    correction.status, correction.decided_by = "approved", actor.user_id
+    correction.decided_at, correction.decision_reason = uow.now(), reason
+    _flush(uow)
+    fields = sorted(correction.changes)
+    uow.audit(actor=actor, action="person.correct", entity_type="person", entity_id=person.id,
+              before=full_before, after={**_snapshot(person), "correction_id": correction.id,
+                                         "proposed_by": correction.proposed_by},
+              reason=correction.reason)
+    uow.emit("person.printed_data_changed", aggregate_type="person", aggregate_id=person.id,
+             payload={"person_id": person.id, "fields": fields, "correction_id": correction.id})
+    return _correction_view(correction)
+
+
+def _renumber_documents(uow: UnitOfWork, person: Person, *, old: str | None, new: str) -> None:
+    # A citizen's ID card, temporary ID and household register carry the ssn itself: a
+    # corrected ssn means those documents were recorded with the wrong number.
+    for document in uow.session.execute(
+        select(PersonDocument).where(PersonDocument.person_id == person.id,
+                                     PersonDocument.number == old)
+    ).scalars():
+        document.number = new
+
+
+def reject_correction(*, uow: UnitOfWork, actor: Actor, correction_id: int,
+                      reason: str) -> CorrectionView:
+    """A second operator turns the correction down; the person is not touched."""
+    correction = _pending(uow, actor, correction_id)
+    if not (reason or "").strip():
+        raise errors.InvalidPersonData(reason_zh="请说明驳回理由", reason_en="a reason is required")
+    correction.status, correction.decided_by = "rejected", actor.user_id
+    correction.decided_at, correction.decision_reason = uow.now(), reason.strip()
+    _flush(uow)
+    uow.audit(actor=actor, action="person_correction.reject", entity_type="person_correction",
+              entity_id=correction.id, before={"status": "pending"},
+              after={"status": "rejected"}, reason=reason.strip())
+    return _correction_view(correction)
+
+
+def list_corrections(*, uow: UnitOfWork, status: str | None = "pending",
+                     person_id: int | None = None) -> list[CorrectionView]:
+    query = select(PersonCorrection).order_by(PersonCorrection.id)
+    if status:
+        query = query.where(PersonCorrection.status == status)
+    if person_id is not None:
+        query = query.where(PersonCorrection.person_id == person_id)
+    return [_correction_view(c) for c in uow.session.execute(query).scalars()]

@@ -1,0 +1,196 @@
+"""People API: register applicants, read people, photos, corrections, manual reviews.
+
+Static paths come before `/{person_id}` so "corrections" is never read as a person id.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from fastapi import APIRouter, Body, Depends, Query, Response
+
+from yikatong.api.deps import platform_dep, require_roles
+from yikatong.core.actor import Actor, Role
+from yikatong.core.clock import local_date
+from yikatong.core.errors import InvalidInput
+from yikatong.people import errors, rules, service
+from yikatong.people.config import PeopleConfig
+from yikatong.people.schemas import (
+    ApplicantOut,
+    CorrectionIn,
+    CorrectionOut,
+    DecisionIn,
+    IdCheckIn,
+    IdCheckOut,
+    PersonOut,
+    PersonPageOut,
+    PersonSummaryOut,
+    PhotoReportOut,
+    RegisterIn,
+    ResolveIn,
+    ReviewOut,
+    warning_messages,
+)
+from yikatong.platform import Platform
+
+router = APIRouter(prefix="/people", tags=["people 人员"])
+
+REGISTRARS = (Role.SS_OUTLET, Role.CITIZEN_OUTLET, Role.EMPLOYER_AGENT)
+OPERATORS = (Role.SS_OUTLET, Role.CITIZEN_OUTLET)
+READERS = (Role.SS_OUTLET, Role.CITIZEN_OUTLET, Role.PHONE_AGENT)
+
+
+def _decode_photo(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(reason_zh="照片须为 base64 编码", reason_en="the photo must be base64") from None
+
+
+def _visible_person_id(actor: Actor, person_id: int) -> int:
+    # A holder sees only their own record; anyone else's reads as missing (no existence leak).
+    if actor.role is Role.HOLDER and actor.person_id != person_id:
+        raise errors.PersonNotFound(person_id=person_id)
+    return person_id
+
+
+@router.post("/applicants", response_model=ApplicantOut, summary="Register an applicant / 登记申领人")
+def register_applicant(body: RegisterIn, actor: Actor = Depends(require_roles(*REGISTRARS)),
+                       platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        outcome = service.register_applicant(
+            uow=uow, actor=actor, name=body.name, document_type=body.document_type,
+            document_number=body.document_number, gender=body.gender,
+            birth_date=body.birth_date, nationality=body.nationality, phone=body.phone,
+            address=body.address, document_valid_until=body.document_valid_until,
+            photo_jpeg=_decode_photo(body.photo_jpeg_base64), holds_id_card=body.holds_id_card,
+            as_of=local_date(uow.now()), config=platform.get(PeopleConfig),
+        )
+        uow.commit()
+    return ApplicantOut(person_id=outcome.person_id, outcome=outcome.outcome,
+                        review_id=outcome.review_id, warnings=warning_messages(outcome.warnings))
+
+
+@router.get("", response_model=PersonPageOut, summary="List people (masked) / 人员列表")
+def list_people(name: str | None = None, limit: int = Query(50, ge=1, le=200),
+                offset: int = Query(0, ge=0), actor: Actor = Depends(require_roles(*READERS)),
+                platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        people, total = service.list_people(uow=uow, name=name, limit=limit, offset=offset)
+    return PersonPageOut(total=total, items=[PersonSummaryOut.of(p) for p in people])
+
+
+@router.post("/id-numbers/check", response_model=IdCheckOut, summary="Check an ID number / 证件号码校验")
+def check_id_number(body: IdCheckIn, actor: Actor = Depends(require_roles(*REGISTRARS, *READERS)),
+                    platform: Platform = Depends(platform_dep)):
+    info = rules.classify_id_number(body.number, today=local_date(platform.clock.now()))
+    return IdCheckOut(kind=info.kind, number=info.number, number_masked=rules.mask_ssn(info.number),
+                      birth_date=info.birth_date, gender=info.gender,
+                      region_code=info.region_code, region_name=info.region_name,
+                      warnings=warning_messages(info.warnings))
+
+
+@router.get("/corrections", response_model=list[CorrectionOut], summary="Corrections / 信息更正列表")
+def list_corrections(status: str | None = "pending", person_id: int | None = None,
+                     actor: Actor = Depends(require_roles(*OPERATORS)),
+                     platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return [CorrectionOut.of(c) for c in
+                service.list_corrections(uow=uow, status=status, person_id=person_id)]
+
+
+@router.post("/corrections/{correction_id}/approve", response_model=CorrectionOut,
+             summary="Approve a correction (second operator) / 审核通过信息更正")
+def approve_correction(correction_id: int, body: DecisionIn,
+                       actor: Actor = Depends(require_roles(*OPERATORS)),
+                       platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.approve_correction(uow=uow, actor=actor, correction_id=correction_id,
+                                          reason=body.reason)
+        uow.commit()
+    return CorrectionOut.of(view)
+
+
+@router.post("/corrections/{correction_id}/reject", response_model=CorrectionOut,
+             summary="Reject a correction / 驳回信息更正")
+def reject_correction(correction_id: int, body: DecisionIn,
+                      actor: Actor = Depends(require_roles(*OPERATORS)),
+                      platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.reject_correction(uow=uow, actor=actor, correction_id=correction_id,
+                                         reason=body.reason or "")
+        uow.commit()
+    return CorrectionOut.of(view)
+
+
+@router.get("/reviews", response_model=list[ReviewOut], summary="Manual reviews / 人工审核列表")
+def list_reviews(status: str | None = "open", actor: Actor = Depends(require_roles(*OPERATORS)),
+                 platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return [ReviewOut.of(r) for r in service.list_reviews(uow=uow, status=status)]
+
+
+@router.get("/reviews/{review_id}", response_model=ReviewOut, summary="One review / 人工审核详情")
+def get_review(review_id: int, actor: Actor = Depends(require_roles(*OPERATORS)),
+               platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return ReviewOut.of(service.get_review(uow=uow, review_id=review_id), full=True)
+
+
+@router.post("/reviews/{review_id}/resolve", response_model=ReviewOut,
+             summary="Resolve a review: merge or distinct / 处理人工审核")
+def resolve_review(review_id: int, body: ResolveIn,
+                   actor: Actor = Depends(require_roles(*OPERATORS)),
+                   platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.resolve_review(uow=uow, actor=actor, review_id=review_id,
+                                      resolution=body.resolution, reason=body.reason,
+                                      config=platform.get(PeopleConfig))
+        uow.commit()
+    return ReviewOut.of(view, full=True)
+
+
+@router.get("/{person_id}", response_model=PersonOut, summary="One person / 人员信息")
+def get_person(person_id: int, actor: Actor = Depends(require_roles(Role.HOLDER, *READERS)),
+               platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return PersonOut.of(service.get_person(uow=uow, person_id=_visible_person_id(actor, person_id)))
+
+
+@router.get("/{person_id}/photo", response_class=Response, summary="The photo / 照片",
+            responses={200: {"content": {"image/jpeg": {}}}})
+def get_photo(person_id: int, actor: Actor = Depends(require_roles(Role.HOLDER, *READERS)),
+              platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        jpeg = service.get_photo(uow=uow, person_id=_visible_person_id(actor, person_id))
+    if jpeg is None:
+        raise errors.PhotoNotFound(person_id=person_id)
+    return Response(content=jpeg, media_type="image/jpeg")
+
+
+@router.put("/{person_id}/photo", response_model=PhotoReportOut,
+            summary="Upload or replace the photo (body: image/jpeg) / 上传照片")
+def put_photo(person_id: int, jpeg: bytes = Body(media_type="image/jpeg"),
+              actor: Actor = Depends(require_roles(Role.HOLDER, *OPERATORS)),
+              platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        report = service.upload_photo(uow=uow, actor=actor, jpeg=jpeg,
+                                      person_id=_visible_person_id(actor, person_id))
+        uow.commit()
+    return PhotoReportOut.of(report)
+
+
+@router.post("/{person_id}/corrections", response_model=CorrectionOut, status_code=201,
+             summary="Propose a correction of core data / 提出信息更正")
+def propose_correction(person_id: int, body: CorrectionIn,
+                       actor: Actor = Depends(require_roles(*OPERATORS)),
+                       platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.propose_correction(
+            uow=uow, actor=actor, person_id=person_id, reason=body.reason,
+            changes=body.changes.model_dump(exclude_none=True))
+        uow.commit()
+    return CorrectionOut.of(view)

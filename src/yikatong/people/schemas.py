@@ -1,0 +1,189 @@
+"""Request and response shapes of the people API."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from yikatong.people import rules
+from yikatong.people.photo import PhotoReport
+from yikatong.people.service import CorrectionView, PersonView, ReviewView
+
+
+class Message(BaseModel):
+    code: str
+    zh: str
+    en: str
+
+
+def warning_messages(codes: list[str]) -> list[Message]:
+    return [Message(code=code, zh=rules.WARNINGS.get(code, (code, code))[0],
+                    en=rules.WARNINGS.get(code, (code, code))[1]) for code in codes]
+
+
+class RegisterIn(BaseModel):
+    name: str = Field(max_length=60, examples=["周晓东"])
+    document_type: str = Field(examples=["resident_id_card"], description=(
+        "resident_id_card | household_register | temporary_id_card | passport | "
+        "foreign_pr_card | hk_macao_travel_permit | taiwan_travel_permit | "
+        "hmt_residence_permit"))
+    document_number: str = Field(max_length=32, examples=["320402199003070013"])
+    document_valid_until: date | None = Field(
+        default=None, description="required for ID cards; 9999-12-31 for a long-term card")
+    holds_id_card: bool = Field(default=False, description="for a household register: the "
+                                "applicant already has a resident ID card")
+    gender: str = Field(examples=["M"], description="M | F")
+    birth_date: date
+    nationality: str = Field(default="CHN", description="ISO 3166-1 alpha-3; HKG/MAC/TWN "
+                             "for residents of Hong Kong, Macao, Taiwan")
+    phone: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=200)
+    photo_jpeg_base64: str | None = Field(default=None, description="the JPEG, base64")
+
+
+class ApplicantOut(BaseModel):
+    person_id: int | None
+    outcome: Literal["existing", "new", "manual_review"]
+    review_id: int | None
+    warnings: list[Message]
+
+
+class PersonOut(BaseModel):
+    id: int
+    name: str
+    ssn: str
+    gender: str
+    birth_date: date
+    nationality: str
+    phone: str | None
+    address: str | None
+    person_code: str
+    document_type: str | None
+    has_photo: bool
+    had_provincial_card: bool
+
+    @classmethod
+    def of(cls, view: PersonView) -> PersonOut:
+        return cls(**view.__dict__)
+
+
+class PersonSummaryOut(BaseModel):
+    """A list row: the identity number is masked."""
+
+    id: int
+    name: str
+    ssn_masked: str
+    gender: str
+    birth_date: date
+    person_code: str
+
+    @classmethod
+    def of(cls, view: PersonView) -> PersonSummaryOut:
+        return cls(id=view.id, name=view.name, ssn_masked=rules.mask_ssn(view.ssn),
+                   gender=view.gender, birth_date=view.birth_date, person_code=view.person_code)
+
+
+class PersonPageOut(BaseModel):
+    total: int
+    items: list[PersonSummaryOut]
+
+
+class RuleResultOut(BaseModel):
+    code: str
+    passed: bool
+    severity: str
+    measured: str
+    zh: str
+    en: str
+
+
+class PhotoReportOut(BaseModel):
+    accepted: bool
+    results: list[RuleResultOut]
+
+    @classmethod
+    def of(cls, report: PhotoReport) -> PhotoReportOut:
+        return cls(accepted=report.accepted,
+                   results=[RuleResultOut(**r.__dict__) for r in report.results])
+
+
+class IdCheckIn(BaseModel):
+    number: str = Field(max_length=40)
+
+
+class IdCheckOut(BaseModel):
+    kind: str
+    number: str
+    number_masked: str
+    birth_date: date | None
+    gender: str | None
+    region_code: str | None
+    region_name: str | None
+    warnings: list[Message]
+
+
+class CorrectionChanges(BaseModel):
+    name: str | None = None
+    ssn: str | None = None
+    birth_date: date | None = None
+    gender: str | None = None
+
+
+class CorrectionIn(BaseModel):
+    changes: CorrectionChanges
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class DecisionIn(BaseModel):
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class CorrectionOut(BaseModel):
+    id: int
+    person_id: int
+    status: str
+    before: dict[str, Any]
+    changes: dict[str, Any]
+    reason: str
+    proposed_by: str
+    decided_by: str | None
+    decision_reason: str | None
+
+    @classmethod
+    def of(cls, view: CorrectionView) -> CorrectionOut:
+        return cls(**view.__dict__)
+
+
+class ResolveIn(BaseModel):
+    resolution: Literal["merge", "distinct"]
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class ReviewOut(BaseModel):
+    """Both candidates side by side; identity numbers masked unless `full` (one review)."""
+
+    id: int
+    status: str
+    match_reason: str
+    candidate: PersonOut | PersonSummaryOut
+    applicant: dict[str, Any]
+    has_applicant_photo: bool
+    created_by: str
+    resolved_by: str | None
+    resolved_person_id: int | None
+    resolution_reason: str | None
+
+    @classmethod
+    def of(cls, view: ReviewView, *, full: bool = False) -> ReviewOut:
+        fields = dict(view.__dict__)
+        applicant = dict(view.applicant)
+        if full:
+            fields["candidate"] = PersonOut.of(view.candidate)
+        else:
+            fields["candidate"] = PersonSummaryOut.of(view.candidate)
+            for key in ("ssn", "document_number"):
+                applicant[key] = rules.mask_ssn(applicant.get(key))
+        fields["applicant"] = applicant
+        return cls(**fields)
