@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from yikatong.core.errors import DomainError
+from yikatong.core.errors import DomainError, InvalidInput
 
 
 class UnknownAlgorithm(DomainError):
@@ -32,3 +32,11 @@ class KeyUnusable(DomainError):
     http_status = 409
     zh = "密钥状态为 {status}，不能使用：用途 {purpose}，版本 {version}"
     en = "Key is {status} and cannot be used: purpose {purpose}, version {version}"
+
+
+class InvalidSm2Key(InvalidInput):
+    code = "crypto_invalid_sm2_key"
+
+
+class InvalidSm2Signature(InvalidInput):
+    code = "crypto_invalid_sm2_signature"

@@ -130,7 +130,7 @@ class TripleDesProfile(AlgorithmProfile):
     def diversify(self, master16: bytes, factor8: bytes) -> bytes:
         _check_len("master key", master16, 16)
         _check_len("diversification factor", factor8, 8)
-        return sm.des3_ecb_encrypt(master16, factor8 + _invert(factor8))
+        return sm.des3_ecb_encrypt(master16, factor8 + complement(factor8))
 
 
 class Sm4Profile(AlgorithmProfile):
@@ -155,10 +155,11 @@ class Sm4Profile(AlgorithmProfile):
     def diversify(self, master16: bytes, factor8: bytes) -> bytes:
         _check_len("master key", master16, 16)
         _check_len("diversification factor", factor8, 8)
-        return sm.sm4_ecb_encrypt(master16, factor8 + _invert(factor8))
+        return sm.sm4_ecb_encrypt(master16, factor8 + complement(factor8))
 
 
-def _invert(data: bytes) -> bytes:
+def complement(data: bytes) -> bytes:
+    """D XOR FF…FF (the ~D of key diversification)."""
     return bytes(b ^ 0xFF for b in data)
 
 

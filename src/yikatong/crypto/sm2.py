@@ -23,6 +23,7 @@ from gmalglib import sm2 as _gm
 from gmalglib.sm2 import SM2
 
 from yikatong.core.errors import InvalidInput
+from yikatong.crypto.errors import InvalidSm2Key, InvalidSm2Signature
 from yikatong.crypto.sm import sm3
 
 DEFAULT_USER_ID = b"1234567812345678"
@@ -31,14 +32,6 @@ PUBLIC_KEY_LENGTH = 65
 RAW_SIGNATURE_LENGTH = 64
 
 _N = int.from_bytes(_gm.SM2_PARAMS_N, "big")
-
-
-class InvalidSm2Key(InvalidInput):
-    code = "crypto_invalid_sm2_key"
-
-
-class InvalidSm2Signature(InvalidInput):
-    code = "crypto_invalid_sm2_signature"
 
 
 def _bad_key(what_en: str, what_zh: str) -> InvalidSm2Key:

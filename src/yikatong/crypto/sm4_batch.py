@@ -51,7 +51,8 @@ def _affine(x: int) -> int:
     rows = (0xE5, 0xF2, 0x79, 0xBC, 0x5E, 0x2F, 0x97, 0xCB)
     out = 0
     for i, row in enumerate(rows):
-        parity = bin(row & int(f"{x:08b}"[::-1], 2)).count("1") & 1  # bit j of x is column j
+        # Rows are written column 0 first (MSB); column j multiplies bit j of x (bit 0 = LSB).
+        parity = bin(row & int(f"{x:08b}"[::-1], 2)).count("1") & 1
         out |= parity << i
     return out ^ 0xD3
 
