@@ -7,6 +7,7 @@ distance; clearing's re-rating agrees with what the validator charged.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,7 +25,7 @@ from tests.transit.fare_helpers import (
     ride,
 )
 from yikatong.transit.fare_config import default_fare_config
-from yikatong.transit.fare_rules import CardKind, RiderCategory, rerate
+from yikatong.transit.fare_rules import CardKind, RiderCategory, quote, rerate
 
 CONFIG = default_fare_config()
 METRO = CONFIG.metros[CHANGZHOU]
@@ -81,6 +82,17 @@ def test_fares_are_whole_fen_between_zero_and_the_base_fare(who, taps) -> None:
             + (decision.pending_entry.deposit if decision.pending_entry else 0)
             - decision.deposit_credited
         )
+
+
+@settings(max_examples=100, deadline=None)
+@given(who=cards, taps=days_of_riding())
+def test_explaining_never_changes_the_decision(who, taps) -> None:
+    _, history = ride(who, taps)
+    for position, tap in enumerate(taps):
+        explained = quote(who, tap, history[:position], CONFIG)
+        quiet = quote(who, tap, history[:position], CONFIG, explain=False)
+        assert explained.trail and not quiet.trail
+        assert replace(explained, trail=()) == quiet
 
 
 @settings(max_examples=100, deadline=None)

@@ -458,6 +458,7 @@ def test_rerate_flags_a_mismatch_and_leaves_the_record_alone() -> None:
     result = rerate(overcharged, [history[0], overcharged], default_fare_config(), card=OUR_CARD)
     assert result.mismatch
     assert (result.charged, result.expected) == (120, 60)
+    assert "transfer.deduction" in [step.rule_id for step in result.decision.trail]
     assert overcharged.amount == 120
 
 

@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from fractions import Fraction
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -27,7 +27,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     StringConstraints,
     ValidationError,
     model_validator,
@@ -137,7 +136,7 @@ class Rate(Strict):
             )
         return self
 
-    @property
+    @cached_property
     def fraction(self) -> Fraction:
         return Fraction(self.numerator, self.denominator)
 
@@ -256,9 +255,6 @@ class MetroNetwork(Sourced):
     stations: list[Station] = Field(min_length=2)
     interchanges: list[tuple[Code, Code]] = []
 
-    _index: dict[str, int] = PrivateAttr(default_factory=dict)
-    _distances: np.ndarray = PrivateAttr()
-
     @model_validator(mode="after")
     def _well_formed(self) -> MetroNetwork:
         codes = [station.code for station in self.stations]
@@ -275,36 +271,48 @@ class MetroNetwork(Sourced):
                     raise ValueError(f"interchange {first}–{second} names unknown station {code}")
             if line_of[first] == line_of[second]:
                 raise ValueError(f"interchange {first}–{second} joins the same line")
-        self._index = {station.code: i for i, station in enumerate(self.stations)}
-        self._distances = _all_pair_distances(self.stations, self.interchanges, self._index)
-        unreachable = np.argwhere(self._distances >= _UNREACHABLE)
-        if len(unreachable):
+        unreachable = [pair for pair, metres in self.routes.items() if metres >= _UNREACHABLE]
+        if unreachable:
             first, second = unreachable[0]
-            raise ValueError(
-                f"stations {self.stations[first].code} and {self.stations[second].code} are not connected"
-            )
+            raise ValueError(f"stations {first} and {second} are not connected")
         return self
 
+    @cached_property
+    def by_code(self) -> dict[str, Station]:
+        return {station.code: station for station in self.stations}
+
+    @cached_property
+    def routes(self) -> dict[tuple[str, str], int]:
+        """Shortest distance in metres for every (entry, exit) pair: computed once, then looked up."""
+        matrix = _all_pair_distances(self.stations, self.interchanges).tolist()
+        codes = [station.code for station in self.stations]
+        return {
+            (entry, exit): matrix[i][j]
+            for i, entry in enumerate(codes)
+            for j, exit in enumerate(codes)
+        }
+
     def has_station(self, code: str | None) -> bool:
-        return code in self._index
+        return code in self.by_code
 
     def station(self, code: str) -> Station:
-        return self.stations[self._index[code]]
+        return self.by_code[code]
 
     def distance_m(self, entry: str, exit: str) -> int:
-        return int(self._distances[self._index[entry], self._index[exit]])
+        return self.routes[entry, exit]
 
     def longest_m(self) -> int:
-        return int(self._distances.max())
+        return max(self.routes.values())
 
 
 _UNREACHABLE = 10**12
 
 
 def _all_pair_distances(
-    stations: Sequence[Station], interchanges: Iterable[tuple[str, str]], index: dict[str, int]
+    stations: Sequence[Station], interchanges: Iterable[tuple[str, str]]
 ) -> np.ndarray:
     """Floyd–Warshall over neighbours along each line and zero-length interchanges."""
+    index = {station.code: i for i, station in enumerate(stations)}
     size = len(stations)
     distances = np.full((size, size), _UNREACHABLE, dtype=np.int64)
     np.fill_diagonal(distances, 0)
@@ -381,9 +389,6 @@ class FareConfig(Strict):
     metros: dict[CityCode, Metro] = {}
     other_cities: OtherCities
 
-    _lines: dict[tuple[str, str], BusLine] = PrivateAttr(default_factory=dict)
-    _cluster_of: dict[str, Cluster] = PrivateAttr(default_factory=dict)
-
     @model_validator(mode="after")
     def _references_resolve(self) -> FareConfig:
         problems = [
@@ -394,8 +399,6 @@ class FareConfig(Strict):
         ]
         if problems:
             raise ValueError("; ".join(problems))
-        self._lines = {(row.city, row.line): row for row in self.bus_lines}
-        self._cluster_of = {code: cluster for cluster in self.clusters for code in cluster.cities}
         return self
 
     def _city_problems(self) -> Iterable[str]:
@@ -445,11 +448,29 @@ class FareConfig(Strict):
                 if region not in self.cities[row.city].regions:
                     yield f"discount {row.id}: region {region!r} is not a region of {row.city}"
 
+    @cached_property
+    def _lines(self) -> dict[tuple[str, str | None], BusLine]:
+        return {(row.city, row.line): row for row in self.bus_lines}
+
+    @cached_property
+    def _clusters(self) -> dict[str, Cluster]:
+        return {code: cluster for cluster in self.clusters for code in cluster.cities}
+
+    @cached_property
+    def _discounts(self) -> dict[str, list[Discount]]:
+        by_city: dict[str, list[Discount]] = {}
+        for row in self.discounts:
+            by_city.setdefault(row.city, []).append(row)
+        return by_city
+
+    def discounts_in(self, city: str) -> list[Discount]:
+        return self._discounts.get(city, [])
+
     def bus_line(self, city: str, line: str | None) -> BusLine | None:
-        return self._lines.get((city, line)) if line is not None else None
+        return self._lines.get((city, line))
 
     def cluster_of(self, city: str) -> Cluster | None:
-        return self._cluster_of.get(city)
+        return self._clusters.get(city)
 
     def issuer_name(self, city: str) -> Names:
         return self.issuers.codes.get(city) or Names(zh=f"城市代码 {city}", en=f"city code {city}")
