@@ -1,0 +1,150 @@
+"""Seams of the card lifecycle to the outside: the partner bank and the transit wallet.
+
+The partner bank owns the financial status of a card (四.6–9): the platform asks the bank
+through `BankGateway` and keeps a copy that changes only when a `BankEvent` is applied by
+`cards.service.apply_bank_event` (idempotent by the bank's event id). The transit wallet is
+owned by the chip and the transit back office; before an exchange the core asks
+`WalletBalance` whether money is still on it (四.13).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from yikatong.core.errors import DomainError
+from yikatong.core.money import Fen
+
+if TYPE_CHECKING:
+    from yikatong.db.uow import UnitOfWork
+
+
+class BankEventType(StrEnum):
+    ACTIVATED = "activated"              # 激活: the holder activated the account at a branch
+    TEMPORARY_LOSS = "temporary_loss"    # the bank put a temporary loss on the account
+    FORMAL_LOSS = "formal_loss"          # the bank recorded a formal loss
+    UNBLOCKED = "unblocked"              # the bank lifted its loss (by request or by its rule)
+    ACCOUNT_CLOSED = "account_closed"    # the account was closed (e.g. after an exchange)
+    EXPIRED = "expired"                  # the financial function passed its validity
+
+
+class FinancialStatus(StrEnum):
+    INACTIVE = "inactive"                # produced, not yet activated at the bank
+    ACTIVE = "active"
+    TEMPORARY_LOSS = "temporary_loss"
+    FORMAL_LOSS = "formal_loss"
+    EXPIRED = "expired"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class BankEvent:
+    """Something the bank did to a card's account, as it tells the platform.
+
+    `event_id` is the bank's own identifier: the platform applies an event id once.
+    `ends_at` (temporary loss only) is when the bank's rule lifts the loss by itself, if it
+    does. `task_id` (account_closed only) is the closure task the bank completed.
+    """
+
+    event_id: str
+    bank_code: str
+    card_no: str
+    pan: str
+    type: BankEventType
+    occurred_at: datetime
+    channel: str | None = None
+    ends_at: datetime | None = None
+    task_id: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class BankAck:
+    """The bank's answer to a request: its reference, and the events it decided at once.
+
+    A bank that decides in real time returns the resulting events here (the platform applies
+    them in the same transaction as the request); a bank that decides later sends them through
+    `POST /cards/bank-events` or `BankGateway.poll_events`.
+    """
+
+    bank_reference: str
+    events: tuple[BankEvent, ...] = field(default_factory=tuple)
+
+
+class BankUnavailable(DomainError):
+    """The bank did not answer: the platform changes nothing and the caller may retry."""
+
+    code = "bank_unavailable"
+    http_status = 503
+    zh = "合作银行系统暂时无法连接，请稍后重试"
+    en = "The partner bank cannot be reached at the moment; try again later"
+
+
+class BankRefused(DomainError):
+    """The bank answered and refused the request; `reason_zh`/`reason_en` say why."""
+
+    code = "bank_refused"
+    http_status = 409
+    zh = "合作银行拒绝了该请求：{reason_zh}"
+    en = "The partner bank refused the request: {reason_en}"
+
+
+class BankGateway(Protocol):
+    """The platform's door to the 15 partner banks (routed by `bank_code`).
+
+    Every method either returns a `BankAck` (the bank took the request) or raises
+    `BankUnavailable` (nothing happened, retry is safe) or `BankRefused` (the bank said no).
+    The platform never changes its financial copy from a request alone: only the events the
+    bank returns or sends change it.
+    """
+
+    def activate(self, *, bank_code: str, card_no: str, pan: str,
+                 activated_at: datetime, branch_code: str | None) -> BankAck:
+        """The holder activates the financial function at a branch of the card's bank (四.9).
+        A bank that accepts answers with an `activated` event."""
+        ...
+
+    def report_financial_loss(self, *, bank_code: str, card_no: str, pan: str, kind: str,
+                              channel: str, reported_at: datetime) -> BankAck:
+        """Put a temporary (`kind="temporary_loss"`) or formal (`"formal_loss"`) loss on the
+        account. The bank applies its own rule (how long a temporary loss lasts and whether it
+        lifts by itself) and answers with the matching event (with `ends_at` if it ends)."""
+        ...
+
+    def lift_financial_loss(self, *, bank_code: str, card_no: str, pan: str, channel: str,
+                            lifted_at: datetime) -> BankAck:
+        """Lift the loss on the account (解挂); answers with an `unblocked` event."""
+        ...
+
+    def request_account_closure(self, *, bank_code: str, card_no: str, pan: str,
+                                reason: str, requested_at: datetime) -> str:
+        """Ask the bank to close the account of a retired card (after an exchange the holder
+        closes it at a branch, 四.8). Returns the bank's task id; completion arrives later as
+        an `account_closed` event carrying that task id."""
+        ...
+
+    def financial_status(self, *, bank_code: str, pan: str) -> FinancialStatus:
+        """What the bank itself says the account's status is now (for reconciliation)."""
+        ...
+
+    def poll_events(self, *, now: datetime) -> list[BankEvent]:
+        """Events the bank produced on its own since the last poll (a temporary loss lifted by
+        its rule, an account closed at the branch), for banks that cannot push them."""
+        ...
+
+
+class WalletBalance(Protocol):
+    """Whether the card's transit wallet (T-Union e-purse) still holds money that was not
+    refunded (退值) at a directly-run citizen-card outlet (四.13).
+
+    The transit issue fills this in from its cleared records; until then the default reads the
+    refunds that citizen-card outlet operators record (`cards.wallet.RecordedWalletRefunds`).
+    """
+
+    def unrefunded_balance(self, *, uow: UnitOfWork, card_no: str) -> Fen | None:
+        """The balance still on the wallet in fen (0 = nothing left to refund), or None when it
+        is not known (the card could not be read and no refund was recorded). Reads in the
+        caller's transaction so the answer and the exchange decision agree."""
+        ...
