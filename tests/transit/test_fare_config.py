@@ -70,7 +70,7 @@ def test_load_from_a_path(tmp_path) -> None:
 
 def test_metro_maximum_fare_comes_from_the_longest_trip() -> None:
     metro = default_fare_config().metros["3040"]
-    assert metro.network.longest_m() == 30_000
+    assert metro.network.longest_m == 30_000
     assert metro.max_fare == metro.fare.base_fare(30_000) == 700
     assert metro.unfinished_entry_penalty == metro.max_fare
 
@@ -221,6 +221,11 @@ BAD_CONFIGS = [
         "deposit above the cheapest fare",
         _set("metros.3040.gates.entry_debit", 250),
         "entry_debit 250 exceeds the cheapest fare 200",
+    ),
+    (
+        "maximum fare below the longest trip",
+        _set("metros.3040.gates.max_fare", 600),
+        "gates.max_fare 600 is below the fare of the longest trip 700",
     ),
     ("region default missing", _set("cities.3040.default_region", "mars"), "default_region 'mars'"),
 ]

@@ -485,6 +485,14 @@ def test_unknown_bus_region() -> None:
     assert "mars" in raised.value.message_zh and "mars" in raised.value.message_en
 
 
+def test_entry_at_a_station_no_longer_in_the_network() -> None:
+    old_entry = TransitRecordView(
+        tap=entry(0, "0999"), amount=0, chain_start=MORNING, entry_open=True
+    )
+    with pytest.raises(UnknownStation):
+        quote(OUR_CARD, exit_(20, "0102"), [old_entry], default_fare_config())
+
+
 def test_unknown_station() -> None:
     with pytest.raises(UnknownStation) as raised:
         quote(OUR_CARD, entry(0, "9999"), [], default_fare_config())

@@ -47,7 +47,7 @@ FenAmount = Annotated[int, Field(strict=True, ge=0)]
 
 Metres = Annotated[int, Field(strict=True, ge=0)]
 Name = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
-Code = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_\-]{1,32}$")]
+Code = Annotated[str, StringConstraints(pattern=r"^\S{1,32}$")]
 CardScope = Literal["local_cards", "all_cards"]
 """Who a rule is for: cards treated as local (issued here, or same-city treatment), or any card."""
 
@@ -301,7 +301,9 @@ class MetroNetwork(Sourced):
     def distance_m(self, entry: str, exit: str) -> int:
         return self.routes[entry, exit]
 
+    @cached_property
     def longest_m(self) -> int:
+        """The longest shortest-path trip in the network, in metres."""
         return max(self.routes.values())
 
 
@@ -346,22 +348,28 @@ class Metro(Strict):
     network: MetroNetwork
 
     @model_validator(mode="after")
-    def _deposit_below_every_fare(self) -> Metro:
+    def _gate_amounts_fit_the_fares(self) -> Metro:
         # An offline card cannot be credited: a deposit above a fare could never be given back.
         cheapest = self.fare.bands[0].fare
         if self.gates.entry_debit > cheapest:
             raise ValueError(
                 f"gates.entry_debit {self.gates.entry_debit} exceeds the cheapest fare {cheapest}"
             )
+        # Exiting without an entry must never be cheaper than riding the longest trip.
+        longest = self.fare.base_fare(self.network.longest_m)
+        if self.gates.max_fare is not None and self.gates.max_fare < longest:
+            raise ValueError(
+                f"gates.max_fare {self.gates.max_fare} is below the fare of the longest trip {longest}"
+            )
         return self
 
-    @property
+    @cached_property
     def max_fare(self) -> Fen:
         if self.gates.max_fare is not None:
             return self.gates.max_fare
-        return self.fare.base_fare(self.network.longest_m())
+        return self.fare.base_fare(self.network.longest_m)
 
-    @property
+    @cached_property
     def unfinished_entry_penalty(self) -> Fen:
         if self.gates.unfinished_entry_penalty is not None:
             return self.gates.unfinished_entry_penalty
@@ -375,6 +383,8 @@ class OtherCities(Sourced):
 
 
 class FareConfig(Strict):
+    """One version of the fare rules, in force from `effective_from` (Changzhou date)."""
+
     version: Name
     effective_from: date
     status: Name

@@ -26,7 +26,7 @@ from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.core.money import Fen, apply_rate, format_fen
 
 if TYPE_CHECKING:
-    from yikatong.transit.fare_config import FareConfig, Metro, TransferRule
+    from yikatong.transit.fare_config import FareConfig, Metro, Station, TransferRule
 
 
 class Mode(StrEnum):
@@ -41,10 +41,10 @@ class TapKind(StrEnum):
 
 
 class CardKind(StrEnum):
-    SOCIAL_SECURITY = (
-        "social_security"  # third-generation social security card with a T-Union wallet
-    )
-    CITY_CARD = "city_card"  # a plain city transit card carrying T-Union (龙城通, 苏州通 …)
+    # A third-generation social security card with a T-Union wallet (ours, or another city's).
+    SOCIAL_SECURITY = "social_security"
+    # A plain city transit card carrying T-Union (龙城通, 苏州通 …).
+    CITY_CARD = "city_card"
 
 
 class RiderCategory(StrEnum):
@@ -376,8 +376,8 @@ class _Pricing:
                 FareFlag.MAX_FARE_NO_ENTRY,
             )
         else:
-            start = metro.network.station(entry.tap.station or "")
-            end = metro.network.station(self.tap.station or "")
+            start = self._station(metro, entry.tap.station)
+            end = self._station(metro, self.tap.station)
             distance = metro.network.distance_m(start.code, end.code)
             base = metro.fare.base_fare(distance)
             self._step(
@@ -507,9 +507,13 @@ class _Pricing:
         metro = self.config.metros.get(self.tap.city)
         if metro is None:
             raise FareNotConfigured(city=self.tap.city, mode=Mode.METRO.value, mode_zh="地铁")
-        if not metro.network.has_station(self.tap.station):
-            raise UnknownStation(city=self.tap.city, station=self.tap.station)
+        self._station(metro, self.tap.station)
         return metro
+
+    def _station(self, metro: Metro, code: str | None) -> Station:
+        if not metro.network.has_station(code):
+            raise UnknownStation(city=self.tap.city, station=code)
+        return metro.network.station(code or "")
 
     def _discount(self, mode: Mode, region: str | None) -> Discount:
         """The lowest matching rate alone: discounts never stack (student 50% replaces 95%)."""
