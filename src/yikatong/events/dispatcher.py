@@ -24,6 +24,8 @@ def as_event(row: OutboxEvent) -> Event:
 def dispatch_pending(platform, bus: EventBus | None = None, *, limit: int = 500) -> int:
     """Publish up to `limit` unpublished events, oldest first; stop at the first failure so
     order per aggregate is kept. Returns how many were published."""
+    from yikatong.events.webhooks import enqueue_deliveries  # webhooks imports as_event
+
     bus = bus or platform.get(EventBus)
     published = 0
     with platform.uow() as uow:
@@ -40,5 +42,7 @@ def dispatch_pending(platform, bus: EventBus | None = None, *, limit: int = 500)
                 break
             row.published_at = uow.now()
             published += 1
+        # Same transaction as the mark: a row is queued for webhooks exactly once.
+        enqueue_deliveries(uow, rows[:published])
         uow.commit()
     return published

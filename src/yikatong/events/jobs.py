@@ -1,4 +1,8 @@
 from yikatong.events.dispatcher import dispatch_pending
+from yikatong.events.webhooks import deliver_due_webhooks
 from yikatong.worker.runner import Job
 
-JOBS = [Job("events.dispatch_outbox", every_seconds=1, run=dispatch_pending)]
+JOBS = [
+    Job("events.dispatch_outbox", every_seconds=1, run=dispatch_pending),
+    Job("events.deliver_webhooks", every_seconds=1, run=deliver_due_webhooks),
+]

@@ -9,7 +9,13 @@ log = logging.getLogger(__name__)
 
 
 def configure(platform) -> None:
-    platform.provide(EventBus, InProcessBus())
+    if platform.settings.nats_url:
+        # Lazy: the connection opens on the first publish, not when a Platform is built.
+        from yikatong.events.nats import JetStreamBus
+
+        platform.provide(EventBus, factory=lambda plat: JetStreamBus(plat.settings.nats_url))
+    else:
+        platform.provide(EventBus, InProcessBus())
     platform.after_commit.append(lambda: _dispatch_quietly(platform))
 
 
