@@ -1,0 +1,264 @@
+"""The cards API: read cards, report losses, unblock, freeze, transfer out, wallet refunds,
+the partner banks' activation and events, expiry reminders.
+
+Who may do what: a holder acts online on their own cards only (others' read as 404); the
+12333 agent by phone; a bank only on its own cards (another bank's card: 404 to read, 403 to
+act); outlet operators at their outlets; the card-centre admin everywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Depends, Header, Query
+
+from yikatong.api.deps import platform_dep, require_roles
+from yikatong.cards import service
+from yikatong.cards.errors import WrongBank
+from yikatong.cards.protocols import BankEvent
+from yikatong.cards.rules import financial_capabilities, mask_pan
+from yikatong.cards.schemas import (
+    ActivationIn,
+    BankEventIn,
+    BankEventOut,
+    BlockOut,
+    CapabilitiesOut,
+    CardListItemOut,
+    CardOut,
+    DeceasedIn,
+    ExpiryReminderOut,
+    FreezeIn,
+    LossIn,
+    LossOut,
+    Referral,
+    TransferOutIn,
+    UnblockIn,
+    UnblockOut,
+    UnfreezeIn,
+    WalletRefundIn,
+)
+from yikatong.core.actor import Actor, Role
+from yikatong.core.clock import local_date
+from yikatong.platform import Platform
+
+router = APIRouter(prefix="/cards", tags=["cards 卡片"])
+
+READERS = (Role.HOLDER, Role.SS_OUTLET, Role.CITIZEN_OUTLET, Role.PHONE_AGENT, Role.BANK)
+OPERATORS = (Role.SS_OUTLET, Role.CITIZEN_OUTLET, Role.PHONE_AGENT, Role.BANK)
+LOSS_ROLES = (Role.HOLDER, Role.PHONE_AGENT, Role.BANK, Role.SS_OUTLET, Role.CITIZEN_OUTLET)
+
+
+def card_out(view: service.CardView, today: date) -> CardOut:
+    return CardOut(
+        card_no=view.card_no, person_id=view.person_id, kind=view.kind, bank_code=view.bank_code,
+        pan_masked=mask_pan(view.pan), card_id_code=view.card_id_code, asn=view.asn,
+        state=view.state, hr_status=view.hr_status, hr_loss_ends_at=view.hr_loss_ends_at,
+        financial_status=view.financial_status,
+        financial_capabilities=CapabilitiesOut(**financial_capabilities(view, today).as_dict()),
+        issue_date=view.issue_date, financial_valid_until=view.financial_valid_until,
+        predecessor_card_no=view.predecessor_card_no, successor_card_no=view.successor_card_no,
+        handed_over_at=view.handed_over_at, ended_at=view.ended_at, end_reason=view.end_reason,
+        end_note=view.end_note, transferred_to_province=view.transferred_to_province,
+        version=view.version, blocks_in_force=[block_out(b) for b in view.blocks_in_force])
+
+
+def block_out(block: service.BlockView) -> BlockOut:
+    return BlockOut(**{name: getattr(block, name) for name in BlockOut.model_fields})
+
+
+def _today(platform: Platform) -> date:
+    return local_date(platform.clock.now())
+
+
+def _idempotent(uow, scope: str, key: str | None, request: dict, respond):
+    """Replay the stored answer to a retried request (Idempotency-Key), else run and store it."""
+    stored = uow.replay(scope, key, request)
+    if stored is not None:
+        return stored
+    response = respond()
+    payload = response.model_dump(mode="json")
+    uow.remember(scope, key, request, payload)
+    uow.commit()
+    return payload
+
+
+@router.get("/expiry-reminders", response_model=list[ExpiryReminderOut],
+            summary="Cards whose financial function ends within 90 days or has ended / 到期换卡提醒")
+def expiry_reminders(within_days: int = Query(default=90, ge=0, le=3660),
+                     actor: Actor = Depends(require_roles(*OPERATORS)),
+                     platform: Platform = Depends(platform_dep)):
+    bank_code = actor.bank_code if actor.role == Role.BANK else None
+    with platform.uow() as uow:
+        reminders = service.expiry_reminders(uow=uow, within_days=within_days, bank_code=bank_code)
+    return [ExpiryReminderOut(card_no=r.card_no, person_id=r.person_id, bank_code=r.bank_code,
+                              financial_valid_until=r.financial_valid_until,
+                              days_left=r.days_left, expired=r.expired) for r in reminders]
+
+
+@router.post("/bank-events", response_model=BankEventOut,
+             summary="A partner bank reports what it did to an account / 银行金融状态事件")
+def bank_event(body: BankEventIn, actor: Actor = Depends(require_roles(Role.BANK)),
+               platform: Platform = Depends(platform_dep)):
+    if actor.role == Role.BANK and actor.bank_code != body.bank_code:
+        raise WrongBank()
+    with platform.uow() as uow:
+        service.get_card(uow=uow, card_no=body.card_no, actor=actor)
+        applied = service.apply_bank_event(uow=uow, event=BankEvent(**body.model_dump()))
+        view = service.get_card(uow=uow, card_no=body.card_no)
+        uow.commit()
+    return BankEventOut(applied=applied, card=card_out(view, _today(platform)))
+
+
+@router.get("", response_model=list[CardListItemOut], summary="List cards / 卡片列表")
+def list_cards(person_id: int | None = None, state: str | None = None,
+               bank_code: str | None = None, limit: int = Query(default=50, ge=1, le=500),
+               offset: int = Query(default=0, ge=0),
+               actor: Actor = Depends(require_roles(*READERS)),
+               platform: Platform = Depends(platform_dep)):
+    from yikatong.people.errors import PersonNotFound
+    from yikatong.people.rules import mask_ssn
+    from yikatong.people.service import get_person
+
+    if actor.role == Role.HOLDER:
+        person_id = actor.person_id
+    if actor.role == Role.BANK:
+        bank_code = actor.bank_code
+    items = []
+    with platform.uow() as uow:
+        for view in service.list_cards(uow=uow, person_id=person_id, state=state,
+                                       bank_code=bank_code, limit=limit, offset=offset):
+            try:
+                person = get_person(uow=uow, person_id=view.person_id)
+            except PersonNotFound:
+                person = None
+            items.append(CardListItemOut(
+                card_no=view.card_no, person_id=view.person_id,
+                name=person.name if person else None,
+                ssn_masked=mask_ssn(person.ssn) if person else None, bank_code=view.bank_code,
+                pan_masked=mask_pan(view.pan), state=view.state, hr_status=view.hr_status,
+                financial_status=view.financial_status, issue_date=view.issue_date,
+                financial_valid_until=view.financial_valid_until))
+    return items
+
+
+@router.get("/{card_no}", response_model=CardOut, summary="One card / 卡片详情")
+def get_card(card_no: str, actor: Actor = Depends(require_roles(*READERS)),
+             platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.get_card(uow=uow, card_no=card_no, actor=actor)
+    return card_out(view, _today(platform))
+
+
+@router.get("/{card_no}/blocks", response_model=list[BlockOut],
+            summary="Every loss and freeze of the card / 挂失与冻结记录")
+def blocks(card_no: str, actor: Actor = Depends(require_roles(*READERS)),
+           platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return [block_out(b) for b in service.card_blocks(uow=uow, card_no=card_no, actor=actor)]
+
+
+@router.post("/{card_no}/loss", response_model=LossOut, summary="Report the card lost / 挂失")
+def report_loss(card_no: str, body: LossIn,
+                idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+                actor: Actor = Depends(require_roles(*LOSS_ROLES)),
+                platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        def respond():
+            outcome = service.report_loss(
+                uow=uow, actor=actor, card_no=card_no, kind=body.kind, function=body.function,
+                reason_code=body.reason_code, expected_version=body.expected_version)
+            referral = (Referral(zh=outcome.referral_zh, en=outcome.referral_en)
+                        if outcome.referral_zh else None)
+            return LossOut(card=card_out(outcome.card, _today(platform)), referral=referral)
+
+        return _idempotent(uow, f"cards.loss:{actor.user_id}", idempotency_key,
+                           {"card_no": card_no, **body.model_dump()}, respond)
+
+
+@router.post("/{card_no}/unblock", response_model=UnblockOut,
+             summary="Unblock through the channel of the loss / 解挂")
+def unblock(card_no: str, body: UnblockIn,
+            idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+            actor: Actor = Depends(require_roles(*LOSS_ROLES)),
+            platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        def respond():
+            outcome = service.unblock(uow=uow, actor=actor, card_no=card_no,
+                                      function=body.function,
+                                      expected_version=body.expected_version)
+            return UnblockOut(card=card_out(outcome.card, _today(platform)),
+                              lifted=[block_out(b) for b in outcome.lifted],
+                              cancelled_replacements=list(outcome.cancelled_replacements))
+
+        return _idempotent(uow, f"cards.unblock:{actor.user_id}", idempotency_key,
+                           {"card_no": card_no, **body.model_dump()}, respond)
+
+
+@router.post("/{card_no}/freeze", response_model=CardOut,
+             summary="Administrative freeze of the HR function / 冻结")
+def freeze(card_no: str, body: FreezeIn, actor: Actor = Depends(require_roles()),
+           platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.freeze(uow=uow, actor=actor, card_no=card_no, reason_code=body.reason_code,
+                              note=body.note, expected_version=body.expected_version)
+        uow.commit()
+    return card_out(view, _today(platform))
+
+
+@router.post("/{card_no}/unfreeze", response_model=CardOut, summary="Lift the freeze / 解冻")
+def unfreeze(card_no: str, body: UnfreezeIn, actor: Actor = Depends(require_roles()),
+             platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.unfreeze(uow=uow, actor=actor, card_no=card_no, note=body.note,
+                                expected_version=body.expected_version)
+        uow.commit()
+    return card_out(view, _today(platform))
+
+
+@router.post("/{card_no}/transfer-out", response_model=CardOut,
+             summary="Cross-province transfer: retire the card / 跨省转移")
+def transfer_out(card_no: str, body: TransferOutIn,
+                 actor: Actor = Depends(require_roles(Role.SS_OUTLET)),
+                 platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.transfer_out(uow=uow, actor=actor, card_no=card_no,
+                                    destination_province=body.destination_province,
+                                    rule_note=body.rule_note,
+                                    expected_version=body.expected_version)
+        uow.commit()
+    return card_out(view, _today(platform))
+
+
+@router.post("/{card_no}/deceased", response_model=CardOut,
+             summary="Cancel the card of a holder who died / 死亡注销")
+def deceased(card_no: str, body: DeceasedIn, actor: Actor = Depends(require_roles(Role.SS_OUTLET)),
+             platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.retire_deceased(uow=uow, actor=actor, card_no=card_no, note=body.note,
+                                       expected_version=body.expected_version)
+        uow.commit()
+    return card_out(view, _today(platform))
+
+
+@router.post("/{card_no}/wallet-refund", response_model=CardOut,
+             summary="Record the transit wallet refund (退值) / 交通钱包退值登记")
+def wallet_refund(card_no: str, body: WalletRefundIn,
+                  actor: Actor = Depends(require_roles(Role.CITIZEN_OUTLET)),
+                  platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.record_wallet_refund(uow=uow, actor=actor, card_no=card_no,
+                                            refunded_fen=body.refunded_fen, note=body.note)
+        uow.commit()
+    return card_out(view, _today(platform))
+
+
+@router.post("/{card_no}/financial-activation", response_model=CardOut,
+             summary="Activate the financial function at the bank / 激活金融功能")
+def financial_activation(card_no: str, body: ActivationIn,
+                         actor: Actor = Depends(require_roles(Role.BANK)),
+                         platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.activate_financial(uow=uow, actor=actor, card_no=card_no,
+                                          expected_version=body.expected_version)
+        uow.commit()
+    return card_out(view, _today(platform))
