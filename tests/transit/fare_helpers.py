@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+import tomllib
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from importlib import resources
 
 from yikatong.core.clock import CST
-from yikatong.transit.fare_config import FareConfig, default_fare_config
+from yikatong.transit.fare_config import (
+    DEFAULT_CONFIG_FILE,
+    FareConfig,
+    default_fare_config,
+    fare_config_from_dict,
+)
 from yikatong.transit.fare_rules import (
     CardContext,
     CardKind,
@@ -20,6 +28,10 @@ from yikatong.transit.fare_rules import (
 )
 
 CHANGZHOU, SUZHOU, WUXI, NANJING, BEIJING = "3040", "3050", "3020", "3010", "1000"
+PACKAGED_TEXT = (
+    resources.files("yikatong.transit").joinpath("config", DEFAULT_CONFIG_FILE).read_text("utf-8")
+)
+PACKAGED = tomllib.loads(PACKAGED_TEXT)
 MORNING = datetime(2026, 3, 2, 8, 0, tzinfo=CST)
 
 
@@ -69,3 +81,15 @@ def ride(
         decisions.append(decision)
         history.append(decision.record(tap))
     return decisions, history
+
+
+def edited(change: Callable[[dict], None]) -> dict:
+    """A copy of the packaged configuration's data with one edit applied."""
+    data = copy.deepcopy(PACKAGED)
+    change(data)
+    return data
+
+
+def config_with(change: Callable[[dict], None]) -> FareConfig:
+    """The packaged configuration with one edit, as a city would make it."""
+    return fare_config_from_dict(edited(change))

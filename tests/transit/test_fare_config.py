@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-import tomllib
 from datetime import date, datetime, timedelta
-from importlib import resources
 
 import pytest
 
+from tests.transit.fare_helpers import PACKAGED, PACKAGED_TEXT, edited
 from yikatong.core.clock import CST
 from yikatong.transit.fare_config import (
-    DEFAULT_CONFIG_FILE,
     FareConfigInvalid,
     Sourced,
     config_in_force,
@@ -20,17 +17,6 @@ from yikatong.transit.fare_config import (
     load_fare_config,
     parse_fare_config,
 )
-
-PACKAGED_TEXT = (
-    resources.files("yikatong.transit").joinpath("config", DEFAULT_CONFIG_FILE).read_text("utf-8")
-)
-PACKAGED = tomllib.loads(PACKAGED_TEXT)
-
-
-def edited(change) -> dict:
-    data = copy.deepcopy(PACKAGED)
-    change(data)
-    return data
 
 
 def test_packaged_default_is_labelled_as_an_example() -> None:

@@ -6,10 +6,8 @@ One row per rule. Expected amounts are written as the worked example's arithmeti
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 
 import pytest
 
@@ -23,18 +21,14 @@ from tests.transit.fare_helpers import (
     WUXI,
     bus,
     card,
+    config_with,
     entry,
     exit_,
     ride,
 )
 from yikatong.core.errors import InvalidInput
 from yikatong.core.money import apply_rate
-from yikatong.transit.fare_config import (
-    DEFAULT_CONFIG_FILE,
-    FareConfig,
-    default_fare_config,
-    fare_config_from_dict,
-)
+from yikatong.transit.fare_config import default_fare_config
 from yikatong.transit.fare_rules import (
     CardContext,
     CardKind,
@@ -384,19 +378,19 @@ def test_rounding_is_half_up_to_the_fen() -> None:
         data["bus_lines"][0].update(fare=150)
         data["discounts"][0].update(rate={"numerator": 95, "denominator": 100})
 
-    decisions, _ = ride(OUR_CARD, (bus(0, "1"),), _config_with(change))
+    decisions, _ = ride(OUR_CARD, (bus(0, "1"),), config_with(change))
     assert decisions[-1].amount == 143
 
 
 def test_transfer_deduction_never_goes_below_zero() -> None:
     # A 0.50 CNY line after a bus: 50 − 100 floors at 0; it does not credit the other 50 fen.
-    config = _config_with(lambda data: data["bus_lines"][3].update(fare=50))
+    config = config_with(lambda data: data["bus_lines"][3].update(fare=50))
     decisions, _ = ride(OUR_CARD, (bus(0), bus(10, "S101")), config)
     assert (decisions[-1].transfer_deduction, decisions[-1].amount) == (50, 0)
 
 
 def test_entry_deposit_is_credited_at_exit() -> None:
-    config = _config_with(lambda data: data["metros"]["3040"]["gates"].update(entry_debit=150))
+    config = config_with(lambda data: data["metros"]["3040"]["gates"].update(entry_debit=150))
     decisions, _ = ride(OUR_CARD, (entry(0, "0101"), exit_(20, "0104")), config)
     assert decisions[0].amount == 150
     exit_decision = decisions[-1]
@@ -406,7 +400,7 @@ def test_entry_deposit_is_credited_at_exit() -> None:
 
 
 def test_a_city_changes_fares_without_code() -> None:
-    config = _config_with(lambda data: data["cities"]["3040"].update(bus_fare=300))
+    config = config_with(lambda data: data["cities"]["3040"].update(bus_fare=300))
     decisions, _ = ride(OUR_CARD, (bus(0, "777"),), config)
     assert decisions[-1].amount == 300 * 60 // 100
 
@@ -547,17 +541,3 @@ def test_issuer_city_from_file_0015(issuer_id: bytes, city: str) -> None:
 def test_issuer_id_must_be_eight_bcd_bytes(issuer_id: bytes) -> None:
     with pytest.raises(InvalidInput):
         CardContext.from_issuer_id(issuer_id, kind=CardKind.CITY_CARD)
-
-
-# -- helpers -------------------------------------------------------------------------------------
-
-
-def _config_with(change) -> FareConfig:
-    """The packaged configuration with one edit, as a city would make it."""
-    data = tomllib.loads(
-        resources.files("yikatong.transit")
-        .joinpath("config", DEFAULT_CONFIG_FILE)
-        .read_text("utf-8")
-    )
-    change(data)
-    return fare_config_from_dict(data)
