@@ -93,3 +93,9 @@ def edited(change: Callable[[dict], None]) -> dict:
 def config_with(change: Callable[[dict], None]) -> FareConfig:
     """The packaged configuration with one edit, as a city would make it."""
     return fare_config_from_dict(edited(change))
+
+
+def row(rows: list[dict], **key: str) -> dict:
+    """The one table row whose fields match `key` (e.g. line="S101")."""
+    (found,) = [r for r in rows if all(r.get(k) == v for k, v in key.items())]
+    return found

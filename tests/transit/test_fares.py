@@ -25,6 +25,7 @@ from tests.transit.fare_helpers import (
     entry,
     exit_,
     ride,
+    row,
 )
 from yikatong.core.errors import InvalidInput
 from yikatong.core.money import apply_rate
@@ -375,8 +376,10 @@ def test_penalty_is_separate_from_the_fare() -> None:
 def test_rounding_is_half_up_to_the_fen() -> None:
     # A 1.50 CNY line at 95%: 142.5 fen → 143 (domain-rules §5.2: round to 0.01 CNY half up).
     def change(data):
-        data["bus_lines"][0].update(fare=150)
-        data["discounts"][0].update(rate={"numerator": 95, "denominator": 100})
+        row(data["bus_lines"], line="1").update(fare=150)
+        row(data["discounts"], id="cz-bus-changwu").update(
+            rate={"numerator": 95, "denominator": 100}
+        )
 
     decisions, _ = ride(OUR_CARD, (bus(0, "1"),), config_with(change))
     assert decisions[-1].amount == 143
@@ -384,7 +387,7 @@ def test_rounding_is_half_up_to_the_fen() -> None:
 
 def test_transfer_deduction_never_goes_below_zero() -> None:
     # A 0.50 CNY line after a bus: 50 − 100 floors at 0; it does not credit the other 50 fen.
-    config = config_with(lambda data: data["bus_lines"][3].update(fare=50))
+    config = config_with(lambda data: row(data["bus_lines"], line="S101").update(fare=50))
     decisions, _ = ride(OUR_CARD, (bus(0), bus(10, "S101")), config)
     assert (decisions[-1].transfer_deduction, decisions[-1].amount) == (50, 0)
 
