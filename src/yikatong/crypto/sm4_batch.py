@@ -23,12 +23,12 @@ The SM4 profile layout itself is UNVERIFIED (see pboc.py / card-protocol.md §3.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Sequence
 
 import numpy as np
 
 from yikatong.crypto import pboc, sm
+from yikatong.crypto.batch import bulk_macs, message_rows
 
 FK = (0xA3B1BAC6, 0x56AA3350, 0x677D9197, 0xB27022DC)
 MASK32 = 0xFFFFFFFF
@@ -152,44 +152,9 @@ def _macs_for_chunk(round_keys: np.ndarray, message_words: np.ndarray) -> np.nda
     return chain[0]
 
 
-def _group_by_card(asns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(order, card index of each sorted record, distinct ASN8s (m, 8)): one sort on a u64 key."""
-    keys = np.ascontiguousarray(asns[:, -8:]).view(">u8").reshape(-1)
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    first_of_card = np.empty(len(keys), dtype=bool)
-    first_of_card[0] = True
-    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first_of_card[1:])
-    sorted_cards = np.cumsum(first_of_card) - 1
-    distinct = np.ascontiguousarray(sorted_keys[first_of_card]).view(np.uint8).reshape(-1, 8)
-    return order, sorted_cards, distinct
-
-
 def _message_words(messages: np.ndarray) -> np.ndarray:
-    """Padded messages as rows of native uint32 words, (words, n), filled one column at a time."""
-    big_endian = pad_messages(messages).view(">u4")
-    words = np.empty((big_endian.shape[1], big_endian.shape[0]), dtype=np.uint32)
-    for j in range(big_endian.shape[1]):
-        words[j] = big_endian[:, j]
-    return words
-
-
-# Work shared with forked worker processes (set just before the pool forks, read-only there).
-_JOB: dict = {}
-
-
-def _run_parts(parts: range) -> tuple[int, np.ndarray]:
-    job = _JOB
-    bounds, record_bounds, sorted_cards = job["bounds"], job["record_bounds"], job["sorted_cards"]
-    first, last = record_bounds[parts.start], record_bounds[parts.stop]
-    out = np.empty(last - first, dtype=np.uint32)
-    for part in parts:
-        first_card, last_card = bounds[part], bounds[part + 1]
-        lo, hi = record_bounds[part], record_bounds[part + 1]
-        round_keys = key_schedule(job["card_key_words"][:, first_card:last_card])
-        round_keys = round_keys[:, sorted_cards[lo:hi] - first_card]
-        out[lo - first : hi - first] = _macs_for_chunk(round_keys, job["message_words"][:, lo:hi])
-    return first, out
+    """Padded messages as rows of native uint32 words, (words, n)."""
+    return message_rows(pad_messages(messages), ">u4")
 
 
 def tacs_sm4(
@@ -208,39 +173,16 @@ def tacs_sm4(
     `processes` > 1 forks that many workers (numpy holds the GIL in its table lookups, so
     threads do not scale); use it from batch jobs, not inside a threaded web server.
     """
-    asns, tac_inputs = np.asarray(asns, dtype=np.uint8), np.asarray(tac_inputs, dtype=np.uint8)
-    if asns.ndim != 2 or tac_inputs.ndim != 2 or len(asns) != len(tac_inputs) or asns.shape[1] < 8:
-        raise ValueError("asns (n, >=8) and tac_inputs (n, L) must be 2-D with one row per record")
-    n = len(asns)
-    if n == 0:
-        return np.zeros(0, dtype=np.uint32)
-    order, sorted_cards, distinct = _group_by_card(asns)
-    bounds = [*range(0, len(distinct), chunk), len(distinct)]  # chunks never split a card
-    _JOB.update(
-        bounds=bounds,
-        record_bounds=np.searchsorted(sorted_cards, bounds),
-        sorted_cards=sorted_cards,
-        card_key_words=_words(card_keys_sm4(master_dtk, distinct, issuer_factors)),
-        message_words=_message_words(tac_inputs[order]),
+    return bulk_macs(
+        asns,
+        tac_inputs,
+        card_keys=lambda distinct: _words(card_keys_sm4(master_dtk, distinct, issuer_factors)),
+        schedule=key_schedule,
+        mac=_macs_for_chunk,
+        messages=_message_words,
+        chunk=chunk,
+        processes=processes,
     )
-    try:
-        result_sorted = np.empty(n, dtype=np.uint32)
-        for first, values in _map_parts(len(bounds) - 1, processes):
-            result_sorted[first : first + len(values)] = values
-    finally:
-        _JOB.clear()
-    result = np.empty(n, dtype=np.uint32)
-    result[order] = result_sorted
-    return result
-
-
-def _map_parts(count: int, processes: int):
-    if processes <= 1 or count < 2:
-        return [_run_parts(range(count))]
-    step = -(-count // processes)
-    shares = [range(start, min(start + step, count)) for start in range(0, count, step)]
-    with multiprocessing.get_context("fork").Pool(len(shares)) as pool:
-        return pool.map(_run_parts, shares)
 
 
 def verify_tacs_sm4(

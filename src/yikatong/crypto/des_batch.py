@@ -1,0 +1,215 @@
+"""Bulk TAC verification for the 3DES profile: single DES vectorised across records with numpy.
+
+The 3DES-profile TAC is a single-DES CBC-MAC under DTK[0:8] ⊕ DTK[8:16], where the card's
+DTK is 3DES-diversified from the master with the issuer ID and the ASN. As in sm4_batch,
+the diversification (one key for all cards) is one OpenSSL call, and the per-card part — the
+DES key schedule of every card key and the MAC of every record — runs column-wise in numpy:
+
+* bit permutations (IP, PC-1, PC-2) are byte-indexed lookup tables OR-ed together;
+* the CBC chain stays in the IP domain (IP is linear, so IP(C ⊕ M) = IP(C) ⊕ IP(M)) and the
+  final permutation is applied once per MAC;
+* a round is the E expansion as rotations of R, then eight combined S-box+P lookups.
+
+The tables are those of FIPS 46-3; the implementation is checked against OpenSSL in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from yikatong.crypto import pboc, sm
+from yikatong.crypto.batch import bulk_macs, message_rows
+
+DEFAULT_CHUNK = 8192
+
+# FIPS 46-3 tables, bit 1 = most significant bit.
+IP = [
+    58, 50, 42, 34, 26, 18, 10, 2, 60, 52, 44, 36, 28, 20, 12, 4,
+    62, 54, 46, 38, 30, 22, 14, 6, 64, 56, 48, 40, 32, 24, 16, 8,
+    57, 49, 41, 33, 25, 17, 9, 1, 59, 51, 43, 35, 27, 19, 11, 3,
+    61, 53, 45, 37, 29, 21, 13, 5, 63, 55, 47, 39, 31, 23, 15, 7,
+]  # fmt: skip
+P = [
+    16, 7, 20, 21, 29, 12, 28, 17, 1, 15, 23, 26, 5, 18, 31, 10,
+    2, 8, 24, 14, 32, 27, 3, 9, 19, 13, 30, 6, 22, 11, 4, 25,
+]  # fmt: skip
+PC1 = [
+    57, 49, 41, 33, 25, 17, 9, 1, 58, 50, 42, 34, 26, 18,
+    10, 2, 59, 51, 43, 35, 27, 19, 11, 3, 60, 52, 44, 36,
+    63, 55, 47, 39, 31, 23, 15, 7, 62, 54, 46, 38, 30, 22,
+    14, 6, 61, 53, 45, 37, 29, 21, 13, 5, 28, 20, 12, 4,
+]  # fmt: skip
+PC2 = [
+    14, 17, 11, 24, 1, 5, 3, 28, 15, 6, 21, 10,
+    23, 19, 12, 4, 26, 8, 16, 7, 27, 20, 13, 2,
+    41, 52, 31, 37, 47, 55, 30, 40, 51, 45, 33, 48,
+    44, 49, 39, 56, 34, 53, 46, 42, 50, 36, 29, 32,
+]  # fmt: skip
+SHIFTS = [1, 1, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2, 2, 2, 1]
+SBOXES = [
+    "E4D12FB83A6C5907 0F74E2D1A6CB9538 41E8D62BFC973A50 FC8249175B3EA06D",
+    "F18E6B34972DC05A 3D47F28EC01A69B5 0E7BA4D158C6932F D8A13F42B67C05E9",
+    "A09E63F51DC7B428 D709346A285ECBF1 D6498F30B12C5AE7 1AD069874FE3B52C",
+    "7DE3069A1285BC4F D8B56F03472C1AE9 A690CB7DF13E5284 3F06A1D8945BC72E",
+    "2C417AB6853FD0E9 EB2C47D150FA3986 421BAD78F9C5630E B8C71E2D6F09A453",
+    "C1AF92680D34E75B AF427C9561DE0B38 9EF528C3704A1DB6 432C95FABE17608D",
+    "4B2EF08D3C975A61 D0B7491AE35C2F86 14BDC37EAF680592 6BD814A7950FE23C",
+    "D2846FB1A93E50C7 1FD8A374C56B0E92 7B419CE206ADF358 21E74A8DFC90356B",
+]
+
+
+def _permutation_tables(table: list[int], in_bits: int) -> np.ndarray:
+    """tables[b][v]: the output bits contributed by input byte b (MSB first) having value v."""
+    out_bits = len(table)
+    tables = np.zeros((in_bits // 8, 256), dtype=np.uint64)
+    for out_pos, in_pos in enumerate(table):  # 1-based input bit, MSB = 1
+        byte, bit_in_byte = divmod(in_pos - 1, 8)
+        out_mask = np.uint64(1 << (out_bits - 1 - out_pos))
+        values = np.arange(256)
+        tables[byte, (values >> (7 - bit_in_byte)) & 1 == 1] |= out_mask
+    return tables
+
+
+def _permute(x: np.ndarray, tables: np.ndarray, in_bits: int) -> np.ndarray:
+    result = np.zeros_like(x, dtype=np.uint64)
+    for byte in range(tables.shape[0]):
+        shift = np.uint64(in_bits - 8 * (byte + 1))
+        result |= tables[byte][(x >> shift) & np.uint64(0xFF)]
+    return result
+
+
+def _sp_tables() -> np.ndarray:
+    """SP[i][v]: P(S_i(v) in its 4-bit slot) for the 6-bit input v of S-box i."""
+    p_inverse_source = P  # output bit k of P takes input bit P[k]
+    sp = np.zeros((8, 64), dtype=np.uint32)
+    for box, text in enumerate(SBOXES):
+        rows = [[int(c, 16) for c in row] for row in text.split()]
+        for v in range(64):
+            s_out = rows[((v >> 4) & 2) | (v & 1)][(v >> 1) & 0xF]
+            before_p = s_out << (28 - 4 * box)
+            after_p = 0
+            for k, source in enumerate(p_inverse_source):
+                if before_p >> (32 - source) & 1:
+                    after_p |= 1 << (31 - k)
+            sp[box, v] = after_p
+    return sp
+
+
+_IP = _permutation_tables(IP, 64)
+_FP = _permutation_tables([IP.index(i) + 1 for i in range(1, 65)], 64)
+_PC1 = _permutation_tables(PC1, 64)
+_PC2 = _permutation_tables(PC2, 56)
+_SP = _sp_tables()
+_MASK28 = np.uint64((1 << 28) - 1)
+_MASK32 = np.uint32(0xFFFFFFFF)
+
+
+def key_schedule(keys: np.ndarray) -> np.ndarray:
+    """Round-key groups (16, 8, n) uint8 (eight 6-bit values per round) of n DES keys (uint64)."""
+    cd = _permute(keys, _PC1, 64)
+    c, d = cd >> np.uint64(28), cd & _MASK28
+    groups = np.empty((16, 8, len(keys)), dtype=np.uint8)
+    for round_index, shift in enumerate(SHIFTS):
+        s, back = np.uint64(shift), np.uint64(28 - shift)
+        c = ((c << s) | (c >> back)) & _MASK28
+        d = ((d << s) | (d >> back)) & _MASK28
+        subkey = _permute((c << np.uint64(28)) | d, _PC2, 56)
+        for box in range(8):
+            groups[round_index, box] = (subkey >> np.uint64(42 - 6 * box)) & np.uint64(63)
+    return groups
+
+
+def _rounds(groups: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """The 16 Feistel rounds on IP-permuted blocks (uint64), returning R16‖L16 (pre-FP)."""
+    left = (block >> np.uint64(32)).astype(np.uint32)
+    right = (block & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    one, twenty_six = np.uint32(1), np.uint32(26)
+    for round_index in range(16):
+        x = (right >> one) | (right << np.uint32(31))  # bit string r32 r1 … r31
+        f = np.zeros_like(right)
+        for box in range(8):
+            rotated = x if box == 0 else (x << np.uint32(4 * box)) | (x >> np.uint32(32 - 4 * box))
+            f ^= _SP[box][((rotated >> twenty_six) & np.uint32(63)) ^ groups[round_index, box]]
+        left, right = right, left ^ f
+    return (right.astype(np.uint64) << np.uint64(32)) | left.astype(np.uint64)
+
+
+def des_encrypt_blocks(keys: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """DES-ECB of blocks[i] under keys[i] ((n, 8) uint8 each) → (n, 8) uint8."""
+    key_words = np.ascontiguousarray(keys, dtype=np.uint8).view(">u8").reshape(-1).astype(np.uint64)
+    block_words = np.ascontiguousarray(blocks, dtype=np.uint8).view(">u8").reshape(-1).astype(np.uint64)
+    out = _permute(_rounds(key_schedule(key_words), _permute(block_words, _IP, 64)), _FP, 64)
+    return out.astype(">u8").view(np.uint8).reshape(-1, 8)
+
+
+def _macs_for_chunk(groups: np.ndarray, message_blocks: np.ndarray) -> np.ndarray:
+    chain = np.zeros(message_blocks.shape[1], dtype=np.uint64)
+    for row in message_blocks:  # already IP-permuted, so the chain never leaves the IP domain
+        chain = _rounds(groups, chain ^ row)
+    return (_permute(chain, _FP, 64) >> np.uint64(32)).astype(np.uint32)
+
+
+def _ip_message_blocks(messages: np.ndarray) -> np.ndarray:
+    rows = message_rows(pboc_pad8(messages), ">u8")
+    return np.stack([_permute(row, _IP, 64) for row in rows])
+
+
+def pboc_pad8(messages: np.ndarray) -> np.ndarray:
+    n, length = messages.shape
+    padded = np.zeros((n, (length // 8 + 1) * 8), dtype=np.uint8)
+    padded[:, :length] = messages
+    padded[:, length] = 0x80
+    return padded
+
+
+def tac_keys_3des(master_dtk: bytes, asns: np.ndarray, issuer_factors: Sequence[bytes] = ()) -> np.ndarray:
+    """Per-card TAC keys DTK_L ⊕ DTK_R as uint64, DTKs diversified in one OpenSSL 3DES call."""
+    profile = pboc.PROFILE_3DES
+    issuer_key = pboc.diversify_key(profile, master_dtk, issuer_factors) if issuer_factors else master_dtk
+    asn8 = np.ascontiguousarray(asns[:, -8:], dtype=np.uint8)
+    blocks = np.concatenate([asn8, asn8 ^ np.uint8(0xFF)], axis=1)
+    dtks = np.frombuffer(sm.des3_ecb_encrypt(issuer_key, blocks.tobytes()), dtype=np.uint8).reshape(-1, 2, 8)
+    return np.ascontiguousarray(dtks[:, 0] ^ dtks[:, 1]).view(">u8").reshape(-1).astype(np.uint64)
+
+
+def tacs_3des(
+    master_dtk: bytes,
+    asns: np.ndarray,
+    tac_inputs: np.ndarray,
+    *,
+    issuer_factors: Sequence[bytes] = (),
+    chunk: int = DEFAULT_CHUNK,
+    processes: int = 1,
+) -> np.ndarray:
+    """The 3DES-profile TAC (big-endian uint32) of every record under its card's DTK."""
+    return bulk_macs(
+        asns,
+        tac_inputs,
+        card_keys=lambda distinct: tac_keys_3des(master_dtk, distinct, issuer_factors),
+        schedule=key_schedule,
+        mac=_macs_for_chunk,
+        messages=_ip_message_blocks,
+        chunk=chunk,
+        processes=processes,
+    )
+
+
+def verify_tacs_3des(
+    master_dtk: bytes,
+    asns: np.ndarray,
+    tac_inputs: np.ndarray,
+    tacs: np.ndarray,
+    *,
+    issuer_factors: Sequence[bytes] = (),
+    chunk: int = DEFAULT_CHUNK,
+    processes: int = 1,
+) -> np.ndarray:
+    """Boolean array: does each record's TAC ((n, 4) uint8) verify (3DES profile)?"""
+    tacs = np.ascontiguousarray(np.asarray(tacs, dtype=np.uint8))
+    if tacs.shape != (len(asns), 4):
+        raise ValueError("tacs must be (n, 4) bytes")
+    expected = tacs.view(">u4").reshape(-1).astype(np.uint32)
+    computed = tacs_3des(master_dtk, asns, tac_inputs, issuer_factors=issuer_factors, chunk=chunk, processes=processes)
+    return computed == expected
