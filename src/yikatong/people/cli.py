@@ -85,7 +85,8 @@ def register(group) -> None:
         from yikatong.people.photo import check_photo
 
         report = check_photo(file.read_bytes())
-        table = Table("rule", "result", "measured", "要求 / requirement")
+        table = Table("rule", "result", "measured")
+        table.columns[0].no_wrap = True
         for result in report.results:
             if result.passed:
                 verdict = "[green]pass[/green]"
@@ -93,6 +94,8 @@ def register(group) -> None:
                 verdict = "[yellow]warning[/yellow]"
             else:
                 verdict = "[red]FAIL[/red]"
-            table.add_row(result.code, verdict, result.measured, f"{result.zh} / {result.en}")
+            table.add_row(result.code, verdict, result.measured)
         console.print(table)
+        for result in report.failures + report.warnings:
+            console.print(f"{result.code}: {result.zh} / {result.en}")
         raise typer.Exit(0 if report.accepted else 1)
