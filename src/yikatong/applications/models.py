@@ -82,3 +82,12 @@ class ProductionBatch(Base):
     completed_at: Mapped[datetime | None]
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class EventCursor(Base):
+    """How far a consumer of this package has read the outbox (its own inbox position)."""
+
+    __tablename__ = "applications_event_cursors"
+
+    consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)

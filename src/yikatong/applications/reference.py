@@ -42,7 +42,7 @@ def synthetic_photo(seed: str = "", *, background=(255, 255, 255)) -> bytes:
         draw.ellipse((x - 6, 165, x + 6, 175), fill=(30, 30, 30))
     draw.arc((152, 205, 206, 240), 20, 160, fill=(150, 60, 60), width=3)  # mouth
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=92, dpi=(350, 350))
+    image.save(out, format="JPEG", quality=98, subsampling=0, dpi=(350, 350))
     return out.getvalue()
 
 

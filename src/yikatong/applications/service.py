@@ -362,14 +362,25 @@ def _check_choice(uow: UnitOfWork, choice: CardChoice, channel: str) -> None:
 
 def _check_agent(agent: AgentData | None) -> None:
     """Both parties' documents are recorded (四.2(1)); the agent's ID number is checked."""
-    from yikatong.people.rules import classify_id_number, parse_document_type
+    from yikatong.people.errors import DocumentNumberKindMismatch
+    from yikatong.people.rules import DOCUMENT_NAMES, classify_id_number, parse_document_type
 
     if agent is None or not agent.name.strip() or not agent.document_number.strip():
         raise AgentDocumentsMissing()
     document_type = parse_document_type(agent.document_type)
-    if document_type.value in ("resident_id_card", "temporary_id_card", "household_register",
-                               "hmt_residence_permit", "foreign_pr_card"):
-        classify_id_number(agent.document_number)
+    expected = _ID_NUMBER_KINDS.get(document_type.value)
+    if expected is not None and classify_id_number(agent.document_number).kind not in expected:
+        zh, en = DOCUMENT_NAMES[document_type]
+        raise DocumentNumberKindMismatch(expected_zh=zh, expected_en=en)
+
+
+# Documents whose number is an ID number, and the kinds of number each may carry.
+_ID_NUMBER_KINDS = {
+    "resident_id_card": {"citizen"}, "temporary_id_card": {"citizen"},
+    "household_register": {"citizen"},
+    "hmt_residence_permit": {"hk_permit", "mo_permit", "tw_permit"},
+    "foreign_pr_card": {"foreign_pr_2023", "foreign_pr_2017"},
+}
 
 
 def _check_eligibility(uow: UnitOfWork, person_id: int, choice: CardChoice,
@@ -637,7 +648,8 @@ def open_exchange_for_changed_data(*, uow: UnitOfWork, actor: Actor, person_id: 
                                    fields: list[str]) -> ApplicationView | None:
     """A correction changed data printed on the card: open an exchange (info_change) for a
     person with a live card, at the outlet where the current card was applied for. Returns
-    None when there is nothing to exchange or an application is already open."""
+    None when there is nothing to exchange or an application is already open. Runs in the
+    caller's transaction (the worker job commits it with its cursor)."""
     from yikatong.cards import service as cards
 
     current = cards.current_card_for(uow=uow, person_id=person_id)
@@ -664,7 +676,6 @@ def open_exchange_for_changed_data(*, uow: UnitOfWork, actor: Actor, person_id: 
     uow.emit("application.submitted", aggregate_type="application", aggregate_id=app.id,
              payload={"application_id": app.id, "person_id": person_id, "kind": "exchange",
                       "status": app.status, "bank_code": app.bank_code})
-    uow.commit()
     return view(app)
 
 

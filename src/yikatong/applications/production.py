@@ -1,0 +1,352 @@
+"""Production: approved applications go to the card factory in batches; results come back
+asynchronously and each card is registered (and its chip personalised) in a transaction of
+its own, so one spoiled card does not hold back the rest of the batch."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from yikatong.applications import rules
+from yikatong.applications.errors import (
+    CardNotProducedYet,
+    FactoryUnavailable,
+    NothingToProduce,
+    ProductionBatchNotFound,
+)
+from yikatong.applications.models import Application, ProductionBatch
+from yikatong.applications.protocols import (
+    CardFace,
+    CardFactory,
+    CardFactoryError,
+    CardOrder,
+    FactoryBatch,
+    ProducedCard,
+)
+from yikatong.applications.service import _load, _move
+from yikatong.core.actor import Actor
+from yikatong.core.clock import local_date
+from yikatong.core.errors import DomainError
+from yikatong.db.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+# 发卡单位公章: the issuing authority whose seal is printed on side B (seed 一).
+ISSUING_SEAL = "江苏省人力资源和社会保障厅"
+HR_HOTLINE = "12333"
+
+
+@dataclass(frozen=True)
+class ProductionBatchView:
+    id: int
+    factory_batch_id: str | None
+    status: str
+    issue_date: object
+    size: int
+    produced: int
+    failed: int
+    application_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CollectOutcome:
+    batch: ProductionBatchView
+    complete: bool
+    produced_card_nos: tuple[str, ...] = ()
+    failures: tuple[tuple[int, str], ...] = ()   # (application id, reason)
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FaceProof:
+    """Side B as printed: the face data plus the numbers the factory assigned."""
+
+    face: CardFace
+    card_no: str
+    pan: str
+
+
+def _batch_view(uow: UnitOfWork, batch: ProductionBatch) -> ProductionBatchView:
+    ids = uow.session.execute(
+        select(Application.id).where(Application.production_batch_id == batch.id)
+        .order_by(Application.id)).scalars()
+    return ProductionBatchView(
+        id=batch.id, factory_batch_id=batch.factory_batch_id, status=batch.status,
+        issue_date=batch.issue_date, size=batch.size, produced=batch.produced,
+        failed=batch.failed, application_ids=tuple(ids),
+    )
+
+
+def card_face(*, uow: UnitOfWork, application_id: int, issue_date=None) -> CardFace:
+    """The side-B data of an application's card (seed 一): bank, photo, name, ssn, person
+    code, issue date, issuing seal, 12333 and the bank's hotline."""
+    from yikatong.directory.service import get_bank
+    from yikatong.people.service import get_person, get_photo
+
+    app = _load(uow, application_id)
+    person = get_person(uow=uow, person_id=app.person_id)
+    bank = get_bank(uow=uow, bank_code=app.bank_code)
+    return CardFace(
+        bank_code=bank.code, bank_name=bank.name_zh, bank_hotline=bank.hotline,
+        name=person.name, ssn=person.ssn, person_code=person.person_code,
+        issue_date=issue_date or app.issue_date, issuing_seal=ISSUING_SEAL,
+        hr_hotline=HR_HOTLINE, photo_jpeg=get_photo(uow=uow, person_id=person.id),
+    )
+
+
+def face_proof(*, uow: UnitOfWork, application_id: int) -> FaceProof:
+    app = _load(uow, application_id)
+    if app.card_no is None:
+        raise CardNotProducedYet()
+    return FaceProof(face=card_face(uow=uow, application_id=app.id), card_no=app.card_no,
+                     pan=app.pan)
+
+
+def start_production_batch(
+    *, uow: UnitOfWork, actor: Actor, factory: CardFactory, limit: int | None = None,
+) -> ProductionBatchView:
+    """Put approved applications (oldest first) into one batch and hand it to the factory.
+
+    The issue date printed on the cards is today's date in Changzhou. If the factory cannot
+    take the batch nothing changes (FactoryUnavailable)."""
+    from yikatong.directory.service import get_bank
+
+    query = select(Application).where(Application.status == "approved").order_by(Application.id)
+    applications = list(uow.session.execute(query.limit(limit)).scalars())
+    if not applications:
+        raise NothingToProduce()
+    issue_date = local_date(uow.now())
+    batch = ProductionBatch(status="submitted", issue_date=issue_date, size=len(applications),
+                            produced=0, failed=0, created_at=uow.now())
+    uow.session.add(batch)
+    uow.session.flush()
+    orders = []
+    for app in applications:
+        _move(uow, actor, app, "in_production", action="application.production_start",
+              production_batch_id=batch.id)
+        orders.append(CardOrder(
+            application_id=app.id,
+            face=card_face(uow=uow, application_id=app.id, issue_date=issue_date),
+            bin_prefixes=get_bank(uow=uow, bank_code=app.bank_code).bin_prefixes,
+        ))
+    try:
+        batch.factory_batch_id = factory.submit_batch(
+            FactoryBatch(reference=f"PB{batch.id:06d}", orders=tuple(orders)))
+    except CardFactoryError as error:
+        raise FactoryUnavailable() from error
+    uow.audit(actor=actor, action="production_batch.submit", entity_type="production_batch",
+              entity_id=batch.id, after={"size": batch.size, "issue_date": str(issue_date),
+                                         "factory_batch_id": batch.factory_batch_id})
+    uow.commit()
+    return _batch_view(uow, batch)
+
+
+def collect_production_batch(
+    *, uows: Callable[[], UnitOfWork], actor: Actor, factory: CardFactory, batch_id: int,
+    personalise: Callable[..., None] | None = None,
+    on_card: Callable[[int, int], None] | None = None,
+) -> CollectOutcome:
+    """Poll the factory; when the batch is done register each card (one transaction per card)
+    and close the batch. Safe to call again: cards already registered are skipped."""
+    with uows() as uow:
+        batch = uow.session.get(ProductionBatch, batch_id)
+        if batch is None:
+            raise ProductionBatchNotFound(batch_id=batch_id)
+        if batch.status == "completed":
+            return CollectOutcome(batch=_batch_view(uow, batch), complete=True)
+        factory_batch_id = batch.factory_batch_id
+    try:
+        results = factory.results(factory_batch_id)
+    except CardFactoryError as error:
+        raise FactoryUnavailable() from error
+    if not results.complete:
+        with uows() as uow:
+            return CollectOutcome(batch=_batch_view(uow, uow.session.get(ProductionBatch, batch_id)),
+                                  complete=False)
+    produced, failures, warnings = [], [], []
+    total = len(results.produced) + len(results.failed)
+    for done, card in enumerate(results.produced, start=1):
+        problem = _register_card(uows, actor, batch_id, card, personalise or _personalise_chip)
+        if problem is None:
+            produced.append(card.card_no)
+        elif problem.startswith("warning:"):
+            produced.append(card.card_no)
+            warnings.append(problem)
+        else:
+            failures.append((card.application_id, problem))
+        if on_card:
+            on_card(done, total)
+    for done, failed in enumerate(results.failed, start=len(results.produced) + 1):
+        _return_to_approved(uows, actor, batch_id, failed.application_id, failed.reason)
+        failures.append((failed.application_id, failed.reason))
+        if on_card:
+            on_card(done, total)
+    with uows() as uow:
+        batch = uow.session.get(ProductionBatch, batch_id)
+        batch.status, batch.completed_at = "completed", uow.now()
+        batch.produced, batch.failed = len(produced), len(failures)
+        uow.audit(actor=actor, action="production_batch.complete", entity_type="production_batch",
+                  entity_id=batch_id, after={"produced": batch.produced, "failed": batch.failed})
+        uow.commit()
+        return CollectOutcome(batch=_batch_view(uow, batch), complete=True,
+                              produced_card_nos=tuple(produced), failures=tuple(failures),
+                              warnings=tuple(warnings))
+
+
+def _register_card(uows, actor: Actor, batch_id: int, card: ProducedCard,
+                   personalise: Callable[..., None]) -> str | None:
+    """Register one produced card with the card registry; returns None when fine, a
+    "warning: …" string for an accepted card with a remark, or the reason it was refused."""
+    problems = rules.produced_card_problems(card_no=card.card_no, card_id_code=card.card_id_code,
+                                            asn=card.asn, pan=card.pan)
+    if problems:
+        reason = "factory returned malformed " + ", ".join(problems)
+        _return_to_approved(uows, actor, batch_id, card.application_id, reason)
+        return reason
+    try:
+        return _register_checked_card(uows, actor, batch_id, card, personalise)
+    except DomainError as error:
+        reason = f"{error.code}: {error.message_en}"
+        _return_to_approved(uows, actor, batch_id, card.application_id, reason)
+        return reason
+
+
+def _register_checked_card(uows, actor: Actor, batch_id: int, card: ProducedCard,
+                           personalise: Callable[..., None]) -> str | None:
+    from yikatong.cards.service import register_produced_card
+    from yikatong.directory.rules import bin_matches
+    from yikatong.directory.service import get_bank
+
+    with uows() as uow:
+        app = uow.session.get(Application, card.application_id)
+        if app is None or app.status != "in_production" or app.production_batch_id != batch_id:
+            return None  # registered by an earlier collect, or cancelled meanwhile
+        batch = uow.session.get(ProductionBatch, batch_id)
+        register_produced_card(
+            uow=uow, actor=actor, application_id=app.id, person_id=app.person_id, kind=app.kind,
+            bank_code=app.bank_code, card_no=card.card_no, card_id_code=card.card_id_code,
+            chip_serial=card.chip_serial, pan=card.pan, asn=card.asn,
+            issue_date=batch.issue_date, predecessor_card_no=app.predecessor_card_no,
+        )
+        _move(uow, actor, app, "produced", action="application.produced", card_no=card.card_no,
+              pan=card.pan, issue_date=batch.issue_date)
+        personalise(uow=uow, card=card, face=card_face(uow=uow, application_id=app.id))
+        warning = None
+        if not bin_matches(card.pan, get_bank(uow=uow, bank_code=app.bank_code)):
+            # The BIN list is an example default, not official policy: warn, never refuse.
+            warning = f"warning: {card.card_no} account number has an unlisted BIN"
+            log.warning(warning)
+        uow.commit()
+        return warning
+
+
+def _return_to_approved(uows, actor: Actor, batch_id: int, application_id: int,
+                        reason: str) -> None:
+    """A card the factory could not make: the application waits for the next batch."""
+    with uows() as uow:
+        app = uow.session.get(Application, application_id)
+        if app is None or app.status != "in_production" or app.production_batch_id != batch_id:
+            return
+        _move(uow, actor, app, "approved", action="application.production_failed",
+              reason=reason, production_batch_id=None)
+        uow.commit()
+
+
+def _personalise_chip(*, uow: UnitOfWork, card: ProducedCard, face: CardFace) -> None:
+    """No-op personalisation, used when no chip personaliser is passed (unit tests of the
+    flow that do not care about chips)."""
+    log.debug("no chip personalisation for card %s", card.card_no)
+
+
+# People records carry no ethnicity; GB/T 3304 "97" (其他) is written until they do.
+UNKNOWN_NATION = "97"
+CARD_REGION = "320400"
+
+
+def chip_personaliser(platform) -> Callable[..., None]:
+    """Personalise each produced card's chip with `yikatong.chip.image.personalise` under the
+    platform's key store, and keep the image in the chip package's ChipStore when it offers
+    one (looked up as `yikatong.chip.store.ChipStore` on the platform)."""
+    from yikatong.chip.image import personalise
+    from yikatong.crypto.protocols import KeyStore
+
+    keystore = platform.get(KeyStore)
+    store = _chip_store(platform)
+
+    def run(*, uow: UnitOfWork, card: ProducedCard, face: CardFace) -> None:
+        image = personalise(chip_data(uow=uow, card=card, face=face), keystore)
+        if store is not None:
+            store.save(image)
+
+    return run
+
+
+def _chip_store(platform):
+    try:
+        from yikatong.chip.store import ChipStore
+    except ImportError:
+        log.warning("yikatong.chip.store.ChipStore not available: chip images are not kept")
+        return None
+    try:
+        return platform.get(ChipStore)
+    except LookupError:
+        log.warning("no ChipStore registered: chip images are not kept")
+        return None
+
+
+def chip_data(*, uow: UnitOfWork, card: ProducedCard, face: CardFace):
+    """What the chip needs from the registry at the end of production."""
+    from yikatong.chip.image import CardPersonalisation
+    from yikatong.people.service import find_person_by_ssn
+
+    person = find_person_by_ssn(uow=uow, ssn=face.ssn)
+    valid_until = _ten_years_less_a_day(face.issue_date)
+    citizen_region = face.ssn[:6] if face.ssn[:6].isdigit() and face.ssn[0] in "12345678" else None
+    return CardPersonalisation(
+        card_no=card.card_no, card_id_code=card.card_id_code, ssn=face.ssn, name=face.name,
+        gender={"M": "1", "F": "2"}.get(person.gender if person else "", "9"),
+        nation=UNKNOWN_NATION, birthplace=citizen_region or CARD_REGION,
+        birth_date=person.birth_date, issue_date=face.issue_date, expiry_date=valid_until,
+        region_code=CARD_REGION, pan=card.pan, pan_sequence=1, pan_expiry=valid_until,
+        asn=card.asn,
+    )
+
+
+def _ten_years_less_a_day(issued):
+    """Issued 2021-12-03 → valid until 2031-12-02 (domain-rules §2); 29 Feb → 28 Feb."""
+    try:
+        anniversary = issued.replace(year=issued.year + 10)
+    except ValueError:
+        anniversary = issued.replace(year=issued.year + 10, day=28) + timedelta(days=1)
+    return anniversary - timedelta(days=1)
+
+
+def run_production(*, uows: Callable[[], UnitOfWork], actor: Actor, factory: CardFactory,
+                   personalise: Callable[..., None] | None = None, limit: int | None = None,
+                   max_polls: int = 10, poll_interval: float = 0.0,
+                   on_card: Callable[[int, int], None] | None = None) -> CollectOutcome:
+    """Batch the approved applications, submit, then poll until the factory is done (or
+    `max_polls` polls have passed: the batch then stays open for a later collect)."""
+    with uows() as uow:
+        batch = start_production_batch(uow=uow, actor=actor, factory=factory, limit=limit)
+    for poll in range(max_polls):
+        if poll and poll_interval:
+            time.sleep(poll_interval)
+        outcome = collect_production_batch(uows=uows, actor=actor, factory=factory,
+                                           batch_id=batch.id, personalise=personalise,
+                                           on_card=on_card)
+        if outcome.complete:
+            break
+    return outcome
+
+
+def get_production_batch(*, uow: UnitOfWork, batch_id: int) -> ProductionBatchView:
+    batch = uow.session.get(ProductionBatch, batch_id)
+    if batch is None:
+        raise ProductionBatchNotFound(batch_id=batch_id)
+    return _batch_view(uow, batch)

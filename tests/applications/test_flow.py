@@ -1,0 +1,297 @@
+"""Service-level flows against the database: intake to a card in hand, and every refusal."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from tests.applications.conftest import ADMIN, OUTLET, new_applicant, pickup, walk_to_hand_over
+from yikatong.applications import errors, production, service
+from yikatong.applications.models import Application
+from yikatong.applications.protocols import CardFactory
+from yikatong.applications.reference import SimulatedCardFactory
+from yikatong.audit.models import AuditRecord
+from yikatong.core.actor import Actor, Channel, Role
+
+pytestmark = pytest.mark.db
+
+
+def count(platform, model) -> int:
+    with platform.uow() as uow:
+        return uow.session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_first_issue_from_counter_to_card_in_hand(platform, apply):
+    from yikatong.cards.service import get_card
+
+    app = apply()
+    assert (app.status, app.kind, app.mode, app.channel) == ("submitted", "first", "self", "outlet")
+    done = walk_to_hand_over(platform, app.id)
+    assert done.status == "handed_over"
+    assert done.issue_date == date(2026, 3, 2)   # the clock's date in Changzhou (CST)
+    with platform.uow() as uow:
+        card = get_card(uow=uow, card_no=done.card_no)
+        actions = uow.session.execute(
+            select(AuditRecord.action).where(AuditRecord.entity_type == "application",
+                                             AuditRecord.entity_id == str(app.id))
+            .order_by(AuditRecord.seq)).scalars().all()
+    assert card.state == "in_use" and card.pan == done.pan and card.person_id == done.person_id
+    assert actions == ["application.submit", "application.approve",
+                       "application.production_start", "application.produced",
+                       "application.ready_for_pickup", "application.hand_over"]
+
+
+def test_free_of_charge_no_fee_anywhere(platform, apply):
+    """四.1: applying, replacing and exchanging are free: no fee column, nothing charged."""
+    columns = {c.key for c in inspect(Application).columns}
+    assert not {c for c in columns if "fee" in c or "amount" in c or "charge" in c}
+    app = apply()
+    with platform.uow() as uow:
+        record = uow.session.execute(
+            select(AuditRecord).where(AuditRecord.action == "application.submit",
+                                      AuditRecord.entity_id == str(app.id))).scalar_one()
+    assert record.after["fee"] == "free"
+
+
+def test_agent_application_records_both_documents(platform, apply):
+    agent = service.AgentData(name="代办人", document_type="resident_id_card",
+                              document_number="32040419851120002X")
+    app = apply(agent=agent)
+    assert app.mode == "agent" and app.agent["document_number"] == "32040419851120002X"
+    assert app.document_number != app.agent["document_number"]
+
+
+@pytest.mark.parametrize("number", ["320402199003070014", "12345", "32040219900230001X"])
+def test_agent_with_malformed_document_is_refused_and_nothing_changes(platform, apply, number):
+    before = count(platform, Application), count(platform, AuditRecord)
+    agent = service.AgentData(name="代办人", document_type="resident_id_card",
+                              document_number=number)
+    with pytest.raises(Exception) as caught:
+        apply(agent=agent)
+    assert caught.value.http_status == 422
+    assert (count(platform, Application), count(platform, AuditRecord)) == before
+
+
+def test_unknown_bank_and_bad_pickup_outlet(platform, apply):
+    before = count(platform, Application), count(platform, AuditRecord)
+    with pytest.raises(Exception) as caught:
+        apply(choice=pickup(bank="HSBC"))
+    assert caught.value.code == "unknown_bank"
+    with pytest.raises(errors.PickupOutletNotAllowed):
+        apply(choice=pickup(bank="ICBC", outlet="CCB-CZ-001"))   # another bank's branch
+    assert apply(choice=pickup(bank="CCB", outlet="CCB-CZ-001")).pickup_outlet_code == "CCB-CZ-001"
+    assert count(platform, Application) == before[0] + 1
+
+
+def test_one_open_application_and_one_live_card(platform, apply):
+    person = new_applicant()
+    first = apply(person)
+    with pytest.raises(errors.OpenApplicationExists):
+        apply(person)
+    walk_to_hand_over(platform, first.id)
+    with pytest.raises(errors.LiveCardExists):
+        apply(person)
+
+
+def test_two_outlets_racing_for_the_same_person(platform):
+    """Two counters submit the same person at once: exactly one application survives."""
+    person = new_applicant()
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def submit(outlet: str) -> None:
+        actor = Actor(user_id=f"op-{outlet}", role=Role.SS_OUTLET, channel=Channel.OUTLET,
+                      branch_code=outlet)
+        barrier.wait()
+        try:
+            with platform.uow() as uow:
+                outcomes.append(service.submit_at_outlet(
+                    uow=uow, actor=actor, applicant=person, choice=pickup(outlet=outlet)))
+        except Exception as error:  # noqa: BLE001 - the loser's error is the point
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=submit, args=(o,)) for o in ("SS-TN-01", "SS-ZL-01")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    winners = [o for o in outcomes if isinstance(o, service.ApplicationView)]
+    losers = [o for o in outcomes if not isinstance(o, service.ApplicationView)]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    assert getattr(losers[0], "code", None) == "open_application_exists", losers[0]
+    assert count(platform, Application) == 1
+
+
+def test_idempotent_submit(platform, apply):
+    person = new_applicant()
+    first = apply(person, key="k-1")
+    again = apply(person, key="k-1")
+    assert again.id == first.id and count(platform, Application) == 1
+
+
+def test_reject_and_cancel_close_the_application(platform, apply):
+    person = new_applicant()
+    app = apply(person)
+    with platform.uow() as uow:
+        service.reject(uow=uow, actor=OUTLET, application_id=app.id, reason="原件不清晰")
+    with pytest.raises(errors.IllegalTransition):
+        with platform.uow() as uow:
+            service.approve(uow=uow, actor=OUTLET, application_id=app.id)
+    again = apply(person)                # rejected is closed: the person may apply again
+    with platform.uow() as uow:
+        cancelled = service.cancel(uow=uow, actor=OUTLET, application_id=again.id, reason="本人撤回")
+    assert cancelled.status == "cancelled"
+    with platform.uow() as uow:
+        assert service.open_applications_for(uow=uow, person_id=app.person_id) == []
+
+
+def test_replacement_after_formal_loss_and_unblock_cancels_it(platform, apply):
+    from yikatong.cards.service import get_card, report_loss, unblock
+
+    person = new_applicant()
+    first = walk_to_hand_over(platform, apply(person).id)
+    with pytest.raises(Exception) as caught:
+        apply(person, pickup(kind="replacement"))
+    assert "replacement" in caught.value.code
+    online = Actor(user_id="h", role=Role.HOLDER, channel=Channel.ONLINE_PORTAL,
+                   person_id=first.person_id)
+    with platform.uow() as uow:
+        report_loss(uow=uow, actor=online, card_no=first.card_no, kind="formal_loss")
+        uow.commit()
+    replacement = apply(person, pickup(kind="replacement"))
+    assert replacement.predecessor_card_no == first.card_no
+    with platform.uow() as uow:
+        service.approve(uow=uow, actor=OUTLET, application_id=replacement.id)
+    production.run_production(uows=platform.uow, actor=ADMIN, factory=platform.get(CardFactory))
+    with platform.uow() as uow:       # the lost card turns up: unblock online, same channel
+        outcome = unblock(uow=uow, actor=online, card_no=first.card_no)
+        uow.commit()
+    with platform.uow() as uow:
+        cancelled = service.get_application(uow=uow, actor=ADMIN, application_id=replacement.id)
+        new_card = get_card(uow=uow, card_no=cancelled.card_no)
+    assert cancelled.status == "cancelled" and new_card.state == "cancelled"
+    assert outcome.cancelled_replacements == (cancelled.card_no,)
+
+
+def test_exchange_needs_the_transit_refund_first(platform, apply):
+    from yikatong.cards.service import get_card, record_wallet_refund
+
+    person = new_applicant()
+    first = walk_to_hand_over(platform, apply(person).id)
+    exchange = pickup(kind="exchange", exchange_reason="damage")
+    with pytest.raises(Exception) as caught:
+        apply(person, exchange)
+    assert caught.value.code == "transit_balance_not_refunded"
+    direct = Actor(user_id="smk", role=Role.CITIZEN_OUTLET, channel=Channel.CITIZEN_OUTLET,
+                   branch_code="SMK-DIRECT-01")
+    with platform.uow() as uow:
+        record_wallet_refund(uow=uow, actor=direct, card_no=first.card_no, refunded_fen=0)
+        uow.commit()
+    app = apply(person, exchange)
+    assert app.predecessor_card_no == first.card_no
+    done = walk_to_hand_over(platform, app.id)
+    with platform.uow() as uow:
+        assert get_card(uow=uow, card_no=first.card_no).state == "retired"
+        assert get_card(uow=uow, card_no=done.card_no).state == "in_use"
+
+
+def test_factory_failure_returns_the_application_to_approved(platform, apply):
+    app = apply()
+    with platform.uow() as uow:
+        service.approve(uow=uow, actor=OUTLET, application_id=app.id)
+    factory = SimulatedCardFactory(fail_application_ids=frozenset({app.id}), polls_before_ready=1)
+    outcome = production.run_production(uows=platform.uow, actor=ADMIN, factory=factory)
+    assert outcome.complete and outcome.failures[0][0] == app.id
+    assert outcome.batch.produced == 0 and outcome.batch.failed == 1
+    with platform.uow() as uow:
+        assert service.get_application(uow=uow, actor=ADMIN, application_id=app.id).status == "approved"
+    again = production.run_production(uows=platform.uow, actor=ADMIN,
+                                      factory=platform.get(CardFactory))
+    assert len(again.produced_card_nos) == 1
+    # A second collect of a finished batch changes nothing.
+    repeat = production.collect_production_batch(uows=platform.uow, actor=ADMIN,
+                                                 factory=platform.get(CardFactory),
+                                                 batch_id=again.batch.id)
+    assert repeat.complete and repeat.batch.produced == 1
+
+
+def test_nothing_to_produce(platform):
+    with pytest.raises(errors.NothingToProduce), platform.uow() as uow:
+        production.start_production_batch(uow=uow, actor=ADMIN, factory=SimulatedCardFactory())
+
+
+def test_chip_personalisation_through_the_chip_package(platform, apply):
+    """Production personalises the chip with the platform's key store (chip package)."""
+    app = apply()
+    with platform.uow() as uow:
+        service.approve(uow=uow, actor=OUTLET, application_id=app.id)
+    images = []
+    real = production.chip_personaliser(platform)
+
+    def keep(**kwargs):
+        real(**kwargs)
+        images.append(kwargs["card"].card_no)
+
+    outcome = production.run_production(uows=platform.uow, actor=ADMIN,
+                                        factory=platform.get(CardFactory), personalise=keep)
+    assert images == list(outcome.produced_card_nos)
+
+
+def test_employer_batch_mixed_rows(platform):
+    employer = Actor(user_id="hr-acme", role=Role.EMPLOYER_AGENT, channel=Channel.EMPLOYER)
+    agent = service.AgentData(name="单位经办人", document_type="resident_id_card",
+                              document_number="320411200106150034")
+    repeat = new_applicant()
+    rows = [
+        service.EmployeeRow(new_applicant(), pickup()),
+        service.EmployeeRow(new_applicant(document_number="320402199003070014"), pickup()),
+        service.EmployeeRow(new_applicant(), pickup(bank="HSBC")),
+        service.EmployeeRow(repeat, pickup()),
+        service.EmployeeRow(repeat, pickup()),
+        service.EmployeeRow(new_applicant(photo_jpeg=None), pickup()),
+    ]
+    before = count(platform, Application)
+    batch = service.submit_employer_batch(
+        uows=platform.uow, actor=employer, employer_name="常州示例科技有限公司", agent=agent,
+        employees=rows, authorisation_letter_ref="WT-2026-0001")
+    outcome = [(r.accepted, r.code) for r in batch.rows]
+    assert outcome == [(True, None), (False, "invalid_id_number"), (False, "unknown_bank"),
+                       (True, None), (False, "open_application_exists"),
+                       (False, "photo_required")]
+    assert (batch.accepted, batch.rejected) == (2, 4)
+    assert count(platform, Application) == before + 2
+    with platform.uow() as uow:
+        stored = service.get_employer_batch(uow=uow, actor=employer, batch_id=batch.id)
+        modes = {a.mode for a in service.list_applications(uow=uow)}
+    assert stored == batch and modes == {"employer"}
+
+
+def test_employer_batch_with_bad_uscc_records_nothing(platform):
+    employer = Actor(user_id="hr-acme", role=Role.EMPLOYER_AGENT, channel=Channel.EMPLOYER)
+    agent = service.AgentData(name="经办人", document_type="resident_id_card",
+                              document_number="320411200106150034")
+    before = count(platform, AuditRecord)
+    with pytest.raises(errors.InvalidUscc):
+        service.submit_employer_batch(
+            uows=platform.uow, actor=employer, employer_name="x", agent=agent,
+            employees=[service.EmployeeRow(new_applicant(), pickup())],
+            uscc="91320400MA1M9XK3P0")
+    assert count(platform, AuditRecord) == before and count(platform, Application) == 0
+
+
+def test_manual_identity_review_holds_the_application(platform, apply):
+    person = new_applicant(birth=date(1985, 11, 20), gender="F", name="李静")
+    first = apply(person)
+    # Same name, birth date and gender under another ID number: people routes it to review.
+    held = apply(new_applicant(birth=date(1985, 11, 20), gender="F", name="李静"))
+    assert held.identity_review_id is not None
+    assert held.status == "awaiting_identity_review" and held.person_id is None
+    with platform.uow() as uow:
+        service.cancel(uow=uow, actor=OUTLET, application_id=first.id, reason="重复")
+    with platform.uow() as uow:
+        resumed = service.resolve_identity_review(uow=uow, actor=OUTLET, application_id=held.id,
+                                                  person_id=first.person_id)
+    assert resumed.status == "submitted" and resumed.person_id == first.person_id
