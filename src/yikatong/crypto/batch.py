@@ -9,9 +9,11 @@ the GIL during its table lookups, so threads would not scale).
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from yikatong.crypto import pboc, sm
 
 # Work shared with forked worker processes: set just before the pool forks, read-only there.
 _JOB: dict = {}
@@ -28,6 +30,35 @@ def group_by_card(asns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     sorted_cards = np.cumsum(first_of_card) - 1
     distinct = np.ascontiguousarray(sorted_keys[first_of_card]).view(np.uint8).reshape(-1, 8)
     return order, sorted_cards, distinct
+
+
+def pad_messages(messages: np.ndarray, block_size: int) -> np.ndarray:
+    """ISO 9797-1 method 2 padding of equal-length messages, (n, L) → (n, L') uint8."""
+    n, length = messages.shape
+    padded = np.zeros((n, (length // block_size + 1) * block_size), dtype=np.uint8)
+    padded[:, :length] = messages
+    padded[:, length] = 0x80
+    return padded
+
+
+def derive_card_keys(
+    profile: pboc.AlgorithmProfile, master: bytes, asns: np.ndarray, issuer_factors: Sequence[bytes] = ()
+) -> np.ndarray:
+    """Card keys (n, 16) = profile.diversify(issuer key, ASN8) for every ASN in ONE OpenSSL
+    ECB call (both profiles encrypt D ‖ ~D under the one issuer-level key)."""
+    issuer_key = pboc.diversify_key(profile, master, issuer_factors) if issuer_factors else master
+    asn8 = np.ascontiguousarray(asns[:, -8:], dtype=np.uint8)
+    blocks = np.concatenate([asn8, asn8 ^ np.uint8(0xFF)], axis=1).tobytes()
+    ecb = sm.sm4_ecb_encrypt if profile.block_size == 16 else sm.des3_ecb_encrypt
+    return np.frombuffer(ecb(issuer_key, blocks), dtype=np.uint8).reshape(-1, 16)
+
+
+def check_tacs(computed: np.ndarray, tacs: np.ndarray) -> np.ndarray:
+    """Boolean array: computed big-endian uint32 TACs equal to the given (n, 4) bytes."""
+    tacs = np.ascontiguousarray(np.asarray(tacs, dtype=np.uint8))
+    if tacs.shape != (len(computed), 4):
+        raise ValueError("tacs must be (n, 4) bytes")
+    return computed == tacs.view(">u4").reshape(-1).astype(np.uint32)
 
 
 def message_rows(padded: np.ndarray, word: str) -> np.ndarray:

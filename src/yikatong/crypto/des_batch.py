@@ -21,8 +21,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from yikatong.crypto import pboc, sm
-from yikatong.crypto.batch import bulk_macs, message_rows
+from yikatong.crypto import pboc
+from yikatong.crypto.batch import (
+    bulk_macs,
+    check_tacs,
+    derive_card_keys,
+    message_rows,
+    pad_messages,
+)
 
 DEFAULT_CHUNK = 8192
 
@@ -169,25 +175,13 @@ def _macs_for_chunk(round_keys: np.ndarray, message_blocks: np.ndarray) -> np.nd
 
 
 def _ip_message_blocks(messages: np.ndarray) -> np.ndarray:
-    rows = message_rows(pboc_pad8(messages), ">u8")
+    rows = message_rows(pad_messages(messages, 8), ">u8")
     return np.stack([_permute(row, _IP, 64) for row in rows])
-
-
-def pboc_pad8(messages: np.ndarray) -> np.ndarray:
-    n, length = messages.shape
-    padded = np.zeros((n, (length // 8 + 1) * 8), dtype=np.uint8)
-    padded[:, :length] = messages
-    padded[:, length] = 0x80
-    return padded
 
 
 def tac_keys_3des(master_dtk: bytes, asns: np.ndarray, issuer_factors: Sequence[bytes] = ()) -> np.ndarray:
     """Per-card TAC keys DTK_L ⊕ DTK_R as uint64, DTKs diversified in one OpenSSL 3DES call."""
-    profile = pboc.PROFILE_3DES
-    issuer_key = pboc.diversify_key(profile, master_dtk, issuer_factors) if issuer_factors else master_dtk
-    asn8 = np.ascontiguousarray(asns[:, -8:], dtype=np.uint8)
-    blocks = np.concatenate([asn8, asn8 ^ np.uint8(0xFF)], axis=1)
-    dtks = np.frombuffer(sm.des3_ecb_encrypt(issuer_key, blocks.tobytes()), dtype=np.uint8).reshape(-1, 2, 8)
+    dtks = derive_card_keys(pboc.PROFILE_3DES, master_dtk, asns, issuer_factors).reshape(-1, 2, 8)
     return np.ascontiguousarray(dtks[:, 0] ^ dtks[:, 1]).view(">u8").reshape(-1).astype(np.uint64)
 
 
@@ -224,9 +218,5 @@ def verify_tacs_3des(
     processes: int = 1,
 ) -> np.ndarray:
     """Boolean array: does each record's TAC ((n, 4) uint8) verify (3DES profile)?"""
-    tacs = np.ascontiguousarray(np.asarray(tacs, dtype=np.uint8))
-    if tacs.shape != (len(asns), 4):
-        raise ValueError("tacs must be (n, 4) bytes")
-    expected = tacs.view(">u4").reshape(-1).astype(np.uint32)
     computed = tacs_3des(master_dtk, asns, tac_inputs, issuer_factors=issuer_factors, chunk=chunk, processes=processes)
-    return computed == expected
+    return check_tacs(computed, tacs)
