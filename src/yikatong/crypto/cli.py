@@ -23,15 +23,14 @@ def register(group) -> None:
         from yikatong.core.errors import DomainError
         from yikatong.core.settings import Settings
         from yikatong.crypto.keystore import FileKeyStore
-        from yikatong.crypto.wiring import configured_kek, dev_kek_path
+        from yikatong.crypto.wiring import configured_kek
 
         settings = Settings.from_env()
         store_path = Path(path or settings.key_store_path)
         try:
             kek = configured_kek(settings)
             if kek is None:
-                kek_path = dev_kek_path(settings) if path is None else store_path.parent / "kek"
-                kek = _dev_kek(kek_path)
+                kek = _dev_kek(store_path.parent / "kek")  # where wiring's development mode looks
             store = FileKeyStore.init(store_path, kek)
         except DomainError as error:
             fail(error)
