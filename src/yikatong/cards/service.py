@@ -861,7 +861,8 @@ def _flush(uow: UnitOfWork) -> None:
 
 
 def _record(uow: UnitOfWork, *, actor: Actor, card: Card, action: str, before: dict | None,
-            payload: dict, reason: str | None = None, partner: bool = True) -> None:
+            payload: dict | None = None, reason: str | None = None,
+            partner: bool = True) -> None:
     """Touch the card (a new version: a concurrent writer now fails), audit the change and
     write its event; when the HR status changed, also `card.hr_status_changed` for partners."""
     now = uow.now()
@@ -871,7 +872,7 @@ def _record(uow: UnitOfWork, *, actor: Actor, card: Card, action: str, before: d
     after = _snapshot(card, now)
     uow.audit(actor=actor, action=action, entity_type="card", entity_id=card.card_no,
               before=before, after=after, reason=reason)
-    body = {"card_no": card.card_no, "person_id": card.person_id, **payload,
+    body = {"card_no": card.card_no, "person_id": card.person_id, **(payload or {}),
             "state": after["state"], "hr_status": after["hr_status"],
             "financial_status": after["financial_status"]}
     uow.emit(action, aggregate_type="card", aggregate_id=card.card_no, payload=body,

@@ -1,0 +1,130 @@
+"""Helpers for the card tests: cards entered as a factory would deliver them, actors per role."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+
+import pytest
+
+from yikatong.cards import service
+from yikatong.core.actor import Actor, Channel, Role
+
+_serial = itertools.count(1)
+
+
+def luhn_complete(body: str) -> str:
+    """body + the Luhn check digit."""
+    total = 0
+    for position, digit in enumerate(reversed(body)):
+        value = int(digit)
+        if position % 2 == 0:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return body + str((10 - total % 10) % 10)
+
+
+def new_card_numbers(bank_prefix: str = "621226") -> dict:
+    n = next(_serial)
+    return {"card_no": f"T{n:08d}", "card_id_code": f"320400D156000005{n:016X}",
+            "chip_serial": f"CHIP{n:012d}", "asn": f"{n:020d}",
+            "pan": luhn_complete(f"{bank_prefix}{n:012d}")}
+
+
+SYSTEM = Actor.system("tests")
+ADMIN = Actor(user_id="admin", role=Role.ADMIN, channel=Channel.SYSTEM)
+PHONE = Actor(user_id="agent", role=Role.PHONE_AGENT, channel=Channel.PHONE_12333)
+OUTLET = Actor(user_id="outlet", role=Role.SS_OUTLET, channel=Channel.OUTLET, branch_code="SS-TN-01")
+CITIZEN_OUTLET = Actor(user_id="smk", role=Role.CITIZEN_OUTLET, channel=Channel.CITIZEN_OUTLET,
+                       branch_code="SMK-DIRECT-01")
+
+
+def holder(person_id: int, channel: Channel = Channel.ONLINE_PORTAL) -> Actor:
+    return Actor(user_id=f"holder{person_id}", role=Role.HOLDER, channel=channel,
+                 person_id=person_id)
+
+
+def bank_branch(bank_code: str = "ICBC", branch: str = "ICBC-CZ-001") -> Actor:
+    return Actor(user_id=f"{bank_code.lower()}-teller", role=Role.BANK,
+                 channel=Channel.BANK_BRANCH, bank_code=bank_code, branch_code=branch)
+
+
+def produce(platform, *, person_id: int, kind: str = "first", bank_code: str = "ICBC",
+            predecessor: str | None = None, issue_date: date = date(2026, 3, 2)):
+    with platform.uow() as uow:
+        view = service.register_produced_card(
+            uow=uow, actor=SYSTEM, application_id=None, person_id=person_id, kind=kind,
+            bank_code=bank_code, issue_date=issue_date, predecessor_card_no=predecessor,
+            **new_card_numbers())
+        uow.commit()
+    return view
+
+
+def hand_over(platform, card_no: str):
+    with platform.uow() as uow:
+        view = service.hand_over(uow=uow, actor=OUTLET, card_no=card_no)
+        uow.commit()
+    return view
+
+
+def card_in_use(platform, *, person_id: int, bank_code: str = "ICBC", activate: bool = True,
+                issue_date: date = date(2026, 3, 2)) -> str:
+    card_no = produce(platform, person_id=person_id, bank_code=bank_code,
+                      issue_date=issue_date).card_no
+    hand_over(platform, card_no)
+    if activate:
+        with platform.uow() as uow:
+            service.activate_financial(uow=uow, actor=bank_branch(bank_code, f"{bank_code}-1"),
+                                       card_no=card_no)
+            uow.commit()
+    return card_no
+
+
+def act(platform, operation, **kwargs):
+    """Run one service call in its own unit of work and commit it."""
+    with platform.uow() as uow:
+        result = operation(uow=uow, **kwargs)
+        uow.commit()
+    return result
+
+
+def read(platform, card_no: str):
+    with platform.uow() as uow:
+        return service.get_card(uow=uow, card_no=card_no)
+
+
+@pytest.fixture
+def person_ids():
+    return itertools.count(1000)
+
+
+def row_counts(platform) -> dict[str, int]:
+    """How many rows every table holds: a refused request must leave all of them unchanged."""
+    from sqlalchemy import func, select
+
+    from yikatong.db.registry import load_all_models
+
+    with platform.uow() as uow:
+        return {table.name: uow.session.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in load_all_models().sorted_tables}
+
+
+def events_of(platform, card_no: str) -> list:
+    from sqlalchemy import select
+
+    from yikatong.events.models import OutboxEvent
+
+    with platform.uow() as uow:
+        return list(uow.session.execute(select(OutboxEvent).where(
+            OutboxEvent.aggregate_id == card_no).order_by(OutboxEvent.seq)).scalars())
+
+
+def audits_of(platform, card_no: str) -> list:
+    from sqlalchemy import select
+
+    from yikatong.audit.models import AuditRecord
+
+    with platform.uow() as uow:
+        return list(uow.session.execute(select(AuditRecord).where(
+            AuditRecord.entity_type == "card", AuditRecord.entity_id == card_no)
+            .order_by(AuditRecord.seq)).scalars())
