@@ -1,0 +1,1 @@
+"""Double-entry accounts and postings shared by transit settlement, the banks and benefits."""

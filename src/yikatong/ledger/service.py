@@ -1,0 +1,187 @@
+"""Ledger use cases. They run inside the caller's unit of work and never commit: a posting
+belongs to the business transaction that caused it (a top-up, a withdrawal, a clearing
+batch), and the caller audits that transaction.
+
+Concurrency: `post` locks the accounts it touches (SELECT … FOR UPDATE, in code order so
+two posts cannot deadlock) before it reads their balances, so concurrent posts to one
+account queue instead of overwriting each other. The version column on accounts is the
+second line: an update based on a stale read fails with ConcurrentChange. On SQLite every
+transaction takes the write lock up front, which serialises posts the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm.exc import StaleDataError
+
+from yikatong.core.errors import ConcurrentChange, IdempotencyKeyReused
+from yikatong.core.money import Fen
+from yikatong.db.uow import UnitOfWork
+from yikatong.ledger import rules
+from yikatong.ledger.errors import AccountExists, AccountNotFound, InsufficientFunds
+from yikatong.ledger.models import Journal, LedgerAccount, Posting
+from yikatong.ledger.rules import AccountKind, Leg
+
+
+def open_account(
+    *,
+    uow: UnitOfWork,
+    code: str,
+    kind: AccountKind | str,
+    allow_negative: bool = False,
+    currency: str = rules.CURRENCY,
+) -> LedgerAccount:
+    """Open an account with a zero balance; opening it again with the same settings returns
+    it (so services may open their accounts on first use). Raises AccountExists when it
+    exists with another kind or overdraft setting, UnsupportedCurrency unless CNY."""
+    rules.check_code(code)
+    rules.check_currency(currency)
+    kind = AccountKind(kind)
+    existing = _find(uow, code)
+    if existing is not None:
+        if existing.kind != kind or existing.allow_negative != allow_negative:
+            raise AccountExists()
+        return existing
+    account = LedgerAccount(code=code, kind=kind.value, currency=currency,
+                            allow_negative=allow_negative, balance=0, created_at=uow.now())
+    uow.session.add(account)
+    uow.session.flush()
+    return account
+
+
+def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: str = "") -> Journal:
+    """Record one balanced journal and move the cached balances; idempotent by request_id.
+
+    The same request_id with the same kind and legs returns the journal already recorded
+    (whatever the balances are now); with different ones raises IdempotencyKeyReused.
+    Raises InvalidAmount / UnbalancedJournal for bad legs, AccountNotFound, and
+    InsufficientFunds when an account without `allow_negative` would go below zero. Nothing
+    changes when it raises.
+    """
+    checked = rules.validate_legs(legs)
+    rules.check_request_id(request_id)
+    fingerprint = rules.legs_fingerprint(kind, checked)
+    net = rules.net_by_account(checked)
+    accounts = _lock(uow, sorted(net))
+    existing = uow.session.execute(select(Journal).where(Journal.request_id == request_id)).scalar_one_or_none()
+    if existing is not None:
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(key=request_id)
+        return existing
+    new_balances = {}
+    for code, amount in net.items():
+        account = accounts[code]
+        new_balances[code] = account.balance + rules.balance_change(account.kind, amount)
+        if new_balances[code] < 0 and not account.allow_negative:
+            raise InsufficientFunds(shortfall=-new_balances[code])
+    journal = Journal(request_id=request_id, kind=kind, memo=memo, fingerprint=fingerprint,
+                      created_at=uow.now())
+    journal.postings = [Posting(account=accounts[code], amount=amount) for code, amount in checked]
+    for code, balance in new_balances.items():
+        accounts[code].balance = balance
+    uow.session.add(journal)
+    try:
+        uow.session.flush()
+    except StaleDataError as error:
+        raise ConcurrentChange() from error
+    return journal
+
+
+def balance(*, uow: UnitOfWork, code: str) -> Fen:
+    """The account's balance in fen, on its normal side (a deposit is positive)."""
+    return _get(uow, code).balance
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    journal_id: int
+    request_id: str
+    kind: str
+    memo: str
+    at: datetime
+    amount: Fen  # how the balance moved: + raises it
+    balance_after: Fen
+
+
+@dataclass(frozen=True)
+class Statement:
+    code: str
+    kind: str
+    opening_balance: Fen
+    lines: list[StatementLine]
+    closing_balance: Fen
+
+
+def statement(*, uow: UnitOfWork, code: str, since: datetime | None = None) -> Statement:
+    """The account's postings (since `since`, if given) with a running balance."""
+    account = _get(uow, code)
+    sign = rules.normal_sign(account.kind)
+    base = (select(Posting.amount, Journal).join(Journal, Journal.id == Posting.journal_id)
+            .where(Posting.account_id == account.id))
+    opening = 0
+    if since is not None:
+        before = (select(func.coalesce(func.sum(Posting.amount), 0))
+                  .join(Journal, Journal.id == Posting.journal_id)
+                  .where(Posting.account_id == account.id, Journal.created_at < since))
+        opening = sign * uow.session.execute(before).scalar_one()
+        base = base.where(Journal.created_at >= since)
+    running, lines = opening, []
+    for amount, journal in uow.session.execute(base.order_by(Posting.id)):
+        running += sign * amount
+        lines.append(StatementLine(journal.id, journal.request_id, journal.kind, journal.memo,
+                                   journal.created_at, sign * amount, running))
+    return Statement(code, account.kind, opening, lines, running)
+
+
+@dataclass(frozen=True)
+class TrialBalance:
+    total_debits: Fen
+    total_credits: Fen  # as a positive number
+    balances: dict[str, Fen]  # code → cached balance
+    mismatched: list[str]  # codes whose cached balance differs from their postings
+
+    @property
+    def balanced(self) -> bool:
+        return self.total_debits == self.total_credits and not self.mismatched
+
+
+def trial_balance(*, uow: UnitOfWork) -> TrialBalance:
+    """Debits equal credits over all postings, and each cached balance equals its postings."""
+    debits = uow.session.execute(
+        select(func.coalesce(func.sum(Posting.amount), 0)).where(Posting.amount > 0)).scalar_one()
+    credits = -uow.session.execute(
+        select(func.coalesce(func.sum(Posting.amount), 0)).where(Posting.amount < 0)).scalar_one()
+    sums = dict(uow.session.execute(
+        select(Posting.account_id, func.sum(Posting.amount)).group_by(Posting.account_id)).all())
+    balances, mismatched = {}, []
+    for account in uow.session.execute(select(LedgerAccount).order_by(LedgerAccount.code)).scalars():
+        balances[account.code] = account.balance
+        if account.balance != rules.normal_sign(account.kind) * sums.get(account.id, 0):
+            mismatched.append(account.code)
+    return TrialBalance(debits, credits, balances, mismatched)
+
+
+def _find(uow: UnitOfWork, code: str) -> LedgerAccount | None:
+    return uow.session.execute(select(LedgerAccount).where(LedgerAccount.code == code)).scalar_one_or_none()
+
+
+def _get(uow: UnitOfWork, code: str) -> LedgerAccount:
+    account = _find(uow, code)
+    if account is None:
+        raise AccountNotFound()
+    return account
+
+
+def _lock(uow: UnitOfWork, codes: list[str]) -> dict[str, LedgerAccount]:
+    """The accounts, locked for this transaction and freshly read (not from the identity map)."""
+    found = uow.session.execute(
+        select(LedgerAccount).where(LedgerAccount.code.in_(codes)).order_by(LedgerAccount.code)
+        .with_for_update().execution_options(populate_existing=True)
+    ).scalars().all()
+    accounts = {account.code: account for account in found}
+    if len(accounts) != len(codes):
+        raise AccountNotFound()
+    return accounts
