@@ -134,7 +134,8 @@ class DedicatedFile(ChipModel):
     )
     keys: list[KeyEntry] = Field(default_factory=list)
     pin: Pin | None = None
-    purse: PurseState | None = None
+    purse: PurseState | None = None  # the e-purse (EP); also carries the application's block state
+    deposit: PurseState | None = None  # an e-deposit (ED), on cards personalised with one
     debit: DebitState | None = None
     fci_proprietary: bytes = b""  # content of the A5 template in the FCI
 

@@ -23,11 +23,15 @@ from yikatong.crypto.pboc import AlgorithmProfile, mac_equal, profile_for
 MAINTENANCE_KEY = 0x01  # DAMK index for APPLICATION BLOCK / UNBLOCK
 LOG_SFI = 0x18
 MAX_COUNTER = 0xFFFF
-PURCHASE_TYPES = {0x01: pboc.TX_EP_PURCHASE, 0x03: pboc.TX_CAPPED_PURCHASE}
+ED, EP = 0x01, 0x02  # P2: e-deposit (电子存折) or e-purse (电子钱包)
+LOAD_TYPES = {ED: pboc.TX_ED_LOAD, EP: pboc.TX_EP_LOAD}
+PURCHASE_TYPES = {(0x01, ED): pboc.TX_ED_PURCHASE, (0x01, EP): pboc.TX_EP_PURCHASE,
+                  (0x03, EP): pboc.TX_CAPPED_PURCHASE}
 
 
 @dataclass
 class PurseSession:
+    wallet: PurseState
     tx_type: int
     amount: int
     terminal_id: bytes
@@ -40,10 +44,11 @@ class PurseSession:
 
     @property
     def is_load(self) -> bool:
-        return self.tx_type == pboc.TX_EP_LOAD
+        return self.tx_type in LOAD_TYPES.values()
 
 
 def _purse(card) -> tuple[DedicatedFile, PurseState]:
+    """The current application's e-purse state; 6D00 outside it, 6A81 once it is blocked."""
     df = card.volatile.df
     if df.purse is None:
         raise CardStatus(sw.INS_NOT_SUPPORTED)
@@ -52,30 +57,39 @@ def _purse(card) -> tuple[DedicatedFile, PurseState]:
     return df, df.purse
 
 
+def _wallet(df: DedicatedFile, p2: int) -> PurseState:
+    """P2 02: the e-purse; P2 01: the e-deposit, on cards personalised with one."""
+    wallet = df.purse if p2 == EP else df.deposit if p2 == ED else None
+    if wallet is None:
+        raise CardStatus(sw.WRONG_P1P2)
+    return wallet
+
+
 def get_balance(card, cmd: CommandApdu, journal: Journal) -> bytes:
     """80 5C 00 02 04: the balance; P1 01 gives the overdraft in use (both never negative)."""
-    _, purse = _purse(card)
-    if cmd.p2 != 0x02 or cmd.p1 not in (0x00, 0x01):
+    df, _ = _purse(card)
+    purse = _wallet(df, cmd.p2)
+    if cmd.p1 not in (0x00, 0x01):
         raise CardStatus(sw.WRONG_P1P2)
     value = max(purse.balance, 0) if cmd.p1 == 0x00 else max(-purse.balance, 0)
     return u(value, 4)
 
 
 def initialize(card, cmd: CommandApdu, journal: Journal) -> bytes:
-    """80 50 00|01|03 02 0B <key index, amount(4), terminal id(6)>: load or (capped) purchase."""
-    df, purse = _purse(card)
-    if cmd.p2 != 0x02:
-        raise CardStatus(sw.WRONG_P1P2)  # only the e-purse (EP), no e-deposit
+    """80 50 00|01|03 01|02 0B <key index, amount(4), terminal id(6)>: load or (capped) purchase."""
+    df, _ = _purse(card)
+    purse = _wallet(df, cmd.p2)
     if len(cmd.data) != 11:
         raise CardStatus(sw.WRONG_LENGTH)
     key_index, amount, terminal_id = cmd.data[0], to_int(cmd.data[1:5]), cmd.data[5:11]
     if amount == 0:
         raise CardStatus(sw.WRONG_DATA)
     if cmd.p1 == 0x00:
-        return _initialize_load(card, df, purse, key_index, amount, terminal_id)
-    if cmd.p1 in PURCHASE_TYPES:
-        return _initialize_purchase(card, df, purse, PURCHASE_TYPES[cmd.p1], key_index, amount, terminal_id)
-    raise CardStatus(sw.WRONG_P1P2)
+        return _initialize_load(card, df, purse, LOAD_TYPES[cmd.p2], key_index, amount, terminal_id)
+    tx_type = PURCHASE_TYPES.get((cmd.p1, cmd.p2))
+    if tx_type is None:
+        raise CardStatus(sw.WRONG_P1P2)
+    return _initialize_purchase(card, df, purse, tx_type, key_index, amount, terminal_id)
 
 
 def _session_key_entry(df: DedicatedFile, usage: str, index: int) -> tuple[KeyEntry, AlgorithmProfile]:
@@ -85,7 +99,7 @@ def _session_key_entry(df: DedicatedFile, usage: str, index: int) -> tuple[KeyEn
     return key, profile_for(key.alg_id)
 
 
-def _initialize_load(card, df, purse: PurseState, key_index, amount, terminal_id) -> bytes:
+def _initialize_load(card, df, purse: PurseState, tx_type, key_index, amount, terminal_id) -> bytes:
     key, profile = _session_key_entry(df, "load", key_index)
     if purse.online_counter >= MAX_COUNTER:
         raise CardStatus(sw.COUNTER_EXHAUSTED)
@@ -96,10 +110,10 @@ def _initialize_load(card, df, purse: PurseState, key_index, amount, terminal_id
     session_key = profile.session_key(key.value, random, counter, pboc.LOAD_SESSION_TAIL)
     old_balance = purse.balance & 0xFFFFFFFF
     mac1 = profile.session_mac(
-        session_key, pboc.load_mac1_data(old_balance, amount, pboc.TX_EP_LOAD, terminal_id)
+        session_key, pboc.load_mac1_data(old_balance, amount, tx_type, terminal_id)
     )
     card.volatile.purse_session = PurseSession(
-        pboc.TX_EP_LOAD, amount, terminal_id, random, purse.online_counter, key, profile, session_key
+        purse, tx_type, amount, terminal_id, random, purse.online_counter, key, profile, session_key
     )
     return signed32(purse.balance) + counter + bytes([key.version, key.alg_id]) + random + mac1
 
@@ -112,7 +126,7 @@ def _initialize_purchase(card, df, purse: PurseState, tx_type, key_index, amount
         raise CardStatus(sw.INSUFFICIENT_BALANCE)
     random = card.random(4)
     card.volatile.purse_session = PurseSession(
-        tx_type, amount, terminal_id, random, purse.offline_counter, key, profile
+        purse, tx_type, amount, terminal_id, random, purse.offline_counter, key, profile
     )
     return (
         signed32(purse.balance)
@@ -132,8 +146,9 @@ def _take_session(card, load: bool) -> PurseSession:
 
 def credit_for_load(card, cmd: CommandApdu, journal: Journal) -> bytes:
     """80 52 00 00 0B <date(4) time(3) MAC2>: verify the host's MAC2, credit, answer the TAC."""
-    df, purse = _purse(card)
+    df, _ = _purse(card)
     session = _take_session(card, load=True)
+    purse = session.wallet
     if len(cmd.data) != 11:
         raise CardStatus(sw.WRONG_LENGTH)
     date4, time3, mac2 = cmd.data[:4], cmd.data[4:7], cmd.data[7:11]
@@ -158,8 +173,9 @@ def credit_for_load(card, cmd: CommandApdu, journal: Journal) -> bytes:
 
 def debit_for_purchase(card, cmd: CommandApdu, journal: Journal) -> bytes:
     """80 54 01 00 0F <terminal serial(4) date(4) time(3) MAC1>: verify, debit, answer TAC ‖ MAC2."""
-    df, purse = _purse(card)
+    df, _ = _purse(card)
     session = _take_session(card, load=False)
+    purse = session.wallet
     if cmd.p1 != 0x01 or cmd.p2 != 0x00:
         raise CardStatus(sw.WRONG_P1P2)
     if len(cmd.data) != 15:
@@ -188,7 +204,8 @@ def debit_for_purchase(card, cmd: CommandApdu, journal: Journal) -> bytes:
 
 
 def _commit_transaction(df, purse, session: PurseSession, journal, new_balance, date_time, mac2, tac) -> None:
-    """Stage what every load and purchase writes: balance, 0018 record, proof."""
+    """Stage what every load and purchase writes: balance, 0018 record, the application's
+    last-transaction proof."""
     log = df.by_sfi(LOG_SFI)
     record = (
         u(session.counter, 2) + u(purse.overdraft_limit, 3) + u(session.amount, 4)
@@ -196,7 +213,7 @@ def _commit_transaction(df, purse, session: PurseSession, journal, new_balance, 
     )
     journal.set(purse, "balance", new_balance)
     journal.call(filesystem.append_record, log, record)
-    journal.set(purse, "last_proof", TransactionProof(
+    journal.set(df.purse, "last_proof", TransactionProof(
         tx_type=session.tx_type, counter=session.counter, mac2=mac2, tac=tac
     ))
 
