@@ -206,11 +206,12 @@ class PendingLoad:
     key_version: int
     alg_id: int
     when: datetime
+    tx_type: int = pboc.TX_EP_LOAD
 
     def record(self, tac: bytes, *, recovered: bool) -> LoadRecord:
         return LoadRecord(
             asn=self.asn.hex().upper(), issuer_id=self.issuer_id.hex().upper(),
-            terminal_id=self.terminal_id.hex().upper(), tx_type=pboc.TX_EP_LOAD,
+            terminal_id=self.terminal_id.hex().upper(), tx_type=self.tx_type,
             amount=self.amount, balance_after=self.old_balance + self.amount,
             counter=self.counter, when=self.when, tac=tac.hex().upper(),
             key_version=self.key_version, alg_id=self.alg_id, recovered=recovered,
@@ -250,7 +251,7 @@ def load(reader: CardReader, host: LoadHost, amount: int, terminal_id: bytes, wh
 def recover_load(reader: CardReader, pending: PendingLoad) -> LoadRecord | None:
     """The record of an interrupted load if the card did credit itself, else None (the host
     must then void its authorisation)."""
-    proof = _prove(reader, pending.asn, pboc.TX_EP_LOAD, pending.counter)
+    proof = _prove(reader, pending.asn, pending.tx_type, pending.counter)
     return None if proof is None else pending.record(proof[4:8], recovered=True)
 
 
@@ -380,53 +381,59 @@ def recover_purchase(reader: CardReader, psam: Psam, pending: PendingPurchase) -
 
 @dataclass
 class Terminal:
-    """A terminal with memory: it settles its own torn transactions on the card's next tap.
+    """A terminal with memory: it settles its own torn transactions when the card comes back.
 
-    `purchase` first recovers a torn debit of the same card (returning that record instead of
-    charging again); `load` likewise for a torn credit. Loads found not credited are listed in
-    `voided_loads` for the host to cancel.
+    Before any new transaction on a card, every pending (torn) transaction of that card is
+    recovered: a debit or credit the card did commit becomes a record, one it did not is
+    dropped (a load the card never credited goes to `voided_loads` for the host to cancel).
+    `records` is the terminal's upload queue for clearing, in the card's order. A tap whose
+    own pending transaction of the same kind is recovered returns that record instead of
+    transacting again, so the passenger is charged once.
     """
 
     psam: Psam
     host: LoadHost | None = None
-    pending_purchases: dict[bytes, PendingPurchase] = field(default_factory=dict)
-    pending_loads: dict[bytes, PendingLoad] = field(default_factory=dict)
+    pending: dict[bytes, PendingPurchase | PendingLoad] = field(default_factory=dict)
+    records: list[LoadRecord | PurchaseRecord] = field(default_factory=list)
     voided_loads: list[PendingLoad] = field(default_factory=list)
 
     def purchase(self, reader: CardReader, amount: int, when: datetime,
                  capp_record: CappUpdate | Sequence[CappUpdate] | None = None) -> PurchaseRecord:
-        asn = select_purse(reader).asn
-        pending = self.pending_purchases.pop(asn, None)
-        if pending is not None:
-            try:
-                record = recover_purchase(reader, self.psam, pending)
-            except CardRemoved:
-                self.pending_purchases[asn] = pending
-                raise
-            if record is not None:
-                return record
-        try:
-            return purchase(reader, self.psam, amount, when, capp_record)
-        except TransactionInterrupted as interrupted:
-            self.pending_purchases[asn] = interrupted.pending
-            raise
+        settled = self._settle(reader)
+        if isinstance(settled, PurchaseRecord):
+            return settled
+        return self._keep(lambda: purchase(reader, self.psam, amount, when, capp_record))
 
     def load(self, reader: CardReader, amount: int, when: datetime) -> LoadRecord:
         if self.host is None:
             raise ValueError("this terminal has no load host")
+        settled = self._settle(reader)
+        if isinstance(settled, LoadRecord):
+            return settled
+        return self._keep(lambda: load(reader, self.host, amount, self.psam.terminal_id, when))
+
+    def _settle(self, reader: CardReader) -> LoadRecord | PurchaseRecord | None:
         asn = select_purse(reader).asn
-        pending = self.pending_loads.pop(asn, None)
-        if pending is not None:
-            try:
-                record = recover_load(reader, pending)
-            except CardRemoved:
-                self.pending_loads[asn] = pending
-                raise
-            if record is not None:
-                return record
-            self.voided_loads.append(pending)
+        pending = self.pending.get(asn)
+        if pending is None:
+            return None
+        if isinstance(pending, PendingPurchase):
+            record = recover_purchase(reader, self.psam, pending)
+        else:
+            record = recover_load(reader, pending)
+        del self.pending[asn]  # only once recovery got an answer: a new tear keeps it pending
+        if record is None:
+            if isinstance(pending, PendingLoad):
+                self.voided_loads.append(pending)
+            return None
+        self.records.append(record)
+        return record
+
+    def _keep(self, transact):
         try:
-            return load(reader, self.host, amount, self.psam.terminal_id, when)
+            record = transact()
         except TransactionInterrupted as interrupted:
-            self.pending_loads[asn] = interrupted.pending
+            self.pending[interrupted.pending.asn] = interrupted.pending
             raise
+        self.records.append(record)
+        return record
