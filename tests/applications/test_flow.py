@@ -121,8 +121,28 @@ def test_two_outlets_racing_for_the_same_person(platform):
     winners = [o for o in outcomes if isinstance(o, service.ApplicationView)]
     losers = [o for o in outcomes if not isinstance(o, service.ApplicationView)]
     assert len(winners) == 1 and len(losers) == 1, outcomes
-    assert getattr(losers[0], "code", None) == "open_application_exists", losers[0]
+    # Which guard stops the loser depends on where the race is lost: the application's
+    # unique open_person_id, or the person record / audit chain people writes first.
+    assert getattr(losers[0], "code", None) in ("open_application_exists", "concurrent_change")
     assert count(platform, Application) == 1
+
+
+def test_database_refuses_a_second_open_application_row(platform, apply):
+    """The guard behind the race: open_person_id is unique, closed rows (NULL) never clash."""
+    app = apply()
+    with platform.uow() as uow:
+        row = uow.session.get(Application, app.id)
+        clone = {c.key: getattr(row, c.key) for c in inspect(Application).columns
+                 if c.key not in ("id", "version")}
+    with platform.uow() as uow, pytest.raises(errors.OpenApplicationExists) as caught:
+        uow.session.add(Application(**clone))
+        service._flush_guarded(uow, app.person_id)
+    assert caught.value.details["application_id"] == app.id
+    with platform.uow() as uow:       # closed copies (open_person_id NULL) coexist
+        uow.session.add_all([Application(**clone | {"open_person_id": None, "status": "cancelled"})
+                             for _ in range(2)])
+        uow.commit()
+    assert count(platform, Application) == 3
 
 
 def test_idempotent_submit(platform, apply):

@@ -1,0 +1,86 @@
+"""The side-B proof (PNG) and the operators' commands: ykt apply, production run, card face."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from tests.applications.conftest import new_applicant, walk_to_hand_over
+from yikatong.applications import production
+from yikatong.applications.facecard import CARD_SIZE, PHOTO_BOX, find_cjk_font, render_side_b
+from yikatong.cli.main import app as ykt
+
+pytestmark = pytest.mark.db
+
+
+def _region(image: Image.Image, box) -> np.ndarray:
+    return np.asarray(image.crop(box).convert("L"), dtype=float)
+
+
+def test_face_proof_has_every_region_filled(platform, apply):
+    done = walk_to_hand_over(platform, apply(new_applicant()).id)
+    with platform.uow() as uow:
+        proof = production.face_proof(uow=uow, application_id=done.id)
+    assert proof.face.hr_hotline == "12333" and proof.face.bank_hotline == "95588"
+    assert proof.face.issue_date == done.issue_date and proof.pan == done.pan
+    image = Image.open(io.BytesIO(render_side_b(proof)))
+    assert image.size == CARD_SIZE and image.format == "PNG"
+    background = _region(image, (300, 440, 1000, 460))          # a strip between rows
+    assert background.std() < 2
+    for name, box in {
+        "bank name": (120, 30, 500, 100), "one-card mark": (560, 36, 820, 96),
+        "photo": PHOTO_BOX, "fields": (255, 145, 600, 420), "seal": (620, 290, 760, 430),
+        "account number": (245, 465, 900, 525), "hotlines": (35, 555, 1000, 595),
+    }.items():
+        assert _region(image, box).std() > 15, name   # something is drawn there
+
+
+@pytest.mark.skipif(find_cjk_font() is None, reason="no CJK font installed")
+def test_chinese_text_is_drawn_with_real_glyphs():
+    from yikatong.applications.facecard import _font
+
+    font = _font(32)
+    assert font.getbbox("卡") != font.getbbox("口")   # tofu boxes would all be the same
+
+
+@pytest.fixture
+def cli_env(platform, monkeypatch):
+    from yikatong.cli import context
+
+    monkeypatch.setenv("YKT_DATABASE_URL", platform.settings.database_url)
+    monkeypatch.setenv("YKT_KEY_STORE", platform.settings.key_store_path)
+    context.platform.cache_clear()
+    yield
+    context.platform.cache_clear()
+
+
+def test_cli_apply_produce_and_render(cli_env, tmp_path):
+    runner = CliRunner()
+    person = new_applicant()
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(person.photo_jpeg)
+    applied = runner.invoke(ykt, [
+        "apply", "--name", person.name, "--doc-number", person.document_number, "--gender", "M",
+        "--birth-date", person.birth_date.isoformat(), "--bank", "CITIC", "--photo", str(photo),
+        "--valid-until", "2036-01-01", "--approve"], catch_exceptions=False)
+    assert applied.exit_code == 0, applied.output
+    assert "免费" in applied.output and "free of charge" in applied.output
+    assert "approved" in applied.output
+    refused = runner.invoke(ykt, ["apply", "--name", "某人", "--doc-number", "320402199003070014",
+                                  "--gender", "M", "--birth-date", "1990-03-07", "--bank", "ICBC"])
+    assert refused.exit_code == 1 and "invalid_id_number" in refused.output
+    produced = runner.invoke(ykt, ["production", "run", "--poll-interval", "0"],
+                             catch_exceptions=False)
+    assert produced.exit_code == 0, produced.output
+    card_no = next(line.split()[-1] for line in produced.output.splitlines()
+                   if line.strip().startswith("card "))
+    out = tmp_path / "face.png"
+    face = runner.invoke(ykt, ["card", "face", card_no, "--out", str(out)], catch_exceptions=False)
+    assert face.exit_code == 0, face.output
+    assert Image.open(out).size == CARD_SIZE
+    missing = runner.invoke(ykt, ["card", "face", "Z99999999", "--out", str(out)])
+    assert missing.exit_code == 1 and "card_not_found" in missing.output
