@@ -3,6 +3,7 @@ block or a cryptogram, and errors end up in logs and on screens."""
 
 from __future__ import annotations
 
+from yikatong.chip.protocols import CardRemoved
 from yikatong.core.errors import DomainError
 
 INSTALL_HINT_ZH = "请运行 scripts/pcsc-up.sh 安装并启动 pcscd 与 vsmartcard-vpcd"
@@ -23,14 +24,15 @@ class ReaderNotFound(DomainError):
     en = "No reader named '{name}' (present: {available})"
 
 
-class NoCardInReader(DomainError):
+# Both are CardRemoved, as the CardReader contract says: a terminal that sent a debit when
+# the reader failed must recover the transaction once the card answers again.
+class NoCardInReader(CardRemoved):
     code = "no_card_in_reader"
-    http_status = 409
     zh = "读卡器“{reader}”中没有卡片"
     en = "There is no card in reader '{reader}'"
 
 
-class CardCommunicationError(DomainError):
+class CardCommunicationError(CardRemoved):
     code = "card_communication_error"
     http_status = 502
     zh = "与读卡器“{reader}”中的卡片通信失败：{reason_zh}"

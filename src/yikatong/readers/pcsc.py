@@ -122,7 +122,7 @@ def find_reader(name: str | None = None) -> Any:
     available = ", ".join(str(r) for r in readers) or "-"
     if name is None:
         for reader in readers:
-            if card_present(reader):
+            if card_atr(reader) is not None:
                 return reader
         raise NoCardInReader(reader=available)
     exact = [r for r in readers if str(r) == name]
@@ -143,16 +143,28 @@ def _readers() -> list[Any]:
         ) from error
 
 
-def card_present(reader: Any) -> bool:
-    """Whether `reader` (a pyscard reader) holds a card that answers a reset."""
+@dataclass(frozen=True)
+class ReaderInfo:
+    name: str
+    atr: bytes | None  # None: no card (or one that does not answer a reset)
+
+
+def describe_readers() -> list[ReaderInfo]:
+    """Every PC/SC reader with the ATR of the card in it. Raises PcscUnavailable."""
+    return [ReaderInfo(str(reader), card_atr(reader)) for reader in _readers()]
+
+
+def card_atr(reader: Any) -> bytes | None:
+    """The ATR of the card in `reader` (a pyscard reader), or None when there is none."""
     connection = reader.createConnection()
     try:
         connection.connect()
     except _pyscard().errors:
-        return False
-    atr = connection.getATR()
-    connection.disconnect()
-    return bool(atr)
+        return None
+    try:
+        return bytes(connection.getATR()) or None
+    finally:
+        connection.disconnect()
 
 
 class PcscReader:
