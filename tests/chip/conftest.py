@@ -38,14 +38,13 @@ SAMPLE = CardPersonalisation(
 
 def card_data(serial: int = 1, **overrides) -> CardPersonalisation:
     """Synthetic card data; `serial` makes card number, card ID code, PAN and ASN unique."""
-    return replace(
-        SAMPLE,
-        card_no=f"C{serial:08d}",
-        card_id_code=f"320400D156000005C320{serial:012d}",
-        pan=f"62148306{serial:08d}",
-        asn=f"0310400000{serial:010d}",
-        **overrides,
-    )
+    unique = {
+        "card_no": f"C{serial:08d}",
+        "card_id_code": f"320400D156000005C320{serial:012d}",
+        "pan": f"62148306{serial:08d}",
+        "asn": f"0310400000{serial:010d}",
+    }
+    return replace(SAMPLE, **{**unique, **overrides})
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,77 @@
+"""Chip images: personalisation from the key store, JSON round trips, the directory store."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from tests.chip.conftest import TERMINAL_ID, WHEN, card_data
+from yikatong.chip import terminal
+from yikatong.chip.emulator import Card
+from yikatong.chip.host import verify_tac
+from yikatong.chip.image import ChipImage, derive_card_keys, personalise
+from yikatong.chip.protocols import ChipNotFound, ChipStore
+from yikatong.chip.reader import EmulatorReader
+from yikatong.chip.store import DirectoryChipStore
+from yikatong.core.errors import InvalidInput
+
+
+def test_image_round_trips_through_json(card):
+    text = card.image.to_json()
+    assert ChipImage.from_json(text) == card.image
+    assert card.image.mf.name.hex().upper() == "7378312E73682EC9E7BBE1B1A3D5CF"
+
+
+def test_card_used_today_is_the_same_card_tomorrow(tmp_path, keystore, host, psam, algorithm):
+    store = DirectoryChipStore(tmp_path / "chips")
+    image = personalise(card_data(purse_algorithm=algorithm), keystore)
+    store.save(Card(image))
+    assert store.exists(image.card_no)
+    assert stat.S_IMODE((tmp_path / "chips" / f"{image.card_no}.json").stat().st_mode) == 0o600
+
+    today = store.load(image.card_no)
+    reader = EmulatorReader(today, after_command=store.save)
+    reader.connect()
+    terminal.load(reader, host, 2_000, TERMINAL_ID, WHEN)
+    terminal.purchase(reader, psam, 150, WHEN)
+
+    tomorrow = store.load(image.card_no)  # a new process would do exactly this
+    reader = EmulatorReader(tomorrow)
+    reader.connect()
+    view = terminal.read_purse(reader)
+    assert (view.balance, view.online_counter, view.offline_counter) == (1_850, 1, 1)
+    record = terminal.purchase(reader, psam, 50, WHEN)
+    assert record.counter == 1 and verify_tac(record, keystore)
+
+
+def test_store_refuses_unknown_and_malformed_card_numbers(tmp_path):
+    store = DirectoryChipStore(tmp_path)
+    with pytest.raises(ChipNotFound):
+        store.load("C99999999")
+    with pytest.raises(InvalidInput):
+        store.load("../keystore")
+
+
+def test_card_keys_are_derived_per_card_and_per_profile(keystore):
+    one, two = derive_card_keys(card_data(1), keystore), derive_card_keys(card_data(2), keystore)
+    assert one.purchase.value != two.purchase.value
+    assert one.national_read.value != two.national_read.value
+    assert derive_card_keys(card_data(1, purse_algorithm="3DES"), keystore).purchase.alg_id == 0x00
+    assert one.purchase.alg_id == 0x04 and one.issuer_auth.alg_id == 0x04
+    assert "value=<hidden>" in repr(one.purchase)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("card_no", "C1234"), ("ssn", "12345"), ("asn", "12"), ("pan", "62x"), ("purse_algorithm", "AES"),
+    ("name", "阿" * 40),
+])
+def test_personalisation_data_is_checked(field, value):
+    with pytest.raises(InvalidInput):
+        card_data(**{field: value})
+
+
+@pytest.mark.db
+def test_platform_provides_the_chip_store(platform, monkeypatch, tmp_path):
+    store = platform.get(ChipStore)
+    assert isinstance(store, DirectoryChipStore)
