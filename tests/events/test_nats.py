@@ -177,3 +177,15 @@ def test_live_subscribe_filters_by_type(quiet_platform, bus):
     dispatch_pending(quiet_platform, bus)
     wait_until(lambda: len(seen) == 2, what="two live deliveries")
     assert seen == ["6217000401", "6217000403"]
+
+
+def test_a_failure_mid_batch_publishes_the_prefix_only(quiet_platform, bus):
+    # An event whose partner code cannot name a stream fails; nothing behind it may overtake it.
+    emit(quiet_platform, [("card.lost", "6217000501", "ICBC"), ("card.lost", "6217000502", "ICBC"),
+                          ("card.lost", "6217000503", "IC.BC"), ("card.lost", "6217000504", "ICBC")])
+    assert dispatch_pending(quiet_platform, bus) == 2
+    with quiet_platform.uow() as uow:
+        rows = uow.session.query(OutboxEvent).order_by(OutboxEvent.seq).all()
+    assert [row.published_at is not None for row in rows] == [True, True, False, False]
+    assert [row.attempts for row in rows] == [0, 0, 1, 0]
+    assert bus.stream_message_count(bus.stream_for("ICBC")) == 2

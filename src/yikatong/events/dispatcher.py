@@ -21,27 +21,40 @@ def as_event(row: OutboxEvent) -> Event:
     )
 
 
+def publish_in_order(bus: EventBus, events: list[Event]) -> int:
+    """Publish events in order, stopping at the first failure; returns how many went out.
+    A bus with `publish_batch` (JetStream) takes the whole list in one call."""
+    if hasattr(bus, "publish_batch"):
+        try:
+            return bus.publish_batch(events)
+        except Exception:  # e.g. timed out as a whole: nothing counts, repeats are deduped
+            log.exception("publishing a batch of %d events failed; will retry", len(events))
+            return 0
+    for count, event in enumerate(events):
+        try:
+            bus.publish(event)
+        except Exception:
+            log.exception("publishing event %s failed; will retry", event.event_id)
+            return count
+    return len(events)
+
+
 def dispatch_pending(platform, bus: EventBus | None = None, *, limit: int = 500) -> int:
     """Publish up to `limit` unpublished events, oldest first; stop at the first failure so
     order per aggregate is kept. Returns how many were published."""
     from yikatong.events.webhooks import enqueue_deliveries  # webhooks imports as_event
 
     bus = bus or platform.get(EventBus)
-    published = 0
     with platform.uow() as uow:
         rows = uow.session.execute(
             select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
             .order_by(OutboxEvent.seq).limit(limit).with_for_update(skip_locked=True)
         ).scalars().all()
-        for row in rows:
-            try:
-                bus.publish(as_event(row))
-            except Exception:  # the bus is down or a handler failed: retry next run
-                log.exception("publishing event %s failed; will retry", row.event_id)
-                row.attempts += 1
-                break
+        published = publish_in_order(bus, [as_event(row) for row in rows])
+        for row in rows[:published]:
             row.published_at = uow.now()
-            published += 1
+        if published < len(rows):  # the bus is down or a handler failed: retry next run
+            rows[published].attempts += 1
         # Same transaction as the mark: a row is queued for webhooks exactly once.
         enqueue_deliveries(uow, rows[:published])
         uow.commit()

@@ -33,7 +33,7 @@ import asyncio
 import logging
 import re
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -148,6 +148,7 @@ class JetStreamBus:
         self.max_age_seconds = max_age_seconds
         self._loop = _LoopThread(f"ykt-nats-{namespace}")
         self._nc: nats.NATS | None = None
+        self._js = None
         self._connect_lock: asyncio.Lock | None = None
         self._streams: set[str] = set()
         self._subscriptions: list[DurableSubscription] = []
@@ -162,6 +163,13 @@ class JetStreamBus:
     def publish_with_ack(self, event: Event) -> api.PubAck:
         """As `publish`, returning JetStream's ack (`duplicate` is True for a re-publish)."""
         return self._loop.run(self._publish(event), timeout=self.publish_timeout + self.connect_timeout + 5)
+
+    def publish_batch(self, events: Sequence[Event]) -> int:
+        """Publish in order, each one acked before the next is sent; returns how many were
+        stored before the first failure (logged). One hand-off to the I/O thread for the
+        whole batch instead of two thread switches per event."""
+        bound = len(events) * self.publish_timeout + self.connect_timeout * 2 + 5
+        return self._loop.run(self._publish_in_order(events), timeout=bound)
 
     def subscribe(self, event_type: str, handler: Handler) -> None:
         """Live (non-durable) delivery of new events of this type ('*' for all), at most once.
@@ -268,11 +276,13 @@ class JetStreamBus:
                     ),
                     timeout=self.connect_timeout * 2,
                 )
+                self._js = self._nc.jetstream(timeout=self.publish_timeout)
                 self._streams.clear()
             return self._nc
 
     async def _jetstream(self):
-        return (await self._connection()).jetstream(timeout=self.publish_timeout)
+        await self._connection()
+        return self._js
 
     async def _ensure_stream(self, partner: str | None) -> str:
         name = partner_stream(partner, self.namespace)
@@ -302,6 +312,15 @@ class JetStreamBus:
             timeout=self.publish_timeout, stream=stream,
             headers={"Nats-Msg-Id": event.event_id},
         )
+
+    async def _publish_in_order(self, events: Sequence[Event]) -> int:
+        for count, event in enumerate(events):
+            try:
+                await self._publish(event)
+            except Exception:
+                log.exception("publishing event %s to JetStream failed; will retry", event.event_id)
+                return count
+        return len(events)
 
     async def _subscribe_core(self, event_type: str, handler: Handler) -> None:
         nc = await self._connection()

@@ -1,0 +1,237 @@
+"""Outbox → dispatcher → NATS JetStream: throughput and commit-to-consumer delay.
+
+    .venv/bin/python bench/outbox_nats.py [--events 5000] [--postgres ADMIN_URL]
+                                         [--nats-url nats://127.0.0.1:4222]
+
+Prints, from one run against one NATS server:
+* the raw JetStream publish rate (js.publish awaiting each ack, the same message size and
+  Msg-Id header; pipelined publish_async beside it for context);
+* the dispatcher's rate draining a full outbox through JetStreamBus (read rows, publish with
+  ack, mark published, one transaction per batch of 500), and its ratio to the raw rate;
+* the delay from a use case's commit to the partner having applied the event in its own
+  database through the inbox (p50/p99), with the dispatcher polling at two intervals.
+
+Nothing is asserted: numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import nats
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from yikatong.core.settings import Settings  # noqa: E402
+from yikatong.db.engine import make_engine  # noqa: E402
+from yikatong.db.registry import load_all_models  # noqa: E402
+from yikatong.events.dispatcher import dispatch_pending  # noqa: E402
+from yikatong.events.inbox import once_handler  # noqa: E402
+from yikatong.events.nats import JetStreamBus  # noqa: E402
+from yikatong.platform import Platform  # noqa: E402
+
+PAYLOAD = {"card_no": "6217001234567890", "status": "formal_loss", "channel": "branch",
+           "branch": "ICBC-320400-0012", "reported_at": "2026-03-02T09:30:00+08:00",
+           "reason_zh": "持卡人在网点办理正式挂失"}
+
+
+def fresh_database(admin_url: str | None, workdir: Path, name: str) -> tuple[str, callable]:
+    """A new empty database with every table; returns (url, drop)."""
+    if admin_url is None:
+        url = f"sqlite:///{workdir / name}.db"
+        drop = lambda: None  # noqa: E731 (the temporary directory goes away)
+    else:
+        db = f"ykt_bench_{name}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{db}"')
+        url = f"{admin_url.rpartition('/')[0]}/{db}"
+
+        def drop() -> None:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    engine = make_engine(url)
+    load_all_models().create_all(engine)
+    engine.dispose()
+    return url, drop
+
+
+def platform_on(url: str, workdir: Path) -> Platform:
+    platform = Platform(Settings(database_url=url, key_store_path=str(workdir / "keys.json")))
+    platform.after_commit.clear()  # the dispatcher below publishes, as the worker does
+    return platform
+
+
+def fill_outbox(platform: Platform, count: int, cards: int = 200) -> None:
+    for start in range(0, count, 500):
+        with platform.uow() as uow:
+            for n in range(start, min(count, start + 500)):
+                uow.emit("card.formal_loss", aggregate_type="card", aggregate_id=f"62170{n % cards:011d}",
+                         partner="ICBC", payload={**PAYLOAD, "n": n})
+            uow.commit()
+
+
+async def raw_publish_rates(url: str, namespace: str, count: int, body: bytes) -> tuple[float, float]:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    stream = f"{namespace.upper()}_RAW_{uuid.uuid4().hex[:6].upper()}"
+    await js.add_stream(name=stream, subjects=[f"{namespace}.raw.>"], duplicate_window=600)
+    try:
+        started = time.perf_counter()
+        for n in range(count):
+            await js.publish(f"{namespace}.raw.{n % 200}.card.formal_loss", body,
+                             headers={"Nats-Msg-Id": str(uuid.uuid4())})
+        sequential = count / (time.perf_counter() - started)
+        started = time.perf_counter()
+        futures = [await js.publish_async(f"{namespace}.raw.{n % 200}.card.formal_loss", body,
+                                          headers={"Nats-Msg-Id": str(uuid.uuid4())})
+                   for n in range(count)]
+        await asyncio.gather(*futures)
+        pipelined = count / (time.perf_counter() - started)
+    finally:
+        await js.delete_stream(stream)
+        await nc.close()
+    return sequential, pipelined
+
+
+def drain(platform: Platform, bus: JetStreamBus) -> float:
+    started = time.perf_counter()
+    published = 0
+    while (batch := dispatch_pending(platform, bus)) > 0:
+        published += batch
+    return published / (time.perf_counter() - started)
+
+
+def commit_to_consumer(platform: Platform, bank: Platform, bus: JetStreamBus, url: str, namespace: str,
+                       *, poll: float, events: int, rate: float) -> list[float]:
+    """Commit `events` loss reports at `rate`/s; return commit → applied-at-the-bank delays (s)."""
+    committed: dict[str, float] = {}
+    applied: dict[str, float] = {}
+
+    def apply(_uow, event) -> None:
+        pass
+
+    inbox = once_handler(bank, f"bench-{poll}", apply)
+
+    def handler(event) -> None:
+        inbox(event)  # the bank's own transaction: inbox row + effect, committed
+        applied[event.event_id] = time.perf_counter()
+
+    partner = f"LAT{int(poll * 1000)}"  # a stream of its own: the consumer starts at its beginning
+    bank_bus = JetStreamBus(url, namespace=namespace)
+    subscription = bank_bus.subscribe_partner(partner, "bank", handler, poll_seconds=0.5)
+    stop = threading.Event()
+
+    def dispatcher() -> None:
+        while not stop.is_set():
+            dispatch_pending(platform, bus)
+            stop.wait(poll)
+
+    worker = threading.Thread(target=dispatcher, daemon=True)
+    worker.start()
+    try:
+        for n in range(events):
+            with platform.uow() as uow:
+                row = uow.emit("card.formal_loss", aggregate_type="card",
+                               aggregate_id=f"62171{n % 50:011d}", partner=partner, payload={**PAYLOAD, "n": n})
+                uow.commit()
+            committed[row.event_id] = time.perf_counter()
+            time.sleep(1 / rate)
+        deadline = time.monotonic() + 30
+        while len(applied) < len(committed) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        worker.join()
+        subscription.stop()
+        bank_bus.close()
+        bus.delete_stream(bus.stream_for(partner))
+    return [applied[eid] - committed[eid] for eid in committed if eid in applied]
+
+
+def _rounds(rates: list[float]) -> str:
+    return "(" + ", ".join(f"{rate:.0f}" for rate in rates) + ")"
+
+
+def percentile(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=6000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-events", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=100.0, help="commits per second in the latency run")
+    parser.add_argument("--postgres", metavar="ADMIN_URL", help="use fresh PostgreSQL databases, not SQLite")
+    parser.add_argument("--nats-url", default=os.environ.get("YKT_NATS_URL") or "nats://127.0.0.1:4222")
+    args = parser.parse_args()
+
+    namespace = f"bench{uuid.uuid4().hex[:6]}"
+    workdir = Path(tempfile.mkdtemp(prefix="ykt-bench-"))
+    platform_url, drop_platform = fresh_database(args.postgres, workdir, "platform")
+    bank_url, drop_bank = fresh_database(args.postgres, workdir, "bank")
+    platform, bank = platform_on(platform_url, workdir), platform_on(bank_url, workdir)
+    bus = JetStreamBus(args.nats_url, namespace=namespace)
+    database = "PostgreSQL" if args.postgres else "SQLite (file)"
+    print(f"database: {database}; NATS: {args.nats_url}; {os.cpu_count()} CPUs")
+    try:
+        bus.ensure_stream("ICBC")
+        from yikatong.events.codec import encode_event
+        from yikatong.events.dispatcher import as_event
+        from yikatong.events.models import OutboxEvent
+
+        # Rounds alternate raw and dispatcher runs so load from other processes on a shared
+        # machine hits both alike; medians are reported.
+        per_round = args.events // args.rounds
+        raw, pipelined, dispatched, fill = [], [], [], []
+        for _ in range(args.rounds):
+            started = time.perf_counter()
+            fill_outbox(platform, per_round)
+            fill.append(per_round / (time.perf_counter() - started))
+            with platform.uow() as uow:
+                body = encode_event(as_event(uow.session.query(OutboxEvent).first()))
+            rates = asyncio.run(raw_publish_rates(args.nats_url, namespace, per_round, body))
+            raw.append(rates[0])
+            pipelined.append(rates[1])
+            dispatched.append(drain(platform, bus))
+        raw_rate, pipelined_rate = statistics.median(raw), statistics.median(pipelined)
+        dispatch_rate = statistics.median(dispatched)
+
+        print(f"\nthroughput ({args.rounds} rounds of {per_round} events of {len(body)} bytes; medians)")
+        print(f"  raw js.publish, ack awaited each   {raw_rate:10.0f} msg/s   {_rounds(raw)}")
+        print(f"  raw js.publish_async, pipelined    {pipelined_rate:10.0f} msg/s   {_rounds(pipelined)}")
+        print(f"  outbox → dispatcher → JetStream    {dispatch_rate:10.0f} events/s {_rounds(dispatched)}")
+        print(f"  ratio dispatcher / raw             {dispatch_rate / raw_rate:10.2f} (awaited)"
+              f"   {dispatch_rate / pipelined_rate:.2f} (pipelined)")
+        print(f"  (filling the outbox, 500 per commit {statistics.median(fill):9.0f} events/s, not included)")
+
+        print(f"\ncommit → applied at the bank (inbox transaction in its own database), "
+              f"{args.latency_events} events at {args.rate:.0f}/s")
+        for poll in (0.05, 0.2, 1.0):
+            delays = commit_to_consumer(platform, bank, bus, args.nats_url, namespace,
+                                        poll=poll, events=args.latency_events, rate=args.rate)
+            lost = args.latency_events - len(delays)
+            print(f"  dispatcher polling every {poll:4.2f}s: p50 {percentile(delays, 50) * 1000:7.1f} ms"
+                  f"   p99 {percentile(delays, 99) * 1000:7.1f} ms   max {max(delays) * 1000:7.1f} ms"
+                  + (f"   ({lost} not applied within 30 s)" if lost else ""))
+    finally:
+        bus.delete_stream(bus.stream_for("ICBC"))
+        bus.close()
+        platform.engine.dispose()
+        bank.engine.dispose()
+        drop_platform()
+        drop_bank()
+
+
+if __name__ == "__main__":
+    main()
