@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import date
 
@@ -9,7 +10,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from tests.applications.conftest import ADMIN, OUTLET, new_applicant, pickup, walk_to_hand_over
-from yikatong.applications import errors, production, service
+from yikatong.applications import errors, production, rules, service
 from yikatong.applications.models import Application
 from yikatong.applications.protocols import CardFactory
 from yikatong.applications.reference import SimulatedCardFactory
@@ -303,15 +304,102 @@ def test_employer_batch_with_bad_uscc_records_nothing(platform):
 
 
 def test_manual_identity_review_holds_the_application(platform, apply):
+    from yikatong.people.service import resolve_review
+
     person = new_applicant(birth=date(1985, 11, 20), gender="F", name="李静")
     first = apply(person)
     # Same name, birth date and gender under another ID number: people routes it to review.
     held = apply(new_applicant(birth=date(1985, 11, 20), gender="F", name="李静"))
-    assert held.identity_review_id is not None
     assert held.status == "awaiting_identity_review" and held.person_id is None
+    with platform.uow() as uow, pytest.raises(errors.IdentityReviewOpen):
+        service.resolve_identity_review(uow=uow, actor=OUTLET, application_id=held.id)
+    checker = Actor(user_id="checker", role=Role.SS_OUTLET, channel=Channel.OUTLET)
+    with platform.uow() as uow:
+        resolve_review(uow=uow, actor=checker, review_id=held.identity_review_id,
+                       resolution="merge", reason="同一人，新旧证件")
+        uow.commit()
+    with platform.uow() as uow, pytest.raises(errors.OpenApplicationExists):
+        service.resolve_identity_review(uow=uow, actor=OUTLET, application_id=held.id)
     with platform.uow() as uow:
         service.cancel(uow=uow, actor=OUTLET, application_id=first.id, reason="重复")
     with platform.uow() as uow:
-        resumed = service.resolve_identity_review(uow=uow, actor=OUTLET, application_id=held.id,
-                                                  person_id=first.person_id)
+        resumed = service.resolve_identity_review(uow=uow, actor=OUTLET, application_id=held.id)
     assert resumed.status == "submitted" and resumed.person_id == first.person_id
+
+
+def _correct_name(platform, person_id: int, name: str) -> None:
+    from yikatong.people.service import approve_correction, propose_correction
+
+    maker = Actor(user_id="maker", role=Role.SS_OUTLET, channel=Channel.OUTLET)
+    checker = Actor(user_id="checker", role=Role.SS_OUTLET, channel=Channel.OUTLET)
+    with platform.uow() as uow:
+        correction = propose_correction(uow=uow, actor=maker, person_id=person_id,
+                                        changes={"name": name}, reason="户籍更名")
+        uow.commit()
+    with platform.uow() as uow:
+        approve_correction(uow=uow, actor=checker, correction_id=correction.id)
+        uow.commit()
+
+
+def test_corrected_printed_data_opens_an_exchange(platform, apply):
+    from yikatong.applications.jobs import exchange_on_printed_data_change
+    from yikatong.cards.service import record_wallet_refund
+
+    done = walk_to_hand_over(platform, apply(new_applicant()).id)
+    with platform.uow() as uow:
+        record_wallet_refund(uow=uow, actor=ADMIN, card_no=done.card_no, refunded_fen=0)
+        uow.commit()
+    _correct_name(platform, done.person_id, "张更名")
+    assert exchange_on_printed_data_change(platform) == 1
+    assert exchange_on_printed_data_change(platform) == 0      # the cursor moved on
+    with platform.uow() as uow:
+        [opened] = service.open_applications_for(uow=uow, person_id=done.person_id)
+    assert (opened.kind, opened.exchange_reason, opened.channel) == ("exchange", "info_change",
+                                                                      "outlet")
+    assert opened.applicant_name == "张更名" and opened.predecessor_card_no == done.card_no
+    assert opened.bank_code == done.bank_code
+
+
+def test_correction_without_a_transit_refund_is_skipped_and_audited(platform, apply):
+    from yikatong.applications.jobs import exchange_on_printed_data_change
+
+    done = walk_to_hand_over(platform, apply(new_applicant()).id)
+    _correct_name(platform, done.person_id, "王未退")
+    assert exchange_on_printed_data_change(platform) == 1
+    with platform.uow() as uow:
+        assert service.open_applications_for(uow=uow, person_id=done.person_id) == []
+        skipped = uow.session.execute(select(AuditRecord).where(
+            AuditRecord.action == "application.auto_exchange_skipped")).scalar_one()
+    assert "transit_balance_not_refunded" in skipped.reason
+
+
+class _SloppyFactory(SimulatedCardFactory):
+    """Returns a malformed card number for one order and a foreign BIN for another."""
+
+    def __init__(self, bad: int, foreign_bin: int) -> None:
+        super().__init__()
+        self.bad, self.foreign_bin = bad, foreign_bin
+
+    def _mint(self, application_id, bin_prefixes):
+        card = super()._mint(application_id, bin_prefixes)
+        if application_id == self.bad:
+            return dataclasses.replace(card, card_no="bad-no")
+        if application_id == self.foreign_bin:
+            return dataclasses.replace(card, pan=rules.luhn_complete("999999" + card.pan[6:18]))
+        return card
+
+
+def test_malformed_factory_numbers_are_refused_and_unlisted_bins_only_warned(platform, apply):
+    ids = [apply().id for _ in range(3)]
+    for application_id in ids:
+        with platform.uow() as uow:
+            service.approve(uow=uow, actor=OUTLET, application_id=application_id)
+    outcome = production.run_production(uows=platform.uow, actor=ADMIN,
+                                        factory=_SloppyFactory(bad=ids[0], foreign_bin=ids[1]))
+    assert [a for a, _ in outcome.failures] == [ids[0]]
+    assert "card_no" in outcome.failures[0][1]
+    assert len(outcome.produced_card_nos) == 2 and len(outcome.warnings) == 1
+    with platform.uow() as uow:
+        statuses = [service.get_application(uow=uow, actor=ADMIN, application_id=i).status
+                    for i in ids]
+    assert statuses == ["approved", "produced", "produced"]

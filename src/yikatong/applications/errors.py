@@ -135,3 +135,9 @@ class UnknownCard(NotFound):
     code = "card_not_found"
     zh = "未找到卡号 {card_no}"
     en = "Card {card_no} not found"
+
+
+class IdentityReviewOpen(Conflict):
+    code = "identity_review_open"
+    zh = "人工身份核验（{review_id}）尚未完成"
+    en = "The manual identity review ({review_id}) has not been resolved yet"

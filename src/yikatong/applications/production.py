@@ -171,14 +171,12 @@ def collect_production_batch(
     produced, failures, warnings = [], [], []
     total = len(results.produced) + len(results.failed)
     for done, card in enumerate(results.produced, start=1):
-        problem = _register_card(uows, actor, batch_id, card, personalise or _personalise_chip)
-        if problem is None:
+        result = _register_card(uows, actor, batch_id, card, personalise or _personalise_chip)
+        if result.registered:
             produced.append(card.card_no)
-        elif problem.startswith("warning:"):
-            produced.append(card.card_no)
-            warnings.append(problem)
-        else:
-            failures.append((card.application_id, problem))
+        elif result.failure:
+            failures.append((card.application_id, result.failure))
+        warnings.extend(result.warnings)
         if on_card:
             on_card(done, total)
     for done, failed in enumerate(results.failed, start=len(results.produced) + 1):
@@ -198,26 +196,30 @@ def collect_production_batch(
                               warnings=tuple(warnings))
 
 
+@dataclass(frozen=True)
+class _CardResult:
+    registered: bool = False            # False and no failure: handled by an earlier collect
+    failure: str | None = None          # why the card was refused (application back to approved)
+    warnings: tuple[str, ...] = ()
+
+
 def _register_card(uows, actor: Actor, batch_id: int, card: ProducedCard,
-                   personalise: Callable[..., None]) -> str | None:
-    """Register one produced card with the card registry; returns None when fine, a
-    "warning: …" string for an accepted card with a remark, or the reason it was refused."""
+                   personalise: Callable[..., None]) -> _CardResult:
+    """Register one produced card with the card registry, in a transaction of its own."""
     problems = rules.produced_card_problems(card_no=card.card_no, card_id_code=card.card_id_code,
                                             asn=card.asn, pan=card.pan)
-    if problems:
-        reason = "factory returned malformed " + ", ".join(problems)
-        _return_to_approved(uows, actor, batch_id, card.application_id, reason)
-        return reason
-    try:
-        return _register_checked_card(uows, actor, batch_id, card, personalise)
-    except DomainError as error:
-        reason = f"{error.code}: {error.message_en}"
-        _return_to_approved(uows, actor, batch_id, card.application_id, reason)
-        return reason
+    failure = "factory returned malformed " + ", ".join(problems) if problems else None
+    if failure is None:
+        try:
+            return _register_checked_card(uows, actor, batch_id, card, personalise)
+        except DomainError as error:
+            failure = f"{error.code}: {error.message_en}"
+    _return_to_approved(uows, actor, batch_id, card.application_id, failure)
+    return _CardResult(failure=failure)
 
 
 def _register_checked_card(uows, actor: Actor, batch_id: int, card: ProducedCard,
-                           personalise: Callable[..., None]) -> str | None:
+                           personalise: Callable[..., None]) -> _CardResult:
     from yikatong.cards.service import register_produced_card
     from yikatong.directory.rules import bin_matches
     from yikatong.directory.service import get_bank
@@ -225,7 +227,7 @@ def _register_checked_card(uows, actor: Actor, batch_id: int, card: ProducedCard
     with uows() as uow:
         app = uow.session.get(Application, card.application_id)
         if app is None or app.status != "in_production" or app.production_batch_id != batch_id:
-            return None  # registered by an earlier collect, or cancelled meanwhile
+            return _CardResult()  # registered by an earlier collect, or cancelled meanwhile
         batch = uow.session.get(ProductionBatch, batch_id)
         register_produced_card(
             uow=uow, actor=actor, application_id=app.id, person_id=app.person_id, kind=app.kind,
@@ -236,13 +238,13 @@ def _register_checked_card(uows, actor: Actor, batch_id: int, card: ProducedCard
         _move(uow, actor, app, "produced", action="application.produced", card_no=card.card_no,
               pan=card.pan, issue_date=batch.issue_date)
         personalise(uow=uow, card=card, face=card_face(uow=uow, application_id=app.id))
-        warning = None
+        warnings = ()
         if not bin_matches(card.pan, get_bank(uow=uow, bank_code=app.bank_code)):
             # The BIN list is an example default, not official policy: warn, never refuse.
-            warning = f"warning: {card.card_no} account number has an unlisted BIN"
-            log.warning(warning)
+            warnings = (f"card {card.card_no}: account number BIN not listed for {app.bank_code}",)
+            log.warning(warnings[0])
         uow.commit()
-        return warning
+        return _CardResult(registered=True, warnings=warnings)
 
 
 def _return_to_approved(uows, actor: Actor, batch_id: int, application_id: int,

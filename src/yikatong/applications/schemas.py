@@ -199,7 +199,7 @@ class ShipIn(BaseModel):
 
 
 class IdentityResolvedIn(BaseModel):
-    person_id: int
+    person_id: int | None = Field(default=None, description="default: the review's outcome")
 
 
 class ProductionBatchIn(BaseModel):

@@ -23,6 +23,7 @@ from yikatong.applications.errors import (
     AgentDocumentsMissing,
     ApplicationNotFound,
     GoToOutlet,
+    IdentityReviewOpen,
     LiveCardExists,
     NotPickupApplication,
     OpenApplicationExists,
@@ -588,15 +589,22 @@ def cancel_pending_replacement(*, uow: UnitOfWork, actor: Actor, person_id: int,
 
 
 def resolve_identity_review(*, uow: UnitOfWork, actor: Actor, application_id: int,
-                            person_id: int) -> ApplicationView:
-    """After the manual identity review settled who the applicant is, the application goes
-    on as submitted (with the usual one-card / one-application checks)."""
+                            person_id: int | None = None) -> ApplicationView:
+    """After the manual identity review settled who the applicant is (people's
+    `resolve_review`), the application goes on as submitted, with the usual one-card /
+    one-application checks. Without `person_id` the review's resolved person is used."""
+    from yikatong.people.service import get_review
+
     app = _load(uow, application_id)
+    rules.check_transition(app.status, "submitted")
+    if person_id is None:
+        person_id = get_review(uow=uow, review_id=app.identity_review_id).resolved_person_id
+        if person_id is None:
+            raise IdentityReviewOpen(review_id=app.identity_review_id)
     choice = CardChoice(kind=app.kind, bank_code=app.bank_code, delivery=app.delivery,
                         pickup_outlet_code=app.pickup_outlet_code,
                         mailing_address=app.mailing_address,
                         exchange_reason=app.exchange_reason)
-    rules.check_transition(app.status, "submitted")
     predecessor = _check_eligibility(uow, person_id, choice, app.channel)
     _move(uow, actor, app, "submitted", action="application.identity_resolved",
           person_id=person_id, open_person_id=person_id, predecessor_card_no=predecessor)
@@ -661,10 +669,10 @@ def open_exchange_for_changed_data(*, uow: UnitOfWork, actor: Actor, person_id: 
     pickup = previous.pickup_outlet_code if previous and previous.delivery == "pickup" else None
     pickup = pickup or _default_pickup_outlet(uow)
     now = uow.now()
-    snapshot = previous.applicant if previous is not None else _applicant_from_person(uow, person_id)
     app = Application(
         kind="exchange", exchange_reason="info_change", mode="self", channel="outlet",
-        status="submitted", person_id=person_id, open_person_id=person_id, applicant=snapshot,
+        status="submitted", person_id=person_id, open_person_id=person_id,
+        applicant=_applicant_from_person(uow, person_id),
         bank_code=current.bank_code, delivery="pickup", pickup_outlet_code=pickup,
         predecessor_card_no=predecessor, submitted_by=actor.user_id, submitted_at=now,
         updated_at=now,
