@@ -49,7 +49,7 @@ def parse_bcd_date(data: bytes) -> date | None:
     text = data.hex()
     if set(text) <= {"0"} or set(text) <= {"f"}:
         return None
-    return datetime.strptime(text, "%Y%m%d").date()
+    return date(int(text[:4]), int(text[4:6]), int(text[6:8]))  # strptime is 20x slower
 
 
 def local_datetime(moment: datetime) -> datetime:
@@ -68,4 +68,5 @@ def parse_bcd_date_time(date4: bytes, time3: bytes) -> datetime | None:
     text = (date4 + time3).hex()
     if set(text) <= {"0"}:
         return None
-    return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=CST)
+    numbers = [int(text[:4])] + [int(text[at : at + 2]) for at in range(4, 14, 2)]
+    return datetime(*numbers, tzinfo=CST)
