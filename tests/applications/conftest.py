@@ -42,6 +42,13 @@ def pickup(bank: str = "ICBC", outlet: str = "SS-TN-01", **kw) -> service.CardCh
                               pickup_outlet_code=outlet, **kw)
 
 
+@pytest.fixture(autouse=True)
+def chip_directory(tmp_path, monkeypatch):
+    """Chip images of the cards these tests produce go to a temporary folder."""
+    monkeypatch.setenv("YKT_CHIP_DIR", str(tmp_path / "chips"))
+    return tmp_path / "chips"
+
+
 OUTLET = Actor(user_id="outlet-1", role=Role.SS_OUTLET, channel=Channel.OUTLET,
                branch_code="SS-TN-01")
 ADMIN = Actor(user_id="admin", role=Role.ADMIN, channel=Channel.SYSTEM)

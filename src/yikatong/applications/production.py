@@ -272,33 +272,21 @@ CARD_REGION = "320400"
 
 def chip_personaliser(platform) -> Callable[..., None]:
     """Personalise each produced card's chip with `yikatong.chip.image.personalise` under the
-    platform's key store, and keep the image in the chip package's ChipStore when it offers
-    one (looked up as `yikatong.chip.store.ChipStore` on the platform)."""
+    platform's key store and keep it in the platform's ChipStore (a card used today is the
+    same card tomorrow). Runs inside the card's registration transaction: a chip that cannot
+    be personalised keeps the card from being registered."""
+    from yikatong.chip.emulator import Card
     from yikatong.chip.image import personalise
+    from yikatong.chip.protocols import ChipStore
     from yikatong.crypto.protocols import KeyStore
 
     keystore = platform.get(KeyStore)
-    store = _chip_store(platform)
+    store = platform.get(ChipStore)
 
     def run(*, uow: UnitOfWork, card: ProducedCard, face: CardFace) -> None:
-        image = personalise(chip_data(uow=uow, card=card, face=face), keystore)
-        if store is not None:
-            store.save(image)
+        store.save(Card(personalise(chip_data(uow=uow, card=card, face=face), keystore)))
 
     return run
-
-
-def _chip_store(platform):
-    try:
-        from yikatong.chip.store import ChipStore
-    except ImportError:
-        log.warning("yikatong.chip.store.ChipStore not available: chip images are not kept")
-        return None
-    try:
-        return platform.get(ChipStore)
-    except LookupError:
-        log.warning("no ChipStore registered: chip images are not kept")
-        return None
 
 
 def chip_data(*, uow: UnitOfWork, card: ProducedCard, face: CardFace):
