@@ -43,23 +43,21 @@ def select(card, cmd: CommandApdu, journal: Journal) -> Reply:
 
 
 def _by_id(card, cmd: CommandApdu):
+    """P1 00: the MF, the current DF, a child of it or of its parent; P1 01: a child DF;
+    P1 02: a child EF. No data selects the MF."""
     if not cmd.data:
         return card.mf if cmd.p1 == 0x00 else None
     if len(cmd.data) != 2:
         raise CardStatus(sw.WRONG_LENGTH)
     fid = cmd.data.hex().upper()
-    if fid == MF_ID and cmd.p1 == 0x00:
-        return card.mf
     df = card.volatile.df
-    found = df.child(fid)
-    if found is None and cmd.p1 == 0x00:  # ISO: also the current DF's parent and siblings
+    if cmd.p1 == 0x00:
+        if fid in (MF_ID, df.fid):
+            return card.mf if fid == MF_ID else df
         parent = filesystem.parent_of(card.mf, df)
-        found = df if df.fid == fid else parent.child(fid) if parent else None
-    if cmd.p1 == 0x01 and not isinstance(found, DedicatedFile):
-        return None
-    if cmd.p1 == 0x02 and isinstance(found, DedicatedFile):
-        return None
-    return found
+        return df.child(fid) or (parent.child(fid) if parent else None)
+    found = df.child(fid)
+    return found if isinstance(found, DedicatedFile) == (cmd.p1 == 0x01) else None
 
 
 def _fci(df: DedicatedFile) -> bytes:
