@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import select
 
 from tests.people.helpers import (
     BORN,
@@ -17,6 +18,7 @@ from tests.people.helpers import (
 )
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.errors import Forbidden
+from yikatong.events.models import OutboxEvent
 from yikatong.people import errors, service
 from yikatong.people.config import PeopleConfig
 from yikatong.people.samples import make_citizen_ssn, make_sample_photo
@@ -215,3 +217,32 @@ def test_unknown_person(platform):
         service.get_person(uow=uow, person_id=404)
     with platform.uow() as uow:
         assert service.find_person_by_ssn(uow=uow, ssn=SSN) is None
+
+
+def test_repeated_registration_waits_on_the_same_review(platform):
+    review_id = _review(platform)
+    again = register(platform, document_type="temporary_id_card",
+                     document_number=make_citizen_ssn("320404", BORN, "M", seq=3))
+    assert again.review_id == review_id and counts(platform)["identity_reviews"] == 1
+
+
+def test_resolution_is_announced_for_waiting_applications(platform):
+    review_id = _review(platform)
+    with platform.uow() as uow:
+        view = service.resolve_review(uow=uow, actor=CHECKER, review_id=review_id,
+                                      resolution="merge", reason="same person")
+        uow.commit()
+    with platform.uow() as uow:
+        (event,) = uow.session.execute(select(OutboxEvent).where(
+            OutboxEvent.type == "person.identity_review_resolved")).scalars()
+    assert event.payload == {"review_id": review_id, "person_id": view.resolved_person_id,
+                             "resolution": "merged"}
+
+
+def test_household_register_refused_once_an_id_card_is_on_record(platform):
+    teen = date(2011, 5, 5)
+    number = make_citizen_ssn("320402", teen, "F", seq=4)
+    register(platform, name="周一诺", gender="F", birth_date=teen, document_number=number)
+    with pytest.raises(errors.HouseholdRegisterWithIdCard):
+        register(platform, name="周一诺", gender="F", birth_date=teen, document_number=number,
+                 document_type="household_register", document_valid_until=None)

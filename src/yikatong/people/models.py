@@ -69,6 +69,8 @@ class IdentityReview(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)  # open | merged | distinct
     match_reason: Mapped[str] = mapped_column(String(32))
     candidate_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    document_type: Mapped[str] = mapped_column(String(32))
+    document_number: Mapped[str] = mapped_column(String(32), index=True)
     applicant: Mapped[dict]  # the applicant's data as registered (no photo)
     applicant_photo: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]

@@ -126,14 +126,15 @@ def _checked_photo(photo_jpeg: bytes | None) -> PhotoReport | None:
 
 
 def photo_rejected(report: PhotoReport) -> errors.PhotoRejected:
-    failures = [{"code": r.code, "zh": r.zh, "en": r.en, "measured": r.measured}
-                for r in report.failures]
-    warnings = [{"code": r.code, "zh": r.zh, "en": r.en, "measured": r.measured}
-                for r in report.warnings]
+    """The refusal listing every failing rule (and the warnings) in its details."""
+    def findings(results):
+        return [{"code": r.code, "zh": r.zh, "en": r.en, "measured": r.measured}
+                for r in results]
+
     return errors.PhotoRejected(
         summary_zh="；".join(r.zh for r in report.failures),
         summary_en="; ".join(r.en for r in report.failures),
-        failures=failures, warnings=warnings,
+        failures=findings(report.failures), warnings=findings(report.warnings),
     )
 
 
@@ -201,6 +202,9 @@ def register_applicant(
         "ssn": doc.ssn,
     }
     person, review_reason = _match(uow, doc, name, birth_date, gender)
+    if (person is not None and doc.document_type is rules.DocumentType.HOUSEHOLD_REGISTER
+            and _has_document(uow, person.id, rules.DocumentType.RESIDENT_ID_CARD)):
+        raise errors.HouseholdRegisterWithIdCard()
     needs_photo = photo_jpeg is None and rules.photo_required(birth_date, as_of)
     if needs_photo and not (person and not review_reason and _has_photo(uow, person.id)):
         raise errors.PhotoRequired()
@@ -213,6 +217,13 @@ def register_applicant(
     person = create_person(uow=uow, actor=actor, applicant=applicant, photo_jpeg=photo_jpeg,
                            config=config)
     return ApplicantOutcome(person.id, "new", None, warnings)
+
+
+def _has_document(uow: UnitOfWork, person_id: int, document_type: str) -> bool:
+    return uow.session.execute(
+        select(PersonDocument.id).where(PersonDocument.person_id == person_id,
+                                        PersonDocument.document_type == document_type)
+    ).first() is not None
 
 
 def _has_photo(uow: UnitOfWork, person_id: int) -> bool:
@@ -305,8 +316,19 @@ def create_person(*, uow: UnitOfWork, actor: Actor, applicant: dict[str, Any],
 
 def _open_review(uow: UnitOfWork, actor: Actor, candidate: Person, reason: str,
                  applicant: dict[str, Any], photo_jpeg: bytes | None) -> IdentityReview:
+    """A review for the applicant's document; the one already open if there is one, so a
+    repeated registration does not queue the same decision twice."""
+    pending = uow.session.execute(
+        select(IdentityReview).where(
+            IdentityReview.status == "open",
+            IdentityReview.document_type == applicant["document_type"],
+            IdentityReview.document_number == applicant["document_number"])
+    ).scalar_one_or_none()
+    if pending is not None:
+        return pending
     review = IdentityReview(
         status="open", match_reason=reason, candidate_person_id=candidate.id,
+        document_type=applicant["document_type"], document_number=applicant["document_number"],
         applicant=applicant, applicant_photo=photo_jpeg, created_at=uow.now(),
         created_by=actor.user_id,
     )
@@ -461,6 +483,10 @@ def resolve_review(
               after={"status": review.status, "person_id": person.id,
                      "document_type": applicant["document_type"]},
               reason=reason.strip())
+    # Whoever waits on the applicant (an application held for this review) goes on from here.
+    uow.emit("person.identity_review_resolved", aggregate_type="identity_review",
+             aggregate_id=review.id, payload={"review_id": review.id, "person_id": person.id,
+                                              "resolution": review.status})
     return _review_view(uow, review)
 
 
