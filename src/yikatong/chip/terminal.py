@@ -163,8 +163,9 @@ class PurseView:
 
 def read_purse(reader: CardReader) -> PurseView:
     """Balance, counters, file 0015 and the logs. Counters come from INITIALIZE probes of
-    1 fen that are never completed (nothing changes on the card), as terminals do; when a
-    probe is refused (balance at the cap, or empty) they come from the 0018 log, else None."""
+    1 fen that are never completed (nothing changes on the card; the next command ends the
+    session); when a probe is refused (balance at the cap, or empty) they come from the 0018
+    log, else None."""
     public = select_purse(reader, allow_blocked=True)
     log = [LogEntry.parse(r) for r in read_records(reader, purse_app.SFI_LOG)]
     transit = [TransitLogEntry.parse(r) for r in read_records(reader, purse_app.SFI_TRANSIT)]
@@ -179,7 +180,6 @@ def read_purse(reader: CardReader) -> PurseView:
     online = to_int(load.data[4:6]) if load.ok else _next_counter(log, loads=True)
     offline = to_int(buy.data[4:6]) if buy.ok else _next_counter(log, loads=False)
     overdraft = to_int(buy.data[6:9]) if buy.ok else (log[0].overdraft_limit if log else None)
-    exchange(reader, command(0x80, 0x5C, 0x00, 0x02, le=4))  # ends the probe session
     return PurseView(public, False, balance, online, offline, overdraft, log, transit, complex_records)
 
 
