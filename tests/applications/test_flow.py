@@ -198,6 +198,7 @@ def test_replacement_after_formal_loss_and_unblock_cancels_it(platform, apply):
 
 
 def test_exchange_needs_the_transit_refund_first(platform, apply):
+    from yikatong.cards.errors import WalletRefundNotAllowed
     from yikatong.cards.service import get_card, record_wallet_refund
 
     person = new_applicant()
@@ -208,9 +209,20 @@ def test_exchange_needs_the_transit_refund_first(platform, apply):
     assert caught.value.code == "transit_balance_not_refunded"
     direct = Actor(user_id="smk", role=Role.CITIZEN_OUTLET, channel=Channel.CITIZEN_OUTLET,
                    branch_code="SMK-DIRECT-01")
+    partner = Actor(user_id="smk-p", role=Role.CITIZEN_OUTLET, channel=Channel.CITIZEN_OUTLET,
+                    branch_code="SMK-PARTNER-01")
+    with platform.uow() as uow, pytest.raises(WalletRefundNotAllowed):  # only direct outlets refund
+        record_wallet_refund(uow=uow, actor=partner, card_no=first.card_no, refunded_fen=0)
     with platform.uow() as uow:
         record_wallet_refund(uow=uow, actor=direct, card_no=first.card_no, refunded_fen=0)
         uow.commit()
+    with pytest.raises(Exception) as caught:   # unreadable is only for a damage exchange
+        apply(person, pickup(kind="exchange", exchange_reason="info_change", card_unreadable=True))
+    assert caught.value.code == "invalid_input"
+    unreadable = apply(person, pickup(kind="exchange", exchange_reason="damage",
+                                      card_unreadable=True))
+    with platform.uow() as uow:       # not held back; cancel it and go the refunded way
+        service.cancel(uow=uow, actor=OUTLET, application_id=unreadable.id, reason="卡可读")
     app = apply(person, exchange)
     assert app.predecessor_card_no == first.card_no
     done = walk_to_hand_over(platform, app.id)

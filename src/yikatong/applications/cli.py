@@ -42,6 +42,7 @@ def _register_apply(app: typer.Typer) -> None:
         photo: Path | None = typer.Option(None, exists=True, help="JPEG 358×441 350 dpi"),
         kind: str = typer.Option("first", help="first / replacement / exchange"),
         exchange_reason: str | None = typer.Option(None, help="info_change / damage / financial_expiry"),
+        card_unreadable: bool = typer.Option(False, help="damaged card the reader cannot read"),
         agent_name: str | None = typer.Option(None, help="代办人姓名"),
         agent_doc_type: str = typer.Option("resident_id_card"),
         agent_doc_number: str | None = typer.Option(None),
@@ -64,7 +65,8 @@ def _register_apply(app: typer.Typer) -> None:
                                    document_number=agent_doc_number or "")
                  if agent_name else None)
         choice = service.CardChoice(kind=kind, bank_code=bank, pickup_outlet_code=outlet,
-                                    exchange_reason=exchange_reason)
+                                    exchange_reason=exchange_reason,
+                                    card_unreadable=card_unreadable)
         plat = platform()
         try:
             with plat.uow() as uow:

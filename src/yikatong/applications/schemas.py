@@ -72,11 +72,15 @@ class OutletApplicationIn(BaseModel):
     bank_code: str
     pickup_outlet_code: str
     agent: AgentIn | None = None
+    card_unreadable: bool = Field(
+        default=False, description="damage exchange of a card the chip reader cannot read: "
+                                   "its transit balance is refunded later from records")
 
     def choice(self) -> CardChoice:
         return CardChoice(kind=self.kind, bank_code=self.bank_code, delivery="pickup",
                           pickup_outlet_code=self.pickup_outlet_code,
-                          exchange_reason=self.exchange_reason)
+                          exchange_reason=self.exchange_reason,
+                          card_unreadable=self.card_unreadable)
 
 
 class OnlineApplicationIn(BaseModel):

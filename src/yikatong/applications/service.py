@@ -90,6 +90,9 @@ class CardChoice:
     pickup_outlet_code: str | None = None
     mailing_address: str | None = None
     exchange_reason: str | None = None
+    # A card too damaged to read is not held back for its transit refund (四.13): the
+    # transit side refunds it later from its records.
+    card_unreadable: bool = False
 
 
 @dataclass(frozen=True)
@@ -346,6 +349,9 @@ def _check_choice(uow: UnitOfWork, choice: CardChoice, channel: str) -> None:
     if choice.kind not in rules.KINDS:
         raise InvalidInput(reason_zh=f"申请类型“{choice.kind}”无效",
                            reason_en=f"unknown application kind '{choice.kind}'")
+    if choice.card_unreadable and choice.exchange_reason != "damage":
+        raise InvalidInput(reason_zh="仅因卡损坏换卡时可标注卡片无法读取",
+                           reason_en="only a damage exchange can mark the card unreadable")
     get_bank(uow=uow, bank_code=choice.bank_code)
     rules.check_delivery(channel=channel, delivery=choice.delivery,
                          pickup_outlet_code=choice.pickup_outlet_code,
@@ -405,7 +411,8 @@ def _check_eligibility(uow: UnitOfWork, person_id: int, choice: CardChoice,
         return None
     if choice.kind == "replacement":
         return cards.check_replacement_allowed(uow=uow, person_id=person_id)
-    return cards.check_exchange_allowed(uow=uow, person_id=person_id)
+    return cards.check_exchange_allowed(uow=uow, person_id=person_id,
+                                        card_damaged=choice.card_unreadable)
 
 
 # --- employer batch ----------------------------------------------------------------------------
