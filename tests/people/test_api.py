@@ -90,6 +90,10 @@ def test_list_masks_identity_numbers(client, login, person_id):
     assert SSN not in response.text
     (row,) = response.json()["items"]
     assert row["ssn_masked"] == SSN[:6] + "********" + SSN[-4:] and row["id"] == person_id
+    by_ssn = client.get("/api/v1/people", params={"ssn": SSN}, headers=agent).json()
+    assert [item["id"] for item in by_ssn["items"]] == [person_id]
+    nobody = client.get("/api/v1/people", params={"ssn": "320404198511200021"}, headers=agent)
+    assert nobody.json() == {"total": 0, "items": []}
 
 
 BAD_INPUT = [

@@ -115,6 +115,8 @@ REFUSED = [
      dict(document_type="resident_id_card", number=citizen(), birth=date(1990, 3, 8))),
     ("gender disagrees", errors.IdNumberMismatch,
      dict(document_type="resident_id_card", number=citizen(), gender="F")),
+    ("2017 PR number of another nationality", errors.IdNumberMismatch,
+     dict(document_type="foreign_pr_card", number="USA123456789012", nationality="GBR")),
     ("unknown document type", errors.UnknownDocumentType,
      dict(document_type="driving_licence", number="320402199003070013")),
     ("malformed ID number", errors.InvalidIdNumber,

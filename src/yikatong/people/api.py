@@ -75,11 +75,12 @@ def register_applicant(body: RegisterIn, actor: Actor = Depends(require_roles(*R
 
 
 @router.get("", response_model=PersonPageOut, summary="List people (masked) / 人员列表")
-def list_people(name: str | None = None, limit: int = Query(50, ge=1, le=200),
+def list_people(name: str | None = None, ssn: str | None = None, limit: int = Query(50, ge=1, le=200),
                 offset: int = Query(0, ge=0), actor: Actor = Depends(require_roles(*READERS)),
                 platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        people, total = service.list_people(uow=uow, name=name, limit=limit, offset=offset)
+        people, total = service.list_people(uow=uow, name=name, ssn=ssn, limit=limit,
+                                            offset=offset)
     return PersonPageOut(total=total, items=[PersonSummaryOut.of(p) for p in people])
 
 

@@ -305,6 +305,8 @@ def _foreigner_document(kind, info, nationality) -> str | None:
     if kind is DocumentType.FOREIGN_PR_CARD:
         if info.kind not in ("foreign_pr_2023", "foreign_pr_2017"):
             raise _kind_mismatch(kind)
+        if info.nationality is not None and info.nationality != nationality:
+            raise errors.IdNumberMismatch(field_zh="国籍", field_en="nationality")
         return info.number  # the PR number is the holder's social security number
     if info.kind != "other":
         raise _kind_mismatch(kind)

@@ -357,12 +357,15 @@ def mark_had_provincial_card(*, uow: UnitOfWork, actor: Actor, person_id: int) -
 # --- listing and photos ----------------------------------------------------------------
 
 
-def list_people(*, uow: UnitOfWork, name: str | None = None, limit: int = 50,
-                offset: int = 0) -> tuple[list[PersonView], int]:
-    """A page of people (optionally by exact name) and the total; the doors mask the ssn."""
+def list_people(*, uow: UnitOfWork, name: str | None = None, ssn: str | None = None,
+                limit: int = 50, offset: int = 0) -> tuple[list[PersonView], int]:
+    """A page of people (optionally by exact name or ssn) and the total; the doors mask
+    the ssn."""
     query = select(Person)
     if name:
         query = query.where(Person.name == name.strip())
+    if ssn:
+        query = query.where(Person.ssn == normalise_ssn(ssn))
     total = uow.session.execute(
         select(func.count()).select_from(query.subquery())
     ).scalar_one()
