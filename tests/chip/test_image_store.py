@@ -75,3 +75,40 @@ def test_personalisation_data_is_checked(field, value):
 def test_platform_provides_the_chip_store(platform, monkeypatch, tmp_path):
     store = platform.get(ChipStore)
     assert isinstance(store, DirectoryChipStore)
+
+
+def test_purse_keys_must_share_a_version(keystore):
+    from yikatong.crypto.keystore import InMemoryKeyStore
+
+    store = InMemoryKeyStore(seed=b"rotation")
+    store.rotate("purchase", "SM4")
+    with pytest.raises(InvalidInput):
+        derive_card_keys(card_data(), store)
+    for purpose in ("load", "tac", "app_maintenance"):
+        store.rotate(purpose, "SM4")
+    assert derive_card_keys(card_data(), store).purchase.version == 2
+    old = derive_card_keys(card_data(key_versions={p: 1 for p in ("load", "purchase", "tac", "app_maintenance")}), store)
+    assert old.tac.version == 1
+
+
+def test_cards_of_a_retired_key_version_keep_working():
+    from tests.chip.conftest import TERMINAL_ID, WHEN
+    from yikatong.chip.host import LoadHost
+    from yikatong.chip.psam import Psam
+    from yikatong.crypto.keystore import InMemoryKeyStore
+
+    store = InMemoryKeyStore(seed=b"rotation")
+    old_card = Card(personalise(card_data(1), store))
+    for purpose in ("load", "purchase", "tac", "app_maintenance"):
+        store.rotate(purpose, "SM4")
+    new_card = Card(personalise(card_data(2), store))
+    psam = Psam(store, terminal_id=TERMINAL_ID)
+    versions = []
+    for card in (old_card, new_card):
+        reader = EmulatorReader(card)
+        reader.connect()
+        terminal.load(reader, LoadHost(store), 500, TERMINAL_ID, WHEN)
+        record = terminal.purchase(reader, psam, 100, WHEN)
+        assert verify_tac(record, store)
+        versions.append(record.key_version)
+    assert versions == [1, 2]

@@ -39,9 +39,6 @@ class ChipImage(ChipModel):
     def from_json(cls, text: str | bytes) -> ChipImage:
         return cls.model_validate_json(text)
 
-    def copy_deep(self) -> ChipImage:
-        return self.model_copy(deep=True)
-
 
 @dataclass(frozen=True)
 class CardPersonalisation:
@@ -151,7 +148,7 @@ def derive_card_keys(data: CardPersonalisation, keystore: KeyStore) -> CardKeys:
         master = keystore.get(purpose, version=data.key_versions.get(purpose), algorithm=algorithm)
         return CardKey(master.card_key(factors), master.version, master.alg_id)
 
-    return CardKeys(
+    keys = CardKeys(
         issuer_auth=derive("external_auth", "SM4"),
         national_read=derive("national_read", "SM4"),
         social_maintenance=derive("app_maintenance", "SM4"),
@@ -161,6 +158,14 @@ def derive_card_keys(data: CardPersonalisation, keystore: KeyStore) -> CardKeys:
         purse_maintenance=derive("app_maintenance", purse_alg),
         debit_ac=derive("debit_ac", "SM4"),
     )
+    # The card reports one key version (of DLK/DPK) and clearing looks the TAC master up by
+    # it, so the e-purse keys of one card must share their version.
+    if len({keys.load.version, keys.purchase.version, keys.tac.version, keys.purse_maintenance.version}) > 1:
+        raise InvalidInput(
+            reason_zh="钱包密钥（圈存、消费、TAC、应用维护）版本必须一致",
+            reason_en="the e-purse keys (load, purchase, TAC, maintenance) must share one version",
+        )
+    return keys
 
 
 def build_image(data: CardPersonalisation, keys: CardKeys) -> ChipImage:
