@@ -13,7 +13,7 @@ from yikatong.chip.apps.debit import DEBIT_AID, DebitCardData, decode_record
 from yikatong.chip.codec import bcd, local_datetime, to_int
 from yikatong.chip.commands.debit import CID_ARQC
 from yikatong.chip.protocols import CardReader
-from yikatong.chip.terminal import exchange, expect
+from yikatong.chip.terminal import exchange, expect, read_record
 from yikatong.chip.tlv import flatten_ber_tlv, parse_ber_tlv
 
 CNY = "0156"
@@ -25,12 +25,11 @@ def read_debit(reader: CardReader) -> DebitCardData:
     """SELECT the debit application, GET PROCESSING OPTIONS, read the records of the AFL."""
     expect(exchange(reader, command(0x00, 0xA4, 0x04, 0x00, DEBIT_AID, le=0)), "SELECT debit")
     gpo = expect(exchange(reader, command(0x80, 0xA8, 0x00, 0x00, b"\x83\x00", le=0)), "GET PROCESSING OPTIONS")
-    (tag, value), = parse_ber_tlv(gpo)
-    afl = value[2:]
+    afl = dict(parse_ber_tlv(gpo))[0x80][2:]  # format 1: AIP(2) ‖ AFL
     for at in range(0, len(afl), 4):
         sfi, first, last = afl[at] >> 3, afl[at + 1], afl[at + 2]
         for number in range(first, last + 1):
-            record = expect(exchange(reader, command(0x00, 0xB2, number, (sfi << 3) | 4, le=0)), "READ RECORD")
+            record = expect(read_record(reader, sfi, number), "READ RECORD")
             if 0x5A in flatten_ber_tlv(record):
                 return decode_record(record)
     raise ValueError("the debit application holds no PAN record")

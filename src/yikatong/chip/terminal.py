@@ -56,11 +56,16 @@ def expect(response: ResponseApdu, what: str, length: int | None = None) -> byte
     return response.data
 
 
+def read_record(reader: CardReader, sfi: int, number: int) -> ResponseApdu:
+    """READ RECORD `number` of the file with short identifier `sfi` (whole record, Le 00)."""
+    return exchange(reader, command(0x00, 0xB2, number, (sfi << 3) | 4, le=0))
+
+
 def read_records(reader: CardReader, sfi: int) -> list[bytes]:
     """Every record of a record file, from record 1 until 6A83."""
     records = []
     for number in range(1, 255):
-        response = exchange(reader, command(0x00, 0xB2, number, (sfi << 3) | 4, le=0))
+        response = read_record(reader, sfi, number)
         if response.sw == sw.RECORD_NOT_FOUND:
             break
         records.append(expect(response, "READ RECORD"))
@@ -101,12 +106,12 @@ def read_social_security(reader: CardReader, psam: Psam | None = None) -> Social
 
 
 def _read_tlv_record(reader: CardReader, sfi: int, number: int) -> bytes:
-    return expect(exchange(reader, command(0x00, 0xB2, number, (sfi << 3) | 4, le=0)), "READ RECORD")
+    return expect(read_record(reader, sfi, number), "READ RECORD")
 
 
 def _read_optional(reader: CardReader, sfi: int, number: int) -> bytes | None:
     """A record, or None when the security status does not allow reading it (6982)."""
-    response = exchange(reader, command(0x00, 0xB2, number, (sfi << 3) | 4, le=0))
+    response = read_record(reader, sfi, number)
     if response.sw == sw.SECURITY_NOT_SATISFIED:
         return None
     return expect(response, "READ RECORD")
