@@ -47,7 +47,8 @@ def _decode_photo(text: str | None) -> bytes | None:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidInput(reason_zh="照片须为 base64 编码", reason_en="the photo must be base64") from None
+        raise InvalidInput(reason_zh="照片须为 base64 编码",
+                           reason_en="the photo must be base64") from None
 
 
 def _visible_person_id(actor: Actor, person_id: int) -> int:
@@ -75,8 +76,9 @@ def register_applicant(body: RegisterIn, actor: Actor = Depends(require_roles(*R
 
 
 @router.get("", response_model=PersonPageOut, summary="List people (masked) / 人员列表")
-def list_people(name: str | None = None, ssn: str | None = None, limit: int = Query(50, ge=1, le=200),
-                offset: int = Query(0, ge=0), actor: Actor = Depends(require_roles(*READERS)),
+def list_people(name: str | None = None, ssn: str | None = None,
+                limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0),
+                actor: Actor = Depends(require_roles(*READERS)),
                 platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         people, total = service.list_people(uow=uow, name=name, ssn=ssn, limit=limit,
@@ -158,7 +160,8 @@ def resolve_review(review_id: int, body: ResolveIn,
 def get_person(person_id: int, actor: Actor = Depends(require_roles(Role.HOLDER, *READERS)),
                platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        return PersonOut.of(service.get_person(uow=uow, person_id=_visible_person_id(actor, person_id)))
+        person_id = _visible_person_id(actor, person_id)
+        return PersonOut.of(service.get_person(uow=uow, person_id=person_id))
 
 
 @router.get("/{person_id}/photo", response_class=Response, summary="The photo / 照片",

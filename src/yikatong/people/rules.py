@@ -17,8 +17,6 @@ from yikatong.people import errors, regions
 # Nobody alive was born before this year: an earlier date in a number is a typo.
 EARLIEST_BIRTH_YEAR = 1890
 
-KINDS = ("citizen", "hk_permit", "mo_permit", "tw_permit", "foreign_pr_2023",
-         "foreign_pr_2017", "other")
 PERMIT_PREFIXES = {"810000": "hk_permit", "820000": "mo_permit", "830000": "tw_permit"}
 
 # Warning codes with their messages (zh, en); a warning never refuses the number.
@@ -32,8 +30,6 @@ WARNINGS: dict[str, tuple[str, str]] = {
                                    "2017 PR number: no public check algorithm, format only"),
     "foreign_pr_birth_date_unreadable": ("永居证号码中的出生日期无法识别",
                                          "no birth date could be read from the PR number"),
-    "photo_file_size_unusual": ("照片文件大小不在一般范围 15～100 KB 内",
-                                "photo file size outside the usual 15–100 KB"),
 }
 
 
@@ -41,6 +37,7 @@ WARNINGS: dict[str, tuple[str, str]] = {
 class IdNumberInfo:
     """What an identity number says about its holder."""
 
+    # citizen | hk_permit | mo_permit | tw_permit | foreign_pr_2023 | foreign_pr_2017 | other
     kind: str
     birth_date: date | None
     gender: str | None                  # "M" | "F"
@@ -123,7 +120,8 @@ def _classify_18(text: str, today: date | None) -> IdNumberInfo:
     if text[0] == "9":
         return _classify_foreign_pr_2023(text, today)
     if prefix in PERMIT_PREFIXES:
-        return IdNumberInfo(kind=PERMIT_PREFIXES[prefix], birth_date=_parse_birth(text[6:14], today),
+        born = _parse_birth(text[6:14], today)
+        return IdNumberInfo(kind=PERMIT_PREFIXES[prefix], birth_date=born,
                             gender=_gender(text[16]), region_code=prefix, number=text,
                             region_name=regions.region_name(prefix))
     if text[:2] in ("81", "82", "83"):

@@ -13,7 +13,9 @@ from PIL import Image, ImageDraw
 from yikatong.people import photo as photo_rules
 from yikatong.people.rules import mod11_2_check_char
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
+            "蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江"
+            "尹薛闫段雷侯龙史黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红鹏辉建国志文斌宁晨阳雪梅婷琳欣怡浩然子轩若曦思远嘉怡宇航梓涵一诺雨桐俊杰博文诗涵晓东春燕海燕"
 
 
@@ -44,7 +46,8 @@ def make_foreign_pr_2023(birth: date = date(1990, 1, 1), gender: str = "M",
                          province: str = "32", nationality_code: str = "840",
                          seq: int | None = None, rng: random.Random | None = None) -> str:
     """A format-valid 2023 foreign permanent-residence number (starts with 9, MOD 11-2)."""
-    body = f"9{province}{nationality_code}{birth:%Y%m%d}{_sequence(seq, gender, rng or random.Random())}"
+    sequence = _sequence(seq, gender, rng or random.Random())
+    body = f"9{province}{nationality_code}{birth:%Y%m%d}{sequence}"
     return body + mod11_2_check_char(body)
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from yikatong.people import rules
+from yikatong.people import photo, rules
 from yikatong.people.photo import PhotoReport
 from yikatong.people.service import CorrectionView, PersonView, ReviewView
 
@@ -19,8 +19,9 @@ class Message(BaseModel):
 
 
 def warning_messages(codes: list[str]) -> list[Message]:
-    return [Message(code=code, zh=rules.WARNINGS.get(code, (code, code))[0],
-                    en=rules.WARNINGS.get(code, (code, code))[1]) for code in codes]
+    """ID-number and photo warning codes with their zh + en text."""
+    texts = {**photo.RULES, **rules.WARNINGS}
+    return [Message(code=code, zh=texts[code][0], en=texts[code][1]) for code in codes]
 
 
 class RegisterIn(BaseModel):

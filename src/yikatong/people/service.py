@@ -543,7 +543,7 @@ def _normalised_changes(changes: dict[str, Any]) -> dict[str, Any]:
         elif name == "ssn":
             value = normalise_ssn(value)
         elif name == "birth_date":
-            value = value.isoformat() if isinstance(value, date) else date.fromisoformat(value).isoformat()
+            value = (value if isinstance(value, date) else date.fromisoformat(value)).isoformat()
         result[name] = value
     return result
 
