@@ -95,9 +95,10 @@ def main() -> None:
         raw = time_raw_crypto(algorithm, args.runs)
         print(report(f"{algorithm} full purchase flow", flows))
         print(report(f"{algorithm} raw crypto (SK, MAC1, TAC)", raw))
-        ratio = statistics.fmean(flows) / statistics.fmean(raw)
-        print(f"{algorithm} flow / raw crypto: {ratio:.1f}×   ({len(flows)} flows, "
-              f"{1 / statistics.fmean(flows):,.0f} purchases/s on one core)")
+        mean_ratio = statistics.fmean(flows) / statistics.fmean(raw)
+        median_ratio = percentile(flows, 0.5) / percentile(raw, 0.5)
+        print(f"{algorithm} flow / raw crypto: {median_ratio:.1f}× at p50, {mean_ratio:.1f}× on the mean"
+              f"   ({len(flows)} flows, {1 / percentile(flows, 0.5):,.0f} purchases/s at p50 on one core)")
 
 
 if __name__ == "__main__":
