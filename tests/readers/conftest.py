@@ -19,7 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from yikatong.readers.vpcd import DEFAULT_PORT, VPCD_READER_NAME, ServedCard, serve_until_stopped
+from yikatong.readers.vpcd import (
+    DEFAULT_PORT,
+    REINSERT_SECONDS,
+    VPCD_READER_NAME,
+    ServedCard,
+    serve_until_stopped,
+)
 
 HOW_TO_INSTALL = (
     "pcscd/vpcd are not installed or not running; install and start them with "
@@ -87,10 +93,14 @@ def _vpcd_slot(timeout: float = 60.0) -> Iterator[None]:
 
 @contextmanager
 def card_in_vpcd(
-    card: ServedCard, *, after_command: Callable[[], None] | None = None
+    card: ServedCard,
+    *,
+    after_command: Callable[[], None] | None = None,
+    retry_seconds: float = REINSERT_SECONDS,
 ) -> Iterator[dict]:
     """Insert `card` into vpcd from a thread (what `ykt card insert` does) and wait until
-    pcscd reports it; pull it out on exit. Yields the session totals once finished."""
+    pcscd reports it; pull it out on exit. A card that goes silent (a tear) is re-inserted
+    after `retry_seconds`. Yields the session totals once finished."""
     from yikatong.readers.pcsc import PcscReader
 
     stop = threading.Event()
@@ -98,7 +108,9 @@ def card_in_vpcd(
 
     def serve() -> None:
         try:
-            result["stats"] = serve_until_stopped(card, stop=stop, after_command=after_command)
+            result["stats"] = serve_until_stopped(
+                card, stop=stop, after_command=after_command, retry_seconds=retry_seconds
+            )
         except Exception as error:  # surfaced by the waiting loop below
             result["error"] = error
 
@@ -137,3 +149,28 @@ def _wait_until_removed(timeout: float = 5.0) -> None:
         except CardCommunicationError:  # "card is unpowered" while pcscd sees it leave
             pass
         time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def keystore():
+    from yikatong.crypto.keystore import InMemoryKeyStore
+
+    return InMemoryKeyStore(seed=b"readers-tests")
+
+
+@pytest.fixture
+def chip_store(tmp_path):
+    from yikatong.chip.store import DirectoryChipStore
+
+    return DirectoryChipStore(tmp_path / "chips")
+
+
+@pytest.fixture
+def stored_card(keystore, chip_store) -> str:
+    """The card number of a personalised card saved in `chip_store` (SM4 purse)."""
+    from tests.chip.conftest import card_data
+    from yikatong.chip.image import personalise
+
+    image = personalise(card_data(42), keystore)
+    chip_store.save_image(image)
+    return image.card_no
