@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 
-from yikatong.core.errors import IdempotencyKeyReused
+from yikatong.core.errors import IdempotencyKeyReused, InvalidInput
 from yikatong.core.money import yuan
 from yikatong.ledger import service
 from yikatong.ledger.errors import (
@@ -151,6 +151,11 @@ def test_open_account_is_idempotent_but_not_blind(accounts):
             service.open_account(uow=uow, code="bank:ICBC:usd", kind="asset", currency="USD")
         with pytest.raises(AccountNotFound):
             service.post(uow=uow, request_id="x", kind="x", legs=[(CASH, 1), ("nowhere", -1)])
+        with pytest.raises(InvalidInput):
+            service.open_account(uow=uow, code="bank:ICBC:x", kind="savings")
+        for request_id, kind, memo in [("", "x", ""), ("r", "", ""), ("r", "k" * 33, ""), ("r", "x", "m" * 257)]:
+            with pytest.raises(InvalidInput):
+                service.post(uow=uow, request_id=request_id, kind=kind, legs=[(CASH, 1), (CUSTOMER, -1)], memo=memo)
 
 
 def test_statement_with_running_balance_since_a_date(accounts, clock):

@@ -149,6 +149,7 @@ class JetStreamBus:
         self._loop = _LoopThread(f"ykt-nats-{namespace}")
         self._nc: nats.NATS | None = None
         self._js = None
+        self._closed = False
         self._connect_lock: asyncio.Lock | None = None
         self._streams: set[str] = set()
         self._subscriptions: list[DurableSubscription] = []
@@ -245,6 +246,10 @@ class JetStreamBus:
         return self._loop.run(delete(), timeout=10)
 
     def close(self) -> None:
+        """Stop this process's consumers and disconnect; the bus is unusable afterwards."""
+        if self._closed:
+            return
+        self._closed = True
         for subscription in self._subscriptions:
             subscription.stop()
         self._subscriptions.clear()

@@ -182,8 +182,8 @@ def register_endpoint(
         raise InvalidInput(reason_zh="回调地址须为 HTTP(S)", reason_en="the URL must be HTTP(S)")
     if scheme is WebhookScheme.SM2:
         sm2.public_key_of(secret)  # raises InvalidSm2Key (without key bytes) when unusable
-    elif len(secret) < 16:
-        raise InvalidInput(reason_zh="HMAC 密钥至少 16 字节", reason_en="HMAC key must be at least 16 bytes")
+    elif not 16 <= len(secret) <= 100:
+        raise InvalidInput(reason_zh="HMAC 密钥须为 16 至 100 字节", reason_en="HMAC key must be 16 to 100 bytes")
     endpoint = uow.session.execute(
         select(WebhookEndpoint).where(WebhookEndpoint.partner == partner)
     ).scalar_one_or_none()

@@ -73,6 +73,21 @@ def check_request_id(request_id: object) -> str:
     return request_id
 
 
+def check_journal_text(kind: object, memo: object) -> None:
+    """A journal kind (1–32 characters) and memo (at most 256) that fit their columns."""
+    if not isinstance(kind, str) or not 0 < len(kind) <= 32:
+        raise InvalidInput(reason_zh="业务类型无效", reason_en="invalid journal kind")
+    if not isinstance(memo, str) or len(memo) > 256:
+        raise InvalidInput(reason_zh="摘要过长", reason_en="memo too long")
+
+
+def account_kind(kind: object) -> AccountKind:
+    try:
+        return AccountKind(kind)
+    except ValueError:
+        raise InvalidInput(reason_zh="账户类别无效", reason_en="invalid account kind") from None
+
+
 def validate_legs(legs: Iterable[object]) -> list[Leg]:
     """The legs as (code, fen) pairs, if there are at least two and they sum to zero."""
     checked: list[Leg] = []

@@ -39,7 +39,7 @@ def open_account(
     exists with another kind or overdraft setting, UnsupportedCurrency unless CNY."""
     rules.check_code(code)
     rules.check_currency(currency)
-    kind = AccountKind(kind)
+    kind = rules.account_kind(kind)
     existing = _find(uow, code)
     if existing is not None:
         if existing.kind != kind or existing.allow_negative != allow_negative:
@@ -63,6 +63,7 @@ def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: 
     """
     checked = rules.validate_legs(legs)
     rules.check_request_id(request_id)
+    rules.check_journal_text(kind, memo)
     fingerprint = rules.legs_fingerprint(kind, checked)
     net = rules.net_by_account(checked)
     accounts = _lock(uow, sorted(net))
