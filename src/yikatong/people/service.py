@@ -1,5 +1,6 @@
 """Use cases of the people domain. Each runs in the caller's unit of work (the caller commits)
-and leaves one audit record."""
+and leaves an audit record on each entity it changes (resolving a review as "distinct" also
+creates a person: one record on the review, one on the new person)."""
 
 from __future__ import annotations
 
