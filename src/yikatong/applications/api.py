@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from yikatong.api.deps import current_actor, platform_dep, require_roles
 from yikatong.applications import production, service
@@ -131,12 +131,12 @@ def get_employer_batch(batch_id: int, actor: Actor = Depends(employer),
 
 @router.get("", response_model=list[ApplicationOut],
             summary="List applications, numbers masked / 申请列表（证件号脱敏）")
-def list_applications(status: str | None = None, limit: int = 100, offset: int = 0,
+def list_applications(status: str | None = None, limit: int = Query(100, ge=1, le=500),
+                      offset: int = Query(0, ge=0),
                       _actor: Actor = Depends(outlet_operator),
                       platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        apps = service.list_applications(uow=uow, status=status, limit=min(limit, 500),
-                                         offset=offset)
+        apps = service.list_applications(uow=uow, status=status, limit=limit, offset=offset)
     return [ApplicationOut.of(app, masked=True) for app in apps]
 
 

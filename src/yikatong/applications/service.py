@@ -307,27 +307,35 @@ def _intake(
     predecessor = None
     if outcome.person_id is not None:
         predecessor = _check_eligibility(uow, outcome.person_id, choice, channel)
-    now = uow.now()
-    app = Application(
-        kind=choice.kind, exchange_reason=choice.exchange_reason, mode=mode, channel=channel,
+    app = _add_application(
+        uow, actor, kind=choice.kind, exchange_reason=choice.exchange_reason, mode=mode,
+        channel=channel,
         status="submitted" if outcome.person_id is not None else "awaiting_identity_review",
-        person_id=outcome.person_id, open_person_id=outcome.person_id,
-        identity_review_id=outcome.review_id, applicant=applicant.snapshot(),
-        agent=asdict(agent) if agent else None, employer_batch_id=employer_batch_id,
-        bank_code=choice.bank_code, submitted_at_outlet=outlet, delivery=choice.delivery,
+        person_id=outcome.person_id, identity_review_id=outcome.review_id,
+        applicant=applicant.snapshot(), agent=asdict(agent) if agent else None,
+        employer_batch_id=employer_batch_id, bank_code=choice.bank_code,
+        submitted_at_outlet=outlet, delivery=choice.delivery,
         pickup_outlet_code=choice.pickup_outlet_code, mailing_address=choice.mailing_address,
-        predecessor_card_no=predecessor, submitted_by=actor.user_id, submitted_at=now,
-        updated_at=now,
+        predecessor_card_no=predecessor,
     )
+    return app, list(outcome.warnings)
+
+
+def _add_application(uow: UnitOfWork, actor: Actor, *, reason: str | None = None,
+                     **fields: Any) -> Application:
+    """Add a new application row with its audit record and event (no commit)."""
+    now = uow.now()
+    app = Application(open_person_id=fields["person_id"], submitted_by=actor.user_id,
+                      submitted_at=now, updated_at=now, **fields)
     uow.session.add(app)
-    _flush_guarded(uow, outcome.person_id)
+    _flush_guarded(uow, app.person_id)
     uow.audit(actor=actor, action="application.submit", entity_type="application",
-              entity_id=app.id, after=_state(app) | {"mode": mode, "channel": channel,
-                                                      "fee": "free"})
+              entity_id=app.id, reason=reason,
+              after=_state(app) | {"mode": app.mode, "channel": app.channel, "fee": "free"})
     uow.emit("application.submitted", aggregate_type="application", aggregate_id=app.id,
              payload={"application_id": app.id, "person_id": app.person_id, "kind": app.kind,
                       "status": app.status, "bank_code": app.bank_code})
-    return app, list(outcome.warnings)
+    return app
 
 
 def _flush_guarded(uow: UnitOfWork, person_id: int | None) -> None:
@@ -675,22 +683,13 @@ def open_exchange_for_changed_data(*, uow: UnitOfWork, actor: Actor, person_id: 
         select(Application).where(Application.card_no == current.card_no)).scalar_one_or_none()
     pickup = previous.pickup_outlet_code if previous and previous.delivery == "pickup" else None
     pickup = pickup or _default_pickup_outlet(uow)
-    now = uow.now()
-    app = Application(
-        kind="exchange", exchange_reason="info_change", mode="self", channel="outlet",
-        status="submitted", person_id=person_id, open_person_id=person_id,
-        applicant=_applicant_from_person(uow, person_id),
+    app = _add_application(
+        uow, actor, reason=f"printed data changed: {fields}", kind="exchange",
+        exchange_reason="info_change", mode="self", channel="outlet", status="submitted",
+        person_id=person_id, applicant=_applicant_from_person(uow, person_id),
         bank_code=current.bank_code, delivery="pickup", pickup_outlet_code=pickup,
-        predecessor_card_no=predecessor, submitted_by=actor.user_id, submitted_at=now,
-        updated_at=now,
+        predecessor_card_no=predecessor,
     )
-    uow.session.add(app)
-    _flush_guarded(uow, person_id)
-    uow.audit(actor=actor, action="application.submit", entity_type="application",
-              entity_id=app.id, after=_state(app), reason=f"printed data changed: {fields}")
-    uow.emit("application.submitted", aggregate_type="application", aggregate_id=app.id,
-             payload={"application_id": app.id, "person_id": person_id, "kind": "exchange",
-                      "status": app.status, "bank_code": app.bank_code})
     return view(app)
 
 
