@@ -7,10 +7,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from tests.events.helpers import emit
 from yikatong.core.settings import Settings
 from yikatong.events.bus import InProcessBus
 from yikatong.events.codec import decode_event, encode_event
+from yikatong.events.dispatcher import dispatch_pending
 from yikatong.events.inbox import InboxRecord, consume_once
+from yikatong.events.models import OutboxEvent
 from yikatong.events.nats import JetStreamBus, partner_stream, stream_subject, subject_for
 from yikatong.events.protocols import Event, EventBus
 from yikatong.platform import Platform
@@ -102,10 +105,6 @@ def test_worker_runs_dispatch_and_webhook_jobs():
 
 @pytest.mark.db
 def test_an_unreachable_nats_leaves_events_in_the_outbox(platform):
-    from tests.events.helpers import emit
-    from yikatong.events.dispatcher import dispatch_pending
-    from yikatong.events.models import OutboxEvent
-
     platform.after_commit.clear()
     emit(platform, [("card.lost", "6217000701", "ICBC")])
     bus = JetStreamBus("nats://127.0.0.1:1", connect_timeout=0.3)

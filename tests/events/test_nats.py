@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -12,7 +13,7 @@ import pytest
 
 from tests.events.crashing_dispatcher import CRASH_EXIT_CODE
 from tests.events.helpers import emit, wait_until
-from yikatong.events.dispatcher import dispatch_pending
+from yikatong.events.dispatcher import as_event, dispatch_pending
 from yikatong.events.inbox import InboxRecord, once_handler
 from yikatong.events.models import OutboxEvent
 from yikatong.events.nats import JetStreamBus
@@ -72,8 +73,6 @@ def test_a_republished_event_is_stored_once(quiet_platform, bus):
     emit(quiet_platform, [("card.lost", "6217000009", "BOC")])
     with quiet_platform.uow() as uow:
         row = uow.session.query(OutboxEvent).one()
-    from yikatong.events.dispatcher import as_event
-
     first, second = bus.publish_with_ack(as_event(row)), bus.publish_with_ack(as_event(row))
     assert not first.duplicate and second.duplicate and second.seq == first.seq
     assert bus.stream_message_count(bus.stream_for("BOC")) == 1
@@ -115,8 +114,6 @@ def test_a_duplicate_beyond_the_dedupe_window_is_applied_once(quiet_platform, bu
         info = await nc.jetstream().get_msg(bus.stream_for("ICBC"), 1)
         await nc.jetstream().publish(info.subject, info.data)
         await nc.close()
-
-    import asyncio
 
     asyncio.run(republish_without_msg_id())
     assert bus.stream_message_count(bus.stream_for("ICBC")) == 2

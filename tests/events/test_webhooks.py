@@ -16,9 +16,12 @@ import pytest
 from gmssl import sm3 as gmssl_sm3
 
 from tests.events.helpers import emit
+from yikatong.core.errors import InvalidInput
 from yikatong.crypto import sm2
+from yikatong.events.codec import encode_event
+from yikatong.events.dispatcher import as_event
 from yikatong.events.inbox import consume_once
-from yikatong.events.models import WebhookDelivery
+from yikatong.events.models import OutboxEvent, WebhookDelivery
 from yikatong.events.webhooks import (
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
@@ -300,12 +303,7 @@ def test_receiver_side_inbox_applies_a_redelivered_webhook_once(platform, clock)
     """A receiver that uses the platform's own inbox (as the reference bank does)."""
     emit(platform, [("card.lost", CARDS[0], "ICBC")])
     with platform.uow() as uow:
-        from yikatong.events.dispatcher import as_event
-        from yikatong.events.models import OutboxEvent
-
         event = as_event(uow.session.query(OutboxEvent).one())
-    from yikatong.events.codec import encode_event
-
     body = encode_event(event)
     headers = sign_webhook(scheme="hmac-sm3", key=SECRET, event_id=event.event_id,
                            timestamp=int(clock.now().timestamp()), body=body)
@@ -320,8 +318,6 @@ def test_receiver_side_inbox_applies_a_redelivered_webhook_once(platform, clock)
 
 @pytest.mark.db
 def test_register_endpoint_refuses_bad_input(platform):
-    from yikatong.core.errors import InvalidInput
-
     with platform.uow() as uow:
         for url, scheme, secret in [("ftp://bank", "hmac-sm3", SECRET), ("http://bank", "rsa", SECRET),
                                     ("http://bank", "hmac-sm3", b"short"), ("http://bank", "sm2", b"\0" * 32)]:

@@ -44,6 +44,7 @@ from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.crypto import sm2
 from yikatong.db.uow import UnitOfWork
 from yikatong.events.codec import decode_event, encode_event
+from yikatong.events.dispatcher import as_event
 from yikatong.events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from yikatong.events.protocols import Event
 
@@ -219,6 +220,9 @@ def enqueue_deliveries(uow: UnitOfWork, rows: Sequence[OutboxEvent]) -> int:
 # -- delivery --------------------------------------------------------------------------------
 
 
+_RELEASED = "released untried"  # an outcome: the partner went unreachable earlier in the run
+
+
 @dataclass(frozen=True)
 class _Attempt:
     delivery_id: int
@@ -248,16 +252,16 @@ def deliver_due_webhooks(
             attempts = _claim_heads(platform, limit - tried, unreachable)
             if not attempts:
                 break
-            outcomes: list[tuple[_Attempt, str | None, bool]] = []
+            outcomes: list[tuple[_Attempt, str | None]] = []
             for attempt in attempts:
                 if attempt.partner in unreachable:
-                    outcomes.append((attempt, None, False))  # released untried
+                    outcomes.append((attempt, _RELEASED))
                     continue
                 tried += 1
-                error = _post(client, attempt, platform.clock.now())
-                if error and error.startswith("unreachable"):
+                error, reachable = _post(client, attempt, platform.clock.now())
+                if not reachable:
                     unreachable.add(attempt.partner)
-                outcomes.append((attempt, error, True))
+                outcomes.append((attempt, error))
                 delivered += error is None
             _record(platform, outcomes, rng)
     finally:
@@ -291,8 +295,6 @@ def _claim_heads(platform, limit: int, unreachable: set[str]) -> list[_Attempt]:
             .order_by(delivery.event_seq).limit(limit)
             .with_for_update(skip_locked=True, of=delivery)
         ).all()
-        from yikatong.events.dispatcher import as_event
-
         attempts = []
         for head, row in heads:
             endpoint = endpoints[head.partner]
@@ -306,8 +308,9 @@ def _claim_heads(platform, limit: int, unreachable: set[str]) -> list[_Attempt]:
     return attempts
 
 
-def _post(client: httpx.Client, attempt: _Attempt, now: datetime) -> str | None:
-    """None when the partner accepted the event (2xx), else a short error for the record."""
+def _post(client: httpx.Client, attempt: _Attempt, now: datetime) -> tuple[str | None, bool]:
+    """(None when the partner accepted the event (2xx), else a short error for the record;
+    whether the partner could be reached at all)."""
     headers = sign_webhook(
         scheme=attempt.scheme, key=attempt.key, event_id=attempt.event_id,
         timestamp=int(as_utc(now).timestamp()), body=attempt.body,
@@ -317,20 +320,20 @@ def _post(client: httpx.Client, attempt: _Attempt, now: datetime) -> str | None:
         response = client.post(attempt.url, content=attempt.body, headers=headers)
     except httpx.TransportError as error:
         log.warning("webhook to %s unreachable: %s", attempt.partner, type(error).__name__)
-        return f"unreachable: {type(error).__name__}: {error}"[:300]
+        return f"unreachable: {type(error).__name__}: {error}"[:300], False
     if response.is_success:
-        return None
+        return None, True
     log.warning("webhook to %s refused event %s: HTTP %d", attempt.partner, attempt.event_id,
                 response.status_code)
-    return f"HTTP {response.status_code}"
+    return f"HTTP {response.status_code}", True
 
 
-def _record(platform, outcomes: list[tuple[_Attempt, str | None, bool]], rng: random.Random) -> None:
+def _record(platform, outcomes: list[tuple[_Attempt, str | None]], rng: random.Random) -> None:
     with platform.uow() as uow:
         now = uow.now()
-        for attempt, error, tried in outcomes:
+        for attempt, error in outcomes:
             row = uow.session.get(WebhookDelivery, attempt.delivery_id)
-            if not tried:
+            if error is _RELEASED:  # not tried: due again at once, no attempt counted
                 row.next_attempt_at = now
             elif error is None:
                 row.attempts += 1
