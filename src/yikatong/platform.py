@@ -3,7 +3,8 @@
 Seams (bank gateway, card factory, card reader, key store, event bus, …) are
 `typing.Protocol`s; implementations are registered here and looked up by protocol, so a
 test or a deployment swaps one in (the pypi/warehouse way). Each domain may offer a
-`wiring.configure(platform)` that registers its in-repo reference implementations.
+`wiring.configure(platform)` that registers its in-repo reference implementations, and a
+`wiring.connect(platform)` that runs after every domain is configured (event subscriptions).
 """
 
 from __future__ import annotations
@@ -39,11 +40,16 @@ class Platform:
         self.after_commit: list[Callable[[], None]] = []
         self._services: dict[Any, Any] = {}
         self._factories: dict[Any, Callable[[Platform], Any]] = {}
-        for module in pkgutil.iter_modules(yikatong.__path__):
-            if module.ispkg:
-                wiring = _optional_module(f"yikatong.{module.name}.wiring")
-                if wiring is not None:
-                    wiring.configure(self)
+        wirings = [
+            wiring for module in sorted(pkgutil.iter_modules(yikatong.__path__), key=lambda m: m.name)
+            if module.ispkg and (wiring := _optional_module(f"yikatong.{module.name}.wiring"))
+        ]
+        for wiring in wirings:
+            wiring.configure(self)
+        # Second phase, once every seam is registered: subscriptions to the event bus.
+        for wiring in wirings:
+            if hasattr(wiring, "connect"):
+                wiring.connect(self)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.clock, self.after_commit)

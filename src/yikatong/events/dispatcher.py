@@ -4,6 +4,7 @@ stays unpublished and goes out on the next run (consumers dedupe by event_id).""
 from __future__ import annotations
 
 import logging
+import threading
 
 from sqlalchemy import select
 
@@ -39,23 +40,42 @@ def publish_in_order(bus: EventBus, events: list[Event]) -> int:
     return len(events)
 
 
+# One dispatch at a time per process (the after-commit hook and the worker thread), so
+# in-process consumers do not see the same event twice from two dispatches racing.
+_dispatching = threading.Lock()
+
+
 def dispatch_pending(platform, bus: EventBus | None = None, *, limit: int = 500) -> int:
     """Publish up to `limit` unpublished events, oldest first; stop at the first failure so
-    order per aggregate is kept. Returns how many were published."""
+    order per aggregate is kept. Returns how many were published.
+
+    Publishing happens outside any transaction: in-process consumers write to the database
+    themselves, and on SQLite a transaction held open here would lock them out. A crash after
+    publishing and before marking re-publishes on the next run; consumers dedupe by event_id.
+    """
     from yikatong.events.webhooks import enqueue_deliveries  # webhooks imports as_event
 
     bus = bus or platform.get(EventBus)
-    with platform.uow() as uow:
-        rows = uow.session.execute(
-            select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
-            .order_by(OutboxEvent.seq).limit(limit).with_for_update(skip_locked=True)
-        ).scalars().all()
-        published = publish_in_order(bus, [as_event(row) for row in rows])
-        for row in rows[:published]:
-            row.published_at = uow.now()
-        if published < len(rows):  # the bus is down or a handler failed: retry next run
-            rows[published].attempts += 1
-        # Same transaction as the mark: a row is queued for webhooks exactly once.
-        enqueue_deliveries(uow, rows[:published])
-        uow.commit()
+    with _dispatching:
+        with platform.uow() as uow:
+            events = [as_event(row) for row in uow.session.execute(
+                select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+                .order_by(OutboxEvent.seq).limit(limit)
+            ).scalars()]
+        if not events:
+            return 0
+        published = publish_in_order(bus, events)
+        with platform.uow() as uow:
+            rows = uow.session.execute(
+                select(OutboxEvent).where(OutboxEvent.seq.in_([e.seq for e in events]))
+                .order_by(OutboxEvent.seq)
+            ).scalars().all()
+            sent = [row for row in rows[:published] if row.published_at is None]
+            for row in sent:
+                row.published_at = uow.now()
+            if published < len(rows):  # the bus is down or a handler failed: retry next run
+                rows[published].attempts += 1
+            # Same transaction as the mark: a row is queued for webhooks exactly once.
+            enqueue_deliveries(uow, sent)
+            uow.commit()
     return published
