@@ -68,7 +68,7 @@ def dispatch_pending(platform, bus: EventBus | None = None, *, limit: int = 500)
         with platform.uow() as uow:
             rows = uow.session.execute(
                 select(OutboxEvent).where(OutboxEvent.seq.in_([e.seq for e in events]))
-                .order_by(OutboxEvent.seq)
+                .order_by(OutboxEvent.seq).with_for_update()
             ).scalars().all()
             sent = [row for row in rows[:published] if row.published_at is None]
             for row in sent:
