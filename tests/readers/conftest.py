@@ -134,7 +134,8 @@ def card_in_vpcd(
 
 
 def _wait_until_removed(timeout: float = 5.0) -> None:
-    """pcscd notices a pulled card at its next poll; the next test must not see this one."""
+    """pcscd notices a pulled card at its next poll; the next test must not see this one,
+    and must not insert its own before pcscd has settled (see vpcd.REINSERT_SECONDS)."""
     from yikatong.readers.errors import CardCommunicationError, NoCardInReader
     from yikatong.readers.pcsc import PcscReader
 
@@ -145,10 +146,12 @@ def _wait_until_removed(timeout: float = 5.0) -> None:
             reader.connect()
             reader.disconnect()
         except NoCardInReader:
-            return
+            break
         except CardCommunicationError:  # "card is unpowered" while pcscd sees it leave
             pass
         time.sleep(0.1)
+    # After opensc-tool, a card inserted at once was never reported (0.5 s later it was).
+    time.sleep(REINSERT_SECONDS)
 
 
 @pytest.fixture(scope="session")

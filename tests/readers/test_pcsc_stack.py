@@ -116,3 +116,19 @@ def _run(*command: str) -> str:
     done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def test_a_second_card_is_not_polled_while_the_reader_holds_one(pcsc_stack, card, keystore):
+    from tests.chip.conftest import card_data
+    from yikatong.chip.emulator import Card
+    from yikatong.chip.image import personalise
+    from yikatong.readers.vpcd import VirtualCardLink
+
+    with card_in_vpcd(card):
+        second = VirtualCardLink(Card(personalise(card_data(43), keystore)))
+        second.connect()  # the kernel accepts it into vpcd's backlog...
+        try:
+            assert not second.polled.wait(1.5)  # ...but vpcd talks only to the first card
+        finally:
+            second.stop()
+            second.serve()

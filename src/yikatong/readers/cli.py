@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from yikatong.readers.vpcd import DEFAULT_HOST, DEFAULT_PORT, VPCD_READER_NAME
+from yikatong.readers.vpcd import DEFAULT_HOST, DEFAULT_PORT
+from yikatong.readers.vpcd import reader_name as vpcd_reader_name
 
 console = Console()
 
@@ -48,7 +49,7 @@ def register(group) -> None:
         host: str = typer.Option(DEFAULT_HOST, help="where vpcd listens"),
         port: int = typer.Option(DEFAULT_PORT, help="vpcd port (35963: first reader)"),
     ) -> None:
-        """Put an emulated card into the PC/SC reader "Virtual PCD" until Ctrl-C /
+        """Put an emulated card into the PC/SC reader "Virtual PCD 00 00" until Ctrl-C /
         将模拟卡插入虚拟读卡器，按 Ctrl-C 取出."""
         from yikatong.chip.protocols import ChipStore
         from yikatong.cli.context import platform
@@ -61,11 +62,7 @@ def register(group) -> None:
             signal.signal(signum, lambda *_: stop.set())
 
         def announce(link) -> None:
-            console.print(
-                f"[green]✓[/green] card {card_no} is in reader '{VPCD_READER_NAME}' "
-                f"(vpcd {host}:{link.port}); Ctrl-C removes it / 卡片已插入，Ctrl-C 取出",
-                highlight=False,
-            )
+            threading.Thread(target=_report_insertion, args=(link, card_no, host), daemon=True).start()
 
         result: dict = {}
 
@@ -111,6 +108,24 @@ def register(group) -> None:
         except DomainError as error:
             fail(error)
         _print_contents(getattr(reader, "name", "-"), contents)
+
+
+def _report_insertion(link, card_no: str, host: str, patience: float = 5.0) -> None:
+    """Say the card is in once vpcd talks to it, or why it may not be."""
+    if link.polled.wait(patience):
+        console.print(
+            f"[green]✓[/green] card {card_no} is in reader '{vpcd_reader_name(link.port)}'; "
+            "Ctrl-C removes it / "
+            "卡片已插入，Ctrl-C 取出",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"[yellow]![/yellow] vpcd at {host}:{link.port} has not polled the card for "
+            f"{patience:.0f} s: is another virtual card in that reader? (try --port {link.port + 1}) / "
+            "虚拟读卡器未响应，该读卡器可能已有卡片",
+            highlight=False,
+        )
 
 
 def _reader(reader_name: str | None, card_no: str | None):

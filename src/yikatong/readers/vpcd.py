@@ -31,10 +31,17 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 35963
 # How long a card stays out before it is put back after the link dropped. pcscd polls a
 # reader every 0.4 s; a card back sooner is never seen to leave, and measured here pcscd
-# then never reports it inserted again (0.2 s: lost; 0.5 s, 1 s, 2 s: back).
+# then never reports it inserted again (0.2 s: lost; 0.5 s, 1 s, 2 s: back). The same holds
+# for a new card right after one that an application (opensc-tool) left powered.
 REINSERT_SECONDS = 1.0
-# pcscd names vpcd's readers after the driver's friendly name and the slot.
+# pcscd names vpcd's readers after the driver's friendly name and the slot; Debian's
+# /etc/reader.conf.d/vpcd opens two, on ports 35963 and 35964.
 VPCD_READER_NAME = "Virtual PCD 00 00"
+
+
+def reader_name(port: int) -> str:
+    """The PC/SC name of the vpcd reader on `port` (Debian's default configuration)."""
+    return f"Virtual PCD 00 {port - DEFAULT_PORT:02d}"
 
 
 class Control(IntEnum):
@@ -133,6 +140,9 @@ class VirtualCardLink:
         self._atr = b""
         self._sock: socket.socket | None = None
         self._stopping = threading.Event()
+        # Set at vpcd's first message. vpcd serves one card per port: a second card connects
+        # (the kernel accepts into the backlog) but is never polled while the first is in.
+        self.polled = threading.Event()
 
     def connect(self, timeout: float = 5.0) -> None:
         """Insert the card: connect to vpcd. Raises VpcdUnreachable."""
@@ -162,6 +172,7 @@ class VirtualCardLink:
                     raise
                 if message is None:
                     return
+                self.polled.set()
                 try:
                     reply = self.handle(message)
                 except CardStoppedAnswering as stopped:
