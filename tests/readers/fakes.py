@@ -49,9 +49,12 @@ class T0Connection:
         self.sent: list[bytes] = []
         self._pending = b""
         self.connected = False
+        self.connects = 0
 
     def connect(self) -> None:
+        assert not self.connected, "connect without disconnect leaks a PC/SC handle"
         self.connected = True
+        self.connects += 1
 
     def getATR(self) -> list[int]:  # noqa: N802 - pyscard's name
         return list(EchoCard.ATR)

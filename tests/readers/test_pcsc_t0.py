@@ -103,6 +103,8 @@ def test_transmit_needs_a_connected_card_and_disconnect_releases_it():
         reader.transmit(READ_BINARY)
     with reader:
         assert connection.connected
+        reader.connect()  # a second connect is a cold reset, not a second handle
+        assert connection.connected and connection.connects == 2
     assert not connection.connected
     with pytest.raises(CardCommunicationError):
         reader.transmit(READ_BINARY)

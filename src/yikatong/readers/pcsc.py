@@ -182,8 +182,10 @@ class PcscReader:
         self.protocol: str | None = None
 
     def connect(self) -> bytes:
-        """Power the card up; return its ATR. Raises NoCardInReader, ReaderNotFound,
-        PcscUnavailable or CardCommunicationError."""
+        """Power the card up (a connected card is powered down first: a cold reset); return
+        its ATR. Raises NoCardInReader, ReaderNotFound, PcscUnavailable or
+        CardCommunicationError."""
+        self.disconnect()
         if self._connection is None:
             reader = find_reader(self._requested)
             self.name = str(reader)
