@@ -99,7 +99,8 @@ def _read_exactly(sock: socket.socket, count: int) -> bytes | None:
 def _ack_at_once(sock: socket.socket) -> None:
     # vpcd writes the length and the APDU in two send() calls. With Nagle on its side and
     # delayed ACKs on ours, the second half waits ~40 ms for our ACK: 48 ms per APDU
-    # measured here, against ~0.1 ms with quick ACKs. Linux resets the flag after use.
+    # measured here, against 0.04-0.2 ms with quick ACKs (bench/pcsc_roundtrip.py). Linux
+    # clears the flag after each ACK, so it is set again before every read.
     if hasattr(socket, "TCP_QUICKACK"):
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
@@ -187,7 +188,7 @@ class VirtualCardLink:
         """The answer to one message from vpcd, or None for control codes with no answer."""
         if len(message) == 1:
             return self._control(message[0])
-        if not message:  # vpcd before 0.7 asked for the ATR with an empty message
+        if not message:  # early vpcd versions asked for the ATR with an empty message
             return self._atr
         try:
             response = self.card.transmit(message)
