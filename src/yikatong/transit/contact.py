@@ -1,0 +1,203 @@
+"""Card contacts driven by the server: a phone (NFC) or a terminal only relays APDUs.
+
+The device opens a contact (read the card, write a paid top-up, or refund at a direct outlet)
+and is told the next command APDU; it sends it to the card and posts the card's answer (or
+that the card went away); the platform answers with the next command, until the outcome.
+
+How: the platform runs the very same use case a terminal with a local reader runs
+(`service.contact`, `service.write_top_up`, `refunds.refund_wallet`), against a
+`ScriptedReader` that replays the answers recorded so far and stops at the first command
+without one. Each round re-runs the use case from the start over the transcript; the terminal
+library is deterministic given the card's answers and the contact's fixed date-time, and every
+step with an effect outside the card is idempotent (the load host recognises the same attempt
+by the card's counter and random and answers the same MAC2), so a replay reaches the same
+command again. The transcript is kept server-side, so a device cannot rewrite an earlier
+answer; what a device could forge is checked cryptographically where money is concerned (MAC1
+before a MAC2 is issued, the TAC after the credit).
+
+One command per round (the next one depends on the answer): a read of a card with full logs is
+about 30 rounds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from yikatong.chip.protocols import CardRemoved
+from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.errors import DomainError, InvalidInput
+from yikatong.transit import refunds, service
+from yikatong.transit.errors import ContactNotFound, ContactOutOfStep, DeviceTransmitError
+from yikatong.transit.models import CardContactSession
+
+MAX_EXCHANGES = 200
+_HEX = re.compile(r"^(?:[0-9A-Fa-f]{2}){2,260}$")
+
+
+class Purpose(StrEnum):
+    READ = "read"        # read the card (and finish its pending top-ups)
+    TOP_UP = "top_up"    # write a paid order (subject: order_no)
+    REFUND = "refund"    # 退值 at a directly-run outlet (subject: card_no)
+
+
+class NeedCommand(BaseException):
+    """Control flow, not an error: the use case wants to send a command nobody answered yet.
+    A BaseException so that no `except Exception` on the way can swallow it."""
+
+    def __init__(self, apdu: bytes) -> None:
+        super().__init__("next command")
+        self.apdu = apdu
+
+
+class ScriptedReader:
+    """A CardReader over a recorded transcript: [command hex, answer hex or None (card left)]."""
+
+    name = "scripted (device relay)"
+
+    def __init__(self, exchanges: list[list[str | None]]) -> None:
+        self._exchanges = exchanges
+        self._next = 0
+
+    def connect(self) -> bytes:
+        return b""
+
+    def disconnect(self) -> None:
+        return None
+
+    def transmit(self, apdu: bytes) -> bytes:
+        sent = bytes(apdu).hex().upper()
+        if self._next == len(self._exchanges):
+            raise NeedCommand(bytes(apdu))
+        recorded, answer = self._exchanges[self._next]
+        if recorded != sent:
+            raise ContactOutOfStep()
+        self._next += 1
+        if answer is None:
+            raise CardRemoved()
+        return bytes.fromhex(answer)
+
+
+@dataclasses.dataclass(frozen=True)
+class ContactStep:
+    contact_id: str
+    purpose: str
+    state: str  # awaiting_card | done | failed
+    command: str | None  # the APDU (hex) the device sends next
+    result: dict | None
+    problem: dict | None
+    exchanges: int
+
+
+Operation = Callable[..., Any]
+
+
+def _operations() -> dict[Purpose, Operation]:
+    return {
+        Purpose.READ: lambda platform, reader, actor, subject, when: service.contact(
+            platform=platform, reader=reader, actor=actor, when=when),
+        Purpose.TOP_UP: lambda platform, reader, actor, subject, when: service.write_top_up(
+            platform=platform, reader=reader, actor=actor, order_no=subject, when=when),
+        Purpose.REFUND: lambda platform, reader, actor, subject, when: refunds.refund_wallet(
+            platform=platform, reader=reader, actor=actor, card_no=subject, when=when),
+    }
+
+
+def start_contact(*, platform, actor: Actor, purpose: Purpose | str, subject: str | None = None) -> ContactStep:
+    """Open a contact and get the first command. Checks what can be checked before the card is
+    there (the order exists and is the actor's, the outlet may refund)."""
+    purpose = Purpose(purpose)
+    service.contact_channel(actor)
+    with platform.uow() as uow:
+        if purpose is Purpose.TOP_UP:
+            service.get_top_up(uow=uow, order_no=subject or "", actor=actor)
+        elif purpose is Purpose.REFUND:
+            if not subject:
+                raise InvalidInput(reason_zh="退值须提供卡号", reason_en="a refund needs the card number")
+            refunds.check_direct_outlet(uow, actor)
+        now = uow.now()
+        session = CardContactSession(
+            id=str(uuid.uuid4()), purpose=str(purpose), subject=subject, actor_user=actor.user_id,
+            actor_role=str(actor.role), actor_channel=str(actor.channel), actor_branch=actor.branch_code,
+            actor_person=actor.person_id, started_at=service.card_time(platform, now), exchanges=[],
+            awaiting=None, state="awaiting_card", updated_at=now,
+        )
+        uow.session.add(session)
+        uow.commit()
+    return _round(platform, session.id)
+
+
+def answer_contact(*, platform, actor: Actor, contact_id: str, response: str | None,
+                   card_removed: bool = False) -> ContactStep:
+    """The card's answer to the last command (hex, with SW1 SW2), or that the card left."""
+    if not card_removed and (response is None or not _HEX.match(response)):
+        raise DeviceTransmitError()
+    with platform.uow() as uow:
+        session = _session(uow, contact_id, actor)
+        if session.state != "awaiting_card" or session.awaiting is None:
+            return _step(session)
+        if len(session.exchanges) >= MAX_EXCHANGES:
+            raise ContactOutOfStep()
+        session.exchanges = [*session.exchanges, [session.awaiting, None if card_removed else response.upper()]]
+        session.awaiting = None
+        session.updated_at = uow.now()
+        uow.commit()
+    return _round(platform, contact_id)
+
+
+def get_contact(*, platform, actor: Actor, contact_id: str) -> ContactStep:
+    with platform.uow() as uow:
+        return _step(_session(uow, contact_id, actor))
+
+
+def _session(uow, contact_id: str, actor: Actor) -> CardContactSession:
+    session = uow.session.get(CardContactSession, contact_id)
+    if session is None or (session.actor_user != actor.user_id and actor.role is not Role.ADMIN):
+        raise ContactNotFound()
+    return session
+
+
+def _round(platform, contact_id: str) -> ContactStep:
+    """Re-run the contact's use case over its transcript up to the next command or the end."""
+    with platform.uow() as uow:
+        session = uow.session.get(CardContactSession, contact_id)
+        exchanges, purpose, subject, when = list(session.exchanges), Purpose(session.purpose), session.subject, session.started_at
+        actor = Actor(user_id=session.actor_user, role=Role(session.actor_role), channel=Channel(session.actor_channel),
+                      branch_code=session.actor_branch, person_id=session.actor_person)
+    awaiting, result, problem = None, None, None
+    try:
+        outcome = _operations()[purpose](platform, ScriptedReader(exchanges), actor, subject, when)
+        result = jsonable(outcome)
+    except NeedCommand as need:
+        awaiting = need.apdu.hex().upper()
+    except DomainError as error:
+        problem = error.to_problem()
+    with platform.uow() as uow:
+        session = uow.session.get(CardContactSession, contact_id)
+        session.awaiting = awaiting
+        session.result, session.problem = result, problem
+        session.state = "awaiting_card" if awaiting else "failed" if problem else "done"
+        session.updated_at = uow.now()
+        uow.commit()
+        return _step(session)
+
+
+def _step(session: CardContactSession) -> ContactStep:
+    return ContactStep(session.id, session.purpose, session.state, session.awaiting, session.result,
+                       session.problem, len(session.exchanges))
+
+
+def jsonable(value: Any) -> Any:
+    """A view (dataclass) as JSON-ready data: dates as ISO text."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,131 @@
+"""What the transit wallet refuses, with stable codes (zh + en). No message carries a key, a
+MAC or a payer's full account."""
+
+from __future__ import annotations
+
+from yikatong.chip.protocols import CardRemoved
+from yikatong.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+
+
+class InvalidTopUpAmount(InvalidInput):
+    code = "transit_top_up_amount"
+    zh = "充值金额须为 {min_yuan}–{max_yuan} 元的整 {step_yuan} 元：{reason_zh}"
+    en = "A top-up must be {min_yuan}–{max_yuan} CNY in steps of {step_yuan} CNY: {reason_en}"
+
+
+class BalanceCapExceeded(Conflict):
+    code = "transit_balance_cap"
+    zh = "充值后卡内余额 {after_yuan} 元将超过上限 {cap_yuan} 元，未扣款"
+    en = "The balance would be {after_yuan} CNY, above the {cap_yuan} CNY cap; nothing was charged"
+
+
+class CardReadingRequired(Conflict):
+    code = "transit_card_reading_required"
+    zh = "请先读卡（{minutes} 分钟内的读卡结果）再下单充值"
+    en = "Read the card first (a reading at most {minutes} minutes old) before ordering a top-up"
+
+
+class TopUpPending(Conflict):
+    code = "transit_top_up_pending"
+    zh = "该卡有未完成的充值 {order_no}，请先放卡完成写卡"
+    en = "Top-up {order_no} of this card is not finished; present the card to complete it first"
+
+
+class TopUpNotFound(NotFound):
+    code = "transit_top_up_not_found"
+    zh = "未找到充值订单"
+    en = "Top-up order not found"
+
+
+class TopUpNotWritable(Conflict):
+    code = "transit_top_up_not_writable"
+    zh = "充值订单 {order_no} 当前状态为 {state}，不能写卡"
+    en = "Top-up order {order_no} is {state}; it cannot be written to a card"
+
+
+class TopUpNotWritten(CardRemoved):
+    """The card left before the write finished: the paid order is kept (灰记录)."""
+
+    code = "transit_top_up_not_written"
+    zh = "写卡未完成（卡片离开），订单 {order_no} 已保留，下次在任一渠道放卡时自动完成"
+    en = ("The write did not finish (the card left); order {order_no} is kept and completed at "
+          "the card's next contact on any channel")
+
+
+class TopUpNeedsReview(Conflict):
+    code = "transit_top_up_needs_review"
+    zh = "无法从卡片判断订单 {order_no} 是否已写入，已转人工核查"
+    en = "The card does not show whether order {order_no} was written; it was passed to a person to check"
+
+
+class WrongCardForOrder(Conflict):
+    code = "transit_wrong_card"
+    zh = "这张卡不是订单 {order_no} 的卡"
+    en = "This is not the card of order {order_no}"
+
+
+class ChannelNotForTopUp(Forbidden):
+    code = "transit_channel_not_for_top_up"
+    zh = "{role} 不能通过 {channel} 渠道充值"
+    en = "A {role} cannot top up through the {channel} channel"
+
+
+class PayerNotAccepted(InvalidInput):
+    code = "transit_payer_not_accepted"
+    zh = "{channel} 渠道不接受 {payer_kind} 付款"
+    en = "The {channel} channel does not accept {payer_kind} payments"
+
+
+class WalletClosed(Conflict):
+    code = "transit_wallet_closed"
+    zh = "该卡交通钱包已关闭（已退值或列入黑名单）"
+    en = "The card's transit wallet is closed (refunded or on the deny list)"
+
+
+class RefundNotAtDirectOutlet(Forbidden):
+    code = "transit_refund_not_at_direct_outlet"
+    zh = "交通余额退值只能在市民卡直营网点办理（四.13），本网点不能办理"
+    en = "A transit balance refund is done only at a directly-run citizen-card outlet (4.13); not here"
+
+
+class UnreadableRefundNotAllowed(Forbidden):
+    code = "transit_unreadable_refund_not_allowed"
+    zh = "只有社会保障卡服务网点或市民卡直营网点可以登记无法读取的卡"
+    en = "Only a social security card outlet or a directly-run citizen-card outlet can register an unreadable card"
+
+
+class WalletRefundNotFound(NotFound):
+    code = "transit_wallet_refund_not_found"
+    zh = "未找到该卡的退值记录"
+    en = "No wallet refund for this card"
+
+
+class WalletBlockedElsewhere(Conflict):
+    code = "transit_wallet_blocked_elsewhere"
+    zh = "卡内交通钱包已锁定，但平台没有退值记录，请转人工处理"
+    en = "The wallet is blocked on the card but the platform has no refund for it; refer to a person"
+
+
+class CardNotRegistered(NotFound):
+    code = "transit_card_not_registered"
+    zh = "卡片应用序列号与卡号 {card_no} 的登记不符"
+    en = "The card's application serial number does not match card {card_no}"
+
+
+class ContactNotFound(NotFound):
+    code = "transit_contact_not_found"
+    zh = "未找到读卡会话"
+    en = "Card contact session not found"
+
+
+class ContactOutOfStep(Conflict):
+    code = "transit_contact_out_of_step"
+    zh = "读卡会话与卡片指令不同步，请重新放卡开始"
+    en = "The card contact is out of step with its commands; start a new contact"
+
+
+class DeviceTransmitError(DomainError):
+    code = "transit_device_response_invalid"
+    http_status = 422
+    zh = "设备返回的卡片应答格式不正确"
+    en = "The device's card response is malformed"

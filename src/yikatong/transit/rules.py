@@ -1,0 +1,232 @@
+"""Pure decisions of the transit wallet: top-up limits, order states, how a pending load is
+recovered from what the card shows, ledger account codes. No I/O; time is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from yikatong.core.actor import Channel, Role
+from yikatong.core.clock import as_utc
+from yikatong.core.errors import Conflict
+from yikatong.core.money import Fen, format_fen
+from yikatong.crypto import pboc
+from yikatong.transit.errors import (
+    BalanceCapExceeded,
+    ChannelNotForTopUp,
+    InvalidTopUpAmount,
+    PayerNotAccepted,
+)
+from yikatong.transit.policy import WalletPolicy
+from yikatong.transit.protocols import PayerKind
+
+# --- channels -------------------------------------------------------------------------------
+
+
+class TopUpChannel(StrEnum):
+    CITIZEN_OUTLET = "citizen_outlet"  # 市民卡网点柜台
+    SELF_SERVICE = "self_service"      # 市民卡自助充值机
+    NFC = "nfc"                        # 手机 NFC（常州行 APP）
+
+
+_CHANNEL_OF_ACTOR = {
+    Channel.CITIZEN_OUTLET: TopUpChannel.CITIZEN_OUTLET,
+    Channel.SELF_SERVICE: TopUpChannel.SELF_SERVICE,
+    Channel.ONLINE_APP: TopUpChannel.NFC,
+}
+_ROLES_OF_CHANNEL = {
+    TopUpChannel.CITIZEN_OUTLET: {Role.CITIZEN_OUTLET},
+    TopUpChannel.SELF_SERVICE: {Role.CITIZEN_OUTLET},
+    TopUpChannel.NFC: {Role.HOLDER},
+}
+ACCEPTED_PAYERS = {
+    TopUpChannel.CITIZEN_OUTLET: {PayerKind.CASH, PayerKind.BANK_CARD, PayerKind.E_WALLET},
+    TopUpChannel.SELF_SERVICE: {PayerKind.CASH, PayerKind.BANK_CARD, PayerKind.E_WALLET},
+    TopUpChannel.NFC: {PayerKind.BANK_CARD, PayerKind.E_WALLET},
+}
+
+
+def top_up_channel(role: Role, channel: Channel) -> TopUpChannel:
+    """The top-up channel an actor works through; the admin may use any. Raises
+    ChannelNotForTopUp for anyone else (a bank teller, a 12333 agent …)."""
+    top_up = _CHANNEL_OF_ACTOR.get(channel)
+    if top_up is None or (role is not Role.ADMIN and role not in _ROLES_OF_CHANNEL[top_up]):
+        raise ChannelNotForTopUp(role=str(role), channel=str(channel))
+    return top_up
+
+
+def check_payer(channel: TopUpChannel, payer_kind: PayerKind) -> None:
+    if payer_kind not in ACCEPTED_PAYERS[channel]:
+        raise PayerNotAccepted(channel=str(channel), payer_kind=str(payer_kind))
+
+
+# --- amounts --------------------------------------------------------------------------------
+
+
+def check_top_up_amount(amount: object, policy: WalletPolicy) -> Fen:
+    """A top-up amount in fen within the policy's limits and steps (whole yuan by default)."""
+    limits = policy.top_up
+
+    def refuse(zh: str, en: str) -> InvalidTopUpAmount:
+        return InvalidTopUpAmount(min_yuan=format_fen(limits.min_amount), max_yuan=format_fen(limits.max_amount),
+                                  step_yuan=format_fen(limits.step), reason_zh=zh, reason_en=en)
+
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise refuse("金额须为整数分", "the amount must be an integer number of fen")
+    if amount < limits.min_amount or amount > limits.max_amount:
+        raise refuse(f"{format_fen(amount)} 元超出范围", f"{format_fen(amount)} CNY is out of range")
+    if amount % limits.step:
+        raise refuse(f"{format_fen(amount)} 元不是整 {format_fen(limits.step)} 元",
+                     f"{format_fen(amount)} CNY is not a multiple of {format_fen(limits.step)} CNY")
+    return amount
+
+
+def check_cap(balance: Fen, amount: Fen, policy: WalletPolicy) -> None:
+    """Refuse before any money is taken when the card would pass its cap (the card checks again)."""
+    cap = policy.wallet.balance_cap
+    if balance + amount > cap:
+        raise BalanceCapExceeded(after_yuan=format_fen(balance + amount), cap_yuan=format_fen(cap))
+
+
+# --- order states ---------------------------------------------------------------------------
+
+
+class OrderState(StrEnum):
+    CREATED = "created"              # recorded, payment not confirmed
+    PAID = "paid"                    # money taken, nothing sent to the card yet
+    PENDING_WRITE = "pending_write"  # MAC2 issued; the card may or may not have credited (灰记录)
+    DONE = "done"                    # the card credited itself (TAC received or recovered)
+    REFUNDING = "refunding"          # claimed by the refund job: no MAC2 may be issued any more
+    REFUNDED = "refunded"            # the money went back to the payer
+    FAILED = "failed"                # no money taken (declined, or never confirmed)
+
+
+OPEN_STATES = frozenset({OrderState.CREATED, OrderState.PAID, OrderState.PENDING_WRITE,
+                         OrderState.REFUNDING})
+WRITABLE_STATES = frozenset({OrderState.PAID, OrderState.PENDING_WRITE})
+_TRANSITIONS = {
+    OrderState.CREATED: {OrderState.PAID, OrderState.FAILED},
+    OrderState.PAID: {OrderState.PENDING_WRITE, OrderState.DONE, OrderState.REFUNDING},
+    OrderState.PENDING_WRITE: {OrderState.PENDING_WRITE, OrderState.DONE, OrderState.REFUNDING},
+    OrderState.REFUNDING: {OrderState.REFUNDED},
+    OrderState.DONE: set(),
+    OrderState.REFUNDED: set(),
+    OrderState.FAILED: set(),
+}
+
+
+class IllegalOrderTransition(Conflict):
+    code = "transit_order_transition"
+    zh = "充值订单不能从 {source} 变为 {target}"
+    en = "A top-up order cannot go from {source} to {target}"
+
+
+def check_transition(source: str, target: OrderState) -> None:
+    if target not in _TRANSITIONS[OrderState(source)]:
+        raise IllegalOrderTransition(source=source, target=str(target))
+
+
+def stale_since(last_activity: Iterable[datetime | None]) -> datetime | None:
+    """The latest of the given instants (the last time anything happened to a pending order)."""
+    instants = [as_utc(moment) for moment in last_activity if moment is not None]
+    return max(instants) if instants else None
+
+
+# --- recovering a pending load --------------------------------------------------------------
+
+
+class Recovery(StrEnum):
+    WRITE = "write"              # nothing was ever sent: write now
+    CONFIRMED = "confirmed"      # the card credited our load: the order is done
+    REWRITE = "rewrite"          # the card did not credit it: write again with a new MAC2 (补写)
+    UNDECIDABLE = "undecidable"  # the card cannot tell: a person must check
+
+
+@dataclass(frozen=True)
+class LoadAttempt:
+    """The last MAC2 the platform issued for an order."""
+
+    counter: int  # the online counter at INITIALIZE FOR LOAD (before increment)
+    amount: Fen
+    old_balance: Fen
+    terminal_id: bytes
+    card_time: datetime  # the date-time MACed into MAC2 (to the second)
+
+
+@dataclass(frozen=True)
+class LoggedLoad:
+    """A load as the card's transaction log (file 0018) shows it."""
+
+    counter: int
+    amount: Fen
+    terminal_id: bytes
+    when: datetime | None
+
+
+@dataclass(frozen=True)
+class CardEvidence:
+    online_counter: int | None
+    balance: Fen | None
+    loads: tuple[LoggedLoad, ...]  # the 0018 entries of type load
+
+
+def decide_recovery(attempt: LoadAttempt | None, card: CardEvidence) -> Recovery:
+    """Did the card credit the last MAC2 of a pending order? (domain-rules §5.3)
+
+    The card adds 1 to its online counter with every credit, and never credits a MAC2 after a
+    new INITIALIZE FOR LOAD (the session key changes). So: counter still at the attempt's →
+    not credited, write again; counter past it → the 0018 entry of that counter says whether
+    it was our load (amount, terminal, date-time); when that entry has rotated out of the log,
+    counter = attempt + 1 and balance = old balance + amount is taken as proof.
+    """
+    if attempt is None:
+        return Recovery.WRITE
+    counter = card.online_counter
+    if counter is None or counter < attempt.counter:
+        return Recovery.UNDECIDABLE
+    if counter == attempt.counter:
+        return Recovery.REWRITE
+    logged = next((load for load in card.loads if load.counter == attempt.counter), None)
+    if logged is not None:
+        ours = (logged.amount == attempt.amount and logged.terminal_id == attempt.terminal_id
+                and (logged.when is None or as_utc(logged.when) == as_utc(attempt.card_time)))
+        return Recovery.CONFIRMED if ours else Recovery.REWRITE
+    if counter == attempt.counter + 1 and card.balance == attempt.old_balance + attempt.amount:
+        return Recovery.CONFIRMED
+    return Recovery.UNDECIDABLE
+
+
+def is_load(tx_type: int) -> bool:
+    return tx_type in (pboc.TX_EP_LOAD, pboc.TX_ED_LOAD)
+
+
+# --- ledger accounts ------------------------------------------------------------------------
+# Shared with clearing (it posts cleared taps against the float): import these, do not retype.
+
+WALLET_FLOAT = "transit:wallet_float"          # liability: money on cards (卡内沉淀资金)
+TOP_UP_UNWRITTEN = "transit:top_up_unwritten"  # liability: paid, not yet on a card (灰记录)
+REFUNDS_PAYABLE = "transit:refunds_payable"    # liability: refunds owed to holders (unreadable cards)
+
+
+def acquirer_receivable(acquirer: str, payer_kind: str) -> str:
+    """Asset: top-up money the acquirer owes the transit company (negative after refunds of
+    money it already settled)."""
+    return f"transit:receivable:{acquirer}:{payer_kind}"
+
+
+def outlet_till(outlet_code: str) -> str:
+    """Asset: cash in a citizen-card outlet's till (negative when it paid out more than it took,
+    the difference coming from the safe)."""
+    return f"transit:till:{outlet_code}"
+
+
+def account_settings(code: str) -> tuple[str, bool]:
+    """(ledger account kind, whether it may go negative) of one of the codes above."""
+    if code.startswith(("transit:receivable:", "transit:till:")):
+        return "asset", True
+    if code in (WALLET_FLOAT, TOP_UP_UNWRITTEN, REFUNDS_PAYABLE):
+        return "liability", False
+    raise ValueError(f"not a transit ledger account: {code}")
