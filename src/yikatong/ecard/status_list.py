@@ -22,7 +22,7 @@ PURPOSES = ("suspension", "revocation")
 
 
 def encode_bits(set_indices: Iterable[int], size: int = MIN_BITS) -> str:
-    bits = bytearray(max(size, MIN_BITS) // 8)
+    bits = bytearray(-(-max(size, MIN_BITS) // 8))
     for index in set_indices:
         bits[index // 8] |= 0x80 >> (index % 8)
     return "u" + base64.urlsafe_b64encode(gzip.compress(bytes(bits), mtime=0)).decode().rstrip("=")
@@ -38,7 +38,7 @@ def bit_is_set(encoded_list: str, index: int) -> bool:
 
 def build_credential(
     *, list_url: str, issuer: str, purpose: str, set_indices: Iterable[int],
-    issued_at: datetime, valid_for: timedelta, key_version: int,
+    issued_at: datetime, valid_for: timedelta, key_version: int, size: int = MIN_BITS,
 ) -> dict:
     if purpose not in PURPOSES:
         raise ValueError(f"status purpose must be one of {PURPOSES}")
@@ -53,7 +53,7 @@ def build_credential(
             "id": f"{list_url}#list",
             "type": "BitstringStatusList",
             "statusPurpose": purpose,
-            "encodedList": encode_bits(set_indices),
+            "encodedList": encode_bits(set_indices, size),
         },
         "keyVersion": key_version,
     }
@@ -76,14 +76,18 @@ def sign_credential(credential: dict, signer: Sm2Signer, *, created: datetime) -
 
 
 def verify_credential(credential: dict, verifiers: dict[int, Sm2Verifier], now: datetime) -> bool:
-    """True when the proof verifies and the list is still within its validity."""
-    proof = credential.get("proof") or {}
-    value = str(proof.get("proofValue", "")).removeprefix("u")
-    verifier = verifiers.get(credential.get("keyVersion", -1))
-    if verifier is None or not value:
+    """True when the proof verifies and the list is still within its validity (a malformed
+    credential is simply not valid)."""
+    try:
+        proof = credential.get("proof") or {}
+        value = str(proof.get("proofValue", "")).removeprefix("u")
+        verifier = verifiers.get(credential.get("keyVersion", -1))
+        if verifier is None or not value:
+            return False
+        signature = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        if not verifier.verify(_canonical(credential), signature):
+            return False
+        return datetime.fromisoformat(credential["validFrom"]) <= now <= datetime.fromisoformat(
+            credential["validUntil"])
+    except (AttributeError, KeyError, TypeError, ValueError):
         return False
-    signature = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    if not verifier.verify(_canonical(credential), signature):
-        return False
-    return datetime.fromisoformat(credential["validFrom"]) <= now <= datetime.fromisoformat(
-        credential["validUntil"])

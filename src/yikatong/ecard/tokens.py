@@ -60,35 +60,46 @@ def issue_token(signer: Sm2Signer, claims: TokenClaims) -> str:
 
 def read_token(token: str, verifiers: dict[int, Sm2Verifier], now: datetime) -> TokenClaims:
     """Check format, signature and validity window; status and reuse are the caller's checks."""
+    claims = read_genuine(token, verifiers)
+    check_window(claims, now)
+    return claims
+
+
+def read_genuine(token: str, verifiers: dict[int, Sm2Verifier]) -> TokenClaims:
+    """Check format and signature only: a genuine code, current or not."""
     raw = _decode(token)
     body, signature = raw[: _BODY.size], raw[_BODY.size :]
     version, key_version, status_index, ecard_no, issued, seconds, nonce = _BODY.unpack(body)
     if version != TOKEN_VERSION:
-        raise _rejected("版本不支持", "unsupported version")
+        raise rejected("版本不支持", "unsupported version", "malformed")
     verifier = verifiers.get(key_version)
     if verifier is None or not verifier.verify(body, signature):
-        raise _rejected("签名不正确（可能是伪造的）", "the signature does not verify (forged?)")
-    claims = TokenClaims(key_version, status_index, ecard_no,
-                         datetime.fromtimestamp(issued, UTC), timedelta(seconds=seconds), nonce)
+        raise rejected("签名不正确（可能是伪造的）", "the signature does not verify (forged?)",
+                        "forged")
+    return TokenClaims(key_version, status_index, ecard_no,
+                       datetime.fromtimestamp(issued, UTC), timedelta(seconds=seconds), nonce)
+
+
+def check_window(claims: TokenClaims, now: datetime) -> None:
+    """Refuse a code used before its issue time or after its 60 s (with 5 s clock skew)."""
     if now + CLOCK_SKEW < claims.issued_at:
-        raise _rejected("签发时间在未来", "issued in the future")
+        raise rejected("签发时间在未来", "issued in the future", "not_yet_valid")
     if now > claims.expires_at + CLOCK_SKEW:
-        raise _rejected("已过期，请刷新二维码", "expired; refresh the code")
-    return claims
+        raise rejected("已过期，请刷新二维码", "expired; refresh the code", "expired")
 
 
 def _decode(token: str) -> bytes:
-    if not token.startswith(PREFIX):
-        raise _rejected("不是电子社保卡二维码", "not an e-card code")
+    if not isinstance(token, str) or not token.startswith(PREFIX):
+        raise rejected("不是电子社保卡二维码", "not an e-card code", "malformed")
     text = token[len(PREFIX):].upper()
     try:
         raw = base64.b32decode(text + "=" * (-len(text) % 8))
     except ValueError:
-        raise _rejected("编码错误", "malformed encoding") from None
+        raise rejected("编码错误", "malformed encoding", "malformed") from None
     if len(raw) != _BODY.size + _SIGNATURE_LENGTH:
-        raise _rejected("长度不正确", "wrong length")
+        raise rejected("长度不正确", "wrong length", "malformed")
     return raw
 
 
-def _rejected(reason_zh: str, reason_en: str) -> TokenRejected:
-    return TokenRejected(reason_zh=reason_zh, reason_en=reason_en)
+def rejected(reason_zh: str, reason_en: str, reason: str) -> TokenRejected:
+    return TokenRejected(reason_zh=reason_zh, reason_en=reason_en, reason=reason)

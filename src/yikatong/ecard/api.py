@@ -1,0 +1,231 @@
+"""The e-card API (电子社保卡).
+
+Who may do what: the holder acts on their own e-card only (consent per channel, re-authorise
+after a loss, password, QR codes); anyone may read the channel list, the signing keys and
+the signed status lists and check a shown code (`POST /verify`, masked data only); counters
+and terminals of operators redeem a code for one business transaction; the card centre (and
+outlet or 12333 staff) look an e-card up.
+"""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from yikatong.api.deps import platform_dep, require_roles
+from yikatong.core.actor import Actor, Role
+from yikatong.crypto.protocols import KeyStore
+from yikatong.ecard import qr, rules, service
+from yikatong.ecard.schemas import (
+    ChannelInfoOut,
+    ChannelOut,
+    EcardOut,
+    PasswordIn,
+    PasswordResetIn,
+    PublicKeyOut,
+    QrIn,
+    QrOut,
+    ReauthoriseIn,
+    RedeemIn,
+    VerificationOut,
+    VerifyIn,
+)
+from yikatong.platform import Platform
+
+router = APIRouter(prefix="/ecard", tags=["ecard 电子社保卡"])
+
+holder_only = require_roles(Role.HOLDER)
+TERMINAL_ROLES = (Role.SS_OUTLET, Role.CITIZEN_OUTLET, Role.BANK, Role.TRANSIT_OPERATOR,
+                  Role.PHONE_AGENT)
+LOOKUP_ROLES = (Role.SS_OUTLET, Role.PHONE_AGENT)
+
+
+def ecard_out(view: service.EcardView) -> EcardOut:
+    return EcardOut(**{name: getattr(view, name) for name in EcardOut.model_fields
+                       if name != "channels"},
+                    channels=[ChannelOut(**vars(c)) for c in view.channels])
+
+
+def verification_out(result: service.Verification) -> VerificationOut:
+    return VerificationOut(**vars(result))
+
+
+def _keys(platform: Platform) -> KeyStore:
+    return platform.get(KeyStore)
+
+
+def _secret(value) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+# --- public -------------------------------------------------------------------------------
+
+
+@router.get("/channels", response_model=list[ChannelInfoOut],
+            summary="Channels the e-card is issued to / 电子社保卡同步申领渠道")
+def list_channels(platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return [ChannelInfoOut(**vars(c)) for c in service.channels(uow=uow)]
+
+
+@router.get("/keys", response_model=list[PublicKeyOut],
+            summary="The platform's e-card signing public keys for terminals / 验签公钥")
+def public_keys(platform: Platform = Depends(platform_dep)):
+    return [PublicKeyOut(key_version=info.version, status=str(info.status),
+                         algorithm=info.algorithm, public_key_hex=info.public_key_hex)
+            for info in service.public_keys(_keys(platform))]
+
+
+@router.get("/status/{purpose}",
+            summary="Signed status list (suspension | revocation) for offline terminals / 状态名单")
+def status_list(purpose: str, request: Request, platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        published = service.get_status_list(uow=uow, purpose=purpose, keys=_keys(platform))
+    etag = f'"{published.etag}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"public, max-age={int(rules.STATUS_LIST_MAX_AGE.total_seconds())}",
+        "Last-Modified": format_datetime(published.built_at, usegmt=True),
+        "Expires": format_datetime(published.valid_until, usegmt=True),
+    }
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return JSONResponse(published.credential, headers=headers)
+
+
+@router.post("/verify", response_model=VerificationOut,
+             summary="Is a shown code genuine and current? (public, masked data) / 验证二维码")
+def verify(body: VerifyIn, platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return verification_out(service.verify_token(uow=uow, token=body.token.strip(),
+                                                     keys=_keys(platform)))
+
+
+# --- terminals and counters -----------------------------------------------------------------
+
+
+@router.post("/redeem", response_model=VerificationOut,
+             summary="Accept a code for one business transaction / 受理电子社保卡二维码")
+def redeem(body: RedeemIn, actor: Actor = Depends(require_roles(*TERMINAL_ROLES)),
+           platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return verification_out(service.redeem_token(
+            uow=uow, actor=actor, token=body.token.strip(), business=body.business,
+            terminal_id=body.terminal_id, keys=_keys(platform)))
+
+
+@router.get("/lookup", response_model=EcardOut, summary="Look an e-card up / 查询电子社保卡")
+def lookup(ssn: str | None = Query(default=None, max_length=32),
+           card_no: str | None = Query(default=None, max_length=16),
+           ecard_no: str | None = Query(default=None, max_length=16),
+           actor: Actor = Depends(require_roles(*LOOKUP_ROLES)),
+           platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return ecard_out(service.find_ecard(uow=uow, ssn=ssn, card_no=card_no, ecard_no=ecard_no))
+
+
+# --- the holder -------------------------------------------------------------------------------
+
+
+@router.get("/me", response_model=EcardOut, summary="My e-card / 我的电子社保卡")
+def my_ecard(actor: Actor = Depends(holder_only), platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return ecard_out(service.get_ecard(uow=uow, person_id=_person(actor)))
+
+
+@router.post("/me/channels/{channel}/consent", response_model=EcardOut,
+             summary="Consent to use the e-card on a channel / 授权渠道使用")
+def grant_consent(channel: str, actor: Actor = Depends(holder_only),
+                  platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return ecard_out(service.grant_consent(uow=uow, actor=actor, channel=channel,
+                                               keys=_keys(platform)))
+
+
+@router.delete("/me/channels/{channel}/consent", response_model=EcardOut,
+               summary="Withdraw consent on a channel / 取消渠道授权")
+def withdraw_consent(channel: str, actor: Actor = Depends(holder_only),
+                     platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return ecard_out(service.withdraw_consent(uow=uow, actor=actor, channel=channel,
+                                                  keys=_keys(platform)))
+
+
+@router.post("/me/channels/{channel}/reauthorise", response_model=EcardOut,
+             summary="Re-authorise after the card was reported lost / 挂失后重新授权")
+def reauthorise(channel: str, body: ReauthoriseIn, actor: Actor = Depends(holder_only),
+                platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return ecard_out(service.reauthorise(uow=uow, actor=actor, channel=channel,
+                                             password=_secret(body.password),
+                                             keys=_keys(platform)))
+
+
+@router.put("/me/password", response_model=EcardOut,
+            summary="Set or change the e-card password / 设置或修改电子社保卡密码")
+def set_password(body: PasswordIn, actor: Actor = Depends(holder_only),
+                 platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return ecard_out(service.set_password(uow=uow, actor=actor,
+                                              new_password=_secret(body.new_password),
+                                              old_password=_secret(body.old_password)))
+
+
+@router.post("/me/password/reset", response_model=EcardOut,
+             summary="Reset the password after an identity check / 核验身份后重置密码")
+def reset_password(body: PasswordResetIn, actor: Actor = Depends(holder_only),
+                   platform: Platform = Depends(platform_dep)):
+    from yikatong.applications.protocols import IdentityAuthenticator
+
+    with platform.uow() as uow:
+        return ecard_out(service.reset_password(
+            uow=uow, actor=actor, name=body.name, id_number=body.id_number,
+            evidence=body.evidence, new_password=_secret(body.new_password),
+            authenticator=platform.get(IdentityAuthenticator)))
+
+
+@router.post("/qr", response_model=QrOut, summary="Show a QR code (60 s) / 出示电子社保卡二维码")
+def issue_qr(body: QrIn, actor: Actor = Depends(holder_only),
+             platform: Platform = Depends(platform_dep)):
+    issued = _issue(platform, actor, body.channel, _secret(body.password))
+    return QrOut(token=issued.token, channel=issued.channel, issued_at=issued.issued_at,
+                 expires_at=issued.expires_at, refresh_at=issued.refresh_at)
+
+
+@router.get("/qr.png", summary="A fresh QR code as PNG (within the password session) / 二维码图片",
+            response_class=Response)
+def qr_png(channel: str = Query(max_length=40), actor: Actor = Depends(holder_only),
+           platform: Platform = Depends(platform_dep)):
+    issued = _issue(platform, actor, channel, None)
+    return Response(qr.render_png(issued.token), media_type="image/png",
+                    headers=_image_headers(issued))
+
+
+@router.get("/qr.svg", summary="A fresh QR code as SVG (within the password session) / 二维码矢量图",
+            response_class=Response)
+def qr_svg(channel: str = Query(max_length=40), actor: Actor = Depends(holder_only),
+           platform: Platform = Depends(platform_dep)):
+    issued = _issue(platform, actor, channel, None)
+    return Response(qr.render_svg(issued.token), media_type="image/svg+xml",
+                    headers=_image_headers(issued))
+
+
+def _issue(platform: Platform, actor: Actor, channel: str, password: str | None):
+    with platform.uow() as uow:
+        return service.issue_qr(uow=uow, actor=actor, channel=channel, password=password,
+                                keys=_keys(platform))
+
+
+def _image_headers(issued: service.IssuedQr) -> dict[str, str]:
+    return {"Cache-Control": "no-store", "X-Ykt-Expires-At": issued.expires_at.isoformat(),
+            "X-Ykt-Refresh-At": issued.refresh_at.isoformat()}
+
+
+def _person(actor: Actor) -> int:
+    from yikatong.core.errors import Forbidden
+
+    if actor.role != Role.HOLDER or actor.person_id is None:
+        raise Forbidden(zh="只有持卡人本人可以查看", en="Only the holder may see this")
+    return actor.person_id

@@ -1,0 +1,122 @@
+"""Background work of the e-card, run by `ykt worker`.
+
+* `ecard.sync_from_outbox`: reads the card and application events from the transactional
+  outbox behind its own cursor and applies each once (the same inbox consumer as the bus
+  subscription in wiring.py), so nothing is missed when the bus is NATS (no live
+  subscription here) or when an in-process handler failed.
+* `ecard.refresh_status_lists`: re-signs the suspension and revocation lists when they are
+  older than five minutes (terminals trust a copy for fifteen).
+* `ecard.reconcile`: the full reconciliation (domain-rules §8: events within a minute plus a
+  periodic full pass): every person with an e-card, a live card or an open application is
+  synced again, e.g. a 7-day temporary loss that ended before the cards job recorded it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from yikatong.core.errors import DomainError
+from yikatong.crypto.protocols import KeyStore
+from yikatong.db.uow import UnitOfWork
+from yikatong.ecard import service
+from yikatong.ecard.models import EcardEventCursor
+from yikatong.events.dispatcher import as_event
+from yikatong.events.inbox import consume_once
+from yikatong.events.models import OutboxEvent
+from yikatong.events.protocols import Event
+from yikatong.worker.runner import Job
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "ecard.sync"
+EVENT_TYPES = ("application.submitted", "application.rejected", "application.cancelled",
+               "card.produced", "card.hr_status_changed")
+
+
+def applier(platform):
+    """apply(uow, event): sync the person the event is about (for events.inbox.consume_once)."""
+
+    def apply(uow: UnitOfWork, event: Event) -> None:
+        person_id = event.payload.get("person_id")
+        if person_id is None:  # an application waiting for identity review: no person yet
+            return
+        application_id = event.payload.get("application_id")
+        service.sync_person(uow=uow, person_id=int(person_id), keys=platform.get(KeyStore),
+                            application_id=int(application_id) if application_id else None)
+
+    return apply
+
+
+def sync_from_outbox(platform, *, limit: int = 200) -> int:
+    """Apply the e-card's events committed since the last run; returns how many were read."""
+    apply = applier(platform)
+    with platform.uow() as uow:
+        cursor = uow.session.get(EcardEventCursor, CONSUMER)
+        events = [as_event(row) for row in uow.session.execute(
+            select(OutboxEvent).where(OutboxEvent.type.in_(EVENT_TYPES),
+                                      OutboxEvent.seq > (cursor.last_seq if cursor else 0))
+            .order_by(OutboxEvent.seq).limit(limit)).scalars()]
+    for handled, event in enumerate(events):
+        try:
+            with platform.uow() as uow:
+                _advance(uow, event.seq)
+                consume_once(uow, CONSUMER, event, apply)
+                uow.commit()
+        except DomainError as error:  # e.g. a person record gone: skip it, do not stall
+            log.warning("e-card sync skipped event %s: %s", event.event_id, error)
+            with platform.uow() as uow:
+                _advance(uow, event.seq)
+                uow.commit()
+        except Exception:
+            log.exception("e-card sync failed at event %s; retrying next run", event.event_id)
+            return handled
+    return len(events)
+
+
+def _advance(uow: UnitOfWork, seq: int) -> None:
+    cursor = uow.session.get(EcardEventCursor, CONSUMER)
+    if cursor is None:
+        uow.session.add(EcardEventCursor(consumer=CONSUMER, last_seq=seq))
+    else:
+        cursor.last_seq = seq
+    uow.session.flush()
+
+
+def refresh_status_lists(platform) -> int:
+    """Re-sign both status lists when due; returns 1 when it did."""
+    with platform.uow() as uow:
+        if not service.lists_due(uow=uow):
+            return 0
+        service.publish_status_lists(uow=uow, keys=platform.get(KeyStore))
+        uow.commit()
+    return 1
+
+
+def reconcile(platform, *, batch: int = 200) -> int:
+    """Sync every person concerned, a batch per transaction, then re-sign the lists once;
+    returns how many people were looked at."""
+    keys = platform.get(KeyStore)
+    seen, after = 0, 0
+    while True:
+        with platform.uow() as uow:
+            people = service.live_person_ids(uow=uow, after_person_id=after, limit=batch)
+            for person_id in people:
+                service.sync_person(uow=uow, person_id=person_id, keys=keys, publish=False)
+            uow.commit()
+        seen += len(people)
+        if len(people) < batch:
+            break
+        after = people[-1]
+    with platform.uow() as uow:
+        service.publish_status_lists(uow=uow, keys=keys)
+        uow.commit()
+    return seen
+
+
+JOBS = [
+    Job("ecard.sync_from_outbox", every_seconds=2, run=sync_from_outbox),
+    Job("ecard.refresh_status_lists", every_seconds=60, run=refresh_status_lists),
+    Job("ecard.reconcile", every_seconds=3600, run=reconcile),
+]

@@ -1,0 +1,114 @@
+"""Request and response shapes of the e-card API. Passwords are SecretStr (never echoed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class ChannelInfoOut(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    bank_code: str | None = None
+
+
+class ChannelOut(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    consented: bool
+    granted_at: datetime | None
+    withdrawn_at: datetime | None
+    reauthorised_at: datetime | None
+    usable: bool
+    refusal: str | None
+    refusal_zh: str | None
+    refusal_en: str | None
+
+
+class EcardOut(BaseModel):
+    ecard_no: str
+    person_id: int
+    status_index: int
+    card_no: str | None
+    state: str
+    state_zh: str
+    state_en: str
+    card_status: str
+    card_status_zh: str
+    card_status_en: str
+    reason: str
+    reason_zh: str
+    reason_en: str
+    loss_started_at: datetime | None
+    created_at: datetime
+    revoked_at: datetime | None
+    password_set: bool
+    password_locked_until: datetime | None
+    channels: list[ChannelOut]
+
+
+class ReauthoriseIn(BaseModel):
+    password: SecretStr = Field(max_length=64)
+
+
+class PasswordIn(BaseModel):
+    new_password: SecretStr = Field(max_length=64)
+    old_password: SecretStr | None = Field(default=None, max_length=64)
+
+
+class PasswordResetIn(BaseModel):
+    name: str = Field(max_length=64)
+    id_number: str = Field(max_length=32)
+    evidence: str = Field(max_length=512, description="ticket of the real-name check / 实名认证凭据")
+    new_password: SecretStr = Field(max_length=64)
+
+
+class QrIn(BaseModel):
+    channel: str = Field(max_length=40)
+    password: SecretStr | None = Field(default=None, max_length=64)
+
+
+class QrOut(BaseModel):
+    token: str
+    channel: str
+    issued_at: datetime
+    expires_at: datetime
+    refresh_at: datetime
+
+
+class VerifyIn(BaseModel):
+    token: str = Field(max_length=400)
+
+
+class RedeemIn(BaseModel):
+    token: str = Field(max_length=400)
+    business: str = Field(max_length=64, description="e.g. hospital_registration, bus_boarding")
+    terminal_id: str | None = Field(default=None, max_length=64)
+
+
+class VerificationOut(BaseModel):
+    genuine: bool
+    valid: bool
+    reason: str
+    reason_zh: str
+    reason_en: str
+    ecard_no_masked: str | None
+    name_masked: str | None
+    ssn_masked: str | None
+    state: str | None
+    card_status: str | None
+    card_status_zh: str | None
+    card_status_en: str | None
+    issued_at: datetime | None
+    expires_at: datetime | None
+    used: bool
+
+
+class PublicKeyOut(BaseModel):
+    key_version: int
+    status: str
+    algorithm: str
+    public_key_hex: str

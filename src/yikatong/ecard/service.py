@@ -1,0 +1,814 @@
+"""Use cases of the electronic social security card (电子社保卡).
+
+The e-card's status is never stored: every read derives it from the physical card through
+`cards.service` (状态相同). What is stored is the e-card itself (number, status-list index),
+the holder's consent per channel, the e-card password, the QR codes already used and the
+signed status lists for offline terminals.
+
+Transactions: the holder's and the terminals' use cases (consent, re-authorisation,
+passwords, QR codes, redemption) commit their own unit of work, once, with one audit record
+per change; a wrong password is committed too (the retry counter) before the error is
+raised. `sync_person` works inside the caller's unit of work (the event handler and the jobs
+commit it together with their inbox row or cursor). Nothing here emits outbox events:
+`sync_person` runs inside the in-process dispatcher, which must not be re-entered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+
+from yikatong.core.actor import Actor, Role
+from yikatong.core.clock import as_utc
+from yikatong.core.errors import Forbidden, InvalidInput
+from yikatong.crypto.protocols import KeyStore
+from yikatong.crypto.sm2 import Sm2Signer, Sm2Verifier
+from yikatong.db.uow import UnitOfWork
+from yikatong.ecard import rules, status_list
+from yikatong.ecard.errors import (
+    ConsentNotGiven,
+    EcardNotFound,
+    EcardPasswordAlreadySet,
+    EcardPasswordLocked,
+    EcardPasswordNotSet,
+    EcardPasswordRequired,
+    EcardRefused,
+    IdentityCheckFailed,
+    NotLost,
+    UnknownEcardChannel,
+    WrongEcardPassword,
+)
+from yikatong.ecard.models import Ecard, EcardConsent, EcardStatusList, EcardTokenUse
+from yikatong.ecard.rules import (
+    CardFacts,
+    ConsentFacts,
+    EcardChannel,
+    EcardState,
+    EcardStatus,
+    ListedState,
+)
+from yikatong.ecard.tokens import (
+    VALIDITY,
+    TokenClaims,
+    TokenRejected,
+    check_window,
+    issue_token,
+    read_genuine,
+    rejected,
+)
+
+KEY_PURPOSE = "ecard_signing"
+ISSUER = "did:web:yikatong.example"
+LIST_URL = "https://yikatong.example/api/v1/ecard/status/{purpose}"
+REFRESH_AFTER = timedelta(seconds=50)  # the holder's app shows a new code before expiry
+SYNC_ACTOR = Actor.system("ecard.sync")
+
+_hasher = PasswordHasher()
+
+
+# ---------------------------------------------------------------------------------------
+# Views handed to callers (never ORM rows, never the password hash)
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    code: str
+    name_zh: str
+    name_en: str
+    consented: bool
+    granted_at: datetime | None
+    withdrawn_at: datetime | None
+    reauthorised_at: datetime | None
+    usable: bool
+    refusal: str | None
+    refusal_zh: str | None
+    refusal_en: str | None
+
+
+@dataclass(frozen=True)
+class EcardView:
+    ecard_no: str
+    person_id: int
+    status_index: int
+    card_no: str | None
+    state: str
+    state_zh: str
+    state_en: str
+    card_status: str
+    card_status_zh: str
+    card_status_en: str
+    reason: str
+    reason_zh: str
+    reason_en: str
+    loss_started_at: datetime | None
+    created_at: datetime
+    revoked_at: datetime | None
+    password_set: bool
+    password_locked_until: datetime | None
+    channels: tuple[ChannelView, ...]
+
+    @property
+    def usable_channels(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.channels if c.usable)
+
+
+@dataclass(frozen=True)
+class IssuedQr:
+    token: str
+    ecard_no: str
+    channel: str
+    issued_at: datetime
+    expires_at: datetime
+    refresh_at: datetime
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What a verifier may learn about a shown code: masked data only."""
+
+    genuine: bool
+    valid: bool
+    reason: str
+    reason_zh: str
+    reason_en: str
+    ecard_no_masked: str | None = None
+    name_masked: str | None = None
+    ssn_masked: str | None = None
+    state: str | None = None
+    card_status: str | None = None
+    card_status_zh: str | None = None
+    card_status_en: str | None = None
+    issued_at: datetime | None = None
+    expires_at: datetime | None = None
+    used: bool = False
+
+
+# ---------------------------------------------------------------------------------------
+# Reading
+
+
+def channels(*, uow: UnitOfWork) -> tuple[EcardChannel, ...]:
+    """The channels an e-card is issued to (四.15), bank apps from the directory."""
+    from yikatong.directory.service import list_banks
+
+    return rules.channel_catalogue(list_banks(uow=uow))
+
+
+def get_ecard(*, uow: UnitOfWork, person_id: int) -> EcardView:
+    """The person's e-card (the live one, else the newest revoked one), its status derived
+    now from the physical card. Raises EcardNotFound."""
+    return _view(uow, _ecard_of(uow, person_id))
+
+
+def find_ecard(*, uow: UnitOfWork, ssn: str | None = None, card_no: str | None = None,
+               ecard_no: str | None = None) -> EcardView:
+    """Look an e-card up by the holder's ssn, a card number (current or earlier) or its own
+    number. Raises EcardNotFound."""
+    from yikatong.cards.errors import CardNotFound, InvalidCardNo
+    from yikatong.cards.service import get_card
+    from yikatong.people.rules import mask_ssn
+    from yikatong.people.service import find_person_by_ssn
+
+    if ecard_no:
+        ecard = uow.session.execute(select(Ecard).where(Ecard.ecard_no == ecard_no)).scalar()
+        if ecard is None:
+            raise EcardNotFound(what=f"e-card {rules.mask_ecard_no(ecard_no)}")
+        return _view(uow, ecard)
+    if ssn:
+        person = find_person_by_ssn(uow=uow, ssn=ssn)
+        if person is None:
+            raise EcardNotFound(what=mask_ssn(ssn))
+        return get_ecard(uow=uow, person_id=person.id)
+    if card_no:
+        try:
+            return get_ecard(uow=uow, person_id=get_card(uow=uow, card_no=card_no).person_id)
+        except (CardNotFound, InvalidCardNo):
+            raise EcardNotFound(what=f"card {card_no}") from None
+    raise InvalidInput(reason_zh="请给出社会保障号码、卡号或电子社保卡号",
+                       reason_en="give an ssn, a card number or an e-card number")
+
+
+# ---------------------------------------------------------------------------------------
+# Following the physical card (event handler, catch-up and reconciliation jobs)
+
+
+def sync_person(*, uow: UnitOfWork, person_id: int, keys: KeyStore,
+                application_id: int | None = None, publish: bool = True) -> EcardView | None:
+    """Bring the person's e-card in line with their physical card, in the caller's unit of
+    work: create it when a card is applied for or exists (同步申领), re-bind it to the card in
+    use (replacement, exchange), revoke it when the card is cancelled for good (death,
+    transfer out), and republish the status lists when what terminals must know changed
+    (unless `publish` is False: a batch caller then publishes once at the end).
+    Returns None for a person with neither a card nor an open application."""
+    ecard = _live_ecard(uow, person_id)
+    created = ecard is None
+    if created:
+        if _derive(uow, person_id=person_id, ecard=None).state == EcardState.REVOKED:
+            return None  # nothing to issue: no card and no open application
+        ecard = _create(uow, person_id=person_id, application_id=application_id)
+    before = _mirror(ecard)
+    status = _derive(uow, person_id=person_id, ecard=ecard)
+    if status.card_no is not None:
+        ecard.card_no = status.card_no
+    if status.state == EcardState.REVOKED and ecard.revoked_at is None:
+        ecard.revoked_at = uow.now()
+        ecard.revoke_reason = status.reason
+        ecard.live_person_id = None
+    ecard.listed_state = str(rules.listed_state(status, _consent_facts(ecard)))
+    after = _mirror(ecard)
+    if created or after != before:
+        _flush(uow)
+        uow.audit(actor=SYNC_ACTOR, action=_sync_action(created, before, after),
+                  entity_type="ecard", entity_id=ecard.ecard_no,
+                  before=None if created else before, after=after)
+    listed_changed = after["listed_state"] != before["listed_state"] or (
+        created and ecard.listed_state != ListedState.CLEAR)
+    if listed_changed and publish:
+        publish_status_lists(uow=uow, keys=keys)
+    return _view(uow, ecard)
+
+
+def _sync_action(created: bool, before: dict, after: dict) -> str:
+    if created:
+        return "ecard.created"
+    if after["revoke_reason"] and not before["revoke_reason"]:
+        return "ecard.revoked"
+    if after["card_no"] != before["card_no"]:
+        return "ecard.rebound"
+    return "ecard.status_listed"
+
+
+def live_person_ids(*, uow: UnitOfWork, after_person_id: int = 0, limit: int = 500) -> list[int]:
+    """People with a live e-card, or a live card, or an open application (reconciliation)."""
+    from yikatong.cards.models import Card
+
+    people = set(uow.session.execute(select(Ecard.live_person_id).where(
+        Ecard.live_person_id > after_person_id)).scalars())
+    people |= set(uow.session.execute(select(Card.person_id).where(
+        Card.state.in_(("produced", "in_use")), Card.person_id > after_person_id)).scalars())
+    applications = _applications_models()
+    if applications is not None:
+        model, open_statuses = applications
+        people |= set(uow.session.execute(select(model.person_id).where(
+            model.status.in_(open_statuses), model.person_id > after_person_id)).scalars())
+    return sorted(p for p in people if p is not None)[:limit]
+
+
+# ---------------------------------------------------------------------------------------
+# The holder: consent, re-authorisation, password, QR codes
+
+
+def grant_consent(*, uow: UnitOfWork, actor: Actor, channel: str, keys: KeyStore) -> EcardView:
+    """The holder agrees to use the e-card on `channel` (四.15). Agreeing again after a loss
+    of the card counts as re-authorising on that channel. Already granted: nothing changes."""
+    ecard, channel_info = _holder_ecard(uow, actor), _channel(uow, channel)
+    status = _derive(uow, person_id=ecard.person_id, ecard=ecard)
+    if status.state == EcardState.REVOKED:
+        raise _refused(status.reason)
+    consent = _consent(ecard, channel_info.code)
+    if consent is not None and consent.withdrawn_at is None:
+        return _view(uow, ecard)
+    now = uow.now()
+    if consent is None:
+        consent = EcardConsent(channel=channel_info.code, granted_at=now)
+        ecard.consents.append(consent)
+    else:
+        consent.granted_at, consent.withdrawn_at = now, None
+        consent.reauthorised_at = consent.password_session_until = None
+    return _commit_change(uow, actor, ecard, status, keys, "ecard.consent_granted",
+                          {"channel": channel_info.code})
+
+
+def withdraw_consent(*, uow: UnitOfWork, actor: Actor, channel: str, keys: KeyStore) -> EcardView:
+    """The holder withdraws consent on one channel; the others are untouched."""
+    ecard, channel_info = _holder_ecard(uow, actor), _channel(uow, channel)
+    consent = _consent(ecard, channel_info.code)
+    if consent is None or consent.withdrawn_at is not None:
+        raise ConsentNotGiven(channel_zh=channel_info.name_zh, channel_en=channel_info.name_en)
+    consent.withdrawn_at = uow.now()
+    consent.password_session_until = None
+    status = _derive(uow, person_id=ecard.person_id, ecard=ecard)
+    return _commit_change(uow, actor, ecard, status, keys, "ecard.consent_withdrawn",
+                          {"channel": channel_info.code})
+
+
+def reauthorise(*, uow: UnitOfWork, actor: Actor, channel: str, password: str,
+                keys: KeyStore) -> EcardView:
+    """After the physical card was reported lost, the holder (whose phone was not lost)
+    confirms with the e-card password that the e-card may still be used on `channel`."""
+    ecard, channel_info = _holder_ecard(uow, actor), _channel(uow, channel)
+    status = _derive(uow, person_id=ecard.person_id, ecard=ecard)
+    if status.state in (EcardState.REVOKED, EcardState.SUSPENDED):
+        raise _refused(status.reason)
+    if status.state != EcardState.RESTRICTED:
+        raise NotLost()
+    consent = _consent(ecard, channel_info.code)
+    if consent is None or consent.withdrawn_at is not None:
+        raise ConsentNotGiven(channel_zh=channel_info.name_zh, channel_en=channel_info.name_en)
+    _check_password(uow, actor, ecard, password)
+    now = uow.now()
+    consent.reauthorised_at = now
+    consent.password_session_until = now + rules.PASSWORD_SESSION
+    return _commit_change(uow, actor, ecard, status, keys, "ecard.reauthorised",
+                          {"channel": channel_info.code,
+                           "loss_started_at": status.loss_started_at.isoformat()})
+
+
+def set_password(*, uow: UnitOfWork, actor: Actor, new_password: str,
+                 old_password: str | None = None) -> EcardView:
+    """Set the e-card's own 6-digit password (not the card PIN), or change it with the old
+    one. Weak passwords are refused (WeakEcardPassword)."""
+    ecard = _holder_ecard(uow, actor)
+    if ecard.password_hash is not None:
+        if old_password is None:
+            raise EcardPasswordAlreadySet()
+        _check_password(uow, actor, ecard, old_password)
+    elif old_password is not None:
+        raise EcardPasswordNotSet()
+    action = "ecard.password_changed" if ecard.password_hash else "ecard.password_set"
+    _store_password(uow, ecard, new_password)
+    return _commit_password(uow, actor, ecard, action)
+
+
+def reset_password(*, uow: UnitOfWork, actor: Actor, name: str, id_number: str, evidence: str,
+                   new_password: str, authenticator) -> EcardView:
+    """Forgotten or locked password: after a real-name identity check of the holder
+    (`applications.protocols.IdentityAuthenticator`), set a new one and lift the lock."""
+    from yikatong.people.service import get_person, normalise_ssn
+
+    ecard = _holder_ecard(uow, actor)
+    person = get_person(uow=uow, person_id=ecard.person_id)
+    if (name or "").strip() != person.name or normalise_ssn(id_number) != person.ssn:
+        raise IdentityCheckFailed()
+    if not authenticator.authenticate(name=person.name, id_number=person.ssn,
+                                      evidence=evidence).verified:
+        raise IdentityCheckFailed()
+    _store_password(uow, ecard, new_password)
+    return _commit_password(uow, actor, ecard, "ecard.password_reset")
+
+
+def issue_qr(*, uow: UnitOfWork, actor: Actor, channel: str, keys: KeyStore,
+             password: str | None = None, person_id: int | None = None) -> IssuedQr:
+    """A QR code valid 60 s for the e-card on a consented channel where it may be used now.
+
+    A holder gives the e-card password, or is within the short session that entering it on
+    this channel opened. The card-centre admin (demo CLI) names the person instead and needs
+    no password; consent and status still apply.
+    """
+    if actor.role == Role.HOLDER:
+        ecard = _holder_ecard(uow, actor)
+    elif actor.role in (Role.ADMIN, Role.SYSTEM) and person_id is not None:
+        ecard = _live_or_refuse(uow, person_id)
+    else:
+        raise Forbidden(zh="只有持卡人本人可以出示电子社保卡二维码",
+                        en="Only the holder may show an e-card QR code")
+    channel_info = _channel(uow, channel)
+    status = _derive(uow, person_id=ecard.person_id, ecard=ecard)
+    consent = _consent(ecard, channel_info.code)
+    refusal = rules.channel_refusal(status, _facts(consent) if consent else None)
+    if refusal is not None:
+        raise _refused(refusal)
+    now = uow.now()
+    if actor.role == Role.HOLDER:
+        if password is not None:
+            _check_password(uow, actor, ecard, password)
+            consent.password_session_until = now + rules.PASSWORD_SESSION
+        elif ecard.password_hash is None:
+            raise EcardPasswordNotSet()
+        elif not (consent.password_session_until and now < consent.password_session_until):
+            raise EcardPasswordRequired()
+    key = keys.get(KEY_PURPOSE)
+    issued_at = now.replace(microsecond=0)
+    claims = TokenClaims(key_version=key.version, status_index=ecard.status_index,
+                         ecard_no=int(ecard.ecard_no), issued_at=issued_at, valid_for=VALIDITY,
+                         nonce=secrets.token_bytes(8))
+    token = issue_token(Sm2Signer(key.key), claims)
+    _flush(uow)
+    uow.audit(actor=actor, action="ecard.qr_issued", entity_type="ecard", entity_id=ecard.ecard_no,
+              after={"channel": channel_info.code, "expires_at": claims.expires_at.isoformat(),
+                     "key_version": key.version})
+    uow.commit()
+    return IssuedQr(token=token, ecard_no=ecard.ecard_no, channel=channel_info.code,
+                    issued_at=issued_at, expires_at=claims.expires_at,
+                    refresh_at=issued_at + REFRESH_AFTER)
+
+
+# ---------------------------------------------------------------------------------------
+# Verifying a shown code
+
+
+def verify_token(*, uow: UnitOfWork, token: str, keys: KeyStore) -> Verification:
+    """Whether a shown code is genuine and current (public check, read only): signature,
+    60 s window, not used yet, and the e-card usable now. Only masked data comes back."""
+    try:
+        claims = read_genuine(token, verifiers(keys))
+    except TokenRejected as error:
+        return _verdict(False, error)
+    ecard = _ecard_for_claims(uow, claims)
+    if ecard is None:
+        return _verdict(False, rejected("未找到对应的电子社保卡", "no such e-card", "unknown"))
+    used = _used(uow, claims.nonce)
+    try:
+        status = _check_current(uow, ecard, claims, used=used)
+    except TokenRejected as error:
+        return _describe(uow, ecard, claims, None, error, used=used)
+    return _describe(uow, ecard, claims, status, None, used=used)
+
+
+def redeem_token(*, uow: UnitOfWork, actor: Actor, token: str, business: str,
+                 terminal_id: str | None, keys: KeyStore) -> Verification:
+    """A terminal or counter accepts a code for one business transaction (online). Raises
+    TokenRejected (forged, expired, replayed, revoked, suspended); a second use of the same
+    code is refused as a replay, even when two terminals race (unique nonce)."""
+    from sqlalchemy.exc import IntegrityError
+
+    if not (business or "").strip() or len(business) > 64:
+        raise InvalidInput(reason_zh="请说明业务类型（最多64字符）",
+                           reason_en="name the business transaction (at most 64 characters)")
+    claims = read_genuine(token, verifiers(keys))
+    ecard = _ecard_for_claims(uow, claims)
+    if ecard is None:
+        raise rejected("未找到对应的电子社保卡", "no such e-card", "unknown")
+    status = _check_current(uow, ecard, claims, used=_used(uow, claims.nonce))
+    uow.session.add(EcardTokenUse(
+        nonce=claims.nonce.hex(), ecard_no=ecard.ecard_no, business=business.strip(),
+        terminal_id=terminal_id, used_by=actor.user_id, token_expires_at=claims.expires_at,
+        used_at=uow.now()))
+    try:
+        uow.session.flush()
+    except IntegrityError:
+        uow.session.rollback()
+        raise _replayed() from None
+    uow.audit(actor=actor, action="ecard.qr_redeemed", entity_type="ecard",
+              entity_id=ecard.ecard_no,
+              after={"business": business.strip(), "terminal_id": terminal_id})
+    result = _describe(uow, ecard, claims, status, None, used=True)
+    uow.commit()
+    return result
+
+
+def verifiers(keys: KeyStore) -> dict[int, Sm2Verifier]:
+    """The e-card signing keys a code may be signed with (every version not revoked)."""
+    return {info.version: Sm2Verifier(info.public_key_hex) for info in public_keys(keys)}
+
+
+def public_keys(keys: KeyStore) -> list:
+    """KeyInfo of every usable e-card signing key version, for terminals."""
+    return [info for info in keys.list()
+            if info.purpose == KEY_PURPOSE and info.algorithm == "SM2"
+            and str(info.status) != "revoked" and info.public_key_hex]
+
+
+# ---------------------------------------------------------------------------------------
+# The signed status lists for offline terminals
+
+
+@dataclass(frozen=True)
+class PublishedList:
+    purpose: str
+    credential: dict
+    etag: str
+    built_at: datetime
+    valid_until: datetime
+
+
+def publish_status_lists(*, uow: UnitOfWork, keys: KeyStore) -> None:
+    """Sign both lists (suspension, revocation) from what each e-card is listed as, in the
+    caller's unit of work."""
+    now = uow.now()
+    key = keys.get(KEY_PURPOSE)
+    signer = Sm2Signer(key.key)
+    highest = uow.session.execute(select(func.max(Ecard.status_index))).scalar() or 0
+    size = rules.list_size(highest, status_list.MIN_BITS)
+    for purpose, listed in (("suspension", ListedState.SUSPENDED),
+                            ("revocation", ListedState.REVOKED)):
+        indices = list(uow.session.execute(
+            select(Ecard.status_index).where(Ecard.listed_state == str(listed))).scalars())
+        credential = status_list.sign_credential(status_list.build_credential(
+            list_url=LIST_URL.format(purpose=purpose), issuer=ISSUER, purpose=purpose,
+            set_indices=indices, issued_at=now, valid_for=rules.STATUS_LIST_VALIDITY,
+            key_version=key.version, size=size), signer, created=now)
+        row = uow.session.get(EcardStatusList, purpose)
+        if row is None:
+            row = EcardStatusList(purpose=purpose)
+            uow.session.add(row)
+        row.credential, row.set_count, row.built_at = credential, len(indices), now
+        row.valid_until = now + rules.STATUS_LIST_VALIDITY
+        row.etag = hashlib.sha256(json.dumps(credential, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def lists_due(*, uow: UnitOfWork) -> bool:
+    """Whether a list is missing or older than the re-signing interval."""
+    rows = {row.purpose: row for row in uow.session.execute(select(EcardStatusList)).scalars()}
+    now = uow.now()
+    return any(purpose not in rows or as_utc(rows[purpose].built_at) + rules.STATUS_LIST_REFRESH
+               <= now for purpose in status_list.PURPOSES)
+
+
+def get_status_list(*, uow: UnitOfWork, purpose: str, keys: KeyStore) -> PublishedList:
+    """The current signed list of `purpose`, re-signed first when it is due (commits then)."""
+    if purpose not in status_list.PURPOSES:
+        raise InvalidInput(reason_zh=f"状态名单用途须为 {'、'.join(status_list.PURPOSES)}",
+                           reason_en=f"status purpose must be one of {status_list.PURPOSES}")
+    if lists_due(uow=uow):
+        publish_status_lists(uow=uow, keys=keys)
+        uow.commit()
+    row = uow.session.get(EcardStatusList, purpose)
+    return PublishedList(purpose=purpose, credential=row.credential, etag=row.etag,
+                         built_at=as_utc(row.built_at), valid_until=as_utc(row.valid_until))
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+
+
+def _ecard_of(uow: UnitOfWork, person_id: int) -> Ecard:
+    ecard = _live_ecard(uow, person_id) or uow.session.execute(
+        select(Ecard).where(Ecard.person_id == person_id).order_by(Ecard.id.desc()).limit(1)
+    ).scalar()
+    if ecard is None:
+        raise EcardNotFound(what=f"person {person_id}")
+    return ecard
+
+
+def _live_ecard(uow: UnitOfWork, person_id: int) -> Ecard | None:
+    return uow.session.execute(select(Ecard).where(Ecard.live_person_id == person_id)).scalar()
+
+
+def _live_or_refuse(uow: UnitOfWork, person_id: int) -> Ecard:
+    ecard = _ecard_of(uow, person_id)
+    if ecard.revoked_at is not None:
+        raise _refused(ecard.revoke_reason or "revoked")
+    return ecard
+
+
+def _holder_ecard(uow: UnitOfWork, actor: Actor) -> Ecard:
+    if actor.role != Role.HOLDER or actor.person_id is None:
+        raise Forbidden(zh="只有持卡人本人可以办理", en="Only the holder may do this")
+    return _live_or_refuse(uow, actor.person_id)
+
+
+def _create(uow: UnitOfWork, *, person_id: int, application_id: int | None) -> Ecard:
+    highest = uow.session.execute(select(func.max(Ecard.status_index))).scalar()
+    ecard = Ecard(ecard_no=_new_ecard_no(uow), person_id=person_id, live_person_id=person_id,
+                  status_index=0 if highest is None else highest + 1,
+                  application_id=application_id, listed_state=str(ListedState.CLEAR),
+                  created_at=uow.now(), password_failures=0)
+    uow.session.add(ecard)
+    return ecard
+
+
+def _new_ecard_no(uow: UnitOfWork) -> str:
+    """16 random digits (fits the token's 8-byte field); drawn again on the rare collision."""
+    while True:
+        number = str(10**15 + secrets.randbelow(9 * 10**15))
+        if uow.session.execute(select(Ecard.id).where(Ecard.ecard_no == number)).first() is None:
+            return number
+
+
+def _card_facts(view) -> CardFacts:
+    return CardFacts(card_no=view.card_no, state=view.state, hr_status=view.hr_status,
+                     end_reason=view.end_reason,
+                     hr_blocks=tuple((b.kind, as_utc(b.started_at))
+                                     for b in view.blocks_in_force if b.function == "hr"))
+
+
+def _derive(uow: UnitOfWork, *, person_id: int, ecard: Ecard | None) -> EcardStatus:
+    """The e-card's status now, from the physical card (cards.service, read now)."""
+    from yikatong.cards import service as cards
+
+    if ecard is not None and ecard.revoked_at is not None:
+        card = cards.get_card(uow=uow, card_no=ecard.card_no) if ecard.card_no else None
+        return rules.derive_status(revoked_reason=ecard.revoke_reason or "revoked",
+                                   card=_card_facts(card) if card else None,
+                                   application_open=False)
+    card = cards.current_card_for(uow=uow, person_id=person_id)
+    if card is None:
+        newest = cards.list_cards(uow=uow, person_id=person_id, limit=1)
+        card = newest[0] if newest else None
+    # An open application matters only while there is no live card (同步申领: usable at once).
+    application_open = (card is None or not card.is_live) and _has_open_application(uow, person_id)
+    return rules.derive_status(revoked_reason=None, card=_card_facts(card) if card else None,
+                               application_open=application_open)
+
+
+def _has_open_application(uow: UnitOfWork, person_id: int) -> bool:
+    applications = _applications_models()
+    if applications is None:
+        return False
+    model, open_statuses = applications
+    return uow.session.execute(select(model.id).where(
+        model.person_id == person_id, model.status.in_(open_statuses))).first() is not None
+
+
+def _applications_models():
+    """The applications table and its open statuses, when that package is installed."""
+    try:
+        from yikatong.applications.models import Application
+        from yikatong.applications.rules import OPEN
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith("yikatong.applications"):
+            raise
+        return None
+    return Application, tuple(OPEN)
+
+
+def _channel(uow: UnitOfWork, code: str) -> EcardChannel:
+    for channel in channels(uow=uow):
+        if channel.code == code:
+            return channel
+    raise UnknownEcardChannel(channel=str(code)[:40])
+
+
+def _consent(ecard: Ecard, channel: str) -> EcardConsent | None:
+    return next((c for c in ecard.consents if c.channel == channel), None)
+
+
+def _facts(consent: EcardConsent) -> ConsentFacts:
+    return ConsentFacts(granted_at=as_utc(consent.granted_at),
+                        withdrawn_at=consent.withdrawn_at and as_utc(consent.withdrawn_at),
+                        reauthorised_at=consent.reauthorised_at and as_utc(consent.reauthorised_at))
+
+
+def _consent_facts(ecard: Ecard) -> list[ConsentFacts]:
+    return [_facts(c) for c in ecard.consents]
+
+
+def _refused(reason: str) -> EcardRefused:
+    zh, en = rules.refusal_names(reason)
+    return EcardRefused(reason_zh=zh, reason_en=en, reason=reason)
+
+
+def _mirror(ecard: Ecard) -> dict:
+    return {"card_no": ecard.card_no, "listed_state": ecard.listed_state,
+            "revoke_reason": ecard.revoke_reason}
+
+
+def _commit_change(uow: UnitOfWork, actor: Actor, ecard: Ecard, status: EcardStatus,
+                   keys: KeyStore, action: str, details: dict) -> EcardView:
+    """Record a holder's change: listed state (and the lists if it moved), audit, commit."""
+    before = ecard.listed_state
+    ecard.listed_state = str(rules.listed_state(status, _consent_facts(ecard)))
+    _flush(uow)
+    uow.audit(actor=actor, action=action, entity_type="ecard", entity_id=ecard.ecard_no,
+              before={"listed_state": before}, after={**details, "listed_state": ecard.listed_state})
+    if ecard.listed_state != before:
+        publish_status_lists(uow=uow, keys=keys)
+    uow.commit()
+    return _view(uow, ecard)
+
+
+def _check_password(uow: UnitOfWork, actor: Actor, ecard: Ecard, password: str) -> None:
+    """Verify the e-card password; a wrong one is counted (and committed) before raising,
+    and the fifth in a row locks it for 24 hours."""
+    now = uow.now()
+    if ecard.password_hash is None:
+        raise EcardPasswordNotSet()
+    locked_until = ecard.password_locked_until and as_utc(ecard.password_locked_until)
+    if rules.password_locked(locked_until, now):
+        raise EcardPasswordLocked(until=locked_until.isoformat(timespec="minutes"))
+    try:
+        _hasher.verify(ecard.password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        _count_failure(uow, actor, ecard, now)
+    if ecard.password_failures:
+        ecard.password_failures = 0
+
+
+def _count_failure(uow: UnitOfWork, actor: Actor, ecard: Ecard, now: datetime) -> None:
+    uow.session.rollback()  # nothing of the refused request stays, only the counter
+    ecard.password_failures += 1
+    locked = ecard.password_failures >= rules.MAX_PASSWORD_FAILURES
+    if locked:
+        ecard.password_locked_until = now + rules.PASSWORD_LOCK
+        ecard.password_failures = 0
+    _flush(uow)
+    uow.audit(actor=actor, action="ecard.password_locked" if locked else "ecard.password_failed",
+              entity_type="ecard", entity_id=ecard.ecard_no,
+              after={"failures": ecard.password_failures, "locked": locked})
+    uow.commit()
+    if locked:
+        raise EcardPasswordLocked(until=ecard.password_locked_until.isoformat(timespec="minutes"))
+    raise WrongEcardPassword(remaining=rules.MAX_PASSWORD_FAILURES - ecard.password_failures)
+
+
+def _store_password(uow: UnitOfWork, ecard: Ecard, password: str) -> None:
+    from yikatong.people.service import get_person
+
+    person = get_person(uow=uow, person_id=ecard.person_id)
+    rules.check_new_password(password, ssn=person.ssn, birth_date=person.birth_date)
+    ecard.password_hash = _hasher.hash(password)
+    ecard.password_set_at = uow.now()
+    ecard.password_failures = 0
+    ecard.password_locked_until = None
+
+
+def _commit_password(uow: UnitOfWork, actor: Actor, ecard: Ecard, action: str) -> EcardView:
+    _flush(uow)
+    uow.audit(actor=actor, action=action, entity_type="ecard", entity_id=ecard.ecard_no,
+              after={"password_set_at": ecard.password_set_at.isoformat()})
+    uow.commit()
+    return _view(uow, ecard)
+
+
+def _ecard_for_claims(uow: UnitOfWork, claims: TokenClaims) -> Ecard | None:
+    ecard = uow.session.execute(
+        select(Ecard).where(Ecard.ecard_no == f"{claims.ecard_no:016d}")).scalar()
+    return ecard if ecard is not None and ecard.status_index == claims.status_index else None
+
+
+def _used(uow: UnitOfWork, nonce: bytes) -> bool:
+    return uow.session.execute(
+        select(EcardTokenUse.id).where(EcardTokenUse.nonce == nonce.hex())).first() is not None
+
+
+def _replayed() -> TokenRejected:
+    return rejected("二维码已使用过，请刷新", "the code was already used; refresh it", "replayed")
+
+
+def _check_current(uow: UnitOfWork, ecard: Ecard, claims: TokenClaims, *,
+                   used: bool) -> EcardStatus:
+    """Raise TokenRejected unless the code is within its 60 s, unused, and the e-card may be
+    used now (on some consented channel, after re-authorisation if the card is lost)."""
+    check_window(claims, uow.now())
+    if used:
+        raise _replayed()
+    status = _derive(uow, person_id=ecard.person_id, ecard=ecard)
+    if status.state == EcardState.REVOKED:
+        raise rejected("电子社保卡已注销", "the e-card is revoked", "revoked")
+    if not rules.usable_somewhere(status, _consent_facts(ecard)):
+        zh, en = rules.refusal_names(status.reason if status.reason != "ok" else "no_consent")
+        raise rejected(f"电子社保卡暂停使用（{zh}）", f"the e-card is suspended ({en})",
+                       "suspended")
+    return status
+
+
+def _verdict(genuine: bool, error: TokenRejected) -> Verification:
+    return Verification(genuine=genuine, valid=False, reason=error.details.get("reason", "invalid"),
+                        reason_zh=error.message_zh, reason_en=error.message_en)
+
+
+def _describe(uow: UnitOfWork, ecard: Ecard, claims: TokenClaims, status: EcardStatus | None,
+              error: TokenRejected | None, *, used: bool) -> Verification:
+    """A genuine code: masked holder data and the card status, with the verdict."""
+    from yikatong.people.rules import mask_ssn
+    from yikatong.people.service import get_person
+
+    person = get_person(uow=uow, person_id=ecard.person_id)
+    status = status or _derive(uow, person_id=ecard.person_id, ecard=ecard)
+    zh, en = status.card_status_names
+    verdict = (dict(reason=error.details.get("reason", "invalid"), reason_zh=error.message_zh,
+                    reason_en=error.message_en) if error else
+               dict(reason="ok", reason_zh="真实有效", reason_en="genuine and current"))
+    return Verification(
+        genuine=True, valid=error is None, **verdict,
+        ecard_no_masked=rules.mask_ecard_no(ecard.ecard_no), name_masked=rules.mask_name(person.name),
+        ssn_masked=mask_ssn(person.ssn), state=str(status.state), card_status=status.card_status,
+        card_status_zh=zh, card_status_en=en, issued_at=claims.issued_at,
+        expires_at=claims.expires_at, used=used)
+
+
+def _flush(uow: UnitOfWork) -> None:
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from yikatong.core.errors import ConcurrentChange
+
+    try:
+        uow.session.flush()
+    except StaleDataError as error:
+        raise ConcurrentChange() from error
+
+
+def _view(uow: UnitOfWork, ecard: Ecard) -> EcardView:
+    status = _derive(uow, person_id=ecard.person_id, ecard=ecard)
+    consents = {c.channel: c for c in ecard.consents}
+    views = []
+    for channel in channels(uow=uow):
+        consent = consents.get(channel.code)
+        refusal = rules.channel_refusal(status, _facts(consent) if consent else None)
+        zh, en = rules.refusal_names(refusal) if refusal else (None, None)
+        views.append(ChannelView(
+            code=channel.code, name_zh=channel.name_zh, name_en=channel.name_en,
+            consented=consent is not None and consent.withdrawn_at is None,
+            granted_at=consent.granted_at if consent else None,
+            withdrawn_at=consent.withdrawn_at if consent else None,
+            reauthorised_at=consent.reauthorised_at if consent else None,
+            usable=refusal is None, refusal=refusal, refusal_zh=zh, refusal_en=en))
+    state_zh, state_en = status.names
+    card_zh, card_en = status.card_status_names
+    reason_zh, reason_en = rules.refusal_names(status.reason)
+    return EcardView(
+        ecard_no=ecard.ecard_no, person_id=ecard.person_id, status_index=ecard.status_index,
+        card_no=status.card_no or ecard.card_no, state=str(status.state), state_zh=state_zh,
+        state_en=state_en, card_status=status.card_status, card_status_zh=card_zh,
+        card_status_en=card_en, reason=status.reason, reason_zh=reason_zh, reason_en=reason_en,
+        loss_started_at=status.loss_started_at, created_at=ecard.created_at,
+        revoked_at=ecard.revoked_at, password_set=ecard.password_hash is not None,
+        password_locked_until=ecard.password_locked_until, channels=tuple(views))
