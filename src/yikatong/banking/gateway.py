@@ -1,0 +1,121 @@
+"""`BankGateway` into the reference bank, in-process (this module) or over NATS
+(`banking.nats_gateway`). Both go through `answer_request`, so the bank answers a request the
+same way whichever transport carried it.
+
+The bank decides at once and answers with the events it produced (the platform applies them
+in its own transaction); the same events also wait in the bank's outbox and reach the
+platform again through the relay, where `apply_bank_event` recognises them by id. So if the
+platform's transaction fails after the bank said yes, the bank's decision still arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from yikatong.banking import service, transport
+from yikatong.banking.runtime import ReferenceBank
+from yikatong.cards.protocols import (
+    BankAck,
+    BankEvent,
+    BankRefused,
+    BankUnavailable,
+    FinancialStatus,
+)
+from yikatong.core.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+OPERATIONS = {
+    "activate": service.gateway_activate,
+    "report_financial_loss": service.gateway_report_loss,
+    "lift_financial_loss": service.gateway_lift_loss,
+    "request_account_closure": service.request_closure,
+    "financial_status": service.gateway_financial_status,
+}
+
+
+def answer_request(bank: ReferenceBank, operation: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Run one gateway request in one bank transaction; a JSON-able answer:
+    `{"ok": true, "events": [...], "task_id": …, "status": …}` or
+    `{"ok": false, "code": …, "reason_zh": …, "reason_en": …}` when the bank refuses."""
+    if operation not in OPERATIONS:
+        return {"ok": False, "code": "unknown_operation", "reason_zh": f"未知的请求 {operation}",
+                "reason_en": f"unknown operation {operation}"}
+    try:
+        bank.check_serves(args["bank_code"])
+        with bank.uow() as uow:
+            result = OPERATIONS[operation](uow=uow, **args)
+            uow.commit()
+    except DomainError as error:
+        return {"ok": False, "code": error.code, "reason_zh": error.message_zh,
+                "reason_en": error.message_en}
+    answer: dict[str, Any] = {"ok": True, "events": [], "task_id": None, "status": None}
+    if isinstance(result, list):
+        answer["events"] = [transport.event_to_dict(event) for event in result]
+    elif isinstance(result, FinancialStatus):
+        answer["status"] = str(result)
+    else:
+        answer["task_id"] = result
+    return answer
+
+
+def ack_of(answer: dict[str, Any], reference: str) -> BankAck:
+    """The BankAck of a successful answer; BankRefused for a refusal."""
+    refuse_if_refused(answer)
+    events = tuple(transport.event_from_dict(item) for item in answer["events"])
+    return BankAck(bank_reference=events[0].event_id if events else reference, events=events)
+
+
+def refuse_if_refused(answer: dict[str, Any]) -> None:
+    if not answer.get("ok"):
+        raise BankRefused(reason_zh=answer.get("reason_zh", ""), reason_en=answer.get("reason_en", ""))
+
+
+class ReferenceBankGateway:
+    """The in-process reference bank behind the platform's BankGateway."""
+
+    def __init__(self, bank: ReferenceBank) -> None:
+        self.bank = bank
+
+    def activate(self, *, bank_code: str, card_no: str, pan: str, activated_at: datetime,
+                 branch_code: str | None) -> BankAck:
+        return ack_of(self._ask("activate", bank_code=bank_code, card_no=card_no, pan=pan,
+                                branch_code=branch_code), f"{bank_code}-activate-{card_no}")
+
+    def report_financial_loss(self, *, bank_code: str, card_no: str, pan: str, kind: str,
+                              channel: str, reported_at: datetime) -> BankAck:
+        return ack_of(self._ask("report_financial_loss", bank_code=bank_code, card_no=card_no,
+                                pan=pan, kind=str(kind), channel=channel),
+                      f"{bank_code}-loss-{card_no}")
+
+    def lift_financial_loss(self, *, bank_code: str, card_no: str, pan: str, channel: str,
+                            lifted_at: datetime) -> BankAck:
+        return ack_of(self._ask("lift_financial_loss", bank_code=bank_code, card_no=card_no,
+                                pan=pan, channel=channel), f"{bank_code}-unblock-{card_no}")
+
+    def request_account_closure(self, *, bank_code: str, card_no: str, pan: str, reason: str,
+                                requested_at: datetime) -> str:
+        answer = self._ask("request_account_closure", bank_code=bank_code, card_no=card_no,
+                           pan=pan, reason=reason)
+        refuse_if_refused(answer)
+        return answer["task_id"]
+
+    def financial_status(self, *, bank_code: str, pan: str) -> FinancialStatus:
+        answer = self._ask("financial_status", bank_code=bank_code, pan=pan)
+        refuse_if_refused(answer)
+        return FinancialStatus(answer["status"])
+
+    def poll_events(self, *, now: datetime) -> list[BankEvent]:
+        """Nothing to poll: this bank pushes its events (the relay, banking.jobs)."""
+        return []
+
+    def _ask(self, operation: str, **args: Any) -> dict[str, Any]:
+        try:
+            return answer_request(self.bank, operation, args)
+        except SQLAlchemyError as error:
+            log.exception("the reference bank's database failed on %s", operation)
+            raise BankUnavailable() from error

@@ -1,0 +1,192 @@
+"""The real-time link between the platform and the banks, both directions.
+
+Bank → platform: every message of a bank's outbox is applied on the platform by
+`apply_bank_message` — its event through `cards.service.apply_bank_event` (the only way the
+financial copy changes, once per event id), and for a formal loss or unblock done at a branch
+of the bank, the HR function as well (四.6(1): a branch covers both functions; the bank and
+the card centre sync in real time). In-process the relay (`relay_in_process`) carries the
+messages; with NATS the bank's process publishes them and `BankStreamConsumers` apply them.
+
+Platform → bank: the platform's outbox events for a bank reach `service.handle_platform_event`
+on the bank side, through the in-process bus (`InProcessLink`) or the bank's own durable
+JetStream consumer (`banking.node`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
+
+from yikatong.banking import service, transport
+from yikatong.banking.models import BankOutboxMessage
+from yikatong.banking.runtime import ReferenceBank
+from yikatong.cards import service as cards
+from yikatong.cards.errors import BankEventMismatch, CardNotFound
+from yikatong.cards.protocols import BankEventType
+from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.errors import ConcurrentChange, DomainError
+from yikatong.events.protocols import Event
+
+log = logging.getLogger(__name__)
+
+
+def apply_bank_message(platform, message: Event) -> bool:
+    """Apply one bank message on the platform in one transaction; False when it was applied
+    before, or cannot apply at all (unknown card: logged, never retried forever).
+    Raises on what a retry may fix (a concurrent change, the database away)."""
+    try:
+        decoded = transport.decode(message)
+    except (KeyError, ValueError):
+        log.error("dropping a message that is not a bank event: %s", message.event_id)
+        return False
+    with platform.uow() as uow:
+        try:
+            applied = cards.apply_bank_event(uow=uow, event=decoded.event)
+        except (CardNotFound, BankEventMismatch) as error:
+            log.error("bank event %s does not fit the platform's cards: %s",
+                      decoded.event.event_id, error)
+            return False
+        if applied and decoded.hr_function:
+            _apply_hr_side(uow, decoded)
+        uow.commit()
+    return applied
+
+
+def _apply_hr_side(uow, message: transport.BankMessage) -> None:
+    """The HR half of a loss or unblock the holder did at a branch of the bank."""
+    event = message.event
+    actor = Actor(user_id=f"bank:{event.bank_code}:{message.branch_code or 'branch'}",
+                  role=Role.BANK, channel=Channel.BANK_BRANCH, bank_code=event.bank_code,
+                  branch_code=message.branch_code)
+    try:
+        with uow.session.begin_nested():
+            if event.type == BankEventType.FORMAL_LOSS:
+                cards.report_loss(uow=uow, actor=actor, card_no=event.card_no, kind="formal",
+                                  function="hr", reason_code="lost")
+            elif event.type == BankEventType.UNBLOCKED:
+                cards.unblock(uow=uow, actor=actor, card_no=event.card_no, function="hr")
+    except ConcurrentChange:
+        raise
+    except DomainError as error:  # already lost, lost through another route, not in use …
+        log.warning("HR side of bank event %s left unchanged: %s", event.event_id, error)
+
+
+class BankRelay:
+    """In-process: carries the bank's outbox to the platform, in outbox order."""
+
+    def __init__(self, platform, bank: ReferenceBank) -> None:
+        self.platform = platform
+        self.bank = bank
+        self._lock = threading.Lock()  # one relay at a time in this process
+
+    def run(self, limit: int = 200) -> int:
+        """Deliver what is waiting; returns how many messages went over."""
+        with self._lock:
+            # Read, then let go of the bank's database before touching the platform's: the
+            # platform calls the bank from inside its transactions, never the other way.
+            messages = unpublished_messages(self.bank, limit)
+            for message in messages:
+                apply_bank_message(self.platform, message)
+                mark_published(self.bank, [message.event_id])
+            return len(messages)
+
+
+def _unpublished(bank_codes: Iterable[str] | None, limit: int):
+    query = (select(BankOutboxMessage).where(BankOutboxMessage.published_at.is_(None))
+             .order_by(BankOutboxMessage.seq).limit(limit))
+    if bank_codes is not None:
+        query = query.where(BankOutboxMessage.bank_code.in_(sorted(bank_codes)))
+    return query
+
+
+def unpublished_messages(bank: ReferenceBank, limit: int) -> list[Event]:
+    with bank.uow() as uow:
+        rows = uow.session.execute(_unpublished(bank.bank_codes, limit)).scalars()
+        return [transport.message_of(row) for row in rows]
+
+
+def mark_published(bank: ReferenceBank, event_ids: list[str]) -> None:
+    if not event_ids:
+        return
+    with bank.uow() as uow:
+        uow.session.execute(update(BankOutboxMessage)
+                            .where(BankOutboxMessage.event_id.in_(event_ids))
+                            .values(published_at=uow.now()))
+        uow.commit()
+
+
+def bank_handler(bank: ReferenceBank):
+    """A bus handler applying the platform's events to the bank, once each."""
+
+    def handle(event: Event) -> None:
+        bank_code = event.partner
+        if not bank_code or not event.type.startswith("card.") or not bank.serves(bank_code):
+            return
+        with bank.uow() as uow:
+            if service.handle_platform_event(uow=uow, bank_code=bank_code, event=event):
+                # Plain commit: this may run inside the platform's dispatcher transaction, so
+                # the relay back to the platform waits for the worker.
+                uow.commit()
+
+    return handle
+
+
+class InProcessLink:
+    """Subscribes the in-process bank to the in-process bus on the platform's first commit
+    that has events (the bus is registered after this package's wiring runs)."""
+
+    def __init__(self, platform) -> None:
+        self.platform = platform
+        self.subscribed = False
+
+    def on_commit(self) -> None:
+        if self.subscribed or not reference_bank_in_use(self.platform):
+            return
+        from yikatong.events.protocols import EventBus
+
+        self.platform.get(EventBus).subscribe("*", bank_handler(self.platform.get(ReferenceBank)))
+        self.subscribed = True
+
+
+def reference_bank_in_use(platform) -> bool:
+    """Whether the platform's BankGateway is this package's (the cards package registers a
+    simpler default that knows nothing of these links)."""
+    from yikatong.banking.gateway import ReferenceBankGateway
+    from yikatong.banking.nats_gateway import NatsBankGateway
+    from yikatong.cards.protocols import BankGateway
+
+    return isinstance(platform.get(BankGateway), ReferenceBankGateway | NatsBankGateway)
+
+
+class BankStreamConsumers:
+    """NATS: the platform's durable consumers of the banks' messages, one per bank stream."""
+
+    DURABLE = "platform"
+
+    def __init__(self, platform, bus, bank_codes: Iterable[str], *, poll_seconds: float = 0.5) -> None:
+        self.platform = platform
+        self.bus = bus
+        self.bank_codes = tuple(bank_codes)
+        self.poll_seconds = poll_seconds
+        self.subscriptions: dict[str, object] = {}
+
+    def ensure_running(self) -> int:
+        """Start the consumers not running yet; returns how many were started."""
+        started = 0
+        for code in self.bank_codes:
+            if code in self.subscriptions:
+                continue
+            self.subscriptions[code] = self.bus.subscribe_partner(
+                code, self.DURABLE, lambda message: apply_bank_message(self.platform, message),
+                filter_subject=transport.bank_messages_filter(self.bus.namespace, code),
+                poll_seconds=self.poll_seconds)
+            started += 1
+        return started
+
+    def stop(self) -> None:
+        for subscription in self.subscriptions.values():
+            subscription.stop()
+        self.subscriptions.clear()

@@ -1,0 +1,144 @@
+"""The reference bank's own tables. The platform never reads them: it reaches the bank only
+through the `BankGateway` (and the bank's branch API, `banking.api`). They live in the bank's
+own database (see `banking.runtime`), which is the platform's database only on PostgreSQL.
+
+Money is not here: each account's balance is a ledger account (`yikatong.ledger`), and
+`BankTransaction` is the bank's log of what it did with it (posted, held, failed).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from yikatong.db.base import Base
+
+
+class BankAccount(Base):
+    """A card's debit account at its bank. `pan` may be unknown for a moment: the bank opens
+    the account when it learns that the card was produced, and binds the account number when
+    the production list or the first request names it."""
+
+    __tablename__ = "bank_accounts"
+    __table_args__ = (UniqueConstraint("bank_code", "card_no"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_code: Mapped[str] = mapped_column(String(16), index=True)
+    pan: Mapped[str | None] = mapped_column(String(19), unique=True)
+    card_no: Mapped[str] = mapped_column(String(9), index=True)  # the platform's card number
+    holder_ref: Mapped[str | None] = mapped_column(String(32))  # the platform's person id
+    status: Mapped[str] = mapped_column(String(16))  # see rules.AccountStatus
+    issue_date: Mapped[date | None]
+    valid_until: Mapped[date | None]  # the financial function's 10-year validity (二.2)
+    opened_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]
+    activated_branch: Mapped[str | None] = mapped_column(String(32))
+    closed_at: Mapped[datetime | None]
+    hr_status: Mapped[str | None] = mapped_column(String(16))  # as the platform last told us
+    hr_status_at: Mapped[datetime | None]
+    last_atc: Mapped[int] = mapped_column(default=0)  # highest chip counter seen (replays)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class BankLoss(Base):
+    """A loss the bank put on an account (temporary per its own rule, or formal)."""
+
+    __tablename__ = "bank_losses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("bank_accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # temporary_loss | formal_loss
+    source: Mapped[str] = mapped_column(String(16))  # branch | platform | platform_sync
+    channel: Mapped[str] = mapped_column(String(32))
+    branch_code: Mapped[str | None] = mapped_column(String(32))
+    reported_by: Mapped[str] = mapped_column(String(64))
+    reported_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None] = mapped_column(index=True)  # the bank rule lifts it then
+    lifted_at: Mapped[datetime | None]
+    lifted_channel: Mapped[str | None] = mapped_column(String(32))
+    lift_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class BankClosureTask(Base):
+    """Close the account of a card retired by an exchange (四.8); done at a branch."""
+
+    __tablename__ = "bank_closure_tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(64), unique=True)
+    bank_code: Mapped[str] = mapped_column(String(16), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("bank_accounts.id"), index=True)
+    card_no: Mapped[str] = mapped_column(String(9))
+    successor_card_no: Mapped[str | None] = mapped_column(String(9))
+    reason: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open | completed
+    requested_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(64))
+    completed_branch: Mapped[str | None] = mapped_column(String(32))
+
+
+class BankTransaction(Base):
+    """Every money request the bank accepted, by the caller's request id (idempotency): posted
+    to the ledger, held until the account is activated (四.9), or failed on release."""
+
+    __tablename__ = "bank_transactions"
+    __table_args__ = (UniqueConstraint("bank_code", "request_id"),
+                      Index("ix_bank_transactions_held", "bank_code", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_code: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int] = mapped_column(ForeignKey("bank_accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))  # see rules.TransactionKind
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    counterparty: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # posted | held | failed
+    reason_code: Mapped[str | None] = mapped_column(String(48))
+    reason_zh: Mapped[str | None] = mapped_column(Text)
+    reason_en: Mapped[str | None] = mapped_column(Text)
+    atc: Mapped[int | None]
+    created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+
+
+class BankOutboxMessage(Base):
+    """What the bank tells the platform, written in the same transaction as the change; the
+    relay (in-process, or `ykt bank serve` onto NATS) sends it and marks it published."""
+
+    __tablename__ = "bank_outbox"
+
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    bank_code: Mapped[str] = mapped_column(String(16), index=True)
+    card_no: Mapped[str] = mapped_column(String(9))
+    type: Mapped[str] = mapped_column(String(32))  # a cards.protocols.BankEventType
+    occurred_at: Mapped[datetime]
+    payload: Mapped[dict]
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class BankProcessedMessage(Base):
+    """A platform event or gateway request the bank has handled: written with the effect, so
+    a redelivery is recognised and applied once; `reply` answers a retried request alike."""
+
+    __tablename__ = "bank_processed_messages"
+    __table_args__ = (UniqueConstraint("bank_code", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_code: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))  # platform_event | gateway
+    type: Mapped[str] = mapped_column(String(64))
+    card_no: Mapped[str | None] = mapped_column(String(64))
+    platform_seq: Mapped[int | None]
+    outcome: Mapped[str] = mapped_column(String(16))  # applied | ignored
+    note: Mapped[str | None] = mapped_column(String(200))
+    reply: Mapped[dict | None]
+    processed_at: Mapped[datetime]

@@ -1,0 +1,142 @@
+"""The reference bank as its own process on NATS (`ykt bank serve --bank ICBC`).
+
+It does four things, for each bank it stands in for:
+
+* consumes the platform's events about its cards from the bank's JetStream stream with a
+  durable pull consumer (in stream order, one at a time) and applies each once
+  (`service.handle_platform_event`, processed-message table in the same transaction);
+* answers the platform's gateway requests on `ykt.bankrpc.<code>` (core request/reply);
+* relays its own outbox to the same stream as `bank.*` messages (Nats-Msg-Id = event id,
+  so a re-publish after a crash is dropped by the server), oldest first;
+* runs its own rule: temporary losses whose time is up lift by themselves.
+
+A node that is down loses nothing: the platform's events wait in the stream at the durable
+consumer's position, and the bank's own messages wait in its outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from yikatong.banking import link, service, transport
+from yikatong.banking.gateway import answer_request
+from yikatong.banking.nats_gateway import UNAVAILABLE, AsyncLoop, connect
+from yikatong.banking.runtime import ReferenceBank
+from yikatong.events.nats import DEFAULT_NAMESPACE, JetStreamBus
+
+log = logging.getLogger(__name__)
+
+
+class BankNode:
+    def __init__(self, bank: ReferenceBank, *, nats_url: str, namespace: str = DEFAULT_NAMESPACE,
+                 relay_every: float = 0.02, rule_every: float = 5.0,
+                 consumer_poll: float = 0.5) -> None:
+        if not bank.bank_codes:
+            raise ValueError("a bank node stands in for named banks (--bank)")
+        self.bank = bank
+        self.nats_url = nats_url
+        self.namespace = namespace
+        self.relay_every = relay_every
+        self.rule_every = rule_every
+        self.consumer_poll = consumer_poll
+        self.bus = JetStreamBus(nats_url, namespace=namespace)
+        self.relayed = 0
+        self._rpc_loop: AsyncLoop | None = None
+        self._rpc_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ykt-bank-rpc")
+        self._nc = None
+
+    def start(self) -> None:
+        """Subscribe to the platform's events and start answering gateway requests."""
+        for code in sorted(self.bank.bank_codes):
+            self.bus.subscribe_partner(
+                code, f"bank-{code}", link.bank_handler(self.bank),
+                filter_subject=transport.platform_events_filter(self.namespace, code),
+                poll_seconds=self.consumer_poll)
+        self._rpc_loop = AsyncLoop("ykt-bank-rpc")
+        self._rpc_loop.run(self._serve_requests(), timeout=15)
+
+    def relay_once(self, limit: int = 500) -> int:
+        """Publish the bank's waiting messages in order; returns how many were stored."""
+        messages = link.unpublished_messages(self.bank, limit)
+        if not messages:
+            return 0
+        published = self.bus.publish_batch(messages)
+        link.mark_published(self.bank, [m.event_id for m in messages[:published]])
+        self.relayed += published
+        return published
+
+    def run_rules_once(self) -> int:
+        with self.bank.uow() as uow:
+            lifted = service.expire_temporary_losses(uow=uow, bank_codes=self.bank.bank_codes)
+            uow.commit()
+        return lifted
+
+    def run(self, stop: Callable[[], bool]) -> None:
+        """Relay and run the bank's rule until `stop()`; the consumers run on their own."""
+        next_rules = 0.0
+        while not stop():
+            try:
+                if time.monotonic() >= next_rules:
+                    self.run_rules_once()
+                    next_rules = time.monotonic() + self.rule_every
+                if self.relay_once() == 0:
+                    time.sleep(self.relay_every)
+            except Exception:  # the database or NATS away for a moment: try again
+                log.exception("bank node loop failed; retrying")
+                time.sleep(1)
+
+    def close(self) -> None:
+        if self._rpc_loop is not None:
+            async def close() -> None:
+                if self._nc is not None and not self._nc.is_closed:
+                    await self._nc.close()
+
+            try:
+                self._rpc_loop.run(close(), timeout=5)
+            finally:
+                self._rpc_loop.stop()
+        self._rpc_executor.shutdown(wait=False)
+        self.bus.close()
+
+    async def _serve_requests(self) -> None:
+        import asyncio
+
+        self._nc = await connect(self.nats_url, "yikatong-reference-bank", 3.0)
+        loop = asyncio.get_running_loop()
+
+        async def on_request(msg) -> None:
+            answer = await loop.run_in_executor(self._rpc_executor, self._answer, msg.data)
+            await msg.respond(json.dumps(answer).encode())
+
+        for code in sorted(self.bank.bank_codes):
+            await self._nc.subscribe(transport.rpc_subject(self.namespace, code),
+                                     queue="reference-bank", cb=on_request)
+        await self._nc.flush()
+
+    def _answer(self, body: bytes) -> dict:
+        try:
+            request = json.loads(body)
+            return answer_request(self.bank, request["operation"], request["args"])
+        except (ValueError, KeyError, TypeError):
+            return {"ok": False, "code": "bad_request", "reason_zh": "请求格式不正确",
+                    "reason_en": "malformed request"}
+        except Exception:
+            log.exception("answering a gateway request failed")
+            return {"ok": False, "code": UNAVAILABLE, "reason_zh": "", "reason_en": ""}
+
+
+def serve(bank: ReferenceBank, *, nats_url: str, namespace: str = DEFAULT_NAMESPACE,
+          stop: threading.Event | None = None) -> None:
+    """Run a node until `stop` is set (or forever)."""
+    stop = stop or threading.Event()
+    node = BankNode(bank, nats_url=nats_url, namespace=namespace)
+    node.start()
+    try:
+        node.run(stop.is_set)
+    finally:
+        node.close()

@@ -1,0 +1,344 @@
+"""Money on the card's account: deposit, withdrawal, card-present purchase, online payment,
+transfer, incoming credit, and the queue of payments held until activation (四.9).
+
+Each use case runs in the bank's unit of work and does not commit. Every request carries the
+caller's request id: the same id with the same content returns the first answer (nothing is
+posted twice), with other content raises IdempotencyKeyReused. Postings go to the shared
+ledger (`yikatong.ledger`), which never lets a customer's account go below zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from yikatong.banking import rules
+from yikatong.banking.errors import (
+    NOT_ACTIVATED_EN,
+    NOT_ACTIVATED_ZH,
+    AccountClosed,
+    AccountNotActivated,
+    CryptogramInvalid,
+    CryptogramMismatch,
+    CryptogramReplayed,
+    UnknownAccount,
+)
+from yikatong.banking.models import BankAccount, BankTransaction
+from yikatong.banking.rules import AccountStatus, Outcome, TransactionKind
+from yikatong.cards.rules import check_pan
+from yikatong.chip.host import verify_arqc
+from yikatong.core.actor import Actor
+from yikatong.core.clock import local_date
+from yikatong.core.errors import DomainError, IdempotencyKeyReused, InvalidInput
+from yikatong.core.money import Fen
+from yikatong.crypto.errors import KeyNotFound, KeyUnusable
+from yikatong.crypto.protocols import KeyStore
+from yikatong.db.uow import UnitOfWork
+from yikatong.ledger import service as ledger
+from yikatong.ledger.rules import AccountKind
+
+
+@dataclass(frozen=True)
+class ChipProof:
+    """What a POS or ATM forwards from the chip's GENERATE AC (chip.bankcard.ArqcResult)."""
+
+    pan: str
+    psn: int
+    key_version: int
+    cdol1_data: bytes
+    atc: int
+    arqc: bytes
+
+
+@dataclass(frozen=True)
+class TransactionView:
+    request_id: str
+    pan: str
+    kind: str
+    amount_fen: Fen
+    counterparty: str | None
+    channel: str
+    status: str  # posted | held | failed
+    reason_code: str | None
+    reason_zh: str | None
+    reason_en: str | None
+    created_at: datetime
+    settled_at: datetime | None
+    balance_fen: Fen  # the account's balance as of this answer
+
+
+POSTED, HELD, FAILED = "posted", "held", "failed"
+
+
+# ---------------------------------------------------------------------------------------
+# Use cases
+
+
+def deposit(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str, amount_fen: Fen,
+            request_id: str, currency: str = "CNY") -> TransactionView:
+    """Cash paid in at the counter (refused before activation: the cash cannot wait)."""
+    rules.check_currency(currency)
+    account = account_by_pan(uow, bank_code, pan)
+    return _transact(uow, actor=actor, account=account, kind=TransactionKind.DEPOSIT,
+                     amount=amount_fen, request_id=request_id, channel="counter")
+
+
+def card_present(*, uow: UnitOfWork, actor: Actor, keystore: KeyStore, bank_code: str, pan: str,
+                 kind: str, amount_fen: Fen, request_id: str, chip: ChipProof,
+                 merchant: str | None = None, channel: str = "pos") -> TransactionView:
+    """A POS purchase or a counter/ATM withdrawal with the card: the bank authenticates the
+    chip's ARQC (SM4, chip.host.verify_arqc) over the amount, currency and country it signed,
+    refuses a replayed counter, and refuses the card in person after its validity (二.2)."""
+    kind = TransactionKind(kind)
+    if kind not in rules.CARD_PRESENT:
+        raise InvalidInput(reason_zh="有卡交易只能是消费或取款",
+                           reason_en="a card-present transaction is a purchase or a withdrawal")
+    account = account_by_pan(uow, bank_code, pan)
+    replay = _replay(uow, account, request_id, kind, amount_fen, merchant)
+    if replay is not None:
+        return replay
+    data = rules.parse_cdol1(chip.cdol1_data)
+    rules.check_chip_data(data, amount=rules.check_positive_amount(amount_fen))
+    if chip.pan != account.pan:
+        raise CryptogramMismatch(what_zh="卡片账号与请求账号不同",
+                                 what_en="the card's account number is not the request's")
+    if not _cryptogram_valid(keystore, chip):
+        raise CryptogramInvalid()
+    if chip.atc <= account.last_atc:
+        raise CryptogramReplayed()
+    view = _transact(uow, actor=actor, account=account, kind=kind, amount=amount_fen,
+                     request_id=request_id, channel=channel, counterparty=merchant, atc=chip.atc)
+    account.last_atc = chip.atc
+    return view
+
+
+def online_payment(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str, amount_fen: Fen,
+                   request_id: str, merchant: str, currency: str = "CNY",
+                   country: str = "CN") -> TransactionView:
+    """A card-not-present payment (also after the card's validity, 二.2); held before
+    activation (contributions and fees paid from the card wait for it, 四.9)."""
+    rules.check_currency(currency)
+    rules.check_country(country)
+    account = account_by_pan(uow, bank_code, pan)
+    return _transact(uow, actor=actor, account=account, kind=TransactionKind.ONLINE_PAYMENT,
+                     amount=amount_fen, request_id=request_id, channel="online",
+                     counterparty=merchant)
+
+
+def transfer(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str, to_account: str,
+             amount_fen: Fen, request_id: str, currency: str = "CNY", country: str = "CN",
+             channel: str = "online") -> TransactionView:
+    """Transfer to another domestic account. When the payee's account is one this reference
+    bank keeps, the money arrives there as a `transfer_in` (held if that account is not
+    activated yet); otherwise it leaves through interbank clearing."""
+    rules.check_currency(currency)
+    rules.check_country(country)
+    check_pan(to_account)
+    account = account_by_pan(uow, bank_code, pan)
+    if to_account == account.pan:
+        raise InvalidInput(reason_zh="收款账户不能是本账户", reason_en="cannot transfer to the same account")
+    payee = _find_by_pan(uow, to_account)
+    if payee is not None and payee.status == AccountStatus.CLOSED:
+        raise AccountClosed(zh="收款账户已销户", en="The payee's account is closed")
+    view = _transact(uow, actor=actor, account=account, kind=TransactionKind.TRANSFER_OUT,
+                     amount=amount_fen, request_id=request_id, channel=channel,
+                     counterparty=to_account)
+    return view
+
+
+def credit(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str, amount_fen: Fen,
+           request_id: str, payer: str, currency: str = "CNY", country: str = "CN") -> TransactionView:
+    """Money paid in: pensions, unemployment and work-injury money, subsidies, refunds
+    (三.4). Accepted while the card is lost or past its validity; held before activation."""
+    rules.check_currency(currency)
+    rules.check_country(country)
+    account = account_by_pan(uow, bank_code, pan)
+    return _transact(uow, actor=actor, account=account, kind=TransactionKind.CREDIT,
+                     amount=amount_fen, request_id=request_id, channel="credit",
+                     counterparty=payer)
+
+
+def held_payments(*, uow: UnitOfWork, bank_code: str, pan: str | None = None) -> list[TransactionView]:
+    """Payments waiting for the account's activation, oldest first."""
+    query = (select(BankTransaction, BankAccount).join(BankAccount)
+             .where(BankTransaction.bank_code == bank_code, BankTransaction.status == HELD)
+             .order_by(BankTransaction.id))
+    if pan is not None:
+        query = query.where(BankAccount.pan == account_by_pan(uow, bank_code, pan).pan)
+    return [_view(uow, tx, account) for tx, account in uow.session.execute(query)]
+
+
+def transactions(*, uow: UnitOfWork, bank_code: str, pan: str) -> list[TransactionView]:
+    """Every transaction of the account, oldest first, whatever became of it."""
+    account = account_by_pan(uow, bank_code, pan)
+    query = (select(BankTransaction).where(BankTransaction.account_id == account.id)
+             .order_by(BankTransaction.id))
+    return [_view(uow, tx, account) for tx in uow.session.execute(query).scalars()]
+
+
+def release_held(uow: UnitOfWork, account: BankAccount, at: datetime) -> list[TransactionView]:
+    """On activation: money in first, then payments out, each in arrival order. A payment that
+    cannot go through now (not enough money, say) fails with its reason; the rest go on."""
+    held = list(uow.session.execute(
+        select(BankTransaction).where(BankTransaction.account_id == account.id,
+                                      BankTransaction.status == HELD)
+        .order_by(BankTransaction.id)).scalars())
+    held.sort(key=lambda tx: TransactionKind(tx.kind) not in rules.INCOMING)
+    for tx in held:
+        try:
+            with uow.session.begin_nested():
+                _post(uow, account, tx)
+                tx.status = POSTED
+                tx.settled_at = at
+        except DomainError as error:
+            _fail(tx, error, at)
+    return [_view(uow, tx, account) for tx in held]
+
+
+def held_count(uow: UnitOfWork, account: BankAccount) -> int:
+    return uow.session.execute(select(func.count()).select_from(BankTransaction).where(
+        BankTransaction.account_id == account.id, BankTransaction.status == HELD)).scalar_one()
+
+
+def fail_held(uow: UnitOfWork, account: BankAccount, error: DomainError, at: datetime) -> int:
+    """The account closed: what was waiting for it will never go through."""
+    held = uow.session.execute(select(BankTransaction).where(
+        BankTransaction.account_id == account.id, BankTransaction.status == HELD)).scalars().all()
+    for tx in held:
+        _fail(tx, error, at)
+    return len(held)
+
+
+def open_ledger_account(uow: UnitOfWork, account: BankAccount) -> None:
+    ledger.open_account(uow=uow, code=rules.customer_code(account.bank_code, account.pan),
+                        kind=AccountKind.LIABILITY)
+
+
+def balance(uow: UnitOfWork, account: BankAccount) -> Fen:
+    if account.pan is None:
+        return 0
+    open_ledger_account(uow, account)
+    return ledger.balance(uow=uow, code=rules.customer_code(account.bank_code, account.pan))
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+
+
+def account_by_pan(uow: UnitOfWork, bank_code: str, pan: str) -> BankAccount:
+    """The bank's account with this number; another bank's account reads as unknown."""
+    account = _find_by_pan(uow, pan) if isinstance(pan, str) else None
+    if account is None or account.bank_code != bank_code:
+        raise UnknownAccount()
+    return account
+
+
+def _find_by_pan(uow: UnitOfWork, pan: str) -> BankAccount | None:
+    return uow.session.execute(select(BankAccount).where(BankAccount.pan == pan)).scalar_one_or_none()
+
+
+def _check_request_id(request_id: object) -> str:
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= 64 or not request_id.isprintable():
+        raise InvalidInput(reason_zh="请求编号应为 1–64 个可打印字符",
+                           reason_en="the request id must be 1–64 printable characters")
+    return request_id
+
+
+def _replay(uow: UnitOfWork, account: BankAccount, request_id: str, kind: TransactionKind,
+            amount: object, counterparty: str | None) -> TransactionView | None:
+    """The first answer to a repeated request id; IdempotencyKeyReused for other content."""
+    _check_request_id(request_id)
+    existing = uow.session.execute(select(BankTransaction).where(
+        BankTransaction.bank_code == account.bank_code,
+        BankTransaction.request_id == request_id)).scalar_one_or_none()
+    if existing is None:
+        return None
+    if existing.fingerprint != _fingerprint(account, kind, amount, counterparty):
+        raise IdempotencyKeyReused(key=request_id)
+    return _view(uow, existing, account)
+
+
+def _fingerprint(account: BankAccount, kind: TransactionKind, amount: object,
+                 counterparty: str | None) -> str:
+    return rules.fingerprint(pan=account.pan, kind=str(kind), amount=amount,
+                             counterparty=counterparty)
+
+
+def _transact(uow: UnitOfWork, *, actor: Actor, account: BankAccount, kind: TransactionKind,
+              amount: object, request_id: str, channel: str, counterparty: str | None = None,
+              atc: int | None = None) -> TransactionView:
+    replay = _replay(uow, account, request_id, kind, amount, counterparty)
+    if replay is not None:
+        return replay
+    amount = rules.check_positive_amount(amount)
+    now = uow.now()
+    outcome = rules.decide(status=account.status, valid_until=account.valid_until, kind=kind,
+                           today=local_date(now))
+    tx = BankTransaction(
+        bank_code=account.bank_code, request_id=request_id, account_id=account.id,
+        fingerprint=_fingerprint(account, kind, amount, counterparty), kind=str(kind),
+        amount_fen=amount, counterparty=counterparty, channel=channel, atc=atc, created_at=now)
+    if outcome == Outcome.HOLD:
+        tx.status = HELD
+        tx.reason_code = "not_activated"
+        tx.reason_zh, tx.reason_en = NOT_ACTIVATED_ZH, NOT_ACTIVATED_EN
+    else:
+        _post(uow, account, tx)
+        tx.status = POSTED
+        tx.settled_at = now
+    uow.session.add(tx)
+    uow.session.flush()
+    uow.audit(actor=actor, action=f"bank.{kind}", entity_type="bank_account",
+              entity_id=f"{account.bank_code}:{account.card_no}",
+              after={"request_id": request_id, "amount_fen": amount, "status": tx.status,
+                     "channel": channel})
+    return _view(uow, tx, account)
+
+
+def _post(uow: UnitOfWork, account: BankAccount, tx: BankTransaction) -> None:
+    """Post the transaction to the ledger; a transfer to an account this bank keeps also pays
+    the payee (held there if the payee is not activated)."""
+    kind = TransactionKind(tx.kind)
+    if rules.decide(status=account.status, valid_until=account.valid_until, kind=kind,
+                    today=local_date(uow.now())) != Outcome.POST:
+        raise AccountNotActivated()
+    open_ledger_account(uow, account)
+    legs = rules.legs(kind, bank_code=account.bank_code, pan=account.pan, amount=tx.amount_fen)
+    book = rules.COUNTER_BOOK[kind][0]
+    ledger.open_account(uow=uow, code=rules.book_code(account.bank_code, book), kind=book.kind,
+                        allow_negative=book.allow_negative)
+    ledger.post(uow=uow, request_id=rules.journal_request_id(account.bank_code, tx.request_id),
+                kind=f"bank_{kind}", legs=legs, memo=tx.counterparty or "")
+    if kind == TransactionKind.TRANSFER_OUT:
+        payee = _find_by_pan(uow, tx.counterparty)
+        if payee is not None:
+            _transact(uow, actor=Actor.system(f"bank:{account.bank_code}"), account=payee,
+                      kind=TransactionKind.TRANSFER_IN, amount=tx.amount_fen,
+                      request_id=f"{tx.request_id[:60]}:in", channel="transfer",
+                      counterparty=account.pan)
+
+
+def _fail(tx: BankTransaction, error: DomainError, at: datetime) -> None:
+    tx.status = FAILED
+    tx.reason_code = error.code
+    tx.reason_zh = error.message_zh
+    tx.reason_en = error.message_en
+    tx.settled_at = at
+
+
+def _cryptogram_valid(keystore: KeyStore, chip: ChipProof) -> bool:
+    try:
+        return verify_arqc(keystore, pan=chip.pan, psn=chip.psn, key_version=chip.key_version,
+                           cdol1_data=chip.cdol1_data, atc=chip.atc, arqc=chip.arqc)
+    except (KeyNotFound, KeyUnusable, ValueError):  # an unknown key version: not a genuine card
+        return False
+
+
+def _view(uow: UnitOfWork, tx: BankTransaction, account: BankAccount) -> TransactionView:
+    return TransactionView(
+        request_id=tx.request_id, pan=account.pan, kind=tx.kind, amount_fen=tx.amount_fen,
+        counterparty=tx.counterparty, channel=tx.channel, status=tx.status,
+        reason_code=tx.reason_code, reason_zh=tx.reason_zh, reason_en=tx.reason_en,
+        created_at=tx.created_at, settled_at=tx.settled_at, balance_fen=balance(uow, account))

@@ -1,0 +1,24 @@
+"""The platform with the reference bank as its BankGateway (in-process)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from yikatong.banking.runtime import ReferenceBank
+from yikatong.banking.wiring import use_reference_bank
+
+
+@pytest.fixture
+def bank_platform(platform) -> Iterator:
+    # cards/wiring.py registers its SimpleBankGateway after this package's wiring for now.
+    use_reference_bank(platform)
+    yield platform
+    if ReferenceBank in platform._services:
+        platform.get(ReferenceBank).close()
+
+
+@pytest.fixture
+def bank(bank_platform) -> ReferenceBank:
+    return bank_platform.get(ReferenceBank)
