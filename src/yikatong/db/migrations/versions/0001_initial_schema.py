@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 19:47:43.879892
+Create Date: 2026-11-26 19:58:42.772696
 """
 
 import sqlalchemy as sa
@@ -51,6 +51,71 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_records", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_records_action"), ["action"], unique=False)
 
+    op.create_table(
+        "bank_accounts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("bank_code", sa.String(length=16), nullable=False),
+        sa.Column("pan", sa.String(length=19), nullable=True),
+        sa.Column("card_no", sa.String(length=9), nullable=False),
+        sa.Column("holder_ref", sa.String(length=32), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("issue_date", sa.Date(), nullable=True),
+        sa.Column("valid_until", sa.Date(), nullable=True),
+        sa.Column("opened_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("activated_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("activated_branch", sa.String(length=32), nullable=True),
+        sa.Column("closed_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("hr_status", sa.String(length=16), nullable=True),
+        sa.Column("hr_status_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_atc", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_accounts")),
+        sa.UniqueConstraint(
+            "bank_code", "card_no", name=op.f("uq_bank_accounts_bank_code_card_no")
+        ),
+        sa.UniqueConstraint("pan", name=op.f("uq_bank_accounts_pan")),
+    )
+    with op.batch_alter_table("bank_accounts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_bank_accounts_bank_code"), ["bank_code"], unique=False)
+        batch_op.create_index(batch_op.f("ix_bank_accounts_card_no"), ["card_no"], unique=False)
+
+    op.create_table(
+        "bank_outbox",
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("bank_code", sa.String(length=16), nullable=False),
+        sa.Column("card_no", sa.String(length=9), nullable=False),
+        sa.Column("type", sa.String(length=32), nullable=False),
+        sa.Column("occurred_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("published_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_bank_outbox")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_bank_outbox_event_id")),
+    )
+    with op.batch_alter_table("bank_outbox", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_bank_outbox_bank_code"), ["bank_code"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_bank_outbox_published_at"), ["published_at"], unique=False
+        )
+
+    op.create_table(
+        "bank_processed_messages",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("bank_code", sa.String(length=16), nullable=False),
+        sa.Column("message_id", sa.String(length=64), nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("type", sa.String(length=64), nullable=False),
+        sa.Column("card_no", sa.String(length=64), nullable=True),
+        sa.Column("platform_seq", sa.Integer(), nullable=True),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("note", sa.String(length=200), nullable=True),
+        sa.Column("reply", sa.JSON(), nullable=True),
+        sa.Column("processed_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_processed_messages")),
+        sa.UniqueConstraint(
+            "bank_code", "message_id", name=op.f("uq_bank_processed_messages_bank_code_message_id")
+        ),
+    )
     op.create_table(
         "card_bank_account_closures",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -178,6 +243,70 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("directory_outlets", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_directory_outlets_kind"), ["kind"], unique=False)
+
+    op.create_table(
+        "ecard_event_cursors",
+        sa.Column("consumer", sa.String(length=64), nullable=False),
+        sa.Column("last_seq", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("consumer", name=op.f("pk_ecard_event_cursors")),
+    )
+    op.create_table(
+        "ecard_status_lists",
+        sa.Column("purpose", sa.String(length=16), nullable=False),
+        sa.Column("credential", sa.JSON(), nullable=False),
+        sa.Column("etag", sa.String(length=64), nullable=False),
+        sa.Column("set_count", sa.Integer(), nullable=False),
+        sa.Column("built_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("valid_until", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("purpose", name=op.f("pk_ecard_status_lists")),
+    )
+    op.create_table(
+        "ecard_token_uses",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("nonce", sa.String(length=16), nullable=False),
+        sa.Column("ecard_no", sa.String(length=16), nullable=False),
+        sa.Column("business", sa.String(length=64), nullable=False),
+        sa.Column("terminal_id", sa.String(length=64), nullable=True),
+        sa.Column("used_by", sa.String(length=64), nullable=False),
+        sa.Column("token_expires_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ecard_token_uses")),
+        sa.UniqueConstraint("nonce", name=op.f("uq_ecard_token_uses_nonce")),
+    )
+    with op.batch_alter_table("ecard_token_uses", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_ecard_token_uses_ecard_no"), ["ecard_no"], unique=False
+        )
+
+    op.create_table(
+        "ecards",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ecard_no", sa.String(length=16), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("live_person_id", sa.Integer(), nullable=True),
+        sa.Column("status_index", sa.Integer(), nullable=False),
+        sa.Column("application_id", sa.Integer(), nullable=True),
+        sa.Column("card_no", sa.String(length=9), nullable=True),
+        sa.Column("listed_state", sa.String(length=16), nullable=False),
+        sa.Column("created_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoke_reason", sa.String(length=32), nullable=True),
+        sa.Column("password_hash", sa.String(length=200), nullable=True),
+        sa.Column("password_set_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("password_failures", sa.Integer(), nullable=False),
+        sa.Column(
+            "password_locked_until", yikatong.db.base.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ecards")),
+        sa.UniqueConstraint("ecard_no", name=op.f("uq_ecards_ecard_no")),
+        sa.UniqueConstraint("live_person_id", name=op.f("uq_ecards_live_person_id")),
+        sa.UniqueConstraint("status_index", name=op.f("uq_ecards_status_index")),
+    )
+    with op.batch_alter_table("ecards", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ecards_card_no"), ["card_no"], unique=False)
+        batch_op.create_index(batch_op.f("ix_ecards_listed_state"), ["listed_state"], unique=False)
+        batch_op.create_index(batch_op.f("ix_ecards_person_id"), ["person_id"], unique=False)
 
     op.create_table(
         "employer_batches",
@@ -570,6 +699,96 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "bank_closure_tasks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("task_id", sa.String(length=64), nullable=False),
+        sa.Column("bank_code", sa.String(length=16), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("card_no", sa.String(length=9), nullable=False),
+        sa.Column("successor_card_no", sa.String(length=9), nullable=True),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("requested_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("completed_by", sa.String(length=64), nullable=True),
+        sa.Column("completed_branch", sa.String(length=32), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["bank_accounts.id"],
+            name=op.f("fk_bank_closure_tasks_account_id_bank_accounts"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_closure_tasks")),
+        sa.UniqueConstraint("task_id", name=op.f("uq_bank_closure_tasks_task_id")),
+    )
+    with op.batch_alter_table("bank_closure_tasks", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_bank_closure_tasks_account_id"), ["account_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_bank_closure_tasks_bank_code"), ["bank_code"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_bank_closure_tasks_status"), ["status"], unique=False)
+
+    op.create_table(
+        "bank_losses",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("branch_code", sa.String(length=32), nullable=True),
+        sa.Column("reported_by", sa.String(length=64), nullable=False),
+        sa.Column("reported_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lifted_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lifted_channel", sa.String(length=32), nullable=True),
+        sa.Column("lift_reason", sa.String(length=32), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["bank_accounts.id"],
+            name=op.f("fk_bank_losses_account_id_bank_accounts"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_losses")),
+    )
+    with op.batch_alter_table("bank_losses", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_bank_losses_account_id"), ["account_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_bank_losses_ends_at"), ["ends_at"], unique=False)
+
+    op.create_table(
+        "bank_transactions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("bank_code", sa.String(length=16), nullable=False),
+        sa.Column("request_id", sa.String(length=64), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("counterparty", sa.String(length=64), nullable=True),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("reason_code", sa.String(length=48), nullable=True),
+        sa.Column("reason_zh", sa.Text(), nullable=True),
+        sa.Column("reason_en", sa.Text(), nullable=True),
+        sa.Column("atc", sa.Integer(), nullable=True),
+        sa.Column("created_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("settled_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["bank_accounts.id"],
+            name=op.f("fk_bank_transactions_account_id_bank_accounts"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_transactions")),
+        sa.UniqueConstraint(
+            "bank_code", "request_id", name=op.f("uq_bank_transactions_bank_code_request_id")
+        ),
+    )
+    with op.batch_alter_table("bank_transactions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_bank_transactions_account_id"), ["account_id"], unique=False
+        )
+        batch_op.create_index("ix_bank_transactions_held", ["bank_code", "status"], unique=False)
+
+    op.create_table(
         "card_blocks",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("card_id", sa.Integer(), nullable=False),
@@ -597,6 +816,26 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_card_blocks_card_id"), ["card_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_card_blocks_ends_at"), ["ends_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_card_blocks_lifted_at"), ["lifted_at"], unique=False)
+
+    op.create_table(
+        "ecard_consents",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ecard_id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("granted_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("withdrawn_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reauthorised_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "password_session_until", yikatong.db.base.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["ecard_id"], ["ecards.id"], name=op.f("fk_ecard_consents_ecard_id_ecards")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ecard_consents")),
+        sa.UniqueConstraint("ecard_id", "channel", name=op.f("uq_ecard_consents_ecard_id_channel")),
+    )
+    with op.batch_alter_table("ecard_consents", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ecard_consents_ecard_id"), ["ecard_id"], unique=False)
 
     op.create_table(
         "identity_reviews",
@@ -788,12 +1027,32 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_identity_reviews_candidate_person_id"))
 
     op.drop_table("identity_reviews")
+    with op.batch_alter_table("ecard_consents", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ecard_consents_ecard_id"))
+
+    op.drop_table("ecard_consents")
     with op.batch_alter_table("card_blocks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_card_blocks_lifted_at"))
         batch_op.drop_index(batch_op.f("ix_card_blocks_ends_at"))
         batch_op.drop_index(batch_op.f("ix_card_blocks_card_id"))
 
     op.drop_table("card_blocks")
+    with op.batch_alter_table("bank_transactions", schema=None) as batch_op:
+        batch_op.drop_index("ix_bank_transactions_held")
+        batch_op.drop_index(batch_op.f("ix_bank_transactions_account_id"))
+
+    op.drop_table("bank_transactions")
+    with op.batch_alter_table("bank_losses", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bank_losses_ends_at"))
+        batch_op.drop_index(batch_op.f("ix_bank_losses_account_id"))
+
+    op.drop_table("bank_losses")
+    with op.batch_alter_table("bank_closure_tasks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bank_closure_tasks_status"))
+        batch_op.drop_index(batch_op.f("ix_bank_closure_tasks_bank_code"))
+        batch_op.drop_index(batch_op.f("ix_bank_closure_tasks_account_id"))
+
+    op.drop_table("bank_closure_tasks")
     with op.batch_alter_table("applications", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_applications_submitted_by"))
         batch_op.drop_index(batch_op.f("ix_applications_status"))
@@ -853,6 +1112,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_employer_batches_submitted_by"))
 
     op.drop_table("employer_batches")
+    with op.batch_alter_table("ecards", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ecards_person_id"))
+        batch_op.drop_index(batch_op.f("ix_ecards_listed_state"))
+        batch_op.drop_index(batch_op.f("ix_ecards_card_no"))
+
+    op.drop_table("ecards")
+    with op.batch_alter_table("ecard_token_uses", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ecard_token_uses_ecard_no"))
+
+    op.drop_table("ecard_token_uses")
+    op.drop_table("ecard_status_lists")
+    op.drop_table("ecard_event_cursors")
     with op.batch_alter_table("directory_outlets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_directory_outlets_kind"))
 
@@ -879,6 +1150,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_card_bank_account_closures_bank_code"))
 
     op.drop_table("card_bank_account_closures")
+    op.drop_table("bank_processed_messages")
+    with op.batch_alter_table("bank_outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bank_outbox_published_at"))
+        batch_op.drop_index(batch_op.f("ix_bank_outbox_bank_code"))
+
+    op.drop_table("bank_outbox")
+    with op.batch_alter_table("bank_accounts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bank_accounts_card_no"))
+        batch_op.drop_index(batch_op.f("ix_bank_accounts_bank_code"))
+
+    op.drop_table("bank_accounts")
     with op.batch_alter_table("audit_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_records_action"))
 
