@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from tests.applications.conftest import OUTLET, new_applicant, pickup, walk_to_hand_over
 
@@ -23,6 +24,20 @@ PASSWORD = "739164"
 def chip_directory(tmp_path, monkeypatch):
     """Chip images of the cards these tests produce go to a temporary folder."""
     monkeypatch.setenv("YKT_CHIP_DIR", str(tmp_path / "chips"))
+
+
+@pytest.fixture(autouse=True)
+def quick_argon2(request, monkeypatch):
+    """argon2id with small costs (the production costs take ~0.2 s a hash on this machine);
+    a test that asks for the `real_argon2` fixture keeps the production hasher."""
+    if "real_argon2" not in request.fixturenames:
+        monkeypatch.setattr(service, "_hasher",
+                            PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def real_argon2() -> None:
+    """Ask for this to hash with the production argon2 costs."""
 
 
 @dataclass

@@ -217,9 +217,16 @@ class ListedState(StrEnum):
 
 
 def listed_state(status: EcardStatus, consents: Iterable[ConsentFacts]) -> ListedState:
+    """Revoked, suspended (frozen, or lost with no re-authorisation since), else clear. Consent
+    is not listed: a code is only ever issued on a consented channel."""
     if status.state == EcardState.REVOKED:
         return ListedState.REVOKED
-    return ListedState.CLEAR if usable_somewhere(status, consents) else ListedState.SUSPENDED
+    if status.state == EcardState.SUSPENDED:
+        return ListedState.SUSPENDED
+    if status.state == EcardState.RESTRICTED and not any(
+            c.in_force and _after_loss(c, status) for c in consents):
+        return ListedState.SUSPENDED
+    return ListedState.CLEAR
 
 
 def list_size(highest_index: int, minimum: int) -> int:
