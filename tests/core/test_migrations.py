@@ -12,8 +12,8 @@ pytestmark = pytest.mark.db
 
 @pytest.fixture
 def empty_database(request, tmp_path):
-    from tests.conftest import ON_POSTGRES
     from tests import servers
+    from tests.conftest import ON_POSTGRES
 
     if not ON_POSTGRES:
         yield f"sqlite:///{tmp_path / 'migrated.db'}"

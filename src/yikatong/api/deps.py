@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from yikatong.auth.errors import ChannelNotAllowed
 from yikatong.auth.rules import channel_for
-from yikatong.auth.service import resolve_token
+from yikatong.auth.service import link_holder_person, resolve_token
 from yikatong.core.actor import Actor, Role
 from yikatong.core.errors import Forbidden, Unauthenticated
 from yikatong.platform import Platform
@@ -25,7 +25,8 @@ def current_actor(
     platform: Platform = Depends(platform_dep),
     token: str | None = Depends(oauth2_scheme),
     api_key: str | None = Header(default=None, alias="X-API-Key"),
-    channel: str | None = Header(default=None, alias="X-Ykt-Channel"),
+    # Named apart from any route's own `channel` path parameter.
+    requested_channel: str | None = Header(default=None, alias="X-Ykt-Channel"),
 ) -> Actor:
     """The authenticated actor; the channel comes from X-Ykt-Channel within the role's own."""
     secret = token or api_key
@@ -33,10 +34,13 @@ def current_actor(
         raise Unauthenticated()
     with platform.uow() as uow:
         user = resolve_token(uow=uow, token=secret)
+        if user.role == Role.HOLDER and user.person_id is None and user.verified_ssn:
+            if link_holder_person(uow=uow, user=user) is not None:
+                uow.commit()
     role = Role(user.role)
-    acting_channel = channel_for(role, channel)
+    acting_channel = channel_for(role, requested_channel)
     if acting_channel is None:
-        raise ChannelNotAllowed(channel=channel)
+        raise ChannelNotAllowed(channel=requested_channel)
     return Actor(
         user_id=user.username, role=role, channel=acting_channel, bank_code=user.bank_code,
         branch_code=user.branch_code, person_id=user.person_id,

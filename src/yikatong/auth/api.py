@@ -7,7 +7,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from yikatong.api.deps import current_actor, platform_dep
 from yikatong.auth import service
-from yikatong.auth.schemas import MeOut, TokenOut
+from yikatong.auth.schemas import HolderSignUpIn, HolderSignUpOut, MeOut, TokenOut
 from yikatong.core.actor import Actor
 from yikatong.platform import Platform
 
@@ -27,3 +27,17 @@ def token(form: OAuth2PasswordRequestForm = Depends(), platform: Platform = Depe
 def me(actor: Actor = Depends(current_actor)):
     return MeOut(username=actor.user_id, role=actor.role, channel=actor.channel,
                  bank_code=actor.bank_code, person_id=actor.person_id)
+
+
+@router.post("/holders", response_model=HolderSignUpOut, status_code=201,
+             summary="Cardholder sign-up after real-name authentication / 持卡人实名注册")
+def sign_up_holder(body: HolderSignUpIn, platform: Platform = Depends(platform_dep)):
+    from yikatong.applications.protocols import IdentityAuthenticator
+
+    with platform.uow() as uow:
+        user = service.register_holder(
+            uow=uow, name=body.name, id_number=body.id_number, evidence=body.evidence,
+            username=body.username, password=body.password,
+            authenticator=platform.get(IdentityAuthenticator))
+        uow.commit()
+    return HolderSignUpOut(username=user.username, linked_to_person=user.person_id is not None)

@@ -32,3 +32,17 @@ class WeakPassword(DomainError):
     http_status = 422
     zh = "密码至少需要 {minimum} 位"
     en = "The password needs at least {minimum} characters"
+
+
+class RealNameFailed(DomainError):
+    code = "real_name_failed"
+    http_status = 422
+    zh = "实名认证未通过：{reason_zh}"
+    en = "Real-name authentication failed: {reason_en}"
+
+
+class HolderAlreadyRegistered(DomainError):
+    code = "holder_already_registered"
+    http_status = 409
+    zh = "该身份证号已注册账号，请直接登录"
+    en = "An account already exists for this ID number; log in instead"

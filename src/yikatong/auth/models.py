@@ -21,6 +21,9 @@ class User(Base):
     bank_code: Mapped[str | None] = mapped_column(String(16))
     branch_code: Mapped[str | None] = mapped_column(String(32))
     person_id: Mapped[int | None] = mapped_column(index=True)
+    # A holder's ID number once real-name authentication confirmed it; links the login to
+    # the person record as soon as one exists (e.g. after a first online application).
+    verified_ssn: Mapped[str | None] = mapped_column(String(20), index=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
 

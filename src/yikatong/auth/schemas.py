@@ -1,4 +1,4 @@
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class TokenOut(BaseModel):
@@ -12,3 +12,16 @@ class MeOut(BaseModel):
     channel: str
     bank_code: str | None
     person_id: int | None
+
+
+class HolderSignUpIn(BaseModel):
+    name: str = Field(min_length=1, max_length=30)
+    id_number: str = Field(min_length=15, max_length=18)
+    evidence: str = Field(min_length=1, description="ticket from the real-name check / 实名认证凭据")
+    username: str = Field(min_length=3, max_length=64)
+    password: str = Field(min_length=1, max_length=128)
+
+
+class HolderSignUpOut(BaseModel):
+    username: str
+    linked_to_person: bool

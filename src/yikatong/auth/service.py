@@ -10,7 +10,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
-from yikatong.auth.errors import BadCredentials, TokenInvalid, UsernameTaken, WeakPassword
+from yikatong.auth.errors import (
+    BadCredentials,
+    HolderAlreadyRegistered,
+    RealNameFailed,
+    TokenInvalid,
+    UsernameTaken,
+    WeakPassword,
+)
 from yikatong.auth.models import AccessToken, User
 from yikatong.auth.rules import MIN_PASSWORD_LENGTH
 from yikatong.core.actor import Actor, Channel, Role
@@ -43,6 +50,56 @@ def create_user(
     uow.audit(actor=actor, action="user.create", entity_type="user", entity_id=user.id,
               after={"username": username, "role": str(role), "bank_code": bank_code})
     return user
+
+
+def register_holder(
+    *, uow: UnitOfWork, name: str, id_number: str, evidence: str, username: str,
+    password: str, authenticator,
+) -> User:
+    """A cardholder signs up online after real-name authentication (实名认证).
+
+    The login is tied to the authenticated ID number, and to the person record when one
+    exists; a holder who has never applied gets linked after the first application.
+    """
+    from yikatong.applications.protocols import IdentityServiceUnavailable
+    from yikatong.people.rules import mask_ssn
+    from yikatong.people.service import find_person_by_ssn
+
+    try:
+        result = authenticator.authenticate(name=name, id_number=id_number, evidence=evidence)
+    except IdentityServiceUnavailable:
+        raise RealNameFailed(reason_zh="实名认证服务暂不可用",
+                             reason_en="the authentication service is unavailable") from None
+    if not result.verified:
+        raise RealNameFailed(reason_zh=result.reason or "身份核验不一致",
+                             reason_en=result.reason or "identity not confirmed")
+    if uow.session.execute(select(User.id).where(User.verified_ssn == id_number)).first():
+        raise HolderAlreadyRegistered()
+    person = find_person_by_ssn(uow=uow, ssn=id_number)
+    actor = Actor(user_id=username, role=Role.HOLDER, channel=Channel.ONLINE_PORTAL)
+    user = create_user(uow=uow, actor=actor, username=username, password=password,
+                       role=Role.HOLDER, display_name=name,
+                       person_id=person.id if person else None)
+    user.verified_ssn = id_number
+    uow.audit(actor=actor, action="auth.holder_registered", entity_type="user",
+              entity_id=user.id, after={"ssn": mask_ssn(id_number), "linked": bool(person)})
+    return user
+
+
+def link_holder_person(*, uow: UnitOfWork, user: User) -> int | None:
+    """Tie a holder login to their person record once it exists; returns the person id."""
+    from yikatong.people.service import find_person_by_ssn
+
+    if user.person_id is not None or user.verified_ssn is None:
+        return user.person_id
+    person = find_person_by_ssn(uow=uow, ssn=user.verified_ssn)
+    if person is None:
+        return None
+    user.person_id = person.id
+    uow.audit(actor=Actor(user_id=user.username, role=Role.HOLDER, channel=Channel.SYSTEM),
+              action="auth.holder_linked", entity_type="user", entity_id=user.id,
+              after={"person_id": person.id})
+    return person.id
 
 
 def login(*, uow: UnitOfWork, username: str, password: str, ttl: timedelta) -> str:
