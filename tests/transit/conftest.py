@@ -60,6 +60,7 @@ class TestCard:
     asn: str
     chip: Card
     reader: EmulatorReader
+    person_id: int
 
     def present(self) -> EmulatorReader:
         """Hold the card to a reader again (power up after a tear or a removal)."""
@@ -108,10 +109,11 @@ def make_card(wallet_platform, keystore):
             pan=_luhn(f"621226{n:09d}"), pan_sequence=1, pan_expiry=date(2036, 3, 31),
             asn=f"0310400000{n:010d}", purse_algorithm=algorithm, **fields,
         )
+        person_id = person_id or 1000 + n
         if register:
             with wallet_platform.uow() as uow:
                 cards.register_produced_card(
-                    uow=uow, actor=SYSTEM, application_id=None, person_id=person_id or 1000 + n, kind="first",
+                    uow=uow, actor=SYSTEM, application_id=None, person_id=person_id, kind="first",
                     bank_code="ICBC", card_no=data.card_no, card_id_code=data.card_id_code,
                     chip_serial=f"CHIP{n:012d}", pan=data.pan, asn=data.asn, issue_date=data.issue_date)
                 uow.commit()
@@ -121,7 +123,7 @@ def make_card(wallet_platform, keystore):
         chip = Card(personalise(data, keystore))
         reader = EmulatorReader(chip)
         reader.connect()
-        return TestCard(data.card_no, data.asn, chip, reader)
+        return TestCard(data.card_no, data.asn, chip, reader, person_id)
 
     return make
 

@@ -93,8 +93,10 @@ def test_a_top_up_on_each_channel_lands_on_the_card_once(wallet_platform, make_c
     log = terminal.read_purse(card.present()).transactions
     assert log[0].terminal_id == wallet_platform.get(WalletPolicy).load_terminal(str(channel))
     assert_money(wallet_platform, on_cards=5000)
-    receivable = rules.acquirer_receivable("reference", str(payer.kind))
-    assert account(wallet_platform, receivable) == 5000
+    paid_into = rules.payment_account("reference", str(payer.kind), actor.branch_code)
+    assert paid_into == (f"transit:till:{actor.branch_code}" if payer is CASH else
+                         f"transit:receivable:reference:{payer.kind}")
+    assert account(wallet_platform, paid_into) == 5000
     with wallet_platform.uow() as uow:
         [record] = service.load_records(uow=uow, asn=card.asn)
     assert (record.amount, record.balance_after, record.counter, record.tac) == (5000, 5000, 0, done.tac)

@@ -30,7 +30,7 @@ from yikatong.chip.apps.purse import KEY_INDEX
 from yikatong.chip.host import secure_command
 from yikatong.chip.protocols import CardReader
 from yikatong.chip.secure import purse_factors
-from yikatong.core.actor import Actor, Role
+from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.money import Fen
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.uow import UnitOfWork
@@ -82,13 +82,14 @@ def get_refund(*, uow: UnitOfWork, card_no: str) -> RefundView:
 
 
 def check_direct_outlet(uow: UnitOfWork, actor: Actor) -> None:
-    """Refunds only at a directly-run citizen-card outlet (or by the card-centre admin)."""
+    """Refunds only at the counter of a directly-run citizen-card outlet (or by the card-centre
+    admin): not at a partner outlet, not at a self-service machine."""
     from yikatong.directory.errors import UnknownOutlet
     from yikatong.directory.service import get_outlet
 
     if actor.role is Role.ADMIN:
         return
-    if actor.role is not Role.CITIZEN_OUTLET or not actor.branch_code:
+    if actor.role is not Role.CITIZEN_OUTLET or actor.channel is not Channel.CITIZEN_OUTLET or not actor.branch_code:
         raise RefundNotAtDirectOutlet()
     try:
         outlet = get_outlet(uow=uow, outlet_code=actor.branch_code)
@@ -259,8 +260,9 @@ def refund_unreadable(*, uow: UnitOfWork, asn: str, actor: Actor) -> RefundView:
 
 
 def _shadow(uow: UnitOfWork, asn: str) -> tuple[Fen, str]:
-    balance = seam(uow, ShadowBalance).balance(uow=uow, asn=asn)
-    if balance is not None:
+    source = seam(uow, ShadowBalance)
+    balance = source.balance(uow=uow, asn=asn)
+    if balance is not None and not isinstance(source, LastKnownBalance):
         return balance, "shadow"
     return LastKnownBalance().balance(uow=uow, asn=asn) or 0, "last_known"
 

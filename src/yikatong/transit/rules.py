@@ -217,6 +217,14 @@ def acquirer_receivable(acquirer: str, payer_kind: str) -> str:
     return f"transit:receivable:{acquirer}:{payer_kind}"
 
 
+def payment_account(acquirer: str, payer_kind: str, outlet_code: str | None) -> str:
+    """Where a top-up's money sits once paid: cash in the outlet's till, anything else with the
+    acquirer."""
+    if payer_kind == PayerKind.CASH and outlet_code:
+        return outlet_till(outlet_code)
+    return acquirer_receivable(acquirer, payer_kind)
+
+
 def outlet_till(outlet_code: str) -> str:
     """Asset: cash in a citizen-card outlet's till (negative when it paid out more than it took,
     the difference coming from the safe)."""

@@ -474,7 +474,7 @@ def record_payment_outcome(*, platform, order_no: str, payment: Payment | None, 
             before = _set_state(order, OrderState.PAID, uow.now())
             order.acquirer, order.payment_reference, order.paid_at = payment.acquirer, payment.reference, uow.now()
             post(uow=uow, request_id=f"transit:top-up:{order_no}:paid", kind="transit.top_up_paid",
-                 debit=rules.acquirer_receivable(payment.acquirer, order.payer_kind),
+                 debit=rules.payment_account(payment.acquirer, order.payer_kind, order.outlet_code),
                  credit=rules.TOP_UP_UNWRITTEN, amount=order.amount, memo=order_no)
             _audit(uow, actor, order, "transit.top_up_paid", before, payment_reference=payment.reference)
             uow.emit("transit.top_up_paid", aggregate_type="transit_top_up", aggregate_id=order_no,
@@ -641,7 +641,8 @@ def refund_order(*, platform, order_no: str, reason: str, actor: Actor) -> TopUp
             order.refunded_at = uow.now()
             order.failure_reason = reason
             post(uow=uow, request_id=f"transit:top-up:{order_no}:refunded", kind="transit.top_up_refunded",
-                 debit=rules.TOP_UP_UNWRITTEN, credit=rules.acquirer_receivable(payment.acquirer, order.payer_kind),
+                 debit=rules.TOP_UP_UNWRITTEN,
+                 credit=rules.payment_account(payment.acquirer, order.payer_kind, order.outlet_code),
                  amount=order.amount, memo=order_no)
             _audit(uow, actor, order, "transit.top_up_refunded", before, reason=reason)
             uow.emit("transit.top_up_refunded", aggregate_type="transit_top_up", aggregate_id=order_no,
