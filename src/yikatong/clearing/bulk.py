@@ -1,0 +1,109 @@
+"""Bulk writes of record rows, on the connection of the caller's unit of work.
+
+A batch can hold a million records; the ORM would spend most of the time building objects, so
+rows go to the driver directly: `executemany` on SQLite, `COPY` on PostgreSQL. Duplicates are
+left to the unique index (`INSERT OR IGNORE` / `ON CONFLICT DO NOTHING`): what was not
+inserted was a duplicate. The benchmark's bare load uses the same row builder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC
+from functools import lru_cache
+
+from sqlalchemy import Connection
+
+from yikatong.clearing.fileformat import BatchRecord, card_datetime
+
+TABLE = "clearing_records"
+RECORD_COLUMNS = (
+    "batch_id", "seq", "asn", "issuer_id", "own_card", "counter_kind", "counter", "tx_type", "amount",
+    "balance_after", "terminal_id", "terminal_serial", "card_time", "occurred_at", "tx_date", "tac",
+    "key_version", "alg_id", "city", "operator", "mode", "tap", "line", "station", "region", "card_kind",
+    "rider", "recovered", "status", "settled_by", "national_file", "national_seq",
+)  # every column of models.ClearedRecord but its id
+_STAGING = "clearing_incoming"
+
+
+@lru_cache(maxsize=200_000)
+def _sqlite_times(card_time: str) -> tuple[str, str]:
+    """(occurred_at as SQLAlchemy stores a UTC datetime on SQLite, tx_date) of a card time."""
+    moment = card_datetime(card_time).astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.000000"), f"{card_time[:4]}-{card_time[4:6]}-{card_time[6:8]}"
+
+
+@lru_cache(maxsize=200_000)
+def _postgres_times(card_time: str):
+    moment = card_datetime(card_time)
+    return moment.astimezone(UTC), moment.date()
+
+
+def row_builder(connection: Connection):
+    """row(record, batch_id, own_card, status, settled_by) → a tuple in RECORD_COLUMNS order,
+    with times in the form this database's driver takes."""
+    sqlite = connection.dialect.name == "sqlite"
+    times = _sqlite_times if sqlite else _postgres_times
+    yes, no = (1, 0) if sqlite else (True, False)
+
+    def row(r: BatchRecord, batch_id: int, own_card: bool, status: str, settled_by: int | None) -> tuple:
+        occurred_at, tx_date = times(r.card_time)
+        return (batch_id, r.seq, r.asn, r.issuer_id, yes if own_card else no, r.counter_kind, r.counter, r.tx_type,
+                r.amount, r.balance_after, r.terminal_id, r.terminal_serial, r.card_time, occurred_at, tx_date, r.tac,
+                r.key_version, r.alg_id, r.city, r.operator, r.mode, r.tap, r.line, r.station, r.region, r.card_kind,
+                r.rider, yes if r.recovered else no, status, settled_by, None, None)
+
+    return row
+
+
+def insert_live(connection: Connection, rows: Sequence[tuple], *, batch_id: int) -> set[int] | None:
+    """Insert rows that the card-counter unique index may refuse; returns the sequence numbers
+    of the rows it refused (already cleared), or None when every row went in."""
+    if not rows:
+        return None
+    if connection.dialect.name == "sqlite":
+        return _sqlite_insert(connection, rows, batch_id)
+    return _postgres_insert(connection, rows)
+
+
+def insert_plain(connection: Connection, rows: Sequence[tuple], table: str = TABLE) -> None:
+    """Insert rows no unique index can refuse (rejected rows), or load a bare table."""
+    if not rows:
+        return
+    if connection.dialect.name == "sqlite":
+        cursor = connection.connection.driver_connection.cursor()
+        cursor.executemany(_insert_sql(table, "INSERT"), rows)
+        return
+    with connection.connection.driver_connection.cursor() as cursor, \
+            cursor.copy(f"COPY {table} ({', '.join(RECORD_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _insert_sql(table: str, verb: str) -> str:
+    return f"{verb} INTO {table} ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
+
+
+def _sqlite_insert(connection: Connection, rows: Sequence[tuple], batch_id: int) -> set[int] | None:
+    cursor = connection.connection.driver_connection.cursor()
+    cursor.executemany(_insert_sql(TABLE, "INSERT OR IGNORE"), rows)
+    if cursor.rowcount == len(rows):  # sqlite3 sums the rows executemany changed
+        return None
+    cursor.execute(f"SELECT seq FROM {TABLE} WHERE batch_id = ? AND status <> 'rejected'", (batch_id,))
+    inserted = {seq for (seq,) in cursor.fetchall()}
+    return {row[1] for row in rows} - inserted
+
+
+def _postgres_insert(connection: Connection, rows: Sequence[tuple]) -> set[int] | None:
+    columns = ", ".join(RECORD_COLUMNS)
+    with connection.connection.driver_connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE {_STAGING} AS SELECT {columns} FROM {TABLE} WITH NO DATA")
+        with cursor.copy(f"COPY {_STAGING} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM {_STAGING} ORDER BY seq "
+                       "ON CONFLICT DO NOTHING RETURNING seq")
+        inserted = {seq for (seq,) in cursor.fetchall()}
+        cursor.execute(f"DROP TABLE {_STAGING}")
+    return None if len(inserted) == len(rows) else {row[1] for row in rows} - inserted
+

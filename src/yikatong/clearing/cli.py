@@ -1,0 +1,204 @@
+"""`ykt simulate day` and `ykt clearing upload|report|exceptions|disagreements`."""
+
+from __future__ import annotations
+
+import getpass
+import tempfile
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.money import format_fen
+
+console = Console()
+
+
+def _operator() -> Actor:
+    return Actor(user_id=f"cli:{getpass.getuser()}", role=Role.ADMIN, channel=Channel.SYSTEM)
+
+
+def _day(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter("YYYY-MM-DD") from None
+
+
+class _Bars:
+    """simulation.Progress on Rich progress bars."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def stage(self, description: str, total: int) -> Callable[[int], None]:
+        task = self.progress.add_task(description, total=total)
+        return lambda steps=1: self.progress.advance(task, steps)
+
+
+def scratch_platform(directory: Path):
+    """A platform on a new SQLite database with every table, and the development key store."""
+    from yikatong.core.settings import Settings
+    from yikatong.db.registry import load_all_models
+    from yikatong.platform import Platform
+
+    platform = Platform(Settings(database_url=f"sqlite:///{directory / 'simulation.db'}", key_store_path="memory"))
+    load_all_models().create_all(platform.engine)
+    return platform
+
+
+def register(group) -> None:
+    simulate = group("simulate")
+    clearing = group("clearing")
+
+    @simulate.command("day")
+    def day_command(
+        cards: int = typer.Option(200, "--cards", min=1, help="emulated cards / 卡数"),
+        taps: int = typer.Option(2000, "--taps", min=0, help="taps at validators / 刷卡次数"),
+        day: str | None = typer.Option(None, "--day", help="YYYY-MM-DD, China Standard Time (default: today)"),
+        seed: int = typer.Option(20260302, "--seed"),
+        database: str = typer.Option("scratch", "--database",
+                                     help="'scratch': a new SQLite database; 'platform': the configured one"),
+        top_up: str = typer.Option("auto", "--top-up", help="auto | transit | direct"),
+        exchange_dir: Path | None = typer.Option(None, "--exchange-dir", help="files to and from the national house"),
+    ) -> None:
+        """Simulate a day: cards, top-ups, taps, uploads, clearing; every fen reconciled / 模拟一天."""
+        from yikatong.clearing.simulation import simulate_day
+        from yikatong.cli.context import platform as configured
+
+        if top_up not in ("auto", "transit", "direct"):
+            raise typer.BadParameter("auto | transit | direct")
+        if database == "scratch":
+            directory = Path(tempfile.mkdtemp(prefix="ykt-simulation-"))
+            platform = scratch_platform(directory)
+            exchange_dir = exchange_dir or directory / "national"
+        elif database == "platform":
+            platform = configured()
+        else:
+            raise typer.BadParameter("scratch | platform")
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=False) as bars:
+            report = simulate_day(platform, cards=cards, taps=taps, day=_day(day), seed=seed,
+                                  exchange_dir=exchange_dir, top_up_path=top_up, progress=_Bars(bars))
+        print_day(report)
+        raise typer.Exit(0 if report.ok else 1)
+
+    @clearing.command("upload")
+    def upload_command(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+        """Receive a clearing file (terminal batch or the national house's) / 上传清算文件."""
+        from yikatong.clearing import service
+        from yikatong.cli.context import platform
+        from yikatong.cli.main import fail
+        from yikatong.core.errors import DomainError
+
+        try:
+            result = service.upload_batch(platform=platform(), actor=_operator(), content=path.read_bytes(),
+                                          processes=2)
+        except DomainError as error:
+            fail(error)
+        print_files([result])
+
+    @clearing.command("report")
+    def report_command(day: str = typer.Option(..., "--day", help="YYYY-MM-DD (China Standard Time)")) -> None:
+        """Daily settlement report and reconciliation / 日结算报表与对账."""
+        from yikatong.clearing import service
+        from yikatong.cli.context import platform
+
+        with platform().uow() as uow:
+            settlement = service.settlement_report(uow=uow, day=_day(day))
+            reconciliation = service.reconcile(uow=uow, day=_day(day))
+        print_settlement(settlement)
+        console.print(f"对账 / reconciliation: {'[green]✓[/green]' if reconciliation.ok else '[red]✗[/red]'} "
+                      f"{len(reconciliation.cards)} cards, {len(reconciliation.card_mismatches)} off; "
+                      f"{sum(not a.agrees for a in reconciliation.accounts)} of {len(reconciliation.accounts)} "
+                      "accounts off")
+        raise typer.Exit(0 if reconciliation.ok else 1)
+
+    @clearing.command("exceptions")
+    def exceptions_command(all_: bool = typer.Option(False, "--all", help="resolved ones too"),
+                           reason: str | None = typer.Option(None, "--reason")) -> None:
+        """The exceptions list / 清算异常."""
+        from yikatong.clearing import service
+        from yikatong.cli.context import platform
+
+        with platform().uow() as uow:
+            found = service.list_exceptions(uow=uow, open_only=not all_, reason=reason)
+        table = Table("file", "seq", "asn", "reason", "说明 / description", "resolved")
+        for e in found:
+            table.add_row(e.file_id, str(e.seq), e.asn, e.reason, f"{e.zh}\n{e.en}", e.resolution or "")
+        console.print(table)
+
+    @clearing.command("disagreements")
+    def disagreements_command() -> None:
+        """Cards whose last seen balance differs from the shadow balance / 余额差异."""
+        from yikatong.clearing import service
+        from yikatong.cli.context import platform
+
+        with platform().uow() as uow:
+            found = service.balance_disagreements(uow=uow)
+        table = Table("asn", "card / 卡面", "shadow / 影子", "difference / 差额", "last seen")
+        for d in found:
+            table.add_row(d.asn, format_fen(d.card_balance), format_fen(d.shadow_balance), format_fen(d.difference),
+                          d.last_seen)
+        console.print(table)
+        raise typer.Exit(1 if found else 0)
+
+
+def print_files(results) -> None:
+    table = Table("file", "kind", "records", "cleared", "pending", "rejected", "exceptions", "settled CNY",
+                  title="清算文件 / clearing files")
+    for r in results:
+        flags = ", ".join(f"{k} {v}" for k, v in r.exceptions.items()) or "-"
+        table.add_row(r.file_id + (" (replay)" if r.replayed else ""), r.kind, str(r.records), str(r.cleared),
+                      str(r.pending_national), str(r.rejected), flags, format_fen(r.settled_amount))
+    console.print(table)
+
+
+def print_settlement(settlement) -> None:
+    table = Table("city", "operator", "issuer", "records", "CNY", title=f"结算 / settlement {settlement.day}")
+    for line in settlement.lines:
+        table.add_row(line.city, line.operator, line.issuer_id + (" (ours)" if line.own_card else ""),
+                      str(line.count), format_fen(line.amount))
+    table.add_row("", "", "total / 合计", str(settlement.total_count), format_fen(settlement.total_amount))
+    console.print(table)
+    console.print(f"top-ups cleared / 充值: {settlement.loads_count} = {format_fen(settlement.loads_amount)} CNY; "
+                  f"waiting for the national house / 待全国清分: {settlement.pending_count}; "
+                  f"rejected / 拒付: {settlement.rejected_count}")
+
+
+def print_day(report) -> None:
+    summary = Table(title=f"模拟日 / simulated day {report.day}", show_header=False)
+    rows = [
+        ("database", report.database),
+        ("cards / 卡", f"{report.cards_own} ours, {report.cards_visiting} from other cities"),
+        ("top-ups / 充值", f"{report.top_ups} = {format_fen(report.top_up_amount)} CNY through the "
+                          f"{'transit top-up service' if report.top_up_path == 'transit' else 'chip load host directly'}"
+                          f"; {report.top_up_tears} torn and recovered"),
+        ("taps / 刷卡", f"{report.taps_played} played, {report.taps_accepted} accepted, refused "
+                       f"{report.taps_refused or 0}"),
+        ("tears / 拔卡", f"{report.tears} debits torn, {report.tears_debited} had debited (record recovered)"),
+        ("fares / 车费", f"{format_fen(report.fares_charged)} CNY"),
+    ]
+    for reason, text in report.refusal_examples.items():
+        rows.append((f"refused: {reason}", text))
+    for name, value in rows:
+        summary.add_row(name, value)
+    console.print(summary)
+    print_files(report.files)
+    if report.settlement is not None:
+        print_settlement(report.settlement)
+    house = Table("payer issuer", "payee city", "CNY", title="全国清分中心头寸 / national house positions")
+    for (payer, payee), amount in report.house_positions.items():
+        house.add_row(payer, payee, format_fen(amount))
+    console.print(house)
+    checks = Table("", "check / 核对", "detail", title="每一分都对得上 / every fen reconciles")
+    for check in report.checks:
+        checks.add_row("[green]✓[/green]" if check.ok else "[red]✗[/red]", check.name, check.detail)
+    console.print(checks)

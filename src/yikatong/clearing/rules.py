@@ -1,0 +1,316 @@
+"""Pure decisions of clearing: whose card, which TAC bytes, duplicates, fare re-rating by replay,
+settlement groups and accounts, exception texts, card-side reconciliation. No I/O.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from yikatong.chip.apps.purse import CHANGZHOU_CITY, TRANSIT_RECORDS
+from yikatong.clearing.fileformat import BatchRecord
+from yikatong.core.errors import InvalidInput
+from yikatong.core.money import Fen, format_fen
+from yikatong.transit.fare_config import FareConfig
+from yikatong.transit.fare_rules import (
+    CardContext,
+    CardKind,
+    Mode,
+    RiderCategory,
+    Tap,
+    TapKind,
+    TransitRecordView,
+    rerate,
+)
+from yikatong.transit.rules import WALLET_FLOAT
+
+HOME_CITY = CHANGZHOU_CITY  # our cards: issuer ID bytes 2–3 = 3040 (Changzhou)
+# The fare engine sees what the validator saw: the card keeps its last 10 transit records
+# (file 001E), so a re-rating looks back as far, no further.
+HISTORY_DEPTH = TRANSIT_RECORDS
+
+
+def is_own_card(issuer_id: str, home_city: str = HOME_CITY) -> bool:
+    return issuer_id[4:8] == home_city
+
+
+# --- TAC bytes, for the vectorised verifiers ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TacGroup:
+    """Records whose TACs verify under one master (key version, algorithm) and issuer, with
+    one TAC-data layout: the arrays the bulk verifiers take."""
+
+    key_version: int
+    alg_id: int
+    issuer_id: str
+    indexes: list[int]  # positions in the caller's record list
+    asns: np.ndarray  # (n, 10) uint8
+    tac_inputs: np.ndarray  # (n, 22) purchases or (n, 24) loads
+    tacs: np.ndarray  # (n, 4) uint8
+
+
+def purchase_tac_hex(r: BatchRecord) -> str:
+    """AMOUNT ‖ TYPE ‖ TERMID ‖ TERM_TSN ‖ DATE ‖ TIME (card-protocol.md §3.3), as hex."""
+    return f"{r.amount:08X}{r.tx_type:02X}{r.terminal_id}{r.terminal_serial:08X}{r.card_time}"
+
+
+def load_tac_hex(r: BatchRecord) -> str:
+    """NEW_BAL ‖ ONLINE_CTR ‖ AMOUNT ‖ TYPE ‖ TERMID ‖ DATE ‖ TIME (card-protocol.md §3.3), as hex."""
+    return f"{r.balance_after & 0xFFFFFFFF:08X}{r.counter:04X}{r.amount:08X}{r.tx_type:02X}{r.terminal_id}{r.card_time}"
+
+
+def tac_groups(records: Sequence[BatchRecord], indexes: Iterable[int]) -> list[TacGroup]:
+    """Group the given records (those with a TAC) for bulk verification. The TAC data is the
+    BCD of the card time, so a record's bytes are one hex string: one `bytes.fromhex` per group."""
+    grouped: dict[tuple[int, int, str, bool], list[int]] = defaultdict(list)
+    for index in indexes:
+        r = records[index]
+        grouped[(r.key_version, r.alg_id, r.issuer_id, r.is_load)].append(index)
+    groups = []
+    for (key_version, alg_id, issuer_id, loads), members in grouped.items():
+        layout, width = (load_tac_hex, 24) if loads else (purchase_tac_hex, 22)
+        chosen = [records[i] for i in members]
+        groups.append(TacGroup(
+            key_version, alg_id, issuer_id, members,
+            np.frombuffer(bytes.fromhex("".join(r.asn for r in chosen)), dtype=np.uint8).reshape(-1, 10),
+            np.frombuffer(bytes.fromhex("".join(layout(r) for r in chosen)), dtype=np.uint8).reshape(-1, width),
+            np.frombuffer(bytes.fromhex("".join(r.tac for r in chosen)), dtype=np.uint8).reshape(-1, 4),
+        ))
+    return groups
+
+
+# --- duplicates ------------------------------------------------------------------------------
+
+
+def split_repeats(records: Sequence[BatchRecord], indexes: Iterable[int]) -> tuple[list[int], list[int]]:
+    """(first occurrences, repeats) of (card, counter kind, counter) among the given records."""
+    seen: set[tuple[str, str, int]] = set()
+    first, repeats = [], []
+    for index in indexes:
+        key = records[index].key
+        if key in seen:
+            repeats.append(index)
+        else:
+            seen.add(key)
+            first.append(index)
+    return first, repeats
+
+
+# --- fare re-rating ----------------------------------------------------------------------------
+
+_KINDS = {kind.value: kind for kind in CardKind}
+_RIDERS = {rider.value: rider for rider in RiderCategory}
+_MODES = {mode.value: mode for mode in Mode}
+_TAP_KINDS = {kind.value: kind for kind in TapKind}
+
+
+def card_context(issuer_id: str, card_kind: str, rider: str) -> CardContext:
+    """What the fare depends on about the card, as the terminal read it (0015, 0017); an
+    unknown kind or rider is taken as the validator takes an unreadable 0017."""
+    return CardContext.from_issuer_id(bytes.fromhex(issuer_id), kind=_KINDS.get(card_kind, CardKind.CITY_CARD),
+                                      rider=_RIDERS.get(rider, RiderCategory.ADULT))
+
+
+def tap_of(record: Any, when: datetime) -> Tap | None:
+    """The tap a record describes (anything with city, mode, tap, line, station, region), or
+    None when it is not a transit tap the fare engine understands."""
+    mode, kind = _MODES.get(record.mode), _TAP_KINDS.get(record.tap)
+    if mode is None or kind is None:
+        return None
+    try:
+        return Tap(when=when, city=record.city, mode=mode, kind=kind, line=record.line or None,
+                   station=record.station or None, region=record.region or None)
+    except InvalidInput:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CardTap:
+    """One transit record of a card, for re-rating: `ref` is the caller's handle."""
+
+    ref: Any
+    tap: Tap
+    amount: Fen
+
+
+@dataclass(frozen=True, slots=True)
+class FareCheck:
+    ref: Any
+    charged: Fen
+    expected: Fen | None  # None: not rateable here (e.g. no fares configured for that city)
+    zh: str = ""
+    en: str = ""
+
+    @property
+    def mismatch(self) -> bool:
+        return self.expected is not None and self.expected != self.charged
+
+
+def replay_card(taps: Sequence[CardTap], card: CardContext, config: FareConfig, *,
+                report_from: int = 0) -> list[FareCheck]:
+    """Re-rate a card's transit records in time order, each from the records before it (at
+    most HISTORY_DEPTH of them, what the card itself keeps), never altering what was paid.
+
+    The history entry of a record takes the re-rating's view of its chain and open entry, and
+    the amount the card paid. Checks are returned for taps[report_from:] (the earlier ones
+    are only history).
+    """
+    history: list[TransitRecordView] = []
+    checks = []
+    for position, item in enumerate(taps):
+        result = rerate(TransitRecordView(tap=item.tap, amount=item.amount, chain_start=item.tap.when),
+                        history[-HISTORY_DEPTH:], config, card=card)
+        decision = result.decision
+        if decision is not None:
+            history.append(TransitRecordView(
+                tap=item.tap, amount=item.amount, chain_start=decision.chain_start,
+                entry_open=decision.pending_entry is not None,
+                deposit=decision.pending_entry.deposit if decision.pending_entry else 0))
+        else:
+            history.append(TransitRecordView(tap=item.tap, amount=item.amount, chain_start=item.tap.when,
+                                             entry_open=item.tap.kind is TapKind.ENTRY))
+        if position >= report_from:
+            zh = en = ""
+            if result.mismatch and decision is not None:
+                zh = "；".join(step.zh for step in decision.trail)
+                en = "; ".join(step.en for step in decision.trail)
+            checks.append(FareCheck(item.ref, item.amount, result.expected, zh, en))
+    return checks
+
+
+# --- settlement --------------------------------------------------------------------------------
+
+
+def operator_payable(city: str, operator: str) -> str:
+    """Liability: fares owed to an operator (ours, or another city's through the national house)."""
+    return f"clearing:payable:{city}:{operator}"
+
+
+def issuer_receivable(issuer_id: str) -> str:
+    """Asset: fares another issuer owes us (through the national house) for its cards used here."""
+    return f"clearing:receivable:{issuer_id}"
+
+
+def account_kind(code: str) -> str:
+    if code.startswith("clearing:payable:"):
+        return "liability"
+    if code.startswith("clearing:receivable:"):
+        return "asset"
+    raise ValueError(f"not a clearing ledger account: {code}")
+
+
+@dataclass(frozen=True)
+class SettlementGroup:
+    city: str
+    operator: str
+    issuer_id: str
+    count: int
+    amount: Fen
+
+    def accounts(self, home_city: str = HOME_CITY) -> tuple[str, str]:
+        """(debit, credit): a fare paid from our float, or owed to us by the card's issuer,
+        is owed to the operator of the terminal."""
+        debit = WALLET_FLOAT if is_own_card(self.issuer_id, home_city) else issuer_receivable(self.issuer_id)
+        return debit, operator_payable(self.city, self.operator)
+
+
+def settlement_groups(records: Iterable[BatchRecord]) -> list[SettlementGroup]:
+    """Purchases summed per (terminal city, operator, card issuer): one posting each."""
+    totals: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for r in records:
+        if not r.is_load:
+            total = totals[(r.city, r.operator, r.issuer_id)]
+            total[0] += 1
+            total[1] += r.amount
+    return [SettlementGroup(city, operator, issuer, count, amount)
+            for (city, operator, issuer), (count, amount) in sorted(totals.items())]
+
+
+# --- exceptions --------------------------------------------------------------------------------
+
+
+class Reason(StrEnum):
+    FORGED = "forged_tac"
+    UNVERIFIABLE = "tac_unverifiable"
+    DUPLICATE = "duplicate"
+    COUNTER_GAP = "counter_gap"
+    FARE_MISMATCH = "fare_mismatch"
+    NATIONAL_REFUSED = "national_refused"
+    LOAD_WITHOUT_TAC = "load_without_tac"
+
+
+# Exceptions whose record is not settled (the others are settled and kept for review).
+REJECTING = frozenset({Reason.FORGED, Reason.UNVERIFIABLE, Reason.DUPLICATE, Reason.NATIONAL_REFUSED})
+
+
+def describe(reason: Reason, **details: Any) -> tuple[str, str]:
+    """(zh, en) text of an exception."""
+    d = details
+    if reason is Reason.FORGED:
+        return "TAC 校验失败（伪造或篡改的记录），不予结算，卡片列入黑名单", \
+               "the TAC does not verify (forged or altered record): not settled, card deny-listed"
+    if reason is Reason.UNVERIFIABLE:
+        return f"无法校验 TAC：{d['why_zh']}，不予结算", f"the TAC cannot be verified: {d['why_en']}; not settled"
+    if reason is Reason.DUPLICATE:
+        return (f"重复记录：同卡同计数器（{d['counter_kind']} {d['counter']}）已清算，不予结算",
+                f"duplicate: this card's {d['counter_kind']} counter {d['counter']} was already cleared; not settled")
+    if reason is Reason.COUNTER_GAP:
+        return (f"计数器断号：{d['counter_kind']} 计数器 {d['counter']} 之前的 {d['counter'] - 1} 尚未清算",
+                f"counter gap: {d['counter_kind']} counter {d['counter'] - 1} before {d['counter']} has not been cleared")
+    if reason is Reason.FARE_MISMATCH:
+        return (f"票价不符：卡上扣 {format_fen(d['charged'])} 元，复核应为 {format_fen(d['expected'])} 元（按实扣结算）"
+                + (f"：{d['trail_zh']}" if d.get("trail_zh") else ""),
+                f"fare mismatch: the card paid {format_fen(d['charged'])} CNY, re-rating gives "
+                f"{format_fen(d['expected'])} CNY (settled as paid)" + (f": {d['trail_en']}" if d.get("trail_en") else ""))
+    if reason is Reason.NATIONAL_REFUSED:
+        return (f"全国清分中心拒绝：{d['verdict']}，不予结算",
+                f"refused by the national clearing house: {d['verdict']}; not settled")
+    return ("充值记录缺少 TAC（平台凭卡片计数器确认），计入影子余额",
+            "load without a TAC (confirmed by the platform from the card's counter); counted in the shadow balance")
+
+
+# --- card-side reconciliation --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardMovement:
+    """A record as the card-side reconciliation sees it."""
+
+    asn: str
+    is_load: bool
+    amount: Fen
+    balance_after: Fen
+
+
+@dataclass(frozen=True)
+class CardDay:
+    """One card over a period: what clearing counted against the balances the card showed."""
+
+    asn: str
+    debits: Fen
+    credits: Fen
+    opening: Fen  # the balance before its first record
+    closing: Fen  # the balance after its last record
+    records: int
+
+    @property
+    def difference(self) -> Fen:
+        """0 when every fen is explained: opening + credits − debits = closing."""
+        return self.opening + self.credits - self.debits - self.closing
+
+
+def card_day(movements: Sequence[CardMovement]) -> CardDay:
+    """Reconcile one card's records, in card order."""
+    first, last = movements[0], movements[-1]
+    opening = first.balance_after - first.amount if first.is_load else first.balance_after + first.amount
+    debits = sum(m.amount for m in movements if not m.is_load)
+    credits = sum(m.amount for m in movements if m.is_load)
+    return CardDay(first.asn, debits, credits, opening, last.balance_after, len(movements))

@@ -1,0 +1,1001 @@
+"""Clearing and settlement (清分结算): receive files, verify, settle, report.
+
+`receive_file` takes any file of docs/clearing-batch-format.md in one transaction:
+
+1. the file is parsed and checked whole (fields, counts, totals, SM3 digest): a bad file is
+   refused with a 4xx error and nothing changes; a file id seen before with the same digest
+   answers what it answered then, with another digest it is a conflict;
+2. every TAC of our cards (issuer city 3040) is verified in bulk with the vectorised
+   verifiers, under the TAC master of the record's (key version, algorithm); other issuers'
+   cards wait for the national clearing house's verdict (`export_national`, then the house's
+   result file), because their keys are the house's, never ours;
+3. duplicates (same card, counter kind and counter) are refused by the database's unique
+   index; counter gaps of our cards are flagged (and resolved when the missing record comes);
+4. every tap is re-rated with the fare engine from the card's earlier records and a mismatch is
+   flagged: what the card paid is what is settled;
+5. purchases are posted to the ledger aggregated per (file, operator, card issuer): our
+   cards' fares from the wallet float, others' as receivables from their issuer, each to the
+   payable of the terminal's operator.
+
+Flagged records go to `clearing_exceptions` with their reason (zh + en). Cards whose TAC failed
+are put on the transit deny list.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, case, func, insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from yikatong.clearing import bulk, fileformat, rules
+from yikatong.clearing.errors import (
+    BatchConflict,
+    BatchCountMismatch,
+    BatchMalformed,
+    BatchNotFound,
+    NotYourOperator,
+    UnknownNationalFile,
+    WrongFileKind,
+)
+from yikatong.clearing.fileformat import (
+    BatchRecord,
+    ClearingFile,
+    FileKind,
+    Verdict,
+    VerdictLine,
+    card_datetime,
+)
+from yikatong.clearing.models import ClearedRecord, ClearingBatch, ClearingException, RecordStatus
+from yikatong.clearing.rules import CardTap, FareCheck, Reason
+from yikatong.core.actor import Actor, Role
+from yikatong.core.money import Fen
+from yikatong.crypto import pboc
+from yikatong.crypto.des_batch import verify_tacs_3des
+from yikatong.crypto.errors import KeyNotFound, KeyUnusable, UnknownAlgorithm
+from yikatong.crypto.protocols import KeyStore
+from yikatong.crypto.sm4_batch import verify_tacs_sm4
+from yikatong.db.uow import UnitOfWork
+from yikatong.ledger import service as ledger
+from yikatong.ledger.errors import AccountNotFound
+from yikatong.transit import rules as transit_rules
+from yikatong.transit.fare_config import FareConfig, default_fare_config
+
+SENDER = f"YKT-{rules.HOME_CITY}"  # how our clearing centre signs the files it sends
+RECEIVABLE = frozenset({FileKind.TERMINAL, FileKind.TOP_UPS, FileKind.NATIONAL_IN, FileKind.NATIONAL_RESULT})
+SETTLEMENT_KIND = "clearing.settlement"
+CHUNK = 500  # cards per query when a batch's cards are looked up
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class Posting:
+    city: str
+    operator: str
+    issuer_id: str
+    count: int
+    amount: Fen
+    debit: str
+    credit: str
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What receiving a file did; the same answer is given again for the same file."""
+
+    file_id: str
+    kind: str
+    records: int
+    cleared: int = 0
+    pending_national: int = 0
+    rejected: int = 0
+    exceptions: dict[str, int] = field(default_factory=dict)  # reason → how many this file raised
+    settled_amount: Fen = 0
+    postings: list[Posting] = field(default_factory=list)
+    acknowledgement: str | None = None  # NATIONAL_IN: the id of our answer file to the house
+    replayed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("replayed")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, replayed: bool) -> BatchResult:
+        postings = [Posting(**p) for p in data.get("postings", [])]
+        return cls(**{**data, "postings": postings}, replayed=replayed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Receiving a file
+
+
+def upload_batch(*, platform, actor: Actor, content: bytes | str, processes: int = 1,
+                 stages: dict[str, float] | None = None) -> BatchResult:
+    """Receive a file in its own transaction (the API's and the CLI's entry). Two uploads of one
+    file at once: the second gets the first one's answer."""
+    for attempt in (1, 2):
+        with platform.uow() as uow:
+            result = receive_file(uow=uow, actor=actor, content=content, keystore=platform.get(KeyStore),
+                                  fares=fares_of(platform), processes=processes, stages=stages)
+            try:
+                uow.commit()
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                continue
+            return result
+    raise AssertionError("unreachable")
+
+
+def fares_of(platform) -> FareConfig:
+    try:
+        return platform.get(FareConfig)
+    except LookupError:
+        return default_fare_config()
+
+
+def receive_file(*, uow: UnitOfWork, actor: Actor, content: bytes | str, keystore: KeyStore,
+                 fares: FareConfig, kinds: frozenset[FileKind] = RECEIVABLE, processes: int = 1,
+                 stages: dict[str, float] | None = None) -> BatchResult:
+    """Receive one clearing file (see the module docstring). Raises BatchMalformed,
+    BatchCountMismatch, BatchDigestMismatch (4xx, nothing changed), BatchConflict (the id was
+    used for other content), WrongFileKind, NotYourOperator, UnknownNationalFile.
+
+    `processes` > 1 forks workers for TAC verification and re-rating (batch jobs only, never
+    inside a threaded server); `stages` collects seconds per stage when given.
+    """
+    timer = _Stages(stages)
+    with timer("parse"):
+        clearing_file = fileformat.parse(content)
+    header = clearing_file.header
+    if header.kind not in kinds:
+        raise WrongFileKind(kind=str(header.kind), expected="/".join(sorted(kinds)))
+    if actor.role is Role.TRANSIT_OPERATOR and (header.kind is not FileKind.TERMINAL
+                                                 or header.operator != actor.branch_code):
+        raise NotYourOperator(operator=actor.branch_code or "-")
+    existing = _batch_row(uow, header.file_id)
+    if existing is not None:
+        if existing.direction != "in" or existing.digest != clearing_file.digest:
+            raise BatchConflict(batch_id=header.file_id)
+        return BatchResult.from_dict(existing.result, replayed=True)
+    batch = _new_batch(uow, clearing_file, actor)
+    if header.kind is FileKind.NATIONAL_RESULT:
+        result = _apply_verdicts(uow, actor, batch, clearing_file)
+    else:
+        result = _clear(uow, actor, batch, clearing_file, keystore, fares, processes, timer)
+    batch.result = result.as_dict()
+    summary = {k: v for k, v in batch.result.items() if k != "postings"}
+    uow.audit(actor=actor, action="clearing.file_received", entity_type="clearing_batch",
+              entity_id=header.file_id, after=summary)
+    uow.emit("clearing.file_received", aggregate_type="clearing_batch", aggregate_id=header.file_id,
+             payload=summary)
+    return result
+
+
+def _new_batch(uow: UnitOfWork, clearing_file: ClearingFile, actor: Actor) -> ClearingBatch:
+    header, trailer = clearing_file.header, clearing_file.trailer
+    batch = ClearingBatch(
+        file_id=header.file_id, kind=str(header.kind), direction="in", sender=header.sender,
+        operator=header.operator, terminal_id=header.terminal_id, reference=header.reference or None,
+        digest=clearing_file.digest, record_count=header.count, total_1=trailer.total_1,
+        total_2=trailer.total_2, received_at=uow.now(), received_by=actor.user_id, result={},
+    )
+    uow.session.add(batch)
+    uow.session.flush()
+    return batch
+
+
+def _batch_row(uow: UnitOfWork, file_id: str) -> ClearingBatch | None:
+    return uow.session.execute(select(ClearingBatch).where(ClearingBatch.file_id == file_id)).scalar_one_or_none()
+
+
+class _Stages:
+    def __init__(self, stages: dict[str, float] | None) -> None:
+        self.stages = stages
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        if self.stages is not None:
+            self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - started
+
+
+# ---------------------------------------------------------------------------------------------
+# Clearing a record file
+
+
+@dataclass
+class _Flag:
+    index: int
+    reason: Reason
+    details: dict[str, Any]
+
+
+class _Clearing:
+    """The state of one record file while it is cleared: a status per record and its flags."""
+
+    def __init__(self, records: list[BatchRecord], kind: FileKind) -> None:
+        self.records = records
+        self.own = [rules.is_own_card(r.issuer_id) for r in records]
+        waiting = RecordStatus.PENDING_NATIONAL if kind is FileKind.TERMINAL else RecordStatus.REJECTED
+        self.status = [RecordStatus.CLEARED if own else waiting for own in self.own]
+        self.flags: list[_Flag] = []
+        for index, own in enumerate(self.own):
+            if not own and kind is not FileKind.TERMINAL:
+                self.reject(index, Reason.UNVERIFIABLE, why_zh="不是本发卡机构的卡", why_en="not a card we issued")
+
+    def reject(self, index: int, reason: Reason, **details: Any) -> None:
+        self.status[index] = RecordStatus.REJECTED
+        self.flags.append(_Flag(index, reason, details))
+
+    def flag(self, index: int, reason: Reason, **details: Any) -> None:
+        self.flags.append(_Flag(index, reason, details))
+
+    def live(self) -> list[int]:
+        return [i for i, status in enumerate(self.status) if status != RecordStatus.REJECTED]
+
+
+def _clear(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearing_file: ClearingFile, keystore: KeyStore,
+           fares: FareConfig, processes: int, timer: _Stages) -> BatchResult:
+    records, kind = clearing_file.records, clearing_file.header.kind
+    if kind is FileKind.TOP_UPS:
+        purchase = next((r for r in records if not r.is_load), None)
+        if purchase is not None:
+            raise BatchMalformed(line=purchase.seq + 1, reason_zh="充值文件只能有充值记录",
+                                 reason_en="a top-up file holds loads only")
+    state = _Clearing(records, kind)
+    with timer("verify"):
+        _verify_tacs(state, keystore, processes)
+    first, repeats = rules.split_repeats(records, state.live())
+    for index in repeats:
+        state.reject(index, Reason.DUPLICATE, counter_kind=records[index].counter_kind,
+                     counter=records[index].counter, first_seen=clearing_file.header.file_id, same_tac=None)
+    with timer("insert"):
+        _insert(uow, batch, state, first)
+    with timer("gaps"):
+        _flag_counter_gaps(uow, batch, state)
+    with timer("rerate"):
+        _rerate(uow, batch, state, fares, processes)
+    with timer("settle"):
+        settled = [records[i] for i in state.live()
+                   if state.status[i] == RecordStatus.CLEARED and not records[i].is_load]
+        postings = _post(uow, batch.file_id, rules.settlement_groups(settled))
+    _deny_forged(uow, actor, {records[f.index].asn for f in state.flags if f.reason is Reason.FORGED
+                              and state.own[f.index]})
+    with timer("exceptions"):
+        _store_flags(uow, batch, state)
+    counts = _counts(state)
+    acknowledgement = _acknowledge(uow, batch) if kind is FileKind.NATIONAL_IN else None
+    return BatchResult(
+        file_id=batch.file_id, kind=batch.kind, records=len(records),
+        cleared=counts[RecordStatus.CLEARED], pending_national=counts[RecordStatus.PENDING_NATIONAL],
+        rejected=counts[RecordStatus.REJECTED], exceptions=_reason_counts(state.flags),
+        settled_amount=sum(p.amount for p in postings), postings=postings, acknowledgement=acknowledgement,
+    )
+
+
+def _counts(state: _Clearing) -> dict[str, int]:
+    counts = {RecordStatus.CLEARED: 0, RecordStatus.PENDING_NATIONAL: 0, RecordStatus.REJECTED: 0}
+    for status in state.status:
+        counts[status] += 1
+    return counts
+
+
+def _reason_counts(flags: Iterable[_Flag]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for flag in flags:
+        counts[str(flag.reason)] += 1
+    return dict(sorted(counts.items()))
+
+
+# --- TACs --------------------------------------------------------------------------------------
+
+
+def _verify_tacs(state: _Clearing, keystore: KeyStore, processes: int) -> None:
+    records = state.records
+    with_tac = []
+    for index in state.live():
+        if not state.own[index]:
+            continue
+        if records[index].tac:
+            with_tac.append(index)
+        else:  # the load a platform confirmed from the card's counter (its TAC was never seen)
+            state.flag(index, Reason.LOAD_WITHOUT_TAC)
+    for group in rules.tac_groups(records, with_tac):
+        try:
+            valid = _verify_group(group, keystore, processes)
+        except (KeyNotFound, KeyUnusable, UnknownAlgorithm) as error:
+            for index in group.indexes:
+                state.reject(index, Reason.UNVERIFIABLE, why_zh=error.message_zh, why_en=error.message_en)
+            continue
+        for index, ok in zip(group.indexes, valid, strict=True):
+            if not ok:
+                state.reject(index, Reason.FORGED)
+
+
+def _verify_group(group: rules.TacGroup, keystore: KeyStore, processes: int) -> np.ndarray:
+    """One bulk verification: the master of (version, algorithm), issuer levels of its
+    diversification applied once, the card level (ASN) per record inside the verifier."""
+    profile = pboc.profile_for(group.alg_id)
+    master = keystore.get("tac", version=group.key_version, algorithm=profile.name)
+    factors = master.diversification.factors
+    if not factors or factors[-1] != "asn" or any(name != "issuer_id" for name in factors[:-1]):
+        raise ValueError(f"bulk TAC verification needs an issuer_id…,asn diversification, not {factors}")
+    issuer_factors = [bytes.fromhex(group.issuer_id)] * (len(factors) - 1)
+    verify = verify_tacs_sm4 if profile.block_size == 16 else verify_tacs_3des
+    processes = processes if len(group.indexes) >= 100_000 else 1  # forking costs more than it saves
+    return verify(master.key, group.asns, group.tac_inputs, group.tacs, issuer_factors=issuer_factors,
+                  processes=processes)
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+
+def _insert(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing, first: list[int]) -> None:
+    """Live records through the unique index (what it refuses is a duplicate of an earlier
+    file's record), then every refused record as a rejected row."""
+    connection = uow.session.connection()
+    row = bulk.row_builder(connection)
+    records = state.records
+
+    def settled_by(index: int) -> int | None:
+        cleared_here = state.status[index] == RecordStatus.CLEARED and not records[index].is_load
+        return batch.id if cleared_here else None
+
+    refused = bulk.insert_live(
+        connection, [row(records[i], batch.id, state.own[i], state.status[i], settled_by(i)) for i in first],
+        batch_id=batch.id) or set()
+    if refused:
+        earlier = _earlier_copies(uow, [records[seq - 1] for seq in sorted(refused)])
+        for seq in sorted(refused):
+            record = records[seq - 1]
+            first_seen, tac = earlier.get(record.key, ("?", None))
+            state.reject(seq - 1, Reason.DUPLICATE, counter_kind=record.counter_kind, counter=record.counter,
+                         first_seen=first_seen, same_tac=tac == record.tac)
+    rejected = [i for i, status in enumerate(state.status) if status == RecordStatus.REJECTED]
+    bulk.insert_plain(connection, [row(records[i], batch.id, state.own[i], RecordStatus.REJECTED, None)
+                                   for i in rejected])
+
+
+def _earlier_copies(uow: UnitOfWork, records: list[BatchRecord]) -> dict[tuple, tuple[str, str]]:
+    """(file id, TAC) of the live row each of these records duplicates."""
+    found = {}
+    for chunk in _chunks(records, CHUNK):
+        rows = uow.session.execute(
+            select(ClearedRecord.asn, ClearedRecord.counter_kind, ClearedRecord.counter, ClearingBatch.file_id,
+                   ClearedRecord.tac)
+            .join(ClearingBatch, ClearingBatch.id == ClearedRecord.batch_id)
+            .where(tuple_(ClearedRecord.asn, ClearedRecord.counter_kind, ClearedRecord.counter)
+                   .in_([r.key for r in chunk]), ClearedRecord.status != RecordStatus.REJECTED))
+        for asn, kind, counter, file_id, tac in rows:
+            found[(asn, kind, counter)] = (file_id, tac)
+    return found
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# --- counter gaps ------------------------------------------------------------------------------
+
+
+def _flag_counter_gaps(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing) -> None:
+    """Flag our cards' records whose previous counter has not been cleared; resolve earlier
+    gap flags that this file's records explain. Other issuers' counters are theirs to watch."""
+    here, before = aliased(ClearedRecord), aliased(ClearedRecord)
+    predecessor = (select(before.id).where(
+        before.asn == here.asn, before.counter_kind == here.counter_kind, before.counter == here.counter - 1,
+        before.status != RecordStatus.REJECTED).exists())
+    gaps = uow.session.execute(
+        select(here.seq).where(here.batch_id == batch.id, here.own_card.is_(True),
+                               here.status != RecordStatus.REJECTED, here.counter > 0, ~predecessor))
+    for (seq,) in gaps:
+        record = state.records[seq - 1]
+        state.flag(seq - 1, Reason.COUNTER_GAP, counter_kind=record.counter_kind, counter=record.counter)
+    _resolve_explained_gaps(uow, batch, {r.asn for r, own in zip(state.records, state.own, strict=True) if own})
+
+
+def _resolve_explained_gaps(uow: UnitOfWork, batch: ClearingBatch, asns: set[str]) -> None:
+    for chunk in _chunks(sorted(asns), CHUNK):
+        open_gaps = uow.session.execute(
+            select(ClearingException).where(ClearingException.reason == Reason.COUNTER_GAP,
+                                            ClearingException.resolved_at.is_(None),
+                                            ClearingException.asn.in_(chunk))).scalars().all()
+        if not open_gaps:
+            continue
+        present = set(uow.session.execute(
+            select(ClearedRecord.asn, ClearedRecord.counter_kind, ClearedRecord.counter).where(
+                tuple_(ClearedRecord.asn, ClearedRecord.counter_kind, ClearedRecord.counter)
+                .in_([(g.asn, g.counter_kind, g.counter - 1) for g in open_gaps]),
+                ClearedRecord.status != RecordStatus.REJECTED)).all())
+        for gap in open_gaps:
+            if (gap.asn, gap.counter_kind, gap.counter - 1) in present:
+                gap.resolved_at = uow.now()
+                gap.resolution = f"the missing record arrived in {batch.file_id} / 缺失记录已在 {batch.file_id} 中到达"
+
+
+# --- re-rating -----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=200_000)
+def _when(card_time: str):
+    return card_datetime(card_time)
+
+
+@dataclass(frozen=True)
+class _ReplayJob:
+    card: rules.CardContext | None
+    taps: list[CardTap]
+    report_from: int
+
+
+def _rerate(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing, fares: FareConfig, processes: int) -> None:
+    """Re-rate every live tap of this file, and the card's later taps already cleared (an
+    earlier tap arriving late can change their fare: their flags are opened or resolved)."""
+    records = state.records
+    new_taps: dict[str, list[int]] = defaultdict(list)
+    for index in state.live():
+        if records[index].mode:
+            new_taps[records[index].asn].append(index)
+    jobs, open_flags = [], {}
+    for chunk in _chunks(sorted(new_taps), CHUNK):
+        earliest = min(records[i].card_time for asn in chunk for i in new_taps[asn])
+        stored = _stored_taps(uow, batch.id, chunk, earliest)
+        open_flags.update(_open_fare_flags(uow, chunk))
+        for asn in chunk:
+            jobs.append(_replay_job(records, new_taps[asn], stored.get(asn, [])))
+    checks = _replay_all(jobs, fares, processes)
+    for check in checks:
+        _apply_fare_check(uow, batch, state, check, open_flags)
+
+
+def _replay_job(records: list[BatchRecord], indexes: list[int], stored: list) -> _ReplayJob:
+    first = records[indexes[0]]
+    card = rules.card_context(first.issuer_id, first.card_kind, first.rider)
+    items = [(records[i].card_time, records[i].counter, ("new", i), records[i]) for i in indexes]
+    items += [(row.card_time, row.counter, ("stored", row.batch_id, row.seq), row) for row in stored]
+    items.sort(key=lambda item: (item[0], item[1]))
+    start = min(records[i].card_time for i in indexes)
+    taps, report_from = [], None
+    for card_time, _counter, ref, source in items:
+        tap = rules.tap_of(source, _when(card_time))
+        if tap is None:
+            continue
+        if report_from is None and card_time >= start:
+            report_from = len(taps)
+        taps.append(CardTap(ref, tap, source.amount))
+    return _ReplayJob(card, taps, len(taps) if report_from is None else report_from)
+
+
+def _stored_taps(uow: UnitOfWork, batch_id: int, asns: Sequence[str], earliest: str) -> dict[str, list]:
+    """The cards' live taps from earlier files: the last 2 × HISTORY_DEPTH before `earliest`
+    (card time) and every one after it."""
+    columns = (ClearedRecord.asn, ClearedRecord.batch_id, ClearedRecord.seq, ClearedRecord.counter,
+               ClearedRecord.card_time, ClearedRecord.amount, ClearedRecord.city, ClearedRecord.mode,
+               ClearedRecord.tap, ClearedRecord.line, ClearedRecord.station, ClearedRecord.region)
+    base = and_(ClearedRecord.asn.in_(asns), ClearedRecord.status != RecordStatus.REJECTED,
+                ClearedRecord.mode != "", ClearedRecord.batch_id != batch_id)
+    rank = func.row_number().over(partition_by=ClearedRecord.asn,
+                                  order_by=(ClearedRecord.card_time.desc(), ClearedRecord.counter.desc()))
+    before = select(*columns, rank.label("rank")).where(base, ClearedRecord.card_time < earliest).subquery()
+    rows = list(uow.session.execute(select(*[before.c[c.key] for c in columns])
+                                    .where(before.c.rank <= 2 * rules.HISTORY_DEPTH)))
+    rows += uow.session.execute(select(*columns).where(base, ClearedRecord.card_time >= earliest)).all()
+    by_card: dict[str, list] = defaultdict(list)
+    for row in rows:
+        by_card[row.asn].append(row)
+    return by_card
+
+
+def _open_fare_flags(uow: UnitOfWork, asns: Sequence[str]) -> dict[tuple[int, int], ClearingException]:
+    flags = uow.session.execute(
+        select(ClearingException).where(ClearingException.reason == Reason.FARE_MISMATCH,
+                                        ClearingException.resolved_at.is_(None),
+                                        ClearingException.asn.in_(asns))).scalars()
+    return {(flag.batch_id, flag.seq): flag for flag in flags}
+
+
+_JOBS: dict[str, Any] = {}  # shared with forked workers, as crypto.batch does
+
+
+def _replay_all(jobs: list[_ReplayJob], fares: FareConfig, processes: int) -> list[FareCheck]:
+    if processes <= 1 or len(jobs) < 2_000:
+        return [check for job in jobs for check in _replay(job, fares)]
+    _JOBS.update(jobs=jobs, fares=fares)
+    step = -(-len(jobs) // processes)
+    try:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            parts = pool.map(_replay_range, [(start, min(start + step, len(jobs))) for start in range(0, len(jobs), step)])
+    finally:
+        _JOBS.clear()
+    return [check for part in parts for check in part]
+
+
+def _replay_range(bounds: tuple[int, int]) -> list[FareCheck]:
+    jobs, fares = _JOBS["jobs"], _JOBS["fares"]
+    return [check for job in jobs[bounds[0]:bounds[1]] for check in _replay(job, fares)]
+
+
+def _replay(job: _ReplayJob, fares: FareConfig) -> list[FareCheck]:
+    if job.card is None or not job.taps:
+        return []
+    return rules.replay_card(job.taps, job.card, fares, report_from=job.report_from)
+
+
+def _apply_fare_check(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing, check: FareCheck,
+                      open_flags: dict[tuple[int, int], ClearingException]) -> None:
+    details = {"charged": check.charged, "expected": check.expected, "trail_zh": check.zh, "trail_en": check.en}
+    if check.ref[0] == "new":
+        if check.mismatch:
+            state.flag(check.ref[1], Reason.FARE_MISMATCH, **details)
+        return
+    _, batch_id, seq = check.ref
+    flag = open_flags.get((batch_id, seq))
+    if flag is not None and not check.mismatch:
+        flag.resolved_at = uow.now()
+        flag.resolution = (f"re-rated with records of {batch.file_id}: fare confirmed / "
+                           f"以 {batch.file_id} 的记录复核：票价相符")
+    elif flag is None and check.mismatch:
+        record = uow.session.execute(select(ClearedRecord).where(
+            ClearedRecord.batch_id == batch_id, ClearedRecord.seq == seq)).scalar_one()
+        zh, en = rules.describe(Reason.FARE_MISMATCH, **details)
+        uow.session.add(ClearingException(
+            batch_id=batch_id, seq=seq, asn=record.asn, counter_kind=record.counter_kind, counter=record.counter,
+            reason=Reason.FARE_MISMATCH, zh=zh[:1024], en=en[:1024], details={**details, "re_rated_by": batch.file_id},
+            opened_at=uow.now()))
+
+
+# --- postings ----------------------------------------------------------------------------
+
+
+def _post(uow: UnitOfWork, file_id: str, groups: list[rules.SettlementGroup]) -> list[Posting]:
+    """One journal per (file, operator, issuer); zero-fare groups (free riders) post nothing."""
+    postings = []
+    for group in groups:
+        debit, credit = group.accounts()
+        if group.amount:
+            for code in (debit, credit):
+                _open_account(uow, code)
+            ledger.post(uow=uow, request_id=f"clearing:{file_id}:{group.city}:{group.operator}:{group.issuer_id}",
+                        kind=SETTLEMENT_KIND, legs=[(debit, group.amount), (credit, -group.amount)],
+                        memo=f"{file_id}: {group.count} records / 笔")
+        postings.append(Posting(group.city, group.operator, group.issuer_id, group.count, group.amount, debit, credit))
+    return postings
+
+
+def _open_account(uow: UnitOfWork, code: str) -> None:
+    if code.startswith("transit:"):
+        kind, allow_negative = transit_rules.account_settings(code)
+    else:
+        kind, allow_negative = rules.account_kind(code), False
+    ledger.open_account(uow=uow, code=code, kind=kind, allow_negative=allow_negative)
+
+
+def _deny_forged(uow: UnitOfWork, actor: Actor, asns: Iterable[str]) -> None:
+    from yikatong.transit import deny_list
+
+    for asn in sorted(asns):
+        deny_list.add(uow=uow, asn=asn, reason=deny_list.DenyReason.TAC_FAILED, actor=actor)
+
+
+def _store_flags(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing) -> None:
+    now, rows = uow.now(), []
+    for flag in state.flags:
+        record = state.records[flag.index]
+        zh, en = rules.describe(flag.reason, **flag.details)
+        rows.append(dict(batch_id=batch.id, seq=record.seq, asn=record.asn, counter_kind=record.counter_kind,
+                         counter=record.counter, reason=str(flag.reason), zh=zh[:1024], en=en[:1024],
+                         details=flag.details, opened_at=now, resolved_at=None, resolution=None))
+    if rows:
+        uow.session.execute(insert(ClearingException), rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# The national clearing house: files out and verdicts in
+
+
+def export_national(*, uow: UnitOfWork, actor: Actor) -> str | None:
+    """Put every other issuer's record waiting for the house into a NATIONAL_OUT file; returns
+    its file id (write it out with `file_content`), or None when nothing waits."""
+    waiting = uow.session.execute(
+        select(ClearedRecord).where(ClearedRecord.status == RecordStatus.PENDING_NATIONAL,
+                                    ClearedRecord.national_file.is_(None)).order_by(ClearedRecord.id)).scalars().all()
+    if not waiting:
+        return None
+    sent_before = uow.session.execute(select(func.count()).select_from(ClearingBatch).where(
+        ClearingBatch.kind == FileKind.NATIONAL_OUT)).scalar_one()
+    file_id = f"{rules.HOME_CITY}-NOUT-{sent_before + 1:06d}"
+    records = [_record_of_row(row) for row in waiting]
+    for seq, row in enumerate(waiting, start=1):
+        row.national_file, row.national_seq = file_id, seq
+    content = fileformat.render_records(FileKind.NATIONAL_OUT, file_id, SENDER, records, created=uow.now())
+    _store_sent(uow, actor, FileKind.NATIONAL_OUT, file_id, content, reference=None)
+    return file_id
+
+
+def _acknowledge(uow: UnitOfWork, batch: ClearingBatch) -> str:
+    """Our answer to a NATIONAL_IN file (which of its records we accepted), stored as sent."""
+    file_id = f"{rules.HOME_CITY}-NACK-{batch.id:08d}"
+    actor = Actor.system("clearing")
+    _store_sent(uow, actor, FileKind.NATIONAL_ACK, file_id, _ack_content(uow, batch, file_id, uow.now()),
+                reference=batch.file_id)
+    return file_id
+
+
+def _ack_content(uow: UnitOfWork, batch: ClearingBatch, file_id: str, created) -> str:
+    refusals = {seq: reason for seq, reason in uow.session.execute(
+        select(ClearingException.seq, ClearingException.reason).where(
+            ClearingException.batch_id == batch.id, ClearingException.reason.in_(list(rules.REJECTING))))}
+    verdict_of = {Reason.DUPLICATE: Verdict.DUPLICATE, Reason.UNVERIFIABLE: Verdict.UNKNOWN_ISSUER}
+    rows = uow.session.execute(select(ClearedRecord).where(ClearedRecord.batch_id == batch.id)
+                               .order_by(ClearedRecord.seq)).scalars()
+    verdicts = [VerdictLine(0, row.seq, row.asn, row.counter_kind, row.counter, row.amount,
+                            verdict_of.get(refusals.get(row.seq), Verdict.FORGED)
+                            if row.status == RecordStatus.REJECTED else Verdict.ACCEPTED)
+                for row in rows]
+    return fileformat.render_verdicts(FileKind.NATIONAL_ACK, file_id, SENDER, batch.file_id, verdicts, created=created)
+
+
+def _store_sent(uow: UnitOfWork, actor: Actor, kind: FileKind, file_id: str, content: str,
+                reference: str | None) -> None:
+    sent = fileformat.parse(content)
+    uow.session.add(ClearingBatch(
+        file_id=file_id, kind=str(kind), direction="out", sender=SENDER, operator="", terminal_id="",
+        reference=reference, digest=sent.digest, record_count=sent.header.count, total_1=sent.trailer.total_1,
+        total_2=sent.trailer.total_2, received_at=card_datetime(sent.header.created), received_by=actor.user_id,
+        result={}))
+    uow.session.flush()
+    uow.audit(actor=actor, action="clearing.file_sent", entity_type="clearing_batch", entity_id=file_id,
+              after={"kind": str(kind), "records": sent.header.count, "digest": sent.digest})
+
+
+def file_content(*, uow: UnitOfWork, file_id: str) -> str:
+    """The text of a file we sent, rebuilt from the database (byte for byte: its digest is
+    checked against the one recorded when it was sent)."""
+    batch = _batch_row(uow, file_id)
+    if batch is None or batch.direction != "out":
+        raise BatchNotFound()
+    if batch.kind == FileKind.NATIONAL_OUT:
+        rows = uow.session.execute(select(ClearedRecord).where(ClearedRecord.national_file == file_id)
+                                   .order_by(ClearedRecord.national_seq)).scalars()
+        content = fileformat.render_records(FileKind.NATIONAL_OUT, file_id, SENDER, [_record_of_row(r) for r in rows],
+                                            created=batch.received_at)
+    else:
+        answered = _batch_row(uow, batch.reference or "")
+        content = _ack_content(uow, answered, file_id, batch.received_at)
+    if fileformat.parse(content).digest != batch.digest:
+        raise BatchConflict(batch_id=file_id)
+    return content
+
+
+def _apply_verdicts(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearing_file: ClearingFile) -> BatchResult:
+    """The house's verdicts on a NATIONAL_OUT file: accepted records are cleared and settled
+    (receivable from the card's issuer, payable to our operator); refused ones are rejected."""
+    reference = clearing_file.header.reference
+    sent = _batch_row(uow, reference)
+    if sent is None or sent.kind != FileKind.NATIONAL_OUT:
+        raise UnknownNationalFile(reference=reference)
+    rows = {row.national_seq: row for row in uow.session.execute(
+        select(ClearedRecord).where(ClearedRecord.national_file == reference)).scalars()}
+    accepted, flags = [], []
+    for number, verdict in enumerate(clearing_file.verdicts, start=2):
+        row = rows.get(verdict.ref_seq)
+        if row is None or (row.asn, row.counter_kind, row.counter, row.amount) != (
+                verdict.asn, verdict.counter_kind, verdict.counter, verdict.amount):
+            raise BatchCountMismatch(reason_zh=f"第 {number} 行答复的记录与上送文件不符",
+                                     reason_en=f"line {number} answers a record the sent file does not hold")
+        if row.status != RecordStatus.PENDING_NATIONAL:
+            continue
+        if verdict.verdict is Verdict.ACCEPTED:
+            row.status, row.settled_by = RecordStatus.CLEARED, batch.id
+            accepted.append(row)
+        else:
+            row.status = RecordStatus.REJECTED
+            zh, en = rules.describe(Reason.NATIONAL_REFUSED, verdict=str(verdict.verdict))
+            flags.append(ClearingException(
+                batch_id=row.batch_id, seq=row.seq, asn=row.asn, counter_kind=row.counter_kind, counter=row.counter,
+                reason=Reason.NATIONAL_REFUSED, zh=zh, en=en,
+                details={"verdict": str(verdict.verdict), "result_file": batch.file_id}, opened_at=uow.now()))
+    uow.session.add_all(flags)
+    uow.session.flush()
+    postings = _post(uow, batch.file_id, rules.settlement_groups(_record_of_row(row) for row in accepted))
+    _deny_forged(uow, actor, {f.asn for f in flags if f.details["verdict"] == Verdict.FORGED})
+    return BatchResult(
+        file_id=batch.file_id, kind=batch.kind, records=len(clearing_file.verdicts), cleared=len(accepted),
+        rejected=len(flags), exceptions={str(Reason.NATIONAL_REFUSED): len(flags)} if flags else {},
+        settled_amount=sum(p.amount for p in postings), postings=postings,
+    )
+
+
+def _record_of_row(row: Any) -> BatchRecord:
+    return BatchRecord(
+        row.seq, row.asn, row.issuer_id, row.terminal_id, row.terminal_serial, row.tx_type, row.amount,
+        row.balance_after, row.counter, row.card_time, row.tac, row.key_version, row.alg_id, row.city, row.operator,
+        row.mode, row.tap, row.line, row.station, row.region, row.card_kind, row.rider, bool(row.recovered),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Top-ups from the transit top-up service
+
+
+def import_top_ups(*, uow: UnitOfWork, actor: Actor, keystore: KeyStore, fares: FareConfig) -> BatchResult | None:
+    """Clear the completed top-ups the transit service recorded and clearing has not seen
+    (their ledger postings are the top-up service's; here they count for the shadow balance and
+    the card-side reconciliation). None when there is nothing new."""
+    from yikatong.transit import service as transit
+
+    loads = [load for load in transit.load_records(uow=uow) if load.terminal_id and load.when is not None]
+    known = set()
+    for chunk in _chunks(loads, CHUNK):
+        known.update(uow.session.execute(
+            select(ClearedRecord.asn, ClearedRecord.counter).where(
+                tuple_(ClearedRecord.asn, ClearedRecord.counter_kind, ClearedRecord.counter)
+                .in_([(load.asn, fileformat.ONLINE, load.counter) for load in chunk]),
+                ClearedRecord.status != RecordStatus.REJECTED)).all())
+    fresh = [fileformat.record_of(load, city=rules.HOME_CITY, operator="TOPUP") for load in loads
+             if (load.asn, load.counter) not in known]
+    if not fresh:
+        return None
+    sent_before = uow.session.execute(select(func.count()).select_from(ClearingBatch).where(
+        ClearingBatch.kind == FileKind.TOP_UPS)).scalar_one()
+    content = fileformat.render_records(FileKind.TOP_UPS, f"{rules.HOME_CITY}-TOPUP-{sent_before + 1:06d}",
+                                        "transit", fresh, created=uow.now())
+    return receive_file(uow=uow, actor=actor, content=content, keystore=keystore, fares=fares,
+                        kinds=frozenset({FileKind.TOP_UPS}))
+
+
+# ---------------------------------------------------------------------------------------------
+# Shadow balances
+
+
+def shadow_balance(*, uow: UnitOfWork, asn: str) -> Fen | None:
+    """The back office's balance of one of our cards: its completed top-ups (cleared, and those
+    the top-up service recorded that clearing has not seen yet) less its cleared purchases.
+    None when neither knows anything of the card."""
+    from yikatong.transit import service as transit
+
+    rows = uow.session.execute(
+        select(ClearedRecord.counter_kind, ClearedRecord.counter, ClearedRecord.amount).where(
+            ClearedRecord.asn == asn, ClearedRecord.status == RecordStatus.CLEARED)).all()
+    loads = {counter: amount for kind, counter, amount in rows if kind == fileformat.ONLINE}
+    for load in transit.load_records(uow=uow, asn=asn):
+        loads.setdefault(load.counter, load.amount)
+    if not rows and not loads:
+        return None
+    return sum(loads.values()) - sum(amount for kind, _counter, amount in rows if kind == fileformat.OFFLINE)
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    asn: str
+    card_balance: Fen  # balance-after of the card's last cleared record
+    shadow_balance: Fen
+    last_seen: str  # the card time of that record
+
+    @property
+    def difference(self) -> Fen:
+        return self.card_balance - self.shadow_balance
+
+
+def balance_disagreements(*, uow: UnitOfWork) -> list[Disagreement]:
+    """Our cards whose balance as last seen in a record differs from the shadow balance."""
+    r = ClearedRecord
+    live = and_(r.own_card.is_(True), r.status == RecordStatus.CLEARED)
+    signed = func.sum(func.coalesce(_signed_amount(r), 0))
+    shadows = dict(uow.session.execute(select(r.asn, signed).where(live).group_by(r.asn)).all())
+    rank = func.row_number().over(partition_by=r.asn, order_by=(r.card_time.desc(), r.id.desc()))
+    last = select(r.asn, r.balance_after, r.card_time, rank.label("rank")).where(live).subquery()
+    found = []
+    for asn, balance, card_time in uow.session.execute(
+            select(last.c.asn, last.c.balance_after, last.c.card_time).where(last.c.rank == 1)):
+        if balance != shadows.get(asn, 0):
+            # the top-up service may know loads clearing has not seen yet
+            shadow = shadow_balance(uow=uow, asn=asn)
+            if shadow is not None and balance != shadow:
+                found.append(Disagreement(asn, balance, shadow, card_time))
+    return sorted(found, key=lambda d: d.asn)
+
+
+def _signed_amount(r):
+    return case((r.counter_kind == fileformat.ONLINE, r.amount), else_=-r.amount)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+
+
+@dataclass(frozen=True)
+class SettlementLine:
+    city: str  # where the terminal stands
+    operator: str
+    issuer_id: str
+    own_card: bool
+    count: int
+    amount: Fen
+
+
+@dataclass(frozen=True)
+class SettlementReport:
+    """Cleared purchases of one day (China Standard Time), per operator and card issuer."""
+
+    day: date
+    lines: list[SettlementLine]
+    pending_count: int  # other issuers' records still waiting for the national house
+    pending_amount: Fen
+    rejected_count: int
+    loads_count: int
+    loads_amount: Fen
+
+    @property
+    def total_count(self) -> int:
+        return sum(line.count for line in self.lines)
+
+    @property
+    def total_amount(self) -> Fen:
+        return sum(line.amount for line in self.lines)
+
+    def by_operator(self) -> dict[tuple[str, str], Fen]:
+        totals: dict[tuple[str, str], Fen] = defaultdict(int)
+        for line in self.lines:
+            totals[(line.city, line.operator)] += line.amount
+        return dict(sorted(totals.items()))
+
+    def by_issuer(self) -> dict[str, Fen]:
+        totals: dict[str, Fen] = defaultdict(int)
+        for line in self.lines:
+            totals[line.issuer_id] += line.amount
+        return dict(sorted(totals.items()))
+
+
+def settlement_report(*, uow: UnitOfWork, day: date) -> SettlementReport:
+    r = ClearedRecord
+    grouped = uow.session.execute(
+        select(r.city, r.operator, r.issuer_id, r.own_card, func.count(), func.sum(r.amount))
+        .where(r.tx_date == day, r.status == RecordStatus.CLEARED, r.counter_kind == fileformat.OFFLINE)
+        .group_by(r.city, r.operator, r.issuer_id, r.own_card).order_by(r.city, r.operator, r.issuer_id))
+    lines = [SettlementLine(city, operator, issuer, bool(own), count, amount or 0)
+             for city, operator, issuer, own, count, amount in grouped]
+
+    def tally(*conditions) -> tuple[int, Fen]:
+        count, amount = uow.session.execute(
+            select(func.count(), func.coalesce(func.sum(r.amount), 0)).where(r.tx_date == day, *conditions)).one()
+        return count, amount
+
+    pending = tally(r.status == RecordStatus.PENDING_NATIONAL)
+    rejected = tally(r.status == RecordStatus.REJECTED)
+    loads = tally(r.status == RecordStatus.CLEARED, r.counter_kind == fileformat.ONLINE)
+    return SettlementReport(day, lines, pending[0], pending[1], rejected[0], loads[0], loads[1])
+
+
+@dataclass(frozen=True)
+class AccountCheck:
+    code: str
+    ledger: Fen  # what the settlement journals moved in the account
+    records: Fen  # what the cleared records settled into it
+
+    @property
+    def agrees(self) -> bool:
+        return self.ledger == self.records
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    day: date
+    cards: list[rules.CardDay]  # our cards with records that day
+    accounts: list[AccountCheck]  # every clearing account, over all days
+    records_total: Fen  # cleared purchases of the day
+    report_total: Fen  # the settlement report's total for the day
+
+    @property
+    def card_mismatches(self) -> list[rules.CardDay]:
+        return [card for card in self.cards if card.difference]
+
+    @property
+    def ok(self) -> bool:
+        return (not self.card_mismatches and all(a.agrees for a in self.accounts)
+                and self.records_total == self.report_total)
+
+
+def reconcile(*, uow: UnitOfWork, day: date) -> Reconciliation:
+    """Every fen of the day accounted for: per card, opening + loads − debits = closing from
+    the balances its records show; per clearing account, the settlement journals equal the
+    records settled into it; the report's total equals the cleared records'."""
+    r = ClearedRecord
+    movements = uow.session.execute(
+        select(r.asn, r.counter_kind, r.amount, r.balance_after)
+        .where(r.tx_date == day, r.own_card.is_(True), r.status == RecordStatus.CLEARED)
+        .order_by(r.asn, r.card_time, r.counter_kind.desc(), r.counter))
+    by_card: dict[str, list[rules.CardMovement]] = defaultdict(list)
+    for asn, kind, amount, balance_after in movements:
+        by_card[asn].append(rules.CardMovement(asn, kind == fileformat.ONLINE, amount, balance_after))
+    cards = [rules.card_day(items) for items in by_card.values()]
+    records_total = uow.session.execute(
+        select(func.coalesce(func.sum(r.amount), 0)).where(
+            r.tx_date == day, r.status == RecordStatus.CLEARED, r.counter_kind == fileformat.OFFLINE)).scalar_one()
+    report = settlement_report(uow=uow, day=day)
+    return Reconciliation(day, cards, _account_checks(uow), records_total, report.total_amount)
+
+
+def _account_checks(uow: UnitOfWork) -> list[AccountCheck]:
+    r = ClearedRecord
+    settled = uow.session.execute(
+        select(r.city, r.operator, r.issuer_id, r.own_card, func.sum(r.amount))
+        .where(r.status == RecordStatus.CLEARED, r.counter_kind == fileformat.OFFLINE)
+        .group_by(r.city, r.operator, r.issuer_id, r.own_card))
+    expected: dict[str, Fen] = defaultdict(int)
+    for city, operator, issuer_id, own, amount in settled:
+        expected[rules.operator_payable(city, operator)] += amount or 0
+        if not own:
+            expected[rules.issuer_receivable(issuer_id)] += amount or 0
+    checks = []
+    for code, amount in sorted(expected.items()):
+        try:
+            lines = ledger.statement(uow=uow, code=code).lines
+        except AccountNotFound:  # never opened: only zero fares were settled into it
+            lines = []
+        moved = sum(line.amount for line in lines if line.kind == SETTLEMENT_KIND)
+        checks.append(AccountCheck(code, moved, amount))
+    return checks
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass(frozen=True)
+class ExceptionView:
+    id: int
+    file_id: str
+    seq: int
+    asn: str
+    counter_kind: str
+    counter: int
+    reason: str
+    zh: str
+    en: str
+    details: dict
+    opened_at: Any
+    resolved_at: Any
+    resolution: str | None
+
+
+def list_exceptions(*, uow: UnitOfWork, open_only: bool = True, reason: str | None = None,
+                    asn: str | None = None, limit: int = 200) -> list[ExceptionView]:
+    e = ClearingException
+    query = select(e, ClearingBatch.file_id).join(ClearingBatch, ClearingBatch.id == e.batch_id).order_by(e.id)
+    if open_only:
+        query = query.where(e.resolved_at.is_(None))
+    if reason:
+        query = query.where(e.reason == reason)
+    if asn:
+        query = query.where(e.asn == asn)
+    return [ExceptionView(x.id, file_id, x.seq, x.asn, x.counter_kind, x.counter, x.reason, x.zh, x.en, x.details,
+                          x.opened_at, x.resolved_at, x.resolution)
+            for x, file_id in uow.session.execute(query.limit(min(limit, 10_000)))]
+
+
+def get_batch(*, uow: UnitOfWork, file_id: str, actor: Actor | None = None) -> BatchResult:
+    """A received file's result; a transit operator sees only its own operator's files."""
+    batch = _batch_row(uow, file_id)
+    if batch is None or batch.direction != "in" or (
+            actor is not None and actor.role is Role.TRANSIT_OPERATOR and batch.operator != actor.branch_code):
+        raise BatchNotFound()
+    return BatchResult.from_dict(batch.result, replayed=True)
+
