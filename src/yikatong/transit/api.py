@@ -1,0 +1,124 @@
+"""The transit wallet API (/transit): top-up orders, card contacts driven by the server, the
+deny list validators fetch, wallet refunds.
+
+A phone (NFC app), a self-service machine or an outlet terminal tops up in three calls:
+`POST /contacts {purpose: read}` (then relay each command to the card until done: the result
+carries the ASN and balance), `POST /top-ups` with an Idempotency-Key (limits and the cap are
+checked on that reading before any money is taken; the money is taken), `POST /contacts
+{purpose: top_up, order_no}` (relay until done). See contact.py for the relay.
+
+Who: holders top up through the phone app (any card: the wallet is anonymous) and see their
+own orders; citizen-card outlet operators at counters and self-service machines; refunds at the
+counter of a directly-run outlet; unreadable cards registered at exchange counters; validators
+(transit operators) fetch the deny list.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Header, Query
+
+from yikatong.api.deps import platform_dep, require_roles
+from yikatong.cards import service as cards
+from yikatong.core.actor import Actor, Role
+from yikatong.core.errors import InvalidInput
+from yikatong.platform import Platform
+from yikatong.transit import contact, deny_list, refunds, service
+from yikatong.transit.protocols import Payer
+from yikatong.transit.schemas import (
+    CardAnswerIn,
+    ContactIn,
+    ContactOut,
+    DenyListOut,
+    TopUpIn,
+    TopUpOut,
+    UnreadableIn,
+    WalletRefundOut,
+)
+
+router = APIRouter(prefix="/transit", tags=["transit 交通钱包"])
+
+TOP_UP_ROLES = (Role.HOLDER, Role.CITIZEN_OUTLET)
+REFUND_READERS = (Role.HOLDER, Role.CITIZEN_OUTLET, Role.SS_OUTLET)
+
+
+def _top_up_out(view: service.TopUpView) -> TopUpOut:
+    return TopUpOut(**{name: getattr(view, name) for name in TopUpOut.model_fields})
+
+
+def _contact_out(step: contact.ContactStep) -> ContactOut:
+    return ContactOut(contact_id=step.contact_id, purpose=step.purpose, state=step.state, command=step.command,
+                      result=step.result, problem=step.problem, exchanges=step.exchanges)
+
+
+def _refund_out(view: refunds.RefundView) -> WalletRefundOut:
+    return WalletRefundOut(**{name: getattr(view, name) for name in WalletRefundOut.model_fields})
+
+
+@router.post("/top-ups", response_model=TopUpOut, status_code=201,
+             summary="Order a top-up and pay for it / 充值下单并付款")
+def create_top_up(body: TopUpIn, idempotency_key: str = Header(alias="Idempotency-Key", min_length=8, max_length=128),
+                  actor: Actor = Depends(require_roles(*TOP_UP_ROLES)),
+                  platform: Platform = Depends(platform_dep)):
+    view = service.create_top_up(platform=platform, actor=actor, idempotency_key=idempotency_key, asn=body.asn,
+                                 amount=body.amount, payer=Payer(body.payer.kind, body.payer.reference))
+    return _top_up_out(view)
+
+
+@router.get("/top-ups/{order_no}", response_model=TopUpOut, summary="A top-up's status / 充值订单状态")
+def get_top_up(order_no: str, actor: Actor = Depends(require_roles(*TOP_UP_ROLES)),
+               platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return _top_up_out(service.get_top_up(uow=uow, order_no=order_no, actor=actor))
+
+
+@router.post("/contacts", response_model=ContactOut, status_code=201,
+             summary="Start a card contact; answers with the first command / 开始读写卡")
+def start_contact(body: ContactIn, actor: Actor = Depends(require_roles(*TOP_UP_ROLES)),
+                  platform: Platform = Depends(platform_dep)):
+    subject = {"top_up": body.order_no, "refund": body.card_no}.get(body.purpose)
+    if body.purpose != "read" and not subject:
+        raise InvalidInput(reason_zh="缺少订单号或卡号", reason_en="order_no (top_up) or card_no (refund) is required")
+    return _contact_out(contact.start_contact(platform=platform, actor=actor, purpose=body.purpose, subject=subject))
+
+
+@router.post("/contacts/{contact_id}/answers", response_model=ContactOut,
+             summary="The card's answer to the last command; answers with the next one / 卡片应答")
+def answer_contact(contact_id: str, body: CardAnswerIn, actor: Actor = Depends(require_roles(*TOP_UP_ROLES)),
+                   platform: Platform = Depends(platform_dep)):
+    return _contact_out(contact.answer_contact(platform=platform, actor=actor, contact_id=contact_id,
+                                               response=body.response, card_removed=body.card_removed))
+
+
+@router.get("/contacts/{contact_id}", response_model=ContactOut, summary="A card contact / 读写卡会话")
+def get_contact(contact_id: str, actor: Actor = Depends(require_roles(*TOP_UP_ROLES)),
+                platform: Platform = Depends(platform_dep)):
+    return _contact_out(contact.get_contact(platform=platform, actor=actor, contact_id=contact_id))
+
+
+@router.get("/deny-list", response_model=DenyListOut,
+            summary="Deny-list changes since a version, for validators / 黑名单增量")
+def get_deny_list(since: int = Query(default=0, ge=0),
+                  actor: Actor = Depends(require_roles(Role.TRANSIT_OPERATOR, Role.CITIZEN_OUTLET)),
+                  platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        delta = deny_list.changes_since(uow=uow, since=since)
+    return DenyListOut(version=delta.version, added=delta.added, removed=delta.removed, complete=delta.complete)
+
+
+@router.post("/wallet-refunds/unreadable", response_model=WalletRefundOut, status_code=201,
+             summary="A card too damaged to read: deny-list now, refund after the wait / 坏卡退值登记")
+def register_unreadable(body: UnreadableIn,
+                        actor: Actor = Depends(require_roles(Role.SS_OUTLET, Role.CITIZEN_OUTLET)),
+                        platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = refunds.register_unreadable_wallet(uow=uow, actor=actor, card_no=body.card_no)
+        uow.commit()
+    return _refund_out(view)
+
+
+@router.get("/wallet-refunds/{card_no}", response_model=WalletRefundOut, summary="A wallet refund's status / 退值状态")
+def get_wallet_refund(card_no: str, actor: Actor = Depends(require_roles(*REFUND_READERS)),
+                      platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        cards.get_card(uow=uow, card_no=card_no, actor=actor)  # a holder sees only their own cards
+        return _refund_out(refunds.get_refund(uow=uow, card_no=card_no))
