@@ -110,4 +110,4 @@ def register(group) -> None:
             else qr.render_png(issued.token)
         out.write_bytes(image)
         console.print(f"✓ {out} · 有效至 / valid until {issued.expires_at:%H:%M:%S} UTC")
-        console.print(issued.token)
+        typer.echo(issued.token)  # unwrapped, for copying into a verifier
