@@ -307,7 +307,8 @@ def request_closure(*, uow: UnitOfWork, bank_code: str, card_no: str, pan: str |
     account = _account_for_card(uow, bank_code, card_no, pan)
     open_task = uow.session.execute(select(BankClosureTask).where(
         BankClosureTask.account_id == account.id, BankClosureTask.status == "open")).scalar_one_or_none()
-    if open_task is not None:
+    if open_task is not None:  # the gateway's request first, the platform's event after
+        open_task.successor_card_no = open_task.successor_card_no or successor_card_no
         return open_task.task_id
     task = BankClosureTask(
         task_id=task_id or f"{bank_code}-CLOSE-{uuid.uuid4().hex[:12]}", bank_code=bank_code,

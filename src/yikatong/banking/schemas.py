@@ -1,0 +1,135 @@
+"""Request and response shapes of the bank's branch API (`/banks`)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Amount = Field(gt=0, description="fen (1 CNY = 100 fen), an integer above zero")
+RequestId = Field(min_length=1, max_length=64,
+                  description="the caller's idempotency key: a repeat returns the first answer")
+
+
+class LossOut(BaseModel):
+    kind: str
+    source: str
+    channel: str
+    branch_code: str | None
+    reported_at: datetime
+    ends_at: datetime | None
+
+
+class AccountOut(BaseModel):
+    bank_code: str
+    pan: str | None
+    card_no: str
+    status: str
+    financial_status: str
+    balance_fen: int
+    issue_date: date | None
+    valid_until: date | None
+    activated_at: datetime | None
+    hr_status: str | None
+    card_present_allowed: bool
+    online_allowed: bool
+    credit_allowed: bool
+    held_payments: int
+    losses_in_force: list[LossOut]
+
+
+class AccountIn(BaseModel):
+    """One line of the production list: the account number of a produced card."""
+
+    card_no: str = Field(min_length=9, max_length=9)
+    pan: str = Field(min_length=16, max_length=19)
+    issue_date: date
+
+
+class ActivationIn(BaseModel):
+    id_document_checked: bool = Field(description="the teller checked the holder's valid ID")
+    card_checked: bool = Field(description="the holder presented the card")
+
+
+class BranchLossIn(BaseModel):
+    kind: Literal["temporary_loss", "formal_loss"]
+
+
+class DepositIn(BaseModel):
+    request_id: str = RequestId
+    amount_fen: int = Amount
+    currency: str = "CNY"
+
+
+class ChipIn(BaseModel):
+    """What the POS/ATM forwards from the chip's GENERATE AC (hex for bytes)."""
+
+    pan: str
+    psn: int = Field(ge=0, le=99)
+    key_version: int = Field(ge=0, le=255)
+    cdol1_data: str = Field(pattern=r"^[0-9A-Fa-f]{48}$")
+    atc: int = Field(ge=0, le=0xFFFF)
+    arqc: str = Field(pattern=r"^[0-9A-Fa-f]{16}$")
+
+
+class CardTransactionIn(BaseModel):
+    request_id: str = RequestId
+    kind: Literal["pos_purchase", "withdrawal"]
+    amount_fen: int = Amount
+    merchant: str | None = Field(default=None, max_length=64)
+    channel: Literal["pos", "atm", "counter"] = "pos"
+    chip: ChipIn
+
+
+class OnlinePaymentIn(BaseModel):
+    request_id: str = RequestId
+    amount_fen: int = Amount
+    merchant: str = Field(min_length=1, max_length=64)
+    currency: str = "CNY"
+    country: str = "CN"
+
+
+class TransferIn(BaseModel):
+    request_id: str = RequestId
+    to_account: str = Field(min_length=16, max_length=19)
+    amount_fen: int = Amount
+    currency: str = "CNY"
+    country: str = "CN"
+
+
+class CreditIn(BaseModel):
+    request_id: str = RequestId
+    amount_fen: int = Amount
+    payer: str = Field(min_length=1, max_length=64, description="e.g. the pension fund")
+    currency: str = "CNY"
+    country: str = "CN"
+
+
+class TransactionOut(BaseModel):
+    request_id: str
+    pan: str
+    kind: str
+    amount_fen: int
+    counterparty: str | None
+    channel: str
+    status: Literal["posted", "held", "failed"]
+    reason_code: str | None
+    reason_zh: str | None
+    reason_en: str | None
+    created_at: datetime
+    settled_at: datetime | None
+    balance_fen: int
+
+
+class ClosureTaskOut(BaseModel):
+    task_id: str
+    bank_code: str
+    card_no: str
+    pan: str | None
+    successor_card_no: str | None
+    reason: str
+    status: str
+    requested_at: datetime
+    completed_at: datetime | None
+    balance_fen: int
