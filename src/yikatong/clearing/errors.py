@@ -25,6 +25,13 @@ class BatchCountMismatch(InvalidInput):
     en = "The clearing file's record count or totals do not match its records: {reason_en}"
 
 
+class BatchTooLarge(InvalidInput):
+    code = "clearing_batch_too_large"
+    http_status = 413
+    zh = "清算文件超过 {limit_mib} MiB，请分批上传"
+    en = "The clearing file is larger than {limit_mib} MiB; split it into batches"
+
+
 class BatchConflict(Conflict):
     code = "clearing_batch_conflict"
     zh = "批次 {batch_id} 已以不同内容上传过"

@@ -186,6 +186,20 @@ def _card_context(reader: EmulatorReader) -> tuple[str, str]:
     return context.kind.value, context.rider.value
 
 
+def new_card(number: int, *, city: str, day: date, keystore: KeyStore, house: NationalClearingHouse,
+             run: int = 0, algorithm: str = "SM4", free_at: datetime | None = None) -> SimCard:
+    """An emulated card of `city`: ours under the platform's key store, another city's under
+    its issuer's keys (which only the house holds) and the national purchase key."""
+    keys = keystore if city == HOME else house.issuer_keys(city, keystore)
+    data = _personalisation(number, run, city, day, algorithm)
+    chip = Card(personalise(data, keys))
+    reader = EmulatorReader(chip)
+    reader.connect()
+    kind, rider = _card_context(reader)
+    return SimCard(data.asn, city, chip, reader, kind, rider,
+                   free_at or datetime.combine(day, time(6, 0), tzinfo=CST))
+
+
 def _make_cards(count: int, run: int, day: date, keystore: KeyStore, house: NationalClearingHouse,
                 rng: random.Random, progress: Progress) -> list[SimCard]:
     advance = progress.stage("personalising cards / 个人化卡片", count)
@@ -193,15 +207,9 @@ def _make_cards(count: int, run: int, day: date, keystore: KeyStore, house: Nati
     cards = []
     for number in range(1, count + 1):
         city = VISITOR_CITIES[number % len(VISITOR_CITIES)] if number > count - visitors else HOME
-        keys = keystore if city == HOME else house.issuer_keys(city, keystore)
-        algorithm = "3DES" if number % 5 == 0 else "SM4"
-        data = _personalisation(number, run, city, day, algorithm)
-        chip = Card(personalise(data, keys))
-        reader = EmulatorReader(chip)
-        reader.connect()
-        kind, rider = _card_context(reader)
         start = datetime.combine(day, time(6, 0), tzinfo=CST) + timedelta(minutes=rng.uniform(0, 180))
-        cards.append(SimCard(data.asn, city, chip, reader, kind, rider, start))
+        cards.append(new_card(number, city=city, day=day, keystore=keystore, house=house, run=run,
+                              algorithm="3DES" if number % 5 == 0 else "SM4", free_at=start))
         advance(1)
     return cards
 
@@ -240,7 +248,7 @@ def _top_up(platform, cards: list[SimCard], day: date, keystore: KeyStore, house
             report.top_up_amount += amount
         advance(1)
     if direct_loads:
-        _fund_direct_loads(platform, direct_loads)
+        post_cash_top_ups(platform, direct_loads)
 
 
 def _top_up_through_transit(platform, top_up_at_terminal, card: SimCard, amount: Fen, when: datetime,
@@ -278,7 +286,7 @@ def _top_up_directly(keystore: KeyStore, card: SimCard, amount: Fen, terminal_id
     return load_terminal.load(card.present(), amount, when + timedelta(seconds=5))
 
 
-def _fund_direct_loads(platform, loads: list[LoadRecord]) -> None:
+def post_cash_top_ups(platform, loads: list[LoadRecord]) -> None:
     """Without the top-up service, the money the outlet took is posted here: cash in the till,
     money on cards (the float clearing later pays fares from)."""
     till = transit_rules.outlet_till(OUTLET.branch_code or "SMK")
@@ -373,7 +381,8 @@ def _play(plan, validators: dict[str, Validator], report: DayReport, charged: di
 # --- uploads and the house --------------------------------------------------------------------
 
 
-def _place_record(record: PurchaseRecord | LoadRecord, place: Place, card: SimCard) -> BatchRecord:
+def record_at(record: PurchaseRecord | LoadRecord, place: Place, card: SimCard) -> BatchRecord:
+    """The file record of a validator's chip record, with its place and the card's 0017 data."""
     return fileformat.record_of(record, city=place.city, operator=place.operator, mode=place.mode.value,
                                 tap=place.kind.value, line=place.line, station=place.station, region=place.region,
                                 card_kind=card.card_kind, rider=card.rider)
@@ -387,7 +396,7 @@ def _upload_terminals(platform, validators: dict[str, Validator], by_asn: dict[s
     to the house."""
     batches = []
     for validator in validators.values():
-        records = [_place_record(r, validator.place, by_asn[r.asn]) for r in validator.drain()]
+        records = [record_at(r, validator.place, by_asn[r.asn]) for r in validator.drain()]
         if not records:
             continue
         if validator.place.city != HOME:

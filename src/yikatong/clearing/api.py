@@ -1,0 +1,94 @@
+"""Clearing door: terminal batch upload (transit operators), reports and exceptions (admin)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from yikatong.api.deps import platform_dep, require_roles
+from yikatong.clearing import schemas, service
+from yikatong.clearing.errors import BatchTooLarge
+from yikatong.core.actor import Actor, Role
+from yikatong.platform import Platform
+
+router = APIRouter(prefix="/clearing", tags=["clearing 清分结算"])
+MAX_UPLOAD = 64 * 1024 * 1024  # a day of a busy gate line is far below this
+UPLOADERS = (Role.TRANSIT_OPERATOR,)  # and the admin (require_roles adds it)
+REFUND_DESK = (Role.CITIZEN_OUTLET,)  # refunds of unreadable cards use the shadow balance
+
+
+def batch_out(result: service.BatchResult) -> schemas.BatchOut:
+    data = result.as_dict()
+    return schemas.BatchOut(**{**data, "postings": [asdict(p) for p in result.postings]})
+
+
+@router.post("/batches", response_model=schemas.BatchOut, status_code=201,
+             summary="Upload a terminal batch file / 上传终端批次",
+             openapi_extra={"requestBody": {"required": True,
+                                            "content": {"text/plain": {"schema": {"type": "string"}}}}})
+async def upload(request: Request, response: Response, actor: Actor = Depends(require_roles(*UPLOADERS)),
+                 platform: Platform = Depends(platform_dep)):
+    """The body is the file itself (docs/clearing-batch-format.md). The same file again answers
+    200 with the first answer; the same file id with other content is 409."""
+    content = bytearray()
+    async for chunk in request.stream():
+        content += chunk
+        if len(content) > MAX_UPLOAD:
+            raise BatchTooLarge(limit_mib=MAX_UPLOAD // (1024 * 1024))
+    result = await run_in_threadpool(service.upload_batch, platform=platform, actor=actor, content=bytes(content))
+    if result.replayed:
+        response.status_code = 200
+    return batch_out(result)
+
+
+@router.get("/batches/{file_id}", response_model=schemas.BatchOut, summary="A batch's result / 批次结果")
+def get_batch(file_id: str, actor: Actor = Depends(require_roles(*UPLOADERS)),
+              platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return batch_out(service.get_batch(uow=uow, file_id=file_id, actor=actor))
+
+
+@router.get("/exceptions", response_model=list[schemas.ExceptionOut], summary="Exceptions / 清算异常")
+def exceptions(open_only: bool = Query(default=True, alias="open"), reason: str | None = None,
+               asn: str | None = None, limit: int = Query(default=200, ge=1, le=10_000),
+               actor: Actor = Depends(require_roles()), platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        found = service.list_exceptions(uow=uow, open_only=open_only, reason=reason, asn=asn, limit=limit)
+    return [schemas.ExceptionOut(**asdict(e)) for e in found]
+
+
+@router.get("/settlement/{day}", response_model=schemas.SettlementOut,
+            summary="Daily settlement and reconciliation / 日结算与对账")
+def settlement(day: date, actor: Actor = Depends(require_roles()), platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        report = service.settlement_report(uow=uow, day=day)
+        reconciliation = service.reconcile(uow=uow, day=day)
+    return schemas.SettlementOut(
+        day=day, lines=[schemas.SettlementLineOut(**asdict(line)) for line in report.lines],
+        total_count=report.total_count, total_amount=report.total_amount, pending_count=report.pending_count,
+        pending_amount=report.pending_amount, rejected_count=report.rejected_count,
+        loads_count=report.loads_count, loads_amount=report.loads_amount, reconciled=reconciliation.ok,
+        cards_checked=len(reconciliation.cards),
+        card_mismatches=[schemas.CardDayOut(**asdict(card), difference=card.difference)
+                         for card in reconciliation.card_mismatches],
+        accounts=[schemas.AccountCheckOut(**asdict(a), agrees=a.agrees) for a in reconciliation.accounts],
+    )
+
+
+@router.get("/cards/{asn}/shadow-balance", response_model=schemas.ShadowBalanceOut,
+            summary="A card's shadow balance / 影子余额")
+def shadow_balance(asn: str, actor: Actor = Depends(require_roles(*REFUND_DESK)),
+                   platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return schemas.ShadowBalanceOut(asn=asn, shadow_balance=service.shadow_balance(uow=uow, asn=asn))
+
+
+@router.get("/disagreements", response_model=list[schemas.DisagreementOut],
+            summary="Cards whose balance and shadow balance disagree / 余额差异")
+def disagreements(actor: Actor = Depends(require_roles()), platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        found = service.balance_disagreements(uow=uow)
+    return [schemas.DisagreementOut(**asdict(d), difference=d.difference) for d in found]
