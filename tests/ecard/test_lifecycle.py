@@ -127,17 +127,25 @@ def test_qr_online_and_offline_then_loss_reauthorisation_and_unblock(platform, h
 
 
 def test_formal_loss_at_a_bank_branch_and_unblock_there(platform, holder, clock):
-    person = holder()
+    """The issue's end-to-end case: formal loss at a bank branch → HR status lost → e-card
+    refused → QR verification refused until the holder re-authorises; unblock → all usable."""
+    person = holder(consent=("official_app", "bank_icbc"))
+    shown = person.qr()
     branch = bank_branch("ICBC", "ICBC-CZ-001")
     person.card_op(cards.report_loss, actor=branch, kind="formal_loss")
     with platform.uow() as uow:
         assert cards.get_card(uow=uow, card_no=person.card_no).hr_status == "formal_loss"
+    assert person.ecard().state == "restricted"
     assert refused_reason(lambda: person.qr()) == "needs_reauthorisation"
+    assert verify(platform, shown).reason == "suspended"
+    assert refused_reason(lambda: redeem(platform, shown)) == "suspended"
     clock.advance(seconds=1)
     person.reauthorise()
-    assert verify(platform, person.qr()).valid
+    assert verify(platform, shown).valid and verify(platform, person.qr()).valid
+    assert refused_reason(lambda: person.qr("bank_icbc")) == "needs_reauthorisation"
     person.card_op(cards.unblock, actor=branch)
-    assert person.ecard().state == "active"
+    after = person.ecard()
+    assert (after.state, set(after.usable_channels)) == ("active", {"official_app", "bank_icbc"})
 
 
 def test_twelve_three_temporary_loss_ends_by_itself_after_seven_days(platform, holder, clock):

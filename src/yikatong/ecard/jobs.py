@@ -31,8 +31,14 @@ from yikatong.worker.runner import Job
 log = logging.getLogger(__name__)
 
 CONSUMER = "ecard.sync"
-EVENT_TYPES = ("application.submitted", "application.rejected", "application.cancelled",
-               "card.produced", "card.hr_status_changed")
+# Every card change that can move the e-card: `card.hr_status_changed` alone is not enough
+# (a freeze or unfreeze while the card is formally lost leaves the HR status as it was).
+EVENT_TYPES = (
+    "application.submitted", "application.rejected", "application.cancelled",
+    "card.produced", "card.handed_over", "card.cancelled", "card.retired",
+    "card.temporary_loss_reported", "card.formal_loss_reported", "card.unblocked",
+    "card.temporary_loss_expired", "card.frozen", "card.unfrozen", "card.hr_status_changed",
+)
 
 
 def applier(platform):
