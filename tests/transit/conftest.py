@@ -95,6 +95,15 @@ def wallet_platform(platform, keystore):
     return platform
 
 
+@pytest.fixture(autouse=True)
+def books_balance_after_every_scenario(request):
+    """Whatever a wallet scenario did, the ledger's debits equal its credits at the end."""
+    platform = request.getfixturevalue("wallet_platform") if "wallet_platform" in request.fixturenames else None
+    yield
+    if platform is not None:
+        assert_books_balance(platform)
+
+
 @pytest.fixture
 def make_card(wallet_platform, keystore):
     """make_card(register=True, algorithm="SM4", **personalisation) -> TestCard; registered

@@ -24,7 +24,6 @@ from pydantic import (
 )
 
 from yikatong.core.errors import DomainError
-from yikatong.core.money import Fen
 
 DEFAULT_POLICY_FILE = "wallet.toml"
 
@@ -122,10 +121,6 @@ class WalletPolicy(_Strict):
         for section, values in sections.items():
             data[section] = {**data[section], **values}
         return policy_from_dict(data, origin="<changed>")
-
-    @property
-    def max_top_up(self) -> Fen:
-        return self.top_up.max_amount
 
 
 def policy_from_dict(data: dict, *, origin: str = "<dict>") -> WalletPolicy:

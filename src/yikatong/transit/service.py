@@ -51,6 +51,7 @@ from yikatong.db.uow import UnitOfWork
 from yikatong.transit import deny_list, rules
 from yikatong.transit.errors import (
     CardReadingRequired,
+    ChannelNotForTopUp,
     TopUpNeedsReview,
     TopUpNotFound,
     TopUpNotWritable,
@@ -150,7 +151,7 @@ def contact_channel(actor: Actor) -> TopUpChannel:
     if actor.role is Role.ADMIN:
         try:
             return rules.top_up_channel(actor.role, actor.channel)
-        except rules.ChannelNotForTopUp:
+        except ChannelNotForTopUp:
             return TopUpChannel.CITIZEN_OUTLET
     return rules.top_up_channel(actor.role, actor.channel)
 
