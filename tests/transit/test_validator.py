@@ -274,3 +274,12 @@ def test_history_from_the_card_matches_what_the_validators_wrote():
         (TapKind.BOARD, 120, False, 0, at(0)),
         (TapKind.ENTRY, 100, True, 100, at(0)),
     ]
+
+
+def test_a_place_without_fares_refuses_instead_of_guessing():
+    reader = card_with()
+    beijing_metro = validator(metro_entry("1000", "BJ01", "BJMETRO"))
+    assert beijing_metro.tap(reader, at(0)).refusal.reason is RefusalReason.FARE_NOT_CONFIGURED
+    unknown_station = gate_out("9999").tap(reader, at(1))
+    assert unknown_station.refusal.reason is RefusalReason.FARE_NOT_CONFIGURED and "9999" in unknown_station.refusal.en
+    assert balance(reader) == 5000

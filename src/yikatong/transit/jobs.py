@@ -89,9 +89,13 @@ def refund_unreadable_wallets(platform) -> int:
         due = refunds.due_unreadable_refunds(uow=uow, now=platform.clock.now())
     done = 0
     for asn in due:
-        with platform.uow() as uow:
-            refunds.refund_unreadable(uow=uow, asn=asn, actor=ACTOR)
-            uow.commit()
+        try:
+            with platform.uow() as uow:
+                refunds.refund_unreadable(uow=uow, asn=asn, actor=ACTOR)
+                uow.commit()
+        except DomainError as error:  # read at a direct outlet meanwhile, or changed concurrently
+            log.info("unreadable-card refund %s not paid this run: %s", asn, error)
+            continue
         done += 1
     return done
 

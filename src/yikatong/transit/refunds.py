@@ -115,8 +115,9 @@ def refund_wallet(*, platform, reader: CardReader, actor: Actor, card_no: str,
     if reading.asn != card.asn:
         raise CardNotRegistered(card_no=card_no)
     if not reading.blocked:
-        _note_refund(platform, actor, card_no, reading.asn, reading.balance or 0, reading.offline_counter)
-        _close_on_card(platform, reader, reading.issuer_id, reading.asn, reading.balance or 0)
+        balance = max(reading.balance or 0, 0)  # an overdraft in use is not refunded (none in Changzhou)
+        _note_refund(platform, actor, card_no, reading.asn, balance, reading.offline_counter)
+        _close_on_card(platform, reader, reading.issuer_id, reading.asn, balance)
     elif existing is None or existing.state != "closing":
         raise WalletBlockedElsewhere()
     return _pay_out(platform, actor, reading.asn)

@@ -34,6 +34,7 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import flag_modified
 
 from yikatong.chip import terminal
 from yikatong.chip.errors import BalanceLimitExceeded, TransactionInterrupted
@@ -45,7 +46,6 @@ from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import as_utc
 from yikatong.core.errors import IdempotencyKeyReused
 from yikatong.core.money import Fen
-from yikatong.crypto import pboc
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.uow import UnitOfWork
 from yikatong.transit import deny_list, rules
@@ -220,12 +220,16 @@ def load_records(*, uow: UnitOfWork, asn: str | None = None, since: datetime | N
 
 
 def _load_record(order: TopUpOrder) -> LoadRecord:
-    return LoadRecord(
-        asn=order.asn, issuer_id=order.issuer_id, terminal_id=order.write_terminal_id or "",
-        tx_type=pboc.TX_EP_LOAD, amount=order.amount,
-        balance_after=(order.write_old_balance or 0) + order.amount, counter=order.expected_counter or 0,
-        when=order.write_at, tac=order.tac or "", key_version=order.load_key_version or 0,
-        alg_id=order.load_alg_id or 0, recovered=order.recovered,
+    return _pending_load(order).record(bytes.fromhex(order.tac or ""), recovered=order.recovered)
+
+
+def _pending_load(order: TopUpOrder) -> PendingLoad:
+    """The order's last load attempt as the terminal library describes a load in flight."""
+    return PendingLoad(
+        asn=bytes.fromhex(order.asn), issuer_id=bytes.fromhex(order.issuer_id),
+        terminal_id=bytes.fromhex(order.write_terminal_id or ""), amount=order.amount,
+        old_balance=order.write_old_balance or 0, counter=order.expected_counter or 0,
+        key_version=order.load_key_version or 0, alg_id=order.load_alg_id or 0, when=order.write_at,
     )
 
 
@@ -321,13 +325,7 @@ def _settle(platform, reader: CardReader, order_no: str, view: PurseView, actor:
 
 def _recovered_record(reader: CardReader, order: TopUpOrder) -> LoadRecord | None:
     """The load's TAC from GET TRANSACTION PROVE while it is still the card's last transaction."""
-    pending = PendingLoad(
-        asn=bytes.fromhex(order.asn), issuer_id=bytes.fromhex(order.issuer_id),
-        terminal_id=bytes.fromhex(order.write_terminal_id or ""), amount=order.amount,
-        old_balance=order.write_old_balance or 0, counter=order.expected_counter or 0,
-        key_version=order.load_key_version or 0, alg_id=order.load_alg_id or 0, when=order.write_at,
-    )
-    return terminal.recover_load(reader, pending)
+    return terminal.recover_load(reader, _pending_load(order))
 
 
 def _flag_review(platform, order_no: str, actor: Actor, reason: str) -> None:
@@ -429,8 +427,13 @@ def _find_or_create_order(platform, actor: Actor, idempotency_key: str, asn: str
 
 
 def _checked_reading(uow: UnitOfWork, asn: str, policy: WalletPolicy) -> Fen:
-    """The card's balance from a fresh contact, when its wallet may take a top-up."""
-    wallet = _wallet(uow, asn)
+    """The card's balance from a fresh contact, when its wallet may take a top-up.
+
+    The wallet row is locked and its version bumped, so two orders for one card at the same
+    moment cannot both see "no open order": the second waits (PostgreSQL) or fails with
+    ConcurrentChange."""
+    wallet = uow.session.execute(
+        select(TransitWallet).where(TransitWallet.asn == asn).with_for_update()).scalar_one_or_none()
     minutes = policy.pending.reading_valid_minutes
     if wallet is None or wallet.last_seen_at is None or wallet.last_balance is None:
         raise CardReadingRequired(minutes=minutes)
@@ -441,6 +444,7 @@ def _checked_reading(uow: UnitOfWork, asn: str, policy: WalletPolicy) -> Fen:
     open_orders = _open_order_nos(uow, asn, rules.OPEN_STATES)
     if open_orders:
         raise TopUpPending(order_no=open_orders[0])
+    flag_modified(wallet, "state")
     return wallet.last_balance
 
 
