@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import as_utc
@@ -246,19 +247,22 @@ def _sync_action(created: bool, before: dict, after: dict) -> str:
 
 
 def live_person_ids(*, uow: UnitOfWork, after_person_id: int = 0, limit: int = 500) -> list[int]:
-    """People with a live e-card, or a live card, or an open application (reconciliation)."""
+    """The next `limit` people (by id, after `after_person_id`) with a live e-card, a live
+    card or an open application: the pages of the reconciliation."""
     from yikatong.cards.models import Card
 
-    people = set(uow.session.execute(select(Ecard.live_person_id).where(
-        Ecard.live_person_id > after_person_id)).scalars())
-    people |= set(uow.session.execute(select(Card.person_id).where(
-        Card.state.in_(("produced", "in_use")), Card.person_id > after_person_id)).scalars())
+    columns = [(Ecard.live_person_id, None), (Card.person_id, Card.state.in_(("produced", "in_use")))]
     applications = _applications_models()
     if applications is not None:
         model, open_statuses = applications
-        people |= set(uow.session.execute(select(model.person_id).where(
-            model.status.in_(open_statuses), model.person_id > after_person_id)).scalars())
-    return sorted(p for p in people if p is not None)[:limit]
+        columns.append((model.person_id, model.status.in_(open_statuses)))
+    people: set[int] = set()
+    for column, condition in columns:
+        query = select(column).where(column > after_person_id).distinct()
+        if condition is not None:
+            query = query.where(condition)
+        people |= set(uow.session.execute(query.order_by(column).limit(limit)).scalars())
+    return sorted(people)[:limit]
 
 
 # ---------------------------------------------------------------------------------------
@@ -289,9 +293,7 @@ def grant_consent(*, uow: UnitOfWork, actor: Actor, channel: str, keys: KeyStore
 def withdraw_consent(*, uow: UnitOfWork, actor: Actor, channel: str, keys: KeyStore) -> EcardView:
     """The holder withdraws consent on one channel; the others are untouched."""
     ecard, channel_info = _holder_ecard(uow, actor), _channel(uow, channel)
-    consent = _consent(ecard, channel_info.code)
-    if consent is None or consent.withdrawn_at is not None:
-        raise ConsentNotGiven(channel_zh=channel_info.name_zh, channel_en=channel_info.name_en)
+    consent = _consent_in_force(ecard, channel_info)
     consent.withdrawn_at = uow.now()
     consent.password_session_until = None
     status = _derive(uow, person_id=ecard.person_id, ecard=ecard)
@@ -309,9 +311,7 @@ def reauthorise(*, uow: UnitOfWork, actor: Actor, channel: str, password: str,
         raise _refused(status.reason)
     if status.state != EcardState.RESTRICTED:
         raise NotLost()
-    consent = _consent(ecard, channel_info.code)
-    if consent is None or consent.withdrawn_at is not None:
-        raise ConsentNotGiven(channel_zh=channel_info.name_zh, channel_en=channel_info.name_en)
+    consent = _consent_in_force(ecard, channel_info)
     _check_password(uow, actor, ecard, password)
     now = uow.now()
     consent.reauthorised_at = now
@@ -427,8 +427,6 @@ def redeem_token(*, uow: UnitOfWork, actor: Actor, token: str, business: str,
     """A terminal or counter accepts a code for one business transaction (online). Raises
     TokenRejected (forged, expired, replayed, revoked, suspended); a second use of the same
     code is refused as a replay, even when two terminals race (unique nonce)."""
-    from sqlalchemy.exc import IntegrityError
-
     if not (business or "").strip() or len(business) > 64:
         raise InvalidInput(reason_zh="请说明业务类型（最多64字符）",
                            reason_en="name the business transaction (at most 64 characters)")
@@ -519,7 +517,10 @@ def get_status_list(*, uow: UnitOfWork, purpose: str, keys: KeyStore) -> Publish
                            reason_en=f"status purpose must be one of {status_list.PURPOSES}")
     if lists_due(uow=uow):
         publish_status_lists(uow=uow, keys=keys)
-        uow.commit()
+        try:
+            uow.commit()
+        except IntegrityError:  # another request published the first lists just now
+            uow.session.rollback()
     row = uow.session.get(EcardStatusList, purpose)
     return PublishedList(purpose=purpose, credential=row.credential, etag=row.etag,
                          built_at=as_utc(row.built_at), valid_until=as_utc(row.valid_until))
@@ -629,6 +630,13 @@ def _channel(uow: UnitOfWork, code: str) -> EcardChannel:
 
 def _consent(ecard: Ecard, channel: str) -> EcardConsent | None:
     return next((c for c in ecard.consents if c.channel == channel), None)
+
+
+def _consent_in_force(ecard: Ecard, channel: EcardChannel) -> EcardConsent:
+    consent = _consent(ecard, channel.code)
+    if consent is None or consent.withdrawn_at is not None:
+        raise ConsentNotGiven(channel_zh=channel.name_zh, channel_en=channel.name_en)
+    return consent
 
 
 def _facts(consent: EcardConsent) -> ConsentFacts:
@@ -741,12 +749,17 @@ def _check_current(uow: UnitOfWork, ecard: Ecard, claims: TokenClaims, *,
     if used:
         raise _replayed()
     status = _derive(uow, person_id=ecard.person_id, ecard=ecard)
-    if status.state == EcardState.REVOKED:
+    consents = _consent_facts(ecard)
+    listed = rules.listed_state(status, consents)
+    if listed == ListedState.REVOKED:
         raise rejected("电子社保卡已注销", "the e-card is revoked", "revoked")
-    if not rules.usable_somewhere(status, _consent_facts(ecard)):
-        zh, en = rules.refusal_names(status.reason if status.reason != "ok" else "no_consent")
+    if listed == ListedState.SUSPENDED:
+        zh, en = rules.refusal_names(status.reason)
         raise rejected(f"电子社保卡暂停使用（{zh}）", f"the e-card is suspended ({en})",
                        "suspended")
+    if not rules.usable_somewhere(status, consents):
+        raise rejected("持卡人已撤回全部渠道的授权", "the holder withdrew consent on every channel",
+                       "no_consent")
     return status
 
 
