@@ -106,3 +106,14 @@ def test_nonce_store_forgets_codes_that_can_only_be_expired():
     assert store.claim(b"b" * 8, expires + timedelta(minutes=5), NOW)
     store.claim(b"c" * 8, expires + timedelta(minutes=5), expires + timedelta(seconds=10))
     assert len(store) == 2  # "a" was forgotten
+
+
+def test_a_code_has_one_spelling():
+    """The last base32 character carries unused bits; a variant that decodes to the same
+    bytes is refused, so a signed code cannot be re-spelt."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    shown = token()
+    variant = shown[:-1] + alphabet[alphabet.index(shown[-1]) ^ 1]
+    terminal = OfflineVerifier({1: PUBLIC}, lists())
+    assert reason(lambda: terminal.verify(variant, now=NOW)) == "malformed"
+    assert terminal.verify(shown, now=NOW)

@@ -28,12 +28,20 @@ def encode_bits(set_indices: Iterable[int], size: int = MIN_BITS) -> str:
     return "u" + base64.urlsafe_b64encode(gzip.compress(bytes(bits), mtime=0)).decode().rstrip("=")
 
 
-def bit_is_set(encoded_list: str, index: int) -> bool:
+def decode_bits(encoded_list: str) -> bytes:
+    """The raw bitstring of an encodedList (decode once, look up many times)."""
     data = encoded_list.removeprefix("u")
-    bits = gzip.decompress(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+    return gzip.decompress(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+
+
+def bit_in(bits: bytes, index: int) -> bool:
     if index // 8 >= len(bits):
         raise IndexError("status index outside the list")
     return bool(bits[index // 8] & (0x80 >> (index % 8)))
+
+
+def bit_is_set(encoded_list: str, index: int) -> bool:
+    return bit_in(decode_bits(encoded_list), index)
 
 
 def build_credential(
@@ -78,6 +86,11 @@ def sign_credential(credential: dict, signer: Sm2Signer, *, created: datetime) -
 def verify_credential(credential: dict, verifiers: dict[int, Sm2Verifier], now: datetime) -> bool:
     """True when the proof verifies and the list is still within its validity (a malformed
     credential is simply not valid)."""
+    return proof_verifies(credential, verifiers) and within_validity(credential, now)
+
+
+def proof_verifies(credential: dict, verifiers: dict[int, Sm2Verifier]) -> bool:
+    """The SM2 proof alone (a terminal checks it once per list, the validity at every use)."""
     try:
         proof = credential.get("proof") or {}
         value = str(proof.get("proofValue", "")).removeprefix("u")
@@ -85,9 +98,14 @@ def verify_credential(credential: dict, verifiers: dict[int, Sm2Verifier], now: 
         if verifier is None or not value:
             return False
         signature = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        if not verifier.verify(_canonical(credential), signature):
-            return False
+        return verifier.verify(_canonical(credential), signature)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return False
+
+
+def within_validity(credential: dict, now: datetime) -> bool:
+    try:
         return datetime.fromisoformat(credential["validFrom"]) <= now <= datetime.fromisoformat(
             credential["validUntil"])
-    except (AttributeError, KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError):
         return False

@@ -46,27 +46,46 @@ class Accepted:
     business: str
 
 
+@dataclass(frozen=True)
+class _HeldList:
+    """A status list whose proof verified, its bits decoded once."""
+
+    credential: dict
+    bits: bytes
+
+    @property
+    def valid_from(self) -> str:
+        return self.credential["validFrom"]
+
+
 class OfflineVerifier:
     def __init__(self, public_keys: Mapping[int, bytes | str],
                  status_lists: Iterable[dict] = (), seen_nonces: NonceStore | None = None) -> None:
         self._verifiers = {int(v): Sm2Verifier(key) for v, key in public_keys.items()}
         self._seen = seen_nonces if seen_nonces is not None else MemoryNonceStore()
-        # Held as given; every check verifies the proof and the validity again.
-        self._lists: dict[str, dict] = {_purpose(c): c for c in status_lists if _purpose(c)}
+        self._lists: dict[str, _HeldList] = {}
+        for credential in status_lists:
+            self._take(credential)
 
     def refresh(self, credentials: Iterable[dict], *, now: datetime) -> int:
-        """Take the lists that verify and are newer than the ones held; returns how many."""
-        taken = 0
-        for credential in credentials:
-            purpose = _purpose(credential)
-            if purpose is None or not status_list.verify_credential(credential, self._verifiers,
-                                                                    now):
-                continue
-            held = self._lists.get(purpose)
-            if held is None or credential["validFrom"] >= held["validFrom"]:
-                self._lists[purpose] = credential
-                taken += 1
-        return taken
+        """Take the lists that verify, are still valid and are newer than the ones held;
+        returns how many were taken."""
+        return sum(1 for credential in credentials
+                   if status_list.within_validity(credential, now) and self._take(credential))
+
+    def _take(self, credential: dict) -> bool:
+        purpose = _purpose(credential)
+        if purpose is None or not status_list.proof_verifies(credential, self._verifiers):
+            return False
+        held = self._lists.get(purpose)
+        if held is not None and credential["validFrom"] < held.valid_from:
+            return False
+        try:
+            bits = status_list.decode_bits(credential["credentialSubject"]["encodedList"])
+        except (OSError, TypeError, ValueError):  # gzip.BadGzipFile is an OSError
+            return False
+        self._lists[purpose] = _HeldList(credential, bits)
+        return True
 
     def check(self, token: str, *, now: datetime) -> TokenClaims:
         """Genuine, current and not suspended or revoked; does not use the code up."""
@@ -92,14 +111,13 @@ class OfflineVerifier:
                         expires_at=claims.expires_at, business=business)
 
     def _bit(self, purpose: str, index: int, now: datetime) -> bool:
-        credential = self._lists.get(purpose)
-        if credential is None or not status_list.verify_credential(credential, self._verifiers,
-                                                                   now):
+        held = self._lists.get(purpose)
+        if held is None or not status_list.within_validity(held.credential, now):
             raise rejected("终端状态名单缺失或已过期，请联网更新",
                            "the terminal's status list is missing or out of date; refresh it",
                            "status_unknown")
         try:
-            return status_list.bit_is_set(credential["credentialSubject"]["encodedList"], index)
+            return status_list.bit_in(held.bits, index)
         except IndexError:
             raise rejected("状态名单不包含该卡，请联网更新",
                            "the status list does not cover this e-card; refresh it",

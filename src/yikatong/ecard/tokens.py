@@ -98,6 +98,10 @@ def _decode(token: str) -> bytes:
         raise rejected("编码错误", "malformed encoding", "malformed") from None
     if len(raw) != _BODY.size + _SIGNATURE_LENGTH:
         raise rejected("长度不正确", "wrong length", "malformed")
+    # The last character carries unused bits: only the canonical spelling of a code counts,
+    # so one code has one text (no look-alike variants of a signed code).
+    if base64.b32encode(raw).decode().rstrip("=") != text:
+        raise rejected("编码错误", "malformed encoding", "malformed")
     return raw
 
 
