@@ -232,3 +232,14 @@ def test_psam_rejects_a_wrong_mac2(reader, host, psam):
     record = terminal.purchase(reader, psam, 10, WHEN)
     with pytest.raises(MacInvalid):
         psam.verify_mac2(record.terminal_serial, bytes(4))
+
+
+
+def test_zero_amount_only_for_capped_purchase(reader, host):
+    """Metro gates write entry records with a 0-fen capped purchase; loads and plain
+    purchases of 0 are refused."""
+    terminal.load(reader, host, 500, TERMINAL_ID, WHEN)
+    terminal.select_purse(reader)
+    assert status(reader, command(0x80, 0x50, 0x00, 0x02, b"\x01" + bytes(4) + TERMINAL_ID, le=0x10)) == 0x6A80
+    assert status(reader, init_purchase(0, p1=0x01)) == 0x6A80
+    assert status(reader, init_purchase(0, p1=0x03)) == 0x9000

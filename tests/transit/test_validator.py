@@ -188,13 +188,10 @@ def test_an_exit_beyond_the_balance_is_refused_then_settled_at_the_station_desk_
 
 def test_metro_entry_without_a_deposit_records_a_zero_amount_capped_purchase():
     """The packaged configuration takes no deposit at entry: the gate writes the entry record
-    with a capped purchase of 0 (JT/T 978 practice). Our chip emulator refuses an amount of 0
-    (6A80) today; this records what the gate needs from it."""
+    with a capped purchase of 0 (JT/T 978 practice)."""
     reader = card_with()
     entry = validator(metro_entry(CZ, "0101", "CZMETRO"), fares=None).tap(reader, at(0))
-    if not entry.accepted:
-        assert entry.refusal.reason is RefusalReason.CARD_REFUSED and "6A80" in entry.refusal.en
-        pytest.xfail("chip emulator refuses 0-amount capped purchases (lead asked to allow it)")
+    assert entry.accepted and balance(reader) == 5000
     assert entry.amount == 0 and records.find_trip_state(terminal.read_purse(reader).complex_records).entry_open
 
 

@@ -82,7 +82,9 @@ def initialize(card, cmd: CommandApdu, journal: Journal) -> bytes:
     if len(cmd.data) != 11:
         raise CardStatus(sw.WRONG_LENGTH)
     key_index, amount, terminal_id = cmd.data[0], to_int(cmd.data[1:5]), cmd.data[5:11]
-    if amount == 0:
+    # A zero-amount capped purchase is how metro gates write an entry record (and how free
+    # transfers and free riders leave a trace); loads and plain purchases need an amount.
+    if amount == 0 and cmd.p1 != 0x03:
         raise CardStatus(sw.WRONG_DATA)
     if cmd.p1 == 0x00:
         return _initialize_load(card, df, purse, LOAD_TYPES[cmd.p2], key_index, amount, terminal_id)
