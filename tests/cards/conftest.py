@@ -128,3 +128,18 @@ def audits_of(platform, card_no: str) -> list:
         return list(uow.session.execute(select(AuditRecord).where(
             AuditRecord.entity_type == "card", AuditRecord.entity_id == card_no)
             .order_by(AuditRecord.seq)).scalars())
+
+
+@pytest.fixture(autouse=True)
+def simple_bank(request):
+    """The cards tests pin the cards package's own SimpleBankGateway (its loss rules are the
+    ones in cards/bank_loss_rules.toml); test_bank_integration builds a platform of its own
+    with whatever bank is registered."""
+    if "platform" not in request.fixturenames:
+        return None
+    from yikatong.cards.bank_gateway import SimpleBankGateway
+    from yikatong.cards.protocols import BankGateway
+
+    gateway = SimpleBankGateway()
+    request.getfixturevalue("platform").provide(BankGateway, gateway)
+    return gateway

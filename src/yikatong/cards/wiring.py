@@ -18,10 +18,20 @@ def configure(platform) -> None:
     from yikatong.cards.bank_gateway import SimpleBankGateway
     from yikatong.cards.wallet import RecordedWalletRefunds
 
-    platform.provide(BankGateway, factory=lambda _platform: SimpleBankGateway())
-    platform.provide(WalletBalance, RecordedWalletRefunds())
+    # Defaults only: a package that builds the real thing (the banks issue's reference bank,
+    # the transit back office) registers its own, and that one stays.
+    if not _provided(platform, BankGateway):
+        platform.provide(BankGateway, factory=lambda _platform: SimpleBankGateway())
+    if not _provided(platform, WalletBalance):
+        platform.provide(WalletBalance, RecordedWalletRefunds())
     # Sessions made by this platform carry it, so services can reach its seams.
     platform.session_factory.kw.setdefault("info", {})[_PLATFORM_KEY] = platform
+
+
+def _provided(platform, protocol: Any) -> bool:
+    """Whether another package's wiring already registered an implementation (wiring runs in
+    package-name order). Platform has no public query for this yet."""
+    return protocol in platform._services or protocol in platform._factories
 
 
 def seam(uow, protocol: Any) -> Any:
