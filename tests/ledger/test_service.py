@@ -213,9 +213,10 @@ def journals(draw):
     non_zero = st.builds(lambda fen, credit: -fen if credit else fen, st.integers(1, 5000), st.booleans())
     amounts = draw(st.lists(non_zero, min_size=size - 1, max_size=size - 1))
     last = -sum(amounts)
-    if last == 0:
-        amounts[0] += 1
-        last = -1
+    if last == 0:  # the balancing leg would be zero: push the first amount away from zero
+        push = 1 if amounts[0] > 0 else -1
+        amounts[0] += push
+        last = -push
     request = draw(st.integers(0, 30))  # small range: retries and reused ids happen
     return f"r{request}", list(zip(codes, [*amounts, last], strict=True))
 
