@@ -99,11 +99,10 @@ class ExchangeNotAllowed(Conflict):
 
 class TransitBalanceNotRefunded(Conflict):
     code = "transit_balance_not_refunded"
-    zh = ("交通电子钱包{balance_zh}尚未退值：请先携卡到市民卡直营网点办理退值，"
+    zh = ("交通电子钱包{balance_zh}：请先携卡到市民卡直营网点办理退值，"
           "再到社会保障卡服务网点办理换卡")
-    en = ("The transit wallet {balance_en} has not been refunded: first have it refunded at a "
-          "directly-run citizen-card outlet, then exchange the card at a social-security card "
-          "outlet")
+    en = ("The transit wallet {balance_en}: first have it refunded at a directly-run "
+          "citizen-card outlet, then exchange the card at a social-security card outlet")
 
 
 class TransferWithinJiangsu(DomainError):

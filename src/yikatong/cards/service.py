@@ -693,11 +693,13 @@ def _check_successor_allowed(uow: UnitOfWork, *, person_id: int, kind: str,
 def _check_wallet_refunded(uow: UnitOfWork, card_no: str) -> None:
     balance = seam(uow, WalletBalance).unrefunded_balance(uow=uow, card_no=card_no)
     if balance is None:
-        raise TransitBalanceNotRefunded(balance_zh="余额未确认（无退值记录）",
-                                        balance_en="balance is not confirmed (no refund recorded)")
+        raise TransitBalanceNotRefunded(
+            balance_zh="尚无退值记录，余额无法确认",
+            balance_en="has no recorded refund and its balance is not known")
     if balance > 0:
-        raise TransitBalanceNotRefunded(balance_zh=f"尚有余额 {format_fen(balance)} 元",
-                                        balance_en=f"still holds CNY {format_fen(balance)} that")
+        raise TransitBalanceNotRefunded(
+            balance_zh=f"尚有余额 {format_fen(balance)} 元未退值",
+            balance_en=f"still holds CNY {format_fen(balance)} that has not been refunded")
 
 
 def _check_direct_citizen_outlet(uow: UnitOfWork, outlet_code: str | None) -> None:

@@ -1,0 +1,374 @@
+"""The narrated demo: one synthetic holder through the whole card lifecycle on a fresh
+database, with a clock that moves only when told. Every step checks what the seed says must
+happen; the first one that does not ends the run with a failure.
+
+apply → produce → deliver → activate → temporary loss by 12333 → automatic unblock after
+7 days → formal loss → replacement → exchange (refused until the transit wallet is refunded).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from sqlalchemy import select
+
+from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.clock import CST, FixedClock, as_utc
+from yikatong.core.errors import DomainError
+from yikatong.core.money import format_fen
+from yikatong.core.settings import Settings
+
+OUTLET = Actor(user_id="demo-outlet", role=Role.SS_OUTLET, channel=Channel.OUTLET,
+               branch_code="SS-TN-01")
+CITIZEN_OUTLET = Actor(user_id="demo-smk", role=Role.CITIZEN_OUTLET,
+                       channel=Channel.CITIZEN_OUTLET, branch_code="SMK-DIRECT-01")
+PHONE = Actor(user_id="demo-12333", role=Role.PHONE_AGENT, channel=Channel.PHONE_12333)
+ICBC_BRANCH = Actor(user_id="demo-icbc", role=Role.BANK, channel=Channel.BANK_BRANCH,
+                    bank_code="ICBC", branch_code="ICBC-CZ-001")
+ADMIN = Actor(user_id="demo-admin", role=Role.ADMIN, channel=Channel.SYSTEM)
+BANK_CODE = "ICBC"
+
+
+class DemoFailed(Exception):
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.zh, self.en = zh, en
+
+
+def run_demo(*, console: Console, workdir: Path | None = None,
+             start: datetime | None = None) -> bool:
+    """Run the scenario on a fresh SQLite database; True when every step behaved."""
+    from yikatong.db.engine import make_engine
+    from yikatong.db.registry import load_all_models
+    from yikatong.platform import Platform
+
+    start = start or datetime(2026, 3, 2, 9, 30)
+    clock = FixedClock(as_utc(start if start.tzinfo else start.replace(tzinfo=CST)))
+    with _folder(workdir) as folder, _environment(YKT_CHIP_DIR=str(folder / "chips")):
+        settings = Settings(database_url=f"sqlite:///{folder / 'demo.db'}",
+                            key_store_path=str(folder / "keystore.json"))
+        engine = make_engine(settings.database_url)
+        load_all_models().create_all(engine)
+        platform = Platform(settings, clock=clock, engine=engine)
+        console.print(Panel.fit(
+            "江苏（常州）一卡通 全生命周期演示\nJiangsu (Changzhou) One Card: the whole lifecycle\n"
+            f"[dim]{settings.database_url}[/dim]", title="ykt demo"))
+        try:
+            Scenario(platform, clock, console).run()
+        except DemoFailed as failure:
+            console.print(f"[red]✗ 演示失败：{failure.zh}[/red]\n[red]✗ demo failed: {failure.en}[/red]")
+            return False
+        finally:
+            engine.dispose()
+    console.print("[green bold]✓ 全部步骤符合规定 / every step behaved as the seed says[/green bold]")
+    return True
+
+
+@contextlib.contextmanager
+def _folder(workdir: Path | None) -> Iterator[Path]:
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="ykt-demo-") as name:
+            yield Path(name)
+        return
+    workdir.mkdir(parents=True, exist_ok=True)
+    for old in workdir.glob("demo*.db*"):  # a fresh database every run
+        old.unlink()
+    yield workdir
+
+
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class Scenario:
+    def __init__(self, platform, clock: FixedClock, console: Console) -> None:
+        self.platform = platform
+        self.clock = clock
+        self.console = console
+        self.number = 0
+
+    # --- narration and checks ---------------------------------------------------------------
+
+    def step(self, zh: str, en: str) -> None:
+        self.number += 1
+        local = self.clock.now().astimezone(CST)
+        self.console.rule(f"[bold]{self.number}. {zh} / {en}[/bold]  [dim]{local:%Y-%m-%d %H:%M}[/dim]")
+
+    def say(self, zh: str, en: str) -> None:
+        self.console.print(f"  {zh}\n  [dim]{en}[/dim]")
+
+    def check(self, condition: bool, zh: str, en: str) -> None:
+        if not condition:
+            raise DemoFailed(zh, en)
+        self.console.print(f"  [green]✓[/green] {zh} / {en}")
+
+    def refused(self, code: str, action: Callable[[], object]) -> DomainError:
+        try:
+            action()
+        except DomainError as error:
+            if error.code != code:
+                raise DemoFailed(f"应以 {code} 拒绝，实际为 {error.code}",
+                                 f"expected refusal {code}, got {error.code}") from error
+            self.console.print(f"  [yellow]⊘ 拒绝 / refused ({code})[/yellow] {error.message_zh}\n"
+                               f"    [dim]{error.message_en}[/dim]")
+            return error
+        raise DemoFailed(f"应被拒绝（{code}），却成功了", f"should have been refused ({code})")
+
+    def attempt(self, action: Callable[[], object]):
+        try:
+            return action()
+        except DomainError as error:
+            raise DemoFailed(f"{error.code}：{error.message_zh}", error.message_en) from error
+
+    def card(self, card_no: str):
+        from yikatong.cards import service as cards
+
+        with self.platform.uow() as uow:
+            return cards.get_card(uow=uow, card_no=card_no)
+
+    def cards_call(self, operation, **kwargs):
+        return self.attempt(lambda: self.raw_call(operation, **kwargs))
+
+    def raw_call(self, operation, **kwargs):
+        """One use case in its own unit of work, committed; refusals propagate."""
+        with self.platform.uow() as uow:
+            result = operation(uow=uow, **kwargs)
+            uow.commit()
+        return result
+
+    # --- the scenario -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.reference_data()
+        application = self.apply()
+        card_no = self.produce(application.id, kind="first")
+        self.deliver(application.id, card_no)
+        self.activate(card_no)
+        self.temporary_loss(card_no)
+        self.automatic_unblock(card_no)
+        self.formal_loss(card_no)
+        replacement = self.replace(card_no)
+        self.exchange(replacement)
+
+    def reference_data(self) -> None:
+        from yikatong.directory.service import load_reference_data
+
+        self.step("准备", "set-up")
+        with self.platform.uow() as uow:
+            summary = load_reference_data(uow=uow, actor=Actor.system("demo"))
+        self.check(summary.inserted > 0, "新数据库，已载入 15 家合作银行与服务网点",
+                   "fresh database with the 15 partner banks and the outlets loaded")
+
+    def applicant(self):
+        from yikatong.applications.reference import synthetic_photo
+        from yikatong.applications.service import ApplicantData
+        from yikatong.people.samples import make_citizen_ssn, make_name
+
+        rng = random.Random(20260302)
+        birth = date(1988, 6, 15)
+        number = make_citizen_ssn("320404", birth, "F", rng=rng)
+        return ApplicantData(
+            name=make_name(rng), document_type="resident_id_card", document_number=number,
+            gender="F", birth_date=birth, nationality="CHN", phone="13900000000",
+            address="江苏省常州市钟楼区示例路 8 号（虚构）", document_valid_until=date(2036, 1, 1),
+            photo_jpeg=synthetic_photo(number))
+
+    def submit(self, kind: str, exchange_reason: str | None = None):
+        from yikatong.applications.service import CardChoice, submit_at_outlet
+
+        choice = CardChoice(kind=kind, bank_code=BANK_CODE, pickup_outlet_code="SS-TN-01",
+                            exchange_reason=exchange_reason)
+        with self.platform.uow() as uow:
+            return submit_at_outlet(uow=uow, actor=OUTLET, applicant=self.person, choice=choice)
+
+    def apply(self):
+        from yikatong.people.rules import mask_ssn
+
+        self.step("申领", "apply at a social-security card outlet")
+        self.person = self.applicant()
+        self.say(f"{self.person.name}（{mask_ssn(self.person.document_number)}，虚构人员）携身份证到网点申领，"
+                 "合作银行选工商银行；申领免费",
+                 "a synthetic applicant applies in person with her ID card, partner bank ICBC; "
+                 "free of charge")
+        application = self.attempt(lambda: self.submit("first"))
+        self.check(application.status == "submitted" and application.person_id is not None,
+                   "申请已受理，人员档案已建立", "application accepted, person on record")
+        self.person_id = application.person_id
+        return application
+
+    def produce(self, application_id: int, *, kind: str) -> str:
+        from yikatong.applications import production
+        from yikatong.applications import service as applications
+        from yikatong.applications.protocols import CardFactory
+
+        self.step("制卡", f"production ({kind})")
+        with self.platform.uow() as uow:
+            self.attempt(lambda: applications.approve(uow=uow, actor=OUTLET,
+                                                      application_id=application_id))
+        outcome = self.attempt(lambda: production.run_production(
+            uows=self.platform.uow, actor=ADMIN, factory=self.platform.get(CardFactory)))
+        self.check(len(outcome.produced_card_nos) == 1, "卡厂制卡完成，卡片已登记",
+                   "the card factory produced the card and it is registered")
+        card = self.card(outcome.produced_card_nos[0])
+        self.say(f"卡号 {card.card_no}，发卡日期 {card.issue_date}，金融功能有效期至 "
+                 f"{card.financial_valid_until}",
+                 f"card {card.card_no}, issued {card.issue_date}, financial function valid "
+                 f"until {card.financial_valid_until}")
+        self.check(card.state == "produced" and card.hr_status == "not_in_use",
+                   "新卡尚未启用", "the new card is not in use yet")
+        return card.card_no
+
+    def deliver(self, application_id: int, card_no: str) -> None:
+        from yikatong.applications import service as applications
+
+        self.step("领卡", "deliver: the holder picks the card up (启用)")
+        for move in (applications.mark_ready_for_pickup, applications.hand_over):
+            with self.platform.uow() as uow:
+                self.attempt(lambda move=move: move(uow=uow, actor=OUTLET,
+                                                    application_id=application_id))
+        card = self.card(card_no)
+        self.check(card.state == "in_use" and card.hr_status == "normal",
+                   "卡片已启用，人社功能正常", "card in use, HR function normal")
+        self.check(card.financial_status == "inactive", "金融功能待本人到银行激活",
+                   "the financial function waits for activation at the bank")
+
+    def activate(self, card_no: str) -> None:
+        from yikatong.cards import service as cards
+
+        self.step("激活金融功能", "activate the financial function at the bank")
+        self.say("持卡人到卡面标识银行（工商银行）网点激活；平台经银行接口获知",
+                 "the holder activates it at an ICBC branch; the platform learns it through "
+                 "the bank interface")
+        card = self.cards_call(cards.activate_financial, actor=ICBC_BRANCH, card_no=card_no)
+        self.check(card.financial_status == "active", "银行确认：金融功能已激活",
+                   "the bank confirms: financial function active")
+
+    def temporary_loss(self, card_no: str) -> None:
+        from yikatong.cards import service as cards
+
+        self.step("临时挂失（12333）", "temporary loss by phone (12333)")
+        outcome = self.cards_call(cards.report_loss, actor=PHONE, card_no=card_no,
+                                  kind="temporary")
+        ends = outcome.card.hr_loss_ends_at
+        self.check(outcome.card.hr_status == "temporary_loss", "人社功能临时挂失",
+                   "HR function temporarily lost")
+        self.check(ends == self.clock.now() + timedelta(hours=168),
+                   f"有效期 7 天，至 {ends.astimezone(CST):%Y-%m-%d %H:%M} 自动解挂",
+                   "it lasts 7 days (168 hours), then lifts by itself")
+        self.loss_ends = ends
+
+    def automatic_unblock(self, card_no: str) -> None:
+        from yikatong.cards import jobs
+        from yikatong.events.models import OutboxEvent
+
+        self.step("7 天后自动解挂", "automatic unblock after 7 days")
+        self.clock.set(self.loss_ends - timedelta(minutes=1))
+        self.check(self.card(card_no).hr_status == "temporary_loss",
+                   "差一分钟满 7 天：仍为临时挂失", "one minute before 7 days: still lost")
+        self.clock.set(self.loss_ends)
+        self.check(self.card(card_no).hr_status == "normal",
+                   "满 168 小时：立即读作已解挂（无需等待后台任务）",
+                   "at 168 hours it reads as unblocked at once, before any job runs")
+        persisted = jobs.expire_temporary_losses(self.platform)
+        with self.platform.uow() as uow:
+            emitted = uow.session.execute(select(OutboxEvent.type).where(
+                OutboxEvent.aggregate_id == card_no,
+                OutboxEvent.type == "card.temporary_loss_expired")).scalars().all()
+        self.check(persisted == 1 and len(emitted) == 1,
+                   "后台任务记录解挂并发出 card.temporary_loss_expired 事件",
+                   "the worker job records the lift and emits card.temporary_loss_expired")
+
+    def formal_loss(self, card_no: str) -> None:
+        from yikatong.cards import service as cards
+
+        self.step("正式挂失", "formal loss")
+        holder = Actor(user_id="demo-holder", role=Role.HOLDER, channel=Channel.ONLINE_APP,
+                       person_id=self.person_id)
+        self.say("持卡人在江苏智慧人社 APP 办理正式挂失", "the holder reports a formal loss in the app")
+        outcome = self.cards_call(cards.report_loss, actor=holder, card_no=card_no, kind="formal")
+        self.check(outcome.card.hr_status == "formal_loss" and outcome.card.financial_status
+                   == "active", "线上只挂失人社功能", "online covers the HR function only")
+        self.check(bool(outcome.referral_zh) and "95588" in outcome.referral_zh,
+                   "提示：金融功能按工商银行规定办理（95588）",
+                   "the app refers the financial side to ICBC (hotline 95588)")
+        self.say(outcome.referral_zh, outcome.referral_en)
+        outcome = self.cards_call(cards.report_loss, actor=ICBC_BRANCH, card_no=card_no,
+                                  kind="formal", function="financial")
+        self.check(outcome.card.financial_status == "formal_loss",
+                   "持卡人到工商银行网点挂失金融功能，银行实时同步",
+                   "at an ICBC branch the financial function is lost too, synced by the bank")
+
+    def replace(self, card_no: str) -> str:
+        from yikatong.applications import service as applications
+        from yikatong.cards import service as cards
+
+        self.step("补卡", "replacement (same flow as a new application)")
+        application = self.attempt(lambda: self.submit("replacement"))
+        self.check(application.predecessor_card_no == card_no, f"补卡申请替换原卡 {card_no}",
+                   f"the replacement application replaces card {card_no}")
+        new_card = self.produce(application.id, kind="replacement")
+        self.step("补卡领取", "the replacement is handed over")
+        for move in (applications.mark_ready_for_pickup, applications.hand_over):
+            with self.platform.uow() as uow:
+                self.attempt(lambda move=move: move(uow=uow, actor=OUTLET,
+                                                    application_id=application.id))
+        old, new = self.card(card_no), self.card(new_card)
+        self.check(new.state == "in_use" and old.state == "retired",
+                   "新卡启用，原卡停用", "the new card is in use, the old one retired")
+        holder = Actor(user_id="demo-holder", role=Role.HOLDER, channel=Channel.ONLINE_APP,
+                       person_id=self.person_id)
+        self.say("原卡又找到了，持卡人想解挂", "the old card turns up; the holder tries to unblock it")
+        self.refused("replacement_in_use", lambda: self.raw_call(
+            cards.unblock, actor=holder, card_no=card_no))
+        return new_card
+
+    def exchange(self, card_no: str) -> None:
+        from yikatong.applications import service as applications
+        from yikatong.cards import service as cards
+        from yikatong.events.models import OutboxEvent
+
+        self.step("换卡", "exchange (card damaged)")
+        self.say("卡片损坏，持卡人到社保卡网点换卡；交通钱包尚未退值",
+                 "the card is damaged; the holder asks to exchange it before the transit "
+                 "wallet was refunded")
+        self.refused("transit_balance_not_refunded", lambda: self.submit("exchange", "damage"))
+        refunded = 2350
+        self.cards_call(cards.record_wallet_refund, actor=CITIZEN_OUTLET, card_no=card_no,
+                        refunded_fen=refunded, note="demo")
+        self.check(True, f"市民卡直营网点办理退值 {format_fen(refunded)} 元并登记",
+                   f"a directly-run citizen-card outlet refunds CNY {format_fen(refunded)} "
+                   "and records it")
+        application = self.attempt(lambda: self.submit("exchange", "damage"))
+        new_card = self.produce(application.id, kind="exchange")
+        for move in (applications.mark_ready_for_pickup, applications.hand_over):
+            with self.platform.uow() as uow:
+                self.attempt(lambda move=move: move(uow=uow, actor=OUTLET,
+                                                    application_id=application.id))
+        old, new = self.card(card_no), self.card(new_card)
+        self.check(new.hr_status == "normal" and old.state == "retired"
+                   and old.end_reason == "exchanged",
+                   "人社功能平移至新卡，原卡停用", "the HR function moved to the new card; the old one is retired")
+        with self.platform.uow() as uow:
+            closure = uow.session.execute(select(OutboxEvent).where(
+                OutboxEvent.aggregate_id == card_no,
+                OutboxEvent.type == "card.bank_account_closure_requested")).scalars().all()
+        self.check(len(closure) == 1 and closure[0].partner == BANK_CODE,
+                   "已通知工商银行注销原卡金融账户", "ICBC is asked to close the old card's account")
