@@ -240,7 +240,7 @@ def main() -> None:
             threads[-1].start()
         made = make_cards(platform, bank, 2 * args.samples, first_person=1)
         online, at_branch = made[:args.samples], made[args.samples:]
-        time.sleep(1)  # let the set-up traffic settle
+        time.sleep(link.ANSWER_GRACE_SECONDS + 1)  # let the set-up traffic settle
 
         print(f"\nloss-sync delay, commit on one side → committed on the other "
               f"({args.samples} formal losses each way at {args.rate:.0f}/s)")

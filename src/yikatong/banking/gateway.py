@@ -11,6 +11,7 @@ platform's transaction fails after the bank said yes, the bank's decision still 
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +50,8 @@ def answer_request(bank: ReferenceBank, operation: str, args: dict[str, Any]) ->
         bank.check_serves(args["bank_code"])
         with bank.uow() as uow:
             result = OPERATIONS[operation](uow=uow, **args)
+            if isinstance(result, list):
+                service.mark_answered(uow=uow, event_ids=[event.event_id for event in result])
             uow.commit()
     except DomainError as error:
         return {"ok": False, "code": error.code, "reason_zh": error.message_zh,
@@ -76,10 +79,25 @@ def refuse_if_refused(answer: dict[str, Any]) -> None:
 
 
 class ReferenceBankGateway:
-    """The in-process reference bank behind the platform's BankGateway."""
+    """The in-process reference bank behind the platform's BankGateway.
+
+    The events of an answer wait in the bank's outbox for a moment (link.sendable) so that the
+    relay does not race the platform transaction applying them. In-process the platform tells
+    when that transaction committed (`release_answered`, an after-commit hook), per thread.
+    """
 
     def __init__(self, bank: ReferenceBank) -> None:
         self.bank = bank
+        self._answered = threading.local()
+
+    def release_answered(self) -> None:
+        """The platform committed what this thread was answered: the relay may send it."""
+        ids = getattr(self._answered, "ids", None)
+        if ids:
+            self._answered.ids = []
+            with self.bank.uow() as uow:
+                service.mark_answered(uow=uow, event_ids=ids, answered=False)
+                uow.commit()
 
     def activate(self, *, bank_code: str, card_no: str, pan: str, activated_at: datetime,
                  branch_code: str | None) -> BankAck:
@@ -115,7 +133,12 @@ class ReferenceBankGateway:
 
     def _ask(self, operation: str, **args: Any) -> dict[str, Any]:
         try:
-            return answer_request(self.bank, operation, args)
+            answer = answer_request(self.bank, operation, args)
         except SQLAlchemyError as error:
             log.exception("the reference bank's database failed on %s", operation)
             raise BankUnavailable() from error
+        if answer.get("events"):
+            if not hasattr(self._answered, "ids"):
+                self._answered.ids = []
+            self._answered.ids.extend(event["event_id"] for event in answer["events"])
+        return answer

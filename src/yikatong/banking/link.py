@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 from yikatong.banking import service, transport
 from yikatong.banking.models import BankOutboxMessage
@@ -27,10 +32,30 @@ from yikatong.cards import service as cards
 from yikatong.cards.errors import BankEventMismatch, CardNotFound
 from yikatong.cards.protocols import BankEventType
 from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.clock import as_utc
 from yikatong.core.errors import ConcurrentChange, DomainError
 from yikatong.events.protocols import Event
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def with_retries(apply: Callable[[], T], attempts: int = 3) -> T:
+    """Run one transaction again when it lost a race with another writer.
+
+    The usual race: the platform applies a bank event in the transaction that asked the bank
+    (the gateway's answer) while the same event arrives through the stream; the second
+    writer waits on the unique event id, fails, and on the retry finds it applied. Retrying
+    at once beats a redelivery, which would hold up the whole stream behind it.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return apply()
+        except (IntegrityError, OperationalError, StaleDataError, ConcurrentChange):
+            if attempt == attempts:
+                raise
+            time.sleep(0.02 * attempt)
+    raise AssertionError("unreachable")
 
 
 def apply_bank_message(platform, message: Event) -> bool:
@@ -42,6 +67,10 @@ def apply_bank_message(platform, message: Event) -> bool:
     except (KeyError, ValueError):
         log.error("dropping a message that is not a bank event: %s", message.event_id)
         return False
+    return with_retries(lambda: _apply(platform, decoded))
+
+
+def _apply(platform, decoded: transport.BankMessage) -> bool:
     with platform.uow() as uow:
         try:
             applied = cards.apply_bank_event(uow=uow, event=decoded.event)
@@ -74,12 +103,19 @@ def _apply_hr_side(uow, message: transport.BankMessage) -> None:
         log.warning("HR side of bank event %s left unchanged: %s", event.event_id, error)
 
 
-class BankRelay:
-    """In-process: carries the bank's outbox to the platform, in outbox order."""
+# How long an event the bank returned in a request's answer waits before the relay sends it:
+# the platform applies it in the transaction that asked, and should commit that first.
+ANSWER_GRACE_SECONDS = 1.0
 
-    def __init__(self, platform, bank: ReferenceBank) -> None:
+
+class BankRelay:
+    """In-process: carries the bank's outbox to the platform, in order per card."""
+
+    def __init__(self, platform, bank: ReferenceBank,
+                 grace_seconds: float = ANSWER_GRACE_SECONDS) -> None:
         self.platform = platform
         self.bank = bank
+        self.grace_seconds = grace_seconds
         self._lock = threading.Lock()  # one relay at a time in this process
 
     def run(self, limit: int = 200) -> int:
@@ -87,24 +123,39 @@ class BankRelay:
         with self._lock:
             # Read, then let go of the bank's database before touching the platform's: the
             # platform calls the bank from inside its transactions, never the other way.
-            messages = unpublished_messages(self.bank, limit)
+            messages = unpublished_messages(self.bank, limit, self.grace_seconds)
             for message in messages:
                 apply_bank_message(self.platform, message)
                 mark_published(self.bank, [message.event_id])
             return len(messages)
 
 
-def _unpublished(bank_codes: Iterable[str] | None, limit: int):
+def sendable(rows: Iterable[BankOutboxMessage], *, now: datetime,
+             grace_seconds: float) -> list[BankOutboxMessage]:
+    """The rows to send now, in outbox order. A card whose event was just returned in a
+    request's answer waits (that event and the card's later ones) until the grace has passed,
+    so the stream's copy does not race the asking transaction; other cards go on."""
+    waiting: set[str] = set()
+    ready = []
+    for row in rows:
+        answered = row.answered_at is not None and \
+            now - as_utc(row.answered_at) < timedelta(seconds=grace_seconds)
+        if row.card_no in waiting or answered:
+            waiting.add(row.card_no)
+            continue
+        ready.append(row)
+    return ready
+
+
+def unpublished_messages(bank: ReferenceBank, limit: int,
+                         grace_seconds: float = ANSWER_GRACE_SECONDS) -> list[Event]:
     query = (select(BankOutboxMessage).where(BankOutboxMessage.published_at.is_(None))
              .order_by(BankOutboxMessage.seq).limit(limit))
-    if bank_codes is not None:
-        query = query.where(BankOutboxMessage.bank_code.in_(sorted(bank_codes)))
-    return query
-
-
-def unpublished_messages(bank: ReferenceBank, limit: int) -> list[Event]:
+    if bank.bank_codes is not None:
+        query = query.where(BankOutboxMessage.bank_code.in_(sorted(bank.bank_codes)))
     with bank.uow() as uow:
-        rows = uow.session.execute(_unpublished(bank.bank_codes, limit)).scalars()
+        rows = sendable(uow.session.execute(query).scalars(), now=datetime.now(UTC),
+                        grace_seconds=grace_seconds)
         return [transport.message_of(row) for row in rows]
 
 
@@ -121,34 +172,43 @@ def mark_published(bank: ReferenceBank, event_ids: list[str]) -> None:
 def bank_handler(bank: ReferenceBank):
     """A bus handler applying the platform's events to the bank, once each."""
 
-    def handle(event: Event) -> None:
-        bank_code = event.partner
-        if not bank_code or not event.type.startswith("card.") or not bank.serves(bank_code):
-            return
+    def apply(bank_code: str, event: Event) -> None:
         with bank.uow() as uow:
             if service.handle_platform_event(uow=uow, bank_code=bank_code, event=event):
                 # Plain commit: this may run inside the platform's dispatcher transaction, so
                 # the relay back to the platform waits for the worker.
                 uow.commit()
 
+    def handle(event: Event) -> None:
+        bank_code = event.partner
+        if bank_code and event.type.startswith("card.") and bank.serves(bank_code):
+            with_retries(lambda: apply(bank_code, event))
+
     return handle
 
 
 class InProcessLink:
-    """Subscribes the in-process bank to the in-process bus on the platform's first commit
-    that has events (the bus is registered after this package's wiring runs)."""
+    """After a platform commit: subscribes the in-process bank to the in-process bus (on the
+    first commit; the bus is registered after this package's wiring runs), and lets the relay
+    send the bank events this commit applied."""
 
     def __init__(self, platform) -> None:
         self.platform = platform
         self.subscribed = False
 
     def on_commit(self) -> None:
-        if self.subscribed or not reference_bank_in_use(self.platform):
+        if not reference_bank_in_use(self.platform):
             return
+        from yikatong.cards.protocols import BankGateway
         from yikatong.events.protocols import EventBus
 
-        self.platform.get(EventBus).subscribe("*", bank_handler(self.platform.get(ReferenceBank)))
-        self.subscribed = True
+        if not self.subscribed:
+            bank = self.platform.get(ReferenceBank)
+            self.platform.get(EventBus).subscribe("*", bank_handler(bank))
+            self.subscribed = True
+        gateway = self.platform.get(BankGateway)
+        if hasattr(gateway, "release_answered"):
+            gateway.release_answered()
 
 
 def reference_bank_in_use(platform) -> bool:

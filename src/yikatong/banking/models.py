@@ -121,6 +121,9 @@ class BankOutboxMessage(Base):
     type: Mapped[str] = mapped_column(String(32))  # a cards.protocols.BankEventType
     occurred_at: Mapped[datetime]
     payload: Mapped[dict]
+    # Wall-clock time the bank returned this event in its answer to a gateway request: the
+    # relay lets the asking platform transaction commit it first (see link.sendable).
+    answered_at: Mapped[datetime | None]
     published_at: Mapped[datetime | None] = mapped_column(index=True)
 
 

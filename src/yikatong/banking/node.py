@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 class BankNode:
     def __init__(self, bank: ReferenceBank, *, nats_url: str, namespace: str = DEFAULT_NAMESPACE,
                  relay_every: float = 0.02, rule_every: float = 5.0,
-                 consumer_poll: float = 0.5) -> None:
+                 consumer_poll: float = 0.5,
+                 answer_grace: float = link.ANSWER_GRACE_SECONDS) -> None:
         if not bank.bank_codes:
             raise ValueError("a bank node stands in for named banks (--bank)")
         self.bank = bank
@@ -44,6 +45,7 @@ class BankNode:
         self.relay_every = relay_every
         self.rule_every = rule_every
         self.consumer_poll = consumer_poll
+        self.answer_grace = answer_grace
         self.bus = JetStreamBus(nats_url, namespace=namespace)
         self.relayed = 0
         self._rpc_loop: AsyncLoop | None = None
@@ -62,7 +64,7 @@ class BankNode:
 
     def relay_once(self, limit: int = 500) -> int:
         """Publish the bank's waiting messages in order; returns how many were stored."""
-        messages = link.unpublished_messages(self.bank, limit)
+        messages = link.unpublished_messages(self.bank, limit, self.answer_grace)
         if not messages:
             return 0
         published = self.bus.publish_batch(messages)

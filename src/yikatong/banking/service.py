@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from yikatong.banking import payments, rules
 from yikatong.banking.errors import (
@@ -401,6 +401,15 @@ def gateway_financial_status(*, uow: UnitOfWork, bank_code: str, pan: str) -> Fi
     except UnknownAccount:
         return FinancialStatus.INACTIVE
     return rules.financial_status(account.status, account.valid_until, local_date(uow.now()))
+
+
+def mark_answered(*, uow: UnitOfWork, event_ids: list[str], answered: bool = True) -> None:
+    """These events go back to the platform in a request's answer (wall-clock time noted),
+    or (`answered=False`) the platform has committed them: the relay need not wait."""
+    if event_ids:
+        uow.session.execute(update(BankOutboxMessage)
+                            .where(BankOutboxMessage.event_id.in_(event_ids))
+                            .values(answered_at=datetime.now(UTC) if answered else None))
 
 
 def event_of(row: BankOutboxMessage) -> BankEvent:
