@@ -138,6 +138,12 @@ class World:
             outgoing = self.upload(self.house.receive(sent).read_bytes(), CLEARING)
         return incoming, outgoing
 
+    def review(self, day: date = DAY) -> service.ReviewResult:
+        with self.platform.uow() as uow:
+            result = service.review_day(uow=uow, actor=CLEARING, day=day, fares=service.fares_of(self.platform))
+            uow.commit()
+        return result
+
     # -- looking -----------------------------------------------------------------------------
 
     def exceptions(self, reason: str | None = None, *, open_only: bool = True):

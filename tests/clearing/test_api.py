@@ -102,6 +102,8 @@ def test_the_admin_reads_settlement_exceptions_shadow_balances_and_disagreements
     forged = record._replace(seq=2, counter=record.counter + 1, amount=1)
     content = world.terminal_file(line, [record, forged])
     assert client.post("/api/v1/clearing/batches", content=content, headers=czbus).status_code == 201
+    review = client.post(f"/api/v1/clearing/days/{DAY}/review", headers=admin)
+    assert review.status_code == 200 and review.json()["taps"] == 1 and review.json()["open_gaps"] == 0
     settlement = client.get(f"/api/v1/clearing/settlement/{DAY}", headers=admin).json()
     assert settlement["total_amount"] == record.amount and settlement["total_count"] == 1
     assert settlement["reconciled"] and settlement["loads_amount"] == 3000

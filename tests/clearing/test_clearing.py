@@ -116,10 +116,13 @@ def test_a_counter_gap_is_flagged_and_resolved_when_the_missing_record_arrives(w
     world.tap(morning, card, at(19))
     morning_records = world.records(morning)
     world.upload(world.terminal_file(morning, morning_records))  # counters 0 and 2: 1 is missing
+    assert world.review().gaps_opened == 1
     (gap,) = world.exceptions(Reason.COUNTER_GAP)
     assert (gap.counter, gap.counter_kind) == (morning_records[1].counter, "offline")
     assert "断号" in gap.zh and "counter gap" in gap.en
     world.upload(world.terminal_file(evening))
+    review = world.review()
+    assert (review.gaps_opened, review.gaps_resolved, review.open_gaps) == (0, 1, 0)
     assert world.exceptions(Reason.COUNTER_GAP) == []
     (resolved,) = world.exceptions(Reason.COUNTER_GAP, open_only=False)
     assert resolved.resolved_at is not None and "arrived" in resolved.resolution
@@ -140,6 +143,8 @@ def test_a_fare_mismatch_is_flagged_and_the_card_amount_settled(world):
     assert paid == apply_rate(500, 60, 100) != BUS_FARE
     result = world.upload(world.terminal_file(line))
     assert result.cleared == 1 and result.settled_amount == paid
+    assert world.review().mismatches_opened == 1
+    assert world.review().mismatches_opened == 0  # reviewing again opens nothing twice
     (flag,) = world.exceptions(Reason.FARE_MISMATCH)
     assert (flag.details["charged"], flag.details["expected"]) == (paid, BUS_FARE)
     assert "按实扣结算" in flag.zh and "settled as paid" in flag.en
@@ -156,9 +161,12 @@ def test_a_transfer_arriving_late_resolves_the_fare_flag_it_explains(world):
     transfer = world.tap(second, card, at(8, 30))
     assert transfer.amount == apply_rate(200 - 100, 60, 100)
     world.upload(world.terminal_file(second))
+    world.review()
     (flag,) = world.exceptions(Reason.FARE_MISMATCH)  # alone, the tap looks like a full fare
     assert flag.details["expected"] == BUS_FARE and flag.details["charged"] == transfer.amount
     world.upload(world.terminal_file(first))
+    review = world.review()
+    assert (review.taps, review.mismatches_opened, review.mismatches_resolved, review.open_mismatches) == (2, 0, 1, 0)
     assert world.exceptions(Reason.FARE_MISMATCH) == []
     (resolved,) = world.exceptions(Reason.FARE_MISMATCH, open_only=False)
     assert "fare confirmed" in resolved.resolution
@@ -247,6 +255,8 @@ def test_settlement_report_totals_equal_the_cleared_records_and_reconcile(world)
     world.upload(world.terminal_file(line))
     world.upload(world.terminal_file(metro_out))
     world.exchange_with_house()
+    review = world.review()
+    assert (review.taps, review.open_mismatches, review.open_gaps) == (6, 0, 0)
     with world.platform.uow() as uow:
         report = service.settlement_report(uow=uow, day=DAY)
         reconciliation = service.reconcile(uow=uow, day=DAY)
@@ -271,8 +281,7 @@ def test_top_ups_of_the_transit_service_count_in_the_shadow_balance(world):
                                idempotency_key="clearing-top-up-1", amount=2000, payer=CASH, when=at(7))
     assert world.shadow(card) == 2000  # known from the top-up service before clearing saw the load
     with world.platform.uow() as uow:
-        imported = service.import_top_ups(uow=uow, actor=CLEARING, keystore=world.keystore,
-                                          fares=service.fares_of(world.platform))
+        imported = service.import_top_ups(uow=uow, actor=CLEARING, keystore=world.keystore)
         uow.commit()
     assert (imported.kind, imported.cleared) == (FileKind.TOP_UPS, 1)
     line = world.bus()
@@ -280,5 +289,4 @@ def test_top_ups_of_the_transit_service_count_in_the_shadow_balance(world):
     world.upload(world.terminal_file(line))
     assert world.shadow(card) == card.balance == 2000 - BUS_FARE
     with world.platform.uow() as uow:
-        assert service.import_top_ups(uow=uow, actor=CLEARING, keystore=world.keystore,
-                                      fares=service.fares_of(world.platform)) is None
+        assert service.import_top_ups(uow=uow, actor=CLEARING, keystore=world.keystore) is None

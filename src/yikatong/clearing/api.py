@@ -78,6 +78,16 @@ def settlement(day: date, actor: Actor = Depends(require_roles()), platform: Pla
     )
 
 
+@router.post("/days/{day}/review", response_model=schemas.ReviewOut,
+             summary="Review a day: re-rate every tap, check counters / 日终复核")
+def review(day: date, actor: Actor = Depends(require_roles()), platform: Platform = Depends(platform_dep)):
+    """Idempotent: run it when the day's files are in, and again after late ones."""
+    with platform.uow() as uow:
+        result = service.review_day(uow=uow, actor=actor, day=day, fares=service.fares_of(platform))
+        uow.commit()
+    return schemas.ReviewOut(**asdict(result))
+
+
 @router.get("/cards/{asn}/shadow-balance", response_model=schemas.ShadowBalanceOut,
             summary="A card's shadow balance / 影子余额")
 def shadow_balance(asn: str, actor: Actor = Depends(require_roles(*REFUND_DESK)),

@@ -9,28 +9,27 @@ inserted was a duplicate. The benchmark's bare load uses the same row builder.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, date
 from functools import lru_cache
 
 from sqlalchemy import Connection
 
-from yikatong.clearing.fileformat import BatchRecord, card_datetime
+from yikatong.clearing.fileformat import LOAD_TYPES, OFFLINE, ONLINE, BatchRecord, card_datetime
 
 TABLE = "clearing_records"
-RECORD_COLUMNS = (
-    "batch_id", "seq", "asn", "issuer_id", "own_card", "counter_kind", "counter", "tx_type", "amount",
-    "balance_after", "terminal_id", "terminal_serial", "card_time", "occurred_at", "tx_date", "tac",
-    "key_version", "alg_id", "city", "operator", "mode", "tap", "line", "station", "region", "card_kind",
-    "rider", "recovered", "status", "settled_by", "national_file", "national_seq",
-)  # every column of models.ClearedRecord but its id
+# The record line's own fields first, in BatchRecord order, so a row is the record tuple plus
+# what clearing adds; every column of models.ClearedRecord but its id.
+RECORD_COLUMNS = (*BatchRecord._fields, "batch_id", "own_card", "counter_kind", "occurred_at", "tx_date",
+                  "status", "settled_by", "national_file", "national_seq")
 _STAGING = "clearing_incoming"
 
 
 @lru_cache(maxsize=200_000)
 def _sqlite_times(card_time: str) -> tuple[str, str]:
     """(occurred_at as SQLAlchemy stores a UTC datetime on SQLite, tx_date) of a card time."""
-    moment = card_datetime(card_time).astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S.000000"), f"{card_time[:4]}-{card_time[4:6]}-{card_time[6:8]}"
+    m = card_datetime(card_time).astimezone(UTC)
+    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}:{m.second:02d}.000000",
+            f"{card_time[:4]}-{card_time[4:6]}-{card_time[6:8]}")
 
 
 @lru_cache(maxsize=200_000)
@@ -41,19 +40,33 @@ def _postgres_times(card_time: str):
 
 def row_builder(connection: Connection):
     """row(record, batch_id, own_card, status, settled_by) → a tuple in RECORD_COLUMNS order,
-    with times in the form this database's driver takes."""
-    sqlite = connection.dialect.name == "sqlite"
-    times = _sqlite_times if sqlite else _postgres_times
-    yes, no = (1, 0) if sqlite else (True, False)
+    with times in the form this database's driver takes (booleans go as they are: sqlite3
+    stores True as 1)."""
+    times = _sqlite_times if connection.dialect.name == "sqlite" else _postgres_times
 
     def row(r: BatchRecord, batch_id: int, own_card: bool, status: str, settled_by: int | None) -> tuple:
         occurred_at, tx_date = times(r.card_time)
-        return (batch_id, r.seq, r.asn, r.issuer_id, yes if own_card else no, r.counter_kind, r.counter, r.tx_type,
-                r.amount, r.balance_after, r.terminal_id, r.terminal_serial, r.card_time, occurred_at, tx_date, r.tac,
-                r.key_version, r.alg_id, r.city, r.operator, r.mode, r.tap, r.line, r.station, r.region, r.card_kind,
-                r.rider, yes if r.recovered else no, status, settled_by, None, None)
+        kind = ONLINE if r.tx_type in LOAD_TYPES else OFFLINE
+        return r + (batch_id, own_card, kind, occurred_at, tx_date, status, settled_by, None, None)
 
     return row
+
+
+def day_param(connection: Connection, day: date):
+    """A date as this driver compares it with a Date column."""
+    return day.isoformat() if connection.dialect.name == "sqlite" else day
+
+
+def fetch(connection: Connection, sql: str, params: tuple = ()) -> list[tuple]:
+    """Plain tuples straight from the driver (`?` placeholders), for reads of a whole day."""
+    if connection.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def insert_live(connection: Connection, rows: Sequence[tuple], *, batch_id: int) -> set[int] | None:
@@ -91,7 +104,7 @@ def _sqlite_insert(connection: Connection, rows: Sequence[tuple], batch_id: int)
         return None
     cursor.execute(f"SELECT seq FROM {TABLE} WHERE batch_id = ? AND status <> 'rejected'", (batch_id,))
     inserted = {seq for (seq,) in cursor.fetchall()}
-    return {row[1] for row in rows} - inserted
+    return {row[0] for row in rows} - inserted
 
 
 def _postgres_insert(connection: Connection, rows: Sequence[tuple]) -> set[int] | None:
@@ -105,5 +118,5 @@ def _postgres_insert(connection: Connection, rows: Sequence[tuple]) -> set[int] 
                        "ON CONFLICT DO NOTHING RETURNING seq")
         inserted = {seq for (seq,) in cursor.fetchall()}
         cursor.execute(f"DROP TABLE {_STAGING}")
-    return None if len(inserted) == len(rows) else {row[1] for row in rows} - inserted
+    return None if len(inserted) == len(rows) else {row[0] for row in rows} - inserted
 

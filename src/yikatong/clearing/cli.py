@@ -121,6 +121,19 @@ def register(group) -> None:
                       "accounts off")
         raise typer.Exit(0 if reconciliation.ok else 1)
 
+    @clearing.command("review")
+    def review_command(day: str = typer.Option(..., "--day", help="YYYY-MM-DD (China Standard Time)")) -> None:
+        """Re-rate every tap of the day and check counters / 日终复核（票价、计数器）."""
+        from yikatong.clearing import service
+        from yikatong.cli.context import platform
+
+        plat = platform()
+        with plat.uow() as uow:
+            result = service.review_day(uow=uow, actor=_operator(), day=_day(day), fares=service.fares_of(plat),
+                                        processes=2)
+            uow.commit()
+        print_review(result)
+
     @clearing.command("exceptions")
     def exceptions_command(all_: bool = typer.Option(False, "--all", help="resolved ones too"),
                            reason: str | None = typer.Option(None, "--reason")) -> None:
@@ -173,6 +186,13 @@ def print_settlement(settlement) -> None:
                   f"rejected / 拒付: {settlement.rejected_count}")
 
 
+def print_review(review) -> None:
+    console.print(f"日终复核 / day review {review.day}: {review.taps} taps of {review.cards} cards re-rated "
+                  f"({review.not_rated} without fares here); fare flags +{review.mismatches_opened} "
+                  f"−{review.mismatches_resolved}, open {review.open_mismatches}; counter gaps "
+                  f"+{review.gaps_opened} −{review.gaps_resolved}, open {review.open_gaps}")
+
+
 def print_day(report) -> None:
     summary = Table(title=f"模拟日 / simulated day {report.day}", show_header=False)
     rows = [
@@ -192,6 +212,8 @@ def print_day(report) -> None:
         summary.add_row(name, value)
     console.print(summary)
     print_files(report.files)
+    if report.review is not None:
+        print_review(report.review)
     if report.settlement is not None:
         print_settlement(report.settlement)
     house = Table("payer issuer", "payee city", "CNY", title="全国清分中心头寸 / national house positions")

@@ -98,7 +98,7 @@ class ClearedRecord(Base):
 
 class ClearingException(Base):
     """A flagged record with its reason (zh + en). Counter gaps and fare mismatches are
-    resolved by clearing itself when later records explain them; the rest stay for a person."""
+    resolved by the daily review when later records explain them; the rest stay for a person."""
 
     __tablename__ = "clearing_exceptions"
 
@@ -110,6 +110,7 @@ class ClearingException(Base):
     asn: Mapped[str] = mapped_column(String(20), index=True)
     counter_kind: Mapped[str] = mapped_column(String(7))
     counter: Mapped[int]
+    tx_date: Mapped[date] = mapped_column(Date, index=True)  # the record's (China Standard Time)
     reason: Mapped[str] = mapped_column(String(24), index=True)
     zh: Mapped[str] = mapped_column(String(1024))
     en: Mapped[str] = mapped_column(String(1024))

@@ -98,3 +98,16 @@ class DisagreementOut(BaseModel):
     shadow_balance: int
     difference: int
     last_seen: str
+
+
+class ReviewOut(BaseModel):
+    day: date
+    cards: int
+    taps: int
+    not_rated: int
+    mismatches_opened: int
+    mismatches_resolved: int
+    gaps_opened: int
+    gaps_resolved: int
+    open_mismatches: int
+    open_gaps: int

@@ -10,12 +10,15 @@
    cards wait for the national clearing house's verdict (`export_national`, then the house's
    result file), because their keys are the house's, never ours;
 3. duplicates (same card, counter kind and counter) are refused by the database's unique
-   index; counter gaps of our cards are flagged (and resolved when the missing record comes);
-4. every tap is re-rated with the fare engine from the card's earlier records and a mismatch is
-   flagged: what the card paid is what is settled;
-5. purchases are posted to the ledger aggregated per (file, operator, card issuer): our
+   index;
+4. purchases are posted to the ledger aggregated per (file, operator, card issuer): our
    cards' fares from the wallet float, others' as receivables from their issuer, each to the
-   payable of the terminal's operator.
+   payable of the terminal's operator. What the card paid is what is settled.
+
+`review_day` then takes a whole day (China Standard Time) once its files are in — they arrive
+in any order, and a fare depends on the card's earlier taps wherever they were made: every tap
+is re-rated with the fare engine from the card's records before it and a mismatch is flagged;
+our cards' counter gaps are flagged; flags that later files explain are resolved.
 
 Flagged records go to `clearing_exceptions` with their reason (zh + en). Cards whose TAC failed
 are put on the transit deny list.
@@ -31,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import and_, case, func, insert, select, tuple_
@@ -130,7 +133,7 @@ def upload_batch(*, platform, actor: Actor, content: bytes | str, processes: int
     for attempt in (1, 2):
         with platform.uow() as uow:
             result = receive_file(uow=uow, actor=actor, content=content, keystore=platform.get(KeyStore),
-                                  fares=fares_of(platform), processes=processes, stages=stages)
+                                  processes=processes, stages=stages)
             try:
                 uow.commit()
             except IntegrityError:
@@ -149,7 +152,7 @@ def fares_of(platform) -> FareConfig:
 
 
 def receive_file(*, uow: UnitOfWork, actor: Actor, content: bytes | str, keystore: KeyStore,
-                 fares: FareConfig, kinds: frozenset[FileKind] = RECEIVABLE, processes: int = 1,
+                 kinds: frozenset[FileKind] = RECEIVABLE, processes: int = 1,
                  stages: dict[str, float] | None = None) -> BatchResult:
     """Receive one clearing file (see the module docstring). Raises BatchMalformed,
     BatchCountMismatch, BatchDigestMismatch (4xx, nothing changed), BatchConflict (the id was
@@ -176,7 +179,7 @@ def receive_file(*, uow: UnitOfWork, actor: Actor, content: bytes | str, keystor
     if header.kind is FileKind.NATIONAL_RESULT:
         result = _apply_verdicts(uow, actor, batch, clearing_file)
     else:
-        result = _clear(uow, actor, batch, clearing_file, keystore, fares, processes, timer)
+        result = _clear(uow, actor, batch, clearing_file, keystore, processes, timer)
     batch.result = result.as_dict()
     summary = {k: v for k, v in batch.result.items() if k != "postings"}
     uow.audit(actor=actor, action="clearing.file_received", entity_type="clearing_batch",
@@ -251,7 +254,7 @@ class _Clearing:
 
 
 def _clear(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearing_file: ClearingFile, keystore: KeyStore,
-           fares: FareConfig, processes: int, timer: _Stages) -> BatchResult:
+           processes: int, timer: _Stages) -> BatchResult:
     records, kind = clearing_file.records, clearing_file.header.kind
     if kind is FileKind.TOP_UPS:
         purchase = next((r for r in records if not r.is_load), None)
@@ -267,10 +270,6 @@ def _clear(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearing_file: C
                      counter=records[index].counter, first_seen=clearing_file.header.file_id, same_tac=None)
     with timer("insert"):
         _insert(uow, batch, state, first)
-    with timer("gaps"):
-        _flag_counter_gaps(uow, batch, state)
-    with timer("rerate"):
-        _rerate(uow, batch, state, fares, processes)
     with timer("settle"):
         settled = [records[i] for i in state.live()
                    if state.status[i] == RecordStatus.CLEARED and not records[i].is_load]
@@ -351,15 +350,11 @@ def _insert(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing, first: list
     file's record), then every refused record as a rejected row."""
     connection = uow.session.connection()
     row = bulk.row_builder(connection)
-    records = state.records
-
-    def settled_by(index: int) -> int | None:
-        cleared_here = state.status[index] == RecordStatus.CLEARED and not records[index].is_load
-        return batch.id if cleared_here else None
-
-    refused = bulk.insert_live(
-        connection, [row(records[i], batch.id, state.own[i], state.status[i], settled_by(i)) for i in first],
-        batch_id=batch.id) or set()
+    records, status, own, cleared = state.records, state.status, state.own, RecordStatus.CLEARED
+    rows = [row(records[i], batch.id, own[i], status[i],
+                batch.id if status[i] == cleared and records[i].tx_type not in fileformat.LOAD_TYPES else None)
+            for i in first]
+    refused = bulk.insert_live(connection, rows, batch_id=batch.id) or set()
     if refused:
         earlier = _earlier_copies(uow, [records[seq - 1] for seq in sorted(refused)])
         for seq in sorted(refused):
@@ -390,175 +385,6 @@ def _earlier_copies(uow: UnitOfWork, records: list[BatchRecord]) -> dict[tuple, 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-# --- counter gaps ------------------------------------------------------------------------------
-
-
-def _flag_counter_gaps(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing) -> None:
-    """Flag our cards' records whose previous counter has not been cleared; resolve earlier
-    gap flags that this file's records explain. Other issuers' counters are theirs to watch."""
-    here, before = aliased(ClearedRecord), aliased(ClearedRecord)
-    predecessor = (select(before.id).where(
-        before.asn == here.asn, before.counter_kind == here.counter_kind, before.counter == here.counter - 1,
-        before.status != RecordStatus.REJECTED).exists())
-    gaps = uow.session.execute(
-        select(here.seq).where(here.batch_id == batch.id, here.own_card.is_(True),
-                               here.status != RecordStatus.REJECTED, here.counter > 0, ~predecessor))
-    for (seq,) in gaps:
-        record = state.records[seq - 1]
-        state.flag(seq - 1, Reason.COUNTER_GAP, counter_kind=record.counter_kind, counter=record.counter)
-    _resolve_explained_gaps(uow, batch, {r.asn for r, own in zip(state.records, state.own, strict=True) if own})
-
-
-def _resolve_explained_gaps(uow: UnitOfWork, batch: ClearingBatch, asns: set[str]) -> None:
-    for chunk in _chunks(sorted(asns), CHUNK):
-        open_gaps = uow.session.execute(
-            select(ClearingException).where(ClearingException.reason == Reason.COUNTER_GAP,
-                                            ClearingException.resolved_at.is_(None),
-                                            ClearingException.asn.in_(chunk))).scalars().all()
-        if not open_gaps:
-            continue
-        present = set(uow.session.execute(
-            select(ClearedRecord.asn, ClearedRecord.counter_kind, ClearedRecord.counter).where(
-                tuple_(ClearedRecord.asn, ClearedRecord.counter_kind, ClearedRecord.counter)
-                .in_([(g.asn, g.counter_kind, g.counter - 1) for g in open_gaps]),
-                ClearedRecord.status != RecordStatus.REJECTED)).all())
-        for gap in open_gaps:
-            if (gap.asn, gap.counter_kind, gap.counter - 1) in present:
-                gap.resolved_at = uow.now()
-                gap.resolution = f"the missing record arrived in {batch.file_id} / 缺失记录已在 {batch.file_id} 中到达"
-
-
-# --- re-rating -----------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=200_000)
-def _when(card_time: str):
-    return card_datetime(card_time)
-
-
-@dataclass(frozen=True)
-class _ReplayJob:
-    card: rules.CardContext | None
-    taps: list[CardTap]
-    report_from: int
-
-
-def _rerate(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing, fares: FareConfig, processes: int) -> None:
-    """Re-rate every live tap of this file, and the card's later taps already cleared (an
-    earlier tap arriving late can change their fare: their flags are opened or resolved)."""
-    records = state.records
-    new_taps: dict[str, list[int]] = defaultdict(list)
-    for index in state.live():
-        if records[index].mode:
-            new_taps[records[index].asn].append(index)
-    jobs, open_flags = [], {}
-    for chunk in _chunks(sorted(new_taps), CHUNK):
-        earliest = min(records[i].card_time for asn in chunk for i in new_taps[asn])
-        stored = _stored_taps(uow, batch.id, chunk, earliest)
-        open_flags.update(_open_fare_flags(uow, chunk))
-        for asn in chunk:
-            jobs.append(_replay_job(records, new_taps[asn], stored.get(asn, [])))
-    checks = _replay_all(jobs, fares, processes)
-    for check in checks:
-        _apply_fare_check(uow, batch, state, check, open_flags)
-
-
-def _replay_job(records: list[BatchRecord], indexes: list[int], stored: list) -> _ReplayJob:
-    first = records[indexes[0]]
-    card = rules.card_context(first.issuer_id, first.card_kind, first.rider)
-    items = [(records[i].card_time, records[i].counter, ("new", i), records[i]) for i in indexes]
-    items += [(row.card_time, row.counter, ("stored", row.batch_id, row.seq), row) for row in stored]
-    items.sort(key=lambda item: (item[0], item[1]))
-    start = min(records[i].card_time for i in indexes)
-    taps, report_from = [], None
-    for card_time, _counter, ref, source in items:
-        tap = rules.tap_of(source, _when(card_time))
-        if tap is None:
-            continue
-        if report_from is None and card_time >= start:
-            report_from = len(taps)
-        taps.append(CardTap(ref, tap, source.amount))
-    return _ReplayJob(card, taps, len(taps) if report_from is None else report_from)
-
-
-def _stored_taps(uow: UnitOfWork, batch_id: int, asns: Sequence[str], earliest: str) -> dict[str, list]:
-    """The cards' live taps from earlier files: the last 2 × HISTORY_DEPTH before `earliest`
-    (card time) and every one after it."""
-    columns = (ClearedRecord.asn, ClearedRecord.batch_id, ClearedRecord.seq, ClearedRecord.counter,
-               ClearedRecord.card_time, ClearedRecord.amount, ClearedRecord.city, ClearedRecord.mode,
-               ClearedRecord.tap, ClearedRecord.line, ClearedRecord.station, ClearedRecord.region)
-    base = and_(ClearedRecord.asn.in_(asns), ClearedRecord.status != RecordStatus.REJECTED,
-                ClearedRecord.mode != "", ClearedRecord.batch_id != batch_id)
-    rank = func.row_number().over(partition_by=ClearedRecord.asn,
-                                  order_by=(ClearedRecord.card_time.desc(), ClearedRecord.counter.desc()))
-    before = select(*columns, rank.label("rank")).where(base, ClearedRecord.card_time < earliest).subquery()
-    rows = list(uow.session.execute(select(*[before.c[c.key] for c in columns])
-                                    .where(before.c.rank <= 2 * rules.HISTORY_DEPTH)))
-    rows += uow.session.execute(select(*columns).where(base, ClearedRecord.card_time >= earliest)).all()
-    by_card: dict[str, list] = defaultdict(list)
-    for row in rows:
-        by_card[row.asn].append(row)
-    return by_card
-
-
-def _open_fare_flags(uow: UnitOfWork, asns: Sequence[str]) -> dict[tuple[int, int], ClearingException]:
-    flags = uow.session.execute(
-        select(ClearingException).where(ClearingException.reason == Reason.FARE_MISMATCH,
-                                        ClearingException.resolved_at.is_(None),
-                                        ClearingException.asn.in_(asns))).scalars()
-    return {(flag.batch_id, flag.seq): flag for flag in flags}
-
-
-_JOBS: dict[str, Any] = {}  # shared with forked workers, as crypto.batch does
-
-
-def _replay_all(jobs: list[_ReplayJob], fares: FareConfig, processes: int) -> list[FareCheck]:
-    if processes <= 1 or len(jobs) < 2_000:
-        return [check for job in jobs for check in _replay(job, fares)]
-    _JOBS.update(jobs=jobs, fares=fares)
-    step = -(-len(jobs) // processes)
-    try:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            parts = pool.map(_replay_range, [(start, min(start + step, len(jobs))) for start in range(0, len(jobs), step)])
-    finally:
-        _JOBS.clear()
-    return [check for part in parts for check in part]
-
-
-def _replay_range(bounds: tuple[int, int]) -> list[FareCheck]:
-    jobs, fares = _JOBS["jobs"], _JOBS["fares"]
-    return [check for job in jobs[bounds[0]:bounds[1]] for check in _replay(job, fares)]
-
-
-def _replay(job: _ReplayJob, fares: FareConfig) -> list[FareCheck]:
-    if job.card is None or not job.taps:
-        return []
-    return rules.replay_card(job.taps, job.card, fares, report_from=job.report_from)
-
-
-def _apply_fare_check(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing, check: FareCheck,
-                      open_flags: dict[tuple[int, int], ClearingException]) -> None:
-    details = {"charged": check.charged, "expected": check.expected, "trail_zh": check.zh, "trail_en": check.en}
-    if check.ref[0] == "new":
-        if check.mismatch:
-            state.flag(check.ref[1], Reason.FARE_MISMATCH, **details)
-        return
-    _, batch_id, seq = check.ref
-    flag = open_flags.get((batch_id, seq))
-    if flag is not None and not check.mismatch:
-        flag.resolved_at = uow.now()
-        flag.resolution = (f"re-rated with records of {batch.file_id}: fare confirmed / "
-                           f"以 {batch.file_id} 的记录复核：票价相符")
-    elif flag is None and check.mismatch:
-        record = uow.session.execute(select(ClearedRecord).where(
-            ClearedRecord.batch_id == batch_id, ClearedRecord.seq == seq)).scalar_one()
-        zh, en = rules.describe(Reason.FARE_MISMATCH, **details)
-        uow.session.add(ClearingException(
-            batch_id=batch_id, seq=seq, asn=record.asn, counter_kind=record.counter_kind, counter=record.counter,
-            reason=Reason.FARE_MISMATCH, zh=zh[:1024], en=en[:1024], details={**details, "re_rated_by": batch.file_id},
-            opened_at=uow.now()))
 
 
 # --- postings ----------------------------------------------------------------------------
@@ -595,13 +421,10 @@ def _deny_forged(uow: UnitOfWork, actor: Actor, asns: Iterable[str]) -> None:
 
 
 def _store_flags(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing) -> None:
-    now, rows = uow.now(), []
-    for flag in state.flags:
-        record = state.records[flag.index]
-        zh, en = rules.describe(flag.reason, **flag.details)
-        rows.append(dict(batch_id=batch.id, seq=record.seq, asn=record.asn, counter_kind=record.counter_kind,
-                         counter=record.counter, reason=str(flag.reason), zh=zh[:1024], en=en[:1024],
-                         details=flag.details, opened_at=now, resolved_at=None, resolution=None))
+    now = uow.now()
+    rows = [_flag_row(batch.id, (record := state.records[flag.index]).seq, record.asn, record.counter_kind,
+                      record.counter, card_datetime(record.card_time).date(), flag.reason, flag.details, now)
+            for flag in state.flags]
     if rows:
         uow.session.execute(insert(ClearingException), rows)
 
@@ -710,7 +533,7 @@ def _apply_verdicts(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearin
             zh, en = rules.describe(Reason.NATIONAL_REFUSED, verdict=str(verdict.verdict))
             flags.append(ClearingException(
                 batch_id=row.batch_id, seq=row.seq, asn=row.asn, counter_kind=row.counter_kind, counter=row.counter,
-                reason=Reason.NATIONAL_REFUSED, zh=zh, en=en,
+                tx_date=row.tx_date, reason=Reason.NATIONAL_REFUSED, zh=zh, en=en,
                 details={"verdict": str(verdict.verdict), "result_file": batch.file_id}, opened_at=uow.now()))
     uow.session.add_all(flags)
     uow.session.flush()
@@ -735,7 +558,7 @@ def _record_of_row(row: Any) -> BatchRecord:
 # Top-ups from the transit top-up service
 
 
-def import_top_ups(*, uow: UnitOfWork, actor: Actor, keystore: KeyStore, fares: FareConfig) -> BatchResult | None:
+def import_top_ups(*, uow: UnitOfWork, actor: Actor, keystore: KeyStore) -> BatchResult | None:
     """Clear the completed top-ups the transit service recorded and clearing has not seen
     (their ledger postings are the top-up service's; here they count for the shadow balance and
     the card-side reconciliation). None when there is nothing new."""
@@ -757,7 +580,7 @@ def import_top_ups(*, uow: UnitOfWork, actor: Actor, keystore: KeyStore, fares: 
         ClearingBatch.kind == FileKind.TOP_UPS)).scalar_one()
     content = fileformat.render_records(FileKind.TOP_UPS, f"{rules.HOME_CITY}-TOPUP-{sent_before + 1:06d}",
                                         "transit", fresh, created=uow.now())
-    return receive_file(uow=uow, actor=actor, content=content, keystore=keystore, fares=fares,
+    return receive_file(uow=uow, actor=actor, content=content, keystore=keystore,
                         kinds=frozenset({FileKind.TOP_UPS}))
 
 
@@ -815,6 +638,239 @@ def balance_disagreements(*, uow: UnitOfWork) -> list[Disagreement]:
 
 def _signed_amount(r):
     return case((r.counter_kind == fileformat.ONLINE, r.amount), else_=-r.amount)
+
+
+# ---------------------------------------------------------------------------------------------
+# The daily review: fares re-rated and counters checked once the day's files are in
+#
+# A day's records arrive in any order (each validator uploads when it can, the house's files
+# come later), and a tap's fare depends on the card's earlier taps, wherever they were made. So
+# the second opinion on fares, and the look for missing counters, run over the whole day at
+# once: every tap is re-rated exactly once, and a flag means the records really disagree.
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    day: date
+    cards: int
+    taps: int
+    not_rated: int  # taps the fare engine has no fares for (e.g. another city's metro)
+    mismatches_opened: int
+    mismatches_resolved: int
+    gaps_opened: int
+    gaps_resolved: int
+    open_mismatches: int  # of the day, after this review
+    open_gaps: int  # of all days, after this review
+
+
+def review_day(*, uow: UnitOfWork, actor: Actor, day: date, fares: FareConfig, processes: int = 1,
+               stages: dict[str, float] | None = None) -> ReviewResult:
+    """Re-rate every live tap of the day (China Standard Time) from the card's records before it,
+    flag what the card paid differently (never altering it), and flag our cards' missing
+    counters. Flags that later files explain are resolved, so the review is run when the day's
+    files are in and again after late ones (it is idempotent)."""
+    timer = _Stages(stages)
+    with timer("review: load"):
+        taps = _day_taps(uow, day)
+        history = _history_before(uow, day, sorted(taps))
+    jobs = [_day_job(rows, history.get(asn, [])) for asn, rows in taps.items()]
+    with timer("review: re-rate"):
+        checks = _replay_all(jobs, fares, processes)
+    with timer("review: flags"):
+        opened, resolved, still_open = _review_fares(uow, day, checks)
+        gaps_opened, gaps_resolved, gaps_open = _review_gaps(uow, day)
+    result = ReviewResult(day, len(taps), len(checks), sum(check.expected is None for check in checks), opened,
+                          resolved, gaps_opened, gaps_resolved, still_open, gaps_open)
+    uow.audit(actor=actor, action="clearing.day_reviewed", entity_type="clearing_day", entity_id=day.isoformat(),
+              after={**asdict(result), "day": day.isoformat()})
+    return result
+
+
+_TAP_COLUMNS = (ClearedRecord.batch_id, ClearedRecord.seq, ClearedRecord.asn, ClearedRecord.issuer_id,
+                ClearedRecord.counter, ClearedRecord.card_time, ClearedRecord.amount, ClearedRecord.city,
+                ClearedRecord.mode, ClearedRecord.tap, ClearedRecord.line, ClearedRecord.station,
+                ClearedRecord.region, ClearedRecord.card_kind, ClearedRecord.rider)
+
+
+class _StoredTap(NamedTuple):
+    batch_id: int
+    seq: int
+    asn: str
+    issuer_id: str
+    counter: int
+    card_time: str
+    amount: int
+    city: str
+    mode: str
+    tap: str
+    line: str
+    station: str
+    region: str
+    card_kind: str
+    rider: str
+
+
+def _live_taps():
+    return and_(ClearedRecord.status != RecordStatus.REJECTED, ClearedRecord.mode != "")
+
+
+def _day_taps(uow: UnitOfWork, day: date) -> dict[str, list[_StoredTap]]:
+    """The day's live taps by card, in card order (read through the driver: a day can be millions)."""
+    connection = uow.session.connection()
+    rows = bulk.fetch(connection, f"SELECT {', '.join(_StoredTap._fields)} FROM {bulk.TABLE} "
+                                  "WHERE tx_date = ? AND status <> 'rejected' AND mode <> '' "
+                                  "ORDER BY asn, card_time, counter", (bulk.day_param(connection, day),))
+    by_card: dict[str, list[_StoredTap]] = defaultdict(list)
+    make = _StoredTap._make
+    for row in rows:
+        by_card[row[2]].append(make(row))
+    return by_card
+
+
+def _history_before(uow: UnitOfWork, day: date, asns: Sequence[str]) -> dict[str, list]:
+    """The cards' last 2 × HISTORY_DEPTH live taps before the day, oldest first."""
+    start = f"{day:%Y%m%d}000000"
+    rank = func.row_number().over(partition_by=ClearedRecord.asn,
+                                  order_by=(ClearedRecord.card_time.desc(), ClearedRecord.counter.desc()))
+    by_card: dict[str, list] = defaultdict(list)
+    for chunk in _chunks(asns, CHUNK):
+        earlier = (select(*_TAP_COLUMNS, rank.label("rank"))
+                   .where(ClearedRecord.asn.in_(chunk), ClearedRecord.card_time < start, _live_taps()).subquery())
+        rows = uow.session.execute(select(*[earlier.c[c.key] for c in _TAP_COLUMNS])
+                                   .where(earlier.c.rank <= 2 * rules.HISTORY_DEPTH))
+        for row in rows:
+            by_card[row.asn].append(row)
+    for rows in by_card.values():
+        rows.sort(key=lambda row: (row.card_time, row.counter))
+    return by_card
+
+
+@lru_cache(maxsize=200_000)
+def _when(card_time: str):
+    return card_datetime(card_time)
+
+
+@dataclass(frozen=True)
+class _ReplayJob:
+    card: rules.CardContext
+    taps: list[CardTap]
+    report_from: int
+
+
+def _day_job(rows: list, history: list) -> _ReplayJob:
+    first = rows[0]
+    taps = []
+    for row in history:
+        if (tap := rules.tap_of(row, _when(row.card_time))) is not None:
+            taps.append(CardTap(None, tap, row.amount))
+    report_from = len(taps)
+    for row in rows:
+        if (tap := rules.tap_of(row, _when(row.card_time))) is not None:
+            taps.append(CardTap((row.batch_id, row.seq, row.asn, row.counter), tap, row.amount))
+    return _ReplayJob(rules.card_context(first.issuer_id, first.card_kind, first.rider), taps, report_from)
+
+
+_JOBS: dict[str, Any] = {}  # shared with forked workers, as crypto.batch does
+
+
+def _replay_all(jobs: list[_ReplayJob], fares: FareConfig, processes: int) -> list[FareCheck]:
+    if processes <= 1 or len(jobs) < 2_000:
+        return [check for job in jobs for check in _replay(job, fares)]
+    _JOBS.update(jobs=jobs, fares=fares)
+    step = -(-len(jobs) // processes)
+    try:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            parts = pool.map(_replay_range, [(start, min(start + step, len(jobs)))
+                                             for start in range(0, len(jobs), step)])
+    finally:
+        _JOBS.clear()
+    return [check for part in parts for check in part]
+
+
+def _replay_range(bounds: tuple[int, int]) -> list[FareCheck]:
+    jobs, fares = _JOBS["jobs"], _JOBS["fares"]
+    return [check for job in jobs[bounds[0]:bounds[1]] for check in _replay(job, fares)]
+
+
+def _replay(job: _ReplayJob, fares: FareConfig) -> list[FareCheck]:
+    return rules.replay_card(job.taps, job.card, fares, report_from=job.report_from) if job.taps else []
+
+
+def _open_flags(uow: UnitOfWork, reason: Reason, day: date | None = None) -> dict[tuple[int, int], ClearingException]:
+    query = select(ClearingException).where(ClearingException.reason == reason,
+                                            ClearingException.resolved_at.is_(None))
+    if day is not None:
+        query = query.where(ClearingException.tx_date == day)
+    return {(flag.batch_id, flag.seq): flag for flag in uow.session.execute(query).scalars()}
+
+
+def _review_fares(uow: UnitOfWork, day: date, checks: list[FareCheck]) -> tuple[int, int, int]:
+    """(opened, resolved, open after) fare flags of the day."""
+    flags = _open_flags(uow, Reason.FARE_MISMATCH, day)
+    now, new, resolved = uow.now(), [], 0
+    for check in checks:
+        batch_id, seq, asn, counter = check.ref
+        flag = flags.pop((batch_id, seq), None)
+        if check.mismatch:
+            if flag is None:
+                details = {"charged": check.charged, "expected": check.expected, "trail_zh": check.zh,
+                           "trail_en": check.en}
+                new.append(_flag_row(batch_id, seq, asn, fileformat.OFFLINE, counter, day, Reason.FARE_MISMATCH,
+                                     details, now))
+        elif flag is not None:
+            flag.resolved_at, flag.resolution = now, "re-rated with the day's records: fare confirmed / 复核票价相符"
+            resolved += 1
+    for flag in flags.values():  # its record is no longer a live tap of the day (e.g. refused by the house)
+        flag.resolved_at, flag.resolution = now, "the record is no longer cleared / 记录已不予结算"
+        resolved += 1
+    if new:
+        uow.session.execute(insert(ClearingException), new)
+    still_open = uow.session.execute(select(func.count()).select_from(ClearingException).where(
+        ClearingException.reason == Reason.FARE_MISMATCH, ClearingException.resolved_at.is_(None),
+        ClearingException.tx_date == day)).scalar_one()
+    return len(new), resolved, still_open
+
+
+def _review_gaps(uow: UnitOfWork, day: date) -> tuple[int, int, int]:
+    """(opened, resolved, open after): our cards' records of the day whose previous counter has
+    not been cleared; and earlier gaps that records have since filled. Other issuers' counters
+    are theirs to watch."""
+    here, before = aliased(ClearedRecord), aliased(ClearedRecord)
+    predecessor = select(before.id).where(
+        before.asn == here.asn, before.counter_kind == here.counter_kind, before.counter == here.counter - 1,
+        before.status != RecordStatus.REJECTED).exists()
+    gaps = uow.session.execute(
+        select(here.batch_id, here.seq, here.asn, here.counter_kind, here.counter).where(
+            here.tx_date == day, here.own_card.is_(True), here.status != RecordStatus.REJECTED, here.counter > 0,
+            ~predecessor))
+    flags = _open_flags(uow, Reason.COUNTER_GAP)
+    now = uow.now()
+    new = [_flag_row(batch_id, seq, asn, kind, counter, day, Reason.COUNTER_GAP,
+                     {"counter_kind": kind, "counter": counter}, now)
+           for batch_id, seq, asn, kind, counter in gaps if (batch_id, seq) not in flags]
+    resolved = 0
+    open_flags = list(flags.values())
+    for chunk in _chunks(open_flags, CHUNK):
+        present = set(uow.session.execute(
+            select(ClearedRecord.asn, ClearedRecord.counter_kind, ClearedRecord.counter).where(
+                tuple_(ClearedRecord.asn, ClearedRecord.counter_kind, ClearedRecord.counter)
+                .in_([(f.asn, f.counter_kind, f.counter - 1) for f in chunk]),
+                ClearedRecord.status != RecordStatus.REJECTED)).all())
+        for flag in chunk:
+            if (flag.asn, flag.counter_kind, flag.counter - 1) in present:
+                flag.resolved_at, flag.resolution = now, "the missing record has arrived / 缺失记录已到达"
+                resolved += 1
+    if new:
+        uow.session.execute(insert(ClearingException), new)
+    return len(new), resolved, len(open_flags) - resolved + len(new)
+
+
+def _flag_row(batch_id: int, seq: int, asn: str, counter_kind: str, counter: int, tx_date: date, reason: Reason,
+              details: dict[str, Any], now) -> dict[str, Any]:
+    zh, en = rules.describe(reason, **details)
+    return dict(batch_id=batch_id, seq=seq, asn=asn, counter_kind=counter_kind, counter=counter, tx_date=tx_date,
+                reason=str(reason), zh=zh[:1024], en=en[:1024], details=details, opened_at=now, resolved_at=None,
+                resolution=None)
 
 
 # ---------------------------------------------------------------------------------------------

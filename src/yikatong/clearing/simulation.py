@@ -12,7 +12,8 @@
    cards on Suzhou and Wuxi buses; some debits are torn (the card pulled away) and recovered
    when the passenger taps again.
 4. Every validator's records are uploaded as a terminal batch (in shuffled order, one twice);
-   the house sends our cards' records from other cities and answers for other issuers' cards.
+   the house sends our cards' records from other cities and answers for other issuers' cards;
+   the day is reviewed (every tap re-rated, counters checked).
 5. Checks: chip balances = shadow balances; top-ups = balances + fares; operators, issuers and
    the house are owed exactly what the validators charged; the reconciliation, the ledger's
    trial balance, no open exception, no balance disagreement.
@@ -131,6 +132,7 @@ class DayReport:
     fares_charged: Fen = 0
     files: list[service.BatchResult] = field(default_factory=list)
     settlement: service.SettlementReport | None = None
+    review: service.ReviewResult | None = None
     house_positions: dict[tuple[str, str], Fen] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
 
@@ -430,8 +432,7 @@ def _upload_top_ups(platform, direct_loads: list[LoadRecord], by_asn: dict[str, 
                     report: DayReport) -> None:
     if report.top_up_path == "transit":
         with platform.uow() as uow:
-            result = service.import_top_ups(uow=uow, actor=EXCHANGE, keystore=platform.get(KeyStore),
-                                            fares=service.fares_of(platform))
+            result = service.import_top_ups(uow=uow, actor=EXCHANGE, keystore=platform.get(KeyStore))
             uow.commit()
         if result is not None:
             report.files.append(result)
@@ -565,6 +566,9 @@ def simulate_day(platform, *, cards: int, taps: int, day: date | None = None, se
     idempotent = _upload_terminals(platform, validators, by_asn, day, run, house, report, rng, progress)
     _upload_top_ups(platform, direct_loads, by_asn, day, run, report)
     _exchange_with_house(platform, house, report)
+    with platform.uow() as uow:
+        report.review = service.review_day(uow=uow, actor=EXCHANGE, day=day, fares=fares)
+        uow.commit()
     report.checks = [*_checks(platform, sim_cards, charged, report), idempotent]
     return report
 

@@ -1,0 +1,288 @@
+"""Clearing throughput: a day of terminal batches cleared, against a bare bulk load of the same rows.
+
+    .venv/bin/python bench/clearing_throughput.py [--records 1000000] [--parts 1]
+        [--database-url postgresql://postgres@127.0.0.1/postgres] [--processes 2]
+
+The records are a synthetic day of the city: cards topped up once, then riding buses and the
+metro (transfers within the hour included), fares from the fare engine, genuine SM4 TACs under a
+fixed benchmark key store (computed with the vectorised verifier's own MAC), about 10% of the
+taps by other cities' cards. They are written once as terminal batch files under var/bench/ and
+reused (generating a million takes a while).
+
+In the same database, in the same run:
+
+  bare load  the same rows (as clearing stores them) inserted into a table with the same
+             unique index, with `executemany` on SQLite or `COPY` on PostgreSQL, one commit;
+  clearing   every file received with `service.upload_batch`, one transaction each: parse and
+             digest, bulk TAC verification, duplicates by the unique index, the ledger postings
+             per (file, operator, issuer), the exceptions; then the day's review: every tap
+             re-rated from the card's history, our cards' counters checked for gaps.
+
+The default database is a new SQLite file in a temporary directory; with a PostgreSQL URL a new
+database is created on that server and dropped afterwards. Timings are printed, never
+asserted; the machine is shared, so run it twice before quoting a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from yikatong.clearing import bulk, fileformat, rules, service
+from yikatong.clearing.fileformat import BatchRecord, FileKind
+from yikatong.clearing.models import ClearedRecord, ClearingException, RecordStatus
+from yikatong.clearing.simulation import post_cash_top_ups
+from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.clock import CST
+from yikatong.core.settings import Settings
+from yikatong.crypto.keystore import InMemoryKeyStore
+from yikatong.crypto.protocols import KeyStore
+from yikatong.crypto.sm4_batch import tacs_sm4
+from yikatong.db.engine import make_engine, normalise_url
+from yikatong.db.registry import load_all_models
+from yikatong.platform import Platform
+from yikatong.transit.fare_config import default_fare_config
+from yikatong.transit.fare_rules import Mode, Tap, TapKind, quote
+
+DAY = date(2026, 3, 2)
+KEYS = InMemoryKeyStore(seed=b"clearing benchmark keys")
+OURS, VISITOR = "01013040FFFFFFFF", "01013050FFFFFFFF"
+ADMIN = Actor(user_id="bench", role=Role.ADMIN, channel=Channel.SYSTEM)
+BUSES = (("1", "CZBUS"), ("B1", "CZBUS"), ("B2", "CZBUS"), ("S101", "CZBUS"), ("JT1", "JTBUS"), ("LY1", "LYBUS"))
+
+
+# --- the synthetic day -----------------------------------------------------------------------
+
+
+class _Day:
+    """Places, their terminals and each terminal's transaction serial."""
+
+    def __init__(self, fares) -> None:
+        self.fares = fares
+        self.stations = [s.code for s in fares.metros["3040"].network.stations]
+        self.places: dict[str, tuple[str, str, str, str, str]] = {}  # key → terminal, operator, mode, tap, where
+        for line, operator in BUSES:
+            self._add(f"bus:{line}", operator, "bus", "board", line)
+        for code in self.stations:
+            self._add(f"in:{code}", "CZMETRO", "metro", "entry", code)
+            self._add(f"out:{code}", "CZMETRO", "metro", "exit", code)
+
+    def _add(self, key: str, operator: str, mode: str, tap: str, where: str) -> None:
+        self.places[key] = (f"3040{1 if mode == 'bus' else 2:02d}{len(self.places) + 1:06d}", operator, mode, tap, where)
+
+    def journey(self, rng: random.Random) -> list[tuple[float, str]]:
+        a, b = rng.sample(self.stations, 2)
+        buses = [f"bus:{line}" for line, _ in BUSES]
+        shape = rng.random()
+        if shape < 0.45:
+            return [(0, rng.choice(buses))]
+        if shape < 0.62:
+            first, second = rng.sample(buses, 2)
+            return [(0, first), (rng.uniform(10, 50), second)]
+        if shape < 0.85:
+            return [(0, f"in:{a}"), (rng.uniform(8, 40), f"out:{b}")]
+        ride = rng.uniform(10, 35)
+        return [(0, rng.choice(buses)), (ride, f"in:{a}"), (ride + rng.uniform(8, 35), f"out:{b}")]
+
+
+def _card_records(number: int, issuer: str, taps: int, day: _Day, rng: random.Random) -> list[BatchRecord]:
+    """One card's day: a load (our cards), then whole journeys priced by the fare engine."""
+    asn = f"{issuer[4:8]}{number:016d}"
+    card = rules.card_context(issuer, "social_security", "adult")
+    balance, records, history = 50_000, [], []
+    clock = datetime(DAY.year, DAY.month, DAY.day, 6, 0, tzinfo=CST) + timedelta(minutes=rng.uniform(0, 120))
+    if issuer == OURS:
+        records.append(BatchRecord(0, asn, issuer, "304010000001", 0, 0x02, balance, balance, 0,
+                                   fileformat.card_time_of(clock - timedelta(minutes=30)), "", 1, 0x04, "3040",
+                                   "SMKOUTLET"))
+    counter = rng.randrange(0, 500) if issuer != OURS else 0
+    gap = max(5.0, 900 / max(1.0, taps / 1.7) - 30)
+    while len(records) < taps + (issuer == OURS):
+        steps = day.journey(rng)
+        for minutes, key in steps:
+            when = (clock + timedelta(minutes=minutes)).replace(microsecond=0)
+            terminal_id, operator, mode, kind, where = day.places[key]
+            tap = Tap(when=when, city="3040", mode=Mode(mode), kind=TapKind(kind),
+                      line=where if mode == "bus" else None, station=where if mode == "metro" else None)
+            decision = quote(card, tap, history[-10:], day.fares, explain=False)
+            history.append(decision.record(tap))
+            balance -= decision.amount
+            records.append(BatchRecord(0, asn, issuer, terminal_id, 0, 0x09, decision.amount, balance, counter,
+                                       fileformat.card_time_of(when), "", 1, 0x04, "3040", operator, mode, kind,
+                                       where if mode == "bus" else "", where if mode == "metro" else "", "",
+                                       "social_security", "adult"))
+            counter += 1
+        clock += timedelta(minutes=steps[-1][0] + rng.uniform(0.5, 1.5) * gap)
+    return records[:taps + (issuer == OURS)]
+
+
+def generate(records: int, parts: int, seed: int, directory: Path) -> list[Path]:
+    """Write the day as terminal files, each terminal's day in `parts` uploads."""
+    rng, day = random.Random(seed), _Day(default_fare_config())
+    per_card = 15
+    cards = max(1, records // per_card)
+    everything: list[BatchRecord] = []
+    started = time.perf_counter()
+    for number in range(1, cards + 1):
+        issuer = VISITOR if number % 10 == 0 else OURS
+        everything += _card_records(number, issuer, per_card - (issuer == OURS), day, rng)
+        if number % 10_000 == 0:
+            print(f"  generated {len(everything):,} records ({time.perf_counter() - started:.0f} s)", flush=True)
+    everything = everything[:records]
+    by_terminal: dict[str, list[BatchRecord]] = defaultdict(list)
+    for record in everything:
+        by_terminal[record.terminal_id].append(record)
+    uploads: list[tuple[str, str, list[BatchRecord]]] = []
+    for terminal_id, terminal_records in by_terminal.items():
+        terminal_records.sort(key=lambda r: (r.card_time, r.asn))
+        numbered = [r._replace(terminal_serial=i if not r.is_load else 0)
+                    for i, r in enumerate(terminal_records, start=1)]
+        share = -(-len(numbered) // parts)
+        for part, start in enumerate(range(0, len(numbered), share)):
+            uploads.append((terminal_id, f"{terminal_id}-{DAY:%Y%m%d}-{part:03d}", numbered[start:start + share]))
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for terminal_id, file_id, chunk in uploads:
+        chunk = _with_tacs(chunk, rng)  # the terminal serial is in the TAC: sign after numbering
+        path = directory / f"{file_id}.txt"
+        path.write_text(fileformat.render_records(
+            FileKind.TERMINAL, file_id, terminal_id, chunk, created=datetime(2026, 3, 2, 23, tzinfo=CST),
+            operator=chunk[0].operator, terminal_id=terminal_id), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def _with_tacs(records: list[BatchRecord], rng: random.Random) -> list[BatchRecord]:
+    """Genuine TACs of our cards under the benchmark keys; other cities' cards get random ones
+    (their issuers' keys are the national house's, which the benchmark leaves out)."""
+    out = list(records)
+    own = [i for i, r in enumerate(records) if rules.is_own_card(r.issuer_id)]
+    for i in set(range(len(records))) - set(own):
+        out[i] = records[i]._replace(tac=f"{rng.getrandbits(32):08X}")
+    stub = [r._replace(tac="00000000") for r in records]
+    master = KEYS.get("tac", version=1, algorithm="SM4").key
+    for group in rules.tac_groups(stub, own):
+        tacs = tacs_sm4(master, group.asns, group.tac_inputs, issuer_factors=[bytes.fromhex(group.issuer_id)])
+        for index, tac in zip(group.indexes, tacs, strict=True):
+            out[index] = records[index]._replace(tac=f"{int(tac):08X}")
+    return out
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+def fresh_database(url: str | None) -> tuple[str, callable]:
+    """(URL of a new empty database, a function that removes it)."""
+    if url is None:
+        directory = Path(tempfile.mkdtemp(prefix="ykt-clearing-bench-"))
+        return f"sqlite:///{directory / 'bench.db'}", lambda: None
+    if url.startswith("sqlite"):
+        return url, lambda: None
+    name = f"ykt_clearing_bench_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    target = normalise_url(url).rsplit("/", 1)[0] + f"/{name}"
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return target, drop
+
+
+def bare_load(platform: Platform, records: list[BatchRecord]) -> float:
+    """The same rows into a table of the same columns with the same unique index; seconds."""
+    with platform.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.execute(text("CREATE TABLE bench_bare_load AS SELECT * FROM clearing_records WHERE 0"))
+        else:
+            connection.execute(text("CREATE TABLE bench_bare_load (LIKE clearing_records INCLUDING DEFAULTS)"))
+        connection.execute(text("CREATE UNIQUE INDEX ux_bench_bare_load ON bench_bare_load (asn, counter_kind, counter) "
+                                "WHERE status <> 'rejected'"))
+        connection.commit()
+        row = bulk.row_builder(connection)
+        rows = [row(r, 1, rules.is_own_card(r.issuer_id), RecordStatus.CLEARED, None) for r in records]
+    with platform.engine.begin() as connection:  # one transaction (BEGIN IMMEDIATE on SQLite), one commit
+        started = time.perf_counter()
+        bulk.insert_plain(connection, rows, table="bench_bare_load")
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--parts", type=int, default=1, help="uploads per terminal (its day split in parts)")
+    parser.add_argument("--database-url", default=None, help="default: a new SQLite file; or postgresql://…")
+    parser.add_argument("--processes", type=int, default=2, help="workers for TAC checks and re-rating")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    directory = Path("var/bench") / f"clearing-{args.records}-{args.parts}-{args.seed}"
+    paths = sorted(directory.glob("*.txt"))
+    if not paths:
+        print(f"generating {args.records:,} records into {directory} (once) …", flush=True)
+        started = time.perf_counter()
+        paths = generate(args.records, args.parts, args.seed, directory)
+        print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
+    contents = [path.read_bytes() for path in paths]
+    parsed = [record for content in contents for record in fileformat.parse(content).records]
+    url, drop = fresh_database(args.database_url)
+    try:
+        platform = Platform(Settings(database_url=url, key_store_path="memory"))
+        platform.provide(KeyStore, KEYS)
+        load_all_models().create_all(platform.engine)
+        # The cards' top-ups, as the top-up service would have posted them: the float pays the fares.
+        post_cash_top_ups(platform, [record for record in parsed if record.is_load])
+        bare = bare_load(platform, parsed)
+        stages: dict[str, float] = {}
+        started = time.perf_counter()
+        results = [service.upload_batch(platform=platform, actor=ADMIN, content=content, processes=args.processes,
+                                        stages=stages) for content in contents]
+        with platform.uow() as uow:
+            review = service.review_day(uow=uow, actor=ADMIN, day=DAY, fares=default_fare_config(),
+                                        processes=args.processes, stages=stages)
+            uow.commit()
+        clearing = time.perf_counter() - started
+        with platform.uow() as uow:
+            stored = uow.session.execute(select(func.count()).select_from(ClearedRecord)).scalar_one()
+            flags = dict(uow.session.execute(select(ClearingException.reason, func.count())
+                                             .group_by(ClearingException.reason)).all())
+        report(args, platform, len(parsed), len(contents), bare, clearing, stages, results, stored, flags, review)
+        platform.engine.dispose()
+    finally:
+        drop()
+
+
+def report(args, platform, records, files, bare, clearing, stages, results, stored, flags, review) -> None:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\n{records:,} records in {files} terminal files; database {platform.engine.dialect.name}; "
+          f"{args.processes} worker processes; {os.cpu_count()} CPUs, load average {load:.1f}")
+    print(f"bare load ({'executemany' if platform.engine.dialect.name == 'sqlite' else 'COPY'}, same unique index)"
+          f": {bare:8.1f} s  {records / bare:>10,.0f} records/s")
+    print(f"clearing (everything, one transaction per file)      : {clearing:8.1f} s  "
+          f"{records / clearing:>10,.0f} records/s")
+    print(f"ratio clearing / bare load: {clearing / bare:.2f}x   (target: within 3x)")
+    print("clearing stages (s): " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in stages.items())
+          + f", other {clearing - sum(stages.values()):.1f}")
+    cleared = sum(r.cleared for r in results)
+    pending = sum(r.pending_national for r in results)
+    rejected = sum(r.rejected for r in results)
+    print(f"records stored {stored:,}: cleared {cleared:,}, waiting for the national house {pending:,}, "
+          f"rejected {rejected:,}; taps re-rated {review.taps:,} ({review.not_rated:,} not rateable); "
+          f"exceptions {flags or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
