@@ -9,13 +9,16 @@ from importlib import resources
 import pytest
 from sqlalchemy import func, select
 
-from tests.clearing.conftest import CLEARING, CZ, DAY, at, later, operator_actor
+from tests.clearing.conftest import CLEARING, CZ, DAY, World, at, later, operator_actor
 from yikatong.clearing import fileformat, service
 from yikatong.clearing.errors import BatchConflict, NotYourOperator
 from yikatong.clearing.fileformat import FileKind, Verdict
 from yikatong.clearing.models import ClearedRecord, RecordStatus
+from yikatong.clearing.national import NationalClearingHouse
 from yikatong.clearing.rules import Reason
 from yikatong.core.money import apply_rate
+from yikatong.crypto.keystore import InMemoryKeyStore
+from yikatong.crypto.protocols import KeyStore
 from yikatong.transit import deny_list
 from yikatong.transit.fare_config import DEFAULT_CONFIG_FILE, fare_config_from_dict
 from yikatong.transit.rules import WALLET_FLOAT
@@ -290,3 +293,18 @@ def test_top_ups_of_the_transit_service_count_in_the_shadow_balance(world):
     assert world.shadow(card) == card.balance == 2000 - BUS_FARE
     with world.platform.uow() as uow:
         assert service.import_top_ups(uow=uow, actor=CLEARING, keystore=world.keystore) is None
+
+
+def test_a_tac_key_with_another_diversification_is_checked_record_by_record(platform, tmp_path, clock):
+    """The bulk verifiers take issuer-then-ASN keys; a one-level (ASN only) TAC master is
+    checked one record at a time, with the same verdicts."""
+    keys = InMemoryKeyStore(seed=b"one-level TAC keys", diversification={"tac": "asn"})
+    platform.provide(KeyStore, keys)
+    world = World(platform, keys, NationalClearingHouse(tmp_path / "national", clock=clock))
+    card = world.card()
+    line = world.bus()
+    world.tap(line, card, at(8))
+    world.tap(line, card, at(9))
+    genuine, altered = world.records(line)
+    result = world.upload(world.terminal_file(line, [genuine, altered._replace(amount=altered.amount + 1)]))
+    assert (result.cleared, result.rejected, result.exceptions) == (1, 1, {Reason.FORGED: 1})
