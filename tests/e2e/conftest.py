@@ -1,0 +1,152 @@
+"""The real platform for end-to-end journeys: `ykt serve` as a subprocess on a SQLite file, as
+`make run` starts it, driven over HTTP with httpx.
+
+One server for the whole e2e folder (session scope: starting one costs ~7 s, most of it
+argon2 hashing of the demo logins). Journeys create their own people, so they do not depend on
+each other's order.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from tests.e2e.world import Server, World
+
+START_TIMEOUT = 90  # seconds: a loaded 2-core machine hashing seven demo passwords
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _environment(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YKT_")}
+    env.update(
+        YKT_DATABASE_URL=f"sqlite:///{root / 'ykt.db'}",
+        YKT_CHIP_DIR=str(root / "chips"),
+        YKT_KEY_STORE=str(root / "keystore.json"),  # development mode: a KEK file beside it
+        YKT_HOST="127.0.0.1",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _start(root: Path) -> tuple[subprocess.Popen, int, Path]:
+    port = _free_port()
+    log_path = root / f"server-{port}.log"
+    log = log_path.open("wb")
+    ykt = Path(sys.executable).with_name("ykt")
+    process = subprocess.Popen([str(ykt), "serve", "--port", str(port)], env=_environment(root),
+                               stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    log.close()
+    return process, port, log_path
+
+
+def _wait_healthy(process: subprocess.Popen, port: int) -> bool:
+    """True once /healthz answers; False if the process died first."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"ykt serve did not answer /healthz within {START_TIMEOUT} s")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _prepare_database(database_url: str) -> list[str]:
+    """Migrate the fresh database as `ykt serve` would (it runs the same upgrade first, then
+    finds nothing to do). If the migrations lag the models, `ykt serve` would die on its first
+    insert: then build the models' schema by hand, stamp it as head, and return what was
+    missing (reported by test_a_fresh_database_starts_like_make_run)."""
+    from alembic import command
+
+    from yikatong.db.migrate import alembic_config, pending_differences, upgrade
+    from yikatong.db.registry import load_all_models
+
+    engine = create_engine(database_url)
+    try:
+        upgrade(engine)
+        missing = [_describe(difference) for difference in pending_differences(engine)]
+        if missing:
+            load_all_models().drop_all(engine)
+            with engine.begin() as connection:
+                connection.execute(text("DROP TABLE alembic_version"))
+            load_all_models().create_all(engine)
+            command.stamp(alembic_config(database_url), "head")
+        return missing
+    finally:
+        engine.dispose()
+
+
+def _describe(difference) -> str:
+    if isinstance(difference, list):  # column modifications come grouped
+        return "; ".join(_describe(d) for d in difference)
+    kind, *rest = difference
+    names = [getattr(part, "name", None) or str(part) for part in rest if part is not None]
+    return f"{kind} {' '.join(names)}"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Iterator[Server]:
+    """`ykt serve` on a fresh SQLite file, exactly as `make run` starts it."""
+    root = tmp_path_factory.mktemp("ykt-e2e")
+    schema_lag = _prepare_database(_environment(root)["YKT_DATABASE_URL"])
+    process, port, log_path = _start(root)
+    if not _wait_healthy(process, port):
+        raise AssertionError("ykt serve did not start:\n" + log_path.read_text(errors="replace")[-5000:])
+    running = Server(root=root, port=port, log_path=log_path, env=_environment(root), schema_lag=schema_lag)
+    try:
+        yield running
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def world(server) -> Iterator[World]:
+    with World(server) as shared:
+        yield shared
+
+
+@pytest.fixture
+def watch_server(server):
+    """Fails the test if the server logged a traceback while it ran (a hidden 500)."""
+    mark = server.log_size()
+    yield
+    tracebacks = server.tracebacks_since(mark)
+    assert not tracebacks, "the server logged tracebacks:\n" + "\n\n".join(tracebacks)
+
+
+def count_rows(server: Server, *tables: str) -> dict[str, int]:
+    engine = create_engine(server.env["YKT_DATABASE_URL"])
+    try:
+        with engine.connect() as connection:
+            return {t: connection.execute(select(func.count()).select_from(text(t))).scalar_one()
+                    for t in tables}
+    finally:
+        engine.dispose()

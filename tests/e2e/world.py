@@ -1,0 +1,246 @@
+"""What an e2e journey needs around the running server: logins, calls that explain their
+failures with the server's own traceback, citizens walked from the counter to a card in hand,
+and the physical cards (chip images the factory personalised into YKT_CHIP_DIR)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import random
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+
+from yikatong.chip.bankcard import read_debit
+from yikatong.chip.emulator import Card
+from yikatong.chip.reader import EmulatorReader
+from yikatong.chip.store import DirectoryChipStore
+from yikatong.people.samples import make_citizen_ssn, make_name, make_sample_photo
+from yikatong.platform_setup import DEMO_PASSWORD
+
+API = "/api/v1"
+HOLDER_PASSWORD = "holder-pass-2026"
+ECARD_PASSWORD = "739164"
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^ERROR:", re.MULTILINE)
+
+
+@dataclass
+class Server:
+    root: Path
+    port: int
+    log_path: Path
+    env: dict[str, str]
+    schema_lag: list[str] = field(default_factory=list)  # what the migrations missed, built by hand
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size
+
+    def log_since(self, mark: int) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(mark)
+            return log.read().decode("utf-8", errors="replace")
+
+    def tracebacks_since(self, mark: int) -> list[str]:
+        """Each error the server logged since `mark`, with the lines that follow it."""
+        text = self.log_since(mark)
+        starts = [m.start() for m in _TRACEBACK.finditer(text)]
+        return [text[start:start + 6000] for start in starts]
+
+    @property
+    def chips(self) -> DirectoryChipStore:
+        return DirectoryChipStore(self.env["YKT_CHIP_DIR"])
+
+    def keystore(self):
+        """The platform's key store, opened the way the server opens it (its dev KEK file):
+        what a PSAM or a bank host holds."""
+        from yikatong.core.settings import Settings
+        from yikatong.crypto.wiring import key_store_from_settings
+
+        return key_store_from_settings(Settings(database_url=self.env["YKT_DATABASE_URL"],
+                                                key_store_path=self.env["YKT_KEY_STORE"]))
+
+
+class CallFailed(AssertionError):
+    pass
+
+
+@dataclass
+class PhysicalCard:
+    """A card in the holder's hand: its chip image, loaded from the factory's chip store and
+    written back after every use (a card used today is the same card tomorrow)."""
+
+    server: Server
+    card_no: str
+    chip: Card = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.chip = self.server.chips.load(self.card_no)
+
+    def present(self) -> EmulatorReader:
+        reader = EmulatorReader(self.chip)
+        reader.connect()
+        return reader
+
+    def put_away(self) -> None:
+        self.server.chips.save(self.chip)
+
+    @property
+    def pan(self) -> str:
+        return read_debit(self.present()).pan
+
+    @property
+    def balance(self) -> int:
+        for df in self.chip.mf.walk():
+            if df.purse is not None:
+                return df.purse.balance
+        raise AssertionError("no transit purse on this chip")
+
+
+@dataclass
+class Citizen:
+    name: str
+    ssn: str
+    birth_date: date
+    gender: str
+    application_id: int
+    person_id: int
+    card_no: str | None = None
+    username: str | None = None
+    holder: dict[str, str] | None = None  # headers of the holder's own login
+
+    def applicant(self) -> dict:
+        return applicant_json(self.name, self.ssn, self.birth_date, self.gender)
+
+
+def applicant_json(name: str, ssn: str, birth: date, gender: str, photo_seed: int = 7) -> dict:
+    return {
+        "name": name, "document_type": "resident_id_card", "document_number": ssn,
+        "gender": gender, "birth_date": birth.isoformat(), "nationality": "CHN",
+        "phone": "13900000000", "address": "江苏省常州市天宁区示例路 1 号",
+        "document_valid_until": (date.today() + timedelta(days=3650)).isoformat(),
+        "photo_jpeg_base64": base64.b64encode(make_sample_photo(seed=photo_seed)).decode(),
+    }
+
+
+class World:
+    """The running platform seen from outside: an httpx client and the demo logins."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.http = httpx.Client(base_url=server.url, timeout=60)
+        self._logins: dict[tuple[str, str | None], dict[str, str]] = {}
+        self._people = itertools.count(1)
+
+    def __enter__(self) -> World:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.http.close()
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def call(self, method: str, path: str, *, as_: dict[str, str] | None = None, expect: int | tuple = 200,
+             **kwargs) -> httpx.Response:
+        """One request; a status other than `expect` fails with the answer and any traceback
+        the server logged meanwhile."""
+        mark = self.server.log_size()
+        headers = {**(as_ or {}), **kwargs.pop("headers", {})}
+        response = self.http.request(method, path if path.startswith("/") else f"{API}/{path}",
+                                     headers=headers, **kwargs)
+        allowed = expect if isinstance(expect, tuple) else (expect,)
+        if response.status_code not in allowed:
+            tracebacks = self.server.tracebacks_since(mark)
+            raise CallFailed(f"{method} {path} → {response.status_code} (expected {expect}): "
+                             f"{response.text[:2000]}" + ("\n--- server log ---\n" + "\n".join(tracebacks)
+                                                         if tracebacks else ""))
+        return response
+
+    def get(self, path: str, **kwargs) -> dict | list:
+        return self.call("GET", path, **kwargs).json()
+
+    def post(self, path: str, **kwargs) -> dict | list:
+        kwargs.setdefault("expect", (200, 201))
+        return self.call("POST", path, **kwargs).json()
+
+    def login(self, username: str, password: str = DEMO_PASSWORD, channel: str | None = None) -> dict[str, str]:
+        key = (username, channel)
+        if key not in self._logins:
+            token = self.call("POST", "auth/token", data={"username": username, "password": password})
+            headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            if channel:
+                headers["X-Ykt-Channel"] = channel
+            self._logins[key] = headers
+        return self._logins[key]
+
+    def staff(self, username: str, channel: str | None = None) -> dict[str, str]:
+        return self.login(username, DEMO_PASSWORD, channel)
+
+    # -- people and cards -----------------------------------------------------------------
+
+    def new_person(self) -> tuple[str, str, date, str]:
+        """(name, ssn, birth date, gender) of a synthetic adult nobody has used yet."""
+        n = next(self._people)
+        rng = random.Random(n)
+        gender = "MF"[n % 2]
+        birth = date(1960, 1, 1) + timedelta(days=n * 97 % 15000)
+        ssn = make_citizen_ssn("320402", birth, gender, seq=2 * (n % 500) + (gender == "M"))
+        return make_name(rng), ssn, birth, gender
+
+    def apply_at_outlet(self, bank: str = "ICBC", **choice) -> Citizen:
+        name, ssn, birth, gender = self.new_person()
+        body = {"applicant": applicant_json(name, ssn, birth, gender), "bank_code": bank,
+                "pickup_outlet_code": "SS-TN-01", **choice}
+        app = self.post("applications", as_=self.staff("outlet"), json=body, expect=201)
+        return Citizen(name, ssn, birth, gender, app["id"], app["person_id"])
+
+    def produce(self, application_id: int) -> str:
+        """The card centre batches approved applications, the factory makes them, collected."""
+        admin = self.staff("admin")
+        batch = self.post("applications/production/batches", as_=admin, json={}, expect=201)
+        assert application_id in batch["application_ids"], batch
+        collected = self.post(f"applications/production/batches/{batch['id']}/collect", as_=admin)
+        assert collected["complete"] and not collected["failures"], collected
+        return self.get(f"applications/{application_id}", as_=admin)["card_no"]
+
+    def hand_over_at_outlet(self, application_id: int) -> dict:
+        outlet = self.staff("outlet")
+        self.post(f"applications/{application_id}/ready-for-pickup", as_=outlet)
+        return self.post(f"applications/{application_id}/hand-over", as_=outlet)
+
+    def sign_up(self, citizen: Citizen, channel: str | None = None) -> dict[str, str]:
+        """Real-name sign-up online, then a login on the holder's channel."""
+        citizen.username = citizen.username or f"holder-{citizen.ssn[-8:]}"
+        self.post("auth/holders", json={"name": citizen.name, "id_number": citizen.ssn,
+                                        "evidence": "face-check-ticket", "username": citizen.username,
+                                        "password": HOLDER_PASSWORD}, expect=201)
+        citizen.holder = self.login(citizen.username, HOLDER_PASSWORD, channel)
+        return citizen.holder
+
+    def citizen_with_card(self, bank: str = "ICBC", *, signed_up: bool = True) -> Citizen:
+        """Apply at the outlet, approve, produce, hand over; the holder signs up online."""
+        citizen = self.apply_at_outlet(bank)
+        self.post(f"applications/{citizen.application_id}/approve", as_=self.staff("outlet"))
+        citizen.card_no = self.produce(citizen.application_id)
+        self.hand_over_at_outlet(citizen.application_id)
+        if signed_up:
+            self.sign_up(citizen)
+        return citizen
+
+    def card(self, card_no: str) -> PhysicalCard:
+        return PhysicalCard(self.server, card_no)
+
+    def card_view(self, card_no: str, as_: dict[str, str] | None = None) -> dict:
+        return self.get(f"cards/{card_no}", as_=as_ or self.staff("admin"))
+
+    def register_production_list(self, card: PhysicalCard, bank: str = "ICBC") -> dict:
+        """The bank's production list: the account number of a produced card."""
+        issue_date = self.card_view(card.card_no)["issue_date"]
+        return self.post(f"banks/{bank}/accounts", as_=self.staff(bank.lower()),
+                         json={"card_no": card.card_no, "pan": card.pan, "issue_date": issue_date})
