@@ -206,3 +206,17 @@ def test_role_boundaries(client, login, outlet):
     assert client.post(API, json={}, headers=holder).status_code == 403
     assert client.get(API).status_code == 401
     assert client.get(f"{API}/999999", headers=outlet).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["{too_big}/approve", "{too_big}/hand-over", "0/approve",
+                                  "production/batches/{too_big}/collect"])
+def test_ids_out_of_range_are_malformed_input_not_a_server_error(client, outlet, admin, path):
+    headers = admin if path.startswith("production") else outlet
+    response = client.post(f"{API}/{path.format(too_big=2**64)}", headers=headers)
+    assert response.status_code == 422 and response.json()["code"] == "invalid_input"
+
+
+def test_identity_resolved_with_a_person_id_beyond_any_row_is_refused(client, outlet):
+    response = client.post(f"{API}/1/identity-resolved", json={"person_id": 2**64},
+                           headers=outlet)
+    assert response.status_code == 422 and response.json()["code"] == "invalid_input"

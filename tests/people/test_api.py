@@ -188,3 +188,18 @@ def test_id_number_check(client, outlet):
         "citizen", date(1978, 1, 1).isoformat(), "江苏省常州市武进区")
     problem(client.post("/api/v1/people/id-numbers/check", headers=outlet,
                         json={"number": "32041219780101004X"}), 422, "invalid_id_number")
+
+
+TOO_BIG = 2**64  # beyond any database integer
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("get", f"/api/v1/people/{TOO_BIG}"), ("get", f"/api/v1/people/{TOO_BIG}/photo"),
+    ("get", "/api/v1/people/0"), ("get", f"/api/v1/people/reviews/{TOO_BIG}"),
+    ("get", f"/api/v1/people/corrections?person_id={TOO_BIG}"),
+    ("post", f"/api/v1/people/corrections/{TOO_BIG}/reject"),
+])
+def test_ids_out_of_range_are_malformed_input_not_a_server_error(client, outlet, method, path):
+    response = getattr(client, method)(path, headers=outlet,
+                                       **({"json": {"reason": "x"}} if method == "post" else {}))
+    problem(response, 422, "invalid_input")

@@ -23,6 +23,7 @@ from yikatong.applications.schemas import (
     ProductionBatchIn,
     ProductionBatchOut,
     RejectIn,
+    RowId,
     ShipIn,
 )
 from yikatong.core.actor import Actor, Role
@@ -57,7 +58,7 @@ def start_batch(body: ProductionBatchIn | None = None, actor: Actor = Depends(ca
 
 @router.post("/production/batches/{batch_id}/collect", response_model=CollectOut,
              summary="Poll the factory and register produced cards / 回收制卡结果")
-def collect_batch(batch_id: int, actor: Actor = Depends(card_centre),
+def collect_batch(batch_id: RowId, actor: Actor = Depends(card_centre),
                   platform: Platform = Depends(platform_dep)):
     outcome = production.collect_production_batch(
         uows=platform.uow, actor=actor, factory=platform.get(CardFactory), batch_id=batch_id,
@@ -71,7 +72,7 @@ def collect_batch(batch_id: int, actor: Actor = Depends(card_centre),
 
 @router.get("/production/batches/{batch_id}", response_model=ProductionBatchOut,
             summary="A production batch / 制卡批次")
-def get_batch(batch_id: int, _actor: Actor = Depends(card_centre),
+def get_batch(batch_id: RowId, _actor: Actor = Depends(card_centre),
               platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return _batch_out(production.get_production_batch(uow=uow, batch_id=batch_id))
@@ -119,7 +120,7 @@ def submit_employer_batch(body: EmployerBatchIn, actor: Actor = Depends(employer
 
 @router.get("/employer-batches/{batch_id}", response_model=EmployerBatchOut,
             summary="An employer batch with every row's outcome / 单位批量申领结果")
-def get_employer_batch(batch_id: int, actor: Actor = Depends(employer),
+def get_employer_batch(batch_id: RowId, actor: Actor = Depends(employer),
                        platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return EmployerBatchOut(**asdict(
@@ -141,7 +142,7 @@ def list_applications(status: str | None = None, limit: int = Query(100, ge=1, l
 
 
 @router.get("/{application_id}", response_model=ApplicationOut, summary="One application / 申请详情")
-def get_application(application_id: int, actor: Actor = Depends(current_actor),
+def get_application(application_id: RowId, actor: Actor = Depends(current_actor),
                     platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ApplicationOut.of(service.get_application(
@@ -151,7 +152,7 @@ def get_application(application_id: int, actor: Actor = Depends(current_actor),
 @router.get("/{application_id}/face.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}},
             summary="Proof of the card's side B / 卡面（B 面）样张")
-def face_png(application_id: int, actor: Actor = Depends(current_actor),
+def face_png(application_id: RowId, actor: Actor = Depends(current_actor),
              platform: Platform = Depends(platform_dep)):
     from yikatong.applications.facecard import render_side_b
 
@@ -167,7 +168,7 @@ def face_png(application_id: int, actor: Actor = Depends(current_actor),
 
 
 @router.post("/{application_id}/approve", response_model=ApplicationOut, summary="Approve / 审核通过")
-def approve(application_id: int, actor: Actor = Depends(outlet_operator),
+def approve(application_id: RowId, actor: Actor = Depends(outlet_operator),
             platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ApplicationOut.of(service.approve(uow=uow, actor=actor,
@@ -175,7 +176,7 @@ def approve(application_id: int, actor: Actor = Depends(outlet_operator),
 
 
 @router.post("/{application_id}/reject", response_model=ApplicationOut, summary="Reject / 不予受理")
-def reject(application_id: int, body: RejectIn, actor: Actor = Depends(outlet_operator),
+def reject(application_id: RowId, body: RejectIn, actor: Actor = Depends(outlet_operator),
            platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ApplicationOut.of(service.reject(uow=uow, actor=actor,
@@ -183,7 +184,7 @@ def reject(application_id: int, body: RejectIn, actor: Actor = Depends(outlet_op
 
 
 @router.post("/{application_id}/cancel", response_model=ApplicationOut, summary="Cancel / 撤销申请")
-def cancel(application_id: int, body: CancelIn, actor: Actor = Depends(current_actor),
+def cancel(application_id: RowId, body: CancelIn, actor: Actor = Depends(current_actor),
            platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ApplicationOut.of(service.cancel(uow=uow, actor=actor,
@@ -192,7 +193,7 @@ def cancel(application_id: int, body: CancelIn, actor: Actor = Depends(current_a
 
 @router.post("/{application_id}/identity-resolved", response_model=ApplicationOut,
              summary="Continue after the manual identity review / 人工核验后继续办理")
-def identity_resolved(application_id: int, body: IdentityResolvedIn,
+def identity_resolved(application_id: RowId, body: IdentityResolvedIn,
                       actor: Actor = Depends(outlet_operator),
                       platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
@@ -202,7 +203,7 @@ def identity_resolved(application_id: int, body: IdentityResolvedIn,
 
 @router.post("/{application_id}/ready-for-pickup", response_model=ApplicationOut,
              summary="Card arrived at the pickup outlet / 卡已到网点待领")
-def ready_for_pickup(application_id: int, actor: Actor = Depends(outlet_operator),
+def ready_for_pickup(application_id: RowId, actor: Actor = Depends(outlet_operator),
                      platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ApplicationOut.of(service.mark_ready_for_pickup(
@@ -211,7 +212,7 @@ def ready_for_pickup(application_id: int, actor: Actor = Depends(outlet_operator
 
 @router.post("/{application_id}/ship", response_model=ApplicationOut,
              summary="Mail by EMS cash on delivery (postage only) / EMS 邮寄到付")
-def ship(application_id: int, body: ShipIn, actor: Actor = Depends(card_centre),
+def ship(application_id: RowId, body: ShipIn, actor: Actor = Depends(card_centre),
          platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ApplicationOut.of(service.ship(uow=uow, actor=actor, application_id=application_id,
@@ -220,7 +221,7 @@ def ship(application_id: int, body: ShipIn, actor: Actor = Depends(card_centre),
 
 @router.post("/{application_id}/hand-over", response_model=ApplicationOut,
              summary="Card handed to the holder (启用) / 领卡启用")
-def hand_over(application_id: int, actor: Actor = Depends(current_actor),
+def hand_over(application_id: RowId, actor: Actor = Depends(current_actor),
               platform: Platform = Depends(platform_dep)):
     if actor.role not in (Role.SS_OUTLET, Role.ADMIN, Role.HOLDER):
         raise Forbidden()

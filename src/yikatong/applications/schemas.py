@@ -18,6 +18,7 @@ from yikatong.applications.service import (
     EmployeeRow,
 )
 from yikatong.core.errors import InvalidInput
+from yikatong.people.schemas import RowId
 
 
 class ApplicantIn(BaseModel):
@@ -203,7 +204,7 @@ class ShipIn(BaseModel):
 
 
 class IdentityResolvedIn(BaseModel):
-    person_id: int | None = Field(default=None, description="default: the review's outcome")
+    person_id: RowId | None = Field(default=None, description="default: the review's outcome")
 
 
 class ProductionBatchIn(BaseModel):

@@ -30,6 +30,7 @@ from yikatong.people.schemas import (
     RegisterIn,
     ResolveIn,
     ReviewOut,
+    RowId,
     warning_messages,
 )
 from yikatong.platform import Platform
@@ -97,7 +98,7 @@ def check_id_number(body: IdCheckIn, actor: Actor = Depends(require_roles(*REGIS
 
 
 @router.get("/corrections", response_model=list[CorrectionOut], summary="Corrections / 信息更正列表")
-def list_corrections(status: str | None = "pending", person_id: int | None = None,
+def list_corrections(status: str | None = "pending", person_id: RowId | None = None,
                      actor: Actor = Depends(require_roles(*OPERATORS)),
                      platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
@@ -107,7 +108,7 @@ def list_corrections(status: str | None = "pending", person_id: int | None = Non
 
 @router.post("/corrections/{correction_id}/approve", response_model=CorrectionOut,
              summary="Approve a correction (second operator) / 审核通过信息更正")
-def approve_correction(correction_id: int, body: DecisionIn,
+def approve_correction(correction_id: RowId, body: DecisionIn,
                        actor: Actor = Depends(require_roles(*OPERATORS)),
                        platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
@@ -119,7 +120,7 @@ def approve_correction(correction_id: int, body: DecisionIn,
 
 @router.post("/corrections/{correction_id}/reject", response_model=CorrectionOut,
              summary="Reject a correction / 驳回信息更正")
-def reject_correction(correction_id: int, body: DecisionIn,
+def reject_correction(correction_id: RowId, body: DecisionIn,
                       actor: Actor = Depends(require_roles(*OPERATORS)),
                       platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
@@ -137,7 +138,7 @@ def list_reviews(status: str | None = "open", actor: Actor = Depends(require_rol
 
 
 @router.get("/reviews/{review_id}", response_model=ReviewOut, summary="One review / 人工审核详情")
-def get_review(review_id: int, actor: Actor = Depends(require_roles(*OPERATORS)),
+def get_review(review_id: RowId, actor: Actor = Depends(require_roles(*OPERATORS)),
                platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ReviewOut.of(service.get_review(uow=uow, review_id=review_id), full=True)
@@ -145,7 +146,7 @@ def get_review(review_id: int, actor: Actor = Depends(require_roles(*OPERATORS))
 
 @router.post("/reviews/{review_id}/resolve", response_model=ReviewOut,
              summary="Resolve a review: merge or distinct / 处理人工审核")
-def resolve_review(review_id: int, body: ResolveIn,
+def resolve_review(review_id: RowId, body: ResolveIn,
                    actor: Actor = Depends(require_roles(*OPERATORS)),
                    platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
@@ -157,7 +158,7 @@ def resolve_review(review_id: int, body: ResolveIn,
 
 
 @router.get("/{person_id}", response_model=PersonOut, summary="One person / 人员信息")
-def get_person(person_id: int, actor: Actor = Depends(require_roles(Role.HOLDER, *READERS)),
+def get_person(person_id: RowId, actor: Actor = Depends(require_roles(Role.HOLDER, *READERS)),
                platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         person_id = _visible_person_id(actor, person_id)
@@ -166,7 +167,7 @@ def get_person(person_id: int, actor: Actor = Depends(require_roles(Role.HOLDER,
 
 @router.get("/{person_id}/photo", response_class=Response, summary="The photo / 照片",
             responses={200: {"content": {"image/jpeg": {}}}})
-def get_photo(person_id: int, actor: Actor = Depends(require_roles(Role.HOLDER, *READERS)),
+def get_photo(person_id: RowId, actor: Actor = Depends(require_roles(Role.HOLDER, *READERS)),
               platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         jpeg = service.get_photo(uow=uow, person_id=_visible_person_id(actor, person_id))
@@ -177,7 +178,7 @@ def get_photo(person_id: int, actor: Actor = Depends(require_roles(Role.HOLDER, 
 
 @router.put("/{person_id}/photo", response_model=PhotoReportOut,
             summary="Upload or replace the photo (body: image/jpeg) / 上传照片")
-def put_photo(person_id: int, jpeg: bytes = Body(media_type="image/jpeg"),
+def put_photo(person_id: RowId, jpeg: bytes = Body(media_type="image/jpeg"),
               actor: Actor = Depends(require_roles(Role.HOLDER, *OPERATORS)),
               platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
@@ -189,7 +190,7 @@ def put_photo(person_id: int, jpeg: bytes = Body(media_type="image/jpeg"),
 
 @router.post("/{person_id}/corrections", response_model=CorrectionOut, status_code=201,
              summary="Propose a correction of core data / 提出信息更正")
-def propose_correction(person_id: int, body: CorrectionIn,
+def propose_correction(person_id: RowId, body: CorrectionIn,
                        actor: Actor = Depends(require_roles(*OPERATORS)),
                        platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from yikatong.people import photo, rules
 from yikatong.people.photo import PhotoReport
 from yikatong.people.service import CorrectionView, PersonView, ReviewView
+
+# A row id as the doors accept it (path, query or body). A number beyond a 64-bit integer
+# would reach SQLite as an OverflowError, a 500; it is malformed input, so a 422.
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class Message(BaseModel):
