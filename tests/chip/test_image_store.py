@@ -112,3 +112,20 @@ def test_cards_of_a_retired_key_version_keep_working():
         assert verify_tac(record, store)
         versions.append(record.key_version)
     assert versions == [1, 2]
+
+
+def test_no_key_or_pin_in_any_repr(card, host):
+    """A repr ends up in tracebacks, logs and assertion messages: it shows no secret."""
+    data = card_data(pin="975310")
+    keys = [entry.value for df in card.image.mf.walk() for entry in df.keys]
+    reader = EmulatorReader(card)
+    reader.connect()
+    terminal.select_purse(reader)
+    reader.transmit(bytes.fromhex("805000020B") + bytes([1]) + (100).to_bytes(4, "big")
+                    + TERMINAL_ID + b"\x0f")  # INITIALIZE FOR LOAD opens a purse session
+    session = card.volatile.purse_session
+    assert session is not None and session.session_key
+    shown = " ".join(repr(thing) for thing in (data, card.image, session, *card.image.mf.walk()))
+    for secret in [*keys, session.session_key, session.key.value]:
+        assert secret.hex() not in shown and secret.hex().upper() not in shown and repr(secret) not in shown
+    assert "975310" not in repr(data) and "123456" not in repr(card.image)

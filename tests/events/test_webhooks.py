@@ -324,3 +324,17 @@ def test_register_endpoint_refuses_bad_input(platform):
             with pytest.raises(InvalidInput) as refused:
                 register_endpoint(uow=uow, partner="ICBC", url=url, scheme=scheme, secret=secret)
             assert secret.hex() not in str(refused.value)
+
+
+@pytest.mark.db
+def test_the_webhook_secret_is_in_no_repr(platform, receiver):
+    from yikatong.events.models import WebhookEndpoint
+    from yikatong.events.webhooks import _claim_heads
+
+    register(platform, receiver.url)
+    emit(platform, [("card.lost", CARDS[0], "ICBC")])
+    (attempt,) = _claim_heads(platform, 10, set())
+    with platform.uow() as uow:
+        (endpoint,) = uow.session.query(WebhookEndpoint)
+        shown = repr(attempt) + repr(endpoint)
+    assert attempt.key == SECRET and SECRET.hex() not in shown and repr(SECRET) not in shown

@@ -70,7 +70,7 @@ class CardPersonalisation:
     issuer_id: str = purse.CHANGZHOU_ISSUER_ID.hex().upper()
     key_versions: Mapping[str, int] = field(default_factory=dict)
     purse_algorithm: str = "SM4"
-    pin: str = "123456"
+    pin: str = field(default="123456", repr=False)
     holder_name_latin: str = " /"  # EMV 5F20; Chinese issuers often leave it blank
     overdraft_limit: int | None = None  # None: the issuing city's rule (purse.OVERDRAFT_BY_CITY)
 

@@ -62,7 +62,7 @@ class KeyEntry(ChipModel):
     index: int
     version: int
     alg_id: int
-    value: bytes
+    value: bytes = Field(repr=False)  # the card's own key: never in a repr or a log
     tries_left: int | None = None  # error counter for authentication keys
 
 
@@ -97,7 +97,7 @@ class RecordFile(ChipModel):
 
 
 class Pin(ChipModel):
-    digits: str
+    digits: str = Field(repr=False)
     tries_left: int
     max_tries: int = 3
 

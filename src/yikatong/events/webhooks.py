@@ -29,7 +29,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -229,7 +229,7 @@ class _Attempt:
     partner: str
     url: str
     scheme: WebhookScheme
-    key: bytes
+    key: bytes = field(repr=False)  # HMAC secret or SM2 private key
     event_id: str
     body: bytes
 

@@ -39,7 +39,7 @@ class PurseSession:
     counter: int
     key: KeyEntry
     profile: AlgorithmProfile
-    session_key: bytes = b""  # load: from 8050; purchase: needs the terminal serial of 8054
+    session_key: bytes = field(default=b"", repr=False)  # load: from 8050; purchase: needs the terminal serial of 8054
     capp_writes: list[tuple[RecordFile, int, int, bytes]] = field(default_factory=list)
 
     @property
