@@ -20,7 +20,8 @@ DEMO_USERS = [
     ("agent12333", Role.PHONE_AGENT, {}),
     ("employer", Role.EMPLOYER_AGENT, {}),
     ("icbc", Role.BANK, {"bank_code": "ICBC", "branch_code": "ICBC-CZ-001"}),
-    ("transit", Role.TRANSIT_OPERATOR, {}),
+    ("transit", Role.TRANSIT_OPERATOR, {"branch_code": "CZBUS"}),   # the bus company
+    ("metro", Role.TRANSIT_OPERATOR, {"branch_code": "CZMETRO"}),   # the metro company
 ]
 
 # Reference-data loaders other domains offer, called in this order if present.

@@ -325,9 +325,6 @@ def test_transit_top_up_taps_clearing_refund_and_exchange(world, server):
     assert citizen.card_no in [task["card_no"] for task in tasks]
 
 
-@pytest.mark.xfail(strict=True, reason="reported: the demo transit operator login has no operator code "
-                   "(platform_setup.DEMO_USERS, branch_code missing), so clearing refuses every batch it "
-                   "uploads (clearing_not_your_operator); the journey above uploads as the card centre")
 def test_the_demo_transit_operator_uploads_its_own_batch(world, server):
     from datetime import datetime, timedelta
 
