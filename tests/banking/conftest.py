@@ -12,8 +12,7 @@ from yikatong.banking.wiring import use_reference_bank
 
 @pytest.fixture
 def bank_platform(platform) -> Iterator:
-    # cards/wiring.py registers its SimpleBankGateway after this package's wiring for now.
-    use_reference_bank(platform)
+    use_reference_bank(platform)  # what banking/wiring.py registers; explicit for the reader
     yield platform
     if ReferenceBank in platform._services:
         platform.get(ReferenceBank).close()

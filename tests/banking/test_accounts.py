@@ -446,3 +446,32 @@ def test_exchange_raises_a_closure_task_which_the_branch_completes(bank_platform
     with bank.uow() as uow:
         assert service.closure_tasks(uow=uow, bank_code="ICBC") == []
     assert account(bank, old).status == "closed"
+
+
+def test_messages_that_cannot_apply_are_recorded_and_never_block_a_stream(bank_platform, bank, clock):
+    from yikatong.banking.link import apply_bank_message
+    from yikatong.events.protocols import Event
+
+    card = produce(bank_platform, person_id=23)
+    register_pan(bank, card)
+    clash = Event(event_id="platform-evt-1", type="card.produced", aggregate_type="card",
+                  aggregate_id="Z00000001", partner="ICBC", occurred_at=clock.now(), seq=1,
+                  payload={"pan": card.pan, "issue_date": "2026-03-02"})  # another card's number
+    with bank.uow() as uow:
+        assert service.handle_platform_event(uow=uow, bank_code="ICBC", event=clash)
+        uow.commit()
+    with bank.uow() as uow:
+        [record] = [m for m in service.processed_messages(uow=uow, bank_code="ICBC")
+                    if m.message_id == "platform-evt-1"]
+        assert (record.outcome, record.note) == ("ignored", "refused: bank_account_number_mismatch")
+        assert service.account_view_by_card(uow=uow, bank_code="ICBC",
+                                             card_no=card.card_no).pan == card.pan
+    stray = Event(event_id="ICBC-stray", type="bank.formal_loss", aggregate_type="card",
+                  aggregate_id="Z00000002", partner="ICBC", occurred_at=clock.now(), seq=1,
+                  payload={"pan": card.pan, "channel": "bank_branch"})  # a card nobody issued
+    assert apply_bank_message(bank_platform, stray) is False
+    wrong_account = Event(event_id="ICBC-wrong", type="bank.formal_loss", aggregate_type="card",
+                          aggregate_id=card.card_no, partner="ICBC", occurred_at=clock.now(),
+                          seq=2, payload={"pan": "6212260000000000000", "channel": "bank_branch"})
+    assert apply_bank_message(bank_platform, wrong_account) is False
+    assert cards_view(bank_platform, card.card_no).financial_status == "inactive"

@@ -29,7 +29,6 @@ from yikatong.banking import service, transport
 from yikatong.banking.models import BankOutboxMessage
 from yikatong.banking.runtime import ReferenceBank
 from yikatong.cards import service as cards
-from yikatong.cards.errors import BankEventMismatch, CardNotFound
 from yikatong.cards.protocols import BankEventType
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import as_utc
@@ -74,7 +73,9 @@ def _apply(platform, decoded: transport.BankMessage) -> bool:
     with platform.uow() as uow:
         try:
             applied = cards.apply_bank_event(uow=uow, event=decoded.event)
-        except (CardNotFound, BankEventMismatch) as error:
+        except ConcurrentChange:
+            raise
+        except DomainError as error:  # unknown card, another bank's or account: never fits
             log.error("bank event %s does not fit the platform's cards: %s",
                       decoded.event.event_id, error)
             return False

@@ -128,8 +128,8 @@ class BankOutboxMessage(Base):
 
 
 class BankProcessedMessage(Base):
-    """A platform event or gateway request the bank has handled: written with the effect, so
-    a redelivery is recognised and applied once; `reply` answers a retried request alike."""
+    """A platform event the bank has handled: written with the effect, so a redelivery is
+    recognised and applied once; `outcome` says whether it changed anything."""
 
     __tablename__ = "bank_processed_messages"
     __table_args__ = (UniqueConstraint("bank_code", "message_id"),)
@@ -137,11 +137,9 @@ class BankProcessedMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     bank_code: Mapped[str] = mapped_column(String(16))
     message_id: Mapped[str] = mapped_column(String(64))
-    source: Mapped[str] = mapped_column(String(16))  # platform_event | gateway
     type: Mapped[str] = mapped_column(String(64))
     card_no: Mapped[str | None] = mapped_column(String(64))
     platform_seq: Mapped[int | None]
     outcome: Mapped[str] = mapped_column(String(16))  # applied | ignored
     note: Mapped[str | None] = mapped_column(String(200))
-    reply: Mapped[dict | None]
     processed_at: Mapped[datetime]

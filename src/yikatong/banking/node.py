@@ -16,6 +16,7 @@ consumer's position, and the bank's own messages wait in its outbox.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -106,8 +107,6 @@ class BankNode:
         self.bus.close()
 
     async def _serve_requests(self) -> None:
-        import asyncio
-
         self._nc = await connect(self.nats_url, "yikatong-reference-bank", 3.0)
         loop = asyncio.get_running_loop()
 

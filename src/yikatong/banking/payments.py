@@ -97,7 +97,7 @@ def card_present(*, uow: UnitOfWork, actor: Actor, keystore: KeyStore, bank_code
                            reason_en="a card-present transaction is a purchase or a withdrawal")
     account = account_by_pan(uow, bank_code, pan)
     replay = _replay(uow, account, request_id, kind, amount_fen, merchant)
-    if replay is not None:
+    if replay is not None:  # answered before: the chip's counter has moved on since
         return replay
     data = rules.parse_cdol1(chip.cdol1_data)
     rules.check_chip_data(data, amount=rules.check_positive_amount(amount_fen))
@@ -142,10 +142,9 @@ def transfer(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str, to_acco
     payee = _find_by_pan(uow, to_account)
     if payee is not None and payee.status == AccountStatus.CLOSED:
         raise AccountClosed(zh="收款账户已销户", en="The payee's account is closed")
-    view = _transact(uow, actor=actor, account=account, kind=TransactionKind.TRANSFER_OUT,
+    return _transact(uow, actor=actor, account=account, kind=TransactionKind.TRANSFER_OUT,
                      amount=amount_fen, request_id=request_id, channel=channel,
                      counterparty=to_account)
-    return view
 
 
 def credit(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str, amount_fen: Fen,

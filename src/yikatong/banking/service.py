@@ -44,7 +44,7 @@ from yikatong.cards.protocols import BankEvent, BankEventType, FinancialStatus
 from yikatong.cards.rules import ONLINE, channel_family, check_pan, financial_valid_until
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import as_utc, local_date
-from yikatong.core.errors import DomainError, InvalidInput
+from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
 from yikatong.core.money import Fen, format_fen
 from yikatong.db.uow import UnitOfWork
 from yikatong.events.protocols import Event
@@ -440,12 +440,18 @@ def handle_platform_event(*, uow: UnitOfWork, bank_code: str, event: Event) -> b
     if seen:
         return False
     record = BankProcessedMessage(
-        bank_code=bank_code, message_id=event.event_id, source="platform_event",
-        type=event.type[:64], card_no=event.aggregate_id[:64], platform_seq=event.seq,
-        outcome="applied", processed_at=uow.now())
+        bank_code=bank_code, message_id=event.event_id, type=event.type[:64],
+        card_no=event.aggregate_id[:64], platform_seq=event.seq, outcome="applied",
+        processed_at=uow.now())
     uow.session.add(record)
     uow.session.flush()
-    note = _apply_platform_event(uow, bank_code, event)
+    try:
+        with uow.session.begin_nested():
+            note = _apply_platform_event(uow, bank_code, event)
+    except ConcurrentChange:
+        raise
+    except DomainError as error:  # e.g. an account number that clashes: record, go on
+        note = f"refused: {error.code}"
     if note is not None:
         record.outcome, record.note = "ignored", note[:200]
     return True

@@ -7,9 +7,8 @@
   (NATS) apply the banks' events arriving over JetStream. The worker keeps both going
   (banking.jobs).
 
-Platform.provide runs the packages' wiring in alphabetical order, so `cards` (which registers
-its `SimpleBankGateway`) comes after this package and wins until it stops registering one;
-`use_reference_bank(platform)` puts this package's gateway back.
+The packages' wiring runs in alphabetical order: `cards` comes after this package and
+registers its `SimpleBankGateway` only when no BankGateway is registered yet.
 """
 
 from __future__ import annotations
