@@ -205,33 +205,6 @@ def test_replacement_after_an_online_formal_loss_retires_the_lost_card(world, se
 # --- transit ----------------------------------------------------------------------------------
 
 
-def relay(world, staff, step: dict, card) -> dict:
-    """Be the counter's card reader: pass each command the platform sends to the card and post
-    the card's answer back, until the contact is over; then the chip goes back in the wallet."""
-    reader = card.present()
-    while step["state"] == "awaiting_card":
-        answer = reader.transmit(bytes.fromhex(step["command"])).hex().upper()
-        step = world.post(f"transit/contacts/{step['contact_id']}/answers", as_=staff, json={"response": answer})
-    card.put_away()
-    return step
-
-
-def contact(world, staff, card, **body) -> dict:
-    return relay(world, staff, world.post("transit/contacts", as_=staff, json=body, expect=201), card)
-
-
-def top_up_at_counter(world, staff, card, amount: int, key: str) -> dict:
-    reading = contact(world, staff, card, purpose="read")
-    assert reading["state"] == "done", reading
-    order = world.post("transit/top-ups", as_=staff, expect=201, headers={"Idempotency-Key": key},
-                       json={"asn": reading["result"]["asn"], "amount": amount,
-                             "payer": {"kind": "cash", "reference": "till SMK-DIRECT-01"}})
-    assert order["state"] == "paid", order
-    written = contact(world, staff, card, purpose="top_up", order_no=order["order_no"])
-    assert written["state"] == "done" and written["result"]["tac_verified"], written
-    return order
-
-
 def ride_bus(server, card, when, line: str = "1"):
     """Taps at a Changzhou bus validator (offline: its PSAM holds the platform's purchase key)."""
     from yikatong.chip.psam import Psam
@@ -279,7 +252,7 @@ def test_transit_top_up_taps_clearing_refund_and_exchange(world, server):
     citizen = world.citizen_with_card()
     card = world.card(citizen.card_no)
     asn = world.card_view(citizen.card_no)["asn"]
-    order = top_up_at_counter(world, counter, card, 5000, key=f"counter-{citizen.card_no}-1")
+    order = world.top_up(counter, card, 5000, key=f"counter-{citizen.card_no}-1")
     assert card.balance == 5000
     assert world.get(f"transit/top-ups/{order['order_no']}", as_=counter)["state"] == "done"
 
@@ -290,10 +263,11 @@ def test_transit_top_up_taps_clearing_refund_and_exchange(world, server):
     assert 0 < fares < 5000 and card.balance == 5000 - fares
 
     batch = terminal_batch(validator, card, file_id=f"CZBUS-{citizen.card_no}")
-    uploaded = world.post("clearing/batches", as_=admin, content=batch, expect=201,
+    operator = world.staff("transit")  # the bus company uploads its validator's batch
+    uploaded = world.post("clearing/batches", as_=operator, content=batch, expect=201,
                           headers={"Content-Type": "text/plain; charset=utf-8"})
     assert (uploaded["records"], uploaded["cleared"], uploaded["rejected"]) == (2, 2, 0), uploaded
-    again = world.call("POST", "clearing/batches", as_=admin, content=batch,
+    again = world.call("POST", "clearing/batches", as_=operator, content=batch,
                        headers={"Content-Type": "text/plain; charset=utf-8"})
     assert again.json() == uploaded  # idempotent per batch
     days = sorted({(now - timedelta(hours=h)).date() for h in (3, 1)})
@@ -308,10 +282,9 @@ def test_transit_top_up_taps_clearing_refund_and_exchange(world, server):
                 "bank_code": "ICBC", "pickup_outlet_code": "SS-TN-01"}
     held = world.call("POST", "applications", as_=outlet, json=exchange, expect=(409, 422))
     assert "退" in held.json()["title"] and held.json()["code"], held.json()
-    refund = contact(world, counter, card, purpose="refund", card_no=citizen.card_no)
+    refund = world.contact(counter, card, purpose="refund", card_no=citizen.card_no)
     assert refund["state"] == "done" and refund["result"]["amount"] == 5000 - fares, refund
     assert world.get(f"transit/wallet-refunds/{citizen.card_no}", as_=citizen.holder)["state"] == "refunded"
-    operator = world.staff("transit")
     assert asn in world.get("transit/deny-list", as_=operator)["added"]
 
     app = world.post("applications", as_=outlet, json=exchange, expect=201)
@@ -323,18 +296,3 @@ def test_transit_top_up_taps_clearing_refund_and_exchange(world, server):
     assert world.card_view(new_card, as_=citizen.holder)["hr_status"] == "normal"
     tasks = world.get("banks/ICBC/closure-tasks", as_=world.staff("icbc"))
     assert citizen.card_no in [task["card_no"] for task in tasks]
-
-
-def test_the_demo_transit_operator_uploads_its_own_batch(world, server):
-    from datetime import datetime, timedelta
-
-    from yikatong.core.clock import CST
-
-    citizen = world.citizen_with_card(signed_up=False)
-    card = world.card(citizen.card_no)
-    top_up_at_counter(world, world.staff("citizen-outlet"), card, 2000, key=f"counter-{citizen.card_no}-1")
-    validator, [tap] = ride_bus(server, card, [datetime.now(CST) - timedelta(minutes=5)])
-    batch = terminal_batch(validator, card, file_id=f"CZBUS-{citizen.card_no}")
-    uploaded = world.post("clearing/batches", as_=world.staff("transit"), content=batch, expect=201,
-                          headers={"Content-Type": "text/plain; charset=utf-8"})
-    assert uploaded["cleared"] == 1

@@ -244,3 +244,30 @@ class World:
         issue_date = self.card_view(card.card_no)["issue_date"]
         return self.post(f"banks/{bank}/accounts", as_=self.staff(bank.lower()),
                          json={"card_no": card.card_no, "pan": card.pan, "issue_date": issue_date})
+
+    # -- transit wallet: the platform drives the card, the counter or phone relays ---------
+
+    def contact(self, staff: dict[str, str], card: PhysicalCard, **body) -> dict:
+        """Start a card contact and be the reader: pass each command the platform sends to the
+        card and post the card's answer, until the contact is over; the chip is then saved."""
+        step = self.post("transit/contacts", as_=staff, json=body, expect=201)
+        reader = card.present()
+        while step["state"] == "awaiting_card":
+            answer = reader.transmit(bytes.fromhex(step["command"])).hex().upper()
+            step = self.post(f"transit/contacts/{step['contact_id']}/answers", as_=staff,
+                             json={"response": answer})
+        card.put_away()
+        return step
+
+    def top_up(self, staff: dict[str, str], card: PhysicalCard, amount: int, key: str,
+               payer: dict | None = None) -> dict:
+        """Read the card, order and pay (idempotency key), write the load."""
+        reading = self.contact(staff, card, purpose="read")
+        assert reading["state"] == "done", reading
+        order = self.post("transit/top-ups", as_=staff, expect=201, headers={"Idempotency-Key": key},
+                          json={"asn": reading["result"]["asn"], "amount": amount,
+                                "payer": payer or {"kind": "cash", "reference": "till SMK-DIRECT-01"}})
+        assert order["state"] == "paid", order
+        written = self.contact(staff, card, purpose="top_up", order_no=order["order_no"])
+        assert written["state"] == "done" and written["result"]["tac_verified"], written
+        return {**order, "contact_id": written["contact_id"]}
