@@ -163,6 +163,24 @@ def test_corrections_need_a_second_operator(client, login, outlet, person_id):
     problem(client.post(approve, json={}, headers=checker), 409, "correction_already_decided")
 
 
+def test_an_ssn_correction_is_masked_in_the_list_and_whole_in_the_detail(client, login, outlet,
+                                                                          person_id):
+    corrected = make_citizen_ssn("320402", BORN, "M", seq=7)
+    proposed = client.post(f"/api/v1/people/{person_id}/corrections", headers=outlet,
+                           json={"changes": {"ssn": corrected}, "reason": "wrong digit"})
+    assert proposed.status_code == 201, proposed.text
+    checker = login(Role.CITIZEN_OUTLET, username="outlet-2")
+    listed = client.get("/api/v1/people/corrections", headers=checker)
+    assert SSN not in listed.text and corrected not in listed.text
+    (row,) = listed.json()
+    assert (row["before"]["ssn"], row["changes"]["ssn"]) == (
+        SSN[:6] + "********" + SSN[-4:], corrected[:6] + "********" + corrected[-4:])
+    detail = client.get(f"/api/v1/people/corrections/{row['id']}", headers=checker).json()
+    assert (detail["before"]["ssn"], detail["changes"]["ssn"]) == (SSN, corrected)
+    problem(client.get("/api/v1/people/corrections/999", headers=checker), 404,
+            "correction_not_found")
+
+
 def test_manual_review_through_the_api(client, login, outlet, person_id):
     other = make_citizen_ssn("320404", BORN, "M", seq=3)
     outcome = client.post("/api/v1/people/applicants", headers=outlet, json=applicant(

@@ -97,13 +97,22 @@ def check_id_number(body: IdCheckIn, actor: Actor = Depends(require_roles(*REGIS
                       warnings=warning_messages(info.warnings))
 
 
-@router.get("/corrections", response_model=list[CorrectionOut], summary="Corrections / 信息更正列表")
+@router.get("/corrections", response_model=list[CorrectionOut],
+            summary="Corrections, numbers masked / 信息更正列表（证件号脱敏）")
 def list_corrections(status: str | None = "pending", person_id: RowId | None = None,
                      actor: Actor = Depends(require_roles(*OPERATORS)),
                      platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        return [CorrectionOut.of(c) for c in
+        return [CorrectionOut.of(c, full=False) for c in
                 service.list_corrections(uow=uow, status=status, person_id=person_id)]
+
+
+@router.get("/corrections/{correction_id}", response_model=CorrectionOut,
+            summary="One correction / 信息更正详情")
+def get_correction(correction_id: RowId, actor: Actor = Depends(require_roles(*OPERATORS)),
+                   platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return CorrectionOut.of(service.get_correction(uow=uow, correction_id=correction_id))
 
 
 @router.post("/corrections/{correction_id}/approve", response_model=CorrectionOut,

@@ -157,8 +157,14 @@ class CorrectionOut(BaseModel):
     decision_reason: str | None
 
     @classmethod
-    def of(cls, view: CorrectionView) -> CorrectionOut:
-        return cls(**view.__dict__)
+    def of(cls, view: CorrectionView, *, full: bool = True) -> CorrectionOut:
+        """One correction as it is decided on; in a list (`full=False`) the ssn is masked."""
+        fields = dict(view.__dict__)
+        if not full:
+            for key in ("before", "changes"):
+                fields[key] = {name: rules.mask_ssn(value) if name == "ssn" else value
+                               for name, value in fields[key].items()}
+        return cls(**fields)
 
 
 class ResolveIn(BaseModel):

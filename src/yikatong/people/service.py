@@ -587,11 +587,21 @@ def propose_correction(*, uow: UnitOfWork, actor: Actor, person_id: int,
     return _correction_view(correction)
 
 
-def _pending(uow: UnitOfWork, actor: Actor, correction_id: int) -> PersonCorrection:
-    _require_operator(actor)
+def _load_correction(uow: UnitOfWork, correction_id: int) -> PersonCorrection:
     correction = uow.session.get(PersonCorrection, correction_id)
     if correction is None:
         raise errors.CorrectionNotFound(correction_id=correction_id)
+    return correction
+
+
+def get_correction(*, uow: UnitOfWork, correction_id: int) -> CorrectionView:
+    """One correction, as the second operator sees it before deciding; CorrectionNotFound."""
+    return _correction_view(_load_correction(uow, correction_id))
+
+
+def _pending(uow: UnitOfWork, actor: Actor, correction_id: int) -> PersonCorrection:
+    _require_operator(actor)
+    correction = _load_correction(uow, correction_id)
     if correction.status != "pending":
         raise errors.CorrectionAlreadyDecided()
     if correction.proposed_by == actor.user_id:
