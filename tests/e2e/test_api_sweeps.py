@@ -1,0 +1,187 @@
+"""Sweeps over the whole API as the running server publishes it (/openapi.json): who may read
+what, and what bad input gets. Every route is taken from the spec, so a route added tomorrow is
+swept too; a path parameter the sweeps have no value for fails loudly (add it to `values`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+
+from tests.e2e.world import ECARD_PASSWORD, Citizen
+
+pytestmark = pytest.mark.usefixtures("watch_server")
+PARAM = re.compile(r"{(\w+)}")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    operation: dict
+
+    @property
+    def protected(self) -> bool:
+        return bool(self.operation.get("security"))
+
+    @property
+    def params(self) -> list[str]:
+        return PARAM.findall(self.path)
+
+    def url(self, values: dict[str, str]) -> str:
+        missing = [name for name in self.params if name not in values]
+        assert not missing, f"{self.method} {self.path}: the sweep has no value for {missing}"
+        return PARAM.sub(lambda m: str(values[m.group(1)]), self.path)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@pytest.fixture(scope="module")
+def spec(world) -> dict:
+    return world.get("/openapi.json")
+
+
+@pytest.fixture(scope="module")
+def routes(spec) -> list[Route]:
+    return [Route(method.upper(), path, operation) for path, operations in spec["paths"].items()
+            for method, operation in operations.items()]
+
+
+@dataclass
+class Someone:
+    """A holder with a card, an e-card, a top-up order and a card contact of their own."""
+
+    citizen: Citizen
+    pan: str
+    asn: str
+    order_no: str
+    contact_id: str
+
+    def values(self, **more) -> dict[str, str]:
+        c = self.citizen
+        return {"person_id": c.person_id, "application_id": c.application_id, "card_no": c.card_no,
+                "pan": self.pan, "asn": self.asn, "order_no": self.order_no, "contact_id": self.contact_id,
+                "bank_code": "ICBC", "channel": "official_app", "purpose": "revocation",
+                "day": date.today().isoformat(), "batch_id": 1, "file_id": "NO-SUCH-FILE", "task_id": "1",
+                "review_id": 1, "correction_id": 1, **more}
+
+
+def _someone(world) -> Someone:
+    citizen = world.citizen_with_card()
+    card = world.card(citizen.card_no)
+    world.post("ecard/me/channels/official_app/consent", as_=citizen.holder)
+    world.call("PUT", "ecard/me/password", as_=citizen.holder, json={"new_password": ECARD_PASSWORD})
+    phone = {**citizen.holder, "X-Ykt-Channel": "online_app"}  # NFC top-up in the app
+    order = world.top_up(phone, card, 2000, key=f"app-{citizen.card_no}",
+                         payer={"kind": "e_wallet", "reference": "wx-order-1"})
+    return Someone(citizen, card.pan, world.card_view(citizen.card_no)["asn"], order["order_no"],
+                   order["contact_id"])
+
+
+@pytest.fixture(scope="module")
+def victim(world) -> Someone:
+    return _someone(world)
+
+
+@pytest.fixture(scope="module")
+def intruder(world) -> Someone:
+    return _someone(world)
+
+
+def _is_problem(response) -> bool:
+    if not response.headers.get("content-type", "").startswith("application/problem+json"):
+        return False
+    body = response.json()
+    return bool(body.get("code") and CJK.search(body.get("title") or "") and body.get("title_en"))
+
+
+# --- role boundaries -----------------------------------------------------------------------------
+
+
+def test_anonymous_callers_get_401_problem_on_every_protected_route(world, routes, victim):
+    protected = [route for route in routes if route.protected]
+    assert len(protected) > 50, "the spec should mark protected routes with their security scheme"
+    wrong = []
+    for route in protected:
+        response = world.http.request(route.method, route.url(victim.values()))
+        if response.status_code != 401 or not _is_problem(response):
+            wrong.append(f"{route} → {response.status_code} {response.text[:200]}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_public_routes_answer_anonymous_callers_without_a_500(world, routes, victim):
+    public = [route for route in routes if not route.protected and route.method == "GET"]
+    answers = {str(route): world.http.get(route.url(victim.values())).status_code for route in public}
+    assert answers and all(status < 500 for status in answers.values()), answers
+
+
+def test_a_holder_never_reads_another_holders_resources(world, routes, victim, intruder):
+    readable = [route for route in routes if route.method == "GET" and route.params and route.protected]
+    own, others, leaks = {}, {}, []
+    for route in readable:
+        own[str(route)] = world.call("GET", route.url(intruder.values()), as_=intruder.citizen.holder,
+                                     expect=(200, 403, 404)).status_code
+        response = world.http.get(route.url(victim.values()), headers=intruder.citizen.holder)
+        others[str(route)] = response.status_code
+        if response.status_code not in (403, 404) or not _is_problem(response):
+            leaks.append(f"{route} → {response.status_code} {response.text[:300]}")
+    assert not leaks, "\n".join(leaks)
+    # the refusals are about who asks, not bad values: the same routes answer the owner
+    for mine in ("/cards/{card_no}", "/cards/{card_no}/blocks", "/applications/{application_id}",
+                 "/people/{person_id}", "/transit/top-ups/{order_no}", "/transit/contacts/{contact_id}"):
+        assert own[f"GET /api/v1{mine}"] == 200, (mine, own)
+    for theirs in ("/cards/{card_no}", "/applications/{application_id}", "/people/{person_id}"):
+        assert world.call("GET", f"/api/v1{theirs}".format(**victim.values()), as_=world.staff("admin"))
+
+
+def test_a_holder_cannot_act_on_another_holders_card_or_application(world, victim, intruder):
+    me, card = intruder.citizen.holder, victim.citizen.card_no
+    before = world.card_view(card)
+    for path, body in ((f"cards/{card}/loss", {"kind": "temporary"}), (f"cards/{card}/loss", {"kind": "formal"}),
+                       (f"cards/{card}/unblock", {}),
+                       (f"applications/{victim.citizen.application_id}/cancel", {"reason": "not mine"}),
+                       (f"applications/{victim.citizen.application_id}/hand-over", None),
+                       ("transit/contacts", {"purpose": "refund", "card_no": card})):
+        refused = world.call("POST", path, as_=me, json=body, expect=(403, 404))
+        assert _is_problem(refused), refused.text
+    mine_only = world.get("cards", as_=me, params={"person_id": victim.citizen.person_id})
+    assert [c["card_no"] for c in mine_only] == [intruder.citizen.card_no]
+    after = world.card_view(card)
+    assert (after["version"], after["hr_status"], after["blocks_in_force"]) == (
+        before["version"], "normal", [])
+
+
+def test_a_bank_acts_only_on_its_own_cards(world):
+    """ICBC's teller and another bank's (CCB) card: read 404, act 403/404, nothing changes."""
+    icbc = world.staff("icbc")
+    ccb_holder = world.citizen_with_card(bank="CCB", signed_up=False)
+    card_no, pan = ccb_holder.card_no, world.card(ccb_holder.card_no).pan
+    before = world.card_view(card_no)
+    assert world.call("GET", f"cards/{card_no}", as_=icbc, expect=404)
+    assert world.call("GET", f"cards/{card_no}/blocks", as_=icbc, expect=404)
+    assert card_no not in [c["card_no"] for c in world.get("cards", as_=icbc, params={"bank_code": "CCB"})]
+    attempts = [
+        ("POST", f"cards/{card_no}/loss", {"kind": "formal"}),
+        ("POST", f"cards/{card_no}/unblock", {}),
+        ("POST", f"cards/{card_no}/financial-activation", {}),
+        ("POST", "cards/bank-events", {"event_id": "icbc-forged-1", "bank_code": "CCB", "card_no": card_no,
+                                       "pan": pan, "type": "formal_loss",
+                                       "occurred_at": "2026-01-01T00:00:00Z"}),
+        ("GET", f"banks/CCB/accounts/{pan}", None),
+        ("POST", f"banks/CCB/accounts/{pan}/losses", {"kind": "formal_loss"}),
+        ("GET", f"banks/ICBC/accounts/{pan}", None),
+        ("POST", f"banks/ICBC/accounts/{pan}/activation", {"id_document_checked": True, "card_checked": True}),
+        ("POST", f"banks/ICBC/accounts/{pan}/losses", {"kind": "formal_loss"}),
+        ("POST", f"banks/ICBC/accounts/{pan}/deposits", {"request_id": "icbc-dep-1", "amount_fen": 100}),
+        ("GET", "banks/CCB/closure-tasks", None),
+    ]
+    for method, path, body in attempts:
+        refused = world.call(method, path, as_=icbc, json=body, expect=(403, 404))
+        assert _is_problem(refused), (method, path, refused.text)
+    after = world.card_view(card_no)
+    assert (after["version"], after["hr_status"], after["financial_status"]) == (
+        before["version"], before["hr_status"], before["financial_status"])
