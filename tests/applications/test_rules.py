@@ -114,7 +114,8 @@ def test_uscc_wrong_check_character(body):
 
 @pytest.mark.parametrize("code", ["", "9132040", "91320400MA1M9XK3PI1",      # length
                                   "91320400MA1M9XK3PI", "91320400MA1M9XK3PO",   # I/O not allowed
-                                  "913204A0MA1M9XK3P1"])                        # region not digits
+                                  "913204A0MA1M9XK3P1",                         # region not digits
+                                  "91\u0663\u0662\u0660\u0664\u0660\u0660MA1M9XK3P1"])  # not ASCII digits
 def test_uscc_malformed(code):
     with pytest.raises(errors.InvalidUscc):
         rules.check_uscc(code)

@@ -64,7 +64,7 @@ def test_card_keys_are_derived_per_card_and_per_profile(keystore):
 
 @pytest.mark.parametrize("field, value", [
     ("card_no", "C1234"), ("ssn", "12345"), ("asn", "12"), ("pan", "62x"), ("purse_algorithm", "AES"),
-    ("name", "阿" * 40),
+    ("name", "阿" * 40), ("pin", "１２３４５６"), ("asn", "\u0663" * 20),  # digits are 0-9 only
 ])
 def test_personalisation_data_is_checked(field, value):
     with pytest.raises(InvalidInput):

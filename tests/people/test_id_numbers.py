@@ -101,6 +101,11 @@ INVALID = [
     ("3204021990030700@3", "characters"),
     ("", "empty"),
     ("000000000000000", "province"),                            # legacy 15, no province 00
+    # Python's \d also matches other scripts' digits; an ID number is ASCII digits only, or
+    # the same number could be recorded twice under two spellings.
+    ("ABC" + "１" * 12, "characters"),                          # fullwidth 2017 PR number
+    ("9" + "\u0663" * 16 + "X", "characters"),                  # Arabic-Indic 2023 PR number
+    ("\u0663\u0662" + "0402199003070013", "characters"),
 ]
 
 

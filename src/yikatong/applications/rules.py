@@ -91,10 +91,12 @@ def check_delivery(*, channel: str, delivery: str, pickup_outlet_code: str | Non
         raise DeliveryNotAllowed(delivery=delivery, channel=channel)
 
 
+# Number formats are matched with re.ASCII: a bare \d also matches other scripts' digits.
+
 # --- GB 32100-2015 unified social credit code -------------------------------------------------
 
 _USCC_CHAR = "[0-9A-HJ-NPQRTUWXY]"  # 31 characters: no I, O, S, V, Z
-_USCC_FORMAT = re.compile(rf"^{_USCC_CHAR}{{2}}\d{{6}}{_USCC_CHAR}{{10}}$")
+_USCC_FORMAT = re.compile(rf"^{_USCC_CHAR}{{2}}\d{{6}}{_USCC_CHAR}{{10}}$", re.ASCII)
 
 
 def check_uscc(code: str) -> str:
@@ -122,11 +124,11 @@ def check_employer_credential(*, uscc: str | None, authorisation_letter_ref: str
 # --- card numbers minted by a factory ------------------------------------------------------------
 
 CARD_NO = re.compile(r"^[A-Z0-9]{9}$")
-CARD_ID_CODE = re.compile(r"^\d{6}D156[0-9A-F]{22}$")
-ASN = re.compile(r"^\d{20}$")
-PAN = re.compile(r"^\d{16,19}$")
+CARD_ID_CODE = re.compile(r"^\d{6}D156[0-9A-F]{22}$", re.ASCII)
+ASN = re.compile(r"^\d{20}$", re.ASCII)
+PAN = re.compile(r"^\d{16,19}$", re.ASCII)
 # EMS: UPU S10 (two letters, 9 digits, country) or the 13-digit domestic waybill number.
-EMS_TRACKING = re.compile(r"^([A-Z]{2}\d{9}[A-Z]{2}|\d{13})$")
+EMS_TRACKING = re.compile(r"^([A-Z]{2}\d{9}[A-Z]{2}|\d{13})$", re.ASCII)
 
 
 def pan_is_valid(pan: str) -> bool:

@@ -89,7 +89,7 @@ class CardPersonalisation:
             ("pin", r"\d{4,12}", "4–12 位数字密码", "a PIN of 4 to 12 digits"),
         ]
         for name, pattern, zh, en in checks:
-            if not re.fullmatch(pattern, getattr(self, name)):
+            if not re.fullmatch(pattern, getattr(self, name), re.ASCII):  # \d: 0-9 only
                 raise InvalidInput(reason_zh=f"{name} 应为{zh}", reason_en=f"{name} must be {en}")
         if not 0 <= self.pan_sequence <= 99:
             raise InvalidInput(reason_zh="卡序列号应为 0–99", reason_en="pan_sequence must be 0..99")

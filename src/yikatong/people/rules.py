@@ -95,18 +95,20 @@ def classify_id_number(number: str, *, today: date | None = None) -> IdNumberInf
     their format. Any other plain alphanumeric string (passport, travel permit) is "other".
     With `today`, a birth date after it is refused.
     """
+    # Digits are [0-9], never \d: that also matches other scripts' digits, and the same number
+    # written in two scripts would be two numbers.
     text = re.sub(r"\s", "", number or "").upper()
     if not text:
         raise _invalid("号码为空", "the number is empty")
-    if re.fullmatch(r"\d{17}[\dX]", text):
+    if re.fullmatch(r"[0-9]{17}[0-9X]", text):
         return _classify_18(text, today)
-    if re.fullmatch(r"\d{15}", text):
+    if re.fullmatch(r"[0-9]{15}", text):
         return _classify_legacy_15(text, today)
-    if re.fullmatch(r"[A-Z]{3}\d{12}", text):
+    if re.fullmatch(r"[A-Z]{3}[0-9]{12}", text):
         return IdNumberInfo(kind="foreign_pr_2017", birth_date=None, gender=None,
                             region_code=None, warnings=["foreign_pr_2017_unverified"],
                             number=text, nationality=text[:3])
-    if re.fullmatch(r"\d{13,19}X?", text):
+    if re.fullmatch(r"[0-9]{13,19}X?", text):
         raise _invalid(f"位数错误（{len(text)} 位）", f"wrong length ({len(text)} characters)")
     if re.fullmatch(r"[A-Z0-9]{5,20}", text):
         return IdNumberInfo(kind="other", birth_date=None, gender=None, region_code=None,
@@ -157,7 +159,7 @@ def _classify_foreign_pr_2023(text: str, today: date | None) -> IdNumberInfo:
 
 def upgrade_legacy_15(number: str) -> str:
     """The 18-digit form of a legacy 15-digit number: insert '19' before YY, add the check."""
-    if not re.fullmatch(r"\d{15}", number):
+    if not re.fullmatch(r"[0-9]{15}", number):
         raise _invalid("不是 15 位旧号码", "not a legacy 15-digit number")
     body = number[:6] + "19" + number[6:]
     return body + mod11_2_check_char(body)
@@ -326,7 +328,8 @@ def _hmt_document(kind, info, nationality) -> str | None:
         if PERMIT_RESIDENCY.get(info.kind) != nationality:
             raise _kind_mismatch(kind)
         return info.number
-    pattern = {"HKG": r"H\d{8}(\d{2})?", "MAC": r"M\d{8}(\d{2})?", "TWN": r"\d{8}(\d{2})?"}
+    pattern = {"HKG": r"H[0-9]{8}([0-9]{2})?", "MAC": r"M[0-9]{8}([0-9]{2})?",
+               "TWN": r"[0-9]{8}([0-9]{2})?"}
     if not re.fullmatch(pattern[nationality], info.number):
         raise _kind_mismatch(kind)
     return None  # travel permit only: the agency assigns a social security number

@@ -92,7 +92,7 @@ def get_photo(*, uow: UnitOfWork, person_id: int) -> bytes | None:
 
 def normalise_ssn(ssn: str) -> str:
     text = "".join((ssn or "").split()).upper()
-    if len(text) == 15 and text.isdigit():
+    if len(text) == 15 and text.isascii() and text.isdigit():
         return rules.upgrade_legacy_15(text)
     return text
 
