@@ -74,8 +74,10 @@ def test_two_sessions_interleaved_exactly_one_wins(platform):
     card_no = card_in_use(platform, person_id=3)
     first, second = platform.uow(), platform.uow()
     with first, second:
-        for uow in (first, second):  # both load the same version
-            uow.session.execute(select(Card).where(Card.card_no == card_no)).scalar_one()
+        # Both load the same version (held here: the session's identity map is weak).
+        loaded = [uow.session.execute(select(Card).where(Card.card_no == card_no)).scalar_one()
+                  for uow in (first, second)]
+        assert loaded[0].version == loaded[1].version
         service.report_loss(uow=first, actor=PHONE, card_no=card_no, kind="temporary")
         outcome = {}
 
