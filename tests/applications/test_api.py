@@ -167,7 +167,8 @@ def test_employer_agent_batch(client, login, platform):
     assert client.get(f"{API}/{mine}", headers=employer).status_code == 200
     rival = login(Role.EMPLOYER_AGENT, username="other-hr")
     assert client.get(f"{API}/{mine}", headers=rival).status_code == 404
-    assert client.get(f"{API}/employer-batches/{batch['id']}", headers=rival).status_code == 404
+    assert client.get(f"{API}/employer-batches/{batch['id']}", headers=rival).json()["code"] == \
+        "employer_batch_not_found"
     before = counts(platform)
     body["uscc"] = uscc[:-1] + ("0" if uscc[-1] != "0" else "1")
     refused = client.post(f"{API}/employer-batches", json=body, headers=employer)
@@ -183,12 +184,15 @@ def test_employer_agent_batch(client, login, platform):
     ({"applicant": {"gender": "X"}}, "invalid_input"),
     ({"applicant": {"photo_jpeg_base64": "not base64!"}}, "invalid_input"),
     ({"kind": "exchange", "exchange_reason": "damage"}, "exchange_not_allowed"),
+    ({"exchange_reason": "damage"}, "exchange_reason_without_exchange"),
+    ({"agent": {"name": "代办人", "document_type": "passport", "document_number": "?!"}},
+     "invalid_id_number"),
 ])
 def test_bad_input_is_a_problem_and_changes_nothing(client, outlet, platform, change, code):
     body = {"applicant": applicant_json(new_applicant()), "bank_code": "ICBC",
             "pickup_outlet_code": "SS-TN-01"}
     for key, value in change.items():
-        body[key] = body[key] | value if isinstance(value, dict) else value
+        body[key] = body.get(key, {}) | value if isinstance(value, dict) else value
     before = counts(platform)
     response = client.post(API, json=body, headers=outlet)
     assert 400 <= response.status_code < 500, response.text

@@ -66,6 +66,8 @@ def test_open_and_closed_states_partition_the_machine():
     ("exchange", "online", "damage", False, True, errors.ExchangeOnlyAtOutlet),
     ("exchange", "outlet", "bored", False, True, errors.UnknownExchangeReason),
     ("exchange", "outlet", None, False, True, errors.UnknownExchangeReason),
+    ("first", "outlet", "damage", False, False, errors.ExchangeReasonWithoutExchange),
+    ("replacement", "online", "info_change", False, True, errors.ExchangeReasonWithoutExchange),
 ])
 def test_channel_rules(kind, channel, reason, provincial, live, error):
     call = dict(kind=kind, channel=channel, exchange_reason=reason,

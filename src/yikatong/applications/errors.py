@@ -48,6 +48,18 @@ class UnknownExchangeReason(InvalidInput):
     en = "Unknown exchange reason '{reason}' (info_change, damage or financial_expiry)"
 
 
+class ExchangeReasonWithoutExchange(InvalidInput):
+    code = "exchange_reason_without_exchange"
+    zh = "只有换卡申请才填写换卡原因"
+    en = "Only an exchange application has an exchange reason"
+
+
+class EmployerBatchNotFound(NotFound):
+    code = "employer_batch_not_found"
+    zh = "未找到单位批量申请 {batch_id}"
+    en = "Employer batch {batch_id} not found"
+
+
 class ProvincialCardHolderMustVisitOutlet(DomainError):
     code = "provincial_card_holder_outlet_only"
     http_status = 422

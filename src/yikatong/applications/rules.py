@@ -14,6 +14,7 @@ from stdnum.cn import uscc as stdnum_uscc
 from yikatong.applications.errors import (
     DeliveryNotAllowed,
     ExchangeOnlyAtOutlet,
+    ExchangeReasonWithoutExchange,
     IllegalTransition,
     InvalidUscc,
     MissingEmployerCredential,
@@ -73,6 +74,8 @@ def check_channel_rules(
             raise UnknownExchangeReason(reason=exchange_reason or "")
         if channel != "outlet":
             raise ExchangeOnlyAtOutlet()
+    elif exchange_reason is not None:
+        raise ExchangeReasonWithoutExchange()
     if channel == "online" and kind == "first":
         if had_provincial_card:
             raise ProvincialCardHolderMustVisitOutlet()

@@ -22,6 +22,7 @@ from yikatong.applications import rules
 from yikatong.applications.errors import (
     AgentDocumentsMissing,
     ApplicationNotFound,
+    EmployerBatchNotFound,
     GoToOutlet,
     IdentityReviewOpen,
     LiveCardExists,
@@ -383,8 +384,9 @@ def _check_agent(agent: AgentData | None) -> None:
     if agent is None or not agent.name.strip() or not agent.document_number.strip():
         raise AgentDocumentsMissing()
     document_type = parse_document_type(agent.document_type)
+    kind = classify_id_number(agent.document_number).kind  # refuses what is no document number
     expected = _ID_NUMBER_KINDS.get(document_type.value)
-    if expected is not None and classify_id_number(agent.document_number).kind not in expected:
+    if expected is not None and kind not in expected:
         zh, en = DOCUMENT_NAMES[document_type]
         raise DocumentNumberKindMismatch(expected_zh=zh, expected_en=en)
 
@@ -524,7 +526,7 @@ def _batch_view(batch: EmployerBatch) -> EmployerBatchView:
 def get_employer_batch(*, uow: UnitOfWork, actor: Actor, batch_id: int) -> EmployerBatchView:
     batch = uow.session.get(EmployerBatch, batch_id)
     if batch is None or not (actor.role in OPERATOR_ROLES or batch.submitted_by == actor.user_id):
-        raise ApplicationNotFound(application_id=f"batch {batch_id}")
+        raise EmployerBatchNotFound(batch_id=batch_id)
     return _batch_view(batch)
 
 
