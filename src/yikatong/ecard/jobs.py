@@ -31,13 +31,15 @@ from yikatong.worker.runner import Job
 log = logging.getLogger(__name__)
 
 CONSUMER = "ecard.sync"
-# Every card change that can move the e-card: `card.hr_status_changed` alone is not enough
-# (a freeze or unfreeze while the card is formally lost leaves the HR status as it was).
+# Every card action that can move the e-card (cards.service `_record` actions that touch the
+# card's state or HR blocks). Not `card.hr_status_changed`: it always comes beside one of
+# these, and alone it misses a freeze or unfreeze while the card is formally lost (the HR
+# status stays "formal_loss"). The bank's financial events do not move the e-card.
 EVENT_TYPES = (
     "application.submitted", "application.rejected", "application.cancelled",
     "card.produced", "card.handed_over", "card.cancelled", "card.retired",
     "card.temporary_loss_reported", "card.formal_loss_reported", "card.unblocked",
-    "card.temporary_loss_expired", "card.frozen", "card.unfrozen", "card.hr_status_changed",
+    "card.temporary_loss_expired", "card.frozen", "card.unfrozen",
 )
 
 

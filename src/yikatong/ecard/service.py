@@ -201,21 +201,22 @@ def find_ecard(*, uow: UnitOfWork, ssn: str | None = None, card_no: str | None =
 
 
 def sync_person(*, uow: UnitOfWork, person_id: int, keys: KeyStore,
-                application_id: int | None = None, publish: bool = True) -> EcardView | None:
+                application_id: int | None = None, publish: bool = True) -> bool:
     """Bring the person's e-card in line with their physical card, in the caller's unit of
     work: create it when a card is applied for or exists (同步申领), re-bind it to the card in
     use (replacement, exchange), revoke it when the card is cancelled for good (death,
     transfer out), and republish the status lists when what terminals must know changed
     (unless `publish` is False: a batch caller then publishes once at the end).
-    Returns None for a person with neither a card nor an open application."""
+    Returns whether anything changed (nothing for a person with neither a card nor an open
+    application and no e-card)."""
     ecard = _live_ecard(uow, person_id)
+    status = _derive(uow, person_id=person_id, ecard=ecard)
     created = ecard is None
     if created:
-        if _derive(uow, person_id=person_id, ecard=None).state == EcardState.REVOKED:
-            return None  # nothing to issue: no card and no open application
+        if status.state == EcardState.REVOKED:
+            return False  # nothing to issue: no card and no open application
         ecard = _create(uow, person_id=person_id, application_id=application_id)
     before = _mirror(ecard)
-    status = _derive(uow, person_id=person_id, ecard=ecard)
     if status.card_no is not None:
         ecard.card_no = status.card_no
     if status.state == EcardState.REVOKED and ecard.revoked_at is None:
@@ -224,16 +225,16 @@ def sync_person(*, uow: UnitOfWork, person_id: int, keys: KeyStore,
         ecard.live_person_id = None
     ecard.listed_state = str(rules.listed_state(status, _consent_facts(ecard)))
     after = _mirror(ecard)
-    if created or after != before:
-        _flush(uow)
-        uow.audit(actor=SYNC_ACTOR, action=_sync_action(created, before, after),
-                  entity_type="ecard", entity_id=ecard.ecard_no,
-                  before=None if created else before, after=after)
-    listed_changed = after["listed_state"] != before["listed_state"] or (
-        created and ecard.listed_state != ListedState.CLEAR)
-    if listed_changed and publish:
+    if not created and after == before:
+        return False
+    _flush(uow)
+    uow.audit(actor=SYNC_ACTOR, action=_sync_action(created, before, after),
+              entity_type="ecard", entity_id=ecard.ecard_no,
+              before=None if created else before, after=after)
+    if publish and (after["listed_state"] != before["listed_state"]
+                    or created and ecard.listed_state != ListedState.CLEAR):
         publish_status_lists(uow=uow, keys=keys)
-    return _view(uow, ecard)
+    return True
 
 
 def _sync_action(created: bool, before: dict, after: dict) -> str:
