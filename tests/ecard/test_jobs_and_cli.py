@@ -100,6 +100,20 @@ def test_status_lists_are_re_signed_when_due(platform, applied, clock):
         credential, keys, clock.now() + rules.STATUS_LIST_VALIDITY + timedelta(seconds=1))
 
 
+def test_used_nonces_are_forgotten_a_week_after_expiry(platform, holder, clock):
+    from tests.ecard.conftest import redeem
+
+    person = holder()
+    token = person.qr()
+    redeem(platform, token)
+    assert jobs.prune_token_uses(platform) == 0
+    clock.advance(days=7)
+    assert jobs.prune_token_uses(platform) == 0  # 60 s short of a week past expiry
+    clock.advance(seconds=61)
+    assert jobs.prune_token_uses(platform) == 1
+    assert verify(platform, token).reason == "expired"  # still refused, now as expired
+
+
 @pytest.fixture
 def cli_env(platform, monkeypatch):
     from yikatong.cli import context

@@ -6,6 +6,8 @@
   subscription here) or when an in-process handler failed.
 * `ecard.refresh_status_lists`: re-signs the suspension and revocation lists when they are
   older than five minutes (terminals trust a copy for fifteen).
+* `ecard.prune_token_uses`: forgets used QR nonces a week after their codes expired (an
+  expired code is refused anyway; each redemption stays in the audit trail).
 * `ecard.reconcile`: the full reconciliation (domain-rules §8: events within a minute plus a
   periodic full pass): every person with an e-card, a live card or an open application is
   synced again, e.g. a 7-day temporary loss that ended before the cards job recorded it.
@@ -14,14 +16,15 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from yikatong.core.errors import DomainError
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.uow import UnitOfWork
 from yikatong.ecard import service
-from yikatong.ecard.models import EcardEventCursor
+from yikatong.ecard.models import EcardEventCursor, EcardTokenUse
 from yikatong.events.dispatcher import as_event
 from yikatong.events.inbox import consume_once
 from yikatong.events.models import OutboxEvent
@@ -102,6 +105,18 @@ def refresh_status_lists(platform) -> int:
     return 1
 
 
+USED_NONCES_KEPT = timedelta(days=7)
+
+
+def prune_token_uses(platform) -> int:
+    """Delete the used-nonce rows of codes that expired more than a week ago."""
+    with platform.uow() as uow:
+        result = uow.session.execute(delete(EcardTokenUse).where(
+            EcardTokenUse.token_expires_at < uow.now() - USED_NONCES_KEPT))
+        uow.commit()
+    return result.rowcount or 0
+
+
 def reconcile(platform, *, batch: int = 200) -> int:
     """Sync every person concerned, a batch per transaction, then re-sign the lists once;
     returns how many people were looked at."""
@@ -126,5 +141,6 @@ def reconcile(platform, *, batch: int = 200) -> int:
 JOBS = [
     Job("ecard.sync_from_outbox", every_seconds=2, run=sync_from_outbox),
     Job("ecard.refresh_status_lists", every_seconds=60, run=refresh_status_lists),
+    Job("ecard.prune_token_uses", every_seconds=3600, run=prune_token_uses),
     Job("ecard.reconcile", every_seconds=3600, run=reconcile),
 ]
