@@ -179,6 +179,8 @@ def test_an_ssn_correction_is_masked_in_the_list_and_whole_in_the_detail(client,
     assert (detail["before"]["ssn"], detail["changes"]["ssn"]) == (SSN, corrected)
     problem(client.get("/api/v1/people/corrections/999", headers=checker), 404,
             "correction_not_found")
+    problem(client.get("/api/v1/people/corrections?status=open", headers=checker), 422,
+            "invalid_input")  # "open" is a review status, not a correction's
 
 
 def test_manual_review_through_the_api(client, login, outlet, person_id):
@@ -188,6 +190,8 @@ def test_manual_review_through_the_api(client, login, outlet, person_id):
     assert outcome["outcome"] == "manual_review" and outcome["person_id"] is None
     listed = client.get("/api/v1/people/reviews", headers=outlet)
     assert other not in listed.text and SSN not in listed.text
+    problem(client.get("/api/v1/people/reviews?status=pending", headers=outlet), 422,
+            "invalid_input")
     (review,) = listed.json()
     assert review["candidate"]["id"] == person_id
     detail = client.get(f"/api/v1/people/reviews/{review['id']}", headers=outlet).json()

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import local_date
-from yikatong.core.errors import ConcurrentChange, Forbidden
+from yikatong.core.errors import ConcurrentChange, Forbidden, InvalidInput
 from yikatong.db.uow import UnitOfWork
 from yikatong.people import errors, rules
 from yikatong.people.config import PeopleConfig
@@ -436,7 +436,19 @@ def _review_view(uow: UnitOfWork, review: IdentityReview) -> ReviewView:
     )
 
 
+REVIEW_STATUSES = ("open", "merged", "distinct")
+CORRECTION_STATUSES = ("pending", "approved", "rejected")
+
+
+def _check_status_filter(status: str | None, known: tuple[str, ...]) -> None:
+    # An unknown status would silently list nothing, which reads as "nothing to do".
+    if status and status not in known:
+        raise InvalidInput(reason_zh=f"未知状态 {status}（可选：{'、'.join(known)}）",
+                           reason_en=f"unknown status {status} (one of {', '.join(known)})")
+
+
 def list_reviews(*, uow: UnitOfWork, status: str | None = "open") -> list[ReviewView]:
+    _check_status_filter(status, REVIEW_STATUSES)
     query = select(IdentityReview).order_by(IdentityReview.id)
     if status:
         query = query.where(IdentityReview.status == status)
@@ -666,6 +678,7 @@ def reject_correction(*, uow: UnitOfWork, actor: Actor, correction_id: int,
 
 def list_corrections(*, uow: UnitOfWork, status: str | None = "pending",
                      person_id: int | None = None) -> list[CorrectionView]:
+    _check_status_filter(status, CORRECTION_STATUSES)
     query = select(PersonCorrection).order_by(PersonCorrection.id)
     if status:
         query = query.where(PersonCorrection.status == status)
