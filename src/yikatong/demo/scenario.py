@@ -138,6 +138,12 @@ class Scenario:
         except DomainError as error:
             raise DemoFailed(f"{error.code}：{error.message_zh}", error.message_en) from error
 
+    @property
+    def holder(self) -> Actor:
+        """The holder acting for herself in the Jiangsu Smart HR app."""
+        return Actor(user_id="demo-holder", role=Role.HOLDER, channel=Channel.ONLINE_APP,
+                     person_id=self.person_id)
+
     def card(self, card_no: str):
         from yikatong.cards import service as cards
 
@@ -236,14 +242,18 @@ class Scenario:
                    "新卡尚未启用", "the new card is not in use yet")
         return card.card_no
 
-    def deliver(self, application_id: int, card_no: str) -> None:
+    def hand_over(self, application_id: int) -> None:
+        """The card is ready at the outlet and the holder takes it (启用)."""
         from yikatong.applications import service as applications
 
-        self.step("领卡", "deliver: the holder picks the card up (启用)")
         for move in (applications.mark_ready_for_pickup, applications.hand_over):
             with self.platform.uow() as uow:
                 self.attempt(lambda move=move: move(uow=uow, actor=OUTLET,
                                                     application_id=application_id))
+
+    def deliver(self, application_id: int, card_no: str) -> None:
+        self.step("领卡", "deliver: the holder picks the card up (启用)")
+        self.hand_over(application_id)
         card = self.card(card_no)
         self.check(card.state == "in_use" and card.hr_status == "normal",
                    "卡片已启用，人社功能正常", "card in use, HR function normal")
@@ -300,10 +310,8 @@ class Scenario:
         from yikatong.cards import service as cards
 
         self.step("正式挂失", "formal loss")
-        holder = Actor(user_id="demo-holder", role=Role.HOLDER, channel=Channel.ONLINE_APP,
-                       person_id=self.person_id)
         self.say("持卡人在江苏智慧人社 APP 办理正式挂失", "the holder reports a formal loss in the app")
-        outcome = self.cards_call(cards.report_loss, actor=holder, card_no=card_no, kind="formal")
+        outcome = self.cards_call(cards.report_loss, actor=self.holder, card_no=card_no, kind="formal")
         self.check(outcome.card.hr_status == "formal_loss" and outcome.card.financial_status
                    == "active", "线上只挂失人社功能", "online covers the HR function only")
         self.check(bool(outcome.referral_zh) and "95588" in outcome.referral_zh,
@@ -317,7 +325,6 @@ class Scenario:
                    "at an ICBC branch the financial function is lost too, synced by the bank")
 
     def replace(self, card_no: str) -> str:
-        from yikatong.applications import service as applications
         from yikatong.cards import service as cards
 
         self.step("补卡", "replacement (same flow as a new application)")
@@ -326,22 +333,16 @@ class Scenario:
                    f"the replacement application replaces card {card_no}")
         new_card = self.produce(application.id, kind="replacement")
         self.step("补卡领取", "the replacement is handed over")
-        for move in (applications.mark_ready_for_pickup, applications.hand_over):
-            with self.platform.uow() as uow:
-                self.attempt(lambda move=move: move(uow=uow, actor=OUTLET,
-                                                    application_id=application.id))
+        self.hand_over(application.id)
         old, new = self.card(card_no), self.card(new_card)
         self.check(new.state == "in_use" and old.state == "retired",
                    "新卡启用，原卡停用", "the new card is in use, the old one retired")
-        holder = Actor(user_id="demo-holder", role=Role.HOLDER, channel=Channel.ONLINE_APP,
-                       person_id=self.person_id)
         self.say("原卡又找到了，持卡人想解挂", "the old card turns up; the holder tries to unblock it")
         self.refused("replacement_in_use", lambda: self.raw_call(
-            cards.unblock, actor=holder, card_no=card_no))
+            cards.unblock, actor=self.holder, card_no=card_no))
         return new_card
 
     def exchange(self, card_no: str) -> None:
-        from yikatong.applications import service as applications
         from yikatong.cards import service as cards
         from yikatong.events.models import OutboxEvent
 
@@ -358,10 +359,7 @@ class Scenario:
                    "and records it")
         application = self.attempt(lambda: self.submit("exchange", "damage"))
         new_card = self.produce(application.id, kind="exchange")
-        for move in (applications.mark_ready_for_pickup, applications.hand_over):
-            with self.platform.uow() as uow:
-                self.attempt(lambda move=move: move(uow=uow, actor=OUTLET,
-                                                    application_id=application.id))
+        self.hand_over(application.id)
         old, new = self.card(card_no), self.card(new_card)
         self.check(new.hr_status == "normal" and old.state == "retired"
                    and old.end_reason == "exchanged",
