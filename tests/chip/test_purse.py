@@ -15,6 +15,7 @@ from yikatong.chip.emulator import Card
 from yikatong.chip.errors import BalanceLimitExceeded, InsufficientBalance, MacInvalid, PurseBlocked
 from yikatong.chip.host import LoadHost, LoadRequest, secure_command, verify_tac
 from yikatong.chip.image import card_factor_values, personalise
+from yikatong.chip.psam import E_PURSE_TERMINAL, ISSUER_OUTLET, Psam
 from yikatong.chip.reader import EmulatorReader
 from yikatong.chip.terminal import CappUpdate
 from yikatong.crypto.pboc import TX_CAPPED_PURCHASE, TX_EP_LOAD, TX_EP_PURCHASE, profile_named
@@ -243,3 +244,15 @@ def test_zero_amount_only_for_capped_purchase(reader, host):
     assert status(reader, command(0x80, 0x50, 0x00, 0x02, b"\x01" + bytes(4) + TERMINAL_ID, le=0x10)) == 0x6A80
     assert status(reader, init_purchase(0, p1=0x01)) == 0x6A80
     assert status(reader, init_purchase(0, p1=0x03)) == 0x9000
+
+
+@pytest.mark.parametrize("purposes", [E_PURSE_TERMINAL, ISSUER_OUTLET])
+def test_no_terminal_psam_holds_the_tac_master_yet_its_purchases_verify(keystore, host, card,
+                                                                         purposes):
+    psam = Psam(keystore, terminal_id=TERMINAL_ID, purposes=purposes)
+    reader = EmulatorReader(card)
+    reader.connect()
+    terminal.load(reader, host, 500, TERMINAL_ID, WHEN)
+    record = terminal.purchase(reader, psam, 120, WHEN)
+    assert not psam.holds("tac")
+    assert verify_tac(record, keystore)  # clearing checks the TAC with the key store

@@ -1,7 +1,7 @@
 """A terminal security module (PSAM) in software.
 
 A terminal holds no master keys: it asks its PSAM. The PSAM holds the masters it was
-issued (purchase and TAC for e-purse terminals, the national reading key for every city's
+issued (purchase for e-purse terminals, the national reading key for every city's
 terminals, the issuer's external-authentication key only at the issuer's own outlets),
 derives each card's key itself from the card's data, and keeps the terminal ID and the
 terminal transaction serial. Its methods mirror the PSAM commands of card-protocol.md §3.4:
@@ -21,8 +21,10 @@ from yikatong.crypto import pboc
 from yikatong.crypto.pboc import mac_equal, profile_for
 from yikatong.crypto.protocols import KeyStore
 
-E_PURSE_TERMINAL = ("purchase", "tac", "national_read")
-ISSUER_OUTLET = ("purchase", "tac", "national_read", "external_auth")
+# Never the TAC master: TACs are checked in clearing (host.verify_tac), and a terminal that
+# could compute them could forge the records clearing trusts (docs/key-ceremony.md §4).
+E_PURSE_TERMINAL = ("purchase", "national_read")
+ISSUER_OUTLET = ("purchase", "national_read", "external_auth")
 SESSIONS_KEPT = 8  # a hardware PSAM keeps one; we keep a few for flash-card recovery
 
 
