@@ -3,7 +3,8 @@
 
 One server for the whole e2e folder (session scope: starting one costs ~7 s, most of it
 argon2 hashing of the demo logins). Journeys create their own people, so they do not depend on
-each other's order.
+each other's order. `YKT_E2E_DB=postgres` runs the same journeys against a fresh PostgreSQL
+database instead (by hand: the suite's PostgreSQL pass runs only tests marked `db`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _environment(root: Path) -> dict[str, str]:
+def _environment(root: Path, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("YKT_")}
     env.update(
-        YKT_DATABASE_URL=f"sqlite:///{root / 'ykt.db'}",
+        YKT_DATABASE_URL=database_url,
         YKT_CHIP_DIR=str(root / "chips"),
         YKT_KEY_STORE=str(root / "keystore.json"),  # development mode: a KEK file beside it
         YKT_HOST="127.0.0.1",
@@ -43,12 +44,12 @@ def _environment(root: Path) -> dict[str, str]:
     return env
 
 
-def _start(root: Path) -> tuple[subprocess.Popen, int, Path]:
+def _start(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int, Path]:
     port = _free_port()
     log_path = root / f"server-{port}.log"
     log = log_path.open("wb")
     ykt = Path(sys.executable).with_name("ykt")
-    process = subprocess.Popen([str(ykt), "serve", "--port", str(port)], env=_environment(root),
+    process = subprocess.Popen([str(ykt), "serve", "--port", str(port)], env=env,
                                stdout=log, stderr=subprocess.STDOUT, cwd=root)
     log.close()
     return process, port, log_path
@@ -113,14 +114,28 @@ def _describe(difference) -> str:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Iterator[Server]:
-    """`ykt serve` on a fresh SQLite file, exactly as `make run` starts it."""
+def database_url(tmp_path_factory) -> Iterator[str]:
+    if os.environ.get("YKT_E2E_DB") != "postgres":
+        yield f"sqlite:///{tmp_path_factory.mktemp('ykt-db') / 'ykt.db'}"
+        return
+    from tests import servers
+
+    admin = servers.postgres_admin_url()
+    url = servers.create_database(admin)
+    yield url
+    servers.drop_database(admin, url)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, database_url) -> Iterator[Server]:
+    """`ykt serve` on a fresh database, exactly as `make run` starts it."""
     root = tmp_path_factory.mktemp("ykt-e2e")
-    schema_lag = _prepare_database(_environment(root)["YKT_DATABASE_URL"])
-    process, port, log_path = _start(root)
+    env = _environment(root, database_url)
+    schema_lag = _prepare_database(database_url)
+    process, port, log_path = _start(root, env)
     if not _wait_healthy(process, port):
         raise AssertionError("ykt serve did not start:\n" + log_path.read_text(errors="replace")[-5000:])
-    running = Server(root=root, port=port, log_path=log_path, env=_environment(root), schema_lag=schema_lag)
+    running = Server(root=root, port=port, log_path=log_path, env=env, schema_lag=schema_lag)
     try:
         yield running
     finally:
@@ -134,16 +149,25 @@ def world(server) -> Iterator[World]:
 
 
 @pytest.fixture
-def watch_server(server):
-    """Fails the test if the server logged a traceback while it ran (a hidden 500)."""
+def watch_server(request, server):
+    """Fails the test if the server logged a traceback while it ran (a hidden 500); a test
+    marked xfail for a reported bug may make the server log one."""
     mark = server.log_size()
     yield
     tracebacks = server.tracebacks_since(mark)
-    assert not tracebacks, "the server logged tracebacks:\n" + "\n\n".join(tracebacks)
+    if request.node.get_closest_marker("xfail") is None:
+        assert not tracebacks, "the server logged tracebacks:\n" + "\n\n".join(tracebacks)
 
 
-def count_rows(server: Server, *tables: str) -> dict[str, int]:
-    engine = create_engine(server.env["YKT_DATABASE_URL"])
+def count_rows(server: Server, *tables: str, database: str = "platform") -> dict[str, int]:
+    """Rows per table in the platform's database, or in the reference bank's own (`bank`)."""
+    url = server.env["YKT_DATABASE_URL"]
+    if database == "bank":
+        from yikatong.banking.runtime import bank_database_url
+        from yikatong.core.settings import Settings
+
+        url = bank_database_url(Settings(database_url=url))
+    engine = create_engine(url)
     try:
         with engine.connect() as connection:
             return {t: connection.execute(select(func.count()).select_from(text(t))).scalar_one()
