@@ -29,6 +29,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from yikatong.cards import service as cards
 from yikatong.chip.protocols import CardRemoved
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.errors import DomainError, InvalidInput
@@ -120,6 +121,7 @@ def start_contact(*, platform, actor: Actor, purpose: Purpose | str, subject: st
             if not subject:
                 raise InvalidInput(reason_zh="退值须提供卡号", reason_en="a refund needs the card number")
             refunds.check_direct_outlet(uow, actor)
+            cards.get_card(uow=uow, card_no=subject)  # a malformed or unknown card opens no contact
         now = uow.now()
         session = CardContactSession(
             id=str(uuid.uuid4()), purpose=str(purpose), subject=subject, actor_user=actor.user_id,

@@ -45,8 +45,8 @@ class TopUpOut(BaseModel):
 
 class ContactIn(BaseModel):
     purpose: Literal["read", "top_up", "refund"]
-    order_no: str | None = Field(default=None, description="for purpose top_up")
-    card_no: str | None = Field(default=None, description="for purpose refund")
+    order_no: str | None = Field(default=None, max_length=32, description="for purpose top_up")
+    card_no: str | None = Field(default=None, max_length=32, description="for purpose refund")
 
 
 class CardAnswerIn(BaseModel):

@@ -1,0 +1,256 @@
+"""Bad input across the whole API, as the running server publishes it (/openapi.json): every
+route that takes a body gets it empty, malformed, of the wrong types, with one string at a time
+far too long and one integer at a time far too large. Every answer must be a 4xx problem+json
+(a stable `code`, a Chinese `title`, an English `title_en`), never a 500, and the database must
+not change."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import pytest
+
+from tests.e2e.conftest import count_rows
+from tests.e2e.world import ECARD_PASSWORD
+
+pytestmark = pytest.mark.usefixtures("watch_server")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+LONG = "界" * 20_000          # far beyond any column or field in the platform
+HUGE = 10**30                 # beyond any integer column (SQLite and PostgreSQL: 2^63 − 1)
+PLATFORM_TABLES = ("persons", "person_documents", "person_corrections", "identity_reviews", "applications",
+                   "employer_batches", "production_batches", "cards", "card_blocks", "card_wallet_refunds",
+                   "users", "ecards", "ecard_consents", "ecard_token_uses", "transit_top_up_orders",
+                   "transit_contact_sessions", "transit_wallet_refunds", "ledger_journals", "clearing_batches",
+                   "clearing_records", "idempotency_records")
+BANK_TABLES = ("bank_accounts", "bank_losses", "bank_transactions", "bank_closure_tasks")
+# Reported bugs outside the packages this sweep may fix; each has its own strict xfail below.
+REPORTED = {("POST /api/v1/cards/bank-events", "channel too long"),
+            ("POST /api/v1/cards/bank-events", "task_id too long")}
+
+
+@dataclass
+class Attempt:
+    route: str
+    variant: str
+    status: int
+    body: str
+
+    def __str__(self) -> str:
+        return f"{self.route} [{self.variant}] → {self.status}: {self.body[:300]}"
+
+
+@dataclass
+class Sweep:
+    world: object
+    spec: dict
+    values: dict
+    logins: dict
+    attempts: list[Attempt] = field(default_factory=list)
+
+    # -- schemas ---------------------------------------------------------------------------
+
+    def resolve(self, schema: dict) -> dict:
+        while "$ref" in schema:
+            schema = self.spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        if "anyOf" in schema:
+            branches = [b for b in schema["anyOf"] if self.resolve(b).get("type") != "null"]
+            return self.resolve(branches[0]) if branches else {"type": "null"}
+        return schema
+
+    def example(self, schema: dict, name: str = "") -> object:
+        """A plausible value for a schema, using the sweep's real values by field name, so the
+        one bad field of a variant is what the server has to deal with."""
+        schema = self.resolve(schema)
+        if "enum" in schema:
+            return schema["enum"][0]
+        kind = schema.get("type")
+        if kind == "object":
+            return {key: self.example(sub, key) for key, sub in schema.get("properties", {}).items()}
+        if kind == "array":
+            return [self.example(schema.get("items", {}), name)]
+        if kind == "integer":
+            return self.values.get(name, max(int(schema.get("minimum", 1)), 1))
+        if kind == "number":
+            return 1
+        if kind == "boolean":
+            return True
+        if kind == "string":
+            return self._string(schema, name)
+        return None
+
+    def _string(self, schema: dict, name: str) -> str:
+        if name in self.values:
+            return str(self.values[name])
+        if schema.get("format") == "date":
+            return date.today().isoformat()
+        if schema.get("format") == "date-time":
+            return datetime.now(UTC).isoformat()
+        if schema.get("examples"):
+            return schema["examples"][0]
+        pattern = schema.get("pattern", "")
+        if pattern.startswith("^[0-9A-Fa-f]{"):
+            return "0" * int(pattern.split("{")[1].split("}")[0])
+        if pattern == r"^\d{20}$":
+            return "0" * 20
+        return "x" * max(int(schema.get("minLength", 1)), 1)
+
+    def wrong(self, schema: dict) -> object:
+        """The same shape with every field of a type it cannot have."""
+        schema = self.resolve(schema)
+        if schema.get("type") == "object":
+            return {key: self.wrong(sub) for key, sub in schema.get("properties", {}).items()}
+        return {"string": {"not": ["a string"]}, "integer": "many", "number": "many", "boolean": "perhaps",
+                "array": "not-a-list"}.get(schema.get("type"), 12345)
+
+    # -- leaves of a body ----------------------------------------------------------------------
+
+    def leaves(self, schema: dict, prefix: tuple = ()) -> list[tuple[tuple, str]]:
+        """(path, type) of every string and integer field, nested ones included."""
+        schema = self.resolve(schema)
+        kind = schema.get("type")
+        if kind == "object":
+            return [leaf for key, sub in schema.get("properties", {}).items()
+                    for leaf in self.leaves(sub, (*prefix, key))]
+        if kind == "array":
+            return self.leaves(schema.get("items", {}), (*prefix, 0))
+        if kind in ("string", "integer") and "enum" not in schema:
+            return [(prefix, kind)]
+        return []
+
+    @staticmethod
+    def replaced(body: object, path: tuple, value: object) -> object:
+        body = copy.deepcopy(body)
+        target = body
+        for step in path[:-1]:
+            target = target[step]
+        target[path[-1]] = value
+        return body
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def send(self, method: str, route: str, url: str, variant: str, headers: dict, **content) -> None:
+        response = self.world.http.request(method, url, headers=headers, **content)
+        self.attempts.append(Attempt(f"{method} {route}", variant, response.status_code,
+                                     response.text if _problem(response) else
+                                     f"(not problem+json: {response.headers.get('content-type')}) "
+                                     f"{response.text}"))
+
+    def json_variants(self, schema: dict, required: bool) -> list[tuple[str, bytes]]:
+        resolved = self.resolve(schema)
+        valid = self.example(schema)
+        variants = [("malformed JSON", b'{"kind": '), ("a JSON array", b"[1, 2]"), ("a JSON string", b'"x"'),
+                    ("wrong types", _encode(self.wrong(schema)))]
+        if required:
+            variants.append(("no body", b""))
+        if resolved.get("required"):
+            variants.append(("empty object", b"{}"))
+        for path, kind in self.leaves(schema):
+            bad = LONG if kind == "string" else HUGE
+            variants.append((f"{'/'.join(map(str, path))} {'too long' if kind == 'string' else 'too large'}",
+                             _encode(self.replaced(valid, path, bad))))
+        return variants
+
+    def sweep(self, method: str, route: str, operation: dict) -> None:
+        url = "/api/v1" + route.removeprefix("/api/v1").format(**self.values)
+        headers = dict(self.logins.get(_who(route), {}))
+        body = operation["requestBody"]
+        for content_type, media in body["content"].items():
+            if content_type == "application/json":
+                for variant, raw in self.json_variants(media["schema"], body.get("required", False)):
+                    self.send(method, route, url, variant, {**headers, "Content-Type": content_type}, content=raw)
+            elif content_type == "application/x-www-form-urlencoded":
+                for variant, form in (("no body", {}), ("username too long", {"username": LONG, "password": "x"}),
+                                      ("password too long", {"username": "admin", "password": LONG})):
+                    self.send(method, route, url, variant, headers, data=form)
+            else:  # a file (text/plain batch, image/jpeg photo)
+                for variant, raw in (("no body", b""), ("JSON instead", b'{"kind": 1}'),
+                                     ("garbage", LONG.encode()), ("binary garbage", bytes(range(256)) * 64)):
+                    self.send(method, route, url, variant, {**headers, "Content-Type": content_type}, content=raw)
+
+
+def _encode(body: object) -> bytes:
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def _problem(response) -> bool:
+    if not response.headers.get("content-type", "").startswith("application/problem+json"):
+        return False
+    body = response.json()
+    return bool(body.get("code") and CJK.search(body.get("title") or "") and body.get("title_en"))
+
+
+def _who(route: str) -> str:
+    """The role that would normally call a route, so bad input gets past the role check and as
+    deep into the service as it can."""
+    path = route.removeprefix("/api/v1")
+    rules = (("/auth/", "anonymous"), ("/ecard/me", "holder"), ("/ecard/qr", "holder"),
+             ("/applications/online", "holder"), ("/ecard/redeem", "outlet"), ("/banks/", "icbc"),
+             ("/cards/bank-events", "icbc"), ("/financial-activation", "icbc"), ("/wallet-refund", "citizen-outlet"),
+             ("/transit/", "citizen-outlet"), ("/clearing/batches", "transit"),
+             ("/applications/employer-batches", "employer"), ("/applications", "outlet"), ("/people/", "outlet"),
+             ("/loss", "agent12333"), ("/unblock", "agent12333"))
+    return next((who for prefix, who in rules if prefix in path), "admin")
+
+
+def test_bad_input_everywhere_is_a_4xx_problem_and_changes_nothing(world, server):
+    spec = world.get("/openapi.json")
+    someone = world.citizen_with_card()
+    world.post("ecard/me/channels/official_app/consent", as_=someone.holder)
+    world.call("PUT", "ecard/me/password", as_=someone.holder, json={"new_password": ECARD_PASSWORD})
+    card = world.card(someone.card_no)
+    values = {"person_id": someone.person_id, "application_id": someone.application_id, "card_no": someone.card_no,
+              "pan": card.pan, "asn": world.card_view(someone.card_no)["asn"], "bank_code": "ICBC",
+              "channel": "official_app", "day": date.today().isoformat(), "batch_id": 1, "task_id": "1",
+              "review_id": 1, "correction_id": 1, "contact_id": "no-such-contact", "id_number": someone.ssn,
+              "document_number": someone.ssn, "name": someone.name, "pickup_outlet_code": "SS-TN-01",
+              "outlet_code": "SS-TN-01"}
+    logins = {who: world.staff(who) for who in ("admin", "outlet", "citizen-outlet", "agent12333", "employer",
+                                                  "icbc", "transit")}
+    logins["holder"] = someone.holder
+    sweep = Sweep(world, spec, values, logins)
+    before = count_rows(server, *PLATFORM_TABLES), count_rows(server, *BANK_TABLES, database="bank")
+
+    swept = []
+    for route, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method in ("post", "put", "patch", "delete") and "requestBody" in operation:
+                swept.append(f"{method.upper()} {route}")
+                sweep.sweep(method.upper(), route, operation)
+
+    after = count_rows(server, *PLATFORM_TABLES), count_rows(server, *BANK_TABLES, database="bank")
+    assert len(swept) > 35 and len(sweep.attempts) > 300, (len(swept), len(sweep.attempts))
+    wrong = [attempt for attempt in sweep.attempts
+             if (not 400 <= attempt.status < 500 or attempt.body.startswith("(not problem+json"))
+             and (attempt.route, attempt.variant) not in REPORTED]
+    assert not wrong, f"{len(wrong)} of {len(sweep.attempts)} bad requests were not a 4xx problem:\n" + \
+        "\n".join(map(str, wrong))
+    assert after == before
+
+
+@pytest.mark.xfail(strict=True, reason="reported: BankEventIn.channel and task_id have no length limit "
+                   "(cards/schemas.py); a bank event with a 20 000-character channel is applied and written "
+                   "to card_blocks.channel, a String(32): stored on SQLite, a 500 on PostgreSQL")
+def test_a_bank_event_with_an_oversized_channel_is_refused(world):
+    citizen = world.citizen_with_card(signed_up=False)
+    pan = world.card(citizen.card_no).pan
+    event = {"event_id": f"icbc-{citizen.card_no}-loss", "bank_code": "ICBC", "card_no": citizen.card_no, "pan": pan,
+             "type": "formal_loss", "occurred_at": datetime.now(UTC).isoformat(), "channel": LONG}
+    answer = world.call("POST", "cards/bank-events", as_=world.staff("icbc"), json=event, expect=(200, 422))
+    assert answer.status_code == 422 and _problem(answer)
+    assert world.card_view(citizen.card_no)["hr_status"] == "normal"
+
+
+def test_a_refund_contact_for_a_malformed_or_unknown_card_opens_nothing(world, server):
+    """Fixed in transit: the card number was checked only once the card answered, after a
+    contact row had been stored with it (a String(32): a 500 on PostgreSQL for a longer one)."""
+    counter = world.staff("citizen-outlet")
+    before = count_rows(server, "transit_contact_sessions")
+    for card_no, status in (("Z99999999", 404), ("not-a-card", 422), ("界" * 33, 422), (LONG, 422)):
+        refused = world.call("POST", "transit/contacts", as_=counter, expect=status,
+                             json={"purpose": "refund", "card_no": card_no})
+        assert _problem(refused) and len(refused.text) < 2000, refused.text[:300]
+    assert count_rows(server, "transit_contact_sessions") == before
