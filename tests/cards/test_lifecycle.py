@@ -374,3 +374,13 @@ def test_produced_card_is_not_in_use_until_handed_over(platform):
         assert service.current_card_for(uow=uow, person_id=36).card_no == view.card_no
     with pytest.raises(CardNotInUse):
         report(platform, view.card_no, PHONE, "temporary")
+
+
+def test_unblocking_only_the_financial_side_keeps_the_replacement(platform):
+    card_no = card_in_use(platform, person_id=37)
+    report(platform, card_no, BRANCH, "formal")  # both functions
+    replacement = produce(platform, person_id=37, kind="replacement", predecessor=card_no)
+    outcome = unblock(platform, card_no, BRANCH, "financial")
+    assert (outcome.card.hr_status, outcome.card.financial_status) == ("formal_loss", "active")
+    assert outcome.cancelled_replacements == ()
+    assert read(platform, replacement.card_no).state == "produced"

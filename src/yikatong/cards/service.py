@@ -418,7 +418,8 @@ def unblock(*, uow: UnitOfWork, actor: Actor, card_no: str, function: str | None
     lifts = plan_unblock(loss_blocks_in_force=losses, functions=functions,
                          family=channel_family(actor.channel))
     before = _snapshot(card, now)
-    cancelled = _cancel_pending_replacements(uow, actor=actor, card=card)
+    found = any(b.function == Function.HR and b.kind == BlockKind.FORMAL_LOSS for b in lifts)
+    cancelled = _cancel_pending_replacements(uow, actor=actor, card=card) if found else []
     for block in lifts:
         if block.function == Function.HR:
             _lift(block, actor=actor, at=now, reason="unblocked")
