@@ -11,7 +11,7 @@ import logging
 
 from yikatong.cards import service
 from yikatong.cards.protocols import BankGateway
-from yikatong.core.errors import ConcurrentChange
+from yikatong.core.errors import ConcurrentChange, DomainError
 from yikatong.worker.runner import Job
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,19 @@ def poll_bank_events(platform) -> int:
     """Apply the events the banks produced on their own (each at most once, by event id)."""
     applied = 0
     for event in platform.get(BankGateway).poll_events(now=platform.clock.now()):
-        with platform.uow() as uow:
-            applied += service.apply_bank_event(uow=uow, event=event)
-            uow.commit()
+        for _attempt in range(3):  # a concurrent change to the card: apply on fresh state
+            try:
+                with platform.uow() as uow:
+                    applied += service.apply_bank_event(uow=uow, event=event)
+                    uow.commit()
+                break
+            except ConcurrentChange:
+                continue
+            except DomainError:
+                log.exception("bank event %s cannot be applied", event.event_id)
+                break
+        else:
+            log.error("bank event %s not applied after 3 concurrent changes", event.event_id)
     return applied
 
 
