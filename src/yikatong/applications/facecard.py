@@ -36,10 +36,6 @@ _FONT_GLOBS = (
 )
 
 
-class NoCjkFont(RuntimeWarning):
-    pass
-
-
 @cache
 def find_cjk_font() -> tuple[str, int] | None:
     """A font file with Chinese glyphs and the index of its Simplified Chinese face.

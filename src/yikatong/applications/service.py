@@ -9,7 +9,6 @@ Free of charge, always (四.1): nothing here records or computes a fee.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -40,8 +39,6 @@ from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import local_date
 from yikatong.core.errors import DomainError, Forbidden, InvalidInput
 from yikatong.db.uow import UnitOfWork
-
-log = logging.getLogger(__name__)
 
 OPERATOR_ROLES = frozenset({Role.SS_OUTLET, Role.ADMIN, Role.SYSTEM})
 
@@ -125,10 +122,6 @@ class ApplicationView:
     submitted_by: str
     submitted_at: datetime
     warnings: tuple[str, ...] = ()
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in rules.OPEN
 
 
 def view(app: Application, warnings: list[str] | tuple[str, ...] = ()) -> ApplicationView:

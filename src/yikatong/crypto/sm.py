@@ -88,14 +88,6 @@ def des3_ecb_encrypt(key16: bytes, data: bytes) -> bytes:
     return encryptor.update(data) + encryptor.finalize()
 
 
-def des3_ecb_decrypt(key16: bytes, data: bytes) -> bytes:
-    if len(key16) not in (16, 24):
-        raise ValueError("a 3DES key is 16 (two-key) or 24 bytes")
-    _check_blocks(data, DES_BLOCK)
-    decryptor = Cipher(TripleDES(_tdes_key24(key16)), _ECB).decryptor()
-    return decryptor.update(data) + decryptor.finalize()
-
-
 def des_ecb_encrypt(key8: bytes, data: bytes) -> bytes:
     """Single DES, ECB (as TripleDES with K‖K‖K, which OpenSSL computes identically)."""
     if len(key8) != 8:
