@@ -84,3 +84,14 @@ def test_cli_apply_produce_and_render(cli_env, tmp_path):
     assert Image.open(out).size == CARD_SIZE
     missing = runner.invoke(ykt, ["card", "face", "Z99999999", "--out", str(out)])
     assert missing.exit_code == 1 and "card_not_found" in missing.output
+
+
+def test_an_unfinished_batch_names_the_command_that_collects_it():
+    from types import SimpleNamespace
+
+    from yikatong.applications import cli
+
+    batch = SimpleNamespace(id=42, factory_batch_id="F-7")
+    with cli.console.capture() as captured:
+        cli._print_outcome(SimpleNamespace(batch=batch, complete=False))
+    assert "ykt production collect 42" in captured.get()

@@ -66,3 +66,8 @@ def test_check_photo_prints_every_rule(tmp_path):
     failed = runner.invoke(app, ["person", "check-photo", str(bad)], terminal_width=200)
     assert failed.exit_code == 1 and failed.output.count("FAIL") == 2
     assert "photo_wrong_resolution" in failed.output and "photo_wrong_dimensions" in failed.output
+
+
+def test_check_photo_of_a_missing_file_is_a_usage_error(tmp_path):
+    result = runner.invoke(app, ["person", "check-photo", str(tmp_path / "none.jpg")])
+    assert result.exit_code == 2 and not isinstance(result.exception, FileNotFoundError)

@@ -137,7 +137,7 @@ def _print_outcome(outcome) -> None:
     batch = outcome.batch
     if not outcome.complete:
         console.print(f"[yellow]…[/yellow] batch {batch.id} ({batch.factory_batch_id}) still "
-                      "at the factory; run `ykt production collect {batch.id}` later")
+                      f"at the factory; run `ykt production collect {batch.id}` later")
         return
     console.print(f"[green]✓[/green] batch {batch.id}: {batch.produced} produced, "
                   f"{batch.failed} failed, issue date {batch.issue_date}")

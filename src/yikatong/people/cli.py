@@ -80,7 +80,9 @@ def register(group) -> None:
             console.print(f"  [yellow]! {code}[/yellow] {zh} / {en}")
 
     @person.command("check-photo")
-    def check_photo_command(file: Path) -> None:
+    def check_photo_command(
+        file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    ) -> None:
         """Check a photo file against every rule of seed 四.4 / 检查照片."""
         from yikatong.people.photo import check_photo
 
