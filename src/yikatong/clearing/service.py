@@ -729,12 +729,14 @@ def _day_taps(uow: UnitOfWork, day: date) -> dict[str, list[_StoredTap]]:
     """The day's live taps by card, in card order (read through the driver: a day can be millions)."""
     connection = uow.session.connection()
     rows = bulk.fetch(connection, f"SELECT {', '.join(_StoredTap._fields)} FROM {bulk.TABLE} "
-                                  "WHERE tx_date = ? AND status <> 'rejected' AND mode <> '' "
-                                  "ORDER BY asn, card_time, counter", (bulk.day_param(connection, day),))
+                                  "WHERE tx_date = ? AND status <> 'rejected' AND mode <> ''",
+                      (bulk.day_param(connection, day),))
     by_card: dict[str, list[_StoredTap]] = defaultdict(list)
     make = _StoredTap._make
     for row in rows:
         by_card[row[2]].append(make(row))
+    for taps in by_card.values():  # a card's few taps sort faster here than a day's in the database
+        taps.sort(key=lambda tap: (tap.card_time, tap.counter))
     return by_card
 
 
