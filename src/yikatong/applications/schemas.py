@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import date, datetime
 from typing import Literal
 
@@ -17,8 +15,7 @@ from yikatong.applications.service import (
     CardChoice,
     EmployeeRow,
 )
-from yikatong.core.errors import InvalidInput
-from yikatong.people.schemas import RowId
+from yikatong.people.schemas import RowId, decode_photo
 
 
 class ApplicantIn(BaseModel):
@@ -42,15 +39,6 @@ class ApplicantIn(BaseModel):
             address=self.address, document_valid_until=self.document_valid_until,
             photo_jpeg=decode_photo(self.photo_jpeg_base64), holds_id_card=self.holds_id_card,
         )
-
-
-def decode_photo(text: str | None) -> bytes | None:
-    if text is None:
-        return None
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput(reason_zh="照片不是有效的 base64", reason_en="photo is not valid base64") from None
 
 
 class AgentIn(BaseModel):

@@ -5,15 +5,11 @@ Static paths come before `/{person_id}` so "corrections" is never read as a pers
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from fastapi import APIRouter, Body, Depends, Query, Response
 
 from yikatong.api.deps import platform_dep, require_roles
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import local_date
-from yikatong.core.errors import InvalidInput
 from yikatong.people import errors, rules, service
 from yikatong.people.config import PeopleConfig
 from yikatong.people.schemas import (
@@ -31,6 +27,7 @@ from yikatong.people.schemas import (
     ResolveIn,
     ReviewOut,
     RowId,
+    decode_photo,
     warning_messages,
 )
 from yikatong.platform import Platform
@@ -40,16 +37,6 @@ router = APIRouter(prefix="/people", tags=["people 人员"])
 REGISTRARS = (Role.SS_OUTLET, Role.CITIZEN_OUTLET, Role.EMPLOYER_AGENT)
 OPERATORS = (Role.SS_OUTLET, Role.CITIZEN_OUTLET)
 READERS = (Role.SS_OUTLET, Role.CITIZEN_OUTLET, Role.PHONE_AGENT)
-
-
-def _decode_photo(text: str | None) -> bytes | None:
-    if text is None:
-        return None
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput(reason_zh="照片须为 base64 编码",
-                           reason_en="the photo must be base64") from None
 
 
 def _visible_person_id(actor: Actor, person_id: int) -> int:
@@ -68,7 +55,7 @@ def register_applicant(body: RegisterIn, actor: Actor = Depends(require_roles(*R
             document_number=body.document_number, gender=body.gender,
             birth_date=body.birth_date, nationality=body.nationality, phone=body.phone,
             address=body.address, document_valid_until=body.document_valid_until,
-            photo_jpeg=_decode_photo(body.photo_jpeg_base64), holds_id_card=body.holds_id_card,
+            photo_jpeg=decode_photo(body.photo_jpeg_base64), holds_id_card=body.holds_id_card,
             as_of=local_date(uow.now()), config=platform.get(PeopleConfig),
         )
         uow.commit()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from yikatong.core.errors import InvalidInput
 from yikatong.people import photo, rules
 from yikatong.people.photo import PhotoReport
 from yikatong.people.service import CorrectionView, PersonView, ReviewView
@@ -20,6 +23,18 @@ class Message(BaseModel):
     code: str
     zh: str
     en: str
+
+
+def decode_photo(text: str | None) -> bytes | None:
+    """The JPEG bytes of a `photo_jpeg_base64` field (None stays None); InvalidInput if the
+    text is not base64. The photo rules are checked later, all at once."""
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(reason_zh="照片须为 base64 编码",
+                           reason_en="the photo must be base64") from None
 
 
 def warning_messages(codes: list[str]) -> list[Message]:
