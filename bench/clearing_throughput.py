@@ -40,7 +40,7 @@ from sqlalchemy import func, select, text
 from yikatong.clearing import bulk, fileformat, rules, service
 from yikatong.clearing.fileformat import BatchRecord, FileKind
 from yikatong.clearing.models import ClearedRecord, ClearingException, RecordStatus
-from yikatong.clearing.simulation import post_cash_top_ups
+from yikatong.clearing.simulation import city_places, journey, post_cash_top_ups, terminal_ids
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import CST
 from yikatong.core.settings import Settings
@@ -51,47 +51,28 @@ from yikatong.db.engine import make_engine, normalise_url
 from yikatong.db.registry import load_all_models
 from yikatong.platform import Platform
 from yikatong.transit.fare_config import default_fare_config
-from yikatong.transit.fare_rules import Mode, Tap, TapKind, quote
+from yikatong.transit.fare_rules import quote
 
 DAY = date(2026, 3, 2)
 KEYS = InMemoryKeyStore(seed=b"clearing benchmark keys")
 OURS, VISITOR = "01013040FFFFFFFF", "01013050FFFFFFFF"
 ADMIN = Actor(user_id="bench", role=Role.ADMIN, channel=Channel.SYSTEM)
-BUSES = (("1", "CZBUS"), ("B1", "CZBUS"), ("B2", "CZBUS"), ("S101", "CZBUS"), ("JT1", "JTBUS"), ("LY1", "LYBUS"))
 
 
 # --- the synthetic day -----------------------------------------------------------------------
 
 
 class _Day:
-    """Places, their terminals and each terminal's transaction serial."""
+    """The simulation's places (without the other cities'), their terminals and journeys."""
 
     def __init__(self, fares) -> None:
         self.fares = fares
-        self.stations = [s.code for s in fares.metros["3040"].network.stations]
-        self.places: dict[str, tuple[str, str, str, str, str]] = {}  # key → terminal, operator, mode, tap, where
-        for line, operator in BUSES:
-            self._add(f"bus:{line}", operator, "bus", "board", line)
-        for code in self.stations:
-            self._add(f"in:{code}", "CZMETRO", "metro", "entry", code)
-            self._add(f"out:{code}", "CZMETRO", "metro", "exit", code)
-
-    def _add(self, key: str, operator: str, mode: str, tap: str, where: str) -> None:
-        self.places[key] = (f"3040{1 if mode == 'bus' else 2:02d}{len(self.places) + 1:06d}", operator, mode, tap, where)
+        everywhere = city_places(fares)
+        self.ids = terminal_ids(everywhere)
+        self.places = {key: place for key, place in everywhere.items() if place.city == "3040"}
 
     def journey(self, rng: random.Random) -> list[tuple[float, str]]:
-        a, b = rng.sample(self.stations, 2)
-        buses = [f"bus:{line}" for line, _ in BUSES]
-        shape = rng.random()
-        if shape < 0.45:
-            return [(0, rng.choice(buses))]
-        if shape < 0.62:
-            first, second = rng.sample(buses, 2)
-            return [(0, first), (rng.uniform(10, 50), second)]
-        if shape < 0.85:
-            return [(0, f"in:{a}"), (rng.uniform(8, 40), f"out:{b}")]
-        ride = rng.uniform(10, 35)
-        return [(0, rng.choice(buses)), (ride, f"in:{a}"), (ride + rng.uniform(8, 35), f"out:{b}")]
+        return journey(self.places, rng, travels=False)
 
 
 def _card_records(number: int, issuer: str, taps: int, day: _Day, rng: random.Random) -> list[BatchRecord]:
@@ -110,16 +91,15 @@ def _card_records(number: int, issuer: str, taps: int, day: _Day, rng: random.Ra
         steps = day.journey(rng)
         for minutes, key in steps:
             when = (clock + timedelta(minutes=minutes)).replace(microsecond=0)
-            terminal_id, operator, mode, kind, where = day.places[key]
-            tap = Tap(when=when, city="3040", mode=Mode(mode), kind=TapKind(kind),
-                      line=where if mode == "bus" else None, station=where if mode == "metro" else None)
+            place = day.places[key]
+            tap = place.tap(when)
             decision = quote(card, tap, history[-10:], day.fares, explain=False)
             history.append(decision.record(tap))
             balance -= decision.amount
-            records.append(BatchRecord(0, asn, issuer, terminal_id, 0, 0x09, decision.amount, balance, counter,
-                                       fileformat.card_time_of(when), "", 1, 0x04, "3040", operator, mode, kind,
-                                       where if mode == "bus" else "", where if mode == "metro" else "", "",
-                                       "social_security", "adult"))
+            records.append(BatchRecord(0, asn, issuer, day.ids[key], 0, 0x09, decision.amount, balance, counter,
+                                       fileformat.card_time_of(when), "", 1, 0x04, place.city, place.operator,
+                                       place.mode.value, place.kind.value, place.line or "", place.station or "",
+                                       place.region or "", "social_security", "adult"))
             counter += 1
         clock += timedelta(minutes=steps[-1][0] + rng.uniform(0.5, 1.5) * gap)
     return records[:taps + (issuer == OURS)]

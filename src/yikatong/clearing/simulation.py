@@ -144,7 +144,9 @@ class DayReport:
 # --- the network ------------------------------------------------------------------------------
 
 
-def _places(fares: FareConfig) -> dict[str, Place]:
+def city_places(fares: FareConfig) -> dict[str, Place]:
+    """Every validator's place by key: the city's bus lines, each metro station's entry and
+    exit gates, and buses in Suzhou and Wuxi (where our cards travel)."""
     places = {f"bus:{line}": bus(HOME, line, operator, region) for line, region, operator in BUS_LINES}
     for station in fares.metros[HOME].network.stations:
         places[f"in:{station.code}"] = metro_entry(HOME, station.code, METRO_OPERATOR)
@@ -154,14 +156,17 @@ def _places(fares: FareConfig) -> dict[str, Place]:
     return places
 
 
+def terminal_ids(places: dict[str, Place]) -> dict[str, str]:
+    """A PSAM terminal number per place: city code, 01 bus or 02 metro, a serial."""
+    return {key: f"{place.city}{1 if place.mode == 'bus' else 2:02d}{number:06d}"
+            for number, (key, place) in enumerate(sorted(places.items()), start=1)}
+
+
 def _validators(places: dict[str, Place], keystore: KeyStore, fares: FareConfig) -> dict[str, Validator]:
-    validators = {}
-    for number, (key, place) in enumerate(sorted(places.items()), start=1):
-        terminal_id = f"{place.city}{1 if place.mode == 'bus' else 2:02d}{number:06d}"
-        # Every T-Union PSAM holds the national purchase key: ours (the platform's key store)
-        # serves here for the other cities' terminals too.
-        validators[key] = Validator(Psam(keystore, terminal_id=bytes.fromhex(terminal_id)), place, fares=fares)
-    return validators
+    # Every T-Union PSAM holds the national purchase key: ours (the platform's key store) serves
+    # here for the other cities' terminals too.
+    return {key: Validator(Psam(keystore, terminal_id=bytes.fromhex(terminal_id)), places[key], fares=fares)
+            for key, terminal_id in terminal_ids(places).items()}
 
 
 # --- cards ------------------------------------------------------------------------------------
@@ -308,13 +313,15 @@ def post_cash_top_ups(platform, loads: list[LoadRecord]) -> None:
 # --- taps -------------------------------------------------------------------------------------
 
 
-def _journey(card: SimCard, places: dict[str, Place], rng: random.Random) -> list[tuple[float, str]]:
-    """A trip as (minutes after its start, place key) steps."""
+def journey(places: dict[str, Place], rng: random.Random, *, travels: bool) -> list[tuple[float, str]]:
+    """A trip as (minutes after its start, place key) steps: a bus, two buses, the metro, or a
+    bus and the metro either way (transfers within the hour); with `travels`, sometimes a bus
+    in another city."""
     buses = [key for key in places if key.startswith("bus:")]
     stations = [key[3:] for key in places if key.startswith("in:")]
     a, b = rng.sample(stations, 2)
     shape = rng.random()
-    if card.own and shape < 0.06:
+    if travels and shape < 0.06:
         return [(0, rng.choice([key for key in places if key.startswith("remote:")]))]
     if shape < 0.45:
         return [(0, rng.choice(buses))]
@@ -339,7 +346,7 @@ def _plan(cards: list[SimCard], taps: int, day: date, places: dict[str, Place],
     active = list(cards)
     while len(plan) < taps and active:
         card = rng.choice(active)
-        steps = _journey(card, places, rng)
+        steps = journey(places, rng, travels=card.own)
         start = card.free_at
         if start + timedelta(minutes=steps[-1][0]) > closing:
             active.remove(card)
@@ -558,7 +565,7 @@ def simulate_day(platform, *, cards: int, taps: int, day: date | None = None, se
     report.cards_visiting = len(sim_cards) - report.cards_own
     direct_loads: list[LoadRecord] = []
     _top_up(platform, sim_cards, day, keystore, house, report, rng, progress, direct_loads)
-    places = _places(fares)
+    places = city_places(fares)
     validators = _validators(places, keystore, fares)
     charged: dict[tuple[str, str, str], Fen] = defaultdict(int)
     _play(_plan(sim_cards, taps, day, places, rng), validators, report, charged, rng, progress)
