@@ -1,4 +1,5 @@
-"""The FastAPI application; each domain's `api.router` is mounted under /api/v1."""
+"""The FastAPI application; each domain's `api.router` is mounted under /api/v1 and its
+`web.router` (pages for people, e.g. the public e-card check) at the site root."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.state.platform = platform or Platform()
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for router in _domain_routers():
+    for router in _domain_routers("api"):
         app.include_router(router, prefix="/api/v1")
+    for router in _domain_routers("web"):  # pages for people, at the site root
+        app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
@@ -36,11 +39,12 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     return app
 
 
-def _domain_routers():
+def _domain_routers(room: str):
+    """The `router` of every domain's `api.py` (REST) or `web.py` (HTML pages)."""
     for module in sorted(pkgutil.iter_modules(yikatong.__path__), key=lambda m: m.name):
         if not module.ispkg or module.name == "api":
             continue
-        name = f"yikatong.{module.name}.api"
+        name = f"yikatong.{module.name}.{room}"
         try:
             domain_api = importlib.import_module(name)
         except ModuleNotFoundError as error:

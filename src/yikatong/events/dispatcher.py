@@ -41,41 +41,60 @@ def publish_in_order(bus: EventBus, events: list[Event]) -> int:
 
 
 # One dispatch at a time per process (the after-commit hook and the worker thread), so
-# in-process consumers do not see the same event twice from two dispatches racing.
+# in-process consumers do not see the same event twice from two dispatches racing. A call
+# that finds a dispatch under way (another thread's, or this thread's own when a consumer
+# commits events of its own) asks that dispatch for one more round instead of waiting.
 _dispatching = threading.Lock()
+_another_round = threading.Event()
 
 
 def dispatch_pending(platform, bus: EventBus | None = None, *, limit: int = 500) -> int:
-    """Publish up to `limit` unpublished events, oldest first; stop at the first failure so
-    order per aggregate is kept. Returns how many were published.
+    """Publish unpublished events, oldest first, until none are left; stop at the first
+    failure so order per aggregate is kept. Returns how many this call published.
 
     Publishing happens outside any transaction: in-process consumers write to the database
     themselves, and on SQLite a transaction held open here would lock them out. A crash after
     publishing and before marking re-publishes on the next run; consumers dedupe by event_id.
     """
+    bus = bus or platform.get(EventBus)
+    if not _dispatching.acquire(blocking=False):
+        _another_round.set()
+        return 0
+    try:
+        total = 0
+        while True:
+            _another_round.clear()
+            read, published = _dispatch_batch(platform, bus, limit)
+            total += published
+            if published < read or (read < limit and not _another_round.is_set()):
+                return total
+    finally:
+        _dispatching.release()
+
+
+def _dispatch_batch(platform, bus: EventBus, limit: int) -> tuple[int, int]:
+    """One batch: read, publish, mark. Returns (read, published)."""
     from yikatong.events.webhooks import enqueue_deliveries  # webhooks imports as_event
 
-    bus = bus or platform.get(EventBus)
-    with _dispatching:
-        with platform.uow() as uow:
-            events = [as_event(row) for row in uow.session.execute(
-                select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
-                .order_by(OutboxEvent.seq).limit(limit)
-            ).scalars()]
-        if not events:
-            return 0
-        published = publish_in_order(bus, events)
-        with platform.uow() as uow:
-            rows = uow.session.execute(
-                select(OutboxEvent).where(OutboxEvent.seq.in_([e.seq for e in events]))
-                .order_by(OutboxEvent.seq).with_for_update()
-            ).scalars().all()
-            sent = [row for row in rows[:published] if row.published_at is None]
-            for row in sent:
-                row.published_at = uow.now()
-            if published < len(rows):  # the bus is down or a handler failed: retry next run
-                rows[published].attempts += 1
-            # Same transaction as the mark: a row is queued for webhooks exactly once.
-            enqueue_deliveries(uow, sent)
-            uow.commit()
-    return published
+    with platform.uow() as uow:
+        events = [as_event(row) for row in uow.session.execute(
+            select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+            .order_by(OutboxEvent.seq).limit(limit)
+        ).scalars()]
+    if not events:
+        return 0, 0
+    published = publish_in_order(bus, events)
+    with platform.uow() as uow:
+        rows = uow.session.execute(
+            select(OutboxEvent).where(OutboxEvent.seq.in_([e.seq for e in events]))
+            .order_by(OutboxEvent.seq).with_for_update()
+        ).scalars().all()
+        sent = [row for row in rows[:published] if row.published_at is None]
+        for row in sent:
+            row.published_at = uow.now()
+        if published < len(rows):  # the bus is down or a handler failed: retry next run
+            rows[published].attempts += 1
+        # Same transaction as the mark: a row is queued for webhooks exactly once.
+        enqueue_deliveries(uow, sent)
+        uow.commit()
+    return len(events), published
