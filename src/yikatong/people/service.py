@@ -455,11 +455,15 @@ def list_reviews(*, uow: UnitOfWork, status: str | None = "open") -> list[Review
     return [_review_view(uow, r) for r in uow.session.execute(query).scalars()]
 
 
-def get_review(*, uow: UnitOfWork, review_id: int) -> ReviewView:
+def _load_review(uow: UnitOfWork, review_id: int) -> IdentityReview:
     review = uow.session.get(IdentityReview, review_id)
     if review is None:
         raise errors.ReviewNotFound(review_id=review_id)
-    return _review_view(uow, review)
+    return review
+
+
+def get_review(*, uow: UnitOfWork, review_id: int) -> ReviewView:
+    return _review_view(uow, _load_review(uow, review_id))
 
 
 def resolve_review(
@@ -470,9 +474,7 @@ def resolve_review(
     "distinct": a different person, created now. Audited on the review (and on a new person).
     """
     _require_operator(actor)
-    review = uow.session.get(IdentityReview, review_id)
-    if review is None:
-        raise errors.ReviewNotFound(review_id=review_id)
+    review = _load_review(uow, review_id)
     if review.status != "open":
         raise errors.ReviewAlreadyResolved()
     if resolution not in ("merge", "distinct") or not (reason or "").strip():
