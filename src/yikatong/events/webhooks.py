@@ -27,7 +27,6 @@ from __future__ import annotations
 import hmac
 import logging
 import random
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,7 +38,7 @@ from cryptography.hazmat.primitives import hmac as crypto_hmac
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import aliased
 
-from yikatong.core.clock import as_utc
+from yikatong.core.clock import SystemClock, as_utc
 from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.crypto import sm2
 from yikatong.db.uow import UnitOfWork
@@ -119,7 +118,8 @@ def verify_webhook(
     `key` is the shared HMAC secret, or for `sm2` the platform's public key for this
     partner. `scheme` is the one agreed with the platform, never taken from the request (a
     request must not choose HMAC keyed with a public key). `now` defaults to the system
-    time; the timestamp must be within `tolerance_seconds` of it.
+    clock (a receiver outside the platform has no other); the timestamp must be within
+    `tolerance_seconds` of it.
     """
     scheme = WebhookScheme(scheme)
     lowered = {name.lower(): value for name, value in headers.items()}
@@ -136,7 +136,7 @@ def verify_webhook(
         signature = bytes.fromhex(signature_hex)
     except ValueError:
         raise _invalid("签名头格式错误", "malformed signature headers") from None
-    current = int(as_utc(now).timestamp()) if now else int(time.time())
+    current = int(as_utc(now or SystemClock().now()).timestamp())
     if abs(current - timestamp) > tolerance_seconds:
         raise _invalid("时间戳超出允许范围", "timestamp outside the allowed window")
     message = signed_message(event_id, timestamp, body)
