@@ -16,6 +16,7 @@ from yikatong.applications.protocols import CardFactory
 from yikatong.applications.reference import SimulatedCardFactory
 from yikatong.audit.models import AuditRecord
 from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.errors import DomainError
 
 pytestmark = pytest.mark.db
 
@@ -70,7 +71,7 @@ def test_agent_with_malformed_document_is_refused_and_nothing_changes(platform, 
     before = count(platform, Application), count(platform, AuditRecord)
     agent = service.AgentData(name="代办人", document_type="resident_id_card",
                               document_number=number)
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(DomainError) as caught:
         apply(agent=agent)
     assert caught.value.http_status == 422
     assert (count(platform, Application), count(platform, AuditRecord)) == before
@@ -78,7 +79,7 @@ def test_agent_with_malformed_document_is_refused_and_nothing_changes(platform, 
 
 def test_unknown_bank_and_bad_pickup_outlet(platform, apply):
     before = count(platform, Application), count(platform, AuditRecord)
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(DomainError) as caught:
         apply(choice=pickup(bank="HSBC"))
     assert caught.value.code == "unknown_bank"
     with pytest.raises(errors.PickupOutletNotAllowed):
@@ -174,7 +175,7 @@ def test_replacement_after_formal_loss_and_unblock_cancels_it(platform, apply):
 
     person = new_applicant()
     first = walk_to_hand_over(platform, apply(person).id)
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(DomainError) as caught:
         apply(person, pickup(kind="replacement"))
     assert "replacement" in caught.value.code
     online = Actor(user_id="h", role=Role.HOLDER, channel=Channel.ONLINE_PORTAL,
@@ -204,7 +205,7 @@ def test_exchange_needs_the_transit_refund_first(platform, apply):
     person = new_applicant()
     first = walk_to_hand_over(platform, apply(person).id)
     exchange = pickup(kind="exchange", exchange_reason="damage")
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(DomainError) as caught:
         apply(person, exchange)
     assert caught.value.code == "transit_balance_not_refunded"
     direct = Actor(user_id="smk", role=Role.CITIZEN_OUTLET, channel=Channel.CITIZEN_OUTLET,
@@ -216,7 +217,7 @@ def test_exchange_needs_the_transit_refund_first(platform, apply):
     with platform.uow() as uow:
         record_wallet_refund(uow=uow, actor=direct, card_no=first.card_no, refunded_fen=0)
         uow.commit()
-    with pytest.raises(Exception) as caught:   # unreadable is only for a damage exchange
+    with pytest.raises(DomainError) as caught:   # unreadable is only for a damage exchange
         apply(person, pickup(kind="exchange", exchange_reason="info_change", card_unreadable=True))
     assert caught.value.code == "invalid_input"
     unreadable = apply(person, pickup(kind="exchange", exchange_reason="damage",

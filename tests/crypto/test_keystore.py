@@ -10,7 +10,7 @@ import traceback
 
 import pytest
 
-from yikatong.core.errors import Conflict, InvalidInput
+from yikatong.core.errors import Conflict, DomainError, InvalidInput
 from yikatong.core.settings import Settings
 from yikatong.crypto import pboc, sm2
 from yikatong.crypto.errors import KeyNotFound, KeyStoreLocked, KeyUnusable
@@ -243,7 +243,7 @@ def test_reprs_errors_and_listings_never_contain_key_bytes(store, tmp_path):
         lambda: FileKeyStore(store.path, bytes(32)),
         lambda: store.get("load").card_key({"asn": bytes(8)}),
     ):
-        with pytest.raises(Exception) as raised:
+        with pytest.raises(DomainError) as raised:
             failing()
         texts += [str(raised.value), repr(raised.value), "".join(traceback.format_exception(raised.value))]
         texts.append(json.dumps(getattr(raised.value, "to_problem", dict)()))
