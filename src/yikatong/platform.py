@@ -52,7 +52,7 @@ class Platform:
                 wiring.connect(self)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, self.clock, self.after_commit)
+        return UnitOfWork(self.session_factory, self.clock, self.after_commit, seams=self)
 
     def provide(self, protocol: Any, implementation: Any = None, *, factory=None) -> None:
         """Register an implementation (or a lazy factory) for a seam."""
@@ -61,6 +61,11 @@ class Platform:
             self._factories[protocol] = factory
         else:
             self._services[protocol] = implementation
+
+    def has(self, protocol: Any) -> bool:
+        """Whether an implementation (or factory) is registered: wiring that only offers a
+        default checks this, so a package that built the real thing keeps its own."""
+        return protocol in self._services or protocol in self._factories
 
     def get(self, protocol: type[T] | Any) -> T:
         if protocol not in self._services:

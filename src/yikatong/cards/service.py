@@ -78,7 +78,6 @@ from yikatong.cards.rules import (
     province_code,
     temporary_hr_loss_ends,
 )
-from yikatong.cards.wiring import seam
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import as_utc, local_date
 from yikatong.core.errors import ConcurrentChange, Forbidden, InvalidInput
@@ -390,7 +389,7 @@ def report_loss(*, uow: UnitOfWork, actor: Actor, card_no: str, kind: str,
         _add_block(card, actor=actor, function=Function.HR, kind=loss_kind,
                    reason_code=reason_code, at=now, ends_at=ends)
     if plan.financial:
-        ack = seam(uow, BankGateway).report_financial_loss(
+        ack = uow.get(BankGateway).report_financial_loss(
             bank_code=card.bank_code, card_no=card.card_no, pan=card.pan, kind=loss_kind,
             channel=str(actor.channel), reported_at=now)
         _apply_all(uow, ack.events)
@@ -424,7 +423,7 @@ def unblock(*, uow: UnitOfWork, actor: Actor, card_no: str, function: str | None
         if block.function == Function.HR:
             _lift(block, actor=actor, at=now, reason="unblocked")
     if any(block.function == Function.FINANCIAL for block in lifts):
-        ack = seam(uow, BankGateway).lift_financial_loss(
+        ack = uow.get(BankGateway).lift_financial_loss(
             bank_code=card.bank_code, card_no=card.card_no, pan=card.pan,
             channel=str(actor.channel), lifted_at=now)
         _apply_all(uow, ack.events)
@@ -513,7 +512,7 @@ def activate_financial(*, uow: UnitOfWork, actor: Actor, card_no: str,
     if card.financial_status != FinancialStatus.INACTIVE:
         raise FinancialAlreadyActivated(status=card.financial_status)
     now = uow.now()
-    ack = seam(uow, BankGateway).activate(bank_code=card.bank_code, card_no=card.card_no,
+    ack = uow.get(BankGateway).activate(bank_code=card.bank_code, card_no=card.card_no,
                                           pan=card.pan, activated_at=now,
                                           branch_code=actor.branch_code)
     uow.audit(actor=actor, action="card.financial_activation_requested", entity_type="card",
@@ -692,7 +691,7 @@ def _check_successor_allowed(uow: UnitOfWork, *, person_id: int, kind: str,
 
 
 def _check_wallet_refunded(uow: UnitOfWork, card_no: str) -> None:
-    balance = seam(uow, WalletBalance).unrefunded_balance(uow=uow, card_no=card_no)
+    balance = uow.get(WalletBalance).unrefunded_balance(uow=uow, card_no=card_no)
     if balance is None:
         raise TransitBalanceNotRefunded(
             balance_zh="尚无退值记录，余额无法确认",
@@ -822,7 +821,7 @@ def _retire(uow: UnitOfWork, *, actor: Actor, card: Card, reason: EndReason,
 
 def _request_account_closure(uow: UnitOfWork, *, actor: Actor, card: Card, successor: Card) -> None:
     now = uow.now()
-    task_id = seam(uow, BankGateway).request_account_closure(
+    task_id = uow.get(BankGateway).request_account_closure(
         bank_code=card.bank_code, card_no=card.card_no, pan=card.pan, reason="exchanged",
         requested_at=now)
     task = BankAccountClosureTask(

@@ -29,9 +29,11 @@ class UnitOfWork:
         session_factory: sessionmaker[Session],
         clock: Clock,
         after_commit: list[Callable[[], None]] | None = None,
+        seams: Any = None,
     ) -> None:
         self._session_factory = session_factory
         self.clock = clock
+        self._seams = seams  # the Platform that made this unit of work
         self._after_commit = after_commit or []
         self.session: Session
         self.events: list[OutboxEvent] = []
@@ -63,6 +65,12 @@ class UnitOfWork:
 
     def now(self):
         return self.clock.now()
+
+    def get(self, protocol: Any) -> Any:
+        """The implementation of a seam registered on the platform that made this uow."""
+        if self._seams is None:
+            raise LookupError(f"this unit of work has no platform to find {protocol!r} on")
+        return self._seams.get(protocol)
 
     def audit(
         self,

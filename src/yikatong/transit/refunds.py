@@ -23,7 +23,6 @@ from sqlalchemy import select
 
 from yikatong.cards import service as cards
 from yikatong.cards.wallet import RecordedWalletRefunds
-from yikatong.cards.wiring import seam
 from yikatong.chip import terminal
 from yikatong.chip.apdu import command
 from yikatong.chip.apps.purse import KEY_INDEX
@@ -217,7 +216,7 @@ def register_unreadable_wallet(*, uow: UnitOfWork, actor: Actor, card_no: str) -
     if refund is not None:
         return _view(refund)
     now = uow.now()
-    policy = seam(uow, WalletPolicy)
+    policy = uow.get(WalletPolicy)
     refund = WalletRefund(asn=card.asn, card_no=card_no, kind="unreadable", state="waiting",
                           requested_by=actor.user_id, outlet_code=actor.branch_code, created_at=now,
                           due_at=now + policy.unreadable_wait)
@@ -261,7 +260,7 @@ def refund_unreadable(*, uow: UnitOfWork, asn: str, actor: Actor) -> RefundView:
 
 
 def _shadow(uow: UnitOfWork, asn: str) -> tuple[Fen, str]:
-    source = seam(uow, ShadowBalance)
+    source = uow.get(ShadowBalance)
     balance = source.balance(uow=uow, asn=asn)
     if balance is not None and not isinstance(source, LastKnownBalance):
         return balance, "shadow"
