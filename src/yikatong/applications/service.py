@@ -202,6 +202,16 @@ def open_applications_for(*, uow: UnitOfWork, person_id: int) -> list[Applicatio
     return [view(app) for app in rows]
 
 
+def person_ids_with_open_applications(*, uow: UnitOfWork, after_person_id: int = 0,
+                                      limit: int = 500) -> list[int]:
+    """People (by id, after `after_person_id`) with an application that has not ended."""
+    return list(uow.session.execute(
+        select(Application.person_id).distinct()
+        .where(Application.person_id > after_person_id, Application.status.in_(rules.OPEN))
+        .order_by(Application.person_id).limit(limit)
+    ).scalars())
+
+
 def application_for_card(*, uow: UnitOfWork, card_no: str) -> ApplicationView | None:
     app = uow.session.execute(
         select(Application).where(Application.card_no == card_no)).scalar_one_or_none()
@@ -689,11 +699,14 @@ def open_exchange_for_changed_data(*, uow: UnitOfWork, actor: Actor, person_id: 
 
 
 def _applicant_from_person(uow: UnitOfWork, person_id: int) -> dict[str, Any]:
-    from yikatong.people.service import get_person
+    from yikatong.people.service import current_document, get_person
 
     person = get_person(uow=uow, person_id=person_id)
-    return {"name": person.name, "document_type": person.document_type or "resident_id_card",
-            "document_number": person.ssn, "gender": person.gender,
+    # A foreigner's ssn is assigned by the agency: the document is the passport, not the ssn.
+    document_type, number = current_document(uow=uow, person_id=person_id) or (
+        "resident_id_card", person.ssn)
+    return {"name": person.name, "document_type": document_type,
+            "document_number": number, "gender": person.gender,
             "birth_date": person.birth_date.isoformat(), "nationality": person.nationality,
             "phone": person.phone, "address": person.address}
 

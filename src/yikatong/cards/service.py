@@ -189,6 +189,16 @@ def has_live_card(*, uow: UnitOfWork, person_id: int) -> bool:
     return bool(_live_cards(uow, person_id))
 
 
+def person_ids_with_live_cards(*, uow: UnitOfWork, after_person_id: int = 0,
+                               limit: int = 500) -> list[int]:
+    """People (by id, after `after_person_id`) holding a produced or in-use card."""
+    return list(uow.session.execute(
+        select(Card.person_id).distinct()
+        .where(Card.person_id > after_person_id, Card.state.in_(list(LIVE_STATES)))
+        .order_by(Card.person_id).limit(limit)
+    ).scalars())
+
+
 def list_cards(*, uow: UnitOfWork, person_id: int | None = None, bank_code: str | None = None,
                state: str | None = None, limit: int = 50, offset: int = 0) -> list[CardView]:
     """Cards, newest first, optionally of one person, bank or state."""

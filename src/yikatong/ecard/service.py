@@ -250,20 +250,17 @@ def _sync_action(created: bool, before: dict, after: dict) -> str:
 def live_person_ids(*, uow: UnitOfWork, after_person_id: int = 0, limit: int = 500) -> list[int]:
     """The next `limit` people (by id, after `after_person_id`) with a live e-card, a live
     card or an open application: the pages of the reconciliation."""
-    from yikatong.cards.models import Card
+    from yikatong.applications.service import person_ids_with_open_applications
+    from yikatong.cards.service import person_ids_with_live_cards
 
-    columns = [(Ecard.live_person_id, None), (Card.person_id, Card.state.in_(("produced", "in_use")))]
-    applications = _applications_models()
-    if applications is not None:
-        model, open_statuses = applications
-        columns.append((model.person_id, model.status.in_(open_statuses)))
-    people: set[int] = set()
-    for column, condition in columns:
-        query = select(column).where(column > after_person_id).distinct()
-        if condition is not None:
-            query = query.where(condition)
-        people |= set(uow.session.execute(query.order_by(column).limit(limit)).scalars())
-    return sorted(people)[:limit]
+    pages = (
+        uow.session.execute(
+            select(Ecard.live_person_id).where(Ecard.live_person_id > after_person_id)
+            .distinct().order_by(Ecard.live_person_id).limit(limit)).scalars(),
+        person_ids_with_live_cards(uow=uow, after_person_id=after_person_id, limit=limit),
+        person_ids_with_open_applications(uow=uow, after_person_id=after_person_id, limit=limit),
+    )
+    return sorted(set().union(*pages))[:limit]
 
 
 # ---------------------------------------------------------------------------------------
@@ -602,24 +599,9 @@ def _derive(uow: UnitOfWork, *, person_id: int, ecard: Ecard | None) -> EcardSta
 
 
 def _has_open_application(uow: UnitOfWork, person_id: int) -> bool:
-    applications = _applications_models()
-    if applications is None:
-        return False
-    model, open_statuses = applications
-    return uow.session.execute(select(model.id).where(
-        model.person_id == person_id, model.status.in_(open_statuses))).first() is not None
+    from yikatong.applications.service import open_applications_for
 
-
-def _applications_models():
-    """The applications table and its open statuses, when that package is installed."""
-    try:
-        from yikatong.applications.models import Application
-        from yikatong.applications.rules import OPEN
-    except ModuleNotFoundError as error:
-        if not (error.name or "").startswith("yikatong.applications"):
-            raise
-        return None
-    return Application, tuple(OPEN)
+    return bool(open_applications_for(uow=uow, person_id=person_id))
 
 
 def _channel(uow: UnitOfWork, code: str) -> EcardChannel:
