@@ -24,6 +24,7 @@ from yikatong.core.clock import CST
 from yikatong.crypto.keystore import InMemoryKeyStore
 from yikatong.crypto.protocols import KeyStore
 from yikatong.ledger import service as ledger
+from yikatong.ledger.errors import AccountNotFound
 from yikatong.ledger.models import Journal
 from yikatong.transit.fare_config import FareConfig
 from yikatong.transit.validator import Place, Validator, bus, metro_entry, metro_exit
@@ -158,7 +159,7 @@ class World:
         with self.platform.uow() as uow:
             try:
                 return ledger.balance(uow=uow, code=code)
-            except Exception:  # never opened: nothing was posted to it
+            except AccountNotFound:  # never opened: nothing was posted to it
                 return 0
 
     def trial_balance(self):
