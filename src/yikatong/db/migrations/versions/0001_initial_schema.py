@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 19:58:42.772696
+Create Date: 2026-11-26 20:41:36.307720
 """
 
 import sqlalchemy as sa
@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("type", sa.String(length=32), nullable=False),
         sa.Column("occurred_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("answered_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("published_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_bank_outbox")),
         sa.UniqueConstraint("event_id", name=op.f("uq_bank_outbox_event_id")),
@@ -103,13 +104,11 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("bank_code", sa.String(length=16), nullable=False),
         sa.Column("message_id", sa.String(length=64), nullable=False),
-        sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("type", sa.String(length=64), nullable=False),
         sa.Column("card_no", sa.String(length=64), nullable=True),
         sa.Column("platform_seq", sa.Integer(), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("note", sa.String(length=200), nullable=True),
-        sa.Column("reply", sa.JSON(), nullable=True),
         sa.Column("processed_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_processed_messages")),
         sa.UniqueConstraint(
@@ -219,6 +218,31 @@ def upgrade() -> None:
             batch_op.f("ix_cards_predecessor_card_no"), ["predecessor_card_no"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_cards_state"), ["state"], unique=False)
+
+    op.create_table(
+        "clearing_batches",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("file_id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("direction", sa.String(length=3), nullable=False),
+        sa.Column("sender", sa.String(length=32), nullable=False),
+        sa.Column("operator", sa.String(length=16), nullable=False),
+        sa.Column("terminal_id", sa.String(length=12), nullable=False),
+        sa.Column("reference", sa.String(length=64), nullable=True),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("record_count", sa.Integer(), nullable=False),
+        sa.Column("total_1", sa.BigInteger(), nullable=False),
+        sa.Column("total_2", sa.BigInteger(), nullable=False),
+        sa.Column("received_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_by", sa.String(length=64), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_clearing_batches")),
+        sa.UniqueConstraint("file_id", name=op.f("uq_clearing_batches_file_id")),
+    )
+    with op.batch_alter_table("clearing_batches", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_clearing_batches_received_at"), ["received_at"], unique=False
+        )
 
     op.create_table(
         "directory_banks",
@@ -608,6 +632,7 @@ def upgrade() -> None:
         sa.Column("bank_code", sa.String(length=16), nullable=True),
         sa.Column("branch_code", sa.String(length=32), nullable=True),
         sa.Column("person_id", sa.Integer(), nullable=True),
+        sa.Column("verified_ssn", sa.String(length=20), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
@@ -615,6 +640,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_users_person_id"), ["person_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_users_verified_ssn"), ["verified_ssn"], unique=False)
 
     op.create_table(
         "webhook_endpoints",
@@ -816,6 +842,106 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_card_blocks_card_id"), ["card_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_card_blocks_ends_at"), ["ends_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_card_blocks_lifted_at"), ["lifted_at"], unique=False)
+
+    op.create_table(
+        "clearing_exceptions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("batch_id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("asn", sa.String(length=20), nullable=False),
+        sa.Column("counter_kind", sa.String(length=7), nullable=False),
+        sa.Column("counter", sa.Integer(), nullable=False),
+        sa.Column("tx_date", sa.Date(), nullable=False),
+        sa.Column("reason", sa.String(length=24), nullable=False),
+        sa.Column("zh", sa.String(length=1024), nullable=False),
+        sa.Column("en", sa.String(length=1024), nullable=False),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.Column("opened_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolution", sa.String(length=256), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["batch_id"],
+            ["clearing_batches.id"],
+            name=op.f("fk_clearing_exceptions_batch_id_clearing_batches"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_clearing_exceptions")),
+    )
+    with op.batch_alter_table("clearing_exceptions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_clearing_exceptions_asn"), ["asn"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_clearing_exceptions_batch_id"), ["batch_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_clearing_exceptions_reason"), ["reason"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_clearing_exceptions_tx_date"), ["tx_date"], unique=False
+        )
+
+    op.create_table(
+        "clearing_records",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("batch_id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("asn", sa.String(length=20), nullable=False),
+        sa.Column("issuer_id", sa.String(length=16), nullable=False),
+        sa.Column("own_card", sa.Boolean(), nullable=False),
+        sa.Column("counter_kind", sa.String(length=7), nullable=False),
+        sa.Column("counter", sa.Integer(), nullable=False),
+        sa.Column("tx_type", sa.SmallInteger(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("balance_after", sa.BigInteger(), nullable=False),
+        sa.Column("terminal_id", sa.String(length=12), nullable=False),
+        sa.Column("terminal_serial", sa.BigInteger(), nullable=False),
+        sa.Column("card_time", sa.String(length=14), nullable=False),
+        sa.Column("occurred_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tx_date", sa.Date(), nullable=False),
+        sa.Column("tac", sa.String(length=8), nullable=False),
+        sa.Column("key_version", sa.SmallInteger(), nullable=False),
+        sa.Column("alg_id", sa.SmallInteger(), nullable=False),
+        sa.Column("city", sa.String(length=4), nullable=False),
+        sa.Column("operator", sa.String(length=16), nullable=False),
+        sa.Column("mode", sa.String(length=8), nullable=False),
+        sa.Column("tap", sa.String(length=8), nullable=False),
+        sa.Column("line", sa.String(length=16), nullable=False),
+        sa.Column("station", sa.String(length=16), nullable=False),
+        sa.Column("region", sa.String(length=16), nullable=False),
+        sa.Column("card_kind", sa.String(length=16), nullable=False),
+        sa.Column("rider", sa.String(length=16), nullable=False),
+        sa.Column("recovered", sa.Boolean(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("settled_by", sa.Integer(), nullable=True),
+        sa.Column("national_file", sa.String(length=64), nullable=True),
+        sa.Column("national_seq", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["batch_id"],
+            ["clearing_batches.id"],
+            name=op.f("fk_clearing_records_batch_id_clearing_batches"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["settled_by"],
+            ["clearing_batches.id"],
+            name=op.f("fk_clearing_records_settled_by_clearing_batches"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_clearing_records")),
+    )
+    with op.batch_alter_table("clearing_records", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_clearing_records_awaiting_house",
+            ["national_file"],
+            unique=False,
+            sqlite_where=sa.text("status = 'pending_national'"),
+            postgresql_where=sa.text("status = 'pending_national'"),
+        )
+        batch_op.create_index(
+            batch_op.f("ix_clearing_records_batch_id"), ["batch_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_clearing_records_tx_date"), ["tx_date"], unique=False)
+        batch_op.create_index(
+            "ux_clearing_records_card_counter",
+            ["asn", "counter_kind", "counter"],
+            unique=True,
+            sqlite_where=sa.text("status <> 'rejected'"),
+            postgresql_where=sa.text("status <> 'rejected'"),
+        )
 
     op.create_table(
         "ecard_consents",
@@ -1031,6 +1157,28 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ecard_consents_ecard_id"))
 
     op.drop_table("ecard_consents")
+    with op.batch_alter_table("clearing_records", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ux_clearing_records_card_counter",
+            sqlite_where=sa.text("status <> 'rejected'"),
+            postgresql_where=sa.text("status <> 'rejected'"),
+        )
+        batch_op.drop_index(batch_op.f("ix_clearing_records_tx_date"))
+        batch_op.drop_index(batch_op.f("ix_clearing_records_batch_id"))
+        batch_op.drop_index(
+            "ix_clearing_records_awaiting_house",
+            sqlite_where=sa.text("status = 'pending_national'"),
+            postgresql_where=sa.text("status = 'pending_national'"),
+        )
+
+    op.drop_table("clearing_records")
+    with op.batch_alter_table("clearing_exceptions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_clearing_exceptions_tx_date"))
+        batch_op.drop_index(batch_op.f("ix_clearing_exceptions_reason"))
+        batch_op.drop_index(batch_op.f("ix_clearing_exceptions_batch_id"))
+        batch_op.drop_index(batch_op.f("ix_clearing_exceptions_asn"))
+
+    op.drop_table("clearing_exceptions")
     with op.batch_alter_table("card_blocks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_card_blocks_lifted_at"))
         batch_op.drop_index(batch_op.f("ix_card_blocks_ends_at"))
@@ -1065,6 +1213,7 @@ def downgrade() -> None:
     op.drop_table("access_tokens")
     op.drop_table("webhook_endpoints")
     with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_users_verified_ssn"))
         batch_op.drop_index(batch_op.f("ix_users_person_id"))
 
     op.drop_table("users")
@@ -1129,6 +1278,10 @@ def downgrade() -> None:
 
     op.drop_table("directory_outlets")
     op.drop_table("directory_banks")
+    with op.batch_alter_table("clearing_batches", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_clearing_batches_received_at"))
+
+    op.drop_table("clearing_batches")
     with op.batch_alter_table("cards", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cards_state"))
         batch_op.drop_index(batch_op.f("ix_cards_predecessor_card_no"))
