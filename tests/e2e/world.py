@@ -152,8 +152,7 @@ class World:
         the server logged meanwhile."""
         mark = self.server.log_size()
         headers = {**(as_ or {}), **kwargs.pop("headers", {})}
-        response = self.http.request(method, path if path.startswith("/") else f"{API}/{path}",
-                                     headers=headers, **kwargs)
+        response = self.raw(method, path if path.startswith("/") else f"{API}/{path}", headers=headers, **kwargs)
         allowed = expect if isinstance(expect, tuple) else (expect,)
         if response.status_code not in allowed:
             tracebacks = self.server.tracebacks_since(mark)
@@ -161,6 +160,15 @@ class World:
                              f"{response.text[:2000]}" + ("\n--- server log ---\n" + "\n".join(tracebacks)
                                                          if tracebacks else ""))
         return response
+
+    def raw(self, method: str, url: str, **kwargs) -> httpx.Response:
+        """One request, sent again on a fresh connection if the pooled one was closed under
+        it (the server drops the connection after an unhandled error: the next request on it
+        reads a reset, and never reached the server)."""
+        try:
+            return self.http.request(method, url, **kwargs)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            return self.http.request(method, url, **kwargs)
 
     def get(self, path: str, **kwargs) -> dict | list:
         return self.call("GET", path, **kwargs).json()

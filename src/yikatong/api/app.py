@@ -9,12 +9,40 @@ import pkgutil
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 import yikatong
 from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.platform import Platform
 
 PROBLEM = "application/problem+json"
+
+
+class RouteNotFound(DomainError):
+    code = "route_not_found"
+    http_status = 404
+    zh = "没有这个接口"
+    en = "No such endpoint"
+
+
+class MethodNotAllowed(DomainError):
+    code = "method_not_allowed"
+    http_status = 405
+    zh = "该接口不支持此请求方法"
+    en = "This endpoint does not support this method"
+
+
+class HttpError(DomainError):
+    code = "http_error"
+    zh = "请求未能处理（HTTP {status}）"
+    en = "The request could not be handled (HTTP {status})"
+
+
+class InternalError(DomainError):
+    code = "internal_error"
+    http_status = 500
+    zh = "服务器内部错误，请稍后重试"
+    en = "Internal server error; please try again later"
 
 
 def create_app(platform: Platform | None = None) -> FastAPI:
@@ -27,6 +55,8 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.state.platform = platform or Platform()
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)  # routing: no such path or method
+    app.add_exception_handler(Exception, _internal_error)  # still logged with its traceback
     for router in _domain_routers("api"):
         app.include_router(router, prefix="/api/v1")
     for router in _domain_routers("web"):  # pages for people, at the site root
@@ -63,3 +93,14 @@ def _validation_error(_request: Request, error: RequestValidationError) -> JSONR
     problem = InvalidInput(reason_zh="请求格式不正确（" + "；".join(fields) + "）",
                            reason_en="malformed request (" + "; ".join(fields) + ")").to_problem()
     return JSONResponse(problem, status_code=422, media_type=PROBLEM)
+
+
+def _http_error(_request: Request, error: HTTPException) -> JSONResponse:
+    problem = {404: RouteNotFound, 405: MethodNotAllowed}.get(error.status_code)
+    body = problem().to_problem() if problem else HttpError(status=error.status_code).to_problem()
+    body["status"] = error.status_code
+    return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM, headers=error.headers)
+
+
+def _internal_error(_request: Request, _error: Exception) -> JSONResponse:
+    return JSONResponse(InternalError().to_problem(), status_code=500, media_type=PROBLEM)
