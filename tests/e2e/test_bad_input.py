@@ -326,3 +326,12 @@ def test_no_such_route_or_method_is_a_problem_too(world):
                                  ("GET", "/api/v1/cards/..%2F..%2Fetc", 404)):
         answer = world.call(method, path, as_=world.staff("admin"), expect=status)
         assert _problem(answer), answer.text
+
+
+@pytest.mark.parametrize(("path", "who", "parameter"), [
+    ("people", "outlet", "offset"),
+])
+def test_a_list_offset_beyond_any_row_number_is_a_422(world, path, who, parameter):
+    """Fixed: offsets past 2^63 − 1 reached SQLite (OverflowError: a 500)."""
+    refused = world.call("GET", path, as_=world.staff(who), params={parameter: 10**30}, expect=422)
+    assert _problem(refused)

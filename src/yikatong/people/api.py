@@ -65,7 +65,7 @@ def register_applicant(body: RegisterIn, actor: Actor = Depends(require_roles(*R
 
 @router.get("", response_model=PersonPageOut, summary="List people (masked) / 人员列表")
 def list_people(name: str | None = None, ssn: str | None = None,
-                limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0),
+                limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=2**63 - 1),
                 actor: Actor = Depends(require_roles(*READERS)),
                 platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
