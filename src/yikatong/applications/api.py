@@ -133,7 +133,7 @@ def get_employer_batch(batch_id: RowId, actor: Actor = Depends(employer),
 @router.get("", response_model=list[ApplicationOut],
             summary="List applications, numbers masked / 申请列表（证件号脱敏）")
 def list_applications(status: str | None = None, limit: int = Query(100, ge=1, le=500),
-                      offset: int = Query(0, ge=0),
+                      offset: int = Query(0, ge=0, le=2**63 - 1),
                       _actor: Actor = Depends(outlet_operator),
                       platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
