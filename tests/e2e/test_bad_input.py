@@ -331,6 +331,7 @@ def test_no_such_route_or_method_is_a_problem_too(world):
 @pytest.mark.parametrize(("path", "who", "parameter"), [
     ("people", "outlet", "offset"),
     ("applications", "outlet", "offset"),
+    ("transit/deny-list", "transit", "since"),
 ])
 def test_a_list_offset_beyond_any_row_number_is_a_422(world, path, who, parameter):
     """Fixed: offsets past 2^63 − 1 reached SQLite (OverflowError: a 500)."""

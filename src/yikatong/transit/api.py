@@ -97,7 +97,7 @@ def get_contact(contact_id: str, actor: Actor = Depends(require_roles(*TOP_UP_RO
 
 @router.get("/deny-list", response_model=DenyListOut,
             summary="Deny-list changes since a version, for validators / 黑名单增量")
-def get_deny_list(since: int = Query(default=0, ge=0),
+def get_deny_list(since: int = Query(default=0, ge=0, le=2**63 - 1),
                   actor: Actor = Depends(require_roles(Role.TRANSIT_OPERATOR, Role.CITIZEN_OUTLET)),
                   platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
