@@ -373,6 +373,24 @@ def test_corrected_printed_data_opens_an_exchange(platform, apply):
     assert opened.bank_code == done.bank_code
 
 
+def test_an_exchange_for_a_passport_holder_records_the_passport(platform, apply):
+    from yikatong.applications.jobs import exchange_on_printed_data_change
+    from yikatong.cards.service import record_wallet_refund
+
+    foreigner = new_applicant(name="Anna Berg", document_type="passport",
+                              document_number="P9876543", nationality="SWE",
+                              document_valid_until=None)
+    done = walk_to_hand_over(platform, apply(foreigner).id)
+    with platform.uow() as uow:
+        record_wallet_refund(uow=uow, actor=ADMIN, card_no=done.card_no, refunded_fen=0)
+        uow.commit()
+    _correct_name(platform, done.person_id, "Anna Berg-Lund")
+    assert exchange_on_printed_data_change(platform) == 1
+    with platform.uow() as uow:
+        [opened] = service.open_applications_for(uow=uow, person_id=done.person_id)
+    assert (opened.document_type, opened.document_number) == ("passport", "P9876543")
+
+
 def test_correction_without_a_transit_refund_is_skipped_and_audited(platform, apply):
     from yikatong.applications.jobs import exchange_on_printed_data_change
 

@@ -63,11 +63,19 @@ def _load(uow: UnitOfWork, person_id: int) -> Person:
     return person
 
 
-def _view(uow: UnitOfWork, person: Person) -> PersonView:
-    document_type = uow.session.execute(
-        select(PersonDocument.document_type).where(PersonDocument.person_id == person.id)
+def current_document(*, uow: UnitOfWork, person_id: int) -> tuple[str, str] | None:
+    """(document type, number) of the identity document last recorded for the person."""
+    row = uow.session.execute(
+        select(PersonDocument.document_type, PersonDocument.number)
+        .where(PersonDocument.person_id == person_id)
         .order_by(PersonDocument.id.desc()).limit(1)
-    ).scalar_one_or_none()
+    ).first()
+    return (row.document_type, row.number) if row else None
+
+
+def _view(uow: UnitOfWork, person: Person) -> PersonView:
+    document = current_document(uow=uow, person_id=person.id)
+    document_type = document[0] if document else None
     has_photo = uow.session.get(PersonPhoto, person.id) is not None
     return PersonView(
         id=person.id, name=person.name, ssn=person.ssn or "", gender=person.gender,
