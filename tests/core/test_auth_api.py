@@ -28,3 +28,8 @@ def test_channel_outside_role_refused(login, client):
     headers = login(Role.HOLDER, channel="bank_branch")
     response = client.get("/api/v1/auth/me", headers=headers)
     assert response.status_code == 403 and response.json()["code"] == "channel_not_allowed"
+
+
+def test_home_page_links_the_doors(client):
+    page = client.get("/").text
+    assert "/docs" in page and "/ecard/verify" in page and "一卡通" in page

@@ -8,7 +8,7 @@ import pkgutil
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 import yikatong
@@ -16,6 +16,18 @@ from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.platform import Platform
 
 PROBLEM = "application/problem+json"
+
+HOME_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<title>江苏（常州）一卡通 · Yikatong</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto">
+<h1>江苏（常州）一卡通 <small>Jiangsu (Changzhou) One Card</small></h1>
+<ul>
+<li><a href="/docs">接口文档 · API documentation</a> (<a href="/openapi.json">OpenAPI</a>)</li>
+<li><a href="/ecard/verify">电子社保卡验证 · Check an e-card code</a></li>
+<li><a href="/api/v1/directory/banks">合作银行 · Partner banks</a> ·
+<a href="/api/v1/directory/outlets">服务网点 · Outlets</a> ·
+<a href="/api/v1/directory/hotlines">服务热线 · Hotlines</a></li>
+</ul></body></html>"""
 
 
 class RouteNotFound(DomainError):
@@ -61,6 +73,10 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         app.include_router(router, prefix="/api/v1")
     for router in _domain_routers("web"):  # pages for people, at the site root
         app.include_router(router)
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def home() -> str:
+        return HOME_PAGE
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
