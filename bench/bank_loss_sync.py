@@ -106,6 +106,13 @@ def instrument(clock: Clockwork) -> None:
     link.bank_handler, link.apply_bank_message = timed_bank_handler, timed_apply
 
 
+def register(bank: ReferenceBank, view) -> None:
+    """The production list gives the bank the card's account number."""
+    with bank.uow() as uow:
+        service.open_account(uow=uow, bank_code=BANK, card_no=view.card_no, pan=view.pan)
+        uow.commit()
+
+
 def make_cards(platform: Platform, bank: ReferenceBank, count: int, first_person: int) -> list:
     made = []
     for n in range(count):
@@ -119,9 +126,7 @@ def make_cards(platform: Platform, bank: ReferenceBank, count: int, first_person
                 asn=f"{serial:020d}", issue_date=date(2026, 3, 2))
             cards.hand_over(uow=uow, actor=OUTLET, card_no=view.card_no)
             uow.commit()
-        with bank.uow() as uow:  # the production list gives the bank the account number
-            service.open_account(uow=uow, bank_code=BANK, card_no=view.card_no, pan=view.pan)
-            uow.commit()
+        link.with_retries(lambda view=view: register(bank, view))  # may race the consumer
         with platform.uow() as uow:
             cards.activate_financial(uow=uow, actor=TELLER, card_no=view.card_no)  # over NATS
             uow.commit()

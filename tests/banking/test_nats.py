@@ -14,6 +14,7 @@ from tests.banking.helpers import act, cards_view, holder, produce, teller
 from tests.banking.nats_world import ROOT, NatsWorld, wait_until
 from tests.events.crashing_dispatcher import CRASH_EXIT_CODE
 from yikatong.banking import service
+from yikatong.banking.link import with_retries
 from yikatong.cards import service as cards
 from yikatong.cards.protocols import BankUnavailable
 from yikatong.events.dispatcher import dispatch_pending
@@ -64,8 +65,9 @@ def ready_cards(world, *people: int) -> list:
     made = [produce(world.platform, person_id=person_id) for person_id in people]
     wait_until(lambda: all(bank_account(world, card.card_no) for card in made),
                what="the bank's accounts")
-    for card in made:
-        at_bank(world, service.open_account, bank_code="ICBC", card_no=card.card_no, pan=card.pan)
+    for card in made:  # the production list; it may race the bank's consumer, so retry
+        with_retries(lambda card=card: at_bank(world, service.open_account, bank_code="ICBC",
+                                               card_no=card.card_no, pan=card.pan))
         view = act(world.platform, cards.activate_financial, actor=teller(), card_no=card.card_no)
         assert view.financial_status == "active"
     return made

@@ -78,7 +78,7 @@ def _transaction(view: payments.TransactionView, response: Response) -> Transact
 def register_account(bank_code: str, body: AccountIn, actor: Actor = Depends(bank_staff),
                      platform: Platform = Depends(platform_dep)):
     _run(platform, service.open_account, bank_code=bank_code, card_no=body.card_no, pan=body.pan,
-         issue_date=body.issue_date)
+         issue_date=body.issue_date, actor=actor)
     return _account(_read(platform, service.account_view, bank_code=bank_code, pan=body.pan))
 
 

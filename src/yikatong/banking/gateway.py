@@ -78,26 +78,8 @@ def refuse_if_refused(answer: dict[str, Any]) -> None:
         raise BankRefused(reason_zh=answer.get("reason_zh", ""), reason_en=answer.get("reason_en", ""))
 
 
-class ReferenceBankGateway:
-    """The in-process reference bank behind the platform's BankGateway.
-
-    The events of an answer wait in the bank's outbox for a moment (link.sendable) so that the
-    relay does not race the platform transaction applying them. In-process the platform tells
-    when that transaction committed (`release_answered`, an after-commit hook), per thread.
-    """
-
-    def __init__(self, bank: ReferenceBank) -> None:
-        self.bank = bank
-        self._answered = threading.local()
-
-    def release_answered(self) -> None:
-        """The platform committed what this thread was answered: the relay may send it."""
-        ids = getattr(self._answered, "ids", None)
-        if ids:
-            self._answered.ids = []
-            with self.bank.uow() as uow:
-                service.mark_answered(uow=uow, event_ids=ids, answered=False)
-                uow.commit()
+class RequestingGateway:
+    """The BankGateway methods as requests to the bank; subclasses carry them (`_ask`)."""
 
     def activate(self, *, bank_code: str, card_no: str, pan: str, activated_at: datetime,
                  branch_code: str | None) -> BankAck:
@@ -128,8 +110,33 @@ class ReferenceBankGateway:
         return FinancialStatus(answer["status"])
 
     def poll_events(self, *, now: datetime) -> list[BankEvent]:
-        """Nothing to poll: this bank pushes its events (the relay, banking.jobs)."""
+        """Nothing to poll: the reference bank pushes its events (relay or JetStream)."""
         return []
+
+    def _ask(self, operation: str, **args: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class ReferenceBankGateway(RequestingGateway):
+    """The in-process reference bank behind the platform's BankGateway.
+
+    The events of an answer wait in the bank's outbox for a moment (link.sendable) so that the
+    relay does not race the platform transaction applying them. In-process the platform tells
+    when that transaction committed (`release_answered`, an after-commit hook), per thread.
+    """
+
+    def __init__(self, bank: ReferenceBank) -> None:
+        self.bank = bank
+        self._answered = threading.local()
+
+    def release_answered(self) -> None:
+        """The platform committed what this thread was answered: the relay may send it."""
+        ids = getattr(self._answered, "ids", None)
+        if ids:
+            self._answered.ids = []
+            with self.bank.uow() as uow:
+                service.mark_answered(uow=uow, event_ids=ids, answered=False)
+                uow.commit()
 
     def _ask(self, operation: str, **args: Any) -> dict[str, Any]:
         try:

@@ -4,7 +4,7 @@ Bank → platform: every message of a bank's outbox is applied on the platform b
 `apply_bank_message` — its event through `cards.service.apply_bank_event` (the only way the
 financial copy changes, once per event id), and for a formal loss or unblock done at a branch
 of the bank, the HR function as well (四.6(1): a branch covers both functions; the bank and
-the card centre sync in real time). In-process the relay (`relay_in_process`) carries the
+the card centre sync in real time). In-process the relay (`BankRelay`) carries the
 messages; with NATS the bank's process publishes them and `BankStreamConsumers` apply them.
 
 Platform → bank: the platform's outbox events for a bank reach `service.handle_platform_event`

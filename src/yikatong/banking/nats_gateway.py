@@ -18,15 +18,14 @@ import json
 import logging
 import threading
 from collections.abc import Coroutine
-from datetime import datetime
 from typing import Any, TypeVar
 
 import nats
 import nats.errors
 
 from yikatong.banking import transport
-from yikatong.banking.gateway import ack_of, refuse_if_refused
-from yikatong.cards.protocols import BankAck, BankEvent, BankUnavailable, FinancialStatus
+from yikatong.banking.gateway import RequestingGateway
+from yikatong.cards.protocols import BankUnavailable
 from yikatong.events.nats import DEFAULT_NAMESPACE
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,7 @@ async def connect(url: str, name: str, timeout: float) -> nats.NATS:
         timeout=timeout * 2)
 
 
-class NatsBankGateway:
+class NatsBankGateway(RequestingGateway):
     def __init__(self, url: str, *, namespace: str = DEFAULT_NAMESPACE, timeout: float = 3.0,
                  connect_timeout: float = 2.0) -> None:
         self.url = url
@@ -68,37 +67,6 @@ class NatsBankGateway:
         self.connect_timeout = connect_timeout
         self._loop = AsyncLoop("ykt-bank-gateway")
         self._nc: nats.NATS | None = None
-
-    def activate(self, *, bank_code: str, card_no: str, pan: str, activated_at: datetime,
-                 branch_code: str | None) -> BankAck:
-        return ack_of(self._ask("activate", bank_code=bank_code, card_no=card_no, pan=pan,
-                                branch_code=branch_code), f"{bank_code}-activate-{card_no}")
-
-    def report_financial_loss(self, *, bank_code: str, card_no: str, pan: str, kind: str,
-                              channel: str, reported_at: datetime) -> BankAck:
-        return ack_of(self._ask("report_financial_loss", bank_code=bank_code, card_no=card_no,
-                                pan=pan, kind=str(kind), channel=channel),
-                      f"{bank_code}-loss-{card_no}")
-
-    def lift_financial_loss(self, *, bank_code: str, card_no: str, pan: str, channel: str,
-                            lifted_at: datetime) -> BankAck:
-        return ack_of(self._ask("lift_financial_loss", bank_code=bank_code, card_no=card_no,
-                                pan=pan, channel=channel), f"{bank_code}-unblock-{card_no}")
-
-    def request_account_closure(self, *, bank_code: str, card_no: str, pan: str, reason: str,
-                                requested_at: datetime) -> str:
-        answer = self._ask("request_account_closure", bank_code=bank_code, card_no=card_no,
-                           pan=pan, reason=reason)
-        refuse_if_refused(answer)
-        return answer["task_id"]
-
-    def financial_status(self, *, bank_code: str, pan: str) -> FinancialStatus:
-        answer = self._ask("financial_status", bank_code=bank_code, pan=pan)
-        refuse_if_refused(answer)
-        return FinancialStatus(answer["status"])
-
-    def poll_events(self, *, now: datetime) -> list[BankEvent]:
-        return []
 
     def close(self) -> None:
         async def close() -> None:

@@ -109,7 +109,8 @@ def platform_actor(bank_code: str, branch_code: str | None = None) -> Actor:
 
 
 def open_account(*, uow: UnitOfWork, bank_code: str, card_no: str, pan: str | None = None,
-                 holder_ref: str | None = None, issue_date: date | None = None) -> BankAccount:
+                 holder_ref: str | None = None, issue_date: date | None = None,
+                 actor: Actor | None = None) -> BankAccount:
     """Open (not yet activated) the account of a produced card; opening it again fills in
     what was missing (the account number, the issue date) and changes nothing else."""
     if pan is not None:
@@ -134,7 +135,7 @@ def open_account(*, uow: UnitOfWork, bank_code: str, card_no: str, pan: str | No
         uow.session.flush()
         if account.pan is not None:
             payments.open_ledger_account(uow, account)
-        _audit(uow, Actor.system(f"bank:{bank_code}"), account, action, before)
+        _audit(uow, actor or Actor.system(f"bank:{bank_code}"), account, action, before)
     return account
 
 
