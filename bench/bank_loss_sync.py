@@ -45,6 +45,7 @@ from yikatong.banking import link, service  # noqa: E402
 from yikatong.banking.link import BankStreamConsumers  # noqa: E402
 from yikatong.banking.models import BankOutboxMessage  # noqa: E402
 from yikatong.banking.node import BankNode  # noqa: E402
+from yikatong.banking.retries import with_retries  # noqa: E402
 from yikatong.banking.runtime import ReferenceBank  # noqa: E402
 from yikatong.banking.wiring import use_reference_bank  # noqa: E402
 from yikatong.cards import service as cards  # noqa: E402
@@ -126,7 +127,7 @@ def make_cards(platform: Platform, bank: ReferenceBank, count: int, first_person
                 asn=f"{serial:020d}", issue_date=date(2026, 3, 2))
             cards.hand_over(uow=uow, actor=OUTLET, card_no=view.card_no)
             uow.commit()
-        link.with_retries(lambda view=view: register(bank, view))  # may race the consumer
+        with_retries(lambda view=view: register(bank, view))  # may race the bank's consumer
         with platform.uow() as uow:
             cards.activate_financial(uow=uow, actor=TELLER, card_no=view.card_no)  # over NATS
             uow.commit()

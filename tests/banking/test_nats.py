@@ -14,7 +14,7 @@ from tests.banking.helpers import act, cards_view, holder, produce, teller
 from tests.banking.nats_world import ROOT, NatsWorld, wait_until
 from tests.events.crashing_dispatcher import CRASH_EXIT_CODE
 from yikatong.banking import service
-from yikatong.banking.link import with_retries
+from yikatong.banking.retries import with_retries
 from yikatong.cards import service as cards
 from yikatong.cards.protocols import BankUnavailable
 from yikatong.events.dispatcher import dispatch_pending

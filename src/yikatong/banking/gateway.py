@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from yikatong.banking import service, transport
+from yikatong.banking.retries import with_retries
 from yikatong.banking.runtime import ReferenceBank
 from yikatong.cards.protocols import (
     BankAck,
@@ -46,13 +47,17 @@ def answer_request(bank: ReferenceBank, operation: str, args: dict[str, Any]) ->
     if operation not in OPERATIONS:
         return {"ok": False, "code": "unknown_operation", "reason_zh": f"未知的请求 {operation}",
                 "reason_en": f"unknown operation {operation}"}
-    try:
-        bank.check_serves(args["bank_code"])
+    def run() -> Any:
         with bank.uow() as uow:
             result = OPERATIONS[operation](uow=uow, **args)
             if isinstance(result, list):
                 service.mark_answered(uow=uow, event_ids=[event.event_id for event in result])
             uow.commit()
+        return result
+
+    try:
+        bank.check_serves(args["bank_code"])
+        result = with_retries(run)
     except DomainError as error:
         return {"ok": False, "code": error.code, "reason_zh": error.message_zh,
                 "reason_en": error.message_en}

@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm.exc import StaleDataError
 
 from yikatong.banking import service, transport
 from yikatong.banking.models import BankOutboxMessage
+from yikatong.banking.retries import with_retries
 from yikatong.banking.runtime import ReferenceBank
 from yikatong.cards import service as cards
 from yikatong.cards.protocols import BankEventType
@@ -36,25 +33,6 @@ from yikatong.core.errors import ConcurrentChange, DomainError
 from yikatong.events.protocols import Event
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-def with_retries(apply: Callable[[], T], attempts: int = 3) -> T:
-    """Run one transaction again when it lost a race with another writer.
-
-    The usual race: the platform applies a bank event in the transaction that asked the bank
-    (the gateway's answer) while the same event arrives through the stream; the second
-    writer waits on the unique event id, fails, and on the retry finds it applied. Retrying
-    at once beats a redelivery, which would hold up the whole stream behind it.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            return apply()
-        except (IntegrityError, OperationalError, StaleDataError, ConcurrentChange):
-            if attempt == attempts:
-                raise
-            time.sleep(0.02 * attempt)
-    raise AssertionError("unreachable")
 
 
 def apply_bank_message(platform, message: Event) -> bool:
