@@ -21,6 +21,7 @@ def register(group) -> None:
         """Start the platform / 启动平台."""
         import uvicorn
 
+        from yikatong.api import logging as access_logging
         from yikatong.api.app import create_app
         from yikatong.cli.context import platform
         from yikatong.platform_setup import prepare
@@ -35,6 +36,7 @@ def register(group) -> None:
         if worker:
             threading.Thread(target=run_forever, args=(plat,), kwargs={"stop": stop.is_set},
                              daemon=True, name="ykt-worker").start()
+        access_logging.install()
         try:
             uvicorn.run(create_app(plat), host=host, port=port, log_level="info")
         finally:
