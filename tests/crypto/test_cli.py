@@ -7,6 +7,7 @@ import stat
 import pytest
 from typer.testing import CliRunner
 
+from yikatong.cli.context import platform
 from yikatong.cli.main import app
 from yikatong.crypto.keystore import FileKeyStore, read_kek_file
 
@@ -19,7 +20,9 @@ def env(tmp_path, monkeypatch):
     monkeypatch.delenv("YKT_KEK_FILE", raising=False)
     monkeypatch.setenv("YKT_KEY_STORE", str(tmp_path / "var" / "keystore.json"))
     monkeypatch.setenv("YKT_DATABASE_URL", f"sqlite:///{tmp_path / 'ykt.db'}")
-    return tmp_path
+    platform.cache_clear()  # the CLI builds its platform from this test's environment
+    yield tmp_path
+    platform.cache_clear()
 
 
 def _run(*args: str):
@@ -74,3 +77,22 @@ def test_kek_file_with_loose_permissions_is_refused(env, monkeypatch):
     monkeypatch.setenv("YKT_KEK_FILE", str(kek_file))
     result = _run("init")
     assert result.exit_code == 1 and "0600" in result.output
+
+
+def test_key_changes_leave_an_audit_record_with_the_check_value_only(env):
+    from sqlalchemy import select
+
+    from yikatong.audit.models import AuditRecord
+    from yikatong.db.migrate import upgrade
+
+    upgrade(platform().engine)
+    assert _run("init").exit_code == 0
+    rotated = _run("rotate", "purchase", "--algorithm", "SM4")
+    assert rotated.exit_code == 0 and "审计记录写入失败" not in rotated.output
+    with platform().uow() as uow:
+        record = uow.session.execute(select(AuditRecord).where(
+            AuditRecord.action == "keys.rotate")).scalar_one()
+    assert record.entity_id == "purchase:SM4:2" and record.after["status"] == "active"
+    key = FileKeyStore(env / "var" / "keystore.json", read_kek_file(env / "var" / "kek"))
+    assert record.after["check_value"] == key.get("purchase", 2, "SM4").check_value
+    assert key.get("purchase", 2, "SM4").key.hex() not in str(record.after).lower()

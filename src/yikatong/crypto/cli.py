@@ -68,6 +68,7 @@ def register(group) -> None:
             info = _store().rotate(purpose, algorithm)
         except DomainError as error:
             fail(error)
+        _audit("keys.rotate", info)
         console.print(
             f"[green]✓[/green] {info.purpose} {info.algorithm}: version {info.version} active "
             f"(KCV {info.check_value}); older versions retired / 新版本已启用"
@@ -94,6 +95,7 @@ def _register_status_command(keys, verb: str) -> None:
             info = _store().set_status(purpose, resolve_algorithm(purpose, algorithm), version, status)
         except DomainError as error:
             fail(error)
+        _audit(f"keys.{verb}", info)
         console.print(f"[green]✓[/green] {info.purpose} {info.algorithm} version {info.version}: {info.status.value}")
 
     status_command.__doc__ = (
@@ -101,6 +103,27 @@ def _register_status_command(keys, verb: str) -> None:
         if verb == "retire"
         else "Revoke a version (refused for everything) / 吊销密钥版本"
     )
+
+
+def _audit(action: str, info) -> None:
+    """Record a key-store change in the platform's audit trail (never key bytes: the KCV).
+    The key store is a file, so this is a second step; if the database cannot be reached
+    the operator is told to record the change by hand."""
+    import getpass
+
+    from yikatong.cli.context import platform
+    from yikatong.core.actor import Actor, Channel, Role
+
+    actor = Actor(user_id=getpass.getuser(), role=Role.ADMIN, channel=Channel.SYSTEM)
+    try:
+        with platform().uow() as uow:
+            uow.audit(actor=actor, action=action, entity_type="master_key",
+                      entity_id=f"{info.purpose}:{info.algorithm}:{info.version}",
+                      after={"status": info.status.value, "check_value": info.check_value})
+            uow.commit()
+    except Exception as error:  # the key change stands; its audit record must not be lost
+        console.print(f"[red]![/red] could not write the audit record ({type(error).__name__}); "
+                      "record this key change in the ceremony log by hand / 审计记录写入失败，请手工登记")
 
 
 def _dev_kek(kek_path: Path) -> bytes:
