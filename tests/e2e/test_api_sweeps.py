@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from tests.e2e.world import ECARD_PASSWORD, Citizen
+from tests.e2e.world import Citizen
 
 pytestmark = pytest.mark.usefixtures("watch_server")
 PARAM = re.compile(r"{(\w+)}")
@@ -73,8 +73,7 @@ class Someone:
 def _someone(world) -> Someone:
     citizen = world.citizen_with_card()
     card = world.card(citizen.card_no)
-    world.post("ecard/me/channels/official_app/consent", as_=citizen.holder)
-    world.call("PUT", "ecard/me/password", as_=citizen.holder, json={"new_password": ECARD_PASSWORD})
+    world.use_ecard(citizen)
     phone = {**citizen.holder, "X-Ykt-Channel": "online_app"}  # NFC top-up in the app
     order = world.top_up(phone, card, 2000, key=f"app-{citizen.card_no}",
                          payer={"kind": "e_wallet", "reference": "wx-order-1"})

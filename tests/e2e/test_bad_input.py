@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime
 import pytest
 
 from tests.e2e.conftest import count_rows
-from tests.e2e.world import ECARD_PASSWORD
 
 pytestmark = pytest.mark.usefixtures("watch_server")
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -200,8 +199,7 @@ def _who(route: str) -> str:
 def test_bad_input_everywhere_is_a_4xx_problem_and_changes_nothing(world, server):
     spec = world.get("/openapi.json")
     someone = world.citizen_with_card()
-    world.post("ecard/me/channels/official_app/consent", as_=someone.holder)
-    world.call("PUT", "ecard/me/password", as_=someone.holder, json={"new_password": ECARD_PASSWORD})
+    world.use_ecard(someone)
     card = world.card(someone.card_no)
     values = {"person_id": someone.person_id, "application_id": someone.application_id, "card_no": someone.card_no,
               "pan": card.pan, "asn": world.card_view(someone.card_no)["asn"], "bank_code": "ICBC",

@@ -8,6 +8,8 @@ import base64
 import itertools
 import random
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -177,6 +179,16 @@ class World:
         kwargs.setdefault("expect", (200, 201))
         return self.call("POST", path, **kwargs).json()
 
+    @staticmethod
+    def eventually(check: Callable[[], object], timeout: float = 5.0) -> object:
+        """The first truthy answer of `check`, polled: what the platform's own events update
+        (the dispatcher delivers them to the e-card, the bank, … a moment after the commit)."""
+        deadline = time.monotonic() + timeout
+        while not (answer := check()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert answer, f"not within {timeout} s: {check}"
+        return answer
+
     def login(self, username: str, password: str = DEMO_PASSWORD, channel: str | None = None) -> dict[str, str]:
         key = (username, channel)
         if key not in self._logins:
@@ -240,6 +252,20 @@ class World:
         if signed_up:
             self.sign_up(citizen)
         return citizen
+
+    def wait_for_ecard(self, citizen: Citizen) -> dict:
+        """The holder's e-card. It is made by the e-card's consumer of the application's event
+        (同步申领): on a busy server seconds after the application (reported), so a holder who
+        signs up right after the hand-over may find none yet."""
+        return self.eventually(lambda: self.raw("GET", f"{API}/ecard/me", headers=citizen.holder).status_code == 200
+                               and self.get("ecard/me", as_=citizen.holder))
+
+    def use_ecard(self, citizen: Citizen, channel: str = "official_app") -> dict:
+        """The holder consents on a channel and sets the e-card password."""
+        self.wait_for_ecard(citizen)
+        self.post(f"ecard/me/channels/{channel}/consent", as_=citizen.holder)
+        return self.call("PUT", "ecard/me/password", as_=citizen.holder,
+                         json={"new_password": ECARD_PASSWORD}).json()
 
     def card(self, card_no: str) -> PhysicalCard:
         return PhysicalCard(self.server, card_no)
