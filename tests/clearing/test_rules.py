@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from yikatong.clearing import rules
 from yikatong.clearing.fileformat import BatchRecord
@@ -13,7 +15,7 @@ from yikatong.clearing.rules import CardMovement, CardTap, Reason
 from yikatong.core.clock import CST
 from yikatong.core.money import apply_rate
 from yikatong.transit.fare_config import default_fare_config
-from yikatong.transit.fare_rules import CardKind, Mode, Tap, TapKind
+from yikatong.transit.fare_rules import CardKind, Mode, Tap, TapKind, TransitRecordView, rerate
 from yikatong.transit.rules import WALLET_FLOAT
 
 OURS, SUZHOU = "01013040FFFFFFFF", "01013050FFFFFFFF"
@@ -125,3 +127,44 @@ def test_every_exception_reason_has_both_languages(reason):
     zh, en = rules.describe(reason, **details)
     assert zh and en and zh != en
     assert any("\u4e00" <= ch <= "\u9fff" for ch in zh) and en.isascii()
+
+
+def _replay_by_rerate(taps, card):
+    """The re-rating as rerate() does it for one record at a time: the oracle of the bulk path."""
+    history, checks = [], []
+    for item in taps:
+        result = rerate(TransitRecordView(tap=item.tap, amount=item.amount, chain_start=item.tap.when),
+                        history[-rules.HISTORY_DEPTH:], FARES, card=card)
+        decision = result.decision
+        history.append(decision.record(item.tap) if decision is not None else TransitRecordView(
+            tap=item.tap, amount=item.amount, chain_start=item.tap.when, entry_open=item.tap.kind is TapKind.ENTRY))
+        checks.append((item.ref, item.amount, result.expected))
+    return checks
+
+
+_PLACES = ([(Mode.BUS, TapKind.BOARD, line, None) for line in ("1", "2", "B1", "B2", "77")]
+           + [(Mode.METRO, kind, None, station) for kind in (TapKind.ENTRY, TapKind.EXIT)
+              for station in ("0101", "0103", "0110", "0201", "X9")])
+
+
+@settings(max_examples=150, deadline=None)
+@given(kind=st.sampled_from(["social_security", "city_card"]), rider=st.sampled_from(["adult", "student", "senior_70"]),
+       issuer=st.sampled_from([OURS, SUZHOU]),
+       steps=st.lists(st.tuples(st.sampled_from([0, 0.5, 5, 30, 59, 60, 61, 200]), st.sampled_from(_PLACES),
+                                st.integers(0, 400), st.sampled_from(["3040", "1000"])), min_size=1, max_size=25),
+       backwards=st.booleans())
+def test_the_bulk_replay_agrees_with_rerating_one_record_at_a_time(kind, rider, issuer, steps, backwards):
+    """Random days (some taps at the same second, some in a city without fares, amounts that
+    may be wrong, some out of order): replay_card, through the fare memo, gives rerate's
+    expected fare for each."""
+    card = rules.card_context(issuer, kind, rider)
+    minute, taps = 0.0, []
+    for number, (gap, (mode, tap_kind, line, station), amount, city) in enumerate(steps):
+        minute += gap
+        tap = Tap(when=MORNING + timedelta(minutes=minute), city=city, mode=mode, kind=tap_kind, line=line,
+                  station=station)
+        taps.append(CardTap(number, tap, amount))
+    if backwards:
+        taps.reverse()
+    got = [(c.ref, c.charged, c.expected) for c in rules.replay_card(taps, card, FARES)]
+    assert got == _replay_by_rerate(taps, card)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,9 +26,17 @@ from tests.transit.fare_helpers import (
     ride,
 )
 from yikatong.transit.fare_config import default_fare_config
-from yikatong.transit.fare_rules import CardKind, RiderCategory, quote, rerate
+from yikatong.transit.fare_rules import (
+    CardKind,
+    FareMemo,
+    FareNotConfigured,
+    RiderCategory,
+    quote,
+    rerate,
+)
 
 CONFIG = default_fare_config()
+MEMO = FareMemo(CONFIG)
 METRO = CONFIG.metros[CHANGZHOU]
 STATIONS = [station.code for station in METRO.network.stations]
 BUS_STOPS = [
@@ -125,3 +134,28 @@ def test_metro_fare_never_falls_with_distance_across_the_network() -> None:
         amounts = [amount for _, amount in trips]
         assert amounts == sorted(amounts)
         assert {distance for distance, _ in trips} >= {0, 3_000, 10_000, 30_000}
+
+
+@settings(max_examples=200, deadline=None)
+@given(who=cards, taps=days_of_riding(), data=st.data())
+def test_the_bulk_memo_answers_as_quote_does(who, taps, data) -> None:
+    """FareMemo (clearing's bulk re-rating) gives quote's amount, chain start and open entry on
+    random histories: one memo across examples, so its remembered answers are reused."""
+    _, history = ride(who, taps)
+    for position, tap in enumerate(taps):
+        earlier = history[:position]
+        # also histories the validator never wrote: shuffled, open entries closed or reopened
+        if data.draw(st.booleans()):
+            earlier = [replace(record, entry_open=data.draw(st.booleans())) for record in earlier]
+            earlier = data.draw(st.permutations(earlier))
+        try:
+            expected = quote(who, tap, earlier, CONFIG, explain=False)
+        except FareNotConfigured as error:
+            with pytest.raises(FareNotConfigured) as raised:
+                MEMO.quote(who, tap, earlier)
+            assert raised.value.message_en == error.message_en
+            continue
+        got = MEMO.quote(who, tap, earlier)
+        assert (got.amount, got.chain_start, got.entry_open, got.deposit) == (
+            expected.amount, expected.chain_start, expected.pending_entry is not None,
+            expected.pending_entry.deposit if expected.pending_entry else 0)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -21,12 +22,16 @@ from yikatong.transit.fare_config import FareConfig
 from yikatong.transit.fare_rules import (
     CardContext,
     CardKind,
+    FareMemo,
     Mode,
+    NotRated,
+    Place,
     RiderCategory,
+    Seen,
     Tap,
     TapKind,
-    TransitRecordView,
-    rerate,
+    place_of,
+    tap_at,
 )
 from yikatong.transit.rules import WALLET_FLOAT
 
@@ -110,6 +115,7 @@ _KINDS = {kind.value: kind for kind in CardKind}
 _RIDERS = {rider.value: rider for rider in RiderCategory}
 _MODES = {mode.value: mode for mode in Mode}
 _TAP_KINDS = {kind.value: kind for kind in TapKind}
+_ANY_TIME = datetime(2000, 1, 1, tzinfo=UTC)  # a place is checked without its time
 
 
 def card_context(issuer_id: str, card_kind: str, rider: str) -> CardContext:
@@ -119,17 +125,25 @@ def card_context(issuer_id: str, card_kind: str, rider: str) -> CardContext:
                                       rider=_RIDERS.get(rider, RiderCategory.ADULT))
 
 
+@lru_cache(maxsize=100_000)
+def place_of_fields(city: str, mode: str, tap: str, line: str, station: str, region: str) -> Place | None:
+    """The place of a record's fields as stored ("" for none), or None when it is not a transit
+    tap the fare engine understands. A day's taps share a few thousand places: checked once each."""
+    mode_, kind = _MODES.get(mode), _TAP_KINDS.get(tap)
+    if mode_ is None or kind is None:
+        return None
+    try:
+        return place_of(Tap(when=_ANY_TIME, city=city, mode=mode_, kind=kind, line=line or None,
+                            station=station or None, region=region or None))
+    except InvalidInput:
+        return None
+
+
 def tap_of(record: Any, when: datetime) -> Tap | None:
     """The tap a record describes (anything with city, mode, tap, line, station, region), or
     None when it is not a transit tap the fare engine understands."""
-    mode, kind = _MODES.get(record.mode), _TAP_KINDS.get(record.tap)
-    if mode is None or kind is None:
-        return None
-    try:
-        return Tap(when=when, city=record.city, mode=mode, kind=kind, line=record.line or None,
-                   station=record.station or None, region=record.region or None)
-    except InvalidInput:
-        return None
+    place = place_of_fields(record.city, record.mode, record.tap, record.line, record.station, record.region)
+    return None if place is None else tap_at(place, when)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,36 +168,64 @@ class FareCheck:
         return self.expected is not None and self.expected != self.charged
 
 
+_MEMOS: dict[int, FareMemo] = {}
+
+
+def fare_memo(config: FareConfig) -> FareMemo:
+    """One memo per configuration object (a FareConfig never changes once loaded)."""
+    memo = _MEMOS.get(id(config))
+    if memo is None or memo.config is not config:
+        if len(_MEMOS) > 16:
+            _MEMOS.clear()
+        memo = _MEMOS[id(config)] = FareMemo(config)
+    return memo
+
+
 def replay_card(taps: Sequence[CardTap], card: CardContext, config: FareConfig, *,
                 report_from: int = 0) -> list[FareCheck]:
     """Re-rate a card's transit records in time order, each from the records before it (at
     most HISTORY_DEPTH of them, what the card itself keeps), never altering what was paid.
 
-    The history entry of a record takes the re-rating's view of its chain and open entry, and
-    the amount the card paid. Checks are returned for taps[report_from:] (the earlier ones
-    are only history).
+    The history entry of a record takes the re-rating's view of its chain and open entry.
+    Checks are returned for taps[report_from:] (the earlier ones are only history).
     """
-    history: list[TransitRecordView] = []
+    items = [(item.ref, place_of(item.tap), item.tap.when, item.amount) for item in taps]
+    return replay_places(items, card, fare_memo(config), report_from=report_from)
+
+
+def replay_places(items: Sequence[tuple[Any, Place, datetime, Fen]], card: CardContext, memo: FareMemo, *,
+                  report_from: int = 0) -> list[FareCheck]:
+    """`replay_card` on (ref, place, time, amount paid) items: the bulk path, each tap priced
+    as `rerate` would (the fare engine's `quote` on the earlier records), through the memo."""
+    history: list[Seen] = []
     checks = []
-    for position, item in enumerate(taps):
-        result = rerate(TransitRecordView(tap=item.tap, amount=item.amount, chain_start=item.tap.when),
-                        history[-HISTORY_DEPTH:], config, card=card)
-        decision = result.decision
-        if decision is not None:
-            history.append(TransitRecordView(
-                tap=item.tap, amount=item.amount, chain_start=decision.chain_start,
-                entry_open=decision.pending_entry is not None,
-                deposit=decision.pending_entry.deposit if decision.pending_entry else 0))
+    in_order = all(items[i][2] <= items[i + 1][2] for i in range(len(items) - 1))
+    for position, (ref, place, when, amount) in enumerate(items):
+        if in_order:  # what `rerate` keeps of the history, without filtering and sorting it again
+            past = history[-HISTORY_DEPTH:]
+            while past and past[-1][1] >= when:
+                past.pop()
         else:
-            history.append(TransitRecordView(tap=item.tap, amount=item.amount, chain_start=item.tap.when,
-                                             entry_open=item.tap.kind is TapKind.ENTRY))
+            past = [seen for seen in history[-HISTORY_DEPTH:] if seen[1] < when]
+            past.sort(key=_seen_time)
+        answer = memo.decide(card, place, when, past)
+        if isinstance(answer, NotRated):
+            expected = None
+            history.append((place, when, when, place[2] is TapKind.ENTRY, 0))
+        else:
+            expected = answer.amount
+            history.append((place, when, answer.chain_start, answer.entry_open, answer.deposit))
         if position >= report_from:
             zh = en = ""
-            if result.mismatch and decision is not None:
-                zh = "；".join(step.zh for step in decision.trail)
-                en = "; ".join(step.en for step in decision.trail)
-            checks.append(FareCheck(item.ref, item.amount, result.expected, zh, en))
+            if expected is not None and expected != amount:
+                trail = memo.explain(card, place, when, past).trail
+                zh, en = "；".join(step.zh for step in trail), "; ".join(step.en for step in trail)
+            checks.append(FareCheck(ref, amount, expected, zh, en))
     return checks
+
+
+def _seen_time(seen: Seen) -> datetime:
+    return seen[1]
 
 
 # --- settlement --------------------------------------------------------------------------------

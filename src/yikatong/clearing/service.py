@@ -61,7 +61,7 @@ from yikatong.clearing.fileformat import (
     card_datetime,
 )
 from yikatong.clearing.models import ClearedRecord, ClearingBatch, ClearingException, RecordStatus
-from yikatong.clearing.rules import CardTap, FareCheck, Reason
+from yikatong.clearing.rules import FareCheck, Reason
 from yikatong.core.actor import Actor, Role
 from yikatong.core.money import Fen
 from yikatong.crypto import pboc
@@ -766,21 +766,24 @@ def _when(card_time: str):
 @dataclass(frozen=True)
 class _ReplayJob:
     card: rules.CardContext
-    taps: list[CardTap]
+    taps: list[tuple]  # (ref, place, time, amount paid), as rules.replay_places takes them
     report_from: int
 
 
 def _day_job(rows: list, history: list) -> _ReplayJob:
     first = rows[0]
-    taps = []
-    for row in history:
-        if (tap := rules.tap_of(row, _when(row.card_time))) is not None:
-            taps.append(CardTap(None, tap, row.amount))
+    place = rules.place_of_fields
+    taps = [(None, where, _when(row.card_time), row.amount) for row in history
+            if (where := place(row.city, row.mode, row.tap, row.line, row.station, row.region)) is not None]
     report_from = len(taps)
-    for row in rows:
-        if (tap := rules.tap_of(row, _when(row.card_time))) is not None:
-            taps.append(CardTap((row.batch_id, row.seq, row.asn, row.counter), tap, row.amount))
-    return _ReplayJob(rules.card_context(first.issuer_id, first.card_kind, first.rider), taps, report_from)
+    taps += [((row.batch_id, row.seq, row.asn, row.counter), where, _when(row.card_time), row.amount) for row in rows
+             if (where := place(row.city, row.mode, row.tap, row.line, row.station, row.region)) is not None]
+    return _ReplayJob(_card_context(first.issuer_id, first.card_kind, first.rider), taps, report_from)
+
+
+@lru_cache(maxsize=1_000)
+def _card_context(issuer_id: str, card_kind: str, rider: str) -> rules.CardContext:
+    return rules.card_context(issuer_id, card_kind, rider)
 
 
 _JOBS: dict[str, Any] = {}  # shared with forked workers, as crypto.batch does
@@ -788,7 +791,7 @@ _JOBS: dict[str, Any] = {}  # shared with forked workers, as crypto.batch does
 
 def _replay_all(jobs: list[_ReplayJob], fares: FareConfig, processes: int) -> list[FareCheck]:
     if processes <= 1 or len(jobs) < 2_000:
-        return [check for job in jobs for check in _replay(job, fares)]
+        return _replay_range((0, len(jobs)), jobs, fares)
     _JOBS.update(jobs=jobs, fares=fares)
     step = -(-len(jobs) // processes)
     try:
@@ -800,13 +803,13 @@ def _replay_all(jobs: list[_ReplayJob], fares: FareConfig, processes: int) -> li
     return [check for part in parts for check in part]
 
 
-def _replay_range(bounds: tuple[int, int]) -> list[FareCheck]:
-    jobs, fares = _JOBS["jobs"], _JOBS["fares"]
-    return [check for job in jobs[bounds[0]:bounds[1]] for check in _replay(job, fares)]
-
-
-def _replay(job: _ReplayJob, fares: FareConfig) -> list[FareCheck]:
-    return rules.replay_card(job.taps, job.card, fares, report_from=job.report_from) if job.taps else []
+def _replay_range(bounds: tuple[int, int], jobs: list[_ReplayJob] | None = None,
+                  fares: FareConfig | None = None) -> list[FareCheck]:
+    if jobs is None:  # in a forked worker
+        jobs, fares = _JOBS["jobs"], _JOBS["fares"]
+    memo, replay = rules.fare_memo(fares), rules.replay_places
+    return [check for job in jobs[bounds[0]:bounds[1]] if job.taps
+            for check in replay(job.taps, job.card, memo, report_from=job.report_from)]
 
 
 def _open_flags(uow: UnitOfWork, reason: Reason, day: date | None = None) -> dict[tuple[int, int], ClearingException]:

@@ -635,3 +635,146 @@ def _require_city_code(code: str, what: str) -> None:
             reason_zh=f"{what} 应为 4 位城市代码：{code!r}",
             reason_en=f"{what} must be a 4-digit city code: {code!r}",
         )
+
+
+# --- bulk re-rating -------------------------------------------------------------------------
+#
+# Clearing re-rates every tap of a day, a million of them, and most taps repeat a situation
+# already priced: the same card kind at the same place after the same kind of earlier tap.
+# `FareMemo` remembers `quote`'s answer per situation; a situation seen for the first time is
+# priced by `quote` itself, so `quote` stays the one place where a fare is decided.
+
+# (city, mode, tap kind, line, station, region): where a tap was made, without its time.
+Place = tuple[str, Mode, TapKind, str | None, str | None, str | None]
+# An earlier tap as the bulk path keeps it: (place, when, chain start, entry left open, deposit).
+Seen = tuple[Place, datetime, datetime, bool, Fen]
+_PLACE, _WHEN, _CHAIN_START, _OPEN, _DEPOSIT = range(5)
+
+
+@dataclass(frozen=True, slots=True)
+class QuickDecision:
+    """What a replay needs of a FareDecision: the amount, the chain start, the entry left open."""
+
+    amount: Fen
+    chain_start: datetime
+    entry_open: bool
+    deposit: Fen
+
+
+@dataclass(frozen=True, slots=True)
+class NotRated:
+    """`quote` raised FareNotConfigured for this situation (e.g. no metro fares for the city)."""
+
+    error: FareNotConfigured
+
+
+def place_of(tap: Tap) -> Place:
+    return (tap.city, tap.mode, tap.kind, tap.line, tap.station, tap.region)
+
+
+def seen_of(record: TransitRecordView) -> Seen:
+    return (place_of(record.tap), record.tap.when, record.chain_start, record.entry_open, record.deposit)
+
+
+class FareMemo:
+    """`quote`, remembered per situation, for re-rating in bulk (one memo per FareConfig).
+
+    What `quote` reads, and so the situation: the card (issuer city, kind, rider); the tap's
+    place; of the earlier records only the last one (its place, whether it left an entry open,
+    and whether this tap is at, inside or outside the transfer window of its chain) and the last
+    metro record in the tap's city when it is an open entry (its station, deposit, whether it
+    joined a chain, whether its chain started at this very second). The chain start `quote`
+    answers is always one of three times: the tap's own, the last record's chain start, or the
+    open entry's; the memo remembers which. A decision whose chain start is none of those is
+    not remembered (it would be a change in `quote` this memo does not know about).
+    """
+
+    def __init__(self, config: FareConfig) -> None:
+        self.config = config
+        self._answers: dict[tuple, QuickDecision | NotRated | tuple] = {}
+        self._windows: dict[str, timedelta | None] = {}
+
+    def quote(self, card: CardContext, tap: Tap, history: list[TransitRecordView]) -> QuickDecision:
+        """The same as `quote(card, tap, history, config)` in the fields a replay needs;
+        raises FareNotConfigured as `quote` does."""
+        past = sorted((seen_of(record) for record in history), key=lambda seen: seen[_WHEN])
+        answer = self.decide(card, place_of(tap), tap.when, past)
+        if isinstance(answer, NotRated):
+            raise answer.error
+        return answer
+
+    def decide(self, card: CardContext, place: Place, when: datetime, past: list[Seen]) -> QuickDecision | NotRated:
+        """`past`: the card's earlier records, in time order (as `quote` sorts them)."""
+        last = past[-1] if past else None
+        entry = None if place[2] is TapKind.BOARD else self._open_entry(place, past)  # a bus fare never reads it
+        key = (card, place, self._last_key(place, when, last),
+               None if entry is None else (entry[_PLACE][4], entry[_CHAIN_START] < entry[_WHEN], entry[_DEPOSIT],
+                                           entry[_CHAIN_START] == when))
+        known = self._answers.get(key)
+        if known is None:
+            return self._learn(key, card, place, when, past, last, entry)
+        if type(known) is tuple:  # (amount, which chain start, entry open, deposit)
+            amount, source, entry_open, deposit = known
+            start = when if source == 0 else last[_CHAIN_START] if source == 1 else entry[_CHAIN_START]
+            return QuickDecision(amount, start, entry_open, deposit)
+        return known
+
+    def explain(self, card: CardContext, place: Place, when: datetime, past: list[Seen]) -> FareDecision:
+        """`quote` with its rule trail (for the few taps whose fare disagrees)."""
+        return quote(card, tap_at(place, when), _views(past), self.config)
+
+    def _last_key(self, place: Place, when: datetime, last: Seen | None) -> tuple | None:
+        if last is None:
+            return None
+        window = self._window(place[0])
+        if window is None:
+            category = 0  # no transfers in this city: the time since the chain began is never read
+        else:
+            elapsed = when - last[_CHAIN_START]
+            category = 0 if not elapsed else 1 if timedelta(0) < elapsed <= window else 2
+        return last[_PLACE], last[_OPEN], category
+
+    def _window(self, city: str) -> timedelta | None:
+        if city not in self._windows:
+            rule = self.config.transfers.get(city)
+            self._windows[city] = None if rule is None else timedelta(minutes=rule.window_minutes)
+        return self._windows[city]
+
+    @staticmethod
+    def _open_entry(place: Place, past: list[Seen]) -> Seen | None:
+        city = place[0]
+        for seen in reversed(past):
+            where = seen[_PLACE]
+            if where[1] is Mode.METRO and where[0] == city:
+                return seen if where[2] is TapKind.ENTRY and seen[_OPEN] else None
+        return None
+
+    def _learn(self, key, card, place, when, past, last, entry) -> QuickDecision | NotRated:
+        try:
+            decision = quote(card, tap_at(place, when), _views(past), self.config, explain=False)
+        except FareNotConfigured as error:
+            self._answers[key] = answer = NotRated(error)
+            return answer
+        pending = decision.pending_entry
+        answer = QuickDecision(decision.amount, decision.chain_start, pending is not None,
+                               pending.deposit if pending else 0)
+        other = entry if place[2] is TapKind.EXIT else last
+        if decision.chain_start == when:
+            source = 0
+        elif other is not None and decision.chain_start == other[_CHAIN_START]:
+            source = 1 if other is last else 2
+        else:
+            return answer
+        self._answers[key] = (answer.amount, source, answer.entry_open, answer.deposit)
+        return answer
+
+
+def tap_at(place: Place, when: datetime) -> Tap:
+    city, mode, kind, line, station, region = place
+    return Tap(when=when, city=city, mode=mode, kind=kind, line=line, station=station, region=region)
+
+
+def _views(past: list[Seen]) -> list[TransitRecordView]:
+    """The records `quote` takes (it never reads an earlier record's amount)."""
+    return [TransitRecordView(tap=tap_at(seen[_PLACE], seen[_WHEN]), amount=0, chain_start=seen[_CHAIN_START],
+                              entry_open=seen[_OPEN], deposit=seen[_DEPOSIT]) for seen in past]
