@@ -327,3 +327,112 @@ def test_an_unblock_cancels_the_undelivered_replacement_and_a_death_revokes_the_
     world.eventually(lambda: world.get("ecard/lookup", as_=outlet, params={"card_no": old_card})["revoked_at"])
     world.eventually(lambda: bit_is_set(world.get("ecard/status/revocation")["credentialSubject"]["encodedList"],
                                         ecard["status_index"]))
+
+
+def test_an_employer_batch_and_two_counters_reporting_one_card_at_once(world, server):
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    employer, outlet, agent = world.staff("employer"), world.staff("outlet"), world.staff("agent12333")
+    name, ssn, birth, gender = world.new_person()
+    _, clerk_ssn, clerk_birth, _ = world.new_person()
+    broken = world.new_person()
+    bad_ssn = broken[1][:-1] + ("0" if broken[1][-1] != "0" else "1")  # wrong check digit
+    batch = world.post("applications/employer-batches", as_=employer, expect=201, json={
+        "employer_name": "常州示例精密机械有限公司", "authorisation_letter_ref": "WT-2026-0042",
+        "agent": {"name": "单位经办人", "document_type": "resident_id_card", "document_number": clerk_ssn},
+        "employees": [{"applicant": applicant_json(name, ssn, birth, gender), "bank_code": "ICBC",
+                       "pickup_outlet_code": "SS-TN-01"},
+                      {"applicant": applicant_json(broken[0], bad_ssn, broken[2], broken[3]), "bank_code": "ICBC",
+                       "pickup_outlet_code": "SS-TN-01"}]})
+    assert (batch["accepted"], batch["rejected"]) == (1, 1), batch
+    accepted, rejected = batch["rows"]
+    assert rejected["code"] and rejected["reason_zh"] and rejected["reason_en"] and not rejected["application_id"]
+    assert world.get(f"applications/employer-batches/{batch['id']}", as_=employer) == batch
+    application = world.get(f"applications/{accepted['application_id']}", as_=outlet)
+    assert (application["mode"], application["employer_batch_id"]) == ("employer", batch["id"])
+    world.post(f"applications/{application['id']}/approve", as_=outlet)
+    card_no = world.produce(application["id"])
+    world.hand_over_at_outlet(application["id"])
+
+    # two counters report the same card at the same moment: exactly one wins
+    version = world.card_view(card_no)["version"]
+    answers: list[int] = []
+
+    def report() -> None:
+        answers.append(world.raw("POST", f"/api/v1/cards/{card_no}/loss", headers=agent,
+                                 json={"kind": "temporary", "expected_version": version}).status_code)
+
+    reporters = [threading.Thread(target=report) for _ in range(4)]
+    for reporter in reporters:
+        reporter.start()
+    for reporter in reporters:
+        reporter.join()
+    assert sorted(answers) == [200, 409, 409, 409], answers
+    assert len(world.card_view(card_no)["blocks_in_force"]) == 1
+
+    # the operator runs the background jobs by hand against the same database: nothing breaks
+    ykt = Path(sys.executable).with_name("ykt")
+    jobs = subprocess.run([str(ykt), "worker", "--once"], env=server.env, capture_output=True, text=True,
+                          timeout=120, cwd=server.root)
+    assert jobs.returncode == 0 and "Traceback" not in jobs.stdout + jobs.stderr, jobs.stdout + jobs.stderr
+    assert world.card_view(card_no)["hr_status"] == "temporary_loss"  # 7 days are not over
+    assert world.post(f"cards/{card_no}/unblock", as_=agent, json={})["card"]["hr_status"] == "normal"
+
+
+def test_a_name_correction_leads_to_an_exchange_and_the_old_account_is_closed(world):
+    outlet, admin, icbc = world.staff("outlet"), world.staff("admin"), world.staff("icbc")
+    citizen = world.citizen_with_card()
+    card = world.card(citizen.card_no)
+    world.register_production_list(card)
+    account = f"banks/ICBC/accounts/{card.pan}"
+    pension = world.call("POST", f"{account}/credits", as_=icbc, expect=202,
+                         json={"request_id": f"pension-{card.card_no}", "amount_fen": 250_000, "payer": "养老金"})
+    assert pension.json()["status"] == "held" and pension.json()["reason_zh"]  # not activated yet (四.9)
+    activated = world.post(f"{account}/activation", as_=icbc, json={"id_document_checked": True, "card_checked": True})
+    assert activated["balance_fen"] == 250_000 and activated["held_payments"] == 0
+
+    # the counter can redeem the holder's e-card code once
+    world.use_ecard(citizen)
+    token = _qr(world, citizen)["token"]
+    redeem = {"token": token, "business": "social_insurance_enquiry", "terminal_id": "SS-TN-01-T1"}
+    assert world.post("ecard/redeem", as_=outlet, json=redeem)["used"]
+    replayed = world.call("POST", "ecard/redeem", as_=outlet, json=redeem, expect=422)
+    assert replayed.json()["details"]["reason"] == "replayed"
+
+    # the registered name changes: maker-checker, then an exchange card with the new name
+    new_name = citizen.name + "然"
+    correction = world.post(f"people/{citizen.person_id}/corrections", as_=outlet, expect=201,
+                            json={"changes": {"name": new_name}, "reason": "户籍姓名变更 / name changed at the registry"})
+    maker = world.call("POST", f"people/corrections/{correction['id']}/approve", as_=outlet, json={"reason": "ok"},
+                       expect=403)
+    assert maker.json()["code"] == "maker_cannot_approve"
+    assert world.post(f"people/corrections/{correction['id']}/approve", as_=admin, json={"reason": "证件核验无误"})[
+        "status"] == "approved"
+    assert world.get(f"people/{citizen.person_id}", as_=citizen.holder)["name"] == new_name
+    exchange = {"applicant": {**citizen.applicant(), "name": new_name}, "kind": "exchange",
+                "exchange_reason": "info_change", "bank_code": "ICBC", "pickup_outlet_code": "SS-TN-01"}
+    unknown_wallet = world.call("POST", "applications", as_=outlet, json=exchange, expect=409)
+    assert unknown_wallet.json()["code"] == "transit_balance_not_refunded"  # never read: not known to be empty
+    phone = {**citizen.holder, "X-Ykt-Channel": "online_app"}
+    assert world.contact(phone, card, purpose="read")["result"]["balance"] == 0  # the holder's phone reads it
+    application = world.post("applications", as_=outlet, json=exchange, expect=201)
+    world.post(f"applications/{application['id']}/approve", as_=outlet)
+    new_card = world.produce(application["id"])
+    world.hand_over_at_outlet(application["id"])
+    assert world.get("ecard/me", as_=citizen.holder)["card_no"] == new_card
+
+    # the old account closes at the bank once its money has moved to the new card's account
+    [task] = [t for t in world.get("banks/ICBC/closure-tasks", as_=icbc) if t["card_no"] == card.card_no]
+    assert (task["successor_card_no"], task["balance_fen"]) == (new_card, 250_000)
+    world.register_production_list(world.card(new_card))
+    moved = world.post(f"{account}/transfers", as_=icbc, json={
+        "request_id": f"move-{card.card_no}", "to_account": world.card(new_card).pan, "amount_fen": 250_000})
+    assert moved["status"] == "posted" and moved["balance_fen"] == 0
+    closed = world.post(f"banks/ICBC/closure-tasks/{task['task_id']}/complete", as_=icbc)
+    assert closed["status"] == "completed"
+    assert world.card_view(card.card_no)["financial_status"] == "closed"
+    new_account = world.get(f"banks/ICBC/accounts/{world.card(new_card).pan}", as_=icbc)
+    assert (new_account["status"], new_account["held_payments"]) == ("not_activated", 1)
