@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
+from pydantic import Field
 
 from yikatong.auth.errors import ChannelNotAllowed
 from yikatong.auth.rules import channel_for
@@ -13,6 +15,11 @@ from yikatong.auth.service import link_holder_person, resolve_token
 from yikatong.core.actor import Actor, Role
 from yikatong.core.errors import Forbidden, Unauthenticated
 from yikatong.platform import Platform
+
+# A database row id as a path, query or body value: outside 1..2^63-1 it is a 422, not a
+# database overflow (SQLite) or an out-of-range error (PostgreSQL).
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Offset = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 

@@ -12,7 +12,7 @@ from datetime import date
 
 from fastapi import APIRouter, Depends, Header, Query
 
-from yikatong.api.deps import platform_dep, require_roles
+from yikatong.api.deps import Offset, RowId, platform_dep, require_roles
 from yikatong.cards import service
 from yikatong.cards.errors import WrongBank
 from yikatong.cards.protocols import BankEvent
@@ -110,9 +110,9 @@ def bank_event(body: BankEventIn, actor: Actor = Depends(require_roles(Role.BANK
 
 
 @router.get("", response_model=list[CardListItemOut], summary="List cards / 卡片列表")
-def list_cards(person_id: int | None = None, state: str | None = None,
+def list_cards(person_id: RowId | None = None, state: str | None = None,
                bank_code: str | None = None, limit: int = Query(default=50, ge=1, le=500),
-               offset: int = Query(default=0, ge=0),
+               offset: Offset = 0,
                actor: Actor = Depends(require_roles(*READERS)),
                platform: Platform = Depends(platform_dep)):
     from yikatong.people.errors import PersonNotFound

@@ -139,14 +139,14 @@ class ActivationIn(BaseModel):
 
 class BankEventIn(BaseModel):
     event_id: str = Field(min_length=1, max_length=64)
-    bank_code: str
-    card_no: str
-    pan: str
+    bank_code: str = Field(min_length=1, max_length=16)
+    card_no: str = Field(min_length=1, max_length=32)
+    pan: str = Field(min_length=1, max_length=19)
     type: BankEventType
     occurred_at: datetime
-    channel: str | None = None
+    channel: str | None = Field(default=None, max_length=32)
     ends_at: datetime | None = None
-    task_id: str | None = None
+    task_id: str | None = Field(default=None, max_length=64)
     note: str | None = Field(default=None, max_length=500)
 
 

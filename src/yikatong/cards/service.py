@@ -287,7 +287,8 @@ def register_produced_card(
     )
     uow.session.add(card)
     _record(uow, actor=actor, card=card, action="card.produced", before=None,
-            payload={"kind": kind, "bank_code": bank_code, "issue_date": issue_date.isoformat(),
+            payload={"kind": kind, "bank_code": bank_code, "pan": pan,
+                     "issue_date": issue_date.isoformat(),
                      "predecessor_card_no": predecessor_card_no})
     return _view(card, now)
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from yikatong.api.deps import RowId
 from yikatong.core.errors import InvalidInput
 from yikatong.people import photo, rules
 from yikatong.people.photo import PhotoReport
 from yikatong.people.service import CorrectionView, PersonView, ReviewView
 
-# A row id as the doors accept it (path, query or body). A number beyond a 64-bit integer
-# would reach SQLite as an OverflowError, a 500; it is malformed input, so a 422.
-RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+__all__ = ["RowId"]  # the people and applications doors take row ids from here
 
 
 class Message(BaseModel):
