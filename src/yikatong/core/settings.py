@@ -20,6 +20,11 @@ class Settings:
     token_ttl_minutes: int = 480
     key_store_path: str = "var/keystore.json"
     key_encryption_key: str | None = None
+    key_encryption_key_file: str | None = None
+    chip_store_path: str | None = None  # None: YKT_CHIP_DIR, else var/chips
+    # The reference bank keeps its own database (on SQLite it must be a separate file:
+    # the platform calls the bank from inside its own transaction).
+    bank_database_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -32,4 +37,7 @@ class Settings:
             token_ttl_minutes=int(env.get("YKT_TOKEN_TTL_MINUTES", "480")),
             key_store_path=env.get("YKT_KEY_STORE", "var/keystore.json"),
             key_encryption_key=env.get("YKT_KEK") or None,
+            key_encryption_key_file=env.get("YKT_KEK_FILE") or None,
+            chip_store_path=env.get("YKT_CHIP_DIR") or None,
+            bank_database_url=env.get("YKT_BANK_DATABASE_URL") or None,
         )
