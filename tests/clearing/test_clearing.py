@@ -10,12 +10,14 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.clearing.conftest import CLEARING, CZ, DAY, World, at, later, operator_actor
+from yikatong.chip import terminal
+from yikatong.chip.host import LoadHost
 from yikatong.clearing import fileformat, service
 from yikatong.clearing.errors import BatchConflict, NotYourOperator
 from yikatong.clearing.fileformat import FileKind, Verdict
 from yikatong.clearing.models import ClearedRecord, RecordStatus
 from yikatong.clearing.national import NationalClearingHouse
-from yikatong.clearing.rules import Reason
+from yikatong.clearing.rules import UNFUNDED_SPEND, Reason
 from yikatong.core.money import apply_rate
 from yikatong.crypto.keystore import InMemoryKeyStore
 from yikatong.crypto.protocols import KeyStore
@@ -308,3 +310,30 @@ def test_a_tac_key_with_another_diversification_is_checked_record_by_record(plat
     genuine, altered = world.records(line)
     result = world.upload(world.terminal_file(line, [genuine, altered._replace(amount=altered.amount + 1)]))
     assert (result.cleared, result.rejected, result.exceptions) == (1, 1, {Reason.FORGED: 1})
+
+
+def test_a_card_spending_money_never_topped_up_is_settled_flagged_and_deny_listed(world):
+    """A tampered card (loaded without any top-up reaching the float) must not make the upload
+    fail on the float's no-negative rule: its unfunded part goes to the suspense account."""
+    honest = world.card(balance=200)
+    tampered = world.card(balance=0)
+    terminal.load(tampered.present(), LoadHost(world.keystore), 3000, bytes.fromhex(f"{CZ}10000001"), at(5, 30))
+    tampered.loaded += 3000  # on the card, never paid for: nothing reaches the float
+    world.upload_loads()  # the honest card's top-up is cleared: its shadow balance covers its fare
+    line = world.bus()
+    world.tap(line, honest, at(8))
+    world.tap(line, tampered, at(8, 5))
+    world.tap(line, tampered, at(11))  # past the transfer window: two full fares
+    result = world.upload(world.terminal_file(line))
+    assert (result.cleared, result.rejected, result.exceptions) == (3, 0, {Reason.UNFUNDED_SPEND: 1})
+    (posting,) = result.postings
+    assert (posting.amount, posting.unfunded) == (3 * BUS_FARE, 2 * BUS_FARE)
+    assert world.account(WALLET_FLOAT) == 200 - BUS_FARE  # what the honest card still holds
+    assert world.account(UNFUNDED_SPEND) == 2 * BUS_FARE
+    assert world.account("clearing:payable:3040:CZBUS") == 3 * BUS_FARE  # the operator is paid in full
+    assert world.trial_balance().balanced
+    (flag,) = world.exceptions(Reason.UNFUNDED_SPEND)
+    assert flag.asn == tampered.asn and "未经充值" in flag.zh and "never came through a top-up" in flag.en
+    with world.platform.uow() as uow:
+        assert deny_list.is_listed(uow=uow, asn=tampered.asn)
+        assert not deny_list.is_listed(uow=uow, asn=honest.asn)

@@ -123,7 +123,7 @@ def test_a_card_day_explains_every_fen_or_shows_the_difference(movements, differ
 @pytest.mark.parametrize("reason", list(Reason))
 def test_every_exception_reason_has_both_languages(reason):
     details = {"counter_kind": "offline", "counter": 7, "charged": 200, "expected": 120, "verdict": "FORGED",
-               "why_zh": "密钥未找到", "why_en": "key not found"}
+               "why_zh": "密钥未找到", "why_en": "key not found", "unfunded": 240}
     zh, en = rules.describe(reason, **details)
     assert zh and en and zh != en
     assert any("\u4e00" <= ch <= "\u9fff" for ch in zh) and en.isascii()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
@@ -246,7 +246,15 @@ def account_kind(code: str) -> str:
         return "liability"
     if code.startswith("clearing:receivable:"):
         return "asset"
+    if code == UNFUNDED_SPEND:
+        return "expense"
     raise ValueError(f"not a clearing ledger account: {code}")
+
+
+# Expense (suspense) account: fares our cards paid with money that never came through a
+# top-up (a tampered card); debited instead of the wallet float, which may not go negative.
+UNFUNDED_SPEND = "clearing:unfunded_spend"
+UNFUNDED_DENY_REASON = "unfunded_spend"  # the deny-list reason of such a card
 
 
 @dataclass(frozen=True)
@@ -256,6 +264,7 @@ class SettlementGroup:
     issuer_id: str
     count: int
     amount: Fen
+    records: tuple[BatchRecord, ...] = field(default=(), compare=False, repr=False)
 
     def accounts(self, home_city: str = HOME_CITY) -> tuple[str, str]:
         """(debit, credit): a fare paid from our float, or owed to us by the card's issuer,
@@ -266,14 +275,12 @@ class SettlementGroup:
 
 def settlement_groups(records: Iterable[BatchRecord]) -> list[SettlementGroup]:
     """Purchases summed per (terminal city, operator, card issuer): one posting each."""
-    totals: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    members: dict[tuple[str, str, str], list[BatchRecord]] = defaultdict(list)
     for r in records:
         if not r.is_load:
-            total = totals[(r.city, r.operator, r.issuer_id)]
-            total[0] += 1
-            total[1] += r.amount
-    return [SettlementGroup(city, operator, issuer, count, amount)
-            for (city, operator, issuer), (count, amount) in sorted(totals.items())]
+            members[(r.city, r.operator, r.issuer_id)].append(r)
+    return [SettlementGroup(city, operator, issuer, len(group), sum(r.amount for r in group), tuple(group))
+            for (city, operator, issuer), group in sorted(members.items())]
 
 
 # --- exceptions --------------------------------------------------------------------------------
@@ -287,6 +294,7 @@ class Reason(StrEnum):
     FARE_MISMATCH = "fare_mismatch"
     NATIONAL_REFUSED = "national_refused"
     LOAD_WITHOUT_TAC = "load_without_tac"
+    UNFUNDED_SPEND = "unfunded_spend"
 
 
 # Exceptions whose record is not settled (the others are settled and kept for review).
@@ -315,6 +323,10 @@ def describe(reason: Reason, **details: Any) -> tuple[str, str]:
     if reason is Reason.NATIONAL_REFUSED:
         return (f"全国清分中心拒绝：{d['verdict']}，不予结算",
                 f"refused by the national clearing house: {d['verdict']}; not settled")
+    if reason is Reason.UNFUNDED_SPEND:
+        return (f"卡片消费了未经充值的资金 {format_fen(d['unfunded'])} 元（疑似篡改），已照常结算并计入未充值消费挂账，卡片列入黑名单",
+                f"the card spent {format_fen(d['unfunded'])} CNY that never came through a top-up (tampered?): "
+                "settled as usual against the unfunded-spend suspense account, card deny-listed")
     return ("充值记录缺少 TAC（平台凭卡片计数器确认），计入影子余额",
             "load without a TAC (confirmed by the platform from the card's counter); counted in the shadow balance")
 

@@ -15,6 +15,7 @@ class PostingOut(BaseModel):
     amount: int  # fen
     debit: str
     credit: str
+    unfunded: int = 0  # fen of `amount` debited to clearing:unfunded_spend (never topped up)
 
 
 class BatchOut(BaseModel):

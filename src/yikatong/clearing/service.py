@@ -13,7 +13,10 @@
    index;
 4. purchases are posted to the ledger aggregated per (file, operator, card issuer): our
    cards' fares from the wallet float, others' as receivables from their issuer, each to the
-   payable of the terminal's operator. What the card paid is what is settled.
+   payable of the terminal's operator. What the card paid is what is settled. The float may
+   not go negative: what our cards spent that never came through a top-up (a tampered card)
+   is debited to the suspense expense account `clearing:unfunded_spend` instead, and the card
+   is flagged (`unfunded_spend`) and deny-listed; the upload never fails for it.
 
 `review_day` then takes a whole day (China Standard Time) once its files are in — they arrive
 in any order, and a fare depends on the card's earlier taps wherever they were made: every tap
@@ -94,6 +97,7 @@ class Posting:
     amount: Fen
     debit: str
     credit: str
+    unfunded: Fen = 0  # of `amount`, debited to rules.UNFUNDED_SPEND instead of `debit` (never topped up)
 
 
 @dataclass(frozen=True)
@@ -274,9 +278,11 @@ def _clear(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearing_file: C
     with timer("insert"):
         _insert(uow, batch, state, first)
     with timer("settle"):
-        settled = [records[i] for i in state.live()
-                   if state.status[i] == RecordStatus.CLEARED and not records[i].is_load]
-        postings = _post(uow, batch.file_id, rules.settlement_groups(settled))
+        settled = [i for i in state.live() if state.status[i] == RecordStatus.CLEARED and not records[i].is_load]
+        unfunded: dict[str, Fen] = {}
+        postings = _post(uow, batch.file_id, rules.settlement_groups(records[i] for i in settled),
+                         unfunded=unfunded)
+    _flag_unfunded(uow, actor, state, settled, unfunded)
     _deny_forged(uow, actor, {records[f.index].asn for f in state.flags if f.reason is Reason.FORGED
                               and state.own[f.index]})
     with timer("exceptions"):
@@ -402,23 +408,73 @@ def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
 # --- postings ----------------------------------------------------------------------------
 
 
-def _post(uow: UnitOfWork, file_id: str, groups: list[rules.SettlementGroup]) -> list[Posting]:
-    """One journal per (file, operator, issuer); zero-fare groups (free riders) post nothing."""
+def _post(uow: UnitOfWork, file_id: str, groups: list[rules.SettlementGroup],
+          unfunded: dict[str, Fen] | None = None) -> list[Posting]:
+    """One journal per (file, operator, issuer); zero-fare groups (free riders) post nothing.
+
+    Our cards' fares come out of the wallet float, which never goes negative. When a group
+    would overdraw it, money was spent that never came through a top-up (a tampered card): the
+    cards of the group whose shadow balance is now negative are found and their unfunded
+    spending in the group (at least the float's shortfall) is debited to the suspense expense
+    account rules.UNFUNDED_SPEND instead; `unfunded` receives those cards (asn → fen), for
+    the caller to flag and deny-list. The upload goes through either way."""
     postings = []
     for group in groups:
         debit, credit = group.accounts()
+        short = 0
         if group.amount:
             for code in (debit, credit):
                 _open_account(uow, code)
+            legs = [(debit, group.amount), (credit, -group.amount)]
+            if debit == transit_rules.WALLET_FLOAT and unfunded is not None:
+                short = _unfunded_part(uow, group, unfunded)
+                if short:
+                    _open_account(uow, rules.UNFUNDED_SPEND)
+                    legs = [leg for leg in [(debit, group.amount - short), (rules.UNFUNDED_SPEND, short),
+                                            (credit, -group.amount)] if leg[1]]
             ledger.post(uow=uow, request_id=f"clearing:{file_id}:{group.city}:{group.operator}:{group.issuer_id}",
-                        kind=SETTLEMENT_KIND, legs=[(debit, group.amount), (credit, -group.amount)],
-                        memo=f"{file_id}: {group.count} records / 笔")
-        postings.append(Posting(group.city, group.operator, group.issuer_id, group.count, group.amount, debit, credit))
+                        kind=SETTLEMENT_KIND, legs=legs, memo=f"{file_id}: {group.count} records / 笔")
+        postings.append(Posting(group.city, group.operator, group.issuer_id, group.count, group.amount, debit, credit,
+                                short))
     return postings
 
 
+def _unfunded_part(uow: UnitOfWork, group: rules.SettlementGroup, unfunded: dict[str, Fen]) -> Fen:
+    """How much of an own-card group the float cannot pay (0 almost always: one balance read)."""
+    available = max(ledger.balance(uow=uow, code=transit_rules.WALLET_FLOAT), 0)
+    if group.amount <= available:
+        return 0
+    spent: dict[str, Fen] = defaultdict(int)
+    for r in group.records:
+        spent[r.asn] += r.amount
+    attributed = 0
+    for asn, amount in sorted(spent.items()):
+        shadow = shadow_balance(uow=uow, asn=asn) or 0  # this file's purchases already count
+        if shadow < 0:
+            unfunded[asn] = unfunded.get(asn, 0) + min(-shadow, amount)
+            attributed += min(-shadow, amount)
+    return min(group.amount, max(group.amount - available, attributed))
+
+
+def _flag_unfunded(uow: UnitOfWork, actor: Actor, state: _Clearing, settled: list[int],
+                   unfunded: dict[str, Fen]) -> None:
+    """Each card that spent money it was never loaded with: an exception on its last settled
+    purchase of the file, and the deny list (its records are still settled: the operator
+    carried the rider)."""
+    if not unfunded:
+        return
+    from yikatong.transit import deny_list
+
+    last = {state.records[i].asn: i for i in settled}
+    for asn, amount in sorted(unfunded.items()):
+        state.flag(last[asn], Reason.UNFUNDED_SPEND, unfunded=amount)
+        deny_list.add(uow=uow, asn=asn, reason=rules.UNFUNDED_DENY_REASON, actor=actor)
+
+
 def _open_account(uow: UnitOfWork, code: str) -> None:
-    if code.startswith("transit:"):
+    if code == rules.UNFUNDED_SPEND:
+        kind, allow_negative = "expense", False
+    elif code.startswith("transit:"):
         kind, allow_negative = transit_rules.account_settings(code)
     else:
         kind, allow_negative = rules.account_kind(code), False
