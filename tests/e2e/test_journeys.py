@@ -197,16 +197,26 @@ def test_replacement_after_an_online_formal_loss_retires_the_lost_card(world, se
 # --- transit ----------------------------------------------------------------------------------
 
 
-def ride_bus(server, card, when, line: str = "1"):
-    """Taps at a Changzhou bus validator (offline: its PSAM holds the platform's purchase key)."""
+def ride(server, card, place, terminal_id: str, moments):
+    """Taps at one validator (offline: its PSAM holds the platform's purchase key)."""
     from yikatong.chip.psam import Psam
-    from yikatong.transit.validator import Validator, bus
+    from yikatong.transit.validator import Validator
 
-    validator = Validator(Psam(server.keystore(), terminal_id=bytes.fromhex("304001000042")),
-                          bus("3040", line, "CZBUS"))
-    results = [validator.tap(card.present(), moment) for moment in when]
+    validator = Validator(Psam(server.keystore(), terminal_id=bytes.fromhex(terminal_id)), place)
+    results = [validator.tap(card.present(), moment) for moment in moments]
     card.put_away()
-    return validator, results
+    assert all(tap.accepted for tap in results), [tap.refusal for tap in results]
+    return validator, sum(tap.amount for tap in results)
+
+
+def upload(world, operator: str, validator, card, file_id: str) -> dict:
+    """The operator uploads the validator's batch; the same file again answers the same."""
+    batch = terminal_batch(validator, card, file_id=file_id)
+    text = {"Content-Type": "text/plain; charset=utf-8"}
+    uploaded = world.post("clearing/batches", as_=world.staff(operator), content=batch, expect=201, headers=text)
+    again = world.call("POST", "clearing/batches", as_=world.staff(operator), content=batch, headers=text)
+    assert again.json() == uploaded  # idempotent per batch
+    return uploaded
 
 
 def terminal_batch(validator, card, file_id: str) -> str:
@@ -248,24 +258,28 @@ def test_transit_top_up_taps_clearing_refund_and_exchange(world, server):
     assert card.balance == 5000
     assert world.get(f"transit/top-ups/{order['order_no']}", as_=counter)["state"] == "done"
 
-    now = datetime.now(CST).replace(microsecond=0)
-    validator, taps = ride_bus(server, card, [now - timedelta(hours=3), now - timedelta(hours=1)])
-    assert all(tap.accepted for tap in taps), [tap.refusal for tap in taps]
-    fares = sum(tap.amount for tap in taps)
-    assert 0 < fares < 5000 and card.balance == 5000 - fares
+    from yikatong.transit.validator import bus, metro_entry, metro_exit
 
-    batch = terminal_batch(validator, card, file_id=f"CZBUS-{citizen.card_no}")
-    operator = world.staff("transit")  # the bus company uploads its validator's batch
-    uploaded = world.post("clearing/batches", as_=operator, content=batch, expect=201,
-                          headers={"Content-Type": "text/plain; charset=utf-8"})
+    now = datetime.now(CST).replace(microsecond=0)
+    on_bus, bus_fares = ride(server, card, bus("3040", "1", "CZBUS"), "304001000042",
+                             [now - timedelta(hours=3), now - timedelta(hours=1)])
+    gate_in, entry_fare = ride(server, card, metro_entry("3040", "0101", "CZMETRO"), "304002000001",
+                               [now - timedelta(minutes=50)])
+    gate_out, exit_fare = ride(server, card, metro_exit("3040", "0103", "CZMETRO"), "304002000002",
+                               [now - timedelta(minutes=30)])
+    fares = bus_fares + entry_fare + exit_fare
+    assert bus_fares > 0 and exit_fare > 0 and card.balance == 5000 - fares
+
+    uploaded = upload(world, "transit", on_bus, card, f"CZBUS-{citizen.card_no}")  # the bus company
     assert (uploaded["records"], uploaded["cleared"], uploaded["rejected"]) == (2, 2, 0), uploaded
-    again = world.call("POST", "clearing/batches", as_=operator, content=batch,
-                       headers={"Content-Type": "text/plain; charset=utf-8"})
-    assert again.json() == uploaded  # idempotent per batch
-    days = sorted({(now - timedelta(hours=h)).date() for h in (3, 1)})
+    for gate in (gate_in, gate_out):  # the metro company
+        assert upload(world, "metro", gate, card, f"CZMETRO-{gate.terminal_id}-{citizen.card_no}")["rejected"] == 0
+    days = sorted({(now - timedelta(hours=h)).date() for h in (3, 0.5)})
     report = {day: world.get(f"clearing/settlement/{day}", as_=admin) for day in days}
-    czbus = [line for day in days for line in report[day]["lines"] if line["operator"] == "CZBUS"]
-    assert sum(line["amount"] for line in czbus) >= fares and all(r["reconciled"] for r in report.values()), report
+    owed = {operator: sum(line["amount"] for day in days for line in report[day]["lines"]
+                          if line["operator"] == operator) for operator in ("CZBUS", "CZMETRO")}
+    assert owed["CZBUS"] >= bus_fares and owed["CZMETRO"] >= entry_fare + exit_fare, owed
+    assert all(r["reconciled"] for r in report.values()), report
     shadow = world.get(f"clearing/cards/{asn}/shadow-balance", as_=counter)
     assert shadow == {"asn": asn, "shadow_balance": card.balance}
 
@@ -277,7 +291,7 @@ def test_transit_top_up_taps_clearing_refund_and_exchange(world, server):
     refund = world.contact(counter, card, purpose="refund", card_no=citizen.card_no)
     assert refund["state"] == "done" and refund["result"]["amount"] == 5000 - fares, refund
     assert world.get(f"transit/wallet-refunds/{citizen.card_no}", as_=citizen.holder)["state"] == "refunded"
-    assert asn in world.get("transit/deny-list", as_=operator)["added"]
+    assert asn in world.get("transit/deny-list", as_=world.staff("transit"))["added"]
 
     app = world.post("applications", as_=outlet, json=exchange, expect=201)
     world.post(f"applications/{app['id']}/approve", as_=outlet)
@@ -436,3 +450,28 @@ def test_a_name_correction_leads_to_an_exchange_and_the_old_account_is_closed(wo
     assert world.card_view(card.card_no)["financial_status"] == "closed"
     new_account = world.get(f"banks/ICBC/accounts/{world.card(new_card).pan}", as_=icbc)
     assert (new_account["status"], new_account["held_payments"]) == ("not_activated", 1)
+
+
+def test_a_card_too_damaged_to_read_is_exchanged_at_once_and_refunded_later(world):
+    counter, outlet = world.staff("citizen-outlet"), world.staff("outlet")
+    citizen = world.citizen_with_card(signed_up=False)
+    card = world.card(citizen.card_no)
+    asn = world.card_view(citizen.card_no)["asn"]
+    world.top_up(counter, card, 3000, key=f"counter-{citizen.card_no}-1")
+    deny_version = world.get("transit/deny-list", as_=world.staff("transit"))["version"]
+
+    # the chip no longer answers: the counter registers it; validators refuse the wallet from now on
+    waiting = world.post("transit/wallet-refunds/unreadable", as_=counter, json={"card_no": citizen.card_no},
+                         expect=201)
+    assert waiting["state"] == "waiting", waiting
+    delta = world.get("transit/deny-list", as_=world.staff("transit"), params={"since": deny_version})
+    assert asn in delta["added"]
+    exchange = {"applicant": citizen.applicant(), "kind": "exchange", "exchange_reason": "damage",
+                "card_unreadable": True, "bank_code": "ICBC", "pickup_outlet_code": "SS-TN-01"}
+    application = world.post("applications", as_=outlet, json=exchange, expect=201)  # not held back (四.13)
+    world.post(f"applications/{application['id']}/approve", as_=outlet)
+    new_card = world.produce(application["id"])
+    world.hand_over_at_outlet(application["id"])
+    assert world.card_view(citizen.card_no)["successor_card_no"] == new_card
+    refund = world.get(f"transit/wallet-refunds/{citizen.card_no}", as_=counter)
+    assert refund["state"] == "waiting" and refund["kind"] == "unreadable", refund  # paid from records after the wait
