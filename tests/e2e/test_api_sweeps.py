@@ -10,6 +10,7 @@ from datetime import date
 
 import pytest
 
+from tests.e2e.conftest import count_rows
 from tests.e2e.world import Citizen
 
 pytestmark = pytest.mark.usefixtures("watch_server")
@@ -184,3 +185,23 @@ def test_a_bank_acts_only_on_its_own_cards(world):
     after = world.card_view(card_no)
     assert (after["version"], after["hr_status"], after["financial_status"]) == (
         before["version"], before["hr_status"], before["financial_status"])
+
+
+def test_a_holder_applies_online_only_in_their_own_name(world, server, intruder):
+    """Fixed in applications: a signed-up holder could apply online with anybody's name and ID
+    number (any evidence ticket passes the synthetic real-name check), read the answer with that
+    person's full ID number, and cancel it. 赵敏 and 陈浩 are on file in the synthetic registry."""
+    online = {"auth_evidence": "face-check-ticket", "kind": "first", "bank_code": "ICBC", "delivery": "ems_cod",
+              "mailing_address": "江苏省常州市武进区示例路 4 号", "phone": "13900000004"}
+    before = count_rows(server, "persons", "applications")
+    someone_else = world.call("POST", "applications/online", as_={**intruder.citizen.holder, "X-Ykt-Channel": "online_app"},
+                              json={**online, "name": "陈浩", "id_number": "320411200106150034"}, expect=403)
+    assert someone_else.json()["code"] == "online_application_not_own_identity"
+    assert "320411200106150034" not in someone_else.text
+    assert count_rows(server, "persons", "applications") == before
+
+    zhao = Citizen("赵敏", "320412197801010043", date(1978, 1, 1), "F", 0, 0)
+    holder = world.sign_up(zhao, channel="online_app")  # signed up before she ever applied
+    assert world.get("auth/me", as_=holder)["person_id"] is None
+    own = world.post("applications/online", as_=holder, expect=201, json={**online, "name": zhao.name, "id_number": zhao.ssn})
+    assert own["channel"] == "online" and world.get("auth/me", as_=holder)["person_id"] == own["person_id"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from yikatong.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from yikatong.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 
 class ApplicationNotFound(NotFound):
@@ -153,3 +153,10 @@ class IdentityReviewOpen(Conflict):
     code = "identity_review_open"
     zh = "人工身份核验（{review_id}）尚未完成"
     en = "The manual identity review ({review_id}) has not been resolved yet"
+
+
+class NotYourIdentity(Forbidden):
+    code = "online_application_not_own_identity"
+    zh = "网上申领只能为登录账号实名认证的本人办理；代办请到服务网点"
+    en = ("An online application is only for the logged-in holder's own, real-name authenticated "
+          "identity; an agent applies at an outlet")

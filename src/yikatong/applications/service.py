@@ -26,6 +26,7 @@ from yikatong.applications.errors import (
     IdentityReviewOpen,
     LiveCardExists,
     NotPickupApplication,
+    NotYourIdentity,
     OpenApplicationExists,
     PickupOutletNotAllowed,
 )
@@ -253,6 +254,7 @@ def submit_online(
     replayed = uow.replay("applications.submit_online", idempotency_key, request)
     if replayed is not None:
         return get_application(uow=uow, actor=actor, application_id=replayed["id"])
+    _check_own_identity(uow, actor, id_number)
     applicant = fetch_online_applicant(name=name, id_number=id_number, evidence=evidence,
                                        phone=phone, authenticator=authenticator,
                                        registry=registry)
@@ -260,6 +262,23 @@ def submit_online(
     uow.remember("applications.submit_online", idempotency_key, request, {"id": app.id})
     uow.commit()
     return view(app, warnings)
+
+
+def _check_own_identity(uow: UnitOfWork, actor: Actor, id_number: str) -> None:
+    """Online, a holder applies for themself only: the ID number must be the one their login
+    was real-name authenticated with (or their person record's), never someone else's.
+    (Every login made by /auth/holders carries that identity; one made otherwise has none
+    and relies on the real-name check of the application alone.)"""
+    from yikatong.auth.service import holder_identity
+    from yikatong.people.service import get_person, normalise_ssn
+
+    if actor.role != Role.HOLDER:
+        return
+    own = holder_identity(uow=uow, username=actor.user_id)
+    if own is None and actor.person_id is not None:
+        own = get_person(uow=uow, person_id=actor.person_id).ssn
+    if own is not None and normalise_ssn(own) != normalise_ssn(id_number):
+        raise NotYourIdentity()
 
 
 def fetch_online_applicant(

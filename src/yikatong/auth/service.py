@@ -86,6 +86,11 @@ def register_holder(
     return user
 
 
+def holder_identity(*, uow: UnitOfWork, username: str) -> str | None:
+    """The ID number a holder login was real-name authenticated with (None if it never was)."""
+    return uow.session.execute(select(User.verified_ssn).where(User.username == username)).scalar()
+
+
 def link_holder_person(*, uow: UnitOfWork, user: User) -> int | None:
     """Tie a holder login to their person record once it exists; returns the person id."""
     from yikatong.people.service import find_person_by_ssn
