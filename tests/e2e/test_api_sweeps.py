@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 
 from tests.e2e.conftest import count_rows
-from tests.e2e.world import Citizen
+from tests.e2e.world import Citizen, applicant_json
 
 pytestmark = pytest.mark.usefixtures("watch_server")
 PARAM = re.compile(r"{(\w+)}")
@@ -205,3 +205,23 @@ def test_a_holder_applies_online_only_in_their_own_name(world, server, intruder)
     assert world.get("auth/me", as_=holder)["person_id"] is None
     own = world.post("applications/online", as_=holder, expect=201, json={**online, "name": zhao.name, "id_number": zhao.ssn})
     assert own["channel"] == "online" and world.get("auth/me", as_=holder)["person_id"] == own["person_id"]
+
+
+def test_signing_up_with_somebody_elses_id_number_under_another_name_opens_nothing(world):
+    """Fixed in auth: the sign-up linked a login to whichever person record had the ID number,
+    whatever name was given, so knowing a number was enough to see (and report lost) the card."""
+    victim = world.citizen_with_card(signed_up=False)
+    impostor = {"name": "冒名者", "id_number": victim.ssn, "evidence": "face-check-ticket",
+                "username": f"impostor-{victim.ssn[-6:]}", "password": "holder-pass-2026"}
+    refused = world.call("POST", "auth/holders", json=impostor, expect=422)
+    assert refused.json()["code"] == "real_name_failed" and victim.name not in refused.text
+
+    # signed up first under a made-up name: when the number's owner later applies, nothing links
+    name, ssn, birth, gender = world.new_person()
+    early = {**impostor, "id_number": ssn, "username": f"early-{ssn[-6:]}"}
+    assert world.post("auth/holders", json=early, expect=201)["linked_to_person"] is False
+    login = world.login(early["username"], early["password"])
+    application = world.post("applications", as_=world.staff("outlet"), expect=201, json={
+        "applicant": applicant_json(name, ssn, birth, gender), "bank_code": "ICBC", "pickup_outlet_code": "SS-TN-01"})
+    assert world.get("auth/me", as_=login)["person_id"] is None
+    world.call("GET", f"applications/{application['id']}", as_=login, expect=404)

@@ -76,6 +76,8 @@ def register_holder(
     if uow.session.execute(select(User.id).where(User.verified_ssn == id_number)).first():
         raise HolderAlreadyRegistered()
     person = find_person_by_ssn(uow=uow, ssn=id_number)
+    if person is not None and not _same_name(person.name, name):
+        raise RealNameFailed(reason_zh="姓名与登记信息不一致", reason_en="the name differs from the registered one")
     actor = Actor(user_id=username, role=Role.HOLDER, channel=Channel.ONLINE_PORTAL)
     user = create_user(uow=uow, actor=actor, username=username, password=password,
                        role=Role.HOLDER, display_name=name,
@@ -98,13 +100,17 @@ def link_holder_person(*, uow: UnitOfWork, user: User) -> int | None:
     if user.person_id is not None or user.verified_ssn is None:
         return user.person_id
     person = find_person_by_ssn(uow=uow, ssn=user.verified_ssn)
-    if person is None:
-        return None
+    if person is None or not _same_name(person.name, user.display_name):
+        return None  # a name that differs from the record's never opens it
     user.person_id = person.id
     uow.audit(actor=Actor(user_id=user.username, role=Role.HOLDER, channel=Channel.SYSTEM),
               action="auth.holder_linked", entity_type="user", entity_id=user.id,
               after={"person_id": person.id})
     return person.id
+
+
+def _same_name(registered: str, claimed: str) -> bool:
+    return "".join(registered.split()) == "".join((claimed or "").split())
 
 
 def login(*, uow: UnitOfWork, username: str, password: str, ttl: timedelta) -> str:
