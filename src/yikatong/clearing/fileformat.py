@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import NamedTuple
 
 from yikatong.chip.records import CardTransaction, PurchaseRecord
@@ -239,7 +240,7 @@ def parse(content: bytes | str) -> ClearingFile:
     body = lines[1:-1]
     if header.kind in RECORD_KINDS:
         records, verdicts = _parse_records(body, header), []
-        totals = (sum(r.amount for r in records if not r.is_load), sum(r.amount for r in records if r.is_load))
+        totals = _record_totals(records)
     else:
         records, verdicts = [], _parse_verdicts(body)
         totals = (sum(v.amount for v in verdicts if v.verdict is Verdict.ACCEPTED),
@@ -328,11 +329,31 @@ def _check_record(record: BatchRecord, number: int, header: Header) -> None:
 
 
 def _check_time(card_time: str, number: int) -> bool:
-    try:
-        card_datetime(card_time)
-    except ValueError:
-        raise _malformed(number, f"无效的时间 {card_time}", f"invalid date-time {card_time}") from None
+    """A real date and time of day (what `card_datetime` accepts), the date checked once."""
+    if not (_valid_date(card_time[:8]) and card_time[8:10] < "24" and card_time[10:12] < "60"
+            and card_time[12:14] < "60"):
+        raise _malformed(number, f"无效的时间 {card_time}", f"invalid date-time {card_time}")
     return True
+
+
+@lru_cache(maxsize=4096)
+def _valid_date(yyyymmdd: str) -> bool:
+    try:
+        card_datetime(yyyymmdd + "000000")
+    except ValueError:
+        return False
+    return True
+
+
+def _record_totals(records: list[BatchRecord]) -> tuple[int, int]:
+    """(purchases, loads) in fen."""
+    debits = credits = 0
+    for r in records:
+        if r.tx_type in LOAD_TYPES:
+            credits += r.amount
+        else:
+            debits += r.amount
+    return debits, credits
 
 
 def _explain_record(line: str, number: int) -> BatchMalformed:

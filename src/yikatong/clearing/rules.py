@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from yikatong.chip.apps.purse import CHANGZHOU_CITY, TRANSIT_RECORDS
-from yikatong.clearing.fileformat import BatchRecord
+from yikatong.clearing.fileformat import LOAD_TYPES, BatchRecord
 from yikatong.core.errors import InvalidInput
 from yikatong.core.money import Fen, format_fen
 from yikatong.transit.fare_config import FareConfig
@@ -100,7 +100,8 @@ def split_repeats(records: Sequence[BatchRecord], indexes: Iterable[int]) -> tup
     seen: set[tuple[str, str, int]] = set()
     first, repeats = [], []
     for index in indexes:
-        key = records[index].key
+        r = records[index]
+        key = (r.asn, r.tx_type in LOAD_TYPES, r.counter)  # BatchRecord.key, without its property calls
         if key in seen:
             repeats.append(index)
         else:

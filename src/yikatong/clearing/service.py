@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from sqlalchemy import and_, case, func, insert, select, tuple_
@@ -740,14 +740,14 @@ def review_day(*, uow: UnitOfWork, actor: Actor, day: date, fares: FareConfig, p
     with timer("review: load"):
         taps = _day_taps(uow, day)
         history = _history_before(uow, day, sorted(taps))
-    jobs = [_day_job(rows, history.get(asn, [])) for asn, rows in taps.items()]
+    flags = _open_flags(uow, Reason.FARE_MISMATCH, day)
     with timer("review: re-rate"):
-        checks = _replay_all(jobs, fares, processes)
+        rated, not_rated, checks = _replay_all(list(taps.items()), history, fares, processes, set(flags))
     with timer("review: flags"):
-        opened, resolved, still_open = _review_fares(uow, day, checks)
+        opened, resolved, still_open = _review_fares(uow, day, checks, flags)
         gaps_opened, gaps_resolved, gaps_open = _review_gaps(uow, day)
-    result = ReviewResult(day, len(taps), len(checks), sum(check.expected is None for check in checks), opened,
-                          resolved, gaps_opened, gaps_resolved, still_open, gaps_open)
+    result = ReviewResult(day, len(taps), rated, not_rated, opened, resolved, gaps_opened, gaps_resolved, still_open,
+                          gaps_open)
     uow.audit(actor=actor, action="clearing.day_reviewed", entity_type="clearing_day", entity_id=day.isoformat(),
               after={**asdict(result), "day": day.isoformat()})
     return result
@@ -759,41 +759,31 @@ _TAP_COLUMNS = (ClearedRecord.batch_id, ClearedRecord.seq, ClearedRecord.asn, Cl
                 ClearedRecord.region, ClearedRecord.card_kind, ClearedRecord.rider)
 
 
-class _StoredTap(NamedTuple):
-    batch_id: int
-    seq: int
-    asn: str
-    issuer_id: str
-    counter: int
-    card_time: str
-    amount: int
-    city: str
-    mode: str
-    tap: str
-    line: str
-    station: str
-    region: str
-    card_kind: str
-    rider: str
+# A tap row, as _TAP_COLUMNS reads it (plain tuples: a day can be millions): its fields' positions.
+_BATCH, _SEQ, _ASN, _ISSUER, _COUNTER, _TIME, _AMOUNT, _CITY, _MODE, _TAP, _LINE, _STATION, _REGION, _KIND, \
+    _RIDER = range(len(_TAP_COLUMNS))
 
 
 def _live_taps():
     return and_(ClearedRecord.status != RecordStatus.REJECTED, ClearedRecord.mode != "")
 
 
-def _day_taps(uow: UnitOfWork, day: date) -> dict[str, list[_StoredTap]]:
+def _day_taps(uow: UnitOfWork, day: date) -> dict[str, list[tuple]]:
     """The day's live taps by card, in card order (read through the driver: a day can be millions)."""
     connection = uow.session.connection()
-    rows = bulk.fetch(connection, f"SELECT {', '.join(_StoredTap._fields)} FROM {bulk.TABLE} "
+    rows = bulk.fetch(connection, f"SELECT {', '.join(c.key for c in _TAP_COLUMNS)} FROM {bulk.TABLE} "
                                   "WHERE tx_date = ? AND status <> 'rejected' AND mode <> ''",
                       (bulk.day_param(connection, day),))
-    by_card: dict[str, list[_StoredTap]] = defaultdict(list)
-    make = _StoredTap._make
+    by_card: dict[str, list[tuple]] = defaultdict(list)
     for row in rows:
-        by_card[row[2]].append(make(row))
+        by_card[row[_ASN]].append(row)
     for taps in by_card.values():  # a card's few taps sort faster here than a day's in the database
-        taps.sort(key=lambda tap: (tap.card_time, tap.counter))
+        taps.sort(key=_card_order)
     return by_card
+
+
+def _card_order(row) -> tuple[str, int]:
+    return row[_TIME], row[_COUNTER]
 
 
 def _history_before(uow: UnitOfWork, day: date, asns: Sequence[str]) -> dict[str, list]:
@@ -808,9 +798,9 @@ def _history_before(uow: UnitOfWork, day: date, asns: Sequence[str]) -> dict[str
         rows = uow.session.execute(select(*[earlier.c[c.key] for c in _TAP_COLUMNS])
                                    .where(earlier.c.rank <= 2 * rules.HISTORY_DEPTH))
         for row in rows:
-            by_card[row.asn].append(row)
+            by_card[row[_ASN]].append(row)
     for rows in by_card.values():
-        rows.sort(key=lambda row: (row.card_time, row.counter))
+        rows.sort(key=_card_order)
     return by_card
 
 
@@ -829,12 +819,12 @@ class _ReplayJob:
 def _day_job(rows: list, history: list) -> _ReplayJob:
     first = rows[0]
     place = rules.place_of_fields
-    taps = [(None, where, _when(row.card_time), row.amount) for row in history
-            if (where := place(row.city, row.mode, row.tap, row.line, row.station, row.region)) is not None]
+    taps = [(None, where, _when(row[_TIME]), row[_AMOUNT]) for row in history
+            if (where := place(*row[_CITY:_KIND])) is not None]
     report_from = len(taps)
-    taps += [((row.batch_id, row.seq, row.asn, row.counter), where, _when(row.card_time), row.amount) for row in rows
-             if (where := place(row.city, row.mode, row.tap, row.line, row.station, row.region)) is not None]
-    return _ReplayJob(_card_context(first.issuer_id, first.card_kind, first.rider), taps, report_from)
+    taps += [((row[_BATCH], row[_SEQ], row[_ASN], row[_COUNTER]), where, _when(row[_TIME]), row[_AMOUNT])
+             for row in rows if (where := place(*row[_CITY:_KIND])) is not None]
+    return _ReplayJob(_card_context(first[_ISSUER], first[_KIND], first[_RIDER]), taps, report_from)
 
 
 @lru_cache(maxsize=1_000)
@@ -845,27 +835,40 @@ def _card_context(issuer_id: str, card_kind: str, rider: str) -> rules.CardConte
 _JOBS: dict[str, Any] = {}  # shared with forked workers, as crypto.batch does
 
 
-def _replay_all(jobs: list[_ReplayJob], fares: FareConfig, processes: int) -> list[FareCheck]:
-    if processes <= 1 or len(jobs) < 2_000:
-        return _replay_range((0, len(jobs)), jobs, fares)
-    _JOBS.update(jobs=jobs, fares=fares)
-    step = -(-len(jobs) // processes)
+def _replay_all(cards: list[tuple[str, list]], history: dict[str, list], fares: FareConfig, processes: int,
+                flagged: set[tuple[int, int]]) -> tuple[int, int, list[FareCheck]]:
+    """(taps re-rated, of which not rateable, the checks that matter: mismatches and those of
+    records with an open flag). Workers build their cards' jobs themselves and send back only
+    those checks: a day's million checks are not pickled."""
+    _JOBS.update(cards=cards, history=history, fares=fares, flagged=flagged)
     try:
+        if processes <= 1 or len(cards) < 2_000:
+            return _replay_range((0, len(cards)))
+        step = -(-len(cards) // processes)
         with multiprocessing.get_context("fork").Pool(processes) as pool:
-            parts = pool.map(_replay_range, [(start, min(start + step, len(jobs)))
-                                             for start in range(0, len(jobs), step)])
+            parts = pool.map(_replay_range, [(start, min(start + step, len(cards)))
+                                             for start in range(0, len(cards), step)])
     finally:
         _JOBS.clear()
-    return [check for part in parts for check in part]
+    return (sum(part[0] for part in parts), sum(part[1] for part in parts),
+            [check for part in parts for check in part[2]])
 
 
-def _replay_range(bounds: tuple[int, int], jobs: list[_ReplayJob] | None = None,
-                  fares: FareConfig | None = None) -> list[FareCheck]:
-    if jobs is None:  # in a forked worker
-        jobs, fares = _JOBS["jobs"], _JOBS["fares"]
+def _replay_range(bounds: tuple[int, int]) -> tuple[int, int, list[FareCheck]]:
+    cards, history, fares, flagged = _JOBS["cards"], _JOBS["history"], _JOBS["fares"], _JOBS["flagged"]
     memo, replay = rules.fare_memo(fares), rules.replay_places
-    return [check for job in jobs[bounds[0]:bounds[1]] if job.taps
-            for check in replay(job.taps, job.card, memo, report_from=job.report_from)]
+    rated = not_rated = 0
+    kept = []
+    for asn, rows in cards[bounds[0]:bounds[1]]:
+        job = _day_job(rows, history.get(asn, []))
+        if not job.taps:
+            continue
+        for check in replay(job.taps, job.card, memo, report_from=job.report_from):
+            rated += 1
+            not_rated += check.expected is None
+            if check.mismatch or check.ref[:2] in flagged:
+                kept.append(check)
+    return rated, not_rated, kept
 
 
 def _open_flags(uow: UnitOfWork, reason: Reason, day: date | None = None) -> dict[tuple[int, int], ClearingException]:
@@ -876,9 +879,10 @@ def _open_flags(uow: UnitOfWork, reason: Reason, day: date | None = None) -> dic
     return {(flag.batch_id, flag.seq): flag for flag in uow.session.execute(query).scalars()}
 
 
-def _review_fares(uow: UnitOfWork, day: date, checks: list[FareCheck]) -> tuple[int, int, int]:
-    """(opened, resolved, open after) fare flags of the day."""
-    flags = _open_flags(uow, Reason.FARE_MISMATCH, day)
+def _review_fares(uow: UnitOfWork, day: date, checks: list[FareCheck],
+                  flags: dict[tuple[int, int], ClearingException]) -> tuple[int, int, int]:
+    """(opened, resolved, open after) fare flags of the day; `checks` holds at least every
+    mismatch and every re-rated record with an open flag in `flags`."""
     now, new, resolved = uow.now(), [], 0
     for check in checks:
         batch_id, seq, asn, counter = check.ref
