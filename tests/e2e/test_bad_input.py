@@ -26,10 +26,6 @@ PLATFORM_TABLES = ("persons", "person_documents", "person_corrections", "identit
                    "transit_contact_sessions", "transit_wallet_refunds", "ledger_journals", "clearing_batches",
                    "clearing_records", "idempotency_records")
 BANK_TABLES = ("bank_accounts", "bank_losses", "bank_transactions", "bank_closure_tasks")
-# Reported bugs outside the packages this sweep may fix; each has its own strict xfail below.
-REPORTED = {("POST /api/v1/cards/bank-events", "channel too long"),
-            ("POST /api/v1/cards/bank-events", "task_id too long")}
-REPORTED_PARAMETERS = {("GET /api/v1/cards", "person_id too large"), ("GET /api/v1/cards", "offset too large")}
 
 
 @dataclass
@@ -223,17 +219,15 @@ def test_bad_input_everywhere_is_a_4xx_problem_and_changes_nothing(world, server
     after = count_rows(server, *PLATFORM_TABLES), count_rows(server, *BANK_TABLES, database="bank")
     assert len(swept) > 35 and len(sweep.attempts) > 300, (len(swept), len(sweep.attempts))
     wrong = [attempt for attempt in sweep.attempts
-             if (not 400 <= attempt.status < 500 or attempt.body.startswith("(not problem+json"))
-             and (attempt.route, attempt.variant) not in REPORTED]
+             if not 400 <= attempt.status < 500 or attempt.body.startswith("(not problem+json")]
     assert not wrong, f"{len(wrong)} of {len(sweep.attempts)} bad requests were not a 4xx problem:\n" + \
         "\n".join(map(str, wrong))
     assert after == before
 
 
-@pytest.mark.xfail(strict=True, reason="reported: BankEventIn.channel and task_id have no length limit "
-                   "(cards/schemas.py); a bank event with a 20 000-character channel is applied and written "
-                   "to card_blocks.channel, a String(32): stored on SQLite, a 500 on PostgreSQL")
 def test_a_bank_event_with_an_oversized_channel_is_refused(world):
+    """Fixed in cards (reported): the channel was written to card_blocks.channel, a String(32):
+    stored on SQLite, a 500 on PostgreSQL."""
     citizen = world.citizen_with_card(signed_up=False)
     pan = world.card(citizen.card_no).pan
     event = {"event_id": f"icbc-{citizen.card_no}-loss", "bank_code": "ICBC", "card_no": citizen.card_no, "pan": pan,
@@ -292,8 +286,6 @@ def test_bad_path_and_query_parameters_everywhere_are_never_a_500(world, server)
                     continue
                 name = parameter["name"]
                 for variant, bad in _parameter_variants(sweep.resolve(parameter.get("schema", {}))):
-                    if (f"{method.upper()} {route}", f"{name} {variant}") in REPORTED_PARAMETERS:
-                        continue
                     path_values = {**values, name: bad} if parameter["in"] == "path" else values
                     url = "/api/v1" + route.removeprefix("/api/v1").format(**path_values)
                     params = {name: bad} if parameter["in"] == "query" else None
@@ -310,9 +302,8 @@ def test_bad_path_and_query_parameters_everywhere_are_never_a_500(world, server)
     assert after == before
 
 
-@pytest.mark.xfail(strict=True, reason="reported: GET /cards takes person_id and offset without an upper "
-                   "bound (cards/api.py list_cards); beyond 2^63 − 1 SQLite raises OverflowError: a 500")
 def test_listing_cards_with_an_out_of_range_filter_is_a_422(world):
+    """Fixed in cards (reported): beyond 2^63 − 1 SQLite raised OverflowError, a 500."""
     for params in ({"person_id": 10**30}, {"offset": 10**30}):
         refused = world.call("GET", "cards", as_=world.staff("admin"), params=params, expect=(422, 500))
         assert refused.status_code == 422 and _problem(refused)

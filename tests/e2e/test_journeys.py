@@ -75,9 +75,8 @@ def test_activation_losses_and_unblocks_between_the_bank_12333_and_the_ecard(wor
     citizen = world.citizen_with_card()
     holder = citizen.holder
     world.use_ecard(citizen)
-    card = world.card(citizen.card_no)
-    world.register_production_list(card)
-    account = f"banks/ICBC/accounts/{card.pan}"
+    card = world.card(citizen.card_no)  # the teller reads the account number from the chip
+    account = f"banks/ICBC/accounts/{card.pan}"  # the bank opened it from the card.produced event
     assert world.get(account, as_=icbc)["status"] == "not_activated"
 
     activated = world.post(f"{account}/activation", as_=icbc,
@@ -126,16 +125,6 @@ def test_activation_losses_and_unblocks_between_the_bank_12333_and_the_ecard(wor
     assert (view["hr_status"], view["financial_status"], view["blocks_in_force"]) == ("normal", "active", [])
     assert world.get("ecard/me", as_=holder)["state"] == "active"
     assert world.post("ecard/verify", json={"token": _qr(world, citizen)["token"]})["valid"]
-
-
-@pytest.mark.xfail(strict=True, reason="reported: card.produced carries no pan (cards/service.py "
-                   "register_produced_card), so the bank opens the account without its number and a "
-                   "teller cannot find it until the production list is registered by hand")
-def test_the_bank_finds_a_produced_cards_account_by_its_number(world):
-    citizen = world.citizen_with_card(signed_up=False)
-    card = world.card(citizen.card_no)
-    account = world.get(f"banks/ICBC/accounts/{card.pan}", as_=world.staff("icbc"))
-    assert account["card_no"] == citizen.card_no and account["status"] == "not_activated"
 
 
 def test_replacement_after_an_online_formal_loss_retires_the_lost_card(world, server):
@@ -400,7 +389,6 @@ def test_a_name_correction_leads_to_an_exchange_and_the_old_account_is_closed(wo
     outlet, admin, icbc = world.staff("outlet"), world.staff("admin"), world.staff("icbc")
     citizen = world.citizen_with_card()
     card = world.card(citizen.card_no)
-    world.register_production_list(card)
     account = f"banks/ICBC/accounts/{card.pan}"
     pension = world.call("POST", f"{account}/credits", as_=icbc, expect=202,
                          json={"request_id": f"pension-{card.card_no}", "amount_fen": 250_000, "payer": "养老金"})
@@ -441,7 +429,6 @@ def test_a_name_correction_leads_to_an_exchange_and_the_old_account_is_closed(wo
     # the old account closes at the bank once its money has moved to the new card's account
     [task] = [t for t in world.get("banks/ICBC/closure-tasks", as_=icbc) if t["card_no"] == card.card_no]
     assert (task["successor_card_no"], task["balance_fen"]) == (new_card, 250_000)
-    world.register_production_list(world.card(new_card))
     moved = world.post(f"{account}/transfers", as_=icbc, json={
         "request_id": f"move-{card.card_no}", "to_account": world.card(new_card).pan, "amount_fen": 250_000})
     assert moved["status"] == "posted" and moved["balance_fen"] == 0

@@ -273,11 +273,6 @@ class World:
     def card_view(self, card_no: str, as_: dict[str, str] | None = None) -> dict:
         return self.get(f"cards/{card_no}", as_=as_ or self.staff("admin"))
 
-    def register_production_list(self, card: PhysicalCard, bank: str = "ICBC") -> dict:
-        """The bank's production list: the account number of a produced card."""
-        issue_date = self.card_view(card.card_no)["issue_date"]
-        return self.post(f"banks/{bank}/accounts", as_=self.staff(bank.lower()),
-                         json={"card_no": card.card_no, "pan": card.pan, "issue_date": issue_date})
 
     # -- transit wallet: the platform drives the card, the counter or phone relays ---------
 
