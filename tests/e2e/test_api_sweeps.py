@@ -57,29 +57,19 @@ class Someone:
     """A holder with a card, an e-card, a top-up order and a card contact of their own."""
 
     citizen: Citizen
-    pan: str
-    asn: str
-    order_no: str
-    contact_id: str
+    paths: dict
 
-    def values(self, **more) -> dict[str, str]:
-        c = self.citizen
-        return {"person_id": c.person_id, "application_id": c.application_id, "card_no": c.card_no,
-                "pan": self.pan, "asn": self.asn, "order_no": self.order_no, "contact_id": self.contact_id,
-                "bank_code": "ICBC", "channel": "official_app", "purpose": "revocation",
-                "day": date.today().isoformat(), "batch_id": 1, "file_id": "NO-SUCH-FILE", "task_id": "1",
-                "review_id": 1, "correction_id": 1, **more}
+    def values(self) -> dict:
+        return self.paths
 
 
 def _someone(world) -> Someone:
     citizen = world.citizen_with_card()
-    card = world.card(citizen.card_no)
     world.use_ecard(citizen)
     phone = {**citizen.holder, "X-Ykt-Channel": "online_app"}  # NFC top-up in the app
-    order = world.top_up(phone, card, 2000, key=f"app-{citizen.card_no}",
+    order = world.top_up(phone, world.card(citizen.card_no), 2000, key=f"app-{citizen.card_no}",
                          payer={"kind": "e_wallet", "reference": "wx-order-1"})
-    return Someone(citizen, card.pan, world.card_view(citizen.card_no)["asn"], order["order_no"],
-                   order["contact_id"])
+    return Someone(citizen, world.path_values(citizen, order_no=order["order_no"], contact_id=order["contact_id"]))
 
 
 @pytest.fixture(scope="module")

@@ -196,16 +196,10 @@ def test_bad_input_everywhere_is_a_4xx_problem_and_changes_nothing(world, server
     spec = world.get("/openapi.json")
     someone = world.citizen_with_card()
     world.use_ecard(someone)
-    card = world.card(someone.card_no)
-    values = {"person_id": someone.person_id, "application_id": someone.application_id, "card_no": someone.card_no,
-              "pan": card.pan, "asn": world.card_view(someone.card_no)["asn"], "bank_code": "ICBC",
-              "channel": "official_app", "day": date.today().isoformat(), "batch_id": 1, "task_id": "1",
-              "review_id": 1, "correction_id": 1, "contact_id": "no-such-contact", "id_number": someone.ssn,
-              "document_number": someone.ssn, "name": someone.name, "pickup_outlet_code": "SS-TN-01",
-              "outlet_code": "SS-TN-01"}
-    logins = {who: world.staff(who) for who in ("admin", "outlet", "citizen-outlet", "agent12333", "employer",
-                                                  "icbc", "transit")}
-    logins["holder"] = someone.holder
+    # body fields named like these get the citizen's real values, so one bad field is the only fault
+    values = world.path_values(someone, id_number=someone.ssn, document_number=someone.ssn, name=someone.name,
+                               pickup_outlet_code="SS-TN-01", outlet_code="SS-TN-01")
+    logins = {**world.staff_logins(), "holder": someone.holder}
     sweep = Sweep(world, spec, values, logins)
     before = count_rows(server, *PLATFORM_TABLES), count_rows(server, *BANK_TABLES, database="bank")
 
@@ -264,15 +258,8 @@ def test_bad_path_and_query_parameters_everywhere_are_never_a_500(world, server)
     filter); everything else must be a 4xx problem+json, and no row may change."""
     spec = world.get("/openapi.json")
     someone = world.citizen_with_card()
-    card = world.card(someone.card_no)
-    values = {"person_id": someone.person_id, "application_id": someone.application_id, "card_no": someone.card_no,
-              "pan": card.pan, "asn": world.card_view(someone.card_no)["asn"], "bank_code": "ICBC",
-              "channel": "official_app", "day": date.today().isoformat(), "batch_id": 1, "task_id": "1",
-              "review_id": 1, "correction_id": 1, "contact_id": "no-such-contact", "order_no": "no-such-order",
-              "file_id": "no-such-file", "purpose": "revocation"}
-    logins = {who: world.staff(who) for who in ("admin", "outlet", "citizen-outlet", "agent12333", "employer",
-                                                  "icbc", "transit")}
-    logins["holder"] = someone.holder
+    values = world.path_values(someone)
+    logins = {**world.staff_logins(), "holder": someone.holder}
     sweep = Sweep(world, spec, values, logins)
     before = count_rows(server, *PLATFORM_TABLES), count_rows(server, *BANK_TABLES, database="bank")
     wrong = []

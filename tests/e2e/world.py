@@ -253,6 +253,20 @@ class World:
             self.sign_up(citizen)
         return citizen
 
+    def staff_logins(self) -> dict[str, dict[str, str]]:
+        return {who: self.staff(who) for who in ("admin", "outlet", "citizen-outlet", "agent12333", "employer",
+                                                 "icbc", "transit", "metro")}
+
+    def path_values(self, citizen: Citizen, **more) -> dict[str, object]:
+        """A value for every path parameter of the API, the citizen's own where it has one."""
+        card = self.card_view(citizen.card_no)
+        return {"person_id": citizen.person_id, "application_id": citizen.application_id,
+                "card_no": citizen.card_no, "pan": self.card(citizen.card_no).pan, "asn": card["asn"],
+                "bank_code": card["bank_code"], "channel": "official_app", "purpose": "revocation",
+                "day": date.today().isoformat(), "batch_id": 1, "file_id": "NO-SUCH-FILE", "task_id": "1",
+                "review_id": 1, "correction_id": 1, "order_no": "NO-SUCH-ORDER", "contact_id": "no-such-contact",
+                **more}
+
     def wait_for_ecard(self, citizen: Citizen) -> dict:
         """The holder's e-card. It is made by the e-card's consumer of the application's event
         (同步申领): on a busy server seconds after the application (reported), so a holder who
