@@ -11,11 +11,10 @@ from datetime import date
 import pytest
 
 from tests.e2e.conftest import count_rows
-from tests.e2e.world import Citizen, applicant_json
+from tests.e2e.world import Citizen, applicant_json, is_problem
 
 pytestmark = pytest.mark.usefixtures("watch_server")
 PARAM = re.compile(r"{(\w+)}")
-CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -82,13 +81,6 @@ def intruder(world) -> Someone:
     return _someone(world)
 
 
-def _is_problem(response) -> bool:
-    if not response.headers.get("content-type", "").startswith("application/problem+json"):
-        return False
-    body = response.json()
-    return bool(body.get("code") and CJK.search(body.get("title") or "") and body.get("title_en"))
-
-
 # --- role boundaries -----------------------------------------------------------------------------
 
 
@@ -98,7 +90,7 @@ def test_anonymous_callers_get_401_problem_on_every_protected_route(world, route
     wrong = []
     for route in protected:
         response = world.raw(route.method, route.url(victim.values()))
-        if response.status_code != 401 or not _is_problem(response):
+        if response.status_code != 401 or not is_problem(response):
             wrong.append(f"{route} → {response.status_code} {response.text[:200]}")
     assert not wrong, "\n".join(wrong)
 
@@ -117,7 +109,7 @@ def test_a_holder_never_reads_another_holders_resources(world, routes, victim, i
                                      expect=(200, 403, 404)).status_code
         response = world.raw("GET", route.url(victim.values()), headers=intruder.citizen.holder)
         others[str(route)] = response.status_code
-        if response.status_code not in (403, 404) or not _is_problem(response):
+        if response.status_code not in (403, 404) or not is_problem(response):
             leaks.append(f"{route} → {response.status_code} {response.text[:300]}")
     assert not leaks, "\n".join(leaks)
     # the refusals are about who asks, not bad values: the same routes answer the owner
@@ -137,7 +129,7 @@ def test_a_holder_cannot_act_on_another_holders_card_or_application(world, victi
                        (f"applications/{victim.citizen.application_id}/hand-over", None),
                        ("transit/contacts", {"purpose": "refund", "card_no": card})):
         refused = world.call("POST", path, as_=me, json=body, expect=(403, 404))
-        assert _is_problem(refused), refused.text
+        assert is_problem(refused), refused.text
     mine_only = world.get("cards", as_=me, params={"person_id": victim.citizen.person_id})
     assert [c["card_no"] for c in mine_only] == [intruder.citizen.card_no]
     after = world.card_view(card)
@@ -171,7 +163,7 @@ def test_a_bank_acts_only_on_its_own_cards(world):
     ]
     for method, path, body in attempts:
         refused = world.call(method, path, as_=icbc, json=body, expect=(403, 404))
-        assert _is_problem(refused), (method, path, refused.text)
+        assert is_problem(refused), (method, path, refused.text)
     after = world.card_view(card_no)
     assert (after["version"], after["hr_status"], after["financial_status"]) == (
         before["version"], before["hr_status"], before["financial_status"])

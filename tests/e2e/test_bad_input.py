@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import pytest
 
 from tests.e2e.conftest import count_rows
+from tests.e2e.world import is_problem
 
 pytestmark = pytest.mark.usefixtures("watch_server")
-CJK = re.compile(r"[\u4e00-\u9fff]")
 LONG = "界" * 20_000          # far beyond any column or field in the platform
 HUGE = 10**30                 # beyond any integer column (SQLite and PostgreSQL: 2^63 − 1)
 PLATFORM_TABLES = ("persons", "person_documents", "person_corrections", "identity_reviews", "applications",
@@ -131,7 +130,7 @@ class Sweep:
     def send(self, method: str, route: str, url: str, variant: str, headers: dict, **content) -> None:
         response = self.world.raw(method, url, headers=headers, **content)
         self.attempts.append(Attempt(f"{method} {route}", variant, response.status_code,
-                                     response.text if _problem(response) else
+                                     response.text if is_problem(response) else
                                      f"(not problem+json: {response.headers.get('content-type')}) "
                                      f"{response.text}"))
 
@@ -170,13 +169,6 @@ class Sweep:
 
 def _encode(body: object) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode()
-
-
-def _problem(response) -> bool:
-    if not response.headers.get("content-type", "").startswith("application/problem+json"):
-        return False
-    body = response.json()
-    return bool(body.get("code") and CJK.search(body.get("title") or "") and body.get("title_en"))
 
 
 def _who(route: str) -> str:
@@ -227,7 +219,7 @@ def test_a_bank_event_with_an_oversized_channel_is_refused(world):
     event = {"event_id": f"icbc-{citizen.card_no}-loss", "bank_code": "ICBC", "card_no": citizen.card_no, "pan": pan,
              "type": "formal_loss", "occurred_at": datetime.now(UTC).isoformat(), "channel": LONG}
     answer = world.call("POST", "cards/bank-events", as_=world.staff("icbc"), json=event, expect=(200, 422))
-    assert answer.status_code == 422 and _problem(answer)
+    assert answer.status_code == 422 and is_problem(answer)
     assert world.card_view(citizen.card_no)["hr_status"] == "normal"
 
 
@@ -239,7 +231,7 @@ def test_a_refund_contact_for_a_malformed_or_unknown_card_opens_nothing(world, s
     for card_no, status in (("Z99999999", 404), ("not-a-card", 422), ("界" * 33, 422), (LONG, 422)):
         refused = world.call("POST", "transit/contacts", as_=counter, expect=status,
                              json={"purpose": "refund", "card_no": card_no})
-        assert _problem(refused) and len(refused.text) < 2000, refused.text[:300]
+        assert is_problem(refused) and len(refused.text) < 2000, refused.text[:300]
     assert count_rows(server, "transit_contact_sessions") == before
 
 
@@ -278,7 +270,7 @@ def test_bad_path_and_query_parameters_everywhere_are_never_a_500(world, server)
                     params = {name: bad} if parameter["in"] == "query" else None
                     response = world.raw(method.upper(), url, params=params, headers=headers,
                                                   content=example)
-                    ok = 400 <= response.status_code < 500 and _problem(response)
+                    ok = 400 <= response.status_code < 500 and is_problem(response)
                     if method == "get" and response.status_code < 300:
                         ok = True
                     if not ok:
@@ -293,7 +285,7 @@ def test_listing_cards_with_an_out_of_range_filter_is_a_422(world):
     """Fixed in cards (reported): beyond 2^63 − 1 SQLite raised OverflowError, a 500."""
     for params in ({"person_id": 10**30}, {"offset": 10**30}):
         refused = world.call("GET", "cards", as_=world.staff("admin"), params=params, expect=(422, 500))
-        assert refused.status_code == 422 and _problem(refused)
+        assert refused.status_code == 422 and is_problem(refused)
 
 
 def test_no_such_route_or_method_is_a_problem_too(world):
@@ -301,7 +293,7 @@ def test_no_such_route_or_method_is_a_problem_too(world):
     for method, path, status in (("GET", "/api/v1/no-such-thing", 404), ("DELETE", "/api/v1/auth/me", 405),
                                  ("GET", "/api/v1/cards/..%2F..%2Fetc", 404)):
         answer = world.call(method, path, as_=world.staff("admin"), expect=status)
-        assert _problem(answer), answer.text
+        assert is_problem(answer), answer.text
 
 
 @pytest.mark.parametrize(("path", "who", "parameter"), [
@@ -312,4 +304,4 @@ def test_no_such_route_or_method_is_a_problem_too(world):
 def test_a_list_offset_beyond_any_row_number_is_a_422(world, path, who, parameter):
     """Fixed: offsets past 2^63 − 1 reached SQLite (OverflowError: a 500)."""
     refused = world.call("GET", path, as_=world.staff(who), params={parameter: 10**30}, expect=422)
-    assert _problem(refused)
+    assert is_problem(refused)

@@ -26,6 +26,7 @@ from yikatong.platform_setup import DEMO_PASSWORD
 API = "/api/v1"
 HOLDER_PASSWORD = "holder-pass-2026"
 ECARD_PASSWORD = "739164"
+CJK = re.compile(r"[\u4e00-\u9fff]")
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^ERROR:", re.MULTILINE)
 
 
@@ -71,6 +72,14 @@ class Server:
 
 class CallFailed(AssertionError):
     pass
+
+
+def is_problem(response: httpx.Response) -> bool:
+    """RFC 9457 problem+json with our stable `code`, a Chinese `title` and an English `title_en`."""
+    if not response.headers.get("content-type", "").startswith("application/problem+json"):
+        return False
+    body = response.json()
+    return bool(body.get("code") and CJK.search(body.get("title") or "") and body.get("title_en"))
 
 
 @dataclass
