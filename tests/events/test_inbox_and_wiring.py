@@ -115,3 +115,18 @@ def test_an_unreachable_nats_leaves_events_in_the_outbox(platform):
     with platform.uow() as uow:
         row = uow.session.query(OutboxEvent).one()
         assert row.published_at is None and row.attempts == 1
+
+
+@pytest.mark.db
+def test_losing_the_race_to_another_delivery_is_not_an_error(platform, monkeypatch):
+    """Both deliveries passed the 'already applied?' check before either wrote its row: the
+    one that loses on the unique constraint applies nothing and raises nothing."""
+    applied = []
+    with platform.uow() as uow:
+        assert consume_once(uow, "ecard", EVENT, lambda _uow, e: applied.append(e.event_id))
+        uow.commit()
+    monkeypatch.setattr("yikatong.events.inbox.already_applied", lambda *_args: False)
+    with platform.uow() as uow:
+        assert not consume_once(uow, "ecard", EVENT, lambda _uow, e: applied.append(e.event_id))
+        uow.commit()  # the transaction is still usable after the lost race
+    assert applied == [EVENT.event_id]

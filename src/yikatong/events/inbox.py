@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from yikatong.db.uow import UnitOfWork
 from yikatong.events.models import InboxRecord
@@ -37,8 +38,14 @@ def consume_once(uow: UnitOfWork, consumer: str, event: Event, apply_fn: ApplyFn
     """
     if already_applied(uow, consumer, event.event_id):
         return False
-    uow.session.add(InboxRecord(consumer=consumer, event_id=event.event_id, processed_at=uow.now()))
-    uow.session.flush()
+    try:
+        # A savepoint: losing the race to another delivery of the same event is an
+        # ordinary outcome (it was applied there), not an error to log.
+        with uow.session.begin_nested():
+            uow.session.add(InboxRecord(consumer=consumer, event_id=event.event_id,
+                                        processed_at=uow.now()))
+    except IntegrityError:
+        return False
     apply_fn(uow, event)
     return True
 
