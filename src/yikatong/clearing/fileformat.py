@@ -291,16 +291,17 @@ def _parse_records(lines: list[str], header: Header) -> list[BatchRecord]:
     times: dict[str, bool] = {}  # card times already checked (taps share seconds)
     records = []
     match_record = _RECORD.fullmatch
+    new = tuple.__new__  # every field is given: BatchRecord's generated __new__ would only add a call
     for number, line in enumerate(lines, start=2):
         match = match_record(line)
         if match is None:
             raise _explain_record(line, number)
         g = match.groups()
-        record = BatchRecord(
+        record = new(BatchRecord, (
             int(g[0]), g[1], g[2], g[3], int(g[4]), int(g[5], 16), int(g[6]), int(g[7]), int(g[8]), g[9],
             g[10], int(g[11]), int(g[12], 16), g[13], g[14], g[15], g[16], g[17], g[18], g[19], g[20], g[21],
             g[22] == "1",
-        )
+        ))
         if g[9] not in times:
             times[g[9]] = _check_time(g[9], number)
         _check_record(record, number, header)
@@ -309,22 +310,25 @@ def _parse_records(lines: list[str], header: Header) -> list[BatchRecord]:
 
 
 def _check_record(record: BatchRecord, number: int, header: Header) -> None:
-    if record.seq != number - 1:
+    seq, _asn, _issuer, terminal_id, serial, tx_type, amount, _balance, counter, _time, tac, key_version, _alg, \
+        _city, operator, mode, tap, _line, station, *_ = record
+    load = tx_type in LOAD_TYPES
+    if seq != number - 1:
         raise _malformed(number, f"序号应为 {number - 1}", f"the sequence number must be {number - 1}")
-    if record.tx_type not in LOAD_TYPES and record.tx_type not in PURCHASE_TYPES:
-        raise _malformed(number, f"不清算的交易类型 {record.tx_type:02X}", f"transaction type {record.tx_type:02X} is not cleared")
-    if record.amount > _MAX_U32 or record.terminal_serial > _MAX_U32 or record.counter > 0xFFFF or record.key_version > 0xFF:
+    if not load and tx_type not in PURCHASE_TYPES:
+        raise _malformed(number, f"不清算的交易类型 {tx_type:02X}", f"transaction type {tx_type:02X} is not cleared")
+    if amount > _MAX_U32 or serial > _MAX_U32 or counter > 0xFFFF or key_version > 0xFF:
         raise _malformed(number, "金额、终端序号、计数器或密钥版本超出卡片字段长度",
                          "amount, terminal serial, counter or key version does not fit the card's field")
-    if not record.tac and not record.is_load:
+    if not tac and not load:
         raise _malformed(number, "消费记录必须带 TAC", "a purchase record must carry its TAC")
-    if record.is_load and (record.mode or record.tap):
+    if load and (mode or tap):
         raise _malformed(number, "充值记录不是乘车记录，交通方式须为空", "a load is not a ride: mode and tap must be empty")
-    if (record.mode == "bus") != (record.tap == "board") or (record.mode == "metro") != (record.tap in ("entry", "exit")):
+    if (mode == "bus") != (tap == "board") or (mode == "metro") != (tap in ("entry", "exit")):
         raise _malformed(number, "公交须为 board，地铁须为 entry/exit", "a bus tap is 'board', a metro tap 'entry' or 'exit'")
-    if record.mode == "metro" and not record.station:
+    if mode == "metro" and not station:
         raise _malformed(number, "地铁记录须有车站", "a metro record needs its station")
-    if header.kind is FileKind.TERMINAL and (record.terminal_id != header.terminal_id or record.operator != header.operator):
+    if header.kind is FileKind.TERMINAL and (terminal_id != header.terminal_id or operator != header.operator):
         raise _malformed(number, "记录的终端或运营单位与文件头不符", "the record's terminal or operator differs from the header's")
 
 

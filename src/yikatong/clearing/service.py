@@ -42,7 +42,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy import and_, case, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
 
 from yikatong.chip.secure import purse_factors
 from yikatong.clearing import bulk, fileformat, rules
@@ -368,10 +367,8 @@ def _insert(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing, first: list
     file's record), then every refused record as a rejected row."""
     connection = uow.session.connection()
     row = bulk.row_builder(connection)
-    records, status, own, cleared = state.records, state.status, state.own, RecordStatus.CLEARED
-    rows = [row(records[i], batch.id, own[i], status[i],
-                batch.id if status[i] == cleared and records[i].tx_type not in fileformat.LOAD_TYPES else None)
-            for i in first]
+    records = state.records
+    rows = bulk.rows_of(connection, records, first, batch.id, state.own, state.status, RecordStatus.CLEARED)
     refused = bulk.insert_live(connection, rows, batch_id=batch.id) or set()
     if refused:
         earlier = _earlier_copies(uow, [records[seq - 1] for seq in sorted(refused)])
@@ -738,14 +735,14 @@ def review_day(*, uow: UnitOfWork, actor: Actor, day: date, fares: FareConfig, p
     files are in and again after late ones (it is idempotent)."""
     timer = _Stages(stages)
     with timer("review: load"):
-        taps = _day_taps(uow, day)
+        taps, counters = _day_taps(uow, day)
         history = _history_before(uow, day, sorted(taps))
     flags = _open_flags(uow, Reason.FARE_MISMATCH, day)
     with timer("review: re-rate"):
         rated, not_rated, checks = _replay_all(list(taps.items()), history, fares, processes, set(flags))
     with timer("review: flags"):
         opened, resolved, still_open = _review_fares(uow, day, checks, flags)
-        gaps_opened, gaps_resolved, gaps_open = _review_gaps(uow, day)
+        gaps_opened, gaps_resolved, gaps_open = _review_gaps(uow, day, counters)
     result = ReviewResult(day, len(taps), rated, not_rated, opened, resolved, gaps_opened, gaps_resolved, still_open,
                           gaps_open)
     uow.audit(actor=actor, action="clearing.day_reviewed", entity_type="clearing_day", entity_id=day.isoformat(),
@@ -768,18 +765,24 @@ def _live_taps():
     return and_(ClearedRecord.status != RecordStatus.REJECTED, ClearedRecord.mode != "")
 
 
-def _day_taps(uow: UnitOfWork, day: date) -> dict[str, list[tuple]]:
-    """The day's live taps by card, in card order (read through the driver: a day can be millions)."""
+def _day_taps(uow: UnitOfWork, day: date) -> tuple[dict[str, list[tuple]], list[tuple]]:
+    """(the day's live taps by card, in card order; our cards' live records of the day as
+    (batch id, seq, asn, counter kind, counter)), in one read through the driver (a day can be
+    millions)."""
     connection = uow.session.connection()
-    rows = bulk.fetch(connection, f"SELECT {', '.join(c.key for c in _TAP_COLUMNS)} FROM {bulk.TABLE} "
-                                  "WHERE tx_date = ? AND status <> 'rejected' AND mode <> ''",
+    rows = bulk.fetch(connection, f"SELECT {', '.join(c.key for c in _TAP_COLUMNS)}, counter_kind, own_card "
+                                  f"FROM {bulk.TABLE} WHERE tx_date = ? AND status <> 'rejected'",
                       (bulk.day_param(connection, day),))
     by_card: dict[str, list[tuple]] = defaultdict(list)
+    counters = []
     for row in rows:
-        by_card[row[_ASN]].append(row)
+        if row[_MODE]:
+            by_card[row[_ASN]].append(row)
+        if row[-1]:
+            counters.append((row[_BATCH], row[_SEQ], row[_ASN], row[-2], row[_COUNTER]))
     for taps in by_card.values():  # a card's few taps sort faster here than a day's in the database
         taps.sort(key=_card_order)
-    return by_card
+    return by_card, counters
 
 
 def _card_order(row) -> tuple[str, int]:
@@ -907,18 +910,22 @@ def _review_fares(uow: UnitOfWork, day: date, checks: list[FareCheck],
     return len(new), resolved, still_open
 
 
-def _review_gaps(uow: UnitOfWork, day: date) -> tuple[int, int, int]:
-    """(opened, resolved, open after): our cards' records of the day whose previous counter has
-    not been cleared; and earlier gaps that records have since filled. Other issuers' counters
-    are theirs to watch."""
-    here, before = aliased(ClearedRecord), aliased(ClearedRecord)
-    predecessor = select(before.id).where(
-        before.asn == here.asn, before.counter_kind == here.counter_kind, before.counter == here.counter - 1,
-        before.status != RecordStatus.REJECTED).exists()
-    gaps = uow.session.execute(
-        select(here.batch_id, here.seq, here.asn, here.counter_kind, here.counter).where(
-            here.tx_date == day, here.own_card.is_(True), here.status != RecordStatus.REJECTED, here.counter > 0,
-            ~predecessor))
+def _review_gaps(uow: UnitOfWork, day: date, counters: list[tuple]) -> tuple[int, int, int]:
+    """(opened, resolved, open after): our cards' records of the day (`counters`: their live
+    records' (batch id, seq, asn, counter kind, counter)) whose previous counter has not been
+    cleared; and earlier gaps that records have since filled. Other issuers' counters are theirs
+    to watch. A predecessor is looked for among the day's records first, in the database (any
+    day) only for the few that are not."""
+    present = {(asn, kind, counter) for _batch, _seq, asn, kind, counter in counters}
+    unexplained = [row for row in counters if row[4] > 0 and (row[2], row[3], row[4] - 1) not in present]
+    earlier: set[tuple] = set()
+    for chunk in _chunks(unexplained, CHUNK):
+        earlier.update(uow.session.execute(
+            select(ClearedRecord.asn, ClearedRecord.counter_kind, ClearedRecord.counter).where(
+                tuple_(ClearedRecord.asn, ClearedRecord.counter_kind, ClearedRecord.counter)
+                .in_([(asn, kind, counter - 1) for _batch, _seq, asn, kind, counter in chunk]),
+                ClearedRecord.status != RecordStatus.REJECTED)).all())
+    gaps = [row for row in unexplained if (row[2], row[3], row[4] - 1) not in earlier]
     flags = _open_flags(uow, Reason.COUNTER_GAP)
     now = uow.now()
     new = [_flag_row(batch_id, seq, asn, kind, counter, day, Reason.COUNTER_GAP,
