@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from tests.cards.conftest import (
     ADMIN,
@@ -37,6 +38,7 @@ from yikatong.cards.errors import (
     WalletRefundNotAllowed,
     WrongBank,
 )
+from yikatong.cards.models import BankAccountClosureTask
 from yikatong.cards.protocols import WalletBalance
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import local_date
@@ -321,6 +323,25 @@ def test_death_retires_the_card(platform):
     assert (view.state, view.end_reason) == ("retired", "deceased")
     with pytest.raises(CardNotInUse):
         report(platform, card_no, PHONE, "temporary")
+
+
+@pytest.mark.parametrize("operation, kwargs, reason", [
+    (service.retire_deceased, {"note": "死亡证明 2026-002"}, "deceased"),
+    (service.transfer_out, {"destination_province": "浙江", "rule_note": "凭原卡换领"}, "transferred_out"),
+])
+def test_a_retired_card_has_no_financial_function_and_its_account_is_to_be_closed(
+        platform, operation, kwargs, reason):
+    card_no = card_in_use(platform, person_id=34)
+    with platform.uow() as uow:
+        assert service.capabilities(uow=uow, card_no=card_no).card_present
+    act(platform, operation, actor=OUTLET, card_no=card_no, **kwargs)
+    with platform.uow() as uow:
+        capabilities = service.capabilities(uow=uow, card_no=card_no)
+        tasks = uow.session.execute(select(BankAccountClosureTask).where(
+            BankAccountClosureTask.card_no == card_no)).scalars().all()
+    assert (capabilities.card_present, capabilities.online, capabilities.credit) == (False, False, False)
+    assert [(task.reason, task.status, task.successor_card_no) for task in tasks] == [(reason, "requested", None)]
+    assert "card.bank_account_closure_requested" in [e.type for e in events_of(platform, card_no)]
 
 
 def test_freeze_is_admin_only_and_outranks_a_temporary_loss(platform):

@@ -313,10 +313,14 @@ def financial_capabilities(card, today: date) -> FinancialCapabilities:
     `card` needs `financial_status` and `financial_valid_until`. Past its validity the card
     can no longer be used in person (counter, ATM, POS) while online payments and incoming
     credits still work; the other functions of the card are not affected by this at all.
-    A lost account takes credits only; an inactive or closed one nothing.
+    A lost account takes credits only; an inactive or closed one nothing, and neither does
+    the account of a retired card (exchanged, holder deceased, transferred out): its bank is
+    asked to close it, and money still in it is settled at the branch.
     """
     status = FinancialStatus(card.financial_status)
-    if status in (FinancialStatus.INACTIVE, FinancialStatus.CLOSED):
+    retired = getattr(card, "state", str(CardState.IN_USE)) in (str(CardState.RETIRED),
+                                                               str(CardState.CANCELLED))
+    if retired or status in (FinancialStatus.INACTIVE, FinancialStatus.CLOSED):
         return FinancialCapabilities(card_present=False, online=False, credit=False)
     if status in (FinancialStatus.TEMPORARY_LOSS, FinancialStatus.FORMAL_LOSS):
         return FinancialCapabilities(card_present=False, online=False, credit=True)

@@ -310,7 +310,8 @@ def hand_over(*, uow: UnitOfWork, actor: Actor, card_no: str,
         reason = EndReason.REPLACED if card.kind == "replacement" else EndReason.EXCHANGED
         _retire(uow, actor=actor, card=predecessor, reason=reason, successor=card)
         if reason == EndReason.EXCHANGED:
-            _request_account_closure(uow, actor=actor, card=predecessor, successor=card)
+            _request_account_closure(uow, actor=actor, card=predecessor, reason="exchanged",
+                                     successor=card)
     card.state = str(CardState.IN_USE)
     card.handed_over_at = now
     _record(uow, actor=actor, card=card, action="card.handed_over", before=before,
@@ -626,6 +627,7 @@ def transfer_out(*, uow: UnitOfWork, actor: Actor, card_no: str, destination_pro
     _ensure_in_use(card)
     card.transferred_to_province = destination
     _retire(uow, actor=actor, card=card, reason=EndReason.TRANSFERRED_OUT, note=rule_note.strip())
+    _request_account_closure(uow, actor=actor, card=card, reason="transferred_out")
     return _view(card, uow.now())
 
 
@@ -635,6 +637,7 @@ def retire_deceased(*, uow: UnitOfWork, actor: Actor, card_no: str, note: str,
     card = _load(uow, card_no, expected_version=expected_version)
     _ensure_in_use(card)
     _retire(uow, actor=actor, card=card, reason=EndReason.DECEASED, note=note)
+    _request_account_closure(uow, actor=actor, card=card, reason="deceased")
     return _view(card, uow.now())
 
 
@@ -830,21 +833,26 @@ def _retire(uow: UnitOfWork, *, actor: Actor, card: Card, reason: EndReason,
                      "destination_province": card.transferred_to_province, "note": note})
 
 
-def _request_account_closure(uow: UnitOfWork, *, actor: Actor, card: Card, successor: Card) -> None:
+def _request_account_closure(uow: UnitOfWork, *, actor: Actor, card: Card, reason: str,
+                             successor: Card | None = None) -> None:
+    """Ask the card's bank to close the account of a retired card (exchange, death, transfer
+    out); the holder or the heirs settle any money left at a branch, then the bank closes."""
     now = uow.now()
+    successor_card_no = successor.card_no if successor else None
     task_id = uow.get(BankGateway).request_account_closure(
-        bank_code=card.bank_code, card_no=card.card_no, pan=card.pan, reason="exchanged",
+        bank_code=card.bank_code, card_no=card.card_no, pan=card.pan, reason=reason,
         requested_at=now)
     task = BankAccountClosureTask(
-        card_no=card.card_no, successor_card_no=successor.card_no, bank_code=card.bank_code,
-        pan=card.pan, reason="exchanged", status="requested", bank_task_id=task_id,
+        card_no=card.card_no, successor_card_no=successor_card_no, bank_code=card.bank_code,
+        pan=card.pan, reason=reason, status="requested", bank_task_id=task_id,
         requested_by=actor.user_id, requested_at=now)
     uow.session.add(task)
     _flush(uow)
     uow.emit("card.bank_account_closure_requested", aggregate_type="card",
              aggregate_id=card.card_no, partner=card.bank_code,
-             payload={"card_no": card.card_no, "successor_card_no": successor.card_no,
-                      "bank_code": card.bank_code, "bank_task_id": task_id, "task_id": task.id})
+             payload={"card_no": card.card_no, "successor_card_no": successor_card_no,
+                      "reason": reason, "bank_code": card.bank_code, "bank_task_id": task_id,
+                      "task_id": task.id})
 
 
 def _complete_closure_task(uow: UnitOfWork, *, card: Card, event: BankEvent, at: datetime) -> None:
