@@ -16,7 +16,10 @@ In the same database, in the same run:
   clearing   every file received with `service.upload_batch`, one transaction each: parse and
              digest, bulk TAC verification, duplicates by the unique index, the ledger postings
              per (file, operator, issuer), the exceptions; then the day's review: every tap
-             re-rated from the card's history, our cards' counters checked for gaps.
+             re-rated from the card's history, our cards' counters checked for gaps. With
+             --processes N (default 2, the machine's cores) N uploads run side by side, each
+             in its own process and transaction, as a clearing server would take them; the
+             re-rating uses N workers too. --processes 1 uploads one file after another.
 
 The default database is a new SQLite file in a temporary directory; with a PostgreSQL URL a new
 database is created on that server and dropped afterwards. Timings are printed, never
@@ -26,6 +29,7 @@ asserted; the machine is shared, so run it twice before quoting a figure.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import tempfile
@@ -181,6 +185,49 @@ def fresh_database(url: str | None) -> tuple[str, callable]:
     return target, drop
 
 
+def bench_platform(url: str) -> Platform:
+    platform = Platform(Settings(database_url=url, key_store_path="memory"))
+    platform.provide(KeyStore, KEYS)
+    if platform.engine.dialect.name == "sqlite":
+        # WAL with synchronous=NORMAL (fsync at checkpoints, not at every commit) and a page
+        # cache that holds the indexes of a million rows (256 MB), for the bare load and
+        # clearing alike: every connection of the engine gets them.
+        platform.engine.dispose()
+        event.listen(platform.engine, "connect", _sqlite_bench_pragmas)
+    return platform
+
+
+_WORKER: dict[str, Platform] = {}
+
+
+def upload_all(platform: Platform, url: str, contents: list[bytes], processes: int,
+               stages: dict[str, float]) -> list[service.BatchResult]:
+    """Every file through service.upload_batch, one transaction each; with processes > 1 that
+    many uploads run side by side, as a clearing server takes them (each process its own
+    connection; on SQLite the writes take turns, parsing and TAC checks overlap). Stage
+    seconds are summed over the workers."""
+    if processes <= 1:
+        return [service.upload_batch(platform=platform, actor=ADMIN, content=content, processes=processes,
+                                     stages=stages) for content in contents]
+    platform.engine.dispose()  # no open connection crosses the fork
+    with multiprocessing.get_context("fork").Pool(processes, initializer=_start_worker, initargs=(url,)) as pool:
+        answers = pool.map(_upload_in_worker, contents, chunksize=1)
+    for _result, worker_stages in answers:
+        for name, seconds in worker_stages.items():
+            stages[name] = stages.get(name, 0.0) + seconds
+    return [result for result, _stages in answers]
+
+
+def _start_worker(url: str) -> None:
+    _WORKER["platform"] = bench_platform(url)
+
+
+def _upload_in_worker(content: bytes) -> tuple[service.BatchResult, dict[str, float]]:
+    stages: dict[str, float] = {}
+    result = service.upload_batch(platform=_WORKER["platform"], actor=ADMIN, content=content, stages=stages)
+    return result, stages
+
+
 def _sqlite_bench_pragmas(dbapi_connection, _record) -> None:
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
     dbapi_connection.execute("PRAGMA cache_size=-262144")
@@ -217,7 +264,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--parts", type=int, default=1, help="uploads per terminal (its day split in parts)")
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file; or postgresql://…")
-    parser.add_argument("--processes", type=int, default=2, help="workers for TAC checks and re-rating")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="worker processes: uploads side by side, then the re-rating")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -232,22 +280,14 @@ def main() -> None:
     parsed = [record for content in contents for record in fileformat.parse(content).records]
     url, drop = fresh_database(args.database_url)
     try:
-        platform = Platform(Settings(database_url=url, key_store_path="memory"))
-        platform.provide(KeyStore, KEYS)
-        if platform.engine.dialect.name == "sqlite":
-            # WAL with synchronous=NORMAL (fsync at checkpoints, not at every commit) and a page
-            # cache that holds the indexes of a million rows (256 MB), for the bare load and
-            # clearing alike: every connection of the engine gets them.
-            platform.engine.dispose()
-            event.listen(platform.engine, "connect", _sqlite_bench_pragmas)
+        platform = bench_platform(url)
         load_all_models().create_all(platform.engine)
         # The cards' top-ups, as the top-up service would have posted them: the float pays the fares.
         post_cash_top_ups(platform, [record for record in parsed if record.is_load])
         bare = bare_load(platform, parsed)
         stages: dict[str, float] = {}
         started, cpu = time.perf_counter(), cpu_seconds()
-        results = [service.upload_batch(platform=platform, actor=ADMIN, content=content, processes=args.processes,
-                                        stages=stages) for content in contents]
+        results = upload_all(platform, url, contents, args.processes, stages)
         stages["uploads (all)"] = time.perf_counter() - started
         with platform.uow() as uow:
             review = service.review_day(uow=uow, actor=ADMIN, day=DAY, fares=default_fare_config(),
@@ -279,7 +319,7 @@ def report(args, platform, records, files, bare, clearing, stages, results, stor
     print(f"ratio clearing / bare load: {clearing / bare:.2f}x wall clock   (target: within 3x)")
     print(f"CPU seconds (this process and its workers): bare load {bare_cpu:.1f}, clearing {clearing_cpu:.1f}, "
           f"ratio {clearing_cpu / bare_cpu:.2f}x")
-    print("clearing stages (s): " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in stages.items()))
+    print("clearing stages (s; upload stages summed over the upload workers): " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in stages.items()))
     cleared = sum(r.cleared for r in results)
     pending = sum(r.pending_national for r in results)
     rejected = sum(r.rejected for r in results)

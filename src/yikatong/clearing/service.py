@@ -176,6 +176,13 @@ def receive_file(*, uow: UnitOfWork, actor: Actor, content: bytes | str, keystor
     if actor.role is Role.TRANSIT_OPERATOR and (header.kind is not FileKind.TERMINAL
                                                  or header.operator != actor.branch_code):
         raise NotYourOperator(operator=actor.branch_code or "-")
+    state = None
+    if header.kind is not FileKind.NATIONAL_RESULT:
+        # Pure work before the transaction's first statement: uploads running side by side
+        # (on SQLite one writer at a time) overlap it.
+        state = _Clearing(clearing_file.records, header.kind)
+        with timer("verify"):
+            _verify_tacs(state, keystore, processes)
     existing = _batch_row(uow, header.file_id)
     if existing is not None:
         if existing.direction != "in" or existing.digest != clearing_file.digest:
@@ -185,7 +192,7 @@ def receive_file(*, uow: UnitOfWork, actor: Actor, content: bytes | str, keystor
     if header.kind is FileKind.NATIONAL_RESULT:
         result = _apply_verdicts(uow, actor, batch, clearing_file)
     else:
-        result = _clear(uow, actor, batch, clearing_file, keystore, processes, timer)
+        result = _clear(uow, actor, batch, clearing_file, state, timer)
     batch.result = result.as_dict()
     summary = {k: v for k, v in batch.result.items() if k != "postings"}
     uow.audit(actor=actor, action="clearing.file_received", entity_type="clearing_batch",
@@ -259,17 +266,15 @@ class _Clearing:
         return [i for i, status in enumerate(self.status) if status != RecordStatus.REJECTED]
 
 
-def _clear(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearing_file: ClearingFile, keystore: KeyStore,
-           processes: int, timer: _Stages) -> BatchResult:
+def _clear(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearing_file: ClearingFile, state: _Clearing,
+           timer: _Stages) -> BatchResult:
+    """Clear a record file whose TACs `state` has verified."""
     records, kind = clearing_file.records, clearing_file.header.kind
     if kind is FileKind.TOP_UPS:
         purchase = next((r for r in records if not r.is_load), None)
         if purchase is not None:
             raise BatchMalformed(line=purchase.seq + 1, reason_zh="充值文件只能有充值记录",
                                  reason_en="a top-up file holds loads only")
-    state = _Clearing(records, kind)
-    with timer("verify"):
-        _verify_tacs(state, keystore, processes)
     first, repeats = rules.split_repeats(records, state.live())
     for index in repeats:
         state.reject(index, Reason.DUPLICATE, counter_kind=records[index].counter_kind,

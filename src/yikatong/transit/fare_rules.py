@@ -758,11 +758,12 @@ class FareMemo:
         pending = decision.pending_entry
         answer = QuickDecision(decision.amount, decision.chain_start, pending is not None,
                                pending.deposit if pending else 0)
-        other = entry if place[2] is TapKind.EXIT else last
+        exit_ = place[2] is TapKind.EXIT  # an exit continues its entry's chain, other taps the last record's
+        other = entry if exit_ else last
         if decision.chain_start == when:
             source = 0
         elif other is not None and decision.chain_start == other[_CHAIN_START]:
-            source = 1 if other is last else 2
+            source = 2 if exit_ else 1
         else:
             return answer
         self._answers[key] = (answer.amount, source, answer.entry_open, answer.deposit)
