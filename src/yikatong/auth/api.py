@@ -5,9 +5,18 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
-from yikatong.api.deps import current_actor, platform_dep
+from yikatong.api.deps import current_actor, platform_dep, require_roles
 from yikatong.auth import service
-from yikatong.auth.schemas import HolderSignUpIn, HolderSignUpOut, MeOut, TokenOut
+from yikatong.auth.schemas import (
+    ApiKeyIn,
+    ApiKeyOut,
+    HolderSignUpIn,
+    HolderSignUpOut,
+    MeOut,
+    TokenOut,
+    UserIn,
+    UserOut,
+)
 from yikatong.core.actor import Actor
 from yikatong.platform import Platform
 
@@ -41,3 +50,25 @@ def sign_up_holder(body: HolderSignUpIn, platform: Platform = Depends(platform_d
             authenticator=platform.get(IdentityAuthenticator))
         uow.commit()
     return HolderSignUpOut(username=user.username, linked_to_person=user.person_id is not None)
+
+
+@router.post("/users", response_model=UserOut, status_code=201,
+             summary="Add a staff or partner login (card centre) / 新增工作人员或合作方账号")
+def add_user(body: UserIn, actor: Actor = Depends(require_roles()),
+             platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        user = service.add_operator(uow=uow, actor=actor, **body.model_dump())
+        uow.commit()
+    return UserOut(username=user.username, role=user.role, bank_code=user.bank_code,
+                   branch_code=user.branch_code)
+
+
+@router.post("/users/{username}/api-keys", response_model=ApiKeyOut, status_code=201,
+             summary="Issue an API key for a partner system / 签发合作方 API 密钥")
+def issue_api_key(username: str, body: ApiKeyIn, actor: Actor = Depends(require_roles()),
+                  platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        key = service.create_api_key(uow=uow, user=service.find_user(uow=uow, username=username),
+                                     label=body.label, actor=actor)
+        uow.commit()
+    return ApiKeyOut(api_key=key)

@@ -46,3 +46,10 @@ class HolderAlreadyRegistered(DomainError):
     http_status = 409
     zh = "该身份证号已注册账号，请直接登录"
     en = "An account already exists for this ID number; log in instead"
+
+
+class UnknownRole(DomainError):
+    code = "unknown_role"
+    http_status = 422
+    zh = "角色“{role}”不能由管理员创建"
+    en = "Role '{role}' cannot be given to a staff or partner login"

@@ -25,3 +25,29 @@ class HolderSignUpIn(BaseModel):
 class HolderSignUpOut(BaseModel):
     username: str
     linked_to_person: bool
+
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str | None = Field(default=None, max_length=128,
+                                 description="none for a partner system that uses API keys only")
+    role: str = Field(max_length=32)
+    display_name: str | None = Field(default=None, max_length=64)
+    bank_code: str | None = Field(default=None, max_length=16)
+    branch_code: str | None = Field(default=None, max_length=32)
+
+
+class UserOut(BaseModel):
+    username: str
+    role: str
+    bank_code: str | None
+    branch_code: str | None
+
+
+class ApiKeyIn(BaseModel):
+    label: str = Field(min_length=1, max_length=64)
+
+
+class ApiKeyOut(BaseModel):
+    api_key: str
+    note: str = "只显示这一次，请妥善保存 / shown once only: store it safely"

@@ -15,12 +15,14 @@ from yikatong.auth.errors import (
     HolderAlreadyRegistered,
     RealNameFailed,
     TokenInvalid,
+    UnknownRole,
     UsernameTaken,
     WeakPassword,
 )
 from yikatong.auth.models import AccessToken, User
 from yikatong.auth.rules import MIN_PASSWORD_LENGTH
 from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.errors import NotFound
 from yikatong.db.uow import UnitOfWork
 
 _hasher = PasswordHasher()
@@ -128,9 +130,42 @@ def login(*, uow: UnitOfWork, username: str, password: str, ttl: timedelta) -> s
     return token
 
 
-def create_api_key(*, uow: UnitOfWork, user: User, label: str) -> str:
-    """A long-lived key for a partner system (bank, transit operator)."""
-    return _issue(uow, user, kind="api_key", expires_at=None, label=label)
+def create_api_key(*, uow: UnitOfWork, user: User, label: str, actor: Actor | None = None) -> str:
+    """A long-lived key for a partner system (bank, transit operator); only its hash is kept."""
+    key = _issue(uow, user, kind="api_key", expires_at=None, label=label)
+    if actor is not None:
+        uow.audit(actor=actor, action="auth.api_key_created", entity_type="user",
+                  entity_id=user.id, after={"label": label})
+    return key
+
+
+def add_operator(
+    *, uow: UnitOfWork, actor: Actor, username: str, password: str | None, role: str,
+    display_name: str | None = None, bank_code: str | None = None,
+    branch_code: str | None = None,
+) -> User:
+    """The card centre adds a staff or partner login. Holders sign up themselves; a bank
+    login names its bank (it sees only that bank's cards)."""
+    try:
+        role_value = Role(role)
+    except ValueError:
+        raise UnknownRole(role=role) from None
+    if role_value in (Role.HOLDER, Role.SYSTEM):
+        raise UnknownRole(role=role)
+    if role_value is Role.BANK:
+        from yikatong.directory.service import get_bank
+
+        get_bank(uow=uow, bank_code=bank_code or "")
+    return create_user(uow=uow, actor=actor, username=username, password=password,
+                       role=role_value, display_name=display_name, bank_code=bank_code,
+                       branch_code=branch_code)
+
+
+def find_user(*, uow: UnitOfWork, username: str) -> User:
+    user = uow.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(what="用户 / user")
+    return user
 
 
 def _issue(uow: UnitOfWork, user: User, *, kind: str, expires_at, label=None) -> str:
