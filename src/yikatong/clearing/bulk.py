@@ -96,7 +96,7 @@ def insert_live(connection: Connection, rows: Sequence[tuple], *, batch_id: int)
         return None
     if connection.dialect.name == "sqlite":
         return _sqlite_insert(connection, rows, batch_id)
-    return _postgres_insert(connection, rows)
+    return _postgres_insert(connection, rows, batch_id)
 
 
 def insert_plain(connection: Connection, rows: Sequence[tuple], table: str = TABLE) -> None:
@@ -127,7 +127,7 @@ def _sqlite_insert(connection: Connection, rows: Sequence[tuple], batch_id: int)
     return {row[0] for row in rows} - inserted
 
 
-def _postgres_insert(connection: Connection, rows: Sequence[tuple]) -> set[int] | None:
+def _postgres_insert(connection: Connection, rows: Sequence[tuple], batch_id: int) -> set[int] | None:
     columns = ", ".join(RECORD_COLUMNS)
     with connection.connection.driver_connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE {_STAGING} AS SELECT {columns} FROM {TABLE} WITH NO DATA")
@@ -135,8 +135,12 @@ def _postgres_insert(connection: Connection, rows: Sequence[tuple]) -> set[int] 
             for row in rows:
                 copy.write_row(row)
         cursor.execute(f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM {_STAGING} ORDER BY seq "
-                       "ON CONFLICT DO NOTHING RETURNING seq")
-        inserted = {seq for (seq,) in cursor.fetchall()}
+                       "ON CONFLICT DO NOTHING")
+        complete = cursor.rowcount == len(rows)  # the usual case: no need to return every seq
         cursor.execute(f"DROP TABLE {_STAGING}")
-    return None if len(inserted) == len(rows) else {row[0] for row in rows} - inserted
+        if complete:
+            return None
+        cursor.execute(f"SELECT seq FROM {TABLE} WHERE batch_id = %s AND status <> 'rejected'", (batch_id,))
+        inserted = {seq for (seq,) in cursor.fetchall()}
+    return {row[0] for row in rows} - inserted
 

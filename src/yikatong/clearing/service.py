@@ -133,13 +133,14 @@ class BatchResult:
 def upload_batch(*, platform, actor: Actor, content: bytes | str, processes: int = 1,
                  stages: dict[str, float] | None = None) -> BatchResult:
     """Receive a file in its own transaction (the API's and the CLI's entry). Two uploads of one
-    file at once: the second gets the first one's answer."""
+    file at once: the second gets the first one's answer; two uploads that open the same ledger
+    account at once: the second is received again, finding it open."""
     timer = _Stages(stages)
     for attempt in (1, 2):
         with platform.uow() as uow:
-            result = receive_file(uow=uow, actor=actor, content=content, keystore=platform.get(KeyStore),
-                                  processes=processes, stages=stages)
             try:
+                result = receive_file(uow=uow, actor=actor, content=content, keystore=platform.get(KeyStore),
+                                      processes=processes, stages=stages)
                 with timer("commit"):
                     uow.commit()
             except IntegrityError:
