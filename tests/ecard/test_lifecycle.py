@@ -67,6 +67,19 @@ def test_applying_for_the_card_creates_the_ecard_at_once(platform, applied):
     assert actions[0] == "ecard.created" and "ecard.rebound" in actions
 
 
+def test_a_holder_acting_before_the_event_arrives_gets_the_ecard_on_the_spot(platform, applied):
+    """A busy dispatcher may deliver the application event seconds late; the holder's consent
+    issues the e-card itself, and the late event then finds it and adds no second one."""
+    hooks = list(platform.after_commit)
+    platform.after_commit.clear()  # events stay in the outbox, as behind a busy dispatcher
+    person = applied()
+    assert ecard_count(platform) == 0
+    person.grant("alipay_mini")
+    assert ecard_count(platform) == 1 and person.ecard().usable_channels == ("alipay_mini",)
+    platform.after_commit.extend(hooks)
+    assert sync_from_outbox(platform) >= 0 and ecard_count(platform) == 1
+
+
 def test_a_refused_application_revokes_the_ecard_of_a_person_without_card(platform, applied):
     from yikatong.applications import service as applications
 

@@ -200,7 +200,7 @@ def find_ecard(*, uow: UnitOfWork, ssn: str | None = None, card_no: str | None =
 # Following the physical card (event handler, catch-up and reconciliation jobs)
 
 
-def sync_person(*, uow: UnitOfWork, person_id: int, keys: KeyStore,
+def sync_person(*, uow: UnitOfWork, person_id: int, keys: KeyStore | None,
                 application_id: int | None = None, publish: bool = True) -> bool:
     """Bring the person's e-card in line with their physical card, in the caller's unit of
     work: create it when a card is applied for or exists (同步申领), re-bind it to the card in
@@ -551,6 +551,10 @@ def _live_or_refuse(uow: UnitOfWork, person_id: int) -> Ecard:
 def _holder_ecard(uow: UnitOfWork, actor: Actor) -> Ecard:
     if actor.role != Role.HOLDER or actor.person_id is None:
         raise Forbidden(zh="只有持卡人本人可以办理", en="Only the holder may do this")
+    if _live_ecard(uow, actor.person_id) is None:
+        # The holder acts before the card event reached us (a busy dispatcher): issue the
+        # e-card now, in this same transaction; the event then finds it and changes nothing.
+        sync_person(uow=uow, person_id=actor.person_id, keys=None, publish=False)
     return _live_or_refuse(uow, actor.person_id)
 
 
