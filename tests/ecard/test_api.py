@@ -37,7 +37,7 @@ def test_holder_consents_sets_a_password_and_shows_codes(client, login, person):
 
     wrong = client.post("/api/v1/ecard/qr", headers=me,
                         json={"channel": "official_app", "password": "000111"})
-    assert wrong.status_code == 401 and wrong.json()["code"] == "ecard_wrong_password"
+    assert wrong.status_code == 403 and wrong.json()["code"] == "ecard_wrong_password"
     issued = client.post("/api/v1/ecard/qr", headers=me,
                          json={"channel": "official_app", "password": PASSWORD}).json()
     assert issued["token"].startswith("YKT1.") and issued["refresh_at"] < issued["expires_at"]

@@ -56,16 +56,18 @@ class EcardPasswordAlreadySet(Conflict):
     en = "The e-card password is already set; change or reset it"
 
 
+# 403, not 401: the login is fine; an app that reads 401 as "session expired" must not log
+# the holder out over a mistyped e-card password.
 class EcardPasswordRequired(DomainError):
     code = "ecard_password_required"
-    http_status = 401
+    http_status = 403
     zh = "请输入电子社保卡密码"
     en = "Enter the e-card password"
 
 
 class WrongEcardPassword(DomainError):
     code = "ecard_wrong_password"
-    http_status = 401
+    http_status = 403
     zh = "电子社保卡密码错误，还可尝试{remaining}次"
     en = "Wrong e-card password; {remaining} tries left"
 
