@@ -32,6 +32,7 @@ import argparse
 import multiprocessing
 import os
 import random
+import shutil
 import tempfile
 import time
 import uuid
@@ -168,7 +169,7 @@ def fresh_database(url: str | None) -> tuple[str, callable]:
     """(URL of a new empty database, a function that removes it)."""
     if url is None:
         directory = Path(tempfile.mkdtemp(prefix="ykt-clearing-bench-"))
-        return f"sqlite:///{directory / 'bench.db'}", lambda: None
+        return f"sqlite:///{directory / 'bench.db'}", lambda: shutil.rmtree(directory, ignore_errors=True)
     if url.startswith("sqlite"):
         return url, lambda: None
     name = f"ykt_clearing_bench_{uuid.uuid4().hex[:8]}"
