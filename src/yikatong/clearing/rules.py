@@ -18,6 +18,7 @@ from yikatong.chip.apps.purse import CHANGZHOU_CITY, TRANSIT_RECORDS
 from yikatong.clearing.fileformat import LOAD_TYPES, BatchRecord
 from yikatong.core.errors import InvalidInput
 from yikatong.core.money import Fen, format_fen
+from yikatong.transit.deny_list import DenyReason
 from yikatong.transit.fare_config import FareConfig
 from yikatong.transit.fare_rules import (
     CardContext,
@@ -255,7 +256,7 @@ def account_kind(code: str) -> str:
 # Expense (suspense) account: fares our cards paid with money that never came through a
 # top-up (a tampered card); debited instead of the wallet float, which may not go negative.
 UNFUNDED_SPEND = "clearing:unfunded_spend"
-UNFUNDED_DENY_REASON = "unfunded_spend"  # the deny-list reason of such a card
+UNFUNDED_DENY_REASON = DenyReason.UNFUNDED_SPEND  # the deny-list reason of such a card
 
 
 @dataclass(frozen=True)

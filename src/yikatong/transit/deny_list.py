@@ -25,6 +25,7 @@ class DenyReason(StrEnum):
     WALLET_REFUNDED = "wallet_refunded"          # 退值: the wallet was paid out and closed
     UNREADABLE_CARD = "unreadable_card"          # damaged card: refunded from the shadow balance
     TAC_FAILED = "tac_failed"                    # clearing found a record whose TAC did not verify
+    UNFUNDED_SPEND = "unfunded_spend"            # clearing saw spending no top-up paid for
 
 
 @dataclass(frozen=True)
