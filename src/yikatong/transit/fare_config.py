@@ -13,7 +13,6 @@ The packaged default is `config/fares-changzhou.toml`: an example default, not o
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from fractions import Fraction
@@ -24,15 +23,13 @@ from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     model_validator,
 )
 
 from yikatong.core.clock import local_date
+from yikatong.core.config_files import Name, Sourced, Strict, validate_dict, validate_toml
 from yikatong.core.errors import DomainError
 from yikatong.core.money import Fen
 from yikatong.transit.fare_rules import CardKind, Mode, RiderCategory
@@ -46,7 +43,6 @@ FenAmount = Annotated[int, Field(strict=True, ge=0)]
 """A fare in integer fen: never negative, never a float or a string."""
 
 Metres = Annotated[int, Field(strict=True, ge=0)]
-Name = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 Code = Annotated[str, StringConstraints(pattern=r"^\S{1,32}$")]
 CardScope = Literal["local_cards", "all_cards"]
 """Who a rule is for: cards treated as local (issued here, or same-city treatment), or any card."""
@@ -57,21 +53,6 @@ class FareConfigInvalid(DomainError):
     http_status = 500
     zh = "票价配置 {origin} 有误：{problems}"
     en = "The fare configuration {origin} is invalid: {problems}"
-
-
-class Strict(BaseModel):
-    """Every table of the file: unknown keys are errors, loaded values never change."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Sourced(Strict):
-    """Provenance of the figures in one table row."""
-
-    source: Name
-    checked: date
-    confidence: Literal["H", "M", "L"]
-    note: str = ""
 
 
 class Names(Strict):
@@ -507,18 +488,11 @@ def default_fare_config() -> FareConfig:
 
 def parse_fare_config(text: str, *, origin: str = "<text>") -> FareConfig:
     """Validate TOML text into a FareConfig, or raise FareConfigInvalid listing every problem."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise FareConfigInvalid(origin=origin, problems=f"not valid TOML: {error}") from error
-    return fare_config_from_dict(data, origin=origin)
+    return validate_toml(FareConfig, text, origin=origin, invalid=FareConfigInvalid)
 
 
 def fare_config_from_dict(data: dict[str, object], *, origin: str = "<dict>") -> FareConfig:
-    try:
-        return FareConfig.model_validate(data)
-    except ValidationError as error:
-        raise FareConfigInvalid(origin=origin, problems=_describe(error)) from error
+    return validate_dict(FareConfig, data, origin=origin, invalid=FareConfigInvalid)
 
 
 def config_in_force(configs: Iterable[FareConfig], instant: datetime) -> FareConfig:
@@ -532,18 +506,3 @@ def config_in_force(configs: Iterable[FareConfig], instant: datetime) -> FareCon
     return max(candidates, key=lambda config: config.effective_from)
 
 
-def _describe(error: ValidationError) -> str:
-    """Pydantic's errors as 'where: what' lines a person editing the TOML can act on."""
-    lines = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
-            what = "unknown key (not part of the fare configuration schema)"
-        elif item["type"] == "value_error":
-            what = item["msg"].removeprefix("Value error, ")
-        else:
-            value = item.get("input")
-            shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
-            what = f"{item['msg']}{shown}"
-        lines.append(f"{where}: {what}")
-    return "; ".join(lines)

@@ -7,7 +7,6 @@ Validated strictly when loaded: an unknown key, a negative or inconsistent amoun
 
 from __future__ import annotations
 
-import tomllib
 from datetime import timedelta
 from functools import cache
 from importlib import resources
@@ -15,14 +14,12 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     model_validator,
 )
 
+from yikatong.core.config_files import Sourced, Strict, validate_dict, validate_toml
 from yikatong.core.errors import DomainError
 
 DEFAULT_POLICY_FILE = "wallet.toml"
@@ -38,16 +35,7 @@ class WalletPolicyInvalid(DomainError):
     en = "The wallet policy {origin} is invalid: {problems}"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Sourced(_Strict):
-    source: str
-    confidence: str
-
-
-class TopUpLimits(_Sourced):
+class TopUpLimits(Sourced):
     min_amount: PositiveFen
     max_amount: PositiveFen
     step: PositiveFen
@@ -61,27 +49,27 @@ class TopUpLimits(_Sourced):
         return self
 
 
-class WalletLimits(_Sourced):
+class WalletLimits(Sourced):
     balance_cap: PositiveFen
 
 
-class PendingRules(_Sourced):
+class PendingRules(Sourced):
     refund_after_days: Annotated[int, Field(strict=True, ge=1)]
     reading_valid_minutes: Annotated[int, Field(strict=True, ge=1)]
     unconfirmed_payment_minutes: Annotated[int, Field(strict=True, ge=1)]
 
 
-class RefundRules(_Sourced):
+class RefundRules(Sourced):
     unreadable_wait_days: Annotated[int, Field(strict=True, ge=0)]
 
 
-class LoadTerminals(_Sourced):
+class LoadTerminals(Sourced):
     citizen_outlet: TerminalId
     self_service: TerminalId
     nfc: TerminalId
 
 
-class WalletPolicy(_Strict):
+class WalletPolicy(Strict):
     version: str
     status: str
     top_up: TopUpLimits
@@ -124,14 +112,7 @@ class WalletPolicy(_Strict):
 
 
 def policy_from_dict(data: dict, *, origin: str = "<dict>") -> WalletPolicy:
-    try:
-        return WalletPolicy.model_validate(data)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg']}"
-            for item in error.errors()
-        )
-        raise WalletPolicyInvalid(origin=origin, problems=problems) from error
+    return validate_dict(WalletPolicy, data, origin=origin, invalid=WalletPolicyInvalid)
 
 
 def load_policy(path: Path | str | None = None) -> WalletPolicy:
@@ -149,8 +130,4 @@ def default_policy() -> WalletPolicy:
 
 
 def _parse(text: str, *, origin: str) -> WalletPolicy:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise WalletPolicyInvalid(origin=origin, problems=f"not valid TOML: {error}") from error
-    return policy_from_dict(data, origin=origin)
+    return validate_toml(WalletPolicy, text, origin=origin, invalid=WalletPolicyInvalid)
