@@ -9,6 +9,7 @@ import time
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
 from tests.banking.helpers import act, cards_view, holder, produce, teller
 from tests.banking.nats_world import ROOT, NatsWorld, wait_until
@@ -17,6 +18,7 @@ from yikatong.banking import service
 from yikatong.banking.retries import with_retries
 from yikatong.cards import service as cards
 from yikatong.cards.protocols import BankUnavailable
+from yikatong.core.errors import ConcurrentChange
 from yikatong.events.dispatcher import dispatch_pending
 from yikatong.events.models import OutboxEvent
 
@@ -41,10 +43,18 @@ def bank_account(world, card_no: str):
 
 
 def at_bank(world, operation, **kwargs):
-    with world.bank.uow() as uow:
-        result = operation(uow=uow, **kwargs)
-        uow.commit()  # the bank's node relays it
-    return result
+    """A teller's action; like a teller, press again if the bank's node was changing the same
+    account at that moment (its answers to the platform run in the background)."""
+    for attempt in range(5):
+        try:
+            with world.bank.uow() as uow:
+                result = operation(uow=uow, **kwargs)
+                uow.commit()  # the bank's node relays it
+            return result
+        except (ConcurrentChange, StaleDataError):
+            if attempt == 4:
+                raise
+            time.sleep(0.2)
 
 
 def processed(world) -> list:

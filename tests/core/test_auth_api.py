@@ -33,3 +33,19 @@ def test_channel_outside_role_refused(login, client):
 def test_home_page_links_the_doors(client):
     page = client.get("/").text
     assert "/docs" in page and "/ecard/verify" in page and "一卡通" in page
+
+
+def test_a_concurrent_change_noticed_at_autoflush_is_a_409_problem(platform):
+    from fastapi.testclient import TestClient
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from yikatong.api.app import create_app
+
+    app = create_app(platform)
+
+    @app.get("/race")
+    def race():
+        raise StaleDataError("UPDATE expected to update 1 row(s); 0 were matched.")
+
+    response = TestClient(app).get("/race")
+    assert response.status_code == 409 and response.json()["code"] == "concurrent_change"

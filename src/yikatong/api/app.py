@@ -9,10 +9,11 @@ import pkgutil
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 
 import yikatong
-from yikatong.core.errors import DomainError, InvalidInput
+from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
 from yikatong.platform import Platform
 
 PROBLEM = "application/problem+json"
@@ -67,6 +68,10 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.state.platform = platform or Platform()
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # A concurrent writer can also be noticed at an autoflush, before the unit of work's
+    # commit turns it into ConcurrentChange: the same 409 either way.
+    app.add_exception_handler(StaleDataError, lambda request, _error: _domain_error(
+        request, ConcurrentChange()))
     app.add_exception_handler(HTTPException, _http_error)  # routing: no such path or method
     app.add_exception_handler(Exception, _internal_error)  # still logged with its traceback
     for router in _domain_routers("api"):
