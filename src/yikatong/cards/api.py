@@ -82,6 +82,14 @@ def _idempotent(uow, scope: str, key: str | None, request: dict, respond):
     return payload
 
 
+def _apply(platform: Platform, operation, **kwargs) -> CardOut:
+    """Run one card use case in its own transaction and answer with the card."""
+    with platform.uow() as uow:
+        view = operation(uow=uow, **kwargs)
+        uow.commit()
+    return card_out(view, _today(platform))
+
+
 @router.get("/expiry-reminders", response_model=list[ExpiryReminderOut],
             summary="Cards whose financial function ends within 90 days or has ended / 到期换卡提醒")
 def expiry_reminders(within_days: int = Query(default=90, ge=0, le=3660),
@@ -198,21 +206,17 @@ def unblock(card_no: str, body: UnblockIn,
              summary="Administrative freeze of the HR function / 冻结")
 def freeze(card_no: str, body: FreezeIn, actor: Actor = Depends(require_roles()),
            platform: Platform = Depends(platform_dep)):
-    with platform.uow() as uow:
-        view = service.freeze(uow=uow, actor=actor, card_no=card_no, reason_code=body.reason_code,
-                              note=body.note, expected_version=body.expected_version)
-        uow.commit()
-    return card_out(view, _today(platform))
+    return _apply(platform, service.freeze,
+                  actor=actor, card_no=card_no, reason_code=body.reason_code, note=body.note,
+                  expected_version=body.expected_version)
 
 
 @router.post("/{card_no}/unfreeze", response_model=CardOut, summary="Lift the freeze / 解冻")
 def unfreeze(card_no: str, body: UnfreezeIn, actor: Actor = Depends(require_roles()),
              platform: Platform = Depends(platform_dep)):
-    with platform.uow() as uow:
-        view = service.unfreeze(uow=uow, actor=actor, card_no=card_no, note=body.note,
-                                expected_version=body.expected_version)
-        uow.commit()
-    return card_out(view, _today(platform))
+    return _apply(platform, service.unfreeze,
+                  actor=actor, card_no=card_no, note=body.note,
+                  expected_version=body.expected_version)
 
 
 @router.post("/{card_no}/transfer-out", response_model=CardOut,
@@ -220,24 +224,18 @@ def unfreeze(card_no: str, body: UnfreezeIn, actor: Actor = Depends(require_role
 def transfer_out(card_no: str, body: TransferOutIn,
                  actor: Actor = Depends(require_roles(Role.SS_OUTLET)),
                  platform: Platform = Depends(platform_dep)):
-    with platform.uow() as uow:
-        view = service.transfer_out(uow=uow, actor=actor, card_no=card_no,
-                                    destination_province=body.destination_province,
-                                    rule_note=body.rule_note,
-                                    expected_version=body.expected_version)
-        uow.commit()
-    return card_out(view, _today(platform))
+    return _apply(platform, service.transfer_out,
+                  actor=actor, card_no=card_no, destination_province=body.destination_province,
+                  rule_note=body.rule_note, expected_version=body.expected_version)
 
 
 @router.post("/{card_no}/deceased", response_model=CardOut,
              summary="Cancel the card of a holder who died / 死亡注销")
 def deceased(card_no: str, body: DeceasedIn, actor: Actor = Depends(require_roles(Role.SS_OUTLET)),
              platform: Platform = Depends(platform_dep)):
-    with platform.uow() as uow:
-        view = service.retire_deceased(uow=uow, actor=actor, card_no=card_no, note=body.note,
-                                       expected_version=body.expected_version)
-        uow.commit()
-    return card_out(view, _today(platform))
+    return _apply(platform, service.retire_deceased,
+                  actor=actor, card_no=card_no, note=body.note,
+                  expected_version=body.expected_version)
 
 
 @router.post("/{card_no}/wallet-refund", response_model=CardOut,
@@ -245,11 +243,8 @@ def deceased(card_no: str, body: DeceasedIn, actor: Actor = Depends(require_role
 def wallet_refund(card_no: str, body: WalletRefundIn,
                   actor: Actor = Depends(require_roles(Role.CITIZEN_OUTLET)),
                   platform: Platform = Depends(platform_dep)):
-    with platform.uow() as uow:
-        view = service.record_wallet_refund(uow=uow, actor=actor, card_no=card_no,
-                                            refunded_fen=body.refunded_fen, note=body.note)
-        uow.commit()
-    return card_out(view, _today(platform))
+    return _apply(platform, service.record_wallet_refund,
+                  actor=actor, card_no=card_no, refunded_fen=body.refunded_fen, note=body.note)
 
 
 @router.post("/{card_no}/financial-activation", response_model=CardOut,
@@ -257,8 +252,5 @@ def wallet_refund(card_no: str, body: WalletRefundIn,
 def financial_activation(card_no: str, body: ActivationIn,
                          actor: Actor = Depends(require_roles(Role.BANK)),
                          platform: Platform = Depends(platform_dep)):
-    with platform.uow() as uow:
-        view = service.activate_financial(uow=uow, actor=actor, card_no=card_no,
-                                          expected_version=body.expected_version)
-        uow.commit()
-    return card_out(view, _today(platform))
+    return _apply(platform, service.activate_financial,
+                  actor=actor, card_no=card_no, expected_version=body.expected_version)
