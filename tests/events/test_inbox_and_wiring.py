@@ -130,3 +130,17 @@ def test_losing_the_race_to_another_delivery_is_not_an_error(platform, monkeypat
         assert not consume_once(uow, "ecard", EVENT, lambda _uow, e: applied.append(e.event_id))
         uow.commit()  # the transaction is still usable after the lost race
     assert applied == [EVENT.event_id]
+
+
+def test_the_in_process_bus_remembers_only_the_latest_deliveries():
+    from dataclasses import replace
+
+    from yikatong.events.bus import RECENT_DELIVERIES
+
+    bus = InProcessBus()
+    seen = []
+    bus.subscribe("*", lambda event: seen.append(event.seq))
+    for seq in range(RECENT_DELIVERIES + 5):
+        bus.publish(replace(EVENT, seq=seq))
+    assert len(seen) == RECENT_DELIVERIES + 5  # every event reaches its handlers
+    assert len(bus.delivered) == RECENT_DELIVERIES and bus.delivered[0].seq == 5

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 
 from yikatong.events.protocols import Event, Handler
 
-log = logging.getLogger(__name__)
+RECENT_DELIVERIES = 1000
 
 
 class InProcessBus:
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
-        self.delivered: list[Event] = []
+        # The latest deliveries, for inspection and tests; bounded, since `ykt serve` runs
+        # this bus for as long as the platform is up.
+        self.delivered: deque[Event] = deque(maxlen=RECENT_DELIVERIES)
 
     def subscribe(self, event_type: str, handler: Handler) -> None:
         self._handlers[event_type].append(handler)
