@@ -163,18 +163,34 @@ def watch_server(request, server):
         assert not tracebacks, "the server logged tracebacks:\n" + "\n\n".join(tracebacks)
 
 
-def count_rows(server: Server, *tables: str, database: str = "platform") -> dict[str, int]:
-    """Rows per table in the platform's database, or in the reference bank's own (`bank`)."""
+def _database_url(server: Server, database: str) -> str:
     url = server.env["YKT_DATABASE_URL"]
     if database == "bank":
         from yikatong.banking.runtime import bank_database_url
         from yikatong.core.settings import Settings
 
         url = bank_database_url(Settings(database_url=url))
-    engine = create_engine(url)
+    return url
+
+
+def count_rows(server: Server, *tables: str, database: str = "platform") -> dict[str, int]:
+    """Rows per table in the platform's database, or in the reference bank's own (`bank`)."""
+    engine = create_engine(_database_url(server, database))
     try:
         with engine.connect() as connection:
             return {t: connection.execute(select(func.count()).select_from(text(t))).scalar_one()
                     for t in tables}
+    finally:
+        engine.dispose()
+
+
+def bank_has_account(server: Server, card_no: str) -> bool:
+    """Whether the reference bank has opened the card's account yet: it does so from the
+    platform's card event, a moment after the card is made, in its own process."""
+    engine = create_engine(_database_url(server, "bank"))
+    try:
+        with engine.connect() as connection:
+            query = text("SELECT count(*) FROM bank_accounts WHERE card_no = :card_no")
+            return connection.execute(query, {"card_no": card_no}).scalar_one() > 0
     finally:
         engine.dispose()

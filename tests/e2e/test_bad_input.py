@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from tests.e2e.conftest import count_rows
+from tests.e2e.conftest import bank_has_account, count_rows
 from tests.e2e.world import is_problem
 
 pytestmark = pytest.mark.usefixtures("watch_server")
@@ -184,6 +184,14 @@ def _who(route: str) -> str:
     return next((who for prefix, who in rules if prefix in path), "admin")
 
 
+def counts_once_settled(world, server, citizen) -> tuple[dict[str, int], dict[str, int]]:
+    """Row counts once the events of the citizen's new card have been consumed: the e-card and
+    the bank's account are made a moment after the card, and must not land mid-sweep."""
+    world.wait_for_ecard(citizen)
+    world.eventually(lambda: bank_has_account(server, citizen.card_no), timeout=30)
+    return count_rows(server, *PLATFORM_TABLES), count_rows(server, *BANK_TABLES, database="bank")
+
+
 def test_bad_input_everywhere_is_a_4xx_problem_and_changes_nothing(world, server):
     spec = world.get("/openapi.json")
     someone = world.citizen_with_card()
@@ -193,7 +201,7 @@ def test_bad_input_everywhere_is_a_4xx_problem_and_changes_nothing(world, server
                                pickup_outlet_code="SS-TN-01", outlet_code="SS-TN-01")
     logins = {**world.staff_logins(), "holder": someone.holder}
     sweep = Sweep(world, spec, values, logins)
-    before = count_rows(server, *PLATFORM_TABLES), count_rows(server, *BANK_TABLES, database="bank")
+    before = counts_once_settled(world, server, someone)
 
     swept = []
     for route, operations in spec["paths"].items():
@@ -253,7 +261,7 @@ def test_bad_path_and_query_parameters_everywhere_are_never_a_500(world, server)
     values = world.path_values(someone)
     logins = {**world.staff_logins(), "holder": someone.holder}
     sweep = Sweep(world, spec, values, logins)
-    before = count_rows(server, *PLATFORM_TABLES), count_rows(server, *BANK_TABLES, database="bank")
+    before = counts_once_settled(world, server, someone)
     wrong = []
     for route, operations in spec["paths"].items():
         for method, operation in operations.items():
