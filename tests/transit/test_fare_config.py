@@ -209,6 +209,11 @@ BAD_CONFIGS = [
         "entry_debit 250 exceeds the cheapest fare 200",
     ),
     (
+        "penalty below the deposit it is credited against",
+        lambda data: data["metros"]["3040"]["gates"].update(entry_debit=150, unfinished_entry_penalty=100),
+        "gates.unfinished_entry_penalty 100 is below gates.entry_debit 150",
+    ),
+    (
         "maximum fare below the longest trip",
         _set("metros.3040.gates.max_fare", 600),
         "gates.max_fare 600 is below the fare of the longest trip 700",

@@ -21,6 +21,7 @@ from tests.transit.fare_helpers import (
     WUXI,
     bus,
     card,
+    config_with,
     entry,
     exit_,
     ride,
@@ -136,12 +137,20 @@ def test_metro_fare_never_falls_with_distance_across_the_network() -> None:
         assert {distance for distance, _ in trips} >= {0, 3_000, 10_000, 30_000}
 
 
-@settings(max_examples=200, deadline=None)
+# The packaged rules with the largest deposit they allow (the cheapest base fare, 2.00): above
+# every discounted fare of the cheapest band, so the deposit must shrink for every discount.
+DEPOSIT_CONFIG = config_with(lambda data: data["metros"][CHANGZHOU]["gates"].update(entry_debit=200))
+MEMOS = {CONFIG.version: MEMO, "deposit": FareMemo(DEPOSIT_CONFIG)}
+
+
+@pytest.mark.parametrize(("config", "memo"), [(CONFIG, MEMO), (DEPOSIT_CONFIG, MEMOS["deposit"])],
+                         ids=["packaged", "deposit"])
+@settings(max_examples=150, deadline=None)
 @given(who=cards, taps=days_of_riding(), data=st.data())
-def test_the_bulk_memo_answers_as_quote_does(who, taps, data) -> None:
+def test_the_bulk_memo_answers_as_quote_does(config, memo, who, taps, data) -> None:
     """FareMemo (clearing's bulk re-rating) gives quote's amount, chain start and open entry on
     random histories: one memo across examples, so its remembered answers are reused."""
-    _, history = ride(who, taps)
+    _, history = ride(who, taps, config)
     for position, tap in enumerate(taps):
         earlier = history[:position]
         # also histories the validator never wrote: shuffled, open entries closed or reopened
@@ -149,13 +158,60 @@ def test_the_bulk_memo_answers_as_quote_does(who, taps, data) -> None:
             earlier = [replace(record, entry_open=data.draw(st.booleans())) for record in earlier]
             earlier = data.draw(st.permutations(earlier))
         try:
-            expected = quote(who, tap, earlier, CONFIG, explain=False)
+            expected = quote(who, tap, earlier, config, explain=False)
         except FareNotConfigured as error:
             with pytest.raises(FareNotConfigured) as raised:
-                MEMO.quote(who, tap, earlier)
+                memo.quote(who, tap, earlier)
             assert raised.value.message_en == error.message_en
             continue
-        got = MEMO.quote(who, tap, earlier)
+        got = memo.quote(who, tap, earlier)
         assert (got.amount, got.chain_start, got.entry_open, got.deposit) == (
             expected.amount, expected.chain_start, expected.pending_entry is not None,
             expected.pending_entry.deposit if expected.pending_entry else 0)
+
+
+# --- the metro entry deposit ----------------------------------------------------------------
+
+metro_discounts = st.sampled_from([(95, 100), (50, 100), (0, 1), (1, 3), (2, 3), (7, 9), (99, 100), (1, 1)])
+
+
+@st.composite
+def metro_trips(draw):
+    """A card's metro trip, maybe after a bus (inside or outside the transfer window)."""
+    before = draw(st.sampled_from([None, 0.5, 30, 60, 61, 200]))
+    taps = [] if before is None else [bus(0, draw(st.sampled_from(["1", "JT1", "S101"])))]
+    start = before or 0
+    stay = draw(st.sampled_from([1, 20, 45, 90]))
+    taps += [entry(start, draw(st.sampled_from(STATIONS))), exit_(start + stay, draw(st.sampled_from(STATIONS)))]
+    return taps
+
+
+@settings(max_examples=250, deadline=None)
+@given(who=cards, taps=metro_trips(), deposit=st.integers(0, 200), rate=metro_discounts)
+def test_deposit_and_its_credit_add_up_to_exactly_the_discounted_fare(who, taps, deposit, rate) -> None:
+    """For every discount (the card's metro rate, transfers, rider categories) and any deposit
+    the configuration allows, entry + exit debit exactly the fare the trip costs without a
+    deposit: no fen lost or gained."""
+    numerator, denominator = rate
+
+    def rules(entry_debit: int):
+        def change(data):
+            data["metros"][CHANGZHOU]["gates"]["entry_debit"] = entry_debit
+            for row in data["discounts"]:
+                if row["id"] == "cz-metro-tunion":
+                    row["rate"] = {"numerator": numerator, "denominator": denominator}
+        return config_with(change)
+
+    with_deposit, _ = ride(who, taps, rules(deposit))
+    without, _ = ride(who, taps, rules(0))
+    entered, exited = with_deposit[-2], with_deposit[-1]
+    taken = entered.pending_entry.deposit
+    assert entered.amount == taken and 0 <= taken <= deposit
+    assert exited.deposit_credited == taken
+    assert taken + exited.amount == exited.fare == without[-1].fare == without[-1].amount
+    # Less than configured only when this card's cheapest trip from here (back out at the
+    # entry station) costs less.
+    entry_tap, exit_tap = taps[-2], taps[-1]
+    back_out = replace(exit_tap, station=entry_tap.station)
+    cheapest, _ = ride(who, [*taps[:-1], back_out], rules(0))
+    assert taken == min(deposit, cheapest[-1].fare)

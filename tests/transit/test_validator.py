@@ -139,10 +139,11 @@ def test_metro_after_a_bus_within_60_minutes_is_the_worked_example():
     """domain-rules §5.2: a metro ride after a bus within 60 min = (3 − 1) × 0.95 = 1.90 CNY."""
     reader = card_with()
     bus_line("1").tap(reader, at(0))
-    gate_in("0101").tap(reader, at(20))
+    # The deposit is at most the least a transfer can cost at the exit: (2 − 1) × 0.95 = 0.95.
+    assert gate_in("0101").tap(reader, at(20)).amount == 95
     exit_ = gate_out("0103").tap(reader, at(45))  # 7 km: base 3.00
     assert (exit_.decision.base_fare, exit_.decision.transfer_deduction, exit_.decision.fare) == (300, 100, 190)
-    assert exit_.amount == 90  # 1.90 less the 1.00 deposit taken at entry
+    assert exit_.amount == 95  # 1.90 less the 0.95 deposit taken at entry
     assert balance(reader) == 5000 - 120 - 190
     late = card_with()
     bus_line("1").tap(late, at(0))
@@ -163,8 +164,25 @@ def test_an_entry_without_exit_is_fined_at_the_next_entry():
     gate_in("0101").tap(reader, at(0))
     fined = gate_in("0102").tap(reader, at(300))
     penalty = DEPOSIT.metros[CZ].unfinished_entry_penalty
-    assert fined.accepted and fined.decision.penalty == penalty and fined.amount == penalty + 100
+    # The unclosed entry's 1.00 deposit counts towards its penalty; the new entry takes its own.
+    assert fined.accepted and fined.decision.penalty == penalty and fined.amount == penalty - 100 + 100
+    assert fined.decision.deposit_credited == 100
+    assert balance(reader) == 5000 - 100 - penalty
     assert FareFlag.UNFINISHED_ENTRY_PENALTY in fined.decision.flags
+
+
+def test_a_deposit_as_large_as_the_cheapest_fare_is_cut_to_what_the_card_will_pay():
+    """2.00 deposit, the cheapest base fare: a T-Union card never pays less than 2.00 × 0.95 at the
+    exit, so 1.90 is taken at entry and a short trip costs nothing more at the exit."""
+    fares = fares_with(entry_debit=200)
+    reader = card_with()
+    assert gate_in("0101", fares).tap(reader, at(0)).amount == 190
+    short = gate_out("0102", fares).tap(reader, at(10))  # 3 km: 2.00 × 0.95
+    assert (short.decision.fare, short.decision.deposit_credited, short.amount) == (190, 190, 0)
+    assert gate_in("0102", fares).tap(reader, at(30)).amount == 190
+    longer = gate_out("0104", fares).tap(reader, at(50))  # 10 km: 3.00 × 0.95
+    assert (longer.decision.fare, longer.amount) == (285, 95)
+    assert balance(reader) == 5000 - 190 - 285
 
 
 def test_an_exit_beyond_the_balance_is_refused_then_settled_at_the_station_desk_after_a_top_up():
@@ -269,7 +287,7 @@ def test_history_from_the_card_matches_what_the_validators_wrote():
     history = records.history(view.transit_log, records.find_trip_state(view.complex_records))
     assert [(h.tap.kind, h.amount, h.entry_open, h.deposit, h.chain_start) for h in history] == [
         (TapKind.BOARD, 120, False, 0, at(0)),
-        (TapKind.ENTRY, 100, True, 100, at(0)),
+        (TapKind.ENTRY, 95, True, 95, at(0)),  # a transfer: the deposit is at most (2 − 1) × 0.95
     ]
 
 

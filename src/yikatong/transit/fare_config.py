@@ -316,7 +316,12 @@ def _all_pair_distances(
 
 
 class GateRules(Sourced):
-    """Entry/exit handling. Omitted amounts default to the maximum fare of the network."""
+    """Entry/exit handling. Omitted amounts default to the maximum fare of the network.
+
+    `entry_debit` is a deposit taken at entry and credited at the exit (or against the penalty
+    of an entry never closed); a card is never asked for more than the least fare it can pay
+    at that exit, so the deposit and its credit always add up to exactly the fare.
+    """
 
     entry_debit: FenAmount = 0
     max_fare: FenAmount | None = None
@@ -335,6 +340,12 @@ class Metro(Strict):
         if self.gates.entry_debit > cheapest:
             raise ValueError(
                 f"gates.entry_debit {self.gates.entry_debit} exceeds the cheapest fare {cheapest}"
+            )
+        # The deposit of an entry never closed is credited against its penalty: never more.
+        penalty = self.gates.unfinished_entry_penalty
+        if penalty is not None and penalty < self.gates.entry_debit:
+            raise ValueError(
+                f"gates.unfinished_entry_penalty {penalty} is below gates.entry_debit {self.gates.entry_debit}"
             )
         # Exiting without an entry must never be cheaper than riding the longest trip.
         longest = self.fare.base_fare(self.network.longest_m)

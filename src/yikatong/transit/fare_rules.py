@@ -12,6 +12,12 @@ Transfer chains: the first tap of a chain starts a window (60 min in Changzhou);
 inside the window whose (previous mode, this mode) is a transfer pair continues the chain and
 gets the deduction. A metro trip joins the chain at its entry; the deduction is applied at the
 exit, where the fare is known, and the exit carries the chain on for the next bus.
+
+Metro deposits: a gate may take a deposit at entry (`gates.entry_debit`), credited at the exit.
+A card cannot be credited offline, so the deposit is never more than the least this card can
+pay at that exit (the cheapest band, its discount and transfer applied): deposit + exit
+debit is always exactly the fare. An entry never closed has its deposit credited against its
+penalty.
 """
 
 from __future__ import annotations
@@ -315,17 +321,11 @@ class _Pricing:
     def enter_metro(self) -> FareDecision:
         metro = self._metro()
         chain = self._chain()
-        penalty = 0
-        if self._open_entry() is not None:
-            penalty = metro.unfinished_entry_penalty
-            self._step(
-                "metro.unfinished_entry_penalty",
-                lambda: (
-                    f"上次进站未出站，罚 {format_fen(penalty)} 元",
-                    f"previous entry was never closed: penalty {format_fen(penalty)} CNY",
-                ),
-                FareFlag.UNFINISHED_ENTRY_PENALTY,
-            )
+        penalty = credited = 0
+        unfinished = self._open_entry()
+        if unfinished is not None:
+            penalty = self._fine_unfinished_entry(metro, "上次进站未出站", "previous entry was never closed")
+            credited = self._credit_deposit(unfinished, penalty)
         if chain.transfer:
             self._step(
                 "transfer.joined_at_entry",
@@ -334,7 +334,7 @@ class _Pricing:
                     "entered as a transfer: the transfer deduction is applied at exit",
                 ),
             )
-        deposit = metro.gates.entry_debit
+        deposit = self._entry_deposit(metro, chain)
         self._step(
             "metro.entry_pending",
             lambda: (
@@ -350,7 +350,7 @@ class _Pricing:
             deposit=deposit,
         )
         return self._decision(
-            amount=penalty + deposit,
+            amount=penalty - credited + deposit,
             base=0,
             deduction=0,
             discount=NO_FARE_AT_ENTRY,
@@ -358,6 +358,7 @@ class _Pricing:
             chain_start=chain.start,
             penalty=penalty,
             pending_entry=pending,
+            deposit_credited=credited,
         )
 
     def exit_metro(self) -> FareDecision:
@@ -391,15 +392,7 @@ class _Pricing:
             chain = _Chain(start=entry.chain_start, transfer=entry.chain_start < entry.tap.when)
         discount = self._discount(Mode.METRO, None)
         deduction, fare = self._price(base, chain, discount)
-        credited = min(entry.deposit, fare) if entry is not None else 0
-        if credited:
-            self._step(
-                "metro.deposit_credited",
-                lambda: (
-                    f"抵扣进站预扣 {format_fen(credited)} 元",
-                    f"entry deposit credited: {format_fen(credited)} CNY",
-                ),
-            )
+        credited = self._credit_deposit(entry, fare) if entry is not None else 0
         return self._decision(
             amount=fare - credited,
             base=base,
@@ -413,11 +406,56 @@ class _Pricing:
 
     # -- the steps ----------------------------------------------------------------------------
 
-    def _price(self, base: Fen, chain: _Chain, discount: Discount) -> tuple[Fen, Fen]:
-        """(transfer deduction, fare): base → transfer deduction (floor 0) → discount → round half up."""
-        deduction = 0
+    def _fine_unfinished_entry(self, metro: Metro, why_zh: str, why_en: str) -> Fen:
+        penalty = metro.unfinished_entry_penalty
+        self._step(
+            "metro.unfinished_entry_penalty",
+            lambda: (
+                f"{why_zh}，罚 {format_fen(penalty)} 元",
+                f"{why_en}: penalty {format_fen(penalty)} CNY",
+            ),
+            FareFlag.UNFINISHED_ENTRY_PENALTY,
+        )
+        return penalty
+
+    def _credit_deposit(self, entry: TransitRecordView, charge: Fen) -> Fen:
+        """The open entry's deposit, an advance on what closing it costs (never more than that)."""
+        credited = min(entry.deposit, charge)
+        if credited:
+            self._step(
+                "metro.deposit_credited",
+                lambda: (
+                    f"抵扣进站预扣 {format_fen(credited)} 元",
+                    f"entry deposit credited: {format_fen(credited)} CNY",
+                ),
+            )
+        return credited
+
+    def _entry_deposit(self, metro: Metro, chain: _Chain) -> Fen:
+        """The configured deposit, but never more than the least this card can pay at the exit.
+
+        A card cannot be credited offline: a deposit above the fare would keep fen the rider
+        does not owe. The least exit fare is the cheapest band's, priced for this card (its
+        discount, and the transfer deduction the exit will give when the entry joined a chain).
+        """
+        at_exit = _Chain(start=chain.start, transfer=chain.start < self.tap.when)
+        _, least_fare = self._fare_of(metro.fare.bands[0].fare, at_exit, self._discount(Mode.METRO, None))
+        return min(metro.gates.entry_debit, least_fare)
+
+    def _fare_of(self, base: Fen, chain: _Chain, discount: Discount) -> tuple[Fen, Fen]:
+        """(transfer deduction, fare), deciding only: `_price` is the same with the trail."""
         if chain.free:
             deduction = base
+        elif chain.transfer and (rule := self._transfer_rule()) is not None:
+            deduction = min(rule.deduction, base)
+        else:
+            deduction = 0
+        return deduction, apply_rate(base - deduction, discount.numerator, discount.denominator)
+
+    def _price(self, base: Fen, chain: _Chain, discount: Discount) -> tuple[Fen, Fen]:
+        """(transfer deduction, fare): base → transfer deduction (floor 0) → discount → round half up."""
+        deduction, fare = self._fare_of(base, chain, discount)
+        if chain.free:
             self._step(
                 "transfer.free_group",
                 lambda: (
@@ -428,7 +466,6 @@ class _Pricing:
                 FareFlag.TRANSFER,
             )
         elif chain.transfer and (rule := self._transfer_rule()) is not None:
-            deduction = min(rule.deduction, base)
             self._step(
                 "transfer.deduction",
                 lambda: (
@@ -437,7 +474,6 @@ class _Pricing:
                 ),
                 FareFlag.TRANSFER,
             )
-        fare = apply_rate(base - deduction, discount.numerator, discount.denominator)
         self._step(discount.rule_id, lambda: (discount.zh, discount.en))
         self._step(
             "rounding.half_up",
