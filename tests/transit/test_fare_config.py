@@ -39,7 +39,7 @@ def test_every_figure_carries_its_source_date_and_confidence() -> None:
         *(
             part
             for metro in config.metros.values()
-            for part in (metro.fare, metro.gates, metro.network)
+            for part in (metro.fare, metro.gates, metro.network, metro.max_stay)
         ),
     ]
     assert all(isinstance(row, Sourced) for row in sourced)
@@ -52,6 +52,12 @@ def test_load_from_a_path(tmp_path) -> None:
     path.write_text(PACKAGED_TEXT.replace('version = "2026.1-example"', 'version = "local-1"'))
     assert load_fare_config(path).version == "local-1"
     assert load_fare_config() is default_fare_config()
+
+
+def test_the_maximum_stay_is_marked_as_an_assumption() -> None:
+    max_stay = default_fare_config().metros["3040"].max_stay
+    assert max_stay.minutes == 240
+    assert max_stay.source.startswith("assumption") and max_stay.confidence == "L"
 
 
 def test_metro_maximum_fare_comes_from_the_longest_trip() -> None:
@@ -213,6 +219,7 @@ BAD_CONFIGS = [
         lambda data: data["metros"]["3040"]["gates"].update(entry_debit=150, unfinished_entry_penalty=100),
         "gates.unfinished_entry_penalty 100 is below gates.entry_debit 150",
     ),
+    ("maximum stay of no time", _set("metros.3040.max_stay.minutes", 0), "metros.3040.max_stay.minutes"),
     (
         "maximum fare below the longest trip",
         _set("metros.3040.gates.max_fare", 600),

@@ -402,6 +402,48 @@ def test_entry_deposit_is_credited_at_exit() -> None:
     assert exit_decision.amount + decisions[0].amount == exit_decision.fare
 
 
+MAX_STAY = default_fare_config().metros[CHANGZHOU].max_stay.minutes  # 240 (an assumption)
+
+
+def test_an_exit_within_the_maximum_stay_closes_its_entry() -> None:
+    decisions, history = ride(OUR_CARD, (entry(0, "0101"), exit_(MAX_STAY, "0104")))
+    closed = decisions[-1]
+    assert (closed.distance_m, closed.fare, closed.penalty, closed.amount) == (13_000, 380, 0, 380)
+    assert FareFlag.STAY_EXCEEDED not in closed.flags
+    assert not rerate(history[-1], history, default_fare_config(), card=OUR_CARD).mismatch
+
+
+def test_an_exit_after_the_maximum_stay_leaves_its_entry_unfinished() -> None:
+    """One second past the limit the entry counts as one without an exit (fined, undiscounted)
+    and the exit as one without an entry (the maximum fare, card discount applied)."""
+    config = default_fare_config()
+    metro = config.metros[CHANGZHOU]
+    decisions, history = ride(OUR_CARD, (entry(0, "0101"), exit_(MAX_STAY + 1 / 60, "0104")))
+    late = decisions[-1]
+    assert {FareFlag.STAY_EXCEEDED, FareFlag.UNFINISHED_ENTRY_PENALTY, FareFlag.MAX_FARE_NO_ENTRY} <= late.flags
+    assert late.distance_m is None and late.base_fare == metro.max_fare == 700
+    assert (late.penalty, late.fare) == (700, apply_rate(700, 95, 100))
+    assert late.amount == 700 + 665
+    assert not history[-1].entry_open and late.chain_start == history[-1].tap.when
+    assert not rerate(history[-1], history, config, card=OUR_CARD).mismatch
+    # The late exit closed the card's trip: the next entry is not fined again.
+    after, _ = ride(OUR_CARD, (entry(0, "0101"), exit_(MAX_STAY + 1, "0104"), entry(MAX_STAY + 30, "0104")))
+    assert after[-1].penalty == 0 and after[-1].amount == 0
+
+
+def test_a_late_exit_credits_the_entry_deposit_against_what_it_charges() -> None:
+    config = config_with(lambda data: data["metros"][CHANGZHOU]["gates"].update(entry_debit=150))
+    decisions, _ = ride(OUR_CARD, (entry(0, "0101"), exit_(MAX_STAY + 1, "0104")), config)
+    assert decisions[0].amount == 150
+    assert (decisions[-1].deposit_credited, decisions[-1].amount) == (150, 700 + 665 - 150)
+
+
+def test_without_a_maximum_stay_an_entry_is_closed_however_late() -> None:
+    config = config_with(lambda data: data["metros"][CHANGZHOU].pop("max_stay"))
+    decisions, _ = ride(OUR_CARD, (entry(0, "0101"), exit_(3 * 24 * 60, "0104")), config)
+    assert (decisions[-1].distance_m, decisions[-1].amount) == (13_000, 380)
+
+
 def test_a_city_changes_fares_without_code() -> None:
     config = config_with(lambda data: data["cities"]["3040"].update(bus_fare=300))
     decisions, _ = ride(OUR_CARD, (bus(0, "777"),), config)

@@ -171,6 +171,25 @@ def test_an_entry_without_exit_is_fined_at_the_next_entry():
     assert FareFlag.UNFINISHED_ENTRY_PENALTY in fined.decision.flags
 
 
+def test_the_maximum_stay_on_both_sides_of_the_limit():
+    """240 minutes (example default): an exit at the limit pays the distance fare; one second
+    later the entry counts as unfinished (penalty 7.00, deposit credited) and the exit as one
+    without an entry (7.00 × 0.95)."""
+    limit = DEPOSIT.metros[CZ].max_stay.minutes
+    in_time = card_with()
+    gate_in("0101").tap(in_time, at(0))
+    closed = gate_out("0104").tap(in_time, at(limit))
+    assert closed.accepted and closed.amount == 380 - 100 and closed.decision.penalty == 0
+    late = card_with()
+    gate_in("0101").tap(late, at(0))
+    fined = gate_out("0104").tap(late, at(limit + 1 / 60))
+    assert fined.accepted and FareFlag.STAY_EXCEEDED in fined.decision.flags
+    assert (fined.decision.penalty, fined.decision.fare, fined.amount) == (700, 665, 700 + 665 - 100)
+    assert balance(late) == 5000 - 700 - 665
+    assert not records.find_trip_state(terminal.read_purse(late).complex_records).entry_open
+    assert gate_in("0104").tap(late, at(limit + 30)).decision.penalty == 0
+
+
 def test_a_deposit_as_large_as_the_cheapest_fare_is_cut_to_what_the_card_will_pay():
     """2.00 deposit, the cheapest base fare: a T-Union card never pays less than 2.00 × 0.95 at the
     exit, so 1.90 is taken at entry and a short trip costs nothing more at the exit."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from functools import cache, cached_property
 from importlib import resources
@@ -328,10 +328,18 @@ class GateRules(Sourced):
     unfinished_entry_penalty: FenAmount | None = None
 
 
+class MaxStay(Sourced):
+    """How long after its entry an exit still closes it. Later, the entry counts as one without
+    an exit (fined, its deposit credited) and the exit as one without an entry."""
+
+    minutes: Annotated[int, Field(strict=True, gt=0)]
+
+
 class Metro(Strict):
     fare: MetroFareTable
     gates: GateRules
     network: MetroNetwork
+    max_stay: MaxStay | None = None  # None: an entry is closed by its exit however late
 
     @model_validator(mode="after")
     def _gate_amounts_fit_the_fares(self) -> Metro:
@@ -360,6 +368,9 @@ class Metro(Strict):
         if self.gates.max_fare is not None:
             return self.gates.max_fare
         return self.fare.base_fare(self.network.longest_m)
+
+    def stayed_too_long(self, entered: datetime, exited: datetime) -> bool:
+        return self.max_stay is not None and exited - entered > timedelta(minutes=self.max_stay.minutes)
 
     @cached_property
     def unfinished_entry_penalty(self) -> Fen:

@@ -68,6 +68,7 @@ class FareFlag(StrEnum):
     OTHER_CITY_DEFAULT = "other_city_default"
     MAX_FARE_NO_ENTRY = "max_fare_no_entry"
     UNFINISHED_ENTRY_PENALTY = "unfinished_entry_penalty"
+    STAY_EXCEEDED = "stay_exceeded"
 
 
 class FareNotConfigured(DomainError):
@@ -363,7 +364,17 @@ class _Pricing:
 
     def exit_metro(self) -> FareDecision:
         metro = self._metro()
-        entry = self._open_entry()
+        entry = unfinished = self._open_entry()
+        penalty = 0
+        if entry is not None and metro.stayed_too_long(entry.tap.when, self.tap.when):
+            # The entry counts as one never closed (fined here, at the card's next gate tap, as
+            # this exit closes the card's trip) and this exit as one without an entry.
+            minutes = metro.max_stay.minutes
+            self.flags.add(FareFlag.STAY_EXCEEDED)
+            penalty = self._fine_unfinished_entry(
+                metro, f"进站已超过最长停留时间 {minutes} 分钟，按进站未出站处理",
+                f"the entry is older than the maximum stay of {minutes} min: it counts as never closed")
+            entry = None
         if entry is None:
             base = metro.max_fare
             chain = _Chain(start=self.tap.when)
@@ -392,14 +403,15 @@ class _Pricing:
             chain = _Chain(start=entry.chain_start, transfer=entry.chain_start < entry.tap.when)
         discount = self._discount(Mode.METRO, None)
         deduction, fare = self._price(base, chain, discount)
-        credited = self._credit_deposit(entry, fare) if entry is not None else 0
+        credited = self._credit_deposit(unfinished, fare + penalty) if unfinished is not None else 0
         return self._decision(
-            amount=fare - credited,
+            amount=fare + penalty - credited,
             base=base,
             deduction=deduction,
             discount=discount,
             fare=fare,
             chain_start=chain.start,
+            penalty=penalty,
             distance=distance,
             deposit_credited=credited,
         )
@@ -719,7 +731,8 @@ class FareMemo:
     place; of the earlier records only the last one (its place, whether it left an entry open,
     and whether this tap is at, inside or outside the transfer window of its chain) and the last
     metro record in the tap's city when it is an open entry (its station, deposit, whether it
-    joined a chain, whether its chain started at this very second). The chain start `quote`
+    joined a chain, whether its chain started at this very second, and for an exit whether the
+    entry is older than the maximum stay). The chain start `quote`
     answers is always one of three times: the tap's own, the last record's chain start, or the
     open entry's; the memo remembers which. A decision whose chain start is none of those is
     not remembered (it would be a change in `quote` this memo does not know about).
@@ -745,7 +758,8 @@ class FareMemo:
         entry = None if place[2] is TapKind.BOARD else self._open_entry(place, past)  # a bus fare never reads it
         key = (card, place, self._last_key(place, when, last),
                None if entry is None else (entry[_PLACE][4], entry[_CHAIN_START] < entry[_WHEN], entry[_DEPOSIT],
-                                           entry[_CHAIN_START] == when))
+                                           entry[_CHAIN_START] == when,
+                                           place[2] is TapKind.EXIT and self._stale(place[0], entry[_WHEN], when)))
         known = self._answers.get(key)
         if known is None:
             return self._learn(key, card, place, when, past, last, entry)
@@ -769,6 +783,10 @@ class FareMemo:
             elapsed = when - last[_CHAIN_START]
             category = 0 if not elapsed else 1 if timedelta(0) < elapsed <= window else 2
         return last[_PLACE], last[_OPEN], category
+
+    def _stale(self, city: str, entered: datetime, when: datetime) -> bool:
+        metro = self.config.metros.get(city)
+        return metro is not None and metro.stayed_too_long(entered, when)
 
     def _window(self, city: str) -> timedelta | None:
         if city not in self._windows:
