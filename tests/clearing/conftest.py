@@ -139,9 +139,10 @@ class World:
             outgoing = self.upload(self.house.receive(sent).read_bytes(), CLEARING)
         return incoming, outgoing
 
-    def review(self, day: date = DAY) -> service.ReviewResult:
+    def review(self, day: date = DAY, processes: int = 1) -> service.ReviewResult:
         with self.platform.uow() as uow:
-            result = service.review_day(uow=uow, actor=CLEARING, day=day, fares=service.fares_of(self.platform))
+            result = service.review_day(uow=uow, actor=CLEARING, day=day, fares=service.fares_of(self.platform),
+                                        processes=processes)
             uow.commit()
         return result
 

@@ -4,6 +4,7 @@ fares, settlement, the national clearing house, shadow balances and the reports.
 from __future__ import annotations
 
 import tomllib
+from datetime import timedelta
 from importlib import resources
 
 import pytest
@@ -175,6 +176,37 @@ def test_a_transfer_arriving_late_resolves_the_fare_flag_it_explains(world):
     assert world.exceptions(Reason.FARE_MISMATCH) == []
     (resolved,) = world.exceptions(Reason.FARE_MISMATCH, open_only=False)
     assert "fare confirmed" in resolved.resolution
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_the_review_rates_a_tap_from_the_cards_taps_of_the_day_before(world, processes):
+    """A transfer across midnight: the day's review finds the card's earlier taps by its
+    counter, whatever day they were made, and two worker processes splitting the day's cards
+    find what one does."""
+    transfers, mismatched = world.card(), world.card()
+    first, second = world.bus("1"), world.bus("B1")
+    world.tap(first, transfers, at(23, 40))
+    transfer = world.tap(second, transfers, at(23, 40) + timedelta(minutes=40))
+    assert transfer.amount == apply_rate(200 - 100, 60, 100)
+    world.tap(first, mismatched, at(8))
+    old = world.validator(second.place, fares=_fares_with_line_fare("B1", 500))
+    overcharged = world.tap(old, mismatched, at(8) + timedelta(days=1))
+    for validator in (first, second, old):
+        world.upload(world.terminal_file(validator))
+    next_day = DAY + timedelta(days=1)
+    review = world.review(next_day, processes=processes)
+    assert (review.cards, review.taps, review.mismatches_opened, review.gaps_opened) == (2, 2, 1, 0)
+    (flag,) = world.exceptions(Reason.FARE_MISMATCH)
+    assert (flag.asn, flag.details["charged"]) == (mismatched.asn, overcharged.amount)
+
+
+def _fares_with_line_fare(line: str, fare: int):
+    data = tomllib.loads(resources.files("yikatong.transit").joinpath("config", DEFAULT_CONFIG_FILE)
+                         .read_text("utf-8"))
+    for bus_line in data["bus_lines"]:
+        if bus_line["line"] == line:
+            bus_line["fare"] = fare
+    return fare_config_from_dict(data)
 
 
 def test_another_citys_card_is_cleared_through_the_national_house(world):

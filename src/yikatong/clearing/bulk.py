@@ -8,12 +8,14 @@ inserted was a duplicate. The benchmark's bare load uses the same row builder.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date
 from functools import lru_cache
+from typing import Any
 
 import psycopg
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from yikatong.clearing.fileformat import LOAD_TYPES, OFFLINE, ONLINE, BatchRecord, card_datetime
 
@@ -73,21 +75,91 @@ def rows_of(connection: Connection, records: Sequence[BatchRecord], indexes: Seq
     return rows
 
 
-def day_param(connection: Connection, day: date):
-    """A date as this driver compares it with a Date column."""
-    return day.isoformat() if connection.dialect.name == "sqlite" else day
+class Reader:
+    """Plain tuples straight from the driver, for the reads of a whole day (a day can be
+    millions): on a unit of work's connection (`of`), or on a connection of its own in a forked
+    worker (`snapshot`). SQL is written with `?` placeholders."""
 
+    def __init__(self, driver_connection: Any, dialect: str) -> None:
+        self.driver, self.sqlite = driver_connection, dialect == "sqlite"
 
-def fetch(connection: Connection, sql: str, params: tuple = ()) -> list[tuple]:
-    """Plain tuples straight from the driver (`?` placeholders), for reads of a whole day."""
-    if connection.dialect.name != "sqlite":
-        sql = sql.replace("?", "%s")
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+    @classmethod
+    def of(cls, connection: Connection) -> Reader:
+        return cls(connection.connection.driver_connection, connection.dialect.name)
+
+    @classmethod
+    @contextmanager
+    def snapshot(cls, engine: Engine) -> Iterator[Reader]:
+        """A reader on a new connection, in one read-only transaction (a deferred BEGIN on
+        SQLite: the engine's own transactions begin IMMEDIATE, a writer's lock)."""
+        raw = engine.raw_connection()
+        try:
+            if engine.dialect.name == "sqlite":
+                raw.driver_connection.execute("BEGIN")
+            else:
+                raw.driver_connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield cls(raw.driver_connection, engine.dialect.name)
+        finally:
+            raw.rollback()
+            raw.close()
+
+    def fetch(self, sql: str, params: tuple = ()) -> list[tuple]:
+        cursor = self.driver.cursor()
+        try:
+            cursor.execute(sql if self.sqlite else sql.replace("?", "%s"), params)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def day(self, day: date):
+        """A date as this driver compares it with a Date column."""
+        return day.isoformat() if self.sqlite else day
+
+    def share_of_cards(self, share: int, shares: int) -> str:
+        """An `AND` condition that keeps share `share` of `shares` of the cards, split by the
+        last two characters of their ASN ("" for one share)."""
+        if shares <= 1:
+            return ""
+        last_two = ("unicode(substr(asn, -1)) + 3 * unicode(substr(asn, -2, 1))" if self.sqlite
+                    else "ascii(right(asn, 1)) + 3 * ascii(left(right(asn, 2), 1))")
+        modulo = "%" if self.sqlite else "%%"  # psycopg reads a lone % as a placeholder
+        return f" AND ({last_two}) {modulo} {int(shares)} = {int(share)}"
+
+    def taps_before(self, columns: Sequence[str], below: dict[str, int], depth: int) -> dict[str, list[tuple]]:
+        """Per card (ASN → an offline counter), its last `depth` live taps with a lower offline
+        counter, newest first: a backward range of the unique (card, kind, counter) index."""
+        live_taps = f"counter_kind = '{OFFLINE}' AND status <> 'rejected' AND mode <> ''"
+        if self.sqlite:
+            return self._each_card(f"SELECT {', '.join(columns)} FROM {TABLE} WHERE asn = ? AND counter < ? AND "
+                                   f"{live_taps} ORDER BY counter DESC LIMIT {int(depth)}", below)
+        return self._lateral(f"SELECT h.* FROM unnest(%s::text[], %s::bigint[]) AS c(card, below) CROSS JOIN "
+                             f"LATERAL (SELECT {', '.join(columns)} FROM {TABLE} WHERE asn = c.card AND "
+                             f"counter < c.below AND {live_taps} ORDER BY counter DESC LIMIT {int(depth)}) AS h",
+                             below, asn_at=list(columns).index("asn"))
+
+    def _each_card(self, sql: str, below: dict[str, int]) -> dict[str, list[tuple]]:
+        """One indexed query per card: in-process SQLite answers each in microseconds."""
+        found = {}
+        cursor = self.driver.cursor()
+        try:
+            for asn, counter in below.items():
+                if rows := cursor.execute(sql, (asn, counter)).fetchall():
+                    found[asn] = rows
+        finally:
+            cursor.close()
+        return found
+
+    def _lateral(self, sql: str, below: dict[str, int], asn_at: int) -> dict[str, list[tuple]]:
+        """One query per 5,000 cards (a round trip per card would cost more than the reads)."""
+        found: dict[str, list[tuple]] = {}
+        cards = list(below.items())
+        with self.driver.cursor() as cursor:
+            for start in range(0, len(cards), 5_000):
+                chunk = cards[start:start + 5_000]
+                cursor.execute(sql, ([asn for asn, _ in chunk], [counter for _, counter in chunk]))
+                for row in cursor.fetchall():
+                    found.setdefault(row[asn_at], []).append(row)
+        return found
 
 
 def insert_live(connection: Connection, rows: Sequence[tuple], *, batch_id: int) -> set[int] | None:

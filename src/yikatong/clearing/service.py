@@ -738,47 +738,94 @@ def review_day(*, uow: UnitOfWork, actor: Actor, day: date, fares: FareConfig, p
     """Re-rate every live tap of the day (China Standard Time) from the card's records before it,
     flag what the card paid differently (never altering it), and flag our cards' missing
     counters. Flags that later files explain are resolved, so the review is run when the day's
-    files are in and again after late ones (it is idempotent)."""
+    files are in and again after late ones (it is idempotent).
+
+    `processes` > 1 splits the day's cards between that many forked workers, each reading and
+    re-rating its own share on its own connection (batch jobs only, never inside a server)."""
     timer = _Stages(stages)
-    with timer("review: load"):
-        taps, counters = _day_taps(uow, day)
-        history = _history_before(uow, day, sorted(taps))
     flags = _open_flags(uow, Reason.FARE_MISMATCH, day)
-    with timer("review: re-rate"):
-        rated, not_rated, checks = _replay_all(list(taps.items()), history, fares, processes, set(flags))
+    with timer("review: read and re-rate"):
+        cards = _review_cards(uow, day, fares, processes, set(flags))
     with timer("review: flags"):
-        opened, resolved, still_open = _review_fares(uow, day, checks, flags)
-        gaps_opened, gaps_resolved, gaps_open = _review_gaps(uow, day, counters)
-    result = ReviewResult(day, len(taps), rated, not_rated, opened, resolved, gaps_opened, gaps_resolved, still_open,
-                          gaps_open)
+        opened, resolved, still_open = _review_fares(uow, day, cards.checks, flags)
+        gaps_opened, gaps_resolved, gaps_open = _review_gaps(uow, day, cards.unexplained)
+    result = ReviewResult(day, cards.cards, cards.rated, cards.not_rated, opened, resolved, gaps_opened,
+                          gaps_resolved, still_open, gaps_open)
     uow.audit(actor=actor, action="clearing.day_reviewed", entity_type="clearing_day", entity_id=day.isoformat(),
               after={**asdict(result), "day": day.isoformat()})
     return result
 
 
-_TAP_COLUMNS = (ClearedRecord.batch_id, ClearedRecord.seq, ClearedRecord.asn, ClearedRecord.issuer_id,
-                ClearedRecord.counter, ClearedRecord.card_time, ClearedRecord.amount, ClearedRecord.city,
-                ClearedRecord.mode, ClearedRecord.tap, ClearedRecord.line, ClearedRecord.station,
-                ClearedRecord.region, ClearedRecord.card_kind, ClearedRecord.rider)
-
-
+_TAP_COLUMNS = ("batch_id", "seq", "asn", "issuer_id", "counter", "card_time", "amount", "city", "mode", "tap",
+                "line", "station", "region", "card_kind", "rider")
 # A tap row, as _TAP_COLUMNS reads it (plain tuples: a day can be millions): its fields' positions.
 _BATCH, _SEQ, _ASN, _ISSUER, _COUNTER, _TIME, _AMOUNT, _CITY, _MODE, _TAP, _LINE, _STATION, _REGION, _KIND, \
     _RIDER = range(len(_TAP_COLUMNS))
 
 
-def _live_taps():
-    return and_(ClearedRecord.status != RecordStatus.REJECTED, ClearedRecord.mode != "")
+@dataclass
+class _CardsReviewed:
+    """What re-rating a share of the day's cards gave: the checks that matter (mismatches and
+    records with an open flag) and our cards' records whose previous counter is not among the
+    day's (batch id, seq, asn, counter kind, counter)."""
+
+    cards: int = 0
+    rated: int = 0
+    not_rated: int = 0
+    checks: list[FareCheck] = field(default_factory=list)
+    unexplained: list[tuple] = field(default_factory=list)
+
+    def add(self, other: _CardsReviewed) -> _CardsReviewed:
+        return _CardsReviewed(self.cards + other.cards, self.rated + other.rated, self.not_rated + other.not_rated,
+                              self.checks + other.checks, self.unexplained + other.unexplained)
 
 
-def _day_taps(uow: UnitOfWork, day: date) -> tuple[dict[str, list[tuple]], list[tuple]]:
-    """(the day's live taps by card, in card order; our cards' live records of the day as
-    (batch id, seq, asn, counter kind, counter)), in one read through the driver (a day can be
-    millions)."""
+_JOBS: dict[str, Any] = {}  # shared with forked workers, as crypto.batch does
+
+
+def _review_cards(uow: UnitOfWork, day: date, fares: FareConfig, processes: int,
+                  flagged: set[tuple[int, int]]) -> _CardsReviewed:
+    """Every card of the day re-rated: in this transaction, or in `processes` shares by forked
+    workers that send back only what matters (a day's million checks are not pickled)."""
     connection = uow.session.connection()
-    rows = bulk.fetch(connection, f"SELECT {', '.join(c.key for c in _TAP_COLUMNS)}, counter_kind, own_card "
-                                  f"FROM {bulk.TABLE} WHERE tx_date = ? AND status <> 'rejected'",
-                      (bulk.day_param(connection, day),))
+    if processes <= 1:
+        return _review_share(bulk.Reader.of(connection), day, fares, flagged, 0, 1)
+    _JOBS.update(engine=connection.engine, day=day, fares=fares, flagged=flagged, shares=processes)
+    try:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            shares = pool.map(_review_share_in_worker, range(processes))
+    finally:
+        _JOBS.clear()
+    total = _CardsReviewed()
+    for share in shares:
+        total = total.add(share)
+    return total
+
+
+def _review_share_in_worker(share: int) -> _CardsReviewed:
+    engine = _JOBS["engine"]
+    engine.dispose(close=False)  # the parent's pooled connections stay the parent's
+    with bulk.Reader.snapshot(engine) as reader:
+        return _review_share(reader, _JOBS["day"], _JOBS["fares"], _JOBS["flagged"], share, _JOBS["shares"])
+
+
+def _review_share(reader: bulk.Reader, day: date, fares: FareConfig, flagged: set[tuple[int, int]], share: int,
+                  shares: int) -> _CardsReviewed:
+    """Read one share of the day's cards (`share` of `shares`, split by ASN), their history,
+    and re-rate them."""
+    taps, counters = _day_taps(reader, day, share, shares)
+    history = _history_before(reader, {asn: min(row[_COUNTER] for row in rows) for asn, rows in taps.items()})
+    reviewed = _replay(taps, history, fares, flagged)
+    reviewed.unexplained = _unexplained_counters(counters)
+    return reviewed
+
+
+def _day_taps(reader: bulk.Reader, day: date, share: int, shares: int) -> tuple[dict[str, list[tuple]], list[tuple]]:
+    """(the share's live taps of the day by card, in card order; our cards' live records of the
+    day as (batch id, seq, asn, counter kind, counter)), in one read through the driver."""
+    rows = reader.fetch(f"SELECT {', '.join(_TAP_COLUMNS)}, counter_kind, own_card FROM {bulk.TABLE} "
+                        f"WHERE tx_date = ? AND status <> 'rejected'{reader.share_of_cards(share, shares)}",
+                        (reader.day(day),))
     by_card: dict[str, list[tuple]] = defaultdict(list)
     counters = []
     for row in rows:
@@ -795,22 +842,21 @@ def _card_order(row) -> tuple[str, int]:
     return row[_TIME], row[_COUNTER]
 
 
-def _history_before(uow: UnitOfWork, day: date, asns: Sequence[str]) -> dict[str, list]:
-    """The cards' last 2 × HISTORY_DEPTH live taps before the day, oldest first."""
-    start = f"{day:%Y%m%d}000000"
-    rank = func.row_number().over(partition_by=ClearedRecord.asn,
-                                  order_by=(ClearedRecord.card_time.desc(), ClearedRecord.counter.desc()))
-    by_card: dict[str, list] = defaultdict(list)
-    for chunk in _chunks(asns, CHUNK):
-        earlier = (select(*_TAP_COLUMNS, rank.label("rank"))
-                   .where(ClearedRecord.asn.in_(chunk), ClearedRecord.card_time < start, _live_taps()).subquery())
-        rows = uow.session.execute(select(*[earlier.c[c.key] for c in _TAP_COLUMNS])
-                                   .where(earlier.c.rank <= 2 * rules.HISTORY_DEPTH))
-        for row in rows:
-            by_card[row[_ASN]].append(row)
+def _history_before(reader: bulk.Reader, first_counters: dict[str, int]) -> dict[str, list]:
+    """Each card's last 2 × HISTORY_DEPTH live taps before its first tap of the day, oldest
+    first. A tap is a purchase, so the card's offline counter orders its taps: what came before
+    is a range of the unique (card, counter kind, counter) index, whatever day it was made."""
+    by_card = reader.taps_before(_TAP_COLUMNS, first_counters, 2 * rules.HISTORY_DEPTH)
     for rows in by_card.values():
         rows.sort(key=_card_order)
     return by_card
+
+
+def _unexplained_counters(counters: list[tuple]) -> list[tuple]:
+    """Our cards' records of the day whose previous counter is not among the day's records (the
+    share holds every record of its cards, so this needs no other share)."""
+    present = {(asn, kind, counter) for _batch, _seq, asn, kind, counter in counters}
+    return [row for row in counters if row[4] > 0 and (row[2], row[3], row[4] - 1) not in present]
 
 
 @lru_cache(maxsize=200_000)
@@ -818,66 +864,31 @@ def _when(card_time: str):
     return card_datetime(card_time)
 
 
-@dataclass(frozen=True)
-class _ReplayJob:
-    card: rules.CardContext
-    taps: list[tuple]  # (ref, place, time, amount paid), as rules.replay_places takes them
-    report_from: int
-
-
-def _day_job(rows: list, history: list) -> _ReplayJob:
-    first = rows[0]
-    place = rules.place_of_fields
-    taps = [(None, where, _when(row[_TIME]), row[_AMOUNT]) for row in history
-            if (where := place(*row[_CITY:_KIND])) is not None]
-    report_from = len(taps)
-    taps += [((row[_BATCH], row[_SEQ], row[_ASN], row[_COUNTER]), where, _when(row[_TIME]), row[_AMOUNT])
-             for row in rows if (where := place(*row[_CITY:_KIND])) is not None]
-    return _ReplayJob(_card_context(first[_ISSUER], first[_KIND], first[_RIDER]), taps, report_from)
+def _replay(taps: dict[str, list], history: dict[str, list], fares: FareConfig,
+            flagged: set[tuple[int, int]]) -> _CardsReviewed:
+    """Re-rate each card's day after its history; keep the checks that matter."""
+    memo, replay, place = rules.fare_memo(fares), rules.replay_places, rules.place_of_fields
+    reviewed = _CardsReviewed(cards=len(taps))
+    for asn, rows in taps.items():
+        earlier = [(None, where, _when(row[_TIME]), row[_AMOUNT]) for row in history.get(asn, ())
+                   if (where := place(*row[_CITY:_KIND])) is not None]
+        items = earlier + [((row[_BATCH], row[_SEQ], row[_ASN], row[_COUNTER]), where, _when(row[_TIME]), row[_AMOUNT])
+                           for row in rows if (where := place(*row[_CITY:_KIND])) is not None]
+        if len(items) == len(earlier):
+            continue
+        first = rows[0]
+        card = _card_context(first[_ISSUER], first[_KIND], first[_RIDER])
+        for check in replay(items, card, memo, report_from=len(earlier)):
+            reviewed.rated += 1
+            reviewed.not_rated += check.expected is None
+            if check.mismatch or check.ref[:2] in flagged:
+                reviewed.checks.append(check)
+    return reviewed
 
 
 @lru_cache(maxsize=1_000)
 def _card_context(issuer_id: str, card_kind: str, rider: str) -> rules.CardContext:
     return rules.card_context(issuer_id, card_kind, rider)
-
-
-_JOBS: dict[str, Any] = {}  # shared with forked workers, as crypto.batch does
-
-
-def _replay_all(cards: list[tuple[str, list]], history: dict[str, list], fares: FareConfig, processes: int,
-                flagged: set[tuple[int, int]]) -> tuple[int, int, list[FareCheck]]:
-    """(taps re-rated, of which not rateable, the checks that matter: mismatches and those of
-    records with an open flag). Workers build their cards' jobs themselves and send back only
-    those checks: a day's million checks are not pickled."""
-    _JOBS.update(cards=cards, history=history, fares=fares, flagged=flagged)
-    try:
-        if processes <= 1 or len(cards) < 2_000:
-            return _replay_range((0, len(cards)))
-        step = -(-len(cards) // processes)
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            parts = pool.map(_replay_range, [(start, min(start + step, len(cards)))
-                                             for start in range(0, len(cards), step)])
-    finally:
-        _JOBS.clear()
-    return (sum(part[0] for part in parts), sum(part[1] for part in parts),
-            [check for part in parts for check in part[2]])
-
-
-def _replay_range(bounds: tuple[int, int]) -> tuple[int, int, list[FareCheck]]:
-    cards, history, fares, flagged = _JOBS["cards"], _JOBS["history"], _JOBS["fares"], _JOBS["flagged"]
-    memo, replay = rules.fare_memo(fares), rules.replay_places
-    rated = not_rated = 0
-    kept = []
-    for asn, rows in cards[bounds[0]:bounds[1]]:
-        job = _day_job(rows, history.get(asn, []))
-        if not job.taps:
-            continue
-        for check in replay(job.taps, job.card, memo, report_from=job.report_from):
-            rated += 1
-            not_rated += check.expected is None
-            if check.mismatch or check.ref[:2] in flagged:
-                kept.append(check)
-    return rated, not_rated, kept
 
 
 def _open_flags(uow: UnitOfWork, reason: Reason, day: date | None = None) -> dict[tuple[int, int], ClearingException]:
@@ -916,14 +927,11 @@ def _review_fares(uow: UnitOfWork, day: date, checks: list[FareCheck],
     return len(new), resolved, still_open
 
 
-def _review_gaps(uow: UnitOfWork, day: date, counters: list[tuple]) -> tuple[int, int, int]:
-    """(opened, resolved, open after): our cards' records of the day (`counters`: their live
-    records' (batch id, seq, asn, counter kind, counter)) whose previous counter has not been
-    cleared; and earlier gaps that records have since filled. Other issuers' counters are theirs
-    to watch. A predecessor is looked for among the day's records first, in the database (any
-    day) only for the few that are not."""
-    present = {(asn, kind, counter) for _batch, _seq, asn, kind, counter in counters}
-    unexplained = [row for row in counters if row[4] > 0 and (row[2], row[3], row[4] - 1) not in present]
+def _review_gaps(uow: UnitOfWork, day: date, unexplained: list[tuple]) -> tuple[int, int, int]:
+    """(opened, resolved, open after): our cards' records of the day whose previous counter is
+    neither among the day's records (`unexplained`, as _CardsReviewed keeps them) nor cleared on
+    another day; and earlier gaps that records have since filled. Other issuers' counters are
+    theirs to watch."""
     earlier: set[tuple] = set()
     for chunk in _chunks(unexplained, CHUNK):
         earlier.update(uow.session.execute(
