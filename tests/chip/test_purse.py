@@ -18,6 +18,7 @@ from yikatong.chip.image import card_factor_values, personalise
 from yikatong.chip.psam import E_PURSE_TERMINAL, ISSUER_OUTLET, Psam
 from yikatong.chip.reader import EmulatorReader
 from yikatong.chip.terminal import CappUpdate
+from yikatong.core.errors import InvalidInput
 from yikatong.crypto.pboc import TX_CAPPED_PURCHASE, TX_EP_LOAD, TX_EP_PURCHASE, profile_named
 
 h = bytes.fromhex
@@ -99,6 +100,25 @@ def test_overdraft_limit_per_issuer(keystore, psam, host):
         terminal.purchase(reader, psam, 51, WHEN)
     loaded = terminal.load(reader, host, 1000, TERMINAL_ID, WHEN)
     assert loaded.balance_after == 550 and verify_tac(loaded, keystore) and verify_tac(record, keystore)
+
+
+@pytest.mark.parametrize(("rider", "code"), [("adult", 0x00), ("student", 0x01), ("senior_70", 0x02),
+                                            ("disabled", 0x03)])
+def test_personalisation_writes_the_card_kind_and_rider_category_into_0017(keystore, rider, code):
+    reader = EmulatorReader(Card(personalise(card_data(7, rider=rider), keystore)))
+    reader.connect()
+    terminal.select_purse(reader)
+    management = terminal.expect(terminal.exchange(reader, command(0x00, 0xB0, 0x80 | 0x17, 0x00, le=0)),
+                                 "READ BINARY 0017")
+    assert len(management) == 60
+    assert management[:10] == h("00000156" "3200" "3040" "0000")
+    assert (management[10], management[11]) == (0x01, code)  # a social security card; the rider
+
+
+def test_an_unknown_rider_category_is_refused_before_personalisation():
+    with pytest.raises(InvalidInput) as refused:
+        card_data(8, rider="pensioner")
+    assert "rider" in refused.value.message_en and "乘客类别" in refused.value.message_zh
 
 
 def test_changzhou_default_overdraft_is_zero(reader):

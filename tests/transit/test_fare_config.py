@@ -36,6 +36,7 @@ def test_every_figure_carries_its_source_date_and_confidence() -> None:
         *config.bus_lines,
         *config.discounts,
         *config.transfers.values(),
+        *config.riders.values(),
         *(
             part
             for metro in config.metros.values()

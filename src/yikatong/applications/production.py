@@ -293,6 +293,7 @@ def chip_data(*, uow: UnitOfWork, card: ProducedCard, face: CardFace):
     """What the chip needs from the registry at the end of production."""
     from yikatong.chip.image import CardPersonalisation
     from yikatong.people.service import find_person_by_ssn
+    from yikatong.transit.service import rider_category_at_issue
 
     person = find_person_by_ssn(uow=uow, ssn=face.ssn)
     valid_until = _ten_years_less_a_day(face.issue_date)
@@ -303,7 +304,7 @@ def chip_data(*, uow: UnitOfWork, card: ProducedCard, face: CardFace):
         nation=UNKNOWN_NATION, birthplace=citizen_region or CARD_REGION,
         birth_date=person.birth_date, issue_date=face.issue_date, expiry_date=valid_until,
         region_code=CARD_REGION, pan=card.pan, pan_sequence=1, pan_expiry=valid_until,
-        asn=card.asn,
+        asn=card.asn, rider=rider_category_at_issue(birth_date=person.birth_date, issue_date=face.issue_date),
     )
 
 

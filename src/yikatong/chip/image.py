@@ -49,7 +49,9 @@ class CardPersonalisation:
     (GB/T 3304), `gender` "1" male / "2" female (GB/T 2261.1). `asn` is the 20-digit T-Union
     application serial number, `issuer_id` the 16-hex-digit issuer ID of file 0015.
     `key_versions` pins a master-key version per purpose (default: the active one).
-    `purse_algorithm` picks the e-purse profile ("SM4" or "3DES").
+    `purse_algorithm` picks the e-purse profile ("SM4" or "3DES"). `rider` is the holder's
+    transit rider category written to file 0017 (one of `purse.RIDER_CODES`; the fare rules
+    decide it, e.g. `transit.service.rider_category_at_issue`).
     """
 
     card_no: str
@@ -73,6 +75,7 @@ class CardPersonalisation:
     pin: str = field(default="123456", repr=False)
     holder_name_latin: str = " /"  # EMV 5F20; Chinese issuers often leave it blank
     overdraft_limit: int | None = None  # None: the issuing city's rule (purse.OVERDRAFT_BY_CITY)
+    rider: str = "adult"
 
     def __post_init__(self) -> None:
         checks = [
@@ -93,6 +96,9 @@ class CardPersonalisation:
                 raise InvalidInput(reason_zh=f"{name} 应为{zh}", reason_en=f"{name} must be {en}")
         if not 0 <= self.pan_sequence <= 99:
             raise InvalidInput(reason_zh="卡序列号应为 0–99", reason_en="pan_sequence must be 0..99")
+        if self.rider not in purse.RIDER_CODES:
+            known = "/".join(purse.RIDER_CODES)
+            raise InvalidInput(reason_zh=f"乘客类别应为 {known}", reason_en=f"rider must be one of {known}")
         if self.purse_algorithm.upper() not in ("SM4", "3DES"):
             raise InvalidInput(reason_zh="钱包算法应为 SM4 或 3DES", reason_en="purse_algorithm must be SM4 or 3DES")
         try:

@@ -32,6 +32,7 @@ from yikatong.core.clock import local_date
 from yikatong.core.config_files import Name, Sourced, Strict, validate_dict, validate_toml
 from yikatong.core.errors import DomainError
 from yikatong.core.money import Fen
+from yikatong.people.rules import age_on
 from yikatong.transit.fare_rules import CardKind, Mode, RiderCategory
 
 DEFAULT_CONFIG_FILE = "fares-changzhou.toml"
@@ -379,6 +380,19 @@ class Metro(Strict):
         return self.max_fare
 
 
+class Rider(Sourced):
+    """A rider category the city's fares know (file 0017 byte 11 carries it on the card).
+
+    With `min_age`, personalisation writes it on the card of a holder at least that old on the
+    card's issue day; without, the registry cannot know it (a student, a disabled rider) and
+    the card says adult until an outlet changes it.
+    """
+
+    zh: Name
+    en: Name
+    min_age: Annotated[int, Field(strict=True, ge=0)] | None = None
+
+
 class OtherCities(Sourced):
     """Cities we do not configure: their local rules apply, which we model as full fare."""
 
@@ -400,6 +414,7 @@ class FareConfig(Strict):
     discounts: list[Discount] = []
     transfers: dict[CityCode, TransferRule] = {}
     metros: dict[CityCode, Metro] = {}
+    riders: dict[RiderCategory, Rider] = {}
     other_cities: OtherCities
 
     @model_validator(mode="after")
@@ -409,6 +424,7 @@ class FareConfig(Strict):
             *self._cluster_problems(),
             *self._bus_line_problems(),
             *self._discount_problems(),
+            *self._rider_problems(),
         ]
         if problems:
             raise ValueError("; ".join(problems))
@@ -460,6 +476,21 @@ class FareConfig(Strict):
             for region in row.regions or ():
                 if region not in self.cities[row.city].regions:
                     yield f"discount {row.id}: region {region!r} is not a region of {row.city}"
+            for rider in row.riders or ():
+                if rider not in self.riders:
+                    yield f"discount {row.id}: rider {rider.value!r} is not among [riders]"
+
+    def _rider_problems(self) -> Iterable[str]:
+        if RiderCategory.ADULT in self.riders:
+            yield "riders.adult: every rider without another category is an adult; do not declare it"
+
+    def rider_by_age(self, birth_date: date, on: date) -> RiderCategory:
+        """The category a holder born on `birth_date` has by age on `on` (the oldest threshold
+        reached among the declared riders), else adult."""
+        age = age_on(birth_date, on)
+        reached = [(rule.min_age, rider) for rider, rule in self.riders.items()
+                   if rule.min_age is not None and age >= rule.min_age]
+        return max(reached)[1] if reached else RiderCategory.ADULT
 
     @cached_property
     def _lines(self) -> dict[tuple[str, str | None], BusLine]:

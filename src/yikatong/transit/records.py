@@ -48,7 +48,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from yikatong.chip.apps.purse import SFI_COMPLEX, PublicInfo, TransitLogEntry
+from yikatong.chip.apps.purse import (
+    CARD_KIND_SOCIAL_SECURITY,
+    RIDER_CODES,
+    SFI_COMPLEX,
+    PublicInfo,
+    TransitLogEntry,
+)
 from yikatong.chip.codec import bcd, bcd_date_time, parse_bcd_date_time, to_int, u
 from yikatong.chip.terminal import CappUpdate
 from yikatong.core.errors import InvalidInput
@@ -70,9 +76,7 @@ TRIP_STATE_ID = 0x01
 TRIP_STATE_FORMAT = 0x01
 TRIP_STATE_LENGTH = 32
 FLAG_ENTRY_OPEN = 0x01
-CARD_KIND_SOCIAL_SECURITY = 0x01
-_RIDERS = {0x00: RiderCategory.ADULT, 0x01: RiderCategory.STUDENT, 0x02: RiderCategory.SENIOR_70,
-           0x03: RiderCategory.DISABLED}
+_RIDERS = {code: RiderCategory(name) for name, code in RIDER_CODES.items()}  # as personalisation writes them
 _TYPE_OF_KIND = {TapKind.ENTRY: TYPE_ENTRY, TapKind.EXIT: TYPE_EXIT, TapKind.BOARD: TYPE_SINGLE}
 _KIND_OF_TYPE = {value: key for key, value in _TYPE_OF_KIND.items()}
 _MODE_CODES = {Mode.BUS: MODE_BUS, Mode.METRO: MODE_METRO}

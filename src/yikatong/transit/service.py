@@ -60,6 +60,7 @@ from yikatong.transit.errors import (
     WalletClosed,
     WrongCardForOrder,
 )
+from yikatong.transit.fare_config import FareConfig, default_fare_config
 from yikatong.transit.models import TopUpOrder, TransitWallet
 from yikatong.transit.policy import WalletPolicy
 from yikatong.transit.postings import post
@@ -131,6 +132,18 @@ def _view(order: TopUpOrder) -> TopUpView:
         created_at=order.created_at, paid_at=order.paid_at, done_at=order.done_at,
         refunded_at=order.refunded_at,
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Personalisation
+
+
+def rider_category_at_issue(*, birth_date: date, issue_date: date, fares: FareConfig | None = None) -> str:
+    """The rider category a new card carries in file 0017, from what the registry knows: the
+    holder's age on the issue day, for the categories the fare configuration gives an age
+    (70+ in Changzhou). Anything else (student, disabled) needs a proof the registry does not
+    hold: adult."""
+    return (fares or default_fare_config()).rider_by_age(birth_date, issue_date).value
 
 
 # ---------------------------------------------------------------------------------------

@@ -48,7 +48,17 @@ from yikatong.core.clock import local_date
 from yikatong.core.money import Fen, format_fen
 from yikatong.transit import records
 from yikatong.transit.fare_config import FareConfig, default_fare_config
-from yikatong.transit.fare_rules import FareDecision, FareNotConfigured, Mode, Tap, TapKind, quote
+from yikatong.transit.fare_rules import (
+    CardContext,
+    CardKind,
+    FareDecision,
+    FareNotConfigured,
+    Mode,
+    RiderCategory,
+    Tap,
+    TapKind,
+    quote,
+)
 
 # A card that comes back this soon after a torn debit is the same passenger retrying the same
 # tap: if the debit happened, that tap is done. Later, the torn debit is settled and the new
@@ -144,6 +154,9 @@ class DenyList:
 
 @dataclass(frozen=True)
 class TapResult:
+    """A tap's answer. `card_kind` and `rider` are what the validator read from file 0017 and
+    priced the tap for (None when it refused before reading it, or recovered a torn debit)."""
+
     accepted: bool
     asn: str | None = None
     amount: Fen = 0
@@ -152,11 +165,14 @@ class TapResult:
     record: PurchaseRecord | None = None
     refusal: Refusal | None = None
     recovered: bool = False  # the record of a torn debit, found when the card came back
+    card_kind: CardKind | None = None
+    rider: RiderCategory | None = None
 
     @classmethod
     def refused(cls, reason: RefusalReason, asn: str | None = None, *, zh: str = "", en: str = "",
-                decision: FareDecision | None = None) -> TapResult:
-        return cls(False, asn, refusal=Refusal.of(reason, zh, en), decision=decision)
+                decision: FareDecision | None = None, card: CardContext | None = None) -> TapResult:
+        return cls(False, asn, refusal=Refusal.of(reason, zh, en), decision=decision,
+                   card_kind=card.kind if card else None, rider=card.rider if card else None)
 
 
 class Validator:
@@ -241,7 +257,7 @@ class Validator:
             decision = quote(card, tap, records.history(log, state), self.fares)
         except FareNotConfigured as error:
             return TapResult.refused(RefusalReason.FARE_NOT_CONFIGURED, asn, zh=f"（{error.message_zh}）",
-                                     en=f" ({error.message_en})")
+                                     en=f" ({error.message_en})", card=card)
         balance = terminal.get_balance(reader)
         updates = records.capp_updates(tap, decision, balance - decision.amount, self.psam.terminal_id,
                                        self.place.operator, state)
@@ -249,11 +265,12 @@ class Validator:
             record = terminal.purchase(reader, self.psam, decision.amount, when, updates)
         except InsufficientBalance as short:
             return TapResult.refused(
-                RefusalReason.INSUFFICIENT_BALANCE, asn, decision=decision,
+                RefusalReason.INSUFFICIENT_BALANCE, asn, decision=decision, card=card,
                 zh=f"（余额 {format_fen(short.details['balance'])} 元，需 {format_fen(decision.amount)} 元）",
                 en=f" (balance {format_fen(short.details['balance'])} CNY, fare {format_fen(decision.amount)} CNY)")
         self._records.append(record)
-        return TapResult(True, asn, record.amount, record.balance_after, decision, record)
+        return TapResult(True, asn, record.amount, record.balance_after, decision, record,
+                         card_kind=card.kind, rider=card.rider)
 
 
 def station_desk_settle(desk: Validator, reader: CardReader, when: datetime) -> TapResult:

@@ -151,9 +151,16 @@ class TransitLogEntry:
                    record[32:34].hex().upper(), record[34:42])
 
 
-def management_info(city: str) -> bytes:
-    """File 0017 (60 bytes; recalled layout): country 0156, province 32, city, type, kind."""
-    return (bcd("0156", 4) + bcd("3200", 2) + bcd(city, 2) + bcd("0000", 2) + b"\x01").ljust(60, b"\x00")
+# File 0017 byte 11: our rider category (the recalled layout ends at byte 10, the card kind).
+RIDER_CODES = {"adult": 0x00, "student": 0x01, "senior_70": 0x02, "disabled": 0x03}
+CARD_KIND_SOCIAL_SECURITY = 0x01
+
+
+def management_info(city: str, rider: str = "adult") -> bytes:
+    """File 0017 (60 bytes; recalled layout): country 0156, province 32, city, type, card kind
+    (01: a third-generation social security card), then our rider category byte."""
+    return (bcd("0156", 4) + bcd("3200", 2) + bcd(city, 2) + bcd("0000", 2)
+            + bytes([CARD_KIND_SOCIAL_SECURITY, RIDER_CODES[rider]])).ljust(60, b"\x00")
 
 
 def fci_proprietary(public: bytes) -> bytes:
@@ -172,7 +179,7 @@ def build_purse_df(data: CardPersonalisation, keys: CardKeys) -> DedicatedFile:
         files=[
             BinaryFile(fid="0015", sfi=SFI_PUBLIC, read=ALWAYS, write=maintained, data=public),
             BinaryFile(fid="0017", sfi=SFI_MANAGEMENT, read=ALWAYS, write=maintained,
-                       data=management_info(issuer_id[2:4].hex().upper())),
+                       data=management_info(issuer_id[2:4].hex().upper(), data.rider)),
             RecordFile(fid="0018", sfi=SFI_LOG, structure="cyclic", record_size=23,
                        max_records=LOG_RECORDS, read=ALWAYS, write=NEVER),
             RecordFile(fid="001A", sfi=SFI_COMPLEX, structure="variable", record_size=128,
