@@ -12,7 +12,13 @@ from yikatong.chip import terminal
 from yikatong.chip.apdu import ResponseApdu, command
 from yikatong.chip.apps.purse import SFI_COMPLEX, TUNION_AID, TransitLogEntry
 from yikatong.chip.emulator import Card
-from yikatong.chip.errors import BalanceLimitExceeded, InsufficientBalance, MacInvalid, PurseBlocked
+from yikatong.chip.errors import (
+    BalanceLimitExceeded,
+    CardRefused,
+    InsufficientBalance,
+    MacInvalid,
+    PurseBlocked,
+)
 from yikatong.chip.host import LoadHost, LoadRequest, secure_command, verify_tac
 from yikatong.chip.image import card_factor_values, personalise
 from yikatong.chip.psam import E_PURSE_TERMINAL, ISSUER_OUTLET, Psam
@@ -170,6 +176,32 @@ def test_key_index_and_counter_exhaustion(reader, host, card):
     assert status(reader, init_purchase(10, key_index=2)) == 0x9403
     card.mf.child("1001").purse.offline_counter = 0xFFFF
     assert status(reader, init_purchase(10)) == 0x9402
+
+
+@pytest.mark.parametrize("kind", ["purchase", "load"])
+def test_a_counter_takes_its_last_transaction_at_fffe_then_locks_instead_of_wrapping(reader, host, psam, card,
+                                                                                    kind):
+    """The 2-byte counters: a transaction carries the counter before its increment, so FFFE is
+    the last one; at FFFF the card answers 9402 and changes nothing (no wrap to 0000)."""
+    terminal.load(reader, host, 1000, TERMINAL_ID, WHEN)
+    purse = card.mf.child("1001").purse
+    if kind == "purchase":
+        purse.offline_counter = 0xFFFE
+        last = terminal.purchase(reader, psam, 10, WHEN)
+    else:
+        purse.online_counter = 0xFFFE
+        last = terminal.load(reader, host, 10, TERMINAL_ID, WHEN)
+    assert last.counter == 0xFFFE
+    assert (purse.offline_counter if kind == "purchase" else purse.online_counter) == 0xFFFF
+    before = (purse.balance, terminal.read_records(reader, 0x18))
+    with pytest.raises(CardRefused) as refused:
+        if kind == "purchase":
+            terminal.purchase(reader, psam, 10, WHEN)
+        else:
+            terminal.load(reader, host, 10, TERMINAL_ID, WHEN)
+    assert refused.value.details["sw"] == "9402"
+    assert (purse.balance, terminal.read_records(reader, 0x18)) == before
+    assert (purse.offline_counter if kind == "purchase" else purse.online_counter) == 0xFFFF
 
 
 def test_capped_purchase_commits_cached_records_only_with_the_debit(reader, host, psam, keystore):

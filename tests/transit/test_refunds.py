@@ -233,3 +233,19 @@ def test_an_unreadable_card_that_reads_after_all_is_refunded_from_the_card(walle
     assert (done.kind, done.amount, done.balance_source) == ("card_read", 7500, "card")
     assert jobs.refund_unreadable_wallets(wallet_platform) == 0
     assert_books_balance(wallet_platform)
+
+
+@pytest.mark.parametrize(("counter", "amount"), [("offline_counter", 5000), ("online_counter", 0)])
+def test_a_card_whose_counter_is_used_up_can_still_be_refunded_for_its_exchange(wallet_platform, make_card,
+                                                                                  counter, amount):
+    """The remedy the gate and the counter name (refund, then exchange) must work on such a
+    card: the refund's algorithm probe falls back to a transaction kind the card still takes."""
+    card = make_card()
+    if amount:
+        top_up(wallet_platform, card, amount, f"before-{counter}")
+    setattr(purse(card), counter, 0xFFFF)
+    done = refund(wallet_platform, card)
+    assert (done.state, done.amount) == ("refunded", amount)
+    assert purse(card).blocked == "permanent"
+    assert exchange_allowed(wallet_platform, card) == card.card_no
+    assert_books_balance(wallet_platform)

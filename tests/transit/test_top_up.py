@@ -25,6 +25,7 @@ from yikatong.core.errors import IdempotencyKeyReused
 from yikatong.transit import jobs, rules, service
 from yikatong.transit.errors import (
     BalanceCapExceeded,
+    CardCounterExhausted,
     CardReadingRequired,
     ChannelNotForTopUp,
     InvalidTopUpAmount,
@@ -463,3 +464,55 @@ def test_a_refunded_top_up_the_card_had_credited_is_flagged(wallet_platform, mak
     assert flagged.state == "refunded" and flagged.needs_review
     assert card.balance == 5000
     assert_money(wallet_platform, on_cards=0)  # the float does not know the money is on the card
+
+
+# --- a card whose load counter is used up (2 bytes: FFFF) ------------------------------------
+
+
+def purse_of(card):
+    return next(df.purse for df in card.chip.mf.walk() if df.purse is not None)
+
+
+def test_the_last_load_is_at_fffe_then_top_ups_are_refused_before_money_is_taken(wallet_platform, make_card):
+    card = make_card()
+    purse_of(card).online_counter = 0xFFFE
+    last = service.top_up_at_terminal(platform=wallet_platform, reader=card.present(), actor=COUNTER,
+                                      idempotency_key="last-load", amount=2000, payer=CASH)
+    assert last.state == "done" and last.expected_counter == 0xFFFE and card.online_counter == 0xFFFF
+    assert read(wallet_platform, card).online_counter == 0xFFFF
+    paid_before = payments(wallet_platform)
+    with pytest.raises(CardCounterExhausted) as refused:
+        order(wallet_platform, card, 1000, key="one-too-many")
+    assert "换卡" in refused.value.message_zh and "exchange the card" in refused.value.message_en
+    assert refused.value.http_status == 409
+    assert payments(wallet_platform) == paid_before and card.balance == 2000 and card.online_counter == 0xFFFF
+    assert_money(wallet_platform, on_cards=2000)
+
+
+def test_a_used_up_counter_is_found_even_when_the_log_no_longer_shows_a_load(wallet_platform, make_card):
+    """The card refuses the reading's load probe (9402) and its 0018 log holds no load to count
+    from: the contact asks once more and records the counter as used up."""
+    card = make_card()
+    purse_of(card).online_counter = 0xFFFF
+    assert terminal.read_purse(card.present()).online_counter is None
+    assert read(wallet_platform, card, MACHINE).online_counter == 0xFFFF
+    with pytest.raises(CardCounterExhausted):
+        service.create_top_up(platform=wallet_platform, actor=MACHINE, idempotency_key="no-log",
+                              asn=card.asn, amount=1000, payer=CASH)
+    assert payments(wallet_platform) == 0
+    assert_money(wallet_platform, on_cards=0)
+
+
+def test_an_order_paid_before_the_counter_was_used_up_is_refunded_at_the_write(wallet_platform, make_card):
+    """An order paid while the card still took loads (an order from before this check, or a
+    card loaded elsewhere meanwhile) can never be written: refunded, and the reason told."""
+    card = make_card()
+    paid = order(wallet_platform, card, 3000, payer=BANK_CARD)
+    assert paid.state == "paid"
+    purse_of(card).online_counter = 0xFFFF
+    with pytest.raises(CardCounterExhausted):
+        write(wallet_platform, card, paid.order_no)
+    refunded = get(wallet_platform, paid.order_no)
+    assert (refunded.state, refunded.failure_reason) == ("refunded", "counter_exhausted")
+    assert card.balance == 0 and card.online_counter == 0xFFFF
+    assert_money(wallet_platform, on_cards=0, unwritten=0)

@@ -235,6 +235,22 @@ def test_metro_entry_without_a_deposit_records_a_zero_amount_capped_purchase():
 # --- refusals -------------------------------------------------------------------------------
 
 
+def test_a_card_whose_offline_counter_is_used_up_is_refused_with_the_reason_and_never_wraps():
+    """The last ride is the one at counter FFFE; at FFFF the gate refuses (exchange the card)
+    and writes nothing, so no second record with a counter clearing already holds."""
+    reader = card_with()
+    reader.card.mf.child("1001").purse.offline_counter = 0xFFFE
+    line = bus_line()
+    last = line.tap(reader, at(0))
+    assert last.accepted and last.record.counter == 0xFFFE
+    refused = line.tap(reader, at(90))
+    assert not refused.accepted and refused.refusal.reason is RefusalReason.COUNTER_EXHAUSTED
+    assert "换卡" in refused.refusal.zh and "exchange the card" in refused.refusal.en
+    assert refused.asn == last.asn and refused.decision.amount == 120
+    assert balance(reader) == 5000 - 120 and [r.counter for r in line.drain()] == [0xFFFE]
+    assert gate_in("0101").tap(reader, at(100)).refusal.reason is RefusalReason.COUNTER_EXHAUSTED
+
+
 def test_a_deny_listed_card_is_refused_offline():
     reader = card_with()
     deny = DenyList()

@@ -19,6 +19,15 @@ class BalanceCapExceeded(Conflict):
     en = "The balance would be {after_yuan} CNY, above the {cap_yuan} CNY cap; nothing was charged"
 
 
+class CardCounterExhausted(Conflict):
+    code = "transit_card_counter_exhausted"
+    zh = ("该卡交通钱包的充值序号已用尽（65535 次），不能再充值，未扣款（已付款的订单原路退款）；"
+          "请到市民卡直营网点退还余额后换卡")
+    en = ("The card's top-up counter is used up (65,535 loads): it cannot be topped up any more and "
+          "nothing was charged (a paid order is refunded); have the balance refunded at a directly-run "
+          "citizen-card outlet, then exchange the card")
+
+
 class CardReadingRequired(Conflict):
     code = "transit_card_reading_required"
     zh = "请先读卡（{minutes} 分钟内的读卡结果）再下单充值"

@@ -23,9 +23,10 @@ from sqlalchemy import select
 
 from yikatong.cards import service as cards
 from yikatong.cards.wallet import RecordedWalletRefunds
-from yikatong.chip import terminal
+from yikatong.chip import sw, terminal
 from yikatong.chip.apdu import command
 from yikatong.chip.apps.purse import KEY_INDEX
+from yikatong.chip.errors import CardRefused
 from yikatong.chip.host import secure_command
 from yikatong.chip.protocols import CardReader
 from yikatong.chip.secure import purse_factors
@@ -156,17 +157,20 @@ def _close_on_card(platform, reader: CardReader, issuer_id: str, asn: str, balan
 
 
 def _purse_algorithm(reader: CardReader, balance: Fen) -> int:
-    """The card's e-purse algorithm ID, from an INITIALIZE probe of 1 fen that is never
-    completed: a purchase probe while there is money, else a load probe."""
+    """The card's e-purse algorithm ID, from an INITIALIZE probe that is never completed: a
+    purchase probe of 1 fen while there is money, else a load probe of 1 fen; when the card
+    refuses it (its counter for that kind used up at FFFF), a capped-purchase probe of 0 fen or
+    the load probe, so a card that must be exchanged for that reason can still be refunded."""
     terminal.select_purse(reader)
-    probe = bytes([KEY_INDEX]) + (1).to_bytes(4, "big") + bytes(6)
-    if balance > 0:
-        answer = terminal.expect(terminal.exchange(reader, command(0x80, 0x50, 0x01, 0x02, probe, le=0x0F)),
-                                 "INITIALIZE FOR PURCHASE", 15)
-        return answer[10]
-    answer = terminal.expect(terminal.exchange(reader, command(0x80, 0x50, 0x00, 0x02, probe, le=0x10)),
-                             "INITIALIZE FOR LOAD", 16)
-    return answer[7]
+    one_fen, no_fen = (bytes([KEY_INDEX]) + amount.to_bytes(4, "big") + bytes(6) for amount in (1, 0))
+    purchase = ("INITIALIZE FOR PURCHASE", command(0x80, 0x50, 0x01, 0x02, one_fen, le=0x0F), 15, 10)
+    load = ("INITIALIZE FOR LOAD", command(0x80, 0x50, 0x00, 0x02, one_fen, le=0x10), 16, 7)
+    capped = ("INITIALIZE FOR CAPP PURCHASE", command(0x80, 0x50, 0x03, 0x02, no_fen, le=0x0F), 15, 10)
+    for what, apdu, length, at in (purchase, load) if balance > 0 else (load, capped):
+        answer = terminal.exchange(reader, apdu)
+        if answer.sw != sw.COUNTER_EXHAUSTED:
+            return terminal.expect(answer, what, length)[at]
+    raise CardRefused(command=what, sw=f"{answer.sw:04X}")
 
 
 def _pay_out(platform, actor: Actor, asn: str) -> RefundView:

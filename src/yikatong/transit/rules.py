@@ -91,6 +91,19 @@ def check_cap(balance: Fen, amount: Fen, policy: WalletPolicy) -> None:
         raise BalanceCapExceeded(after_yuan=format_fen(balance + amount), cap_yuan=format_fen(cap))
 
 
+# --- transaction counters -------------------------------------------------------------------
+
+# The card's online (load) and offline (purchase) counters are 2 bytes. A transaction carries the
+# counter before its increment, so FFFE is the last usable one; at FFFF our cards refuse (9402).
+# A card that wrapped to 0000 instead would repeat (card, counter) pairs that clearing takes for
+# duplicates, so the platform never transacts at FFFF either: the card must be exchanged.
+MAX_COUNTER = 0xFFFF
+
+
+def counter_exhausted(counter: int | None) -> bool:
+    return counter is not None and counter >= MAX_COUNTER
+
+
 # --- order states ---------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ audit record, its outbox event and its ledger journal.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -36,7 +37,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 
-from yikatong.chip import terminal
+from yikatong.chip import sw, terminal
+from yikatong.chip.apdu import command
+from yikatong.chip.apps import purse as purse_app
 from yikatong.chip.errors import BalanceLimitExceeded, TransactionInterrupted
 from yikatong.chip.host import LoadHost, LoadRequest, verify_tac
 from yikatong.chip.protocols import CardReader, CardRemoved
@@ -50,6 +53,7 @@ from yikatong.crypto.protocols import KeyStore
 from yikatong.db.uow import UnitOfWork
 from yikatong.transit import deny_list, rules
 from yikatong.transit.errors import (
+    CardCounterExhausted,
     CardReadingRequired,
     ChannelNotForTopUp,
     TopUpNeedsReview,
@@ -73,6 +77,8 @@ from yikatong.transit.protocols import (
     PaymentState,
 )
 from yikatong.transit.rules import OrderState, Recovery, TopUpChannel
+
+COUNTER_EXHAUSTED = "counter_exhausted"  # why an order was refunded: the card takes no more loads
 
 # ---------------------------------------------------------------------------------------
 # Views
@@ -257,7 +263,7 @@ def contact(*, platform, reader: CardReader, actor: Actor, when: datetime | None
     during a write (the order stays pending for the next contact)."""
     when = card_time(platform, when)
     channel = contact_channel(actor)
-    view = terminal.read_purse(reader)
+    view = _with_exhausted_counter(reader, terminal.read_purse(reader))
     asn = view.public.asn.hex().upper()
     _record_sighting(platform, view, channel, balance=view.balance, online=view.online_counter)
     settled, balance, online = [], view.balance, view.online_counter
@@ -277,6 +283,21 @@ def contact(*, platform, reader: CardReader, actor: Actor, when: datetime | None
         blocked=view.blocked, balance=balance, online_counter=online,
         offline_counter=view.offline_counter, expiry=view.public.expiry, settled=tuple(settled),
     )
+
+
+def _with_exhausted_counter(reader: CardReader, view: PurseView) -> PurseView:
+    """The reading, with the online counter at FFFF when the card says it is used up.
+
+    `read_purse` takes the counter from an INITIALIZE FOR LOAD probe, or from the 0018 log when
+    the card refuses the probe; a card whose counter is used up refuses it (9402), and once its
+    last load has left the log the reading shows no counter at all. Ask once more then."""
+    if view.blocked or view.online_counter is not None:
+        return view
+    probe = bytes([purse_app.KEY_INDEX]) + (1).to_bytes(4, "big") + bytes(6)
+    answer = terminal.exchange(reader, command(0x80, 0x50, 0x00, 0x02, probe, le=0x10))
+    if answer.sw == sw.COUNTER_EXHAUSTED:
+        return dataclasses.replace(view, online_counter=rules.MAX_COUNTER)
+    return view
 
 
 def _record_sighting(platform, view: PurseView, channel: TopUpChannel, *, balance: Fen | None,
@@ -328,6 +349,10 @@ def _settle(platform, reader: CardReader, order_no: str, view: PurseView, actor:
     if decision is Recovery.UNDECIDABLE:
         _flag_review(platform, order_no, actor, "card_counter_unexplained")
         return "needs_review", None
+    if rules.counter_exhausted(view.online_counter):
+        # Paid before the card's counter was known to be used up: it can never be written.
+        refund_order(platform=platform, order_no=order_no, reason=COUNTER_EXHAUSTED, actor=actor)
+        return "refunded", None
     try:
         record = _write(platform, reader, order_no, actor, when, channel)
     except BalanceLimitExceeded:
@@ -454,6 +479,8 @@ def _checked_reading(uow: UnitOfWork, asn: str, policy: WalletPolicy) -> Fen:
         raise CardReadingRequired(minutes=minutes)
     if wallet.state != "open" or deny_list.is_listed(uow=uow, asn=asn):
         raise WalletClosed()
+    if rules.counter_exhausted(wallet.last_online_counter):
+        raise CardCounterExhausted()
     open_orders = _open_order_nos(uow, asn, rules.OPEN_STATES)
     if open_orders:
         raise TopUpPending(order_no=open_orders[0])
@@ -536,6 +563,8 @@ def write_top_up(*, platform, reader: CardReader, actor: Actor, order_no: str,
         raise WrongCardForOrder(order_no=order_no)
     with platform.uow() as uow:
         order = _view(_order(uow, order_no))
+    if order.state == OrderState.REFUNDED and order.failure_reason == COUNTER_EXHAUSTED:
+        raise CardCounterExhausted()
     if order.state in (OrderState.DONE, OrderState.REFUNDED):
         return order
     if order.needs_review:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from yikatong.chip import terminal
+from yikatong.chip import sw, terminal
 from yikatong.chip.apdu import command
 from yikatong.chip.apps.purse import (
     SFI_COMPLEX,
@@ -75,6 +75,7 @@ class RefusalReason(StrEnum):
     FARE_NOT_CONFIGURED = "fare_not_configured"
     CARD_REMOVED = "card_removed"
     CARD_REFUSED = "card_refused"
+    COUNTER_EXHAUSTED = "counter_exhausted"
 
 
 _REFUSAL_TEXT = {
@@ -86,6 +87,9 @@ _REFUSAL_TEXT = {
     RefusalReason.FARE_NOT_CONFIGURED: ("本站无法计费，请到服务台", "no fare can be computed here: go to the service desk"),
     RefusalReason.CARD_REMOVED: ("请重新刷卡", "tap the card again"),
     RefusalReason.CARD_REFUSED: ("卡片无法使用，请到服务台", "the card cannot be used: go to the service desk"),
+    RefusalReason.COUNTER_EXHAUSTED: ("此卡交易次数已达上限（65535 次），不能再乘车；请到市民卡直营网点退还余额后换卡",
+                                      "the card's transaction counter is used up (65,535 rides): have the "
+                                      "balance refunded at a directly-run citizen-card outlet, then exchange the card"),
 }
 
 
@@ -268,6 +272,12 @@ class Validator:
                 RefusalReason.INSUFFICIENT_BALANCE, asn, decision=decision, card=card,
                 zh=f"（余额 {format_fen(short.details['balance'])} 元，需 {format_fen(decision.amount)} 元）",
                 en=f" (balance {format_fen(short.details['balance'])} CNY, fare {format_fen(decision.amount)} CNY)")
+        except CardRefused as refused:
+            # The card's offline counter stands at FFFF (9402): it takes no more purchases; a
+            # card that wrapped to 0000 instead would repeat counters clearing already holds.
+            if refused.details.get("sw") != f"{sw.COUNTER_EXHAUSTED:04X}":
+                raise
+            return TapResult.refused(RefusalReason.COUNTER_EXHAUSTED, asn, decision=decision, card=card)
         self._records.append(record)
         return TapResult(True, asn, record.amount, record.balance_after, decision, record,
                          card_kind=card.kind, rider=card.rider)
