@@ -48,6 +48,7 @@ from yikatong.clearing.models import ClearedRecord, ClearingException, RecordSta
 from yikatong.clearing.simulation import city_places, journey, post_cash_top_ups, terminal_ids
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import CST
+from yikatong.core.memory import cyclic_gc_paused
 from yikatong.core.settings import Settings
 from yikatong.crypto.keystore import InMemoryKeyStore
 from yikatong.crypto.protocols import KeyStore
@@ -255,7 +256,8 @@ def bare_load(platform: Platform, records: list[BatchRecord]) -> tuple[float, fl
         row = bulk.row_builder(connection)
         rows = [row(r, 1, rules.is_own_card(r.issuer_id), RecordStatus.CLEARED, None) for r in records]
     started, cpu = time.perf_counter(), cpu_seconds()
-    with platform.engine.begin() as connection:  # one transaction (BEGIN IMMEDIATE on SQLite), one commit
+    # one transaction (BEGIN IMMEDIATE on SQLite), one commit; the garbage collector paused as clearing pauses it
+    with cyclic_gc_paused(), platform.engine.begin() as connection:
         bulk.insert_plain(connection, rows, table="bench_bare_load")
     return time.perf_counter() - started, cpu_seconds() - cpu
 

@@ -124,6 +124,24 @@ def test_records_that_cannot_be_cleared_are_refused(record, says):
     assert says in refused.value.message_en
 
 
+@pytest.mark.parametrize(("bad", "says"), [
+    ({"tac": ""}, "must carry its TAC"),
+    ({"counter": 70000}, "does not fit"),
+    ({"card_time": "20260230093005"}, "invalid date-time"),
+    ({"mode": "metro", "tap": "entry", "station": ""}, "station"),
+    ({"seq": 7}, "sequence number"),
+])
+def test_one_bad_record_among_many_is_named_by_its_line(bad, says):
+    """A large file is read in bulk; a file that fails a bulk check is read again line by line
+    to name the first bad line."""
+    records = [bus_record(seq=seq, counter=seq) for seq in range(1, 301)]
+    bad_record = records[199]._replace(**bad)
+    content = _reseal(_replace_line(terminal_file(records), 201, fileformat._record_line(bad_record.seq, bad_record)))
+    with pytest.raises(BatchMalformed) as refused:
+        fileformat.parse(content)
+    assert refused.value.details["line"] == 201 and says in refused.value.message_en
+
+
 def test_a_wrong_digest_is_refused():
     content = terminal_file([bus_record()])
     tampered = content.replace("|120|4880|", "|100|4880|").replace("T|1|120|", "T|1|100|")

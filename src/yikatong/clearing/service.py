@@ -65,6 +65,7 @@ from yikatong.clearing.fileformat import (
 from yikatong.clearing.models import ClearedRecord, ClearingBatch, ClearingException, RecordStatus
 from yikatong.clearing.rules import FareCheck, Reason
 from yikatong.core.actor import Actor, Role
+from yikatong.core.memory import cyclic_gc_paused
 from yikatong.core.money import Fen
 from yikatong.crypto import pboc
 from yikatong.crypto.des_batch import verify_tacs_3des
@@ -158,6 +159,7 @@ def fares_of(platform) -> FareConfig:
         return default_fare_config()
 
 
+@cyclic_gc_paused()
 def receive_file(*, uow: UnitOfWork, actor: Actor, content: bytes | str, keystore: KeyStore,
                  kinds: frozenset[FileKind] = RECEIVABLE, processes: int = 1,
                  stages: dict[str, float] | None = None) -> BatchResult:
@@ -733,6 +735,7 @@ class ReviewResult:
     open_gaps: int  # of all days, after this review
 
 
+@cyclic_gc_paused()  # forked workers inherit the pause
 def review_day(*, uow: UnitOfWork, actor: Actor, day: date, fares: FareConfig, processes: int = 1,
                stages: dict[str, float] | None = None) -> ReviewResult:
     """Re-rate every live tap of the day (China Standard Time) from the card's records before it,
