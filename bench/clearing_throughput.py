@@ -253,12 +253,12 @@ def bare_load(platform: Platform, records: list[BatchRecord]) -> tuple[float, fl
         connection.execute(text("CREATE UNIQUE INDEX ux_bench_bare_load ON bench_bare_load (asn, counter_kind, counter) "
                                 "WHERE status <> 'rejected'"))
         connection.commit()
-        row = bulk.row_builder(connection)
-        rows = [row(r, 1, rules.is_own_card(r.issuer_id), RecordStatus.CLEARED, None) for r in records]
+        rows = bulk.prepare_rows(connection.dialect.name, records, range(len(records)),
+                                 [rules.is_own_card(r.issuer_id) for r in records], RecordStatus.CLEARED)
     started, cpu = time.perf_counter(), cpu_seconds()
     # one transaction (BEGIN IMMEDIATE on SQLite), one commit; the garbage collector paused as clearing pauses it
     with cyclic_gc_paused(), platform.engine.begin() as connection:
-        bulk.insert_plain(connection, rows, table="bench_bare_load")
+        bulk.insert_plain(connection, rows, batch_id=1, table="bench_bare_load")
     return time.perf_counter() - started, cpu_seconds() - cpu
 
 

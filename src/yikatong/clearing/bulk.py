@@ -3,12 +3,12 @@
 A batch can hold a million records; the ORM would spend most of the time building objects, so
 rows go to the driver directly: `executemany` on SQLite, `COPY` on PostgreSQL. Duplicates are
 left to the unique index (`INSERT OR IGNORE` / `ON CONFLICT DO NOTHING`): what was not
-inserted was a duplicate. The benchmark's bare load uses the same row builder.
+inserted was a duplicate. The benchmark's bare load uses the same rows and statements.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date
 from functools import lru_cache
@@ -18,12 +18,15 @@ import psycopg
 from sqlalchemy import Connection, Engine
 
 from yikatong.clearing.fileformat import LOAD_TYPES, OFFLINE, ONLINE, BatchRecord, card_datetime
+from yikatong.clearing.models import RecordStatus
 
 TABLE = "clearing_records"
-# The record line's own fields first, in BatchRecord order, so a row is the record tuple plus
-# what clearing adds; every column of models.ClearedRecord but its id.
-RECORD_COLUMNS = (*BatchRecord._fields, "batch_id", "own_card", "counter_kind", "occurred_at", "tx_date",
-                  "status", "settled_by", "national_file", "national_seq")
+# A prepared row: the record line's own fields in BatchRecord order, what clearing adds, then
+# whether the row settles (a cleared purchase). The file's batch id goes in at insert time, as
+# `settled_by` (of the rows that settle) and `batch_id`: rows can be prepared before the write
+# transaction, whose id is not known yet. national_file and national_seq start NULL.
+ROW_COLUMNS = (*BatchRecord._fields, "own_card", "counter_kind", "occurred_at", "tx_date", "status")
+STORED_COLUMNS = (*ROW_COLUMNS, "settled_by", "batch_id")
 _STAGING = "clearing_incoming"
 _TX_TYPE, _CARD_TIME = BatchRecord._fields.index("tx_type"), BatchRecord._fields.index("card_time")
 
@@ -42,36 +45,22 @@ def _postgres_times(card_time: str):
     return moment.astimezone(UTC), moment.date()
 
 
-def row_builder(connection: Connection):
-    """row(record, batch_id, own_card, status, settled_by) → a tuple in RECORD_COLUMNS order,
-    with times in the form this database's driver takes (booleans go as they are: sqlite3
-    stores True as 1)."""
-    times = _sqlite_times if connection.dialect.name == "sqlite" else _postgres_times
-
-    def row(r: BatchRecord, batch_id: int, own_card: bool, status: str, settled_by: int | None) -> tuple:
-        occurred_at, tx_date = times(r.card_time)
-        kind = ONLINE if r.tx_type in LOAD_TYPES else OFFLINE
-        return r + (batch_id, own_card, kind, occurred_at, tx_date, status, settled_by, None, None)
-
-    return row
-
-
-def rows_of(connection: Connection, records: Sequence[BatchRecord], indexes: Sequence[int], batch_id: int,
-            own: Sequence[bool], status: Sequence[str], settled: str) -> list[tuple]:
-    """`row_builder`'s rows of records[i] for i in indexes, in one tight loop (a file can hold a
-    million): a record whose status is `settled` and that is not a load is settled by batch_id."""
-    times = _sqlite_times if connection.dialect.name == "sqlite" else _postgres_times
+def prepare_rows(dialect: str, records: Sequence[BatchRecord], indexes: Iterable[int], own: Sequence[bool],
+                 status: Sequence[str] | str) -> list[tuple]:
+    """The prepared rows (ROW_COLUMNS + settles) of records[i] for i in indexes, in one tight
+    loop (a file can hold a million), with times in the form this database's driver takes
+    (booleans go as they are: sqlite3 stores True as 1). `status` is one for all, or one per record."""
+    times = _sqlite_times if dialect == "sqlite" else _postgres_times
     rows = []
     append = rows.append
     for i in indexes:
         r = records[i]
         occurred_at, tx_date = times(r[_CARD_TIME])
-        state = status[i]
+        state = status if isinstance(status, str) else status[i]
         if r[_TX_TYPE] in LOAD_TYPES:
-            append(r + (batch_id, own[i], ONLINE, occurred_at, tx_date, state, None, None, None))
+            append(r + (own[i], ONLINE, occurred_at, tx_date, state, False))
         else:
-            append(r + (batch_id, own[i], OFFLINE, occurred_at, tx_date, state,
-                        batch_id if state == settled else None, None, None))
+            append(r + (own[i], OFFLINE, occurred_at, tx_date, state, state == RecordStatus.CLEARED))
     return rows
 
 
@@ -163,8 +152,8 @@ class Reader:
 
 
 def insert_live(connection: Connection, rows: Sequence[tuple], *, batch_id: int) -> set[int] | None:
-    """Insert rows that the card-counter unique index may refuse; returns the sequence numbers
-    of the rows it refused (already cleared), or None when every row went in."""
+    """Insert prepared rows that the card-counter unique index may refuse; returns the sequence
+    numbers of the rows it refused (already cleared), or None when every row went in."""
     if not rows:
         return None
     if connection.dialect.name == "sqlite":
@@ -172,31 +161,35 @@ def insert_live(connection: Connection, rows: Sequence[tuple], *, batch_id: int)
     return _postgres_insert(connection, rows, batch_id)
 
 
-def insert_plain(connection: Connection, rows: Sequence[tuple], table: str = TABLE) -> None:
-    """Insert rows no unique index can refuse (rejected rows), or load a bare table."""
+def insert_plain(connection: Connection, rows: Sequence[tuple], *, batch_id: int, table: str = TABLE) -> None:
+    """Insert prepared rows no unique index can refuse (rejected rows), or load a bare table."""
     if not rows:
         return
     if connection.dialect.name == "sqlite":
         cursor = connection.connection.driver_connection.cursor()
-        cursor.executemany(_insert_sql(table, "INSERT"), rows)
+        cursor.executemany(_insert_sql(table, "INSERT", batch_id), rows)
         return
-    _copy(connection.connection.driver_connection, table, rows)
+    _copy(connection.connection.driver_connection, table, rows, batch_id)
 
 
-def _copy(driver_connection, table: str, rows: Sequence[tuple]) -> None:
+def _insert_sql(table: str, verb: str, batch_id: int) -> str:
+    """The batch id is written into the statement (an integer of ours, not input)."""
+    batch = int(batch_id)
+    return (f"{verb} INTO {table} ({', '.join(STORED_COLUMNS)}) VALUES ({'?, ' * len(ROW_COLUMNS)}"
+            f"CASE WHEN ? THEN {batch} END, {batch})")
+
+
+def _copy(driver_connection, table: str, rows: Sequence[tuple], batch_id: int) -> None:
     with driver_connection.cursor() as cursor, \
-            cursor.copy(f"COPY {table} ({', '.join(RECORD_COLUMNS)}) FROM STDIN") as copy:
+            cursor.copy(f"COPY {table} ({', '.join(STORED_COLUMNS)}) FROM STDIN") as copy:
+        settles, other = (batch_id, batch_id), (None, batch_id)
         for row in rows:
-            copy.write_row(row)
-
-
-def _insert_sql(table: str, verb: str) -> str:
-    return f"{verb} INTO {table} ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
+            copy.write_row(row[:-1] + (settles if row[-1] else other))
 
 
 def _sqlite_insert(connection: Connection, rows: Sequence[tuple], batch_id: int) -> set[int] | None:
     cursor = connection.connection.driver_connection.cursor()
-    cursor.executemany(_insert_sql(TABLE, "INSERT OR IGNORE"), rows)
+    cursor.executemany(_insert_sql(TABLE, "INSERT OR IGNORE", batch_id), rows)
     if cursor.rowcount == len(rows):  # sqlite3 sums the rows executemany changed
         return None
     cursor.execute(f"SELECT seq FROM {TABLE} WHERE batch_id = ? AND status <> 'rejected'", (batch_id,))
@@ -211,14 +204,14 @@ def _postgres_insert(connection: Connection, rows: Sequence[tuple], batch_id: in
     driver = connection.connection.driver_connection
     try:
         with driver.transaction():  # inside the unit of work's transaction: a savepoint
-            _copy(driver, TABLE, rows)
+            _copy(driver, TABLE, rows, batch_id)
         return None
     except psycopg.errors.UniqueViolation:
         pass
-    columns = ", ".join(RECORD_COLUMNS)
+    columns = ", ".join(STORED_COLUMNS)
     with driver.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE {_STAGING} AS SELECT {columns} FROM {TABLE} WITH NO DATA")
-    _copy(driver, _STAGING, rows)
+    _copy(driver, _STAGING, rows, batch_id)
     with driver.cursor() as cursor:
         cursor.execute(f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM {_STAGING} ORDER BY seq "
                        "ON CONFLICT DO NOTHING")
@@ -229,4 +222,3 @@ def _postgres_insert(connection: Connection, rows: Sequence[tuple], batch_id: in
         cursor.execute(f"SELECT seq FROM {TABLE} WHERE batch_id = %s AND status <> 'rejected'", (batch_id,))
         inserted = {seq for (seq,) in cursor.fetchall()}
     return {row[0] for row in rows} - inserted
-

@@ -183,9 +183,11 @@ def receive_file(*, uow: UnitOfWork, actor: Actor, content: bytes | str, keystor
     if header.kind is not FileKind.NATIONAL_RESULT:
         # Pure work before the transaction's first statement: uploads running side by side
         # (on SQLite one writer at a time) overlap it.
-        state = _Clearing(clearing_file.records, header.kind)
+        state = _Clearing(clearing_file, uow.session.get_bind().dialect.name)
         with timer("verify"):
             _verify_tacs(state, keystore, processes)
+        with timer("rows"):
+            state.prepare_rows()
     existing = _batch_row(uow, header.file_id)
     if existing is not None:
         if existing.direction != "in" or existing.digest != clearing_file.digest:
@@ -248,12 +250,19 @@ class _Flag:
 class _Clearing:
     """The state of one record file while it is cleared: a status per record and its flags."""
 
-    def __init__(self, records: list[BatchRecord], kind: FileKind) -> None:
-        self.records = records
-        self.own = [rules.is_own_card(r.issuer_id) for r in records]
+    def __init__(self, clearing_file: ClearingFile, dialect: str) -> None:
+        self.file, self.records, self.dialect = clearing_file, clearing_file.records, dialect
+        kind = clearing_file.header.kind
+        if kind is FileKind.TOP_UPS and any(not r.is_load for r in self.records):
+            purchase = next(r for r in self.records if not r.is_load)
+            raise BatchMalformed(line=purchase.seq + 1, reason_zh="充值文件只能有充值记录",
+                                 reason_en="a top-up file holds loads only")
+        self.own = [rules.is_own_card(r.issuer_id) for r in self.records]
         waiting = RecordStatus.PENDING_NATIONAL if kind is FileKind.TERMINAL else RecordStatus.REJECTED
         self.status = [RecordStatus.CLEARED if own else waiting for own in self.own]
         self.flags: list[_Flag] = []
+        self.first: list[int] = []  # live records, each the first of its card and counter in the file
+        self.rows: list[tuple] = []  # their prepared rows (bulk.prepare_rows)
         for index, own in enumerate(self.own):
             if not own and kind is not FileKind.TERMINAL:
                 self.reject(index, Reason.UNVERIFIABLE, why_zh="不是本发卡机构的卡", why_en="not a card we issued")
@@ -268,22 +277,23 @@ class _Clearing:
     def live(self) -> list[int]:
         return [i for i, status in enumerate(self.status) if status != RecordStatus.REJECTED]
 
+    def prepare_rows(self) -> None:
+        """Refuse the file's own repeats and prepare the rows of the rest (pure: done before
+        the write transaction, which only has to insert them)."""
+        self.first, repeats = rules.split_repeats(self.records, self.live())
+        for index in repeats:
+            record = self.records[index]
+            self.reject(index, Reason.DUPLICATE, counter_kind=record.counter_kind, counter=record.counter,
+                        first_seen=self.file.header.file_id, same_tac=None)
+        self.rows = bulk.prepare_rows(self.dialect, self.records, self.first, self.own, self.status)
+
 
 def _clear(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearing_file: ClearingFile, state: _Clearing,
            timer: _Stages) -> BatchResult:
-    """Clear a record file whose TACs `state` has verified."""
+    """Clear a record file whose TACs `state` has verified and whose rows it has prepared."""
     records, kind = clearing_file.records, clearing_file.header.kind
-    if kind is FileKind.TOP_UPS:
-        purchase = next((r for r in records if not r.is_load), None)
-        if purchase is not None:
-            raise BatchMalformed(line=purchase.seq + 1, reason_zh="充值文件只能有充值记录",
-                                 reason_en="a top-up file holds loads only")
-    first, repeats = rules.split_repeats(records, state.live())
-    for index in repeats:
-        state.reject(index, Reason.DUPLICATE, counter_kind=records[index].counter_kind,
-                     counter=records[index].counter, first_seen=clearing_file.header.file_id, same_tac=None)
     with timer("insert"):
-        _insert(uow, batch, state, first)
+        _insert(uow, batch, state)
     with timer("settle"):
         settled = [i for i in state.live() if state.status[i] == RecordStatus.CLEARED and not records[i].is_load]
         unfunded: dict[str, Fen] = {}
@@ -370,14 +380,12 @@ def _verify_each(group: rules.TacGroup, master, profile) -> np.ndarray:
 # --- rows ------------------------------------------------------------------------------------
 
 
-def _insert(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing, first: list[int]) -> None:
+def _insert(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing) -> None:
     """Live records through the unique index (what it refuses is a duplicate of an earlier
     file's record), then every refused record as a rejected row."""
     connection = uow.session.connection()
-    row = bulk.row_builder(connection)
     records = state.records
-    rows = bulk.rows_of(connection, records, first, batch.id, state.own, state.status, RecordStatus.CLEARED)
-    refused = bulk.insert_live(connection, rows, batch_id=batch.id) or set()
+    refused = bulk.insert_live(connection, state.rows, batch_id=batch.id) or set()
     if refused:
         earlier = _earlier_copies(uow, [records[seq - 1] for seq in sorted(refused)])
         for seq in sorted(refused):
@@ -386,8 +394,8 @@ def _insert(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing, first: list
             state.reject(seq - 1, Reason.DUPLICATE, counter_kind=record.counter_kind, counter=record.counter,
                          first_seen=first_seen, same_tac=tac == record.tac)
     rejected = [i for i, status in enumerate(state.status) if status == RecordStatus.REJECTED]
-    bulk.insert_plain(connection, [row(records[i], batch.id, state.own[i], RecordStatus.REJECTED, None)
-                                   for i in rejected])
+    bulk.insert_plain(connection, bulk.prepare_rows(state.dialect, records, rejected, state.own, RecordStatus.REJECTED),
+                      batch_id=batch.id)
 
 
 def _earlier_copies(uow: UnitOfWork, records: list[BatchRecord]) -> dict[tuple, tuple[str, str]]:
