@@ -140,10 +140,10 @@ def test_metro_fare_never_falls_with_distance_across_the_network() -> None:
 # The packaged rules with the largest deposit they allow (the cheapest base fare, 2.00): above
 # every discounted fare of the cheapest band, so the deposit must shrink for every discount.
 DEPOSIT_CONFIG = config_with(lambda data: data["metros"][CHANGZHOU]["gates"].update(entry_debit=200))
-MEMOS = {CONFIG.version: MEMO, "deposit": FareMemo(DEPOSIT_CONFIG)}
+DEPOSIT_MEMO = FareMemo(DEPOSIT_CONFIG)
 
 
-@pytest.mark.parametrize(("config", "memo"), [(CONFIG, MEMO), (DEPOSIT_CONFIG, MEMOS["deposit"])],
+@pytest.mark.parametrize(("config", "memo"), [(CONFIG, MEMO), (DEPOSIT_CONFIG, DEPOSIT_MEMO)],
                          ids=["packaged", "deposit"])
 @settings(max_examples=150, deadline=None)
 @given(who=cards, taps=days_of_riding(), data=st.data())
