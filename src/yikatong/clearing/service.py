@@ -72,6 +72,7 @@ from yikatong.crypto.des_batch import verify_tacs_3des
 from yikatong.crypto.errors import KeyNotFound, KeyUnusable, UnknownAlgorithm
 from yikatong.crypto.protocols import KeyStore
 from yikatong.crypto.sm4_batch import verify_tacs_sm4
+from yikatong.db.engine import writer_turn
 from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import service as ledger
 from yikatong.ledger.errors import AccountNotFound
@@ -135,20 +136,25 @@ def upload_batch(*, platform, actor: Actor, content: bytes | str, processes: int
                  stages: dict[str, float] | None = None) -> BatchResult:
     """Receive a file in its own transaction (the API's and the CLI's entry). Two uploads of one
     file at once: the second gets the first one's answer; two uploads that open the same ledger
-    account at once: the second is received again, finding it open."""
+    account at once: the second is received again, finding it open.
+
+    The file is read, verified and its rows prepared before the transaction; on SQLite the
+    transaction then waits for its turn among bulk writers (`writer_turn`)."""
     timer = _Stages(stages)
     for attempt in (1, 2):
-        with platform.uow() as uow:
-            try:
-                result = receive_file(uow=uow, actor=actor, content=content, keystore=platform.get(KeyStore),
-                                      processes=processes, stages=stages)
-                with timer("commit"):
-                    uow.commit()
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-                continue
-            return result
+        with cyclic_gc_paused():
+            incoming = read_file(content, actor=actor, keystore=platform.get(KeyStore),
+                                 dialect=platform.engine.dialect.name, processes=processes, stages=stages)
+            with writer_turn(platform.engine), platform.uow() as uow:
+                try:
+                    result = _receive(uow, actor, incoming, timer)
+                    with timer("commit"):
+                        uow.commit()
+                except IntegrityError:
+                    if attempt == 2:
+                        raise
+                    continue
+        return result
     raise AssertionError("unreachable")
 
 
@@ -159,17 +165,36 @@ def fares_of(platform) -> FareConfig:
         return default_fare_config()
 
 
-@cyclic_gc_paused()
 def receive_file(*, uow: UnitOfWork, actor: Actor, content: bytes | str, keystore: KeyStore,
                  kinds: frozenset[FileKind] = RECEIVABLE, processes: int = 1,
                  stages: dict[str, float] | None = None) -> BatchResult:
-    """Receive one clearing file (see the module docstring). Raises BatchMalformed,
-    BatchCountMismatch, BatchDigestMismatch (4xx, nothing changed), BatchConflict (the id was
-    used for other content), WrongFileKind, NotYourOperator, UnknownNationalFile.
+    """Receive one clearing file (see the module docstring) in the caller's transaction. Raises
+    BatchMalformed, BatchCountMismatch, BatchDigestMismatch (4xx, nothing changed),
+    BatchConflict (the id was used for other content), WrongFileKind, NotYourOperator,
+    UnknownNationalFile.
 
     `processes` > 1 lets the TAC verification of a large file fork workers (batch jobs only,
     never inside a threaded server); `stages` collects seconds per stage when given.
     """
+    with cyclic_gc_paused():
+        incoming = read_file(content, actor=actor, keystore=keystore, dialect=uow.session.get_bind().dialect.name,
+                             kinds=kinds, processes=processes, stages=stages)
+        return _receive(uow, actor, incoming, _Stages(stages))
+
+
+@dataclass
+class _Incoming:
+    """A file read and checked, with what can be worked out before its transaction."""
+
+    file: ClearingFile
+    state: _Clearing | None  # record files: verified, rows prepared
+
+
+def read_file(content: bytes | str, *, actor: Actor, keystore: KeyStore, dialect: str,
+              kinds: frozenset[FileKind] = RECEIVABLE, processes: int = 1,
+              stages: dict[str, float] | None = None) -> _Incoming:
+    """The pure part of receiving: parse, check who may send it, verify the TACs and prepare
+    the rows. Uploads running side by side (on SQLite one writer at a time) overlap it."""
     timer = _Stages(stages)
     with timer("parse"):
         clearing_file = fileformat.parse(content)
@@ -179,15 +204,19 @@ def receive_file(*, uow: UnitOfWork, actor: Actor, content: bytes | str, keystor
     if actor.role is Role.TRANSIT_OPERATOR and (header.kind is not FileKind.TERMINAL
                                                  or header.operator != actor.branch_code):
         raise NotYourOperator(operator=actor.branch_code or "-")
-    state = None
-    if header.kind is not FileKind.NATIONAL_RESULT:
-        # Pure work before the transaction's first statement: uploads running side by side
-        # (on SQLite one writer at a time) overlap it.
-        state = _Clearing(clearing_file, uow.session.get_bind().dialect.name)
-        with timer("verify"):
-            _verify_tacs(state, keystore, processes)
-        with timer("rows"):
-            state.prepare_rows()
+    if header.kind is FileKind.NATIONAL_RESULT:
+        return _Incoming(clearing_file, None)
+    state = _Clearing(clearing_file, dialect)
+    with timer("verify"):
+        _verify_tacs(state, keystore, processes)
+    with timer("rows"):
+        state.prepare_rows()
+    return _Incoming(clearing_file, state)
+
+
+def _receive(uow: UnitOfWork, actor: Actor, incoming: _Incoming, timer: _Stages) -> BatchResult:
+    clearing_file = incoming.file
+    header = clearing_file.header
     existing = _batch_row(uow, header.file_id)
     if existing is not None:
         if existing.direction != "in" or existing.digest != clearing_file.digest:
@@ -197,7 +226,7 @@ def receive_file(*, uow: UnitOfWork, actor: Actor, content: bytes | str, keystor
     if header.kind is FileKind.NATIONAL_RESULT:
         result = _apply_verdicts(uow, actor, batch, clearing_file)
     else:
-        result = _clear(uow, actor, batch, clearing_file, state, timer)
+        result = _clear(uow, actor, batch, clearing_file, incoming.state, timer)
     batch.result = result.as_dict()
     summary = {k: v for k, v in batch.result.items() if k != "postings"}
     uow.audit(actor=actor, action="clearing.file_received", entity_type="clearing_batch",

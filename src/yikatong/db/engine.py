@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -43,6 +46,29 @@ def _sqlite_begin_immediate(conn) -> None:
     # One writer at a time: a transaction takes the write lock up front, so two
     # concurrent use cases serialise instead of failing half-way with 'database is locked'.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def writer_turn(engine: Engine) -> Iterator[None]:
+    """Bulk writers of one SQLite database take turns, the write-ahead log's checkpoint
+    included: wrap a bulk transaction in it, commit inside.
+
+    Processes taking turns at writing otherwise each begin their transaction while the last
+    one's automatic checkpoint is still running, so the log is never rewound: over a day of
+    clearing files it grew to 1 GB and every page lookup and commit got slower (uploads of a
+    million records 20.6 s instead of 16.6 s on two processes). A lock file beside the database
+    (flock: threads and processes alike) lets the next writer start only after the checkpoint.
+    PostgreSQL needs no such thing."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}-writer-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
