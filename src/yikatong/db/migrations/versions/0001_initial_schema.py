@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 20:41:36.307720
+Create Date: 2026-11-26 22:26:15.884535
 """
 
 import sqlalchemy as sa
@@ -242,6 +242,63 @@ def upgrade() -> None:
     with op.batch_alter_table("clearing_batches", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_clearing_batches_received_at"), ["received_at"], unique=False
+        )
+
+    op.create_table(
+        "clearing_records",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("batch_id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("asn", sa.String(length=20), nullable=False),
+        sa.Column("issuer_id", sa.String(length=16), nullable=False),
+        sa.Column("own_card", sa.Boolean(), nullable=False),
+        sa.Column("counter_kind", sa.String(length=7), nullable=False),
+        sa.Column("counter", sa.Integer(), nullable=False),
+        sa.Column("tx_type", sa.SmallInteger(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("balance_after", sa.BigInteger(), nullable=False),
+        sa.Column("terminal_id", sa.String(length=12), nullable=False),
+        sa.Column("terminal_serial", sa.BigInteger(), nullable=False),
+        sa.Column("card_time", sa.String(length=14), nullable=False),
+        sa.Column("occurred_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tx_date", sa.Date(), nullable=False),
+        sa.Column("tac", sa.String(length=8), nullable=False),
+        sa.Column("key_version", sa.SmallInteger(), nullable=False),
+        sa.Column("alg_id", sa.SmallInteger(), nullable=False),
+        sa.Column("city", sa.String(length=4), nullable=False),
+        sa.Column("operator", sa.String(length=16), nullable=False),
+        sa.Column("mode", sa.String(length=8), nullable=False),
+        sa.Column("tap", sa.String(length=8), nullable=False),
+        sa.Column("line", sa.String(length=16), nullable=False),
+        sa.Column("station", sa.String(length=16), nullable=False),
+        sa.Column("region", sa.String(length=16), nullable=False),
+        sa.Column("card_kind", sa.String(length=16), nullable=False),
+        sa.Column("rider", sa.String(length=16), nullable=False),
+        sa.Column("recovered", sa.Boolean(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("settled_by", sa.Integer(), nullable=True),
+        sa.Column("national_file", sa.String(length=64), nullable=True),
+        sa.Column("national_seq", sa.Integer(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_clearing_records")),
+    )
+    with op.batch_alter_table("clearing_records", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_clearing_records_awaiting_house",
+            ["national_file"],
+            unique=False,
+            sqlite_where=sa.text("status = 'pending_national'"),
+            postgresql_where=sa.text("status = 'pending_national'"),
+        )
+        batch_op.create_index(
+            batch_op.f("ix_clearing_records_batch_id"), ["batch_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_clearing_records_tx_date"), ["tx_date"], unique=False)
+        batch_op.create_index(
+            "ux_clearing_records_card_counter",
+            ["asn", "counter_kind", "counter"],
+            unique=True,
+            sqlite_where=sa.text("status <> 'rejected'"),
+            postgresql_where=sa.text("status <> 'rejected'"),
         )
 
     op.create_table(
@@ -877,73 +934,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "clearing_records",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("batch_id", sa.Integer(), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("asn", sa.String(length=20), nullable=False),
-        sa.Column("issuer_id", sa.String(length=16), nullable=False),
-        sa.Column("own_card", sa.Boolean(), nullable=False),
-        sa.Column("counter_kind", sa.String(length=7), nullable=False),
-        sa.Column("counter", sa.Integer(), nullable=False),
-        sa.Column("tx_type", sa.SmallInteger(), nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("balance_after", sa.BigInteger(), nullable=False),
-        sa.Column("terminal_id", sa.String(length=12), nullable=False),
-        sa.Column("terminal_serial", sa.BigInteger(), nullable=False),
-        sa.Column("card_time", sa.String(length=14), nullable=False),
-        sa.Column("occurred_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("tx_date", sa.Date(), nullable=False),
-        sa.Column("tac", sa.String(length=8), nullable=False),
-        sa.Column("key_version", sa.SmallInteger(), nullable=False),
-        sa.Column("alg_id", sa.SmallInteger(), nullable=False),
-        sa.Column("city", sa.String(length=4), nullable=False),
-        sa.Column("operator", sa.String(length=16), nullable=False),
-        sa.Column("mode", sa.String(length=8), nullable=False),
-        sa.Column("tap", sa.String(length=8), nullable=False),
-        sa.Column("line", sa.String(length=16), nullable=False),
-        sa.Column("station", sa.String(length=16), nullable=False),
-        sa.Column("region", sa.String(length=16), nullable=False),
-        sa.Column("card_kind", sa.String(length=16), nullable=False),
-        sa.Column("rider", sa.String(length=16), nullable=False),
-        sa.Column("recovered", sa.Boolean(), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("settled_by", sa.Integer(), nullable=True),
-        sa.Column("national_file", sa.String(length=64), nullable=True),
-        sa.Column("national_seq", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["batch_id"],
-            ["clearing_batches.id"],
-            name=op.f("fk_clearing_records_batch_id_clearing_batches"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["settled_by"],
-            ["clearing_batches.id"],
-            name=op.f("fk_clearing_records_settled_by_clearing_batches"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_clearing_records")),
-    )
-    with op.batch_alter_table("clearing_records", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_clearing_records_awaiting_house",
-            ["national_file"],
-            unique=False,
-            sqlite_where=sa.text("status = 'pending_national'"),
-            postgresql_where=sa.text("status = 'pending_national'"),
-        )
-        batch_op.create_index(
-            batch_op.f("ix_clearing_records_batch_id"), ["batch_id"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_clearing_records_tx_date"), ["tx_date"], unique=False)
-        batch_op.create_index(
-            "ux_clearing_records_card_counter",
-            ["asn", "counter_kind", "counter"],
-            unique=True,
-            sqlite_where=sa.text("status <> 'rejected'"),
-            postgresql_where=sa.text("status <> 'rejected'"),
-        )
-
-    op.create_table(
         "ecard_consents",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("ecard_id", sa.Integer(), nullable=False),
@@ -1157,21 +1147,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ecard_consents_ecard_id"))
 
     op.drop_table("ecard_consents")
-    with op.batch_alter_table("clearing_records", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ux_clearing_records_card_counter",
-            sqlite_where=sa.text("status <> 'rejected'"),
-            postgresql_where=sa.text("status <> 'rejected'"),
-        )
-        batch_op.drop_index(batch_op.f("ix_clearing_records_tx_date"))
-        batch_op.drop_index(batch_op.f("ix_clearing_records_batch_id"))
-        batch_op.drop_index(
-            "ix_clearing_records_awaiting_house",
-            sqlite_where=sa.text("status = 'pending_national'"),
-            postgresql_where=sa.text("status = 'pending_national'"),
-        )
-
-    op.drop_table("clearing_records")
     with op.batch_alter_table("clearing_exceptions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_clearing_exceptions_tx_date"))
         batch_op.drop_index(batch_op.f("ix_clearing_exceptions_reason"))
@@ -1278,6 +1253,21 @@ def downgrade() -> None:
 
     op.drop_table("directory_outlets")
     op.drop_table("directory_banks")
+    with op.batch_alter_table("clearing_records", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ux_clearing_records_card_counter",
+            sqlite_where=sa.text("status <> 'rejected'"),
+            postgresql_where=sa.text("status <> 'rejected'"),
+        )
+        batch_op.drop_index(batch_op.f("ix_clearing_records_tx_date"))
+        batch_op.drop_index(batch_op.f("ix_clearing_records_batch_id"))
+        batch_op.drop_index(
+            "ix_clearing_records_awaiting_house",
+            sqlite_where=sa.text("status = 'pending_national'"),
+            postgresql_where=sa.text("status = 'pending_national'"),
+        )
+
+    op.drop_table("clearing_records")
     with op.batch_alter_table("clearing_batches", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_clearing_batches_received_at"))
 
