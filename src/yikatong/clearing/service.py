@@ -37,6 +37,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -796,11 +797,15 @@ def review_day(*, uow: UnitOfWork, actor: Actor, day: date, fares: FareConfig, p
     return result
 
 
-_TAP_COLUMNS = ("batch_id", "seq", "asn", "issuer_id", "counter", "card_time", "amount", "city", "mode", "tap",
-                "line", "station", "region", "card_kind", "rider")
-# A tap row, as _TAP_COLUMNS reads it (plain tuples: a day can be millions): its fields' positions.
-_BATCH, _SEQ, _ASN, _ISSUER, _COUNTER, _TIME, _AMOUNT, _CITY, _MODE, _TAP, _LINE, _STATION, _REGION, _KIND, \
-    _RIDER = range(len(_TAP_COLUMNS))
+# A tap as the review reads it (plain tuples: a day can be millions), its place and card folded
+# into one text each by the database: fewer objects to make per row, one cache lookup each.
+# The file format allows no "|" inside a field.
+_TAP_COLUMNS = ("batch_id", "seq", "asn", "counter", "card_time", "amount",
+                "CASE WHEN mode <> '' THEN city || '|' || mode || '|' || tap || '|' || line || '|' || station || '|' "
+                "|| region END AS place",
+                "issuer_id || '|' || card_kind || '|' || rider AS card")
+_BATCH, _SEQ, _ASN, _COUNTER, _TIME, _AMOUNT, _PLACE, _CARD = range(len(_TAP_COLUMNS))
+_COUNTER_KIND, _OWN = len(_TAP_COLUMNS), len(_TAP_COLUMNS) + 1  # the day's read adds these
 
 
 @dataclass
@@ -853,29 +858,26 @@ def _review_share(reader: bulk.Reader, day: date, fares: FareConfig, flagged: se
                   shares: int) -> _CardsReviewed:
     """Read one share of the day's cards (`share` of `shares`, split by ASN), their history,
     and re-rate them."""
-    taps, counters = _day_taps(reader, day, share, shares)
+    taps, own_rows = _day_taps(reader, day, share, shares)
     history = _history_before(reader, {asn: min(row[_COUNTER] for row in rows) for asn, rows in taps.items()})
     reviewed = _replay(taps, history, fares, flagged)
-    reviewed.unexplained = _unexplained_counters(counters)
+    reviewed.unexplained = _unexplained_counters(own_rows)
     return reviewed
 
 
 def _day_taps(reader: bulk.Reader, day: date, share: int, shares: int) -> tuple[dict[str, list[tuple]], list[tuple]]:
     """(the share's live taps of the day by card, in card order; our cards' live records of the
-    day as (batch id, seq, asn, counter kind, counter)), in one read through the driver."""
+    day), in one read through the driver."""
     rows = reader.fetch(f"SELECT {', '.join(_TAP_COLUMNS)}, counter_kind, own_card FROM {bulk.TABLE} "
                         f"WHERE tx_date = ? AND status <> 'rejected'{reader.share_of_cards(share, shares)}",
                         (reader.day(day),))
     by_card: dict[str, list[tuple]] = defaultdict(list)
-    counters = []
     for row in rows:
-        if row[_MODE]:
+        if row[_PLACE] is not None:
             by_card[row[_ASN]].append(row)
-        if row[-1]:
-            counters.append((row[_BATCH], row[_SEQ], row[_ASN], row[-2], row[_COUNTER]))
     for taps in by_card.values():  # a card's few taps sort faster here than a day's in the database
         taps.sort(key=_card_order)
-    return by_card, counters
+    return by_card, [row for row in rows if row[_OWN]]
 
 
 def _card_order(row) -> tuple[str, int]:
@@ -892,11 +894,14 @@ def _history_before(reader: bulk.Reader, first_counters: dict[str, int]) -> dict
     return by_card
 
 
-def _unexplained_counters(counters: list[tuple]) -> list[tuple]:
-    """Our cards' records of the day whose previous counter is not among the day's records (the
-    share holds every record of its cards, so this needs no other share)."""
-    present = {(asn, kind, counter) for _batch, _seq, asn, kind, counter in counters}
-    return [row for row in counters if row[4] > 0 and (row[2], row[3], row[4] - 1) not in present]
+def _unexplained_counters(own_rows: list[tuple]) -> list[tuple]:
+    """Our cards' records of the day whose previous counter is not among the day's records, as
+    (batch id, seq, asn, counter kind, counter) (the share holds every record of its cards, so
+    this needs no other share)."""
+    present = set(zip(map(itemgetter(_ASN), own_rows), map(itemgetter(_COUNTER_KIND), own_rows),
+                      map(itemgetter(_COUNTER), own_rows), strict=True))
+    return [(row[_BATCH], row[_SEQ], row[_ASN], row[_COUNTER_KIND], row[_COUNTER]) for row in own_rows
+            if row[_COUNTER] > 0 and (row[_ASN], row[_COUNTER_KIND], row[_COUNTER] - 1) not in present]
 
 
 @lru_cache(maxsize=200_000)
@@ -904,31 +909,35 @@ def _when(card_time: str):
     return card_datetime(card_time)
 
 
+@lru_cache(maxsize=100_000)
+def _place(key: str) -> rules.Place | None:
+    return rules.place_of_fields(*key.split("|"))
+
+
+@lru_cache(maxsize=1_000)
+def _card_context(key: str) -> rules.CardContext:
+    return rules.card_context(*key.split("|"))
+
+
 def _replay(taps: dict[str, list], history: dict[str, list], fares: FareConfig,
             flagged: set[tuple[int, int]]) -> _CardsReviewed:
-    """Re-rate each card's day after its history; keep the checks that matter."""
-    memo, replay, place = rules.fare_memo(fares), rules.replay_places, rules.place_of_fields
+    """Re-rate each card's day after its history; keep the checks that matter. A check's `ref`
+    is the tap's row."""
+    memo, replay = rules.fare_memo(fares), rules.replay_places
     reviewed = _CardsReviewed(cards=len(taps))
     for asn, rows in taps.items():
         earlier = [(None, where, _when(row[_TIME]), row[_AMOUNT]) for row in history.get(asn, ())
-                   if (where := place(*row[_CITY:_KIND])) is not None]
-        items = earlier + [((row[_BATCH], row[_SEQ], row[_ASN], row[_COUNTER]), where, _when(row[_TIME]), row[_AMOUNT])
-                           for row in rows if (where := place(*row[_CITY:_KIND])) is not None]
+                   if (where := _place(row[_PLACE])) is not None]
+        items = earlier + [(row, where, _when(row[_TIME]), row[_AMOUNT]) for row in rows
+                           if (where := _place(row[_PLACE])) is not None]
         if len(items) == len(earlier):
             continue
-        first = rows[0]
-        card = _card_context(first[_ISSUER], first[_KIND], first[_RIDER])
-        for check in replay(items, card, memo, report_from=len(earlier)):
+        for check in replay(items, _card_context(rows[0][_CARD]), memo, report_from=len(earlier)):
             reviewed.rated += 1
             reviewed.not_rated += check.expected is None
             if check.mismatch or check.ref[:2] in flagged:
                 reviewed.checks.append(check)
     return reviewed
-
-
-@lru_cache(maxsize=1_000)
-def _card_context(issuer_id: str, card_kind: str, rider: str) -> rules.CardContext:
-    return rules.card_context(issuer_id, card_kind, rider)
 
 
 def _open_flags(uow: UnitOfWork, reason: Reason, day: date | None = None) -> dict[tuple[int, int], ClearingException]:
@@ -945,7 +954,7 @@ def _review_fares(uow: UnitOfWork, day: date, checks: list[FareCheck],
     mismatch and every re-rated record with an open flag in `flags`."""
     now, new, resolved = uow.now(), [], 0
     for check in checks:
-        batch_id, seq, asn, counter = check.ref
+        batch_id, seq, asn, counter = check.ref[_BATCH], check.ref[_SEQ], check.ref[_ASN], check.ref[_COUNTER]
         flag = flags.pop((batch_id, seq), None)
         if check.mismatch:
             if flag is None:
