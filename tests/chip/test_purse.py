@@ -15,6 +15,7 @@ from yikatong.chip.emulator import Card
 from yikatong.chip.errors import (
     BalanceLimitExceeded,
     CardRefused,
+    CounterExhausted,
     InsufficientBalance,
     MacInvalid,
     PurseBlocked,
@@ -199,9 +200,57 @@ def test_a_counter_takes_its_last_transaction_at_fffe_then_locks_instead_of_wrap
             terminal.purchase(reader, psam, 10, WHEN)
         else:
             terminal.load(reader, host, 10, TERMINAL_ID, WHEN)
-    assert refused.value.details["sw"] == "9402"
+    assert refused.value.details["sw"] == "9402" and isinstance(refused.value, CounterExhausted)
     assert (purse.balance, terminal.read_records(reader, 0x18)) == before
     assert (purse.offline_counter if kind == "purchase" else purse.online_counter) == 0xFFFF
+
+
+def wrapping_card(keystore, algorithm: str, serial: int) -> tuple[EmulatorReader, object]:
+    """A card variant whose OS wraps its 2-byte counters from FFFF to 0000 instead of locking."""
+    chip = Card(personalise(card_data(serial, purse_algorithm=algorithm), keystore), wrapping_counters=True)
+    reader = EmulatorReader(chip)
+    reader.connect()
+    return reader, chip.mf.child("1001").purse
+
+
+def test_the_wrapping_card_variant_does_wrap_when_a_terminal_does_not_check(keystore, host, algorithm):
+    """What the terminal check guards against: INITIALIZE at FFFF answers 9000 and the credit
+    leaves the counter at 0000, so the next load would carry counter 0000 again."""
+    reader, purse = wrapping_card(keystore, algorithm, 31)
+    purse.online_counter = 0xFFFF
+    public = terminal.select_purse(reader)
+    init = ResponseApdu.parse(reader.transmit(command(
+        0x80, 0x50, 0x00, 0x02, b"\x01" + (700).to_bytes(4, "big") + TERMINAL_ID, le=0x10)))
+    assert init.sw == 0x9000 and init.data[4:6] == h("FFFF")
+    mac2 = host.authorise_load(LoadRequest(public.issuer_id, public.asn, init.data[6], init.data[7],
+                                           init.data[8:12], 0xFFFF, 0, 700, TERMINAL_ID, init.data[12:16],
+                                           h("20260302"), h("093000")))
+    assert status(reader, command(0x80, 0x52, 0x00, 0x00, h("20260302093000") + mac2, le=4)) == 0x9000
+    assert (purse.online_counter, purse.balance) == (0x0000, 700)
+
+
+@pytest.mark.parametrize("kind", ["purchase", "load"])
+def test_a_card_reporting_its_counter_at_ffff_is_refused_before_any_debit_or_credit(keystore, host, psam,
+                                                                                     algorithm, kind):
+    """The terminal library refuses at the INITIALIZE answer, before the PSAM's MAC1 or the
+    host's MAC2, whether the card would wrap (it answers 9000 with FFFF) or lock (9402)."""
+    reader, purse = wrapping_card(keystore, algorithm, 32)
+    terminal.load(reader, host, 1000, TERMINAL_ID, WHEN)
+    counter = "offline_counter" if kind == "purchase" else "online_counter"
+    setattr(purse, counter, 0xFFFF)
+    before = (purse.balance, terminal.read_records(reader, 0x18), psam.serial)
+    with pytest.raises(CounterExhausted) as refused:
+        if kind == "purchase":
+            terminal.purchase(reader, psam, 10, WHEN)
+        else:
+            terminal.load(reader, host, 10, TERMINAL_ID, WHEN)
+    assert refused.value.details["sw"] == "9000"  # the card itself would have gone on
+    assert refused.value.details["counter"] == counter.removesuffix("_counter")
+    assert refused.value.code == "purse_counter_exhausted" and refused.value.http_status == 409
+    assert "FFFF" in refused.value.message_zh and "换卡" in refused.value.message_zh
+    assert "exchange the card" in refused.value.message_en
+    assert (purse.balance, terminal.read_records(reader, 0x18), psam.serial) == before
+    assert getattr(purse, counter) == 0xFFFF  # never wrapped to 0000
 
 
 def test_capped_purchase_commits_cached_records_only_with_the_debit(reader, host, psam, keystore):

@@ -95,7 +95,7 @@ class World:
     # -- files ----------------------------------------------------------------------------------
 
     def records(self, validator: Validator) -> list[BatchRecord]:
-        return [record_at(r, validator.place, self.cards[r.asn]) for r in validator.drain()]
+        return [record_at(r, validator.place) for r in validator.drain()]
 
     def terminal_file(self, validator: Validator, records: list[BatchRecord] | None = None,
                       file_id: str | None = None) -> str:

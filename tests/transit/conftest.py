@@ -106,10 +106,12 @@ def books_balance_after_every_scenario(request):
 
 @pytest.fixture
 def make_card(wallet_platform, keystore):
-    """make_card(register=True, algorithm="SM4", **personalisation) -> TestCard; registered
-    cards are in use in the card registry (a person, a bank account) with the chip's ASN."""
+    """make_card(register=True, algorithm="SM4", wrapping_counters=False, **personalisation) ->
+    TestCard; registered cards are in use in the card registry (a person, a bank account) with
+    the chip's ASN. `wrapping_counters`: a card variant whose counters wrap at FFFF."""
 
-    def make(*, register: bool = True, algorithm: str = "SM4", person_id: int | None = None, **fields) -> TestCard:
+    def make(*, register: bool = True, algorithm: str = "SM4", person_id: int | None = None,
+             wrapping_counters: bool = False, **fields) -> TestCard:
         n = next(_serial)
         data = CardPersonalisation(
             card_no=f"T{n:08d}", card_id_code=f"320400D156000005C320{n:012d}", ssn="320402199001011234",
@@ -129,7 +131,7 @@ def make_card(wallet_platform, keystore):
             with wallet_platform.uow() as uow:
                 cards.hand_over(uow=uow, actor=SS_COUNTER, card_no=data.card_no)
                 uow.commit()
-        chip = Card(personalise(data, keystore))
+        chip = Card(personalise(data, keystore), wrapping_counters=wrapping_counters)
         reader = EmulatorReader(chip)
         reader.connect()
         return TestCard(data.card_no, data.asn, chip, reader, person_id)

@@ -146,3 +146,35 @@ def test_production_personalises_the_registry_age_into_the_card(platform, monkey
     tapped = line_1.tap(reader, MORNING + timedelta(minutes=5))
     assert tapped.accepted and (tapped.card_kind, tapped.rider) == (CardKind.SOCIAL_SECURITY, RiderCategory.SENIOR_70)
     assert tapped.amount == 0 and tapped.balance_after == 500
+
+
+def test_a_terminal_file_built_from_the_upload_queue_carries_each_taps_card_kind_and_rider():
+    """The validator's drained records carry what it read from 0017 at each tap, a torn debit
+    recovered at the card's next tap included, so the terminal file needs nothing else."""
+    from yikatong.chip.emulator import TearPoint
+    from yikatong.clearing import fileformat
+    from yikatong.clearing.simulation import record_at
+
+    senior, adult = issued_card(date(1940, 7, 7), 13), issued_card(date(1990, 1, 1), 14)
+    line_1 = validator(bus("3040", "1", "CZBUS"))
+    line_1.tap(senior, MORNING)
+    adult.card.arm_tear(TearPoint.AFTER_COMMIT, ins=0x54)
+    assert line_1.tap(adult, MORNING + timedelta(minutes=1)).refusal.reason == "card_removed"
+    adult.connect()
+    recovered = line_1.tap(adult, MORNING + timedelta(minutes=2))
+    assert recovered.recovered and (recovered.card_kind, recovered.rider) == (CardKind.SOCIAL_SECURITY,
+                                                                              RiderCategory.ADULT)
+    drained = line_1.drain()
+    assert [(r.asn, r.card_kind, r.rider, r.recovered) for r in drained] == [
+        (HOLDER.asn[:10] + "0000000013", CardKind.SOCIAL_SECURITY, RiderCategory.SENIOR_70, False),
+        (HOLDER.asn[:10] + "0000000014", CardKind.SOCIAL_SECURITY, RiderCategory.ADULT, True),
+    ]
+    content = fileformat.render_records(
+        fileformat.FileKind.TERMINAL, f"{line_1.terminal_id}-20260302", line_1.terminal_id,
+        [record_at(r, line_1.place) for r in drained], created=MORNING + timedelta(hours=15),
+        operator="CZBUS", terminal_id=line_1.terminal_id)
+    parsed = fileformat.parse(content).records
+    assert [(r.asn, r.card_kind, r.rider, r.amount, r.recovered) for r in parsed] == [
+        (drained[0].asn, "social_security", "senior_70", 0, False),
+        (drained[1].asn, "social_security", "adult", 120, True),
+    ]

@@ -19,7 +19,8 @@ from tests.transit.conftest import (
 )
 from yikatong.chip import terminal
 from yikatong.chip.emulator import TearPoint
-from yikatong.chip.errors import CardRefused
+from yikatong.chip.errors import CardRefused, CounterExhausted
+from yikatong.chip.host import LoadHost
 from yikatong.chip.protocols import CardRemoved
 from yikatong.core.errors import IdempotencyKeyReused
 from yikatong.transit import jobs, rules, service
@@ -473,8 +474,13 @@ def purse_of(card):
     return next(df.purse for df in card.chip.mf.walk() if df.purse is not None)
 
 
-def test_the_last_load_is_at_fffe_then_top_ups_are_refused_before_money_is_taken(wallet_platform, make_card):
-    card = make_card()
+@pytest.mark.parametrize("wrapping", [False, True], ids=["locking-card", "wrapping-card"])
+def test_the_last_load_is_at_fffe_then_top_ups_are_refused_before_money_is_taken(wallet_platform, make_card,
+                                                                                keystore, wrapping):
+    """Our cards lock at FFFF; a card variant that would wrap to 0000 reports FFFF instead and
+    is refused all the same: by the platform before the payment, by the terminal library
+    before the host's MAC2."""
+    card = make_card(wrapping_counters=wrapping)
     purse_of(card).online_counter = 0xFFFE
     last = service.top_up_at_terminal(platform=wallet_platform, reader=card.present(), actor=COUNTER,
                                       idempotency_key="last-load", amount=2000, payer=CASH)
@@ -486,6 +492,12 @@ def test_the_last_load_is_at_fffe_then_top_ups_are_refused_before_money_is_taken
     assert "换卡" in refused.value.message_zh and "exchange the card" in refused.value.message_en
     assert refused.value.http_status == 409
     assert payments(wallet_platform) == paid_before and card.balance == 2000 and card.online_counter == 0xFFFF
+    with pytest.raises(CounterExhausted) as at_the_card:
+        terminal.load(card.present(), LoadHost(keystore), 1000, bytes.fromhex("304010000001"),
+                      wallet_platform.clock.now())
+    assert at_the_card.value.details["sw"] == ("9000" if wrapping else "9402")
+    assert "换卡" in at_the_card.value.message_zh and "exchange the card" in at_the_card.value.message_en
+    assert card.balance == 2000 and card.online_counter == 0xFFFF  # never wrapped to 0000
     assert_money(wallet_platform, on_cards=2000)
 
 
@@ -503,10 +515,12 @@ def test_a_used_up_counter_is_found_even_when_the_log_no_longer_shows_a_load(wal
     assert_money(wallet_platform, on_cards=0)
 
 
-def test_an_order_paid_before_the_counter_was_used_up_is_refunded_at_the_write(wallet_platform, make_card):
+@pytest.mark.parametrize("wrapping", [False, True], ids=["locking-card", "wrapping-card"])
+def test_an_order_paid_before_the_counter_was_used_up_is_refunded_at_the_write(wallet_platform, make_card,
+                                                                               wrapping):
     """An order paid while the card still took loads (an order from before this check, or a
     card loaded elsewhere meanwhile) can never be written: refunded, and the reason told."""
-    card = make_card()
+    card = make_card(wrapping_counters=wrapping)
     paid = order(wallet_platform, card, 3000, payer=BANK_CARD)
     assert paid.state == "paid"
     purse_of(card).online_counter = 0xFFFF

@@ -251,6 +251,29 @@ def test_a_card_whose_offline_counter_is_used_up_is_refused_with_the_reason_and_
     assert gate_in("0101").tap(reader, at(100)).refusal.reason is RefusalReason.COUNTER_EXHAUSTED
 
 
+def test_a_card_that_would_wrap_its_offline_counter_is_refused_at_ffff_with_the_reason():
+    """A card variant whose counter wraps to 0000 instead of locking answers INITIALIZE at FFFF
+    as if all were well: the validator still refuses it (exchange the card) before any debit,
+    so clearing never sees a second record with counter 0000."""
+    chip = Card(personalise(replace(BASE, asn="03104000000000000077"), KEYS), wrapping_counters=True)
+    reader = EmulatorReader(chip)
+    reader.connect()
+    terminal.load(reader, LoadHost(KEYS), 5000, bytes.fromhex("304010000001"), at(-60))
+    purse = chip.mf.child("1001").purse
+    purse.offline_counter = 0xFFFE
+    line = bus_line()
+    last = line.tap(reader, at(0))
+    assert last.accepted and last.record.counter == 0xFFFE and purse.offline_counter == 0xFFFF
+    refused = line.tap(reader, at(90))
+    assert not refused.accepted and refused.refusal.reason is RefusalReason.COUNTER_EXHAUSTED
+    assert "换卡" in refused.refusal.zh and "exchange the card" in refused.refusal.en
+    assert refused.decision.amount == 120 and refused.rider is not None  # priced, then refused
+    entry = gate_in("0101").tap(reader, at(100))
+    assert entry.refusal.reason is RefusalReason.COUNTER_EXHAUSTED
+    assert purse.offline_counter == 0xFFFF and balance(reader) == 5000 - 120
+    assert [r.counter for r in line.drain()] == [0xFFFE]
+
+
 def test_a_deny_listed_card_is_refused_offline():
     reader = card_with()
     deny = DenyList()

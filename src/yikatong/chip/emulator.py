@@ -10,6 +10,10 @@ one step at the command's commit point, after the handler has decided everything
 can cut the power there with `arm_tear(TearPoint.BEFORE_COMMIT | AFTER_COMMIT, …)`: before
 the commit nothing changed; after it everything changed but the response never leaves the
 card. Either way `transmit` raises `PowerCut` and the card stays unpowered until `reset()`.
+
+Counters: our cards lock a 2-byte e-purse counter at FFFF (9402). The public material says
+cards "wrap or lock" (card-protocol.md §8), so `Card(image, wrapping_counters=True)` models a
+card whose OS transacts at FFFF and wraps to 0000 — for testing that terminals refuse it.
 """
 
 from __future__ import annotations
@@ -72,9 +76,11 @@ class _Tear:
 
 
 class Card:
-    def __init__(self, image: ChipImage, *, random: Callable[[int], bytes] = os.urandom) -> None:
+    def __init__(self, image: ChipImage, *, random: Callable[[int], bytes] = os.urandom,
+                 wrapping_counters: bool = False) -> None:
         self.image = image
         self.random = random
+        self.wrapping_counters = wrapping_counters
         self.volatile: Volatile | None = None
         self.commands_seen = 0
         self._tear: _Tear | None = None

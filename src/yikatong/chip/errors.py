@@ -17,6 +17,22 @@ class CardRefused(DomainError):
     en = "The card refused {command} (status {sw})"
 
 
+class CounterExhausted(CardRefused):
+    """The card's 2-byte transaction counter for this kind stands at FFFF: a card that locks
+    there answers 9402; one that would wrap to 0000 reports FFFF and is refused by the terminal
+    before any debit or credit, since its next transactions would repeat counters clearing
+    already holds. `counter` is "online" (loads) or "offline" (purchases)."""
+
+    code = "purse_counter_exhausted"
+    zh = "卡片交易序号已用尽（{counter} 计数器为 FFFF，状态字 {sw}），不能再{kind_zh}；请到市民卡直营网点退还余额后换卡"
+    en = ("The card's {counter} transaction counter is used up (FFFF, status {sw}): it cannot {kind_en} any "
+          "more; have the balance refunded at a directly-run citizen-card outlet, then exchange the card")
+
+    def __init__(self, *, command: str, sw: str, counter: str) -> None:
+        kind_zh, kind_en = ("充值", "be topped up") if counter == "online" else ("消费", "pay")
+        super().__init__(command=command, sw=sw, counter=counter, kind_zh=kind_zh, kind_en=kind_en)
+
+
 class InsufficientBalance(Conflict):
     code = "purse_insufficient_balance"
     zh = "卡内余额不足：余额 {balance} 分，需 {amount} 分"

@@ -28,6 +28,7 @@ from yikatong.chip.codec import bcd_date_time, from_signed32, to_int, u
 from yikatong.chip.errors import (
     BalanceLimitExceeded,
     CardRefused,
+    CounterExhausted,
     InsufficientBalance,
     PinLocked,
     PsamSessionUnknown,
@@ -41,6 +42,11 @@ from yikatong.chip.protocols import CardReader, CardRemoved
 from yikatong.chip.psam import Psam
 from yikatong.chip.records import LoadRecord, PurchaseRecord
 from yikatong.crypto import pboc
+
+# A transaction carries its counter before the increment, so a 2-byte counter standing at FFFF
+# has no next value: our cards lock there (9402), a card that wraps to 0000 would answer FFFF and
+# then repeat (card, counter) pairs clearing takes for duplicates. Either way: no transaction.
+COUNTER_END = 0xFFFF
 
 
 def exchange(reader: CardReader, apdu: bytes) -> ResponseApdu:
@@ -188,6 +194,17 @@ def read_purse(reader: CardReader) -> PurseView:
     return PurseView(public, False, balance, online, offline, overdraft, log, transit, complex_records)
 
 
+def _initialized(response: ResponseApdu, what: str, length: int, counter: str) -> bytes:
+    """The INITIALIZE answer, unless the card's counter for this kind is used up: refused
+    (CounterExhausted) whether the card locked (9402) or reports FFFF (it would wrap)."""
+    if response.sw == sw.COUNTER_EXHAUSTED:
+        raise CounterExhausted(command=what, sw=f"{response.sw:04X}", counter=counter)
+    answer = expect(response, what, length)
+    if to_int(answer[4:6]) >= COUNTER_END:
+        raise CounterExhausted(command=what, sw=f"{response.sw:04X}", counter=counter)
+    return answer
+
+
 def _next_counter(log: list[LogEntry], *, loads: bool) -> int | None:
     for entry in log:
         if (entry.tx_type in (pboc.TX_ED_LOAD, pboc.TX_EP_LOAD)) == loads:
@@ -227,6 +244,7 @@ def load(reader: CardReader, host: LoadHost, amount: int, terminal_id: bytes, wh
     """Top up the purse (INITIALIZE FOR LOAD → host MAC1 check and MAC2 → CREDIT FOR LOAD).
 
     Raises BalanceLimitExceeded before touching the card when the cap would be passed,
+    CounterExhausted before the host is asked when the card's online counter stands at FFFF,
     MacInvalid when the card's MAC1 is not genuine, TransactionInterrupted when the card
     leaves during the credit.
     """
@@ -235,8 +253,8 @@ def load(reader: CardReader, host: LoadHost, amount: int, terminal_id: bytes, wh
     if balance + amount > host.balance_limit:
         raise BalanceLimitExceeded(limit=host.balance_limit)
     data = bytes([purse_app.KEY_INDEX]) + u(amount, 4) + terminal_id
-    init = expect(exchange(reader, command(0x80, 0x50, 0x00, 0x02, data, le=0x10)),
-                  "INITIALIZE FOR LOAD", 16)
+    init = _initialized(exchange(reader, command(0x80, 0x50, 0x00, 0x02, data, le=0x10)),
+                        "INITIALIZE FOR LOAD", 16, "online")
     date4, time3 = bcd_date_time(when)
     pending = PendingLoad(public.asn, public.issuer_id, terminal_id, amount, from_signed32(init[:4]),
                           to_int(init[4:6]), init[6], init[7], when)
@@ -331,7 +349,8 @@ def purchase(
     """Debit the purse: a plain purchase (06), or with `capp_record` a capped transit purchase
     (09) whose records are committed with the debit. The PSAM computes MAC1 and checks MAC2.
 
-    Raises InsufficientBalance, PurseBlocked, MacInvalid (MAC2: card not genuine),
+    Raises InsufficientBalance, PurseBlocked, CounterExhausted (the offline counter stands at
+    FFFF; refused before the PSAM computes a MAC1), MacInvalid (MAC2: card not genuine),
     TransactionInterrupted when the card leaves during the debit.
     """
     updates = [] if capp_record is None else [capp_record] if isinstance(capp_record, CappUpdate) else list(capp_record)
@@ -342,7 +361,7 @@ def purchase(
     response = exchange(reader, command(0x80, 0x50, 0x03 if capped else 0x01, 0x02, data, le=0x0F))
     if response.sw == sw.INSUFFICIENT_BALANCE:
         raise InsufficientBalance(balance=get_balance(reader), amount=amount)
-    init = expect(response, "INITIALIZE FOR PURCHASE", 15)
+    init = _initialized(response, "INITIALIZE FOR PURCHASE", 15, "offline")
     date4, time3 = bcd_date_time(when)
     counter, key_version, alg_id = to_int(init[4:6]), init[9], init[10]
     mac1 = psam.purchase_mac1(

@@ -31,15 +31,13 @@ from pathlib import Path
 from typing import Protocol
 
 from yikatong.chip import terminal
-from yikatong.chip.apdu import command
-from yikatong.chip.apps.purse import SFI_MANAGEMENT
 from yikatong.chip.emulator import Card, TearPoint
 from yikatong.chip.errors import TransactionInterrupted
 from yikatong.chip.host import LoadHost
 from yikatong.chip.image import CardPersonalisation, personalise
 from yikatong.chip.psam import Psam
 from yikatong.chip.reader import EmulatorReader
-from yikatong.chip.records import LoadRecord, PurchaseRecord
+from yikatong.chip.records import LoadRecord
 from yikatong.clearing import fileformat, rules, service
 from yikatong.clearing.fileformat import BatchRecord, FileKind
 from yikatong.clearing.national import NationalClearingHouse, issuer_id_of
@@ -48,10 +46,9 @@ from yikatong.core.clock import CST, local_date
 from yikatong.core.money import Fen
 from yikatong.crypto.protocols import KeyStore
 from yikatong.ledger import service as ledger
-from yikatong.transit import records as transit_records
 from yikatong.transit import rules as transit_rules
 from yikatong.transit.fare_config import FareConfig
-from yikatong.transit.validator import Place, Validator, bus, metro_entry, metro_exit
+from yikatong.transit.validator import Place, TapRecord, Validator, bus, metro_entry, metro_exit
 
 HOME = rules.HOME_CITY
 BUS_LINES = (("1", "changwu", "CZBUS"), ("B1", "changwu", "CZBUS"), ("B2", "changwu", "CZBUS"),
@@ -82,8 +79,6 @@ class SimCard:
     issuer_city: str
     chip: Card
     reader: EmulatorReader
-    card_kind: str
-    rider: str
     free_at: datetime
     loaded: Fen = 0
     charged: Fen = 0
@@ -184,15 +179,6 @@ def _personalisation(number: int, run: int, city: str, day: date, algorithm: str
     )
 
 
-def _card_context(reader: EmulatorReader) -> tuple[str, str]:
-    """(card kind, rider) as a validator reads them from files 0015 and 0017."""
-    public = terminal.select_purse(reader)
-    management = terminal.expect(terminal.exchange(
-        reader, command(0x00, 0xB0, 0x80 | SFI_MANAGEMENT, 0x00, le=12)), "READ BINARY 0017")
-    context = transit_records.card_context(public, management)
-    return context.kind.value, context.rider.value
-
-
 def new_card(number: int, *, city: str, day: date, keystore: KeyStore, house: NationalClearingHouse,
              run: int = 0, algorithm: str = "SM4", free_at: datetime | None = None) -> SimCard:
     """An emulated card of `city`: ours under the platform's key store, another city's under
@@ -202,8 +188,7 @@ def new_card(number: int, *, city: str, day: date, keystore: KeyStore, house: Na
     chip = Card(personalise(data, keys))
     reader = EmulatorReader(chip)
     reader.connect()
-    kind, rider = _card_context(reader)
-    return SimCard(data.asn, city, chip, reader, kind, rider,
+    return SimCard(data.asn, city, chip, reader,
                    free_at or datetime.combine(day, time(6, 0), tzinfo=CST))
 
 
@@ -390,14 +375,16 @@ def _play(plan, validators: dict[str, Validator], report: DayReport, charged: di
 # --- uploads and the house --------------------------------------------------------------------
 
 
-def record_at(record: PurchaseRecord | LoadRecord, place: Place, card: SimCard) -> BatchRecord:
-    """The file record of a validator's chip record, with its place and the card's 0017 data."""
+def record_at(record: TapRecord, place: Place) -> BatchRecord:
+    """The file record of a validator's record: its place, and the card kind and rider the
+    validator read from the card at that tap."""
     return fileformat.record_of(record, city=place.city, operator=place.operator, mode=place.mode.value,
                                 tap=place.kind.value, line=place.line, station=place.station, region=place.region,
-                                card_kind=card.card_kind, rider=card.rider)
+                                card_kind=record.card_kind.value if record.card_kind else "",
+                                rider=record.rider.value if record.rider else "")
 
 
-def _upload_terminals(platform, validators: dict[str, Validator], by_asn: dict[str, SimCard], day: date, run: int,
+def _upload_terminals(platform, validators: dict[str, Validator], day: date, run: int,
                       house: NationalClearingHouse, report: DayReport, rng: random.Random,
                       progress: Progress) -> Check:
     """Every validator of the city uploads its batch (in no particular order, one of them twice);
@@ -405,7 +392,7 @@ def _upload_terminals(platform, validators: dict[str, Validator], by_asn: dict[s
     to the house."""
     batches = []
     for validator in validators.values():
-        records = [record_at(r, validator.place, by_asn[r.asn]) for r in validator.drain()]
+        records = [record_at(r, validator.place) for r in validator.drain()]
         if not records:
             continue
         if validator.place.city != HOME:
@@ -570,7 +557,7 @@ def simulate_day(platform, *, cards: int, taps: int, day: date | None = None, se
     charged: dict[tuple[str, str, str], Fen] = defaultdict(int)
     _play(_plan(sim_cards, taps, day, places, rng), validators, report, charged, rng, progress)
     by_asn = {card.asn: card for card in sim_cards}
-    idempotent = _upload_terminals(platform, validators, by_asn, day, run, house, report, rng, progress)
+    idempotent = _upload_terminals(platform, validators, day, run, house, report, rng, progress)
     _upload_top_ups(platform, direct_loads, by_asn, day, run, report)
     _exchange_with_house(platform, house, report)
     with platform.uow() as uow:

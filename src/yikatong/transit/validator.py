@@ -11,8 +11,9 @@ of the platform's deny list. A tap:
 4. debits the card with a capped purchase (80 50 03) that writes the 001E record and the
    001A trip state in the same commit (UPDATE CAPP DATA CACHE), or refuses with a reason.
 
-The records (chip `PurchaseRecord`s with their TAC) queue up for upload: `pending_records()`
-shows them, `drain()` hands them over (clearing owns the upload). A card pulled away during
+The records (`TapRecord`s: the chip's purchase record with its TAC, and the card kind and rider
+the tap was priced for) queue up for upload: `pending_records()` shows them, `drain()` hands
+them over (clearing owns the upload). A card pulled away during
 the debit is settled at its next tap at this validator: the card is asked whether the debit
 happened (GET TRANSACTION PROVE) so it is never lost nor charged twice.
 
@@ -21,11 +22,12 @@ Nothing here touches the database: validators run offline.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from yikatong.chip import sw, terminal
+from yikatong.chip import terminal
 from yikatong.chip.apdu import command
 from yikatong.chip.apps.purse import (
     SFI_COMPLEX,
@@ -36,6 +38,7 @@ from yikatong.chip.apps.purse import (
 )
 from yikatong.chip.errors import (
     CardRefused,
+    CounterExhausted,
     InsufficientBalance,
     PurseBlocked,
     TransactionInterrupted,
@@ -157,16 +160,40 @@ class DenyList:
 
 
 @dataclass(frozen=True)
+class TapRecord(PurchaseRecord):
+    """What a validator uploads for one debit: the chip's purchase record (TAC and all) with
+    the card kind and rider the validator read from file 0017 at that tap and priced it for.
+    Clearing re-rates the tap with them, so they travel with the record rather than being
+    looked up later (the card may have been rewritten since)."""
+
+    card_kind: CardKind | None = None
+    rider: RiderCategory | None = None
+
+    @classmethod
+    def of(cls, record: PurchaseRecord, card: CardContext) -> TapRecord:
+        chip_fields = {item.name: getattr(record, item.name) for item in dataclasses.fields(PurchaseRecord)}
+        return cls(**chip_fields, card_kind=card.kind, rider=card.rider)
+
+
+@dataclass(frozen=True)
+class _TornTap:
+    """A debit torn at this validator, and the card as the tap read it."""
+
+    pending: PendingPurchase
+    card: CardContext
+
+
+@dataclass(frozen=True)
 class TapResult:
     """A tap's answer. `card_kind` and `rider` are what the validator read from file 0017 and
-    priced the tap for (None when it refused before reading it, or recovered a torn debit)."""
+    priced the tap for (None when it refused before reading it)."""
 
     accepted: bool
     asn: str | None = None
     amount: Fen = 0
     balance_after: Fen | None = None
     decision: FareDecision | None = None
-    record: PurchaseRecord | None = None
+    record: TapRecord | None = None
     refusal: Refusal | None = None
     recovered: bool = False  # the record of a torn debit, found when the card came back
     card_kind: CardKind | None = None
@@ -186,8 +213,8 @@ class Validator:
         self.place = place
         self.fares = fares or default_fare_config()
         self.deny_list = deny_list if deny_list is not None else DenyList()
-        self._records: list[PurchaseRecord] = []
-        self._torn: dict[bytes, PendingPurchase] = {}
+        self._records: list[TapRecord] = []
+        self._torn: dict[bytes, _TornTap] = {}
 
     @property
     def terminal_id(self) -> str:
@@ -195,12 +222,13 @@ class Validator:
 
     # -- the upload queue --------------------------------------------------------------------
 
-    def pending_records(self) -> list[PurchaseRecord]:
+    def pending_records(self) -> list[TapRecord]:
         """Records not yet handed over for upload, oldest first."""
         return list(self._records)
 
-    def drain(self) -> list[PurchaseRecord]:
-        """Hand every queued record over (to the clearing upload) and forget them."""
+    def drain(self) -> list[TapRecord]:
+        """Hand every queued record over (to the clearing upload) and forget them; each carries
+        the card kind and rider its tap was priced for."""
         drained, self._records = self._records, []
         return drained
 
@@ -211,8 +239,7 @@ class Validator:
         when = when.replace(microsecond=0)  # the card keeps seconds
         try:
             return self._tap(reader, when)
-        except TransactionInterrupted as torn:
-            self._torn[torn.pending.asn] = torn.pending
+        except TransactionInterrupted as torn:  # kept by _charge for the card's next tap here
             return TapResult.refused(RefusalReason.CARD_REMOVED, torn.pending.asn.hex().upper())
         except CardRemoved:
             return TapResult.refused(RefusalReason.CARD_REMOVED)
@@ -237,17 +264,19 @@ class Validator:
                 return recovered
         return self._charge(reader, public, asn, when)
 
-    def _settle_torn(self, reader: CardReader, torn: PendingPurchase, when: datetime) -> TapResult | None:
+    def _settle_torn(self, reader: CardReader, torn: _TornTap, when: datetime) -> TapResult | None:
         """Settle a debit torn at this validator: its record if the card took the money (and,
         within the same-tap window, that is this tap), else None (charge as usual)."""
-        record = terminal.recover_purchase(reader, self.psam, torn)
-        del self._torn[torn.asn]
-        if record is None:
+        found = terminal.recover_purchase(reader, self.psam, torn.pending)
+        del self._torn[torn.pending.asn]
+        if found is None:
             return None
+        record = TapRecord.of(found, torn.card)
         self._records.append(record)
-        if when - torn.when > SAME_TAP_WINDOW:
+        if when - torn.pending.when > SAME_TAP_WINDOW:
             return None
-        return TapResult(True, record.asn, record.amount, record.balance_after, record=record, recovered=True)
+        return TapResult(True, record.asn, record.amount, record.balance_after, record=record, recovered=True,
+                         card_kind=record.card_kind, rider=record.rider)
 
     def _charge(self, reader: CardReader, public: PublicInfo, asn: str, when: datetime) -> TapResult:
         management = terminal.expect(
@@ -266,17 +295,18 @@ class Validator:
         updates = records.capp_updates(tap, decision, balance - decision.amount, self.psam.terminal_id,
                                        self.place.operator, state)
         try:
-            record = terminal.purchase(reader, self.psam, decision.amount, when, updates)
+            record = TapRecord.of(terminal.purchase(reader, self.psam, decision.amount, when, updates), card)
+        except TransactionInterrupted as torn:
+            self._torn[torn.pending.asn] = _TornTap(torn.pending, card)
+            raise
         except InsufficientBalance as short:
             return TapResult.refused(
                 RefusalReason.INSUFFICIENT_BALANCE, asn, decision=decision, card=card,
                 zh=f"（余额 {format_fen(short.details['balance'])} 元，需 {format_fen(decision.amount)} 元）",
                 en=f" (balance {format_fen(short.details['balance'])} CNY, fare {format_fen(decision.amount)} CNY)")
-        except CardRefused as refused:
-            # The card's offline counter stands at FFFF (9402): it takes no more purchases; a
-            # card that wrapped to 0000 instead would repeat counters clearing already holds.
-            if refused.details.get("sw") != f"{sw.COUNTER_EXHAUSTED:04X}":
-                raise
+        except CounterExhausted:
+            # The offline counter stands at FFFF: the card locked (9402) or would wrap to 0000
+            # and repeat counters clearing already holds. Nothing was debited.
             return TapResult.refused(RefusalReason.COUNTER_EXHAUSTED, asn, decision=decision, card=card)
         self._records.append(record)
         return TapResult(True, asn, record.amount, record.balance_after, decision, record,

@@ -103,7 +103,7 @@ def _session_key_entry(df: DedicatedFile, usage: str, index: int) -> tuple[KeyEn
 
 def _initialize_load(card, df, purse: PurseState, tx_type, key_index, amount, terminal_id) -> bytes:
     key, profile = _session_key_entry(df, "load", key_index)
-    if purse.online_counter >= MAX_COUNTER:
+    if purse.online_counter >= MAX_COUNTER and not card.wrapping_counters:
         raise CardStatus(sw.COUNTER_EXHAUSTED)
     if purse.balance + amount > purse.balance_limit:
         raise CardStatus(sw.CONDITIONS_NOT_SATISFIED)  # the card refuses to exceed its cap
@@ -122,7 +122,7 @@ def _initialize_load(card, df, purse: PurseState, tx_type, key_index, amount, te
 
 def _initialize_purchase(card, df, purse: PurseState, tx_type, key_index, amount, terminal_id) -> bytes:
     key, profile = _session_key_entry(df, "purchase", key_index)
-    if purse.offline_counter >= MAX_COUNTER:
+    if purse.offline_counter >= MAX_COUNTER and not card.wrapping_counters:
         raise CardStatus(sw.COUNTER_EXHAUSTED)
     if amount > purse.balance + purse.overdraft_limit:
         raise CardStatus(sw.INSUFFICIENT_BALANCE)
@@ -168,7 +168,7 @@ def credit_for_load(card, cmd: CommandApdu, journal: Journal) -> bytes:
             session.terminal_id, date4, time3,
         ),
     )
-    journal.set(purse, "online_counter", session.counter + 1)
+    journal.set(purse, "online_counter", _next_counter(session.counter))
     _commit_transaction(df, purse, session, journal, new_balance, date4 + time3, mac2, tac)
     return tac
 
@@ -198,11 +198,16 @@ def debit_for_purchase(card, cmd: CommandApdu, journal: Journal) -> bytes:
         df.key("tac", session.key.index).value,
         pboc.purchase_tac_data(session.amount, session.tx_type, session.terminal_id, tsn, date4, time3),
     )
-    journal.set(purse, "offline_counter", session.counter + 1)
+    journal.set(purse, "offline_counter", _next_counter(session.counter))
     for file, selector, mode, record in session.capp_writes:
         journal.call(_write_capp_record, file, selector, mode, record)
     _commit_transaction(df, purse, session, journal, purse.balance - session.amount, date4 + time3, mac2, tac)
     return tac + mac2
+
+
+def _next_counter(counter: int) -> int:
+    """The counter after a transaction; only a wrapping card gets here from FFFF (to 0000)."""
+    return (counter + 1) & MAX_COUNTER
 
 
 def _commit_transaction(df, purse, session: PurseSession, journal, new_balance, date_time, mac2, tac) -> None:
