@@ -11,15 +11,22 @@ reused (generating a million takes a while).
 
 In the same database, in the same run:
 
-  bare load  the same rows (as clearing stores them) inserted into a table with the same
-             unique index, with `executemany` on SQLite or `COPY` on PostgreSQL, one commit;
+  bare load  the same rows (as clearing stores them, prepared by the same function) inserted
+             with the same statement into a table with the same unique index: `executemany`
+             on SQLite, `COPY` on PostgreSQL, one transaction, one commit;
   clearing   every file received with `service.upload_batch`, one transaction each: parse and
-             digest, bulk TAC verification, duplicates by the unique index, the ledger postings
-             per (file, operator, issuer), the exceptions; then the day's review: every tap
-             re-rated from the card's history, our cards' counters checked for gaps. With
-             --processes N (default 2, the machine's cores) N uploads run side by side, each
-             in its own process and transaction, as a clearing server would take them; the
-             re-rating uses N workers too. --processes 1 uploads one file after another.
+             digest, bulk TAC verification and the rows prepared before the transaction; in it,
+             duplicates by the unique index, the ledger postings per (file, operator, issuer),
+             the exceptions; then the day's review: every tap re-rated from the card's history,
+             our cards' counters checked for gaps. With --processes N (default 2, the machine's
+             cores) N uploads run side by side, each in its own process and transaction, as a
+             clearing server would take them (on SQLite their transactions take turns, see
+             db.engine.writer_turn; reading and verifying the next file overlaps the writing),
+             and the review splits the day's cards between N workers that read and re-rate
+             their own share. --processes 1 does everything in one process.
+
+The clearing table keeps more than the bare one: indexes by batch, by day and of the records
+waiting for the national house. Both sides run with the cyclic garbage collector paused.
 
 The default database is a new SQLite file in a temporary directory; with a PostgreSQL URL a new
 database is created on that server and dropped afterwards. Timings are printed, never
