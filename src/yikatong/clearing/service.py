@@ -782,7 +782,8 @@ def review_day(*, uow: UnitOfWork, actor: Actor, day: date, fares: FareConfig, p
     files are in and again after late ones (it is idempotent).
 
     `processes` > 1 splits the day's cards between that many forked workers, each reading and
-    re-rating its own share on its own connection (batch jobs only, never inside a server)."""
+    re-rating its own share on its own connection, so they see what is committed (batch jobs
+    only, never inside a server)."""
     timer = _Stages(stages)
     flags = _open_flags(uow, Reason.FARE_MISMATCH, day)
     with timer("review: read and re-rate"):
@@ -833,7 +834,7 @@ def _review_cards(uow: UnitOfWork, day: date, fares: FareConfig, processes: int,
     """Every card of the day re-rated: in this transaction, or in `processes` shares by forked
     workers that send back only what matters (a day's million checks are not pickled)."""
     connection = uow.session.connection()
-    if processes <= 1:
+    if processes <= 1 or connection.engine.url.database in (None, "", ":memory:"):  # workers could not see it
         return _review_share(bulk.Reader.of(connection), day, fares, flagged, 0, 1)
     _JOBS.update(engine=connection.engine, day=day, fares=fares, flagged=flagged, shares=processes)
     try:
