@@ -113,13 +113,13 @@ def make_card(wallet_platform, keystore):
     def make(*, register: bool = True, algorithm: str = "SM4", person_id: int | None = None,
              wrapping_counters: bool = False, **fields) -> TestCard:
         n = next(_serial)
-        data = CardPersonalisation(
-            card_no=f"T{n:08d}", card_id_code=f"320400D156000005C320{n:012d}", ssn="320402199001011234",
-            name="测试乙", gender="2", nation="01", birthplace="320402", birth_date=date(1985, 5, 5),
-            issue_date=date(2026, 3, 1), expiry_date=date(2036, 3, 1), region_code="320400",
-            pan=_luhn(f"621226{n:09d}"), pan_sequence=1, pan_expiry=date(2036, 3, 31),
-            asn=f"0310400000{n:010d}", purse_algorithm=algorithm, **fields,
-        )
+        data = CardPersonalisation(**{
+            "card_no": f"T{n:08d}", "card_id_code": f"320400D156000005C320{n:012d}", "ssn": "320402199001011234",
+            "name": "测试乙", "gender": "2", "nation": "01", "birthplace": "320402", "birth_date": date(1985, 5, 5),
+            "issue_date": date(2026, 3, 1), "expiry_date": date(2036, 3, 1), "region_code": "320400",
+            "pan": _luhn(f"621226{n:09d}"), "pan_sequence": 1, "pan_expiry": date(2036, 3, 31),
+            "asn": f"0310400000{n:010d}", "purse_algorithm": algorithm, **fields,
+        })
         person_id = person_id or 1000 + n
         if register:
             with wallet_platform.uow() as uow:

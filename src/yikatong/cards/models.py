@@ -30,7 +30,7 @@ class Card(Base):
     card_id_code: Mapped[str] = mapped_column(String(32), unique=True)
     chip_serial: Mapped[str] = mapped_column(String(32))
     pan: Mapped[str] = mapped_column(String(19), unique=True)
-    asn: Mapped[str] = mapped_column(String(32))
+    asn: Mapped[str] = mapped_column(String(32), index=True)  # found by it at transit contacts
     issue_date: Mapped[date]
     financial_valid_until: Mapped[date] = mapped_column(index=True)
     predecessor_card_no: Mapped[str | None] = mapped_column(String(9), index=True)

@@ -177,6 +177,14 @@ def get_card(*, uow: UnitOfWork, card_no: str, actor: Actor | None = None) -> Ca
     return _view(_load(uow, card_no, actor=actor), uow.now())
 
 
+def find_card_by_asn(*, uow: UnitOfWork, asn: str) -> CardView | None:
+    """The registry's card whose T-Union purse has this application serial number (the most
+    recent one if a number was ever reused), or None: a card the registry did not issue."""
+    card = uow.session.execute(
+        select(Card).where(Card.asn == asn).order_by(Card.id.desc()).limit(1)).scalar_one_or_none()
+    return _view(card, uow.now()) if card is not None else None
+
+
 def current_card_for(*, uow: UnitOfWork, person_id: int) -> CardView | None:
     """The person's card in use, else the one produced for them, else None."""
     cards = _live_cards(uow, person_id)

@@ -194,6 +194,21 @@ def read_purse(reader: CardReader) -> PurseView:
     return PurseView(public, False, balance, online, offline, overdraft, log, transit, complex_records)
 
 
+def purse_key(reader: CardReader) -> tuple[int, int]:
+    """(key version, algorithm ID) of the purse's keys, from an INITIALIZE probe that is never
+    completed (the next command ends it): a capped purchase of 0 fen, else — the offline
+    counter used up, or the purse overdrawn — a load of 1 fen. The purse's maintenance key
+    (secure messaging) has the same version: personalisation keeps the purse keys at one."""
+    select_purse(reader)
+    capped = exchange(reader, command(0x80, 0x50, 0x03, 0x02, bytes([purse_app.KEY_INDEX]) + u(0, 4) + bytes(6),
+                                      le=0x0F))
+    if capped.ok and len(capped.data) == 15:
+        return capped.data[9], capped.data[10]
+    load = expect(exchange(reader, command(0x80, 0x50, 0x00, 0x02, bytes([purse_app.KEY_INDEX]) + u(1, 4) + bytes(6),
+                                           le=0x10)), "INITIALIZE FOR LOAD", 16)
+    return load[6], load[7]
+
+
 def _initialized(response: ResponseApdu, what: str, length: int, counter: str) -> bytes:
     """The INITIALIZE answer, unless the card's counter for this kind is used up: refused
     (CounterExhausted) whether the card locked (9402) or reports FFFF (it would wrap)."""

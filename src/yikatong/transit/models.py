@@ -81,6 +81,10 @@ class TransitWallet(Base):
     last_offline_counter: Mapped[int | None]
     last_seen_at: Mapped[datetime | None]
     last_seen_channel: Mapped[str | None] = mapped_column(String(16))
+    # The last rewrite of the rider category in the card's file 0017 (riders.py): from, to, the
+    # card's challenge that identifies the attempt, and whether the card confirmed it (sent |
+    # done). Kept after it is done, so a relayed contact replaying that exchange is recognised.
+    rider_rewrite: Mapped[dict | None]
     closed_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(nullable=False)
 

@@ -51,7 +51,7 @@ from yikatong.core.errors import IdempotencyKeyReused
 from yikatong.core.money import Fen
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.uow import UnitOfWork
-from yikatong.transit import deny_list, rules
+from yikatong.transit import deny_list, riders, rules
 from yikatong.transit.errors import (
     CardCounterExhausted,
     CardReadingRequired,
@@ -105,6 +105,7 @@ class TopUpView:
     paid_at: datetime | None
     done_at: datetime | None
     refunded_at: datetime | None
+    rider_update: riders.RiderUpdate | None = None  # told at the contact that wrote the order
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class CardReading:
     offline_counter: int | None
     expiry: date | None
     settled: tuple[SettledOrder, ...] = ()
+    rider_update: riders.RiderUpdate | None = None  # the card's rider category rewritten (riders.py)
 
 
 def _view(order: TopUpOrder) -> TopUpView:
@@ -148,7 +150,8 @@ def rider_category_at_issue(*, birth_date: date, issue_date: date, fares: FareCo
     """The rider category a new card carries in file 0017, from what the registry knows: the
     holder's age on the issue day, for the categories the fare configuration gives an age
     (70+ in Changzhou). Anything else (student, disabled) needs a proof the registry does not
-    hold: adult."""
+    hold: adult. A holder who reaches an age threshold later gets the card rewritten at the
+    next online contact (riders.keep_rider_current)."""
     return (fares or default_fare_config()).rider_by_age(birth_date, issue_date).value
 
 
@@ -257,7 +260,8 @@ def _pending_load(order: TopUpOrder) -> PendingLoad:
 
 
 def contact(*, platform, reader: CardReader, actor: Actor, when: datetime | None = None) -> CardReading:
-    """Read the card, note what was seen, and finish its pending top-ups (confirm or write).
+    """Read the card, note what was seen, finish its pending top-ups (confirm or write), and
+    bring its rider category in line with the registry (riders.keep_rider_current).
 
     Raises CardRemoved when the card leaves before it was read, TopUpNotWritten when it leaves
     during a write (the order stays pending for the next contact)."""
@@ -266,8 +270,12 @@ def contact(*, platform, reader: CardReader, actor: Actor, when: datetime | None
     view = _with_exhausted_counter(reader, terminal.read_purse(reader))
     asn = view.public.asn.hex().upper()
     _record_sighting(platform, view, channel, balance=view.balance, online=view.online_counter)
-    settled, balance, online = [], view.balance, view.online_counter
+    settled, balance, online, rider_update = [], view.balance, view.online_counter, None
     if not view.blocked:
+        # Before the orders: a relayed contact replays its use case each round, and the last
+        # command of a write must stay the last one (a written order is not written again).
+        rider_update = riders.keep_rider_current(platform=platform, reader=reader, actor=actor, view=view,
+                                                 when=when)
         with platform.uow() as uow:
             open_orders = _open_order_nos(uow, asn, rules.WRITABLE_STATES)
         for order_no in open_orders:
@@ -282,6 +290,7 @@ def contact(*, platform, reader: CardReader, actor: Actor, when: datetime | None
         asn=asn, issuer_id=view.public.issuer_id.hex().upper(), card_number=view.public.card_number,
         blocked=view.blocked, balance=balance, online_counter=online,
         offline_counter=view.offline_counter, expiry=view.public.expiry, settled=tuple(settled),
+        rider_update=rider_update,
     )
 
 
@@ -566,7 +575,7 @@ def write_top_up(*, platform, reader: CardReader, actor: Actor, order_no: str,
     if order.state == OrderState.REFUNDED and order.failure_reason == COUNTER_EXHAUSTED:
         raise CardCounterExhausted()
     if order.state in (OrderState.DONE, OrderState.REFUNDED):
-        return order
+        return dataclasses.replace(order, rider_update=reading.rider_update)
     if order.needs_review:
         raise TopUpNeedsReview(order_no=order_no)
     raise TopUpNotWritable(order_no=order_no, state=order.state)
@@ -580,7 +589,9 @@ def top_up_at_terminal(*, platform, reader: CardReader, actor: Actor, idempotenc
         raise WalletClosed()
     order = create_top_up(platform=platform, actor=actor, idempotency_key=idempotency_key, asn=reading.asn,
                           amount=amount, payer=payer)
-    return write_top_up(platform=platform, reader=reader, actor=actor, order_no=order.order_no, when=when)
+    written = write_top_up(platform=platform, reader=reader, actor=actor, order_no=order.order_no, when=when)
+    # The card's rider category was brought up to date at the first contact, if at all.
+    return dataclasses.replace(written, rider_update=written.rider_update or reading.rider_update)
 
 
 def _write(platform, reader: CardReader, order_no: str, actor: Actor, when: datetime,

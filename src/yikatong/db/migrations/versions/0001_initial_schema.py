@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 22:26:15.884535
+Create Date: 2026-11-26 22:35:31.314340
 """
 
 import sqlalchemy as sa
@@ -209,6 +209,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("pan", name=op.f("uq_cards_pan")),
     )
     with op.batch_alter_table("cards", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_cards_asn"), ["asn"], unique=False)
         batch_op.create_index(batch_op.f("ix_cards_bank_code"), ["bank_code"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_cards_financial_valid_until"), ["financial_valid_until"], unique=False
@@ -674,6 +675,7 @@ def upgrade() -> None:
         sa.Column("last_offline_counter", sa.Integer(), nullable=True),
         sa.Column("last_seen_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_seen_channel", sa.String(length=16), nullable=True),
+        sa.Column("rider_rewrite", sa.JSON(), nullable=True),
         sa.Column("closed_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transit_wallets")),
@@ -1278,6 +1280,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_cards_person_id"))
         batch_op.drop_index(batch_op.f("ix_cards_financial_valid_until"))
         batch_op.drop_index(batch_op.f("ix_cards_bank_code"))
+        batch_op.drop_index(batch_op.f("ix_cards_asn"))
 
     op.drop_table("cards")
     with op.batch_alter_table("card_wallet_refunds", schema=None) as batch_op:
