@@ -163,3 +163,18 @@ def test_cards_the_registry_does_not_know_and_categories_it_cannot_know_are_left
         reading = service.contact(platform=wallet_platform, reader=card.present(), actor=COUNTER)
         assert reading.rider_update is None and file_0017(card) == on_file
         assert rewrites(wallet_platform, card.asn) == []
+
+
+
+def test_a_card_that_refuses_the_rewrite_is_left_as_it_is_and_the_holder_told(wallet_platform, make_card):
+    """A card whose maintenance key is not the one our key store derives answers 6988 to the
+    secure-messaging MAC: nothing is written or audited, and the holder is sent to an outlet."""
+    card = senior_card(wallet_platform, make_card)
+    purse_df = next(df for df in card.chip.mf.walk() if df.purse is not None)
+    purse_df.key("maintenance", 1).value = bytes(range(16))  # not the key our masters derive
+    wallet_platform.clock.set(AFTER_BIRTHDAY)
+    reading = service.contact(platform=wallet_platform, reader=card.present(), actor=COUNTER)
+    refused = reading.rider_update
+    assert not refused.written and "6988" in refused.zh and "outlet" in refused.en
+    assert file_0017(card) == ADULT_FILE and rewrites(wallet_platform, card.asn) == []
+    assert top_up(wallet_platform, card).state == "done"  # the top-up itself is not held up
