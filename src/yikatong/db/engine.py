@@ -39,6 +39,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Checkpoint the write-ahead log at about 100 MB instead of SQLite's 4 MB: a clearing file
+    # writes tens of MB in one commit, and each checkpoint copies every page it changed back
+    # into the database; fewer, larger checkpoints copy a page that several files changed once
+    # (a day's uploads: 2.9 s of checkpoints instead of 4.5 s).
+    cursor.execute("PRAGMA wal_autocheckpoint=25000")
     cursor.close()
 
 
