@@ -310,16 +310,20 @@ def _parse_records(body_text: str, lines: list[str], header: Header) -> list[Bat
 
 
 def _well_formed(records: list[BatchRecord], columns: list[Sequence], header: Header) -> bool:
-    """`_check_record` and `_check_time` on every record, in bulk: sequence numbers and field
-    widths over whole columns, card times once each, the rest once per distinct shape of record
-    (type, TAC present, mode, tap, station present, terminal, operator)."""
+    """`_check_record` and `_check_time` on every record, in bulk: sequence numbers, field
+    widths and a terminal file's terminal and operator over whole columns, card times once
+    each, the rest once per distinct shape of record (type, TAC present, mode, tap, station
+    present)."""
     seq, serial, amount, counter, card_time, key_version = (columns[i] for i in (0, 4, 6, 8, 9, 11))
     if seq != list(range(1, len(records) + 1)) or max(amount, default=0) > _MAX_U32 \
             or max(serial, default=0) > _MAX_U32 or max(counter, default=0) > 0xFFFF \
             or max(key_version, default=0) > 0xFF:
         return False
     tx_type, tac, mode, tap, station, terminal_id, operator = (columns[i] for i in (5, 10, 15, 16, 18, 3, 14))
-    shape = zip(tx_type, map(bool, tac), mode, tap, map(bool, station), terminal_id, operator, strict=True)
+    if header.kind is FileKind.TERMINAL and (set(terminal_id) != {header.terminal_id}
+                                             or set(operator) != {header.operator}):
+        return False
+    shape = zip(tx_type, map(bool, tac), mode, tap, map(bool, station), strict=True)
     last_of_shape = dict(zip(shape, range(len(records)), strict=True))
     try:
         for card_time_text in set(card_time):
