@@ -141,22 +141,26 @@ def upload_batch(*, platform, actor: Actor, content: bytes | str, processes: int
 
     The file is read, verified and its rows prepared before the transaction; on SQLite the
     transaction then waits for its turn among bulk writers (`writer_turn`)."""
-    timer = _Stages(stages)
     for attempt in (1, 2):
-        with cyclic_gc_paused():
-            incoming = read_file(content, actor=actor, keystore=platform.get(KeyStore),
-                                 dialect=platform.engine.dialect.name, processes=processes, stages=stages)
-            with writer_turn(platform.engine), platform.uow() as uow:
-                try:
-                    result = _receive(uow, actor, incoming, timer)
-                    with timer("commit"):
-                        uow.commit()
-                except IntegrityError:
-                    if attempt == 2:
-                        raise
-                    continue
-        return result
+        try:
+            return _upload_once(platform, actor, content, processes, stages)
+        except IntegrityError:
+            if attempt == 2:
+                raise
     raise AssertionError("unreachable")
+
+
+@cyclic_gc_paused()  # around the call: the file's millions of objects are freed before it resumes
+def _upload_once(platform, actor: Actor, content: bytes | str, processes: int,
+                 stages: dict[str, float] | None) -> BatchResult:
+    timer = _Stages(stages)
+    incoming = read_file(content, actor=actor, keystore=platform.get(KeyStore), dialect=platform.engine.dialect.name,
+                         processes=processes, stages=stages)
+    with writer_turn(platform.engine), platform.uow() as uow:
+        result = _receive(uow, actor, incoming, timer)
+        with timer("commit"):
+            uow.commit()
+    return result
 
 
 def fares_of(platform) -> FareConfig:
@@ -166,6 +170,7 @@ def fares_of(platform) -> FareConfig:
         return default_fare_config()
 
 
+@cyclic_gc_paused()
 def receive_file(*, uow: UnitOfWork, actor: Actor, content: bytes | str, keystore: KeyStore,
                  kinds: frozenset[FileKind] = RECEIVABLE, processes: int = 1,
                  stages: dict[str, float] | None = None) -> BatchResult:
@@ -177,10 +182,9 @@ def receive_file(*, uow: UnitOfWork, actor: Actor, content: bytes | str, keystor
     `processes` > 1 lets the TAC verification of a large file fork workers (batch jobs only,
     never inside a threaded server); `stages` collects seconds per stage when given.
     """
-    with cyclic_gc_paused():
-        incoming = read_file(content, actor=actor, keystore=keystore, dialect=uow.session.get_bind().dialect.name,
-                             kinds=kinds, processes=processes, stages=stages)
-        return _receive(uow, actor, incoming, _Stages(stages))
+    incoming = read_file(content, actor=actor, keystore=keystore, dialect=uow.session.get_bind().dialect.name,
+                         kinds=kinds, processes=processes, stages=stages)
+    return _receive(uow, actor, incoming, _Stages(stages))
 
 
 @dataclass

@@ -15,6 +15,10 @@ def cyclic_gc_paused() -> Iterator[None]:
     them again and again as they pile up (about 40% of parsing a million-line clearing file).
     Reference counting still frees everything as usual; only reference cycles wait until the
     job is over. Nested use keeps the outermost state.
+
+    Use it as a decorator, so the job's objects are freed with its frame before the collector
+    resumes: objects still alive then are all scanned at the first collection (a clearing file's
+    took 0.3 s).
     """
     was_enabled = gc.isenabled()
     gc.disable()
