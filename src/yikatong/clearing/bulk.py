@@ -1,9 +1,11 @@
-"""Bulk writes of record rows, on the connection of the caller's unit of work.
+"""Bulk writes and reads of record rows, straight through the driver.
 
 A batch can hold a million records; the ORM would spend most of the time building objects, so
-rows go to the driver directly: `executemany` on SQLite, `COPY` on PostgreSQL. Duplicates are
-left to the unique index (`INSERT OR IGNORE` / `ON CONFLICT DO NOTHING`): what was not
-inserted was a duplicate. The benchmark's bare load uses the same rows and statements.
+rows go to the driver directly: `executemany` on SQLite, `COPY` on PostgreSQL, on the
+connection of the caller's unit of work. Duplicates are left to the unique index
+(`INSERT OR IGNORE` / `ON CONFLICT DO NOTHING`): what was not inserted was a duplicate. The
+benchmark's bare load uses the same rows and statements. `Reader` reads a whole day back as
+plain tuples for the daily review.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ it carried, and the exceptions clearing raised.
 (status "rejected"), so nothing an operator sent is lost. The duplicate rule lives in the
 database: one live row per (card, counter kind, counter), a unique index over the rows that
 are not rejected. Rows are written in bulk (`bulk.py`), not through the ORM, so the model
-below is the schema and the reader's view; keep `bulk.RECORD_COLUMNS` in step with it.
+below is the schema and the reader's view; keep `bulk.STORED_COLUMNS` in step with it.
 """
 
 from __future__ import annotations
