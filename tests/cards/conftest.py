@@ -7,21 +7,11 @@ from datetime import date
 
 import pytest
 
+from yikatong.applications.rules import luhn_complete
 from yikatong.cards import service
 from yikatong.core.actor import Actor, Channel, Role
 
 _serial = itertools.count(1)
-
-
-def luhn_complete(body: str) -> str:
-    """body + the Luhn check digit."""
-    total = 0
-    for position, digit in enumerate(reversed(body)):
-        value = int(digit)
-        if position % 2 == 0:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return body + str((10 - total % 10) % 10)
 
 
 def new_card_numbers(bank_prefix: str = "621226") -> dict:

@@ -11,6 +11,7 @@ from importlib import resources
 
 import pytest
 
+from yikatong.applications.rules import luhn_complete
 from yikatong.cards import service as cards
 from yikatong.chip.emulator import Card
 from yikatong.chip.image import CardPersonalisation, personalise
@@ -42,16 +43,6 @@ CASH = Payer(PayerKind.CASH, "till SMK-DIRECT-01")
 BANK_CARD = Payer(PayerKind.BANK_CARD, "6222****0042")
 E_WALLET = Payer(PayerKind.E_WALLET, "wx-order-778899")
 _serial = itertools.count(1)
-
-
-def _luhn(body: str) -> str:
-    total = 0
-    for position, digit in enumerate(reversed(body)):
-        value = int(digit)
-        if position % 2 == 0:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return body + str((10 - total % 10) % 10)
 
 
 @dataclass
@@ -117,7 +108,7 @@ def make_card(wallet_platform, keystore):
             "card_no": f"T{n:08d}", "card_id_code": f"320400D156000005C320{n:012d}", "ssn": "320402199001011234",
             "name": "测试乙", "gender": "2", "nation": "01", "birthplace": "320402", "birth_date": date(1985, 5, 5),
             "issue_date": date(2026, 3, 1), "expiry_date": date(2036, 3, 1), "region_code": "320400",
-            "pan": _luhn(f"621226{n:09d}"), "pan_sequence": 1, "pan_expiry": date(2036, 3, 31),
+            "pan": luhn_complete(f"621226{n:09d}"), "pan_sequence": 1, "pan_expiry": date(2036, 3, 31),
             "asn": f"0310400000{n:010d}", "purse_algorithm": algorithm, **fields,
         })
         person_id = person_id or 1000 + n

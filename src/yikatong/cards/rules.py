@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from stdnum import luhn
+
 from yikatong.cards.errors import (
     CardAlreadyLost,
     FinancialLossAtBank,
@@ -338,21 +340,9 @@ def expiry_reminder_due(valid_until: date, today: date) -> bool:
     return days_until_financial_expiry(valid_until, today) <= EXPIRY_REMINDER_DAYS
 
 
-def luhn_valid(number: str) -> bool:
-    if not number.isdigit():
-        return False
-    total = 0
-    for position, digit in enumerate(reversed(number)):
-        value = int(digit)
-        if position % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
 def check_pan(pan: str) -> str:
     """A UnionPay debit account number: 16–19 digits with a valid Luhn check digit."""
-    if not (isinstance(pan, str) and pan.isdigit() and 16 <= len(pan) <= 19 and luhn_valid(pan)):
+    if not (isinstance(pan, str) and pan.isdigit() and 16 <= len(pan) <= 19 and luhn.is_valid(pan)):
         raise InvalidInput(reason_zh="银行账号应为 16–19 位数字且校验位正确",
                            reason_en="the account number must be 16–19 digits with a valid "
                                      "Luhn check digit")
