@@ -287,8 +287,8 @@ class _Clearing:
     def __init__(self, clearing_file: ClearingFile, dialect: str) -> None:
         self.file, self.records, self.dialect = clearing_file, clearing_file.records, dialect
         kind = clearing_file.header.kind
-        if kind is FileKind.TOP_UPS and any(not r.is_load for r in self.records):
-            purchase = next(r for r in self.records if not r.is_load)
+        purchase = next((r for r in self.records if not r.is_load), None) if kind is FileKind.TOP_UPS else None
+        if purchase is not None:
             raise BatchMalformed(line=purchase.seq + 1, reason_zh="充值文件只能有充值记录",
                                  reason_en="a top-up file holds loads only")
         self.own = [rules.is_own_card(r.issuer_id) for r in self.records]

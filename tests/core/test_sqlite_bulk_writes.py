@@ -1,4 +1,4 @@
-"""Bulk writers of one SQLite database take turns, their checkpoint included (db.engine.writer_turn)."""
+"""SQLite for bulk writers: they take turns, their checkpoint included (db.engine.writer_turn), and the log is checkpointed at about 100 MB."""
 
 from __future__ import annotations
 
@@ -32,3 +32,10 @@ def test_an_in_memory_database_needs_no_turns():
     engine = make_engine("sqlite://")
     with writer_turn(engine), writer_turn(engine):  # would deadlock if it took a lock
         pass
+
+
+def test_sqlite_checkpoints_its_log_at_about_100_mb():
+    """Fewer, larger checkpoints for bulk clearing commits (db.engine._sqlite_pragmas)."""
+    engine = make_engine("sqlite://")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 25_000
