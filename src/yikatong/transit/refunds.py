@@ -23,10 +23,8 @@ from sqlalchemy import select
 
 from yikatong.cards import service as cards
 from yikatong.cards.wallet import RecordedWalletRefunds
-from yikatong.chip import sw, terminal
+from yikatong.chip import terminal
 from yikatong.chip.apdu import command
-from yikatong.chip.apps.purse import KEY_INDEX
-from yikatong.chip.errors import CardRefused
 from yikatong.chip.host import secure_command
 from yikatong.chip.protocols import CardReader
 from yikatong.chip.secure import purse_factors
@@ -117,7 +115,7 @@ def refund_wallet(*, platform, reader: CardReader, actor: Actor, card_no: str,
     if not reading.blocked:
         balance = max(reading.balance or 0, 0)  # an overdraft in use is not refunded (none in Changzhou)
         _note_refund(platform, actor, card_no, reading.asn, balance, reading.offline_counter)
-        _close_on_card(platform, reader, reading.issuer_id, reading.asn, balance)
+        _close_on_card(platform, reader, reading.issuer_id, reading.asn)
     elif existing is None or existing.state != "closing":
         raise WalletBlockedElsewhere()
     return _pay_out(platform, actor, reading.asn)
@@ -147,30 +145,14 @@ def _note_refund(platform, actor: Actor, card_no: str, asn: str, balance: Fen, o
         uow.commit()
 
 
-def _close_on_card(platform, reader: CardReader, issuer_id: str, asn: str, balance: Fen) -> None:
+def _close_on_card(platform, reader: CardReader, issuer_id: str, asn: str) -> None:
     """APPLICATION BLOCK (permanent) with a MAC under the card's maintenance key."""
-    alg_id = _purse_algorithm(reader, balance)
+    key_version, alg_id = terminal.purse_key(reader)
     challenge = terminal.expect(terminal.exchange(reader, command(0x00, 0x84, 0x00, 0x00, le=4)), "GET CHALLENGE")
     apdu = secure_command(platform.get(KeyStore), factors=purse_factors(bytes.fromhex(issuer_id), bytes.fromhex(asn)),
-                          alg_id=alg_id, challenge=challenge, cla=0x84, ins=0x1E, p2=PERMANENT)
+                          alg_id=alg_id, challenge=challenge, cla=0x84, ins=0x1E, p2=PERMANENT,
+                          key_version=key_version)
     terminal.expect(terminal.exchange(reader, apdu), "APPLICATION BLOCK")
-
-
-def _purse_algorithm(reader: CardReader, balance: Fen) -> int:
-    """The card's e-purse algorithm ID, from an INITIALIZE probe that is never completed: a
-    purchase probe of 1 fen while there is money, else a load probe of 1 fen; when the card
-    refuses it (its counter for that kind used up at FFFF), a capped-purchase probe of 0 fen or
-    the load probe, so a card that must be exchanged for that reason can still be refunded."""
-    terminal.select_purse(reader)
-    one_fen, no_fen = (bytes([KEY_INDEX]) + amount.to_bytes(4, "big") + bytes(6) for amount in (1, 0))
-    purchase = ("INITIALIZE FOR PURCHASE", command(0x80, 0x50, 0x01, 0x02, one_fen, le=0x0F), 15, 10)
-    load = ("INITIALIZE FOR LOAD", command(0x80, 0x50, 0x00, 0x02, one_fen, le=0x10), 16, 7)
-    capped = ("INITIALIZE FOR CAPP PURCHASE", command(0x80, 0x50, 0x03, 0x02, no_fen, le=0x0F), 15, 10)
-    for what, apdu, length, at in (purchase, load) if balance > 0 else (load, capped):
-        answer = terminal.exchange(reader, apdu)
-        if answer.sw != sw.COUNTER_EXHAUSTED:
-            return terminal.expect(answer, what, length)[at]
-    raise CardRefused(command=what, sw=f"{answer.sw:04X}")
 
 
 def _pay_out(platform, actor: Actor, asn: str) -> RefundView:
