@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache, partial
 from typing import NamedTuple
+
+import polars as pl
 
 from yikatong.chip.records import CardTransaction, PurchaseRecord
 from yikatong.clearing.errors import BatchCountMismatch, BatchDigestMismatch, BatchMalformed
@@ -143,6 +145,9 @@ class ClearingFile:
     records: list[BatchRecord]
     verdicts: list[VerdictLine]
     trailer: Trailer
+    # The records as typed columns (BatchRecord's fields), when they were read in bulk: what
+    # the PostgreSQL bulk write starts from (bulk.prepare_rows).
+    frame: pl.DataFrame | None = field(default=None, compare=False, repr=False)
 
     @property
     def digest(self) -> str:
@@ -237,11 +242,10 @@ def parse(content: bytes | str) -> ClearingFile:
         raise _malformed(len(lines), "缺少文件头或文件尾", "the header or the trailer is missing")
     header = _parse_header(lines[0])
     trailer = _parse_trailer(lines[-1], len(lines))
-    body = lines[1:-1]
+    body, frame = lines[1:-1], None
     if header.kind in RECORD_KINDS:
-        body_text = text[len(lines[0]) + 1:len(text) - len(lines[-1]) - 1]
-        records, verdicts = _parse_records(body_text, body, header), []
-        totals = _record_totals(records)
+        records, frame = _parse_records(data[data.index(b"\n") + 1:body_end], body, header)
+        verdicts, totals = [], _record_totals(records)
     else:
         records, verdicts = [], _parse_verdicts(body)
         totals = (sum(v.amount for v in verdicts if v.verdict is Verdict.ACCEPTED),
@@ -259,7 +263,7 @@ def parse(content: bytes | str) -> ClearingFile:
         )
     if sm3(data[:body_end]).hex().upper() != trailer.digest:
         raise BatchDigestMismatch()
-    return ClearingFile(header, records, verdicts, trailer)
+    return ClearingFile(header, records, verdicts, trailer, frame)
 
 
 def _parse_header(line: str) -> Header:
@@ -288,25 +292,47 @@ def _parse_trailer(line: str, number: int) -> Trailer:
     return Trailer(int(count), int(total_1), int(total_2), digest)
 
 
-_RECORD_LINES = re.compile(f"^{_RECORD.pattern}$", re.MULTILINE)
-_HEX_BYTE = {f"{value:02X}": value for value in range(256)}
-_RECORD_CONVERSIONS = {0: int, 4: int, 5: _HEX_BYTE.__getitem__, 6: int, 7: int, 8: int, 11: int,
-                       12: _HEX_BYTE.__getitem__, 22: "1".__eq__}  # field index → from text; the rest stay str
+_INTEGER_FIELDS = ("seq", "terminal_serial", "amount", "balance_after", "counter", "key_version")
+_HEX_FIELDS = ("tx_type", "alg_id")
 _new_record = partial(tuple.__new__, BatchRecord)
 
 
-def _parse_records(body_text: str, lines: list[str], header: Header) -> list[BatchRecord]:
-    """Every record line in one pass of the regular expression and a column at a time (a file
-    can hold a million lines), checked in bulk; a file that fails any check is read again line
-    by line, which names the first bad line."""
-    found = _RECORD_LINES.findall(body_text)
-    if found and len(found) == len(lines):
-        columns = [list(map(_RECORD_CONVERSIONS[i], column)) if i in _RECORD_CONVERSIONS else column
-                   for i, column in enumerate(zip(*found, strict=True))]
+def _parse_records(body: bytes, lines: list[str], header: Header) -> tuple[list[BatchRecord], pl.DataFrame | None]:
+    """(the records, their typed columns) of the body's record lines. A file can hold a
+    million lines: polars reads and checks them a column at a time and the rest of the checks
+    run in bulk; a file that fails any check is read again line by line, which names the first
+    bad line (and gives no frame)."""
+    frame = _record_frame(body, len(lines)) if lines else None
+    if frame is not None:
+        columns = [frame.get_column(name).to_list() for name in BatchRecord._fields]
         records = list(map(_new_record, zip(*columns, strict=True)))
         if _well_formed(records, columns, header):
-            return records
-    return _parse_records_line_by_line(lines, header)
+            return records, frame
+    return _parse_records_line_by_line(lines, header), None
+
+
+def _record_frame(body: bytes, count: int) -> pl.DataFrame | None:
+    """The record lines as typed columns, or None when a line is not one (wrong field count,
+    a field that does not match its pattern, a number that does not fit)."""
+    names = ["R", *(name for name, *_ in _RECORD_FIELDS)]
+    try:
+        text = pl.read_csv(body, has_header=False, separator="|", quote_char=None, new_columns=names,
+                           schema=dict.fromkeys(names, pl.String), empty_string_is_null=False)
+        if text.height != count or not text.select(
+                (pl.col("R") == "R").all(),
+                *(pl.col(name).str.contains(f"^(?:{pattern})$").fill_null(False).all()
+                  for name, pattern, *_ in _RECORD_FIELDS)).row(0) == (True,) * len(names):
+            return None
+        return text.select(
+            *(pl.col(name).cast(pl.Int64) for name in _INTEGER_FIELDS),
+            *(pl.col(name).str.to_integer(base=16) for name in _HEX_FIELDS),
+            recovered=pl.col("recovered") == "1",
+        ).hstack(text.select(name for name in BatchRecord._fields if name not in _TYPED)).select(BatchRecord._fields)
+    except pl.exceptions.PolarsError:
+        return None
+
+
+_TYPED = frozenset({*_INTEGER_FIELDS, *_HEX_FIELDS, "recovered"})
 
 
 def _well_formed(records: list[BatchRecord], columns: list[Sequence], header: Header) -> bool:
