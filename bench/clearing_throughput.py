@@ -20,7 +20,8 @@ In the same database, in the same run:
              the exceptions; then the day's review: every tap re-rated from the card's history,
              our cards' counters checked for gaps. With --processes N (default 2, the machine's
              cores) N uploads run side by side, each in its own process and transaction, as a
-             clearing server would take them (on SQLite their transactions take turns, see
+             clearing server would take them (its worker processes started before the clock
+             starts, as a server's are already running; on SQLite their transactions take turns, see
              db.engine.writer_turn; reading and verifying the next file overlaps the writing),
              and the review splits the day's cards between N workers that read and re-rate
              their own share. --processes 1 does everything in one process.
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import multiprocessing.pool
 import os
 import random
 import shutil
@@ -44,6 +46,8 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -209,31 +213,51 @@ def bench_platform(url: str) -> Platform:
 _WORKER: dict[str, Platform] = {}
 
 
-def upload_all(platform: Platform, url: str, contents: list[bytes], processes: int,
+@contextmanager
+def upload_workers(url: str, processes: int) -> Iterator[multiprocessing.pool.Pool | None]:
+    """`processes` upload workers, started (spawned, each with its platform) before the clock
+    starts, as a clearing server's workers would be running already. Spawned, not forked:
+    this process has used polars (the bare load), whose thread pool does not survive a fork."""
+    if processes <= 1:
+        yield None
+        return
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(processes)
+    with context.Pool(processes, initializer=_start_worker, initargs=(url, ready)) as pool:
+        pool.map(_wait_for_the_others, range(processes), chunksize=1)
+        yield pool
+
+
+def upload_all(platform: Platform, pool: multiprocessing.pool.Pool | None, contents: list[bytes],
                stages: dict[str, float]) -> list[service.BatchResult]:
-    """Every file through service.upload_batch, one transaction each; with processes > 1 that
-    many uploads run side by side, as a clearing server takes them (each process its own
+    """Every file through service.upload_batch, one transaction each; with a pool of N workers
+    N uploads run side by side, as a clearing server takes them (each process its own
     connection; on SQLite the writes take turns, parsing and TAC checks overlap). Stage
     seconds are summed over the workers."""
-    if processes <= 1:
-        return [service.upload_batch(platform=platform, actor=ADMIN, content=content, processes=processes,
-                                     stages=stages) for content in contents]
-    platform.engine.dispose()  # no open connection crosses the fork
-    with multiprocessing.get_context("fork").Pool(processes, initializer=_start_worker, initargs=(url,)) as pool:
-        answers = pool.map(_upload_in_worker, contents, chunksize=1)
-    for _result, worker_stages in answers:
+    if pool is None:
+        return [service.upload_batch(platform=platform, actor=ADMIN, content=content, stages=stages)
+                for content in contents]
+    answers = pool.map(_upload_in_worker, contents, chunksize=1)
+    for _result, worker_stages in answers:  # with "cpu": the workers' CPU seconds
         for name, seconds in worker_stages.items():
             stages[name] = stages.get(name, 0.0) + seconds
     return [result for result, _stages in answers]
 
 
-def _start_worker(url: str) -> None:
-    _WORKER["platform"] = bench_platform(url)
+def _start_worker(url: str, ready) -> None:
+    _WORKER["platform"], _WORKER["ready"] = bench_platform(url), ready
+
+
+def _wait_for_the_others(_index: int) -> None:
+    """Held until every worker has started: each takes exactly one of these."""
+    _WORKER["ready"].wait()
 
 
 def _upload_in_worker(content: bytes) -> tuple[service.BatchResult, dict[str, float]]:
     stages: dict[str, float] = {}
+    cpu = time.process_time()
     result = service.upload_batch(platform=_WORKER["platform"], actor=ADMIN, content=content, stages=stages)
+    stages["cpu"] = time.process_time() - cpu
     return result, stages
 
 
@@ -243,8 +267,9 @@ def _sqlite_bench_pragmas(dbapi_connection, _record) -> None:
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and its reaped workers (user + system): on a shared machine the
-    wall clock also counts the time others' processes had the cores."""
+    """CPU time of this process and its reaped workers (user + system; the upload workers, still
+    running, count their own): on a shared machine the wall clock also counts the time others'
+    processes had the cores."""
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
 
@@ -296,14 +321,16 @@ def main() -> None:
         post_cash_top_ups(platform, [record for record in parsed if record.is_load])
         bare = bare_load(platform, parsed)
         stages: dict[str, float] = {}
-        started, cpu = time.perf_counter(), cpu_seconds()
-        results = upload_all(platform, url, contents, args.processes, stages)
-        stages["uploads (all)"] = time.perf_counter() - started
-        with platform.uow() as uow:
-            review = service.review_day(uow=uow, actor=ADMIN, day=DAY, fares=default_fare_config(),
-                                        processes=args.processes, stages=stages)
-            uow.commit()
-        clearing, clearing_cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        platform.engine.dispose()  # no open connection crosses into the workers
+        with upload_workers(url, args.processes) as pool:
+            started, cpu = time.perf_counter(), cpu_seconds()
+            results = upload_all(platform, pool, contents, stages)
+            stages["uploads (all)"] = time.perf_counter() - started
+            with platform.uow() as uow:
+                review = service.review_day(uow=uow, actor=ADMIN, day=DAY, fares=default_fare_config(),
+                                            processes=args.processes, stages=stages)
+                uow.commit()
+            clearing, clearing_cpu = time.perf_counter() - started, cpu_seconds() - cpu + stages.pop("cpu", 0.0)
         stages["review (all)"] = clearing - stages["uploads (all)"]
         with platform.uow() as uow:
             stored = uow.session.execute(select(func.count()).select_from(ClearedRecord)).scalar_one()

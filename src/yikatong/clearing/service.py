@@ -296,7 +296,7 @@ class _Clearing:
         self.status = [RecordStatus.CLEARED if own else waiting for own in self.own]
         self.flags: list[_Flag] = []
         self.first: list[int] = []  # live records, each the first of its card and counter in the file
-        self.rows: list[tuple] = []  # their prepared rows (bulk.prepare_rows)
+        self.rows: bulk.Prepared = []  # their prepared rows (bulk.prepare_rows)
         for index, own in enumerate(self.own):
             if not own and kind is not FileKind.TERMINAL:
                 self.reject(index, Reason.UNVERIFIABLE, why_zh="不是本发卡机构的卡", why_en="not a card we issued")
@@ -319,7 +319,7 @@ class _Clearing:
             record = self.records[index]
             self.reject(index, Reason.DUPLICATE, counter_kind=record.counter_kind, counter=record.counter,
                         first_seen=self.file.header.file_id, same_tac=None)
-        self.rows = bulk.prepare_rows(self.dialect, self.records, self.first, self.own, self.status)
+        self.rows = bulk.prepare_rows(self.dialect, self.records, self.first, self.own, self.status, self.file.frame)
 
 
 def _clear(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearing_file: ClearingFile, state: _Clearing,
@@ -428,8 +428,8 @@ def _insert(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing) -> None:
             state.reject(seq - 1, Reason.DUPLICATE, counter_kind=record.counter_kind, counter=record.counter,
                          first_seen=first_seen, same_tac=tac == record.tac)
     rejected = [i for i, status in enumerate(state.status) if status == RecordStatus.REJECTED]
-    bulk.insert_plain(connection, bulk.prepare_rows(state.dialect, records, rejected, state.own, RecordStatus.REJECTED),
-                      batch_id=batch.id)
+    bulk.insert_plain(connection, bulk.prepare_rows(state.dialect, records, rejected, state.own, RecordStatus.REJECTED,
+                                                    state.file.frame), batch_id=batch.id)
 
 
 def _earlier_copies(uow: UnitOfWork, records: list[BatchRecord]) -> dict[tuple, tuple[str, str]]:
@@ -836,7 +836,9 @@ _JOBS: dict[str, Any] = {}  # shared with forked workers, as crypto.batch does
 def _review_cards(uow: UnitOfWork, day: date, fares: FareConfig, processes: int,
                   flagged: set[tuple[int, int]]) -> _CardsReviewed:
     """Every card of the day re-rated: in this transaction, or in `processes` shares by forked
-    workers that send back only what matters (a day's million checks are not pickled)."""
+    workers that send back only what matters (a day's million checks are not pickled). The
+    workers read through the driver and never use polars, whose thread pool (started here by
+    an upload) does not survive a fork."""
     connection = uow.session.connection()
     if processes <= 1 or connection.engine.url.database in (None, "", ":memory:"):  # workers could not see it
         return _review_share(bulk.Reader.of(connection), day, fares, flagged, 0, 1)
