@@ -142,6 +142,23 @@ def test_one_bad_record_among_many_is_named_by_its_line(bad, says):
     assert refused.value.details["line"] == 201 and says in refused.value.message_en
 
 
+@pytest.mark.parametrize(("damage", "says"), [
+    (lambda line: line + "|0", "fields expected"),
+    (lambda line: line.rsplit("|", 1)[0], "fields expected"),
+    (lambda line: line + "\r", "recovered flag"),
+    (lambda line: line.replace("|CZBUS|", '|"CZBUS"|'), "operator code"),
+    (lambda line: "r" + line[1:], "must start with R|"),
+])
+def test_a_damaged_line_among_many_is_named_by_its_line(damage, says):
+    """What the bulk reader cannot take as a record line is named as the line-by-line reader
+    names it."""
+    content = terminal_file([bus_record(seq=seq, counter=seq) for seq in range(1, 301)])
+    content = _reseal(_replace_line(content, 201, damage(content.split("\n")[200])))
+    with pytest.raises(BatchMalformed) as refused:
+        fileformat.parse(content)
+    assert refused.value.details["line"] == 201 and says in refused.value.message_en
+
+
 def test_a_wrong_digest_is_refused():
     content = terminal_file([bus_record()])
     tampered = content.replace("|120|4880|", "|100|4880|").replace("T|1|120|", "T|1|100|")

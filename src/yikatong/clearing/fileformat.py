@@ -314,25 +314,24 @@ def _parse_records(body: bytes, lines: list[str], header: Header) -> tuple[list[
 def _record_frame(body: bytes, count: int) -> pl.DataFrame | None:
     """The record lines as typed columns, or None when a line is not one (wrong field count,
     a field that does not match its pattern, a number that does not fit)."""
+    if b"\r" in body:  # polars would take CR LF for a line end: the format allows LF only
+        return None
     names = ["R", *(name for name, *_ in _RECORD_FIELDS)]
     try:
         text = pl.read_csv(body, has_header=False, separator="|", quote_char=None, new_columns=names,
                            schema=dict.fromkeys(names, pl.String), empty_string_is_null=False)
-        if text.height != count or not text.select(
-                (pl.col("R") == "R").all(),
-                *(pl.col(name).str.contains(f"^(?:{pattern})$").fill_null(False).all()
-                  for name, pattern, *_ in _RECORD_FIELDS)).row(0) == (True,) * len(names):
+        matches = text.select((pl.col("R") == "R").fill_null(False).all(),
+                              *(pl.col(name).str.contains(f"^(?:{pattern})$").fill_null(False).all()
+                                for name, pattern, *_ in _RECORD_FIELDS))
+        if text.height != count or not all(matches.row(0)):
             return None
-        return text.select(
+        return text.with_columns(
             *(pl.col(name).cast(pl.Int64) for name in _INTEGER_FIELDS),
             *(pl.col(name).str.to_integer(base=16) for name in _HEX_FIELDS),
             recovered=pl.col("recovered") == "1",
-        ).hstack(text.select(name for name in BatchRecord._fields if name not in _TYPED)).select(BatchRecord._fields)
+        ).select(BatchRecord._fields)
     except pl.exceptions.PolarsError:
         return None
-
-
-_TYPED = frozenset({*_INTEGER_FIELDS, *_HEX_FIELDS, "recovered"})
 
 
 def _well_formed(records: list[BatchRecord], columns: list[Sequence], header: Header) -> bool:
