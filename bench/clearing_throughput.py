@@ -322,7 +322,11 @@ def main() -> None:
         bare = bare_load(platform, parsed)
         stages: dict[str, float] = {}
         platform.engine.dispose()  # no open connection crosses into the workers
+        spawning = time.perf_counter()
         with upload_workers(url, args.processes) as pool:
+            if pool is not None:
+                print(f"{args.processes} upload workers started in {time.perf_counter() - spawning:.1f} s "
+                      "(before the clock, as a server's are already running)", flush=True)
             started, cpu = time.perf_counter(), cpu_seconds()
             results = upload_all(platform, pool, contents, stages)
             stages["uploads (all)"] = time.perf_counter() - started
