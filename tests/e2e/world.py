@@ -273,7 +273,7 @@ class World:
                 "card_no": citizen.card_no, "pan": self.card(citizen.card_no).pan, "asn": card["asn"],
                 "bank_code": card["bank_code"], "channel": "official_app", "purpose": "revocation",
                 "day": date.today().isoformat(), "batch_id": 1, "file_id": "NO-SUCH-FILE", "task_id": "1",
-                "review_id": 1, "correction_id": 1, "order_no": "NO-SUCH-ORDER", "contact_id": "no-such-contact",
+                "review_id": 1, "correction_id": 1, "grant_id": 1, "order_no": "NO-SUCH-ORDER", "contact_id": "no-such-contact",
                 "username": "transit", **more}
 
     def wait_for_ecard(self, citizen: Citizen) -> dict:

@@ -1,8 +1,9 @@
 """A holder who turns 70 after the card was issued: the platform rewrites the card's rider
 category (file 0017 byte 11, UPDATE BINARY under secure messaging with the maintenance key) at
 the next online contact, audits it once, tells the holder, and a real validator then charges the
-70+ fare. Torn rewrites are finished at the next contact; cards the registry does not know, and
-categories it cannot know, are left alone."""
+70+ fare. Torn rewrites are finished at the next contact; cards the registry does not know are
+left alone. (Grants of the student and disabled categories, and cards that keep refusing the
+rewrite: test_rider_grants.py.)"""
 
 from __future__ import annotations
 
@@ -151,19 +152,15 @@ def test_the_phone_relay_rewrites_once_although_each_round_replays_the_contact(w
     assert len(rewrites(wallet_platform, card.asn)) == 1
 
 
-def test_cards_the_registry_does_not_know_and_categories_it_cannot_know_are_left_alone(wallet_platform,
-                                                                                        make_card):
+def test_cards_the_registry_does_not_know_are_left_alone(wallet_platform, make_card):
+    """(A student card without a grant is rewritten: test_rider_grants.py.)"""
     wallet_platform.clock.set(AFTER_BIRTHDAY)
     anonymous = make_card(register=False, birth_date=date(1940, 1, 1))  # no registry card for this ASN
     unknown_holder = make_card(birth_date=date(1940, 1, 1))  # a registry card without a person on file
-    student = make_card(person_id=holder(wallet_platform, date(2014, 9, 1)), birth_date=date(2014, 9, 1),
-                        rider="student")  # set against a proof the registry does not hold
-    for card, on_file in ((anonymous, ADULT_FILE), (unknown_holder, ADULT_FILE),
-                          (student, management_info("3040", "student"))):
+    for card in (anonymous, unknown_holder):
         reading = service.contact(platform=wallet_platform, reader=card.present(), actor=COUNTER)
-        assert reading.rider_update is None and file_0017(card) == on_file
+        assert reading.rider_update is None and file_0017(card) == ADULT_FILE
         assert rewrites(wallet_platform, card.asn) == []
-
 
 
 def test_a_card_that_refuses_the_rewrite_is_left_as_it_is_and_the_holder_told(wallet_platform, make_card):

@@ -61,6 +61,7 @@ def test_a_city_without_the_category_keeps_every_holder_adult():
 def test_the_oldest_threshold_reached_wins():
     def seniors_at_60_and_70(data):
         data["riders"]["disabled"]["min_age"] = 60  # an odd city: a category by age 60
+        del data["riders"]["disabled"]["proof_kinds"]  # and so not set against a proof
     fares = config_with(seniors_at_60_and_70)
     assert fares.rider_by_age(date(1960, 1, 1), ISSUED) is RiderCategory.DISABLED
     assert fares.rider_by_age(date(1950, 1, 1), ISSUED) is RiderCategory.SENIOR_70

@@ -304,7 +304,8 @@ def chip_data(*, uow: UnitOfWork, card: ProducedCard, face: CardFace):
         nation=UNKNOWN_NATION, birthplace=citizen_region or CARD_REGION,
         birth_date=person.birth_date, issue_date=face.issue_date, expiry_date=valid_until,
         region_code=CARD_REGION, pan=card.pan, pan_sequence=1, pan_expiry=valid_until,
-        asn=card.asn, rider=rider_category_at_issue(birth_date=person.birth_date, issue_date=face.issue_date),
+        asn=card.asn, rider=rider_category_at_issue(birth_date=person.birth_date, issue_date=face.issue_date,
+                                                    uow=uow, person_id=person.id),
     )
 
 

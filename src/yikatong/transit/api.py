@@ -1,5 +1,5 @@
 """The transit wallet API (/transit): top-up orders, card contacts driven by the server, the
-deny list validators fetch, wallet refunds.
+deny list validators fetch, wallet refunds, rider categories set against a proof.
 
 A phone (NFC app), a self-service machine or an outlet terminal tops up in three calls:
 `POST /contacts {purpose: read}` (then relay each command to the card until done: the result
@@ -10,25 +10,31 @@ checked on that reading before any money is taken; the money is taken), `POST /c
 Who: holders top up through the phone app (any card: the wallet is anonymous) and see their
 own orders; citizen-card outlet operators at counters and self-service machines; refunds at the
 counter of a directly-run outlet; unreadable cards registered at exchange counters; validators
-(transit operators) fetch the deny list.
+(transit operators) fetch the deny list; citizen-card outlets grant and revoke the student and
+disabled rider categories against a proof (grants.py) and see, and reset, the cards that refused
+to have their rider category rewritten (riders.py).
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 
 from yikatong.api.deps import platform_dep, require_roles
 from yikatong.cards import service as cards
 from yikatong.core.actor import Actor, Role
 from yikatong.core.errors import InvalidInput
 from yikatong.platform import Platform
-from yikatong.transit import contact, deny_list, refunds, service
+from yikatong.transit import contact, deny_list, grants, refunds, riders, service
 from yikatong.transit.protocols import Payer
 from yikatong.transit.schemas import (
     CardAnswerIn,
     ContactIn,
     ContactOut,
     DenyListOut,
+    RefusedRiderRewriteOut,
+    RiderGrantIn,
+    RiderGrantOut,
+    RiderGrantRevokeIn,
     TopUpIn,
     TopUpOut,
     UnreadableIn,
@@ -39,6 +45,7 @@ router = APIRouter(prefix="/transit", tags=["transit 交通钱包"])
 
 TOP_UP_ROLES = (Role.HOLDER, Role.CITIZEN_OUTLET)
 REFUND_READERS = (Role.HOLDER, Role.CITIZEN_OUTLET, Role.SS_OUTLET)
+ROW_ID = Path(ge=1, le=2**63 - 1)
 
 
 def _top_up_out(view: service.TopUpView) -> TopUpOut:
@@ -122,3 +129,66 @@ def get_wallet_refund(card_no: str, actor: Actor = Depends(require_roles(*REFUND
     with platform.uow() as uow:
         cards.get_card(uow=uow, card_no=card_no, actor=actor)  # a holder sees only their own cards
         return _refund_out(refunds.get_refund(uow=uow, card_no=card_no))
+
+
+# --- rider categories set against a proof, and rewrites the card refused ---------------------
+
+
+def _grant_out(view: grants.GrantView) -> RiderGrantOut:
+    return RiderGrantOut(**{name: getattr(view, name) for name in RiderGrantOut.model_fields})
+
+
+def _refused_out(view: riders.RefusedRewrite) -> RefusedRiderRewriteOut:
+    return RefusedRiderRewriteOut(**{name: getattr(view, name) for name in RefusedRiderRewriteOut.model_fields})
+
+
+@router.post("/rider-grants", response_model=RiderGrantOut, status_code=201,
+             summary="Grant a rider category against a proof (student, disabled) / 办理乘客优惠类别")
+def grant_rider_category(body: RiderGrantIn,
+                         idempotency_key: str = Header(alias="Idempotency-Key", min_length=8, max_length=128),
+                         actor: Actor = Depends(require_roles(*grants.GRANTING_ROLES)),
+                         platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = grants.grant_rider_category(uow=uow, actor=actor, idempotency_key=idempotency_key, **body.model_dump())
+        uow.commit()
+    return _grant_out(view)
+
+
+@router.get("/rider-grants", response_model=list[RiderGrantOut],
+            summary="A person's rider category grants (proofs masked) / 乘客优惠类别办理记录")
+def list_rider_grants(person_id: int = Query(ge=1, le=2**63 - 1),
+                      actor: Actor = Depends(require_roles(*grants.GRANTING_ROLES)),
+                      platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return [_grant_out(view) for view in grants.list_rider_grants(uow=uow, person_id=person_id)]
+
+
+@router.post("/rider-grants/{grant_id}/revoke", response_model=RiderGrantOut,
+             summary="Revoke a rider category grant / 撤销乘客优惠类别")
+def revoke_rider_grant(body: RiderGrantRevokeIn, grant_id: int = ROW_ID,
+                       actor: Actor = Depends(require_roles(*grants.GRANTING_ROLES)),
+                       platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = grants.revoke_rider_grant(uow=uow, actor=actor, grant_id=grant_id, reason=body.reason)
+        uow.commit()
+    return _grant_out(view)
+
+
+@router.get("/rider-rewrites/refused", response_model=list[RefusedRiderRewriteOut],
+            summary="Cards that refused their rider category update / 拒绝更新乘客类别的卡")
+def refused_rider_rewrites(limit: int = Query(default=50, ge=1, le=500), offset: int = Query(default=0, ge=0, le=2**63 - 1),
+                           actor: Actor = Depends(require_roles(*grants.GRANTING_ROLES)),
+                           platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return [_refused_out(view) for view in riders.refused_rewrites(uow=uow, limit=limit, offset=offset)]
+
+
+@router.post("/rider-rewrites/{asn}/reset", response_model=RefusedRiderRewriteOut,
+             summary="Try a refused rider category update again at the next contact / 重新尝试更新乘客类别")
+def reset_refused_rider_rewrite(asn: str = Path(pattern=r"^\d{20}$"),
+                                actor: Actor = Depends(require_roles(*grants.GRANTING_ROLES)),
+                                platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = riders.reset_refused_rewrite(uow=uow, actor=actor, asn=asn)
+        uow.commit()
+    return _refused_out(view)

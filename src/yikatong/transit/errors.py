@@ -138,3 +138,60 @@ class DeviceTransmitError(DomainError):
     http_status = 422
     zh = "设备返回的卡片应答格式不正确"
     en = "The device's card response is malformed"
+
+
+# --- rider categories set against a proof (grants.py) and rewrites the card refused (riders.py)
+
+
+class RiderCategoryUnknown(InvalidInput):
+    code = "transit_rider_category_unknown"
+    zh = "乘客类别“{category}”不是票价配置中可凭证明办理的类别（可办理：{grantable}）"
+    en = "'{category}' is not a rider category of the fares that is set against a proof (these are: {grantable})"
+
+
+class RiderCategoryByAge(InvalidInput):
+    code = "transit_rider_category_by_age"
+    zh = "乘客类别“{category}”按年龄（{min_age} 周岁）由登记信息自动确定，不能凭证明办理"
+    en = "Rider category '{category}' follows the holder's age ({min_age}) in the registry; it is not granted"
+
+
+class RiderProofKindNotAccepted(InvalidInput):
+    code = "transit_rider_proof_kind"
+    zh = "办理“{category}”类别不接受证明类型“{proof_kind}”（可用：{accepted}）"
+    en = "Proof kind '{proof_kind}' is not accepted for '{category}' (accepted: {accepted})"
+
+
+class RiderGrantNeedsEnd(InvalidInput):
+    code = "transit_rider_grant_needs_end"
+    zh = "办理“{category}”类别须填写有效期截止日（如学年结束日）"
+    en = "A '{category}' grant needs the day it ends (valid_until, e.g. the end of the school year)"
+
+
+class RiderGrantEndNotAfterToday(InvalidInput):
+    code = "transit_rider_grant_end_past"
+    zh = "有效期截止日 {valid_until} 须晚于今天 {today}"
+    en = "valid_until {valid_until} must be after today ({today})"
+
+
+class RiderGrantExists(Conflict):
+    code = "transit_rider_grant_exists"
+    zh = "该人员已有有效的“{category}”类别（第 {grant_id} 号，至 {valid_until}）；如需更换请先撤销"
+    en = "The person already holds an active '{category}' grant (no. {grant_id}, until {valid_until}); revoke it first"
+
+
+class RiderGrantNotFound(NotFound):
+    code = "transit_rider_grant_not_found"
+    zh = "未找到乘客类别办理记录"
+    en = "Rider category grant not found"
+
+
+class RiderGrantNotActive(Conflict):
+    code = "transit_rider_grant_not_active"
+    zh = "第 {grant_id} 号乘客类别办理记录已{state_zh}，不能撤销"
+    en = "Rider category grant no. {grant_id} is already {state}; it cannot be revoked"
+
+
+class RiderRewriteNotRefused(NotFound):
+    code = "transit_rider_rewrite_not_refused"
+    zh = "该卡没有被卡片拒绝的乘客类别更新"
+    en = "This card has no rider category update the card refused"

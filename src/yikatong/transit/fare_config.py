@@ -384,13 +384,16 @@ class Rider(Sourced):
     """A rider category the city's fares know (file 0017 byte 11 carries it on the card).
 
     With `min_age`, personalisation writes it on the card of a holder at least that old on the
-    card's issue day; without, the registry cannot know it (a student, a disabled rider) and
-    the card says adult until an outlet changes it.
+    card's issue day. Without, it is set against a proof (a student, a disabled rider): a
+    citizen-card outlet records a grant (transit/grants.py) naming one of `proof_kinds`, ending
+    on a given day when `valid_until_required` (a school year), and the card follows the grant.
     """
 
     zh: Name
     en: Name
     min_age: Annotated[int, Field(strict=True, ge=0)] | None = None
+    proof_kinds: list[Code] = []
+    valid_until_required: bool = False
 
 
 class OtherCities(Sourced):
@@ -483,6 +486,9 @@ class FareConfig(Strict):
     def _rider_problems(self) -> Iterable[str]:
         if RiderCategory.ADULT in self.riders:
             yield "riders.adult: every rider without another category is an adult; do not declare it"
+        for rider, rule in self.riders.items():
+            if rule.min_age is not None and (rule.proof_kinds or rule.valid_until_required):
+                yield f"riders.{rider.value}: a category by age (min_age) is not set against a proof"
 
     def rider_by_age(self, birth_date: date, on: date) -> RiderCategory:
         """The category a holder born on `birth_date` has by age on `on` (the oldest threshold

@@ -8,7 +8,7 @@ the chip; `TransitWallet` is only the platform's last reading of it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -82,10 +82,45 @@ class TransitWallet(Base):
     last_seen_at: Mapped[datetime | None]
     last_seen_channel: Mapped[str | None] = mapped_column(String(16))
     # The last rewrite of the rider category in the card's file 0017 (riders.py): from, to, the
-    # card's challenge that identifies the attempt, and whether the card confirmed it (sent |
-    # done). Kept after it is done, so a relayed contact replaying that exchange is recognised.
+    # card's challenge that identifies the attempt, and its state (sent | done | refused |
+    # reset), with how often the card refused that target and its last status word. Kept after
+    # it is done, so a relayed contact replaying that exchange is recognised.
     rider_rewrite: Mapped[dict | None]
+    # Set when the card refused the rewrite often enough that contacts stop trying (riders.py):
+    # what staff list, until a grant, a revocation or a staff reset clears it.
+    rider_refused_at: Mapped[datetime | None] = mapped_column(index=True)
     closed_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class RiderGrant(Base):
+    """A rider category set against a proof (grants.py): a citizen-card outlet saw the person's
+    student status certificate or disability certificate. Valid from `valid_from` to
+    `valid_until` (inclusive; none: until revoked) while active; revoked with a reason.
+
+    `active_key` is "person_id:category" while the grant is active and NULL once revoked or
+    expired, so the database itself keeps one active grant per person and category. The proof
+    reference is personal data: only grants.py reads it, and every view of it is masked."""
+
+    __tablename__ = "transit_rider_grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(index=True)
+    category: Mapped[str] = mapped_column(String(16))
+    proof_kind: Mapped[str] = mapped_column(String(32))
+    proof_reference: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[date]
+    valid_until: Mapped[date | None]
+    state: Mapped[str] = mapped_column(String(16))  # active | revoked | expired
+    active_key: Mapped[str | None] = mapped_column(String(40), unique=True)
+    granted_by: Mapped[str] = mapped_column(String(64))
+    outlet_code: Mapped[str | None] = mapped_column(String(32))
+    granted_at: Mapped[datetime]
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None]
+    revoke_reason: Mapped[str | None] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(nullable=False)
 
     __mapper_args__ = {"version_id_col": version}

@@ -1,13 +1,15 @@
 """Pure decisions of the transit wallet: top-up limits, order states, how a pending load is
-recovered from what the card shows, ledger account codes. No I/O; time is passed in.
+recovered from what the card shows, ledger account codes, what a rider-category grant may
+say. No I/O; time is passed in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+from fractions import Fraction
 
 from yikatong.core.actor import Channel, Role
 from yikatong.core.clock import as_utc
@@ -19,7 +21,14 @@ from yikatong.transit.errors import (
     ChannelNotForTopUp,
     InvalidTopUpAmount,
     PayerNotAccepted,
+    RiderCategoryByAge,
+    RiderCategoryUnknown,
+    RiderGrantEndNotAfterToday,
+    RiderGrantNeedsEnd,
+    RiderProofKindNotAccepted,
 )
+from yikatong.transit.fare_config import FareConfig
+from yikatong.transit.fare_rules import RiderCategory
 from yikatong.transit.policy import WalletPolicy
 from yikatong.transit.protocols import PayerKind
 
@@ -251,3 +260,58 @@ def account_settings(code: str) -> tuple[str, bool]:
     if code in (WALLET_FLOAT, TOP_UP_UNWRITTEN, REFUNDS_PAYABLE):
         return "liability", False
     raise ValueError(f"not a transit ledger account: {code}")
+
+
+# --- rider categories set against a proof (grants.py) ---------------------------------------
+
+
+def grantable_riders(fares: FareConfig) -> list[RiderCategory]:
+    """The categories an outlet grants against a proof: the configured ones without an age."""
+    return [rider for rider, rule in fares.riders.items() if rule.min_age is None]
+
+
+def check_grant(*, category: str, proof_kind: str, valid_until: date | None, today: date,
+                fares: FareConfig) -> RiderCategory:
+    """The category of a grant asked for today, or the first thing wrong with the request:
+    RiderCategoryUnknown, RiderCategoryByAge, RiderProofKindNotAccepted, RiderGrantNeedsEnd,
+    RiderGrantEndNotAfterToday."""
+    rider = next((r for r in fares.riders if r.value == category), None)
+    if rider is None:
+        raise RiderCategoryUnknown(category=category,
+                                   grantable=", ".join(r.value for r in grantable_riders(fares)) or "-")
+    rule = fares.riders[rider]
+    if rule.min_age is not None:
+        raise RiderCategoryByAge(category=category, min_age=rule.min_age)
+    if proof_kind not in rule.proof_kinds:
+        raise RiderProofKindNotAccepted(category=category, proof_kind=proof_kind,
+                                        accepted=", ".join(rule.proof_kinds) or "-")
+    if valid_until is None and rule.valid_until_required:
+        raise RiderGrantNeedsEnd(category=category)
+    if valid_until is not None and valid_until <= today:
+        raise RiderGrantEndNotAfterToday(valid_until=valid_until.isoformat(), today=today.isoformat())
+    return rider
+
+
+def grant_in_force(valid_from: date, valid_until: date | None, day: date) -> bool:
+    """Whether an active grant covers `day` (both ends inclusive; no end: until revoked)."""
+    return valid_from <= day and (valid_until is None or day <= valid_until)
+
+
+def preferred_rider(categories: Iterable[RiderCategory], fares: FareConfig) -> RiderCategory | None:
+    """Of several categories a holder has at once (a disabled student), the one the card
+    should carry: the one charged least anywhere (the lowest discount rate naming it), ties
+    going to the category declared first. The card holds one category; the holder keeps the
+    best of what they proved."""
+    order = list(fares.riders)
+
+    def cheapest(rider: RiderCategory) -> tuple[Fraction, int]:
+        rates = [row.rate.fraction for row in fares.discounts if row.riders and rider in row.riders]
+        return min(rates, default=Fraction(1)), order.index(rider) if rider in order else len(order)
+
+    return min(categories, key=cheapest, default=None)
+
+
+def mask_proof_reference(reference: str) -> str:
+    """A certificate number as lists and audit records show it: the last few characters only."""
+    keep = 4 if len(reference) >= 10 else 2 if len(reference) >= 4 else 0
+    return "*" * (len(reference) - keep) + reference[len(reference) - keep:]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -86,3 +86,51 @@ class WalletRefundOut(BaseModel):
     created_at: datetime
     due_at: datetime | None
     refunded_at: datetime | None
+
+
+class RiderGrantIn(BaseModel):
+    person_id: int = Field(strict=True, ge=1, le=2**63 - 1, description="the registered person (people)")
+    category: str = Field(min_length=1, max_length=32,
+                          description="a rider category of the fares set against a proof: student, disabled")
+    proof_kind: str = Field(min_length=1, max_length=32,
+                            description="the proof seen, one the category accepts: student_status_certificate, "
+                                        "student_card, disability_certificate")
+    proof_reference: str = Field(min_length=1, max_length=64,
+                                 description="the certificate's number; personal data, shown masked afterwards")
+    valid_until: date | None = Field(default=None, description="last day of the grant (required for student: "
+                                                               "the end of the school year); after today")
+
+
+class RiderGrantRevokeIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=200, description="why the grant ends (kept in the audit)")
+
+
+class RiderGrantOut(BaseModel):
+    id: int
+    person_id: int
+    category: str
+    proof_kind: str
+    proof_reference: str = Field(description="masked: the last characters only")
+    valid_from: date
+    valid_until: date | None
+    state: Literal["active", "revoked", "expired"]
+    in_force: bool = Field(description="true: it sets the person's rider category today")
+    granted_by: str
+    outlet_code: str | None
+    granted_at: datetime
+    revoked_by: str | None
+    revoked_at: datetime | None
+    revoke_reason: str | None
+
+
+class RefusedRiderRewriteOut(BaseModel):
+    asn: str
+    card_no: str | None
+    person_id: int | None
+    on_card: str = Field(description="the rider category the card still shows")
+    wanted: str = Field(description="the registry's category the card refused to take")
+    refusals: int
+    status: str | None = Field(description="the card's last status word, e.g. 6988")
+    refused_at: datetime
+    last_seen_at: datetime | None
+    last_seen_channel: str | None

@@ -146,13 +146,19 @@ def _view(order: TopUpOrder) -> TopUpView:
 # Personalisation
 
 
-def rider_category_at_issue(*, birth_date: date, issue_date: date, fares: FareConfig | None = None) -> str:
-    """The rider category a new card carries in file 0017, from what the registry knows: the
-    holder's age on the issue day, for the categories the fare configuration gives an age
-    (70+ in Changzhou). Anything else (student, disabled) needs a proof the registry does not
-    hold: adult. A holder who reaches an age threshold later gets the card rewritten at the
-    next online contact (riders.keep_rider_current)."""
-    return (fares or default_fare_config()).rider_by_age(birth_date, issue_date).value
+def rider_category_at_issue(*, birth_date: date, issue_date: date, fares: FareConfig | None = None,
+                            uow: UnitOfWork | None = None, person_id: int | None = None) -> str:
+    """The rider category a new card carries in file 0017: the registry's category of the
+    holder on the issue day (riders.registry_rider) — an active grant in force that day
+    (student, disabled: set against a proof at an outlet), else the holder's age for the
+    categories the fare configuration gives an age (70+ in Changzhou), else adult. Without a
+    `uow` and `person_id` only the age is looked at. A category that changes later is rewritten
+    at the card's next online contact (riders.keep_rider_current)."""
+    fares = fares or default_fare_config()
+    if uow is None or person_id is None:
+        return fares.rider_by_age(birth_date, issue_date).value
+    return riders.registry_rider(uow=uow, person_id=person_id, birth_date=birth_date, on=issue_date,
+                                 fares=fares).value
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 22:35:31.314340
+Create Date: 2026-11-27 00:18:06.911814
 """
 
 import sqlalchemy as sa
@@ -591,6 +591,32 @@ def upgrade() -> None:
         sa.UniqueConstraint("key", name=op.f("uq_transit_reference_payments_key")),
     )
     op.create_table(
+        "transit_rider_grants",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("category", sa.String(length=16), nullable=False),
+        sa.Column("proof_kind", sa.String(length=32), nullable=False),
+        sa.Column("proof_reference", sa.String(length=64), nullable=False),
+        sa.Column("valid_from", sa.Date(), nullable=False),
+        sa.Column("valid_until", sa.Date(), nullable=True),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("active_key", sa.String(length=40), nullable=True),
+        sa.Column("granted_by", sa.String(length=64), nullable=False),
+        sa.Column("outlet_code", sa.String(length=32), nullable=True),
+        sa.Column("granted_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_by", sa.String(length=64), nullable=True),
+        sa.Column("revoked_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoke_reason", sa.String(length=200), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_transit_rider_grants")),
+        sa.UniqueConstraint("active_key", name=op.f("uq_transit_rider_grants_active_key")),
+    )
+    with op.batch_alter_table("transit_rider_grants", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_transit_rider_grants_person_id"), ["person_id"], unique=False
+        )
+
+    op.create_table(
         "transit_top_up_orders",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("order_no", sa.String(length=32), nullable=False),
@@ -676,11 +702,17 @@ def upgrade() -> None:
         sa.Column("last_seen_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_seen_channel", sa.String(length=16), nullable=True),
         sa.Column("rider_rewrite", sa.JSON(), nullable=True),
+        sa.Column("rider_refused_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("closed_at", yikatong.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transit_wallets")),
         sa.UniqueConstraint("asn", name=op.f("uq_transit_wallets_asn")),
     )
+    with op.batch_alter_table("transit_wallets", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_transit_wallets_rider_refused_at"), ["rider_refused_at"], unique=False
+        )
+
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -1194,6 +1226,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_users_person_id"))
 
     op.drop_table("users")
+    with op.batch_alter_table("transit_wallets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_transit_wallets_rider_refused_at"))
+
     op.drop_table("transit_wallets")
     with op.batch_alter_table("transit_wallet_refunds", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_transit_wallet_refunds_state"))
@@ -1205,6 +1240,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_transit_top_up_orders_asn"))
 
     op.drop_table("transit_top_up_orders")
+    with op.batch_alter_table("transit_rider_grants", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_transit_rider_grants_person_id"))
+
+    op.drop_table("transit_rider_grants")
     op.drop_table("transit_reference_payments")
     op.drop_table("transit_deny_list_head")
     with op.batch_alter_table("transit_deny_list_changes", schema=None) as batch_op:

@@ -1,0 +1,196 @@
+"""Rider categories set against a proof: a citizen-card outlet records that a registered person
+holds one (a student status certificate, a disability certificate), and the card follows.
+
+Only the fare configuration's categories without an age are granted (`[riders.*]` without
+`min_age`: student, disabled in Changzhou); each names the proofs it accepts and whether a grant
+must end (a student's, at the school year's end). A grant runs from the day it is recorded to
+`valid_until` (inclusive) or until revoked; one person holds at most one active grant of a
+category (the database keeps that: `RiderGrant.active_key`). What the registry then says of the
+person, and how their card is rewritten at its next online contact, is riders.py.
+
+The proof reference (a certificate number) is personal data: it is stored whole, for an auditor
+to check against the certificate, and shown masked everywhere else, audit records included.
+
+A grant or a revocation clears the "refused" flag of the person's cards (riders.py), so their
+next contact tries the rewrite again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from yikatong.cards import service as cards
+from yikatong.core.actor import Actor, Role
+from yikatong.core.clock import local_date
+from yikatong.core.errors import ConcurrentChange, Forbidden
+from yikatong.db.uow import UnitOfWork
+from yikatong.people import service as people
+from yikatong.transit import riders, rules
+from yikatong.transit.errors import RiderGrantExists, RiderGrantNotActive, RiderGrantNotFound
+from yikatong.transit.fare_config import FareConfig, default_fare_config
+from yikatong.transit.models import RiderGrant
+
+ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
+GRANTING_ROLES = (Role.CITIZEN_OUTLET, Role.ADMIN)
+GRANTED, REVOKED_ACTION = "transit.rider_granted", "transit.rider_grant_revoked"
+_STATES_ZH = {REVOKED: "撤销", EXPIRED: "过期"}
+
+
+@dataclass(frozen=True)
+class GrantView:
+    id: int
+    person_id: int
+    category: str
+    proof_kind: str
+    proof_reference: str  # masked
+    valid_from: date
+    valid_until: date | None
+    state: str  # active | revoked | expired (an active grant past valid_until shows expired)
+    in_force: bool  # it sets the person's category today
+    granted_by: str
+    outlet_code: str | None
+    granted_at: datetime
+    revoked_by: str | None
+    revoked_at: datetime | None
+    revoke_reason: str | None
+
+
+def grant_rider_category(*, uow: UnitOfWork, actor: Actor, idempotency_key: str, person_id: int, category: str,
+                         proof_kind: str, proof_reference: str, valid_until: date | None,
+                         fares: FareConfig | None = None) -> GrantView:
+    """Record that the person holds `category` against the proof, from today.
+
+    A retry with the same idempotency key answers the grant it made (IdempotencyKeyReused for
+    the key with another request). Raises PersonNotFound, RiderCategoryUnknown,
+    RiderCategoryByAge, RiderProofKindNotAccepted, RiderGrantNeedsEnd,
+    RiderGrantEndNotAfterToday, RiderGrantExists (an active grant of the category in force or
+    still to come; revoke it first)."""
+    _check_role(actor)
+    scope = f"transit.rider_grant:{actor.user_id}"
+    request = {"person_id": person_id, "category": category, "proof_kind": proof_kind,
+               "proof_reference": proof_reference, "valid_until": valid_until}
+    replayed = uow.replay(scope, idempotency_key, request)
+    if replayed is not None:
+        return _view(_load(uow, replayed["id"]), _today(uow))
+    today = _today(uow)
+    people.get_person(uow=uow, person_id=person_id)
+    rider = rules.check_grant(category=category, proof_kind=proof_kind, valid_until=valid_until, today=today,
+                              fares=fares or default_fare_config())
+    expired = _close_expired_or_refuse(uow, person_id, rider.value, today)
+    grant = RiderGrant(person_id=person_id, category=rider.value, proof_kind=proof_kind,
+                       proof_reference=proof_reference, valid_from=today, valid_until=valid_until, state=ACTIVE,
+                       active_key=_active_key(person_id, rider.value), granted_by=actor.user_id,
+                       outlet_code=actor.branch_code, granted_at=uow.now())
+    uow.session.add(grant)
+    _flush_or_refuse(uow, person_id, rider.value, today)
+    cleared = riders.clear_refusals_of(uow=uow, asns=_card_asns(uow, person_id))
+    uow.audit(actor=actor, action=GRANTED, entity_type="transit_rider_grant", entity_id=grant.id,
+              after={"person_id": person_id, "category": rider.value, "proof_kind": proof_kind,
+                     "proof_reference": rules.mask_proof_reference(proof_reference),
+                     "valid_from": today.isoformat(), "valid_until": valid_until and valid_until.isoformat(),
+                     "outlet_code": actor.branch_code, "expired_grants": expired, "refusals_cleared": cleared})
+    uow.remember(scope, idempotency_key, request, {"id": grant.id})
+    return _view(grant, today)
+
+
+def revoke_rider_grant(*, uow: UnitOfWork, actor: Actor, grant_id: int, reason: str) -> GrantView:
+    """End a grant now (the proof was withdrawn, or recorded in error); the card is rewritten
+    at its next contact. Raises RiderGrantNotFound, RiderGrantNotActive."""
+    _check_role(actor)
+    grant = _load(uow, grant_id, lock=True)
+    if grant.state != ACTIVE:
+        raise RiderGrantNotActive(grant_id=grant_id, state=grant.state, state_zh=_STATES_ZH.get(grant.state, grant.state))
+    grant.state, grant.active_key = REVOKED, None
+    grant.revoked_by, grant.revoked_at, grant.revoke_reason = actor.user_id, uow.now(), reason
+    cleared = riders.clear_refusals_of(uow=uow, asns=_card_asns(uow, grant.person_id))
+    uow.audit(actor=actor, action=REVOKED_ACTION, entity_type="transit_rider_grant", entity_id=grant.id,
+              before={"state": ACTIVE, "category": grant.category}, after={"state": REVOKED, "refusals_cleared": cleared},
+              reason=reason)
+    uow.session.flush()
+    return _view(grant, _today(uow))
+
+
+def list_rider_grants(*, uow: UnitOfWork, person_id: int) -> list[GrantView]:
+    """Every grant of the person, the newest first. Raises PersonNotFound."""
+    people.get_person(uow=uow, person_id=person_id)
+    grants = uow.session.execute(select(RiderGrant).where(RiderGrant.person_id == person_id)
+                                 .order_by(RiderGrant.id.desc())).scalars()
+    today = _today(uow)
+    return [_view(grant, today) for grant in grants]
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _check_role(actor: Actor) -> None:
+    if actor.role not in GRANTING_ROLES:
+        raise Forbidden()
+
+
+def _today(uow: UnitOfWork) -> date:
+    return local_date(uow.now())
+
+
+def _active_key(person_id: int, category: str) -> str:
+    return f"{person_id}:{category}"
+
+
+def _load(uow: UnitOfWork, grant_id: int, *, lock: bool = False) -> RiderGrant:
+    query = select(RiderGrant).where(RiderGrant.id == grant_id)
+    if lock:
+        query = query.with_for_update()
+    grant = uow.session.execute(query).scalar_one_or_none()
+    if grant is None:
+        raise RiderGrantNotFound(grant_id=grant_id)
+    return grant
+
+
+def _close_expired_or_refuse(uow: UnitOfWork, person_id: int, category: str, today: date) -> list[int]:
+    """The active grant of this category, if any, must have ended (a new school year's proof):
+    it is closed as expired to make room. Raises RiderGrantExists while it is still in force."""
+    current = uow.session.execute(select(RiderGrant).where(
+        RiderGrant.active_key == _active_key(person_id, category)).with_for_update()).scalar_one_or_none()
+    if current is None:
+        return []
+    if current.valid_until is None or current.valid_until >= today:
+        raise _exists(current)
+    current.state, current.active_key = EXPIRED, None
+    uow.session.flush()  # free the key before the new grant takes it
+    return [current.id]
+
+
+def _flush_or_refuse(uow: UnitOfWork, person_id: int, category: str, today: date) -> None:
+    """Another outlet granted the same category at the same moment: the database's one-active
+    rule refuses the second, answered as the grant it lost to."""
+    try:
+        uow.session.flush()
+    except IntegrityError as error:
+        uow.session.rollback()
+        winner = uow.session.execute(select(RiderGrant).where(
+            RiderGrant.active_key == _active_key(person_id, category))).scalar_one_or_none()
+        raise (_exists(winner) if winner is not None else ConcurrentChange()) from error
+
+
+def _exists(grant: RiderGrant) -> RiderGrantExists:
+    until = grant.valid_until.isoformat() if grant.valid_until else "撤销为止 / revoked"
+    return RiderGrantExists(category=grant.category, grant_id=grant.id, valid_until=until)
+
+
+def _card_asns(uow: UnitOfWork, person_id: int) -> list[str]:
+    return [card.asn for card in cards.list_cards(uow=uow, person_id=person_id, limit=500) if card.asn]
+
+
+def _view(grant: RiderGrant, today: date) -> GrantView:
+    in_force = grant.state == ACTIVE and rules.grant_in_force(grant.valid_from, grant.valid_until, today)
+    shown = EXPIRED if grant.state == ACTIVE and grant.valid_until is not None and grant.valid_until < today \
+        else grant.state
+    return GrantView(
+        id=grant.id, person_id=grant.person_id, category=grant.category, proof_kind=grant.proof_kind,
+        proof_reference=rules.mask_proof_reference(grant.proof_reference), valid_from=grant.valid_from,
+        valid_until=grant.valid_until, state=shown, in_force=in_force, granted_by=grant.granted_by,
+        outlet_code=grant.outlet_code, granted_at=grant.granted_at, revoked_by=grant.revoked_by,
+        revoked_at=grant.revoked_at, revoke_reason=grant.revoke_reason)
