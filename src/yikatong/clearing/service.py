@@ -553,7 +553,8 @@ def export_national(*, uow: UnitOfWork, actor: Actor) -> str | None:
     its file id (write it out with `file_content`), or None when nothing waits."""
     waiting = uow.session.execute(
         select(ClearedRecord).where(ClearedRecord.status == RecordStatus.PENDING_NATIONAL,
-                                    ClearedRecord.national_file.is_(None)).order_by(ClearedRecord.id)).scalars().all()
+                                    ClearedRecord.national_file.is_(None))
+        .order_by(ClearedRecord.batch_id, ClearedRecord.seq)).scalars().all()
     if not waiting:
         return None
     sent_before = uow.session.execute(select(func.count()).select_from(ClearingBatch).where(
@@ -737,7 +738,7 @@ def balance_disagreements(*, uow: UnitOfWork) -> list[Disagreement]:
     live = and_(r.own_card.is_(True), r.status == RecordStatus.CLEARED)
     signed = func.sum(func.coalesce(_signed_amount(r), 0))
     shadows = dict(uow.session.execute(select(r.asn, signed).where(live).group_by(r.asn)).all())
-    rank = func.row_number().over(partition_by=r.asn, order_by=(r.card_time.desc(), r.id.desc()))
+    rank = func.row_number().over(partition_by=r.asn, order_by=(r.card_time.desc(), r.batch_id.desc(), r.seq.desc()))
     last = select(r.asn, r.balance_after, r.card_time, rank.label("rank")).where(live).subquery()
     found = []
     for asn, balance, card_time in uow.session.execute(

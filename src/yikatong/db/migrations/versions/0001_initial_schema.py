@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 00:18:06.911814
+Create Date: 2026-11-27 00:37:12.496492
 """
 
 import sqlalchemy as sa
@@ -247,9 +247,8 @@ def upgrade() -> None:
 
     op.create_table(
         "clearing_records",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("batch_id", sa.Integer(), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("batch_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("asn", sa.String(length=20), nullable=False),
         sa.Column("issuer_id", sa.String(length=16), nullable=False),
         sa.Column("own_card", sa.Boolean(), nullable=False),
@@ -280,7 +279,7 @@ def upgrade() -> None:
         sa.Column("settled_by", sa.Integer(), nullable=True),
         sa.Column("national_file", sa.String(length=64), nullable=True),
         sa.Column("national_seq", sa.Integer(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_clearing_records")),
+        sa.PrimaryKeyConstraint("batch_id", "seq", name=op.f("pk_clearing_records")),
     )
     with op.batch_alter_table("clearing_records", schema=None) as batch_op:
         batch_op.create_index(
@@ -291,9 +290,8 @@ def upgrade() -> None:
             postgresql_where=sa.text("status = 'pending_national'"),
         )
         batch_op.create_index(
-            batch_op.f("ix_clearing_records_batch_id"), ["batch_id"], unique=False
+            "ix_clearing_records_tx_date", ["tx_date"], unique=False, postgresql_using="brin"
         )
-        batch_op.create_index(batch_op.f("ix_clearing_records_tx_date"), ["tx_date"], unique=False)
         batch_op.create_index(
             "ux_clearing_records_card_counter",
             ["asn", "counter_kind", "counter"],
@@ -1300,8 +1298,7 @@ def downgrade() -> None:
             sqlite_where=sa.text("status <> 'rejected'"),
             postgresql_where=sa.text("status <> 'rejected'"),
         )
-        batch_op.drop_index(batch_op.f("ix_clearing_records_tx_date"))
-        batch_op.drop_index(batch_op.f("ix_clearing_records_batch_id"))
+        batch_op.drop_index("ix_clearing_records_tx_date", postgresql_using="brin")
         batch_op.drop_index(
             "ix_clearing_records_awaiting_house",
             sqlite_where=sa.text("status = 'pending_national'"),
