@@ -303,11 +303,9 @@ def _parse_records(body: bytes, lines: list[str], header: Header) -> tuple[list[
     run in bulk; a file that fails any check is read again line by line, which names the first
     bad line (and gives no frame)."""
     frame = _record_frame(body, len(lines)) if lines else None
-    if frame is not None:
+    if frame is not None and _well_formed(frame, header):
         columns = [frame.get_column(name).to_list() for name in BatchRecord._fields]
-        records = list(map(_new_record, zip(*columns, strict=True)))
-        if _well_formed(records, columns, header):
-            return records, frame
+        return list(map(_new_record, zip(*columns, strict=True))), frame
     return _parse_records_line_by_line(lines, header), None
 
 
@@ -334,27 +332,27 @@ def _record_frame(body: bytes, count: int) -> pl.DataFrame | None:
         return None
 
 
-def _well_formed(records: list[BatchRecord], columns: list[Sequence], header: Header) -> bool:
+def _well_formed(frame: pl.DataFrame, header: Header) -> bool:
     """`_check_record` and `_check_time` on every record, in bulk: sequence numbers, field
     widths and a terminal file's terminal and operator over whole columns, card times once
     each, the rest once per distinct shape of record (type, TAC present, mode, tap, station
     present)."""
-    seq, serial, amount, counter, card_time, key_version = (columns[i] for i in (0, 4, 6, 8, 9, 11))
-    if seq != list(range(1, len(records) + 1)) or max(amount, default=0) > _MAX_U32 \
-            or max(serial, default=0) > _MAX_U32 or max(counter, default=0) > 0xFFFF \
-            or max(key_version, default=0) > 0xFF:
+    column = pl.col
+    fits = frame.select((column("seq") == pl.int_range(1, frame.height + 1)).all(),
+                        column("amount").max() <= _MAX_U32, column("terminal_serial").max() <= _MAX_U32,
+                        column("counter").max() <= 0xFFFF, column("key_version").max() <= 0xFF)
+    if not all(fits.row(0)):
         return False
-    tx_type, tac, mode, tap, station, terminal_id, operator = (columns[i] for i in (5, 10, 15, 16, 18, 3, 14))
-    if header.kind is FileKind.TERMINAL and (set(terminal_id) != {header.terminal_id}
-                                             or set(operator) != {header.operator}):
+    if header.kind is FileKind.TERMINAL and (frame["terminal_id"].unique().to_list() != [header.terminal_id]
+                                             or frame["operator"].unique().to_list() != [header.operator]):
         return False
-    shape = zip(tx_type, map(bool, tac), mode, tap, map(bool, station), strict=True)
-    last_of_shape = dict(zip(shape, range(len(records)), strict=True))
+    shapes = frame.with_row_index().group_by(
+        "tx_type", column("tac") != "", "mode", "tap", column("station") != "").agg(column("index").last())
     try:
-        for card_time_text in set(card_time):
-            _check_time(card_time_text, 0)
-        for index in last_of_shape.values():
-            _check_record(records[index], index + 2, header)
+        for card_time in frame["card_time"].unique().to_list():
+            _check_time(card_time, 0)
+        for index in shapes["index"].to_list():
+            _check_record(_new_record(frame.row(index)), index + 2, header)
     except BatchMalformed:
         return False
     return True
