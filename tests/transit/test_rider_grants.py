@@ -18,6 +18,7 @@ from yikatong.audit.models import AuditRecord
 from yikatong.chip.apps.purse import management_info
 from yikatong.core.actor import Role
 from yikatong.db.idempotency import IdempotencyRecord
+from yikatong.events.models import OutboxEvent
 from yikatong.transit import grants, riders, rules, service
 from yikatong.transit.fare_config import default_fare_config
 from yikatong.transit.fare_rules import RiderCategory
@@ -58,10 +59,10 @@ def metro_ride(keystore, card, at: datetime):
     return gate_out.tap(card.present(), at + timedelta(minutes=30))
 
 
-def counts(platform) -> tuple[int, int, int]:
+def counts(platform) -> tuple[int, int, int, int]:
     with platform.uow() as uow:
         return tuple(uow.session.execute(select(func.count()).select_from(table)).scalar_one()
-                     for table in (RiderGrant, AuditRecord, IdempotencyRecord))
+                     for table in (RiderGrant, AuditRecord, IdempotencyRecord, OutboxEvent))
 
 
 # --- the journey: grant → rewrite → fare → expiry / revocation → rewritten back ---------------
@@ -209,6 +210,7 @@ def test_personalisation_writes_the_granted_category_into_a_new_card(platform, m
     ({"valid_until": None}, 422, "transit_rider_grant_needs_end"),
     ({"valid_until": TODAY.isoformat()}, 422, "transit_rider_grant_end_past"),
     ({"valid_until": "2025-07-31"}, 422, "transit_rider_grant_end_past"),
+    ({"valid_until": "2027-03-04"}, 422, "transit_rider_grant_too_long"),  # 367 days: a mistyped year
     ({"person_id": 999_999}, 404, "person_not_found"),
     ({"proof_reference": ""}, 422, "invalid_input"),
     ({"person_id": 10**30}, 422, "invalid_input"),
@@ -257,6 +259,20 @@ def test_a_retried_grant_is_one_grant_and_a_second_active_one_is_refused(client,
     assert counts(wallet_platform) == after_one
     assert [g["id"] for g in client.get(f"{API}/rider-grants", params={"person_id": pupil},
                                         headers=counter).json()] == [first.json()["id"]]
+
+
+def test_a_grant_and_its_revocation_are_announced_without_the_proof(client, counter, wallet_platform):
+    pupil = holder(wallet_platform, PUPIL_BORN)
+    granted = grant(client, counter, grant_body(pupil)).json()
+    client.post(f"{API}/rider-grants/{granted['id']}/revoke", json={"reason": "recorded in error"}, headers=counter)
+    with wallet_platform.uow() as uow:
+        events = uow.session.execute(select(OutboxEvent).where(OutboxEvent.aggregate_type == "transit_rider_grant")
+                                     .order_by(OutboxEvent.seq)).scalars().all()
+        announced = [(e.type, e.payload["category"], e.payload["granted"], e.payload["valid_until"]) for e in events]
+        payloads = str([e.payload for e in events])
+    assert announced == [(grants.GRANTED, "student", True, SCHOOL_YEAR_ENDS.isoformat()),
+                         (grants.REVOKED_ACTION, "student", False, SCHOOL_YEAR_ENDS.isoformat())]
+    assert "XJ3204022014090100123" not in payloads and "0100123" not in payloads
 
 
 # --- a card that keeps refusing the rewrite ---------------------------------------------------

@@ -173,6 +173,12 @@ class RiderGrantEndNotAfterToday(InvalidInput):
     en = "valid_until {valid_until} must be after today ({today})"
 
 
+class RiderGrantTooLong(InvalidInput):
+    code = "transit_rider_grant_too_long"
+    zh = "“{category}”类别一次最长办理 {longest_days} 天，有效期截止日最晚为 {latest}"
+    en = "A '{category}' grant runs at most {longest_days} days: valid_until can be {latest} at the latest"
+
+
 class RiderGrantExists(Conflict):
     code = "transit_rider_grant_exists"
     zh = "该人员已有有效的“{category}”类别（第 {grant_id} 号，至 {valid_until}）；如需更换请先撤销"

@@ -386,7 +386,8 @@ class Rider(Sourced):
     With `min_age`, personalisation writes it on the card of a holder at least that old on the
     card's issue day. Without, it is set against a proof (a student, a disabled rider): a
     citizen-card outlet records a grant (transit/grants.py) naming one of `proof_kinds`, ending
-    on a given day when `valid_until_required` (a school year), and the card follows the grant.
+    on a given day when `valid_until_required` (a school year), at most `longest_days` after
+    the day it is recorded, and the card follows the grant.
     """
 
     zh: Name
@@ -394,6 +395,7 @@ class Rider(Sourced):
     min_age: Annotated[int, Field(strict=True, ge=0)] | None = None
     proof_kinds: list[Code] = []
     valid_until_required: bool = False
+    longest_days: Annotated[int, Field(strict=True, gt=0)] | None = None
 
 
 class OtherCities(Sourced):
@@ -487,7 +489,7 @@ class FareConfig(Strict):
         if RiderCategory.ADULT in self.riders:
             yield "riders.adult: every rider without another category is an adult; do not declare it"
         for rider, rule in self.riders.items():
-            if rule.min_age is not None and (rule.proof_kinds or rule.valid_until_required):
+            if rule.min_age is not None and (rule.proof_kinds or rule.valid_until_required or rule.longest_days):
                 yield f"riders.{rider.value}: a category by age (min_age) is not set against a proof"
 
     def rider_by_age(self, birth_date: date, on: date) -> RiderCategory:

@@ -12,7 +12,7 @@ The proof reference (a certificate number) is personal data: it is stored whole,
 to check against the certificate, and shown masked everywhere else, audit records included.
 
 A grant or a revocation clears the "refused" flag of the person's cards (riders.py), so their
-next contact tries the rewrite again.
+next contact tries the rewrite again, and is announced as an outbox event (without the proof).
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def grant_rider_category(*, uow: UnitOfWork, actor: Actor, idempotency_key: str,
                      "proof_reference": rules.mask_proof_reference(proof_reference),
                      "valid_from": today.isoformat(), "valid_until": valid_until and valid_until.isoformat(),
                      "outlet_code": actor.branch_code, "expired_grants": expired, "refusals_cleared": cleared})
+    _announce(uow, GRANTED, grant, after=rider.value)
     uow.remember(scope, idempotency_key, request, {"id": grant.id})
     return _view(grant, today)
 
@@ -110,6 +111,7 @@ def revoke_rider_grant(*, uow: UnitOfWork, actor: Actor, grant_id: int, reason: 
     uow.audit(actor=actor, action=REVOKED_ACTION, entity_type="transit_rider_grant", entity_id=grant.id,
               before={"state": ACTIVE, "category": grant.category}, after={"state": REVOKED, "refusals_cleared": cleared},
               reason=reason)
+    _announce(uow, REVOKED_ACTION, grant, after=None)
     uow.session.flush()
     return _view(grant, _today(uow))
 
@@ -124,6 +126,14 @@ def list_rider_grants(*, uow: UnitOfWork, person_id: int) -> list[GrantView]:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _announce(uow: UnitOfWork, name: str, grant: RiderGrant, *, after: str | None) -> None:
+    """An outbox event for the holder's channels (the e-card shows the category); the proof
+    reference stays out of it."""
+    uow.emit(name, aggregate_type="transit_rider_grant", aggregate_id=str(grant.id),
+             payload={"grant_id": grant.id, "person_id": grant.person_id, "category": grant.category,
+                      "granted": after is not None, "valid_until": grant.valid_until and grant.valid_until.isoformat()})
 
 
 def _check_role(actor: Actor) -> None:

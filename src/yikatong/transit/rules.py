@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
 
@@ -25,6 +25,7 @@ from yikatong.transit.errors import (
     RiderCategoryUnknown,
     RiderGrantEndNotAfterToday,
     RiderGrantNeedsEnd,
+    RiderGrantTooLong,
     RiderProofKindNotAccepted,
 )
 from yikatong.transit.fare_config import FareConfig
@@ -274,7 +275,7 @@ def check_grant(*, category: str, proof_kind: str, valid_until: date | None, tod
                 fares: FareConfig) -> RiderCategory:
     """The category of a grant asked for today, or the first thing wrong with the request:
     RiderCategoryUnknown, RiderCategoryByAge, RiderProofKindNotAccepted, RiderGrantNeedsEnd,
-    RiderGrantEndNotAfterToday."""
+    RiderGrantEndNotAfterToday, RiderGrantTooLong."""
     rider = next((r for r in fares.riders if r.value == category), None)
     if rider is None:
         raise RiderCategoryUnknown(category=category,
@@ -289,6 +290,9 @@ def check_grant(*, category: str, proof_kind: str, valid_until: date | None, tod
         raise RiderGrantNeedsEnd(category=category)
     if valid_until is not None and valid_until <= today:
         raise RiderGrantEndNotAfterToday(valid_until=valid_until.isoformat(), today=today.isoformat())
+    if rule.longest_days is not None and valid_until is not None \
+            and valid_until > (latest := today + timedelta(days=rule.longest_days)):
+        raise RiderGrantTooLong(category=category, longest_days=rule.longest_days, latest=latest.isoformat())
     return rider
 
 
