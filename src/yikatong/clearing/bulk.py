@@ -3,9 +3,9 @@
 A batch can hold a million records; the ORM would spend most of the time building objects, so
 rows go to the driver directly, on the connection of the caller's unit of work: tuples through
 `executemany` on SQLite; on PostgreSQL a polars frame, its columns derived in bulk and written
-as COPY text (a million `write_row` calls would cost the client more than the server). Duplicates are left to the unique index
-(`INSERT OR IGNORE` / `ON CONFLICT DO NOTHING`): what was not inserted was a duplicate. The
-benchmark's bare load uses the same rows and statements. `Reader` reads a whole day back as
+as COPY text (a million `write_row` calls would cost the client more than the server).
+Duplicates are left to the unique index (`INSERT OR IGNORE` / `ON CONFLICT DO NOTHING`): what
+was not inserted was a duplicate. The benchmark's bare load uses the same rows and statements. `Reader` reads a whole day back as
 plain tuples for the daily review.
 """
 
@@ -25,8 +25,8 @@ from yikatong.clearing.fileformat import LOAD_TYPES, OFFLINE, ONLINE, BatchRecor
 from yikatong.clearing.models import RecordStatus
 
 TABLE = "clearing_records"
-# A prepared row: the record line's own fields in BatchRecord order, what clearing adds, then
-# whether the row settles (a cleared purchase). The file's batch id goes in at insert time, as
+# A prepared row (a tuple on SQLite, a frame's row on PostgreSQL): the record line's own fields
+# in BatchRecord order, what clearing adds, then whether the row settles (a cleared purchase). The file's batch id goes in at insert time, as
 # `settled_by` (of the rows that settle) and `batch_id`: rows can be prepared before the write
 # transaction, whose id is not known yet. national_file and national_seq start NULL.
 ROW_COLUMNS = (*BatchRecord._fields, "own_card", "counter_kind", "occurred_at", "tx_date", "status")
@@ -82,6 +82,8 @@ _FREE_TEXT = ("line", "station", "region")  # the record fields the format lets 
 
 def _postgres_frame(records: Sequence[BatchRecord], chosen: list[int], own: Sequence[bool],
                     status: Sequence[str] | str, frame: pl.DataFrame | None) -> pl.DataFrame:
+    """The chosen rows of the file's frame (or of a frame made from the records), with what
+    clearing adds derived a column at a time."""
     if frame is None:
         columns = list(zip(*(records[i] for i in chosen), strict=True)) or [()] * len(BatchRecord._fields)
         frame = pl.DataFrame([pl.Series(name, column, dtype=dtype)
@@ -91,18 +93,17 @@ def _postgres_frame(records: Sequence[BatchRecord], chosen: list[int], own: Sequ
     card_time = pl.col("card_time").str
     status_column = pl.lit(status) if isinstance(status, str) else pl.Series([status[i] for i in chosen], dtype=pl.String)
     load = pl.col("tx_type").is_in(list(LOAD_TYPES))
+    day = pl.concat_str(card_time.slice(0, 4), pl.lit("-"), card_time.slice(4, 2), pl.lit("-"), card_time.slice(6, 2))
     return frame.with_columns(
         # COPY's text format: a backslash or a tab (the format allows them in these) is escaped
         *(pl.col(name).str.replace_all("\\", "\\\\", literal=True).str.replace_all("\t", "\\t", literal=True)
           for name in _FREE_TEXT),
         own_card=pl.Series([own[i] for i in chosen], dtype=pl.Boolean),
         counter_kind=pl.when(load).then(pl.lit(ONLINE)).otherwise(pl.lit(OFFLINE)),
-        # the card's China Standard Time, with its offset: PostgreSQL converts
-        occurred_at=pl.concat_str(card_time.slice(0, 4), pl.lit("-"), card_time.slice(4, 2), pl.lit("-"),
-                                  card_time.slice(6, 2), pl.lit(" "), card_time.slice(8, 2), pl.lit(":"),
-                                  card_time.slice(10, 2), pl.lit(":"), card_time.slice(12, 2), pl.lit("+08")),
-        tx_date=pl.concat_str(card_time.slice(0, 4), pl.lit("-"), card_time.slice(4, 2), pl.lit("-"),
-                              card_time.slice(6, 2)),
+        # the card's time is China Standard Time: given with its offset, PostgreSQL converts
+        occurred_at=pl.concat_str(day, pl.lit(" "), card_time.slice(8, 2), pl.lit(":"), card_time.slice(10, 2),
+                                  pl.lit(":"), card_time.slice(12, 2), pl.lit("+08")),
+        tx_date=day,
         status=status_column,
     ).with_columns(settles=~load & (pl.col("status") == RecordStatus.CLEARED))
 
