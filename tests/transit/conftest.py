@@ -160,3 +160,34 @@ def fares_with(**gates) -> FareConfig:
     data = tomllib.loads(text)
     data["metros"]["3040"]["gates"].update(gates)
     return fare_config_from_dict(data)
+
+
+# --- a card made the way production makes it ---------------------------------------------------
+
+
+def approved_applicant(platform, born: date) -> int:
+    """A new applicant born on `born`, applied and approved at an outlet; their person id."""
+    from tests.applications.conftest import OUTLET, new_applicant, pickup
+    from yikatong.applications import service as applications
+
+    with platform.uow() as uow:
+        application = applications.submit_at_outlet(uow=uow, actor=OUTLET, applicant=new_applicant(birth=born),
+                                                    choice=pickup(), agent=None, idempotency_key=None)
+    with platform.uow() as uow:
+        applications.approve(uow=uow, actor=OUTLET, application_id=application.id)
+    return application.person_id
+
+
+def produced_card(platform) -> EmulatorReader:
+    """Run production (the one approved application waiting) and connect to the chip it made."""
+    from tests.applications.conftest import ADMIN
+    from yikatong.applications import production
+    from yikatong.applications.protocols import CardFactory
+    from yikatong.chip.protocols import ChipStore
+
+    outcome = production.run_production(uows=platform.uow, actor=ADMIN, factory=platform.get(CardFactory),
+                                        personalise=production.chip_personaliser(platform))
+    [card_no] = outcome.produced_card_nos
+    reader = EmulatorReader(platform.get(ChipStore).load(card_no))
+    reader.connect()
+    return reader

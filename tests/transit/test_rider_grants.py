@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.transit.conftest import COUNTER, E_WALLET, phone, psam
+from tests.transit.conftest import COUNTER, E_WALLET, approved_applicant, phone, produced_card, psam
 from tests.transit.test_rider_updates import file_0017, holder, relay, rewrites, top_up
 from yikatong.audit.models import AuditRecord
 from yikatong.chip.apps.purse import management_info
@@ -161,34 +161,19 @@ def test_a_student_card_without_a_grant_is_rewritten_to_what_the_registry_says(w
 def test_personalisation_writes_the_granted_category_into_a_new_card(platform, monkeypatch, tmp_path, keystore):
     """A pupil granted the student category before the card is made: production writes student
     into 0017 and the metro charges half."""
-    from tests.applications.conftest import ADMIN, OUTLET, new_applicant, pickup
-    from yikatong.applications import production
-    from yikatong.applications import service as applications
-    from yikatong.applications.protocols import CardFactory
     from yikatong.chip import terminal
     from yikatong.chip.host import LoadHost
-    from yikatong.chip.protocols import ChipStore
     from yikatong.chip.psam import Psam
-    from yikatong.chip.reader import EmulatorReader
     from yikatong.crypto.protocols import KeyStore
 
     monkeypatch.setenv("YKT_CHIP_DIR", str(tmp_path / "chips"))
+    pupil = approved_applicant(platform, PUPIL_BORN)
     with platform.uow() as uow:
-        application = applications.submit_at_outlet(uow=uow, actor=OUTLET, applicant=new_applicant(birth=PUPIL_BORN),
-                                                    choice=pickup(), agent=None, idempotency_key=None)
-    with platform.uow() as uow:
-        applications.approve(uow=uow, actor=OUTLET, application_id=application.id)
-    with platform.uow() as uow:
-        grants.grant_rider_category(uow=uow, actor=COUNTER, idempotency_key="issue-grant-1",
-                                    person_id=application.person_id, category="student",
-                                    proof_kind="student_card", proof_reference="S-2026-0042",
+        grants.grant_rider_category(uow=uow, actor=COUNTER, idempotency_key="issue-grant-1", person_id=pupil,
+                                    category="student", proof_kind="student_card", proof_reference="S-2026-0042",
                                     valid_until=SCHOOL_YEAR_ENDS)
         uow.commit()
-    outcome = production.run_production(uows=platform.uow, actor=ADMIN, factory=platform.get(CardFactory),
-                                        personalise=production.chip_personaliser(platform))
-    [card_no] = outcome.produced_card_nos
-    reader = EmulatorReader(platform.get(ChipStore).load(card_no))
-    reader.connect()
+    reader = produced_card(platform)
     keys = platform.get(KeyStore)
     at = datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
     terminal.load(reader, LoadHost(keys), 1000, bytes.fromhex("304010000001"), at)

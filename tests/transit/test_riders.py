@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from tests.transit.conftest import approved_applicant, produced_card
 from tests.transit.fare_helpers import config_with, row
 from yikatong.chip import terminal
 from yikatong.chip.emulator import Card
@@ -122,25 +123,11 @@ def test_a_70_year_olds_card_is_charged_the_senior_fare_at_a_real_validator():
 def test_production_personalises_the_registry_age_into_the_card(platform, monkeypatch, tmp_path):
     """From an application to a gate: a holder born 71 years before the issue day gets a card
     whose 0017 says 70+, and a validator charges the 70+ fare on it."""
-    from tests.applications.conftest import ADMIN, OUTLET, new_applicant, pickup
-    from yikatong.applications import production
-    from yikatong.applications import service as applications
-    from yikatong.applications.protocols import CardFactory
-    from yikatong.chip.protocols import ChipStore
     from yikatong.crypto.protocols import KeyStore
 
     monkeypatch.setenv("YKT_CHIP_DIR", str(tmp_path / "chips"))
-    born = date(1955, 1, 20)
-    with platform.uow() as uow:
-        application = applications.submit_at_outlet(uow=uow, actor=OUTLET, applicant=new_applicant(birth=born),
-                                                    choice=pickup(), agent=None, idempotency_key=None)
-    with platform.uow() as uow:
-        applications.approve(uow=uow, actor=OUTLET, application_id=application.id)
-    outcome = production.run_production(uows=platform.uow, actor=ADMIN, factory=platform.get(CardFactory),
-                                        personalise=production.chip_personaliser(platform))
-    [card_no] = outcome.produced_card_nos
-    reader = EmulatorReader(platform.get(ChipStore).load(card_no))
-    reader.connect()
+    approved_applicant(platform, date(1955, 1, 20))
+    reader = produced_card(platform)
     keys = platform.get(KeyStore)
     terminal.load(reader, LoadHost(keys), 500, bytes.fromhex("304010000001"), MORNING)
     line_1 = Validator(Psam(keys, terminal_id=bytes.fromhex("304060000999")), bus("3040", "1", "CZBUS"))
