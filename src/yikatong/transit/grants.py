@@ -32,9 +32,9 @@ from yikatong.people import service as people
 from yikatong.transit import riders, rules
 from yikatong.transit.errors import RiderGrantExists, RiderGrantNotActive, RiderGrantNotFound
 from yikatong.transit.fare_config import FareConfig, default_fare_config
-from yikatong.transit.models import RiderGrant
+from yikatong.transit.models import GrantState, RiderGrant
 
-ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
+ACTIVE, REVOKED, EXPIRED = GrantState.ACTIVE, GrantState.REVOKED, GrantState.EXPIRED
 GRANTING_ROLES = (Role.CITIZEN_OUTLET, Role.ADMIN)
 GRANTED, REVOKED_ACTION = "transit.rider_granted", "transit.rider_grant_revoked"
 _STATES_ZH = {REVOKED: "撤销", EXPIRED: "过期"}

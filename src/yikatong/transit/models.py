@@ -95,6 +95,12 @@ class TransitWallet(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+class GrantState:
+    ACTIVE = "active"  # not revoked (past valid_until it shows as expired, until replaced)
+    REVOKED = "revoked"
+    EXPIRED = "expired"  # closed to make room for the next school year's grant
+
+
 class RiderGrant(Base):
     """A rider category set against a proof (grants.py): a citizen-card outlet saw the person's
     student status certificate or disability certificate. Valid from `valid_from` to

@@ -61,7 +61,7 @@ from yikatong.transit import records, rules
 from yikatong.transit.errors import RiderRewriteNotRefused
 from yikatong.transit.fare_config import FareConfig, default_fare_config
 from yikatong.transit.fare_rules import RiderCategory
-from yikatong.transit.models import RiderGrant, TransitWallet
+from yikatong.transit.models import GrantState, RiderGrant, TransitWallet
 
 RIDER_OFFSET = 11  # file 0017 byte 11 (chip/apps/purse.management_info)
 SENT, DONE, REFUSED, RESET = "sent", "done", "refused", "reset"
@@ -69,7 +69,6 @@ MAX_REFUSALS = 3  # refusals of one target before contacts stop trying and staff
 AUDIT_ACTION = "transit.card_rider_rewritten"
 REFUSED_ACTION = "transit.card_rider_rewrite_refused"
 RESET_ACTION = "transit.card_rider_rewrite_reset"
-ACTIVE = "active"  # RiderGrant.state of a grant not revoked (it may still have expired)
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ def registry_rider(*, uow: UnitOfWork, person_id: int, birth_date: date, on: dat
     """The registry's category of a person on a day: an active grant in force that day (the
     one charged least when there are several), else the category of their age, else adult."""
     granted = uow.session.execute(select(RiderGrant.category, RiderGrant.valid_from, RiderGrant.valid_until).where(
-        RiderGrant.person_id == person_id, RiderGrant.state == ACTIVE)).all()
+        RiderGrant.person_id == person_id, RiderGrant.state == GrantState.ACTIVE)).all()
     in_force = {RiderCategory(row.category) for row in granted
                 if rules.grant_in_force(row.valid_from, row.valid_until, on)
                 and RiderCategory(row.category) in fares.riders}  # a category the fares dropped is not granted
