@@ -210,7 +210,7 @@ def bench_platform(url: str) -> Platform:
     return platform
 
 
-_WORKER: dict[str, Platform] = {}
+_WORKER: dict[str, object] = {}  # an upload worker's platform and the start barrier
 
 
 @contextmanager
