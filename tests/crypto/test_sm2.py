@@ -7,7 +7,7 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from yikatong.crypto import sm2
@@ -178,13 +178,31 @@ def _gmssl(private_key: bytes, public_key: bytes, mode: int = 1):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from gmssl.sm2 import CryptSM2
-    return CryptSM2(private_key=private_key.hex(), public_key=public_key[1:].hex(), mode=mode)
+    oracle = CryptSM2(private_key=private_key.hex(), public_key="", mode=mode)
+    # Set after construction: gmssl's constructor runs lstrip("04") on the key, which eats every
+    # leading 0 and 4 digit of x as well, so about one key in eight crashed the oracle (CI, stop 7).
+    oracle.public_key = public_key[1:].hex()
+    return oracle
+
+
+def _keypair(secret: int) -> tuple[bytes, bytes]:
+    private_key = secret.to_bytes(32, "big")
+    return private_key, sm2.public_key_of(private_key)
+
+
+# The key is drawn too, so a failure reproduces from Hypothesis' database and its printout.
+secrets = st.integers(min_value=1, max_value=sm2._N - 2)
 
 
 @settings(max_examples=5, deadline=None)
-@given(message=st.binary(max_size=200))
-def test_cross_verify_with_gmssl(message):
-    private_key, public_key = sm2.generate_keypair()
+@given(message=st.binary(max_size=200), secret=secrets)
+# The key whose x begins 041e… that crashed the oracle in CI.
+@example(
+    message=bytes.fromhex("0d242db3060104d7"),
+    secret=0x9ADF4A86F4E6559BE0A01D8C8928FB433CAFC00BFCAD1A9BBC89A925CC74770D,
+)
+def test_cross_verify_with_gmssl(message, secret):
+    private_key, public_key = _keypair(secret)
     oracle = _gmssl(private_key, public_key)
     ours = sm2.sign(private_key, message)
     assert oracle.verify_with_sm3(ours.hex(), message)
