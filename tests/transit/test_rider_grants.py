@@ -7,11 +7,13 @@ staff, no longer sent the update, and tried again after a reset or a new grant."
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import ON_POSTGRES
 from tests.transit.conftest import COUNTER, E_WALLET, approved_applicant, phone, produced_card, psam
 from tests.transit.test_rider_updates import file_0017, holder, relay, rewrites, top_up
 from yikatong.audit.models import AuditRecord
@@ -244,6 +246,33 @@ def test_a_retried_grant_is_one_grant_and_a_second_active_one_is_refused(client,
     assert counts(wallet_platform) == after_one
     assert [g["id"] for g in client.get(f"{API}/rider-grants", params={"person_id": pupil},
                                         headers=counter).json()] == [first.json()["id"]]
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writers (BEGIN IMMEDIATE), so two "
+                    "sessions cannot interleave; PostgreSQL runs this in `make test`")
+def test_a_retry_that_overtakes_the_first_try_answers_its_grant(wallet_platform):
+    """The first try has written its grant but not committed when the retry (same key) arrives:
+    the retry waits on the one-active index and then answers the first try's grant."""
+    pupil = holder(wallet_platform, PUPIL_BORN)
+    request = dict(actor=COUNTER, idempotency_key="overtaken-1", person_id=pupil, category="student",
+                   proof_kind="student_status_certificate", proof_reference="XJ3204022014090100123",
+                   valid_until=SCHOOL_YEAR_ENDS)
+    outcome = {}
+    with wallet_platform.uow() as first, wallet_platform.uow() as retry:
+        made = grants.grant_rider_category(uow=first, **request)
+
+        def retried():
+            outcome["view"] = grants.grant_rider_category(uow=retry, **request)
+            retry.commit()
+
+        thread = threading.Thread(target=retried)
+        thread.start()  # blocks on the one-active index until the first commits
+        first.commit()
+        thread.join(timeout=30)
+    assert outcome["view"] == made
+    with wallet_platform.uow() as uow:
+        assert uow.session.execute(select(func.count()).select_from(RiderGrant).where(
+            RiderGrant.person_id == pupil)).scalar_one() == 1
 
 
 def test_a_grant_and_its_revocation_are_announced_without_the_proof(client, counter, wallet_platform):

@@ -64,8 +64,8 @@ def grant_rider_category(*, uow: UnitOfWork, actor: Actor, idempotency_key: str,
                          fares: FareConfig | None = None) -> GrantView:
     """Record that the person holds `category` against the proof, from today.
 
-    A retry with the same idempotency key answers the grant it made (IdempotencyKeyReused for
-    the key with another request). Raises PersonNotFound, RiderCategoryUnknown,
+    A retry with the same idempotency key answers the grant it made, also when it overtakes the
+    first try (IdempotencyKeyReused for the key with another request). Raises PersonNotFound, RiderCategoryUnknown,
     RiderCategoryByAge, RiderProofKindNotAccepted, RiderGrantNeedsEnd,
     RiderGrantEndNotAfterToday, RiderGrantExists (an active grant of the category in force or
     still to come; revoke it first)."""
@@ -86,7 +86,14 @@ def grant_rider_category(*, uow: UnitOfWork, actor: Actor, idempotency_key: str,
                        active_key=_active_key(person_id, rider.value), granted_by=actor.user_id,
                        outlet_code=actor.branch_code, granted_at=uow.now())
     uow.session.add(grant)
-    _flush_or_refuse(uow, person_id, rider.value, today)
+    try:
+        _flush_or_refuse(uow, person_id, rider.value, today)
+    except RiderGrantExists:
+        # The winner may be this very request, retried while the first try was still running.
+        replayed = uow.replay(scope, idempotency_key, request)
+        if replayed is None:
+            raise
+        return _view(_load(uow, replayed["id"]), today)
     cleared = riders.clear_refusals_of(uow=uow, asns=_card_asns(uow, person_id))
     uow.audit(actor=actor, action=GRANTED, entity_type="transit_rider_grant", entity_id=grant.id,
               after={"person_id": person_id, "category": rider.value, "proof_kind": proof_kind,
