@@ -62,6 +62,12 @@ def expect(response: ResponseApdu, what: str, length: int | None = None) -> byte
     return response.data
 
 
+def get_challenge(reader: CardReader, length: int = 4) -> bytes:
+    """The card's random challenge (GET CHALLENGE): 4 bytes for secure messaging, 8 for an
+    external authentication."""
+    return expect(exchange(reader, command(0x00, 0x84, 0x00, 0x00, le=length)), "GET CHALLENGE")
+
+
 def read_record(reader: CardReader, sfi: int, number: int) -> ResponseApdu:
     """READ RECORD `number` of the file with short identifier `sfi` (whole record, Le 00)."""
     return exchange(reader, command(0x00, 0xB2, number, (sfi << 3) | 4, le=0))
@@ -99,7 +105,7 @@ def read_social_security(reader: CardReader, psam: Psam | None = None) -> Social
         for purpose, key_index in (("external_auth", social.ISSUER_AUTH_KEY),
                                    ("national_read", social.NATIONAL_READ_KEY)):
             if psam.holds(purpose):
-                challenge = expect(exchange(reader, command(0x00, 0x84, 0x00, 0x00, le=8)), "GET CHALLENGE")
+                challenge = get_challenge(reader, 8)
                 cryptogram = psam.auth_cryptogram(purpose, card_id_code, challenge)
                 expect(exchange(reader, command(0x00, 0x82, 0x00, key_index, cryptogram)),
                        "EXTERNAL AUTHENTICATE")

@@ -24,7 +24,6 @@ from sqlalchemy import select
 from yikatong.cards import service as cards
 from yikatong.cards.wallet import RecordedWalletRefunds
 from yikatong.chip import terminal
-from yikatong.chip.apdu import command
 from yikatong.chip.host import secure_command
 from yikatong.chip.protocols import CardReader
 from yikatong.chip.secure import purse_factors
@@ -148,7 +147,7 @@ def _note_refund(platform, actor: Actor, card_no: str, asn: str, balance: Fen, o
 def _close_on_card(platform, reader: CardReader, issuer_id: str, asn: str) -> None:
     """APPLICATION BLOCK (permanent) with a MAC under the card's maintenance key."""
     key_version, alg_id = terminal.purse_key(reader)
-    challenge = terminal.expect(terminal.exchange(reader, command(0x00, 0x84, 0x00, 0x00, le=4)), "GET CHALLENGE")
+    challenge = terminal.get_challenge(reader)
     apdu = secure_command(platform.get(KeyStore), factors=purse_factors(bytes.fromhex(issuer_id), bytes.fromhex(asn)),
                           alg_id=alg_id, challenge=challenge, cla=0x84, ins=0x1E, p2=PERMANENT,
                           key_version=key_version)

@@ -147,7 +147,7 @@ def _rewrite(platform, reader: CardReader, actor: Actor, view: PurseView, on_car
              wanted: RiderCategory, fares: FareConfig, last: dict | None) -> RiderUpdate:
     asn = view.public.asn.hex().upper()
     key_version, alg_id = terminal.purse_key(reader)
-    challenge = terminal.expect(terminal.exchange(reader, command(0x00, 0x84, 0x00, 0x00, le=4)), "GET CHALLENGE")
+    challenge = terminal.get_challenge(reader)
     if _given_up(last, wanted, challenge.hex().upper()):
         return _refused(on_card.value, wanted.value, last.get("status", "----"), fares)
     _note_attempt(platform, asn, on_card.value, wanted.value, challenge.hex().upper())
