@@ -121,3 +121,19 @@ def login(platform, client, admin_actor):
 
     made: list[str] = []
     return make
+
+
+def cli_on(platform: Platform, monkeypatch):
+    """`ykt …` run on the test's platform (its database and its fixed clock): run(*args) gives
+    the CliRunner result; arguments may be numbers."""
+    from typer.testing import CliRunner
+
+    from yikatong.cli import context
+    from yikatong.cli.main import app
+
+    monkeypatch.setattr(context, "platform", lambda: platform)
+
+    def run(*args):
+        return CliRunner().invoke(app, [str(arg) for arg in args], env={"COLUMNS": "250"})
+
+    return run

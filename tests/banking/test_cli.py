@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.banking.helpers import act, cards_view, produce, teller
+from tests.conftest import cli_on
 from yikatong.cards import service as cards
-from yikatong.cli import context
-from yikatong.cli.main import app
 from yikatong.core.actor import Actor, Channel, Role
 
 pytestmark = pytest.mark.db
@@ -16,12 +14,7 @@ pytestmark = pytest.mark.db
 
 @pytest.fixture
 def ykt(bank_platform, monkeypatch):
-    monkeypatch.setattr(context, "platform", lambda: bank_platform)
-
-    def run(*args: str):
-        return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
-
-    return run
+    return cli_on(bank_platform, monkeypatch)
 
 
 def test_closure_tasks_from_the_command_line(bank_platform, ykt):

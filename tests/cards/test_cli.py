@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.cards.conftest import card_in_use, read
-from yikatong.cli.main import app
+from tests.conftest import cli_on
 
 pytestmark = pytest.mark.db
 
 
 @pytest.fixture
 def ykt(platform, monkeypatch):
-    """The CLI on the test's platform (its database and its fixed clock)."""
-    from yikatong.cli import context
-
-    monkeypatch.setattr(context, "platform", lambda: platform)
-
-    def run(*args: str):
-        return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
-
-    return run
+    return cli_on(platform, monkeypatch)
 
 
 def test_loss_show_unblock_through_the_cli(ykt, platform):

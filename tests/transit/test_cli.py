@@ -10,13 +10,12 @@ import re
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
+from tests.conftest import cli_on
 from tests.transit.conftest import COUNTER
 from tests.transit.test_rider_grants import PUPIL_BORN, counts, flags, refusing_card, wallet
 from tests.transit.test_rider_updates import holder
 from yikatong.audit.models import AuditRecord
-from yikatong.cli.main import app
 from yikatong.transit import grants, riders, service
 from yikatong.transit.errors import RiderGrantExists, RiderRewriteNotRefused
 
@@ -28,15 +27,7 @@ STUDENT = ("--proof-kind", "student_status_certificate", "--proof-ref", PROOF, "
 
 @pytest.fixture
 def ykt(wallet_platform, monkeypatch):
-    """The CLI on the test's platform (its database and its fixed clock)."""
-    from yikatong.cli import context
-
-    monkeypatch.setattr(context, "platform", lambda: wallet_platform)
-
-    def run(*args):
-        return CliRunner().invoke(app, [str(arg) for arg in args], env={"COLUMNS": "250"})
-
-    return run
+    return cli_on(wallet_platform, monkeypatch)
 
 
 def listed(platform, person_id: int) -> list[grants.GrantView]:
@@ -109,6 +100,7 @@ def test_a_retry_with_the_printed_key_is_one_grant(ykt, wallet_platform):
 
 @pytest.mark.parametrize(("change", "code"), [
     ({"category": "veteran"}, "transit_rider_category_unknown"),
+    ({"category": "[/x]"}, "transit_rider_category_unknown"),  # echoed in the message: not Rich markup
     ({"category": "senior_70"}, "transit_rider_category_by_age"),
     ({"--proof-kind": "disability_certificate"}, "transit_rider_proof_kind"),
     ({"--until": "2026-13-01"}, "invalid_input"),

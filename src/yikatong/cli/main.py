@@ -12,6 +12,7 @@ import pkgutil
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import yikatong
 from yikatong.core.errors import DomainError
@@ -46,7 +47,8 @@ def _register_domains() -> None:
 
 def fail(error: DomainError) -> None:
     """Print a domain error the way the CLI always does, then exit non-zero."""
-    console.print(f"[red]✗ {error.code}[/red] {error.message_zh} / {error.message_en}")
+    # The messages can echo what the operator typed; escaped, "[/x]" is printed, not parsed as markup.
+    console.print(f"[red]✗ {error.code}[/red] {escape(error.message_zh)} / {escape(error.message_en)}")
     raise typer.Exit(1)
 
 
