@@ -167,7 +167,7 @@ def _with_tacs(records: list[BatchRecord], rng: random.Random) -> list[BatchReco
         out[i] = records[i]._replace(tac=f"{rng.getrandbits(32):08X}")
     stub = [r._replace(tac="00000000") for r in records]
     master = KEYS.get("tac", version=1, algorithm="SM4").key
-    for group in rules.tac_groups(stub, own):
+    for group in rules.tac_groups(fileformat.frame_of(stub), own):
         tacs = tacs_sm4(master, group.asns, group.tac_inputs, issuer_factors=[bytes.fromhex(group.issuer_id)])
         for index, tac in zip(group.indexes, tacs, strict=True):
             out[index] = records[index]._replace(tac=f"{int(tac):08X}")

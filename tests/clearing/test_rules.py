@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from yikatong.clearing import rules
-from yikatong.clearing.fileformat import BatchRecord
+from yikatong.clearing.fileformat import BatchRecord, frame_of
 from yikatong.clearing.rules import CardMovement, CardTap, Reason
 from yikatong.core.clock import CST
 from yikatong.core.money import apply_rate
@@ -32,9 +32,38 @@ def record(seq: int, *, asn: str = "1" * 20, counter: int = 0, amount: int = 120
 def test_repeats_of_a_card_counter_are_found_whatever_else_differs():
     records = [record(1, counter=1), record(2, counter=2), record(3, counter=1, amount=999),
                record(4, counter=1, tx_type=0x02, amount=500), record(5, asn="2" * 20, counter=1)]
-    first, repeats = rules.split_repeats(records, range(len(records)))
+    first, repeats = rules.split_repeats(frame_of(records), range(len(records)))
     assert repeats == [2]  # a load's online counter 1 is another counter than a purchase's offline 1
     assert first == [0, 1, 3, 4]
+    assert rules.split_repeats(frame_of(records), [4, 2, 0]) == ([4, 2], [0])  # the first in the order given
+    assert rules.split_repeats(frame_of(records), []) == ([], [])
+
+
+hex_digits = st.text("0123456789ABCDEF", min_size=1, max_size=1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0x02, 0x06, 0x09]), st.integers(0, 2**32 - 1),
+                          st.integers(-(2**31), 2**31 - 1), st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1),
+                          st.sampled_from([OURS, SUZHOU]), st.sampled_from([1, 2]),
+                          st.lists(hex_digits, min_size=12, max_size=12).map("".join)), max_size=12))
+def test_tac_groups_give_each_record_the_bytes_of_its_tac_layout(fields):
+    """The column-at-a-time TAC data equals the one-record-at-a-time layouts (purchase_tac_hex,
+    load_tac_hex, which tests/clearing/test_fileformat.py checks against the card's)."""
+    records = [BatchRecord(seq, f"{seq:020d}", issuer, terminal, serial, tx_type, amount, balance, counter,
+                           f"2026030{seq % 9 + 1}08{seq % 60:02d}00", f"{seq:08X}", version, 4, "3040", "CZBUS")
+               for seq, (tx_type, amount, balance, counter, serial, issuer, version, terminal)
+               in enumerate(fields, start=1)]
+    chosen = [i for i in range(len(records)) if i % 3 != 1]  # not every row
+    groups = rules.tac_groups(frame_of(records), chosen)
+    assert sorted(i for g in groups for i in g.indexes) == chosen
+    for group in groups:
+        for row, index in enumerate(group.indexes):
+            r = records[index]
+            assert (group.key_version, group.issuer_id, group.alg_id) == (r.key_version, r.issuer_id, r.alg_id)
+            layout = rules.load_tac_hex if r.is_load else rules.purchase_tac_hex
+            assert group.tac_inputs[row].tobytes() == bytes.fromhex(layout(r))
+            assert (group.asns[row].tobytes(), group.tacs[row].tobytes()) == (bytes.fromhex(r.asn), bytes.fromhex(r.tac))
 
 
 def test_settlement_groups_sum_per_operator_and_issuer_and_post_to_the_right_accounts():

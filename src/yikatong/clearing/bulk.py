@@ -15,13 +15,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date
 from functools import lru_cache
-from typing import Any, get_type_hints
+from typing import Any
 
 import polars as pl
 import psycopg
 from sqlalchemy import Connection, Engine
 
-from yikatong.clearing.fileformat import LOAD_TYPES, OFFLINE, ONLINE, BatchRecord, card_datetime
+from yikatong.clearing.fileformat import (
+    LOAD_TYPES,
+    OFFLINE,
+    ONLINE,
+    BatchRecord,
+    card_datetime,
+    frame_of,
+)
 from yikatong.clearing.models import RecordStatus
 
 TABLE = "clearing_records"
@@ -74,9 +81,6 @@ def _sqlite_rows(records: Sequence[BatchRecord], indexes: Iterable[int], own: Se
     return rows
 
 
-# A record's own fields as a frame's columns, in BatchRecord order.
-_FRAME_TYPES = {name: {int: pl.Int64, bool: pl.Boolean, str: pl.String}[kind]
-                for name, kind in get_type_hints(BatchRecord).items()}
 _FREE_TEXT = ("line", "station", "region")  # the record fields the format lets hold any character but | CR LF
 
 
@@ -84,12 +88,7 @@ def _postgres_frame(records: Sequence[BatchRecord], chosen: list[int], own: Sequ
                     status: Sequence[str] | str, frame: pl.DataFrame | None) -> pl.DataFrame:
     """The chosen rows of the file's frame (or of a frame made from the records), with what
     clearing adds derived a column at a time."""
-    if frame is None:
-        columns = list(zip(*(records[i] for i in chosen), strict=True)) or [()] * len(BatchRecord._fields)
-        frame = pl.DataFrame([pl.Series(name, column, dtype=dtype)
-                              for (name, dtype), column in zip(_FRAME_TYPES.items(), columns, strict=True)])
-    else:
-        frame = frame.select(pl.all().gather(chosen))
+    frame = frame_of([records[i] for i in chosen]) if frame is None else frame.select(pl.all().gather(chosen))
     card_time = pl.col("card_time").str
     status_column = pl.lit(status) if isinstance(status, str) else pl.Series([status[i] for i in chosen], dtype=pl.String)
     load = pl.col("tx_type").is_in(list(LOAD_TYPES))

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache, partial
-from typing import NamedTuple
+from typing import NamedTuple, get_type_hints
 
 import polars as pl
 
@@ -295,6 +295,16 @@ def _parse_trailer(line: str, number: int) -> Trailer:
 _INTEGER_FIELDS = ("seq", "terminal_serial", "amount", "balance_after", "counter", "key_version")
 _HEX_FIELDS = ("tx_type", "alg_id")
 _new_record = partial(tuple.__new__, BatchRecord)
+# A record's fields as a frame's columns, in BatchRecord order (what `_record_frame` reads).
+RECORD_SCHEMA = {name: {int: pl.Int64, bool: pl.Boolean, str: pl.String}[kind]
+                 for name, kind in get_type_hints(BatchRecord).items()}
+
+
+def frame_of(records: Sequence[BatchRecord]) -> pl.DataFrame:
+    """Records as the typed columns a bulk read gives (for records that were not read in bulk)."""
+    columns = list(zip(*records, strict=True)) or [()] * len(BatchRecord._fields)
+    return pl.DataFrame([pl.Series(name, column, dtype=dtype)
+                         for (name, dtype), column in zip(RECORD_SCHEMA.items(), columns, strict=True)])
 
 
 def _parse_records(body: bytes, lines: list[str], header: Header) -> tuple[list[BatchRecord], pl.DataFrame | None]:

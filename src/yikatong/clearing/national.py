@@ -138,7 +138,7 @@ class NationalClearingHouse:
         """Each record's TAC under its own issuer's master, in bulk per (issuer, key, layout)."""
         verdicts = [Verdict.UNKNOWN_ISSUER] * len(records)
         known = [i for i, r in enumerate(records) if r.issuer_city in self._keys and r.tac]
-        for group in rules.tac_groups(records, known):
+        for group in rules.tac_groups(fileformat.frame_of(records), known):
             try:
                 profile = pboc.profile_for(group.alg_id)
                 master = self._keys[group.issuer_id[4:8]].get("tac", version=group.key_version,

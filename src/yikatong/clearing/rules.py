@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from yikatong.chip.apps.purse import CHANGZHOU_CITY, TRANSIT_RECORDS
 from yikatong.clearing.fileformat import LOAD_TYPES, BatchRecord
@@ -46,6 +47,11 @@ def is_own_card(issuer_id: str, home_city: str = HOME_CITY) -> bool:
     return issuer_id[4:8] == home_city
 
 
+def own_cards(frame: pl.DataFrame, home_city: str = HOME_CITY) -> np.ndarray:
+    """`is_own_card` of each row of a file's frame, as a boolean array."""
+    return (frame["issuer_id"].str.slice(4, 4) == home_city).to_numpy()
+
+
 # --- TAC bytes, for the vectorised verifiers ---------------------------------------------------
 
 
@@ -73,42 +79,62 @@ def load_tac_hex(r: BatchRecord) -> str:
     return f"{r.balance_after & 0xFFFFFFFF:08X}{r.counter:04X}{r.amount:08X}{r.tx_type:02X}{r.terminal_id}{r.card_time}"
 
 
-def tac_groups(records: Sequence[BatchRecord], indexes: Iterable[int]) -> list[TacGroup]:
-    """Group the given records (those with a TAC) for bulk verification. The TAC data is the
-    BCD of the card time, so a record's bytes are one hex string: one `bytes.fromhex` per group."""
-    grouped: dict[tuple[int, int, str, bool], list[int]] = defaultdict(list)
-    for index in indexes:
-        r = records[index]
-        grouped[(r.key_version, r.alg_id, r.issuer_id, r.is_load)].append(index)
+def tac_groups(frame: pl.DataFrame, indexes: Sequence[int]) -> list[TacGroup]:
+    """Group the given records (rows of a file's frame, those with a TAC) for bulk
+    verification. Each field goes into the TAC data a column at a time: the hex fields (card
+    time as BCD) as one `bytes.fromhex` per column, the numbers as big-endian integers; the
+    same bytes as `purchase_tac_hex` / `load_tac_hex` give a record at a time."""
+    indexes = list(indexes)
+    chosen = frame.select(pl.col(_TAC_COLUMNS).gather(indexes)).with_columns(
+        index=pl.Series(indexes, dtype=pl.Int64), load=pl.col("tx_type").is_in(list(LOAD_TYPES)))
     groups = []
-    for (key_version, alg_id, issuer_id, loads), members in grouped.items():
-        layout, width = (load_tac_hex, 24) if loads else (purchase_tac_hex, 22)
-        chosen = [records[i] for i in members]
-        groups.append(TacGroup(
-            key_version, alg_id, issuer_id, members,
-            np.frombuffer(bytes.fromhex("".join(r.asn for r in chosen)), dtype=np.uint8).reshape(-1, 10),
-            np.frombuffer(bytes.fromhex("".join(layout(r) for r in chosen)), dtype=np.uint8).reshape(-1, width),
-            np.frombuffer(bytes.fromhex("".join(r.tac for r in chosen)), dtype=np.uint8).reshape(-1, 4),
-        ))
+    for (key_version, alg_id, issuer_id, loads), members in chosen.group_by(
+            "key_version", "alg_id", "issuer_id", "load", maintain_order=True):
+        groups.append(TacGroup(key_version, alg_id, issuer_id, members["index"].to_list(),
+                               _hex_bytes(members["asn"], 10), _tac_data(members, loads),
+                               _hex_bytes(members["tac"], 4)))
     return groups
+
+
+_TAC_COLUMNS = ["key_version", "alg_id", "issuer_id", "asn", "tac", "amount", "tx_type", "terminal_id", "card_time",
+                "balance_after", "counter", "terminal_serial"]
+
+
+def _tac_data(members: pl.DataFrame, loads: bool) -> np.ndarray:
+    """(n, 24) load or (n, 22) purchase TAC data (card-protocol.md §3.3)."""
+    amount_type = [_big_endian(members["amount"], ">u4"), _big_endian(members["tx_type"], "u1")]
+    terminal, when = _hex_bytes(members["terminal_id"], 6), _hex_bytes(members["card_time"], 7)
+    if loads:  # NEW_BAL ‖ ONLINE_CTR ‖ AMOUNT ‖ TYPE ‖ TERMID ‖ DATE ‖ TIME
+        balance = _big_endian(members["balance_after"].to_numpy() & 0xFFFFFFFF, ">u4")
+        parts = [balance, _big_endian(members["counter"], ">u2"), *amount_type, terminal, when]
+    else:  # AMOUNT ‖ TYPE ‖ TERMID ‖ TERM_TSN ‖ DATE ‖ TIME
+        parts = [*amount_type, terminal, _big_endian(members["terminal_serial"], ">u4"), when]
+    return np.concatenate(parts, axis=1)
+
+
+def _hex_bytes(column: pl.Series, width: int) -> np.ndarray:
+    """A column of fixed-width hex strings as an (n, width) byte array."""
+    if column.is_empty():
+        return np.zeros((0, width), dtype=np.uint8)
+    return np.frombuffer(bytes.fromhex(column.str.join("").item()), dtype=np.uint8).reshape(-1, width)
+
+
+def _big_endian(column, dtype: str) -> np.ndarray:
+    """A column of integers (each fits `dtype`) as an (n, size) array of their big-endian bytes."""
+    values = np.asarray(column.to_numpy() if isinstance(column, pl.Series) else column).astype(dtype)
+    return values.view(np.uint8).reshape(len(values), -1)
 
 
 # --- duplicates ------------------------------------------------------------------------------
 
 
-def split_repeats(records: Sequence[BatchRecord], indexes: Iterable[int]) -> tuple[list[int], list[int]]:
-    """(first occurrences, repeats) of (card, counter kind, counter) among the given records."""
-    seen: set[tuple[str, str, int]] = set()
-    first, repeats = [], []
-    for index in indexes:
-        r = records[index]
-        key = (r.asn, r.tx_type in LOAD_TYPES, r.counter)  # BatchRecord.key, without its property calls
-        if key in seen:
-            repeats.append(index)
-        else:
-            seen.add(key)
-            first.append(index)
-    return first, repeats
+def split_repeats(frame: pl.DataFrame, indexes: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(first occurrences, repeats) of (card, counter kind, counter) among the given rows of a
+    file's frame, in their order."""
+    chosen = np.asarray(indexes, dtype=np.int64)
+    first = frame.select(pl.struct("asn", pl.col("tx_type").is_in(list(LOAD_TYPES)), "counter")
+                         .gather(chosen).is_first_distinct()).to_series().to_numpy()
+    return chosen[first].tolist(), chosen[~first].tolist()
 
 
 # --- fare re-rating ----------------------------------------------------------------------------

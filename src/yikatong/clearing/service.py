@@ -291,7 +291,9 @@ class _Clearing:
         if purchase is not None:
             raise BatchMalformed(line=purchase.seq + 1, reason_zh="充值文件只能有充值记录",
                                  reason_en="a top-up file holds loads only")
-        self.own = [rules.is_own_card(r.issuer_id) for r in self.records]
+        # The records' typed columns, for the passes over the whole file (TACs, repeats).
+        self.frame = clearing_file.frame if clearing_file.frame is not None else fileformat.frame_of(self.records)
+        self.own = rules.own_cards(self.frame).tolist()
         waiting = RecordStatus.PENDING_NATIONAL if kind is FileKind.TERMINAL else RecordStatus.REJECTED
         self.status = [RecordStatus.CLEARED if own else waiting for own in self.own]
         self.flags: list[_Flag] = []
@@ -314,7 +316,7 @@ class _Clearing:
     def prepare_rows(self) -> None:
         """Refuse the file's own repeats and prepare the rows of the rest (pure: done before
         the write transaction, which only has to insert them)."""
-        self.first, repeats = rules.split_repeats(self.records, self.live())
+        self.first, repeats = rules.split_repeats(self.frame, self.live())
         for index in repeats:
             record = self.records[index]
             self.reject(index, Reason.DUPLICATE, counter_kind=record.counter_kind, counter=record.counter,
@@ -366,16 +368,12 @@ def _reason_counts(flags: Iterable[_Flag]) -> dict[str, int]:
 
 
 def _verify_tacs(state: _Clearing, keystore: KeyStore, processes: int) -> None:
-    records = state.records
-    with_tac = []
-    for index in state.live():
-        if not state.own[index]:
-            continue
-        if records[index].tac:
-            with_tac.append(index)
-        else:  # the load a platform confirmed from the card's counter (its TAC was never seen)
-            state.flag(index, Reason.LOAD_WITHOUT_TAC)
-    for group in rules.tac_groups(records, with_tac):
+    live = np.asarray(state.live(), dtype=np.int64)
+    ours = live[np.asarray(state.own, dtype=bool)[live]] if len(live) else live
+    has_tac = (state.frame["tac"] != "").to_numpy()[ours]
+    for index in ours[~has_tac].tolist():  # the load a platform confirmed from the card's counter (no TAC seen)
+        state.flag(index, Reason.LOAD_WITHOUT_TAC)
+    for group in rules.tac_groups(state.frame, ours[has_tac].tolist()):
         try:
             valid = _verify_group(group, keystore, processes)
         except (KeyNotFound, KeyUnusable, UnknownAlgorithm) as error:
