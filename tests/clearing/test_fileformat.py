@@ -226,3 +226,15 @@ def test_chip_records_keep_their_fields():
                                   tap="board", line="B1")
     assert (record.terminal_serial, record.recovered, record.line, record.tac) == (42, True, "B1", "A1B2C3D4")
     assert fileformat.record_of(LOAD, city="3040", operator="X").terminal_serial == 0
+
+
+def test_records_read_in_bulk_are_made_from_the_frame_one_at_a_time_then_all_at_once():
+    records = [bus_record(counter=n, terminal_serial=n + 1) for n in range(300)]
+    read = fileformat.parse(terminal_file(records))
+    expected = [replace_seq(record, seq) for seq, record in enumerate(records, start=1)]
+    assert isinstance(read.records, fileformat.FrameRecords) and len(read.records) == 300
+    assert [read.records[i] for i in range(0, 300, 2)] == expected[::2]
+    assert read.records._made is None  # 150 rows asked for: made one at a time
+    assert [read.records[i] for i in range(1, 300, 2)] == expected[1::2]
+    assert read.records._made is not None  # past 256: all made once
+    assert (read.records[-1], read.records[10:12], list(read.records)) == (expected[-1], expected[10:12], expected)

@@ -70,7 +70,10 @@ def test_settlement_groups_sum_per_operator_and_issuer_and_post_to_the_right_acc
     records = [record(1, amount=120), record(2, amount=200), record(3, amount=95, issuer=SUZHOU),
                record(4, amount=190, operator="CZMETRO"), record(5, amount=5000, tx_type=0x02),
                record(6, amount=160, city="3050", operator="SZBUS")]
-    groups = {(g.city, g.operator, g.issuer_id): g for g in rules.settlement_groups(records)}
+    groups = {(g.city, g.operator, g.issuer_id): g for g in rules.settlement_groups(frame_of(records), range(6))}
+    assert groups[("3040", "CZBUS", OURS)].indexes == (0, 1)
+    assert [g.count for g in rules.settlement_groups(frame_of(records), [5, 2])] == [1, 1]  # only the rows given
+    assert rules.settlement_groups(frame_of(records), []) == []
     assert {key: (g.count, g.amount) for key, g in groups.items()} == {
         ("3040", "CZBUS", OURS): (2, 320), ("3040", "CZBUS", SUZHOU): (1, 95),
         ("3040", "CZMETRO", OURS): (1, 190), ("3050", "SZBUS", OURS): (1, 160)}  # the load is not a fare

@@ -142,7 +142,7 @@ class Trailer(NamedTuple):
 @dataclass(frozen=True)
 class ClearingFile:
     header: Header
-    records: list[BatchRecord]
+    records: Sequence[BatchRecord]  # a list, or FrameRecords when read in bulk
     verdicts: list[VerdictLine]
     trailer: Trailer
     # The records as typed columns (BatchRecord's fields), when they were read in bulk: what
@@ -245,7 +245,7 @@ def parse(content: bytes | str) -> ClearingFile:
     body, frame = lines[1:-1], None
     if header.kind in RECORD_KINDS:
         records, frame = _parse_records(data[data.index(b"\n") + 1:body_end], body, header)
-        verdicts, totals = [], _record_totals(records)
+        verdicts, totals = [], _record_totals(records) if frame is None else _frame_totals(frame)
     else:
         records, verdicts = [], _parse_verdicts(body)
         totals = (sum(v.amount for v in verdicts if v.verdict is Verdict.ACCEPTED),
@@ -314,9 +314,43 @@ def _parse_records(body: bytes, lines: list[str], header: Header) -> tuple[list[
     bad line (and gives no frame)."""
     frame = _record_frame(body, len(lines)) if lines else None
     if frame is not None and _well_formed(frame, header):
-        columns = [frame.get_column(name).to_list() for name in BatchRecord._fields]
-        return list(map(_new_record, zip(*columns, strict=True))), frame
+        return FrameRecords(frame), frame
     return _parse_records_line_by_line(lines, header), None
+
+
+class FrameRecords(Sequence[BatchRecord]):
+    """A bulk-read file's records, made from its frame when asked for. Clearing works on the
+    frame's columns, which costs less than making a million tuples; what it asks of single
+    records (a flag's details) is made one row at a time, until that many rows were asked for
+    that making them all is cheaper."""
+
+    _ONE_AT_A_TIME = 256
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self._frame, self._made, self._asked = frame, None, 0
+
+    def _all(self) -> list[BatchRecord]:
+        if self._made is None:
+            columns = [self._frame.get_column(name).to_list() for name in BatchRecord._fields]
+            self._made = list(map(_new_record, zip(*columns, strict=True)))
+        return self._made
+
+    def __len__(self) -> int:
+        return self._frame.height
+
+    def __getitem__(self, index):
+        if self._made is None and isinstance(index, int) and self._asked < self._ONE_AT_A_TIME:
+            self._asked += 1
+            return _new_record(self._frame.row(index))
+        return self._all()[index]
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None
 
 
 def _record_frame(body: bytes, count: int) -> pl.DataFrame | None:
@@ -428,6 +462,14 @@ def _valid_date(yyyymmdd: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _frame_totals(frame: pl.DataFrame) -> tuple[int, int]:
+    """(purchases, loads) in fen, as `_record_totals` gives them, a column at a time."""
+    load = pl.col("tx_type").is_in(list(LOAD_TYPES))
+    debits, credits = frame.select(debits=pl.col("amount").filter(~load).sum(),
+                                   credits=pl.col("amount").filter(load).sum()).row(0)
+    return debits, credits
 
 
 def _record_totals(records: list[BatchRecord]) -> tuple[int, int]:

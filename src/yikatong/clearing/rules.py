@@ -4,8 +4,7 @@ settlement groups and accounts, exception texts, card-side reconciliation. No I/
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -292,7 +291,7 @@ class SettlementGroup:
     issuer_id: str
     count: int
     amount: Fen
-    records: tuple[BatchRecord, ...] = field(default=(), compare=False, repr=False)
+    indexes: tuple[int, ...] = field(default=(), compare=False, repr=False)  # its rows of the frame
 
     def accounts(self, home_city: str = HOME_CITY) -> tuple[str, str]:
         """(debit, credit): a fare paid from our float, or owed to us by the card's issuer,
@@ -301,14 +300,16 @@ class SettlementGroup:
         return debit, operator_payable(self.city, self.operator)
 
 
-def settlement_groups(records: Iterable[BatchRecord]) -> list[SettlementGroup]:
-    """Purchases summed per (terminal city, operator, card issuer): one posting each."""
-    members: dict[tuple[str, str, str], list[BatchRecord]] = defaultdict(list)
-    for r in records:
-        if not r.is_load:
-            members[(r.city, r.operator, r.issuer_id)].append(r)
-    return [SettlementGroup(city, operator, issuer, len(group), sum(r.amount for r in group), tuple(group))
-            for (city, operator, issuer), group in sorted(members.items())]
+def settlement_groups(frame: pl.DataFrame, indexes: Sequence[int]) -> list[SettlementGroup]:
+    """The purchases among the given rows of a file's frame summed per (terminal city,
+    operator, card issuer): one posting each, in that order."""
+    indexes = list(indexes)
+    purchases = frame.select(pl.col("city", "operator", "issuer_id", "amount", "tx_type").gather(indexes)).with_columns(
+        index=pl.Series(indexes, dtype=pl.Int64)).filter(~pl.col("tx_type").is_in(list(LOAD_TYPES)))
+    sums = purchases.group_by("city", "operator", "issuer_id").agg(
+        pl.len(), pl.col("amount").sum(), pl.col("index")).sort("city", "operator", "issuer_id")
+    return [SettlementGroup(city, operator, issuer, count, amount, tuple(members))
+            for city, operator, issuer, count, amount, members in sums.iter_rows()]
 
 
 # --- exceptions --------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ from yikatong.clearing.errors import (
     WrongFileKind,
 )
 from yikatong.clearing.fileformat import (
+    LOAD_TYPES,
     BatchRecord,
     ClearingFile,
     FileKind,
@@ -313,6 +314,11 @@ class _Clearing:
     def live(self) -> list[int]:
         return [i for i, status in enumerate(self.status) if status != RecordStatus.REJECTED]
 
+    def settled_purchases(self) -> list[int]:
+        """The cleared purchases, which the file's postings pay for."""
+        load = self.frame["tx_type"].is_in(list(LOAD_TYPES)).to_numpy()
+        return np.flatnonzero((np.asarray(self.status) == RecordStatus.CLEARED) & ~load).tolist()
+
     def prepare_rows(self) -> None:
         """Refuse the file's own repeats and prepare the rows of the rest (pure: done before
         the write transaction, which only has to insert them)."""
@@ -331,9 +337,9 @@ def _clear(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearing_file: C
     with timer("insert"):
         _insert(uow, batch, state)
     with timer("settle"):
-        settled = [i for i in state.live() if state.status[i] == RecordStatus.CLEARED and not records[i].is_load]
+        settled = state.settled_purchases()
         unfunded: dict[str, Fen] = {}
-        postings = _post(uow, batch.file_id, rules.settlement_groups(records[i] for i in settled),
+        postings = _post(uow, batch.file_id, rules.settlement_groups(state.frame, settled), records,
                          unfunded=unfunded)
     _flag_unfunded(uow, actor, state, settled, unfunded)
     _deny_forged(uow, actor, {records[f.index].asn for f in state.flags if f.reason is Reason.FORGED
@@ -453,7 +459,7 @@ def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
 # --- postings ----------------------------------------------------------------------------
 
 
-def _post(uow: UnitOfWork, file_id: str, groups: list[rules.SettlementGroup],
+def _post(uow: UnitOfWork, file_id: str, groups: list[rules.SettlementGroup], records: Sequence[BatchRecord],
           unfunded: dict[str, Fen] | None = None) -> list[Posting]:
     """One journal per (file, operator, issuer); zero-fare groups (free riders) post nothing.
 
@@ -472,7 +478,7 @@ def _post(uow: UnitOfWork, file_id: str, groups: list[rules.SettlementGroup],
                 _open_account(uow, code)
             legs = [(debit, group.amount), (credit, -group.amount)]
             if debit == transit_rules.WALLET_FLOAT and unfunded is not None:
-                short = _unfunded_part(uow, group, unfunded)
+                short = _unfunded_part(uow, group, records, unfunded)
                 if short:
                     _open_account(uow, rules.UNFUNDED_SPEND)
                     legs = [leg for leg in [(debit, group.amount - short), (rules.UNFUNDED_SPEND, short),
@@ -484,13 +490,14 @@ def _post(uow: UnitOfWork, file_id: str, groups: list[rules.SettlementGroup],
     return postings
 
 
-def _unfunded_part(uow: UnitOfWork, group: rules.SettlementGroup, unfunded: dict[str, Fen]) -> Fen:
+def _unfunded_part(uow: UnitOfWork, group: rules.SettlementGroup, records: Sequence[BatchRecord],
+                   unfunded: dict[str, Fen]) -> Fen:
     """How much of an own-card group the float cannot pay (0 almost always: one balance read)."""
     available = max(ledger.balance(uow=uow, code=transit_rules.WALLET_FLOAT), 0)
     if group.amount <= available:
         return 0
     spent: dict[str, Fen] = defaultdict(int)
-    for r in group.records:
+    for r in map(records.__getitem__, group.indexes):
         spent[r.asn] += r.amount
     attributed = 0
     for asn, amount in sorted(spent.items()):
@@ -650,7 +657,9 @@ def _apply_verdicts(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearin
                 details={"verdict": str(verdict.verdict), "result_file": batch.file_id}, opened_at=uow.now()))
     uow.session.add_all(flags)
     uow.session.flush()
-    postings = _post(uow, batch.file_id, rules.settlement_groups(_record_of_row(row) for row in accepted))
+    records = [_record_of_row(row) for row in accepted]
+    postings = _post(uow, batch.file_id, rules.settlement_groups(fileformat.frame_of(records), range(len(records))),
+                     records)
     _deny_forged(uow, actor, {f.asn for f in flags if f.details["verdict"] == Verdict.FORGED})
     return BatchResult(
         file_id=batch.file_id, kind=batch.kind, records=len(clearing_file.verdicts), cleared=len(accepted),
