@@ -146,7 +146,7 @@ class ClearingFile:
     verdicts: list[VerdictLine]
     trailer: Trailer
     # The records as typed columns (BatchRecord's fields), when they were read in bulk: what
-    # the PostgreSQL bulk write starts from (bulk.prepare_rows).
+    # clearing's passes over the whole file and the PostgreSQL bulk write work on.
     frame: pl.DataFrame | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -307,7 +307,7 @@ def frame_of(records: Sequence[BatchRecord]) -> pl.DataFrame:
                          for (name, dtype), column in zip(RECORD_SCHEMA.items(), columns, strict=True)])
 
 
-def _parse_records(body: bytes, lines: list[str], header: Header) -> tuple[list[BatchRecord], pl.DataFrame | None]:
+def _parse_records(body: bytes, lines: list[str], header: Header) -> tuple[Sequence[BatchRecord], pl.DataFrame | None]:
     """(the records, their typed columns) of the body's record lines. A file can hold a
     million lines: polars reads and checks them a column at a time and the rest of the checks
     run in bulk; a file that fails any check is read again line by line, which names the first

@@ -327,7 +327,7 @@ class _Clearing:
             record = self.records[index]
             self.reject(index, Reason.DUPLICATE, counter_kind=record.counter_kind, counter=record.counter,
                         first_seen=self.file.header.file_id, same_tac=None)
-        self.rows = bulk.prepare_rows(self.dialect, self.records, self.first, self.own, self.status, self.file.frame)
+        self.rows = bulk.prepare_rows(self.dialect, self.records, self.first, self.own, self.status, self.frame)
 
 
 def _clear(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearing_file: ClearingFile, state: _Clearing,
@@ -433,7 +433,7 @@ def _insert(uow: UnitOfWork, batch: ClearingBatch, state: _Clearing) -> None:
                          first_seen=first_seen, same_tac=tac == record.tac)
     rejected = [i for i, status in enumerate(state.status) if status == RecordStatus.REJECTED]
     bulk.insert_plain(connection, bulk.prepare_rows(state.dialect, records, rejected, state.own, RecordStatus.REJECTED,
-                                                    state.file.frame), batch_id=batch.id)
+                                                    state.frame), batch_id=batch.id)
 
 
 def _earlier_copies(uow: UnitOfWork, records: list[BatchRecord]) -> dict[tuple, tuple[str, str]]:
@@ -468,7 +468,8 @@ def _post(uow: UnitOfWork, file_id: str, groups: list[rules.SettlementGroup], re
     cards of the group whose shadow balance is now negative are found and their unfunded
     spending in the group (at least the float's shortfall) is debited to the suspense expense
     account rules.UNFUNDED_SPEND instead; `unfunded` receives those cards (asn → fen), for
-    the caller to flag and deny-list. The upload goes through either way."""
+    the caller to flag and deny-list. The upload goes through either way. `records` are
+    what the groups' indexes point into."""
     postings = []
     for group in groups:
         debit, credit = group.accounts()
@@ -497,7 +498,7 @@ def _unfunded_part(uow: UnitOfWork, group: rules.SettlementGroup, records: Seque
     if group.amount <= available:
         return 0
     spent: dict[str, Fen] = defaultdict(int)
-    for r in map(records.__getitem__, group.indexes):
+    for r in (records[i] for i in group.indexes):
         spent[r.asn] += r.amount
     attributed = 0
     for asn, amount in sorted(spent.items()):
