@@ -101,27 +101,26 @@ _TAC_COLUMNS = ["key_version", "alg_id", "issuer_id", "asn", "tac", "amount", "t
 
 def _tac_data(members: pl.DataFrame, loads: bool) -> np.ndarray:
     """(n, 24) load or (n, 22) purchase TAC data (card-protocol.md §3.3)."""
-    amount_type = [_big_endian(members["amount"], ">u4"), _big_endian(members["tx_type"], "u1")]
+    numbers = {name: members[name].to_numpy() for name in ("amount", "tx_type", "balance_after", "counter",
+                                                            "terminal_serial")}
+    amount_type = [_big_endian(numbers["amount"], ">u4"), _big_endian(numbers["tx_type"], "u1")]
     terminal, when = _hex_bytes(members["terminal_id"], 6), _hex_bytes(members["card_time"], 7)
     if loads:  # NEW_BAL ‖ ONLINE_CTR ‖ AMOUNT ‖ TYPE ‖ TERMID ‖ DATE ‖ TIME
-        balance = _big_endian(members["balance_after"].to_numpy() & 0xFFFFFFFF, ">u4")
-        parts = [balance, _big_endian(members["counter"], ">u2"), *amount_type, terminal, when]
+        balance = _big_endian(numbers["balance_after"] & 0xFFFFFFFF, ">u4")
+        parts = [balance, _big_endian(numbers["counter"], ">u2"), *amount_type, terminal, when]
     else:  # AMOUNT ‖ TYPE ‖ TERMID ‖ TERM_TSN ‖ DATE ‖ TIME
-        parts = [*amount_type, terminal, _big_endian(members["terminal_serial"], ">u4"), when]
+        parts = [*amount_type, terminal, _big_endian(numbers["terminal_serial"], ">u4"), when]
     return np.concatenate(parts, axis=1)
 
 
 def _hex_bytes(column: pl.Series, width: int) -> np.ndarray:
-    """A column of fixed-width hex strings as an (n, width) byte array."""
-    if column.is_empty():
-        return np.zeros((0, width), dtype=np.uint8)
+    """A column of fixed-width hex strings as an (n, width) byte array (an empty column gives (0, width))."""
     return np.frombuffer(bytes.fromhex(column.str.join("").item()), dtype=np.uint8).reshape(-1, width)
 
 
-def _big_endian(column, dtype: str) -> np.ndarray:
-    """A column of integers (each fits `dtype`) as an (n, size) array of their big-endian bytes."""
-    values = np.asarray(column.to_numpy() if isinstance(column, pl.Series) else column).astype(dtype)
-    return values.view(np.uint8).reshape(len(values), -1)
+def _big_endian(values: np.ndarray, dtype: str) -> np.ndarray:
+    """Integers (each fits `dtype`) as an (n, size) array of their big-endian bytes."""
+    return values.astype(dtype).view(np.uint8).reshape(len(values), -1)
 
 
 # --- duplicates ------------------------------------------------------------------------------
