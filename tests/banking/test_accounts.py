@@ -448,6 +448,33 @@ def test_exchange_raises_a_closure_task_which_the_branch_completes(bank_platform
     assert account(bank, old).status == "closed"
 
 
+def test_the_closure_request_names_the_successor_and_a_late_event_changes_nothing(bank_platform, bank, clock):
+    """The bank's task shows where the money goes as soon as the gateway asks, not only once the
+    platform's `card.bank_account_closure_requested` event arrives; that event, arriving after
+    the branch completed the task, neither opens another nor fails."""
+    from yikatong.events.protocols import Event
+
+    old = activated(bank_platform, bank, person_id=24)
+    task_id = bank_platform.get(BankGateway).request_account_closure(
+        bank_code="ICBC", card_no=old.card_no, pan=old.pan, reason="exchanged",
+        requested_at=clock.now(), successor_card_no="C99999999")
+    with bank.uow() as uow:
+        [task] = service.closure_tasks(uow=uow, bank_code="ICBC")
+    assert (task.task_id, task.card_no, task.successor_card_no) == (task_id, old.card_no, "C99999999")
+    at_bank(bank, service.complete_closure, actor=teller(), bank_code="ICBC", task_id=task_id)
+    late = Event(event_id="platform-evt-late", type="card.bank_account_closure_requested",
+                 aggregate_type="card", aggregate_id=old.card_no, partner="ICBC",
+                 occurred_at=clock.now(), seq=9,
+                 payload={"card_no": old.card_no, "successor_card_no": "C99999999",
+                          "reason": "exchanged", "bank_code": "ICBC", "bank_task_id": task_id})
+    with bank.uow() as uow:
+        assert service.handle_platform_event(uow=uow, bank_code="ICBC", event=late)
+        uow.commit()
+    with bank.uow() as uow:
+        tasks = service.closure_tasks(uow=uow, bank_code="ICBC", status=None)
+    assert [(t.task_id, t.status) for t in tasks] == [(task_id, "completed")]
+
+
 def test_messages_that_cannot_apply_are_recorded_and_never_block_a_stream(bank_platform, bank, clock):
     from yikatong.banking.link import apply_bank_message
     from yikatong.events.protocols import Event

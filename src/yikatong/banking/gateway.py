@@ -103,9 +103,9 @@ class RequestingGateway:
                                 pan=pan, channel=channel), f"{bank_code}-unblock-{card_no}")
 
     def request_account_closure(self, *, bank_code: str, card_no: str, pan: str, reason: str,
-                                requested_at: datetime) -> str:
+                                requested_at: datetime, successor_card_no: str | None = None) -> str:
         answer = self._ask("request_account_closure", bank_code=bank_code, card_no=card_no,
-                           pan=pan, reason=reason)
+                           pan=pan, reason=reason, successor_card_no=successor_card_no)
         refuse_if_refused(answer)
         return answer["task_id"]
 

@@ -304,13 +304,19 @@ def _loss_kind(kind: str) -> AccountStatus:
 def request_closure(*, uow: UnitOfWork, bank_code: str, card_no: str, pan: str | None,
                     reason: str, successor_card_no: str | None = None,
                     task_id: str | None = None) -> str:
-    """Open (once per account) the task to close the account at a branch; its id."""
+    """Open (once per account) the task to close the account at a branch; its id.
+
+    The platform asks twice: through the gateway, then by its `closure_requested` event, which
+    may arrive after the branch completed the task; both find the task the first one opened."""
     account = _account_for_card(uow, bank_code, card_no, pan)
-    open_task = uow.session.execute(select(BankClosureTask).where(
+    known = uow.session.execute(select(BankClosureTask).where(
+        BankClosureTask.task_id == task_id)).scalar_one_or_none() if task_id else None
+    known = known or uow.session.execute(select(BankClosureTask).where(
         BankClosureTask.account_id == account.id, BankClosureTask.status == "open")).scalar_one_or_none()
-    if open_task is not None:  # the gateway's request first, the platform's event after
-        open_task.successor_card_no = open_task.successor_card_no or successor_card_no
-        return open_task.task_id
+    if known is not None:
+        if known.status == "open":
+            known.successor_card_no = known.successor_card_no or successor_card_no
+        return known.task_id
     task = BankClosureTask(
         task_id=task_id or f"{bank_code}-CLOSE-{uuid.uuid4().hex[:12]}", bank_code=bank_code,
         account_id=account.id, card_no=card_no, successor_card_no=successor_card_no,

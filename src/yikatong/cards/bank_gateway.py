@@ -74,11 +74,11 @@ class SimpleBankGateway:
                                          lifted_at, channel=channel))
 
     def request_account_closure(self, *, bank_code: str, card_no: str, pan: str, reason: str,
-                                requested_at: datetime) -> str:
+                                requested_at: datetime, successor_card_no: str | None = None) -> str:
         with self._lock:
             task_id = f"{bank_code}-CLOSE-{uuid.uuid4().hex[:12]}"
             self._note("request_account_closure", bank_code=bank_code, card_no=card_no,
-                       reason=reason, task_id=task_id)
+                       reason=reason, successor_card_no=successor_card_no, task_id=task_id)
             # This bank closes the account as soon as it is asked and reports it on next poll.
             self._scheduled.append(self._event(
                 BankEventType.ACCOUNT_CLOSED, bank_code, card_no, pan, requested_at,

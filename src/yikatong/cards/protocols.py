@@ -119,10 +119,12 @@ class BankGateway(Protocol):
         ...
 
     def request_account_closure(self, *, bank_code: str, card_no: str, pan: str,
-                                reason: str, requested_at: datetime) -> str:
+                                reason: str, requested_at: datetime,
+                                successor_card_no: str | None = None) -> str:
         """Ask the bank to close the account of a retired card (after an exchange the holder
-        closes it at a branch, 四.8). Returns the bank's task id; completion arrives later as
-        an `account_closed` event carrying that task id."""
+        closes it at a branch, 四.8; the money left moves to the successor card's account).
+        Returns the bank's task id; completion arrives later as an `account_closed` event
+        carrying that task id."""
         ...
 
     def financial_status(self, *, bank_code: str, pan: str) -> FinancialStatus:

@@ -849,7 +849,7 @@ def _request_account_closure(uow: UnitOfWork, *, actor: Actor, card: Card, reaso
     successor_card_no = successor.card_no if successor else None
     task_id = uow.get(BankGateway).request_account_closure(
         bank_code=card.bank_code, card_no=card.card_no, pan=card.pan, reason=reason,
-        requested_at=now)
+        requested_at=now, successor_card_no=successor_card_no)
     task = BankAccountClosureTask(
         card_no=card.card_no, successor_card_no=successor_card_no, bank_code=card.bank_code,
         pan=card.pan, reason=reason, status="requested", bank_task_id=task_id,
