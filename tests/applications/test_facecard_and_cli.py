@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -45,6 +46,16 @@ def test_chinese_text_is_drawn_with_real_glyphs():
 
     font = _font(32)
     assert font.getbbox("卡") != font.getbbox("口")   # tofu boxes would all be the same
+
+
+LATIN_ONLY = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"  # fontconfig's answer without CJK fonts
+
+
+@pytest.mark.skipif(not os.path.exists(LATIN_ONLY), reason="DejaVu Sans is not installed")
+def test_a_font_that_draws_boxes_for_chinese_is_not_taken_for_a_cjk_font():
+    from yikatong.applications.facecard import _has_cjk
+
+    assert not _has_cjk(LATIN_ONLY)
 
 
 @pytest.fixture

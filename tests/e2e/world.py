@@ -9,6 +9,7 @@ import itertools
 import random
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -163,6 +164,8 @@ class World:
         the server logged meanwhile."""
         mark = self.server.log_size()
         headers = {**(as_ or {}), **kwargs.pop("headers", {})}
+        if method != "GET":  # `raw` may send it twice: the platform applies a keyed request once
+            headers.setdefault("Idempotency-Key", f"e2e-{uuid.uuid4().hex}")
         response = self.raw(method, path if path.startswith("/") else f"{API}/{path}", headers=headers, **kwargs)
         allowed = expect if isinstance(expect, tuple) else (expect,)
         if response.status_code not in allowed:
@@ -174,8 +177,9 @@ class World:
 
     def raw(self, method: str, url: str, **kwargs) -> httpx.Response:
         """One request, sent again on a fresh connection if the pooled one was closed under
-        it (the server drops the connection after an unhandled error: the next request on it
-        reads a reset, and never reached the server)."""
+        it (the server drops the connection after an unhandled error, or an idle one after its
+        keep-alive time, as the request leaves). Whether the first try reached the server is
+        not known, so `call` sends every change with an Idempotency-Key."""
         try:
             return self.http.request(method, url, **kwargs)
         except (httpx.ReadError, httpx.RemoteProtocolError):

@@ -72,11 +72,15 @@ def _sc_index(path: str) -> int:
 
 
 def _has_cjk(path: str) -> bool:
+    """Whether the font draws Chinese: a font without the glyphs draws the same box (tofu)
+    for every character, and fontconfig offers such a font (DejaVu) when nothing better is
+    installed."""
     try:
         font = ImageFont.truetype(path, 24, index=_sc_index(path))
     except OSError:
         return False
-    return font.getmask("卡").getbbox() is not None
+    card, mouth = font.getmask("卡"), font.getmask("口")
+    return card.getbbox() is not None and bytes(card) != bytes(mouth)
 
 
 @cache
