@@ -53,14 +53,14 @@ def printed_key(output: str) -> str:
 
 def test_grant_list_and_revoke_through_the_cli(ykt, wallet_platform):
     pupil = holder(wallet_platform, PUPIL_BORN)
-    granted = ykt("transit", "grant-rider", pupil, "student", *STUDENT)
+    granted = ykt("transit", "grant-rider", pupil, "student", *STUDENT, "--outlet", "SMK-PARTNER-01")
     assert granted.exit_code == 0, granted.output
     assert "已授予 / granted" in granted.output and PROOF not in granted.output
     [view] = listed(wallet_platform, pupil)
-    assert (view.category, view.state, view.in_force, view.granted_by) == (
-        "student", "active", True, f"cli:{getpass.getuser()}")
-    assert [(a.action, a.actor_id) for a in grant_audits(wallet_platform)] == [
-        (grants.GRANTED, f"cli:{getpass.getuser()}")]
+    assert (view.category, view.state, view.in_force, view.granted_by, view.outlet_code) == (
+        "student", "active", True, f"cli:{getpass.getuser()}", "SMK-PARTNER-01")
+    assert [(a.action, a.actor_id, a.after["outlet_code"]) for a in grant_audits(wallet_platform)] == [
+        (grants.GRANTED, f"cli:{getpass.getuser()}", "SMK-PARTNER-01")]
 
     shown = ykt("transit", "rider-grants", pupil)
     assert shown.exit_code == 0, shown.output
@@ -107,6 +107,8 @@ def test_a_retry_with_the_printed_key_is_one_grant(ykt, wallet_platform):
     ({"--proof-ref": ""}, "invalid_input"),
     ({"--key": "short"}, "invalid_input"),
     ({"person_id": 999_999}, "person_not_found"),
+    ({"--outlet": "SMK-NOWHERE"}, "unknown_outlet"),
+    ({"--outlet": "SMK-SELF-01"}, "transit_rider_grant_outlet"),  # a machine checks no proof
 ])
 def test_a_refused_grant_prints_its_code_and_changes_nothing(ykt, wallet_platform, change, code):
     pupil = holder(wallet_platform, PUPIL_BORN)

@@ -17,6 +17,8 @@ OUTLET_KINDS: dict[str, tuple[str, str]] = {
 
 # Only the directly-run citizen-card outlets refund a transit balance (四.13).
 TRANSIT_REFUND_OUTLET_KINDS = frozenset({"citizen_outlet_direct"})
+# Every citizen-card outlet, directly run or partner-run, checks proofs for rider categories.
+CITIZEN_OUTLET_KINDS = frozenset({"citizen_outlet_direct", "citizen_outlet_partner"})
 
 
 @dataclass(frozen=True)

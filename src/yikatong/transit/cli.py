@@ -1,9 +1,10 @@
 """`ykt transit …`: the staff operations on rider categories (grants.py, riders.py) from the
 command line, beside their HTTP routes in api.py.
 
-The operator acts as the card-centre admin (`cli:<login>`); the grant, revocation and reset
-each run in one unit of work and commit once (the service writes the audit record and the
-outbox event). Input is checked against the same schemas as the HTTP door, so the CLI accepts
+The operator acts as the card-centre admin (`cli:<login>`), for a grant at the citizen-card
+outlet named by `--outlet` (recorded with it, as a counter login's own outlet is). The grant,
+revocation and reset each run in one unit of work and commit once (the service writes the
+audit record and the outbox event). Input is checked against the same schemas as the HTTP door, so the CLI accepts
 nothing the API would refuse as malformed.
 """
 
@@ -24,10 +25,11 @@ ROW_ID = {"min": 1, "max": 2**63 - 1}  # what a row id column holds (BIGINT), as
 STATES_ZH = {"active": "有效", "revoked": "已撤销", "expired": "已过期"}
 
 
-def _operator():
+def _operator(outlet_code: str | None = None):
     from yikatong.core.actor import Actor, Channel, Role
 
-    return Actor(user_id=f"cli:{getpass.getuser()}", role=Role.ADMIN, channel=Channel.SYSTEM)
+    return Actor(user_id=f"cli:{getpass.getuser()}", role=Role.ADMIN, channel=Channel.SYSTEM,
+                 branch_code=outlet_code)
 
 
 def _checked(schema, **fields):
@@ -115,6 +117,8 @@ def register(group) -> None:
         proof_ref: str = typer.Option(..., "--proof-ref", help="the certificate's number (shown masked afterwards)"),
         until: str | None = typer.Option(None, "--until", help="last day, YYYY-MM-DD (required for student)"),
         key: str | None = typer.Option(None, "--key", help="idempotency key of a try to repeat; new if left out"),
+        outlet: str | None = typer.Option(None, "--outlet",
+                                          help="the citizen-card outlet that checked the proof (recorded with the grant)"),
     ) -> None:
         """Grant a rider category against a proof / 办理乘客优惠类别."""
         from yikatong.cli.context import platform
@@ -131,7 +135,9 @@ def register(group) -> None:
             body = _checked(RiderGrantIn, person_id=person_id, category=category, proof_kind=proof_kind,
                             proof_reference=proof_ref, valid_until=until)
             with platform().uow() as uow:
-                view = grants.grant_rider_category(uow=uow, actor=_operator(), idempotency_key=idempotency_key,
+                if outlet is not None:
+                    grants.check_granting_outlet(uow=uow, outlet_code=outlet)
+                view = grants.grant_rider_category(uow=uow, actor=_operator(outlet), idempotency_key=idempotency_key,
                                                    **body.model_dump())
                 uow.commit()
         except DomainError as error:

@@ -161,6 +161,12 @@ class RiderProofKindNotAccepted(InvalidInput):
     en = "Proof kind '{proof_kind}' is not accepted for '{category}' (accepted: {accepted})"
 
 
+class RiderGrantOutletNotAllowed(InvalidInput):
+    code = "transit_rider_grant_outlet"
+    zh = "网点“{outlet_code}”不是市民卡网点，不能核验乘客优惠类别证明"
+    en = "Outlet '{outlet_code}' is no citizen-card outlet and does not check rider category proofs"
+
+
 class RiderGrantNeedsEnd(InvalidInput):
     code = "transit_rider_grant_needs_end"
     zh = "办理“{category}”类别须填写有效期截止日（如学年结束日）"

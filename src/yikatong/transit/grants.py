@@ -30,7 +30,12 @@ from yikatong.core.errors import ConcurrentChange, Forbidden
 from yikatong.db.uow import UnitOfWork
 from yikatong.people import service as people
 from yikatong.transit import riders, rules
-from yikatong.transit.errors import RiderGrantExists, RiderGrantNotActive, RiderGrantNotFound
+from yikatong.transit.errors import (
+    RiderGrantExists,
+    RiderGrantNotActive,
+    RiderGrantNotFound,
+    RiderGrantOutletNotAllowed,
+)
 from yikatong.transit.fare_config import FareConfig, default_fare_config
 from yikatong.transit.models import GrantState, RiderGrant
 
@@ -141,6 +146,17 @@ def _announce(uow: UnitOfWork, name: str, grant: RiderGrant, *, after: str | Non
     uow.emit(name, aggregate_type="transit_rider_grant", aggregate_id=str(grant.id),
              payload={"grant_id": grant.id, "person_id": grant.person_id, "category": grant.category,
                       "granted": after is not None, "valid_until": grant.valid_until and grant.valid_until.isoformat()})
+
+
+def check_granting_outlet(*, uow: UnitOfWork, outlet_code: str) -> None:
+    """An outlet named by hand (the command line) must be a citizen-card outlet, where proofs
+    are checked; a login's own outlet comes with its role. Raises UnknownOutlet,
+    RiderGrantOutletNotAllowed."""
+    from yikatong.directory.rules import CITIZEN_OUTLET_KINDS
+    from yikatong.directory.service import get_outlet
+
+    if get_outlet(uow=uow, outlet_code=outlet_code).kind not in CITIZEN_OUTLET_KINDS:
+        raise RiderGrantOutletNotAllowed(outlet_code=outlet_code)
 
 
 def _check_role(actor: Actor) -> None:
