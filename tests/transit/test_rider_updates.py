@@ -22,6 +22,7 @@ from yikatong.chip.protocols import CardRemoved
 from yikatong.core.actor import Actor
 from yikatong.people import service as people
 from yikatong.transit import contact, riders, service
+from yikatong.transit.errors import TopUpNotWritten
 from yikatong.transit.fare_rules import RiderCategory
 from yikatong.transit.validator import Validator, bus
 
@@ -123,6 +124,28 @@ def test_a_torn_rewrite_is_finished_at_the_next_contact_and_never_corrupts_the_f
     assert len(rewrites(wallet_platform, card.asn)) == 1
 
 
+def test_a_rewrite_whose_contact_then_failed_is_told_at_the_next_contact_once(wallet_platform, make_card):
+    """The card leaves during the top-up write that follows the rewrite: the contact's outcome
+    is the failed write, so the next contact tells the holder instead, and only that one."""
+    card = senior_card(wallet_platform, make_card)
+    wallet_platform.clock.set(datetime(2026, 6, 14, 15, 58, tzinfo=UTC))  # 23:58 in Changzhou: still 69
+    assert service.contact(platform=wallet_platform, reader=card.present(), actor=COUNTER).rider_update is None
+    order = service.create_top_up(platform=wallet_platform, actor=COUNTER, idempotency_key=f"torn-{card.asn}",
+                                  asn=card.asn, amount=2000, payer=CASH)
+    wallet_platform.clock.set(datetime(2026, 6, 14, 16, 1, tzinfo=UTC))  # the 70th birthday
+    card.chip.arm_tear(TearPoint.BEFORE_COMMIT, ins=0x52)  # CREDIT FOR LOAD
+    with pytest.raises(TopUpNotWritten):
+        service.write_top_up(platform=wallet_platform, reader=card.present(), actor=COUNTER, order_no=order.order_no)
+    assert file_0017(card) == SENIOR_FILE and len(rewrites(wallet_platform, card.asn)) == 1
+
+    told = service.contact(platform=wallet_platform, reader=card.present(), actor=COUNTER)
+    assert (told.rider_update.before, told.rider_update.after, told.rider_update.written) == (
+        "adult", "senior_70", True)
+    assert [s.outcome for s in told.settled] == ["written"] and card.balance == 2000
+    assert service.contact(platform=wallet_platform, reader=card.present(), actor=COUNTER).rider_update is None
+    assert len(rewrites(wallet_platform, card.asn)) == 1
+
+
 def relay(platform, actor: Actor, reader, purpose: str, subject: str | None = None) -> contact.ContactStep:
     """Be the phone: relay each command of a server-driven contact to the card."""
     step = contact.start_contact(platform=platform, actor=actor, purpose=purpose, subject=subject)
@@ -149,6 +172,26 @@ def test_the_phone_relay_rewrites_once_although_each_round_replays_the_contact(w
     written = relay(wallet_platform, app, card.present(), "top_up", paid.order_no)
     assert written.state == "done" and written.result["state"] == "done", written.problem
     assert written.result["rider_update"] is None and card.balance == 3000
+    assert len(rewrites(wallet_platform, card.asn)) == 1
+
+
+def test_over_the_phone_relay_too_the_failed_contact_leaves_the_rewrite_to_be_told(wallet_platform, make_card):
+    card = senior_card(wallet_platform, make_card)
+    app = phone(card.person_id)
+    wallet_platform.clock.set(datetime(2026, 6, 14, 15, 58, tzinfo=UTC))  # 23:58 in Changzhou: still 69
+    assert relay(wallet_platform, app, card.present(), "read").result["rider_update"] is None
+    paid = service.create_top_up(platform=wallet_platform, actor=app, idempotency_key=f"nfc-torn-{card.asn}",
+                                 asn=card.asn, amount=3000, payer=E_WALLET)
+    wallet_platform.clock.set(datetime(2026, 6, 14, 16, 1, tzinfo=UTC))  # the 70th birthday
+    card.chip.arm_tear(TearPoint.BEFORE_COMMIT, ins=0x52)
+    failed = relay(wallet_platform, app, card.present(), "top_up", paid.order_no)
+    assert failed.state == "failed" and failed.problem["code"] == TopUpNotWritten.code
+    assert file_0017(card) == SENIOR_FILE
+
+    told = relay(wallet_platform, app, card.present(), "read")
+    assert told.result["rider_update"]["written"] and told.result["rider_update"]["after"] == "senior_70"
+    assert told.result["balance"] == 3000 == card.balance
+    assert relay(wallet_platform, app, card.present(), "read").result["rider_update"] is None
     assert len(rewrites(wallet_platform, card.asn)) == 1
 
 

@@ -25,6 +25,11 @@ with one audit record, by the card's answer; when the answer is lost, the next c
 A relayed contact (contact.py) replays the same exchange each round: the same challenge is
 recognised, so it is neither noted nor audited twice.
 
+Telling the holder: a rewrite is told in the outcome of the contact that made it. When that
+contact fails after the rewrite (the card leaves during the top-up write that follows), the
+rewrite stays untold (`told` False) and the next contact that finishes tells it instead, once
+(`note_told`, at the end of `service.contact`).
+
 A refused rewrite: a card that answers UPDATE BINARY with an error (another maintenance key,
 a damaged file) is counted, once per challenge. After `MAX_REFUSALS` refusals of the same
 target the wallet is flagged (state refused, `TransitWallet.rider_refused_at`, one audit
@@ -98,6 +103,9 @@ def keep_rider_current(*, platform, reader: CardReader, actor: Actor, view: Purs
         # An earlier rewrite reached the card but its answer did not reach us.
         _confirm(platform, actor, asn, rewrite["challenge"], answered=False)
         return _told(rewrite["from"], rewrite["to"], fares)
+    if _untold(rewrite, on_card) and wanted in (None, on_card):
+        # Written at a contact that failed afterwards: its outcome never told the holder.
+        return _told(rewrite["from"], rewrite["to"], fares)
     if wanted is None or on_card is wanted or on_card not in _managed(fares):
         return None
     try:
@@ -162,6 +170,25 @@ def _rewrite(platform, reader: CardReader, actor: Actor, view: PurseView, on_car
     return _told(on_card.value, wanted.value, fares)
 
 
+def _untold(rewrite: dict | None, on_card: RiderCategory) -> bool:
+    """A rewrite the card holds whose contact did not finish (records from before `told`
+    existed count as told)."""
+    return bool(rewrite) and rewrite["state"] == DONE and rewrite.get("told", True) is False \
+        and on_card.value == rewrite["to"]
+
+
+def note_told(*, platform, asn: str, update: RiderUpdate | None) -> None:
+    """The contact finished and its outcome tells the holder of the rewrite: not told again."""
+    if update is None or not update.written:
+        return
+    with platform.uow() as uow:
+        wallet = _wallet(uow, asn, lock=True)
+        rewrite = wallet.rider_rewrite
+        if rewrite and rewrite["state"] == DONE and rewrite.get("told") is False and rewrite["to"] == update.after:
+            wallet.rider_rewrite = {**rewrite, "told": True}
+            uow.commit()
+
+
 def _given_up(last: dict | None, wanted: RiderCategory, challenge: str) -> bool:
     """The card refused this very target often enough, at an earlier contact: do not send it
     again. (A relayed contact replaying the exchange that flagged it shows the same challenge
@@ -218,7 +245,7 @@ def _confirm(platform, actor: Actor, asn: str, challenge: str, *, answered: bool
         rewrite = wallet.rider_rewrite
         if not rewrite or rewrite["challenge"] != challenge or rewrite["state"] != SENT:
             return
-        wallet.rider_rewrite = {**rewrite, "state": DONE}
+        wallet.rider_rewrite = {**rewrite, "state": DONE, "told": False}
         uow.audit(actor=actor, action=AUDIT_ACTION, entity_type="transit_wallet", entity_id=asn,
                   before={"rider": rewrite["from"]},
                   after={"rider": rewrite["to"], "confirmed_by": "card_answer" if answered else "next_contact"})

@@ -292,6 +292,7 @@ def contact(*, platform, reader: CardReader, actor: Actor, when: datetime | None
         if any(item.outcome == "written" for item in settled):
             _record_sighting(platform, view, channel, balance=balance, online=online)
         settled.extend(_check_refunded_orders(platform, asn, view, actor))
+        riders.note_told(platform=platform, asn=asn, update=rider_update)
     return CardReading(
         asn=asn, issuer_id=view.public.issuer_id.hex().upper(), card_number=view.public.card_number,
         blocked=view.blocked, balance=balance, online_counter=online,
