@@ -18,7 +18,13 @@ from yikatong.clearing import fileformat, service
 from yikatong.clearing.fileformat import BatchRecord, FileKind
 from yikatong.clearing.models import ClearedRecord, ClearingBatch, ClearingException
 from yikatong.clearing.national import NationalClearingHouse
-from yikatong.clearing.simulation import SimCard, new_card, post_cash_top_ups, record_at
+from yikatong.clearing.simulation import (
+    SimCard,
+    new_card,
+    post_cash_top_ups,
+    record_at,
+    terminal_file,
+)
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import CST
 from yikatong.crypto.keystore import InMemoryKeyStore
@@ -100,9 +106,8 @@ class World:
     def terminal_file(self, validator: Validator, records: list[BatchRecord] | None = None,
                       file_id: str | None = None) -> str:
         records = self.records(validator) if records is None else records
-        return fileformat.render_records(
-            FileKind.TERMINAL, file_id or f"{validator.terminal_id}-{next(_terminals):04d}", validator.terminal_id,
-            records, created=at(23), operator=validator.place.operator, terminal_id=validator.terminal_id)
+        return terminal_file(validator, records, file_id=file_id or f"{validator.terminal_id}-{next(_terminals):04d}",
+                             created=at(23))
 
     def upload(self, content: str | bytes, actor: Actor | None = None) -> service.BatchResult:
         if actor is None:

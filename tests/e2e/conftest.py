@@ -143,6 +143,7 @@ def server(tmp_path_factory, database_url) -> Iterator[Server]:
     try:
         yield running
     finally:
+        running.close()
         _stop(process)
 
 

@@ -198,9 +198,9 @@ def ride(server, card, place, terminal_id: str, moments):
     return validator, sum(tap.amount for tap in results)
 
 
-def upload(world, operator: str, validator, card, file_id: str) -> dict:
+def upload(world, operator: str, validator, file_id: str) -> dict:
     """The operator uploads the validator's batch; the same file again answers the same."""
-    batch = terminal_batch(validator, card, file_id=file_id)
+    batch = terminal_batch(validator, file_id=file_id)
     text = {"Content-Type": "text/plain; charset=utf-8"}
     uploaded = world.post("clearing/batches", as_=world.staff(operator), content=batch, expect=201, headers=text)
     again = world.call("POST", "clearing/batches", as_=world.staff(operator), content=batch, headers=text)
@@ -208,30 +208,16 @@ def upload(world, operator: str, validator, card, file_id: str) -> dict:
     return uploaded
 
 
-def terminal_batch(validator, card, file_id: str) -> str:
-    """The validator's end-of-day batch file (docs/clearing-batch-format.md)."""
+def terminal_batch(validator, file_id: str) -> str:
+    """The validator's end-of-day batch file: each record with the card kind and rider the
+    validator read at its tap."""
     from datetime import datetime
 
-    from yikatong.chip import terminal
-    from yikatong.chip.apdu import command
-    from yikatong.chip.apps.purse import SFI_MANAGEMENT
-    from yikatong.clearing import fileformat
+    from yikatong.clearing.simulation import record_at, terminal_file
     from yikatong.core.clock import CST
-    from yikatong.transit.records import card_context
 
-    reader = card.present()
-    public = terminal.select_purse(reader)
-    management = terminal.expect(terminal.exchange(reader, command(0x00, 0xB0, 0x80 | SFI_MANAGEMENT, 0x00, le=12)),
-                                 "READ BINARY 0017")
-    context = card_context(public, management)
-    place = validator.place
-    records = [fileformat.record_of(r, city=place.city, operator=place.operator, mode=place.mode.value,
-                                    tap=place.kind.value, line=place.line, station=place.station,
-                                    region=place.region, card_kind=context.kind.value, rider=context.rider.value)
-               for r in validator.drain()]
-    return fileformat.render_records(fileformat.FileKind.TERMINAL, file_id, validator.terminal_id, records,
-                                     created=datetime.now(CST), operator=place.operator,
-                                     terminal_id=validator.terminal_id)
+    records = [record_at(r, validator.place) for r in validator.drain()]
+    return terminal_file(validator, records, file_id=file_id, created=datetime.now(CST))
 
 
 def test_transit_top_up_taps_clearing_refund_and_exchange(world, server):
@@ -259,10 +245,10 @@ def test_transit_top_up_taps_clearing_refund_and_exchange(world, server):
     fares = bus_fares + entry_fare + exit_fare
     assert bus_fares > 0 and exit_fare > 0 and card.balance == 5000 - fares
 
-    uploaded = upload(world, "transit", on_bus, card, f"CZBUS-{citizen.card_no}")  # the bus company
+    uploaded = upload(world, "transit", on_bus, f"CZBUS-{citizen.card_no}")  # the bus company
     assert (uploaded["records"], uploaded["cleared"], uploaded["rejected"]) == (2, 2, 0), uploaded
     for gate in (gate_in, gate_out):  # the metro company
-        assert upload(world, "metro", gate, card, f"CZMETRO-{gate.terminal_id}-{citizen.card_no}")["rejected"] == 0
+        assert upload(world, "metro", gate, f"CZMETRO-{gate.terminal_id}-{citizen.card_no}")["rejected"] == 0
     days = sorted({(now - timedelta(hours=h)).date() for h in (3, 0.5)})
     report = {day: world.get(f"clearing/settlement/{day}", as_=admin) for day in days}
     owed = {operator: sum(line["amount"] for day in days for line in report[day]["lines"]

@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine, create_engine, text
 
 from yikatong.chip.bankcard import read_debit
 from yikatong.chip.emulator import Card
@@ -38,6 +39,7 @@ class Server:
     log_path: Path
     env: dict[str, str]
     schema_lag: list[str] = field(default_factory=list)  # what the migrations missed, built by hand
+    _engine: Engine | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -56,6 +58,27 @@ class Server:
         text = self.log_since(mark)
         starts = [m.start() for m in _TRACEBACK.finditer(text)]
         return [text[start:start + 6000] for start in starts]
+
+    def wait_for_events(self, timeout: float = 15.0) -> None:
+        """Until the platform's outbox holds nothing unpublished. A request's events are
+        published right after its commit, unless another dispatch is under way (the worker's,
+        another request's): then that one publishes them a moment later, after the answer.
+        Published means applied by the in-process consumers (the e-card, the bank)."""
+        if self._engine is None:
+            self._engine = create_engine(self.env["YKT_DATABASE_URL"])
+        query = text("SELECT count(*) FROM outbox_events WHERE published_at IS NULL")
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._engine.connect() as connection:
+                if connection.execute(query).scalar_one() == 0:
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the platform's events were not published within {timeout} s")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
 
     @property
     def chips(self) -> DirectoryChipStore:
@@ -167,6 +190,8 @@ class World:
         if method != "GET":  # `raw` may send it twice: the platform applies a keyed request once
             headers.setdefault("Idempotency-Key", f"e2e-{uuid.uuid4().hex}")
         response = self.raw(method, path if path.startswith("/") else f"{API}/{path}", headers=headers, **kwargs)
+        if method != "GET":  # what the change set off has happened before the journey looks
+            self.server.wait_for_events()
         allowed = expect if isinstance(expect, tuple) else (expect,)
         if response.status_code not in allowed:
             tracebacks = self.server.tracebacks_since(mark)

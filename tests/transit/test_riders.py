@@ -141,7 +141,7 @@ def test_a_terminal_file_built_from_the_upload_queue_carries_each_taps_card_kind
     recovered at the card's next tap included, so the terminal file needs nothing else."""
     from yikatong.chip.emulator import TearPoint
     from yikatong.clearing import fileformat
-    from yikatong.clearing.simulation import record_at
+    from yikatong.clearing.simulation import record_at, terminal_file
 
     senior, adult = issued_card(date(1940, 7, 7), 13), issued_card(date(1990, 1, 1), 14)
     line_1 = validator(bus("3040", "1", "CZBUS"))
@@ -157,10 +157,8 @@ def test_a_terminal_file_built_from_the_upload_queue_carries_each_taps_card_kind
         (HOLDER.asn[:10] + "0000000013", CardKind.SOCIAL_SECURITY, RiderCategory.SENIOR_70, False),
         (HOLDER.asn[:10] + "0000000014", CardKind.SOCIAL_SECURITY, RiderCategory.ADULT, True),
     ]
-    content = fileformat.render_records(
-        fileformat.FileKind.TERMINAL, f"{line_1.terminal_id}-20260302", line_1.terminal_id,
-        [record_at(r, line_1.place) for r in drained], created=MORNING + timedelta(hours=15),
-        operator="CZBUS", terminal_id=line_1.terminal_id)
+    content = terminal_file(line_1, [record_at(r, line_1.place) for r in drained],
+                            file_id=f"{line_1.terminal_id}-20260302", created=MORNING + timedelta(hours=15))
     parsed = fileformat.parse(content).records
     assert [(r.asn, r.card_kind, r.rider, r.amount, r.recovered) for r in parsed] == [
         (drained[0].asn, "social_security", "senior_70", 0, False),

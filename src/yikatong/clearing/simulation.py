@@ -384,6 +384,12 @@ def record_at(record: TapRecord, place: Place) -> BatchRecord:
                                 rider=record.rider.value if record.rider else "")
 
 
+def terminal_file(validator: Validator, records: list[BatchRecord], *, file_id: str, created: datetime) -> str:
+    """A validator's batch file of its drained records (docs/clearing-batch-format.md)."""
+    return fileformat.render_records(FileKind.TERMINAL, file_id, validator.terminal_id, records, created=created,
+                                     operator=validator.place.operator, terminal_id=validator.terminal_id)
+
+
 def _upload_terminals(platform, validators: dict[str, Validator], day: date, run: int,
                       house: NationalClearingHouse, report: DayReport, rng: random.Random,
                       progress: Progress) -> Check:
@@ -398,10 +404,8 @@ def _upload_terminals(platform, validators: dict[str, Validator], day: date, run
         if validator.place.city != HOME:
             house.collect(records)
             continue
-        file_id = f"{validator.terminal_id}-{day:%Y%m%d}-{run:06d}"
-        content = fileformat.render_records(FileKind.TERMINAL, file_id, validator.terminal_id, records,
-                                            created=datetime.combine(day, time(23, 0), tzinfo=CST),
-                                            operator=validator.place.operator, terminal_id=validator.terminal_id)
+        content = terminal_file(validator, records, file_id=f"{validator.terminal_id}-{day:%Y%m%d}-{run:06d}",
+                                created=datetime.combine(day, time(23, 0), tzinfo=CST))
         batches.append((validator.place.operator, content))
     rng.shuffle(batches)
     advance = progress.stage("uploading batches / 上传批次", len(batches) + 1)
