@@ -4,8 +4,8 @@ command line, beside their HTTP routes in api.py.
 The operator acts as the card-centre admin (`cli:<login>`), for a grant at the citizen-card
 outlet named by `--outlet` (recorded with it, as a counter login's own outlet is). The grant,
 revocation and reset each run in one unit of work and commit once (the service writes the
-audit record and the outbox event). Input is checked against the same schemas as the HTTP door, so the CLI accepts
-nothing the API would refuse as malformed.
+audit record and the outbox event). Input is checked against the same schemas as the HTTP
+door, so the CLI accepts nothing the API would refuse as malformed.
 """
 
 from __future__ import annotations

@@ -184,7 +184,7 @@ def note_told(*, platform, asn: str, update: RiderUpdate | None) -> None:
     with platform.uow() as uow:
         wallet = _wallet(uow, asn, lock=True)
         rewrite = wallet.rider_rewrite
-        if rewrite and rewrite["state"] == DONE and rewrite.get("told") is False and rewrite["to"] == update.after:
+        if _untold(rewrite, RiderCategory(update.after)):
             wallet.rider_rewrite = {**rewrite, "told": True}
             uow.commit()
 
