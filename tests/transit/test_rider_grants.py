@@ -8,10 +8,11 @@ staff, no longer sent the update, and tried again after a reset or a new grant."
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.conftest import ON_POSTGRES
 from tests.transit.conftest import COUNTER, E_WALLET, approved_applicant, phone, produced_card, psam
@@ -248,31 +249,73 @@ def test_a_retried_grant_is_one_grant_and_a_second_active_one_is_refused(client,
                                         headers=counter).json()] == [first.json()["id"]]
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writers (BEGIN IMMEDIATE), so two "
-                    "sessions cannot interleave; PostgreSQL runs this in `make test`")
+ONLY_ON_POSTGRES = pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writers (BEGIN IMMEDIATE), "
+                                      "so two sessions cannot interleave; PostgreSQL runs this in `make test`")
+OVERTAKEN = dict(actor=COUNTER, idempotency_key="overtaken-1", category="student",
+                 proof_kind="student_status_certificate", proof_reference="XJ3204022014090100123",
+                 valid_until=SCHOOL_YEAR_ENDS)
+
+
+def grants_of(platform, person_id: int) -> int:
+    with platform.uow() as uow:
+        return uow.session.execute(select(func.count()).select_from(RiderGrant).where(
+            RiderGrant.person_id == person_id)).scalar_one()
+
+
+def wait_for_a_lock_wait(platform) -> None:
+    """Until some session of this database waits for a lock (the retry, at the one-active index)."""
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                 "AND datname = current_database()")
+    deadline = time.monotonic() + 20
+    with platform.engine.connect() as connection:
+        while connection.execute(query).scalar_one() == 0:
+            assert time.monotonic() < deadline, "the retry never waited for the first try"
+            time.sleep(0.01)
+
+
+@ONLY_ON_POSTGRES
 def test_a_retry_that_overtakes_the_first_try_answers_its_grant(wallet_platform):
     """The first try has written its grant but not committed when the retry (same key) arrives:
     the retry waits on the one-active index and then answers the first try's grant."""
     pupil = holder(wallet_platform, PUPIL_BORN)
-    request = dict(actor=COUNTER, idempotency_key="overtaken-1", person_id=pupil, category="student",
-                   proof_kind="student_status_certificate", proof_reference="XJ3204022014090100123",
-                   valid_until=SCHOOL_YEAR_ENDS)
     outcome = {}
     with wallet_platform.uow() as first, wallet_platform.uow() as retry:
-        made = grants.grant_rider_category(uow=first, **request)
+        made = grants.grant_rider_category(uow=first, person_id=pupil, **OVERTAKEN)
 
         def retried():
-            outcome["view"] = grants.grant_rider_category(uow=retry, **request)
+            outcome["view"] = grants.grant_rider_category(uow=retry, person_id=pupil, **OVERTAKEN)
             retry.commit()
 
         thread = threading.Thread(target=retried)
-        thread.start()  # blocks on the one-active index until the first commits
+        thread.start()
+        wait_for_a_lock_wait(wallet_platform)  # the retry is at the index, not before it
         first.commit()
         thread.join(timeout=30)
-    assert outcome["view"] == made
-    with wallet_platform.uow() as uow:
-        assert uow.session.execute(select(func.count()).select_from(RiderGrant).where(
-            RiderGrant.person_id == pupil)).scalar_one() == 1
+    assert outcome["view"] == made and grants_of(wallet_platform, pupil) == 1
+
+
+@ONLY_ON_POSTGRES
+def test_a_retry_whose_first_try_commits_just_after_its_replay_check_answers_its_grant(wallet_platform,
+                                                                                          monkeypatch):
+    """The first try commits between the retry's idempotency check and its look for an active
+    grant: the retry finds the grant and then the key's answer."""
+    pupil = holder(wallet_platform, PUPIL_BORN)
+    with wallet_platform.uow() as first, wallet_platform.uow() as retry:
+        made = grants.grant_rider_category(uow=first, person_id=pupil, **OVERTAKEN)
+        checks = []
+
+        def replay_then_the_first_commits(*args):
+            answer = type(retry).replay(retry, *args)
+            if not checks:
+                first.commit()
+            checks.append(answer)
+            return answer
+
+        monkeypatch.setattr(retry, "replay", replay_then_the_first_commits)
+        answered = grants.grant_rider_category(uow=retry, person_id=pupil, **OVERTAKEN)
+        retry.commit()
+    assert answered == made and checks[0] is None and checks[1] is not None
+    assert grants_of(wallet_platform, pupil) == 1
 
 
 def test_a_grant_and_its_revocation_are_announced_without_the_proof(client, counter, wallet_platform):

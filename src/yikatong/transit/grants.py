@@ -85,16 +85,17 @@ def grant_rider_category(*, uow: UnitOfWork, actor: Actor, idempotency_key: str,
     people.get_person(uow=uow, person_id=person_id)
     rider = rules.check_grant(category=category, proof_kind=proof_kind, valid_until=valid_until, today=today,
                               fares=fares or default_fare_config())
-    expired = _close_expired_or_refuse(uow, person_id, rider.value, today)
-    grant = RiderGrant(person_id=person_id, category=rider.value, proof_kind=proof_kind,
-                       proof_reference=proof_reference, valid_from=today, valid_until=valid_until, state=ACTIVE,
-                       active_key=_active_key(person_id, rider.value), granted_by=actor.user_id,
-                       outlet_code=actor.branch_code, granted_at=uow.now())
-    uow.session.add(grant)
     try:
+        expired = _close_expired_or_refuse(uow, person_id, rider.value, today)
+        grant = RiderGrant(person_id=person_id, category=rider.value, proof_kind=proof_kind,
+                           proof_reference=proof_reference, valid_from=today, valid_until=valid_until,
+                           state=ACTIVE, active_key=_active_key(person_id, rider.value), granted_by=actor.user_id,
+                           outlet_code=actor.branch_code, granted_at=uow.now())
+        uow.session.add(grant)
         _flush_or_refuse(uow, person_id, rider.value, today)
     except RiderGrantExists:
-        # The winner may be this very request, retried while the first try was still running.
+        # The winner may be this very request, retried while the first try was still running:
+        # committed just after the replay check above, or still uncommitted at the flush.
         replayed = uow.replay(scope, idempotency_key, request)
         if replayed is None:
             raise
