@@ -7,6 +7,7 @@ fresh PostgreSQL database; see tests/servers.py for where the server comes from)
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -22,6 +23,23 @@ from yikatong.db.registry import load_all_models
 from yikatong.platform import Platform
 
 ON_POSTGRES = os.environ.get("YKT_TEST_DB", "sqlite") == "postgres"
+# Two sessions interleaved on purpose; SQLite runs one writer at a time (BEGIN IMMEDIATE).
+ONLY_ON_POSTGRES = pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writers, so two sessions "
+                                      "cannot interleave; PostgreSQL runs this in `make test`")
+
+
+def wait_for_a_lock_wait(platform: Platform, timeout: float = 20.0) -> None:
+    """Until some session of the test database waits for a lock (PostgreSQL): the moment a
+    race test lets the session holding it go on."""
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                 "AND datname = current_database()")
+    deadline = time.monotonic() + timeout
+    while True:
+        with platform.engine.connect() as connection:  # a new transaction: pg_stat_activity is
+            if connection.execute(query).scalar_one():  # a snapshot taken once per transaction
+                return
+        assert time.monotonic() < deadline, "no session came to wait for a lock"
+        time.sleep(0.01)
 
 
 def pytest_collection_modifyitems(config, items):

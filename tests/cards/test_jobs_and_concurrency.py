@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.cards.conftest import ADMIN, PHONE, act, audits_of, card_in_use, events_of, read
-from tests.conftest import ON_POSTGRES
+from tests.conftest import ONLY_ON_POSTGRES, wait_for_a_lock_wait
 from yikatong.cards import jobs, service
 from yikatong.cards.models import Card
 from yikatong.core.errors import ConcurrentChange
@@ -68,8 +68,7 @@ def test_two_outlets_acting_on_the_same_card_version(platform):
     assert read(platform, card_no).hr_status == "temporary_loss"
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writers (BEGIN IMMEDIATE), so "
-                    "two sessions cannot interleave; PostgreSQL runs this in `make test`")
+@ONLY_ON_POSTGRES
 def test_two_sessions_interleaved_exactly_one_wins(platform):
     card_no = card_in_use(platform, person_id=3)
     first, second = platform.uow(), platform.uow()
@@ -90,7 +89,8 @@ def test_two_sessions_interleaved_exactly_one_wins(platform):
                 outcome["second"] = error.code
 
         thread = threading.Thread(target=second_writer)
-        thread.start()  # blocks on the row lock until the first commits
+        thread.start()
+        wait_for_a_lock_wait(platform)  # the second is at the row lock, until the first commits
         first.commit()
         thread.join(timeout=30)
     assert outcome == {"second": "concurrent_change"}

@@ -8,13 +8,12 @@ staff, no longer sent the update, and tried again after a reset or a new grant."
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from tests.conftest import ON_POSTGRES
+from tests.conftest import ONLY_ON_POSTGRES, wait_for_a_lock_wait
 from tests.transit.conftest import COUNTER, E_WALLET, approved_applicant, phone, produced_card, psam
 from tests.transit.test_rider_updates import file_0017, holder, relay, rewrites, top_up
 from yikatong.audit.models import AuditRecord
@@ -249,8 +248,6 @@ def test_a_retried_grant_is_one_grant_and_a_second_active_one_is_refused(client,
                                         headers=counter).json()] == [first.json()["id"]]
 
 
-ONLY_ON_POSTGRES = pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writers (BEGIN IMMEDIATE), "
-                                      "so two sessions cannot interleave; PostgreSQL runs this in `make test`")
 OVERTAKEN = dict(actor=COUNTER, idempotency_key="overtaken-1", category="student",
                  proof_kind="student_status_certificate", proof_reference="XJ3204022014090100123",
                  valid_until=SCHOOL_YEAR_ENDS)
@@ -260,17 +257,6 @@ def grants_of(platform, person_id: int) -> int:
     with platform.uow() as uow:
         return uow.session.execute(select(func.count()).select_from(RiderGrant).where(
             RiderGrant.person_id == person_id)).scalar_one()
-
-
-def wait_for_a_lock_wait(platform) -> None:
-    """Until some session of this database waits for a lock (the retry, at the one-active index)."""
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                 "AND datname = current_database()")
-    deadline = time.monotonic() + 20
-    with platform.engine.connect() as connection:
-        while connection.execute(query).scalar_one() == 0:
-            assert time.monotonic() < deadline, "the retry never waited for the first try"
-            time.sleep(0.01)
 
 
 @ONLY_ON_POSTGRES

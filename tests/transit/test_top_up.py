@@ -3,9 +3,12 @@ the next contact on another channel, never twice, refunds after 7 days, idempote
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import ONLY_ON_POSTGRES, wait_for_a_lock_wait
 from tests.transit.conftest import (
     BANK_CARD,
     CASH,
@@ -200,6 +203,45 @@ def test_a_retried_request_pays_once_and_loads_once(wallet_platform, make_card):
     assert_money(wallet_platform, on_cards=10000)
     with pytest.raises(IdempotencyKeyReused):
         order(wallet_platform, card, 20000, actor=phone(), payer=E_WALLET, key="app-retry-1")
+
+
+@ONLY_ON_POSTGRES
+def test_a_retry_that_overtakes_the_first_try_answers_its_order(wallet_platform, make_card, monkeypatch):
+    """The first try has made its order but not committed when the retry (same key) comes: the
+    retry waits for the wallet's lock, then finds the card's open order is its own first try's,
+    and answers it; the money is taken once."""
+    card = make_card()
+    read(wallet_platform, card)
+    request = dict(platform=wallet_platform, actor=COUNTER, idempotency_key="overtaken-order", asn=card.asn,
+                   amount=5000, payer=CASH)
+    holding, commit_allowed, audit = threading.Event(), threading.Event(), service._audit
+
+    def audit_then_wait(uow, actor, order, action, *args, **details):
+        audit(uow, actor, order, action, *args, **details)
+        if action == "transit.top_up_created" and threading.current_thread().name == "first try":
+            holding.set()  # the order made, the wallet's lock held, nothing committed
+            assert commit_allowed.wait(timeout=20)
+
+    monkeypatch.setattr(service, "_audit", audit_then_wait)
+    outcome = {}
+
+    def attempt(name):
+        try:
+            outcome[name] = service.create_top_up(**request).order_no
+        except Exception as error:  # reported by the assertion below
+            outcome[name] = error
+
+    first = threading.Thread(target=attempt, args=("first try",), name="first try")
+    first.start()
+    assert holding.wait(timeout=20)
+    retry = threading.Thread(target=attempt, args=("retry",), name="retry")
+    retry.start()
+    wait_for_a_lock_wait(wallet_platform)  # the retry is at the wallet's lock
+    commit_allowed.set()
+    first.join(timeout=30)
+    retry.join(timeout=30)
+    assert isinstance(outcome["first try"], str) and outcome["retry"] == outcome["first try"], outcome
+    assert payments(wallet_platform) == 1 and get(wallet_platform, outcome["first try"]).state == "paid"
 
 
 def test_a_declined_payment_fails_the_order_and_moves_nothing(wallet_platform, make_card):

@@ -449,14 +449,19 @@ def _find_or_create_order(platform, actor: Actor, idempotency_key: str, asn: str
     policy = policy_of(platform)
     for attempt in (1, 2):
         with platform.uow() as uow:
-            existing = uow.session.execute(
-                select(TopUpOrder).where(TopUpOrder.idempotency_key == idempotency_key)).scalar_one_or_none()
+            existing = _order_of_key(uow, idempotency_key, request_hash)
             if existing is not None:
-                if existing.request_hash != request_hash:
-                    raise IdempotencyKeyReused(key=idempotency_key)
-                return existing.order_no
+                return existing
             rules.check_top_up_amount(amount, policy)
-            balance = _checked_reading(uow, asn, policy)
+            try:
+                balance = _checked_reading(uow, asn, policy)
+            except TopUpPending:
+                # The open order may be this request's own: a first try that this retry
+                # overtook, committed while the retry waited for the wallet's lock.
+                existing = _order_of_key(uow, idempotency_key, request_hash)
+                if existing is None:
+                    raise
+                return existing
             rules.check_cap(balance, amount, policy)
             now = uow.now()
             order = TopUpOrder(
@@ -478,6 +483,15 @@ def _find_or_create_order(platform, actor: Actor, idempotency_key: str, asn: str
                 continue
             return order.order_no
     raise AssertionError("unreachable")
+
+
+def _order_of_key(uow: UnitOfWork, idempotency_key: str, request_hash: str) -> str | None:
+    """The order an earlier try with this key made; IdempotencyKeyReused for another request."""
+    existing = uow.session.execute(
+        select(TopUpOrder).where(TopUpOrder.idempotency_key == idempotency_key)).scalar_one_or_none()
+    if existing is not None and existing.request_hash != request_hash:
+        raise IdempotencyKeyReused(key=idempotency_key)
+    return existing.order_no if existing is not None else None
 
 
 def _checked_reading(uow: UnitOfWork, asn: str, policy: WalletPolicy) -> Fen:
