@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from tests.applications.conftest import ADMIN, OUTLET, new_applicant, pickup, walk_to_hand_over
+from tests.conftest import ONLY_ON_POSTGRES, wait_for_a_lock_wait
 from yikatong.applications import errors, production, rules, service
 from yikatong.applications.models import Application
 from yikatong.applications.protocols import CardFactory
@@ -152,6 +153,67 @@ def test_idempotent_submit(platform, apply):
     first = apply(person, key="k-1")
     again = apply(person, key="k-1")
     assert again.id == first.id and count(platform, Application) == 1
+
+
+@ONLY_ON_POSTGRES
+def test_a_retry_whose_first_try_commits_just_after_its_key_check_answers_that_application(platform, apply,
+                                                                                            monkeypatch):
+    """The first try commits after the retry looked up the key: the retry then finds the person's
+    open application, which is its own first try's, and answers it."""
+    person = new_applicant()
+    from yikatong.db.uow import UnitOfWork
+
+    first_try, replay = [], UnitOfWork.replay
+
+    def check_then_the_first_try_lands(uow, *args):
+        answer = replay(uow, *args)
+        if not first_try:
+            monkeypatch.setattr(UnitOfWork, "replay", replay)
+            first_try.append(apply(person, key="k-race"))
+        return answer
+
+    monkeypatch.setattr(UnitOfWork, "replay", check_then_the_first_try_lands)
+    retried = apply(person, key="k-race")
+    assert retried.id == first_try[0].id and count(platform, Application) == 1
+
+
+@ONLY_ON_POSTGRES
+def test_a_retry_that_overtakes_the_first_try_answers_that_application(platform, apply, monkeypatch):
+    """A registered person: the first try has added its application but not committed when the
+    retry comes; the retry waits at the one-open-application index, then answers the first's."""
+    from yikatong.db.uow import UnitOfWork
+
+    person = new_applicant()
+    with platform.uow() as uow:  # registered by an application that was then rejected
+        service.reject(uow=uow, actor=OUTLET, application_id=apply(person).id, reason="照片不合格")
+    holding, commit_allowed, remember = threading.Event(), threading.Event(), UnitOfWork.remember
+
+    def remember_then_wait(uow, *args):
+        remember(uow, *args)
+        if threading.current_thread().name == "first try":
+            holding.set()  # the application added, not committed
+            assert commit_allowed.wait(timeout=20)
+
+    monkeypatch.setattr(UnitOfWork, "remember", remember_then_wait)
+    outcome = {}
+
+    def attempt(name):
+        try:
+            outcome[name] = apply(person, key="k-overtaken").id
+        except Exception as error:  # reported by the assertion below
+            outcome[name] = error
+
+    first = threading.Thread(target=attempt, args=("first try",), name="first try")
+    first.start()
+    assert holding.wait(timeout=20)
+    retry = threading.Thread(target=attempt, args=("retry",), name="retry")
+    retry.start()
+    wait_for_a_lock_wait(platform)  # the retry is at the index
+    commit_allowed.set()
+    first.join(timeout=30)
+    retry.join(timeout=30)
+    assert isinstance(outcome["first try"], int) and outcome["retry"] == outcome["first try"], outcome
+    assert count(platform, Application) == 2
 
 
 def test_reject_and_cancel_close_the_application(platform, apply):

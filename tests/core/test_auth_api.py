@@ -49,3 +49,30 @@ def test_a_concurrent_change_noticed_at_autoflush_is_a_409_problem(platform):
 
     response = TestClient(app).get("/race")
     assert response.status_code == 409 and response.json()["code"] == "concurrent_change"
+
+
+def test_an_audit_chain_taken_at_a_flush_is_a_409_and_any_other_integrity_error_a_500(platform, caplog):
+    """Two writers recorded a change of one entity at once: the loser's flush fails on the audit
+    chain's unique index (the commit already turns that into ConcurrentChange)."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import IntegrityError
+
+    from yikatong.api.app import create_app
+
+    app = create_app(platform)
+    collision = 'duplicate key value violates unique constraint "uq_audit_records_entity_type_entity_id_seq"'
+
+    @app.post("/audited-race")
+    def audited_race():
+        raise IntegrityError("INSERT INTO audit_records …", {}, Exception(collision))
+
+    @app.post("/other")
+    def other():
+        raise IntegrityError("INSERT INTO cards …", {}, Exception('unique constraint "uq_cards_pan"'))
+
+    client = TestClient(app, raise_server_exceptions=False)
+    race = client.post("/audited-race")
+    assert race.status_code == 409 and race.json()["code"] == "concurrent_change"
+    bug = client.post("/other")
+    assert bug.status_code == 500 and bug.json()["code"] == "internal_error"
+    assert "uq_cards_pan" in caplog.text  # logged for whoever looks into it

@@ -4,17 +4,22 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 
 import yikatong
 from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
+from yikatong.db.uow import is_audit_collision
 from yikatong.platform import Platform
+
+log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
 
@@ -72,6 +77,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     # commit turns it into ConcurrentChange: the same 409 either way.
     app.add_exception_handler(StaleDataError, lambda request, _error: _domain_error(
         request, ConcurrentChange()))
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(HTTPException, _http_error)  # routing: no such path or method
     app.add_exception_handler(Exception, _internal_error)  # still logged with its traceback
     for router in _domain_routers("api"):
@@ -121,6 +127,15 @@ def _http_error(_request: Request, error: HTTPException) -> JSONResponse:
     body = problem().to_problem() if problem else HttpError(status=error.status_code).to_problem()
     body["status"] = error.status_code
     return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM, headers=error.headers)
+
+
+def _integrity_error(request: Request, error: IntegrityError) -> JSONResponse:
+    """Two writers recorded a change of one entity at once, seen at a flush: 409 as at the
+    commit (UnitOfWork.commit). Any other constraint failure is a bug: 500, logged."""
+    if is_audit_collision(error):
+        return _domain_error(request, ConcurrentChange())
+    log.error("unexpected integrity error", exc_info=error)
+    return _internal_error(request, error)
 
 
 def _internal_error(_request: Request, _error: Exception) -> JSONResponse:

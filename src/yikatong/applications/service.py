@@ -38,8 +38,8 @@ from yikatong.applications.protocols import (
 )
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import local_date
-from yikatong.core.errors import DomainError, Forbidden, InvalidInput
-from yikatong.db.uow import UnitOfWork
+from yikatong.core.errors import ConcurrentChange, DomainError, Forbidden, InvalidInput
+from yikatong.db.uow import UnitOfWork, is_audit_collision
 
 OPERATOR_ROLES = frozenset({Role.SS_OUTLET, Role.ADMIN, Role.SYSTEM})
 
@@ -233,8 +233,11 @@ def submit_at_outlet(
     if replayed is not None:
         return get_application(uow=uow, actor=actor, application_id=replayed["id"])
     mode = "agent" if agent is not None else "self"
-    app, warnings = _intake(uow, actor, applicant, choice, channel="outlet", mode=mode,
-                            agent=agent, outlet=actor.branch_code)
+    try:
+        app, warnings = _intake(uow, actor, applicant, choice, channel="outlet", mode=mode,
+                                agent=agent, outlet=actor.branch_code)
+    except (OpenApplicationExists, IntegrityError) as error:
+        return _first_try_or_raise(uow, actor, "applications.submit", idempotency_key, request, error)
     uow.remember("applications.submit", idempotency_key, request, {"id": app.id})
     uow.commit()
     return view(app, warnings)
@@ -258,7 +261,10 @@ def submit_online(
     applicant = fetch_online_applicant(name=name, id_number=id_number, evidence=evidence,
                                        phone=phone, authenticator=authenticator,
                                        registry=registry)
-    app, warnings = _intake(uow, actor, applicant, choice, channel="online", mode="self")
+    try:
+        app, warnings = _intake(uow, actor, applicant, choice, channel="online", mode="self")
+    except (OpenApplicationExists, IntegrityError) as error:
+        return _first_try_or_raise(uow, actor, "applications.submit_online", idempotency_key, request, error)
     uow.remember("applications.submit_online", idempotency_key, request, {"id": app.id})
     uow.commit()
     return view(app, warnings)
@@ -342,6 +348,23 @@ def _intake(
         predecessor_card_no=predecessor,
     )
     return app, list(outcome.warnings)
+
+
+def _first_try_or_raise(uow: UnitOfWork, actor: Actor, scope: str, idempotency_key: str | None,
+                        request: dict, error: OpenApplicationExists | IntegrityError) -> ApplicationView:
+    """The open application in the way may be this request's own: a first try with the same
+    key, committed after this retry checked the key. The same race can show earlier, as the
+    person's audit chain taken at the same moment (ConcurrentChange when it is not the key's
+    first try). Raises the error otherwise."""
+    if isinstance(error, IntegrityError):
+        if not is_audit_collision(error):
+            raise error
+        uow.session.rollback()
+        error = ConcurrentChange()
+    replayed = uow.replay(scope, idempotency_key, request)
+    if replayed is None:
+        raise error
+    return get_application(uow=uow, actor=actor, application_id=replayed["id"])
 
 
 def _add_application(uow: UnitOfWork, actor: Actor, *, reason: str | None = None,

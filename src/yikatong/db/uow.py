@@ -56,7 +56,7 @@ class UnitOfWork:
             raise ConcurrentChange() from error
         except IntegrityError as error:
             self.session.rollback()
-            if "audit_records" in str(error.orig):
+            if is_audit_collision(error):
                 raise ConcurrentChange() from error
             raise
         if self.events:
@@ -147,3 +147,9 @@ class UnitOfWork:
 
 
 UowFactory = Callable[[], UnitOfWork]
+
+
+def is_audit_collision(error: IntegrityError) -> bool:
+    """Two transactions recorded a change of one entity at once: both took the same next
+    number of its audit chain (the unique entity/seq index of audit_records)."""
+    return "audit_records" in str(error.orig)
