@@ -7,6 +7,7 @@ import random
 import pytest
 
 from tests.cards.conftest import ADMIN, PHONE, act, card_in_use, read, row_counts
+from tests.conftest import ONLY_ON_POSTGRES
 from yikatong.cards import service
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.people.rules import mask_ssn
@@ -154,6 +155,32 @@ def test_idempotency_key_replays_the_loss(client, world, platform):
     again = client.post(f"{API}/{world['mine']}/loss", headers=headers, json={"kind": "temporary"})
     assert again.status_code == 200 and again.json() == first.json()
     assert row_counts(platform) == counts
+
+
+@ONLY_ON_POSTGRES
+def test_a_retry_whose_first_try_committed_meanwhile_gets_the_stored_answer(platform):
+    """The first try of an unblock (same key) commits after the retry checked the key: the card
+    then refuses the retry (not lost any more), and the retry answers what the first try stored."""
+    from yikatong.cards.api import _idempotent
+    from yikatong.cards.errors import NotLost
+
+    request = {"card_no": "B01260001", "function": None, "expected_version": None}
+    not_lost = NotLost(function_zh="人社功能", function_en="HR function")
+
+    def first_try_lands_then_refused():
+        with platform.uow() as first:
+            first.remember("cards.unblock:phone", "call-0002", request, {"card": "as the first try saw it"})
+            first.commit()
+        raise not_lost  # what the card's state now says to the retry
+
+    def refused():
+        raise not_lost
+
+    with platform.uow() as retry:
+        assert _idempotent(retry, "cards.unblock:phone", "call-0002", request, first_try_lands_then_refused) == {
+            "card": "as the first try saw it"}
+        with pytest.raises(NotLost):  # no stored answer under this key: the refusal stands
+            _idempotent(retry, "cards.unblock:phone", "call-0003", request, refused)
 
 
 BAD_REQUESTS = [  # who, path, body, status, code

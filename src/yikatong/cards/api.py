@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 from fastapi import APIRouter, Depends, Header, Query
+from sqlalchemy.exc import IntegrityError
 
 from yikatong.api.deps import Offset, RowId, platform_dep, require_roles
 from yikatong.cards import service
@@ -39,6 +40,7 @@ from yikatong.cards.schemas import (
 )
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import local_date
+from yikatong.core.errors import Conflict
 from yikatong.platform import Platform
 
 router = APIRouter(prefix="/cards", tags=["cards 卡片"])
@@ -75,7 +77,16 @@ def _idempotent(uow, scope: str, key: str | None, request: dict, respond):
     stored = uow.replay(scope, key, request)
     if stored is not None:
         return stored
-    response = respond()
+    try:
+        response = respond()
+    except (Conflict, IntegrityError):
+        # A first try with this key may have committed since the check: the card's state (or
+        # its audit chain) says so. Its stored answer is this retry's answer.
+        uow.session.rollback()
+        stored = uow.replay(scope, key, request)
+        if stored is None:
+            raise
+        return stored
     payload = response.model_dump(mode="json")
     uow.remember(scope, key, request, payload)
     uow.commit()
