@@ -7,6 +7,7 @@ fresh PostgreSQL database; see tests/servers.py for where the server comes from)
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,6 +27,31 @@ ON_POSTGRES = os.environ.get("YKT_TEST_DB", "sqlite") == "postgres"
 # Two sessions interleaved on purpose; SQLite runs one writer at a time (BEGIN IMMEDIATE).
 ONLY_ON_POSTGRES = pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writers, so two sessions "
                                       "cannot interleave; PostgreSQL runs this in `make test`")
+
+
+def overtake(platform: Platform, attempt, holding: threading.Event, commit_allowed: threading.Event) -> dict:
+    """Run `attempt` twice, as the same request's first try and its retry: the first (in a thread
+    named "first try", whose patched step sets `holding` and then waits for `commit_allowed`)
+    until it holds its locks uncommitted, then the retry, until it waits for a lock; then the
+    first commits. Returns each try's result, or the exception it raised."""
+    outcome = {}
+
+    def run(name: str) -> None:
+        try:
+            outcome[name] = attempt()
+        except Exception as error:  # the caller's assertions report it
+            outcome[name] = error
+
+    first = threading.Thread(target=run, args=("first try",), name="first try")
+    first.start()
+    assert holding.wait(timeout=20)
+    retry = threading.Thread(target=run, args=("retry",), name="retry")
+    retry.start()
+    wait_for_a_lock_wait(platform)
+    commit_allowed.set()
+    first.join(timeout=30)
+    retry.join(timeout=30)
+    return outcome
 
 
 def wait_for_a_lock_wait(platform: Platform, timeout: float = 20.0) -> None:

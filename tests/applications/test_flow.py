@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from tests.applications.conftest import ADMIN, OUTLET, new_applicant, pickup, walk_to_hand_over
-from tests.conftest import ONLY_ON_POSTGRES, wait_for_a_lock_wait
+from tests.conftest import ONLY_ON_POSTGRES, overtake
 from yikatong.applications import errors, production, rules, service
 from yikatong.applications.models import Application
 from yikatong.applications.protocols import CardFactory
@@ -195,23 +195,7 @@ def test_a_retry_that_overtakes_the_first_try_answers_that_application(platform,
             assert commit_allowed.wait(timeout=20)
 
     monkeypatch.setattr(UnitOfWork, "remember", remember_then_wait)
-    outcome = {}
-
-    def attempt(name):
-        try:
-            outcome[name] = apply(person, key="k-overtaken").id
-        except Exception as error:  # reported by the assertion below
-            outcome[name] = error
-
-    first = threading.Thread(target=attempt, args=("first try",), name="first try")
-    first.start()
-    assert holding.wait(timeout=20)
-    retry = threading.Thread(target=attempt, args=("retry",), name="retry")
-    retry.start()
-    wait_for_a_lock_wait(platform)  # the retry is at the index
-    commit_allowed.set()
-    first.join(timeout=30)
-    retry.join(timeout=30)
+    outcome = overtake(platform, lambda: apply(person, key="k-overtaken").id, holding, commit_allowed)
     assert isinstance(outcome["first try"], int) and outcome["retry"] == outcome["first try"], outcome
     assert count(platform, Application) == 2
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import ONLY_ON_POSTGRES, wait_for_a_lock_wait
+from tests.conftest import ONLY_ON_POSTGRES, overtake
 from tests.transit.conftest import (
     BANK_CARD,
     CASH,
@@ -223,23 +223,7 @@ def test_a_retry_that_overtakes_the_first_try_answers_its_order(wallet_platform,
             assert commit_allowed.wait(timeout=20)
 
     monkeypatch.setattr(service, "_audit", audit_then_wait)
-    outcome = {}
-
-    def attempt(name):
-        try:
-            outcome[name] = service.create_top_up(**request).order_no
-        except Exception as error:  # reported by the assertion below
-            outcome[name] = error
-
-    first = threading.Thread(target=attempt, args=("first try",), name="first try")
-    first.start()
-    assert holding.wait(timeout=20)
-    retry = threading.Thread(target=attempt, args=("retry",), name="retry")
-    retry.start()
-    wait_for_a_lock_wait(wallet_platform)  # the retry is at the wallet's lock
-    commit_allowed.set()
-    first.join(timeout=30)
-    retry.join(timeout=30)
+    outcome = overtake(wallet_platform, lambda: service.create_top_up(**request).order_no, holding, commit_allowed)
     assert isinstance(outcome["first try"], str) and outcome["retry"] == outcome["first try"], outcome
     assert payments(wallet_platform) == 1 and get(wallet_platform, outcome["first try"]).state == "paid"
 
