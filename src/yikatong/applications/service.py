@@ -359,11 +359,8 @@ def _first_try_or_raise(uow: UnitOfWork, actor: Actor, scope: str, idempotency_k
     if isinstance(error, IntegrityError):
         if not is_audit_collision(error):
             raise error
-        uow.session.rollback()
         error = ConcurrentChange()
-    replayed = uow.replay(scope, idempotency_key, request)
-    if replayed is None:
-        raise error
+    replayed = uow.replay_or_raise(scope, idempotency_key, request, error)
     return get_application(uow=uow, actor=actor, application_id=replayed["id"])
 
 

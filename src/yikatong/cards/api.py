@@ -79,14 +79,8 @@ def _idempotent(uow, scope: str, key: str | None, request: dict, respond):
         return stored
     try:
         response = respond()
-    except (Conflict, IntegrityError):
-        # A first try with this key may have committed since the check: the card's state (or
-        # its audit chain) says so. Its stored answer is this retry's answer.
-        uow.session.rollback()
-        stored = uow.replay(scope, key, request)
-        if stored is None:
-            raise
-        return stored
+    except (Conflict, IntegrityError) as refusal:  # the card's state or its audit chain moved
+        return uow.replay_or_raise(scope, key, request, refusal)
     payload = response.model_dump(mode="json")
     uow.remember(scope, key, request, payload)
     uow.commit()

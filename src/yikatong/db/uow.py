@@ -136,6 +136,16 @@ class UnitOfWork:
             raise IdempotencyKeyReused(key=key)
         return stored.response
 
+    def replay_or_raise(self, scope: str, key: str | None, request: Any, refusal: Exception) -> dict:
+        """After `refusal`, which a first try with this key may have caused by committing since
+        this request's `replay` check (a retry overtaking its first try): that try's stored
+        response. Without one the refusal stands and is raised. Rolls back what this request did."""
+        self.session.rollback()
+        stored = self.replay(scope, key, request)
+        if stored is None:
+            raise refusal
+        return stored
+
     def remember(self, scope: str, key: str | None, request: Any, response: dict) -> None:
         """Store the response under the idempotency key, in this same transaction."""
         if key is None:

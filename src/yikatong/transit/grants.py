@@ -70,8 +70,8 @@ def grant_rider_category(*, uow: UnitOfWork, actor: Actor, idempotency_key: str,
     """Record that the person holds `category` against the proof, from today.
 
     A retry with the same idempotency key answers the grant it made, also when it overtakes the
-    first try (IdempotencyKeyReused for the key with another request). Raises PersonNotFound, RiderCategoryUnknown,
-    RiderCategoryByAge, RiderProofKindNotAccepted, RiderGrantNeedsEnd,
+    first try (IdempotencyKeyReused for the key with another request). Raises PersonNotFound,
+    RiderCategoryUnknown, RiderCategoryByAge, RiderProofKindNotAccepted, RiderGrantNeedsEnd,
     RiderGrantEndNotAfterToday, RiderGrantExists (an active grant of the category in force or
     still to come; revoke it first)."""
     _check_role(actor)
@@ -93,12 +93,10 @@ def grant_rider_category(*, uow: UnitOfWork, actor: Actor, idempotency_key: str,
                            outlet_code=actor.branch_code, granted_at=uow.now())
         uow.session.add(grant)
         _flush_or_refuse(uow, person_id, rider.value, today)
-    except RiderGrantExists:
+    except RiderGrantExists as refusal:
         # The winner may be this very request, retried while the first try was still running:
         # committed just after the replay check above, or still uncommitted at the flush.
-        replayed = uow.replay(scope, idempotency_key, request)
-        if replayed is None:
-            raise
+        replayed = uow.replay_or_raise(scope, idempotency_key, request, refusal)
         return _view(_load(uow, replayed["id"]), today)
     cleared = riders.clear_refusals_of(uow=uow, asns=_card_asns(uow, person_id))
     uow.audit(actor=actor, action=GRANTED, entity_type="transit_rider_grant", entity_id=grant.id,
