@@ -25,6 +25,14 @@ class Settings:
     # The reference bank keeps its own database (on SQLite it must be a separate file:
     # the platform calls the bank from inside its own transaction).
     bank_database_url: str | None = None
+    # "development" (the default, so `make run` works on a fresh machine) or "production":
+    # production refuses development conveniences (demo logins, synthetic identity checks,
+    # a development SMS outbox, a movable clock) and insists on real keys.
+    environment: str = "development"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,4 +48,5 @@ class Settings:
             key_encryption_key_file=env.get("YKT_KEK_FILE") or None,
             chip_store_path=env.get("YKT_CHIP_DIR") or None,
             bank_database_url=env.get("YKT_BANK_DATABASE_URL") or None,
+            environment=env.get("YKT_ENV", "development").strip().lower() or "development",
         )
