@@ -28,14 +28,23 @@ def test_token_round_trip_within_60_seconds():
     assert read_token(token, VERIFIERS, NOW + timedelta(seconds=59)) == original
 
 
-@pytest.mark.parametrize("after, accepted", [(0, True), (60, True), (65, True), (66, False), (600, False)])
-def test_expiry_window_with_five_seconds_skew(after, accepted):
+@pytest.mark.parametrize("after, accepted", [
+    (-5, True), (0, True), (59, True), (59.999, True), (60, False), (61, False), (65, False),
+    (600, False)])
+def test_a_60_second_code_is_taken_for_60_seconds_and_skew_never_extends_it(after, accepted):
+    """A verifier running up to 5 s behind the issuer still takes a fresh code (after = -5);
+    none takes it from its expires_at on."""
     token = issue_token(SIGNER, claims())
     if accepted:
         read_token(token, VERIFIERS, NOW + timedelta(seconds=after))
     else:
         with pytest.raises(TokenRejected, match="expired"):
             read_token(token, VERIFIERS, NOW + timedelta(seconds=after))
+
+
+def test_a_code_from_more_than_the_skew_ahead_is_not_yet_valid():
+    with pytest.raises(TokenRejected, match="future"):
+        read_token(issue_token(SIGNER, claims()), VERIFIERS, NOW - timedelta(seconds=6))
 
 
 def test_forged_token_is_refused():

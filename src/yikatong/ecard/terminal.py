@@ -18,7 +18,7 @@ from datetime import datetime
 from yikatong.crypto.sm2 import Sm2Verifier
 from yikatong.ecard import status_list
 from yikatong.ecard.protocols import NonceStore
-from yikatong.ecard.tokens import CLOCK_SKEW, TokenClaims, check_window, read_genuine, rejected
+from yikatong.ecard.tokens import TokenClaims, check_window, read_genuine, rejected
 
 
 class MemoryNonceStore:
@@ -28,7 +28,7 @@ class MemoryNonceStore:
         self._expiry: dict[bytes, datetime] = {}
 
     def claim(self, nonce: bytes, expires_at: datetime, now: datetime) -> bool:
-        self._expiry = {n: e for n, e in self._expiry.items() if e + CLOCK_SKEW >= now}
+        self._expiry = {n: e for n, e in self._expiry.items() if e > now}
         if nonce in self._expiry:
             return False
         self._expiry[nonce] = expires_at

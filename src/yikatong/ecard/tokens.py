@@ -23,6 +23,8 @@ from yikatong.crypto.sm2 import Sm2Signer, Sm2Verifier
 PREFIX = "YKT1."
 TOKEN_VERSION = 1
 VALIDITY = timedelta(seconds=60)
+# A verifier whose clock runs up to this much behind the issuer's still takes a fresh code;
+# skew never lengthens a code's life past its expires_at.
 CLOCK_SKEW = timedelta(seconds=5)
 _BODY = struct.Struct(">BBIQIH8s")
 _SIGNATURE_LENGTH = 64
@@ -81,10 +83,11 @@ def read_genuine(token: str, verifiers: dict[int, Sm2Verifier]) -> TokenClaims:
 
 
 def check_window(claims: TokenClaims, now: datetime) -> None:
-    """Refuse a code used before its issue time or after its 60 s (with 5 s clock skew)."""
+    """Refuse a code used before its issue time (a verifier's clock may lag the issuer's by
+    CLOCK_SKEW) or from its expires_at on: a 60 s code is taken for 60 s at most."""
     if now + CLOCK_SKEW < claims.issued_at:
         raise rejected("签发时间在未来", "issued in the future", "not_yet_valid")
-    if now > claims.expires_at + CLOCK_SKEW:
+    if now >= claims.expires_at:
         raise rejected("已过期，请刷新二维码", "expired; refresh the code", "expired")
 
 
