@@ -32,3 +32,33 @@ def test_demo_exits_non_zero_when_a_step_misbehaves(monkeypatch, tmp_path):
     result = run_demo("--workdir", str(tmp_path))
     assert result.exit_code == 1
     assert "demo failed" in result.output
+
+
+def test_a_kept_demo_is_served_with_its_cards(tmp_path, monkeypatch):
+    """`ykt demo --workdir DIR` keeps a migrated database: `ykt serve` under the settings the
+    demo prints starts on it (it refused with "table … already exists" when the demo built its
+    schema without migrations) and its API shows the demo's cards."""
+    from fastapi.testclient import TestClient
+
+    from yikatong.api.app import create_app
+    from yikatong.core.settings import Settings
+    from yikatong.demo.scenario import serve_environment
+    from yikatong.platform import Platform
+    from yikatong.platform_setup import DEMO_PASSWORD, prepare
+
+    result = run_demo("--workdir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    environment = serve_environment(tmp_path)
+    assert " ".join(f"{k}={v}" for k, v in environment.items()) in result.output.replace("\n", "")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    platform = Platform(Settings.from_env())
+    prepare(platform)  # what `ykt serve` does before it listens
+    with TestClient(create_app(platform)) as client:
+        token = client.post("/api/v1/auth/token",
+                            data={"username": "admin", "password": DEMO_PASSWORD}).json()
+        cards = client.get("/api/v1/cards",
+                           headers={"Authorization": f"Bearer {token['access_token']}"})
+    platform.engine.dispose()
+    assert cards.status_code == 200, cards.text
+    assert sorted(card["state"] for card in cards.json()) == ["in_use", "retired", "retired"]

@@ -47,7 +47,7 @@ def run_demo(*, console: Console, workdir: Path | None = None,
              start: datetime | None = None) -> bool:
     """Run the scenario on a fresh SQLite database; True when every step behaved."""
     from yikatong.db.engine import make_engine
-    from yikatong.db.registry import load_all_models
+    from yikatong.db.migrate import upgrade
     from yikatong.platform import Platform
 
     start = start or datetime(2026, 3, 2, 9, 30)
@@ -56,7 +56,7 @@ def run_demo(*, console: Console, workdir: Path | None = None,
         settings = Settings(database_url=f"sqlite:///{folder / 'demo.db'}",
                             key_store_path=str(folder / "keystore.json"))
         engine = make_engine(settings.database_url)
-        load_all_models().create_all(engine)
+        upgrade(engine)  # migrated as `ykt serve` migrates, so a kept demo can be served
         platform = Platform(settings, clock=clock, engine=engine)
         console.print(Panel.fit(
             "江苏（常州）一卡通 全生命周期演示\nJiangsu (Changzhou) One Card: the whole lifecycle\n"
@@ -69,7 +69,22 @@ def run_demo(*, console: Console, workdir: Path | None = None,
         finally:
             engine.dispose()
     console.print("[green bold]✓ 全部步骤符合规定 / every step behaved as the seed says[/green bold]")
+    if workdir is not None:
+        console.print("查看演示数据 / to look at the demo's cards in the API and pages:\n"
+                      + " ".join(f"{name}={value}" for name, value in serve_environment(workdir).items())
+                      + " ykt serve", soft_wrap=True)
     return True
+
+
+def serve_environment(workdir: Path) -> dict[str, str]:
+    """The settings under which `ykt serve` serves a kept demo's databases, keys and chips
+    (the bank's database is found beside the platform's, as demo-bank.db)."""
+    folder = workdir.resolve()
+    return {
+        "YKT_DATABASE_URL": f"sqlite:///{folder / 'demo.db'}",
+        "YKT_KEY_STORE": str(folder / "keystore.json"),
+        "YKT_CHIP_DIR": str(folder / "chips"),
+    }
 
 
 @contextlib.contextmanager
