@@ -556,3 +556,23 @@ def test_an_order_paid_before_the_counter_was_used_up_is_refunded_at_the_write(w
     assert (refunded.state, refunded.failure_reason) == ("refunded", "counter_exhausted")
     assert card.balance == 0 and card.online_counter == 0xFFFF
     assert_money(wallet_platform, on_cards=0, unwritten=0)
+
+
+def test_no_top_up_is_taken_for_a_wallet_validators_refuse(wallet_platform, make_card, clock):
+    """Validators refuse a card after its file 0015 expiry (test_validator), so the platform
+    takes no money for such a wallet; the day before, it still does."""
+    from datetime import date
+
+    from yikatong.core.clock import local_date
+    from yikatong.transit.errors import WalletExpired
+
+    today = local_date(clock.now())
+    card = make_card(transit_expiry=today)
+    read(wallet_platform, card)
+    assert order(wallet_platform, card, 1000, key="last-day").state == "paid"
+    expired = make_card(transit_expiry=date.fromordinal(today.toordinal() - 1))
+    read(wallet_platform, expired)
+    with pytest.raises(WalletExpired) as refused:
+        order(wallet_platform, expired, 1000, key="too-late")
+    assert refused.value.code == "transit_wallet_expired"
+    assert payments(wallet_platform) == 1

@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -291,31 +290,24 @@ def chip_personaliser(platform) -> Callable[..., None]:
 
 def chip_data(*, uow: UnitOfWork, card: ProducedCard, face: CardFace):
     """What the chip needs from the registry at the end of production."""
+    from yikatong.cards.validity import validity_for
     from yikatong.chip.image import CardPersonalisation
     from yikatong.people.service import find_person_by_ssn
     from yikatong.transit.service import rider_category_at_issue
 
     person = find_person_by_ssn(uow=uow, ssn=face.ssn)
-    valid_until = _ten_years_less_a_day(face.issue_date)
+    valid_until = validity_for(face.issue_date)
     citizen_region = face.ssn[:6] if face.ssn[:6].isdigit() and face.ssn[0] in "12345678" else None
     return CardPersonalisation(
         card_no=card.card_no, card_id_code=card.card_id_code, ssn=face.ssn, name=face.name,
         gender={"M": "1", "F": "2"}.get(person.gender if person else "", "9"),
         nation=UNKNOWN_NATION, birthplace=citizen_region or CARD_REGION,
-        birth_date=person.birth_date, issue_date=face.issue_date, expiry_date=valid_until,
-        region_code=CARD_REGION, pan=card.pan, pan_sequence=1, pan_expiry=valid_until,
+        birth_date=person.birth_date, issue_date=face.issue_date,
+        expiry_date=valid_until.social_security, transit_expiry=valid_until.transit,
+        region_code=CARD_REGION, pan=card.pan, pan_sequence=1, pan_expiry=valid_until.debit,
         asn=card.asn, rider=rider_category_at_issue(birth_date=person.birth_date, issue_date=face.issue_date,
                                                     uow=uow, person_id=person.id),
     )
-
-
-def _ten_years_less_a_day(issued):
-    """Issued 2021-12-03 → valid until 2031-12-02 (domain-rules §2); 29 Feb → 28 Feb."""
-    try:
-        anniversary = issued.replace(year=issued.year + 10)
-    except ValueError:
-        anniversary = issued.replace(year=issued.year + 10, day=28) + timedelta(days=1)
-    return anniversary - timedelta(days=1)
 
 
 def run_production(*, uows: Callable[[], UnitOfWork], actor: Actor, factory: CardFactory,

@@ -302,10 +302,16 @@ class FinancialCapabilities:
 
 def financial_valid_until(issue_date: date) -> date:
     """Issue date + 10 years − 1 day (sample: issued 2021-12-03, valid until 2031-12-02)."""
+    return years_less_a_day(issue_date, FINANCIAL_VALIDITY_YEARS)
+
+
+def years_less_a_day(issued: date, years: int) -> date:
+    """The last valid day of something valid `years` years from `issued`: the day before the
+    anniversary (issued on 29 February: the anniversary falls on 1 March)."""
     try:
-        anniversary = issue_date.replace(year=issue_date.year + FINANCIAL_VALIDITY_YEARS)
-    except ValueError:  # issued on 29 February: the anniversary falls on 1 March
-        anniversary = date(issue_date.year + FINANCIAL_VALIDITY_YEARS, 3, 1)
+        anniversary = issued.replace(year=issued.year + years)
+    except ValueError:
+        anniversary = date(issued.year + years, 3, 1)
     return anniversary - timedelta(days=1)
 
 

@@ -69,6 +69,9 @@ class CardPersonalisation:
     pan_sequence: int
     pan_expiry: date
     asn: str
+    # File 0015's expiry, which validators check; None: `expiry_date` (EF05's). Personalised
+    # cards carry their own (cards.validity): the debit's 10 years end neither (seed 二.2).
+    transit_expiry: date | None = None
     issuer_id: str = purse.CHANGZHOU_ISSUER_ID.hex().upper()
     key_versions: Mapping[str, int] = field(default_factory=dict)
     purse_algorithm: str = "SM4"

@@ -91,6 +91,13 @@ class WalletClosed(Conflict):
     en = "The card's transit wallet is closed (refunded or on the deny list)"
 
 
+class WalletExpired(Conflict):
+    code = "transit_wallet_expired"
+    zh = "该卡交通应用已于 {expires_on} 到期，公交地铁不再受理，不能充值；请到网点换卡"
+    en = ("The card's transit application expired on {expires_on}: validators refuse it, so it "
+          "takes no top-up; exchange the card at an outlet")
+
+
 class RefundNotAtDirectOutlet(Forbidden):
     code = "transit_refund_not_at_direct_outlet"
     zh = "交通余额退值只能在市民卡直营网点办理（四.13），本网点不能办理"

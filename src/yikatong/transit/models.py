@@ -81,6 +81,9 @@ class TransitWallet(Base):
     last_offline_counter: Mapped[int | None]
     last_seen_at: Mapped[datetime | None]
     last_seen_channel: Mapped[str | None] = mapped_column(String(16))
+    # The expiry the card's file 0015 gave at the last contact: validators refuse the card after
+    # it, so no top-up is taken for it then (the debit's end is not this date: seed 二.2).
+    expires_on: Mapped[date | None]
     # The last rewrite of the rider category in the card's file 0017 (riders.py): from, to, the
     # card's challenge that identifies the attempt, and its state (sent | done | refused |
     # reset), with how often the card refused that target and its last status word. Kept after

@@ -46,7 +46,7 @@ from yikatong.chip.protocols import CardReader, CardRemoved
 from yikatong.chip.records import LoadRecord
 from yikatong.chip.terminal import PendingLoad, PurseView
 from yikatong.core.actor import Actor, Role
-from yikatong.core.clock import as_utc
+from yikatong.core.clock import as_utc, local_date
 from yikatong.core.errors import IdempotencyKeyReused
 from yikatong.core.money import Fen
 from yikatong.crypto.protocols import KeyStore
@@ -62,6 +62,7 @@ from yikatong.transit.errors import (
     TopUpNotWritten,
     TopUpPending,
     WalletClosed,
+    WalletExpired,
     WrongCardForOrder,
 )
 from yikatong.transit.fare_config import FareConfig, default_fare_config
@@ -325,6 +326,7 @@ def _record_sighting(platform, view: PurseView, channel: TopUpChannel, *, balanc
             if wallet is None:
                 wallet = TransitWallet(asn=asn, issuer_id=view.public.issuer_id.hex().upper(), state="open")
                 uow.session.add(wallet)
+            wallet.expires_on = view.public.expiry
             if not view.blocked:
                 wallet.last_balance = balance
                 wallet.last_online_counter = online
@@ -428,9 +430,10 @@ def create_top_up(*, platform, actor: Actor, idempotency_key: str, asn: str, amo
     one the cap is checked against), its wallet open, and no other order of it open. A retry
     with the same idempotency key returns the same order and never pays twice; the same key
     with a different request raises IdempotencyKeyReused. Raises InvalidTopUpAmount,
-    BalanceCapExceeded, CardReadingRequired, TopUpPending, WalletClosed, ChannelNotForTopUp,
-    PayerNotAccepted, PaymentDeclined (the order is failed), PaymentUnavailable (the order
-    waits; retry with the same key).
+    BalanceCapExceeded, CardReadingRequired, TopUpPending, WalletClosed, WalletExpired (file
+    0015's expiry read at the contact has passed), ChannelNotForTopUp, PayerNotAccepted,
+    PaymentDeclined (the order is failed), PaymentUnavailable (the order waits; retry with the
+    same key).
     """
     channel = rules.top_up_channel(actor.role, actor.channel)
     rules.check_payer(channel, PayerKind(payer.kind))
@@ -509,6 +512,8 @@ def _checked_reading(uow: UnitOfWork, asn: str, policy: WalletPolicy) -> Fen:
         raise CardReadingRequired(minutes=minutes)
     if wallet.state != "open" or deny_list.is_listed(uow=uow, asn=asn):
         raise WalletClosed()
+    if wallet.expires_on is not None and local_date(uow.now()) > wallet.expires_on:
+        raise WalletExpired(expires_on=wallet.expires_on.isoformat())
     if rules.counter_exhausted(wallet.last_online_counter):
         raise CardCounterExhausted()
     open_orders = _open_order_nos(uow, asn, rules.OPEN_STATES)

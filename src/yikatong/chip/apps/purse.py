@@ -170,7 +170,7 @@ def fci_proprietary(public: bytes) -> bytes:
 def build_purse_df(data: CardPersonalisation, keys: CardKeys) -> DedicatedFile:
     issuer_id = bytes.fromhex(data.issuer_id)
     public = PublicInfo(issuer_id, APP_TYPE, APP_VERSION, bytes.fromhex(data.asn),
-                        data.issue_date, data.expiry_date).encode()
+                        data.issue_date, data.transit_expiry or data.expiry_date).encode()
     maintained = with_sm(MAINTENANCE_KEY)
     return DedicatedFile(
         fid=PURSE_FID,
