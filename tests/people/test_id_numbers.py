@@ -36,8 +36,7 @@ VALID = [
     ("320412197801010043", "citizen", date(1978, 1, 1), "F", "320412", []),
     ("32041320160229005X", "citizen", date(2016, 2, 29), "M", "320413", []),  # leap day
     ("320481195505050060", "citizen", date(1955, 5, 5), "F", "320481", []),
-    ("11010519491231002X", "citizen", date(1949, 12, 31), "F", "110105",
-     ["unknown_region_code"]),  # GB 11643 Appendix A; Beijing is not in our display table
+    ("11010519491231002X", "citizen", date(1949, 12, 31), "F", "110105", []),  # GB 11643 App. A
     ("810000199501010015", "hk_permit", date(1995, 1, 1), "M", "810000", []),  # stdnum rejects
     ("810000200001011236", "hk_permit", date(2000, 1, 1), "M", "810000", []),
     ("830000198808080025", "tw_permit", date(1988, 8, 8), "F", "830000", []),  # stdnum rejects
@@ -60,6 +59,19 @@ def test_historical_changzhou_codes_are_accepted_and_named():
         body = f"{region}19800101002"
         info = classify_id_number(body + oracle_check_char(body), today=TODAY)
         assert info.warnings == [] and name in info.region_name
+
+
+@pytest.mark.parametrize(("region", "name"), [
+    ("110105", "北京市朝阳区"), ("441900", "广东省东莞市"), ("650102", "新疆维吾尔自治区乌鲁木齐市天山区"),
+    ("320411", "江苏省常州市新北区（原郊区）"),  # renamed in 2002: one code, both names
+    ("500101", "重庆市万州区（原万县区）"),
+])
+def test_valid_numbers_from_anywhere_in_china_are_named_without_a_warning(region, name):
+    """The national division codes (python-stdnum's cn/loc), not a Jiangsu-only table: a
+    valid number from outside Jiangsu warned "unknown region"."""
+    body = f"{region}19800101002"
+    info = classify_id_number(body + oracle_check_char(body), today=TODAY)
+    assert (info.warnings, info.region_name) == ([], name)
 
 
 def test_unknown_county_is_a_warning_not_a_rejection():

@@ -1,78 +1,87 @@
-"""Display names for address codes (GB/T 2260) that ID numbers in Changzhou commonly carry.
+"""Display names for the address codes (GB/T 2260) ID numbers carry, current and retired.
 
-Only Changzhou's counties (current and historical, from domain-rules.md §1.1) and Jiangsu's
-prefecture-level cities are listed. An ID number's address code is where the number was first
-assigned and never changes, so historical codes stay valid for life: a code missing from this
-table is reported as a warning by the ID check, never as a rejection.
+The national administrative division codes come from python-stdnum's `cn/loc` table (every
+code since 1980 with the years it was in force, kept up to date with that library), so a valid
+number from anywhere in China is named: an ID number's address code is where the number was
+first assigned and never changes, so retired codes stay valid for life. A code the table lacks
+is reported as a warning by the ID check, never as a rejection.
 """
 
 from __future__ import annotations
 
-PROVINCES: dict[str, str] = {
-    "11": "北京市", "12": "天津市", "13": "河北省", "14": "山西省", "15": "内蒙古自治区",
-    "21": "辽宁省", "22": "吉林省", "23": "黑龙江省", "31": "上海市", "32": "江苏省",
-    "33": "浙江省", "34": "安徽省", "35": "福建省", "36": "江西省", "37": "山东省",
-    "41": "河南省", "42": "湖北省", "43": "湖南省", "44": "广东省", "45": "广西壮族自治区",
-    "46": "海南省", "50": "重庆市", "51": "四川省", "52": "贵州省", "53": "云南省",
-    "54": "西藏自治区", "61": "陕西省", "62": "甘肃省", "63": "青海省", "64": "宁夏回族自治区",
-    "65": "新疆维吾尔自治区",
-}
+import re
+from functools import cache
 
-JIANGSU_CITIES: dict[str, str] = {
-    "3201": "南京市", "3202": "无锡市", "3203": "徐州市", "3204": "常州市", "3205": "苏州市",
-    "3206": "南通市", "3207": "连云港市", "3208": "淮安市", "3209": "盐城市", "3210": "扬州市",
-    "3211": "镇江市", "3212": "泰州市", "3213": "宿迁市",
-}
+from stdnum import numdb
 
-# Changzhou counties; historical ones are marked with the years they existed.
-CHANGZHOU_COUNTIES: dict[str, str] = {
-    "320400": "常州市",
-    "320401": "市辖区",
-    "320402": "天宁区",
-    "320403": "广化区（1983–1986）",
-    "320404": "钟楼区",
-    "320405": "戚墅堰区（1983–2015）",
-    "320411": "新北区（原郊区）",
-    "320412": "武进区",
-    "320413": "金坛区",
-    "320421": "武进县（1983–1995）",
-    "320422": "金坛县（1983–1993）",
-    "320423": "溧阳县（1983–1990）",
-    "320481": "溧阳市",
-    "320482": "金坛市（1993–2015）",
-    "320483": "武进市（1995–2002）",
-}
-
+# Residence permits of Hong Kong, Macao and Taiwan residents carry these prefixes (Taiwan's
+# 830000 is no GB/T 2260 code: the permit scheme chose it).
 PERMIT_REGIONS: dict[str, str] = {"810000": "香港特别行政区", "820000": "澳门特别行政区",
                                   "830000": "台湾地区"}
 
+_PERIOD = re.compile(r"^\[(\d{4})?-(\d{4})?\]")
+
 
 def is_known_province(code: str) -> bool:
-    return code[:2] in PROVINCES
+    return _province(code[:2]) is not None
 
 
 def region_name(code: str) -> str | None:
-    """The fullest display name this table knows for a 6-digit address code, or None.
-
-    Returns a name only when the whole code is known; a known province or city with an
-    unlisted county gives None (the caller may still show `partial_region_name`).
-    """
+    """The full display name of a 6-digit address code (province, city, county; a retired
+    county with the years it existed), or None when the county is not a known code."""
     if code in PERMIT_REGIONS:
         return PERMIT_REGIONS[code]
-    if code in CHANGZHOU_COUNTIES:
-        county = CHANGZHOU_COUNTIES[code]
-        prefix = "江苏省常州市"
-        return prefix if code == "320400" else prefix + county
-    if code.endswith("00") and code[:4] in JIANGSU_CITIES:
-        return "江苏省" + JIANGSU_CITIES[code[:4]]
-    if code.endswith("0000") and code[:2] in PROVINCES:
-        return PROVINCES[code[:2]]
-    return None
+    province, county = _province(code[:2]), _division(code)
+    if province is None or county is None:
+        return None
+    if code.endswith("0000"):
+        return province
+    return province + _city(code) + county
 
 
 def partial_region_name(code: str) -> str | None:
-    """The province (and Jiangsu city) part of a code, for display when the county is unknown."""
-    province = PROVINCES.get(code[:2])
-    if province is None:
-        return None
-    return province + JIANGSU_CITIES.get(code[:4], "")
+    """The province (and city) part of a code, for display when the county is unknown."""
+    province = _province(code[:2])
+    return None if province is None else province + _city(code)
+
+
+def _city(code: str) -> str:
+    """The prefecture-level city of a county code ("常州市"), or "" for a city-level code, a
+    municipality's districts (市辖区) and codes whose city is not a known division."""
+    if code.endswith("00"):
+        return ""
+    city = _division(code[:4] + "00")
+    return "" if city is None or city.startswith("市辖区") else city
+
+
+@cache
+def _province(prefix: str) -> str | None:
+    return _lookup(prefix + "0000").get("province")
+
+
+@cache
+def _division(code: str) -> str | None:
+    names = _lookup(code).get("county")
+    return _display(names) if names else None
+
+
+def _lookup(code: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for _part, properties in numdb.get("cn/loc").info(code):
+        found.update(properties)
+    return found
+
+
+def _display(names: str) -> str:
+    """'[1983-2001]郊区,[2002-]新北区' → '新北区（原郊区）'; '[1983-2015]戚墅堰区' →
+    '戚墅堰区（1983–2015）': the newest name, with the years when it is retired."""
+    periods = []
+    for entry in names.split(","):
+        match = _PERIOD.match(entry)
+        start, end = (match.group(1), match.group(2)) if match else (None, None)
+        periods.append((entry[match.end():] if match else entry, start, end))
+    name, start, end = periods[-1]
+    if end:
+        return f"{name}（{start or ''}–{end}）"
+    earlier = [old for old, _s, _e in periods[:-1] if old != name]
+    return f"{name}（原{'、'.join(earlier)}）" if earlier else name

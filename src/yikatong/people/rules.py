@@ -21,9 +21,9 @@ PERMIT_PREFIXES = {"810000": "hk_permit", "820000": "mo_permit", "830000": "tw_p
 
 # Warning codes with their messages (zh, en); a warning never refuses the number.
 WARNINGS: dict[str, tuple[str, str]] = {
-    "unknown_region_code": ("地址码不在本地区划表中（可能为已撤销的行政区划），请核对",
-                            "address code not in the local region table (possibly a former "
-                            "county); please check"),
+    "unknown_region_code": ("地址码不是现行或已撤销的县级行政区划代码（GB/T 2260），请核对",
+                            "the address code is no current or former county code "
+                            "(GB/T 2260); please check"),
     "legacy_15_digit": ("15 位旧身份证号码，已升级为 18 位", "legacy 15-digit number, upgraded "
                         "to 18 digits"),
     "foreign_pr_2017_unverified": ("2017 版永居证号码无公开校验算法，仅校验格式",
