@@ -22,6 +22,10 @@ def test_loss_show_unblock_through_the_cli(ykt, platform):
     assert "临时挂失" in lost.output and read(platform, card_no).hr_status == "temporary_loss"
     shown = ykt("card", "show", card_no)
     assert "temporary_loss" in shown.output and "phone_12333" in shown.output
+    # Changzhou time, not UTC: the test clock stands at 01:30 UTC, 09:30 in Changzhou, and a
+    # temporary loss lasts 7 days.
+    assert "2026-03-02 09:30" in shown.output and "2026-03-09 09:30" in shown.output
+    assert "UTC" not in shown.output
     wrong = ykt("card", "unblock", card_no, "--channel", "online_portal")
     assert wrong.exit_code == 1 and "unblock_channel_mismatch" in wrong.output
     assert "12333" in wrong.output

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.clock import local_text
 from yikatong.core.errors import DomainError
 
 console = Console()
@@ -116,7 +117,7 @@ def register(group) -> None:
         table = Table("task", "card", "successor", "status", "requested")
         for task in tasks:
             table.add_row(task.task_id, task.card_no, task.successor_card_no or "", task.status,
-                          f"{task.requested_at:%Y-%m-%d %H:%M}")
+                          local_text(task.requested_at))
         console.print(table)
 
     @bank_group.command("close")

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.clock import local_text
 from yikatong.core.errors import DomainError
 
 console = Console()
@@ -42,7 +43,7 @@ def print_card(view) -> None:
         ("持卡人 / person", str(view.person_id)),
         ("状态 / state", view.state),
         ("人社功能 / HR", f"{STATUS_ZH.get(view.hr_status, view.hr_status)} ({view.hr_status})"
-         + (f", 至 / until {view.hr_loss_ends_at:%Y-%m-%d %H:%M} UTC" if view.hr_loss_ends_at
+         + (f", 至 / until {local_text(view.hr_loss_ends_at)}" if view.hr_loss_ends_at
             else "")),
         ("金融功能 / financial", f"{STATUS_ZH.get(view.financial_status, view.financial_status)}"
          f" ({view.financial_status})"),
@@ -56,7 +57,7 @@ def print_card(view) -> None:
         rows.append(("新卡 / successor", view.successor_card_no))
     for block in view.blocks_in_force:
         rows.append((f"{block.function} {block.kind}", f"{block.channel} · {block.set_by} · "
-                     f"{block.started_at:%Y-%m-%d %H:%M}"))
+                     f"{local_text(block.started_at)}"))
     for label, value in rows:
         table.add_row(label, value)
     console.print(table)

@@ -44,6 +44,12 @@ def local_date(instant: datetime) -> date:
     return as_utc(instant).astimezone(CST).date()
 
 
+def local_text(instant: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant as people in Changzhou read it (Beijing time), for the CLI and pages;
+    "-" for none. Stored times are UTC."""
+    return as_utc(instant).astimezone(CST).strftime(pattern) if instant else "-"
+
+
 def as_utc(instant: datetime) -> datetime:
     """Databases without time zones (SQLite) hand back naive datetimes: they are UTC."""
     return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)

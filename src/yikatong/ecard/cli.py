@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.clock import local_text
 from yikatong.core.errors import DomainError
 
 console = Console()
@@ -109,5 +110,5 @@ def register(group) -> None:
         image = qr.render_svg(issued.token) if out.suffix.lower() == ".svg" \
             else qr.render_png(issued.token)
         out.write_bytes(image)
-        console.print(f"✓ {out} · 有效至 / valid until {issued.expires_at:%H:%M:%S} UTC")
+        console.print(f"✓ {out} · 有效至 / valid until {local_text(issued.expires_at, '%H:%M:%S')}")
         typer.echo(issued.token)  # unwrapped, for copying into a verifier

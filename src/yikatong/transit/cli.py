@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import getpass
 import uuid
-from datetime import datetime
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from yikatong.core.clock import local_text
 
 console = Console()
 
@@ -59,18 +60,12 @@ def _key(key: str | None) -> str:
     return key
 
 
-def _when(instant: datetime | None) -> str:
-    from yikatong.core.clock import CST, as_utc
-
-    return f"{as_utc(instant).astimezone(CST):%Y-%m-%d %H:%M}" if instant else "-"
-
-
 def _proof(view) -> str:
     return escape(f"{view.proof_kind} {view.proof_reference}")  # the reference as the view masks it
 
 
 def _granted(view) -> str:
-    return f"{escape(view.granted_by)} · {escape(view.outlet_code or '-')} · {_when(view.granted_at)}"
+    return f"{escape(view.granted_by)} · {escape(view.outlet_code or '-')} · {local_text(view.granted_at)}"
 
 
 def print_grant(view) -> None:
@@ -86,7 +81,7 @@ def print_grant(view) -> None:
         ("办理 / granted", _granted(view)),
     ]
     if view.revoked_at:
-        rows.append(("撤销 / revoked", f"{escape(view.revoked_by or '-')} · {_when(view.revoked_at)} · "
+        rows.append(("撤销 / revoked", f"{escape(view.revoked_by or '-')} · {local_text(view.revoked_at)} · "
                      f"{escape(view.revoke_reason or '')}"))
     for label, value in rows:
         table.add_row(label, value)
@@ -100,8 +95,8 @@ def print_refused(views, title: str) -> None:
         table.add_column(column)
     for view in views:
         table.add_row(view.asn, view.card_no or "-", str(view.person_id or "-"), view.on_card, view.wanted,
-                      str(view.refusals), view.status or "-", _when(view.refused_at),
-                      f"{_when(view.last_seen_at)} {view.last_seen_channel or ''}".strip())
+                      str(view.refusals), view.status or "-", local_text(view.refused_at),
+                      f"{local_text(view.last_seen_at)} {view.last_seen_channel or ''}".strip())
     console.print(table)
 
 
