@@ -1,4 +1,5 @@
-"""The side-B proof (PNG) and the operators' commands: ykt apply, production run, card face."""
+"""The card-face proof (PNG, sides A and B) and the operators' commands: ykt apply,
+production run, card face."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from typer.testing import CliRunner
 
 from tests.applications.conftest import new_applicant, walk_to_hand_over
 from yikatong.applications import production
-from yikatong.applications.facecard import CARD_SIZE, PHOTO_BOX, find_cjk_font, render_side_b
+from yikatong.applications.facecard import (
+    CARD_SIZE,
+    PHOTO_BOX,
+    SIDE_GAP,
+    find_cjk_font,
+    render_proof,
+    render_side_a,
+    render_side_b,
+)
 from yikatong.cli.main import app as ykt
 
 pytestmark = pytest.mark.db
@@ -38,6 +47,33 @@ def test_face_proof_has_every_region_filled(platform, apply):
         "account number": (245, 465, 900, 525), "hotlines": (35, 555, 1000, 595),
     }.items():
         assert _region(image, box).std() > 15, name   # something is drawn there
+
+
+def test_side_a_carries_the_emblem_area_title_chip_and_marks():
+    image = Image.open(io.BytesIO(render_side_a()))
+    assert image.size == CARD_SIZE
+    assert _region(image, (300, 440, 1000, 520)).std() < 2   # nothing between marks and footer
+    for name, box in {
+        "emblem area": (50, 40, 190, 180), "title": (230, 70, 960, 150),
+        "chip": (120, 260, 240, 355), "contactless mark": (245, 260, 310, 355),
+        "one-card mark": (560, 260, 940, 330), "T-Union mark": (700, 360, 940, 420),
+        "ministry line": (150, 540, 860, 580),
+    }.items():
+        assert _region(image, box).std() > 15, name
+
+
+def test_the_proof_shows_side_a_beside_side_b(platform, apply):
+    done = walk_to_hand_over(platform, apply(new_applicant()).id)
+    with platform.uow() as uow:
+        proof = production.face_proof(uow=uow, application_id=done.id)
+    sheet = Image.open(io.BytesIO(render_proof(proof)))
+    assert sheet.size == (2 * CARD_SIZE[0] + SIDE_GAP, CARD_SIZE[1])
+    side_a = Image.open(io.BytesIO(render_side_a())).convert("RGB")
+    side_b = Image.open(io.BytesIO(render_side_b(proof))).convert("RGB")
+    left = sheet.crop((0, 0, *CARD_SIZE)).convert("RGB")
+    right = sheet.crop((CARD_SIZE[0] + SIDE_GAP, 0, 2 * CARD_SIZE[0] + SIDE_GAP, CARD_SIZE[1]))
+    assert np.array_equal(np.asarray(left), np.asarray(side_a))
+    assert np.array_equal(np.asarray(right.convert("RGB")), np.asarray(side_b))
 
 
 @pytest.mark.skipif(find_cjk_font() is None, reason="no CJK font installed")
@@ -92,7 +128,7 @@ def test_cli_apply_produce_and_render(cli_env, tmp_path):
     out = tmp_path / "face.png"
     face = runner.invoke(ykt, ["card", "face", card_no, "--out", str(out)], catch_exceptions=False)
     assert face.exit_code == 0, face.output
-    assert Image.open(out).size == CARD_SIZE
+    assert Image.open(out).size == (2 * CARD_SIZE[0] + SIDE_GAP, CARD_SIZE[1])  # A beside B
     missing = runner.invoke(ykt, ["card", "face", "Z99999999", "--out", str(out)])
     assert missing.exit_code == 1 and "card_not_found" in missing.output
 

@@ -151,17 +151,17 @@ def get_application(application_id: RowId, actor: Actor = Depends(current_actor)
 
 @router.get("/{application_id}/face.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}},
-            summary="Proof of the card's side B / 卡面（B 面）样张")
+            summary="Proof of the card's sides A and B / 卡面（A、B 面）样张")
 def face_png(application_id: RowId, actor: Actor = Depends(current_actor),
              platform: Platform = Depends(platform_dep)):
-    from yikatong.applications.facecard import render_side_b
+    from yikatong.applications.facecard import render_proof
 
     with platform.uow() as uow:
         app = service.get_application(uow=uow, actor=actor, application_id=application_id)
         if actor.role == Role.EMPLOYER_AGENT:  # an employer sees the outcome, not the face
             raise ApplicationNotFound(application_id=application_id)
         proof = production.face_proof(uow=uow, application_id=app.id)
-    return Response(render_side_b(proof), media_type="image/png")
+    return Response(render_proof(proof), media_type="image/png")
 
 
 # --- decisions and delivery --------------------------------------------------------------------

@@ -155,10 +155,10 @@ def _register_card_face(card_group: typer.Typer) -> None:
         card_no: str,
         out: Path = typer.Option(Path("face.png"), "--out", help="PNG file to write"),
     ) -> None:
-        """Render a PNG proof of the card's side B / 生成卡面 B 面样张."""
+        """Render a PNG proof of the card's sides A and B / 生成卡面 A、B 面样张."""
         from yikatong.applications import production, service
         from yikatong.applications.errors import UnknownCard
-        from yikatong.applications.facecard import find_cjk_font, render_side_b
+        from yikatong.applications.facecard import find_cjk_font, render_proof
         from yikatong.cli.context import platform
         from yikatong.cli.main import fail
         from yikatong.core.errors import DomainError
@@ -174,5 +174,5 @@ def _register_card_face(card_group: typer.Typer) -> None:
         if find_cjk_font() is None:
             console.print("[yellow]warning[/yellow] no CJK font found (apt-get install "
                           "fonts-noto-cjk, or set YKT_CJK_FONT): Chinese text shows as boxes")
-        out.write_bytes(render_side_b(proof))
-        console.print(f"[green]✓[/green] side B of card {card_no} written to {out}")
+        out.write_bytes(render_proof(proof))
+        console.print(f"[green]✓[/green] sides A and B of card {card_no} written to {out}")

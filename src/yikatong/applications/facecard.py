@@ -1,9 +1,12 @@
-"""A PNG proof of side B of the card, for an outlet to show the holder (seed 一).
+"""A PNG proof of both sides of the card, for an outlet to show the holder (seed 一).
 
+Side A: the national emblem's area (marked, not drawn: the emblem's artwork is not ours to
+reproduce), 中华人民共和国社会保障卡, the chip with the contactless mark, the one-card and
+T-Union marks, and the line naming the ministry that supervises the card.
 Side B, top to bottom and left to right: partner bank logo and name, the 江苏社会保障卡一卡通
 mark, the UnionPay mark, photo, name, social security number, person code, issue date, the
-issuing seal, the bank account number, 12333 and the bank's hotline; the chip sits on the
-right. Drawn at 300 dpi on an ID-1 card (85.60 × 53.98 mm).
+issuing seal, the bank account number, 12333 and the bank's hotline.
+Each side is drawn at 300 dpi on an ID-1 card (85.60 × 53.98 mm); the proof shows A beside B.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from yikatong.applications.production import FaceProof
 log = logging.getLogger(__name__)
 
 CARD_SIZE = (1011, 638)  # ID-1 at 300 dpi
+SIDE_GAP = 40  # between side A and side B on the proof
 PHOTO_BOX = (40, 150, 40 + 200, 150 + 246)
 INK = (25, 25, 35)
 SEAL_RED = (200, 30, 40)
@@ -103,26 +107,65 @@ def _grouped(number: str, size: int = 4) -> str:
     return " ".join(number[i:i + size] for i in range(0, len(number), size))
 
 
+def render_proof(proof: FaceProof) -> bytes:
+    """Side A beside side B, as PNG bytes."""
+    sheet = Image.new("RGB", (2 * CARD_SIZE[0] + SIDE_GAP, CARD_SIZE[1]), "white")
+    sheet.paste(_side_a(), (0, 0))
+    sheet.paste(_side_b(proof), (CARD_SIZE[0] + SIDE_GAP, 0))
+    return _png(sheet)
+
+
+def render_side_a() -> bytes:
+    return _png(_side_a())
+
+
 def render_side_b(proof: FaceProof) -> bytes:
-    """The proof as PNG bytes."""
-    face = proof.face
+    return _png(_side_b(proof))
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG", dpi=(300, 300))
+    return out.getvalue()
+
+
+def _blank_card() -> tuple[Image.Image, ImageDraw.ImageDraw]:
     card = Image.new("RGB", CARD_SIZE, (244, 248, 252))
     draw = ImageDraw.Draw(card)
     draw.rounded_rectangle((0, 0, CARD_SIZE[0] - 1, CARD_SIZE[1] - 1), radius=36,
                            outline=(180, 190, 205), width=3)
+    return card, draw
+
+
+def _side_a() -> Image.Image:
+    """The same for every card: nothing personal is printed on side A."""
+    card, draw = _blank_card()
+    draw.ellipse((50, 40, 190, 180), outline=SEAL_RED, width=4)          # the emblem's area
+    draw.text((120, 110), "国徽", font=_font(30), fill=SEAL_RED, anchor="mm")
+    draw.text((230, 78), "中华人民共和国社会保障卡", font=_font(58), fill=SEAL_RED)
+    _chip(draw, (120, 260))
+    draw.rounded_rectangle((560, 260, 940, 330), radius=12, fill=(0, 110, 170))
+    draw.text((750, 295), "江苏（常州）一卡通", font=_font(30), fill="white", anchor="mm")
+    draw.rounded_rectangle((700, 360, 940, 420), radius=12, outline=(0, 110, 170), width=3)
+    draw.text((820, 390), "交通联合", font=_font(28), fill=(0, 110, 170), anchor="mm")
+    draw.text((CARD_SIZE[0] // 2, 560), "中华人民共和国人力资源和社会保障部监制",
+              font=_font(28), fill=INK, anchor="mm")
+    return card
+
+
+def _side_b(proof: FaceProof) -> Image.Image:
+    face = proof.face
+    card, draw = _blank_card()
     _header(draw, face)
     _photo(card, face.photo_jpeg)
     _fields(draw, face)
     _seal(draw, (690, 360), face.issuing_seal)
-    _chip(draw, (820, 225))
     draw.text((250, 470), _grouped(proof.pan), font=_font(44), fill=INK)
     draw.text((40, 560), f"人力资源和社会保障服务电话 {face.hr_hotline}", font=_font(26), fill=INK)
     draw.text((560, 560), f"{face.bank_name.removesuffix('常州分行')}客服电话 {face.bank_hotline}",
               font=_font(26), fill=INK)
     draw.text((40, 605), f"卡号 {proof.card_no}", font=_font(18), fill=(110, 110, 120))
-    out = io.BytesIO()
-    card.save(out, format="PNG", dpi=(300, 300))
-    return out.getvalue()
+    return card
 
 
 def _header(draw: ImageDraw.ImageDraw, face) -> None:
