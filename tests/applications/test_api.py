@@ -61,7 +61,7 @@ def test_outlet_operator_end_to_end(client, outlet, admin):
     assert handed.status_code == 200 and handed.json()["status"] == "handed_over"
     face = client.get(f"{API}/{app['id']}/face.png", headers=outlet)
     assert face.status_code == 200 and face.headers["content-type"] == "image/png"
-    assert Image.open(io.BytesIO(face.content)).size == (1011, 638)
+    assert Image.open(io.BytesIO(face.content)).size == (2 * 1011 + 40, 638)  # side A beside B
 
 
 def test_holder_online_end_to_end_with_ems(client, login, admin):
