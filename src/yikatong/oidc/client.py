@@ -73,7 +73,9 @@ class TokenRefused(Exception):
 
     @property
     def reason(self) -> str:
-        return f"实名认证未通过：{self.reason_zh} / real-name check failed: {self.reason_en}"
+        """RealNameResult.reason: both languages in one string, as the seam carries one (the
+        caller puts "real-name check failed" before it)."""
+        return f"{self.reason_zh} / {self.reason_en}"
 
 
 @dataclass(frozen=True)
