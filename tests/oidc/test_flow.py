@@ -35,6 +35,8 @@ def start(client: TestClient) -> dict[str, str]:
     response = client.post(LOGIN)
     assert response.status_code == 201, response.text
     assert response.headers["cache-control"] == "no-store"
+    cookie = response.headers["set-cookie"].lower()
+    assert all(part in cookie for part in ("httponly", "samesite=lax", "path=/api/v1/oidc", "max-age=600"))
     url = urlsplit(response.json()["authorization_url"])
     return {key: values[0] for key, values in parse_qs(url.query).items()} | {
         "_endpoint": f"{url.scheme}://{url.netloc}{url.path}"}

@@ -55,7 +55,7 @@ def start_login(request: Request, response: Response,
     url = authenticator.provider.authorization_url(
         redirect_uri=_redirect_uri(request, authenticator), login=login)
     response.set_cookie(COOKIE, secret, max_age=rules.LOGIN_TTL_SECONDS, path=COOKIE_PATH,
-                        httponly=True, samesite="lax", secure=request.url.scheme == "https")
+                        httponly=True, samesite="lax", secure=_secure(request, platform))
     response.headers.update(NO_STORE)
     return LoginStartOut(authorization_url=url, expires_in=rules.LOGIN_TTL_SECONDS)
 
@@ -98,11 +98,17 @@ def finish_login(
         refusal = TokenRefused("missing_claim")
         raise RealNameLoginRefused(reason_zh=refusal.reason_zh, reason_en=refusal.reason_en)
     response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax",
-                           secure=request.url.scheme == "https")
+                           secure=_secure(request, platform))
     response.headers.update(NO_STORE)
     return RealNameEvidenceOut(
         evidence=id_token, name=name, id_number=number,
         expires_at=_evidence_expiry(claims, config.max_token_age_seconds))
+
+
+def _secure(request: Request, platform: Platform) -> bool:
+    """Secure cookies over https, and always in production (where TLS may end at a proxy in
+    front of us, so the request we see says http)."""
+    return request.url.scheme == "https" or platform.settings.is_production
 
 
 def _evidence_expiry(claims: dict, max_age: int) -> datetime:
