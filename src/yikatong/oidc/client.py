@@ -173,10 +173,10 @@ class OidcProvider:
             log.error("the provider at %s names issuer %r, not the configured one",
                       discovery_url, metadata.get("issuer"))
             raise IdentityServiceUnavailable()
-        for field in ("jwks_uri", "authorization_endpoint", "token_endpoint"):
-            if not isinstance(metadata.get(field), str):
-                log.error("the provider's discovery document has no %s", field)
-                raise IdentityServiceUnavailable()
+        problems = rules.endpoint_problems(metadata, self.config.issuer)
+        if problems:
+            log.error("the provider's discovery document is unusable: %s", ", ".join(problems))
+            raise IdentityServiceUnavailable()
         try:
             keys = KeySet.import_key_set(self._get_json(metadata["jwks_uri"]))
         except (JoseError, KeyError, TypeError, ValueError) as error:

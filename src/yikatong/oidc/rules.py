@@ -87,3 +87,19 @@ def names_same_person(claims: dict[str, Any], *, name: str, id_number: str,
         return False
     return (normal_name(token_name) == normal_name(name)
             and normal_id_number(token_number) == normal_id_number(id_number))
+
+
+ENDPOINTS = ("jwks_uri", "authorization_endpoint", "token_endpoint")
+
+
+def endpoint_problems(metadata: dict[str, Any], issuer: str) -> list[str]:
+    """What is wrong with a discovery document's endpoints: missing, or plain http behind an
+    https issuer (the keys or the code exchange would then travel unprotected)."""
+    problems = []
+    for name in ENDPOINTS:
+        value = metadata.get(name)
+        if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+            problems.append(f"{name} missing or not a URL")
+        elif issuer.startswith("https://") and not value.startswith("https://"):
+            problems.append(f"{name} not https")
+    return problems
