@@ -29,6 +29,14 @@ class Settings:
     # production refuses development conveniences (demo logins, synthetic identity checks,
     # a development SMS outbox, a movable clock) and insists on real keys.
     environment: str = "development"
+    # Real-name sign-in over OpenID Connect (docs/realname-oidc.md). With an issuer set, holder
+    # real-name checks verify the provider's signed ID tokens instead of the synthetic check.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None  # none: a public client (PKCE only)
+    oidc_redirect_uri: str | None = None   # none: the platform's own /api/v1/oidc/callback
+    oidc_name_claim: str = "name"
+    oidc_id_number_claim: str = "https://yikatong.example/claims/id_number"
 
     @property
     def is_production(self) -> bool:
@@ -49,4 +57,10 @@ class Settings:
             chip_store_path=env.get("YKT_CHIP_DIR") or None,
             bank_database_url=env.get("YKT_BANK_DATABASE_URL") or None,
             environment=env.get("YKT_ENV", "development").strip().lower() or "development",
+            oidc_issuer=env.get("YKT_OIDC_ISSUER") or None,
+            oidc_client_id=env.get("YKT_OIDC_CLIENT_ID") or None,
+            oidc_client_secret=env.get("YKT_OIDC_CLIENT_SECRET") or None,
+            oidc_redirect_uri=env.get("YKT_OIDC_REDIRECT_URI") or None,
+            oidc_name_claim=env.get("YKT_OIDC_NAME_CLAIM") or cls.oidc_name_claim,
+            oidc_id_number_claim=env.get("YKT_OIDC_ID_NUMBER_CLAIM") or cls.oidc_id_number_claim,
         )
