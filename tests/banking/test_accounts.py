@@ -325,7 +325,10 @@ def test_formal_loss_online_reaches_the_bank_which_protects_the_account(bank_pla
     card = activated(bank_platform, bank, person_id=16)
     outcome = act(bank_platform, cards.report_loss, actor=holder(16), card_no=card.card_no,
                   kind="formal")
-    assert outcome.referral_zh  # online covers HR; the financial side follows the bank
+    # Online covers HR; the financial side follows the bank, and the answer says at once what
+    # ICBC's declared rule does (before the card's status changes through the bank's event).
+    assert "临时挂失（5 天）" in outcome.referral_zh
+    assert "protective temporary loss at once (5 days)" in outcome.referral_en
     view = account(bank, card)
     assert (view.hr_status, view.status) == ("formal_loss", "temporary_loss")
     [loss] = view.losses_in_force
@@ -340,9 +343,12 @@ def test_formal_loss_online_reaches_the_bank_which_protects_the_account(bank_pla
     assert account(bank, card).status == "active"
 
 
-def test_a_bank_with_the_note_policy_only_records_an_online_formal_loss(bank_platform, bank):
-    card = activated(bank_platform, bank, person_id=17, bank_code="JNRCB")
-    act(bank_platform, cards.report_loss, actor=holder(17), card_no=card.card_no, kind="formal")
+@pytest.mark.parametrize("bank_code", ["JNRCB", "CCB"])  # declared "note"; the default
+def test_a_bank_with_the_note_policy_only_records_an_online_formal_loss(bank_platform, bank, bank_code):
+    card = activated(bank_platform, bank, person_id=17, bank_code=bank_code)
+    outcome = act(bank_platform, cards.report_loss, actor=holder(17), card_no=card.card_no,
+                  kind="formal")
+    assert outcome.referral_en.endswith("the financial function is untouched")
     jobs.relay_bank_events(bank_platform)
     view = account(bank, card)
     assert (view.hr_status, view.status) == ("formal_loss", "active")

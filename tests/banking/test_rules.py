@@ -128,8 +128,12 @@ def test_lift_returns_to_the_status_before_the_loss():
 
 
 def test_online_formal_loss_policy_per_bank():
+    """The seed (四.6(2)): an online formal loss leaves the financial function to the bank, so
+    the default does nothing more; a bank may declare a protective hold (ICBC here)."""
     assert rules.online_formal_loss_action("ICBC") == "temporary_loss"
     assert rules.online_formal_loss_action("JNRCB") == "note"
+    assert rules.online_formal_loss_action("CCB") == "note"  # no declaration: the default
+    assert rules.online_formal_loss_action("NO-SUCH-BANK") == "note"
 
 
 WHEN = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)

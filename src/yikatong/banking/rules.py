@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from functools import cache
-from pathlib import Path
 
 from yikatong.banking.errors import (
     AccountClosed,
@@ -34,8 +31,6 @@ from yikatong.chip.codec import bcd_digits
 from yikatong.core.money import format_fen
 from yikatong.ledger.errors import InvalidAmount
 from yikatong.ledger.rules import AccountKind, Leg, check_amount
-
-POLICIES_FILE = Path(__file__).with_name("bank_policies.toml")
 
 
 class AccountStatus(StrEnum):
@@ -136,20 +131,12 @@ def status_after_lift(activated: bool) -> AccountStatus:
     return AccountStatus.ACTIVE if activated else AccountStatus.NOT_ACTIVATED
 
 
-@cache
-def _policies() -> dict:
-    with POLICIES_FILE.open("rb") as handle:
-        return tomllib.load(handle)
-
-
 def online_formal_loss_action(bank_code: str) -> str:
-    """"temporary_loss" or "note": see bank_policies.toml."""
-    table = _policies()
-    values = {**table["default"], **table.get("banks", {}).get(bank_code, {})}
-    action = values["online_formal_loss"]
-    if action not in ("temporary_loss", "note"):
-        raise ValueError(f"bank_policies.toml: unknown online_formal_loss {action!r}")
-    return action
+    """"temporary_loss" or "note", as the bank declares it (cards/bank_loss_rules.toml: the
+    platform tells the holder what the bank does in its loss answer)."""
+    from yikatong.cards.bank_rules import bank_loss_rule
+
+    return bank_loss_rule(bank_code).online_formal_loss
 
 
 # ---------------------------------------------------------------------------------------

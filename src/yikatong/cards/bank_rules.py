@@ -1,5 +1,6 @@
-"""Per-bank rules for a temporary loss of the financial function, from bank_loss_rules.toml
-(example defaults – not official policy)."""
+"""What each partner bank declares about losses of the financial function, from
+bank_loss_rules.toml (example defaults – not official policy): its temporary-loss rule and
+what it does after a holder's online formal loss."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 RULES_FILE = Path(__file__).with_name("bank_loss_rules.toml")
+ONLINE_FORMAL_LOSS_ACTIONS = ("note", "temporary_loss")
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,20 @@ class BankLossRule:
     temporary_loss_days: int
     auto_lift: bool
     temporary_loss_channels: tuple[str, ...]
+    # After an online formal loss, which covers the HR function only (四.6(2)): "note" (the
+    # financial function is untouched, the holder is referred to the bank: the seed's rule and
+    # the default) or "temporary_loss" (the bank protects the account with its own temporary
+    # loss at once, and the platform's loss answer says so).
+    online_formal_loss: str = "note"
+
+    def __post_init__(self) -> None:
+        if self.online_formal_loss not in ONLINE_FORMAL_LOSS_ACTIONS:
+            raise ValueError(f"bank_loss_rules.toml: unknown online_formal_loss "
+                             f"{self.online_formal_loss!r}")
+
+    @property
+    def protects_after_online_formal_loss(self) -> bool:
+        return self.online_formal_loss == "temporary_loss"
 
     @property
     def temporary_loss_duration(self) -> timedelta:
@@ -37,4 +53,5 @@ def bank_loss_rule(bank_code: str) -> BankLossRule:
         temporary_loss_days=int(values["temporary_loss_days"]),
         auto_lift=bool(values["auto_lift"]),
         temporary_loss_channels=tuple(values["temporary_loss_channels"]),
+        online_formal_loss=str(values["online_formal_loss"]),
     )

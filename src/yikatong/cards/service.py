@@ -54,6 +54,7 @@ from yikatong.cards.rules import (
     KIND_NAMES,
     LIVE_STATES,
     LOSS_KINDS,
+    ONLINE,
     STATE_NAMES,
     BlockKind,
     CardState,
@@ -419,7 +420,8 @@ def report_loss(*, uow: UnitOfWork, actor: Actor, card_no: str, kind: str,
                 "channel": str(actor.channel), "referred_to_bank": plan.refer_financial_to_bank,
                 "ends_at": _iso(temporary_hr_loss_ends(now))
                 if plan.hr and loss_kind == BlockKind.TEMPORARY_LOSS else None})
-    referral = _referral(bank, loss_kind) if plan.refer_financial_to_bank else (None, None)
+    referral = _referral(bank, loss_kind, hold_days=_protective_hold_days(card, loss_kind, actor)) \
+        if plan.refer_financial_to_bank else (None, None)
     return LossOutcome(card=_view(card, now), referral_zh=referral[0], referral_en=referral[1])
 
 
@@ -765,12 +767,28 @@ def _bank(uow: UnitOfWork, bank_code: str):
     return get_bank(uow=uow, bank_code=bank_code)
 
 
-def _referral(bank, kind: BlockKind) -> tuple[str, str]:
+def _referral(bank, kind: BlockKind, *, hold_days: int | None) -> tuple[str, str]:
     zh, en = KIND_NAMES[kind]
-    return (f"金融功能{zh}请按{bank.short_name_zh}的规定办理：请拨打{bank.short_name_zh}客服电话 "
-            f"{bank.hotline}，或到{bank.short_name_zh}任一网点办理",
-            f"The financial function's {en} follows the rules of {bank.name_en}: call its "
-            f"hotline {bank.hotline} or go to any of its branches")
+    referral = (f"金融功能{zh}请按{bank.short_name_zh}的规定办理：请拨打{bank.short_name_zh}客服电话 "
+                f"{bank.hotline}，或到{bank.short_name_zh}任一网点办理",
+                f"The financial function's {en} follows the rules of {bank.name_en}: call its "
+                f"hotline {bank.hotline} or go to any of its branches")
+    if hold_days is None:  # the seed's rule: the financial function is untouched
+        return (referral[0] + "；金融功能不受影响", referral[1] + "; the financial function is untouched")
+    return (referral[0] + f"；按{bank.short_name_zh}的规定，金融账户将立即临时挂失（{hold_days} 天）以保护资金",
+            referral[1] + f"; by {bank.name_en}'s rules the account is placed under a protective "
+                          f"temporary loss at once ({hold_days} days)")
+
+
+def _protective_hold_days(card: Card, kind: BlockKind, actor: Actor) -> int | None:
+    """The days of the protective temporary loss the card's bank declares after this online
+    formal loss (bank_loss_rules.toml), or None when it does nothing more. The bank applies it
+    when the platform's event reaches it: the answer says so now, rather than the card's
+    status changing a moment later without a word."""
+    rule = bank_loss_rule(card.bank_code)
+    protects = (kind == BlockKind.FORMAL_LOSS and channel_family(actor.channel) == ONLINE
+                and card.financial_status == "active" and rule.protects_after_online_formal_loss)
+    return rule.temporary_loss_days if protects else None
 
 
 def _in_force(card: Card, now: datetime) -> list[CardBlock]:
