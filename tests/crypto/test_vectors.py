@@ -1,7 +1,8 @@
-"""Every vector of /work/shared/vectors (sm-crypto.json, pboc-epurse.json) as a test.
+"""Every vector of the project's official test vectors (tests/vectors: sm-crypto.json,
+pboc-epurse.json; tests/vectors/SOURCE.md says where each came from) as a test.
 
-The vectors are read at run time from `<repo>/../shared/vectors`; a missing folder or file
-fails the affected tests (it never skips them), so CI cannot turn green without them.
+A missing file fails the affected tests (it never skips them), so CI cannot turn green
+without them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from yikatong.crypto import pboc, sm
 from yikatong.crypto.errors import UnknownAlgorithm
 
-VECTORS = Path(__file__).parents[2].parent / "shared" / "vectors"
+VECTORS = Path(__file__).parents[1] / "vectors"  # tests/vectors
 h = bytes.fromhex
 
 
