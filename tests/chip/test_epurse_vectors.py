@@ -15,7 +15,7 @@ from yikatong.chip.emulator import Card
 from yikatong.chip.image import CardKey, CardKeys, build_image
 from yikatong.chip.state import PurseState
 
-VECTORS = Path(__file__).parents[2].parent / "shared" / "vectors" / "pboc-epurse.json"
+VECTORS = Path(__file__).parents[1] / "vectors" / "pboc-epurse.json"  # tests/vectors
 h = bytes.fromhex
 OTHER = h("0F1E2D3C4B5A69788796A5B4C3D2E1F0")
 

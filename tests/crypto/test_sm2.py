@@ -1,6 +1,6 @@
-"""SM2 through gmalglib, checked against the shared vectors, a tiny independent pure-Python
-SM2 (test-only; it also covers the Fp-256 test curve, which gmalglib does not offer) and the
-pure-Python gmssl as a second oracle."""
+"""SM2 through gmalglib, checked against the official vectors (tests/vectors/sm-crypto.json),
+a tiny independent pure-Python SM2 (test-only; it also covers the Fp-256 test curve, which
+gmalglib does not offer) and the pure-Python gmssl as a second oracle."""
 
 from __future__ import annotations
 

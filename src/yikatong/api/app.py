@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 
 import yikatong
+from yikatong.api.docs_ui import mount_docs
 from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
 from yikatong.db.uow import is_audit_collision
 from yikatong.platform import Platform
@@ -69,7 +70,10 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         version=yikatong.__version__,
         description="Issue and run the Jiangsu (Changzhou) One Card / 一卡通发卡与运营平台",
         openapi_url="/openapi.json",
+        docs_url=None,  # /docs and /redoc with local assets: docs_ui.mount_docs
+        redoc_url=None,
     )
+    mount_docs(app)
     app.state.platform = platform or Platform()
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

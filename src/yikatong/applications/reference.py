@@ -65,7 +65,7 @@ class SyntheticIdentityAuthenticator:
 
 
 SYNTHETIC_PEOPLE: tuple[tuple[str, str, str, date, str | None, bool], ...] = (
-    # name, id number (checksums valid; shared/design/domain-rules.md §1), gender, birth date,
+    # name, id number (checksums valid; docs/domain-rules.md §1), gender, birth date,
     # address, photo on file
     ("王晓明", "320402199003070013", "M", date(1990, 3, 7), "常州市天宁区示例路1号", True),
     ("李静", "32040419851120002X", "F", date(1985, 11, 20), "常州市钟楼区示例路2号", True),

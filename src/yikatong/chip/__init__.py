@@ -6,6 +6,6 @@
 * `psam`, `host`, `terminal`: the terminal security module, the issuer-side services and the
   terminal library (read, load, purchase, torn-transaction recovery) over a `CardReader`.
 
-Layouts and status words follow /work/shared/design/card-protocol.md; `docs.md` beside this
+Layouts and status words follow docs/card-protocol.md; `docs.md` beside this
 file lists what we chose where the public material is silent.
 """

@@ -1,8 +1,8 @@
 """Configuration files as data: strict models, provenance on every figure, one error style.
 
 Every figure the platform uses sits in a versioned TOML file labelled an example default,
-each table naming its source, the date it was checked and a confidence (H/M/L), as the
-design notes ask. A file is validated whole and every problem is reported at once.
+each table naming its source, the date it was checked and a confidence (H/M/L), as
+docs/domain-rules.md asks. A file is validated whole and every problem is reported at once.
 """
 
 from __future__ import annotations

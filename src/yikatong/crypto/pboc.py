@@ -1,6 +1,6 @@
 """The PBOC e-purse / e-deposit crypto family (JR/T 0025 ED/EP, as used by T-Union JT/T 978).
 
-Formulas and byte layouts: /work/shared/design/card-protocol.md §3. Everything is driven by
+Formulas and byte layouts: docs/card-protocol.md §3. Everything is driven by
 the algorithm-ID byte the card returns in its 8050 response: `profile_for(alg_id)` gives an
 `AlgorithmProfile` with the session key, session MAC, TAC and key diversification of that
 algorithm.

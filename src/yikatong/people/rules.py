@@ -1,7 +1,7 @@
 """Pure rules of the people domain: identity numbers, accepted documents, ages, masking.
 
 No I/O and no clock: today's date is passed in. The number formats and their sources are in
-shared/design/domain-rules.md §1 (GB 11643-1999, residence permits, foreign PR cards). We do
+docs/domain-rules.md §1 (GB 11643-1999, residence permits, foreign PR cards). We do
 not use python-stdnum: it rejects real numbers whose county code is younger than the holder.
 """
 
