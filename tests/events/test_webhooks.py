@@ -3,6 +3,7 @@ partner outages, signatures (HMAC-SM3, HMAC-SHA256, SM2) and their verification.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -14,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from gmssl import sm3 as gmssl_sm3
+from sqlalchemy import text
 
 from tests.events.helpers import emit
 from yikatong.core.errors import InvalidInput
@@ -338,3 +340,28 @@ def test_the_webhook_secret_is_in_no_repr(platform, receiver):
         (endpoint,) = uow.session.query(WebhookEndpoint)
         shown = repr(attempt) + repr(endpoint)
     assert attempt.key == SECRET and SECRET.hex() not in shown and repr(SECRET) not in shown
+
+
+
+@pytest.mark.db
+@pytest.mark.parametrize(("scheme", "secret"), [(WebhookScheme.HMAC_SM3, SECRET),
+                                                (WebhookScheme.SM2, sm2.generate_keypair()[0])])
+def test_the_stored_secret_is_sealed_under_the_kek(platform, clock, scheme, secret):
+    """The database row holds no form of the secret (hex, base64), yet delivery still signs
+    with it: the receiver verifies with the secret (or the SM2 public key)."""
+    key = sm2.public_key_of(secret) if scheme is WebhookScheme.SM2 else secret
+    receiver = Receiver(clock, scheme=scheme, key=key)
+    try:
+        register(platform, receiver.url, scheme=scheme, secret=secret)
+        with platform.engine.connect() as connection:
+            [row] = connection.execute(text("SELECT * FROM webhook_endpoints")).mappings().all()
+        stored = " ".join(str(value) for value in row.values())
+        for form in (secret.hex(), secret.hex().upper(), base64.b64encode(secret).decode(),
+                     base64.urlsafe_b64encode(secret).decode().rstrip("=")):
+            assert form not in stored
+        assert "secret_hex" not in row and row["secret_sealed"].startswith("sm4gcm1:")
+        emit(platform, [("card.lost", CARDS[0], "ICBC")])
+        assert deliver_due_webhooks(platform) == 1
+        assert receiver.applied and receiver.rejected_signatures == 0
+    finally:
+        receiver.stop()

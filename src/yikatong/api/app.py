@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 
 import yikatong
+from yikatong.api import middleware
 from yikatong.api.docs_ui import mount_docs
 from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
 from yikatong.db.uow import is_audit_collision
@@ -75,6 +76,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     )
     mount_docs(app)
     app.state.platform = platform or Platform()
+    middleware.install(app)  # body limits and security headers, around everything
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     # A concurrent writer can also be noticed at an autoflush, before the unit of work's

@@ -15,7 +15,7 @@ from yikatong.applications.service import (
     CardChoice,
     EmployeeRow,
 )
-from yikatong.people.schemas import RowId, decode_photo
+from yikatong.people.schemas import PhotoBase64, RowId, decode_photo
 
 
 class ApplicantIn(BaseModel):
@@ -28,7 +28,7 @@ class ApplicantIn(BaseModel):
     phone: str | None = Field(default=None, max_length=20)
     address: str | None = Field(default=None, max_length=200)
     document_valid_until: date | None = None
-    photo_jpeg_base64: str | None = Field(default=None, description="JPEG, 358×441, 350 dpi")
+    photo_jpeg_base64: PhotoBase64 | None = Field(default=None, description="JPEG, 358×441, 350 dpi, base64")
     holds_id_card: bool = False
 
     def to_data(self) -> ApplicantData:

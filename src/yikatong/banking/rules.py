@@ -28,7 +28,7 @@ from yikatong.banking.errors import (
 from yikatong.cards.bank_rules import BankLossRule
 from yikatong.cards.protocols import FinancialStatus
 from yikatong.chip.codec import bcd_digits
-from yikatong.core.money import format_fen
+from yikatong.core.money import MAX_AMOUNT_FEN, format_fen
 from yikatong.ledger.errors import InvalidAmount
 from yikatong.ledger.rules import AccountKind, Leg, check_amount
 
@@ -258,10 +258,13 @@ def legs(kind: TransactionKind, *, bank_code: str, pan: str, amount: int) -> lis
 
 
 def check_positive_amount(amount: object) -> int:
-    """An integer number of fen above zero."""
+    """An integer number of fen above zero and at most MAX_AMOUNT_FEN (core.money)."""
     amount = check_amount(amount)
     if amount < 0:
         raise InvalidAmount(reason_zh="金额须大于零", reason_en="the amount must be positive")
+    if amount > MAX_AMOUNT_FEN:
+        raise InvalidAmount(reason_zh=f"单笔金额不能超过 {format_fen(MAX_AMOUNT_FEN)} 元",
+                            reason_en=f"one amount is at most {format_fen(MAX_AMOUNT_FEN)} CNY")
     return amount
 
 

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Amount = Field(gt=0, description="fen (1 CNY = 100 fen), an integer above zero")
+from yikatong.core.money import PositiveFenAmount
+
 RequestId = Field(min_length=1, max_length=64,
                   description="the caller's idempotency key: a repeat returns the first answer")
 
@@ -58,7 +59,7 @@ class BranchLossIn(BaseModel):
 
 class DepositIn(BaseModel):
     request_id: str = RequestId
-    amount_fen: int = Amount
+    amount_fen: PositiveFenAmount
     currency: str = "CNY"
 
 
@@ -76,7 +77,7 @@ class ChipIn(BaseModel):
 class CardTransactionIn(BaseModel):
     request_id: str = RequestId
     kind: Literal["pos_purchase", "withdrawal"]
-    amount_fen: int = Amount
+    amount_fen: PositiveFenAmount
     merchant: str | None = Field(default=None, max_length=64)
     channel: Literal["pos", "atm", "counter"] = "pos"
     chip: ChipIn
@@ -84,7 +85,7 @@ class CardTransactionIn(BaseModel):
 
 class OnlinePaymentIn(BaseModel):
     request_id: str = RequestId
-    amount_fen: int = Amount
+    amount_fen: PositiveFenAmount
     merchant: str = Field(min_length=1, max_length=64)
     currency: str = "CNY"
     country: str = "CN"
@@ -93,14 +94,14 @@ class OnlinePaymentIn(BaseModel):
 class TransferIn(BaseModel):
     request_id: str = RequestId
     to_account: str = Field(min_length=16, max_length=19)
-    amount_fen: int = Amount
+    amount_fen: PositiveFenAmount
     currency: str = "CNY"
     country: str = "CN"
 
 
 class CreditIn(BaseModel):
     request_id: str = RequestId
-    amount_fen: int = Amount
+    amount_fen: PositiveFenAmount
     payer: str = Field(min_length=1, max_length=64, description="e.g. the pension fund")
     currency: str = "CNY"
     country: str = "CN"

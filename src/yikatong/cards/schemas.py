@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from yikatong.cards.protocols import BankEventType
+from yikatong.core.money import FenAmount
 
 
 class BlockOut(BaseModel):
@@ -128,8 +129,8 @@ class DeceasedIn(BaseModel):
 
 
 class WalletRefundIn(BaseModel):
-    refunded_fen: int = Field(ge=0, le=100_000, description="refunded amount in fen (分); "
-                              "the wallet holds at most 1000 CNY")
+    refunded_fen: Annotated[FenAmount, Field(le=100_000)] = Field(
+        description="refunded amount in fen (分); the wallet holds at most 1000 CNY")
     note: str | None = Field(default=None, max_length=500)
 
 

@@ -82,7 +82,7 @@ from yikatong.cards.rules import (
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import as_utc, local_date
 from yikatong.core.errors import ConcurrentChange, Forbidden, InvalidInput
-from yikatong.core.money import Fen, format_fen
+from yikatong.core.money import MAX_AMOUNT_FEN, Fen, format_fen
 from yikatong.db.uow import UnitOfWork
 
 # ---------------------------------------------------------------------------------------
@@ -606,9 +606,10 @@ def record_wallet_refund(*, uow: UnitOfWork, actor: Actor, card_no: str, refunde
         raise WalletRefundNotAllowed()
     if actor.role == Role.CITIZEN_OUTLET:
         _check_direct_citizen_outlet(uow, actor.branch_code)
-    if not isinstance(refunded_fen, int) or isinstance(refunded_fen, bool) or refunded_fen < 0:
-        raise InvalidInput(reason_zh="退值金额应为非负整数（分）",
-                           reason_en="the refunded amount must be a non-negative integer in fen")
+    if (not isinstance(refunded_fen, int) or isinstance(refunded_fen, bool)
+            or not 0 <= refunded_fen <= MAX_AMOUNT_FEN):
+        raise InvalidInput(reason_zh=f"退值金额应为 0 至 {MAX_AMOUNT_FEN} 的整数（分）",
+                           reason_en=f"the refunded amount must be an integer from 0 to {MAX_AMOUNT_FEN} fen")
     now = uow.now()
     before = _snapshot(card, now)
     uow.session.add(WalletRefundRecord(card_no=card.card_no, refunded_fen=refunded_fen,

@@ -75,6 +75,12 @@ class IssuerKeys:
     def sm2_public_key(self, purpose: str = "ecard_signing") -> bytes:
         return self._own.sm2_public_key(purpose)
 
+    def seal(self, secret: bytes, *, context: str) -> str:
+        return self._own.seal(secret, context=context)
+
+    def unseal(self, sealed: str, *, context: str) -> bytes:
+        return self._own.unseal(sealed, context=context)
+
 
 class NationalClearingHouse:
     def __init__(self, directory: str | Path, *, seed: bytes = b"simulated T-Union issuers",

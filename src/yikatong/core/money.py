@@ -1,10 +1,31 @@
-"""Money is integer fen (分), never float."""
+"""Money is integer fen (分), never float.
+
+Bounds (so that no amount, however large, overflows a column or corrupts a balance):
+
+* `MAX_AMOUNT_FEN` — any one amount a request carries (a deposit, a payment, a credit, a
+  top-up, a refund): 10 million CNY (一千万元). It fits a 32-bit column. Request schemas
+  take money as `FenAmount` / `PositiveFenAmount`, which carry it as their maximum.
+* `MAX_BALANCE_FEN` — any ledger balance, either sign: 10 trillion CNY, far below 2^63 fen,
+  so a sum of two balances or of a balance and an amount cannot overflow a BIGINT. The
+  ledger refuses a posting that would take a balance past it.
+"""
 
 from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
 
 Fen = int
 
 FEN_PER_YUAN = 100
+MAX_AMOUNT_FEN = 1_000_000_000
+MAX_BALANCE_FEN = 10**15
+
+FenAmount = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT_FEN, description=(
+    f"fen (1 CNY = 100 fen), an integer from 0 to {MAX_AMOUNT_FEN} (10 million CNY)"))]
+PositiveFenAmount = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT_FEN, description=(
+    f"fen (1 CNY = 100 fen), an integer from 1 to {MAX_AMOUNT_FEN} (10 million CNY)"))]
 
 
 def yuan(amount: int) -> Fen:

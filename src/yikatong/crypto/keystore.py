@@ -43,6 +43,7 @@ from yikatong.crypto.keys import (
     purpose_spec,
     resolve_algorithm,
 )
+from yikatong.crypto.sealing import Sealer
 from yikatong.crypto.sm import sm3
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,10 @@ def _locked(reason_en: str, reason_zh: str) -> KeyStoreLocked:
 
 
 class _KeyRing:
-    """Lookup, listing, rotation and status changes over an in-memory list of MasterKeys."""
+    """Lookup, listing, rotation and status changes over an in-memory list of MasterKeys; the
+    subclass gives it the `Sealer` for secrets kept outside the store (crypto.sealing)."""
+
+    _sealer: Sealer
 
     def __init__(self, keys: list[MasterKey], clock: Clock, make_key: KeyMaker) -> None:
         self._keys = keys
@@ -123,6 +127,12 @@ class _KeyRing:
         key = self.get(purpose, algorithm="SM2")
         assert key.public_key is not None
         return key.public_key
+
+    def seal(self, secret: bytes, *, context: str) -> str:
+        return self._sealer.seal(secret, context=context)
+
+    def unseal(self, sealed: str, *, context: str) -> bytes:
+        return self._sealer.unseal(sealed, context=context)
 
     def _new_key(self, purpose: str, algorithm: str, version: int, diversification: Diversification) -> MasterKey:
         secret, public_key = self._make_key(purpose, algorithm, version)
@@ -190,6 +200,7 @@ class InMemoryKeyStore(_KeyRing):
         diversification: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__([], clock or SystemClock(), seeded_key_maker(seed) if seed is not None else random_key)
+        self._sealer = Sealer(sm3(seed + b"|sealing") if seed is not None else secrets.token_bytes(KEK_LENGTH))
         self._populate(diversification)
 
     def __repr__(self) -> str:
@@ -205,6 +216,7 @@ class FileKeyStore(_KeyRing):
     def __init__(self, path: str | Path, kek: bytes, *, clock: Clock | None = None) -> None:
         self.path = Path(path)
         self._cipher_key = _derive_file_key(kek)
+        self._sealer = Sealer(kek)
         super().__init__(self._read(), clock or SystemClock(), random_key)
 
     @classmethod

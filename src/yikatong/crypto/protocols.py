@@ -61,3 +61,14 @@ class KeyStore(Protocol):
     def sm2_public_key(self, purpose: str = "ecard_signing") -> bytes:
         """The active SM2 public key (65 bytes, 04‖x‖y) of `purpose`. Raises KeyNotFound."""
         ...
+
+    def seal(self, secret: bytes, *, context: str) -> str:
+        """`secret` encrypted under the store's key-encryption key (crypto.sealing), as text
+        for a database column; `context` (table, column and row, e.g.
+        "webhook_endpoints.secret:ICBC") is bound to it."""
+        ...
+
+    def unseal(self, sealed: str, *, context: str) -> bytes:
+        """The secret `seal` sealed with the same `context`. Raises SealedSecretUnreadable
+        (a KeyStoreLocked) for another KEK, another context or an altered value."""
+        ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -23,10 +24,13 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head", *, key_store: Callable[[], object] | None = None) -> None:
+    """Migrate to `revision`. `key_store` gives the KeyStore a data migration seals secrets with
+    (revision 0007); without it they open the one the environment configures (YKT_KEK …)."""
     config = alembic_config(str(engine.url.render_as_string(hide_password=False)))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
+        config.attributes["key_store"] = key_store
         command.upgrade(config, revision)
 
 

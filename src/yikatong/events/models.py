@@ -44,9 +44,10 @@ class InboxRecord(Base):
 class WebhookEndpoint(Base):
     """Where and how a partner that speaks HTTP receives its events (see events.webhooks).
 
-    `secret_hex` is the shared HMAC key, or for `sm2` the platform's private signing key
-    for this partner (the partner holds the public key). It never leaves this table: not
-    in logs, errors or API responses.
+    `secret_sealed` is the shared HMAC key, or for `sm2` the platform's private signing key
+    for this partner (the partner holds the public key), sealed under the key store's KEK
+    (crypto.sealing; bound to the partner by `webhooks.secret_context`). It never leaves this
+    table: not in logs, errors or API responses; the database alone does not reveal it.
     """
 
     __tablename__ = "webhook_endpoints"
@@ -55,7 +56,7 @@ class WebhookEndpoint(Base):
     partner: Mapped[str] = mapped_column(String(16), unique=True)
     url: Mapped[str] = mapped_column(String(500))
     scheme: Mapped[str] = mapped_column(String(16))
-    secret_hex: Mapped[str] = mapped_column(String(200))
+    secret_sealed: Mapped[str] = mapped_column(String(400))
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
 

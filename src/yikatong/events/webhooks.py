@@ -41,6 +41,7 @@ from sqlalchemy.orm import aliased
 from yikatong.core.clock import SystemClock, as_utc
 from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.crypto import sm2
+from yikatong.crypto.protocols import KeyStore
 from yikatong.db.uow import UnitOfWork
 from yikatong.events.codec import decode_event, encode_event
 from yikatong.events.dispatcher import as_event
@@ -174,7 +175,8 @@ def register_endpoint(
     *, uow: UnitOfWork, partner: str, url: str, scheme: WebhookScheme | str, secret: bytes
 ) -> WebhookEndpoint:
     """Create or replace a partner's endpoint (the caller audits and commits). Events
-    published from now on are delivered to it."""
+    published from now on are delivered to it. The secret is stored sealed under the key
+    store's KEK (KeyStore.seal), never as it is."""
     try:
         scheme = WebhookScheme(scheme)
     except ValueError:
@@ -191,8 +193,14 @@ def register_endpoint(
     if endpoint is None:
         endpoint = WebhookEndpoint(partner=partner, created_at=uow.now())
         uow.session.add(endpoint)
-    endpoint.url, endpoint.scheme, endpoint.secret_hex, endpoint.enabled = url, scheme.value, secret.hex(), True
+    sealed = uow.get(KeyStore).seal(secret, context=secret_context(partner))
+    endpoint.url, endpoint.scheme, endpoint.secret_sealed, endpoint.enabled = url, scheme.value, sealed, True
     return endpoint
+
+
+def secret_context(partner: str) -> str:
+    """What a partner's sealed secret is bound to (crypto.sealing): its own row only."""
+    return f"webhook_endpoints.secret:{partner}"
 
 
 def enqueue_deliveries(uow: UnitOfWork, rows: Sequence[OutboxEvent]) -> int:
@@ -277,6 +285,7 @@ def _claim_heads(platform, limit: int, unreachable: set[str]) -> list[_Attempt]:
         earlier.partner == delivery.partner, earlier.aggregate_id == delivery.aggregate_id,
         earlier.delivered_at.is_(None), earlier.event_seq < delivery.event_seq,
     )
+    keys = platform.get(KeyStore)
     with platform.uow() as uow:
         now = uow.now()
         endpoints = {
@@ -301,7 +310,8 @@ def _claim_heads(platform, limit: int, unreachable: set[str]) -> list[_Attempt]:
             head.next_attempt_at = now + CLAIM_LEASE
             attempts.append(_Attempt(
                 delivery_id=head.id, partner=head.partner, url=endpoint.url,
-                scheme=WebhookScheme(endpoint.scheme), key=bytes.fromhex(endpoint.secret_hex),
+                scheme=WebhookScheme(endpoint.scheme),
+                key=keys.unseal(endpoint.secret_sealed, context=secret_context(endpoint.partner)),
                 event_id=head.event_id, body=encode_event(as_event(row)),
             ))
         uow.commit()

@@ -31,6 +31,13 @@ class InsufficientFunds(DomainError):
     en = "Insufficient funds: {shortfall} fen short"
 
 
+class BalanceLimitExceeded(DomainError):
+    code = "ledger_balance_limit"
+    http_status = 422
+    zh = "超出账户余额上限（{limit_yuan} 元）"
+    en = "The account balance would pass its bound ({limit_yuan} CNY)"
+
+
 class AccountNotFound(NotFound):
     code = "ledger_account_not_found"
     zh = "未找到账务账户"

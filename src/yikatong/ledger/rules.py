@@ -15,8 +15,13 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from yikatong.core.errors import InvalidInput
-from yikatong.core.money import Fen
-from yikatong.ledger.errors import InvalidAmount, UnbalancedJournal, UnsupportedCurrency
+from yikatong.core.money import MAX_BALANCE_FEN, Fen, format_fen
+from yikatong.ledger.errors import (
+    BalanceLimitExceeded,
+    InvalidAmount,
+    UnbalancedJournal,
+    UnsupportedCurrency,
+)
 
 CURRENCY = "CNY"
 MAX_CODE_LENGTH = 128
@@ -58,7 +63,18 @@ def check_amount(amount: object) -> Fen:
                             reason_en=f"not an integer fen amount ({type(amount).__name__})")
     if amount == 0:
         raise InvalidAmount(reason_zh="金额为零", reason_en="zero amount")
+    if abs(amount) > MAX_BALANCE_FEN:
+        raise InvalidAmount(reason_zh=f"金额超过上限 {format_fen(MAX_BALANCE_FEN)} 元",
+                            reason_en=f"the amount exceeds the bound of {format_fen(MAX_BALANCE_FEN)} CNY")
     return amount
+
+
+def check_balance_bound(balance: Fen) -> Fen:
+    """A balance within ±MAX_BALANCE_FEN (core.money): a posting that would take an account past
+    it is refused, so no sum of balances and amounts overflows a 64-bit column."""
+    if abs(balance) > MAX_BALANCE_FEN:
+        raise BalanceLimitExceeded(limit_yuan=format_fen(MAX_BALANCE_FEN))
+    return balance
 
 
 def check_code(code: object) -> str:

@@ -57,9 +57,10 @@ def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: 
 
     The same request_id with the same kind and legs returns the journal already recorded
     (whatever the balances are now); with different ones raises IdempotencyKeyReused.
-    Raises InvalidAmount / UnbalancedJournal for bad legs, AccountNotFound, and
-    InsufficientFunds when an account without `allow_negative` would go below zero. Nothing
-    changes when it raises.
+    Raises InvalidAmount / UnbalancedJournal for bad legs, AccountNotFound,
+    InsufficientFunds when an account without `allow_negative` would go below zero, and
+    BalanceLimitExceeded when a balance would pass ±MAX_BALANCE_FEN. Nothing changes when it
+    raises.
     """
     checked = rules.validate_legs(legs)
     rules.check_request_id(request_id)
@@ -78,6 +79,7 @@ def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: 
         new_balances[code] = account.balance + rules.balance_change(account.kind, amount)
         if new_balances[code] < 0 and not account.allow_negative:
             raise InsufficientFunds(shortfall=-new_balances[code])
+        rules.check_balance_bound(new_balances[code])
     journal = Journal(request_id=request_id, kind=kind, memo=memo, fingerprint=fingerprint,
                       created_at=uow.now())
     journal.postings = [Posting(account=accounts[code], amount=amount) for code, amount in checked]

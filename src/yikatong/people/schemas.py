@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -15,7 +15,13 @@ from yikatong.people import photo, rules
 from yikatong.people.photo import PhotoReport
 from yikatong.people.service import CorrectionView, PersonView, ReviewView
 
-__all__ = ["RowId"]  # the people and applications doors take row ids from here
+__all__ = ["PhotoBase64", "RowId"]  # the people and applications doors take row ids from here
+
+# The longest base64 text of a photo the rules could accept (photo.HARD_MAX_BYTES): anything
+# longer is refused by the schema before it is decoded.
+MAX_PHOTO_BASE64 = 4 * -(-photo.HARD_MAX_BYTES // 3)
+PhotoBase64 = Annotated[str, Field(max_length=MAX_PHOTO_BASE64,
+                                   description=f"the JPEG, base64 (at most {MAX_PHOTO_BASE64} characters)")]
 
 
 class Message(BaseModel):
@@ -59,7 +65,7 @@ class RegisterIn(BaseModel):
                              "for residents of Hong Kong, Macao, Taiwan")
     phone: str | None = Field(default=None, max_length=32)
     address: str | None = Field(default=None, max_length=200)
-    photo_jpeg_base64: str | None = Field(default=None, description="the JPEG, base64")
+    photo_jpeg_base64: PhotoBase64 | None = None
 
 
 class ApplicantOut(BaseModel):

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from yikatong.core.money import PositiveFenAmount
 from yikatong.transit.protocols import PayerKind
 
 
@@ -18,7 +19,7 @@ class PayerIn(BaseModel):
 
 class TopUpIn(BaseModel):
     asn: str = Field(pattern=r"^\d{20}$", description="the card's application serial number (file 0015)")
-    amount: int = Field(strict=True, description="fen, whole yuan, within the wallet policy's limits")
+    amount: PositiveFenAmount = Field(description="fen, whole yuan, within the wallet policy's limits")
     payer: PayerIn
 
 
