@@ -1,5 +1,6 @@
 """Background work of the audit trail, run by `ykt worker`: a checkpoint of every chain's head
-followed by a check of what came since the last good check (every 15 minutes), and a check of
+followed by a check of what the last good check's newest checkpoint vouched for and
+everything since (every 15 minutes), and a check of
 everything present (daily). A failed check is the alert: a logged error, an
 `audit_verifications` row an admin reads (GET /api/v1/audit/verifications/latest) and the
 `audit.verification_failed` event."""
@@ -51,7 +52,7 @@ def checkpoint_and_verify_recent(platform) -> int:
     except (CheckpointRace, AuditWritersBusy) as error:  # the next run makes it
         log.warning("no audit checkpoint this run: %s", error.message_en)
     with platform.uow() as uow:
-        start = service.last_good_checkpoint(uow=uow)
+        start = service.recent_start(uow=uow)
     try:
         report, _ = verify_and_record(platform, from_checkpoint=start, triggered_by="job:audit.verify_recent")
     except CheckpointNotFound:  # the checkpoint the last good check reached is gone

@@ -329,8 +329,14 @@ def last_verification(*, uow: UnitOfWork) -> AuditVerification | None:
     ).scalar_one_or_none()
 
 
-def last_good_checkpoint(*, uow: UnitOfWork) -> int | None:
-    """The newest checkpoint a successful verification reached: where the next one may start."""
-    return uow.session.execute(
+def recent_start(*, uow: UnitOfWork) -> int | None:
+    """Where a check of the recent trail starts: the checkpoint before the newest one a
+    successful verification reached, so the records that one vouched for are read again
+    (a verification from checkpoint K does not read what K itself vouched for). None: from
+    each chain's first record (no good verification yet)."""
+    reached = uow.session.execute(
         select(func.max(AuditVerification.to_checkpoint)).where(AuditVerification.ok.is_(True))
     ).scalar_one()
+    if not reached or reached <= 1:
+        return None
+    return max(reached - 1, archive_point(uow=uow) or 0) or None
