@@ -13,6 +13,7 @@ from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.errors import Forbidden
 from yikatong.events.models import OutboxEvent
 from yikatong.people import errors, service
+from yikatong.people.rules import mask_ssn
 from yikatong.people.samples import make_citizen_ssn
 
 pytestmark = pytest.mark.db
@@ -70,7 +71,9 @@ def test_proposal_changes_nothing_until_a_second_operator_approves(platform):
         record = uow.session.execute(
             select(AuditRecord).where(AuditRecord.action == "person.correct")).scalar_one()
     assert record.actor_id == CHECKER.user_id and record.reason == "typo at the counter"
-    assert (record.before["ssn"], record.after["ssn"]) == (SSN, NEW_SSN)
+    # the trail keeps ID numbers and names masked (UnitOfWork.audit), never in full
+    assert (record.before["ssn"], record.after["ssn"]) == (mask_ssn(SSN), mask_ssn(NEW_SSN))
+    assert record.after["name"] == "周*冬" and SSN not in str(record.before)
     assert record.after["proposed_by"] == OPERATOR.user_id
     (event,) = events(platform)
     assert event.aggregate_id == str(person_id)

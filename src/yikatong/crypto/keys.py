@@ -90,6 +90,7 @@ PURPOSES: dict[str, PurposeSpec] = {
         _purpose("national_read", SYMMETRIC_ALGORITHMS, "card_id", "nationwide reading key held by every city's PSAM / 全国通用读卡密钥"),
         _purpose("debit_ac", SYMMETRIC_ALGORITHMS, "pan_psn", "UnionPay debit application cryptogram MDK / 借记应用密文主密钥"),
         _purpose("ecard_signing", ("SM2",), "", "electronic card signing key pair / 电子社保卡签名密钥对"),
+        _purpose("audit_signing", ("SM2",), "", "audit checkpoint signing key pair / 审计检查点签名密钥对"),
     )
 }
 

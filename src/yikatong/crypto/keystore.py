@@ -99,7 +99,11 @@ class _KeyRing:
         algorithm = resolve_algorithm(purpose, algorithm)
         versions = [k for k in self._keys if (k.purpose, k.algorithm) == (purpose, algorithm)]
         if not versions:
-            raise KeyNotFound(purpose=purpose, algorithm=algorithm, version="any")
+            # A purpose added after this store was made (e.g. audit_signing): rotating it
+            # in creates its version 1, so an existing store needs no re-initialisation.
+            new_key = self._new_key(purpose, algorithm, 1, purpose_spec(purpose).diversification)
+            self._keys.append(new_key)
+            return new_key.info()
         next_version = max(k.version for k in versions) + 1
         if next_version > MAX_KEY_VERSION:
             raise Conflict(zh="密钥版本已用尽（最多 255）", en="Key versions exhausted (at most 255)")

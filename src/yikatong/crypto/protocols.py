@@ -48,8 +48,9 @@ class KeyStore(Protocol):
 
         The previous active version becomes "retired": no longer used for new cards but still
         returned by `get(purpose, version, algorithm)`, so cards issued under it keep working.
-        PBOC key versions are one byte, so at most 255 versions. Raises KeyNotFound (no such
-        purpose/algorithm), KeyStoreLocked.
+        PBOC key versions are one byte, so at most 255 versions. A purpose the store has no
+        key of yet (added to keys.PURPOSES after the store was made) gets its version 1.
+        Raises InvalidInput (unknown purpose/algorithm), KeyStoreLocked.
         """
         ...
 

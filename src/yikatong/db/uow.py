@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from yikatong.audit.models import AuditRecord
-from yikatong.audit.rules import GENESIS, record_hash
+from yikatong.audit.rules import GENESIS, record_hash, without_personal_data
 from yikatong.core.actor import Actor
 from yikatong.core.clock import Clock
 from yikatong.core.errors import ConcurrentChange, IdempotencyKeyReused
@@ -83,7 +83,10 @@ class UnitOfWork:
         after: dict[str, Any] | None = None,
         reason: str | None = None,
     ) -> AuditRecord:
-        """Add the audit record of this change, chained to the entity's previous record."""
+        """Add the audit record of this change, chained to the entity's previous record.
+
+        Personal data in `before`, `after` and `reason` is masked here, for every caller
+        (audit.rules.without_personal_data); the hash covers what is stored."""
         entity_id = str(entity_id)
         last = self.session.execute(
             select(AuditRecord.seq, AuditRecord.hash)
@@ -95,8 +98,8 @@ class UnitOfWork:
             at=self.now(), actor_id=actor.user_id, role=str(actor.role),
             channel=str(actor.channel), action=action, entity_type=entity_type,
             entity_id=entity_id, seq=(last.seq + 1) if last else 1,
-            before=before, after=after, reason=reason,
-            prev_hash=last.hash if last else GENESIS,
+            before=without_personal_data(before), after=without_personal_data(after),
+            reason=without_personal_data(reason), prev_hash=last.hash if last else GENESIS,
         )
         record = AuditRecord(**fields, hash=record_hash(fields))
         self.session.add(record)

@@ -1,7 +1,7 @@
 """webhook secrets sealed under the KEK
 
 Revision ID: 0007
-Revises: 0001
+Revises: 0006
 Create Date: 2026-12-01 10:00:00
 
 `webhook_endpoints.secret_hex` (the partner's HMAC key or the platform's SM2 signing key for
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 revision = "0007"
-down_revision = "0001"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

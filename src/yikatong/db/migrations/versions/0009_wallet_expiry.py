@@ -1,14 +1,14 @@
 """transit wallets keep the expiry their card's file 0015 gave at the last contact
 
 Revision ID: 0009
-Revises: 0001
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0001"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,73 @@
+"""Background work of the audit trail, run by `ykt worker`: a checkpoint of every chain's head
+followed by a check of what the last good check's newest checkpoint vouched for and
+everything since (every 15 minutes), and a check of
+everything present (daily). A failed check is the alert: a logged error, an
+`audit_verifications` row an admin reads (GET /api/v1/audit/verifications/latest) and the
+`audit.verification_failed` event."""
+
+from __future__ import annotations
+
+import logging
+
+from yikatong.audit import service
+from yikatong.audit.errors import AuditWritersBusy, CheckpointNotFound, CheckpointRace
+from yikatong.audit.models import AuditCheckpoint, AuditVerification
+from yikatong.audit.service import VerificationReport
+from yikatong.crypto.protocols import KeyStore
+from yikatong.worker.runner import Job
+
+log = logging.getLogger(__name__)
+
+
+def take_checkpoint(platform) -> AuditCheckpoint | None:
+    """A signed checkpoint of the chains changed since the last one (None: nothing new)."""
+    with platform.uow() as uow:
+        bound = service.settled_record_bound(uow=uow)
+        uow.session.rollback()  # lets audit writers go on at once; the bound stays true
+    with platform.uow() as uow:
+        checkpoint = service.make_checkpoint(uow=uow, keys=platform.get(KeyStore), upto_record_id=bound)
+        uow.commit()
+    return checkpoint
+
+
+def verify_and_record(platform, *, from_checkpoint: int | None,
+                      triggered_by: str) -> tuple[VerificationReport, AuditVerification]:
+    """Verify, keep the outcome, and raise the alert when the trail does not verify."""
+    with platform.uow() as uow:
+        report = service.verify_trail(uow=uow, keys=platform.get(KeyStore), from_checkpoint=from_checkpoint)
+        verification = service.record_verification(uow=uow, report=report, triggered_by=triggered_by)
+        uow.commit()
+    if not report.ok:
+        first = report.first_problem
+        log.error("AUDIT TRAIL TAMPERED (verification %s, %d problems): first bad record %s: %s",
+                  verification.id, len(report.problems), first.where(), first.message_en)
+    return report, verification
+
+
+def checkpoint_and_verify_recent(platform) -> int:
+    try:
+        checkpoint = take_checkpoint(platform)
+        if checkpoint is not None:
+            log.info("audit checkpoint %s: %d chains changed", checkpoint.seq, checkpoint.changed_count)
+    except (CheckpointRace, AuditWritersBusy) as error:  # the next run makes it
+        log.warning("no audit checkpoint this run: %s", error.message_en)
+    with platform.uow() as uow:
+        start = service.recent_start(uow=uow)
+    try:
+        report, _ = verify_and_record(platform, from_checkpoint=start, triggered_by="job:audit.verify_recent")
+    except CheckpointNotFound:  # the checkpoint the last good check reached is gone
+        report, _ = verify_and_record(platform, from_checkpoint=None, triggered_by="job:audit.verify_recent")
+    return report.records
+
+
+def verify_everything_present(platform) -> int:
+    with platform.uow() as uow:
+        start = service.archive_point(uow=uow)
+    report, _ = verify_and_record(platform, from_checkpoint=start, triggered_by="job:audit.verify_all")
+    return report.records
+
+
+JOBS = [
+    Job("audit.checkpoint_and_verify_recent", every_seconds=15 * 60, run=checkpoint_and_verify_recent),
+    Job("audit.verify_everything_present", every_seconds=24 * 3600, run=verify_everything_present),
+]
