@@ -56,7 +56,7 @@ class Logins(dict):
         with self.platform.uow() as uow:
             user = create_user(uow=uow, actor=ADMIN, username=f"{name}-user", password=None,
                                role=role, **fields)
-            key = create_api_key(uow=uow, user=user, label="tests")
+            key = create_api_key(uow=uow, user=user, label="tests", actor=ADMIN)
             uow.commit()
         self[name] = {"X-API-Key": key, **({"X-Ykt-Channel": channel} if channel else {})}
         return self[name]
