@@ -57,8 +57,8 @@ def _print_welcome(plat, host: str, port: int, demo) -> None:
     if demo.created:
         console.print(f"[yellow]![/yellow] development mode: created demo logins {', '.join(demo.created)} "
                       "(never in production, YKT_ENV=production) / 开发模式：已创建演示账号（生产模式不会创建）")
-    table = Table(title="demo credentials / 演示账号 (development mode only; a login created before "
-                        "keeps its own password)")
+    table = Table(title="demo logins / 演示账号 (development mode only)",
+                  caption="a demo login made by an earlier start keeps its own password")
     table.add_column("username")
     table.add_column("password")
     for username, password in demo.credentials.items():
