@@ -23,6 +23,9 @@ from yikatong.db.engine import make_engine
 from yikatong.db.registry import load_all_models
 from yikatong.platform import Platform
 
+# The password of every login the `login` fixture makes: strong enough for the password policy.
+PASSWORD = "plum-rain-Tianning-4711"
+
 ON_POSTGRES = os.environ.get("YKT_TEST_DB", "sqlite") == "postgres"
 # Two sessions interleaved on purpose; SQLite runs one writer at a time (BEGIN IMMEDIATE).
 ONLY_ON_POSTGRES = pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writers, so two sessions "
@@ -151,12 +154,12 @@ def login(platform, client, admin_actor):
     def make(role: Role, username: str | None = None, channel: str | None = None, **fields):
         username = username or f"{role.value}-{len(made)}"
         with platform.uow() as uow:
-            create_user(uow=uow, actor=admin_actor, username=username, password="correct-horse",
+            create_user(uow=uow, actor=admin_actor, username=username, password=PASSWORD,
                         role=role, **fields)
             uow.commit()
         made.append(username)
         response = client.post("/api/v1/auth/token",
-                               data={"username": username, "password": "correct-horse"})
+                               data={"username": username, "password": PASSWORD})
         assert response.status_code == 200, response.text
         headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
         if channel:

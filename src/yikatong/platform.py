@@ -67,6 +67,11 @@ class Platform:
         default checks this, so a package that built the real thing keeps its own."""
         return protocol in self._services or protocol in self._factories
 
+    def protocols(self) -> list[Any]:
+        """Every seam with an implementation or a factory registered (the start-up check
+        walks them all)."""
+        return list({**self._factories, **self._services})
+
     def get(self, protocol: type[T] | Any) -> T:
         if protocol not in self._services:
             if protocol not in self._factories:

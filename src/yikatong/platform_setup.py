@@ -1,8 +1,10 @@
-"""What `ykt serve` does before it listens: migrate, reference data, demo logins."""
+"""What `ykt serve` does before it listens: migrate, reference data, and in development mode
+only, the demo logins."""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -11,8 +13,9 @@ from yikatong.auth.service import create_user
 from yikatong.core.actor import Actor, Role
 from yikatong.db.migrate import upgrade
 
-# Development logins printed by `make run`; never used outside a demo database.
-DEMO_PASSWORD = "demo-pass-2026"
+# Development logins printed by `make run`; created only in development mode, and a production
+# start refuses a database holding any of them (yikatong.startup).
+DEMO_PASSWORD = "Tianning-lantern-demo-47"
 DEMO_USERS = [
     ("admin", Role.ADMIN, {}),
     ("outlet", Role.SS_OUTLET, {"branch_code": "SS-TN-01"}),
@@ -28,8 +31,15 @@ DEMO_USERS = [
 REFERENCE_LOADERS = ["yikatong.directory.service:load_reference_data"]
 
 
-def prepare(platform) -> dict[str, str]:
-    """Bring the database to head, load reference data, ensure the demo logins."""
+@dataclass(frozen=True)
+class DemoLogins:
+    credentials: dict[str, str]  # every demo login (username → password); empty in production
+    created: tuple[str, ...]     # the ones this start created
+
+
+def prepare(platform) -> DemoLogins:
+    """Bring the database to head, load reference data and, in development mode only, ensure
+    the demo logins."""
     upgrade(platform.engine)
     actor = Actor.system("setup")
     for spec in REFERENCE_LOADERS:
@@ -41,11 +51,28 @@ def prepare(platform) -> dict[str, str]:
         with platform.uow() as uow:
             loader(uow=uow, actor=actor)
             uow.commit()
+    if platform.settings.is_production:
+        return DemoLogins(credentials={}, created=())
+    created = create_demo_logins(platform)
+    return DemoLogins(credentials={username: DEMO_PASSWORD for username, _, _ in DEMO_USERS},
+                      created=tuple(created))
+
+
+def create_demo_logins(platform) -> dict[str, str]:
+    """The demo logins missing from the database (development mode only); returns those created."""
+    if platform.settings.is_production:
+        raise RuntimeError("demo logins are never created in production")
+    created = {}
     with platform.uow() as uow:
         existing = set(uow.session.execute(select(User.username)).scalars())
         for username, role, fields in DEMO_USERS:
             if username not in existing:
-                create_user(uow=uow, actor=actor, username=username, password=DEMO_PASSWORD,
-                            role=role, **fields)
+                create_user(uow=uow, actor=Actor.system("setup"), username=username,
+                            password=DEMO_PASSWORD, role=role, **fields)
+                created[username] = DEMO_PASSWORD
         uow.commit()
-    return {username: DEMO_PASSWORD for username, _, _ in DEMO_USERS}
+    return created
+
+
+def is_demo_username(username: str) -> bool:
+    return any(username == name for name, _, _ in DEMO_USERS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 import pytest
 
@@ -31,8 +32,9 @@ def register_person(platform, clock) -> tuple[int, str]:
 
 
 class Logins(dict):
-    """Headers per role, made on first use. Users get an API key rather than a password, so
-    no argon2 hashing slows the tests (the key goes through the same token resolution)."""
+    """Headers per role, made on first use. Users get an API key (holders, who may hold none, a
+    bearer token) rather than a password, so no argon2 hashing slows the tests (either goes
+    through the same token resolution)."""
 
     ROLES = {
         "holder": (Role.HOLDER, None, {}), "holder_app": (Role.HOLDER, "online_app", {}),
@@ -48,7 +50,7 @@ class Logins(dict):
         self.platform, self.person_id = platform, facts["person_id"]
 
     def __missing__(self, name: str) -> dict:
-        from yikatong.auth.service import create_api_key, create_user
+        from yikatong.auth.service import _issue, create_api_key, create_user
 
         role, channel, fields = self.ROLES[name]
         if role == Role.HOLDER:
@@ -56,9 +58,13 @@ class Logins(dict):
         with self.platform.uow() as uow:
             user = create_user(uow=uow, actor=ADMIN, username=f"{name}-user", password=None,
                                role=role, **fields)
-            key = create_api_key(uow=uow, user=user, label="tests")
+            if role == Role.HOLDER:
+                token = _issue(uow, user, kind="bearer", expires_at=uow.now() + timedelta(hours=8))
+                credential = {"Authorization": f"Bearer {token}"}
+            else:
+                credential = {"X-API-Key": create_api_key(uow=uow, user=user, label="tests", actor=ADMIN)}
             uow.commit()
-        self[name] = {"X-API-Key": key, **({"X-Ykt-Channel": channel} if channel else {})}
+        self[name] = {**credential, **({"X-Ykt-Channel": channel} if channel else {})}
         return self[name]
 
 

@@ -21,23 +21,23 @@ def test_admin_adds_a_bank_login_that_sees_only_its_bank(client, login):
 
 
 @pytest.mark.parametrize("body, code", [
-    ({"username": "x-bank", "password": "long-enough", "role": "bank", "bank_code": "NOPE"}, "unknown_bank"),
-    ({"username": "fake-holder", "password": "long-enough", "role": "holder"}, "unknown_role"),
-    ({"username": "nobody", "password": "long-enough", "role": "king"}, "unknown_role"),
+    ({"username": "x-bank", "password": "Lotus-pond-Wujin-2231", "role": "bank", "bank_code": "NOPE"}, "unknown_bank"),
+    ({"username": "fake-holder", "password": "Lotus-pond-Wujin-2231", "role": "holder"}, "unknown_role"),
+    ({"username": "nobody", "password": "Lotus-pond-Wujin-2231", "role": "king"}, "unknown_role"),
     ({"username": "short-pw", "password": "short", "role": "admin"}, "weak_password"),
 ])
 def test_bad_logins_are_refused_and_nothing_is_added(client, login, body, code):
     admin = login(Role.ADMIN)
     response = client.post("/api/v1/auth/users", headers=admin, json=body)
     assert response.status_code in (409, 422) and response.json()["code"] == code
-    again = client.post("/api/v1/auth/token", data={"username": body["username"], "password": "long-enough"})
+    again = client.post("/api/v1/auth/token", data={"username": body["username"], "password": "Lotus-pond-Wujin-2231"})
     assert again.status_code == 401
 
 
 def test_only_the_card_centre_adds_logins(client, login):
     outlet = login(Role.SS_OUTLET)
     response = client.post("/api/v1/auth/users", headers=outlet, json={
-        "username": "sneaky", "password": "long-enough", "role": "admin"})
+        "username": "sneaky", "password": "Lotus-pond-Wujin-2231", "role": "admin"})
     assert response.status_code == 403
 
 

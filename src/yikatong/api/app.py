@@ -77,6 +77,10 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     mount_docs(app)
     app.state.platform = platform or Platform()
     middleware.install(app)  # body limits and security headers, around everything
+    if app.state.platform.settings.is_production:
+        from yikatong.startup import check_startup
+
+        check_startup(app.state.platform)  # StartupRefused names each missing or bad setting
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     # A concurrent writer can also be noticed at an autoflush, before the unit of work's

@@ -1,4 +1,5 @@
-"""`ykt serve`: migrate, load reference data, start the API and the background worker."""
+"""`ykt serve`: check the start-up settings, migrate, load reference data, start the API and the
+background worker."""
 
 from __future__ import annotations
 
@@ -25,13 +26,15 @@ def register(group) -> None:
         from yikatong.api.app import create_app
         from yikatong.cli.context import platform
         from yikatong.platform_setup import prepare
+        from yikatong.startup import check_startup_or_exit
         from yikatong.worker.runner import run_forever
 
         plat = platform()
-        credentials = prepare(plat)
+        check_startup_or_exit(plat, console)
+        demo = prepare(plat)
         host = host or plat.settings.host
         port = port or plat.settings.port
-        _print_welcome(plat, host, port, credentials)
+        _print_welcome(plat, host, port, demo)
         stop = threading.Event()
         if worker:
             threading.Thread(target=run_forever, args=(plat,), kwargs={"stop": stop.is_set},
@@ -43,14 +46,21 @@ def register(group) -> None:
             stop.set()
 
 
-def _print_welcome(plat, host: str, port: int, credentials: dict[str, str]) -> None:
+def _print_welcome(plat, host: str, port: int, demo) -> None:
     url = f"http://{host}:{port}"
-    console.print(f"[bold]Yikatong 江苏（常州）一卡通[/bold] on {plat.engine.url.render_as_string()}")
+    mode = "production / 生产模式" if plat.settings.is_production else "development / 开发模式"
+    console.print(f"[bold]Yikatong 江苏（常州）一卡通[/bold] on {plat.engine.url.render_as_string()} ({mode})")
     console.print(f"  platform / 平台:   {url}")
     console.print(f"  API docs / 接口文档: {url}/docs  (OpenAPI: {url}/openapi.json)")
-    table = Table(title="demo credentials / 演示账号 (development only)")
+    if not demo.credentials:
+        return
+    if demo.created:
+        console.print(f"[yellow]![/yellow] development mode: created demo logins {', '.join(demo.created)} "
+                      "(never in production, YKT_ENV=production) / 开发模式：已创建演示账号（生产模式不会创建）")
+    table = Table(title="demo logins / 演示账号 (development mode only)",
+                  caption="a demo login made by an earlier start keeps its own password")
     table.add_column("username")
     table.add_column("password")
-    for username, password in credentials.items():
+    for username, password in demo.credentials.items():
         table.add_row(username, password)
     console.print(table)

@@ -54,6 +54,8 @@ class SyntheticIdentityAuthenticator:
     """Accepts any non-empty evidence ticket except "mismatch"; `available=False` simulates an
     outage (IdentityServiceUnavailable)."""
 
+    # Anyone could sign up as anyone through it: a production start refuses it (yikatong.startup).
+    development_only = True
     available: bool = True
 
     def authenticate(self, *, name: str, id_number: str, evidence: str) -> RealNameResult:

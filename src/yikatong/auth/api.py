@@ -5,17 +5,24 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
-from yikatong.api.deps import current_actor, platform_dep, require_roles
+from yikatong.api.deps import RowId, current_actor, oauth2_scheme, platform_dep, require_roles
 from yikatong.auth import service
+from yikatong.auth.rules import credential_status
 from yikatong.auth.schemas import (
     ApiKeyIn,
+    ApiKeyInfo,
     ApiKeyOut,
+    ApiKeyRotateIn,
+    ApiKeyRotateOut,
     HolderSignUpIn,
     HolderSignUpOut,
     MeOut,
+    PasswordChangeIn,
+    PasswordChangeOut,
     TokenOut,
     UserIn,
     UserOut,
+    UserStateOut,
 )
 from yikatong.core.actor import Actor
 from yikatong.platform import Platform
@@ -68,7 +75,97 @@ def add_user(body: UserIn, actor: Actor = Depends(require_roles()),
 def issue_api_key(username: str, body: ApiKeyIn, actor: Actor = Depends(require_roles()),
                   platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        key = service.create_api_key(uow=uow, user=service.find_user(uow=uow, username=username),
-                                     label=body.label, actor=actor)
+        user = service.find_user(uow=uow, username=username)
+        key, access = service.issue_api_key(uow=uow, user=user, label=body.label, actor=actor,
+                                            lifetime=_days(body.valid_days))
         uow.commit()
-    return ApiKeyOut(api_key=key)
+        return ApiKeyOut(api_key=key, key_id=access.id, expires_at=access.expires_at)
+
+
+@router.get("/users/{username}/api-keys", response_model=list[ApiKeyInfo],
+            summary="List a login's API keys (never the secret) / 查看账号的 API 密钥")
+def list_api_keys(username: str, actor: Actor = Depends(require_roles()),
+                  platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        keys = service.list_api_keys(uow=uow, user=service.find_user(uow=uow, username=username))
+        now = uow.now()
+        return [ApiKeyInfo(key_id=k.id, label=k.label, hint=k.hint, created_at=k.created_at,
+                           expires_at=k.expires_at, revoked_at=k.revoked_at,
+                           status=credential_status(revoked_at=k.revoked_at, expires_at=k.expires_at, now=now))
+                for k in keys]
+
+
+@router.post("/users/{username}/api-keys/{key_id}/rotate", response_model=ApiKeyRotateOut,
+             status_code=201, summary="Rotate an API key (old one kept for a grace period) / 轮换 API 密钥")
+def rotate_api_key(username: str, key_id: RowId, body: ApiKeyRotateIn,
+                   actor: Actor = Depends(require_roles()), platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        user = service.find_user(uow=uow, username=username)
+        key, new, old = service.rotate_api_key(uow=uow, actor=actor, user=user, key_id=key_id,
+                                               grace=timedelta(hours=body.grace_hours),
+                                               lifetime=_days(body.valid_days))
+        uow.commit()
+        return ApiKeyRotateOut(api_key=key, key_id=new.id, expires_at=new.expires_at,
+                               old_key_id=old.id, old_key_valid_until=old.revoked_at or old.expires_at)
+
+
+@router.delete("/users/{username}/api-keys/{key_id}", status_code=204,
+               summary="Revoke an API key at once / 吊销 API 密钥")
+def revoke_api_key(username: str, key_id: RowId, actor: Actor = Depends(require_roles()),
+                   platform: Platform = Depends(platform_dep)) -> None:
+    with platform.uow() as uow:
+        service.revoke_api_key(uow=uow, actor=actor, key_id=key_id,
+                               user=service.find_user(uow=uow, username=username))
+        uow.commit()
+
+
+@router.post("/users/{username}/deactivate", response_model=UserStateOut,
+             summary="Deactivate a login: its tokens and API keys stop at once / 停用账号")
+def deactivate_user(username: str, actor: Actor = Depends(require_roles()),
+                    platform: Platform = Depends(platform_dep)):
+    return _set_active(platform, actor, username, active=False)
+
+
+@router.post("/users/{username}/reactivate", response_model=UserStateOut,
+             summary="Reactivate a login (it logs in again; old credentials stay revoked) / 重新启用账号")
+def reactivate_user(username: str, actor: Actor = Depends(require_roles()),
+                    platform: Platform = Depends(platform_dep)):
+    return _set_active(platform, actor, username, active=True)
+
+
+@router.post("/password", response_model=PasswordChangeOut,
+             summary="Change your own password / 修改本人密码")
+def change_password(body: PasswordChangeIn, actor: Actor = Depends(current_actor),
+                    token: str | None = Depends(oauth2_scheme),
+                    platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        ended = service.change_password(
+            uow=uow, actor=actor, user=service.find_user(uow=uow, username=actor.user_id),
+            current_password=body.current_password, new_password=body.new_password,
+            keep_token=token)
+        uow.commit()
+    return PasswordChangeOut(other_sessions_ended=ended)
+
+
+@router.post("/logout", status_code=204, summary="Log out: revoke this bearer token / 退出登录")
+def logout(actor: Actor = Depends(current_actor), token: str | None = Depends(oauth2_scheme),
+           platform: Platform = Depends(platform_dep)) -> None:
+    from yikatong.auth.errors import LogoutNeedsBearer
+
+    if not token:  # authenticated by an API key
+        raise LogoutNeedsBearer()
+    with platform.uow() as uow:
+        service.logout(uow=uow, actor=actor, token=token)
+        uow.commit()
+
+
+def _set_active(platform: Platform, actor: Actor, username: str, *, active: bool) -> UserStateOut:
+    with platform.uow() as uow:
+        user = service.find_user(uow=uow, username=username)
+        revoked = service.set_active(uow=uow, actor=actor, user=user, active=active)
+        uow.commit()
+    return UserStateOut(username=username, active=active, credentials_revoked=revoked)
+
+
+def _days(days: int | None) -> timedelta | None:
+    return None if days is None else timedelta(days=days)

@@ -30,8 +30,93 @@ class UsernameTaken(DomainError):
 class WeakPassword(DomainError):
     code = "weak_password"
     http_status = 422
-    zh = "密码至少需要 {minimum} 位"
-    en = "The password needs at least {minimum} characters"
+    zh = "密码强度不够：{reason_zh}"
+    en = "The password is too weak: {reason_en}"
+
+
+class CurrentPasswordWrong(DomainError):
+    # 403, not 401: the caller is logged in; only the re-entered password is wrong.
+    code = "current_password_wrong"
+    http_status = 403
+    zh = "当前密码不正确"
+    en = "The current password is wrong"
+
+
+class PasswordUnchanged(DomainError):
+    code = "password_unchanged"
+    http_status = 422
+    zh = "新密码不能与当前密码相同"
+    en = "The new password must differ from the current one"
+
+
+class NoPasswordLogin(DomainError):
+    code = "no_password_login"
+    http_status = 409
+    zh = "该账号不使用密码登录（仅 API 密钥）"
+    en = "This login has no password (it uses API keys only)"
+
+
+class UserAlreadyInState(DomainError):
+    code = "user_already_in_state"
+    http_status = 409
+    zh = "该账号已经是{state_zh}状态"
+    en = "The login is already {state_en}"
+
+
+class CannotDeactivateSelf(DomainError):
+    code = "cannot_deactivate_self"
+    http_status = 409
+    zh = "不能停用自己的账号"
+    en = "You cannot deactivate your own login"
+
+
+class LogoutNeedsBearer(DomainError):
+    code = "logout_needs_bearer"
+    http_status = 422
+    zh = "退出登录只适用于登录令牌；API 密钥请由管理员吊销"
+    en = "Logout applies to bearer tokens; an API key is revoked by the card centre"
+
+
+class ApiKeyNotAllowed(DomainError):
+    code = "api_key_not_allowed"
+    http_status = 422
+    zh = "角色“{role}”的账号不能持有 API 密钥"
+    en = "A '{role}' login cannot hold API keys"
+
+
+class ApiKeyLifetimeTooLong(DomainError):
+    code = "api_key_lifetime_too_long"
+    http_status = 422
+    zh = "API 密钥有效期最长 {maximum_days} 天"
+    en = "An API key may be valid for at most {maximum_days} days"
+
+
+class ApiKeyGraceTooLong(DomainError):
+    code = "api_key_grace_too_long"
+    http_status = 422
+    zh = "轮换后旧密钥的宽限期最长 {maximum_hours} 小时"
+    en = "The old key's grace period after rotation is at most {maximum_hours} hours"
+
+
+class ApiKeyNotFound(DomainError):
+    code = "api_key_not_found"
+    http_status = 404
+    zh = "未找到该 API 密钥"
+    en = "API key not found"
+
+
+class ApiKeyRevoked(DomainError):
+    code = "api_key_revoked"
+    http_status = 409
+    zh = "该 API 密钥已吊销或已过期"
+    en = "The API key is already revoked or expired"
+
+
+class ReservedUsername(DomainError):
+    code = "reserved_username"
+    http_status = 422
+    zh = "用户名“{username}”是演示账号名，生产环境不能使用"
+    en = "'{username}' is a demo login name and cannot be used in production"
 
 
 class RealNameFailed(DomainError):

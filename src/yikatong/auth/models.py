@@ -38,6 +38,8 @@ class AccessToken(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # "bearer" | "api_key"
     label: Mapped[str | None] = mapped_column(String(64))
+    # The last four characters of an API key, so a listing can tell keys apart without the secret.
+    hint: Mapped[str | None] = mapped_column(String(4))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]

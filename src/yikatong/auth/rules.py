@@ -1,6 +1,13 @@
-"""Which channels each role may act through (the first is its default)."""
+"""Which channels each role may act through (the first is its default); the password policy;
+how long API keys live."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from zxcvbn import zxcvbn
 
 from yikatong.core.actor import Channel, Role
 
@@ -16,7 +23,67 @@ CHANNELS_BY_ROLE: dict[Role, tuple[Channel, ...]] = {
     Role.SYSTEM: (Channel.SYSTEM,),
 }
 
-MIN_PASSWORD_LENGTH = 8
+# --- passwords (OWASP ASVS 2.1) ------------------------------------------------------------
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 128
+# zxcvbn's score runs 0..4; 3 is "safely unguessable: moderate protection from an offline
+# slow-hash attack" (fewer than 10^10 guesses refused). Common and breached passwords, keyboard
+# runs, repeats, dates and the user's own names score 0-2.
+MIN_PASSWORD_SCORE = 3
+# zxcvbn's work grows with length (0.3 s at 128 characters); only this many leading characters
+# are scored, so a sign-up cannot be made to burn CPU. A weak head refuses a longer password.
+SCORED_PASSWORD_PREFIX = 64
+# Words of this platform an attacker tries first, besides the user's own name and username.
+SITE_WORDS = ("yikatong", "ykt", "changzhou", "jiangsu", "yikatong-demo")
+
+
+@dataclass(frozen=True)
+class PasswordVerdict:
+    """Why a password is refused, in both languages."""
+
+    reason_zh: str
+    reason_en: str
+
+
+def password_verdict(password: str, *, user_inputs: Iterable[str | None] = ()) -> PasswordVerdict | None:
+    """None if the password may be used; else why not (length first, then zxcvbn's score)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return PasswordVerdict(f"至少需要 {MIN_PASSWORD_LENGTH} 个字符",
+                               f"it needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return PasswordVerdict(f"最多 {MAX_PASSWORD_LENGTH} 个字符",
+                               f"it may have at most {MAX_PASSWORD_LENGTH} characters")
+    inputs = [*SITE_WORDS, *(word for word in user_inputs if word)]
+    result = zxcvbn(password[:SCORED_PASSWORD_PREFIX], user_inputs=inputs,
+                    max_length=SCORED_PASSWORD_PREFIX)
+    if result["score"] >= MIN_PASSWORD_SCORE:
+        return None
+    feedback = result["feedback"]
+    hints = " ".join(part for part in [feedback.get("warning"), *feedback.get("suggestions", [])] if part)
+    return PasswordVerdict(
+        "太容易被猜中（常见或泄露过的密码、键盘序列、重复、日期、含用户名或姓名）"
+        f"，强度 {result['score']}/4，至少需要 {MIN_PASSWORD_SCORE}",
+        f"it is too easy to guess (strength {result['score']} of 4, at least "
+        f"{MIN_PASSWORD_SCORE} needed)" + (f": {hints}" if hints else ""),
+    )
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+API_KEY_DEFAULT_LIFETIME = timedelta(days=90)
+API_KEY_MAX_LIFETIME = timedelta(days=365)
+# When a key is rotated the old one keeps working this long (at most), so a partner system can
+# switch over without an outage; 0 revokes it at once.
+API_KEY_DEFAULT_ROTATION_GRACE = timedelta(hours=24)
+API_KEY_MAX_ROTATION_GRACE = timedelta(days=7)
+# Roles that may hold API keys: partner systems and staff tools, never a cardholder.
+API_KEY_ROLES = frozenset(Role) - {Role.HOLDER, Role.SYSTEM}
+
+
+def api_key_hint(key: str) -> str:
+    """What a listing shows of a key: its last four characters."""
+    return key[-4:]
 
 
 def channel_for(role: Role, requested: str | None) -> Channel | None:
@@ -29,3 +96,12 @@ def channel_for(role: Role, requested: str | None) -> Channel | None:
     except ValueError:
         return None
     return channel if channel in allowed else None
+
+
+def credential_status(*, revoked_at, expires_at, now) -> str:
+    """'revoked', 'expired' or 'active': what a listing says of a token or key."""
+    if revoked_at is not None:
+        return "revoked"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    return "active"

@@ -1,4 +1,20 @@
+from datetime import datetime
+
 from pydantic import BaseModel, Field
+
+from yikatong.auth.rules import (
+    API_KEY_DEFAULT_LIFETIME,
+    API_KEY_DEFAULT_ROTATION_GRACE,
+    API_KEY_MAX_LIFETIME,
+    API_KEY_MAX_ROTATION_GRACE,
+    MAX_PASSWORD_LENGTH,
+)
+
+_MAX_GRACE_HOURS = int(API_KEY_MAX_ROTATION_GRACE.total_seconds() // 3600)
+_DEFAULT_GRACE_HOURS = int(API_KEY_DEFAULT_ROTATION_GRACE.total_seconds() // 3600)
+_VALID_DAYS = Field(default=None, ge=1, le=API_KEY_MAX_LIFETIME.days,
+                    description=f"days the key is valid (default {API_KEY_DEFAULT_LIFETIME.days}, "
+                                f"at most {API_KEY_MAX_LIFETIME.days}) / 有效天数")
 
 
 class TokenOut(BaseModel):
@@ -46,8 +62,50 @@ class UserOut(BaseModel):
 
 class ApiKeyIn(BaseModel):
     label: str = Field(min_length=1, max_length=64)
+    valid_days: int | None = _VALID_DAYS
 
 
 class ApiKeyOut(BaseModel):
     api_key: str
+    key_id: int
+    expires_at: datetime
     note: str = "只显示这一次，请妥善保存 / shown once only: store it safely"
+
+
+class ApiKeyInfo(BaseModel):
+    """An API key as a listing shows it: never the secret, only its last four characters."""
+
+    key_id: int
+    label: str | None
+    hint: str | None = Field(description="the key's last four characters / 密钥末四位")
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    status: str = Field(description="active | expired | revoked")
+
+
+class ApiKeyRotateIn(BaseModel):
+    grace_hours: int = Field(default=_DEFAULT_GRACE_HOURS, ge=0, le=_MAX_GRACE_HOURS,
+                             description="how long the old key keeps working (0: revoked now) / 旧密钥宽限小时数")
+    valid_days: int | None = _VALID_DAYS
+
+
+class ApiKeyRotateOut(ApiKeyOut):
+    old_key_id: int
+    old_key_valid_until: datetime
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+
+
+class PasswordChangeOut(BaseModel):
+    changed: bool = True
+    other_sessions_ended: int
+
+
+class UserStateOut(BaseModel):
+    username: str
+    active: bool
+    credentials_revoked: int

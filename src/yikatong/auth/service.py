@@ -11,16 +11,36 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from yikatong.auth.errors import (
+    ApiKeyGraceTooLong,
+    ApiKeyLifetimeTooLong,
+    ApiKeyNotAllowed,
+    ApiKeyNotFound,
+    ApiKeyRevoked,
     BadCredentials,
+    CannotDeactivateSelf,
+    CurrentPasswordWrong,
     HolderAlreadyRegistered,
+    LogoutNeedsBearer,
+    NoPasswordLogin,
+    PasswordUnchanged,
     RealNameFailed,
     TokenInvalid,
     UnknownRole,
+    UserAlreadyInState,
     UsernameTaken,
     WeakPassword,
 )
 from yikatong.auth.models import AccessToken, User
-from yikatong.auth.rules import MIN_PASSWORD_LENGTH
+from yikatong.auth.rules import (
+    API_KEY_DEFAULT_LIFETIME,
+    API_KEY_DEFAULT_ROTATION_GRACE,
+    API_KEY_MAX_LIFETIME,
+    API_KEY_MAX_ROTATION_GRACE,
+    API_KEY_ROLES,
+    api_key_hint,
+    credential_status,
+    password_verdict,
+)
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.errors import NotFound
 from yikatong.db.uow import UnitOfWork
@@ -40,8 +60,8 @@ def create_user(
     """Add a login (in the caller's transaction, audited)."""
     if uow.session.execute(select(User.id).where(User.username == username)).first():
         raise UsernameTaken(username=username)
-    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        raise WeakPassword(minimum=MIN_PASSWORD_LENGTH)
+    if password is not None:
+        check_password(password, username=username, display_name=display_name)
     user = User(
         username=username, display_name=display_name or username, role=str(role),
         password_hash=_hasher.hash(password) if password else None, bank_code=bank_code,
@@ -130,13 +150,176 @@ def login(*, uow: UnitOfWork, username: str, password: str, ttl: timedelta) -> s
     return token
 
 
-def create_api_key(*, uow: UnitOfWork, user: User, label: str, actor: Actor | None = None) -> str:
-    """A long-lived key for a partner system (bank, transit operator); only its hash is kept."""
-    key = _issue(uow, user, kind="api_key", expires_at=None, label=label)
-    if actor is not None:
-        uow.audit(actor=actor, action="auth.api_key_created", entity_type="user",
-                  entity_id=user.id, after={"label": label})
-    return key
+def check_password(password: str, *, username: str, display_name: str | None = None) -> None:
+    """Refuse a password shorter than 12 characters or one zxcvbn scores below 3 (common or
+    breached passwords, keyboard runs, dates, the login's own names): WeakPassword says why."""
+    verdict = password_verdict(password, user_inputs=(username, display_name))
+    if verdict is not None:
+        raise WeakPassword(reason_zh=verdict.reason_zh, reason_en=verdict.reason_en)
+
+
+def _password_matches(user: User, password: str) -> bool:
+    try:
+        return bool(user.password_hash) and _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def change_password(
+    *, uow: UnitOfWork, actor: Actor, user: User, current_password: str, new_password: str,
+    keep_token: str | None = None,
+) -> int:
+    """A login changes its own password, proving the current one. Every other session of the
+    login ends (its bearer tokens are revoked, except `keep_token`, the one making the change);
+    returns how many ended. API keys stay: they are managed apart."""
+    if not user.password_hash:
+        raise NoPasswordLogin()
+    if not _password_matches(user, current_password):
+        raise CurrentPasswordWrong()
+    if new_password == current_password:
+        raise PasswordUnchanged()
+    check_password(new_password, username=user.username, display_name=user.display_name)
+    user.password_hash = _hasher.hash(new_password)
+    ended = _revoke(uow, user, kinds=("bearer",), keep_hash=_token_hash(keep_token) if keep_token else None)
+    uow.audit(actor=actor, action="auth.password_changed", entity_type="user", entity_id=user.id,
+              after={"sessions_ended": ended})
+    return ended
+
+
+def reset_password(*, uow: UnitOfWork, actor: Actor, user: User, new_password: str) -> int:
+    """An operator at the server sets a new password without the old one (a forgotten admin
+    password); every session of the login ends. Returns how many ended."""
+    check_password(new_password, username=user.username, display_name=user.display_name)
+    user.password_hash = _hasher.hash(new_password)
+    ended = _revoke(uow, user, kinds=("bearer",))
+    uow.audit(actor=actor, action="auth.password_reset", entity_type="user", entity_id=user.id,
+              after={"sessions_ended": ended})
+    return ended
+
+
+def set_active(*, uow: UnitOfWork, actor: Actor, user: User, active: bool) -> int:
+    """Deactivate (or reactivate) a login. Deactivation revokes every bearer token and API key
+    of the login at once, so reactivation never brings an old credential back: the login logs
+    in again and a partner system gets new keys. Returns how many credentials were revoked."""
+    if user.active == active:
+        raise UserAlreadyInState(state_zh="启用" if active else "停用",
+                                 state_en="active" if active else "deactivated")
+    if not active and user.username == actor.user_id:
+        raise CannotDeactivateSelf()
+    user.active = active
+    revoked = 0 if active else _revoke(uow, user, kinds=("bearer", "api_key"))
+    uow.audit(actor=actor, action="auth.user_reactivated" if active else "auth.user_deactivated",
+              entity_type="user", entity_id=user.id, before={"active": not active},
+              after={"active": active, "credentials_revoked": revoked})
+    return revoked
+
+
+def logout(*, uow: UnitOfWork, actor: Actor, token: str) -> None:
+    """Revoke the bearer token the caller used (an API key is revoked by the card centre)."""
+    access = uow.session.execute(
+        select(AccessToken).where(AccessToken.token_hash == _token_hash(token))).scalar_one_or_none()
+    if access is None or access.revoked_at is not None:
+        raise TokenInvalid()
+    if access.kind != "bearer":
+        raise LogoutNeedsBearer()
+    access.revoked_at = uow.now()
+    uow.audit(actor=actor, action="auth.logout", entity_type="user", entity_id=access.user_id,
+              after={"token_id": access.id})
+
+
+def create_api_key(
+    *, uow: UnitOfWork, user: User, label: str, actor: Actor, lifetime: timedelta | None = None,
+) -> str:
+    """`issue_api_key`, returning only the key."""
+    return issue_api_key(uow=uow, user=user, label=label, actor=actor, lifetime=lifetime)[0]
+
+
+def issue_api_key(
+    *, uow: UnitOfWork, user: User, label: str, actor: Actor, lifetime: timedelta | None = None,
+) -> tuple[str, AccessToken]:
+    """A key for a partner system (bank, transit operator), valid for `lifetime` (90 days by
+    default, 365 at most); only its hash and last four characters are kept. Returns the key,
+    shown once, and its row. A holder login never holds one."""
+    lifetime = API_KEY_DEFAULT_LIFETIME if lifetime is None else lifetime
+    if lifetime > API_KEY_MAX_LIFETIME or lifetime <= timedelta(0):
+        raise ApiKeyLifetimeTooLong(maximum_days=API_KEY_MAX_LIFETIME.days)
+    _check_may_hold_api_keys(user)
+    key, access = _issue_row(uow, user, kind="api_key", expires_at=uow.now() + lifetime, label=label)
+    uow.audit(actor=actor, action="auth.api_key_created", entity_type="user", entity_id=user.id,
+              after={"key_id": access.id, "label": label, "hint": access.hint,
+                     "expires_at": access.expires_at.isoformat()})
+    return key, access
+
+
+def list_api_keys(*, uow: UnitOfWork, user: User) -> list[AccessToken]:
+    """Every API key of a login, newest first, revoked and expired ones included."""
+    return list(uow.session.execute(
+        select(AccessToken).where(AccessToken.user_id == user.id, AccessToken.kind == "api_key")
+        .order_by(AccessToken.id.desc())).scalars())
+
+
+def revoke_api_key(*, uow: UnitOfWork, actor: Actor, user: User, key_id: int) -> AccessToken:
+    """Revoke one API key of a login at once."""
+    access = _live_api_key(uow, user, key_id)
+    access.revoked_at = uow.now()
+    uow.audit(actor=actor, action="auth.api_key_revoked", entity_type="user", entity_id=user.id,
+              after={"key_id": access.id, "label": access.label, "hint": access.hint})
+    return access
+
+
+def rotate_api_key(
+    *, uow: UnitOfWork, actor: Actor, user: User, key_id: int,
+    grace: timedelta = API_KEY_DEFAULT_ROTATION_GRACE, lifetime: timedelta | None = None,
+) -> tuple[str, AccessToken, AccessToken]:
+    """Issue a new key with the same label and let the old one expire after `grace` (24 hours by
+    default, 7 days at most; 0 revokes it now), so the partner switches over without an outage.
+    Returns the new key (shown once), its row and the old key's row."""
+    if grace > API_KEY_MAX_ROTATION_GRACE or grace < timedelta(0):
+        raise ApiKeyGraceTooLong(maximum_hours=int(API_KEY_MAX_ROTATION_GRACE.total_seconds() // 3600))
+    old = _live_api_key(uow, user, key_id)
+    new_key, new = issue_api_key(uow=uow, user=user, label=old.label or "", actor=actor, lifetime=lifetime)
+    now = uow.now()
+    if grace == timedelta(0):
+        old.revoked_at = now
+    else:
+        old.expires_at = min(old.expires_at or now + grace, now + grace)
+    uow.audit(actor=actor, action="auth.api_key_rotated", entity_type="user", entity_id=user.id,
+              after={"key_id": old.id, "hint": old.hint, "old_key_until": (old.revoked_at or old.expires_at).isoformat()})
+    return new_key, new, old
+
+
+def _check_may_hold_api_keys(user: User) -> None:
+    if Role(user.role) not in API_KEY_ROLES:
+        raise ApiKeyNotAllowed(role=user.role)
+
+
+def _live_api_key(uow: UnitOfWork, user: User, key_id: int) -> AccessToken:
+    access = uow.session.execute(
+        select(AccessToken).where(AccessToken.id == key_id, AccessToken.user_id == user.id,
+                                  AccessToken.kind == "api_key")).scalar_one_or_none()
+    if access is None:
+        raise ApiKeyNotFound()
+    if not _usable(access, uow.now()):
+        raise ApiKeyRevoked()
+    return access
+
+
+def _usable(access: AccessToken, now) -> bool:
+    return credential_status(revoked_at=access.revoked_at, expires_at=access.expires_at, now=now) == "active"
+
+
+def _revoke(uow: UnitOfWork, user: User, *, kinds: tuple[str, ...], keep_hash: str | None = None) -> int:
+    """Revoke the login's usable tokens of these kinds (except one); returns how many."""
+    now = uow.now()
+    rows = uow.session.execute(
+        select(AccessToken).where(AccessToken.user_id == user.id, AccessToken.kind.in_(kinds),
+                                  AccessToken.revoked_at.is_(None))).scalars()
+    revoked = 0
+    for access in rows:
+        if access.token_hash != keep_hash and _usable(access, now):
+            access.revoked_at = now
+            revoked += 1
+    return revoked
 
 
 def add_operator(
@@ -169,16 +352,24 @@ def find_user(*, uow: UnitOfWork, username: str) -> User:
 
 
 def _issue(uow: UnitOfWork, user: User, *, kind: str, expires_at, label=None) -> str:
+    return _issue_row(uow, user, kind=kind, expires_at=expires_at, label=label)[0]
+
+
+def _issue_row(uow: UnitOfWork, user: User, *, kind: str, expires_at, label=None) -> tuple[str, AccessToken]:
     token = ("ykt_" if kind == "api_key" else "") + secrets.token_urlsafe(32)
-    uow.session.add(AccessToken(
+    access = AccessToken(
         token_hash=_token_hash(token), user_id=user.id, kind=kind, label=label,
+        hint=api_key_hint(token) if kind == "api_key" else None,
         created_at=uow.now(), expires_at=expires_at,
-    ))
-    return token
+    )
+    uow.session.add(access)
+    uow.session.flush()
+    return token, access
 
 
 def resolve_token(*, uow: UnitOfWork, token: str) -> User:
-    """The active user behind a bearer token or API key."""
+    """The active user behind a bearer token or an unexpired, unrevoked API key (never a
+    holder's API key: one issued before holders were refused them stops working too)."""
     row = uow.session.execute(
         select(AccessToken, User)
         .join(User, User.id == AccessToken.user_id)
@@ -188,6 +379,8 @@ def resolve_token(*, uow: UnitOfWork, token: str) -> User:
         raise TokenInvalid()
     access, user = row
     now = uow.now()
-    if access.revoked_at or (access.expires_at and access.expires_at <= now) or not user.active:
+    if not _usable(access, now) or not user.active:
+        raise TokenInvalid()
+    if access.kind == "api_key" and Role(user.role) not in API_KEY_ROLES:
         raise TokenInvalid()
     return user

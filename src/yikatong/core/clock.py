@@ -23,6 +23,9 @@ class SystemClock:
 class FixedClock:
     """A clock that only moves when told to: tests and the narrated demo use it."""
 
+    # Expiry, lockouts and audit times would follow whoever moves it: never in production.
+    development_only = True
+
     def __init__(self, start: datetime | None = None) -> None:
         self._now = start or datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
         if self._now.tzinfo is None:

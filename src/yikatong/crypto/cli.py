@@ -29,6 +29,11 @@ def register(group) -> None:
         store_path = Path(path or settings.key_store_path)
         try:
             kek = configured_kek(settings)
+            if kek is None and settings.is_production:
+                from yikatong.crypto.errors import KeyStoreLocked
+
+                raise KeyStoreLocked(reason_zh="生产环境须配置 YKT_KEK 或 YKT_KEK_FILE",
+                                     reason_en="production needs YKT_KEK or YKT_KEK_FILE")
             if kek is None:
                 kek = _dev_kek(store_path.parent / "kek")  # where wiring's development mode looks
             store = FileKeyStore.init(store_path, kek)

@@ -196,6 +196,8 @@ class InMemoryKeyStore(_KeyRing):
     """All purposes, version 1, in memory. With `seed`, keys are deterministic (the same seed
     gives the same keys: handy for tests and the demo, never for production)."""
 
+    development_only = True  # a production start refuses it (yikatong.startup)
+
     def __init__(
         self,
         *,

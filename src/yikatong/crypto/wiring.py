@@ -9,6 +9,8 @@ Which key store the platform gets (decided here, documented in docs/key-ceremony
 * no KEK → development mode, so `make run` works on a fresh checkout: a random KEK file
   `kek` (0600) is created beside the key store, the store is initialised if missing, and a
   warning says this is for development only.
+* in production (`YKT_ENV=production`) neither `memory` nor a missing KEK is accepted: the
+  key store refuses to open (KeyStoreLocked) and no KEK file is ever created.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from yikatong.core.clock import Clock
 from yikatong.core.settings import Settings
+from yikatong.crypto.errors import KeyStoreLocked
 from yikatong.crypto.keystore import (
     DEV_SEED,
     FileKeyStore,
@@ -52,6 +55,8 @@ def dev_kek_path(settings: Settings) -> Path:
 
 
 def key_store_from_settings(settings: Settings, clock: Clock | None = None) -> KeyStore:
+    if settings.is_production:
+        return _production_key_store(settings, clock)
     if settings.key_store_path == "memory":
         log.warning("in-memory key store with the fixed development seed: development only")
         return InMemoryKeyStore(seed=DEV_SEED, clock=clock)
@@ -67,4 +72,16 @@ def key_store_from_settings(settings: Settings, clock: Clock | None = None) -> K
     if not Path(settings.key_store_path).exists():
         log.warning("initialising a development key store at %s", settings.key_store_path)
         return FileKeyStore.init(settings.key_store_path, kek, clock=clock)
+    return FileKeyStore(settings.key_store_path, kek, clock=clock)
+
+
+def _production_key_store(settings: Settings, clock: Clock | None) -> KeyStore:
+    """The configured store under the configured KEK, or KeyStoreLocked: never a fallback."""
+    if settings.key_store_path == "memory":
+        raise KeyStoreLocked(reason_zh="生产环境不能使用内存密钥库（YKT_KEY_STORE=memory）",
+                             reason_en="production cannot use the in-memory key store (YKT_KEY_STORE=memory)")
+    kek = configured_kek(settings)
+    if kek is None:
+        raise KeyStoreLocked(reason_zh="生产环境须配置 YKT_KEK 或 YKT_KEK_FILE",
+                             reason_en="production needs YKT_KEK or YKT_KEK_FILE")
     return FileKeyStore(settings.key_store_path, kek, clock=clock)
