@@ -7,7 +7,7 @@ import importlib
 import logging
 import pkgutil
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 
 import yikatong
+from yikatong.api.deps import authorize, route_access
 from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
 from yikatong.db.uow import is_audit_collision
 from yikatong.platform import Platform
@@ -69,6 +70,8 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         version=yikatong.__version__,
         description="Issue and run the Jiangsu (Changzhou) One Card / 一卡通发卡与运营平台",
         openapi_url="/openapi.json",
+        # Every route goes through the access table (yikatong.auth.access): deny by default.
+        dependencies=[Depends(authorize)],
     )
     app.state.platform = platform or Platform()
     app.add_exception_handler(DomainError, _domain_error)
@@ -93,6 +96,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.state.route_access = route_access(app)  # after every route is in place
     return app
 
 
