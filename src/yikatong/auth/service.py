@@ -13,6 +13,7 @@ from sqlalchemy import select
 from yikatong.auth.errors import (
     BadCredentials,
     HolderAlreadyRegistered,
+    InvalidUsername,
     RealNameFailed,
     TokenInvalid,
     UnknownRole,
@@ -20,7 +21,7 @@ from yikatong.auth.errors import (
     WeakPassword,
 )
 from yikatong.auth.models import AccessToken, User
-from yikatong.auth.rules import MIN_PASSWORD_LENGTH
+from yikatong.auth.rules import MIN_PASSWORD_LENGTH, is_valid_username
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.errors import NotFound
 from yikatong.db.uow import UnitOfWork
@@ -38,6 +39,8 @@ def create_user(
     branch_code: str | None = None, person_id: int | None = None,
 ) -> User:
     """Add a login (in the caller's transaction, audited)."""
+    if not is_valid_username(username):
+        raise InvalidUsername()
     if uow.session.execute(select(User.id).where(User.username == username)).first():
         raise UsernameTaken(username=username)
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
