@@ -379,6 +379,10 @@ def test_manual_identity_review_holds_the_application(platform, apply):
         uow.commit()
     with platform.uow() as uow, pytest.raises(errors.OpenApplicationExists):
         service.resolve_identity_review(uow=uow, actor=OUTLET, application_id=held.id)
+    stranger = apply(new_applicant()).person_id  # anyone the review did not settle on
+    with platform.uow() as uow, pytest.raises(errors.NotTheReviewedPerson):
+        service.resolve_identity_review(uow=uow, actor=OUTLET, application_id=held.id,
+                                        person_id=stranger)
     with platform.uow() as uow:
         service.cancel(uow=uow, actor=OUTLET, application_id=first.id, reason="重复")
     with platform.uow() as uow:

@@ -26,6 +26,7 @@ from yikatong.applications.errors import (
     IdentityReviewOpen,
     LiveCardExists,
     NotPickupApplication,
+    NotTheReviewedPerson,
     NotYourIdentity,
     OpenApplicationExists,
     PickupOutletNotAllowed,
@@ -654,15 +655,19 @@ def resolve_identity_review(*, uow: UnitOfWork, actor: Actor, application_id: in
                             person_id: int | None = None) -> ApplicationView:
     """After the manual identity review settled who the applicant is (people's
     `resolve_review`), the application goes on as submitted, with the usual one-card /
-    one-application checks. Without `person_id` the review's resolved person is used."""
+    one-application checks, for the person the review settled (the candidate, or the new
+    person it created); a `person_id` naming anybody else is refused, so the application
+    cannot be attached to an arbitrary person."""
     from yikatong.people.service import get_review
 
     app = _load(uow, application_id)
     rules.check_transition(app.status, "submitted")
-    if person_id is None:
-        person_id = get_review(uow=uow, review_id=app.identity_review_id).resolved_person_id
-        if person_id is None:
-            raise IdentityReviewOpen(review_id=app.identity_review_id)
+    resolved = get_review(uow=uow, review_id=app.identity_review_id).resolved_person_id
+    if resolved is None:  # only the review (people.resolve_review) settles who it is
+        raise IdentityReviewOpen(review_id=app.identity_review_id)
+    if person_id is not None and person_id != resolved:
+        raise NotTheReviewedPerson(review_id=app.identity_review_id)
+    person_id = resolved
     choice = CardChoice(kind=app.kind, bank_code=app.bank_code, delivery=app.delivery,
                         pickup_outlet_code=app.pickup_outlet_code,
                         mailing_address=app.mailing_address,
