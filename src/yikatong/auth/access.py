@@ -16,12 +16,13 @@ from __future__ import annotations
 from typing import Final
 
 from yikatong.core.actor import Role
-from yikatong.core.errors import DomainError
+from yikatong.core.errors import Forbidden
 
 H, SS, CO = Role.HOLDER, Role.SS_OUTLET, Role.CITIZEN_OUTLET
 PA, EA, BANK = Role.PHONE_AGENT, Role.EMPLOYER_AGENT, Role.BANK
 TO, ADMIN = Role.TRANSIT_OPERATOR, Role.ADMIN
 
+REFUSED_BY_TABLE: Final = "role_not_allowed"  # the refusal's details.reason
 PUBLIC: Final = frozenset({"public"})  # anyone, with or without a credential
 SIGNED_IN: Final = frozenset(Role)     # any valid credential
 
@@ -169,13 +170,16 @@ ACCESS: Final[dict[str, frozenset]] = {
 }
 
 
-class RoleNotAllowed(DomainError):
-    """The access table does not let this role call this operation (or has no entry for it)."""
+class RoleNotAllowed(Forbidden):
+    """The access table does not let this role call this operation (or has no entry for it).
+    The problem's code stays `forbidden` (what callers already handle); its details say
+    `reason: role_not_allowed`, which tells it from the services' own refusals."""
 
-    code = "role_not_allowed"
-    http_status = 403
     zh = "当前角色无权调用此接口"
     en = "Your role may not call this operation"
+
+    def __init__(self) -> None:
+        super().__init__(reason=REFUSED_BY_TABLE)
 
 
 def operation(method: str, path: str) -> str:
