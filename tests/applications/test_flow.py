@@ -321,7 +321,7 @@ def test_chip_personalisation_through_the_chip_package(platform, apply, chip_dir
 
 
 def test_employer_batch_mixed_rows(platform):
-    employer = Actor(user_id="hr-acme", role=Role.EMPLOYER_AGENT, channel=Channel.EMPLOYER)
+    employer = Actor(user_id="hr-acme", role=Role.EMPLOYER_AGENT, channel=Channel.EMPLOYER, account_id=7)
     agent = service.AgentData(name="单位经办人", document_type="resident_id_card",
                               document_number="320411200106150034")
     repeat = new_applicant()
@@ -350,7 +350,7 @@ def test_employer_batch_mixed_rows(platform):
 
 
 def test_employer_batch_with_bad_uscc_records_nothing(platform):
-    employer = Actor(user_id="hr-acme", role=Role.EMPLOYER_AGENT, channel=Channel.EMPLOYER)
+    employer = Actor(user_id="hr-acme", role=Role.EMPLOYER_AGENT, channel=Channel.EMPLOYER, account_id=7)
     agent = service.AgentData(name="经办人", document_type="resident_id_card",
                               document_number="320411200106150034")
     before = count(platform, AuditRecord)
@@ -379,6 +379,10 @@ def test_manual_identity_review_holds_the_application(platform, apply):
         uow.commit()
     with platform.uow() as uow, pytest.raises(errors.OpenApplicationExists):
         service.resolve_identity_review(uow=uow, actor=OUTLET, application_id=held.id)
+    stranger = apply(new_applicant()).person_id  # anyone the review did not settle on
+    with platform.uow() as uow, pytest.raises(errors.NotTheReviewedPerson):
+        service.resolve_identity_review(uow=uow, actor=OUTLET, application_id=held.id,
+                                        person_id=stranger)
     with platform.uow() as uow:
         service.cancel(uow=uow, actor=OUTLET, application_id=first.id, reason="重复")
     with platform.uow() as uow:

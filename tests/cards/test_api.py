@@ -108,9 +108,9 @@ def test_bank_sees_and_acts_only_on_its_own_cards(client, world, platform):
     problem(client.get(f"{API}/{world['other']}", headers=world["icbc"]), 404, "card_not_found")
     before = row_counts(platform)
     problem(client.post(f"{API}/{world['other']}/loss", headers=world["icbc"],
-                        json={"kind": "formal"}), 403, "wrong_bank")
+                        json={"kind": "formal"}), 404, "card_not_found")
     problem(client.post(f"{API}/{world['other']}/unblock", headers=world["icbc"], json={}),
-            403, "wrong_bank")
+            404, "card_not_found")
     assert row_counts(platform) == before
     listed = client.get(API, headers=world["icbc"], params={"bank_code": "ABC"}).json()
     assert {c["bank_code"] for c in listed} == {"ICBC"}
@@ -231,7 +231,7 @@ def test_bank_events_only_for_own_cards_and_once(client, world, platform):
     other = read(platform, world["other"])
     problem(client.post(f"{API}/bank-events", headers=world["icbc"],
                         json={**event, "event_id": "x", "bank_code": "ABC",
-                              "card_no": world["other"], "pan": other.pan}), 403, "wrong_bank")
+                              "card_no": world["other"], "pan": other.pan}), 404, "card_not_found")
 
 
 def test_wallet_refund_and_reminders(client, world):

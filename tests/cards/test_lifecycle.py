@@ -26,6 +26,7 @@ from tests.cards.conftest import (
 from yikatong.cards import jobs, service
 from yikatong.cards.bank_rules import bank_loss_rule
 from yikatong.cards.errors import (
+    CardNotFound,
     CardNotInUse,
     ExchangeNotAllowed,
     LiveCardExists,
@@ -36,7 +37,6 @@ from yikatong.cards.errors import (
     TransitCannotBeLost,
     UnblockChannelMismatch,
     WalletRefundNotAllowed,
-    WrongBank,
 )
 from yikatong.cards.models import BankAccountClosureTask
 from yikatong.cards.protocols import WalletBalance
@@ -124,7 +124,7 @@ def test_formal_loss_at_a_branch_of_the_card_bank_covers_both(platform):
 def test_a_branch_of_another_bank_is_refused_and_nothing_changes(platform):
     card_no = card_in_use(platform, person_id=5, bank_code="ICBC")
     before = row_counts(platform)
-    with pytest.raises(WrongBank):
+    with pytest.raises(CardNotFound):  # another bank's card answers as a missing one
         report(platform, card_no, bank_branch("ABC", "ABC-CZ-001"), "formal")
     assert row_counts(platform) == before
     assert read(platform, card_no).hr_status == "normal"
@@ -375,7 +375,7 @@ def test_a_bank_event_is_applied_once(platform):
 
 def test_activation_only_at_the_card_bank(platform):
     card_no = card_in_use(platform, person_id=35, activate=False)
-    with pytest.raises(WrongBank):
+    with pytest.raises(CardNotFound):  # another bank's card answers as a missing one
         act(platform, service.activate_financial, actor=bank_branch("CCB"), card_no=card_no)
     holder_online = Actor(user_id="h", role=Role.HOLDER, channel=Channel.ONLINE_APP,
                           person_id=35)

@@ -117,7 +117,7 @@ class Lifecycle(RuleBasedStateMachine):
     def report_temporary_loss(self, who):
         actor, family = self.actor(who)
         m = self.model
-        expected = (errors.WrongBank if who == "other_bank"
+        expected = (errors.CardNotFound if who == "other_bank"
                     else errors.CardNotInUse if m.retired
                     else errors.LossChannelNotAllowed if family not in ("phone_12333", "online")
                     else errors.CardAlreadyLost if m.formal or m.temporary_in_force()
@@ -131,7 +131,7 @@ class Lifecycle(RuleBasedStateMachine):
     def report_formal_loss(self, who):
         actor, family = self.actor(who)
         m = self.model
-        expected = (errors.WrongBank if who == "other_bank"
+        expected = (errors.CardNotFound if who == "other_bank"
                     else errors.CardNotInUse if m.retired
                     else errors.LossChannelNotAllowed if family not in ("online", "bank_branch")
                     else errors.CardAlreadyLost if m.formal
@@ -148,7 +148,7 @@ class Lifecycle(RuleBasedStateMachine):
         m = self.model
         temporary = m.temporary_in_force()
         in_force = [f for f in (temporary, m.formal) if f]
-        expected = (errors.WrongBank if who == "other_bank"
+        expected = (errors.CardNotFound if who == "other_bank"
                     else errors.ReplacementInUse if m.retired
                     else errors.NotLost if not in_force
                     else errors.UnblockChannelMismatch if family not in in_force

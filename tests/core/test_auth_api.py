@@ -1,5 +1,6 @@
 import pytest
 
+from yikatong.auth.access import ACCESS, PUBLIC
 from yikatong.core.actor import Role
 
 pytestmark = pytest.mark.db
@@ -35,13 +36,14 @@ def test_home_page_links_the_doors(client):
     assert "/docs" in page and "/ecard/verify" in page and "一卡通" in page
 
 
-def test_a_concurrent_change_noticed_at_autoflush_is_a_409_problem(platform):
+def test_a_concurrent_change_noticed_at_autoflush_is_a_409_problem(platform, monkeypatch):
     from fastapi.testclient import TestClient
     from sqlalchemy.orm.exc import StaleDataError
 
     from yikatong.api.app import create_app
 
     app = create_app(platform)
+    monkeypatch.setitem(ACCESS, "GET /race", PUBLIC)
 
     @app.get("/race")
     def race():
@@ -51,7 +53,8 @@ def test_a_concurrent_change_noticed_at_autoflush_is_a_409_problem(platform):
     assert response.status_code == 409 and response.json()["code"] == "concurrent_change"
 
 
-def test_an_audit_chain_taken_at_a_flush_is_a_409_and_any_other_integrity_error_a_500(platform, caplog):
+def test_an_audit_chain_taken_at_a_flush_is_a_409_and_any_other_integrity_error_a_500(platform, caplog,
+                                                                                   monkeypatch):
     """Two writers recorded a change of one entity at once: the loser's flush fails on the audit
     chain's unique index (the commit already turns that into ConcurrentChange)."""
     from fastapi.testclient import TestClient
@@ -60,6 +63,8 @@ def test_an_audit_chain_taken_at_a_flush_is_a_409_and_any_other_integrity_error_
     from yikatong.api.app import create_app
 
     app = create_app(platform)
+    monkeypatch.setitem(ACCESS, "POST /audited-race", PUBLIC)
+    monkeypatch.setitem(ACCESS, "POST /other", PUBLIC)
     collision = 'duplicate key value violates unique constraint "uq_audit_records_entity_type_entity_id_seq"'
 
     @app.post("/audited-race")

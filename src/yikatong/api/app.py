@@ -7,7 +7,7 @@ import importlib
 import logging
 import pkgutil
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 import yikatong
 from yikatong.api import middleware
+from yikatong.api.deps import authorize, route_access
 from yikatong.api.docs_ui import mount_docs
 from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
 from yikatong.db.uow import is_audit_collision
@@ -73,6 +74,8 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url=None,  # /docs and /redoc with local assets: docs_ui.mount_docs
         redoc_url=None,
+        # Every route goes through the access table (yikatong.auth.access): deny by default.
+        dependencies=[Depends(authorize)],
     )
     mount_docs(app)
     app.state.platform = platform or Platform()
@@ -103,6 +106,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.state.route_access = route_access(app)  # after every route is in place
     return app
 
 

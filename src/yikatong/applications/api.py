@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from yikatong.api.deps import current_actor, platform_dep, require_roles
+from yikatong.api.deps import current_actor, platform_dep
 from yikatong.applications import production, service
 from yikatong.applications.errors import ApplicationNotFound
 from yikatong.applications.protocols import CardFactory, IdentityAuthenticator, PopulationRegistry
@@ -27,15 +27,10 @@ from yikatong.applications.schemas import (
     ShipIn,
 )
 from yikatong.core.actor import Actor, Role
-from yikatong.core.errors import Forbidden
 from yikatong.platform import Platform
 
 router = APIRouter(prefix="/applications", tags=["applications 申领"])
 
-outlet_operator = require_roles(Role.SS_OUTLET)
-card_centre = require_roles()  # the card-centre admin only
-holder = require_roles(Role.HOLDER)
-employer = require_roles(Role.EMPLOYER_AGENT, Role.SS_OUTLET)
 
 
 def _batch_out(batch) -> ProductionBatchOut:
@@ -47,7 +42,7 @@ def _batch_out(batch) -> ProductionBatchOut:
 
 @router.post("/production/batches", response_model=ProductionBatchOut, status_code=201,
              summary="Send approved applications to the card factory / 提交制卡批次")
-def start_batch(body: ProductionBatchIn | None = None, actor: Actor = Depends(card_centre),
+def start_batch(body: ProductionBatchIn | None = None, actor: Actor = Depends(current_actor),
                 platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         batch = production.start_production_batch(
@@ -58,7 +53,7 @@ def start_batch(body: ProductionBatchIn | None = None, actor: Actor = Depends(ca
 
 @router.post("/production/batches/{batch_id}/collect", response_model=CollectOut,
              summary="Poll the factory and register produced cards / 回收制卡结果")
-def collect_batch(batch_id: RowId, actor: Actor = Depends(card_centre),
+def collect_batch(batch_id: RowId, actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep)):
     outcome = production.collect_production_batch(
         uows=platform.uow, actor=actor, factory=platform.get(CardFactory), batch_id=batch_id,
@@ -72,7 +67,7 @@ def collect_batch(batch_id: RowId, actor: Actor = Depends(card_centre),
 
 @router.get("/production/batches/{batch_id}", response_model=ProductionBatchOut,
             summary="A production batch / 制卡批次")
-def get_batch(batch_id: RowId, _actor: Actor = Depends(card_centre),
+def get_batch(batch_id: RowId, _actor: Actor = Depends(current_actor),
               platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return _batch_out(production.get_production_batch(uow=uow, batch_id=batch_id))
@@ -83,7 +78,7 @@ def get_batch(batch_id: RowId, _actor: Actor = Depends(card_centre),
 
 @router.post("", response_model=ApplicationOut, status_code=201,
              summary="Apply at an outlet, in person or by an agent (free) / 网点申领（免费）")
-def submit_at_outlet(body: OutletApplicationIn, actor: Actor = Depends(outlet_operator),
+def submit_at_outlet(body: OutletApplicationIn, actor: Actor = Depends(current_actor),
                      platform: Platform = Depends(platform_dep),
                      idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")):
     with platform.uow() as uow:
@@ -95,7 +90,7 @@ def submit_at_outlet(body: OutletApplicationIn, actor: Actor = Depends(outlet_op
 
 @router.post("/online", response_model=ApplicationOut, status_code=201,
              summary="Apply online after real-name authentication (free) / 网上申领（免费）")
-def submit_online(body: OnlineApplicationIn, actor: Actor = Depends(holder),
+def submit_online(body: OnlineApplicationIn, actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep),
                   idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")):
     with platform.uow() as uow:
@@ -109,7 +104,7 @@ def submit_online(body: OnlineApplicationIn, actor: Actor = Depends(holder),
 
 @router.post("/employer-batches", response_model=EmployerBatchOut, status_code=201,
              summary="Employer applies for many employees (free) / 单位批量申领（免费）")
-def submit_employer_batch(body: EmployerBatchIn, actor: Actor = Depends(employer),
+def submit_employer_batch(body: EmployerBatchIn, actor: Actor = Depends(current_actor),
                           platform: Platform = Depends(platform_dep)):
     batch = service.submit_employer_batch(
         uows=platform.uow, actor=actor, employer_name=body.employer_name,
@@ -120,7 +115,7 @@ def submit_employer_batch(body: EmployerBatchIn, actor: Actor = Depends(employer
 
 @router.get("/employer-batches/{batch_id}", response_model=EmployerBatchOut,
             summary="An employer batch with every row's outcome / 单位批量申领结果")
-def get_employer_batch(batch_id: RowId, actor: Actor = Depends(employer),
+def get_employer_batch(batch_id: RowId, actor: Actor = Depends(current_actor),
                        platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return EmployerBatchOut(**asdict(
@@ -134,7 +129,7 @@ def get_employer_batch(batch_id: RowId, actor: Actor = Depends(employer),
             summary="List applications, numbers masked / 申请列表（证件号脱敏）")
 def list_applications(status: str | None = None, limit: int = Query(100, ge=1, le=500),
                       offset: int = Query(0, ge=0, le=2**63 - 1),
-                      _actor: Actor = Depends(outlet_operator),
+                      _actor: Actor = Depends(current_actor),
                       platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         apps = service.list_applications(uow=uow, status=status, limit=limit, offset=offset)
@@ -168,7 +163,7 @@ def face_png(application_id: RowId, actor: Actor = Depends(current_actor),
 
 
 @router.post("/{application_id}/approve", response_model=ApplicationOut, summary="Approve / 审核通过")
-def approve(application_id: RowId, actor: Actor = Depends(outlet_operator),
+def approve(application_id: RowId, actor: Actor = Depends(current_actor),
             platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ApplicationOut.of(service.approve(uow=uow, actor=actor,
@@ -176,7 +171,7 @@ def approve(application_id: RowId, actor: Actor = Depends(outlet_operator),
 
 
 @router.post("/{application_id}/reject", response_model=ApplicationOut, summary="Reject / 不予受理")
-def reject(application_id: RowId, body: RejectIn, actor: Actor = Depends(outlet_operator),
+def reject(application_id: RowId, body: RejectIn, actor: Actor = Depends(current_actor),
            platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ApplicationOut.of(service.reject(uow=uow, actor=actor,
@@ -194,7 +189,7 @@ def cancel(application_id: RowId, body: CancelIn, actor: Actor = Depends(current
 @router.post("/{application_id}/identity-resolved", response_model=ApplicationOut,
              summary="Continue after the manual identity review / 人工核验后继续办理")
 def identity_resolved(application_id: RowId, body: IdentityResolvedIn,
-                      actor: Actor = Depends(outlet_operator),
+                      actor: Actor = Depends(current_actor),
                       platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ApplicationOut.of(service.resolve_identity_review(
@@ -203,7 +198,7 @@ def identity_resolved(application_id: RowId, body: IdentityResolvedIn,
 
 @router.post("/{application_id}/ready-for-pickup", response_model=ApplicationOut,
              summary="Card arrived at the pickup outlet / 卡已到网点待领")
-def ready_for_pickup(application_id: RowId, actor: Actor = Depends(outlet_operator),
+def ready_for_pickup(application_id: RowId, actor: Actor = Depends(current_actor),
                      platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ApplicationOut.of(service.mark_ready_for_pickup(
@@ -212,7 +207,7 @@ def ready_for_pickup(application_id: RowId, actor: Actor = Depends(outlet_operat
 
 @router.post("/{application_id}/ship", response_model=ApplicationOut,
              summary="Mail by EMS cash on delivery (postage only) / EMS 邮寄到付")
-def ship(application_id: RowId, body: ShipIn, actor: Actor = Depends(card_centre),
+def ship(application_id: RowId, body: ShipIn, actor: Actor = Depends(current_actor),
          platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ApplicationOut.of(service.ship(uow=uow, actor=actor, application_id=application_id,
@@ -223,8 +218,6 @@ def ship(application_id: RowId, body: ShipIn, actor: Actor = Depends(card_centre
              summary="Card handed to the holder (启用) / 领卡启用")
 def hand_over(application_id: RowId, actor: Actor = Depends(current_actor),
               platform: Platform = Depends(platform_dep)):
-    if actor.role not in (Role.SS_OUTLET, Role.ADMIN, Role.HOLDER):
-        raise Forbidden()
     with platform.uow() as uow:
         return ApplicationOut.of(service.hand_over(uow=uow, actor=actor,
                                                    application_id=application_id))

@@ -149,6 +149,13 @@ class UnknownCard(NotFound):
     en = "Card {card_no} not found"
 
 
+class NotTheReviewedPerson(DomainError):
+    code = "not_the_reviewed_person"
+    http_status = 422
+    zh = "申请只能关联人工身份核验（{review_id}）确定的人员"
+    en = "The application goes on only with the person the identity review ({review_id}) settled"
+
+
 class IdentityReviewOpen(Conflict):
     code = "identity_review_open"
     zh = "人工身份核验（{review_id}）尚未完成"

@@ -45,7 +45,9 @@ class Application(Base):
     pan: Mapped[str | None] = mapped_column(String(19))
     issue_date: Mapped[date | None]
     decision_reason: Mapped[str | None] = mapped_column(Text)
-    submitted_by: Mapped[str] = mapped_column(String(64), index=True)
+    submitted_by: Mapped[str] = mapped_column(String(64), index=True)  # login name, for display
+    # The owner: users.id of the login that submitted (None for system actors and the CLI).
+    submitted_by_user_id: Mapped[int | None] = mapped_column(index=True)
     submitted_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -60,7 +62,8 @@ class EmployerBatch(Base):
     uscc: Mapped[str | None] = mapped_column(String(18))
     authorisation_letter_ref: Mapped[str | None] = mapped_column(String(64))
     agent: Mapped[dict]
-    submitted_by: Mapped[str] = mapped_column(String(64), index=True)
+    submitted_by: Mapped[str] = mapped_column(String(64), index=True)  # login name, for display
+    submitted_by_user_id: Mapped[int | None] = mapped_column(index=True)  # the owner (users.id)
     submitted_at: Mapped[datetime]
     accepted: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)

@@ -26,6 +26,7 @@ from yikatong.applications.errors import (
     IdentityReviewOpen,
     LiveCardExists,
     NotPickupApplication,
+    NotTheReviewedPerson,
     NotYourIdentity,
     OpenApplicationExists,
     PickupOutletNotAllowed,
@@ -121,6 +122,7 @@ class ApplicationView:
     issue_date: date | None
     decision_reason: str | None
     submitted_by: str
+    submitted_by_user_id: int | None
     submitted_at: datetime
     warnings: tuple[str, ...] = ()
 
@@ -138,7 +140,8 @@ def view(app: Application, warnings: list[str] | tuple[str, ...] = ()) -> Applic
         predecessor_card_no=app.predecessor_card_no,
         production_batch_id=app.production_batch_id, card_no=app.card_no, pan=app.pan,
         issue_date=app.issue_date, decision_reason=app.decision_reason,
-        submitted_by=app.submitted_by, submitted_at=app.submitted_at,
+        submitted_by=app.submitted_by, submitted_by_user_id=app.submitted_by_user_id,
+        submitted_at=app.submitted_at,
         warnings=tuple(warnings),
     )
 
@@ -169,9 +172,9 @@ def may_see(actor: Actor, app: Application | ApplicationView) -> bool:
         return True
     if actor.role == Role.HOLDER:
         return (actor.person_id is not None and app.person_id == actor.person_id) or (
-            app.submitted_by == actor.user_id)
+            actor.owns(app.submitted_by_user_id))
     if actor.role == Role.EMPLOYER_AGENT:
-        return app.submitted_by == actor.user_id
+        return actor.owns(app.submitted_by_user_id)
     return False
 
 
@@ -369,6 +372,7 @@ def _add_application(uow: UnitOfWork, actor: Actor, *, reason: str | None = None
     """Add a new application row with its audit record and event (no commit)."""
     now = uow.now()
     app = Application(open_person_id=fields["person_id"], submitted_by=actor.user_id,
+                      submitted_by_user_id=actor.account_id,
                       submitted_at=now, updated_at=now, **fields)
     uow.session.add(app)
     _flush_guarded(uow, app.person_id)
@@ -519,7 +523,7 @@ def submit_employer_batch(
         batch = EmployerBatch(
             employer_name=employer_name, uscc=normalised_uscc,
             authorisation_letter_ref=authorisation_letter_ref, agent=asdict(agent),
-            submitted_by=actor.user_id, submitted_at=uow.now(), accepted=0, rejected=0,
+            submitted_by=actor.user_id, submitted_by_user_id=actor.account_id, submitted_at=uow.now(), accepted=0, rejected=0,
             rows=[],
         )
         uow.session.add(batch)
@@ -567,7 +571,7 @@ def _batch_view(batch: EmployerBatch) -> EmployerBatchView:
 
 def get_employer_batch(*, uow: UnitOfWork, actor: Actor, batch_id: int) -> EmployerBatchView:
     batch = uow.session.get(EmployerBatch, batch_id)
-    if batch is None or not (actor.role in OPERATOR_ROLES or batch.submitted_by == actor.user_id):
+    if batch is None or not (actor.role in OPERATOR_ROLES or actor.owns(batch.submitted_by_user_id)):
         raise EmployerBatchNotFound(batch_id=batch_id)
     return _batch_view(batch)
 
@@ -651,15 +655,19 @@ def resolve_identity_review(*, uow: UnitOfWork, actor: Actor, application_id: in
                             person_id: int | None = None) -> ApplicationView:
     """After the manual identity review settled who the applicant is (people's
     `resolve_review`), the application goes on as submitted, with the usual one-card /
-    one-application checks. Without `person_id` the review's resolved person is used."""
+    one-application checks, for the person the review settled (the candidate, or the new
+    person it created); a `person_id` naming anybody else is refused, so the application
+    cannot be attached to an arbitrary person."""
     from yikatong.people.service import get_review
 
     app = _load(uow, application_id)
     rules.check_transition(app.status, "submitted")
-    if person_id is None:
-        person_id = get_review(uow=uow, review_id=app.identity_review_id).resolved_person_id
-        if person_id is None:
-            raise IdentityReviewOpen(review_id=app.identity_review_id)
+    resolved = get_review(uow=uow, review_id=app.identity_review_id).resolved_person_id
+    if resolved is None:  # only the review (people.resolve_review) settles who it is
+        raise IdentityReviewOpen(review_id=app.identity_review_id)
+    if person_id is not None and person_id != resolved:
+        raise NotTheReviewedPerson(review_id=app.identity_review_id)
+    person_id = resolved
     choice = CardChoice(kind=app.kind, bank_code=app.bank_code, delivery=app.delivery,
                         pickup_outlet_code=app.pickup_outlet_code,
                         mailing_address=app.mailing_address,
@@ -699,8 +707,11 @@ def hand_over(*, uow: UnitOfWork, actor: Actor, application_id: int) -> Applicat
     from yikatong.cards.service import hand_over as hand_over_card
 
     app = _load(uow, application_id)
-    if actor.role == Role.HOLDER and not (may_see(actor, app) and app.status == "shipped"):
-        raise Forbidden()
+    if actor.role == Role.HOLDER:
+        if not may_see(actor, app):
+            raise ApplicationNotFound(application_id=application_id)  # no existence leak
+        if app.status != "shipped":
+            raise Forbidden()
     rules.check_transition(app.status, "handed_over")
     hand_over_card(uow=uow, actor=actor, card_no=app.card_no)
     _move(uow, actor, app, "handed_over", action="application.hand_over")

@@ -61,7 +61,7 @@ def sign_up_holder(body: HolderSignUpIn, platform: Platform = Depends(platform_d
 
 @router.post("/users", response_model=UserOut, status_code=201,
              summary="Add a staff or partner login (card centre) / 新增工作人员或合作方账号")
-def add_user(body: UserIn, actor: Actor = Depends(require_roles()),
+def add_user(body: UserIn, actor: Actor = Depends(current_actor),
              platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         user = service.add_operator(uow=uow, actor=actor, **body.model_dump())
@@ -72,7 +72,7 @@ def add_user(body: UserIn, actor: Actor = Depends(require_roles()),
 
 @router.post("/users/{username}/api-keys", response_model=ApiKeyOut, status_code=201,
              summary="Issue an API key for a partner system / 签发合作方 API 密钥")
-def issue_api_key(username: str, body: ApiKeyIn, actor: Actor = Depends(require_roles()),
+def issue_api_key(username: str, body: ApiKeyIn, actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         user = service.find_user(uow=uow, username=username)

@@ -27,6 +27,13 @@ class UsernameTaken(DomainError):
     en = "The username is taken"
 
 
+class InvalidUsername(DomainError):
+    code = "invalid_username"
+    http_status = 422
+    zh = "用户名只能包含字母、数字和 . _ @ -（3 至 64 位），且不能使用系统保留名称"
+    en = "A user name has 3 to 64 letters, digits or . _ @ - and is not a reserved system name"
+
+
 class WeakPassword(DomainError):
     code = "weak_password"
     http_status = 422

@@ -3,6 +3,7 @@ how long API keys live."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -84,6 +85,21 @@ API_KEY_ROLES = frozenset(Role) - {Role.HOLDER, Role.SYSTEM}
 def api_key_hint(key: str) -> str:
     """What a listing shows of a key: its last four characters."""
     return key[-4:]
+
+# Every login name, staff or holder: letters, digits and . _ @ - only. No ':' so the names of
+# system actors (`cli:alice`, `bank:ICBC`) can never be taken by a sign-up.
+USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{3,64}$"
+_USERNAME = re.compile(USERNAME_PATTERN)
+# Names the platform's own actors use without a ':' (jobs, set-up, the reference bank's link).
+RESERVED_USERNAMES = frozenset({
+    "system", "setup", "platform", "demo", "applications", "transit-jobs", "ecard.sync",
+    "bank.loss_rule", "national-exchange", "cards.expire_temporary_losses", "root",
+})
+
+
+def is_valid_username(username: str) -> bool:
+    """A name a login may have: the shared pattern, and not one a system actor uses."""
+    return bool(_USERNAME.match(username)) and username.lower() not in RESERVED_USERNAMES
 
 
 def channel_for(role: Role, requested: str | None) -> Channel | None:

@@ -8,6 +8,7 @@ from yikatong.auth.rules import (
     API_KEY_MAX_LIFETIME,
     API_KEY_MAX_ROTATION_GRACE,
     MAX_PASSWORD_LENGTH,
+    USERNAME_PATTERN,
 )
 
 _MAX_GRACE_HOURS = int(API_KEY_MAX_ROTATION_GRACE.total_seconds() // 3600)
@@ -34,7 +35,7 @@ class HolderSignUpIn(BaseModel):
     name: str = Field(min_length=1, max_length=30)
     id_number: str = Field(min_length=15, max_length=18)
     evidence: str = Field(min_length=1, description="ticket from the real-name check / 实名认证凭据")
-    username: str = Field(min_length=3, max_length=64)
+    username: str = Field(min_length=3, max_length=64, pattern=USERNAME_PATTERN)
     password: str = Field(min_length=1, max_length=128)
 
 
@@ -44,7 +45,7 @@ class HolderSignUpOut(BaseModel):
 
 
 class UserIn(BaseModel):
-    username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    username: str = Field(min_length=3, max_length=64, pattern=USERNAME_PATTERN)
     password: str | None = Field(default=None, max_length=128,
                                  description="none for a partner system that uses API keys only")
     role: str = Field(max_length=32)

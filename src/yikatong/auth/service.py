@@ -20,6 +20,7 @@ from yikatong.auth.errors import (
     CannotDeactivateSelf,
     CurrentPasswordWrong,
     HolderAlreadyRegistered,
+    InvalidUsername,
     LogoutNeedsBearer,
     NoPasswordLogin,
     PasswordUnchanged,
@@ -39,6 +40,7 @@ from yikatong.auth.rules import (
     API_KEY_ROLES,
     api_key_hint,
     credential_status,
+    is_valid_username,
     password_verdict,
 )
 from yikatong.core.actor import Actor, Channel, Role
@@ -58,6 +60,8 @@ def create_user(
     branch_code: str | None = None, person_id: int | None = None,
 ) -> User:
     """Add a login (in the caller's transaction, audited)."""
+    if not is_valid_username(username):
+        raise InvalidUsername()
     if uow.session.execute(select(User.id).where(User.username == username)).first():
         raise UsernameTaken(username=username)
     if password is not None:

@@ -1,6 +1,7 @@
 """The reference bank's branch API (`/banks/{bank_code}/…`): what a teller, a POS/ATM switch or
 a payer does at the bank. Only that bank's staff (role `bank` with the same bank code) or the
-card-centre admin: another bank gets 403 for the bank code and 404 for an account number.
+card-centre admin: another bank's staff get 404 under that bank code, as for an account
+that does not exist.
 
 Changes made here are the bank's own; the platform learns them from the bank's events in real
 time (a formal loss at a branch covers the HR function too, 四.6(1)).
@@ -13,8 +14,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from yikatong.api.deps import platform_dep, require_roles
+from yikatong.api.deps import current_actor, platform_dep
 from yikatong.banking import payments, service
+from yikatong.banking.errors import UnknownAccount
 from yikatong.banking.payments import ChipProof
 from yikatong.banking.runtime import ReferenceBank
 from yikatong.banking.schemas import (
@@ -31,7 +33,6 @@ from yikatong.banking.schemas import (
     TransferIn,
 )
 from yikatong.core.actor import Actor, Role
-from yikatong.core.errors import Forbidden
 from yikatong.directory.errors import UnknownBank
 from yikatong.directory.rules import packaged_banks
 from yikatong.platform import Platform
@@ -39,9 +40,9 @@ from yikatong.platform import Platform
 router = APIRouter(prefix="/banks", tags=["banks 合作银行"])
 
 
-def bank_staff(bank_code: str, actor: Actor = Depends(require_roles(Role.BANK))) -> Actor:
+def bank_staff(bank_code: str, actor: Actor = Depends(current_actor)) -> Actor:
     if actor.role == Role.BANK and actor.bank_code != bank_code:
-        raise Forbidden(zh="只能办理本行的业务", en="A bank acts on its own accounts only")
+        raise UnknownAccount()  # another bank's accounts answer as missing ones
     if bank_code not in {bank.code for bank in packaged_banks()}:
         raise UnknownBank(bank_code=bank_code)
     return actor

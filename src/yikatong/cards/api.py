@@ -2,8 +2,8 @@
 the partner banks' activation and events, expiry reminders.
 
 Who may do what: a holder acts online on their own cards only (others' read as 404); the
-12333 agent by phone; a bank only on its own cards (another bank's card: 404 to read, 403 to
-act); outlet operators at their outlets; the card-centre admin everywhere.
+12333 agent by phone; a bank only on its own cards (another bank's card answers 404, to read
+and to act, as a card that does not exist); outlet operators at their outlets; the card-centre admin everywhere.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from datetime import date
 from fastapi import APIRouter, Depends, Header, Query
 from sqlalchemy.exc import IntegrityError
 
-from yikatong.api.deps import Offset, RowId, platform_dep, require_roles
+from yikatong.api.deps import Offset, RowId, current_actor, platform_dep
 from yikatong.cards import service
-from yikatong.cards.errors import WrongBank
+from yikatong.cards.errors import CardNotFound
 from yikatong.cards.protocols import BankEvent
 from yikatong.cards.rules import financial_capabilities, mask_pan
 from yikatong.cards.schemas import (
@@ -45,9 +45,6 @@ from yikatong.platform import Platform
 
 router = APIRouter(prefix="/cards", tags=["cards 卡片"])
 
-READERS = (Role.HOLDER, Role.SS_OUTLET, Role.CITIZEN_OUTLET, Role.PHONE_AGENT, Role.BANK)
-OPERATORS = (Role.SS_OUTLET, Role.CITIZEN_OUTLET, Role.PHONE_AGENT, Role.BANK)
-LOSS_ROLES = (Role.HOLDER, Role.PHONE_AGENT, Role.BANK, Role.SS_OUTLET, Role.CITIZEN_OUTLET)
 
 
 def card_out(view: service.CardView, today: date) -> CardOut:
@@ -98,7 +95,7 @@ def _apply(platform: Platform, operation, **kwargs) -> CardOut:
 @router.get("/expiry-reminders", response_model=list[ExpiryReminderOut],
             summary="Cards whose financial function ends within 90 days or has ended / 到期换卡提醒")
 def expiry_reminders(within_days: int = Query(default=90, ge=0, le=3660),
-                     actor: Actor = Depends(require_roles(*OPERATORS)),
+                     actor: Actor = Depends(current_actor),
                      platform: Platform = Depends(platform_dep)):
     bank_code = actor.bank_code if actor.role == Role.BANK else None
     with platform.uow() as uow:
@@ -110,10 +107,10 @@ def expiry_reminders(within_days: int = Query(default=90, ge=0, le=3660),
 
 @router.post("/bank-events", response_model=BankEventOut,
              summary="A partner bank reports what it did to an account / 银行金融状态事件")
-def bank_event(body: BankEventIn, actor: Actor = Depends(require_roles(Role.BANK)),
+def bank_event(body: BankEventIn, actor: Actor = Depends(current_actor),
                platform: Platform = Depends(platform_dep)):
     if actor.role == Role.BANK and actor.bank_code != body.bank_code:
-        raise WrongBank()
+        raise CardNotFound(card_no=body.card_no)  # as for a card that does not exist
     with platform.uow() as uow:
         service.get_card(uow=uow, card_no=body.card_no, actor=actor)
         applied = service.apply_bank_event(uow=uow, event=BankEvent(**body.model_dump()))
@@ -126,7 +123,7 @@ def bank_event(body: BankEventIn, actor: Actor = Depends(require_roles(Role.BANK
 def list_cards(person_id: RowId | None = None, state: str | None = None,
                bank_code: str | None = None, limit: int = Query(default=50, ge=1, le=500),
                offset: Offset = 0,
-               actor: Actor = Depends(require_roles(*READERS)),
+               actor: Actor = Depends(current_actor),
                platform: Platform = Depends(platform_dep)):
     from yikatong.people.errors import PersonNotFound
     from yikatong.people.rules import mask_ssn
@@ -155,7 +152,7 @@ def list_cards(person_id: RowId | None = None, state: str | None = None,
 
 
 @router.get("/{card_no}", response_model=CardOut, summary="One card / 卡片详情")
-def get_card(card_no: str, actor: Actor = Depends(require_roles(*READERS)),
+def get_card(card_no: str, actor: Actor = Depends(current_actor),
              platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         view = service.get_card(uow=uow, card_no=card_no, actor=actor)
@@ -164,7 +161,7 @@ def get_card(card_no: str, actor: Actor = Depends(require_roles(*READERS)),
 
 @router.get("/{card_no}/blocks", response_model=list[BlockOut],
             summary="Every loss and freeze of the card / 挂失与冻结记录")
-def blocks(card_no: str, actor: Actor = Depends(require_roles(*READERS)),
+def blocks(card_no: str, actor: Actor = Depends(current_actor),
            platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return [block_out(b) for b in service.card_blocks(uow=uow, card_no=card_no, actor=actor)]
@@ -173,7 +170,7 @@ def blocks(card_no: str, actor: Actor = Depends(require_roles(*READERS)),
 @router.post("/{card_no}/loss", response_model=LossOut, summary="Report the card lost / 挂失")
 def report_loss(card_no: str, body: LossIn,
                 idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-                actor: Actor = Depends(require_roles(*LOSS_ROLES)),
+                actor: Actor = Depends(current_actor),
                 platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         def respond():
@@ -192,7 +189,7 @@ def report_loss(card_no: str, body: LossIn,
              summary="Unblock through the channel of the loss / 解挂")
 def unblock(card_no: str, body: UnblockIn,
             idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-            actor: Actor = Depends(require_roles(*LOSS_ROLES)),
+            actor: Actor = Depends(current_actor),
             platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         def respond():
@@ -209,7 +206,7 @@ def unblock(card_no: str, body: UnblockIn,
 
 @router.post("/{card_no}/freeze", response_model=CardOut,
              summary="Administrative freeze of the HR function / 冻结")
-def freeze(card_no: str, body: FreezeIn, actor: Actor = Depends(require_roles()),
+def freeze(card_no: str, body: FreezeIn, actor: Actor = Depends(current_actor),
            platform: Platform = Depends(platform_dep)):
     return _apply(platform, service.freeze,
                   actor=actor, card_no=card_no, reason_code=body.reason_code, note=body.note,
@@ -217,7 +214,7 @@ def freeze(card_no: str, body: FreezeIn, actor: Actor = Depends(require_roles())
 
 
 @router.post("/{card_no}/unfreeze", response_model=CardOut, summary="Lift the freeze / 解冻")
-def unfreeze(card_no: str, body: UnfreezeIn, actor: Actor = Depends(require_roles()),
+def unfreeze(card_no: str, body: UnfreezeIn, actor: Actor = Depends(current_actor),
              platform: Platform = Depends(platform_dep)):
     return _apply(platform, service.unfreeze,
                   actor=actor, card_no=card_no, note=body.note,
@@ -227,7 +224,7 @@ def unfreeze(card_no: str, body: UnfreezeIn, actor: Actor = Depends(require_role
 @router.post("/{card_no}/transfer-out", response_model=CardOut,
              summary="Cross-province transfer: retire the card / 跨省转移")
 def transfer_out(card_no: str, body: TransferOutIn,
-                 actor: Actor = Depends(require_roles(Role.SS_OUTLET)),
+                 actor: Actor = Depends(current_actor),
                  platform: Platform = Depends(platform_dep)):
     return _apply(platform, service.transfer_out,
                   actor=actor, card_no=card_no, destination_province=body.destination_province,
@@ -236,7 +233,7 @@ def transfer_out(card_no: str, body: TransferOutIn,
 
 @router.post("/{card_no}/deceased", response_model=CardOut,
              summary="Cancel the card of a holder who died / 死亡注销")
-def deceased(card_no: str, body: DeceasedIn, actor: Actor = Depends(require_roles(Role.SS_OUTLET)),
+def deceased(card_no: str, body: DeceasedIn, actor: Actor = Depends(current_actor),
              platform: Platform = Depends(platform_dep)):
     return _apply(platform, service.retire_deceased,
                   actor=actor, card_no=card_no, note=body.note,
@@ -246,7 +243,7 @@ def deceased(card_no: str, body: DeceasedIn, actor: Actor = Depends(require_role
 @router.post("/{card_no}/wallet-refund", response_model=CardOut,
              summary="Record the transit wallet refund (退值) / 交通钱包退值登记")
 def wallet_refund(card_no: str, body: WalletRefundIn,
-                  actor: Actor = Depends(require_roles(Role.CITIZEN_OUTLET)),
+                  actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep)):
     return _apply(platform, service.record_wallet_refund,
                   actor=actor, card_no=card_no, refunded_fen=body.refunded_fen, note=body.note)
@@ -255,7 +252,7 @@ def wallet_refund(card_no: str, body: WalletRefundIn,
 @router.post("/{card_no}/financial-activation", response_model=CardOut,
              summary="Activate the financial function at the bank / 激活金融功能")
 def financial_activation(card_no: str, body: ActivationIn,
-                         actor: Actor = Depends(require_roles(Role.BANK)),
+                         actor: Actor = Depends(current_actor),
                          platform: Platform = Depends(platform_dep)):
     return _apply(platform, service.activate_financial,
                   actor=actor, card_no=card_no, expected_version=body.expected_version)

@@ -72,12 +72,6 @@ class FinancialLossAtBank(DomainError):
           "hotline {hotline} or go to any of its branches")
 
 
-class WrongBank(Forbidden):
-    code = "wrong_bank"
-    zh = "该卡的合作银行不是贵行，请持卡人到该卡合作银行的网点办理"
-    en = "This card belongs to another partner bank; the holder must go to a branch of that bank"
-
-
 class UnblockChannelMismatch(Conflict):
     code = "unblock_channel_mismatch"
     zh = "解挂须通过挂失时的原途径办理：该卡{function_zh}是通过{channel_zh}挂失的，请通过{channel_zh}解挂"

@@ -30,7 +30,6 @@ from yikatong.cards.errors import (
     TransferWithinJiangsu,
     TransitBalanceNotRefunded,
     WalletRefundNotAllowed,
-    WrongBank,
 )
 from yikatong.cards.models import (
     BankAccountClosureTask,
@@ -601,11 +600,14 @@ def apply_bank_event(*, uow: UnitOfWork, event: BankEvent) -> bool:
 def record_wallet_refund(*, uow: UnitOfWork, actor: Actor, card_no: str, refunded_fen: Fen,
                          note: str | None = None) -> CardView:
     """A directly-run citizen-card outlet refunded (退值) the transit wallet (四.13)."""
+    from yikatong.transit.errors import RefundNotAtDirectOutlet
+    from yikatong.transit.refunds import check_direct_outlet  # the one check of both doors
+
     card = _load(uow, card_no)
-    if actor.role not in (Role.CITIZEN_OUTLET, Role.ADMIN):
-        raise WalletRefundNotAllowed()
-    if actor.role == Role.CITIZEN_OUTLET:
-        _check_direct_citizen_outlet(uow, actor.branch_code)
+    try:
+        check_direct_outlet(uow, actor)
+    except RefundNotAtDirectOutlet:
+        raise WalletRefundNotAllowed() from None
     if (not isinstance(refunded_fen, int) or isinstance(refunded_fen, bool)
             or not 0 <= refunded_fen <= MAX_AMOUNT_FEN):
         raise InvalidInput(reason_zh=f"退值金额应为 0 至 {MAX_AMOUNT_FEN} 的整数（分）",
@@ -666,8 +668,7 @@ def _load(uow: UnitOfWork, card_no: str, *, actor: Actor | None = None, acting: 
         if actor.role == Role.HOLDER and actor.person_id != card.person_id:
             raise CardNotFound(card_no=card_no)  # a holder does not learn others' cards exist
         if actor.role == Role.BANK and actor.bank_code != card.bank_code:
-            if acting:
-                raise WrongBank()
+            # reading or acting, another bank's card answers as a missing one (no existence leak)
             raise CardNotFound(card_no=card_no)
     if expected_version is not None and card.version != expected_version:
         raise ConcurrentChange()
@@ -725,20 +726,6 @@ def _check_wallet_refunded(uow: UnitOfWork, card_no: str) -> None:
         raise TransitBalanceNotRefunded(
             balance_zh=f"尚有余额 {format_fen(balance)} 元未退值",
             balance_en=f"still holds CNY {format_fen(balance)} that has not been refunded")
-
-
-def _check_direct_citizen_outlet(uow: UnitOfWork, outlet_code: str | None) -> None:
-    from yikatong.directory.errors import UnknownOutlet
-    from yikatong.directory.service import get_outlet
-
-    if not outlet_code:
-        raise WalletRefundNotAllowed()
-    try:
-        outlet = get_outlet(uow=uow, outlet_code=outlet_code)
-    except UnknownOutlet:
-        raise WalletRefundNotAllowed() from None
-    if outlet.kind != "citizen_outlet_direct":
-        raise WalletRefundNotAllowed()
 
 
 def _ensure_unique(uow: UnitOfWork, **values: str) -> None:

@@ -43,6 +43,14 @@ class Actor:
     bank_code: str | None = None     # for Role.BANK
     branch_code: str | None = None   # bank branch or outlet code
     person_id: int | None = None     # for Role.HOLDER
+    # users.id of the login acting (None for system actors: jobs, the CLI, a bank's node).
+    # Ownership is recorded by this id; `user_id` is the login name, for audit and display.
+    account_id: int | None = None
+
+    def owns(self, owner_account_id: int | None) -> bool:
+        """Whether a record owned by the login `owner_account_id` (users.id) is this login's;
+        a system actor owns nothing (ownership is never decided by a login name)."""
+        return self.account_id is not None and self.account_id == owner_account_id
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:

@@ -119,7 +119,7 @@ def _audit(action: str, info) -> None:
     from yikatong.cli.context import platform
     from yikatong.core.actor import Actor, Channel, Role
 
-    actor = Actor(user_id=getpass.getuser(), role=Role.ADMIN, channel=Channel.SYSTEM)
+    actor = Actor(user_id=f"cli:{getpass.getuser()}", role=Role.ADMIN, channel=Channel.SYSTEM)
     try:
         with platform().uow() as uow:
             uow.audit(actor=actor, action=action, entity_type="master_key",

@@ -14,7 +14,7 @@ from email.utils import format_datetime
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from yikatong.api.deps import platform_dep, require_roles
+from yikatong.api.deps import current_actor, platform_dep
 from yikatong.core.actor import Actor, Role
 from yikatong.crypto.protocols import KeyStore
 from yikatong.ecard import qr, rules, service
@@ -36,10 +36,6 @@ from yikatong.platform import Platform
 
 router = APIRouter(prefix="/ecard", tags=["ecard 电子社保卡"])
 
-holder_only = require_roles(Role.HOLDER)
-TERMINAL_ROLES = (Role.SS_OUTLET, Role.CITIZEN_OUTLET, Role.BANK, Role.TRANSIT_OPERATOR,
-                  Role.PHONE_AGENT)
-LOOKUP_ROLES = (Role.SS_OUTLET, Role.PHONE_AGENT)
 
 
 def ecard_out(view: service.EcardView) -> EcardOut:
@@ -108,7 +104,7 @@ def verify(body: VerifyIn, platform: Platform = Depends(platform_dep)):
 
 @router.post("/redeem", response_model=VerificationOut,
              summary="Accept a code for one business transaction / 受理电子社保卡二维码")
-def redeem(body: RedeemIn, actor: Actor = Depends(require_roles(*TERMINAL_ROLES)),
+def redeem(body: RedeemIn, actor: Actor = Depends(current_actor),
            platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return verification_out(service.redeem_token(
@@ -120,7 +116,7 @@ def redeem(body: RedeemIn, actor: Actor = Depends(require_roles(*TERMINAL_ROLES)
 def lookup(ssn: str | None = Query(default=None, max_length=32),
            card_no: str | None = Query(default=None, max_length=16),
            ecard_no: str | None = Query(default=None, max_length=16),
-           actor: Actor = Depends(require_roles(*LOOKUP_ROLES)),
+           actor: Actor = Depends(current_actor),
            platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ecard_out(service.find_ecard(uow=uow, ssn=ssn, card_no=card_no, ecard_no=ecard_no))
@@ -130,14 +126,14 @@ def lookup(ssn: str | None = Query(default=None, max_length=32),
 
 
 @router.get("/me", response_model=EcardOut, summary="My e-card / 我的电子社保卡")
-def my_ecard(actor: Actor = Depends(holder_only), platform: Platform = Depends(platform_dep)):
+def my_ecard(actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ecard_out(service.get_ecard(uow=uow, person_id=_person(actor)))
 
 
 @router.post("/me/channels/{channel}/consent", response_model=EcardOut,
              summary="Consent to use the e-card on a channel / 授权渠道使用")
-def grant_consent(channel: str, actor: Actor = Depends(holder_only),
+def grant_consent(channel: str, actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ecard_out(service.grant_consent(uow=uow, actor=actor, channel=channel,
@@ -146,7 +142,7 @@ def grant_consent(channel: str, actor: Actor = Depends(holder_only),
 
 @router.delete("/me/channels/{channel}/consent", response_model=EcardOut,
                summary="Withdraw consent on a channel / 取消渠道授权")
-def withdraw_consent(channel: str, actor: Actor = Depends(holder_only),
+def withdraw_consent(channel: str, actor: Actor = Depends(current_actor),
                      platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ecard_out(service.withdraw_consent(uow=uow, actor=actor, channel=channel,
@@ -155,7 +151,7 @@ def withdraw_consent(channel: str, actor: Actor = Depends(holder_only),
 
 @router.post("/me/channels/{channel}/reauthorise", response_model=EcardOut,
              summary="Re-authorise after the card was reported lost / 挂失后重新授权")
-def reauthorise(channel: str, body: ReauthoriseIn, actor: Actor = Depends(holder_only),
+def reauthorise(channel: str, body: ReauthoriseIn, actor: Actor = Depends(current_actor),
                 platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ecard_out(service.reauthorise(uow=uow, actor=actor, channel=channel,
@@ -165,7 +161,7 @@ def reauthorise(channel: str, body: ReauthoriseIn, actor: Actor = Depends(holder
 
 @router.put("/me/password", response_model=EcardOut,
             summary="Set or change the e-card password / 设置或修改电子社保卡密码")
-def set_password(body: PasswordIn, actor: Actor = Depends(holder_only),
+def set_password(body: PasswordIn, actor: Actor = Depends(current_actor),
                  platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ecard_out(service.set_password(uow=uow, actor=actor,
@@ -175,7 +171,7 @@ def set_password(body: PasswordIn, actor: Actor = Depends(holder_only),
 
 @router.post("/me/password/reset", response_model=EcardOut,
              summary="Reset the password after an identity check / 核验身份后重置密码")
-def reset_password(body: PasswordResetIn, actor: Actor = Depends(holder_only),
+def reset_password(body: PasswordResetIn, actor: Actor = Depends(current_actor),
                    platform: Platform = Depends(platform_dep)):
     from yikatong.applications.protocols import IdentityAuthenticator
 
@@ -187,7 +183,7 @@ def reset_password(body: PasswordResetIn, actor: Actor = Depends(holder_only),
 
 
 @router.post("/qr", response_model=QrOut, summary="Show a QR code (60 s) / 出示电子社保卡二维码")
-def issue_qr(body: QrIn, actor: Actor = Depends(holder_only),
+def issue_qr(body: QrIn, actor: Actor = Depends(current_actor),
              platform: Platform = Depends(platform_dep)):
     issued = _issue(platform, actor, body.channel, _secret(body.password))
     return QrOut(token=issued.token, channel=issued.channel, issued_at=issued.issued_at,
@@ -196,7 +192,7 @@ def issue_qr(body: QrIn, actor: Actor = Depends(holder_only),
 
 @router.get("/qr.png", summary="A fresh QR code as PNG (within the password session) / 二维码图片",
             response_class=Response)
-def qr_png(channel: str = Query(max_length=40), actor: Actor = Depends(holder_only),
+def qr_png(channel: str = Query(max_length=40), actor: Actor = Depends(current_actor),
            platform: Platform = Depends(platform_dep)):
     issued = _issue(platform, actor, channel, None)
     return Response(qr.render_png(issued.token), media_type="image/png",
@@ -205,7 +201,7 @@ def qr_png(channel: str = Query(max_length=40), actor: Actor = Depends(holder_on
 
 @router.get("/qr.svg", summary="A fresh QR code as SVG (within the password session) / 二维码矢量图",
             response_class=Response)
-def qr_svg(channel: str = Query(max_length=40), actor: Actor = Depends(holder_only),
+def qr_svg(channel: str = Query(max_length=40), actor: Actor = Depends(current_actor),
            platform: Platform = Depends(platform_dep)):
     issued = _issue(platform, actor, channel, None)
     return Response(qr.render_svg(issued.token), media_type="image/svg+xml",

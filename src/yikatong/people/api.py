@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 
-from yikatong.api.deps import platform_dep, require_roles
+from yikatong.api.deps import current_actor, platform_dep
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import local_date
 from yikatong.people import errors, rules, service
@@ -34,9 +34,6 @@ from yikatong.platform import Platform
 
 router = APIRouter(prefix="/people", tags=["people 人员"])
 
-REGISTRARS = (Role.SS_OUTLET, Role.CITIZEN_OUTLET, Role.EMPLOYER_AGENT)
-OPERATORS = (Role.SS_OUTLET, Role.CITIZEN_OUTLET)
-READERS = (Role.SS_OUTLET, Role.CITIZEN_OUTLET, Role.PHONE_AGENT)
 
 
 def _visible_person_id(actor: Actor, person_id: int) -> int:
@@ -47,7 +44,7 @@ def _visible_person_id(actor: Actor, person_id: int) -> int:
 
 
 @router.post("/applicants", response_model=ApplicantOut, summary="Register an applicant / 登记申领人")
-def register_applicant(body: RegisterIn, actor: Actor = Depends(require_roles(*REGISTRARS)),
+def register_applicant(body: RegisterIn, actor: Actor = Depends(current_actor),
                        platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         outcome = service.register_applicant(
@@ -66,7 +63,7 @@ def register_applicant(body: RegisterIn, actor: Actor = Depends(require_roles(*R
 @router.get("", response_model=PersonPageOut, summary="List people (masked) / 人员列表")
 def list_people(name: str | None = None, ssn: str | None = None,
                 limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=2**63 - 1),
-                actor: Actor = Depends(require_roles(*READERS)),
+                actor: Actor = Depends(current_actor),
                 platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         people, total = service.list_people(uow=uow, name=name, ssn=ssn, limit=limit,
@@ -75,7 +72,7 @@ def list_people(name: str | None = None, ssn: str | None = None,
 
 
 @router.post("/id-numbers/check", response_model=IdCheckOut, summary="Check an ID number / 证件号码校验")
-def check_id_number(body: IdCheckIn, actor: Actor = Depends(require_roles(*REGISTRARS, *READERS)),
+def check_id_number(body: IdCheckIn, actor: Actor = Depends(current_actor),
                     platform: Platform = Depends(platform_dep)):
     info = rules.classify_id_number(body.number, today=local_date(platform.clock.now()))
     return IdCheckOut(kind=info.kind, number=info.number, number_masked=rules.mask_ssn(info.number),
@@ -87,7 +84,7 @@ def check_id_number(body: IdCheckIn, actor: Actor = Depends(require_roles(*REGIS
 @router.get("/corrections", response_model=list[CorrectionOut],
             summary="Corrections, numbers masked / 信息更正列表（证件号脱敏）")
 def list_corrections(status: str | None = "pending", person_id: RowId | None = None,
-                     actor: Actor = Depends(require_roles(*OPERATORS)),
+                     actor: Actor = Depends(current_actor),
                      platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return [CorrectionOut.of(c, full=False) for c in
@@ -96,7 +93,7 @@ def list_corrections(status: str | None = "pending", person_id: RowId | None = N
 
 @router.get("/corrections/{correction_id}", response_model=CorrectionOut,
             summary="One correction / 信息更正详情")
-def get_correction(correction_id: RowId, actor: Actor = Depends(require_roles(*OPERATORS)),
+def get_correction(correction_id: RowId, actor: Actor = Depends(current_actor),
                    platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return CorrectionOut.of(service.get_correction(uow=uow, correction_id=correction_id))
@@ -105,7 +102,7 @@ def get_correction(correction_id: RowId, actor: Actor = Depends(require_roles(*O
 @router.post("/corrections/{correction_id}/approve", response_model=CorrectionOut,
              summary="Approve a correction (second operator) / 审核通过信息更正")
 def approve_correction(correction_id: RowId, body: DecisionIn,
-                       actor: Actor = Depends(require_roles(*OPERATORS)),
+                       actor: Actor = Depends(current_actor),
                        platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         view = service.approve_correction(uow=uow, actor=actor, correction_id=correction_id,
@@ -117,7 +114,7 @@ def approve_correction(correction_id: RowId, body: DecisionIn,
 @router.post("/corrections/{correction_id}/reject", response_model=CorrectionOut,
              summary="Reject a correction / 驳回信息更正")
 def reject_correction(correction_id: RowId, body: DecisionIn,
-                      actor: Actor = Depends(require_roles(*OPERATORS)),
+                      actor: Actor = Depends(current_actor),
                       platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         view = service.reject_correction(uow=uow, actor=actor, correction_id=correction_id,
@@ -127,14 +124,14 @@ def reject_correction(correction_id: RowId, body: DecisionIn,
 
 
 @router.get("/reviews", response_model=list[ReviewOut], summary="Manual reviews / 人工审核列表")
-def list_reviews(status: str | None = "open", actor: Actor = Depends(require_roles(*OPERATORS)),
+def list_reviews(status: str | None = "open", actor: Actor = Depends(current_actor),
                  platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return [ReviewOut.of(r) for r in service.list_reviews(uow=uow, status=status)]
 
 
 @router.get("/reviews/{review_id}", response_model=ReviewOut, summary="One review / 人工审核详情")
-def get_review(review_id: RowId, actor: Actor = Depends(require_roles(*OPERATORS)),
+def get_review(review_id: RowId, actor: Actor = Depends(current_actor),
                platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return ReviewOut.of(service.get_review(uow=uow, review_id=review_id), full=True)
@@ -143,7 +140,7 @@ def get_review(review_id: RowId, actor: Actor = Depends(require_roles(*OPERATORS
 @router.post("/reviews/{review_id}/resolve", response_model=ReviewOut,
              summary="Resolve a review: merge or distinct / 处理人工审核")
 def resolve_review(review_id: RowId, body: ResolveIn,
-                   actor: Actor = Depends(require_roles(*OPERATORS)),
+                   actor: Actor = Depends(current_actor),
                    platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         view = service.resolve_review(uow=uow, actor=actor, review_id=review_id,
@@ -154,7 +151,7 @@ def resolve_review(review_id: RowId, body: ResolveIn,
 
 
 @router.get("/{person_id}", response_model=PersonOut, summary="One person / 人员信息")
-def get_person(person_id: RowId, actor: Actor = Depends(require_roles(Role.HOLDER, *READERS)),
+def get_person(person_id: RowId, actor: Actor = Depends(current_actor),
                platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         person_id = _visible_person_id(actor, person_id)
@@ -163,7 +160,7 @@ def get_person(person_id: RowId, actor: Actor = Depends(require_roles(Role.HOLDE
 
 @router.get("/{person_id}/photo", response_class=Response, summary="The photo / 照片",
             responses={200: {"content": {"image/jpeg": {}}}})
-def get_photo(person_id: RowId, actor: Actor = Depends(require_roles(Role.HOLDER, *READERS)),
+def get_photo(person_id: RowId, actor: Actor = Depends(current_actor),
               platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         jpeg = service.get_photo(uow=uow, person_id=_visible_person_id(actor, person_id))
@@ -175,7 +172,7 @@ def get_photo(person_id: RowId, actor: Actor = Depends(require_roles(Role.HOLDER
 @router.put("/{person_id}/photo", response_model=PhotoReportOut,
             summary="Upload or replace the photo (body: image/jpeg) / 上传照片")
 def put_photo(person_id: RowId, jpeg: bytes = Body(media_type="image/jpeg"),
-              actor: Actor = Depends(require_roles(Role.HOLDER, *OPERATORS)),
+              actor: Actor = Depends(current_actor),
               platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         report = service.upload_photo(uow=uow, actor=actor, jpeg=jpeg,
@@ -187,7 +184,7 @@ def put_photo(person_id: RowId, jpeg: bytes = Body(media_type="image/jpeg"),
 @router.post("/{person_id}/corrections", response_model=CorrectionOut, status_code=201,
              summary="Propose a correction of core data / 提出信息更正")
 def propose_correction(person_id: RowId, body: CorrectionIn,
-                       actor: Actor = Depends(require_roles(*OPERATORS)),
+                       actor: Actor = Depends(current_actor),
                        platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         view = service.propose_correction(

@@ -96,6 +96,7 @@ class PersonCorrection(Base):
     changes: Mapped[dict]
     reason: Mapped[str] = mapped_column(String(200))
     proposed_by: Mapped[str] = mapped_column(String(64))
+    proposed_by_user_id: Mapped[int | None]  # the maker (users.id), never also the checker
     proposed_at: Mapped[datetime]
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None]

@@ -599,7 +599,8 @@ def propose_correction(*, uow: UnitOfWork, actor: Actor, person_id: int,
     _check_corrected(uow, person, {**before, **wanted}, local_date(uow.now()))
     correction = PersonCorrection(
         person_id=person.id, status="pending", before=before, changes=wanted,
-        reason=reason.strip(), proposed_by=actor.user_id, proposed_at=uow.now(),
+        reason=reason.strip(), proposed_by=actor.user_id,
+        proposed_by_user_id=actor.account_id, proposed_at=uow.now(),
     )
     uow.session.add(correction)
     _flush(uow)
@@ -626,7 +627,8 @@ def _pending(uow: UnitOfWork, actor: Actor, correction_id: int) -> PersonCorrect
     correction = _load_correction(uow, correction_id)
     if correction.status != "pending":
         raise errors.CorrectionAlreadyDecided()
-    if correction.proposed_by == actor.user_id:
+    if correction.proposed_by == actor.user_id or (
+            correction.proposed_by_user_id is not None and actor.owns(correction.proposed_by_user_id)):
         raise errors.MakerCannotApprove()
     return correction
 

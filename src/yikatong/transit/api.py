@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Header, Path, Query
 
-from yikatong.api.deps import platform_dep, require_roles
+from yikatong.api.deps import current_actor, platform_dep
 from yikatong.cards import service as cards
-from yikatong.core.actor import Actor, Role
+from yikatong.core.actor import Actor
 from yikatong.core.errors import InvalidInput
 from yikatong.platform import Platform
 from yikatong.transit import contact, deny_list, grants, refunds, riders, service
@@ -43,8 +43,6 @@ from yikatong.transit.schemas import (
 
 router = APIRouter(prefix="/transit", tags=["transit 交通钱包"])
 
-TOP_UP_ROLES = (Role.HOLDER, Role.CITIZEN_OUTLET)
-REFUND_READERS = (Role.HOLDER, Role.CITIZEN_OUTLET, Role.SS_OUTLET)
 ROW_ID = Path(ge=1, le=2**63 - 1)
 
 
@@ -64,7 +62,7 @@ def _refund_out(view: refunds.RefundView) -> WalletRefundOut:
 @router.post("/top-ups", response_model=TopUpOut, status_code=201,
              summary="Order a top-up and pay for it / 充值下单并付款")
 def create_top_up(body: TopUpIn, idempotency_key: str = Header(alias="Idempotency-Key", min_length=8, max_length=128),
-                  actor: Actor = Depends(require_roles(*TOP_UP_ROLES)),
+                  actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep)):
     view = service.create_top_up(platform=platform, actor=actor, idempotency_key=idempotency_key, asn=body.asn,
                                  amount=body.amount, payer=Payer(body.payer.kind, body.payer.reference))
@@ -72,7 +70,7 @@ def create_top_up(body: TopUpIn, idempotency_key: str = Header(alias="Idempotenc
 
 
 @router.get("/top-ups/{order_no}", response_model=TopUpOut, summary="A top-up's status / 充值订单状态")
-def get_top_up(order_no: str, actor: Actor = Depends(require_roles(*TOP_UP_ROLES)),
+def get_top_up(order_no: str, actor: Actor = Depends(current_actor),
                platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return _top_up_out(service.get_top_up(uow=uow, order_no=order_no, actor=actor))
@@ -80,7 +78,7 @@ def get_top_up(order_no: str, actor: Actor = Depends(require_roles(*TOP_UP_ROLES
 
 @router.post("/contacts", response_model=ContactOut, status_code=201,
              summary="Start a card contact; answers with the first command / 开始读写卡")
-def start_contact(body: ContactIn, actor: Actor = Depends(require_roles(*TOP_UP_ROLES)),
+def start_contact(body: ContactIn, actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep)):
     subject = {"top_up": body.order_no, "refund": body.card_no}.get(body.purpose)
     if body.purpose != "read" and not subject:
@@ -90,14 +88,14 @@ def start_contact(body: ContactIn, actor: Actor = Depends(require_roles(*TOP_UP_
 
 @router.post("/contacts/{contact_id}/answers", response_model=ContactOut,
              summary="The card's answer to the last command; answers with the next one / 卡片应答")
-def answer_contact(contact_id: str, body: CardAnswerIn, actor: Actor = Depends(require_roles(*TOP_UP_ROLES)),
+def answer_contact(contact_id: str, body: CardAnswerIn, actor: Actor = Depends(current_actor),
                    platform: Platform = Depends(platform_dep)):
     return _contact_out(contact.answer_contact(platform=platform, actor=actor, contact_id=contact_id,
                                                response=body.response, card_removed=body.card_removed))
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactOut, summary="A card contact / 读写卡会话")
-def get_contact(contact_id: str, actor: Actor = Depends(require_roles(*TOP_UP_ROLES)),
+def get_contact(contact_id: str, actor: Actor = Depends(current_actor),
                 platform: Platform = Depends(platform_dep)):
     return _contact_out(contact.get_contact(platform=platform, actor=actor, contact_id=contact_id))
 
@@ -105,7 +103,7 @@ def get_contact(contact_id: str, actor: Actor = Depends(require_roles(*TOP_UP_RO
 @router.get("/deny-list", response_model=DenyListOut,
             summary="Deny-list changes since a version, for validators / 黑名单增量")
 def get_deny_list(since: int = Query(default=0, ge=0, le=2**63 - 1),
-                  actor: Actor = Depends(require_roles(Role.TRANSIT_OPERATOR, Role.CITIZEN_OUTLET)),
+                  actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         delta = deny_list.changes_since(uow=uow, since=since)
@@ -115,7 +113,7 @@ def get_deny_list(since: int = Query(default=0, ge=0, le=2**63 - 1),
 @router.post("/wallet-refunds/unreadable", response_model=WalletRefundOut, status_code=201,
              summary="A card too damaged to read: deny-list now, refund after the wait / 坏卡退值登记")
 def register_unreadable(body: UnreadableIn,
-                        actor: Actor = Depends(require_roles(Role.SS_OUTLET, Role.CITIZEN_OUTLET)),
+                        actor: Actor = Depends(current_actor),
                         platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         view = refunds.register_unreadable_wallet(uow=uow, actor=actor, card_no=body.card_no)
@@ -124,7 +122,7 @@ def register_unreadable(body: UnreadableIn,
 
 
 @router.get("/wallet-refunds/{card_no}", response_model=WalletRefundOut, summary="A wallet refund's status / 退值状态")
-def get_wallet_refund(card_no: str, actor: Actor = Depends(require_roles(*REFUND_READERS)),
+def get_wallet_refund(card_no: str, actor: Actor = Depends(current_actor),
                       platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         cards.get_card(uow=uow, card_no=card_no, actor=actor)  # a holder sees only their own cards
@@ -146,7 +144,7 @@ def _refused_out(view: riders.RefusedRewrite) -> RefusedRiderRewriteOut:
              summary="Grant a rider category against a proof (student, disabled) / 办理乘客优惠类别")
 def grant_rider_category(body: RiderGrantIn,
                          idempotency_key: str = Header(alias="Idempotency-Key", min_length=8, max_length=128),
-                         actor: Actor = Depends(require_roles(*grants.GRANTING_ROLES)),
+                         actor: Actor = Depends(current_actor),
                          platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         view = grants.grant_rider_category(uow=uow, actor=actor, idempotency_key=idempotency_key, **body.model_dump())
@@ -157,7 +155,7 @@ def grant_rider_category(body: RiderGrantIn,
 @router.get("/rider-grants", response_model=list[RiderGrantOut],
             summary="A person's rider category grants (proofs masked) / 乘客优惠类别办理记录")
 def list_rider_grants(person_id: int = Query(ge=1, le=2**63 - 1),
-                      actor: Actor = Depends(require_roles(*grants.GRANTING_ROLES)),
+                      actor: Actor = Depends(current_actor),
                       platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return [_grant_out(view) for view in grants.list_rider_grants(uow=uow, person_id=person_id)]
@@ -166,7 +164,7 @@ def list_rider_grants(person_id: int = Query(ge=1, le=2**63 - 1),
 @router.post("/rider-grants/{grant_id}/revoke", response_model=RiderGrantOut,
              summary="Revoke a rider category grant / 撤销乘客优惠类别")
 def revoke_rider_grant(body: RiderGrantRevokeIn, grant_id: int = ROW_ID,
-                       actor: Actor = Depends(require_roles(*grants.GRANTING_ROLES)),
+                       actor: Actor = Depends(current_actor),
                        platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         view = grants.revoke_rider_grant(uow=uow, actor=actor, grant_id=grant_id, reason=body.reason)
@@ -177,7 +175,7 @@ def revoke_rider_grant(body: RiderGrantRevokeIn, grant_id: int = ROW_ID,
 @router.get("/rider-rewrites/refused", response_model=list[RefusedRiderRewriteOut],
             summary="Cards that refused their rider category update / 拒绝更新乘客类别的卡")
 def refused_rider_rewrites(limit: int = Query(default=50, ge=1, le=500), offset: int = Query(default=0, ge=0, le=2**63 - 1),
-                           actor: Actor = Depends(require_roles(*grants.GRANTING_ROLES)),
+                           actor: Actor = Depends(current_actor),
                            platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return [_refused_out(view) for view in riders.refused_rewrites(uow=uow, limit=limit, offset=offset)]
@@ -186,7 +184,7 @@ def refused_rider_rewrites(limit: int = Query(default=50, ge=1, le=500), offset:
 @router.post("/rider-rewrites/{asn}/reset", response_model=RefusedRiderRewriteOut,
              summary="Try a refused rider category update again at the next contact / 重新尝试更新乘客类别")
 def reset_refused_rider_rewrite(asn: str = Path(pattern=r"^\d{20}$"),
-                                actor: Actor = Depends(require_roles(*grants.GRANTING_ROLES)),
+                                actor: Actor = Depends(current_actor),
                                 platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         view = riders.reset_refused_rewrite(uow=uow, actor=actor, asn=asn)

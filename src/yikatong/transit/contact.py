@@ -125,6 +125,7 @@ def start_contact(*, platform, actor: Actor, purpose: Purpose | str, subject: st
         now = uow.now()
         session = CardContactSession(
             id=str(uuid.uuid4()), purpose=str(purpose), subject=subject, actor_user=actor.user_id,
+            actor_user_id=actor.account_id,
             actor_role=str(actor.role), actor_channel=str(actor.channel), actor_branch=actor.branch_code,
             actor_person=actor.person_id, started_at=service.card_time(platform, now), exchanges=[],
             awaiting=None, state="awaiting_card", updated_at=now,
@@ -159,7 +160,7 @@ def get_contact(*, platform, actor: Actor, contact_id: str) -> ContactStep:
 
 def _session(uow, contact_id: str, actor: Actor) -> CardContactSession:
     session = uow.session.get(CardContactSession, contact_id)
-    if session is None or (session.actor_user != actor.user_id and actor.role is not Role.ADMIN):
+    if session is None or (not actor.owns(session.actor_user_id) and actor.role is not Role.ADMIN):
         raise ContactNotFound()
     return session
 
@@ -170,7 +171,8 @@ def _round(platform, contact_id: str) -> ContactStep:
         session = uow.session.get(CardContactSession, contact_id)
         exchanges, purpose, subject, when = list(session.exchanges), Purpose(session.purpose), session.subject, session.started_at
         actor = Actor(user_id=session.actor_user, role=Role(session.actor_role), channel=Channel(session.actor_channel),
-                      branch_code=session.actor_branch, person_id=session.actor_person)
+                      branch_code=session.actor_branch, person_id=session.actor_person,
+                      account_id=session.actor_user_id)
     awaiting, result, problem = None, None, None
     try:
         outcome = _operations()[purpose](platform, ScriptedReader(exchanges), actor, subject, when)

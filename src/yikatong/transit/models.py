@@ -53,7 +53,8 @@ class TopUpOrder(Base):
     tac_verified: Mapped[bool | None]
     recovered: Mapped[bool] = mapped_column(default=False)  # confirmed at a later contact
     needs_review: Mapped[bool] = mapped_column(default=False)
-    created_by: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(64))  # login name, for display
+    created_by_user_id: Mapped[int | None]  # the owner (users.id; None for system actors)
     created_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]
     done_at: Mapped[datetime | None]
@@ -203,6 +204,7 @@ class CardContactSession(Base):
     purpose: Mapped[str] = mapped_column(String(16))  # read | top_up | refund
     subject: Mapped[str | None] = mapped_column(String(32))  # order_no or card_no
     actor_user: Mapped[str] = mapped_column(String(64))
+    actor_user_id: Mapped[int | None]  # the owner (users.id; None for system actors)
     actor_role: Mapped[str] = mapped_column(String(32))
     actor_channel: Mapped[str] = mapped_column(String(32))
     actor_branch: Mapped[str | None] = mapped_column(String(32))

@@ -80,7 +80,9 @@ def get_refund(*, uow: UnitOfWork, card_no: str) -> RefundView:
 
 def check_direct_outlet(uow: UnitOfWork, actor: Actor) -> None:
     """Refunds only at the counter of a directly-run citizen-card outlet (or by the card-centre
-    admin): not at a partner outlet, not at a self-service machine."""
+    admin): not at a partner outlet, not at a self-service machine. The one check of both
+    doors: the refund with the card here (`refund_wallet`, `register_unreadable_wallet`) and
+    the card core's record of a refund (cards.service.record_wallet_refund)."""
     from yikatong.directory.errors import UnknownOutlet
     from yikatong.directory.service import get_outlet
 

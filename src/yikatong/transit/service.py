@@ -226,7 +226,7 @@ def _set_state(order: TopUpOrder, target: OrderState, now: datetime) -> str:
 def get_top_up(*, uow: UnitOfWork, order_no: str, actor: Actor | None = None) -> TopUpView:
     """One order; a holder sees only the orders they placed (others read as not found)."""
     order = _order(uow, order_no)
-    if actor is not None and actor.role is Role.HOLDER and order.created_by != actor.user_id:
+    if actor is not None and actor.role is Role.HOLDER and not actor.owns(order.created_by_user_id):
         raise TopUpNotFound()
     return _view(order)
 
@@ -472,7 +472,7 @@ def _find_or_create_order(platform, actor: Actor, idempotency_key: str, asn: str
                 request_hash=request_hash, asn=asn, issuer_id=_wallet(uow, asn).issuer_id, amount=amount,
                 channel=str(channel), outlet_code=actor.branch_code if channel != TopUpChannel.NFC else None,
                 payer_kind=str(payer.kind), payer_reference=payer.reference[:64], state=str(OrderState.CREATED),
-                balance_read=balance, created_by=actor.user_id, created_at=now, updated_at=now,
+                balance_read=balance, created_by=actor.user_id, created_by_user_id=actor.account_id, created_at=now, updated_at=now,
             )
             uow.session.add(order)
             uow.session.flush()

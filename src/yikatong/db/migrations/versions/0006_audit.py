@@ -6,7 +6,7 @@ DELETE on the four audit tables (docs/audit.md). The trigger SQL is written out 
 imported, so this revision keeps doing what it did when the models change.
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0005
 """
 
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from alembic import op
 import yikatong.db.base
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,204 @@
+"""Which role may call which operation: one table for every route, checked for every request.
+
+A route is the HTTP method and the path template as the application mounts it
+("GET /api/v1/cards/{card_no}"). A route missing from `ACCESS` is refused to everybody
+(deny by default) and fails `tests/core/test_access_matrix.py`, which walks every route of
+the running application with every role. Adding a route is one line here.
+
+The table answers "may this role call this operation at all". What a role may see through
+an allowed operation (a holder their own cards, a bank its own cards, an employer agent its
+own employees) is decided by the services, which answer 404 for records outside that scope.
+See docs/access-control.md.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from yikatong.core.actor import Role
+from yikatong.core.errors import Forbidden
+
+H, SS, CO = Role.HOLDER, Role.SS_OUTLET, Role.CITIZEN_OUTLET
+PA, EA, BANK = Role.PHONE_AGENT, Role.EMPLOYER_AGENT, Role.BANK
+TO, ADMIN = Role.TRANSIT_OPERATOR, Role.ADMIN
+
+REFUSED_BY_TABLE: Final = "role_not_allowed"  # the refusal's details.reason
+PUBLIC: Final = frozenset({"public"})  # anyone, with or without a credential
+SIGNED_IN: Final = frozenset(Role)     # any valid credential
+
+
+def roles(*allowed: Role) -> frozenset[Role]:
+    return frozenset(allowed)
+
+
+API = "/api/v1"
+
+CARD_READERS = roles(H, SS, CO, PA, BANK, ADMIN)
+CARD_OPERATORS = roles(SS, CO, PA, BANK, ADMIN)
+LOSS_REPORTERS = roles(H, PA, BANK, SS, CO, ADMIN)
+BANK_STAFF = roles(BANK, ADMIN)
+PEOPLE_READERS = roles(SS, CO, PA, ADMIN)
+PEOPLE_OPERATORS = roles(SS, CO, ADMIN)
+REGISTRARS = roles(SS, CO, EA, ADMIN)
+OUTLET_OPERATOR = roles(SS, ADMIN)
+CARD_CENTRE = roles(ADMIN)
+TOP_UP = roles(H, CO, ADMIN)
+RIDER_DESK = roles(CO, ADMIN)
+TERMINALS = roles(SS, CO, BANK, TO, PA, ADMIN)
+HOLDER_ONLY = roles(H)
+
+ACCESS: Final[dict[str, frozenset]] = {
+    # --- site root, documentation, public pages ---------------------------------------------
+    "GET /": PUBLIC,
+    "GET /healthz": PUBLIC,
+    "GET /openapi.json": PUBLIC,
+    "GET /docs": PUBLIC,
+    "GET /docs/oauth2-redirect": PUBLIC,
+    "GET /redoc": PUBLIC,
+    "GET /ecard/verify": PUBLIC,
+    "POST /ecard/verify": PUBLIC,
+    # --- auth --------------------------------------------------------------------------------
+    f"POST {API}/auth/token": PUBLIC,
+    f"GET {API}/auth/me": SIGNED_IN,
+    f"POST {API}/auth/holders": PUBLIC,
+    f"POST {API}/auth/users": CARD_CENTRE,
+    f"POST {API}/auth/users/{{username}}/api-keys": CARD_CENTRE,
+    f"GET {API}/auth/users/{{username}}/api-keys": CARD_CENTRE,
+    f"POST {API}/auth/users/{{username}}/api-keys/{{key_id}}/rotate": CARD_CENTRE,
+    f"DELETE {API}/auth/users/{{username}}/api-keys/{{key_id}}": CARD_CENTRE,
+    f"POST {API}/auth/users/{{username}}/deactivate": CARD_CENTRE,
+    f"POST {API}/auth/users/{{username}}/reactivate": CARD_CENTRE,
+    f"POST {API}/auth/password": SIGNED_IN,
+    f"POST {API}/auth/logout": SIGNED_IN,
+    # --- real-name sign-in at the provider (the person has no account yet) -----------------
+    f"POST {API}/oidc/login": PUBLIC,
+    f"GET {API}/oidc/callback": PUBLIC,
+    # --- audit ---------------------------------------------------------------------------------
+    f"GET {API}/audit/verifications/latest": CARD_CENTRE,
+    # --- directory ---------------------------------------------------------------------------
+    f"GET {API}/directory/banks": PUBLIC,
+    f"GET {API}/directory/outlets": PUBLIC,
+    f"GET {API}/directory/hotlines": PUBLIC,
+    # --- people ------------------------------------------------------------------------------
+    f"POST {API}/people/applicants": REGISTRARS,
+    f"GET {API}/people": PEOPLE_READERS,
+    f"POST {API}/people/id-numbers/check": roles(SS, CO, EA, PA, ADMIN),
+    f"GET {API}/people/corrections": PEOPLE_OPERATORS,
+    f"GET {API}/people/corrections/{{correction_id}}": PEOPLE_OPERATORS,
+    f"POST {API}/people/corrections/{{correction_id}}/approve": PEOPLE_OPERATORS,
+    f"POST {API}/people/corrections/{{correction_id}}/reject": PEOPLE_OPERATORS,
+    f"GET {API}/people/reviews": PEOPLE_OPERATORS,
+    f"GET {API}/people/reviews/{{review_id}}": PEOPLE_OPERATORS,
+    f"POST {API}/people/reviews/{{review_id}}/resolve": PEOPLE_OPERATORS,
+    f"GET {API}/people/{{person_id}}": roles(H, SS, CO, PA, ADMIN),
+    f"GET {API}/people/{{person_id}}/photo": roles(H, SS, CO, PA, ADMIN),
+    f"PUT {API}/people/{{person_id}}/photo": roles(H, SS, CO, ADMIN),
+    f"POST {API}/people/{{person_id}}/corrections": PEOPLE_OPERATORS,
+    # --- applications ------------------------------------------------------------------------
+    f"POST {API}/applications/production/batches": CARD_CENTRE,
+    f"POST {API}/applications/production/batches/{{batch_id}}/collect": CARD_CENTRE,
+    f"GET {API}/applications/production/batches/{{batch_id}}": CARD_CENTRE,
+    f"POST {API}/applications": OUTLET_OPERATOR,
+    f"POST {API}/applications/online": roles(H, ADMIN),
+    f"POST {API}/applications/employer-batches": roles(EA, SS, ADMIN),
+    f"GET {API}/applications/employer-batches/{{batch_id}}": roles(EA, SS, ADMIN),
+    f"GET {API}/applications": OUTLET_OPERATOR,
+    f"GET {API}/applications/{{application_id}}": roles(H, SS, EA, ADMIN),
+    f"GET {API}/applications/{{application_id}}/face.png": roles(H, SS, ADMIN),
+    f"POST {API}/applications/{{application_id}}/approve": OUTLET_OPERATOR,
+    f"POST {API}/applications/{{application_id}}/reject": OUTLET_OPERATOR,
+    f"POST {API}/applications/{{application_id}}/cancel": roles(H, SS, EA, ADMIN),
+    f"POST {API}/applications/{{application_id}}/identity-resolved": OUTLET_OPERATOR,
+    f"POST {API}/applications/{{application_id}}/ready-for-pickup": OUTLET_OPERATOR,
+    f"POST {API}/applications/{{application_id}}/ship": CARD_CENTRE,
+    f"POST {API}/applications/{{application_id}}/hand-over": roles(H, SS, ADMIN),
+    # --- cards -------------------------------------------------------------------------------
+    f"GET {API}/cards/expiry-reminders": CARD_OPERATORS,
+    f"POST {API}/cards/bank-events": BANK_STAFF,
+    f"GET {API}/cards": CARD_READERS,
+    f"GET {API}/cards/{{card_no}}": CARD_READERS,
+    f"GET {API}/cards/{{card_no}}/blocks": CARD_READERS,
+    f"POST {API}/cards/{{card_no}}/loss": LOSS_REPORTERS,
+    f"POST {API}/cards/{{card_no}}/unblock": LOSS_REPORTERS,
+    f"POST {API}/cards/{{card_no}}/freeze": CARD_CENTRE,
+    f"POST {API}/cards/{{card_no}}/unfreeze": CARD_CENTRE,
+    f"POST {API}/cards/{{card_no}}/transfer-out": OUTLET_OPERATOR,
+    f"POST {API}/cards/{{card_no}}/deceased": OUTLET_OPERATOR,
+    f"POST {API}/cards/{{card_no}}/wallet-refund": RIDER_DESK,
+    f"POST {API}/cards/{{card_no}}/financial-activation": BANK_STAFF,
+    # --- e-card ------------------------------------------------------------------------------
+    f"GET {API}/ecard/channels": PUBLIC,
+    f"GET {API}/ecard/keys": PUBLIC,
+    f"GET {API}/ecard/status/{{purpose}}": PUBLIC,
+    f"POST {API}/ecard/verify": PUBLIC,
+    f"POST {API}/ecard/redeem": TERMINALS,
+    f"GET {API}/ecard/lookup": roles(SS, PA, ADMIN),
+    f"GET {API}/ecard/me": HOLDER_ONLY,
+    f"POST {API}/ecard/me/channels/{{channel}}/consent": HOLDER_ONLY,
+    f"DELETE {API}/ecard/me/channels/{{channel}}/consent": HOLDER_ONLY,
+    f"POST {API}/ecard/me/channels/{{channel}}/reauthorise": HOLDER_ONLY,
+    f"PUT {API}/ecard/me/password": HOLDER_ONLY,
+    f"POST {API}/ecard/me/password/reset": HOLDER_ONLY,
+    f"POST {API}/ecard/qr": HOLDER_ONLY,
+    f"GET {API}/ecard/qr.png": HOLDER_ONLY,
+    f"GET {API}/ecard/qr.svg": HOLDER_ONLY,
+    # --- partner banks (the reference bank's branch API) -------------------------------------
+    f"POST {API}/banks/{{bank_code}}/accounts": BANK_STAFF,
+    f"GET {API}/banks/{{bank_code}}/accounts/{{pan}}": BANK_STAFF,
+    f"POST {API}/banks/{{bank_code}}/accounts/{{pan}}/activation": BANK_STAFF,
+    f"POST {API}/banks/{{bank_code}}/accounts/{{pan}}/losses": BANK_STAFF,
+    f"POST {API}/banks/{{bank_code}}/accounts/{{pan}}/unblock": BANK_STAFF,
+    f"POST {API}/banks/{{bank_code}}/accounts/{{pan}}/deposits": BANK_STAFF,
+    f"POST {API}/banks/{{bank_code}}/accounts/{{pan}}/card-transactions": BANK_STAFF,
+    f"POST {API}/banks/{{bank_code}}/accounts/{{pan}}/online-payments": BANK_STAFF,
+    f"POST {API}/banks/{{bank_code}}/accounts/{{pan}}/transfers": BANK_STAFF,
+    f"POST {API}/banks/{{bank_code}}/accounts/{{pan}}/credits": BANK_STAFF,
+    f"GET {API}/banks/{{bank_code}}/accounts/{{pan}}/transactions": BANK_STAFF,
+    f"GET {API}/banks/{{bank_code}}/held-payments": BANK_STAFF,
+    f"GET {API}/banks/{{bank_code}}/closure-tasks": BANK_STAFF,
+    f"POST {API}/banks/{{bank_code}}/closure-tasks/{{task_id}}/complete": BANK_STAFF,
+    # --- transit -----------------------------------------------------------------------------
+    f"POST {API}/transit/top-ups": TOP_UP,
+    f"GET {API}/transit/top-ups/{{order_no}}": TOP_UP,
+    f"POST {API}/transit/contacts": TOP_UP,
+    f"POST {API}/transit/contacts/{{contact_id}}/answers": TOP_UP,
+    f"GET {API}/transit/contacts/{{contact_id}}": TOP_UP,
+    f"GET {API}/transit/deny-list": roles(TO, CO, ADMIN),
+    f"POST {API}/transit/wallet-refunds/unreadable": roles(SS, CO, ADMIN),
+    f"GET {API}/transit/wallet-refunds/{{card_no}}": roles(H, CO, SS, ADMIN),
+    f"POST {API}/transit/rider-grants": RIDER_DESK,
+    f"GET {API}/transit/rider-grants": RIDER_DESK,
+    f"POST {API}/transit/rider-grants/{{grant_id}}/revoke": RIDER_DESK,
+    f"GET {API}/transit/rider-rewrites/refused": RIDER_DESK,
+    f"POST {API}/transit/rider-rewrites/{{asn}}/reset": RIDER_DESK,
+    # --- clearing ----------------------------------------------------------------------------
+    f"POST {API}/clearing/batches": roles(TO, ADMIN),
+    f"GET {API}/clearing/batches/{{file_id}}": roles(TO, ADMIN),
+    f"GET {API}/clearing/exceptions": CARD_CENTRE,
+    f"GET {API}/clearing/settlement/{{day}}": CARD_CENTRE,
+    f"POST {API}/clearing/days/{{day}}/review": CARD_CENTRE,
+    f"GET {API}/clearing/cards/{{asn}}/shadow-balance": RIDER_DESK,
+    f"GET {API}/clearing/disagreements": CARD_CENTRE,
+}
+
+
+class RoleNotAllowed(Forbidden):
+    """The access table does not let this role call this operation (or has no entry for it).
+    The problem's code stays `forbidden` (what callers already handle); its details say
+    `reason: role_not_allowed`, which tells it from the services' own refusals."""
+
+    zh = "当前角色无权调用此接口"
+    en = "Your role may not call this operation"
+
+    def __init__(self) -> None:
+        super().__init__(reason=REFUSED_BY_TABLE)
+
+
+def operation(method: str, path: str) -> str:
+    """The table's key for a route: "GET /api/v1/cards/{card_no}" (HEAD is GET's)."""
+    return f"{'GET' if method == 'HEAD' else method} {path}"
+
+
+def allowed_roles(method: str, path: str) -> frozenset | None:
+    """PUBLIC, a set of roles, or None when the route has no entry (refused to everybody)."""
+    return ACCESS.get(operation(method, path))
