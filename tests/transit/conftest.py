@@ -25,18 +25,19 @@ from yikatong.transit.fare_config import DEFAULT_CONFIG_FILE, FareConfig, fare_c
 from yikatong.transit.protocols import Payer, PayerKind
 
 COUNTER = Actor(user_id="smk-clerk", role=Role.CITIZEN_OUTLET, channel=Channel.CITIZEN_OUTLET,
-                branch_code="SMK-DIRECT-01")
+                branch_code="SMK-DIRECT-01", account_id=9001)
 MACHINE = Actor(user_id="smk-machine-07", role=Role.CITIZEN_OUTLET, channel=Channel.SELF_SERVICE,
-                branch_code="SMK-DIRECT-02")
+                branch_code="SMK-DIRECT-02", account_id=9002)
 PARTNER_COUNTER = Actor(user_id="partner-clerk", role=Role.CITIZEN_OUTLET, channel=Channel.CITIZEN_OUTLET,
-                        branch_code="SMK-PARTNER-01")
-SS_COUNTER = Actor(user_id="ss-clerk", role=Role.SS_OUTLET, channel=Channel.OUTLET, branch_code="SS-TN-01")
+                        branch_code="SMK-PARTNER-01", account_id=9003)
+SS_COUNTER = Actor(user_id="ss-clerk", role=Role.SS_OUTLET, channel=Channel.OUTLET, branch_code="SS-TN-01",
+                   account_id=9004)
 SYSTEM = Actor.system("transit-tests")
 
 
 def phone(person_id: int = 1) -> Actor:
     return Actor(user_id=f"holder-{person_id}", role=Role.HOLDER, channel=Channel.ONLINE_APP,
-                 person_id=person_id)
+                 person_id=person_id, account_id=10_000 + person_id)  # the login owns its contacts
 
 
 CASH = Payer(PayerKind.CASH, "till SMK-DIRECT-01")

@@ -155,7 +155,7 @@ def test_refund_contacts_only_at_direct_outlet_counters(client, login, make_card
     refused = client.post(f"{API}/contacts", json={"purpose": "refund", "card_no": card.card_no}, headers=partner)
     assert refused.status_code == 403 and refused.json()["code"] == "transit_refund_not_at_direct_outlet"
     assert "直营网点" in refused.json()["title"]
-    holder = login(Role.HOLDER, username="h", channel="online_app", person_id=3)
+    holder = login(Role.HOLDER, username="holder-h", channel="online_app", person_id=3)
     assert client.get(f"{API}/deny-list", headers=holder).status_code == 403
 
 
