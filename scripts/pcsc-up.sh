@@ -2,7 +2,10 @@
 # Bring up the PC/SC stack that `ykt card insert` and the pcsc test suite need, idempotently:
 #   1. the Debian packages (pcscd, the vpcd virtual reader, pyscard's build needs, tools),
 #      installed with apt when missing (root, or sudo);
-#   2. pyscard in the project's venv, at the version pinned in pyproject.toml (extra `pcsc`);
+#   2. pyscard in the project's venv, at the version pinned in pyproject.toml (extra `pcsc`),
+#      and the outside EMV client (`emvtool` of the PyPI package `emv`, pinned in pyproject's
+#      [tool.yikatong.reader-tools]) in its own venv .venv-emvtool: its exact pins
+#      (pyscard==2.0.0, click==7.1.2) cannot share the project's venv;
 #   3. pcscd running (without systemd: started as a daemon);
 #   4. a wait until pcscd lists vpcd's reader "Virtual PCD 00 00".
 # Usage: scripts/pcsc-up.sh [--no-install]   (--no-install: only start and wait)
@@ -60,6 +63,29 @@ EOF
     "$VENV_PYTHON" -m pip install -q "$requirement"
 }
 
+pinned_tool() {
+    "$VENV_PYTHON" - "$ROOT/pyproject.toml" "$1" <<'EOF'
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    print(tomllib.load(f)["tool"]["yikatong"]["reader-tools"][sys.argv[2]])
+EOF
+}
+
+install_emvtool() {
+    [[ -x "$VENV_PYTHON" ]] || { say "no venv at $VENV_PYTHON; skipping emvtool"; return; }
+    local requirement tool_venv=$ROOT/.venv-emvtool
+    requirement=$(pinned_tool emv)
+    if [[ -x $tool_venv/bin/emvtool ]] \
+        && [[ "emv==$("$tool_venv/bin/emvtool" version 2>/dev/null)" == "$requirement" ]]; then
+        return
+    fi
+    say "installing $requirement into $tool_venv (builds pyscard: needs swig, libpcsclite-dev)"
+    rm -rf "$tool_venv"
+    # The venv's own interpreter resolved, so the tool's venv does not depend on the project's.
+    "$(readlink -f "$VENV_PYTHON")" -m venv "$tool_venv"
+    "$tool_venv/bin/python" -m pip install -q "$requirement"
+}
+
 list_readers() { timeout 5 pcsc_scan -r 2>/dev/null || true; }
 
 pcscd_running() { pidof pcscd >/dev/null 2>&1; }
@@ -82,6 +108,7 @@ wait_for_reader() {
 if ((INSTALL)); then
     install_packages
     install_pyscard
+    install_emvtool
 fi
 for tool in pcscd pcsc_scan; do
     command -v "$tool" >/dev/null || { say "$tool is missing; run without --no-install"; exit 1; }

@@ -28,6 +28,7 @@ def test_arqc_verifies_at_the_host_and_tampering_fails(reader, keystore):
     assert not verify_arqc(keystore, **{**first.verification(), "cdol1_data": tampered_amount})
     assert not verify_arqc(keystore, **{**first.verification(), "atc": 2})
     assert not verify_arqc(keystore, **{**first.verification(), "pan": "6214830600000002"})
+    card = read_debit(reader)  # a new transaction: GET PROCESSING OPTIONS moves the ATC
     second = request_arqc(reader, card, amount=12_345, when=WHEN, unpredictable_number=UN)
     assert second.atc == 2 and second.arqc != first.arqc  # the ATC moves the session key
     assert verify_arqc(keystore, **second.verification())
@@ -35,6 +36,9 @@ def test_arqc_verifies_at_the_host_and_tampering_fails(reader, keystore):
 
 def test_generate_ac_refusals(reader):
     reader.transmit(command(0x00, 0xA4, 0x04, 0x00, DEBIT_AID, le=0))
+    no_gpo = ResponseApdu.parse(reader.transmit(command(0x80, 0xAE, 0x80, 0x00, bytes(24), le=0)))
+    assert no_gpo.sw == 0x6985  # a transaction starts with GET PROCESSING OPTIONS
+    reader.transmit(command(0x80, 0xA8, 0x00, 0x00, b"\x83\x00", le=0))
     short = ResponseApdu.parse(reader.transmit(command(0x80, 0xAE, 0x80, 0x00, bytes(10), le=0)))
     assert short.sw == 0x6700
     reader.transmit(command(0x00, 0xA4, 0x04, 0x00, bytes.fromhex("A000000632010105"), le=0))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from yikatong.chip.apdu import command
-from yikatong.chip.apps.debit import DEBIT_AID, DebitCardData, decode_record
+from yikatong.chip.apps.debit import DEBIT_AID, DebitCardData, decode_records
 from yikatong.chip.codec import bcd, local_datetime, to_int
 from yikatong.chip.commands.debit import CID_ARQC
 from yikatong.chip.protocols import CardReader
@@ -23,16 +23,22 @@ GOODS_AND_SERVICES = 0x00
 
 def read_debit(reader: CardReader) -> DebitCardData:
     """SELECT the debit application, GET PROCESSING OPTIONS, read the records of the AFL."""
+    records = read_application_records(reader)
+    if not any(0x5A in flatten_ber_tlv(record) for record in records):
+        raise ValueError("the debit application holds no PAN record")
+    return decode_records(records)
+
+
+def read_application_records(reader: CardReader) -> list[bytes]:
+    """The records the AFL names, after SELECT and GET PROCESSING OPTIONS (no PDOL)."""
     expect(exchange(reader, command(0x00, 0xA4, 0x04, 0x00, DEBIT_AID, le=0)), "SELECT debit")
     gpo = expect(exchange(reader, command(0x80, 0xA8, 0x00, 0x00, b"\x83\x00", le=0)), "GET PROCESSING OPTIONS")
     afl = dict(parse_ber_tlv(gpo))[0x80][2:]  # format 1: AIP(2) ‖ AFL
-    for at in range(0, len(afl), 4):
-        sfi, first, last = afl[at] >> 3, afl[at + 1], afl[at + 2]
-        for number in range(first, last + 1):
-            record = expect(read_record(reader, sfi, number), "READ RECORD")
-            if 0x5A in flatten_ber_tlv(record):
-                return decode_record(record)
-    raise ValueError("the debit application holds no PAN record")
+    return [
+        expect(read_record(reader, afl[at] >> 3, number), "READ RECORD")
+        for at in range(0, len(afl), 4)
+        for number in range(afl[at + 1], afl[at + 2] + 1)
+    ]
 
 
 @dataclass(frozen=True)

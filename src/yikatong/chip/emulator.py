@@ -58,14 +58,17 @@ class Volatile:
     pin_verified: bool = False
     challenge: bytes | None = None
     purse_session: Any = None  # commands.purse.PurseSession while a transaction is open
+    debit_session: Any = None  # commands.debit.DebitSession from GPO to the last GENERATE AC
 
     def enter(self, df: DedicatedFile) -> None:
-        """Select a DF: the security status of the previous one is dropped."""
+        """Select a DF: the security status of the previous one is dropped, and a debit
+        transaction ends (selecting the application again starts a new one)."""
         if df is not self.df:
             self.authenticated.clear()
             self.pin_verified = False
         self.df = df
         self.ef = None
+        self.debit_session = None
 
 
 @dataclass

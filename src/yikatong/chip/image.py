@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from yikatong.chip.apps import debit, purse, social
+from yikatong.chip.apps import debit, directory, purse, social
 from yikatong.chip.secure import debit_factors, purse_factors, social_factors
 from yikatong.chip.state import ChipModel, DedicatedFile, KeyEntry
 from yikatong.core.errors import InvalidInput
@@ -76,7 +76,7 @@ class CardPersonalisation:
     key_versions: Mapping[str, int] = field(default_factory=dict)
     purse_algorithm: str = "SM4"
     pin: str = field(default="123456", repr=False)
-    holder_name_latin: str = " /"  # EMV 5F20; Chinese issuers often leave it blank
+    holder_name_latin: str = debit.NO_NAME  # EMV 5F20 "SURNAME/GIVEN"; default no name (docs.md)
     overdraft_limit: int | None = None  # None: the issuing city's rule (purse.OVERDRAFT_BY_CITY)
     rider: str = "adult"
 
@@ -106,8 +106,8 @@ class CardPersonalisation:
             raise InvalidInput(reason_zh="钱包算法应为 SM4 或 3DES", reason_en="purse_algorithm must be SM4 or 3DES")
         try:
             social.split_name(self.name)
-            self.holder_name_latin.encode("ascii")
-        except (UnicodeEncodeError, ValueError):
+            debit.check_holder_name(self.holder_name_latin)
+        except ValueError:
             raise InvalidInput(reason_zh="姓名无法写入芯片", reason_en="the name does not fit the chip") from None
 
 
@@ -179,7 +179,9 @@ def derive_card_keys(data: CardPersonalisation, keystore: KeyStore) -> CardKeys:
 
 def build_image(data: CardPersonalisation, keys: CardKeys) -> ChipImage:
     """Lay out the chip with given card keys (tests use fixed keys from the vectors)."""
-    applications = [purse.build_purse_df(data, keys), debit.build_debit_df(data, keys)]
+    transit, bank = purse.build_purse_df(data, keys), debit.build_debit_df(data, keys)
+    entries = directory.entries_for([bank, transit])  # the debit first (priority 1)
+    applications = [transit, bank, directory.build_pse(entries), directory.build_ppse(entries)]
     return ChipImage(card_no=data.card_no, atr=ATR, mf=social.build_mf(data, keys, applications))
 
 

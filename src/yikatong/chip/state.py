@@ -122,7 +122,17 @@ class PurseState(ChipModel):
 
 
 class DebitState(ChipModel):
-    atc: int = 0
+    """The debit application's counter and the personalised data its commands answer with.
+
+    The defaults are the layout of images personalised before the EMV data (one record,
+    AIP 0000, no CDOL2), so such images keep working; `apps.debit` personalises the rest.
+    """
+
+    atc: int = 0  # incremented by GET PROCESSING OPTIONS (EMV Book 3 §6.5.8.4)
+    aip: bytes = bytes.fromhex("0000")
+    afl: bytes = bytes.fromhex("08010100")
+    cdol1: bytes = bytes.fromhex("9F02069F03069F1A025F2A029A039C019F3704")
+    cdol2: bytes = b""  # none: the card refuses a second GENERATE AC
 
 
 class DedicatedFile(ChipModel):

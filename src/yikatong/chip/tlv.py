@@ -88,3 +88,37 @@ def flatten_ber_tlv(data: bytes) -> dict[int, bytes]:
         else:
             found.setdefault(tag, value)
     return found
+
+
+def parse_dol(dol: bytes) -> list[tuple[int, int]]:
+    """A data object list (EMV Book 3 §5.4): (tag, length) pairs, tags of one or two bytes."""
+    items: list[tuple[int, int]] = []
+    at = 0
+    while at < len(dol):
+        tag = dol[at]
+        at += 1
+        if tag & 0x1F == 0x1F:
+            if at >= len(dol):
+                raise ValueError("truncated DOL tag")
+            tag = (tag << 8) | dol[at]
+            at += 1
+        if at >= len(dol):
+            raise ValueError("truncated DOL length")
+        items.append((tag, dol[at]))
+        at += 1
+    return items
+
+
+def dol_length(dol: bytes) -> int:
+    """How many bytes of data the terminal sends for this DOL."""
+    return sum(length for _, length in parse_dol(dol))
+
+
+def dol_values(dol: bytes, data: bytes) -> dict[int, bytes]:
+    """The terminal's data for a DOL, cut into its items by tag."""
+    values: dict[int, bytes] = {}
+    at = 0
+    for tag, length in parse_dol(dol):
+        values[tag] = data[at : at + length]
+        at += length
+    return values
