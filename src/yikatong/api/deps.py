@@ -12,6 +12,7 @@ from pydantic import Field
 from yikatong.auth.errors import ChannelNotAllowed
 from yikatong.auth.rules import channel_for
 from yikatong.auth.service import link_holder_person, resolve_token
+from yikatong.auth.throttle import count_holder_call
 from yikatong.core.actor import Actor, Role
 from yikatong.core.errors import Forbidden, Unauthenticated
 from yikatong.platform import Platform
@@ -45,6 +46,8 @@ def current_actor(
             if link_holder_person(uow=uow, user=user) is not None:
                 uow.commit()
     role = Role(user.role)
+    if role is Role.HOLDER:  # every holder call counts against the holder login's quota
+        count_holder_call(platform, user.id)
     acting_channel = channel_for(role, requested_channel)
     if acting_channel is None:
         raise ChannelNotAllowed(channel=requested_channel)

@@ -29,6 +29,10 @@ class Settings:
     # production refuses development conveniences (demo logins, synthetic identity checks,
     # a development SMS outbox, a movable clock) and insists on real keys.
     environment: str = "development"
+    # Login, sign-up and call throttling (auth/throttle.py): limits per rule overriding its
+    # documented defaults ("login_user=5 per 15 minutes; ..."); off only outside production.
+    throttle_limits: str | None = None
+    throttle_enabled: bool = True
 
     @property
     def is_production(self) -> bool:
@@ -49,4 +53,6 @@ class Settings:
             chip_store_path=env.get("YKT_CHIP_DIR") or None,
             bank_database_url=env.get("YKT_BANK_DATABASE_URL") or None,
             environment=env.get("YKT_ENV", "development").strip().lower() or "development",
+            throttle_limits=env.get("YKT_THROTTLE_LIMITS") or None,
+            throttle_enabled=env.get("YKT_THROTTLE", "on").strip().lower() != "off",
         )
