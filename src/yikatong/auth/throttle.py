@@ -48,8 +48,11 @@ DEFAULT_LIMITS: dict[str, str] = {
     # Failed logins per client address (a successful one is given back, so the many citizens
     # behind one mobile carrier's address are not locked out by each other's logins).
     "login_address": "50 per 15 minutes",
-    # Holder sign-up attempts (and its codes) per client address.
+    # Holder sign-up attempts (and requests for its one-time codes) per client address.
     "holder_sign_up": "20 per hour",
+    # One-time codes asked for one person (counted by the ID number or phone number asked
+    # for, whether or not it is on file), whoever asks: no texting a phone to death.
+    "sign_up_code_target": "5 per hour",
     # Public e-card checks (the page and its JSON twin) per client address.
     "ecard_check": "60 per minute",
     # E-card codes checked or redeemed by a terminal (hospital, gate, bus, bank), per
