@@ -81,8 +81,9 @@ def parse_limits(text: str | None) -> dict[str, str]:
 class DatabaseStorage(Storage):
     """A `limits` storage over the throttle_counters table, on the platform clock.
 
-    Each call is its own short transaction, apart from the request's unit of work: a hit
-    counts even when the request it belongs to fails and rolls back."""
+    Each call is a short transaction of its own (or joins the one `transaction` opened),
+    apart from the request's unit of work: a hit counts even when the request it belongs to
+    fails and rolls back."""
 
     STORAGE_SCHEME = None  # built directly, never from a URI
 
@@ -359,9 +360,9 @@ class LoginAttempt:
         self._throttle, self._username, self._by_address = throttle, username, by_address
 
     def succeeded(self) -> None:
-        with self._throttle.transaction():
+        with self._throttle.transaction():  # address row first, as in login_attempt: no
+            self._throttle.give_back(self._by_address)  # two logins lock the rows crosswise
             self._throttle.forget("login_user", self._username)
-            self._throttle.give_back(self._by_address)
 
 
 def login_attempt(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> LoginAttempt:
