@@ -43,6 +43,9 @@ def _environment(root: Path, database_url: str) -> dict[str, str]:
         YKT_CHIP_DIR=str(root / "chips"),
         YKT_KEY_STORE=str(root / "keystore.json"),  # development mode: a KEK file beside it
         YKT_HOST="127.0.0.1",
+        # The journeys play a whole city's sign-ups and e-card checks from one address; the
+        # per-address limits are for one household's (tests/core/test_throttle.py tests them).
+        YKT_THROTTLE_LIMITS="holder_sign_up=100000 per hour; ecard_check=100000 per minute",
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -126,7 +126,8 @@ def _domain_routers(room: str):
 
 
 def _domain_error(_request: Request, error: DomainError) -> JSONResponse:
-    return JSONResponse(error.to_problem(), status_code=error.http_status, media_type=PROBLEM)
+    return JSONResponse(error.to_problem(), status_code=error.http_status, media_type=PROBLEM,
+                        headers=error.http_headers())
 
 
 def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:

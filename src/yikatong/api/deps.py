@@ -23,6 +23,7 @@ from yikatong.auth.access import PUBLIC, RoleNotAllowed, allowed_roles
 from yikatong.auth.errors import ChannelNotAllowed
 from yikatong.auth.rules import channel_for
 from yikatong.auth.service import link_holder_person, resolve_token
+from yikatong.auth.throttle import count_holder_call
 from yikatong.core.actor import Actor, Role
 from yikatong.core.errors import Forbidden, Unauthenticated
 from yikatong.platform import Platform
@@ -95,6 +96,8 @@ def authenticate(platform: Platform, secret: str | None, requested_channel: str 
             if link_holder_person(uow=uow, user=user) is not None:
                 uow.commit()
     role = Role(user.role)
+    if role is Role.HOLDER:  # every holder call counts against the holder login's quota
+        count_holder_call(platform, user.id)
     acting_channel = channel_for(role, requested_channel)
     if acting_channel is None:
         raise ChannelNotAllowed(channel=requested_channel)

@@ -24,6 +24,7 @@ from yikatong.auth.schemas import (
     UserOut,
     UserStateOut,
 )
+from yikatong.auth.throttle import LoginAttempt, login_attempt, throttled
 from yikatong.core.actor import Actor
 from yikatong.platform import Platform
 
@@ -31,11 +32,13 @@ router = APIRouter(prefix="/auth", tags=["auth 登录"])
 
 
 @router.post("/token", response_model=TokenOut, summary="Log in / 登录")
-def token(form: OAuth2PasswordRequestForm = Depends(), platform: Platform = Depends(platform_dep)):
+def token(form: OAuth2PasswordRequestForm = Depends(), platform: Platform = Depends(platform_dep),
+          attempt: LoginAttempt = Depends(login_attempt)):
     with platform.uow() as uow:
         ttl = timedelta(minutes=platform.settings.token_ttl_minutes)
         access = service.login(uow=uow, username=form.username, password=form.password, ttl=ttl)
         uow.commit()
+    attempt.succeeded()
     return TokenOut(access_token=access)
 
 
@@ -46,7 +49,8 @@ def me(actor: Actor = Depends(current_actor)):
 
 
 @router.post("/holders", response_model=HolderSignUpOut, status_code=201,
-             summary="Cardholder sign-up after real-name authentication / 持卡人实名注册")
+             summary="Cardholder sign-up after real-name authentication / 持卡人实名注册",
+             dependencies=[throttled("holder_sign_up")])
 def sign_up_holder(body: HolderSignUpIn, platform: Platform = Depends(platform_dep)):
     from yikatong.applications.protocols import IdentityAuthenticator
 

@@ -145,3 +145,23 @@ class UnknownRole(DomainError):
     http_status = 422
     zh = "角色“{role}”不能由管理员创建"
     en = "Role '{role}' cannot be given to a staff or partner login"
+
+
+class TooManyRequests(DomainError):
+    """A throttle's limit is spent (auth/throttle.py); the answer says when to come back."""
+
+    code = "too_many_requests"
+    http_status = 429
+    zh = "请求过于频繁，请 {retry_after} 秒后再试"
+    en = "Too many requests; try again in {retry_after} s"
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.details["retry_after"])}
+
+
+class LoginLocked(TooManyRequests):
+    """Too many failed logins under one user name, whether or not it exists."""
+
+    code = "login_locked"
+    zh = "登录失败次数过多，该用户名已暂时锁定，请 {retry_after} 秒后再试"
+    en = "Too many failed logins for this user name; it is locked, try again in {retry_after} s"

@@ -43,3 +43,16 @@ class AccessToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class ThrottleCounter(Base):
+    """One rate-limit window of auth/throttle.py: the hits counted under a key until the window
+    ends. Kept in the database so every worker process counts against the same limit; the key
+    names the rule and a hash of who is counted (a user name, an address, a credential), never
+    the plain value."""
+
+    __tablename__ = "throttle_counters"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    hits: Mapped[int]
+    window_ends_at: Mapped[datetime]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import timedelta
@@ -140,14 +141,14 @@ def _same_name(registered: str, claimed: str) -> bool:
 
 
 def login(*, uow: UnitOfWork, username: str, password: str, ttl: timedelta) -> str:
-    """Check the password and return a new bearer token."""
+    """Check the password and return a new bearer token. An unknown, inactive or
+    password-less login costs the same argon2 verify and gets the same answer as a wrong
+    password, so neither the answer nor its time tells which user names exist."""
     user = uow.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    if user is None or not user.active or not user.password_hash:
+    usable = user is not None and user.active and bool(user.password_hash)
+    matches = _password_matches(user.password_hash if usable else None, password)
+    if not (usable and matches):
         raise BadCredentials()
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError) as error:
-        raise BadCredentials() from error
     token = _issue(uow, user, kind="bearer", expires_at=uow.now() + ttl)
     uow.audit(actor=Actor(user_id=user.username, role=Role(user.role), channel=Channel.SYSTEM),
               action="auth.login", entity_type="user", entity_id=user.id)
@@ -162,11 +163,19 @@ def check_password(password: str, *, username: str, display_name: str | None = N
         raise WeakPassword(reason_zh=verdict.reason_zh, reason_en=verdict.reason_en)
 
 
-def _password_matches(user: User, password: str) -> bool:
+def _password_matches(password_hash: str | None, password: str) -> bool:
+    """argon2 verify; without a hash, the same work against a hash no password matches."""
     try:
-        return bool(user.password_hash) and _hasher.verify(user.password_hash, password)
+        return _hasher.verify(password_hash or _unmatchable_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def _unmatchable_hash() -> str:
+    # Same parameters as every stored hash, so the verify takes as long; made on first use
+    # (not at import: hashing costs as much as a login).
+    return _hasher.hash(secrets.token_urlsafe(32))
 
 
 def change_password(
@@ -178,7 +187,7 @@ def change_password(
     returns how many ended. API keys stay: they are managed apart."""
     if not user.password_hash:
         raise NoPasswordLogin()
-    if not _password_matches(user, current_password):
+    if not _password_matches(user.password_hash, current_password):
         raise CurrentPasswordWrong()
     if new_password == current_password:
         raise PasswordUnchanged()

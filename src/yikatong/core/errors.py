@@ -21,6 +21,10 @@ class DomainError(Exception):
         self.message_en = (en or self.en).format(**details)
         super().__init__(f"{self.code}: {self.message_en}")
 
+    def http_headers(self) -> dict[str, str]:
+        """Headers the API answer carries beside the problem (e.g. Retry-After on a 429)."""
+        return {}
+
     def to_problem(self) -> dict[str, Any]:
         """RFC 9457 problem details, with our machine code and both languages."""
         problem: dict[str, Any] = {

@@ -37,6 +37,10 @@ class Settings:
     oidc_redirect_uri: str | None = None   # none: the platform's own /api/v1/oidc/callback
     oidc_name_claim: str = "name"
     oidc_id_number_claim: str = "https://yikatong.example/claims/id_number"
+    # Login, sign-up and call throttling (auth/throttle.py): limits per rule overriding its
+    # documented defaults ("login_user=5 per 15 minutes; ..."); off only outside production.
+    throttle_limits: str | None = None
+    throttle_enabled: bool = True
 
     @property
     def is_production(self) -> bool:
@@ -63,4 +67,6 @@ class Settings:
             oidc_redirect_uri=env.get("YKT_OIDC_REDIRECT_URI") or None,
             oidc_name_claim=env.get("YKT_OIDC_NAME_CLAIM") or cls.oidc_name_claim,
             oidc_id_number_claim=env.get("YKT_OIDC_ID_NUMBER_CLAIM") or cls.oidc_id_number_claim,
+            throttle_limits=env.get("YKT_THROTTLE_LIMITS") or None,
+            throttle_enabled=env.get("YKT_THROTTLE", "on").strip().lower() != "off",
         )

@@ -15,6 +15,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from yikatong.api.deps import current_actor, platform_dep
+from yikatong.auth.access import TERMINALS
+from yikatong.auth.throttle import throttled_per_credential, throttled_per_credential_or_address
 from yikatong.core.actor import Actor, Role
 from yikatong.crypto.protocols import KeyStore
 from yikatong.ecard import qr, rules, service
@@ -92,7 +94,9 @@ def status_list(purpose: str, request: Request, platform: Platform = Depends(pla
 
 
 @router.post("/verify", response_model=VerificationOut,
-             summary="Is a shown code genuine and current? (public, masked data) / 验证二维码")
+             summary="Is a shown code genuine and current? (public, masked data) / 验证二维码",
+             dependencies=[throttled_per_credential_or_address(
+                 "ecard_terminal", "ecard_check", TERMINALS)])
 def verify(body: VerifyIn, platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return verification_out(service.verify_token(uow=uow, token=body.token.strip(),
@@ -103,7 +107,8 @@ def verify(body: VerifyIn, platform: Platform = Depends(platform_dep)):
 
 
 @router.post("/redeem", response_model=VerificationOut,
-             summary="Accept a code for one business transaction / 受理电子社保卡二维码")
+             summary="Accept a code for one business transaction / 受理电子社保卡二维码",
+             dependencies=[throttled_per_credential("ecard_terminal")])
 def redeem(body: RedeemIn, actor: Actor = Depends(current_actor),
            platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from yikatong.api.deps import platform_dep
+from yikatong.auth.throttle import throttled
 from yikatong.core.clock import CST
 from yikatong.crypto.protocols import KeyStore
 from yikatong.ecard import service
@@ -28,7 +29,7 @@ def verify_form(request: Request):
     return templates.TemplateResponse(request, "verify.html", {"result": None, "token": ""})
 
 
-@router.post("/verify", response_class=HTMLResponse)
+@router.post("/verify", response_class=HTMLResponse, dependencies=[throttled("ecard_check")])
 def verify_submitted(request: Request, token: str = Form(default="", max_length=400),
                      platform: Platform = Depends(platform_dep)):
     token = token.strip()

@@ -1,0 +1,380 @@
+"""Throttling and lockout, counted in the platform database so every worker process sees the
+same counts (N workers never allow N times the attempts).
+
+The counting strategy is the `limits` library's fixed window (a window opens at its first hit
+and lasts the rule's period); `DatabaseStorage` runs it over the `throttle_counters` table, one
+upsert of one row by its primary key per hit, on SQLite and PostgreSQL alike, on the platform
+clock (a test moves the clock to lift a lockout).
+
+Rules are data: `DEFAULT_LIMITS` below, overridden per deployment with
+`YKT_THROTTLE_LIMITS="login_user=5 per 15 minutes; holder_calls=600 per minute"` (the
+`limits` notation). A door attaches a rule in one line:
+
+    @router.post("/things", dependencies=[throttled("holder_sign_up")])   # per client address
+    @router.post("/redeem", dependencies=[throttled_per_credential("ecard_terminal")])
+
+or counts inside a use case with `platform.get(Throttle).hit(rule, who)` (e.g. per phone
+number for a one-time code). A spent limit is a 429 problem with Retry-After.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import math
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+from limits import RateLimitItem, parse
+from limits.storage import Storage
+from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy import Connection, Engine, case, delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from yikatong.auth.errors import LoginLocked, TooManyRequests
+from yikatong.auth.models import ThrottleCounter
+from yikatong.core.clock import Clock
+
+# name -> limit, in the `limits` notation. Each rule says who it counts.
+DEFAULT_LIMITS: dict[str, str] = {
+    # Failed logins per user name, whether or not the name exists; then the name is locked
+    # until its window ends (a successful login clears the count).
+    "login_user": "10 per 15 minutes",
+    # Failed logins per client address (a successful one is given back, so the many citizens
+    # behind one mobile carrier's address are not locked out by each other's logins).
+    "login_address": "50 per 15 minutes",
+    # Holder sign-up attempts (and requests for its one-time codes) per client address.
+    "holder_sign_up": "20 per hour",
+    # One-time codes asked for one person (counted by the ID number or phone number asked
+    # for, whether or not it is on file), whoever asks: no texting a phone to death.
+    "sign_up_code_target": "5 per hour",
+    # Public e-card checks (the page and its JSON twin) per client address.
+    "ecard_check": "60 per minute",
+    # E-card codes checked or redeemed by a terminal (hospital, gate, bus, bank), per
+    # credential, never per address: a busy gate is never locked out by its neighbours.
+    "ecard_terminal": "1200 per minute",
+    # Calls of one holder login (every authenticated holder request).
+    "holder_calls": "300 per minute",
+}
+
+
+def parse_limits(text: str | None) -> dict[str, str]:
+    """`name=limit; name=limit` (YKT_THROTTLE_LIMITS) as a mapping; names and limits checked."""
+    chosen: dict[str, str] = {}
+    for part in (text or "").split(";"):
+        if not part.strip():
+            continue
+        name, separator, limit = (piece.strip() for piece in part.partition("="))
+        if not separator or name not in DEFAULT_LIMITS:
+            raise ValueError(f"YKT_THROTTLE_LIMITS: unknown rule {name!r} "
+                             f"(known: {', '.join(DEFAULT_LIMITS)})")
+        parse(limit)  # ValueError names a bad limit
+        chosen[name] = limit
+    return chosen
+
+
+class DatabaseStorage(Storage):
+    """A `limits` storage over the throttle_counters table, on the platform clock.
+
+    Each call is a short transaction of its own (or joins the one `transaction` opened),
+    apart from the request's unit of work: a hit counts even when the request it belongs to
+    fails and rolls back."""
+
+    STORAGE_SCHEME = None  # built directly, never from a URI
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        super().__init__()
+        self.engine = engine
+        self.clock = clock
+        self._open: ContextVar[Connection | None] = ContextVar(f"throttle-{id(self)}", default=None)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction for the calls inside (a login's two hits: one commit, not two).
+        On PostgreSQL it does not wait for its commit to reach the disk: a crash may forget
+        the last moments' counts, never corrupt them, and a login does not queue for an fsync."""
+        if (connection := self._open.get()) is not None:
+            yield connection
+            return
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            token = self._open.set(connection)
+            try:
+                yield connection
+            finally:
+                self._open.reset(token)
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return SQLAlchemyError
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Count `amount` hits; a window that has ended starts again with them (one upsert)."""
+        now = self.clock.now()
+        table = ThrottleCounter.__table__
+        insert = _insert_for(self.engine)(table).values(
+            key=key, hits=amount, window_ends_at=now + timedelta(seconds=expiry))
+        ended = table.c.window_ends_at <= now
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"hits": case((ended, insert.excluded.hits), else_=table.c.hits + amount),
+                  "window_ends_at": case((ended, insert.excluded.window_ends_at),
+                                         else_=table.c.window_ends_at)},
+        ).returning(table.c.hits)
+        with self.transaction() as connection:
+            return connection.execute(statement).scalar_one()
+
+    def decr(self, key: str, amount: int = 1) -> int:
+        """Give hits back (never below zero) within the current window."""
+        now = self.clock.now()
+        statement = (
+            update(ThrottleCounter)
+            .where(ThrottleCounter.key == key, ThrottleCounter.window_ends_at > now)
+            .values(hits=case((ThrottleCounter.hits > amount, ThrottleCounter.hits - amount),
+                              else_=0))
+            .returning(ThrottleCounter.hits))
+        with self.transaction() as connection:
+            return connection.execute(statement).scalar() or 0
+
+    def get(self, key: str) -> int:
+        window = self._window(key)
+        return window[0] if window else 0
+
+    def get_expiry(self, key: str) -> float:
+        window = self._window(key)
+        return (window[1] if window else self.clock.now()).timestamp()
+
+    def _window(self, key: str) -> tuple[int, datetime] | None:
+        with self.transaction() as connection:
+            row = connection.execute(
+                select(ThrottleCounter.hits, ThrottleCounter.window_ends_at)
+                .where(ThrottleCounter.key == key,
+                       ThrottleCounter.window_ends_at > self.clock.now())).first()
+        return (row.hits, row.window_ends_at) if row else None
+
+    def check(self) -> bool:
+        with self.engine.connect() as connection:
+            connection.execute(select(func.count()).select_from(ThrottleCounter))
+        return True
+
+    def reset(self) -> int | None:
+        with self.engine.begin() as connection:
+            return connection.execute(delete(ThrottleCounter)).rowcount
+
+    def clear(self, key: str) -> None:
+        with self.transaction() as connection:
+            connection.execute(delete(ThrottleCounter).where(ThrottleCounter.key == key))
+
+    def purge_ended(self) -> int:
+        """Drop windows that have ended (they count nothing any more); returns how many."""
+        with self.engine.begin() as connection:
+            return connection.execute(delete(ThrottleCounter).where(
+                ThrottleCounter.window_ends_at <= self.clock.now())).rowcount
+
+
+def _insert_for(engine: Engine):
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One hit counted under a rule (what `Throttle.give_back` returns)."""
+
+    rule: str
+    key: str | None  # None when the throttle is off
+
+
+class Throttle:
+    """The platform's rules over the database storage; `hit` counts or refuses."""
+
+    def __init__(self, engine: Engine, clock: Clock, limits: Mapping[str, str] | None = None,
+                 *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.clock = clock
+        self.items: dict[str, RateLimitItem] = {
+            name: parse(limit) for name, limit in {**DEFAULT_LIMITS, **(limits or {})}.items()}
+        self.storage = DatabaseStorage(engine, clock)
+        self.limiter = FixedWindowRateLimiter(self.storage)
+
+    @classmethod
+    def for_platform(cls, platform) -> Throttle:
+        settings = platform.settings
+        if not settings.throttle_enabled and settings.is_production:
+            raise ValueError("YKT_THROTTLE=off is for development only; "
+                             "production keeps login throttling on")
+        return cls(platform.engine, platform.clock, parse_limits(settings.throttle_limits),
+                   enabled=settings.throttle_enabled)
+
+    def hit(self, rule: str, who: str, *,
+            refusal: type[TooManyRequests] = TooManyRequests) -> Counted:
+        """Count one hit of `rule` for `who`; raise `refusal` (429) once its limit is spent."""
+        [counted] = self.hit_all((rule, who, refusal))
+        return counted
+
+    def hit_all(self, *hits: tuple[str, str, type[TooManyRequests]]) -> list[Counted]:
+        """Count each (rule, who, refusal) in one transaction, all of them, then raise the
+        first refusal whose limit is spent."""
+        if not self.enabled:
+            return [Counted(rule, None) for rule, _who, _refusal in hits]
+        counted, refused = [], None
+        with self.storage.transaction():
+            for rule, who, refusal in hits:
+                item, identity = self.items[rule], _digest(who)
+                if not self.limiter.hit(item, rule, identity) and refused is None:
+                    refused = refusal(retry_after=self._retry_after(item, rule, identity))
+                counted.append(Counted(rule, item.key_for(rule, identity)))
+        if refused is not None:
+            raise refused
+        return counted
+
+    def give_back(self, counted: Counted) -> None:
+        """Uncount a hit that turned out to be harmless (a successful login)."""
+        if counted.key is not None:
+            self.storage.decr(counted.key)
+
+    def transaction(self):
+        """Several calls (e.g. a forget and a give-back) in one transaction."""
+        return self.storage.transaction()
+
+    def forget(self, rule: str, who: str) -> None:
+        """Start `who`'s count under `rule` afresh (a user name after a successful login)."""
+        if self.enabled:
+            self.limiter.clear(self.items[rule], rule, _digest(who))
+
+    def remaining(self, rule: str, who: str) -> int:
+        item = self.items[rule]
+        return self.limiter.get_window_stats(item, rule, _digest(who)).remaining
+
+    def _retry_after(self, item: RateLimitItem, rule: str, identity: str) -> int:
+        reset_at = self.limiter.get_window_stats(item, rule, identity).reset_time
+        return max(1, math.ceil(reset_at - self.clock.now().timestamp()))
+
+
+def _digest(who: str) -> str:
+    """Counters are keyed by a hash: user names, addresses and credentials are not stored."""
+    return hashlib.sha256(who.encode()).hexdigest()[:32]
+
+
+# --- who a request is -------------------------------------------------------------------------
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (behind a proxy, let the server take it from
+    the proxy's header, e.g. uvicorn --forwarded-allow-ips). An IPv6 client counts by its /64:
+    one subscriber gets a whole /64 to change addresses within."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def presented_credential(request: Request) -> str | None:
+    """The bearer token or API key a request carries (hashed before any counting)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("x-api-key") or None
+
+
+def throttle_of(platform) -> Throttle:
+    return platform.get(Throttle)
+
+
+# --- dependencies the doors attach -------------------------------------------------------------
+
+
+def throttled(rule: str, by: Callable[[Request], str] = client_address):
+    """`dependencies=[throttled(rule)]`: one hit of `rule` per request, for the caller `by`
+    names (the client address unless told otherwise)."""
+
+    def count(request: Request) -> None:
+        throttle_of(request.app.state.platform).hit(rule, by(request))
+
+    count.__name__ = f"throttle_{rule}"
+    return Depends(count)
+
+
+def throttled_per_credential(rule: str):
+    """`dependencies=[throttled_per_credential(rule)]` on an authenticated route: one hit per
+    credential (API key or token), counted only once the credential has authenticated, so a
+    partner's quota is its own whatever address it shares."""
+    from yikatong.api.deps import current_actor
+
+    def count(request: Request, _actor=Depends(current_actor)) -> None:
+        throttle_of(request.app.state.platform).hit(
+            rule, "credential:" + (presented_credential(request) or ""))
+
+    count.__name__ = f"throttle_{rule}_per_credential"
+    return Depends(count)
+
+
+def throttled_per_credential_or_address(credential_rule: str, address_rule: str, roles):
+    """On a public route partners also use: a caller presenting a valid credential of one of
+    `roles` counts under `credential_rule` by that credential; anyone else under
+    `address_rule` by address (a bad credential changes nothing: it counts by address)."""
+    from yikatong.auth.service import resolve_token
+    from yikatong.core.errors import DomainError
+
+    allowed = {str(role) for role in roles}
+
+    def count(request: Request) -> None:
+        platform = request.app.state.platform
+        credential = presented_credential(request)
+        if credential is not None:
+            try:
+                with platform.uow() as uow:
+                    role = resolve_token(uow=uow, token=credential).role
+            except DomainError:
+                role = None
+            if role in allowed:
+                throttle_of(platform).hit(credential_rule, "credential:" + credential)
+                return
+        throttle_of(platform).hit(address_rule, client_address(request))
+
+    count.__name__ = f"throttle_{credential_rule}_or_{address_rule}"
+    return Depends(count)
+
+
+class LoginAttempt:
+    """A login counted against its user name and its client address before the password is
+    checked (so parallel guesses cannot all slip past the count); `succeeded` gives back what a
+    correct password should not cost."""
+
+    def __init__(self, throttle: Throttle, username: str, by_address: Counted) -> None:
+        self._throttle, self._username, self._by_address = throttle, username, by_address
+
+    def succeeded(self) -> None:
+        with self._throttle.transaction():  # address row first, as in login_attempt: no
+            self._throttle.give_back(self._by_address)  # two logins lock the rows crosswise
+            self._throttle.forget("login_user", self._username)
+
+
+def login_attempt(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> LoginAttempt:
+    """The login throttle: 429 too_many_requests past the address's failures, 429 login_locked
+    past the user name's (existing or not, so the lockout tells nothing about existence)."""
+    throttle = throttle_of(request.app.state.platform)
+    by_address, _by_user = throttle.hit_all(
+        ("login_address", client_address(request), TooManyRequests),
+        ("login_user", form.username, LoginLocked))
+    return LoginAttempt(throttle, form.username, by_address)
+
+
+def count_holder_call(platform, user_id: int) -> None:
+    """One authenticated holder request (called where the credential is resolved)."""
+    throttle_of(platform).hit("holder_calls", f"user:{user_id}")

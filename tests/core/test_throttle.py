@@ -1,0 +1,362 @@
+"""Login throttling and lockout, sign-up, e-card check, terminal and holder-call quotas
+(auth/throttle.py), counted in the database so that every worker process sees them."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from yikatong.api.app import create_app
+from yikatong.auth.service import create_api_key, create_user
+from yikatong.auth.throttle import DEFAULT_LIMITS, Throttle, parse_limits
+from yikatong.core.actor import Role
+from yikatong.core.settings import Settings
+from yikatong.platform import Platform
+
+pytestmark = pytest.mark.db
+
+PASSWORD = "correct-horse-battery"
+TOKEN = "/api/v1/auth/token"
+
+
+def limit(platform: Platform, **limits: str) -> Throttle:
+    """The platform's throttle with these rules changed (the others keep their defaults)."""
+    throttle = Throttle(platform.engine, platform.clock, limits)
+    platform.provide(Throttle, throttle)
+    return throttle
+
+
+def add_user(platform, admin_actor, username: str, role: Role = Role.SS_OUTLET, **fields) -> None:
+    with platform.uow() as uow:
+        create_user(uow=uow, actor=admin_actor, username=username, password=PASSWORD, role=role,
+                    **fields)
+        uow.commit()
+
+
+def log_in(client, username: str, password: str = PASSWORD):
+    return client.post(TOKEN, data={"username": username, "password": password})
+
+
+def from_address(platform: Platform, address: str) -> TestClient:
+    return TestClient(create_app(platform), client=(address, 40000))
+
+
+def assert_refused(response, code: str) -> None:
+    assert response.status_code == 429, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["code"] == code and body["status"] == 429
+    assert body["title"] and body["title_en"] and body["title"] != body["title_en"]
+    retry_after = int(response.headers["Retry-After"])
+    assert retry_after >= 1 and body["details"]["retry_after"] == retry_after
+
+
+# --- login: per user name ------------------------------------------------------------------
+
+
+def test_a_user_name_is_locked_after_its_failures_until_the_window_ends(platform, client, clock,
+                                                                        admin_actor):
+    limit(platform, login_user="3 per 15 minutes")
+    add_user(platform, admin_actor, "outlet-li")
+    for _ in range(3):
+        assert log_in(client, "outlet-li", "wrong-password-1").status_code == 401
+    locked = log_in(client, "outlet-li")  # even the right password, while locked
+    assert_refused(locked, "login_locked")
+    assert 1 <= int(locked.headers["Retry-After"]) <= 15 * 60
+
+    clock.advance(minutes=15)
+    assert log_in(client, "outlet-li").status_code == 200
+
+
+def test_an_unknown_user_name_locks_exactly_like_an_existing_one(platform, client, admin_actor):
+    limit(platform, login_user="3 per 15 minutes")
+    add_user(platform, admin_actor, "outlet-wang")
+    answers = {}
+    for username in ("outlet-wang", "nobody-here"):
+        answers[username] = [log_in(client, username, "wrong-password-1") for _ in range(4)]
+    known, unknown = answers["outlet-wang"], answers["nobody-here"]
+    assert [r.status_code for r in known] == [r.status_code for r in unknown] == [401] * 3 + [429]
+    assert [r.json() for r in known] == [r.json() for r in unknown]
+    assert known[-1].headers["Retry-After"] == unknown[-1].headers["Retry-After"]
+
+
+def test_a_successful_login_clears_the_user_names_failures(platform, client, admin_actor):
+    limit(platform, login_user="3 per 15 minutes")
+    add_user(platform, admin_actor, "outlet-zhao")
+    for _ in range(2):
+        assert log_in(client, "outlet-zhao", "wrong-password-1").status_code == 401
+    assert log_in(client, "outlet-zhao").status_code == 200
+    for _ in range(2):
+        assert log_in(client, "outlet-zhao", "wrong-password-1").status_code == 401
+    assert log_in(client, "outlet-zhao").status_code == 200
+
+
+# --- login: per client address ----------------------------------------------------------------
+
+
+def test_an_address_is_throttled_after_its_failures_and_other_addresses_are_not(platform,
+                                                                                admin_actor):
+    limit(platform, login_address="4 per 15 minutes")
+    add_user(platform, admin_actor, "outlet-sun")
+    attacker, neighbour = from_address(platform, "203.0.113.7"), from_address(platform, "203.0.113.8")
+    for n in range(4):  # a different user name each time: the user-name lockout never fires
+        assert log_in(attacker, f"guess-{n}", "wrong-password-1").status_code == 401
+    assert_refused(log_in(attacker, "outlet-sun"), "too_many_requests")
+    assert log_in(neighbour, "outlet-sun").status_code == 200
+
+
+def test_successful_logins_do_not_spend_the_addresss_quota(platform, admin_actor):
+    """Many citizens share a carrier's address: only failures count against it."""
+    limit(platform, login_address="3 per 15 minutes")
+    add_user(platform, admin_actor, "outlet-qian")
+    office = from_address(platform, "198.51.100.20")
+    for _ in range(5):
+        assert log_in(office, "outlet-qian").status_code == 200
+    for n in range(3):
+        assert log_in(office, f"guess-{n}", "wrong-password-1").status_code == 401
+    assert_refused(log_in(office, "outlet-qian"), "too_many_requests")
+
+
+def test_ipv6_clients_count_by_their_64_prefix(platform):
+    limit(platform, login_address="2 per 15 minutes")
+    first, same_subnet = from_address(platform, "2001:db8:1:2::1"), from_address(platform, "2001:db8:1:2::ffff")
+    other_subnet = from_address(platform, "2001:db8:1:3::1")
+    for client in (first, same_subnet):
+        assert log_in(client, "someone", "wrong-password-1").status_code == 401
+    assert_refused(log_in(first, "someone-else", "x"), "too_many_requests")
+    assert log_in(other_subnet, "someone-else", "wrong-password-1").status_code == 401
+
+
+# --- every worker process sees the same counts ------------------------------------------------
+
+
+def test_two_workers_on_one_database_share_the_lockout(platform, database_url, clock, tmp_path,
+                                                       admin_actor):
+    """Two Platform objects (two `ykt serve` workers) on one database: a guesser alternating
+    between them gets the limit once, not once per worker."""
+    other = Platform(Settings(database_url=database_url, key_store_path=str(tmp_path / "k2.json")),
+                     clock=clock)
+    try:
+        limit(platform, login_user="4 per 15 minutes")
+        limit(other, login_user="4 per 15 minutes")
+        add_user(platform, admin_actor, "outlet-zhou")
+        workers = [TestClient(create_app(platform)), TestClient(create_app(other))]
+        answers = [log_in(workers[n % 2], "outlet-zhou", "wrong-password-1").status_code
+                   for n in range(6)]
+        assert answers == [401, 401, 401, 401, 429, 429]
+        clock.advance(minutes=15)
+        assert log_in(workers[1], "outlet-zhou").status_code == 200
+    finally:
+        other.engine.dispose()
+
+
+def test_concurrent_hits_from_two_workers_never_pass_more_than_the_limit(platform, database_url,
+                                                                         clock, tmp_path):
+    other = Platform(Settings(database_url=database_url, key_store_path=str(tmp_path / "k2.json")),
+                     clock=clock)
+    try:
+        throttles = [Throttle(p.engine, clock, {"login_user": "7 per 15 minutes"})
+                     for p in (platform, other)]
+        allowed, start = [], threading.Barrier(8)
+
+        def guess(throttle: Throttle) -> None:
+            start.wait()
+            for _ in range(5):
+                try:
+                    throttle.hit("login_user", "outlet-wu")
+                    allowed.append(1)
+                except Exception as error:  # noqa: BLE001 - only the refusal is expected
+                    assert getattr(error, "code", None) == "too_many_requests", error
+
+        threads = [threading.Thread(target=guess, args=(throttles[n % 2],)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert len(allowed) == 7
+        assert throttles[1].remaining("login_user", "outlet-wu") == 0
+    finally:
+        other.engine.dispose()
+
+
+# --- the same work and answer for an unknown user as for a wrong password -----------------------
+
+
+def test_unknown_user_and_wrong_password_answer_alike_in_body_and_time(platform, client,
+                                                                       admin_actor):
+    """Statistical, with generous bounds: the medians of 20 tries each are within a factor of
+    two (without the dummy verify an unknown user answers tens of times faster)."""
+    limit(platform, login_user="1000 per 15 minutes", login_address="1000 per 15 minutes")
+    add_user(platform, admin_actor, "outlet-feng")
+    log_in(client, "nobody-at-all", "warm-up")  # first use makes the dummy hash
+    times: dict[str, list[float]] = {"unknown": [], "wrong": []}
+    bodies = set()
+    for n in range(20):
+        for kind, username in (("unknown", f"nobody-{n}"), ("wrong", "outlet-feng")):
+            started = time.perf_counter()
+            response = log_in(client, username, f"wrong-password-{n}")
+            times[kind].append(time.perf_counter() - started)
+            assert response.status_code == 401
+            bodies.add(str(response.json()))
+    assert len(bodies) == 1 and "bad_credentials" in bodies.pop()
+    ratio = statistics.median(times["unknown"]) / statistics.median(times["wrong"])
+    assert 0.5 <= ratio <= 2, ratio
+
+
+def test_an_inactive_login_answers_like_a_wrong_password(platform, client, admin_actor):
+    from yikatong.auth.service import find_user
+
+    add_user(platform, admin_actor, "outlet-gone")
+    with platform.uow() as uow:
+        find_user(uow=uow, username="outlet-gone").active = False
+        uow.commit()
+    gone, unknown = log_in(client, "outlet-gone"), log_in(client, "never-was")
+    assert gone.status_code == unknown.status_code == 401
+    assert gone.json() == unknown.json()
+
+
+# --- sign-up, the public e-card check, terminals, holder calls ----------------------------------
+
+
+def sign_up(client, n: int):
+    return client.post("/api/v1/auth/holders", json=dict(
+        name="王小明", id_number="320402199003070013", evidence="mismatch",
+        username=f"holder-{n}", password="long-enough-pw"))
+
+
+def test_holder_sign_up_is_throttled_per_address(platform, clock):
+    limit(platform, holder_sign_up="3 per hour")
+    signing, elsewhere = from_address(platform, "192.0.2.10"), from_address(platform, "192.0.2.11")
+    for n in range(3):
+        assert sign_up(signing, n).status_code == 422  # refused real-name check: still counted
+    assert_refused(sign_up(signing, 3), "too_many_requests")
+    assert sign_up(elsewhere, 4).status_code == 422
+    clock.advance(hours=1)
+    assert sign_up(signing, 5).status_code == 422
+
+
+def test_the_public_ecard_check_page_and_its_json_twin_share_an_address_quota(platform, clock):
+    limit(platform, ecard_check="3 per minute")
+    visitor, other = from_address(platform, "192.0.2.30"), from_address(platform, "192.0.2.31")
+    assert visitor.post("/ecard/verify", data={"token": "not-a-code"}).status_code == 200
+    assert visitor.post("/api/v1/ecard/verify", json={"token": "not-a-code"}).status_code == 200
+    assert visitor.post("/ecard/verify", data={"token": "not-a-code"}).status_code == 200
+    assert_refused(visitor.post("/ecard/verify", data={"token": "not-a-code"}), "too_many_requests")
+    assert_refused(visitor.post("/api/v1/ecard/verify", json={"token": "x"}), "too_many_requests")
+    assert other.post("/ecard/verify", data={"token": "not-a-code"}).status_code == 200
+    clock.advance(minutes=1)
+    assert visitor.post("/ecard/verify", data={"token": "not-a-code"}).status_code == 200
+
+
+def terminal_key(platform, admin_actor, username: str) -> dict[str, str]:
+    add_user(platform, admin_actor, username, role=Role.TRANSIT_OPERATOR, branch_code="BUS-01")
+    from yikatong.auth.service import find_user
+
+    with platform.uow() as uow:
+        key = create_api_key(uow=uow, user=find_user(uow=uow, username=username), label="gate",
+                             actor=admin_actor)
+        uow.commit()
+    return {"X-API-Key": key}
+
+
+def redeem(client, headers):
+    return client.post("/api/v1/ecard/redeem", headers=headers,
+                       json={"token": "not-a-code", "business": "transit"})
+
+
+def test_a_terminal_has_a_quota_per_credential_and_spending_it_touches_nobody_else(
+        platform, admin_actor):
+    limit(platform, ecard_terminal="3 per minute", ecard_check="3 per minute")
+    gate, next_gate = (terminal_key(platform, admin_actor, name) for name in ("gate-1", "gate-2"))
+    station = from_address(platform, "192.0.2.50")  # every client below shares this address
+    for _ in range(2):
+        assert redeem(station, gate).status_code != 429
+    assert station.post("/api/v1/ecard/verify", headers=gate, json={"token": "x"}).status_code == 200
+    assert_refused(redeem(station, gate), "too_many_requests")
+    assert_refused(station.post("/api/v1/ecard/verify", headers=gate, json={"token": "x"}),
+                   "too_many_requests")
+    # The gate over its quota leaves the next gate and anonymous checks on its address alone.
+    assert redeem(station, next_gate).status_code != 429
+    for _ in range(3):
+        assert station.post("/api/v1/ecard/verify", json={"token": "x"}).status_code == 200
+    # And anonymous clients that spent the address's quota never lock a gate out.
+    assert_refused(station.post("/api/v1/ecard/verify", json={"token": "x"}), "too_many_requests")
+    assert station.post("/api/v1/ecard/verify", headers=next_gate, json={"token": "x"}).status_code == 200
+
+
+def test_an_unauthenticated_redeem_counts_nothing(platform):
+    throttle = limit(platform, ecard_terminal="1 per minute")
+    station = from_address(platform, "192.0.2.60")
+    for _ in range(3):
+        assert redeem(station, {"X-API-Key": "ykt_made-up"}).status_code == 401
+    assert throttle.remaining("ecard_terminal", "credential:ykt_made-up") == 1
+
+
+def test_holder_calls_are_counted_per_holder_login(platform, client, login):
+    limit(platform, holder_calls="3 per minute")
+    holder, other_holder = login(Role.HOLDER), login(Role.HOLDER)
+    staff = login(Role.SS_OUTLET)
+    for _ in range(3):
+        assert client.get("/api/v1/auth/me", headers=holder).status_code == 200
+    assert_refused(client.get("/api/v1/auth/me", headers=holder), "too_many_requests")
+    assert client.get("/api/v1/auth/me", headers=other_holder).status_code == 200
+    for _ in range(5):
+        assert client.get("/api/v1/auth/me", headers=staff).status_code == 200
+
+
+# --- limits as settings -----------------------------------------------------------------------
+
+
+def test_limits_come_from_the_settings_over_the_documented_defaults(platform, database_url,
+                                                                    clock, tmp_path):
+    assert parse_limits("login_user = 5 per 15 minutes; ") == {"login_user": "5 per 15 minutes"}
+    with pytest.raises(ValueError, match="unknown rule 'login'"):
+        parse_limits("login=5 per minute")
+    with pytest.raises(ValueError):
+        parse_limits("login_user=five a day")
+    with pytest.raises(ValueError, match="unknown rule"):  # the platform does not start
+        Platform(Settings(database_url=database_url, key_store_path=str(tmp_path / "k4.json"),
+                          throttle_limits="logins=5 per minute"), clock=clock)
+    settings = Settings(database_url=database_url, key_store_path=str(tmp_path / "k3.json"),
+                        throttle_limits="holder_calls=7 per second")
+    configured = Platform(settings, clock=clock)
+    try:
+        items = configured.get(Throttle).items
+        assert items["holder_calls"].amount == 7
+        assert set(items) == set(DEFAULT_LIMITS)
+    finally:
+        configured.engine.dispose()
+
+
+def test_the_throttle_can_be_off_in_development_only(database_url, clock, tmp_path):
+    def platform_with(**fields) -> Platform:
+        return Platform(Settings(database_url=database_url, key_store_path=str(tmp_path / "k.json"),
+                                 throttle_enabled=False, **fields), clock=clock)
+
+    development = platform_with()
+    off = development.get(Throttle)
+    for _ in range(20):
+        off.hit("login_user", "anyone")  # never refused
+    development.engine.dispose()
+    with pytest.raises(ValueError, match="YKT_THROTTLE=off"):
+        platform_with(environment="production")
+
+
+def test_ended_windows_are_purged(platform, clock):
+    from yikatong.auth.jobs import purge_ended_throttle_windows
+
+    throttle = limit(platform, login_user="2 per minute")
+    throttle.hit("login_user", "a")
+    clock.advance(seconds=30)
+    throttle.hit("login_user", "b")
+    clock.advance(seconds=31)
+    assert purge_ended_throttle_windows(platform) == 1
+    assert throttle.remaining("login_user", "b") == 1
+    assert throttle.remaining("login_user", "a") == 2
+    clock.advance(timedelta(minutes=1))
+    assert purge_ended_throttle_windows(platform) == 1
