@@ -52,8 +52,10 @@ def synthetic_photo(seed: str = "", *, background=(255, 255, 255)) -> bytes:
 @dataclass
 class SyntheticIdentityAuthenticator:
     """Accepts any non-empty evidence ticket except "mismatch"; `available=False` simulates an
-    outage (IdentityServiceUnavailable)."""
+    outage (IdentityServiceUnavailable). Anyone could pass it: tests and development only
+    (a production start refuses an implementation marked `development_only`)."""
 
+    development_only = True
     available: bool = True
 
     def authenticate(self, *, name: str, id_number: str, evidence: str) -> RealNameResult:
