@@ -85,3 +85,28 @@ def token(client, username: str = "wang-holder") -> dict[str, str]:
     response = client.post(f"{AUTH}/token", data={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+CARD_PIN = "123456"  # the PIN personalisation writes (chip.image.CardPersonalisation)
+
+
+@pytest.fixture
+def chip_holder(platform):
+    """chip_holder(phone=...) -> (applicant, handed-over application): a card whose chip was
+    personalised into the platform's ChipStore, so its PIN can be checked."""
+    from tests.applications.conftest import ADMIN
+    from yikatong.applications import production
+    from yikatong.applications.protocols import CardFactory
+
+    def make(**kw):
+        applicant, app = on_file(platform, **kw)
+        with platform.uow() as uow:
+            applications.approve(uow=uow, actor=OUTLET, application_id=app.id)
+        production.run_production(uows=platform.uow, actor=ADMIN, factory=platform.get(CardFactory),
+                                  personalise=production.chip_personaliser(platform))
+        with platform.uow() as uow:
+            applications.mark_ready_for_pickup(uow=uow, actor=OUTLET, application_id=app.id)
+        with platform.uow() as uow:
+            return applicant, applications.hand_over(uow=uow, actor=OUTLET, application_id=app.id)
+
+    return make

@@ -150,3 +150,25 @@ class WalletBalance(Protocol):
         is not known (the card could not be read and no refund was recorded). Reads in the
         caller's transaction so the answer and the exchange decision agree."""
         ...
+
+
+class CardPinUnavailable(DomainError):
+    """The card's PIN cannot be checked now (the card cannot be reached)."""
+
+    code = "card_pin_unavailable"
+    http_status = 409
+    zh = "暂时无法核验卡片密码，请携带身份证和卡片到服务网点办理"
+    en = "The card's PIN cannot be checked now; please come to an outlet with your ID card and card"
+
+
+class CardPinCheck(Protocol):
+    def verify(self, *, card_no: str, pin: str) -> None:
+        """Check `pin` against the card's own PIN (the social security application's, set at
+        personalisation and changed by the holder at a terminal). The card counts wrong
+        tries itself and locks after three, whoever asks.
+
+        Returns when the PIN is right. Raises chip.errors.WrongPin(remaining) or
+        chip.errors.PinLocked, and CardPinUnavailable when the card cannot be reached.
+        The PIN is never logged or stored.
+        """
+        ...
