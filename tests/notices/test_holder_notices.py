@@ -105,3 +105,27 @@ def test_the_ten_year_reminder_is_texted_once_per_card(platform, card_holder, cl
     assert jobs.expiry_reminders(platform) == 0
     [reminder] = notices(platform, "expiry_reminder")
     assert valid_until.isoformat() in reminder.text_zh and reminder.subject == f"card:{handed.card_no}:expiry"
+
+
+def test_a_payment_held_until_activation_is_texted(platform, card_holder):
+    from tests.banking.helpers import register_pan
+    from yikatong.banking import payments
+    from yikatong.banking.link import BankRelay
+    from yikatong.banking.runtime import ReferenceBank
+
+    _, handed = card_holder()
+    with platform.uow() as uow:
+        card = cards.get_card(uow=uow, card_no=handed.card_no)
+    bank = platform.get(ReferenceBank)
+    register_pan(bank, card)
+    with bank.uow() as uow:
+        held = payments.online_payment(uow=uow, actor=Actor.system("bank-test"), bank_code=card.bank_code,
+                                       pan=card.pan, amount_fen=12_345, request_id="hold-1",
+                                       merchant="12333 contribution")
+        uow.commit()
+    assert held.status == "held"
+    assert platform.get(BankRelay).run() >= 1  # the bank's event reaches the platform (worker job)
+    [notice] = notices(platform, "payment_held")
+    assert "123.45" in notice.text_zh and "工商银行" in notice.text_zh and card.card_no[-4:] in notice.text_en
+    with platform.uow() as uow:  # the financial status stays as it was
+        assert cards.get_card(uow=uow, card_no=card.card_no).financial_status == "inactive"

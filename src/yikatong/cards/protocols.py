@@ -28,6 +28,7 @@ class BankEventType(StrEnum):
     UNBLOCKED = "unblocked"              # the bank lifted its loss (by request or by its rule)
     ACCOUNT_CLOSED = "account_closed"    # the account was closed (e.g. after an exchange)
     EXPIRED = "expired"                  # the financial function passed its validity
+    PAYMENT_HELD = "payment_held"        # a payment waits for activation (四.9); note: amount in fen
 
 
 class FinancialStatus(StrEnum):

@@ -13,6 +13,7 @@ import logging
 
 from sqlalchemy import select
 
+from yikatong.core.errors import DomainError
 from yikatong.db.uow import UnitOfWork
 from yikatong.events.dispatcher import as_event
 from yikatong.events.inbox import consume_once
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 CONSUMER = "notices.sms"
 EVENT_TYPES = ("card.temporary_loss_reported", "card.formal_loss_reported", "card.unblocked",
-               "application.ready_for_pickup")
+               "application.ready_for_pickup",
+               "card.financial_status_changed")  # a bank's payment_held among them
 
 
 def apply(uow: UnitOfWork, event: Event) -> None:
@@ -46,6 +48,11 @@ def sync_from_outbox(platform, *, limit: int = 200) -> int:
             with platform.uow() as uow:
                 _advance(uow, event.seq)
                 consume_once(uow, CONSUMER, event, apply)
+                uow.commit()
+        except DomainError as error:  # e.g. a record gone: skip this notice, do not stall
+            log.warning("notice for event %s skipped: %s", event.event_id, error.code)
+            with platform.uow() as uow:
+                _advance(uow, event.seq)
                 uow.commit()
         except Exception:
             log.exception("notice for event %s failed; retrying next run", event.event_id)

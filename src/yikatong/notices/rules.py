@@ -57,10 +57,10 @@ TEMPLATES: dict[str, Template] = {
         "Your new social security card (ending {card_tail}) is ready: collect it at {outlet} "
         "with your ID card."),
     "payment_held": Template(
-        "您尾号 {card_tail} 的社会保障卡有一笔 {amount} 元的款项待金融功能激活后入账，"
-        "请到 {bank} 网点激活。",
-        "A payment of CNY {amount} to your social security card ending {card_tail} is held "
-        "until you activate the financial function at a {bank} branch."),
+        "您尾号 {card_tail} 的社会保障卡有一笔 {amount} 元的款项暂挂，金融功能激活后办理，"
+        "请携带身份证和卡片到{bank_zh}网点激活。",
+        "A payment of CNY {amount} on your social security card ending {card_tail} is held "
+        "until you activate the financial function at a {bank_en} branch with your ID card."),
     "expiry_reminder": Template(
         "您尾号 {card_tail} 的社会保障卡金融功能将于 {valid_until} 到期，请及时到网点换卡。",
         "The financial function of your social security card ending {card_tail} ends on "
