@@ -51,9 +51,19 @@ def production_settings(platform, tmp_path, kek):
                    chip_store_path=str(tmp_path / "chips"))
 
 
+class CarrierSms:
+    """Stands for a deployment's SMS carrier: not marked development-only."""
+
+    def send(self, *, phone: str, text: str, reference: str) -> str:
+        return reference
+
+
 def make_production(settings, **platform_args) -> Platform:
+    from yikatong.notices.protocols import SmsGateway
+
     plat = Platform(settings, **platform_args)
     plat.provide(IdentityAuthenticator, ProviderAuthenticator())
+    plat.provide(SmsGateway, CarrierSms())
     return plat
 
 
@@ -122,18 +132,20 @@ def test_a_broken_key_store_only_warns_in_development(platform, tmp_path):
     assert problem.setting == "YKT_KEY_STORE / YKT_KEK"
 
 
-def test_the_synthetic_identity_authenticator_refuses(production_settings):
-    plat = Platform(production_settings)  # the applications wiring's own default left in place
-    assert refusal(plat) == ["seam IdentityAuthenticator"]
+def test_the_wired_development_defaults_refuse(production_settings):
+    """The synthetic identity check and the development SMS outbox, as the wiring registers
+    them when a deployment registers nothing else."""
+    plat = Platform(production_settings)
+    assert refusal(plat) == ["seam IdentityAuthenticator", "seam SmsGateway"]
 
 
 def test_any_development_only_seam_refuses_even_behind_a_lazy_factory(production):
-    class SmsGateway:  # a protocol some other package adds
+    class SomeSeam:  # a protocol some other package adds
         pass
 
-    production.provide(SmsGateway, factory=lambda _p: DevelopmentSmsOutbox())
+    production.provide(SomeSeam, factory=lambda _p: DevelopmentSmsOutbox())
     production.provide(KeyStore, InMemoryKeyStore(seed=b"\x00" * 32))
-    assert sorted(refusal(production)) == ["seam KeyStore", "seam SmsGateway"]
+    assert sorted(refusal(production)) == ["seam KeyStore", "seam SomeSeam"]
 
 
 def test_a_movable_clock_refuses(production_settings):

@@ -193,10 +193,19 @@ def test_signing_up_with_somebody_elses_id_number_under_another_name_opens_nothi
     """Fixed in auth: the sign-up linked a login to whichever person record had the ID number,
     whatever name was given, so knowing a number was enough to see (and report lost) the card."""
     victim = world.citizen_with_card(signed_up=False)
-    impostor = {"name": "冒名者", "id_number": victim.ssn, "evidence": "face-check-ticket",
-                "username": f"impostor-{victim.ssn[-6:]}", "password": "holder-pass-2026"}
+    impostor = {"proof": "real_name", "name": "冒名者", "id_number": victim.ssn,
+                "evidence": "face-check-ticket", "username": f"impostor-{victim.ssn[-6:]}",
+                "password": "Changzhou-Card-2026!"}
     refused = world.call("POST", "auth/holders", json=impostor, expect=422)
     assert refused.json()["code"] == "real_name_failed" and victim.name not in refused.text
+    # The right name and number are not enough either: a code is proof only from the phone or
+    # the card, and the refusal is the one an unknown number gets.
+    guessed = {**impostor, "proof": "sms_code", "name": victim.name, "code": "000000"}
+    guessed.pop("evidence")
+    refused = world.call("POST", "auth/holders", json=guessed, expect=422)
+    unknown = world.call("POST", "auth/holders", json={**guessed, "id_number": "320402199001010011"},
+                         expect=422)
+    assert refused.json() == unknown.json() and refused.json()["code"] == "binding_proof_failed"
 
     # signed up first under a made-up name: when the number's owner later applies, nothing links
     name, ssn, birth, gender = world.new_person()

@@ -31,7 +31,9 @@ def test_a_citizen_from_the_counter_to_the_ecard(world):
     assert face.headers["content-type"] == "image/png" and face.content.startswith(b"\x89PNG")
     card = world.card(card_no)  # the factory personalised the chip
     assert card.pan.startswith("621226")  # ICBC's example BIN
-    assert world.hand_over_at_outlet(citizen.application_id)["status"] == "handed_over"
+    handed = world.hand_over_at_outlet(citizen.application_id)
+    assert handed["status"] == "handed_over" and handed["activation_code"]
+    citizen.activation_code = handed["activation_code"]
 
     holder = world.sign_up(citizen)
     me = world.get("auth/me", as_=holder)
@@ -141,8 +143,9 @@ def test_replacement_after_an_online_formal_loss_retires_the_lost_card(world, se
         "bank_code": "ICBC", "pickup_outlet_code": "SS-TN-01"})
     world.post(f"applications/{first['id']}/approve", as_=outlet)
     old_card = world.produce(first["id"])
-    world.hand_over_at_outlet(first["id"])
-    citizen = Citizen(name, ssn, date(1985, 11, 20), "F", first["id"], first["person_id"], old_card)
+    code = world.hand_over_at_outlet(first["id"])["activation_code"]
+    citizen = Citizen(name, ssn, date(1985, 11, 20), "F", first["id"], first["person_id"], old_card,
+                      activation_code=code)
     holder = world.sign_up(citizen, channel="online_app")
     world.use_ecard(citizen)
     old_ecard = world.get("ecard/me", as_=holder)

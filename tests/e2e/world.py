@@ -26,7 +26,7 @@ from yikatong.people.samples import make_citizen_ssn, make_name, make_sample_pho
 from yikatong.platform_setup import DEMO_PASSWORD
 
 API = "/api/v1"
-HOLDER_PASSWORD = "holder-pass-2026"
+HOLDER_PASSWORD = "Changzhou-Card-2026!"
 ECARD_PASSWORD = "739164"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^ERROR:", re.MULTILINE)
@@ -149,6 +149,7 @@ class Citizen:
     card_no: str | None = None
     username: str | None = None
     holder: dict[str, str] | None = None  # headers of the holder's own login
+    activation_code: str | None = None  # handed over with the card, for the sign-up
 
     def applicant(self) -> dict:
         return applicant_json(self.name, self.ssn, self.birth_date, self.gender)
@@ -273,10 +274,13 @@ class World:
         return self.post(f"applications/{application_id}/hand-over", as_=outlet)
 
     def sign_up(self, citizen: Citizen, channel: str | None = None) -> dict[str, str]:
-        """Real-name sign-up online, then a login on the holder's channel."""
+        """Sign-up online with the activation code handed over with the card (the real-name
+        provider's assertion for a citizen without one), then a login on the holder's channel."""
         citizen.username = citizen.username or f"holder-{citizen.ssn[-8:]}"
-        self.post("auth/holders", json={"name": citizen.name, "id_number": citizen.ssn,
-                                        "evidence": "face-check-ticket", "username": citizen.username,
+        proof = ({"proof": "activation_code", "code": citizen.activation_code}
+                 if citizen.activation_code else {"proof": "real_name", "evidence": "id-token"})
+        self.post("auth/holders", json={"name": citizen.name, "id_number": citizen.ssn, **proof,
+                                        "username": citizen.username,
                                         "password": HOLDER_PASSWORD}, expect=201)
         citizen.holder = self.login(citizen.username, HOLDER_PASSWORD, channel)
         return citizen.holder
@@ -286,7 +290,7 @@ class World:
         citizen = self.apply_at_outlet(bank)
         self.post(f"applications/{citizen.application_id}/approve", as_=self.staff("outlet"))
         citizen.card_no = self.produce(citizen.application_id)
-        self.hand_over_at_outlet(citizen.application_id)
+        citizen.activation_code = self.hand_over_at_outlet(citizen.application_id)["activation_code"]
         if signed_up:
             self.sign_up(citizen)
         return citizen

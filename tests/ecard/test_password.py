@@ -34,7 +34,7 @@ def stored_hash(platform, person_id: int) -> str | None:
 
 
 def reset(person, *, id_number=None, evidence="face-ok", new_password="582039"):
-    return person.do(service.reset_password, name=person.applicant.name,
+    return person.do(service.reset_password, proof="real_name", name=person.applicant.name,
                      id_number=id_number or person.applicant.document_number, evidence=evidence,
                      new_password=new_password,
                      authenticator=person.platform.get(IdentityAuthenticator))
@@ -117,3 +117,85 @@ def test_the_password_never_reaches_the_audit_trail(platform, holder):
     text = json.dumps([[r.action, r.before, r.after, r.reason] for r in records], ensure_ascii=False)
     assert "ecard.password_set" in text and "ecard.password_failed" in text
     assert PASSWORD not in text and "000111" not in text and hashed not in text
+
+
+# --- reset with the code texted to the phone on file (auth.binding) -------------------------
+
+PHONE = "13912345678"
+
+
+@pytest.fixture
+def holder_with_phone(platform, applied):
+    """A holder whose record has a phone, with a card in hand and a password set."""
+    from tests.applications.conftest import new_applicant, walk_to_hand_over
+
+    def make(phone: str | None = PHONE):
+        person = applied(new_applicant(phone=phone))
+        person.card_no = walk_to_hand_over(platform, person.application_id).card_no
+        person.grant("official_app")
+        person.set_password()
+        return person
+
+    return make
+
+
+def texted_code(platform, phone: str = PHONE) -> str:
+    import re
+
+    from yikatong.notices.protocols import SmsGateway
+
+    return re.search(r"验证码 (\d{6})", platform.get(SmsGateway).delivered(phone=phone)[0].text).group(1)
+
+
+def sms_reset(person, code: str, new_password: str = "582039"):
+    return person.do(service.reset_password, proof="sms_code", code=code, new_password=new_password)
+
+
+def test_reset_with_a_code_texted_to_the_phone_on_file_lifts_the_lock(platform, holder_with_phone):
+    from yikatong.auth.errors import BindingProofFailed
+
+    person = holder_with_phone()
+    for _ in range(5):
+        with pytest.raises((WrongEcardPassword, EcardPasswordLocked)):
+            person.qr(password="000111")
+    with platform.uow() as uow:
+        assert service.send_reset_code(uow=uow, actor=person.actor) == "139****5678"
+        uow.commit()
+    code = texted_code(platform)
+    with pytest.raises(BindingProofFailed):
+        sms_reset(person, f"{(int(code) + 1) % 10**6:06d}")
+    with pytest.raises(WeakEcardPassword):
+        sms_reset(person, code, new_password="888888")  # refused before the code is used up
+    assert sms_reset(person, code).password_locked_until is None
+    assert person.qr(password="582039")
+    with pytest.raises(BindingProofFailed):
+        sms_reset(person, code, new_password="602817")  # a code works once
+
+
+def test_a_reset_code_needs_a_phone_on_file(platform, holder_with_phone):
+    from yikatong.auth.errors import NoPhoneOnFile
+
+    person = holder_with_phone(phone=None)
+    with platform.uow() as uow, pytest.raises(NoPhoneOnFile):
+        service.send_reset_code(uow=uow, actor=person.actor)
+
+
+def test_reset_through_the_api_names_its_proof(client, login, platform, holder_with_phone):
+    from yikatong.core.actor import Role
+
+    person = holder_with_phone()
+    me = login(Role.HOLDER, person_id=person.person_id)
+    sent = client.post("/api/v1/ecard/me/password/reset/code", headers=me)
+    assert sent.status_code == 202 and sent.json()["sent_to"] == "139****5678"
+    code = texted_code(platform)
+    unnamed = client.post("/api/v1/ecard/me/password/reset", headers=me,
+                          json={"code": code, "new_password": "582039"})
+    assert unnamed.status_code == 422
+    done = client.post("/api/v1/ecard/me/password/reset", headers=me,
+                       json={"proof": "sms_code", "code": code, "new_password": "582039"})
+    assert done.status_code == 200 and done.json()["password_set"] and code not in done.text
+    by_real_name = client.post("/api/v1/ecard/me/password/reset", headers=me, json={
+        "proof": "real_name", "name": person.applicant.name,
+        "id_number": person.applicant.document_number, "evidence": "id-token",
+        "new_password": "602817"})
+    assert by_real_name.status_code == 200

@@ -17,6 +17,7 @@ from yikatong.applications.schemas import (
     CollectOut,
     EmployerBatchIn,
     EmployerBatchOut,
+    HandOverOut,
     IdentityResolvedIn,
     OnlineApplicationIn,
     OutletApplicationIn,
@@ -214,10 +215,10 @@ def ship(application_id: RowId, body: ShipIn, actor: Actor = Depends(current_act
                                               tracking_no=body.tracking_no))
 
 
-@router.post("/{application_id}/hand-over", response_model=ApplicationOut,
+@router.post("/{application_id}/hand-over", response_model=HandOverOut,
              summary="Card handed to the holder (启用) / 领卡启用")
 def hand_over(application_id: RowId, actor: Actor = Depends(current_actor),
               platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        return ApplicationOut.of(service.hand_over(uow=uow, actor=actor,
-                                                   application_id=application_id))
+        return HandOverOut.of(service.hand_over(uow=uow, actor=actor,
+                                                application_id=application_id))

@@ -52,7 +52,8 @@ def synthetic_photo(seed: str = "", *, background=(255, 255, 255)) -> bytes:
 @dataclass
 class SyntheticIdentityAuthenticator:
     """Accepts any non-empty evidence ticket except "mismatch"; `available=False` simulates an
-    outage (IdentityServiceUnavailable)."""
+    outage (IdentityServiceUnavailable). Anyone could pass it: tests and development only
+    (a production start refuses an implementation marked `development_only`)."""
 
     # Anyone could sign up as anyone through it: a production start refuses it (yikatong.startup).
     development_only = True

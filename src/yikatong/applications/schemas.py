@@ -179,6 +179,13 @@ class ApplicationOut(BaseModel):
         return cls(**data)
 
 
+class HandOverOut(ApplicationOut):
+    activation_code: str | None = Field(
+        default=None, description="for the holder's online sign-up; shown this once only / "
+                                  "持卡人网上注册用的激活码，仅显示这一次")
+
+
+
 class RejectIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 

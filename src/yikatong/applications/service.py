@@ -10,7 +10,7 @@ Free of charge, always (四.1): nothing here records or computes a fee.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -125,6 +125,8 @@ class ApplicationView:
     submitted_by_user_id: int | None
     submitted_at: datetime
     warnings: tuple[str, ...] = ()
+    # Only in the hand-over's answer: the code the holder signs up with (shown once).
+    activation_code: str | None = None
 
 
 def view(app: Application, warnings: list[str] | tuple[str, ...] = ()) -> ApplicationView:
@@ -703,7 +705,10 @@ def ship(*, uow: UnitOfWork, actor: Actor, application_id: int, tracking_no: str
 
 def hand_over(*, uow: UnitOfWork, actor: Actor, application_id: int) -> ApplicationView:
     """启用: the card reaches the holder (at the counter, or EMS reports delivery, or the
-    holder confirms receipt). The card registry retires a predecessor in the same transaction."""
+    holder confirms receipt). The card registry retires a predecessor in the same transaction.
+    Handed over by staff, the card comes with a new activation code for the holder's online
+    sign-up (auth.binding), in the answer only (`activation_code`)."""
+    from yikatong.auth.binding import issue_activation_code
     from yikatong.cards.service import hand_over as hand_over_card
 
     app = _load(uow, application_id)
@@ -715,8 +720,13 @@ def hand_over(*, uow: UnitOfWork, actor: Actor, application_id: int) -> Applicat
     rules.check_transition(app.status, "handed_over")
     hand_over_card(uow=uow, actor=actor, card_no=app.card_no)
     _move(uow, actor, app, "handed_over", action="application.hand_over")
+    code = None
+    if actor.role != Role.HOLDER and app.person_id is not None:  # a holder confirming
+        # receipt online is signed up already
+        code = issue_activation_code(uow=uow, actor=actor, person_id=app.person_id,
+                                     card_no=app.card_no)
     uow.commit()
-    return view(app)
+    return replace(view(app), activation_code=code)
 
 
 # --- reacting to other domains -----------------------------------------------------------------

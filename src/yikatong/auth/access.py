@@ -61,6 +61,7 @@ ACCESS: Final[dict[str, frozenset]] = {
     f"POST {API}/auth/token": PUBLIC,
     f"GET {API}/auth/me": SIGNED_IN,
     f"POST {API}/auth/holders": PUBLIC,
+    f"POST {API}/auth/holders/codes": PUBLIC,
     f"POST {API}/auth/users": CARD_CENTRE,
     f"POST {API}/auth/users/{{username}}/api-keys": CARD_CENTRE,
     f"GET {API}/auth/users/{{username}}/api-keys": CARD_CENTRE,
@@ -73,6 +74,13 @@ ACCESS: Final[dict[str, frozenset]] = {
     # --- real-name sign-in at the provider (the person has no account yet) -----------------
     f"POST {API}/oidc/login": PUBLIC,
     f"GET {API}/oidc/callback": PUBLIC,
+    # --- holder notices (the SMS seam) --------------------------------------------------------
+    f"GET {API}/notices/sms": CARD_CENTRE,
+    f"GET {API}/notices/sms/outbox": CARD_CENTRE,  # development mode only (404 otherwise)
+    # --- the phone on file: proof to change it ---------------------------------------------
+    f"POST {API}/people/me/phone/code": HOLDER_ONLY,
+    f"PUT {API}/people/me/phone": HOLDER_ONLY,
+    f"PUT {API}/people/{{person_id}}/phone": PEOPLE_OPERATORS,
     # --- audit ---------------------------------------------------------------------------------
     f"GET {API}/audit/verifications/latest": CARD_CENTRE,
     # --- directory ---------------------------------------------------------------------------
@@ -139,6 +147,7 @@ ACCESS: Final[dict[str, frozenset]] = {
     f"POST {API}/ecard/me/channels/{{channel}}/reauthorise": HOLDER_ONLY,
     f"PUT {API}/ecard/me/password": HOLDER_ONLY,
     f"POST {API}/ecard/me/password/reset": HOLDER_ONLY,
+    f"POST {API}/ecard/me/password/reset/code": HOLDER_ONLY,
     f"POST {API}/ecard/qr": HOLDER_ONLY,
     f"GET {API}/ecard/qr.png": HOLDER_ONLY,
     f"GET {API}/ecard/qr.svg": HOLDER_ONLY,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
 from yikatong.api.deps import RowId, current_actor, oauth2_scheme, platform_dep, require_roles
-from yikatong.auth import service
+from yikatong.auth import binding, service
 from yikatong.auth.rules import credential_status
 from yikatong.auth.schemas import (
     ApiKeyIn,
@@ -14,17 +14,19 @@ from yikatong.auth.schemas import (
     ApiKeyOut,
     ApiKeyRotateIn,
     ApiKeyRotateOut,
+    CodeRequestedOut,
     HolderSignUpIn,
     HolderSignUpOut,
     MeOut,
     PasswordChangeIn,
     PasswordChangeOut,
+    SignUpCodeIn,
     TokenOut,
     UserIn,
     UserOut,
     UserStateOut,
 )
-from yikatong.auth.throttle import LoginAttempt, login_attempt, throttled
+from yikatong.auth.throttle import LoginAttempt, login_attempt, throttle_of, throttled
 from yikatong.core.actor import Actor
 from yikatong.platform import Platform
 
@@ -48,16 +50,35 @@ def me(actor: Actor = Depends(current_actor)):
                  bank_code=actor.bank_code, person_id=actor.person_id)
 
 
+@router.post("/holders/codes", response_model=CodeRequestedOut, status_code=202,
+             summary="Text a sign-up code to the phone on file / 向登记手机号发送注册验证码",
+             dependencies=[throttled("holder_sign_up")])
+def request_sign_up_code(body: SignUpCodeIn, platform: Platform = Depends(platform_dep)):
+    """The same answer whether or not the name and ID number are on file with a phone. Codes
+    for one ID number are throttled too (counted whether or not it is on file), so nobody
+    floods a holder's phone from many addresses."""
+    throttle_of(platform).hit("sign_up_code_target", body.id_number)
+    with platform.uow() as uow:
+        binding.send_sign_up_code(uow=uow, name=body.name, id_number=body.id_number)
+        uow.commit()
+    return CodeRequestedOut(
+        note_zh="如该身份证号在档且登记了手机号，验证码已发送至该手机号，10 分钟内有效",
+        note_en="If this ID number is on file with a phone number, a code valid for 10 minutes "
+                "was texted to it")
+
+
 @router.post("/holders", response_model=HolderSignUpOut, status_code=201,
-             summary="Cardholder sign-up after real-name authentication / 持卡人实名注册",
+             summary="Cardholder sign-up with proof of identity / 持卡人实名注册",
              dependencies=[throttled("holder_sign_up")])
 def sign_up_holder(body: HolderSignUpIn, platform: Platform = Depends(platform_dep)):
     from yikatong.applications.protocols import IdentityAuthenticator
 
+    proof = service.HolderProof(kind=body.proof, name=body.name, id_number=body.id_number,
+                                code=getattr(body, "code", None),
+                                evidence=getattr(body, "evidence", None))
     with platform.uow() as uow:
         user = service.register_holder(
-            uow=uow, name=body.name, id_number=body.id_number, evidence=body.evidence,
-            username=body.username, password=body.password,
+            uow=uow, proof=proof, username=body.username, password=body.password,
             authenticator=platform.get(IdentityAuthenticator))
         uow.commit()
     return HolderSignUpOut(username=user.username, linked_to_person=user.person_id is not None)

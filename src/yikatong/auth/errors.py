@@ -165,3 +165,21 @@ class LoginLocked(TooManyRequests):
     code = "login_locked"
     zh = "登录失败次数过多，该用户名已暂时锁定，请 {retry_after} 秒后再试"
     en = "Too many failed logins for this user name; it is locked, try again in {retry_after} s"
+
+
+class BindingProofFailed(DomainError):
+    """A one-time or activation code that does not prove the claimed person: wrong, expired,
+    used up, or a name and ID number with no such code. One answer for all, so it never
+    tells whether an ID number is on file."""
+
+    code = "binding_proof_failed"
+    http_status = 422
+    zh = "验证未通过：验证码或激活码不正确、已过期或已使用"
+    en = "Verification failed: the code is wrong, expired or already used"
+
+
+class NoPhoneOnFile(DomainError):
+    code = "no_phone_on_file"
+    http_status = 409
+    zh = "您的档案中没有手机号，请携带身份证和卡片到服务网点办理"
+    en = "There is no phone number on your record; please come to an outlet with your ID card and card"

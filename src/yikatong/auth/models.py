@@ -56,3 +56,23 @@ class ThrottleCounter(Base):
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     hits: Mapped[int]
     window_ends_at: Mapped[datetime]
+
+
+class BindingCode(Base):
+    """Proof that ties an account to a person: a one-time code texted to the phone on the
+    person's record (kind "sms"), or an activation code handed over with the card (kind
+    "activation"). Only an argon2 hash of the code is kept; a code works once."""
+
+    __tablename__ = "binding_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))      # sms | activation
+    purpose: Mapped[str] = mapped_column(String(24))   # sign_up | ecard_reset | phone_change
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    card_no: Mapped[str | None] = mapped_column(String(16))  # the card an activation code came with
+    code_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    closed_at: Mapped[datetime | None]
+    closed_reason: Mapped[str | None] = mapped_column(String(16))  # used | superseded | attempts

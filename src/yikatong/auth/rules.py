@@ -121,3 +121,30 @@ def credential_status(*, revoked_at, expires_at, now) -> str:
     if expires_at is not None and expires_at <= now:
         return "expired"
     return "active"
+
+
+# --- binding an account to a person --------------------------------------------------------
+
+# One-time codes by text message: six digits, short-lived, a few tries each.
+SMS_CODE_DIGITS = 6
+SMS_CODE_TTL_MINUTES = 10
+SMS_CODE_MAX_ATTEMPTS = 5
+# Activation codes handed over with the card: 12 characters of Crockford's base32 (60 bits,
+# beyond guessing), shown once, good for 90 days.
+ACTIVATION_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ACTIVATION_CODE_LENGTH = 12
+ACTIVATION_CODE_TTL_DAYS = 90
+# What a one-time code is for: the same code never serves another purpose.
+CODE_PURPOSES = ("sign_up", "ecard_reset", "phone_change")
+
+
+def group_activation_code(code: str) -> str:
+    """XXXX-XXXX-XXXX, as printed on the hand-over slip."""
+    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def normalise_code(code: str | None) -> str:
+    """What the holder typed, as stored: upper case, without spaces and dashes; the letters
+    O, I and L read as the digits they resemble (Crockford)."""
+    cleaned = "".join((code or "").split()).replace("-", "").upper()
+    return cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))

@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -31,12 +32,44 @@ class MeOut(BaseModel):
     person_id: int | None
 
 
-class HolderSignUpIn(BaseModel):
+class _SignUpBase(BaseModel):
     name: str = Field(min_length=1, max_length=30)
     id_number: str = Field(min_length=15, max_length=18)
-    evidence: str = Field(min_length=1, description="ticket from the real-name check / 实名认证凭据")
     username: str = Field(min_length=3, max_length=64, pattern=USERNAME_PATTERN)
     password: str = Field(min_length=1, max_length=128)
+
+
+class SmsCodeSignUpIn(_SignUpBase):
+    proof: Literal["sms_code"]
+    code: str = Field(min_length=1, max_length=12,
+                      description="the one-time code texted to the phone on file / 短信验证码")
+
+
+class ActivationCodeSignUpIn(_SignUpBase):
+    proof: Literal["activation_code"]
+    code: str = Field(min_length=1, max_length=20,
+                      description="the activation code handed over with the card / 领卡时的激活码")
+
+
+class RealNameSignUpIn(_SignUpBase):
+    proof: Literal["real_name"]
+    evidence: str = Field(min_length=1, max_length=8192,
+                          description="the real-name provider's ID token / 实名认证机构签发的身份令牌")
+
+
+# The sign-up names the proof it carries.
+HolderSignUpIn = Annotated[SmsCodeSignUpIn | ActivationCodeSignUpIn | RealNameSignUpIn,
+                           Field(discriminator="proof")]
+
+
+class SignUpCodeIn(BaseModel):
+    name: str = Field(min_length=1, max_length=30)
+    id_number: str = Field(min_length=15, max_length=18)
+
+
+class CodeRequestedOut(BaseModel):
+    note_zh: str
+    note_en: str
 
 
 class HolderSignUpOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -79,40 +80,83 @@ def create_user(
     return user
 
 
-def register_holder(
-    *, uow: UnitOfWork, name: str, id_number: str, evidence: str, username: str,
-    password: str, authenticator,
-) -> User:
-    """A cardholder signs up online after real-name authentication (实名认证).
+@dataclass(frozen=True)
+class HolderProof:
+    """What a sign-up carries to bind the account to a person: a one-time code texted to the
+    phone on file ("sms_code"), the activation code handed over with the card
+    ("activation_code"), or the real-name provider's assertion ("real_name", `evidence` is
+    the provider's ID token)."""
 
-    The login is tied to the authenticated ID number, and to the person record when one
-    exists; a holder who has never applied gets linked after the first application.
+    kind: str
+    name: str
+    id_number: str
+    code: str | None = None
+    evidence: str | None = None
+
+
+PROOF_KINDS = ("sms_code", "activation_code", "real_name")
+
+
+def register_holder(
+    *, uow: UnitOfWork, proof: HolderProof, username: str, password: str, authenticator,
+) -> User:
+    """A cardholder signs up online, bound to a person only by proof a stranger cannot
+    produce from a name and an ID number (auth.binding).
+
+    With a code the login is tied to the person on file. With the real-name assertion it is
+    tied to the authenticated ID number, and to the person record when one exists (a holder
+    who has never applied gets linked after the first application). Whatever depends on a
+    person's records (already registered, a name that differs) is said only after the proof.
     """
-    from yikatong.applications.protocols import IdentityServiceUnavailable
+    from yikatong.auth import binding
     from yikatong.people.rules import mask_ssn
-    from yikatong.people.service import find_person_by_ssn
+    from yikatong.people.service import find_person_by_ssn, normalise_ssn
+
+    actor = Actor(user_id=username, role=Role.HOLDER, channel=Channel.ONLINE_PORTAL)
+    if proof.kind == "real_name":
+        _real_name_check(authenticator, proof)
+        person = find_person_by_ssn(uow=uow, ssn=proof.id_number)
+        if person is not None and not binding.same_name(person.name, proof.name):
+            raise RealNameFailed(reason_zh="姓名与登记信息不一致",
+                                 reason_en="the name differs from the registered one")
+        id_number = person.ssn if person else normalise_ssn(proof.id_number)
+    elif proof.kind in ("sms_code", "activation_code"):
+        person = binding.person_named(uow=uow, name=proof.name, id_number=proof.id_number)
+        binding.prove_with_code(
+            uow=uow, actor=actor, kind=binding.SMS if proof.kind == "sms_code" else binding.ACTIVATION,
+            purpose="sign_up", person_id=person.id if person else None, code=proof.code or "")
+        id_number = person.ssn
+    else:
+        raise ValueError(f"unknown proof {proof.kind!r}")
+    taken = select(User.id).where(User.role == str(Role.HOLDER), User.verified_ssn == id_number)
+    if person is not None:
+        taken = select(User.id).where(User.role == str(Role.HOLDER)).where(
+            (User.verified_ssn == id_number) | (User.person_id == person.id))
+    if uow.session.execute(taken).first():
+        raise HolderAlreadyRegistered()
+    user = create_user(uow=uow, actor=actor, username=username, password=password,
+                       role=Role.HOLDER, display_name=person.name if person else proof.name,
+                       person_id=person.id if person else None)
+    user.verified_ssn = id_number
+    uow.audit(actor=actor, action="auth.holder_registered", entity_type="user",
+              entity_id=user.id, after={"ssn": mask_ssn(id_number), "linked": bool(person),
+                                        "proof": proof.kind})
+    return user
+
+
+def _real_name_check(authenticator, proof: HolderProof) -> None:
+    """The real-name provider's assertion for this name and ID number, or RealNameFailed."""
+    from yikatong.applications.protocols import IdentityServiceUnavailable
 
     try:
-        result = authenticator.authenticate(name=name, id_number=id_number, evidence=evidence)
+        result = authenticator.authenticate(name=proof.name, id_number=proof.id_number,
+                                            evidence=proof.evidence or "")
     except IdentityServiceUnavailable:
         raise RealNameFailed(reason_zh="实名认证服务暂不可用",
                              reason_en="the authentication service is unavailable") from None
     if not result.verified:
         raise RealNameFailed(reason_zh=result.reason or "身份核验不一致",
                              reason_en=result.reason or "identity not confirmed")
-    if uow.session.execute(select(User.id).where(User.verified_ssn == id_number)).first():
-        raise HolderAlreadyRegistered()
-    person = find_person_by_ssn(uow=uow, ssn=id_number)
-    if person is not None and not _same_name(person.name, name):
-        raise RealNameFailed(reason_zh="姓名与登记信息不一致", reason_en="the name differs from the registered one")
-    actor = Actor(user_id=username, role=Role.HOLDER, channel=Channel.ONLINE_PORTAL)
-    user = create_user(uow=uow, actor=actor, username=username, password=password,
-                       role=Role.HOLDER, display_name=name,
-                       person_id=person.id if person else None)
-    user.verified_ssn = id_number
-    uow.audit(actor=actor, action="auth.holder_registered", entity_type="user",
-              entity_id=user.id, after={"ssn": mask_ssn(id_number), "linked": bool(person)})
-    return user
 
 
 def holder_identity(*, uow: UnitOfWork, username: str) -> str | None:

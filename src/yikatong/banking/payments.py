@@ -280,9 +280,12 @@ def _transact(uow: UnitOfWork, *, actor: Actor, account: BankAccount, kind: Tran
         fingerprint=_fingerprint(account, kind, amount, counterparty), kind=str(kind),
         amount_fen=amount, counterparty=counterparty, channel=channel, atc=atc, created_at=now)
     if outcome == Outcome.HOLD:
+        from yikatong.banking.service import tell_platform_payment_held
+
         tx.status = HELD
         tx.reason_code = "not_activated"
         tx.reason_zh, tx.reason_en = NOT_ACTIVATED_ZH, NOT_ACTIVATED_EN
+        tell_platform_payment_held(uow, account, amount_fen=amount, at=now)  # the holder is texted
     else:
         _post(uow, account, tx)
         tx.status = POSTED

@@ -569,6 +569,12 @@ def _bind_pan(uow: UnitOfWork, account: BankAccount, pan: str) -> None:
     account.pan = pan
 
 
+def tell_platform_payment_held(uow: UnitOfWork, account: BankAccount, *, amount_fen: int,
+                               at: datetime) -> BankEvent:
+    """A payment held until activation: the platform texts the holder (the amount in `note`)."""
+    return _tell_platform(uow, account, BankEventType.PAYMENT_HELD, at, note=str(amount_fen))
+
+
 def _tell_platform(uow: UnitOfWork, account: BankAccount, kind: BankEventType, at: datetime, *,
                    channel: str | None = None, ends_at: datetime | None = None,
                    task_id: str | None = None, note: str | None = None,

@@ -28,6 +28,7 @@ class BankEventType(StrEnum):
     UNBLOCKED = "unblocked"              # the bank lifted its loss (by request or by its rule)
     ACCOUNT_CLOSED = "account_closed"    # the account was closed (e.g. after an exchange)
     EXPIRED = "expired"                  # the financial function passed its validity
+    PAYMENT_HELD = "payment_held"        # a payment waits for activation (四.9); note: amount in fen
 
 
 class FinancialStatus(StrEnum):
@@ -149,4 +150,26 @@ class WalletBalance(Protocol):
         """The balance still on the wallet in fen (0 = nothing left to refund), or None when it
         is not known (the card could not be read and no refund was recorded). Reads in the
         caller's transaction so the answer and the exchange decision agree."""
+        ...
+
+
+class CardPinUnavailable(DomainError):
+    """The card's PIN cannot be checked now (the card cannot be reached)."""
+
+    code = "card_pin_unavailable"
+    http_status = 409
+    zh = "暂时无法核验卡片密码，请携带身份证和卡片到服务网点办理"
+    en = "The card's PIN cannot be checked now; please come to an outlet with your ID card and card"
+
+
+class CardPinCheck(Protocol):
+    def verify(self, *, card_no: str, pin: str) -> None:
+        """Check `pin` against the card's own PIN (the social security application's, set at
+        personalisation and changed by the holder at a terminal). The card counts wrong
+        tries itself and locks after three, whoever asks.
+
+        Returns when the PIN is right. Raises chip.errors.WrongPin(remaining) or
+        chip.errors.PinLocked, and CardPinUnavailable when the card cannot be reached.
+        The PIN is never logged or stored.
+        """
         ...

@@ -584,7 +584,8 @@ def apply_bank_event(*, uow: UnitOfWork, event: BankEvent) -> bool:
         _complete_closure_task(uow, card=card, event=event, at=occurred)
     elif kind == BankEventType.EXPIRED:
         card.financial_status = str(FinancialStatus.EXPIRED)
-    card.financial_status_at = occurred
+    if kind != BankEventType.PAYMENT_HELD:  # a held payment leaves the status as it was
+        card.financial_status_at = occurred
     uow.session.add(BankEventRecord(
         event_id=event.event_id, bank_code=event.bank_code, card_no=card.card_no,
         type=str(kind), occurred_at=occurred, received_at=now,
@@ -593,7 +594,8 @@ def apply_bank_event(*, uow: UnitOfWork, event: BankEvent) -> bool:
     _record(uow, actor=bank_actor, card=card, action="card.financial_status_changed",
             before=before, reason=event.note, partner=False,
             payload={"bank_event": str(kind), "bank_event_id": event.event_id,
-                     "financial_status": card.financial_status})
+                     "financial_status": card.financial_status,
+                     **({"held_fen": int(event.note)} if kind == BankEventType.PAYMENT_HELD else {})})
     return True
 
 

@@ -4,7 +4,7 @@ stays). Services reach seams through `uow.get(Protocol)`."""
 
 from __future__ import annotations
 
-from yikatong.cards.protocols import BankGateway, WalletBalance
+from yikatong.cards.protocols import BankGateway, CardPinCheck, WalletBalance
 
 
 def configure(platform) -> None:
@@ -15,3 +15,8 @@ def configure(platform) -> None:
         platform.provide(BankGateway, factory=lambda _platform: SimpleBankGateway())
     if not platform.has(WalletBalance):
         platform.provide(WalletBalance, RecordedWalletRefunds())
+    if not platform.has(CardPinCheck):
+        from yikatong.cards.pin import ChipPinCheck
+        from yikatong.chip.protocols import ChipStore
+
+        platform.provide(CardPinCheck, factory=lambda p: ChipPinCheck(p.get(ChipStore)))

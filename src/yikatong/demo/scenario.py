@@ -333,11 +333,26 @@ class Scenario:
                    "提示：金融功能按工商银行规定办理（95588）",
                    "the app refers the financial side to ICBC (hotline 95588)")
         self.say(outcome.referral_zh, outcome.referral_en)
+        self.text_received("card_loss")
         outcome = self.cards_call(cards.report_loss, actor=ICBC_BRANCH, card_no=card_no,
                                   kind="formal", function="financial")
         self.check(outcome.card.financial_status == "formal_loss",
                    "持卡人到工商银行网点挂失金融功能，银行实时同步",
                    "at an ICBC branch the financial function is lost too, synced by the bank")
+
+    def text_received(self, template: str) -> None:
+        """The notice texted to the holder's phone, as the development SMS outbox delivered it."""
+        from yikatong.notices import service as notices
+        from yikatong.notices.protocols import SmsGateway
+
+        with self.platform.uow() as uow:
+            recorded = notices.list_messages(uow=uow, template=template, limit=1)
+        delivered = self.platform.get(SmsGateway).delivered(limit=1)
+        self.check(bool(recorded) and recorded[0].status == "sent" and bool(delivered),
+                   "持卡人收到短信通知（已记录，手机号脱敏）",
+                   "the holder is texted a notice (recorded, phone masked)")
+        if delivered:
+            self.say(f"短信 → {recorded[0].phone_masked}：{delivered[0].text}", "(development SMS outbox)")
 
     def replace(self, card_no: str) -> str:
         from yikatong.cards import service as cards

@@ -23,6 +23,7 @@ from yikatong.ecard import qr, rules, service
 from yikatong.ecard.schemas import (
     ChannelInfoOut,
     ChannelOut,
+    CodeSentOut,
     EcardOut,
     PasswordIn,
     PasswordResetIn,
@@ -174,16 +175,26 @@ def set_password(body: PasswordIn, actor: Actor = Depends(current_actor),
                                               old_password=_secret(body.old_password)))
 
 
+@router.post("/me/password/reset/code", response_model=CodeSentOut, status_code=202,
+             summary="Text a password-reset code to the phone on file / 发送重置密码验证码")
+def send_reset_code(actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        sent_to = service.send_reset_code(uow=uow, actor=actor)
+        uow.commit()
+    return CodeSentOut(sent_to=sent_to)
+
+
 @router.post("/me/password/reset", response_model=EcardOut,
-             summary="Reset the password after an identity check / 核验身份后重置密码")
+             summary="Reset the password with a texted code or a real-name check / 验证身份后重置密码")
 def reset_password(body: PasswordResetIn, actor: Actor = Depends(current_actor),
                    platform: Platform = Depends(platform_dep)):
     from yikatong.applications.protocols import IdentityAuthenticator
 
     with platform.uow() as uow:
         return ecard_out(service.reset_password(
-            uow=uow, actor=actor, name=body.name, id_number=body.id_number,
-            evidence=body.evidence, new_password=_secret(body.new_password),
+            uow=uow, actor=actor, proof=body.proof, new_password=_secret(body.new_password),
+            code=getattr(body, "code", None), name=getattr(body, "name", None),
+            id_number=getattr(body, "id_number", None), evidence=getattr(body, "evidence", None),
             authenticator=platform.get(IdentityAuthenticator)))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -59,11 +60,28 @@ class PasswordIn(BaseModel):
     old_password: SecretStr | None = Field(default=None, max_length=64)
 
 
-class PasswordResetIn(BaseModel):
+class SmsCodeResetIn(BaseModel):
+    proof: Literal["sms_code"]
+    code: str = Field(min_length=1, max_length=12, description="the code texted to the phone on file / 短信验证码")
+    new_password: SecretStr = Field(max_length=64)
+
+
+class RealNameResetIn(BaseModel):
+    proof: Literal["real_name"]
     name: str = Field(max_length=64)
     id_number: str = Field(max_length=32)
-    evidence: str = Field(max_length=512, description="ticket of the real-name check / 实名认证凭据")
+    evidence: str = Field(max_length=8192, description="the real-name provider's ID token / 实名认证令牌")
     new_password: SecretStr = Field(max_length=64)
+
+
+# The reset names the proof it carries.
+PasswordResetIn = Annotated[SmsCodeResetIn | RealNameResetIn, Field(discriminator="proof")]
+
+
+class CodeSentOut(BaseModel):
+    sent_to: str  # the masked phone number
+    note_zh: str = "验证码已发送，10 分钟内有效"
+    note_en: str = "A code valid for 10 minutes was texted"
 
 
 class QrIn(BaseModel):

@@ -335,19 +335,41 @@ def set_password(*, uow: UnitOfWork, actor: Actor, new_password: str,
     return _commit_password(uow, actor, ecard, action)
 
 
-def reset_password(*, uow: UnitOfWork, actor: Actor, name: str, id_number: str, evidence: str,
-                   new_password: str, authenticator) -> EcardView:
-    """Forgotten or locked password: after a real-name identity check of the holder
-    (`applications.protocols.IdentityAuthenticator`), set a new one and lift the lock."""
+def send_reset_code(*, uow: UnitOfWork, actor: Actor) -> str:
+    """Text a password-reset code to the phone on the holder's record; returns the masked
+    number (auth.binding; NoPhoneOnFile when there is none)."""
+    from yikatong.auth.binding import send_code_to_holder
+
+    _holder_ecard(uow, actor)
+    return send_code_to_holder(uow=uow, actor=actor, purpose="ecard_reset")
+
+
+def reset_password(*, uow: UnitOfWork, actor: Actor, proof: str, new_password: str,
+                   code: str | None = None, name: str | None = None,
+                   id_number: str | None = None, evidence: str | None = None,
+                   authenticator=None) -> EcardView:
+    """Forgotten or locked password: set a new one and lift the lock after the same proof
+    that binds an account to a person (auth.binding): the code texted to the phone on file
+    (`proof="sms_code"`), or the real-name provider's assertion (`proof="real_name"`,
+    `applications.protocols.IdentityAuthenticator`)."""
+    from yikatong.auth.binding import SMS, prove_with_code
     from yikatong.people.service import get_person, normalise_ssn
 
     ecard = _holder_ecard(uow, actor)
     person = get_person(uow=uow, person_id=ecard.person_id)
-    if (name or "").strip() != person.name or normalise_ssn(id_number) != person.ssn:
-        raise IdentityCheckFailed()
-    if not authenticator.authenticate(name=person.name, id_number=person.ssn,
-                                      evidence=evidence).verified:
-        raise IdentityCheckFailed()
+    # A weak new password is refused before the proof, which it would otherwise use up.
+    rules.check_new_password(new_password, ssn=person.ssn, birth_date=person.birth_date)
+    if proof == "sms_code":
+        prove_with_code(uow=uow, actor=actor, kind=SMS, purpose="ecard_reset",
+                        person_id=ecard.person_id, code=code or "")
+    elif proof == "real_name":
+        if (name or "").strip() != person.name or normalise_ssn(id_number or "") != person.ssn:
+            raise IdentityCheckFailed()
+        if not authenticator.authenticate(name=person.name, id_number=person.ssn,
+                                          evidence=evidence or "").verified:
+            raise IdentityCheckFailed()
+    else:
+        raise ValueError(f"unknown proof {proof!r}")
     _store_password(uow, ecard, new_password)
     return _commit_password(uow, actor, ecard, "ecard.password_reset")
 

@@ -14,14 +14,18 @@ from yikatong.people import errors, rules, service
 from yikatong.people.config import PeopleConfig
 from yikatong.people.schemas import (
     ApplicantOut,
+    CodeSentOut,
     CorrectionIn,
     CorrectionOut,
     DecisionIn,
     IdCheckIn,
     IdCheckOut,
+    OwnPhoneChangeIn,
     PersonOut,
     PersonPageOut,
     PersonSummaryOut,
+    PhoneChangedOut,
+    PhoneChangeIn,
     PhotoReportOut,
     RegisterIn,
     ResolveIn,
@@ -148,6 +152,42 @@ def resolve_review(review_id: RowId, body: ResolveIn,
                                       config=platform.get(PeopleConfig))
         uow.commit()
     return ReviewOut.of(view, full=True)
+
+
+@router.post("/me/phone/code", response_model=CodeSentOut, status_code=202,
+             summary="Text a code to my phone on file, to change it / 向原手机号发送更换验证码")
+def send_phone_change_code(actor: Actor = Depends(current_actor),
+                           platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        sent_to = service.send_phone_change_code(uow=uow, actor=actor)
+        uow.commit()
+    return CodeSentOut(sent_to=sent_to)
+
+
+@router.put("/me/phone", response_model=PhoneChangedOut,
+            summary="Change my phone: old number's code and the card's PIN / 凭原手机验证码和卡片密码更换手机号")
+def change_own_phone(body: OwnPhoneChangeIn, actor: Actor = Depends(current_actor),
+                     platform: Platform = Depends(platform_dep)):
+    from yikatong.cards.protocols import CardPinCheck
+
+    with platform.uow() as uow:
+        view = service.change_own_phone(uow=uow, actor=actor, phone=body.phone, code=body.code,
+                                        pin=body.pin.get_secret_value(),
+                                        pin_check=platform.get(CardPinCheck))
+        uow.commit()
+    return PhoneChangedOut.of(view)
+
+
+@router.put("/{person_id}/phone", response_model=PhoneChangedOut,
+            summary="Change the phone on file, holder in person at the counter / 网点柜台更换手机号")
+def change_phone_at_outlet(person_id: RowId, body: PhoneChangeIn,
+                           actor: Actor = Depends(current_actor),
+                           platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.change_phone_at_outlet(uow=uow, actor=actor, person_id=person_id,
+                                              phone=body.phone)
+        uow.commit()
+    return PhoneChangedOut.of(view)
 
 
 @router.get("/{person_id}", response_model=PersonOut, summary="One person / 人员信息")

@@ -185,3 +185,10 @@ class PhotoNotFound(NotFound):
 
     def __init__(self, **details) -> None:
         super().__init__(what="photo", **details)
+
+
+class NoCardForPhoneChange(DomainError):
+    code = "no_card_for_phone_change"
+    http_status = 409
+    zh = "没有可核验密码的卡片，请携带身份证到服务网点更换手机号"
+    en = "There is no card whose PIN could be checked; change the phone number at an outlet with your ID card"

@@ -7,7 +7,7 @@ import binascii
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from yikatong.api.deps import RowId
 from yikatong.core.errors import InvalidInput
@@ -218,3 +218,30 @@ class ReviewOut(BaseModel):
                 applicant[key] = rules.mask_ssn(applicant.get(key))
         fields["applicant"] = applicant
         return cls(**fields)
+
+
+class PhoneChangeIn(BaseModel):
+    phone: str = Field(min_length=11, max_length=20, description="the new mobile number / 新手机号")
+
+
+class OwnPhoneChangeIn(PhoneChangeIn):
+    code: str = Field(min_length=1, max_length=12, description="the code texted to the old number / 原手机号收到的验证码")
+    pin: SecretStr = Field(min_length=4, max_length=12,
+                           description="the card's PIN / 卡片密码")
+
+
+class PhoneChangedOut(BaseModel):
+    person_id: int
+    phone_masked: str
+
+    @classmethod
+    def of(cls, view) -> PhoneChangedOut:
+        from yikatong.notices.rules import mask_phone
+
+        return cls(person_id=view.id, phone_masked=mask_phone(view.phone))
+
+
+class CodeSentOut(BaseModel):
+    sent_to: str  # the masked phone number
+    note_zh: str = "验证码已发送，10 分钟内有效"
+    note_en: str = "A code valid for 10 minutes was texted"

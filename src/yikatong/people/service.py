@@ -697,3 +697,66 @@ def list_corrections(*, uow: UnitOfWork, status: str | None = "pending",
     if person_id is not None:
         query = query.where(PersonCorrection.person_id == person_id)
     return [_correction_view(c) for c in uow.session.execute(query).scalars()]
+
+
+# --- the phone number on file: the key to the holder's account ----------------------------
+
+OUTLET_ROLES = frozenset({Role.SS_OUTLET, Role.CITIZEN_OUTLET, Role.ADMIN})
+AT_OUTLET = ("服务网点柜台办理", "at an outlet counter")
+ONLINE_WITH_CODE_AND_PIN = ("网上凭原手机验证码和卡片密码办理", "online with the old number's code and the card's PIN")
+
+
+def change_phone_at_outlet(*, uow: UnitOfWork, actor: Actor, person_id: int, phone: str) -> PersonView:
+    """The holder in person at an outlet counter (the operator saw the ID card): the phone
+    on file changes and the old number is told."""
+    if actor.role not in OUTLET_ROLES:
+        raise Forbidden()
+    return _change_phone(uow, actor, _load(uow, person_id), phone, how=AT_OUTLET)
+
+
+def send_phone_change_code(*, uow: UnitOfWork, actor: Actor) -> str:
+    """Text a code to the holder's current (old) number for a change online; returns the
+    masked number."""
+    from yikatong.auth.binding import send_code_to_holder
+
+    return send_code_to_holder(uow=uow, actor=actor, purpose="phone_change")
+
+
+def change_own_phone(*, uow: UnitOfWork, actor: Actor, phone: str, code: str, pin: str,
+                     pin_check) -> PersonView:
+    """The holder online: the code texted to the old number AND the PIN of the card in use
+    (checked by the card, `cards.protocols.CardPinCheck`). The old number is told."""
+    from yikatong.auth.binding import SMS, prove_with_code
+    from yikatong.cards.service import current_card_for
+    from yikatong.notices.rules import normalise_mobile
+
+    if actor.role != Role.HOLDER or actor.person_id is None:
+        raise Forbidden(zh="只有持卡人本人可以办理", en="Only the holder may do this")
+    normalise_mobile(phone)  # a malformed number is refused before the code is used up
+    card = current_card_for(uow=uow, person_id=actor.person_id)
+    if card is None:
+        raise errors.NoCardForPhoneChange()
+    prove_with_code(uow=uow, actor=actor, kind=SMS, purpose="phone_change",
+                    person_id=actor.person_id, code=code)
+    pin_check.verify(card_no=card.card_no, pin=pin)
+    return _change_phone(uow, actor, _load(uow, actor.person_id), phone,
+                         how=ONLINE_WITH_CODE_AND_PIN)
+
+
+def _change_phone(uow: UnitOfWork, actor: Actor, person: Person, phone: str, *,
+                  how: tuple[str, str]) -> PersonView:
+    from yikatong.notices.rules import mask_phone, normalise_mobile
+    from yikatong.notices.service import send_sms
+
+    new, old = normalise_mobile(phone), person.phone
+    if new == old:
+        raise InvalidInput(reason_zh="新手机号与原手机号相同", reason_en="the new number is the one on file")
+    person.phone = new
+    person.updated_at = uow.now()
+    uow.session.flush()
+    uow.audit(actor=actor, action="person.phone_changed", entity_type="person", entity_id=person.id,
+              before={"phone": mask_phone(old)}, after={"phone": mask_phone(new), "how": how[1]})
+    if old:
+        send_sms(uow=uow, template="phone_changed", phone=old, person_id=person.id,
+                 params={"new_phone": mask_phone(new), "how_zh": how[0], "how_en": how[1]})
+    return _view(uow, person)

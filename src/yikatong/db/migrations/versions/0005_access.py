@@ -1,7 +1,7 @@
 """access control: owners recorded by login id (users.id), not by login name
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03
 
 The owner columns are filled from the login names already recorded (a name that is no
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

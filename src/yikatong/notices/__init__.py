@@ -1,0 +1,1 @@
+"""Notices to holders: text messages (SMS) through the `SmsGateway` seam, each one recorded."""
