@@ -106,6 +106,19 @@ def postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture
+def empty_database(tmp_path) -> Iterator[str]:
+    """A database with no schema at all, for migration tests: a SQLite file, or a fresh
+    PostgreSQL database under YKT_TEST_DB=postgres."""
+    if not ON_POSTGRES:
+        yield f"sqlite:///{tmp_path / 'migrated.db'}"
+        return
+    admin = servers.postgres_admin_url()
+    url = servers.create_database(admin)
+    yield url
+    servers.drop_database(admin, url)
+
+
+@pytest.fixture
 def database_url(request, tmp_path) -> Iterator[str]:
     if not ON_POSTGRES:
         url = f"sqlite:///{tmp_path / 'ykt.db'}"

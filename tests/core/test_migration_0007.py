@@ -17,30 +17,16 @@ pytestmark = pytest.mark.db
 SECRETS = {"ICBC": bytes(range(32)), "CCB": bytes(range(100, 150))}
 
 
-@pytest.fixture
-def database(request, tmp_path):
-    from tests import servers
-    from tests.conftest import ON_POSTGRES
-
-    if not ON_POSTGRES:
-        yield f"sqlite:///{tmp_path / 'migrated.db'}"
-        return
-    admin = servers.postgres_admin_url()
-    url = servers.create_database(admin)
-    yield url
-    servers.drop_database(admin, url)
-
-
 def endpoints(engine) -> dict[str, dict]:
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT * FROM webhook_endpoints")).mappings().all()
     return {row["partner"]: dict(row) for row in rows}
 
 
-def test_plain_webhook_secrets_are_sealed_and_unsealed(database, tmp_path):
+def test_plain_webhook_secrets_are_sealed_and_unsealed(empty_database, tmp_path):
     keys = FileKeyStore.init(tmp_path / "keystore.json", bytes(range(32)))
-    engine = make_engine(database)
-    before_0007 = ScriptDirectory.from_config(alembic_config(database)).get_revision("0007").down_revision
+    engine = make_engine(empty_database)
+    before_0007 = ScriptDirectory.from_config(alembic_config(empty_database)).get_revision("0007").down_revision
     upgrade(engine, before_0007)
     with engine.begin() as connection:
         for partner, secret in SECRETS.items():
@@ -56,7 +42,7 @@ def test_plain_webhook_secrets_are_sealed_and_unsealed(database, tmp_path):
         assert "secret_hex" not in row and secret.hex() not in str(row)
         assert keys.unseal(row["secret_sealed"], context=secret_context(partner)) == secret
 
-    config = alembic_config(database)
+    config = alembic_config(empty_database)
     with engine.begin() as connection:
         config.attributes.update(connection=connection, key_store=lambda: keys)
         command.downgrade(config, before_0007)
@@ -64,11 +50,11 @@ def test_plain_webhook_secrets_are_sealed_and_unsealed(database, tmp_path):
     engine.dispose()
 
 
-def test_an_empty_database_needs_no_key_store(database):
+def test_an_empty_database_needs_no_key_store(empty_database):
     def no_key_store():
         raise AssertionError("no secret to seal: the key store is not opened")
 
-    engine = make_engine(database)
+    engine = make_engine(empty_database)
     upgrade(engine, "0007", key_store=no_key_store)
     assert endpoints(engine) == {}
     engine.dispose()

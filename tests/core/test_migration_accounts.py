@@ -14,20 +14,6 @@ pytestmark = pytest.mark.db
 CREATED = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def empty_database(tmp_path):
-    from tests import servers
-    from tests.conftest import ON_POSTGRES
-
-    if not ON_POSTGRES:
-        yield f"sqlite:///{tmp_path / 'migrated.db'}"
-        return
-    admin = servers.postgres_admin_url()
-    url = servers.create_database(admin)
-    yield url
-    servers.drop_database(admin, url)
-
-
 def test_api_keys_without_expiry_get_one_at_the_upgrade(empty_database):
     engine = make_engine(empty_database)
     upgrade(engine, "0001")

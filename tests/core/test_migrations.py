@@ -13,20 +13,6 @@ from yikatong.db.registry import load_all_models
 pytestmark = pytest.mark.db
 
 
-@pytest.fixture
-def empty_database(request, tmp_path):
-    from tests import servers
-    from tests.conftest import ON_POSTGRES
-
-    if not ON_POSTGRES:
-        yield f"sqlite:///{tmp_path / 'migrated.db'}"
-        return
-    admin = servers.postgres_admin_url()
-    url = servers.create_database(admin)
-    yield url
-    servers.drop_database(admin, url)
-
-
 def test_upgrade_to_head_matches_the_models(empty_database):
     engine = make_engine(empty_database)
     upgrade(engine)
