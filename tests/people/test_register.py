@@ -53,12 +53,26 @@ def test_person_codes_are_unique(platform):
     assert len(codes) == 2
 
 
-def test_same_document_again_is_the_existing_person(platform):
-    first = register(platform)
-    again = register(platform, phone="13900000002", photo_jpeg=None)
+def test_same_document_again_is_the_existing_person_whose_record_is_kept(platform):
+    """Registering an applicant on file never overwrites the phone (the key to the holder's
+    account: changed only with proof), the address or the photo (a correction with a second
+    operator); what differs is named in the audit record."""
+    from yikatong.audit.models import AuditRecord
+    from yikatong.people.samples import make_sample_photo
+
+    first = register(platform, address="江苏省常州市天宁区示例路 1 号")
+    with platform.uow() as uow:
+        photo = service.get_photo(uow=uow, person_id=first.person_id)
+    again = register(platform, phone="13900000002", address="江苏省常州市别处路 9 号",
+                     photo_jpeg=make_sample_photo(seed=99))
     assert again.outcome == "existing" and again.person_id == first.person_id
     with platform.uow() as uow:
-        assert service.get_person(uow=uow, person_id=first.person_id).phone == "13900000002"
+        kept = service.get_person(uow=uow, person_id=first.person_id)
+        assert (kept.phone, kept.address) == ("13900000001", "江苏省常州市天宁区示例路 1 号")
+        assert service.get_photo(uow=uow, person_id=first.person_id) == photo
+        matched = uow.session.execute(select(AuditRecord).where(
+            AuditRecord.action == "person.applicant_matched")).scalars().one()
+    assert matched.after["differs_from_record_kept"] == ["phone", "address", "photo"]
     assert counts(platform)["persons"] == 1
 
 

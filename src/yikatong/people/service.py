@@ -277,19 +277,30 @@ def _store_photo(uow: UnitOfWork, actor: Actor, person_id: int, jpeg: bytes) -> 
 
 def _update_existing(uow: UnitOfWork, actor: Actor, person: Person, applicant: dict[str, Any],
                      photo_jpeg: bytes | None) -> None:
+    """An application for a person on file fills in what the record lacks and never
+    overwrites what it holds: the phone is the key to the holder's account (changed only with
+    proof, people.api phone routes) and the address and photo change through a correction
+    with a second operator. What the applicant gave differently is named in the audit."""
     before = _snapshot(person)
+    ignored = []
     for contact in ("phone", "address"):
-        if applicant[contact]:
-            setattr(person, contact, applicant[contact])
+        given, held = applicant[contact], getattr(person, contact)
+        if given and not held:
+            setattr(person, contact, given)
+        elif given and given != held:
+            ignored.append(contact)
     person.updated_at = uow.now()
     _record_document(uow, person, applicant)
-    if photo_jpeg is not None:
+    photo_added = photo_jpeg is not None and not _has_photo(uow, person.id)
+    if photo_added:
         _store_photo(uow, actor, person.id, photo_jpeg)
+    elif photo_jpeg is not None:
+        ignored.append("photo")
     _flush(uow)
     uow.audit(actor=actor, action="person.applicant_matched", entity_type="person",
               entity_id=person.id, before=before,
               after={**_snapshot(person), "document_type": applicant["document_type"],
-                     "photo_replaced": photo_jpeg is not None})
+                     "photo_added": photo_added, "differs_from_record_kept": ignored})
 
 
 def create_person(*, uow: UnitOfWork, actor: Actor, applicant: dict[str, Any],
