@@ -15,23 +15,17 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
-from yikatong.core.errors import DomainError
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.uow import UnitOfWork
 from yikatong.ecard import service
 from yikatong.ecard.models import EcardEventCursor, EcardTokenUse
-from yikatong.events.dispatcher import as_event
-from yikatong.events.inbox import consume_once
-from yikatong.events.models import OutboxEvent
+from yikatong.events.inbox import drain_outbox
 from yikatong.events.protocols import Event
 from yikatong.worker.runner import Job
-
-log = logging.getLogger(__name__)
 
 CONSUMER = "ecard.sync"
 # Every card action that can move the e-card (cards.service `_record` actions that touch the
@@ -62,37 +56,8 @@ def applier(platform):
 
 def sync_from_outbox(platform, *, limit: int = 200) -> int:
     """Apply the e-card's events committed since the last run; returns how many were read."""
-    apply = applier(platform)
-    with platform.uow() as uow:
-        cursor = uow.session.get(EcardEventCursor, CONSUMER)
-        events = [as_event(row) for row in uow.session.execute(
-            select(OutboxEvent).where(OutboxEvent.type.in_(EVENT_TYPES),
-                                      OutboxEvent.seq > (cursor.last_seq if cursor else 0))
-            .order_by(OutboxEvent.seq).limit(limit)).scalars()]
-    for handled, event in enumerate(events):
-        try:
-            with platform.uow() as uow:
-                _advance(uow, event.seq)
-                consume_once(uow, CONSUMER, event, apply)
-                uow.commit()
-        except DomainError as error:  # e.g. a person record gone: skip it, do not stall
-            log.warning("e-card sync skipped event %s: %s", event.event_id, error)
-            with platform.uow() as uow:
-                _advance(uow, event.seq)
-                uow.commit()
-        except Exception:
-            log.exception("e-card sync failed at event %s; retrying next run", event.event_id)
-            return handled
-    return len(events)
-
-
-def _advance(uow: UnitOfWork, seq: int) -> None:
-    cursor = uow.session.get(EcardEventCursor, CONSUMER)
-    if cursor is None:
-        uow.session.add(EcardEventCursor(consumer=CONSUMER, last_seq=seq))
-    else:
-        cursor.last_seq = seq
-    uow.session.flush()
+    return drain_outbox(platform, consumer=CONSUMER, cursor_model=EcardEventCursor,
+                        event_types=EVENT_TYPES, apply_fn=applier(platform), limit=limit)
 
 
 def refresh_status_lists(platform) -> int:

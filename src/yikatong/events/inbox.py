@@ -8,16 +8,21 @@ impossible even when two deliveries race.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from yikatong.core.errors import DomainError
 from yikatong.db.uow import UnitOfWork
-from yikatong.events.models import InboxRecord
+from yikatong.events.dispatcher import as_event
+from yikatong.events.models import InboxRecord, OutboxEvent
 from yikatong.events.protocols import Event, Handler
 
-__all__ = ["InboxRecord", "already_applied", "consume_once", "once_handler"]
+__all__ = ["InboxRecord", "already_applied", "consume_once", "drain_outbox", "once_handler"]
+
+log = logging.getLogger(__name__)
 
 ApplyFn = Callable[[UnitOfWork, Event], None]
 
@@ -59,3 +64,51 @@ def once_handler(platform, consumer: str, apply_fn: ApplyFn) -> Handler:
                 uow.commit()
 
     return handle
+
+
+SkipFn = Callable[[UnitOfWork, Event, DomainError], None]
+
+
+def drain_outbox(platform, *, consumer: str, cursor_model: type, event_types: tuple[str, ...],
+                 apply_fn: ApplyFn, on_skip: SkipFn | None = None, limit: int = 200) -> int:
+    """Apply, once each, the outbox events of `event_types` committed since `consumer`'s
+    cursor (a row of `cursor_model`: consumer, last_seq); returns how many were read.
+
+    The pull side of a consumer, for when the bus is NATS (no in-process subscription) or a
+    handler failed: one transaction per event holding the effect, the inbox row and the
+    cursor move. A DomainError (e.g. a record gone) skips the event so one bad event cannot
+    stall the consumer (`on_skip` may record why, in that same transaction); any other
+    failure stops the run and the event is retried next time.
+    """
+    with platform.uow() as uow:
+        cursor = uow.session.get(cursor_model, consumer)
+        events = [as_event(row) for row in uow.session.execute(
+            select(OutboxEvent).where(OutboxEvent.type.in_(event_types),
+                                      OutboxEvent.seq > (cursor.last_seq if cursor else 0))
+            .order_by(OutboxEvent.seq).limit(limit)).scalars()]
+    for handled, event in enumerate(events):
+        try:
+            with platform.uow() as uow:
+                _advance(uow, cursor_model, consumer, event.seq)
+                consume_once(uow, consumer, event, apply_fn)
+                uow.commit()
+        except DomainError as error:
+            log.warning("%s skipped event %s: %s", consumer, event.event_id, error.code)
+            with platform.uow() as uow:
+                _advance(uow, cursor_model, consumer, event.seq)
+                if on_skip is not None:
+                    on_skip(uow, event, error)
+                uow.commit()
+        except Exception:
+            log.exception("%s failed at event %s; retrying next run", consumer, event.event_id)
+            return handled
+    return len(events)
+
+
+def _advance(uow: UnitOfWork, cursor_model: type, consumer: str, seq: int) -> None:
+    cursor = uow.session.get(cursor_model, consumer)
+    if cursor is None:
+        uow.session.add(cursor_model(consumer=consumer, last_seq=seq))
+    else:
+        cursor.last_seq = seq
+    uow.session.flush()

@@ -9,21 +9,12 @@
 
 from __future__ import annotations
 
-import logging
-
-from sqlalchemy import select
-
-from yikatong.core.errors import DomainError
 from yikatong.db.uow import UnitOfWork
-from yikatong.events.dispatcher import as_event
-from yikatong.events.inbox import consume_once
-from yikatong.events.models import OutboxEvent
+from yikatong.events.inbox import drain_outbox
 from yikatong.events.protocols import Event
 from yikatong.notices import service
 from yikatong.notices.models import NoticeEventCursor
 from yikatong.worker.runner import Job
-
-log = logging.getLogger(__name__)
 
 CONSUMER = "notices.sms"
 EVENT_TYPES = ("card.temporary_loss_reported", "card.formal_loss_reported", "card.unblocked",
@@ -37,36 +28,8 @@ def apply(uow: UnitOfWork, event: Event) -> None:
 
 def sync_from_outbox(platform, *, limit: int = 200) -> int:
     """Send the notices of events committed since the last run; returns how many were read."""
-    with platform.uow() as uow:
-        cursor = uow.session.get(NoticeEventCursor, CONSUMER)
-        events = [as_event(row) for row in uow.session.execute(
-            select(OutboxEvent).where(OutboxEvent.type.in_(EVENT_TYPES),
-                                      OutboxEvent.seq > (cursor.last_seq if cursor else 0))
-            .order_by(OutboxEvent.seq).limit(limit)).scalars()]
-    for handled, event in enumerate(events):
-        try:
-            with platform.uow() as uow:
-                _advance(uow, event.seq)
-                consume_once(uow, CONSUMER, event, apply)
-                uow.commit()
-        except DomainError as error:  # e.g. a record gone: skip this notice, do not stall
-            log.warning("notice for event %s skipped: %s", event.event_id, error.code)
-            with platform.uow() as uow:
-                _advance(uow, event.seq)
-                uow.commit()
-        except Exception:
-            log.exception("notice for event %s failed; retrying next run", event.event_id)
-            return handled
-    return len(events)
-
-
-def _advance(uow: UnitOfWork, seq: int) -> None:
-    cursor = uow.session.get(NoticeEventCursor, CONSUMER)
-    if cursor is None:
-        uow.session.add(NoticeEventCursor(consumer=CONSUMER, last_seq=seq))
-    else:
-        cursor.last_seq = seq
-    uow.session.flush()
+    return drain_outbox(platform, consumer=CONSUMER, cursor_model=NoticeEventCursor,
+                        event_types=EVENT_TYPES, apply_fn=apply, limit=limit)
 
 
 def expiry_reminders(platform) -> int:
