@@ -28,6 +28,8 @@ with engine.begin() as connection:
     command.revision(config, message=sys.argv[2], autogenerate=True,
                      rev_id=f"{max(numbers) + 1:04d}")
 PY
-.venv/bin/ruff format --quiet src/yikatong/db/migrations/versions/
-.venv/bin/ruff check --quiet --fix src/yikatong/db/migrations/versions/ || true
-ls src/yikatong/db/migrations/versions/
+# Format only the new revision: released revisions are never touched, not even rewrapped.
+new=$(ls src/yikatong/db/migrations/versions/[0-9][0-9][0-9][0-9]_*.py | sort | tail -1)
+.venv/bin/ruff format --quiet "$new"
+.venv/bin/ruff check --quiet --fix "$new" || true
+echo "$new"
