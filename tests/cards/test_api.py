@@ -32,9 +32,10 @@ def register_person(platform, clock) -> tuple[int, str]:
 
 
 class Logins(dict):
-    """Headers per role, made on first use. Users get an API key (holders, who may hold none, a
-    bearer token) rather than a password, so no argon2 hashing slows the tests (either goes
-    through the same token resolution)."""
+    """Headers per login, made on first use. People at a desk get a bearer token and machines
+    (a self-service kiosk, a bank's system) an API key, issued directly rather than through a
+    password so no argon2 hashing slows the tests; the kind decides which channels they may
+    claim (auth.rules.CHANNELS_BY_CREDENTIAL)."""
 
     ROLES = {
         "holder": (Role.HOLDER, None, {}), "holder_app": (Role.HOLDER, "online_app", {}),
@@ -44,6 +45,10 @@ class Logins(dict):
         "smk": (Role.CITIZEN_OUTLET, None, {"branch_code": "SMK-DIRECT-01"}),
         "employer": (Role.EMPLOYER_AGENT, None, {}), "admin": (Role.ADMIN, None, {}),
     }
+    MACHINES = {
+        "kiosk": (Role.CITIZEN_OUTLET, None, {"branch_code": "SMK-DIRECT-01"}),
+        "icbc_system": (Role.BANK, None, {"bank_code": "ICBC"}),
+    }
 
     def __init__(self, platform, **facts) -> None:
         super().__init__(facts)
@@ -52,17 +57,18 @@ class Logins(dict):
     def __missing__(self, name: str) -> dict:
         from yikatong.auth.service import _issue, create_api_key, create_user
 
-        role, channel, fields = self.ROLES[name]
+        machine = name in self.MACHINES
+        role, channel, fields = (self.MACHINES if machine else self.ROLES)[name]
         if role == Role.HOLDER:
             fields = {**fields, "person_id": self.person_id}
         with self.platform.uow() as uow:
             user = create_user(uow=uow, actor=ADMIN, username=f"{name}-user", password=None,
                                role=role, **fields)
-            if role == Role.HOLDER:
+            if machine:
+                credential = {"X-API-Key": create_api_key(uow=uow, user=user, label="tests", actor=ADMIN)}
+            else:
                 token = _issue(uow, user, kind="bearer", expires_at=uow.now() + timedelta(hours=8))
                 credential = {"Authorization": f"Bearer {token}"}
-            else:
-                credential = {"X-API-Key": create_api_key(uow=uow, user=user, label="tests", actor=ADMIN)}
             uow.commit()
         self[name] = {**credential, **({"X-Ykt-Channel": channel} if channel else {})}
         return self[name]

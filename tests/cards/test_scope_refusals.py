@@ -101,8 +101,8 @@ def test_another_persons_record_answers_as_a_missing_one(client, world):
 
 def test_a_wallet_refund_is_recorded_only_at_the_counter_of_a_direct_outlet(client, world, platform):
     """The card core's door (`/cards/{no}/wallet-refund`) checks the channel as the transit
-    door does: a direct outlet's login acting as a self-service machine records nothing."""
-    kiosk = {**world["smk"], "X-Ykt-Channel": "self_service"}
+    door does: a direct outlet's self-service machine records nothing."""
+    kiosk = world["kiosk"]
     before = row_counts(platform)
     refused = client.post(f"/api/v1/cards/{world['mine']}/wallet-refund", headers=kiosk,
                           json={"refunded_fen": 0})

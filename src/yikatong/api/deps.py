@@ -21,10 +21,10 @@ from starlette.routing import BaseRoute
 
 from yikatong.auth.access import PUBLIC, RoleNotAllowed, allowed_roles
 from yikatong.auth.errors import ChannelNotAllowed
-from yikatong.auth.rules import channel_for
-from yikatong.auth.service import link_holder_person, resolve_token
+from yikatong.auth.rules import CHANNELS_BY_CREDENTIAL, channel_for, channel_table_markdown
+from yikatong.auth.service import link_holder_person, resolve_credential
 from yikatong.auth.throttle import count_holder_call
-from yikatong.core.actor import Actor, Role
+from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.errors import Forbidden, Unauthenticated
 from yikatong.platform import Platform
 
@@ -87,20 +87,22 @@ def _credential(request: Request) -> str | None:
 
 
 def authenticate(platform: Platform, secret: str | None, requested_channel: str | None) -> Actor:
-    """The actor behind a bearer token or API key, acting through a channel its role may use."""
+    """The actor behind a bearer token or API key, acting through a channel that kind of
+    credential may claim for its role (auth.rules.CHANNELS_BY_CREDENTIAL)."""
     if not secret:
         raise Unauthenticated()
     with platform.uow() as uow:
-        user = resolve_token(uow=uow, token=secret)
+        user, credential_kind = resolve_credential(uow=uow, secret=secret)
         if user.role == Role.HOLDER and user.person_id is None and user.verified_ssn:
             if link_holder_person(uow=uow, user=user) is not None:
                 uow.commit()
     role = Role(user.role)
     if role is Role.HOLDER:  # every holder call counts against the holder login's quota
         count_holder_call(platform, user.id)
-    acting_channel = channel_for(role, requested_channel)
+    acting_channel = channel_for(role, credential_kind, requested_channel)
     if acting_channel is None:
-        raise ChannelNotAllowed(channel=requested_channel)
+        allowed = [str(c) for c in CHANNELS_BY_CREDENTIAL[credential_kind].get(role, ())]
+        raise ChannelNotAllowed(channel=requested_channel, credential=credential_kind, allowed=allowed)
     return Actor(
         user_id=user.username, role=role, channel=acting_channel, bank_code=user.bank_code,
         branch_code=user.branch_code, person_id=user.person_id, account_id=user.id,
@@ -113,7 +115,11 @@ def current_actor(
     _token: str | None = Depends(oauth2_scheme),
     _api_key: str | None = Header(default=None, alias="X-API-Key"),
     # Named apart from any route's own `channel` path parameter.
-    _requested_channel: str | None = Header(default=None, alias="X-Ykt-Channel"),
+    _requested_channel: Channel | None = Header(
+        default=None, alias="X-Ykt-Channel",
+        description="The channel the caller acts through; without it, the first its credential "
+                    "may claim. A claim outside this table is refused (403 channel_not_allowed).\n\n"
+                    + channel_table_markdown()),
 ) -> Actor:
     """The authenticated actor of a route the access table does not mark PUBLIC."""
     if actor is None:  # a PUBLIC route that asks for an actor: a mistake in the table

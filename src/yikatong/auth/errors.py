@@ -16,8 +16,13 @@ class TokenInvalid(Unauthenticated):
 class ChannelNotAllowed(DomainError):
     code = "channel_not_allowed"
     http_status = 403
-    zh = "该角色不能通过渠道“{channel}”办理"
-    en = "This role cannot act through channel '{channel}'"
+    zh = "此凭证不能通过渠道“{channel}”办理，可用渠道：{allowed_text}"
+    en = "This credential cannot act through channel '{channel}'; it may use: {allowed_text}"
+
+    def __init__(self, *, channel: str | None, credential: str, allowed: list[str]) -> None:
+        super().__init__(self.zh.format(channel=channel, allowed_text="、".join(allowed) or "无"),
+                         self.en.format(channel=channel, allowed_text=", ".join(allowed) or "none"),
+                         channel=channel, credential=credential, allowed=allowed)
 
 
 class UsernameTaken(DomainError):

@@ -1,5 +1,5 @@
-"""Which channels each role may act through (the first is its default); the password policy;
-how long API keys live."""
+"""Which channels each credential may act through (the first is its default); the password
+policy; how long API keys live."""
 
 from __future__ import annotations
 
@@ -12,17 +12,35 @@ from zxcvbn import zxcvbn
 
 from yikatong.core.actor import Channel, Role
 
-CHANNELS_BY_ROLE: dict[Role, tuple[Channel, ...]] = {
-    Role.HOLDER: (Channel.ONLINE_PORTAL, Channel.ONLINE_APP),
-    Role.SS_OUTLET: (Channel.OUTLET,),
-    Role.CITIZEN_OUTLET: (Channel.CITIZEN_OUTLET, Channel.SELF_SERVICE),
-    Role.PHONE_AGENT: (Channel.PHONE_12333,),
-    Role.EMPLOYER_AGENT: (Channel.EMPLOYER,),
-    Role.BANK: (Channel.BANK_BRANCH, Channel.PARTNER_API),
-    Role.TRANSIT_OPERATOR: (Channel.PARTNER_API,),
-    Role.ADMIN: tuple(Channel),
-    Role.SYSTEM: (Channel.SYSTEM,),
+# Which channels a credential may claim in X-Ykt-Channel (the first is its default). A login's
+# bearer token is a person at a desk or on their phone; an API key is a machine (a kiosk, a
+# bank's or operator's system, a terminal). The split matters because the rules differ by
+# channel: a formal loss at a bank branch, a refund only at a staffed direct-outlet counter.
+CHANNELS_BY_CREDENTIAL: dict[str, dict[Role, tuple[Channel, ...]]] = {
+    "bearer": {
+        Role.HOLDER: (Channel.ONLINE_PORTAL, Channel.ONLINE_APP),
+        Role.SS_OUTLET: (Channel.OUTLET,),
+        Role.CITIZEN_OUTLET: (Channel.CITIZEN_OUTLET,),
+        Role.PHONE_AGENT: (Channel.PHONE_12333,),
+        Role.EMPLOYER_AGENT: (Channel.EMPLOYER,),
+        Role.BANK: (Channel.BANK_BRANCH,),
+        Role.TRANSIT_OPERATOR: (Channel.PARTNER_API,),
+        Role.ADMIN: tuple(Channel),
+        Role.SYSTEM: (Channel.SYSTEM,),
+    },
+    "api_key": {  # holders never hold one (API_KEY_ROLES)
+        Role.SS_OUTLET: (Channel.OUTLET,),                # the counter's QR and card terminals
+        Role.CITIZEN_OUTLET: (Channel.SELF_SERVICE,),     # a self-service machine, never a counter
+        Role.PHONE_AGENT: (Channel.PHONE_12333,),         # the 12333 voice system
+        Role.EMPLOYER_AGENT: (Channel.EMPLOYER,),         # the employer's HR system
+        Role.BANK: (Channel.PARTNER_API,),                # the bank's system, never a branch
+        Role.TRANSIT_OPERATOR: (Channel.PARTNER_API,),
+        Role.ADMIN: tuple(Channel),
+        Role.SYSTEM: (Channel.SYSTEM,),
+    },
 }
+CREDENTIAL_KINDS = tuple(CHANNELS_BY_CREDENTIAL)
+
 
 # --- passwords (OWASP ASVS 2.1) ------------------------------------------------------------
 
@@ -102,9 +120,11 @@ def is_valid_username(username: str) -> bool:
     return bool(_USERNAME.match(username)) and username.lower() not in RESERVED_USERNAMES
 
 
-def channel_for(role: Role, requested: str | None) -> Channel | None:
-    """The channel a request acts through, or None if the role may not use it."""
-    allowed = CHANNELS_BY_ROLE[role]
+def channel_for(role: Role, credential_kind: str, requested: str | None) -> Channel | None:
+    """The channel a request acts through, or None if its credential may not claim it."""
+    allowed = CHANNELS_BY_CREDENTIAL[credential_kind].get(role, ())
+    if not allowed:
+        return None
     if requested is None:
         return allowed[0]
     try:
@@ -112,6 +132,17 @@ def channel_for(role: Role, requested: str | None) -> Channel | None:
     except ValueError:
         return None
     return channel if channel in allowed else None
+
+
+def channel_table_markdown() -> str:
+    """The table above as the X-Ykt-Channel header's description in the OpenAPI spec."""
+    lines = ["| role | bearer token (a person) | API key (a machine) |", "|---|---|---|"]
+    for role in Role:
+        if role is Role.SYSTEM:
+            continue
+        cells = [", ".join(CHANNELS_BY_CREDENTIAL[kind].get(role, ())) or "—" for kind in CREDENTIAL_KINDS]
+        lines.append(f"| {role} | {' | '.join(cells)} |")
+    return "\n".join(lines)
 
 
 def credential_status(*, revoked_at, expires_at, now) -> str:

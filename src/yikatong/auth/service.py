@@ -425,12 +425,18 @@ def _issue_row(uow: UnitOfWork, user: User, *, kind: str, expires_at, label=None
 
 
 def resolve_token(*, uow: UnitOfWork, token: str) -> User:
+    """The active user behind a bearer token or an unexpired, unrevoked API key."""
+    return resolve_credential(uow=uow, secret=token)[0]
+
+
+def resolve_credential(*, uow: UnitOfWork, secret: str) -> tuple[User, str]:
     """The active user behind a bearer token or an unexpired, unrevoked API key (never a
-    holder's API key: one issued before holders were refused them stops working too)."""
+    holder's API key: one issued before holders were refused them stops working too), and
+    the credential's kind ("bearer" or "api_key"), which decides the channels it may claim."""
     row = uow.session.execute(
         select(AccessToken, User)
         .join(User, User.id == AccessToken.user_id)
-        .where(AccessToken.token_hash == _token_hash(token))
+        .where(AccessToken.token_hash == _token_hash(secret))
     ).first()
     if row is None:
         raise TokenInvalid()
@@ -440,4 +446,4 @@ def resolve_token(*, uow: UnitOfWork, token: str) -> User:
         raise TokenInvalid()
     if access.kind == "api_key" and Role(user.role) not in API_KEY_ROLES:
         raise TokenInvalid()
-    return user
+    return user, access.kind
