@@ -148,7 +148,7 @@ def test_photo_upload_returns_the_full_report(client, outlet, platform, person_i
 
 
 def test_corrections_need_a_second_operator(client, login, outlet, person_id):
-    checker = login(Role.CITIZEN_OUTLET, username="outlet-2")
+    checker = login(Role.CITIZEN_OUTLET, username="outlet-2", branch_code="SMK-DIRECT-01")
     proposed = client.post(f"/api/v1/people/{person_id}/corrections", headers=outlet,
                            json={"changes": {"name": "周晓冬"}, "reason": "typo"})
     assert proposed.status_code == 201, proposed.text
@@ -169,7 +169,7 @@ def test_an_ssn_correction_is_masked_in_the_list_and_whole_in_the_detail(client,
     proposed = client.post(f"/api/v1/people/{person_id}/corrections", headers=outlet,
                            json={"changes": {"ssn": corrected}, "reason": "wrong digit"})
     assert proposed.status_code == 201, proposed.text
-    checker = login(Role.CITIZEN_OUTLET, username="outlet-2")
+    checker = login(Role.CITIZEN_OUTLET, username="outlet-2", branch_code="SMK-DIRECT-01")
     listed = client.get("/api/v1/people/corrections", headers=checker)
     assert SSN not in listed.text and corrected not in listed.text
     (row,) = listed.json()

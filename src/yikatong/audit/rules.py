@@ -14,8 +14,7 @@ from typing import Any, NamedTuple
 from cryptography.hazmat.primitives import hashes
 
 from yikatong.api.logging import mask_identity_numbers
-from yikatong.ecard.rules import mask_name
-from yikatong.people.rules import mask_ssn
+from yikatong.core.masking import mask_address, mask_birth_date, mask_name, mask_phone, mask_ssn
 
 GENESIS = "0" * 64
 
@@ -67,25 +66,6 @@ def first_broken_link(records: Iterable[Mapping[str, Any]]) -> int | None:
 
 
 # --- personal data in before/after images -------------------------------------------------
-
-
-def mask_phone(phone: str) -> str:
-    """13812345678 → 138****5678."""
-    digits = phone.strip()
-    if len(digits) <= 7:
-        return "*" * len(digits)
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
-
-
-def mask_address(address: str) -> str:
-    """The first six characters (province, city: where, not who) and a mark for the rest."""
-    address = address.strip()
-    return address[:6] + "***" if len(address) > 6 else "***"
-
-
-def mask_birth_date(birth_date: str) -> str:
-    """1990-05-17 → 1990-**-**: the year is enough to read an age rule in the trail."""
-    return birth_date[:4] + "-**-**" if len(birth_date) >= 4 else "****"
 
 
 def photo_digest(photo: str | bytes) -> str:

@@ -100,6 +100,8 @@ ACCESS: Final[dict[str, frozenset]] = {
     f"POST {API}/people/reviews/{{review_id}}/resolve": PEOPLE_OPERATORS,
     f"GET {API}/people/{{person_id}}": roles(H, SS, CO, PA, ADMIN),
     f"GET {API}/people/{{person_id}}/photo": roles(H, SS, CO, PA, ADMIN),
+    # Readers who see records masked by default (people/privacy.py) ask to see one whole.
+    f"POST {API}/people/{{person_id}}/disclosures": roles(CO, PA),
     f"PUT {API}/people/{{person_id}}/photo": roles(H, SS, CO, ADMIN),
     f"POST {API}/people/{{person_id}}/corrections": PEOPLE_OPERATORS,
     # --- applications ------------------------------------------------------------------------

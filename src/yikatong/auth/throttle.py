@@ -60,6 +60,9 @@ DEFAULT_LIMITS: dict[str, str] = {
     "ecard_terminal": "1200 per minute",
     # Calls of one holder login (every authenticated holder request).
     "holder_calls": "300 per minute",
+    # Masked personal records a 12333 agent or partner outlet login asks to see whole (each
+    # with a reason, audited): a normal shift needs a handful, a scraper many.
+    "personal_data_disclosure": "30 per hour",
 }
 
 

@@ -125,8 +125,9 @@ def list_cards(person_id: RowId | None = None, state: str | None = None,
                offset: Offset = 0,
                actor: Actor = Depends(current_actor),
                platform: Platform = Depends(platform_dep)):
+    from yikatong.core.masking import mask_name, mask_ssn
     from yikatong.people.errors import PersonNotFound
-    from yikatong.people.rules import mask_ssn
+    from yikatong.people.privacy import sees_whole
     from yikatong.people.service import get_person
 
     if actor.role == Role.HOLDER:
@@ -135,6 +136,7 @@ def list_cards(person_id: RowId | None = None, state: str | None = None,
         bank_code = actor.bank_code
     items = []
     with platform.uow() as uow:
+        whole = sees_whole(uow, actor)  # the holder's name as the reader's people details show it
         for view in service.list_cards(uow=uow, person_id=person_id, state=state,
                                        bank_code=bank_code, limit=limit, offset=offset):
             try:
@@ -143,7 +145,7 @@ def list_cards(person_id: RowId | None = None, state: str | None = None,
                 person = None
             items.append(CardListItemOut(
                 card_no=view.card_no, person_id=view.person_id,
-                name=person.name if person else None,
+                name=(person.name if whole else mask_name(person.name)) if person else None,
                 ssn_masked=mask_ssn(person.ssn) if person else None, bank_code=view.bank_code,
                 pan_masked=mask_pan(view.pan), state=view.state, hr_status=view.hr_status,
                 financial_status=view.financial_status, issue_date=view.issue_date,

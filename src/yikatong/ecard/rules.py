@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from yikatong.core.masking import mask_name  # noqa: F401  (where callers have looked for it)
 from yikatong.ecard.errors import WeakEcardPassword
 
 # --- channels (四.15: the "同步申领" channels open in Changzhou) ------------------------------
@@ -281,16 +282,6 @@ def password_locked(locked_until: datetime | None, now: datetime) -> bool:
 
 
 # --- masking for the public verification ------------------------------------------------
-
-
-def mask_name(name: str) -> str:
-    """张三丰 → 张*丰, 张三 → 张*, 欧阳娜娜 → 欧**娜: enough to recognise, not to identify."""
-    name = (name or "").strip()
-    if len(name) <= 1:
-        return "*" * len(name)
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def mask_ecard_no(ecard_no: str) -> str:

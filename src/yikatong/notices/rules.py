@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from yikatong.core.errors import InvalidInput
+from yikatong.core.masking import mask_phone  # noqa: F401  (where callers have looked for it)
 
 SIGNATURE_ZH = "【常州一卡通】"
 SIGNATURE_EN = "[Changzhou One Card]"
@@ -93,15 +94,6 @@ def normalise_mobile(phone: str | None) -> str:
     if not MOBILE.match(digits):
         raise InvalidInput(reason_zh="手机号格式不正确", reason_en="not a mainland mobile number")
     return digits
-
-
-def mask_phone(phone: str | None) -> str:
-    """139****5678: enough for the holder to recognise the number, not to dial it."""
-    if not phone:
-        return ""
-    if len(phone) >= 7:
-        return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
-    return "*" * len(phone)
 
 
 def card_tail(card_no: str | None) -> str:

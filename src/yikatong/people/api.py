@@ -5,12 +5,15 @@ Static paths come before `/{person_id}` so "corrections" is never read as a pers
 
 from __future__ import annotations
 
+import base64
+
 from fastapi import APIRouter, Body, Depends, Query, Response
 
 from yikatong.api.deps import current_actor, platform_dep
+from yikatong.auth.throttle import throttle_of
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import local_date
-from yikatong.people import errors, rules, service
+from yikatong.people import errors, privacy, rules, service
 from yikatong.people.config import PeopleConfig
 from yikatong.people.schemas import (
     ApplicantOut,
@@ -18,6 +21,8 @@ from yikatong.people.schemas import (
     CorrectionIn,
     CorrectionOut,
     DecisionIn,
+    DisclosureIn,
+    DisclosureOut,
     IdCheckIn,
     IdCheckOut,
     OwnPhoneChangeIn,
@@ -72,7 +77,8 @@ def list_people(name: str | None = None, ssn: str | None = None,
     with platform.uow() as uow:
         people, total = service.list_people(uow=uow, name=name, ssn=ssn, limit=limit,
                                             offset=offset)
-    return PersonPageOut(total=total, items=[PersonSummaryOut.of(p) for p in people])
+        whole = privacy.sees_whole(uow, actor)
+    return PersonPageOut(total=total, items=[PersonSummaryOut.of(p, whole=whole) for p in people])
 
 
 @router.post("/id-numbers/check", response_model=IdCheckOut, summary="Check an ID number / 证件号码校验")
@@ -91,7 +97,8 @@ def list_corrections(status: str | None = "pending", person_id: RowId | None = N
                      actor: Actor = Depends(current_actor),
                      platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        return [CorrectionOut.of(c, full=False) for c in
+        whole = privacy.sees_whole(uow, actor)
+        return [CorrectionOut.of(c, full=False, whole=whole) for c in
                 service.list_corrections(uow=uow, status=status, person_id=person_id)]
 
 
@@ -100,7 +107,8 @@ def list_corrections(status: str | None = "pending", person_id: RowId | None = N
 def get_correction(correction_id: RowId, actor: Actor = Depends(current_actor),
                    platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        return CorrectionOut.of(service.get_correction(uow=uow, correction_id=correction_id))
+        return CorrectionOut.of(service.get_correction(uow=uow, correction_id=correction_id),
+                                whole=privacy.sees_whole(uow, actor))
 
 
 @router.post("/corrections/{correction_id}/approve", response_model=CorrectionOut,
@@ -112,7 +120,7 @@ def approve_correction(correction_id: RowId, body: DecisionIn,
         view = service.approve_correction(uow=uow, actor=actor, correction_id=correction_id,
                                           reason=body.reason)
         uow.commit()
-    return CorrectionOut.of(view)
+        return CorrectionOut.of(view, whole=privacy.sees_whole(uow, actor))
 
 
 @router.post("/corrections/{correction_id}/reject", response_model=CorrectionOut,
@@ -124,21 +132,23 @@ def reject_correction(correction_id: RowId, body: DecisionIn,
         view = service.reject_correction(uow=uow, actor=actor, correction_id=correction_id,
                                          reason=body.reason or "")
         uow.commit()
-    return CorrectionOut.of(view)
+        return CorrectionOut.of(view, whole=privacy.sees_whole(uow, actor))
 
 
 @router.get("/reviews", response_model=list[ReviewOut], summary="Manual reviews / 人工审核列表")
 def list_reviews(status: str | None = "open", actor: Actor = Depends(current_actor),
                  platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        return [ReviewOut.of(r) for r in service.list_reviews(uow=uow, status=status)]
+        whole = privacy.sees_whole(uow, actor)
+        return [ReviewOut.of(r, whole=whole) for r in service.list_reviews(uow=uow, status=status)]
 
 
 @router.get("/reviews/{review_id}", response_model=ReviewOut, summary="One review / 人工审核详情")
 def get_review(review_id: RowId, actor: Actor = Depends(current_actor),
                platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        return ReviewOut.of(service.get_review(uow=uow, review_id=review_id), full=True)
+        return ReviewOut.of(service.get_review(uow=uow, review_id=review_id), full=True,
+                            whole=privacy.sees_whole(uow, actor))
 
 
 @router.post("/reviews/{review_id}/resolve", response_model=ReviewOut,
@@ -151,7 +161,7 @@ def resolve_review(review_id: RowId, body: ResolveIn,
                                       resolution=body.resolution, reason=body.reason,
                                       config=platform.get(PeopleConfig))
         uow.commit()
-    return ReviewOut.of(view, full=True)
+        return ReviewOut.of(view, full=True, whole=privacy.sees_whole(uow, actor))
 
 
 @router.post("/me/phone/code", response_model=CodeSentOut, status_code=202,
@@ -195,7 +205,22 @@ def get_person(person_id: RowId, actor: Actor = Depends(current_actor),
                platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         person_id = _visible_person_id(actor, person_id)
-        return PersonOut.of(service.get_person(uow=uow, person_id=person_id))
+        return PersonOut.of(service.get_person(uow=uow, person_id=person_id),
+                            whole=privacy.sees_whole(uow, actor))
+
+
+@router.post("/{person_id}/disclosures", response_model=DisclosureOut,
+             summary="See a masked record whole, once, with a reason (audited) / 说明理由查看完整个人信息")
+def disclose_person(person_id: RowId, body: DisclosureIn, actor: Actor = Depends(current_actor),
+                    platform: Platform = Depends(platform_dep)):
+    throttle_of(platform).hit("personal_data_disclosure", f"user:{actor.account_id or actor.user_id}")
+    with platform.uow() as uow:
+        view, jpeg = service.disclose_person(
+            uow=uow, actor=actor, person_id=_visible_person_id(actor, person_id),
+            reason_code=body.reason_code, note=body.note)
+        uow.commit()
+    return DisclosureOut(person=PersonOut.of(view), reason_code=body.reason_code,
+                         photo_base64=base64.b64encode(jpeg).decode() if jpeg else None)
 
 
 @router.get("/{person_id}/photo", response_class=Response, summary="The photo / 照片",
@@ -204,6 +229,8 @@ def get_photo(person_id: RowId, actor: Actor = Depends(current_actor),
               platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         jpeg = service.get_photo(uow=uow, person_id=_visible_person_id(actor, person_id))
+        if not privacy.sees_whole(uow, actor):
+            raise errors.PhotoMasked()
     if jpeg is None:
         raise errors.PhotoNotFound(person_id=person_id)
     return Response(content=jpeg, media_type="image/jpeg")
@@ -231,4 +258,4 @@ def propose_correction(person_id: RowId, body: CorrectionIn,
             uow=uow, actor=actor, person_id=person_id, reason=body.reason,
             changes=body.changes.model_dump(exclude_none=True))
         uow.commit()
-    return CorrectionOut.of(view)
+        return CorrectionOut.of(view, whole=privacy.sees_whole(uow, actor))

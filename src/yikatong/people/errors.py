@@ -192,3 +192,10 @@ class NoCardForPhoneChange(DomainError):
     http_status = 409
     zh = "没有可核验密码的卡片，请携带身份证到服务网点更换手机号"
     en = "There is no card whose PIN could be checked; change the phone number at an outlet with your ID card"
+
+
+class PhotoMasked(DomainError):
+    code = "photo_masked"
+    http_status = 403
+    zh = "您的岗位默认不显示照片；如确需查看，请说明理由申请查看完整信息"
+    en = "Your post does not see photos by default; ask for a disclosure with a reason"

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from yikatong.api.deps import RowId
 from yikatong.core.errors import InvalidInput
-from yikatong.people import photo, rules
+from yikatong.people import photo, privacy, rules
 from yikatong.people.photo import PhotoReport
 from yikatong.people.service import CorrectionView, PersonView, ReviewView
 
@@ -76,11 +76,14 @@ class ApplicantOut(BaseModel):
 
 
 class PersonOut(BaseModel):
+    """One person's record, whole or masked for the reader (people/privacy.py)."""
+
     id: int
     name: str
     ssn: str
     gender: str
-    birth_date: date
+    birth_date: date | None = Field(description="absent when masked / 脱敏时不显示")
+    birth_year: int
     nationality: str
     phone: str | None
     address: str | None
@@ -88,26 +91,48 @@ class PersonOut(BaseModel):
     document_type: str | None
     has_photo: bool
     had_provincial_card: bool
+    masked: bool = Field(description="name, ID number, phone and address are masked; a "
+                                     "disclosure with a reason shows them whole / 已脱敏")
 
     @classmethod
-    def of(cls, view: PersonView) -> PersonOut:
-        return cls(**view.__dict__)
+    def of(cls, view: PersonView, *, whole: bool = True) -> PersonOut:
+        shown = view if whole else privacy.masked(view)
+        return cls(**{**shown.__dict__, "birth_date": view.birth_date if whole else None},
+                   birth_year=view.birth_date.year, masked=not whole)
 
 
 class PersonSummaryOut(BaseModel):
-    """A list row: the identity number is masked."""
+    """A list row: the identity number is always masked, and whatever the reader's details
+    mask is masked here too."""
 
     id: int
     name: str
     ssn_masked: str
     gender: str
-    birth_date: date
+    birth_date: date | None
+    birth_year: int
     person_code: str
+    masked: bool
 
     @classmethod
-    def of(cls, view: PersonView) -> PersonSummaryOut:
-        return cls(id=view.id, name=view.name, ssn_masked=rules.mask_ssn(view.ssn),
-                   gender=view.gender, birth_date=view.birth_date, person_code=view.person_code)
+    def of(cls, view: PersonView, *, whole: bool = True) -> PersonSummaryOut:
+        detail = PersonOut.of(view, whole=whole)
+        return cls(id=view.id, name=detail.name, ssn_masked=rules.mask_ssn(view.ssn),
+                   gender=view.gender, birth_date=detail.birth_date, birth_year=detail.birth_year,
+                   person_code=view.person_code, masked=detail.masked)
+
+
+class DisclosureIn(BaseModel):
+    reason_code: privacy.DisclosureReason
+    note: str = Field(min_length=4, max_length=200,
+                      description="what makes the reason true here (e.g. the call's ticket, the "
+                                  "document checked, the official reference) / 具体说明")
+
+
+class DisclosureOut(BaseModel):
+    person: PersonOut
+    photo_base64: str | None = Field(description="the JPEG, base64, if one is on file")
+    reason_code: privacy.DisclosureReason
 
 
 class PersonPageOut(BaseModel):
@@ -177,11 +202,14 @@ class CorrectionOut(BaseModel):
     decision_reason: str | None
 
     @classmethod
-    def of(cls, view: CorrectionView, *, full: bool = True) -> CorrectionOut:
-        """One correction as it is decided on; in a list (`full=False`) the ssn is masked."""
+    def of(cls, view: CorrectionView, *, full: bool = True, whole: bool = True) -> CorrectionOut:
+        """One correction as it is decided on; in a list (`full=False`) the ssn is masked, and
+        for a reader who sees records masked (`whole=False`) every personal field is."""
         fields = dict(view.__dict__)
-        if not full:
-            for key in ("before", "changes"):
+        for key in ("before", "changes"):
+            if not whole:
+                fields[key] = privacy.masked_image(fields[key])
+            elif not full:
                 fields[key] = {name: rules.mask_ssn(value) if name == "ssn" else value
                                for name, value in fields[key].items()}
         return cls(**fields)
@@ -207,13 +235,18 @@ class ReviewOut(BaseModel):
     resolution_reason: str | None
 
     @classmethod
-    def of(cls, view: ReviewView, *, full: bool = False) -> ReviewOut:
+    def of(cls, view: ReviewView, *, full: bool = False, whole: bool = True) -> ReviewOut:
+        """`full` for one review (the candidate's whole row), else a list row; `whole` as the
+        reader sees people's records (people/privacy.py)."""
         fields = dict(view.__dict__)
-        applicant = dict(view.applicant)
         if full:
-            fields["candidate"] = PersonOut.of(view.candidate)
+            fields["candidate"] = PersonOut.of(view.candidate, whole=whole)
         else:
-            fields["candidate"] = PersonSummaryOut.of(view.candidate)
+            fields["candidate"] = PersonSummaryOut.of(view.candidate, whole=whole)
+        applicant = dict(view.applicant)
+        if not whole:
+            applicant = privacy.masked_image(applicant)
+        elif not full:
             for key in ("ssn", "document_number"):
                 applicant[key] = rules.mask_ssn(applicant.get(key))
         fields["applicant"] = applicant

@@ -91,6 +91,18 @@ def get_person(*, uow: UnitOfWork, person_id: int) -> PersonView:
     return _view(uow, _load(uow, person_id))
 
 
+def disclose_person(*, uow: UnitOfWork, actor: Actor, person_id: int, reason_code: str,
+                    note: str) -> tuple[PersonView, bytes | None]:
+    """The whole record and photo, for a reader who sees them masked by default, once, with a
+    reason: one audit record names who read it, why and what was shown."""
+    view = get_person(uow=uow, person_id=person_id)
+    jpeg = get_photo(uow=uow, person_id=person_id)
+    shown = ["name", "ssn", "birth_date", "phone", "address"] + (["photo"] if jpeg else [])
+    uow.audit(actor=actor, action="person.disclose", entity_type="person", entity_id=person_id,
+              after={"reason_code": reason_code, "fields": shown}, reason=note)
+    return view, jpeg
+
+
 def get_photo(*, uow: UnitOfWork, person_id: int) -> bytes | None:
     """The person's current photo (JPEG bytes), or None if none is on file."""
     _load(uow, person_id)
