@@ -165,6 +165,26 @@ def test_a_wrong_or_another_persons_activation_code_is_refused(client, platform,
     assert sign_up(client, applicant, proof="activation_code", code=handed.activation_code).status_code == 201
 
 
+def test_a_stranger_guessing_cannot_close_the_holders_activation_code(client, platform, card_holder, clock):
+    """Five (or fifty) wrong guesses by someone who knows the name and ID number leave the code
+    handed over with the card working: closing it would send the holder back to the outlet.
+    The guesses are bounded per client address by the sign-up throttle instead."""
+    from yikatong.auth.throttle import DEFAULT_LIMITS
+
+    applicant, handed = card_holder()
+    wrong = "ABCD-EFGH-JKMN" if handed.activation_code != "ABCD-EFGH-JKMN" else "ZZZZ-ZZZZ-ZZZZ"
+    allowed = int(DEFAULT_LIMITS["holder_sign_up"].split()[0])
+    answers = [sign_up(client, applicant, proof="activation_code", code=wrong).status_code
+               for _ in range(allowed + 1)]
+    assert answers[:allowed] == [422] * allowed
+    assert answers[-1] == 429  # the guesser's address is stopped, not the holder's code
+    with platform.uow() as uow:
+        stored = uow.session.execute(select(BindingCode)).scalar_one()
+    assert stored.closed_at is None and stored.attempts == allowed
+    clock.advance(hours=1)  # the throttle's window (this test client has one address)
+    assert sign_up(client, applicant, proof="activation_code", code=handed.activation_code).status_code == 201
+
+
 def test_the_hand_over_answer_shows_the_activation_code_once(client, platform, login, person):
     from tests.applications.conftest import ADMIN, OUTLET
     from yikatong.applications import production

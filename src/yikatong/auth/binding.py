@@ -7,8 +7,11 @@ produce.
 * A signed assertion of a real-name provider: the `IdentityAuthenticator` seam
   (applications.protocols), called by the use cases themselves.
 
-Codes are kept as argon2 hashes, expire, serve one purpose, work once, and die after
-SMS_CODE_MAX_ATTEMPTS wrong tries. A refusal never says whether the ID number is on file, and
+Codes are kept as argon2 hashes, expire, serve one purpose and work once. A texted code dies
+after SMS_CODE_MAX_ATTEMPTS wrong tries (six digits could be guessed otherwise); an activation
+code does not (60 random bits cannot be, and closing it would let anyone who knows the name and
+ID number send the holder back to the outlet): its guesses are bounded per client address by
+the sign-up throttle instead. A refusal never says whether the ID number is on file, and
 costs the same work either way (a decoy hash is checked when there is no code).
 """
 
@@ -140,7 +143,7 @@ def prove_with_code(*, uow: UnitOfWork, actor: Actor, kind: str, purpose: str,
     """Check `code` against the person's newest open code of this kind and purpose and use it
     up. Raises BindingProofFailed when there is no person, no open code, it expired, or it is
     wrong; a wrong code is counted and committed before the refusal (nothing else of the
-    request stays), and the last allowed wrong try closes the code."""
+    request stays), and the last allowed wrong try closes a texted code."""
     typed = rules.normalise_code(code) if kind == ACTIVATION else "".join((code or "").split())
     row = _open_code(uow, kind=kind, purpose=purpose, person_id=person_id) if person_id else None
     if row is None or as_utc(row.expires_at) <= as_utc(uow.now()):
@@ -158,7 +161,7 @@ def _count_failure(uow: UnitOfWork, actor: Actor, code_id: int) -> None:
     uow.session.rollback()  # nothing of the refused request stays, only the count
     row = uow.session.get(BindingCode, code_id)
     row.attempts += 1
-    if row.attempts >= rules.SMS_CODE_MAX_ATTEMPTS:
+    if row.kind == SMS and row.attempts >= rules.SMS_CODE_MAX_ATTEMPTS:
         row.closed_at, row.closed_reason = uow.now(), "attempts"
     uow.session.flush()
     uow.audit(actor=actor, action="auth.binding_code_failed", entity_type="binding_code",
