@@ -360,3 +360,38 @@ def test_ended_windows_are_purged(platform, clock):
     assert throttle.remaining("login_user", "a") == 2
     clock.advance(timedelta(minutes=1))
     assert purge_ended_throttle_windows(platform) == 1
+
+
+# --- counters are named by a keyed hash ---------------------------------------------------------
+
+
+def test_counter_names_are_keyed_by_the_key_store_not_a_plain_hash(platform):
+    """An address's counter cannot be found by hashing every IPv4 address: the name is an HMAC
+    under a key derived from the key store's KEK, the same in every process of a deployment."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from yikatong.auth.models import ThrottleCounter
+    from yikatong.auth.throttle import DIGEST_KEY_LABEL, Throttle
+    from yikatong.crypto.protocols import KeyStore
+
+    address = "198.51.100.23"
+    Throttle.for_platform(platform).hit("ecard_check", address)
+    with platform.uow() as uow:
+        names = " ".join(uow.session.execute(select(ThrottleCounter.key)).scalars())
+    assert hashlib.sha256(address.encode()).hexdigest()[:32] not in names
+    keyed = hmac_name(platform.get(KeyStore).derived_key(DIGEST_KEY_LABEL), address)
+    assert keyed in names
+    # another worker of the same deployment counts under the same name
+    from yikatong.auth.throttle import DEFAULT_LIMITS
+
+    allowed = int(DEFAULT_LIMITS["ecard_check"].split()[0])
+    assert Throttle.for_platform(platform).remaining("ecard_check", address) == allowed - 1
+
+
+def hmac_name(key: bytes, who: str) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(key, who.encode(), hashlib.sha256).hexdigest()[:32]

@@ -20,6 +20,7 @@ number for a one-time code). A spent limit is a 429 problem with Retry-After.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -39,8 +40,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from yikatong.auth.errors import LoginLocked, TooManyRequests
 from yikatong.auth.models import ThrottleCounter
 from yikatong.core.clock import Clock
+from yikatong.crypto.protocols import KeyStore
 
 # name -> limit, in the `limits` notation. Each rule says who it counts.
+# The label of the key the counters' names are hashed under (KeyStore.derived_key); a Throttle
+# made without a key store (a unit test's) uses a fixed development key.
+DIGEST_KEY_LABEL = "throttle counter names v1"
+DEVELOPMENT_DIGEST_KEY = b"yikatong development throttle key"
+
 DEFAULT_LIMITS: dict[str, str] = {
     # Failed logins per user name, whether or not the name exists; then the name is locked
     # until its window ends (a successful login clears the count).
@@ -201,8 +208,10 @@ class Throttle:
     """The platform's rules over the database storage; `hit` counts or refuses."""
 
     def __init__(self, engine: Engine, clock: Clock, limits: Mapping[str, str] | None = None,
-                 *, enabled: bool = True) -> None:
+                 *, enabled: bool = True, digest_key: Callable[[], bytes] | None = None) -> None:
         self.enabled = enabled
+        self._digest_key = digest_key or (lambda: DEVELOPMENT_DIGEST_KEY)
+        self._key: bytes | None = None
         self.clock = clock
         self.items: dict[str, RateLimitItem] = {
             name: parse(limit) for name, limit in {**DEFAULT_LIMITS, **(limits or {})}.items()}
@@ -216,7 +225,8 @@ class Throttle:
             raise ValueError("YKT_THROTTLE=off is for development only; "
                              "production keeps login throttling on")
         return cls(platform.engine, platform.clock, parse_limits(settings.throttle_limits),
-                   enabled=settings.throttle_enabled)
+                   enabled=settings.throttle_enabled,
+                   digest_key=lambda: platform.get(KeyStore).derived_key(DIGEST_KEY_LABEL))
 
     def hit(self, rule: str, who: str, *,
             refusal: type[TooManyRequests] = TooManyRequests) -> Counted:
@@ -232,7 +242,7 @@ class Throttle:
         counted, refused = [], None
         with self.storage.transaction():
             for rule, who, refusal in hits:
-                item, identity = self.items[rule], _digest(who)
+                item, identity = self.items[rule], self._digest(who)
                 if not self.limiter.hit(item, rule, identity) and refused is None:
                     refused = refusal(retry_after=self._retry_after(item, rule, identity))
                 counted.append(Counted(rule, item.key_for(rule, identity)))
@@ -252,20 +262,23 @@ class Throttle:
     def forget(self, rule: str, who: str) -> None:
         """Start `who`'s count under `rule` afresh (a user name after a successful login)."""
         if self.enabled:
-            self.limiter.clear(self.items[rule], rule, _digest(who))
+            self.limiter.clear(self.items[rule], rule, self._digest(who))
 
     def remaining(self, rule: str, who: str) -> int:
         item = self.items[rule]
-        return self.limiter.get_window_stats(item, rule, _digest(who)).remaining
+        return self.limiter.get_window_stats(item, rule, self._digest(who)).remaining
+
+    def _digest(self, who: str) -> str:
+        """Counters are keyed by a keyed hash (HMAC-SHA256 under a key derived from the key
+        store's KEK): user names, addresses and credentials are not stored, and an address's
+        counter cannot be found by hashing the 2^32 IPv4 addresses."""
+        if self._key is None:  # first use: the key store is open by now
+            self._key = self._digest_key()
+        return hmac.new(self._key, who.encode(), hashlib.sha256).hexdigest()[:32]
 
     def _retry_after(self, item: RateLimitItem, rule: str, identity: str) -> int:
         reset_at = self.limiter.get_window_stats(item, rule, identity).reset_time
         return max(1, math.ceil(reset_at - self.clock.now().timestamp()))
-
-
-def _digest(who: str) -> str:
-    """Counters are keyed by a hash: user names, addresses and credentials are not stored."""
-    return hashlib.sha256(who.encode()).hexdigest()[:32]
 
 
 # --- who a request is -------------------------------------------------------------------------

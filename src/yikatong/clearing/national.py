@@ -81,6 +81,9 @@ class IssuerKeys:
     def unseal(self, sealed: str, *, context: str) -> bytes:
         return self._own.unseal(sealed, context=context)
 
+    def derived_key(self, label: str) -> bytes:
+        return self._own.derived_key(label)
+
 
 class NationalClearingHouse:
     def __init__(self, directory: str | Path, *, seed: bytes = b"simulated T-Union issuers",

@@ -138,6 +138,9 @@ class _KeyRing:
     def unseal(self, sealed: str, *, context: str) -> bytes:
         return self._sealer.unseal(sealed, context=context)
 
+    def derived_key(self, label: str) -> bytes:
+        return self._sealer.derived_key(label)
+
     def _new_key(self, purpose: str, algorithm: str, version: int, diversification: Diversification) -> MasterKey:
         secret, public_key = self._make_key(purpose, algorithm, version)
         return MasterKey(

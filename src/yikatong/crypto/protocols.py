@@ -73,3 +73,9 @@ class KeyStore(Protocol):
         """The secret `seal` sealed with the same `context`. Raises SealedSecretUnreadable
         (a KeyStoreLocked) for another KEK, another context or an altered value."""
         ...
+
+    def derived_key(self, label: str) -> bytes:
+        """A 32-byte key derived from the store's key-encryption key for `label` (e.g. the
+        throttle's counter names): the same in every process of a deployment, unknown to
+        anyone with the database but not the KEK."""
+        ...

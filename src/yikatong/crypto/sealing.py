@@ -24,6 +24,7 @@ PREFIX = "sm4gcm1:"
 NONCE_LENGTH = 12
 TAG_LENGTH = 16
 _LABEL = b"yikatong sealed secrets SM4-GCM v1"
+_DERIVED_LABEL = b"yikatong derived keys v1"
 
 
 class SealedSecretUnreadable(KeyStoreLocked):
@@ -37,6 +38,12 @@ class Sealer:
 
     def __init__(self, kek: bytes) -> None:
         self._key = HKDF(hashes.SM3(), 16, salt=None, info=_LABEL).derive(kek)
+        self._derivation_root = HKDF(hashes.SM3(), 32, salt=None, info=_DERIVED_LABEL).derive(kek)
+
+    def derived_key(self, label: str) -> bytes:
+        """A 32-byte key for `label`, derived (HKDF-SM3) from the KEK through a root of its own,
+        so no derived key is the sealing key or the key store file's."""
+        return HKDF(hashes.SM3(), 32, salt=None, info=label.encode()).derive(self._derivation_root)
 
     def seal(self, secret: bytes, *, context: str) -> str:
         nonce = secrets.token_bytes(NONCE_LENGTH)
