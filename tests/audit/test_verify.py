@@ -146,3 +146,50 @@ def test_deleting_the_newest_checkpoints_after_a_verification_saw_them_is_report
         connection.execute(text("DELETE FROM audit_checkpoints WHERE seq = 2"))
     first = verify(platform).first_problem
     assert (first.kind, first.checkpoint) == ("checkpoint_missing", 2)
+
+
+# --- checkpoints exported outside the database ----------------------------------------------
+
+
+def test_an_exported_checkpoint_catches_the_newest_records_deleted_with_their_checkpoints(
+        platform, trail, tmp_path, monkeypatch):
+    """The database owner deletes the newest record, the checkpoint that vouched for it and
+    every verification row: the database alone looks intact, the copy outside it does not."""
+    run, outside = cli_on(platform, monkeypatch), tmp_path / "elsewhere"
+    assert run("audit", "checkpoint", "--export", outside).exit_code == 0  # checkpoint 3
+    assert sorted(p.name for p in outside.iterdir()) == ["checkpoint-00000003.json"]
+    assert run("audit", "verify", "--against", outside).exit_code == 0
+    helpers.delete_newest(platform, "D")
+    with helpers.as_database_owner(platform) as connection:
+        for table in ("audit_checkpoint_heads", "audit_verifications"):
+            column = "checkpoint_seq" if table == "audit_checkpoint_heads" else "to_checkpoint"
+            connection.execute(text(f"DELETE FROM {table} WHERE {column} >= 3"))
+        connection.execute(text("DELETE FROM audit_checkpoints WHERE seq = 3"))
+    assert verify(platform).ok  # what the database still holds agrees with itself
+    caught = run("audit", "verify", "--against", outside / "checkpoint-00000003.json")
+    assert caught.exit_code == 1 and "exported outside" in caught.output, caught.output
+
+
+def test_a_rewritten_checkpoint_differs_from_its_export_and_a_forged_export_is_no_witness(platform, trail, tmp_path):
+    with platform.uow() as uow:
+        document = service.checkpoint_document(service.latest_checkpoint(uow=uow))
+    forged = {**document, "record_count": document["record_count"] + 1}
+    with platform.uow() as uow:
+        report = service.verify_trail(uow=uow, keys=platform.get(KeyStore), witness=forged)
+    assert [p.kind for p in report.problems] == ["export_signature"]
+    with helpers.as_database_owner(platform) as connection:
+        connection.execute(text("UPDATE audit_checkpoints SET signature = :s WHERE seq = 2"),
+                           {"s": "00" * 64})
+    with platform.uow() as uow:
+        report = service.verify_trail(uow=uow, keys=platform.get(KeyStore), witness=document)
+    assert "export_differs" in [p.kind for p in report.problems]
+
+
+def test_the_checkpoint_job_exports_where_the_setting_says(platform, trail, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    outside = tmp_path / "elsewhere"
+    monkeypatch.setattr(platform, "settings", replace(platform.settings, audit_checkpoint_dir=str(outside)))
+    helpers.write(platform, "E", "new")
+    checkpoint = take_checkpoint(platform)
+    assert (outside / f"checkpoint-{checkpoint.seq:08d}.json").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -16,8 +17,12 @@ def register(group) -> None:
     audit = group("audit")
 
     @audit.command("checkpoint")
-    def checkpoint_command() -> None:
+    def checkpoint_command(
+        export: Path = typer.Option(
+            None, "--export", help="also write the newest checkpoint to this directory, outside the database"),
+    ) -> None:
         """Sign the head of every audit chain now / 生成审计检查点."""
+        from yikatong.audit import service
         from yikatong.audit.jobs import take_checkpoint
         from yikatong.cli.context import platform
         from yikatong.cli.main import fail
@@ -27,6 +32,11 @@ def register(group) -> None:
             checkpoint = take_checkpoint(platform())
         except DomainError as error:
             fail(error)
+        if export is not None:
+            with platform().uow() as uow:
+                newest = service.latest_checkpoint(uow=uow)
+            if newest is not None:
+                console.print(f"exported / 已导出: {service.export_checkpoint(newest, export)}")
         if checkpoint is None:
             console.print("nothing new since the last checkpoint / 自上个检查点以来无新记录")
             return
@@ -40,16 +50,21 @@ def register(group) -> None:
     def verify_command(
         from_checkpoint: int = typer.Option(
             None, "--from", help="start at this checkpoint: records up to its heads may be archived"),
+        against: Path = typer.Option(
+            None, "--against", help="an exported checkpoint (or a directory of them: the newest) "
+                                    "the database must still hold unchanged"),
     ) -> None:
         """Verify the audit trail; exits 1 and names the first bad record on tampering / 核验审计记录."""
         from yikatong.audit.jobs import verify_and_record
+        from yikatong.audit.service import read_witness
         from yikatong.cli.context import platform
         from yikatong.cli.main import fail
         from yikatong.core.errors import DomainError
 
         try:
             report, verification = verify_and_record(
-                platform(), from_checkpoint=from_checkpoint, triggered_by=f"cli:{getpass.getuser()}")
+                platform(), from_checkpoint=from_checkpoint, triggered_by=f"cli:{getpass.getuser()}",
+                witness=read_witness(against) if against is not None else None)
         except DomainError as error:
             fail(error)
         start = f"checkpoint {report.from_checkpoint}" if report.from_checkpoint else "each chain's first record"

@@ -8,6 +8,7 @@ everything present (daily). A failed check is the alert: a logged error, an
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from yikatong.audit import service
 from yikatong.audit.errors import AuditWritersBusy, CheckpointNotFound, CheckpointRace
@@ -27,14 +28,27 @@ def take_checkpoint(platform) -> AuditCheckpoint | None:
     with platform.uow() as uow:
         checkpoint = service.make_checkpoint(uow=uow, keys=platform.get(KeyStore), upto_record_id=bound)
         uow.commit()
+    if checkpoint is not None and platform.settings.audit_checkpoint_dir:
+        service.export_checkpoint(checkpoint, Path(platform.settings.audit_checkpoint_dir))
     return checkpoint
 
 
-def verify_and_record(platform, *, from_checkpoint: int | None,
-                      triggered_by: str) -> tuple[VerificationReport, AuditVerification]:
-    """Verify, keep the outcome, and raise the alert when the trail does not verify."""
+def exported_witness(platform) -> dict | None:
+    """The newest checkpoint exported to YKT_AUDIT_CHECKPOINT_DIR, if it is set and holds one."""
+    directory = platform.settings.audit_checkpoint_dir
+    if not directory or not any(Path(directory).glob("checkpoint-*.json")):
+        return None
+    return service.read_witness(Path(directory))
+
+
+def verify_and_record(platform, *, from_checkpoint: int | None, triggered_by: str,
+                      witness: dict | None = None) -> tuple[VerificationReport, AuditVerification]:
+    """Verify (against `witness`, else the newest exported checkpoint if there is one), keep
+    the outcome, and raise the alert when the trail does not verify."""
+    witness = witness if witness is not None else exported_witness(platform)
     with platform.uow() as uow:
-        report = service.verify_trail(uow=uow, keys=platform.get(KeyStore), from_checkpoint=from_checkpoint)
+        report = service.verify_trail(uow=uow, keys=platform.get(KeyStore), from_checkpoint=from_checkpoint,
+                                      witness=witness)
         verification = service.record_verification(uow=uow, report=report, triggered_by=triggered_by)
         uow.commit()
     if not report.ok:

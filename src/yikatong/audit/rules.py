@@ -162,6 +162,12 @@ PROBLEM_TEXT: dict[str, tuple[str, str]] = {
                      "records were swapped", "记录编号 {record_id} 小于前一条记录的编号 {previous_id}：记录被调换"),
     "checkpoint_missing": ("checkpoints after {newest} are gone: an earlier verification reached checkpoint {checkpoint}",
                            "检查点 {newest} 之后的检查点缺失：此前的核验已到检查点 {checkpoint}"),
+    "export_missing": ("checkpoints after {newest} are gone from the database: a copy of checkpoint "
+                       "{checkpoint} was exported outside it", "数据库中检查点 {newest} 之后的检查点缺失：库外存有检查点 {checkpoint} 的副本"),
+    "export_differs": ("checkpoint {checkpoint} in the database differs from the copy exported outside it",
+                       "数据库中的检查点 {checkpoint} 与库外副本不一致"),
+    "export_signature": ("the exported copy of checkpoint {checkpoint} does not verify ({why}): it is not a witness",
+                         "库外检查点 {checkpoint} 副本签名验证失败（{why}），不能作为凭证"),
     "unvouched": ("its id {record_id} is within checkpoint {checkpoint}'s bound {upto_record_id}, "
                   "which ends this chain at seq {vouched_seq}: it was added behind the checkpoint's back",
                   "记录编号 {record_id} 在检查点 {checkpoint} 的范围 {upto_record_id} 内，但检查点记录该链止于序号 {vouched_seq}：为事后插入"),

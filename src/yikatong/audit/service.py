@@ -9,9 +9,12 @@ keeps its outcome and raises the alert.
 from __future__ import annotations
 
 import itertools
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -135,7 +138,8 @@ class VerificationReport:
         return min(self.problems, key=lambda p: p.order) if self.problems else None
 
 
-def verify_trail(*, uow: UnitOfWork, keys: KeyStore, from_checkpoint: int | None = None) -> VerificationReport:
+def verify_trail(*, uow: UnitOfWork, keys: KeyStore, from_checkpoint: int | None = None,
+                 witness: dict[str, Any] | None = None) -> VerificationReport:
     """Check the checkpoint chain (hashes, links, SM2 signatures, stored heads) and every
     chain's records after `from_checkpoint` (None: from each chain's first record) against
     the heads each checkpoint vouches for. Records at or before the starting checkpoint's
@@ -145,6 +149,8 @@ def verify_trail(*, uow: UnitOfWork, keys: KeyStore, from_checkpoint: int | None
     start = _starting_checkpoint(checkpoints, from_checkpoint)
     heads = _heads_by_checkpoint(uow)
     problems = _checkpoint_problems(checkpoints, heads, keys, _previously_verified(uow))
+    if witness is not None:
+        problems += _witness_problems(checkpoints, witness, keys)
     anchors, vouched, latest_heads, chain_problems = _fold(checkpoints, heads, start)
     problems += chain_problems
     latest = checkpoints[-1] if checkpoints else None
@@ -220,6 +226,55 @@ def _checkpoint_problems(checkpoints: list[AuditCheckpoint], heads: dict[int, li
     if verified_up_to > newest:  # the newest checkpoints were deleted after a verification saw them
         problems.append(checkpoint_problem("checkpoint_missing", verified_up_to, newest=newest))
     return problems
+
+
+# --- copies of checkpoints kept outside the database ---------------------------------------
+
+_CHECKPOINT_FIELDS = ("seq", "at", "upto_record_id", "record_count", "chain_count", "changed_count",
+                      "changes_root", "prev_hash", "key_version", "hash", "signature")
+
+
+def checkpoint_document(checkpoint: AuditCheckpoint) -> dict[str, Any]:
+    """A checkpoint as a self-standing JSON document (its hash and SM2 signature included)."""
+    document = {name: getattr(checkpoint, name) for name in _CHECKPOINT_FIELDS}
+    document["at"] = checkpoint.at.isoformat()
+    return document
+
+
+def export_checkpoint(checkpoint: AuditCheckpoint, directory: Path) -> Path:
+    """Write the checkpoint to `directory` (write-once storage, another host) as
+    checkpoint-<seq>.json: whoever owns the database cannot take it back."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"checkpoint-{checkpoint.seq:08d}.json"
+    temporary = path.with_suffix(".part")
+    temporary.write_text(json.dumps(checkpoint_document(checkpoint), indent=1), encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def read_witness(path: Path) -> dict[str, Any]:
+    """An exported checkpoint: the file itself, or the newest one in a directory of them."""
+    if path.is_dir():
+        files = sorted(path.glob("checkpoint-*.json"))
+        if not files:
+            raise errors.CheckpointNotFound(0)
+        path = files[-1]
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _witness_problems(checkpoints: list[AuditCheckpoint], witness: dict[str, Any],
+                      keys: KeyStore) -> list[Problem]:
+    seq = int(witness["seq"])
+    copy = AuditCheckpoint(**{**witness, "at": datetime.fromisoformat(witness["at"])})
+    if (why := _signature_fault(copy, keys, {})) is not None or checkpoint_hash(
+            {name: getattr(copy, name) for name in _CHECKPOINT_FIELDS[:-2]}) != copy.hash:
+        return [checkpoint_problem("export_signature", seq, why=why or "hash")]
+    stored = next((c for c in checkpoints if c.seq == seq), None)
+    if stored is None:
+        return [checkpoint_problem("export_missing", seq, newest=checkpoints[-1].seq if checkpoints else 0)]
+    if (stored.hash, stored.signature) != (copy.hash, copy.signature):
+        return [checkpoint_problem("export_differs", seq)]
+    return []
 
 
 def _signature_fault(checkpoint: AuditCheckpoint, keys: KeyStore,

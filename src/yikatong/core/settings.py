@@ -41,6 +41,9 @@ class Settings:
     # documented defaults ("login_user=5 per 15 minutes; ..."); off only outside production.
     throttle_limits: str | None = None
     throttle_enabled: bool = True
+    # Where every audit checkpoint is also written (write-once storage, another host): the
+    # scheduled verification checks the database still holds the newest one (docs/audit.md).
+    audit_checkpoint_dir: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -69,4 +72,5 @@ class Settings:
             oidc_id_number_claim=env.get("YKT_OIDC_ID_NUMBER_CLAIM") or cls.oidc_id_number_claim,
             throttle_limits=env.get("YKT_THROTTLE_LIMITS") or None,
             throttle_enabled=env.get("YKT_THROTTLE", "on").strip().lower() != "off",
+            audit_checkpoint_dir=env.get("YKT_AUDIT_CHECKPOINT_DIR") or None,
         )
