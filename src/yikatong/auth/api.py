@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, BackgroundTasks, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
 from yikatong.api.deps import RowId, current_actor, oauth2_scheme, platform_dep, require_roles
@@ -53,14 +53,15 @@ def me(actor: Actor = Depends(current_actor)):
 @router.post("/holders/codes", response_model=CodeRequestedOut, status_code=202,
              summary="Text a sign-up code to the phone on file / 向登记手机号发送注册验证码",
              dependencies=[throttled("holder_sign_up")])
-def request_sign_up_code(body: SignUpCodeIn, platform: Platform = Depends(platform_dep)):
-    """The same answer whether or not the name and ID number are on file with a phone. Codes
-    for one ID number are throttled too (counted whether or not it is on file), so nobody
-    floods a holder's phone from many addresses."""
+def request_sign_up_code(body: SignUpCodeIn, background: BackgroundTasks,
+                         platform: Platform = Depends(platform_dep)):
+    """The same answer whether or not the name and ID number are on file with a phone, given
+    before the record is even looked up: the lookup and the text are sent after the answer
+    (`binding.deliver_sign_up_code`), so neither the answer nor its time says whether the ID
+    number is on file. Codes for one ID number are throttled too (counted whether or not it is
+    on file), so nobody floods a holder's phone from many addresses."""
     throttle_of(platform).hit("sign_up_code_target", body.id_number)
-    with platform.uow() as uow:
-        binding.send_sign_up_code(uow=uow, name=body.name, id_number=body.id_number)
-        uow.commit()
+    background.add_task(binding.deliver_sign_up_code, platform, name=body.name, id_number=body.id_number)
     return CodeRequestedOut(
         note_zh="如该身份证号在档且登记了手机号，验证码已发送至该手机号，10 分钟内有效",
         note_en="If this ID number is on file with a phone number, a code valid for 10 minutes "

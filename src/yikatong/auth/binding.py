@@ -17,6 +17,7 @@ costs the same work either way (a decoy hash is checked when there is no code).
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import timedelta
 from functools import cache
@@ -35,6 +36,8 @@ from yikatong.db.uow import UnitOfWork
 # Argon2id at the OWASP minimum (19 MiB, 2 passes): a six-digit code lives ten minutes and
 # allows five tries, so the hash only has to outlast an offline guess at a stolen table.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+log = logging.getLogger(__name__)
 
 SMS, ACTIVATION = "sms", "activation"
 # Who asks for a sign-up code: nobody is logged in yet.
@@ -78,6 +81,17 @@ def send_sign_up_code(*, uow: UnitOfWork, name: str, id_number: str) -> None:
         _hasher.hash(f"{secrets.randbelow(10**6):06d}")  # the work of issuing a code
         return
     _send_code(uow, actor=PUBLIC, person_id=person.id, phone=person.phone, purpose="sign_up")
+
+
+def deliver_sign_up_code(platform, *, name: str, id_number: str) -> None:
+    """`send_sign_up_code` in its own transaction, after the door has answered (a background
+    task): a failure is logged, never shown to the asker."""
+    try:
+        with platform.uow() as uow:
+            send_sign_up_code(uow=uow, name=name, id_number=id_number)
+            uow.commit()
+    except Exception:  # noqa: BLE001 - the asker has had the one answer there is
+        log.exception("a sign-up code could not be sent")
 
 
 def send_code_to_holder(*, uow: UnitOfWork, actor: Actor, purpose: str) -> str:
