@@ -275,3 +275,19 @@ def test_codes_never_reach_a_log(client, platform, card_holder, caplog):
     assert sign_up(client, applicant, proof="sms_code", code=code).status_code == 201
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert code not in logged and handed.activation_code not in logged and PHONE not in logged
+
+
+def test_a_real_name_assertion_proves_one_thing_only(client, platform):
+    """The provider's ID token is good for minutes; once it has bound an account it binds
+    nothing else (another login for a holder whose first was deleted, an e-card reset)."""
+    from yikatong.auth.models import SpentIdentityEvidence
+
+    body = {"proof": "real_name", "name": "王小明", "id_number": "320402199003070013",
+            "evidence": "id-token-once", "username": "wangxm", "password": "Changzhou-Card-2026!"}
+    assert client.post(f"{AUTH}/holders", json=body).status_code == 201
+    replay = client.post(f"{AUTH}/holders", json={**body, "name": "李四", "id_number": "320402199103070018",
+                                                  "username": "other-login"})
+    assert replay.status_code == 422 and replay.json()["code"] == "binding_proof_failed"
+    with platform.uow() as uow:
+        spent = uow.session.execute(select(SpentIdentityEvidence)).scalar_one()
+    assert spent.purpose == "sign_up" and "id-token-once" not in spent.fingerprint

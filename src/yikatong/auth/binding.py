@@ -17,6 +17,7 @@ costs the same work either way (a decoy hash is checked when there is no code).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from datetime import timedelta
@@ -147,6 +148,22 @@ def issue_activation_code(*, uow: UnitOfWork, actor: Actor, person_id: int, card
     uow.audit(actor=actor, action="auth.activation_code_issued", entity_type="binding_code",
               entity_id=row.id, after={"kind": ACTIVATION, "person_id": person_id, "card_no": card_no})
     return rules.group_activation_code(code)
+
+
+# --- a real-name assertion proves one thing -------------------------------------------------
+
+
+def spend_evidence(*, uow: UnitOfWork, evidence: str, purpose: str) -> None:
+    """Record that this real-name assertion has been used, in the transaction of what it
+    proves; BindingProofFailed when it was used before (for anything). A concurrent second use
+    fails at commit on the primary key, so it never proves twice."""
+    from yikatong.auth.models import SpentIdentityEvidence
+
+    fingerprint = hashlib.sha256(evidence.encode()).hexdigest()
+    if uow.session.get(SpentIdentityEvidence, fingerprint) is not None:
+        raise BindingProofFailed()
+    uow.session.add(SpentIdentityEvidence(fingerprint=fingerprint, purpose=purpose, spent_at=uow.now()))
+    uow.session.flush()
 
 
 # --- checking a code ------------------------------------------------------------------------

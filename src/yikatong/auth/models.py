@@ -76,3 +76,16 @@ class BindingCode(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     closed_at: Mapped[datetime | None]
     closed_reason: Mapped[str | None] = mapped_column(String(16))  # used | superseded | attempts
+
+
+class SpentIdentityEvidence(Base):
+    """A real-name provider's assertion (its ID token) once it has bound an account or reset
+    an e-card password: one assertion proves one thing, however long before its expiry it is
+    shown again. Only a hash of the token is kept."""
+
+    __tablename__ = "spent_identity_evidence"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the token
+    purpose: Mapped[str] = mapped_column(String(24))   # sign_up | ecard_reset
+    spent_at: Mapped[datetime]
+

@@ -115,6 +115,7 @@ def register_holder(
     actor = Actor(user_id=username, role=Role.HOLDER, channel=Channel.ONLINE_PORTAL)
     if proof.kind == "real_name":
         _real_name_check(authenticator, proof)
+        binding.spend_evidence(uow=uow, evidence=proof.evidence or "", purpose="sign_up")
         person = find_person_by_ssn(uow=uow, ssn=proof.id_number)
         if person is not None and not binding.same_name(person.name, proof.name):
             raise RealNameFailed(reason_zh="姓名与登记信息不一致",

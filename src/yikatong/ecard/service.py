@@ -352,7 +352,8 @@ def reset_password(*, uow: UnitOfWork, actor: Actor, proof: str, new_password: s
     that binds an account to a person (auth.binding): the code texted to the phone on file
     (`proof="sms_code"`), or the real-name provider's assertion (`proof="real_name"`,
     `applications.protocols.IdentityAuthenticator`)."""
-    from yikatong.auth.binding import SMS, prove_with_code
+    from yikatong.auth.binding import SMS, prove_with_code, spend_evidence
+    from yikatong.auth.errors import BindingProofFailed
     from yikatong.people.service import get_person, normalise_ssn
 
     ecard = _holder_ecard(uow, actor)
@@ -368,6 +369,10 @@ def reset_password(*, uow: UnitOfWork, actor: Actor, proof: str, new_password: s
         if not authenticator.authenticate(name=person.name, id_number=person.ssn,
                                           evidence=evidence or "").verified:
             raise IdentityCheckFailed()
+        try:
+            spend_evidence(uow=uow, evidence=evidence or "", purpose="ecard_reset")
+        except BindingProofFailed:
+            raise IdentityCheckFailed() from None
     else:
         raise ValueError(f"unknown proof {proof!r}")
     _store_password(uow, ecard, new_password)
