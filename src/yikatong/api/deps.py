@@ -10,7 +10,7 @@ role. A route reads the acting user with `Depends(current_actor)`, which is the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -25,7 +25,7 @@ from yikatong.auth.rules import CHANNELS_BY_CREDENTIAL, channel_for, channel_tab
 from yikatong.auth.service import link_holder_person, resolve_credential
 from yikatong.auth.throttle import count_holder_call
 from yikatong.core.actor import Actor, Channel, Role
-from yikatong.core.errors import Forbidden, Unauthenticated
+from yikatong.core.errors import Unauthenticated
 from yikatong.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -125,17 +125,3 @@ def current_actor(
     if actor is None:  # a PUBLIC route that asks for an actor: a mistake in the table
         raise Unauthenticated()
     return actor
-
-
-def require_roles(*roles: Role) -> Callable[..., Actor]:
-    """Deprecated: the access table decides who may call a route; use `current_actor`.
-    Kept for routes written before the table; it still refuses roles outside `roles` (and
-    the card-centre admin), on top of the table."""
-    allowed = set(roles) | {Role.ADMIN}
-
-    def check(actor: Actor = Depends(current_actor)) -> Actor:
-        if actor.role not in allowed:
-            raise Forbidden()
-        return actor
-
-    return check

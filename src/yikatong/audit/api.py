@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from yikatong.api.deps import platform_dep, require_roles
+from yikatong.api.deps import current_actor, platform_dep
 from yikatong.audit import service
 from yikatong.audit.schemas import VerificationOut
 from yikatong.core.actor import Actor
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/audit", tags=["audit 审计"])
 
 @router.get("/verifications/latest", response_model=VerificationOut,
             summary="Last audit trail verification / 最近一次审计核验结果")
-def latest_verification(actor: Actor = Depends(require_roles()),  # admin only
+def latest_verification(actor: Actor = Depends(current_actor),
                         platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         verification = service.last_verification(uow=uow)

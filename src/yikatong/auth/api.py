@@ -5,7 +5,7 @@ from datetime import timedelta
 from fastapi import APIRouter, BackgroundTasks, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
-from yikatong.api.deps import RowId, current_actor, oauth2_scheme, platform_dep, require_roles
+from yikatong.api.deps import RowId, current_actor, oauth2_scheme, platform_dep
 from yikatong.auth import binding, service
 from yikatong.auth.rules import credential_status
 from yikatong.auth.schemas import (
@@ -110,7 +110,7 @@ def issue_api_key(username: str, body: ApiKeyIn, actor: Actor = Depends(current_
 
 @router.get("/users/{username}/api-keys", response_model=list[ApiKeyInfo],
             summary="List a login's API keys (never the secret) / 查看账号的 API 密钥")
-def list_api_keys(username: str, actor: Actor = Depends(require_roles()),
+def list_api_keys(username: str, actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         keys = service.list_api_keys(uow=uow, user=service.find_user(uow=uow, username=username))
@@ -124,7 +124,7 @@ def list_api_keys(username: str, actor: Actor = Depends(require_roles()),
 @router.post("/users/{username}/api-keys/{key_id}/rotate", response_model=ApiKeyRotateOut,
              status_code=201, summary="Rotate an API key (old one kept for a grace period) / 轮换 API 密钥")
 def rotate_api_key(username: str, key_id: RowId, body: ApiKeyRotateIn,
-                   actor: Actor = Depends(require_roles()), platform: Platform = Depends(platform_dep)):
+                   actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         user = service.find_user(uow=uow, username=username)
         key, new, old = service.rotate_api_key(uow=uow, actor=actor, user=user, key_id=key_id,
@@ -137,7 +137,7 @@ def rotate_api_key(username: str, key_id: RowId, body: ApiKeyRotateIn,
 
 @router.delete("/users/{username}/api-keys/{key_id}", status_code=204,
                summary="Revoke an API key at once / 吊销 API 密钥")
-def revoke_api_key(username: str, key_id: RowId, actor: Actor = Depends(require_roles()),
+def revoke_api_key(username: str, key_id: RowId, actor: Actor = Depends(current_actor),
                    platform: Platform = Depends(platform_dep)) -> None:
     with platform.uow() as uow:
         service.revoke_api_key(uow=uow, actor=actor, key_id=key_id,
@@ -147,14 +147,14 @@ def revoke_api_key(username: str, key_id: RowId, actor: Actor = Depends(require_
 
 @router.post("/users/{username}/deactivate", response_model=UserStateOut,
              summary="Deactivate a login: its tokens and API keys stop at once / 停用账号")
-def deactivate_user(username: str, actor: Actor = Depends(require_roles()),
+def deactivate_user(username: str, actor: Actor = Depends(current_actor),
                     platform: Platform = Depends(platform_dep)):
     return _set_active(platform, actor, username, active=False)
 
 
 @router.post("/users/{username}/reactivate", response_model=UserStateOut,
              summary="Reactivate a login (it logs in again; old credentials stay revoked) / 重新启用账号")
-def reactivate_user(username: str, actor: Actor = Depends(require_roles()),
+def reactivate_user(username: str, actor: Actor = Depends(current_actor),
                     platform: Platform = Depends(platform_dep)):
     return _set_active(platform, actor, username, active=True)
 

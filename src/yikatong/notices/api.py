@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Depends, Query
 
-from yikatong.api.deps import RowId, platform_dep, require_roles
+from yikatong.api.deps import RowId, current_actor, platform_dep
 from yikatong.core.actor import Actor
 from yikatong.notices import service
 from yikatong.notices.errors import NoDevelopmentOutbox
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/notices", tags=["notices 通知"])
 @router.get("/sms", response_model=list[SmsMessageOut],
             summary="Text messages sent (masked) / 已发送短信记录")
 def sent_messages(person_id: RowId | None = None, template: str | None = Query(None, max_length=32),
-                  limit: int = Query(100, ge=1, le=1000), _actor: Actor = Depends(require_roles()),
+                  limit: int = Query(100, ge=1, le=1000), _actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         return [SmsMessageOut(**asdict(m)) for m in service.list_messages(
@@ -32,7 +32,7 @@ def sent_messages(person_id: RowId | None = None, template: str | None = Query(N
 @router.get("/sms/outbox", response_model=list[OutboxMessageOut],
             summary="Development SMS outbox (development mode only) / 开发环境短信发件箱")
 def development_outbox(phone: str | None = Query(None, max_length=32),
-                       limit: int = Query(50, ge=1, le=500), _actor: Actor = Depends(require_roles()),
+                       limit: int = Query(50, ge=1, le=500), _actor: Actor = Depends(current_actor),
                        platform: Platform = Depends(platform_dep)):
     return [OutboxMessageOut(**asdict(m)) for m in development_outbox_of(platform).delivered(
         phone=phone, limit=limit)]
