@@ -329,6 +329,7 @@ def hand_over(*, uow: UnitOfWork, actor: Actor, card_no: str,
                                      successor=card)
     card.state = str(CardState.IN_USE)
     card.handed_over_at = now
+    _record_jiangsu_card(uow, actor=actor, card=card, source="issued")
     _record(uow, actor=actor, card=card, action="card.handed_over", before=before,
             payload={"kind": card.kind, "predecessor_card_no": card.predecessor_card_no})
     return _view(card, now)
@@ -851,9 +852,18 @@ def _retire(uow: UnitOfWork, *, actor: Actor, card: Card, reason: EndReason,
     card.end_reason = str(reason)
     card.end_note = note
     card.successor_card_no = successor.card_no if successor else None
+    _record_jiangsu_card(uow, actor=actor, card=card, source="ended")
     _record(uow, actor=actor, card=card, action="card.retired", before=before, reason=note,
             payload={"reason": str(reason), "successor_card_no": card.successor_card_no,
                      "destination_province": card.transferred_to_province, "note": note})
+
+
+def _record_jiangsu_card(uow: UnitOfWork, *, actor: Actor, card: Card, source: str) -> None:
+    """The person held a Jiangsu card: online first issue is closed to them from now (四.5)."""
+    from yikatong.people.service import record_jiangsu_card
+
+    record_jiangsu_card(uow=uow, actor=actor, person_id=card.person_id, card_no=card.card_no,
+                        source=source)
 
 
 def _request_account_closure(uow: UnitOfWork, *, actor: Actor, card: Card, reason: str,
