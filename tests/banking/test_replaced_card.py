@@ -133,3 +133,20 @@ def test_an_exchange_is_recorded_but_keeps_its_own_closure(bank_platform, bank):
     produce(bank_platform, person_id=68, kind="exchange", predecessor=old.card_no)
     assert bank_account(bank, old).retired_reason == "exchanged"
     assert _retired_audit(bank, old)["policy_action"] is None
+
+
+def test_an_older_bank_file_gets_the_new_columns(tmp_path):
+    from sqlalchemy import inspect, text
+
+    from yikatong.banking.runtime import ensure_schema
+    from yikatong.db.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old-bank.db'}")
+    ensure_schema(engine)
+    with engine.begin() as connection:  # as a release before revision 0011 left it
+        for column in ("retired_at", "retired_reason", "successor_card_no"):
+            connection.execute(text(f"ALTER TABLE bank_accounts DROP COLUMN {column}"))
+    ensure_schema(engine)
+    columns = {c["name"] for c in inspect(engine).get_columns("bank_accounts")}
+    assert {"retired_at", "retired_reason", "successor_card_no"} <= columns
+    engine.dispose()
