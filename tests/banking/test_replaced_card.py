@@ -23,17 +23,31 @@ BRANCH_LOSS = "formal_loss"
 def replaced(platform, bank, *, person_id: int, bank_code: str = "ICBC"):
     """An activated card formally reported lost at the bank, then replaced and handed over."""
     old = activated(platform, bank, person_id=person_id, bank_code=bank_code)
-    at_bank(bank, service.report_loss_at_branch, actor=teller(bank_code), bank_code=bank_code,
-            pan=old.pan, kind=BRANCH_LOSS)
-    new = produce(platform, person_id=person_id, bank_code=bank_code, kind="replacement",
-                  predecessor=old.card_no)
+    at_bank(
+        bank,
+        service.report_loss_at_branch,
+        actor=teller(bank_code),
+        bank_code=bank_code,
+        pan=old.pan,
+        kind=BRANCH_LOSS,
+    )
+    new = produce(
+        platform,
+        person_id=person_id,
+        bank_code=bank_code,
+        kind="replacement",
+        predecessor=old.card_no,
+    )
     return old, new
 
 
 def bank_account(bank, card) -> BankAccount:
     with bank.uow() as uow:
-        return uow.session.execute(select(BankAccount).where(
-            BankAccount.bank_code == card.bank_code, BankAccount.card_no == card.card_no)).scalar_one()
+        return uow.session.execute(
+            select(BankAccount).where(
+                BankAccount.bank_code == card.bank_code, BankAccount.card_no == card.card_no
+            )
+        ).scalar_one()
 
 
 def test_the_bank_records_the_retirement_of_a_replaced_card(bank_platform, bank):
@@ -74,32 +88,52 @@ def test_payments_and_activation_with_a_replaced_card_are_refused(bank_platform,
         row.activated_at = None
         uow.commit()
     with pytest.raises(CardReplaced):
-        at_bank(bank, service.activate_at_branch, actor=teller(), bank_code="ICBC", pan=old.pan,
-                id_document_checked=True, card_checked=True)
+        at_bank(
+            bank,
+            service.activate_at_branch,
+            actor=teller(),
+            bank_code="ICBC",
+            pan=old.pan,
+            id_document_checked=True,
+            card_checked=True,
+        )
 
 
 def test_a_platform_unblock_of_a_replaced_card_is_refused_and_recorded(bank_platform, bank, clock):
     from yikatong.events.protocols import Event
 
     old, _ = replaced(bank_platform, bank, person_id=65)
-    late = Event(event_id="platform-evt-unblock-old", type="card.unblocked", aggregate_type="card",
-                 aggregate_id=old.card_no, partner="ICBC", occurred_at=clock.now(), seq=99,
-                 payload={"functions": ["hr", "financial"], "channel": "outlet"})
+    late = Event(
+        event_id="platform-evt-unblock-old",
+        type="card.unblocked",
+        aggregate_type="card",
+        aggregate_id=old.card_no,
+        partner="ICBC",
+        occurred_at=clock.now(),
+        seq=99,
+        payload={"functions": ["hr", "financial"], "channel": "outlet"},
+    )
     with bank.uow() as uow:
         assert service.handle_platform_event(uow=uow, bank_code="ICBC", event=late)
         uow.commit()
     with bank.uow() as uow:
-        [record] = [m for m in service.processed_messages(uow=uow, bank_code="ICBC")
-                    if m.message_id == "platform-evt-unblock-old"]
+        [record] = [
+            m
+            for m in service.processed_messages(uow=uow, bank_code="ICBC")
+            if m.message_id == "platform-evt-unblock-old"
+        ]
     assert (record.outcome, record.note) == ("ignored", "refused: bank_card_replaced")
     assert bank_account(bank, old).status == "formal_loss"
 
 
 def _retired_audit(bank, card) -> dict:
     with bank.uow() as uow:
-        [row] = uow.session.execute(select(AuditRecord).where(
-            AuditRecord.action == "bank.card_retired",
-            AuditRecord.entity_id == f"{card.bank_code}:{card.card_no}")).scalars()
+        [row] = uow.session.execute(
+            select(AuditRecord).where(
+                AuditRecord.action == "bank.card_retired",
+                AuditRecord.entity_id == f"{card.bank_code}:{card.card_no}",
+            )
+        ).scalars()
         return row.after
 
 
@@ -108,8 +142,11 @@ def test_default_policy_opens_a_closure_task_and_records_the_action(bank_platfor
     old, new = replaced(bank_platform, bank, person_id=66)
     with bank.uow() as uow:
         [task] = service.closure_tasks(uow=uow, bank_code="ICBC")
-    assert (task.card_no, task.successor_card_no, task.reason) == (old.card_no, new.card_no,
-                                                                   "replaced")
+    assert (task.card_no, task.successor_card_no, task.reason) == (
+        old.card_no,
+        new.card_no,
+        "replaced",
+    )
     after = _retired_audit(bank, old)
     assert (after["policy_action"], after["task_id"]) == ("closure_task", task.task_id)
 
@@ -120,16 +157,28 @@ def test_a_bank_declaring_move_to_successor_opens_no_task_and_records_the_move(b
     with bank.uow() as uow:
         assert service.closure_tasks(uow=uow, bank_code="CCB") == []
     after = _retired_audit(bank, old)
-    assert (after["policy_action"], after["successor_card_no"]) == ("move_to_successor", new.card_no)
+    assert (after["policy_action"], after["successor_card_no"]) == (
+        "move_to_successor",
+        new.card_no,
+    )
     with pytest.raises(CardReplaced):
         at_bank(bank, service.unblock_at_branch, actor=teller("CCB"), bank_code="CCB", pan=old.pan)
 
 
 def test_an_exchange_is_recorded_but_keeps_its_own_closure(bank_platform, bank):
     old = activated(bank_platform, bank, person_id=68)
-    act(bank_platform, cards.record_wallet_refund, refunded_fen=0, card_no=old.card_no,
-        actor=Actor(user_id="smk", role=Role.CITIZEN_OUTLET, channel=Channel.CITIZEN_OUTLET,
-                    branch_code="SMK-DIRECT-01"))
+    act(
+        bank_platform,
+        cards.record_wallet_refund,
+        refunded_fen=0,
+        card_no=old.card_no,
+        actor=Actor(
+            user_id="smk",
+            role=Role.CITIZEN_OUTLET,
+            channel=Channel.CITIZEN_OUTLET,
+            branch_code="SMK-DIRECT-01",
+        ),
+    )
     produce(bank_platform, person_id=68, kind="exchange", predecessor=old.card_no)
     assert bank_account(bank, old).retired_reason == "exchanged"
     assert _retired_audit(bank, old)["policy_action"] is None

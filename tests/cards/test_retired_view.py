@@ -16,14 +16,20 @@ def test_a_replaced_card_is_retired_on_every_function_whatever_the_bank_said(pla
     replacement = produce(platform, person_id=71, kind="replacement", predecessor=card_no)
     hand_over(platform, replacement.card_no)
     with platform.uow() as uow:  # the bank's last event said the account was active again
-        uow.session.execute(select(Card).where(Card.card_no == card_no)).scalar_one() \
-            .financial_status = "active"
+        uow.session.execute(
+            select(Card).where(Card.card_no == card_no)
+        ).scalar_one().financial_status = "active"
         uow.commit()
     old = read(platform, card_no)
-    assert (old.state, old.financial_status, old.bank_financial_status) == ("retired", "retired",
-                                                                            "active")
+    assert (old.state, old.financial_status, old.bank_financial_status) == (
+        "retired",
+        "retired",
+        "active",
+    )
     assert [(f.function, f.usable, f.status) for f in old.functions] == [
-        ("hr", False, "retired"), ("financial", False, "retired")]
+        ("hr", False, "retired"),
+        ("financial", False, "retired"),
+    ]
     new = read(platform, replacement.card_no)
     assert [(f.function, f.usable) for f in new.functions] == [("hr", True), ("financial", False)]
 
@@ -41,4 +47,5 @@ def test_the_card_route_shows_the_functions_and_the_banks_last_word(platform, cl
     assert body["bank_financial_status"] == "active"  # an online loss covers HR only
     assert body["functions"] == [
         {"function": "hr", "usable": False, "status": "retired"},
-        {"function": "financial", "usable": False, "status": "retired"}]
+        {"function": "financial", "usable": False, "status": "retired"},
+    ]

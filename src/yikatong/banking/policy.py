@@ -12,7 +12,7 @@ POLICY_FILE = Path(__file__).parent / "config" / "replaced_card_policy.toml"
 
 
 class ReplacedCardAction(StrEnum):
-    CLOSURE_TASK = "closure_task"            # close the old account at a branch (the default)
+    CLOSURE_TASK = "closure_task"  # close the old account at a branch (the default)
     MOVE_TO_SUCCESSOR = "move_to_successor"  # the account continues on the new card
 
 
@@ -29,5 +29,6 @@ def replaced_card_action(bank_code: str) -> ReplacedCardAction:
     try:
         return ReplacedCardAction(values["action"])
     except ValueError as error:
-        raise ValueError(f"replaced_card_policy.toml: unknown action {values['action']!r} "
-                         f"for {bank_code}") from error
+        raise ValueError(
+            f"replaced_card_policy.toml: unknown action {values['action']!r} for {bank_code}"
+        ) from error
