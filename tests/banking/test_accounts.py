@@ -442,7 +442,7 @@ def test_exchange_raises_a_closure_task_which_the_branch_completes(bank_platform
     done = at_bank(bank, service.complete_closure, actor=teller(), bank_code="ICBC",
                    task_id=task.task_id)
     assert (done.status, done.balance_fen) == ("completed", 0)
-    assert cards_view(bank_platform, old.card_no).financial_status == "closed"
+    assert cards_view(bank_platform, old.card_no).bank_financial_status == "closed"
     from sqlalchemy import select
 
     from yikatong.cards.models import BankAccountClosureTask

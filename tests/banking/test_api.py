@@ -115,4 +115,4 @@ def test_closure_tasks_are_listed_and_completed_by_the_bank(bank_platform, clien
     done = client.post(f"/api/v1/banks/ICBC/closure-tasks/{task['task_id']}/complete", headers=icbc)
     assert done.json()["status"] == "completed"
     assert client.get("/api/v1/banks/ICBC/closure-tasks", headers=icbc).json() == []
-    assert cards_view(bank_platform, old.card_no).financial_status == "closed"
+    assert cards_view(bank_platform, old.card_no).bank_financial_status == "closed"

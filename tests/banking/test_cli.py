@@ -32,7 +32,7 @@ def test_closure_tasks_from_the_command_line(bank_platform, ykt):
     assert ykt("bank", "close", task_id, "--bank", "CCB").exit_code == 1  # not that bank's task
     closed = ykt("bank", "close", task_id, "--bank", "ICBC", "--branch", "ICBC-CZ-002")
     assert closed.exit_code == 0 and "completed" in closed.output
-    assert cards_view(bank_platform, old.card_no).financial_status == "closed"
+    assert cards_view(bank_platform, old.card_no).bank_financial_status == "closed"
     assert old.card_no not in ykt("bank", "closures", "--bank", "ICBC").output
 
 

@@ -257,7 +257,9 @@ def test_exchange_moves_hr_retires_the_old_card_and_closes_its_account(platform)
                if e.type == "card.bank_account_closure_requested"]
     assert len(closure) == 1 and closure[0].partner == "BOC"
     assert jobs.poll_bank_events(platform) == 1  # the bank reports the account closed
-    assert read(platform, card_no).financial_status == "closed"
+    closed = read(platform, card_no)
+    assert (closed.financial_status, closed.bank_financial_status) == ("retired", "closed")
+    assert not any(function.usable for function in closed.functions)
     from sqlalchemy import select
 
     from yikatong.cards.models import BankAccountClosureTask

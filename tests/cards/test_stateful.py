@@ -81,6 +81,10 @@ class Model:
         return "temporary_loss" if self.temporary_in_force() else "normal"
 
     def financial_status(self) -> str:
+        # a retired card shows "retired" whatever the bank last said (issue 10)
+        return "retired" if self.retired else self.bank_financial_status()
+
+    def bank_financial_status(self) -> str:
         # only a formal loss at a branch of the card's bank reaches the financial function
         return "formal_loss" if self.formal == "bank_branch" else "active"
 
@@ -235,6 +239,7 @@ class Lifecycle(RuleBasedStateMachine):
             view = service.get_card(uow=uow, card_no=self.card_no)
         assert view.hr_status == self.model.hr_status()
         assert view.financial_status == self.model.financial_status()
+        assert view.bank_financial_status == self.model.bank_financial_status()
         assert view.state == ("retired" if self.model.retired else "in_use")
         if self.replacement_no is not None:
             with self.platform.uow() as uow:

@@ -448,6 +448,17 @@ _ID_NUMBER_KINDS = {
 }
 
 
+def _held_a_jiangsu_card(uow: UnitOfWork, person, live: bool) -> bool:
+    """Whether the person ever held a Jiangsu card (四.5: online first issue is for people who
+    never did): the flag, or any record of a card the platform issued or ended or an old card
+    declared at an outlet. A live card is its own refusal (OnlineFirstIssueOnly), so its
+    issue record is not counted twice."""
+    from yikatong.people.service import jiangsu_card_records
+
+    return person.had_provincial_card or (not live and bool(
+        jiangsu_card_records(uow=uow, person_id=person.id)))
+
+
 def _check_eligibility(uow: UnitOfWork, person_id: int, choice: CardChoice,
                        channel: str) -> str | None:
     """One person, one live card and one open application; kind-specific checks with the
@@ -462,7 +473,8 @@ def _check_eligibility(uow: UnitOfWork, person_id: int, choice: CardChoice,
     live = cards.has_live_card(uow=uow, person_id=person_id)
     rules.check_channel_rules(kind=choice.kind, channel=channel,
                               exchange_reason=choice.exchange_reason,
-                              had_provincial_card=person.had_provincial_card, has_live_card=live)
+                              had_provincial_card=_held_a_jiangsu_card(uow, person, live),
+                              has_live_card=live)
     if choice.kind == "first":
         if live:
             raise LiveCardExists()

@@ -104,6 +104,7 @@ ACCESS: Final[dict[str, frozenset]] = {
     f"POST {API}/people/{{person_id}}/disclosures": roles(CO, PA),
     f"PUT {API}/people/{{person_id}}/photo": roles(H, SS, CO, ADMIN),
     f"POST {API}/people/{{person_id}}/corrections": PEOPLE_OPERATORS,
+    f"POST {API}/people/{{person_id}}/provincial-card-declarations": roles(SS, CO),
     # --- applications ------------------------------------------------------------------------
     f"POST {API}/applications/production/batches": CARD_CENTRE,
     f"POST {API}/applications/production/batches/{{batch_id}}/collect": CARD_CENTRE,

@@ -131,3 +131,10 @@ class AccountNumberMismatch(Conflict):
     code = "bank_account_number_mismatch"
     zh = "该卡在本行登记的账号与请求不一致"
     en = "The account number registered for this card differs from the request"
+
+
+class CardReplaced(Conflict):
+    code = "bank_card_replaced"
+    zh = "该卡已补领新卡（新卡 {successor}），原卡永久停用：不能解挂、激活、用卡支付或取款"
+    en = ("A replacement for this card ({successor}) was handed over: the old card is retired "
+          "for good and cannot be unblocked, activated or used to pay or withdraw")

@@ -39,6 +39,10 @@ class BankAccount(Base):
     hr_status: Mapped[str | None] = mapped_column(String(16))  # as the platform last told us
     hr_status_at: Mapped[datetime | None]
     last_atc: Mapped[int] = mapped_column(default=0)  # highest chip counter seen (replays)
+    # The platform retired the card (its `card.retired` event); a replaced card is dead for good.
+    retired_at: Mapped[datetime | None]
+    retired_reason: Mapped[str | None] = mapped_column(String(32))
+    successor_card_no: Mapped[str | None] = mapped_column(String(9))
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}

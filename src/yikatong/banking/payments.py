@@ -272,6 +272,8 @@ def _transact(uow: UnitOfWork, *, actor: Actor, account: BankAccount, kind: Tran
     if replay is not None:
         return replay
     amount = rules.check_positive_amount(amount)
+    if kind in rules.PAID_WITH_THE_CARD:
+        rules.check_not_replaced(account.retired_reason, account.successor_card_no)
     now = uow.now()
     outcome = rules.decide(status=account.status, valid_until=account.valid_until, kind=kind,
                            today=local_date(now))

@@ -21,6 +21,7 @@ from yikatong.banking.errors import (
     AccountNotActivated,
     AlreadyLost,
     CardPresentExpired,
+    CardReplaced,
     CountryNotSupported,
     CryptogramMismatch,
     CurrencyNotSupported,
@@ -87,6 +88,19 @@ def decide(*, status: str, valid_until: date | None, kind: TransactionKind,
     if kind in CARD_PRESENT and card_present_expired(valid_until, today):
         raise CardPresentExpired(valid_until=valid_until.isoformat())
     return Outcome.POST
+
+
+# What the holder does with the card itself; money paid in, and the branch settling the old
+# account by a counter transfer (closure or move), still work after a replacement.
+PAID_WITH_THE_CARD = CARD_PRESENT | {TransactionKind.ONLINE_PAYMENT}
+REPLACED = "replaced"
+
+
+def check_not_replaced(retired_reason: str | None, successor_card_no: str | None) -> None:
+    """A card whose replacement was handed over is dead on every door (四.7): no unblock, no
+    activation, no payment with it, whatever the old account's status says."""
+    if retired_reason == REPLACED:
+        raise CardReplaced(successor=successor_card_no or "-")
 
 
 def card_present_expired(valid_until: date | None, today: date) -> bool:

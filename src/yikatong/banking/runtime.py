@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
 
 from yikatong.banking import models
 from yikatong.banking.errors import NotServedHere
@@ -53,6 +53,19 @@ def ensure_schema(engine: Engine) -> None:
     import yikatong.ledger.models  # noqa: F401
 
     Base.metadata.create_all(engine, tables=[Base.metadata.tables[name] for name in BANK_TABLES])
+    if engine.dialect.name == "sqlite":
+        _add_missing_columns(engine, models.BankAccount.__table__)
+
+
+def _add_missing_columns(engine: Engine, table) -> None:
+    """A bank file written by an older release lacks the newer (nullable) columns: add them,
+    since no migration runs on the bank's own SQLite file (on PostgreSQL revision 0011 does)."""
+    present = {column["name"] for column in inspect(engine).get_columns(table.name)}
+    missing = [column for column in table.columns if column.name not in present and column.nullable]
+    with engine.begin() as connection:
+        for column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 class ReferenceBank:

@@ -37,6 +37,7 @@ from yikatong.banking.models import (
     BankOutboxMessage,
     BankProcessedMessage,
 )
+from yikatong.banking.policy import ReplacedCardAction, replaced_card_action
 from yikatong.banking.rules import LOST, AccountStatus
 from yikatong.cards.bank_gateway import BANK_RULE_CHANNEL
 from yikatong.cards.bank_rules import bank_loss_rule
@@ -166,6 +167,7 @@ def activate_at_branch(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: st
 
 
 def _activate(uow: UnitOfWork, *, actor: Actor, account: BankAccount) -> BankEvent:
+    rules.check_not_replaced(account.retired_reason, account.successor_card_no)
     if account.status == AccountStatus.CLOSED:
         raise AccountClosed()
     if account.activated_at is not None:
@@ -207,6 +209,7 @@ def unblock_at_branch(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str
     """解挂 at a branch: lifts the bank's loss; a formal loss reported at a branch of the bank
     was both functions, so the platform lifts the HR side too (same route, 四.7)."""
     account = payments.account_by_pan(uow, bank_code, pan)
+    rules.check_not_replaced(account.retired_reason, account.successor_card_no)
     in_force = _losses_in_force(uow, account)
     both = any(loss.kind == AccountStatus.FORMAL_LOSS and loss.channel == BANK_BRANCH_CHANNEL
                for loss in in_force)
@@ -491,12 +494,40 @@ def _apply_platform_event(uow: UnitOfWork, bank_code: str, event: Event) -> str 
         return _platform_loss(uow, account, event)
     if event.type == "card.unblocked":
         return _platform_unblock(uow, account, event)
+    if event.type == "card.retired":
+        return _platform_retired(uow, account, event)
     if event.type == "card.bank_account_closure_requested":
         request_closure(uow=uow, bank_code=bank_code, card_no=card_no, pan=account.pan,
                         reason="exchanged", successor_card_no=payload.get("successor_card_no"),
                         task_id=payload.get("bank_task_id"))
         return None
     return "not for the bank"
+
+
+def _platform_retired(uow: UnitOfWork, account: BankAccount, event: Event) -> str | None:
+    """The platform retired the card. Recorded on the account; for a replacement the bank
+    also does what its declared policy says with the old account (replaced_card_policy.toml)
+    and, from now on, refuses every door that would bring the old card back."""
+    if account.retired_at is not None:
+        return "already applied"
+    before = _snapshot(account)
+    account.retired_at = event.occurred_at
+    account.retired_reason = str(event.payload.get("reason") or "retired")[:32]
+    account.successor_card_no = event.payload.get("successor_card_no")
+    extra = {"retired_reason": account.retired_reason,
+             "successor_card_no": account.successor_card_no, "policy_action": None}
+    if account.retired_reason == rules.REPLACED:
+        action = replaced_card_action(account.bank_code)
+        extra["policy_action"] = str(action)
+        if action == ReplacedCardAction.CLOSURE_TASK:
+            extra["task_id"] = request_closure(
+                uow=uow, bank_code=account.bank_code, card_no=account.card_no, pan=account.pan,
+                reason=rules.REPLACED, successor_card_no=account.successor_card_no)
+    # MOVE_TO_SUCCESSOR: the account continues under the successor card (recorded above);
+    # no branch task, and the old card itself stays refused on every door.
+    _audit(uow, platform_actor(account.bank_code), account, "bank.card_retired", before,
+           extra=extra)
+    return None
 
 
 def _platform_loss(uow: UnitOfWork, account: BankAccount, event: Event) -> str | None:
@@ -529,6 +560,7 @@ def _platform_unblock(uow: UnitOfWork, account: BankAccount, event: Event) -> st
     functions = event.payload.get("functions") or []
     channel = str(event.payload.get("channel") or "platform")
     actor = platform_actor(account.bank_code)
+    rules.check_not_replaced(account.retired_reason, account.successor_card_no)
     if "financial" in functions:
         if account.status not in LOST:
             return "already applied"

@@ -29,6 +29,7 @@ from yikatong.cards.schemas import (
     DeceasedIn,
     ExpiryReminderOut,
     FreezeIn,
+    FunctionOut,
     LossIn,
     LossOut,
     Referral,
@@ -52,7 +53,9 @@ def card_out(view: service.CardView, today: date) -> CardOut:
         card_no=view.card_no, person_id=view.person_id, kind=view.kind, bank_code=view.bank_code,
         pan_masked=mask_pan(view.pan), card_id_code=view.card_id_code, asn=view.asn,
         state=view.state, hr_status=view.hr_status, hr_loss_ends_at=view.hr_loss_ends_at,
-        financial_status=view.financial_status,
+        financial_status=view.financial_status, bank_financial_status=view.bank_financial_status,
+        functions=[FunctionOut(function=f.function, usable=f.usable, status=f.status)
+                   for f in view.functions],
         financial_capabilities=CapabilitiesOut(**financial_capabilities(view, today).as_dict()),
         issue_date=view.issue_date, financial_valid_until=view.financial_valid_until,
         predecessor_card_no=view.predecessor_card_no, successor_card_no=view.successor_card_no,

@@ -325,15 +325,49 @@ def financial_capabilities(card, today: date) -> FinancialCapabilities:
     the account of a retired card (exchanged, holder deceased, transferred out): its bank is
     asked to close it, and money still in it is settled at the branch.
     """
-    status = FinancialStatus(card.financial_status)
     retired = getattr(card, "state", str(CardState.IN_USE)) in (str(CardState.RETIRED),
                                                                str(CardState.CANCELLED))
-    if retired or status in (FinancialStatus.INACTIVE, FinancialStatus.CLOSED):
+    if retired:  # checked first: an ended card shows "retired"/"cancelled", not a bank status
+        return FinancialCapabilities(card_present=False, online=False, credit=False)
+    status = FinancialStatus(card.financial_status)
+    if status in (FinancialStatus.INACTIVE, FinancialStatus.CLOSED):
         return FinancialCapabilities(card_present=False, online=False, credit=False)
     if status in (FinancialStatus.TEMPORARY_LOSS, FinancialStatus.FORMAL_LOSS):
         return FinancialCapabilities(card_present=False, online=False, credit=True)
     expired = status == FinancialStatus.EXPIRED or today > card.financial_valid_until
     return FinancialCapabilities(card_present=not expired, online=True, credit=True)
+
+
+ENDED_STATES = frozenset({CardState.RETIRED, CardState.CANCELLED})
+
+
+@dataclass(frozen=True)
+class FunctionUse:
+    """Whether one function of the card can be used now, and the status that says why."""
+
+    function: str
+    usable: bool
+    status: str
+
+
+def shown_financial_status(state: str, bank_financial_status: str) -> str:
+    """The financial status the platform shows: a retired or cancelled card is dead on every
+    door (a replaced card can never be brought back, 四.7), whatever the bank's last event said;
+    the bank's own last word is kept beside it (`bank_financial_status`)."""
+    return str(state) if state in ENDED_STATES else bank_financial_status
+
+
+def card_functions(*, state: str, hr_status: str, financial_status: str) -> tuple[FunctionUse, ...]:
+    """Each function of the card and whether it can be used: none on an ended card."""
+    ended = state in ENDED_STATES
+    return (
+        FunctionUse(str(Function.HR), not ended and hr_status == HrStatus.NORMAL,
+                    str(state) if ended else hr_status),
+        FunctionUse(str(Function.FINANCIAL),
+                    not ended and financial_status in (FinancialStatus.ACTIVE,
+                                                       FinancialStatus.EXPIRED),
+                    shown_financial_status(state, financial_status)),
+    )
 
 
 def days_until_financial_expiry(valid_until: date, today: date) -> int:

@@ -36,6 +36,12 @@ class CapabilitiesOut(BaseModel):
     credit: bool
 
 
+class FunctionOut(BaseModel):
+    function: str = Field(description="hr 人社功能 | financial 金融功能")
+    usable: bool
+    status: str
+
+
 class CardOut(BaseModel):
     card_no: str
     person_id: int
@@ -47,7 +53,10 @@ class CardOut(BaseModel):
     state: str
     hr_status: str
     hr_loss_ends_at: datetime | None
-    financial_status: str
+    financial_status: str = Field(description="retired/cancelled for an ended card, whatever "
+                                              "the bank last said / 卡片停用后显示停用")
+    bank_financial_status: str = Field(description="the bank's last word / 银行最后通知的状态")
+    functions: list[FunctionOut]
     financial_capabilities: CapabilitiesOut
     issue_date: date
     financial_valid_until: date

@@ -60,8 +60,10 @@ from yikatong.cards.rules import (
     EndReason,
     FinancialCapabilities,
     Function,
+    FunctionUse,
     HrStatus,
     block_in_force,
+    card_functions,
     channel_family,
     check_card_no,
     check_financial_loss_possible,
@@ -76,6 +78,7 @@ from yikatong.cards.rules import (
     plan_loss,
     plan_unblock,
     province_code,
+    shown_financial_status,
     temporary_hr_loss_ends,
 )
 from yikatong.core.actor import Actor, Channel, Role
@@ -134,6 +137,10 @@ class CardView:
     hr_loss_ends_at: datetime | None  # when a temporary HR loss in force ends by itself
     version: int
     blocks_in_force: tuple[BlockView, ...]
+    # The bank's last word on the account; `financial_status` shows "retired"/"cancelled" for an
+    # ended card whatever that word was, and `functions` shows none of them usable.
+    bank_financial_status: str = ""
+    functions: tuple[FunctionUse, ...] = ()
 
     @property
     def is_live(self) -> bool:
@@ -322,6 +329,7 @@ def hand_over(*, uow: UnitOfWork, actor: Actor, card_no: str,
                                      successor=card)
     card.state = str(CardState.IN_USE)
     card.handed_over_at = now
+    _record_jiangsu_card(uow, actor=actor, card=card, source="issued")
     _record(uow, actor=actor, card=card, action="card.handed_over", before=before,
             payload={"kind": card.kind, "predecessor_card_no": card.predecessor_card_no})
     return _view(card, now)
@@ -844,9 +852,18 @@ def _retire(uow: UnitOfWork, *, actor: Actor, card: Card, reason: EndReason,
     card.end_reason = str(reason)
     card.end_note = note
     card.successor_card_no = successor.card_no if successor else None
+    _record_jiangsu_card(uow, actor=actor, card=card, source="ended")
     _record(uow, actor=actor, card=card, action="card.retired", before=before, reason=note,
             payload={"reason": str(reason), "successor_card_no": card.successor_card_no,
                      "destination_province": card.transferred_to_province, "note": note})
+
+
+def _record_jiangsu_card(uow: UnitOfWork, *, actor: Actor, card: Card, source: str) -> None:
+    """The person held a Jiangsu card: online first issue is closed to them from now (四.5)."""
+    from yikatong.people.service import record_jiangsu_card
+
+    record_jiangsu_card(uow=uow, actor=actor, person_id=card.person_id, card_no=card.card_no,
+                        source=source)
 
 
 def _request_account_closure(uow: UnitOfWork, *, actor: Actor, card: Card, reason: str,
@@ -943,7 +960,11 @@ def _view(card: Card, now: datetime) -> CardView:
     return CardView(
         card_no=card.card_no, person_id=card.person_id, bank_code=card.bank_code, pan=card.pan,
         state=card.state, hr_status=str(_hr_status(card, now)),
-        financial_status=card.financial_status, issue_date=card.issue_date,
+        financial_status=shown_financial_status(card.state, card.financial_status),
+        bank_financial_status=card.financial_status,
+        functions=card_functions(state=card.state, hr_status=str(_hr_status(card, now)),
+                                 financial_status=card.financial_status),
+        issue_date=card.issue_date,
         financial_valid_until=card.financial_valid_until,
         predecessor_card_no=card.predecessor_card_no, asn=card.asn, kind=card.kind,
         card_id_code=card.card_id_code, chip_serial=card.chip_serial,

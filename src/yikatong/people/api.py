@@ -25,6 +25,7 @@ from yikatong.people.schemas import (
     DisclosureOut,
     IdCheckIn,
     IdCheckOut,
+    JiangsuCardRecordOut,
     OwnPhoneChangeIn,
     PersonOut,
     PersonPageOut,
@@ -32,6 +33,7 @@ from yikatong.people.schemas import (
     PhoneChangedOut,
     PhoneChangeIn,
     PhotoReportOut,
+    ProvincialCardDeclarationIn,
     RegisterIn,
     ResolveIn,
     ReviewOut,
@@ -198,6 +200,20 @@ def change_phone_at_outlet(person_id: RowId, body: PhoneChangeIn,
                                               phone=body.phone)
         uow.commit()
     return PhoneChangedOut.of(view)
+
+
+@router.post("/{person_id}/provincial-card-declarations", response_model=JiangsuCardRecordOut,
+             status_code=201,
+             summary="Record an old provincial card presented at an outlet / 登记持有的原江苏省社保卡")
+def declare_provincial_card(person_id: RowId, body: ProvincialCardDeclarationIn,
+                            actor: Actor = Depends(current_actor),
+                            platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        record = service.declare_provincial_card(uow=uow, actor=actor, person_id=person_id,
+                                                 old_card_no=body.old_card_no)
+        uow.commit()
+    return JiangsuCardRecordOut(id=record.id, person_id=record.person_id, card_no=record.card_no,
+                                source=record.source, recorded_at=record.recorded_at)
 
 
 @router.get("/{person_id}", response_model=PersonOut, summary="One person / 人员信息")

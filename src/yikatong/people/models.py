@@ -104,3 +104,22 @@ class PersonCorrection(Base):
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class JiangsuCardRecord(Base):
+    """That a person held a Jiangsu social security card (四.5: online first issue is only for
+    people who never did). `source`: issued (the platform handed one over), ended (the
+    platform retired it), declared (an old-generation provincial card presented at an outlet;
+    `card_no` is then the number printed on that card)."""
+
+    __tablename__ = "jiangsu_card_records"
+    __table_args__ = (UniqueConstraint("person_id", "card_no", "source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # No foreign key, like cards.person_id: a card may be recorded before the person's row
+    # exists in this database (cards are registered from the factory's list).
+    person_id: Mapped[int] = mapped_column(index=True)
+    card_no: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))  # issued | ended | declared
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(64))

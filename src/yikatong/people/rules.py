@@ -233,6 +233,20 @@ def parse_document_type(value: str) -> DocumentType:
         raise errors.UnknownDocumentType(document_type=value) from None
 
 
+# The number printed on an old-generation provincial card: its format is not published, so
+# only letters and digits of a plausible length (the platform's own card numbers are 9).
+_OLD_CARD_NO = re.compile(r"[A-Z0-9]{6,32}", re.ASCII)
+
+
+def check_old_card_no(card_no: str) -> str:
+    """The old card's number, upper-cased and without spaces, or InvalidPersonData."""
+    number = re.sub(r"\s+", "", card_no or "").upper()
+    if not _OLD_CARD_NO.fullmatch(number):
+        raise errors.InvalidPersonData(reason_zh="原社会保障卡卡号应为 6 至 32 位字母或数字",
+                                       reason_en="the old card's number is 6 to 32 letters or digits")
+    return number
+
+
 def check_nationality(nationality: str) -> str:
     code = (nationality or "").strip().upper()
     if not re.fullmatch(r"[A-Z]{3}", code):

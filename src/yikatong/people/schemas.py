@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
@@ -73,6 +73,19 @@ class ApplicantOut(BaseModel):
     outcome: Literal["existing", "new", "manual_review"]
     review_id: int | None
     warnings: list[Message]
+
+
+class ProvincialCardDeclarationIn(BaseModel):
+    old_card_no: str = Field(max_length=40, description="the number printed on the old-generation "
+                             "provincial card / 原江苏省社会保障卡卡号")
+
+
+class JiangsuCardRecordOut(BaseModel):
+    id: int
+    person_id: int
+    card_no: str
+    source: str = Field(description="issued | ended | declared")
+    recorded_at: datetime
 
 
 class PersonOut(BaseModel):

@@ -5,7 +5,7 @@ creates a person: one record on the review, one on the new person)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,6 +19,7 @@ from yikatong.people import errors, rules
 from yikatong.people.config import PeopleConfig
 from yikatong.people.models import (
     IdentityReview,
+    JiangsuCardRecord,
     Person,
     PersonCorrection,
     PersonDocument,
@@ -384,6 +385,73 @@ def mark_had_provincial_card(*, uow: UnitOfWork, actor: Actor, person_id: int) -
     person.updated_at = uow.now()
     uow.audit(actor=actor, action="person.mark_had_provincial_card", entity_type="person",
               entity_id=person.id, before=before, after=_snapshot(person))
+
+
+# --- ever held a Jiangsu card (四.5) ------------------------------------------------------
+
+CARD_RECORD_SOURCES = ("issued", "ended", "declared")
+
+
+@dataclass(frozen=True)
+class JiangsuCardRecordView:
+    id: int
+    person_id: int
+    card_no: str
+    source: str
+    recorded_at: datetime
+    recorded_by: str
+
+
+def record_jiangsu_card(*, uow: UnitOfWork, actor: Actor, person_id: int, card_no: str,
+                        source: str) -> JiangsuCardRecordView:
+    """Note that the person held this card (once per card and source: a retry adds nothing).
+    Written in the caller's transaction; the caller's own audit record covers issued/ended."""
+    if source not in CARD_RECORD_SOURCES:
+        raise ValueError(f"unknown Jiangsu card record source {source!r}")
+    known = uow.session.execute(select(JiangsuCardRecord).where(
+        JiangsuCardRecord.person_id == person_id, JiangsuCardRecord.card_no == card_no,
+        JiangsuCardRecord.source == source)).scalar_one_or_none()
+    if known is None:
+        known = JiangsuCardRecord(person_id=person_id, card_no=card_no, source=source,
+                                  recorded_at=uow.now(), recorded_by=actor.user_id)
+        uow.session.add(known)
+        uow.session.flush()
+    return _card_record_view(known)
+
+
+def declare_provincial_card(*, uow: UnitOfWork, actor: Actor, person_id: int,
+                            old_card_no: str) -> JiangsuCardRecordView:
+    """An old-generation provincial card presented at an outlet: the person held a Jiangsu
+    card, so online first issue is closed to them (四.5). Audited; a retry changes nothing."""
+    _load(uow, person_id)
+    number = rules.check_old_card_no(old_card_no)
+    before = len(jiangsu_card_records(uow=uow, person_id=person_id))
+    record = record_jiangsu_card(uow=uow, actor=actor, person_id=person_id, card_no=number,
+                                 source="declared")
+    if len(jiangsu_card_records(uow=uow, person_id=person_id)) != before:
+        uow.audit(actor=actor, action="person.provincial_card_declared", entity_type="person",
+                  entity_id=person_id, after={"record_id": record.id, "card_no": number})
+    return record
+
+
+def jiangsu_card_records(*, uow: UnitOfWork, person_id: int) -> list[JiangsuCardRecordView]:
+    """Every record that the person held a Jiangsu card, oldest first."""
+    rows = uow.session.execute(select(JiangsuCardRecord).where(
+        JiangsuCardRecord.person_id == person_id).order_by(JiangsuCardRecord.id)).scalars()
+    return [_card_record_view(row) for row in rows]
+
+
+def ever_held_jiangsu_card(*, uow: UnitOfWork, person_id: int) -> bool:
+    """Whether anything records that the person held a Jiangsu card (flag or record)."""
+    person = _load(uow, person_id)
+    return person.had_provincial_card or uow.session.execute(select(JiangsuCardRecord.id).where(
+        JiangsuCardRecord.person_id == person_id).limit(1)).first() is not None
+
+
+def _card_record_view(row: JiangsuCardRecord) -> JiangsuCardRecordView:
+    return JiangsuCardRecordView(id=row.id, person_id=row.person_id, card_no=row.card_no,
+                                 source=row.source, recorded_at=row.recorded_at,
+                                 recorded_by=row.recorded_by)
 
 
 # --- listing and photos ----------------------------------------------------------------
