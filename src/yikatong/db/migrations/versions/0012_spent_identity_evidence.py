@@ -1,7 +1,7 @@
 """a real-name assertion proves one thing: spent ID tokens are recorded by hash
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import yikatong.db.base
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
