@@ -146,6 +146,10 @@ def test_issued_and_ended_cards_are_recorded(platform, admin_actor):
             "issued",
             "ended",
         ]
+        # the person's record says so too, not only the old flag an operator sets
+        from yikatong.people.service import get_person
+
+        assert get_person(uow=uow, person_id=person_id).had_provincial_card
 
 
 def test_a_declaration_needs_an_outlet_role(client, login, platform, admin_actor):

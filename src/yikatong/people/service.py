@@ -83,7 +83,10 @@ def _view(uow: UnitOfWork, person: Person) -> PersonView:
         birth_date=person.birth_date, nationality=person.nationality, phone=person.phone,
         address=person.address, person_code=person.person_code or "",
         document_type=document_type, has_photo=has_photo,
-        had_provincial_card=person.had_provincial_card,
+        # the old flag, or any card the platform issued or ended or an outlet saw declared
+        had_provincial_card=person.had_provincial_card or uow.session.execute(
+            select(JiangsuCardRecord.id).where(JiangsuCardRecord.person_id == person.id).limit(1)
+        ).first() is not None,
     )
 
 
