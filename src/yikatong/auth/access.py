@@ -100,7 +100,7 @@ ACCESS: Final[dict[str, frozenset]] = {
     f"POST {API}/people/reviews/{{review_id}}/resolve": PEOPLE_OPERATORS,
     f"POST {API}/people/reviews/{{review_id}}/approve": PEOPLE_OPERATORS,
     f"POST {API}/people/reviews/{{review_id}}/reject": PEOPLE_OPERATORS,
-    f"GET {API}/people/{{person_id}}": roles(H, SS, CO, PA, ADMIN),
+    f"GET {API}/people/{{person_id}}": roles(H, SS, CO, PA, EA, ADMIN),
     f"GET {API}/people/{{person_id}}/photo": roles(H, SS, CO, PA, ADMIN),
     f"PUT {API}/people/{{person_id}}/photo": roles(H, SS, CO, ADMIN),
     f"POST {API}/people/{{person_id}}/corrections": PEOPLE_OPERATORS,
