@@ -18,17 +18,29 @@ pytestmark = pytest.mark.db
 
 ACME = "91320400MA1M9XK3P" + uscc_check("91320400MA1M9XK3P")
 RIVAL = "91320400MA1M9XK4P" + uscc_check("91320400MA1M9XK4P")
-AGENT = {"name": "经办人", "document_type": "resident_id_card",
-         "document_number": "320412197801010043"}
+AGENT = {
+    "name": "经办人",
+    "document_type": "resident_id_card",
+    "document_number": "320412197801010043",
+}
 
 
 def submit_batch(client, headers, size: int = 1, applicants=None) -> dict:
     applicants = applicants or [applicant_json(new_applicant()) for _ in range(size)]
-    rows = [{"applicant": applicant, "bank_code": "CMB", "pickup_outlet_code": "SS-WJ-01"}
-            for applicant in applicants]
-    response = client.post("/api/v1/applications/employer-batches", headers=headers, json={
-        "employer_name": "常州示例科技有限公司", "agent": AGENT, "employees": rows,
-        "authorisation_letter_ref": "WT-2026-0001"})
+    rows = [
+        {"applicant": applicant, "bank_code": "CMB", "pickup_outlet_code": "SS-WJ-01"}
+        for applicant in applicants
+    ]
+    response = client.post(
+        "/api/v1/applications/employer-batches",
+        headers=headers,
+        json={
+            "employer_name": "常州示例科技有限公司",
+            "agent": AGENT,
+            "employees": rows,
+            "authorisation_letter_ref": "WT-2026-0001",
+        },
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -45,14 +57,17 @@ def count(platform, model) -> int:
 def without_id(response, row_id: int) -> dict:
     """The refusal with the asked-for id blanked out: what is left must not depend on
     whether a record with that id exists."""
+
     def blank(value):
         if value == row_id:
             return "ID"
         return value.replace(str(row_id), "ID") if isinstance(value, str) else value
 
     body = response.json()
-    return {key: {k: blank(v) for k, v in value.items()} if isinstance(value, dict)
-            else blank(value) for key, value in body.items()}
+    return {
+        key: {k: blank(v) for k, v in value.items()} if isinstance(value, dict) else blank(value)
+        for key, value in body.items()
+    }
 
 
 @pytest.fixture
@@ -72,8 +87,11 @@ def admin(login):
 
 def test_an_employer_agent_login_names_a_valid_employer(client, admin):
     def add(username, **fields):
-        return client.post("/api/v1/auth/users", headers=admin, json={
-            "username": username, "password": None, "role": "employer_agent", **fields})
+        return client.post(
+            "/api/v1/auth/users",
+            headers=admin,
+            json={"username": username, "password": None, "role": "employer_agent", **fields},
+        )
 
     missing = add("hr-none")
     assert missing.status_code == 422 and missing.json()["code"] == "employer_uscc_required"
@@ -91,18 +109,31 @@ def test_the_batch_links_each_employee_to_the_agents_employer(client, acme, riva
     people = sorted(person_of(client, acme, row["application_id"]) for row in batch["rows"])
     links = client.get("/api/v1/employers/links", headers=acme).json()
     assert sorted(link["person_id"] for link in links) == people
-    assert {(link["employer_uscc"], link["employer_batch_id"], link["made_by"])
-            for link in links} == {(ACME, batch["id"], "acme-hr")}
+    assert {
+        (link["employer_uscc"], link["employer_batch_id"], link["made_by"]) for link in links
+    } == {(ACME, batch["id"], "acme-hr")}
     assert client.get("/api/v1/employers/links", headers=rival).json() == []
     assert len(client.get("/api/v1/employers/links", headers=admin).json()) == 2
 
 
 def test_a_batch_for_another_employer_is_refused(client, acme, platform):
     before = count(platform, Application)
-    response = client.post("/api/v1/applications/employer-batches", headers=acme, json={
-        "employer_name": "别家公司", "uscc": RIVAL, "agent": AGENT,
-        "employees": [{"applicant": applicant_json(new_applicant()), "bank_code": "CMB",
-                       "pickup_outlet_code": "SS-WJ-01"}]})
+    response = client.post(
+        "/api/v1/applications/employer-batches",
+        headers=acme,
+        json={
+            "employer_name": "别家公司",
+            "uscc": RIVAL,
+            "agent": AGENT,
+            "employees": [
+                {
+                    "applicant": applicant_json(new_applicant()),
+                    "bank_code": "CMB",
+                    "pickup_outlet_code": "SS-WJ-01",
+                }
+            ],
+        },
+    )
     assert response.status_code == 403 and response.json()["code"] == "batch_for_another_employer"
     assert count(platform, Application) == before
 
@@ -126,15 +157,18 @@ def test_an_agent_reads_its_employee_and_nobody_else(client, acme, rival):
 def test_an_agent_cannot_act_on_another_employers_application(client, acme, rival, platform):
     theirs = submit_batch(client, rival)["rows"][0]["application_id"]
     audits = count(platform, AuditRecord)
-    refused = client.post(f"/api/v1/applications/{theirs}/cancel", headers=acme,
-                          json={"reason": "离职"})
-    missing = client.post("/api/v1/applications/987654/cancel", headers=acme,
-                          json={"reason": "离职"})
+    refused = client.post(
+        f"/api/v1/applications/{theirs}/cancel", headers=acme, json={"reason": "离职"}
+    )
+    missing = client.post(
+        "/api/v1/applications/987654/cancel", headers=acme, json={"reason": "离职"}
+    )
     assert refused.status_code == missing.status_code == 404
     assert without_id(refused, theirs) == without_id(missing, 987654)
     assert count(platform, AuditRecord) == audits
-    assert client.get(f"/api/v1/applications/{theirs}", headers=rival).json()["status"] == \
-        "submitted"
+    assert (
+        client.get(f"/api/v1/applications/{theirs}", headers=rival).json()["status"] == "submitted"
+    )
 
 
 def test_an_agent_registers_only_its_employees(client, acme, rival, platform):
@@ -142,8 +176,9 @@ def test_an_agent_registers_only_its_employees(client, acme, rival, platform):
     mine = submit_batch(client, acme, applicants=[employee])["rows"][0]["application_id"]
     submit_batch(client, rival, applicants=[theirs])
     people = count(platform, Person)
-    new = client.post("/api/v1/people/applicants", headers=acme,
-                      json=applicant_json(new_applicant()))
+    new = client.post(
+        "/api/v1/people/applicants", headers=acme, json=applicant_json(new_applicant())
+    )
     existing = client.post("/api/v1/people/applicants", headers=acme, json=theirs)
     assert new.status_code == existing.status_code == 404
     assert new.json() == existing.json() and new.json()["code"] == "person_not_found"
@@ -157,23 +192,30 @@ def test_an_ended_link_takes_the_access_away(client, acme, rival, admin, platfor
     mine = submit_batch(client, acme)["rows"][0]["application_id"]
     person = person_of(client, acme, mine)
     (link,) = client.get("/api/v1/employers/links", headers=acme).json()
-    refused = client.post(f"/api/v1/employers/links/{link['id']}/end", headers=rival,
-                          json={"reason": "x"})
-    missing = client.post("/api/v1/employers/links/987654/end", headers=rival,
-                          json={"reason": "x"})
+    refused = client.post(
+        f"/api/v1/employers/links/{link['id']}/end", headers=rival, json={"reason": "x"}
+    )
+    missing = client.post("/api/v1/employers/links/987654/end", headers=rival, json={"reason": "x"})
     assert refused.status_code == missing.status_code == 404
     assert without_id(refused, link["id"]) == without_id(missing, 987654)
-    ended = client.post(f"/api/v1/employers/links/{link['id']}/end", headers=acme,
-                        json={"reason": "员工离职"})
+    ended = client.post(
+        f"/api/v1/employers/links/{link['id']}/end", headers=acme, json={"reason": "员工离职"}
+    )
     assert ended.status_code == 200 and ended.json()["ended_by"] == "acme-hr"
     assert client.get(f"/api/v1/people/{person}", headers=acme).status_code == 404
     assert client.get(f"/api/v1/applications/{mine}", headers=acme).status_code == 404
     assert client.get("/api/v1/employers/links", headers=acme).json() == []
-    twice = client.post(f"/api/v1/employers/links/{link['id']}/end", headers=admin,
-                        json={"reason": "again"})
+    twice = client.post(
+        f"/api/v1/employers/links/{link['id']}/end", headers=admin, json={"reason": "again"}
+    )
     assert twice.status_code == 409 and twice.json()["code"] == "employee_link_ended"
     with platform.uow() as uow:
-        actions = uow.session.execute(select(AuditRecord.action).where(
-            AuditRecord.entity_type == "employee_link")).scalars().all()
+        actions = (
+            uow.session.execute(
+                select(AuditRecord.action).where(AuditRecord.entity_type == "employee_link")
+            )
+            .scalars()
+            .all()
+        )
     assert actions == ["employee_link.open", "employee_link.end"]
     assert count(platform, EmployeeLink) == 1

@@ -33,34 +33,64 @@ class LinkView:
 
 
 def _view(link: EmployeeLink) -> LinkView:
-    return LinkView(id=link.id, employer_uscc=link.employer_uscc, person_id=link.person_id,
-                    started_at=link.started_at, ended_at=link.ended_at, made_by=link.made_by,
-                    employer_batch_id=link.employer_batch_id, ended_by=link.ended_by)
+    return LinkView(
+        id=link.id,
+        employer_uscc=link.employer_uscc,
+        person_id=link.person_id,
+        started_at=link.started_at,
+        ended_at=link.ended_at,
+        made_by=link.made_by,
+        employer_batch_id=link.employer_batch_id,
+        ended_by=link.ended_by,
+    )
 
 
 def _open_link(uow: UnitOfWork, employer_uscc: str, person_id: int) -> EmployeeLink | None:
     return uow.session.execute(
-        select(EmployeeLink).where(
-            EmployeeLink.employer_uscc == employer_uscc, EmployeeLink.person_id == person_id,
-            or_(EmployeeLink.ended_at.is_(None), EmployeeLink.ended_at > uow.now()))
-        .order_by(EmployeeLink.id).limit(1)
+        select(EmployeeLink)
+        .where(
+            EmployeeLink.employer_uscc == employer_uscc,
+            EmployeeLink.person_id == person_id,
+            or_(EmployeeLink.ended_at.is_(None), EmployeeLink.ended_at > uow.now()),
+        )
+        .order_by(EmployeeLink.id)
+        .limit(1)
     ).scalar_one_or_none()
 
 
-def link_employee(*, uow: UnitOfWork, actor: Actor, employer_uscc: str, person_id: int,
-                  employer_batch_id: int | None) -> LinkView:
+def link_employee(
+    *,
+    uow: UnitOfWork,
+    actor: Actor,
+    employer_uscc: str,
+    person_id: int,
+    employer_batch_id: int | None,
+) -> LinkView:
     """Record that the employer employs the person (no commit: the batch row's transaction).
     An open link is kept as it is, so a second batch naming the same employee adds nothing."""
     existing = _open_link(uow, employer_uscc, person_id)
     if existing is not None:
         return _view(existing)
-    link = EmployeeLink(employer_uscc=employer_uscc, person_id=person_id, started_at=uow.now(),
-                        made_by=actor.user_id, employer_batch_id=employer_batch_id)
+    link = EmployeeLink(
+        employer_uscc=employer_uscc,
+        person_id=person_id,
+        started_at=uow.now(),
+        made_by=actor.user_id,
+        employer_batch_id=employer_batch_id,
+    )
     uow.session.add(link)
     uow.session.flush()
-    uow.audit(actor=actor, action="employee_link.open", entity_type="employee_link",
-              entity_id=link.id, after={"employer_uscc": employer_uscc, "person_id": person_id,
-                                        "employer_batch_id": employer_batch_id})
+    uow.audit(
+        actor=actor,
+        action="employee_link.open",
+        entity_type="employee_link",
+        entity_id=link.id,
+        after={
+            "employer_uscc": employer_uscc,
+            "person_id": person_id,
+            "employer_batch_id": employer_batch_id,
+        },
+    )
     return _view(link)
 
 
@@ -75,15 +105,15 @@ def may_see_person(*, uow: UnitOfWork, actor: Actor, person_id: int | None) -> b
     return _open_link(uow, actor.employer_uscc, person_id) is not None
 
 
-def list_links(*, uow: UnitOfWork, actor: Actor, include_ended: bool = False,
-               limit: int = 100, offset: int = 0) -> list[LinkView]:
+def list_links(
+    *, uow: UnitOfWork, actor: Actor, include_ended: bool = False, limit: int = 100, offset: int = 0
+) -> list[LinkView]:
     """Links the caller may see: an employer agent its employer's, the card centre all."""
     query = select(EmployeeLink).order_by(EmployeeLink.id).limit(limit).offset(offset)
     if rules.is_employer_scoped(actor):
         query = query.where(EmployeeLink.employer_uscc == (actor.employer_uscc or ""))
     if not include_ended:
-        query = query.where(or_(EmployeeLink.ended_at.is_(None),
-                                EmployeeLink.ended_at > uow.now()))
+        query = query.where(or_(EmployeeLink.ended_at.is_(None), EmployeeLink.ended_at > uow.now()))
     return [_view(link) for link in uow.session.execute(query).scalars()]
 
 
@@ -100,9 +130,14 @@ def end_link(*, uow: UnitOfWork, actor: Actor, link_id: int, reason: str) -> Lin
         raise EmployeeLinkEnded(ended_at=link.ended_at.isoformat())
     link.ended_at, link.ended_by = now, actor.user_id
     uow.session.flush()
-    uow.audit(actor=actor, action="employee_link.end", entity_type="employee_link",
-              entity_id=link.id, before={"ended_at": None},
-              after={"ended_at": now.isoformat(), "person_id": link.person_id},
-              reason=reason.strip())
+    uow.audit(
+        actor=actor,
+        action="employee_link.end",
+        entity_type="employee_link",
+        entity_id=link.id,
+        before={"ended_at": None},
+        after={"ended_at": now.isoformat(), "person_id": link.person_id},
+        reason=reason.strip(),
+    )
     uow.commit()
     return _view(link)
