@@ -219,3 +219,21 @@ def test_an_ended_link_takes_the_access_away(client, acme, rival, admin, platfor
         )
     assert actions == ["employee_link.open", "employee_link.end"]
     assert count(platform, EmployeeLink) == 1
+
+
+def test_the_cli_adds_an_employer_agent_only_with_its_employer(platform, monkeypatch):
+    from tests.conftest import cli_on
+    from yikatong.auth.models import User
+
+    run = cli_on(platform, monkeypatch)
+    refused = run("user", "add", "hr-cli", "--role", "employer_agent", "--no-password")
+    assert refused.exit_code != 0 and "employer_uscc_required" in refused.output
+    added = run(
+        "user", "add", "hr-cli", "--role", "employer_agent", "--employer", ACME, "--no-password"
+    )
+    assert added.exit_code == 0, added.output
+    with platform.uow() as uow:
+        stored = uow.session.execute(
+            select(User.employer_uscc).where(User.username == "hr-cli")
+        ).scalar_one()
+    assert stored == ACME
