@@ -21,7 +21,8 @@ DEMO_USERS = [
     ("outlet", Role.SS_OUTLET, {"branch_code": "SS-TN-01"}),
     ("citizen-outlet", Role.CITIZEN_OUTLET, {"branch_code": "SMK-DIRECT-01"}),
     ("agent12333", Role.PHONE_AGENT, {}),
-    ("employer", Role.EMPLOYER_AGENT, {}),
+    # an employer agent acts for one employer, named by its unified social credit code
+    ("employer", Role.EMPLOYER_AGENT, {"employer_uscc": "91320411MA1Q2W3E4F"}),
     ("icbc", Role.BANK, {"bank_code": "ICBC", "branch_code": "ICBC-CZ-001"}),
     ("transit", Role.TRANSIT_OPERATOR, {"branch_code": "CZBUS"}),   # the bus company
     ("metro", Role.TRANSIT_OPERATOR, {"branch_code": "CZMETRO"}),   # the metro company

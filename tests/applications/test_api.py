@@ -148,8 +148,8 @@ def test_online_refused_for_an_old_provincial_card_holder(client, login, platfor
 
 
 def test_employer_agent_batch(client, login, platform):
-    employer = login(Role.EMPLOYER_AGENT, username="acme-hr")
     uscc = "91320400MA1M9XK3P" + uscc_check("91320400MA1M9XK3P")
+    employer = login(Role.EMPLOYER_AGENT, username="acme-hr", employer_uscc=uscc)
     rows = [{"applicant": applicant_json(new_applicant()), "bank_code": "CMB",
              "pickup_outlet_code": "SS-WJ-01"} for _ in range(3)]
     rows[1]["bank_code"] = "NOPE"
@@ -165,7 +165,8 @@ def test_employer_agent_batch(client, login, platform):
     assert again == batch
     mine = batch["rows"][0]["application_id"]
     assert client.get(f"{API}/{mine}", headers=employer).status_code == 200
-    rival = login(Role.EMPLOYER_AGENT, username="other-hr")
+    rival_uscc = "91320400MA1M9XK4P" + uscc_check("91320400MA1M9XK4P")
+    rival = login(Role.EMPLOYER_AGENT, username="other-hr", employer_uscc=rival_uscc)
     assert client.get(f"{API}/{mine}", headers=rival).status_code == 404
     assert client.get(f"{API}/employer-batches/{batch['id']}", headers=rival).json()["code"] == \
         "employer_batch_not_found"

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from tests.applications.conftest import ADMIN, OUTLET, new_applicant, pickup, walk_to_hand_over
+from tests.applications.test_rules import uscc_check
 from tests.conftest import ONLY_ON_POSTGRES, overtake
 from yikatong.applications import errors, production, rules, service
 from yikatong.applications.models import Application
@@ -321,7 +322,8 @@ def test_chip_personalisation_through_the_chip_package(platform, apply, chip_dir
 
 
 def test_employer_batch_mixed_rows(platform):
-    employer = Actor(user_id="hr-acme", role=Role.EMPLOYER_AGENT, channel=Channel.EMPLOYER, account_id=7)
+    employer = Actor(user_id="hr-acme", role=Role.EMPLOYER_AGENT, channel=Channel.EMPLOYER,
+                     account_id=7, employer_uscc="91320400MA1M9XK3P" + uscc_check("91320400MA1M9XK3P"))
     agent = service.AgentData(name="单位经办人", document_type="resident_id_card",
                               document_number="320411200106150034")
     repeat = new_applicant()
@@ -372,10 +374,16 @@ def test_manual_identity_review_holds_the_application(platform, apply):
     assert held.status == "awaiting_identity_review" and held.person_id is None
     with platform.uow() as uow, pytest.raises(errors.IdentityReviewOpen):
         service.resolve_identity_review(uow=uow, actor=OUTLET, application_id=held.id)
+    from yikatong.people.service import approve_review
+
+    maker = Actor(user_id="maker", role=Role.SS_OUTLET, channel=Channel.OUTLET)
     checker = Actor(user_id="checker", role=Role.SS_OUTLET, channel=Channel.OUTLET)
     with platform.uow() as uow:
-        resolve_review(uow=uow, actor=checker, review_id=held.identity_review_id,
+        resolve_review(uow=uow, actor=maker, review_id=held.identity_review_id,
                        resolution="merge", reason="同一人，新旧证件")
+        uow.commit()
+    with platform.uow() as uow:  # the merge attaches to an existing person: a second operator
+        approve_review(uow=uow, actor=checker, review_id=held.identity_review_id)
         uow.commit()
     with platform.uow() as uow, pytest.raises(errors.OpenApplicationExists):
         service.resolve_identity_review(uow=uow, actor=OUTLET, application_id=held.id)

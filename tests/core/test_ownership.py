@@ -50,8 +50,12 @@ def test_a_login_owns_what_it_submitted_by_its_id_not_by_its_name(platform):
     from yikatong.applications import service
     from yikatong.applications.errors import ApplicationNotFound, EmployerBatchNotFound
 
-    owner = Actor(user_id="acme-hr", role=Role.EMPLOYER_AGENT, channel=Channel.EMPLOYER, account_id=41)
-    namesake = Actor(user_id="acme-hr", role=Role.EMPLOYER_AGENT, channel=Channel.EMPLOYER, account_id=42)
+    # The namesake works for another employer: an employer agent's applications are its
+    # employer's (tests/employers), the batch is the login's.
+    owner = Actor(user_id="acme-hr", role=Role.EMPLOYER_AGENT, channel=Channel.EMPLOYER, account_id=41,
+                  employer_uscc="91320400MA1M9XK3PH")
+    namesake = Actor(user_id="acme-hr", role=Role.EMPLOYER_AGENT, channel=Channel.EMPLOYER, account_id=42,
+                     employer_uscc="91320400MA1M9XK4PJ")
     agent = service.AgentData(name="单位经办人", document_type="resident_id_card",
                               document_number="320411200106150034")
     batch = service.submit_employer_batch(

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from tests.people.helpers import BORN, SSN, counts
-from yikatong.core.actor import Role
+from yikatong.core.actor import Actor, Role
 from yikatong.people.samples import make_citizen_ssn, make_sample_photo
 
 pytestmark = pytest.mark.db
@@ -44,11 +44,22 @@ def problem(response, status: int, code: str) -> dict:
     return body
 
 
-def test_employer_agent_registers_and_a_second_time_finds_the_person(client, login):
-    agent = login(Role.EMPLOYER_AGENT)
-    first = client.post("/api/v1/people/applicants", json=applicant(), headers=agent).json()
+def test_employer_agent_registers_only_its_linked_employees(client, login, platform, person_id):
+    """The employer batch makes the link (tests/employers); before it, the agent's
+    registration answers as a missing person, after it the person is found."""
+    from tests.applications.test_rules import uscc_check
+    from yikatong.employers.service import link_employee
+
+    uscc = "91320400MA1M9XK3P" + uscc_check("91320400MA1M9XK3P")
+    agent = login(Role.EMPLOYER_AGENT, employer_uscc=uscc)
+    refused = client.post("/api/v1/people/applicants", json=applicant(), headers=agent)
+    assert refused.status_code == 404 and refused.json()["code"] == "person_not_found"
+    with platform.uow() as uow:
+        link_employee(uow=uow, actor=Actor.system(), employer_uscc=uscc, person_id=person_id,
+                      employer_batch_id=None)
+        uow.commit()
     again = client.post("/api/v1/people/applicants", json=applicant(), headers=agent).json()
-    assert first["outcome"] == "new" and again == {**first, "outcome": "existing"}
+    assert again["outcome"] == "existing" and again["person_id"] == person_id
 
 
 def test_registration_warnings_come_with_both_languages(client, outlet):
@@ -72,7 +83,8 @@ def test_holder_reads_only_their_own_record(client, login, person_id):
     problem(client.get("/api/v1/people", headers=own), 403, "forbidden")
 
 
-@pytest.mark.parametrize("role", [Role.BANK, Role.TRANSIT_OPERATOR, Role.EMPLOYER_AGENT])
+# An employer agent may read people, its employees only: tests/employers.
+@pytest.mark.parametrize("role", [Role.BANK, Role.TRANSIT_OPERATOR])
 def test_roles_without_business_with_people_are_refused(client, login, person_id, role):
     headers = login(role, bank_code="ICBC") if role is Role.BANK else login(role)
     problem(client.get(f"/api/v1/people/{person_id}", headers=headers), 403, "forbidden")

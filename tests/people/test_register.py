@@ -131,14 +131,18 @@ def _review(platform) -> int:
 def test_resolving_as_merge_adds_the_document_to_the_existing_person(platform):
     review_id = _review(platform)
     with platform.uow() as uow:
-        view = service.resolve_review(uow=uow, actor=CHECKER, review_id=review_id,
-                                      resolution="merge", reason="same person, checked photo")
+        proposed = service.resolve_review(uow=uow, actor=OPERATOR, review_id=review_id,
+                                          resolution="merge", reason="same person, checked photo")
+        uow.commit()
+    assert proposed.status == "pending_approval" and counts(platform)["person_documents"] == 1
+    with platform.uow() as uow:
+        view = service.approve_review(uow=uow, actor=CHECKER, review_id=review_id)
         uow.commit()
     assert view.status == "merged" and view.resolved_by == "op-2"
     totals = counts(platform)
     assert totals["persons"] == 1 and totals["person_documents"] == 2
     assert audit_actions(platform, "identity_review", review_id) == [
-        "identity_review.open", "identity_review.merged"]
+        "identity_review.open", "identity_review.merge_proposed", "identity_review.merged"]
     with pytest.raises(errors.ReviewAlreadyResolved), platform.uow() as uow:
         service.resolve_review(uow=uow, actor=CHECKER, review_id=review_id,
                                resolution="distinct", reason="again")
@@ -243,8 +247,11 @@ def test_repeated_registration_waits_on_the_same_review(platform):
 def test_resolution_is_announced_for_waiting_applications(platform):
     review_id = _review(platform)
     with platform.uow() as uow:
-        view = service.resolve_review(uow=uow, actor=CHECKER, review_id=review_id,
-                                      resolution="merge", reason="same person")
+        service.resolve_review(uow=uow, actor=OPERATOR, review_id=review_id,
+                               resolution="merge", reason="same person")
+        uow.commit()
+    with platform.uow() as uow:
+        view = service.approve_review(uow=uow, actor=CHECKER, review_id=review_id)
         uow.commit()
     with platform.uow() as uow:
         (event,) = uow.session.execute(select(OutboxEvent).where(

@@ -106,6 +106,7 @@ def authenticate(platform: Platform, secret: str | None, requested_channel: str 
     return Actor(
         user_id=user.username, role=role, channel=acting_channel, bank_code=user.bank_code,
         branch_code=user.branch_code, person_id=user.person_id, account_id=user.id,
+        employer_uscc=user.employer_uscc,
     )
 
 

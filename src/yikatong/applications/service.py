@@ -168,22 +168,34 @@ def _load(uow: UnitOfWork, application_id: int) -> Application:
     return app
 
 
-def may_see(actor: Actor, app: Application | ApplicationView) -> bool:
-    """Operators see every application; holders and employer agents only their own."""
+def may_see(uow: UnitOfWork, actor: Actor, app: Application | ApplicationView) -> bool:
+    """Operators see every application; holders only their own; employer agents their
+    employer's batch applications for people still employed there (the employer scope)."""
     if actor.role in OPERATOR_ROLES:
         return True
     if actor.role == Role.HOLDER:
         return (actor.person_id is not None and app.person_id == actor.person_id) or (
             actor.owns(app.submitted_by_user_id))
     if actor.role == Role.EMPLOYER_AGENT:
-        return actor.owns(app.submitted_by_user_id)
+        return _employer_may_see(uow, actor, app)
     return False
+
+
+def _employer_may_see(uow: UnitOfWork, actor: Actor, app: Application | ApplicationView) -> bool:
+    from yikatong.employers.service import may_see_person
+
+    batch = uow.session.get(EmployerBatch, app.employer_batch_id) if app.employer_batch_id else None
+    if batch is None or batch.uscc is None or batch.uscc != actor.employer_uscc:
+        return False
+    if app.person_id is None:  # awaiting the identity review: the link comes after it
+        return True
+    return may_see_person(uow=uow, actor=actor, person_id=app.person_id)
 
 
 def get_application(*, uow: UnitOfWork, actor: Actor, application_id: int) -> ApplicationView:
     """One application; someone who may not see it gets ApplicationNotFound (no existence leak)."""
     app = _load(uow, application_id)
-    if not may_see(actor, app):
+    if not may_see(uow, actor, app):
         raise ApplicationNotFound(application_id=application_id)
     return view(app)
 
@@ -528,8 +540,8 @@ def submit_employer_batch(
     fail). Then each employee gets a transaction of its own, so one bad row does not sink
     the batch; the batch keeps every row's outcome and a summary.
     """
-    normalised_uscc = rules.check_employer_credential(
-        uscc=uscc, authorisation_letter_ref=authorisation_letter_ref)
+    normalised_uscc = _batch_employer(actor, rules.check_employer_credential(
+        uscc=uscc, authorisation_letter_ref=authorisation_letter_ref))
     _check_agent(agent)
     if not employees:
         raise InvalidInput(reason_zh="批量申请没有员工", reason_en="the batch has no employees")
@@ -547,7 +559,7 @@ def submit_employer_batch(
                                              "uscc": normalised_uscc, "rows": len(employees)})
         uow.commit()
         batch_id = batch.id
-    outcomes = [_employee_row(uows, actor, agent, batch_id, number, row)
+    outcomes = [_employee_row(uows, actor, agent, batch_id, normalised_uscc, number, row)
                 for number, row in enumerate(employees, start=1)]
     with uows() as uow:
         batch = uow.session.get(EmployerBatch, batch_id)
@@ -561,12 +573,32 @@ def submit_employer_batch(
         return _batch_view(batch)
 
 
-def _employee_row(uows, actor, agent, batch_id, number, row: EmployeeRow) -> RowOutcome:
+def _batch_employer(actor: Actor, batch_uscc: str | None) -> str | None:
+    """The employer a batch's employees are linked to. An employer agent applies for their
+    own employer only (the code on their login), named or not in the batch."""
+    from yikatong.employers.errors import BatchForAnotherEmployer, EmployerUsccRequired
+
+    if actor.role != Role.EMPLOYER_AGENT:
+        return batch_uscc
+    if not actor.employer_uscc:
+        raise EmployerUsccRequired()
+    if batch_uscc is not None and batch_uscc != actor.employer_uscc:
+        raise BatchForAnotherEmployer(employer_uscc=actor.employer_uscc)
+    return actor.employer_uscc
+
+
+def _employee_row(uows, actor, agent, batch_id, employer_uscc, number,
+                  row: EmployeeRow) -> RowOutcome:
+    from yikatong.employers.service import link_employee
+
     try:
         with uows() as uow:
             app, _warnings = _intake(uow, actor, row.applicant, row.choice, channel="outlet",
                                      mode="employer", agent=agent, outlet=actor.branch_code,
                                      employer_batch_id=batch_id)
+            if employer_uscc is not None and app.person_id is not None:
+                link_employee(uow=uow, actor=actor, employer_uscc=employer_uscc,
+                              person_id=app.person_id, employer_batch_id=batch_id)
             uow.commit()
     except DomainError as error:
         return RowOutcome(row=number, name=row.applicant.name, accepted=False, code=error.code,
@@ -634,7 +666,7 @@ def reject(*, uow: UnitOfWork, actor: Actor, application_id: int, reason: str) -
 def cancel(*, uow: UnitOfWork, actor: Actor, application_id: int, reason: str) -> ApplicationView:
     """Cancel an open application; a produced card not yet handed over is cancelled too."""
     app = _load(uow, application_id)
-    if not may_see(actor, app):
+    if not may_see(uow, actor, app):
         raise ApplicationNotFound(application_id=application_id)
     _cancel(uow, actor, app, reason)
     uow.commit()
@@ -680,7 +712,8 @@ def resolve_identity_review(*, uow: UnitOfWork, actor: Actor, application_id: in
     if resolved is None:  # only the review (people.resolve_review) settles who it is
         raise IdentityReviewOpen(review_id=app.identity_review_id)
     if person_id is not None and person_id != resolved:
-        raise NotTheReviewedPerson(review_id=app.identity_review_id)
+        raise NotTheReviewedPerson(review_id=app.identity_review_id,
+                                   allowed_person_ids=[resolved])
     person_id = resolved
     choice = CardChoice(kind=app.kind, bank_code=app.bank_code, delivery=app.delivery,
                         pickup_outlet_code=app.pickup_outlet_code,
@@ -689,8 +722,20 @@ def resolve_identity_review(*, uow: UnitOfWork, actor: Actor, application_id: in
     predecessor = _check_eligibility(uow, person_id, choice, app.channel)
     _move(uow, actor, app, "submitted", action="application.identity_resolved",
           person_id=person_id, open_person_id=person_id, predecessor_card_no=predecessor)
+    _link_batch_employee(uow, actor, app)
     uow.commit()
     return view(app)
+
+
+def _link_batch_employee(uow: UnitOfWork, actor: Actor, app: Application) -> None:
+    """A batch row held for the identity review gets its employer link once the person is
+    settled (a row matched at once got it when it was submitted)."""
+    from yikatong.employers.service import link_employee
+
+    batch = uow.session.get(EmployerBatch, app.employer_batch_id) if app.employer_batch_id else None
+    if batch is not None and batch.uscc is not None and app.person_id is not None:
+        link_employee(uow=uow, actor=actor, employer_uscc=batch.uscc, person_id=app.person_id,
+                      employer_batch_id=batch.id)
 
 
 def mark_ready_for_pickup(*, uow: UnitOfWork, actor: Actor, application_id: int) -> ApplicationView:
@@ -725,7 +770,7 @@ def hand_over(*, uow: UnitOfWork, actor: Actor, application_id: int) -> Applicat
 
     app = _load(uow, application_id)
     if actor.role == Role.HOLDER:
-        if not may_see(actor, app):
+        if not may_see(uow, actor, app):
             raise ApplicationNotFound(application_id=application_id)  # no existence leak
         if app.status != "shipped":
             raise Forbidden()

@@ -98,13 +98,18 @@ ACCESS: Final[dict[str, frozenset]] = {
     f"GET {API}/people/reviews": PEOPLE_OPERATORS,
     f"GET {API}/people/reviews/{{review_id}}": PEOPLE_OPERATORS,
     f"POST {API}/people/reviews/{{review_id}}/resolve": PEOPLE_OPERATORS,
-    f"GET {API}/people/{{person_id}}": roles(H, SS, CO, PA, ADMIN),
+    f"POST {API}/people/reviews/{{review_id}}/approve": PEOPLE_OPERATORS,
+    f"POST {API}/people/reviews/{{review_id}}/reject": PEOPLE_OPERATORS,
+    f"GET {API}/people/{{person_id}}": roles(H, SS, CO, PA, EA, ADMIN),
     f"GET {API}/people/{{person_id}}/photo": roles(H, SS, CO, PA, ADMIN),
     # Readers who see records masked by default (people/privacy.py) ask to see one whole.
     f"POST {API}/people/{{person_id}}/disclosures": roles(CO, PA),
     f"PUT {API}/people/{{person_id}}/photo": roles(H, SS, CO, ADMIN),
     f"POST {API}/people/{{person_id}}/corrections": PEOPLE_OPERATORS,
     f"POST {API}/people/{{person_id}}/provincial-card-declarations": roles(SS, CO),
+    # --- employers (an employer agent's scope: its employer's employees) ----------------------
+    f"GET {API}/employers/links": roles(EA, ADMIN),
+    f"POST {API}/employers/links/{{link_id}}/end": roles(EA, ADMIN),
     # --- applications ------------------------------------------------------------------------
     f"POST {API}/applications/production/batches": CARD_CENTRE,
     f"POST {API}/applications/production/batches/{{batch_id}}/collect": CARD_CENTRE,

@@ -93,7 +93,7 @@ def add_user(body: UserIn, actor: Actor = Depends(current_actor),
         user = service.add_operator(uow=uow, actor=actor, **body.model_dump())
         uow.commit()
     return UserOut(username=user.username, role=user.role, bank_code=user.bank_code,
-                   branch_code=user.branch_code)
+                   branch_code=user.branch_code, employer_uscc=user.employer_uscc)
 
 
 @router.post("/users/{username}/api-keys", response_model=ApiKeyOut, status_code=201,

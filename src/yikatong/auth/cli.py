@@ -56,6 +56,8 @@ def register(group) -> None:
         bank: str = typer.Option(None, help="bank code for a bank login, e.g. CCB"),
         branch: str = typer.Option(None, help="branch, outlet or operator code"),
         name: str = typer.Option(None, help="display name"),
+        employer: str = typer.Option(
+            None, help="employer agents: the employer's unified social credit code (required)"),
         no_password: bool = typer.Option(False, help="a partner system that uses API keys only"),
         password_stdin: bool = typer.Option(False, help=_STDIN_HELP),
     ) -> None:
@@ -66,7 +68,7 @@ def register(group) -> None:
             "password / 密码", from_stdin=password_stdin, confirm=True)
         _in_transaction(lambda uow: add_operator(
             uow=uow, actor=_cli_actor(), username=username, password=password, role=role,
-            display_name=name, bank_code=bank, branch_code=branch))
+            display_name=name, bank_code=bank, branch_code=branch, employer_uscc=employer))
         console.print(f"[green]✓[/green] {username} ({role}) added / 已新增")
 
     @users.command("create-admin")

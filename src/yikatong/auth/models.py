@@ -20,6 +20,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(32))
     bank_code: Mapped[str | None] = mapped_column(String(16))
     branch_code: Mapped[str | None] = mapped_column(String(32))
+    # An employer agent's employer (unified social credit code): the agent sees and
+    # registers only that employer's employees (employers.employee_links).
+    employer_uscc: Mapped[str | None] = mapped_column(String(18), index=True)
     person_id: Mapped[int | None] = mapped_column(index=True)
     # A holder's ID number once real-name authentication confirmed it; links the login to
     # the person record as soon as one exists (e.g. after a first online application).

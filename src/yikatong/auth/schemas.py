@@ -85,6 +85,9 @@ class UserIn(BaseModel):
     display_name: str | None = Field(default=None, max_length=64)
     bank_code: str | None = Field(default=None, max_length=16)
     branch_code: str | None = Field(default=None, max_length=32)
+    employer_uscc: str | None = Field(
+        default=None, max_length=18,
+        description="employer agents only, required: the employer's unified social credit code")
 
 
 class UserOut(BaseModel):
@@ -92,6 +95,7 @@ class UserOut(BaseModel):
     role: str
     bank_code: str | None
     branch_code: str | None
+    employer_uscc: str | None = None
 
 
 class ApiKeyIn(BaseModel):

@@ -60,6 +60,7 @@ def create_user(
     *, uow: UnitOfWork, actor: Actor, username: str, password: str | None, role: Role,
     display_name: str | None = None, bank_code: str | None = None,
     branch_code: str | None = None, person_id: int | None = None,
+    employer_uscc: str | None = None,
 ) -> User:
     """Add a login (in the caller's transaction, audited)."""
     if not is_valid_username(username):
@@ -71,12 +72,14 @@ def create_user(
     user = User(
         username=username, display_name=display_name or username, role=str(role),
         password_hash=_hasher.hash(password) if password else None, bank_code=bank_code,
-        branch_code=branch_code, person_id=person_id, created_at=uow.now(),
+        branch_code=branch_code, person_id=person_id, employer_uscc=employer_uscc,
+        created_at=uow.now(),
     )
     uow.session.add(user)
     uow.session.flush()
     uow.audit(actor=actor, action="user.create", entity_type="user", entity_id=user.id,
-              after={"username": username, "role": str(role), "bank_code": bank_code})
+              after={"username": username, "role": str(role), "bank_code": bank_code,
+                     "employer_uscc": employer_uscc})
     return user
 
 
@@ -383,10 +386,11 @@ def _revoke(uow: UnitOfWork, user: User, *, kinds: tuple[str, ...], keep_hash: s
 def add_operator(
     *, uow: UnitOfWork, actor: Actor, username: str, password: str | None, role: str,
     display_name: str | None = None, bank_code: str | None = None,
-    branch_code: str | None = None,
+    branch_code: str | None = None, employer_uscc: str | None = None,
 ) -> User:
     """The card centre adds a staff or partner login. Holders sign up themselves; a bank
-    login names its bank (it sees only that bank's cards)."""
+    login names its bank (it sees only that bank's cards); an employer agent's login names
+    its employer's unified social credit code (it sees only that employer's employees)."""
     try:
         role_value = Role(role)
     except ValueError:
@@ -397,9 +401,25 @@ def add_operator(
         from yikatong.directory.service import get_bank
 
         get_bank(uow=uow, bank_code=bank_code or "")
+    employer_uscc = _checked_employer(role_value, employer_uscc)
     return create_user(uow=uow, actor=actor, username=username, password=password,
                        role=role_value, display_name=display_name, bank_code=bank_code,
-                       branch_code=branch_code)
+                       branch_code=branch_code, employer_uscc=employer_uscc)
+
+
+def _checked_employer(role: Role, employer_uscc: str | None) -> str | None:
+    """An employer agent acts for exactly one employer, named by a valid code; nobody else
+    carries one (a code on another login would mean nothing and mislead a reader)."""
+    from yikatong.employers.errors import EmployerUsccMisplaced, EmployerUsccRequired
+    from yikatong.employers.rules import check_employer_uscc
+
+    if role is Role.EMPLOYER_AGENT:
+        if not employer_uscc:
+            raise EmployerUsccRequired()
+        return check_employer_uscc(employer_uscc)
+    if employer_uscc:
+        raise EmployerUsccMisplaced(role=str(role))
+    return None
 
 
 def find_user(*, uow: UnitOfWork, username: str) -> User:

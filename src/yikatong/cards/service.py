@@ -680,9 +680,17 @@ def _load(uow: UnitOfWork, card_no: str, *, actor: Actor | None = None, acting: 
         if actor.role == Role.BANK and actor.bank_code != card.bank_code:
             # reading or acting, another bank's card answers as a missing one (no existence leak)
             raise CardNotFound(card_no=card_no)
+        if not _employer_may_see(uow, actor, card.person_id):
+            raise CardNotFound(card_no=card_no)  # not an employee of the agent's employer
     if expected_version is not None and card.version != expected_version:
         raise ConcurrentChange()
     return card
+
+
+def _employer_may_see(uow: UnitOfWork, actor: Actor, person_id: int | None) -> bool:
+    from yikatong.employers.service import may_see_person
+
+    return may_see_person(uow=uow, actor=actor, person_id=person_id)
 
 
 def _live_cards(uow: UnitOfWork, person_id: int) -> list[Card]:

@@ -46,6 +46,7 @@ class Actor:
     # users.id of the login acting (None for system actors: jobs, the CLI, a bank's node).
     # Ownership is recorded by this id; `user_id` is the login name, for audit and display.
     account_id: int | None = None
+    employer_uscc: str | None = None  # for Role.EMPLOYER_AGENT: the employer they act for
 
     def owns(self, owner_account_id: int | None) -> bool:
         """Whether a record owned by the login `owner_account_id` (users.id) is this login's;

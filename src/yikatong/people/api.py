@@ -47,11 +47,26 @@ router = APIRouter(prefix="/people", tags=["people 人员"])
 
 
 
-def _visible_person_id(actor: Actor, person_id: int) -> int:
-    # A holder sees only their own record; anyone else's reads as missing (no existence leak).
+def _visible_person_id(uow, actor: Actor, person_id: int) -> int:
+    # A holder sees only their own record, an employer agent only their employer's
+    # employees; anyone else's reads as missing (no existence leak).
+    from yikatong.employers.service import may_see_person
+
     if actor.role is Role.HOLDER and actor.person_id != person_id:
         raise errors.PersonNotFound(person_id=person_id)
+    if not may_see_person(uow=uow, actor=actor, person_id=person_id):
+        raise errors.PersonNotFound(person_id=person_id)
     return person_id
+
+
+def _check_employer_registers_own(uow, actor: Actor, person_id: int | None) -> None:
+    """An employer agent registers only people already linked to their employer (the
+    employer batch makes the links); anyone else, existing or new, answers the same 404 and
+    nothing is kept (the transaction is not committed)."""
+    from yikatong.employers.service import may_see_person
+
+    if not may_see_person(uow=uow, actor=actor, person_id=person_id):
+        raise errors.PersonNotFound()
 
 
 @router.post("/applicants", response_model=ApplicantOut, summary="Register an applicant / 登记申领人")
@@ -66,6 +81,7 @@ def register_applicant(body: RegisterIn, actor: Actor = Depends(current_actor),
             photo_jpeg=decode_photo(body.photo_jpeg_base64), holds_id_card=body.holds_id_card,
             as_of=local_date(uow.now()), config=platform.get(PeopleConfig),
         )
+        _check_employer_registers_own(uow, actor, outcome.person_id)
         uow.commit()
     return ApplicantOut(person_id=outcome.person_id, outcome=outcome.outcome,
                         review_id=outcome.review_id, warnings=warning_messages(outcome.warnings))
@@ -161,7 +177,30 @@ def resolve_review(review_id: RowId, body: ResolveIn,
     with platform.uow() as uow:
         view = service.resolve_review(uow=uow, actor=actor, review_id=review_id,
                                       resolution=body.resolution, reason=body.reason,
+                                      person_id=body.person_id,
                                       config=platform.get(PeopleConfig))
+        uow.commit()
+        return ReviewOut.of(view, full=True, whole=privacy.sees_whole(uow, actor))
+
+
+@router.post("/reviews/{review_id}/approve", response_model=ReviewOut,
+             summary="Approve a review's merge (second operator) / 审批人工审核的合并结论")
+def approve_review(review_id: RowId, body: DecisionIn, actor: Actor = Depends(current_actor),
+                   platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.approve_review(uow=uow, actor=actor, review_id=review_id,
+                                      reason=body.reason)
+        uow.commit()
+        return ReviewOut.of(view, full=True, whole=privacy.sees_whole(uow, actor))
+
+
+@router.post("/reviews/{review_id}/reject", response_model=ReviewOut,
+             summary="Reject a review's merge (second operator) / 驳回人工审核的合并结论")
+def reject_review(review_id: RowId, body: DecisionIn, actor: Actor = Depends(current_actor),
+                  platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        view = service.reject_review(uow=uow, actor=actor, review_id=review_id,
+                                     reason=body.reason or "")
         uow.commit()
         return ReviewOut.of(view, full=True, whole=privacy.sees_whole(uow, actor))
 
@@ -220,7 +259,7 @@ def declare_provincial_card(person_id: RowId, body: ProvincialCardDeclarationIn,
 def get_person(person_id: RowId, actor: Actor = Depends(current_actor),
                platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        person_id = _visible_person_id(actor, person_id)
+        person_id = _visible_person_id(uow, actor, person_id)
         return PersonOut.of(service.get_person(uow=uow, person_id=person_id),
                             whole=privacy.sees_whole(uow, actor))
 
@@ -232,7 +271,7 @@ def disclose_person(person_id: RowId, body: DisclosureIn, actor: Actor = Depends
     throttle_of(platform).hit("personal_data_disclosure", f"user:{actor.account_id or actor.user_id}")
     with platform.uow() as uow:
         view, jpeg = service.disclose_person(
-            uow=uow, actor=actor, person_id=_visible_person_id(actor, person_id),
+            uow=uow, actor=actor, person_id=_visible_person_id(uow, actor, person_id),
             reason_code=body.reason_code, note=body.note)
         uow.commit()
     return DisclosureOut(person=PersonOut.of(view), reason_code=body.reason_code,
@@ -244,7 +283,7 @@ def disclose_person(person_id: RowId, body: DisclosureIn, actor: Actor = Depends
 def get_photo(person_id: RowId, actor: Actor = Depends(current_actor),
               platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        jpeg = service.get_photo(uow=uow, person_id=_visible_person_id(actor, person_id))
+        jpeg = service.get_photo(uow=uow, person_id=_visible_person_id(uow, actor, person_id))
         if not privacy.sees_whole(uow, actor):
             raise errors.PhotoMasked()
     if jpeg is None:
@@ -259,7 +298,7 @@ def put_photo(person_id: RowId, jpeg: bytes = Body(media_type="image/jpeg"),
               platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         report = service.upload_photo(uow=uow, actor=actor, jpeg=jpeg,
-                                      person_id=_visible_person_id(actor, person_id))
+                                      person_id=_visible_person_id(uow, actor, person_id))
         uow.commit()
     return PhotoReportOut.of(report)
 

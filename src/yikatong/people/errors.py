@@ -143,6 +143,28 @@ class ReviewAlreadyResolved(Conflict):
     en = "This manual review has already been resolved"
 
 
+class ReviewAwaitingApproval(Conflict):
+    code = "review_awaiting_approval"
+    zh = "该人工审核的合并结论正等待另一名经办人审批"
+    en = "This manual review's merge is waiting for a second operator's approval"
+
+
+class ReviewNotAwaitingApproval(Conflict):
+    code = "review_not_awaiting_approval"
+    zh = "该人工审核没有待审批的合并结论"
+    en = "This manual review has no merge waiting for approval"
+
+
+class NotAReviewCandidate(DomainError):
+    """A review settles the applicant as one of its candidates or as a new person; it never
+    attaches them to anybody else."""
+
+    code = "not_a_review_candidate"
+    http_status = 422
+    zh = "只能合并到本次审核的候选人员（{allowed_person_ids}），或认定为新人员"
+    en = "Merge only into this review's candidates ({allowed_person_ids}) or create a new person"
+
+
 class CorrectionNotFound(NotFound):
     code = "correction_not_found"
     zh = "未找到该信息更正申请"
@@ -169,6 +191,11 @@ class MakerCannotApprove(DomainError):
     http_status = 403
     zh = "信息更正须由另一名经办人审核，提出人不能审批自己的申请"
     en = "A correction must be approved by a second operator, not by the one who proposed it"
+
+
+class ReviewMakerCannotApprove(MakerCannotApprove):
+    zh = "合并到已有人员须由另一名经办人审批，提出人不能审批自己的结论"
+    en = "A merge into an existing person must be decided by a second operator, not its maker"
 
 
 class NothingToCorrect(DomainError):

@@ -79,6 +79,13 @@ class IdentityReview(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     resolved_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     resolution_reason: Mapped[str | None] = mapped_column(String(200))
+    # A merge into an existing person waits for a second operator (maker-checker): the
+    # proposed person, the maker and their reason, until approved or rejected.
+    proposed_person_id: Mapped[int | None]
+    proposed_by: Mapped[str | None] = mapped_column(String(64))
+    proposed_by_user_id: Mapped[int | None]
+    proposed_at: Mapped[datetime | None]
+    proposal_reason: Mapped[str | None] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}

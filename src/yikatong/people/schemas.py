@@ -231,6 +231,9 @@ class CorrectionOut(BaseModel):
 class ResolveIn(BaseModel):
     resolution: Literal["merge", "distinct"]
     reason: str = Field(min_length=1, max_length=200)
+    person_id: RowId | None = Field(
+        default=None, description="merge: the candidate the applicant is (default: the "
+                                  "review's candidate); any other person is refused")
 
 
 class ReviewOut(BaseModel):
@@ -246,6 +249,9 @@ class ReviewOut(BaseModel):
     resolved_by: str | None
     resolved_person_id: int | None
     resolution_reason: str | None
+    proposed_person_id: int | None = None
+    proposed_by: str | None = None
+    proposal_reason: str | None = None
 
     @classmethod
     def of(cls, view: ReviewView, *, full: bool = False, whole: bool = True) -> ReviewOut:

@@ -356,7 +356,7 @@ def _open_review(uow: UnitOfWork, actor: Actor, candidate: Person, reason: str,
     repeated registration does not queue the same decision twice."""
     pending = uow.session.execute(
         select(IdentityReview).where(
-            IdentityReview.status == "open",
+            IdentityReview.status.in_(("open", "pending_approval")),
             IdentityReview.document_type == applicant["document_type"],
             IdentityReview.document_number == applicant["document_number"])
     ).scalar_one_or_none()
@@ -520,6 +520,9 @@ class ReviewView:
     resolved_by: str | None
     resolved_person_id: int | None
     resolution_reason: str | None
+    proposed_person_id: int | None = None
+    proposed_by: str | None = None
+    proposal_reason: str | None = None
 
 
 def _require_operator(actor: Actor) -> None:
@@ -535,10 +538,12 @@ def _review_view(uow: UnitOfWork, review: IdentityReview) -> ReviewView:
         created_by=review.created_by, resolved_by=review.resolved_by,
         resolved_person_id=review.resolved_person_id,
         resolution_reason=review.resolution_reason,
+        proposed_person_id=review.proposed_person_id, proposed_by=review.proposed_by,
+        proposal_reason=review.proposal_reason,
     )
 
 
-REVIEW_STATUSES = ("open", "merged", "distinct")
+REVIEW_STATUSES = ("open", "pending_approval", "merged", "distinct")
 CORRECTION_STATUSES = ("pending", "approved", "rejected")
 
 
@@ -568,45 +573,119 @@ def get_review(*, uow: UnitOfWork, review_id: int) -> ReviewView:
     return _review_view(uow, _load_review(uow, review_id))
 
 
+def review_candidates(review: IdentityReview) -> list[int]:
+    """The people a review may attach the applicant to (besides a new person)."""
+    return [review.candidate_person_id]
+
+
 def resolve_review(
     *, uow: UnitOfWork, actor: Actor, review_id: int, resolution: str, reason: str,
-    config: PeopleConfig = DEFAULT_CONFIG,
+    person_id: int | None = None, config: PeopleConfig = DEFAULT_CONFIG,
 ) -> ReviewView:
-    """"merge": the applicant is the candidate (the document is added to that person);
-    "distinct": a different person, created now. Audited on the review (and on a new person).
-    """
+    """"merge": the applicant is one of the review's candidates (`person_id`, default the
+    candidate); attaching them to an existing person waits for a second operator
+    (`approve_review`), so the review is pending approval, not closed.
+    "distinct": a different person, created now; the review is closed.
+    Anybody but a candidate is refused (NotAReviewCandidate, with the allowed ids).
+    Audited on the review (and on a new person)."""
     _require_operator(actor)
     review = _load_review(uow, review_id)
+    if review.status == "pending_approval":
+        raise errors.ReviewAwaitingApproval()
     if review.status != "open":
         raise errors.ReviewAlreadyResolved()
     if resolution not in ("merge", "distinct") or not (reason or "").strip():
         raise errors.InvalidPersonData(
             reason_zh="处理结果须为 merge（同一人）或 distinct（不同人），并说明理由",
             reason_en="resolution must be 'merge' or 'distinct', with a reason")
-    applicant = dict(review.applicant)
+    allowed = review_candidates(review)
+    if person_id is not None and (resolution == "distinct" or person_id not in allowed):
+        raise errors.NotAReviewCandidate(allowed_person_ids=allowed)
     if resolution == "merge":
-        person = _load(uow, review.candidate_person_id)
-        _record_document(uow, person, applicant)
-        if review.applicant_photo is not None:
-            _store_photo(uow, actor, person.id, review.applicant_photo)
-        person.updated_at = uow.now()
-    else:
-        person = create_person(uow=uow, actor=actor, applicant=applicant,
-                               photo_jpeg=review.applicant_photo, config=config,
-                               audit_reason=f"identity review {review.id}: {reason.strip()}")
-    review.status = "merged" if resolution == "merge" else "distinct"
-    review.resolved_at, review.resolved_by = uow.now(), actor.user_id
-    review.resolved_person_id, review.resolution_reason = person.id, reason.strip()
+        return _propose_merge(uow, actor, review, person_id or allowed[0], reason.strip())
+    person = create_person(uow=uow, actor=actor, applicant=dict(review.applicant),
+                           photo_jpeg=review.applicant_photo, config=config,
+                           audit_reason=f"identity review {review.id}: {reason.strip()}")
+    _close_review(uow, actor, review, person, "distinct", reason.strip())
+    return _review_view(uow, review)
+
+
+def _propose_merge(uow: UnitOfWork, actor: Actor, review: IdentityReview, person_id: int,
+                   reason: str) -> ReviewView:
+    """The maker's half of a merge: nothing is attached until a second operator approves."""
+    _load(uow, person_id)
+    review.status = "pending_approval"
+    review.proposed_person_id, review.proposal_reason = person_id, reason
+    review.proposed_by, review.proposed_by_user_id = actor.user_id, actor.account_id
+    review.proposed_at = uow.now()
     _flush(uow)
-    uow.audit(actor=actor, action=f"identity_review.{review.status}",
+    uow.audit(actor=actor, action="identity_review.merge_proposed",
               entity_type="identity_review", entity_id=review.id, before={"status": "open"},
-              after={"status": review.status, "person_id": person.id,
-                     "document_type": applicant["document_type"]},
-              reason=reason.strip())
+              after={"status": review.status, "person_id": person_id}, reason=reason)
+    return _review_view(uow, review)
+
+
+def _close_review(uow: UnitOfWork, actor: Actor, review: IdentityReview, person: Person,
+                  status: str, reason: str) -> None:
+    """Record who the applicant is, audit it, and let the held application go on."""
+    before = {"status": review.status}
+    review.status = status
+    review.resolved_at, review.resolved_by = uow.now(), actor.user_id
+    review.resolved_person_id, review.resolution_reason = person.id, reason
+    _flush(uow)
+    uow.audit(actor=actor, action=f"identity_review.{status}",
+              entity_type="identity_review", entity_id=review.id, before=before,
+              after={"status": status, "person_id": person.id,
+                     "document_type": review.applicant["document_type"],
+                     "proposed_by": review.proposed_by},
+              reason=reason)
     # Whoever waits on the applicant (an application held for this review) goes on from here.
     uow.emit("person.identity_review_resolved", aggregate_type="identity_review",
              aggregate_id=review.id, payload={"review_id": review.id, "person_id": person.id,
-                                              "resolution": review.status})
+                                              "resolution": status})
+
+
+def _awaiting_checker(uow: UnitOfWork, actor: Actor, review_id: int) -> IdentityReview:
+    _require_operator(actor)
+    review = _load_review(uow, review_id)
+    if review.status != "pending_approval":
+        raise errors.ReviewNotAwaitingApproval()
+    if review.proposed_by == actor.user_id or (
+            review.proposed_by_user_id is not None and actor.owns(review.proposed_by_user_id)):
+        raise errors.ReviewMakerCannotApprove()
+    return review
+
+
+def approve_review(*, uow: UnitOfWork, actor: Actor, review_id: int,
+                   reason: str | None = None) -> ReviewView:
+    """The second operator confirms the merge: the applicant's document (and photo) go to
+    the proposed person and the review closes as merged."""
+    review = _awaiting_checker(uow, actor, review_id)
+    person = _load(uow, review.proposed_person_id)
+    _record_document(uow, person, dict(review.applicant))
+    if review.applicant_photo is not None:
+        _store_photo(uow, actor, person.id, review.applicant_photo)
+    person.updated_at = uow.now()
+    _close_review(uow, actor, review, person, "merged",
+                  review.proposal_reason + (f" / {reason.strip()}" if reason and reason.strip() else ""))
+    return _review_view(uow, review)
+
+
+def reject_review(*, uow: UnitOfWork, actor: Actor, review_id: int, reason: str) -> ReviewView:
+    """The second operator turns the merge down: nothing was attached, the review is open
+    again for another decision."""
+    review = _awaiting_checker(uow, actor, review_id)
+    if not (reason or "").strip():
+        raise errors.InvalidPersonData(reason_zh="请说明驳回理由", reason_en="a reason is required")
+    proposed = {"person_id": review.proposed_person_id, "proposed_by": review.proposed_by}
+    review.status = "open"
+    review.proposed_person_id = review.proposed_by = review.proposed_by_user_id = None
+    review.proposed_at = review.proposal_reason = None
+    _flush(uow)
+    uow.audit(actor=actor, action="identity_review.merge_rejected",
+              entity_type="identity_review", entity_id=review.id,
+              before={"status": "pending_approval", **proposed}, after={"status": "open"},
+              reason=reason.strip())
     return _review_view(uow, review)
 
 

@@ -3,7 +3,7 @@ a person held is recorded (jiangsu_card_records), backfilled from the cards alre
 ended
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 """
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from alembic import op
 import yikatong.db.base
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
