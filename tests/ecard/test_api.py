@@ -75,10 +75,17 @@ def test_reauthorise_through_the_api_after_a_loss(client, login, holder):
     refused = client.post("/api/v1/ecard/qr", headers=me,
                           json={"channel": "official_app", "password": PASSWORD})
     assert refused.json()["details"]["reason"] == "needs_reauthorisation"
+    lost = client.get("/api/v1/ecard/me", headers=me).json()
+    assert not lost["usable"] and lost["reason"] == "card_lost" and "re-authorise" in lost["state_en"]
     person.platform.clock.advance(seconds=1)
     done = client.post("/api/v1/ecard/me/channels/official_app/reauthorise", headers=me,
                        json={"password": PASSWORD}).json()
     assert done["state"] == "restricted" and done["channels"][0]["usable"]
+    # what the holder reads: usable, not "re-authorise" again
+    view = client.get("/api/v1/ecard/me", headers=me).json()
+    assert view["usable"] and view["reason"] == "reauthorised"
+    assert "re-authorise)" not in view["state_en"] and "usable" in view["state_en"]
+    assert "需重新授权" not in view["state_zh"] and "可以使用" in view["state_zh"]
     assert client.get("/api/v1/ecard/qr.png", params={"channel": "official_app"},
                       headers=me).status_code == 200
 

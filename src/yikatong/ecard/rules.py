@@ -205,6 +205,25 @@ def refusal_names(code: str) -> tuple[str, str]:
     return CHANNEL_REFUSALS.get(code) or REASONS.get(code) or (code, code)
 
 
+# The physical card is lost but the holder re-authorised the e-card on a channel since: the
+# e-card is usable there, and the holder must read that, not "re-authorise" again.
+REAUTHORISED = "reauthorised"
+REAUTHORISED_WORDS = ("可以使用（实体卡已挂失，已在渠道重新授权）",
+                      "usable (card lost; re-authorised on a channel)")
+REASONS[REAUTHORISED] = ("实体卡已挂失，已重新授权的渠道可以使用",
+                         "the physical card is reported lost; usable on the re-authorised channels")
+
+
+def readable_status(status: EcardStatus, consents: Iterable[ConsentFacts]
+                    ) -> tuple[str, tuple[str, str]]:
+    """The reason code and the state words a person reads: a lost card re-authorised on some
+    channel reads usable (the state code stays `restricted` for the machines)."""
+    consents = list(consents)
+    if status.state == EcardState.RESTRICTED and usable_somewhere(status, consents):
+        return REAUTHORISED, REAUTHORISED_WORDS
+    return status.reason, status.names
+
+
 # --- the offline status lists -------------------------------------------------------------
 
 

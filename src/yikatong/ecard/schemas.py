@@ -49,6 +49,7 @@ class EcardOut(BaseModel):
     password_set: bool
     password_locked_until: datetime | None
     channels: list[ChannelOut]
+    usable: bool
 
 
 class ReauthoriseIn(BaseModel):

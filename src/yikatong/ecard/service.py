@@ -114,6 +114,7 @@ class EcardView:
     password_set: bool
     password_locked_until: datetime | None
     channels: tuple[ChannelView, ...]
+    usable: bool  # on at least one channel now
 
     @property
     def usable_channels(self) -> tuple[str, ...]:
@@ -823,14 +824,16 @@ def _view(uow: UnitOfWork, ecard: Ecard) -> EcardView:
             withdrawn_at=consent.withdrawn_at if consent else None,
             reauthorised_at=consent.reauthorised_at if consent else None,
             usable=refusal is None, refusal=refusal, refusal_zh=zh, refusal_en=en))
-    state_zh, state_en = status.names
+    reason, (state_zh, state_en) = rules.readable_status(
+        status, _consent_facts(ecard))
     card_zh, card_en = status.card_status_names
-    reason_zh, reason_en = rules.refusal_names(status.reason)
+    reason_zh, reason_en = rules.refusal_names(reason)
     return EcardView(
         ecard_no=ecard.ecard_no, person_id=ecard.person_id, status_index=ecard.status_index,
         card_no=status.card_no or ecard.card_no, state=str(status.state), state_zh=state_zh,
         state_en=state_en, card_status=status.card_status, card_status_zh=card_zh,
-        card_status_en=card_en, reason=status.reason, reason_zh=reason_zh, reason_en=reason_en,
+        card_status_en=card_en, reason=reason, reason_zh=reason_zh, reason_en=reason_en,
         loss_started_at=status.loss_started_at, created_at=ecard.created_at,
         revoked_at=ecard.revoked_at, password_set=ecard.password_hash is not None,
-        password_locked_until=ecard.password_locked_until, channels=tuple(views))
+        password_locked_until=ecard.password_locked_until, channels=tuple(views),
+        usable=any(view.usable for view in views))
