@@ -93,8 +93,13 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(HTTPException, _http_error)  # routing: no such path or method
     app.add_exception_handler(Exception, _internal_error)  # still logged with its traceback
-    for router in _domain_routers("api"):
+    production = app.state.platform.settings.is_production
+    for router in _domain_routers("api", production=production):
         app.include_router(router, prefix="/api/v1")
+    if not production:  # the development clock names its time while moved
+        from yikatong.devclock.api import name_moved_clock
+
+        app.middleware("http")(name_moved_clock)
     for router in _domain_routers("web"):  # pages for people, at the site root
         app.include_router(router)
 
@@ -110,8 +115,9 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     return app
 
 
-def _domain_routers(room: str):
-    """The `router` of every domain's `api.py` (REST) or `web.py` (HTML pages)."""
+def _domain_routers(room: str, *, production: bool = False):
+    """The `router` of every domain's `api.py` (REST) or `web.py` (HTML pages); in production
+    not those marked `DEVELOPMENT_ONLY` (the development clock)."""
     for module in sorted(pkgutil.iter_modules(yikatong.__path__), key=lambda m: m.name):
         if not module.ispkg or module.name == "api":
             continue
@@ -121,6 +127,8 @@ def _domain_routers(room: str):
         except ModuleNotFoundError as error:
             if error.name != name:
                 raise
+            continue
+        if production and getattr(domain_api, "DEVELOPMENT_ONLY", False):
             continue
         yield domain_api.router
 
