@@ -24,7 +24,8 @@ router = APIRouter(prefix="/dev", tags=["development clock / 开发时钟"])
 
 
 @router.get("/clock", response_model=ClockOut, summary="The platform's time / 平台时钟")
-def get_clock(platform: Platform = Depends(platform_dep)) -> ClockOut:
+def get_clock(_actor: Actor = Depends(current_actor),
+              platform: Platform = Depends(platform_dep)) -> ClockOut:
     return ClockOut(**vars(service.read(platform.clock)))
 
 
