@@ -77,6 +77,7 @@ def test_reauthorise_through_the_api_after_a_loss(client, login, holder):
     assert refused.json()["details"]["reason"] == "needs_reauthorisation"
     lost = client.get("/api/v1/ecard/me", headers=me).json()
     assert not lost["usable"] and lost["reason"] == "card_lost" and "re-authorise" in lost["state_en"]
+    assert lost["next_step_en"] == "re-authorise on the channel you use" and lost["next_step_zh"]
     person.platform.clock.advance(seconds=1)
     done = client.post("/api/v1/ecard/me/channels/official_app/reauthorise", headers=me,
                        json={"password": PASSWORD}).json()
@@ -86,6 +87,7 @@ def test_reauthorise_through_the_api_after_a_loss(client, login, holder):
     assert view["usable"] and view["reason"] == "reauthorised"
     assert "re-authorise)" not in view["state_en"] and "usable" in view["state_en"]
     assert "需重新授权" not in view["state_zh"] and "可以使用" in view["state_zh"]
+    assert view["next_step_en"] == view["next_step_zh"] == ""
     assert client.get("/api/v1/ecard/qr.png", params={"channel": "official_app"},
                       headers=me).status_code == 200
 

@@ -19,8 +19,8 @@ class ProductionBatchNotFound(NotFound):
 
 class IllegalTransition(Conflict):
     code = "illegal_application_transition"
-    zh = "申请当前状态为“{current}”，不能变为“{target}”"
-    en = "An application in state '{current}' cannot move to '{target}'"
+    zh = "申请当前为“{current_zh}”，不能转为“{target_zh}”；下一步：{current_next_zh}"
+    en = "The application is {current_en}; it cannot become {target_en}. Next: {current_next_en}"
 
 
 class LiveCardExists(Conflict):
@@ -120,8 +120,8 @@ class AgentDocumentsMissing(InvalidInput):
 
 class NotPickupApplication(Conflict):
     code = "not_pickup_application"
-    zh = "该申请的递送方式不是“{expected}”"
-    en = "This application's delivery is not '{expected}'"
+    zh = "该申请的递送方式不是“{expected_zh}”"
+    en = "This application's delivery is not {expected_en}"
 
 
 class FactoryUnavailable(DomainError):

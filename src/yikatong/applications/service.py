@@ -684,7 +684,8 @@ def resolve_identity_review(*, uow: UnitOfWork, actor: Actor, application_id: in
 def mark_ready_for_pickup(*, uow: UnitOfWork, actor: Actor, application_id: int) -> ApplicationView:
     app = _load(uow, application_id)
     if app.delivery != "pickup":
-        raise NotPickupApplication(expected="pickup")
+        raise NotPickupApplication(expected="pickup", expected_zh=rules.DELIVERY_WORDS["pickup"][0],
+                                   expected_en=rules.DELIVERY_WORDS["pickup"][1])
     _move(uow, actor, app, "ready_for_pickup", action="application.ready_for_pickup")
     uow.commit()
     return view(app)
@@ -694,7 +695,8 @@ def ship(*, uow: UnitOfWork, actor: Actor, application_id: int, tracking_no: str
     """Mail the card by EMS cash on delivery; the holder pays EMS the postage only."""
     app = _load(uow, application_id)
     if app.delivery != "ems_cod":
-        raise NotPickupApplication(expected="ems_cod")
+        raise NotPickupApplication(expected="ems_cod", expected_zh=rules.DELIVERY_WORDS["ems_cod"][0],
+                                   expected_en=rules.DELIVERY_WORDS["ems_cod"][1])
     tracking_no = tracking_no.strip().upper()
     if not rules.EMS_TRACKING.match(tracking_no):
         raise InvalidInput(reason_zh="EMS 运单号格式不正确", reason_en="malformed EMS tracking number")

@@ -48,13 +48,14 @@ from yikatong.cards.protocols import (
 from yikatong.cards.rules import (
     BANK_BRANCH,
     CARD_KINDS,
+    CARD_STATES,
     EXPIRY_REMINDER_DAYS,
+    FINANCIAL_STATES,
     JIANGSU,
     KIND_NAMES,
     LIVE_STATES,
     LOSS_KINDS,
     ONLINE,
-    STATE_NAMES,
     BlockKind,
     CardState,
     EndReason,
@@ -531,7 +532,7 @@ def activate_financial(*, uow: UnitOfWork, actor: Actor, card_no: str,
                         en="The financial function is activated by the holder at a branch "
                            "of the bank named on the card")
     if card.financial_status != FinancialStatus.INACTIVE:
-        raise FinancialAlreadyActivated(status=card.financial_status)
+        raise FinancialAlreadyActivated(**FINANCIAL_STATES.fields("status", card.financial_status))
     now = uow.now()
     ack = uow.get(BankGateway).activate(bank_code=card.bank_code, card_no=card.card_no,
                                           pan=card.pan, activated_at=now,
@@ -742,8 +743,7 @@ def _ensure_in_use(card: Card) -> None:
 
 
 def _not_in_use(card: Card) -> CardNotInUse:
-    zh, en = STATE_NAMES[CardState(card.state)]
-    return CardNotInUse(state_zh=zh, state_en=en, state=card.state)
+    return CardNotInUse(**CARD_STATES.fields("state", card.state))
 
 
 def _require_admin(actor: Actor) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from yikatong.core.states import StateTable, StateWords
 from yikatong.ecard.errors import WeakEcardPassword
 
 # --- channels (四.15: the "同步申领" channels open in Changzhou) ------------------------------
@@ -70,6 +71,17 @@ STATE_NAMES = {
     EcardState.REVOKED: ("已注销", "revoked"),
 }
 
+# The states in words with the next step (see yikatong.core.states).
+ECARD_STATES = StateTable({
+    EcardState.ACTIVE: StateWords(*STATE_NAMES[EcardState.ACTIVE]),
+    EcardState.RESTRICTED: StateWords(*STATE_NAMES[EcardState.RESTRICTED], "在要使用的渠道重新授权",
+                                      "re-authorise on the channel you use"),
+    EcardState.SUSPENDED: StateWords(*STATE_NAMES[EcardState.SUSPENDED], "实体卡解冻后恢复使用",
+                                     "usable again once the card is unfrozen"),
+    EcardState.REVOKED: StateWords(*STATE_NAMES[EcardState.REVOKED], "如需使用请重新申领社会保障卡",
+                                   "apply for a social security card again to use it"),
+})
+
 # The physical card status shown beside the e-card (the card's HR status, or "applied" while
 # only the application exists: 同步申领 makes the e-card usable before the card is made).
 CARD_STATUS_NAMES = {
@@ -111,6 +123,11 @@ class EcardStatus:
     @property
     def names(self) -> tuple[str, str]:
         return STATE_NAMES[self.state]
+
+    @property
+    def next_step(self) -> tuple[str, str]:
+        words = ECARD_STATES.words(self.state)
+        return words.next_zh, words.next_en
 
     @property
     def card_status_names(self) -> tuple[str, str]:

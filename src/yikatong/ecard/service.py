@@ -115,6 +115,8 @@ class EcardView:
     password_locked_until: datetime | None
     channels: tuple[ChannelView, ...]
     usable: bool  # on at least one channel now
+    next_step_zh: str  # what the holder can do next, in words ("" when nothing is needed)
+    next_step_en: str
 
     @property
     def usable_channels(self) -> tuple[str, ...]:
@@ -828,6 +830,7 @@ def _view(uow: UnitOfWork, ecard: Ecard) -> EcardView:
         status, _consent_facts(ecard))
     card_zh, card_en = status.card_status_names
     reason_zh, reason_en = rules.refusal_names(reason)
+    next_zh, next_en = ("", "") if reason == rules.REAUTHORISED else status.next_step
     return EcardView(
         ecard_no=ecard.ecard_no, person_id=ecard.person_id, status_index=ecard.status_index,
         card_no=status.card_no or ecard.card_no, state=str(status.state), state_zh=state_zh,
@@ -836,4 +839,4 @@ def _view(uow: UnitOfWork, ecard: Ecard) -> EcardView:
         loss_started_at=status.loss_started_at, created_at=ecard.created_at,
         revoked_at=ecard.revoked_at, password_set=ecard.password_hash is not None,
         password_locked_until=ecard.password_locked_until, channels=tuple(views),
-        usable=any(view.usable for view in views))
+        usable=any(view.usable for view in views), next_step_zh=next_zh, next_step_en=next_en)

@@ -48,8 +48,8 @@ class TopUpNotFound(NotFound):
 
 class TopUpNotWritable(Conflict):
     code = "transit_top_up_not_writable"
-    zh = "充值订单 {order_no} 当前状态为 {state}，不能写卡"
-    en = "Top-up order {order_no} is {state}; it cannot be written to a card"
+    zh = "充值订单 {order_no} 当前为“{state_zh}”，不能写卡；下一步：{state_next_zh}"
+    en = "Top-up order {order_no} is {state_en}; it cannot be written to a card. Next: {state_next_en}"
 
 
 class TopUpNotWritten(CardRemoved):
@@ -206,8 +206,8 @@ class RiderGrantNotFound(NotFound):
 
 class RiderGrantNotActive(Conflict):
     code = "transit_rider_grant_not_active"
-    zh = "第 {grant_id} 号乘客类别办理记录已{state_zh}，不能撤销"
-    en = "Rider category grant no. {grant_id} is already {state}; it cannot be revoked"
+    zh = "第 {grant_id} 号乘客类别办理记录{state_zh}，不能撤销"
+    en = "Rider category grant no. {grant_id} is already {state_en}; it cannot be revoked"
 
 
 class RiderRewriteNotRefused(NotFound):
