@@ -156,3 +156,13 @@ def test_operators_look_an_ecard_up(client, login, person):
     nobody = login(Role.HOLDER, person_id=987654)
     assert client.get("/api/v1/ecard/me", headers=nobody).status_code == 404
     assert status_lists(person.platform)  # the lists exist once e-cards do
+
+
+def test_an_unknown_channel_lists_the_channels(client, login, person):
+    me = login(Role.HOLDER, person_id=person.person_id)
+    refused = client.post("/api/v1/ecard/me/channels/wechat_pay/consent", headers=me)
+    problem = refused.json()
+    assert refused.status_code == 422 and problem["code"] == "ecard_unknown_channel"
+    channels = [c["code"] for c in client.get("/api/v1/ecard/channels").json()]
+    assert problem["details"]["allowed"] == channels and "official_app" in channels
+    assert all(code in problem["title_en"] and code in problem["title"] for code in channels)

@@ -18,6 +18,7 @@ import yikatong
 from yikatong.api import middleware
 from yikatong.api.deps import authorize, route_access
 from yikatong.api.docs_ui import mount_docs
+from yikatong.core.choices import expected_choices
 from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
 from yikatong.db.uow import is_audit_collision
 from yikatong.platform import Platform
@@ -142,7 +143,18 @@ def _validation_error(_request: Request, error: RequestValidationError) -> JSONR
     fields = ["/".join(str(part) for part in e["loc"]) + f": {e['msg']}" for e in error.errors()]
     problem = InvalidInput(reason_zh="请求格式不正确（" + "；".join(fields) + "）",
                            reason_en="malformed request (" + "; ".join(fields) + ")").to_problem()
+    problem.update(_choices_refused(error.errors()))
     return JSONResponse(problem, status_code=422, media_type=PROBLEM)
+
+
+def _choices_refused(errors: list[dict]) -> dict:
+    """An enum or literal field with another value: `details.allowed` lists the valid codes
+    (of the first such field, named in `details.field`), as a domain refusal of a choice does."""
+    for e in errors:
+        if e.get("type") in ("enum", "literal_error") and "expected" in e.get("ctx", {}):
+            return {"details": {"field": "/".join(str(part) for part in e["loc"]),
+                                "allowed": expected_choices(e["ctx"]["expected"])}}
+    return {}
 
 
 def _http_error(_request: Request, error: HTTPException) -> JSONResponse:

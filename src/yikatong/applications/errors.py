@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from yikatong.core.choices import ChoiceRefused
 from yikatong.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 
@@ -42,10 +43,10 @@ class ExchangeOnlyAtOutlet(DomainError):
     en = "An exchange is done only at a social-security card service outlet"
 
 
-class UnknownExchangeReason(InvalidInput):
+class UnknownExchangeReason(ChoiceRefused):
     code = "unknown_exchange_reason"
     zh = "换卡原因“{reason}”无效（可选：info_change 信息变更、damage 卡损坏、financial_expiry 金融功能到期）"
-    en = "Unknown exchange reason '{reason}' (info_change, damage or financial_expiry)"
+    en = "Unknown exchange reason '{reason}' (one of: {allowed_en})"
 
 
 class ExchangeReasonWithoutExchange(InvalidInput):

@@ -22,6 +22,7 @@ from yikatong.applications.errors import (
     ProvincialCardHolderMustVisitOutlet,
     UnknownExchangeReason,
 )
+from yikatong.core.choices import echo
 from yikatong.core.states import StateTable, StateWords
 
 KINDS = ("first", "replacement", "exchange")
@@ -93,7 +94,7 @@ def check_channel_rules(
     """
     if kind == "exchange":
         if exchange_reason not in EXCHANGE_REASONS:
-            raise UnknownExchangeReason(reason=exchange_reason or "")
+            raise UnknownExchangeReason(reason=echo(exchange_reason or ""), allowed=EXCHANGE_REASONS)
         if channel != "outlet":
             raise ExchangeOnlyAtOutlet()
     elif exchange_reason is not None:

@@ -38,6 +38,7 @@ from yikatong.applications.protocols import (
     PopulationRegistry,
 )
 from yikatong.core.actor import Actor, Role
+from yikatong.core.choices import NotAChoice
 from yikatong.core.clock import local_date
 from yikatong.core.errors import ConcurrentChange, DomainError, Forbidden, InvalidInput
 from yikatong.db.uow import UnitOfWork, is_audit_collision
@@ -194,7 +195,8 @@ def list_applications(
     query = select(Application).order_by(Application.id).limit(limit).offset(offset)
     if status is not None:
         if status not in rules.STATUSES:
-            raise InvalidInput(reason_zh=f"未知状态 {status}", reason_en=f"unknown status {status}")
+            raise NotAChoice(what_zh="申请状态", what_en="application status", value=status,
+                             allowed=rules.STATUSES)
         query = query.where(Application.status == status)
     return [view(app) for app in uow.session.execute(query).scalars()]
 
@@ -404,8 +406,8 @@ def _check_choice(uow: UnitOfWork, choice: CardChoice, channel: str) -> None:
     from yikatong.directory.service import get_bank, get_outlet
 
     if choice.kind not in rules.KINDS:
-        raise InvalidInput(reason_zh=f"申请类型“{choice.kind}”无效",
-                           reason_en=f"unknown application kind '{choice.kind}'")
+        raise NotAChoice(what_zh="申请类型", what_en="application kind", value=choice.kind,
+                         allowed=rules.KINDS)
     if choice.card_unreadable and choice.exchange_reason != "damage":
         raise InvalidInput(reason_zh="仅因卡损坏换卡时可标注卡片无法读取",
                            reason_en="only a damage exchange can mark the card unreadable")

@@ -20,6 +20,7 @@ from yikatong.cards.errors import (
     UnblockChannelMismatch,
 )
 from yikatong.cards.protocols import FinancialStatus
+from yikatong.core.choices import NotAChoice
 from yikatong.core.errors import InvalidInput
 from yikatong.core.states import StateTable, StateWords
 
@@ -168,9 +169,8 @@ def parse_functions(function: str | None) -> frozenset[Function] | None:
     try:
         return frozenset({Function(value)})
     except ValueError:
-        raise InvalidInput(reason_zh=f"未知的卡片功能“{function}”（可选 hr、financial、both）",
-                           reason_en=f"unknown card function '{function}' "
-                                     "(hr, financial or both)") from None
+        raise NotAChoice(what_zh="卡片功能", what_en="card function", value=function,
+                         allowed=("hr", "financial", "both")) from None
 
 
 def parse_loss_kind(kind: str) -> BlockKind:
@@ -178,8 +178,7 @@ def parse_loss_kind(kind: str) -> BlockKind:
         return BlockKind(kind)
     if kind in ("temporary", "formal"):
         return BlockKind(f"{kind}_loss")
-    raise InvalidInput(reason_zh=f"未知的挂失类型“{kind}”（可选 temporary、formal）",
-                       reason_en=f"unknown loss kind '{kind}' (temporary or formal)")
+    raise NotAChoice(what_zh="挂失类型", what_en="loss kind", value=kind, allowed=("temporary", "formal"))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from yikatong.core.actor import Actor, Role
+from yikatong.core.choices import echo
 from yikatong.core.clock import as_utc
 from yikatong.core.errors import Forbidden, InvalidInput
 from yikatong.crypto.protocols import KeyStore
@@ -637,7 +638,7 @@ def _channel(uow: UnitOfWork, code: str) -> EcardChannel:
     for channel in channels(uow=uow):
         if channel.code == code:
             return channel
-    raise UnknownEcardChannel(channel=str(code)[:40])
+    raise UnknownEcardChannel(channel=echo(code), allowed=[channel.code for channel in channels(uow=uow)])
 
 
 def _consent(ecard: Ecard, channel: str) -> EcardConsent | None:

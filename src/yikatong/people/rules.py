@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from yikatong.core.choices import echo
 from yikatong.people import errors, regions
 
 # Nobody alive was born before this year: an earlier date in a number is a typo.
@@ -238,7 +239,7 @@ def parse_document_type(value: str) -> DocumentType:
     try:
         return DocumentType(value)
     except ValueError:
-        raise errors.UnknownDocumentType(document_type=value) from None
+        raise errors.UnknownDocumentType(document_type=echo(value), allowed=list(DocumentType)) from None
 
 
 def check_nationality(nationality: str) -> str:

@@ -4,6 +4,7 @@ MAC or a payer's full account."""
 from __future__ import annotations
 
 from yikatong.chip.protocols import CardRemoved
+from yikatong.core.choices import ChoiceRefused
 from yikatong.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 
@@ -150,10 +151,10 @@ class DeviceTransmitError(DomainError):
 # --- rider categories set against a proof (grants.py) and rewrites the card refused (riders.py)
 
 
-class RiderCategoryUnknown(InvalidInput):
+class RiderCategoryUnknown(ChoiceRefused):
     code = "transit_rider_category_unknown"
-    zh = "乘客类别“{category}”不是票价配置中可凭证明办理的类别（可办理：{grantable}）"
-    en = "'{category}' is not a rider category of the fares that is set against a proof (these are: {grantable})"
+    zh = "乘客类别“{category}”不是票价配置中可凭证明办理的类别（可办理：{allowed_zh}）"
+    en = "'{category}' is not a rider category of the fares that is set against a proof (these are: {allowed_en})"
 
 
 class RiderCategoryByAge(InvalidInput):

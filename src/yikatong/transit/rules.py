@@ -12,6 +12,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from yikatong.core.actor import Channel, Role
+from yikatong.core.choices import echo
 from yikatong.core.clock import as_utc
 from yikatong.core.errors import Conflict
 from yikatong.core.money import Fen, format_fen
@@ -304,8 +305,8 @@ def check_grant(*, category: str, proof_kind: str, valid_until: date | None, tod
     RiderGrantEndNotAfterToday, RiderGrantTooLong."""
     rider = next((r for r in fares.riders if r.value == category), None)
     if rider is None:
-        raise RiderCategoryUnknown(category=category,
-                                   grantable=", ".join(r.value for r in grantable_riders(fares)) or "-")
+        raise RiderCategoryUnknown(category=echo(category),
+                                   allowed=[r.value for r in grantable_riders(fares)])
     rule = fares.riders[rider]
     if rule.min_age is not None:
         raise RiderCategoryByAge(category=category, min_age=rule.min_age)
