@@ -43,7 +43,7 @@ class ExchangeOnlyAtOutlet(DomainError):
     en = "An exchange is done only at a social-security card service outlet"
 
 
-class UnknownExchangeReason(ChoiceRefused):
+class UnknownExchangeReason(ChoiceRefused, InvalidInput):
     code = "unknown_exchange_reason"
     zh = "换卡原因“{reason}”无效（可选：info_change 信息变更、damage 卡损坏、financial_expiry 金融功能到期）"
     en = "Unknown exchange reason '{reason}' (one of: {allowed_en})"

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from yikatong.core.errors import DomainError
+from yikatong.core.errors import DomainError, InvalidInput
 
 MAX_ECHO = 40  # a refused value is echoed back, cut short: it is whatever the caller sent
 
@@ -29,7 +29,7 @@ class ChoiceRefused(DomainError):
         del self.details["allowed_zh"], self.details["allowed_en"]
 
 
-class NotAChoice(ChoiceRefused):
+class NotAChoice(ChoiceRefused, InvalidInput):
     """A value that is not one of the choices, where the domain has no error of its own; the
     code stays `invalid_input`, as for any other bad input."""
 

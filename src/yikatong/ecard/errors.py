@@ -12,7 +12,7 @@ class EcardNotFound(NotFound):
     en = "No e-card found ({what})"
 
 
-class UnknownEcardChannel(ChoiceRefused):
+class UnknownEcardChannel(ChoiceRefused, InvalidInput):
     code = "ecard_unknown_channel"
     zh = "未知的电子社保卡渠道“{channel}”（可选：{allowed_zh}）"
     en = "Unknown e-card channel '{channel}' (one of: {allowed_en})"

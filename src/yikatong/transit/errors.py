@@ -151,7 +151,7 @@ class DeviceTransmitError(DomainError):
 # --- rider categories set against a proof (grants.py) and rewrites the card refused (riders.py)
 
 
-class RiderCategoryUnknown(ChoiceRefused):
+class RiderCategoryUnknown(ChoiceRefused, InvalidInput):
     code = "transit_rider_category_unknown"
     zh = "乘客类别“{category}”不是票价配置中可凭证明办理的类别（可办理：{allowed_zh}）"
     en = "'{category}' is not a rider category of the fares that is set against a proof (these are: {allowed_en})"
