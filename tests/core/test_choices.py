@@ -7,8 +7,9 @@ from yikatong.directory.errors import UnknownBank
 
 
 def test_not_a_choice_names_and_lists_the_choices():
-    error = NotAChoice(what_zh="挂失类型", what_en="loss kind", value="forever",
-                       allowed=("temporary", "formal"))
+    error = NotAChoice(
+        what_zh="挂失类型", what_en="loss kind", value="forever", allowed=("temporary", "formal")
+    )
     problem = error.to_problem()
     assert problem["status"] == 422 and problem["code"] == "invalid_input"
     assert problem["details"]["allowed"] == ["temporary", "formal"]

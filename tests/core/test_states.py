@@ -56,9 +56,12 @@ def test_an_unknown_code_still_reads_as_words_and_a_final_state_says_so():
     assert table.fields("state", "done")["state_next_en"] == FINAL_EN
 
 
-ILLEGAL_APPLICATION_MOVES = [(current, target) for current in applications.STATUSES
-                             for target in applications.STATUSES
-                             if target not in applications.TRANSITIONS[current]]
+ILLEGAL_APPLICATION_MOVES = [
+    (current, target)
+    for current in applications.STATUSES
+    for target in applications.STATUSES
+    if target not in applications.TRANSITIONS[current]
+]
 
 
 @pytest.mark.parametrize(("current", "target"), ILLEGAL_APPLICATION_MOVES)
@@ -76,8 +79,10 @@ def test_produced_to_handed_over_reads_as_words():
     """The issue's example: "produced" → "handed_over"."""
     with pytest.raises(IllegalTransition) as refused:
         applications.check_transition("produced", "handed_over")
-    assert refused.value.message_en == ("The application is made; it cannot become handed over. "
-                                        "Next: it goes to the outlet for collection or to EMS for posting")
+    assert refused.value.message_en == (
+        "The application is made; it cannot become handed over. "
+        "Next: it goes to the outlet for collection or to EMS for posting"
+    )
 
 
 ORDER_CODES = [str(state) for state in transit.OrderState]
@@ -99,8 +104,15 @@ def test_card_and_grant_refusals_use_words():
     for state in cards.CardState:
         error = CardNotInUse(**cards.CARD_STATES.fields("state", state))
         assert not raw_codes_in(error, [str(s) for s in cards.CardState]), error.message_en
-    active = FinancialAlreadyActivated(**cards.FINANCIAL_STATES.fields("status", FinancialStatus.TEMPORARY_LOSS))
-    assert "temporarily reported lost" in active.message_en and "temporary_loss" not in active.message_en
-    revoked = RiderGrantNotActive(grant_id=3, **transit.GRANT_STATES.fields("state", GrantState.REVOKED))
+    active = FinancialAlreadyActivated(
+        **cards.FINANCIAL_STATES.fields("status", FinancialStatus.TEMPORARY_LOSS)
+    )
+    assert (
+        "temporarily reported lost" in active.message_en
+        and "temporary_loss" not in active.message_en
+    )
+    revoked = RiderGrantNotActive(
+        grant_id=3, **transit.GRANT_STATES.fields("state", GrantState.REVOKED)
+    )
     assert revoked.message_en.endswith("is already revoked; it cannot be revoked")
     assert "已撤销" in revoked.message_zh

@@ -77,13 +77,17 @@ def test_production_mounts_no_clock_router():
     assert router not in list(_domain_routers("api", production=True))
 
 
-def test_a_seven_day_temporary_loss_ends_by_itself_once_the_clock_moves(client, login, platform, clock):
+def test_a_seven_day_temporary_loss_ends_by_itself_once_the_clock_moves(
+    client, login, platform, clock
+):
     """Black-box: report a 7-day HR temporary loss through the API, move the clock 7 days
     through the API, and read the card unblocked."""
     person_id, ssn = register_person(platform, clock)
     card_no = card_in_use(platform, person_id=person_id)
     world = Logins(platform, person_id=person_id, ssn=ssn)
-    lost = client.post(f"/api/v1/cards/{card_no}/loss", headers=world["phone"], json={"kind": "temporary"})
+    lost = client.post(
+        f"/api/v1/cards/{card_no}/loss", headers=world["phone"], json={"kind": "temporary"}
+    )
     assert lost.status_code == 200 and lost.json()["card"]["hr_status"] == "temporary_loss"
     admin = admin_key(platform)
     client.post(CLOCK, headers=admin, json={"advance_days": 6, "advance_hours": 23})
@@ -102,8 +106,11 @@ def admin_key(platform) -> dict:
 
 def _clock_audits(platform) -> int:
     with platform.uow() as uow:
-        return uow.session.execute(select(func.count()).select_from(AuditRecord).where(
-            AuditRecord.entity_type == "dev_clock")).scalar_one()
+        return uow.session.execute(
+            select(func.count())
+            .select_from(AuditRecord)
+            .where(AuditRecord.entity_type == "dev_clock")
+        ).scalar_one()
 
 
 pytestmark = pytest.mark.db

@@ -24,8 +24,9 @@ class ChoiceRefused(DomainError):
 
     def __init__(self, *, allowed: Iterable[Any], **details: Any) -> None:
         choices = [str(choice) for choice in allowed]
-        super().__init__(allowed_zh="、".join(choices), allowed_en=", ".join(choices),
-                         allowed=choices, **details)
+        super().__init__(
+            allowed_zh="、".join(choices), allowed_en=", ".join(choices), allowed=choices, **details
+        )
         del self.details["allowed_zh"], self.details["allowed_en"]
 
 
@@ -37,10 +38,12 @@ class NotAChoice(ChoiceRefused, InvalidInput):
     zh = "输入有误：{what_zh}“{value}”无效，可选：{allowed_zh}"
     en = "Invalid input: {what_en} '{value}' is not one of: {allowed_en}"
 
-    def __init__(self, *, what_zh: str, what_en: str, value: Any, allowed: Iterable[Any],
-                 **details: Any) -> None:
-        super().__init__(what_zh=what_zh, what_en=what_en, value=echo(value), allowed=allowed,
-                         **details)
+    def __init__(
+        self, *, what_zh: str, what_en: str, value: Any, allowed: Iterable[Any], **details: Any
+    ) -> None:
+        super().__init__(
+            what_zh=what_zh, what_en=what_en, value=echo(value), allowed=allowed, **details
+        )
 
 
 def echo(value: Any) -> str:

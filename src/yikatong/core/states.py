@@ -51,6 +51,10 @@ class StateTable:
         """Error-message fields for a state: `name` keeps the code (for `details`), `name_zh`
         and `name_en` the words, `name_next_zh` and `name_next_en` the next step in words."""
         state = self.words(code)
-        return {name: str(code), f"{name}_zh": state.zh, f"{name}_en": state.en,
-                f"{name}_next_zh": state.next_zh or FINAL_ZH,
-                f"{name}_next_en": state.next_en or FINAL_EN}
+        return {
+            name: str(code),
+            f"{name}_zh": state.zh,
+            f"{name}_en": state.en,
+            f"{name}_next_zh": state.next_zh or FINAL_ZH,
+            f"{name}_next_en": state.next_en or FINAL_EN,
+        }

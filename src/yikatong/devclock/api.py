@@ -24,18 +24,26 @@ router = APIRouter(prefix="/dev", tags=["development clock / 开发时钟"])
 
 
 @router.get("/clock", response_model=ClockOut, summary="The platform's time / 平台时钟")
-def get_clock(_actor: Actor = Depends(current_actor),
-              platform: Platform = Depends(platform_dep)) -> ClockOut:
+def get_clock(
+    _actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)
+) -> ClockOut:
     return ClockOut(**vars(service.read(platform.clock)))
 
 
-@router.post("/clock", response_model=ClockOut,
-             summary="Move the development clock forward / 向前拨动开发时钟")
-def move_clock(body: ClockMoveIn, actor: Actor = Depends(current_actor),
-               platform: Platform = Depends(platform_dep),
-               idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")):
-    advance_by = timedelta(days=body.advance_days, hours=body.advance_hours,
-                           minutes=body.advance_minutes)
+@router.post(
+    "/clock",
+    response_model=ClockOut,
+    summary="Move the development clock forward / 向前拨动开发时钟",
+)
+def move_clock(
+    body: ClockMoveIn,
+    actor: Actor = Depends(current_actor),
+    platform: Platform = Depends(platform_dep),
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+):
+    advance_by = timedelta(
+        days=body.advance_days, hours=body.advance_hours, minutes=body.advance_minutes
+    )
     request = body.model_dump(mode="json")
     with platform.uow() as uow:
         stored = uow.replay("dev.clock", idempotency_key, request)
@@ -43,10 +51,21 @@ def move_clock(body: ClockMoveIn, actor: Actor = Depends(current_actor),
             return stored
 
         def remember(view: service.ClockView) -> None:
-            uow.remember("dev.clock", idempotency_key, request, ClockOut(**vars(view)).model_dump(mode="json"))
+            uow.remember(
+                "dev.clock",
+                idempotency_key,
+                request,
+                ClockOut(**vars(view)).model_dump(mode="json"),
+            )
 
-        moved = service.move(uow=uow, clock=platform.clock, actor=actor, set_to=body.set_to,
-                             advance_by=advance_by, remember=remember)
+        moved = service.move(
+            uow=uow,
+            clock=platform.clock,
+            actor=actor,
+            set_to=body.set_to,
+            advance_by=advance_by,
+            remember=remember,
+        )
     return ClockOut(**vars(moved))
 
 

@@ -14,7 +14,9 @@ class ClockOut(BaseModel):
 
 
 class ClockMoveIn(BaseModel):
-    set_to: AwareDatetime | None = Field(default=None, description="Move to this instant / 拨到此刻")
+    set_to: AwareDatetime | None = Field(
+        default=None, description="Move to this instant / 拨到此刻"
+    )
     advance_days: int = Field(default=0, ge=0, le=366 * 20)
     advance_hours: int = Field(default=0, ge=0, le=24 * 366)
     advance_minutes: int = Field(default=0, ge=0, le=60 * 24 * 366)

@@ -40,21 +40,33 @@ def target(now: datetime, *, set_to: datetime | None, advance_by: timedelta) -> 
         raise ClockMoveUnclear()
     goal = as_utc(set_to) if set_to is not None else now + advance_by
     if goal < now:
-        raise ClockWouldGoBack(now=_local(now),
-                               requested=_local(goal))
+        raise ClockWouldGoBack(now=_local(now), requested=_local(goal))
     return goal
 
 
-def move(*, uow: UnitOfWork, clock, actor: Actor, set_to: datetime | None, advance_by: timedelta,
-         remember: Callable[[ClockView], None] = lambda _view: None) -> ClockView:
+def move(
+    *,
+    uow: UnitOfWork,
+    clock,
+    actor: Actor,
+    set_to: datetime | None,
+    advance_by: timedelta,
+    remember: Callable[[ClockView], None] = lambda _view: None,
+) -> ClockView:
     """Record the move (and, through `remember`, the answer a retry replays) and commit; then
     move the clock forward. Answers the clock as the move leaves it."""
     if not callable(getattr(clock, "advance", None)):
         raise ClockNotMovable()
     now = as_utc(clock.now())
     goal = target(now, set_to=set_to, advance_by=advance_by)
-    uow.audit(actor=actor, action="dev_clock.moved", entity_type="dev_clock", entity_id="platform",
-              before={"now": now.isoformat()}, after={"now": goal.isoformat()})
+    uow.audit(
+        actor=actor,
+        action="dev_clock.moved",
+        entity_type="dev_clock",
+        entity_id="platform",
+        before={"now": now.isoformat()},
+        after={"now": goal.isoformat()},
+    )
     remember(ClockView(now=goal, now_local=_local(goal), moved=True))
     uow.commit()
     # a running clock went on a few microseconds since `now`: land on the goal, not past it
