@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from tests.applications.conftest import applicant_json, new_applicant
 from tests.applications.test_rules import uscc_check
+from yikatong.applications import rules
 from yikatong.applications.models import Application, EmployerBatch
 from yikatong.applications.protocols import PopulationRegistry
 from yikatong.audit.models import AuditRecord
@@ -225,3 +226,29 @@ def test_identity_resolved_with_a_person_id_beyond_any_row_is_refused(client, ou
     response = client.post(f"{API}/1/identity-resolved", json={"person_id": 2**64},
                            headers=outlet)
     assert response.status_code == 422 and response.json()["code"] == "invalid_input"
+
+
+@pytest.mark.parametrize(("change", "code", "some_allowed"), [
+    ({"bank_code": "HSBC"}, "unknown_bank", {"ICBC", "ABC"}),
+    ({"applicant": {"document_type": "library_card"}}, "unknown_document_type", {"resident_id_card"}),
+    ({"applicant": {"gender": "X"}}, "invalid_input", {"M", "F"}),
+    ({"kind": "upgrade"}, "invalid_input", {"first", "replacement", "exchange"}),
+    ({"kind": "exchange", "exchange_reason": "boredom"}, "invalid_input", {"damage", "info_change"}),
+])
+def test_a_refused_choice_lists_the_valid_choices(client, outlet, platform, change, code, some_allowed):
+    body = {"applicant": applicant_json(new_applicant()), "bank_code": "ICBC",
+            "pickup_outlet_code": "SS-TN-01"}
+    for key, value in change.items():
+        body[key] = body.get(key, {}) | value if isinstance(value, dict) else value
+    before = counts(platform)
+    refused = client.post(API, json=body, headers=outlet).json()
+    assert refused["code"] == code and some_allowed <= set(refused["details"]["allowed"]), refused
+    for choice in some_allowed:  # named in the message too
+        assert choice in refused["title_en"] and choice in refused["title"]
+    assert counts(platform) == before
+
+
+def test_an_unknown_status_filter_lists_the_statuses(client, outlet):
+    refused = client.get(API, params={"status": "done"}, headers=outlet).json()
+    assert refused["code"] == "invalid_input" and "handed_over" in refused["details"]["allowed"]
+    assert set(refused["details"]["allowed"]) == set(rules.STATUSES) and "ready_for_pickup" in refused["title_en"]

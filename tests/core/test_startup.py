@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from tests.conftest import cli_on
@@ -17,7 +18,7 @@ from yikatong.core.clock import FixedClock
 from yikatong.crypto.keystore import FileKeyStore, InMemoryKeyStore
 from yikatong.crypto.protocols import KeyStore
 from yikatong.platform import Platform
-from yikatong.startup import StartupRefused, check_startup, startup_problems
+from yikatong.startup import StartupRefused, _development_only, check_startup, startup_problems
 
 pytestmark = pytest.mark.db
 
@@ -202,3 +203,21 @@ def test_ykt_serve_and_worker_refuse_in_production_naming_each_setting(productio
     assert result.exit_code == 1
     assert "startup_refused" in result.output and "YKT_KEK / YKT_KEK_FILE" in result.output
     assert "IdentityAuthenticator" in result.output and "生产模式拒绝启动" in result.output
+
+
+def test_ykt_serve_refuses_a_chosen_clock_in_production(production, production_settings, monkeypatch):
+    from yikatong.core.clock import MovableClock
+
+    assert refusal(make_production(production_settings, clock=MovableClock())) == ["clock"]
+    result = cli_on(production, monkeypatch)("serve", "--clock", "2036-03-10T09:00")
+    assert result.exit_code == 1 and "dev_clock_refused" in result.output
+    assert "--clock" in result.output and not _development_only(production.clock)
+
+
+def test_ykt_serve_in_development_runs_a_movable_clock_from_the_chosen_time(platform):
+    from yikatong.api.cli import _start_clock
+    from yikatong.core.clock import SystemClock
+
+    dev = Platform(platform.settings, clock=SystemClock(), engine=platform.engine)
+    _start_clock(dev, "2036-03-10T09:00")
+    assert dev.clock.moved and abs(dev.clock.now() - datetime(2036, 3, 10, 1, 0, tzinfo=UTC)) < timedelta(minutes=1)

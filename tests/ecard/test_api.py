@@ -75,10 +75,19 @@ def test_reauthorise_through_the_api_after_a_loss(client, login, holder):
     refused = client.post("/api/v1/ecard/qr", headers=me,
                           json={"channel": "official_app", "password": PASSWORD})
     assert refused.json()["details"]["reason"] == "needs_reauthorisation"
+    lost = client.get("/api/v1/ecard/me", headers=me).json()
+    assert not lost["usable"] and lost["reason"] == "card_lost" and "re-authorise" in lost["state_en"]
+    assert lost["next_step_en"] == "re-authorise on the channel you use" and lost["next_step_zh"]
     person.platform.clock.advance(seconds=1)
     done = client.post("/api/v1/ecard/me/channels/official_app/reauthorise", headers=me,
                        json={"password": PASSWORD}).json()
     assert done["state"] == "restricted" and done["channels"][0]["usable"]
+    # what the holder reads: usable, not "re-authorise" again
+    view = client.get("/api/v1/ecard/me", headers=me).json()
+    assert view["usable"] and view["reason"] == "reauthorised"
+    assert "re-authorise)" not in view["state_en"] and "usable" in view["state_en"]
+    assert "需重新授权" not in view["state_zh"] and "可以使用" in view["state_zh"]
+    assert view["next_step_en"] == view["next_step_zh"] == ""
     assert client.get("/api/v1/ecard/qr.png", params={"channel": "official_app"},
                       headers=me).status_code == 200
 
@@ -147,3 +156,13 @@ def test_operators_look_an_ecard_up(client, login, person):
     nobody = login(Role.HOLDER, person_id=987654)
     assert client.get("/api/v1/ecard/me", headers=nobody).status_code == 404
     assert status_lists(person.platform)  # the lists exist once e-cards do
+
+
+def test_an_unknown_channel_lists_the_channels(client, login, person):
+    me = login(Role.HOLDER, person_id=person.person_id)
+    refused = client.post("/api/v1/ecard/me/channels/wechat_pay/consent", headers=me)
+    problem = refused.json()
+    assert refused.status_code == 422 and problem["code"] == "ecard_unknown_channel"
+    channels = [c["code"] for c in client.get("/api/v1/ecard/channels").json()]
+    assert problem["details"]["allowed"] == channels and "official_app" in channels
+    assert all(code in problem["title_en"] and code in problem["title"] for code in channels)

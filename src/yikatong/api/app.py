@@ -18,6 +18,7 @@ import yikatong
 from yikatong.api import middleware
 from yikatong.api.deps import authorize, route_access
 from yikatong.api.docs_ui import mount_docs
+from yikatong.core.choices import expected_choices
 from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
 from yikatong.db.uow import is_audit_collision
 from yikatong.platform import Platform
@@ -93,8 +94,13 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(HTTPException, _http_error)  # routing: no such path or method
     app.add_exception_handler(Exception, _internal_error)  # still logged with its traceback
-    for router in _domain_routers("api"):
+    production = app.state.platform.settings.is_production
+    for router in _domain_routers("api", production=production):
         app.include_router(router, prefix="/api/v1")
+    if not production:  # the development clock names its time while moved
+        from yikatong.devclock.api import name_moved_clock
+
+        app.middleware("http")(name_moved_clock)
     for router in _domain_routers("web"):  # pages for people, at the site root
         app.include_router(router)
 
@@ -110,8 +116,9 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     return app
 
 
-def _domain_routers(room: str):
-    """The `router` of every domain's `api.py` (REST) or `web.py` (HTML pages)."""
+def _domain_routers(room: str, *, production: bool = False):
+    """The `router` of every domain's `api.py` (REST) or `web.py` (HTML pages); in production
+    not those marked `DEVELOPMENT_ONLY` (the development clock)."""
     for module in sorted(pkgutil.iter_modules(yikatong.__path__), key=lambda m: m.name):
         if not module.ispkg or module.name == "api":
             continue
@@ -121,6 +128,8 @@ def _domain_routers(room: str):
         except ModuleNotFoundError as error:
             if error.name != name:
                 raise
+            continue
+        if production and getattr(domain_api, "DEVELOPMENT_ONLY", False):
             continue
         yield domain_api.router
 
@@ -134,7 +143,18 @@ def _validation_error(_request: Request, error: RequestValidationError) -> JSONR
     fields = ["/".join(str(part) for part in e["loc"]) + f": {e['msg']}" for e in error.errors()]
     problem = InvalidInput(reason_zh="请求格式不正确（" + "；".join(fields) + "）",
                            reason_en="malformed request (" + "; ".join(fields) + ")").to_problem()
+    problem.update(_choices_refused(error.errors()))
     return JSONResponse(problem, status_code=422, media_type=PROBLEM)
+
+
+def _choices_refused(errors: list[dict]) -> dict:
+    """An enum or literal field with another value: `details.allowed` lists the valid codes
+    (of the first such field, named in `details.field`), as a domain refusal of a choice does."""
+    for e in errors:
+        if e.get("type") in ("enum", "literal_error") and "expected" in e.get("ctx", {}):
+            return {"details": {"field": "/".join(str(part) for part in e["loc"]),
+                                "allowed": expected_choices(e["ctx"]["expected"])}}
+    return {}
 
 
 def _http_error(_request: Request, error: HTTPException) -> JSONResponse:

@@ -4,6 +4,7 @@ background worker."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import typer
 from rich.console import Console
@@ -18,6 +19,8 @@ def register(group) -> None:
         host: str = typer.Option(None, help="Listen address (default YKT_HOST or 127.0.0.1)"),
         port: int = typer.Option(None, help="Port (default YKT_PORT or 8000)"),
         worker: bool = typer.Option(True, help="Run background jobs in this process too"),
+        clock: str = typer.Option(None, help="Development only: start the clock at this time "
+                                  "(ISO, Changzhou time unless it names a zone), e.g. 2036-03-10T09:00"),
     ) -> None:
         """Start the platform / 启动平台."""
         import uvicorn
@@ -30,6 +33,7 @@ def register(group) -> None:
         from yikatong.worker.runner import run_forever
 
         plat = platform()
+        _start_clock(plat, clock)
         check_startup_or_exit(plat, console)
         demo = prepare(plat)
         host = host or plat.settings.host
@@ -44,6 +48,31 @@ def register(group) -> None:
             uvicorn.run(create_app(plat), host=host, port=port, log_level="info")
         finally:
             stop.set()
+
+
+def _start_clock(plat, start: str | None) -> None:
+    """In development the clock can be moved (POST /api/v1/dev/clock), from `start` if given;
+    production refuses `--clock` and keeps its real clock."""
+    from yikatong.core.clock import MovableClock, parse_local
+
+    if plat.settings.is_production:
+        if start is not None:
+            console.print("[red]✗ dev_clock_refused[/red] 生产模式不能指定时钟（--clock 仅用于开发模式）/ "
+                          "production refuses --clock (development mode only)")
+            raise typer.Exit(1)
+        return
+    try:
+        instant = parse_local(start) if start is not None else None
+    except ValueError:
+        console.print(f"[red]✗ invalid_input[/red] 时间格式不正确 / not an ISO time: {start!r}")
+        raise typer.Exit(2) from None
+    if callable(getattr(plat.clock, "advance", None)):  # already movable (tests, the demo)
+        if instant is not None:
+            plat.clock.advance(max(instant - plat.clock.now(), timedelta(0)))
+        return
+    plat.clock = MovableClock(instant, base=plat.clock)
+    if instant is not None:
+        console.print(f"[yellow]![/yellow] development clock starts at / 开发时钟起点 {start}")
 
 
 def _print_welcome(plat, host: str, port: int, demo) -> None:

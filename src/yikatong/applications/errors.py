@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from yikatong.core.choices import ChoiceRefused
 from yikatong.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 
@@ -19,8 +20,8 @@ class ProductionBatchNotFound(NotFound):
 
 class IllegalTransition(Conflict):
     code = "illegal_application_transition"
-    zh = "申请当前状态为“{current}”，不能变为“{target}”"
-    en = "An application in state '{current}' cannot move to '{target}'"
+    zh = "申请当前为“{current_zh}”，不能转为“{target_zh}”；下一步：{current_next_zh}"
+    en = "The application is {current_en}; it cannot become {target_en}. Next: {current_next_en}"
 
 
 class LiveCardExists(Conflict):
@@ -42,10 +43,10 @@ class ExchangeOnlyAtOutlet(DomainError):
     en = "An exchange is done only at a social-security card service outlet"
 
 
-class UnknownExchangeReason(InvalidInput):
+class UnknownExchangeReason(ChoiceRefused, InvalidInput):
     code = "unknown_exchange_reason"
     zh = "换卡原因“{reason}”无效（可选：info_change 信息变更、damage 卡损坏、financial_expiry 金融功能到期）"
-    en = "Unknown exchange reason '{reason}' (info_change, damage or financial_expiry)"
+    en = "Unknown exchange reason '{reason}' (one of: {allowed_en})"
 
 
 class ExchangeReasonWithoutExchange(InvalidInput):
@@ -120,8 +121,8 @@ class AgentDocumentsMissing(InvalidInput):
 
 class NotPickupApplication(Conflict):
     code = "not_pickup_application"
-    zh = "该申请的递送方式不是“{expected}”"
-    en = "This application's delivery is not '{expected}'"
+    zh = "该申请的递送方式不是“{expected_zh}”"
+    en = "This application's delivery is not {expected_en}"
 
 
 class FactoryUnavailable(DomainError):

@@ -22,6 +22,8 @@ from yikatong.applications.errors import (
     ProvincialCardHolderMustVisitOutlet,
     UnknownExchangeReason,
 )
+from yikatong.core.choices import echo
+from yikatong.core.states import StateTable, StateWords
 
 KINDS = ("first", "replacement", "exchange")
 MODES = ("self", "agent", "employer")
@@ -44,6 +46,26 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "rejected": (),
 }
 STATUSES = tuple(TRANSITIONS)
+# What each state reads as, and the next step in words (refusals name these, not the codes).
+APPLICATION_STATES = StateTable({
+    "submitted": StateWords("已提交", "submitted", "等待审核", "it is reviewed next"),
+    "awaiting_identity_review": StateWords(
+        "待人工核验身份", "waiting for an identity check by staff",
+        "工作人员核验身份后继续办理", "staff check the identity, then it goes on"),
+    "approved": StateWords("已审核通过", "approved", "送制卡厂制卡", "it is sent to the card factory"),
+    "in_production": StateWords("制卡中", "being made at the card factory",
+                                "制卡完成后待领取或邮寄", "once made, it is collected or posted"),
+    "produced": StateWords("已制卡", "made", "送达网点待领取或交 EMS 邮寄",
+                           "it goes to the outlet for collection or to EMS for posting"),
+    "ready_for_pickup": StateWords("待领取", "ready for collection at the outlet",
+                                   "持卡人到网点领取", "the holder collects it at the outlet"),
+    "shipped": StateWords("已邮寄", "posted by EMS", "持卡人签收", "the holder receives it"),
+    "handed_over": StateWords("已领取", "handed over"),
+    "cancelled": StateWords("已撤销", "cancelled"),
+    "rejected": StateWords("未通过审核", "rejected"),
+})
+DELIVERY_WORDS = {"pickup": ("网点领取", "collection at an outlet"),
+                  "ems_cod": ("EMS 邮寄到付", "EMS cash on delivery")}
 CLOSED = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 OPEN = frozenset(STATUSES) - CLOSED
 # A produced card exists from "produced" on: cancelling then also cancels the card (L).
@@ -57,7 +79,8 @@ EMS_COD_NOTE = {"zh": "EMS 邮寄到付：仅向 EMS 支付邮费，卡片本身
 
 def check_transition(current: str, target: str) -> None:
     if target not in TRANSITIONS[current]:
-        raise IllegalTransition(current=current, target=target)
+        raise IllegalTransition(**APPLICATION_STATES.fields("current", current),
+                                **APPLICATION_STATES.fields("target", target))
 
 
 def check_channel_rules(
@@ -71,7 +94,7 @@ def check_channel_rules(
     """
     if kind == "exchange":
         if exchange_reason not in EXCHANGE_REASONS:
-            raise UnknownExchangeReason(reason=exchange_reason or "")
+            raise UnknownExchangeReason(reason=echo(exchange_reason or ""), allowed=EXCHANGE_REASONS)
         if channel != "outlet":
             raise ExchangeOnlyAtOutlet()
     elif exchange_reason is not None:

@@ -38,6 +38,7 @@ from yikatong.applications.protocols import (
     PopulationRegistry,
 )
 from yikatong.core.actor import Actor, Role
+from yikatong.core.choices import NotAChoice
 from yikatong.core.clock import local_date
 from yikatong.core.errors import ConcurrentChange, DomainError, Forbidden, InvalidInput
 from yikatong.db.uow import UnitOfWork, is_audit_collision
@@ -206,7 +207,8 @@ def list_applications(
     query = select(Application).order_by(Application.id).limit(limit).offset(offset)
     if status is not None:
         if status not in rules.STATUSES:
-            raise InvalidInput(reason_zh=f"未知状态 {status}", reason_en=f"unknown status {status}")
+            raise NotAChoice(what_zh="申请状态", what_en="application status", value=status,
+                             allowed=rules.STATUSES)
         query = query.where(Application.status == status)
     return [view(app) for app in uow.session.execute(query).scalars()]
 
@@ -416,8 +418,8 @@ def _check_choice(uow: UnitOfWork, choice: CardChoice, channel: str) -> None:
     from yikatong.directory.service import get_bank, get_outlet
 
     if choice.kind not in rules.KINDS:
-        raise InvalidInput(reason_zh=f"申请类型“{choice.kind}”无效",
-                           reason_en=f"unknown application kind '{choice.kind}'")
+        raise NotAChoice(what_zh="申请类型", what_en="application kind", value=choice.kind,
+                         allowed=rules.KINDS)
     if choice.card_unreadable and choice.exchange_reason != "damage":
         raise InvalidInput(reason_zh="仅因卡损坏换卡时可标注卡片无法读取",
                            reason_en="only a damage exchange can mark the card unreadable")
@@ -741,7 +743,8 @@ def _link_batch_employee(uow: UnitOfWork, actor: Actor, app: Application) -> Non
 def mark_ready_for_pickup(*, uow: UnitOfWork, actor: Actor, application_id: int) -> ApplicationView:
     app = _load(uow, application_id)
     if app.delivery != "pickup":
-        raise NotPickupApplication(expected="pickup")
+        raise NotPickupApplication(expected="pickup", expected_zh=rules.DELIVERY_WORDS["pickup"][0],
+                                   expected_en=rules.DELIVERY_WORDS["pickup"][1])
     _move(uow, actor, app, "ready_for_pickup", action="application.ready_for_pickup")
     uow.commit()
     return view(app)
@@ -751,7 +754,8 @@ def ship(*, uow: UnitOfWork, actor: Actor, application_id: int, tracking_no: str
     """Mail the card by EMS cash on delivery; the holder pays EMS the postage only."""
     app = _load(uow, application_id)
     if app.delivery != "ems_cod":
-        raise NotPickupApplication(expected="ems_cod")
+        raise NotPickupApplication(expected="ems_cod", expected_zh=rules.DELIVERY_WORDS["ems_cod"][0],
+                                   expected_en=rules.DELIVERY_WORDS["ems_cod"][1])
     tracking_no = tracking_no.strip().upper()
     if not rules.EMS_TRACKING.match(tracking_no):
         raise InvalidInput(reason_zh="EMS 运单号格式不正确", reason_en="malformed EMS tracking number")

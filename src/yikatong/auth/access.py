@@ -196,6 +196,9 @@ ACCESS: Final[dict[str, frozenset]] = {
     f"POST {API}/clearing/days/{{day}}/review": CARD_CENTRE,
     f"GET {API}/clearing/cards/{{asn}}/shadow-balance": RIDER_DESK,
     f"GET {API}/clearing/disagreements": CARD_CENTRE,
+    # --- the development clock (not mounted in production) ----------------------------------
+    f"GET {API}/dev/clock": SIGNED_IN,
+    f"POST {API}/dev/clock": CARD_CENTRE,
 }
 
 

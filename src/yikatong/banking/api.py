@@ -33,6 +33,7 @@ from yikatong.banking.schemas import (
     TransferIn,
 )
 from yikatong.core.actor import Actor, Role
+from yikatong.core.choices import echo
 from yikatong.directory.errors import UnknownBank
 from yikatong.directory.rules import packaged_banks
 from yikatong.platform import Platform
@@ -43,8 +44,9 @@ router = APIRouter(prefix="/banks", tags=["banks 合作银行"])
 def bank_staff(bank_code: str, actor: Actor = Depends(current_actor)) -> Actor:
     if actor.role == Role.BANK and actor.bank_code != bank_code:
         raise UnknownAccount()  # another bank's accounts answer as missing ones
-    if bank_code not in {bank.code for bank in packaged_banks()}:
-        raise UnknownBank(bank_code=bank_code)
+    partners = [bank.code for bank in packaged_banks()]
+    if bank_code not in partners:
+        raise UnknownBank(bank_code=echo(bank_code), allowed=partners)
     return actor
 
 

@@ -25,8 +25,8 @@ class DuplicateCard(Conflict):
 
 class CardNotInUse(Conflict):
     code = "card_not_in_use"
-    zh = "该卡当前状态为“{state_zh}”，不能办理此业务"
-    en = "The card is {state_en}; this cannot be done now"
+    zh = "该卡当前状态为“{state_zh}”，不能办理此业务；下一步：{state_next_zh}"
+    en = "The card is {state_en}; this cannot be done now. Next: {state_next_en}"
 
 
 class ReplacementInUse(Conflict):
@@ -140,5 +140,5 @@ class LiveCardExists(Conflict):
 
 class FinancialAlreadyActivated(Conflict):
     code = "financial_already_activated"
-    zh = "该卡金融功能已激活（当前状态：{status}）"
-    en = "The financial function of this card is already activated (status: {status})"
+    zh = "该卡金融功能已激活（当前状态：{status_zh}）"
+    en = "The financial function of this card is already activated (it is {status_en})"

@@ -20,7 +20,9 @@ from yikatong.cards.errors import (
     UnblockChannelMismatch,
 )
 from yikatong.cards.protocols import FinancialStatus
+from yikatong.core.choices import NotAChoice
 from yikatong.core.errors import InvalidInput
+from yikatong.core.states import StateTable, StateWords
 
 # 四.6: an HR temporary loss lasts 7 days, then the card is unblocked automatically.
 TEMPORARY_HR_LOSS_DURATION = timedelta(hours=168)
@@ -82,6 +84,28 @@ STATE_NAMES = {
     CardState.RETIRED: ("已停用", "retired"),
     CardState.CANCELLED: ("已作废", "cancelled"),
 }
+# The states in words with the next step, for refusals (see yikatong.core.states).
+CARD_STATES = StateTable({
+    CardState.PRODUCED: StateWords(*STATE_NAMES[CardState.PRODUCED], "持卡人领取后启用",
+                                   "it comes into use when the holder collects it"),
+    CardState.IN_USE: StateWords(*STATE_NAMES[CardState.IN_USE]),
+    CardState.RETIRED: StateWords(*STATE_NAMES[CardState.RETIRED], "如需用卡请申请补换卡",
+                                  "apply for a replacement or exchange to have a card again"),
+    CardState.CANCELLED: StateWords(*STATE_NAMES[CardState.CANCELLED], "如需用卡请重新申领",
+                                    "apply again to have a card"),
+})
+FINANCIAL_STATES = StateTable({
+    FinancialStatus.INACTIVE: StateWords("未激活", "not activated", "持卡人到卡面银行网点激活",
+                                         "the holder activates it at a branch of the card's bank"),
+    FinancialStatus.ACTIVE: StateWords("已激活", "active"),
+    FinancialStatus.TEMPORARY_LOSS: StateWords("临时挂失", "temporarily reported lost",
+                                               "解挂或转为正式挂失", "unblock it or make the loss formal"),
+    FinancialStatus.FORMAL_LOSS: StateWords("正式挂失", "formally reported lost",
+                                            "补卡", "apply for a replacement card"),
+    FinancialStatus.EXPIRED: StateWords("已到期", "expired", "换卡续期金融功能",
+                                        "exchange the card to renew the financial function"),
+    FinancialStatus.CLOSED: StateWords("已销户", "closed"),
+})
 FUNCTION_NAMES = {
     Function.HR: ("人社功能", "HR function"),
     Function.FINANCIAL: ("金融功能", "financial function"),
@@ -145,9 +169,8 @@ def parse_functions(function: str | None) -> frozenset[Function] | None:
     try:
         return frozenset({Function(value)})
     except ValueError:
-        raise InvalidInput(reason_zh=f"未知的卡片功能“{function}”（可选 hr、financial、both）",
-                           reason_en=f"unknown card function '{function}' "
-                                     "(hr, financial or both)") from None
+        raise NotAChoice(what_zh="卡片功能", what_en="card function", value=function,
+                         allowed=("hr", "financial", "both")) from None
 
 
 def parse_loss_kind(kind: str) -> BlockKind:
@@ -155,8 +178,7 @@ def parse_loss_kind(kind: str) -> BlockKind:
         return BlockKind(kind)
     if kind in ("temporary", "formal"):
         return BlockKind(f"{kind}_loss")
-    raise InvalidInput(reason_zh=f"未知的挂失类型“{kind}”（可选 temporary、formal）",
-                       reason_en=f"unknown loss kind '{kind}' (temporary or formal)")
+    raise NotAChoice(what_zh="挂失类型", what_en="loss kind", value=kind, allowed=("temporary", "formal"))
 
 
 @dataclass(frozen=True)

@@ -48,13 +48,14 @@ from yikatong.cards.protocols import (
 from yikatong.cards.rules import (
     BANK_BRANCH,
     CARD_KINDS,
+    CARD_STATES,
     EXPIRY_REMINDER_DAYS,
+    FINANCIAL_STATES,
     JIANGSU,
     KIND_NAMES,
     LIVE_STATES,
     LOSS_KINDS,
     ONLINE,
-    STATE_NAMES,
     BlockKind,
     CardState,
     EndReason,
@@ -82,6 +83,7 @@ from yikatong.cards.rules import (
     temporary_hr_loss_ends,
 )
 from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.choices import NotAChoice
 from yikatong.core.clock import as_utc, local_date
 from yikatong.core.errors import ConcurrentChange, Forbidden, InvalidInput
 from yikatong.core.money import MAX_AMOUNT_FEN, Fen, format_fen
@@ -224,8 +226,7 @@ def list_cards(*, uow: UnitOfWork, person_id: int | None = None, bank_code: str 
         query = query.where(Card.bank_code == bank_code)
     if state is not None:
         if state not in set(CardState):
-            raise InvalidInput(reason_zh=f"未知的卡片状态“{state}”",
-                               reason_en=f"unknown card state '{state}'")
+            raise NotAChoice(what_zh="卡片状态", what_en="card state", value=state, allowed=list(CardState))
         query = query.where(Card.state == state)
     now = uow.now()
     return [_view(card, now) for card in uow.session.execute(query).scalars()]
@@ -276,7 +277,7 @@ def register_produced_card(
     check_card_no(card_no)
     check_pan(pan)
     if kind not in CARD_KINDS:
-        raise InvalidInput(reason_zh=f"未知的制卡类型“{kind}”", reason_en=f"unknown card kind '{kind}'")
+        raise NotAChoice(what_zh="制卡类型", what_en="card kind", value=kind, allowed=CARD_KINDS)
     if not card_id_code or len(card_id_code) > 32 or not chip_serial or not asn:
         raise InvalidInput(reason_zh="卡识别码、芯片序列号和应用序列号不能为空（卡识别码最多 32 位）",
                            reason_en="card identification code, chip serial and application "
@@ -539,7 +540,7 @@ def activate_financial(*, uow: UnitOfWork, actor: Actor, card_no: str,
                         en="The financial function is activated by the holder at a branch "
                            "of the bank named on the card")
     if card.financial_status != FinancialStatus.INACTIVE:
-        raise FinancialAlreadyActivated(status=card.financial_status)
+        raise FinancialAlreadyActivated(**FINANCIAL_STATES.fields("status", card.financial_status))
     now = uow.now()
     ack = uow.get(BankGateway).activate(bank_code=card.bank_code, card_no=card.card_no,
                                           pan=card.pan, activated_at=now,
@@ -758,8 +759,7 @@ def _ensure_in_use(card: Card) -> None:
 
 
 def _not_in_use(card: Card) -> CardNotInUse:
-    zh, en = STATE_NAMES[CardState(card.state)]
-    return CardNotInUse(state_zh=zh, state_en=en, state=card.state)
+    return CardNotInUse(**CARD_STATES.fields("state", card.state))
 
 
 def _require_admin(actor: Actor) -> None:

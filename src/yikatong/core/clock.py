@@ -53,6 +53,47 @@ def local_text(instant: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str
     return as_utc(instant).astimezone(CST).strftime(pattern) if instant else "-"
 
 
+def parse_local(text: str) -> datetime:
+    """An ISO time typed by a person: Changzhou (Beijing) time unless it names its zone."""
+    instant = datetime.fromisoformat(text)
+    return as_utc(instant if instant.tzinfo else instant.replace(tzinfo=CST))
+
+
 def as_utc(instant: datetime) -> datetime:
     """Databases without time zones (SQLite) hand back naive datetimes: they are UTC."""
     return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
+
+
+class MovableClock:
+    """A running clock that can be started at a chosen instant and moved forward, never back:
+    development mode shows the 7-day and 10-year rules against a running server with it
+    (`ykt serve --clock`, POST /api/v1/dev/clock). Time keeps passing on the base clock."""
+
+    # Whoever moves it decides expiry, lockouts and audit times: never in production.
+    development_only = True
+
+    def __init__(self, start: datetime | None = None, *, base: Clock | None = None) -> None:
+        self._base = base or SystemClock()
+        self._offset = timedelta(0)
+        if start is not None:
+            if start.tzinfo is None:
+                raise ValueError("MovableClock needs a timezone-aware start")
+            self._offset = start - self._base.now()
+
+    @property
+    def moved(self) -> bool:
+        """Whether it differs from the base clock (the API then names its time in a header)."""
+        return self._offset != timedelta(0)
+
+    def now(self) -> datetime:
+        return self._base.now() + self._offset
+
+    def advance(self, delta: timedelta) -> datetime:
+        if delta < timedelta(0):
+            raise ValueError("a movable clock never goes back")
+        self._offset += delta
+        return self.now()
+
+    def set(self, instant: datetime) -> datetime:
+        """Move to `instant`; refused if that is earlier than now."""
+        return self.advance(instant - self.now())

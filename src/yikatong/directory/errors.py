@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from yikatong.core.choices import ChoiceRefused
 from yikatong.core.errors import DomainError
 
 
-class UnknownBank(DomainError):
+class UnknownBank(ChoiceRefused):
     code = "unknown_bank"
-    http_status = 422
-    zh = "“{bank_code}”不是江苏（常州）一卡通的合作银行"
-    en = "'{bank_code}' is not a partner bank of the Jiangsu (Changzhou) One Card"
+    zh = "“{bank_code}”不是江苏（常州）一卡通的合作银行（合作银行：{allowed_zh}）"
+    en = "'{bank_code}' is not a partner bank of the Jiangsu (Changzhou) One Card (partner banks: {allowed_en})"
 
 
 class UnknownOutlet(DomainError):

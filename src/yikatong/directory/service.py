@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from yikatong.core.actor import Actor
+from yikatong.core.choices import echo
 from yikatong.db.uow import UnitOfWork
 from yikatong.directory.errors import UnknownBank, UnknownOutlet, UnknownOutletKind
 from yikatong.directory.models import Bank, Outlet
@@ -106,7 +107,9 @@ def get_bank(*, uow: UnitOfWork, bank_code: str) -> BankView:
         for bank in packaged_banks():
             if bank.code == bank_code:
                 return bank
-    raise UnknownBank(bank_code=bank_code)
+    codes = ([code for (code,) in uow.session.execute(select(Bank.code).order_by(Bank.position))]
+             if _loaded(uow, Bank) else [bank.code for bank in packaged_banks()])
+    raise UnknownBank(bank_code=echo(bank_code), allowed=codes)
 
 
 def list_outlets(*, uow: UnitOfWork, kind: str | None = None) -> list[OutletView]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from yikatong.core.choices import ChoiceRefused
 from yikatong.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 
@@ -11,10 +12,10 @@ class EcardNotFound(NotFound):
     en = "No e-card found ({what})"
 
 
-class UnknownEcardChannel(InvalidInput):
+class UnknownEcardChannel(ChoiceRefused, InvalidInput):
     code = "ecard_unknown_channel"
-    zh = "未知的电子社保卡渠道“{channel}”"
-    en = "Unknown e-card channel '{channel}'"
+    zh = "未知的电子社保卡渠道“{channel}”（可选：{allowed_zh}）"
+    en = "Unknown e-card channel '{channel}' (one of: {allowed_en})"
 
 
 class EcardRefused(DomainError):

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from yikatong.core.masking import mask_name  # noqa: F401  (where callers have looked for it)
+from yikatong.core.states import StateTable, StateWords
 from yikatong.ecard.errors import WeakEcardPassword
 
 # --- channels (四.15: the "同步申领" channels open in Changzhou) ------------------------------
@@ -71,6 +72,17 @@ STATE_NAMES = {
     EcardState.REVOKED: ("已注销", "revoked"),
 }
 
+# The states in words with the next step (see yikatong.core.states).
+ECARD_STATES = StateTable({
+    EcardState.ACTIVE: StateWords(*STATE_NAMES[EcardState.ACTIVE]),
+    EcardState.RESTRICTED: StateWords(*STATE_NAMES[EcardState.RESTRICTED], "在要使用的渠道重新授权",
+                                      "re-authorise on the channel you use"),
+    EcardState.SUSPENDED: StateWords(*STATE_NAMES[EcardState.SUSPENDED], "实体卡解冻后恢复使用",
+                                     "usable again once the card is unfrozen"),
+    EcardState.REVOKED: StateWords(*STATE_NAMES[EcardState.REVOKED], "如需使用请重新申领社会保障卡",
+                                   "apply for a social security card again to use it"),
+})
+
 # The physical card status shown beside the e-card (the card's HR status, or "applied" while
 # only the application exists: 同步申领 makes the e-card usable before the card is made).
 CARD_STATUS_NAMES = {
@@ -112,6 +124,11 @@ class EcardStatus:
     @property
     def names(self) -> tuple[str, str]:
         return STATE_NAMES[self.state]
+
+    @property
+    def next_step(self) -> tuple[str, str]:
+        words = ECARD_STATES.words(self.state)
+        return words.next_zh, words.next_en
 
     @property
     def card_status_names(self) -> tuple[str, str]:
@@ -204,6 +221,25 @@ def usable_somewhere(status: EcardStatus, consents: Iterable[ConsentFacts]) -> b
 
 def refusal_names(code: str) -> tuple[str, str]:
     return CHANNEL_REFUSALS.get(code) or REASONS.get(code) or (code, code)
+
+
+# The physical card is lost but the holder re-authorised the e-card on a channel since: the
+# e-card is usable there, and the holder must read that, not "re-authorise" again.
+REAUTHORISED = "reauthorised"
+REAUTHORISED_WORDS = ("可以使用（实体卡已挂失，已在渠道重新授权）",
+                      "usable (card lost; re-authorised on a channel)")
+REASONS[REAUTHORISED] = ("实体卡已挂失，已重新授权的渠道可以使用",
+                         "the physical card is reported lost; usable on the re-authorised channels")
+
+
+def readable_status(status: EcardStatus, consents: Iterable[ConsentFacts]
+                    ) -> tuple[str, tuple[str, str]]:
+    """The reason code and the state words a person reads: a lost card re-authorised on some
+    channel reads usable (the state code stays `restricted` for the machines)."""
+    consents = list(consents)
+    if status.state == EcardState.RESTRICTED and usable_somewhere(status, consents):
+        return REAUTHORISED, REAUTHORISED_WORDS
+    return status.reason, status.names
 
 
 # --- the offline status lists -------------------------------------------------------------

@@ -49,6 +49,9 @@ class EcardOut(BaseModel):
     password_set: bool
     password_locked_until: datetime | None
     channels: list[ChannelOut]
+    usable: bool
+    next_step_zh: str
+    next_step_en: str
 
 
 class ReauthoriseIn(BaseModel):

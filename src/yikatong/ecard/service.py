@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from yikatong.core.actor import Actor, Role
+from yikatong.core.choices import echo
 from yikatong.core.clock import as_utc
 from yikatong.core.errors import Forbidden, InvalidInput
 from yikatong.crypto.protocols import KeyStore
@@ -114,6 +115,9 @@ class EcardView:
     password_set: bool
     password_locked_until: datetime | None
     channels: tuple[ChannelView, ...]
+    usable: bool  # on at least one channel now
+    next_step_zh: str  # what the holder can do next, in words ("" when nothing is needed)
+    next_step_en: str
 
     @property
     def usable_channels(self) -> tuple[str, ...]:
@@ -639,7 +643,7 @@ def _channel(uow: UnitOfWork, code: str) -> EcardChannel:
     for channel in channels(uow=uow):
         if channel.code == code:
             return channel
-    raise UnknownEcardChannel(channel=str(code)[:40])
+    raise UnknownEcardChannel(channel=echo(code), allowed=[channel.code for channel in channels(uow=uow)])
 
 
 def _consent(ecard: Ecard, channel: str) -> EcardConsent | None:
@@ -828,14 +832,17 @@ def _view(uow: UnitOfWork, ecard: Ecard) -> EcardView:
             withdrawn_at=consent.withdrawn_at if consent else None,
             reauthorised_at=consent.reauthorised_at if consent else None,
             usable=refusal is None, refusal=refusal, refusal_zh=zh, refusal_en=en))
-    state_zh, state_en = status.names
+    reason, (state_zh, state_en) = rules.readable_status(
+        status, _consent_facts(ecard))
     card_zh, card_en = status.card_status_names
-    reason_zh, reason_en = rules.refusal_names(status.reason)
+    reason_zh, reason_en = rules.refusal_names(reason)
+    next_zh, next_en = ("", "") if reason == rules.REAUTHORISED else status.next_step
     return EcardView(
         ecard_no=ecard.ecard_no, person_id=ecard.person_id, status_index=ecard.status_index,
         card_no=status.card_no or ecard.card_no, state=str(status.state), state_zh=state_zh,
         state_en=state_en, card_status=status.card_status, card_status_zh=card_zh,
-        card_status_en=card_en, reason=status.reason, reason_zh=reason_zh, reason_en=reason_en,
+        card_status_en=card_en, reason=reason, reason_zh=reason_zh, reason_en=reason_en,
         loss_started_at=status.loss_started_at, created_at=ecard.created_at,
         revoked_at=ecard.revoked_at, password_set=ecard.password_hash is not None,
-        password_locked_until=ecard.password_locked_until, channels=tuple(views))
+        password_locked_until=ecard.password_locked_until, channels=tuple(views),
+        usable=any(view.usable for view in views), next_step_zh=next_zh, next_step_en=next_en)

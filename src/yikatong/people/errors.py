@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from yikatong.core.choices import ChoiceRefused
 from yikatong.core.errors import Conflict, DomainError, NotFound
 
 
@@ -21,11 +22,10 @@ class IdNumberMismatch(DomainError):
     en = "The {field_en} does not agree with the identity number"
 
 
-class UnknownDocumentType(DomainError):
+class UnknownDocumentType(ChoiceRefused):
     code = "unknown_document_type"
-    http_status = 422
-    zh = "不支持的证件类型“{document_type}”"
-    en = "Unsupported identity document type '{document_type}'"
+    zh = "不支持的证件类型“{document_type}”（可选：{allowed_zh}）"
+    en = "Unsupported identity document type '{document_type}' (one of: {allowed_en})"
 
 
 class DocumentExpired(DomainError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from yikatong.core.choices import echo
 from yikatong.core.masking import mask_ssn  # noqa: F401  (where callers have looked for it)
 from yikatong.people import errors, regions
 
@@ -230,7 +231,7 @@ def parse_document_type(value: str) -> DocumentType:
     try:
         return DocumentType(value)
     except ValueError:
-        raise errors.UnknownDocumentType(document_type=value) from None
+        raise errors.UnknownDocumentType(document_type=echo(value), allowed=list(DocumentType)) from None
 
 
 # The number printed on an old-generation provincial card: its format is not published, so

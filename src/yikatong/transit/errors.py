@@ -4,6 +4,7 @@ MAC or a payer's full account."""
 from __future__ import annotations
 
 from yikatong.chip.protocols import CardRemoved
+from yikatong.core.choices import ChoiceRefused
 from yikatong.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 
@@ -48,8 +49,8 @@ class TopUpNotFound(NotFound):
 
 class TopUpNotWritable(Conflict):
     code = "transit_top_up_not_writable"
-    zh = "充值订单 {order_no} 当前状态为 {state}，不能写卡"
-    en = "Top-up order {order_no} is {state}; it cannot be written to a card"
+    zh = "充值订单 {order_no} 当前为“{state_zh}”，不能写卡；下一步：{state_next_zh}"
+    en = "Top-up order {order_no} is {state_en}; it cannot be written to a card. Next: {state_next_en}"
 
 
 class TopUpNotWritten(CardRemoved):
@@ -150,10 +151,10 @@ class DeviceTransmitError(DomainError):
 # --- rider categories set against a proof (grants.py) and rewrites the card refused (riders.py)
 
 
-class RiderCategoryUnknown(InvalidInput):
+class RiderCategoryUnknown(ChoiceRefused, InvalidInput):
     code = "transit_rider_category_unknown"
-    zh = "乘客类别“{category}”不是票价配置中可凭证明办理的类别（可办理：{grantable}）"
-    en = "'{category}' is not a rider category of the fares that is set against a proof (these are: {grantable})"
+    zh = "乘客类别“{category}”不是票价配置中可凭证明办理的类别（可办理：{allowed_zh}）"
+    en = "'{category}' is not a rider category of the fares that is set against a proof (these are: {allowed_en})"
 
 
 class RiderCategoryByAge(InvalidInput):
@@ -206,8 +207,8 @@ class RiderGrantNotFound(NotFound):
 
 class RiderGrantNotActive(Conflict):
     code = "transit_rider_grant_not_active"
-    zh = "第 {grant_id} 号乘客类别办理记录已{state_zh}，不能撤销"
-    en = "Rider category grant no. {grant_id} is already {state}; it cannot be revoked"
+    zh = "第 {grant_id} 号乘客类别办理记录{state_zh}，不能撤销"
+    en = "Rider category grant no. {grant_id} is already {state_en}; it cannot be revoked"
 
 
 class RiderRewriteNotRefused(NotFound):

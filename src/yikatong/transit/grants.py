@@ -42,9 +42,6 @@ from yikatong.transit.models import GrantState, RiderGrant
 ACTIVE, REVOKED, EXPIRED = GrantState.ACTIVE, GrantState.REVOKED, GrantState.EXPIRED
 GRANTING_ROLES = (Role.CITIZEN_OUTLET, Role.ADMIN)
 GRANTED, REVOKED_ACTION = "transit.rider_granted", "transit.rider_grant_revoked"
-_STATES_ZH = {REVOKED: "撤销", EXPIRED: "过期"}
-
-
 @dataclass(frozen=True)
 class GrantView:
     id: int
@@ -115,7 +112,7 @@ def revoke_rider_grant(*, uow: UnitOfWork, actor: Actor, grant_id: int, reason: 
     _check_role(actor)
     grant = _load(uow, grant_id, lock=True)
     if grant.state != ACTIVE:
-        raise RiderGrantNotActive(grant_id=grant_id, state=grant.state, state_zh=_STATES_ZH.get(grant.state, grant.state))
+        raise RiderGrantNotActive(grant_id=grant_id, **rules.GRANT_STATES.fields("state", grant.state))
     grant.state, grant.active_key = REVOKED, None
     grant.revoked_by, grant.revoked_at, grant.revoke_reason = actor.user_id, uow.now(), reason
     cleared = riders.clear_refusals_of(uow=uow, asns=_card_asns(uow, grant.person_id))

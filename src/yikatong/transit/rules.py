@@ -12,9 +12,11 @@ from enum import StrEnum
 from fractions import Fraction
 
 from yikatong.core.actor import Channel, Role
+from yikatong.core.choices import echo
 from yikatong.core.clock import as_utc
 from yikatong.core.errors import Conflict
 from yikatong.core.money import Fen, format_fen
+from yikatong.core.states import StateTable, StateWords
 from yikatong.crypto import pboc
 from yikatong.transit.errors import (
     BalanceCapExceeded,
@@ -141,15 +143,40 @@ _TRANSITIONS = {
 }
 
 
+# The order states in words with the next step, for refusals (see yikatong.core.states).
+ORDER_STATES = StateTable({
+    OrderState.CREATED: StateWords("已下单，待付款确认", "placed, waiting for the payment",
+                                   "付款确认后写卡", "once paid, it is written to the card"),
+    OrderState.PAID: StateWords("已付款，待写卡", "paid, not yet written to the card",
+                                "把卡放到读卡器或闸机上写卡", "hold the card to a reader to write it"),
+    OrderState.PENDING_WRITE: StateWords(
+        "写卡未确认", "written to the card but not yet confirmed",
+        "下次刷卡时自动确认，或 7 天后退款", "confirmed at the card's next tap, or refunded after 7 days"),
+    OrderState.DONE: StateWords("已到账", "credited to the card"),
+    OrderState.REFUNDING: StateWords("退款中", "being refunded", "款项退回付款方",
+                                     "the money goes back to the payer"),
+    OrderState.REFUNDED: StateWords("已退款", "refunded to the payer"),
+    OrderState.FAILED: StateWords("未成功（未扣款）", "failed (no money taken)", "如需充值请重新下单",
+                                  "place a new order to top up"),
+})
+# Rider category grants (transit.models.GrantState).
+GRANT_STATES = StateTable({
+    "active": StateWords("有效", "in force"),
+    "revoked": StateWords("已撤销", "revoked"),
+    "expired": StateWords("已过期", "expired", "如仍符合条件请重新办理", "grant it again if the rider still qualifies"),
+})
+
+
 class IllegalOrderTransition(Conflict):
     code = "transit_order_transition"
-    zh = "充值订单不能从 {source} 变为 {target}"
-    en = "A top-up order cannot go from {source} to {target}"
+    zh = "充值订单当前为“{source_zh}”，不能转为“{target_zh}”；下一步：{source_next_zh}"
+    en = "The top-up order is {source_en}; it cannot become {target_en}. Next: {source_next_en}"
 
 
 def check_transition(source: str, target: OrderState) -> None:
     if target not in _TRANSITIONS[OrderState(source)]:
-        raise IllegalOrderTransition(source=source, target=str(target))
+        raise IllegalOrderTransition(**ORDER_STATES.fields("source", source),
+                                     **ORDER_STATES.fields("target", target))
 
 
 def stale_since(last_activity: Iterable[datetime | None]) -> datetime | None:
@@ -278,8 +305,8 @@ def check_grant(*, category: str, proof_kind: str, valid_until: date | None, tod
     RiderGrantEndNotAfterToday, RiderGrantTooLong."""
     rider = next((r for r in fares.riders if r.value == category), None)
     if rider is None:
-        raise RiderCategoryUnknown(category=category,
-                                   grantable=", ".join(r.value for r in grantable_riders(fares)) or "-")
+        raise RiderCategoryUnknown(category=echo(category),
+                                   allowed=[r.value for r in grantable_riders(fares)])
     rule = fares.riders[rider]
     if rule.min_age is not None:
         raise RiderCategoryByAge(category=category, min_age=rule.min_age)

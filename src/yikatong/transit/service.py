@@ -592,7 +592,7 @@ def write_top_up(*, platform, reader: CardReader, actor: Actor, order_no: str,
     if order.state == OrderState.DONE:
         return order
     if order.state not in rules.WRITABLE_STATES:
-        raise TopUpNotWritable(order_no=order_no, state=order.state)
+        raise TopUpNotWritable(order_no=order_no, **rules.ORDER_STATES.fields("state", order.state))
     reading = contact(platform=platform, reader=reader, actor=actor, when=when)
     if reading.asn != order.asn:
         raise WrongCardForOrder(order_no=order_no)
@@ -604,7 +604,7 @@ def write_top_up(*, platform, reader: CardReader, actor: Actor, order_no: str,
         return dataclasses.replace(order, rider_update=reading.rider_update)
     if order.needs_review:
         raise TopUpNeedsReview(order_no=order_no)
-    raise TopUpNotWritable(order_no=order_no, state=order.state)
+    raise TopUpNotWritable(order_no=order_no, **rules.ORDER_STATES.fields("state", order.state))
 
 
 def top_up_at_terminal(*, platform, reader: CardReader, actor: Actor, idempotency_key: str, amount: Fen,
@@ -650,7 +650,8 @@ class _OrderLoadHost:
         with self._platform.uow() as uow:
             order = _order(uow, self._order_no, lock=True)
             if order.state not in rules.WRITABLE_STATES:
-                raise TopUpNotWritable(order_no=order.order_no, state=order.state)
+                raise TopUpNotWritable(order_no=order.order_no,
+                                       **rules.ORDER_STATES.fields("state", order.state))
             if request.asn.hex().upper() != order.asn:
                 raise WrongCardForOrder(order_no=order.order_no)
             random = request.random.hex().upper()
@@ -716,7 +717,7 @@ def refund_order(*, platform, order_no: str, reason: str, actor: Actor) -> TopUp
             _audit(uow, actor, order, "transit.top_up_refund_started", before, reason=reason)
             uow.commit()
         elif order.state != OrderState.REFUNDING:
-            raise TopUpNotWritable(order_no=order_no, state=order.state)
+            raise TopUpNotWritable(order_no=order_no, **rules.ORDER_STATES.fields("state", order.state))
     payment = platform.get(PaymentGateway).refund(key=payment_key(order_no))
     with platform.uow() as uow:
         order = _order(uow, order_no, lock=True)
