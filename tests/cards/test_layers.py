@@ -75,13 +75,19 @@ def test_cards_never_imports_applications():
     violations = []
     for start in cards:
         parents = reachable_from(start, modules, within="yikatong.cards")
-        violations += [chain(name, parents, start) for name in parents if in_package(name, "yikatong.applications")]
+        violations += [
+            chain(name, parents, start)
+            for name in parents
+            if in_package(name, "yikatong.applications")
+        ]
     assert not violations, "cards reaches applications:\n" + "\n".join(sorted(violations)[:10])
 
 
 def test_the_walk_sees_imports_inside_functions(tmp_path):
     """The checker itself: an import inside a function counts."""
     source = tmp_path / "module.py"
-    source.write_text("def later():\n    from yikatong.applications import service\n", encoding="utf-8")
+    source.write_text(
+        "def later():\n    from yikatong.applications import service\n", encoding="utf-8"
+    )
     modules = {"yikatong.applications.service": source, "yikatong.applications": source}
     assert "yikatong.applications.service" in imports_of("yikatong.cards.x", source, modules)

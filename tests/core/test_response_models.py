@@ -40,8 +40,14 @@ class ReportView:
 
 
 LineOut = response_model(LineView, name="LineOut")
-ReportOut = response_model(ReportView, name="ReportOut", exclude=("internal",), properties=("total",),
-                           types={"opened_at": datetime}, nested={"lines": list[LineOut]})
+ReportOut = response_model(
+    ReportView,
+    name="ReportOut",
+    exclude=("internal",),
+    properties=("total",),
+    types={"opened_at": datetime},
+    nested={"lines": list[LineOut]},
+)
 
 
 def test_the_model_has_the_view_fields_less_the_excluded_plus_the_properties():
@@ -58,10 +64,19 @@ def test_every_field_is_required_whatever_the_view_defaults():
 
 
 def test_the_model_reads_a_view_with_its_properties_and_nested_views():
-    view = ReportView(date(2026, 3, 2), [LineView("a", 150), LineView("b", 50)], datetime(2026, 3, 2, 8), "n", ["x"])
+    view = ReportView(
+        date(2026, 3, 2),
+        [LineView("a", 150), LineView("b", 50)],
+        datetime(2026, 3, 2, 8),
+        "n",
+        ["x"],
+    )
     out = ReportOut.model_validate(view)
     assert out.total == 200
-    assert [line.model_dump() for line in out.lines] == [{"code": "a", "amount": 150}, {"code": "b", "amount": 50}]
+    assert [line.model_dump() for line in out.lines] == [
+        {"code": "a", "amount": 150},
+        {"code": "b", "amount": 50},
+    ]
     assert "internal" not in out.model_dump()
 
 
@@ -83,7 +98,10 @@ def test_names_the_view_does_not_have_are_refused():
 
 def test_clearing_responses_follow_their_views():
     """A field added to a clearing view appears in its response without a second declaration."""
-    assert set(clearing_schemas.ReviewOut.model_fields) == {f.name for f in dataclasses.fields(ReviewResult)}
+    assert set(clearing_schemas.ReviewOut.model_fields) == {
+        f.name for f in dataclasses.fields(ReviewResult)
+    }
     assert set(clearing_schemas.DisagreementOut.model_fields) == (
-        {f.name for f in dataclasses.fields(Disagreement)} | {"difference"})
+        {f.name for f in dataclasses.fields(Disagreement)} | {"difference"}
+    )
     assert clearing_schemas.ReviewOut.__module__ == "yikatong.clearing.schemas"

@@ -15,11 +15,18 @@ from yikatong.clearing.shadow_balances import Disagreement
 from yikatong.core.response_models import response_model
 
 PostingOut = response_model(Posting, name="PostingOut")  # amounts in fen
-BatchOut = response_model(BatchResult, name="BatchOut", exclude=("replayed",), nested={"postings": list[PostingOut]})
-ExceptionOut = response_model(ExceptionView, name="ExceptionOut",
-                              types={"opened_at": datetime, "resolved_at": datetime | None})
+BatchOut = response_model(
+    BatchResult, name="BatchOut", exclude=("replayed",), nested={"postings": list[PostingOut]}
+)
+ExceptionOut = response_model(
+    ExceptionView,
+    name="ExceptionOut",
+    types={"opened_at": datetime, "resolved_at": datetime | None},
+)
 SettlementLineOut = response_model(SettlementLine, name="SettlementLineOut")
-CardDayOut = response_model(CardDay, name="CardDayOut", exclude=("records",), properties=("difference",))
+CardDayOut = response_model(
+    CardDay, name="CardDayOut", exclude=("records",), properties=("difference",)
+)
 AccountCheckOut = response_model(AccountCheck, name="AccountCheckOut", properties=("agrees",))
 DisagreementOut = response_model(Disagreement, name="DisagreementOut", properties=("difference",))
 ReviewOut = response_model(ReviewResult, name="ReviewOut")

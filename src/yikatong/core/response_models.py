@@ -27,9 +27,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, create_model
 
 
-def response_model(view: type, *, name: str, exclude: tuple[str, ...] = (), properties: tuple[str, ...] = (),
-                   types: dict[str, Any] | None = None, nested: dict[str, Any] | None = None,
-                   doc: str | None = None) -> type[BaseModel]:
+def response_model(
+    view: type,
+    *,
+    name: str,
+    exclude: tuple[str, ...] = (),
+    properties: tuple[str, ...] = (),
+    types: dict[str, Any] | None = None,
+    nested: dict[str, Any] | None = None,
+    doc: str | None = None,
+) -> type[BaseModel]:
     """A Pydantic model named `name` (its OpenAPI component) with the fields of dataclass `view`
     (see the module doc); `doc` becomes its description."""
     if not dataclasses.is_dataclass(view):
@@ -54,5 +61,6 @@ def response_model(view: type, *, name: str, exclude: tuple[str, ...] = (), prop
     # The model belongs to the schemas module that builds it: FastAPI names a component after its
     # module when two models share a name, and the spec's names must not depend on this helper.
     module = sys._getframe(1).f_globals.get("__name__", __name__)
-    return create_model(name, __config__=ConfigDict(from_attributes=True), __doc__=doc, __module__=module,
-                        **fields)
+    return create_model(
+        name, __config__=ConfigDict(from_attributes=True), __doc__=doc, __module__=module, **fields
+    )

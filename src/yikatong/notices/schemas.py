@@ -7,4 +7,6 @@ from yikatong.notices.reference import Delivered
 from yikatong.notices.service import MessageView
 
 SmsMessageOut = response_model(MessageView, name="SmsMessageOut")
-OutboxMessageOut = response_model(Delivered, name="OutboxMessageOut", types={"delivered_at": datetime})
+OutboxMessageOut = response_model(
+    Delivered, name="OutboxMessageOut", types={"delivered_at": datetime}
+)
