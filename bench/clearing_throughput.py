@@ -14,7 +14,7 @@ In the same database, in the same run:
   bare load  the same rows (as clearing stores them, prepared by the same function) inserted
              with the same statement into a table with the same unique index: `executemany`
              on SQLite, `COPY` on PostgreSQL, one transaction, one commit;
-  clearing   every file received with `service.upload_batch`, one transaction each: parse and
+  clearing   every file received with `receive.upload_batch`, one transaction each: parse and
              digest, bulk TAC verification and the rows prepared before the transaction; in it,
              duplicates by the unique index, the ledger postings per (file, operator, issuer),
              the exceptions; then the day's review: every tap re-rated from the card's history,
@@ -53,7 +53,7 @@ from pathlib import Path
 
 from sqlalchemy import event, func, select, text
 
-from yikatong.clearing import bulk, fileformat, rules, service
+from yikatong.clearing import batches, bulk, day_review, fileformat, receive, rules
 from yikatong.clearing.fileformat import BatchRecord, FileKind
 from yikatong.clearing.models import ClearedRecord, ClearingException, RecordStatus
 from yikatong.clearing.simulation import city_places, journey, post_cash_top_ups, terminal_ids
@@ -229,13 +229,13 @@ def upload_workers(url: str, processes: int) -> Iterator[multiprocessing.pool.Po
 
 
 def upload_all(platform: Platform, pool: multiprocessing.pool.Pool | None, contents: list[bytes],
-               stages: dict[str, float]) -> list[service.BatchResult]:
-    """Every file through service.upload_batch, one transaction each; with a pool of N workers
+               stages: dict[str, float]) -> list[batches.BatchResult]:
+    """Every file through receive.upload_batch, one transaction each; with a pool of N workers
     N uploads run side by side, as a clearing server takes them (each process its own
     connection; on SQLite the writes take turns, parsing and TAC checks overlap). Stage
     seconds are summed over the workers."""
     if pool is None:
-        return [service.upload_batch(platform=platform, actor=ADMIN, content=content, stages=stages)
+        return [receive.upload_batch(platform=platform, actor=ADMIN, content=content, stages=stages)
                 for content in contents]
     answers = pool.map(_upload_in_worker, contents, chunksize=1)
     for _result, worker_stages in answers:  # with "cpu": the workers' CPU seconds
@@ -253,10 +253,10 @@ def _wait_for_the_others(_index: int) -> None:
     _WORKER["ready"].wait()
 
 
-def _upload_in_worker(content: bytes) -> tuple[service.BatchResult, dict[str, float]]:
+def _upload_in_worker(content: bytes) -> tuple[batches.BatchResult, dict[str, float]]:
     stages: dict[str, float] = {}
     cpu = time.process_time()
-    result = service.upload_batch(platform=_WORKER["platform"], actor=ADMIN, content=content, stages=stages)
+    result = receive.upload_batch(platform=_WORKER["platform"], actor=ADMIN, content=content, stages=stages)
     stages["cpu"] = time.process_time() - cpu
     return result, stages
 
@@ -331,7 +331,7 @@ def main() -> None:
             results = upload_all(platform, pool, contents, stages)
             stages["uploads (all)"] = time.perf_counter() - started
             with platform.uow() as uow:
-                review = service.review_day(uow=uow, actor=ADMIN, day=DAY, fares=default_fare_config(),
+                review = day_review.review_day(uow=uow, actor=ADMIN, day=DAY, fares=default_fare_config(),
                                             processes=args.processes, stages=stages)
                 uow.commit()
             clearing, clearing_cpu = time.perf_counter() - started, cpu_seconds() - cpu + stages.pop("cpu", 0.0)

@@ -14,7 +14,15 @@ from sqlalchemy import func, select
 from yikatong.chip import terminal
 from yikatong.chip.host import LoadHost
 from yikatong.chip.psam import Psam
-from yikatong.clearing import fileformat, service
+from yikatong.clearing import (
+    batches,
+    day_review,
+    fileformat,
+    national_files,
+    receive,
+    reports,
+    shadow_balances,
+)
 from yikatong.clearing.fileformat import BatchRecord, FileKind
 from yikatong.clearing.models import ClearedRecord, ClearingBatch, ClearingException
 from yikatong.clearing.national import NationalClearingHouse
@@ -109,13 +117,13 @@ class World:
         return terminal_file(validator, records, file_id=file_id or f"{validator.terminal_id}-{next(_terminals):04d}",
                              created=at(23))
 
-    def upload(self, content: str | bytes, actor: Actor | None = None) -> service.BatchResult:
+    def upload(self, content: str | bytes, actor: Actor | None = None) -> batches.BatchResult:
         if actor is None:
             header = fileformat.parse(content).header
             actor = operator_actor(header.operator) if header.kind is FileKind.TERMINAL else CLEARING
-        return service.upload_batch(platform=self.platform, actor=actor, content=content)
+        return receive.upload_batch(platform=self.platform, actor=actor, content=content)
 
-    def upload_loads(self) -> service.BatchResult:
+    def upload_loads(self) -> batches.BatchResult:
         """The outlet's load terminal uploads our cards' top-ups (for the shadow balances)."""
         records = [fileformat.record_of(r, city=CZ, operator="SMKOUTLET") for r in self.load_records]
         self.load_records = []
@@ -124,7 +132,7 @@ class World:
                                             terminal_id="304010000001")
         return self.upload(content, CLEARING)
 
-    def exchange_with_house(self) -> tuple[service.BatchResult | None, service.BatchResult | None]:
+    def exchange_with_house(self) -> tuple[batches.BatchResult | None, batches.BatchResult | None]:
         """(our cards' records from elsewhere, the house's verdicts on other issuers' cards)."""
         incoming = outgoing = None
         path = self.house.send()
@@ -132,21 +140,21 @@ class World:
             incoming = self.upload(path.read_bytes(), CLEARING)
             ack = self.house.directory / "ack.txt"
             with self.platform.uow() as uow:
-                ack.write_text(service.file_content(uow=uow, file_id=incoming.acknowledgement), encoding="utf-8")
+                ack.write_text(national_files.file_content(uow=uow, file_id=incoming.acknowledgement), encoding="utf-8")
             self.house.receive_ack(ack)
         with self.platform.uow() as uow:
-            file_id = service.export_national(uow=uow, actor=CLEARING)
+            file_id = national_files.export_national(uow=uow, actor=CLEARING)
             uow.commit()
         if file_id is not None:
             sent = self.house.directory / f"{file_id}.txt"
             with self.platform.uow() as uow:
-                sent.write_text(service.file_content(uow=uow, file_id=file_id), encoding="utf-8")
+                sent.write_text(national_files.file_content(uow=uow, file_id=file_id), encoding="utf-8")
             outgoing = self.upload(self.house.receive(sent).read_bytes(), CLEARING)
         return incoming, outgoing
 
-    def review(self, day: date = DAY, processes: int = 1) -> service.ReviewResult:
+    def review(self, day: date = DAY, processes: int = 1) -> day_review.ReviewResult:
         with self.platform.uow() as uow:
-            result = service.review_day(uow=uow, actor=CLEARING, day=day, fares=service.fares_of(self.platform),
+            result = day_review.review_day(uow=uow, actor=CLEARING, day=day, fares=receive.fares_of(self.platform),
                                         processes=processes)
             uow.commit()
         return result
@@ -155,11 +163,11 @@ class World:
 
     def exceptions(self, reason: str | None = None, *, open_only: bool = True):
         with self.platform.uow() as uow:
-            return service.list_exceptions(uow=uow, reason=reason, open_only=open_only)
+            return reports.list_exceptions(uow=uow, reason=reason, open_only=open_only)
 
     def shadow(self, card: SimCard) -> int | None:
         with self.platform.uow() as uow:
-            return service.shadow_balance(uow=uow, asn=card.asn)
+            return shadow_balances.shadow_balance(uow=uow, asn=card.asn)
 
     def account(self, code: str) -> int:
         with self.platform.uow() as uow:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from tests.clearing.conftest import CLEARING, CZ, DAY, World, at, later, operator_actor
 from yikatong.chip import terminal
 from yikatong.chip.host import LoadHost
-from yikatong.clearing import fileformat, service
+from yikatong.clearing import fileformat, national_files, reports, shadow_balances, top_ups
 from yikatong.clearing.errors import BatchConflict, NotYourOperator
 from yikatong.clearing.fileformat import FileKind, Verdict
 from yikatong.clearing.models import ClearedRecord, RecordStatus
@@ -254,7 +254,7 @@ def test_our_card_used_elsewhere_comes_back_from_the_house_and_is_paid_from_the_
     assert world.account(WALLET_FLOAT) == float_before - ours.charged
     assert world.house.positions() == {(CZ, SUZHOU): ours.charged}
     with world.platform.uow() as uow:
-        ack = fileformat.parse(service.file_content(uow=uow, file_id=incoming.acknowledgement))
+        ack = fileformat.parse(national_files.file_content(uow=uow, file_id=incoming.acknowledgement))
     assert [v.verdict for v in ack.verdicts] == [Verdict.ACCEPTED]
 
 
@@ -272,14 +272,14 @@ def test_shadow_balances_follow_loads_and_fares_and_find_a_tampered_card(world):
     world.tap(line, tampered, at(9))
     world.upload(world.terminal_file(line))
     with world.platform.uow() as uow:
-        (found,) = service.balance_disagreements(uow=uow)
+        (found,) = shadow_balances.balance_disagreements(uow=uow)
     assert found.asn == tampered.asn and found.difference == 5000
     assert found.card_balance == tampered.balance and found.shadow_balance == tampered.balance - 5000
 
 
 def test_the_shadow_balance_of_an_unknown_card_is_unknown(world):
     with world.platform.uow() as uow:
-        assert service.shadow_balance(uow=uow, asn="0" * 20) is None
+        assert shadow_balances.shadow_balance(uow=uow, asn="0" * 20) is None
 
 
 def test_settlement_report_totals_equal_the_cleared_records_and_reconcile(world):
@@ -295,8 +295,8 @@ def test_settlement_report_totals_equal_the_cleared_records_and_reconcile(world)
     review = world.review()
     assert (review.taps, review.open_mismatches, review.open_gaps) == (6, 0, 0)
     with world.platform.uow() as uow:
-        report = service.settlement_report(uow=uow, day=DAY)
-        reconciliation = service.reconcile(uow=uow, day=DAY)
+        report = reports.settlement_report(uow=uow, day=DAY)
+        reconciliation = reports.reconcile(uow=uow, day=DAY)
         cleared = uow.session.execute(select(func.sum(ClearedRecord.amount)).where(
             ClearedRecord.status == RecordStatus.CLEARED, ClearedRecord.counter_kind == "offline")).scalar_one()
     assert report.total_amount == cleared == sum(card.charged for card in cards)
@@ -318,7 +318,7 @@ def test_top_ups_of_the_transit_service_count_in_the_shadow_balance(world):
                                idempotency_key="clearing-top-up-1", amount=2000, payer=CASH, when=at(7))
     assert world.shadow(card) == 2000  # known from the top-up service before clearing saw the load
     with world.platform.uow() as uow:
-        imported = service.import_top_ups(uow=uow, actor=CLEARING, keystore=world.keystore)
+        imported = top_ups.import_top_ups(uow=uow, actor=CLEARING, keystore=world.keystore)
         uow.commit()
     assert (imported.kind, imported.cleared) == (FileKind.TOP_UPS, 1)
     line = world.bus()
@@ -326,7 +326,7 @@ def test_top_ups_of_the_transit_service_count_in_the_shadow_balance(world):
     world.upload(world.terminal_file(line))
     assert world.shadow(card) == card.balance == 2000 - BUS_FARE
     with world.platform.uow() as uow:
-        assert service.import_top_ups(uow=uow, actor=CLEARING, keystore=world.keystore) is None
+        assert top_ups.import_top_ups(uow=uow, actor=CLEARING, keystore=world.keystore) is None
 
 
 def test_a_tac_key_with_another_diversification_is_checked_record_by_record(platform, tmp_path, clock):

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.clearing.conftest import DAY
-from yikatong.clearing import service
+from yikatong.clearing import shadow_balances
 from yikatong.clearing.simulation import simulate_day
 from yikatong.crypto.keystore import InMemoryKeyStore
 from yikatong.crypto.protocols import KeyStore
@@ -28,7 +28,7 @@ def test_a_simulated_day_reconciles_to_the_fen(platform, tmp_path):
     shadow = next(c for c in report.checks if c.name.startswith("chip balances = shadow balances"))
     assert shadow.ok and f"{report.cards_own} of {report.cards_own}" in shadow.detail
     with platform.uow() as uow:
-        assert service.balance_disagreements(uow=uow) == []
+        assert shadow_balances.balance_disagreements(uow=uow) == []
     assert list((tmp_path / "national").glob("*.txt"))  # the files really crossed
 
 

@@ -10,14 +10,26 @@ from yikatong.applications.reference import (
     SyntheticIdentityAuthenticator,
     SyntheticPopulationRegistry,
 )
+from yikatong.cards.protocols import PendingReplacements
 
 log = logging.getLogger(__name__)
+
+
+class ApplicationReplacements:
+    """cards.protocols.PendingReplacements: cards reaches the replacement application it must
+    cancel through this seam, so the dependency runs from applications down to cards only."""
+
+    def cancel_pending_replacement(self, *, uow, actor, person_id: int, reason: str) -> bool:
+        from yikatong.applications.service import cancel_pending_replacement
+
+        return cancel_pending_replacement(uow=uow, actor=actor, person_id=person_id, reason=reason)
 
 
 def configure(platform) -> None:
     platform.provide(IdentityAuthenticator, factory=identity_authenticator(platform.settings))
     platform.provide(PopulationRegistry, factory=lambda _p: SyntheticPopulationRegistry())
     platform.provide(CardFactory, factory=lambda _p: SimulatedCardFactory())
+    platform.provide(PendingReplacements, ApplicationReplacements())
 
 
 def identity_authenticator(settings):

@@ -4,7 +4,10 @@ The partner bank owns the financial status of a card (四.6–9): the platform a
 through `BankGateway` and keeps a copy that changes only when a `BankEvent` is applied by
 `cards.service.apply_bank_event` (idempotent by the bank's event id). The transit wallet is
 owned by the chip and the transit back office; before an exchange the core asks
-`WalletBalance` whether money is still on it (四.13).
+`WalletBalance` whether money is still on it (四.13). A replacement's application belongs to
+the applications domain, which sits above cards: when a lost card is found, cards cancels the
+produced replacement card itself and the application through `PendingReplacements`, which
+applications registers at wiring time, so cards never imports applications.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from yikatong.core.errors import DomainError
 from yikatong.core.money import Fen
 
 if TYPE_CHECKING:
+    from yikatong.core.actor import Actor
     from yikatong.db.uow import UnitOfWork
 
 
@@ -172,4 +176,12 @@ class CardPinCheck(Protocol):
         chip.errors.PinLocked, and CardPinUnavailable when the card cannot be reached.
         The PIN is never logged or stored.
         """
+        ...
+
+
+class PendingReplacements(Protocol):
+    def cancel_pending_replacement(self, *, uow: UnitOfWork, actor: Actor, person_id: int,
+                                   reason: str) -> bool:
+        """Cancel the person's replacement application not yet handed over (the lost card was
+        found and unblocked), in the caller's transaction. Returns whether there was one."""
         ...

@@ -43,6 +43,7 @@ from yikatong.cards.protocols import (
     BankEventType,
     BankGateway,
     FinancialStatus,
+    PendingReplacements,
     WalletBalance,
 )
 from yikatong.cards.rules import (
@@ -831,7 +832,7 @@ def _cancel_pending_replacements(uow: UnitOfWork, *, actor: Actor, card: Card) -
     pending = [c.card_no for c in _pending_successors(uow, card.card_no)
                if c.kind == "replacement"]
     reason = "原卡已解挂 / the lost card was unblocked"
-    applications = _applications_service()
+    applications = _pending_replacements(uow)
     if applications is not None:
         applications.cancel_pending_replacement(uow=uow, actor=actor, person_id=card.person_id,
                                                 reason=reason)
@@ -840,15 +841,13 @@ def _cancel_pending_replacements(uow: UnitOfWork, *, actor: Actor, card: Card) -
     return pending
 
 
-def _applications_service():
-    """The applications domain's service, when that package is installed."""
+def _pending_replacements(uow: UnitOfWork) -> PendingReplacements | None:
+    """The applications domain's side of a replacement (registered by applications.wiring);
+    None on a platform without that package."""
     try:
-        from yikatong.applications import service
-    except ModuleNotFoundError as error:
-        if error.name not in ("yikatong.applications", "yikatong.applications.service"):
-            raise
+        return uow.get(PendingReplacements)
+    except LookupError:
         return None
-    return service
 
 
 def _retire(uow: UnitOfWork, *, actor: Actor, card: Card, reason: EndReason,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from yikatong.api.deps import current_actor, platform_dep
-from yikatong.clearing import schemas, service
+from yikatong.clearing import batches, day_review, receive, reports, schemas, shadow_balances
 from yikatong.clearing.errors import BatchTooLarge
 from yikatong.core.actor import Actor
 from yikatong.platform import Platform
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/clearing", tags=["clearing 清分结算"])
 MAX_UPLOAD = 64 * 1024 * 1024  # a day of a busy gate line is far below this
 
 
-def batch_out(result: service.BatchResult) -> schemas.BatchOut:
+def batch_out(result: batches.BatchResult) -> schemas.BatchOut:
     data = result.as_dict()
     return schemas.BatchOut(**{**data, "postings": [asdict(p) for p in result.postings]})
 
@@ -36,7 +36,7 @@ async def upload(request: Request, response: Response, actor: Actor = Depends(cu
         content += chunk
         if len(content) > MAX_UPLOAD:
             raise BatchTooLarge(limit_mib=MAX_UPLOAD // (1024 * 1024))
-    result = await run_in_threadpool(service.upload_batch, platform=platform, actor=actor, content=bytes(content))
+    result = await run_in_threadpool(receive.upload_batch, platform=platform, actor=actor, content=bytes(content))
     if result.replayed:
         response.status_code = 200
     return batch_out(result)
@@ -46,7 +46,7 @@ async def upload(request: Request, response: Response, actor: Actor = Depends(cu
 def get_batch(file_id: str, actor: Actor = Depends(current_actor),
               platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        return batch_out(service.get_batch(uow=uow, file_id=file_id, actor=actor))
+        return batch_out(batches.get_batch(uow=uow, file_id=file_id, actor=actor))
 
 
 @router.get("/exceptions", response_model=list[schemas.ExceptionOut], summary="Exceptions / 清算异常")
@@ -54,7 +54,7 @@ def exceptions(open_only: bool = Query(default=True, alias="open"), reason: str 
                asn: str | None = None, limit: int = Query(default=200, ge=1, le=10_000),
                actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        found = service.list_exceptions(uow=uow, open_only=open_only, reason=reason, asn=asn, limit=limit)
+        found = reports.list_exceptions(uow=uow, open_only=open_only, reason=reason, asn=asn, limit=limit)
     return [schemas.ExceptionOut(**asdict(e)) for e in found]
 
 
@@ -62,8 +62,8 @@ def exceptions(open_only: bool = Query(default=True, alias="open"), reason: str 
             summary="Daily settlement and reconciliation / 日结算与对账")
 def settlement(day: date, actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        report = service.settlement_report(uow=uow, day=day)
-        reconciliation = service.reconcile(uow=uow, day=day)
+        report = reports.settlement_report(uow=uow, day=day)
+        reconciliation = reports.reconcile(uow=uow, day=day)
     return schemas.SettlementOut(
         day=day, lines=[schemas.SettlementLineOut(**asdict(line)) for line in report.lines],
         total_count=report.total_count, total_amount=report.total_amount, pending_count=report.pending_count,
@@ -81,7 +81,7 @@ def settlement(day: date, actor: Actor = Depends(current_actor), platform: Platf
 def review(day: date, actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
     """Idempotent: run it when the day's files are in, and again after late ones."""
     with platform.uow() as uow:
-        result = service.review_day(uow=uow, actor=actor, day=day, fares=service.fares_of(platform))
+        result = day_review.review_day(uow=uow, actor=actor, day=day, fares=receive.fares_of(platform))
         uow.commit()
     return schemas.ReviewOut(**asdict(result))
 
@@ -91,12 +91,12 @@ def review(day: date, actor: Actor = Depends(current_actor), platform: Platform 
 def shadow_balance(asn: str, actor: Actor = Depends(current_actor),
                    platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        return schemas.ShadowBalanceOut(asn=asn, shadow_balance=service.shadow_balance(uow=uow, asn=asn))
+        return schemas.ShadowBalanceOut(asn=asn, shadow_balance=shadow_balances.shadow_balance(uow=uow, asn=asn))
 
 
 @router.get("/disagreements", response_model=list[schemas.DisagreementOut],
             summary="Cards whose balance and shadow balance disagree / 余额差异")
 def disagreements(actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
-        found = service.balance_disagreements(uow=uow)
+        found = shadow_balances.balance_disagreements(uow=uow)
     return [schemas.DisagreementOut(**asdict(d), difference=d.difference) for d in found]

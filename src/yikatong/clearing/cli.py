@@ -93,13 +93,13 @@ def register(group) -> None:
     @clearing.command("upload")
     def upload_command(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
         """Receive a clearing file (terminal batch or the national house's) / 上传清算文件."""
-        from yikatong.clearing import service
+        from yikatong.clearing import receive
         from yikatong.cli.context import platform
         from yikatong.cli.main import fail
         from yikatong.core.errors import DomainError
 
         try:
-            result = service.upload_batch(platform=platform(), actor=_operator(), content=path.read_bytes(),
+            result = receive.upload_batch(platform=platform(), actor=_operator(), content=path.read_bytes(),
                                           processes=2)
         except DomainError as error:
             fail(error)
@@ -108,12 +108,12 @@ def register(group) -> None:
     @clearing.command("report")
     def report_command(day: str = typer.Option(..., "--day", help="YYYY-MM-DD (China Standard Time)")) -> None:
         """Daily settlement report and reconciliation / 日结算报表与对账."""
-        from yikatong.clearing import service
+        from yikatong.clearing import reports
         from yikatong.cli.context import platform
 
         with platform().uow() as uow:
-            settlement = service.settlement_report(uow=uow, day=_day(day))
-            reconciliation = service.reconcile(uow=uow, day=_day(day))
+            settlement = reports.settlement_report(uow=uow, day=_day(day))
+            reconciliation = reports.reconcile(uow=uow, day=_day(day))
         print_settlement(settlement)
         console.print(f"对账 / reconciliation: {'[green]✓[/green]' if reconciliation.ok else '[red]✗[/red]'} "
                       f"{len(reconciliation.cards)} cards, {len(reconciliation.card_mismatches)} off; "
@@ -124,12 +124,12 @@ def register(group) -> None:
     @clearing.command("review")
     def review_command(day: str = typer.Option(..., "--day", help="YYYY-MM-DD (China Standard Time)")) -> None:
         """Re-rate every tap of the day and check counters / 日终复核（票价、计数器）."""
-        from yikatong.clearing import service
+        from yikatong.clearing import day_review, receive
         from yikatong.cli.context import platform
 
         plat = platform()
         with plat.uow() as uow:
-            result = service.review_day(uow=uow, actor=_operator(), day=_day(day), fares=service.fares_of(plat),
+            result = day_review.review_day(uow=uow, actor=_operator(), day=_day(day), fares=receive.fares_of(plat),
                                         processes=2)
             uow.commit()
         print_review(result)
@@ -138,11 +138,11 @@ def register(group) -> None:
     def exceptions_command(all_: bool = typer.Option(False, "--all", help="resolved ones too"),
                            reason: str | None = typer.Option(None, "--reason")) -> None:
         """The exceptions list / 清算异常."""
-        from yikatong.clearing import service
+        from yikatong.clearing import reports
         from yikatong.cli.context import platform
 
         with platform().uow() as uow:
-            found = service.list_exceptions(uow=uow, open_only=not all_, reason=reason)
+            found = reports.list_exceptions(uow=uow, open_only=not all_, reason=reason)
         table = Table("file", "seq", "asn", "reason", "说明 / description", "resolved")
         for e in found:
             table.add_row(e.file_id, str(e.seq), e.asn, e.reason, f"{e.zh}\n{e.en}", e.resolution or "")
@@ -151,11 +151,11 @@ def register(group) -> None:
     @clearing.command("disagreements")
     def disagreements_command() -> None:
         """Cards whose last seen balance differs from the shadow balance / 余额差异."""
-        from yikatong.clearing import service
+        from yikatong.clearing import shadow_balances
         from yikatong.cli.context import platform
 
         with platform().uow() as uow:
-            found = service.balance_disagreements(uow=uow)
+            found = shadow_balances.balance_disagreements(uow=uow)
         table = Table("asn", "card / 卡面", "shadow / 影子", "difference / 差额", "last seen")
         for d in found:
             table.add_row(d.asn, format_fen(d.card_balance), format_fen(d.shadow_balance), format_fen(d.difference),

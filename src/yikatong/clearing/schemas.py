@@ -1,4 +1,5 @@
-"""Response shapes of the clearing API (uploads are the raw file, see docs/clearing-batch-format.md)."""
+"""Response shapes of the clearing API (uploads are the raw file, see docs/clearing-batch-format.md),
+built from the service views (core.response_models): a field is declared in the view only."""
 
 from __future__ import annotations
 
@@ -6,73 +7,32 @@ from datetime import date, datetime
 
 from pydantic import BaseModel
 
+from yikatong.clearing.batches import BatchResult, Posting
+from yikatong.clearing.day_review import ReviewResult
+from yikatong.clearing.reports import AccountCheck, ExceptionView, SettlementLine
+from yikatong.clearing.rules import CardDay
+from yikatong.clearing.shadow_balances import Disagreement
+from yikatong.core.response_models import response_model
 
-class PostingOut(BaseModel):
-    city: str
-    operator: str
-    issuer_id: str
-    count: int
-    amount: int  # fen
-    debit: str
-    credit: str
-    unfunded: int = 0  # fen of `amount` debited to clearing:unfunded_spend (never topped up)
-
-
-class BatchOut(BaseModel):
-    file_id: str
-    kind: str
-    records: int
-    cleared: int
-    pending_national: int
-    rejected: int
-    exceptions: dict[str, int]
-    settled_amount: int  # fen
-    postings: list[PostingOut]
-    acknowledgement: str | None
-
-
-class ExceptionOut(BaseModel):
-    id: int
-    file_id: str
-    seq: int
-    asn: str
-    counter_kind: str
-    counter: int
-    reason: str
-    zh: str
-    en: str
-    details: dict
-    opened_at: datetime
-    resolved_at: datetime | None
-    resolution: str | None
+PostingOut = response_model(Posting, name="PostingOut")  # amounts in fen
+BatchOut = response_model(
+    BatchResult, name="BatchOut", exclude=("replayed",), nested={"postings": list[PostingOut]}
+)
+ExceptionOut = response_model(
+    ExceptionView,
+    name="ExceptionOut",
+    types={"opened_at": datetime, "resolved_at": datetime | None},
+)
+SettlementLineOut = response_model(SettlementLine, name="SettlementLineOut")
+CardDayOut = response_model(
+    CardDay, name="CardDayOut", exclude=("records",), properties=("difference",)
+)
+AccountCheckOut = response_model(AccountCheck, name="AccountCheckOut", properties=("agrees",))
+DisagreementOut = response_model(Disagreement, name="DisagreementOut", properties=("difference",))
+ReviewOut = response_model(ReviewResult, name="ReviewOut")
 
 
-class SettlementLineOut(BaseModel):
-    city: str
-    operator: str
-    issuer_id: str
-    own_card: bool
-    count: int
-    amount: int
-
-
-class CardDayOut(BaseModel):
-    asn: str
-    debits: int
-    credits: int
-    opening: int
-    closing: int
-    difference: int
-
-
-class AccountCheckOut(BaseModel):
-    code: str
-    ledger: int
-    records: int
-    agrees: bool
-
-
-class SettlementOut(BaseModel):
+class SettlementOut(BaseModel):  # the settlement report and the day's reconciliation together
     day: date
     lines: list[SettlementLineOut]
     total_count: int
@@ -91,24 +51,3 @@ class SettlementOut(BaseModel):
 class ShadowBalanceOut(BaseModel):
     asn: str
     shadow_balance: int | None  # fen; null when nothing is known of the card
-
-
-class DisagreementOut(BaseModel):
-    asn: str
-    card_balance: int
-    shadow_balance: int
-    difference: int
-    last_seen: str
-
-
-class ReviewOut(BaseModel):
-    day: date
-    cards: int
-    taps: int
-    not_rated: int
-    mismatches_opened: int
-    mismatches_resolved: int
-    gaps_opened: int
-    gaps_resolved: int
-    open_mismatches: int
-    open_gaps: int

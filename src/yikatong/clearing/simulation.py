@@ -38,7 +38,17 @@ from yikatong.chip.image import CardPersonalisation, personalise
 from yikatong.chip.psam import Psam
 from yikatong.chip.reader import EmulatorReader
 from yikatong.chip.records import LoadRecord
-from yikatong.clearing import fileformat, rules, service
+from yikatong.clearing import (
+    batches,
+    day_review,
+    fileformat,
+    national_files,
+    receive,
+    reports,
+    rules,
+    shadow_balances,
+    top_ups,
+)
 from yikatong.clearing.fileformat import BatchRecord, FileKind
 from yikatong.clearing.national import NationalClearingHouse, issuer_id_of
 from yikatong.core.actor import Actor, Channel, Role
@@ -125,9 +135,9 @@ class DayReport:
     tears: int = 0
     tears_debited: int = 0  # the card had taken the money: the record came back at the retry
     fares_charged: Fen = 0
-    files: list[service.BatchResult] = field(default_factory=list)
-    settlement: service.SettlementReport | None = None
-    review: service.ReviewResult | None = None
+    files: list[batches.BatchResult] = field(default_factory=list)
+    settlement: reports.SettlementReport | None = None
+    review: day_review.ReviewResult | None = None
     house_positions: dict[tuple[str, str], Fen] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
 
@@ -396,7 +406,7 @@ def _upload_terminals(platform, validators: dict[str, Validator], day: date, run
     """Every validator of the city uploads its batch (in no particular order, one of them twice);
     the other cities' validators upload to their own centres, which pass our cards' records
     to the house."""
-    batches = []
+    uploads = []
     for validator in validators.values():
         records = [record_at(r, validator.place) for r in validator.drain()]
         if not records:
@@ -406,20 +416,20 @@ def _upload_terminals(platform, validators: dict[str, Validator], day: date, run
             continue
         content = terminal_file(validator, records, file_id=f"{validator.terminal_id}-{day:%Y%m%d}-{run:06d}",
                                 created=datetime.combine(day, time(23, 0), tzinfo=CST))
-        batches.append((validator.place.operator, content))
-    rng.shuffle(batches)
-    advance = progress.stage("uploading batches / 上传批次", len(batches) + 1)
+        uploads.append((validator.place.operator, content))
+    rng.shuffle(uploads)
+    advance = progress.stage("uploading batches / 上传批次", len(uploads) + 1)
     first = None
-    for operator, content in batches:
+    for operator, content in uploads:
         actor = Actor(user_id=f"sim-{operator}", role=Role.TRANSIT_OPERATOR, channel=Channel.PARTNER_API,
                       branch_code=operator)
-        result = service.upload_batch(platform=platform, actor=actor, content=content)
+        result = receive.upload_batch(platform=platform, actor=actor, content=content)
         report.files.append(result)
         first = first or (actor, content, result)
         advance(1)
     if first is None:
         return Check("re-upload is idempotent / 重复上传幂等", True, "no batch to re-upload")
-    again = service.upload_batch(platform=platform, actor=first[0], content=first[1])
+    again = receive.upload_batch(platform=platform, actor=first[0], content=first[1])
     advance(1)
     same = again.replayed and again.as_dict() == first[2].as_dict()
     return Check("re-upload is idempotent / 重复上传幂等", same,
@@ -430,7 +440,7 @@ def _upload_top_ups(platform, direct_loads: list[LoadRecord], by_asn: dict[str, 
                     report: DayReport) -> None:
     if report.top_up_path == "transit":
         with platform.uow() as uow:
-            result = service.import_top_ups(uow=uow, actor=EXCHANGE, keystore=platform.get(KeyStore))
+            result = top_ups.import_top_ups(uow=uow, actor=EXCHANGE, keystore=platform.get(KeyStore))
             uow.commit()
         if result is not None:
             report.files.append(result)
@@ -442,7 +452,7 @@ def _upload_top_ups(platform, direct_loads: list[LoadRecord], by_asn: dict[str, 
     content = fileformat.render_records(FileKind.TERMINAL, f"{terminal_id}-{day:%Y%m%d}-{run:06d}", terminal_id,
                                         records, created=datetime.combine(day, time(23, 0), tzinfo=CST),
                                         operator="SMKOUTLET", terminal_id=terminal_id)
-    report.files.append(service.upload_batch(platform=platform, actor=EXCHANGE, content=content))
+    report.files.append(receive.upload_batch(platform=platform, actor=EXCHANGE, content=content))
 
 
 def _exchange_with_house(platform, house: NationalClearingHouse, report: DayReport) -> None:
@@ -450,22 +460,22 @@ def _exchange_with_house(platform, house: NationalClearingHouse, report: DayRepo
     other issuers' records go out (the house answers with verdicts)."""
     incoming = house.send()
     if incoming is not None:
-        result = service.upload_batch(platform=platform, actor=EXCHANGE, content=incoming.read_bytes())
+        result = receive.upload_batch(platform=platform, actor=EXCHANGE, content=incoming.read_bytes())
         report.files.append(result)
         with platform.uow() as uow:
-            ack = service.file_content(uow=uow, file_id=result.acknowledgement or "")
+            ack = national_files.file_content(uow=uow, file_id=result.acknowledgement or "")
         ack_path = house.directory / f"{result.acknowledgement}.txt"
         ack_path.write_text(ack, encoding="utf-8")
         house.receive_ack(ack_path)
     with platform.uow() as uow:
-        file_id = service.export_national(uow=uow, actor=EXCHANGE)
+        file_id = national_files.export_national(uow=uow, actor=EXCHANGE)
         uow.commit()
     if file_id is not None:
         with platform.uow() as uow:
             outgoing = house.directory / f"{file_id}.txt"
-            outgoing.write_text(service.file_content(uow=uow, file_id=file_id), encoding="utf-8")
+            outgoing.write_text(national_files.file_content(uow=uow, file_id=file_id), encoding="utf-8")
         verdicts = house.receive(outgoing)
-        report.files.append(service.upload_batch(platform=platform, actor=EXCHANGE, content=verdicts.read_bytes()))
+        report.files.append(receive.upload_batch(platform=platform, actor=EXCHANGE, content=verdicts.read_bytes()))
     report.house_positions = house.positions()
 
 
@@ -475,11 +485,11 @@ def _exchange_with_house(platform, house: NationalClearingHouse, report: DayRepo
 def _checks(platform, cards: list[SimCard], charged: dict, report: DayReport) -> list[Check]:
     checks = []
     with platform.uow() as uow:
-        shadows = {card.asn: service.shadow_balance(uow=uow, asn=card.asn) for card in cards if card.own}
-        reconciliation = service.reconcile(uow=uow, day=report.day)
-        settlement = service.settlement_report(uow=uow, day=report.day)
-        exceptions = service.list_exceptions(uow=uow, open_only=True, limit=50)
-        disagreements = service.balance_disagreements(uow=uow)
+        shadows = {card.asn: shadow_balances.shadow_balance(uow=uow, asn=card.asn) for card in cards if card.own}
+        reconciliation = reports.reconcile(uow=uow, day=report.day)
+        settlement = reports.settlement_report(uow=uow, day=report.day)
+        exceptions = reports.list_exceptions(uow=uow, open_only=True, limit=50)
+        disagreements = shadow_balances.balance_disagreements(uow=uow)
         trial = ledger.trial_balance(uow=uow)
     report.settlement = settlement
     own = [card for card in cards if card.own]
@@ -547,7 +557,7 @@ def simulate_day(platform, *, cards: int, taps: int, day: date | None = None, se
     if top_up_path == "auto":
         top_up_path = "transit" if _transit_top_up_service() is not None else "direct"
     keystore: KeyStore = platform.get(KeyStore)
-    fares = service.fares_of(platform)
+    fares = receive.fares_of(platform)
     directory = Path(exchange_dir) if exchange_dir else Path(tempfile.mkdtemp(prefix="ykt-national-"))
     house = NationalClearingHouse(directory, seed=b"simulated issuers %d" % seed, clock=platform.clock)
     report = DayReport(day=day, database=platform.engine.url.render_as_string(), top_up_path=top_up_path)
@@ -565,7 +575,7 @@ def simulate_day(platform, *, cards: int, taps: int, day: date | None = None, se
     _upload_top_ups(platform, direct_loads, by_asn, day, run, report)
     _exchange_with_house(platform, house, report)
     with platform.uow() as uow:
-        report.review = service.review_day(uow=uow, actor=EXCHANGE, day=day, fares=fares)
+        report.review = day_review.review_day(uow=uow, actor=EXCHANGE, day=day, fares=fares)
         uow.commit()
     report.checks = [*_checks(platform, sim_cards, charged, report), idempotent]
     return report

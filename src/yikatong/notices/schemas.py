@@ -1,24 +1,12 @@
+"""Response shapes of the notices API, built from the service views (core.response_models)."""
+
 from datetime import datetime
 
-from pydantic import BaseModel
+from yikatong.core.response_models import response_model
+from yikatong.notices.reference import Delivered
+from yikatong.notices.service import MessageView
 
-
-class SmsMessageOut(BaseModel):
-    id: int
-    template: str
-    phone_masked: str
-    person_id: int | None
-    subject: str | None
-    text_zh: str
-    text_en: str
-    status: str
-    created_at: datetime
-    sent_at: datetime | None
-
-
-class OutboxMessageOut(BaseModel):
-    id: int
-    reference: str
-    phone: str
-    text: str
-    delivered_at: datetime
+SmsMessageOut = response_model(MessageView, name="SmsMessageOut")
+OutboxMessageOut = response_model(
+    Delivered, name="OutboxMessageOut", types={"delivered_at": datetime}
+)

@@ -3,7 +3,7 @@ and the back office's shadow balance of a card.
 
 Implementations: `acquirer.ReferenceAcquirer` (the in-repo acquirer, its own table), and for
 the shadow balance `refunds.LastKnownBalance` until the clearing package's
-`clearing.service.shadow_balance` is there (wiring picks whichever exists). Errors a caller
+`clearing.shadow_balances.shadow_balance` is there (wiring picks whichever exists). Errors a caller
 must handle are defined here, beside the protocols.
 """
 

@@ -265,12 +265,12 @@ class LastKnownBalance:
 
 
 class ClearingShadowBalance:
-    """The clearing package's shadow balance (`clearing.service.shadow_balance`)."""
+    """The clearing package's shadow balance (`clearing.shadow_balances.shadow_balance`)."""
 
     def balance(self, *, uow: UnitOfWork, asn: str) -> Fen | None:
-        from yikatong.clearing import service as clearing
+        from yikatong.clearing import shadow_balances
 
-        return clearing.shadow_balance(uow=uow, asn=asn)
+        return shadow_balances.shadow_balance(uow=uow, asn=asn)
 
 
 # ---------------------------------------------------------------------------------------

@@ -21,14 +21,14 @@ def configure(platform) -> None:
 
 
 def shadow_balance_source() -> ShadowBalance:
-    """Clearing's shadow balance once the clearing package offers `service.shadow_balance`;
+    """Clearing's shadow balance once the clearing package offers `shadow_balances.shadow_balance`;
     until then the balance last read from the card (refunds.LastKnownBalance)."""
     from yikatong.transit.refunds import ClearingShadowBalance, LastKnownBalance
 
     try:
-        clearing = importlib.import_module("yikatong.clearing.service")
+        clearing = importlib.import_module("yikatong.clearing.shadow_balances")
     except ModuleNotFoundError as error:
-        if error.name not in ("yikatong.clearing", "yikatong.clearing.service"):
+        if error.name not in ("yikatong.clearing", "yikatong.clearing.shadow_balances"):
             raise
         return LastKnownBalance()
     return ClearingShadowBalance() if hasattr(clearing, "shadow_balance") else LastKnownBalance()
