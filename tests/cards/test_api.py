@@ -48,6 +48,7 @@ class Logins(dict):
     MACHINES = {
         "kiosk": (Role.CITIZEN_OUTLET, None, {"branch_code": "SMK-DIRECT-01"}),
         "icbc_system": (Role.BANK, None, {"bank_code": "ICBC"}),
+        "admin_system": (Role.ADMIN, None, {}),  # the card centre's automation
     }
 
     def __init__(self, platform, **facts) -> None:

@@ -35,7 +35,7 @@ def test_only_the_card_centre_moves_it(client, login, platform):
 
 
 def test_moved_forward_every_response_names_its_time(client, platform):
-    admin = Logins(platform, person_id=1)["admin"]  # an API key: a bearer token would expire
+    admin = admin_key(platform)
     moved = client.post(CLOCK, headers=admin, json={"advance_days": 7, "advance_hours": 1})
     assert moved.status_code == 200, moved.text
     assert when(moved) == T0 + timedelta(days=7, hours=1) == platform.clock.now()
@@ -101,7 +101,7 @@ def test_a_seven_day_temporary_loss_ends_by_itself_once_the_clock_moves(
 
 def admin_key(platform) -> dict:
     """The card centre's API key: a bearer token would expire as the clock moves days ahead."""
-    return Logins(platform, person_id=1)["admin"]
+    return Logins(platform, person_id=1)["admin_system"]
 
 
 def _clock_audits(platform) -> int:
