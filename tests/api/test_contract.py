@@ -9,9 +9,12 @@ test fails if any operation of the document was not exercised."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from rich.console import Console
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -23,18 +26,22 @@ from tests.conftest import PASSWORD
 from yikatong.api.app import create_app
 from yikatong.auth.service import create_user
 from yikatong.core.actor import Actor, Role
-from yikatong.directory.service import load_reference_data
+from yikatong.demo.scenario import Scenario
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
-EXAMPLES_PER_OPERATION = 6  # keeps the whole file within the suite's time budget (< 3 min)
+STATEFUL_SCENARIOS = 30
+EXAMPLES_PER_OPERATION = 15  # keeps the whole file within the suite's time budget (< 3 min)
 
 
 @pytest.fixture
-def contract_app(platform, client):
-    """The application on a database with reference data and a login per role."""
+def contract_app(platform, client, clock, tmp_path, monkeypatch):
+    """The application on a database seeded by the demo (reference data, its holder walked through
+    the whole card lifecycle (person, applications, cards, bank account, wallet in each of
+    their states) and an admin login."""
+    monkeypatch.setenv("YKT_CHIP_DIR", str(tmp_path / "chips"))
+    Scenario(platform, clock, Console(file=io.StringIO())).run()
     with platform.uow() as uow:
-        load_reference_data(uow=uow, actor=Actor.system("contract-test"))
         for role in (Role.ADMIN,):
             create_user(uow=uow, actor=Actor.system("contract-test"), username=f"contract-{role.value}",
                         password=PASSWORD, role=role)
@@ -66,3 +73,23 @@ def test_every_operation_answers_as_documented(contract_app):
             failures.append(f"{operation.label}: {str(failure)[:1500]}")
     assert not failures, "\n\n".join(failures)
     assert exercised == documented
+
+
+def test_links_between_operations_hold(contract_app):
+    """The stateful phase: sequences of calls that follow the document's links (create an
+    application, then read, approve or cancel it by the id the answer named)."""
+    app, headers = contract_app
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    links = [name for path in schema.raw_schema["paths"].values() for operation in path.values()
+             for answer in operation["responses"].values() for name in answer.get("links", {})]
+    assert len(links) >= 10, links
+
+    class Machine(schema.as_state_machine()):
+        def get_call_kwargs(self, case):
+            return {"headers": headers}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    Machine.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=6, deadline=None,
+                                  database=None, suppress_health_check=list(HealthCheck)))

@@ -93,8 +93,8 @@ def statuses_from_facts(route: APIRoute, method: str, path: str, operation: dict
         statuses |= {413, 422}  # over the body limit (api.middleware); malformed
     if facts["path"] or facts["query"] or facts["header"] or facts["cookie"]:
         statuses.add(422)
-    if facts["path"]:
-        statuses.add(404)  # nothing under that id
+    if facts["path"] or facts["required_query"] or _body_names_a_record(route):
+        statuses.add(404)  # nothing under that id, or matching what the query or body names
     allowed = allowed_roles(method, path)
     if allowed is not PUBLIC:
         statuses |= {401, 403}  # no valid credential; a role or channel the table refuses
@@ -109,15 +109,29 @@ def statuses_from_facts(route: APIRoute, method: str, path: str, operation: dict
     return statuses
 
 
+REFERENCE_SUFFIXES = ("_id", "_no", "asn", "_code")
+
+
+def _body_names_a_record(route: APIRoute) -> bool:
+    """Whether the body refers to another record (a person_id, a card_no, an outlet_code...)."""
+    if route.body_field is None:
+        return False
+    model = route.body_field.field_info.annotation
+    fields = getattr(model, "model_fields", {})  # a union of models: no single answer, none
+    return any(name.endswith(REFERENCE_SUFFIXES) for name in fields)
+
+
 def _facts(dependant) -> dict[str, list[str]]:
     """The parameters a route reads, its own and its dependencies', by where they come from;
     and under "throttled" the throttles it counts a hit in (auth.throttle)."""
-    found: dict[str, list[str]] = {"path": [], "query": [], "header": [], "cookie": [], "throttled": []}
+    found: dict[str, list[str]] = {"path": [], "query": [], "header": [], "cookie": [], "throttled": [],
+                                   "required_query": []}
     stack = [dependant]
     while stack:
         current = stack.pop()
         found["path"] += [p.alias for p in current.path_params]
         found["query"] += [p.alias for p in current.query_params]
+        found["required_query"] += [p.alias for p in current.query_params if p.field_info.is_required()]
         found["header"] += [p.alias for p in current.header_params]
         found["cookie"] += [p.alias for p in current.cookie_params]
         name = getattr(current.call, "__name__", "")
@@ -166,14 +180,50 @@ def document_problems(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-# (operation answering, status, link name, operation taking it, its parameter, where in the answer)
-LINKS: list[tuple[str, str, str, str, dict[str, str]]] = []
+API = "/api/v1"
 
 
-def link(source: str, status: str, name: str, target: str, parameters: dict[str, str]) -> None:
-    """Declare that `source`'s `status` answer names `target`'s input ("METHOD /path" each;
-    parameters maps the target's parameter to a runtime expression such as `$response.body#/id`)."""
-    LINKS.append((source, status, name, target, parameters))
+def _reads(source: str, status: str, expression: str, parameter: str, *targets: str):
+    """Links from `source`'s `status` answer to each target operation, passing the value at
+    `expression` (an OpenAPI runtime expression) as the target's `parameter`."""
+    return [(source, status, target.replace(" ", "_").replace("/", "_").strip("_"), target,
+             {parameter: expression}) for target in targets]
+
+
+# Where one operation's answer names another's input: create, then read or act on what was
+# created. Operations absent from the document (a domain not installed) are skipped.
+LINKS: list[tuple[str, str, str, str, dict[str, str]]] = [
+    *_reads(f"POST {API}/people/applicants", "200", "$response.body#/person_id", "person_id",
+            f"GET {API}/people/{{person_id}}", f"GET {API}/people/{{person_id}}/photo",
+            f"POST {API}/people/{{person_id}}/corrections"),
+    *_reads(f"POST {API}/people/{{person_id}}/corrections", "201", "$response.body#/id", "correction_id",
+            f"GET {API}/people/corrections/{{correction_id}}",
+            f"POST {API}/people/corrections/{{correction_id}}/approve",
+            f"POST {API}/people/corrections/{{correction_id}}/reject"),
+    *_reads(f"POST {API}/applications", "201", "$response.body#/id", "application_id",
+            f"GET {API}/applications/{{application_id}}", f"GET {API}/applications/{{application_id}}/face.png",
+            f"POST {API}/applications/{{application_id}}/approve",
+            f"POST {API}/applications/{{application_id}}/reject",
+            f"POST {API}/applications/{{application_id}}/cancel"),
+    *_reads(f"POST {API}/applications/{{application_id}}/approve", "200", "$response.body#/person_id",
+            "person_id", f"GET {API}/people/{{person_id}}"),
+    *_reads(f"POST {API}/applications/production/batches", "201", "$response.body#/id", "batch_id",
+            f"GET {API}/applications/production/batches/{{batch_id}}",
+            f"POST {API}/applications/production/batches/{{batch_id}}/collect"),
+    *_reads(f"POST {API}/applications/employer-batches", "201", "$response.body#/id", "batch_id",
+            f"GET {API}/applications/employer-batches/{{batch_id}}"),
+    *_reads(f"GET {API}/cards", "200", "$response.body#/0/card_no", "card_no",
+            f"GET {API}/cards/{{card_no}}", f"GET {API}/cards/{{card_no}}/blocks",
+            f"GET {API}/transit/wallet-refunds/{{card_no}}"),
+    *_reads(f"GET {API}/cards", "200", "$response.body#/0/person_id", "person_id",
+            f"GET {API}/people/{{person_id}}"),
+    *_reads(f"POST {API}/transit/top-ups", "201", "$response.body#/order_no", "order_no",
+            f"GET {API}/transit/top-ups/{{order_no}}"),
+    *_reads(f"POST {API}/transit/contacts", "201", "$response.body#/contact_id", "contact_id",
+            f"GET {API}/transit/contacts/{{contact_id}}", f"POST {API}/transit/contacts/{{contact_id}}/answers"),
+    *_reads(f"POST {API}/transit/rider-grants", "201", "$response.body#/id", "grant_id",
+            f"POST {API}/transit/rider-grants/{{grant_id}}/revoke"),
+]
 
 
 def add_links(document: dict[str, Any]) -> None:
@@ -188,4 +238,14 @@ def add_links(document: dict[str, Any]) -> None:
             continue
         answer = answering["responses"][status]
         answer.setdefault("links", {})[name] = {
-            "operationId": taking["operationId"], "parameters": dict(parameters)}
+            "operationId": taking["operationId"],
+            "parameters": {_location(taking, parameter) + parameter: value
+                           for parameter, value in parameters.items()}}
+
+
+def _location(operation: dict[str, Any], parameter: str) -> str:
+    """The `path.` / `query.` prefix naming where the target takes the parameter."""
+    for declared in operation.get("parameters", []):
+        if declared["name"] == parameter:
+            return declared["in"] + "."
+    return ""
