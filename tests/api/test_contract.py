@@ -25,13 +25,16 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import PASSWORD
-from yikatong.api.app import create_app
 from yikatong.auth.service import create_user
 from yikatong.core.actor import Actor, Role
 from yikatong.demo.scenario import Scenario
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 STATEFUL_SCENARIOS = 30
 EXAMPLES_PER_OPERATION = 15  # keeps the whole file within the suite's time budget (< 3 min)
 
@@ -45,10 +48,17 @@ def contract_app(platform, client, clock, tmp_path, monkeypatch):
     Scenario(platform, clock, Console(file=io.StringIO())).run()
     with platform.uow() as uow:
         for role in (Role.ADMIN,):
-            create_user(uow=uow, actor=Actor.system("contract-test"), username=f"contract-{role.value}",
-                        password=PASSWORD, role=role)
+            create_user(
+                uow=uow,
+                actor=Actor.system("contract-test"),
+                username=f"contract-{role.value}",
+                password=PASSWORD,
+                role=role,
+            )
         uow.commit()
-    answer = client.post("/api/v1/auth/token", data={"username": "contract-admin", "password": PASSWORD})
+    answer = client.post(
+        "/api/v1/auth/token", data={"username": "contract-admin", "password": PASSWORD}
+    )
     assert answer.status_code == 200, answer.text
     return client.app, {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
@@ -63,16 +73,25 @@ def test_every_operation_answers_as_documented(contract_app):
         operation = result.ok()
         exercised.add(operation.label)
 
-        @given(case=st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
-                              operation.as_strategy(GenerationMode.NEGATIVE)))
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @given(
+            case=st.one_of(
+                operation.as_strategy(GenerationMode.POSITIVE),
+                operation.as_strategy(GenerationMode.NEGATIVE),
+            )
+        )
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case):
             case.call_and_validate(headers=headers, checks=CHECKS)
 
         try:
             check()
-        except (Exception, BaseExceptionGroup) as failure:  # collected, so one run names every broken operation
+        # Collected, so that one run names every operation that breaks the contract.
+        except (Exception, BaseExceptionGroup) as failure:
             failures.append(f"{operation.label}: {str(failure)[:1500]}")
     assert not failures, "\n\n".join(failures)
     assert exercised == documented
@@ -83,8 +102,13 @@ def test_links_between_operations_hold(contract_app):
     application, then read, approve or cancel it by the id the answer named)."""
     app, headers = contract_app
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    links = [name for path in schema.raw_schema["paths"].values() for operation in path.values()
-             for answer in operation["responses"].values() for name in answer.get("links", {})]
+    links = [
+        name
+        for path in schema.raw_schema["paths"].values()
+        for operation in path.values()
+        for answer in operation["responses"].values()
+        for name in answer.get("links", {})
+    ]
     assert len(links) >= 10, links
 
     class Machine(schema.as_state_machine()):
@@ -94,5 +118,12 @@ def test_links_between_operations_hold(contract_app):
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
 
-    Machine.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=6, deadline=None,
-                                  database=None, suppress_health_check=list(HealthCheck)))
+    Machine.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=6,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

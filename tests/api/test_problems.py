@@ -29,7 +29,8 @@ def test_every_error_answer_is_problem_json_with_the_problem_schema(document):
                 continue
             expected = "ValidationProblem" if status == "422" else "Problem"
             assert answer["content"] == {
-                PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{expected}"}}}, (name, status)
+                PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{expected}"}}
+            }, (name, status)
     assert "HTTPValidationError" not in document["components"]["schemas"]
 
 

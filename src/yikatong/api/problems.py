@@ -41,7 +41,7 @@ DESCRIPTIONS = {
     403: "该角色或渠道无权办理 / The role or channel may not do this",
     404: "未找到 / Not found",
     409: "与当前状态冲突（含并发修改与幂等键重用） / Conflicts with the current state "
-         "(a concurrent change, a reused idempotency key)",
+    "(a concurrent change, a reused idempotency key)",
     410: "已失效 / Gone",
     413: "请求内容过大 / Request body too large",
     422: "输入有误 / Invalid input",
@@ -64,7 +64,8 @@ class Problem(BaseModel):
     code: str = Field(description="Stable machine code, e.g. `not_found`")
     detail: str = Field(description="中文 / English, in one line")
     details: dict[str, Any] | None = Field(
-        default=None, description="Facts about this occurrence (field names, limits, ids)")
+        default=None, description="Facts about this occurrence (field names, limits, ids)"
+    )
 
 
 class ValidationProblem(Problem):
@@ -80,10 +81,14 @@ class ValidationProblem(Problem):
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Error statuses a route gives beyond what its facts imply (`install` adds those), for
     the route's `responses=`: e.g. `@router.post(..., responses=problems(402, 423))`."""
-    return {status: {"description": DESCRIPTIONS.get(status, "错误 / Error")} for status in statuses}
+    return {
+        status: {"description": DESCRIPTIONS.get(status, "错误 / Error")} for status in statuses
+    }
 
 
-def statuses_from_facts(route: APIRoute, method: str, path: str, operation: dict[str, Any]) -> set[int]:
+def statuses_from_facts(
+    route: APIRoute, method: str, path: str, operation: dict[str, Any]
+) -> set[int]:
     """The error statuses any route like this one can give, from what it takes, who may call it
     and what it counts."""
     facts = _facts(route.dependant)
@@ -124,14 +129,22 @@ def _body_names_a_record(route: APIRoute) -> bool:
 def _facts(dependant) -> dict[str, list[str]]:
     """The parameters a route reads, its own and its dependencies', by where they come from;
     and under "throttled" the throttles it counts a hit in (auth.throttle)."""
-    found: dict[str, list[str]] = {"path": [], "query": [], "header": [], "cookie": [], "throttled": [],
-                                   "required_query": []}
+    found: dict[str, list[str]] = {
+        "path": [],
+        "query": [],
+        "header": [],
+        "cookie": [],
+        "throttled": [],
+        "required_query": [],
+    }
     stack = [dependant]
     while stack:
         current = stack.pop()
         found["path"] += [p.alias for p in current.path_params]
         found["query"] += [p.alias for p in current.query_params]
-        found["required_query"] += [p.alias for p in current.query_params if p.field_info.is_required()]
+        found["required_query"] += [
+            p.alias for p in current.query_params if p.field_info.is_required()
+        ]
         found["header"] += [p.alias for p in current.header_params]
         found["cookie"] += [p.alias for p in current.cookie_params]
         name = getattr(current.call, "__name__", "")
@@ -146,8 +159,13 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = get_openapi(title=app.title, version=app.version, openapi_version=app.openapi_version,
-                                   description=app.description, routes=app.routes)
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                openapi_version=app.openapi_version,
+                description=app.description,
+                routes=app.routes,
+            )
             app.openapi_schema = document_problems(app, document)
         return app.openapi_schema
 
@@ -168,13 +186,19 @@ def document_problems(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
         declared = {int(status) for status in responses if status.isdigit() and int(status) >= 400}
         for status in sorted(statuses_from_facts(route, method, path, operation) | declared):
             answer = responses.setdefault(str(status), {})
-            answer["description"] = answer.get("description") or DESCRIPTIONS.get(status, "错误 / Error")
+            answer["description"] = answer.get("description") or DESCRIPTIONS.get(
+                status, "错误 / Error"
+            )
             if answer["description"] == "Validation Error":
                 answer["description"] = DESCRIPTIONS[422]
             name = "ValidationProblem" if status == 422 else "Problem"
-            answer["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+            answer["content"] = {
+                PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{name}"}}
+            }
     for unused in ("HTTPValidationError", "ValidationError"):
-        if unused in schemas and f'"#/components/schemas/{unused}"' not in str(document["paths"]).replace("'", '"'):
+        if unused in schemas and f'"#/components/schemas/{unused}"' not in str(
+            document["paths"]
+        ).replace("'", '"'):
             del schemas[unused]
     add_links(document)
     return document
@@ -186,43 +210,110 @@ API = "/api/v1"
 def _reads(source: str, status: str, expression: str, parameter: str, *targets: str):
     """Links from `source`'s `status` answer to each target operation, passing the value at
     `expression` (an OpenAPI runtime expression) as the target's `parameter`."""
-    return [(source, status, target.replace(" ", "_").replace("/", "_").strip("_"), target,
-             {parameter: expression}) for target in targets]
+    return [
+        (
+            source,
+            status,
+            target.replace(" ", "_").replace("/", "_").strip("_"),
+            target,
+            {parameter: expression},
+        )
+        for target in targets
+    ]
 
 
 # Where one operation's answer names another's input: create, then read or act on what was
 # created. Operations absent from the document (a domain not installed) are skipped.
 LINKS: list[tuple[str, str, str, str, dict[str, str]]] = [
-    *_reads(f"POST {API}/people/applicants", "200", "$response.body#/person_id", "person_id",
-            f"GET {API}/people/{{person_id}}", f"GET {API}/people/{{person_id}}/photo",
-            f"POST {API}/people/{{person_id}}/corrections"),
-    *_reads(f"POST {API}/people/{{person_id}}/corrections", "201", "$response.body#/id", "correction_id",
-            f"GET {API}/people/corrections/{{correction_id}}",
-            f"POST {API}/people/corrections/{{correction_id}}/approve",
-            f"POST {API}/people/corrections/{{correction_id}}/reject"),
-    *_reads(f"POST {API}/applications", "201", "$response.body#/id", "application_id",
-            f"GET {API}/applications/{{application_id}}", f"GET {API}/applications/{{application_id}}/face.png",
-            f"POST {API}/applications/{{application_id}}/approve",
-            f"POST {API}/applications/{{application_id}}/reject",
-            f"POST {API}/applications/{{application_id}}/cancel"),
-    *_reads(f"POST {API}/applications/{{application_id}}/approve", "200", "$response.body#/person_id",
-            "person_id", f"GET {API}/people/{{person_id}}"),
-    *_reads(f"POST {API}/applications/production/batches", "201", "$response.body#/id", "batch_id",
-            f"GET {API}/applications/production/batches/{{batch_id}}",
-            f"POST {API}/applications/production/batches/{{batch_id}}/collect"),
-    *_reads(f"POST {API}/applications/employer-batches", "201", "$response.body#/id", "batch_id",
-            f"GET {API}/applications/employer-batches/{{batch_id}}"),
-    *_reads(f"GET {API}/cards", "200", "$response.body#/0/card_no", "card_no",
-            f"GET {API}/cards/{{card_no}}", f"GET {API}/cards/{{card_no}}/blocks",
-            f"GET {API}/transit/wallet-refunds/{{card_no}}"),
-    *_reads(f"GET {API}/cards", "200", "$response.body#/0/person_id", "person_id",
-            f"GET {API}/people/{{person_id}}"),
-    *_reads(f"POST {API}/transit/top-ups", "201", "$response.body#/order_no", "order_no",
-            f"GET {API}/transit/top-ups/{{order_no}}"),
-    *_reads(f"POST {API}/transit/contacts", "201", "$response.body#/contact_id", "contact_id",
-            f"GET {API}/transit/contacts/{{contact_id}}", f"POST {API}/transit/contacts/{{contact_id}}/answers"),
-    *_reads(f"POST {API}/transit/rider-grants", "201", "$response.body#/id", "grant_id",
-            f"POST {API}/transit/rider-grants/{{grant_id}}/revoke"),
+    *_reads(
+        f"POST {API}/people/applicants",
+        "200",
+        "$response.body#/person_id",
+        "person_id",
+        f"GET {API}/people/{{person_id}}",
+        f"GET {API}/people/{{person_id}}/photo",
+        f"POST {API}/people/{{person_id}}/corrections",
+    ),
+    *_reads(
+        f"POST {API}/people/{{person_id}}/corrections",
+        "201",
+        "$response.body#/id",
+        "correction_id",
+        f"GET {API}/people/corrections/{{correction_id}}",
+        f"POST {API}/people/corrections/{{correction_id}}/approve",
+        f"POST {API}/people/corrections/{{correction_id}}/reject",
+    ),
+    *_reads(
+        f"POST {API}/applications",
+        "201",
+        "$response.body#/id",
+        "application_id",
+        f"GET {API}/applications/{{application_id}}",
+        f"GET {API}/applications/{{application_id}}/face.png",
+        f"POST {API}/applications/{{application_id}}/approve",
+        f"POST {API}/applications/{{application_id}}/reject",
+        f"POST {API}/applications/{{application_id}}/cancel",
+    ),
+    *_reads(
+        f"POST {API}/applications/{{application_id}}/approve",
+        "200",
+        "$response.body#/person_id",
+        "person_id",
+        f"GET {API}/people/{{person_id}}",
+    ),
+    *_reads(
+        f"POST {API}/applications/production/batches",
+        "201",
+        "$response.body#/id",
+        "batch_id",
+        f"GET {API}/applications/production/batches/{{batch_id}}",
+        f"POST {API}/applications/production/batches/{{batch_id}}/collect",
+    ),
+    *_reads(
+        f"POST {API}/applications/employer-batches",
+        "201",
+        "$response.body#/id",
+        "batch_id",
+        f"GET {API}/applications/employer-batches/{{batch_id}}",
+    ),
+    *_reads(
+        f"GET {API}/cards",
+        "200",
+        "$response.body#/0/card_no",
+        "card_no",
+        f"GET {API}/cards/{{card_no}}",
+        f"GET {API}/cards/{{card_no}}/blocks",
+        f"GET {API}/transit/wallet-refunds/{{card_no}}",
+    ),
+    *_reads(
+        f"GET {API}/cards",
+        "200",
+        "$response.body#/0/person_id",
+        "person_id",
+        f"GET {API}/people/{{person_id}}",
+    ),
+    *_reads(
+        f"POST {API}/transit/top-ups",
+        "201",
+        "$response.body#/order_no",
+        "order_no",
+        f"GET {API}/transit/top-ups/{{order_no}}",
+    ),
+    *_reads(
+        f"POST {API}/transit/contacts",
+        "201",
+        "$response.body#/contact_id",
+        "contact_id",
+        f"GET {API}/transit/contacts/{{contact_id}}",
+        f"POST {API}/transit/contacts/{{contact_id}}/answers",
+    ),
+    *_reads(
+        f"POST {API}/transit/rider-grants",
+        "201",
+        "$response.body#/id",
+        "grant_id",
+        f"POST {API}/transit/rider-grants/{{grant_id}}/revoke",
+    ),
 ]
 
 
@@ -239,8 +330,11 @@ def add_links(document: dict[str, Any]) -> None:
         answer = answering["responses"][status]
         answer.setdefault("links", {})[name] = {
             "operationId": taking["operationId"],
-            "parameters": {_location(taking, parameter) + parameter: value
-                           for parameter, value in parameters.items()}}
+            "parameters": {
+                _location(taking, parameter) + parameter: value
+                for parameter, value in parameters.items()
+            },
+        }
 
 
 def _location(operation: dict[str, Any], parameter: str) -> str:
