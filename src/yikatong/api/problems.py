@@ -86,6 +86,17 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+# Extra statuses of routes that declare them here rather than with `responses=problems(...)`
+# in their decorator: an unknown user name or a wrong password is a 401 at the login; the
+# latest audit verification is a 404 until the first verification has run; an e-card looked up
+# by whichever of its optional keys the partner has is a 404 when none matches.
+DECLARED: dict[str, tuple[int, ...]] = {
+    "GET /api/v1/ecard/lookup": (404,),
+    "POST /api/v1/auth/token": (401,),
+    "GET /api/v1/audit/verifications/latest": (404,),
+}
+
+
 def statuses_from_facts(
     route: APIRoute, method: str, path: str, operation: dict[str, Any]
 ) -> set[int]:
@@ -184,6 +195,7 @@ def document_problems(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
             continue
         responses = operation.setdefault("responses", {})
         declared = {int(status) for status in responses if status.isdigit() and int(status) >= 400}
+        declared |= set(DECLARED.get(f"{method} {path}", ()))
         for status in sorted(statuses_from_facts(route, method, path, operation) | declared):
             answer = responses.setdefault(str(status), {})
             answer["description"] = answer.get("description") or DESCRIPTIONS.get(

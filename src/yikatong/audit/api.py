@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from yikatong.api.deps import platform_dep, require_roles
-from yikatong.api.problems import problems
 from yikatong.audit import service
 from yikatong.audit.schemas import VerificationOut
 from yikatong.core.actor import Actor
@@ -15,7 +14,7 @@ from yikatong.platform import Platform
 router = APIRouter(prefix="/audit", tags=["audit 审计"])
 
 
-@router.get("/verifications/latest", response_model=VerificationOut, responses=problems(404),
+@router.get("/verifications/latest", response_model=VerificationOut,
             summary="Last audit trail verification / 最近一次审计核验结果")
 def latest_verification(actor: Actor = Depends(require_roles()),  # admin only
                         platform: Platform = Depends(platform_dep)):

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
 from yikatong.api.deps import RowId, current_actor, oauth2_scheme, platform_dep, require_roles
-from yikatong.api.problems import problems
 from yikatong.auth import binding, service
 from yikatong.auth.rules import credential_status
 from yikatong.auth.schemas import (
@@ -34,7 +33,7 @@ from yikatong.platform import Platform
 router = APIRouter(prefix="/auth", tags=["auth 登录"])
 
 
-@router.post("/token", response_model=TokenOut, responses=problems(401), summary="Log in / 登录")
+@router.post("/token", response_model=TokenOut, summary="Log in / 登录")
 def token(form: OAuth2PasswordRequestForm = Depends(), platform: Platform = Depends(platform_dep),
           attempt: LoginAttempt = Depends(login_attempt)):
     with platform.uow() as uow:
