@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Cookie, Depends, Query, Request, Response
 
 from yikatong.api.deps import platform_dep
+from yikatong.api.problems import problems
 from yikatong.applications.protocols import IdentityAuthenticator
 from yikatong.oidc import rules
 from yikatong.oidc.client import OidcIdentityAuthenticator, TokenRefused
@@ -45,7 +46,7 @@ def _redirect_uri(request: Request, authenticator: OidcIdentityAuthenticator) ->
     return authenticator.config.redirect_uri or str(request.url_for("oidc_callback"))
 
 
-@router.post("/login", response_model=LoginStartOut, status_code=201,
+@router.post("/login", response_model=LoginStartOut, status_code=201, responses=problems(404),
              summary="Start real-name sign-in at the provider (public) / 发起实名认证登录")
 def start_login(request: Request, response: Response,
                 platform: Platform = Depends(platform_dep)):
@@ -61,6 +62,7 @@ def start_login(request: Request, response: Response,
 
 
 @router.get("/callback", name="oidc_callback", response_model=RealNameEvidenceOut,
+            responses=problems(400, 404),
             summary="Finish real-name sign-in: the provider's ID token as sign-up evidence "
                     "(public) / 实名认证回调")
 def finish_login(
