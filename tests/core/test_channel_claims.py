@@ -86,3 +86,11 @@ def test_the_spec_documents_the_header_as_the_enum_of_channels_with_the_table(cl
             if "$ref" in enum_ref else enum_ref["enum"])
     assert set(enum) == {str(c) for c in Channel}
     assert "| bank | bank_branch | partner_api |" in header["description"]
+
+
+def test_a_claimed_channel_with_braces_is_refused_not_a_crash(client, credentials):
+    claim = headers("bearer", credentials["bearer", Role.SS_OUTLET])
+    answer = client.get("/api/v1/auth/me", headers={**claim, "X-Ykt-Channel": "{0}{x}"})
+    assert answer.status_code in (403, 422), answer.text
+    if answer.status_code == 403:
+        assert "{x}" in answer.json()["title_en"]

@@ -20,9 +20,16 @@ class ChannelNotAllowed(DomainError):
     en = "This credential cannot act through channel '{channel}'; it may use: {allowed_text}"
 
     def __init__(self, *, channel: str | None, credential: str, allowed: list[str]) -> None:
-        super().__init__(self.zh.format(channel=channel, allowed_text="、".join(allowed) or "无"),
-                         self.en.format(channel=channel, allowed_text=", ".join(allowed) or "none"),
+        words = {"channel": _literal(channel), "allowed_text": "、".join(allowed) or "无"}
+        super().__init__(self.zh.format(**words),
+                         self.en.format(**{**words, "allowed_text": ", ".join(allowed) or "none"}),
                          channel=channel, credential=credential, allowed=allowed)
+
+
+def _literal(text: str | None) -> str:
+    """A caller's text put into a message that DomainError formats once more: braces doubled,
+    so a claimed channel such as "{x}" is shown, not read as a placeholder."""
+    return (text or "").replace("{", "{{").replace("}", "}}")
 
 
 class UsernameTaken(DomainError):
