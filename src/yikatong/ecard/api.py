@@ -22,7 +22,6 @@ from yikatong.crypto.protocols import KeyStore
 from yikatong.ecard import qr, rules, service
 from yikatong.ecard.schemas import (
     ChannelInfoOut,
-    ChannelOut,
     CodeSentOut,
     EcardOut,
     PasswordIn,
@@ -42,13 +41,11 @@ router = APIRouter(prefix="/ecard", tags=["ecard 电子社保卡"])
 
 
 def ecard_out(view: service.EcardView) -> EcardOut:
-    return EcardOut(**{name: getattr(view, name) for name in EcardOut.model_fields
-                       if name != "channels"},
-                    channels=[ChannelOut(**vars(c)) for c in view.channels])
+    return EcardOut.model_validate(view)
 
 
 def verification_out(result: service.Verification) -> VerificationOut:
-    return VerificationOut(**vars(result))
+    return VerificationOut.model_validate(result)
 
 
 def _keys(platform: Platform) -> KeyStore:
@@ -202,8 +199,7 @@ def reset_password(body: PasswordResetIn, actor: Actor = Depends(current_actor),
 def issue_qr(body: QrIn, actor: Actor = Depends(current_actor),
              platform: Platform = Depends(platform_dep)):
     issued = _issue(platform, actor, body.channel, _secret(body.password))
-    return QrOut(token=issued.token, channel=issued.channel, issued_at=issued.issued_at,
-                 expires_at=issued.expires_at, refresh_at=issued.refresh_at)
+    return QrOut.model_validate(issued)
 
 
 @router.get("/qr.png", summary="A fresh QR code as PNG (within the password session) / 二维码图片",

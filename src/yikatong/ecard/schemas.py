@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr
+
+from yikatong.core.response_models import response_model
+from yikatong.ecard.service import ChannelView, EcardView, IssuedQr, Verification
 
 
 class ChannelInfoOut(BaseModel):
@@ -15,43 +17,8 @@ class ChannelInfoOut(BaseModel):
     bank_code: str | None = None
 
 
-class ChannelOut(BaseModel):
-    code: str
-    name_zh: str
-    name_en: str
-    consented: bool
-    granted_at: datetime | None
-    withdrawn_at: datetime | None
-    reauthorised_at: datetime | None
-    usable: bool
-    refusal: str | None
-    refusal_zh: str | None
-    refusal_en: str | None
-
-
-class EcardOut(BaseModel):
-    ecard_no: str
-    person_id: int
-    status_index: int
-    card_no: str | None
-    state: str
-    state_zh: str
-    state_en: str
-    card_status: str
-    card_status_zh: str
-    card_status_en: str
-    reason: str
-    reason_zh: str
-    reason_en: str
-    loss_started_at: datetime | None
-    created_at: datetime
-    revoked_at: datetime | None
-    password_set: bool
-    password_locked_until: datetime | None
-    channels: list[ChannelOut]
-    usable: bool
-    next_step_zh: str
-    next_step_en: str
+ChannelOut = response_model(ChannelView, name="ChannelOut")
+EcardOut = response_model(EcardView, name="EcardOut", nested={"channels": list[ChannelOut]})
 
 
 class ReauthoriseIn(BaseModel):
@@ -92,12 +59,7 @@ class QrIn(BaseModel):
     password: SecretStr | None = Field(default=None, max_length=64)
 
 
-class QrOut(BaseModel):
-    token: str
-    channel: str
-    issued_at: datetime
-    expires_at: datetime
-    refresh_at: datetime
+QrOut = response_model(IssuedQr, name="QrOut", exclude=("ecard_no",))
 
 
 class VerifyIn(BaseModel):
@@ -110,22 +72,8 @@ class RedeemIn(BaseModel):
     terminal_id: str | None = Field(default=None, max_length=64)
 
 
-class VerificationOut(BaseModel):
-    genuine: bool
-    valid: bool
-    reason: str
-    reason_zh: str
-    reason_en: str
-    ecard_no_masked: str | None
-    name_masked: str | None
-    ssn_masked: str | None
-    state: str | None
-    card_status: str | None
-    card_status_zh: str | None
-    card_status_en: str | None
-    issued_at: datetime | None
-    expires_at: datetime | None
-    used: bool
+# What a verifier may learn about a shown code: masked data only.
+VerificationOut = response_model(Verification, name="VerificationOut")
 
 
 class PublicKeyOut(BaseModel):
