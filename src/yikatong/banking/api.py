@@ -9,7 +9,6 @@ time (a formal loss at a branch covers the HR function too, 四.6(1)).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -65,15 +64,13 @@ def _read(platform: Platform, operation, **kwargs) -> Any:
 
 
 def _account(view: service.AccountView) -> AccountOut:
-    fields = dataclasses.asdict(view)
-    fields.pop("holder_ref")
-    return AccountOut(**fields)
+    return AccountOut.model_validate(view)
 
 
 def _transaction(view: payments.TransactionView, response: Response) -> TransactionOut:
     if view.status == payments.HELD:
         response.status_code = 202  # accepted, waiting for the activation
-    return TransactionOut(**dataclasses.asdict(view))
+    return TransactionOut.model_validate(view)
 
 
 @router.post("/{bank_code}/accounts", response_model=AccountOut,
@@ -174,7 +171,7 @@ def credit(bank_code: str, pan: str, body: CreditIn, response: Response,
             summary="The account's transactions / 交易明细")
 def transactions(bank_code: str, pan: str, actor: Actor = Depends(bank_staff),
                  platform: Platform = Depends(platform_dep)):
-    return [TransactionOut(**dataclasses.asdict(t))
+    return [TransactionOut.model_validate(t)
             for t in _read(platform, payments.transactions, bank_code=bank_code, pan=pan)]
 
 
@@ -182,7 +179,7 @@ def transactions(bank_code: str, pan: str, actor: Actor = Depends(bank_staff),
             summary="Payments held until activation / 待激活暂挂款项")
 def held_payments(bank_code: str, pan: str | None = None, actor: Actor = Depends(bank_staff),
                   platform: Platform = Depends(platform_dep)):
-    return [TransactionOut(**dataclasses.asdict(t))
+    return [TransactionOut.model_validate(t)
             for t in _read(platform, payments.held_payments, bank_code=bank_code, pan=pan)]
 
 
@@ -190,7 +187,7 @@ def held_payments(bank_code: str, pan: str | None = None, actor: Actor = Depends
             summary="Accounts to close after an exchange / 换卡后待销户任务")
 def closure_tasks(bank_code: str, status: str | None = Query(default="open"),
                   actor: Actor = Depends(bank_staff), platform: Platform = Depends(platform_dep)):
-    return [ClosureTaskOut(**dataclasses.asdict(t))
+    return [ClosureTaskOut.model_validate(t)
             for t in _read(platform, service.closure_tasks, bank_code=bank_code, status=status)]
 
 
@@ -198,6 +195,5 @@ def closure_tasks(bank_code: str, status: str | None = Query(default="open"),
              summary="Close the account at the branch / 网点销户")
 def complete_closure(bank_code: str, task_id: str, actor: Actor = Depends(bank_staff),
                      platform: Platform = Depends(platform_dep)):
-    return ClosureTaskOut(**dataclasses.asdict(
-        _run(platform, service.complete_closure, actor=actor, bank_code=bank_code,
-             task_id=task_id)))
+    return ClosureTaskOut.model_validate(
+        _run(platform, service.complete_closure, actor=actor, bank_code=bank_code, task_id=task_id))

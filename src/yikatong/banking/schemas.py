@@ -2,42 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from yikatong.banking.payments import TransactionView
+from yikatong.banking.service import AccountView, ClosureTaskView, LossView
 from yikatong.core.money import PositiveFenAmount
+from yikatong.core.response_models import response_model
 
 RequestId = Field(min_length=1, max_length=64,
                   description="the caller's idempotency key: a repeat returns the first answer")
 
 
-class LossOut(BaseModel):
-    kind: str
-    source: str
-    channel: str
-    branch_code: str | None
-    reported_at: datetime
-    ends_at: datetime | None
-
-
-class AccountOut(BaseModel):
-    bank_code: str
-    pan: str | None
-    card_no: str
-    status: str
-    financial_status: str
-    balance_fen: int
-    issue_date: date | None
-    valid_until: date | None
-    activated_at: datetime | None
-    hr_status: str | None
-    card_present_allowed: bool
-    online_allowed: bool
-    credit_allowed: bool
-    held_payments: int
-    losses_in_force: list[LossOut]
+LossOut = response_model(LossView, name="LossOut")
+# The holder reference stays inside the bank.
+AccountOut = response_model(AccountView, name="AccountOut", exclude=("holder_ref",),
+                            nested={"losses_in_force": list[LossOut]})
 
 
 class AccountIn(BaseModel):
@@ -107,30 +89,6 @@ class CreditIn(BaseModel):
     country: str = "CN"
 
 
-class TransactionOut(BaseModel):
-    request_id: str
-    pan: str
-    kind: str
-    amount_fen: int
-    counterparty: str | None
-    channel: str
-    status: Literal["posted", "held", "failed"]
-    reason_code: str | None
-    reason_zh: str | None
-    reason_en: str | None
-    created_at: datetime
-    settled_at: datetime | None
-    balance_fen: int
-
-
-class ClosureTaskOut(BaseModel):
-    task_id: str
-    bank_code: str
-    card_no: str
-    pan: str | None
-    successor_card_no: str | None
-    reason: str
-    status: str
-    requested_at: datetime
-    completed_at: datetime | None
-    balance_fen: int
+TransactionOut = response_model(TransactionView, name="TransactionOut",
+                                types={"status": Literal["posted", "held", "failed"]})
+ClosureTaskOut = response_model(ClosureTaskView, name="ClosureTaskOut")
