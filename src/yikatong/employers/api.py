@@ -29,7 +29,7 @@ def list_links(
 ):
     with platform.uow() as uow:
         return [
-            LinkOut.of(link)
+            LinkOut.model_validate(link)
             for link in service.list_links(
                 uow=uow, actor=actor, include_ended=include_ended, limit=limit, offset=offset
             )
@@ -48,6 +48,6 @@ def end_link(
     platform: Platform = Depends(platform_dep),
 ):
     with platform.uow() as uow:
-        return LinkOut.of(
+        return LinkOut.model_validate(
             service.end_link(uow=uow, actor=actor, link_id=link_id, reason=body.reason)
         )
