@@ -25,6 +25,7 @@ from yikatong.auth.rules import CHANNELS_BY_CREDENTIAL, channel_for, channel_tab
 from yikatong.auth.service import link_holder_person, resolve_credential
 from yikatong.auth.throttle import count_holder_call
 from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.choices import echo
 from yikatong.core.errors import Unauthenticated
 from yikatong.platform import Platform
 
@@ -102,7 +103,7 @@ def authenticate(platform: Platform, secret: str | None, requested_channel: str 
     acting_channel = channel_for(role, credential_kind, requested_channel)
     if acting_channel is None:
         allowed = [str(c) for c in CHANNELS_BY_CREDENTIAL[credential_kind].get(role, ())]
-        raise ChannelNotAllowed(channel=requested_channel, credential=credential_kind, allowed=allowed)
+        raise ChannelNotAllowed(channel=echo(requested_channel), credential=credential_kind, allowed=allowed)
     return Actor(
         user_id=user.username, role=role, channel=acting_channel, bank_code=user.bank_code,
         branch_code=user.branch_code, person_id=user.person_id, account_id=user.id,

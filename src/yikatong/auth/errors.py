@@ -1,3 +1,4 @@
+from yikatong.core.choices import ChoiceRefused
 from yikatong.core.errors import DomainError, Unauthenticated
 
 
@@ -13,23 +14,13 @@ class TokenInvalid(Unauthenticated):
     en = "The access token is invalid or has expired"
 
 
-class ChannelNotAllowed(DomainError):
+class ChannelNotAllowed(ChoiceRefused):
+    """A claimed channel the credential may not use; `details.allowed` lists those it may."""
+
     code = "channel_not_allowed"
     http_status = 403
-    zh = "此凭证不能通过渠道“{channel}”办理，可用渠道：{allowed_text}"
-    en = "This credential cannot act through channel '{channel}'; it may use: {allowed_text}"
-
-    def __init__(self, *, channel: str | None, credential: str, allowed: list[str]) -> None:
-        words = {"channel": _literal(channel), "allowed_text": "、".join(allowed) or "无"}
-        super().__init__(self.zh.format(**words),
-                         self.en.format(**{**words, "allowed_text": ", ".join(allowed) or "none"}),
-                         channel=channel, credential=credential, allowed=allowed)
-
-
-def _literal(text: str | None) -> str:
-    """A caller's text put into a message that DomainError formats once more: braces doubled,
-    so a claimed channel such as "{x}" is shown, not read as a placeholder."""
-    return (text or "").replace("{", "{{").replace("}", "}}")
+    zh = "此凭证不能通过渠道“{channel}”办理，可用渠道：{allowed_zh}"
+    en = "This credential cannot act through channel '{channel}'; it may use: {allowed_en}"
 
 
 class UsernameTaken(DomainError):
