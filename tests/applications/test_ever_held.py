@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.banking.helpers import OUTLET, act, produce
+from tests.cards.conftest import CITIZEN_OUTLET
 from yikatong.applications.models import Application
 from yikatong.applications.reference import synthetic_photo
 from yikatong.cards import service as cards
-from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.actor import Role
 from yikatong.people.service import (
     find_person_by_ssn,
     jiangsu_card_records,
@@ -83,12 +84,7 @@ def exchanged_then_transferred(platform, person_id: int) -> None:
         cards.record_wallet_refund,
         refunded_fen=0,
         card_no=old.card_no,
-        actor=Actor(
-            user_id="smk",
-            role=Role.CITIZEN_OUTLET,
-            channel=Channel.CITIZEN_OUTLET,
-            branch_code="SMK-DIRECT-01",
-        ),
+        actor=CITIZEN_OUTLET,
     )
     new = produce(platform, person_id=person_id, kind="exchange", predecessor=old.card_no)
     act(

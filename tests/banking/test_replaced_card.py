@@ -9,13 +9,14 @@ from sqlalchemy import select
 
 from tests.banking.helpers import act, at_bank, produce, teller
 from tests.banking.test_accounts import activated, pay
+from tests.cards.conftest import CITIZEN_OUTLET
 from yikatong.audit.models import AuditRecord
 from yikatong.banking import service
 from yikatong.banking.errors import CardReplaced
 from yikatong.banking.models import BankAccount
 from yikatong.banking.policy import ReplacedCardAction, replaced_card_action
 from yikatong.cards import service as cards
-from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.actor import Role
 
 BRANCH_LOSS = "formal_loss"
 
@@ -172,12 +173,7 @@ def test_an_exchange_is_recorded_but_keeps_its_own_closure(bank_platform, bank):
         cards.record_wallet_refund,
         refunded_fen=0,
         card_no=old.card_no,
-        actor=Actor(
-            user_id="smk",
-            role=Role.CITIZEN_OUTLET,
-            channel=Channel.CITIZEN_OUTLET,
-            branch_code="SMK-DIRECT-01",
-        ),
+        actor=CITIZEN_OUTLET,
     )
     produce(bank_platform, person_id=68, kind="exchange", predecessor=old.card_no)
     assert bank_account(bank, old).retired_reason == "exchanged"

@@ -153,6 +153,12 @@ def reject_correction(correction_id: RowId, body: DecisionIn,
         return CorrectionOut.of(view, whole=privacy.sees_whole(uow, actor))
 
 
+def _committed_review(uow, actor: Actor, view) -> ReviewOut:
+    """A decided review, committed, as this reader sees it (masked or whole, people/privacy.py)."""
+    uow.commit()
+    return ReviewOut.of(view, full=True, whole=privacy.sees_whole(uow, actor))
+
+
 @router.get("/reviews", response_model=list[ReviewOut], summary="Manual reviews / 人工审核列表")
 def list_reviews(status: str | None = "open", actor: Actor = Depends(current_actor),
                  platform: Platform = Depends(platform_dep)):
@@ -179,8 +185,7 @@ def resolve_review(review_id: RowId, body: ResolveIn,
                                       resolution=body.resolution, reason=body.reason,
                                       person_id=body.person_id,
                                       config=platform.get(PeopleConfig))
-        uow.commit()
-        return ReviewOut.of(view, full=True, whole=privacy.sees_whole(uow, actor))
+        return _committed_review(uow, actor, view)
 
 
 @router.post("/reviews/{review_id}/approve", response_model=ReviewOut,
@@ -190,8 +195,7 @@ def approve_review(review_id: RowId, body: DecisionIn, actor: Actor = Depends(cu
     with platform.uow() as uow:
         view = service.approve_review(uow=uow, actor=actor, review_id=review_id,
                                       reason=body.reason)
-        uow.commit()
-        return ReviewOut.of(view, full=True, whole=privacy.sees_whole(uow, actor))
+        return _committed_review(uow, actor, view)
 
 
 @router.post("/reviews/{review_id}/reject", response_model=ReviewOut,
@@ -201,8 +205,7 @@ def reject_review(review_id: RowId, body: DecisionIn, actor: Actor = Depends(cur
     with platform.uow() as uow:
         view = service.reject_review(uow=uow, actor=actor, review_id=review_id,
                                      reason=body.reason or "")
-        uow.commit()
-        return ReviewOut.of(view, full=True, whole=privacy.sees_whole(uow, actor))
+        return _committed_review(uow, actor, view)
 
 
 @router.post("/me/phone/code", response_model=CodeSentOut, status_code=202,
