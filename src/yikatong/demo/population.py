@@ -1,0 +1,500 @@
+"""A small synthetic population in which every state the code knows is present at least once:
+people, applications, cards (HR and financial side), the bank's accounts, e-cards, transit
+wallets, top-up orders, wallet refunds, rider grants, identity reviews, corrections and
+employer links. Built only through the platform's own use cases (and, for the bank, the
+reference bank's branch use cases), so every row obeys the rules and is audited.
+
+Used by the API contract test (schemathesis then meets records in every state) and by
+`ykt demo --population`, for a newcomer to look at. Everything is synthetic; nothing here is
+read from outside the repository.
+
+Time moves only where a state needs it (a rider grant that ran out), and the clock is left
+where the states read as recorded: the 7-day temporary loss is reported last.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from yikatong.core.actor import Actor, Channel, Role
+from yikatong.core.clock import local_date
+
+OUTLET = Actor(user_id="population-outlet", role=Role.SS_OUTLET, channel=Channel.OUTLET,
+               branch_code="SS-TN-01")
+CITIZEN_OUTLET = Actor(user_id="population-smk", role=Role.CITIZEN_OUTLET,
+                       channel=Channel.CITIZEN_OUTLET, branch_code="SMK-DIRECT-01")
+PHONE = Actor(user_id="population-12333", role=Role.PHONE_AGENT, channel=Channel.PHONE_12333)
+ICBC_BRANCH = Actor(user_id="population-icbc", role=Role.BANK, channel=Channel.BANK_BRANCH,
+                    bank_code="ICBC", branch_code="ICBC-CZ-001")
+ADMIN = Actor(user_id="population-admin", role=Role.ADMIN, channel=Channel.SYSTEM)
+CHECKER = Actor(user_id="population-checker", role=Role.ADMIN, channel=Channel.SYSTEM)
+BANK_CODE = "ICBC"
+EMPLOYER_USCC = "91320400MA1M9XK3PH"
+SEED = 20260302
+
+
+@dataclass
+class PopulationIndex:
+    """What was made, by the role each record plays (for tests and for `ykt demo`)."""
+
+    person_ids: dict[str, int] = field(default_factory=dict)
+    card_nos: dict[str, str] = field(default_factory=dict)
+    application_ids: dict[str, int] = field(default_factory=dict)
+    top_up_order_nos: dict[str, str] = field(default_factory=dict)
+    review_ids: dict[str, int] = field(default_factory=dict)
+    correction_ids: dict[str, int] = field(default_factory=dict)
+    grant_ids: dict[str, int] = field(default_factory=dict)
+    link_ids: dict[str, int] = field(default_factory=dict)
+    ecard_nos: list[str] = field(default_factory=list)
+    asns: list[str] = field(default_factory=list)
+    closure_task_ids: list[str] = field(default_factory=list)
+
+
+def build_population(platform) -> PopulationIndex:
+    """Load the reference data and build the population on the platform's database."""
+    return Population(platform).build()
+
+
+class Population:
+    def __init__(self, platform) -> None:
+        self.platform = platform
+        self.clock = platform.clock
+        self.rng = random.Random(SEED)
+        self.index = PopulationIndex()
+        self._serial = 0
+        self.applicants: dict[str, object] = {}  # role -> ApplicantData as presented
+
+    # --- small helpers ---------------------------------------------------------------------
+
+    def call(self, operation: Callable, **kwargs):
+        """One use case in its own unit of work, committed (a no-op for those that commit)."""
+        with self.platform.uow() as uow:
+            result = operation(uow=uow, **kwargs)
+            uow.commit()
+        return result
+
+    def applicant(self, *, birth: date | None = None, gender: str | None = None,
+                  name: str | None = None):
+        from yikatong.applications.reference import synthetic_photo
+        from yikatong.applications.service import ApplicantData
+        from yikatong.people.samples import make_citizen_ssn, make_name
+
+        self._serial += 1
+        gender = gender or ("F" if self._serial % 2 else "M")
+        birth = birth or date(1960 + self._serial % 40, 1 + self._serial % 12, 1 + self._serial % 27)
+        number = make_citizen_ssn("320404", birth, gender, rng=self.rng)
+        return ApplicantData(
+            name=name or make_name(self.rng), document_type="resident_id_card",
+            document_number=number, gender=gender, birth_date=birth, nationality="CHN",
+            phone=f"139{self._serial:08d}", address=f"江苏省常州市钟楼区示例路 {self._serial} 号（虚构）",
+            document_valid_until=date(2036, 1, 1), photo_jpeg=synthetic_photo(number))
+
+    def submit(self, role: str, applicant=None, *, kind: str = "first",
+               exchange_reason: str | None = None):
+        from yikatong.applications.service import CardChoice, submit_at_outlet
+
+        choice = CardChoice(kind=kind, bank_code=BANK_CODE, pickup_outlet_code="SS-TN-01",
+                            exchange_reason=exchange_reason)
+        applicant = applicant or self.applicant()
+        self.applicants[role] = applicant
+        with self.platform.uow() as uow:
+            application = submit_at_outlet(uow=uow, actor=OUTLET, applicant=applicant,
+                                           choice=choice)
+        self.index.application_ids[role] = application.id
+        if application.person_id is not None:
+            self.index.person_ids.setdefault(role, application.person_id)
+        return application
+
+    def submit_online(self, role: str):
+        """An online application (real-name checked) by a person the synthetic population
+        registry has on file, delivered by EMS cash on delivery."""
+        from yikatong.applications.protocols import IdentityAuthenticator, PopulationRegistry
+        from yikatong.applications.reference import SYNTHETIC_PEOPLE
+        from yikatong.applications.service import CardChoice, submit_online
+
+        name, number, *_ = SYNTHETIC_PEOPLE[0]
+        actor = Actor(user_id=f"population-{role}", role=Role.HOLDER, channel=Channel.ONLINE_APP)
+        choice = CardChoice(kind="first", bank_code=BANK_CODE, delivery="ems_cod",
+                            mailing_address="江苏省常州市天宁区示例街 1 号（虚构）")
+        with self.platform.uow() as uow:
+            application = submit_online(
+                uow=uow, actor=actor, name=name, id_number=number, evidence="face-ok",
+                choice=choice, phone="13900000000",
+                authenticator=self.platform.get(IdentityAuthenticator),
+                registry=self.platform.get(PopulationRegistry))
+        self.index.application_ids[role] = application.id
+        self.index.person_ids[role] = application.person_id
+        return application
+
+    def approve(self, *roles: str) -> None:
+        from yikatong.applications import service as applications
+
+        for role in roles:
+            with self.platform.uow() as uow:
+                applications.approve(uow=uow, actor=OUTLET,
+                                     application_id=self.index.application_ids[role])
+
+    def produce(self, *roles: str) -> None:
+        """Approve the roles' applications and run production: each gets its card (and chip)."""
+        from yikatong.applications import production
+        from yikatong.applications.protocols import CardFactory
+
+        self.approve(*roles)
+        production.run_production(uows=self.platform.uow, actor=ADMIN,
+                                  factory=self.platform.get(CardFactory),
+                                  personalise=production.chip_personaliser(self.platform))
+        for role in roles:
+            self.index.card_nos[role] = self.application(role).card_no
+
+    def application(self, role: str):
+        from yikatong.applications import service as applications
+
+        with self.platform.uow() as uow:
+            return applications.get_application(uow=uow, actor=ADMIN,
+                                                application_id=self.index.application_ids[role])
+
+    def hand_over(self, *roles: str) -> None:
+        from yikatong.applications import service as applications
+
+        for role in roles:
+            application_id = self.index.application_ids[role]
+            for move in (applications.mark_ready_for_pickup, applications.hand_over):
+                with self.platform.uow() as uow:
+                    move(uow=uow, actor=OUTLET, application_id=application_id)
+
+    def card(self, role: str):
+        from yikatong.cards import service as cards
+
+        with self.platform.uow() as uow:
+            return cards.get_card(uow=uow, card_no=self.index.card_nos[role])
+
+    def reader(self, role: str):
+        from yikatong.chip.protocols import ChipStore
+        from yikatong.chip.reader import EmulatorReader
+
+        reader = EmulatorReader(self.platform.get(ChipStore).load(self.index.card_nos[role]))
+        reader.connect()
+        return reader
+
+    # --- the population ----------------------------------------------------------------------
+
+    def build(self) -> PopulationIndex:
+        from yikatong.directory.service import load_reference_data
+
+        self.call(load_reference_data, actor=Actor.system("population"))
+        self.cards_in_hand()
+        self.rider_grants()  # moves the clock two days on: the first grant runs out
+        self.financial_side()
+        self.wallets()
+        self.retirements()
+        self.applications_on_the_way()
+        self.people_under_review()
+        self.corrections_and_links()
+        self.losses()  # last: the 7-day temporary loss is in force at the clock left behind
+        self.collect_index()
+        return self.index
+
+    # Cards in use, each to end in one state; `holder` is the first person (the richest record).
+    IN_HAND = ("holder", "not_activated", "temporary_loss", "formal_loss", "frozen",
+               "financial_temporary_loss", "financial_expired", "replaced", "exchanged",
+               "transferred_out", "deceased", "top_up_paid", "top_up_pending_write",
+               "top_up_created", "top_up_refunding", "refund_closing")
+
+    def cards_in_hand(self) -> None:
+        from yikatong.cards import service as cards
+
+        for role in self.IN_HAND:
+            self.submit(role)
+        self.produce(*self.IN_HAND)
+        self.hand_over(*self.IN_HAND)
+        for role in self.IN_HAND:
+            if role != "not_activated":
+                self.call(cards.activate_financial, actor=ICBC_BRANCH,
+                          card_no=self.index.card_nos[role])
+
+    def rider_grants(self) -> None:
+        """Active, revoked and expired grants (a student grant that ran out, then renewed)."""
+        from yikatong.transit import grants
+
+        person = self.index.person_ids["holder"]
+        today = local_date(self.clock.now())
+
+        def grant(role: str, category: str, proof: str, until: date | None) -> None:
+            view = self.call(grants.grant_rider_category, actor=CITIZEN_OUTLET,
+                             idempotency_key=f"population-grant-{role}", person_id=person,
+                             category=category, proof_kind=proof,
+                             proof_reference=f"POP-{role.upper()}-0001", valid_until=until)
+            self.index.grant_ids[role] = view.id
+
+        grant("expired", "student", "student_status_certificate", today + timedelta(days=1))
+        self.clock.advance(timedelta(days=2))
+        grant("active", "student", "student_status_certificate", today + timedelta(days=200))
+        grant("revoked", "disabled", "disability_certificate", None)
+        self.call(grants.revoke_rider_grant, actor=CITIZEN_OUTLET,
+                  grant_id=self.index.grant_ids["revoked"], reason="recorded in error (synthetic)")
+
+    def financial_side(self) -> None:
+        """The financial function in each state the bank can put it in."""
+        from yikatong.cards import service as cards
+        from yikatong.cards.protocols import BankEvent, BankEventType
+
+        card_no = self.index.card_nos
+        self.call(cards.report_loss, actor=ICBC_BRANCH, card_no=card_no["financial_temporary_loss"],
+                  kind="temporary", function="financial")
+        # The reference bank never decides an expiry itself; a partner bank tells the platform
+        # through its event door (POST /cards/bank-events), which is this use case.
+        expired = self.card("financial_expired")
+        self.call(cards.apply_bank_event, event=BankEvent(
+            event_id=f"{BANK_CODE}-population-expired-1", bank_code=BANK_CODE,
+            card_no=expired.card_no, pan=expired.pan, type=BankEventType.EXPIRED,
+            occurred_at=self.clock.now(), channel="bank_rule"))
+
+    def wallets(self) -> None:
+        """Top-up orders in every state, and wallet refunds (closing, waiting, refunded)."""
+        from yikatong.chip.emulator import TearPoint
+        from yikatong.transit import refunds
+        from yikatong.transit import service as transit
+        from yikatong.transit.protocols import Payer, PayerKind, PaymentDeclined
+
+        cash = Payer(PayerKind.CASH, "till SMK-DIRECT-01")
+        orders = self.index.top_up_order_nos
+
+        def top_up(role: str, order: str, *, payer: Payer = cash, write: bool = True):
+            reader = self.reader(role)
+            transit.contact(platform=self.platform, reader=reader, actor=CITIZEN_OUTLET)
+            card = self.card(role)
+            view = transit.create_top_up(platform=self.platform, actor=CITIZEN_OUTLET,
+                                         idempotency_key=f"population-{order}", asn=card.asn,
+                                         amount=5000, payer=payer)
+            orders[order] = view.order_no
+            if write:
+                transit.write_top_up(platform=self.platform, reader=reader,
+                                     actor=CITIZEN_OUTLET, order_no=view.order_no)
+            return view, reader
+
+        top_up("holder", "done")
+        try:
+            top_up("holder", "failed", payer=Payer(PayerKind.CASH, "DECLINE-population"))
+        except PaymentDeclined:
+            pass  # the order is recorded as failed: what this resident is for
+        orders["failed"] = self._order_of_key("population-failed")
+        refunded, _ = top_up("holder", "refunded", write=False)
+        transit.refund_order(platform=self.platform, order_no=refunded.order_no,
+                             reason="holder changed their mind (synthetic)", actor=CITIZEN_OUTLET)
+        top_up("top_up_paid", "paid", write=False)
+        torn, reader = top_up("top_up_pending_write", "pending_write", write=False)
+        reader.card.arm_tear(TearPoint.BEFORE_COMMIT, ins=0x52)  # CREDIT FOR LOAD: card leaves
+        try:
+            transit.write_top_up(platform=self.platform, reader=reader, actor=CITIZEN_OUTLET,
+                                 order_no=torn.order_no)
+        except Exception:  # noqa: BLE001 - the card left mid-write: pending_write is the point
+            pass
+        with self._acquirer_down():
+            try:
+                top_up("top_up_created", "created", write=False)
+            except Exception:  # noqa: BLE001 - PaymentUnavailable leaves the order created
+                orders["created"] = self._order_of_key("population-created")
+        refunding, _ = top_up("top_up_refunding", "refunding", write=False)
+        with self._acquirer_down():
+            try:
+                transit.refund_order(platform=self.platform, order_no=refunding.order_no,
+                                     reason="acquirer outage (synthetic)", actor=CITIZEN_OUTLET)
+            except Exception:  # noqa: BLE001 - claimed for refund, the acquirer did not answer
+                pass
+        # 退值: read from the card and refunded (before the exchange), one torn halfway
+        # (closing), one card too damaged to read (waiting for the shadow balance).
+        refunds.refund_wallet(platform=self.platform, reader=self.reader("exchanged"),
+                              actor=CITIZEN_OUTLET, card_no=self.index.card_nos["exchanged"])
+        reader = self.reader("refund_closing")
+        reader.card.arm_tear(TearPoint.BEFORE_COMMIT, ins=0x1E)  # APPLICATION BLOCK
+        try:
+            refunds.refund_wallet(platform=self.platform, reader=reader, actor=CITIZEN_OUTLET,
+                                  card_no=self.index.card_nos["refund_closing"])
+        except Exception:  # noqa: BLE001 - the card left before it was closed: closing
+            pass
+        self.call(refunds.register_unreadable_wallet, actor=CITIZEN_OUTLET,
+                  card_no=self.index.card_nos["deceased"])
+
+    def _order_of_key(self, key: str) -> str:
+        from sqlalchemy import select
+
+        from yikatong.transit.models import TopUpOrder
+
+        with self.platform.uow() as uow:
+            return uow.session.execute(select(TopUpOrder.order_no).where(
+                TopUpOrder.idempotency_key == key)).scalar_one()
+
+    def _acquirer_down(self):
+        """The acquirer does not answer for a while (an outside system's outage)."""
+        import contextlib
+
+        from yikatong.transit.protocols import PaymentGateway, PaymentUnavailable
+
+        platform = self.platform
+
+        class Unreachable:
+            def __getattr__(self, name):
+                def call(**_kwargs):
+                    raise PaymentUnavailable()
+                return call
+
+        @contextlib.contextmanager
+        def outage():
+            working = platform.get(PaymentGateway)
+            platform.provide(PaymentGateway, Unreachable())
+            try:
+                yield
+            finally:
+                platform.provide(PaymentGateway, working)
+
+        return outage()
+
+    def retirements(self) -> None:
+        """Replaced, exchanged (and its account closed at the bank), transferred out, deceased."""
+        from yikatong.banking import service as banking
+        from yikatong.banking.runtime import ReferenceBank
+        from yikatong.cards import service as cards
+
+        card_no = self.index.card_nos
+        person = self.index.person_ids
+        # Replacement after a formal loss at the bank (both functions lost there).
+        self.call(cards.report_loss, actor=ICBC_BRANCH, card_no=card_no["replaced"],
+                  kind="formal")
+        self.submit("replacement", self._same_person("replaced"), kind="replacement")
+        self.produce("replacement")
+        self.hand_over("replacement")
+        # Exchange (damage) after the wallet refund; the bank closes the old account.
+        self.submit("exchange", self._same_person("exchanged"), kind="exchange",
+                    exchange_reason="damage")
+        self.produce("exchange")
+        self.hand_over("exchange")
+        bank = self.platform.get(ReferenceBank)
+        with bank.uow() as uow:
+            tasks = banking.closure_tasks(uow=uow, bank_code=BANK_CODE)
+        for task in tasks:
+            with bank.uow() as uow:
+                banking.complete_closure(uow=uow, actor=ICBC_BRANCH, bank_code=BANK_CODE,
+                                         task_id=task.task_id)
+                bank.commit(uow)
+            self.index.closure_task_ids.append(task.task_id)
+        self.call(cards.transfer_out, actor=ADMIN, card_no=card_no["transferred_out"],
+                  destination_province="31", rule_note="转入地规定换发当地社保卡（虚构）")
+        self.call(cards.retire_deceased, actor=ADMIN, card_no=card_no["deceased"],
+                  note="死亡注销（虚构）")
+        person.setdefault("replacement", person["replaced"])
+        person.setdefault("exchange", person["exchanged"])
+
+    def _same_person(self, role: str):
+        """The applicant data the person of `role` presented (same document, same person)."""
+        return self.applicants[role]
+
+    def applications_on_the_way(self) -> None:
+        """Applications in every state that has no card in hand yet (and a cancelled card)."""
+        from yikatong.applications import production
+        from yikatong.applications import service as applications
+        from yikatong.applications.protocols import CardFactory
+
+        for role in ("produced", "ready_for_pickup", "cancelled_card"):
+            self.submit(role)
+        self.submit_online("shipped")
+        self.produce("produced", "ready_for_pickup", "shipped", "cancelled_card")
+        self.call(applications.mark_ready_for_pickup, actor=OUTLET,
+                  application_id=self.index.application_ids["ready_for_pickup"])
+        self.call(applications.ship, actor=OUTLET, tracking_no="EA123456789CN",
+                  application_id=self.index.application_ids["shipped"])
+        self.call(applications.cancel, actor=OUTLET, reason="持卡人放弃领取（虚构）",
+                  application_id=self.index.application_ids["cancelled_card"])
+        self.submit("rejected")
+        self.call(applications.reject, actor=OUTLET, reason="照片不符合要求（虚构）",
+                  application_id=self.index.application_ids["rejected"])
+        self.submit("in_production")
+        self.approve("in_production")
+        with self.platform.uow() as uow:  # handed to the factory, not collected yet
+            production.start_production_batch(uow=uow, actor=ADMIN,
+                                              factory=self.platform.get(CardFactory))
+        self.submit("approved")
+        self.approve("approved")
+        self.submit("submitted")
+
+    def people_under_review(self) -> None:
+        """Identity reviews: open, waiting for the second operator, merged, distinct."""
+        from yikatong.people import service as people
+
+        for role in ("review_open", "review_pending_approval", "review_merged", "review_distinct"):
+            namesake = self.applicants["submitted"]
+            twin = self.applicant(birth=namesake.birth_date, gender=namesake.gender,
+                                  name=namesake.name)
+            self.submit(role, twin)
+            self.index.review_ids[role] = self.application(role).identity_review_id
+        reviews = self.index.review_ids
+        for role in ("review_pending_approval", "review_merged"):
+            self.call(people.resolve_review, actor=ADMIN, review_id=reviews[role],
+                      resolution="merge", reason="同一人（虚构）")
+        self.call(people.approve_review, actor=CHECKER, review_id=reviews["review_merged"])
+        self.call(people.resolve_review, actor=ADMIN, review_id=reviews["review_distinct"],
+                  resolution="distinct", reason="不同人（虚构）")
+
+    def corrections_and_links(self) -> None:
+        """Corrections pending, approved and rejected; employer links open and ended."""
+        from yikatong.applications.service import (
+            AgentData,
+            CardChoice,
+            EmployeeRow,
+            submit_employer_batch,
+        )
+        from yikatong.employers import service as employers
+        from yikatong.people import service as people
+
+        corrections = self.index.correction_ids
+        for role, subject in (("pending", "submitted"), ("approved", "rejected"),
+                              ("rejected", "approved")):
+            view = self.call(people.propose_correction, actor=ADMIN,
+                             person_id=self.index.person_ids[subject],
+                             changes={"name": f"更正{role}"}, reason="登记错误（虚构）")
+            corrections[role] = view.id
+        self.call(people.approve_correction, actor=CHECKER, correction_id=corrections["approved"])
+        self.call(people.reject_correction, actor=CHECKER, correction_id=corrections["rejected"],
+                  reason="材料不足（虚构）")
+        choice = CardChoice(kind="first", bank_code=BANK_CODE, pickup_outlet_code="SS-TN-01")
+        agent = self.applicant()
+        submit_employer_batch(
+            uows=self.platform.uow, actor=OUTLET, employer_name="常州示例科技有限公司（虚构）",
+            uscc=EMPLOYER_USCC, employees=[EmployeeRow(self.applicant(), choice),
+                                           EmployeeRow(self.applicant(), choice)],
+            agent=AgentData(name=agent.name, document_type=agent.document_type,
+                            document_number=agent.document_number))
+        with self.platform.uow() as uow:
+            links = employers.list_links(uow=uow, actor=ADMIN)
+        self.index.link_ids["open"], self.index.link_ids["ended"] = links[0].id, links[1].id
+        self.call(employers.end_link, actor=ADMIN, link_id=links[1].id,
+                  reason="离职（虚构）")
+
+    def losses(self) -> None:
+        """HR losses and the freeze, reported last so the 7-day temporary loss is in force."""
+        from yikatong.cards import service as cards
+
+        card_no = self.index.card_nos
+        holder = Actor(user_id="population-holder", role=Role.HOLDER, channel=Channel.ONLINE_APP,
+                       person_id=self.index.person_ids["formal_loss"])
+        self.call(cards.report_loss, actor=holder, card_no=card_no["formal_loss"], kind="formal")
+        self.call(cards.report_loss, actor=ICBC_BRANCH, card_no=card_no["formal_loss"],
+                  kind="formal", function="financial")  # online covers the HR side only
+        self.call(cards.freeze, actor=ADMIN, card_no=card_no["frozen"], reason_code="fraud_suspected",
+                  note="冻结（虚构）")
+        self.call(cards.report_loss, actor=PHONE, card_no=card_no["temporary_loss"],
+                  kind="temporary")
+
+    def collect_index(self) -> None:
+        from sqlalchemy import select
+
+        from yikatong.ecard.models import Ecard
+        from yikatong.transit.models import TransitWallet
+
+        with self.platform.uow() as uow:
+            self.index.ecard_nos = list(uow.session.execute(
+                select(Ecard.ecard_no).order_by(Ecard.id)).scalars())
+            self.index.asns = list(uow.session.execute(
+                select(TransitWallet.asn).order_by(TransitWallet.id)).scalars())
