@@ -252,3 +252,16 @@ def test_an_unknown_status_filter_lists_the_statuses(client, outlet):
     refused = client.get(API, params={"status": "done"}, headers=outlet).json()
     assert refused["code"] == "invalid_input" and "handed_over" in refused["details"]["allowed"]
     assert set(refused["details"]["allowed"]) == set(rules.STATUSES) and "ready_for_pickup" in refused["title_en"]
+
+
+def test_the_face_of_a_card_not_yet_produced_is_a_documented_conflict(client, outlet):
+    """The contract sweep on the seeded population met it: a submitted application has no
+    card face yet; the 409 it answers is in the document."""
+    body = {"applicant": applicant_json(new_applicant()), "bank_code": "ICBC",
+            "pickup_outlet_code": "SS-TN-01"}
+    app = client.post(API, json=body, headers=outlet).json()
+    face = client.get(f"{API}/{app['id']}/face.png", headers=outlet)
+    assert face.status_code == 409 and face.json()["code"] == "card_not_produced", face.text
+    assert face.headers["content-type"] == "application/problem+json"
+    documented = client.app.openapi()["paths"][f"{API}/{{application_id}}/face.png"]["get"]
+    assert "409" in documented["responses"]

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from yikatong.api.deps import current_actor, platform_dep
+from yikatong.api.problems import problems
 from yikatong.applications import production, service
 from yikatong.applications.errors import ApplicationNotFound
 from yikatong.applications.protocols import CardFactory, IdentityAuthenticator, PopulationRegistry
@@ -146,7 +147,8 @@ def get_application(application_id: RowId, actor: Actor = Depends(current_actor)
 
 
 @router.get("/{application_id}/face.png", response_class=Response,
-            responses={200: {"content": {"image/png": {}}}},
+            # 409: the card of the application has not been produced yet (no face to show)
+            responses={200: {"content": {"image/png": {}}}, **problems(409)},
             summary="Proof of the card's sides A and B / 卡面（A、B 面）样张")
 def face_png(application_id: RowId, actor: Actor = Depends(current_actor),
              platform: Platform = Depends(platform_dep)):
