@@ -395,3 +395,18 @@ def hmac_name(key: bytes, who: str) -> str:
     import hmac
 
     return hmac.new(key, who.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def test_a_holder_over_quota_is_refused_403_where_holders_may_not_call(platform, client, login):
+    """A route closed to holders answers a holder 403, as the document says, also once the
+    holder's quota is spent: it never answers the 429 it does not document (the contract sweep
+    on the seeded population met that 429 on GET /clearing/disagreements)."""
+    limit(platform, holder_calls="2 per minute")
+    holder = login(Role.HOLDER)
+    for _ in range(2):
+        assert client.get("/api/v1/auth/me", headers=holder).status_code == 200
+    assert_refused(client.get("/api/v1/auth/me", headers=holder), "too_many_requests")
+    closed = client.get("/api/v1/clearing/disagreements", headers=holder)
+    assert closed.status_code == 403, closed.text
+    documented = client.app.openapi()["paths"]["/api/v1/clearing/disagreements"]["get"]["responses"]
+    assert "403" in documented and "429" not in documented

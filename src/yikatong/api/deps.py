@@ -73,10 +73,15 @@ def authorize(request: Request) -> Actor | None:
         raise RoleNotAllowed()
     if allowed is PUBLIC:
         return None
-    actor = authenticate(request.app.state.platform, _credential(request),
-                         request.headers.get("x-ykt-channel"))
+    platform = request.app.state.platform
+    actor = authenticate(platform, _credential(request), request.headers.get("x-ykt-channel"))
     if actor.role not in allowed:
         raise RoleNotAllowed()
+    # Every holder call a route serves counts against the holder login's quota. Counted after
+    # the access check, so a route closed to holders answers 403, as documented, and never
+    # the 429 that only routes open to holders document (api.problems).
+    if actor.role is Role.HOLDER:
+        count_holder_call(platform, actor.account_id)
     return actor
 
 
@@ -98,8 +103,6 @@ def authenticate(platform: Platform, secret: str | None, requested_channel: str 
             if link_holder_person(uow=uow, user=user) is not None:
                 uow.commit()
     role = Role(user.role)
-    if role is Role.HOLDER:  # every holder call counts against the holder login's quota
-        count_holder_call(platform, user.id)
     acting_channel = channel_for(role, credential_kind, requested_channel)
     if acting_channel is None:
         allowed = [str(c) for c in CHANNELS_BY_CREDENTIAL[credential_kind].get(role, ())]
