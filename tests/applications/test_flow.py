@@ -299,6 +299,29 @@ def test_factory_failure_returns_the_application_to_approved(platform, apply):
     assert repeat.complete and repeat.batch.produced == 1
 
 
+def test_a_batch_the_factory_forgot_is_handed_over_again_and_collected(platform, apply):
+    """A factory that does not know the batch any more (the simulated one keeps batches in
+    memory: a restart, or another process) is given it again under the same reference, and
+    the collect completes; it answered 503 card_factory_unavailable for good before (the
+    contract sweep on the seeded population met it)."""
+    kept, cancelled = apply(), apply()
+    for app in (kept, cancelled):
+        with platform.uow() as uow:
+            service.approve(uow=uow, actor=OUTLET, application_id=app.id)
+    with platform.uow() as uow:
+        batch = production.start_production_batch(uow=uow, actor=ADMIN, factory=SimulatedCardFactory())
+    with platform.uow() as uow:
+        service.cancel(uow=uow, actor=OUTLET, application_id=cancelled.id, reason="changed mind")
+    restarted = SimulatedCardFactory()
+    outcome = production.collect_production_batch(uows=platform.uow, actor=ADMIN, factory=restarted,
+                                                  batch_id=batch.id)
+    assert outcome.complete and outcome.batch.produced == 1 and outcome.failures == ()
+    [order] = restarted.received[f"SIM-PB{batch.id:06d}"].orders  # the cancelled one not again
+    assert order.application_id == kept.id
+    with platform.uow() as uow:
+        assert service.get_application(uow=uow, actor=ADMIN, application_id=kept.id).status == "produced"
+
+
 def test_nothing_to_produce(platform):
     with pytest.raises(errors.NothingToProduce), platform.uow() as uow:
         production.start_production_batch(uow=uow, actor=ADMIN, factory=SimulatedCardFactory())

@@ -43,6 +43,7 @@ def _batch_out(batch) -> ProductionBatchOut:
 
 
 @router.post("/production/batches", response_model=ProductionBatchOut, status_code=201,
+             responses=problems(503),  # the card factory cannot be reached
              summary="Send approved applications to the card factory / 提交制卡批次")
 def start_batch(body: ProductionBatchIn | None = None, actor: Actor = Depends(current_actor),
                 platform: Platform = Depends(platform_dep)):
@@ -54,6 +55,7 @@ def start_batch(body: ProductionBatchIn | None = None, actor: Actor = Depends(cu
 
 
 @router.post("/production/batches/{batch_id}/collect", response_model=CollectOut,
+             responses=problems(503),  # the card factory cannot be reached
              summary="Poll the factory and register produced cards / 回收制卡结果")
 def collect_batch(batch_id: RowId, actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep)):

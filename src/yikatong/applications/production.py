@@ -25,6 +25,8 @@ from yikatong.applications.protocols import (
     CardFactoryError,
     CardOrder,
     FactoryBatch,
+    FactoryBatchUnknown,
+    FactoryResults,
     ProducedCard,
 )
 from yikatong.applications.service import _load, _move
@@ -113,8 +115,6 @@ def start_production_batch(
 
     The issue date printed on the cards is today's date in Changzhou. If the factory cannot
     take the batch nothing changes (FactoryUnavailable)."""
-    from yikatong.directory.service import get_bank
-
     query = select(Application).where(Application.status == "approved").order_by(Application.id)
     applications = list(uow.session.execute(query.limit(limit)).scalars())
     if not applications:
@@ -124,18 +124,11 @@ def start_production_batch(
                             produced=0, failed=0, created_at=uow.now())
     uow.session.add(batch)
     uow.session.flush()
-    orders = []
     for app in applications:
         _move(uow, actor, app, "in_production", action="application.production_start",
               production_batch_id=batch.id)
-        orders.append(CardOrder(
-            application_id=app.id,
-            face=card_face(uow=uow, application_id=app.id, issue_date=issue_date),
-            bin_prefixes=get_bank(uow=uow, bank_code=app.bank_code).bin_prefixes,
-        ))
     try:
-        batch.factory_batch_id = factory.submit_batch(
-            FactoryBatch(reference=f"PB{batch.id:06d}", orders=tuple(orders)))
+        batch.factory_batch_id = factory.submit_batch(_factory_batch(uow, batch, applications))
     except CardFactoryError as error:
         raise FactoryUnavailable() from error
     uow.audit(actor=actor, action="production_batch.submit", entity_type="production_batch",
@@ -143,6 +136,37 @@ def start_production_batch(
                                          "factory_batch_id": batch.factory_batch_id})
     uow.commit()
     return _batch_view(uow, batch)
+
+
+def _factory_batch(uow: UnitOfWork, batch: ProductionBatch,
+                   applications: list[Application]) -> FactoryBatch:
+    """The order the factory gets for a batch: under the batch's reference, so handing it over
+    again is recognised (the factory dedupes by reference)."""
+    from yikatong.directory.service import get_bank
+
+    return FactoryBatch(reference=f"PB{batch.id:06d}", orders=tuple(CardOrder(
+        application_id=app.id,
+        face=card_face(uow=uow, application_id=app.id, issue_date=batch.issue_date),
+        bin_prefixes=get_bank(uow=uow, bank_code=app.bank_code).bin_prefixes,
+    ) for app in applications))
+
+
+def _results(uows, factory: CardFactory, batch_id: int, factory_batch_id: str) -> FactoryResults:
+    """The factory's results for the batch. A factory that does not know the batch (it lost it,
+    or a restart of a factory keeping batches in memory) is handed it again, then asked again."""
+    try:
+        try:
+            return factory.results(factory_batch_id)
+        except FactoryBatchUnknown:
+            with uows() as uow:
+                batch = uow.session.get(ProductionBatch, batch_id)
+                waiting = list(uow.session.execute(select(Application).where(
+                    Application.production_batch_id == batch_id,
+                    Application.status == "in_production").order_by(Application.id)).scalars())
+                again = factory.submit_batch(_factory_batch(uow, batch, waiting))
+            return factory.results(again)
+    except CardFactoryError as error:
+        raise FactoryUnavailable() from error
 
 
 def collect_production_batch(
@@ -159,10 +183,7 @@ def collect_production_batch(
         if batch.status == "completed":
             return CollectOutcome(batch=_batch_view(uow, batch), complete=True)
         factory_batch_id = batch.factory_batch_id
-    try:
-        results = factory.results(factory_batch_id)
-    except CardFactoryError as error:
-        raise FactoryUnavailable() from error
+    results = _results(uows, factory, batch_id, factory_batch_id)
     if not results.complete:
         with uows() as uow:
             return CollectOutcome(batch=_batch_view(uow, uow.session.get(ProductionBatch, batch_id)),

@@ -36,6 +36,13 @@ class CardFactoryError(DomainError):
     en = "The card factory reported an error: {reason}"
 
 
+class FactoryBatchUnknown(CardFactoryError):
+    """The factory has no batch under that id (it lost it, or another instance took it): the
+    platform submits the batch again under its reference (submitting is idempotent)."""
+
+    code = "card_factory_batch_unknown"
+
+
 @dataclass(frozen=True)
 class RealNameResult:
     verified: bool
@@ -138,6 +145,6 @@ class CardFactory(Protocol):
 
     def results(self, factory_batch_id: str) -> FactoryResults:
         """The outcome so far. complete=False means poll again later; once complete every
-        order appears exactly once, in `produced` or in `failed`. Raises CardFactoryError
-        for an unknown batch id."""
+        order appears exactly once, in `produced` or in `failed`. Raises FactoryBatchUnknown
+        for an unknown batch id, CardFactoryError when the factory fails otherwise."""
         ...

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 from yikatong.applications.protocols import (
     CardFactoryError,
     FactoryBatch,
+    FactoryBatchUnknown,
     FactoryResults,
     FailedCard,
     IdentityServiceUnavailable,
@@ -111,7 +112,8 @@ class SimulatedCardFactory:
     card_no = letter + 8 digits; card_id_code = region + D156 + 000005 + 16 hex;
     asn = 8-digit prefix + 12 digits; pan = the bank's first example BIN + 12 digits + Luhn.
     Applications listed in `fail_application_ids` come back as failed (e.g. a spoiled print).
-    Batches live in memory, so results must be collected by the process that submitted them.
+    Batches live in memory: another process (or this one after a restart) does not know them,
+    and answers FactoryBatchUnknown until the platform submits the batch again.
     """
 
     def __init__(
@@ -137,7 +139,7 @@ class SimulatedCardFactory:
     def results(self, factory_batch_id: str) -> FactoryResults:
         batch = self.received.get(factory_batch_id)
         if batch is None:
-            raise CardFactoryError(reason=f"unknown batch {factory_batch_id}")
+            raise FactoryBatchUnknown(reason=f"unknown batch {factory_batch_id}")
         self._polls[factory_batch_id] += 1
         if self._polls[factory_batch_id] <= self.polls_before_ready:
             return FactoryResults(complete=False)
