@@ -1,21 +1,31 @@
 """The API keeps its published contract: schemathesis (property-based API testing) drives every
-operation of the OpenAPI document against the application in-process, on a seeded database,
-and checks each answer: no server error, a documented status, the documented media type and a
-body matching the documented schema. A stateful phase then follows the document's links
-(create something, then read it back by what the answer named).
+operation of the OpenAPI document against the application in-process, on a database seeded
+with the synthetic population (yikatong.demo.population: people, applications, cards, bank
+accounts, e-cards, wallets and top-ups in every state the code knows), and checks each answer:
+no server error, a documented status, the documented media type and a body matching the
+documented schema. A stateful phase then follows the document's links (create something, then
+read it back by what the answer named).
+
+Path parameters are drawn half of the time from the population's own records (its card
+numbers, application ids, account numbers...), so the operations meet real records in every
+state and not only the 404 of a made-up id. The population is built once for the file and
+each test works on a copy of it. The sweep's own login is logged in again whenever an
+operation (POST /auth/logout) revoked its token, so later operations are not all 401s.
 
 Operations are taken from the document itself, so a route added tomorrow is covered too; the
 test fails if any operation of the document was not exercised."""
 
 from __future__ import annotations
 
-import io
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rich.console import Console
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -24,10 +34,16 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import PASSWORD
+from tests.conftest import ON_POSTGRES, PASSWORD
 from yikatong.auth.service import create_user
+from yikatong.banking.runtime import ReferenceBank
 from yikatong.core.actor import Actor, Role
-from yikatong.demo.scenario import Scenario
+from yikatong.core.clock import FixedClock
+from yikatong.core.settings import Settings
+from yikatong.db.engine import make_engine
+from yikatong.db.registry import load_all_models
+from yikatong.demo.population import PopulationIndex, build_population
+from yikatong.platform import Platform
 
 CHECKS = [
     not_a_server_error,
@@ -50,45 +66,176 @@ ROLES = {
 }
 
 
+@dataclass(frozen=True)
+class Template:
+    """The population built once for the file: its folder (SQLite databases of the platform
+    and of its bank, key store, chips), its index, and the instant its clock ended at."""
+
+    folder: Path
+    index: PopulationIndex
+    ended_at: datetime
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Template:
+    if ON_POSTGRES:
+        pytest.skip("the contract sweep runs on SQLite (copies of one seeded database)")
+    folder = tmp_path_factory.mktemp("population")
+    url = f"sqlite:///{folder / 'ykt.db'}"
+    engine = make_engine(url)
+    load_all_models().create_all(engine)
+    engine.dispose()
+    clock = FixedClock(datetime(2026, 3, 2, 1, 30, tzinfo=UTC))
+    platform = Platform(Settings(database_url=url, key_store_path=str(folder / "keystore.json")),
+                        clock=clock)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("YKT_CHIP_DIR", str(folder / "chips"))
+        index = build_population(platform)
+    platform.get(ReferenceBank).close()
+    platform.engine.dispose()
+    return Template(folder, index, clock.now())
+
+
 @pytest.fixture
-def seeded(platform, clock, tmp_path, monkeypatch):
-    """A database seeded by the demo: reference data, its holder walked through the whole card
-    lifecycle (person, applications, cards, bank account, wallet in each of their states)."""
+def clock(template) -> FixedClock:
+    """The test's clock goes on from where the population's stopped."""
+    return FixedClock(template.ended_at)
+
+
+@pytest.fixture
+def database_url(template, tmp_path, monkeypatch) -> str:
+    """A copy of the seeded template for this test (each test may change what it finds)."""
+    for item in template.folder.iterdir():
+        copy = shutil.copytree if item.is_dir() else shutil.copy2
+        copy(item, tmp_path / item.name)
     monkeypatch.setenv("YKT_CHIP_DIR", str(tmp_path / "chips"))
-    Scenario(platform, clock, Console(file=io.StringIO())).run()
+    return f"sqlite:///{tmp_path / 'ykt.db'}"
+
+
+@pytest.fixture
+def population(template) -> PopulationIndex:
+    return template.index
+
+
+@pytest.fixture
+def seeded(platform, population):
+    """A database seeded with the population: every state of every record kind present."""
     return platform
 
 
-def headers_of(client, platform, role: Role) -> dict:
-    """A bearer token for a new login of `role` (a holder: the demo's person)."""
-    from sqlalchemy import func, select
+class Login:
+    """A bearer token for a new login of `role` (a holder: the population's first person, whose
+    card is in use with a wallet, top-ups and rider grants), logged in again whenever the sweep
+    revoked it (it calls POST /auth/logout like any other operation)."""
 
-    from yikatong.people.models import Person
-
-    fields, _ = ROLES[role]
-    with platform.uow() as uow:
+    def __init__(self, client, platform, role: Role, population: PopulationIndex) -> None:
+        fields, _ = ROLES[role]
         if role is Role.HOLDER:
-            fields = {"person_id": uow.session.execute(select(func.min(Person.id))).scalar_one()}
-        create_user(uow=uow, actor=Actor.system("contract-test"), username=f"contract-{role.value}",
-                    password=PASSWORD, role=role, **fields)
-        uow.commit()
-    answer = client.post(
-        "/api/v1/auth/token", data={"username": f"contract-{role.value}", "password": PASSWORD}
-    )
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+            fields = {"person_id": population.person_ids["holder"]}
+        self.client, self.username = client, f"contract-{role.value}"
+        with platform.uow() as uow:
+            create_user(uow=uow, actor=Actor.system("contract-test"), username=self.username,
+                        password=PASSWORD, role=role, **fields)
+            uow.commit()
+        self.headers: dict[str, str] = {}  # updated in place: the sweep holds this very dict
+        self.log_in()
+
+    def log_in(self) -> None:
+        answer = self.client.post("/api/v1/auth/token",
+                                  data={"username": self.username, "password": PASSWORD})
+        assert answer.status_code == 200, answer.text
+        self.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+
+    def keep_alive(self) -> None:
+        if self.client.get("/api/v1/auth/me", headers=self.headers).status_code == 401:
+            self.log_in()
 
 
-@pytest.fixture
-def contract_app(seeded, client):
-    return client.app, headers_of(client, seeded, Role.ADMIN)
+def path_values(platform, population: PopulationIndex) -> dict[str, list]:
+    """Every path parameter's values that name a record of the seeded database, by name (the
+    logins: the population's, never the sweep's own)."""
+    from sqlalchemy import select
+
+    from yikatong.applications.models import Application, EmployerBatch, ProductionBatch
+    from yikatong.auth.models import AccessToken
+    from yikatong.banking.models import BankClosureTask
+    from yikatong.banking.runtime import ReferenceBank
+    from yikatong.cards.models import Card
+    from yikatong.core.clock import local_date
+    from yikatong.ecard import service as ecards
+    from yikatong.ecard.status_list import PURPOSES
+    from yikatong.employers.models import EmployeeLink
+    from yikatong.people.models import IdentityReview, Person, PersonCorrection
+    from yikatong.transit.models import RiderGrant, TopUpOrder, TransitWallet
+
+    def column(session, attribute) -> list:
+        return list(session.execute(select(attribute).order_by(attribute)).scalars())
+
+    with platform.uow() as uow:
+        session = uow.session
+        values = {
+            "application_id": column(session, Application.id),
+            "person_id": column(session, Person.id),
+            "card_no": column(session, Card.card_no),
+            "pan": column(session, Card.pan),
+            "bank_code": sorted(set(column(session, Card.bank_code))),
+            "asn": column(session, TransitWallet.asn),
+            "order_no": column(session, TopUpOrder.order_no),
+            "review_id": column(session, IdentityReview.id),
+            "correction_id": column(session, PersonCorrection.id),
+            "grant_id": column(session, RiderGrant.id),
+            "link_id": column(session, EmployeeLink.id),
+            "batch_id": sorted(set(column(session, EmployerBatch.id)
+                                   + column(session, ProductionBatch.id))),
+            "username": sorted(population.usernames.values()),
+            "key_id": column(session, AccessToken.id),
+            "channel": [channel.code for channel in ecards.channels(uow=uow)],
+            "purpose": list(PURPOSES),
+            "day": [local_date(uow.now()).isoformat()],
+        }
+    with platform.get(ReferenceBank).uow() as uow:
+        values["task_id"] = column(uow.session, BankClosureTask.task_id)
+    return {name: found for name, found in values.items() if found}
+
+
+def draw_seeded_path_parameters(schema, values: dict[str, list]) -> None:
+    """Half of the generated path parameters are replaced by values naming seeded records
+    (each parameter drawn on its own, so a card number may meet another card's account)."""
+
+    @schema.hook
+    def flatmap_path_parameters(context, path_parameters):
+        known = [name for name in path_parameters or () if name in values]
+        if not known:
+            return st.just(path_parameters)
+        seeded = st.fixed_dictionaries({name: st.sampled_from(values[name]) for name in known})
+        return st.one_of(seeded.map(lambda chosen: {**path_parameters, **chosen}),
+                         st.just(path_parameters))
+
+
+def records_reached(schema, values: dict[str, list]) -> set[str]:
+    """The path parameter names for which some call with only seeded path parameters was
+    answered with a success (filled in as the sweep runs): the population was reached."""
+    reached: set[str] = set()
+
+    @schema.hook
+    def after_call(context, case, response):
+        parameters = case.path_parameters or {}
+        if 200 <= response.status_code < 300 and parameters and all(
+                value in values.get(name, ()) for name, value in parameters.items()):
+            reached.update(parameters)
+
+    return reached
 
 
 @pytest.mark.parametrize("role", list(ROLES), ids=str)
-def test_every_operation_answers_as_documented(seeded, client, role):
-    app, headers = client.app, headers_of(client, seeded, role)
+def test_every_operation_answers_as_documented(seeded, population, client, role):
+    app, login = client.app, Login(client, seeded, role, population)
+    headers = login.headers
     examples = ROLES[role][1]
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    values = path_values(seeded, population)
+    draw_seeded_path_parameters(schema, values)
+    reached = records_reached(schema, values)
     documented = {operation.ok().label for operation in schema.get_all_operations()}
     exercised: set[str] = set()
     failures: list[str] = []
@@ -117,15 +264,25 @@ def test_every_operation_answers_as_documented(seeded, client, role):
         # Collected, so that one run names every operation that breaks the contract.
         except (Exception, BaseExceptionGroup) as failure:
             failures.append(f"{operation.label}: {str(failure)[:1500]}")
+        login.keep_alive()
     assert not failures, "\n\n".join(failures)
     assert exercised == documented
+    # The sweep met the population: the admin a record of every kind the population names but
+    # the e-card channels (those are the holder's own, /ecard/me/...), the holder its channels,
+    # every role at least a card.
+    must_reach = (set(values) - {"channel"} if role is Role.ADMIN
+                  else {"card_no"} | ({"channel"} if role is Role.HOLDER else set()))
+    assert must_reach <= reached, f"never answered 2xx on a seeded {sorted(must_reach - reached)}"
 
 
-def test_links_between_operations_hold(contract_app):
+def test_links_between_operations_hold(seeded, population, client):
     """The stateful phase: sequences of calls that follow the document's links (create an
-    application, then read, approve or cancel it by the id the answer named)."""
-    app, headers = contract_app
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    application, then read, approve or cancel it by the id the answer named), on the seeded
+    database. Its path parameters come from the links, not from the population: a replayed
+    sequence must meet the same answers (hypothesis replays it to shrink), and a seeded record
+    changed by an earlier sequence would answer otherwise."""
+    login = Login(client, seeded, Role.ADMIN, population)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
     links = [
         name
         for path in schema.raw_schema["paths"].values()
@@ -137,7 +294,8 @@ def test_links_between_operations_hold(contract_app):
 
     class Machine(schema.as_state_machine()):
         def get_call_kwargs(self, case):
-            return {"headers": headers}
+            login.keep_alive()
+            return {"headers": dict(login.headers)}
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from yikatong.applications.models import Application
 from yikatong.applications.rules import STATUSES as APPLICATION_STATUSES
+from yikatong.auth.models import AccessToken, User
 from yikatong.banking.models import BankAccount, BankClosureTask
 from yikatong.banking.rules import AccountStatus
 from yikatong.banking.runtime import ReferenceBank
@@ -17,6 +18,7 @@ from yikatong.cards import service as cards
 from yikatong.cards.models import BankAccountClosureTask, Card, CardBlock
 from yikatong.cards.protocols import FinancialStatus
 from yikatong.cards.rules import BlockKind, CardState, EndReason, Function, HrStatus
+from yikatong.core.actor import Role
 from yikatong.demo.population import build_population
 from yikatong.ecard import service as ecards
 from yikatong.ecard.models import Ecard
@@ -75,6 +77,8 @@ def test_every_state_of_the_code_is_in_the_population(platform, population):
         "wallet refund state": (values(platform, WalletRefund.state), WALLET_REFUND_STATES),
         "identity review status": (values(platform, IdentityReview.status), REVIEW_STATUSES),
         "correction status": (values(platform, PersonCorrection.status), CORRECTION_STATUSES),
+        # Background jobs act as SYSTEM; no login is ever made for it.
+        "login role": (values(platform, User.role), [r for r in Role if r is not Role.SYSTEM]),
     }
     missing = {name: sorted({str(m) for m in members} - present)
                for name, (present, members) in found.items() if {str(m) for m in members} - present}
@@ -88,10 +92,13 @@ def test_the_grant_states_agree_with_the_model():
     assert set(GRANT_STATES.codes()) == {GrantState.ACTIVE, GrantState.REVOKED, GrantState.EXPIRED}
 
 
-def test_employer_links_are_open_and_ended(platform, population):
+def test_links_logins_and_api_keys_are_there_live_and_ended(platform, population):
     with platform.uow() as uow:
-        ended = [link.ended_at is not None for link in uow.session.execute(select(EmployeeLink)).scalars()]
-    assert sorted(set(ended)) == [False, True]
+        ended = {link.ended_at is not None for link in uow.session.execute(select(EmployeeLink)).scalars()}
+        active = set(uow.session.execute(select(User.active)).scalars())
+        revoked = {key.revoked_at is not None for key in uow.session.execute(
+            select(AccessToken).where(AccessToken.kind == "api_key")).scalars()}
+    assert ended == active == revoked == {False, True}
 
 
 def test_the_index_names_records_that_exist(platform, population):

@@ -34,6 +34,11 @@ CHECKER = Actor(user_id="population-checker", role=Role.ADMIN, channel=Channel.S
 BANK_CODE = "ICBC"
 EMPLOYER_USCC = "91320400MA1M9XK3PH"
 SEED = 20260302
+# The password of the population's admin and holder logins (synthetic; for looking around in a
+# demo). The other logins have none: hashing a password is slow on purpose, and they are there
+# to be looked at, deactivated or given API keys, not to log in.
+PASSWORD = "Changzhou-population-2026"
+LOGINS_WITH_PASSWORD = frozenset({Role.ADMIN, Role.HOLDER})
 
 
 @dataclass
@@ -48,6 +53,8 @@ class PopulationIndex:
     correction_ids: dict[str, int] = field(default_factory=dict)
     grant_ids: dict[str, int] = field(default_factory=dict)
     link_ids: dict[str, int] = field(default_factory=dict)
+    usernames: dict[str, str] = field(default_factory=dict)  # role played -> login name
+    api_key_ids: dict[str, int] = field(default_factory=dict)
     ecard_nos: list[str] = field(default_factory=list)
     asns: list[str] = field(default_factory=list)
     closure_task_ids: list[str] = field(default_factory=list)
@@ -193,6 +200,7 @@ class Population:
         self.applications_on_the_way()
         self.people_under_review()
         self.corrections_and_links()
+        self.logins()
         self.losses()  # last: the 7-day temporary loss is in force at the clock left behind
         self.collect_index()
         return self.index
@@ -471,6 +479,37 @@ class Population:
         self.index.link_ids["open"], self.index.link_ids["ended"] = links[0].id, links[1].id
         self.call(employers.end_link, actor=ADMIN, link_id=links[1].id,
                   reason="离职（虚构）")
+
+    def logins(self) -> None:
+        """A login for every role (the holder's linked to the first person), one deactivated
+        operator, and a partner's API keys: one live, one revoked. The admin and the holder
+        log in with PASSWORD."""
+        from yikatong.auth import service as auth
+
+        scoped = {Role.HOLDER: {"person_id": self.index.person_ids["holder"]},
+                  Role.SS_OUTLET: {"branch_code": "SS-TN-01"},
+                  Role.CITIZEN_OUTLET: {"branch_code": "SMK-DIRECT-01"},
+                  Role.EMPLOYER_AGENT: {"employer_uscc": EMPLOYER_USCC},
+                  Role.BANK: {"bank_code": BANK_CODE, "branch_code": "ICBC-CZ-001"}}
+        people = [(str(role), role) for role in Role if role is not Role.SYSTEM]
+        people.append(("deactivated", Role.SS_OUTLET))
+        with self.platform.uow() as uow:
+            users = {}
+            for name, role in people:
+                username = f"population-{name}".replace("_", "-")
+                password = PASSWORD if role in LOGINS_WITH_PASSWORD and name == role else None
+                users[name] = auth.create_user(uow=uow, actor=ADMIN, username=username,
+                                               password=password, role=role,
+                                               **scoped.get(role, {}))
+                self.index.usernames[name] = username
+            auth.set_active(uow=uow, actor=ADMIN, user=users["deactivated"], active=False)
+            for label in ("live", "revoked"):
+                _, key = auth.issue_api_key(uow=uow, user=users[str(Role.BANK)], actor=ADMIN,
+                                            label=f"population {label}")
+                self.index.api_key_ids[label] = key.id
+            auth.revoke_api_key(uow=uow, actor=ADMIN, user=users[str(Role.BANK)],
+                                key_id=self.index.api_key_ids["revoked"])
+            uow.commit()
 
     def losses(self) -> None:
         """HR losses and the freeze, reported last so the 7-day temporary loss is in force."""
