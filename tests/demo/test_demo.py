@@ -62,3 +62,15 @@ def test_a_kept_demo_is_served_with_its_cards(tmp_path, monkeypatch):
     platform.engine.dispose()
     assert cards.status_code == 200, cards.text
     assert sorted(card["state"] for card in cards.json()) == ["in_use", "retired", "retired"]
+
+
+def test_demo_population_lists_a_card_in_every_state(tmp_path):
+    """`ykt demo --population` builds the synthetic population on a migrated database (so it
+    can be served) and lists its cards with their states."""
+    from yikatong.cards.rules import HrStatus
+
+    result = run_demo("--population", "--workdir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    for status in HrStatus:
+        assert f" {status} " in result.output, status
+    assert "ykt serve" in result.output and (tmp_path / "demo.db").exists()
