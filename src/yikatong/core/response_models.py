@@ -84,7 +84,8 @@ def response_model(
         if item.name in exclude:
             continue
         annotation = overrides.get(item.name, hints[item.name])
-        fields[item.name] = (annotation, Field(description=item.metadata.get(DESCRIPTION)))
+        description = item.metadata.get(DESCRIPTION)
+        fields[item.name] = (annotation, Field(description=description) if description else ...)
     for prop in properties:
         getter = getattr(view, prop)
         if not isinstance(getter, property):
