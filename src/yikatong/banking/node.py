@@ -68,10 +68,10 @@ class BankNode:
         messages = link.unpublished_messages(self.bank, limit, self.answer_grace)
         if not messages:
             return 0
-        published = self.bus.publish_batch(messages)
-        link.mark_published(self.bank, [m.event_id for m in messages[:published]])
-        self.relayed += published
-        return published
+        stored = self.bus.publish_batch(messages)
+        link.mark_published(self.bank, [m.event_id for m in stored])
+        self.relayed += len(stored)
+        return len(stored)
 
     def run_rules_once(self) -> int:
         with self.bank.uow() as uow:

@@ -22,22 +22,23 @@ def as_event(row: OutboxEvent) -> Event:
     )
 
 
-def publish_in_order(bus: EventBus, events: list[Event]) -> int:
-    """Publish events in order, stopping at the first failure; returns how many went out.
-    A bus with `publish_batch` (JetStream) takes the whole list in one call."""
+def publish_events(bus: EventBus, events: list[Event]) -> list[Event]:
+    """Publish events; returns those the bus stored, in order. A bus with `publish_batch`
+    (JetStream) takes the whole list in one call and pipelines it, keeping each card's order;
+    any other bus gets one event at a time and the run stops at the first failure."""
     if hasattr(bus, "publish_batch"):
         try:
             return bus.publish_batch(events)
         except Exception:  # e.g. timed out as a whole: nothing counts, repeats are deduped
             log.exception("publishing a batch of %d events failed; will retry", len(events))
-            return 0
+            return []
     for count, event in enumerate(events):
         try:
             bus.publish(event)
         except Exception:
             log.exception("publishing event %s failed; will retry", event.event_id)
-            return count
-    return len(events)
+            return events[:count]
+    return events
 
 
 # One dispatch at a time per process (the after-commit hook and the worker thread), so
@@ -83,18 +84,21 @@ def _dispatch_batch(platform, bus: EventBus, limit: int) -> tuple[int, int]:
         ).scalars()]
     if not events:
         return 0, 0
-    published = publish_in_order(bus, events)
+    stored = {event.seq for event in publish_events(bus, events)}
     with platform.uow() as uow:
         rows = uow.session.execute(
             select(OutboxEvent).where(OutboxEvent.seq.in_([e.seq for e in events]))
             .order_by(OutboxEvent.seq).with_for_update()
         ).scalars().all()
-        sent = [row for row in rows[:published] if row.published_at is None]
+        sent = [row for row in rows if row.seq in stored and row.published_at is None]
         for row in sent:
             row.published_at = uow.now()
-        if published < len(rows):  # the bus is down or a handler failed: retry next run
-            rows[published].attempts += 1
+        # Only acked rows are marked; the first one left (the bus down, an ack missing, a
+        # handler failed) counts an attempt, and all of them go again on the next run.
+        unsent = [row for row in rows if row.seq not in stored]
+        if unsent:
+            unsent[0].attempts += 1
         # Same transaction as the mark: a row is queued for webhooks exactly once.
         enqueue_deliveries(uow, sent)
         uow.commit()
-    return len(events), published
+    return len(events), len(stored)

@@ -12,6 +12,15 @@ carries `Nats-Msg-Id: <event_id>`: when the dispatcher dies after publishing but
 marking the outbox row, its re-publish falls inside the stream's duplicate window and is
 dropped by the server; after the window the partner's inbox (`events.inbox`) drops it.
 
+`publish_batch` (the dispatcher's) pipelines: the events of different cards are in flight
+together, while each card's events go one after another, the next sent only once the one
+before it is acked. Every ack is checked; an event whose ack fails or times out is not
+reported stored (its outbox row stays unpublished), and its card's later events are not
+sent, so a failure can never let a later event of a card overtake an earlier one. Across
+cards the stream order may differ from the outbox order within one batch; nothing relies on
+it (consumers apply in stream order, which is outbox order per card). Awaiting each ack in
+turn ran at 3,300 events/s; pipelined, see bench/outbox_nats.py.
+
 Consumers (`subscribe_durable`) are pull consumers with explicit acks and
 `max_ack_pending=1`: the server hands out the next message only after the previous one is
 acked, so a consumer applies events in stream order, which is publication order, which is
@@ -165,12 +174,14 @@ class JetStreamBus:
         """As `publish`, returning JetStream's ack (`duplicate` is True for a re-publish)."""
         return self._loop.run(self._publish(event), timeout=self.publish_timeout + self.connect_timeout + 5)
 
-    def publish_batch(self, events: Sequence[Event]) -> int:
-        """Publish in order, each one acked before the next is sent; returns how many were
-        stored before the first failure (logged). One hand-off to the I/O thread for the
-        whole batch instead of two thread switches per event."""
-        bound = len(events) * self.publish_timeout + self.connect_timeout * 2 + 5
-        return self._loop.run(self._publish_in_order(events), timeout=bound)
+    def publish_batch(self, events: Sequence[Event]) -> list[Event]:
+        """Publish pipelined (module docstring); returns the events JetStream acked, in batch
+        order. Failures are logged and leave their events out: an event whose ack failed or
+        timed out, the later events of its card, and everything from the first event that
+        names no usable stream on (nothing may overtake it). One hand-off to the I/O thread
+        for the whole batch."""
+        bound = self.publish_timeout * 2 + self.connect_timeout * 2 + 10
+        return self._loop.run(self._publish_pipelined(events), timeout=bound)
 
     def subscribe(self, event_type: str, handler: Handler) -> None:
         """Live (non-durable) delivery of new events of this type ('*' for all), at most once.
@@ -318,14 +329,34 @@ class JetStreamBus:
             headers={"Nats-Msg-Id": event.event_id},
         )
 
-    async def _publish_in_order(self, events: Sequence[Event]) -> int:
-        for count, event in enumerate(events):
+    async def _publish_pipelined(self, events: Sequence[Event]) -> list[Event]:
+        chains: dict[tuple[str, str], list[tuple[Event, str]]] = {}
+        for event in events:
             try:
-                await self._publish(event)
-            except Exception:
-                log.exception("publishing event %s to JetStream failed; will retry", event.event_id)
-                return count
-        return len(events)
+                stream = await self._ensure_stream(event.partner)
+            except Exception:  # a partner code naming no stream, or NATS away: cut here
+                log.exception("event %s has no stream to go to; it and the rest wait", event.event_id)
+                break
+            chains.setdefault((stream, event.aggregate_id), []).append((event, stream))
+        js = await self._jetstream()
+        stored: set[str] = set()
+
+        async def publish_chain(chain: list[tuple[Event, str]]) -> None:
+            for event, stream in chain:
+                try:
+                    await asyncio.wait_for(await js.publish_async(
+                        subject_for(event, self.namespace), encode_event(event),
+                        wait_stall=self.publish_timeout, stream=stream,
+                        headers={"Nats-Msg-Id": event.event_id},
+                    ), timeout=self.publish_timeout)
+                except Exception:  # no ack, a JetStream error, or none in time
+                    log.exception("publishing event %s to JetStream failed; it and the later "
+                                  "events of %s wait for the next run", event.event_id, event.aggregate_id)
+                    return
+                stored.add(event.event_id)
+
+        await asyncio.gather(*(publish_chain(chain) for chain in chains.values()))
+        return [event for event in events if event.event_id in stored]
 
     async def _subscribe_core(self, event_type: str, handler: Handler) -> None:
         nc = await self._connection()
