@@ -1,15 +1,20 @@
-"""Publishes outbox rows in order. A crash between commit and publish loses nothing: the row
-stays unpublished and goes out on the next run (consumers dedupe by event_id)."""
+"""Publishes outbox rows in order (per card). A crash between commit and publish loses
+nothing: the row stays unpublished and goes out on the next run (consumers dedupe by
+event_id). `DispatchLoop` runs it when a commit wakes it (events.wakeup), and polls slowly
+in case a wake-up was missed."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from sqlalchemy import select
 
 from yikatong.events.models import OutboxEvent
 from yikatong.events.protocols import Event, EventBus
+from yikatong.events.wakeup import OutboxWakeup
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,8 @@ _another_round = threading.Event()
 
 def dispatch_pending(platform, bus: EventBus | None = None, *, limit: int = 500) -> int:
     """Publish unpublished events, oldest first, until none are left; stop at the first
-    failure so order per aggregate is kept. Returns how many this call published.
+    failure (the bus keeps each card's order: events.nats). Returns how many this call
+    published.
 
     Publishing happens outside any transaction: in-process consumers write to the database
     themselves, and on SQLite a transaction held open here would lock them out. A crash after
@@ -102,3 +108,51 @@ def _dispatch_batch(platform, bus: EventBus, limit: int) -> tuple[int, int]:
         enqueue_deliveries(uow, sent)
         uow.commit()
     return len(events), len(stored)
+
+
+# The fallback poll: how often the loop dispatches when nothing woke it. On PostgreSQL every
+# process's commit wakes it, so polling is only a safety net; on SQLite a commit in another
+# process (a separate `ykt worker`) is seen only by polling, so it stays as frequent as before.
+FALLBACK_SECONDS = {"postgresql": 5.0}
+SQLITE_FALLBACK_SECONDS = 0.2
+
+
+class DispatchLoop:
+    """Dispatches whenever a commit wakes it, and at least every `fallback_seconds`."""
+
+    def __init__(self, platform, bus: EventBus | None = None, *,
+                 fallback_seconds: float | None = None) -> None:
+        self.platform = platform
+        self.bus = bus
+        dialect = platform.engine.dialect.name
+        self.fallback_seconds = fallback_seconds or FALLBACK_SECONDS.get(dialect, SQLITE_FALLBACK_SECONDS)
+        self.wakeup: OutboxWakeup = platform.get(OutboxWakeup)
+        self.dispatched = 0
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run(self, stop: Callable[[], bool]) -> None:
+        """Until `stop()` (checked at least every second)."""
+        self.wakeup.listen(self.platform.engine)
+        next_poll = time.monotonic() + self.fallback_seconds
+        while not stop():
+            left = next_poll - time.monotonic()
+            if left > 0 and not self.wakeup.wait(min(left, 1.0)):
+                continue
+            next_poll = time.monotonic() + self.fallback_seconds
+            try:
+                self.dispatched += dispatch_pending(self.platform, self.bus)
+            except Exception:  # the database away for a moment: the rows wait for the next round
+                log.exception("dispatching the outbox failed; will retry")
+
+    def start(self) -> DispatchLoop:
+        """Run in a daemon thread until `stop()`."""
+        self._thread = threading.Thread(target=self.run, args=(self._stopping.is_set,),
+                                        name="ykt-dispatch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
