@@ -3,8 +3,9 @@
 It does four things, for each bank it stands in for:
 
 * consumes the platform's events about its cards from the bank's JetStream stream with a
-  durable pull consumer (in stream order, one at a time) and applies each once
-  (`service.handle_platform_event`, processed-message table in the same transaction);
+  durable pull consumer, in stream order, up to `link.BANK_BATCH` at a time applied in one
+  transaction, each once (`service.handle_platform_events`, processed-message rows in the
+  same transaction; a batch that fails is applied again one event at a time);
 * answers the platform's gateway requests on `ykt.bankrpc.<code>` (core request/reply);
 * relays its own outbox to the same stream as `bank.*` messages (Nats-Msg-Id = event id,
   so a re-publish after a crash is dropped by the server), oldest first;
@@ -58,6 +59,7 @@ class BankNode:
         for code in sorted(self.bank.bank_codes):
             self.bus.subscribe_partner(
                 code, f"bank-{code}", link.bank_handler(self.bank),
+                batch_handler=link.bank_batch_handler(self.bank), batch_size=link.BANK_BATCH,
                 filter_subject=transport.platform_events_filter(self.namespace, code),
                 poll_seconds=self.consumer_poll)
         self._rpc_loop = AsyncLoop("ykt-bank-rpc")

@@ -444,27 +444,50 @@ def handle_platform_event(*, uow: UnitOfWork, bank_code: str, event: Event) -> b
     the unique constraint instead of applying twice. Events the bank has no use for, or about
     cards it does not know, are recorded as ignored: they must never block the stream.
     """
-    seen = uow.session.execute(select(BankProcessedMessage.id).where(
-        BankProcessedMessage.bank_code == bank_code,
-        BankProcessedMessage.message_id == event.event_id)).first()
-    if seen:
-        return False
-    record = BankProcessedMessage(
-        bank_code=bank_code, message_id=event.event_id, type=event.type[:64],
-        card_no=event.aggregate_id[:64], platform_seq=event.seq, outcome="applied",
-        processed_at=uow.now())
-    uow.session.add(record)
+    return bool(handle_platform_events(uow=uow, events=[(bank_code, event)]))
+
+
+def handle_platform_events(*, uow: UnitOfWork, events: list[tuple[str, Event]]) -> int:
+    """Apply a batch of (bank_code, platform event), in order, each unless it was already;
+    returns how many were applied now. Does not commit: the caller commits the effects and
+    their processed-message rows together (one transaction for the batch), so the batch is
+    applied exactly once or, if anything raises, not at all.
+
+    One query finds the events applied before, and the new processed-message rows are
+    written in one flush before any effect (as in `handle_platform_event`, a racing duplicate
+    fails on the unique constraint instead of applying twice)."""
+    seen = _processed_already(uow, events)
+    fresh: list[tuple[BankProcessedMessage, Event]] = []
+    for bank_code, event in events:
+        if (bank_code, event.event_id) in seen:
+            continue
+        seen.add((bank_code, event.event_id))  # a repeat within the batch applies once
+        fresh.append((BankProcessedMessage(
+            bank_code=bank_code, message_id=event.event_id, type=event.type[:64],
+            card_no=event.aggregate_id[:64], platform_seq=event.seq, outcome="applied",
+            processed_at=uow.now()), event))
+    uow.session.add_all([record for record, _ in fresh])
     uow.session.flush()
-    try:
-        with uow.session.begin_nested():
-            note = _apply_platform_event(uow, bank_code, event)
-    except ConcurrentChange:
-        raise
-    except DomainError as error:  # e.g. an account number that clashes: record, go on
-        note = f"refused: {error.code}"
-    if note is not None:
-        record.outcome, record.note = "ignored", note[:200]
-    return True
+    for record, event in fresh:
+        try:
+            with uow.session.begin_nested():
+                note = _apply_platform_event(uow, record.bank_code, event)
+        except ConcurrentChange:
+            raise
+        except DomainError as error:  # e.g. an account number that clashes: record, go on
+            note = f"refused: {error.code}"
+        if note is not None:
+            record.outcome, record.note = "ignored", note[:200]
+    return len(fresh)
+
+
+def _processed_already(uow: UnitOfWork, events: list[tuple[str, Event]]) -> set[tuple[str, str]]:
+    ids = {event.event_id for _, event in events}
+    rows = uow.session.execute(select(
+        BankProcessedMessage.bank_code, BankProcessedMessage.message_id).where(
+        BankProcessedMessage.bank_code.in_({code for code, _ in events}),
+        BankProcessedMessage.message_id.in_(ids)))
+    return {(code, message_id) for code, message_id in rows}
 
 
 def processed_messages(*, uow: UnitOfWork, bank_code: str) -> list[BankProcessedMessage]:
