@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tests.events.helpers import emit, wait_until
 from yikatong.events.dispatcher import dispatch_pending
-from yikatong.events.inbox import InboxRecord, consume_once
+from yikatong.events.inbox import InboxRecord, consume_all_once, consume_once
 from yikatong.events.models import OutboxEvent
 
 pytestmark = [pytest.mark.nats, pytest.mark.db]
@@ -47,8 +47,7 @@ class Partner:
 
     def batch(self, events) -> None:
         with self.platform.uow() as uow:
-            for event in events:
-                consume_once(uow, CONSUMER, event, self.apply)
+            consume_all_once(uow, CONSUMER, events, self.apply)
             uow.commit()
 
     def applied(self) -> list[int]:

@@ -44,7 +44,6 @@ def loop_of(bus) -> Iterator:
     yield start
     for loop in loops:
         loop.stop()
-        loop.wakeup.close()
 
 
 def published(platform, event_ids: list[str]) -> bool:

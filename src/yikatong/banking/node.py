@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class BankNode:
     def __init__(self, bank: ReferenceBank, *, nats_url: str, namespace: str = DEFAULT_NAMESPACE,
                  relay_every: float = 0.02, rule_every: float = 5.0,
-                 consumer_poll: float = 0.5,
+                 consumer_poll: float = 0.5, batch_size: int = link.BANK_BATCH,
                  answer_grace: float = link.ANSWER_GRACE_SECONDS) -> None:
         if not bank.bank_codes:
             raise ValueError("a bank node stands in for named banks (--bank)")
@@ -47,6 +47,7 @@ class BankNode:
         self.relay_every = relay_every
         self.rule_every = rule_every
         self.consumer_poll = consumer_poll
+        self.batch_size = batch_size  # 1: one transaction per event, as before batches
         self.answer_grace = answer_grace
         self.bus = JetStreamBus(nats_url, namespace=namespace)
         self.relayed = 0
@@ -59,7 +60,8 @@ class BankNode:
         for code in sorted(self.bank.bank_codes):
             self.bus.subscribe_partner(
                 code, f"bank-{code}", link.bank_handler(self.bank),
-                batch_handler=link.bank_batch_handler(self.bank), batch_size=link.BANK_BATCH,
+                batch_handler=link.bank_batch_handler(self.bank) if self.batch_size > 1 else None,
+                batch_size=self.batch_size,
                 filter_subject=transport.platform_events_filter(self.namespace, code),
                 poll_seconds=self.consumer_poll)
         self._rpc_loop = AsyncLoop("ykt-bank-rpc")

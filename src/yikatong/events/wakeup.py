@@ -68,27 +68,32 @@ class OutboxWakeup:
         with self._lock:
             if self._listener is None:
                 url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-                self._listener = threading.Thread(target=self._listen_forever, args=(url,),
+                self._listener = threading.Thread(target=self._listen_forever,
+                                                  args=(url, self._closing),
                                                   name="ykt-outbox-listen", daemon=True)
                 self._listener.start()
         return True
 
     def close(self) -> None:
-        self._closing.set()
-        if self._listener is not None:
-            self._listener.join(timeout=5)
+        """Stop listening (a later `listen` starts again)."""
+        with self._lock:
+            self._closing.set()
+            if self._listener is not None:
+                self._listener.join(timeout=5)
+            self._listener = None
+            self._closing = threading.Event()
 
-    def _listen_forever(self, url: str) -> None:
-        while not self._closing.is_set():
+    def _listen_forever(self, url: str, closing: threading.Event) -> None:
+        while not closing.is_set():
             try:
                 with psycopg.connect(url, autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
                     self.notify()  # what was committed while no one listened
-                    while not self._closing.is_set():
+                    while not closing.is_set():
                         for _ in connection.notifies(timeout=1.0):
                             self.notify()
             except psycopg.Error as error:
                 log.warning("listening for outbox commits failed (%s); again in %.0f s",
                             error, RECONNECT_SECONDS)
                 self.notify()  # the fallback's job, done at once: a notification may be lost
-                self._closing.wait(RECONNECT_SECONDS)
+                closing.wait(RECONNECT_SECONDS)
