@@ -4,9 +4,11 @@ comes, the fallback poll still publishes it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
 
 from tests.conftest import ONLY_ON_POSTGRES
 from tests.events.helpers import emit, wait_until
@@ -79,6 +81,34 @@ def test_a_commit_in_another_process_wakes_the_dispatcher_through_postgres(nats_
         api_process.engine.dispose()
 
 
+@ONLY_ON_POSTGRES
+def test_the_listener_reconnects_and_catches_up_after_losing_its_connection(nats_platform, loop_of):
+    loop_of(nats_platform, AN_HOUR)
+    query = text("SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN ykt_outbox%' "
+                 "AND datname = current_database()")
+
+    def listener_pids() -> list[int]:
+        with nats_platform.engine.connect() as connection:
+            return list(connection.execute(query).scalars())
+
+    wait_until(lambda: len(listener_pids()) == 1, timeout=SHORTLY, what="the listening connection")
+    [first] = listener_pids()
+    with nats_platform.engine.connect() as connection:  # the connection drops (a restart, a proxy)
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    # Committed while no one listens: no wake-up arrives; the reconnect must catch it up.
+    with nats_platform.session_factory() as session:
+        session.add(OutboxEvent(event_id="2b1c0c4e-0000-4000-8000-000000000002", type="card.lost",
+                                aggregate_type="card", aggregate_id="6217001501", partner="ICBC",
+                                payload={}, occurred_at=nats_platform.clock.now(), attempts=0))
+        session.commit()
+    wait_until(lambda: published(nats_platform, ["2b1c0c4e-0000-4000-8000-000000000002"]),
+               timeout=SHORTLY, what="the catch-up after the reconnect")
+    wait_until(lambda: listener_pids() not in ([], [first]), timeout=SHORTLY, what="a new listener")
+    ids = emit(nats_platform, [("card.lost", "6217001502", "ICBC")])
+    wait_until(lambda: published(nats_platform, ids), timeout=SHORTLY,
+               what="a commit after the reconnect")
+
+
 def test_an_event_committed_without_a_wake_up_goes_out_on_the_fallback_poll(nats_platform, loop_of):
     loop_of(nats_platform, 0.5)
     # Written past the unit of work: no after-commit hook, no NOTIFY (a missed wake-up).
@@ -94,8 +124,6 @@ def test_an_event_committed_without_a_wake_up_goes_out_on_the_fallback_poll(nats
 def test_the_worker_runs_the_dispatch_loop(nats_platform, monkeypatch):
     monkeypatch.setattr(runner, "all_jobs", lambda: [])  # no timed job may publish it
     stopped = False
-    import threading
-
     worker = threading.Thread(target=runner.run_forever, args=(nats_platform,),
                               kwargs={"stop": lambda: stopped}, daemon=True)
     worker.start()
@@ -106,5 +134,4 @@ def test_the_worker_runs_the_dispatch_loop(nats_platform, monkeypatch):
     finally:
         stopped = True
         worker.join(timeout=15)
-        nats_platform.get(OutboxWakeup).close()
     assert not worker.is_alive()

@@ -140,15 +140,18 @@ class DispatchLoop:
         """Until `stop()` (checked at least every second)."""
         self.wakeup.listen(self.platform.engine)
         next_poll = time.monotonic() + self.fallback_seconds
-        while not stop():
-            left = next_poll - time.monotonic()
-            if left > 0 and not self.wakeup.wait(min(left, 1.0)):
-                continue
-            next_poll = time.monotonic() + self.fallback_seconds
-            try:
-                self.dispatched += dispatch_pending(self.platform, self.bus)
-            except Exception:  # the database away for a moment: the rows wait for the next round
-                log.exception("dispatching the outbox failed; will retry")
+        try:
+            while not stop():
+                left = next_poll - time.monotonic()
+                if left > 0 and not self.wakeup.wait(min(left, 1.0)):
+                    continue
+                next_poll = time.monotonic() + self.fallback_seconds
+                try:
+                    self.dispatched += dispatch_pending(self.platform, self.bus)
+                except Exception:  # the database away for a moment: the rows wait for the next round
+                    log.exception("dispatching the outbox failed; will retry")
+        finally:
+            self.wakeup.close()
 
     def start(self) -> DispatchLoop:
         """Run in a daemon thread until `stop()`."""
@@ -158,8 +161,7 @@ class DispatchLoop:
         return self
 
     def stop(self) -> None:
-        """Stop the thread `start` began, and the listening connection."""
+        """Stop the thread `start` began (and with it the listening connection)."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self.wakeup.close()
