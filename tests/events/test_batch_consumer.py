@@ -6,6 +6,7 @@ applied meanwhile) and when the consumer stops while it keeps failing."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import select
@@ -126,3 +127,19 @@ def test_a_consumer_made_one_at_a_time_by_an_earlier_release_takes_batches(quiet
     wait_until(lambda: len(partner.applied()) >= 5 + backlog_after, what="the backlog")
     assert partner.applied() == list(range(5)) + list(range(backlog_after))
     assert upgraded.batches >= 2
+
+
+@pytest.mark.parametrize("waiting_already", [True, False])
+def test_a_lone_event_is_not_held_back_for_a_batch_to_fill(quiet_platform, bus, waiting_already):
+    # One event, waiting when the consumer asks or coming while it waits: a fetch of 200
+    # returned only with 200 or at the end of the poll interval.
+    if waiting_already:
+        backlog(quiet_platform, bus, 1)
+    partner = Partner(quiet_platform)
+    bus.subscribe_partner("ICBC", "bank", partner.one, batch_handler=partner.batch, batch_size=200,
+                          poll_seconds=60.0, filter_subject=f"{bus.namespace}.bank.icbc.*.card.>")
+    if not waiting_already:
+        time.sleep(1)  # the consumer is waiting for work
+        backlog(quiet_platform, bus, 1)
+    wait_until(lambda: partner.applied() == [0], timeout=10.0,  # far below the 60 s poll
+               what="the lone event applied")

@@ -459,8 +459,10 @@ class JetStreamBus:
     @staticmethod
     async def _fetch(psub, batch_size: int, poll: float) -> list:
         """The next message as soon as there is one, with those already waiting behind it
-        (up to `batch_size` in all). Two fetches, because nats-py's fetch(n) waits until n
-        arrived or `poll` passed: asking for 200 when one had come held it up to 0.5 s."""
+        (up to `batch_size` in all). Two fetches, asking only for what the server says is
+        there: after a first message nats-py's fetch(n) keeps waiting for the other n-1 until
+        the pull request ends (a status from the server or `poll`), so a lone event could
+        otherwise wait on a batch that is not coming."""
         messages = await psub.fetch(1, timeout=poll)
         waiting = min(messages[-1].metadata.num_pending, batch_size - 1)
         if waiting > 0:
