@@ -21,13 +21,23 @@ run (the ratio) and the goal of issue 11:
 
 Nothing is asserted: numbers depend on the machine.
 
-Found (2026-12-04, PostgreSQL 127.0.0.1, local nats-server 2.9, the 2-core machine shared
-with four other helpers; medians of 3 rounds of 2,000 events): see the report in the commit
-that last changed this docstring for the run's numbers; in short the pipelined dispatcher
-reaches several times the raw awaited rate, waking on commit takes the delay from about
-half the poll interval to a few milliseconds, and batches of 200 take the catch-up from
-hundreds to thousands of events per second. On SQLite the dispatcher's marking transaction
-and the bank's inserts are the limit.
+Found (2026-12-04, PostgreSQL on 127.0.0.1, nats-server 2.9 on 127.0.0.1, the 2-core machine
+shared with four other helpers, load average 5-7 throughout; two runs of the defaults):
+
+  dispatcher, events/s         before (one ack at a time) 2,105 / 1,711   now 5,103 / 4,504
+                               now/before 2.4 / 2.6; now/raw awaited 1.09 / 1.78 (goal ≥ 0.8 met);
+                               raw pipelined 19,000 here, so ≥ 10,000/s was NOT met: reading
+                               and marking 500 rows costs about as much as publishing them
+  consumer catch-up, events/s  one tx per event 142 / 210   200 per tx 2,771 / 2,741
+                               (13-20×; goal 3,000 just missed under this load)
+  commit → applied, ms         polled every 0.2 s p50 179 / 162, p99 238 / 232
+                               woken (LISTEN/NOTIFY) p50 15 / 10, p99 76 / 26 (goal ≤ 50 met
+                               in the second run; the p99 follows the machine's load)
+
+What made the difference, besides pipelining: publish_async without wait_stall (its timer
+task per message cut the rate to a third), and the dispatcher reading and marking rows with
+plain statements (one UPDATE … RETURNING) instead of ORM objects. On SQLite the dispatcher's
+marking transaction and the consumers' inserts are the limit.
 """
 
 from __future__ import annotations
