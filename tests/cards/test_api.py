@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -260,3 +260,18 @@ def test_admin_freeze_round_trip(client, world, platform):
     assert read(platform, world["mine"]).hr_status == "frozen"
     thawed = client.post(f"{API}/{world['mine']}/unfreeze", headers=world["admin"], json={})
     assert thawed.json()["hr_status"] == "temporary_loss"
+
+
+def test_the_card_answers_with_what_its_financial_function_allows_on_the_clock_s_day(
+        client, world, clock):
+    """Capabilities are derived in the card's view, on the day of the platform clock."""
+    mine = client.get(f"{API}/{world['mine']}", headers=world["holder"]).json()
+    assert mine["financial_capabilities"] == {"card_present": True, "online": True, "credit": True}
+    assert [f["function"] for f in mine["functions"]] == ["hr", "financial"]
+    assert "pan" not in mine and "chip_serial" not in mine and "application_id" not in mine
+    valid_until = date.fromisoformat(mine["financial_valid_until"])
+    clock.advance(days=(valid_until - clock.now().date()).days + 1)  # its first day past validity
+    # Ten years on the holder's login has long ended: the card centre's automation reads it.
+    expired = client.get(f"{API}/{world['mine']}", headers=world["admin_system"]).json()
+    assert expired["financial_capabilities"] == {
+        "card_present": False, "online": True, "credit": True}

@@ -5,16 +5,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pytest
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from yikatong.clearing import schemas as clearing_schemas
 from yikatong.clearing.day_review import ReviewResult
 from yikatong.clearing.shadow_balances import Disagreement
 from yikatong.core.money import Fen
-from yikatong.core.response_models import response_model
+from yikatong.core.response_models import ViewModel, response_model
 
 
 @dataclass(frozen=True)
@@ -105,3 +105,54 @@ def test_clearing_responses_follow_their_views():
         {f.name for f in dataclasses.fields(Disagreement)} | {"difference"}
     )
     assert clearing_schemas.ReviewOut.__module__ == "yikatong.clearing.schemas"
+
+
+@dataclass(frozen=True)
+class StepView:
+    state: Literal["waiting", "done"]
+    command: str | None = field(metadata={"description": "what to send next"})
+    secret: str = "s3cret"
+
+
+class _Shown(ViewModel):
+    @classmethod
+    def of(cls, view: StepView, *, whole: bool = True):
+        return cls.from_view(view, secret=view.secret if whole else "***", hidden=not whole)
+
+
+StepOut = response_model(
+    StepView, name="StepOut", base=_Shown,
+    extra={"hidden": Annotated[bool, Field(description="the secret is masked")]},
+)
+
+
+def test_descriptions_and_literal_types_declared_on_the_view_reach_the_schema():
+    schema = StepOut.model_json_schema()
+    assert schema["properties"]["state"]["enum"] == ["waiting", "done"]
+    assert schema["properties"]["command"]["description"] == "what to send next"
+    assert schema["properties"]["hidden"]["description"] == "the secret is masked"
+    assert "description" not in schema["properties"]["secret"]
+    assert schema["required"] == ["state", "command", "secret", "hidden"]
+    with pytest.raises(ValidationError):
+        StepOut.model_validate(StepView("started", None))
+
+
+def test_a_base_keeps_its_methods_and_from_view_takes_the_shown_fields():
+    view = StepView("done", "00B0")
+    assert StepOut.of(view).model_dump() == {
+        "state": "done", "command": "00B0", "secret": "s3cret", "hidden": False}
+    assert StepOut.of(view, whole=False).model_dump() == {
+        "state": "done", "command": "00B0", "secret": "***", "hidden": True}
+    with pytest.raises(TypeError, match="no fields"):
+        StepOut.from_view(view, secrets="x")
+
+
+def test_from_view_reads_nested_views():
+    view = ReportView(date(2026, 3, 2), [LineView("a", 1)], datetime(2026, 3, 2, 8))
+    out = ReportOut.from_view(view, note="shown")
+    assert out.note == "shown" and out.lines[0].code == "a" and out.total == 1
+
+
+def test_an_extra_field_may_not_shadow_a_view_field():
+    with pytest.raises(TypeError, match="not extra"):
+        response_model(LineView, name="Bad", extra={"code": int})

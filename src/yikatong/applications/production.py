@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import select
 
@@ -47,7 +48,7 @@ class ProductionBatchView:
     id: int
     factory_batch_id: str | None
     status: str
-    issue_date: object
+    issue_date: date
     size: int
     produced: int
     failed: int

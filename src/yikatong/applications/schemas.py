@@ -1,20 +1,25 @@
-"""Request and response shapes of the applications API."""
+"""Request and response shapes of the applications API; the responses are built from the
+service views (core.response_models), where their fields are declared."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import date
+from typing import Literal, Self
 
 from pydantic import BaseModel, Field
 
-from yikatong.applications import rules
+from yikatong.applications.production import CollectOutcome, ProductionBatchView
 from yikatong.applications.service import (
     AgentData,
     ApplicantData,
     ApplicationView,
     CardChoice,
     EmployeeRow,
+    EmployerBatchView,
+    RowOutcome,
 )
+from yikatong.core.masking import mask_ssn
+from yikatong.core.response_models import ViewModel, response_model
 from yikatong.people.schemas import PhotoBase64, RowId, decode_photo
 
 
@@ -110,80 +115,29 @@ class EmployerBatchIn(BaseModel):
     employees: list[EmployeeIn] = Field(min_length=1, max_length=1000)
 
 
-class RowOut(BaseModel):
-    row: int
-    name: str
-    accepted: bool
-    application_id: int | None
-    status: str | None
-    code: str | None
-    reason_zh: str | None
-    reason_en: str | None
+RowOut = response_model(RowOutcome, name="RowOut")
+EmployerBatchOut = response_model(EmployerBatchView, name="EmployerBatchOut",
+                                  nested={"rows": list[RowOut]})
 
 
-class EmployerBatchOut(BaseModel):
-    id: int
-    employer_name: str
-    uscc: str | None
-    authorisation_letter_ref: str | None
-    accepted: int
-    rejected: int
-    rows: list[RowOut]
-
-
-class ApplicationOut(BaseModel):
-    id: int
-    kind: str
-    exchange_reason: str | None
-    mode: str
-    channel: str
-    status: str
-    person_id: int | None
-    identity_review_id: int | None
-    applicant_name: str
-    document_type: str
-    document_number: str
-    agent: dict | None
-    employer_batch_id: int | None
-    bank_code: str
-    delivery: str
-    pickup_outlet_code: str | None
-    mailing_address: str | None
-    ems_tracking_no: str | None
-    predecessor_card_no: str | None
-    production_batch_id: int | None
-    card_no: str | None
-    issue_date: date | None
-    decision_reason: str | None
-    submitted_at: datetime
-    warnings: list[str] = []
-    fee_zh: str = rules.FREE_OF_CHARGE["zh"]
-    fee_en: str = rules.FREE_OF_CHARGE["en"]
-    delivery_note_zh: str | None = None
-    delivery_note_en: str | None = None
-
+class _ApplicationShown(ViewModel):
     @classmethod
-    def of(cls, app: ApplicationView, *, masked: bool = False) -> ApplicationOut:
-        from yikatong.people.rules import mask_ssn
-
-        data = {name: getattr(app, name) for name in cls.model_fields if hasattr(app, name)}
-        data["warnings"] = list(app.warnings)
-        if masked:
-            data["document_number"] = mask_ssn(app.document_number)
-            if app.agent:
-                data["agent"] = app.agent | {"document_number":
-                                             mask_ssn(app.agent["document_number"])}
-        if app.delivery == "ems_cod":
-            data["delivery_note_zh"] = rules.EMS_COD_NOTE["zh"]
-            data["delivery_note_en"] = rules.EMS_COD_NOTE["en"]
-        return cls(**data)
+    def of(cls, app: ApplicationView, *, masked: bool = False) -> Self:
+        """The application; in a list (`masked`) the document numbers of the applicant and
+        of an agent are masked."""
+        if not masked:
+            return cls.model_validate(app)
+        agent = app.agent and app.agent | {"document_number": mask_ssn(app.agent["document_number"])}
+        return cls.from_view(app, document_number=mask_ssn(app.document_number), agent=agent)
 
 
-class HandOverOut(ApplicationOut):
-    activation_code: str | None = Field(
-        default=None, description="for the holder's online sign-up; shown this once only / "
-                                  "持卡人网上注册用的激活码，仅显示这一次")
-
+# Who submitted it, and the PAN, stay inside; the activation code is only in the hand-over's answer.
+_INSIDE = ("pan", "submitted_by", "submitted_by_user_id")
+_NOTES = ("fee_zh", "fee_en", "delivery_note_zh", "delivery_note_en")
+ApplicationOut = response_model(ApplicationView, name="ApplicationOut", base=_ApplicationShown,
+                                exclude=(*_INSIDE, "activation_code"), properties=_NOTES)
+HandOverOut = response_model(ApplicationView, name="HandOverOut", base=_ApplicationShown,
+                             exclude=_INSIDE, properties=_NOTES)
 
 
 class RejectIn(BaseModel):
@@ -206,20 +160,7 @@ class ProductionBatchIn(BaseModel):
     limit: int | None = Field(default=None, ge=1, le=10000)
 
 
-class ProductionBatchOut(BaseModel):
-    id: int
-    factory_batch_id: str | None
-    status: str
-    issue_date: date
-    size: int
-    produced: int
-    failed: int
-    application_ids: list[int]
-
-
-class CollectOut(BaseModel):
-    batch: ProductionBatchOut
-    complete: bool
-    produced_card_nos: list[str]
-    failures: list[dict]
-    warnings: list[str]
+ProductionBatchOut = response_model(ProductionBatchView, name="ProductionBatchOut")
+# The factory's failures as {application_id, reason} (the view keeps them as pairs).
+CollectOut = response_model(CollectOutcome, name="CollectOut", types={"failures": list[dict]},
+                            nested={"batch": ProductionBatchOut})

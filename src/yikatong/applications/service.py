@@ -127,7 +127,25 @@ class ApplicationView:
     submitted_at: datetime
     warnings: tuple[str, ...] = ()
     # Only in the hand-over's answer: the code the holder signs up with (shown once).
-    activation_code: str | None = None
+    activation_code: str | None = field(default=None, metadata={"description": (
+        "for the holder's online sign-up; shown this once only / 持卡人网上注册用的激活码，仅显示这一次")})
+
+    # Applying is free of charge (四.1); mailing by EMS costs the postage only.
+    @property
+    def fee_zh(self) -> str:
+        return rules.FREE_OF_CHARGE["zh"]
+
+    @property
+    def fee_en(self) -> str:
+        return rules.FREE_OF_CHARGE["en"]
+
+    @property
+    def delivery_note_zh(self) -> str | None:
+        return rules.EMS_COD_NOTE["zh"] if self.delivery == "ems_cod" else None
+
+    @property
+    def delivery_note_en(self) -> str | None:
+        return rules.EMS_COD_NOTE["en"] if self.delivery == "ems_cod" else None
 
 
 def view(app: Application, warnings: list[str] | tuple[str, ...] = ()) -> ApplicationView:

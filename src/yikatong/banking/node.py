@@ -3,8 +3,9 @@
 It does four things, for each bank it stands in for:
 
 * consumes the platform's events about its cards from the bank's JetStream stream with a
-  durable pull consumer (in stream order, one at a time) and applies each once
-  (`service.handle_platform_event`, processed-message table in the same transaction);
+  durable pull consumer, in stream order, up to `link.BANK_BATCH` at a time applied in one
+  transaction, each once (`service.handle_platform_events`, processed-message rows in the
+  same transaction; a batch that fails is applied again one event at a time);
 * answers the platform's gateway requests on `ykt.bankrpc.<code>` (core request/reply);
 * relays its own outbox to the same stream as `bank.*` messages (Nats-Msg-Id = event id,
   so a re-publish after a crash is dropped by the server), oldest first;
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 class BankNode:
     def __init__(self, bank: ReferenceBank, *, nats_url: str, namespace: str = DEFAULT_NAMESPACE,
                  relay_every: float = 0.02, rule_every: float = 5.0,
-                 consumer_poll: float = 0.5,
+                 consumer_poll: float = 0.5, batch_size: int = link.BANK_BATCH,
                  answer_grace: float = link.ANSWER_GRACE_SECONDS) -> None:
         if not bank.bank_codes:
             raise ValueError("a bank node stands in for named banks (--bank)")
@@ -46,6 +47,7 @@ class BankNode:
         self.relay_every = relay_every
         self.rule_every = rule_every
         self.consumer_poll = consumer_poll
+        self.batch_size = batch_size  # 1: one transaction per event, as before batches
         self.answer_grace = answer_grace
         self.bus = JetStreamBus(nats_url, namespace=namespace)
         self.relayed = 0
@@ -58,6 +60,8 @@ class BankNode:
         for code in sorted(self.bank.bank_codes):
             self.bus.subscribe_partner(
                 code, f"bank-{code}", link.bank_handler(self.bank),
+                batch_handler=link.bank_batch_handler(self.bank) if self.batch_size > 1 else None,
+                batch_size=self.batch_size,
                 filter_subject=transport.platform_events_filter(self.namespace, code),
                 poll_seconds=self.consumer_poll)
         self._rpc_loop = AsyncLoop("ykt-bank-rpc")
@@ -68,10 +72,10 @@ class BankNode:
         messages = link.unpublished_messages(self.bank, limit, self.answer_grace)
         if not messages:
             return 0
-        published = self.bus.publish_batch(messages)
-        link.mark_published(self.bank, [m.event_id for m in messages[:published]])
-        self.relayed += published
-        return published
+        stored = self.bus.publish_batch(messages)
+        link.mark_published(self.bank, [m.event_id for m in stored])
+        self.relayed += len(stored)
+        return len(stored)
 
     def run_rules_once(self) -> int:
         with self.bank.uow() as uow:

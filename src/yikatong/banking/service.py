@@ -444,17 +444,10 @@ def handle_platform_event(*, uow: UnitOfWork, bank_code: str, event: Event) -> b
     the unique constraint instead of applying twice. Events the bank has no use for, or about
     cards it does not know, are recorded as ignored: they must never block the stream.
     """
-    seen = uow.session.execute(select(BankProcessedMessage.id).where(
-        BankProcessedMessage.bank_code == bank_code,
-        BankProcessedMessage.message_id == event.event_id)).first()
-    if seen:
+    [fresh] = _record_new(uow, [(bank_code, event)]) or [None]
+    if fresh is None:
         return False
-    record = BankProcessedMessage(
-        bank_code=bank_code, message_id=event.event_id, type=event.type[:64],
-        card_no=event.aggregate_id[:64], platform_seq=event.seq, outcome="applied",
-        processed_at=uow.now())
-    uow.session.add(record)
-    uow.session.flush()
+    record, event = fresh
     try:
         with uow.session.begin_nested():
             note = _apply_platform_event(uow, bank_code, event)
@@ -462,9 +455,58 @@ def handle_platform_event(*, uow: UnitOfWork, bank_code: str, event: Event) -> b
         raise
     except DomainError as error:  # e.g. an account number that clashes: record, go on
         note = f"refused: {error.code}"
+    _note(record, note)
+    return True
+
+
+def handle_platform_events(*, uow: UnitOfWork, events: list[tuple[str, Event]]) -> int:
+    """Apply a batch of (bank_code, platform event) in order, each unless it was already;
+    returns how many were applied now. Does not commit: the caller commits the effects and
+    their processed-message rows together (one transaction for the batch), so the batch is
+    applied exactly once or, if anything raises, not at all.
+
+    Built for a backlog: one query finds the events applied before, the new processed rows
+    go in one flush before any effect (a racing duplicate fails on the unique constraint),
+    the batch's accounts are loaded in one query, and there is no savepoint per event. So a
+    refusal (DomainError) is not recorded here but raised, failing the batch: the caller
+    applies the events one at a time with `handle_platform_event`, which records it."""
+    fresh = _record_new(uow, events)
+    _preload_accounts(uow, [(record.bank_code, event.aggregate_id) for record, event in fresh])
+    for record, event in fresh:
+        _note(record, _apply_platform_event(uow, record.bank_code, event))
+    return len(fresh)
+
+
+def _record_new(uow: UnitOfWork, events: list[tuple[str, Event]]) -> list[tuple[BankProcessedMessage, Event]]:
+    """Processed-message rows for the events not seen before (a repeat within the batch
+    once), flushed; with their events, in order."""
+    seen = _processed_already(uow, events)
+    fresh: list[tuple[BankProcessedMessage, Event]] = []
+    for bank_code, event in events:
+        if (bank_code, event.event_id) in seen:
+            continue
+        seen.add((bank_code, event.event_id))
+        fresh.append((BankProcessedMessage(
+            bank_code=bank_code, message_id=event.event_id, type=event.type[:64],
+            card_no=event.aggregate_id[:64], platform_seq=event.seq, outcome="applied",
+            processed_at=uow.now()), event))
+    uow.session.add_all([record for record, _ in fresh])
+    uow.session.flush()
+    return fresh
+
+
+def _note(record: BankProcessedMessage, note: str | None) -> None:
     if note is not None:
         record.outcome, record.note = "ignored", note[:200]
-    return True
+
+
+def _processed_already(uow: UnitOfWork, events: list[tuple[str, Event]]) -> set[tuple[str, str]]:
+    ids = {event.event_id for _, event in events}
+    rows = uow.session.execute(select(
+        BankProcessedMessage.bank_code, BankProcessedMessage.message_id).where(
+        BankProcessedMessage.bank_code.in_({code for code, _ in events}),
+        BankProcessedMessage.message_id.in_(ids)))
+    return {(code, message_id) for code, message_id in rows}
 
 
 def processed_messages(*, uow: UnitOfWork, bank_code: str) -> list[BankProcessedMessage]:
@@ -578,9 +620,25 @@ def _platform_unblock(uow: UnitOfWork, account: BankAccount, event: Event) -> st
 # Helpers
 
 
+_PRELOADED = "bank_accounts_by_card"  # in Session.info: the accounts a batch loaded at once
+
+
 def _by_card(uow: UnitOfWork, bank_code: str, card_no: str) -> BankAccount | None:
+    preloaded = uow.session.info.get(_PRELOADED, {})
+    if (bank_code, card_no) in preloaded:  # the same object the identity map holds
+        return preloaded[(bank_code, card_no)]
     return uow.session.execute(select(BankAccount).where(
         BankAccount.bank_code == bank_code, BankAccount.card_no == card_no)).scalar_one_or_none()
+
+
+def _preload_accounts(uow: UnitOfWork, cards: list[tuple[str, str]]) -> None:
+    """Load the accounts of these (bank_code, card_no) in one query, for `_by_card`."""
+    if not cards:
+        return
+    accounts = uow.session.execute(select(BankAccount).where(
+        BankAccount.bank_code.in_({code for code, _ in cards}),
+        BankAccount.card_no.in_({card for _, card in cards}))).scalars()
+    uow.session.info[_PRELOADED] = {(a.bank_code, a.card_no): a for a in accounts}
 
 
 def _account_for_card(uow: UnitOfWork, bank_code: str, card_no: str, pan: str | None) -> BankAccount:

@@ -8,8 +8,6 @@ and to act, as a card that does not exist); outlet operators at their outlets; t
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Depends, Header, Query
 from sqlalchemy.exc import IntegrityError
 
@@ -17,19 +15,16 @@ from yikatong.api.deps import Offset, RowId, current_actor, platform_dep
 from yikatong.cards import service
 from yikatong.cards.errors import CardNotFound
 from yikatong.cards.protocols import BankEvent
-from yikatong.cards.rules import financial_capabilities, mask_pan
 from yikatong.cards.schemas import (
     ActivationIn,
     BankEventIn,
     BankEventOut,
     BlockOut,
-    CapabilitiesOut,
     CardListItemOut,
     CardOut,
     DeceasedIn,
     ExpiryReminderOut,
     FreezeIn,
-    FunctionOut,
     LossIn,
     LossOut,
     Referral,
@@ -40,7 +35,6 @@ from yikatong.cards.schemas import (
     WalletRefundIn,
 )
 from yikatong.core.actor import Actor, Role
-from yikatong.core.clock import local_date
 from yikatong.core.errors import Conflict
 from yikatong.platform import Platform
 
@@ -48,28 +42,12 @@ router = APIRouter(prefix="/cards", tags=["cards 卡片"])
 
 
 
-def card_out(view: service.CardView, today: date) -> CardOut:
-    return CardOut(
-        card_no=view.card_no, person_id=view.person_id, kind=view.kind, bank_code=view.bank_code,
-        pan_masked=mask_pan(view.pan), card_id_code=view.card_id_code, asn=view.asn,
-        state=view.state, hr_status=view.hr_status, hr_loss_ends_at=view.hr_loss_ends_at,
-        financial_status=view.financial_status, bank_financial_status=view.bank_financial_status,
-        functions=[FunctionOut(function=f.function, usable=f.usable, status=f.status)
-                   for f in view.functions],
-        financial_capabilities=CapabilitiesOut(**financial_capabilities(view, today).as_dict()),
-        issue_date=view.issue_date, financial_valid_until=view.financial_valid_until,
-        predecessor_card_no=view.predecessor_card_no, successor_card_no=view.successor_card_no,
-        handed_over_at=view.handed_over_at, ended_at=view.ended_at, end_reason=view.end_reason,
-        end_note=view.end_note, transferred_to_province=view.transferred_to_province,
-        version=view.version, blocks_in_force=[block_out(b) for b in view.blocks_in_force])
+def card_out(view: service.CardView) -> CardOut:
+    return CardOut.model_validate(view)
 
 
 def block_out(block: service.BlockView) -> BlockOut:
-    return BlockOut(**{name: getattr(block, name) for name in BlockOut.model_fields})
-
-
-def _today(platform: Platform) -> date:
-    return local_date(platform.clock.now())
+    return BlockOut.model_validate(block)
 
 
 def _idempotent(uow, scope: str, key: str | None, request: dict, respond):
@@ -92,7 +70,7 @@ def _apply(platform: Platform, operation, **kwargs) -> CardOut:
     with platform.uow() as uow:
         view = operation(uow=uow, **kwargs)
         uow.commit()
-    return card_out(view, _today(platform))
+    return card_out(view)
 
 
 @router.get("/expiry-reminders", response_model=list[ExpiryReminderOut],
@@ -103,9 +81,7 @@ def expiry_reminders(within_days: int = Query(default=90, ge=0, le=3660),
     bank_code = actor.bank_code if actor.role == Role.BANK else None
     with platform.uow() as uow:
         reminders = service.expiry_reminders(uow=uow, within_days=within_days, bank_code=bank_code)
-    return [ExpiryReminderOut(card_no=r.card_no, person_id=r.person_id, bank_code=r.bank_code,
-                              financial_valid_until=r.financial_valid_until,
-                              days_left=r.days_left, expired=r.expired) for r in reminders]
+    return [ExpiryReminderOut.model_validate(reminder) for reminder in reminders]
 
 
 @router.post("/bank-events", response_model=BankEventOut,
@@ -119,7 +95,7 @@ def bank_event(body: BankEventIn, actor: Actor = Depends(current_actor),
         applied = service.apply_bank_event(uow=uow, event=BankEvent(**body.model_dump()))
         view = service.get_card(uow=uow, card_no=body.card_no)
         uow.commit()
-    return BankEventOut(applied=applied, card=card_out(view, _today(platform)))
+    return BankEventOut(applied=applied, card=card_out(view))
 
 
 @router.get("", response_model=list[CardListItemOut], summary="List cards / 卡片列表")
@@ -150,7 +126,7 @@ def list_cards(person_id: RowId | None = None, state: str | None = None,
                 card_no=view.card_no, person_id=view.person_id,
                 name=(person.name if whole else mask_name(person.name)) if person else None,
                 ssn_masked=mask_ssn(person.ssn) if person else None, bank_code=view.bank_code,
-                pan_masked=mask_pan(view.pan), state=view.state, hr_status=view.hr_status,
+                pan_masked=view.pan_masked, state=view.state, hr_status=view.hr_status,
                 financial_status=view.financial_status, issue_date=view.issue_date,
                 financial_valid_until=view.financial_valid_until))
     return items
@@ -161,7 +137,7 @@ def get_card(card_no: str, actor: Actor = Depends(current_actor),
              platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         view = service.get_card(uow=uow, card_no=card_no, actor=actor)
-    return card_out(view, _today(platform))
+    return card_out(view)
 
 
 @router.get("/{card_no}/blocks", response_model=list[BlockOut],
@@ -184,7 +160,7 @@ def report_loss(card_no: str, body: LossIn,
                 reason_code=body.reason_code, expected_version=body.expected_version)
             referral = (Referral(zh=outcome.referral_zh, en=outcome.referral_en)
                         if outcome.referral_zh else None)
-            return LossOut(card=card_out(outcome.card, _today(platform)), referral=referral)
+            return LossOut(card=card_out(outcome.card), referral=referral)
 
         return _idempotent(uow, f"cards.loss:{actor.user_id}", idempotency_key,
                            {"card_no": card_no, **body.model_dump()}, respond)
@@ -201,9 +177,7 @@ def unblock(card_no: str, body: UnblockIn,
             outcome = service.unblock(uow=uow, actor=actor, card_no=card_no,
                                       function=body.function,
                                       expected_version=body.expected_version)
-            return UnblockOut(card=card_out(outcome.card, _today(platform)),
-                              lifted=[block_out(b) for b in outcome.lifted],
-                              cancelled_replacements=list(outcome.cancelled_replacements))
+            return UnblockOut.model_validate(outcome)
 
         return _idempotent(uow, f"cards.unblock:{actor.user_id}", idempotency_key,
                            {"card_no": card_no, **body.model_dump()}, respond)

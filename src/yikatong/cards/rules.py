@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
@@ -367,7 +367,7 @@ ENDED_STATES = frozenset({CardState.RETIRED, CardState.CANCELLED})
 class FunctionUse:
     """Whether one function of the card can be used now, and the status that says why."""
 
-    function: str
+    function: str = field(metadata={"description": "hr 人社功能 | financial 金融功能"})
     usable: bool
     status: str
 

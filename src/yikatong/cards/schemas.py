@@ -1,4 +1,5 @@
-"""Request and response shapes of the cards API."""
+"""Request and response shapes of the cards API; the card's responses are built from the
+service views (core.response_models), where their fields are declared."""
 
 from __future__ import annotations
 
@@ -8,68 +9,20 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from yikatong.cards.protocols import BankEventType
+from yikatong.cards.rules import FinancialCapabilities, FunctionUse
+from yikatong.cards.service import BlockView, CardView, ExpiryReminder, UnblockOutcome
 from yikatong.core.money import FenAmount
+from yikatong.core.response_models import response_model
 
-
-class BlockOut(BaseModel):
-    id: int
-    function: str
-    kind: str
-    reason_code: str
-    set_by: str
-    set_by_role: str
-    channel: str
-    branch_code: str | None
-    started_at: datetime
-    ends_at: datetime | None
-    lifted_at: datetime | None
-    lifted_by: str | None
-    lifted_by_role: str | None
-    lifted_channel: str | None
-    lift_reason: str | None
-    in_force: bool
-
-
-class CapabilitiesOut(BaseModel):
-    card_present: bool
-    online: bool
-    credit: bool
-
-
-class FunctionOut(BaseModel):
-    function: str = Field(description="hr 人社功能 | financial 金融功能")
-    usable: bool
-    status: str
-
-
-class CardOut(BaseModel):
-    card_no: str
-    person_id: int
-    kind: str
-    bank_code: str
-    pan_masked: str
-    card_id_code: str
-    asn: str
-    state: str
-    hr_status: str
-    hr_loss_ends_at: datetime | None
-    financial_status: str = Field(description="retired/cancelled for an ended card, whatever "
-                                              "the bank last said / 卡片停用后显示停用")
-    bank_financial_status: str = Field(description="the bank's last word / 银行最后通知的状态")
-    functions: list[FunctionOut]
-    financial_capabilities: CapabilitiesOut
-    issue_date: date
-    financial_valid_until: date
-    predecessor_card_no: str | None
-    successor_card_no: str | None
-    handed_over_at: datetime | None
-    ended_at: datetime | None
-    end_reason: str | None
-    end_note: str | None
-    transferred_to_province: str | None
-    version: int = Field(description="send back as expected_version to guard against "
-                                     "concurrent changes / 并发修改保护")
-    blocks_in_force: list[BlockOut]
+BlockOut = response_model(BlockView, name="BlockOut")
+CapabilitiesOut = response_model(FinancialCapabilities, name="CapabilitiesOut")
+FunctionOut = response_model(FunctionUse, name="FunctionOut")
+# The PAN is shown masked; the chip's serial and the application stay inside.
+CardOut = response_model(
+    CardView, name="CardOut", exclude=("pan", "chip_serial", "application_id"),
+    properties=("pan_masked",),
+    nested={"functions": list[FunctionOut], "financial_capabilities": CapabilitiesOut,
+            "blocks_in_force": list[BlockOut]})
 
 
 class CardListItemOut(BaseModel):
@@ -109,10 +62,8 @@ class UnblockIn(BaseModel):
     expected_version: int | None = None
 
 
-class UnblockOut(BaseModel):
-    card: CardOut
-    lifted: list[BlockOut]
-    cancelled_replacements: list[str]
+UnblockOut = response_model(UnblockOutcome, name="UnblockOut",
+                            nested={"card": CardOut, "lifted": list[BlockOut]})
 
 
 class FreezeIn(BaseModel):
@@ -165,10 +116,5 @@ class BankEventOut(BaseModel):
     card: CardOut
 
 
-class ExpiryReminderOut(BaseModel):
-    card_no: str
-    person_id: int
-    bank_code: str
-    financial_valid_until: date
-    days_left: int
-    expired: bool
+ExpiryReminderOut = response_model(ExpiryReminder, name="ExpiryReminderOut",
+                                   properties=("expired",))

@@ -8,7 +8,7 @@ that registers its produced card) stays one transaction. Every change touches th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
@@ -75,6 +75,7 @@ from yikatong.cards.rules import (
     derive_hr_status,
     financial_capabilities,
     financial_valid_until,
+    mask_pan,
     parse_functions,
     parse_loss_kind,
     plan_loss,
@@ -116,38 +117,49 @@ class BlockView:
 
 @dataclass(frozen=True)
 class CardView:
+    """A card as its doors show it (in the order the cards API answers with it)."""
+
     card_no: str
     person_id: int
+    kind: str
     bank_code: str
     pan: str
+    card_id_code: str
+    asn: str
     state: str
     hr_status: str
-    financial_status: str
+    hr_loss_ends_at: datetime | None  # when a temporary HR loss in force ends by itself
+    # The bank's last word on the account is `bank_financial_status`; `financial_status` shows
+    # "retired"/"cancelled" for an ended card whatever that word was, and `functions` shows none
+    # of them usable.
+    financial_status: str = field(metadata={"description": (
+        "retired/cancelled for an ended card, whatever the bank last said / 卡片停用后显示停用")})
+    bank_financial_status: str = field(
+        metadata={"description": "the bank's last word / 银行最后通知的状态"})
+    functions: tuple[FunctionUse, ...]
+    financial_capabilities: FinancialCapabilities  # what the financial function allows today
     issue_date: date
     financial_valid_until: date
     predecessor_card_no: str | None
-    asn: str
-    kind: str
-    card_id_code: str
-    chip_serial: str
-    application_id: int | None
+    successor_card_no: str | None
     handed_over_at: datetime | None
     ended_at: datetime | None
     end_reason: str | None
     end_note: str | None
     transferred_to_province: str | None
-    successor_card_no: str | None
-    hr_loss_ends_at: datetime | None  # when a temporary HR loss in force ends by itself
-    version: int
+    version: int = field(metadata={"description": (
+        "send back as expected_version to guard against concurrent changes / 并发修改保护")})
     blocks_in_force: tuple[BlockView, ...]
-    # The bank's last word on the account; `financial_status` shows "retired"/"cancelled" for an
-    # ended card whatever that word was, and `functions` shows none of them usable.
-    bank_financial_status: str = ""
-    functions: tuple[FunctionUse, ...] = ()
+    chip_serial: str
+    application_id: int | None
 
     @property
     def is_live(self) -> bool:
         return self.state in LIVE_STATES
+
+    @property
+    def pan_masked(self) -> str:
+        return mask_pan(self.pan)
 
 
 @dataclass(frozen=True)
@@ -971,6 +983,7 @@ def _view(card: Card, now: datetime) -> CardView:
         bank_financial_status=card.financial_status,
         functions=card_functions(state=card.state, hr_status=str(_hr_status(card, now)),
                                  financial_status=card.financial_status),
+        financial_capabilities=financial_capabilities(card, local_date(now)),
         issue_date=card.issue_date,
         financial_valid_until=card.financial_valid_until,
         predecessor_card_no=card.predecessor_card_no, asn=card.asn, kind=card.kind,

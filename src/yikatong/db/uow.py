@@ -21,6 +21,7 @@ from yikatong.core.clock import Clock
 from yikatong.core.errors import ConcurrentChange, IdempotencyKeyReused
 from yikatong.db.idempotency import IdempotencyRecord, request_fingerprint
 from yikatong.events.models import OutboxEvent
+from yikatong.events.wakeup import announce
 
 
 class UnitOfWork:
@@ -50,6 +51,8 @@ class UnitOfWork:
 
     def commit(self) -> None:
         try:
+            if self.events:  # wakes the dispatcher of any process once this commits
+                announce(self.session)
             self.session.commit()
         except StaleDataError as error:
             self.session.rollback()

@@ -20,7 +20,8 @@ from yikatong.events.dispatcher import as_event
 from yikatong.events.models import InboxRecord, OutboxEvent
 from yikatong.events.protocols import Event, Handler
 
-__all__ = ["InboxRecord", "already_applied", "consume_once", "drain_outbox", "once_handler"]
+__all__ = ["InboxRecord", "already_applied", "consume_all_once", "consume_once", "drain_outbox",
+           "once_batch_handler", "once_handler"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,40 @@ def consume_once(uow: UnitOfWork, consumer: str, event: Event, apply_fn: ApplyFn
         return False
     apply_fn(uow, event)
     return True
+
+
+def consume_all_once(uow: UnitOfWork, consumer: str, events: list[Event], apply_fn: ApplyFn) -> int:
+    """`consume_once` for a batch in one transaction; returns how many were applied now.
+
+    One query finds the events applied before and the new inbox rows go in one flush, before
+    any effect; a racing duplicate makes that flush fail (the whole batch rolls back, and
+    the caller applies the events one by one with `consume_once`). An event twice in the
+    batch applies once. Does not commit."""
+    seen = set(uow.session.execute(select(InboxRecord.event_id).where(
+        InboxRecord.consumer == consumer,
+        InboxRecord.event_id.in_({event.event_id for event in events}))).scalars())
+    fresh = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            fresh.append(event)
+    uow.session.add_all([InboxRecord(consumer=consumer, event_id=event.event_id,
+                                     processed_at=uow.now()) for event in fresh])
+    uow.session.flush()
+    for event in fresh:
+        apply_fn(uow, event)
+    return len(fresh)
+
+
+def once_batch_handler(platform, consumer: str, apply_fn: ApplyFn) -> Callable[[list[Event]], None]:
+    """A batch handler (events.nats) applying a fetch of events once each, in one transaction."""
+
+    def handle(events: list[Event]) -> None:
+        with platform.uow() as uow:
+            consume_all_once(uow, consumer, events, apply_fn)
+            uow.commit()
+
+    return handle
 
 
 def once_handler(platform, consumer: str, apply_fn: ApplyFn) -> Handler:

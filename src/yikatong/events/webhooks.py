@@ -203,7 +203,7 @@ def secret_context(partner: str) -> str:
     return f"webhook_endpoints.secret:{partner}"
 
 
-def enqueue_deliveries(uow: UnitOfWork, rows: Sequence[OutboxEvent]) -> int:
+def enqueue_deliveries(uow: UnitOfWork, rows: Sequence[OutboxEvent | Event]) -> int:
     """Queue a delivery for each published row whose partner has an endpoint (enabled or
     not: a disabled endpoint gets its backlog when re-enabled). Called by the dispatcher in
     the transaction that marks the rows published."""

@@ -4,6 +4,7 @@ import logging
 
 from yikatong.events.bus import InProcessBus
 from yikatong.events.protocols import EventBus
+from yikatong.events.wakeup import OutboxWakeup
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +18,10 @@ def configure(platform) -> None:
     else:
         platform.provide(EventBus, InProcessBus())
     platform.after_commit.append(lambda: _dispatch_quietly(platform))
+    # Wakes this process's dispatch loop (events.dispatcher.DispatchLoop) after a commit.
+    wakeup = OutboxWakeup()
+    platform.provide(OutboxWakeup, wakeup)
+    platform.after_commit.append(wakeup.notify)
 
 
 def _dispatch_quietly(platform) -> None:

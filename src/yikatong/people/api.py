@@ -83,8 +83,7 @@ def register_applicant(body: RegisterIn, actor: Actor = Depends(current_actor),
         )
         _check_employer_registers_own(uow, actor, outcome.person_id)
         uow.commit()
-    return ApplicantOut(person_id=outcome.person_id, outcome=outcome.outcome,
-                        review_id=outcome.review_id, warnings=warning_messages(outcome.warnings))
+    return ApplicantOut.from_view(outcome, warnings=warning_messages(outcome.warnings))
 
 
 @router.get("", response_model=PersonPageOut, summary="List people (masked) / 人员列表")
@@ -254,8 +253,7 @@ def declare_provincial_card(person_id: RowId, body: ProvincialCardDeclarationIn,
         record = service.declare_provincial_card(uow=uow, actor=actor, person_id=person_id,
                                                  old_card_no=body.old_card_no)
         uow.commit()
-    return JiangsuCardRecordOut(id=record.id, person_id=record.person_id, card_no=record.card_no,
-                                source=record.source, recorded_at=record.recorded_at)
+    return JiangsuCardRecordOut.model_validate(record)
 
 
 @router.get("/{person_id}", response_model=PersonOut, summary="One person / 人员信息")

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import date
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr
 
 from yikatong.api.deps import RowId
 from yikatong.core.errors import InvalidInput
+from yikatong.core.response_models import ViewModel, response_model
 from yikatong.people import photo, privacy, rules
-from yikatong.people.photo import PhotoReport
-from yikatong.people.service import CorrectionView, PersonView, ReviewView
+from yikatong.people.photo import PhotoReport, RuleResult
+from yikatong.people.service import (
+    ApplicantOutcome,
+    CorrectionView,
+    JiangsuCardRecordView,
+    PersonView,
+    ReviewView,
+)
 
 __all__ = ["PhotoBase64", "RowId"]  # the people and applications doors take row ids from here
 
@@ -68,11 +75,9 @@ class RegisterIn(BaseModel):
     photo_jpeg_base64: PhotoBase64 | None = None
 
 
-class ApplicantOut(BaseModel):
-    person_id: int | None
-    outcome: Literal["existing", "new", "manual_review"]
-    review_id: int | None
-    warnings: list[Message]
+# The warnings' codes with their zh + en text (warning_messages).
+ApplicantOut = response_model(ApplicantOutcome, name="ApplicantOut",
+                              types={"warnings": list[Message]})
 
 
 class ProvincialCardDeclarationIn(BaseModel):
@@ -80,59 +85,35 @@ class ProvincialCardDeclarationIn(BaseModel):
                              "provincial card / 原江苏省社会保障卡卡号")
 
 
-class JiangsuCardRecordOut(BaseModel):
-    id: int
-    person_id: int
-    card_no: str
-    source: str = Field(description="issued | ended | declared")
-    recorded_at: datetime
+JiangsuCardRecordOut = response_model(JiangsuCardRecordView, name="JiangsuCardRecordOut",
+                                      exclude=("recorded_by",))
 
 
-class PersonOut(BaseModel):
-    """One person's record, whole or masked for the reader (people/privacy.py)."""
-
-    id: int
-    name: str
-    ssn: str
-    gender: str
-    birth_date: date | None = Field(description="absent when masked / 脱敏时不显示")
-    birth_year: int
-    nationality: str
-    phone: str | None
-    address: str | None
-    person_code: str
-    document_type: str | None
-    has_photo: bool
-    had_provincial_card: bool
-    masked: bool = Field(description="name, ID number, phone and address are masked; a "
-                                     "disclosure with a reason shows them whole / 已脱敏")
-
+class _PersonShown(ViewModel):
     @classmethod
-    def of(cls, view: PersonView, *, whole: bool = True) -> PersonOut:
+    def of(cls, view: PersonView, *, whole: bool = True) -> Self:
+        """The person as the reader sees it: whole, or masked with the birth year only."""
         shown = view if whole else privacy.masked(view)
-        return cls(**{**shown.__dict__, "birth_date": view.birth_date if whole else None},
-                   birth_year=view.birth_date.year, masked=not whole)
+        return cls.from_view(shown, birth_date=view.birth_date if whole else None,
+                             masked=not whole)
 
 
-class PersonSummaryOut(BaseModel):
-    """A list row: the identity number is always masked, and whatever the reader's details
-    mask is masked here too."""
-
-    id: int
-    name: str
-    ssn_masked: str
-    gender: str
-    birth_date: date | None
-    birth_year: int
-    person_code: str
-    masked: bool
-
-    @classmethod
-    def of(cls, view: PersonView, *, whole: bool = True) -> PersonSummaryOut:
-        detail = PersonOut.of(view, whole=whole)
-        return cls(id=view.id, name=detail.name, ssn_masked=rules.mask_ssn(view.ssn),
-                   gender=view.gender, birth_date=detail.birth_date, birth_year=detail.birth_year,
-                   person_code=view.person_code, masked=detail.masked)
+PersonOut = response_model(
+    PersonView, name="PersonOut", base=_PersonShown, properties=("birth_year",),
+    doc="One person's record, whole or masked for the reader (people/privacy.py).",
+    types={"birth_date": Annotated[date | None, Field(description="absent when masked / 脱敏时不显示")]},
+    extra={"masked": Annotated[bool, Field(description=(
+        "name, ID number, phone and address are masked; a disclosure with a reason shows them "
+        "whole / 已脱敏"))]})
+# ssn_masked reads the shown view: masking a masked number changes nothing.
+PersonSummaryOut = response_model(
+    PersonView, name="PersonSummaryOut", base=_PersonShown,
+    exclude=("ssn", "nationality", "phone", "address", "document_type", "has_photo",
+             "had_provincial_card"),
+    properties=("ssn_masked", "birth_year"), types={"birth_date": date | None},
+    extra={"masked": bool},
+    doc="A list row: the identity number is always masked, and whatever the reader's details\n"
+        "mask is masked here too.")
 
 
 class DisclosureIn(BaseModel):
@@ -153,13 +134,7 @@ class PersonPageOut(BaseModel):
     items: list[PersonSummaryOut]
 
 
-class RuleResultOut(BaseModel):
-    code: str
-    passed: bool
-    severity: str
-    measured: str
-    zh: str
-    en: str
+RuleResultOut = response_model(RuleResult, name="RuleResultOut")
 
 
 class PhotoReportOut(BaseModel):
@@ -169,7 +144,7 @@ class PhotoReportOut(BaseModel):
     @classmethod
     def of(cls, report: PhotoReport) -> PhotoReportOut:
         return cls(accepted=report.accepted,
-                   results=[RuleResultOut(**r.__dict__) for r in report.results])
+                   results=[RuleResultOut.model_validate(result) for result in report.results])
 
 
 class IdCheckIn(BaseModel):
@@ -203,29 +178,24 @@ class DecisionIn(BaseModel):
     reason: str | None = Field(default=None, max_length=200)
 
 
-class CorrectionOut(BaseModel):
-    id: int
-    person_id: int
-    status: str
-    before: dict[str, Any]
-    changes: dict[str, Any]
-    reason: str
-    proposed_by: str
-    decided_by: str | None
-    decision_reason: str | None
-
+class _CorrectionShown(ViewModel):
     @classmethod
-    def of(cls, view: CorrectionView, *, full: bool = True, whole: bool = True) -> CorrectionOut:
+    def of(cls, view: CorrectionView, *, full: bool = True, whole: bool = True) -> Self:
         """One correction as it is decided on; in a list (`full=False`) the ssn is masked, and
         for a reader who sees records masked (`whole=False`) every personal field is."""
-        fields = dict(view.__dict__)
+        images = {}
         for key in ("before", "changes"):
+            image = getattr(view, key)
             if not whole:
-                fields[key] = privacy.masked_image(fields[key])
+                image = privacy.masked_image(image)
             elif not full:
-                fields[key] = {name: rules.mask_ssn(value) if name == "ssn" else value
-                               for name, value in fields[key].items()}
-        return cls(**fields)
+                image = {name: rules.mask_ssn(value) if name == "ssn" else value
+                         for name, value in image.items()}
+            images[key] = image
+        return cls.from_view(view, **images)
+
+
+CorrectionOut = response_model(CorrectionView, name="CorrectionOut", base=_CorrectionShown)
 
 
 class ResolveIn(BaseModel):
@@ -236,40 +206,25 @@ class ResolveIn(BaseModel):
                                   "review's candidate); any other person is refused")
 
 
-class ReviewOut(BaseModel):
-    """Both candidates side by side; identity numbers masked unless `full` (one review)."""
-
-    id: int
-    status: str
-    match_reason: str
-    candidate: PersonOut | PersonSummaryOut
-    applicant: dict[str, Any]
-    has_applicant_photo: bool
-    created_by: str
-    resolved_by: str | None
-    resolved_person_id: int | None
-    resolution_reason: str | None
-    proposed_person_id: int | None = None
-    proposed_by: str | None = None
-    proposal_reason: str | None = None
-
+class _ReviewShown(ViewModel):
     @classmethod
-    def of(cls, view: ReviewView, *, full: bool = False, whole: bool = True) -> ReviewOut:
+    def of(cls, view: ReviewView, *, full: bool = False, whole: bool = True) -> Self:
         """`full` for one review (the candidate's whole row), else a list row; `whole` as the
         reader sees people's records (people/privacy.py)."""
-        fields = dict(view.__dict__)
-        if full:
-            fields["candidate"] = PersonOut.of(view.candidate, whole=whole)
-        else:
-            fields["candidate"] = PersonSummaryOut.of(view.candidate, whole=whole)
+        candidate = (PersonOut if full else PersonSummaryOut).of(view.candidate, whole=whole)
         applicant = dict(view.applicant)
         if not whole:
             applicant = privacy.masked_image(applicant)
         elif not full:
             for key in ("ssn", "document_number"):
                 applicant[key] = rules.mask_ssn(applicant.get(key))
-        fields["applicant"] = applicant
-        return cls(**fields)
+        return cls.from_view(view, candidate=candidate, applicant=applicant)
+
+
+ReviewOut = response_model(
+    ReviewView, name="ReviewOut", base=_ReviewShown,
+    nested={"candidate": PersonOut | PersonSummaryOut},
+    doc="Both candidates side by side; identity numbers masked unless `full` (one review).")
 
 
 class PhoneChangeIn(BaseModel):

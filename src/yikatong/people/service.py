@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,7 @@ DEFAULT_CONFIG = PeopleConfig()
 @dataclass(frozen=True)
 class ApplicantOutcome:
     person_id: int | None
-    outcome: str                      # "existing" | "new" | "manual_review"
+    outcome: Literal["existing", "new", "manual_review"]
     review_id: int | None
     warnings: list[str] = field(default_factory=list)
 
@@ -52,6 +52,15 @@ class PersonView:
     document_type: str | None
     has_photo: bool
     had_provincial_card: bool
+
+    @property
+    def birth_year(self) -> int:
+        return self.birth_date.year
+
+    @property
+    def ssn_masked(self) -> str:
+        """The identity number as every list shows it (people/privacy.py)."""
+        return rules.mask_ssn(self.ssn)
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -400,7 +409,7 @@ class JiangsuCardRecordView:
     id: int
     person_id: int
     card_no: str
-    source: str
+    source: str = field(metadata={"description": "issued | ended | declared"})
     recorded_at: datetime
     recorded_by: str
 

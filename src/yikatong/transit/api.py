@@ -47,16 +47,15 @@ ROW_ID = Path(ge=1, le=2**63 - 1)
 
 
 def _top_up_out(view: service.TopUpView) -> TopUpOut:
-    return TopUpOut(**{name: getattr(view, name) for name in TopUpOut.model_fields})
+    return TopUpOut.model_validate(view)
 
 
 def _contact_out(step: contact.ContactStep) -> ContactOut:
-    return ContactOut(contact_id=step.contact_id, purpose=step.purpose, state=step.state, command=step.command,
-                      result=step.result, problem=step.problem, exchanges=step.exchanges)
+    return ContactOut.model_validate(step)
 
 
 def _refund_out(view: refunds.RefundView) -> WalletRefundOut:
-    return WalletRefundOut(**{name: getattr(view, name) for name in WalletRefundOut.model_fields})
+    return WalletRefundOut.model_validate(view)
 
 
 @router.post("/top-ups", response_model=TopUpOut, status_code=201,
@@ -107,7 +106,7 @@ def get_deny_list(since: int = Query(default=0, ge=0, le=2**63 - 1),
                   platform: Platform = Depends(platform_dep)):
     with platform.uow() as uow:
         delta = deny_list.changes_since(uow=uow, since=since)
-    return DenyListOut(version=delta.version, added=delta.added, removed=delta.removed, complete=delta.complete)
+    return DenyListOut.model_validate(delta)
 
 
 @router.post("/wallet-refunds/unreadable", response_model=WalletRefundOut, status_code=201,
@@ -133,11 +132,11 @@ def get_wallet_refund(card_no: str, actor: Actor = Depends(current_actor),
 
 
 def _grant_out(view: grants.GrantView) -> RiderGrantOut:
-    return RiderGrantOut(**{name: getattr(view, name) for name in RiderGrantOut.model_fields})
+    return RiderGrantOut.model_validate(view)
 
 
 def _refused_out(view: riders.RefusedRewrite) -> RefusedRiderRewriteOut:
-    return RefusedRiderRewriteOut(**{name: getattr(view, name) for name in RefusedRiderRewriteOut.model_fields})
+    return RefusedRiderRewriteOut.model_validate(view)
 
 
 @router.post("/rider-grants", response_model=RiderGrantOut, status_code=201,

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from yikatong.cards import service as cards
 from yikatong.chip.protocols import CardRemoved
@@ -88,8 +88,9 @@ class ScriptedReader:
 class ContactStep:
     contact_id: str
     purpose: str
-    state: str  # awaiting_card | done | failed
-    command: str | None  # the APDU (hex) the device sends next
+    state: Literal["awaiting_card", "done", "failed"]
+    command: str | None = dataclasses.field(
+        metadata={"description": "the APDU (hex) to send to the card next"})
     result: dict | None
     problem: dict | None
     exchanges: int

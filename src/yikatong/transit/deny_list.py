@@ -8,7 +8,7 @@ misses one. Each change also leaves as an outbox event `transit.deny_list_change
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -33,7 +33,8 @@ class DenyListDelta:
     version: int  # the list's version after these changes
     added: list[str]
     removed: list[str]
-    complete: bool  # True: `added` is the whole list (the caller's version was too old or 0)
+    # True when the caller's version was too old or 0.
+    complete: bool = field(metadata={"description": "true: `added` is the whole list, replace yours"})
 
 
 def add(*, uow: UnitOfWork, asn: str, reason: DenyReason | str, actor: Actor) -> int | None:

@@ -17,8 +17,9 @@ next contact tries the rewrite again, and is announced as an outbox event (witho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -48,11 +49,13 @@ class GrantView:
     person_id: int
     category: str
     proof_kind: str
-    proof_reference: str  # masked
+    proof_reference: str = field(metadata={"description": "masked: the last characters only"})
     valid_from: date
     valid_until: date | None
-    state: str  # active | revoked | expired (an active grant past valid_until shows expired)
-    in_force: bool  # it sets the person's category today
+    # An active grant past valid_until shows expired.
+    state: Literal["active", "revoked", "expired"]
+    in_force: bool = field(
+        metadata={"description": "true: it sets the person's rider category today"})
     granted_by: str
     outlet_code: str | None
     granted_at: datetime

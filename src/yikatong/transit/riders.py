@@ -43,7 +43,7 @@ exchange that flagged it sends the same commands again (the challenge tells the 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -264,10 +264,12 @@ class RefusedRewrite:
     asn: str
     card_no: str | None
     person_id: int | None
-    on_card: str
-    wanted: str
+    on_card: str = field(metadata={"description": "the rider category the card still shows"})
+    wanted: str = field(
+        metadata={"description": "the registry's category the card refused to take"})
     refusals: int
-    status: str | None
+    status: str | None = field(
+        metadata={"description": "the card's last status word, e.g. 6988"})
     refused_at: datetime
     last_seen_at: datetime | None
     last_seen_channel: str | None

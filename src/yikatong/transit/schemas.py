@@ -1,14 +1,22 @@
-"""Request and response shapes of the transit wallet API."""
+"""Request and response shapes of the transit wallet API; the responses are built from the
+service views (core.response_models), where their fields and descriptions are declared."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from yikatong.core.money import PositiveFenAmount
+from yikatong.core.response_models import response_model
+from yikatong.transit.contact import ContactStep
+from yikatong.transit.deny_list import DenyListDelta
+from yikatong.transit.grants import GrantView
 from yikatong.transit.protocols import PayerKind
+from yikatong.transit.refunds import RefundView
+from yikatong.transit.riders import RefusedRewrite
+from yikatong.transit.service import TopUpView
 
 
 class PayerIn(BaseModel):
@@ -23,25 +31,7 @@ class TopUpIn(BaseModel):
     payer: PayerIn
 
 
-class TopUpOut(BaseModel):
-    order_no: str
-    asn: str
-    amount: int
-    channel: str
-    state: str
-    payer_kind: str
-    balance_read: int
-    payment_reference: str | None
-    write_attempts: int
-    tac: str | None
-    tac_verified: bool | None
-    recovered: bool
-    needs_review: bool
-    failure_reason: str | None
-    created_at: datetime
-    paid_at: datetime | None
-    done_at: datetime | None
-    refunded_at: datetime | None
+TopUpOut = response_model(TopUpView, name="TopUpOut", exclude=("expected_counter", "rider_update"))
 
 
 class ContactIn(BaseModel):
@@ -55,38 +45,15 @@ class CardAnswerIn(BaseModel):
     card_removed: bool = Field(default=False, description="the card left (or stopped answering)")
 
 
-class ContactOut(BaseModel):
-    contact_id: str
-    purpose: str
-    state: Literal["awaiting_card", "done", "failed"]
-    command: str | None = Field(description="the APDU (hex) to send to the card next")
-    result: dict | None
-    problem: dict | None
-    exchanges: int
-
-
-class DenyListOut(BaseModel):
-    version: int
-    added: list[str]
-    removed: list[str]
-    complete: bool = Field(description="true: `added` is the whole list, replace yours")
+ContactOut = response_model(ContactStep, name="ContactOut")
+DenyListOut = response_model(DenyListDelta, name="DenyListOut")
 
 
 class UnreadableIn(BaseModel):
     card_no: str
 
 
-class WalletRefundOut(BaseModel):
-    card_no: str
-    asn: str
-    kind: str
-    state: str
-    amount: int | None
-    balance_source: str | None
-    outlet_code: str | None
-    created_at: datetime
-    due_at: datetime | None
-    refunded_at: datetime | None
+WalletRefundOut = response_model(RefundView, name="WalletRefundOut")
 
 
 class RiderGrantIn(BaseModel):
@@ -106,32 +73,5 @@ class RiderGrantRevokeIn(BaseModel):
     reason: str = Field(min_length=1, max_length=200, description="why the grant ends (kept in the audit)")
 
 
-class RiderGrantOut(BaseModel):
-    id: int
-    person_id: int
-    category: str
-    proof_kind: str
-    proof_reference: str = Field(description="masked: the last characters only")
-    valid_from: date
-    valid_until: date | None
-    state: Literal["active", "revoked", "expired"]
-    in_force: bool = Field(description="true: it sets the person's rider category today")
-    granted_by: str
-    outlet_code: str | None
-    granted_at: datetime
-    revoked_by: str | None
-    revoked_at: datetime | None
-    revoke_reason: str | None
-
-
-class RefusedRiderRewriteOut(BaseModel):
-    asn: str
-    card_no: str | None
-    person_id: int | None
-    on_card: str = Field(description="the rider category the card still shows")
-    wanted: str = Field(description="the registry's category the card refused to take")
-    refusals: int
-    status: str | None = Field(description="the card's last status word, e.g. 6988")
-    refused_at: datetime
-    last_seen_at: datetime | None
-    last_seen_channel: str | None
+RiderGrantOut = response_model(GrantView, name="RiderGrantOut")
+RefusedRiderRewriteOut = response_model(RefusedRewrite, name="RefusedRiderRewriteOut")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,18 +20,35 @@ class Job:
     run: Callable[..., int]  # run(platform) -> how many things it handled
 
 
+@dataclass(frozen=True)
+class Loop:
+    """Work that waits for its own wake-up (e.g. the outbox dispatcher, woken by commits)
+    instead of a timer: the worker runs it in a thread of its own until told to stop."""
+
+    name: str
+    run: Callable[..., None]  # run(platform, stop) until stop() is true
+
+
 def all_jobs() -> list[Job]:
-    jobs: list[Job] = []
+    return [job for module in _jobs_modules() for job in module.JOBS]
+
+
+def all_loops() -> list[Loop]:
+    return [loop for module in _jobs_modules() for loop in getattr(module, "LOOPS", [])]
+
+
+def _jobs_modules() -> list:
+    modules = []
     for module in sorted(pkgutil.iter_modules(yikatong.__path__), key=lambda m: m.name):
         name = f"yikatong.{module.name}.jobs"
         if not module.ispkg:
             continue
         try:
-            jobs.extend(importlib.import_module(name).JOBS)
+            modules.append(importlib.import_module(name))
         except ModuleNotFoundError as error:
             if error.name != name:
                 raise
-    return jobs
+    return modules
 
 
 def run_once(platform, jobs: list[Job] | None = None) -> dict[str, int]:
@@ -46,6 +64,10 @@ def run_once(platform, jobs: list[Job] | None = None) -> dict[str, int]:
 
 
 def run_forever(platform, *, stop: Callable[[], bool] = lambda: False, tick: float = 0.2) -> None:
+    loops = [threading.Thread(target=_keep_running, args=(loop, platform, stop), name=loop.name,
+                              daemon=True) for loop in all_loops()]
+    for thread in loops:
+        thread.start()
     jobs = all_jobs()
     next_run = {job.name: 0.0 for job in jobs}
     while not stop():
@@ -55,3 +77,15 @@ def run_forever(platform, *, stop: Callable[[], bool] = lambda: False, tick: flo
                 run_once(platform, [job])
                 next_run[job.name] = now + job.every_seconds
         time.sleep(tick)
+    for thread in loops:
+        thread.join(timeout=10)
+
+
+def _keep_running(loop: Loop, platform, stop: Callable[[], bool]) -> None:
+    """A loop that fails is logged and started again, a second later."""
+    while not stop():
+        try:
+            loop.run(platform, stop)
+        except Exception:
+            log.exception("loop %s failed; restarting", loop.name)
+            time.sleep(1)

@@ -1,0 +1,89 @@
+"""The bank applies a fetched batch of the platform's events in one transaction
+(banking.link.bank_batch_handler, service.handle_platform_events): each event once, the
+batch all or nothing, so the consumer's one-by-one fallback after a failure applies nothing
+twice."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.banking.helpers import card_numbers
+from yikatong.banking import link, service
+from yikatong.events.protocols import Event
+
+pytestmark = pytest.mark.db
+
+
+def hr_change(card_no: str, after: str, seq: int, event_id: str | None = None) -> Event:
+    return Event(event_id=event_id or str(uuid.uuid4()), type="card.hr_status_changed",
+                 aggregate_type="card", aggregate_id=card_no, partner="ICBC",
+                 payload={"card_no": card_no, "before": "normal", "after": after},
+                 occurred_at=datetime(2026, 3, 2, 2, seq % 60, tzinfo=UTC), seq=seq)
+
+
+def open_accounts(bank, count: int) -> list[str]:
+    made = [card_numbers() for _ in range(count)]
+    with bank.uow() as uow:
+        for card in made:
+            service.open_account(uow=uow, bank_code="ICBC", card_no=card["card_no"], pan=card["pan"])
+        uow.commit()
+    return [card["card_no"] for card in made]
+
+
+def processed(bank) -> list:
+    with bank.uow() as uow:
+        return service.processed_messages(uow=uow, bank_code="ICBC")
+
+
+def hr_status(bank, card_no: str) -> str:
+    with bank.uow() as uow:
+        return service.account_view_by_card(uow=uow, bank_code="ICBC", card_no=card_no).hr_status
+
+
+def test_a_batch_applies_each_event_once_in_order(bank):
+    first, second = open_accounts(bank, 2)
+    earlier = hr_change(first, "temporary_loss", 1)
+    link.bank_handler(bank)(earlier)  # applied before, one at a time
+    batch = [earlier, hr_change(first, "formal_loss", 2), hr_change(second, "formal_loss", 3),
+             hr_change("B99999999", "formal_loss", 4)]  # a card the bank does not know
+    batch.append(batch[1])  # the same event twice in one fetch (a copy past the dedupe window)
+
+    link.bank_batch_handler(bank)(batch)
+
+    seen = processed(bank)
+    assert [m.message_id for m in seen] == [e.event_id for e in batch[:4]]
+    assert [m.outcome for m in seen] == ["applied", "applied", "applied", "ignored"]
+    assert hr_status(bank, first) == "formal_loss" and hr_status(bank, second) == "formal_loss"
+
+
+def test_a_batch_that_fails_commits_nothing_and_one_by_one_applies_the_rest_once(bank, monkeypatch):
+    cards = open_accounts(bank, 3)
+    before = [hr_status(bank, card) for card in cards]
+    batch = [hr_change(card, "formal_loss", n) for n, card in enumerate(cards, start=1)]
+    poisoned = batch[1].event_id
+    real_apply = service._apply_platform_event
+
+    def apply(uow, bank_code, event):
+        if event.event_id == poisoned:
+            raise RuntimeError("the bank's disk is full")  # not a domain refusal: retried
+        return real_apply(uow, bank_code, event)
+
+    monkeypatch.setattr(service, "_apply_platform_event", apply)
+    with pytest.raises(RuntimeError):
+        link.bank_batch_handler(bank)(batch)
+    assert processed(bank) == []  # nothing of the batch stayed
+    assert [hr_status(bank, card) for card in cards] == before
+
+    one_by_one = link.bank_handler(bank)  # what the consumer does next, in order
+    one_by_one(batch[0])
+    with pytest.raises(RuntimeError):
+        one_by_one(batch[1])
+    one_by_one(batch[2])  # (the consumer would hold this until batch[1] passes)
+    monkeypatch.setattr(service, "_apply_platform_event", real_apply)
+    for event in batch:  # redelivered: the retry of the bad one, copies of the others
+        one_by_one(event)
+    assert sorted(m.message_id for m in processed(bank)) == sorted(e.event_id for e in batch)
+    assert [hr_status(bank, card) for card in cards] == ["formal_loss"] * 3
