@@ -261,70 +261,83 @@ class Population:
             occurred_at=self.clock.now(), channel="bank_rule"))
 
     def wallets(self) -> None:
-        """Top-up orders in every state, and wallet refunds (closing, waiting, refunded)."""
-        from yikatong.chip.emulator import TearPoint
-        from yikatong.transit import refunds
+        self.top_ups()
+        self.wallet_refunds()
+
+    def top_up(self, role: str, order: str, *, payer=None, write: bool = True):
+        """Read the role's card at a citizen-card counter, order a top-up and (if `write`)
+        write it to the card; returns the order and the reader the card is in."""
         from yikatong.transit import service as transit
-        from yikatong.transit.protocols import Payer, PayerKind, PaymentDeclined
+        from yikatong.transit.protocols import Payer, PayerKind
 
-        cash = Payer(PayerKind.CASH, "till SMK-DIRECT-01")
+        reader = self.reader(role)
+        transit.contact(platform=self.platform, reader=reader, actor=CITIZEN_OUTLET)
+        view = transit.create_top_up(platform=self.platform, actor=CITIZEN_OUTLET,
+                                     idempotency_key=f"population-{order}",
+                                     asn=self.card(role).asn, amount=5000,
+                                     payer=payer or Payer(PayerKind.CASH, "till SMK-DIRECT-01"))
+        self.index.top_up_order_nos[order] = view.order_no
+        if write:
+            transit.write_top_up(platform=self.platform, reader=reader, actor=CITIZEN_OUTLET,
+                                 order_no=view.order_no)
+        return view, reader
+
+    def top_ups(self) -> None:
+        """Top-up orders in every state (one open order per card at a time)."""
+        from yikatong.chip.emulator import TearPoint
+        from yikatong.chip.protocols import CardRemoved
+        from yikatong.transit import service as transit
+        from yikatong.transit.protocols import Payer, PayerKind, PaymentDeclined, PaymentUnavailable
+
         orders = self.index.top_up_order_nos
-
-        def top_up(role: str, order: str, *, payer: Payer = cash, write: bool = True):
-            reader = self.reader(role)
-            transit.contact(platform=self.platform, reader=reader, actor=CITIZEN_OUTLET)
-            card = self.card(role)
-            view = transit.create_top_up(platform=self.platform, actor=CITIZEN_OUTLET,
-                                         idempotency_key=f"population-{order}", asn=card.asn,
-                                         amount=5000, payer=payer)
-            orders[order] = view.order_no
-            if write:
-                transit.write_top_up(platform=self.platform, reader=reader,
-                                     actor=CITIZEN_OUTLET, order_no=view.order_no)
-            return view, reader
-
-        top_up("holder", "done")
+        self.top_up("holder", "done")
         try:
-            top_up("holder", "failed", payer=Payer(PayerKind.CASH, "DECLINE-population"))
-        except PaymentDeclined:
-            pass  # the order is recorded as failed: what this resident is for
-        orders["failed"] = self._order_of_key("population-failed")
-        refunded, _ = top_up("holder", "refunded", write=False)
+            self.top_up("holder", "failed", payer=Payer(PayerKind.CASH, "DECLINE-population"))
+        except PaymentDeclined:  # the order is recorded as failed
+            orders["failed"] = self._order_of_key("population-failed")
+        refunded, _ = self.top_up("holder", "refunded", write=False)
         transit.refund_order(platform=self.platform, order_no=refunded.order_no,
                              reason="holder changed their mind (synthetic)", actor=CITIZEN_OUTLET)
-        top_up("top_up_paid", "paid", write=False)
-        torn, reader = top_up("top_up_pending_write", "pending_write", write=False)
-        reader.card.arm_tear(TearPoint.BEFORE_COMMIT, ins=0x52)  # CREDIT FOR LOAD: card leaves
+        self.top_up("top_up_paid", "paid", write=False)
+        torn, reader = self.top_up("top_up_pending_write", "pending_write", write=False)
+        reader.card.arm_tear(TearPoint.BEFORE_COMMIT, ins=0x52)  # at CREDIT FOR LOAD
         try:
             transit.write_top_up(platform=self.platform, reader=reader, actor=CITIZEN_OUTLET,
                                  order_no=torn.order_no)
-        except Exception:  # noqa: BLE001 - the card left mid-write: pending_write is the point
-            pass
+        except CardRemoved:
+            pass  # the card left mid-write: the order waits as pending_write
         with self._acquirer_down():
             try:
-                top_up("top_up_created", "created", write=False)
-            except Exception:  # noqa: BLE001 - PaymentUnavailable leaves the order created
+                self.top_up("top_up_created", "created", write=False)
+            except PaymentUnavailable:  # the order waits as created
                 orders["created"] = self._order_of_key("population-created")
-        refunding, _ = top_up("top_up_refunding", "refunding", write=False)
+        refunding, _ = self.top_up("top_up_refunding", "refunding", write=False)
         with self._acquirer_down():
             try:
                 transit.refund_order(platform=self.platform, order_no=refunding.order_no,
                                      reason="acquirer outage (synthetic)", actor=CITIZEN_OUTLET)
-            except Exception:  # noqa: BLE001 - claimed for refund, the acquirer did not answer
-                pass
-        # 退值: read from the card and refunded (before the exchange), one torn halfway
-        # (closing), one card too damaged to read (waiting for the shadow balance).
+            except PaymentUnavailable:
+                pass  # claimed for the refund, the acquirer did not answer: refunding
+
+    def wallet_refunds(self) -> None:
+        """退值: read from the card and refunded (before the exchange), one torn halfway
+        (closing), one card too damaged to read (waiting for the shadow balance)."""
+        from yikatong.chip.emulator import TearPoint
+        from yikatong.chip.protocols import CardRemoved
+        from yikatong.transit import refunds
+
+        card_no = self.index.card_nos
         refunds.refund_wallet(platform=self.platform, reader=self.reader("exchanged"),
-                              actor=CITIZEN_OUTLET, card_no=self.index.card_nos["exchanged"])
+                              actor=CITIZEN_OUTLET, card_no=card_no["exchanged"])
         reader = self.reader("refund_closing")
-        reader.card.arm_tear(TearPoint.BEFORE_COMMIT, ins=0x1E)  # APPLICATION BLOCK
+        reader.card.arm_tear(TearPoint.BEFORE_COMMIT, ins=0x1E)  # at APPLICATION BLOCK
         try:
             refunds.refund_wallet(platform=self.platform, reader=reader, actor=CITIZEN_OUTLET,
-                                  card_no=self.index.card_nos["refund_closing"])
-        except Exception:  # noqa: BLE001 - the card left before it was closed: closing
-            pass
+                                  card_no=card_no["refund_closing"])
+        except CardRemoved:
+            pass  # the card left before the wallet was closed on it: closing
         self.call(refunds.register_unreadable_wallet, actor=CITIZEN_OUTLET,
-                  card_no=self.index.card_nos["deceased"])
+                  card_no=card_no["deceased"])
 
     def _order_of_key(self, key: str) -> str:
         from sqlalchemy import select
