@@ -159,7 +159,7 @@ def list_cards(person_id: RowId | None = None, state: str | None = None,
 @router.get("/{card_no}", response_model=CardOut, summary="One card / 卡片详情")
 def get_card(card_no: str, actor: Actor = Depends(current_actor),
              platform: Platform = Depends(platform_dep)):
-    with platform.uow() as uow:
+    with platform.uow(read_only=True) as uow:
         view = service.get_card(uow=uow, card_no=card_no, actor=actor)
     return card_out(view, _today(platform))
 
@@ -168,7 +168,7 @@ def get_card(card_no: str, actor: Actor = Depends(current_actor),
             summary="Every loss and freeze of the card / 挂失与冻结记录")
 def blocks(card_no: str, actor: Actor = Depends(current_actor),
            platform: Platform = Depends(platform_dep)):
-    with platform.uow() as uow:
+    with platform.uow(read_only=True) as uow:
         return [block_out(b) for b in service.card_blocks(uow=uow, card_no=card_no, actor=actor)]
 
 
