@@ -1,0 +1,116 @@
+"""What the fast request path must keep correct (bench/request_path.py measures its speed):
+credentials are checked against the database on every request, so a revocation made through
+one worker process holds at once in every other; read-only units of work never write and,
+on SQLite, never queue for the write lock; the e-card verifiers follow the key store."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from yikatong.api.app import create_app
+from yikatong.auth.models import User
+from yikatong.auth.service import create_api_key, find_user
+from yikatong.core.actor import Role
+from yikatong.core.settings import Settings
+from yikatong.crypto.keystore import InMemoryKeyStore
+from yikatong.db.uow import ReadOnlyUnitOfWork
+from yikatong.ecard import service as ecard
+from yikatong.platform import Platform
+
+pytestmark = pytest.mark.db
+ME = "/api/v1/auth/me"
+
+
+@pytest.fixture
+def second_worker(database_url, clock, tmp_path):
+    """Another `ykt serve` worker: its own Platform (engine, pool) and app on the same database."""
+    other = Platform(Settings(database_url=database_url, key_store_path=str(tmp_path / "k2.json")),
+                     clock=clock)
+    with TestClient(create_app(other)) as client:
+        yield client
+    other.engine.dispose()
+
+
+def test_a_token_revoked_through_one_worker_is_refused_by_the_next_request_to_another(
+        client, second_worker, login):
+    headers = login(Role.PHONE_AGENT, username="agent-lu")
+    assert second_worker.get(ME, headers=headers).json()["username"] == "agent-lu"
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    refused = second_worker.get(ME, headers=headers)
+    assert refused.status_code == 401 and refused.json()["code"] == "token_invalid"
+
+
+def test_a_login_deactivated_through_one_worker_loses_its_api_key_in_another(
+        client, second_worker, login, platform, admin_actor):
+    admin = login(Role.ADMIN, username="admin-gu")
+    login(Role.TRANSIT_OPERATOR, username="metro-feed", branch_code="CZMETRO")
+    with platform.uow() as uow:
+        key = create_api_key(uow=uow, user=find_user(uow=uow, username="metro-feed"),
+                             label="gate feed", actor=admin_actor)
+        uow.commit()
+    assert second_worker.get(ME, headers={"X-API-Key": key}).status_code == 200
+    assert client.post("/api/v1/auth/users/metro-feed/deactivate", headers=admin).status_code == 200
+    assert second_worker.get(ME, headers={"X-API-Key": key}).status_code == 401
+
+
+def test_the_fast_lookup_answers_the_same_actor_as_before(client, login):
+    headers = login(Role.BANK, username="icbc-teller", bank_code="ICBC", branch_code="ICBC-CZ-001",
+                    channel="bank_branch")
+    me = client.get(ME, headers=headers).json()
+    assert (me["username"], me["role"], me["channel"]) == ("icbc-teller", "bank", "bank_branch")
+    refused = client.get(ME, headers={**headers, "X-Ykt-Channel": "online_portal"})
+    assert refused.status_code == 403 and refused.json()["code"] == "channel_not_allowed"
+    assert client.get(ME, headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+
+
+def test_a_read_only_unit_of_work_refuses_to_commit_and_leaves_nothing_behind(platform, login):
+    login(Role.PHONE_AGENT, username="agent-xu")
+    with platform.uow(read_only=True) as uow:
+        user = uow.session.execute(select(User).where(User.username == "agent-xu")).scalar_one()
+        user.display_name = "changed"
+        with pytest.raises(ReadOnlyUnitOfWork):
+            uow.commit()
+    with platform.uow() as uow:
+        assert find_user(uow=uow, username="agent-xu").display_name == "agent-xu"
+
+
+def test_a_reader_does_not_wait_for_the_writer(platform, login, database_url):
+    """A writer holds its transaction open (on SQLite: the write lock); a read-only unit of work
+    and a credential check read meanwhile, and see the committed state, not the open change."""
+    headers = login(Role.PHONE_AGENT, username="agent-shi")
+    app = TestClient(create_app(platform))
+    read: dict = {}
+
+    def reader() -> None:
+        with platform.uow(read_only=True) as uow:
+            read["name"] = find_user(uow=uow, username="agent-shi").display_name
+        read["me"] = app.get(ME, headers=headers).status_code
+
+    with platform.uow() as writer:
+        find_user(uow=writer, username="agent-shi").display_name = "uncommitted"
+        writer.session.flush()  # the write lock is taken (SQLite: at BEGIN IMMEDIATE already)
+        thread = threading.Thread(target=reader)
+        thread.start()
+        thread.join(timeout=20)  # busy_timeout is 30 s: a waiting reader would still be waiting
+        finished = not thread.is_alive()
+        writer.session.rollback()
+    thread.join()
+    assert finished, "the reader queued behind the writer"
+    assert read == {"name": "agent-shi", "me": 200}
+
+
+def test_e_card_verifiers_follow_the_key_store_at_once():
+    keys = InMemoryKeyStore(seed=b"request path test")
+    first = ecard.verifiers(keys)
+    assert list(first) == [1]
+    assert ecard.verifiers(keys)[1] is first[1]  # built once per public key
+    keys.rotate("ecard_signing", "SM2")
+    assert sorted(ecard.verifiers(keys)) == [1, 2]
+    keys.set_status("ecard_signing", "SM2", 1, "revoked")
+    assert sorted(ecard.verifiers(keys)) == [2]
+    [revoked] = [k for k in keys.list() if k.purpose == "ecard_signing" and k.version == 1]
+    assert str(revoked.status) == "revoked" and revoked.check_value  # a new key object, new info
