@@ -27,20 +27,27 @@ and socket errors) for
 
 ## Where a card read spent its time (profiled, pyinstrument and cProfile, in-process)
 
-Before (one `GET /api/v1/cards/{no}`: ≈ 4.4 ms of CPU, 195 rps at c=50 with p50 285 ms):
+Before (one `GET /api/v1/cards/{no}`: ≈ 4.4 ms of CPU, 195 rps at c=50 with p50 285 ms).
+At c=50 the p50 is mostly the queue: 50 requests in flight over the rate served (Little's
+law), so it falls only as the CPU time of a request falls, or with more worker processes.
 
 - **The SQLite write lock on every read.** Every transaction began `BEGIN IMMEDIATE` (so that
   two writers serialise instead of failing half-way), reads too: the credential lookup and the
   card read each queued for the one write lock, behind every other request and every writer,
-  and SQLite's busy handler sleeps between retries. That, not CPU, made p50 285 ms at c=50.
+  and SQLite's busy handler sleeps between retries (with writers about, reads waited seconds).
   Now a read-only unit of work (`platform.uow(read_only=True)`, refuses to commit) and the
   credential lookup begin deferred: in WAL mode readers neither wait for nor block the writer.
 - **Five thread-pool hops per request.** `authorize`, `platform_dep` and `current_actor` were
   sync dependencies, the route was sync and FastAPI validates a sync route's answer in the
   pool again. Each hop is a hand-over between the event loop and a worker thread, and under
   load a queue behind everybody else's hops. Now the dependencies that do no I/O are async,
-  `authorize` goes to the pool only for the credential lookup (never on a PUBLIC route), and
-  the health check is async: a card read makes three hops, /healthz none.
+  `authorize` goes to the pool only for the credential lookup (never on a PUBLIC route), the
+  card read is an async route that does its database work and builds its answer in one hop,
+  and the health check is async: a card read makes two hops, /healthz none.
+- **The card through the ORM** (0.77 ms of CPU alone, measured apart): `select(Card)` plus the
+  `selectin` load of its blocks, identity map and instance state for rows nobody changes.
+  Now `cards.service.read_card`: two plain selects (0.13 ms) fed to the same `_view`, with the
+  same refusals (tests/cards/test_read_card.py: equal to `get_card` through a card's life).
 - **The credential lookup through the ORM** (0.9 ms of the 4.4 in the profile): a session, a
   joined `AccessToken, User` entity load and identity-map work for a row read once. Now one
   Core select of the dozen columns needed, on a plain connection (`credential_holder`), with
@@ -53,16 +60,24 @@ Before (one `GET /api/v1/cards/{no}`: ≈ 4.4 ms of CPU, 195 rps at c=50 with p5
   Now a pure ASGI middleware, like the security middleware already was.
 - **/healthz was matched last** among ~250 routes; it is now the first route.
 
-What stays, and why: the card's ORM load with its blocks (≈ 1 ms: it is the answer); FastAPI's
-matching of nested included routers (≈ 0.15 ms for a card read: linear over the routers in
-front of cards); pydantic validation of the answer; the security middleware (headers on every
-answer, measured by bench/security_middleware.py at < 10 % of p99); the throttle counter that
-an e-card check or a holder's call writes (shared by every worker: it lives in the database,
-as the login throttle's counts do, auth/throttle.py DatabaseStorage).
+In-process (httpx over ASGI, one request at a time, CPU time per request): card read
+3.1 → 1.8 ms, /healthz 1.16 → 0.31 ms.
 
-E-card codes: the verifier of each public signing key was built for every code checked;
-`ecard.service.verifiers` now keeps one per (version, public key) (reference data by version:
-a new or revoked key version changes the key list, and a key never changes under a version).
+What stays, and why: FastAPI's matching of nested included routers (≈ 0.15 ms for a card
+read: linear over the routers in front of cards); its dependency solving (current_actor also
+declares the token, API-key and channel headers for the OpenAPI document); pydantic
+validation of the answer; the security middleware (headers on every answer; < 10 % of p99 by
+bench/security_middleware.py); the throttle counter an e-card check or a holder's call writes
+(shared by every worker: it lives in the database, as the login throttle's counts do,
+auth/throttle.py DatabaseStorage). On SQLite every write still takes the one write lock, so
+lifecycle writes queue behind the throttle counters of the e-card checks under load:
+PostgreSQL is the production database.
+
+E-card codes: every check listed the key store, and listing computed each key's check value
+(an encryption per symmetric key, 0.5 ms); a MasterKey is frozen (a status change makes a new
+one), so its check value is now computed once per key object; and the verifier of a public
+key is built once per key (`ecard.service._verifier`). The store is still asked on every
+check, so a rotated or revoked version counts at once (tests/api/test_request_path.py).
 """
 
 from __future__ import annotations
