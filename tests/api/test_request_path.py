@@ -114,3 +114,40 @@ def test_e_card_verifiers_follow_the_key_store_at_once():
     assert sorted(ecard.verifiers(keys)) == [2]
     [revoked] = [k for k in keys.list() if k.purpose == "ecard_signing" and k.version == 1]
     assert str(revoked.status) == "revoked" and revoked.check_value  # a new key object, new info
+
+
+# --- several worker processes (`ykt serve --workers N`) -----------------------------------------
+
+
+def test_several_workers_refuse_a_chosen_clock(platform, monkeypatch):
+    """Each worker process would have its own moved clock: refused before anything starts."""
+    from tests.conftest import cli_on
+
+    result = cli_on(platform, monkeypatch)("serve", "--workers", 2, "--clock", "2036-03-10T09:00")
+    assert result.exit_code == 1 and "dev_clock_refused" in result.output
+    assert "--workers 1" in result.output
+
+
+def test_a_worker_process_builds_its_platform_from_the_environment(database_url, tmp_path,
+                                                                   monkeypatch):
+    import logging
+
+    from sqlalchemy.engine import make_url
+
+    from yikatong.api.app import worker_app
+    from yikatong.api.logging import MaskIdentityNumbers
+    from yikatong.db.engine import normalise_url
+
+    monkeypatch.setenv("YKT_DATABASE_URL", database_url)
+    monkeypatch.setenv("YKT_KEY_STORE", str(tmp_path / "worker-keys.json"))
+    monkeypatch.setenv("YKT_CHIP_DIR", str(tmp_path / "chips"))
+    app = worker_app()
+    try:
+        expected = make_url(normalise_url(database_url))
+        assert app.state.platform.engine.url.database == expected.database
+        with TestClient(app) as client:
+            assert client.get("/healthz").json() == {"status": "ok"}
+        access_log = logging.getLogger("uvicorn.access")
+        assert any(isinstance(f, MaskIdentityNumbers) for f in access_log.filters)
+    finally:
+        app.state.platform.engine.dispose()
