@@ -151,3 +151,39 @@ def test_a_worker_process_builds_its_platform_from_the_environment(database_url,
         assert any(isinstance(f, MaskIdentityNumbers) for f in access_log.filters)
     finally:
         app.state.platform.engine.dispose()
+
+
+def test_the_workers_socket_gives_every_connection_tcp_nodelay():
+    """uvicorn's own bound socket leaves Nagle on for every connection of every worker (each
+    keep-alive answer then waits ~40 ms for a delayed ACK); ours says TCP, so asyncio turns it
+    off on each accepted connection."""
+    import asyncio
+    import socket
+
+    from yikatong.api.serving import TcpConfig
+
+    listener = TcpConfig("yikatong.api.app:worker_app", host="127.0.0.1", port=0).bind_socket()
+    nodelay: list[int] = []
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport) -> None:
+            accepted = transport.get_extra_info("socket")
+            nodelay.append(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    async def connect_once() -> None:
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        _reader, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        for _ in range(100):
+            if nodelay:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+
+    try:
+        assert listener.proto == socket.IPPROTO_TCP
+        asyncio.run(connect_once())
+    finally:
+        listener.close()
+    assert nodelay and nodelay[0] != 0

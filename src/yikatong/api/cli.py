@@ -56,8 +56,9 @@ def register(group) -> None:
             if workers == 1:
                 uvicorn.run(create_app(plat), host=host, port=port, log_level="info")
             else:  # uvicorn's supervisor starts (and restarts) the worker processes
-                uvicorn.run("yikatong.api.app:worker_app", factory=True, workers=workers,
-                            host=host, port=port, log_level="info")
+                from yikatong.api.serving import serve_workers
+
+                serve_workers(host=host, port=port, workers=workers)
         finally:
             stop.set()
 
