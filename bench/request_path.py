@@ -49,8 +49,9 @@ Goals: /healthz ≥ 80 % of bare async is met with two workers (and within noise
 one); the card read's ≥ 50 % is not: it is 1.5-2× faster per process and scales on SQLite,
 but a read that authenticates, reads the database twice and builds a validated answer costs
 ≈ 1.8 ms of CPU in this stack against ≈ 0.25 ms for a constant answer. On PostgreSQL the
-second worker adds nothing here: each card read is seven round trips to a PostgreSQL backend
-(pre-ping, query and rollback of two pool checkouts) whose CPU comes from the same two cores.
+second worker adds nothing here: each card read makes two pool checkouts (credential, card),
+each with its pre-ping, BEGIN, queries and ROLLBACK, all round trips to PostgreSQL backends
+whose CPU comes from the same two cores (a single checkout per request is the next step).
 Zero errors in every run.
 
 ## Where a card read spent its time (profiled, pyinstrument and cProfile, in-process)
