@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 import yikatong
 from yikatong.core.clock import Clock, SystemClock
 from yikatong.core.settings import Settings
-from yikatong.db.engine import make_engine, make_session_factory
+from yikatong.db.engine import make_engine, make_session_factory, reading_engine
 from yikatong.db.uow import UnitOfWork
 
 T = TypeVar("T")
@@ -37,6 +37,9 @@ class Platform:
         self.clock = clock or SystemClock()
         self.engine = engine or make_engine(self.settings.database_url)
         self.session_factory = make_session_factory(self.engine)
+        # Same pool; on SQLite its transactions begin without the write lock (db.engine).
+        self.reading_engine = reading_engine(self.engine)
+        self._read_session_factory = make_session_factory(self.reading_engine)
         self.after_commit: list[Callable[[], None]] = []
         self._services: dict[Any, Any] = {}
         self._factories: dict[Any, Callable[[Platform], Any]] = {}
@@ -51,7 +54,12 @@ class Platform:
             if hasattr(wiring, "connect"):
                 wiring.connect(self)
 
-    def uow(self) -> UnitOfWork:
+    def uow(self, *, read_only: bool = False) -> UnitOfWork:
+        """A unit of work; `read_only` for a use case that only reads (a GET): it may not
+        commit, and on SQLite it neither waits for nor blocks the one writer."""
+        if read_only:
+            return UnitOfWork(self._read_session_factory, self.clock, self.after_commit,
+                              seams=self, read_only=True)
         return UnitOfWork(self.session_factory, self.clock, self.after_commit, seams=self)
 
     def provide(self, protocol: Any, implementation: Any = None, *, factory=None) -> None:

@@ -95,12 +95,19 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)  # routing: no such path or method
     app.add_exception_handler(Exception, _internal_error)  # still logged with its traceback
     production = app.state.platform.settings.is_production
+
+    # First in the route table (a request is matched against the routes in order) and on the
+    # event loop (async: no thread-pool hop): a load balancer asks this many times a second.
+    @app.get("/healthz", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
     for router in _domain_routers("api", production=production):
         app.include_router(router, prefix="/api/v1")
     if not production:  # the development clock names its time while moved
-        from yikatong.devclock.api import name_moved_clock
+        from yikatong.devclock.api import NameMovedClock
 
-        app.middleware("http")(name_moved_clock)
+        app.add_middleware(NameMovedClock)
     for router in _domain_routers("web"):  # pages for people, at the site root
         app.include_router(router)
 
@@ -108,13 +115,20 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     def home() -> str:
         return HOME_PAGE
 
-    @app.get("/healthz", include_in_schema=False)
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
     app.state.route_access = route_access(app)  # after every route is in place
     problems.install(app)  # the error answers in the OpenAPI document, as they really are
     return app
+
+
+def worker_app() -> FastAPI:
+    """The application of one `ykt serve --workers N` process: its own platform from the
+    environment (real clock, own connection pool), the access-log masking of its own loggers.
+    Everything the workers share lives in the database: credentials and their revocation
+    (looked up per request), throttle counters, idempotency records, the outbox."""
+    from yikatong.api import logging as access_logging
+
+    access_logging.install()
+    return create_app()
 
 
 def _domain_routers(room: str, *, production: bool = False):

@@ -21,6 +21,8 @@ def register(group) -> None:
         worker: bool = typer.Option(True, help="Run background jobs in this process too"),
         clock: str = typer.Option(None, help="Development only: start the clock at this time "
                                   "(ISO, Changzhou time unless it names a zone), e.g. 2036-03-10T09:00"),
+        workers: int = typer.Option(1, min=1, help="API worker processes (production: one per "
+                                    "core); each builds its own platform from the environment"),
     ) -> None:
         """Start the platform / 启动平台."""
         import uvicorn
@@ -33,6 +35,12 @@ def register(group) -> None:
         from yikatong.worker.runner import run_forever
 
         plat = platform()
+        if workers > 1 and clock is not None:
+            # Each worker process has its own clock: one moved in one process only would
+            # answer differently from its siblings. Several workers run on the real clock.
+            console.print("[red]✗ dev_clock_refused[/red] 多进程模式不能指定时钟 / --clock needs "
+                          "--workers 1 (each worker process has its own clock)")
+            raise typer.Exit(1)
         _start_clock(plat, clock)
         check_startup_or_exit(plat, console)
         demo = prepare(plat)
@@ -45,7 +53,12 @@ def register(group) -> None:
                              daemon=True, name="ykt-worker").start()
         access_logging.install()
         try:
-            uvicorn.run(create_app(plat), host=host, port=port, log_level="info")
+            if workers == 1:
+                uvicorn.run(create_app(plat), host=host, port=port, log_level="info")
+            else:  # uvicorn's supervisor starts (and restarts) the worker processes
+                from yikatong.api.serving import serve_workers
+
+                serve_workers(host=host, port=port, workers=workers)
         finally:
             stop.set()
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 
 from yikatong.auth.errors import (
     ApiKeyGraceTooLong,
@@ -462,9 +462,55 @@ def resolve_credential(*, uow: UnitOfWork, secret: str) -> tuple[User, str]:
     if row is None:
         raise TokenInvalid()
     access, user = row
-    now = uow.now()
-    if not _usable(access, now) or not user.active:
-        raise TokenInvalid()
-    if access.kind == "api_key" and Role(user.role) not in API_KEY_ROLES:
-        raise TokenInvalid()
+    _check_credential(kind=access.kind, revoked_at=access.revoked_at, expires_at=access.expires_at,
+                      role=user.role, active=user.active, now=uow.now())
     return user, access.kind
+
+
+def _check_credential(*, kind: str, revoked_at, expires_at, role: str, active: bool, now) -> None:
+    """TokenInvalid unless the credential is in force, its login active, and (for an API key)
+    the login's role may hold one."""
+    if credential_status(revoked_at=revoked_at, expires_at=expires_at, now=now) != "active" or not active:
+        raise TokenInvalid()
+    if kind == "api_key" and Role(role) not in API_KEY_ROLES:
+        raise TokenInvalid()
+
+
+@dataclass(frozen=True)
+class CredentialHolder:
+    """Who acts with a credential, as a request needs it: the login's fields and the
+    credential's kind (what `resolve_credential` answers, without an ORM object)."""
+
+    account_id: int
+    username: str
+    role: str
+    bank_code: str | None
+    branch_code: str | None
+    person_id: int | None
+    employer_uscc: str | None
+    verified_ssn: str | None
+    kind: str
+
+
+_HOLDER_COLUMNS = (AccessToken.kind, AccessToken.revoked_at, AccessToken.expires_at, User.active,
+                   User.id, User.username, User.role, User.bank_code, User.branch_code,
+                   User.person_id, User.employer_uscc, User.verified_ssn)
+# Built once: per request only the hash is bound (the compiled form is cached by SQLAlchemy).
+_HOLDER_QUERY = (select(*_HOLDER_COLUMNS).join(User, User.id == AccessToken.user_id)
+                 .where(AccessToken.token_hash == bindparam("token_hash")))
+
+
+def credential_holder(*, connection: Connection, secret: str, now) -> CredentialHolder:
+    """`resolve_credential` for every request: the same checks on the same one indexed row
+    (access_tokens.token_hash, unique, joined to its login by primary key), read in a plain
+    connection without a session. Nothing is cached between requests: a credential revoked or
+    a login deactivated by any process is refused by the very next request, in every worker."""
+    row = connection.execute(_HOLDER_QUERY, {"token_hash": _token_hash(secret)}).first()
+    if row is None:
+        raise TokenInvalid()
+    _check_credential(kind=row.kind, revoked_at=row.revoked_at, expires_at=row.expires_at,
+                      role=row.role, active=row.active, now=now)
+    return CredentialHolder(
+        account_id=row.id, username=row.username, role=row.role, bank_code=row.bank_code,
+        branch_code=row.branch_code, person_id=row.person_id, employer_uscc=row.employer_uscc,
+        verified_ssn=row.verified_ssn, kind=row.kind)

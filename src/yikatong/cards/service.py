@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from yikatong.cards.bank_rules import bank_loss_rule
@@ -197,6 +198,27 @@ def get_card(*, uow: UnitOfWork, card_no: str, actor: Actor | None = None) -> Ca
     """One card, its HR status derived now. With an actor, a holder sees only their own cards
     and a bank only its own (others read as not found)."""
     return _view(_load(uow, card_no, actor=actor), uow.now())
+
+
+def read_card(*, uow: UnitOfWork, card_no: str, actor: Actor | None = None) -> CardView:
+    """`get_card` for a request that only reads: the same view and the same refusals, from two
+    plain selects instead of ORM objects (a third of the time: no identity map, no instance
+    state, no relationship loader for rows nobody changes)."""
+    check_card_no(card_no)
+    connection = uow.session.connection()
+    card = connection.execute(_CARD_BY_NO, {"card_no": card_no}).first()
+    if card is None:
+        raise CardNotFound(card_no=card_no)
+    _check_may_see(uow, actor, card_no, person_id=card.person_id, bank_code=card.bank_code)
+    blocks = connection.execute(_BLOCKS_OF_CARD, {"card_id": card.id}).all()
+    # Rows answer the same attribute names as the mapped classes: _view reads them alike.
+    return _view(SimpleNamespace(**card._mapping, blocks=blocks), uow.now())
+
+
+_CARD_BY_NO = select(Card.__table__).where(Card.__table__.c.card_no == bindparam("card_no"))
+_BLOCKS_OF_CARD = (select(CardBlock.__table__)
+                   .where(CardBlock.__table__.c.card_id == bindparam("card_id"))
+                   .order_by(CardBlock.__table__.c.id))  # as the relationship orders them
 
 
 def find_card_by_asn(*, uow: UnitOfWork, asn: str) -> CardView | None:
@@ -688,17 +710,24 @@ def _load(uow: UnitOfWork, card_no: str, *, actor: Actor | None = None, acting: 
     card = uow.session.execute(select(Card).where(Card.card_no == card_no)).scalar_one_or_none()
     if card is None:
         raise CardNotFound(card_no=card_no)
-    if actor is not None:
-        if actor.role == Role.HOLDER and actor.person_id != card.person_id:
-            raise CardNotFound(card_no=card_no)  # a holder does not learn others' cards exist
-        if actor.role == Role.BANK and actor.bank_code != card.bank_code:
-            # reading or acting, another bank's card answers as a missing one (no existence leak)
-            raise CardNotFound(card_no=card_no)
-        if not _employer_may_see(uow, actor, card.person_id):
-            raise CardNotFound(card_no=card_no)  # not an employee of the agent's employer
+    _check_may_see(uow, actor, card_no, person_id=card.person_id, bank_code=card.bank_code)
     if expected_version is not None and card.version != expected_version:
         raise ConcurrentChange()
     return card
+
+
+def _check_may_see(uow: UnitOfWork, actor: Actor | None, card_no: str, *, person_id: int,
+                   bank_code: str) -> None:
+    """CardNotFound unless `actor` (None: the platform itself) may see this card."""
+    if actor is None:
+        return
+    if actor.role == Role.HOLDER and actor.person_id != person_id:
+        raise CardNotFound(card_no=card_no)  # a holder does not learn others' cards exist
+    if actor.role == Role.BANK and actor.bank_code != bank_code:
+        # reading or acting, another bank's card answers as a missing one (no existence leak)
+        raise CardNotFound(card_no=card_no)
+    if not _employer_may_see(uow, actor, person_id):
+        raise CardNotFound(card_no=card_no)  # not an employee of the agent's employer
 
 
 def _employer_may_see(uow: UnitOfWork, actor: Actor, person_id: int | None) -> bool:

@@ -8,6 +8,7 @@ revealing it).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -150,8 +151,10 @@ class MasterKey:
     key: bytes = field(compare=False)
     public_key: bytes | None = None  # SM2 only; `key` is then the private key
 
-    @property
+    @functools.cached_property
     def check_value(self) -> str:
+        # Once per key object: the key is frozen (a status change makes a new MasterKey), and
+        # listing the store (KeyStore.list: every e-card code checked) computed it each time.
         return check_value(self.algorithm, self.key, self.public_key)
 
     def info(self) -> KeyInfo:

@@ -27,13 +27,13 @@ def make_engine(url: str, **kwargs) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # Let SQLAlchemy issue BEGIN itself (see _sqlite_begin_immediate).
+    # Let SQLAlchemy issue BEGIN itself (see _sqlite_begin).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -47,10 +47,25 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn) -> None:
+# The execution option of a connection that only reads (`reading_engine`).
+READ_ONLY = "ykt_read_only"
+
+
+def _sqlite_begin(conn) -> None:
     # One writer at a time: a transaction takes the write lock up front, so two
     # concurrent use cases serialise instead of failing half-way with 'database is locked'.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read-only one (reading_engine) begins deferred instead: in WAL mode readers never wait
+    # for the writer or for each other, so a read is not queued behind every other request.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def reading_engine(engine: Engine) -> Engine:
+    """The same engine (same pool) for transactions that only read: on SQLite they do not
+    take the write lock (_sqlite_begin); elsewhere nothing changes."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 @contextmanager

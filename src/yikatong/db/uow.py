@@ -31,8 +31,11 @@ class UnitOfWork:
         clock: Clock,
         after_commit: list[Callable[[], None]] | None = None,
         seams: Any = None,
+        *,
+        read_only: bool = False,
     ) -> None:
         self._session_factory = session_factory
+        self.read_only = read_only
         self.clock = clock
         self._seams = seams  # the Platform that made this unit of work
         self._after_commit = after_commit or []
@@ -50,6 +53,8 @@ class UnitOfWork:
         self.session.close()
 
     def commit(self) -> None:
+        if self.read_only:  # a reader's session is not allowed to write (Platform.uow)
+            raise ReadOnlyUnitOfWork()
         try:
             if self.events:  # wakes the dispatcher of any process once this commits
                 announce(self.session)
@@ -160,6 +165,14 @@ class UnitOfWork:
             scope=scope, key=key, request_hash=request_fingerprint(request),
             response=response, created_at=self.now(),
         ))
+
+
+class ReadOnlyUnitOfWork(RuntimeError):
+    """A unit of work opened for reading (`Platform.uow(read_only=True)`) was asked to commit:
+    a programming error, not a refusal."""
+
+    def __init__(self) -> None:
+        super().__init__("this unit of work was opened read-only; open platform.uow() to write")
 
 
 UowFactory = Callable[[], UnitOfWork]

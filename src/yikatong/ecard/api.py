@@ -96,7 +96,7 @@ def status_list(purpose: str, request: Request, platform: Platform = Depends(pla
              dependencies=[throttled_per_credential_or_address(
                  "ecard_terminal", "ecard_check", TERMINALS)])
 def verify(body: VerifyIn, platform: Platform = Depends(platform_dep)):
-    with platform.uow() as uow:
+    with platform.uow(read_only=True) as uow:
         return verification_out(service.verify_token(uow=uow, token=body.token.strip(),
                                                      keys=_keys(platform)))
 

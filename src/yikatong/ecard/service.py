@@ -15,6 +15,7 @@ commit it together with their inbox row or cursor). Nothing here emits outbox ev
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -482,8 +483,16 @@ def redeem_token(*, uow: UnitOfWork, actor: Actor, token: str, business: str,
 
 
 def verifiers(keys: KeyStore) -> dict[int, Sm2Verifier]:
-    """The e-card signing keys a code may be signed with (every version not revoked)."""
-    return {info.version: Sm2Verifier(info.public_key_hex) for info in public_keys(keys)}
+    """The e-card signing keys a code may be signed with (every version not revoked): the
+    store is asked each time (a revoked version drops out at once), the verifier of a public
+    key is built once (`_verifier`)."""
+    return {info.version: _verifier(info.public_key_hex) for info in public_keys(keys)}
+
+
+@functools.lru_cache(maxsize=64)
+def _verifier(public_key_hex: str) -> Sm2Verifier:
+    """A verifier depends on nothing but its public key: kept per key, not per request."""
+    return Sm2Verifier(public_key_hex)
 
 
 def public_keys(keys: KeyStore) -> list:

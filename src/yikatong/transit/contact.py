@@ -155,7 +155,7 @@ def answer_contact(*, platform, actor: Actor, contact_id: str, response: str | N
 
 
 def get_contact(*, platform, actor: Actor, contact_id: str) -> ContactStep:
-    with platform.uow() as uow:
+    with platform.uow(read_only=True) as uow:
         return _step(_session(uow, contact_id, actor))
 
 

@@ -1,0 +1,40 @@
+"""`ykt serve --workers N`: uvicorn's supervisor over N worker processes, on a listening socket
+whose connections get TCP_NODELAY.
+
+uvicorn (0.54) binds the shared socket itself with the protocol number left at 0; accepted
+connections inherit it, and asyncio turns Nagle's algorithm off only on sockets that say
+IPPROTO_TCP. With Nagle on, every answer after the first on a keep-alive connection waits for
+the client's delayed ACK: about 40 ms each, whatever the request (measured: /healthz on two
+workers 1,090 rps with p50 44 ms at any concurrency). Known upstream: Kludex/uvicorn#3149.
+The single-process path is unaffected (asyncio binds from getaddrinfo, which names TCP).
+"""
+
+from __future__ import annotations
+
+import socket
+
+from uvicorn import Config
+from uvicorn.supervisors import Multiprocess
+
+WORKER_APP = "yikatong.api.app:worker_app"
+
+
+class TcpConfig(Config):
+    """uvicorn's Config whose bound TCP socket names its protocol (see the module docstring)."""
+
+    def bind_socket(self) -> socket.socket:
+        sock = super().bind_socket()
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto != socket.IPPROTO_TCP:
+            # The same descriptor, described truthfully: accepted sockets (and the copies the
+            # worker processes rebuild) now report IPPROTO_TCP, and asyncio sets TCP_NODELAY.
+            sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+            sock.set_inheritable(True)
+        return sock
+
+
+def serve_workers(*, host: str, port: int, workers: int) -> None:
+    """Serve the API from `workers` processes until interrupted (as `uvicorn.run` does for
+    workers > 1, with TcpConfig)."""
+    config = TcpConfig(WORKER_APP, factory=True, workers=workers, host=host, port=port,
+                       log_level="info")
+    Multiprocess(config, sockets=[config.bind_socket()]).run()

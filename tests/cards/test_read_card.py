@@ -1,0 +1,59 @@
+"""`service.read_card` (the card read door's plain-select path) answers exactly what
+`service.get_card` (through the ORM) answers: the same view in every state the blocks and the
+clock give a card, and the same refusals for readers who may not see it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.cards.conftest import ADMIN, PHONE, act, bank_branch, card_in_use, holder
+from yikatong.cards import service
+from yikatong.cards.errors import CardNotFound
+
+pytestmark = pytest.mark.db
+
+
+def both_reads(platform, card_no: str, actor=None) -> tuple:
+    with platform.uow(read_only=True) as uow:
+        fast = service.read_card(uow=uow, card_no=card_no, actor=actor)
+    with platform.uow() as uow:
+        orm = service.get_card(uow=uow, card_no=card_no, actor=actor)
+    return fast, orm
+
+
+def test_the_same_view_through_a_card_life(platform, clock, person_ids):
+    card_no = card_in_use(platform, person_id=next(person_ids))
+    views = []
+
+    def same_now() -> None:
+        fast, orm = both_reads(platform, card_no)
+        assert fast == orm
+        views.append(fast)
+
+    same_now()  # in use, no blocks
+    act(platform, service.report_loss, actor=PHONE, card_no=card_no, kind="temporary")
+    same_now()  # a temporary loss in force, its end in hr_loss_ends_at
+    clock.advance(days=8)
+    same_now()  # the same block, past its end: no longer in force, without any job running
+    act(platform, service.freeze, actor=ADMIN, card_no=card_no, reason_code="court_order")
+    same_now()  # frozen
+    act(platform, service.unfreeze, actor=ADMIN, card_no=card_no, note="order lifted")
+    same_now()  # a lifted freeze among the blocks
+    act(platform, service.report_loss, actor=PHONE, card_no=card_no, kind="temporary")
+    clock.advance(timedelta(hours=1))
+    same_now()
+    assert len({(v.hr_status, v.version, len(v.blocks_in_force)) for v in views}) >= 4
+
+
+def test_the_same_refusals(platform, person_ids):
+    mine, theirs = next(person_ids), next(person_ids)
+    card_no = card_in_use(platform, person_id=mine, bank_code="ICBC")
+    assert both_reads(platform, card_no, holder(mine))[0].card_no == card_no
+    for stranger in (holder(theirs), bank_branch("ABC", "ABC-CZ-001")):
+        for read in (service.read_card, service.get_card):
+            with platform.uow(read_only=True) as uow, pytest.raises(CardNotFound):
+                read(uow=uow, card_no=card_no, actor=stranger)
+    with platform.uow(read_only=True) as uow, pytest.raises(CardNotFound):
+        service.read_card(uow=uow, card_no="B99999999")
