@@ -30,7 +30,7 @@ from yikatong.crypto.batch import (
     pad_messages,
 )
 
-DEFAULT_CHUNK = 8192
+DEFAULT_CHUNK = 32_768  # records per chunk (a chunk never splits a card)
 
 # FIPS 46-3 tables, bit 1 = most significant bit.
 IP = [
