@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 
 import numpy as np
@@ -47,6 +48,19 @@ def test_more_processes_than_records_and_one_record():
     assert verify_tacs_sm4(MASTER, asns[:1], tac_inputs[:1], tacs[:1], issuer_factors=ISSUER, processes=2).tolist() == [
         not altered[0]
     ]
+
+
+def _two_process_verdicts(records):
+    asns, tac_inputs, tacs, _altered = records
+    return verify_tacs_sm4(MASTER, asns, tac_inputs, tacs, issuer_factors=ISSUER, chunk=100, processes=2).tolist()
+
+
+def test_processes_inside_a_daemonic_pool_worker():
+    """A clearing server's pool workers are daemonic (multiprocessing forbids them children)."""
+    records = _records(tacs_sm4, seed=11, records=600, cards=50)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        verdicts = pool.apply(_two_process_verdicts, (records,))
+    assert verdicts == (~records[3]).tolist()
 
 
 def test_a_failing_worker_process_is_an_error_not_a_verdict():

@@ -3,6 +3,7 @@
 Records are grouped by card with one sort, so each card's key schedule is computed once,
 and cut into chunks of about `chunk` records (a chunk never splits a card), small enough
 for the cache.
+
 With `processes` > 1 the records are cut into contiguous shares, one per process, and each
 process does its share from start to finish, writing into a shared output (numpy holds the
 GIL during its table lookups, so threads would not scale). See bench/tac_throughput.py for
@@ -11,8 +12,11 @@ why the earlier split (parent prepares, pool computes) gained only 3% from a sec
 
 from __future__ import annotations
 
+import functools
 import mmap
-import multiprocessing
+import os
+import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -135,22 +139,40 @@ def _shares(n: int, processes: int) -> list[range]:
 def _macs_in_processes(job: _Job, shares: list[range]) -> np.ndarray:
     """Forked children take all shares but the last, this process the last; every process
     writes its share of an anonymous shared mapping (fork keeps it shared, copy-on-write
-    keeps the inputs shared and unpickled)."""
-    n = shares[-1].stop
-    shared = mmap.mmap(-1, 4 * n)
-    out = np.frombuffer(shared, dtype=np.uint32)
-    context = multiprocessing.get_context("fork")
-    children = [context.Process(target=_macs_of_share, args=(job, share, out), daemon=True) for share in shares[:-1]]
-    for child in children:
-        child.start()
+    keeps the inputs shared and unpickled). Plain os.fork rather than multiprocessing, so it
+    also works inside a daemonic pool worker (which multiprocessing forbids to have children)."""
+    out = np.frombuffer(mmap.mmap(-1, 4 * shares[-1].stop), dtype=np.uint32)
+    children = [_forked(functools.partial(_macs_of_share, job, share, out)) for share in shares[:-1]]
     try:
         _macs_of_share(job, shares[-1], out)
     finally:
-        for child in children:
-            child.join()
-    if any(child.exitcode != 0 for child in children):
+        succeeded = [_exited_cleanly(pid) for pid in children]  # waits for every child, even on error
+    if not all(succeeded):
         raise RuntimeError("a TAC verification worker process failed (its traceback is on stderr)")
-    return out.copy()  # an ordinary array: the mapping is released with `out`
+    return out.copy()  # an ordinary array: the mapping goes with `out`
+
+
+def _forked(work: Callable[[], None]) -> int:
+    """Run work() in a forked child that exits 0 after it, or 1 with the traceback on stderr."""
+    sys.stdout.flush()  # else the child would print the parent's buffered output a second time
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        work()
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stderr.flush()
+        os._exit(code)  # never back into the parent's code (its cleanup, its test runner)
+
+
+def _exited_cleanly(pid: int) -> bool:
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def _macs_of_share(job: _Job, share: range, out: np.ndarray) -> None:
@@ -173,8 +195,8 @@ def chunk_bounds(sorted_cards: np.ndarray, records: int) -> list[tuple[int, int]
     """(first, last) record ranges in card order of about `records` records each, cut only
     where a card begins, so a card's records share one key schedule (a card with more
     records than that makes its chunk longer)."""
-    n = len(sorted_cards)
-    wanted = np.arange(max(1, records), n)[:: max(1, records)]
+    n, step = len(sorted_cards), max(1, records)
+    wanted = np.arange(step, n, step)
     starts_of_their_cards = np.searchsorted(sorted_cards, sorted_cards[wanted])
     cuts = np.unique(np.concatenate(([0], starts_of_their_cards, [n]))).tolist()
     return list(zip(cuts[:-1], cuts[1:], strict=True))
