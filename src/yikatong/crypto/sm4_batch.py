@@ -94,6 +94,8 @@ CK = np.array(
     [int.from_bytes(bytes(((4 * i + j) * 7) % 256 for j in range(4)), "big") for i in range(32)], dtype=np.uint32
 )
 
+_SIXTEEN, _LOW_HALF = np.uint32(16), np.uint32(0xFFFF)
+
 
 class _Scratch:
     """Buffers reused by every round of a chunk: the lookups index with `index`, an intp array,
@@ -118,9 +120,6 @@ def _xor_t_into(into: np.ndarray, words: Sequence[np.ndarray], hi: np.ndarray, l
     np.bitwise_and(argument, _LOW_HALF, out=index)
     lo.take(index, out=looked_up, mode="clip")
     np.bitwise_xor(into, looked_up, out=into)
-
-
-_SIXTEEN, _LOW_HALF = np.uint32(16), np.uint32(0xFFFF)
 
 
 def key_schedule(keys: np.ndarray) -> np.ndarray:
