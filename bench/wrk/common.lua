@@ -25,4 +25,14 @@ function M.show_refusal(status, body)
   end
 end
 
+-- wrk calls the globals `response` and `done`; every script reports the same way.
+function M.report_refusals_and_totals()
+  function response(status, headers, body)
+    M.show_refusal(status, body)
+  end
+  function done(summary, latency, requests)
+    M.report(summary, latency, os.getenv("YKT_BENCH_LABEL"))
+  end
+end
+
 return M

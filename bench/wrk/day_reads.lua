@@ -3,6 +3,7 @@
 -- check by the load balancer. Cards are spread over the plan's card list.
 package.path = os.getenv("YKT_BENCH_LUA") .. "/?.lua;" .. package.path
 local common = require("common")
+common.report_refusals_and_totals()
 local plan, counter, requests_of = nil, 0, {}
 
 function init(args)
@@ -31,12 +32,4 @@ function request()
   counter = counter + 1
   local choices = requests_of[(counter % 20) + 1]
   return choices[(counter % #choices) + 1]
-end
-
-function response(status, headers, body)
-  common.show_refusal(status, body)
-end
-
-function done(summary, latency, requests)
-  common.report(summary, latency, os.getenv("YKT_BENCH_LABEL"))
 end

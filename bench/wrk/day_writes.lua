@@ -3,6 +3,7 @@
 -- fresh e-card code (each code once, while they last); a phone starts a transit card contact.
 package.path = os.getenv("YKT_BENCH_LUA") .. "/?.lua;" .. package.path
 local common = require("common")
+common.report_refusals_and_totals()
 local counter, steps = 0, {}
 local next_thread = 0
 
@@ -56,12 +57,4 @@ function request()
     step = steps[((counter - 1) % #steps) + 1]
   end
   return step
-end
-
-function response(status, headers, body)
-  common.show_refusal(status, body)
-end
-
-function done(summary, latency, requests)
-  common.report(summary, latency, os.getenv("YKT_BENCH_LABEL"))
 end

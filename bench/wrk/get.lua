@@ -1,6 +1,7 @@
 -- One GET, over and over: `YKT_BENCH_PATH`, with the plan's admin token when YKT_BENCH_AUTH=1.
 package.path = os.getenv("YKT_BENCH_LUA") .. "/?.lua;" .. package.path
 local common = require("common")
+common.report_refusals_and_totals()
 local headers = {}
 
 function init(args)
@@ -11,12 +12,4 @@ end
 
 function request()
   return wrk.format("GET", os.getenv("YKT_BENCH_PATH"), headers)
-end
-
-function response(status, headers, body)
-  common.show_refusal(status, body)
-end
-
-function done(summary, latency, requests)
-  common.report(summary, latency, os.getenv("YKT_BENCH_LABEL"))
 end

@@ -21,17 +21,16 @@ from datetime import date, timedelta
 
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import local_date
+from yikatong.demo.actors import (
+    ADMIN,
+    BANK_CODE,
+    CHECKER,
+    CITIZEN_OUTLET,
+    ICBC_BRANCH,
+    OUTLET,
+    PHONE,
+)
 
-OUTLET = Actor(user_id="population-outlet", role=Role.SS_OUTLET, channel=Channel.OUTLET,
-               branch_code="SS-TN-01")
-CITIZEN_OUTLET = Actor(user_id="population-smk", role=Role.CITIZEN_OUTLET,
-                       channel=Channel.CITIZEN_OUTLET, branch_code="SMK-DIRECT-01")
-PHONE = Actor(user_id="population-12333", role=Role.PHONE_AGENT, channel=Channel.PHONE_12333)
-ICBC_BRANCH = Actor(user_id="population-icbc", role=Role.BANK, channel=Channel.BANK_BRANCH,
-                    bank_code="ICBC", branch_code="ICBC-CZ-001")
-ADMIN = Actor(user_id="population-admin", role=Role.ADMIN, channel=Channel.SYSTEM)
-CHECKER = Actor(user_id="population-checker", role=Role.ADMIN, channel=Channel.SYSTEM)
-BANK_CODE = "ICBC"
 EMPLOYER_USCC = "91320400MA1M9XK3PH"
 SEED = 20260302
 # The password of the population's admin and holder logins (synthetic; for looking around in a

@@ -25,16 +25,7 @@ from yikatong.core.clock import CST, FixedClock, as_utc
 from yikatong.core.errors import DomainError
 from yikatong.core.money import format_fen
 from yikatong.core.settings import Settings
-
-OUTLET = Actor(user_id="demo-outlet", role=Role.SS_OUTLET, channel=Channel.OUTLET,
-               branch_code="SS-TN-01")
-CITIZEN_OUTLET = Actor(user_id="demo-smk", role=Role.CITIZEN_OUTLET,
-                       channel=Channel.CITIZEN_OUTLET, branch_code="SMK-DIRECT-01")
-PHONE = Actor(user_id="demo-12333", role=Role.PHONE_AGENT, channel=Channel.PHONE_12333)
-ICBC_BRANCH = Actor(user_id="demo-icbc", role=Role.BANK, channel=Channel.BANK_BRANCH,
-                    bank_code="ICBC", branch_code="ICBC-CZ-001")
-ADMIN = Actor(user_id="demo-admin", role=Role.ADMIN, channel=Channel.SYSTEM)
-BANK_CODE = "ICBC"
+from yikatong.demo.actors import ADMIN, BANK_CODE, CITIZEN_OUTLET, ICBC_BRANCH, OUTLET, PHONE
 
 
 class DemoFailed(Exception):
