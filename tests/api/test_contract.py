@@ -17,6 +17,7 @@ test fails if any operation of the document was not exercised."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -267,12 +268,21 @@ def test_every_operation_answers_as_documented(seeded, population, client, role)
         login.keep_alive()
     assert not failures, "\n\n".join(failures)
     assert exercised == documented
-    # The sweep met the population: the admin a record of every kind the population names but
-    # the e-card channels (those are the holder's own, /ecard/me/...), the holder its channels,
-    # every role at least a card.
-    must_reach = (set(values) - {"channel"} if role is Role.ADMIN
+    # The sweep met the population: the admin a record of every kind the population names that
+    # some read (GET) operation names, the holder its e-card channels, every role at least a
+    # card. Kinds that only writes name (a rider grant's revoke, a closure task's completion)
+    # succeed only on a record still in the state the write needs and with a valid body, so
+    # reaching them in a few cases is luck: they are swept, and checked like every answer, but
+    # not required to succeed.
+    read_kinds = {parameter for operation in (result.ok() for result in schema.get_all_operations())
+                  if operation.method.upper() == "GET" for parameter in _path_names(operation.path)}
+    must_reach = (set(values) & read_kinds if role is Role.ADMIN
                   else {"card_no"} | ({"channel"} if role is Role.HOLDER else set()))
     assert must_reach <= reached, f"never answered 2xx on a seeded {sorted(must_reach - reached)}"
+
+
+def _path_names(path: str) -> set[str]:
+    return set(re.findall(r"{(\w+)}", path))
 
 
 def test_links_between_operations_hold(seeded, population, client):
