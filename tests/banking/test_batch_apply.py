@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from tests.banking.helpers import card_numbers
 from yikatong.banking import link, service
@@ -87,3 +88,32 @@ def test_a_batch_that_fails_commits_nothing_and_one_by_one_applies_the_rest_once
         one_by_one(event)
     assert sorted(m.message_id for m in processed(bank)) == sorted(e.event_id for e in batch)
     assert [hr_status(bank, card) for card in cards] == ["formal_loss"] * 3
+
+
+def test_a_duplicate_recorded_after_the_check_fails_the_batch_and_leaves_no_effect(bank, monkeypatch):
+    # The processed rows go in after the effects; a delivery that won the race in between
+    # must make the whole batch roll back, effects included.
+    first, second = open_accounts(bank, 2)
+    raced = hr_change(first, "formal_loss", 1)
+    link.bank_handler(bank)(raced)  # the other delivery, committed
+    monkeypatch.setattr(service, "_processed_already", lambda uow, events: set())  # checked before
+
+    with pytest.raises(IntegrityError):
+        link.bank_batch_handler(bank)([hr_change(second, "temporary_loss", 2), raced])
+
+    assert [m.message_id for m in processed(bank)] == [raced.event_id]
+    assert hr_status(bank, second) is None and hr_status(bank, first) == "formal_loss"
+
+
+def test_refusal_notes_are_recorded_with_the_batch_in_the_order_applied(bank):
+    [card] = open_accounts(bank, 1)
+    batch = [hr_change("B99999998", "formal_loss", 1), hr_change(card, "frozen", 2),
+             hr_change(card, "formal_loss", 3)]
+
+    assert link.bank_batch_handler(bank)(batch) is None
+
+    seen = processed(bank)
+    assert [(m.message_id, m.outcome, m.note, m.platform_seq) for m in seen] == [
+        (batch[0].event_id, "ignored", "unknown card", 1), (batch[1].event_id, "applied", None, 2),
+        (batch[2].event_id, "applied", None, 3)]
+    assert hr_status(bank, card) == "formal_loss"
