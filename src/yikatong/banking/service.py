@@ -16,7 +16,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, inspect, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from yikatong.banking import payments, rules
 from yikatong.banking.errors import (
@@ -478,9 +479,43 @@ def handle_platform_events(*, uow: UnitOfWork, events: list[tuple[str, Event]]) 
     for bank_code, event in fresh:
         note = _apply_platform_event(uow, bank_code, event)
         processed.append(_processed_row(uow, bank_code, event, note))
+    _write_hr_statuses(uow)
     if processed:
         uow.session.execute(insert(BankProcessedMessage), processed)
     return len(fresh)
+
+
+_HR_FIELDS = ("hr_status", "hr_status_at")
+_HR_UPDATE = (update(BankAccount.__table__)
+              .where(BankAccount.__table__.c.id == bindparam("account_id"),
+                     BankAccount.__table__.c.version == bindparam("seen_version"))
+              .values(hr_status=bindparam("new_hr_status"), hr_status_at=bindparam("new_hr_status_at"),
+                      version=BankAccount.__table__.c.version + 1))
+
+
+def _write_hr_statuses(uow: UnitOfWork) -> None:
+    """The accounts of a batch whose only change is the HR status (most of a backlog) in one
+    executemany, versioned as the ORM's flush would be (a row changed meanwhile raises
+    ConcurrentChange and the batch rolls back), instead of one UPDATE each at the flush."""
+    changed = [account for account in uow.session.dirty
+               if isinstance(account, BankAccount) and _only_hr_changed(account)]
+    if len(changed) < 2 or not uow.session.get_bind().dialect.supports_sane_multi_rowcount:
+        return
+    result = uow.session.connection().execute(_HR_UPDATE, [
+        {"account_id": a.id, "seen_version": a.version, "new_hr_status": a.hr_status,
+         "new_hr_status_at": a.hr_status_at} for a in changed])
+    if result.rowcount != len(changed):
+        raise ConcurrentChange()
+    for account in changed:  # the session now holds what the database holds: nothing to flush
+        for field in _HR_FIELDS:
+            set_committed_value(account, field, getattr(account, field))
+        set_committed_value(account, "version", account.version + 1)
+
+
+def _only_hr_changed(account: BankAccount) -> bool:
+    state = inspect(account)
+    return bool(state.committed_state) and set(state.committed_state) <= set(_HR_FIELDS) \
+        and state.persistent
 
 
 def _unseen(uow: UnitOfWork, events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
