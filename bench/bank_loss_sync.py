@@ -39,6 +39,30 @@ with four other helpers, load average 5-7; three runs of the defaults, 100 losse
                            row, 300 accounts, a versioned UPDATE each, while the dispatcher
                            publishes on the same two cores)
 
+Then (2026-12-04 16:49 UTC, branch events2, same set-up; load average 8-13, a CI run and
+other helpers on the same two cores; one run, --samples 40 --rate 20): the dispatcher
+overlaps its batches of 1,000 (events.dispatcher), and the bank's batch writes its
+processed-message rows with one INSERT after the effects and the accounts whose only change
+is the HR status with one versioned executemany (service.handle_platform_events):
+
+  platform → bank, ms      polled p50 173, p99 283; woken p50 20, p99 69
+  bank → platform, ms      p50 47, p99 139
+  dispatcher, events/s     one ack at a time 1,138 → now 7,523 (6.6×; 1.20 of raw awaited
+                           6,276; raw pipelined 11,017 in this run)
+  bank applying, events/s  one tx per event 84 → 200 per tx 2,203 (26×; goal 3,000 NOT met
+                           here; the earlier runs above, at a lower load, gave 1,012-1,428)
+  bank batch, same run     previous batch code vs now, 200 per tx, 1,000 hr_status events
+                           per round on 300 accounts, 6 rounds alternating (a throwaway A/B
+                           script swapping in the previous handle_platform_events; not in
+                           the repository): previous 1,628-3,402, now 1,955-4,527, median
+                           now/previous 1.21; an unloaded moment gave 2,053 → 3,401 (1.66)
+
+What is left in a batch of 200 (pyinstrument, PostgreSQL): the query for events processed
+before, loading the accounts, the one INSERT and the executemany are each a round trip of
+a few milliseconds whose cost is PostgreSQL's work on the shared cores, not Python; the
+goal needs a quieter machine or fewer statements (e.g. the duplicate check folded into the
+INSERT with ON CONFLICT DO NOTHING RETURNING), not more batching.
+
 The issue's figures (p50 124 / p99 185 ms polled, bank → platform p99 34 ms) were taken on a
 quieter machine; the polled baseline of these runs shows how much slower this one was. Waking
 on commit cut the median by 5-7× in every run; the p99 goal of 50 ms was met only in the

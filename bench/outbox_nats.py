@@ -34,6 +34,35 @@ shared with four other helpers, load average 5-7 throughout; two runs of the def
                                woken (LISTEN/NOTIFY) p50 15 / 10, p99 76 / 26 (goal ≤ 50 met
                                in the second run; the p99 follows the machine's load)
 
+Then (2026-12-04 16:47 UTC, branch events2, same set-up; load average 7-10, a CI run and
+other helpers on the same two cores): the dispatcher overlaps its batches (the next batch is
+read and the previous one marked while JetStream publishes the current one; the next goes
+out only once every event of the current one is acked), takes 1,000 rows per batch, and
+marks a consecutive run of acked rows by seq range instead of 1,000 parameters:
+
+  dispatcher, events/s         before (one ack at a time) 1,010   now 7,596 (rounds 7,705 /
+                               7,596 / 7,293); now/before 7.5; now/raw awaited 2.45; raw
+                               pipelined 12,009 in this run (rounds 5,469-18,571: the load
+                               moved the raw figure more than the dispatcher's), so ≥ 10,000/s
+                               NOT met under this load
+  previous pipelined code vs   4 rounds of 5,000 alternating, same run, PostgreSQL: previous
+  now, same run                960 / 1,180 / 3,792 / 5,310, now 3,605 / 5,309 / 7,523 / 2,996;
+                               median now/previous 1.79 (a throwaway A/B script importing the
+                               previous dispatcher.py; not in the repository). On a quieter
+                               moment (load ~2) earlier the same A/B gave 1.05-1.31 with
+                               batches of 500 and 1.15 with 1,000: overlap helps most when
+                               PostgreSQL's share of the two cores is contended
+  consumer catch-up, events/s  one tx per event 124   200 per tx 3,260 (26×; goal met in
+                               this run; this path, events.inbox, is unchanged)
+  commit → applied, ms         polled p50 193 / p99 489; woken p50 33 / p99 491 (the load)
+
+Where the dispatcher's time goes now (py-spy, PostgreSQL): publishing ~45 % (in nats-py's
+publish_async: os.urandom for each reply token and an asyncio.wait_for on its semaphore
+take about half of that), marking ~35 % (mostly waiting for PostgreSQL to update 1,000 rows
+and their published_at index), reading ~20 % (half of it JSON-decoding payloads that are
+encoded again for the wire). The next step past 10,000/s would be a publish that skips
+nats-py's per-message token and wait_for (our own reply subscription), not the database.
+
 What made the difference, besides pipelining: publish_async without wait_stall (its timer
 task per message cut the rate to a third), and the dispatcher reading and marking rows with
 plain statements (one UPDATE … RETURNING) instead of ORM objects. On SQLite the dispatcher's

@@ -9,9 +9,13 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from tests.banking.helpers import card_numbers
 from yikatong.banking import link, service
+from yikatong.banking.models import BankAccount
+from yikatong.core.errors import ConcurrentChange
 from yikatong.events.protocols import Event
 
 pytestmark = pytest.mark.db
@@ -87,3 +91,62 @@ def test_a_batch_that_fails_commits_nothing_and_one_by_one_applies_the_rest_once
         one_by_one(event)
     assert sorted(m.message_id for m in processed(bank)) == sorted(e.event_id for e in batch)
     assert [hr_status(bank, card) for card in cards] == ["formal_loss"] * 3
+
+
+def test_a_duplicate_recorded_after_the_check_fails_the_batch_and_leaves_no_effect(bank, monkeypatch):
+    # The processed rows go in after the effects; a delivery that won the race in between
+    # must make the whole batch roll back, effects included.
+    first, second = open_accounts(bank, 2)
+    raced = hr_change(first, "formal_loss", 1)
+    link.bank_handler(bank)(raced)  # the other delivery, committed
+    monkeypatch.setattr(service, "_processed_already", lambda uow, events: set())  # checked before
+
+    with pytest.raises(IntegrityError):
+        link.bank_batch_handler(bank)([hr_change(second, "temporary_loss", 2), raced])
+
+    assert [m.message_id for m in processed(bank)] == [raced.event_id]
+    assert hr_status(bank, second) is None and hr_status(bank, first) == "formal_loss"
+
+
+def test_refusal_notes_are_recorded_with_the_batch_in_the_order_applied(bank):
+    [card] = open_accounts(bank, 1)
+    batch = [hr_change("B99999998", "formal_loss", 1), hr_change(card, "frozen", 2),
+             hr_change(card, "formal_loss", 3)]
+
+    assert link.bank_batch_handler(bank)(batch) is None
+
+    seen = processed(bank)
+    assert [(m.message_id, m.outcome, m.note, m.platform_seq) for m in seen] == [
+        (batch[0].event_id, "ignored", "unknown card", 1), (batch[1].event_id, "applied", None, 2),
+        (batch[2].event_id, "applied", None, 3)]
+    assert hr_status(bank, card) == "formal_loss"
+
+
+def test_hr_statuses_written_together_still_see_an_account_changed_meanwhile(bank, monkeypatch):
+    # The batch's HR statuses go in one executemany, versioned like the ORM's own UPDATE.
+    cards = open_accounts(bank, 3)
+    real_preload = service._preload_accounts
+
+    def preload_then_someone_changes_the_second(uow, wanted):
+        real_preload(uow, wanted)
+        table = BankAccount.__table__
+        uow.session.connection().execute(update(table).where(table.c.card_no == cards[1])
+                                          .values(version=table.c.version + 1))
+
+    monkeypatch.setattr(service, "_preload_accounts", preload_then_someone_changes_the_second)
+    batch = [hr_change(card, "formal_loss", n) for n, card in enumerate(cards, start=1)]
+    with pytest.raises(ConcurrentChange):
+        link.bank_batch_handler(bank)(batch)
+    assert processed(bank) == [] and [hr_status(bank, card) for card in cards] == [None] * 3
+
+    monkeypatch.setattr(service, "_preload_accounts", real_preload)
+    before = versions(bank, cards)
+    link.bank_batch_handler(bank)(batch + [hr_change(cards[0], "normal", 4)])
+    assert [hr_status(bank, card) for card in cards] == ["normal", "formal_loss", "formal_loss"]
+    assert versions(bank, cards) == [v + 1 for v in before]  # one write each, none at the flush
+
+
+def versions(bank, cards: list[str]) -> list[int]:
+    with bank.uow() as uow:
+        return [uow.session.execute(select(BankAccount.version).where(BankAccount.card_no == card))
+                .scalar_one() for card in cards]

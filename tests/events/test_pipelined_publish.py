@@ -94,3 +94,31 @@ def test_an_ack_that_never_comes_marks_nothing_and_the_retry_is_deduplicated(qui
     finally:
         impatient.delete_stream(partner_stream("BOC", namespace))
         impatient.close()
+
+
+def test_batches_overlapped_publish_everything_in_order_and_mark_it(quiet_platform, bus):
+    # Limit 4: each batch goes out while the next is read and the one before is marked.
+    emit(quiet_platform, [("card.lost", f"62170011{n % 3:02d}", "ICBC") for n in range(23)])
+
+    assert dispatch_pending(quiet_platform, bus, limit=4) == 23
+
+    rows = [row for rows in rows_by_card(quiet_platform).values() for row in rows]
+    assert all(row.published_at is not None for row in rows) and len(rows) == 23
+    assert bus.stream_message_count(bus.stream_for("ICBC")) == 23
+
+
+def test_no_batch_goes_out_behind_a_batch_with_a_refused_event(quiet_platform, bus, nats_url):
+    make_stream(nats_url, bus.namespace, "ICBC", max_msg_size=2000)
+    emit(quiet_platform, [("card.lost", f"62170012{n:02d}", "ICBC") for n in range(6)])
+    emit(quiet_platform, [("card.lost", "6217001299", "ICBC")], note="x" * 4000)  # refused
+    emit(quiet_platform, [("card.lost", f"62170013{n:02d}", "ICBC") for n in range(9)])
+
+    # Batches of 4: rows 0-3, then 4-7 with the refused 7th row (index 6); rows 8-15 were
+    # read ahead but must not be sent.
+    assert dispatch_pending(quiet_platform, bus, limit=4) == 7
+
+    rows = sorted((row for rows in rows_by_card(quiet_platform).values() for row in rows),
+                  key=lambda row: row.seq)
+    assert [row.published_at is None for row in rows] == [False] * 6 + [True] + [False] + [True] * 8
+    assert rows[6].attempts == 1
+    assert bus.stream_message_count(bus.stream_for("ICBC")) == 7

@@ -16,7 +16,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, inspect, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from yikatong.banking import payments, rules
 from yikatong.banking.errors import (
@@ -465,16 +466,75 @@ def handle_platform_events(*, uow: UnitOfWork, events: list[tuple[str, Event]]) 
     their processed-message rows together (one transaction for the batch), so the batch is
     applied exactly once or, if anything raises, not at all.
 
-    Built for a backlog: one query finds the events applied before, the new processed rows
-    go in one flush before any effect (a racing duplicate fails on the unique constraint),
-    the batch's accounts are loaded in one query, and there is no savepoint per event. So a
-    refusal (DomainError) is not recorded here but raised, failing the batch: the caller
-    applies the events one at a time with `handle_platform_event`, which records it."""
-    fresh = _record_new(uow, events)
-    _preload_accounts(uow, [(record.bank_code, event.aggregate_id) for record, event in fresh])
-    for record, event in fresh:
-        _note(record, _apply_platform_event(uow, record.bank_code, event))
+    Built for a backlog: one query finds the events applied before, the batch's accounts are
+    loaded in one query, and there is no savepoint per event. The processed-message rows go
+    in with one INSERT after the effects (their notes known by then), in the order applied;
+    a racing duplicate fails there on the unique constraint and the whole batch rolls back,
+    effects included. A refusal (DomainError) is not recorded here but raised, failing the
+    batch: the caller applies the events one at a time with `handle_platform_event`, which
+    records it."""
+    fresh = _unseen(uow, events)
+    _preload_accounts(uow, [(bank_code, event.aggregate_id) for bank_code, event in fresh])
+    processed = []
+    for bank_code, event in fresh:
+        note = _apply_platform_event(uow, bank_code, event)
+        processed.append(_processed_row(uow, bank_code, event, note))
+    _write_hr_statuses(uow)
+    if processed:
+        uow.session.execute(insert(BankProcessedMessage), processed)
     return len(fresh)
+
+
+_HR_FIELDS = ("hr_status", "hr_status_at")
+_HR_UPDATE = (update(BankAccount.__table__)
+              .where(BankAccount.__table__.c.id == bindparam("account_id"),
+                     BankAccount.__table__.c.version == bindparam("seen_version"))
+              .values(hr_status=bindparam("new_hr_status"), hr_status_at=bindparam("new_hr_status_at"),
+                      version=BankAccount.__table__.c.version + 1))
+
+
+def _write_hr_statuses(uow: UnitOfWork) -> None:
+    """The accounts of a batch whose only change is the HR status (most of a backlog) in one
+    executemany, versioned as the ORM's flush would be (a row changed meanwhile raises
+    ConcurrentChange and the batch rolls back), instead of one UPDATE each at the flush."""
+    changed = [account for account in uow.session.dirty
+               if isinstance(account, BankAccount) and _only_hr_changed(account)]
+    if len(changed) < 2 or not uow.session.get_bind().dialect.supports_sane_multi_rowcount:
+        return
+    result = uow.session.connection().execute(_HR_UPDATE, [
+        {"account_id": a.id, "seen_version": a.version, "new_hr_status": a.hr_status,
+         "new_hr_status_at": a.hr_status_at} for a in changed])
+    if result.rowcount != len(changed):
+        raise ConcurrentChange()
+    for account in changed:  # the session now holds what the database holds: nothing to flush
+        for field in _HR_FIELDS:
+            set_committed_value(account, field, getattr(account, field))
+        set_committed_value(account, "version", account.version + 1)
+
+
+def _only_hr_changed(account: BankAccount) -> bool:
+    state = inspect(account)
+    return bool(state.committed_state) and set(state.committed_state) <= set(_HR_FIELDS) \
+        and state.persistent
+
+
+def _unseen(uow: UnitOfWork, events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
+    """The events not processed before (a repeat within the batch once), in order."""
+    seen = _processed_already(uow, events)
+    fresh = []
+    for bank_code, event in events:
+        if (bank_code, event.event_id) not in seen:
+            seen.add((bank_code, event.event_id))
+            fresh.append((bank_code, event))
+    return fresh
+
+
+def _processed_row(uow: UnitOfWork, bank_code: str, event: Event, note: str | None) -> dict:
+    """The processed-message row of an event applied now, as `_record_new` and `_note` make it."""
+    return {"bank_code": bank_code, "message_id": event.event_id, "type": event.type[:64],
+            "card_no": event.aggregate_id[:64], "platform_seq": event.seq,
+            "outcome": "applied" if note is None else "ignored",
+            "note": None if note is None else note[:200], "processed_at": uow.now()}
 
 
 def _record_new(uow: UnitOfWork, events: list[tuple[str, Event]]) -> list[tuple[BankProcessedMessage, Event]]:

@@ -46,6 +46,30 @@ def publish_events(bus: EventBus, events: list[Event]) -> list[Event]:
     return events
 
 
+def start_publishing(bus: EventBus, events: list[Event]) -> Callable[[], list[Event]]:
+    """Begin publishing `events`; returns a call that waits and gives what `publish_events`
+    would. A bus with `start_publish_batch` (JetStream) publishes on its own thread meanwhile;
+    any other bus publishes here, before this returns."""
+    if not hasattr(bus, "start_publish_batch"):
+        stored = publish_events(bus, events)
+        return lambda: stored
+    try:
+        future = bus.start_publish_batch(events)
+    except Exception:
+        log.exception("publishing a batch of %d events failed; will retry", len(events))
+        return list
+
+    def stored() -> list[Event]:
+        try:
+            return future.result(bus.batch_deadline)
+        except Exception:  # e.g. timed out as a whole: nothing counts, repeats are deduped
+            future.cancel()
+            log.exception("publishing a batch of %d events failed; will retry", len(events))
+            return []
+
+    return stored
+
+
 # One dispatch at a time per process (the after-commit hook and the worker thread), so
 # in-process consumers do not see the same event twice from two dispatches racing. A call
 # that finds a dispatch under way (another thread's, or this thread's own when a consumer
@@ -54,7 +78,7 @@ _dispatching = threading.Lock()
 _another_round = threading.Event()
 
 
-def dispatch_pending(platform, bus: EventBus | None = None, *, limit: int = 500) -> int:
+def dispatch_pending(platform, bus: EventBus | None = None, *, limit: int = 1000) -> int:
     """Publish unpublished events, oldest first, until none are left; stop at the first
     failure (the bus keeps each card's order: events.nats). Returns how many this call
     published.
@@ -68,51 +92,91 @@ def dispatch_pending(platform, bus: EventBus | None = None, *, limit: int = 500)
         _another_round.set()
         return 0
     try:
-        total = 0
-        while True:
-            _another_round.clear()
-            read, published = _dispatch_batch(platform, bus, limit)
-            total += published
-            if published < read or (read < limit and not _another_round.is_set()):
-                return total
+        return _dispatch_batches(platform, bus, limit)
     finally:
         _dispatching.release()
 
 
+def _dispatch_batches(platform, bus: EventBus, limit: int) -> int:
+    """Batch after batch, overlapped: while one batch is on its way (JetStream publishes on
+    its own thread), the next is read and the one before is marked; the next batch goes out
+    only once every event of this one is stored, so nothing overtakes a failed event.
+
+    The batch read ahead takes rows after the one in flight (those are not marked yet). The
+    run ends with a short batch, unless a dispatch asked for another round meanwhile; a row
+    committed late with a lower seq than the batch read ahead is left for the dispatch its
+    commit causes (events.wakeup)."""
+    total = 0
+    events = _read_fresh(platform, limit)
+    waiting = start_publishing(bus, events) if events else None
+    while events:
+        upcoming = _read_pending(platform, limit, after=events[-1].seq) if len(events) == limit else []
+        stored = waiting()
+        total += len(stored)
+        complete = len(stored) == len(events)
+        if complete and upcoming:
+            waiting = start_publishing(bus, upcoming)
+        _mark(platform, events, stored)
+        if not complete:
+            return total
+        if not upcoming and _another_round.is_set():
+            upcoming = _read_fresh(platform, limit)
+            if upcoming:
+                waiting = start_publishing(bus, upcoming)
+        events = upcoming
+    return total
+
+
+def _read_fresh(platform, limit: int) -> list[Event]:
+    """The oldest unpublished events; the request for another round is served by this read."""
+    _another_round.clear()
+    return _read_pending(platform, limit)
+
+
 _EVENT_COLUMNS = (OutboxEvent.event_id, OutboxEvent.type, OutboxEvent.aggregate_type,
                   OutboxEvent.aggregate_id, OutboxEvent.partner, OutboxEvent.payload,
-                  OutboxEvent.occurred_at, OutboxEvent.seq)
+                  OutboxEvent.occurred_at, OutboxEvent.seq)  # Event's fields, in its order
 
 
-def _dispatch_batch(platform, bus: EventBus, limit: int) -> tuple[int, int]:
-    """One batch: read, publish, mark. Returns (read, published).
+def _read_pending(platform, limit: int, *, after: int | None = None) -> list[Event]:
+    """The oldest unpublished events (after seq `after`). Plain statements rather than ORM
+    objects: reading 500 rows as objects and flushing an UPDATE for each took longer than
+    publishing them pipelined."""
+    query = select(*_EVENT_COLUMNS).where(OutboxEvent.published_at.is_(None))
+    if after is not None:
+        query = query.where(OutboxEvent.seq > after)
+    with platform.uow() as uow:
+        return [Event(*row) for row in uow.session.execute(query.order_by(OutboxEvent.seq).limit(limit))]
 
-    Plain statements rather than ORM objects: reading 500 rows as objects and flushing an
-    UPDATE for each took longer than publishing them pipelined."""
+
+def _mark(platform, events: list[Event], stored: list[Event]) -> None:
+    """Mark the stored events published; count an attempt on the first one left."""
     from yikatong.events.webhooks import enqueue_deliveries  # webhooks imports as_event
 
-    with platform.uow() as uow:
-        events = [Event(**row._mapping) for row in uow.session.execute(
-            select(*_EVENT_COLUMNS).where(OutboxEvent.published_at.is_(None))
-            .order_by(OutboxEvent.seq).limit(limit))]
-    if not events:
-        return 0, 0
-    stored = {event.seq for event in publish_events(bus, events)}
+    seqs = {event.seq for event in stored}
     with platform.uow() as uow:
         # Only acked rows are marked, and only once (another dispatcher may have marked one).
         marked = set(uow.session.execute(
-            update(OutboxEvent).where(OutboxEvent.seq.in_(stored), OutboxEvent.published_at.is_(None))
-            .values(published_at=uow.now()).returning(OutboxEvent.seq)).scalars()) if stored else set()
+            update(OutboxEvent).where(_among(seqs), OutboxEvent.published_at.is_(None))
+            .values(published_at=uow.now()).returning(OutboxEvent.seq)).scalars()) if seqs else set()
         # The first row left (the bus down, an ack missing, a handler failed) counts an
         # attempt; all of them go again on the next run.
-        unsent = [event.seq for event in events if event.seq not in stored]
+        unsent = [event.seq for event in events if event.seq not in seqs]
         if unsent:
             uow.session.execute(update(OutboxEvent).where(OutboxEvent.seq == unsent[0])
                                 .values(attempts=OutboxEvent.attempts + 1))
         # Same transaction as the mark: a row is queued for webhooks exactly once.
         enqueue_deliveries(uow, [event for event in events if event.seq in marked])
         uow.commit()
-    return len(events), len(stored)
+
+
+def _among(seqs: set[int]):
+    """`seq IN seqs`; as a range when they are consecutive (seq is unique, so the range holds
+    these rows and no other): one bound pair instead of hundreds of parameters."""
+    low, high = min(seqs), max(seqs)
+    if high - low + 1 == len(seqs):
+        return OutboxEvent.seq.between(low, high)
+    return OutboxEvent.seq.in_(seqs)
 
 
 # The fallback poll: how often the loop dispatches when nothing woke it. On PostgreSQL every

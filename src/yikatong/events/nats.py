@@ -57,7 +57,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -116,10 +116,13 @@ class _LoopThread:
         self._thread.start()
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        return self.submit(coroutine).result(timeout)
+
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> Future:
         if threading.current_thread() is self._thread:
             coroutine.close()
             raise RuntimeError("a sync bus method was called from the bus's own loop thread")
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -212,8 +215,17 @@ class JetStreamBus:
         order. Failures are logged and leave their events out: an event whose ack is an error
         or does not come in time, and everything from the first event that names no usable
         stream on (nothing behind it is sent). One hand-off to the I/O thread for the batch."""
-        bound = self.publish_timeout * 2 + self.connect_timeout * 2 + 10
-        return self._loop.run(self._publish_pipelined(events), timeout=bound)
+        return self._loop.run(self._publish_pipelined(events), timeout=self.batch_deadline)
+
+    @property
+    def batch_deadline(self) -> float:
+        """How long a `publish_batch` may take at most (connecting included)."""
+        return self.publish_timeout * 2 + self.connect_timeout * 2 + 10
+
+    def start_publish_batch(self, events: Sequence[Event]) -> Future:
+        """`publish_batch` without waiting: a future of the stored events, so the caller
+        (the dispatcher) reads and marks rows while the batch is on its way."""
+        return self._loop.submit(self._publish_pipelined(events))
 
     def subscribe(self, event_type: str, handler: Handler) -> None:
         """Live (non-durable) delivery of new events of this type ('*' for all), at most once.
@@ -379,7 +391,7 @@ class JetStreamBus:
         for event, stream in addressed:  # written in order, none waiting for an ack
             try:
                 # No wait_stall: its timer costs a task per message (a third of the rate);
-                # a batch of 500 never fills nats-py's 4,000 pending publishes anyway.
+                # the dispatcher's batches of 1,000 never fill nats-py's 4,000 pending publishes anyway.
                 acks.append(await js.publish_async(
                     subject_for(event, self.namespace), encode_event(event), stream=stream,
                     headers={"Nats-Msg-Id": event.event_id}))
