@@ -375,15 +375,19 @@ def line(result: dict, baseline: dict | None = None) -> str:
 
 
 def measure_before(revision: str, env: dict[str, str], holders: list, workdir: Path, log: Path,
-                   bare_async: dict, duration: int, connections: int) -> None:
-    """The two single-route figures on an earlier revision, same database, same run."""
-    source = source_of(revision, workdir)
+                   bare_async: dict, duration: int, connections: int, workers: int) -> None:
+    """The two single-route figures on an earlier revision, same database, same run (one
+    worker without `--workers`, which revisions before it lack)."""
+    source = workdir / "before" / "src"
+    if not source.exists():
+        source = source_of(revision, workdir)
     env = {**env, "PYTHONPATH": os.pathsep.join([str(source), str(REPO)])}
     port = free_port()
-    with serving(platform_command(port, None), env, port, log) as base:
+    with serving(platform_command(port, None if workers == 1 else workers), env, port, log) as base:
         plan = workdir / "plan-before.lua"
         write_plan(plan, base, holders, 0)
-        print(f" platform at {revision} (before), 1 worker process:")
+        print(f" platform at {revision} (before), {workers} worker process"
+              f"{'es' if workers > 1 else ''}:")
         print(line(get_load(base, "/healthz", "GET /healthz", plan=plan, duration=duration,
                             connections=connections), bare_async))
         print(line(get_load(base, f"/api/v1/cards/{holders[0].card_no}",
@@ -409,9 +413,9 @@ def run(args) -> None:
                                      duration=duration, connections=connections)
             print(line(bare_async))
             print(line(bare_sync, bare_async))
-            if args.before:
+            for workers in args.workers if args.before else ():
                 measure_before(args.before, env, holders, workdir, log, bare_async, duration,
-                               connections)
+                               connections, workers)
             for run_no, workers in enumerate(args.workers):
                 port = free_port()
                 with serving(platform_command(port, workers), env, port, log) as base:
