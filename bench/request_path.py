@@ -67,22 +67,23 @@ blocks, ROLLBACK → BEGIN, credential, card, blocks, ROLLBACK).
 
 `bench/request_path.py --duration 10 --workers 1 2 --before 15076f3 [--database-url …]`,
 c=50, before and now in the same run beside the same bare app. The machine was shared with a
-CI test run and another helper: load average 3.7 → 9.7 over the SQLite run and 7 → 13 over
-the PostgreSQL run, so read the ratios, and only the larger differences.
+CI test run and another helper: load average 3.7 → 9.7 over the first SQLite run (its
+before was measured on one worker only), 7 → 13 over the PostgreSQL run, 1.4 → 3.7 over a
+second SQLite run at a quieter moment; read the ratios, and only the larger differences.
 
-| card read (rps, % of bare async, p50 / p99 ms) | SQLite                    | PostgreSQL               |
-|-------------------------------------------------|---------------------------|--------------------------|
-| bare FastAPI async                              | 3,661                     | 3,440                    |
-| before (15076f3), 1 worker                      | 449 (12.3 %) 95 / 358     | 298 (8.7 %) 131 / 505    |
-| now, 1 worker                                   | 517 (14.1 %) 83 / 299     | 351 (10.2 %) 105 / 515   |
-| before (15076f3), 2 workers                     | not in this run           | 317 (9.2 %) 128 / 548    |
-| now, 2 workers                                  | 1,026 (28.0 %) 39 / 329   | 424 (12.3 %) 84 / 1,436  |
-| day reads + writes, 1 / 2 workers (errors)      | 197 + 3 / 251 + 2 (0)     | 182 + 3 / 167 + 3 (0)    |
+| card read (rps, % of bare async, p50 / p99 ms) | SQLite, run 1           | SQLite, run 2 (quieter) | PostgreSQL             |
+|-------------------------------------------------|-------------------------|-------------------------|------------------------|
+| bare FastAPI async                              | 3,661                   | 4,450                   | 3,440                  |
+| before (15076f3), 1 worker                      | 449 (12.3 %) 95 / 358   | 296 (6.6 %) 160 / 327   | 298 (8.7 %) 131 / 505  |
+| now, 1 worker                                   | 517 (14.1 %) 83 / 299   | 358 (8.1 %) 129 / 321   | 351 (10.2 %) 105 / 515 |
+| before (15076f3), 2 workers                     | not measured            | 686 (15.4 %) 86 / 255   | 317 (9.2 %) 128 / 548  |
+| now, 2 workers                                  | 1,026 (28.0 %) 39 / 329 | 904 (20.3 %) 64 / 264   | 424 (12.3 %) 84 / 1,436 |
+| day reads + writes, 1 / 2 workers (errors)      | 197 + 3 / 251 + 2 (0)   | 170 + 2 / 325 + 3 (0)   | 182 + 3 / 167 + 3 (0)  |
 
-A card read is 15 % (SQLite) to 18 % (PostgreSQL) faster on one worker, and on PostgreSQL
-the second worker now adds a fifth (351 → 424, where before it added 6 %: 298 → 317). An
-earlier PostgreSQL run of the same build, at load average 8-11, gave 297 → 372 on one
-worker and 349 on two: with every core taken by other work a second worker has nothing to
+A card read is 15-21 % (SQLite) and 18 % (PostgreSQL) faster on one worker, 32 % on two
+workers on SQLite (686 → 904), and on PostgreSQL the second worker now adds a fifth
+(351 → 424, where before it added 6 %: 298 → 317). An earlier PostgreSQL run of the same
+build, at load average 8-11, gave 297 before and 372 now on one worker, and 349 now on two: with every core taken by other work a second worker has nothing to
 run on, as /healthz on two workers (no database) shows in that run (2,760 → 2,942). The
 day's figures are within noise of before; the ≥ 50 % goal stays out of reach for the reason
 above (CPU per request), not for round trips.
