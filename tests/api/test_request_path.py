@@ -187,3 +187,100 @@ def test_the_workers_socket_gives_every_connection_tcp_nodelay():
     finally:
         listener.close()
     assert nodelay and nodelay[0] != 0
+
+
+# --- a read route checks access in its own read (api.deps.ReadAccess) -------------------------
+
+
+def card_route(card_no: str) -> str:
+    return f"/api/v1/cards/{card_no}"
+
+
+def test_a_card_read_checks_the_credential_and_reads_on_one_pool_checkout(platform, client,
+                                                                          login):
+    from sqlalchemy import event
+
+    from tests.cards.conftest import card_in_use
+
+    card_no = card_in_use(platform, person_id=1001)
+    admin = login(Role.ADMIN, username="admin-hua")
+    checkouts: list[int] = []
+
+    def count(*_args) -> None:
+        checkouts.append(1)
+
+    event.listen(platform.engine, "checkout", count)
+    try:
+        answer = client.get(card_route(card_no), headers=admin)
+    finally:
+        event.remove(platform.engine, "checkout", count)
+    assert answer.status_code == 200 and answer.json()["card_no"] == card_no
+    assert len(checkouts) == 1
+
+
+def test_the_card_read_refuses_as_every_route_does(client, platform, login):
+    from tests.cards.conftest import card_in_use
+
+    card_no = card_in_use(platform, person_id=1002)
+    assert client.get(card_route(card_no)).json()["code"] == "unauthenticated"
+    bad = client.get(card_route(card_no), headers={"Authorization": "Bearer not-a-token"})
+    assert bad.status_code == 401 and bad.json()["code"] == "token_invalid"
+    transit = login(Role.TRANSIT_OPERATOR, username="metro-qin", branch_code="CZMETRO")
+    closed = client.get(card_route(card_no), headers=transit)
+    assert closed.status_code == 403 and closed.json()["code"] == "forbidden"
+    agent = login(Role.PHONE_AGENT, username="agent-fan")
+    wrong_channel = client.get(card_route(card_no),
+                               headers={**agent, "X-Ykt-Channel": "bank_branch"})
+    assert wrong_channel.status_code == 403
+    assert wrong_channel.json()["code"] == "channel_not_allowed"
+
+
+def test_a_token_revoked_through_one_worker_is_refused_by_the_next_card_read_in_another(
+        client, second_worker, login, platform):
+    from tests.cards.conftest import card_in_use
+
+    card_no = card_in_use(platform, person_id=1003)
+    headers = login(Role.PHONE_AGENT, username="agent-tao")
+    assert second_worker.get(card_route(card_no), headers=headers).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    refused = second_worker.get(card_route(card_no), headers=headers)
+    assert refused.status_code == 401 and refused.json()["code"] == "token_invalid"
+
+
+def test_a_holders_card_reads_count_against_the_quota_refused_or_not(platform, client, login):
+    from tests.cards.conftest import card_in_use
+    from tests.core.test_throttle import assert_refused, limit
+
+    mine = card_in_use(platform, person_id=1004)
+    theirs = card_in_use(platform, person_id=1005)
+    limit(platform, holder_calls="3 per minute")
+    holder = login(Role.HOLDER, username="holder-ji", person_id=1004)
+    assert client.get(card_route(mine), headers=holder).status_code == 200
+    assert client.get(card_route(theirs), headers=holder).status_code == 404  # counted too
+    assert client.get(card_route(mine), headers=holder).status_code == 200
+    assert_refused(client.get(card_route(mine), headers=holder), "too_many_requests")
+    assert_refused(client.get(card_route(theirs), headers=holder), "too_many_requests")
+
+
+def test_a_pooled_postgresql_connection_that_died_idle_is_replaced_unseen(platform, monkeypatch):
+    """No ping on every checkout (db.engine): a connection idle past the window is pinged,
+    and one the server dropped meanwhile is replaced before the request sees it."""
+    import time
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from yikatong.db import engine as engines
+
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL pool only")
+    with platform.engine.connect() as connection:
+        dead = connection.execute(text("select pg_backend_pid()")).scalar()
+    killer = create_engine(platform.engine.url, poolclass=NullPool)
+    with killer.connect() as connection:
+        assert connection.execute(text("select pg_terminate_backend(:pid)"), {"pid": dead}).scalar()
+    killer.dispose()
+    time.sleep(0.2)  # the backend is gone once its socket is closed
+    monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.0)
+    with platform.engine.connect() as connection:
+        assert connection.execute(text("select pg_backend_pid()")).scalar() != dead

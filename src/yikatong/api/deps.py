@@ -5,13 +5,19 @@ looks the matched route up in the access table (yikatong.auth.access), lets PUBL
 through without looking at credentials, and otherwise resolves the credential and checks the
 role. A route reads the acting user with `Depends(current_actor)`, which is the same actor
 (FastAPI resolves a dependency once per request).
+
+A hot read route may instead declare `Depends(read_access)`: `authorize` then leaves the
+credential lookup to the route's own read-only unit of work (`ReadAccess.read`), so the
+request makes one pool checkout and one transaction, in one thread-pool hop, for the access
+check and the read, with the same checks in the same order.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.routing import iter_route_contexts
@@ -23,12 +29,20 @@ from starlette.routing import BaseRoute
 from yikatong.auth.access import PUBLIC, RoleNotAllowed, allowed_roles
 from yikatong.auth.errors import ChannelNotAllowed
 from yikatong.auth.rules import CHANNELS_BY_CREDENTIAL, channel_for, channel_table_markdown
-from yikatong.auth.service import credential_holder, link_holder_person, resolve_credential
+from yikatong.auth.service import (
+    CredentialHolder,
+    credential_holder,
+    link_holder_person,
+    resolve_credential,
+)
 from yikatong.auth.throttle import count_holder_call
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.choices import echo
 from yikatong.core.errors import Unauthenticated
+from yikatong.db.uow import UnitOfWork
 from yikatong.platform import Platform
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +70,24 @@ def served_operations(app) -> Iterator[tuple[BaseRoute, str, str]]:
             yield context.original_route, method, context.path_format
 
 
-def route_access(app) -> dict[tuple[int, str], frozenset | None]:
-    """The access table's entry for each (route, method) the application serves, by the
-    route object's id (routes compare by value and do not hash), built once at start-up so
-    the check of a request is one dictionary lookup. (A route object knows its path within
-    its router only; the table names the full path.)"""
-    return {(id(route), method): allowed_roles(method, path)
+def route_access(app) -> dict[tuple[int, str], tuple[frozenset | None, bool]]:
+    """The access table's entry for each (route, method) the application serves, and whether
+    the route checks access in its own read (`read_access`), by the route object's id (routes
+    compare by value and do not hash), built once at start-up so the check of a request is one
+    dictionary lookup. (A route object knows its path within its router only; the table names
+    the full path.)"""
+    return {(id(route), method): (allowed_roles(method, path), _checks_in_its_read(route))
             for route, method, path in served_operations(app)}
+
+
+def _checks_in_its_read(route: BaseRoute) -> bool:
+    pending = list(getattr(getattr(route, "dependant", None), "dependencies", ()))
+    while pending:
+        dependency = pending.pop()
+        if dependency.call is read_access:
+            return True
+        pending.extend(dependency.dependencies)
+    return False
 
 
 async def authorize(request: Request) -> Actor | None:
@@ -72,31 +97,101 @@ async def authorize(request: Request) -> Actor | None:
     leaves the event loop here."""
     key = (id(request.scope["route"]), request.method)
     try:
-        allowed = request.app.state.route_access[key]
+        allowed, in_its_read = request.app.state.route_access[key]
     except KeyError:  # a route added after start-up: map the routes again, once
         request.app.state.route_access = route_access(request.app)
-        allowed = request.app.state.route_access.get(key)
+        allowed, in_its_read = request.app.state.route_access.get(key, (None, False))
     if allowed is None:  # deny by default; tests/core/test_access_matrix.py names the route
         log.error("%s %s has no entry in the access table", request.method, request.url.path)
         raise RoleNotAllowed()
     if allowed is PUBLIC:
         return None
+    secret, channel = _credential(request), request.headers.get("x-ykt-channel")
+    if in_its_read:
+        if not secret:  # refused here, as on every other route, before any validation
+            raise Unauthenticated()
+        request.state.read_access = ReadAccess(request.app.state.platform, allowed, secret, channel)
+        return None
     return await run_in_threadpool(_allowed_actor, request.app.state.platform, allowed,
-                                   _credential(request), request.headers.get("x-ykt-channel"))
+                                   secret, channel)
 
 
 def _allowed_actor(platform: Platform, allowed, secret: str | None, channel: str | None) -> Actor:
     """The authenticated actor if the access table allows its role here (one thread-pool hop
     for the lookup and, for a holder, the quota count)."""
-    actor = authenticate(platform, secret, channel)
-    if actor.role not in allowed:
-        raise RoleNotAllowed()
+    actor = _role_allowed(authenticate(platform, secret, channel), allowed)
     # Every holder call a route serves counts against the holder login's quota. Counted after
     # the access check, so a route closed to holders answers 403, as documented, and never
     # the 429 that only routes open to holders document (api.problems).
     if actor.role is Role.HOLDER:
         count_holder_call(platform, actor.account_id)
     return actor
+
+
+def _role_allowed(actor: Actor, allowed) -> Actor:
+    if actor.role not in allowed:
+        raise RoleNotAllowed()
+    return actor
+
+
+@dataclass(frozen=True)
+class ReadAccess:
+    """The access check of a read route (`Depends(read_access)`), made in the route's read."""
+
+    platform: Platform
+    allowed: frozenset
+    secret: str
+    channel: str | None
+
+    def read(self, use_case: Callable[[UnitOfWork, Actor], T]) -> T:
+        """`use_case(uow, actor)` in a read-only unit of work whose connection first looks the
+        credential up: the same checks as `authorize`, in the same order (401, then 403 for the
+        role, then a holder's call counted, 429 over quota), on one pool checkout and in one
+        transaction (call it in the thread pool: it blocks).
+
+        The holder's count writes on a connection of its own, so it is made once the read's
+        connection is back in the pool: a thread holding one connection while waiting for
+        another could, with every pooled connection taken that way, wait for ever. A count
+        over quota still answers 429 instead of the read (which changed nothing)."""
+        platform = self.platform
+        actor = outcome = refusal = None
+        with platform.uow(read_only=True) as uow:
+            holder = credential_holder(connection=uow.session.connection(), secret=self.secret,
+                                       now=platform.clock.now())
+            if not _needs_person_link(holder):
+                actor = _role_allowed(_actor_of(platform, self.secret, holder, self.channel),
+                                      self.allowed)
+                try:
+                    outcome = use_case(uow, actor)
+                except Exception as error:  # answered after the holder's count, as before
+                    refusal = error
+        if actor is None:  # a holder's first call since their person exists: linking writes
+            actor = _allowed_actor(platform, self.allowed, self.secret, self.channel)
+            with platform.uow(read_only=True) as uow:
+                return use_case(uow, actor)
+        if actor.role is Role.HOLDER:
+            count_holder_call(platform, actor.account_id)
+        if refusal is not None:
+            raise refusal
+        return outcome
+
+
+async def read_access(
+    request: Request,
+    # The same declarations as current_actor's, for the OpenAPI document.
+    _token: str | None = Depends(oauth2_scheme),
+    _api_key: str | None = Header(default=None, alias="X-API-Key"),
+    _requested_channel: Channel | None = Header(
+        default=None, alias="X-Ykt-Channel",
+        description="The channel the caller acts through; without it, the first its credential "
+                    "may claim. A claim outside this table is refused (403 channel_not_allowed).\n\n"
+                    + channel_table_markdown()),
+) -> ReadAccess:
+    """The access check `authorize` left to a read route, to run as `access.read(use_case)`."""
+    access = getattr(request.state, "read_access", None)
+    if access is None:  # a PUBLIC route that asks for an actor: a mistake in the table
+        raise Unauthenticated()
+    return access
 
 
 def _credential(request: Request) -> str | None:
@@ -113,8 +208,17 @@ def authenticate(platform: Platform, secret: str | None, requested_channel: str 
         raise Unauthenticated()
     with platform.reading_engine.connect() as connection:  # one indexed read, no session
         holder = credential_holder(connection=connection, secret=secret, now=platform.clock.now())
+    return _actor_of(platform, secret, holder, requested_channel)
+
+
+def _needs_person_link(holder: CredentialHolder) -> bool:
+    return holder.role == Role.HOLDER and holder.person_id is None and bool(holder.verified_ssn)
+
+
+def _actor_of(platform: Platform, secret: str, holder: CredentialHolder,
+              requested_channel: str | None) -> Actor:
     person_id = holder.person_id
-    if holder.role == Role.HOLDER and person_id is None and holder.verified_ssn:
+    if _needs_person_link(holder):
         person_id = _link_holder(platform, secret)  # once, the first call after the person exists
     role = Role(holder.role)
     acting_channel = channel_for(role, holder.kind, requested_channel)

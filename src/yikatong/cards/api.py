@@ -8,11 +8,13 @@ and to act, as a card that does not exist); outlet operators at their outlets; t
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Depends, Header, Query
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from yikatong.api.deps import Offset, RowId, current_actor, platform_dep
+from yikatong.api.deps import Offset, ReadAccess, RowId, current_actor, platform_dep, read_access
 from yikatong.cards import service
 from yikatong.cards.errors import CardNotFound
 from yikatong.cards.protocols import BankEvent
@@ -37,6 +39,7 @@ from yikatong.cards.schemas import (
 )
 from yikatong.core.actor import Actor, Role
 from yikatong.core.errors import Conflict
+from yikatong.db.uow import UnitOfWork
 from yikatong.platform import Platform
 
 router = APIRouter(prefix="/cards", tags=["cards 卡片"])
@@ -134,17 +137,16 @@ def list_cards(person_id: RowId | None = None, state: str | None = None,
 
 
 @router.get("/{card_no}", response_model=CardOut, summary="One card / 卡片详情")
-async def get_card(card_no: str, actor: Actor = Depends(current_actor),
-                   platform: Platform = Depends(platform_dep)):
-    # The hottest read: one thread-pool hop for the database and the answer, where a sync
-    # route takes two (FastAPI validates a sync route's answer in the pool again).
-    return await run_in_threadpool(_read_card, platform, card_no, actor)
+async def get_card(card_no: str, access: ReadAccess = Depends(read_access)):
+    # The hottest read: one thread-pool hop, one pool checkout and one transaction for the
+    # credential lookup, the card and the answer (api.deps.ReadAccess), where a sync route
+    # with current_actor takes three hops (FastAPI validates a sync route's answer in the
+    # pool again) and two checkouts.
+    return await run_in_threadpool(access.read, partial(_read_card, card_no))
 
 
-def _read_card(platform: Platform, card_no: str, actor: Actor) -> CardOut:
-    with platform.uow(read_only=True) as uow:
-        view = service.read_card(uow=uow, card_no=card_no, actor=actor)
-    return card_out(view)
+def _read_card(card_no: str, uow: UnitOfWork, actor: Actor) -> CardOut:
+    return card_out(service.read_card(uow=uow, card_no=card_no, actor=actor))
 
 
 @router.get("/{card_no}/blocks", response_model=list[BlockOut],
