@@ -176,17 +176,22 @@ class ReadAccess:
         return outcome
 
 
-async def read_access(
-    request: Request,
-    # The same declarations as current_actor's, for the OpenAPI document.
+async def credential_headers(
     _token: str | None = Depends(oauth2_scheme),
     _api_key: str | None = Header(default=None, alias="X-API-Key"),
+    # Named apart from any route's own `channel` path parameter.
     _requested_channel: Channel | None = Header(
         default=None, alias="X-Ykt-Channel",
         description="The channel the caller acts through; without it, the first its credential "
                     "may claim. A claim outside this table is refused (403 channel_not_allowed).\n\n"
                     + channel_table_markdown()),
-) -> ReadAccess:
+) -> None:
+    """Declared for the OpenAPI document (how to authenticate, which channel to claim) by
+    every route that needs a login; `authorize` reads the headers themselves."""
+
+
+async def read_access(request: Request, _documented: None = Depends(credential_headers)
+                      ) -> ReadAccess:
     """The access check `authorize` left to a read route, to run as `access.read(use_case)`."""
     access = getattr(request.state, "read_access", None)
     if access is None:  # a PUBLIC route that asks for an actor: a mistake in the table
@@ -243,18 +248,8 @@ def _link_holder(platform: Platform, secret: str) -> int | None:
         return user.person_id
 
 
-async def current_actor(
-    actor: Actor | None = Depends(authorize),
-    # Declared for the OpenAPI spec (how to authenticate); `authorize` reads the headers.
-    _token: str | None = Depends(oauth2_scheme),
-    _api_key: str | None = Header(default=None, alias="X-API-Key"),
-    # Named apart from any route's own `channel` path parameter.
-    _requested_channel: Channel | None = Header(
-        default=None, alias="X-Ykt-Channel",
-        description="The channel the caller acts through; without it, the first its credential "
-                    "may claim. A claim outside this table is refused (403 channel_not_allowed).\n\n"
-                    + channel_table_markdown()),
-) -> Actor:
+async def current_actor(actor: Actor | None = Depends(authorize),
+                        _documented: None = Depends(credential_headers)) -> Actor:
     """The authenticated actor of a route the access table does not mark PUBLIC."""
     if actor is None:  # a PUBLIC route that asks for an actor: a mistake in the table
         raise Unauthenticated()

@@ -554,46 +554,28 @@ class Population:
 def run_population(*, console, workdir=None, start=None) -> PopulationIndex:
     """`ykt demo --population`: build the population on a fresh SQLite database (migrated as
     `ykt serve` migrates, so a kept one can be served) and print what is in it."""
-    from datetime import datetime
-
     from rich.table import Table
 
-    from yikatong.core.clock import CST, FixedClock, as_utc
-    from yikatong.core.settings import Settings
-    from yikatong.db.engine import make_engine
-    from yikatong.db.migrate import upgrade
-    from yikatong.demo.scenario import _environment, _folder, serve_environment
-    from yikatong.platform import Platform
+    from yikatong.demo.scenario import demo_platform, serve_command
 
-    start = start or datetime(2026, 3, 2, 9, 30)
-    clock = FixedClock(as_utc(start if start.tzinfo else start.replace(tzinfo=CST)))
-    with _folder(workdir) as folder, _environment(YKT_CHIP_DIR=str(folder / "chips")):
-        settings = Settings(database_url=f"sqlite:///{folder / 'demo.db'}",
-                            key_store_path=str(folder / "keystore.json"))
-        engine = make_engine(settings.database_url)
-        upgrade(engine)
-        platform = Platform(settings, clock=clock, engine=engine)
-        try:
-            index = build_population(platform)
-            table = Table(title="合成人群 / the synthetic population: a card in every state")
-            for column in ("role", "person", "card", "HR", "financial", "application"):
-                table.add_column(column)
-            with platform.uow() as uow:
-                from yikatong.cards import service as cards
+    with demo_platform(workdir, start) as platform:
+        index = build_population(platform)
+        table = Table(title="合成人群 / the synthetic population: a card in every state")
+        for column in ("role", "person", "card", "HR", "financial", "application"):
+            table.add_column(column)
+        with platform.uow() as uow:
+            from yikatong.cards import service as cards
 
-                for role, card_no in index.card_nos.items():
-                    card = cards.get_card(uow=uow, card_no=card_no)
-                    table.add_row(role, str(index.person_ids.get(role, "")), card_no,
-                                  card.hr_status, card.financial_status,
-                                  str(index.application_ids.get(role, "")))
-            console.print(table)
-            console.print(f"applications {len(index.application_ids)}, top-up orders "
-                          f"{len(index.top_up_order_nos)}, e-cards {len(index.ecard_nos)}, "
-                          f"logins {len(index.usernames)} (admin and holder: password {PASSWORD})")
-        finally:
-            engine.dispose()
+            for role, card_no in index.card_nos.items():
+                card = cards.get_card(uow=uow, card_no=card_no)
+                table.add_row(role, str(index.person_ids.get(role, "")), card_no,
+                              card.hr_status, card.financial_status,
+                              str(index.application_ids.get(role, "")))
+        console.print(table)
+        console.print(f"applications {len(index.application_ids)}, top-up orders "
+                      f"{len(index.top_up_order_nos)}, e-cards {len(index.ecard_nos)}, "
+                      f"logins {len(index.usernames)} (admin and holder: password {PASSWORD})")
     if workdir is not None:
-        console.print("查看 / to look at it in the API and pages:\n"
-                      + " ".join(f"{name}={value}" for name, value in serve_environment(workdir).items())
-                      + " ykt serve", soft_wrap=True)
+        console.print("查看 / to look at it in the API and pages:\n" + serve_command(workdir),
+                      soft_wrap=True)
     return index

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.panel import Panel
@@ -27,6 +28,9 @@ from yikatong.core.money import format_fen
 from yikatong.core.settings import Settings
 from yikatong.demo.actors import ADMIN, BANK_CODE, CITIZEN_OUTLET, ICBC_BRANCH, OUTLET, PHONE
 
+if TYPE_CHECKING:
+    from yikatong.platform import Platform
+
 
 class DemoFailed(Exception):
     def __init__(self, zh: str, en: str) -> None:
@@ -37,6 +41,27 @@ class DemoFailed(Exception):
 def run_demo(*, console: Console, workdir: Path | None = None,
              start: datetime | None = None) -> bool:
     """Run the scenario on a fresh SQLite database; True when every step behaved."""
+    with demo_platform(workdir, start) as platform:
+        console.print(Panel.fit(
+            "江苏（常州）一卡通 全生命周期演示\nJiangsu (Changzhou) One Card: the whole lifecycle\n"
+            f"[dim]{platform.settings.database_url}[/dim]", title="ykt demo"))
+        try:
+            Scenario(platform, platform.clock, console).run()
+        except DemoFailed as failure:
+            console.print(f"[red]✗ 演示失败：{failure.zh}[/red]\n[red]✗ demo failed: {failure.en}[/red]")
+            return False
+    console.print("[green bold]✓ 全部步骤符合规定 / every step behaved as the seed says[/green bold]")
+    if workdir is not None:
+        console.print("查看演示数据 / to look at the demo's cards in the API and pages:\n"
+                      + serve_command(workdir), soft_wrap=True)
+    return True
+
+
+@contextlib.contextmanager
+def demo_platform(workdir: Path | None, start: datetime | None) -> Iterator[Platform]:
+    """A platform on a fresh SQLite database in `workdir` (else a temporary folder), migrated
+    as `ykt serve` migrates so a kept demo can be served, its chips beside it, and a clock
+    fixed at `start` (Changzhou time when naive) that moves only when told."""
     from yikatong.db.engine import make_engine
     from yikatong.db.migrate import upgrade
     from yikatong.platform import Platform
@@ -47,24 +72,17 @@ def run_demo(*, console: Console, workdir: Path | None = None,
         settings = Settings(database_url=f"sqlite:///{folder / 'demo.db'}",
                             key_store_path=str(folder / "keystore.json"))
         engine = make_engine(settings.database_url)
-        upgrade(engine)  # migrated as `ykt serve` migrates, so a kept demo can be served
-        platform = Platform(settings, clock=clock, engine=engine)
-        console.print(Panel.fit(
-            "江苏（常州）一卡通 全生命周期演示\nJiangsu (Changzhou) One Card: the whole lifecycle\n"
-            f"[dim]{settings.database_url}[/dim]", title="ykt demo"))
+        upgrade(engine)
         try:
-            Scenario(platform, clock, console).run()
-        except DemoFailed as failure:
-            console.print(f"[red]✗ 演示失败：{failure.zh}[/red]\n[red]✗ demo failed: {failure.en}[/red]")
-            return False
+            yield Platform(settings, clock=clock, engine=engine)
         finally:
             engine.dispose()
-    console.print("[green bold]✓ 全部步骤符合规定 / every step behaved as the seed says[/green bold]")
-    if workdir is not None:
-        console.print("查看演示数据 / to look at the demo's cards in the API and pages:\n"
-                      + " ".join(f"{name}={value}" for name, value in serve_environment(workdir).items())
-                      + " ykt serve", soft_wrap=True)
-    return True
+
+
+def serve_command(workdir: Path) -> str:
+    """The command line that serves a kept demo (`serve_environment`)."""
+    return " ".join(f"{name}={value}" for name, value in serve_environment(workdir).items()) \
+        + " ykt serve"
 
 
 def serve_environment(workdir: Path) -> dict[str, str]:
