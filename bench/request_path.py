@@ -63,7 +63,9 @@ thread-pool hop for the lookup, the card and the answer, where it made two check
 hops. And the PostgreSQL pool pings a connection only when it has sat idle ≥ 5 s
 (`db.engine.PING_AFTER_IDLE_SECONDS`) instead of on every checkout. Round trips to PostgreSQL
 per card read (psycopg traced): 9 → 5 (ping, BEGIN, credential, ROLLBACK + ping, BEGIN, card,
-blocks, ROLLBACK → BEGIN, credential, card, blocks, ROLLBACK).
+blocks, ROLLBACK → BEGIN, credential, card, blocks, ROLLBACK). The card's blocks
+(`GET /cards/{no}/blocks`) and the terminal's contact poll (`GET /transit/contacts/{id}`)
+read the same way since; not measured separately here.
 
 `bench/request_path.py --duration 10 --workers 1 2 --before 15076f3 [--database-url …]`,
 c=50, before and now in the same run beside the same bare app. The machine was shared with a

@@ -151,10 +151,12 @@ def _read_card(card_no: str, uow: UnitOfWork, actor: Actor) -> CardOut:
 
 @router.get("/{card_no}/blocks", response_model=list[BlockOut],
             summary="Every loss and freeze of the card / 挂失与冻结记录")
-def blocks(card_no: str, actor: Actor = Depends(current_actor),
-           platform: Platform = Depends(platform_dep)):
-    with platform.uow(read_only=True) as uow:
-        return [block_out(b) for b in service.card_blocks(uow=uow, card_no=card_no, actor=actor)]
+async def blocks(card_no: str, access: ReadAccess = Depends(read_access)):
+    return await run_in_threadpool(access.read, partial(_card_blocks, card_no))
+
+
+def _card_blocks(card_no: str, uow: UnitOfWork, actor: Actor) -> list[BlockOut]:
+    return [block_out(b) for b in service.card_blocks(uow=uow, card_no=card_no, actor=actor)]
 
 
 @router.post("/{card_no}/loss", response_model=LossOut, summary="Report the card lost / 挂失")

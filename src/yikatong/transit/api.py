@@ -17,12 +17,16 @@ to have their rider category rewritten (riders.py).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from functools import partial
 
-from yikatong.api.deps import current_actor, platform_dep
+from fastapi import APIRouter, Depends, Header, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from yikatong.api.deps import ReadAccess, current_actor, platform_dep, read_access
 from yikatong.cards import service as cards
 from yikatong.core.actor import Actor
 from yikatong.core.errors import InvalidInput
+from yikatong.db.uow import UnitOfWork
 from yikatong.platform import Platform
 from yikatong.transit import contact, deny_list, grants, refunds, riders, service
 from yikatong.transit.protocols import Payer
@@ -94,9 +98,14 @@ def answer_contact(contact_id: str, body: CardAnswerIn, actor: Actor = Depends(c
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactOut, summary="A card contact / 读写卡会话")
-def get_contact(contact_id: str, actor: Actor = Depends(current_actor),
-                platform: Platform = Depends(platform_dep)):
-    return _contact_out(contact.get_contact(platform=platform, actor=actor, contact_id=contact_id))
+async def get_contact(contact_id: str, access: ReadAccess = Depends(read_access)):
+    # Polled by the terminal while a card is on it: one pool checkout and one thread-pool hop
+    # for the access check and the read (api.deps.ReadAccess).
+    return await run_in_threadpool(access.read, partial(_read_contact, contact_id))
+
+
+def _read_contact(contact_id: str, uow: UnitOfWork, actor: Actor) -> ContactOut:
+    return _contact_out(contact.read_contact(uow=uow, actor=actor, contact_id=contact_id))
 
 
 @router.get("/deny-list", response_model=DenyListOut,

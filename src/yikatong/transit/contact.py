@@ -154,9 +154,9 @@ def answer_contact(*, platform, actor: Actor, contact_id: str, response: str | N
     return _round(platform, contact_id)
 
 
-def get_contact(*, platform, actor: Actor, contact_id: str) -> ContactStep:
-    with platform.uow(read_only=True) as uow:
-        return _step(_session(uow, contact_id, actor))
+def read_contact(*, uow, actor: Actor, contact_id: str) -> ContactStep:
+    """A contact's current step, in the caller's read-only unit of work (a terminal polls it)."""
+    return _step(_session(uow, contact_id, actor))
 
 
 def _session(uow, contact_id: str, actor: Actor) -> CardContactSession:
