@@ -96,11 +96,7 @@ def test_the_listener_reconnects_and_catches_up_after_losing_its_connection(nats
     with nats_platform.engine.connect() as connection:  # the connection drops (a restart, a proxy)
         connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
     # Committed while no one listens: no wake-up arrives; the reconnect must catch it up.
-    with nats_platform.session_factory() as session:
-        session.add(OutboxEvent(event_id="2b1c0c4e-0000-4000-8000-000000000002", type="card.lost",
-                                aggregate_type="card", aggregate_id="6217001501", partner="ICBC",
-                                payload={}, occurred_at=nats_platform.clock.now(), attempts=0))
-        session.commit()
+    commit_unannounced(nats_platform, "2b1c0c4e-0000-4000-8000-000000000002", "6217001501")
     wait_until(lambda: published(nats_platform, ["2b1c0c4e-0000-4000-8000-000000000002"]),
                timeout=SHORTLY, what="the catch-up after the reconnect")
     wait_until(lambda: listener_pids() not in ([], [first]), timeout=SHORTLY, what="a new listener")
@@ -109,14 +105,19 @@ def test_the_listener_reconnects_and_catches_up_after_losing_its_connection(nats
                what="a commit after the reconnect")
 
 
+def commit_unannounced(platform, event_id: str, card_no: str) -> None:
+    """An outbox row written past the unit of work: no after-commit hook, no NOTIFY."""
+    with platform.session_factory() as session:
+        session.add(OutboxEvent(event_id=event_id, type="card.lost", aggregate_type="card",
+                                aggregate_id=card_no, partner="ICBC", payload={},
+                                occurred_at=platform.clock.now(), attempts=0))
+        session.commit()
+
+
 def test_an_event_committed_without_a_wake_up_goes_out_on_the_fallback_poll(nats_platform, loop_of):
     loop_of(nats_platform, 0.5)
     # Written past the unit of work: no after-commit hook, no NOTIFY (a missed wake-up).
-    with nats_platform.session_factory() as session:
-        session.add(OutboxEvent(event_id="2b1c0c4e-0000-4000-8000-000000000001", type="card.lost",
-                                aggregate_type="card", aggregate_id="6217001301", partner="ICBC",
-                                payload={}, occurred_at=nats_platform.clock.now(), attempts=0))
-        session.commit()
+    commit_unannounced(nats_platform, "2b1c0c4e-0000-4000-8000-000000000001", "6217001301")
     wait_until(lambda: published(nats_platform, ["2b1c0c4e-0000-4000-8000-000000000001"]),
                timeout=SHORTLY, what="the fallback poll")
 
