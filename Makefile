@@ -4,7 +4,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install lint clean
+.PHONY: run test install lint messages clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || (echo "Python 3.11 or newer is needed / 需要 Python 3.11+" && exit 1)
@@ -21,6 +21,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/test.sh
+
+# The pages' messages: extract them and merge them into the catalogues (yikatong.pages.i18n).
+messages: $(STAMP)
+	bash scripts/messages.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -91,7 +91,20 @@ def startup_problems(platform) -> list[StartupProblem]:
     if production:
         problems += _seam_problems(platform, key_store_checked=True)
         problems += _demo_login_problems(platform)
+        problems += _page_secret_problems(platform.settings)
     return problems
+
+
+def _page_secret_problems(settings) -> list[StartupProblem]:
+    """The pages' CSRF signing secret: the development default is in the source code."""
+    from yikatong.pages.sessions import MIN_PAGE_SECRET_LENGTH
+
+    if settings.page_secret and len(settings.page_secret) >= MIN_PAGE_SECRET_LENGTH:
+        return []
+    return [StartupProblem(
+        "YKT_PAGE_SECRET", f"未配置页面密钥（至少 {MIN_PAGE_SECRET_LENGTH} 个字符，各进程相同）",
+        f"no page secret configured (at least {MIN_PAGE_SECRET_LENGTH} characters, the same in "
+        "every worker)")]
 
 
 def _kek_problems(settings) -> list[StartupProblem]:

@@ -170,9 +170,12 @@ def test_no_store_only_where_personal_data_may_be(client):
         assert page.status_code == 200
         assert_security_headers(page)
         assert page.headers["cache-control"] == "no-store"
-    home = client.get("/")
+    home = client.get("/")  # shows the signed-in person's menu
     assert_security_headers(home)
-    assert "cache-control" not in home.headers
+    assert home.headers["cache-control"] == "no-store"
+    style = client.get("/static/ykt.css")
+    assert_security_headers(style)
+    assert "cache-control" not in style.headers
 
 
 def test_hsts_only_behind_tls(platform, monkeypatch):

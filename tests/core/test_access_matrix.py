@@ -14,9 +14,12 @@ import pytest
 from yikatong.api.deps import served_operations
 from yikatong.auth import access
 from yikatong.core.actor import Role
+from yikatong.pages.sessions import CSRF_COOKIE, CSRF_HEADER, is_page_path
 
 PARAM = re.compile(r"{(\w+)}")
 NO_CREDENTIAL = "no credential"
+# In this order: a page's sign-out leaves a bearer token alone, the API's logout ends it.
+LOGOUTS = ("POST /signout", f"POST {access.API}/auth/logout")
 
 
 def _operations(app) -> list[tuple[str, str]]:
@@ -68,8 +71,9 @@ def test_every_route_answers_every_role_as_the_access_table_says(app, login):
     calls = [(method, path, who) for method, path in _operations(app) for who in headers
              # a public route does not look at credentials: one anonymous call is enough
              if who == NO_CREDENTIAL or access.allowed_roles(method, path) is not access.PUBLIC]
-    # Logging out ends the credential the other calls use: last.
-    calls.sort(key=lambda call: f"{call[0]} {call[1]}" == f"POST {access.API}/auth/logout")
+    # Logging out (of the API or a page) ends the credential the other calls use: last.
+    calls.sort(key=lambda call: LOGOUTS.index(f"{call[0]} {call[1]}") + 1
+               if f"{call[0]} {call[1]}" in LOGOUTS else 0)
     answers = asyncio.run(_call_all(app, calls, headers))
     wrong = []
     for (method, path, who), response in zip(calls, answers, strict=True):
@@ -87,12 +91,17 @@ def test_every_route_answers_every_role_as_the_access_table_says(app, login):
 
 
 async def _call_all(app, calls, headers) -> list[httpx.Response]:
-    """One request per call, in one event loop (a TestClient hops threads on every request)."""
+    """One request per call, in one event loop (a TestClient hops threads on every request).
+    A page's form carries its CSRF token, as a browser's would (pages.sessions: that check
+    comes before the access check)."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        await client.get("/signin")  # the CSRF cookie
+        csrf = {CSRF_HEADER: client.cookies[CSRF_COOKIE]}
         # any value for a path parameter: the access check comes before the route's own
-        return [await client.request(method, PARAM.sub("1", path), headers=headers[who])
-                for method, path, who in calls]
+        return [await client.request(method, PARAM.sub("1", path), headers={
+            **headers[who], **(csrf if is_page_path(path) and method != "GET" else {})})
+            for method, path, who in calls]
 
 
 def _code(response) -> str | None:

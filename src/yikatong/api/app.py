@@ -1,5 +1,6 @@
 """The FastAPI application; each domain's `api.router` is mounted under /api/v1 and its
-`web.router` (pages for people, e.g. the public e-card check) at the site root."""
+`web.router` (pages for people: yikatong.pages) at the site root, with the pages' static
+files under /static."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pkgutil
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
@@ -21,24 +23,14 @@ from yikatong.api.docs_ui import mount_docs
 from yikatong.core.choices import expected_choices
 from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
 from yikatong.db.uow import is_audit_collision
+from yikatong.pages import sessions as page_sessions
+from yikatong.pages.errors import page_error, wants_page
+from yikatong.pages.rendering import STATIC_FOLDER, STATIC_PREFIX
 from yikatong.platform import Platform
 
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
-
-HOME_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<title>江苏（常州）一卡通 · Yikatong</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto">
-<h1>江苏（常州）一卡通 <small>Jiangsu (Changzhou) One Card</small></h1>
-<ul>
-<li><a href="/docs">接口文档 · API documentation</a> (<a href="/openapi.json">OpenAPI</a>)</li>
-<li><a href="/ecard/verify">电子社保卡验证 · Check an e-card code</a></li>
-<li><a href="/api/v1/directory/banks">合作银行 · Partner banks</a> ·
-<a href="/api/v1/directory/outlets">服务网点 · Outlets</a> ·
-<a href="/api/v1/directory/hotlines">服务热线 · Hotlines</a></li>
-</ul></body></html>"""
-
 
 class RouteNotFound(DomainError):
     code = "route_not_found"
@@ -79,8 +71,10 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         dependencies=[Depends(authorize)],
     )
     mount_docs(app)
+    app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_FOLDER), name="page-assets")
     app.state.platform = platform or Platform()
     middleware.install(app)  # body limits and security headers, around everything
+    page_sessions.install(app, app.state.platform.settings)  # CSRF on every page form
     if app.state.platform.settings.is_production:
         from yikatong.startup import check_startup
 
@@ -110,10 +104,6 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         app.add_middleware(NameMovedClock)
     for router in _domain_routers("web"):  # pages for people, at the site root
         app.include_router(router)
-
-    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
-    def home() -> str:
-        return HOME_PAGE
 
     app.state.route_access = route_access(app)  # after every route is in place
     problems.install(app)  # the error answers in the OpenAPI document, as they really are
@@ -149,15 +139,20 @@ def _domain_routers(room: str, *, production: bool = False):
         yield domain_api.router
 
 
-def _domain_error(_request: Request, error: DomainError) -> JSONResponse:
+def _domain_error(request: Request, error: DomainError):
+    if wants_page(request):
+        return page_error(request, error)
     return JSONResponse(error.to_problem(), status_code=error.http_status, media_type=PROBLEM,
                         headers=error.http_headers())
 
 
-def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+def _validation_error(request: Request, error: RequestValidationError):
     fields = ["/".join(str(part) for part in e["loc"]) + f": {e['msg']}" for e in error.errors()]
-    problem = InvalidInput(reason_zh="请求格式不正确（" + "；".join(fields) + "）",
-                           reason_en="malformed request (" + "; ".join(fields) + ")").to_problem()
+    refusal = InvalidInput(reason_zh="请求格式不正确（" + "；".join(fields) + "）",
+                           reason_en="malformed request (" + "; ".join(fields) + ")")
+    if wants_page(request):
+        return page_error(request, refusal)
+    problem = refusal.to_problem()
     problem.update(_choices_refused(error.errors()))
     return JSONResponse(problem, status_code=422, media_type=PROBLEM)
 
@@ -172,8 +167,10 @@ def _choices_refused(errors: list[dict]) -> dict:
     return {}
 
 
-def _http_error(_request: Request, error: HTTPException) -> JSONResponse:
+def _http_error(request: Request, error: HTTPException):
     problem = {404: RouteNotFound, 405: MethodNotAllowed}.get(error.status_code)
+    if problem and wants_page(request):
+        return page_error(request, problem())
     body = problem().to_problem() if problem else HttpError(status=error.status_code).to_problem()
     body["status"] = error.status_code
     return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM, headers=error.headers)

@@ -35,11 +35,12 @@ from yikatong.auth.service import (
     link_holder_person,
     resolve_credential,
 )
-from yikatong.auth.throttle import count_holder_call
+from yikatong.auth.throttle import count_holder_call, presented_credential
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.choices import echo
 from yikatong.core.errors import Unauthenticated
 from yikatong.db.uow import UnitOfWork
+from yikatong.pages.sessions import session_secret
 from yikatong.platform import Platform
 
 T = TypeVar("T")
@@ -106,14 +107,16 @@ async def authorize(request: Request) -> Actor | None:
         raise RoleNotAllowed()
     if allowed is PUBLIC:
         return None
-    secret, channel = _credential(request), request.headers.get("x-ykt-channel")
+    secret, channel = request_credential(request), request.headers.get("x-ykt-channel")
     if in_its_read:
         if not secret:  # refused here, as on every other route, before any validation
             raise Unauthenticated()
         request.state.read_access = ReadAccess(request.app.state.platform, allowed, secret, channel)
         return None
-    return await run_in_threadpool(_allowed_actor, request.app.state.platform, allowed,
-                                   secret, channel)
+    actor = await run_in_threadpool(_allowed_actor, request.app.state.platform, allowed,
+                                    secret, channel)
+    request.state.actor = actor  # what a page's layout shows (pages.rendering)
+    return actor
 
 
 def _allowed_actor(platform: Platform, allowed, secret: str | None, channel: str | None) -> Actor:
@@ -199,11 +202,10 @@ async def read_access(request: Request, _documented: None = Depends(credential_h
     return access
 
 
-def _credential(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token:
-        return token
-    return request.headers.get("x-api-key") or None
+def request_credential(request: Request) -> str | None:
+    """The bearer token or API key a request carries; on a page, else the browser's session
+    cookie (pages.sessions: the API never takes the cookie)."""
+    return presented_credential(request) or session_secret(request)
 
 
 def authenticate(platform: Platform, secret: str | None, requested_channel: str | None) -> Actor:

@@ -27,8 +27,8 @@ Content-Security-Policy (`CSP_PAGES` for pages and API answers, `CSP_DOCS` for /
 /redoc), and `Strict-Transport-Security` when the request came over TLS: the ASGI scheme is
 https, or a proxy we trust (`FORWARDED_ALLOW_IPS`, uvicorn's own setting, default 127.0.0.1)
 says so in `X-Forwarded-Proto`. `Cache-Control: no-store` on answers that may carry personal
-data: every /api/v1 answer except the public reference data in `PUBLIC_REFERENCE`, and the
-public e-card check page.
+data: every /api/v1 answer except the public reference data in `PUBLIC_REFERENCE`, and every
+page (yikatong.pages) except its static files.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from yikatong.core.errors import DomainError
+from yikatong.pages.sessions import is_page_path
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -85,7 +86,7 @@ HSTS = "max-age=31536000; includeSubDomains"
 # carry some: no-store).
 PUBLIC_REFERENCE = ("/api/v1/directory/", "/api/v1/ecard/channels", "/api/v1/ecard/keys",
                     "/api/v1/ecard/status/")
-NO_STORE_PAGES = ("/ecard/verify",)
+STATIC_PATHS = ("/static/",)
 
 PROBLEM = b"application/problem+json"
 
@@ -233,7 +234,8 @@ def install(app, **options) -> None:
 def _carries_personal_data(method: str, path: str) -> bool:
     if path.startswith("/api/v1/"):
         return not (method in ("GET", "HEAD") and path.startswith(PUBLIC_REFERENCE))
-    return path.startswith(NO_STORE_PAGES)
+    # Every page (yikatong.pages) but its static files: a page shows the signed-in person.
+    return is_page_path(path) and not path.startswith(STATIC_PATHS)
 
 
 def _declared_length(scope: Scope) -> tuple[int | None, bool]:

@@ -196,6 +196,12 @@ ACCESS: Final[dict[str, frozenset]] = {
     f"POST {API}/clearing/days/{{day}}/review": CARD_CENTRE,
     f"GET {API}/clearing/cards/{{asn}}/shadow-balance": RIDER_DESK,
     f"GET {API}/clearing/disagreements": CARD_CENTRE,
+    # --- pages for people (yikatong.pages; each domain's web.py) -----------------------------
+    "GET /signin": PUBLIC,
+    "POST /signin": PUBLIC,
+    "POST /signout": SIGNED_IN,
+    "GET /lang/{locale}": PUBLIC,
+    "GET /me": HOLDER_ONLY,
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,

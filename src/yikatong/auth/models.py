@@ -39,7 +39,7 @@ class AccessToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "bearer" | "api_key"
+    kind: Mapped[str] = mapped_column(String(16))  # "bearer" | "session" | "api_key"
     label: Mapped[str | None] = mapped_column(String(64))
     # The last four characters of an API key, so a listing can tell keys apart without the secret.
     hint: Mapped[str | None] = mapped_column(String(4))

@@ -28,6 +28,17 @@ CHANNELS_BY_CREDENTIAL: dict[str, dict[Role, tuple[Channel, ...]]] = {
         Role.ADMIN: tuple(Channel),
         Role.SYSTEM: (Channel.SYSTEM,),
     },
+    # A browser's signed-in session (pages.sessions): the cookie of a person at a page, so the
+    # channel is the one that person works through; partner systems have no pages.
+    "session": {
+        Role.HOLDER: (Channel.ONLINE_PORTAL,),
+        Role.SS_OUTLET: (Channel.OUTLET,),
+        Role.CITIZEN_OUTLET: (Channel.CITIZEN_OUTLET,),
+        Role.PHONE_AGENT: (Channel.PHONE_12333,),
+        Role.EMPLOYER_AGENT: (Channel.EMPLOYER,),
+        Role.BANK: (Channel.BANK_BRANCH,),
+        Role.ADMIN: tuple(Channel),
+    },
     "api_key": {  # holders never hold one (API_KEY_ROLES)
         Role.SS_OUTLET: (Channel.OUTLET,),                # the counter's QR and card terminals
         Role.CITIZEN_OUTLET: (Channel.SELF_SERVICE,),     # a self-service machine, never a counter

@@ -52,6 +52,11 @@ from yikatong.db.uow import UnitOfWork
 _hasher = PasswordHasher()
 
 
+# What a password sign-in hands out: an API bearer token, or a browser's session (a cookie).
+# Both end with the password (changed, reset) and the login (deactivated).
+SIGN_IN_KINDS = ("bearer", "session")
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -188,18 +193,20 @@ def _same_name(registered: str, claimed: str) -> bool:
     return "".join(registered.split()) == "".join((claimed or "").split())
 
 
-def login(*, uow: UnitOfWork, username: str, password: str, ttl: timedelta) -> str:
-    """Check the password and return a new bearer token. An unknown, inactive or
-    password-less login costs the same argon2 verify and gets the same answer as a wrong
-    password, so neither the answer nor its time tells which user names exist."""
+def login(*, uow: UnitOfWork, username: str, password: str, ttl: timedelta,
+          kind: str = "bearer") -> str:
+    """Check the password and return a new bearer token (or, for a browser, a `session`
+    credential: pages.sessions). An unknown, inactive or password-less login costs the same
+    argon2 verify and gets the same answer as a wrong password, so neither the answer nor its
+    time tells which user names exist."""
     user = uow.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     usable = user is not None and user.active and bool(user.password_hash)
     matches = _password_matches(user.password_hash if usable else None, password)
     if not (usable and matches):
         raise BadCredentials()
-    token = _issue(uow, user, kind="bearer", expires_at=uow.now() + ttl)
+    token = _issue(uow, user, kind=kind, expires_at=uow.now() + ttl)
     uow.audit(actor=Actor(user_id=user.username, role=Role(user.role), channel=Channel.SYSTEM),
-              action="auth.login", entity_type="user", entity_id=user.id)
+              action="auth.login", entity_type="user", entity_id=user.id, after={"kind": kind})
     return token
 
 
@@ -231,7 +238,7 @@ def change_password(
     keep_token: str | None = None,
 ) -> int:
     """A login changes its own password, proving the current one. Every other session of the
-    login ends (its bearer tokens are revoked, except `keep_token`, the one making the change);
+    login ends (its bearer tokens and browser sessions are revoked, except `keep_token`, the one making the change);
     returns how many ended. API keys stay: they are managed apart."""
     if not user.password_hash:
         raise NoPasswordLogin()
@@ -241,7 +248,7 @@ def change_password(
         raise PasswordUnchanged()
     check_password(new_password, username=user.username, display_name=user.display_name)
     user.password_hash = _hasher.hash(new_password)
-    ended = _revoke(uow, user, kinds=("bearer",), keep_hash=_token_hash(keep_token) if keep_token else None)
+    ended = _revoke(uow, user, kinds=SIGN_IN_KINDS, keep_hash=_token_hash(keep_token) if keep_token else None)
     uow.audit(actor=actor, action="auth.password_changed", entity_type="user", entity_id=user.id,
               after={"sessions_ended": ended})
     return ended
@@ -252,7 +259,7 @@ def reset_password(*, uow: UnitOfWork, actor: Actor, user: User, new_password: s
     password); every session of the login ends. Returns how many ended."""
     check_password(new_password, username=user.username, display_name=user.display_name)
     user.password_hash = _hasher.hash(new_password)
-    ended = _revoke(uow, user, kinds=("bearer",))
+    ended = _revoke(uow, user, kinds=SIGN_IN_KINDS)
     uow.audit(actor=actor, action="auth.password_reset", entity_type="user", entity_id=user.id,
               after={"sessions_ended": ended})
     return ended
@@ -268,7 +275,7 @@ def set_active(*, uow: UnitOfWork, actor: Actor, user: User, active: bool) -> in
     if not active and user.username == actor.user_id:
         raise CannotDeactivateSelf()
     user.active = active
-    revoked = 0 if active else _revoke(uow, user, kinds=("bearer", "api_key"))
+    revoked = 0 if active else _revoke(uow, user, kinds=(*SIGN_IN_KINDS, "api_key"))
     uow.audit(actor=actor, action="auth.user_reactivated" if active else "auth.user_deactivated",
               entity_type="user", entity_id=user.id, before={"active": not active},
               after={"active": active, "credentials_revoked": revoked})
@@ -276,12 +283,13 @@ def set_active(*, uow: UnitOfWork, actor: Actor, user: User, active: bool) -> in
 
 
 def logout(*, uow: UnitOfWork, actor: Actor, token: str) -> None:
-    """Revoke the bearer token the caller used (an API key is revoked by the card centre)."""
+    """Revoke the bearer token or browser session the caller used (an API key is revoked by
+    the card centre)."""
     access = uow.session.execute(
         select(AccessToken).where(AccessToken.token_hash == _token_hash(token))).scalar_one_or_none()
     if access is None or access.revoked_at is not None:
         raise TokenInvalid()
-    if access.kind != "bearer":
+    if access.kind not in SIGN_IN_KINDS:
         raise LogoutNeedsBearer()
     access.revoked_at = uow.now()
     uow.audit(actor=actor, action="auth.logout", entity_type="user", entity_id=access.user_id,

@@ -44,6 +44,9 @@ class Settings:
     # Where every audit checkpoint is also written (write-once storage, another host): the
     # scheduled verification checks the database still holds the newest one (docs/audit.md).
     audit_checkpoint_dir: str | None = None
+    # Signs the pages' CSRF tokens (pages.sessions). Every worker must share it; production
+    # refuses to start without one of its own (the development value is public).
+    page_secret: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -73,4 +76,5 @@ class Settings:
             throttle_limits=env.get("YKT_THROTTLE_LIMITS") or None,
             throttle_enabled=env.get("YKT_THROTTLE", "on").strip().lower() != "off",
             audit_checkpoint_dir=env.get("YKT_AUDIT_CHECKPOINT_DIR") or None,
+            page_secret=env.get("YKT_PAGE_SECRET") or None,
         )
