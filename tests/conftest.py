@@ -87,6 +87,12 @@ def pytest_terminal_summary(terminalreporter):
     for name, where in servers.USED.items():
         if name not in ("PostgreSQL", "NATS JetStream"):
             terminalreporter.write_line(f"{name}: {where}")
+    skipped = {name: where for name, where in servers.USED.items()
+               if where.startswith(servers.NOT_RUN)}
+    if skipped:  # loud: a skipped suite must not read as a passed one
+        terminalreporter.section("SUITES THAT DID NOT RUN", red=True, bold=True)
+        for name, where in skipped.items():
+            terminalreporter.write_line(f"{name} {where}", red=True, bold=True)
 
 
 @pytest.fixture
