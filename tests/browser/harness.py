@@ -39,6 +39,14 @@ THROTTLE_LIMITS = ("holder_sign_up=100000 per hour; ecard_check=100000 per minut
                    "login_address=100000 per 15 minutes; holder_calls=100000 per minute")
 
 
+def expect(target, message: str | None = None):
+    """Playwright's `expect`, imported when called: a page test module imports this one, so
+    it is still collected (and skipped or failed with the fix) where Playwright is missing."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(target, message)
+
+
 def chromium_path() -> str:
     return os.environ.get("YKT_CHROMIUM", DEFAULT_CHROMIUM)
 

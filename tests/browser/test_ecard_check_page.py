@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import expect
-
-from tests.browser.harness import assert_accessible, screenshot
+from tests.browser.harness import assert_accessible, expect, screenshot
 
 FORGED_CODE = "YKT1.this-code-was-never-signed"
 
