@@ -47,7 +47,7 @@ def _not_run(problem: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     """One headless Chromium for the session."""
     problem = missing_browser()
@@ -67,7 +67,7 @@ def browser() -> Iterator[object]:
             chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     """The platform with the synthetic population, served for the browser (harness.live_platform)."""
     with live_platform(tmp_path_factory.mktemp("ykt-browser")) as live:
