@@ -5,7 +5,8 @@ Where Chromium or Playwright is missing, the tests are skipped with the reason a
 and the end-of-run summary says in red that the browser suite did not run; with
 YKT_REQUIRE_BROWSER=1 (CI) they fail instead, so a broken set-up cannot pass unnoticed.
 
-One Chromium and one platform for the whole session; a fresh browser context (cookies,
+One Chromium and one platform for the whole browser suite (package scope, so the
+platform is gone before other suites run); a fresh browser context (cookies,
 storage, locale) for each test, which runs once in Chinese and once in English.
 """
 
