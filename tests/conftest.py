@@ -84,9 +84,15 @@ def pytest_terminal_summary(terminalreporter):
     database = servers.USED.get("PostgreSQL") if ON_POSTGRES else "SQLite files (embedded)"
     terminalreporter.write_line(f"database suite: {database or 'not used'}")
     terminalreporter.write_line(f"event suite: {servers.USED.get('NATS JetStream', 'not used')}")
+    skipped = {name: where for name, where in servers.USED.items()
+               if where.startswith(servers.NOT_RUN)}
     for name, where in servers.USED.items():
-        if name not in ("PostgreSQL", "NATS JetStream"):
+        if name not in ("PostgreSQL", "NATS JetStream", *skipped):
             terminalreporter.write_line(f"{name}: {where}")
+    if skipped:  # loud: a skipped suite must not read as a passed one
+        terminalreporter.section("SUITES THAT DID NOT RUN", red=True, bold=True)
+        for name, where in skipped.items():
+            terminalreporter.write_line(f"{name} {where}", red=True, bold=True)
 
 
 @pytest.fixture

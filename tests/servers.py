@@ -26,6 +26,13 @@ from sqlalchemy.engine import make_url
 
 # What each suite ran against, printed at the end of the run.
 USED: dict[str, str] = {}
+# How an entry of USED starts when its suite was skipped here (printed in red at the end).
+NOT_RUN = "DID NOT RUN"
+
+
+def suite_did_not_run(name: str, reason: str) -> None:
+    """Record for the end-of-run summary that the suite `name` was skipped, and why."""
+    USED[name] = f"{NOT_RUN}: {reason}"
 
 
 def _answers(host: str, port: int) -> bool:

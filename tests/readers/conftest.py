@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import servers
 from yikatong.readers.vpcd import (
     DEFAULT_PORT,
     REINSERT_SECONDS,
@@ -65,9 +66,11 @@ def pcsc_stack() -> str:
     problem = _missing_pcsc_stack()
     if problem is not None:
         message = f"{problem}: {HOW_TO_INSTALL}"
+        servers.suite_did_not_run("PC/SC reader suite", message)
         if os.environ.get("YKT_REQUIRE_PCSC") == "1":
             pytest.fail(f"YKT_REQUIRE_PCSC=1 but {message}", pytrace=False)
         pytest.skip(message)
+    servers.USED["PC/SC reader suite"] = f"pcscd with the vpcd reader '{VPCD_READER_NAME}'"
     return VPCD_READER_NAME
 
 
