@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.pages.conftest import TOKEN_FIELD
 from yikatong.api import middleware
 from yikatong.api.app import create_app
 from yikatong.api.middleware import (
@@ -166,7 +167,9 @@ def test_no_store_only_where_personal_data_may_be(client):
     assert "no-store" not in client.get("/api/v1/ecard/keys").headers.get("cache-control", "")
     verify = client.post("/api/v1/ecard/verify", json={"token": "YKT1.x"})
     assert verify.headers["cache-control"] == "no-store"  # public, but masked personal data
-    for page in (client.get("/ecard/verify"), client.post("/ecard/verify", data={"token": "YKT1.x"})):
+    form = client.get("/ecard/verify")
+    token = TOKEN_FIELD.search(form.text).group(1)
+    for page in (form, client.post("/ecard/verify", data={"csrf_token": token, "token": "YKT1.x"})):
         assert page.status_code == 200
         assert_security_headers(page)
         assert page.headers["cache-control"] == "no-store"

@@ -30,8 +30,20 @@ from tests.browser.harness import (
     live_platform,
     missing_browser,
 )
+from yikatong.pages.i18n import LANGUAGE_COOKIE
 
 LOCALES = ("zh-CN", "en")
+PAGE_LOCALES = {"zh-CN": "zh_CN", "en": "en"}
+# Chromium logs a page answered with a 4xx (a form refused, a sign-in needed) as a console
+# error; that is the page telling the person something, not a fault. A script, style or image
+# answered 4xx is one (`_misbehaved`).
+A_PAGE_REFUSED = "Failed to load resource: the server responded with a status of 4"
+
+
+def _misbehaved(response) -> bool:
+    if response.status >= 500:
+        return True
+    return response.status >= 400 and response.request.resource_type != "document"
 
 
 def pytest_collection_modifyitems(items):
@@ -103,11 +115,15 @@ def page(request, browser, live_server, locale) -> Iterator[object]:
             route.abort()
 
     context.route("**/*", only_our_server)
+    # The pages' language is the reader's choice (pages.i18n), made here as the switch makes it.
+    context.add_cookies([{"name": LANGUAGE_COOKIE, "value": PAGE_LOCALES[locale],
+                          "url": live_server.url}])
     tab = context.new_page()
     tab.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     tab.on("console", lambda message: message.type == "error"
+           and not message.text.startswith(A_PAGE_REFUSED)
            and problems.append(f"console error: {message.text}"))
-    tab.on("response", lambda response: response.status >= 500
+    tab.on("response", lambda response: _misbehaved(response)
            and problems.append(f"{response.status} from {response.url}"))
     try:
         yield tab

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.pages.conftest import TOKEN_FIELD
 
 from yikatong.api.app import create_app
 from yikatong.auth.service import create_api_key, create_user
@@ -243,14 +244,17 @@ def test_holder_sign_up_is_throttled_per_address(platform, clock):
 def test_the_public_ecard_check_page_and_its_json_twin_share_an_address_quota(platform, clock):
     limit(platform, ecard_check="3 per minute")
     visitor, other = from_address(platform, "192.0.2.30"), from_address(platform, "192.0.2.31")
-    assert visitor.post("/ecard/verify", data={"token": "not-a-code"}).status_code == 200
+    # The page's form as a browser sends it: with its CSRF token (pages.sessions).
+    form = {"csrf_token": TOKEN_FIELD.search(visitor.get("/ecard/verify").text).group(1),
+            "token": "not-a-code"}
+    assert visitor.post("/ecard/verify", data=form).status_code == 200
     assert visitor.post("/api/v1/ecard/verify", json={"token": "not-a-code"}).status_code == 200
-    assert visitor.post("/ecard/verify", data={"token": "not-a-code"}).status_code == 200
-    assert_refused(visitor.post("/ecard/verify", data={"token": "not-a-code"}), "too_many_requests")
+    assert visitor.post("/ecard/verify", data=form).status_code == 200
+    assert_refused(visitor.post("/ecard/verify", data=form), "too_many_requests")
     assert_refused(visitor.post("/api/v1/ecard/verify", json={"token": "x"}), "too_many_requests")
     assert other.post("/ecard/verify", data={"token": "not-a-code"}).status_code == 200
     clock.advance(minutes=1)
-    assert visitor.post("/ecard/verify", data={"token": "not-a-code"}).status_code == 200
+    assert visitor.post("/ecard/verify", data=form).status_code == 200
 
 
 def terminal_key(platform, admin_actor, username: str) -> dict[str, str]:

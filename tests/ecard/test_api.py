@@ -8,6 +8,7 @@ import io
 import pytest
 from PIL import Image
 from tests.ecard.conftest import PASSWORD, status_lists
+from tests.pages.conftest import TOKEN_FIELD
 
 from yikatong.core.actor import Role
 from yikatong.crypto.sm2 import Sm2Verifier
@@ -121,7 +122,8 @@ def test_public_verification_page_shows_only_masked_data(client, platform, holde
     form = client.get("/ecard/verify")
     assert form.status_code == 200 and "电子社保卡二维码验证" in form.text and "<form" in form.text
     token = person.qr()
-    page = client.post("/ecard/verify", data={"token": token})
+    csrf = TOKEN_FIELD.search(form.text).group(1)  # the form's own token (pages.sessions)
+    page = client.post("/ecard/verify", data={"csrf_token": csrf, "token": token})
     html = page.text
     assert page.status_code == 200 and "真实有效" in html and "Genuine and current" in html
     assert mask_name(person.applicant.name) in html
@@ -134,9 +136,9 @@ def test_public_verification_page_shows_only_masked_data(client, platform, holde
 
     claims = read_genuine(token, service.verifiers(platform.get(KeyStore)))
     forged = issue_token(Sm2Signer(generate_keypair()[0]), claims)
-    bad = client.post("/ecard/verify", data={"token": forged}).text
+    bad = client.post("/ecard/verify", data={"csrf_token": csrf, "token": forged}).text
     assert "无效" in bad and "forged" not in html and person.applicant.name[0] + "*" not in bad
-    assert client.post("/ecard/verify", data={"token": "<script>alert(1)</script>"}).text.count(
+    assert client.post("/ecard/verify", data={"csrf_token": csrf, "token": "<script>alert(1)</script>"}).text.count(
         "<script>alert") == 0  # escaped, never echoed raw
 
 

@@ -32,7 +32,7 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(platform, 
     client = page_client()
     client.get("/signin")  # the browser has the CSRF cookie, the form lost its field
     answer = client.post("/signin", data={"username": "admin", "password": "x"},
-                         follow_redirects=False)
+                         headers={"Accept": "application/json"}, follow_redirects=False)
     assert answer.status_code == 403
     assert answer.json()["code"] == "csrf_failed"
     holder = signed_in(Role.HOLDER, person_id=8)
@@ -129,3 +129,11 @@ def _session_count(platform) -> int:
     with platform.uow() as uow:
         return len(uow.session.execute(select(AccessToken.id).where(
             AccessToken.kind == "session", AccessToken.revoked_at.is_(None))).all())
+
+
+def test_a_browser_sees_the_csrf_refusal_as_a_page(page_client):
+    client = page_client()
+    client.get("/signin")
+    answer = client.post("/ecard/verify", data={"token": "YKT1.x"})
+    assert answer.status_code == 403 and "text/html" in answer.headers["content-type"]
+    assert "表单已过期" in answer.text and "csrf_failed" in answer.text

@@ -33,11 +33,13 @@ from yikatong.demo.actors import (
 
 EMPLOYER_USCC = "91320400MA1M9XK3PH"
 SEED = 20260302
-# The password of the population's admin and holder logins (synthetic; for looking around in a
-# demo). The other logins have none: hashing a password is slow on purpose, and they are there
-# to be looked at, deactivated or given API keys, not to log in.
+# The password of the population's logins of people who work in pages (synthetic; for looking
+# around in a demo and for the browser tests). The partner systems' logins have none: hashing
+# a password is slow on purpose, and they are there to be looked at, deactivated or given API
+# keys, not to sign in.
 PASSWORD = "Changzhou-population-2026"
-LOGINS_WITH_PASSWORD = frozenset({Role.ADMIN, Role.HOLDER})
+LOGINS_WITH_PASSWORD = frozenset({Role.ADMIN, Role.HOLDER, Role.SS_OUTLET, Role.CITIZEN_OUTLET,
+                                  Role.PHONE_AGENT, Role.EMPLOYER_AGENT})
 
 
 @dataclass
@@ -494,8 +496,8 @@ class Population:
 
     def logins(self) -> None:
         """A login for every role (the holder's linked to the first person), one deactivated
-        operator, and a partner's API keys: one live, one revoked. The admin and the holder
-        log in with PASSWORD."""
+        operator, and a partner's API keys: one live, one revoked. The people who work in
+        pages (LOGINS_WITH_PASSWORD) sign in with PASSWORD."""
         from yikatong.auth import service as auth
 
         scoped = {Role.HOLDER: {"person_id": self.index.person_ids["holder"]},
@@ -574,7 +576,7 @@ def run_population(*, console, workdir=None, start=None) -> PopulationIndex:
         console.print(table)
         console.print(f"applications {len(index.application_ids)}, top-up orders "
                       f"{len(index.top_up_order_nos)}, e-cards {len(index.ecard_nos)}, "
-                      f"logins {len(index.usernames)} (admin and holder: password {PASSWORD})")
+                      f"logins {len(index.usernames)} (people's logins: password {PASSWORD})")
     if workdir is not None:
         console.print("查看 / to look at it in the API and pages:\n" + serve_command(workdir),
                       soft_wrap=True)

@@ -25,13 +25,12 @@ refused with 403 `csrf_failed` and changes nothing.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from asgi_csrf import asgi_csrf_decorator
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from yikatong.core.errors import DomainError
@@ -119,12 +118,21 @@ class CsrfProtection:
         await self._app(scope, receive, send)
 
 
-async def _refuse(scope: Scope, send: Send, message_id) -> None:
-    body = json.dumps(CsrfFailed().to_problem(), ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": 403,
-                "headers": [(b"content-type", b"application/problem+json; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+async def _refuse(scope: Scope, send: Send, _why) -> None:
+    """403 csrf_failed: the error page for a browser, the problem for a program."""
+    from yikatong.pages.errors import page_error, wants_page
+
+    request = Request(scope)
+    if wants_page(request):
+        response = page_error(request, CsrfFailed())
+    else:
+        response = JSONResponse(CsrfFailed().to_problem(), status_code=403,
+                                media_type="application/problem+json")
+    await response(scope, _nothing_more, send)
+
+
+async def _nothing_more() -> dict:
+    return {"type": "http.disconnect"}
 
 
 def install(app, settings) -> None:
