@@ -138,3 +138,14 @@ def screenshot(page, name: str) -> Path:
     path = SCREENS / f"{name}.{language}.png"
     page.screenshot(path=path, full_page=True, animations="disabled", caret="hide")
     return path
+
+
+def sign_in(page, username: str, password: str | None = None) -> None:
+    """Sign in at /signin as a person would, from the keyboard (the population's people who work
+    in pages share demo.population.PASSWORD)."""
+    from yikatong.demo.population import PASSWORD
+
+    page.goto("/signin")
+    page.locator("#f-username").fill(username)
+    page.locator("#f-password").fill(password or PASSWORD)
+    page.locator("#f-password").press("Enter")

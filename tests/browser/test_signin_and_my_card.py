@@ -5,15 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.browser.harness import assert_accessible, expect, screenshot
-from yikatong.demo.population import PASSWORD
-
-
-def sign_in(page, username: str) -> None:
-    page.goto("/signin")
-    page.locator("#f-username").fill(username)
-    page.locator("#f-password").fill(PASSWORD)
-    page.locator("#f-password").press("Enter")
+from tests.browser.harness import assert_accessible, expect, screenshot, sign_in
 
 
 def test_the_sign_in_page_is_accessible(page):

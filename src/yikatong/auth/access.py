@@ -201,7 +201,11 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /signin": PUBLIC,
     "POST /signout": SIGNED_IN,
     "GET /lang/{locale}": PUBLIC,
+    # pages: the cardholder's own
     "GET /me": HOLDER_ONLY,
+    # pages: the outlet counter
+    # pages: the 12333 phone agent
+    # pages: the card centre
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,
