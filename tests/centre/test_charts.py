@@ -12,12 +12,17 @@ def test_a_chart_is_svg_named_for_screen_readers_without_a_script():
                     series=[("已提交", [1, 2]), ("已领取", [3, 0])], no_data="无数据")
     assert svg.startswith("<svg") and svg.count("<svg") == 1
     assert "<script" not in svg and "http://kozea" not in svg
-    assert 'role="img"' in svg and 'aria-label="每日申领"' in svg and "已提交" in svg
+    assert 'role="img"' in svg and 'aria-label="每日申领"' in svg
+    legend = svg.split("</svg>", 1)[1]
+    assert legend.startswith('<ul class="legend">') and legend.count("<li>") == 2
+    assert "#0072b2" in legend and "已提交" in legend and "已领取" in legend
 
 
 def test_an_empty_chart_says_so():
     svg = bar_chart(title="t", categories=[], series=[], no_data="此期间无数据")
-    assert "此期间无数据" in svg and "<script" not in svg
+    assert "此期间无数据" in svg and "<script" not in svg and "<ul" not in svg
+    no_rows = bar_chart(title="t", categories=[], series=[("消费", [])], no_data="-", formatter=money)
+    assert "<li>" not in no_rows
 
 
 def test_money_is_drawn_from_integer_fen_on_whole_yuan_marks():

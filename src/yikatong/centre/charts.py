@@ -36,21 +36,35 @@ def bar_chart(*, title: str, categories: Sequence[str], series: Sequence[tuple[s
               no_data: str, stacked: bool = False,
               formatter: Callable[[int], str] | None = None) -> Markup:
     """A (stacked) bar chart as inline SVG, named by `title` for screen readers (who read
-    the table beside it for the numbers)."""
+    the table beside it for the numbers), with its legend in HTML below it (pygal's own legend
+    is cut off when the names are long)."""
+    series = list(series) if categories else []
     kind = pygal.StackedBar if stacked else pygal.Bar
+    crowded = len(categories) > 8
     chart = kind(style=CHART_STYLE, js=[], disable_xml_declaration=True, no_data_text=no_data,
-                 width=760, height=360, legend_at_bottom=True, legend_at_bottom_columns=4,
-                 x_label_rotation=-30 if len(categories) > 7 else 0, print_values=False,
-                 show_y_guides=True, truncate_legend=-1, truncate_label=-1, margin=8)
+                 width=760, height=340, show_legend=False, print_values=False, show_y_guides=True,
+                 truncate_label=-1, margin=8, x_labels_major_every=2 if crowded else None,
+                 show_minor_x_labels=not crowded, show_y_labels=bool(series))
     chart.title = title
     chart.x_labels = list(categories)
     if series:  # (pygal draws "no data" without an axis, and fails on marks for none)
         chart.y_labels = whole_ticks(series, stacked=stacked, unit=100 if formatter else 1)
-    if formatter is not None:
-        chart.value_formatter = formatter
+    if formatter is not None:  # pygal's own marks (an empty chart's) are floats
+        chart.value_formatter = lambda value: formatter(round(value))
     for name, values in series:
         chart.add(name, list(values))
-    return Markup(_without_scripts(chart.render_tree(), title))
+    return Markup(_without_scripts(chart.render_tree(), title)) + _legend([name for name, _ in series])
+
+
+def _legend(names: Sequence[str]) -> Markup:
+    """Each series' colour and name (the colours in pygal's order of series)."""
+    if not names:
+        return Markup("")
+    colours = CHART_STYLE.colors
+    items = Markup("").join(
+        Markup('<li><span class="swatch" aria-hidden="true" style="background:{}"></span>{}</li>')
+        .format(colours[i % len(colours)], name) for i, name in enumerate(names))
+    return Markup('<ul class="legend">') + items + Markup("</ul>")
 
 
 def whole_ticks(series: Sequence[tuple[str, Sequence[int]]], *, stacked: bool, unit: int = 1,
