@@ -91,10 +91,11 @@ class Words:
 
 
 @router.get("/centre")
-def dashboards(request: Request, days: int = service.DEFAULT_DAYS, actor: Actor = Depends(current_actor),
+def dashboards(request: Request, days: str = "", actor: Actor = Depends(current_actor),
                platform: Platform = Depends(platform_dep)):
-    """Applications, cards, losses, top-ups, clearing and the banks' sync lag, with charts."""
-    days = days if days in DAY_CHOICES else service.DEFAULT_DAYS
+    """Applications, cards, losses, top-ups, clearing and the banks' sync lag, with charts
+    (a period that is not one of the choices shows the default one)."""
+    days = int(days) if days.isdigit() and int(days) in DAY_CHOICES else service.DEFAULT_DAYS
     with platform.uow(read_only=True) as uow:
         board = service.dashboard(uow=uow, days=days)
         banks = {bank.code: (bank.short_name_zh or bank.name_zh, bank.name_en)
