@@ -14,6 +14,7 @@ from yikatong.audit import service
 from yikatong.audit.errors import AuditWritersBusy, CheckpointNotFound, CheckpointRace
 from yikatong.audit.models import AuditCheckpoint, AuditVerification
 from yikatong.audit.service import VerificationReport
+from yikatong.core.actor import Actor
 from yikatong.crypto.protocols import KeyStore
 from yikatong.worker.runner import Job
 
@@ -42,14 +43,21 @@ def exported_witness(platform) -> dict | None:
 
 
 def verify_and_record(platform, *, from_checkpoint: int | None, triggered_by: str,
-                      witness: dict | None = None) -> tuple[VerificationReport, AuditVerification]:
+                      witness: dict | None = None,
+                      actor: Actor | None = None) -> tuple[VerificationReport, AuditVerification]:
     """Verify (against `witness`, else the newest exported checkpoint if there is one), keep
-    the outcome, and raise the alert when the trail does not verify."""
+    the outcome, and raise the alert when the trail does not verify. A person who asked for
+    it (`actor`, the card centre's audit page) is named in an audit record of its own."""
     witness = witness if witness is not None else exported_witness(platform)
     with platform.uow() as uow:
         report = service.verify_trail(uow=uow, keys=platform.get(KeyStore), from_checkpoint=from_checkpoint,
                                       witness=witness)
         verification = service.record_verification(uow=uow, report=report, triggered_by=triggered_by)
+        if actor is not None:
+            uow.audit(actor=actor, action="audit.verify", entity_type="audit_verification",
+                      entity_id=verification.id, after={
+                          "ok": verification.ok, "from_checkpoint": verification.from_checkpoint,
+                          "to_checkpoint": verification.to_checkpoint, "records": verification.records})
         uow.commit()
     if not report.ok:
         first = report.first_problem

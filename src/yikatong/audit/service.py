@@ -395,3 +395,63 @@ def recent_start(*, uow: UnitOfWork) -> int | None:
     if not reached or reached <= 1:
         return None
     return max(reached - 1, archive_point(uow=uow) or 0) or None
+
+
+# --- reading the trail (the card centre's audit page) --------------------------------------
+
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class RecordSearch:
+    """What an administrator looks for; every field optional, all given ones must match
+    (times: `since` inclusive, `until` exclusive)."""
+
+    entity_type: str | None = None
+    entity_id: str | None = None
+    actor_id: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list:
+        wanted = [(AuditRecord.entity_type, self.entity_type), (AuditRecord.entity_id, self.entity_id),
+                  (AuditRecord.actor_id, self.actor_id), (AuditRecord.action, self.action)]
+        found = [column == value for column, value in wanted if value]
+        if self.since is not None:
+            found.append(AuditRecord.at >= self.since)
+        if self.until is not None:
+            found.append(AuditRecord.at < self.until)
+        return found
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    """One page of records, newest first; `has_next` without counting the whole trail."""
+
+    records: list[AuditRecord]
+    page: int
+    per_page: int
+    has_next: bool
+
+    @property
+    def lowest_id(self) -> int | None:
+        return min((r.id for r in self.records), default=None)
+
+
+def search_records(*, uow: UnitOfWork, search: RecordSearch, page: int = 1, per_page: int = 50) -> RecordPage:
+    """Records matching `search`, newest first, page by page (`page` from 1). The images are
+    shown as stored: personal data was masked before they were hashed (UnitOfWork.audit)."""
+    page, per_page = max(1, page), max(1, min(per_page, MAX_PAGE_SIZE))
+    rows = list(uow.session.execute(
+        select(AuditRecord).where(*search.conditions()).order_by(AuditRecord.id.desc())
+        .offset((page - 1) * per_page).limit(per_page + 1)).scalars())
+    return RecordPage(records=rows[:per_page], page=page, per_page=per_page, has_next=len(rows) > per_page)
+
+
+def checkpoint_before(*, uow: UnitOfWork, record_id: int) -> int | None:
+    """The newest checkpoint that ends before `record_id`: a verification from it reads that
+    record and everything after (None: no such checkpoint, verify from each chain's start)."""
+    return uow.session.execute(
+        select(func.max(AuditCheckpoint.seq)).where(AuditCheckpoint.upto_record_id < record_id)
+    ).scalar_one()

@@ -206,6 +206,9 @@ ACCESS: Final[dict[str, frozenset]] = {
     # pages: the outlet counter
     # pages: the 12333 phone agent
     # pages: the card centre
+    "GET /centre": CARD_CENTRE,
+    "GET /centre/audit": CARD_CENTRE,
+    "POST /centre/audit/verify": CARD_CENTRE,
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,

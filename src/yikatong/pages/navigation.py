@@ -33,6 +33,7 @@ AGENT_MENU = (
 )
 CENTRE_MENU = (
     MenuItem("/centre", N_("Dashboards")),
+    MenuItem("/centre/audit", N_("Audit trail")),
 )
 
 MENUS: dict[Role, tuple[MenuItem, ...]] = {

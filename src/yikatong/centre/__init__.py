@@ -1,0 +1,1 @@
+"""The card centre: its dashboards (service.py: read-only counts; charts.py) and pages (web.py)."""
