@@ -135,3 +135,24 @@ def simple_bank(request):
     gateway = SimpleBankGateway()
     request.getfixturevalue("platform").provide(BankGateway, gateway)
     return gateway
+
+
+_people = itertools.count(301)
+
+
+def person_with_card(platform, *, name: str = "王小明", phone: str = "13912345678"):
+    """A registered person (ID number, name, phone on file) with an activated card in use:
+    (ID number, person id, card number). For the 12333 identity questions."""
+    from yikatong.applications.reference import synthetic_photo
+    from yikatong.people.samples import make_citizen_ssn
+    from yikatong.people.service import find_person_by_ssn, register_applicant
+
+    born = date(1985, 5, 17)
+    ssn = make_citizen_ssn("320402", born, "M", seq=2 * next(_people) + 1)
+    act(platform, register_applicant, actor=ADMIN, name=name, document_type="resident_id_card",
+        document_number=ssn, gender="M", birth_date=born, nationality="CHN", phone=phone,
+        document_valid_until=date(2036, 1, 1), as_of=date(2026, 3, 2),
+        photo_jpeg=synthetic_photo(ssn))
+    with platform.uow() as uow:
+        person_id = find_person_by_ssn(uow=uow, ssn=ssn).id
+    return ssn, person_id, card_in_use(platform, person_id=person_id)

@@ -205,6 +205,12 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /me": HOLDER_ONLY,
     # pages: the outlet counter
     # pages: the 12333 phone agent
+    "GET /agent": roles(PA),
+    "POST /agent/callers": roles(PA),
+    "GET /agent/callers/{person_id}": roles(PA),
+    "GET /agent/cards/{card_no}": roles(PA),
+    "POST /agent/cards/{card_no}/loss": roles(PA),
+    "POST /agent/cards/{card_no}/unblock": roles(PA),
     # pages: the card centre
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
