@@ -204,6 +204,11 @@ ACCESS: Final[dict[str, frozenset]] = {
     # pages: the cardholder's own
     "GET /me": HOLDER_ONLY,
     # pages: the outlet counter
+    # (the employer batch upload: employer agents and social-security outlets, as the API)
+    "GET /employer/batches": roles(EA, SS),
+    "POST /employer/batches": roles(EA, SS),
+    "GET /employer/batches/template.csv": roles(EA, SS),
+    "GET /employer/batches/{batch_id}": roles(EA, SS),
     # pages: the 12333 phone agent
     "GET /agent": roles(PA),
     "POST /agent/callers": roles(PA),

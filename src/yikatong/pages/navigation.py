@@ -27,12 +27,16 @@ HOLDER_MENU = (
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
+    MenuItem("/employer/batches", N_("Employer batch")),
 )
 AGENT_MENU = (
     MenuItem("/agent", N_("Caller's card")),
 )
 CENTRE_MENU = (
     MenuItem("/centre", N_("Dashboards")),
+)
+EMPLOYER_MENU = (
+    MenuItem("/employer/batches", N_("Employer batch")),
 )
 
 MENUS: dict[Role, tuple[MenuItem, ...]] = {
@@ -41,6 +45,7 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.CITIZEN_OUTLET: COUNTER_MENU,
     Role.PHONE_AGENT: AGENT_MENU,
     Role.ADMIN: CENTRE_MENU,
+    Role.EMPLOYER_AGENT: EMPLOYER_MENU,
 }
 
 
