@@ -217,6 +217,9 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /agent/cards/{card_no}/loss": roles(PA),
     "POST /agent/cards/{card_no}/unblock": roles(PA),
     # pages: the card centre
+    "GET /centre/reference/outlets": CARD_CENTRE,
+    "GET /centre/reference/banks": CARD_CENTRE,
+    "GET /centre/reference/fares": CARD_CENTRE,
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,

@@ -34,6 +34,7 @@ AGENT_MENU = (
 )
 CENTRE_MENU = (
     MenuItem("/centre", N_("Dashboards")),
+    MenuItem("/centre/reference/outlets", N_("Reference data")),
 )
 EMPLOYER_MENU = (
     MenuItem("/employer/batches", N_("Employer batch")),
