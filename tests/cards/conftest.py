@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -40,12 +40,13 @@ def bank_branch(bank_code: str = "ICBC", branch: str = "ICBC-CZ-001") -> Actor:
 
 
 def produce(platform, *, person_id: int, kind: str = "first", bank_code: str = "ICBC",
-            predecessor: str | None = None, issue_date: date = date(2026, 3, 2)):
+            predecessor: str | None = None, issue_date: date = date(2026, 3, 2),
+            bank_prefix: str = "621226"):
     with platform.uow() as uow:
         view = service.register_produced_card(
             uow=uow, actor=SYSTEM, application_id=None, person_id=person_id, kind=kind,
             bank_code=bank_code, issue_date=issue_date, predecessor_card_no=predecessor,
-            **new_card_numbers())
+            **new_card_numbers(bank_prefix))
         uow.commit()
     return view
 
@@ -58,9 +59,9 @@ def hand_over(platform, card_no: str):
 
 
 def card_in_use(platform, *, person_id: int, bank_code: str = "ICBC", activate: bool = True,
-                issue_date: date = date(2026, 3, 2)) -> str:
+                issue_date: date = date(2026, 3, 2), bank_prefix: str = "621226") -> str:
     card_no = produce(platform, person_id=person_id, bank_code=bank_code,
-                      issue_date=issue_date).card_no
+                      issue_date=issue_date, bank_prefix=bank_prefix).card_no
     hand_over(platform, card_no)
     if activate:
         with platform.uow() as uow:
@@ -135,3 +136,27 @@ def simple_bank(request):
     gateway = SimpleBankGateway()
     request.getfixturevalue("platform").provide(BankGateway, gateway)
     return gateway
+
+
+_people = itertools.count(301)
+
+
+def person_with_card(platform, *, name: str = "王小明", phone: str = "13912345678",
+                     activate: bool = True, bank_prefix: str = "621226"):
+    """A registered person (ID number, name, phone on file) with an activated card in use:
+    (ID number, person id, card number). For the 12333 identity questions."""
+    from yikatong.applications.reference import synthetic_photo
+    from yikatong.people.samples import make_citizen_ssn
+    from yikatong.people.service import find_person_by_ssn, register_applicant
+
+    serial = next(_people)
+    born = date(1985, 5, 17) + timedelta(days=serial)  # same name, other person: no review
+    ssn = make_citizen_ssn("320402", born, "M", seq=2 * serial + 1)
+    act(platform, register_applicant, actor=ADMIN, name=name, document_type="resident_id_card",
+        document_number=ssn, gender="M", birth_date=born, nationality="CHN", phone=phone,
+        document_valid_until=date(2036, 1, 1), as_of=date(2026, 3, 2),
+        photo_jpeg=synthetic_photo(ssn))
+    with platform.uow() as uow:
+        person_id = find_person_by_ssn(uow=uow, ssn=ssn).id
+    return ssn, person_id, card_in_use(platform, person_id=person_id, activate=activate,
+                                       bank_prefix=bank_prefix)

@@ -69,3 +69,15 @@ def test_the_pages_serve_their_own_scripts_and_styles(page_client):
     assert "https://" not in page.split("<body")[0]  # nothing from another host (no CDN)
     for asset in ("/static/ykt.css", "/static/vendor/htmx-2.0.11.min.js"):
         assert client.get(asset).status_code == 200
+
+
+def test_the_menu_shows_only_pages_the_role_may_open_and_marks_the_deepest(signed_in):
+    from yikatong.pages.navigation import COUNTER_MENU, current_item
+
+    citizen_outlet = signed_in(Role.CITIZEN_OUTLET, branch_code="SMK-DIRECT-01")
+    assert "/employer/batches" in {item.path for item in COUNTER_MENU}
+    assert 'href="/employer/batches"' not in citizen_outlet.get("/").text  # refused to them
+    admin = signed_in(Role.ADMIN)
+    page = admin.get("/centre/audit").text
+    assert page.count('aria-current="page"') == 1
+    assert current_item(COUNTER_MENU, "/counter?q=1").path == "/counter"

@@ -18,6 +18,7 @@ and the bytes actually received are counted as well. Too large: 413 problem+json
 | `POST /api/v1/applications`                | 3 MiB  | an outlet application: one applicant with a base64 photo    |
 | `POST /api/v1/applications/employer-batches` | 64 MiB | up to 1000 employees with their photos (typical 15–45 KB; larger photo sets go in several batches) |
 | `POST /api/v1/clearing/batches`            | 64 MiB | a terminal batch file (clearing.api.MAX_UPLOAD)             |
+| `POST /employer/batches` (page)            | 64 MiB | the same batch as a CSV with its photos (zip or files)      |
 | everything else                            | 64 KiB | JSON of a few fields, a login form                          |
 
 ## Headers on every answer
@@ -66,6 +67,8 @@ BODY_LIMITS: tuple[BodyLimit, ...] = (
     BodyLimit("POST", r"/api/v1/applications/employer-batches", BATCH_BODY_LIMIT,
               "up to 1000 employees with photos"),
     BodyLimit("POST", r"/api/v1/clearing/batches", BATCH_BODY_LIMIT, "a terminal batch file"),
+    BodyLimit("POST", r"/employer/batches", BATCH_BODY_LIMIT,
+              "the employer batch page: a CSV of up to 1000 employees and their photos"),
 )
 
 # Pages (home, e-card check) and API answers: nothing but our own origin; inline styles only

@@ -204,11 +204,25 @@ ACCESS: Final[dict[str, frozenset]] = {
     # pages: the cardholder's own
     "GET /me": HOLDER_ONLY,
     # pages: the outlet counter
+    # (the employer batch upload: employer agents and social-security outlets, as the API)
+    "GET /employer/batches": roles(EA, SS),
+    "POST /employer/batches": roles(EA, SS),
+    "GET /employer/batches/template.csv": roles(EA, SS),
+    "GET /employer/batches/{batch_id}": roles(EA, SS),
     # pages: the 12333 phone agent
+    "GET /agent": roles(PA),
+    "POST /agent/callers": roles(PA),
+    "GET /agent/callers/{person_id}": roles(PA),
+    "GET /agent/cards/{card_no}": roles(PA),
+    "POST /agent/cards/{card_no}/loss": roles(PA),
+    "POST /agent/cards/{card_no}/unblock": roles(PA),
     # pages: the card centre
     "GET /centre": CARD_CENTRE,
     "GET /centre/audit": CARD_CENTRE,
     "POST /centre/audit/verify": CARD_CENTRE,
+    "GET /centre/reference/outlets": CARD_CENTRE,
+    "GET /centre/reference/banks": CARD_CENTRE,
+    "GET /centre/reference/fares": CARD_CENTRE,
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,

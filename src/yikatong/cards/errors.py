@@ -142,3 +142,21 @@ class FinancialAlreadyActivated(Conflict):
     code = "financial_already_activated"
     zh = "该卡金融功能已激活（当前状态：{status_zh}）"
     en = "The financial function of this card is already activated (it is {status_en})"
+
+
+class CallerNotIdentified(DomainError):
+    """12333: the caller's answers do not match one person's record. One answer for every
+    mismatch (no person, wrong name, wrong digits, a card not theirs), so the line cannot be
+    used to learn which part of a stranger's record was right."""
+
+    code = "caller_not_identified"
+    http_status = 422
+    zh = "来电人身份核验未通过：回答与登记信息不符"
+    en = "The caller's identity could not be confirmed: the answers do not match the record"
+
+
+class IdentityQuestionMissing(InvalidInput):
+    code = "identity_question_missing"
+    zh = "除证件号码和姓名外，还须核对预留手机号后四位或卡号"
+    en = ("Besides the ID number and name, check the last four digits of the phone on file "
+          "or the card number")

@@ -106,6 +106,21 @@ FINANCIAL_STATES = StateTable({
                                         "exchange the card to renew the financial function"),
     FinancialStatus.CLOSED: StateWords("已销户", "closed"),
 })
+# The HR function's status in words (what the 12333 agent reads out to the caller).
+HR_STATES = StateTable({
+    HrStatus.NORMAL: StateWords("正常", "in normal use"),
+    HrStatus.TEMPORARY_LOSS: StateWords("临时挂失", "temporarily reported lost",
+                                        "通过原挂失渠道解挂，或转为正式挂失",
+                                        "unblock it through the channel of the loss, or make the loss formal"),
+    HrStatus.FORMAL_LOSS: StateWords("正式挂失", "formally reported lost", "补卡",
+                                     "apply for a replacement card"),
+    HrStatus.FROZEN: StateWords("已冻结", "frozen", "待管理部门解冻",
+                                "waiting for the card centre to lift the freeze"),
+    HrStatus.NOT_IN_USE: StateWords("未启用", "not yet in use", "领卡后启用",
+                                    "it comes into use when the holder collects it"),
+    HrStatus.RETIRED: StateWords("已停用", "retired"),
+    HrStatus.CANCELLED: StateWords("已作废", "cancelled"),
+})
 FUNCTION_NAMES = {
     Function.HR: ("人社功能", "HR function"),
     Function.FINANCIAL: ("金融功能", "financial function"),
@@ -148,6 +163,27 @@ HR_LOSS_CHANNELS = {
     BlockKind.TEMPORARY_LOSS: (PHONE, ONLINE),
     BlockKind.FORMAL_LOSS: (ONLINE, BANK_BRANCH),
 }
+
+
+def caller_answers_match(*, name_on_file: str, phone_on_file: str | None,
+                         card_nos: Iterable[str], name: str, phone_last4: str | None,
+                         card_no: str | None) -> bool:
+    """12333 identity questions (besides the ID number that found the record): the name, and
+    the last four digits of the phone on file or one of the person's card numbers. Every
+    answer given must match; at least one of the two second questions must be given."""
+    if (name or "").strip() != (name_on_file or "").strip():
+        return False
+    answered = False
+    if phone_last4:
+        answered = True
+        digits = "".join(ch for ch in (phone_on_file or "") if ch.isdigit())
+        if len(digits) < 4 or digits[-4:] != phone_last4.strip():
+            return False
+    if card_no:
+        answered = True
+        if card_no.strip().upper() not in set(card_nos):
+            return False
+    return answered
 
 
 def check_card_no(card_no: str) -> str:

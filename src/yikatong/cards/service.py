@@ -19,11 +19,13 @@ from yikatong.cards.bank_rules import bank_loss_rule
 from yikatong.cards.errors import (
     AlreadyFrozen,
     BankEventMismatch,
+    CallerNotIdentified,
     CardNotFound,
     CardNotInUse,
     DuplicateCard,
     ExchangeNotAllowed,
     FinancialAlreadyActivated,
+    IdentityQuestionMissing,
     LiveCardExists,
     NotFrozen,
     ReplacementInUse,
@@ -66,6 +68,7 @@ from yikatong.cards.rules import (
     FunctionUse,
     HrStatus,
     block_in_force,
+    caller_answers_match,
     card_functions,
     channel_family,
     check_card_no,
@@ -272,6 +275,43 @@ def card_blocks(*, uow: UnitOfWork, card_no: str, actor: Actor | None = None) ->
     card = _load(uow, card_no, actor=actor)
     now = uow.now()
     return [_block_view(block, now) for block in card.blocks]
+
+
+@dataclass(frozen=True)
+class IdentifiedCaller:
+    """A 12333 caller who answered the identity questions, with their cards (newest first)."""
+
+    person_id: int
+    name: str
+    ssn: str
+    cards: tuple[CardView, ...]
+
+
+def identify_caller(*, uow: UnitOfWork, actor: Actor, id_number: str, name: str,
+                    phone_last4: str | None = None, card_no: str | None = None) -> IdentifiedCaller:
+    """The 12333 agent finds the caller's record by the ID number the caller gives, then checks
+    the name and the last four digits of the phone on file or a card number (rules.
+    caller_answers_match). Any mismatch is the same CallerNotIdentified; a success is audited
+    on the person (who looked up whom, by which answers). The caller commits."""
+    from yikatong.people.service import find_person_by_ssn
+
+    phone_last4, card_no = (phone_last4 or "").strip() or None, (card_no or "").strip() or None
+    if phone_last4 is None and card_no is None:
+        raise IdentityQuestionMissing()
+    person = find_person_by_ssn(uow=uow, ssn=id_number)
+    cards = list_cards(uow=uow, person_id=person.id) if person is not None else []
+    if person is None or not caller_answers_match(
+            name_on_file=person.name, phone_on_file=person.phone,
+            card_nos=[card.card_no for card in cards], name=name, phone_last4=phone_last4,
+            card_no=card_no):
+        raise CallerNotIdentified()
+    answered = [question for question, given in (("phone_last4", phone_last4),
+                                                 ("card_no", card_no)) if given]
+    uow.audit(actor=actor, action="person.caller_identified", entity_type="person",
+              entity_id=person.id, after={"channel": str(actor.channel),
+                                          "questions": ["id_number", "name", *answered]})
+    return IdentifiedCaller(person_id=person.id, name=person.name, ssn=person.ssn,
+                            cards=tuple(cards))
 
 
 def capabilities(*, uow: UnitOfWork, card_no: str, today: date | None = None,

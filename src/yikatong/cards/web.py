@@ -24,3 +24,9 @@ def my_cards(request: Request, actor: Actor = Depends(current_actor),
             cards = service.list_cards(uow=uow, person_id=actor.person_id)
     return render(request, "cards/my_cards.html", {
         "cards": cards, "card_states": CARD_STATES, "financial_states": FINANCIAL_STATES})
+
+
+# The 12333 agent's pages live in their own module; this domain's one web router carries them.
+from yikatong.cards.agent_pages import router as agent_router  # noqa: E402 - after the holder's
+
+router.include_router(agent_router)

@@ -8,6 +8,7 @@ start-up load has not happened yet.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 
@@ -135,3 +136,26 @@ def get_outlet(*, uow: UnitOfWork, outlet_code: str) -> OutletView:
 def hotlines() -> dict[str, dict[str, str]]:
     """The service hotlines: hr 12333, medical 12393, transit 0519-85175888."""
     return service_hotlines()
+
+
+@dataclass(frozen=True)
+class DirectoryVersion:
+    """The directory keeps one version: the packaged reference file as last loaded (each load
+    that changed the tables is audited), plus any outlet an operator added."""
+
+    source: str
+    loaded: bool            # False: the lookups answer from the packaged file itself
+    last_load_at: datetime | None
+    last_load_changes: dict | None
+
+
+def directory_version(*, uow: UnitOfWork) -> DirectoryVersion:
+    """The version in force, from the audit record of the last load that changed something."""
+    from yikatong.audit.models import AuditRecord
+
+    last = uow.session.execute(
+        select(AuditRecord).where(AuditRecord.action == "directory.load_reference_data")
+        .order_by(AuditRecord.id.desc()).limit(1)).scalar_one_or_none()
+    return DirectoryVersion(
+        source="reference_data.toml", loaded=_loaded(uow, Bank) or _loaded(uow, Outlet),
+        last_load_at=last.at if last else None, last_load_changes=last.after if last else None)

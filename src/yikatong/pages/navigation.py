@@ -8,7 +8,9 @@ translated where the layout shows it; `N_` only marks it for extraction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
+from yikatong.auth.access import allowed_roles
 from yikatong.core.actor import Actor, Role
 
 
@@ -27,6 +29,7 @@ HOLDER_MENU = (
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
+    MenuItem("/employer/batches", N_("Employer batch")),
 )
 AGENT_MENU = (
     MenuItem("/agent", N_("Caller's card")),
@@ -34,6 +37,10 @@ AGENT_MENU = (
 CENTRE_MENU = (
     MenuItem("/centre", N_("Dashboards")),
     MenuItem("/centre/audit", N_("Audit trail")),
+    MenuItem("/centre/reference/outlets", N_("Reference data")),
+)
+EMPLOYER_MENU = (
+    MenuItem("/employer/batches", N_("Employer batch")),
 )
 
 MENUS: dict[Role, tuple[MenuItem, ...]] = {
@@ -42,15 +49,32 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.CITIZEN_OUTLET: COUNTER_MENU,
     Role.PHONE_AGENT: AGENT_MENU,
     Role.ADMIN: CENTRE_MENU,
+    Role.EMPLOYER_AGENT: EMPLOYER_MENU,
 }
 
 
 def menu_of(actor: Actor | None) -> tuple[MenuItem, ...]:
-    return MENUS.get(actor.role, ()) if actor is not None else ()
+    return _menu(actor.role) if actor is not None else ()
+
+
+@cache
+def _menu(role: Role) -> tuple[MenuItem, ...]:
+    """The role's menu without the pages the access table refuses it (two roles may share a
+    menu and not every page of it)."""
+    return tuple(item for item in MENUS.get(role, ())
+                 if role in (allowed_roles("GET", item.path) or ()))
+
+
+def current_item(menu: tuple[MenuItem, ...], path: str) -> MenuItem | None:
+    """The menu entry the page at `path` belongs to: the longest entry path it starts with
+    (/centre/audit is under "Audit trail", not also under "Dashboards" at /centre)."""
+    path = path.split("?", 1)[0]
+    under = [item for item in menu if path == item.path or path.startswith(item.path + "/")]
+    return max(under, key=lambda item: len(item.path), default=None)
 
 
 def home_of(role: Role) -> str:
     """The first page of the role's menu; the site's front page for a role without pages
     (partner systems work through the API)."""
-    menu = MENUS.get(role, ())
+    menu = _menu(role)
     return menu[0].path if menu else "/"

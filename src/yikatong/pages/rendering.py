@@ -61,7 +61,7 @@ def environment(locale: str) -> Environment:
     env.globals.update(
         locale=locale, html_lang=i18n.HTML_LANG[locale], locales=i18n.LOCALES,
         pick=lambda zh, en: i18n.pick(locale, zh, en), static=static_url, htmx=static_url(HTMX),
-        csrf_field_name=CSRF_FIELD,
+        csrf_field_name=CSRF_FIELD, current_item=navigation.current_item,
     )
     return env
 

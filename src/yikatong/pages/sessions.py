@@ -25,10 +25,18 @@ refused with 403 `csrf_failed` and changes nothing.
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from asgi_csrf import asgi_csrf_decorator
+from asgi_csrf import (  # its signer's classes too: the multipart check signs as it does
+    DEFAULT_SIGNING_NAMESPACE,
+    SCOPE_KEY,
+    BadSignature,
+    URLSafeSerializer,
+    asgi_csrf_decorator,
+    cookies_from_scope,
+)
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -106,6 +114,7 @@ class CsrfProtection:
     cookie), with the platform's own refusal (403 csrf_failed in both languages)."""
 
     def __init__(self, app: ASGIApp, *, secret: str, secure_cookie: bool) -> None:
+        self._signer = URLSafeSerializer(secret)  # asgi-csrf's own, to check a multipart form
         self._app = asgi_csrf_decorator(
             cookie_name=CSRF_COOKIE, form_input=CSRF_FIELD, http_header=CSRF_HEADER,
             signing_secret=secret, always_protect={SIGN_IN_PATH},
@@ -115,7 +124,81 @@ class CsrfProtection:
         )(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _multipart_page_post(scope):
+            token, receive = await _first_field_token(receive)
+            cookie = self._signed_cookie(scope)
+            if token is None or cookie is None or not secrets.compare_digest(cookie, token):
+                # the error page's own forms need a token (asgi-csrf puts it in the scope)
+                shown = (cookie or b"").decode("latin-1")
+                await _refuse({**scope, SCOPE_KEY: lambda: shown}, send, "multipart_mismatch")
+                return
+            scope = {**scope, "headers": [*scope["headers"], (CSRF_HEADER.encode(), token)]}
         await self._app(scope, receive, send)
+
+    def _signed_cookie(self, scope: Scope) -> bytes | None:
+        """The CSRF cookie if its signature is ours (as asgi-csrf checks it), else None."""
+        cookie = cookies_from_scope(scope).get(CSRF_COOKIE)
+        if not cookie:
+            return None
+        try:
+            self._signer.loads(cookie, DEFAULT_SIGNING_NAMESPACE)
+        except BadSignature:
+            return None
+        return cookie.encode("latin-1")
+
+
+# asgi-csrf 0.11 cannot read a multipart form: it calls python-multipart's FormParser with an
+# argument that library removed (simonw/asgi-csrf#38, fix not released) and looks for a field
+# named "csrftoken" whatever its form_input says. So for a multipart page form (a file upload)
+# the token of its first field (csrf_field() comes first) is read here and handed to asgi-csrf
+# as the X-CSRF-Token header once it matches the signed cookie here (a mismatch never reaches
+# asgi-csrf's broken parser: it is refused here). The body read so far is replayed; only the
+# first part is read, at most FIRST_FIELD_LIMIT bytes.
+FIRST_FIELD_LIMIT = 16 * 1024
+
+
+def _multipart_page_post(scope: Scope) -> bool:
+    if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS", "TRACE"}:
+        return False
+    content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
+    return is_page_path(scope["path"]) and content_type.split(b";", 1)[0].strip() == \
+        b"multipart/form-data"
+
+
+async def _first_field_token(receive: Receive) -> tuple[bytes | None, Receive]:
+    """The value of the body's first part if it is the `csrf_token` field, and a receive that
+    replays what was read."""
+    messages, body = [], b""
+    while True:
+        message = await receive()
+        messages.append(message)
+        body += message.get("body", b"")
+        if b"\r\n\r\n" in body and body.find(b"\r\n--", body.index(b"\r\n\r\n")) >= 0:
+            break
+        if not message.get("more_body", False) or len(body) > FIRST_FIELD_LIMIT:
+            break
+    return _token_of_first_part(body), _replay(messages, receive)
+
+
+def _token_of_first_part(body: bytes) -> bytes | None:
+    headers, separator, rest = body.partition(b"\r\n\r\n")
+    end = rest.find(b"\r\n--")
+    if not separator or end < 0:
+        return None
+    disposition = headers.lower()
+    if f'name="{CSRF_FIELD}"'.encode() not in disposition or b"filename=" in disposition:
+        return None
+    value = rest[:end].strip()
+    return value if value and value.isascii() else None
+
+
+def _replay(messages: list, receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replaying() -> dict:
+        return pending.pop(0) if pending else await receive()
+
+    return replaying
 
 
 async def _refuse(scope: Scope, send: Send, _why) -> None:
