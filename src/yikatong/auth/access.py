@@ -203,6 +203,11 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /lang/{locale}": PUBLIC,
     # pages: the cardholder's own
     "GET /me": HOLDER_ONLY,
+    "GET /me/apply": HOLDER_ONLY,
+    "POST /me/apply": HOLDER_ONLY,
+    "POST /me/apply/photo-check": HOLDER_ONLY,
+    "GET /me/applications": HOLDER_ONLY,
+    "POST /me/applications/{application_id}/cancel": HOLDER_ONLY,
     # pages: the outlet counter
     # pages: the 12333 phone agent
     # pages: the card centre

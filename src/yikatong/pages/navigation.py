@@ -24,6 +24,8 @@ class MenuItem:
 
 HOLDER_MENU = (
     MenuItem("/me", N_("My card")),
+    MenuItem("/me/apply", N_("Apply online")),
+    MenuItem("/me/applications", N_("My applications")),
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),

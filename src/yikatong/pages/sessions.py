@@ -103,7 +103,15 @@ def safe_next(target: str | None, default: str) -> str:
 
 class CsrfProtection:
     """asgi-csrf around the application, for pages only (the API is skipped: it takes no
-    cookie), with the platform's own refusal (403 csrf_failed in both languages)."""
+    cookie), with the platform's own refusal (403 csrf_failed in both languages).
+
+    Multipart forms (a photo upload) carry the token in their first field, like every form,
+    but asgi-csrf 0.11 cannot read it there: its multipart reader passes python-multipart an
+    argument that 0.0.34 no longer takes, and looks for a field named `csrftoken` only. So
+    this wrapper reads the first field itself and hands the token on in the header that
+    asgi-csrf checks first (htmx requests already send it there), and asgi-csrf never parses
+    a multipart body: it sees the content type masked and refuses unless the header matched.
+    """
 
     def __init__(self, app: ASGIApp, *, secret: str, secure_cookie: bool) -> None:
         self._app = asgi_csrf_decorator(
@@ -112,10 +120,83 @@ class CsrfProtection:
             skip_if_scope=lambda scope: not is_page_path(scope["path"]),
             cookie_secure=secure_cookie, cookie_samesite="Lax",
             send_csrf_failed=_refuse,
-        )(app)
+        )(_unmasked(app))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _is_page_multipart(scope):
+            if not _header(scope, CSRF_HEADER.encode()):
+                token, receive = await first_field(scope, receive, CSRF_FIELD)
+                if token is not None:  # without one, asgi-csrf refuses the masked body
+                    scope = _with_header(scope, CSRF_HEADER.encode(), token.encode("latin-1"))
+            scope = _masked(scope)
         await self._app(scope, receive, send)
+
+
+MULTIPART = b"multipart/form-data"
+MASKED_CONTENT_TYPE = b"application/x-ykt-masked-multipart"
+FIRST_FIELD_LIMIT = 64 * 1024  # the token is the first field: a few hundred bytes in
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    return next((value for key, value in scope.get("headers", []) if key.lower() == name), b"")
+
+
+def _with_header(scope: Scope, name: bytes, value: bytes) -> Scope:
+    headers = [(key, val) for key, val in scope["headers"] if key.lower() != name]
+    return {**scope, "headers": [*headers, (name, value)]}
+
+
+def _is_page_multipart(scope: Scope) -> bool:
+    return (scope["type"] == "http" and is_page_path(scope["path"])
+            and scope["method"] not in {"GET", "HEAD", "OPTIONS", "TRACE"}
+            and _header(scope, b"content-type").split(b";", 1)[0].strip().lower() == MULTIPART)
+
+
+def _masked(scope: Scope) -> Scope:
+    original = _header(scope, b"content-type")
+    return {**_with_header(scope, b"content-type", MASKED_CONTENT_TYPE),
+            "ykt.content_type": original}
+
+
+def _unmasked(app: ASGIApp) -> ASGIApp:
+    async def unmask(scope: Scope, receive: Receive, send: Send) -> None:
+        if "ykt.content_type" in scope:
+            scope = _with_header(scope, b"content-type", scope["ykt.content_type"])
+        await app(scope, receive, send)
+    return unmask
+
+
+async def first_field(scope: Scope, receive: Receive, name: str) -> tuple[str | None, Receive]:
+    """The value of a multipart body's first part when it is the plain field `name` (None
+    otherwise), and a `receive` that replays what was read."""
+    import re
+
+    boundary = re.search(rb'boundary="?([^";]+)"?', _header(scope, b"content-type"))
+    read: list[dict] = []
+    body, more = b"", True
+    first_part = None
+    if boundary is not None:
+        delimiter = re.escape(b"--" + boundary.group(1))
+        first_part = re.compile(delimiter + rb"\r\n(.*?)\r\n\r\n(.*?)\r\n" + delimiter, re.S)
+    while first_part is not None and more and len(body) <= FIRST_FIELD_LIMIT:
+        message = await receive()
+        read.append(message)
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+        found = first_part.match(body)
+        if found:
+            headers, value = found.groups()
+            wanted = re.search(rb'name="' + re.escape(name.encode()) + rb'"(?!\S*filename)', headers)
+            if wanted and b"filename=" not in headers:
+                return value.decode("latin-1"), _replay(read, receive)
+            break
+    return None, _replay(read, receive)
+
+
+def _replay(read: list[dict], receive: Receive) -> Receive:
+    async def replay() -> dict:
+        return read.pop(0) if read else await receive()
+    return replay
 
 
 async def _refuse(scope: Scope, send: Send, _why) -> None:
