@@ -208,6 +208,8 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /me/apply/photo-check": HOLDER_ONLY,
     "GET /me/applications": HOLDER_ONLY,
     "POST /me/applications/{application_id}/cancel": HOLDER_ONLY,
+    "GET /me/transit": HOLDER_ONLY,
+    "POST /me/transit/top-ups": HOLDER_ONLY,
     # pages: the outlet counter
     # pages: the 12333 phone agent
     # pages: the card centre

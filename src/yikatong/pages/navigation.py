@@ -26,6 +26,7 @@ HOLDER_MENU = (
     MenuItem("/me", N_("My card")),
     MenuItem("/me/apply", N_("Apply online")),
     MenuItem("/me/applications", N_("My applications")),
+    MenuItem("/me/transit", N_("Transit wallet")),
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
