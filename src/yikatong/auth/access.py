@@ -210,6 +210,7 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /me/applications/{application_id}/cancel": HOLDER_ONLY,
     "GET /me/transit": HOLDER_ONLY,
     "POST /me/transit/top-ups": HOLDER_ONLY,
+    "GET /me/bank": HOLDER_ONLY,
     # pages: the outlet counter
     # pages: the 12333 phone agent
     # pages: the card centre

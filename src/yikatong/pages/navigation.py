@@ -27,6 +27,7 @@ HOLDER_MENU = (
     MenuItem("/me/apply", N_("Apply online")),
     MenuItem("/me/applications", N_("My applications")),
     MenuItem("/me/transit", N_("Transit wallet")),
+    MenuItem("/me/bank", N_("Bank account")),
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
