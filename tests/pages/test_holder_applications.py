@@ -174,3 +174,8 @@ def test_a_multipart_form_with_a_wrong_token_or_a_file_first_is_refused(platform
         "photo": ("me.jpg", synthetic_photo("x"), "image/jpeg"), "csrf_token": (None, token)})
     assert file_first.status_code == 403
     assert count_applications(platform) == 0
+
+
+def test_the_menu_marks_only_the_page_shown(signed_in):
+    page = signed_in(Role.HOLDER).get("/me/applications").text
+    assert re.findall(r'<a href="([^"]+)" aria-current="page"', page) == ["/me/applications"]
