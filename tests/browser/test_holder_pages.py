@@ -28,7 +28,7 @@ def _new_applicant(live_server) -> tuple[str, str, str]:
     own: (username, name, ID number). New each run: the suite's platform lives for the package."""
     from yikatong.applications.protocols import PopulationRecord, PopulationRegistry
     from yikatong.auth.service import create_user
-    from yikatong.core.actor import Actor, Channel, Role
+    from yikatong.core.actor import Actor, Role
     from yikatong.demo.population import PASSWORD
     from yikatong.people.samples import make_citizen_ssn
 
