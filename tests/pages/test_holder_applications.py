@@ -179,3 +179,11 @@ def test_a_multipart_form_with_a_wrong_token_or_a_file_first_is_refused(platform
 def test_the_menu_marks_only_the_page_shown(signed_in):
     page = signed_in(Role.HOLDER).get("/me/applications").text
     assert re.findall(r'<a href="([^"]+)" aria-current="page"', page) == ["/me/applications"]
+
+
+def test_a_file_beyond_the_route_s_body_limit_is_refused_unread(signed_in):
+    client = signed_in(Role.HOLDER)
+    token = form_token(client, "/me/apply")
+    answer = client.post("/me/apply/photo-check", headers={"X-CSRF-Token": token},
+                         files={"photo": ("big.jpg", b"\xff" * (4 * 1024 * 1024), "image/jpeg")})
+    assert answer.status_code == 413 and "request_too_large" in answer.text
