@@ -143,7 +143,7 @@ def test_order_transitions(source, target):
     (Role.CITIZEN_OUTLET, Channel.SELF_SERVICE, rules.TopUpChannel.SELF_SERVICE),
     (Role.HOLDER, Channel.ONLINE_APP, rules.TopUpChannel.NFC),
     (Role.ADMIN, Channel.ONLINE_APP, rules.TopUpChannel.NFC),
-    (Role.HOLDER, Channel.ONLINE_PORTAL, None),
+    (Role.HOLDER, Channel.ONLINE_PORTAL, rules.TopUpChannel.ONLINE),
     (Role.HOLDER, Channel.CITIZEN_OUTLET, None),
     (Role.SS_OUTLET, Channel.OUTLET, None),
     (Role.BANK, Channel.BANK_BRANCH, None),

@@ -16,6 +16,8 @@ and the bytes actually received are counted as well. Too large: 413 problem+json
 | `PUT /api/v1/people/{id}/photo`            | 3 MiB  | the JPEG itself; the photo rules refuse more than 2 MB      |
 | `POST /api/v1/people/applicants`           | 3 MiB  | one applicant with a base64 photo (2 MB → 2.7 MiB of text)  |
 | `POST /api/v1/applications`                | 3 MiB  | an outlet application: one applicant with a base64 photo    |
+| `POST /api/v1/applications/online`         | 3 MiB  | an online application with an uploaded base64 photo         |
+| `POST /me/apply`, `POST /me/apply/photo-check` | 3 MiB | the holder's page: the form with its photo (multipart)   |
 | `POST /api/v1/applications/employer-batches` | 64 MiB | up to 1000 employees with their photos (typical 15–45 KB; larger photo sets go in several batches) |
 | `POST /api/v1/clearing/batches`            | 64 MiB | a terminal batch file (clearing.api.MAX_UPLOAD)             |
 | `POST /employer/batches` (page)            | 64 MiB | the same batch as a CSV with its photos (zip or files)      |
@@ -64,6 +66,10 @@ BODY_LIMITS: tuple[BodyLimit, ...] = (
     BodyLimit("PUT", r"/api/v1/people/[^/]+/photo", PHOTO_BODY_LIMIT, "the JPEG (photo rules: ≤ 2 MB)"),
     BodyLimit("POST", r"/api/v1/people/applicants", PHOTO_BODY_LIMIT, "an applicant with a base64 photo"),
     BodyLimit("POST", r"/api/v1/applications", PHOTO_BODY_LIMIT, "an applicant with a base64 photo"),
+    BodyLimit("POST", r"/api/v1/applications/online", PHOTO_BODY_LIMIT,
+              "an online application with a base64 photo"),
+    BodyLimit("POST", r"/me/apply(/photo-check)?", PHOTO_BODY_LIMIT,
+              "the online application page's form with its photo (multipart)"),
     BodyLimit("POST", r"/api/v1/applications/employer-batches", BATCH_BODY_LIMIT,
               "up to 1000 employees with photos"),
     BodyLimit("POST", r"/api/v1/clearing/batches", BATCH_BODY_LIMIT, "a terminal batch file"),

@@ -102,7 +102,8 @@ def submit_online(body: OnlineApplicationIn, actor: Actor = Depends(current_acto
             uow=uow, actor=actor, name=body.name, id_number=body.id_number,
             evidence=body.auth_evidence, choice=body.choice(), phone=body.phone,
             authenticator=platform.get(IdentityAuthenticator),
-            registry=platform.get(PopulationRegistry), idempotency_key=idempotency_key)
+            registry=platform.get(PopulationRegistry), idempotency_key=idempotency_key,
+            photo_jpeg=body.photo())
     return ApplicationOut.of(app)
 
 

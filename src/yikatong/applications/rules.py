@@ -83,6 +83,11 @@ def check_transition(current: str, target: str) -> None:
                                 **APPLICATION_STATES.fields("target", target))
 
 
+def may_cancel(status: str) -> bool:
+    """Whether an application in `status` can still be cancelled (by whoever may see it)."""
+    return "cancelled" in TRANSITIONS[status]
+
+
 def check_channel_rules(
     *, kind: str, channel: str, exchange_reason: str | None, had_provincial_card: bool,
     has_live_card: bool,

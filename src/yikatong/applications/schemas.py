@@ -89,6 +89,11 @@ class OnlineApplicationIn(BaseModel):
     mailing_address: str | None = Field(default=None, max_length=200)
     pickup_outlet_code: str | None = None
     phone: str | None = Field(default=None, max_length=20)
+    photo_jpeg_base64: PhotoBase64 | None = Field(
+        default=None, description="JPEG, 358×441, 350 dpi, base64; without it the registry's photo")
+
+    def photo(self) -> bytes | None:
+        return decode_photo(self.photo_jpeg_base64)
 
     def choice(self) -> CardChoice:
         return CardChoice(kind=self.kind, bank_code=self.bank_code, delivery=self.delivery,

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from yikatong.applications import rules
@@ -37,6 +37,7 @@ from yikatong.applications.protocols import (
     IdentityServiceUnavailable,
     PopulationRegistry,
 )
+from yikatong.audit.rules import photo_digest
 from yikatong.core.actor import Actor, Role
 from yikatong.core.choices import NotAChoice
 from yikatong.core.clock import local_date
@@ -231,6 +232,21 @@ def list_applications(
     return [view(app) for app in uow.session.execute(query).scalars()]
 
 
+def holder_applications(*, uow: UnitOfWork, actor: Actor, limit: int = 50) -> list[ApplicationView]:
+    """The applications a holder may see (may_see): those for their person and those their
+    login submitted (an online application before the login is tied to a person), newest first."""
+    mine = []
+    if actor.person_id is not None:
+        mine.append(Application.person_id == actor.person_id)
+    if actor.account_id is not None:
+        mine.append(Application.submitted_by_user_id == actor.account_id)
+    if actor.role != Role.HOLDER or not mine:
+        return []
+    rows = uow.session.execute(
+        select(Application).where(or_(*mine)).order_by(Application.id.desc()).limit(limit))
+    return [view(app) for app in rows.scalars()]
+
+
 def open_applications_for(*, uow: UnitOfWork, person_id: int) -> list[ApplicationView]:
     """The person's applications that have not ended (at most one, by construction)."""
     rows = uow.session.execute(
@@ -284,20 +300,26 @@ def submit_online(
     *, uow: UnitOfWork, actor: Actor, name: str, id_number: str, evidence: str,
     choice: CardChoice, phone: str | None, authenticator: IdentityAuthenticator,
     registry: PopulationRegistry, idempotency_key: str | None = None,
+    photo_jpeg: bytes | None = None,
 ) -> ApplicationView:
     """An online application (portal or app) after real-name authentication (四.5).
 
-    The base data and photo come from the population registry; if authentication or the
-    lookup cannot supply them the applicant is told to go to an outlet (GoToOutlet).
+    The base data come from the population registry, and the photo too unless the applicant
+    uploads one (`photo_jpeg`, checked against every photo rule at once: PhotoRejected lists
+    all failures); if authentication or the lookup cannot supply them the applicant is told to
+    go to an outlet (GoToOutlet).
     """
-    request = {"name": name, "id_number": id_number, "choice": asdict(choice), "phone": phone}
+    request = {"name": name, "id_number": id_number, "choice": asdict(choice), "phone": phone,
+               "photo_sm3": photo_digest(photo_jpeg) if photo_jpeg is not None else None}
     replayed = uow.replay("applications.submit_online", idempotency_key, request)
     if replayed is not None:
         return get_application(uow=uow, actor=actor, application_id=replayed["id"])
     _check_own_identity(uow, actor, id_number)
+    if photo_jpeg is not None:  # refused before the identity services are asked
+        check_uploaded_photo(photo_jpeg)
     applicant = fetch_online_applicant(name=name, id_number=id_number, evidence=evidence,
                                        phone=phone, authenticator=authenticator,
-                                       registry=registry)
+                                       registry=registry, photo_jpeg=photo_jpeg)
     try:
         app, warnings = _intake(uow, actor, applicant, choice, channel="online", mode="self")
     except (OpenApplicationExists, IntegrityError) as error:
@@ -327,8 +349,10 @@ def _check_own_identity(uow: UnitOfWork, actor: Actor, id_number: str) -> None:
 def fetch_online_applicant(
     *, name: str, id_number: str, evidence: str, phone: str | None,
     authenticator: IdentityAuthenticator, registry: PopulationRegistry,
+    photo_jpeg: bytes | None = None,
 ) -> ApplicantData:
-    """Real-name authentication, then base data and photo; GoToOutlet if either fails."""
+    """Real-name authentication, then base data and photo (the uploaded `photo_jpeg` before
+    the registry's); GoToOutlet if either fails."""
     try:
         result = authenticator.authenticate(name=name, id_number=id_number, evidence=evidence)
         if not result.verified:
@@ -339,7 +363,8 @@ def fetch_online_applicant(
                          why_en="the authentication or population service is unavailable") from None
     if record is None:
         raise GoToOutlet(why_zh="未查到基础信息", why_en="no base data on file")
-    if record.photo_jpeg is None:
+    photo_jpeg = photo_jpeg if photo_jpeg is not None else record.photo_jpeg
+    if photo_jpeg is None:
         raise GoToOutlet(why_zh="未查到照片", why_en="no photo on file")
     document_type = "resident_id_card" if record.nationality == "CHN" else "hmt_residence_permit"
     return ApplicantData(
@@ -347,8 +372,19 @@ def fetch_online_applicant(
         gender=record.gender, birth_date=record.birth_date, nationality=record.nationality,
         phone=phone, address=record.address,
         document_valid_until=record.document_valid_until or date(9999, 12, 31),
-        photo_jpeg=record.photo_jpeg,
+        photo_jpeg=photo_jpeg,
     )
+
+
+def check_uploaded_photo(photo_jpeg: bytes) -> None:
+    """An uploaded photo against every rule of 四.4 at once (people.photo): PhotoRejected
+    listing each failing rule. The page's live check shows the same report before sending."""
+    from yikatong.people.photo import check_photo
+    from yikatong.people.service import photo_rejected
+
+    report = check_photo(photo_jpeg)
+    if not report.accepted:
+        raise photo_rejected(report)
 
 
 def _intake(

@@ -203,6 +203,14 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /lang/{locale}": PUBLIC,
     # pages: the cardholder's own
     "GET /me": HOLDER_ONLY,
+    "GET /me/apply": HOLDER_ONLY,
+    "POST /me/apply": HOLDER_ONLY,
+    "POST /me/apply/photo-check": HOLDER_ONLY,
+    "GET /me/applications": HOLDER_ONLY,
+    "POST /me/applications/{application_id}/cancel": HOLDER_ONLY,
+    "GET /me/transit": HOLDER_ONLY,
+    "POST /me/transit/top-ups": HOLDER_ONLY,
+    "GET /me/bank": HOLDER_ONLY,
     # pages: the outlet counter
     # (the employer batch upload: employer agents and social-security outlets, as the API)
     "GET /employer/batches": roles(EA, SS),

@@ -21,8 +21,11 @@ from yikatong.banking import service, transport
 from yikatong.banking.retries import with_retries
 from yikatong.banking.runtime import ReferenceBank
 from yikatong.cards.protocols import (
+    AccountStatement,
     BankAck,
     BankEvent,
+    BankPayment,
+    BankReadNotOffered,
     BankRefused,
     BankUnavailable,
     FinancialStatus,
@@ -37,6 +40,7 @@ OPERATIONS = {
     "lift_financial_loss": service.gateway_lift_loss,
     "request_account_closure": service.request_closure,
     "financial_status": service.gateway_financial_status,
+    "account_statement": service.gateway_account_statement,  # optional on the seam
 }
 
 
@@ -66,6 +70,8 @@ def answer_request(bank: ReferenceBank, operation: str, args: dict[str, Any]) ->
         answer["events"] = [transport.event_to_dict(event) for event in result]
     elif isinstance(result, FinancialStatus):
         answer["status"] = str(result)
+    elif isinstance(result, dict):
+        answer["statement"] = result
     else:
         answer["task_id"] = result
     return answer
@@ -76,6 +82,18 @@ def ack_of(answer: dict[str, Any], reference: str) -> BankAck:
     refuse_if_refused(answer)
     events = tuple(transport.event_from_dict(item) for item in answer["events"])
     return BankAck(bank_reference=events[0].event_id if events else reference, events=events)
+
+
+def statement_of(data: dict[str, Any]) -> AccountStatement:
+    def payment(item: dict[str, Any]) -> BankPayment:
+        return BankPayment(kind=item["kind"], amount_fen=item["amount_fen"],
+                           incoming=item["incoming"], status=item["status"],
+                           channel=item["channel"], counterparty=item["counterparty"],
+                           at=datetime.fromisoformat(item["at"]))
+
+    return AccountStatement(balance_fen=data["balance_fen"], as_of=datetime.fromisoformat(data["as_of"]),
+                            payments=tuple(payment(item) for item in data["payments"]),
+                            held=tuple(payment(item) for item in data["held"]))
 
 
 def refuse_if_refused(answer: dict[str, Any]) -> None:
@@ -117,6 +135,13 @@ class RequestingGateway:
     def poll_events(self, *, now: datetime) -> list[BankEvent]:
         """Nothing to poll: the reference bank pushes its events (relay or JetStream)."""
         return []
+
+    def account_statement(self, *, bank_code: str, pan: str, limit: int) -> AccountStatement:
+        answer = self._ask("account_statement", bank_code=bank_code, pan=pan, limit=limit)
+        if answer.get("code") == "unknown_operation":  # a bank process that does not offer it
+            raise BankReadNotOffered()
+        refuse_if_refused(answer)
+        return statement_of(answer["statement"])
 
     def _ask(self, operation: str, **args: Any) -> dict[str, Any]:
         raise NotImplementedError

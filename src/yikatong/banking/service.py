@@ -414,6 +414,31 @@ def gateway_financial_status(*, uow: UnitOfWork, bank_code: str, pan: str) -> Fi
     return rules.financial_status(account.status, account.valid_until, local_date(uow.now()))
 
 
+STATEMENT_MAX_PAYMENTS = 50
+
+
+def gateway_account_statement(*, uow: UnitOfWork, bank_code: str, pan: str,
+                              limit: int = 10) -> dict:
+    """The optional account read of the gateway (cards.protocols.BankGateway.account_statement),
+    which this bank offers: the balance, the `limit` latest payments (newest first) and every
+    payment held for activation (oldest first), as JSON for any transport."""
+    if not 1 <= limit <= STATEMENT_MAX_PAYMENTS:
+        raise InvalidInput(reason_zh=f"查询笔数须在 1～{STATEMENT_MAX_PAYMENTS} 之间",
+                           reason_en=f"ask for 1 to {STATEMENT_MAX_PAYMENTS} payments")
+    view = account_view(uow=uow, bank_code=bank_code, pan=pan)
+    every = payments.transactions(uow=uow, bank_code=bank_code, pan=pan)
+    return {"balance_fen": view.balance_fen, "as_of": uow.now().isoformat(),
+            "payments": [_payment_json(tx) for tx in reversed(every[-limit:])],
+            "held": [_payment_json(tx) for tx in every if tx.status == payments.HELD]}
+
+
+def _payment_json(tx: payments.TransactionView) -> dict:
+    return {"kind": tx.kind, "amount_fen": tx.amount_fen, "status": tx.status,
+            "incoming": rules.TransactionKind(tx.kind) in rules.INCOMING,
+            "channel": tx.channel, "counterparty": tx.counterparty,
+            "at": tx.created_at.isoformat()}
+
+
 def mark_answered(*, uow: UnitOfWork, event_ids: list[str], answered: bool = True) -> None:
     """These events go back to the platform in a request's answer (wall-clock time noted),
     or (`answered=False`) the platform has committed them: the relay need not wait."""

@@ -19,6 +19,7 @@ from yikatong.cards.protocols import (
     BankAck,
     BankEvent,
     BankEventType,
+    BankReadNotOffered,
     BankRefused,
     FinancialStatus,
 )
@@ -100,6 +101,10 @@ class SimpleBankGateway:
                 elif event.type == BankEventType.ACCOUNT_CLOSED:
                     self._status[event.pan] = FinancialStatus.CLOSED
             return due
+
+    def account_statement(self, *, bank_code: str, pan: str, limit: int):
+        """This bank keeps no money: it does not offer the optional account read."""
+        raise BankReadNotOffered()
 
     def _note(self, operation: str, **fields) -> None:
         self.requests.append({"operation": operation, **fields})

@@ -96,6 +96,54 @@ class BankRefused(DomainError):
     en = "The partner bank refused the request: {reason_en}"
 
 
+class BankReadNotOffered(DomainError):
+    """The card's bank does not let the platform read the account (an optional service)."""
+
+    code = "bank_read_not_offered"
+    http_status = 409
+    zh = "开户银行未开通通过本平台查询余额和交易的服务，请通过银行渠道查询"
+    en = "The card's bank does not offer its balance and payments here; ask the bank itself"
+
+
+@dataclass(frozen=True)
+class BankPayment:
+    """One payment on the account as the bank tells it: `status` posted, held (waiting for
+    the account's activation) or failed; `kind` the bank's word (deposit, credit, online…)."""
+
+    kind: str
+    amount_fen: Fen
+    incoming: bool               # money into the account (else out of it)
+    status: str
+    channel: str
+    counterparty: str | None
+    at: datetime
+
+
+# The words of a payment's kind and status, for the holder's page.
+PAYMENT_KIND_WORDS = {
+    "deposit": ("存款", "deposit"), "withdrawal": ("取款", "withdrawal"),
+    "pos_purchase": ("刷卡消费", "card purchase"), "online_payment": ("网上支付", "online payment"),
+    "transfer_out": ("转出", "transfer out"), "transfer_in": ("转入", "transfer in"),
+    "credit": ("入账（待遇、工资等）", "money paid in (benefits, pay …)"),
+}
+PAYMENT_STATUS_WORDS = {
+    "posted": ("已入账", "done"),
+    "held": ("待激活后入账", "held until the account is activated"),
+    "failed": ("未成功", "failed"),
+}
+
+
+@dataclass(frozen=True)
+class AccountStatement:
+    """The account's balance and its latest payments, newest first, with the payments held for
+    activation (all of them, oldest first), as the bank saw them `as_of`."""
+
+    balance_fen: Fen
+    as_of: datetime
+    payments: tuple[BankPayment, ...] = ()
+    held: tuple[BankPayment, ...] = ()
+
+
 class BankGateway(Protocol):
     """The platform's door to the 15 partner banks (routed by `bank_code`).
 
@@ -139,6 +187,12 @@ class BankGateway(Protocol):
     def poll_events(self, *, now: datetime) -> list[BankEvent]:
         """Events the bank produced on its own since the last poll (a temporary loss lifted by
         its rule, an account closed at the branch), for banks that cannot push them."""
+        ...
+
+    def account_statement(self, *, bank_code: str, pan: str, limit: int) -> AccountStatement:
+        """OPTIONAL: the account's balance, its `limit` latest payments and the payments held
+        for activation, for the holder's own page. A bank need not offer it: one that does not
+        raises `BankReadNotOffered` (and the page says so); `BankUnavailable` as above."""
         ...
 
 

@@ -42,9 +42,11 @@ from yikatong.cards.models import (
     WalletRefundRecord,
 )
 from yikatong.cards.protocols import (
+    AccountStatement,
     BankEvent,
     BankEventType,
     BankGateway,
+    BankReadNotOffered,
     FinancialStatus,
     PendingReplacements,
     WalletBalance,
@@ -201,6 +203,22 @@ def get_card(*, uow: UnitOfWork, card_no: str, actor: Actor | None = None) -> Ca
     """One card, its HR status derived now. With an actor, a holder sees only their own cards
     and a bank only its own (others read as not found)."""
     return _view(_load(uow, card_no, actor=actor), uow.now())
+
+
+BANK_STATEMENT_PAYMENTS = 10
+
+
+def bank_statement(*, uow: UnitOfWork, gateway: BankGateway, actor: Actor, card_no: str,
+                   limit: int = BANK_STATEMENT_PAYMENTS) -> AccountStatement:
+    """The card's bank account as its bank tells it (balance, latest payments, payments held
+    for activation): the gateway's optional read. A holder reads only their own cards; a bank
+    that does not offer the read raises BankReadNotOffered, one that cannot be reached
+    BankUnavailable. Nothing is stored: the bank's answer is shown, never kept."""
+    card = get_card(uow=uow, card_no=card_no, actor=actor)
+    read = getattr(gateway, "account_statement", None)
+    if read is None:  # a gateway written before the read existed
+        raise BankReadNotOffered()
+    return read(bank_code=card.bank_code, pan=card.pan, limit=limit)
 
 
 def read_card(*, uow: UnitOfWork, card_no: str, actor: Actor | None = None) -> CardView:

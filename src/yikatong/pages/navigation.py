@@ -26,6 +26,10 @@ class MenuItem:
 
 HOLDER_MENU = (
     MenuItem("/me", N_("My card")),
+    MenuItem("/me/apply", N_("Apply online")),
+    MenuItem("/me/applications", N_("My applications")),
+    MenuItem("/me/transit", N_("Transit wallet")),
+    MenuItem("/me/bank", N_("Bank account")),
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),

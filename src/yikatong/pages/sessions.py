@@ -111,7 +111,13 @@ def safe_next(target: str | None, default: str) -> str:
 
 class CsrfProtection:
     """asgi-csrf around the application, for pages only (the API is skipped: it takes no
-    cookie), with the platform's own refusal (403 csrf_failed in both languages)."""
+    cookie), with the platform's own refusal (403 csrf_failed in both languages).
+
+    Multipart forms (a photo upload) carry the token in their first field, like every form,
+    or, sent by htmx, in the X-CSRF-Token header; asgi-csrf 0.11 cannot read a multipart body
+    (see `_multipart_page_post` below), so this wrapper checks those forms itself and never
+    lets a mismatched one reach asgi-csrf's multipart reader.
+    """
 
     def __init__(self, app: ASGIApp, *, secret: str, secure_cookie: bool) -> None:
         self._signer = URLSafeSerializer(secret)  # asgi-csrf's own, to check a multipart form
@@ -125,14 +131,18 @@ class CsrfProtection:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if _multipart_page_post(scope):
-            token, receive = await _first_field_token(receive)
+            token = _header(scope, CSRF_HEADER.encode()) or None  # htmx sends it here
+            if token is None:
+                token, receive = await _first_field_token(receive)
             cookie = self._signed_cookie(scope)
             if token is None or cookie is None or not secrets.compare_digest(cookie, token):
                 # the error page's own forms need a token (asgi-csrf puts it in the scope)
                 shown = (cookie or b"").decode("latin-1")
                 await _refuse({**scope, SCOPE_KEY: lambda: shown}, send, "multipart_mismatch")
                 return
-            scope = {**scope, "headers": [*scope["headers"], (CSRF_HEADER.encode(), token)]}
+            scope = {**scope, "headers": [*[(key, value) for key, value in scope["headers"]
+                                            if key != CSRF_HEADER.encode()],
+                                          (CSRF_HEADER.encode(), token)]}
         await self._app(scope, receive, send)
 
     def _signed_cookie(self, scope: Scope) -> bytes | None:
@@ -155,6 +165,10 @@ class CsrfProtection:
 # asgi-csrf's broken parser: it is refused here). The body read so far is replayed; only the
 # first part is read, at most FIRST_FIELD_LIMIT bytes.
 FIRST_FIELD_LIMIT = 16 * 1024
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    return next((value for key, value in scope.get("headers", []) if key.lower() == name), b"")
 
 
 def _multipart_page_post(scope: Scope) -> bool:

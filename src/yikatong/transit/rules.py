@@ -42,23 +42,56 @@ class TopUpChannel(StrEnum):
     CITIZEN_OUTLET = "citizen_outlet"  # 市民卡网点柜台
     SELF_SERVICE = "self_service"      # 市民卡自助充值机
     NFC = "nfc"                        # 手机 NFC（常州行 APP）
+    # 网上充值 (the holder's web page): paid at once, written to the card at its next contact
+    # on any channel (service.contact); the cap is checked on the last balance the platform saw
+    # and again when the card is written (over the cap: refunded).
+    ONLINE = "online"
 
 
 _CHANNEL_OF_ACTOR = {
     Channel.CITIZEN_OUTLET: TopUpChannel.CITIZEN_OUTLET,
     Channel.SELF_SERVICE: TopUpChannel.SELF_SERVICE,
     Channel.ONLINE_APP: TopUpChannel.NFC,
+    Channel.ONLINE_PORTAL: TopUpChannel.ONLINE,
 }
 _ROLES_OF_CHANNEL = {
     TopUpChannel.CITIZEN_OUTLET: {Role.CITIZEN_OUTLET},
     TopUpChannel.SELF_SERVICE: {Role.CITIZEN_OUTLET},
     TopUpChannel.NFC: {Role.HOLDER},
+    TopUpChannel.ONLINE: {Role.HOLDER},
 }
 ACCEPTED_PAYERS = {
     TopUpChannel.CITIZEN_OUTLET: {PayerKind.CASH, PayerKind.BANK_CARD, PayerKind.E_WALLET},
     TopUpChannel.SELF_SERVICE: {PayerKind.CASH, PayerKind.BANK_CARD, PayerKind.E_WALLET},
     TopUpChannel.NFC: {PayerKind.BANK_CARD, PayerKind.E_WALLET},
+    TopUpChannel.ONLINE: {PayerKind.BANK_CARD, PayerKind.E_WALLET},
 }
+# Channels with no card in front of them: a top-up is written at the card's next contact.
+WRITTEN_LATER = frozenset({TopUpChannel.ONLINE})
+# The channels in words (where a wallet was last seen, where an order was placed).
+CHANNEL_WORDS = {
+    TopUpChannel.CITIZEN_OUTLET: ("市民卡网点柜台", "a citizen-card outlet counter"),
+    TopUpChannel.SELF_SERVICE: ("市民卡自助充值机", "a self-service top-up machine"),
+    TopUpChannel.NFC: ("手机 NFC", "a phone's NFC"),
+    TopUpChannel.ONLINE: ("网上充值", "online"),
+}
+WALLET_STATES = StateTable({
+    "open": StateWords("可用", "in use"),
+    "closed": StateWords("已关闭", "closed", "余额已退或待退", "its balance is or will be refunded"),
+})
+REFUND_STATES = StateTable({
+    "closing": StateWords("退值办理中", "refund under way", "在直营网点读卡后退款",
+                          "refunded once the card is read at a directly-run outlet"),
+    "waiting": StateWords("等待退值", "waiting for the refund", "等待期满后按记录退款",
+                          "refunded from the records after the waiting period"),
+    "refunded": StateWords("已退值", "refunded"),
+})
+
+
+def needs_fresh_reading(channel: TopUpChannel) -> bool:
+    """A top-up with the card in front of the terminal is checked against a reading taken just
+    before; one written later is checked against the last balance seen (and again at the write)."""
+    return channel not in WRITTEN_LATER
 
 
 def top_up_channel(role: Role, channel: Channel) -> TopUpChannel:

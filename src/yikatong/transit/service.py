@@ -176,13 +176,18 @@ def card_time(platform, when: datetime | None = None) -> datetime:
 
 
 def contact_channel(actor: Actor) -> TopUpChannel:
-    """The channel a card is presented through (the admin counts as a citizen-card counter)."""
+    """The channel a card is presented through (the admin counts as a citizen-card counter).
+    A channel without a card reader (online) presents no card: ChannelNotForTopUp."""
     if actor.role is Role.ADMIN:
         try:
-            return rules.top_up_channel(actor.role, actor.channel)
+            channel = rules.top_up_channel(actor.role, actor.channel)
         except ChannelNotForTopUp:
             return TopUpChannel.CITIZEN_OUTLET
-    return rules.top_up_channel(actor.role, actor.channel)
+        return TopUpChannel.CITIZEN_OUTLET if channel in rules.WRITTEN_LATER else channel
+    channel = rules.top_up_channel(actor.role, actor.channel)
+    if channel in rules.WRITTEN_LATER:
+        raise ChannelNotForTopUp(role=str(actor.role), channel=str(actor.channel))
+    return channel
 
 
 def _order(uow: UnitOfWork, order_no: str, *, lock: bool = False) -> TopUpOrder:
@@ -457,7 +462,7 @@ def _find_or_create_order(platform, actor: Actor, idempotency_key: str, asn: str
                 return existing
             rules.check_top_up_amount(amount, policy)
             try:
-                balance = _checked_reading(uow, asn, policy)
+                balance = _checked_reading(uow, asn, policy, fresh=rules.needs_fresh_reading(channel))
             except TopUpPending:
                 # The open order may be this request's own: a first try that this retry
                 # overtook, committed while the retry waited for the wallet's lock.
@@ -497,8 +502,9 @@ def _order_of_key(uow: UnitOfWork, idempotency_key: str, request_hash: str) -> s
     return existing.order_no if existing is not None else None
 
 
-def _checked_reading(uow: UnitOfWork, asn: str, policy: WalletPolicy) -> Fen:
-    """The card's balance from a fresh contact, when its wallet may take a top-up.
+def _checked_reading(uow: UnitOfWork, asn: str, policy: WalletPolicy, *, fresh: bool = True) -> Fen:
+    """The card's balance from a fresh contact (`fresh`; otherwise the last one the platform
+    saw, for an order written at the next contact), when its wallet may take a top-up.
 
     The wallet row is locked and its version bumped, so two orders for one card at the same
     moment cannot both see "no open order": the second waits (PostgreSQL) or fails with
@@ -508,7 +514,7 @@ def _checked_reading(uow: UnitOfWork, asn: str, policy: WalletPolicy) -> Fen:
     minutes = policy.pending.reading_valid_minutes
     if wallet is None or wallet.last_seen_at is None or wallet.last_balance is None:
         raise CardReadingRequired(minutes=minutes)
-    if uow.now() - as_utc(wallet.last_seen_at) > policy.reading_valid_for:
+    if fresh and uow.now() - as_utc(wallet.last_seen_at) > policy.reading_valid_for:
         raise CardReadingRequired(minutes=minutes)
     if wallet.state != "open" or deny_list.is_listed(uow=uow, asn=asn):
         raise WalletClosed()
