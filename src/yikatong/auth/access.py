@@ -203,6 +203,11 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /lang/{locale}": PUBLIC,
     # pages: the cardholder's own
     "GET /me": HOLDER_ONLY,
+    "GET /me/cards/{card_no}/loss": HOLDER_ONLY,
+    "POST /me/cards/{card_no}/loss": HOLDER_ONLY,
+    "GET /me/cards/{card_no}/loss/{key}": HOLDER_ONLY,
+    "GET /me/cards/{card_no}/unblock": HOLDER_ONLY,
+    "POST /me/cards/{card_no}/unblock": HOLDER_ONLY,
     # pages: the outlet counter
     # pages: the 12333 phone agent
     # pages: the card centre
