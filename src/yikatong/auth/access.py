@@ -208,6 +208,13 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /me/cards/{card_no}/loss/{key}": HOLDER_ONLY,
     "GET /me/cards/{card_no}/unblock": HOLDER_ONLY,
     "POST /me/cards/{card_no}/unblock": HOLDER_ONLY,
+    "GET /me/ecard": HOLDER_ONLY,
+    "POST /me/ecard/channels/{channel}/consent": HOLDER_ONLY,
+    "POST /me/ecard/channels/{channel}/withdraw": HOLDER_ONLY,
+    "POST /me/ecard/password": HOLDER_ONLY,
+    "POST /me/ecard/qr": HOLDER_ONLY,
+    "GET /me/ecard/qr": HOLDER_ONLY,
+    "GET /me/ecard/qr/code": HOLDER_ONLY,
     # pages: the outlet counter
     # pages: the 12333 phone agent
     # pages: the card centre

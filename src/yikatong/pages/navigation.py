@@ -24,6 +24,7 @@ class MenuItem:
 
 HOLDER_MENU = (
     MenuItem("/me", N_("My card")),
+    MenuItem("/me/ecard", N_("My e-card")),
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
