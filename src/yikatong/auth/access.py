@@ -202,6 +202,9 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /signout": SIGNED_IN,
     "GET /lang/{locale}": PUBLIC,
     # pages: the cardholder's own
+    "GET /signup": PUBLIC,
+    "POST /signup/code": PUBLIC,
+    "POST /signup": PUBLIC,
     "GET /me": HOLDER_ONLY,
     "GET /me/cards/{card_no}/loss": HOLDER_ONLY,
     "POST /me/cards/{card_no}/loss": HOLDER_ONLY,
