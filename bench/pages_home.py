@@ -27,7 +27,7 @@ shared with five other helpers' test runs: `uptime` load average 14.1 before, 15
 | home page `GET /me`                    | 1,036    | 0      | 190.3  | 1,116.6 | 6.15 (1.98× the API)  |
 
 A short run a minute earlier (5 holders, 1 × 3 s, load 17): API p50 30.3 / p95 48.5 ms,
-3.1→5.3 ms CPU; page p50 50.6 / p95 62.3 ms, 10.0 ms CPU (1.88×).
+5.3 ms CPU per request; page p50 50.6 / p95 62.3 ms, 10.0 ms CPU (1.88×).
 
 Goals: the page's CPU is within 2× the API read's (1.98×, just), the p95 < 100 ms is not met
 on this machine at load 14-16: at 50 requests a second the two cores are shared by the
