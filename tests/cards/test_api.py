@@ -174,7 +174,7 @@ def test_idempotency_key_replays_the_loss(client, world, platform):
 def test_a_retry_whose_first_try_committed_meanwhile_gets_the_stored_answer(platform):
     """The first try of an unblock (same key) commits after the retry checked the key: the card
     then refuses the retry (not lost any more), and the retry answers what the first try stored."""
-    from yikatong.cards.api import _idempotent
+    from yikatong.cards.api import idempotent
     from yikatong.cards.errors import NotLost
 
     request = {"card_no": "B01260001", "function": None, "expected_version": None}
@@ -190,10 +190,10 @@ def test_a_retry_whose_first_try_committed_meanwhile_gets_the_stored_answer(plat
         raise not_lost
 
     with platform.uow() as retry:
-        assert _idempotent(retry, "cards.unblock:phone", "call-0002", request, first_try_lands_then_refused) == {
+        assert idempotent(retry, "cards.unblock:phone", "call-0002", request, first_try_lands_then_refused) == {
             "card": "as the first try saw it"}
         with pytest.raises(NotLost):  # no stored answer under this key: the refusal stands
-            _idempotent(retry, "cards.unblock:phone", "call-0003", request, refused)
+            idempotent(retry, "cards.unblock:phone", "call-0003", request, refused)
 
 
 BAD_REQUESTS = [  # who, path, body, status, code

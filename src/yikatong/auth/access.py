@@ -202,6 +202,9 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /signout": SIGNED_IN,
     "GET /lang/{locale}": PUBLIC,
     # pages: the cardholder's own
+    "GET /signup": PUBLIC,
+    "POST /signup/code": PUBLIC,
+    "POST /signup": PUBLIC,
     "GET /me": HOLDER_ONLY,
     "GET /me/apply": HOLDER_ONLY,
     "POST /me/apply": HOLDER_ONLY,
@@ -211,6 +214,18 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /me/transit": HOLDER_ONLY,
     "POST /me/transit/top-ups": HOLDER_ONLY,
     "GET /me/bank": HOLDER_ONLY,
+    "GET /me/cards/{card_no}/loss": HOLDER_ONLY,
+    "POST /me/cards/{card_no}/loss": HOLDER_ONLY,
+    "GET /me/cards/{card_no}/loss/{key}": HOLDER_ONLY,
+    "GET /me/cards/{card_no}/unblock": HOLDER_ONLY,
+    "POST /me/cards/{card_no}/unblock": HOLDER_ONLY,
+    "GET /me/ecard": HOLDER_ONLY,
+    "POST /me/ecard/channels/{channel}/consent": HOLDER_ONLY,
+    "POST /me/ecard/channels/{channel}/withdraw": HOLDER_ONLY,
+    "POST /me/ecard/password": HOLDER_ONLY,
+    "POST /me/ecard/qr": HOLDER_ONLY,
+    "GET /me/ecard/qr": HOLDER_ONLY,
+    "GET /me/ecard/qr/code": HOLDER_ONLY,
     # pages: the outlet counter
     # (the employer batch upload: employer agents and social-security outlets, as the API)
     "GET /employer/batches": roles(EA, SS),

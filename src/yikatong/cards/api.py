@@ -54,7 +54,7 @@ def block_out(block: service.BlockView) -> BlockOut:
     return BlockOut.model_validate(block)
 
 
-def _idempotent(uow, scope: str, key: str | None, request: dict, respond):
+def idempotent(uow, scope: str, key: str | None, request: dict, respond):
     """Replay the stored answer to a retried request (Idempotency-Key), else run and store it."""
     stored = uow.replay(scope, key, request)
     if stored is not None:
@@ -173,7 +173,7 @@ def report_loss(card_no: str, body: LossIn,
                         if outcome.referral_zh else None)
             return LossOut(card=card_out(outcome.card), referral=referral)
 
-        return _idempotent(uow, f"cards.loss:{actor.user_id}", idempotency_key,
+        return idempotent(uow, f"cards.loss:{actor.user_id}", idempotency_key,
                            {"card_no": card_no, **body.model_dump()}, respond)
 
 
@@ -190,7 +190,7 @@ def unblock(card_no: str, body: UnblockIn,
                                       expected_version=body.expected_version)
             return UnblockOut.model_validate(outcome)
 
-        return _idempotent(uow, f"cards.unblock:{actor.user_id}", idempotency_key,
+        return idempotent(uow, f"cards.unblock:{actor.user_id}", idempotency_key,
                            {"card_no": card_no, **body.model_dump()}, respond)
 
 

@@ -428,6 +428,70 @@ def card_functions(*, state: str, hr_status: str, financial_status: str) -> tupl
     )
 
 
+# The HR function's status in words with the next step (the holder's card page, 12333).
+HR_STATES = StateTable({
+    HrStatus.NORMAL: StateWords("正常", "normal"),
+    HrStatus.TEMPORARY_LOSS: StateWords(
+        "临时挂失", "temporarily reported lost",
+        "7 天后自动解挂；也可通过挂失渠道解挂，或转为正式挂失",
+        "it unblocks itself after 7 days; or unblock it through the channel of the loss, "
+        "or make the loss formal"),
+    HrStatus.FORMAL_LOSS: StateWords(
+        "正式挂失", "formally reported lost",
+        "申请补卡；找回原卡可在补卡领取前通过挂失渠道解挂",
+        "apply for a replacement; if you find the card, unblock it through the channel of the "
+        "loss before the replacement is handed over"),
+    HrStatus.FROZEN: StateWords("已冻结", "frozen by the card centre",
+                                "请联系卡管中心（12333）", "contact the card centre (12333)"),
+    HrStatus.NOT_IN_USE: StateWords(*STATE_NAMES[CardState.PRODUCED], "持卡人领取后启用",
+                                    "it comes into use when the holder collects it"),
+    HrStatus.RETIRED: CARD_STATES.words(CardState.RETIRED),
+    HrStatus.CANCELLED: CARD_STATES.words(CardState.CANCELLED),
+})
+
+
+def function_words(use: FunctionUse) -> StateWords:
+    """One function's status in words: the HR table, the bank's table, or the card's state
+    for an ended card (its functions show "retired"/"cancelled")."""
+    if use.function == Function.HR:
+        return HR_STATES.words(use.status)
+    if use.status in FINANCIAL_STATES:
+        return FINANCIAL_STATES.words(use.status)
+    return CARD_STATES.words(use.status)
+
+
+@dataclass(frozen=True)
+class LossOptions:
+    """What a holder may do about losses through one channel family now (四.6, 四.7): the
+    loss kinds they may report, whether they may unblock, and where losses reported through
+    another channel must be lifted instead."""
+
+    report: tuple[BlockKind, ...]
+    unblock: bool
+    unblock_elsewhere: tuple[str, ...]  # channel families
+
+
+def loss_options(*, state: str, blocks_in_force: Iterable[BlockFacts], family: str) -> LossOptions:
+    """The same rules report_loss and unblock apply (HR_LOSS_CHANNELS, check_hr_loss_possible,
+    plan_unblock's channel match), asked ahead so a page offers only what would be accepted."""
+    if state != CardState.IN_USE:
+        return LossOptions(report=(), unblock=False, unblock_elsewhere=())
+    blocks = list(blocks_in_force)
+    report = []
+    for kind in (BlockKind.TEMPORARY_LOSS, BlockKind.FORMAL_LOSS):
+        if family not in HR_LOSS_CHANNELS[kind]:
+            continue
+        try:
+            check_hr_loss_possible(kind, blocks)
+        except CardAlreadyLost:
+            continue
+        report.append(kind)
+    losses = [b for b in blocks if b.kind in LOSS_KINDS]
+    here = any(channel_family(b.channel) == family for b in losses)
+    elsewhere = sorted({channel_family(b.channel) for b in losses} - {family})
+    return LossOptions(report=tuple(report), unblock=here, unblock_elsewhere=tuple(elsewhere))
+
+
 def days_until_financial_expiry(valid_until: date, today: date) -> int:
     """Days left of the financial validity (0 on its last day, negative once it has passed)."""
     return (valid_until - today).days

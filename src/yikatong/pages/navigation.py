@@ -30,6 +30,7 @@ HOLDER_MENU = (
     MenuItem("/me/applications", N_("My applications")),
     MenuItem("/me/transit", N_("Transit wallet")),
     MenuItem("/me/bank", N_("Bank account")),
+    MenuItem("/me/ecard", N_("My e-card")),
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),

@@ -1,0 +1,257 @@
+"""The holder's home page (GET /me, a signed-in page session) against the JSON API's card read
+(GET /api/v1/cards/{no} with the same holder's bearer token), in the same run, against the
+same server: 50 simulated holders, each waiting one second between requests.
+
+    PYTHONPATH=src .venv/bin/python bench/pages_home.py [--holders 50] [--duration 15]
+        [--rounds 2]
+
+The platform is a real `ykt serve` process (one worker, no background jobs, the throttle off:
+one address plays 50 holders) on a fresh SQLite file; the holders are created through the
+service layer (a card in use each, a holder login each). The load generator is asyncio +
+httpx in this process: every holder is a task that requests, waits one second, requests
+again. The doors are measured alternately (API, page, API, page…) so a change in the
+machine's load falls on both. For each: p50 and p95 latency as the client saw it, and the
+server process's CPU time (user + system, psutil) over the phase divided by the requests it
+answered. Nothing is asserted; goals: page p95 < 100 ms, page CPU ≤ 2 × the API read's.
+Load tool and server share the machine's cores with other work: compare the two doors,
+not absolute figures.
+
+## Measured (2026-12-04, 19:14-19:17 UTC, SQLite, one worker)
+
+`bench/pages_home.py` (50 holders, 2 × 15 s per door, alternated). The 2-core machine was
+shared with five other helpers' test runs: `uptime` load average 14.1 before, 15.8 after.
+
+| door                                   | requests | errors | p50 ms | p95 ms  | server CPU ms/request |
+|----------------------------------------|----------|--------|--------|---------|-----------------------|
+| API card read `GET /api/v1/cards/{no}` | 1,289    | 0      | 83.3   | 633.2   | 3.11                  |
+| home page `GET /me`                    | 1,036    | 0      | 190.3  | 1,116.6 | 6.15 (1.98× the API)  |
+
+A short run a minute earlier (5 holders, 1 × 3 s, load 17): API p50 30.3 / p95 48.5 ms,
+5.3 ms CPU per request; page p50 50.6 / p95 62.3 ms, 10.0 ms CPU (1.88×).
+
+Goals: the page's CPU is within 2× the API read's (1.98×, just), the p95 < 100 ms is not met
+on this machine at load 14-16: at 50 requests a second the two cores are shared by the
+server, this load generator and the other helpers' work, so both doors queue (the API read
+misses it by as much: 633 ms). What the page costs beyond the API read: the session's
+credential check, every card of the holder through the ORM (`cards.service.list_cards`,
+where the API read uses two plain selects: `read_card`), the holder's notices (one more
+select) and the Jinja2 page. Not yet tried: the page through `api.deps.ReadAccess` (one
+checkout and one transaction for the credential and the reads, as the API read does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PASSWORD = "Bench-holder-password-2026!"
+TOKEN_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+# --- the platform and its holders ---------------------------------------------------------------
+
+
+def server_env(workdir: Path) -> dict[str, str]:
+    return {**os.environ, "YKT_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+            "YKT_KEY_STORE": "memory", "YKT_CHIP_DIR": str(workdir / "chips"),
+            "YKT_THROTTLE": "off", "YKT_AUDIT_CHECKPOINT_DIR": str(workdir / "checkpoints"),
+            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+
+
+def seed(env: dict[str, str], holders: int) -> list[tuple[str, str]]:
+    """Migrate and load the reference data; per holder a card in use and a holder login.
+    Returns (username, card number) pairs."""
+    os.environ.update({k: v for k, v in env.items() if k.startswith("YKT_")})
+    sys.path.insert(0, str(REPO))
+    from tests.cards.conftest import card_in_use
+
+    from yikatong.auth.service import create_user
+    from yikatong.core.actor import Actor, Role
+    from yikatong.platform import Platform
+    from yikatong.platform_setup import prepare
+
+    platform = Platform()
+    prepare(platform)
+    made = []
+    for n in range(holders):
+        person_id = 800_000 + n
+        card_no = card_in_use(platform, person_id=person_id, activate=False,
+                              issue_date=date(2026, 3, 2))
+        with platform.uow() as uow:
+            create_user(uow=uow, actor=Actor.system("bench"), username=f"bench-holder-{n}",
+                        password=PASSWORD, role=Role.HOLDER, person_id=person_id)
+            uow.commit()
+        made.append((f"bench-holder-{n}", card_no))
+    platform.engine.dispose()
+    return made
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], port: int, log: Path) -> Iterator[tuple[str, int]]:
+    import httpx
+
+    start = "import sys; from yikatong.cli.main import app; sys.argv[0] = 'ykt'; app()"
+    command = [sys.executable, "-c", start, "serve", "--port", str(port), "--no-worker"]
+    with open(log, "ab") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                   cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the server did not come up; see {log}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.3)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of the server and any process it started."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in (root, *root.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+# --- the simulated holders -------------------------------------------------------------------
+
+
+async def page_client(base: str, username: str):
+    """A browser-like client signed in at /signin (cookie session)."""
+    import httpx
+
+    client = httpx.AsyncClient(base_url=base, headers={"Accept": "text/html"}, timeout=30)
+    form = await client.get("/signin")
+    token = TOKEN_FIELD.search(form.text).group(1)
+    answer = await client.post("/signin", data={"csrf_token": token, "username": username,
+                                                "password": PASSWORD, "next": "/me"})
+    if answer.status_code != 303:  # signed in: sent on to /me
+        raise SystemExit(f"{username} could not sign in: {answer.status_code}")
+    return client
+
+
+async def api_client(base: str, username: str):
+    import httpx
+
+    client = httpx.AsyncClient(base_url=base, timeout=30)
+    answer = await client.post("/api/v1/auth/token",
+                               data={"username": username, "password": PASSWORD})
+    answer.raise_for_status()
+    client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+    return client
+
+
+async def holder_loop(client, path: str, until: float, latencies: list[float],
+                      errors: list[int], start_after: float) -> None:
+    await asyncio.sleep(start_after)  # holders arrive spread over the first second
+    while time.monotonic() < until:
+        started = time.perf_counter()
+        answer = await client.get(path)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if answer.status_code != 200:
+            errors.append(answer.status_code)
+        await asyncio.sleep(1.0)
+
+
+async def phase(clients: list, paths: list[str], duration: float, pid: int) -> dict:
+    latencies: list[float] = []
+    errors: list[int] = []
+    cpu_before = server_cpu(pid)
+    until = time.monotonic() + duration
+    await asyncio.gather(*(holder_loop(c, p, until, latencies, errors, i / len(clients))
+                           for i, (c, p) in enumerate(zip(clients, paths, strict=True))))
+    cpu = server_cpu(pid) - cpu_before
+    return {"latencies": latencies, "errors": len(errors), "cpu": cpu}
+
+
+def summary(results: list[dict]) -> dict:
+    latencies = sorted(x for r in results for x in r["latencies"])
+    count = len(latencies)
+    cpu = sum(r["cpu"] for r in results)
+    return {"requests": count, "errors": sum(r["errors"] for r in results),
+            "p50": statistics.median(latencies),
+            "p95": latencies[min(count - 1, int(count * 0.95))],
+            "cpu_ms": cpu * 1000 / count}
+
+
+async def measure(base: str, pid: int, holders: list[tuple[str, str]], duration: float,
+                  rounds: int) -> tuple[dict, dict]:
+    pages = [await page_client(base, username) for username, _ in holders]
+    apis = [await api_client(base, username) for username, _ in holders]
+    page_paths = ["/me"] * len(holders)
+    api_paths = [f"/api/v1/cards/{card_no}" for _, card_no in holders]
+    await phase(pages[:5], page_paths[:5], 2, pid)  # warm both doors up (templates, caches)
+    await phase(apis[:5], api_paths[:5], 2, pid)
+    api_results, page_results = [], []
+    for _ in range(rounds):
+        api_results.append(await phase(apis, api_paths, duration, pid))
+        page_results.append(await phase(pages, page_paths, duration, pid))
+    for client in pages + apis:
+        await client.aclose()
+    return summary(api_results), summary(page_results)
+
+
+def load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--holders", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=15, help="seconds per phase")
+    parser.add_argument("--rounds", type=int, default=2, help="API and page phases, alternated")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ykt-pages-bench-") as folder:
+        workdir = Path(folder)
+        env = server_env(workdir)
+        print(f"seeding {args.holders} holders…", flush=True)
+        holders = seed(env, args.holders)
+        print(f"load before: {load()}", flush=True)
+        with serving(env, free_port(), workdir / "server.log") as (base, pid):
+            api, page = asyncio.run(measure(base, pid, holders, args.duration, args.rounds))
+        print(f"load after:  {load()}")
+    print(f"{args.holders} holders, 1 s between requests, {args.rounds} × {args.duration:g} s per door")
+    for name, result in (("API card read  GET /api/v1/cards/{no}", api), ("home page      GET /me", page)):
+        print(f"{name}: {result['requests']} requests, {result['errors']} errors, "
+              f"p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms, "
+              f"CPU {result['cpu_ms']:.2f} ms/request")
+    print(f"page / API: p95 {page['p95'] / api['p95']:.2f}×, CPU {page['cpu_ms'] / api['cpu_ms']:.2f}× "
+          f"(goals: page p95 < 100 ms, CPU ≤ 2×)")
+
+
+if __name__ == "__main__":
+    main()
