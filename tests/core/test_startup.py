@@ -49,7 +49,7 @@ def production_settings(platform, tmp_path, kek):
     return replace(platform.settings, environment="production", key_encryption_key=kek,
                    key_store_path=str(tmp_path / "prod-keystore.json"),
                    bank_database_url=f"sqlite:///{tmp_path / 'bank.db'}",
-                   chip_store_path=str(tmp_path / "chips"))
+                   chip_store_path=str(tmp_path / "chips"), page_secret=secrets.token_hex(32))
 
 
 class CarrierSms:
@@ -221,3 +221,14 @@ def test_ykt_serve_in_development_runs_a_movable_clock_from_the_chosen_time(plat
     dev = Platform(platform.settings, clock=SystemClock(), engine=platform.engine)
     _start_clock(dev, "2036-03-10T09:00")
     assert dev.clock.moved and abs(dev.clock.now() - datetime(2036, 3, 10, 1, 0, tzinfo=UTC)) < timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("page_secret", [None, "too-short"])
+def test_production_refuses_without_a_page_secret_of_its_own(production_settings, page_secret):
+    plat = make_production(replace(production_settings, page_secret=page_secret))
+    try:
+        with pytest.raises(StartupRefused) as refused:
+            check_startup(plat)
+    finally:
+        plat.engine.dispose()
+    assert [problem.setting for problem in refused.value.problems] == ["YKT_PAGE_SECRET"]

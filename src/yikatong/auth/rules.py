@@ -147,7 +147,10 @@ def channel_for(role: Role, credential_kind: str, requested: str | None) -> Chan
 
 def channel_table_markdown() -> str:
     """The table above as the X-Ykt-Channel header's description in the OpenAPI spec."""
-    lines = ["| role | bearer token (a person) | API key (a machine) |", "|---|---|---|"]
+    titles = {"bearer": "bearer token (a person)", "session": "page session (a browser)",
+              "api_key": "API key (a machine)"}
+    lines = ["| role | " + " | ".join(titles[kind] for kind in CREDENTIAL_KINDS) + " |",
+             "|---|" + "---|" * len(CREDENTIAL_KINDS)]
     for role in Role:
         if role is Role.SYSTEM:
             continue
