@@ -203,7 +203,31 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /lang/{locale}": PUBLIC,
     # pages: the cardholder's own
     "GET /me": HOLDER_ONLY,
-    # pages: the outlet counter
+    # pages: the outlet counter (applications.web, people.web; each as the API's own line)
+    "GET /counter": roles(SS, CO),
+    "GET /counter/people": roles(SS, CO),
+    "POST /counter/people": roles(SS, CO),
+    "GET /counter/people/{person_id}": roles(SS, CO),
+    "POST /counter/people/{person_id}/disclosures": roles(CO),
+    "POST /counter/people/{person_id}/corrections": roles(SS, CO),
+    "GET /counter/reviews": roles(SS, CO),
+    "POST /counter/reviews/{review_id}/resolve": roles(SS, CO),
+    "POST /counter/reviews/{review_id}/approve": roles(SS, CO),
+    "POST /counter/reviews/{review_id}/reject": roles(SS, CO),
+    "GET /counter/corrections": roles(SS, CO),
+    "POST /counter/corrections/{correction_id}/approve": roles(SS, CO),
+    "POST /counter/corrections/{correction_id}/reject": roles(SS, CO),
+    "GET /counter/applications/new": roles(SS),
+    "POST /counter/applications": roles(SS),
+    "GET /counter/applications/{application_id}": roles(SS),
+    "POST /counter/applications/{application_id}/approve": roles(SS),
+    "POST /counter/applications/{application_id}/reject": roles(SS),
+    "POST /counter/applications/{application_id}/ready-for-pickup": roles(SS),
+    "POST /counter/applications/{application_id}/hand-over": roles(SS),
+    "GET /counter/applications/{application_id}/face.png": roles(SS),
+    "GET /counter/applications/{application_id}/proof": roles(SS),
+    "GET /counter/exchange/{person_id}": roles(SS, CO),
+    "POST /counter/exchange/{person_id}/unreadable": roles(SS, CO),
     # pages: the 12333 phone agent
     # pages: the card centre
     # --- the development clock (not mounted in production) ----------------------------------

@@ -112,10 +112,52 @@ class CsrfProtection:
             skip_if_scope=lambda scope: not is_page_path(scope["path"]),
             cookie_secure=secure_cookie, cookie_samesite="Lax",
             send_csrf_failed=_refuse,
-        )(app)
+        )(_restore_content_type(app))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)
+        await self._app(_multipart_token_as_header(scope), receive, send)
+
+
+# A form with a file (multipart/form-data) carries its token in the action's query
+# (`?csrf_token=…`, forms.html `multipart_action`), handed to asgi-csrf as the header an htmx
+# request sends: asgi-csrf 0.11 cannot read a multipart body (its parser call fails with
+# python-multipart 0.0.2x and later). asgi-csrf sees such a request under a content type of
+# its own, so a missing or wrong token is refused as any unknown body is (never parsed), and
+# `_restore_content_type` gives the page its multipart body back once the token matched. The
+# same signed double-submit check applies; the token is the cookie's, and it never leaves the
+# site in a Referer (Referrer-Policy: no-referrer).
+MULTIPART = b"multipart/form-data"
+CHECKED_ELSEWHERE = b"application/x-ykt-multipart"
+ORIGINAL_CONTENT_TYPE = "ykt.multipart_content_type"
+
+
+def _multipart_token_as_header(scope: Scope) -> Scope:
+    if scope.get("type") != "http" or scope.get("method") != "POST" \
+            or not is_page_path(scope.get("path", "")):
+        return scope
+    headers = list(scope.get("headers") or [])
+    content_type = dict(headers).get(b"content-type", b"")
+    if content_type.split(b";", 1)[0].strip() != MULTIPART:
+        return scope
+    from urllib.parse import parse_qs
+
+    header = CSRF_HEADER.encode("latin-1")
+    token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(CSRF_FIELD, [""])[0]
+    kept = [(k, v) for k, v in headers if k not in (b"content-type", header)]
+    return {**scope, ORIGINAL_CONTENT_TYPE: content_type,
+            "headers": [*kept, (b"content-type", CHECKED_ELSEWHERE),
+                        (header, token.encode("latin-1"))]}
+
+
+def _restore_content_type(app: ASGIApp) -> ASGIApp:
+    async def restored(scope: Scope, receive: Receive, send: Send) -> None:
+        original = scope.get(ORIGINAL_CONTENT_TYPE)
+        if original is not None:
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", original)]}
+        await app(scope, receive, send)
+
+    return restored
 
 
 async def _refuse(scope: Scope, send: Send, _why) -> None:
