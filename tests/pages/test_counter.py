@@ -106,6 +106,7 @@ def test_a_partner_outlet_finds_a_person_masked_and_sees_them_whole_after_a_reas
 
     record = client.get(f"/counter/people/{person_id}")
     assert applicant.document_number not in record.text and applicant.name not in record.text
+    assert "/counter/applications/" not in record.text  # the table: applications are SS work
 
     refused = post(client, f"/counter/people/{person_id}", f"/counter/people/{person_id}/disclosures",
                    reason_code="holder_present", note="")
