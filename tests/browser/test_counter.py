@@ -60,6 +60,12 @@ def a_card_ready_for_pickup(platform) -> int:
     return app.id
 
 
+def grey_photo() -> bytes:
+    from yikatong.applications.reference import synthetic_photo
+
+    return synthetic_photo("grey", background=(120, 120, 120))
+
+
 def ssn_of(platform, person_id: int) -> str:
     from yikatong.people.service import get_person
 
@@ -117,7 +123,13 @@ def test_the_counter_the_application_form_and_the_review_queue(page, live_server
     expect(page.get_by_role("heading", level=1)).to_contain_text("SS-TN-01")
     screenshot(page, "counter")  # the population's work (cards handed over have left it)
     page.goto("/counter/applications/new")
-    expect(page.locator("#f-photo")).to_have_attribute("accept", "image/jpeg")
+    number = ssn_of(live_server.platform, live_server.population.person_ids["submitted"])
+    page.locator("#f-document_number").fill(number)
+    page.locator("#f-document_number").press("Tab")  # the live check runs on change
+    expect(page.locator("#id-check .alert")).to_contain_text(number[6:10])
+    page.locator("#f-photo").set_input_files(files=[{
+        "name": "grey.jpg", "mimeType": "image/jpeg", "buffer": grey_photo()}])
+    expect(page.locator("#photo-check .alert.bad li")).to_have_count(6)
     assert_accessible(page)
     screenshot(page, "application-form")
     page.goto("/counter/reviews")

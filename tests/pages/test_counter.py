@@ -327,3 +327,38 @@ def test_the_exchange_waits_for_the_wallet_refund_and_an_unreadable_card_goes_ah
     after = client.get(page)
     assert "transit_balance_not_refunded" not in after.text or "card_unreadable=yes" in after.text
     assert "card_unreadable=yes" in after.text or "kind=exchange&amp;person_id" in after.text
+
+
+# --- live checks of the application form (htmx) ---------------------------------------------
+
+
+def test_the_id_number_is_checked_as_it_is_typed(platform, signed_in):
+    applicant = new_applicant()
+    client = signed_in(Role.SS_OUTLET, **SS_OUTLET)
+    token = form_token(client, "/counter/applications/new")
+    answer = client.post("/counter/checks/id-number", headers={**HTML, "X-CSRF-Token": token},
+                         data={"document_number": applicant.document_number})
+    assert answer.status_code == 200 and "1990" in answer.text and "alert ok" in answer.text
+    wrong = applicant.document_number[:-1] + ("0" if applicant.document_number[-1] != "0" else "1")
+    refused = client.post("/counter/checks/id-number", headers={**HTML, "X-CSRF-Token": token},
+                          data={"document_number": wrong})
+    assert refused.status_code == 200 and 'role="alert"' in refused.text
+
+
+def test_the_photo_rules_are_checked_before_submitting(platform, signed_in):
+    from yikatong.applications.reference import synthetic_photo
+
+    client = signed_in(Role.SS_OUTLET, **SS_OUTLET)
+    token = form_token(client, "/counter/applications/new")
+
+    def check(photo: bytes):
+        return client.post("/counter/checks/photo", headers={**HTML, "X-CSRF-Token": token},
+                           files={"photo": ("photo.jpg", photo, "image/jpeg")})
+
+    good = check(synthetic_photo("good"))
+    assert good.status_code == 200 and "alert bad" not in good.text and "✗" not in good.text
+    grey = check(synthetic_photo("grey", background=(120, 120, 120)))
+    assert grey.status_code == 200 and "alert bad" in grey.text and grey.text.count("✗") == 1
+    refused = client.post("/counter/checks/photo", headers={**HTML, "X-CSRF-Token": "forged"},
+                          files={"photo": ("photo.jpg", synthetic_photo("x"), "image/jpeg")})
+    assert refused.status_code == 403

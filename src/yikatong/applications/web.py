@@ -178,6 +178,39 @@ def _submit(platform: Platform, actor: Actor, body: OutletApplicationIn, photo: 
             agent=body.agent.to_data() if body.agent else None, idempotency_key=key)
 
 
+# --- live checks while the form is filled in (htmx; the submit checks everything again) -------
+
+
+@router.post("/counter/checks/id-number")
+def check_id_number(request: Request, document_number: str = Form(default="", max_length=32),
+                    actor: Actor = Depends(current_actor),
+                    platform: Platform = Depends(platform_dep)):
+    """POST /api/v1/people/id-numbers/check's answer as a fragment beside the field: what the
+    number says (kind, birth date, gender, region) and its warnings, or why it is refused."""
+    from yikatong.core.clock import local_date
+    from yikatong.people.rules import WARNINGS, classify_id_number
+
+    info, error = None, None
+    if document_number.strip():
+        try:
+            info = classify_id_number(document_number, today=local_date(platform.clock.now()))
+        except DomainError as refused:
+            error = refused
+    return render(request, "applications/id_check.html", {
+        "info": info, "error": error, "warning_words": WARNINGS})
+
+
+@router.post("/counter/checks/photo")
+async def check_photo(request: Request, actor: Actor = Depends(current_actor)):
+    """The photo rules (people.photo, 四.4) over the chosen file, every rule's result at once,
+    before the application is submitted (submitting checks the photo again)."""
+    from yikatong.people.photo import check_photo as photo_rules
+
+    photo = await _photo_of(await request.form())
+    report = await run_in_threadpool(photo_rules, photo) if photo else None
+    return render(request, "applications/photo_check.html", {"report": report})
+
+
 # --- one application: decisions, pickup, hand-over ----------------------------------------
 
 

@@ -219,6 +219,8 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /counter/corrections/{correction_id}/reject": roles(SS, CO),
     "GET /counter/applications/new": roles(SS),
     "POST /counter/applications": roles(SS),
+    "POST /counter/checks/id-number": roles(SS),
+    "POST /counter/checks/photo": roles(SS),
     "GET /counter/applications/{application_id}": roles(SS),
     "POST /counter/applications/{application_id}/approve": roles(SS),
     "POST /counter/applications/{application_id}/reject": roles(SS),

@@ -142,11 +142,12 @@ def _multipart_token_as_header(scope: Scope) -> Scope:
     from urllib.parse import parse_qs
 
     header = CSRF_HEADER.encode("latin-1")
-    token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(CSRF_FIELD, [""])[0]
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(CSRF_FIELD)
+    # htmx sends the header itself; a plain form the query
+    token = query[0].encode("latin-1") if query else dict(headers).get(header, b"")
     kept = [(k, v) for k, v in headers if k not in (b"content-type", header)]
     return {**scope, ORIGINAL_CONTENT_TYPE: content_type,
-            "headers": [*kept, (b"content-type", CHECKED_ELSEWHERE),
-                        (header, token.encode("latin-1"))]}
+            "headers": [*kept, (b"content-type", CHECKED_ELSEWHERE), (header, token)]}
 
 
 def _restore_content_type(app: ASGIApp) -> ASGIApp:
