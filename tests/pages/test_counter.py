@@ -325,8 +325,11 @@ def test_the_exchange_waits_for_the_wallet_refund_and_an_unreadable_card_goes_ah
 
     assert post(client, page, f"{page}/unreadable").status_code == 303
     after = client.get(page)
-    assert "transit_balance_not_refunded" not in after.text or "card_unreadable=yes" in after.text
-    assert "card_unreadable=yes" in after.text or "kind=exchange&amp;person_id" in after.text
+    assert "坏卡已登记，等待期满" in after.text  # transit.rules.WALLET_REFUND_STATES
+    assert "exchange_reason=damage&amp;card_unreadable=yes" in after.text
+    form = client.get(f"/counter/applications/new?kind=exchange&exchange_reason=damage"
+                      f"&card_unreadable=yes&person_id={person_id}")
+    assert 'name="card_unreadable" value="yes" checked' in form.text
 
 
 # --- live checks of the application form (htmx) ---------------------------------------------

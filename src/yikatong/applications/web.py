@@ -329,8 +329,11 @@ def _exchange_context(platform: Platform, actor: Actor, person_id: int) -> dict:
                 refund = get_refund(uow=uow, card_no=card.card_no)
             except WalletRefundNotFound:
                 refund = None
+    from yikatong.transit.rules import WALLET_REFUND_KINDS, WALLET_REFUND_STATES
+
     return {**_common(), "person_id": person_id, "card": card, "refund": refund,
-            "blocked": blocked}
+            "blocked": blocked, "refund_states": WALLET_REFUND_STATES,
+            "refund_kinds": WALLET_REFUND_KINDS}
 
 
 @router.get("/counter/exchange/{person_id}")
