@@ -178,6 +178,18 @@ def test_an_application_taken_at_the_counter_with_its_photo(platform, signed_in)
     assert again.headers["location"] == answer.headers["location"]
 
 
+def test_each_form_shown_is_a_new_application(platform, signed_in):
+    client = signed_in(Role.SS_OUTLET, **SS_OUTLET)
+    keys = set()
+    for applicant in (new_applicant(), new_applicant()):
+        form = client.get("/counter/applications/new").text
+        key = re.search(r'name="idempotency_key" value="([^"]+)"', form).group(1)
+        keys.add(key)
+        answer = take(client, form_of(applicant, idempotency_key=key), applicant.photo_jpeg)
+        assert answer.status_code == 303, answer.text
+    assert len(keys) == 2 and count_applications(platform) == 2
+
+
 def test_the_application_form_without_its_token_is_refused(platform, signed_in):
     applicant = new_applicant()
     client = signed_in(Role.SS_OUTLET, **SS_OUTLET)

@@ -6,6 +6,7 @@ access table and the service as the API's is."""
 from __future__ import annotations
 
 import dataclasses
+import secrets
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -111,7 +112,9 @@ def application_form(request: Request, kind: str = "first", person_id: RowId | N
                      platform: Platform = Depends(platform_dep)):
     values = {"kind": kind if kind in rules.KINDS else "first", "document_type": "resident_id_card",
               "mode": "self", "exchange_reason": exchange_reason or "",
-              "card_unreadable": "yes" if card_unreadable == "yes" else ""}
+              "card_unreadable": "yes" if card_unreadable == "yes" else "",
+              # one key per form shown: submitting it twice makes one application
+              "idempotency_key": secrets.token_urlsafe(16)}
     if person_id is not None:
         values.update(_known_applicant(platform, actor, person_id))
     return render(request, "applications/application_form.html",
