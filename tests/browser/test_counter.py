@@ -121,6 +121,8 @@ def test_an_outlet_operator_hands_a_produced_card_over(page, live_server):
 def test_the_counter_the_application_form_and_the_review_queue(page, live_server):
     sign_in(page, live_server.population.usernames["ss_outlet_operator"])
     expect(page.get_by_role("heading", level=1)).to_contain_text("SS-TN-01")
+    expect(page.locator("#pickup-heading")).to_be_visible()
+    page.wait_for_load_state("load")  # the whole page, not the part painted first
     screenshot(page, "counter")  # the population's work (cards handed over have left it)
     page.goto("/counter/applications/new")
     number = ssn_of(live_server.platform, live_server.population.person_ids["submitted"])
