@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from yikatong.applications import rules
@@ -245,6 +245,29 @@ def holder_applications(*, uow: UnitOfWork, actor: Actor, limit: int = 50) -> li
     rows = uow.session.execute(
         select(Application).where(or_(*mine)).order_by(Application.id.desc()).limit(limit))
     return [view(app) for app in rows.scalars()]
+
+
+# What waits at an outlet's counter: at the outlet that took it, a decision or an identity
+# check; at the outlet that hands it over, a card to receive and then to hand over.
+COUNTER_DECISIONS = ("submitted", "awaiting_identity_review")
+COUNTER_PICKUPS = ("produced", "ready_for_pickup")
+
+
+def outlet_queue(*, uow: UnitOfWork, actor: Actor, limit: int = 200) -> list[ApplicationView]:
+    """The applications waiting for the actor's outlet (its branch_code), oldest first: those
+    taken at its counter that wait for a decision or an identity check, and those to be
+    collected there. Each outlet sees its own work; an actor without an outlet, or one who may
+    not see applications (`may_see`), sees none."""
+    outlet = actor.branch_code
+    if not outlet or actor.role not in OPERATOR_ROLES:
+        return []
+    query = select(Application).where(or_(
+        and_(Application.submitted_at_outlet == outlet,
+             Application.status.in_(COUNTER_DECISIONS)),
+        and_(Application.pickup_outlet_code == outlet, Application.delivery == "pickup",
+             Application.status.in_(COUNTER_PICKUPS)),
+    )).order_by(Application.id).limit(limit)
+    return [view(app) for app in uow.session.execute(query).scalars()]
 
 
 def open_applications_for(*, uow: UnitOfWork, person_id: int) -> list[ApplicationView]:

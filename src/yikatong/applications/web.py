@@ -163,3 +163,10 @@ def _render_applications(request: Request, platform: Platform, actor: Actor, *,
         "applications": applications, "states": rules.APPLICATION_STATES,
         "delivery_words": rules.DELIVERY_WORDS, "may_cancel": rules.may_cancel,
         "error": error}, status_code=status_code)
+
+
+# The outlet counter's application pages live in their own module; this domain's one web
+# router carries them.
+from yikatong.applications.counter_pages import router as counter_router  # noqa: E402
+
+router.include_router(counter_router)

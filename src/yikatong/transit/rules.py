@@ -379,3 +379,15 @@ def mask_proof_reference(reference: str) -> str:
     """A certificate number as lists and audit records show it: the last few characters only."""
     keep = 4 if len(reference) >= 10 else 2 if len(reference) >= 4 else 0
     return "*" * (len(reference) - keep) + reference[len(reference) - keep:]
+
+
+# A wallet refund (退值, transit.refunds; models.WalletRefund) in words, for the counter's pages.
+WALLET_REFUND_STATES = StateTable({
+    "closing": StateWords("退值中", "being refunded", "持卡在读卡器上完成退值",
+                          "finish it with the card on the reader"),
+    "waiting": StateWords("坏卡已登记，等待期满", "unreadable card registered, waiting",
+                          "期满后按记录退值", "refunded from the records when the wait ends"),
+    "refunded": StateWords("已退值", "refunded"),
+})
+WALLET_REFUND_KINDS = {"card_read": ("读卡退值", "refund with the card read"),
+                       "unreadable": ("坏卡退值", "refund of an unreadable card")}
