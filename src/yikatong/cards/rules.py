@@ -106,21 +106,6 @@ FINANCIAL_STATES = StateTable({
                                         "exchange the card to renew the financial function"),
     FinancialStatus.CLOSED: StateWords("已销户", "closed"),
 })
-# The HR function's status in words (what the 12333 agent reads out to the caller).
-HR_STATES = StateTable({
-    HrStatus.NORMAL: StateWords("正常", "in normal use"),
-    HrStatus.TEMPORARY_LOSS: StateWords("临时挂失", "temporarily reported lost",
-                                        "通过原挂失渠道解挂，或转为正式挂失",
-                                        "unblock it through the channel of the loss, or make the loss formal"),
-    HrStatus.FORMAL_LOSS: StateWords("正式挂失", "formally reported lost", "补卡",
-                                     "apply for a replacement card"),
-    HrStatus.FROZEN: StateWords("已冻结", "frozen", "待管理部门解冻",
-                                "waiting for the card centre to lift the freeze"),
-    HrStatus.NOT_IN_USE: StateWords("未启用", "not yet in use", "领卡后启用",
-                                    "it comes into use when the holder collects it"),
-    HrStatus.RETIRED: StateWords("已停用", "retired"),
-    HrStatus.CANCELLED: StateWords("已作废", "cancelled"),
-})
 FUNCTION_NAMES = {
     Function.HR: ("人社功能", "HR function"),
     Function.FINANCIAL: ("金融功能", "financial function"),
@@ -428,9 +413,10 @@ def card_functions(*, state: str, hr_status: str, financial_status: str) -> tupl
     )
 
 
-# The HR function's status in words with the next step (the holder's card page, 12333).
+# The HR function's status in words with the next step (the holder's card page; what the
+# 12333 agent reads out to the caller).
 HR_STATES = StateTable({
-    HrStatus.NORMAL: StateWords("正常", "normal"),
+    HrStatus.NORMAL: StateWords("正常", "in normal use"),
     HrStatus.TEMPORARY_LOSS: StateWords(
         "临时挂失", "temporarily reported lost",
         "7 天后自动解挂；也可通过挂失渠道解挂，或转为正式挂失",
