@@ -442,8 +442,9 @@ def handle_platform_event(*, uow: UnitOfWork, bank_code: str, event: Event) -> b
     """Apply one platform event for `bank_code` unless it was already; True when applied now.
 
     The processed-message row is flushed before the effect, so a racing duplicate fails on
-    the unique constraint instead of applying twice. Events the bank has no use for, or about
-    cards it does not know, are recorded as ignored: they must never block the stream.
+    the unique constraint instead of applying twice. Events the bank has no use for, about
+    cards it does not know, or older than the last of their kind it handled for the card
+    (`ORDERED_STATES`), are recorded as ignored: they must never block the stream.
     """
     [fresh] = _record_new(uow, [(bank_code, event)]) or [None]
     if fresh is None:
@@ -485,11 +486,12 @@ def handle_platform_events(*, uow: UnitOfWork, events: list[tuple[str, Event]]) 
     return len(fresh)
 
 
-_HR_FIELDS = ("hr_status", "hr_status_at")
+_HR_FIELDS = ("hr_status", "hr_status_at", "platform_hr_seq")
 _HR_UPDATE = (update(BankAccount.__table__)
               .where(BankAccount.__table__.c.id == bindparam("account_id"),
                      BankAccount.__table__.c.version == bindparam("seen_version"))
               .values(hr_status=bindparam("new_hr_status"), hr_status_at=bindparam("new_hr_status_at"),
+                      platform_hr_seq=bindparam("new_platform_hr_seq"),
                       version=BankAccount.__table__.c.version + 1))
 
 
@@ -503,7 +505,8 @@ def _write_hr_statuses(uow: UnitOfWork) -> None:
         return
     result = uow.session.connection().execute(_HR_UPDATE, [
         {"account_id": a.id, "seen_version": a.version, "new_hr_status": a.hr_status,
-         "new_hr_status_at": a.hr_status_at} for a in changed])
+         "new_hr_status_at": a.hr_status_at, "new_platform_hr_seq": a.platform_hr_seq}
+        for a in changed])
     if result.rowcount != len(changed):
         raise ConcurrentChange()
     for account in changed:  # the session now holds what the database holds: nothing to flush
@@ -588,6 +591,9 @@ def _apply_platform_event(uow: UnitOfWork, bank_code: str, event: Event) -> str 
     account = _by_card(uow, bank_code, card_no)
     if account is None:
         return "unknown card"
+    stale = _keep_card_order(account, event)
+    if stale is not None:
+        return stale
     if event.type == "card.hr_status_changed":
         account.hr_status = str(payload.get("after"))[:16]
         account.hr_status_at = event.occurred_at
@@ -604,6 +610,34 @@ def _apply_platform_event(uow: UnitOfWork, bank_code: str, event: Event) -> str 
                         task_id=payload.get("bank_task_id"))
         return None
     return "not for the bank"
+
+
+# The events whose effect depends on which of them came last, with the account column that
+# holds the platform seq of the last one handled for the card. A pipelined publish can store
+# a card's later event before the retry of an earlier one (events.nats); applying the earlier
+# one after it would leave the bank with a stale state, so it is recorded and not applied.
+# HR status and loss are kept apart: one use case writes a loss event and its HR status
+# change together, and either may arrive first. The other events are order-free:
+# `card.produced` only fills in what is missing, `card.retired` and the closure request
+# happen once per card.
+ORDERED_STATES = {"card.hr_status_changed": "platform_hr_seq",
+                  "card.formal_loss_reported": "platform_loss_seq",
+                  "card.temporary_loss_reported": "platform_loss_seq",
+                  "card.unblocked": "platform_loss_seq"}
+
+
+def _keep_card_order(account: BankAccount, event: Event) -> str | None:
+    """A note when `event` is older than the last event of its kind handled for the card
+    (then nothing changes); otherwise it becomes the last one, whatever its effect turns out
+    to be ("already applied" and "HR function only" count: they are that card's newest word)."""
+    column = ORDERED_STATES.get(event.type)
+    if column is None or event.seq is None:
+        return None
+    last = getattr(account, column)
+    if last is not None and event.seq < last:
+        return f"out of order: seq {last} was handled first"
+    setattr(account, column, event.seq)
+    return None
 
 
 def _platform_retired(uow: UnitOfWork, account: BankAccount, event: Event) -> str | None:
