@@ -16,7 +16,8 @@ issue 11:
   woken by the commit (DispatchLoop, as `ykt worker` does now; on PostgreSQL through
   LISTEN/NOTIFY only, as when the API and the worker are separate processes);
   bank → platform: a formal loss at a bank branch → the platform changed the card (HR and
-  financial status; the bank's relay polls every 20 ms);
+  financial status), with the bank's relay polling every 20 ms (as it did; baseline) and
+  woken by the bank's commit (BankNode.run, as `ykt bank serve` does now);
 * events per second through the outbox, a backlog of bank-bound events: the dispatcher
   draining it to JetStream, publishing one event at a time awaiting each ack (before) and
   pipelined (now), against the raw JetStream publish rate of the same server (goal ≥ 80 %
@@ -264,6 +265,14 @@ def woken_dispatcher(platform: Platform, bus: JetStreamBus, postgres: bool) -> D
     return DispatchLoop(platform, bus, fallback_seconds=3600.0).start()
 
 
+def polled_relay(node: BankNode, stop: threading.Event) -> None:
+    """The bank's relay as it was before it was woken on commit (baseline): polling every
+    `relay_every` (20 ms)."""
+    while not stop.is_set():
+        if node.relay_once() == 0:
+            stop.wait(node.relay_every)
+
+
 def report(title: str, delays: list[float], expected: int) -> None:
     lost = expected - len(delays)
     print(f"  {title:<34} p50 {percentile(delays, 50) * 1000:7.1f} ms   "
@@ -305,11 +314,11 @@ def main() -> None:
     instrument(clock)
     node = BankNode(bank, nats_url=args.nats_url, namespace=namespace, consumer_poll=0.5)
     consumers = BankStreamConsumers(platform, bus, [BANK], poll_seconds=0.5)
-    stop, polling_stop = threading.Event(), threading.Event()
+    stop, polling_stop, relay_stop = threading.Event(), threading.Event(), threading.Event()
     threads = []
     woken = None
     print(f"database: {'PostgreSQL' if args.postgres else 'SQLite (files)'}; NATS: {args.nats_url}; "
-          f"{os.cpu_count()} CPUs; bank relay every {node.relay_every:.2f}s")
+          f"{os.cpu_count()} CPUs")
     try:
         bus.ensure_stream(BANK)
         node.start()
@@ -320,12 +329,12 @@ def main() -> None:
                 dispatch_pending(platform, bus)
                 polling_stop.wait(args.poll)
 
-        for target in (polling_dispatcher, lambda: node.run(stop.is_set)):
+        for target in (polling_dispatcher, lambda: polled_relay(node, relay_stop)):
             threads.append(threading.Thread(target=target, daemon=True))
             threads[-1].start()
-        made = make_cards(platform, bank, 3 * args.samples, first_person=1)
-        polled, online, at_branch = (made[:args.samples], made[args.samples:2 * args.samples],
-                                     made[2 * args.samples:])
+        made = make_cards(platform, bank, 4 * args.samples, first_person=1)
+        polled, online, branch_polled, at_branch = (
+            made[n * args.samples:(n + 1) * args.samples] for n in range(4))
         time.sleep(link.ANSWER_GRACE_SECONDS + 1)  # let the set-up traffic settle
 
         print(f"\nloss-sync delay, commit on one side → committed on the other "
@@ -343,19 +352,28 @@ def main() -> None:
         now = clock.delays(ids)
         report("platform → bank, woken on commit", now, len(ids))
         goal(percentile(now, 99), percentile(before, 99))
+        ids = bank_to_platform(bank, clock, branch_polled, args.rate)
+        clock.wait(ids)
+        before = clock.delays(ids)
+        report(f"bank → platform, relay polled every {node.relay_every:.2f}s", before, len(ids))
+        relay_stop.set()
+        threads[1].join()
+        threads.append(threading.Thread(target=node.run, args=(stop.is_set,), daemon=True))
+        threads[-1].start()  # as `ykt bank serve` runs it now: woken by the bank's commits
+        time.sleep(0.5)  # its listening connection is up
         ids = bank_to_platform(bank, clock, at_branch, args.rate)
         clock.wait(ids)
-        report("bank → platform (branch loss)", clock.delays(ids), len(ids))
-        goal(percentile(clock.delays(ids), 99), None)
+        report("bank → platform, relay woken on commit", clock.delays(ids), len(ids))
+        goal(percentile(clock.delays(ids), 99), percentile(before, 99))
         with platform.uow() as uow:
-            lost = sum(1 for view in at_branch if cards.get_card(
+            lost = sum(1 for view in branch_polled + at_branch if cards.get_card(
                 uow=uow, card_no=view.card_no).hr_status == "formal_loss")
-        print(f"  cards whose HR status the bank's branch loss changed: {lost}/{len(at_branch)}")
+        print(f"  cards whose HR status the bank's branch loss changed: {lost}/{2 * args.samples}")
 
         woken.stop()
         woken = None
         stop.set()
-        threads[1].join()
+        threads[-1].join()
         node.close()
         rates = {}
         for label, dispatch_bus, batch_size in (("before", OneAtATime(bus), 1), ("now", bus, link.BANK_BATCH)):
@@ -387,6 +405,7 @@ def main() -> None:
     finally:
         stop.set()
         polling_stop.set()
+        relay_stop.set()
         for thread in threads:
             thread.join(timeout=10)
         if woken is not None:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from tests.banking.helpers import card_numbers, teller
-from tests.banking.nats_world import NatsWorld, wait_until
+from tests.banking.nats_world import wait_until
 from tests.banking.test_batch_apply import hr_change, hr_status, open_accounts, processed
 from yikatong.banking import link, service
 from yikatong.events.dispatcher import as_event, dispatch_pending
@@ -114,15 +114,6 @@ def test_a_loss_and_its_hr_status_change_apply_in_either_order(bank):
     after = account(bank, card["card_no"])
     assert (after.hr_status, after.status) == ("formal_loss", "temporary_loss")
     assert outcomes(bank, [hr, loss]) == [("applied", None), ("applied", None)]
-
-
-@pytest.fixture
-def world(database_url, tmp_path):
-    from tests import servers
-
-    made = NatsWorld(database_url=database_url, nats_url=servers.nats_url(), workdir=tmp_path)
-    yield made
-    made.close()
 
 
 @pytest.mark.db
