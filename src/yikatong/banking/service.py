@@ -16,8 +16,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import bindparam, insert, inspect, select, update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from yikatong.banking import payments, rules
 from yikatong.banking.errors import (
@@ -441,15 +441,13 @@ def event_of(row: BankOutboxMessage) -> BankEvent:
 def handle_platform_event(*, uow: UnitOfWork, bank_code: str, event: Event) -> bool:
     """Apply one platform event for `bank_code` unless it was already; True when applied now.
 
-    The processed-message row is flushed before the effect, so a racing duplicate fails on
-    the unique constraint instead of applying twice. Events the bank has no use for, about
-    cards it does not know, or older than the last of their kind it handled for the card
-    (`ORDERED_STATES`), are recorded as ignored: they must never block the stream.
+    The processed-message row goes in before the effect (`_claim`), so a racing duplicate
+    waits for it and then skips instead of applying twice. Events the bank has no use for,
+    about cards it does not know, or older than the last of their kind it handled for the
+    card (`ORDERED_STATES`), are recorded as ignored: they must never block the stream.
     """
-    [fresh] = _record_new(uow, [(bank_code, event)]) or [None]
-    if fresh is None:
+    if not _claim(uow, [(bank_code, event)]):
         return False
-    record, event = fresh
     try:
         with uow.session.begin_nested():
             note = _apply_platform_event(uow, bank_code, event)
@@ -457,7 +455,7 @@ def handle_platform_event(*, uow: UnitOfWork, bank_code: str, event: Event) -> b
         raise
     except DomainError as error:  # e.g. an account number that clashes: record, go on
         note = f"refused: {error.code}"
-    _note(record, note)
+    _record_notes(uow, [(bank_code, event, note)])
     return True
 
 
@@ -467,22 +465,19 @@ def handle_platform_events(*, uow: UnitOfWork, events: list[tuple[str, Event]]) 
     their processed-message rows together (one transaction for the batch), so the batch is
     applied exactly once or, if anything raises, not at all.
 
-    Built for a backlog: one query finds the events applied before, the batch's accounts are
-    loaded in one query, and there is no savepoint per event. The processed-message rows go
-    in with one INSERT after the effects (their notes known by then), in the order applied;
-    a racing duplicate fails there on the unique constraint and the whole batch rolls back,
-    effects included. A refusal (DomainError) is not recorded here but raised, failing the
-    batch: the caller applies the events one at a time with `handle_platform_event`, which
-    records it."""
-    fresh = _unseen(uow, events)
+    Built for a backlog: one INSERT records the batch's events as processed and tells which
+    were not before (`_claim`), the batch's accounts are loaded in one query, and there is no
+    savepoint per event; the HR statuses go in one executemany and the notes of the events
+    that changed nothing in another. A refusal (DomainError) is not recorded here but raised,
+    failing the batch: the caller applies the events one at a time with
+    `handle_platform_event`, which records it."""
+    fresh = _claim(uow, events)
     _preload_accounts(uow, [(bank_code, event.aggregate_id) for bank_code, event in fresh])
-    processed = []
+    notes = []
     for bank_code, event in fresh:
-        note = _apply_platform_event(uow, bank_code, event)
-        processed.append(_processed_row(uow, bank_code, event, note))
+        notes.append((bank_code, event, _apply_platform_event(uow, bank_code, event)))
     _write_hr_statuses(uow)
-    if processed:
-        uow.session.execute(insert(BankProcessedMessage), processed)
+    _record_notes(uow, notes)
     return len(fresh)
 
 
@@ -498,7 +493,9 @@ _HR_UPDATE = (update(BankAccount.__table__)
 def _write_hr_statuses(uow: UnitOfWork) -> None:
     """The accounts of a batch whose only change is the HR status (most of a backlog) in one
     executemany, versioned as the ORM's flush would be (a row changed meanwhile raises
-    ConcurrentChange and the batch rolls back), instead of one UPDATE each at the flush."""
+    ConcurrentChange and the batch rolls back), instead of one UPDATE each at the flush.
+    They leave the session then: the flush would otherwise look at every attribute of each
+    (a fifth of a batch's time) to find nothing left to write."""
     changed = [account for account in uow.session.dirty
                if isinstance(account, BankAccount) and _only_hr_changed(account)]
     if len(changed) < 2 or not uow.session.get_bind().dialect.supports_sane_multi_rowcount:
@@ -509,10 +506,10 @@ def _write_hr_statuses(uow: UnitOfWork) -> None:
         for a in changed])
     if result.rowcount != len(changed):
         raise ConcurrentChange()
-    for account in changed:  # the session now holds what the database holds: nothing to flush
-        for field in _HR_FIELDS:
-            set_committed_value(account, field, getattr(account, field))
-        set_committed_value(account, "version", account.version + 1)
+    preloaded = uow.session.info.get(_PRELOADED, {})
+    for account in changed:  # written: nothing for the flush to do with them
+        uow.session.expunge(account)
+        preloaded.pop((account.bank_code, account.card_no), None)
 
 
 def _only_hr_changed(account: BankAccount) -> bool:
@@ -521,55 +518,45 @@ def _only_hr_changed(account: BankAccount) -> bool:
         and state.persistent
 
 
-def _unseen(uow: UnitOfWork, events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
-    """The events not processed before (a repeat within the batch once), in order."""
-    seen = _processed_already(uow, events)
-    fresh = []
+_PROCESSED = BankProcessedMessage.__table__
+_INSERT_FOR = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _claim(uow: UnitOfWork, events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
+    """Record as processed now (outcome applied) the events not processed before, with one
+    INSERT … ON CONFLICT DO NOTHING RETURNING; the events it recorded, in order (a repeat
+    within the batch once). A delivery racing this one on PostgreSQL makes the INSERT wait
+    for its transaction: committed, its events are skipped here; rolled back, recorded here."""
+    first: dict[tuple[str, str], tuple[str, Event]] = {}
     for bank_code, event in events:
-        if (bank_code, event.event_id) not in seen:
-            seen.add((bank_code, event.event_id))
-            fresh.append((bank_code, event))
-    return fresh
+        first.setdefault((bank_code, event.event_id), (bank_code, event))
+    if not first:
+        return []
+    statement = (_INSERT_FOR[uow.session.get_bind().dialect.name](_PROCESSED)
+                 .on_conflict_do_nothing(index_elements=["bank_code", "message_id"])
+                 .returning(_PROCESSED.c.bank_code, _PROCESSED.c.message_id))
+    claimed = {(bank_code, message_id) for bank_code, message_id in uow.session.execute(
+        statement, [_processed_row(uow, bank_code, event) for bank_code, event in first.values()])}
+    return [pair for key, pair in first.items() if key in claimed]
 
 
-def _processed_row(uow: UnitOfWork, bank_code: str, event: Event, note: str | None) -> dict:
-    """The processed-message row of an event applied now, as `_record_new` and `_note` make it."""
+def _processed_row(uow: UnitOfWork, bank_code: str, event: Event) -> dict:
     return {"bank_code": bank_code, "message_id": event.event_id, "type": event.type[:64],
-            "card_no": event.aggregate_id[:64], "platform_seq": event.seq,
-            "outcome": "applied" if note is None else "ignored",
-            "note": None if note is None else note[:200], "processed_at": uow.now()}
+            "card_no": event.aggregate_id[:64], "platform_seq": event.seq, "outcome": "applied",
+            "note": None, "processed_at": uow.now()}
 
 
-def _record_new(uow: UnitOfWork, events: list[tuple[str, Event]]) -> list[tuple[BankProcessedMessage, Event]]:
-    """Processed-message rows for the events not seen before (a repeat within the batch
-    once), flushed; with their events, in order."""
-    seen = _processed_already(uow, events)
-    fresh: list[tuple[BankProcessedMessage, Event]] = []
-    for bank_code, event in events:
-        if (bank_code, event.event_id) in seen:
-            continue
-        seen.add((bank_code, event.event_id))
-        fresh.append((BankProcessedMessage(
-            bank_code=bank_code, message_id=event.event_id, type=event.type[:64],
-            card_no=event.aggregate_id[:64], platform_seq=event.seq, outcome="applied",
-            processed_at=uow.now()), event))
-    uow.session.add_all([record for record, _ in fresh])
-    uow.session.flush()
-    return fresh
+_NOTE = (update(_PROCESSED).where(_PROCESSED.c.bank_code == bindparam("b_code"),
+                                  _PROCESSED.c.message_id == bindparam("b_message_id"))
+         .values(outcome="ignored", note=bindparam("b_note")))
 
 
-def _note(record: BankProcessedMessage, note: str | None) -> None:
-    if note is not None:
-        record.outcome, record.note = "ignored", note[:200]
-
-
-def _processed_already(uow: UnitOfWork, events: list[tuple[str, Event]]) -> set[tuple[str, str]]:
-    ids = {event.event_id for _, event in events}
-    rows = uow.session.execute(select(
-        BankProcessedMessage.bank_code, BankProcessedMessage.message_id).where(
-        BankProcessedMessage.bank_code.in_({code for code, _ in events}),
-        BankProcessedMessage.message_id.in_(ids)))
-    return {(code, message_id) for code, message_id in rows}
+def _record_notes(uow: UnitOfWork, handled: list[tuple[str, Event, str | None]]) -> None:
+    """The events that changed nothing: outcome ignored, and why (one executemany)."""
+    notes = [{"b_code": bank_code, "b_message_id": event.event_id, "b_note": note[:200]}
+             for bank_code, event, note in handled if note is not None]
+    if notes:
+        uow.session.connection().execute(_NOTE, notes)
 
 
 def processed_messages(*, uow: UnitOfWork, bank_code: str) -> list[BankProcessedMessage]:
