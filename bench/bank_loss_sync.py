@@ -64,6 +64,32 @@ a few milliseconds whose cost is PostgreSQL's work on the shared cores, not Pyth
 goal needs a quieter machine or fewer statements (e.g. the duplicate check folded into the
 INSERT with ON CONFLICT DO NOTHING RETURNING), not more batching.
 
+Then (2026-12-04 evening, branch evpath; PostgreSQL, --samples 40 --rate 20):
+
+* Before any change of this round, at a quiet moment (18:17 UTC, load average 0.9-1.3):
+  platform → bank woken p50 20.0 / p99 74.1 ms (polled 157 / 275); bank → platform (relay
+  polling every 20 ms) p50 36.2 / p99 77.9 ms; dispatcher 8,692 events/s (1.83 of raw
+  awaited 4,749); bank applying 3,257 events/s (18.3× one tx per event, 178).
+* The bank's relay is woken by its own commits (banking.runtime, banking.node); the bench
+  now runs bank → platform with the polling relay (baseline) and woken, in the same run.
+  Where the time goes, woken (an instrumented run, load average 5.5; a throwaway probe, not
+  in the repository): the platform's consumer has the message 2.9 ms (p50) after the bank's
+  commit; the rest, about 23 ms at p50, is the platform applying it (cards.apply_bank_event
+  and the HR side's report_loss, one transaction). In that run bank → platform went from
+  p50 40.9 / p99 85.8 ms polled to p50 25.8 / p99 38.0 ms woken (goal met), and platform →
+  bank was p50 20.6 / p99 38.8 ms (goal met).
+* The bank's batch: the processed-message rows go in first with INSERT … ON CONFLICT DO
+  NOTHING RETURNING, which replaces the query for events processed before, and the accounts
+  written by the HR executemany leave the session, so the flush no longer scans their
+  attributes (cProfile, 5 batches of 200: 0.60 s → 0.40 s). The query it replaces grew
+  slower with the table: an A/B run alternating the previous batch code and this one (a
+  throwaway script, 6 rounds of 1,000 events on 300 accounts, load average 15) gave
+  previous 1,516 / 966 / 812 / 487 / 454 / 309 events/s, falling as bank_processed_messages
+  filled, and now 1,185 / 1,637 / 1,193 / 2,016 / 2,036 / 954 (median ratio 2.39).
+  What a batch of 200 spends now (cProfile): the claiming INSERT 29 ms (psycopg converts a
+  1,600-parameter statement without its cache), the HR executemany 24 ms, loading the
+  accounts 14 ms, the commit 7 ms, under a load average of about 2-4.
+
 The issue's figures (p50 124 / p99 185 ms polled, bank → platform p99 34 ms) were taken on a
 quieter machine; the polled baseline of these runs shows how much slower this one was. Waking
 on commit cut the median by 5-7× in every run; the p99 goal of 50 ms was met only in the
