@@ -83,6 +83,10 @@ machine: the quiet run below reached 7,190 with the code unchanged.
   time 1,689 → pipelined 7,190 (rounds 7,190 / 6,438 / 7,450; 1.39 of raw awaited 5,164;
   raw pipelined 25,117); catch-up 200 per tx 5,948 (19.4× one per tx, 306); commit → applied
   woken p50 8.0 / p99 12.7 ms, polled p50 142 / p99 220 ms.)
+  (Later, same dispatcher, load average 14-17: pipelined 1,543 and 1,989 events/s against
+  one ack at a time 424 and 1,564, raw awaited 2,225 and 2,173; catch-up 200 per tx 647 and
+  2,011; woken p50 74.8 / p99 221 ms and p50 13.0 / p99 61.2 ms. Figures at this load say
+  little about the code.)
 
 What made the difference, besides pipelining: publish_async without wait_stall (its timer
 task per message cut the rate to a third), and the dispatcher reading and marking rows with
