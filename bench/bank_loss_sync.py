@@ -92,7 +92,8 @@ Then (2026-12-04 evening, branch evpath; PostgreSQL, --samples 40 --rate 20):
   (19:21 UTC, load average 12-13): previous 3,768 / 2,157 / 1,331 / 1,210 / 1,165 / 1,145,
   now 1,699 / 3,800 / 3,612 / 3,447 / 4,532 / 1,104 (median ratio 2.24).
 * This bench after the changes (p50 / p99 ms; events/s). Other helpers and a CI run loaded
-  the two cores from 18:40 on, so only the first two runs are at a moderate load:
+  the two cores from 18:40 on, so only the first two runs and the last are at a moderate
+  load:
 
     UTC    load    p→b woken   b→p polled  b→p woken    dispatcher  bank applied
     18:27  1.6-5     27 /  51    41 / 202    42 / 129       5,427        1,847
@@ -100,11 +101,14 @@ Then (2026-12-04 evening, branch evpath; PostgreSQL, --samples 40 --rate 20):
     18:52  14-16    150 / 253   220 / 624   176 / 440       2,171          550
     19:10  14-15    185 / 946   181 / 520   781 / 1,633     2,050          821
     19:19  13       36 /  92    66 / 156    44 / 127       2,436        1,123
+    19:35  5.6-6    25 /  67    44 /  69    32 /  57       5,834        2,050
 
   The bank's figure here can be no higher than the dispatcher's (it is timed from the start
   of the dispatch), and under this load the dispatcher ran at 2,000-2,400/s, so the 3,000/s
-  goal was not shown by this bench after the change; the batch alone (A/B above) reached it
-  in 4 of 6 rounds even at a load of 12-13. The bank → platform tail follows the platform's
+  goal was not shown by this bench after the change (best 2,050 at load 6, where the
+  dispatcher ran at 5,834/s: the bank's consumer shares this one process, and its GIL, with
+  the dispatcher and the platform's consumers); the batch alone (A/B above) reached it in 4
+  of 6 rounds even at a load of 12-13. The bank → platform tail follows the platform's
   apply (one transaction per bank message, about 23 ms at p50 under a load of 5 and over
   100 ms under 14), not the relay: woken, the platform's consumer had each message within
   3-13 ms (p50) of the bank's commit in both instrumented runs. The woken relay's p99 ≤ 50 ms
