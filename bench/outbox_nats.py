@@ -63,6 +63,31 @@ and their published_at index), reading ~20 % (half of it JSON-decoding payloads 
 encoded again for the wire). The next step past 10,000/s would be a publish that skips
 nats-py's per-message token and wait_for (our own reply subscription), not the database.
 
+Then (2026-12-04 18:37 UTC, branch evpath; load average 4.4-4.5, other helpers on the two
+cores), the question whether nats-py's per-message work (a NUID and os.urandom token per
+reply inbox, an asyncio.wait_for on its semaphore, a PubAck dataclass per ack) is what holds
+the dispatcher under 10,000/s. It is not: `JetStreamBus.publish_batch` alone, 1,000 events
+of this size at a time on the same server, ran at 20,236-24,644 events/s (5 rounds; a
+throwaway script, not in the repository), while draining the outbox through the dispatcher
+at the same moment gave 1,371-2,558 events/s. cProfile of the publishing (loop) thread:
+nats-py's publish_async and its ack handling are about a fifth of that thread's time, so
+matching acks on our own reply subscription would gain at most that share of the thread
+that is not the limit. The dispatcher's own thread spends its time waiting for
+PostgreSQL (reading 1,000 rows, the UPDATE … RETURNING that marks them, the webhook
+endpoints query) and JSON-decoding the payloads it reads (about a third of its CPU). So the
+publish path was left as it is; the next step past 10,000/s is on the database side (e.g.
+passing the stored payload JSON through to the wire without decoding it), and a quieter
+machine: the quiet run below reached 7,190 with the code unchanged.
+
+  (2026-12-04 18:18 UTC, same code as 16:47, load average 1.1-1.3: dispatcher one ack at a
+  time 1,689 → pipelined 7,190 (rounds 7,190 / 6,438 / 7,450; 1.39 of raw awaited 5,164;
+  raw pipelined 25,117); catch-up 200 per tx 5,948 (19.4× one per tx, 306); commit → applied
+  woken p50 8.0 / p99 12.7 ms, polled p50 142 / p99 220 ms.)
+  (Later, same dispatcher, load average 14-17: pipelined 1,543 and 1,989 events/s against
+  one ack at a time 424 and 1,564, raw awaited 2,225 and 2,173; catch-up 200 per tx 647 and
+  2,011; woken p50 74.8 / p99 221 ms and p50 13.0 / p99 61.2 ms. Figures at this load say
+  little about the code.)
+
 What made the difference, besides pipelining: publish_async without wait_stall (its timer
 task per message cut the rate to a third), and the dispatcher reading and marking rows with
 plain statements (one UPDATE … RETURNING) instead of ORM objects. On SQLite the dispatcher's

@@ -69,10 +69,10 @@ class NatsWorld:
 
     # -- the bank's side -------------------------------------------------------------------
 
-    def start_node(self) -> BankNode:
+    def start_node(self, **options) -> BankNode:
         """The bank in a thread of this process (its own database and connections)."""
         self.node = BankNode(self.bank, nats_url=self.nats_url, namespace=self.namespace,
-                             consumer_poll=0.2)
+                             **{"consumer_poll": 0.2, **options})
         self.node.start()
         stop = threading.Event()
         thread = threading.Thread(target=self.node.run, args=(stop.is_set,), daemon=True)

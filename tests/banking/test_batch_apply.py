@@ -5,14 +5,16 @@ twice."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, text, update
 
 from tests.banking.helpers import card_numbers
+from tests.banking.nats_world import wait_until
+from tests.conftest import ONLY_ON_POSTGRES
 from yikatong.banking import link, service
 from yikatong.banking.models import BankAccount
 from yikatong.core.errors import ConcurrentChange
@@ -93,19 +95,35 @@ def test_a_batch_that_fails_commits_nothing_and_one_by_one_applies_the_rest_once
     assert [hr_status(bank, card) for card in cards] == ["formal_loss"] * 3
 
 
-def test_a_duplicate_recorded_after_the_check_fails_the_batch_and_leaves_no_effect(bank, monkeypatch):
-    # The processed rows go in after the effects; a delivery that won the race in between
-    # must make the whole batch roll back, effects included.
+@ONLY_ON_POSTGRES
+def test_a_delivery_racing_the_batch_makes_it_wait_and_the_event_applies_once(bank):
+    # The batch records its events as processed first (INSERT … ON CONFLICT DO NOTHING): an
+    # event another delivery is applying, not yet committed, makes the batch wait for it,
+    # and once it commits the batch skips that event and applies the rest.
     first, second = open_accounts(bank, 2)
-    raced = hr_change(first, "formal_loss", 1)
-    link.bank_handler(bank)(raced)  # the other delivery, committed
-    monkeypatch.setattr(service, "_processed_already", lambda uow, events: set())  # checked before
+    raced, other = hr_change(first, "formal_loss", 1), hr_change(second, "temporary_loss", 2)
+    outcome: list = []
+    with bank.uow() as elsewhere:
+        assert service.handle_platform_event(uow=elsewhere, bank_code="ICBC", event=raced)
+        batch = threading.Thread(target=lambda: outcome.append(
+            link.bank_batch_handler(bank)([other, raced])))
+        batch.start()
+        wait_until(lambda: waiting_for_a_lock(bank), what="the batch waiting for the delivery")
+        before = versions(bank, [first])
+        elsewhere.commit()
+    batch.join(timeout=30)
 
-    with pytest.raises(IntegrityError):
-        link.bank_batch_handler(bank)([hr_change(second, "temporary_loss", 2), raced])
+    assert outcome == [None]
+    assert [m.message_id for m in processed(bank)] == [raced.event_id, other.event_id]
+    assert (hr_status(bank, first), hr_status(bank, second)) == ("formal_loss", "temporary_loss")
+    assert versions(bank, [first]) == [before[0] + 1]  # the raced event's one write
 
-    assert [m.message_id for m in processed(bank)] == [raced.event_id]
-    assert hr_status(bank, second) is None and hr_status(bank, first) == "formal_loss"
+
+def waiting_for_a_lock(bank) -> bool:
+    with bank.uow() as uow:
+        return uow.session.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'")).scalar_one() > 0
 
 
 def test_refusal_notes_are_recorded_with_the_batch_in_the_order_applied(bank):

@@ -25,15 +25,6 @@ from yikatong.events.models import OutboxEvent
 pytestmark = [pytest.mark.nats, pytest.mark.db]
 
 
-@pytest.fixture
-def world(database_url, tmp_path):
-    from tests import servers
-
-    made = NatsWorld(database_url=database_url, nats_url=servers.nats_url(), workdir=tmp_path)
-    yield made
-    made.close()
-
-
 def bank_account(world, card_no: str):
     with world.bank.uow() as uow:
         try:

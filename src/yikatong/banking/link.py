@@ -128,14 +128,20 @@ def sendable(rows: Iterable[BankOutboxMessage], *, now: datetime,
 
 def unpublished_messages(bank: ReferenceBank, limit: int,
                          grace_seconds: float = ANSWER_GRACE_SECONDS) -> list[Event]:
+    return waiting_messages(bank, limit, grace_seconds)[0]
+
+
+def waiting_messages(bank: ReferenceBank, limit: int,
+                     grace_seconds: float = ANSWER_GRACE_SECONDS) -> tuple[list[Event], bool]:
+    """The messages to send now, in order, and whether others wait out their grace."""
     query = (select(BankOutboxMessage).where(BankOutboxMessage.published_at.is_(None))
              .order_by(BankOutboxMessage.seq).limit(limit))
     if bank.bank_codes is not None:
         query = query.where(BankOutboxMessage.bank_code.in_(sorted(bank.bank_codes)))
     with bank.uow() as uow:
-        rows = sendable(uow.session.execute(query).scalars(), now=datetime.now(UTC),
-                        grace_seconds=grace_seconds)
-        return [transport.message_of(row) for row in rows]
+        rows = list(uow.session.execute(query).scalars())
+        ready = sendable(rows, now=datetime.now(UTC), grace_seconds=grace_seconds)
+        return [transport.message_of(row) for row in ready], len(ready) < len(rows)
 
 
 def mark_published(bank: ReferenceBank, event_ids: list[str]) -> None:

@@ -43,6 +43,11 @@ class BankAccount(Base):
     retired_at: Mapped[datetime | None]
     retired_reason: Mapped[str | None] = mapped_column(String(32))
     successor_card_no: Mapped[str | None] = mapped_column(String(9))
+    # The platform's outbox seq of the last event the bank handled for this card about its HR
+    # status, and about its loss (reported or lifted): an older one arriving later (re-ordered
+    # in a pipelined publish) is recorded but not applied (service.ORDERED_STATES).
+    platform_hr_seq: Mapped[int | None]
+    platform_loss_seq: Mapped[int | None]
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}

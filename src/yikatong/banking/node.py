@@ -8,7 +8,11 @@ It does four things, for each bank it stands in for:
   same transaction; a batch that fails is applied again one event at a time);
 * answers the platform's gateway requests on `ykt.bankrpc.<code>` (core request/reply);
 * relays its own outbox to the same stream as `bank.*` messages (Nats-Msg-Id = event id,
-  so a re-publish after a crash is dropped by the server), oldest first;
+  so a re-publish after a crash is dropped by the server), oldest first, woken by the
+  commits that write to the outbox (banking.runtime; on PostgreSQL any process's, through
+  NOTIFY) and polling as a fallback: every 5 s on PostgreSQL, every `relay_every` on SQLite
+  (another process's commit is seen only by polling there), and every `relay_every` while
+  an event waits out the grace after a gateway answer (link.sendable);
 * runs its own rule: temporary losses whose time is up lift by themselves.
 
 A node that is down loses nothing: the platform's events wait in the stream at the durable
@@ -33,10 +37,14 @@ from yikatong.events.nats import DEFAULT_NAMESPACE, JetStreamBus
 
 log = logging.getLogger(__name__)
 
+# The relay's fallback poll when no commit woke it; on SQLite it stays `relay_every`.
+RELAY_FALLBACK_SECONDS = {"postgresql": 5.0}
+
 
 class BankNode:
     def __init__(self, bank: ReferenceBank, *, nats_url: str, namespace: str = DEFAULT_NAMESPACE,
-                 relay_every: float = 0.02, rule_every: float = 5.0,
+                 relay_every: float = 0.02, relay_fallback: float | None = None,
+                 rule_every: float = 5.0,
                  consumer_poll: float = 0.5, batch_size: int = link.BANK_BATCH,
                  answer_grace: float = link.ANSWER_GRACE_SECONDS) -> None:
         if not bank.bank_codes:
@@ -45,6 +53,9 @@ class BankNode:
         self.nats_url = nats_url
         self.namespace = namespace
         self.relay_every = relay_every
+        self.relay_fallback = relay_fallback or RELAY_FALLBACK_SECONDS.get(
+            bank.engine.dialect.name, relay_every)
+        self._held = False  # the last relay left events waiting out their grace
         self.rule_every = rule_every
         self.consumer_poll = consumer_poll
         self.batch_size = batch_size  # 1: one transaction per event, as before batches
@@ -66,10 +77,11 @@ class BankNode:
                 poll_seconds=self.consumer_poll)
         self._rpc_loop = AsyncLoop("ykt-bank-rpc")
         self._rpc_loop.run(self._serve_requests(), timeout=15)
+        self.bank.outbox_wakeup.listen(self.bank.engine)
 
     def relay_once(self, limit: int = 500) -> int:
         """Publish the bank's waiting messages in order; returns how many were stored."""
-        messages = link.unpublished_messages(self.bank, limit, self.answer_grace)
+        messages, self._held = link.waiting_messages(self.bank, limit, self.answer_grace)
         if not messages:
             return 0
         stored = self.bus.publish_batch(messages)
@@ -84,20 +96,29 @@ class BankNode:
         return lifted
 
     def run(self, stop: Callable[[], bool]) -> None:
-        """Relay and run the bank's rule until `stop()`; the consumers run on their own."""
-        next_rules = 0.0
+        """Relay and run the bank's rule until `stop()` (checked at least every second); the
+        consumers run on their own. The relay runs when a commit wakes it, at the fallback
+        poll, and again at once while it finds messages."""
+        next_rules = next_relay = 0.0
+        woken = True
         while not stop():
             try:
                 if time.monotonic() >= next_rules:
                     self.run_rules_once()
                     next_rules = time.monotonic() + self.rule_every
-                if self.relay_once() == 0:
-                    time.sleep(self.relay_every)
+                if woken or time.monotonic() >= next_relay:
+                    if self.relay_once() > 0:
+                        continue
+                    next_relay = time.monotonic() + (self.relay_every if self._held
+                                                     else self.relay_fallback)
+                wake_at = min(next_relay, next_rules, time.monotonic() + 1.0)
+                woken = self.bank.outbox_wakeup.wait(max(0.0, wake_at - time.monotonic()))
             except Exception:  # the database or NATS away for a moment: try again
                 log.exception("bank node loop failed; retrying")
                 time.sleep(1)
 
     def close(self) -> None:
+        self.bank.outbox_wakeup.close()
         if self._rpc_loop is not None:
             async def close() -> None:
                 if self._nc is not None and not self._nc.is_closed:

@@ -14,7 +14,8 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, event, inspect, text
+from sqlalchemy.orm import Session
 
 from yikatong.banking import models
 from yikatong.banking.errors import NotServedHere
@@ -23,8 +24,13 @@ from yikatong.crypto.protocols import KeyStore
 from yikatong.db.base import Base
 from yikatong.db.engine import make_engine, make_session_factory, normalise_url
 from yikatong.db.uow import UnitOfWork
+from yikatong.events.wakeup import OutboxWakeup, announce
 
 log = logging.getLogger(__name__)
+
+# The bank's relay (banking.node) sleeps on this, woken by commits that wrote to its outbox.
+BANK_OUTBOX_CHANNEL = "ykt_bank_outbox"
+_OUTBOX_WRITTEN = "bank_outbox_written"  # in Session.info, until the transaction ends
 
 # The bank's own tables, and the shared ones its unit of work writes (ledger, audit).
 BANK_TABLES = (
@@ -68,6 +74,38 @@ def _add_missing_columns(engine: Engine, table) -> None:
             connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
+def _wake_on_outbox_commits(session_factory, wakeup: OutboxWakeup) -> None:
+    """Every bank transaction that writes to the outbox wakes the relay once it commits, on
+    whichever path it commits (use cases, the consumers, the gateway's answers): in this
+    process through `wakeup`, and on PostgreSQL in every process listening (NOTIFY, sent only
+    if the transaction commits)."""
+
+    def writes_outbox(session: Session) -> bool:
+        return session.info.get(_OUTBOX_WRITTEN, False) or any(
+            isinstance(row, models.BankOutboxMessage) for row in session.new)
+
+    @event.listens_for(session_factory, "before_flush")
+    def note_outbox(session: Session, *_: object) -> None:
+        if writes_outbox(session):
+            session.info[_OUTBOX_WRITTEN] = True
+
+    @event.listens_for(session_factory, "before_commit")
+    def announce_outbox(session: Session) -> None:
+        if writes_outbox(session):
+            session.info[_OUTBOX_WRITTEN] = True
+            announce(session, BANK_OUTBOX_CHANNEL)
+
+    @event.listens_for(session_factory, "after_commit")
+    def wake(session: Session) -> None:
+        if session.info.pop(_OUTBOX_WRITTEN, False):
+            wakeup.notify()
+
+    @event.listens_for(session_factory, "after_soft_rollback")
+    def forget(session: Session, _transaction: object) -> None:
+        if not session.in_transaction():
+            session.info.pop(_OUTBOX_WRITTEN, None)
+
+
 class ReferenceBank:
     """One running reference bank, standing in for `bank_codes` (None: all 15)."""
 
@@ -78,6 +116,8 @@ class ReferenceBank:
         self.session_factory = make_session_factory(engine)
         self.bank_codes = frozenset(bank_codes) if bank_codes else None
         self.after_commit: list[Callable[[], None]] = []
+        self.outbox_wakeup = OutboxWakeup(BANK_OUTBOX_CHANNEL)
+        _wake_on_outbox_commits(self.session_factory, self.outbox_wakeup)
         self._keystore = keystore
         self._owns_engine = owns_engine
         ensure_schema(engine)

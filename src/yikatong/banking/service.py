@@ -16,8 +16,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import bindparam, insert, inspect, select, update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from yikatong.banking import payments, rules
 from yikatong.banking.errors import (
@@ -466,14 +466,13 @@ def event_of(row: BankOutboxMessage) -> BankEvent:
 def handle_platform_event(*, uow: UnitOfWork, bank_code: str, event: Event) -> bool:
     """Apply one platform event for `bank_code` unless it was already; True when applied now.
 
-    The processed-message row is flushed before the effect, so a racing duplicate fails on
-    the unique constraint instead of applying twice. Events the bank has no use for, or about
-    cards it does not know, are recorded as ignored: they must never block the stream.
+    The processed-message row goes in before the effect (`_claim`), so a racing duplicate
+    waits for it and then skips instead of applying twice. Events the bank has no use for,
+    about cards it does not know, or older than the last of their kind it handled for the
+    card (`ORDERED_STATES`), are recorded as ignored: they must never block the stream.
     """
-    [fresh] = _record_new(uow, [(bank_code, event)]) or [None]
-    if fresh is None:
+    if not _claim(uow, [(bank_code, event)]):
         return False
-    record, event = fresh
     try:
         with uow.session.begin_nested():
             note = _apply_platform_event(uow, bank_code, event)
@@ -481,7 +480,7 @@ def handle_platform_event(*, uow: UnitOfWork, bank_code: str, event: Event) -> b
         raise
     except DomainError as error:  # e.g. an account number that clashes: record, go on
         note = f"refused: {error.code}"
-    _note(record, note)
+    _record_notes(uow, [(bank_code, event, note)])
     return True
 
 
@@ -491,50 +490,51 @@ def handle_platform_events(*, uow: UnitOfWork, events: list[tuple[str, Event]]) 
     their processed-message rows together (one transaction for the batch), so the batch is
     applied exactly once or, if anything raises, not at all.
 
-    Built for a backlog: one query finds the events applied before, the batch's accounts are
-    loaded in one query, and there is no savepoint per event. The processed-message rows go
-    in with one INSERT after the effects (their notes known by then), in the order applied;
-    a racing duplicate fails there on the unique constraint and the whole batch rolls back,
-    effects included. A refusal (DomainError) is not recorded here but raised, failing the
-    batch: the caller applies the events one at a time with `handle_platform_event`, which
-    records it."""
-    fresh = _unseen(uow, events)
+    Built for a backlog: one INSERT records the batch's events as processed and tells which
+    were not before (`_claim`), the batch's accounts are loaded in one query, and there is no
+    savepoint per event; the HR statuses go in one executemany and the notes of the events
+    that changed nothing in another. A refusal (DomainError) is not recorded here but raised,
+    failing the batch: the caller applies the events one at a time with
+    `handle_platform_event`, which records it."""
+    fresh = _claim(uow, events)
     _preload_accounts(uow, [(bank_code, event.aggregate_id) for bank_code, event in fresh])
-    processed = []
+    notes = []
     for bank_code, event in fresh:
-        note = _apply_platform_event(uow, bank_code, event)
-        processed.append(_processed_row(uow, bank_code, event, note))
+        notes.append((bank_code, event, _apply_platform_event(uow, bank_code, event)))
     _write_hr_statuses(uow)
-    if processed:
-        uow.session.execute(insert(BankProcessedMessage), processed)
+    _record_notes(uow, notes)
     return len(fresh)
 
 
-_HR_FIELDS = ("hr_status", "hr_status_at")
+_HR_FIELDS = ("hr_status", "hr_status_at", "platform_hr_seq")
 _HR_UPDATE = (update(BankAccount.__table__)
               .where(BankAccount.__table__.c.id == bindparam("account_id"),
                      BankAccount.__table__.c.version == bindparam("seen_version"))
               .values(hr_status=bindparam("new_hr_status"), hr_status_at=bindparam("new_hr_status_at"),
+                      platform_hr_seq=bindparam("new_platform_hr_seq"),
                       version=BankAccount.__table__.c.version + 1))
 
 
 def _write_hr_statuses(uow: UnitOfWork) -> None:
     """The accounts of a batch whose only change is the HR status (most of a backlog) in one
     executemany, versioned as the ORM's flush would be (a row changed meanwhile raises
-    ConcurrentChange and the batch rolls back), instead of one UPDATE each at the flush."""
+    ConcurrentChange and the batch rolls back), instead of one UPDATE each at the flush.
+    They leave the session then: the flush would otherwise look at every attribute of each
+    (a fifth of a batch's time) to find nothing left to write."""
     changed = [account for account in uow.session.dirty
                if isinstance(account, BankAccount) and _only_hr_changed(account)]
     if len(changed) < 2 or not uow.session.get_bind().dialect.supports_sane_multi_rowcount:
         return
     result = uow.session.connection().execute(_HR_UPDATE, [
         {"account_id": a.id, "seen_version": a.version, "new_hr_status": a.hr_status,
-         "new_hr_status_at": a.hr_status_at} for a in changed])
+         "new_hr_status_at": a.hr_status_at, "new_platform_hr_seq": a.platform_hr_seq}
+        for a in changed])
     if result.rowcount != len(changed):
         raise ConcurrentChange()
-    for account in changed:  # the session now holds what the database holds: nothing to flush
-        for field in _HR_FIELDS:
-            set_committed_value(account, field, getattr(account, field))
-        set_committed_value(account, "version", account.version + 1)
+    preloaded = uow.session.info.get(_PRELOADED, {})
+    for account in changed:  # written: nothing for the flush to do with them
+        uow.session.expunge(account)
+        preloaded.pop((account.bank_code, account.card_no), None)
 
 
 def _only_hr_changed(account: BankAccount) -> bool:
@@ -543,55 +543,45 @@ def _only_hr_changed(account: BankAccount) -> bool:
         and state.persistent
 
 
-def _unseen(uow: UnitOfWork, events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
-    """The events not processed before (a repeat within the batch once), in order."""
-    seen = _processed_already(uow, events)
-    fresh = []
+_PROCESSED = BankProcessedMessage.__table__
+_INSERT_FOR = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _claim(uow: UnitOfWork, events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
+    """Record as processed now (outcome applied) the events not processed before, with one
+    INSERT … ON CONFLICT DO NOTHING RETURNING; the events it recorded, in order (a repeat
+    within the batch once). A delivery racing this one on PostgreSQL makes the INSERT wait
+    for its transaction: committed, its events are skipped here; rolled back, recorded here."""
+    first: dict[tuple[str, str], tuple[str, Event]] = {}
     for bank_code, event in events:
-        if (bank_code, event.event_id) not in seen:
-            seen.add((bank_code, event.event_id))
-            fresh.append((bank_code, event))
-    return fresh
+        first.setdefault((bank_code, event.event_id), (bank_code, event))
+    if not first:
+        return []
+    statement = (_INSERT_FOR[uow.session.get_bind().dialect.name](_PROCESSED)
+                 .on_conflict_do_nothing(index_elements=["bank_code", "message_id"])
+                 .returning(_PROCESSED.c.bank_code, _PROCESSED.c.message_id))
+    claimed = {(bank_code, message_id) for bank_code, message_id in uow.session.execute(
+        statement, [_processed_row(uow, bank_code, event) for bank_code, event in first.values()])}
+    return [pair for key, pair in first.items() if key in claimed]
 
 
-def _processed_row(uow: UnitOfWork, bank_code: str, event: Event, note: str | None) -> dict:
-    """The processed-message row of an event applied now, as `_record_new` and `_note` make it."""
+def _processed_row(uow: UnitOfWork, bank_code: str, event: Event) -> dict:
     return {"bank_code": bank_code, "message_id": event.event_id, "type": event.type[:64],
-            "card_no": event.aggregate_id[:64], "platform_seq": event.seq,
-            "outcome": "applied" if note is None else "ignored",
-            "note": None if note is None else note[:200], "processed_at": uow.now()}
+            "card_no": event.aggregate_id[:64], "platform_seq": event.seq, "outcome": "applied",
+            "note": None, "processed_at": uow.now()}
 
 
-def _record_new(uow: UnitOfWork, events: list[tuple[str, Event]]) -> list[tuple[BankProcessedMessage, Event]]:
-    """Processed-message rows for the events not seen before (a repeat within the batch
-    once), flushed; with their events, in order."""
-    seen = _processed_already(uow, events)
-    fresh: list[tuple[BankProcessedMessage, Event]] = []
-    for bank_code, event in events:
-        if (bank_code, event.event_id) in seen:
-            continue
-        seen.add((bank_code, event.event_id))
-        fresh.append((BankProcessedMessage(
-            bank_code=bank_code, message_id=event.event_id, type=event.type[:64],
-            card_no=event.aggregate_id[:64], platform_seq=event.seq, outcome="applied",
-            processed_at=uow.now()), event))
-    uow.session.add_all([record for record, _ in fresh])
-    uow.session.flush()
-    return fresh
+_NOTE = (update(_PROCESSED).where(_PROCESSED.c.bank_code == bindparam("b_code"),
+                                  _PROCESSED.c.message_id == bindparam("b_message_id"))
+         .values(outcome="ignored", note=bindparam("b_note")))
 
 
-def _note(record: BankProcessedMessage, note: str | None) -> None:
-    if note is not None:
-        record.outcome, record.note = "ignored", note[:200]
-
-
-def _processed_already(uow: UnitOfWork, events: list[tuple[str, Event]]) -> set[tuple[str, str]]:
-    ids = {event.event_id for _, event in events}
-    rows = uow.session.execute(select(
-        BankProcessedMessage.bank_code, BankProcessedMessage.message_id).where(
-        BankProcessedMessage.bank_code.in_({code for code, _ in events}),
-        BankProcessedMessage.message_id.in_(ids)))
-    return {(code, message_id) for code, message_id in rows}
+def _record_notes(uow: UnitOfWork, handled: list[tuple[str, Event, str | None]]) -> None:
+    """The events that changed nothing: outcome ignored, and why (one executemany)."""
+    notes = [{"b_code": bank_code, "b_message_id": event.event_id, "b_note": note[:200]}
+             for bank_code, event, note in handled if note is not None]
+    if notes:
+        uow.session.connection().execute(_NOTE, notes)
 
 
 def processed_messages(*, uow: UnitOfWork, bank_code: str) -> list[BankProcessedMessage]:
@@ -613,6 +603,9 @@ def _apply_platform_event(uow: UnitOfWork, bank_code: str, event: Event) -> str 
     account = _by_card(uow, bank_code, card_no)
     if account is None:
         return "unknown card"
+    stale = _keep_card_order(account, event)
+    if stale is not None:
+        return stale
     if event.type == "card.hr_status_changed":
         account.hr_status = str(payload.get("after"))[:16]
         account.hr_status_at = event.occurred_at
@@ -629,6 +622,34 @@ def _apply_platform_event(uow: UnitOfWork, bank_code: str, event: Event) -> str 
                         task_id=payload.get("bank_task_id"))
         return None
     return "not for the bank"
+
+
+# The events whose effect depends on which of them came last, with the account column that
+# holds the platform seq of the last one handled for the card. A pipelined publish can store
+# a card's later event before the retry of an earlier one (events.nats); applying the earlier
+# one after it would leave the bank with a stale state, so it is recorded and not applied.
+# HR status and loss are kept apart: one use case writes a loss event and its HR status
+# change together, and either may arrive first. The other events are order-free:
+# `card.produced` only fills in what is missing, `card.retired` and the closure request
+# happen once per card.
+ORDERED_STATES = {"card.hr_status_changed": "platform_hr_seq",
+                  "card.formal_loss_reported": "platform_loss_seq",
+                  "card.temporary_loss_reported": "platform_loss_seq",
+                  "card.unblocked": "platform_loss_seq"}
+
+
+def _keep_card_order(account: BankAccount, event: Event) -> str | None:
+    """A note when `event` is older than the last event of its kind handled for the card
+    (then nothing changes); otherwise it becomes the last one, whatever its effect turns out
+    to be ("already applied" and "HR function only" count: they are that card's newest word)."""
+    column = ORDERED_STATES.get(event.type)
+    if column is None or event.seq is None:
+        return None
+    last = getattr(account, column)
+    if last is not None and event.seq < last:
+        return f"out of order: seq {last} was handled first"
+    setattr(account, column, event.seq)
+    return None
 
 
 def _platform_retired(uow: UnitOfWork, account: BankAccount, event: Event) -> str | None:

@@ -23,12 +23,15 @@ next ran at 3,300 events/s on our 2-core machine; pipelined, see bench/outbox_na
 What pipelining gives up: awaiting each ack, nothing after a failed event was ever sent.
 Pipelined, the events behind it are already on their way, so when one message is refused
 or lost while later ones are stored, a later event of the same card can be stored before
-the failed one's retry. We accept that because with our streams the server refuses no
-single message (no per-message limits; a payload over the server's limit is refused by the
-client before anything behind it is written), so it takes a connection dropping between two
-events of one card in the same batch with the first lost on the wire. The alternative we
-tried, sending a card's next event only after its previous one's ack, keeps each card's
-order even then but not the order across cards, which the banks' consumers see.
+the failed one's retry. With our streams the server refuses no single message (no
+per-message limits; a payload over the server's limit is refused by the client before
+anything behind it is written), so it takes a connection dropping between two events of
+one card in the same batch with the first lost on the wire. The consumer guards each card's
+order: every event carries its outbox `seq`, and the bank records but does not apply an
+event older than the last one of its kind it handled for that card (banking.service
+ORDERED_STATES), so a retry arriving late never leaves it with a stale state. The
+alternative we tried, sending a card's next event only after its previous one's ack, keeps
+each card's order on the wire but not the order across cards, which the banks' consumers see.
 
 Consumers (`subscribe_durable`) are pull consumers with explicit acks. Each fetch takes
 up to `batch_size` messages (`max_ack_pending` is the same, so the server hands out no more

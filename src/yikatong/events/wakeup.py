@@ -12,6 +12,9 @@ in another process, since SQLite has no notifications), so the dispatch loop als
 slowly: a missed wake-up delays an event, it never loses one. With the dispatcher polling
 every 0.2 s, a formal loss took p50 124 ms / p99 185 ms from the platform's commit to the
 bank's (bench/bank_loss_sync.py); woken on commit, see that bench.
+
+The reference bank's relay wakes the same way on its own channel (banking.runtime,
+`BANK_OUTBOX_CHANNEL`).
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ CHANNEL = "ykt_outbox"
 RECONNECT_SECONDS = 1.0
 
 
-def announce(session: Session) -> None:
+def announce(session: Session, channel: str = CHANNEL) -> None:
     """In the transaction about to commit outbox events: tell listeners once it commits."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
 
 
 def listens_across_processes(engine: Engine) -> bool:
@@ -41,9 +44,10 @@ def listens_across_processes(engine: Engine) -> bool:
 
 class OutboxWakeup:
     """A flag the dispatch loop sleeps on; set by commits (this process's, and on PostgreSQL
-    every process's once `listen` runs)."""
+    every process's once `listen` runs) on `channel`."""
 
-    def __init__(self) -> None:
+    def __init__(self, channel: str = CHANNEL) -> None:
+        self.channel = channel
         self._flag = threading.Event()
         self._closing = threading.Event()
         self._listener: threading.Thread | None = None
@@ -70,7 +74,7 @@ class OutboxWakeup:
                 url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
                 self._listener = threading.Thread(target=self._listen_forever,
                                                   args=(url, self._closing),
-                                                  name="ykt-outbox-listen", daemon=True)
+                                                  name=f"{self.channel}-listen", daemon=True)
                 self._listener.start()
         return True
 
@@ -87,7 +91,7 @@ class OutboxWakeup:
         while not closing.is_set():
             try:
                 with psycopg.connect(url, autocommit=True) as connection:
-                    connection.execute(f"LISTEN {CHANNEL}")
+                    connection.execute(f"LISTEN {self.channel}")
                     self.notify()  # what was committed while no one listened
                     while not closing.is_set():
                         for _ in connection.notifies(timeout=1.0):
