@@ -10,7 +10,7 @@ $BABEL extract -F babel.cfg -k N_ --no-location --sort-output --omit-header \
   -o "$LOCALE_DIR/messages.pot" .
 for locale in zh_CN en; do
   if [ -f "$LOCALE_DIR/$locale/LC_MESSAGES/messages.po" ]; then
-    $BABEL update --no-fuzzy-matching --omit-header --ignore-obsolete \
+    $BABEL update --no-fuzzy-matching --ignore-obsolete --width 100 \
       -i "$LOCALE_DIR/messages.pot" -d "$LOCALE_DIR" -l "$locale"
   else
     $BABEL init -i "$LOCALE_DIR/messages.pot" -d "$LOCALE_DIR" -l "$locale"

@@ -9,7 +9,7 @@ from tests.browser.harness import assert_accessible, expect, screenshot
 
 FORGED_CODE = "YKT1.this-code-was-never-signed"
 # The page is in the reader's language (the layout's switch); each test runs in zh and en.
-CODE_LABEL = re.compile("^(二维码内容|Code)$")
+CODE_LABEL = re.compile("^(二维码内容|QR code content)$")
 VERIFY = re.compile("^(验证|Verify)$")
 
 

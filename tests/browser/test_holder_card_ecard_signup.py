@@ -49,7 +49,7 @@ def test_a_holder_reports_a_temporary_loss_and_sees_it(page, live_server):
     card = page.get_by_role("region", name=re.compile(card_no))
     expect(card.get_by_role("listitem").first).to_contain_text(
         re.compile(r"人社功能:\s*现在可以使用|HR function:\s*can be used now"))
-    card.get_by_role("link", name=re.compile("^(临时挂失|Report a temporary loss)$")).click()
+    card.get_by_role("link", name=re.compile("^(办理临时挂失|Report a temporary loss)$")).click()
     expect(page).to_have_url(re.compile(rf"/me/cards/{card_no}/loss\?kind=temporary$"))
     assert_accessible(page)
     screenshot(page, "report-loss")
