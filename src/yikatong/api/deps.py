@@ -9,7 +9,9 @@ role. A route reads the acting user with `Depends(current_actor)`, which is the 
 A hot read route may instead declare `Depends(read_access)`: `authorize` then leaves the
 credential lookup to the route's own read-only unit of work (`ReadAccess.read`), so the
 request makes one pool checkout and one transaction, in one thread-pool hop, for the access
-check and the read, with the same checks in the same order.
+check and the read, with the same checks in the same order. Such a route is also answered
+by the lean path (api.lean) whenever FastAPI's dependency solving and answer validation
+could not change the outcome.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fastapi.routing import iter_route_contexts
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.routing import BaseRoute
 
 from yikatong.auth.access import PUBLIC, RoleNotAllowed, allowed_roles
@@ -106,7 +109,7 @@ async def authorize(request: Request) -> Actor | None:
         raise RoleNotAllowed()
     if allowed is PUBLIC:
         return None
-    secret, channel = _credential(request), request.headers.get("x-ykt-channel")
+    secret, channel = credential(request.headers), request.headers.get("x-ykt-channel")
     if in_its_read:
         if not secret:  # refused here, as on every other route, before any validation
             raise Unauthenticated()
@@ -199,11 +202,12 @@ async def read_access(request: Request, _documented: None = Depends(credential_h
     return access
 
 
-def _credential(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+def credential(headers: Headers) -> str | None:
+    """The secret a request carries: its bearer token, else its API key."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token:
         return token
-    return request.headers.get("x-api-key") or None
+    return headers.get("x-api-key") or None
 
 
 def authenticate(platform: Platform, secret: str | None, requested_channel: str | None) -> Actor:
