@@ -159,7 +159,7 @@ class ReadAccess:
         platform = self.platform
         actor = outcome = refusal = None
         with platform.uow(read_only=True) as uow:
-            holder = credential_holder(connection=uow.session.connection(), secret=self.secret,
+            holder = credential_holder(connection=uow.connection(), secret=self.secret,
                                        now=platform.clock.now())
             if not _needs_person_link(holder):
                 actor = _role_allowed(_actor_of(platform, self.secret, holder, self.channel),
