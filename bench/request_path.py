@@ -75,29 +75,30 @@ the middlewares, the lean route, the serialisation and the event loop's side of 
 `bench/request_path.py --duration 10 --workers 1 2 --before 9c3362c [--database-url …]`,
 c=50, before and now in the same run beside the same bare app. **The machine was saturated by
 other agents' test suites, browsers and benches throughout: load average 13-19 on two cores**
-(these runs' own wrk and servers included), so each figure got whatever share of the CPU was
-left at its moment; the bare baseline itself fell from ≈ 4,000 rps on a quiet machine to
-1,380 (SQLite run) and 2,961 (PostgreSQL run), and /healthz, whose code did not change, moved
-by ±30 % between figures. Read "before → now" within a run; the percentages of bare async
+(these runs' own wrk and servers included; a second SQLite run at 19:39, load 6-9, is the
+steadier one), so each figure got whatever share of the CPU was left at its moment: the bare
+baseline fell from ≈ 4,000 rps on a quieter machine to 1,380 (first SQLite run) and 2,961
+(PostgreSQL run), and /healthz, whose code did not change, moved by ±30 % between figures. Read "before → now" within a run; the percentages of bare async
 move with the load as much as with the code.
 
-| figure (rps, % of bare async, p50 / p99 ms)    | SQLite                   | PostgreSQL               |
-|-------------------------------------------------|--------------------------|--------------------------|
-| load average over the run                       | 15.7 → 15.0              | 13.9 → 16.7              |
-| bare FastAPI async / sync                       | 1,380 / 941              | 2,961 / 1,386            |
-| /healthz, before / now, 1 worker                | 1,793 / 1,472            | 1,305 / 1,852            |
-| /healthz, before / now, 2 workers               | 1,625 / 2,209            | 2,509 / 2,376            |
-| card read, before (9c3362c), 1 worker           | 365 (26.4 %) 107 / 632   | 234 (7.9 %) 171 / 783    |
-| card read, now, 1 worker                        | 456 (33.1 %) 65 / 1,019  | 407 (13.7 %) 101 / 510   |
-| card read, before (9c3362c), 2 workers          | 306 (22.2 %) 146 / 687   | 254 (8.6 %) 175 / 977    |
-| card read, now, 2 workers                       | 536 (38.8 %) 65 / 790    | 370 (12.5 %) 104 / 1,120 |
-| day reads + writes, 1 / 2 workers (errors)      | 185 + 3 / 153 + 3 (0)    | 133 + 2 / 146 + 7 (0)    |
+| figure (rps, % of bare async, p50 / p99 ms)    | SQLite                   | PostgreSQL               | SQLite, run 2          |
+|-------------------------------------------------|--------------------------|--------------------------|------------------------|
+| load average over the run                       | 15.7 → 15.0              | 13.9 → 16.7              | 6.2 → 8.9              |
+| bare FastAPI async / sync                       | 1,380 / 941              | 2,961 / 1,386            | 3,884 / 1,911          |
+| /healthz, before / now, 1 worker                | 1,793 / 1,472            | 1,305 / 1,852            | 2,560 / 2,001          |
+| /healthz, before / now, 2 workers               | 1,625 / 2,209            | 2,509 / 2,376            | 3,877 / 4,582          |
+| card read, before (9c3362c), 1 worker           | 365 (26.4 %) 107 / 632   | 234 (7.9 %) 171 / 783    | 512 (13.2 %) 78 / 550  |
+| card read, now, 1 worker                        | 456 (33.1 %) 65 / 1,019  | 407 (13.7 %) 101 / 510   | 734 (18.9 %) 59 / 639  |
+| card read, before (9c3362c), 2 workers          | 306 (22.2 %) 146 / 687   | 254 (8.6 %) 175 / 977    | 790 (20.3 %) 51 / 517  |
+| card read, now, 2 workers                       | 536 (38.8 %) 65 / 790    | 370 (12.5 %) 104 / 1,120 | 1,116 (28.7 %) 50 / 309 |
+| day reads + writes, 1 / 2 workers (errors)      | 185 + 3 / 153 + 3 (0)    | 133 + 2 / 146 + 7 (0)    | 203 + 2 / 228 + 4 (0)  |
 
 Card read ≥ 50 % of bare async: **not met**. Per process the card read costs half the CPU
-it did (in process 1.01 → 0.49 ms), and before → now in the same run it went 365 → 456 and
-306 → 536 rps on SQLite, 234 → 407 and 254 → 370 on PostgreSQL, with zero errors; but on this
-saturated machine the ratios to the bare app (13-39 %) say more about which moment got the CPU
-than about the code. Where the rest goes, on a quiet core: uvicorn's own work per request
+it did (in process 1.01 → 0.49 ms), and before → now in the same run it went 512 → 734 (one
+worker) and 790 → 1,116 rps (two) in the steadier SQLite run, 234 → 407 and 254 → 370 on
+PostgreSQL, with zero errors: 18.9 % and 28.7 % of bare async on SQLite (from 13.2 % and
+20.3 %), 13.7 % and 12.5 % on PostgreSQL, whose backends share the same two cores. On this
+saturated machine the ratios say as much about which moment got the CPU as about the code. Where the rest goes, on a quiet core: uvicorn's own work per request
 (h11 parsing, the transport, the access log line), which a bare constant answer also pays, is
 ≈ 0.2 ms (bare async ≈ 4,000-4,450 rps on one process with wrk on the other core); a card
 read adds ≈ 0.49 ms to it, so one worker tops out near 1 / 0.69 ms ≈ 1,450 rps, about a third
