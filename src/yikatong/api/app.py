@@ -17,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 
 import yikatong
-from yikatong.api import middleware, problems
+from yikatong.api import lean, middleware, problems
 from yikatong.api.deps import authorize, route_access
 from yikatong.api.docs_ui import mount_docs
 from yikatong.core.choices import expected_choices
@@ -106,6 +106,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         app.include_router(router)
 
     app.state.route_access = route_access(app)  # after every route is in place
+    lean.install(app)  # the hot reads answered without FastAPI's dependency solving
     problems.install(app)  # the error answers in the OpenAPI document, as they really are
     return app
 

@@ -9,7 +9,9 @@ role. A route reads the acting user with `Depends(current_actor)`, which is the 
 A hot read route may instead declare `Depends(read_access)`: `authorize` then leaves the
 credential lookup to the route's own read-only unit of work (`ReadAccess.read`), so the
 request makes one pool checkout and one transaction, in one thread-pool hop, for the access
-check and the read, with the same checks in the same order.
+check and the read, with the same checks in the same order. Such a route is also answered
+by the lean path (api.lean) whenever FastAPI's dependency solving and answer validation
+could not change the outcome.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fastapi.routing import iter_route_contexts
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.routing import BaseRoute
 
 from yikatong.auth.access import PUBLIC, RoleNotAllowed, allowed_roles
@@ -35,7 +38,7 @@ from yikatong.auth.service import (
     link_holder_person,
     resolve_credential,
 )
-from yikatong.auth.throttle import count_holder_call, presented_credential
+from yikatong.auth.throttle import count_holder_call
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.choices import echo
 from yikatong.core.errors import Unauthenticated
@@ -159,7 +162,7 @@ class ReadAccess:
         platform = self.platform
         actor = outcome = refusal = None
         with platform.uow(read_only=True) as uow:
-            holder = credential_holder(connection=uow.session.connection(), secret=self.secret,
+            holder = credential_holder(connection=uow.connection(), secret=self.secret,
                                        now=platform.clock.now())
             if not _needs_person_link(holder):
                 actor = _role_allowed(_actor_of(platform, self.secret, holder, self.channel),
@@ -202,10 +205,18 @@ async def read_access(request: Request, _documented: None = Depends(credential_h
     return access
 
 
+def credential(headers: Headers) -> str | None:
+    """The secret a request carries: its bearer token, else its API key."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token
+    return headers.get("x-api-key") or None
+
+
 def request_credential(request: Request) -> str | None:
     """The bearer token or API key a request carries; on a page, else the browser's session
     cookie (pages.sessions: the API never takes the cookie)."""
-    return presented_credential(request) or session_secret(request)
+    return credential(request.headers) or session_secret(request)
 
 
 def authenticate(platform: Platform, secret: str | None, requested_channel: str | None) -> Actor:

@@ -132,10 +132,11 @@ class SecurityMiddleware:
         proxies = trusted_proxies_from_env() if trusted_proxies is None else frozenset(trusted_proxies)
         self._trust_any_proxy = "*" in proxies
         self._trusted_proxies = proxies
-        common = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                  (b"referrer-policy", b"no-referrer")]
-        self._headers_pages = [*common, (b"content-security-policy", CSP_PAGES.encode())]
-        self._headers_docs = [*common, (b"content-security-policy", CSP_DOCS.encode())]
+        # Every header set an answer can get, built once: (docs page, over TLS, no-store) →
+        # (the headers, their names).
+        self._header_sets = {(docs, tls, no_store): _header_set(docs, tls, no_store)
+                             for docs in (False, True) for tls in (False, True)
+                             for no_store in (False, True)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -197,12 +198,8 @@ class SecurityMiddleware:
 
     def _with_headers(self, scope: Scope, send: Send) -> Send:
         path: str = scope["path"]
-        extra = list(self._headers_docs if path in DOCS_PATHS else self._headers_pages)
-        if self._over_tls(scope):
-            extra.append((b"strict-transport-security", HSTS.encode()))
-        if _carries_personal_data(scope["method"], path):
-            extra.append((b"cache-control", b"no-store"))
-        names = {name for name, _ in extra}
+        extra, names = self._header_sets[path in DOCS_PATHS, self._over_tls(scope),
+                                         _carries_personal_data(scope["method"], path)]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -231,6 +228,17 @@ class SecurityMiddleware:
                     "headers": [(b"content-type", PROBLEM), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+def _header_set(docs: bool, over_tls: bool, no_store: bool) -> tuple[list, frozenset[bytes]]:
+    headers = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+               (b"referrer-policy", b"no-referrer"),
+               (b"content-security-policy", (CSP_DOCS if docs else CSP_PAGES).encode())]
+    if over_tls:
+        headers.append((b"strict-transport-security", HSTS.encode()))
+    if no_store:
+        headers.append((b"cache-control", b"no-store"))
+    return headers, frozenset(name for name, _ in headers)
 
 
 def install(app, **options) -> None:

@@ -302,10 +302,9 @@ def client_address(request: Request) -> str:
 
 def presented_credential(request: Request) -> str | None:
     """The bearer token or API key a request carries (hashed before any counting)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.headers.get("x-api-key") or None
+    from yikatong.api.deps import credential
+
+    return credential(request.headers)
 
 
 def throttle_of(platform) -> Throttle:

@@ -226,7 +226,7 @@ def read_card(*, uow: UnitOfWork, card_no: str, actor: Actor | None = None) -> C
     plain selects instead of ORM objects (a third of the time: no identity map, no instance
     state, no relationship loader for rows nobody changes)."""
     check_card_no(card_no)
-    connection = uow.session.connection()
+    connection = uow.connection()
     card = connection.execute(_CARD_BY_NO, {"card_no": card_no}).first()
     if card is None:
         raise CardNotFound(card_no=card_no)

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -39,18 +39,42 @@ class UnitOfWork:
         self.clock = clock
         self._seams = seams  # the Platform that made this unit of work
         self._after_commit = after_commit or []
-        self.session: Session
+        self._session: Session | None = None
+        self._reading: Connection | None = None  # a read-only unit of work's own connection
         self.events: list[OutboxEvent] = []
 
     def __enter__(self) -> UnitOfWork:
-        self.session = self._session_factory()
+        # A read-only unit of work opens its connection, and a session on it, only when first
+        # asked: a hot read that needs plain selects only (the card read, api.lean) then
+        # never pays for a session (a third of a plain select-and-close on SQLite).
+        self._session = None if self.read_only else self._session_factory()
+        self._reading = None
         self.events = []
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         # close() rolls back what was not committed and detaches loaded objects without
         # expiring them, so results stay readable after the block.
-        self.session.close()
+        if self._session is not None:
+            self._session.close()
+        if self._reading is not None:
+            self._reading.close()  # rolls the read's transaction back
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:  # read-only: a session on this unit of work's connection
+            self._session = self._session_factory(bind=self.connection())
+        return self._session
+
+    def connection(self) -> Connection:
+        """The connection of this unit of work's transaction (for plain Core selects)."""
+        if not self.read_only:
+            return self.session.connection()
+        if self._reading is None:
+            engine = self._session_factory.kw["bind"]
+            self._reading = engine.connect()
+            self._reading.begin()
+        return self._reading
 
     def commit(self) -> None:
         if self.read_only:  # a reader's session is not allowed to write (Platform.uow)

@@ -1,0 +1,215 @@
+"""The lean answer path of the hot reads: the routes that check access in their own read
+(`Depends(api.deps.read_access)`: the card, the card's blocks, the terminal's contact poll).
+
+FastAPI spends most of a card read's CPU on its own machinery, not on the read: matching the
+path against the nested routers in front of the route, solving the dependencies (the access
+check and the credential headers declared for the OpenAPI document) and validating the answer
+again before serialising it (bench/request_path.py has the figures). For a request where none
+of that can change the outcome, `LeanReads`, the first route of the application, answers
+instead:
+
+- it matches the route's own path regex, and only if no route in front of it in FastAPI's
+  order could have taken the request (those few are found at start-up and tried first);
+- it calls the route's own endpoint with the path values and the `ReadAccess` that
+  `authorize` would have made (same credential, same channel, same roles from the access
+  table), so the checks run in the same order in the same code (`ReadAccess.read`);
+- it serialises the answer with the route's own response field (`serialize_json`, FastAPI's
+  own serialiser, by alias as FastAPI does), skipping only the validation of a model instance
+  of exactly the response model (pydantic would hand the same instance back);
+- refusals are raised as from the route, into the application's own exception handlers, and
+  the security and clock middlewares wrap the answer as any other.
+
+Any request that the ordinary path could answer differently goes the ordinary way: no
+credential (401 from `authorize`), an `X-Ykt-Channel` that is not a channel (422 from the
+header's validation), a route the access table leaves out or marks public, an answer of
+another type. So the lean path changes how fast an answer comes, never what it says
+(tests/api/test_lean_reads.py compares the two byte for byte). The OpenAPI document is built
+from the routes, which stay as they are.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.routing import APIRoute, iter_route_contexts, serialize_response
+from pydantic import BaseModel
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, get_route_path
+from starlette.types import Receive, Scope, Send
+
+from yikatong.api.deps import ReadAccess, credential, read_access
+from yikatong.auth.access import PUBLIC, allowed_roles
+from yikatong.core.actor import Channel
+
+CHANNELS = frozenset(channel.value for channel in Channel)
+_LEAN = "yikatong.lean_read"  # the child scope key naming the lean read matched
+
+
+@dataclass(frozen=True)
+class LeanRead:
+    """One route answered the lean way, with what start-up worked out about it."""
+
+    route: APIRoute
+    path_regex: re.Pattern[str]
+    allowed: frozenset
+    access_name: str  # the endpoint's parameter that receives the ReadAccess
+    model: type[BaseModel]  # the response model, or the item model of a list[...] one
+    is_list: bool
+    shadows: tuple[re.Pattern[str], ...]  # earlier routes (GET) that could take the same path
+
+    def values(self, match: re.Match[str]) -> dict[str, Any]:
+        return {name: self.route.param_convertors[name].convert(value)
+                for name, value in match.groupdict().items()}
+
+    def already_valid(self, answer: Any) -> bool:
+        """Whether FastAPI's validation of `answer` would hand it back unchanged: an instance of
+        exactly the response model (or a list of them) that does not ask to be revalidated."""
+        if self.is_list:
+            return type(answer) is list and all(type(item) is self.model for item in answer)
+        return type(answer) is self.model
+
+    def serialise(self, answer: Any) -> bytes:
+        route = self.route
+        return route.response_field.serialize_json(
+            answer, include=route.response_model_include, exclude=route.response_model_exclude,
+            by_alias=route.response_model_by_alias,
+            exclude_unset=route.response_model_exclude_unset,
+            exclude_defaults=route.response_model_exclude_defaults,
+            exclude_none=route.response_model_exclude_none)
+
+    async def validated_and_serialised(self, answer: Any) -> bytes:
+        """FastAPI's own way (validate, then serialise): for an answer of another type."""
+        route = self.route
+        return await serialize_response(
+            field=route.response_field, response_content=answer,
+            include=route.response_model_include, exclude=route.response_model_exclude,
+            by_alias=route.response_model_by_alias,
+            exclude_unset=route.response_model_exclude_unset,
+            exclude_defaults=route.response_model_exclude_defaults,
+            exclude_none=route.response_model_exclude_none, is_coroutine=True, dump_json=True)
+
+
+class LeanReads(BaseRoute):
+    """The first route of the application (see the module docstring); `install` puts it there."""
+
+    def __init__(self, reads: list[LeanRead]) -> None:
+        self.reads = reads
+        self._prefixes = tuple({_literal_prefix(read.path_regex.pattern) for read in reads})
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return Match.NONE, {}
+        path = get_route_path(scope)
+        if not path.startswith(self._prefixes):
+            return Match.NONE, {}
+        for read in self.reads:
+            found = read.path_regex.match(path)
+            if found is None:
+                continue
+            if any(shadow.match(path) for shadow in read.shadows):
+                return Match.NONE, {}  # a route in front of it takes the request
+            headers = Headers(scope=scope)
+            secret, channel = credential(headers), headers.get("x-ykt-channel")
+            if not secret or not (channel is None or channel in CHANNELS):
+                return Match.NONE, {}  # refused before the read (401, 422): the ordinary way
+            return Match.FULL, {"endpoint": read.route.endpoint, "route": read.route,
+                                "path_params": read.values(found),
+                                _LEAN: (read, ReadAccess(scope["app"].state.platform,
+                                                         read.allowed, secret, channel))}
+        return Match.NONE, {}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        read, access = scope[_LEAN]
+        answer = await read.route.endpoint(**scope["path_params"], **{read.access_name: access})
+        body = (read.serialise(answer) if read.already_valid(answer)
+                else await read.validated_and_serialised(answer))
+        await Response(content=body, media_type="application/json")(scope, receive, send)
+
+
+def install(app) -> LeanReads:
+    """Put the lean path in front of `app`'s routes (after every route is in place)."""
+    lean = LeanReads(lean_reads(app))
+    app.router.routes.insert(0, lean)
+    return lean
+
+
+def lean_reads(app) -> list[LeanRead]:
+    """Every `read_access` route of `app` that the lean path can answer exactly as FastAPI
+    would; the others (and every other route) stay on the ordinary path."""
+    reads, earlier = [], []
+    for context in iter_route_contexts(app.routes):
+        route, regex = context.original_route, getattr(context, "path_regex", None)
+        read = _lean_read(context, route, regex, earlier)
+        if read is not None:
+            reads.append(read)
+        earlier.append((regex, context.methods, context.path_format or getattr(route, "path", "")))
+    return reads
+
+
+def _lean_read(context, route, regex, earlier) -> LeanRead | None:
+    if not (isinstance(route, APIRoute) and regex is not None and _answerable(route)):
+        return None
+    allowed = allowed_roles("GET", context.path_format)
+    if allowed is None or allowed is PUBLIC:  # `authorize` refuses or lets through: its way
+        return None
+    prefix = _literal_prefix(regex.pattern)
+    shadows = []
+    for other_regex, methods, other_path in earlier:
+        other_prefix = _literal_prefix(other_regex.pattern) if other_regex else other_path
+        if not (prefix.startswith(other_prefix) or other_prefix.startswith(prefix)):
+            continue  # no path starts with both
+        if other_regex is None:  # a route we cannot match ourselves: leave it to FastAPI
+            return None
+        if methods is None or "GET" in methods:
+            shadows.append(other_regex)
+    model, is_list = _response_model(route)
+    if model is None:
+        return None
+    [access] = route.dependant.dependencies
+    return LeanRead(route=route, path_regex=regex, allowed=allowed, access_name=access.name,
+                    model=model, is_list=is_list, shadows=tuple(shadows))
+
+
+def _answerable(route: APIRoute) -> bool:
+    """A GET whose only inputs are plain `str` path values and `read_access` (so nothing can
+    fail validation but the credential headers, which `_plain_request` looks at), answered
+    by FastAPI's default JSON serialisation of its response model."""
+    dependant = route.dependant
+    return (route.methods == {"GET"} and inspect.iscoroutinefunction(route.endpoint)
+            and [d.call for d in dependant.dependencies] == [read_access]
+            and not (dependant.query_params or dependant.header_params
+                     or dependant.cookie_params or dependant.body_params)
+            and all(p.field_info.annotation is str and not p.field_info.metadata
+                    for p in dependant.path_params)
+            and route.status_code in (None, 200) and route.response_field is not None
+            and isinstance(route.response_class, DefaultPlaceholder)
+            and not route.dependencies)
+
+
+def _response_model(route: APIRoute) -> tuple[type[BaseModel] | None, bool]:
+    model = route.response_model
+    is_list = getattr(model, "__origin__", None) is list
+    if is_list:
+        [model] = model.__args__
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None, False
+    if model.model_config.get("revalidate_instances", "never") != "never":
+        return None, False
+    return model, is_list
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The literal start of a compiled path regex ('^/api/v1/cards/(?P<card_no>…' →
+    '/api/v1/cards/')."""
+    literal = []
+    for char in pattern.removeprefix("^"):
+        if char in "([.*+?\\$|{":
+            break
+        literal.append(char)
+    return "".join(literal)
+

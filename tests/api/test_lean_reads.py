@@ -1,0 +1,155 @@
+"""The lean answer path of the hot reads (api.lean) answers exactly what the ordinary FastAPI
+path answers: the same status, headers and body bytes, the same refusals in the same order,
+and the same OpenAPI document. Each comparison runs the same request through the application
+and through a copy of it without the lean path, on the same database."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.cards.conftest import card_in_use
+from yikatong.api import lean
+from yikatong.api.app import create_app
+from yikatong.api.deps import served_operations
+from yikatong.core.actor import Role
+
+pytestmark = pytest.mark.db
+CARDS = "/api/v1/cards"
+
+
+@pytest.fixture
+def ordinary(platform):
+    """The same application on the same platform, without the lean path."""
+    app = create_app(platform)
+    app.router.routes[:] = [r for r in app.router.routes if not isinstance(r, lean.LeanReads)]
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def lean_answers(monkeypatch) -> list[str]:
+    """The paths the lean path answered (so that a comparison is known to compare two paths)."""
+    answered: list[str] = []
+    handle = lean.LeanReads.handle
+
+    async def counted(self, scope, receive, send):
+        answered.append(scope["path"])
+        await handle(self, scope, receive, send)
+
+    monkeypatch.setattr(lean.LeanReads, "handle", counted)
+    return answered
+
+
+def answer(response) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    return response.status_code, response.headers.raw, response.content
+
+
+def assert_same(client, ordinary, path: str, headers: dict | None = None) -> tuple:
+    lean_answer, ordinary_answer = (answer(c.get(path, headers=headers or {}))
+                                    for c in (client, ordinary))
+    assert lean_answer == ordinary_answer
+    return lean_answer
+
+
+def test_every_read_access_route_is_answered_the_lean_way(client):
+    app = client.app
+    checks_in_its_read = {path for route, method, path in served_operations(app)
+                          if app.state.route_access[(id(route), method)][1]}
+    [installed] = [r for r in app.router.routes if isinstance(r, lean.LeanReads)]
+    assert app.router.routes[0] is installed
+    answered = {read.route.path_format for read in installed.reads}
+    assert checks_in_its_read == {"/api/v1/cards/{card_no}", "/api/v1/cards/{card_no}/blocks",
+                                  "/api/v1/transit/contacts/{contact_id}"}
+    assert {"/cards/{card_no}", "/cards/{card_no}/blocks",
+            "/transit/contacts/{contact_id}"} == answered
+
+
+def test_a_card_and_its_blocks_answer_byte_for_byte_as_the_ordinary_path(
+        client, ordinary, platform, login, lean_answers):
+    card_no = card_in_use(platform, person_id=2001)
+    agent = login(Role.PHONE_AGENT, username="agent-lean")
+    assert client.post(f"{CARDS}/{card_no}/loss", headers=agent,
+                       json={"kind": "temporary", "function": "both"}).status_code == 200
+    admin = login(Role.ADMIN, username="admin-lean")
+    for path, shown in ((f"{CARDS}/{card_no}", card_no), (f"{CARDS}/{card_no}/blocks", "temporary_loss")):
+        status, headers, body = assert_same(client, ordinary, path, admin)
+        assert status == 200 and (b"cache-control", b"no-store") in headers
+        assert (b"x-frame-options", b"DENY") in headers and shown.encode() in body
+    assert lean_answers == [f"{CARDS}/{card_no}", f"{CARDS}/{card_no}/blocks"]
+
+
+def test_the_contact_poll_answers_byte_for_byte_as_the_ordinary_path(
+        client, ordinary, login, lean_answers):
+    counter = login(Role.CITIZEN_OUTLET, username="smk-lean", channel="citizen_outlet",
+                    branch_code="SMK-DIRECT-01")
+    started = client.post("/api/v1/transit/contacts", headers=counter, json={"purpose": "read"})
+    assert started.status_code == 201, started.text
+    path = f"/api/v1/transit/contacts/{started.json()['contact_id']}"
+    assert assert_same(client, ordinary, path, counter)[0] == 200
+    bank = login(Role.BANK, username="icbc-lean", bank_code="ICBC", branch_code="ICBC-CZ-001",
+                 channel="bank_branch")
+    assert assert_same(client, ordinary, path, bank)[0] == 403  # closed to banks
+    assert assert_same(client, ordinary, "/api/v1/transit/contacts/nobody", counter)[0] == 404
+    assert len(lean_answers) == 3
+
+
+def test_refusals_come_in_the_same_order_with_the_same_answers(
+        client, ordinary, platform, login, lean_answers):
+    card_no = card_in_use(platform, person_id=2002)
+    other_bank = card_in_use(platform, person_id=2003, bank_code="BOC")
+    path = f"{CARDS}/{card_no}"
+    agent = login(Role.PHONE_AGENT, username="agent-order")
+    icbc = login(Role.BANK, username="icbc-order", bank_code="ICBC", branch_code="ICBC-CZ-001",
+                 channel="bank_branch")
+    transit = login(Role.TRANSIT_OPERATOR, username="metro-order", branch_code="CZMETRO")
+    cases = [
+        (path, {}, 401),  # no credential: the ordinary path refuses it
+        (path, {"Authorization": "Bearer not-a-token"}, 401),
+        (path, transit, 403),  # the access table closes cards to transit
+        (path, {**agent, "X-Ykt-Channel": "bank_branch"}, 403),  # a channel it may not claim
+        (path, {**agent, "X-Ykt-Channel": "no-such-channel"}, 422),  # the ordinary path
+        (f"{CARDS}/{other_bank}", icbc, 404),  # another bank's card reads as none
+        (f"{CARDS}/NOT-A-CARD", agent, 422),
+        (f"{CARDS}/C99999999", agent, 404),
+        (f"{CARDS}/expiry-reminders", agent, None),  # a route in front takes it
+    ]
+    for request_path, headers, status in cases:
+        got = assert_same(client, ordinary, request_path, headers)[0]
+        assert status is None or got == status, (request_path, headers, got)
+    # Not lean: no credential (401), no such channel (422) and the route in front.
+    assert len(lean_answers) == len(cases) - 3
+
+
+def test_a_holder_over_quota_gets_the_same_429_after_the_same_count(
+        client, ordinary, platform, login, lean_answers):
+    from tests.core.test_throttle import assert_refused, limit
+
+    mine = card_in_use(platform, person_id=2004)
+    limit(platform, holder_calls="4 per minute")
+    holder = login(Role.HOLDER, username="holder-lean", person_id=2004)
+    path = f"{CARDS}/{mine}"
+    assert_same(client, ordinary, path, holder)  # calls 1 and 2
+    assert_same(client, ordinary, f"{CARDS}/{mine}/blocks", holder)  # 3 and 4
+    assert_same(client, ordinary, path, holder)  # 5 and 6: both refused
+    assert_refused(client.get(path, headers=holder), "too_many_requests")
+    assert len(lean_answers) == 4
+
+
+def test_a_moved_clock_is_named_on_lean_answers_too(client, ordinary, platform, login,
+                                                    monkeypatch, lean_answers):
+    card_no = card_in_use(platform, person_id=2005)
+    admin = login(Role.ADMIN, username="admin-clock")
+    monkeypatch.setattr(platform.clock, "moved", True, raising=False)
+    _status, headers, _body = assert_same(client, ordinary, f"{CARDS}/{card_no}", admin)
+    assert any(name == b"x-ykt-clock" for name, _ in headers) and lean_answers
+
+
+def test_the_openapi_document_is_the_same_with_the_lean_path(client, ordinary):
+    assert client.get("/openapi.json").content == ordinary.get("/openapi.json").content
+
+
+def test_an_answer_of_another_type_is_validated_as_fastapi_does(client):
+    [read] = [r for r in client.app.router.routes[0].reads if r.route.path == "/cards/{card_no}/blocks"]
+    assert read.already_valid([]) and not read.already_valid(())
+    assert not read.already_valid([{"id": 1}])
