@@ -116,13 +116,8 @@ def disclose(request: Request, person_id: RowId,
             view, jpeg = service.disclose_person(uow=uow, actor=actor, person_id=person_id,
                                                  reason_code=body.reason_code, note=body.note)
             uow.commit()
-    except ValidationError as invalid:
-        error = refused_input(invalid)
-        return _person_page(request, platform, actor, person_id, error=error,
-                            status_code=error.http_status)
-    except DomainError as error:
-        return _person_page(request, platform, actor, person_id, error=error,
-                            status_code=error.http_status)
+    except (ValidationError, DomainError) as refusal:
+        return _person_refused(request, platform, actor, person_id, refusal)
     request.state.disclosed_photo = base64.b64encode(jpeg).decode() if jpeg else None
     return _person_page(request, platform, actor, person_id, disclosed=PersonOut.of(view))
 
@@ -141,13 +136,8 @@ def propose_correction(request: Request, person_id: RowId, name: str = Form(defa
                                        reason=body.reason,
                                        changes=body.changes.model_dump(exclude_none=True))
             uow.commit()
-    except ValidationError as invalid:
-        error = refused_input(invalid)
-        return _person_page(request, platform, actor, person_id, error=error,
-                            status_code=error.http_status)
-    except DomainError as error:
-        return _person_page(request, platform, actor, person_id, error=error,
-                            status_code=error.http_status)
+    except (ValidationError, DomainError) as refusal:
+        return _person_refused(request, platform, actor, person_id, refusal)
     return RedirectResponse("/counter/corrections", status_code=303)
 
 
@@ -268,3 +258,11 @@ def reject_correction(request: Request, correction_id: RowId,
                               lambda uow: service.reject_correction(
                                   uow=uow, actor=actor, correction_id=correction_id,
                                   reason=reason.strip()))
+
+
+def _person_refused(request: Request, platform: Platform, actor: Actor, person_id: int,
+                    refusal: ValidationError | DomainError):
+    """The person's page again with the refusal of a form on it (nothing changed)."""
+    error = refused_input(refusal) if isinstance(refusal, ValidationError) else refusal
+    return _person_page(request, platform, actor, person_id, error=error,
+                        status_code=error.http_status)
