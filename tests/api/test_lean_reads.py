@@ -153,3 +153,8 @@ def test_an_answer_of_another_type_is_validated_as_fastapi_does(client):
     [read] = [r for r in client.app.router.routes[0].reads if r.route.path == "/cards/{card_no}/blocks"]
     assert read.already_valid([]) and not read.already_valid(())
     assert not read.already_valid([{"id": 1}])
+
+
+def test_urls_are_still_built_by_name_with_the_lean_route_in_front(client):
+    """`request.url_for` asks every route for the name; the lean route names none."""
+    assert str(client.app.url_path_for("oidc_callback")) == "/api/v1/oidc/callback"

@@ -39,7 +39,7 @@ from fastapi.routing import APIRoute, iter_route_contexts, serialize_response
 from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, get_route_path
+from starlette.routing import BaseRoute, Match, NoMatchFound, get_route_path
 from starlette.types import Receive, Scope, Send
 
 from yikatong.api.deps import ReadAccess, credential, read_access
@@ -100,6 +100,11 @@ class LeanReads(BaseRoute):
     def __init__(self, reads: list[LeanRead]) -> None:
         self.reads = reads
         self._prefixes = tuple({_literal_prefix(read.path_regex.pattern) for read in reads})
+
+    def url_path_for(self, name: str, /, **path_params) -> None:
+        """No URL is named here: `request.url_for` asks every route and goes on to the one
+        that has the name (the routes answered here keep theirs)."""
+        raise NoMatchFound(name, path_params)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http" or scope["method"] != "GET":
