@@ -6,6 +6,7 @@ fresh PostgreSQL database; see tests/servers.py for where the server comes from)
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -77,6 +78,13 @@ def pytest_collection_modifyitems(config, items):
         deselected = [item for item in items if not item.get_closest_marker("db")]
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
+
+
+def pytest_unconfigure(config):
+    """The whole suite leaves gigabytes of objects behind (3.3 GB on the PostgreSQL rerun);
+    Python's last collection at exit walked them for two minutes after the summary. Every
+    fixture has stopped its servers by now: freezing the heap skips that walk."""
+    gc.freeze()
 
 
 def pytest_terminal_summary(terminalreporter):
