@@ -26,6 +26,9 @@ DEMO_USERS = [
     ("icbc", Role.BANK, {"bank_code": "ICBC", "branch_code": "ICBC-CZ-001"}),
     ("transit", Role.TRANSIT_OPERATOR, {"branch_code": "CZBUS"}),   # the bus company
     ("metro", Role.TRANSIT_OPERATOR, {"branch_code": "CZMETRO"}),   # the metro company
+    ("medical-office", Role.MEDICAL_OFFICE, {}),
+    # a designated Level 3 hospital, named by its fixmedins_code
+    ("hospital", Role.MEDICAL_INSTITUTION, {"branch_code": "H32040200001"}),
 ]
 
 # Reference-data loaders other domains offer, called in this order if present.

@@ -25,6 +25,8 @@ CHANNELS_BY_CREDENTIAL: dict[str, dict[Role, tuple[Channel, ...]]] = {
         Role.EMPLOYER_AGENT: (Channel.EMPLOYER,),
         Role.BANK: (Channel.BANK_BRANCH,),
         Role.TRANSIT_OPERATOR: (Channel.PARTNER_API,),
+        Role.MEDICAL_OFFICE: (Channel.MEDICAL_DESK,),
+        Role.MEDICAL_INSTITUTION: (Channel.HOSPITAL,),
         Role.ADMIN: tuple(Channel),
         Role.SYSTEM: (Channel.SYSTEM,),
     },
@@ -37,6 +39,8 @@ CHANNELS_BY_CREDENTIAL: dict[str, dict[Role, tuple[Channel, ...]]] = {
         Role.PHONE_AGENT: (Channel.PHONE_12333,),
         Role.EMPLOYER_AGENT: (Channel.EMPLOYER,),
         Role.BANK: (Channel.BANK_BRANCH,),
+        Role.MEDICAL_OFFICE: (Channel.MEDICAL_DESK,),
+        Role.MEDICAL_INSTITUTION: (Channel.HOSPITAL,),  # the institution's staff at their day
         Role.ADMIN: tuple(Channel),
     },
     "api_key": {  # holders never hold one (API_KEY_ROLES)
@@ -46,6 +50,8 @@ CHANNELS_BY_CREDENTIAL: dict[str, dict[Role, tuple[Channel, ...]]] = {
         Role.EMPLOYER_AGENT: (Channel.EMPLOYER,),         # the employer's HR system
         Role.BANK: (Channel.PARTNER_API,),                # the bank's system, never a branch
         Role.TRANSIT_OPERATOR: (Channel.PARTNER_API,),
+        Role.MEDICAL_OFFICE: (Channel.MEDICAL_DESK,),
+        Role.MEDICAL_INSTITUTION: (Channel.HOSPITAL,),    # the hospital information system
         Role.ADMIN: tuple(Channel),
         Role.SYSTEM: (Channel.SYSTEM,),
     },

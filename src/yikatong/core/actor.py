@@ -15,6 +15,9 @@ class Role(StrEnum):
     BANK = "bank"                              # 合作银行 (branches included)
     TRANSIT_OPERATOR = "transit_operator"      # 公交 / 地铁运营方
     ADMIN = "admin"                            # 卡管中心管理员
+    MEDICAL_OFFICE = "medical_office"          # 医保经办 (the 12393 authority)
+    # 定点医药机构: a designated hospital or pharmacy; `Actor.branch_code` is its fixmedins_code
+    MEDICAL_INSTITUTION = "medical_institution"
     SYSTEM = "system"                          # background jobs
 
 
@@ -28,6 +31,8 @@ class Channel(StrEnum):
     SELF_SERVICE = "self_service"
     EMPLOYER = "employer"
     PARTNER_API = "partner_api"
+    MEDICAL_DESK = "medical_desk"      # a medical insurance office's counter (医保经办窗口)
+    HOSPITAL = "hospital"              # a designated institution's desk or terminal (定点医药机构)
     SYSTEM = "system"
 
     @property

@@ -504,7 +504,8 @@ class Population:
                   Role.SS_OUTLET: {"branch_code": "SS-TN-01"},
                   Role.CITIZEN_OUTLET: {"branch_code": "SMK-DIRECT-01"},
                   Role.EMPLOYER_AGENT: {"employer_uscc": EMPLOYER_USCC},
-                  Role.BANK: {"bank_code": BANK_CODE, "branch_code": "ICBC-CZ-001"}}
+                  Role.BANK: {"bank_code": BANK_CODE, "branch_code": "ICBC-CZ-001"},
+                  Role.MEDICAL_INSTITUTION: {"branch_code": "H32040200001"}}
         people = [(str(role), role) for role in Role if role is not Role.SYSTEM]
         people.append(("deactivated", Role.SS_OUTLET))
         with self.platform.uow() as uow:
