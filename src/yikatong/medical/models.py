@@ -54,14 +54,15 @@ class InterRegionSettlement(Base):
     the amounts negated (`reverses` names the row it undoes), cleared on its own day."""
 
     __tablename__ = "medical_interregion_settlements"
-    __table_args__ = (UniqueConstraint("direction", "setl_id", name="setl"),)
+    __table_args__ = (UniqueConstraint("direction", "setl_id", "entry", name="setl"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     direction: Mapped[str] = mapped_column(String(3))  # out | in
     counterpart_admdvs: Mapped[str] = mapped_column(String(6), index=True)
     insured_admdvs: Mapped[str] = mapped_column(String(6))
     treatment_admdvs: Mapped[str] = mapped_column(String(6))
-    setl_id: Mapped[str] = mapped_column(String(64))  # the national platform's settlement id
+    setl_id: Mapped[str] = mapped_column(String(64))  # the insured region's settlement id
+    entry: Mapped[str] = mapped_column(String(8))  # settle | cancel
     reverses: Mapped[int | None] = mapped_column(ForeignKey("medical_interregion_settlements.id"))
     fixmedins_code: Mapped[str] = mapped_column(String(32))
     psn_no: Mapped[str] = mapped_column(String(32))  # the insured region's person number
@@ -79,10 +80,11 @@ class InterRegionSettlement(Base):
 
 class InterRegionBatch(Base):
     """One day's clearing between the Changzhou office and one other region's office: every
-    settlement of that day in both directions, the totals, and the file's SM3 digest."""
+    settlement of that day in both directions, the totals, and the file's SM3 digest. Only an
+    `agreed` batch (the national platform's book matched it to the fen) holds rows and posted
+    the money; a `disputed` one records the attempt and its differences."""
 
     __tablename__ = "medical_interregion_batches"
-    __table_args__ = (UniqueConstraint("counterpart_admdvs", "day", name="region_day"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     file_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -93,6 +95,7 @@ class InterRegionBatch(Base):
     payable: Mapped[int] = mapped_column(BigInteger)  # we owe the counterpart (direction out)
     net: Mapped[int] = mapped_column(BigInteger)  # receivable − payable: + the counterpart pays us
     digest: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # sent | agreed | disputed
+    status: Mapped[str] = mapped_column(String(16))  # agreed | disputed
+    differences: Mapped[dict] = mapped_column(default=dict)  # {"missing": [...], "unknown": [...]}
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(64))
