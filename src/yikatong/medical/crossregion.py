@@ -28,7 +28,7 @@ from enum import StrEnum
 from sqlalchemy import select
 
 from yikatong.core.actor import Actor
-from yikatong.core.clock import CST
+from yikatong.core.clock import local_date
 from yikatong.core.errors import Conflict, InvalidInput, NotFound
 from yikatong.db.idempotency import request_fingerprint
 from yikatong.db.uow import UnitOfWork
@@ -195,7 +195,7 @@ def _snapshot(row: CrossRegionFiling) -> dict:
 
 def today(uow: UnitOfWork) -> date:
     """The business day (China Standard Time) of the unit of work's clock."""
-    return uow.now().astimezone(CST).date()
+    return local_date(uow.now())
 
 
 # -- use cases ----------------------------------------------------------------------------------

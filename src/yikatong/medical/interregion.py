@@ -24,6 +24,7 @@ office's clearing account at its bank; what the net settlement moves).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -60,8 +61,8 @@ def payable_account(admdvs: str) -> str:
 
 
 def institution_account(fixmedins_code: str) -> str:
-    """The ledger account our office pays a designated institution into (medstore's)."""
-    return f"medical:institution:{fixmedins_code}"
+    """What the fund owes a designated institution (medstore's `service.payable_code`)."""
+    return f"medical:institution:{fixmedins_code}:payable"
 
 
 def open_accounts(uow: UnitOfWork, counterpart: str) -> None:
@@ -109,7 +110,7 @@ def _find(uow: UnitOfWork, direction: str, setl_id: str, entry: str) -> InterReg
 
 
 def record(uow: UnitOfWork, *, direction: str, answer: SettleAnswer, counterpart: str,
-           person_id: int | None = None) -> InterRegionSettlement:
+           person_id: int | None = None, totals_delta: dict | None = None) -> InterRegionSettlement:
     """Add the row of a cross-region settlement (or cancellation) — the caller posts and
     audits in the same transaction. A cancellation row negates the amounts and names the row
     it undoes."""
@@ -124,7 +125,8 @@ def record(uow: UnitOfWork, *, direction: str, answer: SettleAnswer, counterpart
         person_id=person_id, cross_region=str(answer.cross_region), medfee_sumamt=sign * info.medfee_sumamt,
         fund_pay_sumamt=sign * info.fund_pay_sumamt, acct_pay=sign * info.acct_pay,
         psn_cash_pay=sign * info.psn_cash_pay, owed=answer.owed, day=answer.day, batch_id=None,
-        created_at=uow.now())
+        msgid=answer.msgid, policy_version=answer.policy_version, setlinfo=dataclasses.asdict(info),
+        totals_delta=totals_delta or {}, created_at=uow.now())
     uow.session.add(row)
     uow.session.flush()
     return row
@@ -189,13 +191,14 @@ def _post_in(uow: UnitOfWork, actor: Actor, answer: SettleAnswer, counterpart: s
 # -- direction `out`: our insured person treated elsewhere --------------------------------------
 
 def post_out(uow: UnitOfWork, actor: Actor, answer: SettleAnswer, *, counterpart: str, person_id: int,
-             paid_from: dict[str, Fen]) -> RowView:
+             paid_from: dict[str, Fen], totals_delta: dict) -> RowView:
     """Book our person's settlement in another region (inside the HomeOffice's transaction):
     the row, and the money from `paid_from` (ledger account → fen: the pooled fund, the personal
     account; a cancellation passes them back with the same signs) into the payable to the
     treatment region. Audited; the caller commits."""
     open_accounts(uow, counterpart)
-    row = record(uow, direction="out", answer=answer, counterpart=counterpart, person_id=person_id)
+    row = record(uow, direction="out", answer=answer, counterpart=counterpart, person_id=person_id,
+                 totals_delta=totals_delta)
     sign = -1 if answer.cancelled else 1
     legs = [(code, sign * amount) for code, amount in paid_from.items() if amount]
     if legs:

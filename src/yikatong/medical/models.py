@@ -63,6 +63,7 @@ class InterRegionSettlement(Base):
     treatment_admdvs: Mapped[str] = mapped_column(String(6))
     setl_id: Mapped[str] = mapped_column(String(64))  # the insured region's settlement id
     entry: Mapped[str] = mapped_column(String(8))  # settle | cancel
+    msgid: Mapped[str] = mapped_column(String(64))  # the institution's message id of the settle/cancel
     reverses: Mapped[int | None] = mapped_column(ForeignKey("medical_interregion_settlements.id"))
     fixmedins_code: Mapped[str] = mapped_column(String(32))
     psn_no: Mapped[str] = mapped_column(String(32))  # the insured region's person number
@@ -74,6 +75,9 @@ class InterRegionSettlement(Base):
     psn_cash_pay: Mapped[int] = mapped_column(BigInteger)
     owed: Mapped[int] = mapped_column(BigInteger)  # fund + account: what the offices clear
     day: Mapped[date] = mapped_column(index=True)  # the clearing day (CST)
+    policy_version: Mapped[str] = mapped_column(String(64))  # the insured region's policy
+    setlinfo: Mapped[dict]  # every setlinfo field of the answer (for the holder's view, a cancellation)
+    totals_delta: Mapped[dict] = mapped_column(default=dict)  # ours (out): what it added to the year
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("medical_interregion_batches.id"), index=True)
     created_at: Mapped[datetime]
 
