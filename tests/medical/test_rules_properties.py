@@ -130,6 +130,12 @@ def test_one_settlement_keeps_every_invariant(insured, encounter, lines, year):
     assert delta.medfee_total == info.medfee_sumamt
     if not (encounter.use_account and POLICY.scheme(insured.scheme).account.enabled):
         assert info.acct_pay == 0
+    # the subsidy pays only once the basic cap has stopped the pooled fund
+    if info.hifob_pay:
+        assert after.inpatient_fund >= POLICY.employee.inpatient.annual_cap
+    # the serious-illness insurance pays only above its threshold
+    if info.hifmi_pay:
+        assert after.serious_base > POLICY.resident.serious_illness.threshold
 
 
 @FAST
