@@ -39,7 +39,7 @@ def test_packaged_policy_is_an_example_in_fen_and_basis_points() -> None:
     assert policy.status == "example default – not official policy"
     assert policy.region == "320400"
     inpatient = policy.employee.inpatient
-    # domain-rules §3.2: 300 / 600 / 800 yuan, 95 / 92 / 88 %, retired +3 pp, cap 300,000
+    # docs/medical-policy.md: 300 / 600 / 800 yuan, 95 / 92 / 88 %, retired +3 pp, cap 300,000
     assert [inpatient.deductible[level] for level in (Level.ONE, Level.TWO, Level.THREE)] == [
         30_000, 60_000, 80_000]
     assert [inpatient.ratio[level] for level in (Level.ONE, Level.TWO, Level.THREE)] == [
