@@ -1,4 +1,4 @@
-"""Cross-region filing (异地就医备案, domain-rules §3.3): file, cancel, after the fact, and the
+"""Cross-region filing (异地就医备案, domain-rules §3; docs/medical-cross-region.md): file, cancel, after the fact, and the
 CrossRegion a visit settles under."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Cross-region care filing (异地就医备案, domain-rules §3.3) for people insured in Changzhou.
+"""Cross-region care filing (异地就医备案, domain-rules §3; docs/medical-cross-region.md) for people insured in Changzhou.
 
 Two kinds, each with its national reasons (example defaults, M):
 

@@ -1,5 +1,5 @@
 """A simulated national medical insurance platform (国家医保信息平台) for cross-region care
-(异地就医直接结算, domain-rules §3.3), for the simulation and tests — as transit has its
+(异地就医直接结算, domain-rules §3; docs/medical-cross-region.md), for the simulation and tests — as transit has its
 simulated national clearing house (clearing/national.py).
 
 The platform routes a visit of a person insured in one region and treated in another to the
@@ -10,7 +10,7 @@ insured region's office and carries the answer back:
 * settlement (2207/2304 of a cross-region visit): the treatment region's institution sends the
   fee lines already classed by the *treatment region's* catalogue; the *insured region's* office
   settles them with its own policy (deductible, ratios, caps) and the cross-region status of its
-  person's filing (§3.3: temporary −10 pp, not filed −20 pp, example defaults in the policy) —
+  person's filing (notes 3.3: temporary −10 pp, not filed −20 pp, example defaults in the policy) —
   always through `rules.settle`, never a second calculation;
 * cancellation (2208/2305) the same way back.
 
