@@ -54,7 +54,7 @@ class InterRegionSettlement(Base):
     the amounts negated (`reverses` names the row it undoes), cleared on its own day."""
 
     __tablename__ = "medical_interregion_settlements"
-    __table_args__ = (UniqueConstraint("direction", "setl_id", "entry", name="setl"),)
+    __table_args__ = (UniqueConstraint("direction", "setl_id", "entry"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     direction: Mapped[str] = mapped_column(String(3))  # out | in
