@@ -36,6 +36,7 @@ from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import service as ledger
 from yikatong.ledger.rules import AccountKind
 from yikatong.medical import crossregion
+from yikatong.medical import service as medical
 from yikatong.medical.models import InterRegionBatch, InterRegionSettlement
 from yikatong.medical.national import (
     HOME_ADMDVS,
@@ -61,13 +62,15 @@ def payable_account(admdvs: str) -> str:
 
 
 def institution_account(fixmedins_code: str) -> str:
-    """What the fund owes a designated institution (medstore's `service.payable_code`)."""
-    return f"medical:institution:{fixmedins_code}:payable"
+    """What the fund owes a designated institution (the visit flow's account)."""
+    return medical.payable_code(fixmedins_code)
 
 
 def open_accounts(uow: UnitOfWork, counterpart: str) -> None:
-    ledger.open_account(uow=uow, code=receivable_account(counterpart), kind=AccountKind.ASSET)
-    ledger.open_account(uow=uow, code=payable_account(counterpart), kind=AccountKind.LIABILITY)
+    """A cancellation on a later day than its settlement's clearing turns the day's receivable
+    (or payable) negative: what is owed back, cleared that day. Hence allow_negative."""
+    ledger.open_account(uow=uow, code=receivable_account(counterpart), kind=AccountKind.ASSET, allow_negative=True)
+    ledger.open_account(uow=uow, code=payable_account(counterpart), kind=AccountKind.LIABILITY, allow_negative=True)
     ledger.open_account(uow=uow, code=BANK, kind=AccountKind.ASSET, allow_negative=True)
 
 
@@ -178,7 +181,8 @@ def _post_in(uow: UnitOfWork, actor: Actor, answer: SettleAnswer, counterpart: s
     open_accounts(uow, counterpart)
     row = record(uow, direction="in", answer=answer, counterpart=counterpart)
     institution = institution_account(answer.fixmedins_code)
-    ledger.open_account(uow=uow, code=institution, kind=AccountKind.LIABILITY)
+    # as the visit flow opens it: an institution may owe a cancellation back after being paid
+    ledger.open_account(uow=uow, code=institution, kind=AccountKind.LIABILITY, allow_negative=True)
     if row.owed:
         ledger.post(uow=uow, request_id=f"medical:interregion:in:{row.entry}:{answer.setl_id}",
                     kind="medical.interregion_in", memo=f"{answer.insuplc_admdvs} {answer.setl_id}",
