@@ -43,6 +43,9 @@ def test_the_insured_region_is_local_and_elsewhere_unfiled_is_not_filed(platform
     assert status(platform, person_id, "320400", TODAY) is CrossRegion.LOCAL
     assert status(platform, person_id, NANJING, TODAY) is CrossRegion.NOT_FILED
     assert status(platform, person_id, NANJING, TODAY, emergency=True) is CrossRegion.EMERGENCY
+    # insured in a district: every district of the city (the pooling region) is local
+    assert status(platform, person_id, "320411", TODAY, insured_admdvs="320402") is CrossRegion.LOCAL
+    assert status(platform, person_id, NANJING, TODAY, insured_admdvs="320402") is CrossRegion.NOT_FILED
 
 
 @pytest.mark.parametrize(("reason", "expected"), [
@@ -135,6 +138,7 @@ def test_a_retried_request_answers_the_first_filing_and_a_reused_id_is_refused(p
 @pytest.mark.parametrize(("fields", "words"), [
     ({"filed_admdvs": "320402"}, "insured region itself"),
     ({"filed_admdvs": "320000"}, "insured region itself"),  # the province holds Changzhou
+    ({"filed_admdvs": "320411", "insured_admdvs": "320402"}, "insured region itself"),  # same city
     ({"filed_admdvs": "32010"}, "6 digits"),
     ({"reason": "holiday"}, "unknown filing reason"),
     ({"end": date(2026, 3, 1)}, "before the begin"),

@@ -243,3 +243,35 @@ def test_a_cancellation_after_its_day_was_cleared_is_owed_back_on_its_own_day(pl
     assert (first.net, second.net, second.rows) == (answer.owed, -answer.owed, 1)
     assert balance(platform, interregion.receivable_account(SHANGHAI)) == 0
     assert balance(platform, interregion.BANK) == 0
+
+
+def test_the_visit_flow_settles_under_the_persons_filing_at_an_institution_elsewhere(platform, reference):
+    """An institution of another region on our list (visits.settle asks crossregion for the
+    status): not filed −20 points, then filed for long-term residence there: no reduction."""
+    from tests.medical.conftest import institution, insured
+    from yikatong.medical import visits
+    from yikatong.medical.visits import FeeInput
+
+    with platform.uow() as uow:
+        medical.register_institution(uow=uow, actor=OFFICE, code=NANJING_HOSPITAL, name="南京鼓楼医院",
+                                     name_en="Nanjing Drum Tower Hospital", level="3", admdvs="320106")
+    _, person_id, card_no = insured(platform, credit=0)
+    actor = institution(NANJING_HOSPITAL)
+    ours = policy_in_force(DAY).employee.outpatient.ratio[Level.THREE]
+    ratios = []
+    for number in range(2):
+        with platform.uow() as uow:
+            visit = visits.register(uow=uow, actor=actor, msgid=f"{NANJING_HOSPITAL}2026030209000{number}1",
+                                    cert_type="03", cert_no=card_no)
+        with platform.uow() as uow:
+            visits.upload_fees(uow=uow, actor=actor, msgid=f"{NANJING_HOSPITAL}2026030209000{number}2",
+                               mdtrt_id=visit.mdtrt_id, lines=[FeeInput("1", "002101000010000", 1, 2_000)])
+        with platform.uow() as uow:
+            settled = visits.settle(uow=uow, actor=actor, msgid=f"{NANJING_HOSPITAL}2026030209000{number}3",
+                                    mdtrt_id=visit.mdtrt_id, cert_type="03", cert_no=card_no)
+        ratios.append((settled.cross_region, settled.setlinfo["pool_prop_selfpay"]))
+        if number == 0:
+            with platform.uow() as uow:
+                crossregion.file(uow=uow, actor=OFFICE, request_id="lt", person_id=person_id, filed_admdvs=NANJING,
+                                 reason=Reason.LONG_TERM_RESIDENCE, begin=DAY)
+    assert ratios == [("not_filed", ours - 2000), ("long_term", ours)]

@@ -120,9 +120,15 @@ def covers(region: str, admdvs: str) -> bool:
     return admdvs.startswith(region_prefix(region))
 
 
+def pooling_region(admdvs: str) -> str:
+    """The pooling region (统筹区) of a division: its city (320402 → 320400); a province-level
+    code stays as it is."""
+    return admdvs if admdvs[2:] == "0000" else admdvs[:4] + "00"
+
+
 def is_home(admdvs: str, home: str = HOME_ADMDVS) -> bool:
-    """A division of the insured place itself (Changzhou: 3204xx) is local care."""
-    return covers(home, admdvs)
+    """A division of the insured place's pooling region (Changzhou: 3204xx) is local care."""
+    return covers(pooling_region(home), admdvs)
 
 
 def _regions_overlap(a: str, b: str) -> bool:
@@ -215,7 +221,7 @@ def file(*, uow: UnitOfWork, actor: Actor, request_id: str, person_id: int, file
         raise InvalidFiling(reason_zh=f"未知的备案类型 {reason!r}", reason_en=f"unknown filing reason {reason!r}") from None
     check_admdvs(filed_admdvs)
     check_admdvs(insured_admdvs)
-    if _regions_overlap(filed_admdvs, insured_admdvs):
+    if _regions_overlap(filed_admdvs, pooling_region(insured_admdvs)):
         raise InvalidFiling(reason_zh="备案地不能是参保地本身", reason_en="the region filed for is the insured region itself")
     kind = KIND_OF[reason]
     if end is None and kind is Kind.TEMPORARY:
