@@ -9,12 +9,14 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from tests.medical.conftest import institution, insured
+from tests.medical.test_visits import call, msgid, outpatient_visit
 from tests.people.helpers import SSN, register
 from yikatong.audit.models import AuditRecord
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.ledger import service as ledger
 from yikatong.ledger.errors import AccountNotFound
-from yikatong.medical import crossregion, interregion, national
+from yikatong.medical import crossregion, interregion, national, visits
 from yikatong.medical import service as medical
 from yikatong.medical.crossregion import Reason
 from yikatong.medical.home_office import HomeOffice
@@ -22,6 +24,7 @@ from yikatong.medical.models import InterRegionSettlement
 from yikatong.medical.national import NationalMedicalPlatform, VisitClaim
 from yikatong.medical.policy import policy_in_force
 from yikatong.medical.rules import CrossRegion, FeeLine, ItemClass, Level, MedType
+from yikatong.medical.visits import FeeInput
 
 pytestmark = pytest.mark.db
 
@@ -200,9 +203,6 @@ def test_a_day_the_platform_does_not_agree_to_is_recorded_as_disputed_and_nothin
 def test_care_at_home_and_in_nanjing_share_one_year_and_the_books_balance(platform, clock, reference):
     """A local outpatient visit through the visit flow, then outpatient care in Nanjing: the
     yearly deductible met at home is not asked again there, and the ledger stays balanced."""
-    from tests.medical.conftest import insured
-    from tests.medical.test_visits import call, msgid, outpatient_visit
-    from yikatong.medical import visits
 
     nation = NationalMedicalPlatform(national.simulated_offices(), clock=clock)
     nation.connect(HomeOffice(platform, nation))
@@ -248,9 +248,6 @@ def test_a_cancellation_after_its_day_was_cleared_is_owed_back_on_its_own_day(pl
 def test_the_visit_flow_settles_under_the_persons_filing_at_an_institution_elsewhere(platform, reference):
     """An institution of another region on our list (visits.settle asks crossregion for the
     status): not filed −20 points, then filed for long-term residence there: no reduction."""
-    from tests.medical.conftest import institution, insured
-    from yikatong.medical import visits
-    from yikatong.medical.visits import FeeInput
 
     with platform.uow() as uow:
         medical.register_institution(uow=uow, actor=OFFICE, code=NANJING_HOSPITAL, name="南京鼓楼医院",
@@ -275,3 +272,21 @@ def test_the_visit_flow_settles_under_the_persons_filing_at_an_institution_elsew
                 crossregion.file(uow=uow, actor=OFFICE, request_id="lt", person_id=person_id, filed_admdvs=NANJING,
                                  reason=Reason.LONG_TERM_RESIDENCE, begin=DAY)
     assert ratios == [("not_filed", ours - 2000), ("long_term", ours)]
+
+
+def test_a_visitors_fee_lines_are_classed_by_our_catalogue_and_the_daily_job_clears_every_region(
+        platform, world):
+    nation, _, _, psn_no, shanghai_psn = world
+    lines = interregion.classed_lines(lines=[("001102000030000", 1, 4_000), ("XA11GAV010A001010109999", 1, 1_500)],
+                                      day=DAY)
+    assert [(x.item_class, x.price_limit, x.pre_self_pay_bp) for x in lines] == [
+        (ItemClass.B, 3_500, 1_000), (ItemClass.C, None, 0)]
+    answer = visiting_here(platform, nation, shanghai_psn, "v1", lines=lines)
+    assert (answer.setlinfo.overlmt_selfpay, answer.setlinfo.fulamt_ownpay_amt) == (500, 1_500)
+    treated_in_nanjing(nation, psn_no, "m1")
+    with platform.uow() as uow:
+        batches = interregion.clear_all(uow=uow, actor=OFFICE, national=nation, day=DAY)
+    assert [(b.counterpart_admdvs, b.status, b.rows) for b in batches] == [(SHANGHAI, "agreed", 1),
+                                                                           (NANJING, "agreed", 1)]
+    with platform.uow() as uow:
+        assert interregion.clear_all(uow=uow, actor=OFFICE, national=nation, day=DAY) == []

@@ -25,6 +25,7 @@ office's clearing account at its bank; what the net settlement moves).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -35,7 +36,7 @@ from yikatong.core.money import Fen
 from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import service as ledger
 from yikatong.ledger.rules import AccountKind
-from yikatong.medical import crossregion
+from yikatong.medical import crossregion, rules
 from yikatong.medical import service as medical
 from yikatong.medical.models import InterRegionBatch, InterRegionSettlement
 from yikatong.medical.national import (
@@ -143,6 +144,19 @@ def _snapshot(row: InterRegionSettlement) -> dict:
 
 
 # -- direction `in`: another region's insured person at one of our institutions ----------------
+
+def classed_lines(*, lines: Sequence[tuple[str, int, Fen]], day: date) -> tuple[rules.FeeLine, ...]:
+    """A visitor's fee lines (catalogue code, quantity, unit price) classed by *our* catalogue
+    in force on `day` — the treatment region's catalogue — as the claim to the insured region
+    carries them. Raises UnknownCatalogueCode."""
+    classed = []
+    for code, quantity, unit_price in lines:
+        _, item = medical.catalogue_item(code=code, day=day)
+        classed.append(rules.FeeLine(code=item.code, item_class=rules.ItemClass(item.item_class),
+                                     amount=quantity * unit_price, price_limit=item.limit_for(quantity),
+                                     pre_self_pay_bp=item.pre_self_pay_bp))
+    return tuple(classed)
+
 
 def settle_visiting(*, uow: UnitOfWork, actor: Actor, national: NationalMedicalPlatform,
                     claim: VisitClaim) -> SettleAnswer:
@@ -297,6 +311,15 @@ def clear_day(*, uow: UnitOfWork, actor: Actor, national: NationalMedicalPlatfor
                      "digest": sent.digest, "status": batch.status, **({} if check.agreed else batch.differences)})
     uow.commit()
     return _batch_view(batch)
+
+
+def clear_all(*, uow: UnitOfWork, actor: Actor, national: NationalMedicalPlatform, day: date) -> list[BatchView]:
+    """Clear `day` with every region that has rows not yet cleared that day (the daily job):
+    one batch (one transaction) per region, in region order."""
+    regions = sorted(set(uow.session.execute(select(InterRegionSettlement.counterpart_admdvs).where(
+        InterRegionSettlement.day == day, InterRegionSettlement.batch_id.is_(None))).scalars()))
+    return [clear_day(uow=uow, actor=actor, national=national, counterpart_admdvs=region, day=day)
+            for region in regions]
 
 
 def clearing_file(*, uow: UnitOfWork, file_id: str) -> str:
