@@ -299,7 +299,10 @@ class InterRegionSettlement(Base):
     the amounts negated (`reverses` names the row it undoes), cleared on its own day."""
 
     __tablename__ = "medical_interregion_settlements"
-    __table_args__ = (UniqueConstraint("direction", "setl_id", "entry"),)
+    # an institution's message id settles or cancels once (two tries at once: one fails)
+    __table_args__ = (UniqueConstraint("direction", "setl_id", "entry"),
+                      UniqueConstraint("direction", "fixmedins_code", "msgid",
+                                       name="uq_medical_interregion_settlements_msgid"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     direction: Mapped[str] = mapped_column(String(3))  # out | in

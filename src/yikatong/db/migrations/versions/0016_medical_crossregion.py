@@ -91,7 +91,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_medical_interregion_settlements_person_id_persons')),
     sa.ForeignKeyConstraint(['reverses'], ['medical_interregion_settlements.id'], name=op.f('fk_medical_interregion_settlements_reverses_medical_interregion_settlements')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_medical_interregion_settlements')),
-    sa.UniqueConstraint('direction', 'setl_id', 'entry', name=op.f('uq_medical_interregion_settlements_direction_setl_id_entry'))
+    sa.UniqueConstraint('direction', 'setl_id', 'entry', name=op.f('uq_medical_interregion_settlements_direction_setl_id_entry')),
+    sa.UniqueConstraint('direction', 'fixmedins_code', 'msgid', name=op.f('uq_medical_interregion_settlements_msgid'))
     )
     with op.batch_alter_table('medical_interregion_settlements', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_medical_interregion_settlements_batch_id'), ['batch_id'], unique=False)
