@@ -110,6 +110,10 @@ def test_our_person_in_nanjing_settles_with_our_ratio_less_20_points_unfiled_and
     assert treated_in_nanjing(nation, psn_no, "m2") == filed  # the institution's retry
     assert totals(platform, person_id).inpatient_admissions == 2
     assert balance(platform, interregion.payable_account(NANJING)) == unfiled.owed + filed.owed
+    with platform.uow() as uow:  # what the holder sees of their care elsewhere
+        seen = interregion.rows(uow=uow, person_id=person_id)
+    assert [(r.setl_id, r.cross_region, r.acct_pay) for r in seen] == [
+        (unfiled.setl_id, "not_filed", unfiled.setlinfo.acct_pay), (filed.setl_id, "temporary", filed.setlinfo.acct_pay)]
 
 
 def test_cancelling_our_persons_settlement_elsewhere_restores_totals_account_and_payable(platform, world):

@@ -335,9 +335,13 @@ def clearing_file(*, uow: UnitOfWork, file_id: str) -> str:
     return text
 
 
-def rows(*, uow: UnitOfWork, counterpart_admdvs: str | None = None, day: date | None = None) -> list[RowView]:
-    """Cross-region rows, oldest first, optionally of one region and/or day."""
+def rows(*, uow: UnitOfWork, counterpart_admdvs: str | None = None, day: date | None = None,
+         person_id: int | None = None) -> list[RowView]:
+    """Cross-region rows, oldest first, optionally of one region, day and/or one of our insured
+    people (their care elsewhere: what the holder sees beside their visits at home)."""
     query = select(InterRegionSettlement).order_by(InterRegionSettlement.id)
+    if person_id is not None:
+        query = query.where(InterRegionSettlement.person_id == person_id)
     if counterpart_admdvs is not None:
         query = query.where(InterRegionSettlement.counterpart_admdvs == counterpart_admdvs)
     if day is not None:
