@@ -420,11 +420,12 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
                 dept: str | None) -> Visit:
     now = uow.now()
     day = local_date(now)
-    insured = service.identify(uow=uow, cert_type=cert_type, cert_no=cert_no, day=day)
+    person_id, enrolment, _ = service.check_insured(uow=uow, cert_type=cert_type,
+                                                    cert_no=cert_no, day=day)
     visit = Visit(
         mdtrt_id=f"{institution.admdvs}{day:%Y%m%d}{secrets.randbelow(10**12):012d}",
-        fixmedins_code=institution.code, person_id=insured.person_id, psn_no=insured.psn_no,
-        insutype=insured.enrolment.scheme, insuplc_admdvs=insured.enrolment.insured_admdvs,
+        fixmedins_code=institution.code, person_id=person_id, psn_no=enrolment.psn_no,
+        insutype=enrolment.scheme, insuplc_admdvs=enrolment.insured_admdvs,
         mdtrtarea_admvs=institution.admdvs, med_type=med_type, cert_type=cert_type,
         dise_codg=_short(dise_codg, 20), dept=_short(dept, 64), state=OPEN, begin_at=now,
         end_at=None, msgid=msgid, created_at=now, updated_at=now)
@@ -432,7 +433,7 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
     uow.session.flush()
     uow.audit(actor=actor, action="medical.visit_opened", entity_type="medical_visit",
               entity_id=visit.mdtrt_id, after={"med_type": med_type, "cert_type": cert_type,
-                                               "person_id": insured.person_id, "msgid": msgid})
+                                               "person_id": person_id, "msgid": msgid})
     return visit
 
 
@@ -465,7 +466,8 @@ def _add_lines(uow: UnitOfWork, visit: Visit, msgid: str, lines: Sequence[FeeInp
 @dataclass(frozen=True)
 class _Computed:
     visit: Visit
-    insured: service.InsuredView
+    enrolment: service.EnrolmentView
+    cert_type: str
     lines: list[FeeLine]
     result: rules.Settlement
     cross_region: str
@@ -479,9 +481,9 @@ class _Computed:
         v = self.visit
         return SettlementView(
             setl_id=setl_id, mdtrt_id=v.mdtrt_id, fixmedins_code=v.fixmedins_code,
-            person_id=v.person_id, psn_no=v.psn_no, insutype=self.insured.enrolment.scheme,
-            med_type=v.med_type, cert_type=self.insured.cert_type,
-            insuplc_admdvs=self.insured.enrolment.insured_admdvs, mdtrtarea_admvs=v.mdtrtarea_admvs,
+            person_id=v.person_id, psn_no=v.psn_no, insutype=self.enrolment.scheme,
+            med_type=v.med_type, cert_type=self.cert_type,
+            insuplc_admdvs=self.enrolment.insured_admdvs, mdtrtarea_admvs=v.mdtrtarea_admvs,
             cross_region=self.cross_region, medins_setl_id=medins_setl_id,
             setlinfo=dataclasses.asdict(self.result.setlinfo),
             policy_version=self.result.policy_version, catalogue_version=self.catalogue_version,
@@ -496,8 +498,9 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
     row is locked first (and then the account balance read), so two settlements of one person
     queue instead of both spending the same balance or the same cap."""
     day = local_date(uow.now())
-    insured = service.identify(uow=uow, cert_type=cert_type, cert_no=cert_no, day=day)
-    if insured.person_id != visit.person_id:
+    person_id, enrolment, _ = service.check_insured(uow=uow, cert_type=cert_type,
+                                                    cert_no=cert_no, day=day)
+    if person_id != visit.person_id:
         raise CredentialOfAnotherPerson()
     lines = list(uow.session.execute(
         select(FeeLine).where(FeeLine.visit_id == visit.id, FeeLine.settlement_id.is_(None))
@@ -514,8 +517,7 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
         balance = service.account_balance(uow=uow, person_id=visit.person_id)
     else:
         year = service.year_totals(uow=uow, person_id=visit.person_id, year=day.year)
-        balance = insured.account_balance
-    enrolment = insured.enrolment
+        balance = service.account_balance(uow=uow, person_id=visit.person_id)
     cross = (rules.CrossRegion.LOCAL if enrolment.insured_admdvs[:4] == institution.admdvs[:4]
              else rules.CrossRegion.NOT_FILED)  # filings for care elsewhere: medregion (later)
     result = rules.settle(
@@ -529,7 +531,7 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
                              amount=line.amount, price_limit=line.price_limit,
                              pre_self_pay_bp=line.pre_self_pay_bp) for line in lines],
         year=year)
-    return _Computed(visit=visit, insured=insured, lines=lines, result=result,
+    return _Computed(visit=visit, enrolment=enrolment, cert_type=cert_type, lines=lines, result=result,
                      cross_region=str(cross), catalogue_version=max(line.catalogue_version for line in lines),
                      year=day.year, year_before=year, year_row=year_row)
 
@@ -541,7 +543,7 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                         use_account=use_account, medfee_sumamt=medfee_sumamt, lock=True)
     info, now = computed.result.setlinfo, uow.now()
     setl_id = f"S{institution.admdvs}{local_date(now):%Y%m%d}{secrets.randbelow(10**12):012d}"
-    pool = service.pool_code(computed.insured.enrolment.insured_admdvs)
+    pool = service.pool_code(computed.enrolment.insured_admdvs)
     legs = _settlement_legs(pool=pool, account=service.account_code(visit.person_id),
                             payable=service.payable_code(institution.code), info=info)
     journal_id = f"medical:settle:{setl_id}" if legs else None
@@ -551,8 +553,8 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                     memo=f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}")
     row = Settlement(
         setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
-        person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.insured.enrolment.scheme,
-        med_type=visit.med_type, insuplc_admdvs=computed.insured.enrolment.insured_admdvs,
+        person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.enrolment.scheme,
+        med_type=visit.med_type, insuplc_admdvs=computed.enrolment.insured_admdvs,
         mdtrtarea_admvs=visit.mdtrtarea_admvs, cert_type=cert_type,
         cross_region=computed.cross_region, year=computed.year,
         medins_setl_id=_short(medins_setl_id, 30) or msgid, **dataclasses.asdict(info),
