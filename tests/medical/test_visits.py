@@ -14,6 +14,7 @@ from tests.cards.conftest import PHONE, act
 from tests.medical.conftest import (
     COMMUNITY,
     HOSPITAL,
+    OFFICE,
     OTHER_HOSPITAL,
     PHARMACY,
     TODAY,
@@ -407,3 +408,17 @@ def test_a_resident_at_a_community_centre_pays_no_account(platform, reference):
     check_invariants(settled.setlinfo)
     assert settled.insutype == "390" and settled.setlinfo["acct_pay"] == 0
     assert settled.setlinfo["psn_cash_pay"] == settled.setlinfo["psn_part_amt"]
+
+
+def test_a_suspended_institution_cannot_settle(platform, person):
+    ssn, person_id, card_no = person
+    visit = outpatient_visit(platform, card_no)
+    act(platform, service.set_institution_active, actor=OFFICE, code=HOSPITAL, active=False,
+        reason="inspection")
+    with pytest.raises(errors.InstitutionInactive):
+        call(platform, visits.settle, msgid=msgid(), mdtrt_id=visit.mdtrt_id, cert_type="03",
+             cert_no=card_no)
+    act(platform, service.set_institution_active, actor=OFFICE, code=HOSPITAL, active=True,
+        reason="inspection passed")
+    assert call(platform, visits.settle, msgid=msgid(), mdtrt_id=visit.mdtrt_id, cert_type="03",
+                cert_no=card_no).state == "settled"

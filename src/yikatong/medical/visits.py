@@ -355,7 +355,7 @@ def reverse(*, uow: UnitOfWork, actor: Actor, msgid: str, omsgid: str, oinfno: s
             outcome = "reversed"
         uow.audit(actor=actor, action="medical.message_reversed", entity_type="medical_message",
                   entity_id=f"{institution.code}:{omsgid}",
-                  after={"oinfno": oinfno, "outcome": outcome, "msgid": msgid})
+                  after={"oinfno": oinfno, "outcome": outcome, "detail": detail, "msgid": msgid})
         return "2601", ReversalView(omsgid=omsgid, oinfno=str(oinfno), outcome=outcome, detail=detail)
 
     return _handle(uow, actor, msgid, request, work, ReversalView)
