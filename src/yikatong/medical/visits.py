@@ -38,6 +38,7 @@ from yikatong.core.money import MAX_AMOUNT_FEN, Fen
 from yikatong.db.idempotency import request_fingerprint
 from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import service as ledger
+from yikatong.ledger.errors import AccountNotFound
 from yikatong.medical import rules, service
 from yikatong.medical.errors import (
     CannotReverse,
@@ -548,9 +549,13 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                             payable=service.payable_code(institution.code), info=info)
     journal_id = f"medical:settle:{setl_id}" if legs else None
     if legs:
-        _open_accounts(uow, pool, institution.code)
-        ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs,
-                    memo=f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}")
+        memo = f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}"
+        try:
+            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo)
+        except AccountNotFound:  # opened at enrolment and designation; data from before that
+            service.open_fund_accounts(uow, insured_admdvs=computed.enrolment.insured_admdvs,
+                                       fixmedins_code=institution.code)
+            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo)
     row = Settlement(
         setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
         person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.enrolment.scheme,
@@ -797,13 +802,6 @@ def _settlement_legs(*, pool: str, account: str, payable: str, info: Any, sign: 
     fund, acct = info.fund_pay_sumamt, info.acct_pay
     legs = [(pool, sign * fund), (account, sign * acct), (payable, -sign * (fund + acct))]
     return [leg for leg in legs if leg[1] != 0]
-
-
-def _open_accounts(uow: UnitOfWork, pool: str, fixmedins_code: str) -> None:
-    ledger.open_account(uow=uow, code=pool, kind="expense")
-    # an institution may owe a cancellation's amount back after it was paid: it may go negative
-    ledger.open_account(uow=uow, code=service.payable_code(fixmedins_code), kind="liability",
-                        allow_negative=True)
 
 
 def _may_see(actor: Actor, fixmedins_code: str, person_id: int) -> bool:
