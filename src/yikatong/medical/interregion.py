@@ -67,12 +67,18 @@ def institution_account(fixmedins_code: str) -> str:
     return medical.payable_code(fixmedins_code)
 
 
-def open_accounts(uow: UnitOfWork, counterpart: str) -> None:
+def open_accounts(uow: UnitOfWork, counterpart: str, *, receivable: bool = True, payable: bool = True,
+                  bank: bool = True) -> None:
     """A cancellation on a later day than its settlement's clearing turns the day's receivable
     (or payable) negative: what is owed back, cleared that day. Hence allow_negative."""
-    ledger.open_account(uow=uow, code=receivable_account(counterpart), kind=AccountKind.ASSET, allow_negative=True)
-    ledger.open_account(uow=uow, code=payable_account(counterpart), kind=AccountKind.LIABILITY, allow_negative=True)
-    ledger.open_account(uow=uow, code=BANK, kind=AccountKind.ASSET, allow_negative=True)
+    if receivable:
+        ledger.open_account(uow=uow, code=receivable_account(counterpart), kind=AccountKind.ASSET,
+                            allow_negative=True)
+    if payable:
+        ledger.open_account(uow=uow, code=payable_account(counterpart), kind=AccountKind.LIABILITY,
+                            allow_negative=True)
+    if bank:
+        ledger.open_account(uow=uow, code=BANK, kind=AccountKind.ASSET, allow_negative=True)
 
 
 def region_of(admdvs: str, national: NationalMedicalPlatform) -> str:
@@ -192,7 +198,7 @@ def cancel_visiting(*, uow: UnitOfWork, actor: Actor, national: NationalMedicalP
 
 
 def _post_in(uow: UnitOfWork, actor: Actor, answer: SettleAnswer, counterpart: str) -> None:
-    open_accounts(uow, counterpart)
+    open_accounts(uow, counterpart, payable=False, bank=False)
     row = record(uow, direction="in", answer=answer, counterpart=counterpart)
     institution = institution_account(answer.fixmedins_code)
     # as the visit flow opens it: an institution may owe a cancellation back after being paid
@@ -214,7 +220,7 @@ def post_out(uow: UnitOfWork, actor: Actor, answer: SettleAnswer, *, counterpart
     the row, and the money from `paid_from` (ledger account → fen: the pooled fund, the personal
     account; a cancellation passes them back with the same signs) into the payable to the
     treatment region. Audited; the caller commits."""
-    open_accounts(uow, counterpart)
+    open_accounts(uow, counterpart, receivable=False, bank=False)
     row = record(uow, direction="out", answer=answer, counterpart=counterpart, person_id=person_id,
                  totals_delta=totals_delta)
     sign = -1 if answer.cancelled else 1
