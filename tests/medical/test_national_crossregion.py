@@ -19,7 +19,7 @@ from yikatong.ledger.errors import AccountNotFound
 from yikatong.medical import crossregion, interregion, national, visits
 from yikatong.medical import service as medical
 from yikatong.medical.crossregion import Reason
-from yikatong.medical.home_office import HomeOffice
+from yikatong.medical.home_office import HomeOffice, simulated_national
 from yikatong.medical.models import InterRegionSettlement
 from yikatong.medical.national import NationalMedicalPlatform, VisitClaim
 from yikatong.medical.policy import policy_in_force
@@ -39,9 +39,8 @@ SH_CERT = "310101197001010011"
 
 @pytest.fixture
 def world(platform, clock):
-    offices = {office.admdvs: office for office in national.simulated_offices()}
-    nation = NationalMedicalPlatform(offices.values(), clock=clock)
-    nation.connect(HomeOffice(platform, nation))
+    nation = simulated_national(platform)
+    offices = {admdvs: nation.office(admdvs) for admdvs in national.OTHER_REGIONS}
     person_id = register(platform).person_id
     with platform.uow() as uow:
         enrolment = medical.enrol(uow=uow, actor=OFFICE, person_id=person_id, scheme="310", insured_admdvs="320402",

@@ -143,3 +143,13 @@ def _row(uow, fixmedins_code: str, msgid: str) -> InterRegionSettlement | None:
     return uow.session.execute(select(InterRegionSettlement).where(
         InterRegionSettlement.direction == "out", InterRegionSettlement.fixmedins_code == fixmedins_code,
         InterRegionSettlement.msgid == msgid)).scalars().first()
+
+
+def simulated_national(platform, *, book: PolicyBook | None = None) -> NationalMedicalPlatform:
+    """A national platform with the simulated Nanjing and Shanghai offices and ours connected
+    (for the simulation, the demo and tests)."""
+    from yikatong.medical.national import simulated_offices
+
+    nation = NationalMedicalPlatform(simulated_offices(book=book), clock=platform.clock)
+    nation.connect(HomeOffice(platform, nation, book=book))
+    return nation
