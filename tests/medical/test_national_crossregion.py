@@ -293,3 +293,19 @@ def test_a_visitors_fee_lines_are_classed_by_our_catalogue_and_the_daily_job_cle
                                                                            (NANJING, "agreed", 1)]
     with platform.uow() as uow:
         assert interregion.clear_all(uow=uow, actor=OFFICE, national=nation, day=DAY) == []
+
+
+def test_a_settlement_booked_after_its_day_was_cleared_goes_into_a_further_batch(platform, world):
+    nation, _, _, _, shanghai_psn = world
+    first = visiting_here(platform, nation, shanghai_psn, "v1")
+    with platform.uow() as uow:
+        one = interregion.clear_day(uow=uow, actor=OFFICE, national=nation, counterpart_admdvs=SHANGHAI, day=DAY)
+    late = visiting_here(platform, nation, shanghai_psn, "v2")  # the same day, after its clearing
+    with platform.uow() as uow:
+        two = interregion.clear_day(uow=uow, actor=OFFICE, national=nation, counterpart_admdvs=SHANGHAI, day=DAY)
+        three = interregion.clear_day(uow=uow, actor=OFFICE, national=nation, counterpart_admdvs=SHANGHAI, day=DAY)
+    assert (one.status, one.rows, one.receivable) == ("agreed", 1, first.owed)
+    assert (two.status, two.rows, two.receivable) == ("agreed", 1, late.owed)
+    assert two.file_id.endswith("-02") and three == two
+    assert balance(platform, interregion.receivable_account(SHANGHAI)) == 0
+    assert balance(platform, interregion.BANK) == first.owed + late.owed

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from yikatong.core.clock import FixedClock
 from yikatong.medical import national
 from yikatong.medical.crossregion import Reason
 from yikatong.medical.national import ClearingLine, NationalMedicalPlatform, VisitClaim
@@ -34,7 +35,7 @@ def offices():
 
 @pytest.fixture
 def platform(offices):
-    return NationalMedicalPlatform(offices.values())
+    return NationalMedicalPlatform(offices.values(), clock=FixedClock(datetime(2026, 3, 2, 1, 30, tzinfo=UTC)))
 
 
 def enrol_in_shanghai(offices, **kw):
@@ -137,10 +138,12 @@ def lines_of(platform, region, counterpart):
 
 
 def test_a_clearing_file_round_trips_and_any_change_is_refused():
-    lines = [ClearingLine("310000S1", "in", SHANGHAI, "320402", "H32040200001", "P1", 10_000, 7_000, 1_000, 8_000),
-             ClearingLine("320100S9", "out", "320400", NANJING, "H32010600001", "P2", 5_000, 3_000, 0, 3_000),
-             ClearingLine("310000S1", "in", SHANGHAI, "320402", "H32040200001", "P1", -10_000, -7_000, -1_000,
-                          -8_000)]
+    lines = [ClearingLine("310000S1", "in", "settle", SHANGHAI, "320402", "H32040200001", "P1", 10_000, 7_000,
+                          1_000, 8_000),
+             ClearingLine("320100S9", "out", "settle", "320400", NANJING, "H32010600001", "P2", 5_000, 3_000, 0,
+                          3_000),
+             ClearingLine("310000S1", "in", "cancel", SHANGHAI, "320402", "H32040200001", "P1", -10_000, -7_000,
+                          -1_000, -8_000)]
     text = national.render_clearing_file(file_id="F1", sender="320400", counterpart=SHANGHAI, day=DAY,
                                          created=CREATED, lines=lines)
     parsed = national.parse_clearing_file(text)
@@ -158,14 +161,20 @@ def test_the_platform_agrees_to_a_file_matching_its_book_and_names_what_differs(
     to_shanghai = platform.settle(claim(nanjing_person, "n1", area="310104", fixmedins_code="H31010400001",
                                         insuplc_admdvs=NANJING, med_type=MedType.OUTPATIENT, level=Level.TWO))
     book = lines_of(platform, NANJING, SHANGHAI)
-    text = national.render_clearing_file(file_id="NJ-1", sender=NANJING, counterpart=SHANGHAI, day=DAY,
-                                         created=CREATED, lines=book)
-    check = platform.check_clearing_file(text)
-    assert check.agreed and check.receivable == to_nanjing.owed and check.payable == to_shanghai.owed
-    short = national.render_clearing_file(file_id="NJ-2", sender=NANJING, counterpart=SHANGHAI, day=DAY,
+    short = national.render_clearing_file(file_id="NJ-1", sender=NANJING, counterpart=SHANGHAI, day=DAY,
                                           created=CREATED, lines=book[:1])
     check = platform.check_clearing_file(short)
     assert not check.agreed and check.missing == (book[1].setl_id,) and check.unknown == ()
+    text = national.render_clearing_file(file_id="NJ-2", sender=NANJING, counterpart=SHANGHAI, day=DAY,
+                                         created=CREATED, lines=book)
+    check = platform.check_clearing_file(text)
+    assert check.agreed and check.receivable == to_nanjing.owed and check.payable == to_shanghai.owed
+    assert platform.check_clearing_file(text).agreed  # the same file again (the sender's commit failed)
+    again = national.render_clearing_file(file_id="NJ-3", sender=NANJING, counterpart=SHANGHAI, day=DAY,
+                                          created=CREATED, lines=book)
+    check = platform.check_clearing_file(again)  # another file cannot clear them twice
+    assert not check.agreed and set(check.unknown) == {line.setl_id for line in book}
     # Shanghai's view of the same day is the mirror image
     mirror = platform.lines_between(SHANGHAI, NANJING, DAY)
-    assert sum(x.owed for x in mirror if x.direction == "in") == check.payable
+    assert sum(x.owed for x in mirror if x.direction == "in") == to_shanghai.owed
+    assert sum(x.owed for x in mirror if x.direction == "out") == to_nanjing.owed

@@ -134,7 +134,7 @@ def record(uow: UnitOfWork, *, direction: str, answer: SettleAnswer, counterpart
         reverses=original.id if original else None, fixmedins_code=answer.fixmedins_code, psn_no=answer.psn_no,
         person_id=person_id, cross_region=str(answer.cross_region), medfee_sumamt=sign * info.medfee_sumamt,
         fund_pay_sumamt=sign * info.fund_pay_sumamt, acct_pay=sign * info.acct_pay,
-        psn_cash_pay=sign * info.psn_cash_pay, owed=answer.owed, day=answer.day, batch_id=None,
+        psn_cash_pay=sign * info.psn_cash_pay, owed=answer.owed, day=crossregion.today(uow), batch_id=None,
         msgid=answer.msgid, policy_version=answer.policy_version, setlinfo=dataclasses.asdict(info),
         totals_delta=totals_delta or {}, created_at=uow.now())
     uow.session.add(row)
@@ -259,7 +259,7 @@ def _batch_view(batch: InterRegionBatch) -> BatchView:
 
 
 def _line(row: InterRegionSettlement) -> ClearingLine:
-    return ClearingLine(row.setl_id, row.direction, row.insured_admdvs, row.treatment_admdvs, row.fixmedins_code,
+    return ClearingLine(row.setl_id, row.direction, row.entry, row.insured_admdvs, row.treatment_admdvs, row.fixmedins_code,
                         row.psn_no, row.medfee_sumamt, row.fund_pay_sumamt, row.acct_pay, row.owed)
 
 
@@ -274,16 +274,18 @@ def clear_day(*, uow: UnitOfWork, actor: Actor, national: NationalMedicalPlatfor
     join the batch and the clearing is posted (payable debited, receivable credited, the net
     through the office's bank account) — one transaction, one audit record naming the rows.
     Disputed: the batch records the attempt and the differences, nothing is posted and the rows
-    stay open. Run again for an agreed day and region, it answers that batch. Commits."""
+    stay open. Run again for an agreed day and region with nothing new, it answers that batch;
+    rows booked that day after it (a late settlement or cancellation) make a further batch
+    (file id suffix -02, -03 …). Commits."""
     crossregion.check_admdvs(counterpart_admdvs)
-    agreed = uow.session.execute(select(InterRegionBatch).where(
-        InterRegionBatch.counterpart_admdvs == counterpart_admdvs, InterRegionBatch.day == day,
-        InterRegionBatch.status == "agreed")).scalar_one_or_none()
-    if agreed is not None:
-        return _batch_view(agreed)
     rows = list(uow.session.execute(select(InterRegionSettlement).where(
         InterRegionSettlement.counterpart_admdvs == counterpart_admdvs, InterRegionSettlement.day == day,
         InterRegionSettlement.batch_id.is_(None)).order_by(InterRegionSettlement.id)).scalars())
+    agreed = uow.session.execute(select(InterRegionBatch).where(
+        InterRegionBatch.counterpart_admdvs == counterpart_admdvs, InterRegionBatch.day == day,
+        InterRegionBatch.status == "agreed").order_by(InterRegionBatch.id.desc()).limit(1)).scalar_one_or_none()
+    if agreed is not None and not rows:
+        return _batch_view(agreed)
     attempts = uow.session.execute(select(func.count()).select_from(InterRegionBatch).where(
         InterRegionBatch.counterpart_admdvs == counterpart_admdvs, InterRegionBatch.day == day)).scalar_one()
     file_id = _file_id(counterpart_admdvs, day, attempts + 1)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Protocol
 
-from yikatong.core.clock import CST, Clock, SystemClock
+from yikatong.core.clock import CST, Clock, SystemClock, local_date
 from yikatong.core.errors import Conflict, InvalidInput, NotFound
 from yikatong.core.money import Fen
 from yikatong.crypto.sm import sm3
@@ -182,6 +182,7 @@ class ClearingLine:
 
     setl_id: str
     direction: str  # in | out
+    entry: str  # settle | cancel
     insuplc_admdvs: str
     mdtrtarea_admvs: str
     fixmedins_code: str
@@ -191,8 +192,8 @@ class ClearingLine:
     acct_pay: Fen
     owed: Fen  # negative for a cancellation
 
-    def key(self) -> tuple[str, Fen]:
-        return (self.setl_id, self.owed)
+    def key(self) -> tuple[str, str]:
+        return (self.setl_id, self.entry)
 
 
 @dataclass(frozen=True)
@@ -234,9 +235,10 @@ def render_clearing_file(*, file_id: str, sender: str, counterpart: str, day: da
               f"{created.astimezone(CST):%Y%m%d%H%M%S}|{len(lines)}\n")
     body = [header]
     for seq, line in enumerate(lines, start=1):
-        fields = (line.setl_id, line.direction, line.insuplc_admdvs, line.mdtrtarea_admvs, line.fixmedins_code,
-                  line.psn_no)
-        if not all(_FIELD.match(f) for f in fields) or line.direction not in ("in", "out"):
+        fields = (line.setl_id, line.direction, line.entry, line.insuplc_admdvs, line.mdtrtarea_admvs,
+                  line.fixmedins_code, line.psn_no)
+        if (not all(_FIELD.match(f) for f in fields) or line.direction not in ("in", "out")
+                or line.entry not in ("settle", "cancel")):
             raise ValueError(f"invalid clearing line {line!r}")
         body.append(f"R|{seq}|{'|'.join(fields)}|{line.medfee_sumamt}|{line.fund_pay_sumamt}|{line.acct_pay}|"
                     f"{line.owed}\n")
@@ -276,12 +278,13 @@ def parse_clearing_file(text: str) -> ClearingFile:
     for number, row in enumerate(rows[1:-1], start=2):
         parts = row.split("|")
         try:
-            if len(parts) != 12 or parts[0] != "R" or int(parts[1]) != number - 1 or parts[3] not in ("in", "out"):
+            if (len(parts) != 13 or parts[0] != "R" or int(parts[1]) != number - 1 or parts[3] not in ("in", "out")
+                    or parts[4] not in ("settle", "cancel")):
                 raise ValueError
-            amounts = [int(p) for p in parts[8:12]]
+            amounts = [int(p) for p in parts[9:13]]
         except ValueError:
-            raise bad(number, "明细行格式不符", "a record line must be R|seq|setl_id|in/out|…|owed") from None
-        lines.append(ClearingLine(*parts[2:8], *amounts))
+            raise bad(number, "明细行格式不符", "a record line must be R|seq|setl_id|in/out|settle/cancel|…|owed") from None
+        lines.append(ClearingLine(*parts[2:9], *amounts))
     trailer = rows[-1].split("|")
     if len(trailer) != 6 or trailer[0] != "T":
         raise bad(len(rows), "文件尾格式不符", "the trailer must be T|count|receivable|payable|net|digest")
@@ -482,6 +485,7 @@ class BookEntry:
     (the treatment region) `owed` for this settlement (negative: a cancellation)."""
 
     setl_id: str
+    entry: str  # settle | cancel
     payer: str
     payee: str
     fixmedins_code: str
@@ -503,6 +507,7 @@ class NationalMedicalPlatform:
         self._book: list[BookEntry] = []
         self._answers: dict[tuple[str, str, str], SettleAnswer] = {}  # (area, fixmedins, msgid) → answer
         self._claims: dict[tuple[str, str, str], VisitClaim] = {}
+        self._cleared: dict[tuple[frozenset[str], tuple[str, str]], str] = {}  # (region pair, line) → file id
         for office in offices:
             self.connect(office)
 
@@ -555,9 +560,11 @@ class NationalMedicalPlatform:
     def _enter(self, answer: SettleAnswer, payer: str, payee: str) -> None:
         sign = -1 if answer.cancelled else 1
         info = answer.setlinfo
-        self._book.append(BookEntry(answer.setl_id, payer, payee, answer.fixmedins_code, answer.psn_no,
-                                    sign * info.medfee_sumamt, sign * info.fund_pay_sumamt, sign * info.acct_pay,
-                                    answer.owed, answer.day))
+        # booked on the platform's day: the day it is cleared, whatever day the visit was
+        self._book.append(BookEntry(answer.setl_id, "cancel" if answer.cancelled else "settle", payer, payee,
+                                    answer.fixmedins_code, answer.psn_no, sign * info.medfee_sumamt,
+                                    sign * info.fund_pay_sumamt, sign * info.acct_pay, answer.owed,
+                                    local_date(self._clock.now())))
 
     def book(self) -> list[BookEntry]:
         return list(self._book)
@@ -576,14 +583,18 @@ class NationalMedicalPlatform:
             if e.day != day or {e.payer, e.payee} != {region, counterpart}:
                 continue
             direction = "in" if e.payee == region else "out"
-            lines.append(ClearingLine(e.setl_id, direction, e.payer, e.payee, e.fixmedins_code, e.psn_no,
+            lines.append(ClearingLine(e.setl_id, direction, e.entry, e.payer, e.payee, e.fixmedins_code, e.psn_no,
                                       e.medfee_sumamt, e.fund_pay_sumamt, e.acct_pay, e.owed))
         return lines
 
     def check_clearing_file(self, text: str) -> ClearingCheck:
-        """Check an office's clearing file against the book, to the fen."""
+        """Check an office's clearing file against the book of its region pair and day, less
+        what another agreed file already cleared, to the fen. Agreed, its lines count as cleared
+        by this file (the same file again agrees again: a sender whose own commit failed)."""
         sent = parse_clearing_file(text)
-        book = self.lines_between(sent.sender, sent.counterpart, sent.day)
+        pair = frozenset((sent.sender, sent.counterpart))
+        book = [line for line in self.lines_between(sent.sender, sent.counterpart, sent.day)
+                if self._cleared.get((pair, line.key()), sent.file_id) == sent.file_id]
         receivable, payable = totals(book)
         expected, given = {(line.key(), line.direction) for line in book}, {(line.key(), line.direction)
                                                                            for line in sent.lines}
@@ -591,4 +602,7 @@ class NationalMedicalPlatform:
         unknown = tuple(sorted(key[0][0] for key in given - expected))
         agreed = (not missing and not unknown and len(book) == len(sent.lines)
                   and (receivable, payable) == (sent.receivable, sent.payable))
+        if agreed:
+            for line in book:
+                self._cleared[(pair, line.key())] = sent.file_id
         return ClearingCheck(sent.file_id, agreed, receivable, payable, missing, unknown)
