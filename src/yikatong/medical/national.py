@@ -551,7 +551,7 @@ class NationalMedicalPlatform:
         if key in self._answers:
             return self._answers[key]
         answer = insured.cancel(setl_id=setl_id, msgid=msgid, day=day)
-        already = any(e.setl_id == setl_id and e.owed == answer.owed and e.owed < 0 for e in self._book)
+        already = any(e.setl_id == setl_id and e.entry == "cancel" for e in self._book)
         self._answers[key] = answer
         if not already:
             self._enter(answer, insured.admdvs, treated.admdvs)
