@@ -3,7 +3,7 @@ settlements (in: other regions' insured treated here; out: ours treated elsewher
 inter-region clearing batches
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 """
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from alembic import op
 import yikatong.db.base
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
