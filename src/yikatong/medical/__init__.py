@@ -1,0 +1,1 @@
+"""Medical insurance: enrolment, designated institutions, real-time settlement (issue 13)."""
