@@ -125,6 +125,9 @@ def infcode_of(error: Exception) -> int:
     """The envelope's infcode for a refusal: the interface's own, else by the kind of problem."""
     if isinstance(error, InterfaceError):
         return error.infcode
+    national = getattr(error, "national_code", None)  # a domain error that names its own
+    if isinstance(national, int) and not isinstance(national, bool) and national != 0:
+        return national
     if isinstance(error, DomainError):
         if error.http_status in (401, 403):
             return SIGNATURE_REFUSED

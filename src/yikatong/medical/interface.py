@@ -145,7 +145,11 @@ def institution_secret(uow: UnitOfWork, fixmedins_code: str) -> str:
     """The institution's signing secret, unsealed (the medical service keeps it sealed)."""
     from yikatong.medical import service
 
-    return service.institution_secret(uow=uow, fixmedins_code=fixmedins_code)
+    if not service.get_institution(uow=uow, code=fixmedins_code).active:
+        from yikatong.medical.errors import InstitutionInactive
+
+        raise InstitutionInactive(code=fixmedins_code)
+    return service.institution_secret(uow=uow, code=fixmedins_code)
 
 
 # --- the door ------------------------------------------------------------------------------------
@@ -390,3 +394,163 @@ def sign_out(call: Call) -> dict:
                        after={"day": call.day.isoformat(), "msgid": call.envelope.msgid})
     return {"signoutoutb": {"sign_time": env.beijing(call.received)}}
 
+
+
+# --- the medical services behind the messages ------------------------------------------------------
+GENDERS = {"M": "1", "F": "2", "1": "1", "2": "2"}  # national gend: 1 male, 2 female, 9 unknown
+ITEM_CLASSES = {"A": "01", "B": "02", "C": "03"}    # chrgitm_lv: 01 甲, 02 乙, 03 丙
+# psn_type (example codes of the national dictionary): 11 employee in service, 21 retired,
+# 15 urban-rural resident
+def _psn_type(scheme: str, retired: bool) -> str:
+    if scheme == "390":
+        return "15"
+    return "21" if retired else "11"
+
+
+def _date(data: Mapping[str, Any], name: str, *, required: bool = True) -> date | None:
+    value = text(data, name, required=required, max_length=19)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        raise env.EnvelopeInvalid(reason_zh=f"{name} 应为 yyyy-MM-dd 日期",
+                                  reason_en=f"{name} must be a date yyyy-MM-dd") from None
+
+
+def _person_id(call: Call, psn_no: str) -> int:
+    from yikatong.medical import service
+    from yikatong.medical.errors import InsuredNotFound
+
+    person_id = service.person_by_psn_no(uow=call.uow, psn_no=psn_no)
+    if person_id is None:
+        raise InsuredNotFound(cert_type_zh="人员编号 psn_no", cert_type_en="personnel number psn_no")
+    return person_id
+
+
+def _age(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+@transaction("1101", "人员信息获取", "person information")
+def person_info(call: Call) -> dict:
+    from yikatong.medical import service
+
+    data = call.data()
+    insured = service.identify(uow=call.uow, cert_type=text(data, "mdtrt_cert_type", max_length=2),
+                               cert_no=text(data, "mdtrt_cert_no", max_length=2000), day=call.day)
+    enrolment = insured.enrolment
+    return {
+        "baseinfo": {"psn_no": insured.psn_no, "psn_cert_type": "01", "certno": insured.certno,
+                     "psn_name": insured.name, "gend": GENDERS.get(insured.gender, "9"),
+                     "naty": "", "brdy": insured.birth_date.isoformat(),
+                     "age": _age(insured.birth_date, call.day)},
+        "insuinfo": [{
+            "balc": yuan(insured.account_balance), "insutype": enrolment.scheme,
+            "insutype_name": f"{enrolment.scheme_zh} / {enrolment.scheme_en}",
+            "psn_type": _psn_type(enrolment.scheme, enrolment.retired),
+            "psn_insu_stas": "1", "psn_insu_date": enrolment.start_date.isoformat(),
+            "paus_insu_date": enrolment.end_date.isoformat() if enrolment.end_date else "",
+            "cvlserv_flag": "0", "insuplc_admdvs": enrolment.insured_admdvs,
+            "emp_name": enrolment.employer_name or ""}],
+        "idetinfo": ([{"psn_idet_type": "assistance", "begntime": enrolment.start_date.isoformat()}]
+                     if enrolment.assistance else []),
+    }
+
+
+@transaction("2001", "人员待遇享受检查", "benefit check")
+def benefit_check(call: Call) -> dict:
+    from yikatong.medical import service
+    from yikatong.medical.errors import NotEnrolled
+
+    data = call.data()
+    person_id = _person_id(call, text(data, "psn_no", max_length=30))
+    day = _date(data, "begntime", required=False) or call.day
+    enrolment = service.enrolment_on(uow=call.uow, person_id=person_id, day=day)
+    insutype = text(data, "insutype", required=False, max_length=3)
+    if enrolment is None or (insutype and insutype != enrolment.scheme):
+        raise NotEnrolled(day=day.isoformat())
+    return {"trtinfo": [{"fund_pay_type": enrolment.scheme, "trt_enjymnt_flag": "1",
+                         "begndate": enrolment.start_date.isoformat(),
+                         "enddate": enrolment.end_date.isoformat() if enrolment.end_date else "",
+                         "trt_chk_rslt": "享受待遇 / entitled"}]}
+
+
+@transaction("1901", "目录下载", "catalogue download")
+def catalogue_download(call: Call) -> dict:
+    from yikatong.medical import service
+
+    data = call.data()
+    kind = text(data, "list_type", required=False, max_length=16) or None
+    day = _date(data, "date", required=False) or call.day
+    version, items = service.download_catalogue(day=day, kind=kind)
+    return {"ver": version, "list": [{
+        "med_list_codg": item.code, "med_list_name": item.name, "name_en": item.name_en,
+        "list_type": item.kind, "chrgitm_lv": ITEM_CLASSES.get(item.item_class, "03"),
+        "unit": item.unit, "hi_lmtpric": "" if item.price_limit is None else yuan(item.price_limit),
+        "selfpay_prop": _ratio(item.pre_self_pay_bp),
+    } for item in items]}
+
+
+def _ratio(basis_points: int) -> str:
+    """Basis points as the national ratio text: 1000 → "0.1000" (exact, no float)."""
+    return f"{basis_points // 10_000}.{basis_points % 10_000:04d}"
+
+
+@transaction("5206", "人员累计信息查询", "yearly totals of a person")
+def cumulative_totals(call: Call) -> dict:
+    import dataclasses
+
+    from yikatong.medical import service
+
+    data = call.data()
+    person_id = _person_id(call, text(data, "psn_no", max_length=30))
+    year_text = text(data, "cum_ym", required=False, max_length=6)[:4] or str(call.day.year)
+    if not year_text.isdigit() or not 1990 <= int(year_text) <= 2200:
+        raise env.EnvelopeInvalid(reason_zh="cum_ym 应为 yyyyMM", reason_en="cum_ym must be yyyyMM")
+    totals = service.year_totals(uow=call.uow, person_id=person_id, year=int(year_text))
+    cuminfo = []
+    for item in dataclasses.fields(totals):
+        value = getattr(totals, item.name)
+        cuminfo.append({"year": year_text, "cum_type_code": item.name,
+                        "cum": str(value) if item.name == "inpatient_admissions" else yuan(value)})
+    return {"cuminfo": cuminfo}
+
+
+FILING_KIND = {"1": "chronic", "2": "special", "chronic": "chronic", "special": "special"}
+
+
+def _filing(view) -> dict:
+    return {"trt_dcla_detl_sn": view.filing_no, "opsp_dise_code": view.disease_code,
+            "opsp_dise_name": view.disease_name, "dise_type": view.kind,
+            "begndate": view.begin_date.isoformat(),
+            "enddate": view.end_date.isoformat() if view.end_date else ""}
+
+
+@transaction("2503", "人员慢特病备案", "chronic or special disease filing")
+def file_disease(call: Call) -> dict:
+    from yikatong.medical import service
+
+    data = call.data()
+    person_id = _person_id(call, text(data, "psn_no", max_length=30))
+    kind = FILING_KIND.get(text(data, "dise_type", required=False, max_length=8) or "1")
+    if kind is None:
+        raise env.EnvelopeInvalid(reason_zh="dise_type 应为 1（门慢）或 2（门特）",
+                                  reason_en="dise_type must be 1 (chronic) or 2 (special)")
+    view = service.file_disease(uow=call.uow, actor=call.actor, person_id=person_id, kind=kind,
+                                disease_code=text(data, "opsp_dise_code", max_length=20),
+                                disease_name=text(data, "opsp_dise_name", max_length=100),
+                                begin_date=_date(data, "begndate"),
+                                end_date=_date(data, "enddate", required=False))
+    return {"result": _filing(view)}
+
+
+@transaction("2504", "人员慢特病备案撤销", "revoke a disease filing")
+def revoke_filing(call: Call) -> dict:
+    from yikatong.medical import service
+
+    data = call.data()
+    _person_id(call, text(data, "psn_no", max_length=30))
+    view = service.revoke_filing(uow=call.uow, actor=call.actor,
+                                 filing_no=text(data, "trt_dcla_detl_sn", max_length=30))
+    return {"result": _filing(view)}
