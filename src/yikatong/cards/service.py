@@ -779,13 +779,27 @@ def _check_may_see(uow: UnitOfWork, actor: Actor | None, card_no: str, *, person
     """CardNotFound unless `actor` (None: the platform itself) may see this card."""
     if actor is None:
         return
-    if actor.role == Role.HOLDER and actor.person_id != person_id:
-        raise CardNotFound(card_no=card_no)  # a holder does not learn others' cards exist
+    if actor.role == Role.HOLDER and not _holder_may_act_for(uow, actor, person_id):
+        # a holder does not learn others' cards exist (a guardian: their children's, under 16)
+        raise CardNotFound(card_no=card_no)
     if actor.role == Role.BANK and actor.bank_code != bank_code:
         # reading or acting, another bank's card answers as a missing one (no existence leak)
         raise CardNotFound(card_no=card_no)
     if not _employer_may_see(uow, actor, person_id):
         raise CardNotFound(card_no=card_no)  # not an employee of the agent's employer
+
+
+def _subject(actor: Actor, person_id: int) -> dict:
+    """A guardian acting for a child: the child is named in the audit record."""
+    from yikatong.people.guardians import subject_of
+
+    return subject_of(actor, person_id)
+
+
+def _holder_may_act_for(uow: UnitOfWork, actor: Actor, person_id: int) -> bool:
+    from yikatong.people.guardians import may_act_for
+
+    return may_act_for(uow, actor, person_id)
 
 
 def _employer_may_see(uow: UnitOfWork, actor: Actor, person_id: int | None) -> bool:
@@ -1031,7 +1045,7 @@ def _record(uow: UnitOfWork, *, actor: Actor, card: Card, action: str, before: d
     _flush(uow)
     after = _snapshot(card, now)
     uow.audit(actor=actor, action=action, entity_type="card", entity_id=card.card_no,
-              before=before, after=after, reason=reason)
+              before=before, after={**after, **_subject(actor, card.person_id)}, reason=reason)
     body = {"card_no": card.card_no, "person_id": card.person_id, **(payload or {}),
             "state": after["state"], "hr_status": after["hr_status"],
             "financial_status": after["financial_status"]}
