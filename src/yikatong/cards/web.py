@@ -26,6 +26,7 @@ from yikatong.core.actor import Actor
 from yikatong.core.clock import local_date
 from yikatong.core.errors import DomainError
 from yikatong.pages.rendering import render
+from yikatong.people.guardians import children_of
 from yikatong.platform import Platform
 
 router = APIRouter(include_in_schema=False)
@@ -42,33 +43,50 @@ class CardPage:
     options: rules.LossOptions
     reminder_due: bool
     days_left: int
+    back: str  # the page the card is shown on: the holder's own, or their child's
+
+
+def back_to(actor: Actor, person_id: int | None) -> str:
+    """The holder's page of a card of `person_id`: /me for their own, the child's page for a
+    child they act for as guardian (people.guardians)."""
+    if person_id is None or person_id == actor.person_id:
+        return "/me"
+    return f"/me/children/{person_id}"
 
 
 @router.get("/me")
 def my_cards(request: Request, actor: Actor = Depends(current_actor),
              platform: Platform = Depends(platform_dep)):
     """Every card of the signed-in holder, newest first: each function in words with the next
-    step, the blocks in force, what may be done online, the expiry reminder; their notices."""
-    cards, notices = [], []
+    step, the blocks in force, what may be done online, the expiry reminder; their notices;
+    the children they act for as guardian (people.guardians)."""
+    cards, notices, children = [], [], []
     if actor.person_id is not None:  # a login not yet tied to a person has no card
         with platform.uow(read_only=True) as uow:
             today = local_date(uow.now())
-            cards = [_card_page(view, actor, today)
+            cards = [card_page(view, actor, today)
                      for view in service.list_cards(uow=uow, person_id=actor.person_id)]
             notices = _notices(uow, actor.person_id)
+            children = children_of(uow=uow, actor=actor, day=today)
     return render(request, "cards/my_cards.html", {
-        "cards": cards, "notices": notices, "card_states": CARD_STATES,
+        "cards": cards, "notices": notices, "children": children, **card_words()})
+
+
+def card_words() -> dict:
+    """The vocabulary the card section (cards/card_section.html) shows a card with."""
+    return {"card_states": CARD_STATES,
         "function_words": rules.function_words, "function_names": rules.FUNCTION_NAMES,
-        "kind_names": KIND_NAMES, "family_name": rules.family_name, "channel_family": rules.channel_family})
+        "kind_names": KIND_NAMES, "family_name": rules.family_name, "channel_family": rules.channel_family}
 
 
-def _card_page(view: service.CardView, actor: Actor, today) -> CardPage:
+def card_page(view: service.CardView, actor: Actor, today) -> CardPage:
     options = rules.loss_options(state=view.state, blocks_in_force=view.blocks_in_force,
                                  family=rules.channel_family(actor.channel))
     days_left = rules.days_until_financial_expiry(view.financial_valid_until, today)
     due = view.state == rules.CardState.IN_USE and rules.expiry_reminder_due(
         view.financial_valid_until, today)
-    return CardPage(card=view, options=options, reminder_due=due, days_left=days_left)
+    return CardPage(card=view, options=options, reminder_due=due, days_left=days_left,
+                    back=back_to(actor, view.person_id))
 
 
 def _notices(uow, person_id: int) -> list:
@@ -88,7 +106,7 @@ def confirm_loss(request: Request, card_no: str, kind: str = "temporary",
     """The confirmation step: what the loss does, and the button that reports it."""
     kind = "formal" if kind == "formal" else "temporary"
     with platform.uow(read_only=True) as uow:
-        card = _card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
+        card = card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
                           local_date(uow.now()))
     return _loss_form(request, card, kind, error=None)
 
@@ -106,7 +124,7 @@ def report_loss(request: Request, card_no: str,
                        lambda: _loss_out(uow, actor, card_no, body))
     except DomainError as error:
         with platform.uow(read_only=True) as uow:
-            card = _card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
+            card = card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
                               local_date(uow.now()))
         return _loss_form(request, card, kind, error=error, status_code=error.http_status)
     return RedirectResponse(f"/me/cards/{card_no}/loss/{key}?kind={kind}", status_code=303)
@@ -126,7 +144,7 @@ def loss_reported(request: Request, card_no: str, key: str, kind: str = "tempora
     outcome = LossOut.model_validate(stored)
     return render(request, "cards/loss_reported.html", {
         "outcome": outcome, "kind_words": KIND_NAMES[_block_kind(body.kind)],
-        "ends_at": outcome.card.hr_loss_ends_at})
+        "ends_at": outcome.card.hr_loss_ends_at, "back": back_to(actor, outcome.card.person_id)})
 
 
 def _loss_form(request: Request, card: CardPage, kind: str, *, error: DomainError | None,
@@ -168,7 +186,7 @@ def _block_kind(kind: str) -> BlockKind:
 def confirm_unblock(request: Request, card_no: str, actor: Actor = Depends(current_actor),
                     platform: Platform = Depends(platform_dep)):
     with platform.uow(read_only=True) as uow:
-        card = _card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
+        card = card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
                           local_date(uow.now()))
     return _unblock_form(request, card, error=None)
 
@@ -179,17 +197,17 @@ def unblock(request: Request, card_no: str, key: str = Form(pattern=KEY_PATTERN)
     body = UnblockIn()
     try:
         with platform.uow() as uow:
-            idempotent(uow, f"cards.unblock:{actor.user_id}", key,
+            answer = idempotent(uow, f"cards.unblock:{actor.user_id}", key,
                        {"card_no": card_no, **body.model_dump()},
                        lambda: UnblockOut.model_validate(service.unblock(
                            uow=uow, actor=actor, card_no=card_no, function=body.function,
                            expected_version=body.expected_version)))
     except DomainError as error:
         with platform.uow(read_only=True) as uow:
-            card = _card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
+            card = card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
                               local_date(uow.now()))
         return _unblock_form(request, card, error=error, status_code=error.http_status)
-    return RedirectResponse("/me", status_code=303)
+    return RedirectResponse(back_to(actor, answer["card"]["person_id"]), status_code=303)
 
 
 def _unblock_form(request: Request, card: CardPage, *, error: DomainError | None,
