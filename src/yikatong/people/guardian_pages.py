@@ -55,7 +55,7 @@ def link_guardian(request: Request, person_id: RowId,
                 if entered["guardian_ssn"] else None
             if guardian is None:
                 raise errors.PersonNotFound(
-                    zh="未找到该证件号码的人员：请先为监护人登记", 
+                    zh="未找到该证件号码的人员：请先为监护人登记",
                     en="No person has this ID number: register the guardian first")
             guardians.link_guardian(uow=uow, actor=actor, guardian_person_id=guardian.id,
                                     child_person_id=person_id, relation=relation,
