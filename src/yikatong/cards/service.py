@@ -288,6 +288,31 @@ def list_cards(*, uow: UnitOfWork, person_id: int | None = None, bank_code: str 
     return [_view(card, now) for card in uow.session.execute(query).scalars()]
 
 
+def read_cards_of(*, uow: UnitOfWork, person_id: int, limit: int = 50) -> list[CardView]:
+    """`list_cards(person_id=…)` for a request that only reads (the holder's home page): the
+    same views, newest first, from two plain selects (the person's cards, then the blocks of
+    all of them) instead of ORM objects, as `read_card` does for one card."""
+    connection = uow.connection()
+    cards = connection.execute(_CARDS_OF_PERSON, {"person_id": person_id,
+                                                  "limit": min(limit, 500)}).all()
+    if not cards:
+        return []
+    blocks: dict[int, list] = {card.id: [] for card in cards}
+    for block in connection.execute(_BLOCKS_OF_CARDS, {"card_ids": list(blocks)}):
+        blocks[block.card_id].append(block)
+    now = uow.now()
+    return [_view(SimpleNamespace(**card._mapping, blocks=blocks[card.id]), now)
+            for card in cards]
+
+
+_CARDS_OF_PERSON = (select(Card.__table__)
+                    .where(Card.__table__.c.person_id == bindparam("person_id"))
+                    .order_by(Card.__table__.c.id.desc()).limit(bindparam("limit")))
+_BLOCKS_OF_CARDS = (select(CardBlock.__table__)
+                    .where(CardBlock.__table__.c.card_id.in_(bindparam("card_ids", expanding=True)))
+                    .order_by(CardBlock.__table__.c.id))  # as the relationship orders them
+
+
 def card_blocks(*, uow: UnitOfWork, card_no: str, actor: Actor | None = None) -> list[BlockView]:
     """Every block the card ever had (losses, freezes), oldest first, lifted ones included."""
     card = _load(uow, card_no, actor=actor)

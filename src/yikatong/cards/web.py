@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from functools import partial
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
-from yikatong.api.deps import current_actor, platform_dep
+from yikatong.api.deps import ReadAccess, current_actor, platform_dep, read_access
 from yikatong.cards import rules, service
 from yikatong.cards.api import idempotent
 from yikatong.cards.rules import CARD_STATES, KIND_NAMES, BlockKind
@@ -30,6 +32,8 @@ from yikatong.people.guardians import children_of
 from yikatong.platform import Platform
 
 router = APIRouter(include_in_schema=False)
+# The holder's home page: the hottest page, matched before the API's routes (api.app).
+hot_router = APIRouter(include_in_schema=False)
 
 NOTICES_SHOWN = 10
 KEY_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
@@ -54,22 +58,35 @@ def back_to(actor: Actor, person_id: int | None) -> str:
     return f"/me/children/{person_id}"
 
 
-@router.get("/me")
-def my_cards(request: Request, actor: Actor = Depends(current_actor),
-             platform: Platform = Depends(platform_dep)):
+@hot_router.get("/me")
+async def my_cards(request: Request, access: ReadAccess = Depends(read_access)):
     """Every card of the signed-in holder, newest first: each function in words with the next
     step, the blocks in force, what may be done online, the expiry reminder; their notices;
-    the children they act for as guardian (people.guardians)."""
-    cards, notices, children = [], [], []
-    if actor.person_id is not None:  # a login not yet tied to a person has no card
-        with platform.uow(read_only=True) as uow:
-            today = local_date(uow.now())
-            cards = [card_page(view, actor, today)
-                     for view in service.list_cards(uow=uow, person_id=actor.person_id)]
-            notices = _notices(uow, actor.person_id)
-            children = children_of(uow=uow, actor=actor, day=today)
-    return render(request, "cards/my_cards.html", {
-        "cards": cards, "notices": notices, "children": children, **card_words()})
+    the children they act for as guardian (people.guardians).
+
+    The holder's home page, so the hottest page: like the API's card read, one thread-pool
+    hop, one pool checkout and one read-only transaction for the session's credential and
+    every read (api.deps.ReadAccess), each read a plain select (no ORM session); the page is
+    drawn in the same hop. Nothing is cached: every request reads the database."""
+    return await run_in_threadpool(_my_cards_page, request, access)
+
+
+def _my_cards_page(request: Request, access: ReadAccess):
+    shown = access.read(partial(_home_reads, request))
+    return render(request, "cards/my_cards.html", {**shown, **card_words()})
+
+
+def _home_reads(request: Request, uow, actor: Actor) -> dict:
+    from yikatong.notices.service import read_messages_of
+
+    request.state.actor = actor  # the layout's menu (authorize leaves it to this read)
+    if actor.person_id is None:  # a login not yet tied to a person has no card
+        return {"cards": [], "notices": [], "children": []}
+    today = local_date(uow.now())
+    return {"cards": [card_page(view, actor, today)
+                      for view in service.read_cards_of(uow=uow, person_id=actor.person_id)],
+            "notices": read_messages_of(uow=uow, person_id=actor.person_id, limit=NOTICES_SHOWN),
+            "children": children_of(uow=uow, actor=actor, day=today)}
 
 
 def card_words() -> dict:
@@ -87,13 +104,6 @@ def card_page(view: service.CardView, actor: Actor, today) -> CardPage:
         view.financial_valid_until, today)
     return CardPage(card=view, options=options, reminder_due=due, days_left=days_left,
                     back=back_to(actor, view.person_id))
-
-
-def _notices(uow, person_id: int) -> list:
-    """The text messages sent to the holder (codes blanked, phone masked), newest first."""
-    from yikatong.notices.service import list_messages
-
-    return list_messages(uow=uow, person_id=person_id, limit=NOTICES_SHOWN)
 
 
 # --- reporting a loss -------------------------------------------------------------------------
