@@ -91,9 +91,9 @@ def _home_reads(request: Request, uow, actor: Actor) -> dict:
 
 def card_words() -> dict:
     """The vocabulary the card section (cards/card_section.html) shows a card with."""
-    return {"card_states": CARD_STATES,
-        "function_words": rules.function_words, "function_names": rules.FUNCTION_NAMES,
-        "kind_names": KIND_NAMES, "family_name": rules.family_name, "channel_family": rules.channel_family}
+    return {"card_states": CARD_STATES, "function_words": rules.function_words,
+            "function_names": rules.FUNCTION_NAMES, "kind_names": KIND_NAMES,
+            "family_name": rules.family_name, "channel_family": rules.channel_family}
 
 
 def card_page(view: service.CardView, actor: Actor, today) -> CardPage:
@@ -117,7 +117,7 @@ def confirm_loss(request: Request, card_no: str, kind: str = "temporary",
     kind = "formal" if kind == "formal" else "temporary"
     with platform.uow(read_only=True) as uow:
         card = card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
-                          local_date(uow.now()))
+                         local_date(uow.now()))
     return _loss_form(request, card, kind, error=None)
 
 
@@ -135,7 +135,7 @@ def report_loss(request: Request, card_no: str,
     except DomainError as error:
         with platform.uow(read_only=True) as uow:
             card = card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
-                              local_date(uow.now()))
+                             local_date(uow.now()))
         return _loss_form(request, card, kind, error=error, status_code=error.http_status)
     return RedirectResponse(f"/me/cards/{card_no}/loss/{key}?kind={kind}", status_code=303)
 
@@ -197,7 +197,7 @@ def confirm_unblock(request: Request, card_no: str, actor: Actor = Depends(curre
                     platform: Platform = Depends(platform_dep)):
     with platform.uow(read_only=True) as uow:
         card = card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
-                          local_date(uow.now()))
+                         local_date(uow.now()))
     return _unblock_form(request, card, error=None)
 
 
@@ -215,7 +215,7 @@ def unblock(request: Request, card_no: str, key: str = Form(pattern=KEY_PATTERN)
     except DomainError as error:
         with platform.uow(read_only=True) as uow:
             card = card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
-                              local_date(uow.now()))
+                             local_date(uow.now()))
         return _unblock_form(request, card, error=error, status_code=error.http_status)
     return RedirectResponse(back_to(actor, answer["card"]["person_id"]), status_code=303)
 
