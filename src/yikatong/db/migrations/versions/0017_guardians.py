@@ -1,7 +1,7 @@
 """guardian links: a guardian linked at an outlet acts for a child under 16 (people.guardians)
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0017
+Revises: 0016
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 import yikatong.db.base
 
-revision = "0014"
-down_revision = "0013"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
