@@ -43,7 +43,7 @@ def _settled(lines, *, balance=30_000, scheme=Scheme.EMPLOYEE, cancelled=False):
                     year=YearTotals(outpatient_deductible=60_000))
     facts = fhir.SettlementFacts(
         claim_response_id="S-1", mdtrt_id="M-1", fixmedins_code=examples.INSTITUTION,
-        person_id=7, admdvs="320400", med_type="11", settled_at=SETTLED_AT,
+        psn_no="32040000000007", admdvs="320400", med_type="11", settled_at=SETTLED_AT,
         setlinfo=result.setlinfo, policy_version=result.policy_version,
         lines=[fhir.SettledLine(n, fee) for n, fee in enumerate(lines, start=1)],
         cancelled_at=SETTLED_AT if cancelled else None,
@@ -153,14 +153,14 @@ def test_money_refuses_fractions_of_a_fen_negatives_and_more_than_the_bound(valu
 
 
 def test_an_enrolment_is_a_coverage_with_the_office_as_payor():
-    facts = fhir.CoverageFacts(coverage_id="42", person_id=7, scheme="390", admdvs="320411",
+    facts = fhir.CoverageFacts(coverage_id="42", psn_no="32040000000007", scheme="390", admdvs="320411",
                                start=date(2026, 1, 1), end=date(2026, 12, 31), retired=True)
     resource = Coverage.model_validate_json(fhir.to_json(fhir.coverage(facts)))
     assert resource.type.coding[0].system == Cs.INSUTYPE and resource.type.coding[0].code == "390"
     assert resource.payor[0].identifier.system == Sid.OFFICE
     assert resource.payor[0].identifier.value == "320411"
     assert (resource.period.start, resource.period.end) == (date(2026, 1, 1), date(2026, 12, 31))
-    assert resource.beneficiary.identifier.value == "7"
+    assert resource.beneficiary.identifier.value == "32040000000007"
     assert {c.value for c in resource.class_fhir} == {"390", "retired"}
 
 
@@ -207,7 +207,7 @@ def test_malformed_json_is_refused():
 def test_an_eligibility_answer_in_force_names_the_coverage():
     ask = fhir.eligibility_ask(examples.eligibility_request(card_no="A12345678"))
     assert ask.credential == fhir.Credential("03", "A12345678") and ask.day == date(2026, 3, 2)
-    cov = fhir.CoverageFacts("42", 7, "310", "320400", date(2020, 1, 1), None)
+    cov = fhir.CoverageFacts("42", "32040000000007", "310", "320400", date(2020, 1, 1), None)
     answer = CoverageEligibilityResponse.model_validate_json(fhir.to_json(
         fhir.eligibility_response(fhir.EligibilityFacts(ask, SETTLED_AT, date(2026, 3, 2), cov))))
     assert answer.outcome == "complete" and answer.insurance[0].inforce is True

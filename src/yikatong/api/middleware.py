@@ -30,7 +30,8 @@ Content-Security-Policy (`CSP_PAGES` for pages and API answers, `CSP_DOCS` for /
 /redoc), and `Strict-Transport-Security` when the request came over TLS: the ASGI scheme is
 https, or a proxy we trust (`FORWARDED_ALLOW_IPS`, uvicorn's own setting, default 127.0.0.1)
 says so in `X-Forwarded-Proto`. `Cache-Control: no-store` on answers that may carry personal
-data: every /api/v1 answer except the public reference data in `PUBLIC_REFERENCE`, and every
+data: every /api/v1 answer except the public reference data in `PUBLIC_REFERENCE`, every answer
+of the medical FHIR door (/api/fhir/), and every
 page (yikatong.pages) except its static files.
 """
 
@@ -251,6 +252,8 @@ def install(app, **options) -> None:
 def _carries_personal_data(method: str, path: str) -> bool:
     if path.startswith("/api/v1/"):
         return not (method in ("GET", "HEAD") and path.startswith(PUBLIC_REFERENCE))
+    if path.startswith("/api/fhir/"):  # the medical FHIR door: patients' coverage and claims
+        return True
     # Every page (yikatong.pages) but its static files: a page shows the signed-in person.
     return is_page_path(path) and not path.startswith(STATIC_PATHS)
 

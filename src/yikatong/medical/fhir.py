@@ -21,6 +21,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.claimresponse import ClaimResponse
 from fhir.resources.R4B.coverage import Coverage
@@ -172,9 +173,9 @@ def reference(system: str, value: str, kind: str, display: str | None = None) ->
             **({"display": display} if display else {})}
 
 
-def patient_ref(person_id: int | str) -> dict[str, Any]:
-    """The patient by the platform's person number: an answer never echoes an ID number."""
-    return reference(Sid.PERSON, str(person_id), "Patient")
+def patient_ref(psn_no: str) -> dict[str, Any]:
+    """The patient by the person number (1101 psn_no): an answer never echoes an ID number."""
+    return reference(Sid.PERSON, psn_no, "Patient")
 
 
 def institution_ref(fixmedins_code: str) -> dict[str, Any]:
@@ -204,7 +205,7 @@ class CoverageFacts:
     """One enrolment as the door shows it (filled from medical.service's enrolment)."""
 
     coverage_id: str
-    person_id: int
+    psn_no: str                  # the person number (1101 psn_no): the patient's identifier
     scheme: str                  # insutype 310 / 390
     admdvs: str                  # the insured region: its office is the payor
     start: date
@@ -231,7 +232,7 @@ def coverage(facts: CoverageFacts) -> Coverage:
         "identifier": [{"system": Sid.COVERAGE, "value": facts.coverage_id}],
         "status": "active",
         "type": scheme_concept(facts.scheme),
-        "beneficiary": patient_ref(facts.person_id),
+        "beneficiary": patient_ref(facts.psn_no),
         "relationship": concept(coding(
             "http://terminology.hl7.org/CodeSystem/subscriber-relationship", "self")),
         "period": period,
@@ -243,15 +244,12 @@ def coverage(facts: CoverageFacts) -> Coverage:
     return Coverage.model_validate(data)
 
 
-def bundle(resources: Iterable[Any], *, self_url: str) -> dict[str, Any]:
-    """A searchset Bundle of resources (as FHIR JSON-ready dicts)."""
-    from fhir.resources.R4B.bundle import Bundle
-
+def bundle(resources: Iterable[Any]) -> Bundle:
+    """A searchset Bundle of resources. No `self` link: the search names the patient's
+    credential (an ID number...), which an answer does not echo."""
     entries = [{"resource": resource, "search": {"mode": "match"}} for resource in resources]
     return Bundle.model_validate({"resourceType": "Bundle", "type": "searchset",
-                                  "total": len(entries), "link": [{"relation": "self",
-                                                                   "url": self_url}],
-                                  "entry": entries})
+                                  "total": len(entries), "entry": entries})
 
 
 # --- credentials --------------------------------------------------------------------------------
@@ -383,7 +381,7 @@ def eligibility_response(facts: EligibilityFacts) -> CoverageEligibilityResponse
     if ask.fixmedins_code:
         data["requestor"] = institution_ref(ask.fixmedins_code)
     if facts.refusal is None and cov is not None:
-        data["patient"] = patient_ref(cov.person_id)
+        data["patient"] = patient_ref(cov.psn_no)
         data["outcome"] = "complete"
         data["disposition"] = "享受待遇 / covered on the day"
         benefit_period = {"start": cov.start.isoformat(),
@@ -395,7 +393,7 @@ def eligibility_response(facts: EligibilityFacts) -> CoverageEligibilityResponse
         refusal = facts.refusal
         if refusal is None:  # nothing was refused, but no enrolment on the day
             refusal = Refusal("medical_not_enrolled", "当日未参保", "not enrolled on the day")
-        data["patient"] = (patient_ref(cov.person_id) if cov else
+        data["patient"] = (patient_ref(cov.psn_no) if cov else
                            {"type": "Patient", "display": "the person presented / 就诊人"})
         data["outcome"] = "error"
         data["disposition"] = f"{refusal.zh} / {refusal.en}"
@@ -528,7 +526,7 @@ class SettlementFacts:
     claim_response_id: str        # the settlement's id (setl_id)
     mdtrt_id: str
     fixmedins_code: str
-    person_id: int
+    psn_no: str
     admdvs: str                   # the insured region (the insurer)
     med_type: str
     settled_at: datetime
@@ -604,7 +602,7 @@ def claim_response(facts: SettlementFacts) -> ClaimResponse:
         "subType": concept(coding(Cs.MED_TYPE, facts.med_type,
                                   MED_TYPES.get(facts.med_type, (facts.med_type,))[0])),
         "use": "claim",
-        "patient": patient_ref(facts.person_id),
+        "patient": patient_ref(facts.psn_no),
         "created": fhir_time(facts.settled_at),
         "insurer": office_ref(facts.admdvs),
         "requestor": institution_ref(facts.fixmedins_code),
