@@ -1,4 +1,4 @@
-"""Worked examples of the settlement (domain-rules §3.2/§3.3), computed by hand in the comments.
+"""Worked examples of the settlement (domain-rules §3; docs/medical-policy.md), computed by hand in the comments.
 
 Figures from config/policy-changzhou.toml (example defaults, confidence L): all amounts in fen.
 """

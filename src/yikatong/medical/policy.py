@@ -1,4 +1,4 @@
-"""The medical insurance policy as versioned, effective-dated data (domain-rules §3.2/§3.3).
+"""The medical insurance policy as versioned, effective-dated data (domain-rules §3; docs/medical-policy.md).
 
 A region changes deductibles, ratios and caps by adding a TOML file, never by editing code:
 `rules.settle` only reads a `Policy`. Each table names its source, the date it was checked and
@@ -172,7 +172,7 @@ class SchemePolicy(Strict):
 
 
 class CrossRegionRule(Sourced):
-    """Points taken off the insured region's ratio by filing status (§3.3)."""
+    """Points taken off the insured region's ratio by filing status (cross-region care, docs/medical-policy.md)."""
 
     reduction_bp: dict[CrossRegion, Bp]
 

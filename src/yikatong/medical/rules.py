@@ -1,4 +1,4 @@
-"""The settlement of one medical bill (domain-rules §3.2, cross-region §3.3): pure arithmetic.
+"""The settlement of one medical bill (domain-rules §3): pure arithmetic.
 
 No I/O, no database, no clock: the caller passes the policy in force, the insured person, the
 encounter, the fee lines (classed by the treatment region's catalogue) and the person's running
@@ -210,7 +210,7 @@ def split_lines(lines: Sequence[FeeLine]) -> LineSplit:
 
 def settle(*, policy: Policy, insured: Insured, encounter: Encounter,
            lines: Sequence[FeeLine], year: YearTotals) -> Settlement:
-    """Settle one bill against the policy and the person's year (domain-rules §3.2 order).
+    """Settle one bill against the policy and the person's year (the order of docs/medical-policy.md).
 
     Raises SettlementInputInvalid for a negative amount or total, a ratio outside 0–100 %, or
     an inpatient stay at a pharmacy.
