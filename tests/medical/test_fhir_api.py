@@ -258,3 +258,20 @@ def test_a_refused_claim_leaves_no_open_visit_and_may_be_posted_again(platform, 
     assert (_count(platform, FeeLine), _count(platform, Settlement)) == (0, 0)
     settled = _post_claim(client, hospital, card_no=card_no, items=[(METFORMIN, "12.00")])
     assert settled.status_code == 200, settled.text
+
+
+def test_the_same_claim_posted_twice_at_once_settles_once(platform, reference):
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.medical.conftest import institution
+    from yikatong.medical import fhir_door
+    from yikatong.medical.models import Settlement, Visit
+
+    _, _, card_no = insured(platform)
+    body = json.dumps(examples.claim(card_no=card_no, items=[(METFORMIN, "30.00")])).encode()
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: fhir_door.submit_claim(
+            platform=platform, actor=institution(HOSPITAL), body=body), range(2)))
+    assert answers[0].id == answers[1].id
+    assert (_count(platform, Settlement), _count(platform, Visit)) == (1, 1)
