@@ -497,15 +497,25 @@ def identify(*, uow: UnitOfWork, cert_type: str, cert_no: str, day: date) -> Ins
     the reason) while the person may use 01 or 02. The card's 10-year financial limit is never
     looked at. Raises UnknownCertType, InsuredNotFound, CredentialRefused, NotEnrolled (2001).
     """
-    person_id, card_no = _person_by_credential(uow, cert_type, cert_no)
-    enrolment = enrolment_on(uow=uow, person_id=person_id, day=day)
-    if enrolment is None:
-        raise NotEnrolled(day=day.isoformat())
+    person_id, enrolment, card_no = check_insured(uow=uow, cert_type=cert_type, cert_no=cert_no,
+                                                  day=day)
     person = _person(uow, person_id)
     return InsuredView(
         person_id=person_id, psn_no=enrolment.psn_no, name=person.name, gender=person.gender,
         birth_date=person.birth_date, certno=person.ssn, cert_type=cert_type, card_no=card_no,
         day=day, enrolment=enrolment, account_balance=account_balance(uow=uow, person_id=person_id))
+
+
+def check_insured(*, uow: UnitOfWork, cert_type: str, cert_no: str,
+                  day: date) -> tuple[int, EnrolmentView, str | None]:
+    """`identify` without the person's details (the visit's steps need only these):
+    (person id, the enrolment in force on `day`, the card number for cert type 03). The same
+    refusals."""
+    person_id, card_no = _person_by_credential(uow, cert_type, cert_no)
+    enrolment = enrolment_on(uow=uow, person_id=person_id, day=day)
+    if enrolment is None:
+        raise NotEnrolled(day=day.isoformat())
+    return person_id, enrolment, card_no
 
 
 def today(uow: UnitOfWork) -> date:
