@@ -91,14 +91,13 @@ def test_the_benefit_check_answers_in_force_on_the_day_or_not_enrolled(platform,
                             json=examples.eligibility_request(card_no=card_no))
         answer = _fhir(check, CoverageEligibilityResponse)
         assert answer.outcome == "complete" and answer.insurance[0].inforce is True
-        coverage_id = answer.insurance[0].coverage.reference.removeprefix("Coverage/")
+        assert answer.insurance[0].coverage.identifier.system == Sid.COVERAGE
         assert answer.insurance[0].benefitPeriod.start.isoformat() == "2026-01-01"
     before = client.post(f"{ROOT}/CoverageEligibilityRequest", headers=hospital,
                          json=examples.eligibility_request(card_no=card_no, day="2025-12-31"))
     answer = _fhir(before, CoverageEligibilityResponse)
     assert answer.outcome == "error"
     assert answer.error[0].code.coding[0].code == "medical_not_enrolled"
-    assert coverage_id
 
 
 def test_errors_are_operation_outcomes(platform, client, hospital, login):
@@ -275,3 +274,15 @@ def test_the_same_claim_posted_twice_at_once_settles_once(platform, reference):
             platform=platform, actor=institution(HOSPITAL), body=body), range(2)))
     assert answers[0].id == answers[1].id
     assert (_count(platform, Settlement), _count(platform, Visit)) == (1, 1)
+
+
+def test_the_capability_statement_is_public_and_names_what_the_door_serves(client):
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+    answer = client.get(f"{ROOT}/metadata")
+    statement = _fhir(answer, CapabilityStatement)
+    assert statement.fhirVersion == "4.3.0" and statement.kind == "instance"
+    served = {(r.type, i.code) for r in statement.rest[0].resource for i in r.interaction}
+    assert served == {("Coverage", "search-type"), ("CoverageEligibilityRequest", "create"),
+                      ("Claim", "create"), ("ClaimResponse", "read")}
+    assert statement.implementation.url.endswith(ROOT)

@@ -211,7 +211,8 @@ def test_an_eligibility_answer_in_force_names_the_coverage():
     answer = CoverageEligibilityResponse.model_validate_json(fhir.to_json(
         fhir.eligibility_response(fhir.EligibilityFacts(ask, SETTLED_AT, date(2026, 3, 2), cov))))
     assert answer.outcome == "complete" and answer.insurance[0].inforce is True
-    assert answer.insurance[0].coverage.reference == "Coverage/42"
+    assert answer.insurance[0].coverage.identifier.value == "42"
+    assert answer.insurance[0].coverage.identifier.system == Sid.COVERAGE
     assert answer.request.identifier.value == "elig-0001"
     assert answer.requestor.identifier.value == examples.INSTITUTION
 

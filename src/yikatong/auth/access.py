@@ -276,6 +276,7 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /centre/reference/fares": CARD_CENTRE,
     # --- the medical FHIR R4B door (medical.fhir_api): an institution sees its own patients'
     # visits only (a Claim names it as provider); the office reads and checks benefits -------
+    "GET /api/fhir/r4b/metadata": PUBLIC,  # the CapabilityStatement, as FHIR servers do
     "POST /api/fhir/r4b/Claim": roles(MI),
     "GET /api/fhir/r4b/ClaimResponse/{claim_response_id}": roles(MI, MO),
     "GET /api/fhir/r4b/Coverage": roles(MI, MO),

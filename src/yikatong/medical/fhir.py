@@ -386,8 +386,11 @@ def eligibility_response(facts: EligibilityFacts) -> CoverageEligibilityResponse
         data["disposition"] = "享受待遇 / covered on the day"
         benefit_period = {"start": cov.start.isoformat(),
                           **({"end": cov.end.isoformat()} if cov.end else {})}
-        data["insurance"] = [{"coverage": {"reference": f"Coverage/{cov.coverage_id}",
-                                           "type": "Coverage"},
+        # A logical reference: the door reads Coverage by credential, not by id (an id read
+        # would let an institution walk through everybody's enrolments).
+        data["insurance"] = [{"coverage": {"type": "Coverage", "identifier": {
+                                  "system": Sid.COVERAGE, "value": cov.coverage_id},
+                                  "display": SCHEMES.get(cov.scheme, (cov.scheme,))[0]},
                               "inforce": True, "benefitPeriod": benefit_period}]
     else:
         refusal = facts.refusal
@@ -659,3 +662,52 @@ def operation_outcome(problem: Mapping[str, Any]) -> OperationOutcome:
 def to_json(resource: Any) -> bytes:
     """The FHIR JSON of a resource (fhir.resources' own serialisation: no nulls, FHIR order)."""
     return resource.model_dump_json().encode()
+
+
+# --- CapabilityStatement -------------------------------------------------------------------------
+
+def capability_statement(*, base_url: str, software_version: str, date_text: str):
+    """What the door serves (GET [base]/metadata), for FHIR clients that ask first."""
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+    def resource(kind: str, interactions: list[str], profile_note: str,
+                 search: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        entry: dict[str, Any] = {"type": kind, "documentation": profile_note,
+                                 "interaction": [{"code": code} for code in interactions]}
+        if search:
+            entry["searchParam"] = search
+        return entry
+
+    return CapabilityStatement.model_validate({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date_text,
+        "publisher": "Yikatong 江苏（常州）一卡通",
+        "kind": "instance",
+        "software": {"name": "yikatong", "version": software_version},
+        "implementation": {"description": "医保 FHIR 接口 / medical insurance FHIR door",
+                           "url": base_url},
+        "fhirVersion": "4.3.0",
+        "format": [FHIR_JSON, "json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": "docs/medical-fhir.md: identifier and code systems, the setlinfo "
+                             "to ClaimResponse mapping, idempotency and cancellation",
+            "security": {"description": "Bearer token (POST /api/v1/auth/token) or X-API-Key of "
+                                        "a designated institution or the medical insurance "
+                                        "office"},
+            "resource": [
+                resource("Coverage", ["search-type"],
+                         "A person's enrolments, searched by a credential (identifier)",
+                         [{"name": "identifier", "type": "token",
+                           "documentation": "system|value, system one of "
+                                            + ", ".join(CERT_TYPES)}]),
+                resource("CoverageEligibilityRequest", ["create"],
+                         "The benefit check (2001): answers a CoverageEligibilityResponse"),
+                resource("Claim", ["create"],
+                         "Settle an outpatient or pharmacy visit, or cancel it (status "
+                         "cancelled): answers the ClaimResponse; idempotent by identifier"),
+                resource("ClaimResponse", ["read"], "A settlement as it stands now"),
+            ],
+        }],
+    })

@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import yikatong
 from yikatong.api.deps import current_actor, platform_dep
 from yikatong.api.problems import problems
 from yikatong.core.actor import Actor
@@ -75,6 +76,16 @@ def fhir_response(resource: Any, status_code: int = 200) -> Response:
 
 
 # --- routes --------------------------------------------------------------------------------------
+
+
+@router.get("/metadata", response_class=Response, responses=_answers("CapabilityStatement"),
+            summary="What this FHIR server serves (CapabilityStatement) / 接口能力说明")
+async def metadata(request: Request):
+    platform: Platform = request.app.state.platform
+    statement = fhir.capability_statement(
+        base_url=str(request.base_url).rstrip("/") + ROOT, software_version=yikatong.__version__,
+        date_text=platform.clock.now().date().isoformat())
+    return fhir_response(statement)
 
 
 @router.post("/Claim", response_class=Response, responses=_answers("ClaimResponse", 404),

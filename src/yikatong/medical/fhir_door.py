@@ -5,10 +5,11 @@ Every figure and every decision comes from the services the national interface u
 module only reads requests (`medical.fhir`), scopes them to the acting institution, and turns
 the services' answers into resources.
 
-A Claim is settled as the national interface would: register (2201), upload its fee lines
-(2204), settle (2207), each call with a message id derived from the Claim's identifier, so a
-retry after a failure anywhere repeats the same messages, which the services answer as the
-first time without changing anything. The Claim's identifier is also remembered (the
+A Claim is settled as the national interface would: an outpatient visit registered (2201),
+its fee lines uploaded (2204) and settled (2207); a pharmacy purchase in one call (2102). Each
+call carries a message id derived from the Claim, so a retry after a failure anywhere repeats
+the same messages, which the services answer as the first time without changing anything; a
+refused upload or settlement has what landed reversed (2601). The Claim's identifier is also remembered (the
 platform's idempotency records, scope `medical.fhir.claim:{fixmedins_code}`) with the
 settlement it produced: the same identifier again answers that settlement's ClaimResponse as
 it stands now, a different Claim under the same identifier is refused (409).
