@@ -1,7 +1,7 @@
 """The FHIR door's use cases: a posted resource in, the medical services called, a resource out.
 
 Every figure and every decision comes from the services the national interface uses too
-(`medical.service.identify` for 1101/2001, `medical.visits` for 2201/2204/2207/2208); this
+(`medical.service.check_insured`, identify's lookup, for 1101/2001, `medical.visits` for 2201/2204/2207/2208); this
 module only reads requests (`medical.fhir`), scopes them to the acting institution, and turns
 the services' answers into resources.
 
@@ -85,13 +85,13 @@ def search_coverage(*, platform: Platform, actor: Actor, credential: fhir.Creden
     with platform.uow() as uow:
         acting_institution(uow, actor)
         try:
-            insured = service.identify(uow=uow, cert_type=credential.cert_type,
-                                       cert_no=credential.cert_no,
-                                       day=day or service.today(uow))
+            person_id, _, _ = service.check_insured(uow=uow, cert_type=credential.cert_type,
+                                                    cert_no=credential.cert_no,
+                                                    day=day or service.today(uow))
         except (InsuredNotFound, NotEnrolled):
             return []
         return [fhir.coverage(coverage_facts(view))
-                for view in service.enrolments(uow=uow, person_id=insured.person_id)]
+                for view in service.enrolments(uow=uow, person_id=person_id)]
 
 
 def check_eligibility(*, platform: Platform, actor: Actor, body: bytes):
@@ -104,15 +104,15 @@ def check_eligibility(*, platform: Platform, actor: Actor, body: bytes):
         _check_provider(acting_institution(uow, actor), ask.fixmedins_code)
         day = ask.day or service.today(uow)
         try:
-            insured = service.identify(uow=uow, cert_type=ask.credential.cert_type,
-                                       cert_no=ask.credential.cert_no, day=day)
+            _, enrolment, _ = service.check_insured(uow=uow, cert_type=ask.credential.cert_type,
+                                                    cert_no=ask.credential.cert_no, day=day)
         except ELIGIBILITY_REFUSALS as refused:
             refusal = fhir.Refusal(refused.code, refused.message_zh, refused.message_en,
                                    reason=refused.details.get("reason"))
             return fhir.eligibility_response(fhir.EligibilityFacts(ask, uow.now(), day,
                                                                    refusal=refusal))
         return fhir.eligibility_response(fhir.EligibilityFacts(
-            ask, uow.now(), day, coverage=coverage_facts(insured.enrolment)))
+            ask, uow.now(), day, coverage=coverage_facts(enrolment)))
 
 
 # --- Claim and ClaimResponse ---------------------------------------------------------------
