@@ -286,3 +286,19 @@ def test_the_capability_statement_is_public_and_names_what_the_door_serves(clien
     assert served == {("Coverage", "search-type"), ("CoverageEligibilityRequest", "create"),
                       ("Claim", "create"), ("ClaimResponse", "read")}
     assert statement.implementation.url.endswith(ROOT)
+
+
+def test_a_claim_of_500_lines_fits_the_body_limit_and_a_larger_body_is_an_outcome(
+        platform, client, hospital):
+    import json
+
+    big = examples.claim(items=[(METFORMIN, "12.00")] * 500)
+    body = json.dumps(big, indent=2).encode()
+    assert 64 * 1024 < len(body) < 512 * 1024
+    # within the limit: read and refused for what it says (nobody behind the ID number)
+    answer = client.post(f"{ROOT}/Claim", headers={**hospital, "content-type": FHIR_JSON},
+                         content=body)
+    assert _outcome(answer, 404) == ["medical_person_not_found"]
+    too_big = client.post(f"{ROOT}/Claim", headers={**hospital, "content-type": FHIR_JSON},
+                          content=b" " * (513 * 1024))
+    assert _outcome(too_big, 413) == ["request_too_large"]

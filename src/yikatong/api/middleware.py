@@ -21,6 +21,7 @@ and the bytes actually received are counted as well. Too large: 413 problem+json
 | `POST /api/v1/applications/employer-batches` | 64 MiB | up to 1000 employees with their photos (typical 15–45 KB; larger photo sets go in several batches) |
 | `POST /api/v1/clearing/batches`            | 64 MiB | a terminal batch file (clearing.api.MAX_UPLOAD)             |
 | `POST /employer/batches` (page)            | 64 MiB | the same batch as a CSV with its photos (zip or files)      |
+| `POST /api/fhir/r4b/Claim`                 | 512 KiB | a FHIR Claim of up to 500 fee lines (visits.MAX_LINES)     |
 | everything else                            | 64 KiB | JSON of a few fields, a login form                          |
 
 ## Headers on every answer
@@ -53,6 +54,7 @@ MIB = 1024 * KIB
 DEFAULT_BODY_LIMIT = 64 * KIB
 PHOTO_BODY_LIMIT = 3 * MIB
 BATCH_BODY_LIMIT = 64 * MIB
+CLAIM_BODY_LIMIT = 512 * KIB
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ BODY_LIMITS: tuple[BodyLimit, ...] = (
     BodyLimit("POST", r"/api/v1/clearing/batches", BATCH_BODY_LIMIT, "a terminal batch file"),
     BodyLimit("POST", r"/employer/batches", BATCH_BODY_LIMIT,
               "the employer batch page: a CSV of up to 1000 employees and their photos"),
+    BodyLimit("POST", r"/api/fhir/r4b/Claim", CLAIM_BODY_LIMIT,
+              "a FHIR Claim of up to 500 fee lines (about 190 KiB pretty-printed)"),
 )
 
 # Pages (home, e-card check) and API answers: nothing but our own origin; inline styles only
