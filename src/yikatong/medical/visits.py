@@ -24,7 +24,7 @@ import dataclasses
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -32,12 +32,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from yikatong.core.actor import Actor, Role
-from yikatong.core.clock import as_utc, local_date
+from yikatong.core.clock import CST, as_utc, local_date
 from yikatong.core.errors import ConcurrentChange, DomainError
 from yikatong.core.money import MAX_AMOUNT_FEN, Fen
 from yikatong.db.idempotency import request_fingerprint
 from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import service as ledger
+from yikatong.ledger.errors import AccountNotFound
 from yikatong.medical import rules, service
 from yikatong.medical.errors import (
     CannotReverse,
@@ -355,7 +356,7 @@ def reverse(*, uow: UnitOfWork, actor: Actor, msgid: str, omsgid: str, oinfno: s
             outcome = "reversed"
         uow.audit(actor=actor, action="medical.message_reversed", entity_type="medical_message",
                   entity_id=f"{institution.code}:{omsgid}",
-                  after={"oinfno": oinfno, "outcome": outcome, "msgid": msgid})
+                  after={"oinfno": oinfno, "outcome": outcome, "detail": detail, "msgid": msgid})
         return "2601", ReversalView(omsgid=omsgid, oinfno=str(oinfno), outcome=outcome, detail=detail)
 
     return _handle(uow, actor, msgid, request, work, ReversalView)
@@ -405,10 +406,11 @@ def settlements(*, uow: UnitOfWork, actor: Actor, fixmedins_code: str | None = N
         query = query.where(Settlement.fixmedins_code == fixmedins_code)
     if person_id is not None:
         query = query.where(Settlement.person_id == person_id)
-    rows = list(uow.session.execute(query).scalars())
     if day is not None:
-        rows = [r for r in rows if local_date(r.settled_at) == day]
-    return [_settlement_view(r, None) for r in rows]
+        start = datetime.combine(day, time(0), tzinfo=CST)
+        query = query.where(Settlement.settled_at >= start,
+                            Settlement.settled_at < start + timedelta(days=1))
+    return [_settlement_view(r, None) for r in uow.session.execute(query).scalars()]
 
 
 # ---------------------------------------------------------------------------------------
@@ -548,9 +550,13 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                             payable=service.payable_code(institution.code), info=info)
     journal_id = f"medical:settle:{setl_id}" if legs else None
     if legs:
-        _open_accounts(uow, pool, institution.code)
-        ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs,
-                    memo=f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}")
+        memo = f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}"
+        try:
+            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo)
+        except AccountNotFound:  # opened at enrolment and designation; data from before that
+            service.open_fund_accounts(uow, insured_admdvs=computed.enrolment.insured_admdvs,
+                                       fixmedins_code=institution.code)
+            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo)
     row = Settlement(
         setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
         person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.enrolment.scheme,
@@ -797,13 +803,6 @@ def _settlement_legs(*, pool: str, account: str, payable: str, info: Any, sign: 
     fund, acct = info.fund_pay_sumamt, info.acct_pay
     legs = [(pool, sign * fund), (account, sign * acct), (payable, -sign * (fund + acct))]
     return [leg for leg in legs if leg[1] != 0]
-
-
-def _open_accounts(uow: UnitOfWork, pool: str, fixmedins_code: str) -> None:
-    ledger.open_account(uow=uow, code=pool, kind="expense")
-    # an institution may owe a cancellation's amount back after it was paid: it may go negative
-    ledger.open_account(uow=uow, code=service.payable_code(fixmedins_code), kind="liability",
-                        allow_negative=True)
 
 
 def _may_see(actor: Actor, fixmedins_code: str, person_id: int) -> bool:
