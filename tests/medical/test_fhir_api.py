@@ -81,6 +81,8 @@ def test_a_card_under_loss_refuses_the_credential_and_the_id_number_still_works(
     by_id = client.post(f"{ROOT}/CoverageEligibilityRequest", headers=hospital,
                         json=examples.eligibility_request(id_number=ssn))
     assert _fhir(by_id, CoverageEligibilityResponse).insurance[0].inforce is True
+    assert _outcome(_post_claim(client, hospital, card_no=card_no),
+                    409) == ["medical_credential_refused", "card_lost"]
 
 
 def test_the_benefit_check_answers_in_force_on_the_day_or_not_enrolled(platform, client,
@@ -173,17 +175,13 @@ def test_a_claim_is_settled_once_and_answered_with_the_settlement(platform, clie
     again = _post_claim(client, hospital, card_no=card_no)
     assert again.status_code == 200 and again.content == answer.content
     assert (_count(platform, Settlement), _count(platform, Visit)) == (1, 1)
+    # another Claim under the same identifier is refused
+    other = _post_claim(client, hospital, card_no=card_no, items=[(METFORMIN, "12.00")])
+    assert _outcome(other, 409) == ["idempotency_key_reused"]
     # read back, by the institution and by the office
     for headers in (hospital, office):
         read = client.get(f"{ROOT}/ClaimResponse/{response.id}", headers=headers)
         assert read.content == answer.content
-
-
-def test_a_claim_identifier_cannot_carry_another_claim(platform, client, hospital):
-    _, _, card_no = insured(platform)
-    assert _post_claim(client, hospital, card_no=card_no).status_code == 200
-    other = _post_claim(client, hospital, card_no=card_no, items=[(METFORMIN, "12.00")])
-    assert _outcome(other, 409) == ["idempotency_key_reused"]
 
 
 def test_a_cancelled_claim_shows_a_cancelled_claim_response(platform, client, hospital):
@@ -231,13 +229,6 @@ def test_a_pharmacy_purchase_is_a_pharmacy_claim(platform, client, reference, lo
     response = _fhir(answer, ClaimResponse)
     assert response.type.coding[0].code == "pharmacy" and response.subType.coding[0].code == "41"
     assert _settlement_row(platform, response.id).med_type == "41"
-
-
-def test_a_claim_with_a_card_under_loss_is_refused_with_the_reason(platform, client, hospital):
-    _, _, card_no = insured(platform)
-    act(platform, cards.report_loss, actor=PHONE, card_no=card_no, kind="temporary")
-    assert _outcome(_post_claim(client, hospital, card_no=card_no),
-                    409) == ["medical_credential_refused", "card_lost"]
 
 
 def test_a_refused_claim_leaves_no_open_visit_and_may_be_posted_again(platform, client,
