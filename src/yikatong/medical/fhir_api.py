@@ -94,8 +94,7 @@ async def metadata(request: Request):
 async def post_claim(request: Request, actor: Actor = Depends(current_actor),
                      platform: Platform = Depends(platform_dep)):
     body = await request.body()
-    return fhir_response(await run_in_threadpool(fhir_door.submit_claim, platform=platform,
-                                          actor=actor, body=body))
+    return await _in_thread(fhir_door.submit_claim, platform=platform, actor=actor, body=body)
 
 
 @router.get("/ClaimResponse/{claim_response_id}", response_class=Response,
@@ -144,8 +143,14 @@ def _coverage_bundle(platform: Platform, actor: Actor, identifier: str) -> Respo
 async def post_eligibility(request: Request, actor: Actor = Depends(current_actor),
                            platform: Platform = Depends(platform_dep)):
     body = await request.body()
-    return fhir_response(await run_in_threadpool(fhir_door.check_eligibility, platform=platform,
-                                          actor=actor, body=body))
+    return await _in_thread(fhir_door.check_eligibility, platform=platform, actor=actor,
+                            body=body)
+
+
+async def _in_thread(use_case, **arguments) -> Response:
+    """The use case and the answer's serialisation in the thread pool (both block: the
+    database, and fhir.resources' validation and JSON)."""
+    return await run_in_threadpool(lambda: fhir_response(use_case(**arguments)))
 
 
 # --- errors as OperationOutcome ------------------------------------------------------------------
