@@ -105,10 +105,15 @@ async def _call_all(app, calls, headers) -> list[httpx.Response]:
 
 
 def _code(response) -> str | None:
-    """The access table's refusal (its details.reason), else the problem's code."""
-    if response.headers.get("content-type", "").startswith("application/problem+json"):
+    """The access table's refusal (its details.reason), else the problem's code; from a FHIR
+    door's OperationOutcome (medical.fhir_api), the same two from its issue's codings."""
+    content_type = response.headers.get("content-type", "")
+    if content_type.startswith("application/problem+json"):
         problem = response.json()
         return (problem.get("details") or {}).get("reason") or problem.get("code")
+    if content_type.startswith("application/fhir+json") and response.status_code >= 400:
+        codings = response.json()["issue"][0]["details"]["coding"]
+        return codings[-1]["code"]  # [code] or [code, reason]
     return None
 
 

@@ -22,3 +22,9 @@ def test_filter_masks_uvicorn_style_arguments():
                                "/api/v1/ecard/lookup?ssn=810000199501010015", "1.1", 200), None)
     MaskIdentityNumbers().filter(record)
     assert "810000199501010015" not in record.getMessage()
+
+
+def test_a_number_right_after_a_percent_escape_is_masked_too():
+    line = "GET /api/fhir/r4b/Coverage?identifier=https%3A%2F%2Fx%2Fsid%2Fid-number%7C320402199003070013"
+    assert "320402199003070013" not in mask_identity_numbers(line)
+    assert mask_identity_numbers("amount%2012345678901234567890") == "amount%2012345678901234567890"

@@ -23,6 +23,7 @@ from yikatong.api.docs_ui import mount_docs
 from yikatong.core.choices import expected_choices
 from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
 from yikatong.db.uow import is_audit_collision
+from yikatong.medical import fhir_api
 from yikatong.pages import sessions as page_sessions
 from yikatong.pages.errors import page_error, wants_page
 from yikatong.pages.rendering import STATIC_FOLDER, STATIC_PREFIX
@@ -103,6 +104,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         app.include_router(router)
     for router in _domain_routers("api", production=production):
         app.include_router(router, prefix="/api/v1")
+    app.include_router(fhir_api.router)  # the medical FHIR R4B door, at its own root
     if not production:  # the development clock names its time while moved
         from yikatong.devclock.api import NameMovedClock
 
@@ -113,6 +115,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.state.route_access = route_access(app)  # after every route is in place
     lean.install(app)  # the hot reads answered without FastAPI's dependency solving
     problems.install(app)  # the error answers in the OpenAPI document, as they really are
+    fhir_api.install(app)  # ...and under the FHIR door's root, as OperationOutcome
     return app
 
 

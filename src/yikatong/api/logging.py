@@ -8,8 +8,9 @@ import re
 from yikatong.people.rules import mask_ssn
 
 # 18-character resident/permit numbers (last may be X), legacy 15-digit numbers, and the
-# 2017 foreign permanent-residence format (3 letters + 12 digits).
-ID_LIKE = re.compile(r"(?<![0-9A-Za-z])(?:[0-9]{17}[0-9Xx]|[0-9]{15}|[A-Za-z]{3}[0-9]{12})(?![0-9A-Za-z])")
+# 2017 foreign permanent-residence format (3 letters + 12 digits); also right after a
+# percent-escape (a FHIR token search `system|value` reaches the log as `...%7C3204...`).
+ID_LIKE = re.compile(r"(?:(?<![0-9A-Za-z])|(?<=%[0-9A-Fa-f]{2}))(?:[0-9]{17}[0-9Xx]|[0-9]{15}|[A-Za-z]{3}[0-9]{12})(?![0-9A-Za-z])")
 
 
 def mask_identity_numbers(text: str) -> str:

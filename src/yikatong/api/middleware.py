@@ -21,6 +21,7 @@ and the bytes actually received are counted as well. Too large: 413 problem+json
 | `POST /api/v1/applications/employer-batches` | 64 MiB | up to 1000 employees with their photos (typical 15–45 KB; larger photo sets go in several batches) |
 | `POST /api/v1/clearing/batches`            | 64 MiB | a terminal batch file (clearing.api.MAX_UPLOAD)             |
 | `POST /employer/batches` (page)            | 64 MiB | the same batch as a CSV with its photos (zip or files)      |
+| `POST /api/fhir/r4b/Claim`                 | 512 KiB | a FHIR Claim of up to 500 fee lines (visits.MAX_LINES)     |
 | everything else                            | 64 KiB | JSON of a few fields, a login form                          |
 
 ## Headers on every answer
@@ -30,7 +31,8 @@ Content-Security-Policy (`CSP_PAGES` for pages and API answers, `CSP_DOCS` for /
 /redoc), and `Strict-Transport-Security` when the request came over TLS: the ASGI scheme is
 https, or a proxy we trust (`FORWARDED_ALLOW_IPS`, uvicorn's own setting, default 127.0.0.1)
 says so in `X-Forwarded-Proto`. `Cache-Control: no-store` on answers that may carry personal
-data: every /api/v1 answer except the public reference data in `PUBLIC_REFERENCE`, and every
+data: every /api/v1 answer except the public reference data in `PUBLIC_REFERENCE`, every answer
+of the medical FHIR door (/api/fhir/), and every
 page (yikatong.pages) except its static files.
 """
 
@@ -52,6 +54,7 @@ MIB = 1024 * KIB
 DEFAULT_BODY_LIMIT = 64 * KIB
 PHOTO_BODY_LIMIT = 3 * MIB
 BATCH_BODY_LIMIT = 64 * MIB
+CLAIM_BODY_LIMIT = 512 * KIB
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ BODY_LIMITS: tuple[BodyLimit, ...] = (
     BodyLimit("POST", r"/api/v1/clearing/batches", BATCH_BODY_LIMIT, "a terminal batch file"),
     BodyLimit("POST", r"/employer/batches", BATCH_BODY_LIMIT,
               "the employer batch page: a CSV of up to 1000 employees and their photos"),
+    BodyLimit("POST", r"/api/fhir/r4b/Claim", CLAIM_BODY_LIMIT,
+              "a FHIR Claim of up to 500 fee lines (about 190 KiB pretty-printed)"),
 )
 
 # Pages (home, e-card check) and API answers: nothing but our own origin; inline styles only
@@ -251,6 +256,8 @@ def install(app, **options) -> None:
 def _carries_personal_data(method: str, path: str) -> bool:
     if path.startswith("/api/v1/"):
         return not (method in ("GET", "HEAD") and path.startswith(PUBLIC_REFERENCE))
+    if path.startswith("/api/fhir/"):  # the medical FHIR door: patients' coverage and claims
+        return True
     # Every page (yikatong.pages) but its static files: a page shows the signed-in person.
     return is_page_path(path) and not path.startswith(STATIC_PATHS)
 

@@ -21,6 +21,7 @@ from yikatong.core.errors import Forbidden
 H, SS, CO = Role.HOLDER, Role.SS_OUTLET, Role.CITIZEN_OUTLET
 PA, EA, BANK = Role.PHONE_AGENT, Role.EMPLOYER_AGENT, Role.BANK
 TO, ADMIN = Role.TRANSIT_OPERATOR, Role.ADMIN
+MI, MO = Role.MEDICAL_INSTITUTION, Role.MEDICAL_OFFICE
 
 REFUSED_BY_TABLE: Final = "role_not_allowed"  # the refusal's details.reason
 PUBLIC: Final = frozenset({"public"})  # anyone, with or without a credential
@@ -281,6 +282,14 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /centre/reference/outlets": CARD_CENTRE,
     "GET /centre/reference/banks": CARD_CENTRE,
     "GET /centre/reference/fares": CARD_CENTRE,
+    # --- the medical FHIR R4B door (medical.fhir_api): an institution sees its own patients'
+    # visits only (a Claim names it as provider); the office reads and checks benefits -------
+    "GET /api/fhir/r4b/metadata": PUBLIC,  # the CapabilityStatement, as FHIR servers do
+    "POST /api/fhir/r4b/Claim": roles(MI),
+    "GET /api/fhir/r4b/ClaimResponse/{claim_response_id}": roles(MI, MO),
+    "GET /api/fhir/r4b/Coverage": roles(MI, MO),
+    "POST /api/fhir/r4b/Coverage/_search": roles(MI, MO),
+    "POST /api/fhir/r4b/CoverageEligibilityRequest": roles(MI, MO),
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,
