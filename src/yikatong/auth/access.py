@@ -226,6 +226,7 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /me/ecard/qr": HOLDER_ONLY,
     "GET /me/ecard/qr": HOLDER_ONLY,
     "GET /me/ecard/qr/code": HOLDER_ONLY,
+    "GET /me/medical": HOLDER_ONLY,
     # pages: the outlet counter
     # (the employer batch upload: employer agents and social-security outlets, as the API)
     "GET /employer/batches": roles(EA, SS),
@@ -273,6 +274,16 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /centre/reference/outlets": CARD_CENTRE,
     "GET /centre/reference/banks": CARD_CENTRE,
     "GET /centre/reference/fares": CARD_CENTRE,
+    # pages: medical insurance (medical.web): a designated institution's staff, the office
+    "GET /medical/institution": roles(Role.MEDICAL_INSTITUTION),
+    "GET /medical/institution/settlements/{setl_id}": roles(Role.MEDICAL_INSTITUTION),
+    "GET /medical/office/people": roles(Role.MEDICAL_OFFICE),
+    "POST /medical/office/people": roles(Role.MEDICAL_OFFICE),
+    "GET /medical/office/people/{person_id}": roles(Role.MEDICAL_OFFICE),
+    "POST /medical/office/people/{person_id}/disclosures": roles(Role.MEDICAL_OFFICE),
+    "POST /medical/office/people/{person_id}/enrolments": roles(Role.MEDICAL_OFFICE),
+    "POST /medical/office/people/{person_id}/retirement": roles(Role.MEDICAL_OFFICE),
+    "GET /medical/office/day": roles(Role.MEDICAL_OFFICE),
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,

@@ -16,7 +16,6 @@ visit recorded them); the pages compute nothing but sums of what they list.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import date
 
@@ -122,8 +121,6 @@ def _words(**extra) -> dict:
 def my_medical(request: Request, actor: Actor = Depends(current_actor),
                platform: Platform = Depends(platform_dep)):
     """The holder's medical insurance: enrolment, personal account, visits, the year."""
-    from yikatong.medical import service
-
     record = None
     if actor.person_id is not None:  # a login not yet tied to a person has no insurance
         with platform.uow(read_only=True) as uow:
@@ -386,7 +383,3 @@ def fund_day(request: Request, day: str | None = None, actor: Actor = Depends(cu
     return render(request, "medical/fund_day.html", _words(
         day=shown, today=today, rows=rows, total=service.DayTotals.of(rows), error=error),
         status_code=error.http_status if error else 200)
-
-
-def _photo(jpeg: bytes | None) -> str | None:
-    return base64.b64encode(jpeg).decode() if jpeg else None
