@@ -9,7 +9,15 @@ from datetime import date
 
 import pytest
 
-from tests.medical.conftest import EMPLOYER, HOSPITAL, OFFICE, OTHER_HOSPITAL, TODAY, insured, registered
+from tests.medical.conftest import (
+    EMPLOYER,
+    HOSPITAL,
+    OFFICE,
+    OTHER_HOSPITAL,
+    TODAY,
+    insured,
+    registered,
+)
 from tests.pages.conftest import form_token, page_client, signed_in  # noqa: F401 - fixtures
 from yikatong.core.actor import Role
 from yikatong.core.masking import mask_ssn
@@ -26,7 +34,7 @@ def medical(platform):
     return platform
 
 
-def test_the_holder_sees_the_enrolment_in_words_and_the_account_with_its_credits(medical, signed_in):
+def test_the_holder_sees_the_enrolment_in_words_and_the_account_with_its_credits(medical, signed_in):  # noqa: F811
     _, person_id, _ = insured(medical, credit=123_456)
     page = signed_in(Role.HOLDER, person_id=person_id).get("/me/medical")
     assert page.status_code == 200, page.text
@@ -39,13 +47,13 @@ def test_the_holder_sees_the_enrolment_in_words_and_the_account_with_its_credits
     assert "2026年01月01日" in page.text  # the period's start
 
 
-def test_a_holder_never_enrolled_is_told_who_enrols_them(medical, signed_in):
+def test_a_holder_never_enrolled_is_told_who_enrols_them(medical, signed_in):  # noqa: F811
     _, person_id = registered(medical)
     page = signed_in(Role.HOLDER, person_id=person_id).get("/me/medical")
     assert page.status_code == 200 and "12393" in page.text
 
 
-def test_the_institutions_day_is_its_own_and_empty_without_visits(medical, signed_in):
+def test_the_institutions_day_is_its_own_and_empty_without_visits(medical, signed_in):  # noqa: F811
     client = signed_in(Role.MEDICAL_INSTITUTION, branch_code=HOSPITAL)
     page = client.get("/medical/institution")
     assert page.status_code == 200, page.text
@@ -54,7 +62,7 @@ def test_the_institutions_day_is_its_own_and_empty_without_visits(medical, signe
     assert client.get("/medical/institution/settlements/NOPE").status_code == 404
 
 
-def test_a_staff_login_without_an_institution_is_refused(medical, signed_in):
+def test_a_staff_login_without_an_institution_is_refused(medical, signed_in):  # noqa: F811
     page = signed_in(Role.MEDICAL_INSTITUTION).get("/medical/institution")
     assert page.status_code == 403 and "medical_not_an_institution" in page.text
 
@@ -65,7 +73,7 @@ def office_find(client, number: str):
         follow_redirects=False)
 
 
-def test_the_office_finds_a_person_masked_and_sees_the_whole_id_only_with_a_reason(medical, signed_in):
+def test_the_office_finds_a_person_masked_and_sees_the_whole_id_only_with_a_reason(medical, signed_in):  # noqa: F811
     ssn, person_id, _ = insured(medical)
     client = signed_in(Role.MEDICAL_OFFICE)
     found = office_find(client, ssn)
@@ -92,7 +100,7 @@ def test_the_office_finds_a_person_masked_and_sees_the_whole_id_only_with_a_reas
     assert office_find(client, "320402199901011234").status_code == 404
 
 
-def test_the_office_enrols_a_person_and_records_the_retirement(medical, signed_in):
+def test_the_office_enrols_a_person_and_records_the_retirement(medical, signed_in):  # noqa: F811
     _, person_id = registered(medical)
     client = signed_in(Role.MEDICAL_OFFICE)
     path = f"/medical/office/people/{person_id}"
@@ -117,7 +125,7 @@ def test_the_office_enrols_a_person_and_records_the_retirement(medical, signed_i
     assert "退休" in page.text and "记录退休" not in page.text  # no second retirement offered
 
 
-def test_the_fund_day_is_empty_on_a_day_without_settlements(medical, signed_in):
+def test_the_fund_day_is_empty_on_a_day_without_settlements(medical, signed_in):  # noqa: F811
     page = signed_in(Role.MEDICAL_OFFICE).get("/medical/office/day?day=2026-03-02")
     assert page.status_code == 200 and "2026年03月02日" in page.text
     assert TODAY.isoformat() in page.text and OTHER_HOSPITAL not in page.text
