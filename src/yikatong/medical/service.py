@@ -831,66 +831,11 @@ def _filing_image(view: FilingView) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
-# Reads for the pages and the CLI (medical/web.py, medical/cli.py): settlements as recorded,
-# an institution's day and the fund's day. Nothing here computes a settlement: every figure
-# is the stored setlinfo of the visit's own settlement.
+# Reads for the pages and the CLI (medical/web.py, medical/cli.py): an institution's day and
+# the fund's day. Nothing here computes a settlement: every figure is the stored setlinfo of
+# the visit's own settlement (visits.settlements is the list of settlements).
 
 ACCOUNT_CREDIT_KIND = "medical_account_credit"  # the ledger journal kind of credit_account
-
-
-@dataclass(frozen=True)
-class SettlementView:
-    """One settlement as stored: who, where, when, and every setlinfo figure."""
-
-    setl_id: str
-    mdtrt_id: str
-    fixmedins_code: str
-    institution_name: str
-    institution_name_en: str
-    person_id: int
-    psn_no: str
-    insutype: str
-    med_type: str
-    cert_type: str
-    cross_region: str
-    insuplc_admdvs: str
-    mdtrtarea_admvs: str
-    settled_at: datetime
-    state: str  # settled | cancelled
-    cancelled_at: datetime | None
-    policy_version: str
-    catalogue_version: str
-    setlinfo: object  # rules.Setlinfo
-
-    @property
-    def settled_day(self) -> date:
-        return local_date(self.settled_at)
-
-    @property
-    def scheme_zh(self) -> str:
-        return SCHEMES.get(self.insutype, (self.insutype, self.insutype))[0]
-
-    @property
-    def scheme_en(self) -> str:
-        return SCHEMES.get(self.insutype, (self.insutype, self.insutype))[1]
-
-    @property
-    def ratio_text(self) -> str:
-        """pool_prop_selfpay (basis points) as a percentage: 9000 → 90%, 8750 → 87.5%."""
-        whole, part = divmod(self.setlinfo.pool_prop_selfpay, 100)
-        return f"{whole}%" if not part else f"{whole}.{part:02d}".rstrip("0") + "%"
-
-
-@dataclass(frozen=True)
-class VisitView:
-    mdtrt_id: str
-    fixmedins_code: str
-    person_id: int
-    psn_no: str
-    med_type: str
-    state: str
-    begin_at: datetime
-    end_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -911,7 +856,7 @@ class DayTotals:
 
     @classmethod
     def of(cls, rows) -> DayTotals:
-        """The sum of rows that each carry `totals` (FundDayRow, InstitutionDay)."""
+        """The sum of rows that each carry `totals` (FundDayRow)."""
         total = cls()
         for row in rows:
             total = total + row.totals
@@ -919,12 +864,13 @@ class DayTotals:
 
     @classmethod
     def of_settlements(cls, settlements) -> DayTotals:
+        """The sums of settlement views (visits.SettlementView: setlinfo by field name)."""
         total = cls()
         for s in settlements:
             if s.state == "settled":
                 info = s.setlinfo
-                total = total + cls(1, 0, info.medfee_sumamt, info.fund_pay_sumamt,
-                                    info.acct_pay, info.psn_cash_pay)
+                total = total + cls(1, 0, info["medfee_sumamt"], info["fund_pay_sumamt"],
+                                    info["acct_pay"], info["psn_cash_pay"])
             else:
                 total = total + cls(cancelled=1)
         return total
@@ -934,10 +880,10 @@ class DayTotals:
 class InstitutionDay:
     institution: InstitutionView
     day: date
-    visits: list[VisitView]
-    settlements: list[SettlementView]
+    visits: list            # visits.VisitView begun that day, newest first
+    settlements: list       # visits.SettlementView settled that day, newest first
     totals: DayTotals
-    names: dict[int, str]  # person_id → name, masked (a list view)
+    names: dict[int, str]   # person_id → name, masked (a list view)
 
 
 @dataclass(frozen=True)
@@ -947,7 +893,7 @@ class FundDayRow:
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
-    """The UTC instants of the Changzhou day's start and the next day's start."""
+    """The UTC instants of the Changzhou day's start and of the next day's start."""
     from datetime import UTC, time
 
     from yikatong.core.clock import CST
@@ -956,63 +902,35 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def settlements(*, uow: UnitOfWork, person_id: int | None = None,
-                fixmedins_code: str | None = None, day: date | None = None,
-                limit: int | None = None) -> list[SettlementView]:
-    """Settlements as stored, newest first: of a person, of an institution, settled on a
-    (Changzhou) day, any of these together."""
-    query = select(models.Settlement).order_by(models.Settlement.settled_at.desc(),
-                                               models.Settlement.id.desc())
-    if person_id is not None:
-        query = query.where(models.Settlement.person_id == person_id)
-    if fixmedins_code is not None:
-        query = query.where(models.Settlement.fixmedins_code == fixmedins_code)
-    if day is not None:
-        low, high = _day_bounds(day)
-        query = query.where(models.Settlement.settled_at >= low, models.Settlement.settled_at < high)
-    if limit is not None:
-        query = query.limit(limit)
-    rows = list(uow.session.execute(query).scalars())
-    return _settlement_views(uow, rows)
-
-
-def get_settlement(*, uow: UnitOfWork, setl_id: str,
-                   fixmedins_code: str | None = None) -> SettlementView:
-    """One settlement; only the institution's own when `fixmedins_code` is given (another's
-    is SettlementNotFound, as a missing one)."""
-    from yikatong.medical.errors import SettlementNotFound
-
-    row = uow.session.execute(select(models.Settlement).where(
-        models.Settlement.setl_id == str(setl_id)[:30])).scalar_one_or_none()
-    if row is None or (fixmedins_code is not None and row.fixmedins_code != fixmedins_code):
-        raise SettlementNotFound(setl_id=str(setl_id)[:30])
-    return _settlement_views(uow, [row])[0]
-
-
-def institution_day(*, uow: UnitOfWork, fixmedins_code: str, day: date) -> InstitutionDay:
-    """An institution's day: the visits begun and the settlements made that day, the sums."""
+def institution_day(*, uow: UnitOfWork, actor: Actor, fixmedins_code: str | None = None,
+                    day: date) -> InstitutionDay:
+    """An institution's day: the visits begun and the settlements made that day (as
+    visits.settlements lets `actor` see them: an institution its own only; the office names
+    `fixmedins_code`), and their sums."""
     from yikatong.core.masking import mask_name
+    from yikatong.medical import visits as visit_service
     from yikatong.people.models import Person
 
-    institution = get_institution(uow=uow, code=fixmedins_code)
+    code = institution_of(uow, actor).code if actor.role == Role.MEDICAL_INSTITUTION else fixmedins_code
+    institution = get_institution(uow=uow, code=code or "")
     low, high = _day_bounds(day)
-    visit_rows = uow.session.execute(
-        select(models.Visit).where(models.Visit.fixmedins_code == fixmedins_code,
+    rows = uow.session.execute(
+        select(models.Visit).where(models.Visit.fixmedins_code == institution.code,
                                    models.Visit.begin_at >= low, models.Visit.begin_at < high)
         .order_by(models.Visit.begin_at.desc(), models.Visit.id.desc())).scalars()
-    visits = [VisitView(v.mdtrt_id, v.fixmedins_code, v.person_id, v.psn_no, v.med_type,
-                        v.state, v.begin_at, v.end_at) for v in visit_rows]
-    settled = settlements(uow=uow, fixmedins_code=fixmedins_code, day=day)
-    people = {v.person_id for v in visits} | {s.person_id for s in settled}
+    begun = [visit_service.get_visit(uow=uow, actor=actor, mdtrt_id=row.mdtrt_id) for row in rows]
+    settled = list(reversed(visit_service.settlements(uow=uow, actor=actor, fixmedins_code=institution.code,
+                                                      day=day)))
+    people = {v.person_id for v in begun} | {s.person_id for s in settled}
     names = {}
     if people:
         names = {pid: mask_name(name) for pid, name in uow.session.execute(
             select(Person.id, Person.name).where(Person.id.in_(people)))}
-    return InstitutionDay(institution, day, visits, settled, DayTotals.of_settlements(settled), names)
+    return InstitutionDay(institution, day, begun, settled, DayTotals.of_settlements(settled), names)
 
 
 def fund_day(*, uow: UnitOfWork, day: date) -> list[FundDayRow]:
-    """The fund's day: each institution with settlements that day and their sums."""
+    """The fund's day: each institution with settlements made that day, and their sums."""
     from sqlalchemy import func
 
     low, high = _day_bounds(day)
@@ -1027,30 +945,9 @@ def fund_day(*, uow: UnitOfWork, day: date) -> list[FundDayRow]:
         totals = (DayTotals(count, 0, int(medfee or 0), int(fund or 0), int(account or 0), int(cash or 0))
                   if state == "settled" else DayTotals(cancelled=count))
         by_code[code] = by_code.get(code, DayTotals()) + totals
+    if not by_code:
+        return []
     institutions = {row.code: _view_institution(row) for row in uow.session.execute(
-        select(Institution).where(Institution.code.in_(by_code))).scalars()} if by_code else {}
+        select(Institution).where(Institution.code.in_(by_code))).scalars()}
     return [FundDayRow(institutions[code], totals) for code, totals in by_code.items()
             if code in institutions]
-
-
-def _settlement_views(uow: UnitOfWork, rows: list) -> list[SettlementView]:
-    import dataclasses
-
-    from yikatong.medical.rules import Setlinfo
-
-    codes = {row.fixmedins_code for row in rows}
-    names = {}
-    if codes:
-        names = {row.code: (row.name, row.name_en) for row in uow.session.execute(
-            select(Institution).where(Institution.code.in_(codes))).scalars()}
-    fields = [f.name for f in dataclasses.fields(Setlinfo)]
-    return [SettlementView(
-        setl_id=row.setl_id, mdtrt_id=row.mdtrt_id, fixmedins_code=row.fixmedins_code,
-        institution_name=names.get(row.fixmedins_code, (row.fixmedins_code,) * 2)[0],
-        institution_name_en=names.get(row.fixmedins_code, (row.fixmedins_code,) * 2)[1],
-        person_id=row.person_id, psn_no=row.psn_no, insutype=row.insutype, med_type=row.med_type,
-        cert_type=row.cert_type, cross_region=row.cross_region, insuplc_admdvs=row.insuplc_admdvs,
-        mdtrtarea_admvs=row.mdtrtarea_admvs, settled_at=row.settled_at, state=row.state,
-        cancelled_at=row.cancelled_at, policy_version=row.policy_version,
-        catalogue_version=row.catalogue_version,
-        setlinfo=Setlinfo(**{name: getattr(row, name) for name in fields})) for row in rows]
