@@ -4,6 +4,7 @@ and the fund's day. Figures are compared with what medical.service says, not cop
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import date
 
@@ -15,16 +16,22 @@ from tests.medical.conftest import (
     OFFICE,
     OTHER_HOSPITAL,
     TODAY,
+    institution,
     insured,
     registered,
 )
 from tests.pages.conftest import form_token, page_client, signed_in  # noqa: F401 - fixtures
 from yikatong.core.actor import Role
 from yikatong.core.masking import mask_ssn
-from yikatong.medical import service
+from yikatong.medical import service, visits
+from yikatong.medical.visits import FeeInput
 from yikatong.pages.formatting import money
 
 pytestmark = pytest.mark.db
+
+CONSULT = "001102000030000"                 # class B consultation, limit ¥35.00 (catalogue)
+BLOOD_COUNT = "002101000010000"             # class A, limit ¥20.00
+VITAMIN_C = "XA11GAV010A001010109999"       # class C
 
 
 @pytest.fixture
@@ -129,3 +136,88 @@ def test_the_fund_day_is_empty_on_a_day_without_settlements(medical, signed_in):
     page = signed_in(Role.MEDICAL_OFFICE).get("/medical/office/day?day=2026-03-02")
     assert page.status_code == 200 and "2026年03月02日" in page.text
     assert TODAY.isoformat() in page.text and OTHER_HOSPITAL not in page.text
+
+
+# --- with settled visits ---------------------------------------------------------------------
+
+_msg = itertools.count(1)
+
+
+def settled_visit(platform, ssn: str, *, code: str = HOSPITAL):
+    """An outpatient visit at `code` through the visit service (2201, 2204, 2207), settled."""
+    actor = institution(code)
+
+    def call(operation, **kwargs):
+        with platform.uow() as uow:
+            return operation(uow=uow, actor=actor, **kwargs)
+
+    visit = call(visits.register, msgid=f"pg{next(_msg):06d}", cert_type="02", cert_no=ssn)
+    call(visits.upload_fees, msgid=f"pg{next(_msg):06d}", mdtrt_id=visit.mdtrt_id, lines=[
+        FeeInput("1", CONSULT, 1, 4_000), FeeInput("2", BLOOD_COUNT, 1, 2_000),
+        FeeInput("3", VITAMIN_C, 1, 1_500)])
+    return call(visits.settle, msgid=f"pg{next(_msg):06d}", mdtrt_id=visit.mdtrt_id,
+                cert_type="02", cert_no=ssn)
+
+
+def cells(html: str, setl_id: str) -> str:
+    row = re.search(rf'data-key="{setl_id}">(.*?)</tr>', html, re.S)
+    assert row, f"no row for {setl_id}"
+    return row.group(1)
+
+
+def test_the_holder_sees_each_settlement_with_what_the_fund_the_account_and_they_paid(medical, signed_in):  # noqa: F811
+    ssn, person_id, _ = insured(medical, credit=5_000)
+    settlement = settled_visit(medical, ssn)
+    client = signed_in(Role.HOLDER, person_id=person_id)
+    page = client.get("/me/medical")
+    row = cells(page.text, settlement.setl_id)
+    info = settlement.setlinfo
+    for name in ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay", "balc"):
+        assert money(info[name]) in row, name
+    assert "常州市第一人民医院" in row
+    with medical.uow() as uow:
+        totals = service.year_totals(uow=uow, person_id=person_id, year=TODAY.year)
+    assert money(totals.outpatient_fund) in page.text and money(totals.medfee_total) in page.text
+    slip = client.get(f"/me/medical/settlements/{settlement.setl_id}")
+    assert slip.status_code == 200 and settlement.policy_version in slip.text
+    other_ssn, _, _ = insured(medical, name="李四")
+    other = settled_visit(medical, other_ssn)
+    assert client.get(f"/me/medical/settlements/{other.setl_id}").status_code == 404
+    assert other.setl_id not in client.get("/me/medical").text
+
+
+def test_the_institution_sees_its_day_with_totals_and_a_slip_of_its_own_only(medical, signed_in):  # noqa: F811
+    first_ssn, _, _ = insured(medical, credit=5_000)
+    second_ssn, _, _ = insured(medical, credit=0, name="赵六")
+    settled = [settled_visit(medical, first_ssn), settled_visit(medical, second_ssn)]
+    elsewhere = settled_visit(medical, first_ssn, code=OTHER_HOSPITAL)
+    client = signed_in(Role.MEDICAL_INSTITUTION, branch_code=HOSPITAL)
+    page = client.get("/medical/institution")
+    assert page.status_code == 200
+    for s in settled:
+        assert s.setl_id in page.text
+    assert elsewhere.setl_id not in page.text
+    totals = re.search(r'id="day-totals">(.*?)</dl>', page.text, re.S).group(1)
+    assert f'data-key="settled">{len(settled)}<' in totals
+    for key, name in (("medfee", "medfee_sumamt"), ("fund", "fund_pay_sumamt"), ("account", "acct_pay"),
+                      ("cash", "psn_cash_pay")):
+        assert f'data-key="{key}">{money(sum(s.setlinfo[name] for s in settled))}<' in totals, key
+    slip = client.get(f"/medical/institution/settlements/{settled[0].setl_id}")
+    assert slip.status_code == 200
+    for name, value in settled[0].setlinfo.items():
+        if name != "pool_prop_selfpay":
+            assert re.search(rf'data-key="{name}">.*?{re.escape(money(value))}</td>', slip.text, re.S), name
+    assert "基本医疗保险统筹基金支出" in slip.text and "个人现金支出" in slip.text
+    assert client.get(f"/medical/institution/settlements/{elsewhere.setl_id}").status_code == 404
+
+
+def test_the_fund_day_sums_every_institution(medical, signed_in):  # noqa: F811
+    ssn, _, _ = insured(medical, credit=5_000)
+    here, there = settled_visit(medical, ssn), settled_visit(medical, ssn, code=OTHER_HOSPITAL)
+    page = signed_in(Role.MEDICAL_OFFICE).get("/medical/office/day")
+    assert page.status_code == 200
+    for s in (here, there):
+        assert re.search(rf'data-key="{s.fixmedins_code}">.*?{re.escape(money(s.setlinfo["fund_pay_sumamt"]))}',
+                         page.text, re.S)
+    total = re.search(r'<tfoot><tr data-key="total">(.*?)</tr>', page.text, re.S).group(1)
+    assert money(here.setlinfo["medfee_sumamt"] + there.setlinfo["medfee_sumamt"]) in total

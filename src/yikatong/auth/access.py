@@ -227,6 +227,7 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /me/ecard/qr": HOLDER_ONLY,
     "GET /me/ecard/qr/code": HOLDER_ONLY,
     "GET /me/medical": HOLDER_ONLY,
+    "GET /me/medical/settlements/{setl_id}": HOLDER_ONLY,
     # pages: the outlet counter
     # (the employer batch upload: employer agents and social-security outlets, as the API)
     "GET /employer/batches": roles(EA, SS),

@@ -23,6 +23,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from yikatong.core.clock import local_text
+
 console = Console()
 
 ROW_ID = {"min": 1, "max": 2**63 - 1}
@@ -116,7 +118,7 @@ def register(group) -> None:
         from yikatong.cli.context import platform
         from yikatong.cli.main import fail
         from yikatong.core.errors import DomainError
-        from yikatong.medical import service
+        from yikatong.medical import service, visits
 
         try:
             with platform().uow() as uow:
@@ -125,7 +127,7 @@ def register(group) -> None:
                 current = service.enrolment_on(uow=uow, person_id=person_id, day=today)
                 balance = service.account_balance(uow=uow, person_id=person_id)
                 totals = service.year_totals(uow=uow, person_id=person_id, year=year or today.year)
-                settled = service.settlements(uow=uow, person_id=person_id, limit=10)
+                settled = list(reversed(visits.settlements(uow=uow, actor=_office(), person_id=person_id)))[:10]
         except DomainError as error:
             fail(error)
         psn_no = periods[0].psn_no if periods else "-"
@@ -156,9 +158,10 @@ def register(group) -> None:
                            "基金 fund", "账户 account", "现金 cash"):
                 recent.add_column(column)
             for s in settled:
-                recent.add_row(s.setl_id, s.fixmedins_code, s.settled_at.isoformat(timespec="minutes"), s.state,
-                               _yuan(s.setlinfo.medfee_sumamt), _yuan(s.setlinfo.fund_pay_sumamt),
-                               _yuan(s.setlinfo.acct_pay), _yuan(s.setlinfo.psn_cash_pay))
+                info = s.setlinfo
+                recent.add_row(s.setl_id, s.fixmedins_code, local_text(s.settled_at), s.state,
+                               _yuan(info["medfee_sumamt"]), _yuan(info["fund_pay_sumamt"]),
+                               _yuan(info["acct_pay"]), _yuan(info["psn_cash_pay"]))
             console.print(recent)
 
     @institutions.command("list")
@@ -245,7 +248,8 @@ def register(group) -> None:
 
         try:
             with platform().uow() as uow:
-                the_day = service.institution_day(uow=uow, fixmedins_code=institution, day=_day(day, uow))
+                the_day = service.institution_day(uow=uow, actor=_office(), fixmedins_code=institution,
+                                                  day=_day(day, uow))
         except DomainError as error:
             fail(error)
         view = the_day.institution

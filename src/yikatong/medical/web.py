@@ -124,7 +124,7 @@ def my_medical(request: Request, actor: Actor = Depends(current_actor),
     record = None
     if actor.person_id is not None:  # a login not yet tied to a person has no insurance
         with platform.uow(read_only=True) as uow:
-            record = _person_record(uow, actor.person_id)
+            record = _person_record(uow, actor, actor.person_id)
     return render(request, "medical/my_medical.html", _words(record=record))
 
 
@@ -140,11 +140,14 @@ class PersonRecord:
     totals: object                # rules.YearTotals of this year
     caps: Caps | None
     filings: list                 # chronic/special disease filings
+    institutions: dict            # code → service.InstitutionView (for the names)
 
 
-def _person_record(uow, person_id: int) -> PersonRecord:
+def _person_record(uow, actor: Actor, person_id: int) -> PersonRecord:
+    """A person's medical record as `actor` may read it (the holder their own: the settlements
+    through visits.settlements, which scopes them)."""
     from yikatong.ledger import service as ledger
-    from yikatong.medical import service
+    from yikatong.medical import service, visits
 
     today = service.today(uow)
     psn_no = service.psn_no_of(uow=uow, person_id=person_id)
@@ -158,9 +161,68 @@ def _person_record(uow, person_id: int) -> PersonRecord:
         today=today, psn_no=psn_no, enrolment=enrolment,
         periods=list(reversed(service.enrolments(uow=uow, person_id=person_id))),
         balance=service.account_balance(uow=uow, person_id=person_id), credits=credits,
-        settlements=service.settlements(uow=uow, person_id=person_id, limit=SETTLEMENTS_SHOWN),
+        settlements=_newest(visits.settlements(uow=uow, actor=actor, person_id=person_id)),
+        institutions=_institutions(uow),
         totals=service.year_totals(uow=uow, person_id=person_id, year=today.year),
         caps=_caps(today, enrolment), filings=service.filings(uow=uow, person_id=person_id))
+
+
+def _newest(settlements: list) -> list:
+    return list(reversed(settlements))[:SETTLEMENTS_SHOWN]
+
+
+def _institutions(uow) -> dict:
+    from yikatong.medical import service
+
+    return {view.code: view for view in service.list_institutions(uow=uow)}
+
+
+@dataclass(frozen=True)
+class Slip:
+    """One settlement (visits.SettlementView) with what its slip says around the figures."""
+
+    settlement: object
+    institution: object  # service.InstitutionView
+    patient_name: str
+
+    @property
+    def settled_day(self) -> date:
+        from yikatong.core.clock import local_date
+
+        return local_date(self.settlement.settled_at)
+
+    @property
+    def scheme_words(self) -> tuple[str, str]:
+        from yikatong.medical.service import SCHEMES
+
+        insutype = self.settlement.insutype
+        return SCHEMES.get(insutype, (insutype, insutype))
+
+    @property
+    def ratio_text(self) -> str:
+        """pool_prop_selfpay (basis points) as a percentage: 9000 → 90%, 8750 → 87.5%."""
+        whole, part = divmod(self.settlement.setlinfo["pool_prop_selfpay"], 100)
+        return f"{whole}%" if not part else f"{whole}.{part:02d}".rstrip("0") + "%"
+
+
+def _slip(uow, actor: Actor, setl_id: str) -> Slip:
+    """The settlement as visits.get_settlement lets `actor` see it (an institution its own,
+    the holder theirs; another's is not found)."""
+    from yikatong.medical import service, visits
+    from yikatong.people.service import get_person
+
+    settlement = visits.get_settlement(uow=uow, actor=actor, setl_id=setl_id)
+    return Slip(settlement, service.get_institution(uow=uow, code=settlement.fixmedins_code),
+                get_person(uow=uow, person_id=settlement.person_id).name)
+
+
+@router.get("/me/medical/settlements/{setl_id}")
+def my_slip(request: Request, setl_id: str, actor: Actor = Depends(current_actor),
+            platform: Platform = Depends(platform_dep)):
+    """The holder's own settlement slip."""
+    with platform.uow(read_only=True) as uow:
+        slip = _slip(uow, actor, setl_id)
+    return render(request, "medical/slip.html", _words(slip=slip, back="/me/medical"))
 
 
 # --- the designated institution ---------------------------------------------------------------
@@ -174,16 +236,15 @@ def institution_day(request: Request, day: str | None = None,
     from yikatong.medical import service
 
     with platform.uow(read_only=True) as uow:
-        institution = service.get_institution(uow=uow, code=service.institution_of(uow, actor).code)
         today = service.today(uow)
         error, shown = None, today
         try:
             shown = _day(day, today)
         except DomainError as refused:
             error = refused
-        the_day = service.institution_day(uow=uow, fixmedins_code=institution.code, day=shown)
+        the_day = service.institution_day(uow=uow, actor=actor, day=shown)
     return render(request, "medical/institution_day.html", _words(
-        institution=institution, day=the_day, today=today, error=error),
+        institution=the_day.institution, day=the_day, today=today, error=error),
         status_code=error.http_status if error else 200)
 
 
@@ -193,15 +254,12 @@ def settlement_slip(request: Request, setl_id: str, actor: Actor = Depends(curre
     """The settlement slip (结算单) of one settlement of the institution's, to print for the
     patient: every setlinfo figure in words."""
     from yikatong.medical import service
-    from yikatong.people.service import get_person
 
     with platform.uow(read_only=True) as uow:
-        institution = service.get_institution(uow=uow, code=service.institution_of(uow, actor).code)
-        settlement = service.get_settlement(uow=uow, setl_id=setl_id,
-                                            fixmedins_code=institution.code)
-        person = get_person(uow=uow, person_id=settlement.person_id)
+        service.institution_of(uow, actor)  # a staff login without its institution is refused
+        slip = _slip(uow, actor, setl_id)
     return render(request, "medical/slip.html", _words(
-        institution=institution, settlement=settlement, person=person))
+        slip=slip, back=f"/medical/institution?day={slip.settled_day.isoformat()}"))
 
 
 # --- the medical insurance office --------------------------------------------------------------
@@ -252,7 +310,7 @@ def _office_person(request: Request, platform: Platform, actor: Actor, person_id
     with platform.uow(read_only=True) as uow:
         person = get_person(uow=uow, person_id=person_id)
         whole = privacy.sees_whole(uow, actor)
-        record = _person_record(uow, person_id)
+        record = _person_record(uow, actor, person_id)
     shown = disclosed or (person if whole else privacy.masked(person))
     reasons = [(reason.value, REASON_WORDS[reason]) for reason in privacy.DisclosureReason
                if reason.value in REASONS]
