@@ -160,7 +160,7 @@ def settled_visit(platform, ssn: str, *, code: str = HOSPITAL):
 
 
 def cells(html: str, setl_id: str) -> str:
-    row = re.search(rf'data-key="{setl_id}">(.*?)</tr>', html, re.S)
+    row = re.search(rf'id="setl-{setl_id}"(.*?)</article>', html, re.S)
     assert row, f"no row for {setl_id}"
     return row.group(1)
 
