@@ -221,3 +221,17 @@ def test_the_fund_day_sums_every_institution(medical, signed_in):  # noqa: F811
                          page.text, re.S)
     total = re.search(r'<tfoot><tr data-key="total">(.*?)</tr>', page.text, re.S).group(1)
     assert money(here.setlinfo["medfee_sumamt"] + there.setlinfo["medfee_sumamt"]) in total
+
+
+def test_the_office_sees_a_persons_settlements(medical, signed_in):  # noqa: F811
+    ssn, person_id, _ = insured(medical, credit=5_000)
+    settled = settled_visit(medical, ssn)
+    page = signed_in(Role.MEDICAL_OFFICE).get(f"/medical/office/people/{person_id}")
+    row = re.search(rf'data-key="{settled.setl_id}">(.*?)</tr>', page.text, re.S).group(1)
+    assert money(settled.setlinfo["fund_pay_sumamt"]) in row and money(settled.setlinfo["psn_cash_pay"]) in row
+
+
+def test_a_person_number_out_of_range_or_unknown_is_refused_not_a_failure(medical, signed_in):  # noqa: F811
+    client = signed_in(Role.MEDICAL_OFFICE)
+    assert client.get(f"/medical/office/people/{2**70}").status_code == 422
+    assert client.get("/medical/office/people/999999").status_code == 404

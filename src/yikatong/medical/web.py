@@ -22,7 +22,7 @@ from datetime import date
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from yikatong.api.deps import current_actor, platform_dep
+from yikatong.api.deps import RowId, current_actor, platform_dep
 from yikatong.core.actor import Actor
 from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.pages.rendering import render
@@ -327,13 +327,13 @@ def _office_person(request: Request, platform: Platform, actor: Actor, person_id
 
 
 @router.get("/medical/office/people/{person_id}")
-def office_person(request: Request, person_id: int, actor: Actor = Depends(current_actor),
+def office_person(request: Request, person_id: RowId, actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep)):
     return _office_person(request, platform, actor, person_id)
 
 
 @router.post("/medical/office/people/{person_id}/disclosures")
-def office_disclose(request: Request, person_id: int, reason_code: str = Form(default=""),
+def office_disclose(request: Request, person_id: RowId, reason_code: str = Form(default=""),
                     note: str = Form(default="", max_length=200),
                     actor: Actor = Depends(current_actor),
                     platform: Platform = Depends(platform_dep)):
@@ -367,7 +367,7 @@ def office_disclose(request: Request, person_id: int, reason_code: str = Form(de
 
 
 @router.post("/medical/office/people/{person_id}/enrolments")
-def office_enrol(request: Request, person_id: int,
+def office_enrol(request: Request, person_id: RowId,
                  scheme: str = Form(default="", max_length=3),
                  insured_admdvs: str = Form(default="", max_length=6),
                  retired: str = Form(default="", max_length=3),
@@ -398,7 +398,7 @@ def office_enrol(request: Request, person_id: int,
 
 
 @router.post("/medical/office/people/{person_id}/retirement")
-def office_retire(request: Request, person_id: int,
+def office_retire(request: Request, person_id: RowId,
                   retire_on: str = Form(default="", max_length=10),
                   actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep)):
