@@ -62,3 +62,28 @@ def test_an_institutions_staff_sees_its_day_and_a_slip(page, live_server):
             money(settlement.setlinfo[name]))
     assert_accessible(page)
     screenshot(page, "medical-slip")
+
+
+@pytest.mark.viewport("desk")
+def test_the_medical_office_finds_a_person_masked_and_sees_the_funds_day(page, live_server):
+    population = live_server.population
+    person_id = population.person_ids["holder"]
+    with live_server.platform.uow(read_only=True) as uow:
+        psn_no = service.psn_no_of(uow=uow, person_id=person_id)
+        rows = service.fund_day(uow=uow, day=service.today(uow))
+    sign_in(page, population.usernames[str(Role.MEDICAL_OFFICE)])
+    expect(page).to_have_url(re.compile(r"/medical/office/people$"))
+    page.locator("#f-q").fill(psn_no)
+    page.locator("#f-q").press("Enter")
+    expect(page).to_have_url(re.compile(rf"/medical/office/people/{person_id}$"))
+    expect(page.locator("#ssn")).to_contain_text("********")  # masked until a reason is given
+    expect(page.locator("#t-settlements tbody tr")).to_have_count(3)
+    assert_accessible(page)
+    screenshot(page, "medical-office-person")
+    page.get_by_role("link", name=re.compile("基金当日结算|The fund's day")).click()
+    expect(page).to_have_url(re.compile(r"/medical/office/day$"))
+    total = service.DayTotals.of(rows)
+    expect(page.locator("#t-fund-day tbody tr")).to_have_count(len(rows))
+    expect(page.locator('#t-fund-day tfoot tr[data-key="total"] td').nth(3)).to_have_text(money(total.fund))
+    assert_accessible(page)
+    screenshot(page, "medical-fund-day")
