@@ -32,7 +32,7 @@ router = APIRouter(include_in_schema=False)
 
 SETTLEMENTS_SHOWN = 50
 
-# The national setlinfo fields in words, in the order a slip reads them (domain-rules §3.1).
+# The national setlinfo fields (2207 / 2304) in words, in the order a slip reads them.
 SETLINFO_WORDS: tuple[tuple[str, str, str], ...] = (
     ("medfee_sumamt", "医疗费用总额", "total medical fees"),
     ("fulamt_ownpay_amt", "全自费金额", "fully self-paid (class C and out of catalogue)"),
