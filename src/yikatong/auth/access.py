@@ -196,6 +196,9 @@ ACCESS: Final[dict[str, frozenset]] = {
     f"POST {API}/clearing/days/{{day}}/review": CARD_CENTRE,
     f"GET {API}/clearing/cards/{{asn}}/shadow-balance": RIDER_DESK,
     f"GET {API}/clearing/disagreements": CARD_CENTRE,
+    # --- medical insurance: the designated institutions' national-style interface -----------
+    # (one endpoint; the institution is the credential's branch_code = fixmedins_code)
+    f"POST {API}/medical/fsi/api/rsfComIfsService/callService": roles(Role.MEDICAL_INSTITUTION),
     # --- pages for people (yikatong.pages; each domain's web.py) -----------------------------
     "GET /signin": PUBLIC,
     "POST /signin": PUBLIC,
@@ -228,6 +231,7 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /me/ecard/qr/code": HOLDER_ONLY,
     "GET /me/medical": HOLDER_ONLY,
     "GET /me/medical/settlements/{setl_id}": HOLDER_ONLY,
+    "GET /me/children/{person_id}": HOLDER_ONLY,  # a guardian acting for a child under 16
     # pages: the outlet counter
     # (the employer batch upload: employer agents and social-security outlets, as the API)
     "GET /employer/batches": roles(EA, SS),
@@ -261,6 +265,10 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /counter/applications/{application_id}/proof": roles(SS),
     "GET /counter/exchange/{person_id}": roles(SS, CO),
     "POST /counter/exchange/{person_id}/unreadable": roles(SS, CO),
+    # guardians are linked on documents at a social security card outlet (people.guardians)
+    "GET /counter/people/{person_id}/guardians": roles(SS),
+    "POST /counter/people/{person_id}/guardians": roles(SS),
+    "POST /counter/guardians/{link_id}/end": roles(SS),
     # pages: the 12333 phone agent
     "GET /agent": roles(PA),
     "POST /agent/callers": roles(PA),

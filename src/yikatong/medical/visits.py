@@ -39,7 +39,7 @@ from yikatong.db.idempotency import request_fingerprint
 from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import service as ledger
 from yikatong.ledger.errors import AccountNotFound
-from yikatong.medical import rules, service
+from yikatong.medical import crossregion, rules, service
 from yikatong.medical.errors import (
     CannotReverse,
     CredentialOfAnotherPerson,
@@ -520,8 +520,8 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
     else:
         year = service.year_totals(uow=uow, person_id=visit.person_id, year=day.year)
         balance = service.account_balance(uow=uow, person_id=visit.person_id)
-    cross = (rules.CrossRegion.LOCAL if enrolment.insured_admdvs[:4] == institution.admdvs[:4]
-             else rules.CrossRegion.NOT_FILED)  # filings for care elsewhere: medregion (later)
+    cross = crossregion.filing_status(uow=uow, person_id=visit.person_id, treatment_admdvs=institution.admdvs,
+                                      day=day, insured_admdvs=enrolment.insured_admdvs)
     result = rules.settle(
         policy=policy_in_force(day),
         insured=rules.Insured(scheme=rules.Scheme(enrolment.scheme), retired=enrolment.retired,
