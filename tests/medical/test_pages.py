@@ -235,3 +235,16 @@ def test_a_person_number_out_of_range_or_unknown_is_refused_not_a_failure(medica
     client = signed_in(Role.MEDICAL_OFFICE)
     assert client.get(f"/medical/office/people/{2**70}").status_code == 422
     assert client.get("/medical/office/people/999999").status_code == 404
+
+
+def test_the_holder_sees_a_cross_region_filing(medical, signed_in):  # noqa: F811
+    from yikatong.medical import crossregion
+
+    _, person_id, _ = insured(medical, credit=0)
+    with medical.uow() as uow:
+        crossregion.file(uow=uow, actor=OFFICE, request_id="page-filing-1", person_id=person_id,
+                         filed_admdvs="310104", reason="long_term_residence", begin=TODAY)
+        uow.commit()
+    page = signed_in(Role.HOLDER, person_id=person_id).get("/me/medical")
+    listed = re.search(r'id="cross-filings">(.*?)</ul>', page.text, re.S).group(1)
+    assert "310104" in listed and "异地长期居住" in listed and "2026年03月02日" in listed

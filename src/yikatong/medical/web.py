@@ -141,13 +141,14 @@ class PersonRecord:
     caps: Caps | None
     filings: list                 # chronic/special disease filings
     institutions: dict            # code → service.InstitutionView (for the names)
+    cross_filings: list           # crossregion.FilingView: cross-region filings, newest first
 
 
 def _person_record(uow, actor: Actor, person_id: int) -> PersonRecord:
     """A person's medical record as `actor` may read it (the holder their own: the settlements
     through visits.settlements, which scopes them)."""
     from yikatong.ledger import service as ledger
-    from yikatong.medical import service, visits
+    from yikatong.medical import crossregion, service, visits
 
     today = service.today(uow)
     psn_no = service.psn_no_of(uow=uow, person_id=person_id)
@@ -164,7 +165,8 @@ def _person_record(uow, actor: Actor, person_id: int) -> PersonRecord:
         settlements=_newest(visits.settlements(uow=uow, actor=actor, person_id=person_id)),
         institutions=_institutions(uow),
         totals=service.year_totals(uow=uow, person_id=person_id, year=today.year),
-        caps=_caps(today, enrolment), filings=service.filings(uow=uow, person_id=person_id))
+        caps=_caps(today, enrolment), filings=service.filings(uow=uow, person_id=person_id),
+        cross_filings=list(reversed(crossregion.filings(uow=uow, person_id=person_id))))
 
 
 def _newest(settlements: list) -> list:
