@@ -114,3 +114,20 @@ def test_the_index_names_records_that_exist(platform, population):
                                                 application_id=application_id).id == application_id
     assert len(population.ecard_nos) >= len(EcardState)
     assert population.top_up_order_nos.keys() == {str(s) for s in OrderState}
+
+
+def test_medical_visits_and_settlements_are_there_in_every_state(platform, population):
+    """Medical insurance (medical.visits): visits open, discharged, settled and cancelled;
+    settlements settled and cancelled; the holder's own list has their settlements."""
+    from yikatong.core.actor import Actor, Channel
+    from yikatong.medical import visits
+    from yikatong.medical.models import Settlement, Visit
+
+    assert values(platform, Visit.state) == {"open", "discharged", "settled", "cancelled"}
+    assert values(platform, Settlement.state) == {"settled", "cancelled"}
+    holder = Actor(user_id="h", role=Role.HOLDER, channel=Channel.ONLINE_APP,
+                   person_id=population.person_ids["holder"])
+    with platform.uow() as uow:
+        mine = {s.setl_id for s in visits.settlements(uow=uow, actor=holder)}
+    assert {population.setl_ids[k] for k in ("hospital", "community", "pharmacy")} <= mine
+    assert population.setl_ids["resident"] not in mine

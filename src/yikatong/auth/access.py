@@ -230,6 +230,8 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /me/ecard/qr": HOLDER_ONLY,
     "GET /me/ecard/qr": HOLDER_ONLY,
     "GET /me/ecard/qr/code": HOLDER_ONLY,
+    "GET /me/medical": HOLDER_ONLY,
+    "GET /me/medical/settlements/{setl_id}": HOLDER_ONLY,
     "GET /me/children/{person_id}": HOLDER_ONLY,  # a guardian acting for a child under 16
     # pages: the outlet counter
     # (the employer batch upload: employer agents and social-security outlets, as the API)
@@ -290,6 +292,16 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /api/fhir/r4b/Coverage": roles(MI, MO),
     "POST /api/fhir/r4b/Coverage/_search": roles(MI, MO),
     "POST /api/fhir/r4b/CoverageEligibilityRequest": roles(MI, MO),
+    # pages: medical insurance (medical.web): a designated institution's staff, the office
+    "GET /medical/institution": roles(Role.MEDICAL_INSTITUTION),
+    "GET /medical/institution/settlements/{setl_id}": roles(Role.MEDICAL_INSTITUTION),
+    "GET /medical/office/people": roles(Role.MEDICAL_OFFICE),
+    "POST /medical/office/people": roles(Role.MEDICAL_OFFICE),
+    "GET /medical/office/people/{person_id}": roles(Role.MEDICAL_OFFICE),
+    "POST /medical/office/people/{person_id}/disclosures": roles(Role.MEDICAL_OFFICE),
+    "POST /medical/office/people/{person_id}/enrolments": roles(Role.MEDICAL_OFFICE),
+    "POST /medical/office/people/{person_id}/retirement": roles(Role.MEDICAL_OFFICE),
+    "GET /medical/office/day": roles(Role.MEDICAL_OFFICE),
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,

@@ -1,7 +1,8 @@
 """A small synthetic population in which every state the code knows is present at least once:
 people, applications, cards (HR and financial side), the bank's accounts, e-cards, transit
-wallets, top-up orders, wallet refunds, rider grants, identity reviews, corrections and
-employer links. Built only through the platform's own use cases (and, for the bank, the
+wallets, top-up orders, wallet refunds, rider grants, identity reviews, corrections,
+employer links, and medical insurance (enrolments, personal accounts, visits in every state,
+settlements settled and cancelled). Built only through the platform's own use cases (and, for the bank, the
 reference bank's branch use cases), so every row obeys the rules and is audited.
 
 Used by the API contract test (schemathesis then meets records in every state) and by
@@ -39,7 +40,11 @@ SEED = 20260302
 # keys, not to sign in.
 PASSWORD = "Changzhou-population-2026"
 LOGINS_WITH_PASSWORD = frozenset({Role.ADMIN, Role.HOLDER, Role.SS_OUTLET, Role.CITIZEN_OUTLET,
-                                  Role.PHONE_AGENT, Role.EMPLOYER_AGENT})
+                                  Role.PHONE_AGENT, Role.EMPLOYER_AGENT, Role.MEDICAL_OFFICE,
+                                  Role.MEDICAL_INSTITUTION})
+MEDICAL_HOSPITAL = "H32040200001"   # a Level 3 hospital of the reference list (the login's)
+MEDICAL_COMMUNITY = "H32040200007"  # a community health centre
+MEDICAL_PHARMACY = "P32040200101"
 
 
 @dataclass
@@ -59,6 +64,8 @@ class PopulationIndex:
     ecard_nos: list[str] = field(default_factory=list)
     asns: list[str] = field(default_factory=list)
     closure_task_ids: list[str] = field(default_factory=list)
+    setl_ids: dict[str, str] = field(default_factory=dict)  # medical settlements by what they show
+    mdtrt_ids: dict[str, str] = field(default_factory=dict)  # medical visits by their state
 
 
 def build_population(platform) -> PopulationIndex:
@@ -202,6 +209,7 @@ class Population:
         self.people_under_review()
         self.corrections_and_links()
         self.logins()
+        self.medical()
         self.losses()  # last: the 7-day temporary loss is in force at the clock left behind
         self.collect_index()
         return self.index
@@ -525,6 +533,82 @@ class Population:
             auth.revoke_api_key(uow=uow, actor=ADMIN, user=users[str(Role.BANK)],
                                 key_id=self.index.api_key_ids["revoked"])
             uow.commit()
+
+    def medical(self) -> None:
+        """Medical insurance: the holder enrolled as an employee with a personal account and
+        settled visits at a Level 3 hospital, a community centre and a pharmacy, and a chronic
+        disease filed; a retired employee with a cancelled settlement and a visit still open; a
+        resident with an inpatient stay discharged, not yet settled. All through the office's
+        and the institutions' own use cases (visits.py), on the clock's day."""
+        from yikatong.medical import service as medical
+        from yikatong.medical import visits
+        from yikatong.medical.visits import FeeInput
+
+        office = Actor(user_id="population-medical-office", role=Role.MEDICAL_OFFICE,
+                       channel=Channel.MEDICAL_DESK)
+        self.call(medical.load_reference_data, actor=Actor.system("population"))
+        with self.platform.uow() as uow:
+            today = medical.today(uow)
+        january = today.replace(month=1, day=1)
+        people = {role: self.index.person_ids[role] for role in ("holder", "top_up_paid", "not_activated")}
+        self.call(medical.enrol, actor=office, person_id=people["holder"], scheme="310",
+                  insured_admdvs="320404", start_date=january, employer_uscc=EMPLOYER_USCC,
+                  employer_name="常州示例科技有限公司（虚构）")
+        self.call(medical.enrol, actor=office, person_id=people["top_up_paid"], scheme="310",
+                  insured_admdvs="320402", start_date=january, retired=True)
+        self.call(medical.enrol, actor=office, person_id=people["not_activated"], scheme="390",
+                  insured_admdvs="320411", start_date=january)
+        for role, amount in (("holder", 80_000), ("top_up_paid", 50_000)):
+            self.call(medical.credit_account, actor=office, person_id=people[role], amount=amount,
+                      request_id=f"population-credit-{role}")
+        self.call(medical.file_disease, actor=office, person_id=people["holder"], kind="chronic",
+                  disease_code="I10.X00", disease_name="高血压（虚构）", begin_date=january)
+        serial = iter(range(1, 100))
+
+        def at(code: str):
+            actor = Actor(user_id=f"population-his-{code}", role=Role.MEDICAL_INSTITUTION,
+                          channel=Channel.HOSPITAL, branch_code=code)
+
+            def call(operation, msgid: str | None = None, **kwargs):
+                with self.platform.uow() as uow:
+                    return operation(uow=uow, actor=actor, msgid=msgid or f"POP{next(serial):05d}",
+                                     **kwargs)
+            return call
+
+        def ssn(role: str) -> str:
+            return self.applicants[role].document_number
+
+        def outpatient(code: str, role: str, lines: list):
+            call = at(code)
+            visit = call(visits.register, cert_type="02", cert_no=ssn(role),
+                         med_type="41" if code.startswith("P") else "11")
+            call(visits.upload_fees, mdtrt_id=visit.mdtrt_id, lines=lines)
+            return visit, call(visits.settle, mdtrt_id=visit.mdtrt_id, cert_type="02", cert_no=ssn(role))
+
+        consult = [FeeInput("1", "001102000030000", 1, 4_000), FeeInput("2", "002101000010000", 1, 2_000),
+                   FeeInput("3", "XC10AAA040A001010100345", 2, 3_500)]
+        scan = [FeeInput("1", "001102000020000", 1, 2_500), FeeInput("2", "002305000010000", 1, 60_000),
+                FeeInput("3", "002303000010000", 1, 8_000), FeeInput("4", "XA11GAV010A001010109999", 1, 1_500)]
+        self.index.setl_ids["hospital"] = outpatient(MEDICAL_HOSPITAL, "holder", scan)[1].setl_id
+        self.index.setl_ids["community"] = outpatient(MEDICAL_COMMUNITY, "holder", consult)[1].setl_id
+        self.index.setl_ids["pharmacy"] = outpatient(MEDICAL_PHARMACY, "holder", [
+            FeeInput("1", "XA10BAE010A001010100123", 2, 1_200)])[1].setl_id
+        self.index.setl_ids["resident"] = outpatient(MEDICAL_HOSPITAL, "not_activated", consult)[1].setl_id
+        visit, cancelled = outpatient(MEDICAL_HOSPITAL, "top_up_paid", consult)
+        at(MEDICAL_HOSPITAL)(visits.cancel, setl_id=cancelled.setl_id, mdtrt_id=visit.mdtrt_id)
+        self.index.setl_ids["cancelled"] = cancelled.setl_id
+        self.index.mdtrt_ids["open"] = visit.mdtrt_id  # reopened by the cancellation
+        self.index.mdtrt_ids["settled"] = outpatient(MEDICAL_HOSPITAL, "top_up_paid", consult)[1].mdtrt_id
+        call = at(MEDICAL_HOSPITAL)
+        stay = call(visits.admit, cert_type="02", cert_no=ssn("not_activated"), dept="普外科")
+        call(visits.upload_fees, mdtrt_id=stay.mdtrt_id, lines=[
+            FeeInput("1", "001103000010000", 3, 4_500), FeeInput("2", "003301000010000", 1, 180_000)])
+        call(visits.discharge, mdtrt_id=stay.mdtrt_id)
+        self.index.mdtrt_ids["discharged"] = stay.mdtrt_id
+        community = at(MEDICAL_COMMUNITY)  # a registration whose answer was lost, reversed (2601)
+        withdrawn = community(visits.register, msgid="POP-LOST-1", cert_type="02", cert_no=ssn("top_up_paid"))
+        community(visits.reverse, omsgid="POP-LOST-1", oinfno="2201")
+        self.index.mdtrt_ids["cancelled"] = withdrawn.mdtrt_id
 
     def losses(self) -> None:
         """HR losses and the freeze, reported last so the 7-day temporary loss is in force."""

@@ -2,8 +2,9 @@
 database, with a clock that moves only when told. Every step checks what the seed says must
 happen; the first one that does not ends the run with a failure.
 
-apply → produce → deliver → activate → temporary loss by 12333 → automatic unblock after
-7 days → formal loss → replacement → exchange (refused until the transit wallet is refunded).
+apply → produce → deliver → activate → a hospital visit settled through medical insurance →
+temporary loss by 12333 → automatic unblock after 7 days → formal loss → replacement →
+exchange (refused until the transit wallet is refunded).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ from yikatong.demo.actors import ADMIN, BANK_CODE, CITIZEN_OUTLET, ICBC_BRANCH, 
 
 if TYPE_CHECKING:
     from yikatong.platform import Platform
+
+
+DEMO_HOSPITAL = "H32040200001"      # a Level 3 hospital of the reference list (example)
+DEMO_EMPLOYER = "91320400MA1M9XK3PH"  # synthetic
+DEMO_ACCOUNT_CREDIT = 30_000         # fen: the personal account's credit for the demo
 
 
 class DemoFailed(Exception):
@@ -192,6 +198,7 @@ class Scenario:
         card_no = self.produce(application.id, kind="first")
         self.deliver(application.id, card_no)
         self.activate(card_no)
+        self.hospital_visit(card_no)
         self.temporary_loss(card_no)
         self.automatic_unblock(card_no)
         self.formal_loss(card_no)
@@ -294,6 +301,80 @@ class Scenario:
         card = self.cards_call(cards.activate_financial, actor=ICBC_BRANCH, card_no=card_no)
         self.check(card.financial_status == "active", "银行确认：金融功能已激活",
                    "the bank confirms: financial function active")
+
+    def hospital_visit(self, card_no: str) -> None:
+        """Enrolled as an employee, the holder sees a doctor at a Level 3 hospital: the card
+        identifies her (cert type 03), the hospital uploads the fees, the platform settles
+        them in real time; the fund's share and the personal account are paid by the platform,
+        she pays the cash share at the desk."""
+        from yikatong.medical import service as medical
+        from yikatong.medical import visits
+        from yikatong.medical.visits import FeeInput
+
+        self.step("看病：医保实时结算", "a hospital visit settled through medical insurance")
+        office = Actor(user_id="demo-medical-office", role=Role.MEDICAL_OFFICE,
+                       channel=Channel.MEDICAL_DESK)
+        hospital = Actor(user_id="demo-his", role=Role.MEDICAL_INSTITUTION,
+                         channel=Channel.HOSPITAL, branch_code=DEMO_HOSPITAL)
+        with self.platform.uow() as uow:
+            medical.load_reference_data(uow=uow, actor=Actor.system("demo"))
+            today = medical.today(uow)
+        self.raw_enrol(medical, office, today)
+        with self.platform.uow() as uow:
+            place = medical.get_institution(uow=uow, code=DEMO_HOSPITAL)
+            balance = medical.account_balance(uow=uow, person_id=self.person_id)
+        self.check(balance == DEMO_ACCOUNT_CREDIT,
+                   f"医保经办机构为其办理职工医保参保，个人账户划入 {format_fen(balance)} 元",
+                   f"the medical insurance office enrols her as an employee and credits "
+                   f"CNY {format_fen(balance)} to her personal account")
+        self.say(f"持卡人到{place.name}（{place.level_zh}）门诊就诊，刷社会保障卡挂号",
+                 f"she sees a doctor at {place.name_en} ({place.level_en}), outpatient, "
+                 "registering with her social security card")
+        messages = iter(range(1, 10))
+
+        def call(operation, **kwargs):
+            with self.platform.uow() as uow:
+                return operation(uow=uow, actor=hospital, msgid=f"DEMO{next(messages):04d}", **kwargs)
+
+        visit = self.attempt(lambda: call(visits.register, cert_type="03", cert_no=card_no))
+        self.attempt(lambda: call(visits.upload_fees, mdtrt_id=visit.mdtrt_id, lines=[
+            FeeInput("1", "001102000030000", 1, 4_000),          # 主任医师诊查费 (乙类, above its limit)
+            FeeInput("2", "002305000010000", 1, 60_000),         # 磁共振成像平扫 (乙类)
+            FeeInput("3", "002303000010000", 1, 8_000),          # 胸部X线摄影 (甲类)
+            FeeInput("4", "002101000010000", 1, 2_000),          # 血常规 (甲类)
+            FeeInput("5", "XC10AAA040A001010100345", 2, 3_500),  # 阿托伐他汀钙片 (乙类)
+            FeeInput("6", "XA11GAV010A001010109999", 1, 1_500),  # 维生素C泡腾片 (丙类)
+        ]))
+        settled = self.attempt(lambda: call(visits.settle, mdtrt_id=visit.mdtrt_id,
+                                            cert_type="03", cert_no=card_no))
+        info = settled.setlinfo
+        self.say(f"医疗费用 {format_fen(info['medfee_sumamt'])} 元：统筹基金支付 "
+                 f"{format_fen(info['fund_pay_sumamt'])} 元，个人账户支付 {format_fen(info['acct_pay'])} 元，"
+                 f"现金支付 {format_fen(info['psn_cash_pay'])} 元；账户余额 {format_fen(info['balc'])} 元",
+                 f"fees CNY {format_fen(info['medfee_sumamt'])}: the fund paid "
+                 f"{format_fen(info['fund_pay_sumamt'])}, the personal account "
+                 f"{format_fen(info['acct_pay'])}, she paid {format_fen(info['psn_cash_pay'])} in "
+                 f"cash; account balance {format_fen(info['balc'])}")
+        self.check(info["medfee_sumamt"] == info["fund_pay_sumamt"] + info["psn_part_amt"]
+                   + info["hosp_part_amt"] and info["psn_part_amt"] == info["acct_pay"]
+                   + info["psn_cash_pay"] and info["fund_pay_sumamt"] > 0,
+                   f"实时结算（政策版本 {settled.policy_version}）：总额 = 基金 + 个人，个人 = 账户 + 现金",
+                   f"settled in real time (policy {settled.policy_version}): total = fund + "
+                   "personal, personal = account + cash")
+        with self.platform.uow() as uow:
+            mine = visits.settlements(uow=uow, actor=self.holder)
+        self.check([s.setl_id for s in mine] == [settled.setl_id],
+                   "持卡人在“医疗保险”页面看到这次结算（/me/medical）",
+                   "the holder sees the settlement on her medical insurance page (/me/medical)")
+
+    def raw_enrol(self, medical, office: Actor, today: date) -> None:
+        self.attempt(lambda: self.raw_call(
+            medical.enrol, actor=office, person_id=self.person_id, scheme="310",
+            insured_admdvs="320404", start_date=today.replace(month=1, day=1),
+            employer_uscc=DEMO_EMPLOYER, employer_name="常州示例科技有限公司（虚构）"))
+        self.attempt(lambda: self.raw_call(
+            medical.credit_account, actor=office, person_id=self.person_id,
+            amount=DEMO_ACCOUNT_CREDIT, request_id=f"demo-credit-{self.person_id}"))
 
     def temporary_loss(self, card_no: str) -> None:
         from yikatong.cards import service as cards

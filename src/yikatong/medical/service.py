@@ -855,3 +855,126 @@ def _filing_image(view: FilingView) -> dict:
             "fixmedins_code": view.fixmedins_code, "begin_date": view.begin_date.isoformat(),
             "end_date": view.end_date.isoformat() if view.end_date else None,
             "revoked": view.revoked_at is not None}
+
+
+# ---------------------------------------------------------------------------------------
+# Reads for the pages and the CLI (medical/web.py, medical/cli.py): an institution's day and
+# the fund's day. Nothing here computes a settlement: every figure is the stored setlinfo of
+# the visit's own settlement (visits.settlements is the list of settlements).
+
+ACCOUNT_CREDIT_KIND = "medical_account_credit"  # the ledger journal kind of credit_account
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """Sums of a day's settlements: counts by state, and the money of those still settled."""
+
+    settled: int = 0
+    cancelled: int = 0
+    medfee: Fen = 0    # medfee_sumamt
+    fund: Fen = 0      # fund_pay_sumamt
+    account: Fen = 0   # acct_pay
+    cash: Fen = 0      # psn_cash_pay
+
+    def __add__(self, other: DayTotals) -> DayTotals:
+        return DayTotals(self.settled + other.settled, self.cancelled + other.cancelled,
+                         self.medfee + other.medfee, self.fund + other.fund,
+                         self.account + other.account, self.cash + other.cash)
+
+    @classmethod
+    def of(cls, rows) -> DayTotals:
+        """The sum of rows that each carry `totals` (FundDayRow)."""
+        total = cls()
+        for row in rows:
+            total = total + row.totals
+        return total
+
+    @classmethod
+    def of_settlements(cls, settlements) -> DayTotals:
+        """The sums of settlement views (visits.SettlementView: setlinfo by field name)."""
+        total = cls()
+        for s in settlements:
+            if s.state == "settled":
+                info = s.setlinfo
+                total = total + cls(1, 0, info["medfee_sumamt"], info["fund_pay_sumamt"],
+                                    info["acct_pay"], info["psn_cash_pay"])
+            else:
+                total = total + cls(cancelled=1)
+        return total
+
+
+@dataclass(frozen=True)
+class InstitutionDay:
+    institution: InstitutionView
+    day: date
+    visits: list            # visits.VisitView begun that day, newest first
+    settlements: list       # visits.SettlementView settled that day, newest first
+    totals: DayTotals
+    names: dict[int, str]   # person_id → name, masked (a list view)
+
+
+@dataclass(frozen=True)
+class FundDayRow:
+    institution: InstitutionView
+    totals: DayTotals
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The UTC instants of the Changzhou day's start and of the next day's start."""
+    from datetime import UTC, time
+
+    from yikatong.core.clock import CST
+
+    start = datetime.combine(day, time(0), tzinfo=CST).astimezone(UTC)
+    return start, start + timedelta(days=1)
+
+
+def institution_day(*, uow: UnitOfWork, actor: Actor, fixmedins_code: str | None = None,
+                    day: date) -> InstitutionDay:
+    """An institution's day: the visits begun and the settlements made that day (as
+    visits.settlements lets `actor` see them: an institution its own only; the office names
+    `fixmedins_code`), and their sums."""
+    from yikatong.core.masking import mask_name
+    from yikatong.medical import visits as visit_service
+    from yikatong.people.models import Person
+
+    code = institution_of(uow, actor).code if actor.role == Role.MEDICAL_INSTITUTION else fixmedins_code
+    institution = get_institution(uow=uow, code=code or "")
+    low, high = _day_bounds(day)
+    rows = uow.session.execute(
+        select(models.Visit).where(models.Visit.fixmedins_code == institution.code,
+                                   models.Visit.begin_at >= low, models.Visit.begin_at < high)
+        .order_by(models.Visit.begin_at.desc(), models.Visit.id.desc())).scalars()
+    begun = [visit_service.get_visit(uow=uow, actor=actor, mdtrt_id=row.mdtrt_id) for row in rows]
+    settled = list(reversed(visit_service.settlements(uow=uow, actor=actor, fixmedins_code=institution.code,
+                                                      day=day)))
+    people = {v.person_id for v in begun} | {s.person_id for s in settled}
+    names = {}
+    if people:
+        names = {pid: mask_name(name) for pid, name in uow.session.execute(
+            select(Person.id, Person.name).where(Person.id.in_(people)))}
+    return InstitutionDay(institution, day, begun, settled, DayTotals.of_settlements(settled), names)
+
+
+def fund_day(*, uow: UnitOfWork, day: date) -> list[FundDayRow]:
+    """The fund's day: each institution with settlements made that day, and their sums."""
+    from sqlalchemy import func
+
+    low, high = _day_bounds(day)
+    s = models.Settlement
+    rows = uow.session.execute(
+        select(s.fixmedins_code, s.state, func.count(s.id), func.sum(s.medfee_sumamt),
+               func.sum(s.fund_pay_sumamt), func.sum(s.acct_pay), func.sum(s.psn_cash_pay))
+        .where(s.settled_at >= low, s.settled_at < high)
+        .group_by(s.fixmedins_code, s.state).order_by(s.fixmedins_code)).all()
+    by_code: dict[str, DayTotals] = {}
+    for code, state, count, medfee, fund, account, cash in rows:
+        totals = (DayTotals(count, 0, int(medfee or 0), int(fund or 0), int(account or 0), int(cash or 0))
+                  if state == "settled" else DayTotals(cancelled=count))
+        by_code[code] = by_code.get(code, DayTotals()) + totals
+    if not by_code:
+        return []
+    institutions = {row.code: _view_institution(row) for row in uow.session.execute(
+        select(Institution).where(Institution.code.in_(by_code))).scalars()}
+    return [FundDayRow(institutions[code], totals) for code, totals in by_code.items()
+            if code in institutions]

@@ -31,6 +31,7 @@ HOLDER_MENU = (
     MenuItem("/me/transit", N_("Transit wallet")),
     MenuItem("/me/bank", N_("Bank account")),
     MenuItem("/me/ecard", N_("My e-card")),
+    MenuItem("/me/medical", N_("Medical insurance")),
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
@@ -47,6 +48,13 @@ CENTRE_MENU = (
 EMPLOYER_MENU = (
     MenuItem("/employer/batches", N_("Employer batch")),
 )
+MEDICAL_INSTITUTION_MENU = (
+    MenuItem("/medical/institution", N_("The institution's day")),
+)
+MEDICAL_OFFICE_MENU = (
+    MenuItem("/medical/office/people", N_("Insured people")),
+    MenuItem("/medical/office/day", N_("The fund's day")),
+)
 
 MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.HOLDER: HOLDER_MENU,
@@ -55,6 +63,8 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.PHONE_AGENT: AGENT_MENU,
     Role.ADMIN: CENTRE_MENU,
     Role.EMPLOYER_AGENT: EMPLOYER_MENU,
+    Role.MEDICAL_INSTITUTION: MEDICAL_INSTITUTION_MENU,
+    Role.MEDICAL_OFFICE: MEDICAL_OFFICE_MENU,
 }
 
 
