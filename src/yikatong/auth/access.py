@@ -273,6 +273,13 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /centre/reference/outlets": CARD_CENTRE,
     "GET /centre/reference/banks": CARD_CENTRE,
     "GET /centre/reference/fares": CARD_CENTRE,
+    # --- medical: cross-region filing (异地就医备案), medical/crossregion_api.py ---------------
+    f"POST {API}/medical/filings": roles(Role.MEDICAL_OFFICE, ADMIN),
+    f"GET {API}/medical/people/{{person_id}}/filings": roles(Role.MEDICAL_OFFICE, ADMIN),
+    f"GET {API}/medical/filings/{{filing_id}}": roles(Role.MEDICAL_OFFICE, ADMIN, H),
+    f"POST {API}/medical/filings/{{filing_id}}/cancel": roles(Role.MEDICAL_OFFICE, ADMIN, H),
+    f"POST {API}/medical/me/filings": HOLDER_ONLY,
+    f"GET {API}/medical/me/filings": HOLDER_ONLY,
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,
