@@ -153,3 +153,19 @@ def simulated_national(platform, *, book: PolicyBook | None = None) -> NationalM
     nation = NationalMedicalPlatform(simulated_offices(book=book), clock=platform.clock)
     nation.connect(HomeOffice(platform, nation, book=book))
     return nation
+
+
+_NATIONAL: dict[int, tuple[object, NationalMedicalPlatform]] = {}
+
+
+def national_for(platform) -> NationalMedicalPlatform:
+    """The simulated national platform of this process for `platform` (one per platform, made
+    on first use): the CLI, the worker's clearing job and the simulation share its book. Its
+    book lives in memory: a process that did not see the settlements (a separate `ykt` run)
+    holds an empty book, and the clearing it checks is disputed — the honest answer of a
+    platform that never saw those settlements."""
+    found = _NATIONAL.get(id(platform))
+    if found is None or found[0] is not platform:
+        found = (platform, simulated_national(platform))
+        _NATIONAL[id(platform)] = found
+    return found[1]

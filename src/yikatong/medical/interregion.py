@@ -321,13 +321,17 @@ def clear_day(*, uow: UnitOfWork, actor: Actor, national: NationalMedicalPlatfor
     return _batch_view(batch)
 
 
+def open_regions(*, uow: UnitOfWork, day: date) -> list[str]:
+    """The regions with rows booked on `day` and not yet cleared, in region order."""
+    return sorted(set(uow.session.execute(select(InterRegionSettlement.counterpart_admdvs).where(
+        InterRegionSettlement.day == day, InterRegionSettlement.batch_id.is_(None))).scalars()))
+
+
 def clear_all(*, uow: UnitOfWork, actor: Actor, national: NationalMedicalPlatform, day: date) -> list[BatchView]:
     """Clear `day` with every region that has rows not yet cleared that day (the daily job):
     one batch (one transaction) per region, in region order."""
-    regions = sorted(set(uow.session.execute(select(InterRegionSettlement.counterpart_admdvs).where(
-        InterRegionSettlement.day == day, InterRegionSettlement.batch_id.is_(None))).scalars()))
     return [clear_day(uow=uow, actor=actor, national=national, counterpart_admdvs=region, day=day)
-            for region in regions]
+            for region in open_regions(uow=uow, day=day)]
 
 
 def clearing_file(*, uow: UnitOfWork, file_id: str) -> str:
