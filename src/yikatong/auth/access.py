@@ -213,6 +213,9 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /me/applications/{application_id}/cancel": HOLDER_ONLY,
     "GET /me/transit": HOLDER_ONLY,
     "POST /me/transit/top-ups": HOLDER_ONLY,
+    "GET /me/medical/filings": HOLDER_ONLY,  # medical/filing_pages.py
+    "POST /me/medical/filings": HOLDER_ONLY,
+    "POST /me/medical/filings/{filing_id}/cancel": HOLDER_ONLY,
     "GET /me/bank": HOLDER_ONLY,
     "GET /me/cards/{card_no}/loss": HOLDER_ONLY,
     "POST /me/cards/{card_no}/loss": HOLDER_ONLY,
