@@ -1,8 +1,20 @@
-"""Background work of the medical domain, run by `ykt worker` (medapi writes its own jobs here;
-at merge keep theirs and add `*clearing_jobs.JOBS` to their JOBS)."""
+"""Background work of the medical domain, run by `ykt worker`: the institution interface's
+spent nonces older than twice the timestamp window are forgotten (a request that old is
+refused by its timestamp anyway), so the table stays as small as the last ten minutes; and the
+daily inter-region clearing of yesterday (clearing_jobs.py)."""
 
 from __future__ import annotations
 
 from yikatong.medical import clearing_jobs
+from yikatong.medical.interface import forget_spent_nonces
+from yikatong.worker.runner import Job
 
-JOBS = [*clearing_jobs.JOBS]
+
+def forget_old_nonces(platform) -> int:
+    with platform.uow() as uow:
+        forgotten = forget_spent_nonces(uow, now=platform.clock.now())
+        uow.commit()
+    return forgotten
+
+
+JOBS = [Job("medical.forget_spent_nonces", 300, forget_old_nonces), *clearing_jobs.JOBS]
