@@ -15,6 +15,7 @@ cancellation restores the totals and the account exactly.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import uuid
 from datetime import date
 
@@ -155,17 +156,20 @@ def simulated_national(platform, *, book: PolicyBook | None = None) -> NationalM
     return nation
 
 
-_NATIONAL: dict[int, tuple[object, NationalMedicalPlatform]] = {}
-
-
 def national_for(platform) -> NationalMedicalPlatform:
     """The simulated national platform of this process for `platform` (one per platform, made
-    on first use): the CLI, the worker's clearing job and the simulation share its book. Its
-    book lives in memory: a process that did not see the settlements (a separate `ykt` run)
-    holds an empty book, and the clearing it checks is disputed — the honest answer of a
-    platform that never saw those settlements."""
-    found = _NATIONAL.get(id(platform))
-    if found is None or found[0] is not platform:
-        found = (platform, simulated_national(platform))
-        _NATIONAL[id(platform)] = found
-    return found[1]
+    on first use and kept on it): the visit flow, the interface, the CLI and the worker's
+    clearing job share its book. Its book lives in memory: a process that did not see the
+    settlements (a separate `ykt` run) holds an empty book, and the clearing it checks is
+    disputed — the honest answer of a platform that never saw those settlements."""
+    found = getattr(platform, "_medical_national", None)
+    if found is None:
+        with _NATIONAL_LOCK:  # two first requests at once still share one book
+            found = getattr(platform, "_medical_national", None)
+            if found is None:
+                found = simulated_national(platform)
+                platform._medical_national = found
+    return found
+
+
+_NATIONAL_LOCK = threading.Lock()
