@@ -57,3 +57,23 @@ def test_the_same_refusals(platform, person_ids):
                 read(uow=uow, card_no=card_no, actor=stranger)
     with platform.uow(read_only=True) as uow, pytest.raises(CardNotFound):
         service.read_card(uow=uow, card_no="B99999999")
+
+
+def test_the_home_pages_card_list_is_list_cards(platform, clock, person_ids):
+    """`read_cards_of` (the holder's home page, plain selects) answers what `list_cards`
+    answers for the person: their cards, newest first, each with its blocks."""
+    person = next(person_ids)
+    card_no = card_in_use(platform, person_id=person)
+    act(platform, service.report_loss, actor=PHONE, card_no=card_no, kind="temporary")
+    act(platform, service.freeze, actor=ADMIN, card_no=card_no, reason_code="court_order")
+    other = card_in_use(platform, person_id=next(person_ids))  # someone else's: not listed
+    act(platform, service.report_loss, actor=PHONE, card_no=other, kind="temporary")
+    clock.advance(hours=2)
+    with platform.uow(read_only=True) as uow:
+        fast = service.read_cards_of(uow=uow, person_id=person)
+    with platform.uow() as uow:
+        orm = service.list_cards(uow=uow, person_id=person)
+    assert fast == orm and [v.card_no for v in fast] == [card_no]
+    assert len(fast[0].blocks_in_force) == 2
+    with platform.uow(read_only=True) as uow:
+        assert service.read_cards_of(uow=uow, person_id=next(person_ids)) == []

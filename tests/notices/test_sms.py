@@ -107,3 +107,21 @@ def test_ykt_sms_outbox_and_log(platform, monkeypatch):
     monkeypatch.setattr(platform, "settings", replace(platform.settings, environment="production"))
     refused = ykt("sms", "outbox")
     assert refused.exit_code == 1 and "route_not_found" in refused.output
+
+
+def test_the_home_pages_notices_are_list_messages(platform, clock):
+    """`read_messages_of` (the holder's home page, one plain select) answers what
+    `list_messages(person_id=…)` answers: the person's notices, newest first, limited."""
+    for code in ("111111", "222222", "333333"):
+        send_code(platform, code)
+        clock.advance(minutes=1)
+    with platform.uow() as uow:
+        service.send_sms(uow=uow, template="code_sign_up", phone="13900000000", person_id=8,
+                         params={"code": "444444", "minutes": 10})
+        uow.commit()
+    with platform.uow(read_only=True) as uow:
+        fast = service.read_messages_of(uow=uow, person_id=7, limit=2)
+    with platform.uow() as uow:
+        orm = service.list_messages(uow=uow, person_id=7, limit=2)
+    assert fast == orm and len(fast) == 2 and fast[0].id > fast[1].id
+    assert {m.person_id for m in fast} == {7}

@@ -96,6 +96,11 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    # A domain's hottest pages (its web.py's `hot_router`: the holder's home page) are matched
+    # before the API's routes: a request is matched against the routes in order, and no page
+    # path can match an /api/v1 route, so only the time to find them changes.
+    for router in _domain_routers("web", attribute="hot_router"):
+        app.include_router(router)
     for router in _domain_routers("api", production=production):
         app.include_router(router, prefix="/api/v1")
     if not production:  # the development clock names its time while moved
@@ -122,9 +127,10 @@ def worker_app() -> FastAPI:
     return create_app()
 
 
-def _domain_routers(room: str, *, production: bool = False):
-    """The `router` of every domain's `api.py` (REST) or `web.py` (HTML pages); in production
-    not those marked `DEVELOPMENT_ONLY` (the development clock)."""
+def _domain_routers(room: str, *, production: bool = False, attribute: str = "router"):
+    """The `router` (or the router named `attribute`, where it has one) of every domain's
+    `api.py` (REST) or `web.py` (HTML pages); in production not those marked
+    `DEVELOPMENT_ONLY` (the development clock)."""
     for module in sorted(pkgutil.iter_modules(yikatong.__path__), key=lambda m: m.name):
         if not module.ispkg or module.name == "api":
             continue
@@ -137,7 +143,8 @@ def _domain_routers(room: str, *, production: bool = False):
             continue
         if production and getattr(domain_api, "DEVELOPMENT_ONLY", False):
             continue
-        yield domain_api.router
+        if hasattr(domain_api, attribute):
+            yield getattr(domain_api, attribute)
 
 
 def _domain_error(request: Request, error: DomainError):

@@ -194,8 +194,9 @@ def may_see(uow: UnitOfWork, actor: Actor, app: Application | ApplicationView) -
     if actor.role in OPERATOR_ROLES:
         return True
     if actor.role == Role.HOLDER:
-        return (actor.person_id is not None and app.person_id == actor.person_id) or (
-            actor.owns(app.submitted_by_user_id))
+        from yikatong.people.guardians import may_act_for  # their own, or a child's under 16
+
+        return actor.owns(app.submitted_by_user_id) or may_act_for(uow, actor, app.person_id)
     if actor.role == Role.EMPLOYER_AGENT:
         return _employer_may_see(uow, actor, app)
     return False

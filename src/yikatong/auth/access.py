@@ -232,6 +232,7 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /me/ecard/qr": HOLDER_ONLY,
     "GET /me/ecard/qr": HOLDER_ONLY,
     "GET /me/ecard/qr/code": HOLDER_ONLY,
+    "GET /me/children/{person_id}": HOLDER_ONLY,  # a guardian acting for a child under 16
     # pages: the outlet counter
     # (the employer batch upload: employer agents and social-security outlets, as the API)
     "GET /employer/batches": roles(EA, SS),
@@ -265,6 +266,10 @@ ACCESS: Final[dict[str, frozenset]] = {
     "GET /counter/applications/{application_id}/proof": roles(SS),
     "GET /counter/exchange/{person_id}": roles(SS, CO),
     "POST /counter/exchange/{person_id}/unreadable": roles(SS, CO),
+    # guardians are linked on documents at a social security card outlet (people.guardians)
+    "GET /counter/people/{person_id}/guardians": roles(SS),
+    "POST /counter/people/{person_id}/guardians": roles(SS),
+    "POST /counter/guardians/{link_id}/end": roles(SS),
     # pages: the 12333 phone agent
     "GET /agent": roles(PA),
     "POST /agent/callers": roles(PA),

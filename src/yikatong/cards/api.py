@@ -110,15 +110,18 @@ def list_cards(person_id: RowId | None = None, state: str | None = None,
                platform: Platform = Depends(platform_dep)):
     from yikatong.core.masking import mask_name, mask_ssn
     from yikatong.people.errors import PersonNotFound
+    from yikatong.people.guardians import may_act_for
     from yikatong.people.privacy import sees_whole
     from yikatong.people.service import get_person
 
-    if actor.role == Role.HOLDER:
+    if actor.role == Role.HOLDER and person_id is None:
         person_id = actor.person_id
     if actor.role == Role.BANK:
         bank_code = actor.bank_code
     items = []
     with platform.uow() as uow:
+        if actor.role == Role.HOLDER and not may_act_for(uow, actor, person_id):
+            return items  # their own cards, or a child's they are the guardian of (under 16)
         whole = sees_whole(uow, actor)  # the holder's name as the reader's people details show it
         for view in service.list_cards(uow=uow, person_id=person_id, state=state,
                                        bank_code=bank_code, limit=limit, offset=offset):

@@ -288,6 +288,31 @@ def list_cards(*, uow: UnitOfWork, person_id: int | None = None, bank_code: str 
     return [_view(card, now) for card in uow.session.execute(query).scalars()]
 
 
+def read_cards_of(*, uow: UnitOfWork, person_id: int, limit: int = 50) -> list[CardView]:
+    """`list_cards(person_id=…)` for a request that only reads (the holder's home page): the
+    same views, newest first, from two plain selects (the person's cards, then the blocks of
+    all of them) instead of ORM objects, as `read_card` does for one card."""
+    connection = uow.connection()
+    cards = connection.execute(_CARDS_OF_PERSON, {"person_id": person_id,
+                                                  "limit": min(limit, 500)}).all()
+    if not cards:
+        return []
+    blocks: dict[int, list] = {card.id: [] for card in cards}
+    for block in connection.execute(_BLOCKS_OF_CARDS, {"card_ids": list(blocks)}):
+        blocks[block.card_id].append(block)
+    now = uow.now()
+    return [_view(SimpleNamespace(**card._mapping, blocks=blocks[card.id]), now)
+            for card in cards]
+
+
+_CARDS_OF_PERSON = (select(Card.__table__)
+                    .where(Card.__table__.c.person_id == bindparam("person_id"))
+                    .order_by(Card.__table__.c.id.desc()).limit(bindparam("limit")))
+_BLOCKS_OF_CARDS = (select(CardBlock.__table__)
+                    .where(CardBlock.__table__.c.card_id.in_(bindparam("card_ids", expanding=True)))
+                    .order_by(CardBlock.__table__.c.id))  # as the relationship orders them
+
+
 def card_blocks(*, uow: UnitOfWork, card_no: str, actor: Actor | None = None) -> list[BlockView]:
     """Every block the card ever had (losses, freezes), oldest first, lifted ones included."""
     card = _load(uow, card_no, actor=actor)
@@ -779,13 +804,27 @@ def _check_may_see(uow: UnitOfWork, actor: Actor | None, card_no: str, *, person
     """CardNotFound unless `actor` (None: the platform itself) may see this card."""
     if actor is None:
         return
-    if actor.role == Role.HOLDER and actor.person_id != person_id:
-        raise CardNotFound(card_no=card_no)  # a holder does not learn others' cards exist
+    if actor.role == Role.HOLDER and not _holder_may_act_for(uow, actor, person_id):
+        # a holder does not learn others' cards exist (a guardian: their children's, under 16)
+        raise CardNotFound(card_no=card_no)
     if actor.role == Role.BANK and actor.bank_code != bank_code:
         # reading or acting, another bank's card answers as a missing one (no existence leak)
         raise CardNotFound(card_no=card_no)
     if not _employer_may_see(uow, actor, person_id):
         raise CardNotFound(card_no=card_no)  # not an employee of the agent's employer
+
+
+def _subject(actor: Actor, person_id: int) -> dict:
+    """A guardian acting for a child: the child is named in the audit record."""
+    from yikatong.people.guardians import subject_of
+
+    return subject_of(actor, person_id)
+
+
+def _holder_may_act_for(uow: UnitOfWork, actor: Actor, person_id: int) -> bool:
+    from yikatong.people.guardians import may_act_for
+
+    return may_act_for(uow, actor, person_id)
 
 
 def _employer_may_see(uow: UnitOfWork, actor: Actor, person_id: int | None) -> bool:
@@ -1031,7 +1070,7 @@ def _record(uow: UnitOfWork, *, actor: Actor, card: Card, action: str, before: d
     _flush(uow)
     after = _snapshot(card, now)
     uow.audit(actor=actor, action=action, entity_type="card", entity_id=card.card_no,
-              before=before, after=after, reason=reason)
+              before=before, after={**after, **_subject(actor, card.person_id)}, reason=reason)
     body = {"card_no": card.card_no, "person_id": card.person_id, **(payload or {}),
             "state": after["state"], "hr_status": after["hr_status"],
             "financial_status": after["financial_status"]}

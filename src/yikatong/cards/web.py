@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from functools import partial
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
-from yikatong.api.deps import current_actor, platform_dep
+from yikatong.api.deps import ReadAccess, current_actor, platform_dep, read_access
 from yikatong.cards import rules, service
 from yikatong.cards.api import idempotent
 from yikatong.cards.rules import CARD_STATES, KIND_NAMES, BlockKind
@@ -26,9 +28,12 @@ from yikatong.core.actor import Actor
 from yikatong.core.clock import local_date
 from yikatong.core.errors import DomainError
 from yikatong.pages.rendering import render
+from yikatong.people.guardians import children_of
 from yikatong.platform import Platform
 
 router = APIRouter(include_in_schema=False)
+# The holder's home page: the hottest page, matched before the API's routes (api.app).
+hot_router = APIRouter(include_in_schema=False)
 
 NOTICES_SHOWN = 10
 KEY_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
@@ -42,40 +47,63 @@ class CardPage:
     options: rules.LossOptions
     reminder_due: bool
     days_left: int
+    back: str  # the page the card is shown on: the holder's own, or their child's
 
 
-@router.get("/me")
-def my_cards(request: Request, actor: Actor = Depends(current_actor),
-             platform: Platform = Depends(platform_dep)):
+def back_to(actor: Actor, person_id: int | None) -> str:
+    """The holder's page of a card of `person_id`: /me for their own, the child's page for a
+    child they act for as guardian (people.guardians)."""
+    if person_id is None or person_id == actor.person_id:
+        return "/me"
+    return f"/me/children/{person_id}"
+
+
+@hot_router.get("/me")
+async def my_cards(request: Request, access: ReadAccess = Depends(read_access)):
     """Every card of the signed-in holder, newest first: each function in words with the next
-    step, the blocks in force, what may be done online, the expiry reminder; their notices."""
-    cards, notices = [], []
-    if actor.person_id is not None:  # a login not yet tied to a person has no card
-        with platform.uow(read_only=True) as uow:
-            today = local_date(uow.now())
-            cards = [_card_page(view, actor, today)
-                     for view in service.list_cards(uow=uow, person_id=actor.person_id)]
-            notices = _notices(uow, actor.person_id)
-    return render(request, "cards/my_cards.html", {
-        "cards": cards, "notices": notices, "card_states": CARD_STATES,
-        "function_words": rules.function_words, "function_names": rules.FUNCTION_NAMES,
-        "kind_names": KIND_NAMES, "family_name": rules.family_name, "channel_family": rules.channel_family})
+    step, the blocks in force, what may be done online, the expiry reminder; their notices;
+    the children they act for as guardian (people.guardians).
+
+    The holder's home page, so the hottest page: like the API's card read, one thread-pool
+    hop, one pool checkout and one read-only transaction for the session's credential and
+    every read (api.deps.ReadAccess), each read a plain select (no ORM session); the page is
+    drawn in the same hop. Nothing is cached: every request reads the database."""
+    return await run_in_threadpool(_my_cards_page, request, access)
 
 
-def _card_page(view: service.CardView, actor: Actor, today) -> CardPage:
+def _my_cards_page(request: Request, access: ReadAccess):
+    shown = access.read(partial(_home_reads, request))
+    return render(request, "cards/my_cards.html", {**shown, **card_words()})
+
+
+def _home_reads(request: Request, uow, actor: Actor) -> dict:
+    from yikatong.notices.service import read_messages_of
+
+    request.state.actor = actor  # the layout's menu (authorize leaves it to this read)
+    if actor.person_id is None:  # a login not yet tied to a person has no card
+        return {"cards": [], "notices": [], "children": []}
+    today = local_date(uow.now())
+    return {"cards": [card_page(view, actor, today)
+                      for view in service.read_cards_of(uow=uow, person_id=actor.person_id)],
+            "notices": read_messages_of(uow=uow, person_id=actor.person_id, limit=NOTICES_SHOWN),
+            "children": children_of(uow=uow, actor=actor, day=today)}
+
+
+def card_words() -> dict:
+    """The vocabulary the card section (cards/card_section.html) shows a card with."""
+    return {"card_states": CARD_STATES, "function_words": rules.function_words,
+            "function_names": rules.FUNCTION_NAMES, "kind_names": KIND_NAMES,
+            "family_name": rules.family_name, "channel_family": rules.channel_family}
+
+
+def card_page(view: service.CardView, actor: Actor, today) -> CardPage:
     options = rules.loss_options(state=view.state, blocks_in_force=view.blocks_in_force,
                                  family=rules.channel_family(actor.channel))
     days_left = rules.days_until_financial_expiry(view.financial_valid_until, today)
     due = view.state == rules.CardState.IN_USE and rules.expiry_reminder_due(
         view.financial_valid_until, today)
-    return CardPage(card=view, options=options, reminder_due=due, days_left=days_left)
-
-
-def _notices(uow, person_id: int) -> list:
-    """The text messages sent to the holder (codes blanked, phone masked), newest first."""
-    from yikatong.notices.service import list_messages
-
-    return list_messages(uow=uow, person_id=person_id, limit=NOTICES_SHOWN)
+    return CardPage(card=view, options=options, reminder_due=due, days_left=days_left,
+                    back=back_to(actor, view.person_id))
 
 
 # --- reporting a loss -------------------------------------------------------------------------
@@ -88,8 +116,8 @@ def confirm_loss(request: Request, card_no: str, kind: str = "temporary",
     """The confirmation step: what the loss does, and the button that reports it."""
     kind = "formal" if kind == "formal" else "temporary"
     with platform.uow(read_only=True) as uow:
-        card = _card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
-                          local_date(uow.now()))
+        card = card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
+                         local_date(uow.now()))
     return _loss_form(request, card, kind, error=None)
 
 
@@ -106,8 +134,8 @@ def report_loss(request: Request, card_no: str,
                        lambda: _loss_out(uow, actor, card_no, body))
     except DomainError as error:
         with platform.uow(read_only=True) as uow:
-            card = _card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
-                              local_date(uow.now()))
+            card = card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
+                             local_date(uow.now()))
         return _loss_form(request, card, kind, error=error, status_code=error.http_status)
     return RedirectResponse(f"/me/cards/{card_no}/loss/{key}?kind={kind}", status_code=303)
 
@@ -126,7 +154,7 @@ def loss_reported(request: Request, card_no: str, key: str, kind: str = "tempora
     outcome = LossOut.model_validate(stored)
     return render(request, "cards/loss_reported.html", {
         "outcome": outcome, "kind_words": KIND_NAMES[_block_kind(body.kind)],
-        "ends_at": outcome.card.hr_loss_ends_at})
+        "ends_at": outcome.card.hr_loss_ends_at, "back": back_to(actor, outcome.card.person_id)})
 
 
 def _loss_form(request: Request, card: CardPage, kind: str, *, error: DomainError | None,
@@ -168,8 +196,8 @@ def _block_kind(kind: str) -> BlockKind:
 def confirm_unblock(request: Request, card_no: str, actor: Actor = Depends(current_actor),
                     platform: Platform = Depends(platform_dep)):
     with platform.uow(read_only=True) as uow:
-        card = _card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
-                          local_date(uow.now()))
+        card = card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
+                         local_date(uow.now()))
     return _unblock_form(request, card, error=None)
 
 
@@ -179,17 +207,17 @@ def unblock(request: Request, card_no: str, key: str = Form(pattern=KEY_PATTERN)
     body = UnblockIn()
     try:
         with platform.uow() as uow:
-            idempotent(uow, f"cards.unblock:{actor.user_id}", key,
+            answer = idempotent(uow, f"cards.unblock:{actor.user_id}", key,
                        {"card_no": card_no, **body.model_dump()},
                        lambda: UnblockOut.model_validate(service.unblock(
                            uow=uow, actor=actor, card_no=card_no, function=body.function,
                            expected_version=body.expected_version)))
     except DomainError as error:
         with platform.uow(read_only=True) as uow:
-            card = _card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
-                              local_date(uow.now()))
+            card = card_page(service.get_card(uow=uow, card_no=card_no, actor=actor), actor,
+                             local_date(uow.now()))
         return _unblock_form(request, card, error=error, status_code=error.http_status)
-    return RedirectResponse("/me", status_code=303)
+    return RedirectResponse(back_to(actor, answer["card"]["person_id"]), status_code=303)
 
 
 def _unblock_form(request: Request, card: CardPage, *, error: DomainError | None,

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import event, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session
 
 from yikatong.db.uow import UnitOfWork
@@ -70,6 +70,19 @@ def list_messages(*, uow: UnitOfWork, person_id: int | None = None, template: st
     if template is not None:
         query = query.where(SmsMessage.template == template)
     return [_view(m) for m in uow.session.execute(query).scalars()]
+
+
+def read_messages_of(*, uow: UnitOfWork, person_id: int, limit: int = 100) -> list[MessageView]:
+    """`list_messages(person_id=…)` for a request that only reads (the holder's home page):
+    the same views from one plain select, no ORM objects."""
+    rows = uow.connection().execute(_MESSAGES_OF_PERSON, {"person_id": person_id,
+                                                          "limit": limit})
+    return [_view(row) for row in rows]
+
+
+_MESSAGES_OF_PERSON = (select(SmsMessage.__table__)
+                       .where(SmsMessage.__table__.c.person_id == bindparam("person_id"))
+                       .order_by(SmsMessage.__table__.c.id.desc()).limit(bindparam("limit")))
 
 
 def _view(message: SmsMessage) -> MessageView:

@@ -51,8 +51,9 @@ def _visible_person_id(uow, actor: Actor, person_id: int) -> int:
     # A holder sees only their own record, an employer agent only their employer's
     # employees; anyone else's reads as missing (no existence leak).
     from yikatong.employers.service import may_see_person
+    from yikatong.people.guardians import may_act_for  # their own, or a child's under 16
 
-    if actor.role is Role.HOLDER and actor.person_id != person_id:
+    if actor.role is Role.HOLDER and not may_act_for(uow, actor, person_id):
         raise errors.PersonNotFound(person_id=person_id)
     if not may_see_person(uow=uow, actor=actor, person_id=person_id):
         raise errors.PersonNotFound(person_id=person_id)

@@ -226,3 +226,55 @@ class PhotoMasked(DomainError):
     http_status = 403
     zh = "您的岗位默认不显示照片；如确需查看，请说明理由申请查看完整信息"
     en = "Your post does not see photos by default; ask for a disclosure with a reason"
+
+
+# --- guardians (people.guardians) -----------------------------------------------------------
+
+
+class GuardianOutletOnly(DomainError):
+    code = "guardian_outlet_only"
+    http_status = 403
+    zh = "监护关系须由社会保障卡服务网点经办人凭所出示的证件办理"
+    en = "A guardian is linked or unlinked only by a social security card outlet's operator, on the documents shown there"
+
+
+class ChildNotUnder16(DomainError):
+    code = "child_not_under_16"
+    http_status = 422
+    zh = "被监护人须不满十六周岁（现年 {age} 周岁）；年满十六周岁后请本人办理"
+    en = "The child must be under 16 (now {age}); from 16 the person acts for themself"
+
+
+class GuardianNotAdult(DomainError):
+    code = "guardian_not_adult"
+    http_status = 422
+    zh = "监护人须年满十八周岁（现年 {age} 周岁）"
+    en = "The guardian must be 18 or older (now {age})"
+
+
+class GuardianDocumentsMissing(DomainError):
+    code = "guardian_documents_missing"
+    http_status = 422
+    zh = "请核验并勾选能证明监护关系的证件：{needed_zh}"
+    en = "Check and tick a document that proves the guardianship: {needed_en}"
+
+
+class GuardianAlreadyLinked(Conflict):
+    code = "guardian_already_linked"
+    zh = "该监护人已与此被监护人关联"
+    en = "This guardian is already linked to this child"
+
+
+class GuardianLinkNotFound(NotFound):
+    code = "guardian_link_not_found"
+    zh = "未找到该监护关系"
+    en = "Guardian link not found"
+
+    def __init__(self, **details) -> None:
+        super().__init__(what="guardian link", **details)
+
+
+class GuardianLinkEnded(Conflict):
+    code = "guardian_link_ended"
+    zh = "该监护关系已于 {ended_on} 解除"
+    en = "This guardian link was ended on {ended_on}"

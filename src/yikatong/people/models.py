@@ -130,3 +130,32 @@ class JiangsuCardRecord(Base):
     source: Mapped[str] = mapped_column(String(16))  # issued | ended | declared
     recorded_at: Mapped[datetime]
     recorded_by: Mapped[str] = mapped_column(String(64))
+
+
+class GuardianLink(Base):
+    """A guardian (监护人) linked to a child under 16 at a social security card outlet, on the
+    documents shown there: the guardian then acts for the child online (people.guardians).
+
+    In force while `ended_at` is empty and the child is under 16 on the day (computed from the
+    child's birth date, so no job has to end it on the 16th birthday); ended at an outlet with
+    a reason. `active_key` is "guardian:child" while not ended at an outlet and NULL after, so
+    the database keeps one open link per pair. Rows are never deleted: they are the record of
+    who could act for whom."""
+
+    __tablename__ = "guardian_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    guardian_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    child_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(24))  # parent | legal_guardian
+    documents: Mapped[list]  # the codes of the documents shown (people.guardians.DOCUMENTS)
+    active_key: Mapped[str | None] = mapped_column(String(40), unique=True)
+    outlet_code: Mapped[str] = mapped_column(String(32))
+    linked_by: Mapped[str] = mapped_column(String(64))
+    linked_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[str | None] = mapped_column(String(64))
+    end_reason: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from yikatong.api.deps import current_actor, platform_dep
+from yikatong.auth.access import allowed_roles
 from yikatong.auth.throttle import throttle_of
 from yikatong.core.actor import Actor
 from yikatong.core.errors import DomainError
@@ -35,6 +36,7 @@ from yikatong.platform import Platform
 router = APIRouter(include_in_schema=False)
 
 SEARCH_LIMIT = 20
+GUARDIANS_PAGE = "/counter/people/{person_id}/guardians"
 REASON_WORDS = {
     privacy.DisclosureReason.HOLDER_PRESENT: ("持卡人本人持证件在场", "the holder is here with the document"),
     privacy.DisclosureReason.AGENT_PRESENT: ("代办人持双方证件在场", "an agent is here with both documents"),
@@ -92,7 +94,9 @@ def _person_page(request: Request, platform: Platform, actor: Actor, person_id: 
         "person": person, "disclosed": disclosed is not None, "error": error, "cards": cards,
         "card_states": CARD_STATES, "open_apps": open_apps, "may": may,
         "reasons": [(reason.value, REASON_WORDS[reason]) for reason in COUNTER_REASONS],
-        "photo": getattr(request.state, "disclosed_photo", None)}, status_code=status_code)
+        "photo": getattr(request.state, "disclosed_photo", None),
+        "guardians_page": actor.role in (allowed_roles("GET", GUARDIANS_PAGE) or ())},
+        status_code=status_code)
 
 
 @router.get("/counter/people/{person_id}")
@@ -266,3 +270,10 @@ def _person_refused(request: Request, platform: Platform, actor: Actor, person_i
     error = refused_input(refusal) if isinstance(refusal, ValidationError) else refusal
     return _person_page(request, platform, actor, person_id, error=error,
                         status_code=error.http_status)
+
+
+# The guardians' pages (the counter's links and the guardian acting for a child) live in their
+# own module; this domain's one web router carries them.
+from yikatong.people.guardian_pages import router as guardian_router  # noqa: E402
+
+router.include_router(guardian_router)

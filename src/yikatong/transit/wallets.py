@@ -32,15 +32,19 @@ class HolderWallet:
     refund: refunds.RefundView | None
 
 
-def holder_wallets(*, uow: UnitOfWork, actor: Actor, orders_per_card: int = 20) -> list[HolderWallet]:
+def holder_wallets(*, uow: UnitOfWork, actor: Actor, orders_per_card: int = 20,
+                   person_id: int | None = None) -> list[HolderWallet]:
     """The wallet of each of the holder's cards, newest card first (none for a login not tied
-    to a person)."""
+    to a person). `person_id`: the cards of a person the holder acts for (a guardian's child
+    under 16, people.guardians.may_act_for); anyone else's reads as none."""
     from yikatong.cards.service import list_cards
+    from yikatong.people.guardians import may_act_for
 
-    if actor.role is not Role.HOLDER or actor.person_id is None:
+    person_id = actor.person_id if person_id is None else person_id
+    if actor.role is not Role.HOLDER or not may_act_for(uow, actor, person_id):
         return []
     return [_wallet_of(uow, card.card_no, card.state, card.asn, orders_per_card)
-            for card in list_cards(uow=uow, person_id=actor.person_id)]
+            for card in list_cards(uow=uow, person_id=person_id)]
 
 
 def _wallet_of(uow: UnitOfWork, card_no: str, card_state: str, asn: str, limit: int) -> HolderWallet:
