@@ -217,6 +217,9 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /me/applications/{application_id}/cancel": HOLDER_ONLY,
     "GET /me/transit": HOLDER_ONLY,
     "POST /me/transit/top-ups": HOLDER_ONLY,
+    "GET /me/medical/filings": HOLDER_ONLY,  # medical/filing_pages.py
+    "POST /me/medical/filings": HOLDER_ONLY,
+    "POST /me/medical/filings/{filing_id}/cancel": HOLDER_ONLY,
     "GET /me/bank": HOLDER_ONLY,
     "GET /me/cards/{card_no}/loss": HOLDER_ONLY,
     "POST /me/cards/{card_no}/loss": HOLDER_ONLY,
@@ -302,6 +305,13 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /medical/office/people/{person_id}/enrolments": roles(Role.MEDICAL_OFFICE),
     "POST /medical/office/people/{person_id}/retirement": roles(Role.MEDICAL_OFFICE),
     "GET /medical/office/day": roles(Role.MEDICAL_OFFICE),
+    # --- medical: cross-region filing (异地就医备案), medical/crossregion_api.py ---------------
+    f"POST {API}/medical/filings": roles(Role.MEDICAL_OFFICE, ADMIN),
+    f"GET {API}/medical/people/{{person_id}}/filings": roles(Role.MEDICAL_OFFICE, ADMIN),
+    f"GET {API}/medical/filings/{{filing_id}}": roles(Role.MEDICAL_OFFICE, ADMIN, H),
+    f"POST {API}/medical/filings/{{filing_id}}/cancel": roles(Role.MEDICAL_OFFICE, ADMIN, H),
+    f"POST {API}/medical/me/filings": HOLDER_ONLY,
+    f"GET {API}/medical/me/filings": HOLDER_ONLY,
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,

@@ -77,6 +77,9 @@ def print_day_totals(totals, title: str) -> None:
 
 
 def register(group) -> None:
+    from yikatong.medical import clearing_cli
+
+    clearing_cli.register(group)  # ykt medical clear-regions
     medical = group("medical")
     institutions = typer.Typer(no_args_is_help=True, help="designated institutions / 定点医药机构")
     medical.add_typer(institutions, name="institutions")

@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from sqlalchemy import select
 
-from yikatong.core.actor import Actor
+from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import local_date
 from yikatong.core.errors import Conflict, InvalidInput, NotFound
 from yikatong.db.idempotency import request_fingerprint
@@ -310,3 +310,56 @@ def filing_status(*, uow: UnitOfWork, person_id: int, treatment_admdvs: str, day
         return CrossRegion.LOCAL
     return status_of(filing_on(uow=uow, person_id=person_id, treatment_admdvs=treatment_admdvs, day=day),
                      emergency=emergency)
+
+
+# -- the doors: the medical insurance office's desk and the holder online ------------------------
+
+def file_for(*, uow: UnitOfWork, actor: Actor, request_id: str, person_id: int, filed_admdvs: str,
+             reason: Reason | str, begin: date | None = None, end: date | None = None) -> FilingView:
+    """A filing through a door: the medical insurance office (any person it insures, `begin` in
+    the past = after the fact) or the holder for themselves online (the national APP and 江苏医保云
+    APP channel: from today on; after the fact only at the office). The person must be insured
+    here on the filing day, with the enrolment's insured region. Raises NotMedicalOffice,
+    NotEnrolled, InvalidFiling and what `file` raises. Commits."""
+    from yikatong.medical import errors, service  # service imports this module's neighbours
+
+    day = today(uow)
+    begin = begin or day
+    if actor.role == Role.HOLDER:
+        if actor.person_id is None or actor.person_id != person_id:
+            raise errors.NotMedicalOffice()
+        if begin < day:
+            raise InvalidFiling(reason_zh="补办（开始日期早于今天）须到医保经办窗口办理",
+                                reason_en="a filing after the fact (begin before today) is made at the medical insurance office")
+    elif actor.role not in service.OFFICE_ROLES:
+        raise errors.NotMedicalOffice()
+    enrolment = service.enrolment_on(uow=uow, person_id=person_id, day=day)
+    if enrolment is None:
+        raise errors.NotEnrolled(day=day.isoformat())
+    return file(uow=uow, actor=actor, request_id=request_id, person_id=person_id, filed_admdvs=filed_admdvs,
+                reason=reason, begin=begin, end=end, insured_admdvs=enrolment.insured_admdvs)
+
+
+def cancel_for(*, uow: UnitOfWork, actor: Actor, filing_id: int, reason: str,
+               effective: date | None = None) -> FilingView:
+    """Cancel through a door: the office any filing, from any day; the holder only their own,
+    and from today on (never back-dated). Commits."""
+    from yikatong.medical import errors, service
+
+    row = uow.session.get(CrossRegionFiling, filing_id)
+    if actor.role == Role.HOLDER:
+        if row is None or actor.person_id is None or row.person_id != actor.person_id:
+            raise FilingNotFound()
+        if effective is not None and effective < today(uow):
+            raise InvalidFiling(reason_zh="撤销不能早于今天生效", reason_en="a cancellation cannot take effect before today")
+    elif actor.role not in service.OFFICE_ROLES:
+        raise errors.NotMedicalOffice()
+    return cancel(uow=uow, actor=actor, filing_id=filing_id, reason=reason, effective=effective)
+
+
+def get_filing(*, uow: UnitOfWork, actor: Actor, filing_id: int) -> FilingView:
+    """One filing: the office any, the holder only their own (others: not found)."""
+    row = uow.session.get(CrossRegionFiling, filing_id)
+    if row is None or (actor.role == Role.HOLDER and row.person_id != actor.person_id):
+        raise FilingNotFound()
+    return _view(row)

@@ -248,3 +248,18 @@ class CannotReverse(MedicalError, Conflict):
     code = "medical_cannot_reverse"
     zh = "交易 {oinfno} 不能冲正：{reason_zh}"
     en = "Transaction {oinfno} cannot be reversed: {reason_en}"
+
+
+# --- people insured elsewhere at our institutions (visits.py, through the national platform) --
+
+
+class NationalPlatformNotConnected(MedicalError, Conflict):
+    code = "medical_national_not_connected"
+    zh = "异地参保人员须经国家医保信息平台办理，当前未连接平台"
+    en = "A person insured elsewhere is served through the national platform, which is not connected here"
+
+
+class VisitorPreSettleUnavailable(MedicalError, Conflict):
+    code = "medical_visitor_presettle_unavailable"
+    zh = "异地参保人员的待遇由参保地计算，不提供预结算，请直接结算"
+    en = "A person insured elsewhere is settled by the insured region; there is no pre-settlement, settle directly"

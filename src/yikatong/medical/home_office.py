@@ -15,6 +15,7 @@ cancellation restores the totals and the account exactly.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import uuid
 from datetime import date
 
@@ -153,3 +154,22 @@ def simulated_national(platform, *, book: PolicyBook | None = None) -> NationalM
     nation = NationalMedicalPlatform(simulated_offices(book=book), clock=platform.clock)
     nation.connect(HomeOffice(platform, nation, book=book))
     return nation
+
+
+def national_for(platform) -> NationalMedicalPlatform:
+    """The simulated national platform of this process for `platform` (one per platform, made
+    on first use and kept on it): the visit flow, the interface, the CLI and the worker's
+    clearing job share its book. Its book lives in memory: a process that did not see the
+    settlements (a separate `ykt` run) holds an empty book, and the clearing it checks is
+    disputed — the honest answer of a platform that never saw those settlements."""
+    found = getattr(platform, "_medical_national", None)
+    if found is None:
+        with _NATIONAL_LOCK:  # two first requests at once still share one book
+            found = getattr(platform, "_medical_national", None)
+            if found is None:
+                found = simulated_national(platform)
+                platform._medical_national = found
+    return found
+
+
+_NATIONAL_LOCK = threading.Lock()

@@ -459,6 +459,11 @@ def person_info(call: Call) -> dict:
     from yikatong.medical import service
 
     data = call.data()
+    elsewhere = _elsewhere(call)
+    if elsewhere:  # insured in another region: that region answers, through the national platform
+        info = elsewhere["national"].identify(insuplc_admdvs=elsewhere["insuplc_admdvs"], day=call.day,
+                                              **_credential(data))
+        return info.as_1101()
     insured = service.identify(uow=call.uow, cert_type=text(data, "mdtrt_cert_type", max_length=2),
                                cert_no=text(data, "mdtrt_cert_no", max_length=2000), day=call.day)
     enrolment = insured.enrolment
@@ -606,6 +611,27 @@ def _visit(view) -> dict:
             "endtime": env.beijing(view.end_at) if view.end_at else ""}
 
 
+def _elsewhere(call: Call) -> dict:
+    """A person insured in another region (the envelope's insuplc_admdvs outside Changzhou): the
+    region and the national platform the visit flow identifies and settles them through
+    (visits.VISITOR visits); nothing for our own insured people."""
+    from yikatong.medical import crossregion
+    from yikatong.medical.home_office import national_for
+
+    admdvs = call.envelope.insuplc_admdvs
+    if not admdvs or crossregion.is_home(admdvs):
+        return {}
+    return {"insuplc_admdvs": admdvs, "national": national_for(call.platform)}
+
+
+def _national(call: Call) -> dict:
+    """The national platform for a settlement, cancellation or reversal (used only when the
+    visit is a visitor's)."""
+    from yikatong.medical.home_office import national_for
+
+    return {"national": national_for(call.platform)}
+
+
 def _credential(data: Mapping[str, Any]) -> dict:
     return {"cert_type": text(data, "mdtrt_cert_type", max_length=2),
             "cert_no": text(data, "mdtrt_cert_no", max_length=2000)}
@@ -703,7 +729,7 @@ def register(call: Call) -> dict:
 
     data = call.data()
     view = visits.register(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
-                           **_credential(data),
+                           **_credential(data), **_elsewhere(call),
                            med_type=text(data, "med_type", required=False, max_length=4) or "11",
                            dise_codg=text(data, "dise_codg", required=False, max_length=20) or None,
                            dept=text(data, "dept_name", required=False, max_length=64) or None)
@@ -755,7 +781,7 @@ def settle_outpatient(call: Call) -> dict:
     data = call.data()
     view = visits.settle(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
                          medins_setl_id=text(data, "medins_setl_id", required=False,
-                                             max_length=30) or None, **_settle_input(call))
+                                             max_length=30) or None, **_settle_input(call), **_national(call))
     return {"setlinfo": _setlinfo(view)}
 
 
@@ -765,7 +791,7 @@ def _cancel(call: Call) -> dict:
     data = call.data()
     view = visits.cancel(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
                          setl_id=text(data, "setl_id", max_length=30),
-                         mdtrt_id=text(data, "mdtrt_id", max_length=30))
+                         mdtrt_id=text(data, "mdtrt_id", max_length=30), **_national(call))
     return {"setlinfo": _setlinfo(view)}
 
 
@@ -780,7 +806,7 @@ def admit(call: Call) -> dict:
 
     data = call.data("mdtrtinfo")
     view = visits.admit(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
-                        **_credential(data),
+                        **_credential(data), **_elsewhere(call),
                         dise_codg=text(data, "adm_diag_dscr", required=False, max_length=20) or None,
                         dept=text(data, "adm_dept_name", required=False, max_length=64) or None)
     return {"result": {**_visit(view), "ipt_otp_no": text(data, "ipt_no", required=False,
@@ -830,7 +856,7 @@ def reverse(call: Call) -> dict:
     data = call.data()
     view = visits.reverse(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
                           omsgid=text(data, "omsgid", max_length=30),
-                          oinfno=text(data, "oinfno", max_length=4))
+                          oinfno=text(data, "oinfno", max_length=4), **_national(call))
     return {"result": {"omsgid": view.omsgid, "oinfno": view.oinfno, "outcome": view.outcome,
                        "detail": view.detail}}
 

@@ -165,24 +165,25 @@ def classed_lines(*, lines: Sequence[tuple[str, int, Fen]], day: date) -> tuple[
 
 
 def settle_visiting(*, uow: UnitOfWork, actor: Actor, national: NationalMedicalPlatform,
-                    claim: VisitClaim) -> SettleAnswer:
+                    claim: VisitClaim, commit: bool = True) -> SettleAnswer:
     """Settle a visit of a person insured elsewhere at our institution `claim.fixmedins_code`:
     the insured region settles it through the national platform; our office pays the institution
     the fund's share and the personal account, receivable from that region. Our pooled fund is
     not touched. Retrying the same msgid answers the same settlement and changes nothing more.
     Raises what the platform raises (RegionNotConnected, PersonNotInsured, MessageReused,
-    NotCrossRegion). Commits."""
+    NotCrossRegion). Commits (with `commit` False, the visit flow's transaction commits: the
+    visit's settlement row and this row go in together)."""
     if crossregion.is_home(claim.insuplc_admdvs) or not crossregion.is_home(claim.mdtrtarea_admvs):
         raise NotCrossRegion(admdvs=claim.insuplc_admdvs)
     answer = national.settle(claim)
     if _find(uow, "in", answer.setl_id, "settle") is None:
         counterpart = region_of(answer.insuplc_admdvs, national)
-        _post_in(uow, actor, answer, counterpart)
+        _post_in(uow, actor, answer, counterpart, commit=commit)
     return answer
 
 
 def cancel_visiting(*, uow: UnitOfWork, actor: Actor, national: NationalMedicalPlatform, setl_id: str,
-                    msgid: str) -> SettleAnswer:
+                    msgid: str, commit: bool = True) -> SettleAnswer:
     """Cancel such a settlement (2208/2305): the insured region restores its totals and
     account; our office takes back from the institution what it paid, and the receivable
     shrinks by the same. Idempotent by msgid. Commits."""
@@ -193,11 +194,11 @@ def cancel_visiting(*, uow: UnitOfWork, actor: Actor, national: NationalMedicalP
                              setl_id=setl_id, insuplc_admdvs=row.insured_admdvs, msgid=msgid,
                              day=crossregion.today(uow))
     if _find(uow, "in", setl_id, "cancel") is None:
-        _post_in(uow, actor, answer, row.counterpart_admdvs)
+        _post_in(uow, actor, answer, row.counterpart_admdvs, commit=commit)
     return answer
 
 
-def _post_in(uow: UnitOfWork, actor: Actor, answer: SettleAnswer, counterpart: str) -> None:
+def _post_in(uow: UnitOfWork, actor: Actor, answer: SettleAnswer, counterpart: str, *, commit: bool = True) -> None:
     open_accounts(uow, counterpart, payable=False, bank=False)
     row = record(uow, direction="in", answer=answer, counterpart=counterpart)
     institution = institution_account(answer.fixmedins_code)
@@ -209,7 +210,16 @@ def _post_in(uow: UnitOfWork, actor: Actor, answer: SettleAnswer, counterpart: s
                     legs=[(receivable_account(counterpart), row.owed), (institution, -row.owed)])
     uow.audit(actor=actor, action=f"medical.interregion_{'cancelled' if answer.cancelled else 'settled'}",
               entity_type="medical_interregion_settlement", entity_id=row.id, after=_snapshot(row))
-    uow.commit()
+    if commit:
+        uow.commit()
+
+
+def visiting_row(*, uow: UnitOfWork, fixmedins_code: str, msgid: str) -> RowView | None:
+    """The `in` row an institution's message (its settle or cancel msgid) booked, if any."""
+    row = uow.session.execute(select(InterRegionSettlement).where(
+        InterRegionSettlement.direction == "in", InterRegionSettlement.fixmedins_code == fixmedins_code,
+        InterRegionSettlement.msgid == msgid)).scalar_one_or_none()
+    return _row_view(row) if row is not None else None
 
 
 # -- direction `out`: our insured person treated elsewhere --------------------------------------
@@ -321,13 +331,17 @@ def clear_day(*, uow: UnitOfWork, actor: Actor, national: NationalMedicalPlatfor
     return _batch_view(batch)
 
 
+def open_regions(*, uow: UnitOfWork, day: date) -> list[str]:
+    """The regions with rows booked on `day` and not yet cleared, in region order."""
+    return sorted(set(uow.session.execute(select(InterRegionSettlement.counterpart_admdvs).where(
+        InterRegionSettlement.day == day, InterRegionSettlement.batch_id.is_(None))).scalars()))
+
+
 def clear_all(*, uow: UnitOfWork, actor: Actor, national: NationalMedicalPlatform, day: date) -> list[BatchView]:
     """Clear `day` with every region that has rows not yet cleared that day (the daily job):
     one batch (one transaction) per region, in region order."""
-    regions = sorted(set(uow.session.execute(select(InterRegionSettlement.counterpart_admdvs).where(
-        InterRegionSettlement.day == day, InterRegionSettlement.batch_id.is_(None))).scalars()))
     return [clear_day(uow=uow, actor=actor, national=national, counterpart_admdvs=region, day=day)
-            for region in regions]
+            for region in open_regions(uow=uow, day=day)]
 
 
 def clearing_file(*, uow: UnitOfWork, file_id: str) -> str:

@@ -1,9 +1,11 @@
 """Background work of the medical domain, run by `ykt worker`: the institution interface's
 spent nonces older than twice the timestamp window are forgotten (a request that old is
-refused by its timestamp anyway), so the table stays as small as the last ten minutes."""
+refused by its timestamp anyway), so the table stays as small as the last ten minutes; and the
+daily inter-region clearing of yesterday (clearing_jobs.py)."""
 
 from __future__ import annotations
 
+from yikatong.medical import clearing_jobs
 from yikatong.medical.interface import forget_spent_nonces
 from yikatong.worker.runner import Job
 
@@ -15,4 +17,4 @@ def forget_old_nonces(platform) -> int:
     return forgotten
 
 
-JOBS = [Job("medical.forget_spent_nonces", 300, forget_old_nonces)]
+JOBS = [Job("medical.forget_spent_nonces", 300, forget_old_nonces), *clearing_jobs.JOBS]

@@ -39,7 +39,7 @@ from yikatong.db.idempotency import request_fingerprint
 from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import service as ledger
 from yikatong.ledger.errors import AccountNotFound
-from yikatong.medical import crossregion, rules, service
+from yikatong.medical import crossregion, interregion, rules, service
 from yikatong.medical.errors import (
     CannotReverse,
     CredentialOfAnotherPerson,
@@ -50,14 +50,17 @@ from yikatong.medical.errors import (
     InvalidMsgid,
     MessageReversed,
     MsgidReused,
+    NationalPlatformNotConnected,
     NothingToSettle,
     SettlementCancelled,
     SettlementNotFound,
     SumMismatch,
     VisitNotFound,
     VisitNotOpen,
+    VisitorPreSettleUnavailable,
 )
 from yikatong.medical.models import FeeLine, HandledMessage, Institution, Settlement, Visit
+from yikatong.medical.national import NationalMedicalPlatform, VisitClaim
 from yikatong.medical.policy import policy_in_force
 
 MAX_LINES = 500
@@ -71,6 +74,12 @@ SETTLEMENT_INFNOS = frozenset({"2207", "2304", "2102"})
 
 # visit states
 OPEN, DISCHARGED, SETTLED, CANCELLED = "open", "discharged", "settled", "cancelled"
+
+# The person_id of a visit (and its settlements) of a person insured in another region: not one
+# of our people (people ids start at 1). Such a visit is identified (1101) and settled (2207 /
+# 2304) by the insured region through the national platform; `psn_no` and `insuplc_admdvs` are
+# that region's, the setlinfo its answer, and no year totals or personal account of ours move.
+VISITOR = 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -168,34 +177,42 @@ class ReversalView:
 
 
 def register(*, uow: UnitOfWork, actor: Actor, msgid: str, cert_type: str, cert_no: str,
-             med_type: str = "11", dise_codg: str | None = None, dept: str | None = None) -> VisitView:
+             med_type: str = "11", dise_codg: str | None = None, dept: str | None = None,
+             insuplc_admdvs: str | None = None, national: NationalMedicalPlatform | None = None) -> VisitView:
     """Open an outpatient visit (2201; med_type 11, or 41 at a pharmacy) for the insured
     person behind the credential, enrolled today (1101 + 2001). Raises the refusals of
-    `service.identify`, InvalidMedType."""
+    `service.identify`, InvalidMedType. With `insuplc_admdvs` outside Changzhou (the
+    envelope's), the person is insured there: identified by that region through `national`
+    (a VISITOR visit)."""
     request = _request("register", cert_type=cert_type, cert_no=cert_no, med_type=med_type,
-                       dise_codg=dise_codg, dept=dept)
+                       dise_codg=dise_codg, dept=dept, **_elsewhere(insuplc_admdvs))
 
     def work(institution: Institution) -> tuple[str, VisitView]:
         allowed = ("41",) if institution.kind == "pharmacy" else ("11",)
         if med_type not in allowed:
             raise InvalidMedType(med_type=str(med_type)[:4])
         visit = _open_visit(uow, actor, institution, msgid=msgid, cert_type=cert_type,
-                            cert_no=cert_no, med_type=med_type, dise_codg=dise_codg, dept=dept)
+                            cert_no=cert_no, med_type=med_type, dise_codg=dise_codg, dept=dept,
+                            insuplc_admdvs=insuplc_admdvs, national=national)
         return "2201", _visit_view(visit)
 
     return _handle(uow, actor, msgid, request, work, VisitView)
 
 
 def admit(*, uow: UnitOfWork, actor: Actor, msgid: str, cert_type: str, cert_no: str,
-          dise_codg: str | None = None, dept: str | None = None) -> VisitView:
-    """Admit the insured person as an inpatient (2401; med_type 21) at a hospital."""
-    request = _request("admit", cert_type=cert_type, cert_no=cert_no, dise_codg=dise_codg, dept=dept)
+          dise_codg: str | None = None, dept: str | None = None, insuplc_admdvs: str | None = None,
+          national: NationalMedicalPlatform | None = None) -> VisitView:
+    """Admit the insured person as an inpatient (2401; med_type 21) at a hospital (a person
+    insured elsewhere as in `register`)."""
+    request = _request("admit", cert_type=cert_type, cert_no=cert_no, dise_codg=dise_codg, dept=dept,
+                       **_elsewhere(insuplc_admdvs))
 
     def work(institution: Institution) -> tuple[str, VisitView]:
         if institution.kind == "pharmacy":
             raise InvalidMedType(med_type="21")
         visit = _open_visit(uow, actor, institution, msgid=msgid, cert_type=cert_type,
-                            cert_no=cert_no, med_type="21", dise_codg=dise_codg, dept=dept)
+                            cert_no=cert_no, med_type="21", dise_codg=dise_codg, dept=dept,
+                            insuplc_admdvs=insuplc_admdvs, national=national)
         return "2401", _visit_view(visit)
 
     return _handle(uow, actor, msgid, request, work, VisitView)
@@ -232,6 +249,8 @@ def pre_settle(*, uow: UnitOfWork, actor: Actor, mdtrt_id: str, cert_type: str, 
     institution = _institution(uow, actor)
     visit = _visit(uow, institution.code, mdtrt_id)
     _require_state(visit, (OPEN, DISCHARGED), "预结算", "pre-settled")
+    if visit.person_id == VISITOR:
+        raise VisitorPreSettleUnavailable()
     computed = _compute(uow, institution, visit, cert_type=cert_type, cert_no=cert_no,
                         use_account=use_account, medfee_sumamt=medfee_sumamt, lock=False)
     return computed.view(setl_id=None, state="preview", medins_setl_id=None, settled_at=None)
@@ -239,12 +258,14 @@ def pre_settle(*, uow: UnitOfWork, actor: Actor, mdtrt_id: str, cert_type: str, 
 
 def settle(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str, cert_type: str,
            cert_no: str, use_account: bool = True, medfee_sumamt: Fen | None = None,
-           medins_setl_id: str | None = None) -> SettlementView:
+           medins_setl_id: str | None = None, national: NationalMedicalPlatform | None = None) -> SettlementView:
     """Settle the visit's fee lines not yet settled (2207 outpatient and pharmacy / 2304
     inpatient), in one transaction (see the module). The credential is checked again now: a
     card reported lost since registration is refused for cert type 03, and the person may
     settle with 01 or 02 instead. `medfee_sumamt`, when given, must equal the lines' total
-    (SumMismatch); `medins_setl_id` is the institution's own id (default: the msgid)."""
+    (SumMismatch); `medins_setl_id` is the institution's own id (default: the msgid). A VISITOR
+    visit is settled by the insured region through `national` (`interregion.settle_visiting`,
+    in this transaction)."""
     request = _request("settle", mdtrt_id=mdtrt_id, cert_type=cert_type, cert_no=cert_no,
                        use_account=use_account, medfee_sumamt=medfee_sumamt,
                        medins_setl_id=medins_setl_id)
@@ -254,13 +275,14 @@ def settle(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str, cert_typ
         _require_state(visit, (OPEN, DISCHARGED), "结算", "settled")
         view = _settle_visit(uow, actor, institution, visit, msgid=msgid, cert_type=cert_type,
                              cert_no=cert_no, use_account=use_account,
-                             medfee_sumamt=medfee_sumamt, medins_setl_id=medins_setl_id)
+                             medfee_sumamt=medfee_sumamt, medins_setl_id=medins_setl_id, national=national)
         return SETTLE_INFNO[visit.med_type], view
 
     return _handle(uow, actor, msgid, request, work, SettlementView)
 
 
-def cancel(*, uow: UnitOfWork, actor: Actor, msgid: str, setl_id: str, mdtrt_id: str) -> SettlementView:
+def cancel(*, uow: UnitOfWork, actor: Actor, msgid: str, setl_id: str, mdtrt_id: str,
+           national: NationalMedicalPlatform | None = None) -> SettlementView:
     """Cancel a settlement (2208 / 2305; a pharmacy's 2102 purchase too): the person's year
     totals lose exactly what it added, the ledger journal is mirrored, its fee lines are free
     to settle again and the visit reopens (a one-call purchase's visit is withdrawn)."""
@@ -270,7 +292,7 @@ def cancel(*, uow: UnitOfWork, actor: Actor, msgid: str, setl_id: str, mdtrt_id:
         settlement = _settlement(uow, institution.code, setl_id, lock=True)
         if settlement.mdtrt_id != mdtrt_id:
             raise SettlementNotFound(setl_id=str(setl_id)[:30])
-        view = _cancel_settlement(uow, actor, settlement, msgid=msgid)
+        view = _cancel_settlement(uow, actor, settlement, msgid=msgid, national=national)
         return CANCEL_INFNO[settlement.med_type], view
 
     return _handle(uow, actor, msgid, request, work, SettlementView)
@@ -303,29 +325,33 @@ def discharge(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str,
 
 def purchase(*, uow: UnitOfWork, actor: Actor, msgid: str, cert_type: str, cert_no: str,
              lines: Sequence[FeeInput], use_account: bool = True,
-             medfee_sumamt: Fen | None = None, medins_setl_id: str | None = None) -> SettlementView:
+             medfee_sumamt: Fen | None = None, medins_setl_id: str | None = None,
+             insuplc_admdvs: str | None = None, national: NationalMedicalPlatform | None = None) -> SettlementView:
     """A pharmacy purchase (med_type 41) in one call (2102): the visit, its lines and the
     settlement in one transaction. A pharmacy may also go step by step (register with
     med_type 41, upload_fees, settle)."""
     request = _request("purchase", cert_type=cert_type, cert_no=cert_no,
                        lines=[dataclasses.asdict(x) for x in lines], use_account=use_account,
-                       medfee_sumamt=medfee_sumamt, medins_setl_id=medins_setl_id)
+                       medfee_sumamt=medfee_sumamt, medins_setl_id=medins_setl_id,
+                       **_elsewhere(insuplc_admdvs))
 
     def work(institution: Institution) -> tuple[str, SettlementView]:
         if institution.kind != "pharmacy":
             raise InvalidMedType(med_type="41")
         visit = _open_visit(uow, actor, institution, msgid=msgid, cert_type=cert_type,
-                            cert_no=cert_no, med_type="41", dise_codg=None, dept=None)
+                            cert_no=cert_no, med_type="41", dise_codg=None, dept=None,
+                            insuplc_admdvs=insuplc_admdvs, national=national)
         _add_lines(uow, visit, msgid, lines)
         view = _settle_visit(uow, actor, institution, visit, msgid=msgid, cert_type=cert_type,
                              cert_no=cert_no, use_account=use_account,
-                             medfee_sumamt=medfee_sumamt, medins_setl_id=medins_setl_id)
+                             medfee_sumamt=medfee_sumamt, medins_setl_id=medins_setl_id, national=national)
         return "2102", view
 
     return _handle(uow, actor, msgid, request, work, SettlementView)
 
 
-def reverse(*, uow: UnitOfWork, actor: Actor, msgid: str, omsgid: str, oinfno: str) -> ReversalView:
+def reverse(*, uow: UnitOfWork, actor: Actor, msgid: str, omsgid: str, oinfno: str,
+            national: NationalMedicalPlatform | None = None) -> ReversalView:
     """Reverse (冲正, 2601) the institution's earlier message `omsgid` whose answer it did not
     get: whatever that message did is undone (a settlement cancelled, a registration withdrawn,
     uploaded lines removed, a discharge taken back); a message that never landed is marked so
@@ -351,7 +377,7 @@ def reverse(*, uow: UnitOfWork, actor: Actor, msgid: str, omsgid: str, oinfno: s
             if original.infno != oinfno:
                 raise CannotReverse(oinfno=str(oinfno)[:4], reason_zh=f"原交易为 {original.infno}",
                                     reason_en=f"the original message was {original.infno}")
-            detail = _undo(uow, actor, institution, original, msgid)
+            detail = _undo(uow, actor, institution, original, msgid, national)
             original.reversed, original.reversed_by = True, msgid
             outcome = "reversed"
         uow.audit(actor=actor, action="medical.message_reversed", entity_type="medical_message",
@@ -388,7 +414,8 @@ def get_settlement(*, uow: UnitOfWork, actor: Actor, setl_id: str) -> Settlement
     row = uow.session.execute(select(Settlement).where(Settlement.setl_id == setl_id)).scalar_one_or_none()
     if row is None or not _may_see(actor, row.fixmedins_code, row.person_id):
         raise SettlementNotFound(setl_id=str(setl_id)[:30])
-    return _settlement_view(row, service.year_totals(uow=uow, person_id=row.person_id, year=row.year))
+    totals = None if row.person_id == VISITOR else service.year_totals(uow=uow, person_id=row.person_id, year=row.year)
+    return _settlement_view(row, totals)
 
 
 def settlements(*, uow: UnitOfWork, actor: Actor, fixmedins_code: str | None = None,
@@ -417,17 +444,41 @@ def settlements(*, uow: UnitOfWork, actor: Actor, fixmedins_code: str | None = N
 # The steps
 
 
+def _elsewhere(insuplc_admdvs: str | None) -> dict:
+    """The request's insured region when it is another region's (part of the msgid's
+    fingerprint then; a Changzhou visit's fingerprint stays as it was)."""
+    return {"insuplc_admdvs": insuplc_admdvs} if _is_elsewhere(insuplc_admdvs) else {}
+
+
+def _is_elsewhere(insuplc_admdvs: str | None) -> bool:
+    return bool(insuplc_admdvs) and not crossregion.is_home(insuplc_admdvs)
+
+
+def _national(national: NationalMedicalPlatform | None) -> NationalMedicalPlatform:
+    if national is None:
+        raise NationalPlatformNotConnected()
+    return national
+
+
 def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgid: str,
                 cert_type: str, cert_no: str, med_type: str, dise_codg: str | None,
-                dept: str | None) -> Visit:
+                dept: str | None, insuplc_admdvs: str | None = None,
+                national: NationalMedicalPlatform | None = None) -> Visit:
     now = uow.now()
     day = local_date(now)
-    person_id, enrolment, _ = service.check_insured(uow=uow, cert_type=cert_type,
-                                                    cert_no=cert_no, day=day)
+    if _is_elsewhere(insuplc_admdvs):  # 1101 through the national platform to the insured region
+        crossregion.check_admdvs(insuplc_admdvs)
+        info = _national(national).identify(insuplc_admdvs=insuplc_admdvs, cert_type=cert_type,
+                                            cert_no=cert_no, day=day)
+        person_id, psn_no, insutype, insured = VISITOR, info.psn_no, str(info.insutype), info.insuplc_admdvs
+    else:
+        person_id, enrolment, _ = service.check_insured(uow=uow, cert_type=cert_type,
+                                                        cert_no=cert_no, day=day)
+        psn_no, insutype, insured = enrolment.psn_no, enrolment.scheme, enrolment.insured_admdvs
     visit = Visit(
         mdtrt_id=f"{institution.admdvs}{day:%Y%m%d}{secrets.randbelow(10**12):012d}",
-        fixmedins_code=institution.code, person_id=person_id, psn_no=enrolment.psn_no,
-        insutype=enrolment.scheme, insuplc_admdvs=enrolment.insured_admdvs,
+        fixmedins_code=institution.code, person_id=person_id, psn_no=psn_no,
+        insutype=insutype, insuplc_admdvs=insured,
         mdtrtarea_admvs=institution.admdvs, med_type=med_type, cert_type=cert_type,
         dise_codg=_short(dise_codg, 20), dept=_short(dept, 64), state=OPEN, begin_at=now,
         end_at=None, msgid=msgid, created_at=now, updated_at=now)
@@ -435,7 +486,8 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
     uow.session.flush()
     uow.audit(actor=actor, action="medical.visit_opened", entity_type="medical_visit",
               entity_id=visit.mdtrt_id, after={"med_type": med_type, "cert_type": cert_type,
-                                               "person_id": person_id, "msgid": msgid})
+                                               "person_id": person_id, "insuplc_admdvs": insured,
+                                               "msgid": msgid})
     return visit
 
 
@@ -504,14 +556,7 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
                                                     cert_no=cert_no, day=day)
     if person_id != visit.person_id:
         raise CredentialOfAnotherPerson()
-    lines = list(uow.session.execute(
-        select(FeeLine).where(FeeLine.visit_id == visit.id, FeeLine.settlement_id.is_(None))
-        .order_by(FeeLine.id)).scalars())
-    if not lines:
-        raise NothingToSettle(mdtrt_id=visit.mdtrt_id)
-    total = sum(line.amount for line in lines)
-    if medfee_sumamt is not None and medfee_sumamt != total:
-        raise SumMismatch(given=medfee_sumamt, computed=total)
+    lines = _unsettled_lines(uow, visit, medfee_sumamt)
     year_row = None
     if lock:
         year_row = service.lock_year_totals(uow=uow, person_id=visit.person_id, year=day.year)
@@ -538,9 +583,76 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
                      year=day.year, year_before=year, year_row=year_row)
 
 
+def _unsettled_lines(uow: UnitOfWork, visit: Visit, medfee_sumamt: Fen | None) -> list[FeeLine]:
+    lines = list(uow.session.execute(
+        select(FeeLine).where(FeeLine.visit_id == visit.id, FeeLine.settlement_id.is_(None))
+        .order_by(FeeLine.id)).scalars())
+    if not lines:
+        raise NothingToSettle(mdtrt_id=visit.mdtrt_id)
+    total = sum(line.amount for line in lines)
+    if medfee_sumamt is not None and medfee_sumamt != total:
+        raise SumMismatch(given=medfee_sumamt, computed=total)
+    return lines
+
+
+def _settle_visitor(uow: UnitOfWork, actor: Actor, institution: Institution, visit: Visit, *,
+                    msgid: str, cert_type: str, cert_no: str, use_account: bool,
+                    medfee_sumamt: Fen | None, medins_setl_id: str | None,
+                    national: NationalMedicalPlatform | None) -> SettlementView:
+    """A VISITOR visit's settlement: the credential checked again by the insured region, the
+    claim (our catalogue's classes, as uploaded) settled there through the platform, and in
+    this transaction the `in` row with its posting (interregion: receivable from that region →
+    the institution's payable) and the visit's settlement row with the insured region's
+    setlinfo — so it is in the institution's day and its 3201/3202 reconciliation like any
+    other. No year totals, personal account or pooled fund of ours move."""
+    nation = _national(national)
+    now = uow.now()
+    day = local_date(now)
+    info = nation.identify(insuplc_admdvs=visit.insuplc_admdvs, cert_type=cert_type, cert_no=cert_no, day=day)
+    if info.psn_no != visit.psn_no:
+        raise CredentialOfAnotherPerson()
+    lines = _unsettled_lines(uow, visit, medfee_sumamt)
+    claim = VisitClaim(
+        msgid=msgid, mdtrtarea_admvs=institution.admdvs, fixmedins_code=institution.code,
+        insuplc_admdvs=visit.insuplc_admdvs, psn_no=visit.psn_no, med_type=rules.MedType(visit.med_type),
+        level=rules.Level(institution.level), day=day, use_account=use_account,
+        lines=tuple(rules.FeeLine(code=line.code, item_class=rules.ItemClass(line.item_class), amount=line.amount,
+                                  price_limit=line.price_limit, pre_self_pay_bp=line.pre_self_pay_bp)
+                    for line in lines))
+    answer = interregion.settle_visiting(uow=uow, actor=actor, national=nation, claim=claim, commit=False)
+    setl_id = f"S{institution.admdvs}{day:%Y%m%d}{secrets.randbelow(10**12):012d}"
+    row = Settlement(
+        setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
+        person_id=VISITOR, psn_no=visit.psn_no, insutype=visit.insutype, med_type=visit.med_type,
+        insuplc_admdvs=visit.insuplc_admdvs, mdtrtarea_admvs=visit.mdtrtarea_admvs, cert_type=cert_type,
+        cross_region=str(answer.cross_region), year=day.year, medins_setl_id=_short(medins_setl_id, 30) or msgid,
+        **dataclasses.asdict(answer.setlinfo), policy_version=answer.policy_version[:32],
+        catalogue_version=max(line.catalogue_version for line in lines), totals_delta={},
+        journal_request_id=None, state=SETTLED, msgid=msgid, settled_at=now, cancelled_at=None,
+        cancel_msgid=None)
+    uow.session.add(row)
+    uow.session.flush()
+    for line in lines:
+        line.settlement_id = row.id
+    visit.state = SETTLED
+    _touch(uow, visit)
+    uow.audit(actor=actor, action="medical.settled", entity_type="medical_settlement", entity_id=setl_id, after={
+        "mdtrt_id": visit.mdtrt_id, "medfee_sumamt": answer.setlinfo.medfee_sumamt,
+        "fund_pay_sumamt": answer.setlinfo.fund_pay_sumamt, "acct_pay": answer.setlinfo.acct_pay,
+        "psn_cash_pay": answer.setlinfo.psn_cash_pay, "policy_version": answer.policy_version,
+        "insuplc_admdvs": visit.insuplc_admdvs, "insured_region_setl_id": answer.setl_id,
+        "cert_type": cert_type, "msgid": msgid})
+    return _settlement_view(row, None)
+
+
 def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit: Visit, *,
                   msgid: str, cert_type: str, cert_no: str, use_account: bool,
-                  medfee_sumamt: Fen | None, medins_setl_id: str | None) -> SettlementView:
+                  medfee_sumamt: Fen | None, medins_setl_id: str | None,
+                  national: NationalMedicalPlatform | None = None) -> SettlementView:
+    if visit.person_id == VISITOR:
+        return _settle_visitor(uow, actor, institution, visit, msgid=msgid, cert_type=cert_type, cert_no=cert_no,
+                               use_account=use_account, medfee_sumamt=medfee_sumamt,
+                               medins_setl_id=medins_setl_id, national=national)
     computed = _compute(uow, institution, visit, cert_type=cert_type, cert_no=cert_no,
                         use_account=use_account, medfee_sumamt=medfee_sumamt, lock=True)
     info, now = computed.result.setlinfo, uow.now()
@@ -586,13 +698,22 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                          settled_at=now)
 
 
-def _cancel_settlement(uow: UnitOfWork, actor: Actor, settlement: Settlement, *, msgid: str) -> SettlementView:
+def _cancel_settlement(uow: UnitOfWork, actor: Actor, settlement: Settlement, *, msgid: str,
+                       national: NationalMedicalPlatform | None = None) -> SettlementView:
     if settlement.state != SETTLED:
         raise SettlementCancelled(setl_id=settlement.setl_id)
     now = uow.now()
-    year_row = service.lock_year_totals(uow=uow, person_id=settlement.person_id, year=settlement.year)
-    after = service.totals_of(year_row) - rules.YearTotals(**settlement.totals_delta)
-    service.apply_totals(year_row, after, now)
+    after = None
+    if settlement.person_id == VISITOR:  # the insured region gives back; our office takes back from the institution
+        booked = interregion.visiting_row(uow=uow, fixmedins_code=settlement.fixmedins_code, msgid=settlement.msgid)
+        if booked is None:
+            raise SettlementNotFound(setl_id=settlement.setl_id)
+        interregion.cancel_visiting(uow=uow, actor=actor, national=_national(national), setl_id=booked.setl_id,
+                                    msgid=msgid, commit=False)
+    else:
+        year_row = service.lock_year_totals(uow=uow, person_id=settlement.person_id, year=settlement.year)
+        after = service.totals_of(year_row) - rules.YearTotals(**settlement.totals_delta)
+        service.apply_totals(year_row, after, now)
     if settlement.journal_request_id is not None:
         legs = _settlement_legs(pool=service.pool_code(settlement.insuplc_admdvs),
                                 account=service.account_code(settlement.person_id),
@@ -615,7 +736,7 @@ def _cancel_settlement(uow: UnitOfWork, actor: Actor, settlement: Settlement, *,
 
 
 def _undo(uow: UnitOfWork, actor: Actor, institution: Institution, original: HandledMessage,
-          msgid: str) -> str:
+          msgid: str, national: NationalMedicalPlatform | None = None) -> str:
     """Undo what the handled message `original` did; what was undone, in words."""
     answer, infno = original.response, original.infno
 
@@ -625,7 +746,7 @@ def _undo(uow: UnitOfWork, actor: Actor, institution: Institution, original: Han
     if infno in SETTLEMENT_INFNOS:
         settlement = _settlement(uow, institution.code, answer["setl_id"], lock=True)
         if settlement.state == SETTLED:
-            _cancel_settlement(uow, actor, settlement, msgid=msgid)
+            _cancel_settlement(uow, actor, settlement, msgid=msgid, national=national)
             return f"settlement {settlement.setl_id} cancelled"
         return f"settlement {settlement.setl_id} was already cancelled"
     if infno in ("2201", "2401"):

@@ -25,10 +25,12 @@ from fastapi.responses import RedirectResponse
 from yikatong.api.deps import RowId, current_actor, platform_dep
 from yikatong.core.actor import Actor
 from yikatong.core.errors import DomainError, InvalidInput
+from yikatong.medical import filing_pages
 from yikatong.pages.rendering import render
 from yikatong.platform import Platform
 
 router = APIRouter(include_in_schema=False)
+router.include_router(filing_pages.router)  # /me/medical/filings
 
 SETTLEMENTS_SHOWN = 50
 
