@@ -17,8 +17,11 @@ test fails if any operation of the document was not exercised."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +40,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.conftest import ON_POSTGRES, PASSWORD
 from yikatong.auth.service import create_user
-from yikatong.banking.runtime import ReferenceBank
+from yikatong.banking.runtime import ReferenceBank, bank_database_url
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import FixedClock
 from yikatong.core.settings import Settings
@@ -285,13 +288,72 @@ def _path_names(path: str) -> set[str]:
     return set(re.findall(r"{(\w+)}", path))
 
 
-def test_links_between_operations_hold(seeded, population, client):
+class Restorer:
+    """Everything the application keeps between requests, as the stateful test starts from:
+    the platform's and the bank's SQLite databases (with the sweep's login and its token), the
+    key store and chip files, the clock's instant, and the platform's in-process services
+    (throttle, bus, caches). `restore` brings all of it back and gives the application a new
+    platform on it, so every scenario of the state machine meets the same state: which rules
+    are enabled (a bundle filled, a status that allows the transition) then depends on the
+    scenario alone, as Hypothesis requires of a replayed prefix."""
+
+    def __init__(self, app, login: Login, folder: Path) -> None:
+        self.app, self.login = app, login
+        self.live = app.state.platform
+        self.settings, self.instant = self.live.settings, self.live.clock.now()
+        self.headers = dict(login.headers)
+        self.database = Path(self.settings.database_url.removeprefix("sqlite:///"))
+        self.bank = Path(bank_database_url(self.settings).removeprefix("sqlite:///"))
+        self.keystore = Path(self.settings.key_store_path)
+        self.chips = Path(os.environ["YKT_CHIP_DIR"])
+        self.folder = folder
+        folder.mkdir()
+        self._close(self.live)
+        for path in (self.database, self.bank):
+            _sqlite_copy(path, folder / path.name)
+        shutil.copy2(self.keystore, folder / self.keystore.name)
+        shutil.copytree(self.chips, folder / "chips")
+        self.platforms: list[Platform] = []
+
+    def restore(self) -> None:
+        self._close(self.app.state.platform)
+        for path in (self.database, self.bank):
+            _sqlite_copy(self.folder / path.name, path)
+        shutil.copy2(self.folder / self.keystore.name, self.keystore)
+        shutil.rmtree(self.chips)
+        shutil.copytree(self.folder / "chips", self.chips)
+        platform = Platform(self.settings, clock=FixedClock(self.instant))
+        self.platforms.append(platform)
+        self.app.state.platform = platform
+        self.login.headers.clear()
+        self.login.headers.update(self.headers)  # its token is in the restored database
+
+    def close(self) -> None:
+        for platform in self.platforms:
+            self._close(platform)
+        self.app.state.platform = self.live
+
+    @staticmethod
+    def _close(platform: Platform) -> None:
+        platform.get(ReferenceBank).close()
+        platform.engine.dispose()
+
+
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """Copy a SQLite database with its own backup API (whatever its journal holds)."""
+    with closing(sqlite3.connect(source)) as reading, closing(sqlite3.connect(target)) as writing:
+        reading.backup(writing)
+
+
+def test_links_between_operations_hold(seeded, population, client, tmp_path):
     """The stateful phase: sequences of calls that follow the document's links (create an
     application, then read, approve or cancel it by the id the answer named), on the seeded
-    database. Its path parameters come from the links, not from the population: a replayed
-    sequence must meet the same answers (hypothesis replays it to shrink), and a seeded record
-    changed by an earlier sequence would answer otherwise."""
+    database. Its path parameters come from the links, not from the population. Every scenario
+    starts from the same state (Restorer): hypothesis replays a scenario's prefix to generate
+    and shrink, and a rule enabled or not by what an earlier scenario changed (a card lost, a
+    login locked) is an inconsistent data generation."""
     login = Login(client, seeded, Role.ADMIN, population)
+    restorer = Restorer(client.app, login, tmp_path / "scenario-start")
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
     links = [
         name
@@ -303,6 +365,9 @@ def test_links_between_operations_hold(seeded, population, client):
     assert len(links) >= 10, links
 
     class Machine(schema.as_state_machine()):
+        def setup(self):
+            restorer.restore()
+
         def get_call_kwargs(self, case):
             login.keep_alive()
             return {"headers": dict(login.headers)}
@@ -310,13 +375,16 @@ def test_links_between_operations_hold(seeded, population, client):
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
 
-    Machine.run(
-        settings=settings(
-            max_examples=STATEFUL_SCENARIOS,
-            stateful_step_count=6,
-            deadline=None,
-            database=None,
-            derandomize=True,  # the same cases every run: a failure is reproducible
-            suppress_health_check=list(HealthCheck),
+    try:
+        Machine.run(
+            settings=settings(
+                max_examples=STATEFUL_SCENARIOS,
+                stateful_step_count=6,
+                deadline=None,
+                database=None,
+                derandomize=True,  # the same cases every run: a failure is reproducible
+                suppress_health_check=list(HealthCheck),
+            )
         )
-    )
+    finally:
+        restorer.close()
