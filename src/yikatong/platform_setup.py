@@ -32,7 +32,8 @@ DEMO_USERS = [
 ]
 
 # Reference-data loaders other domains offer, called in this order if present.
-REFERENCE_LOADERS = ["yikatong.directory.service:load_reference_data"]
+REFERENCE_LOADERS = ["yikatong.directory.service:load_reference_data",
+                     "yikatong.medical.service:load_reference_data"]
 
 
 @dataclass(frozen=True)
