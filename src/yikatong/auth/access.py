@@ -196,6 +196,9 @@ ACCESS: Final[dict[str, frozenset]] = {
     f"POST {API}/clearing/days/{{day}}/review": CARD_CENTRE,
     f"GET {API}/clearing/cards/{{asn}}/shadow-balance": RIDER_DESK,
     f"GET {API}/clearing/disagreements": CARD_CENTRE,
+    # --- medical insurance: the designated institutions' national-style interface -----------
+    # (one endpoint; the institution is the credential's branch_code = fixmedins_code)
+    f"POST {API}/medical/fsi/api/rsfComIfsService/callService": roles(Role.MEDICAL_INSTITUTION),
     # --- pages for people (yikatong.pages; each domain's web.py) -----------------------------
     "GET /signin": PUBLIC,
     "POST /signin": PUBLIC,
