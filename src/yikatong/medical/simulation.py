@@ -103,10 +103,11 @@ class HospitalSystem:
     secret, a nonce of its own), reads the answer envelopes. `transport` posts them."""
 
     def __init__(self, *, code: str, name: str, secret: str, credential: Mapping[str, str], clock,
-                 admdvs: str = CITY, transport: Transport | None = None) -> None:
+                 admdvs: str = CITY, transport: Transport | None = None,
+                 sequence: itertools.count | None = None) -> None:
         self.code, self.name, self.secret, self.credential = code, name, secret, dict(credential)
         self.clock, self.admdvs, self.transport = clock, admdvs, transport
-        self.sequence = itertools.count(1)
+        self.sequence = sequence or itertools.count(1)  # shared by the terminals of one institution
         self.sign_no = ""
 
     def msgid(self) -> str:
@@ -340,16 +341,16 @@ class World:
 # --- setting the city up -------------------------------------------------------------------------
 
 
-def _make_people(platform, count: int, day: date, rng: random.Random, progress: Progress) -> list[SimPerson]:
+def make_people(platform, count: int, day: date, rng: random.Random, progress: Progress) -> list[SimPerson]:
     """Registered (people service), enrolled and credited (medical service)."""
     from yikatong.medical import service
-    from yikatong.people.samples import make_citizen_ssn, make_name
     from yikatong.people.errors import SsnTaken
+    from yikatong.people.samples import make_citizen_ssn, make_name
     from yikatong.people.service import create_person
 
     advance = progress.stage("enrolling people / 参保登记", count)
     people = []
-    for number in range(count):
+    for _number in range(count):
         shape = rng.random()
         scheme, retired = ("310", False) if shape < 0.45 else ("310", True) if shape < 0.65 else ("390", False)
         age = rng.randint(62, 88) if retired else rng.randint(18, 59) if scheme == "310" else rng.randint(1, 85)
@@ -387,8 +388,21 @@ def _make_people(platform, count: int, day: date, rng: random.Random, progress: 
     return people
 
 
-def _make_institutions(platform, transport_for: Callable[[], Transport], progress: Progress) -> list[SimInstitution]:
-    """The reference institutions, each with its interface secret and its HIS's API key."""
+@dataclass(frozen=True)
+class Provisioned:
+    """An institution ready to talk: its interface secret and its HIS's API key."""
+
+    code: str
+    name: str
+    level: str
+    kind: str
+    secret: str
+    api_key: str
+
+
+def provision_institutions(platform, progress: Progress | None = None) -> list[Provisioned]:
+    """The reference institutions (medical.service), each with its interface secret issued by
+    the office and a MEDICAL_INSTITUTION login with an API key for its HIS (auth.service)."""
     from yikatong.auth.service import create_api_key, create_user, find_user
     from yikatong.medical import service
 
@@ -396,7 +410,7 @@ def _make_institutions(platform, transport_for: Callable[[], Transport], progres
         service.load_reference_data(uow=uow, actor=SETUP)
     with platform.uow() as uow:
         listed = service.list_institutions(uow=uow)
-    advance = progress.stage("institutions sign in / 定点机构签到", len(listed))
+    advance = (progress or _Silent()).stage("institutions / 定点机构", len(listed))
     made = []
     for row in listed:
         with platform.uow() as uow:
@@ -409,14 +423,22 @@ def _make_institutions(platform, transport_for: Callable[[], Transport], progres
         with platform.uow() as uow:
             key = create_api_key(uow=uow, user=find_user(uow=uow, username=username), label="HIS", actor=SETUP)
             uow.commit()
-        his = HospitalSystem(code=row.code, name=row.name, secret=secret, credential={"X-API-Key": key},
+        made.append(Provisioned(row.code, row.name, row.level, row.kind, secret, key))
+        advance(1)
+    return made
+
+
+def _make_institutions(platform, transport_for: Callable[[], Transport], progress: Progress) -> list[SimInstitution]:
+    """Every provisioned institution's HIS, signed in (9001)."""
+    made = []
+    for row in provision_institutions(platform, progress):
+        his = HospitalSystem(code=row.code, name=row.name, secret=row.secret, credential={"X-API-Key": row.api_key},
                              clock=platform.clock, transport=transport_for())
         answer = his.post(his.sign_in_message())
         if answer["infcode"] != 0:
             raise RuntimeError(f"{row.code} could not sign in: {answer['err_msg']}")
         his.signed_in(answer)
         made.append(SimInstitution(row.code, row.name, row.level, row.kind, his))
-        advance(1)
     return made
 
 
@@ -853,7 +875,7 @@ def simulate_medical_day(platform, *, people: int, visits: int, day: date | None
     day = day or local_date(platform.clock.now())
     report = DayReport(day=day, database=platform.engine.url.render_as_string(),
                        door="institution interface (signed envelopes through the ASGI app)")
-    sim_people = _make_people(platform, people, day, rng, progress)
+    sim_people = make_people(platform, people, day, rng, progress)
     report.people = len(sim_people)
     for person in sim_people:
         kind = "resident" if person.scheme == "390" else "employee, retired" if person.retired else "employee"
