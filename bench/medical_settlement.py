@@ -321,6 +321,7 @@ def per_visit(found, visits: int) -> list[list[tuple]]:
     first foreign key into rows of this phase), the others are dealt out evenly by key."""
     chunks: list[list[tuple]] = [[] for _ in range(visits)]
     owner: dict[tuple[str, object], int] = {}
+    referenced = {(fk.column.table.name, fk.column.name) for table, _ in found for fk in table.foreign_keys}
     for table, rows in found:
         keys = [c.name for c in table.primary_key.columns]
         links = [(fk.parent.name, fk.column.table.name, fk.column.name) for fk in table.foreign_keys]
@@ -334,7 +335,8 @@ def per_visit(found, visits: int) -> list[list[tuple]]:
             if chunk is None:
                 chunk = rank * visits // len(rows)
             for column in table.columns:
-                owner[(f"{table.name}.{column.name}", row[column.name])] = chunk
+                if (table.name, column.name) in referenced:
+                    owner[(f"{table.name}.{column.name}", row[column.name])] = chunk
             chunks[chunk].append((table, row))
     return chunks
 
