@@ -80,3 +80,18 @@ def institution_key(platform, admin_actor, code: str) -> dict:
                              label="HIS", actor=admin_actor)
         uow.commit()
     return {"X-API-Key": key}
+
+
+def connected(platform, client, admin_actor, clock, code: str) -> Hospital:
+    """A reference institution with a freshly issued secret and its HIS's API key."""
+    from tests.medical.conftest import OFFICE
+    from yikatong.medical import service
+    from yikatong.medical.errors import InstitutionNotFound
+
+    with platform.uow() as uow:
+        try:
+            issued = service.issue_institution_secret(uow=uow, actor=OFFICE, code=code)
+        except InstitutionNotFound:
+            raise AssertionError(f"{code} is not a reference institution") from None
+    return Hospital(client, institution_key(platform, admin_actor, code), code=code,
+                    secret=issued.secret, clock=clock)

@@ -7,25 +7,21 @@ from datetime import timedelta
 
 import pytest
 
-from tests.medical.interface_helpers import URL, Hospital, institution_key
+from tests.medical.conftest import HOSPITAL, OTHER_HOSPITAL
+from tests.medical.interface_helpers import URL, connected
 from yikatong.core.actor import Role
 from yikatong.medical import envelope as env
 from yikatong.medical import interface
 
 pytestmark = pytest.mark.db
 
-CODE, OTHER = "H32040200001", "H32040200002"
-SECRETS = {CODE: "secret-of-the-first-hospital", OTHER: "secret-of-the-second-hospital"}
+CODE, OTHER = HOSPITAL, OTHER_HOSPITAL
 
 
 @pytest.fixture
-def hospitals(platform, client, admin_actor, clock, monkeypatch):
-    monkeypatch.setattr(interface, "institution_secret", lambda _uow, code: SECRETS[code])
-    first = Hospital(client, institution_key(platform, admin_actor, CODE), code=CODE,
-                     secret=SECRETS[CODE], clock=clock)
-    second = Hospital(client, institution_key(platform, admin_actor, OTHER), code=OTHER,
-                      secret=SECRETS[OTHER], clock=clock)
-    return first, second
+def hospitals(reference, client, admin_actor, clock):
+    return (connected(reference, client, admin_actor, clock, CODE),
+            connected(reference, client, admin_actor, clock, OTHER))
 
 
 def test_sign_in_gives_a_sign_no_every_later_message_needs(hospitals, clock):

@@ -125,6 +125,9 @@ def infcode_of(error: Exception) -> int:
     """The envelope's infcode for a refusal: the interface's own, else by the kind of problem."""
     if isinstance(error, InterfaceError):
         return error.infcode
+    national = getattr(error, "national_code", None)  # a domain error that names its own
+    if isinstance(national, int) and not isinstance(national, bool) and national != 0:
+        return national
     if isinstance(error, DomainError):
         if error.http_status in (401, 403):
             return SIGNATURE_REFUSED
@@ -260,12 +263,12 @@ def beijing(moment: datetime) -> str:
     return moment.astimezone(CST).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def reference_msgid(*, admdvs: str, fixmedins_code: str, msgid: str, at: datetime) -> str:
+def reference_msgid(*, admdvs: str, fixmedins_code: str, msgid: str) -> str:
     """The platform's own id for its answer (`inf_refmsgid`, 30 characters): the care area's
-    division code, the answer's time (Beijing), 10 hex characters from the institution's
-    message id, so it is the same each time that message is answered."""
+    division code, the message's time (from its msgid), 10 hex characters from the
+    institution's message id: the same each time that message is answered."""
     digest = hashlib.sha256(f"{fixmedins_code}|{msgid}".encode()).hexdigest()[:10].upper()
-    return (admdvs or "000000")[:6] + at.astimezone(CST).strftime("%Y%m%d%H%M%S") + digest
+    return (admdvs or "000000")[:6] + msgid[12:26] + digest
 
 
 def success(envelope: Envelope, output: Mapping[str, Any], *, received: datetime,
@@ -292,8 +295,7 @@ def _response(envelope: Envelope | None, *, infcode: int, output: dict, err_msg:
     refmsgid = ""
     if envelope is not None:
         refmsgid = reference_msgid(admdvs=envelope.mdtrtarea_admvs,
-                                   fixmedins_code=envelope.fixmedins_code, msgid=envelope.msgid,
-                                   at=received)
+                                   fixmedins_code=envelope.fixmedins_code, msgid=envelope.msgid)
     return {
         "infcode": infcode,
         "inf_refmsgid": refmsgid,

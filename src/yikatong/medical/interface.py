@@ -103,14 +103,19 @@ class Transaction:
     name_zh: str
     name_en: str
     signed_in: bool = True  # needs a valid sign_no
+    # The door keeps the answer under (institution, msgid): messages that change something
+    # outside medical.visits (which keeps its own in medical_messages, where 2601 finds them).
+    # Reads are answered afresh: they change nothing.
+    remembered: bool = False
 
 
 TRANSACTIONS: dict[str, Transaction] = {}
 
 
-def transaction(infno: str, name_zh: str, name_en: str, *, signed_in: bool = True):
+def transaction(infno: str, name_zh: str, name_en: str, *, signed_in: bool = True,
+                remembered: bool = False):
     def register(handler: Handler) -> Handler:
-        TRANSACTIONS[infno] = Transaction(handler, name_zh, name_en, signed_in)
+        TRANSACTIONS[infno] = Transaction(handler, name_zh, name_en, signed_in, remembered)
         return handler
     return register
 
@@ -145,7 +150,11 @@ def institution_secret(uow: UnitOfWork, fixmedins_code: str) -> str:
     """The institution's signing secret, unsealed (the medical service keeps it sealed)."""
     from yikatong.medical import service
 
-    return service.institution_secret(uow=uow, fixmedins_code=fixmedins_code)
+    if not service.get_institution(uow=uow, code=fixmedins_code).active:
+        from yikatong.medical.errors import InstitutionInactive
+
+        raise InstitutionInactive(code=fixmedins_code)
+    return service.institution_secret(uow=uow, code=fixmedins_code)
 
 
 # --- the door ------------------------------------------------------------------------------------
@@ -160,10 +169,11 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
         if actor.role is not Role.MEDICAL_INSTITUTION or actor.branch_code != code \
                 or signature.paasid != code:
             raise env.InstitutionMismatch()
-        stored = _admit(platform, envelope, signature, body, received)
+        found = TRANSACTIONS.get(envelope.infno)
+        stored = _admit(platform, envelope, signature, body, received,
+                        remembered=found is not None and found.remembered)
         if stored is not None:
             return stored
-        found = TRANSACTIONS.get(envelope.infno)
         if found is None:
             raise env.UnknownInfno(infno=envelope.infno)
         with platform.uow() as uow:
@@ -172,7 +182,7 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
             output = found.handler(Call(platform, uow, actor, envelope, received))
             answer = env.success(envelope, output, received=received,
                                  answered=platform.clock.now())
-            return _remember(uow, envelope, answer)
+            return _remember(uow, envelope, answer) if found.remembered else answer
     except DomainError as error:
         return env.failure(envelope, error, received=received, answered=platform.clock.now())
     except Exception as error:  # answered as infcode -9; the traceback is logged, not sent
@@ -182,7 +192,7 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
 
 
 def _admit(platform: Platform, envelope: Envelope, signature: env.SignatureHeaders, body: Any,
-           received: datetime) -> dict | None:
+           received: datetime, *, remembered: bool) -> dict | None:
     """Signature, nonce and msgid, in one transaction that spends the nonce: None to go on, or
     the stored first answer of this msgid."""
     code = envelope.fixmedins_code
@@ -197,12 +207,12 @@ def _admit(platform: Platform, envelope: Envelope, signature: env.SignatureHeade
             uow.session.flush()
         except IntegrityError:
             raise env.NonceReplayed() from None
-        try:
-            stored = uow.replay(MESSAGE_SCOPE + code, envelope.msgid, _fingerprinted(envelope))
-        except IdempotencyKeyReused as reused:  # this msgid carried another message
-            stored, refusal = None, reused
-        else:
-            refusal = None
+        stored = refusal = None
+        if remembered:
+            try:
+                stored = uow.replay(MESSAGE_SCOPE + code, envelope.msgid, _fingerprinted(envelope))
+            except IdempotencyKeyReused as reused:  # this msgid carried another message
+                refusal = reused
         try:
             uow.commit()  # the nonce is spent whatever the answer
         except IntegrityError:  # a concurrent request spent the same nonce first
@@ -363,7 +373,7 @@ def text(data: Mapping[str, Any], name: str, *, required: bool = True, max_lengt
 
 
 # --- 9001 / 9002 ---------------------------------------------------------------------------------
-@transaction("9001", "签到", "sign in", signed_in=False)
+@transaction("9001", "签到", "sign in", signed_in=False, remembered=True)
 def sign_in(call: Call) -> dict:
     call.data("signIn")  # opter_no, mac, ip: recorded by the audit of the message
     sign_no = make_sign_no(_sign_no_key(call.platform), fixmedins_code=call.code, day=call.day)
@@ -374,7 +384,7 @@ def sign_in(call: Call) -> dict:
     return {"signinoutb": {"sign_time": env.beijing(call.received), "sign_no": sign_no}}
 
 
-@transaction("9002", "签退", "sign out", signed_in=False)
+@transaction("9002", "签退", "sign out", signed_in=False, remembered=True)
 def sign_out(call: Call) -> dict:
     data = call.data("signOut")
     sign_no = text(data, "sign_no", max_length=30)
@@ -390,3 +400,515 @@ def sign_out(call: Call) -> dict:
                        after={"day": call.day.isoformat(), "msgid": call.envelope.msgid})
     return {"signoutoutb": {"sign_time": env.beijing(call.received)}}
 
+
+
+# --- the medical services behind the messages ------------------------------------------------------
+GENDERS = {"M": "1", "F": "2", "1": "1", "2": "2"}  # national gend: 1 male, 2 female, 9 unknown
+ITEM_CLASSES = {"A": "01", "B": "02", "C": "03"}    # chrgitm_lv: 01 甲, 02 乙, 03 丙
+# psn_type (example codes of the national dictionary): 11 employee in service, 21 retired,
+# 15 urban-rural resident
+def _psn_type(scheme: str, retired: bool) -> str:
+    if scheme == "390":
+        return "15"
+    return "21" if retired else "11"
+
+
+def _date(data: Mapping[str, Any], name: str, *, required: bool = True) -> date | None:
+    value = text(data, name, required=required, max_length=19)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        raise env.EnvelopeInvalid(reason_zh=f"{name} 应为 yyyy-MM-dd 日期",
+                                  reason_en=f"{name} must be a date yyyy-MM-dd") from None
+
+
+def _person_id(call: Call, psn_no: str) -> int:
+    from yikatong.medical import service
+    from yikatong.medical.errors import InsuredNotFound
+
+    person_id = service.person_by_psn_no(uow=call.uow, psn_no=psn_no)
+    if person_id is None:
+        raise InsuredNotFound(cert_type_zh="人员编号 psn_no", cert_type_en="personnel number psn_no")
+    return person_id
+
+
+def _age(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+@transaction("1101", "人员信息获取", "person information")
+def person_info(call: Call) -> dict:
+    from yikatong.medical import service
+
+    data = call.data()
+    insured = service.identify(uow=call.uow, cert_type=text(data, "mdtrt_cert_type", max_length=2),
+                               cert_no=text(data, "mdtrt_cert_no", max_length=2000), day=call.day)
+    enrolment = insured.enrolment
+    return {
+        "baseinfo": {"psn_no": insured.psn_no, "psn_cert_type": "01", "certno": insured.certno,
+                     "psn_name": insured.name, "gend": GENDERS.get(insured.gender, "9"),
+                     "naty": "", "brdy": insured.birth_date.isoformat(),
+                     "age": _age(insured.birth_date, call.day)},
+        "insuinfo": [{
+            "balc": yuan(insured.account_balance), "insutype": enrolment.scheme,
+            "insutype_name": f"{enrolment.scheme_zh} / {enrolment.scheme_en}",
+            "psn_type": _psn_type(enrolment.scheme, enrolment.retired),
+            "psn_insu_stas": "1", "psn_insu_date": enrolment.start_date.isoformat(),
+            "paus_insu_date": enrolment.end_date.isoformat() if enrolment.end_date else "",
+            "cvlserv_flag": "0", "insuplc_admdvs": enrolment.insured_admdvs,
+            "emp_name": enrolment.employer_name or ""}],
+        "idetinfo": ([{"psn_idet_type": "assistance", "begntime": enrolment.start_date.isoformat()}]
+                     if enrolment.assistance else []),
+    }
+
+
+@transaction("2001", "人员待遇享受检查", "benefit check")
+def benefit_check(call: Call) -> dict:
+    from yikatong.medical import service
+    from yikatong.medical.errors import NotEnrolled
+
+    data = call.data()
+    person_id = _person_id(call, text(data, "psn_no", max_length=30))
+    day = _date(data, "begntime", required=False) or call.day
+    enrolment = service.enrolment_on(uow=call.uow, person_id=person_id, day=day)
+    insutype = text(data, "insutype", required=False, max_length=3)
+    if enrolment is None or (insutype and insutype != enrolment.scheme):
+        raise NotEnrolled(day=day.isoformat())
+    return {"trtinfo": [{"fund_pay_type": enrolment.scheme, "trt_enjymnt_flag": "1",
+                         "begndate": enrolment.start_date.isoformat(),
+                         "enddate": enrolment.end_date.isoformat() if enrolment.end_date else "",
+                         "trt_chk_rslt": "享受待遇 / entitled"}]}
+
+
+@transaction("1901", "目录下载", "catalogue download")
+def catalogue_download(call: Call) -> dict:
+    from yikatong.medical import service
+
+    data = call.data()
+    kind = text(data, "list_type", required=False, max_length=16) or None
+    day = _date(data, "date", required=False) or call.day
+    version, items = service.download_catalogue(day=day, kind=kind)
+    return {"ver": version, "list": [{
+        "med_list_codg": item.code, "med_list_name": item.name, "name_en": item.name_en,
+        "list_type": item.kind, "chrgitm_lv": ITEM_CLASSES.get(item.item_class, "03"),
+        "unit": item.unit, "hi_lmtpric": "" if item.price_limit is None else yuan(item.price_limit),
+        "selfpay_prop": _ratio(item.pre_self_pay_bp),
+    } for item in items]}
+
+
+def _ratio(basis_points: int) -> str:
+    """Basis points as the national ratio text: 1000 → "0.1000" (exact, no float)."""
+    return f"{basis_points // 10_000}.{basis_points % 10_000:04d}"
+
+
+@transaction("5206", "人员累计信息查询", "yearly totals of a person")
+def cumulative_totals(call: Call) -> dict:
+    import dataclasses
+
+    from yikatong.medical import service
+
+    data = call.data()
+    person_id = _person_id(call, text(data, "psn_no", max_length=30))
+    year_text = text(data, "cum_ym", required=False, max_length=6)[:4] or str(call.day.year)
+    if not year_text.isdigit() or not 1990 <= int(year_text) <= 2200:
+        raise env.EnvelopeInvalid(reason_zh="cum_ym 应为 yyyyMM", reason_en="cum_ym must be yyyyMM")
+    totals = service.year_totals(uow=call.uow, person_id=person_id, year=int(year_text))
+    cuminfo = []
+    for item in dataclasses.fields(totals):
+        value = getattr(totals, item.name)
+        cuminfo.append({"year": year_text, "cum_type_code": item.name,
+                        "cum": str(value) if item.name == "inpatient_admissions" else yuan(value)})
+    return {"cuminfo": cuminfo}
+
+
+FILING_KIND = {"1": "chronic", "2": "special", "chronic": "chronic", "special": "special"}
+
+
+def _filing(view) -> dict:
+    return {"trt_dcla_detl_sn": view.filing_no, "opsp_dise_code": view.disease_code,
+            "opsp_dise_name": view.disease_name, "dise_type": view.kind,
+            "begndate": view.begin_date.isoformat(),
+            "enddate": view.end_date.isoformat() if view.end_date else ""}
+
+
+@transaction("2503", "人员慢特病备案", "chronic or special disease filing", remembered=True)
+def file_disease(call: Call) -> dict:
+    from yikatong.medical import service
+
+    data = call.data()
+    person_id = _person_id(call, text(data, "psn_no", max_length=30))
+    kind = FILING_KIND.get(text(data, "dise_type", required=False, max_length=8) or "1")
+    if kind is None:
+        raise env.EnvelopeInvalid(reason_zh="dise_type 应为 1（门慢）或 2（门特）",
+                                  reason_en="dise_type must be 1 (chronic) or 2 (special)")
+    view = service.file_disease(uow=call.uow, actor=call.actor, person_id=person_id, kind=kind,
+                                disease_code=text(data, "opsp_dise_code", max_length=20),
+                                disease_name=text(data, "opsp_dise_name", max_length=100),
+                                begin_date=_date(data, "begndate"),
+                                end_date=_date(data, "enddate", required=False))
+    return {"result": _filing(view)}
+
+
+@transaction("2504", "人员慢特病备案撤销", "revoke a disease filing", remembered=True)
+def revoke_filing(call: Call) -> dict:
+    from yikatong.medical import service
+
+    data = call.data()
+    _person_id(call, text(data, "psn_no", max_length=30))
+    view = service.revoke_filing(uow=call.uow, actor=call.actor,
+                                 filing_no=text(data, "trt_dcla_detl_sn", max_length=30))
+    return {"result": _filing(view)}
+
+
+# --- visits: outpatient, inpatient, pharmacy (medical.visits keeps each msgid's answer) ------------
+MONEY_FIELDS_EXCEPT = frozenset({"pool_prop_selfpay"})  # basis points, not money
+
+
+def _setlinfo(view) -> dict:
+    """A settlement as the national setlinfo: amounts in yuan text, the ratio as text."""
+    info = {name: (_ratio(value) if name in MONEY_FIELDS_EXCEPT else yuan(value))
+            for name, value in view.setlinfo.items()}
+    settled_at = view.settled_at
+    info.update({
+        "setl_id": view.setl_id or "", "mdtrt_id": view.mdtrt_id, "psn_no": view.psn_no,
+        "insutype": view.insutype, "med_type": view.med_type, "mdtrt_cert_type": view.cert_type,
+        "insuplc_admdvs": view.insuplc_admdvs, "mdtrtarea_admvs": view.mdtrtarea_admvs,
+        "setl_time": env.beijing(settled_at) if settled_at else "",
+        "clr_optins": view.insuplc_admdvs, "clr_way": "1", "clr_type": view.med_type,
+        "medins_setl_id": view.medins_setl_id or "", "cross_region": view.cross_region,
+        "policy_version": view.policy_version, "catalogue_version": view.catalogue_version,
+        "setl_stas": view.state,
+    })
+    return info
+
+
+def _visit(view) -> dict:
+    return {"mdtrt_id": view.mdtrt_id, "psn_no": view.psn_no, "insutype": view.insutype,
+            "med_type": view.med_type, "begntime": env.beijing(view.begin_at),
+            "endtime": env.beijing(view.end_at) if view.end_at else ""}
+
+
+def _credential(data: Mapping[str, Any]) -> dict:
+    return {"cert_type": text(data, "mdtrt_cert_type", max_length=2),
+            "cert_no": text(data, "mdtrt_cert_no", max_length=2000)}
+
+
+def _use_account(data: Mapping[str, Any]) -> bool:
+    flag = text(data, "acct_used_flag", required=False, max_length=1) or "1"
+    if flag not in ("0", "1"):
+        raise env.EnvelopeInvalid(reason_zh="acct_used_flag 应为 0 或 1",
+                                  reason_en="acct_used_flag must be 0 or 1")
+    return flag == "1"
+
+
+def _sumamt(data: Mapping[str, Any]) -> int | None:
+    value = data.get("medfee_sumamt")
+    return None if value in (None, "") else fen(value, "medfee_sumamt")
+
+
+def _fee_time(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise env.EnvelopeInvalid(reason_zh="fee_ocur_time 应为时间", reason_en="fee_ocur_time must be a time")
+    try:
+        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CST)
+    except ValueError:
+        raise env.EnvelopeInvalid(reason_zh="fee_ocur_time 格式应为 yyyy-MM-dd HH:mm:ss",
+                                  reason_en="fee_ocur_time must be yyyy-MM-dd HH:mm:ss") from None
+
+
+def _count(value: Any) -> int:
+    try:
+        amount = Decimal(str(value)) if not isinstance(value, bool) else None
+    except ArithmeticError:
+        amount = None
+    if amount is None or not amount.is_finite() or amount != amount.to_integral_value() \
+            or not 0 < amount <= 100_000:
+        raise env.EnvelopeInvalid(reason_zh="cnt 应为 1 至 100000 的整数",
+                                  reason_en="cnt must be a whole number from 1 to 100000")
+    return int(amount)
+
+
+def _upload(call: Call) -> dict:
+    from yikatong.medical import visits
+
+    details = call.envelope.input.get("feedetail")
+    if not isinstance(details, list) or not details or not all(isinstance(d, Mapping) for d in details):
+        raise env.EnvelopeInvalid(reason_zh="input.feedetail 应为费用明细列表",
+                                  reason_en="input.feedetail must be a list of fee lines")
+    mdtrt_ids = {text(d, "mdtrt_id", max_length=30) for d in details}
+    if len(mdtrt_ids) != 1:
+        raise env.EnvelopeInvalid(reason_zh="一次上传的明细应属于同一就诊",
+                                  reason_en="the lines of one upload must belong to one visit")
+    lines = [visits.FeeInput(
+        feedetl_sn=text(d, "feedetl_sn", max_length=30),
+        code=text(d, "med_list_codg", max_length=50), quantity=_count(d.get("cnt")),
+        unit_price=fen(d.get("pric"), "pric"),
+        amount=(None if d.get("det_item_fee_sumamt") in (None, "")
+                else fen(d.get("det_item_fee_sumamt"), "det_item_fee_sumamt")),
+        fee_at=_fee_time(d.get("fee_ocur_time"))) for d in details]
+    view = visits.upload_fees(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
+                              mdtrt_id=mdtrt_ids.pop(), lines=lines)
+    return {"result": [{
+        "feedetl_sn": line.feedetl_sn, "med_list_codg": line.code, "med_list_name": line.name,
+        "det_item_fee_sumamt": yuan(line.amount), "cnt": str(line.quantity),
+        "pric": yuan(line.unit_price),
+        "pric_uplmt_amt": "" if line.price_limit is None else yuan(line.price_limit),
+        "selfpay_prop": _ratio(line.pre_self_pay_bp),
+        "chrgitm_lv": ITEM_CLASSES.get(line.item_class, "03"),
+        "chrg_bchno": call.envelope.msgid,  # what 2205 / 2302 names to withdraw this upload
+        "catalogue_version": line.catalogue_version} for line in view.lines]}
+
+
+def _withdraw_upload(call: Call, oinfno: str) -> dict:
+    """2205 / 2302: the upload named by chrg_bchno (its msgid, as 2204 / 2301 answered it) is
+    taken back through the reversal of that message."""
+    from yikatong.medical import visits
+
+    data = call.data()
+    text(data, "mdtrt_id", max_length=30)
+    view = visits.reverse(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
+                          omsgid=text(data, "chrg_bchno", max_length=30), oinfno=oinfno)
+    return {"result": {"chrg_bchno": view.omsgid, "outcome": view.outcome}}
+
+
+def _settle_input(call: Call) -> dict:
+    data = call.data()
+    return {"mdtrt_id": text(data, "mdtrt_id", max_length=30), **_credential(data),
+            "use_account": _use_account(data), "medfee_sumamt": _sumamt(data)}
+
+
+@transaction("2201", "门诊挂号", "outpatient registration")
+def register(call: Call) -> dict:
+    from yikatong.medical import visits
+
+    data = call.data()
+    view = visits.register(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
+                           **_credential(data),
+                           med_type=text(data, "med_type", required=False, max_length=4) or "11",
+                           dise_codg=text(data, "dise_codg", required=False, max_length=20) or None,
+                           dept=text(data, "dept_name", required=False, max_length=64) or None)
+    return {"data": {**_visit(view), "ipt_otp_no": text(data, "ipt_otp_no", required=False,
+                                                        max_length=30)}}
+
+
+@transaction("2202", "门诊挂号撤销", "withdraw an outpatient registration")
+def withdraw_registration(call: Call) -> dict:
+    """Taken back through the reversal of the registration's own message."""
+    from yikatong.medical import visits
+    from yikatong.medical.errors import VisitNotFound
+    from yikatong.medical.models import Visit
+
+    mdtrt_id = text(call.data(), "mdtrt_id", max_length=30)
+    registration = call.uow.session.execute(
+        select(Visit.msgid).where(Visit.mdtrt_id == mdtrt_id,
+                                  Visit.fixmedins_code == call.code)).scalar_one_or_none()
+    if registration is None:
+        raise VisitNotFound(mdtrt_id=mdtrt_id)
+    view = visits.reverse(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
+                          omsgid=registration, oinfno="2201")
+    return {"result": {"mdtrt_id": mdtrt_id, "outcome": view.outcome}}
+
+
+@transaction("2204", "门诊费用明细上传", "outpatient fee details")
+def upload_outpatient_fees(call: Call) -> dict:
+    return _upload(call)
+
+
+@transaction("2205", "门诊费用明细撤销", "withdraw outpatient fee details")
+def withdraw_outpatient_fees(call: Call) -> dict:
+    return _withdraw_upload(call, "2204")
+
+
+@transaction("2206", "门诊预结算", "outpatient pre-settlement")
+def pre_settle_outpatient(call: Call) -> dict:
+    from yikatong.medical import visits
+
+    view = visits.pre_settle(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
+                             **_settle_input(call))
+    return {"setlinfo": _setlinfo(view)}
+
+
+@transaction("2207", "门诊结算", "outpatient settlement")
+def settle_outpatient(call: Call) -> dict:
+    from yikatong.medical import visits
+
+    data = call.data()
+    view = visits.settle(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
+                         medins_setl_id=text(data, "medins_setl_id", required=False,
+                                             max_length=30) or None, **_settle_input(call))
+    return {"setlinfo": _setlinfo(view)}
+
+
+def _cancel(call: Call) -> dict:
+    from yikatong.medical import visits
+
+    data = call.data()
+    view = visits.cancel(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
+                         setl_id=text(data, "setl_id", max_length=30),
+                         mdtrt_id=text(data, "mdtrt_id", max_length=30))
+    return {"setlinfo": _setlinfo(view)}
+
+
+@transaction("2208", "门诊结算撤销", "cancel an outpatient settlement")
+def cancel_outpatient(call: Call) -> dict:
+    return _cancel(call)
+
+
+@transaction("2401", "入院办理", "inpatient admission")
+def admit(call: Call) -> dict:
+    from yikatong.medical import visits
+
+    data = call.data("mdtrtinfo")
+    view = visits.admit(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
+                        **_credential(data),
+                        dise_codg=text(data, "adm_diag_dscr", required=False, max_length=20) or None,
+                        dept=text(data, "adm_dept_name", required=False, max_length=64) or None)
+    return {"result": {**_visit(view), "ipt_otp_no": text(data, "ipt_no", required=False,
+                                                          max_length=30)}}
+
+
+@transaction("2402", "出院办理", "discharge")
+def discharge(call: Call) -> dict:
+    from yikatong.medical import visits
+
+    data = call.data("dscginfo")
+    view = visits.discharge(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
+                            mdtrt_id=text(data, "mdtrt_id", max_length=30),
+                            dise_codg=text(data, "dise_codg", required=False, max_length=20) or None)
+    return {"result": _visit(view)}
+
+
+@transaction("2301", "住院费用明细上传", "inpatient fee details")
+def upload_inpatient_fees(call: Call) -> dict:
+    return _upload(call)
+
+
+@transaction("2302", "住院费用明细撤销", "withdraw inpatient fee details")
+def withdraw_inpatient_fees(call: Call) -> dict:
+    return _withdraw_upload(call, "2301")
+
+
+@transaction("2303", "住院预结算", "inpatient pre-settlement")
+def pre_settle_inpatient(call: Call) -> dict:
+    return pre_settle_outpatient(call)
+
+
+@transaction("2304", "住院结算", "inpatient settlement")
+def settle_inpatient(call: Call) -> dict:
+    return settle_outpatient(call)
+
+
+@transaction("2305", "住院结算撤销", "cancel an inpatient settlement")
+def cancel_inpatient(call: Call) -> dict:
+    return _cancel(call)
+
+
+@transaction("2601", "冲正交易", "reversal")
+def reverse(call: Call) -> dict:
+    from yikatong.medical import visits
+
+    data = call.data()
+    view = visits.reverse(uow=call.uow, actor=call.actor, msgid=call.envelope.msgid,
+                          omsgid=text(data, "omsgid", max_length=30),
+                          oinfno=text(data, "oinfno", max_length=4))
+    return {"result": {"omsgid": view.omsgid, "oinfno": view.oinfno, "outcome": view.outcome,
+                       "detail": view.detail}}
+
+
+# --- daily reconciliation (reconcile.py) ------------------------------------------------------
+def _period(data: Mapping[str, Any]) -> tuple[date, date]:
+    from yikatong.medical.reconcile import MAX_DAYS
+
+    begin, end = _date(data, "stmt_begndate"), _date(data, "stmt_enddate")
+    if end < begin or (end - begin).days >= MAX_DAYS:
+        raise env.EnvelopeInvalid(reason_zh=f"对账期间应为 1 至 {MAX_DAYS} 天",
+                                  reason_en=f"the period must be 1 to {MAX_DAYS} days")
+    return begin, end
+
+
+def _filters(data: Mapping[str, Any]) -> dict:
+    return {"insutype": text(data, "insutype", required=False, max_length=3) or None,
+            "med_type": text(data, "clr_type", required=False, max_length=4) or None}
+
+
+def _in_yuan(figures: Mapping[str, int]) -> dict:
+    return {name: (str(value) if name == "count" else yuan(value)) for name, value in figures.items()}
+
+
+@transaction("3201", "医药机构费用结算对总账", "reconcile the totals")
+def reconcile_totals(call: Call) -> dict:
+    from yikatong.medical import reconcile
+
+    data = call.data()
+    begin, end = _period(data)
+    theirs = reconcile.Totals(count=_count_of(data.get("fixmedins_setl_cnt")),
+                              **{name: fen(data.get(national), national) for name, national in
+                                 (("medfee_sumamt", "medfee_sumamt"),
+                                  ("fund_pay_sumamt", "fund_pay_sumamt"),
+                                  ("acct_pay", "acct_pay"), ("psn_cash_pay", "cash_payamt"))})
+    ours = reconcile.platform_totals(uow=call.uow, fixmedins_code=call.code, begin=begin, end=end,
+                                     **_filters(data))
+    result = reconcile.compare_totals(ours, theirs)
+    return {"stmtinfo": {
+        "stmt_begndate": begin.isoformat(), "stmt_enddate": end.isoformat(),
+        "stmt_rslt": "0" if result.agree else "1",
+        "stmt_rslt_dscr": "对账一致 / agree" if result.agree else
+        "对账不一致：" + "、".join(result.differences) + " / differ: " + ", ".join(result.differences),
+        "platform": _in_yuan(ours.as_dict()), "institution": _in_yuan(theirs.as_dict()),
+        "differences": _in_yuan(result.differences)}}
+
+
+def _count_of(value: Any) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not -10**9 < value < 10**9:
+        raise env.EnvelopeInvalid(reason_zh="fixmedins_setl_cnt 应为整数",
+                                  reason_en="fixmedins_setl_cnt must be a whole number")
+    return value
+
+
+@transaction("3202", "医药机构费用结算对明细账", "reconcile the details")
+def reconcile_details(call: Call) -> dict:
+    from yikatong.medical import reconcile
+
+    data = call.data()
+    begin, end = _period(data)
+    details = call.envelope.input.get("detail", [])
+    if not isinstance(details, list) or not all(isinstance(d, Mapping) for d in details) \
+            or len(details) > 100_000:
+        raise env.EnvelopeInvalid(reason_zh="input.detail 应为结算明细列表",
+                                  reason_en="input.detail must be a list of settlements")
+    theirs = []
+    for d in details:
+        flag = text(d, "refd_setl_flag", required=False, max_length=1) or "0"
+        if flag not in ("0", "1"):
+            raise env.EnvelopeInvalid(reason_zh="refd_setl_flag 应为 0 或 1",
+                                      reason_en="refd_setl_flag must be 0 or 1")
+        theirs.append(reconcile.Record(
+            setl_id=text(d, "setl_id", max_length=30), cancelled=flag == "1",
+            medfee_sumamt=fen(d.get("medfee_sumamt"), "medfee_sumamt"),
+            fund_pay_sumamt=fen(d.get("fund_pay_sumamt"), "fund_pay_sumamt"),
+            acct_pay=fen(d.get("acct_pay"), "acct_pay"),
+            psn_cash_pay=fen(d.get("cash_payamt"), "cash_payamt")))
+    ours = reconcile.platform_details(uow=call.uow, fixmedins_code=call.code, begin=begin,
+                                      end=end, **_filters(data))
+    differences = reconcile.compare_details(ours, theirs)
+
+    def side(record) -> dict | None:
+        if record is None:
+            return None
+        return {"refd_setl_flag": "1" if record.cancelled else "0",
+                **{name: yuan(getattr(record, name)) for name in reconcile.FIGURES}}
+
+    return {"stmtinfo": {"stmt_begndate": begin.isoformat(), "stmt_enddate": end.isoformat(),
+                         "stmt_rslt": "0" if not differences else "1",
+                         "platform_cnt": str(len(ours)), "institution_cnt": str(len(theirs))},
+            "detail": [{"setl_id": d.setl_id, "stmt_rslt": d.kind, "fields": list(d.fields),
+                        "platform": side(d.platform), "institution": side(d.institution)}
+                       for d in differences]}
