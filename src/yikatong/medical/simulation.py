@@ -229,13 +229,14 @@ def reversal(*, psn_no: str, omsgid: str, oinfno: str) -> dict:
     return {"data": {"psn_no": psn_no, "omsgid": omsgid, "oinfno": oinfno}}
 
 
-def totals_request(*, insutype: str, day: date, medfee: Fen, fund: Fen, account: Fen, count: int,
-                   clr_type: str = "11") -> dict:
-    """3201: the institution's own totals of a day, for the platform to compare."""
+def totals_request(*, insutype: str, clr_type: str, day: date, medfee: Fen, fund: Fen, account: Fen, cash: Fen,
+                   count: int) -> dict:
+    """3201: the institution's own totals of a day (one insutype, one clearing type = med_type),
+    for the platform to compare."""
     return {"data": {"insutype": insutype, "clr_type": clr_type, "setl_optins": CITY,
                      "stmt_begndate": day.isoformat(), "stmt_enddate": day.isoformat(),
                      "medfee_sumamt": yuan(medfee), "fund_pay_sumamt": yuan(fund), "acct_pay": yuan(account),
-                     "fixmedins_setl_cnt": count}}
+                     "cash_payamt": yuan(cash), "fixmedins_setl_cnt": count}}
 
 
 def setlinfo_of(answer: dict) -> dict[str, Any]:
@@ -820,27 +821,31 @@ def reconcile(platform, world: World) -> list[Check]:
 
 
 def _statement_check(world: World) -> Check:
-    """3201 per institution and insutype with its own book's totals: the platform must agree."""
+    """3201 per institution, insutype and clearing type (med_type) with its own book's totals:
+    the platform must agree."""
     differ, asked = [], 0
     for institution in world.institutions:
-        book = world.book.get(institution.code, {})
-        by_insutype: dict[str, list[BookEntry]] = defaultdict(list)
-        for entry in book.values():
-            by_insutype[entry.insutype].append(entry)
+        groups: dict[tuple[str, str], list[BookEntry]] = defaultdict(list)
+        for entry in world.book.get(institution.code, {}).values():
+            groups[(entry.insutype, entry.med_type)].append(entry)
+        kinds = ("41",) if institution.kind == "pharmacy" else ("11", "21")
         for insutype in ("310", "390"):
-            entries = by_insutype.get(insutype, [])
-            his = institution.his
-            answer = his.post(his.envelope("3201", totals_request(
-                insutype=insutype, day=world.day, medfee=sum(e.medfee_sumamt for e in entries),
-                fund=sum(e.fund_pay_sumamt for e in entries), account=sum(e.acct_pay for e in entries),
-                count=len(entries))))
-            asked += 1
-            output = answer.get("output") or {}
-            result = (output.get("stmtinfo") or output.get("data") or {}).get("stmt_rslt")
-            if answer["infcode"] != 0 or str(result) != "0":
-                differ.append(f"{institution.code}/{insutype}: {answer.get('err_msg') or output}")
+            for med_type in kinds:
+                entries = groups.get((insutype, med_type), [])
+                his = institution.his
+                answer = his.post(his.envelope("3201", totals_request(
+                    insutype=insutype, clr_type=med_type, day=world.day,
+                    medfee=sum(e.medfee_sumamt for e in entries), fund=sum(e.fund_pay_sumamt for e in entries),
+                    account=sum(e.acct_pay for e in entries), cash=sum(e.psn_cash_pay for e in entries),
+                    count=len(entries))))
+                asked += 1
+                result = ((answer.get("output") or {}).get("stmtinfo") or {}).get("stmt_rslt")
+                if answer["infcode"] != 0 or str(result) != "0":
+                    differ.append(f"{institution.code}/{insutype}/{med_type}: "
+                                  f"{answer.get('err_msg') or answer['output']['stmtinfo'].get('stmt_rslt_dscr')}")
     return Check("each institution's 3201 totals agree / 各机构对总账一致", not differ,
-                 f"{asked - len(differ)} of {asked} statements agree" + (f"; not: {differ[:2]}" if differ else ""))
+                 f"{asked - len(differ)} of {asked} statements (institution × insutype × clr_type) agree"
+                 + (f"; not: {differ[:2]}" if differ else ""))
 
 
 def _summarise(world: World, report: DayReport) -> None:
