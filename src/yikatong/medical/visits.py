@@ -1,0 +1,852 @@
+"""The visit, through the card (issue 13): outpatient registration (2201), inpatient admission
+(2401), fee details (2204 / 2301), pre-settlement (2206 / 2303), settlement (2207 / 2304),
+its cancellation (2208 / 2305), discharge (2402), a pharmacy purchase in one call (2102) and
+the reversal of an earlier message (2601).
+
+Every call that changes something is one unit of work, committed here once: the change, its
+audit record and the institution's message (`medical_messages`: institution, msgid, infno,
+the answer). The same msgid again answers the first answer and changes nothing; a msgid
+reused for another request is MsgidReused. A settlement writes, in that one transaction, the
+settlement row with every setlinfo field and the policy version, the person's year totals
+(+ totals_delta), the fee lines it took, and one ledger journal: the pooled fund
+(`medical:fund:{city}:pool`) and the personal account pay the institution
+(`medical:institution:{code}:payable`). A cancellation subtracts exactly that totals_delta and
+posts the journal's mirror image. A failure anywhere before the commit leaves nothing.
+
+The calculation is `rules.settle` with the policy in force that day (policy.py); this module
+only gathers its inputs and records its answer. An institution sees only its own visits and
+settlements: another's read as not found.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from yikatong.core.actor import Actor, Role
+from yikatong.core.clock import as_utc, local_date
+from yikatong.core.errors import ConcurrentChange, DomainError
+from yikatong.core.money import MAX_AMOUNT_FEN, Fen
+from yikatong.db.idempotency import request_fingerprint
+from yikatong.db.uow import UnitOfWork
+from yikatong.ledger import service as ledger
+from yikatong.medical import rules, service
+from yikatong.medical.errors import (
+    CannotReverse,
+    CredentialOfAnotherPerson,
+    DuplicateFeeLine,
+    InstitutionInactive,
+    InvalidFeeLine,
+    InvalidMedType,
+    InvalidMsgid,
+    MessageReversed,
+    MsgidReused,
+    NothingToSettle,
+    SettlementCancelled,
+    SettlementNotFound,
+    SumMismatch,
+    VisitNotFound,
+    VisitNotOpen,
+)
+from yikatong.medical.models import FeeLine, HandledMessage, Institution, Settlement, Visit
+from yikatong.medical.policy import policy_in_force
+
+MAX_LINES = 500
+REVERSED = "reversed"  # request_hash of a tombstone: a message reversed before it landed
+
+# infno by what a call does and the visit's medical type
+SETTLE_INFNO = {"11": "2207", "41": "2207", "21": "2304"}
+CANCEL_INFNO = {"11": "2208", "41": "2208", "21": "2305"}
+UPLOAD_INFNO = {"11": "2204", "41": "2204", "21": "2301"}
+SETTLEMENT_INFNOS = frozenset({"2207", "2304", "2102"})
+
+# visit states
+OPEN, DISCHARGED, SETTLED, CANCELLED = "open", "discharged", "settled", "cancelled"
+
+
+# ---------------------------------------------------------------------------------------
+# What callers get back (and what a replay answers again)
+
+
+@dataclass(frozen=True)
+class VisitView:
+    mdtrt_id: str
+    fixmedins_code: str
+    person_id: int
+    psn_no: str
+    insutype: str
+    med_type: str
+    cert_type: str
+    insuplc_admdvs: str
+    mdtrtarea_admvs: str
+    state: str
+    begin_at: datetime
+    end_at: datetime | None
+    dise_codg: str | None
+    dept: str | None
+
+
+@dataclass(frozen=True)
+class FeeInput:
+    """One fee detail line as the institution sends it (2204 / 2301 feedetail)."""
+
+    feedetl_sn: str              # the institution's serial of the line, unique in the visit
+    code: str                    # the catalogue code (med_list_codg)
+    quantity: int                # cnt
+    unit_price: Fen              # pric
+    amount: Fen | None = None    # det_item_fee_sumamt; must be quantity × unit_price
+    fee_at: datetime | None = None  # fee_ocur_time; the catalogue in force that day classes it
+
+
+@dataclass(frozen=True)
+class FeeLineView:
+    feedetl_sn: str
+    code: str
+    name: str
+    item_class: str              # A 甲 | B 乙 | C 丙
+    quantity: int
+    unit_price: Fen
+    amount: Fen
+    price_limit: Fen | None      # for the line's quantity
+    pre_self_pay_bp: int
+    catalogue_version: str
+
+
+@dataclass(frozen=True)
+class UploadView:
+    mdtrt_id: str
+    lines: tuple[FeeLineView, ...]
+
+
+@dataclass(frozen=True)
+class SettlementView:
+    """A settlement (or, with `setl_id` None and state "preview", a pre-settlement): the
+    national setlinfo fields by their names, the policy and catalogue versions used, and the
+    person's totals for the year after it."""
+
+    setl_id: str | None
+    mdtrt_id: str
+    fixmedins_code: str
+    person_id: int
+    psn_no: str
+    insutype: str
+    med_type: str
+    cert_type: str
+    insuplc_admdvs: str
+    mdtrtarea_admvs: str
+    cross_region: str
+    medins_setl_id: str | None
+    setlinfo: dict[str, int]
+    policy_version: str
+    catalogue_version: str
+    state: str                   # preview | settled | cancelled
+    year: int
+    year_totals: dict[str, int]  # after this settlement (preview: as if it were made)
+    settled_at: datetime | None
+    cancelled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ReversalView:
+    omsgid: str
+    oinfno: str
+    outcome: str  # reversed | never_landed | already_reversed
+    detail: str   # what was undone (settlement cancelled, visit withdrawn, lines removed…)
+
+
+# ---------------------------------------------------------------------------------------
+# Outpatient and inpatient visits
+
+
+def register(*, uow: UnitOfWork, actor: Actor, msgid: str, cert_type: str, cert_no: str,
+             med_type: str = "11", dise_codg: str | None = None, dept: str | None = None) -> VisitView:
+    """Open an outpatient visit (2201; med_type 11, or 41 at a pharmacy) for the insured
+    person behind the credential, enrolled today (1101 + 2001). Raises the refusals of
+    `service.identify`, InvalidMedType."""
+    request = _request("register", cert_type=cert_type, cert_no=cert_no, med_type=med_type,
+                       dise_codg=dise_codg, dept=dept)
+
+    def work(institution: Institution) -> tuple[str, VisitView]:
+        allowed = ("41",) if institution.kind == "pharmacy" else ("11",)
+        if med_type not in allowed:
+            raise InvalidMedType(med_type=str(med_type)[:4])
+        visit = _open_visit(uow, actor, institution, msgid=msgid, cert_type=cert_type,
+                            cert_no=cert_no, med_type=med_type, dise_codg=dise_codg, dept=dept)
+        return "2201", _visit_view(visit)
+
+    return _handle(uow, actor, msgid, request, work, VisitView)
+
+
+def admit(*, uow: UnitOfWork, actor: Actor, msgid: str, cert_type: str, cert_no: str,
+          dise_codg: str | None = None, dept: str | None = None) -> VisitView:
+    """Admit the insured person as an inpatient (2401; med_type 21) at a hospital."""
+    request = _request("admit", cert_type=cert_type, cert_no=cert_no, dise_codg=dise_codg, dept=dept)
+
+    def work(institution: Institution) -> tuple[str, VisitView]:
+        if institution.kind == "pharmacy":
+            raise InvalidMedType(med_type="21")
+        visit = _open_visit(uow, actor, institution, msgid=msgid, cert_type=cert_type,
+                            cert_no=cert_no, med_type="21", dise_codg=dise_codg, dept=dept)
+        return "2401", _visit_view(visit)
+
+    return _handle(uow, actor, msgid, request, work, VisitView)
+
+
+def upload_fees(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str,
+                lines: Sequence[FeeInput]) -> UploadView:
+    """Add fee detail lines to an open visit (2204 outpatient / 2301 inpatient), each classed
+    by the catalogue in force on its day: class, price limit × quantity, 乙 pre-self-pay
+    ratio. A code not in that catalogue is UnknownCatalogueCode; nothing of the message is
+    kept when one line is refused."""
+    request = _request("upload_fees", mdtrt_id=mdtrt_id, lines=[dataclasses.asdict(x) for x in lines])
+
+    def work(institution: Institution) -> tuple[str, UploadView]:
+        visit = _visit(uow, institution.code, mdtrt_id, lock=True)
+        _require_state(visit, (OPEN, DISCHARGED), "上传费用", "given fees")
+        rows = _add_lines(uow, visit, msgid, lines)
+        _touch(uow, visit)
+        uow.audit(actor=actor, action="medical.fees_uploaded", entity_type="medical_visit",
+                  entity_id=visit.mdtrt_id, after={"lines": len(rows),
+                                                   "amount": sum(r.amount for r in rows),
+                                                   "msgid": msgid})
+        return UPLOAD_INFNO[visit.med_type], UploadView(visit.mdtrt_id,
+                                                        tuple(_line_view(r) for r in rows))
+
+    return _handle(uow, actor, msgid, request, work, UploadView)
+
+
+def pre_settle(*, uow: UnitOfWork, actor: Actor, mdtrt_id: str, cert_type: str, cert_no: str,
+               use_account: bool = True, medfee_sumamt: Fen | None = None,
+               msgid: str | None = None) -> SettlementView:
+    """What settling now would give (2206 / 2303): the same checks and calculation as
+    `settle`, nothing written (not even the message)."""
+    institution = _institution(uow, actor)
+    visit = _visit(uow, institution.code, mdtrt_id)
+    _require_state(visit, (OPEN, DISCHARGED), "预结算", "pre-settled")
+    computed = _compute(uow, institution, visit, cert_type=cert_type, cert_no=cert_no,
+                        use_account=use_account, medfee_sumamt=medfee_sumamt, lock=False)
+    return computed.view(setl_id=None, state="preview", medins_setl_id=None, settled_at=None)
+
+
+def settle(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str, cert_type: str,
+           cert_no: str, use_account: bool = True, medfee_sumamt: Fen | None = None,
+           medins_setl_id: str | None = None) -> SettlementView:
+    """Settle the visit's fee lines not yet settled (2207 outpatient and pharmacy / 2304
+    inpatient), in one transaction (see the module). The credential is checked again now: a
+    card reported lost since registration is refused for cert type 03, and the person may
+    settle with 01 or 02 instead. `medfee_sumamt`, when given, must equal the lines' total
+    (SumMismatch); `medins_setl_id` is the institution's own id (default: the msgid)."""
+    request = _request("settle", mdtrt_id=mdtrt_id, cert_type=cert_type, cert_no=cert_no,
+                       use_account=use_account, medfee_sumamt=medfee_sumamt,
+                       medins_setl_id=medins_setl_id)
+
+    def work(institution: Institution) -> tuple[str, SettlementView]:
+        visit = _visit(uow, institution.code, mdtrt_id, lock=True)
+        _require_state(visit, (OPEN, DISCHARGED), "结算", "settled")
+        view = _settle_visit(uow, actor, institution, visit, msgid=msgid, cert_type=cert_type,
+                             cert_no=cert_no, use_account=use_account,
+                             medfee_sumamt=medfee_sumamt, medins_setl_id=medins_setl_id)
+        return SETTLE_INFNO[visit.med_type], view
+
+    return _handle(uow, actor, msgid, request, work, SettlementView)
+
+
+def cancel(*, uow: UnitOfWork, actor: Actor, msgid: str, setl_id: str, mdtrt_id: str) -> SettlementView:
+    """Cancel a settlement (2208 / 2305; a pharmacy's 2102 purchase too): the person's year
+    totals lose exactly what it added, the ledger journal is mirrored, its fee lines are free
+    to settle again and the visit reopens (a one-call purchase's visit is withdrawn)."""
+    request = _request("cancel", setl_id=setl_id, mdtrt_id=mdtrt_id)
+
+    def work(institution: Institution) -> tuple[str, SettlementView]:
+        settlement = _settlement(uow, institution.code, setl_id, lock=True)
+        if settlement.mdtrt_id != mdtrt_id:
+            raise SettlementNotFound(setl_id=str(setl_id)[:30])
+        view = _cancel_settlement(uow, actor, settlement, msgid=msgid)
+        return CANCEL_INFNO[settlement.med_type], view
+
+    return _handle(uow, actor, msgid, request, work, SettlementView)
+
+
+def discharge(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str,
+              dise_codg: str | None = None) -> VisitView:
+    """Discharge an inpatient (2402), before or after the settlement."""
+    request = _request("discharge", mdtrt_id=mdtrt_id, dise_codg=dise_codg)
+
+    def work(institution: Institution) -> tuple[str, VisitView]:
+        visit = _visit(uow, institution.code, mdtrt_id, lock=True)
+        if visit.med_type != "21":
+            raise InvalidMedType(med_type=visit.med_type)
+        if visit.end_at is not None or visit.state == CANCELLED:
+            raise VisitNotOpen(mdtrt_id=visit.mdtrt_id, state=visit.state, action_zh="出院",
+                               action_en="discharged")
+        visit.end_at = uow.now()
+        if dise_codg:
+            visit.dise_codg = _short(dise_codg, 20)
+        if visit.state == OPEN:
+            visit.state = DISCHARGED
+        _touch(uow, visit)
+        uow.audit(actor=actor, action="medical.discharged", entity_type="medical_visit",
+                  entity_id=visit.mdtrt_id, after={"state": visit.state, "msgid": msgid})
+        return "2402", _visit_view(visit)
+
+    return _handle(uow, actor, msgid, request, work, VisitView)
+
+
+def purchase(*, uow: UnitOfWork, actor: Actor, msgid: str, cert_type: str, cert_no: str,
+             lines: Sequence[FeeInput], use_account: bool = True,
+             medfee_sumamt: Fen | None = None, medins_setl_id: str | None = None) -> SettlementView:
+    """A pharmacy purchase (med_type 41) in one call (2102): the visit, its lines and the
+    settlement in one transaction. A pharmacy may also go step by step (register with
+    med_type 41, upload_fees, settle)."""
+    request = _request("purchase", cert_type=cert_type, cert_no=cert_no,
+                       lines=[dataclasses.asdict(x) for x in lines], use_account=use_account,
+                       medfee_sumamt=medfee_sumamt, medins_setl_id=medins_setl_id)
+
+    def work(institution: Institution) -> tuple[str, SettlementView]:
+        if institution.kind != "pharmacy":
+            raise InvalidMedType(med_type="41")
+        visit = _open_visit(uow, actor, institution, msgid=msgid, cert_type=cert_type,
+                            cert_no=cert_no, med_type="41", dise_codg=None, dept=None)
+        _add_lines(uow, visit, msgid, lines)
+        view = _settle_visit(uow, actor, institution, visit, msgid=msgid, cert_type=cert_type,
+                             cert_no=cert_no, use_account=use_account,
+                             medfee_sumamt=medfee_sumamt, medins_setl_id=medins_setl_id)
+        return "2102", view
+
+    return _handle(uow, actor, msgid, request, work, SettlementView)
+
+
+def reverse(*, uow: UnitOfWork, actor: Actor, msgid: str, omsgid: str, oinfno: str) -> ReversalView:
+    """Reverse (冲正, 2601) the institution's earlier message `omsgid` whose answer it did not
+    get: whatever that message did is undone (a settlement cancelled, a registration withdrawn,
+    uploaded lines removed, a discharge taken back); a message that never landed is marked so
+    that it is refused if it arrives late. Reversing twice changes nothing more. A
+    cancellation (2208 / 2305) is not reversed: settle again."""
+    _check_msgid(omsgid)
+    request = _request("reverse", omsgid=omsgid, oinfno=oinfno)
+
+    def work(institution: Institution) -> tuple[str, ReversalView]:
+        original = uow.session.execute(
+            select(HandledMessage).where(HandledMessage.fixmedins_code == institution.code,
+                                         HandledMessage.msgid == omsgid)
+            .with_for_update()).scalar_one_or_none()
+        if original is None:
+            uow.session.add(HandledMessage(
+                fixmedins_code=institution.code, msgid=omsgid, infno=str(oinfno)[:4],
+                request_hash=REVERSED, response={}, reversed=True, reversed_by=msgid,
+                created_at=uow.now()))
+            outcome, detail = "never_landed", "nothing was done; the message is refused if it arrives"
+        elif original.reversed:
+            outcome, detail = "already_reversed", "reversed before by " + (original.reversed_by or "-")
+        else:
+            if original.infno != oinfno:
+                raise CannotReverse(oinfno=str(oinfno)[:4], reason_zh=f"原交易为 {original.infno}",
+                                    reason_en=f"the original message was {original.infno}")
+            detail = _undo(uow, actor, institution, original, msgid)
+            original.reversed, original.reversed_by = True, msgid
+            outcome = "reversed"
+        uow.audit(actor=actor, action="medical.message_reversed", entity_type="medical_message",
+                  entity_id=f"{institution.code}:{omsgid}",
+                  after={"oinfno": oinfno, "outcome": outcome, "msgid": msgid})
+        return "2601", ReversalView(omsgid=omsgid, oinfno=str(oinfno), outcome=outcome, detail=detail)
+
+    return _handle(uow, actor, msgid, request, work, ReversalView)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading
+
+
+def get_visit(*, uow: UnitOfWork, actor: Actor, mdtrt_id: str) -> VisitView:
+    """One visit: its institution, the medical insurance office, or the person themself."""
+    visit = uow.session.execute(select(Visit).where(Visit.mdtrt_id == mdtrt_id)).scalar_one_or_none()
+    if visit is None or not _may_see(actor, visit.fixmedins_code, visit.person_id):
+        raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
+    return _visit_view(visit)
+
+
+def visit_lines(*, uow: UnitOfWork, actor: Actor, mdtrt_id: str) -> list[FeeLineView]:
+    """The visit's fee lines in upload order (settled or not)."""
+    visit = get_visit(uow=uow, actor=actor, mdtrt_id=mdtrt_id)
+    rows = uow.session.execute(
+        select(FeeLine).join(Visit, Visit.id == FeeLine.visit_id)
+        .where(Visit.mdtrt_id == visit.mdtrt_id).order_by(FeeLine.id)).scalars()
+    return [_line_view(row) for row in rows]
+
+
+def get_settlement(*, uow: UnitOfWork, actor: Actor, setl_id: str) -> SettlementView:
+    """One settlement: its institution, the office, or the person themself (the slip)."""
+    row = uow.session.execute(select(Settlement).where(Settlement.setl_id == setl_id)).scalar_one_or_none()
+    if row is None or not _may_see(actor, row.fixmedins_code, row.person_id):
+        raise SettlementNotFound(setl_id=str(setl_id)[:30])
+    return _settlement_view(row, service.year_totals(uow=uow, person_id=row.person_id, year=row.year))
+
+
+def settlements(*, uow: UnitOfWork, actor: Actor, fixmedins_code: str | None = None,
+                person_id: int | None = None, day: date | None = None) -> list[SettlementView]:
+    """Settlements, oldest first: an institution's (its own only), a person's (the holder sees
+    only theirs), of one Changzhou day if given (settled that day, cancelled or not)."""
+    query = select(Settlement).order_by(Settlement.id)
+    if actor.role == Role.MEDICAL_INSTITUTION:
+        fixmedins_code = actor.branch_code
+    if actor.role == Role.HOLDER:
+        person_id = actor.person_id
+    elif actor.role not in service.OFFICE_ROLES and actor.role != Role.MEDICAL_INSTITUTION:
+        return []
+    if fixmedins_code is not None:
+        query = query.where(Settlement.fixmedins_code == fixmedins_code)
+    if person_id is not None:
+        query = query.where(Settlement.person_id == person_id)
+    rows = list(uow.session.execute(query).scalars())
+    if day is not None:
+        rows = [r for r in rows if local_date(r.settled_at) == day]
+    return [_settlement_view(r, None) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------
+# The steps
+
+
+def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgid: str,
+                cert_type: str, cert_no: str, med_type: str, dise_codg: str | None,
+                dept: str | None) -> Visit:
+    now = uow.now()
+    day = local_date(now)
+    insured = service.identify(uow=uow, cert_type=cert_type, cert_no=cert_no, day=day)
+    visit = Visit(
+        mdtrt_id=f"{institution.admdvs}{day:%Y%m%d}{secrets.randbelow(10**12):012d}",
+        fixmedins_code=institution.code, person_id=insured.person_id, psn_no=insured.psn_no,
+        insutype=insured.enrolment.scheme, insuplc_admdvs=insured.enrolment.insured_admdvs,
+        mdtrtarea_admvs=institution.admdvs, med_type=med_type, cert_type=cert_type,
+        dise_codg=_short(dise_codg, 20), dept=_short(dept, 64), state=OPEN, begin_at=now,
+        end_at=None, msgid=msgid, created_at=now, updated_at=now)
+    uow.session.add(visit)
+    uow.session.flush()
+    uow.audit(actor=actor, action="medical.visit_opened", entity_type="medical_visit",
+              entity_id=visit.mdtrt_id, after={"med_type": med_type, "cert_type": cert_type,
+                                               "person_id": insured.person_id, "msgid": msgid})
+    return visit
+
+
+def _add_lines(uow: UnitOfWork, visit: Visit, msgid: str, lines: Sequence[FeeInput]) -> list[FeeLine]:
+    if not lines or len(lines) > MAX_LINES:
+        raise InvalidFeeLine(feedetl_sn="-", reason_zh=f"每次上传 1–{MAX_LINES} 条",
+                             reason_en=f"send 1–{MAX_LINES} lines at a time")
+    known = set(uow.session.execute(
+        select(FeeLine.feedetl_sn).where(FeeLine.visit_id == visit.id)).scalars())
+    now = uow.now()
+    rows = []
+    for line in lines:
+        sn = _checked_line(line)
+        if sn in known:
+            raise DuplicateFeeLine(feedetl_sn=sn)
+        known.add(sn)
+        fee_at = as_utc(line.fee_at) if line.fee_at is not None else now
+        catalogue, item = service.catalogue_item(code=line.code, day=local_date(fee_at))
+        rows.append(FeeLine(
+            visit_id=visit.id, feedetl_sn=sn, code=item.code, name=item.name,
+            item_class=item.item_class, quantity=line.quantity, unit_price=line.unit_price,
+            amount=line.quantity * line.unit_price, price_limit=item.limit_for(line.quantity),
+            pre_self_pay_bp=item.pre_self_pay_bp, catalogue_version=catalogue.version,
+            fee_at=fee_at, msgid=msgid, settlement_id=None, created_at=now))
+    uow.session.add_all(rows)
+    uow.session.flush()
+    return rows
+
+
+@dataclass(frozen=True)
+class _Computed:
+    visit: Visit
+    insured: service.InsuredView
+    lines: list[FeeLine]
+    result: rules.Settlement
+    cross_region: str
+    catalogue_version: str
+    year: int
+    year_before: rules.YearTotals
+    year_row: Any  # the locked models.YearTotals row (None for a pre-settlement)
+
+    def view(self, *, setl_id: str | None, state: str, medins_setl_id: str | None,
+             settled_at: datetime | None) -> SettlementView:
+        v = self.visit
+        return SettlementView(
+            setl_id=setl_id, mdtrt_id=v.mdtrt_id, fixmedins_code=v.fixmedins_code,
+            person_id=v.person_id, psn_no=v.psn_no, insutype=self.insured.enrolment.scheme,
+            med_type=v.med_type, cert_type=self.insured.cert_type,
+            insuplc_admdvs=self.insured.enrolment.insured_admdvs, mdtrtarea_admvs=v.mdtrtarea_admvs,
+            cross_region=self.cross_region, medins_setl_id=medins_setl_id,
+            setlinfo=dataclasses.asdict(self.result.setlinfo),
+            policy_version=self.result.policy_version, catalogue_version=self.catalogue_version,
+            state=state, year=self.year,
+            year_totals=dataclasses.asdict(self.year_before + self.result.totals_delta),
+            settled_at=settled_at, cancelled_at=None)
+
+
+def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_type: str,
+             cert_no: str, use_account: bool, medfee_sumamt: Fen | None, lock: bool) -> _Computed:
+    """The inputs of rules.settle gathered now, and its answer. With `lock`, the person's year
+    row is locked first (and then the account balance read), so two settlements of one person
+    queue instead of both spending the same balance or the same cap."""
+    day = local_date(uow.now())
+    insured = service.identify(uow=uow, cert_type=cert_type, cert_no=cert_no, day=day)
+    if insured.person_id != visit.person_id:
+        raise CredentialOfAnotherPerson()
+    lines = list(uow.session.execute(
+        select(FeeLine).where(FeeLine.visit_id == visit.id, FeeLine.settlement_id.is_(None))
+        .order_by(FeeLine.id)).scalars())
+    if not lines:
+        raise NothingToSettle(mdtrt_id=visit.mdtrt_id)
+    total = sum(line.amount for line in lines)
+    if medfee_sumamt is not None and medfee_sumamt != total:
+        raise SumMismatch(given=medfee_sumamt, computed=total)
+    year_row = None
+    if lock:
+        year_row = service.lock_year_totals(uow=uow, person_id=visit.person_id, year=day.year)
+        year = service.totals_of(year_row)
+        balance = service.account_balance(uow=uow, person_id=visit.person_id)
+    else:
+        year = service.year_totals(uow=uow, person_id=visit.person_id, year=day.year)
+        balance = insured.account_balance
+    enrolment = insured.enrolment
+    cross = (rules.CrossRegion.LOCAL if enrolment.insured_admdvs[:4] == institution.admdvs[:4]
+             else rules.CrossRegion.NOT_FILED)  # filings for care elsewhere: medregion (later)
+    result = rules.settle(
+        policy=policy_in_force(day),
+        insured=rules.Insured(scheme=rules.Scheme(enrolment.scheme), retired=enrolment.retired,
+                              account_balance=balance, assistance=enrolment.assistance),
+        encounter=rules.Encounter(med_type=rules.MedType(visit.med_type),
+                                  level=rules.Level(institution.level), cross_region=cross,
+                                  use_account=use_account),
+        lines=[rules.FeeLine(code=line.code, item_class=rules.ItemClass(line.item_class),
+                             amount=line.amount, price_limit=line.price_limit,
+                             pre_self_pay_bp=line.pre_self_pay_bp) for line in lines],
+        year=year)
+    return _Computed(visit=visit, insured=insured, lines=lines, result=result,
+                     cross_region=str(cross), catalogue_version=max(line.catalogue_version for line in lines),
+                     year=day.year, year_before=year, year_row=year_row)
+
+
+def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit: Visit, *,
+                  msgid: str, cert_type: str, cert_no: str, use_account: bool,
+                  medfee_sumamt: Fen | None, medins_setl_id: str | None) -> SettlementView:
+    computed = _compute(uow, institution, visit, cert_type=cert_type, cert_no=cert_no,
+                        use_account=use_account, medfee_sumamt=medfee_sumamt, lock=True)
+    info, now = computed.result.setlinfo, uow.now()
+    setl_id = f"S{institution.admdvs}{local_date(now):%Y%m%d}{secrets.randbelow(10**12):012d}"
+    pool = service.pool_code(computed.insured.enrolment.insured_admdvs)
+    legs = _settlement_legs(pool=pool, account=service.account_code(visit.person_id),
+                            payable=service.payable_code(institution.code), info=info)
+    journal_id = f"medical:settle:{setl_id}" if legs else None
+    if legs:
+        _open_accounts(uow, pool, institution.code)
+        ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs,
+                    memo=f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}")
+    row = Settlement(
+        setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
+        person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.insured.enrolment.scheme,
+        med_type=visit.med_type, insuplc_admdvs=computed.insured.enrolment.insured_admdvs,
+        mdtrtarea_admvs=visit.mdtrtarea_admvs, cert_type=cert_type,
+        cross_region=computed.cross_region, year=computed.year,
+        medins_setl_id=_short(medins_setl_id, 30) or msgid, **dataclasses.asdict(info),
+        policy_version=computed.result.policy_version,
+        catalogue_version=computed.catalogue_version,
+        totals_delta=dataclasses.asdict(computed.result.totals_delta),
+        journal_request_id=journal_id, state=SETTLED, msgid=msgid, settled_at=now,
+        cancelled_at=None, cancel_msgid=None)
+    uow.session.add(row)
+    uow.session.flush()
+    service.apply_totals(computed.year_row, computed.year_before + computed.result.totals_delta, now)
+    for line in computed.lines:
+        line.settlement_id = row.id
+    visit.state = SETTLED
+    _touch(uow, visit)
+    uow.audit(actor=actor, action="medical.settled", entity_type="medical_settlement",
+              entity_id=setl_id, after={
+                  "mdtrt_id": visit.mdtrt_id, "medfee_sumamt": info.medfee_sumamt,
+                  "fund_pay_sumamt": info.fund_pay_sumamt, "acct_pay": info.acct_pay,
+                  "psn_cash_pay": info.psn_cash_pay, "policy_version": row.policy_version,
+                  "cert_type": cert_type, "msgid": msgid})
+    return computed.view(setl_id=setl_id, state=SETTLED, medins_setl_id=row.medins_setl_id,
+                         settled_at=now)
+
+
+def _cancel_settlement(uow: UnitOfWork, actor: Actor, settlement: Settlement, *, msgid: str) -> SettlementView:
+    if settlement.state != SETTLED:
+        raise SettlementCancelled(setl_id=settlement.setl_id)
+    now = uow.now()
+    year_row = service.lock_year_totals(uow=uow, person_id=settlement.person_id, year=settlement.year)
+    after = service.totals_of(year_row) - rules.YearTotals(**settlement.totals_delta)
+    service.apply_totals(year_row, after, now)
+    if settlement.journal_request_id is not None:
+        legs = _settlement_legs(pool=service.pool_code(settlement.insuplc_admdvs),
+                                account=service.account_code(settlement.person_id),
+                                payable=service.payable_code(settlement.fixmedins_code),
+                                info=settlement, sign=-1)
+        ledger.post(uow=uow, request_id=f"{settlement.journal_request_id}:cancel",
+                    kind="medical_settlement_cancel", legs=legs,
+                    memo=f"{CANCEL_INFNO[settlement.med_type]} {settlement.mdtrt_id}")
+    settlement.state, settlement.cancelled_at, settlement.cancel_msgid = CANCELLED, now, msgid
+    for line in uow.session.execute(select(FeeLine).where(FeeLine.settlement_id == settlement.id)).scalars():
+        line.settlement_id = None
+    visit = uow.session.get(Visit, settlement.visit_id)
+    one_call = settlement.msgid == visit.msgid  # a 2102 purchase: the visit goes with it
+    visit.state = CANCELLED if one_call else (OPEN if visit.end_at is None else DISCHARGED)
+    _touch(uow, visit)
+    uow.session.flush()
+    uow.audit(actor=actor, action="medical.settlement_cancelled", entity_type="medical_settlement",
+              entity_id=settlement.setl_id, after={"state": CANCELLED, "msgid": msgid})
+    return _settlement_view(settlement, after)
+
+
+def _undo(uow: UnitOfWork, actor: Actor, institution: Institution, original: HandledMessage,
+          msgid: str) -> str:
+    """Undo what the handled message `original` did; what was undone, in words."""
+    answer, infno = original.response, original.infno
+
+    def refuse(zh: str, en: str) -> CannotReverse:
+        return CannotReverse(oinfno=infno, reason_zh=zh, reason_en=en)
+
+    if infno in SETTLEMENT_INFNOS:
+        settlement = _settlement(uow, institution.code, answer["setl_id"], lock=True)
+        if settlement.state == SETTLED:
+            _cancel_settlement(uow, actor, settlement, msgid=msgid)
+            return f"settlement {settlement.setl_id} cancelled"
+        return f"settlement {settlement.setl_id} was already cancelled"
+    if infno in ("2201", "2401"):
+        visit = _visit(uow, institution.code, answer["mdtrt_id"], lock=True)
+        if visit.state == SETTLED:
+            raise refuse("该就诊已结算，请先撤销结算", "the visit is settled; cancel the settlement first")
+        visit.state = CANCELLED
+        _touch(uow, visit)
+        return f"visit {visit.mdtrt_id} withdrawn"
+    if infno in ("2204", "2301"):
+        visit = _visit(uow, institution.code, answer["mdtrt_id"], lock=True)
+        sns = [line["feedetl_sn"] for line in answer["lines"]]
+        rows = list(uow.session.execute(select(FeeLine).where(
+            FeeLine.visit_id == visit.id, FeeLine.feedetl_sn.in_(sns))).scalars())
+        if any(row.settlement_id is not None for row in rows):
+            raise refuse("明细已结算，请先撤销结算", "the lines are settled; cancel the settlement first")
+        for row in rows:
+            uow.session.delete(row)
+        _touch(uow, visit)
+        return f"{len(rows)} fee lines of {visit.mdtrt_id} removed"
+    if infno == "2402":
+        visit = _visit(uow, institution.code, answer["mdtrt_id"], lock=True)
+        visit.end_at = None
+        if visit.state == DISCHARGED:
+            visit.state = OPEN
+        _touch(uow, visit)
+        return f"discharge of {visit.mdtrt_id} taken back"
+    raise refuse("撤销类交易不能冲正，请重新结算", "a cancellation is not reversed; settle again")
+
+
+# ---------------------------------------------------------------------------------------
+# Messages: one transaction per message, the same msgid answers the same answer
+
+
+def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
+            work: Callable[[Institution], tuple[str, Any]], kind: type) -> Any:
+    institution = _institution(uow, actor)
+    _check_msgid(msgid)
+    stored = _stored(uow, institution.code, msgid, request)
+    if stored is not None:
+        return _from_json(kind, stored)
+    try:
+        infno, result = work(institution)
+        uow.session.add(HandledMessage(
+            fixmedins_code=institution.code, msgid=msgid, infno=infno,
+            request_hash=request_fingerprint(request), response=_to_json(result),
+            reversed=False, reversed_by=None, created_at=uow.now()))
+        uow.commit()
+    except (DomainError, IntegrityError) as error:
+        # The first try of this msgid may have committed meanwhile (a retry overtaking it):
+        # then its answer is the answer; else the refusal stands.
+        uow.session.rollback()
+        stored = _stored(uow, institution.code, msgid, request)
+        if stored is None:
+            if isinstance(error, IntegrityError):
+                raise ConcurrentChange() from error
+            raise
+        return _from_json(kind, stored)
+    return result
+
+
+def _stored(uow: UnitOfWork, code: str, msgid: str, request: dict) -> dict | None:
+    row = uow.session.execute(
+        select(HandledMessage).where(HandledMessage.fixmedins_code == code,
+                                     HandledMessage.msgid == msgid)).scalar_one_or_none()
+    if row is None:
+        return None
+    if row.request_hash == REVERSED:
+        raise MessageReversed(msgid=msgid)
+    if row.request_hash != request_fingerprint(request):
+        raise MsgidReused(msgid=msgid, infno=row.infno)
+    return row.response
+
+
+def _request(operation: str, **fields: Any) -> dict:
+    return {"operation": operation, **fields}
+
+
+def _check_msgid(msgid: object) -> None:
+    if not isinstance(msgid, str) or not 0 < len(msgid) <= 30 or msgid != msgid.strip():
+        raise InvalidMsgid()
+
+
+def _to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_to_json(item) for item in value]
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    return value
+
+
+def _from_json(kind: type, data: dict) -> Any:
+    values = dict(data)
+    for f in dataclasses.fields(kind):
+        if "datetime" in str(f.type) and values.get(f.name) is not None:
+            values[f.name] = datetime.fromisoformat(values[f.name])
+    if kind is UploadView:
+        values["lines"] = tuple(FeeLineView(**line) for line in values["lines"])
+    return kind(**values)
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+
+
+def _institution(uow: UnitOfWork, actor: Actor) -> Institution:
+    institution = service.institution_of(uow, actor)
+    if not institution.active:
+        raise InstitutionInactive(code=institution.code)
+    return institution
+
+
+def _visit(uow: UnitOfWork, code: str, mdtrt_id: str, *, lock: bool = False) -> Visit:
+    query = select(Visit).where(Visit.mdtrt_id == mdtrt_id, Visit.fixmedins_code == code)
+    if lock:
+        query = query.with_for_update()
+    visit = uow.session.execute(query).scalar_one_or_none()
+    if visit is None:  # another institution's visit reads as a missing one
+        raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
+    return visit
+
+
+def _settlement(uow: UnitOfWork, code: str, setl_id: str, *, lock: bool = False) -> Settlement:
+    query = select(Settlement).where(Settlement.setl_id == setl_id, Settlement.fixmedins_code == code)
+    if lock:
+        query = query.with_for_update()
+    row = uow.session.execute(query).scalar_one_or_none()
+    if row is None:
+        raise SettlementNotFound(setl_id=str(setl_id)[:30])
+    return row
+
+
+def _require_state(visit: Visit, states: tuple[str, ...], action_zh: str, action_en: str) -> None:
+    if visit.state not in states:
+        raise VisitNotOpen(mdtrt_id=visit.mdtrt_id, state=visit.state, action_zh=action_zh,
+                           action_en=action_en)
+
+
+def _touch(uow: UnitOfWork, visit: Visit) -> None:
+    visit.updated_at = uow.now()
+    try:
+        uow.session.flush()
+    except StaleDataError as error:
+        raise ConcurrentChange() from error
+
+
+def _checked_line(line: FeeInput) -> str:
+    sn = line.feedetl_sn if isinstance(line.feedetl_sn, str) else ""
+    sn = sn.strip()
+
+    def refuse(zh: str, en: str) -> InvalidFeeLine:
+        return InvalidFeeLine(feedetl_sn=sn[:30] or "-", reason_zh=zh, reason_en=en)
+
+    if not 0 < len(sn) <= 30:
+        raise refuse("流水号须为 1–30 个字符", "the serial must be 1–30 characters")
+    if not isinstance(line.code, str):
+        raise refuse("缺少目录编码", "no catalogue code")
+    if isinstance(line.quantity, bool) or not isinstance(line.quantity, int) or not 0 < line.quantity <= 10_000:
+        raise refuse("数量须为 1–10000 的整数", "the quantity must be a whole number 1–10,000")
+    price = line.unit_price
+    if isinstance(price, bool) or not isinstance(price, int) or not 0 <= price <= MAX_AMOUNT_FEN:
+        raise refuse("单价须为非负整数（分）", "the unit price must be a non-negative integer in fen")
+    if line.quantity * price > MAX_AMOUNT_FEN:
+        raise refuse("金额超过上限", "the amount is above the bound")
+    if line.amount is not None and line.amount != line.quantity * price:
+        raise refuse(f"金额 {line.amount} 分 ≠ 数量 × 单价 {line.quantity * price} 分",
+                     f"amount {line.amount} fen ≠ quantity × price {line.quantity * price} fen")
+    return sn
+
+
+def _settlement_legs(*, pool: str, account: str, payable: str, info: Any, sign: int = 1) -> list:
+    """The fund and the personal account pay the institution; `sign` −1 is the mirror."""
+    fund, acct = info.fund_pay_sumamt, info.acct_pay
+    legs = [(pool, sign * fund), (account, sign * acct), (payable, -sign * (fund + acct))]
+    return [leg for leg in legs if leg[1] != 0]
+
+
+def _open_accounts(uow: UnitOfWork, pool: str, fixmedins_code: str) -> None:
+    ledger.open_account(uow=uow, code=pool, kind="expense")
+    # an institution may owe a cancellation's amount back after it was paid: it may go negative
+    ledger.open_account(uow=uow, code=service.payable_code(fixmedins_code), kind="liability",
+                        allow_negative=True)
+
+
+def _may_see(actor: Actor, fixmedins_code: str, person_id: int) -> bool:
+    if actor.role == Role.MEDICAL_INSTITUTION:
+        return actor.branch_code == fixmedins_code
+    if actor.role == Role.HOLDER:
+        return actor.person_id == person_id
+    return actor.role in service.OFFICE_ROLES
+
+
+def _short(text: str | None, length: int) -> str | None:
+    text = (text or "").strip()
+    return text[:length] or None
+
+
+def _visit_view(visit: Visit) -> VisitView:
+    return VisitView(
+        mdtrt_id=visit.mdtrt_id, fixmedins_code=visit.fixmedins_code, person_id=visit.person_id,
+        psn_no=visit.psn_no, insutype=visit.insutype, med_type=visit.med_type,
+        cert_type=visit.cert_type, insuplc_admdvs=visit.insuplc_admdvs,
+        mdtrtarea_admvs=visit.mdtrtarea_admvs, state=visit.state, begin_at=visit.begin_at,
+        end_at=visit.end_at, dise_codg=visit.dise_codg, dept=visit.dept)
+
+
+def _line_view(row: FeeLine) -> FeeLineView:
+    return FeeLineView(
+        feedetl_sn=row.feedetl_sn, code=row.code, name=row.name, item_class=row.item_class,
+        quantity=row.quantity, unit_price=row.unit_price, amount=row.amount,
+        price_limit=row.price_limit, pre_self_pay_bp=row.pre_self_pay_bp,
+        catalogue_version=row.catalogue_version)
+
+
+SETLINFO_FIELDS = tuple(f.name for f in dataclasses.fields(rules.Setlinfo))
+
+
+def _settlement_view(row: Settlement, totals: rules.YearTotals | None) -> SettlementView:
+    return SettlementView(
+        setl_id=row.setl_id, mdtrt_id=row.mdtrt_id, fixmedins_code=row.fixmedins_code,
+        person_id=row.person_id, psn_no=row.psn_no, insutype=row.insutype, med_type=row.med_type,
+        cert_type=row.cert_type, insuplc_admdvs=row.insuplc_admdvs,
+        mdtrtarea_admvs=row.mdtrtarea_admvs, cross_region=row.cross_region,
+        medins_setl_id=row.medins_setl_id,
+        setlinfo={name: getattr(row, name) for name in SETLINFO_FIELDS},
+        policy_version=row.policy_version, catalogue_version=row.catalogue_version,
+        state=row.state, year=row.year,
+        year_totals=dataclasses.asdict(totals) if totals is not None else {},
+        settled_at=row.settled_at, cancelled_at=row.cancelled_at)
+
