@@ -636,13 +636,14 @@ def catalogue_lines(day: date) -> dict[str, list]:
 
 def draw_lines(items: dict[str, list], rng: random.Random, *, count: int, scale: int = 1) -> list[Line]:
     """Fee lines: drugs, services and materials of the catalogue, priced about at their limit
-    (some above it, so over-limit self-pay happens)."""
+    (some above it, so over-limit self-pay happens); `scale` multiplies the quantities (an
+    inpatient stay's days of drugs and care)."""
     pool = [item for kind in ("drug", "service", "material") for item in items.get(kind, [])]
     lines = []
     for item in rng.sample(pool, min(count, len(pool))):
         limit = item.price_limit or rng.choice((800, 2_500, 6_000, 15_000))
-        price = max(1, int(limit * rng.choice((0.6, 0.8, 1.0, 1.0, 1.2)))) * scale
-        lines.append(Line(item.code, rng.randint(1, 3), price))
+        price = max(1, int(limit * rng.choice((0.6, 0.8, 1.0, 1.0, 1.2))))
+        lines.append(Line(item.code, rng.randint(1, 3) * scale, price))
     return lines
 
 
