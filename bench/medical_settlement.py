@@ -517,6 +517,9 @@ def main() -> None:
             stats, elapsed, cpu = asyncio.run(measure(base, pid, systems, people, items, args.terminals,
                                                       args.duration))
         print(f"load after the door: {load()}", flush=True)
+        if any(not key.split(":")[1].lstrip("-").isdigit() and "_" not in key.split(":")[1] for key in stats.refused):
+            print("the server's last words:\n" + "\n".join(
+                (workdir / "server.log").read_text(errors="replace").splitlines()[-25:]))
         found = new_rows(url, before)
         rows = sum(len(r) for _, r in found)
         opened = next((len(r) for t, r in found if t.name == "medical_visits"), stats.visits)
