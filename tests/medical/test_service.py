@@ -64,21 +64,25 @@ def test_retirement_closes_the_period_the_day_before(platform):
         assert len({p.psn_no for p in periods}) == 1
 
 
-@pytest.mark.parametrize(("fields", "error"), [
+REFUSED_ENROLMENTS = [
     (dict(scheme="320"), errors.InvalidEnrolment),
     (dict(insured_admdvs="3204"), errors.InvalidEnrolment),
     (dict(employer_uscc=None), errors.InvalidEnrolment),        # in service without employer
     (dict(scheme="390"), errors.InvalidEnrolment),              # a resident with an employer
+    (dict(employer_uscc="not-a-uscc"), errors.InvalidEnrolment),
     (dict(start_date=date(2026, 1, 1)), errors.EnrolmentOverlap),  # a period already starts then
-])
-def test_enrolment_refusals_change_nothing(platform, fields, error):
+]
+
+
+def test_enrolment_refusals_change_nothing(platform):
     _, person_id, _ = insured(platform, credit=0)
-    request = dict(person_id=person_id, scheme="310", insured_admdvs="320402",
-                   start_date=date(2026, 4, 1), employer_uscc=EMPLOYER) | fields
-    with pytest.raises(error):
-        act(platform, service.enrol, actor=OFFICE, **request)
-    with platform.uow() as uow:
-        assert len(service.enrolments(uow=uow, person_id=person_id)) == 1
+    for fields, error in REFUSED_ENROLMENTS:
+        request = dict(person_id=person_id, scheme="310", insured_admdvs="320402",
+                       start_date=date(2026, 4, 1), employer_uscc=EMPLOYER) | fields
+        with pytest.raises(error):
+            act(platform, service.enrol, actor=OFFICE, **request)
+        with platform.uow() as uow:
+            assert len(service.enrolments(uow=uow, person_id=person_id)) == 1
 
 
 def test_only_the_office_enrols(platform):
@@ -115,12 +119,12 @@ def test_a_credit_is_posted_once_per_request_id(platform):
         assert ledger.trial_balance(uow=uow).balanced
 
 
-@pytest.mark.parametrize("amount", [0, -5, 1.5, True])
-def test_a_credit_is_a_positive_integer(platform, amount):
+def test_a_credit_is_a_positive_integer(platform):
     _, person_id, _ = insured(platform, credit=0)
-    with pytest.raises(errors.InvalidCredit):
-        act(platform, service.credit_account, actor=OFFICE, person_id=person_id, amount=amount,
-            request_id="x")
+    for amount in (0, -5, 1.5, True, "100"):
+        with pytest.raises(errors.InvalidCredit):
+            act(platform, service.credit_account, actor=OFFICE, person_id=person_id,
+                amount=amount, request_id="x")
 
 
 def test_a_person_never_enrolled_has_no_account_to_credit(platform):
@@ -162,17 +166,22 @@ def test_an_institution_secret_is_shown_once_and_stored_sealed(platform):
             name="x", name_en="x", level="2", admdvs="320412")
 
 
-@pytest.mark.parametrize(("code", "level", "admdvs"), [
-    ("X32041200099", "2", "320412"),   # neither H nor P
-    ("P32041200099", "2", "320412"),   # a pharmacy code with a hospital level
-    ("H32041200099", "pharmacy", "320412"),
-    ("H32041200099", "4", "320412"),
-    ("H32041200099", "2", "320402"),   # region not the code's
-])
-def test_institution_refusals(platform, code, level, admdvs):
-    with pytest.raises(errors.InvalidInstitution):
-        act(platform, service.register_institution, actor=OFFICE, code=code, name="x",
-            name_en="x", level=level, admdvs=admdvs)
+def test_institution_refusals(platform):
+    for code, level, admdvs in [
+        ("X32041200099", "2", "320412"),   # neither H nor P
+        ("P32041200099", "2", "320412"),   # a pharmacy code with a hospital level
+        ("H32041200099", "pharmacy", "320412"),
+        ("H32041200099", "4", "320412"),
+        ("H32041200099", "2", "320402"),   # region not the code's
+    ]:
+        with pytest.raises(errors.InvalidInstitution):
+            act(platform, service.register_institution, actor=OFFICE, code=code, name="x",
+                name_en="x", level=level, admdvs=admdvs)
+    with pytest.raises(errors.NotMedicalOffice):
+        act(platform, service.register_institution, actor=institution(), code="H32041200099",
+            name="x", name_en="x", level="2", admdvs="320412")
+    with platform.uow() as uow:
+        assert service.list_institutions(uow=uow) == []
 
 
 def test_a_reference_institution_has_no_secret_until_issued(platform, reference):
@@ -231,22 +240,25 @@ def test_identify_by_e_voucher_qr(platform):
         identify(platform, "01", token[:-4] + "AAAA")
 
 
-@pytest.mark.parametrize(("loss", "reason"), [
+BLOCKS = [
     (dict(operation=cards.report_loss, actor=PHONE, kind="temporary"), "card_lost"),
     (dict(operation=cards.report_loss, actor="holder", kind="formal"), "card_lost"),
     (dict(operation=cards.freeze, actor=ADMIN, reason_code="fraud_suspected"), "card_frozen"),
-])
-def test_a_blocked_card_refuses_the_credential_not_the_person(platform, loss, reason):
-    ssn, person_id, card_no = insured(platform)
-    loss = dict(loss)
-    operation = loss.pop("operation")
-    if loss["actor"] == "holder":
-        loss["actor"] = holder(person_id)
-    act(platform, operation, card_no=card_no, **loss)
-    with pytest.raises(errors.CredentialRefused) as refused:
-        identify(platform, "03", card_no)
-    assert refused.value.details["reason"] == reason
-    assert identify(platform, "02", ssn).person_id == person_id
+]
+
+
+def test_a_blocked_card_refuses_the_credential_not_the_person(platform):
+    for loss, reason in BLOCKS:
+        ssn, person_id, card_no = insured(platform, credit=0)
+        loss = dict(loss)
+        operation = loss.pop("operation")
+        if loss["actor"] == "holder":
+            loss["actor"] = holder(person_id)
+        act(platform, operation, card_no=card_no, **loss)
+        with pytest.raises(errors.CredentialRefused) as refused:
+            identify(platform, "03", card_no)
+        assert refused.value.details["reason"] == reason
+        assert identify(platform, "02", ssn).person_id == person_id
 
 
 def test_a_retired_card_is_refused(platform):

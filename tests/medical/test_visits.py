@@ -14,6 +14,7 @@ from tests.cards.conftest import PHONE, act
 from tests.medical.conftest import (
     COMMUNITY,
     HOSPITAL,
+    OFFICE,
     OTHER_HOSPITAL,
     PHARMACY,
     TODAY,
@@ -358,7 +359,7 @@ def test_someone_elses_credential_cannot_settle_a_visit(platform, person):
              cert_no=other_ssn)
 
 
-@pytest.mark.parametrize(("lines", "error"), [
+REFUSED_UPLOADS = [
     ([FeeInput("1", "XX00000000000", 1, 100)], errors.UnknownCatalogueCode),
     ([FeeInput("1", BLOOD_COUNT, 2, 1_000, amount=1_999)], errors.InvalidFeeLine),
     ([FeeInput("1", BLOOD_COUNT, 0, 1_000)], errors.InvalidFeeLine),
@@ -367,14 +368,17 @@ def test_someone_elses_credential_cannot_settle_a_visit(platform, person):
     ([FeeInput("1", BLOOD_COUNT, 1, 100), FeeInput("2", "NOT0IN0CATALOGUE", 1, 1)],
      errors.UnknownCatalogueCode),
     ([], errors.InvalidFeeLine),
-])
-def test_a_refused_fee_line_keeps_nothing_of_its_message(platform, person, lines, error):
+]
+
+
+def test_a_refused_fee_line_keeps_nothing_of_its_message(platform, person):
     ssn, person_id, card_no = person
     visit = call(platform, visits.register, msgid=msgid(), cert_type="03", cert_no=card_no)
     before = counts(platform)
-    with pytest.raises(error):
-        call(platform, visits.upload_fees, msgid=msgid(), mdtrt_id=visit.mdtrt_id, lines=lines)
-    assert counts(platform) == before
+    for lines, error in REFUSED_UPLOADS:
+        with pytest.raises(error):
+            call(platform, visits.upload_fees, msgid=msgid(), mdtrt_id=visit.mdtrt_id, lines=lines)
+        assert counts(platform) == before
 
 
 def test_settle_refusals(platform, person):
@@ -404,3 +408,17 @@ def test_a_resident_at_a_community_centre_pays_no_account(platform, reference):
     check_invariants(settled.setlinfo)
     assert settled.insutype == "390" and settled.setlinfo["acct_pay"] == 0
     assert settled.setlinfo["psn_cash_pay"] == settled.setlinfo["psn_part_amt"]
+
+
+def test_a_suspended_institution_cannot_settle(platform, person):
+    ssn, person_id, card_no = person
+    visit = outpatient_visit(platform, card_no)
+    act(platform, service.set_institution_active, actor=OFFICE, code=HOSPITAL, active=False,
+        reason="inspection")
+    with pytest.raises(errors.InstitutionInactive):
+        call(platform, visits.settle, msgid=msgid(), mdtrt_id=visit.mdtrt_id, cert_type="03",
+             cert_no=card_no)
+    act(platform, service.set_institution_active, actor=OFFICE, code=HOSPITAL, active=True,
+        reason="inspection passed")
+    assert call(platform, visits.settle, msgid=msgid(), mdtrt_id=visit.mdtrt_id, cert_type="03",
+                cert_no=card_no).state == "settled"

@@ -100,6 +100,19 @@ def payable_code(fixmedins_code: str) -> str:
     return f"medical:institution:{fixmedins_code}:payable"
 
 
+def open_fund_accounts(uow: UnitOfWork, *, insured_admdvs: str | None = None,
+                       fixmedins_code: str | None = None) -> None:
+    """Open (if missing) the ledger accounts a settlement posts to: the pool of a city, an
+    institution's payable. Done when a person enrols and an institution is designated, so a
+    settlement does not look them up again."""
+    if insured_admdvs is not None:
+        ledger.open_account(uow=uow, code=pool_code(insured_admdvs), kind="expense")
+    if fixmedins_code is not None:
+        # an institution may owe a cancellation's amount back after it was paid: may go negative
+        ledger.open_account(uow=uow, code=payable_code(fixmedins_code), kind="liability",
+                            allow_negative=True)
+
+
 # ---------------------------------------------------------------------------------------
 # Views handed to callers (never ORM rows, never a sealed secret)
 
@@ -239,6 +252,7 @@ def enrol(*, uow: UnitOfWork, actor: Actor, person_id: int, scheme: str, insured
                     employer_name=employer_name, start_date=start_date, end_date=None,
                     created_at=now, updated_at=now)
     uow.session.add(row)
+    open_fund_accounts(uow, insured_admdvs=insured_admdvs)
     uow.session.flush()
     view = _view_enrolment(row, insured.psn_no)
     uow.audit(actor=actor, action="medical.enrolled", entity_type="medical_insured",
@@ -269,14 +283,15 @@ def end_enrolment(*, uow: UnitOfWork, actor: Actor, person_id: int, end_date: da
 
 def enrolment_on(*, uow: UnitOfWork, person_id: int, day: date) -> EnrolmentView | None:
     """The person's enrolment period covering `day`, or None (not insured that day)."""
-    row = uow.session.execute(
-        select(Enrolment).where(Enrolment.person_id == person_id, Enrolment.start_date <= day,
-                                (Enrolment.end_date.is_(None)) | (Enrolment.end_date >= day))
-        .order_by(Enrolment.start_date.desc()).limit(1)).scalar_one_or_none()
-    if row is None:
+    found = uow.session.execute(
+        select(Enrolment, InsuredPerson.psn_no)
+        .outerjoin(InsuredPerson, InsuredPerson.person_id == Enrolment.person_id)
+        .where(Enrolment.person_id == person_id, Enrolment.start_date <= day,
+               (Enrolment.end_date.is_(None)) | (Enrolment.end_date >= day))
+        .order_by(Enrolment.start_date.desc()).limit(1)).first()
+    if found is None:
         return None
-    insured = uow.session.get(InsuredPerson, person_id)
-    return _view_enrolment(row, insured.psn_no if insured else "")
+    return _view_enrolment(found[0], found[1] or "")
 
 
 def enrolments(*, uow: UnitOfWork, person_id: int) -> list[EnrolmentView]:
@@ -350,6 +365,7 @@ def register_institution(*, uow: UnitOfWork, actor: Actor, code: str, name: str,
     row = Institution(code=code, name=name.strip(), name_en=name_en.strip(), kind=kind, level=level,
                       admdvs=admdvs, active=True, created_at=uow.now())
     uow.session.add(row)
+    open_fund_accounts(uow, fixmedins_code=code)
     secret = _issue_secret(uow, row)
     uow.session.flush()
     view = _view_institution(row)
@@ -426,6 +442,7 @@ def load_reference_data(*, uow: UnitOfWork, actor: Actor) -> LoadSummary:
         if row is None:
             uow.session.add(Institution(code=entry["code"], **values, active=True,
                                         created_at=uow.now()))
+            open_fund_accounts(uow, fixmedins_code=entry["code"])
             inserted += 1
         elif any(getattr(row, key) != value for key, value in values.items()):
             for key, value in values.items():
@@ -497,15 +514,25 @@ def identify(*, uow: UnitOfWork, cert_type: str, cert_no: str, day: date) -> Ins
     the reason) while the person may use 01 or 02. The card's 10-year financial limit is never
     looked at. Raises UnknownCertType, InsuredNotFound, CredentialRefused, NotEnrolled (2001).
     """
-    person_id, card_no = _person_by_credential(uow, cert_type, cert_no)
-    enrolment = enrolment_on(uow=uow, person_id=person_id, day=day)
-    if enrolment is None:
-        raise NotEnrolled(day=day.isoformat())
+    person_id, enrolment, card_no = check_insured(uow=uow, cert_type=cert_type, cert_no=cert_no,
+                                                  day=day)
     person = _person(uow, person_id)
     return InsuredView(
         person_id=person_id, psn_no=enrolment.psn_no, name=person.name, gender=person.gender,
         birth_date=person.birth_date, certno=person.ssn, cert_type=cert_type, card_no=card_no,
         day=day, enrolment=enrolment, account_balance=account_balance(uow=uow, person_id=person_id))
+
+
+def check_insured(*, uow: UnitOfWork, cert_type: str, cert_no: str,
+                  day: date) -> tuple[int, EnrolmentView, str | None]:
+    """`identify` without the person's details (the visit's steps need only these):
+    (person id, the enrolment in force on `day`, the card number for cert type 03). The same
+    refusals."""
+    person_id, card_no = _person_by_credential(uow, cert_type, cert_no)
+    enrolment = enrolment_on(uow=uow, person_id=person_id, day=day)
+    if enrolment is None:
+        raise NotEnrolled(day=day.isoformat())
+    return person_id, enrolment, card_no
 
 
 def today(uow: UnitOfWork) -> date:

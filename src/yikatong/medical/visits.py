@@ -38,6 +38,7 @@ from yikatong.core.money import MAX_AMOUNT_FEN, Fen
 from yikatong.db.idempotency import request_fingerprint
 from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import service as ledger
+from yikatong.ledger.errors import AccountNotFound
 from yikatong.medical import rules, service
 from yikatong.medical.errors import (
     CannotReverse,
@@ -355,7 +356,7 @@ def reverse(*, uow: UnitOfWork, actor: Actor, msgid: str, omsgid: str, oinfno: s
             outcome = "reversed"
         uow.audit(actor=actor, action="medical.message_reversed", entity_type="medical_message",
                   entity_id=f"{institution.code}:{omsgid}",
-                  after={"oinfno": oinfno, "outcome": outcome, "msgid": msgid})
+                  after={"oinfno": oinfno, "outcome": outcome, "detail": detail, "msgid": msgid})
         return "2601", ReversalView(omsgid=omsgid, oinfno=str(oinfno), outcome=outcome, detail=detail)
 
     return _handle(uow, actor, msgid, request, work, ReversalView)
@@ -420,11 +421,12 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
                 dept: str | None) -> Visit:
     now = uow.now()
     day = local_date(now)
-    insured = service.identify(uow=uow, cert_type=cert_type, cert_no=cert_no, day=day)
+    person_id, enrolment, _ = service.check_insured(uow=uow, cert_type=cert_type,
+                                                    cert_no=cert_no, day=day)
     visit = Visit(
         mdtrt_id=f"{institution.admdvs}{day:%Y%m%d}{secrets.randbelow(10**12):012d}",
-        fixmedins_code=institution.code, person_id=insured.person_id, psn_no=insured.psn_no,
-        insutype=insured.enrolment.scheme, insuplc_admdvs=insured.enrolment.insured_admdvs,
+        fixmedins_code=institution.code, person_id=person_id, psn_no=enrolment.psn_no,
+        insutype=enrolment.scheme, insuplc_admdvs=enrolment.insured_admdvs,
         mdtrtarea_admvs=institution.admdvs, med_type=med_type, cert_type=cert_type,
         dise_codg=_short(dise_codg, 20), dept=_short(dept, 64), state=OPEN, begin_at=now,
         end_at=None, msgid=msgid, created_at=now, updated_at=now)
@@ -432,7 +434,7 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
     uow.session.flush()
     uow.audit(actor=actor, action="medical.visit_opened", entity_type="medical_visit",
               entity_id=visit.mdtrt_id, after={"med_type": med_type, "cert_type": cert_type,
-                                               "person_id": insured.person_id, "msgid": msgid})
+                                               "person_id": person_id, "msgid": msgid})
     return visit
 
 
@@ -465,7 +467,8 @@ def _add_lines(uow: UnitOfWork, visit: Visit, msgid: str, lines: Sequence[FeeInp
 @dataclass(frozen=True)
 class _Computed:
     visit: Visit
-    insured: service.InsuredView
+    enrolment: service.EnrolmentView
+    cert_type: str
     lines: list[FeeLine]
     result: rules.Settlement
     cross_region: str
@@ -479,9 +482,9 @@ class _Computed:
         v = self.visit
         return SettlementView(
             setl_id=setl_id, mdtrt_id=v.mdtrt_id, fixmedins_code=v.fixmedins_code,
-            person_id=v.person_id, psn_no=v.psn_no, insutype=self.insured.enrolment.scheme,
-            med_type=v.med_type, cert_type=self.insured.cert_type,
-            insuplc_admdvs=self.insured.enrolment.insured_admdvs, mdtrtarea_admvs=v.mdtrtarea_admvs,
+            person_id=v.person_id, psn_no=v.psn_no, insutype=self.enrolment.scheme,
+            med_type=v.med_type, cert_type=self.cert_type,
+            insuplc_admdvs=self.enrolment.insured_admdvs, mdtrtarea_admvs=v.mdtrtarea_admvs,
             cross_region=self.cross_region, medins_setl_id=medins_setl_id,
             setlinfo=dataclasses.asdict(self.result.setlinfo),
             policy_version=self.result.policy_version, catalogue_version=self.catalogue_version,
@@ -496,8 +499,9 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
     row is locked first (and then the account balance read), so two settlements of one person
     queue instead of both spending the same balance or the same cap."""
     day = local_date(uow.now())
-    insured = service.identify(uow=uow, cert_type=cert_type, cert_no=cert_no, day=day)
-    if insured.person_id != visit.person_id:
+    person_id, enrolment, _ = service.check_insured(uow=uow, cert_type=cert_type,
+                                                    cert_no=cert_no, day=day)
+    if person_id != visit.person_id:
         raise CredentialOfAnotherPerson()
     lines = list(uow.session.execute(
         select(FeeLine).where(FeeLine.visit_id == visit.id, FeeLine.settlement_id.is_(None))
@@ -514,8 +518,7 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
         balance = service.account_balance(uow=uow, person_id=visit.person_id)
     else:
         year = service.year_totals(uow=uow, person_id=visit.person_id, year=day.year)
-        balance = insured.account_balance
-    enrolment = insured.enrolment
+        balance = service.account_balance(uow=uow, person_id=visit.person_id)
     cross = (rules.CrossRegion.LOCAL if enrolment.insured_admdvs[:4] == institution.admdvs[:4]
              else rules.CrossRegion.NOT_FILED)  # filings for care elsewhere: medregion (later)
     result = rules.settle(
@@ -529,7 +532,7 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
                              amount=line.amount, price_limit=line.price_limit,
                              pre_self_pay_bp=line.pre_self_pay_bp) for line in lines],
         year=year)
-    return _Computed(visit=visit, insured=insured, lines=lines, result=result,
+    return _Computed(visit=visit, enrolment=enrolment, cert_type=cert_type, lines=lines, result=result,
                      cross_region=str(cross), catalogue_version=max(line.catalogue_version for line in lines),
                      year=day.year, year_before=year, year_row=year_row)
 
@@ -541,18 +544,22 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                         use_account=use_account, medfee_sumamt=medfee_sumamt, lock=True)
     info, now = computed.result.setlinfo, uow.now()
     setl_id = f"S{institution.admdvs}{local_date(now):%Y%m%d}{secrets.randbelow(10**12):012d}"
-    pool = service.pool_code(computed.insured.enrolment.insured_admdvs)
+    pool = service.pool_code(computed.enrolment.insured_admdvs)
     legs = _settlement_legs(pool=pool, account=service.account_code(visit.person_id),
                             payable=service.payable_code(institution.code), info=info)
     journal_id = f"medical:settle:{setl_id}" if legs else None
     if legs:
-        _open_accounts(uow, pool, institution.code)
-        ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs,
-                    memo=f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}")
+        memo = f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}"
+        try:
+            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo)
+        except AccountNotFound:  # opened at enrolment and designation; data from before that
+            service.open_fund_accounts(uow, insured_admdvs=computed.enrolment.insured_admdvs,
+                                       fixmedins_code=institution.code)
+            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo)
     row = Settlement(
         setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
-        person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.insured.enrolment.scheme,
-        med_type=visit.med_type, insuplc_admdvs=computed.insured.enrolment.insured_admdvs,
+        person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.enrolment.scheme,
+        med_type=visit.med_type, insuplc_admdvs=computed.enrolment.insured_admdvs,
         mdtrtarea_admvs=visit.mdtrtarea_admvs, cert_type=cert_type,
         cross_region=computed.cross_region, year=computed.year,
         medins_setl_id=_short(medins_setl_id, 30) or msgid, **dataclasses.asdict(info),
@@ -795,13 +802,6 @@ def _settlement_legs(*, pool: str, account: str, payable: str, info: Any, sign: 
     fund, acct = info.fund_pay_sumamt, info.acct_pay
     legs = [(pool, sign * fund), (account, sign * acct), (payable, -sign * (fund + acct))]
     return [leg for leg in legs if leg[1] != 0]
-
-
-def _open_accounts(uow: UnitOfWork, pool: str, fixmedins_code: str) -> None:
-    ledger.open_account(uow=uow, code=pool, kind="expense")
-    # an institution may owe a cancellation's amount back after it was paid: it may go negative
-    ledger.open_account(uow=uow, code=service.payable_code(fixmedins_code), kind="liability",
-                        allow_negative=True)
 
 
 def _may_see(actor: Actor, fixmedins_code: str, person_id: int) -> bool:
