@@ -66,18 +66,16 @@ class Hospital:
 def institution_key(platform, admin_actor, code: str) -> dict:
     """A login of role MEDICAL_INSTITUTION for `code` and an API key for its HIS (what a
     hospital's system holds): the X-API-Key header."""
-    from yikatong.auth.service import create_api_key, create_user, find_user
+    from yikatong.auth.service import create_api_key, create_user
     from yikatong.core.actor import Role
 
     username = f"his-{code.lower()}"
     with platform.uow() as uow:
-        create_user(uow=uow, actor=admin_actor, username=username,
-                    password="plum-rain-Tianning-4711", role=Role.MEDICAL_INSTITUTION,
-                    branch_code=code)
-        uow.commit()
-    with platform.uow() as uow:
-        key = create_api_key(uow=uow, user=find_user(uow=uow, username=username),
-                             label="HIS", actor=admin_actor)
+        # a machine login: no password (nothing to hash), only the API key
+        user = create_user(uow=uow, actor=admin_actor, username=username, password=None,
+                           role=Role.MEDICAL_INSTITUTION, branch_code=code)
+        uow.session.flush()
+        key = create_api_key(uow=uow, user=user, label="HIS", actor=admin_actor)
         uow.commit()
     return {"X-API-Key": key}
 

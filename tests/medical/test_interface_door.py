@@ -108,3 +108,19 @@ def test_the_sm3_signed_body_verifies_and_an_altered_one_does_not(hospitals):
     assert hospital.post(body)["infcode"] == 0
     altered = {**body, "msgid": hospital.msgid()}
     assert hospital.post(altered)["err_code"] == "medical_signature_invalid"
+
+
+def test_spent_nonces_are_forgotten_once_their_timestamps_are_stale(hospitals, reference, clock):
+    from yikatong.medical.jobs import forget_old_nonces
+
+    hospital, _ = hospitals
+    body = hospital.envelope("9001", {"opter_no": "1"}, key="signIn")
+    assert hospital.post(body, nonce="kept-for-a-while")["infcode"] == 0
+    clock.advance(minutes=9)
+    assert forget_old_nonces(reference) == 0  # still within twice the window: kept
+    assert hospital.post(body, nonce="kept-for-a-while")["err_code"] == "medical_nonce_replayed"
+    clock.advance(minutes=2)
+    assert forget_old_nonces(reference) >= 1
+    # sent again now, the old request fails on its timestamp, not on a forgotten nonce
+    stale = hospital.post(body, nonce="kept-for-a-while", now=clock.now() - timedelta(minutes=11))
+    assert stale["err_code"] == "medical_timestamp_stale"

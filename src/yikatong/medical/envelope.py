@@ -1,7 +1,7 @@
 """The national medical insurance platform's message envelope and request signature (pure).
 
-A designated institution (定点医药机构) sends every message as one JSON envelope (domain-rules
-§3.1): `infno` names the transaction, `msgid` (30 characters: the institution's
+A designated institution (定点医药机构) sends every message as one JSON envelope
+(docs/medical-interface.md): `infno` names the transaction, `msgid` (30 characters: the institution's
 `fixmedins_code`, `yyyyMMddHHmmss` in Beijing time, a 4-digit sequence) identifies this one
 message, `input` carries the transaction's own fields. The answer is the response envelope:
 `infcode` 0 for success, otherwise non-zero with `err_msg` (Chinese / English) and `err_code`
