@@ -472,7 +472,8 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
 
     stats = asyncio.run(door_only())
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(60)
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats("yikatong", 45)
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
     platform.engine.dispose()
     lines.append("SQL statements per message (the door alone): " + ", ".join(
         f"{infno} {n / max(1, visits):.1f}" for infno, n in sorted(statements.items())))
