@@ -313,6 +313,7 @@ class DayReport:
     answers_lost_reversed: int = 0  # the committed message reversed with 2601, then sent again
     requests_lost: int = 0          # never arrived: 2601, then sent again under a new msgid
     late_originals_refused: int = 0
+    reversals_refused: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # then the original again
     replay_mismatches: list[str] = field(default_factory=list)
     medfee: Fen = 0
     fund_paid: Fen = 0
@@ -501,11 +502,13 @@ class Player:
             return self._answered(again, count=2)
         if fault.kind == "answer_lost_reversed":
             his.post(body)  # committed; the answer is lost
-            self._reverse(his, body, psn_no)
             self.report.answers_lost_reversed += 1
+            if not self._reverse(his, body, psn_no):  # the reversal refused: ask the original again
+                return self._answered(his.post(body), count=2)
         else:  # request_lost: nothing reached the platform
-            self._reverse(his, body, psn_no)
             self.report.requests_lost += 1
+            if not self._reverse(his, body, psn_no):
+                return self._answered(his.post(body), count=1)
             if fault.late_original:  # the lost request turns up after its reversal
                 late = his.post(body)
                 self.report.messages += 1
@@ -515,12 +518,18 @@ class Player:
                     self.report.replay_mismatches.append(f"late {infno} {body['msgid']} landed after its 2601")
         return self._answered(his.post(his.envelope(infno, payload)), count=1)
 
-    def _reverse(self, his: HospitalSystem, body: dict, psn_no: str) -> None:
+    def _reverse(self, his: HospitalSystem, body: dict, psn_no: str) -> bool:
+        """2601 for the message `body`; False when the platform refused to reverse it (the HIS
+        then sends the original msgid again, whose answer says what became of it)."""
         answer = his.post(his.envelope("2601", reversal(psn_no=psn_no, omsgid=body["msgid"],
                                                         oinfno=body["infno"])))
         self.report.messages += 1
         if answer["infcode"] != 0:
-            raise Refused(answer)
+            code = f"2601 of {body['infno']}: {answer.get('err_code') or answer['infcode']}"
+            self.report.reversals_refused[code] += 1
+            self.report.refusal_examples.setdefault(code, answer.get("err_msg", ""))
+            return False
+        return True
 
     def _fault(self, infno: str) -> Fault | None:
         if infno not in WRITE_MESSAGES or self.rng.random() >= self.fault_rate:

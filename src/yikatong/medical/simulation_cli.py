@@ -102,6 +102,9 @@ def print_medical_day(report) -> None:
         ("money / 金额", f"fees {format_fen(report.medfee)}, fund {format_fen(report.fund_paid)}, "
                         f"accounts {format_fen(report.account_paid)}, cash {format_fen(report.cash_paid)} CNY"),
     ]
+    for code, count in sorted(report.reversals_refused.items()):
+        rows.append((f"reversal refused / 冲正被拒: {code}",
+                     f"{count} × {report.refusal_examples.get(code, '')} (the original msgid sent again)"))
     for code, count in sorted(report.refused.items()):
         rows.append((f"refused / 拒绝: {code}", f"{count} × {report.refusal_examples.get(code, '')}"))
     for name, value in rows:
