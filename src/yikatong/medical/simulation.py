@@ -690,7 +690,7 @@ def plan_visits(world: World, count: int, rng: random.Random) -> list[PlannedVis
         else:
             kind = "inpatient"
             place = rng.choice([h for h in hospitals if h.level in ("2", "3")] or hospitals)
-            lines = [draw_lines(items, rng, count=rng.randint(2, 6), scale=rng.choice((3, 10, 40)))
+            lines = [draw_lines(items, rng, count=rng.randint(2, 6), scale=rng.choice((2, 4, 8)))
                      for _ in range(rng.randint(1, 3))]
         planned.append(PlannedVisit(at.replace(microsecond=0), kind, place, person, lines,
                                     cancel=rng.random() < 0.04, use_account=rng.random() < 0.85))
