@@ -281,7 +281,10 @@ async def sign_in(client, systems) -> None:
 async def measure(base: str, pid: int, systems, people, items, terminals: int, duration: float) -> tuple[Stats, float, float]:
     import httpx
 
-    limits = httpx.Limits(max_connections=terminals + 5, max_keepalive_connections=terminals + 5)
+    # uvicorn closes a connection idle for 5 s; the client drops its idle ones first (else a
+    # request can race the server's close and end in a ReadError)
+    limits = httpx.Limits(max_connections=terminals + 5, max_keepalive_connections=terminals + 5,
+                          keepalive_expiry=3.0)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
         await sign_in(client, systems)
         warm = Stats()  # the server's first requests (imports, caches, pool) are not measured
