@@ -222,8 +222,13 @@ def test_identify_by_id_number_and_by_card(platform):
     assert by_id.certno == ssn and ssn not in by_id.certno_masked
 
 
+def identify_card(platform, person_id: int) -> str:
+    with platform.uow() as uow:
+        return cards.current_card_for(uow=uow, person_id=person_id).card_no
+
+
 def test_identify_by_e_voucher_qr(platform):
-    _, person_id, _ = insured(platform)
+    ssn, person_id, _ = insured(platform)
     keys = platform.get(KeyStore)
     with platform.uow() as uow:
         ecard.grant_consent(uow=uow, actor=holder(person_id, Channel.ONLINE_APP),
@@ -232,6 +237,15 @@ def test_identify_by_e_voucher_qr(platform):
         token = ecard.issue_qr(uow=uow, actor=ADMIN, channel="official_app", keys=keys,
                                person_id=person_id).token
     assert identify(platform, "01", token).person_id == person_id
+    with platform.uow() as uow:
+        fresh = ecard.issue_qr(uow=uow, actor=ADMIN, channel="official_app", keys=keys,
+                               person_id=person_id).token
+    act(platform, cards.report_loss, actor=PHONE, card_no=identify_card(platform, person_id),
+        kind="temporary")
+    with pytest.raises(errors.CredentialRefused) as awaiting:  # the e-card needs re-authorising
+        identify(platform, "01", fresh)
+    assert awaiting.value.details["reason"].startswith("ecard_")
+    assert identify(platform, "02", ssn).person_id == person_id
     platform.clock.advance(seconds=61)  # the code lives 60 s
     with pytest.raises(errors.CredentialRefused) as refused:
         identify(platform, "01", token)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -326,6 +327,7 @@ def test_another_institution_sees_nothing_of_a_visit(platform, person):
         assert visits.settlements(uow=uow, actor=institution(OTHER_HOSPITAL)) == []
         assert [s.setl_id for s in visits.settlements(uow=uow, actor=institution(), day=TODAY)] \
             == [settled.setl_id]
+        assert visits.settlements(uow=uow, actor=institution(), day=TODAY + timedelta(days=1)) == []
 
 
 def test_not_enrolled_is_refused_and_nothing_is_written(platform, reference):

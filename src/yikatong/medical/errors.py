@@ -223,12 +223,6 @@ class SettlementCancelled(MedicalError, Conflict):
     en = "Settlement {setl_id} is already cancelled"
 
 
-class SettlementInstitutionMismatch(MedicalError, Conflict):
-    code = "medical_pharmacy_only"
-    zh = "{reason_zh}"
-    en = "{reason_en}"
-
-
 # --- messages ------------------------------------------------------------------------------
 
 

@@ -656,7 +656,7 @@ def file_disease(*, uow: UnitOfWork, actor: Actor, person_id: int, kind: str, di
     """File a chronic or special outpatient disease for an insured person (2503), by the
     institution that diagnosed it or the medical insurance office. The person must be enrolled
     on `begin_date`. Commits."""
-    fixmedins_code = _filer(actor)
+    fixmedins_code = _filer(uow, actor)
     if kind not in FILING_KINDS:
         raise InvalidFiling(reason_zh="类别须为 chronic（慢性病）或 special（特殊病）",
                             reason_en="kind must be chronic or special")
@@ -683,7 +683,7 @@ def file_disease(*, uow: UnitOfWork, actor: Actor, person_id: int, kind: str, di
 
 def revoke_filing(*, uow: UnitOfWork, actor: Actor, filing_no: str) -> FilingView:
     """Revoke a filing (2504): the institution that filed it, or the office. Commits."""
-    fixmedins_code = _filer(actor)
+    fixmedins_code = _filer(uow, actor)
     row = uow.session.execute(
         select(DiseaseFiling).where(DiseaseFiling.filing_no == filing_no)).scalar_one_or_none()
     if row is None or (fixmedins_code is not None and row.fixmedins_code != fixmedins_code):
@@ -723,10 +723,10 @@ def _require_office(actor: Actor) -> None:
         raise NotMedicalOffice()
 
 
-def _filer(actor: Actor) -> str | None:
+def _filer(uow: UnitOfWork, actor: Actor) -> str | None:
     """The filing institution's code, or None for the office."""
-    if actor.role == Role.MEDICAL_INSTITUTION and actor.branch_code:
-        return actor.branch_code
+    if actor.role == Role.MEDICAL_INSTITUTION:
+        return institution_of(uow, actor).code
     _require_office(actor)
     return None
 

@@ -24,7 +24,7 @@ import dataclasses
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from yikatong.core.actor import Actor, Role
-from yikatong.core.clock import as_utc, local_date
+from yikatong.core.clock import CST, as_utc, local_date
 from yikatong.core.errors import ConcurrentChange, DomainError
 from yikatong.core.money import MAX_AMOUNT_FEN, Fen
 from yikatong.db.idempotency import request_fingerprint
@@ -406,10 +406,11 @@ def settlements(*, uow: UnitOfWork, actor: Actor, fixmedins_code: str | None = N
         query = query.where(Settlement.fixmedins_code == fixmedins_code)
     if person_id is not None:
         query = query.where(Settlement.person_id == person_id)
-    rows = list(uow.session.execute(query).scalars())
     if day is not None:
-        rows = [r for r in rows if local_date(r.settled_at) == day]
-    return [_settlement_view(r, None) for r in rows]
+        start = datetime.combine(day, time(0), tzinfo=CST)
+        query = query.where(Settlement.settled_at >= start,
+                            Settlement.settled_at < start + timedelta(days=1))
+    return [_settlement_view(r, None) for r in uow.session.execute(query).scalars()]
 
 
 # ---------------------------------------------------------------------------------------
