@@ -37,8 +37,11 @@ def test_lookups_that_find_nobody_or_nobody_insured_are_refused(his, reference):
     ssn, _person_id = registered(reference, name="李四")
     not_enrolled = his.send("1101", {"mdtrt_cert_type": "02", "mdtrt_cert_no": ssn})
     assert not_enrolled["infcode"] == env.REFUSED and not_enrolled["err_code"] == "medical_not_enrolled"
-    bad_type = his.send("1101", {"mdtrt_cert_type": "09", "mdtrt_cert_no": ssn})
+    bad_type_envelope = his.envelope("1101", {"mdtrt_cert_type": "09", "mdtrt_cert_no": ssn})
+    bad_type = his.post(bad_type_envelope, nonce="refused-but-spent")
     assert bad_type["infcode"] != 0 and bad_type["err_code"] == "medical_cert_type"
+    # the refused message spent its nonce all the same
+    assert his.post(bad_type_envelope, nonce="refused-but-spent")["err_code"] == "medical_nonce_replayed"
     missing = his.send("1101", {"mdtrt_cert_type": "02"})
     assert missing["infcode"] == env.MALFORMED and "mdtrt_cert_no" in missing["err_msg"]
     nobody = his.send("2001", {"psn_no": "NOBODY"})

@@ -51,7 +51,7 @@ from starlette.concurrency import run_in_threadpool
 from yikatong.api.deps import current_actor, platform_dep
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import CST
-from yikatong.core.errors import DomainError, IdempotencyKeyReused, InvalidInput
+from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.idempotency import IdempotencyRecord, request_fingerprint
 from yikatong.db.uow import UnitOfWork
@@ -159,9 +159,16 @@ def institution_secret(uow: UnitOfWork, fixmedins_code: str) -> str:
 
 # --- the door ------------------------------------------------------------------------------------
 def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[str, str]) -> dict:
-    """Answer one message: the response envelope (never raises a refusal)."""
+    """Answer one message: the response envelope (never raises a refusal).
+
+    One unit of work carries the checks, the spent nonce and the handler's change, so a
+    message that settles commits once: the nonce row is flushed first (a concurrent request
+    with the same nonce waits for it, then fails) and committed by the handler's own commit
+    (medical.visits commits the unit of work it is given). A message refused after its
+    signature verified still spends its nonce, in a transaction of its own."""
     received = platform.clock.now()
     envelope: Envelope | None = None
+    nonce_to_spend: tuple[str, env.SignatureHeaders] | None = None
     try:
         envelope = env.parse_envelope(body)
         signature = env.check_headers(env.SignatureHeaders.of(headers))
@@ -170,75 +177,84 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
                 or signature.paasid != code:
             raise env.InstitutionMismatch()
         found = TRANSACTIONS.get(envelope.infno)
-        stored = _admit(platform, envelope, signature, body, received,
-                        remembered=found is not None and found.remembered)
-        if stored is not None:
-            return stored
-        if found is None:
-            raise env.UnknownInfno(infno=envelope.infno)
         with platform.uow() as uow:
+            secret = institution_secret(uow, code)
+            env.verify_headers(signature, secret=secret, now=received)
+            env.verify_body(body, secret=secret)
+            nonce_to_spend = (code, signature)
+            _spend_nonce(uow, code, signature, received)
+            if found is None:
+                raise env.UnknownInfno(infno=envelope.infno)
+            if found.remembered:
+                stored = uow.replay(MESSAGE_SCOPE + code, envelope.msgid, _fingerprinted(envelope))
+                if stored is not None:
+                    _commit(uow)
+                    nonce_to_spend = None
+                    return stored
             if found.signed_in:
                 _check_signed_in(platform, uow, envelope, received)
             output = found.handler(Call(platform, uow, actor, envelope, received))
             answer = env.success(envelope, output, received=received,
                                  answered=platform.clock.now())
-            return _remember(uow, envelope, answer) if found.remembered else answer
+            if found.remembered:
+                uow.remember(MESSAGE_SCOPE + code, envelope.msgid, _fingerprinted(envelope), answer)
+            try:
+                if uow.session.in_transaction():  # a read's nonce, a remembered answer
+                    _commit(uow)
+            except env.NonceReplayed:
+                if not found.remembered:
+                    raise
+                # the first try of this msgid committed its answer meanwhile: that is the answer
+                stored = uow.replay(MESSAGE_SCOPE + code, envelope.msgid, _fingerprinted(envelope))
+                if stored is None:
+                    raise
+                answer = stored
+            nonce_to_spend = None
+            return answer
     except DomainError as error:
-        return env.failure(envelope, error, received=received, answered=platform.clock.now())
+        refusal: Exception = error
     except Exception as error:  # answered as infcode -9; the traceback is logged, not sent
         log.exception("medical interface: %s failed",
                       envelope.infno if envelope is not None else "a message", exc_info=error)
-        return env.failure(envelope, error, received=received, answered=platform.clock.now())
+        refusal = error
+    if nonce_to_spend is not None and not isinstance(refusal, env.NonceReplayed):
+        _spend_nonce_apart(platform, *nonce_to_spend, received)
+    return env.failure(envelope, refusal, received=received, answered=platform.clock.now())
 
 
-def _admit(platform: Platform, envelope: Envelope, signature: env.SignatureHeaders, body: Any,
-           received: datetime, *, remembered: bool) -> dict | None:
-    """Signature, nonce and msgid, in one transaction that spends the nonce: None to go on, or
-    the stored first answer of this msgid."""
-    code = envelope.fixmedins_code
-    with platform.uow() as uow:
-        secret = institution_secret(uow, code)
-        env.verify_headers(signature, secret=secret, now=received)
-        env.verify_body(body, secret=secret)
-        uow.session.add(IdempotencyRecord(scope=NONCE_SCOPE + code, key=signature.nonce,
-                                          request_hash=signature.timestamp, response={},
-                                          created_at=received))
-        try:
-            uow.session.flush()
-        except IntegrityError:
-            raise env.NonceReplayed() from None
-        stored = refusal = None
-        if remembered:
-            try:
-                stored = uow.replay(MESSAGE_SCOPE + code, envelope.msgid, _fingerprinted(envelope))
-            except IdempotencyKeyReused as reused:  # this msgid carried another message
-                refusal = reused
-        try:
-            uow.commit()  # the nonce is spent whatever the answer
-        except IntegrityError:  # a concurrent request spent the same nonce first
-            raise env.NonceReplayed() from None
-    if refusal is not None:
-        raise refusal
-    return stored
+def _spend_nonce(uow: UnitOfWork, code: str, signature: env.SignatureHeaders,
+                 received: datetime) -> None:
+    """The nonce's row, flushed (not committed): a second use, or a concurrent one once the
+    first commits, is NonceReplayed."""
+    uow.session.add(IdempotencyRecord(scope=NONCE_SCOPE + code, key=signature.nonce,
+                                      request_hash=signature.timestamp, response={},
+                                      created_at=received))
+    try:
+        uow.session.flush()
+    except IntegrityError:
+        raise env.NonceReplayed() from None
+
+
+def _spend_nonce_apart(platform: Platform, code: str, signature: env.SignatureHeaders,
+                       received: datetime) -> None:
+    """A refused message's nonce, spent in its own transaction (already spent: nothing)."""
+    try:
+        with platform.uow() as uow:
+            _spend_nonce(uow, code, signature, received)
+            uow.commit()
+    except (env.NonceReplayed, IntegrityError):
+        pass
+
+
+def _commit(uow: UnitOfWork) -> None:
+    try:
+        uow.commit()
+    except IntegrityError:  # the nonce, or the msgid's answer, was committed by another first
+        raise env.NonceReplayed() from None
 
 
 def _fingerprinted(envelope: Envelope) -> dict:
     return {"infno": envelope.infno, "input": envelope.input}
-
-
-def _remember(uow: UnitOfWork, envelope: Envelope, answer: dict) -> dict:
-    """Store the answer under (institution, msgid) and commit; a concurrent first try of the
-    same msgid that committed first wins, and its answer is the answer."""
-    scope, request = MESSAGE_SCOPE + envelope.fixmedins_code, _fingerprinted(envelope)
-    uow.remember(scope, envelope.msgid, request, answer)
-    try:
-        uow.commit()
-    except IntegrityError as error:
-        stored = uow.replay(scope, envelope.msgid, request)
-        if stored is None:
-            raise error
-        return stored
-    return answer
 
 
 def _check_signed_in(platform: Platform, uow: UnitOfWork, envelope: Envelope,
