@@ -30,9 +30,58 @@ Nothing is asserted. Goal (issue 13): ≥ 250 visits/s and settle p99 < 50 ms at
 `--profile N` runs N visits in process (no server: httpx over ASGI, one terminal) under cProfile
 first and prints where the time goes.
 
-## Measured
+## Measured (2026-12-04, 22:38-22:48 UTC, branch medsim with medstore 2c9766f and medapi 12283ad)
 
-(filled in below by the run of this branch; see the report)
+**The 2-core machine was shared with the other helpers of the medical domain and their test
+runs throughout: `uptime` load average 10-19** (printed by each run before the door, after it
+and after the baseline). Every process here (server, PostgreSQL backends, this load generator)
+got a small share of the two cores, so the absolute figures say more about the machine's load
+than about the code; the ratio to the bare inserts of the same run, and the in-process CPU per
+visit, are the figures to compare. No run had a refused message or an error once the client's
+idle connections expired before uvicorn's keep-alive (an earlier run had 17 ReadErrors from
+that race).
+
+| run (PostgreSQL, 400 people, 10 hospitals)     | door visits/s | bare visits/s | ratio | 2207 p50 / p99 ms | server CPU ms/visit | load before → after |
+|------------------------------------------------|---------------|---------------|-------|-------------------|---------------------|---------------------|
+| 50 terminals, 1 worker, 30 s                   | 6.0           | 38.8          | 0.155 | 1,500 / 7,142     | 72.3                | 10.2 → 14.5         |
+| 50 terminals, 2 workers, 30 s                  | 3.6           | 25.0          | 0.144 | 2,257 / 12,798    | 82.4                | 10.9 → 15.0         |
+| 50 terminals, 1 worker, 30 s (after medapi's one-commit door) | 4.2 | 37.1      | 0.113 | 2,040 / 9,228     | 66.3                | 13.5 → 18.9         |
+| 5 terminals, 1 worker, 20 s                    | 3.7           | 33.8          | 0.108 | 401 / 1,301       | 78.0                | 14.8 → 16.0         |
+
+The goal (≥ 250 visits/s, settle p99 < 50 ms at 50 terminals) is **not met, by far**: about
+40-60× too slow here. The bare inserts of the same rows (≈ 20 rows per visit: the visit, 3
+fee lines, the settlement, 3 audit records, 4 message answers, 5 spent nonces, a journal and
+2 postings, the year totals) run 6-9× faster than the door on the same machine in the same run.
+At 50 terminals the latencies are mostly the queue (50 visits in flight over 4-6 visits/s); at
+5 terminals a settle still takes 400 ms at p50 because the server got about a third of a core.
+
+Where a visit's time goes (`--profile 40`, in process, one terminal, load 13):
+
+* **CPU: 79-89 ms per visit through the whole application** (httpx over ASGI, middlewares, API
+  key, the door, the thread-pool hop; the load generator's side included). The goal needs
+  ≤ 8 ms per visit for the server and PostgreSQL together on two cores: a tenth of this.
+* **73 SQL statements per visit, each a round trip**: 2201 15, 2204 13, 2206 14, 2207 31
+  (psycopg's send and wait take ≈ 70 % of the door's wall time under cProfile). Repeated work
+  seen in the statement trace of one visit:
+  - `service.identify` runs on 2201, 2206 and 2207, and each time reads the person twice
+    through `people.service` (`find_person_by_ssn` and `get_person`, each `_view`: persons,
+    person_documents, person_photos *with the JPEG bytes*, jiangsu_card_records): 8 statements
+    per message where one narrow select of the person's name, gender, birth date and ssn would do;
+  - the institution row is read three times per message (the door's `institution_secret`,
+    `get_institution`, `visits._institution` → `service.institution_of`), and the sealed secret
+    unsealed on every message;
+  - the sign-out check (`_signed_out`: one select per message), the msgid lookup in
+    medical_messages, the audit chain's previous record (select seq/hash before each insert);
+  - the settle: the fee lines, the year-totals row (select, then insert under a savepoint on
+    the person's first settlement, then select again), the ledger's locks, journal lookup and
+    insert, two balance updates, the postings, the settlement, the lines' settlement_id one
+    UPDATE per line, the visit's state.
+* Owners: the door (medical/interface.py, medapi) and the visit lifecycle and identification
+  (medical/visits.py, medical/service.py, medstore; people.service's `_view`). Nothing in the
+  bench or the simulation is on this path. The first steps, in order of statements saved: a
+  narrow person lookup for identify (≈ 7 per message), the institution and its unsealed secret
+  read once per message (or cached per process with the secret's issue time as its version),
+  the fee lines' settlement_id in one UPDATE, and the year totals upserted in one statement.
 """
 
 from __future__ import annotations
