@@ -50,8 +50,8 @@ that race).
 
 The goal (≥ 250 visits/s, settle p99 < 50 ms at 50 terminals) is **not met, by far**: about
 40-60× too slow here. The bare inserts of the same rows (≈ 20 rows per visit: the visit, 3
-fee lines, the settlement, 3 audit records, 4 message answers, 5 spent nonces, a journal and
-2 postings, the year totals) run 6-9× faster than the door on the same machine in the same run.
+fee lines, the settlement, 3 audit records, 3 stored answers, 4 spent nonces, a journal and
+2 postings when money moves, the year totals on a person's first settlement) run 6-9× faster than the door on the same machine in the same run.
 At 50 terminals the latencies are mostly the queue (50 visits in flight over 4-6 visits/s); at
 5 terminals a settle still takes 400 ms at p50 because the server got about a third of a core.
 
