@@ -51,3 +51,15 @@ def test_a_day_reconciles_to_the_fen_and_a_corrupted_row_is_caught(platform):
         totals.medfee_total -= 1
         uow.commit()
     assert failing(reconcile(platform, world)) == ["each person's year totals = Σ deltas / 年度累计 = 各结算增量之和"]
+
+
+def test_ykt_simulate_medical_day_is_a_command_beside_the_transit_day():
+    from typer.testing import CliRunner
+
+    from yikatong.cli.main import app
+
+    listed = CliRunner().invoke(app, ["simulate", "--help"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    assert "medical-day" in listed.output and "day" in listed.output.replace("medical-day", "")
+    helped = CliRunner().invoke(app, ["simulate", "medical-day", "--help"], env={"COLUMNS": "200"})
+    assert helped.exit_code == 0 and "--visits" in helped.output and "--faults" in helped.output
