@@ -30,7 +30,7 @@ Nothing is asserted. Goal (issue 13): ≥ 250 visits/s and settle p99 < 50 ms at
 `--profile N` runs N visits in process (no server: httpx over ASGI, one terminal) under cProfile
 first and prints where the time goes.
 
-## Measured (2026-12-04, 22:38-22:48 UTC, branch medsim with medstore 2c9766f and medapi 12283ad)
+## Measured (2026-12-04, 22:38-23:08 UTC, branch medsim with medstore 2c9766f and medapi 12283ad)
 
 **The 2-core machine was shared with the other helpers of the medical domain and their test
 runs throughout: `uptime` load average 10-19** (printed by each run before the door, after it
@@ -47,6 +47,7 @@ that race).
 | 50 terminals, 2 workers, 30 s                  | 3.6           | 25.0          | 0.144 | 2,257 / 12,798    | 82.4                | 10.9 → 15.0         |
 | 50 terminals, 1 worker, 30 s (after medapi's one-commit door) | 4.2 | 37.1      | 0.113 | 2,040 / 9,228     | 66.3                | 13.5 → 18.9         |
 | 5 terminals, 1 worker, 20 s                    | 3.7           | 33.8          | 0.108 | 401 / 1,301       | 78.0                | 14.8 → 16.0         |
+| 50 terminals, 1 worker, 30 s (23:07, quieter)  | 6.2           | 42.4          | 0.147 | 1,876 / 6,633     | 70.5                | 10.3 → 13.2         |
 
 The goal (≥ 250 visits/s, settle p99 < 50 ms at 50 terminals) is **not met, by far**: about
 40-60× too slow here. The bare inserts of the same rows (≈ 20 rows per visit: the visit, 3
@@ -57,7 +58,7 @@ At 50 terminals the latencies are mostly the queue (50 visits in flight over 4-6
 
 Where a visit's time goes (`--profile 40`, in process, one terminal, load 13):
 
-* **CPU: 79-89 ms per visit through the whole application** (httpx over ASGI, middlewares, API
+* **CPU: 79-95 ms per visit through the whole application** (httpx over ASGI, middlewares, API
   key, the door, the thread-pool hop; the load generator's side included). The goal needs
   ≤ 8 ms per visit for the server and PostgreSQL together on two cores: a tenth of this.
 * **73 SQL statements per visit, each a round trip**: 2201 15, 2204 13, 2206 14, 2207 31
