@@ -77,9 +77,10 @@ def print_day_totals(totals, title: str) -> None:
 
 
 def register(group) -> None:
-    from yikatong.medical import clearing_cli
+    from yikatong.medical import clearing_cli, simulation_cli
 
-    clearing_cli.register(group)  # ykt medical clear-regions
+    clearing_cli.register(group)    # ykt medical clear-regions
+    simulation_cli.register(group)  # ykt simulate medical-day
     medical = group("medical")
     institutions = typer.Typer(no_args_is_help=True, help="designated institutions / 定点医药机构")
     medical.add_typer(institutions, name="institutions")

@@ -1,0 +1,603 @@
+"""Whole outpatient visits per second through the institution interface, on PostgreSQL, against
+bare inserts of the same rows in the same run.
+
+    PYTHONPATH=src .venv/bin/python bench/medical_settlement.py [--terminals 50] [--duration 20]
+        [--people 400] [--workers 1] [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench_medical]
+        [--profile 200]
+
+A visit is what a hospital's terminal does for an outpatient at the counter: 2201 register,
+2204 upload the fee lines (catalogue codes, quantities, prices), 2206 pre-settle, 2207 settle;
+every message a signed envelope (x-tif headers with the institution's secret, a nonce spent
+once, a msgid answered once), each write audited, the settlement posting fund → institution and
+personal account → institution in the ledger. The platform is a real `ykt serve` process
+(`--workers N`, no background jobs, the throttle off) on a PostgreSQL database created afresh;
+people (employees and residents, in service and retired, most with a personal-account balance)
+and the reference institutions (each with its secret, a MEDICAL_INSTITUTION login and an API
+key) are made through the services before it starts (medical/simulation.py). The terminals are
+asyncio tasks in this process (httpx), each waiting for an answer before its next request; the
+terminals of one institution share its sign-in (9001) and its msgid sequence.
+
+The baseline, same run, same PostgreSQL server: a copy of the seeded database (CREATE DATABASE
+… TEMPLATE, taken before the server starts) receives exactly the rows the measured phase
+inserted, read back from the bench database: the same tables with the same indexes and
+constraints, grouped per visit (a row goes with the visit of the row it references, the other
+rows are dealt out evenly), four transactions per visit as the door makes four messages, with
+as many concurrent connections as terminals (SQLAlchemy Core executemany, asyncio + psycopg).
+Updates the door makes (account balances, year totals) are not in the baseline: it is the floor
+of writing what a visit leaves behind. Printed: visits/s both ways and their ratio, the settle
+call's (2207) p50/p99 and every message's, the server's CPU per visit (psutil), errors.
+Nothing is asserted. Goal (issue 13): ≥ 250 visits/s and settle p99 < 50 ms at 50 terminals.
+`--profile N` runs N visits in process (no server: httpx over ASGI, one terminal) under cProfile
+first and prints where the time goes.
+
+## Measured (2026-12-04, 22:38-23:08 UTC, branch medsim with medstore 2c9766f and medapi 12283ad)
+
+**The 2-core machine was shared with the other helpers of the medical domain and their test
+runs throughout: `uptime` load average 10-19** (printed by each run before the door, after it
+and after the baseline). Every process here (server, PostgreSQL backends, this load generator)
+got a small share of the two cores, so the absolute figures say more about the machine's load
+than about the code; the ratio to the bare inserts of the same run, and the in-process CPU per
+visit, are the figures to compare. No run had a refused message or an error once the client's
+idle connections expired before uvicorn's keep-alive (an earlier run had 17 ReadErrors from
+that race).
+
+| run (PostgreSQL, 400 people, 10 hospitals)     | door visits/s | bare visits/s | ratio | 2207 p50 / p99 ms | server CPU ms/visit | load before → after |
+|------------------------------------------------|---------------|---------------|-------|-------------------|---------------------|---------------------|
+| 50 terminals, 1 worker, 30 s                   | 6.0           | 38.8          | 0.155 | 1,500 / 7,142     | 72.3                | 10.2 → 14.5         |
+| 50 terminals, 2 workers, 30 s                  | 3.6           | 25.0          | 0.144 | 2,257 / 12,798    | 82.4                | 10.9 → 15.0         |
+| 50 terminals, 1 worker, 30 s (after medapi's one-commit door) | 4.2 | 37.1      | 0.113 | 2,040 / 9,228     | 66.3                | 13.5 → 18.9         |
+| 5 terminals, 1 worker, 20 s                    | 3.7           | 33.8          | 0.108 | 401 / 1,301       | 78.0                | 14.8 → 16.0         |
+| 50 terminals, 1 worker, 30 s (23:07, quieter)  | 6.2           | 42.4          | 0.147 | 1,876 / 6,633     | 70.5                | 10.3 → 13.2         |
+
+The goal (≥ 250 visits/s, settle p99 < 50 ms at 50 terminals) is **not met, by far**: about
+40-60× too slow here. The bare inserts of the same rows (≈ 20 rows per visit: the visit, 3
+fee lines, the settlement, 3 audit records, 3 stored answers, 4 spent nonces, a journal and
+2 postings when money moves, the year totals on a person's first settlement) run 6-9× faster than the door on the same machine in the same run.
+At 50 terminals the latencies are mostly the queue (50 visits in flight over 4-6 visits/s); at
+5 terminals a settle still takes 400 ms at p50 because the server got about a third of a core.
+
+Where a visit's time goes (`--profile 40`, in process, one terminal, load 13):
+
+* **CPU: 79-95 ms per visit through the whole application** (httpx over ASGI, middlewares, API
+  key, the door, the thread-pool hop; the load generator's side included). The goal needs
+  ≤ 8 ms per visit for the server and PostgreSQL together on two cores: a tenth of this.
+* **73 SQL statements per visit, each a round trip**: 2201 15, 2204 13, 2206 14, 2207 31
+  (psycopg's send and wait take ≈ 70 % of the door's wall time under cProfile). Repeated work
+  seen in the statement trace of one visit:
+  - `service.identify` runs on 2201, 2206 and 2207, and each time reads the person twice
+    through `people.service` (`find_person_by_ssn` and `get_person`, each `_view`: persons,
+    person_documents, person_photos *with the JPEG bytes*, jiangsu_card_records): 8 statements
+    per message where one narrow select of the person's name, gender, birth date and ssn would do;
+  - the institution row is read three times per message (the door's `institution_secret`,
+    `get_institution`, `visits._institution` → `service.institution_of`), and the sealed secret
+    unsealed on every message;
+  - the sign-out check (`_signed_out`: one select per message), the msgid lookup in
+    medical_messages, the audit chain's previous record (select seq/hash before each insert);
+  - the settle: the fee lines, the year-totals row (select, then insert under a savepoint on
+    the person's first settlement, then select again), the ledger's locks, journal lookup and
+    insert, two balance updates, the postings, the settlement, the lines' settlement_id one
+    UPDATE per line, the visit's state.
+* Owners: the door (medical/interface.py, medapi) and the visit lifecycle and identification
+  (medical/visits.py, medical/service.py, medstore; people.service's `_view`). Nothing in the
+  bench or the simulation is on this path. The first steps, in order of statements saved: a
+  narrow person lookup for identify (≈ 7 per message), the institution and its unsealed secret
+  read once per message (or cached per process with the secret's issue time as its version),
+  the fee lines' settlement_id in one UPDATE, and the year totals upserted in one statement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import io
+import itertools
+import os
+import pstats
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/ykt_bench_medical"
+VISIT = ("2201", "2204", "2206", "2207")
+
+
+# --- databases ---------------------------------------------------------------------------------
+
+
+def _admin(url: str):
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from yikatong.db.engine import normalise_url
+
+    target = make_url(normalise_url(url))
+    return target, create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+@contextlib.contextmanager
+def database(url: str) -> Iterator[str]:
+    """The named PostgreSQL database created afresh, and its bare twin's name; both dropped after."""
+    from sqlalchemy import text
+
+    target, admin = _admin(url)
+    names = (target.database, f"{target.database}_bare")
+    with admin.connect() as connection:
+        for name in names:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{names[0]}"'))
+    try:
+        yield target.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            for name in names:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def copy_database(url: str) -> str:
+    """CREATE DATABASE <name>_bare TEMPLATE <name> (nobody may be connected to the template)."""
+    from sqlalchemy import text
+
+    target, admin = _admin(url)
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{target.database}_bare" TEMPLATE "{target.database}"'))
+    admin.dispose()
+    return target.set(database=f"{target.database}_bare").render_as_string(hide_password=False)
+
+
+def server_env(url: str, workdir: Path) -> dict[str, str]:
+    return {**os.environ, "YKT_DATABASE_URL": url, "YKT_KEY_STORE": "memory", "YKT_THROTTLE": "off",
+            "YKT_CHIP_DIR": str(workdir / "chips"), "YKT_AUDIT_CHECKPOINT_DIR": str(workdir / "checkpoints"),
+            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+
+
+def seed(env: dict[str, str], people: int):
+    """Migrate, load reference data; people enrolled and credited, institutions provisioned.
+    Returns (people, institutions, catalogue items by kind)."""
+    os.environ.update({k: v for k, v in env.items() if k.startswith("YKT_")})
+    from yikatong.medical import service, simulation
+    from yikatong.platform import Platform
+    from yikatong.platform_setup import prepare
+
+    platform = Platform()
+    prepare(platform)
+    day = service.today(platform.uow())
+    rng = random.Random(20261204)
+    persons = simulation.make_people(platform, people, day, rng, simulation._Silent())
+    with platform.uow() as uow:
+        for person in persons:
+            person.psn_no = service.psn_no_of(uow=uow, person_id=person.person_id) or ""
+    institutions = [i for i in simulation.provision_institutions(platform) if i.kind == "hospital"]
+    items = simulation.catalogue_lines(day)
+    platform.engine.dispose()
+    return persons, institutions, items
+
+
+def snapshot(url: str) -> dict[str, set]:
+    """Every table's primary keys now."""
+    from sqlalchemy import create_engine, select
+
+    from yikatong.db.registry import load_all_models
+
+    engine = create_engine(url)
+    keys = {}
+    with engine.connect() as connection:
+        for table in load_all_models().sorted_tables:
+            columns = list(table.primary_key.columns)
+            keys[table.name] = {tuple(row) for row in connection.execute(select(*columns))}
+    engine.dispose()
+    return keys
+
+
+# --- the server ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], port: int, workers: int, log: Path) -> Iterator[tuple[str, int]]:
+    import httpx
+
+    start = "import sys; from yikatong.cli.main import app; sys.argv[0] = 'ykt'; app()"
+    command = [sys.executable, "-c", start, "serve", "--port", str(port), "--no-worker", "--workers", str(workers)]
+    with open(log, "ab") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the server did not come up; see {log}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.3)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def server_cpu(pid: int) -> float:
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in (root, *root.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+# --- the terminals -------------------------------------------------------------------------------
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.visits = 0
+        self.refused: dict[str, int] = defaultdict(int)
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.profile: cProfile.Profile | None = None
+
+
+def hospital_systems(institutions, clock, transport_for) -> list:
+    from yikatong.medical.simulation import HospitalSystem
+
+    return [HospitalSystem(code=i.code, name=i.name, secret=i.secret, credential={"X-API-Key": i.api_key},
+                           clock=clock, transport=transport_for(), sequence=itertools.count(1))
+            for i in institutions]
+
+
+async def send(client, his, infno: str, payload: dict, stats: Stats) -> dict | None:
+    from yikatong.medical.simulation import INTERFACE_URL
+
+    body = his.envelope(infno, payload)
+    started = time.perf_counter()
+    try:
+        response = await client.post(INTERFACE_URL, json=body, headers=his.headers())
+    except Exception as error:  # noqa: BLE001 (a connection the server dropped: counted, not fatal)
+        stats.refused[f"{infno}:{type(error).__name__}"] += 1
+        return None
+    stats.latency[infno].append((time.perf_counter() - started) * 1000)
+    answer = response.json() if response.status_code == 200 else {"infcode": response.status_code}
+    if answer.get("infcode") != 0:
+        stats.refused[f"{infno}:{answer.get('err_code') or answer.get('infcode')}"] += 1
+        return None
+    return answer
+
+
+async def visit(client, his, person, items, rng: random.Random, stats: Stats) -> bool:
+    from yikatong.medical import simulation as sim
+
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + 8 * 3600))
+    serial = f"MZ{rng.getrandbits(40):010X}"
+    answer = await send(client, his, "2201", sim.registration(
+        psn_no=person.psn_no, insutype=person.scheme, cert_no=person.ssn, begntime=when, serial=serial), stats)
+    if answer is None:
+        return False
+    mdtrt_id = answer["output"]["data"]["mdtrt_id"]
+    lines = sim.draw_lines(items, rng, count=rng.randint(1, 5))
+    if await send(client, his, "2204", sim.fee_details(mdtrt_id=mdtrt_id, psn_no=person.psn_no, med_type="11",
+                                                       lines=lines, when=when), stats) is None:
+        return False
+    request = sim.settlement_request(psn_no=person.psn_no, insutype=person.scheme, cert_no=person.ssn,
+                                     mdtrt_id=mdtrt_id, med_type="11", total=sum(line.amount for line in lines),
+                                     use_account=True, serial=serial)
+    if await send(client, his, "2206", request, stats) is None:
+        return False
+    return await send(client, his, "2207", request, stats) is not None
+
+
+async def terminal(client, his, people, items, until: float, stats: Stats, seed: int) -> None:
+    rng = random.Random(seed)
+    while time.monotonic() < until:
+        if await visit(client, his, rng.choice(people), items, rng, stats):
+            stats.visits += 1
+
+
+async def sign_in(client, systems) -> None:
+    from yikatong.medical.simulation import INTERFACE_URL
+
+    for his in systems:
+        response = await client.post(INTERFACE_URL, json=his.sign_in_message(), headers=his.headers())
+        answer = response.json()
+        if answer.get("infcode") != 0:
+            raise SystemExit(f"{his.code} could not sign in: {answer}")
+        his.signed_in(answer)
+
+
+async def measure(base: str, pid: int, systems, people, items, terminals: int, duration: float) -> tuple[Stats, float, float]:
+    import httpx
+
+    # uvicorn closes a connection idle for 5 s; the client drops its idle ones first (else a
+    # request can race the server's close and end in a ReadError)
+    limits = httpx.Limits(max_connections=terminals + 5, max_keepalive_connections=terminals + 5,
+                          keepalive_expiry=3.0)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        await sign_in(client, systems)
+        warm = Stats()  # the server's first requests (imports, caches, pool) are not measured
+        until = time.monotonic() + 3
+        await asyncio.gather(*(terminal(client, systems[n % len(systems)], people, items, until, warm, n)
+                               for n in range(min(5, terminals))))
+        stats = Stats()
+        cpu = server_cpu(pid)
+        started = time.monotonic()
+        until = started + duration
+        await asyncio.gather(*(terminal(client, systems[n % len(systems)], people, items, until, stats, 1000 + n)
+                               for n in range(terminals)))
+        elapsed = time.monotonic() - started
+        return stats, elapsed, server_cpu(pid) - cpu
+
+
+# --- the baseline: bare inserts of the same rows --------------------------------------------------
+
+
+def new_rows(url: str, before: dict[str, set]):
+    """[(table, [row dicts])] the measured phase inserted, in dependency order."""
+    from sqlalchemy import create_engine, select
+
+    from yikatong.db.registry import load_all_models
+
+    engine = create_engine(url)
+    found = []
+    with engine.connect() as connection:
+        for table in load_all_models().sorted_tables:
+            keys = [c.name for c in table.primary_key.columns]
+            rows = [dict(row._mapping) for row in connection.execute(select(table))]
+            fresh = [row for row in rows if tuple(row[k] for k in keys) not in before[table.name]]
+            if fresh:
+                found.append((table, fresh))
+    engine.dispose()
+    return found
+
+
+# Rows opened once and shared by later visits (an institution's payable account, opened at its
+# first settlement): inserted into the bare database before its clock starts.
+PRELUDE = frozenset({"ledger_accounts"})
+
+
+def per_visit(found, visits: int) -> tuple[list[tuple], list[list[tuple]]]:
+    """(prelude rows, rows grouped per visit): a row goes with the visit of the new row it
+    references (its first foreign key into rows of this phase), the others are dealt out
+    evenly by key."""
+    chunks: list[list[tuple]] = [[] for _ in range(visits)]
+    prelude: list[tuple] = []
+    owner: dict[tuple[str, object], int] = {}
+    referenced = {(fk.column.table.name, fk.column.name) for table, _ in found for fk in table.foreign_keys}
+    for table, rows in found:
+        if table.name in PRELUDE:
+            prelude.extend((table, row) for row in rows)
+            continue
+        keys = [c.name for c in table.primary_key.columns]
+        links = [(fk.parent.name, fk.column.table.name, fk.column.name) for fk in table.foreign_keys]
+        rows = sorted(rows, key=lambda row: tuple(str(row[k]) for k in keys))
+        for rank, row in enumerate(rows):
+            chunk = None
+            for column, parent, parent_column in links:
+                chunk = owner.get((f"{parent}.{parent_column}", row[column]))
+                if chunk is not None:
+                    break
+            if chunk is None:
+                chunk = rank * visits // len(rows)
+            for column in table.columns:
+                if (table.name, column.name) in referenced:
+                    owner[(f"{table.name}.{column.name}", row[column.name])] = chunk
+            chunks[chunk].append((table, row))
+    return prelude, chunks
+
+
+async def bare_inserts(url: str, prelude: list[tuple], chunks: list[list[tuple]], connections: int) -> float:
+    from sqlalchemy import insert
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(make_url(url).set(drivername="postgresql+psycopg_async"),
+                                 pool_size=connections, max_overflow=0)
+    queue: asyncio.Queue = asyncio.Queue()
+    for chunk in chunks:
+        queue.put_nowait(chunk)
+
+    async def worker() -> None:
+        async with engine.connect() as connection:
+            while not queue.empty():
+                chunk = queue.get_nowait()
+                size = max(1, -(-len(chunk) // len(VISIT)))
+                for part in range(0, len(chunk), size):  # one transaction per message of the visit
+                    async with connection.begin():
+                        for table, group in itertools.groupby(chunk[part:part + size], key=lambda item: item[0]):
+                            await connection.execute(insert(table), [row for _, row in group])
+
+    async with engine.begin() as first:
+        for table, group in itertools.groupby(prelude, key=lambda item: item[0]):
+            await first.execute(insert(table), [row for _, row in group])
+    started = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    elapsed = time.monotonic() - started
+    await engine.dispose()
+    return elapsed
+
+
+# --- in-process profile ------------------------------------------------------------------------------
+
+
+def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
+    """Where a visit's time goes, in process, one terminal, no other load from this bench:
+    (a) CPU per visit through the whole application (httpx over ASGI: middlewares, routing,
+    the API key, the door, the thread-pool hop), as process CPU time; (b) the door alone
+    (interface.call_service called directly) under cProfile."""
+    import json
+    from decimal import Decimal
+
+    import httpx
+
+    from yikatong.api.app import create_app
+    from yikatong.core.actor import Actor, Channel, Role
+    from yikatong.core.clock import SystemClock
+    from yikatong.medical import interface
+    from yikatong.platform import Platform
+
+    os.environ.update({k: v for k, v in env.items() if k.startswith("YKT_")})
+    platform = Platform()
+    app = create_app(platform)
+    systems = systems_of(SystemClock())
+
+    async def through_app() -> tuple[float, float, Stats]:
+        stats = Stats()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+            await sign_in(client, systems)
+            rng = random.Random(7)
+            for n in range(10):
+                await visit(client, systems[n % len(systems)], rng.choice(people), items, rng, stats)
+            stats = Stats()
+            cpu, wall = time.process_time(), time.perf_counter()
+            for n in range(visits):
+                stats.visits += await visit(client, systems[n % len(systems)], rng.choice(people), items, rng, stats)
+            return time.process_time() - cpu, time.perf_counter() - wall, stats
+
+    cpu, wall, stats = asyncio.run(through_app())
+    lines = [f"in process, whole application: {stats.visits} visits, {cpu * 1000 / max(1, stats.visits):.1f} ms "
+             f"CPU and {wall * 1000 / max(1, stats.visits):.1f} ms wall per visit; refused {dict(stats.refused) or 0}"]
+
+    class Direct:  # the HIS posting straight into the door's function
+        def __init__(self, his) -> None:
+            self.his = his
+            self.actor = Actor(user_id=f"his-{his.code}", role=Role.MEDICAL_INSTITUTION, channel=Channel.HOSPITAL,
+                               branch_code=his.code)
+
+        async def post(self, url: str, json: dict, headers: dict):  # noqa: A002 (httpx's name)
+            body = _json.loads(_json.dumps(json), parse_float=Decimal)
+            current[0] = body["infno"]
+            answer = interface.call_service(platform, self.actor, body, headers)
+            return _Answer(answer)
+
+    class _Answer:
+        status_code = 200
+
+        def __init__(self, answer: dict) -> None:
+            self.answer = answer
+
+        def json(self) -> dict:
+            return self.answer
+
+    _json = json
+    profiler = cProfile.Profile()
+    current = [""]
+    statements: dict[str, int] = defaultdict(int)
+
+    def count(*_args) -> None:
+        statements[current[0]] += 1
+
+    from sqlalchemy import event
+
+    event.listen(platform.engine, "before_cursor_execute", count)
+
+    async def door_only() -> Stats:
+        stats = Stats()
+        rng = random.Random(8)
+        profiler.enable()
+        for n in range(visits):
+            his = systems[n % len(systems)]
+            await visit(Direct(his), his, rng.choice(people), items, rng, stats)
+        profiler.disable()
+        return stats
+
+    stats = asyncio.run(door_only())
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats("yikatong", 45)
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+    platform.engine.dispose()
+    lines.append("SQL statements per message (the door alone): " + ", ".join(
+        f"{infno} {n / max(1, visits):.1f}" for infno, n in sorted(statements.items())))
+    lines.append(f"the door alone (interface.call_service), {visits} visits under cProfile:")
+    return "\n".join(lines) + "\n" + out.getvalue()
+
+
+# --- main ---------------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--terminals", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=20, help="seconds measured")
+    parser.add_argument("--people", type=int, default=400)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--profile", type=int, default=0, help="N visits in process under cProfile first")
+    args = parser.parse_args()
+    import tempfile
+
+    from yikatong.core.clock import SystemClock
+
+    with tempfile.TemporaryDirectory(prefix="ykt-medical-bench-") as folder, database(args.database_url) as url:
+        workdir = Path(folder)
+        env = server_env(url, workdir)
+        print(f"seeding {args.people} people and the institutions…", flush=True)
+        people, institutions, items = seed(env, args.people)
+        if args.profile:
+            print(profile(env, lambda clock: hospital_systems(institutions, clock, lambda: None), people, items,
+                          args.profile))
+        before = snapshot(url)
+        bare_url = copy_database(url)
+        print(f"load before: {load()}", flush=True)
+        systems = hospital_systems(institutions, SystemClock(), lambda: None)
+        with serving(env, free_port(), args.workers, workdir / "server.log") as (base, pid):
+            stats, elapsed, cpu = asyncio.run(measure(base, pid, systems, people, items, args.terminals,
+                                                      args.duration))
+        print(f"load after the door: {load()}", flush=True)
+        if any(not key.split(":")[1].lstrip("-").isdigit() and "_" not in key.split(":")[1] for key in stats.refused):
+            print("the server's last words:\n" + "\n".join(
+                (workdir / "server.log").read_text(errors="replace").splitlines()[-25:]))
+        found = new_rows(url, before)
+        rows = sum(len(r) for _, r in found)
+        opened = next((len(r) for t, r in found if t.name == "medical_visits"), stats.visits)
+        prelude, chunks = per_visit(found, max(1, opened))  # every visit the phase opened (warm-up, unfinished)
+        bare_elapsed = asyncio.run(bare_inserts(bare_url, prelude, chunks, args.terminals))
+        print(f"load after the baseline: {load()}")
+    door_rate = stats.visits / elapsed
+    bare_rate = len(chunks) / bare_elapsed
+    settle = stats.latency["2207"]
+    print(f"\n{args.terminals} terminals, {args.workers} worker(s), {elapsed:.1f} s, PostgreSQL")
+    print(f"door:     {stats.visits} visits = {door_rate:.1f} visits/s "
+          f"({sum(len(v) for v in stats.latency.values())} messages; refused {dict(stats.refused) or 0}); "
+          f"server CPU {cpu * 1000 / max(1, stats.visits):.1f} ms/visit")
+    print(f"baseline: the same {rows} rows ({rows / max(1, stats.visits):.1f} per visit) as {len(chunks)} visits "
+          f"× {len(VISIT)} transactions in {bare_elapsed:.2f} s = {bare_rate:.1f} visits/s")
+    print(f"ratio door / bare inserts: {door_rate / bare_rate:.3f}")
+    for infno in VISIT:
+        values = stats.latency.get(infno, [])
+        print(f"  {infno}: p50 {percentile(values, 0.5):.1f} ms, p99 {percentile(values, 0.99):.1f} ms "
+              f"({len(values)} calls)")
+    print(f"settle (2207) p50 {statistics.median(settle) if settle else float('nan'):.1f} ms, "
+          f"p99 {percentile(settle, 0.99):.1f} ms; goal ≥ 250 visits/s, p99 < 50 ms")
+    print("rows per table: " + ", ".join(f"{t.name} {len(r)}" for t, r in found))
+
+
+if __name__ == "__main__":
+    main()
