@@ -76,6 +76,9 @@ def test_a_visitor_registers_uploads_settles_and_cancels_through_the_visit_flow(
         day = visits.settlements(uow=uow, actor=visits_actor(), day=TODAY)
         rows = interregion.rows(uow=uow, counterpart_admdvs=SHANGHAI, day=TODAY)
     assert [s.setl_id for s in day] == [settled.setl_id] and day[0].insuplc_admdvs == SHANGHAI
+    # …but not of what our fund paid that day: Shanghai pays it (the receivable above)
+    with platform.uow() as uow:
+        assert service.fund_day(uow=uow, day=TODAY) == []
     assert [(r.direction, r.entry, r.owed) for r in rows] == [("in", "settle", owed)]
 
     cancelled = call(platform, visits.cancel, msgid=msgid(), setl_id=settled.setl_id, mdtrt_id=visit.mdtrt_id,

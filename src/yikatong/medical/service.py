@@ -957,15 +957,19 @@ def institution_day(*, uow: UnitOfWork, actor: Actor, fixmedins_code: str | None
 
 
 def fund_day(*, uow: UnitOfWork, day: date) -> list[FundDayRow]:
-    """The fund's day: each institution with settlements made that day, and their sums."""
+    """The fund's day: each institution with settlements made that day, and their sums. Only our
+    own insured people: a visitor insured elsewhere is paid by their region (interregion), and
+    counting it here would overstate what our fund paid."""
     from sqlalchemy import func
+
+    from yikatong.medical.visits import VISITOR
 
     low, high = _day_bounds(day)
     s = models.Settlement
     rows = uow.session.execute(
         select(s.fixmedins_code, s.state, func.count(s.id), func.sum(s.medfee_sumamt),
                func.sum(s.fund_pay_sumamt), func.sum(s.acct_pay), func.sum(s.psn_cash_pay))
-        .where(s.settled_at >= low, s.settled_at < high)
+        .where(s.settled_at >= low, s.settled_at < high, s.person_id != VISITOR)
         .group_by(s.fixmedins_code, s.state).order_by(s.fixmedins_code)).all()
     by_code: dict[str, DayTotals] = {}
     for code, state, count, medfee, fund, account, cash in rows:
