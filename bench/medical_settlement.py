@@ -96,16 +96,14 @@ import itertools
 import os
 import pstats
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from serving import REPO, free_port, load, server_cpu, serving, ykt_serve  # bench/serving.py
+
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/ykt_bench_medical"
 VISIT = ("2201", "2204", "2206", "2207")
 
@@ -199,56 +197,6 @@ def snapshot(url: str) -> dict[str, set]:
 
 
 # --- the server ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serving(env: dict[str, str], port: int, workers: int, log: Path) -> Iterator[tuple[str, int]]:
-    import httpx
-
-    start = "import sys; from yikatong.cli.main import app; sys.argv[0] = 'ykt'; app()"
-    command = [sys.executable, "-c", start, "serve", "--port", str(port), "--no-worker", "--workers", str(workers)]
-    with open(log, "ab") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=REPO)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the server did not come up; see {log}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.3)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def server_cpu(pid: int) -> float:
-    import psutil
-
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in (root, *root.children(recursive=True)):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
-
-
-def load() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 # --- the terminals -------------------------------------------------------------------------------
@@ -567,7 +515,9 @@ def main() -> None:
         bare_url = copy_database(url)
         print(f"load before: {load()}", flush=True)
         systems = hospital_systems(institutions, SystemClock(), lambda: None)
-        with serving(env, free_port(), args.workers, workdir / "server.log") as (base, pid):
+        port = free_port()
+        with serving(ykt_serve(port, "--no-worker", "--workers", str(args.workers)), env, port,
+                     workdir / "server.log") as (base, pid):
             stats, elapsed, cpu = asyncio.run(measure(base, pid, systems, people, items, args.terminals,
                                                       args.duration))
         print(f"load after the door: {load()}", flush=True)

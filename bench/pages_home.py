@@ -59,20 +59,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from serving import REPO, free_port, load, server_cpu, serving, ykt_serve  # bench/serving.py
+
 PASSWORD = "Bench-holder-password-2026!"
 TOKEN_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -113,54 +110,6 @@ def seed(env: dict[str, str], holders: int) -> list[tuple[str, str]]:
         made.append((f"bench-holder-{n}", card_no))
     platform.engine.dispose()
     return made
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serving(env: dict[str, str], port: int, log: Path) -> Iterator[tuple[str, int]]:
-    import httpx
-
-    start = "import sys; from yikatong.cli.main import app; sys.argv[0] = 'ykt'; app()"
-    command = [sys.executable, "-c", start, "serve", "--port", str(port), "--no-worker"]
-    with open(log, "ab") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT,
-                                   cwd=REPO)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the server did not come up; see {log}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.3)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def server_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of the server and any process it started."""
-    import psutil
-
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in (root, *root.children(recursive=True)):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 # --- the simulated holders -------------------------------------------------------------------
@@ -241,10 +190,6 @@ async def measure(base: str, pid: int, holders: list[tuple[str, str]], duration:
     return summary(api_results), summary(page_results)
 
 
-def load() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--holders", type=int, default=50)
@@ -257,7 +202,8 @@ def main() -> None:
         print(f"seeding {args.holders} holders…", flush=True)
         holders = seed(env, args.holders)
         print(f"load before: {load()}", flush=True)
-        with serving(env, free_port(), workdir / "server.log") as (base, pid):
+        port = free_port()
+        with serving(ykt_serve(port, "--no-worker"), env, port, workdir / "server.log") as (base, pid):
             api, page = asyncio.run(measure(base, pid, holders, args.duration, args.rounds))
         print(f"load after:  {load()}")
     print(f"{args.holders} holders, 1 s between requests, {args.rounds} × {args.duration:g} s per door")

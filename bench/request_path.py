@@ -239,15 +239,14 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi import FastAPI
+from serving import free_port, serving, ykt_serve  # bench/serving.py
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -336,50 +335,9 @@ def seed(env: dict[str, str], runs: int):
 # --- servers and wrk ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serving(command: list[str], env: dict[str, str], port: int, log: Path,
-            probe: str = "/healthz") -> Iterator[str]:
-    with open(log, "ab") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT,
-                                   cwd=REPO)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base + probe, process, log)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited ({process.returncode}); see {log}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-    raise SystemExit(f"server did not come up; see {log}")
-
-
 def platform_command(port: int, workers: int | None) -> list[str]:
     """`ykt serve`; `workers` None: without the option (a revision from before it existed)."""
-    start = "import sys; from yikatong.cli.main import app; sys.argv[0] = 'ykt'; app()"
-    command = [sys.executable, "-c", start, "serve", "--port", str(port), "--no-worker"]
-    return command + (["--workers", str(workers)] if workers is not None else [])
+    return ykt_serve(port, "--no-worker", *(["--workers", str(workers)] if workers is not None else []))
 
 
 def source_of(revision: str, workdir: Path) -> Path:
@@ -503,7 +461,7 @@ def measure_before(revision: str, env: dict[str, str], holders: list, workdir: P
         source = source_of(revision, workdir)
     env = {**env, "PYTHONPATH": os.pathsep.join([str(source), str(REPO)])}
     port = free_port()
-    with serving(platform_command(port, None if workers == 1 else workers), env, port, log) as base:
+    with serving(platform_command(port, None if workers == 1 else workers), env, port, log) as (base, _):
         plan = workdir / "plan-before.lua"
         write_plan(plan, base, holders, 0)
         print(f" platform at {revision} (before), {workers} worker process"
@@ -526,7 +484,7 @@ def run(args) -> None:
             print(f"database: {platform.engine.dialect.name}; wrk -t2 -c{connections} "
                   f"-d{duration}s per figure; load average before: {os.getloadavg()[0]:.2f}")
             port = free_port()
-            with serving(bare_command(port), env, port, log, probe="/async") as bare:
+            with serving(bare_command(port), env, port, log, probe="/async") as (bare, _):
                 bare_async = get_load(bare, "/async", "bare FastAPI async", plan=workdir / "none",
                                       duration=duration, connections=connections)
                 bare_sync = get_load(bare, "/sync", "bare FastAPI sync", plan=workdir / "none",
@@ -538,7 +496,7 @@ def run(args) -> None:
                                connections, workers)
             for run_no, workers in enumerate(args.workers):
                 port = free_port()
-                with serving(platform_command(port, workers), env, port, log) as base:
+                with serving(platform_command(port, workers), env, port, log) as (base, _):
                     plan = workdir / f"plan-{workers}.lua"
                     write_plan(plan, base, holders, run_no)
                     print(f" platform, {workers} worker process{'es' if workers > 1 else ''}:")

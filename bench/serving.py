@@ -1,0 +1,84 @@
+"""What the benches share: a server process on a free port, its CPU time, the machine's load.
+
+Imported by the bench scripts (`python bench/NAME.py` puts this folder on the path)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Server(NamedTuple):
+    base: str  # http://127.0.0.1:PORT
+    pid: int
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def ykt_serve(port: int, *options: str) -> list[str]:
+    """`ykt serve` on `port` with this interpreter (the venv the bench runs in)."""
+    start = "import sys; from yikatong.cli.main import app; sys.argv[0] = 'ykt'; app()"
+    return [sys.executable, "-c", start, "serve", "--port", str(port), *options]
+
+
+@contextlib.contextmanager
+def serving(command: list[str], env: dict[str, str], port: int, log: Path,
+            probe: str = "/healthz") -> Iterator[Server]:
+    """Start `command` (its output appended to `log`), wait until `probe` answers 200, and stop
+    it when the block ends."""
+    with open(log, "ab") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base + probe, process, log)
+        yield Server(base, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited ({process.returncode}); see {log}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.3)
+    raise SystemExit(f"server did not come up; see {log}")
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of the server and any process it started."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in (root, *root.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
