@@ -550,9 +550,9 @@ def _person_by_credential(uow: UnitOfWork, cert_type: str, cert_no: str) -> tupl
     if cert_type == "01":
         return _person_by_ecard_token(uow, cert_no), None
     if cert_type == "02":
-        from yikatong.people.service import find_person_by_ssn
+        from yikatong.people.service import find_person_basics_by_ssn
 
-        person = find_person_by_ssn(uow=uow, ssn=cert_no)
+        person = find_person_basics_by_ssn(uow=uow, ssn=cert_no)
         if person is None:
             raise InsuredNotFound(**names)
         return person.id, None
@@ -732,9 +732,9 @@ def _filer(uow: UnitOfWork, actor: Actor) -> str | None:
 
 
 def _person(uow: UnitOfWork, person_id: int):
-    from yikatong.people.service import get_person
+    from yikatong.people.service import person_basics
 
-    return get_person(uow=uow, person_id=person_id)
+    return person_basics(uow=uow, person_id=person_id)
 
 
 def _periods(uow: UnitOfWork, person_id: int, *, lock: bool = False) -> list[Enrolment]:

@@ -138,6 +138,39 @@ def find_person_by_ssn(*, uow: UnitOfWork, ssn: str) -> PersonView | None:
     return _view(uow, person) if person else None
 
 
+@dataclass(frozen=True)
+class PersonBasics:
+    """The few fields a caller that only names the person needs (no document, photo or card
+    lookups): for the medical interface's identification on every visit message."""
+
+    id: int
+    name: str
+    gender: str
+    birth_date: date
+    ssn: str
+
+
+_BASICS = (Person.id, Person.name, Person.gender, Person.birth_date, Person.ssn)
+
+
+def person_basics(*, uow: UnitOfWork, person_id: int) -> PersonBasics:
+    """One narrow select of the person's id, name, gender, birth date and ssn; PersonNotFound."""
+    row = uow.session.execute(select(*_BASICS).where(Person.id == person_id)).first()
+    if row is None:
+        raise errors.PersonNotFound(person_id=person_id)
+    return PersonBasics(id=row.id, name=row.name, gender=row.gender, birth_date=row.birth_date,
+                        ssn=row.ssn or "")
+
+
+def find_person_basics_by_ssn(*, uow: UnitOfWork, ssn: str) -> PersonBasics | None:
+    """`find_person_by_ssn` narrowed to PersonBasics: one select, same matching."""
+    row = uow.session.execute(select(*_BASICS).where(Person.ssn == normalise_ssn(ssn))).first()
+    if row is None:
+        return None
+    return PersonBasics(id=row.id, name=row.name, gender=row.gender, birth_date=row.birth_date,
+                        ssn=row.ssn or "")
+
+
 # --- registering an applicant ----------------------------------------------------------
 
 
