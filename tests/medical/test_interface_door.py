@@ -124,3 +124,23 @@ def test_spent_nonces_are_forgotten_once_their_timestamps_are_stale(hospitals, r
     # sent again now, the old request fails on its timestamp, not on a forgotten nonce
     stale = hospital.post(body, nonce="kept-for-a-while", now=clock.now() - timedelta(minutes=11))
     assert stale["err_code"] == "medical_timestamp_stale"
+
+
+def test_a_rotated_secret_and_a_suspension_take_effect_at_the_next_message(hospitals, reference):
+    """The door caches unsealed secrets per process by the sealed value it reads on every
+    message: a rotation or a suspension is honoured at once, not after some cache expiry."""
+    from tests.medical.conftest import OFFICE
+    from yikatong.medical import service
+
+    hospital, _ = hospitals
+    hospital.sign_in()  # the old secret is now unsealed and cached
+    old = hospital.secret
+    with reference.uow() as uow:
+        hospital.secret = service.issue_institution_secret(uow=uow, actor=OFFICE, code=CODE).secret
+    stale = hospital.post(hospital.envelope("9001", {"opter_no": "1"}, key="signIn"), secret=old)
+    assert (stale["infcode"], stale["err_code"]) == (env.SIGNATURE_REFUSED, "medical_signature_invalid")
+    hospital.sign_in()  # the new secret verifies at once
+    with reference.uow() as uow:
+        service.set_institution_active(uow=uow, actor=OFFICE, code=CODE, active=False, reason="检查 / audit")
+    suspended = hospital.send("9001", {"opter_no": "1"}, key="signIn")
+    assert suspended["infcode"] != 0 and suspended["err_code"] == "medical_institution_inactive"

@@ -148,13 +148,15 @@ def _sign_no_key(platform: Platform) -> bytes:
 # --- the institution's secret -------------------------------------------------------------------
 def institution_secret(uow: UnitOfWork, fixmedins_code: str) -> str:
     """The institution's signing secret, unsealed (the medical service keeps it sealed)."""
+    return _institution_and_secret(uow, fixmedins_code)[1]
+
+
+def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str) -> tuple[Any, str]:
+    """One read of the institution (active, sealed secret) per message; the row is kept by
+    call_service for the message so the handler's look-ups of it hit the session."""
     from yikatong.medical import service
 
-    if not service.get_institution(uow=uow, code=fixmedins_code).active:
-        from yikatong.medical.errors import InstitutionInactive
-
-        raise InstitutionInactive(code=fixmedins_code)
-    return service.institution_secret(uow=uow, code=fixmedins_code)
+    return service.institution_for_signature(uow=uow, code=fixmedins_code)
 
 
 # --- the door ------------------------------------------------------------------------------------
@@ -178,7 +180,9 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
             raise env.InstitutionMismatch()
         found = TRANSACTIONS.get(envelope.infno)
         with platform.uow() as uow:
-            secret = institution_secret(uow, code)
+            # `institution` is held to the end of the message: the session's identity map is
+            # weak, and the handler's own look-ups of the row find it there while it lives
+            institution, secret = _institution_and_secret(uow, code)
             env.verify_headers(signature, secret=secret, now=received)
             env.verify_body(body, secret=secret)
             nonce_to_spend = (code, signature)
@@ -210,6 +214,7 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
                     raise
                 answer = stored
             nonce_to_spend = None
+            del institution
             return answer
     except DomainError as error:
         refusal: Exception = error

@@ -40,6 +40,7 @@ from yikatong.medical.errors import (
     FilingAlreadyRevoked,
     FilingNotFound,
     InstitutionExists,
+    InstitutionInactive,
     InstitutionNotFound,
     InsuredNotFound,
     InvalidCredit,
@@ -397,6 +398,35 @@ def institution_secret(*, uow: UnitOfWork, code: str) -> str:
     if row.secret_sealed is None:
         raise NoInstitutionSecret(code=code)
     return uow.get(KeyStore).unseal(row.secret_sealed, context=SECRET_CONTEXT.format(code=code)).decode()
+
+
+# Unsealed secrets of this process, keyed by (key store, code, sealed value): a rotation
+# writes a new sealed value, so the next message misses and unseals the new one at once; the
+# caller reads the sealed value (and `active`) from the database on every message.
+_UNSEALED: dict[tuple[object, str, str], str] = {}
+_UNSEALED_MAX = 1024
+
+
+def institution_for_signature(*, uow: UnitOfWork, code: str) -> tuple[Institution, str]:
+    """The institution's row (one read; the caller keeps it for the rest of the unit of work, so
+    the handler's own look-ups find it in the session) and its secret unsealed, for the
+    interface door. Unsealing is cached per process by the sealed value just read, so a
+    rotated secret is honoured at once. Raises InstitutionNotFound, InstitutionInactive,
+    NoInstitutionSecret (in that order). Never log the secret."""
+    row = _institution(uow, code)
+    if not row.active:
+        raise InstitutionInactive(code=code)
+    if row.secret_sealed is None:
+        raise NoInstitutionSecret(code=code)
+    keys = uow.get(KeyStore)
+    cache_key = (keys, code, row.secret_sealed)
+    secret = _UNSEALED.get(cache_key)
+    if secret is None:
+        secret = keys.unseal(row.secret_sealed, context=SECRET_CONTEXT.format(code=code)).decode()
+        if len(_UNSEALED) >= _UNSEALED_MAX:
+            _UNSEALED.clear()
+        _UNSEALED[cache_key] = secret
+    return row, secret
 
 
 def set_institution_active(*, uow: UnitOfWork, actor: Actor, code: str, active: bool,
