@@ -44,7 +44,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
@@ -151,12 +151,22 @@ def institution_secret(uow: UnitOfWork, fixmedins_code: str) -> str:
     return _institution_and_secret(uow, fixmedins_code)[1]
 
 
-def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str) -> tuple[Any, str]:
-    """One read of the institution (active, sealed secret) per message; the row is kept by
-    call_service for the message so the handler's look-ups of it hit the session."""
+def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str,
+                            sign_no: Any = "") -> tuple[Any, str, bool]:
+    """One select per message: the institution (active, sealed secret) and whether `sign_no`
+    was signed out (9002). The row is kept by call_service for the message so the handler's
+    look-ups of it find it in the session. (row, secret unsealed, signed out)."""
     from yikatong.medical import service
+    from yikatong.medical.errors import InstitutionNotFound
+    from yikatong.medical.models import Institution
 
-    return service.institution_for_signature(uow=uow, code=fixmedins_code)
+    signed_out = exists().where(IdempotencyRecord.scope == SIGNED_OUT_SCOPE,
+                                IdempotencyRecord.key == (sign_no if isinstance(sign_no, str) else ""))
+    found = uow.session.execute(select(Institution, signed_out.label("signed_out"))
+                                .where(Institution.code == fixmedins_code)).first()
+    if found is None:
+        raise InstitutionNotFound(code=str(fixmedins_code)[:12])
+    return found[0], service.signing_secret(uow=uow, row=found[0]), bool(found[1])
 
 
 # --- the door ------------------------------------------------------------------------------------
@@ -182,7 +192,7 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
         with platform.uow() as uow:
             # `institution` is held to the end of the message: the session's identity map is
             # weak, and the handler's own look-ups of the row find it there while it lives
-            institution, secret = _institution_and_secret(uow, code)
+            institution, secret, signed_out = _institution_and_secret(uow, code, envelope.sign_no)
             env.verify_headers(signature, secret=secret, now=received)
             env.verify_body(body, secret=secret)
             nonce_to_spend = (code, signature)
@@ -196,7 +206,7 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
                     nonce_to_spend = None
                     return stored
             if found.signed_in:
-                _check_signed_in(platform, uow, envelope, received)
+                _check_signed_in(platform, envelope, received, signed_out=signed_out)
             output = found.handler(Call(platform, uow, actor, envelope, received))
             answer = env.success(envelope, output, received=received,
                                  answered=platform.clock.now())
@@ -262,13 +272,14 @@ def _fingerprinted(envelope: Envelope) -> dict:
     return {"infno": envelope.infno, "input": envelope.input}
 
 
-def _check_signed_in(platform: Platform, uow: UnitOfWork, envelope: Envelope,
-                     received: datetime) -> None:
+def _check_signed_in(platform: Platform, envelope: Envelope, received: datetime, *,
+                     signed_out: bool) -> None:
+    """`signed_out`: read with the institution in this message's transaction (one select)."""
     day = received.astimezone(CST).date()
     if not sign_no_valid(_sign_no_key(platform), envelope.sign_no,
                          fixmedins_code=envelope.fixmedins_code, day=day):
         raise env.NotSignedIn()
-    if _signed_out(uow, envelope.sign_no):
+    if signed_out:
         raise env.NotSignedIn()
 
 

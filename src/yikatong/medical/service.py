@@ -407,13 +407,12 @@ _UNSEALED: dict[tuple[object, str, str], str] = {}
 _UNSEALED_MAX = 1024
 
 
-def institution_for_signature(*, uow: UnitOfWork, code: str) -> tuple[Institution, str]:
-    """The institution's row (one read; the caller keeps it for the rest of the unit of work, so
-    the handler's own look-ups find it in the session) and its secret unsealed, for the
-    interface door. Unsealing is cached per process by the sealed value just read, so a
-    rotated secret is honoured at once. Raises InstitutionNotFound, InstitutionInactive,
-    NoInstitutionSecret (in that order). Never log the secret."""
-    row = _institution(uow, code)
+def signing_secret(*, uow: UnitOfWork, row: Institution) -> str:
+    """The secret of an institution row the interface door has just read (one select per
+    message, which also reads `active` and the sealed value): unsealed, for checking the
+    message's signature. Unsealing is cached per process by the sealed value, so a rotated
+    secret is honoured at once. Raises InstitutionInactive, NoInstitutionSecret. Never log it."""
+    code = row.code
     if not row.active:
         raise InstitutionInactive(code=code)
     if row.secret_sealed is None:
@@ -426,7 +425,7 @@ def institution_for_signature(*, uow: UnitOfWork, code: str) -> tuple[Institutio
         if len(_UNSEALED) >= _UNSEALED_MAX:
             _UNSEALED.clear()
         _UNSEALED[cache_key] = secret
-    return row, secret
+    return secret
 
 
 def set_institution_active(*, uow: UnitOfWork, actor: Actor, code: str, active: bool,
