@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -583,6 +583,15 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
                      year=day.year, year_before=year, year_row=year_row)
 
 
+def _hold_lines(uow: UnitOfWork, visit: Visit, lines: list[FeeLine], settlement_id: int) -> None:
+    """The settled lines take the settlement's id: one UPDATE for the visit's lines (not one per
+    line); the loaded lines are updated in the session too (synchronize_session)."""
+    uow.session.execute(
+        update(FeeLine).where(FeeLine.visit_id == visit.id,
+                              FeeLine.id.in_([line.id for line in lines]))
+        .values(settlement_id=settlement_id).execution_options(synchronize_session="evaluate"))
+
+
 def _unsettled_lines(uow: UnitOfWork, visit: Visit, medfee_sumamt: Fen | None) -> list[FeeLine]:
     lines = list(uow.session.execute(
         select(FeeLine).where(FeeLine.visit_id == visit.id, FeeLine.settlement_id.is_(None))
@@ -632,8 +641,7 @@ def _settle_visitor(uow: UnitOfWork, actor: Actor, institution: Institution, vis
         cancel_msgid=None)
     uow.session.add(row)
     uow.session.flush()
-    for line in lines:
-        line.settlement_id = row.id
+    _hold_lines(uow, visit, lines, row.id)
     visit.state = SETTLED
     _touch(uow, visit)
     uow.audit(actor=actor, action="medical.settled", entity_type="medical_settlement", entity_id=setl_id, after={
@@ -684,8 +692,7 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
     uow.session.add(row)
     uow.session.flush()
     service.apply_totals(computed.year_row, computed.year_before + computed.result.totals_delta, now)
-    for line in computed.lines:
-        line.settlement_id = row.id
+    _hold_lines(uow, visit, computed.lines, row.id)
     visit.state = SETTLED
     _touch(uow, visit)
     uow.audit(actor=actor, action="medical.settled", entity_type="medical_settlement",
