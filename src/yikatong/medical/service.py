@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import local_date
@@ -653,13 +653,18 @@ def lock_year_totals(*, uow: UnitOfWork, person_id: int, year: int) -> models.Ye
     row = uow.session.execute(query).scalar_one_or_none()
     if row is not None:
         return row
-    try:
-        with uow.session.begin_nested():
-            uow.session.add(models.YearTotals(person_id=person_id, year=year, updated_at=uow.now(),
-                                              **{name: 0 for name in TOTALS_COLUMNS}))
-    except IntegrityError:
-        pass  # made by a concurrent settlement of the same person: read and lock theirs
+    # INSERT … ON CONFLICT DO NOTHING: one statement, no savepoint; a concurrent maker's row
+    # (the insert waits for its transaction) is then read and locked like ours
+    table = models.YearTotals.__table__
+    uow.session.execute(
+        _INSERT_FOR[uow.session.get_bind().dialect.name](table)
+        .values(person_id=person_id, year=year, updated_at=uow.now(), version=1,
+                **{name: 0 for name in TOTALS_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["person_id", "year"]))
     return uow.session.execute(query).scalar_one()
+
+
+_INSERT_FOR = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 TOTALS_COLUMNS = ("outpatient_deductible", "outpatient_fund", "inpatient_admissions",
