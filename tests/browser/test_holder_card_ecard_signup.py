@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from datetime import date
 
 from tests.browser.harness import assert_accessible, expect, screenshot, sign_in
@@ -117,14 +118,25 @@ def test_a_person_on_file_signs_up_with_the_texted_code(page, live_server):
     page.get_by_label(re.compile("^(身份证号码|ID card number)$")).fill(applicant.document_number)
     page.get_by_role("button", name=re.compile("发送验证码|Text me a code")).click()
     expect(page.get_by_role("status")).to_contain_text(re.compile("10 分钟|10 minutes"))
-    # The application's own notices reach the same phone from the notice relay in the
-    # background, so the sign-up text is not always the newest one: pick it by its wording.
-    texts = [message.text for message in platform.get(SmsGateway).delivered(phone=phone)]
-    code = next(match.group(1) for text in texts
-                if (match := re.search(r"注册常州一卡通账号，验证码 (\d{6})", text)))
+    code = texted_code(platform.get(SmsGateway), phone, r"注册常州一卡通账号，验证码 (\d{6})")
     page.get_by_label(re.compile("短信验证码|Code from the text message")).fill(code)
     page.get_by_label(re.compile("^(用户名|User name)$")).fill(f"browser-signup-{phone}")
     page.get_by_label(re.compile("^(密码|Password)$")).fill("Changzhou-Browser-Signup-2026!")
     page.get_by_role("button", name=re.compile("^(注册|Sign up)$")).click()
     expect(page).to_have_url(re.compile(r"/me$"))
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("我的卡|My card"))
+
+
+def texted_code(gateway, phone: str, wording: str, wait: float = 15.0) -> str:
+    """The code in the text to `phone` that matches `wording`, once it has arrived: the page
+    answers first and the code is sent by a background task after it, while the application's
+    own notices reach the same phone from the notice relay, so the text is neither there at once
+    nor always the newest."""
+    deadline = time.monotonic() + wait
+    while True:
+        for message in gateway.delivered(phone=phone):
+            if match := re.search(wording, message.text):
+                return match.group(1)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no text like {wording!r} reached {phone} within {wait} s")
+        time.sleep(0.1)

@@ -130,8 +130,10 @@ def test_a_holder_cannot_act_on_another_holders_card_or_application(world, victi
                        ("transit/contacts", {"purpose": "refund", "card_no": card})):
         refused = world.call("POST", path, as_=me, json=body, expect=(403, 404))
         assert is_problem(refused), refused.text
-    mine_only = world.get("cards", as_=me, params={"person_id": victim.citizen.person_id})
-    assert [c["card_no"] for c in mine_only] == [intruder.citizen.card_no]
+    # asking for another person's cards answers none of them (a holder sees their own, or a
+    # child's they are the guardian of: people.guardians.may_act_for); their own are still theirs
+    assert world.get("cards", as_=me, params={"person_id": victim.citizen.person_id}) == []
+    assert [c["card_no"] for c in world.get("cards", as_=me)] == [intruder.citizen.card_no]
     after = world.card_view(card)
     assert (after["version"], after["hr_status"], after["blocks_in_force"]) == (
         before["version"], "normal", [])

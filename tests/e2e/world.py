@@ -99,11 +99,25 @@ class CallFailed(AssertionError):
 
 
 def is_problem(response: httpx.Response) -> bool:
-    """RFC 9457 problem+json with our stable `code`, a Chinese `title` and an English `title_en`."""
-    if not response.headers.get("content-type", "").startswith("application/problem+json"):
+    """RFC 9457 problem+json with our stable `code`, a Chinese `title` and an English `title_en`;
+    under the FHIR door (/api/fhir/) its equivalent, an OperationOutcome whose issue carries our
+    code and the Chinese + English text (docs/medical-fhir.md)."""
+    content_type = response.headers.get("content-type", "")
+    if content_type.startswith("application/fhir+json") and "/api/fhir/" in str(response.url):
+        return is_operation_outcome(response.json())
+    if not content_type.startswith("application/problem+json"):
         return False
     body = response.json()
     return bool(body.get("code") and CJK.search(body.get("title") or "") and body.get("title_en"))
+
+
+def is_operation_outcome(body: dict) -> bool:
+    if body.get("resourceType") != "OperationOutcome" or not body.get("issue"):
+        return False
+    details = body["issue"][0].get("details") or {}
+    codes = [coding.get("code") for coding in details.get("coding") or []]
+    text = details.get("text") or ""
+    return bool(codes and codes[0] and CJK.search(text) and " / " in text)
 
 
 @dataclass
@@ -307,7 +321,8 @@ class World:
                 "bank_code": card["bank_code"], "channel": "official_app", "purpose": "revocation",
                 "day": date.today().isoformat(), "batch_id": 1, "file_id": "NO-SUCH-FILE", "task_id": "1",
                 "review_id": 1, "correction_id": 1, "grant_id": 1, "order_no": "NO-SUCH-ORDER", "contact_id": "no-such-contact",
-                "username": "transit", "key_id": 1, "link_id": 1, **more}
+                "username": "transit", "key_id": 1, "link_id": 1, "filing_id": 1,
+                "claim_response_id": "no-such-claim-response", **more}
 
     def wait_for_ecard(self, citizen: Citizen) -> dict:
         """The holder's e-card. It is made by the e-card's consumer of the application's event
