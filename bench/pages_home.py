@@ -16,6 +16,19 @@ answered. Nothing is asserted; goals: page p95 < 100 ms, page CPU ≤ 2 × the A
 Load tool and server share the machine's cores with other work: compare the two doors,
 not absolute figures.
 
+## Measured on a quiet machine (2026-12-05, 00:00-00:02 UTC, SQLite, one worker)
+
+50 holders, 2 × 15 s per door, alternated; load average 3.1 before (a test run had just ended)
+and 1.3 after. Both goals are met in the same run:
+
+| door                                   | requests | errors | p50 ms | p95 ms | server CPU ms/request |
+|----------------------------------------|----------|--------|--------|--------|-----------------------|
+| API card read `GET /api/v1/cards/{no}` | 1,492    | 0      | 5.5    | 7.2    | 3.07                  |
+| home page `GET /me`                    | 1,491    | 0      | 6.3    | 9.0    | 4.19 (1.36× the API)  |
+
+Before the changes below, on the idle machine at 21:28 UTC the same day: API p95 7.0 ms, 2.96 ms
+CPU; page p95 21.5 ms, 7.56 ms CPU (2.56×).
+
 ## Measured (2026-12-04, 22:37-22:42 UTC, SQLite, one worker)
 
 After making the page cheaper (below), `bench/pages_home.py` (50 holders, 2 × 15 s per door,
