@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import tempfile
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from yikatong.cli.progress import RichStages
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.money import format_fen
 
@@ -30,17 +30,6 @@ def _day(text: str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter("YYYY-MM-DD") from None
-
-
-class _Bars:
-    """simulation.Progress on Rich progress bars."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def stage(self, description: str, total: int) -> Callable[[int], None]:
-        task = self.progress.add_task(description, total=total)
-        return lambda steps=1: self.progress.advance(task, steps)
 
 
 def scratch_platform(directory: Path):
@@ -86,7 +75,7 @@ def register(group) -> None:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=False) as bars:
             report = simulate_day(platform, cards=cards, taps=taps, day=_day(day), seed=seed,
-                                  exchange_dir=exchange_dir, top_up_path=top_up, progress=_Bars(bars))
+                                  exchange_dir=exchange_dir, top_up_path=top_up, progress=RichStages(bars))
         print_day(report)
         raise typer.Exit(0 if report.ok else 1)
 

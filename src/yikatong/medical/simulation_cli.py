@@ -4,7 +4,6 @@ every fen reconciled (medical/simulation.py)."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -13,20 +12,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from yikatong.cli.progress import RichStages
 from yikatong.core.money import format_fen
 
 console = Console()
-
-
-class _Bars:
-    """simulation.Progress on Rich progress bars."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def stage(self, description: str, total: int) -> Callable[[int], None]:
-        task = self.progress.add_task(description, total=total)
-        return lambda steps=1: self.progress.advance(task, steps)
 
 
 def scratch_platform(directory: Path, day: date):
@@ -78,7 +67,7 @@ def register(group) -> None:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=False) as bars:
             report, _world = simulate_medical_day(platform, people=people, visits=visits, day=chosen, seed=seed,
-                                                  fault_rate=faults, progress=_Bars(bars))
+                                                  fault_rate=faults, progress=RichStages(bars))
         print_medical_day(report)
         raise typer.Exit(0 if report.ok else 1)
 
