@@ -9,7 +9,9 @@ import re
 import pytest
 
 from tests.browser.harness import assert_accessible, expect, screenshot, sign_in
+from tests.centre.seed import add_cleared
 from yikatong.centre import service
+from yikatong.core.clock import local_date
 
 pytestmark = pytest.mark.viewport("desk")
 
@@ -22,6 +24,13 @@ def open_every_table(page) -> None:
 
 @pytest.mark.viewport("desk")
 def test_the_admin_sees_the_dashboards_with_data(page, live_server):
+    # the population rides no bus: a bus and a metro operator's cleared records of today, so the
+    # clearing chart has data too (clearing's own tests say how records get there)
+    with live_server.platform.uow() as uow:
+        today = local_date(uow.now())
+        add_cleared(uow, "CZBUS", "offline", 200, today)
+        add_cleared(uow, "CZMETRO", "online", 5_000, today)
+        uow.commit()
     sign_in(page, live_server.population.usernames["admin"])
     expect(page).to_have_url(re.compile(r"/centre$"))
     charts = page.locator("section.chart figure svg[role=img]")
@@ -37,6 +46,11 @@ def test_the_admin_sees_the_dashboards_with_data(page, live_server):
     for loss in board.losses:
         row = page.locator(f'#t-losses tr[data-key="{loss.channel}/{loss.kind}"] td.num')
         expect(row).to_have_text(str(loss.count))
+    assert board.top_ups and {row.operator for row in board.clearing} >= {"CZBUS", "CZMETRO"}
+    for row in board.clearing:
+        cells = page.locator(f'#t-clearing tr[data-key="{row.operator}"] td.num')
+        expect(cells.nth(0)).to_have_text(str(row.purchases))
+        expect(cells.nth(2)).to_have_text(str(row.loads))
     screenshot(page, "centre")
     open_every_table(page)
     assert_accessible(page)
