@@ -29,6 +29,10 @@ DEMO_USERS = [
     ("medical-office", Role.MEDICAL_OFFICE, {}),
     # a designated Level 3 hospital, named by its fixmedins_code
     ("hospital", Role.MEDICAL_INSTITUTION, {"branch_code": "H32040200001"}),
+    # the social insurance agency, paying pensions, unemployment and work-injury money
+    ("paying-office", Role.PAYING_OFFICE, {"branch_code": "CZ-SI"}),
+    ("hr-officer", Role.HR_OFFICER, {}),
+    ("water", Role.BILLER, {"branch_code": "CZ-WATER"}),  # the city's water company
 ]
 
 # Reference-data loaders other domains offer, called in this order if present.

@@ -27,6 +27,9 @@ CHANNELS_BY_CREDENTIAL: dict[str, dict[Role, tuple[Channel, ...]]] = {
         Role.TRANSIT_OPERATOR: (Channel.PARTNER_API,),
         Role.MEDICAL_OFFICE: (Channel.MEDICAL_DESK,),
         Role.MEDICAL_INSTITUTION: (Channel.HOSPITAL,),
+        Role.PAYING_OFFICE: (Channel.AGENCY,),
+        Role.HR_OFFICER: (Channel.AGENCY,),
+        Role.BILLER: (Channel.PARTNER_API,),
         Role.ADMIN: tuple(Channel),
         Role.SYSTEM: (Channel.SYSTEM,),
     },
@@ -41,6 +44,9 @@ CHANNELS_BY_CREDENTIAL: dict[str, dict[Role, tuple[Channel, ...]]] = {
         Role.BANK: (Channel.BANK_BRANCH,),
         Role.MEDICAL_OFFICE: (Channel.MEDICAL_DESK,),
         Role.MEDICAL_INSTITUTION: (Channel.HOSPITAL,),  # the institution's staff at their day
+        Role.PAYING_OFFICE: (Channel.AGENCY,),
+        Role.HR_OFFICER: (Channel.AGENCY,),
+        Role.BILLER: (Channel.PARTNER_API,),            # the company's billing staff
         Role.ADMIN: tuple(Channel),
     },
     "api_key": {  # holders never hold one (API_KEY_ROLES)
@@ -52,6 +58,9 @@ CHANNELS_BY_CREDENTIAL: dict[str, dict[Role, tuple[Channel, ...]]] = {
         Role.TRANSIT_OPERATOR: (Channel.PARTNER_API,),
         Role.MEDICAL_OFFICE: (Channel.MEDICAL_DESK,),
         Role.MEDICAL_INSTITUTION: (Channel.HOSPITAL,),    # the hospital information system
+        Role.PAYING_OFFICE: (Channel.AGENCY,),            # the paying office's system (payee lists)
+        Role.HR_OFFICER: (Channel.AGENCY,),               # the HR system (人社经办系统)
+        Role.BILLER: (Channel.PARTNER_API,),              # the utility's billing system
         Role.ADMIN: tuple(Channel),
         Role.SYSTEM: (Channel.SYSTEM,),
     },

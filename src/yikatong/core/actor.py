@@ -18,6 +18,12 @@ class Role(StrEnum):
     MEDICAL_OFFICE = "medical_office"          # 医保经办 (the 12393 authority)
     # 定点医药机构: a designated hospital or pharmacy; `Actor.branch_code` is its fixmedins_code
     MEDICAL_INSTITUTION = "medical_institution"
+    # 待遇发放机构: an office that pays benefits (social insurance agency, housing fund, talent
+    # office); `Actor.branch_code` is its office code, which names the programmes it runs
+    PAYING_OFFICE = "paying_office"
+    HR_OFFICER = "hr_officer"                  # 人社经办: reviews HR service cases, reads card accounts
+    # 公共事业缴费单位: a water, electricity or gas company; `Actor.branch_code` is its biller code
+    BILLER = "biller"
     SYSTEM = "system"                          # background jobs
 
 
@@ -33,6 +39,7 @@ class Channel(StrEnum):
     PARTNER_API = "partner_api"
     MEDICAL_DESK = "medical_desk"      # a medical insurance office's counter (医保经办窗口)
     HOSPITAL = "hospital"              # a designated institution's desk or terminal (定点医药机构)
+    AGENCY = "agency"                  # a public office's desk or system (人社 / 公积金 / 人才办)
     SYSTEM = "system"
 
     @property

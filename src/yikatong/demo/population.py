@@ -513,7 +513,9 @@ class Population:
                   Role.CITIZEN_OUTLET: {"branch_code": "SMK-DIRECT-01"},
                   Role.EMPLOYER_AGENT: {"employer_uscc": EMPLOYER_USCC},
                   Role.BANK: {"bank_code": BANK_CODE, "branch_code": "ICBC-CZ-001"},
-                  Role.MEDICAL_INSTITUTION: {"branch_code": "H32040200001"}}
+                  Role.MEDICAL_INSTITUTION: {"branch_code": "H32040200001"},
+                  Role.PAYING_OFFICE: {"branch_code": "CZ-SI"},
+                  Role.BILLER: {"branch_code": "CZ-WATER"}}
         people = [(str(role), role) for role in Role if role is not Role.SYSTEM]
         people.append(("deactivated", Role.SS_OUTLET))
         with self.platform.uow() as uow:
