@@ -194,27 +194,28 @@ def collect(*, uow: UnitOfWork, actor: Actor, person_id: int | None = None,
     debit = getattr(gateway, "pay_from_account", None)
     pol, now = policy(), uow.now()
     for row in rows:
-        row.attempts += 1
         row.updated_at = now
         if debit is None:
             row.last_refusal = "bank_debit_unavailable"
             continue
         pan = _pan_of(uow, row)
-        if pan is None:
+        if pan is None or row.bank_code is None:
             row.last_refusal = "no_account"
             continue
+        # The bank's answer is final per request id: a refused debit is asked again under the
+        # next attempt's id. The attempt is counted only with the answer (same transaction),
+        # so a crash after the bank posted repeats the same id and gets the first answer.
         result = debit(bank_code=row.bank_code, pan=pan, amount_fen=row.amount_fen,
-                       request_id=row.request_id, payee_code=pol.payee_code,
-                       authorisation=f"pension-recovery:{row.id}")
-        status = str(getattr(result, "status", "") or "")
-        if status == "posted":
+                       request_id=f"{row.request_id}:{row.attempts + 1}",
+                       payee_code=pol.payee_code, authorisation=f"pension-recovery:{row.id}")
+        row.attempts += 1
+        if result.status == "posted":
             row.status = RECOVERED
             row.recovered_at = now
             row.last_refusal = None
-            row.bank_reference = (getattr(result, "bank_reference", None)
-                                  or getattr(result, "reference", None))
+            row.bank_reference = result.bank_reference
         else:
-            row.last_refusal = str(getattr(result, "reason", None) or status or "refused")[:64]
+            row.last_refusal = (result.reason_code or result.status or "refused")[:64]
     uow.session.flush()
     uow.audit(actor=actor, action="pension.recovery_collected", entity_type="pension_batch",
               entity_id=f"collect:{now.isoformat()}",
@@ -246,9 +247,13 @@ def recoveries(*, uow: UnitOfWork, actor: Actor, status: str | None = None,
 
 
 def _pan_of(uow: UnitOfWork, row: PensionRecovery) -> str | None:
+    """The account the overpaid pension went into: the payment's own, else the card's."""
     from yikatong.cards.errors import CardNotFound
     from yikatong.cards.service import current_card_for, get_card
 
+    paid = _payment_account(uow, row)
+    if paid is not None:
+        return paid
     try:
         if row.card_no:
             return get_card(uow=uow, card_no=row.card_no).pan
@@ -256,6 +261,16 @@ def _pan_of(uow: UnitOfWork, row: PensionRecovery) -> str | None:
         pass
     card = current_card_for(uow=uow, person_id=row.person_id)
     return card.pan if card else None
+
+
+def _payment_account(uow: UnitOfWork, row: PensionRecovery) -> str | None:
+    try:
+        from yikatong.benefits.models import Payment
+    except ImportError:
+        return None
+    return uow.session.execute(select(Payment.pan).where(
+        Payment.programme_code == row.programme, Payment.period == row.period,
+        Payment.person_id == row.person_id, Payment.pan.is_not(None)).limit(1)).scalar()
 
 
 def _view(row: PensionRecovery) -> RecoveryView:
