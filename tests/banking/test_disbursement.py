@@ -184,11 +184,10 @@ def test_a_row_ref_in_a_second_batch_answers_its_first_result(bank_platform, ban
 ])
 def test_a_bad_file_is_refused_and_nothing_is_recorded(bank_platform, bank, files, damage,
                                                        message):
-    card = account(bank_platform, bank, 350, "卫五")
     batch = "pension-202612-ICBC-0009"
     good = bankfiles.build_disbursement_file(
         batch_id=batch, bank_code="ICBC", payer_code="CZ-SI", pay_date=PAY_DAY,
-        rows=[("pension:2026-12:50:1", card.pan, "卫五", 1_000, "")])
+        rows=[("pension:2026-12:50:1", "6212260000000000018", "卫五", 1_000, "")])
     head, body = good.split(b"\n", 1)
     fields = head.decode().split(",")
     if damage == "magic":
@@ -218,8 +217,8 @@ def test_a_bad_file_is_refused_and_nothing_is_recorded(bank_platform, bank, file
         submit(bank_platform, batch, name, sm3)
     assert message in refused.value.message_en
     with bank.uow() as uow:
-        assert uow.session.execute(select(func.count()).select_from(BankDisbursementBatch)).scalar() == 0
-    assert balance(bank, "ICBC", card.pan) == 0
+        for table in (BankDisbursementBatch, BankTransaction, Journal):
+            assert uow.session.execute(select(func.count()).select_from(table)).scalar() == 0
 
 
 def test_the_result_is_none_until_processed_and_rewritten_when_lost(bank_platform, bank, files):

@@ -254,6 +254,8 @@ def _stage(uow: UnitOfWork, dialect: str, rows: list[bankfiles.DisbursementRow],
     driver = connection.connection.driver_connection
     if dialect == "postgresql":
         with driver.cursor() as cursor:
+            # the batch's sorts and hashes in memory, for this transaction only
+            cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (line_no integer, "
                            "row_ref varchar(64), pan varchar(19), name varchar(64), "
                            "amount_fen bigint, fingerprint varchar(64), rnk integer) "
@@ -357,7 +359,6 @@ SELECT :journal, l.id, -r.amount_fen
 FROM bank_disbursement_rows r
 JOIN ledger_accounts l ON l.code = :prefix || r.pan
 WHERE r.batch_pk = :pk AND r.origin = 'new' AND r.status = 'posted'
-ORDER BY r.line_no
 """)
 
 # Every account the journal touches is a liability (customers, the payer's settlement book):
