@@ -215,18 +215,22 @@ def process(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str) 
     journal = _post_to_ledger(uow, batch, now, clock)
     _tell_held(uow, batch, now)
     clock.step("held")
-    totals = {status: (0, 0) for status in (POSTED, HELD, FAILED)}
-    for status, count, fen in connection.execute(_TOTALS, params):
-        totals[status] = (count, int(fen or 0))
+    counts = {POSTED: [0, 0], HELD: [0, 0], FAILED: [0, 0]}
+    named: dict[str, list] = {POSTED: [], HELD: [], FAILED: []}
+    outcome = connection.execute(_OUTCOMES, params).all()  # in the file's order
+    for ref, status, reason, amount, _ in outcome:
+        counts[status][0] += 1
+        counts[status][1] += amount
+        named[status].append(ref if status != FAILED else [ref, reason])
+    totals = {status: tuple(pair) for status, pair in counts.items()}
     batch.posted_count, batch.posted_fen = totals[POSTED]
     batch.held_count, batch.held_fen = totals[HELD]
     batch.failed_count, batch.failed_fen = totals[FAILED]
     batch.status, batch.processed_at = PROCESSED, now
     batch.journal_request_id = journal
     batch.result_file = bankfiles.result_file_name(batch_id)
-    named: dict[str, list] = {POSTED: [], HELD: [], FAILED: []}
-    for ref, status, reason in connection.execute(_ROW_NAMES, params):
-        named[status].append(ref if status != FAILED else [ref, reason])
+    _OUTCOME_CACHE.clear()  # the result file is written from these once committed
+    _OUTCOME_CACHE[(bank_code, batch_id)] = outcome
     uow.session.flush()
     clock.step("totals")
     uow.audit(actor=bank_actor(bank_code), action="bank.disbursement_processed",
@@ -377,15 +381,12 @@ WHERE l.id IN (SELECT account_id FROM ledger_postings WHERE journal_id = :journa
   AND (l.balance > :bound OR l.balance < -:bound OR (l.balance < 0 AND NOT l.allow_negative))
 """)
 
-_TOTALS = text("""
-SELECT status, COUNT(*), SUM(amount_fen) FROM bank_disbursement_rows
-WHERE batch_pk = :pk GROUP BY status
+# Every row's outcome in the file's order: the totals, the audit record and the result file.
+_OUTCOMES = text("""
+SELECT row_ref, status, reason_code, amount_fen, COALESCE(first_id, id)
+FROM bank_disbursement_rows WHERE batch_pk = :pk ORDER BY line_no
 """)
-
-_ROW_NAMES = text("""
-SELECT row_ref, status, reason_code FROM bank_disbursement_rows
-WHERE batch_pk = :pk ORDER BY line_no
-""")
+_OUTCOME_CACHE: dict[tuple[str, str], list] = {}
 
 
 def _post_to_ledger(uow: UnitOfWork, batch: BankDisbursementBatch, now: datetime,
@@ -453,21 +454,21 @@ def _tell_held(uow: UnitOfWork, batch: BankDisbursementBatch, now: datetime) -> 
 # Results
 
 
-def write_result(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str) -> str | None:
-    """Write the processed batch's result file (again) from its rows; its name, or None when
-    the batch is not processed yet."""
+def write_result(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str,
+                 rows: list | None = None) -> str | None:
+    """Write the processed batch's result file (again) from its rows (or `rows`, the outcome
+    `process` just committed); its name, or None when the batch is not processed yet."""
     batch = _batch(uow, bank_code, batch_id)
     if batch is None or batch.status != PROCESSED:
         return None
     name = bankfiles.result_file_name(batch_id)
     header = bankfiles.ResultHeader(batch_id, bank_code, batch.row_count, batch.posted_fen,
                                     batch.held_fen, batch.failed_fen)
-    rows = uow.session.connection().execute(text("""
-        SELECT row_ref, status, reason_code, COALESCE(first_id, id) FROM bank_disbursement_rows
-        WHERE batch_pk = :pk ORDER BY line_no"""), {"pk": batch.id})
+    if rows is None:
+        rows = uow.session.connection().execute(_OUTCOMES, {"pk": batch.id})
     bankfiles.write_atomically(files.from_bank(bank_code, name), bankfiles.result_chunks(
         header, ((ref, status, reason if status == FAILED else None, f"{bank_code}D{ref_id:012d}")
-                 for ref, status, reason, ref_id in rows)))
+                 for ref, status, reason, _, ref_id in rows)))
     return name
 
 
@@ -512,8 +513,9 @@ def process_received(bank) -> int:
             log.exception("batch %s of %s can no longer be read; left received", batch_id,
                           bank_code)
             continue
-        with bank.uow() as uow:
-            write_result(uow=uow, files=bank.files, bank_code=bank_code, batch_id=view.batch_id)
+        with bank.uow() as uow:  # committed: the outcome `process` kept is the batch's
+            write_result(uow=uow, files=bank.files, bank_code=bank_code, batch_id=view.batch_id,
+                         rows=_OUTCOME_CACHE.pop((bank_code, batch_id), None))
         done += 1
     return done
 
