@@ -349,13 +349,34 @@ FROM bank_disbursement_rows r
 WHERE r.batch_pk = :pk AND r.origin = 'new' AND r.status IN ('posted', 'held')
 """).bindparams(bindparam("now", type_=UTCDateTime()))
 
-_OPEN_CUSTOMERS = text("""
+# The posted rows' money by customer account (a payee may have two rows in one file).
+_POSTED_BY_ACCOUNT = """
+SELECT :prefix || r.pan AS code, SUM(r.amount_fen) AS total FROM bank_disbursement_rows r
+WHERE r.batch_pk = :pk AND r.origin = 'new' AND r.status = 'posted' GROUP BY r.pan
+"""
+
+# Customer accounts are liabilities: a credit raises the balance. The accounts that exist
+# move (their version too, so a concurrent writer that read them fails instead of
+# overwriting); the missing ones are opened with their balance. Both before the postings: the
+# postings' foreign-key checks then find rows this transaction already holds.
+_CREDIT_EXISTING = text(f"""
+UPDATE ledger_accounts SET balance = ledger_accounts.balance + moved.total,
+                           version = ledger_accounts.version + 1
+FROM ({_POSTED_BY_ACCOUNT}) AS moved
+WHERE ledger_accounts.code = moved.code
+""")
+
+_OPEN_CREDITED = text(f"""
 INSERT INTO ledger_accounts (code, kind, currency, allow_negative, balance, version, created_at)
-SELECT DISTINCT :prefix || r.pan, 'liability', 'CNY', FALSE, 0, 1, :now
-FROM bank_disbursement_rows r
-WHERE r.batch_pk = :pk AND r.origin = 'new' AND r.status = 'posted'
-  AND NOT EXISTS (SELECT 1 FROM ledger_accounts l WHERE l.code = :prefix || r.pan)
+SELECT moved.code, 'liability', 'CNY', FALSE, moved.total, 1, :now
+FROM ({_POSTED_BY_ACCOUNT}) AS moved
+WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts l WHERE l.code = moved.code)
 """).bindparams(bindparam("now", type_=UTCDateTime()))
+
+_DEBIT_PAYER = text("""
+UPDATE ledger_accounts SET balance = balance - :total, version = version + 1
+WHERE code = :code RETURNING id
+""")
 
 _CUSTOMER_POSTINGS = text("""
 INSERT INTO ledger_postings (journal_id, account_id, amount)
@@ -363,16 +384,6 @@ SELECT :journal, l.id, -r.amount_fen
 FROM bank_disbursement_rows r
 JOIN ledger_accounts l ON l.code = :prefix || r.pan
 WHERE r.batch_pk = :pk AND r.origin = 'new' AND r.status = 'posted'
-""")
-
-# Every account the journal touches is a liability (customers, the payer's settlement book):
-# a posting of `amount` (debit +) moves its balance by −amount.
-_MOVE_BALANCES = text("""
-UPDATE ledger_accounts SET balance = ledger_accounts.balance - moved.total,
-                           version = ledger_accounts.version + 1
-FROM (SELECT account_id, SUM(amount) AS total FROM ledger_postings
-      WHERE journal_id = :journal GROUP BY account_id) AS moved
-WHERE ledger_accounts.id = moved.account_id
 """)
 
 _OVER_BOUND = text("""
@@ -404,8 +415,12 @@ def _post_to_ledger(uow: UnitOfWork, batch: BankDisbursementBatch, now: datetime
     if total == 0:
         return None
     prefix = rules.customer_code(batch.bank_code, "")
-    connection.execute(_OPEN_CUSTOMERS, {**params, "prefix": prefix, "now": now})
+    connection.execute(_CREDIT_EXISTING, {**params, "prefix": prefix})
+    clock.step("ledger_credit")
+    connection.execute(_OPEN_CREDITED, {**params, "prefix": prefix, "now": now})
     clock.step("ledger_open")
+    payer_id = connection.execute(_DEBIT_PAYER, {
+        "total": total, "code": rules.settlement_code(batch.bank_code, batch.payer_code)}).scalar_one()
     request_id = rules.journal_request_id(batch.bank_code, f"disbursement:{batch.batch_id}")
     fingerprint = hashlib.sha256(
         f"{batch.file_sm3}|{batch.payer_code}|{total}|{posted[1]}".encode()).hexdigest()
@@ -414,14 +429,10 @@ def _post_to_ledger(uow: UnitOfWork, batch: BankDisbursementBatch, now: datetime
         memo=f"{batch.payer_code} {batch.batch_id}"[:256], fingerprint=fingerprint,
         created_at=now).returning(Journal.__table__.c.id)).scalar_one()
     connection.execute(_CUSTOMER_POSTINGS, {**params, "prefix": prefix, "journal": journal_id})
-    clock.step("ledger_postings")
-    payer_id = connection.execute(text("SELECT id FROM ledger_accounts WHERE code = :code"), {
-        "code": rules.settlement_code(batch.bank_code, batch.payer_code)}).scalar_one()
     connection.execute(text("INSERT INTO ledger_postings (journal_id, account_id, amount) "
                             "VALUES (:journal, :account, :amount)"),
                        {"journal": journal_id, "account": payer_id, "amount": total})
-    connection.execute(_MOVE_BALANCES, {"journal": journal_id})
-    clock.step("ledger_balances")
+    clock.step("ledger_postings")
     if connection.execute(_OVER_BOUND, {"journal": journal_id,
                                         "bound": MAX_BALANCE_FEN}).scalar_one():
         raise BalanceLimitExceeded(limit_yuan=format_fen(MAX_BALANCE_FEN))
