@@ -224,6 +224,19 @@ def test_a_bad_file_is_refused_and_nothing_is_recorded(bank_platform, bank, file
             assert uow.session.execute(select(func.count()).select_from(table)).scalar() == 0
 
 
+def test_a_receipt_always_reads_the_file_from_the_drop(bank_platform, bank, files, tmp_path):
+    """The same file parsed before (a receipt that was rolled back) is no excuse: the bank
+    reads the drop at every receipt."""
+    rows = [("pension:2026-12:80:1", "6212260000000000018", "某", 100, "")]
+    name, sm3 = drop_file(files, "pension-202612-ICBC-0030", rows)
+    with bank.uow() as uow:  # received, then rolled back: nothing recorded
+        disbursement.receive(uow=uow, files=files, bank_code="ICBC",
+                             batch_id="pension-202612-ICBC-0030", file_name=name, sm3_hex=sm3)
+    bank.files = FileDrop(tmp_path / "another-drop")  # the file is not in this one
+    with pytest.raises(BankRefused):
+        submit(bank_platform, "pension-202612-ICBC-0030", name, sm3)
+
+
 def test_the_result_is_none_until_processed_and_rewritten_when_lost(bank_platform, bank, files):
     card = account(bank_platform, bank, 360, "蒋六")
     batch = "qclc-202612-ICBC-0001"

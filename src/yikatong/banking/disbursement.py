@@ -155,7 +155,7 @@ def receive(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str, 
         if known.file_sm3 != sm3_hex.lower():
             raise BatchResubmittedChanged(batch_id=batch_id)
         return known.receipt_id
-    header, rows = _read(files, bank_code, batch_id, file_name, sm3_hex)
+    header, rows = _read(files, bank_code, batch_id, file_name, sm3_hex, fresh=True)
     batch = BankDisbursementBatch(
         bank_code=bank_code, batch_id=batch_id, receipt_id=f"{bank_code}-R{uuid.uuid4().hex[:20]}",
         file_name=file_name, file_sm3=header.sm3_hex, payer_code=header.payer_code,
@@ -179,10 +179,12 @@ _PARSED: dict[tuple[str, str, str], tuple] = {}
 _PARSED_KEEP = 4
 
 
-def _read(files: FileDrop, bank_code: str, batch_id: str, file_name: str,
-          sm3_hex: str) -> tuple[bankfiles.DisbursementHeader, list[bankfiles.DisbursementRow]]:
+def _read(files: FileDrop, bank_code: str, batch_id: str, file_name: str, sm3_hex: str,
+          fresh: bool = False) -> tuple[bankfiles.DisbursementHeader,
+                                        list[bankfiles.DisbursementRow]]:
+    """The file's header and rows; at receipt (`fresh`) always read from the drop."""
     key = (bank_code, batch_id, sm3_hex.lower())
-    if key in _PARSED:
+    if key in _PARSED and not fresh:
         return _PARSED[key]
     parsed = _parse(files, bank_code, batch_id, file_name, sm3_hex)
     while len(_PARSED) >= _PARSED_KEEP:
