@@ -70,7 +70,6 @@ from yikatong.banking.bankfiles import (
     FAILED,
     HELD,
     POSTED,
-    BankFileInvalid,
     BatchResubmittedChanged,
     FileDrop,
 )
@@ -82,7 +81,7 @@ from yikatong.banking.models import (
 )
 from yikatong.cards.protocols import BankEventType
 from yikatong.core.actor import Actor
-from yikatong.core.errors import InvalidInput
+from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.core.money import MAX_BALANCE_FEN, format_fen
 from yikatong.db.base import UTCDateTime
 from yikatong.db.uow import UnitOfWork
@@ -541,9 +540,9 @@ def process_received(bank) -> int:
             with bank.uow() as uow:
                 view = process(uow=uow, files=bank.files, bank_code=bank_code, batch_id=batch_id)
                 bank.commit(uow)
-        except BankFileInvalid:
-            log.exception("batch %s of %s can no longer be read; left received", batch_id,
-                          bank_code)
+        except DomainError as error:  # the file went from the drop, or changed there
+            log.error("batch %s of %s cannot be read now (%s); left received", batch_id,
+                      bank_code, error.code)
             continue
         with bank.uow() as uow:  # committed: the outcome `process` kept is the batch's
             write_result(uow=uow, files=bank.files, bank_code=bank_code, batch_id=view.batch_id,
