@@ -98,7 +98,8 @@ def main() -> None:
         steps = dict(disbursement.LAST_STEPS)
         with bank.uow() as uow:
             disbursement.write_result(uow=uow, files=bank.files, bank_code="ICBC",
-                                      batch_id=batch_id)
+                                      batch_id=batch_id,
+                                      rows=disbursement._OUTCOME_CACHE.pop(("ICBC", batch_id)))
         t3 = time.perf_counter()
         bare = bare_copy(url, batch_id, rows) if not args.sqlite else float("nan")
         print(f"month {month}: receive {t1 - t0:.2f} s, process {t2 - t1:.2f} s, result file "
