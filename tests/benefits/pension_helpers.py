@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime
 
 from tests.applications.conftest import new_applicant, walk_to_hand_over
 from tests.ecard.conftest import Holder, submit
-
 from yikatong.benefits import certification
 from yikatong.cards.protocols import BankPaymentResult
 from yikatong.core.actor import Actor, Channel, Role
