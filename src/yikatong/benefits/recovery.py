@@ -192,7 +192,7 @@ def collect(*, uow: UnitOfWork, actor: Actor, person_id: int | None = None,
         return []
     gateway = uow.get(BankGateway)
     debit = getattr(gateway, "pay_from_account", None)
-    pol, now = policy(), uow.now()
+    pol, now, service = policy(), uow.now(), benefits_service()
     for row in rows:
         row.updated_at = now
         if debit is None:
@@ -214,6 +214,10 @@ def collect(*, uow: UnitOfWork, actor: Actor, person_id: int | None = None,
             row.recovered_at = now
             row.last_refusal = None
             row.bank_reference = result.bank_reference
+            if service is not None and hasattr(service, "mark_recovered"):
+                service.mark_recovered(uow=uow, actor=actor, programme_code=row.programme,
+                                       period=row.period, person_id=row.person_id,
+                                       reason="recovered_after_death")
         else:
             row.last_refusal = (result.reason_code or result.status or "refused")[:64]
     uow.session.flush()
