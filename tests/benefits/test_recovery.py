@@ -157,3 +157,15 @@ def test_the_office_sees_the_deceased_and_the_recoveries(platform, deceased):
                                                               status="deceased")] == [deceased.person_id]
         owed = recovery.recoveries(uow=uow, actor=OFFICE, status="owed")
         assert [r.period for r in owed] == ["2026-04", "2026-05", "2026-06"]
+
+
+def test_the_in_process_bus_applies_the_death_as_the_card_is_cancelled(platform, clock, payments):
+    person = pensioner(platform, since=date(2025, 6, 1))
+    payments.payments[person.person_id] = [Paid("pension", "2026-05", MONTHLY, "posted")]
+    clock.set(at(date(2026, 5, 20)))
+    with platform.uow() as uow:
+        cards.retire_deceased(uow=uow, actor=COUNTER, card_no=person.card_no, note="死亡",
+                              died_on=date(2026, 4, 30))
+        uow.commit()  # no catch-up job run: the subscription (certification_wiring) did it
+    assert [(r.period, r.status) for r in recoveries(platform, person.person_id)] == [("2026-05", "owed")]
+    assert payments.stopped == [(person.person_id, date(2026, 5, 1), "deceased")]
