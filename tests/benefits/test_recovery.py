@@ -169,3 +169,14 @@ def test_the_in_process_bus_applies_the_death_as_the_card_is_cancelled(platform,
         uow.commit()  # no catch-up job run: the subscription (certification_wiring) did it
     assert [(r.period, r.status) for r in recoveries(platform, person.person_id)] == [("2026-05", "owed")]
     assert payments.stopped == [(person.person_id, date(2026, 5, 1), "deceased")]
+
+
+def test_a_payment_that_lands_after_the_death_was_applied_is_recovered_by_the_rescan(
+        platform, deceased, payments):
+    payments.payments[deceased.person_id].append(Paid("pension", "2026-07", MONTHLY, "posted"))
+    with platform.uow() as uow:
+        assert recovery.rescan_deceased(uow=uow, actor=OFFICE) == 1
+    with platform.uow() as uow:
+        assert recovery.rescan_deceased(uow=uow, actor=OFFICE) == 0
+    assert [r.period for r in recoveries(platform, deceased.person_id)] == [
+        "2026-04", "2026-05", "2026-06", "2026-07"]

@@ -43,6 +43,8 @@ def deaths_from_outbox(platform, *, limit: int = 200) -> int:
 
 def collect(platform) -> int:
     with platform.uow() as uow:
+        recovery.rescan_deceased(uow=uow, actor=SYSTEM)
+    with platform.uow() as uow:
         return sum(1 for r in recovery.collect(uow=uow, actor=SYSTEM) if r.status == recovery.RECOVERED)
 
 
