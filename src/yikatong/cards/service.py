@@ -423,7 +423,10 @@ def register_produced_card(
     _record(uow, actor=actor, card=card, action="card.produced", before=None,
             payload={"kind": kind, "bank_code": bank_code, "pan": pan,
                      "issue_date": issue_date.isoformat(),
-                     "predecessor_card_no": predecessor_card_no})
+                     "predecessor_card_no": predecessor_card_no,
+                     # the production list names the holder: the bank opens the account in
+                     # that name and checks a disbursement row's payee name against it
+                     "holder_name": _holder_name(uow, person_id)})
     return _view(card, now)
 
 
@@ -1001,6 +1004,13 @@ def _retire(uow: UnitOfWork, *, actor: Actor, card: Card, reason: EndReason,
     _record(uow, actor=actor, card=card, action="card.retired", before=before, reason=note,
             payload={"reason": str(reason), "successor_card_no": card.successor_card_no,
                      "destination_province": card.transferred_to_province, "note": note})
+
+
+def _holder_name(uow: UnitOfWork, person_id: int) -> str | None:
+    from yikatong.people.models import Person
+
+    person = uow.session.get(Person, person_id)
+    return person.name if person is not None else None
 
 
 def _record_jiangsu_card(uow: UnitOfWork, *, actor: Actor, card: Card, source: str) -> None:
