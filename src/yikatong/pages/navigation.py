@@ -32,6 +32,7 @@ HOLDER_MENU = (
     MenuItem("/me/bank", N_("Bank account")),
     MenuItem("/me/ecard", N_("My e-card")),
     MenuItem("/me/medical", N_("Medical insurance")),
+    MenuItem("/me/bills", N_("Bills and contributions")),  # bills
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
@@ -56,6 +57,11 @@ MEDICAL_OFFICE_MENU = (
     MenuItem("/medical/office/day", N_("The fund's day")),
 )
 
+# bills: a utility's or an office's payments received (bills/web.py)
+PAYEE_MENU = (
+    MenuItem("/payee/bills", N_("Payments received")),
+)
+
 MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.HOLDER: HOLDER_MENU,
     Role.SS_OUTLET: COUNTER_MENU,
@@ -65,6 +71,7 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.EMPLOYER_AGENT: EMPLOYER_MENU,
     Role.MEDICAL_INSTITUTION: MEDICAL_INSTITUTION_MENU,
     Role.MEDICAL_OFFICE: MEDICAL_OFFICE_MENU,
+    Role.BILLER: PAYEE_MENU,  # bills
 }
 
 
