@@ -297,3 +297,69 @@ def test_the_social_insurance_office_reads_only_the_payments_made_to_it(bank_pla
     with bank_platform.uow() as uow:
         seen = service.payee_receipts(uow=uow, actor=SI_OFFICE)
     assert [r.payee_code for r in seen] == ["CZ-SI"]
+
+
+def test_two_requests_with_the_same_key_at_the_same_time_pay_once(bank_platform, bank):
+    """A double click arriving twice at once: the second waits for the bill's lock and
+    answers the first one's receipt."""
+    import threading
+
+    _, person_id, card = payer(bank_platform, bank)
+    bill = flexible_bill(bank_platform, person_id)
+    answers, failures = [], []
+    start = threading.Barrier(2)
+
+    def click():
+        start.wait()
+        try:
+            answers.append(pay(bank_platform, person_id, bill.id, "together"))
+        except Exception as error:  # noqa: BLE001 - the test reports it
+            failures.append(error)
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not failures and len(answers) == 2 and answers[0] == answers[1]
+    assert balance(bank, card) == 500_000 - 160_000
+    with bank_platform.uow() as uow:
+        assert uow.session.query(BillPayment).count() == 1
+
+
+def test_a_guardian_pays_a_childs_exam_fee_from_the_childs_card_account(bank_platform, bank):
+    """The child's current live card's account pays (people.guardians.may_act_for), and the
+    audit record names the child acted for; someone not linked cannot."""
+    from tests.banking.helpers import produce, register_pan
+    from tests.people.test_guardians import CHILD_BORN, OUTLET, person
+    from yikatong.banking import payments
+    from yikatong.people import guardians
+
+    _, parent, parent_card = payer(bank_platform, bank)
+    child = person(bank_platform, CHILD_BORN.replace(year=2014), 32)
+    child_card = produce(bank_platform, person_id=child)
+    register_pan(bank, child_card)
+    at_bank(bank, bank_service.activate_at_branch, actor=teller(), bank_code=child_card.bank_code,
+            pan=child_card.pan, id_document_checked=True, card_checked=True)
+    at_bank(bank, payments.deposit, actor=teller(), bank_code=child_card.bank_code, pan=child_card.pan,
+            amount_fen=20_000, request_id=f"cash-{child_card.card_no}")
+    _, stranger, _ = payer(bank_platform, bank)
+    with bank_platform.uow() as uow:
+        guardians.link_guardian(uow=uow, actor=OUTLET, guardian_person_id=parent,
+                                child_person_id=child, relation="parent", documents=("household_register",))
+        uow.commit()
+    act(bank_platform, service.create_exam, actor=EXAM_OFFICE, code="PT-KID", name_zh="考试",
+        name_en="Exam", exam_date=date(2026, 7, 1), subjects=["A"])
+    with pytest.raises(errors.BillNotFound):
+        act(bank_platform, service.register_exam, actor=holder(stranger), person_id=child,
+            exam_code="PT-KID", subjects=["A"])
+    bill = act(bank_platform, service.register_exam, actor=holder(parent), person_id=child,
+               exam_code="PT-KID", subjects=["A"])
+    receipt = pay(bank_platform, parent, bill.id, "kid")
+    assert balance(bank, child_card) == 15_000 and balance(bank, parent_card) == 500_000
+    assert receipt.account_masked.endswith(child_card.pan[-4:])
+    with bank_platform.uow() as uow:
+        record = uow.session.execute(select(AuditRecord).where(
+            AuditRecord.entity_type == "bill", AuditRecord.entity_id == str(bill.id),
+            AuditRecord.action == "bill.paid")).scalar_one()
+    assert record.after["acting_for_person_id"] == child and record.actor_id == f"holder{parent}"

@@ -331,13 +331,14 @@ def pay_bill(*, uow: UnitOfWork, actor: Actor, bill_id: int, idempotency_key: st
     from yikatong.cards.protocols import BankGateway
 
     key = _check_key(idempotency_key)
+    # The bill's row lock first: a second request with the same key waits here for the first
+    # to commit, then finds its payment (a concurrent double click gets the same receipt).
+    bill = _bill_for(uow, actor, bill_id, lock=True)
     earlier = _payment_by_key(uow, key)
     if earlier is not None:
         if earlier.bill_id != bill_id:
             raise IdempotencyKeyReused()
-        _bill_for(uow, actor, bill_id)
         return _receipt(uow, earlier)
-    bill = _bill_for(uow, actor, bill_id, lock=True)
     if not rules.payable(bill.status):
         raise errors.BillNotPayable(status=bill.status)
     if mandate_id is not None:
