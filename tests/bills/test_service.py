@@ -56,6 +56,12 @@ def row_counts(platform) -> dict[str, int]:
     return counts
 
 
+def texts_to(uow, person_id: int, template: str) -> list:
+    from yikatong.notices.service import list_messages
+
+    return list_messages(uow=uow, person_id=person_id, template=template)
+
+
 def audit_actions(platform, entity_type: str, entity_id) -> list[str]:
     with platform.uow() as uow:
         return list(uow.session.execute(select(AuditRecord.action).where(
@@ -182,6 +188,9 @@ def test_a_utility_bill_is_posted_paid_read_by_its_biller_and_refunded_the_same_
         act(bank_platform, service.refund, actor=WATER, receipt_no=receipt.receipt_no, reason="again")
     assert balance(bank, card) == 500_000
     assert audit_actions(bank_platform, "bill", posted.id) == ["bill.issued", "bill.paid", "bill.refunded"]
+    with bank_platform.uow() as uow:
+        texts = texts_to(uow, person_id, "bill_refunded")
+    assert len(texts) == 1 and receipt.receipt_no in texts[0].text_zh and "45.60" in texts[0].text_en
 
 
 def test_the_residents_medical_contribution_keeps_the_medical_enrolment_current(bank_platform, bank):
@@ -284,8 +293,11 @@ def test_a_mandate_run_counts_a_refusal_and_leaves_the_bill_due(bank_platform, b
                bill_no="G-1", period="2026-02", amount_fen=5_000, due_date=TODAY)
     run = service.run_mandates(uows=bank_platform.uow, day=TODAY)
     assert run.paid == [] and run.refused == {bill.id: "bill_insufficient_funds"}
+    service.run_mandates(uows=bank_platform.uow, day=TODAY)  # the day rerun: no second text
     with bank_platform.uow() as uow:
         assert service.get_bill(uow=uow, actor=ADMIN, bill_id=bill.id).status == "due"
+        texts = texts_to(uow, person_id, "bill_mandate_refused")
+    assert len(texts) == 1 and "50.00" in texts[0].text_zh and "余额不足" in texts[0].text_zh
 
 
 def test_the_social_insurance_office_reads_only_the_payments_made_to_it(bank_platform, bank):

@@ -410,6 +410,9 @@ def _refund(uow: UnitOfWork, actor: Actor, payment: BillPayment, reason: str) ->
     payment.refund_bank_reference = answer.bank_reference
     bill.status = BillStatus.REFUNDED
     uow.session.flush()
+    _notify(uow, bill.person_id, "bill_refunded", subject=f"bill-refund:{payment.receipt_no}", params={
+        "title_zh": bill.title_zh, "title_en": bill.title_en, "receipt_no": payment.receipt_no,
+        "amount": f"{payment.amount_fen / 100:.2f}", "card_tail": payment.card_no[-4:]})
     uow.audit(actor=actor, action="bill.refunded", entity_type="bill", entity_id=bill.id,
               before={"status": BillStatus.PAID}, reason=reason,
               after={"status": BillStatus.REFUNDED, "receipt_no": payment.receipt_no,
@@ -529,9 +532,36 @@ def run_mandates(*, uows: Callable[[], UnitOfWork], day: date,
             result.paid.append(receipt.receipt_no)
         except DomainError as error:
             result.refused[bill_id] = error.code
+            _tell_mandate_refused(uows, bill_id, day, error)
         if progress is not None:
             progress(done, len(due))
     return result
+
+
+def _tell_mandate_refused(uows: Callable[[], UnitOfWork], bill_id: int, day: date, error) -> None:
+    """A text to the person whose mandate payment was refused, once per bill and day (a rerun
+    of the day sends nothing more)."""
+    from yikatong.notices.service import already_sent
+
+    subject = f"bill-mandate:{bill_id}:{day.isoformat()}"
+    with uows() as uow:
+        bill = uow.session.get(Bill, bill_id)
+        if bill is None or already_sent(uow=uow, template="bill_mandate_refused", subject=subject):
+            return
+        card = _live_card_or_none(uow, bill.person_id)
+        zh, en = _payee_words(bill.payee_code)
+        _notify(uow, bill.person_id, "bill_mandate_refused", subject=subject, params={
+            "payee_zh": zh, "payee_en": en, "amount": f"{bill.amount_fen / 100:.2f}",
+            "card_tail": card.card_no[-4:] if card else "", "reason_zh": error.message_zh,
+            "reason_en": error.message_en})
+        uow.commit()
+
+
+def _notify(uow: UnitOfWork, person_id: int, template: str, *, subject: str, params: dict) -> None:
+    """A text to the phone on the person's record, in this transaction (notices' SMS seam)."""
+    from yikatong.notices.service import notify_person
+
+    notify_person(uow=uow, person_id=person_id, template=template, params=params, subject=subject)
 
 
 # ---------------------------------------------------------------------------------------
@@ -694,6 +724,12 @@ def _paying_card(uow: UnitOfWork, person_id: int):
     if card is None or not card.is_live:
         raise errors.NoLiveCard()
     return card
+
+
+def _live_card_or_none(uow: UnitOfWork, person_id: int):
+    from yikatong.cards.service import current_card_for
+
+    return current_card_for(uow=uow, person_id=person_id)
 
 
 def _refusal(answer) -> errors.AccountRefused:
