@@ -97,3 +97,26 @@ def test_the_utility_sees_its_receipts_and_refunds_one(bank_platform, bank, sign
     assert balance(bank, card) == 500_000
     other = signed_in(Role.BILLER, branch_code="CZ-GAS").get("/payee/bills")
     assert receipt.receipt_no not in other.text
+
+
+def test_a_guardian_chooses_the_child_and_declares_for_them(bank_platform, bank, signed_in):  # noqa: F811
+    from tests.people.test_guardians import CHILD_BORN, OUTLET, person
+    from yikatong.people import guardians
+
+    _, parent, _ = payer(bank_platform, bank)
+    child = person(bank_platform, CHILD_BORN.replace(year=2015), 34, name="周小星")
+    with bank_platform.uow() as uow:
+        guardians.link_guardian(uow=uow, actor=OUTLET, guardian_person_id=parent, child_person_id=child,
+                                relation="parent", documents=("household_register",))
+        uow.commit()
+    browser = signed_in(Role.HOLDER, person_id=parent)
+    page = browser.get("/me/bills")
+    assert f'/me/bills?person_id={child}' in page.text and "周小星" in page.text
+    token = form_token(browser, f"/me/bills?person_id={child}")
+    declared = browser.post(f"/me/bills/declare?person_id={child}", follow_redirects=False,
+                            data={"csrf_token": token, "what": "resident_medical", "year": "2026"})
+    assert declared.status_code == 303 and declared.headers["location"].startswith(f"/me/bills?person_id={child}")
+    with bank_platform.uow() as uow:
+        assert [b.kind for b in service.bills_of(uow=uow, actor=holder(parent), person_id=child)] == [
+            "resident_medical"]
+        assert service.bills_of(uow=uow, actor=holder(parent), person_id=parent) == []

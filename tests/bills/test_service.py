@@ -148,6 +148,11 @@ def test_without_confirmation_or_mandate_nothing_is_paid(bank_platform, bank):
     bill = flexible_bill(bank_platform, person_id)
     with pytest.raises(errors.ConfirmationRequired):
         pay(bank_platform, person_id, bill.id, "k", confirmed=False)
+    with pytest.raises(Forbidden):  # the card centre cannot consent for the holder
+        act(bank_platform, service.pay_bill, actor=ADMIN, bill_id=bill.id, idempotency_key="a",
+            confirmed=True)
+    with pytest.raises(Forbidden):
+        act(bank_platform, service.create_mandate, actor=ADMIN, person_id=person_id, payee_code="CZ-SI")
     assert balance(bank, card) == 500_000
 
 

@@ -330,6 +330,8 @@ def pay_bill(*, uow: UnitOfWork, actor: Actor, bill_id: int, idempotency_key: st
     Commits."""
     from yikatong.cards.protocols import BankGateway
 
+    if not (actor.role is Role.HOLDER or (actor.role is Role.SYSTEM and mandate_id is not None)):
+        raise Forbidden(zh="缴费须由持卡人本人（或其监护人）授权", en="Only the holder (or their guardian) authorises a payment")
     key = _check_key(idempotency_key)
     # The bill's row lock first: a second request with the same key waits here for the first
     # to commit, then finds its payment (a concurrent double click gets the same receipt).
@@ -457,6 +459,8 @@ def create_mandate(*, uow: UnitOfWork, actor: Actor, person_id: int, payee_code:
                    limit_fen: Fen | None = None) -> MandateView:
     """The holder lets the payee's bills be paid on their due date, up to `limit_fen` each.
     One mandate per payee at a time (MandateExists). Commits."""
+    if actor.role is not Role.HOLDER:
+        raise Forbidden(zh="代扣须由持卡人本人（或其监护人）签约", en="Only the holder (or their guardian) sets up a mandate")
     _check_person(uow, actor, person_id)
     if payee_code not in payees():
         raise errors.UnknownPayee(payee_code=payee_code)

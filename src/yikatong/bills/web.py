@@ -19,6 +19,7 @@ from yikatong.core.clock import local_date
 from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.core.money import parse_yuan
 from yikatong.pages.rendering import render
+from yikatong.people import guardians
 from yikatong.platform import Platform
 
 router = APIRouter(include_in_schema=False)
@@ -169,13 +170,15 @@ def _render(request: Request, platform: Platform, actor: Actor, person_id: int |
             status_code = refused.http_status if status_code == 200 else status_code
         exams = service.exams(uow=uow, open_only=True)
         today = local_date(uow.now())
+        children = guardians.children_of(uow=uow, actor=actor)
     bounds = rules.base_bounds(f.flexible)
     return render(request, "bills/my_bills.html", {
         "bills": bills, "receipts": receipts, "mandates": mandates, "exams": exams, "error": error,
         "today": today, "person_query": "" if person == actor.person_id else f"?person_id={person}",
         "payees": service.payees(), "kind_words": rules.KIND_WORDS, "status_words": rules.STATUS_WORDS,
         "bounds": bounds, "figures": f, "idempotency_key": uuid.uuid4().hex,
-        "years": (today.year, today.year + 1)}, status_code=status_code)
+        "years": (today.year, today.year + 1), "children": children, "person_id": person,
+        "self_id": actor.person_id}, status_code=status_code)
 
 
 def _payee_render(request: Request, platform: Platform, actor: Actor, *,
