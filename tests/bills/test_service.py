@@ -380,3 +380,18 @@ def test_a_guardian_pays_a_childs_exam_fee_from_the_childs_card_account(bank_pla
             AuditRecord.entity_type == "bill", AuditRecord.entity_id == str(bill.id),
             AuditRecord.action == "bill.paid")).scalar_one()
     assert record.after["acting_for_person_id"] == child and record.actor_id == f"holder{parent}"
+
+
+def test_the_worker_job_pays_the_mandates_due_today_and_is_listed(bank_platform, bank):
+    from yikatong.bills.jobs import JOBS, pay_mandates_due
+    from yikatong.worker.runner import all_jobs
+
+    assert {job.name for job in JOBS} <= {job.name for job in all_jobs()}
+    ssn, person_id, card = payer(bank_platform, bank)
+    act(bank_platform, service.create_mandate, actor=holder(person_id), person_id=person_id,
+        payee_code="CZ-POWER")
+    act(bank_platform, service.post_utility_bill, actor=ADMIN, payee_code="CZ-POWER", id_number=ssn,
+        account_ref="E-1", bill_no="E-job", period="2026-02", amount_fen=7_950, due_date=TODAY)
+    assert pay_mandates_due(bank_platform) == 1
+    assert pay_mandates_due(bank_platform) == 0
+    assert balance(bank, card) == 500_000 - 7_950
