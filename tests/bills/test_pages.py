@@ -120,3 +120,25 @@ def test_a_guardian_chooses_the_child_and_declares_for_them(bank_platform, bank,
         assert [b.kind for b in service.bills_of(uow=uow, actor=holder(parent), person_id=child)] == [
             "resident_medical"]
         assert service.bills_of(uow=uow, actor=holder(parent), person_id=parent) == []
+
+
+def test_the_exam_office_cancels_an_exam_on_its_page_and_the_fee_comes_back(bank_platform, bank, signed_in):  # noqa: F811
+    from tests.bills.conftest import EXAM_OFFICE
+
+    _, person_id, card = payer(bank_platform, bank)
+    act(bank_platform, service.create_exam, actor=EXAM_OFFICE, code="PT-PAGE", name_zh="页面考试",
+        name_en="Page exam", exam_date=date(2026, 8, 1), subjects=["A"])
+    bill = act(bank_platform, service.register_exam, actor=holder(person_id), person_id=person_id,
+               exam_code="PT-PAGE", subjects=["A"])
+    receipt = act(bank_platform, service.pay_bill, actor=holder(person_id), bill_id=bill.id,
+                  idempotency_key="page-exam", confirmed=True)
+    office = signed_in(Role.HR_OFFICER)
+    page = office.get("/payee/bills")
+    assert page.status_code == 200 and 'id="exam-PT-PAGE"' in page.text and receipt.receipt_no in page.text
+    token = form_token(office, "/payee/bills")
+    refused = office.post("/payee/bills/exams/PT-PAGE/cancel", data={"csrf_token": token, "reason": ""})
+    assert refused.status_code == 422 and balance(bank, card) == 495_000
+    done = office.post("/payee/bills/exams/PT-PAGE/cancel", follow_redirects=False,
+                       data={"csrf_token": token, "reason": "考点调整"})
+    assert done.status_code == 303 and balance(bank, card) == 500_000
+    assert "已取消" in office.get("/payee/bills").text

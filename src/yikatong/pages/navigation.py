@@ -55,6 +55,7 @@ MEDICAL_INSTITUTION_MENU = (
 MEDICAL_OFFICE_MENU = (
     MenuItem("/medical/office/people", N_("Insured people")),
     MenuItem("/medical/office/day", N_("The fund's day")),
+    MenuItem("/payee/bills", N_("Payments received")),  # bills: residents' contributions (CZ-MI)
 )
 
 # bills: a utility's or an office's payments received (bills/web.py)
