@@ -100,7 +100,11 @@ def test_a_mandate_pays_on_or_after_the_due_date_never_early():
 
 def test_receipt_numbers_and_bank_request_ids():
     assert rules.receipt_no(datetime(2026, 3, 2, tzinfo=UTC), 123) == "JF20260302000123"
-    assert rules.payment_request_id("k" * 100) == ("bill:" + "k" * 100)[:64]
+    assert rules.payment_request_id("click-1") == "bill:click-1"
+    long_a, long_b = "k" * 99 + "a", "k" * 99 + "b"  # the same first 99 characters
+    assert len(rules.payment_request_id(long_a)) == 64
+    assert rules.payment_request_id(long_a) != rules.payment_request_id(long_b)
+    assert rules.payment_request_id(long_a) == rules.payment_request_id(long_a)
     assert rules.refund_request_id("JF1") == "bill-refund:JF1"
 
 

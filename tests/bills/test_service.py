@@ -395,3 +395,14 @@ def test_the_worker_job_pays_the_mandates_due_today_and_is_listed(bank_platform,
     assert pay_mandates_due(bank_platform) == 1
     assert pay_mandates_due(bank_platform) == 0
     assert balance(bank, card) == 500_000 - 7_950
+
+
+def test_a_person_without_a_live_card_is_refused_before_the_bank_is_asked(bank_platform, bank):
+    from tests.medical.conftest import registered
+
+    _, person_id = registered(bank_platform, name="无卡人")
+    bill = flexible_bill(bank_platform, person_id)
+    before = row_counts(bank_platform)
+    with pytest.raises(errors.NoLiveCard) as refused:
+        pay(bank_platform, person_id, bill.id, "no-card")
+    assert refused.value.http_status == 409 and row_counts(bank_platform) == before

@@ -3,6 +3,7 @@ a payment can be refunded, receipt numbers. No database, no clock (time is passe
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -129,8 +130,13 @@ def receipt_no(paid_at: datetime, payment_id: int) -> str:
 
 
 def payment_request_id(payment_key: str) -> str:
-    """The bank request id of a payment: stable per idempotency key (≤ 64 characters)."""
-    return f"bill:{payment_key}"[:64]
+    """The bank request id of a payment: stable per idempotency key and at most 64 characters
+    (the bank's limit). A key too long to carry whole is carried as its SHA-256, never cut
+    short: two keys sharing a prefix must not become one bank request."""
+    whole = f"bill:{payment_key}"
+    if len(whole) <= 64:
+        return whole
+    return "bill:sha256:" + hashlib.sha256(payment_key.encode()).hexdigest()[:52]
 
 
 def refund_request_id(receipt: str) -> str:
