@@ -406,3 +406,23 @@ def test_a_person_without_a_live_card_is_refused_before_the_bank_is_asked(bank_p
     with pytest.raises(errors.NoLiveCard) as refused:
         pay(bank_platform, person_id, bill.id, "no-card")
     assert refused.value.http_status == 409 and row_counts(bank_platform) == before
+
+
+def test_after_a_replacement_the_new_cards_account_pays(bank_platform, bank):
+    """The current live card is the one paid from: the old card's account (lost, then the card
+    replaced) is never asked."""
+    from tests.banking.helpers import produce, register_pan
+    from yikatong.banking import payments
+
+    _, person_id, old = payer(bank_platform, bank)
+    at_bank(bank, bank_service.report_loss_at_branch, actor=teller(), bank_code=old.bank_code,
+            pan=old.pan, kind="formal_loss")
+    new = produce(bank_platform, person_id=person_id, kind="replacement", predecessor=old.card_no)
+    register_pan(bank, new)
+    at_bank(bank, bank_service.activate_at_branch, actor=teller(), bank_code=new.bank_code,
+            pan=new.pan, id_document_checked=True, card_checked=True)
+    at_bank(bank, payments.deposit, actor=teller(), bank_code=new.bank_code, pan=new.pan,
+            amount_fen=200_000, request_id=f"cash-{new.card_no}")
+    receipt = pay(bank_platform, person_id, flexible_bill(bank_platform, person_id).id, "after-replacement")
+    assert receipt.account_masked.endswith(new.pan[-4:])
+    assert balance(bank, new) == 200_000 - 160_000 and balance(bank, old) == 500_000
