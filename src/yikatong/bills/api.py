@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from yikatong.api.deps import Offset, RowId, current_actor, platform_dep
+from yikatong.api.problems import problems
 from yikatong.bills import service
 from yikatong.bills.schemas import (
     BillOut,
@@ -44,7 +45,7 @@ def _person(actor: Actor, person_id: int | None) -> int:
 # --- the holder ---------------------------------------------------------------------------
 
 
-@router.get("/me", response_model=list[BillOut], summary="My bills (due first) / 我的待缴与已缴账单")
+@router.get("/me", response_model=list[BillOut], responses=problems(404), summary="My bills (due first) / 我的待缴与已缴账单")
 def my_bills(person_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
              status: str | None = None, actor: Actor = Depends(current_actor),
              platform: Platform = Depends(platform_dep)):
@@ -83,7 +84,7 @@ def register_exam(body: ExamRegistrationIn, actor: Actor = Depends(current_actor
             exam_code=body.exam_code, subjects=body.subjects))
 
 
-@router.post("/{bill_id}/pay", response_model=ReceiptOut,
+@router.post("/{bill_id}/pay", response_model=ReceiptOut, responses=problems(503),
              summary="Pay a bill from the card account (idempotent by key) / 从社保卡账户缴费")
 def pay(bill_id: RowId, body: PayIn, actor: Actor = Depends(current_actor),
         platform: Platform = Depends(platform_dep)):
@@ -93,7 +94,7 @@ def pay(bill_id: RowId, body: PayIn, actor: Actor = Depends(current_actor),
             confirmed=body.confirm, mandate_id=body.mandate_id))
 
 
-@router.get("/me/receipts", response_model=list[ReceiptOut], summary="My receipts / 我的缴费凭证")
+@router.get("/me/receipts", response_model=list[ReceiptOut], responses=problems(404), summary="My receipts / 我的缴费凭证")
 def my_receipts(person_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                 actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
     with platform.uow(read_only=True) as uow:
@@ -101,7 +102,7 @@ def my_receipts(person_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = No
             uow=uow, actor=actor, person_id=_person(actor, person_id))]
 
 
-@router.get("/me/mandates", response_model=list[MandateOut], summary="My standing mandates / 我的代扣授权")
+@router.get("/me/mandates", response_model=list[MandateOut], responses=problems(404), summary="My standing mandates / 我的代扣授权")
 def my_mandates(person_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                 actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
     with platform.uow(read_only=True) as uow:
@@ -137,7 +138,7 @@ def receipt(receipt_no: Annotated[str, Path(min_length=1, max_length=32)], actor
         return ReceiptOut.model_validate(service.get_receipt(uow=uow, actor=actor, receipt_no=receipt_no))
 
 
-@router.post("/receipts/{receipt_no}/refund", response_model=ReceiptOut,
+@router.post("/receipts/{receipt_no}/refund", response_model=ReceiptOut, responses=problems(503),
              summary="Refund a payment into the account it came from / 退款")
 def refund(receipt_no: Annotated[str, Path(min_length=1, max_length=32)], body: ReasonIn, actor: Actor = Depends(current_actor),
            platform: Platform = Depends(platform_dep)):
@@ -196,7 +197,7 @@ def create_exam(body: ExamIn, actor: Actor = Depends(current_actor),
             exam_date=body.exam_date, subjects=body.subjects))
 
 
-@router.post("/exams/{exam_code}/cancel", response_model=ExamCancelledOut,
+@router.post("/exams/{exam_code}/cancel", response_model=ExamCancelledOut, responses=problems(503),
              summary="Cancel an exam: every fee paid is refunded / 取消考试并退费")
 def cancel_exam(exam_code: Annotated[str, Path(min_length=1, max_length=32)], body: ReasonIn, actor: Actor = Depends(current_actor),
                 platform: Platform = Depends(platform_dep)):
