@@ -38,7 +38,8 @@ DEMO_USERS = [
 # Reference-data loaders other domains offer, called in this order if present.
 REFERENCE_LOADERS = ["yikatong.directory.service:load_reference_data",
                      "yikatong.medical.service:load_reference_data",
-                     "yikatong.benefits.service:load_reference_data"]  # benefits: programmes
+                     "yikatong.benefits.service:load_reference_data",  # benefits: programmes
+                     "yikatong.bills.service:load_reference_data"]  # bills: the reference exams
 
 
 @dataclass(frozen=True)

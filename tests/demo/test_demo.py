@@ -18,6 +18,7 @@ def test_demo_runs_the_whole_lifecycle(tmp_path):
     result = run_demo("--workdir", str(tmp_path))
     assert result.exit_code == 0, result.output
     for line in ("申领", "制卡", "领卡", "激活金融功能", "看病：医保实时结算", "统筹基金支付",
+                 "缴费：灵活就业社保费", "重复提交只扣一次",  # bills
                  "总额 = 基金 + 个人", "临时挂失（12333）", "7 天后自动解挂",
                  "满 168 小时：立即读作已解挂", "card.temporary_loss_expired", "正式挂失",
                  "95588", "补卡", "refused (replacement_in_use)",

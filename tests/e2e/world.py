@@ -324,6 +324,7 @@ class World:
                 "username": "transit", "key_id": 1, "link_id": 1, "filing_id": 1,
                 "claim_response_id": "no-such-claim-response",
                 "programme": "pension", "period": "2026-12",  # benefits (disbursement)
+                "bill_id": 1, "receipt_no": "NO-SUCH-RECEIPT", "mandate_id": 1, "exam_code": "NO-SUCH-EXAM",  # bills
                 **more}
 
     def wait_for_ecard(self, citizen: Citizen) -> dict:

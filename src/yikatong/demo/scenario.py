@@ -199,6 +199,7 @@ class Scenario:
         self.deliver(application.id, card_no)
         self.activate(card_no)
         self.hospital_visit(card_no)
+        self.contribution_paid(card_no)  # bills
         self.temporary_loss(card_no)
         self.automatic_unblock(card_no)
         self.formal_loss(card_no)
@@ -375,6 +376,36 @@ class Scenario:
         self.attempt(lambda: self.raw_call(
             medical.credit_account, actor=office, person_id=self.person_id,
             amount=DEMO_ACCOUNT_CREDIT, request_id=f"demo-credit-{self.person_id}"))
+
+    def contribution_paid(self, card_no: str) -> None:
+        """bills: the holder pays a flexible-employment contribution from the card's account,
+        confirming it once; a second click answers the same receipt and pays nothing more."""
+        from yikatong.banking import payments
+        from yikatong.banking.runtime import ReferenceBank
+        from yikatong.bills import service as bills
+
+        self.step("缴费：灵活就业社保费", "a contribution paid from the card account")
+        card = self.card(card_no)
+        bank = self.platform.get(ReferenceBank)
+        with bank.uow() as uow:
+            payments.deposit(uow=uow, actor=ICBC_BRANCH, bank_code=card.bank_code, pan=card.pan,
+                             amount_fen=200_000, request_id=f"demo-cash-{card_no}")
+            bank.commit(uow)
+        bill = self.cards_call(bills.declare_flexible, actor=self.holder, person_id=self.person_id,
+                               base_fen=480_000, months=1)
+        self.say(f"持卡人存入 2,000.00 元，按最低基数 4,800.00 元申报本月灵活就业社保费 {bill.amount_fen / 100:,.2f} 元",
+                 f"the holder deposits 2,000.00 and declares this month's flexible-employment "
+                 f"contribution at the lowest base 4,800.00: {bill.amount_fen / 100:,.2f}")
+        receipt = self.cards_call(bills.pay_bill, actor=self.holder, bill_id=bill.id,
+                                  idempotency_key="demo-contribution", confirmed=True)
+        again = self.cards_call(bills.pay_bill, actor=self.holder, bill_id=bill.id,
+                                idempotency_key="demo-contribution", confirmed=True)
+        with bank.uow() as uow:
+            left = payments.balance(uow, payments.account_by_pan(uow, card.bank_code, card.pan))
+        self.check(receipt.status == "paid" and again.receipt_no == receipt.receipt_no
+                   and left == 200_000 - bill.amount_fen,
+                   f"已缴费，凭证 {receipt.receipt_no}；重复提交只扣一次（余额 {left / 100:,.2f} 元）",
+                   f"paid, receipt {receipt.receipt_no}; the repeated click paid nothing more")
 
     def temporary_loss(self, card_no: str) -> None:
         from yikatong.cards import service as cards

@@ -68,6 +68,16 @@ TEMPLATES: dict[str, Template] = {
         "请携带身份证和卡片到{bank_zh}网点激活。",
         "A payment of CNY {amount} on your social security card ending {card_tail} is held "
         "until you activate the financial function at a {bank_en} branch with your ID card."),
+    # bills: a standing mandate's payment the bank refused, and a refund into the card account
+    "bill_mandate_refused": Template(
+        "您签约的{payee_zh}代扣 {amount} 元未能从尾号 {card_tail} 的社会保障卡账户扣款：{reason_zh}。"
+        "账单仍待缴，可在“缴费”页面办理。",
+        "The standing mandate's payment of CNY {amount} to {payee_en} could not be taken from "
+        "your card account ending {card_tail}: {reason_en}. The bill is still due."),
+    "bill_refunded": Template(
+        "您缴纳的{title_zh}（凭证 {receipt_no}）{amount} 元已退回尾号 {card_tail} 的社会保障卡账户。",
+        "Your payment for {title_en} (receipt {receipt_no}), CNY {amount}, was refunded to your "
+        "card account ending {card_tail}."),
     "expiry_reminder": Template(
         "您尾号 {card_tail} 的社会保障卡金融功能将于 {valid_until} 到期，请及时到网点换卡。",
         "The financial function of your social security card ending {card_tail} ends on "

@@ -34,6 +34,7 @@ HOLDER_MENU = (
     MenuItem("/me/medical", N_("Medical insurance")),
     MenuItem("/me/pension", N_("Pension confirmation")),  # benefits (pension)
     MenuItem("/me/payments", N_("Benefit payments")),  # benefits (disbursement)
+    MenuItem("/me/bills", N_("Bills and contributions")),  # bills
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
@@ -57,6 +58,12 @@ MEDICAL_INSTITUTION_MENU = (
 MEDICAL_OFFICE_MENU = (
     MenuItem("/medical/office/people", N_("Insured people")),
     MenuItem("/medical/office/day", N_("The fund's day")),
+    MenuItem("/payee/bills", N_("Payments received")),  # bills: residents' contributions (CZ-MI)
+)
+
+# bills: a utility's or an office's payments received (bills/web.py)
+PAYEE_MENU = (
+    MenuItem("/payee/bills", N_("Payments received")),
 )
 
 # benefits (pension): the paying office's pages; bnfcore's runs and payee lists join this menu
@@ -75,6 +82,7 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.MEDICAL_INSTITUTION: MEDICAL_INSTITUTION_MENU,
     Role.MEDICAL_OFFICE: MEDICAL_OFFICE_MENU,
     Role.PAYING_OFFICE: PAYING_OFFICE_MENU,
+    Role.BILLER: PAYEE_MENU,  # bills
 }
 
 
