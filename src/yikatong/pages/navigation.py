@@ -32,10 +32,12 @@ HOLDER_MENU = (
     MenuItem("/me/bank", N_("Bank account")),
     MenuItem("/me/ecard", N_("My e-card")),
     MenuItem("/me/medical", N_("Medical insurance")),
+    MenuItem("/me/services", N_("HR services")),  # hrservices
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
     MenuItem("/employer/batches", N_("Employer batch")),
+    MenuItem("/counter/services", N_("HR services")),  # hrservices
 )
 AGENT_MENU = (
     MenuItem("/agent", N_("Caller's card")),
@@ -55,6 +57,10 @@ MEDICAL_OFFICE_MENU = (
     MenuItem("/medical/office/people", N_("Insured people")),
     MenuItem("/medical/office/day", N_("The fund's day")),
 )
+# hrservices: the HR officer (人社经办) reviews cases
+HR_OFFICER_MENU = (
+    MenuItem("/hr/queue", N_("HR case queue")),
+)
 
 MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.HOLDER: HOLDER_MENU,
@@ -65,6 +71,7 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.EMPLOYER_AGENT: EMPLOYER_MENU,
     Role.MEDICAL_INSTITUTION: MEDICAL_INSTITUTION_MENU,
     Role.MEDICAL_OFFICE: MEDICAL_OFFICE_MENU,
+    Role.HR_OFFICER: HR_OFFICER_MENU,  # hrservices
 }
 
 
