@@ -143,7 +143,7 @@ def _step(request: Request, platform: Platform, actor: Actor, case_id: int, *, b
           card_no: str = "", **kwargs):
     try:
         with platform.uow() as uow:
-            operation(uow=uow, actor=actor, case_id=case_id, **kwargs)
+            operation(uow=uow, actor=actor, case_id=case_id, card_no=card_no or None, **kwargs)
     except DomainError as error:
         return _case_page(request, platform, actor, case_id, base=base, card_no=card_no, error=error,
                           status_code=error.http_status)
