@@ -8,7 +8,15 @@ import pytest
 from sqlalchemy import select
 
 from tests.cards.conftest import ADMIN, OUTLET, act
-from tests.hrservices.conftest import JPEG, OFFICER, OTHER_OFFICER, PDF, claimed, holder, open_with_documents
+from tests.hrservices.conftest import (
+    JPEG,
+    OFFICER,
+    OTHER_OFFICER,
+    PDF,
+    claimed,
+    holder,
+    open_with_documents,
+)
 from yikatong.audit.models import AuditRecord
 from yikatong.cards import service as cards
 from yikatong.core.errors import DomainError

@@ -88,8 +88,7 @@ def service_case(platform, case_id: int):
         return service.get_case(uow=uow, actor=OFFICER, case_id=case_id)
 
 
-def test_the_officer_approves_a_work_injury_reimbursement_with_an_amount_in_yuan(platform, signed_in, citizen,
-                                                                                monkeypatch):  # noqa: F811
+def test_the_officer_approves_a_work_injury_reimbursement_in_yuan(platform, signed_in, citizen, monkeypatch):  # noqa: F811
     from tests.hrservices.conftest import open_with_documents
 
     _, person_id, _ = citizen
