@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from yikatong.banking import service, transport
+from yikatong.banking import payments, service, transport
 from yikatong.banking.retries import with_retries
 from yikatong.banking.runtime import ReferenceBank
 from yikatong.cards.protocols import (
@@ -25,6 +25,7 @@ from yikatong.cards.protocols import (
     BankAck,
     BankEvent,
     BankPayment,
+    BankPaymentResult,
     BankReadNotOffered,
     BankRefused,
     BankUnavailable,
@@ -42,12 +43,19 @@ OPERATIONS = {
     "financial_status": service.gateway_financial_status,
     "account_statement": service.gateway_account_statement,  # optional on the seam
 }
+# Operations whose JSON answer goes back as `data`.
+DATA_OPERATIONS = {
+    "pay_from_account": payments.gateway_pay_from_account,
+    "refund_to_account": payments.gateway_refund_to_account,
+}
 
 
 def answer_request(bank: ReferenceBank, operation: str, args: dict[str, Any]) -> dict[str, Any]:
     """Run one gateway request in one bank transaction; a JSON-able answer:
     `{"ok": true, "events": [...], "task_id": …, "status": …}` or
     `{"ok": false, "code": …, "reason_zh": …, "reason_en": …}` when the bank refuses."""
+    if operation in DATA_OPERATIONS:
+        return _answer_data(bank, operation, args)
     if operation not in OPERATIONS:
         return {"ok": False, "code": "unknown_operation", "reason_zh": f"未知的请求 {operation}",
                 "reason_en": f"unknown operation {operation}"}
@@ -75,6 +83,28 @@ def answer_request(bank: ReferenceBank, operation: str, args: dict[str, Any]) ->
     else:
         answer["task_id"] = result
     return answer
+
+
+def _answer_data(bank: ReferenceBank, operation: str, args: dict[str, Any]) -> dict[str, Any]:
+    def run() -> Any:
+        with bank.uow() as uow:
+            result = DATA_OPERATIONS[operation](uow=uow, **args)
+            uow.commit()
+        return result
+
+    try:
+        bank.check_serves(args["bank_code"])
+        return {"ok": True, "data": with_retries(run)}
+    except DomainError as error:
+        return {"ok": False, "code": error.code, "reason_zh": error.message_zh,
+                "reason_en": error.message_en}
+
+
+def payment_result_of(answer: dict[str, Any]) -> BankPaymentResult:
+    refuse_if_refused(answer)
+    data = dict(answer["data"])
+    data["at"] = datetime.fromisoformat(data["at"]) if data.get("at") else None
+    return BankPaymentResult(**data)
 
 
 def ack_of(answer: dict[str, Any], reference: str) -> BankAck:
@@ -142,6 +172,18 @@ class RequestingGateway:
             raise BankReadNotOffered()
         refuse_if_refused(answer)
         return statement_of(answer["statement"])
+
+    def pay_from_account(self, *, bank_code: str, pan: str, amount_fen: int, request_id: str,
+                         payee_code: str, authorisation: str) -> BankPaymentResult:
+        return payment_result_of(self._ask(
+            "pay_from_account", bank_code=bank_code, pan=pan, amount_fen=amount_fen,
+            request_id=request_id, payee_code=payee_code, authorisation=authorisation))
+
+    def refund_to_account(self, *, bank_code: str, pan: str, amount_fen: int, request_id: str,
+                          original_request_id: str) -> BankPaymentResult:
+        return payment_result_of(self._ask(
+            "refund_to_account", bank_code=bank_code, pan=pan, amount_fen=amount_fen,
+            request_id=request_id, original_request_id=original_request_id))
 
     def _ask(self, operation: str, **args: Any) -> dict[str, Any]:
         raise NotImplementedError

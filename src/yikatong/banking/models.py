@@ -29,6 +29,12 @@ class BankAccount(Base):
     pan: Mapped[str | None] = mapped_column(String(19), unique=True)
     card_no: Mapped[str] = mapped_column(String(9), index=True)  # the platform's card number
     holder_ref: Mapped[str | None] = mapped_column(String(32))  # the platform's person id
+    # The holder's name as the production list gave it (card.produced `holder_name`),
+    # normalised (rules.normalise_name); a disbursement row's name is compared with it.
+    holder_name: Mapped[str | None] = mapped_column(String(64))
+    # Frozen by the bank (a court or a supervisor's order): no money in or out until lifted.
+    frozen_at: Mapped[datetime | None]
+    frozen_reason: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))  # see rules.AccountStatus
     issue_date: Mapped[date | None]
     valid_until: Mapped[date | None]  # the financial function's 10-year validity (二.2)
@@ -115,6 +121,10 @@ class BankTransaction(Base):
     atc: Mapped[int | None]
     created_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]
+    # A direct debit: the platform's reference of the holder's consent (mandate or one-off
+    # confirmation id). A refund: the original direct debit's request id (and its consent).
+    authorisation: Mapped[str | None] = mapped_column(String(64))
+    original_request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class BankOutboxMessage(Base):

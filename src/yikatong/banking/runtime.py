@@ -61,6 +61,7 @@ def ensure_schema(engine: Engine) -> None:
     Base.metadata.create_all(engine, tables=[Base.metadata.tables[name] for name in BANK_TABLES])
     if engine.dialect.name == "sqlite":
         _add_missing_columns(engine, models.BankAccount.__table__)
+        _add_missing_columns(engine, models.BankTransaction.__table__)
 
 
 def _add_missing_columns(engine: Engine, table) -> None:

@@ -33,11 +33,13 @@ HOLDER_MENU = (
     MenuItem("/me/ecard", N_("My e-card")),
     MenuItem("/me/medical", N_("Medical insurance")),
     MenuItem("/me/services", N_("HR services")),  # hrservices
+    MenuItem("/me/pension", N_("Pension confirmation")),  # benefits (pension)
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
     MenuItem("/employer/batches", N_("Employer batch")),
     MenuItem("/counter/services", N_("HR services")),  # hrservices
+    MenuItem("/counter/pension", N_("Pension confirmation")),  # benefits (pension)
 )
 AGENT_MENU = (
     MenuItem("/agent", N_("Caller's card")),
@@ -62,6 +64,11 @@ HR_OFFICER_MENU = (
     MenuItem("/hr/queue", N_("HR case queue")),
 )
 
+# benefits (pension): the paying office's pages; bnfcore's runs and payee lists join this menu
+PAYING_OFFICE_MENU = (
+    MenuItem("/office/pension", N_("Pension confirmations")),
+)
+
 MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.HOLDER: HOLDER_MENU,
     Role.SS_OUTLET: COUNTER_MENU,
@@ -72,6 +79,7 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.MEDICAL_INSTITUTION: MEDICAL_INSTITUTION_MENU,
     Role.MEDICAL_OFFICE: MEDICAL_OFFICE_MENU,
     Role.HR_OFFICER: HR_OFFICER_MENU,  # hrservices
+    Role.PAYING_OFFICE: PAYING_OFFICE_MENU,
 }
 
 
