@@ -125,33 +125,49 @@ def test_a_failing_programme_enrolment_rolls_the_decision_back(platform, citizen
         assert service.get_case(uow=uow, actor=OFFICER, case_id=case.id).state == "in_review"
 
 
-def _benefits_enrol_exists() -> bool:
-    try:
-        from yikatong.benefits import service as benefits
-    except ImportError:
-        return False
-    return hasattr(benefits, "enrol")
-
-
-@pytest.mark.skipif(not _benefits_enrol_exists(), reason="the benefits domain (bnfcore) is not merged yet")
 def test_an_approved_unemployment_claim_is_enrolled_in_the_benefits_programme(platform, citizen):
     from yikatong.benefits import service as benefits
 
     _, person_id, _ = citizen
-    load = getattr(benefits, "load_reference_data", None)
-    if load is not None:
-        with platform.uow() as uow:
-            load(uow=uow, actor=service._platform_actor(OFFICER))
-            uow.commit()
+    with platform.uow() as uow:
+        benefits.load_reference_data(uow=uow, actor=service._platform_actor(OFFICER))
+        uow.commit()
     case = case_in_review(platform, person_id, "unemployment_benefit")
     case = act(platform, service.approve_case, actor=OFFICER, case_id=case.id,
                decision=Decision(contribution_months=72))
-    assert case.state == "approved" and case.outcome["enrolment_id"] is not None
+    with platform.uow() as uow:
+        [enrolment] = benefits.enrolments_of(uow=uow, person_id=person_id)
+    assert (enrolment.programme_code, enrolment.monthly_fen, enrolment.start_period, enrolment.end_period) == (
+        "unemployment", 224_100, "2026-03", "2027-08")  # 6 years: 18 months
+    assert (enrolment.source, enrolment.source_ref) == ("hrservices", f"hr-case:{case.id}")
+    assert case.state == "approved" and case.outcome["enrolment_id"] == enrolment.id
     with platform.uow() as uow:  # idempotent by (programme, person, source_ref)
-        again = service.enrol_in_programme(uow=uow, actor=OFFICER, person_id=person_id,
-                                           plan=service.rules.unemployment_plan(
-                                               decided_on=TODAY, contribution_months=72,
-                                               durations=service.catalogue().unemployment.duration_rules,
-                                               min_wage_monthly_fen=249_000, rate_bp=9000),
+        plan = service.rules.unemployment_plan(
+            decided_on=TODAY, contribution_months=72, durations=service.catalogue().unemployment.duration_rules,
+            min_wage_monthly_fen=249_000, rate_bp=9000)
+        again = service.enrol_in_programme(uow=uow, actor=OFFICER, person_id=person_id, plan=plan,
                                            source_ref=f"hr-case:{case.id}")
-        assert again.id == case.outcome["enrolment_id"]
+        assert again.id == enrolment.id
+
+
+def test_an_approved_work_injury_reimbursement_is_one_payment_in_the_programme(platform, citizen):
+    from yikatong.benefits import service as benefits
+
+    _, person_id, _ = citizen
+    case = case_in_review(platform, person_id, "work_injury_reimbursement")
+    act(platform, service.approve_case, actor=OFFICER, case_id=case.id, decision=Decision(amount_fen=88_000))
+    with platform.uow() as uow:
+        [enrolment] = benefits.enrolments_of(uow=uow, person_id=person_id)
+    assert (enrolment.programme_code, enrolment.monthly_fen, enrolment.start_period, enrolment.end_period) == (
+        "work_injury", 88_000, "2026-03", "2026-03")
+
+
+def test_the_catalogue_figures_agree_with_the_benefits_programme():
+    from yikatong.benefits.service import programme_spec
+
+    figures = programme_spec("unemployment").rules
+    mine = service.catalogue().unemployment
+    assert mine.min_wage_monthly_fen == figures["min_wage_monthly_fen"]
+    assert mine.rate_bp == figures["percent_of_min_wage"] * 100
+    assert sorted((row.min_months // 12, row.months) for row in mine.durations) == sorted(
+        tuple(pair) for pair in figures["duration"])

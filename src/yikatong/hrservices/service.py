@@ -522,14 +522,17 @@ def _benefit(uow, actor: Actor, case: HrCase, plan: rules.BenefitPlan, **extra) 
 
 def enrol_in_programme(*, uow, actor: Actor, person_id: int, plan: rules.BenefitPlan,
                        source_ref: str) -> Any:
-    """The one place the HR services call the benefits domain (seam 3 of docs/hr-services.md:
-    `yikatong.benefits.service.enrol`, idempotent by programme, person and source_ref)."""
+    """The one place the HR services call the benefits domain (seam 3:
+    `yikatong.benefits.service.enrol`, idempotent by programme, person and source_ref). The
+    benefits domain takes its paying offices' and the platform's actors: the platform enrols
+    for the HR officer, whose name stays in the enrolment's audit record."""
     from yikatong.benefits import service as benefits
 
-    return benefits.enrol(uow=uow, actor=actor, programme_code=plan.programme_code,
+    return benefits.enrol(uow=uow, actor=_platform_actor(actor), programme_code=plan.programme_code,
                           person_id=person_id, monthly_fen=plan.monthly_fen,
                           start_period=plan.start_period, end_period=plan.end_period,
-                          source=SOURCE, source_ref=source_ref)
+                          source=SOURCE, source_ref=source_ref,
+                          facts={"hr_case": source_ref, "officer": actor.user_id})
 
 
 def _platform_actor(officer: Actor) -> Actor:
