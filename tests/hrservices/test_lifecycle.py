@@ -196,3 +196,18 @@ def test_the_holder_withdraws_a_case_not_yet_under_review(platform, citizen):
     case = act(platform, service.withdraw_case, actor=me, case_id=case.id, reason="已找到其他途径")
     assert case.state == "withdrawn"
     assert refused(platform, service.claim_case, actor=OFFICER, case_id=case.id).code == "hr_step_not_allowed"
+
+
+def test_the_cli_lists_the_catalogue_and_the_cases(platform, citizen, monkeypatch):
+    from tests.conftest import cli_on
+
+    _, person_id, _ = citizen
+    case = open_with_documents(platform, holder(person_id), "employment_registration")
+    run = cli_on(platform, monkeypatch)
+    listed = run("hr", "catalogue")
+    assert listed.exit_code == 0, listed.output
+    assert "work_injury_reimbursement" in listed.output and "失业登记" in listed.output
+    cases = run("hr", "cases", "--state", "submitted")
+    assert cases.exit_code == 0 and f"│ {case.id} " in cases.output and "submitted 1" in cases.output
+    wrong = run("hr", "cases", "--state", "nonsense")
+    assert wrong.exit_code != 0 and "hr_invalid_decision" in wrong.output
