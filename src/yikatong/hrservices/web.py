@@ -15,6 +15,7 @@ Every change is one `hrservices.service` use case; the pages compute nothing.
 
 from __future__ import annotations
 
+import secrets
 from datetime import date
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -71,7 +72,7 @@ def _my_services(request: Request, platform: Platform, actor: Actor, *, error: D
             card_error = refused
     return render(request, "hrservices/my_services.html", _words(
         cases=cases, services=service.catalogue().opened_by("holder"), card_error=card_error,
-        error=error), status_code=status_code)
+        error=error, idempotency_key=secrets.token_urlsafe(18)), status_code=status_code)
 
 
 @router.get("/me/services")
