@@ -136,3 +136,16 @@ def test_a_holder_whose_card_is_formally_lost_is_told_why_and_cannot_open(platfo
     token = form_token(me, "/me/services")
     refused = me.post("/me/services", data={"csrf_token": token, "service_code": "employment_registration"})
     assert refused.status_code == 409 and "hr_card_refused" in refused.text
+
+
+def test_a_form_sent_twice_opens_one_case(platform, signed_in, citizen):  # noqa: F811
+    _, person_id, _ = citizen
+    me = signed_in(Role.HOLDER, person_id=person_id)
+    page = me.get("/me/services")
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text).group(1)
+    token = form_token(me, "/me/services")
+    form = {"csrf_token": token, "service_code": "unemployment_registration", "idempotency_key": key}
+    first = case_id_of(me.post("/me/services", data=form, follow_redirects=False))
+    assert case_id_of(me.post("/me/services", data=form, follow_redirects=False)) == first
+    with platform.uow() as uow:
+        assert len(service.cases_of(uow=uow, actor=holder(person_id))) == 1
