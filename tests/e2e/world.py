@@ -324,6 +324,7 @@ class World:
                 "username": "transit", "key_id": 1, "link_id": 1, "filing_id": 1,
                 "claim_response_id": "no-such-claim-response",
                 "case_id": 1, "document_id": 1,  # hrservices
+                "programme": "pension", "period": "2026-12",  # benefits (disbursement)
                 **more}
 
     def wait_for_ecard(self, citizen: Citizen) -> dict:

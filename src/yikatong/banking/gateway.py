@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from yikatong.banking import payments, service, transport
+from yikatong.banking import disbursement, payments, service, transport
 from yikatong.banking.retries import with_retries
 from yikatong.banking.runtime import ReferenceBank
 from yikatong.cards.protocols import (
@@ -47,7 +47,11 @@ OPERATIONS = {
 DATA_OPERATIONS = {
     "pay_from_account": payments.gateway_pay_from_account,
     "refund_to_account": payments.gateway_refund_to_account,
+    "submit_disbursement": disbursement.gateway_submit,
+    "disbursement_result": disbursement.gateway_result,
 }
+# … of which these read or write the bank's file drop.
+FILE_OPERATIONS = frozenset({"submit_disbursement", "disbursement_result"})
 
 
 def answer_request(bank: ReferenceBank, operation: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +92,8 @@ def answer_request(bank: ReferenceBank, operation: str, args: dict[str, Any]) ->
 def _answer_data(bank: ReferenceBank, operation: str, args: dict[str, Any]) -> dict[str, Any]:
     def run() -> Any:
         with bank.uow() as uow:
-            result = DATA_OPERATIONS[operation](uow=uow, **args)
+            extra = {"files": bank.files} if operation in FILE_OPERATIONS else {}
+            result = DATA_OPERATIONS[operation](uow=uow, **args, **extra)
             uow.commit()
         return result
 
@@ -185,6 +190,18 @@ class RequestingGateway:
             "refund_to_account", bank_code=bank_code, pan=pan, amount_fen=amount_fen,
             request_id=request_id, original_request_id=original_request_id))
 
+    def submit_disbursement(self, *, bank_code: str, batch_id: str, file_name: str,
+                            sm3_hex: str) -> str:
+        answer = self._ask("submit_disbursement", bank_code=bank_code, batch_id=batch_id,
+                           file_name=file_name, sm3_hex=sm3_hex)
+        refuse_if_refused(answer)
+        return answer["data"]["receipt_id"]
+
+    def disbursement_result(self, *, bank_code: str, batch_id: str) -> str | None:
+        answer = self._ask("disbursement_result", bank_code=bank_code, batch_id=batch_id)
+        refuse_if_refused(answer)
+        return answer["data"]["file_name"]
+
     def _ask(self, operation: str, **args: Any) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -209,6 +226,29 @@ class ReferenceBankGateway(RequestingGateway):
             with self.bank.uow() as uow:
                 service.mark_answered(uow=uow, event_ids=ids, answered=False)
                 uow.commit()
+
+    def submit_disbursement(self, *, bank_code: str, batch_id: str, file_name: str,
+                            sm3_hex: str) -> str:
+        """In-process the bank processes the batch at once (its node does it in the
+        background): the result file is there when this returns."""
+        receipt = super().submit_disbursement(bank_code=bank_code, batch_id=batch_id,
+                                              file_name=file_name, sm3_hex=sm3_hex)
+        try:
+            disbursement.process_received(self.bank)
+        except SQLAlchemyError:  # the receipt stands; the bank's job processes it later
+            log.exception("the reference bank could not process batch %s now", batch_id)
+        return receipt
+
+    def disbursement_result(self, *, bank_code: str, batch_id: str) -> str | None:
+        name = super().disbursement_result(bank_code=bank_code, batch_id=batch_id)
+        if name is None:  # left received (a crash, a conflict): process it now
+            try:
+                disbursement.process_received(self.bank)
+            except SQLAlchemyError:
+                log.exception("the reference bank could not process batch %s now", batch_id)
+                return None
+            name = super().disbursement_result(bank_code=bank_code, batch_id=batch_id)
+        return name
 
     def _ask(self, operation: str, **args: Any) -> dict[str, Any]:
         try:

@@ -76,6 +76,7 @@ class TransactionView:
 
 
 POSTED, HELD, FAILED = "posted", "held", "failed"
+DISBURSEMENT_CHANNEL = "disbursement"  # a row of a 代发 file (banking.disbursement)
 
 
 # ---------------------------------------------------------------------------------------
@@ -523,9 +524,14 @@ def _post(uow: UnitOfWork, account: BankAccount, tx: BankTransaction) -> None:
                     today=local_date(uow.now())) != Outcome.POST:
         raise AccountNotActivated()
     open_ledger_account(uow, account)
-    legs = rules.legs(kind, bank_code=account.bank_code, pan=account.pan, amount=tx.amount_fen,
-                      party=tx.counterparty)
-    if kind in rules.SETTLED_WITH_A_PARTY:
+    if kind == TransactionKind.CREDIT and tx.channel == DISBURSEMENT_CHANNEL:
+        # a held disbursement row released: from the payer's settlement book, as posted rows
+        legs = [(rules.settlement_code(account.bank_code, tx.counterparty), tx.amount_fen),
+                (rules.customer_code(account.bank_code, account.pan), -tx.amount_fen)]
+    else:
+        legs = rules.legs(kind, bank_code=account.bank_code, pan=account.pan,
+                          amount=tx.amount_fen, party=tx.counterparty)
+    if kind in rules.SETTLED_WITH_A_PARTY or tx.channel == DISBURSEMENT_CHANNEL:
         open_settlement_account(uow, account.bank_code, tx.counterparty)
     else:
         book = rules.COUNTER_BOOK[kind][0]

@@ -34,6 +34,7 @@ HOLDER_MENU = (
     MenuItem("/me/medical", N_("Medical insurance")),
     MenuItem("/me/services", N_("HR services")),  # hrservices
     MenuItem("/me/pension", N_("Pension confirmation")),  # benefits (pension)
+    MenuItem("/me/payments", N_("Benefit payments")),  # benefits (disbursement)
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
@@ -66,6 +67,7 @@ HR_OFFICER_MENU = (
 
 # benefits (pension): the paying office's pages; bnfcore's runs and payee lists join this menu
 PAYING_OFFICE_MENU = (
+    MenuItem("/office/runs", N_("Disbursement runs")),  # benefits (disbursement)
     MenuItem("/office/pension", N_("Pension confirmations")),
 )
 
