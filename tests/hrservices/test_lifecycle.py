@@ -211,3 +211,28 @@ def test_the_cli_lists_the_catalogue_and_the_cases(platform, citizen, monkeypatc
     assert cases.exit_code == 0 and f"│ {case.id} " in cases.output and "submitted 1" in cases.output
     wrong = run("hr", "cases", "--state", "nonsense")
     assert wrong.exit_code != 0 and "hr_invalid_decision" in wrong.output
+
+
+def test_a_linked_guardian_opens_and_follows_a_case_for_a_child_under_16(platform, citizen):
+    from datetime import date
+
+    from tests.cards.conftest import card_in_use
+    from tests.people.test_guardians import link, person
+
+    _, parent_id, _ = citizen
+    child_id = person(platform, date(2014, 6, 1), 42)
+    child_card = card_in_use(platform, person_id=child_id)
+    parent = holder(parent_id)
+    assert refused(platform, service.open_case, actor=parent, service_code="social_insurance_enrolment",
+                   person_id=child_id).code == "hr_credential_person_mismatch"  # not linked yet
+    link(platform, parent_id, child_id)
+    case = act(platform, service.open_case, actor=parent, service_code="social_insurance_enrolment",
+               person_id=child_id)
+    assert (case.person_id, case.card_no) == (child_id, child_card)
+    act(platform, service.attach_document, actor=parent, case_id=case.id, kind="id_card",
+        file_name="id.pdf", content_type="application/pdf", content=PDF)
+    assert act(platform, service.submit_case, actor=parent, case_id=case.id).state == "submitted"
+    with platform.uow() as uow:
+        opened = uow.session.execute(select(AuditRecord.after).where(
+            AuditRecord.entity_type == "hr_case", AuditRecord.action == "hr.case_opened")).scalar_one()
+    assert opened["acting_for_person_id"] == child_id

@@ -62,7 +62,7 @@ def open_mine(body: CaseOpenIn, idempotency_key: str | None = KEY, actor: Actor 
     with platform.uow() as uow:
         return _out(service.open_case(uow=uow, actor=actor, service_code=body.service_code,
                                       particulars=body.particulars, ecard_token=body.ecard_token,
-                                      idempotency_key=idempotency_key))
+                                      idempotency_key=idempotency_key, person_id=body.person_id))
 
 
 @router.post("/cases", response_model=CaseOut, status_code=201,

@@ -48,6 +48,9 @@ class CaseOpenIn(Credential):
     service_code: str = Field(min_length=3, max_length=48)
     particulars: dict[str, str] = Field(default_factory=dict, max_length=12,
                                         description="what the opener writes (employer, dates …) / 填写事项")
+    person_id: int | None = Field(default=None, ge=1, le=2**63 - 1,
+                                  description="a guardian's linked child under 16 (holders); default oneself "
+                                              "/ 监护人为被监护人申办")
 
 
 class DocumentIn(Credential):

@@ -159,21 +159,29 @@ def service_of(code: str) -> Service:
 # The credential
 
 
-def present_holder(*, uow: UnitOfWork, actor: Actor, ecard_token: str | None = None) -> Presented:
+def present_holder(*, uow: UnitOfWork, actor: Actor, ecard_token: str | None = None,
+                   person_id: int | None = None) -> Presented:
     """The holder's credential: the login must be bound to a person (the card or e-card bound
-    it); with `ecard_token` the e-card must be genuine, current and name that same person. The
-    person's current card must be usable (rules.card_refusal) either way: CardRefused."""
+    it); a guardian may act for a child under 16 linked at an outlet (`person_id`,
+    people.guardians.may_act_for). With `ecard_token` the e-card must be genuine, current and
+    name the person acted for. That person's current card must be usable (rules.card_refusal)
+    either way: CardRefused."""
+    from yikatong.people.guardians import may_act_for
+
     if actor.role != Role.HOLDER:
         raise errors.NotAnOutlet()
     if actor.person_id is None:
         raise errors.NotBoundToPerson()
+    person_id = person_id or actor.person_id
+    if not may_act_for(uow, actor, person_id):
+        raise errors.CredentialOfAnotherPerson()
     credential = "card"
     if ecard_token:
-        if _person_by_ecard_token(uow, ecard_token.strip()) != actor.person_id:
+        if _person_by_ecard_token(uow, ecard_token.strip()) != person_id:
             raise errors.CredentialOfAnotherPerson()
         credential = "ecard"
-    card = _usable_card(uow, actor.person_id)
-    return Presented(actor.person_id, card.card_no, credential)
+    card = _usable_card(uow, person_id)
+    return Presented(person_id, card.card_no, credential)
 
 
 def present_card(*, uow: UnitOfWork, card_no: str) -> Presented:
@@ -226,11 +234,12 @@ def _person_by_ecard_token(uow: UnitOfWork, token: str) -> int:
                                       Ecard.status_index == claims.status_index)).scalar_one()
 
 
-def _present(uow: UnitOfWork, actor: Actor, *, card_no: str | None,
-             ecard_token: str | None) -> tuple[Presented, str]:
+def _present(uow: UnitOfWork, actor: Actor, *, card_no: str | None, ecard_token: str | None,
+             person_id: int | None = None) -> tuple[Presented, str]:
     """The credential of a holder or outlet step and the channel it came through."""
     if actor.role == Role.HOLDER:
-        return present_holder(uow=uow, actor=actor, ecard_token=ecard_token), "online"
+        return present_holder(uow=uow, actor=actor, ecard_token=ecard_token,
+                              person_id=person_id), "online"
     if actor.role in OUTLET_ROLES:
         if not card_no:
             raise errors.CardRefused(reason="no_card", reason_zh="请读取社会保障卡",
@@ -245,18 +254,19 @@ def _present(uow: UnitOfWork, actor: Actor, *, card_no: str | None,
 
 def open_case(*, uow: UnitOfWork, actor: Actor, service_code: str, particulars: dict | None = None,
               card_no: str | None = None, ecard_token: str | None = None,
-              idempotency_key: str | None = None) -> CaseView:
+              idempotency_key: str | None = None, person_id: int | None = None) -> CaseView:
     """Open a case of a catalogue service for the person the credential names: the holder online
-    (their card or e-card) or an outlet (the card read). Idempotent by `idempotency_key`.
-    Commits."""
+    (their card or e-card; a guardian for a linked child under 16 with `person_id`) or an
+    outlet (the card read). Idempotent by `idempotency_key`. Commits."""
     request = {"service_code": service_code, "particulars": particulars or {}, "card_no": card_no,
-               "by": actor.user_id}
+               "by": actor.user_id, "for": person_id}
     scope = f"hr.open:{actor.account_id or actor.user_id}"
     stored = uow.replay(scope, idempotency_key, request)
     if stored is not None:
         return get_case(uow=uow, actor=actor, case_id=stored["case_id"])
     service = service_of(service_code)
-    presented, channel = _present(uow, actor, card_no=card_no, ecard_token=ecard_token)
+    presented, channel = _present(uow, actor, card_no=card_no, ecard_token=ecard_token,
+                                  person_id=person_id)
     opener = "holder" if channel == "online" else "outlet"
     if opener not in service.opened_by:
         raise errors.NotOpenedThisWay(
@@ -275,7 +285,7 @@ def open_case(*, uow: UnitOfWork, actor: Actor, service_code: str, particulars: 
     uow.session.add(case)
     uow.session.flush()
     uow.audit(actor=actor, action="hr.case_opened", entity_type="hr_case", entity_id=case.id,
-              after=_image(case, presented))
+              after={**_image(case, presented), **_acting_for(actor, case.person_id)})
     uow.remember(scope, idempotency_key, request, {"case_id": case.id})
     uow.commit()
     return _view(uow, case)
@@ -286,8 +296,7 @@ def attach_document(*, uow: UnitOfWork, actor: Actor, case_id: int, kind: str, f
                     ecard_token: str | None = None) -> DocumentView:
     """Attach a document of a kind the service takes (its type and size checked, its content
     kept apart, its SM3 in the audit record). Commits."""
-    presented, _ = _present(uow, actor, card_no=card_no, ecard_token=ecard_token)
-    case = _case_for_step(uow, actor, case_id, Step.ATTACH, presented=presented)
+    case, presented = _holder_step(uow, actor, case_id, Step.ATTACH, card_no, ecard_token)
     service = service_of(case.service_code)
     book = catalogue().documents
     if kind not in service.kinds:
@@ -320,8 +329,7 @@ def attach_document(*, uow: UnitOfWork, actor: Actor, case_id: int, kind: str, f
 def submit_case(*, uow: UnitOfWork, actor: Actor, case_id: int, card_no: str | None = None,
                 ecard_token: str | None = None) -> CaseView:
     """Hand the case to the HR officers once every required document is attached. Commits."""
-    presented, _ = _present(uow, actor, card_no=card_no, ecard_token=ecard_token)
-    case = _case_for_step(uow, actor, case_id, Step.SUBMIT, presented=presented)
+    case, presented = _holder_step(uow, actor, case_id, Step.SUBMIT, card_no, ecard_token)
     missing = rules.missing_documents(service_of(case.service_code).required,
                                       _attached_kinds(uow, case.id))
     if case.state == CaseState.MORE_DOCUMENTS and case.requested:  # 补正: new ones since asked
@@ -346,10 +354,29 @@ def submit_case(*, uow: UnitOfWork, actor: Actor, case_id: int, card_no: str | N
 def withdraw_case(*, uow: UnitOfWork, actor: Actor, case_id: int, reason: str = "",
                   card_no: str | None = None, ecard_token: str | None = None) -> CaseView:
     """The holder (or the outlet for them) withdraws a case not under review. Commits."""
-    presented, _ = _present(uow, actor, card_no=card_no, ecard_token=ecard_token)
-    case = _case_for_step(uow, actor, case_id, Step.WITHDRAW, presented=presented)
+    case, presented = _holder_step(uow, actor, case_id, Step.WITHDRAW, card_no, ecard_token)
     return _decide(uow, actor, case, Step.WITHDRAW, reason=_reason(reason, required=False),
                    credential=presented.credential)
+
+
+def _holder_step(uow: UnitOfWork, actor: Actor, case_id: int, step: Step, card_no: str | None,
+                 ecard_token: str | None) -> tuple[HrCase, Presented]:
+    """A holder's or outlet's step on a case: the case (seen by the actor, the step allowed
+    now) and the credential presented again for the case's person."""
+    if actor.role not in OUTLET_ROLES and actor.role != Role.HOLDER:
+        raise errors.NotAnOutlet()
+    case = _case_for_step(uow, actor, case_id, step)
+    presented, _ = _present(uow, actor, card_no=card_no, ecard_token=ecard_token,
+                            person_id=case.person_id)
+    if presented.person_id != case.person_id:
+        raise errors.CredentialOfAnotherPerson()
+    return case, presented
+
+
+def _acting_for(actor: Actor, person_id: int) -> dict:
+    from yikatong.people.guardians import subject_of
+
+    return subject_of(actor, person_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -658,28 +685,27 @@ def _case(uow: UnitOfWork, actor: Actor, case_id: int, *, lock: bool = False) ->
     if lock:
         query = query.with_for_update()
     case = uow.session.execute(query).scalar_one_or_none()
-    if case is None or not _may_see(actor, case):
+    if case is None or not _may_see(uow, actor, case):
         raise errors.CaseNotFound(case_id=case_id)
     return case
 
 
-def _may_see(actor: Actor, case: HrCase) -> bool:
+def _may_see(uow: UnitOfWork, actor: Actor, case: HrCase) -> bool:
     if actor.role in READER_ROLES:
         return True
-    if actor.role == Role.HOLDER:
-        return actor.person_id is not None and actor.person_id == case.person_id
+    if actor.role == Role.HOLDER:  # their own, or a linked child's under 16
+        from yikatong.people.guardians import may_act_for
+
+        return may_act_for(uow, actor, case.person_id)
     if actor.role in OUTLET_ROLES:
         return case.channel == "outlet" and case.outlet_code == actor.branch_code
     return False
 
 
-def _case_for_step(uow: UnitOfWork, actor: Actor, case_id: int, step: Step, *,
-                   presented: Presented | None = None) -> HrCase:
-    """The case, locked, when `step` may be taken now by `actor` (StepNotAllowed, NotTheReviewer,
-    CredentialOfAnotherPerson otherwise)."""
+def _case_for_step(uow: UnitOfWork, actor: Actor, case_id: int, step: Step) -> HrCase:
+    """The case, locked, when `step` may be taken now by `actor` (StepNotAllowed, NotTheReviewer
+    otherwise)."""
     case = _case(uow, actor, case_id, lock=True)
-    if presented is not None and presented.person_id != case.person_id:
-        raise errors.CredentialOfAnotherPerson()
     if rules.next_state(case.state, step) is None:
         state_zh, state_en = rules.STATE_WORDS[case.state]
         step_zh, step_en, _ = STEP_WORDS[step]
