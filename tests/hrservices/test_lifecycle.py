@@ -236,3 +236,23 @@ def test_a_linked_guardian_opens_and_follows_a_case_for_a_child_under_16(platfor
         opened = uow.session.execute(select(AuditRecord.after).where(
             AuditRecord.entity_type == "hr_case", AuditRecord.action == "hr.case_opened")).scalar_one()
     assert opened["acting_for_person_id"] == child_id
+
+
+def test_the_holder_is_texted_when_documents_are_asked_for_and_when_the_case_is_decided(platform, citizen):
+    from yikatong.notices import service as notices
+
+    _, person_id, _ = citizen
+    case = open_with_documents(platform, holder(person_id), "unemployment_registration")
+    claimed(platform, case.id)
+    act(platform, service.ask_for_documents, actor=OFFICER, case_id=case.id, kinds=["termination_proof"],
+        note="需加盖公章")
+    act(platform, service.attach_document, actor=holder(person_id), case_id=case.id, kind="termination_proof",
+        file_name="p.pdf", content_type="application/pdf", content=PDF)
+    act(platform, service.submit_case, actor=holder(person_id), case_id=case.id)
+    claimed(platform, case.id)
+    act(platform, service.refuse_case, actor=OFFICER, case_id=case.id, reason="不符合条件")
+    with platform.uow() as uow:
+        texts = notices.list_messages(uow=uow, person_id=person_id)
+    by_template = {t.template: t for t in texts}
+    assert "需加盖公章" in by_template["hr_documents_requested"].text_zh
+    assert "不予办理" in by_template["hr_case_decided"].text_zh and "refused" in by_template["hr_case_decided"].text_en

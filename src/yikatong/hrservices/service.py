@@ -32,6 +32,7 @@ from yikatong.hrservices import errors, rules
 from yikatong.hrservices.catalogue import Catalogue, Service, default_catalogue
 from yikatong.hrservices.models import HrCase, HrCaseDocument, HrCaseDocumentContent
 from yikatong.hrservices.rules import CaseState, Step
+from yikatong.notices.rules import TEMPLATES, Template
 
 OUTLET_ROLES = frozenset({Role.SS_OUTLET, Role.CITIZEN_OUTLET})
 OFFICER_ROLES = frozenset({Role.HR_OFFICER})
@@ -41,6 +42,15 @@ MAX_PARTICULAR_LENGTH = 200
 MAX_REASON = 500
 QUEUE_LIMIT = 200
 SOURCE = "hrservices"
+
+# The holder's notices through the SMS seam (registered as benefits.certification does).
+TEMPLATES.setdefault("hr_documents_requested", Template(
+    "您的人社办件 {case_id}（{service_zh}）需补正材料：{note}。请登录“人社服务”上传后重新提交。",
+    "Your HR case {case_id} ({service_en}) needs more documents: {note}. Sign in to HR services, "
+    "upload them and submit again."))
+TEMPLATES.setdefault("hr_case_decided", Template(
+    "您的人社办件 {case_id}（{service_zh}）已办结：{result_zh}。详情请登录“人社服务”查看。",
+    "Your HR case {case_id} ({service_en}) is decided: {result_en}. See HR services for details."))
 
 STEP_WORDS: dict[Step, tuple[str, str, str]] = {  # zh, en (refusal), en (history)
     Step.ATTACH: ("补充材料", "given documents", "document attached"),
@@ -373,6 +383,16 @@ def _holder_step(uow: UnitOfWork, actor: Actor, case_id: int, step: Step, card_n
     return case, presented
 
 
+def _notify(uow: UnitOfWork, case: HrCase, template: str, **params) -> None:
+    """A text to the phone on the person's record, in this transaction (sent after commit)."""
+    from yikatong.notices.service import notify_person
+
+    service = service_of(case.service_code)
+    notify_person(uow=uow, person_id=case.person_id, template=template,
+                  params={"case_id": case.id, "service_zh": service.zh, "service_en": service.en, **params},
+                  subject=f"hr-case:{case.id}:{len(case.history)}")
+
+
 def _acting_for(actor: Actor, person_id: int) -> dict:
     from yikatong.people.guardians import subject_of
 
@@ -421,6 +441,7 @@ def ask_for_documents(*, uow: UnitOfWork, actor: Actor, case_id: int, kinds: lis
     uow.audit(actor=actor, action="hr.documents_requested", entity_type="hr_case", entity_id=case.id,
               before={"state": CaseState.IN_REVIEW}, after={"state": case.state, "kinds": kinds},
               reason=note)
+    _notify(uow, case, "hr_documents_requested", note=note[:60])
     uow.commit()
     return _view(uow, case)
 
@@ -468,6 +489,10 @@ def _decide(uow: UnitOfWork, actor: Actor, case: HrCase, step: Step, *, reason: 
     uow.audit(actor=actor, action=action, entity_type="hr_case", entity_id=case.id,
               before={"state": before}, after={"state": case.state, "outcome": case.outcome},
               reason=reason)
+    if step in (Step.APPROVE, Step.REFUSE):
+        result_zh, result_en = rules.STATE_WORDS[case.state]
+        _notify(uow, case, "hr_case_decided", result_zh=result_zh.removeprefix("已办结："),
+                result_en=result_en.removeprefix("decided: "))
     uow.commit()
     return _view(uow, case)
 
