@@ -23,7 +23,8 @@ def test_demo_runs_the_whole_lifecycle(tmp_path):
                  "满 168 小时：立即读作已解挂", "card.temporary_loss_expired", "正式挂失",
                  "95588", "补卡", "refused (replacement_in_use)",
                  "refused (transit_balance_not_refunded)", "市民卡直营网点办理退值",
-                 "人社功能平移至新卡", "every step behaved as the seed says"):
+                 "人社功能平移至新卡", "every step behaved as the seed says",
+                 "人社服务：失业登记", "refused (hr_card_refused)"):  # hrservices
         assert line in result.output, line
     assert (tmp_path / "demo.db").exists()
 

@@ -323,6 +323,7 @@ class World:
                 "review_id": 1, "correction_id": 1, "grant_id": 1, "order_no": "NO-SUCH-ORDER", "contact_id": "no-such-contact",
                 "username": "transit", "key_id": 1, "link_id": 1, "filing_id": 1,
                 "claim_response_id": "no-such-claim-response",
+                "case_id": 1, "document_id": 1,  # hrservices
                 "programme": "pension", "period": "2026-12",  # benefits (disbursement)
                 "bill_id": 1, "receipt_no": "NO-SUCH-RECEIPT", "mandate_id": 1, "exam_code": "NO-SUCH-EXAM",  # bills
                 **more}

@@ -21,6 +21,7 @@ and the bytes actually received are counted as well. Too large: 413 problem+json
 | `POST /api/v1/applications/employer-batches` | 64 MiB | up to 1000 employees with their photos (typical 15–45 KB; larger photo sets go in several batches) |
 | `POST /api/v1/clearing/batches`            | 64 MiB | a terminal batch file (clearing.api.MAX_UPLOAD)             |
 | `POST /employer/batches` (page)            | 64 MiB | the same batch as a CSV with its photos (zip or files)      |
+| `POST /api/v1/hr/cases/{id}/documents` and the pages' `…/services/cases/{id}/documents` | 3 MiB | one HR case document (≤ 2 MiB by the catalogue) |
 | `POST /api/fhir/r4b/Claim`                 | 512 KiB | a FHIR Claim of up to 500 fee lines (visits.MAX_LINES)     |
 | everything else                            | 64 KiB | JSON of a few fields, a login form                          |
 
@@ -78,6 +79,11 @@ BODY_LIMITS: tuple[BodyLimit, ...] = (
     BodyLimit("POST", r"/api/v1/clearing/batches", BATCH_BODY_LIMIT, "a terminal batch file"),
     BodyLimit("POST", r"/employer/batches", BATCH_BODY_LIMIT,
               "the employer batch page: a CSV of up to 1000 employees and their photos"),
+    # hrservices: one document of a case (≤ 2 MiB by the catalogue; base64 JSON or a multipart page form)
+    BodyLimit("POST", r"/api/v1/hr/cases/[^/]+/documents", PHOTO_BODY_LIMIT,
+              "an HR case document as base64 (catalogue: ≤ 2 MiB)"),
+    BodyLimit("POST", r"/(me|counter)/services/cases/[^/]+/documents", PHOTO_BODY_LIMIT,
+              "an HR case document on the holder's or the outlet's page (multipart)"),
     BodyLimit("POST", r"/api/fhir/r4b/Claim", CLAIM_BODY_LIMIT,
               "a FHIR Claim of up to 500 fee lines (about 190 KiB pretty-printed)"),
 )

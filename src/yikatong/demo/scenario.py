@@ -200,9 +200,11 @@ class Scenario:
         self.activate(card_no)
         self.hospital_visit(card_no)
         self.contribution_paid(card_no)  # bills
+        self.hr_service_case()  # hrservices
         self.temporary_loss(card_no)
         self.automatic_unblock(card_no)
         self.formal_loss(card_no)
+        self.no_hr_case_on_a_lost_card()  # hrservices
         replacement = self.replace(card_no)
         self.exchange(replacement)
 
@@ -406,6 +408,33 @@ class Scenario:
                    and left == 200_000 - bill.amount_fen,
                    f"已缴费，凭证 {receipt.receipt_no}；重复提交只扣一次（余额 {left / 100:,.2f} 元）",
                    f"paid, receipt {receipt.receipt_no}; the repeated click paid nothing more")
+    # hrservices: an HR service case with the card as the credential
+    def hr_service_case(self) -> None:
+        from yikatong.hrservices import service as hr
+
+        self.step("人社服务：失业登记", "an HR service case: unemployment registration")
+        officer = Actor(user_id="demo-hr-officer", role=Role.HR_OFFICER, channel=Channel.AGENCY)
+        pdf = b"%PDF-1.4\n% demo document (fictitious)\n%%EOF\n"
+        case = self.attempt(lambda: self.raw_call(
+            hr.open_case, actor=self.holder, service_code="unemployment_registration"))
+        for kind in hr.service_of("unemployment_registration").required:
+            self.attempt(lambda kind=kind: self.raw_call(
+                hr.attach_document, actor=self.holder, case_id=case.id, kind=kind,
+                file_name=f"{kind}.pdf", content_type="application/pdf", content=pdf))
+        self.attempt(lambda: self.raw_call(hr.submit_case, actor=self.holder, case_id=case.id))
+        self.say("持卡人凭社会保障卡在 APP 申办并上传材料（/me/services）",
+                 "the holder opens the case in the app with her card and uploads the documents")
+        self.attempt(lambda: self.raw_call(hr.claim_case, actor=officer, case_id=case.id))
+        decided = self.attempt(lambda: self.raw_call(hr.approve_case, actor=officer, case_id=case.id))
+        self.check(decided.state == "approved", "人社经办受理并准予登记（/hr/queue）",
+                   "the HR officer claims and approves it (/hr/queue)")
+        self.hr_case_id = case.id
+
+    def no_hr_case_on_a_lost_card(self) -> None:
+        from yikatong.hrservices import service as hr
+
+        self.refused("hr_card_refused", lambda: self.raw_call(
+            hr.open_case, actor=self.holder, service_code="employment_registration"))
 
     def temporary_loss(self, card_no: str) -> None:
         from yikatong.cards import service as cards

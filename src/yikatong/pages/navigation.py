@@ -32,6 +32,7 @@ HOLDER_MENU = (
     MenuItem("/me/bank", N_("Bank account")),
     MenuItem("/me/ecard", N_("My e-card")),
     MenuItem("/me/medical", N_("Medical insurance")),
+    MenuItem("/me/services", N_("HR services")),  # hrservices
     MenuItem("/me/pension", N_("Pension confirmation")),  # benefits (pension)
     MenuItem("/me/payments", N_("Benefit payments")),  # benefits (disbursement)
     MenuItem("/me/bills", N_("Bills and contributions")),  # bills
@@ -39,6 +40,7 @@ HOLDER_MENU = (
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
     MenuItem("/employer/batches", N_("Employer batch")),
+    MenuItem("/counter/services", N_("HR services")),  # hrservices
     MenuItem("/counter/pension", N_("Pension confirmation")),  # benefits (pension)
 )
 AGENT_MENU = (
@@ -65,6 +67,10 @@ MEDICAL_OFFICE_MENU = (
 PAYEE_MENU = (
     MenuItem("/payee/bills", N_("Payments received")),
 )
+# hrservices: the HR officer (人社经办) reviews cases
+HR_OFFICER_MENU = (
+    MenuItem("/hr/queue", N_("HR case queue")),
+)
 
 # benefits (pension): the paying office's pages; bnfcore's runs and payee lists join this menu
 PAYING_OFFICE_MENU = (
@@ -81,6 +87,7 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.EMPLOYER_AGENT: EMPLOYER_MENU,
     Role.MEDICAL_INSTITUTION: MEDICAL_INSTITUTION_MENU,
     Role.MEDICAL_OFFICE: MEDICAL_OFFICE_MENU,
+    Role.HR_OFFICER: HR_OFFICER_MENU,  # hrservices
     Role.PAYING_OFFICE: PAYING_OFFICE_MENU,
     Role.BILLER: PAYEE_MENU,  # bills
 }
