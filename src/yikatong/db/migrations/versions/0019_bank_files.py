@@ -3,7 +3,7 @@ original request), holder names from the production list, frozen accounts, and d
 (代发) batch files with their rows
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 """
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from alembic import op
 import yikatong.db.base
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """pension eligibility confirmation (待遇资格认证), suspensions, recoveries after death (benefits)
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0019
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import yikatong.db.base
 
 revision = "0020"
-down_revision = "0017"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """bills: payments out of the card account (bills, payments and refunds, mandates, exams)
 
 Revision ID: 0021
-Revises: 0017
+Revises: 0020
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 import yikatong.db.base
 
-revision = '0021'
-down_revision = '0017'
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """HR services on the card: cases and their documents (yikatong.hrservices)
 
 Revision ID: 0022
-Revises: 0017
+Revises: 0021
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import yikatong.db.base
 
 revision = "0022"
-down_revision = "0017"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
