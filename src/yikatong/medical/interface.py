@@ -152,20 +152,26 @@ def institution_secret(uow: UnitOfWork, fixmedins_code: str) -> str:
 
 
 def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str,
-                            sign_no: Any = "") -> tuple[Any, str, bool]:
-    """One select per message: the institution (active, sealed secret) and whether `sign_no`
-    was signed out (9002). The row is kept by call_service for the message so the handler's
-    look-ups of it find it in the session. (row, secret unsealed, signed out)."""
-    from yikatong.medical import service
+                            sign_no: Any = "", msgid: Any = "") -> tuple[Any, str, bool]:
+    """One select per message: the institution (active, sealed secret), whether `sign_no`
+    was signed out (9002), and whether `msgid` is among the institution's handled messages
+    (medical_messages: when it is not, medical.visits is told so and skips its own look-up,
+    `visits.note_unhandled`). The row is kept by call_service for the message so the
+    handler's look-ups of it find it in the session. (row, secret unsealed, signed out)."""
+    from yikatong.medical import service, visits
     from yikatong.medical.errors import InstitutionNotFound
-    from yikatong.medical.models import Institution
+    from yikatong.medical.models import HandledMessage, Institution
 
     signed_out = exists().where(IdempotencyRecord.scope == SIGNED_OUT_SCOPE,
                                 IdempotencyRecord.key == (sign_no if isinstance(sign_no, str) else ""))
-    found = uow.session.execute(select(Institution, signed_out.label("signed_out"))
+    msgid = msgid if isinstance(msgid, str) else ""
+    handled = exists().where(HandledMessage.fixmedins_code == fixmedins_code, HandledMessage.msgid == msgid)
+    found = uow.session.execute(select(Institution, signed_out.label("signed_out"), handled.label("handled"))
                                 .where(Institution.code == fixmedins_code)).first()
     if found is None:
         raise InstitutionNotFound(code=str(fixmedins_code)[:12])
+    if msgid and not found[2]:
+        visits.note_unhandled(uow, fixmedins_code, msgid)
     return found[0], service.signing_secret(uow=uow, row=found[0]), bool(found[1])
 
 
@@ -192,7 +198,8 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
         with platform.uow() as uow:
             # `institution` is held to the end of the message: the session's identity map is
             # weak, and the handler's own look-ups of the row find it there while it lives
-            institution, secret, signed_out = _institution_and_secret(uow, code, envelope.sign_no)
+            institution, secret, signed_out = _institution_and_secret(uow, code, envelope.sign_no,
+                                                                          envelope.msgid)
             env.verify_headers(signature, secret=secret, now=received)
             env.verify_body(body, secret=secret)
             nonce_to_spend = (code, signature)

@@ -815,7 +815,23 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
     return result
 
 
+# session.info key: (transaction, code, msgid) the door found not handled in that transaction
+_UNHANDLED = "medical.visits.unhandled"
+
+
+def note_unhandled(uow: UnitOfWork, code: str, msgid: str) -> None:
+    """The door read, in this unit of work's transaction, that `msgid` of institution `code`
+    is not in medical_messages: the message's first look-up (`_stored`) then needs no select
+    of its own. Used once: a look-up after a rollback (a retry that overtook its first try)
+    selects again. A first try committing in between is found as today, by the unique
+    (institution, msgid) of the message row this one then fails to insert."""
+    uow.session.info[_UNHANDLED] = (uow.session.get_transaction(), code, msgid)
+
+
 def _stored(uow: UnitOfWork, code: str, msgid: str, request: dict) -> dict | None:
+    noted = uow.session.info.pop(_UNHANDLED, None)
+    if noted is not None and noted[0] is uow.session.get_transaction() and noted[1:] == (code, msgid):
+        return None
     row = uow.session.execute(
         select(HandledMessage).where(HandledMessage.fixmedins_code == code,
                                      HandledMessage.msgid == msgid)).scalar_one_or_none()
