@@ -114,13 +114,20 @@ class UnitOfWork:
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
         reason: str | None = None,
+        new_entity: bool = False,
     ) -> AuditRecord:
         """Add the audit record of this change, chained to the entity's previous record.
 
         Personal data in `before`, `after` and `reason` is masked here, for every caller
-        (audit.rules.without_personal_data); the hash covers what is stored."""
+        (audit.rules.without_personal_data); the hash covers what is stored.
+
+        `new_entity`: the entity's row was inserted in this transaction under a unique key
+        never used before (a fresh random id the insert's unique index accepted), so its chain
+        begins here (seq 1 after GENESIS) and the previous record is not looked up. A wrong
+        claim cannot fork a chain: the unique (entity_type, entity_id, seq) index refuses the
+        second seq 1 and the change fails as ConcurrentChange."""
         entity_id = str(entity_id)
-        last = self.session.execute(
+        last = None if new_entity else self.session.execute(
             select(AuditRecord.seq, AuditRecord.hash)
             .where(AuditRecord.entity_type == entity_type, AuditRecord.entity_id == entity_id)
             .order_by(AuditRecord.seq.desc())

@@ -487,7 +487,8 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
     uow.audit(actor=actor, action="medical.visit_opened", entity_type="medical_visit",
               entity_id=visit.mdtrt_id, after={"med_type": med_type, "cert_type": cert_type,
                                                "person_id": person_id, "insuplc_admdvs": insured,
-                                               "msgid": msgid})
+                                               "msgid": msgid},
+              new_entity=True)  # flushed above: its mdtrt_id (unique, random) is new
     return visit
 
 
@@ -649,7 +650,7 @@ def _settle_visitor(uow: UnitOfWork, actor: Actor, institution: Institution, vis
         "fund_pay_sumamt": answer.setlinfo.fund_pay_sumamt, "acct_pay": answer.setlinfo.acct_pay,
         "psn_cash_pay": answer.setlinfo.psn_cash_pay, "policy_version": answer.policy_version,
         "insuplc_admdvs": visit.insuplc_admdvs, "insured_region_setl_id": answer.setl_id,
-        "cert_type": cert_type, "msgid": msgid})
+        "cert_type": cert_type, "msgid": msgid}, new_entity=True)  # the row flushed above: a new setl_id
     return _settlement_view(row, None)
 
 
@@ -700,7 +701,8 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                   "mdtrt_id": visit.mdtrt_id, "medfee_sumamt": info.medfee_sumamt,
                   "fund_pay_sumamt": info.fund_pay_sumamt, "acct_pay": info.acct_pay,
                   "psn_cash_pay": info.psn_cash_pay, "policy_version": row.policy_version,
-                  "cert_type": cert_type, "msgid": msgid})
+                  "cert_type": cert_type, "msgid": msgid},
+              new_entity=True)  # the row flushed above: its setl_id (unique, random) is new
     return computed.view(setl_id=setl_id, state=SETTLED, medins_setl_id=row.medins_setl_id,
                          settled_at=now)
 
