@@ -557,11 +557,40 @@ def check_insured(*, uow: UnitOfWork, cert_type: str, cert_no: str,
     """`identify` without the person's details (the visit's steps need only these):
     (person id, the enrolment in force on `day`, the card number for cert type 03). The same
     refusals."""
-    person_id, card_no = _person_by_credential(uow, cert_type, cert_no)
-    enrolment = enrolment_on(uow=uow, person_id=person_id, day=day)
+    if cert_type == "02":  # the ID number: the person and the enrolment in one select
+        person_id, enrolment = _insured_by_ssn(uow, cert_no, day)
+        card_no = None
+    else:
+        person_id, card_no = _person_by_credential(uow, cert_type, cert_no)
+        enrolment = enrolment_on(uow=uow, person_id=person_id, day=day)
     if enrolment is None:
         raise NotEnrolled(day=day.isoformat())
     return person_id, enrolment, card_no
+
+
+def _insured_by_ssn(uow: UnitOfWork, cert_no: str, day: date) -> tuple[int, EnrolmentView | None]:
+    """`_person_by_credential` for cert type 02 (people.service's matching: the normalised
+    ssn) and `enrolment_on` for that person, in one select: (person id, the enrolment in
+    force on `day` or None). InsuredNotFound as there."""
+    from sqlalchemy import and_, or_
+
+    from yikatong.people.models import Person
+    from yikatong.people.service import normalise_ssn
+
+    cert_no = (cert_no or "").strip()
+    if not cert_no:
+        raise InsuredNotFound(cert_type_zh=CERT_TYPES["02"][0], cert_type_en=CERT_TYPES["02"][1])
+    in_force = and_(Enrolment.person_id == Person.id, Enrolment.start_date <= day,
+                    or_(Enrolment.end_date.is_(None), Enrolment.end_date >= day))
+    found = uow.session.execute(
+        select(Person.id, Enrolment, InsuredPerson.psn_no).select_from(Person)
+        .outerjoin(Enrolment, in_force)
+        .outerjoin(InsuredPerson, InsuredPerson.person_id == Person.id)
+        .where(Person.ssn == normalise_ssn(cert_no))
+        .order_by(Enrolment.start_date.desc()).limit(1)).first()
+    if found is None:
+        raise InsuredNotFound(cert_type_zh=CERT_TYPES["02"][0], cert_type_en=CERT_TYPES["02"][1])
+    return found[0], None if found[1] is None else _view_enrolment(found[1], found[2] or "")
 
 
 def today(uow: UnitOfWork) -> date:
