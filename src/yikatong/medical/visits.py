@@ -247,12 +247,13 @@ def pre_settle(*, uow: UnitOfWork, actor: Actor, mdtrt_id: str, cert_type: str, 
     """What settling now would give (2206 / 2303): the same checks and calculation as
     `settle`, nothing written (not even the message)."""
     institution = _institution(uow, actor)
-    visit = _visit(uow, institution.code, mdtrt_id)
+    visit, lines = _visit_and_unsettled_lines(uow, institution.code, mdtrt_id)
     _require_state(visit, (OPEN, DISCHARGED), "预结算", "pre-settled")
     if visit.person_id == VISITOR:
         raise VisitorPreSettleUnavailable()
     computed = _compute(uow, institution, visit, cert_type=cert_type, cert_no=cert_no,
-                        use_account=use_account, medfee_sumamt=medfee_sumamt, lock=False)
+                        use_account=use_account, medfee_sumamt=medfee_sumamt, lock=False,
+                        unsettled=lines)
     return computed.view(setl_id=None, state="preview", medins_setl_id=None, settled_at=None)
 
 
@@ -548,16 +549,18 @@ class _Computed:
 
 
 def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_type: str,
-             cert_no: str, use_account: bool, medfee_sumamt: Fen | None, lock: bool) -> _Computed:
+             cert_no: str, use_account: bool, medfee_sumamt: Fen | None, lock: bool,
+             unsettled: list[FeeLine] | None = None) -> _Computed:
     """The inputs of rules.settle gathered now, and its answer. With `lock`, the person's year
     row is locked first (and then the account balance read), so two settlements of one person
-    queue instead of both spending the same balance or the same cap."""
+    queue instead of both spending the same balance or the same cap. `unsettled`: the visit's
+    unsettled lines when already read with it (`_visit_and_unsettled_lines`)."""
     day = local_date(uow.now())
     person_id, enrolment, _ = service.check_insured(uow=uow, cert_type=cert_type,
                                                     cert_no=cert_no, day=day)
     if person_id != visit.person_id:
         raise CredentialOfAnotherPerson()
-    lines = _unsettled_lines(uow, visit, medfee_sumamt)
+    lines = _unsettled_lines(uow, visit, medfee_sumamt, unsettled)
     year_row = None
     if lock:
         year_row = service.lock_year_totals(uow=uow, person_id=visit.person_id, year=day.year)
@@ -593,8 +596,9 @@ def _hold_lines(uow: UnitOfWork, visit: Visit, lines: list[FeeLine], settlement_
         .values(settlement_id=settlement_id).execution_options(synchronize_session="evaluate"))
 
 
-def _unsettled_lines(uow: UnitOfWork, visit: Visit, medfee_sumamt: Fen | None) -> list[FeeLine]:
-    lines = list(uow.session.execute(
+def _unsettled_lines(uow: UnitOfWork, visit: Visit, medfee_sumamt: Fen | None,
+                     loaded: list[FeeLine] | None = None) -> list[FeeLine]:
+    lines = loaded if loaded is not None else list(uow.session.execute(
         select(FeeLine).where(FeeLine.visit_id == visit.id, FeeLine.settlement_id.is_(None))
         .order_by(FeeLine.id)).scalars())
     if not lines:
@@ -894,6 +898,20 @@ def _visit(uow: UnitOfWork, code: str, mdtrt_id: str, *, lock: bool = False) -> 
     if visit is None:  # another institution's visit reads as a missing one
         raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
     return visit
+
+
+def _visit_and_unsettled_lines(uow: UnitOfWork, code: str, mdtrt_id: str) -> tuple[Visit, list[FeeLine]]:
+    """`_visit` (not locked) and its lines not yet settled, in id order, in one select: for a
+    read (2206). A locked read keeps them apart: lines read in the statement that waited for
+    the visit's lock would be those of before the wait."""
+    rows = uow.session.execute(
+        select(Visit, FeeLine)
+        .outerjoin(FeeLine, (FeeLine.visit_id == Visit.id) & FeeLine.settlement_id.is_(None))
+        .where(Visit.mdtrt_id == mdtrt_id, Visit.fixmedins_code == code)
+        .order_by(FeeLine.id)).all()
+    if not rows:  # another institution's visit reads as a missing one
+        raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
+    return rows[0][0], [line for _, line in rows if line is not None]
 
 
 def _settlement(uow: UnitOfWork, code: str, setl_id: str, *, lock: bool = False) -> Settlement:
