@@ -674,14 +674,6 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
     legs = _settlement_legs(pool=pool, account=service.account_code(visit.person_id),
                             payable=service.payable_code(institution.code), info=info)
     journal_id = f"medical:settle:{setl_id}" if legs else None
-    if legs:
-        memo = f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}"
-        try:
-            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo)
-        except AccountNotFound:  # opened at enrolment and designation; data from before that
-            service.open_fund_accounts(uow, insured_admdvs=computed.enrolment.insured_admdvs,
-                                       fixmedins_code=institution.code)
-            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo)
     row = Settlement(
         setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
         person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.enrolment.scheme,
@@ -707,6 +699,18 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                   "psn_cash_pay": info.psn_cash_pay, "policy_version": row.policy_version,
                   "cert_type": cert_type, "msgid": msgid},
               new_entity=True)  # the row flushed above: its setl_id (unique, random) is new
+    if legs:
+        # Last: the fund's and the institution's accounts are every settlement's hot rows,
+        # locked from here to the commit. The journal's id is made of the new setl_id.
+        memo = f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}"
+        try:
+            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo,
+                        new_request=True)
+        except AccountNotFound:  # opened at enrolment and designation; data from before that
+            service.open_fund_accounts(uow, insured_admdvs=computed.enrolment.insured_admdvs,
+                                       fixmedins_code=institution.code)
+            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo,
+                        new_request=True)
     return computed.view(setl_id=setl_id, state=SETTLED, medins_setl_id=row.medins_setl_id,
                          settled_at=now)
 
