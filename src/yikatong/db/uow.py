@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,6 +22,13 @@ from yikatong.core.errors import ConcurrentChange, IdempotencyKeyReused
 from yikatong.db.idempotency import IdempotencyRecord, request_fingerprint
 from yikatong.events.models import OutboxEvent
 from yikatong.events.wakeup import announce
+
+# The newest record of one entity's chain; built once (building a select costs more CPU than
+# running it).
+_AUDIT_HEAD = (select(AuditRecord.seq, AuditRecord.hash)
+               .where(AuditRecord.entity_type == bindparam("entity_type"),
+                      AuditRecord.entity_id == bindparam("entity_id"))
+               .order_by(AuditRecord.seq.desc()).limit(1))
 
 
 class UnitOfWork:
@@ -128,11 +135,7 @@ class UnitOfWork:
         second seq 1 and the change fails as ConcurrentChange."""
         entity_id = str(entity_id)
         last = None if new_entity else self.session.execute(
-            select(AuditRecord.seq, AuditRecord.hash)
-            .where(AuditRecord.entity_type == entity_type, AuditRecord.entity_id == entity_id)
-            .order_by(AuditRecord.seq.desc())
-            .limit(1)
-        ).first()
+            _AUDIT_HEAD, {"entity_type": entity_type, "entity_id": entity_id}).first()
         fields = dict(
             at=self.now(), actor_id=actor.user_id, role=str(actor.role),
             channel=str(actor.channel), action=action, entity_type=entity_type,

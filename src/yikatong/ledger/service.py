@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from yikatong.core.errors import ConcurrentChange, IdempotencyKeyReused
@@ -174,8 +174,11 @@ def trial_balance(*, uow: UnitOfWork) -> TrialBalance:
     return TrialBalance(debits, credits, balances, mismatched)
 
 
+_FIND = select(LedgerAccount).where(LedgerAccount.code == bindparam("code"))  # built once
+
+
 def _find(uow: UnitOfWork, code: str) -> LedgerAccount | None:
-    return uow.session.execute(select(LedgerAccount).where(LedgerAccount.code == code)).scalar_one_or_none()
+    return uow.session.execute(_FIND, {"code": code}).scalar_one_or_none()
 
 
 def _get(uow: UnitOfWork, code: str) -> LedgerAccount:

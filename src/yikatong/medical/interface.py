@@ -47,7 +47,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.routing import APIRoute, serialize_response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, exists, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -159,6 +159,9 @@ def institution_secret(uow: UnitOfWork, fixmedins_code: str) -> str:
     return _institution_and_secret(uow, fixmedins_code)[1]
 
 
+_INSTITUTION_QUERY = None  # _institution_and_secret's select, with bind parameters
+
+
 def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str,
                             sign_no: Any = "", msgid: Any = "") -> tuple[Any, str, bool]:
     """One select per message: the institution (active, sealed secret), whether `sign_no`
@@ -170,12 +173,19 @@ def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str,
     from yikatong.medical.errors import InstitutionNotFound
     from yikatong.medical.models import HandledMessage, Institution
 
-    signed_out = exists().where(IdempotencyRecord.scope == SIGNED_OUT_SCOPE,
-                                IdempotencyRecord.key == (sign_no if isinstance(sign_no, str) else ""))
+    global _INSTITUTION_QUERY
+    if _INSTITUTION_QUERY is None:  # built once (building a select costs more than running it)
+        _INSTITUTION_QUERY = select(
+            Institution,
+            exists().where(IdempotencyRecord.scope == SIGNED_OUT_SCOPE,
+                           IdempotencyRecord.key == bindparam("sign_no")).label("signed_out"),
+            exists().where(HandledMessage.fixmedins_code == bindparam("code"),
+                           HandledMessage.msgid == bindparam("msgid")).label("handled"),
+        ).where(Institution.code == bindparam("code"))
     msgid = msgid if isinstance(msgid, str) else ""
-    handled = exists().where(HandledMessage.fixmedins_code == fixmedins_code, HandledMessage.msgid == msgid)
-    found = uow.session.execute(select(Institution, signed_out.label("signed_out"), handled.label("handled"))
-                                .where(Institution.code == fixmedins_code)).first()
+    found = uow.session.execute(_INSTITUTION_QUERY, {
+        "code": fixmedins_code, "msgid": msgid,
+        "sign_no": sign_no if isinstance(sign_no, str) else ""}).first()
     if found is None:
         raise InstitutionNotFound(code=str(fixmedins_code)[:12])
     if msgid and not found[2]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -493,12 +493,14 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
     return visit
 
 
+_KNOWN_SERIALS = select(FeeLine.feedetl_sn).where(FeeLine.visit_id == bindparam("visit_id"))
+
+
 def _add_lines(uow: UnitOfWork, visit: Visit, msgid: str, lines: Sequence[FeeInput]) -> list[FeeLine]:
     if not lines or len(lines) > MAX_LINES:
         raise InvalidFeeLine(feedetl_sn="-", reason_zh=f"每次上传 1–{MAX_LINES} 条",
                              reason_en=f"send 1–{MAX_LINES} lines at a time")
-    known = set(uow.session.execute(
-        select(FeeLine.feedetl_sn).where(FeeLine.visit_id == visit.id)).scalars())
+    known = set(uow.session.execute(_KNOWN_SERIALS, {"visit_id": visit.id}).scalars())
     now = uow.now()
     rows = []
     for line in lines:
@@ -596,11 +598,14 @@ def _hold_lines(uow: UnitOfWork, visit: Visit, lines: list[FeeLine], settlement_
         .values(settlement_id=settlement_id).execution_options(synchronize_session="evaluate"))
 
 
+_UNSETTLED_LINES = (select(FeeLine).where(FeeLine.visit_id == bindparam("visit_id"), FeeLine.settlement_id.is_(None))
+                    .order_by(FeeLine.id))
+
+
 def _unsettled_lines(uow: UnitOfWork, visit: Visit, medfee_sumamt: Fen | None,
                      loaded: list[FeeLine] | None = None) -> list[FeeLine]:
-    lines = loaded if loaded is not None else list(uow.session.execute(
-        select(FeeLine).where(FeeLine.visit_id == visit.id, FeeLine.settlement_id.is_(None))
-        .order_by(FeeLine.id)).scalars())
+    lines = loaded if loaded is not None else list(
+        uow.session.execute(_UNSETTLED_LINES, {"visit_id": visit.id}).scalars())
     if not lines:
         raise NothingToSettle(mdtrt_id=visit.mdtrt_id)
     total = sum(line.amount for line in lines)
@@ -894,25 +899,31 @@ def _institution(uow: UnitOfWork, actor: Actor) -> Institution:
     return institution
 
 
+# _visit's selects (unlocked, locked), built once: building a select costs more than running it
+_VISIT = select(Visit).where(Visit.mdtrt_id == bindparam("mdtrt_id"), Visit.fixmedins_code == bindparam("code"))
+_VISIT_LOCKED = _VISIT.with_for_update()
+
+
 def _visit(uow: UnitOfWork, code: str, mdtrt_id: str, *, lock: bool = False) -> Visit:
-    query = select(Visit).where(Visit.mdtrt_id == mdtrt_id, Visit.fixmedins_code == code)
-    if lock:
-        query = query.with_for_update()
-    visit = uow.session.execute(query).scalar_one_or_none()
+    visit = uow.session.execute(_VISIT_LOCKED if lock else _VISIT,
+                                {"mdtrt_id": mdtrt_id, "code": code}).scalar_one_or_none()
     if visit is None:  # another institution's visit reads as a missing one
         raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
     return visit
+
+
+_VISIT_AND_UNSETTLED_LINES = (
+    select(Visit, FeeLine)
+    .outerjoin(FeeLine, (FeeLine.visit_id == Visit.id) & FeeLine.settlement_id.is_(None))
+    .where(Visit.mdtrt_id == bindparam("mdtrt_id"), Visit.fixmedins_code == bindparam("code"))
+    .order_by(FeeLine.id))
 
 
 def _visit_and_unsettled_lines(uow: UnitOfWork, code: str, mdtrt_id: str) -> tuple[Visit, list[FeeLine]]:
     """`_visit` (not locked) and its lines not yet settled, in id order, in one select: for a
     read (2206). A locked read keeps them apart: lines read in the statement that waited for
     the visit's lock would be those of before the wait."""
-    rows = uow.session.execute(
-        select(Visit, FeeLine)
-        .outerjoin(FeeLine, (FeeLine.visit_id == Visit.id) & FeeLine.settlement_id.is_(None))
-        .where(Visit.mdtrt_id == mdtrt_id, Visit.fixmedins_code == code)
-        .order_by(FeeLine.id)).all()
+    rows = uow.session.execute(_VISIT_AND_UNSETTLED_LINES, {"mdtrt_id": mdtrt_id, "code": code}).all()
     if not rows:  # another institution's visit reads as a missing one
         raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
     return rows[0][0], [line for _, line in rows if line is not None]
