@@ -47,7 +47,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.routing import APIRoute, serialize_response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import bindparam, delete, exists, select
+from sqlalchemy import bindparam, delete, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -277,15 +277,18 @@ def _message_uow(platform: Platform, given: UnitOfWork | None) -> Iterator[UnitO
         given.session.close()
 
 
+_NONCE_INSERT = insert(IdempotencyRecord.__table__)
+
+
 def _spend_nonce(uow: UnitOfWork, code: str, signature: env.SignatureHeaders,
                  received: datetime) -> None:
-    """The nonce's row, flushed (not committed): a second use, or a concurrent one once the
-    first commits, is NonceReplayed."""
-    uow.session.add(IdempotencyRecord(scope=NONCE_SCOPE + code, key=signature.nonce,
-                                      request_hash=signature.timestamp, response={},
-                                      created_at=received))
+    """The nonce's row, written (not committed): a second use, or a concurrent one once the
+    first commits, is NonceReplayed. A plain INSERT (no ORM object, no RETURNING): nothing
+    reads the row back."""
     try:
-        uow.session.flush()
+        uow.session.execute(_NONCE_INSERT, {"scope": NONCE_SCOPE + code, "key": signature.nonce,
+                                            "request_hash": signature.timestamp, "response": {},
+                                            "created_at": received})
     except IntegrityError:
         raise env.NonceReplayed() from None
 
