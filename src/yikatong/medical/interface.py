@@ -498,7 +498,9 @@ def install_lean_door(app: Any) -> LeanDoor | None:
         route, regex = context.original_route, getattr(context, "path_regex", None)
         if isinstance(route, APIRoute) and route.endpoint is call and context.path_format == path:
             allowed = allowed_roles("POST", path)
-            if not allowed or allowed is PUBLIC or not isinstance(route.response_class, DefaultPlaceholder):
+            if (not allowed or allowed is PUBLIC or not isinstance(route.response_class, DefaultPlaceholder)
+                    or route.dependencies  # a throttle or any other check added to the route
+                    or [d.call for d in route.dependant.dependencies] != [current_actor, platform_dep]):
                 return None
             door = LeanDoor(route, allowed, path)
             routes = app.router.routes  # behind the lean reads (GETs only), in front of the rest
