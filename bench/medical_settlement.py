@@ -105,6 +105,69 @@ now one statement), and 2207's count did not change with the year-totals upsert 
 settlement: select, insert, select, where it was select, savepoint, insert, release, select);
 why the profile does not show it (few first settlements in it?) was not checked.
 The CPU saving visible above the noise is the secret no longer unsealed on every message.
+
+## Measured after branch medperf2 (2026-12-05, 00:44-01:47 UTC)
+
+**The machine was shared with six other helpers and their test runs: `uptime` load average
+6-10 for most of the session** (about 1 at its start). Absolute CPU figures moved by ±20 %
+between runs of the same code, so every CPU figure below compares two trees run *side by
+side at the same moment* (the tree before, exported with `git archive`, and this one, each
+seeding its own database; two rounds, crossed). Statement counts are exact
+(`before_cursor_execute`, executemany counted once), per visit of 100 visits.
+
+| cut (commit order)                                                       | statements / visit | 2201 | 2204 | 2206 | 2207 | CPU effect (side by side)            |
+|--------------------------------------------------------------------------|--------------------|------|------|------|------|--------------------------------------|
+| before (main cc6b067)                                                    | 47.6               | 9    | 10   | 8    | 20.6 |                                      |
+| msgid look-up folded into the door's institution select                 | 44.6               | 8    | 9    | 8    | 19.6 | noise                                |
+| audit `new_entity`: no previous-record select for a new visit/settlement | 42.6               | 7    | 9    | 8    | 18.6 | noise                                |
+| lean door: no FastAPI routing/dependencies, credential in the message's transaction | 42.6 | 7 | 9 | 8 | 18.6 | app CPU 41.0 → 38.3 ms/visit (back to back, load 5.7); 8 round trips per visit fewer (the credential read's own BEGIN and ROLLBACK) |
+| identification by ID number: person and enrolment in one select        | 39.6               | 6    | 9    | 7    | 17.6 | noise                                |
+| 2206: the visit and its unsettled lines in one select                   | 38.6               | 6    | 9    | 6    | 17.6 | noise                                |
+| 2207: ledger posting last, no journal look-up (`new_request`)           | 37.9               | 6    | 9    | 6    | 16.9 | noise; hot rows locked for less time |
+| hot selects built once with bind parameters                             | 37.9               |      |      |      |      | door CPU −15 % (41.6 → 35.4)         |
+| plain INSERT/UPDATE for the nonce, fee lines, settled lines             | 37.9               |      |      |      |      | door CPU −5 % (33.3 → 31.6)          |
+
+Before and after, side by side (load 7-8):
+
+| in process, 100 visits (60 through the app), PostgreSQL         | main cc6b067 | medperf2   | change |
+|-----------------------------------------------------------------|--------------|------------|--------|
+| the door alone (`interface.call_service`), CPU ms per visit     | 41.6 / 41.6  | 30.5 / 31.7 | −25 % |
+| whole application (httpx over ASGI, client included), CPU ms per visit | 58.0 / 56.4 | 36.4 / 36.6 | −36 % |
+| SQL statements per visit (the door alone)                       | 47.6         | 37.9       | −20 %  |
+| round trips per visit through the application (statements + BEGIN + COMMIT + ROLLBACK) | 68.2 | 50.4 | −26 % |
+
+The full bench, after (`--terminals 50 --duration 20`, 400 people):
+
+| run (PostgreSQL, 400 people, 10 hospitals)                          | door visits/s | bare visits/s | ratio | 2207 p50 / p99 ms | server CPU ms/visit | load before → after |
+|----------------------------------------------------------------------|---------------|---------------|-------|-------------------|---------------------|---------------------|
+| before (main, the same day on an idle machine, as the lead measured) | 17.9          | 220           | 0.081 | – / 2,600         | 49.7                | idle                |
+| 50 terminals, 1 worker, 20 s (01:44)                                 | 15.4          | 119.3         | 0.129 | 549 / 2,759       | 29.4                | 5.2 → 6.8           |
+| 50 terminals, 2 workers, 20 s (01:45)                                | 31.0          | 242.1         | 0.128 | 301 / 1,597       | 27.2                | 5.3 → 4.5           |
+| 50 terminals, 1 worker, 20 s (01:46, this branch's tests running too) | 17.5         | 105.9         | 0.165 | 544 / 2,541       | 29.5                | 4.1 → 4.8           |
+
+No refused message and no error in any run. The server's CPU per visit fell by about 40 %
+(49.7 → 29.4 ms) although these runs had a loaded machine and the morning's an idle one; the
+bare inserts of the same rows ran at half their idle speed here, so the door/bare ratio
+(0.081 → 0.13-0.17) is the fairer comparison of throughput. With 50 terminals the
+latencies are still the queue: 50 visits in flight over 15-31 visits/s.
+
+Still far from the goal: the server spends about a third less CPU per visit than this
+morning, where the goal needs about a tenth. Where the rest goes (CPU profile of the door,
+`cProfile` with `time.process_time`): SQLAlchemy's execution path per statement (cache-key
+generation, parameter processing, result set-up, ORM row loading) and the ORM flush of
+the objects still written through it (the visit, the settlement, the audit records, the
+journal and postings, the message row), the psycopg round trips themselves, the envelope's
+validation and serialisation, and Starlette/uvicorn per request. The next cuts, in order of
+expected effect: (1) the settle message's writes as Core statements (settlement, journal,
+postings, balance updates as one `UPDATE … FROM (VALUES …)` checked by its row count, the
+message row, the audit record) — about 9 ORM flushes per visit; (2) the visit's audit head
+carried on the visit row (a column updated under the visit's lock) instead of a select on
+2204; (3) 2206's year totals and account balance in one select, 2207's personal account read
+once (the balance read under the year lock, then locked again by the posting); (4) psycopg
+pipeline mode for the statements that do not depend on each other's results (the nonce
+INSERT with the institution select, the audit and message INSERTs before COMMIT); (5) two
+workers: here they doubled the rate at the same CPU per visit (31.0 against 15.4 visits/s),
+where on 2026-12-04 two workers were slower than one (the first table).
 """
 
 from __future__ import annotations

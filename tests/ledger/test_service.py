@@ -109,6 +109,21 @@ def test_same_request_id_other_legs_is_refused(accounts):
     assert balances(accounts, CASH, CUSTOMER) == [500, 500]
 
 
+def test_a_new_request_id_claimed_wrongly_is_refused_by_the_database_not_posted_twice(accounts):
+    post(accounts, "dep-8", [(CASH, 500), (CUSTOMER, -500)])
+    with accounts.uow() as uow:  # new_request skips the look-up: the unique request_id still holds
+        journal = service.post(uow=uow, request_id="dep-9", kind="test", legs=[(CASH, 5), (CUSTOMER, -5)],
+                               new_request=True)
+        uow.commit()
+    assert journal.request_id == "dep-9"
+    with pytest.raises(IntegrityError), accounts.uow() as uow:
+        service.post(uow=uow, request_id="dep-8", kind="test", legs=[(CASH, 500), (CUSTOMER, -500)],
+                     new_request=True)
+        uow.commit()
+    assert balances(accounts, CASH, CUSTOMER) == [505, 505]
+    assert_books_consistent(accounts)
+
+
 def test_a_retry_is_answered_even_after_the_balance_was_spent(accounts):
     post(accounts, "dep-1", [(CASH, 500), (CUSTOMER, -500)])
     post(accounts, "pay-1", [(CUSTOMER, 500), (FLOAT, -500)])

@@ -24,6 +24,7 @@ from yikatong.core.choices import expected_choices
 from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
 from yikatong.db.uow import is_audit_collision
 from yikatong.medical import fhir_api
+from yikatong.medical import interface as medical_interface
 from yikatong.pages import sessions as page_sessions
 from yikatong.pages.errors import page_error, wants_page
 from yikatong.pages.rendering import STATIC_FOLDER, STATIC_PREFIX
@@ -114,6 +115,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
 
     app.state.route_access = route_access(app)  # after every route is in place
     lean.install(app)  # the hot reads answered without FastAPI's dependency solving
+    medical_interface.install_lean_door(app)  # the hospitals' door likewise (medical.interface)
     problems.install(app)  # the error answers in the OpenAPI document, as they really are
     fhir_api.install(app)  # ...and under the FHIR door's root, as OperationOutcome
     return app

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,6 +22,13 @@ from yikatong.core.errors import ConcurrentChange, IdempotencyKeyReused
 from yikatong.db.idempotency import IdempotencyRecord, request_fingerprint
 from yikatong.events.models import OutboxEvent
 from yikatong.events.wakeup import announce
+
+# The newest record of one entity's chain; built once (building a select costs more CPU than
+# running it).
+_AUDIT_HEAD = (select(AuditRecord.seq, AuditRecord.hash)
+               .where(AuditRecord.entity_type == bindparam("entity_type"),
+                      AuditRecord.entity_id == bindparam("entity_id"))
+               .order_by(AuditRecord.seq.desc()).limit(1))
 
 
 class UnitOfWork:
@@ -114,18 +121,21 @@ class UnitOfWork:
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
         reason: str | None = None,
+        new_entity: bool = False,
     ) -> AuditRecord:
         """Add the audit record of this change, chained to the entity's previous record.
 
         Personal data in `before`, `after` and `reason` is masked here, for every caller
-        (audit.rules.without_personal_data); the hash covers what is stored."""
+        (audit.rules.without_personal_data); the hash covers what is stored.
+
+        `new_entity`: the entity's row was inserted in this transaction under a unique key
+        never used before (a fresh random id the insert's unique index accepted), so its chain
+        begins here (seq 1 after GENESIS) and the previous record is not looked up. A wrong
+        claim cannot fork a chain: the unique (entity_type, entity_id, seq) index refuses the
+        second seq 1 and the change fails as ConcurrentChange."""
         entity_id = str(entity_id)
-        last = self.session.execute(
-            select(AuditRecord.seq, AuditRecord.hash)
-            .where(AuditRecord.entity_type == entity_type, AuditRecord.entity_id == entity_id)
-            .order_by(AuditRecord.seq.desc())
-            .limit(1)
-        ).first()
+        last = None if new_entity else self.session.execute(
+            _AUDIT_HEAD, {"entity_type": entity_type, "entity_id": entity_id}).first()
         fields = dict(
             at=self.now(), actor_id=actor.user_id, role=str(actor.role),
             channel=str(actor.channel), action=action, entity_type=entity_type,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from yikatong.core.errors import ConcurrentChange, IdempotencyKeyReused
@@ -52,7 +52,8 @@ def open_account(
     return account
 
 
-def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: str = "") -> Journal:
+def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: str = "",
+         new_request: bool = False) -> Journal:
     """Record one balanced journal and move the cached balances; idempotent by request_id.
 
     The same request_id with the same kind and legs returns the journal already recorded
@@ -61,6 +62,11 @@ def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: 
     InsufficientFunds when an account without `allow_negative` would go below zero, and
     BalanceLimitExceeded when a balance would pass ±MAX_BALANCE_FEN. Nothing changes when it
     raises.
+
+    `new_request`: the caller made `request_id` from a key its transaction has just inserted
+    under a unique index (a settlement's new setl_id), so no journal can have it and it is not
+    looked up. Were it not so, the journal's unique request_id refuses the insert
+    (IntegrityError): never a second journal for one request.
     """
     checked = rules.validate_legs(legs)
     rules.check_request_id(request_id)
@@ -68,7 +74,8 @@ def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: 
     fingerprint = rules.legs_fingerprint(kind, checked)
     net = rules.net_by_account(checked)
     accounts = _lock(uow, sorted(net))
-    existing = uow.session.execute(select(Journal).where(Journal.request_id == request_id)).scalar_one_or_none()
+    existing = None if new_request else uow.session.execute(
+        select(Journal).where(Journal.request_id == request_id)).scalar_one_or_none()
     if existing is not None:
         if existing.fingerprint != fingerprint:
             raise IdempotencyKeyReused(key=request_id)
@@ -167,8 +174,11 @@ def trial_balance(*, uow: UnitOfWork) -> TrialBalance:
     return TrialBalance(debits, credits, balances, mismatched)
 
 
+_FIND = select(LedgerAccount).where(LedgerAccount.code == bindparam("code"))  # built once
+
+
 def _find(uow: UnitOfWork, code: str) -> LedgerAccount | None:
-    return uow.session.execute(select(LedgerAccount).where(LedgerAccount.code == code)).scalar_one_or_none()
+    return uow.session.execute(_FIND, {"code": code}).scalar_one_or_none()
 
 
 def _get(uow: UnitOfWork, code: str) -> LedgerAccount:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from yikatong.core.actor import Actor, Role
@@ -557,11 +557,47 @@ def check_insured(*, uow: UnitOfWork, cert_type: str, cert_no: str,
     """`identify` without the person's details (the visit's steps need only these):
     (person id, the enrolment in force on `day`, the card number for cert type 03). The same
     refusals."""
-    person_id, card_no = _person_by_credential(uow, cert_type, cert_no)
-    enrolment = enrolment_on(uow=uow, person_id=person_id, day=day)
+    if cert_type == "02":  # the ID number: the person and the enrolment in one select
+        person_id, enrolment = _insured_by_ssn(uow, cert_no, day)
+        card_no = None
+    else:
+        person_id, card_no = _person_by_credential(uow, cert_type, cert_no)
+        enrolment = enrolment_on(uow=uow, person_id=person_id, day=day)
     if enrolment is None:
         raise NotEnrolled(day=day.isoformat())
     return person_id, enrolment, card_no
+
+
+_INSURED_BY_SSN = None  # _insured_by_ssn's select, with bind parameters
+
+
+def _insured_by_ssn(uow: UnitOfWork, cert_no: str, day: date) -> tuple[int, EnrolmentView | None]:
+    """`_person_by_credential` for cert type 02 (people.service's matching: the normalised
+    ssn) and `enrolment_on` for that person, in one select: (person id, the enrolment in
+    force on `day` or None). InsuredNotFound as there."""
+    from sqlalchemy import and_, or_
+
+    from yikatong.people.models import Person
+    from yikatong.people.service import normalise_ssn
+
+    global _INSURED_BY_SSN
+    cert_no = (cert_no or "").strip()
+    if not cert_no:
+        raise InsuredNotFound(cert_type_zh=CERT_TYPES["02"][0], cert_type_en=CERT_TYPES["02"][1])
+    if _INSURED_BY_SSN is None:  # built once (building a select costs more than running it)
+        day_ = bindparam("day", type_=Enrolment.start_date.type)
+        in_force = and_(Enrolment.person_id == Person.id, Enrolment.start_date <= day_,
+                        or_(Enrolment.end_date.is_(None), Enrolment.end_date >= day_))
+        _INSURED_BY_SSN = (
+            select(Person.id, Enrolment, InsuredPerson.psn_no).select_from(Person)
+            .outerjoin(Enrolment, in_force)
+            .outerjoin(InsuredPerson, InsuredPerson.person_id == Person.id)
+            .where(Person.ssn == bindparam("ssn", type_=Person.ssn.type))
+            .order_by(Enrolment.start_date.desc()).limit(1))
+    found = uow.session.execute(_INSURED_BY_SSN, {"ssn": normalise_ssn(cert_no), "day": day}).first()
+    if found is None:
+        raise InsuredNotFound(cert_type_zh=CERT_TYPES["02"][0], cert_type_en=CERT_TYPES["02"][1])
+    return found[0], None if found[1] is None else _view_enrolment(found[1], found[2] or "")
 
 
 def today(uow: UnitOfWork) -> date:
@@ -643,14 +679,22 @@ def totals_of(row: models.YearTotals | None) -> RulesYearTotals:
     return RulesYearTotals(**{f.name: getattr(row, f.name) for f in dataclasses.fields(RulesYearTotals)})
 
 
+_YEAR_TOTALS_LOCKED = None  # lock_year_totals' select, with bind parameters
+
+
 def lock_year_totals(*, uow: UnitOfWork, person_id: int, year: int) -> models.YearTotals:
     """The person's totals row for the year, locked for this transaction (made when missing,
     in a savepoint so a concurrent maker does not abort the transaction). Settlements of one
     person queue here, so the personal account balance read after it is current too."""
-    query = (select(models.YearTotals)
-             .where(models.YearTotals.person_id == person_id, models.YearTotals.year == year)
-             .with_for_update().execution_options(populate_existing=True))
-    row = uow.session.execute(query).scalar_one_or_none()
+    global _YEAR_TOTALS_LOCKED
+    if _YEAR_TOTALS_LOCKED is None:  # built once: building a select costs more than running it
+        _YEAR_TOTALS_LOCKED = (
+            select(models.YearTotals)
+            .where(models.YearTotals.person_id == bindparam("person_id"),
+                   models.YearTotals.year == bindparam("year"))
+            .with_for_update().execution_options(populate_existing=True))
+    query, params = _YEAR_TOTALS_LOCKED, {"person_id": person_id, "year": year}
+    row = uow.session.execute(query, params).scalar_one_or_none()
     if row is not None:
         return row
     # INSERT … ON CONFLICT DO NOTHING: one statement, no savepoint; a concurrent maker's row
@@ -661,7 +705,7 @@ def lock_year_totals(*, uow: UnitOfWork, person_id: int, year: int) -> models.Ye
         .values(person_id=person_id, year=year, updated_at=uow.now(), version=1,
                 **{name: 0 for name in TOTALS_COLUMNS})
         .on_conflict_do_nothing(index_elements=["person_id", "year"]))
-    return uow.session.execute(query).scalar_one()
+    return uow.session.execute(query, params).scalar_one()
 
 
 _INSERT_FOR = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from yikatong.core.actor import Actor, Role
@@ -247,12 +248,13 @@ def pre_settle(*, uow: UnitOfWork, actor: Actor, mdtrt_id: str, cert_type: str, 
     """What settling now would give (2206 / 2303): the same checks and calculation as
     `settle`, nothing written (not even the message)."""
     institution = _institution(uow, actor)
-    visit = _visit(uow, institution.code, mdtrt_id)
+    visit, lines = _visit_and_unsettled_lines(uow, institution.code, mdtrt_id)
     _require_state(visit, (OPEN, DISCHARGED), "预结算", "pre-settled")
     if visit.person_id == VISITOR:
         raise VisitorPreSettleUnavailable()
     computed = _compute(uow, institution, visit, cert_type=cert_type, cert_no=cert_no,
-                        use_account=use_account, medfee_sumamt=medfee_sumamt, lock=False)
+                        use_account=use_account, medfee_sumamt=medfee_sumamt, lock=False,
+                        unsettled=lines)
     return computed.view(setl_id=None, state="preview", medins_setl_id=None, settled_at=None)
 
 
@@ -487,16 +489,20 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
     uow.audit(actor=actor, action="medical.visit_opened", entity_type="medical_visit",
               entity_id=visit.mdtrt_id, after={"med_type": med_type, "cert_type": cert_type,
                                                "person_id": person_id, "insuplc_admdvs": insured,
-                                               "msgid": msgid})
+                                               "msgid": msgid},
+              new_entity=True)  # flushed above: its mdtrt_id (unique, random) is new
     return visit
+
+
+_KNOWN_SERIALS = select(FeeLine.feedetl_sn).where(FeeLine.visit_id == bindparam("visit_id"))
+_INSERT_LINES = insert(FeeLine.__table__)
 
 
 def _add_lines(uow: UnitOfWork, visit: Visit, msgid: str, lines: Sequence[FeeInput]) -> list[FeeLine]:
     if not lines or len(lines) > MAX_LINES:
         raise InvalidFeeLine(feedetl_sn="-", reason_zh=f"每次上传 1–{MAX_LINES} 条",
                              reason_en=f"send 1–{MAX_LINES} lines at a time")
-    known = set(uow.session.execute(
-        select(FeeLine.feedetl_sn).where(FeeLine.visit_id == visit.id)).scalars())
+    known = set(uow.session.execute(_KNOWN_SERIALS, {"visit_id": visit.id}).scalars())
     now = uow.now()
     rows = []
     for line in lines:
@@ -506,15 +512,16 @@ def _add_lines(uow: UnitOfWork, visit: Visit, msgid: str, lines: Sequence[FeeInp
         known.add(sn)
         fee_at = as_utc(line.fee_at) if line.fee_at is not None else now
         catalogue, item = service.catalogue_item(code=line.code, day=local_date(fee_at))
-        rows.append(FeeLine(
+        rows.append(dict(
             visit_id=visit.id, feedetl_sn=sn, code=item.code, name=item.name,
             item_class=item.item_class, quantity=line.quantity, unit_price=line.unit_price,
             amount=line.quantity * line.unit_price, price_limit=item.limit_for(line.quantity),
             pre_self_pay_bp=item.pre_self_pay_bp, catalogue_version=catalogue.version,
             fee_at=fee_at, msgid=msgid, settlement_id=None, created_at=now))
-    uow.session.add_all(rows)
-    uow.session.flush()
-    return rows
+    # One plain INSERT of the rows (the ORM's flush of new objects cost more CPU than the
+    # insert): nothing here needs their ids, and a settlement reads them from the table.
+    uow.session.execute(_INSERT_LINES, rows)
+    return [FeeLine(**row) for row in rows]  # as inserted, for the answer (not in the session)
 
 
 @dataclass(frozen=True)
@@ -547,16 +554,18 @@ class _Computed:
 
 
 def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_type: str,
-             cert_no: str, use_account: bool, medfee_sumamt: Fen | None, lock: bool) -> _Computed:
+             cert_no: str, use_account: bool, medfee_sumamt: Fen | None, lock: bool,
+             unsettled: list[FeeLine] | None = None) -> _Computed:
     """The inputs of rules.settle gathered now, and its answer. With `lock`, the person's year
     row is locked first (and then the account balance read), so two settlements of one person
-    queue instead of both spending the same balance or the same cap."""
+    queue instead of both spending the same balance or the same cap. `unsettled`: the visit's
+    unsettled lines when already read with it (`_visit_and_unsettled_lines`)."""
     day = local_date(uow.now())
     person_id, enrolment, _ = service.check_insured(uow=uow, cert_type=cert_type,
                                                     cert_no=cert_no, day=day)
     if person_id != visit.person_id:
         raise CredentialOfAnotherPerson()
-    lines = _unsettled_lines(uow, visit, medfee_sumamt)
+    lines = _unsettled_lines(uow, visit, medfee_sumamt, unsettled)
     year_row = None
     if lock:
         year_row = service.lock_year_totals(uow=uow, person_id=visit.person_id, year=day.year)
@@ -583,19 +592,30 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
                      year=day.year, year_before=year, year_row=year_row)
 
 
+_HOLD_LINES = (update(FeeLine).where(FeeLine.visit_id == bindparam("of_visit"),
+                                     FeeLine.id.in_(bindparam("line_ids", expanding=True)))
+               .values(settlement_id=bindparam("held_by")))
+
+
 def _hold_lines(uow: UnitOfWork, visit: Visit, lines: list[FeeLine], settlement_id: int) -> None:
     """The settled lines take the settlement's id: one UPDATE for the visit's lines (not one per
-    line); the loaded lines are updated in the session too (synchronize_session)."""
+    line); the loaded lines get it in the session too, as their stored value (the session's
+    own evaluation of the UPDATE's criteria over its identity map cost more than the UPDATE)."""
     uow.session.execute(
-        update(FeeLine).where(FeeLine.visit_id == visit.id,
-                              FeeLine.id.in_([line.id for line in lines]))
-        .values(settlement_id=settlement_id).execution_options(synchronize_session="evaluate"))
+        _HOLD_LINES, {"of_visit": visit.id, "line_ids": [line.id for line in lines], "held_by": settlement_id},
+        execution_options={"synchronize_session": False})
+    for line in lines:
+        set_committed_value(line, "settlement_id", settlement_id)
 
 
-def _unsettled_lines(uow: UnitOfWork, visit: Visit, medfee_sumamt: Fen | None) -> list[FeeLine]:
-    lines = list(uow.session.execute(
-        select(FeeLine).where(FeeLine.visit_id == visit.id, FeeLine.settlement_id.is_(None))
-        .order_by(FeeLine.id)).scalars())
+_UNSETTLED_LINES = (select(FeeLine).where(FeeLine.visit_id == bindparam("visit_id"), FeeLine.settlement_id.is_(None))
+                    .order_by(FeeLine.id))
+
+
+def _unsettled_lines(uow: UnitOfWork, visit: Visit, medfee_sumamt: Fen | None,
+                     loaded: list[FeeLine] | None = None) -> list[FeeLine]:
+    lines = loaded if loaded is not None else list(
+        uow.session.execute(_UNSETTLED_LINES, {"visit_id": visit.id}).scalars())
     if not lines:
         raise NothingToSettle(mdtrt_id=visit.mdtrt_id)
     total = sum(line.amount for line in lines)
@@ -649,7 +669,7 @@ def _settle_visitor(uow: UnitOfWork, actor: Actor, institution: Institution, vis
         "fund_pay_sumamt": answer.setlinfo.fund_pay_sumamt, "acct_pay": answer.setlinfo.acct_pay,
         "psn_cash_pay": answer.setlinfo.psn_cash_pay, "policy_version": answer.policy_version,
         "insuplc_admdvs": visit.insuplc_admdvs, "insured_region_setl_id": answer.setl_id,
-        "cert_type": cert_type, "msgid": msgid})
+        "cert_type": cert_type, "msgid": msgid}, new_entity=True)  # the row flushed above: a new setl_id
     return _settlement_view(row, None)
 
 
@@ -669,14 +689,6 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
     legs = _settlement_legs(pool=pool, account=service.account_code(visit.person_id),
                             payable=service.payable_code(institution.code), info=info)
     journal_id = f"medical:settle:{setl_id}" if legs else None
-    if legs:
-        memo = f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}"
-        try:
-            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo)
-        except AccountNotFound:  # opened at enrolment and designation; data from before that
-            service.open_fund_accounts(uow, insured_admdvs=computed.enrolment.insured_admdvs,
-                                       fixmedins_code=institution.code)
-            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo)
     row = Settlement(
         setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
         person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.enrolment.scheme,
@@ -700,7 +712,20 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                   "mdtrt_id": visit.mdtrt_id, "medfee_sumamt": info.medfee_sumamt,
                   "fund_pay_sumamt": info.fund_pay_sumamt, "acct_pay": info.acct_pay,
                   "psn_cash_pay": info.psn_cash_pay, "policy_version": row.policy_version,
-                  "cert_type": cert_type, "msgid": msgid})
+                  "cert_type": cert_type, "msgid": msgid},
+              new_entity=True)  # the row flushed above: its setl_id (unique, random) is new
+    if legs:
+        # Last: the fund's and the institution's accounts are every settlement's hot rows,
+        # locked from here to the commit. The journal's id is made of the new setl_id.
+        memo = f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}"
+        try:
+            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo,
+                        new_request=True)
+        except AccountNotFound:  # opened at enrolment and designation; data from before that
+            service.open_fund_accounts(uow, insured_admdvs=computed.enrolment.insured_admdvs,
+                                       fixmedins_code=institution.code)
+            ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo,
+                        new_request=True)
     return computed.view(setl_id=setl_id, state=SETTLED, medins_setl_id=row.medins_setl_id,
                          settled_at=now)
 
@@ -815,7 +840,23 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
     return result
 
 
+# session.info key: (transaction, code, msgid) the door found not handled in that transaction
+_UNHANDLED = "medical.visits.unhandled"
+
+
+def note_unhandled(uow: UnitOfWork, code: str, msgid: str) -> None:
+    """The door read, in this unit of work's transaction, that `msgid` of institution `code`
+    is not in medical_messages: the message's first look-up (`_stored`) then needs no select
+    of its own. Used once: a look-up after a rollback (a retry that overtook its first try)
+    selects again. A first try committing in between is found as today, by the unique
+    (institution, msgid) of the message row this one then fails to insert."""
+    uow.session.info[_UNHANDLED] = (uow.session.get_transaction(), code, msgid)
+
+
 def _stored(uow: UnitOfWork, code: str, msgid: str, request: dict) -> dict | None:
+    noted = uow.session.info.pop(_UNHANDLED, None)
+    if noted is not None and noted[0] is uow.session.get_transaction() and noted[1:] == (code, msgid):
+        return None
     row = uow.session.execute(
         select(HandledMessage).where(HandledMessage.fixmedins_code == code,
                                      HandledMessage.msgid == msgid)).scalar_one_or_none()
@@ -868,14 +909,34 @@ def _institution(uow: UnitOfWork, actor: Actor) -> Institution:
     return institution
 
 
+# _visit's selects (unlocked, locked), built once: building a select costs more than running it
+_VISIT = select(Visit).where(Visit.mdtrt_id == bindparam("mdtrt_id"), Visit.fixmedins_code == bindparam("code"))
+_VISIT_LOCKED = _VISIT.with_for_update()
+
+
 def _visit(uow: UnitOfWork, code: str, mdtrt_id: str, *, lock: bool = False) -> Visit:
-    query = select(Visit).where(Visit.mdtrt_id == mdtrt_id, Visit.fixmedins_code == code)
-    if lock:
-        query = query.with_for_update()
-    visit = uow.session.execute(query).scalar_one_or_none()
+    visit = uow.session.execute(_VISIT_LOCKED if lock else _VISIT,
+                                {"mdtrt_id": mdtrt_id, "code": code}).scalar_one_or_none()
     if visit is None:  # another institution's visit reads as a missing one
         raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
     return visit
+
+
+_VISIT_AND_UNSETTLED_LINES = (
+    select(Visit, FeeLine)
+    .outerjoin(FeeLine, (FeeLine.visit_id == Visit.id) & FeeLine.settlement_id.is_(None))
+    .where(Visit.mdtrt_id == bindparam("mdtrt_id"), Visit.fixmedins_code == bindparam("code"))
+    .order_by(FeeLine.id))
+
+
+def _visit_and_unsettled_lines(uow: UnitOfWork, code: str, mdtrt_id: str) -> tuple[Visit, list[FeeLine]]:
+    """`_visit` (not locked) and its lines not yet settled, in id order, in one select: for a
+    read (2206). A locked read keeps them apart: lines read in the statement that waited for
+    the visit's lock would be those of before the wait."""
+    rows = uow.session.execute(_VISIT_AND_UNSETTLED_LINES, {"mdtrt_id": mdtrt_id, "code": code}).all()
+    if not rows:  # another institution's visit reads as a missing one
+        raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
+    return rows[0][0], [line for _, line in rows if line is not None]
 
 
 def _settlement(uow: UnitOfWork, code: str, setl_id: str, *, lock: bool = False) -> Settlement:

@@ -1,0 +1,95 @@
+"""The lean door (medical.interface.LeanDoor) answers what the door's ordinary FastAPI route
+answers: the same refusals of the credential, the role and the body, byte for byte, and the
+same envelopes, with the credential read in the message's own transaction. Each comparison
+sends the request through the application and through a copy of it without the lean door,
+on the same database."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.medical.conftest import HOSPITAL
+from tests.medical.interface_helpers import URL, connected
+from yikatong.api.app import create_app
+from yikatong.core.actor import Role
+from yikatong.medical import interface
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def ordinary(platform):
+    app = create_app(platform)
+    app.router.routes[:] = [r for r in app.router.routes if not isinstance(r, interface.LeanDoor)]
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def lean_answers(monkeypatch) -> list[str]:
+    answered: list[str] = []
+    handle = interface.LeanDoor.handle
+
+    async def counted(self, scope, receive, send):
+        answered.append(scope["path"])
+        await handle(self, scope, receive, send)
+
+    monkeypatch.setattr(interface.LeanDoor, "handle", counted)
+    return answered
+
+
+def raw(response) -> tuple[int, list, bytes]:
+    return response.status_code, response.headers.raw, response.content
+
+
+def test_the_lean_door_is_in_front_of_the_routes_and_serves_the_door_only(client):
+    from yikatong.api.lean import LeanReads
+
+    reads, door = client.app.router.routes[:2]
+    assert isinstance(reads, LeanReads) and isinstance(door, interface.LeanDoor) and door.path == URL
+    assert door.allowed == frozenset({Role.MEDICAL_INSTITUTION})
+
+
+def test_refusals_before_the_door_are_the_same_byte_for_byte(client, ordinary, platform, admin_actor,
+                                                              clock, login, lean_answers, reference):
+    hospital = connected(platform, client, admin_actor, clock, HOSPITAL)
+    body = hospital.envelope("9001", {"opter_no": "1"}, key="signIn")
+    cases = [
+        ({"X-API-Key": "not-a-key"}, body),                                      # 401 token invalid
+        (login(Role.ADMIN, username="admin-door"), body),                        # 403 role
+        ({**hospital.credential, "X-Ykt-Channel": "bank_branch"}, body),         # 403 channel
+        ({}, body),                                                              # 401, ordinary way
+        ({**hospital.credential, "X-Ykt-Channel": "carrier-pigeon"}, body),      # 422, ordinary way
+    ]
+    for headers, json_body in cases:
+        lean_answer, ordinary_answer = (raw(c.post(URL, json=json_body, headers=headers)) for c in (client, ordinary))
+        assert lean_answer == ordinary_answer and lean_answer[0] in (401, 403, 422), lean_answer
+    not_json = [raw(c.post(URL, content=b"{not json", headers={**hospital.credential,
+                                                                "content-type": "application/json"}))
+                for c in (client, ordinary)]
+    assert not_json[0] == not_json[1] and not_json[0][0] == 422
+    assert len(lean_answers) == 4  # the three credential refusals and the body: the lean way
+
+
+def test_envelopes_are_the_same_through_both_doors(client, ordinary, platform, admin_actor, clock,
+                                                   lean_answers, reference):
+    hospital = connected(platform, client, admin_actor, clock, HOSPITAL)
+
+    def shape(response) -> tuple:
+        answer = response.json()
+        headers = [(k, v) for k, v in response.headers.raw if k != b"content-length"]
+        return response.status_code, headers, sorted(answer), answer["infcode"], answer["err_code"]
+
+    for infno, data, key in (("9001", {"opter_no": "1"}, "signIn"), ("9999", {}, "data")):
+        through = [c.post(URL, json=hospital.envelope(infno, data, key=key), headers=hospital.headers())
+                   for c in (client, ordinary)]
+        assert shape(through[0]) == shape(through[1])
+    assert through[0].json()["err_code"] == "medical_unknown_infno"
+    # a replayed nonce is refused whichever door saw it first
+    body = hospital.envelope("9001", {"opter_no": "1"}, key="signIn")
+    hospital.client = client
+    assert hospital.post(body, nonce="lean-then-ordinary")["infcode"] == 0
+    hospital.client = ordinary
+    assert hospital.post(body, nonce="lean-then-ordinary")["err_code"] == "medical_nonce_replayed"
+    assert len(lean_answers) == 3  # two envelopes and the first use of the nonce
