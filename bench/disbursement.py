@@ -5,9 +5,10 @@ payment rows in the same run.
         [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench_disbursement]
         [--programme pension] [--period 2026-12] [--profile] [--keep]
 
-SEEDED DIRECTLY (set-based COPY, not through the services: a million people with cards made
-through people.service and cards.service would take hours), in a PostgreSQL database created
-afresh, migrated to head with the reference data loaded (`platform_setup.prepare`):
+SEEDED DIRECTLY (set-based COPY by tests/faults/payees.py, shared with the fault tests; not
+through the services: a million people with cards made through people.service and
+cards.service would take hours), in a PostgreSQL database created afresh, migrated to head with
+the reference data loaded (`platform_setup.prepare`):
 
   persons             N people, valid GB 11643 ID numbers (320402 + birth date + sequence +
                       check), Chinese names, pension age, `nationality` CHN
@@ -49,20 +50,19 @@ import cProfile
 import io
 import os
 import pstats
-import random
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.faults.payees: the seeding shared with the fault tests
+from tests.faults import payees  # noqa: E402
+
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/ykt_bench_disbursement"
-BANKS = ("ICBC", "ABC", "CCB", "BOCOM", "BOC", "JSB")
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
-GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国建华文玉兰红梅志强春梅海燕小红金凤国庆淑珍晓东德明永生"
 
 
 # --- databases ---------------------------------------------------------------------------------
@@ -102,104 +102,6 @@ def driver(platform):
 
     url = platform.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     return psycopg.connect(url)
-
-
-# --- seeding -----------------------------------------------------------------------------------
-
-
-def _ssn(birth: date, sequence: int) -> str:
-    from yikatong.people.rules import mod11_2_check_char
-
-    body = f"320402{birth:%Y%m%d}{sequence:03d}"
-    return body + mod11_2_check_char(body)
-
-
-def _pan(bin_prefix: str, number: int) -> str:
-    from stdnum import luhn
-
-    body = f"{bin_prefix}{number:012d}"
-    return body + luhn.calc_check_digit(body)
-
-
-def _copy(connection, table: str, columns: list[str], rows) -> int:
-    count = 0
-    with connection.cursor() as cursor, \
-            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count
-
-
-def seed(platform, payees: int, programme: str, period: str, progress) -> dict[str, int]:
-    """The rows the run needs, set-based (see the module docstring); returns counts by kind."""
-    from yikatong.directory.rules import packaged_banks
-
-    bins = {bank.code: bank.bin_prefixes[0] for bank in packaged_banks()}
-    rng = random.Random(20261205)
-    now = platform.clock.now()
-    start = date(1940, 1, 1).toordinal()
-    counts: dict[str, int] = defaultdict(int)
-    people = []
-    for n in range(payees):
-        birth = date.fromordinal(start + n // 900)  # 900 a day: 1M born 1940-1943
-        name = rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2))))
-        bank = BANKS[n % len(BANKS)]
-        kind = "inactive" if n % 50 == 7 else "closed" if n % 500 == 3 else "active"
-        counts[kind] += 1
-        people.append((n + 1, name, _ssn(birth, n % 900 + 1), "M" if n % 2 else "F", birth, bank,
-                       _pan(bins[bank], n + 1), f"B{n + 1:08d}", kind,
-                       rng.randrange(180000, 480001, 100)))
-    progress("people made in memory")
-    issued = date(2024, 6, 1)
-    with driver(platform) as connection:
-        _copy(connection, "persons", ["id", "name", "ssn", "gender", "birth_date", "nationality",
-                                      "had_provincial_card", "created_at", "updated_at", "version"],
-              ((pid, name, ssn, gender, birth, "CHN", False, now, now, 1)
-               for pid, name, ssn, gender, birth, *_ in people))
-        progress("persons")
-        _copy(connection, "cards", [
-            "card_no", "person_id", "kind", "bank_code", "card_id_code", "chip_serial", "pan",
-            "asn", "issue_date", "financial_valid_until", "state", "produced_at",
-            "handed_over_at", "financial_status", "updated_at", "version"],
-            ((card_no, pid, "first", bank, f"CID{pid:012d}", f"CS{pid:012d}", pan,
-              f"ASN{pid:016d}", issued, date(2034, 6, 1), "in_use", now, now,
-              "inactive" if kind == "inactive" else "closed" if kind == "closed" else "active",
-              now, 1)
-             for pid, _, _, _, _, bank, pan, card_no, kind, _ in people))
-        progress("cards")
-        _copy(connection, "bank_accounts", [
-            "bank_code", "pan", "card_no", "holder_ref", "status", "issue_date", "valid_until",
-            "opened_at", "activated_at", "closed_at", "last_atc", "version"],
-            ((bank, pan, card_no, str(pid),
-              "not_activated" if kind == "inactive" else kind, issued, date(2034, 6, 1), now,
-              None if kind == "inactive" else now, now if kind == "closed" else None, 0, 1)
-             for pid, _, _, _, _, bank, pan, card_no, kind, _ in people))
-        progress("bank accounts")
-        _copy(connection, "ledger_accounts", ["code", "kind", "currency", "allow_negative",
-                                              "balance", "version", "created_at"],
-              ((f"bank:{bank}:customer:{pan}", "liability", "CNY", False, 0, 1, now)
-               for _, _, _, _, _, bank, pan, *_ in people))
-        progress("ledger accounts")
-        _copy(connection, "benefit_account_map", ["person_id", "card_no", "bank_code", "pan",
-                                                  "updated_at"],
-              ((pid, card_no, bank, pan, now)
-               for pid, _, _, _, _, bank, pan, card_no, _, _ in people))
-        progress("account map")
-        _copy(connection, "benefit_enrolments", [
-            "programme_code", "person_id", "monthly_fen", "start_period", "end_period", "facts",
-            "source", "source_ref", "status", "created_by", "created_at", "updated_at"],
-            ((programme, pid, monthly, period, None, "{}", "bench", f"bench-{pid}", "active",
-              "bench", now, now)
-             for pid, *_, monthly in people))
-        progress("enrolments")
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT setval(pg_get_serial_sequence('persons', 'id'), %s)", (payees,))
-            cursor.execute("ANALYZE")
-        connection.commit()
-    counts["payees"] = payees
-    counts["due_fen"] = sum(row[-1] for row in people)
-    return dict(counts)
 
 
 # --- the baseline ------------------------------------------------------------------------------
@@ -299,7 +201,9 @@ def run_bench(args, workdir: Path) -> None:
         print(f"  seeded {what} ({time.perf_counter() - started:.1f} s)", flush=True)
 
     started = time.perf_counter()
-    seeded = seed(platform, args.payees, args.programme, args.period, progress)
+    seeded = payees.seed(platform.engine.url.render_as_string(hide_password=False), args.payees,
+                         programme=args.programme, period=args.period, now=clock.now(),
+                         no_card=False, progress=progress)
     print(f"seeded directly in {time.perf_counter() - started:.1f} s: {seeded}")
 
     statements = Statements(platform.engine) if args.profile else None
