@@ -312,6 +312,22 @@ ACCESS: Final[dict[str, frozenset]] = {
     f"POST {API}/medical/filings/{{filing_id}}/cancel": roles(Role.MEDICAL_OFFICE, ADMIN, H),
     f"POST {API}/medical/me/filings": HOLDER_ONLY,
     f"GET {API}/medical/me/filings": HOLDER_ONLY,
+    # --- benefits: the pension's yearly eligibility confirmation (待遇资格认证) and the
+    # recovery of pensions paid after death (benefits/certification_api.py, certification_web.py)
+    f"GET {API}/benefits/pension/me": HOLDER_ONLY,
+    f"POST {API}/benefits/pension/me/certifications": HOLDER_ONLY,
+    f"POST {API}/benefits/pension/people/{{person_id}}/certifications": roles(SS, CO, ADMIN),
+    f"GET {API}/benefits/pension/pensioners": roles(Role.PAYING_OFFICE, ADMIN),
+    f"POST {API}/benefits/pension/pensioners": roles(Role.PAYING_OFFICE, ADMIN),
+    f"GET {API}/benefits/pension/pensioners/{{person_id}}": roles(Role.PAYING_OFFICE, ADMIN),
+    f"GET {API}/benefits/pension/recoveries": roles(Role.PAYING_OFFICE, ADMIN),
+    f"POST {API}/benefits/pension/recoveries/collect": roles(Role.PAYING_OFFICE, ADMIN),
+    "GET /me/pension": HOLDER_ONLY,
+    "POST /me/pension/certify": HOLDER_ONLY,
+    "GET /counter/pension": roles(SS, CO),
+    "POST /counter/pension/{person_id}/certify": roles(SS, CO),
+    "GET /office/pension": roles(Role.PAYING_OFFICE),
+    "POST /office/pension/recoveries/collect": roles(Role.PAYING_OFFICE),
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,

@@ -138,3 +138,23 @@ class CardReplaced(Conflict):
     zh = "该卡已补领新卡（新卡 {successor}），原卡永久停用：不能解挂、激活、用卡支付或取款"
     en = ("A replacement for this card ({successor}) was handed over: the old card is retired "
           "for good and cannot be unblocked, activated or used to pay or withdraw")
+
+
+class AccountFrozen(DomainError):
+    code = "bank_account_frozen"
+    http_status = 409
+    zh = "该账户已被冻结（{reason}），暂不能收付款"
+    en = "The account is frozen ({reason}): no money in or out for now"
+
+
+class NotFrozen(Conflict):
+    code = "bank_not_frozen"
+    zh = "该账户未被冻结"
+    en = "The account is not frozen"
+
+
+class NotRefundable(DomainError):
+    code = "bank_not_refundable"
+    http_status = 409
+    zh = "无法退款：{reason_zh}"
+    en = "Cannot refund: {reason_en}"

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from yikatong.banking import service, transport
+from yikatong.banking import disbursement, payments, service, transport
 from yikatong.banking.retries import with_retries
 from yikatong.banking.runtime import ReferenceBank
 from yikatong.cards.protocols import (
@@ -25,6 +25,7 @@ from yikatong.cards.protocols import (
     BankAck,
     BankEvent,
     BankPayment,
+    BankPaymentResult,
     BankReadNotOffered,
     BankRefused,
     BankUnavailable,
@@ -42,12 +43,23 @@ OPERATIONS = {
     "financial_status": service.gateway_financial_status,
     "account_statement": service.gateway_account_statement,  # optional on the seam
 }
+# Operations whose JSON answer goes back as `data`.
+DATA_OPERATIONS = {
+    "pay_from_account": payments.gateway_pay_from_account,
+    "refund_to_account": payments.gateway_refund_to_account,
+    "submit_disbursement": disbursement.gateway_submit,
+    "disbursement_result": disbursement.gateway_result,
+}
+# … of which these read or write the bank's file drop.
+FILE_OPERATIONS = frozenset({"submit_disbursement", "disbursement_result"})
 
 
 def answer_request(bank: ReferenceBank, operation: str, args: dict[str, Any]) -> dict[str, Any]:
     """Run one gateway request in one bank transaction; a JSON-able answer:
     `{"ok": true, "events": [...], "task_id": …, "status": …}` or
     `{"ok": false, "code": …, "reason_zh": …, "reason_en": …}` when the bank refuses."""
+    if operation in DATA_OPERATIONS:
+        return _answer_data(bank, operation, args)
     if operation not in OPERATIONS:
         return {"ok": False, "code": "unknown_operation", "reason_zh": f"未知的请求 {operation}",
                 "reason_en": f"unknown operation {operation}"}
@@ -75,6 +87,29 @@ def answer_request(bank: ReferenceBank, operation: str, args: dict[str, Any]) ->
     else:
         answer["task_id"] = result
     return answer
+
+
+def _answer_data(bank: ReferenceBank, operation: str, args: dict[str, Any]) -> dict[str, Any]:
+    def run() -> Any:
+        with bank.uow() as uow:
+            extra = {"files": bank.files} if operation in FILE_OPERATIONS else {}
+            result = DATA_OPERATIONS[operation](uow=uow, **args, **extra)
+            uow.commit()
+        return result
+
+    try:
+        bank.check_serves(args["bank_code"])
+        return {"ok": True, "data": with_retries(run)}
+    except DomainError as error:
+        return {"ok": False, "code": error.code, "reason_zh": error.message_zh,
+                "reason_en": error.message_en}
+
+
+def payment_result_of(answer: dict[str, Any]) -> BankPaymentResult:
+    refuse_if_refused(answer)
+    data = dict(answer["data"])
+    data["at"] = datetime.fromisoformat(data["at"]) if data.get("at") else None
+    return BankPaymentResult(**data)
 
 
 def ack_of(answer: dict[str, Any], reference: str) -> BankAck:
@@ -143,6 +178,30 @@ class RequestingGateway:
         refuse_if_refused(answer)
         return statement_of(answer["statement"])
 
+    def pay_from_account(self, *, bank_code: str, pan: str, amount_fen: int, request_id: str,
+                         payee_code: str, authorisation: str) -> BankPaymentResult:
+        return payment_result_of(self._ask(
+            "pay_from_account", bank_code=bank_code, pan=pan, amount_fen=amount_fen,
+            request_id=request_id, payee_code=payee_code, authorisation=authorisation))
+
+    def refund_to_account(self, *, bank_code: str, pan: str, amount_fen: int, request_id: str,
+                          original_request_id: str) -> BankPaymentResult:
+        return payment_result_of(self._ask(
+            "refund_to_account", bank_code=bank_code, pan=pan, amount_fen=amount_fen,
+            request_id=request_id, original_request_id=original_request_id))
+
+    def submit_disbursement(self, *, bank_code: str, batch_id: str, file_name: str,
+                            sm3_hex: str) -> str:
+        answer = self._ask("submit_disbursement", bank_code=bank_code, batch_id=batch_id,
+                           file_name=file_name, sm3_hex=sm3_hex)
+        refuse_if_refused(answer)
+        return answer["data"]["receipt_id"]
+
+    def disbursement_result(self, *, bank_code: str, batch_id: str) -> str | None:
+        answer = self._ask("disbursement_result", bank_code=bank_code, batch_id=batch_id)
+        refuse_if_refused(answer)
+        return answer["data"]["file_name"]
+
     def _ask(self, operation: str, **args: Any) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -167,6 +226,18 @@ class ReferenceBankGateway(RequestingGateway):
             with self.bank.uow() as uow:
                 service.mark_answered(uow=uow, event_ids=ids, answered=False)
                 uow.commit()
+
+    def submit_disbursement(self, *, bank_code: str, batch_id: str, file_name: str,
+                            sm3_hex: str) -> str:
+        """In-process the bank processes the batch at once (its node does it in the
+        background): the result file is there when this returns."""
+        receipt = super().submit_disbursement(bank_code=bank_code, batch_id=batch_id,
+                                              file_name=file_name, sm3_hex=sm3_hex)
+        try:
+            disbursement.process_received(self.bank)
+        except SQLAlchemyError:  # the receipt stands; the bank's job processes it later
+            log.exception("the reference bank could not process batch %s now", batch_id)
+        return receipt
 
     def _ask(self, operation: str, **args: Any) -> dict[str, Any]:
         try:

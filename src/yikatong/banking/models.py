@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yikatong.db.base import Base
@@ -29,6 +29,12 @@ class BankAccount(Base):
     pan: Mapped[str | None] = mapped_column(String(19), unique=True)
     card_no: Mapped[str] = mapped_column(String(9), index=True)  # the platform's card number
     holder_ref: Mapped[str | None] = mapped_column(String(32))  # the platform's person id
+    # The holder's name as the production list gave it (card.produced `holder_name`),
+    # normalised (rules.normalise_name); a disbursement row's name is compared with it.
+    holder_name: Mapped[str | None] = mapped_column(String(64))
+    # Frozen by the bank (a court or a supervisor's order): no money in or out until lifted.
+    frozen_at: Mapped[datetime | None]
+    frozen_reason: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))  # see rules.AccountStatus
     issue_date: Mapped[date | None]
     valid_until: Mapped[date | None]  # the financial function's 10-year validity (二.2)
@@ -115,6 +121,10 @@ class BankTransaction(Base):
     atc: Mapped[int | None]
     created_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]
+    # A direct debit: the platform's reference of the holder's consent (mandate or one-off
+    # confirmation id). A refund: the original direct debit's request id (and its consent).
+    authorisation: Mapped[str | None] = mapped_column(String(64))
+    original_request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class BankOutboxMessage(Base):
@@ -152,3 +162,64 @@ class BankProcessedMessage(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # applied | ignored
     note: Mapped[str | None] = mapped_column(String(200))
     processed_at: Mapped[datetime]
+
+
+class BankDisbursementBatch(Base):
+    """A disbursement (代发) file a paying office's platform handed the bank
+    (`BankGateway.submit_disbursement`, docs/bank-files.md): received at submit, processed in
+    one transaction (banking.disbursement), its result file written from these rows."""
+
+    __tablename__ = "bank_disbursement_batches"
+    __table_args__ = (UniqueConstraint("bank_code", "batch_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_code: Mapped[str] = mapped_column(String(16))
+    batch_id: Mapped[str] = mapped_column(String(64))
+    receipt_id: Mapped[str] = mapped_column(String(64), unique=True)
+    file_name: Mapped[str] = mapped_column(String(128))
+    file_sm3: Mapped[str] = mapped_column(String(64))  # of the rows part, as in the header
+    payer_code: Mapped[str] = mapped_column(String(32))
+    pay_date: Mapped[date]
+    row_count: Mapped[int]
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # received | processed
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+    posted_count: Mapped[int] = mapped_column(default=0)
+    posted_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    held_count: Mapped[int] = mapped_column(default=0)
+    held_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed_count: Mapped[int] = mapped_column(default=0)
+    failed_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    journal_request_id: Mapped[str | None] = mapped_column(String(128))
+    result_file: Mapped[str | None] = mapped_column(String(128))
+
+
+class BankDisbursementRow(Base):
+    """One row of a disbursement file and what the bank decided. `origin` new: the first
+    time the bank saw the row_ref (unique per bank among new rows); repeat: the same content
+    again (it answers the first row's result, `first_id`); conflict: the row_ref with other
+    content (failed, row_ref_reused). Posted and held rows also have a bank transaction
+    (kind credit, request_id = row_ref) on the holder's account."""
+
+    __tablename__ = "bank_disbursement_rows"
+    __table_args__ = (
+        UniqueConstraint("batch_pk", "line_no"),
+        Index("ux_bank_disbursement_rows_ref", "bank_code", "row_ref", unique=True,
+              postgresql_where=text("origin = 'new'"), sqlite_where=text("origin = 'new'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_pk: Mapped[int] = mapped_column(ForeignKey("bank_disbursement_batches.id"))
+    bank_code: Mapped[str] = mapped_column(String(16))
+    line_no: Mapped[int]
+    row_ref: Mapped[str] = mapped_column(String(64))
+    pan: Mapped[str] = mapped_column(String(19))
+    name: Mapped[str] = mapped_column(String(64))  # normalised (rules.normalise_name)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # of pan, name and amount
+    origin: Mapped[str] = mapped_column(String(8))  # new | repeat | conflict
+    first_id: Mapped[int | None]  # a repeat: the row whose result it answers
+    account_id: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(8))  # posted | held | failed
+    reason_code: Mapped[str | None] = mapped_column(String(24))

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from yikatong.banking import link, service, transport
+from yikatong.banking import disbursement, link, service, transport
 from yikatong.banking.gateway import answer_request
 from yikatong.banking.nats_gateway import UNAVAILABLE, AsyncLoop, connect
 from yikatong.banking.runtime import ReferenceBank
@@ -64,6 +64,8 @@ class BankNode:
         self.relayed = 0
         self._rpc_loop: AsyncLoop | None = None
         self._rpc_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ykt-bank-rpc")
+        # Disbursement files are processed here, one batch at a time, off the RPC workers.
+        self._files_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ykt-bank-files")
         self._nc = None
 
     def start(self) -> None:
@@ -93,7 +95,14 @@ class BankNode:
         with self.bank.uow() as uow:
             lifted = service.expire_temporary_losses(uow=uow, bank_codes=self.bank.bank_codes)
             uow.commit()
+        self._files_executor.submit(self._process_files)  # batches a crash left received
         return lifted
+
+    def _process_files(self) -> None:
+        try:
+            disbursement.process_received(self.bank)
+        except Exception:
+            log.exception("processing disbursement files failed; the next round retries")
 
     def run(self, stop: Callable[[], bool]) -> None:
         """Relay and run the bank's rule until `stop()` (checked at least every second); the
@@ -129,6 +138,7 @@ class BankNode:
             finally:
                 self._rpc_loop.stop()
         self._rpc_executor.shutdown(wait=False)
+        self._files_executor.shutdown(wait=False, cancel_futures=True)
         self.bus.close()
 
     async def _serve_requests(self) -> None:
@@ -147,7 +157,10 @@ class BankNode:
     def _answer(self, body: bytes) -> dict:
         try:
             request = json.loads(body)
-            return answer_request(self.bank, request["operation"], request["args"])
+            answer = answer_request(self.bank, request["operation"], request["args"])
+            if request["operation"] == "submit_disbursement" and answer.get("ok"):
+                self._files_executor.submit(self._process_files)  # answered at receipt
+            return answer
         except (ValueError, KeyError, TypeError):
             return {"ok": False, "code": "bad_request", "reason_zh": "请求格式不正确",
                     "reason_en": "malformed request"}

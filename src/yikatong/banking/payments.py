@@ -19,14 +19,19 @@ from yikatong.banking.errors import (
     NOT_ACTIVATED_EN,
     NOT_ACTIVATED_ZH,
     AccountClosed,
+    AccountFrozen,
+    AccountLost,
     AccountNotActivated,
+    CardReplaced,
     CryptogramInvalid,
     CryptogramMismatch,
     CryptogramReplayed,
+    NotRefundable,
     UnknownAccount,
 )
 from yikatong.banking.models import BankAccount, BankTransaction
 from yikatong.banking.rules import AccountStatus, Outcome, TransactionKind
+from yikatong.cards import protocols as seam
 from yikatong.cards.rules import check_pan
 from yikatong.chip.host import verify_arqc
 from yikatong.core.actor import Actor
@@ -37,6 +42,7 @@ from yikatong.crypto.errors import KeyNotFound, KeyUnusable
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import service as ledger
+from yikatong.ledger.errors import InsufficientFunds
 from yikatong.ledger.rules import AccountKind
 
 
@@ -70,6 +76,7 @@ class TransactionView:
 
 
 POSTED, HELD, FAILED = "posted", "held", "failed"
+DISBURSEMENT_CHANNEL = "disbursement"  # a row of a 代发 file (banking.disbursement)
 
 
 # ---------------------------------------------------------------------------------------
@@ -159,6 +166,158 @@ def credit(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str, amount_fe
                      counterparty=payer)
 
 
+def pay_from_account(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str,
+                     amount_fen: Fen, request_id: str, payee_code: str,
+                     authorisation: str) -> TransactionView:
+    """A direct debit (授权扣款) for `payee_code` on the holder's `authorisation`, posted into
+    the payee's settlement account at the bank (rules.settlement_code). Decided at once:
+    posted, or failed with the reason (not activated, not enough money, lost, frozen, closed,
+    the old card of a replacement); a failure is recorded too, so the request id keeps its
+    answer. Same request id, other content: IdempotencyKeyReused."""
+    _check_text(payee_code, "收款方代码", "payee code")
+    _check_text(authorisation, "授权编号", "authorisation")
+    account = account_by_pan(uow, bank_code, pan)
+    content = {"payee": payee_code, "authorisation": authorisation}
+    replay = _replay_with(uow, account, request_id, TransactionKind.DIRECT_DEBIT, amount_fen,
+                          content)
+    if replay is not None:
+        return replay
+    amount = rules.check_positive_amount(amount_fen)
+    tx = _new_tx(uow, account, request_id, TransactionKind.DIRECT_DEBIT, amount, content,
+                 counterparty=payee_code, channel="direct_debit", authorisation=authorisation)
+    try:
+        with uow.session.begin_nested():
+            rules.check_not_replaced(account.retired_reason, account.successor_card_no)
+            _post(uow, account, tx)
+        tx.status, tx.settled_at = POSTED, tx.created_at
+    except DomainError as error:
+        _fail(tx, error, tx.created_at)
+    return _record_tx(uow, actor, account, tx)
+
+
+def refund_to_account(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str,
+                      amount_fen: Fen, request_id: str,
+                      original_request_id: str) -> TransactionView:
+    """Give back all or part of a posted direct debit of this account, from the payee's
+    settlement account. Money in: accepted while the card is lost, held before activation,
+    refused (failed) when the account is closed or frozen or the refunds would pass the
+    original amount."""
+    _check_request_id(original_request_id)
+    account = account_by_pan(uow, bank_code, pan)
+    content = {"original": original_request_id}
+    replay = _replay_with(uow, account, request_id, TransactionKind.REFUND, amount_fen, content)
+    if replay is not None:
+        return replay
+    amount = rules.check_positive_amount(amount_fen)
+    original = uow.session.execute(select(BankTransaction).where(
+        BankTransaction.bank_code == bank_code,
+        BankTransaction.request_id == original_request_id)).scalar_one_or_none()
+    tx = _new_tx(uow, account, request_id, TransactionKind.REFUND, amount, content,
+                 counterparty=original.counterparty if original is not None else None,
+                 channel="refund", original_request_id=original_request_id,
+                 authorisation=original.authorisation if original is not None else None)
+    try:
+        _check_refundable(uow, account, original, amount)
+        if account.frozen_at is not None:
+            raise AccountFrozen(reason=account.frozen_reason or "-")
+        outcome = rules.decide(status=account.status, valid_until=account.valid_until,
+                               kind=TransactionKind.REFUND, today=local_date(tx.created_at))
+        if outcome == Outcome.HOLD:
+            from yikatong.banking.service import tell_platform_payment_held
+
+            tx.status, tx.reason_code = HELD, "not_activated"
+            tx.reason_zh, tx.reason_en = NOT_ACTIVATED_ZH, NOT_ACTIVATED_EN
+            tell_platform_payment_held(uow, account, amount_fen=amount, at=tx.created_at)
+        else:
+            with uow.session.begin_nested():
+                _post(uow, account, tx)
+            tx.status, tx.settled_at = POSTED, tx.created_at
+    except DomainError as error:
+        _fail(tx, error, tx.created_at)
+    return _record_tx(uow, actor, account, tx)
+
+
+def _check_refundable(uow: UnitOfWork, account: BankAccount, original: BankTransaction | None,
+                      amount: int) -> None:
+    if (original is None or original.account_id != account.id
+            or original.kind != TransactionKind.DIRECT_DEBIT or original.status != POSTED):
+        raise NotRefundable(reason_zh="本账户没有该笔已入账的授权扣款",
+                            reason_en="this account has no such posted direct debit")
+    refunded = uow.session.execute(select(func.coalesce(func.sum(BankTransaction.amount_fen), 0))
+                                   .where(BankTransaction.bank_code == account.bank_code,
+                                          BankTransaction.original_request_id == original.request_id,
+                                          BankTransaction.kind == str(TransactionKind.REFUND),
+                                          BankTransaction.status.in_((POSTED, HELD)))).scalar_one()
+    if refunded + amount > original.amount_fen:
+        raise NotRefundable(reason_zh=f"退款合计将超过原扣款金额（已退 {refunded} 分）",
+                            reason_en=f"the refunds would pass the original amount "
+                                      f"({refunded} fen refunded already)")
+
+
+# The seam's refusal codes (cards.protocols.PAYMENT_*) for the bank's own error codes.
+REFUSAL_CODES = {
+    AccountNotActivated.code: seam.PAYMENT_NOT_ACTIVATED,
+    InsufficientFunds.code: seam.PAYMENT_INSUFFICIENT_FUNDS,
+    AccountLost.code: seam.PAYMENT_ACCOUNT_LOST,
+    AccountFrozen.code: seam.PAYMENT_ACCOUNT_FROZEN,
+    AccountClosed.code: seam.PAYMENT_ACCOUNT_CLOSED,
+    UnknownAccount.code: seam.PAYMENT_UNKNOWN_ACCOUNT,
+    CardReplaced.code: seam.PAYMENT_CARD_REPLACED,
+    NotRefundable.code: seam.PAYMENT_NOT_REFUNDABLE,
+}
+
+
+def gateway_pay_from_account(*, uow: UnitOfWork, bank_code: str, pan: str, amount_fen: Fen,
+                             request_id: str, payee_code: str, authorisation: str) -> dict:
+    """`BankGateway.pay_from_account` at the bank: the answer as JSON for any transport."""
+    from yikatong.banking.service import platform_actor
+
+    try:
+        view = pay_from_account(uow=uow, actor=platform_actor(bank_code), bank_code=bank_code,
+                                pan=pan, amount_fen=amount_fen, request_id=request_id,
+                                payee_code=payee_code, authorisation=authorisation)
+    except UnknownAccount as error:
+        return _refusal_json(request_id, amount_fen, error)
+    return payment_json(uow, view)
+
+
+def gateway_refund_to_account(*, uow: UnitOfWork, bank_code: str, pan: str, amount_fen: Fen,
+                              request_id: str, original_request_id: str) -> dict:
+    from yikatong.banking.service import platform_actor
+
+    try:
+        view = refund_to_account(uow=uow, actor=platform_actor(bank_code), bank_code=bank_code,
+                                 pan=pan, amount_fen=amount_fen, request_id=request_id,
+                                 original_request_id=original_request_id)
+    except UnknownAccount as error:
+        return _refusal_json(request_id, amount_fen, error)
+    return payment_json(uow, view)
+
+
+def payment_json(uow: UnitOfWork, view: TransactionView) -> dict:
+    """A TransactionView as the seam's BankPaymentResult (JSON): failed reads "refused"."""
+    reference = uow.session.execute(select(BankTransaction.id).where(
+        BankTransaction.request_id == view.request_id,
+        BankTransaction.account_id == select(BankAccount.id).where(
+            BankAccount.pan == view.pan).scalar_subquery())).scalar_one()
+    status = "refused" if view.status == FAILED else view.status
+    return {"request_id": view.request_id, "status": status, "amount_fen": view.amount_fen,
+            "bank_reference": f"TX{reference:012d}",
+            "reason_code": REFUSAL_CODES.get(view.reason_code, view.reason_code)
+            if view.status == FAILED else None,
+            "reason_zh": view.reason_zh if view.status == FAILED else None,
+            "reason_en": view.reason_en if view.status == FAILED else None,
+            "at": (view.settled_at or view.created_at).isoformat(),
+            "balance_fen": view.balance_fen}
+
+
+def _refusal_json(request_id: str, amount_fen: object, error: DomainError) -> dict:
+    return {"request_id": request_id, "status": "refused", "amount_fen": amount_fen,
+            "bank_reference": None, "reason_code": REFUSAL_CODES.get(error.code, error.code),
+            "reason_zh": error.message_zh, "reason_en": error.message_en, "at": None,
+            "balance_fen": None}
+
+
 def held_payments(*, uow: UnitOfWork, bank_code: str, pan: str | None = None) -> list[TransactionView]:
     """Payments waiting for the account's activation, oldest first."""
     query = (select(BankTransaction, BankAccount).join(BankAccount)
@@ -215,6 +374,11 @@ def open_ledger_account(uow: UnitOfWork, account: BankAccount) -> None:
                         kind=AccountKind.LIABILITY)
 
 
+def open_settlement_account(uow: UnitOfWork, bank_code: str, party: str) -> None:
+    ledger.open_account(uow=uow, code=rules.settlement_code(bank_code, party),
+                        kind=AccountKind.LIABILITY, allow_negative=True)
+
+
 def balance(uow: UnitOfWork, account: BankAccount) -> Fen:
     if account.pan is None:
         return 0
@@ -259,6 +423,53 @@ def _replay(uow: UnitOfWork, account: BankAccount, request_id: str, kind: Transa
     return _view(uow, existing, account)
 
 
+def _check_text(value: object, what_zh: str, what_en: str) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 64 or not value.isprintable():
+        raise InvalidInput(reason_zh=f"{what_zh}应为 1–64 个可打印字符",
+                           reason_en=f"the {what_en} must be 1–64 printable characters")
+    return value
+
+
+def _replay_with(uow: UnitOfWork, account: BankAccount, request_id: str, kind: TransactionKind,
+                 amount: object, content: dict) -> TransactionView | None:
+    """`_replay` for requests whose content is more than a counterparty."""
+    _check_request_id(request_id)
+    existing = uow.session.execute(select(BankTransaction).where(
+        BankTransaction.bank_code == account.bank_code,
+        BankTransaction.request_id == request_id)).scalar_one_or_none()
+    if existing is None:
+        return None
+    if existing.fingerprint != rules.fingerprint(pan=account.pan, kind=str(kind), amount=amount,
+                                                 **content):
+        raise IdempotencyKeyReused(key=request_id)
+    return _view(uow, existing, account)
+
+
+def _new_tx(uow: UnitOfWork, account: BankAccount, request_id: str, kind: TransactionKind,
+            amount: int, content: dict, *, counterparty: str | None, channel: str,
+            authorisation: str | None = None,
+            original_request_id: str | None = None) -> BankTransaction:
+    return BankTransaction(
+        bank_code=account.bank_code, request_id=request_id, account_id=account.id,
+        fingerprint=rules.fingerprint(pan=account.pan, kind=str(kind), amount=amount, **content),
+        kind=str(kind), amount_fen=amount, counterparty=counterparty, channel=channel,
+        created_at=uow.now(), authorisation=authorisation,
+        original_request_id=original_request_id, status=FAILED)
+
+
+def _record_tx(uow: UnitOfWork, actor: Actor, account: BankAccount,
+               tx: BankTransaction) -> TransactionView:
+    uow.session.add(tx)
+    uow.session.flush()
+    uow.audit(actor=actor, action=f"bank.{tx.kind}", entity_type="bank_account",
+              entity_id=f"{account.bank_code}:{account.card_no}",
+              after={"request_id": tx.request_id, "amount_fen": tx.amount_fen,
+                     "status": tx.status, "reason_code": tx.reason_code,
+                     "counterparty": tx.counterparty, "authorisation": tx.authorisation,
+                     "original_request_id": tx.original_request_id})
+    return _view(uow, tx, account)
+
+
 def _fingerprint(account: BankAccount, kind: TransactionKind, amount: object,
                  counterparty: str | None) -> str:
     return rules.fingerprint(pan=account.pan, kind=str(kind), amount=amount,
@@ -274,6 +485,8 @@ def _transact(uow: UnitOfWork, *, actor: Actor, account: BankAccount, kind: Tran
     amount = rules.check_positive_amount(amount)
     if kind in rules.PAID_WITH_THE_CARD:
         rules.check_not_replaced(account.retired_reason, account.successor_card_no)
+    if account.frozen_at is not None:
+        raise AccountFrozen(reason=account.frozen_reason or "-")
     now = uow.now()
     outcome = rules.decide(status=account.status, valid_until=account.valid_until, kind=kind,
                            today=local_date(now))
@@ -305,14 +518,25 @@ def _post(uow: UnitOfWork, account: BankAccount, tx: BankTransaction) -> None:
     """Post the transaction to the ledger; a transfer to an account this bank keeps also pays
     the payee (held there if the payee is not activated)."""
     kind = TransactionKind(tx.kind)
+    if account.frozen_at is not None:
+        raise AccountFrozen(reason=account.frozen_reason or "-")
     if rules.decide(status=account.status, valid_until=account.valid_until, kind=kind,
                     today=local_date(uow.now())) != Outcome.POST:
         raise AccountNotActivated()
     open_ledger_account(uow, account)
-    legs = rules.legs(kind, bank_code=account.bank_code, pan=account.pan, amount=tx.amount_fen)
-    book = rules.COUNTER_BOOK[kind][0]
-    ledger.open_account(uow=uow, code=rules.book_code(account.bank_code, book), kind=book.kind,
-                        allow_negative=book.allow_negative)
+    if kind == TransactionKind.CREDIT and tx.channel == DISBURSEMENT_CHANNEL:
+        # a held disbursement row released: from the payer's settlement book, as posted rows
+        legs = [(rules.settlement_code(account.bank_code, tx.counterparty), tx.amount_fen),
+                (rules.customer_code(account.bank_code, account.pan), -tx.amount_fen)]
+    else:
+        legs = rules.legs(kind, bank_code=account.bank_code, pan=account.pan,
+                          amount=tx.amount_fen, party=tx.counterparty)
+    if kind in rules.SETTLED_WITH_A_PARTY or tx.channel == DISBURSEMENT_CHANNEL:
+        open_settlement_account(uow, account.bank_code, tx.counterparty)
+    else:
+        book = rules.COUNTER_BOOK[kind][0]
+        ledger.open_account(uow=uow, code=rules.book_code(account.bank_code, book),
+                            kind=book.kind, allow_negative=book.allow_negative)
     ledger.post(uow=uow, request_id=rules.journal_request_id(account.bank_code, tx.request_id),
                 kind=f"bank_{kind}", legs=legs, memo=tx.counterparty or "")
     if kind == TransactionKind.TRANSFER_OUT:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -57,12 +58,20 @@ class TransactionKind(StrEnum):
     TRANSFER_OUT = "transfer_out"
     TRANSFER_IN = "transfer_in"
     CREDIT = "credit"                  # benefits, payroll and other money paid in
+    DIRECT_DEBIT = "direct_debit"      # paid to a payee on the holder's authorisation
+    REFUND = "refund"                  # a direct debit given back (all or part)
 
 
 CARD_PRESENT = frozenset({TransactionKind.WITHDRAWAL, TransactionKind.POS_PURCHASE})
-INCOMING = frozenset({TransactionKind.DEPOSIT, TransactionKind.TRANSFER_IN, TransactionKind.CREDIT})
+INCOMING = frozenset({TransactionKind.DEPOSIT, TransactionKind.TRANSFER_IN, TransactionKind.CREDIT,
+                      TransactionKind.REFUND})
 # Cash changes hands at the counter: it cannot wait for an activation, so it is refused.
 AT_THE_COUNTER = frozenset({TransactionKind.DEPOSIT}) | CARD_PRESENT
+# Refused (not held) before activation: the counter's cash, and a payee's direct debit (the
+# payee needs a yes or no now; the platform tells the holder to activate and pays again).
+NEVER_HELD = AT_THE_COUNTER | {TransactionKind.DIRECT_DEBIT}
+# Between the customer and a named party's settlement account at the bank (payee or payer).
+SETTLED_WITH_A_PARTY = frozenset({TransactionKind.DIRECT_DEBIT, TransactionKind.REFUND})
 
 
 class Outcome(StrEnum):
@@ -77,7 +86,7 @@ def decide(*, status: str, valid_until: date | None, kind: TransactionKind,
     if status == AccountStatus.CLOSED:
         raise AccountClosed()
     if status == AccountStatus.NOT_ACTIVATED:
-        if kind in AT_THE_COUNTER:
+        if kind in NEVER_HELD:
             raise AccountNotActivated()
         return Outcome.HOLD
     if kind in INCOMING:
@@ -92,7 +101,7 @@ def decide(*, status: str, valid_until: date | None, kind: TransactionKind,
 
 # What the holder does with the card itself; money paid in, and the branch settling the old
 # account by a counter transfer (closure or move), still work after a replacement.
-PAID_WITH_THE_CARD = CARD_PRESENT | {TransactionKind.ONLINE_PAYMENT}
+PAID_WITH_THE_CARD = CARD_PRESENT | {TransactionKind.ONLINE_PAYMENT, TransactionKind.DIRECT_DEBIT}
 REPLACED = "replaced"
 
 
@@ -242,6 +251,13 @@ def book_code(bank_code: str, book: BankBook) -> str:
     return f"bank:{bank_code}:{book.name}"
 
 
+def settlement_code(bank_code: str, party: str) -> str:
+    """A party's settlement account at the bank: a paying office (代发 payer, e.g. CZ-SI) or a
+    payee of direct debits (a biller, the social insurance agency). A liability of the bank
+    that may go below zero: how the party funds it or is paid out of it is outside the model."""
+    return f"bank:{bank_code}:settlement:{party}"
+
+
 def journal_request_id(bank_code: str, request_id: str) -> str:
     """The ledger is shared: a bank's request ids are namespaced by the bank."""
     return f"bank:{bank_code}:{request_id}"
@@ -258,11 +274,28 @@ COUNTER_BOOK = {
     TransactionKind.TRANSFER_IN: (DUE_FROM_BANKS, False),
     TransactionKind.CREDIT: (INBOUND_CLEARING, False),
 }
+SETTLEMENT_OUTGOING = {TransactionKind.DIRECT_DEBIT: True, TransactionKind.REFUND: False}
 
 
-def legs(kind: TransactionKind, *, bank_code: str, pan: str, amount: int) -> list[Leg]:
+def party_legs(kind: TransactionKind, *, bank_code: str, pan: str, party: str,
+               amount: int) -> list[Leg]:
+    """A direct debit (customer → party) or its refund (party → customer)."""
+    amount = check_amount(amount)
+    customer = customer_code(bank_code, pan)
+    other = settlement_code(bank_code, party)
+    return [(customer, amount), (other, -amount)] if SETTLEMENT_OUTGOING[kind] \
+        else [(other, amount), (customer, -amount)]
+
+
+def legs(kind: TransactionKind, *, bank_code: str, pan: str, amount: int,
+         party: str | None = None) -> list[Leg]:
     """Debit +, credit − (ledger convention). The customer's account is a liability of the
-    bank: money out is a debit of it, money in a credit."""
+    bank: money out is a debit of it, money in a credit. A direct debit or refund is with
+    `party`'s settlement account (party_legs)."""
+    if kind in SETTLED_WITH_A_PARTY:
+        if not party:
+            raise ValueError(f"a {kind} names its party")
+        return party_legs(kind, bank_code=bank_code, pan=pan, party=party, amount=amount)
     amount = check_amount(amount)
     book, outgoing = COUNTER_BOOK[kind]
     customer = customer_code(bank_code, pan)
@@ -286,3 +319,19 @@ def fingerprint(**request: object) -> str:
     """Identifies a money request's content, so a retry is told from a reused request id."""
     canonical = json.dumps(request, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Names (a disbursement row names its payee; the bank compares with its own record)
+
+_NAME_DOTS = str.maketrans({"•": "·", "・": "·", "．": "·", ".": "·", "‧": "·", "∙": "·"})
+
+
+def normalise_name(name: str | None) -> str | None:
+    """A holder's name as the bank compares it: NFKC (full-width to half-width), no spaces,
+    one kind of middle dot (少数民族 names: 买买提·艾力), Latin letters upper case."""
+    if name is None:
+        return None
+    value = unicodedata.normalize("NFKC", name).translate(_NAME_DOTS)
+    value = "".join(value.split()).upper()
+    return value[:64] or None

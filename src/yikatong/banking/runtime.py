@@ -18,6 +18,7 @@ from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.orm import Session
 
 from yikatong.banking import models
+from yikatong.banking.bankfiles import FileDrop, root_of
 from yikatong.banking.errors import NotServedHere
 from yikatong.core.clock import Clock
 from yikatong.crypto.protocols import KeyStore
@@ -37,6 +38,7 @@ BANK_TABLES = (
     models.BankAccount.__tablename__, models.BankLoss.__tablename__,
     models.BankClosureTask.__tablename__, models.BankTransaction.__tablename__,
     models.BankOutboxMessage.__tablename__, models.BankProcessedMessage.__tablename__,
+    models.BankDisbursementBatch.__tablename__, models.BankDisbursementRow.__tablename__,
     "ledger_accounts", "ledger_journals", "ledger_postings", "audit_records",
 )
 
@@ -61,6 +63,7 @@ def ensure_schema(engine: Engine) -> None:
     Base.metadata.create_all(engine, tables=[Base.metadata.tables[name] for name in BANK_TABLES])
     if engine.dialect.name == "sqlite":
         _add_missing_columns(engine, models.BankAccount.__table__)
+        _add_missing_columns(engine, models.BankTransaction.__table__)
 
 
 def _add_missing_columns(engine: Engine, table) -> None:
@@ -72,6 +75,11 @@ def _add_missing_columns(engine: Engine, table) -> None:
         for column in missing:
             kind = column.type.compile(dialect=engine.dialect)
             connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
+def note_outbox_written(session: Session) -> None:
+    """A bulk (Core) insert wrote to the outbox: wake the relay when it commits."""
+    session.info[_OUTBOX_WRITTEN] = True
 
 
 def _wake_on_outbox_commits(session_factory, wakeup: OutboxWakeup) -> None:
@@ -110,7 +118,8 @@ class ReferenceBank:
     """One running reference bank, standing in for `bank_codes` (None: all 15)."""
 
     def __init__(self, *, engine: Engine, clock: Clock, keystore: Callable[[], KeyStore],
-                 bank_codes: Iterable[str] | None = None, owns_engine: bool = False) -> None:
+                 bank_codes: Iterable[str] | None = None, owns_engine: bool = False,
+                 files: FileDrop | None = None) -> None:
         self.engine = engine
         self.clock = clock
         self.session_factory = make_session_factory(engine)
@@ -120,6 +129,8 @@ class ReferenceBank:
         _wake_on_outbox_commits(self.session_factory, self.outbox_wakeup)
         self._keystore = keystore
         self._owns_engine = owns_engine
+        # The file drop the bank reads disbursement files from and writes results to.
+        self.files = files or FileDrop(root_of(None))
         ensure_schema(engine)
 
     @classmethod
@@ -131,7 +142,8 @@ class ReferenceBank:
         same = normalise_url(url) == normalise_url(platform.settings.database_url)
         engine = platform.engine if same else make_engine(url)
         return cls(engine=engine, clock=platform.clock, owns_engine=not same,
-                   keystore=lambda: platform.get(KeyStoreProtocol))
+                   keystore=lambda: platform.get(KeyStoreProtocol),
+                   files=FileDrop(root_of(platform.settings)))
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.clock)

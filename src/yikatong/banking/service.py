@@ -28,6 +28,7 @@ from yikatong.banking.errors import (
     BalanceRemains,
     ClosureTaskNotFound,
     HolderNotPresent,
+    NotFrozen,
     NotLost,
     UnknownAccount,
 )
@@ -112,9 +113,11 @@ def platform_actor(bank_code: str, branch_code: str | None = None) -> Actor:
 
 def open_account(*, uow: UnitOfWork, bank_code: str, card_no: str, pan: str | None = None,
                  holder_ref: str | None = None, issue_date: date | None = None,
-                 actor: Actor | None = None) -> BankAccount:
+                 actor: Actor | None = None, holder_name: str | None = None) -> BankAccount:
     """Open (not yet activated) the account of a produced card; opening it again fills in
-    what was missing (the account number, the issue date) and changes nothing else."""
+    what was missing (the account number, the issue date, the holder's name) and changes
+    nothing else. The name comes from the production list (the platform's card.produced
+    event), kept normalised (rules.normalise_name) for the disbursement files' name check."""
     if pan is not None:
         check_pan(pan)
     account = _by_card(uow, bank_code, card_no)
@@ -133,6 +136,8 @@ def open_account(*, uow: UnitOfWork, bank_code: str, card_no: str, pan: str | No
         account.valid_until = financial_valid_until(issue_date)
     if holder_ref is not None and account.holder_ref is None:
         account.holder_ref = holder_ref
+    if holder_name is not None and account.holder_name is None:
+        account.holder_name = rules.normalise_name(holder_name)
     if action == "bank.account_opened" or before != _snapshot(account):
         uow.session.flush()
         if account.pan is not None:
@@ -188,6 +193,41 @@ def _activate(uow: UnitOfWork, *, actor: Actor, account: BankAccount) -> BankEve
            extra={"released": [t.request_id for t in released if t.status == payments.POSTED],
                   "failed": [t.request_id for t in released if t.status == payments.FAILED]})
     return event
+
+
+# ---------------------------------------------------------------------------------------
+# Freezing (冻结: a court's or a supervisor's order, at the bank; no money in or out)
+
+
+def freeze_account(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str,
+                   reason: str) -> AccountView:
+    """Freeze the account: payments from it and money into it fail (a disbursement row
+    fails with `account_frozen`) until `unfreeze_account`. Freezing a frozen account again
+    changes nothing."""
+    if not isinstance(reason, str) or not 0 < len(reason.strip()) <= 64:
+        raise InvalidInput(reason_zh="冻结原因应为 1–64 个字符",
+                           reason_en="the reason for the freeze must be 1–64 characters")
+    account = payments.account_by_pan(uow, bank_code, pan)
+    if account.status == AccountStatus.CLOSED:
+        raise AccountClosed()
+    if account.frozen_at is None:
+        before = _snapshot(account)
+        account.frozen_at = uow.now()
+        account.frozen_reason = reason.strip()
+        _audit(uow, actor, account, "bank.account_frozen", before,
+               extra={"frozen": True, "reason": account.frozen_reason})
+    return _view(uow, account)
+
+
+def unfreeze_account(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str) -> AccountView:
+    account = payments.account_by_pan(uow, bank_code, pan)
+    if account.frozen_at is None:
+        raise NotFrozen()
+    before = _snapshot(account)
+    account.frozen_at = None
+    account.frozen_reason = None
+    _audit(uow, actor, account, "bank.account_unfrozen", before, extra={"frozen": False})
+    return _view(uow, account)
 
 
 # ---------------------------------------------------------------------------------------
@@ -598,6 +638,7 @@ def _apply_platform_event(uow: UnitOfWork, bank_code: str, event: Event) -> str 
         issue = payload.get("issue_date")
         open_account(uow=uow, bank_code=bank_code, card_no=card_no, pan=payload.get("pan"),
                      holder_ref=str(payload["person_id"]) if "person_id" in payload else None,
+                     holder_name=payload.get("holder_name"),
                      issue_date=date.fromisoformat(issue) if issue else None)
         return None
     account = _by_card(uow, bank_code, card_no)

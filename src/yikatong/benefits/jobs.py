@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from yikatong.benefits import certification_jobs
 from yikatong.benefits.accounts import CARD_EVENTS, apply_card_event
 from yikatong.benefits.models import AccountMapCursor
 from yikatong.db.uow import UnitOfWork
@@ -34,4 +35,5 @@ def catch_up(platform) -> None:
         pass
 
 
-JOBS = [Job("benefits.sync_account_map", every_seconds=5, run=sync_account_map)]
+JOBS = [Job("benefits.sync_account_map", every_seconds=5, run=sync_account_map),
+        *certification_jobs.JOBS]  # pension: reminders, lapses, deaths, recoveries

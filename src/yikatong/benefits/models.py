@@ -221,3 +221,13 @@ class AccountMapCursor(Base):
 
     consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_seq: Mapped[int] = mapped_column(default=0)
+
+
+# The pension confirmation's and recoveries' tables (pension helper), loaded with these.
+from yikatong.benefits.certification_models import (  # noqa: E402,F401
+    PensionCertification,
+    PensionEligibility,
+    PensionEventCursor,
+    PensionRecovery,
+    PensionSuspension,
+)

@@ -271,6 +271,8 @@ def reconcile(due: Tally, by_status: Mapping[str, Tally]) -> Reconciliation:
     """Sort the payments' totals by status into the reconciliation (`retrying` counts as
     failed until a later attempt posts)."""
     failed = by_status.get("failed", Tally()) + by_status.get("retrying", Tally())
-    return Reconciliation(due=due, posted=by_status.get("posted", Tally()),
+    # a payment recovered later (an overpayment after death) was paid all the same
+    posted = by_status.get("posted", Tally()) + by_status.get("recovered", Tally())
+    return Reconciliation(due=due, posted=posted,
                           held=by_status.get("held", Tally()), failed=failed,
                           pending=by_status.get("pending", Tally()))

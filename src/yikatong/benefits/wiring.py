@@ -33,3 +33,8 @@ def connect(platform) -> None:
     bus = platform.get(EventBus)
     for event_type in EVENT_TYPES:
         bus.subscribe(event_type, handle_quietly)
+
+    # pension: a card retired at death stops payments and records recoveries (recovery.py)
+    from yikatong.benefits import certification_wiring
+
+    certification_wiring.connect(platform)

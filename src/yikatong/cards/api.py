@@ -230,7 +230,7 @@ def deceased(card_no: str, body: DeceasedIn, actor: Actor = Depends(current_acto
              platform: Platform = Depends(platform_dep)):
     return _apply(platform, service.retire_deceased,
                   actor=actor, card_no=card_no, note=body.note,
-                  expected_version=body.expected_version)
+                  expected_version=body.expected_version, died_on=body.died_on)
 
 
 @router.post("/{card_no}/wallet-refund", response_model=CardOut,

@@ -125,6 +125,8 @@ PAYMENT_KIND_WORDS = {
     "pos_purchase": ("刷卡消费", "card purchase"), "online_payment": ("网上支付", "online payment"),
     "transfer_out": ("转出", "transfer out"), "transfer_in": ("转入", "transfer in"),
     "credit": ("入账（待遇、工资等）", "money paid in (benefits, pay …)"),
+    "direct_debit": ("授权扣款（缴费、账单）", "paid with your authorisation (contributions, bills)"),
+    "refund": ("退款", "refund"),
 }
 PAYMENT_STATUS_WORDS = {
     "posted": ("已入账", "done"),
@@ -142,6 +144,46 @@ class AccountStatement:
     as_of: datetime
     payments: tuple[BankPayment, ...] = ()
     held: tuple[BankPayment, ...] = ()
+
+
+# Why the bank refused a payment from the account (BankPaymentResult.reason_code).
+PAYMENT_NOT_ACTIVATED = "account_not_activated"
+PAYMENT_INSUFFICIENT_FUNDS = "insufficient_funds"
+PAYMENT_ACCOUNT_LOST = "account_lost"        # temporary or formal loss in force
+PAYMENT_ACCOUNT_FROZEN = "account_frozen"    # frozen at the bank (e.g. a court order)
+PAYMENT_ACCOUNT_CLOSED = "account_closed"
+PAYMENT_UNKNOWN_ACCOUNT = "unknown_account"
+PAYMENT_CARD_REPLACED = "card_replaced"      # the old card of a handed-over replacement
+PAYMENT_NOT_REFUNDABLE = "not_refundable"    # no such original payment, or refunded in full
+PAYMENT_REFUSALS = (PAYMENT_NOT_ACTIVATED, PAYMENT_INSUFFICIENT_FUNDS, PAYMENT_ACCOUNT_LOST,
+                    PAYMENT_ACCOUNT_FROZEN, PAYMENT_ACCOUNT_CLOSED, PAYMENT_UNKNOWN_ACCOUNT,
+                    PAYMENT_CARD_REPLACED, PAYMENT_NOT_REFUNDABLE)
+
+
+@dataclass(frozen=True)
+class BankPaymentResult:
+    """The bank's answer to `pay_from_account` / `refund_to_account`.
+
+    `status` is "posted" (the money moved; `bank_reference` is the bank's transaction
+    reference, `balance_fen` the account's balance after it) or "refused" with `reason_code`
+    one of PAYMENT_REFUSALS and the bank's words in `reason_zh` / `reason_en`. The answer is
+    final for its request id: asking again with the same id and content returns it unchanged
+    (a refused payment tried again later needs a new request id).
+    """
+
+    request_id: str
+    status: str                  # posted | refused
+    amount_fen: Fen
+    bank_reference: str | None = None
+    reason_code: str | None = None
+    reason_zh: str | None = None
+    reason_en: str | None = None
+    at: datetime | None = None
+    balance_fen: Fen | None = None
+
+    @property
+    def posted(self) -> bool:
+        return self.status == "posted"
 
 
 class BankGateway(Protocol):
@@ -193,6 +235,39 @@ class BankGateway(Protocol):
         """OPTIONAL: the account's balance, its `limit` latest payments and the payments held
         for activation, for the holder's own page. A bank need not offer it: one that does not
         raises `BankReadNotOffered` (and the page says so); `BankUnavailable` as above."""
+        ...
+
+
+    def pay_from_account(self, *, bank_code: str, pan: str, amount_fen: Fen, request_id: str,
+                         payee_code: str, authorisation: str) -> BankPaymentResult:
+        """Take money from the card's account for `payee_code` (a biller, the social insurance
+        agency …), on the holder's `authorisation` (the platform's reference of the consent:
+        a mandate id or a one-off confirmation id), which the bank records with the
+        transaction. The bank posts it into the payee's settlement account with it. Refused
+        (not raised) when the account is not activated, short of money, lost, frozen or
+        closed. Idempotent by `request_id` (the same id with other content: `BankRefused`)."""
+        ...
+
+    def refund_to_account(self, *, bank_code: str, pan: str, amount_fen: Fen, request_id: str,
+                          original_request_id: str) -> BankPaymentResult:
+        """Give back all or part of an earlier `pay_from_account` (from the payee's settlement
+        account to the card's account); refused with `not_refundable` when there is no such
+        posted payment on this account or the refunds would pass its amount. Money in, so it
+        is accepted while the card is lost. Idempotent by `request_id`."""
+        ...
+
+    def submit_disbursement(self, *, bank_code: str, batch_id: str, file_name: str,
+                            sm3_hex: str) -> str:
+        """Hand the bank a disbursement (代发) file already in its file drop
+        (`<root>/<bank_code>/to_bank/<file_name>`, docs/bank-files.md): only the name and the
+        SM3 of the file travel. The bank checks the header and the checksum (`BankRefused`
+        when they are wrong) and answers its receipt id; the same batch again answers the same
+        receipt and is never paid twice."""
+        ...
+
+    def disbursement_result(self, *, bank_code: str, batch_id: str) -> str | None:
+        """The name of the batch's result file in `<root>/<bank_code>/from_bank/` once the
+        bank wrote it, else None (still processing)."""
         ...
 
 

@@ -85,6 +85,8 @@ class TransferOutIn(BaseModel):
 
 class DeceasedIn(BaseModel):
     note: str = Field(min_length=1, max_length=500)
+    died_on: date | None = Field(default=None, description=(
+        "date of death (death certificate); benefits paid for later months are recovered / 死亡日期"))
     expected_version: int | None = None
 
 

@@ -423,7 +423,10 @@ def register_produced_card(
     _record(uow, actor=actor, card=card, action="card.produced", before=None,
             payload={"kind": kind, "bank_code": bank_code, "pan": pan,
                      "issue_date": issue_date.isoformat(),
-                     "predecessor_card_no": predecessor_card_no})
+                     "predecessor_card_no": predecessor_card_no,
+                     # the production list names the holder: the bank opens the account in
+                     # that name and checks a disbursement row's payee name against it
+                     "holder_name": _holder_name(uow, person_id)})
     return _view(card, now)
 
 
@@ -774,11 +777,16 @@ def transfer_out(*, uow: UnitOfWork, actor: Actor, card_no: str, destination_pro
 
 
 def retire_deceased(*, uow: UnitOfWork, actor: Actor, card_no: str, note: str,
-                    expected_version: int | None = None) -> CardView:
-    """Cancel the card of a holder who died."""
+                    expected_version: int | None = None, died_on: date | None = None) -> CardView:
+    """Cancel the card of a holder who died. `died_on`, the date of death on the death
+    certificate, travels in the `card.retired` event (benefits stop and recover from it);
+    None: the day of the cancellation stands for it."""
     card = _load(uow, card_no, expected_version=expected_version)
     _ensure_in_use(card)
-    _retire(uow, actor=actor, card=card, reason=EndReason.DECEASED, note=note)
+    if died_on is not None and died_on > local_date(uow.now()):
+        raise InvalidInput(reason_zh="死亡日期不能晚于今天", reason_en="the date of death cannot be in the future")
+    _retire(uow, actor=actor, card=card, reason=EndReason.DECEASED, note=note,
+            extra={"died_on": died_on.isoformat()} if died_on else None)
     _request_account_closure(uow, actor=actor, card=card, reason="deceased")
     return _view(card, uow.now())
 
@@ -989,7 +997,8 @@ def _pending_replacements(uow: UnitOfWork) -> PendingReplacements | None:
 
 
 def _retire(uow: UnitOfWork, *, actor: Actor, card: Card, reason: EndReason,
-            successor: Card | None = None, note: str | None = None) -> None:
+            successor: Card | None = None, note: str | None = None,
+            extra: dict | None = None) -> None:
     now = uow.now()
     before = _snapshot(card, now)
     card.state = str(CardState.RETIRED)
@@ -1000,7 +1009,15 @@ def _retire(uow: UnitOfWork, *, actor: Actor, card: Card, reason: EndReason,
     _record_jiangsu_card(uow, actor=actor, card=card, source="ended")
     _record(uow, actor=actor, card=card, action="card.retired", before=before, reason=note,
             payload={"reason": str(reason), "successor_card_no": card.successor_card_no,
-                     "destination_province": card.transferred_to_province, "note": note})
+                     "destination_province": card.transferred_to_province, "note": note,
+                     **(extra or {})})
+
+
+def _holder_name(uow: UnitOfWork, person_id: int) -> str | None:
+    from yikatong.people.models import Person
+
+    person = uow.session.get(Person, person_id)
+    return person.name if person is not None else None
 
 
 def _record_jiangsu_card(uow: UnitOfWork, *, actor: Actor, card: Card, source: str) -> None:

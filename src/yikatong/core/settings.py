@@ -25,6 +25,9 @@ class Settings:
     # The reference bank keeps its own database (on SQLite it must be a separate file:
     # the platform calls the bank from inside its own transaction).
     bank_database_url: str | None = None
+    # The bank file drop (代发 files to the banks and their result files back, as over SFTP):
+    # `<dir>/<bank_code>/to_bank/` and `/from_bank/` (docs/bank-files.md). None: var/bank-files.
+    bank_files_dir: str | None = None
     # "development" (the default, so `make run` works on a fresh machine) or "production":
     # production refuses development conveniences (demo logins, synthetic identity checks,
     # a development SMS outbox, a movable clock) and insists on real keys.
@@ -66,6 +69,7 @@ class Settings:
             key_encryption_key_file=env.get("YKT_KEK_FILE") or None,
             chip_store_path=env.get("YKT_CHIP_DIR") or None,
             bank_database_url=env.get("YKT_BANK_DATABASE_URL") or None,
+            bank_files_dir=env.get("YKT_BANK_FILES_DIR") or None,
             environment=env.get("YKT_ENV", "development").strip().lower() or "development",
             oidc_issuer=env.get("YKT_OIDC_ISSUER") or None,
             oidc_client_id=env.get("YKT_OIDC_CLIENT_ID") or None,

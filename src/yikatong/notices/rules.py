@@ -53,6 +53,12 @@ TEMPLATES: dict[str, Template] = {
         "您尾号 {card_tail} 的社会保障卡已解除挂失。如非本人办理，请拨打 12333。",
         "The loss report on your social security card ending {card_tail} was lifted. "
         "If this was not you, call 12333."),
+    # benefits (issue 14): a 代发 payment the bank or the platform could not pay
+    "benefit_payment_failed": Template(
+        "您的{programme_zh}（{period}）{amount} 元未能发放（{reason_zh}），我们将再次发放；"
+        "如需帮助请拨打 12333。",
+        "Your {programme_en} for {period} (CNY {amount}) could not be paid ({reason_en}); it "
+        "will be paid again. Call 12333 for help."),
     "replacement_ready": Template(
         "您的新社会保障卡（尾号 {card_tail}）已制作完成，请携带身份证到 {outlet} 领取。",
         "Your new social security card (ending {card_tail}) is ready: collect it at {outlet} "

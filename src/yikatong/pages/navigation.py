@@ -32,10 +32,12 @@ HOLDER_MENU = (
     MenuItem("/me/bank", N_("Bank account")),
     MenuItem("/me/ecard", N_("My e-card")),
     MenuItem("/me/medical", N_("Medical insurance")),
+    MenuItem("/me/pension", N_("Pension confirmation")),  # benefits (pension)
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
     MenuItem("/employer/batches", N_("Employer batch")),
+    MenuItem("/counter/pension", N_("Pension confirmation")),  # benefits (pension)
 )
 AGENT_MENU = (
     MenuItem("/agent", N_("Caller's card")),
@@ -56,6 +58,11 @@ MEDICAL_OFFICE_MENU = (
     MenuItem("/medical/office/day", N_("The fund's day")),
 )
 
+# benefits (pension): the paying office's pages; bnfcore's runs and payee lists join this menu
+PAYING_OFFICE_MENU = (
+    MenuItem("/office/pension", N_("Pension confirmations")),
+)
+
 MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.HOLDER: HOLDER_MENU,
     Role.SS_OUTLET: COUNTER_MENU,
@@ -65,6 +72,7 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.EMPLOYER_AGENT: EMPLOYER_MENU,
     Role.MEDICAL_INSTITUTION: MEDICAL_INSTITUTION_MENU,
     Role.MEDICAL_OFFICE: MEDICAL_OFFICE_MENU,
+    Role.PAYING_OFFICE: PAYING_OFFICE_MENU,
 }
 
 

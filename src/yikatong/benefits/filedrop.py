@@ -1,0 +1,129 @@
+"""The bank file drop (seam 1 in BENEFITS.md): where disbursement files go to a bank and
+result files come back, as banks take 代发 files over SFTP.
+
+Layout: `<root>/<bank_code>/to_bank/<batch_id>.csv` and
+`<root>/<bank_code>/from_bank/<batch_id>.result.csv`; the paying offices' reconciliation
+files go to `<root>/offices/<office_code>/`. Every file is written to `name.tmp` and renamed,
+so a reader never sees half a file. The root is `Settings.bank_files_dir` when a deployment
+sets it, else YKT_BANK_FILES_DIR, else var/bank-files.
+
+Disbursement file (UTF-8, LF, the csv module): a header line
+`#YKT-DISB-1,<batch_id>,<bank>,<payer>,<pay date>,<rows>,<total fen>,<SM3 hex>`, then the
+column names `row_ref,pan,name,amount_fen,memo` and the rows. The SM3 covers every byte after
+the header line (the column names line and the rows).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Iterator
+from datetime import date
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+
+from yikatong.benefits import rules
+
+DEFAULT_ROOT = "var/bank-files"
+
+
+def root_of(settings) -> Path:
+    configured = getattr(settings, "bank_files_dir", None) or os.environ.get("YKT_BANK_FILES_DIR")
+    return Path(configured or DEFAULT_ROOT)
+
+
+def to_bank(root: Path, bank_code: str, batch_id: str) -> Path:
+    return root / bank_code / "to_bank" / f"{batch_id}.csv"
+
+
+def from_bank(root: Path, bank_code: str, file_name: str) -> Path:
+    """A result file the bank named (its base name, in the bank's from_bank folder)."""
+    return root / bank_code / "from_bank" / Path(file_name).name
+
+
+def office_file(root: Path, office_code: str, name: str) -> Path:
+    return root / "offices" / office_code / name
+
+
+def _csv_line(fields: list[str]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(fields)
+    return buffer.getvalue().encode("utf-8")
+
+
+def write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as out:
+        for chunk in chunks:
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def write_disbursement_file(path: Path, *, batch_id: str, bank_code: str, payer_code: str,
+                            pay_day: date, rows: Iterable[list[str]]) -> tuple[int, int, str]:
+    """Stream `rows` (rules.file_row lists) into the batch file: the rows go to a side file
+    while counted, summed and hashed, then the header and that body are joined under the
+    final name. Returns (row count, total fen, SM3 hex)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = path.with_name(path.name + ".body.tmp")
+    digest = hashes.Hash(hashes.SM3())
+    count = total = 0
+    with open(body, "wb") as out:
+        columns = _csv_line(rules.ROW_COLUMNS)
+        digest.update(columns)
+        out.write(columns)
+        for row in rows:
+            line = _csv_line(row)
+            digest.update(line)
+            out.write(line)
+            count += 1
+            total += int(row[3])
+    sm3_hex = digest.finalize().hex()
+    header = _csv_line(rules.disbursement_header(
+        batch=batch_id, bank_code=bank_code, payer_code=payer_code, pay_day=pay_day,
+        row_count=count, total_fen=total, sm3_hex=sm3_hex))
+
+    def chunks() -> Iterator[bytes]:
+        yield header
+        with open(body, "rb") as source:
+            while block := source.read(1 << 20):
+                yield block
+
+    write_atomically(path, chunks())
+    body.unlink()
+    return count, total, sm3_hex
+
+
+def read_result_file(path: Path) -> tuple[rules.ResultHeader, Iterator[list[str]]]:
+    """The result file's header and an iterator over its rows (row_ref, status, reason_code,
+    bank_reference), read as they come."""
+    handle = open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the iterator
+    reader = csv.reader(handle)
+    header = rules.parse_result_header(next(reader))
+    columns = next(reader)
+    if columns != rules.RESULT_COLUMNS:
+        handle.close()
+        raise ValueError(f"unexpected result columns {columns}")
+
+    def rows() -> Iterator[list[str]]:
+        with handle:
+            yield from reader
+
+    return header, rows()
+
+
+def write_csv(path: Path, header: list[str], columns: list[str], rows: Iterable[list]) -> None:
+    """A plain report file (the reconciliation to the paying office), atomically."""
+
+    def chunks() -> Iterator[bytes]:
+        yield _csv_line(header)
+        yield _csv_line(columns)
+        for row in rows:
+            yield _csv_line([str(value) if value is not None else "" for value in row])
+
+    write_atomically(path, chunks())

@@ -1,0 +1,78 @@
+"""The reference paying office: what a pension agency, the housing fund or the talent office
+would compute itself, from its enrolments and the programme rules as data (age, degree,
+residence and duration limits), handed to the platform through the same seam as any office's
+upload (`service.receive_payee_list`, source "reference"). A real office replaces this with
+its own list; the platform never decides who is entitled."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import or_, select
+
+from yikatong.benefits import rules
+from yikatong.benefits.models import Enrolment
+from yikatong.benefits.service import (
+    PayeeListView,
+    PayeeRow,
+    check_office,
+    check_period,
+    receive_payee_list,
+)
+from yikatong.core.actor import Actor
+from yikatong.db.uow import UnitOfWork
+from yikatong.people.models import Person
+
+
+def compute_payee_list(*, uow: UnitOfWork, programme_code: str, period: str) -> list[PayeeRow]:
+    """The period's payees: active enrolments covering the period whose person meets the
+    programme's limits on the period's first day, with the enrolment's or the rule's amount."""
+    from yikatong.benefits.service import programme_spec
+
+    spec = programme_spec(programme_code)
+    check_period(period)
+    year, month = rules.parse_period(period)
+    first_day = date(year, month, 1)
+    query = (select(Enrolment.monthly_fen, Enrolment.start_period, Enrolment.facts, Person.ssn,
+                    Person.name, Person.birth_date, Person.gender)
+             .join(Person, Person.id == Enrolment.person_id)
+             .where(Enrolment.programme_code == programme_code, Enrolment.start_period <= period,
+                    or_(Enrolment.end_period.is_(None), Enrolment.end_period >= period))
+             .order_by(Enrolment.person_id, Enrolment.id))
+    payees: dict[str, PayeeRow] = {}
+    for row in uow.session.execute(query):
+        facts = row.facts or {}
+        if rules.ineligibility(programme_code, spec.rules, birth=row.birth_date, gender=row.gender,
+                               day=first_day, facts=facts):
+            continue
+        if not _within_duration(programme_code, spec.rules, row.start_period, period, facts):
+            continue
+        amount = rules.amount_fen(programme_code, spec.rules, monthly_fen=row.monthly_fen, facts=facts)
+        if amount <= 0 or not row.ssn:
+            continue
+        current = payees.get(row.ssn)
+        # two enrolments of one person in one period (two reimbursements): one payment, summed
+        total = amount + (current.amount_fen if current else 0)
+        payees[row.ssn] = PayeeRow(id_number=row.ssn, name=row.name, amount_fen=total,
+                                   memo=f"{spec.name_zh} {period}")
+    return list(payees.values())
+
+
+def _within_duration(programme_code: str, rules_data: dict, start: str, period: str,
+                     facts: dict) -> bool:
+    months = rules.months_between(start, period)
+    if programme_code == "unemployment":
+        return months <= rules.unemployment_months(float(facts.get("contribution_years", 0)),
+                                                   rules_data["duration"])
+    if "months" in rules_data:
+        return months <= int(rules_data["months"])
+    return True
+
+
+def submit_reference_list(*, uow: UnitOfWork, actor: Actor, programme_code: str,
+                          period: str) -> PayeeListView:
+    """Compute the period's list and hand it to the platform like an office's upload."""
+    check_office(actor, programme_code)
+    rows = compute_payee_list(uow=uow, programme_code=programme_code, period=period)
+    return receive_payee_list(uow=uow, actor=actor, programme_code=programme_code, period=period,
+                              rows=rows, source="reference")

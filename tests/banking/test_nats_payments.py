@@ -1,0 +1,43 @@
+"""Seam 2 over NATS: the platform's NatsBankGateway asks the bank's own node to pay from the
+card's account and to refund, and gets the same answers as in-process."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.banking.helpers import teller
+from tests.banking.test_nats import at_bank, ready_cards
+from yikatong.banking import payments
+from yikatong.banking.nats_gateway import NatsBankGateway
+from yikatong.cards import protocols as seam
+from yikatong.cards.protocols import BankGateway, BankRefused
+
+pytestmark = [pytest.mark.nats, pytest.mark.db]
+
+
+def test_pay_and_refund_over_nats(world):
+    world.start_node()
+    world.start_platform()
+    [card] = ready_cards(world, 31)
+    at_bank(world, payments.deposit, actor=teller(), bank_code="ICBC", pan=card.pan,
+            amount_fen=20_000, request_id="cash-31")
+    gateway = world.platform.get(BankGateway)
+    assert isinstance(gateway, NatsBankGateway)
+    paid = gateway.pay_from_account(bank_code="ICBC", pan=card.pan, amount_fen=12_000,
+                                    request_id="water-31", payee_code="CZ-WATER",
+                                    authorisation="MANDATE-31")
+    assert paid.posted and paid.balance_fen == 8_000
+    assert gateway.pay_from_account(bank_code="ICBC", pan=card.pan, amount_fen=12_000,
+                                    request_id="water-31", payee_code="CZ-WATER",
+                                    authorisation="MANDATE-31") == paid
+    short = gateway.pay_from_account(bank_code="ICBC", pan=card.pan, amount_fen=12_000,
+                                     request_id="water-31b", payee_code="CZ-WATER",
+                                     authorisation="MANDATE-31")
+    assert short.reason_code == seam.PAYMENT_INSUFFICIENT_FUNDS
+    back = gateway.refund_to_account(bank_code="ICBC", pan=card.pan, amount_fen=12_000,
+                                     request_id="water-31-r", original_request_id="water-31")
+    assert back.posted and back.balance_fen == 20_000
+    with pytest.raises(BankRefused):
+        gateway.pay_from_account(bank_code="ICBC", pan=card.pan, amount_fen=1,
+                                 request_id="water-31", payee_code="CZ-WATER",
+                                 authorisation="MANDATE-31")
