@@ -7,8 +7,8 @@ payment rows in the same run.
 
 SEEDED DIRECTLY (set-based COPY by tests/faults/payees.py, shared with the fault tests; not
 through the services: a million people with cards made through people.service and
-cards.service would take hours), in a PostgreSQL database created afresh, migrated to head with
-the reference data loaded (`platform_setup.prepare`):
+cards.service would take hours), in a PostgreSQL database created afresh, its schema made from the
+models with the reference data loaded (payees.schema_and_reference_data):
 
   persons             N people, valid GB 11643 ID numbers (320402 + birth date + sequence +
                       check), Chinese names, pension age, `nationality` CHN
@@ -187,15 +187,14 @@ def main() -> None:
 def run_bench(args, workdir: Path) -> None:
     from yikatong.core.clock import FixedClock
     from yikatong.platform import Platform
-    from yikatong.platform_setup import prepare
 
     # The run's pay day must be ahead: the clock is fixed in the month before the period.
     year, month = map(int, args.period.split("-"))
     clock = FixedClock(datetime(year if month > 1 else year - 1, month - 1 or 12, 20, 2, 0, tzinfo=UTC))
     platform = Platform(clock=clock)
     started = time.perf_counter()
-    prepare(platform)
-    print(f"migrated and reference data loaded in {time.perf_counter() - started:.1f} s")
+    payees.schema_and_reference_data(platform)
+    print(f"schema made and reference data loaded in {time.perf_counter() - started:.1f} s")
 
     def progress(what: str) -> None:
         print(f"  seeded {what} ({time.perf_counter() - started:.1f} s)", flush=True)
@@ -212,7 +211,7 @@ def run_bench(args, workdir: Path) -> None:
     if profiler:
         profiler.enable()
     started = time.perf_counter()
-    outcome = the_run(platform, args.programme, args.period)
+    view, step_seconds = the_run(platform, args.programme, args.period)
     run_seconds = time.perf_counter() - started
     if profiler:
         profiler.disable()
@@ -220,13 +219,16 @@ def run_bench(args, workdir: Path) -> None:
 
     bare_seconds, bare_rows = bare_copy(platform)
     print(f"load average {os.getloadavg()[0]:.1f} after the bare COPY")
-    checks(platform, args.programme, args.period, seeded, outcome)
+    problems = checks(platform, view, seeded)
 
     print()
     print(f"payees            {args.payees:>12,}")
     print(f"run, end to end   {run_seconds:>12.2f} s   ({args.payees / run_seconds:,.0f} payees/s)")
     print(f"bare COPY         {bare_seconds:>12.2f} s   ({bare_rows:,} rows of benefit_payments)")
     print(f"ratio             {run_seconds / bare_seconds:>12.2f} ×   (goal ≤ 3×)")
+    for name, seconds in step_seconds.items():
+        print(f"  {name.strip('_'):<16}{seconds:>10.2f} s")
+    print("checks: " + ("all passed" if not problems else "FAILED\n  " + "\n  ".join(problems)))
     if statements:
         print("\nSQL statements by total time (client side):")
         print(statements.report())
@@ -236,13 +238,155 @@ def run_bench(args, workdir: Path) -> None:
         print(out.getvalue())
 
 
-def the_run(platform, programme: str, period: str):
-    """The timed part: what `ykt benefits run PROGRAMME --period PERIOD` does."""
-    raise NotImplementedError("waiting for benefits.run (bnfcore)")
+STEPS = ("_map_payments", "_plan_batches", "_write_files", "_submit", "_read_results", "_reconcile")
 
 
-def checks(platform, programme: str, period: str, seeded: dict, outcome) -> None:
-    raise NotImplementedError
+class Steps:
+    """Wall time per step of the run: benefits.runs' step functions wrapped for the bench."""
+
+    def __init__(self) -> None:
+        from yikatong.benefits import runs
+
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._saved = {name: getattr(runs, name) for name in STEPS}
+        for name, function in self._saved.items():
+            setattr(runs, name, self._timed(name, function))
+
+    def _timed(self, name, function):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - started
+        return timed
+
+    def restore(self) -> None:
+        from yikatong.benefits import runs
+
+        for name, function in self._saved.items():
+            setattr(runs, name, function)
+
+
+class Bars:
+    """The run's progress (benefits.runs.Progress) as plain lines: a stage, then every tenth."""
+
+    def stage(self, description: str, total: int):
+        print(f"  {description}: {total} batches", flush=True)
+        done = [0]
+
+        def advance(steps: int = 1) -> None:
+            done[0] += steps
+            if total and (done[0] == total or done[0] % max(1, total // 10) == 0):
+                print(f"    {done[0]}/{total}", flush=True)
+        return advance
+
+
+def office(programme: str):
+    from yikatong.benefits.catalogue import packaged_programmes
+    from yikatong.core.actor import Actor, Channel, Role
+
+    code = packaged_programmes().programmes[programme].office_code
+    return Actor(user_id=f"bench-{code.lower()}", role=Role.PAYING_OFFICE, channel=Channel.AGENCY,
+                 branch_code=code)
+
+
+def the_run(platform, programme: str, period: str) -> tuple[object, dict[str, float]]:
+    """The timed part: what `ykt benefits run PROGRAMME --period PERIOD` does, the reference
+    paying office's payee list first. Returns the run's view and seconds per step."""
+    from yikatong.benefits import paying_office, runs
+
+    actor = office(programme)
+    steps = Steps()
+    try:
+        started = time.perf_counter()
+        with platform.uow() as uow:
+            paying_office.submit_reference_list(uow=uow, actor=actor, programme_code=programme,
+                                                period=period)
+            uow.commit()
+        steps.seconds["payee list"] = time.perf_counter() - started
+        print(f"  payee list received ({steps.seconds['payee list']:.1f} s)", flush=True)
+        view = runs.run(platform, actor=actor, programme_code=programme, period=period,
+                        progress=Bars())
+    finally:
+        steps.restore()
+    return view, dict(steps.seconds)
+
+
+CHECKS = {
+    "posted payments without their credit in the bank's ledger": """
+        SELECT count(*) FROM benefit_payments p
+        WHERE p.run_id = :run AND p.status = 'posted' AND NOT EXISTS (
+            SELECT 1 FROM ledger_accounts a
+            JOIN ledger_postings l ON l.account_id = a.id
+            JOIN ledger_journals j ON j.id = l.journal_id AND j.kind = 'bank_disbursement'
+            WHERE a.code = 'bank:' || p.bank_code || ':customer:' || p.pan
+              AND l.amount = -p.amount_fen)""",
+    "customer credits in disbursement journals beyond the posted payments": """
+        SELECT (SELECT count(*) FROM ledger_postings l
+                JOIN ledger_journals j ON j.id = l.journal_id AND j.kind = 'bank_disbursement'
+                WHERE l.amount < 0)
+             - (SELECT count(*) FROM benefit_payments WHERE run_id = :run AND status = 'posted')""",
+    "posted or held payments without their bank transaction (request_id = row_ref)": """
+        SELECT count(*) FROM benefit_payments p
+        WHERE p.run_id = :run AND p.status IN ('posted', 'held') AND NOT EXISTS (
+            SELECT 1 FROM bank_transactions t
+            WHERE t.bank_code = p.bank_code AND t.status = p.status
+              AND t.request_id = p.programme_code || ':' || p.period || ':' || p.id || ':' || p.attempt
+              AND t.amount_fen = p.amount_fen)""",
+    "disbursement bank transactions beyond the posted and held payments": """
+        SELECT (SELECT count(*) FROM bank_transactions WHERE channel = 'disbursement')
+             - (SELECT count(*) FROM benefit_payments WHERE run_id = :run
+                AND status IN ('posted', 'held'))""",
+    "batches without exactly one bank audit record naming all its rows": """
+        SELECT count(*) FROM benefit_batches b
+        WHERE b.run_id = :run AND 1 <> (
+            SELECT count(*) FROM audit_records r
+            WHERE r.action = 'bank.disbursement_processed'
+              AND r.entity_id = b.bank_code || ':' || b.batch_id
+              AND json_array_length((r.after::json -> 'rows') -> 'posted')
+                + json_array_length((r.after::json -> 'rows') -> 'held')
+                + json_array_length((r.after::json -> 'rows') -> 'failed') = b.row_count)""",
+    "batches without exactly one platform audit record (benefits.batch_written)": """
+        SELECT count(*) FROM benefit_batches b
+        WHERE b.run_id = :run AND 1 <> (
+            SELECT count(*) FROM audit_records r
+            WHERE r.action = 'benefits.batch_written' AND r.entity_id = b.batch_id
+              AND (r.after::json ->> 'rows')::int = b.row_count)""",
+}
+
+
+def checks(platform, view, seeded: dict) -> list[str]:
+    """What must hold after the run; returns the failures (printed, not raised)."""
+    from sqlalchemy import text
+
+    problems = []
+    figures = view.reconciliation or {}
+    print(f"run {view.programme_code} {view.period}: state {view.state}, due {view.due_count:,} "
+          f"payees / {view.due_fen / 100:,.2f} CNY")
+    for status in ("posted", "held", "failed"):
+        tally = figures.get(status) or {"count": 0, "fen": 0}
+        print(f"  {status:<7} {tally['count']:>10,}  {tally['fen'] / 100:>18,.2f} CNY")
+    total = sum((figures.get(s) or {}).get("fen", 0) for s in ("posted", "held", "failed"))
+    count = sum((figures.get(s) or {}).get("count", 0) for s in ("posted", "held", "failed"))
+    if view.state != "reconciled" or (count, total) != (view.due_count, view.due_fen):
+        problems.append(f"paid + held + failed = {count} / {total} fen, due {view.due_count} / "
+                        f"{view.due_fen} fen, state {view.state}")
+    expected = {"posted": seeded.get("active", 0), "held": seeded.get("inactive", 0),
+                "failed": seeded.get("closed", 0) + seeded.get("none", 0)}
+    got = {s: (figures.get(s) or {}).get("count", 0) for s in expected}
+    if got != expected:
+        problems.append(f"outcomes {got}, seeded for {expected}")
+    with platform.engine.connect() as connection:
+        for what, sql in CHECKS.items():
+            found = connection.execute(text(sql), {"run": view.id}).scalar_one()
+            print(f"  check: {what}: {found}")
+            if found:
+                problems.append(f"{what}: {found}")
+        batches = connection.execute(text("SELECT count(*) FROM benefit_batches WHERE run_id = :run"),
+                                     {"run": view.id}).scalar_one()
+    print(f"  {batches} batches")
+    return problems
 
 
 if __name__ == "__main__":

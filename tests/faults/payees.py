@@ -8,12 +8,14 @@ would take hours. What is written, per person n (1-based):
                       Luhn-valid PAN on the bank's BIN, financial status `active`
                       (`inactive` for n % 50 == 7: the bank holds those payments; `closed` for
                       n % 500 == 3: the bank fails them `account_closed`)
-  bank_accounts       the reference bank's account of the card, holder_ref = person id, status
+  bank_accounts       the reference bank's account of the card, holder_ref = person id,
+                      holder_name = the person's name (as card.produced tells the bank), status
                       `active` / `not_activated` / `closed` as above
   ledger_accounts     the account's customer account in the bank's ledger, balance 0
   benefit_account_map the person's ID→account entry (what the card events keep current)
   benefit_enrolments  enrolled in the programme from the period, a monthly amount between
                       1,800.00 and 4,800.00 CNY
+  pension_eligibility (programme pension only) confirmed until 2027-06-30, status active
   except n % 1000 == 11 (with `no_card`): the person and the enrolment only, no card, account
   or map entry (the run fails the payment `no_card`).
 """
@@ -31,6 +33,28 @@ SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁�
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚华建国文玉红梅志春海燕小金凤庆淑珍晓东德永生"
 ISSUED = date(2024, 6, 1)
 VALID_UNTIL = date(2034, 6, 1)
+
+
+def schema_and_reference_data(platform) -> None:
+    """The schema from the models (create_all: the branches' migrations 0018-0022 all follow
+    0017 until the lead chains them, so `alembic upgrade head` has several heads) and the
+    reference data `platform_setup.prepare` loads, the benefit programmes included."""
+    import importlib
+
+    from yikatong.core.actor import Actor
+    from yikatong.db.registry import load_all_models
+    from yikatong.platform_setup import REFERENCE_LOADERS
+
+    load_all_models().create_all(platform.engine)
+    loaders = [*REFERENCE_LOADERS, "yikatong.benefits.service:load_reference_data"]
+    for spec in dict.fromkeys(loaders):
+        module_name, _, function_name = spec.partition(":")
+        loader = getattr(importlib.import_module(module_name), function_name, None)
+        if loader is None:
+            continue
+        with platform.uow() as uow:
+            loader(uow=uow, actor=Actor.system("setup"))
+            uow.commit()
 
 
 def kind_of(n: int, *, no_card: bool) -> str:
@@ -110,12 +134,12 @@ def seed(url: str, payees: int, *, programme: str, period: str, now: datetime,
              for pid, _, _, _, _, bank, pan, card_no, kind, _ in carded))
         progress("cards")
         _copy(connection, "bank_accounts", [
-            "bank_code", "pan", "card_no", "holder_ref", "status", "issue_date", "valid_until",
-            "opened_at", "activated_at", "closed_at", "last_atc", "version"],
-            ((bank, pan, card_no, str(pid), "not_activated" if kind == "inactive" else kind,
+            "bank_code", "pan", "card_no", "holder_ref", "holder_name", "status", "issue_date",
+            "valid_until", "opened_at", "activated_at", "closed_at", "last_atc", "version"],
+            ((bank, pan, card_no, str(pid), name, "not_activated" if kind == "inactive" else kind,
               ISSUED, VALID_UNTIL, now, None if kind == "inactive" else now,
               now if kind == "closed" else None, 0, 1)
-             for pid, _, _, _, _, bank, pan, card_no, kind, _ in carded))
+             for pid, name, _, _, _, bank, pan, card_no, kind, _ in carded))
         progress("bank accounts")
         _copy(connection, "ledger_accounts", ["code", "kind", "currency", "allow_negative",
                                               "balance", "version", "created_at"],
@@ -134,6 +158,13 @@ def seed(url: str, payees: int, *, programme: str, period: str, now: datetime,
               "seed", now, now)
              for pid, *_, monthly in people))
         progress("enrolments")
+        if programme == "pension":
+            _copy(connection, "pension_eligibility", [
+                "person_id", "office_code", "since", "valid_until", "status", "created_at",
+                "updated_at", "version"],
+                ((pid, "CZ-SI", date(2003, 1, 1), date(2027, 6, 30), "active", now, now, 1)
+                 for pid, *_ in people))
+            progress("pension eligibility")
         with connection.cursor() as cursor:
             for table in ("persons", "cards", "bank_accounts", "ledger_accounts",
                           "benefit_enrolments"):
