@@ -57,12 +57,12 @@ def schema_and_reference_data(platform) -> None:
             uow.commit()
 
 
-def kind_of(n: int, *, no_card: bool) -> str:
+def kind_of(n: int, *, no_card: bool, held: bool = True) -> str:
     """What person n's account does with a payment: active (posted), inactive (held), closed
     (failed), none (no card: failed by the platform)."""
     if no_card and n % 1000 == 11:
         return "none"
-    if n % 50 == 7:
+    if held and n % 50 == 7:
         return "inactive"
     if n % 500 == 3:
         return "closed"
@@ -96,7 +96,7 @@ def plain_url(url: str) -> str:
 
 
 def seed(url: str, payees: int, *, programme: str, period: str, now: datetime,
-         no_card: bool = True, progress=lambda what: None) -> dict[str, int]:
+         no_card: bool = True, held: bool = True, progress=lambda what: None) -> dict[str, int]:
     """Seed `payees` people (module docstring) into the PostgreSQL database at url; returns
     counts by kind and the total due (`due_fen`)."""
     import psycopg
@@ -112,7 +112,7 @@ def seed(url: str, payees: int, *, programme: str, period: str, now: datetime,
         birth = date.fromordinal(start + (n - 1) // 900)  # 900 a day
         name = rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2))))
         bank = BANKS[n % len(BANKS)]
-        kind = kind_of(n, no_card=no_card)
+        kind = kind_of(n, no_card=no_card, held=held)
         counts[kind] += 1
         people.append((n, name, _ssn(birth, (n - 1) % 900 + 1), "M" if n % 2 else "F", birth,
                        bank, _pan(bins[bank], n), f"B{n:08d}", kind,
