@@ -239,3 +239,30 @@ def test_the_result_is_none_until_processed_and_rewritten_when_lost(bank_platfor
     assert not list(path.parent.glob("*.tmp"))
     with pytest.raises(BankRefused):
         result_of(bank_platform, "never-0001")
+
+
+def test_the_bank_learns_the_holders_name_from_the_production_event(bank_platform, bank, files):
+    from datetime import date as day
+
+    from tests.banking.helpers import produce
+    from yikatong.people.models import Person
+
+    with bank_platform.uow() as uow:
+        person = Person(name="欧阳 明", gender="1", birth_date=day(1960, 5, 1), nationality="CHN",
+                        created_at=uow.now(), updated_at=uow.now())
+        uow.session.add(person)
+        uow.session.flush()
+        person_id = person.id
+        uow.commit()
+    card = produce(bank_platform, person_id=person_id)
+    with bank.uow() as uow:
+        view = service.account_view_by_card(uow=uow, bank_code="ICBC", card_no=card.card_no)
+        assert view.pan == card.pan
+        assert service._by_card(uow, "ICBC", card.card_no).holder_name == "欧阳明"
+    name, sm3 = drop_file(files, "pension-202612-ICBC-0020", [
+        ("pension:2026-12:70:1", card.pan, "欧阳明", 1_000, ""),
+        ("pension:2026-12:71:1", card.pan, "欧阳敏", 1_000, "")])
+    submit(bank_platform, "pension-202612-ICBC-0020", name, sm3)
+    _, by_ref = results(files, "pension-202612-ICBC-0020.result.csv")
+    assert by_ref == {"pension:2026-12:70:1": ("held", ""),
+                      "pension:2026-12:71:1": ("failed", "name_mismatch")}

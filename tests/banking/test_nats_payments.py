@@ -41,3 +41,33 @@ def test_pay_and_refund_over_nats(world):
         gateway.pay_from_account(bank_code="ICBC", pan=card.pan, amount_fen=1,
                                  request_id="water-31", payee_code="CZ-WATER",
                                  authorisation="MANDATE-31")
+
+
+def test_a_disbursement_file_over_nats(world, tmp_path):
+    """Only the file's name and SM3 travel; the node answers the receipt at once, processes
+    in the background, and the result file appears in the drop."""
+    from tests.banking.disbursement_helpers import drop_file, results
+    from tests.banking.nats_world import wait_until
+    from yikatong.banking.bankfiles import FileDrop
+
+    world.bank.files = FileDrop(tmp_path / "drop")
+    world.start_node()
+    world.start_platform()
+    [card] = ready_cards(world, 32)
+    name, sm3 = drop_file(world.bank.files, "pension-202612-ICBC-0100",
+                          [("pension:2026-12:32:1", card.pan, "任意", 150_000, ""),
+                           ("pension:2026-12:33:1", "6212269999999999999", "某人", 1_000, "")])
+    gateway = world.platform.get(BankGateway)
+    receipt = gateway.submit_disbursement(bank_code="ICBC", batch_id="pension-202612-ICBC-0100",
+                                          file_name=name, sm3_hex=sm3)
+    assert gateway.submit_disbursement(bank_code="ICBC", batch_id="pension-202612-ICBC-0100",
+                                       file_name=name, sm3_hex=sm3) == receipt
+    wait_until(lambda: gateway.disbursement_result(
+        bank_code="ICBC", batch_id="pension-202612-ICBC-0100") is not None, what="the result")
+    header, rows = results(world.bank.files, "pension-202612-ICBC-0100.result.csv")
+    assert rows == {"pension:2026-12:32:1": ("posted", ""),
+                    "pension:2026-12:33:1": ("failed", "unknown_account")}
+    assert (header.posted_fen, header.failed_fen) == (150_000, 1_000)
+    with pytest.raises(BankRefused):
+        gateway.submit_disbursement(bank_code="ICBC", batch_id="pension-202612-ICBC-0101",
+                                    file_name=name, sm3_hex=sm3)  # the header names 0100
