@@ -14,6 +14,7 @@ def main(programme: str, period: str) -> None:
     from yikatong.benefits import paying_office, runs
     from yikatong.benefits.service import programme_spec
     from yikatong.core.actor import Actor, Channel, Role
+    from yikatong.core.killpoints import killpoint
     from yikatong.platform import Platform
 
     office = programme_spec(programme).office_code
@@ -24,6 +25,7 @@ def main(programme: str, period: str) -> None:
         paying_office.submit_reference_list(uow=uow, actor=actor, programme_code=programme,
                                             period=period)
         uow.commit()
+    killpoint("payees.received")
     view = runs.run(platform, actor=actor, programme_code=programme, period=period)
     print(json.dumps({"state": view.state, "reconciliation": view.reconciliation}))
 
