@@ -44,26 +44,36 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--batches", type=int, default=2)
     parser.add_argument("--admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead")
     args = parser.parse_args()
-    with psycopg.connect(args.admin, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DB}")
-        admin.execute(f"CREATE DATABASE {DB}")
-    url = args.admin.rsplit("/", 1)[0] + f"/{DB}"
-    engine = make_engine(url)
     workdir = Path(tempfile.mkdtemp(prefix="ykt-bankfile-"))
+    if args.sqlite:
+        url = f"sqlite:///{workdir / 'bank.db'}"
+    else:
+        with psycopg.connect(args.admin, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {DB}")
+            admin.execute(f"CREATE DATABASE {DB}")
+        url = args.admin.rsplit("/", 1)[0] + f"/{DB}"
+    engine = make_engine(url)
     bank = ReferenceBank(engine=engine, clock=SystemClock(), keystore=lambda: None,
                          files=FileDrop(workdir))
     rows = args.rows
     now = datetime.now(UTC)
     started = time.perf_counter()
-    with psycopg.connect(url) as conn, conn.cursor() as cursor:
-        with cursor.copy("COPY bank_accounts (bank_code, pan, card_no, holder_ref, holder_name, "
-                         "status, opened_at, last_atc, version) FROM STDIN") as copy:
-            for n in range(rows):
-                status = "not_activated" if n % 100 == 1 else "active"
-                copy.write_row(("ICBC", pan_of(n), f"B{n:08d}", str(n), f"人{n}", status, now,
-                                0, 1))
-        cursor.execute("ANALYZE bank_accounts")
+    accounts = [("ICBC", pan_of(n), f"B{n:08d}", str(n), f"人{n}",
+                 "not_activated" if n % 100 == 1 else "active", now, 0, 1) for n in range(rows)]
+    columns = "bank_code, pan, card_no, holder_ref, holder_name, status, opened_at, last_atc, version"
+    if args.sqlite:
+        with engine.begin() as connection:
+            connection.connection.driver_connection.cursor().executemany(
+                f"INSERT INTO bank_accounts ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*row[:6], row[6].strftime("%Y-%m-%d %H:%M:%S.%f"), *row[7:]) for row in accounts])
+    else:
+        with psycopg.connect(url) as conn, conn.cursor() as cursor:
+            with cursor.copy(f"COPY bank_accounts ({columns}) FROM STDIN") as copy:
+                for row in accounts:
+                    copy.write_row(row)
+            cursor.execute("ANALYZE bank_accounts")
     print(f"{rows:,} accounts opened in {time.perf_counter() - started:.1f} s")
     for month in range(1, args.batches + 1):
         batch_id = f"pension-2026{month:02d}-ICBC-0001"
@@ -88,9 +98,10 @@ def main() -> None:
         steps = dict(disbursement.LAST_STEPS)
         with bank.uow() as uow:
             disbursement.write_result(uow=uow, files=bank.files, bank_code="ICBC",
-                                      batch_id=batch_id)
+                                      batch_id=batch_id,
+                                      rows=disbursement._OUTCOME_CACHE.pop(("ICBC", batch_id)))
         t3 = time.perf_counter()
-        bare = bare_copy(url, batch_id, rows)
+        bare = bare_copy(url, batch_id, rows) if not args.sqlite else float("nan")
         print(f"month {month}: receive {t1 - t0:.2f} s, process {t2 - t1:.2f} s, result file "
               f"{t3 - t2:.2f} s; total {t3 - t0:.2f} s = {rows / (t3 - t0):,.0f} rows/s; "
               f"bare COPY {bare:.2f} s (ratio {(t3 - t0) / bare:.1f}×, process alone "
@@ -98,8 +109,9 @@ def main() -> None:
               f"failed {view.failed_count:,}")
         print("   process steps, s: " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()))
     engine.dispose()
-    with psycopg.connect(args.admin, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DB}")
+    if not args.sqlite:
+        with psycopg.connect(args.admin, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {DB}")
 
 
 def bare_copy(url: str, batch_id: str, rows: int) -> float:

@@ -322,7 +322,9 @@ class World:
                 "day": date.today().isoformat(), "batch_id": 1, "file_id": "NO-SUCH-FILE", "task_id": "1",
                 "review_id": 1, "correction_id": 1, "grant_id": 1, "order_no": "NO-SUCH-ORDER", "contact_id": "no-such-contact",
                 "username": "transit", "key_id": 1, "link_id": 1, "filing_id": 1,
-                "claim_response_id": "no-such-claim-response", **more}
+                "claim_response_id": "no-such-claim-response",
+                "programme": "pension", "period": "2026-12",  # benefits (disbursement)
+                **more}
 
     def wait_for_ecard(self, citizen: Citizen) -> dict:
         """The holder's e-card. It is made by the e-card's consumer of the application's event

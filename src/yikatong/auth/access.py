@@ -328,6 +328,23 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /counter/pension/{person_id}/certify": roles(SS, CO),
     "GET /office/pension": roles(Role.PAYING_OFFICE),
     "POST /office/pension/recoveries/collect": roles(Role.PAYING_OFFICE),
+    # --- benefits: payee lists, disbursement runs (代发), the holder's payments
+    # (benefits/disbursement_api.py, benefits/web.py); an office sees its own programmes only
+    f"GET {API}/benefits/programmes": roles(Role.PAYING_OFFICE, ADMIN),
+    f"POST {API}/benefits/enrolments": roles(Role.PAYING_OFFICE, ADMIN),
+    f"POST {API}/benefits/programmes/{{programme}}/periods/{{period}}/payee-list": roles(Role.PAYING_OFFICE, ADMIN),
+    f"POST {API}/benefits/programmes/{{programme}}/periods/{{period}}/payee-list/reference":
+        roles(Role.PAYING_OFFICE, ADMIN),
+    f"POST {API}/benefits/programmes/{{programme}}/periods/{{period}}/run": roles(Role.PAYING_OFFICE, ADMIN),
+    f"GET {API}/benefits/runs": roles(Role.PAYING_OFFICE, ADMIN),
+    f"GET {API}/benefits/programmes/{{programme}}/periods/{{period}}/run": roles(Role.PAYING_OFFICE, ADMIN),
+    f"GET {API}/benefits/programmes/{{programme}}/periods/{{period}}/batches": roles(Role.PAYING_OFFICE, ADMIN),
+    f"GET {API}/benefits/programmes/{{programme}}/periods/{{period}}/failures": roles(Role.PAYING_OFFICE, ADMIN),
+    f"GET {API}/benefits/programmes/{{programme}}/periods/{{period}}/report": roles(Role.PAYING_OFFICE, ADMIN),
+    f"GET {API}/benefits/me/payments": HOLDER_ONLY,
+    "GET /me/payments": HOLDER_ONLY,
+    "GET /office/runs": roles(Role.PAYING_OFFICE),
+    "GET /office/runs/{programme}/{period}": roles(Role.PAYING_OFFICE),
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,

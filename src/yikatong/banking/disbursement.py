@@ -216,18 +216,22 @@ def process(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str) 
     journal = _post_to_ledger(uow, batch, now, clock)
     _tell_held(uow, batch, now)
     clock.step("held")
-    totals = {status: (0, 0) for status in (POSTED, HELD, FAILED)}
-    for status, count, fen in connection.execute(_TOTALS, params):
-        totals[status] = (count, int(fen or 0))
+    counts = {POSTED: [0, 0], HELD: [0, 0], FAILED: [0, 0]}
+    named: dict[str, list] = {POSTED: [], HELD: [], FAILED: []}
+    outcome = connection.execute(_OUTCOMES, params).all()  # in the file's order
+    for ref, status, reason, amount, _ in outcome:
+        counts[status][0] += 1
+        counts[status][1] += amount
+        named[status].append(ref if status != FAILED else [ref, reason])
+    totals = {status: tuple(pair) for status, pair in counts.items()}
     batch.posted_count, batch.posted_fen = totals[POSTED]
     batch.held_count, batch.held_fen = totals[HELD]
     batch.failed_count, batch.failed_fen = totals[FAILED]
     batch.status, batch.processed_at = PROCESSED, now
     batch.journal_request_id = journal
     batch.result_file = bankfiles.result_file_name(batch_id)
-    named: dict[str, list] = {POSTED: [], HELD: [], FAILED: []}
-    for ref, status, reason in connection.execute(_ROW_NAMES, params):
-        named[status].append(ref if status != FAILED else [ref, reason])
+    _OUTCOME_CACHE.clear()  # the result file is written from these once committed
+    _OUTCOME_CACHE[(bank_code, batch_id)] = outcome
     uow.session.flush()
     clock.step("totals")
     uow.audit(actor=bank_actor(bank_code), action="bank.disbursement_processed",
@@ -255,6 +259,8 @@ def _stage(uow: UnitOfWork, dialect: str, rows: list[bankfiles.DisbursementRow],
     driver = connection.connection.driver_connection
     if dialect == "postgresql":
         with driver.cursor() as cursor:
+            # the batch's sorts and hashes in memory, for this transaction only
+            cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (line_no integer, "
                            "row_ref varchar(64), pan varchar(19), name varchar(64), "
                            "amount_fen bigint, fingerprint varchar(64), rnk integer) "
@@ -344,13 +350,34 @@ FROM bank_disbursement_rows r
 WHERE r.batch_pk = :pk AND r.origin = 'new' AND r.status IN ('posted', 'held')
 """).bindparams(bindparam("now", type_=UTCDateTime()))
 
-_OPEN_CUSTOMERS = text("""
+# The posted rows' money by customer account (a payee may have two rows in one file).
+_POSTED_BY_ACCOUNT = """
+SELECT :prefix || r.pan AS code, SUM(r.amount_fen) AS total FROM bank_disbursement_rows r
+WHERE r.batch_pk = :pk AND r.origin = 'new' AND r.status = 'posted' GROUP BY r.pan
+"""
+
+# Customer accounts are liabilities: a credit raises the balance. The accounts that exist
+# move (their version too, so a concurrent writer that read them fails instead of
+# overwriting); the missing ones are opened with their balance. Both before the postings: the
+# postings' foreign-key checks then find rows this transaction already holds.
+_CREDIT_EXISTING = text(f"""
+UPDATE ledger_accounts SET balance = ledger_accounts.balance + moved.total,
+                           version = ledger_accounts.version + 1
+FROM ({_POSTED_BY_ACCOUNT}) AS moved
+WHERE ledger_accounts.code = moved.code
+""")
+
+_OPEN_CREDITED = text(f"""
 INSERT INTO ledger_accounts (code, kind, currency, allow_negative, balance, version, created_at)
-SELECT DISTINCT :prefix || r.pan, 'liability', 'CNY', FALSE, 0, 1, :now
-FROM bank_disbursement_rows r
-WHERE r.batch_pk = :pk AND r.origin = 'new' AND r.status = 'posted'
-  AND NOT EXISTS (SELECT 1 FROM ledger_accounts l WHERE l.code = :prefix || r.pan)
+SELECT moved.code, 'liability', 'CNY', FALSE, moved.total, 1, :now
+FROM ({_POSTED_BY_ACCOUNT}) AS moved
+WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts l WHERE l.code = moved.code)
 """).bindparams(bindparam("now", type_=UTCDateTime()))
+
+_DEBIT_PAYER = text("""
+UPDATE ledger_accounts SET balance = balance - :total, version = version + 1
+WHERE code = :code RETURNING id
+""")
 
 _CUSTOMER_POSTINGS = text("""
 INSERT INTO ledger_postings (journal_id, account_id, amount)
@@ -358,17 +385,6 @@ SELECT :journal, l.id, -r.amount_fen
 FROM bank_disbursement_rows r
 JOIN ledger_accounts l ON l.code = :prefix || r.pan
 WHERE r.batch_pk = :pk AND r.origin = 'new' AND r.status = 'posted'
-ORDER BY r.line_no
-""")
-
-# Every account the journal touches is a liability (customers, the payer's settlement book):
-# a posting of `amount` (debit +) moves its balance by −amount.
-_MOVE_BALANCES = text("""
-UPDATE ledger_accounts SET balance = ledger_accounts.balance - moved.total,
-                           version = ledger_accounts.version + 1
-FROM (SELECT account_id, SUM(amount) AS total FROM ledger_postings
-      WHERE journal_id = :journal GROUP BY account_id) AS moved
-WHERE ledger_accounts.id = moved.account_id
 """)
 
 _OVER_BOUND = text("""
@@ -377,15 +393,12 @@ WHERE l.id IN (SELECT account_id FROM ledger_postings WHERE journal_id = :journa
   AND (l.balance > :bound OR l.balance < -:bound OR (l.balance < 0 AND NOT l.allow_negative))
 """)
 
-_TOTALS = text("""
-SELECT status, COUNT(*), SUM(amount_fen) FROM bank_disbursement_rows
-WHERE batch_pk = :pk GROUP BY status
+# Every row's outcome in the file's order: the totals, the audit record and the result file.
+_OUTCOMES = text("""
+SELECT row_ref, status, reason_code, amount_fen, COALESCE(first_id, id)
+FROM bank_disbursement_rows WHERE batch_pk = :pk ORDER BY line_no
 """)
-
-_ROW_NAMES = text("""
-SELECT row_ref, status, reason_code FROM bank_disbursement_rows
-WHERE batch_pk = :pk ORDER BY line_no
-""")
+_OUTCOME_CACHE: dict[tuple[str, str], list] = {}
 
 
 def _post_to_ledger(uow: UnitOfWork, batch: BankDisbursementBatch, now: datetime,
@@ -403,8 +416,12 @@ def _post_to_ledger(uow: UnitOfWork, batch: BankDisbursementBatch, now: datetime
     if total == 0:
         return None
     prefix = rules.customer_code(batch.bank_code, "")
-    connection.execute(_OPEN_CUSTOMERS, {**params, "prefix": prefix, "now": now})
+    connection.execute(_CREDIT_EXISTING, {**params, "prefix": prefix})
+    clock.step("ledger_credit")
+    connection.execute(_OPEN_CREDITED, {**params, "prefix": prefix, "now": now})
     clock.step("ledger_open")
+    payer_id = connection.execute(_DEBIT_PAYER, {
+        "total": total, "code": rules.settlement_code(batch.bank_code, batch.payer_code)}).scalar_one()
     request_id = rules.journal_request_id(batch.bank_code, f"disbursement:{batch.batch_id}")
     fingerprint = hashlib.sha256(
         f"{batch.file_sm3}|{batch.payer_code}|{total}|{posted[1]}".encode()).hexdigest()
@@ -413,14 +430,10 @@ def _post_to_ledger(uow: UnitOfWork, batch: BankDisbursementBatch, now: datetime
         memo=f"{batch.payer_code} {batch.batch_id}"[:256], fingerprint=fingerprint,
         created_at=now).returning(Journal.__table__.c.id)).scalar_one()
     connection.execute(_CUSTOMER_POSTINGS, {**params, "prefix": prefix, "journal": journal_id})
-    clock.step("ledger_postings")
-    payer_id = connection.execute(text("SELECT id FROM ledger_accounts WHERE code = :code"), {
-        "code": rules.settlement_code(batch.bank_code, batch.payer_code)}).scalar_one()
     connection.execute(text("INSERT INTO ledger_postings (journal_id, account_id, amount) "
                             "VALUES (:journal, :account, :amount)"),
                        {"journal": journal_id, "account": payer_id, "amount": total})
-    connection.execute(_MOVE_BALANCES, {"journal": journal_id})
-    clock.step("ledger_balances")
+    clock.step("ledger_postings")
     if connection.execute(_OVER_BOUND, {"journal": journal_id,
                                         "bound": MAX_BALANCE_FEN}).scalar_one():
         raise BalanceLimitExceeded(limit_yuan=format_fen(MAX_BALANCE_FEN))
@@ -453,21 +466,21 @@ def _tell_held(uow: UnitOfWork, batch: BankDisbursementBatch, now: datetime) -> 
 # Results
 
 
-def write_result(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str) -> str | None:
-    """Write the processed batch's result file (again) from its rows; its name, or None when
-    the batch is not processed yet."""
+def write_result(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str,
+                 rows: list | None = None) -> str | None:
+    """Write the processed batch's result file (again) from its rows (or `rows`, the outcome
+    `process` just committed); its name, or None when the batch is not processed yet."""
     batch = _batch(uow, bank_code, batch_id)
     if batch is None or batch.status != PROCESSED:
         return None
     name = bankfiles.result_file_name(batch_id)
     header = bankfiles.ResultHeader(batch_id, bank_code, batch.row_count, batch.posted_fen,
                                     batch.held_fen, batch.failed_fen)
-    rows = uow.session.connection().execute(text("""
-        SELECT row_ref, status, reason_code, COALESCE(first_id, id) FROM bank_disbursement_rows
-        WHERE batch_pk = :pk ORDER BY line_no"""), {"pk": batch.id})
+    if rows is None:
+        rows = uow.session.connection().execute(_OUTCOMES, {"pk": batch.id})
     bankfiles.write_atomically(files.from_bank(bank_code, name), bankfiles.result_chunks(
         header, ((ref, status, reason if status == FAILED else None, f"{bank_code}D{ref_id:012d}")
-                 for ref, status, reason, ref_id in rows)))
+                 for ref, status, reason, _, ref_id in rows)))
     return name
 
 
@@ -514,8 +527,9 @@ def process_received(bank) -> int:
             log.exception("batch %s of %s can no longer be read; left received", batch_id,
                           bank_code)
             continue
-        with bank.uow() as uow:
-            write_result(uow=uow, files=bank.files, bank_code=bank_code, batch_id=view.batch_id)
+        with bank.uow() as uow:  # committed: the outcome `process` kept is the batch's
+            write_result(uow=uow, files=bank.files, bank_code=bank_code, batch_id=view.batch_id,
+                         rows=_OUTCOME_CACHE.pop((bank_code, batch_id), None))
         done += 1
     return done
 

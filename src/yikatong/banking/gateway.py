@@ -239,6 +239,17 @@ class ReferenceBankGateway(RequestingGateway):
             log.exception("the reference bank could not process batch %s now", batch_id)
         return receipt
 
+    def disbursement_result(self, *, bank_code: str, batch_id: str) -> str | None:
+        name = super().disbursement_result(bank_code=bank_code, batch_id=batch_id)
+        if name is None:  # left received (a crash, a conflict): process it now
+            try:
+                disbursement.process_received(self.bank)
+            except SQLAlchemyError:
+                log.exception("the reference bank could not process batch %s now", batch_id)
+                return None
+            name = super().disbursement_result(bank_code=bank_code, batch_id=batch_id)
+        return name
+
     def _ask(self, operation: str, **args: Any) -> dict[str, Any]:
         try:
             answer = answer_request(self.bank, operation, args)

@@ -3,7 +3,7 @@
 In-process: the relay carries the bank's events to the platform (a change made at the bank's
 branch API is relayed at once; this catches what the platform's own transactions caused, such
 as a protective loss after an online formal loss), and the bank's rule lifts temporary losses
-whose time is up. With NATS those run in the bank's own process (`ykt bank serve`); the worker
+whose time is up, and disbursement batches left received are processed. With NATS those run in the bank's own process (`ykt bank serve`); the worker
 keeps the platform's durable consumers of the banks' streams running.
 """
 
@@ -35,6 +35,16 @@ def run_bank_rules(platform) -> int:
     return lifted
 
 
+def process_disbursement_files(platform) -> int:
+    """The in-process bank processes the disbursement batches still received (normally done
+    at submit; this catches one a crash or a conflict left)."""
+    if not _in_process(platform):
+        return 0
+    from yikatong.banking.disbursement import process_received
+
+    return process_received(platform.get(ReferenceBank))
+
+
 def keep_bank_consumers(platform) -> int:
     """NATS: start the platform's consumers of the banks' streams that are not running."""
     if not platform.settings.nats_url:
@@ -46,4 +56,5 @@ JOBS = [
     Job("banking.relay_bank_events", every_seconds=0.2, run=relay_bank_events),
     Job("banking.run_bank_rules", every_seconds=20, run=run_bank_rules),
     Job("banking.keep_bank_consumers", every_seconds=5, run=keep_bank_consumers),
+    Job("banking.process_disbursement_files", every_seconds=10, run=process_disbursement_files),
 ]

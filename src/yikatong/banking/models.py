@@ -210,7 +210,9 @@ class BankDisbursementRow(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    batch_pk: Mapped[int] = mapped_column(ForeignKey("bank_disbursement_batches.id"))
+    # bank_disbursement_batches.id; no foreign key: the rows are written in bulk by their
+    # batch's own transaction, and a per-row FK check was a tenth of a batch's time
+    batch_pk: Mapped[int]
     bank_code: Mapped[str] = mapped_column(String(16))
     line_no: Mapped[int]
     row_ref: Mapped[str] = mapped_column(String(64))

@@ -33,6 +33,7 @@ HOLDER_MENU = (
     MenuItem("/me/ecard", N_("My e-card")),
     MenuItem("/me/medical", N_("Medical insurance")),
     MenuItem("/me/pension", N_("Pension confirmation")),  # benefits (pension)
+    MenuItem("/me/payments", N_("Benefit payments")),  # benefits (disbursement)
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
@@ -60,6 +61,7 @@ MEDICAL_OFFICE_MENU = (
 
 # benefits (pension): the paying office's pages; bnfcore's runs and payee lists join this menu
 PAYING_OFFICE_MENU = (
+    MenuItem("/office/runs", N_("Disbursement runs")),  # benefits (disbursement)
     MenuItem("/office/pension", N_("Pension confirmations")),
 )
 

@@ -71,8 +71,6 @@ def upgrade() -> None:
         sa.Column("account_id", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=8), nullable=False),
         sa.Column("reason_code", sa.String(length=24), nullable=True),
-        sa.ForeignKeyConstraint(["batch_pk"], ["bank_disbursement_batches.id"],
-                                name=op.f("fk_bank_disbursement_rows_batch_pk_bank_disbursement_batches")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_disbursement_rows")),
         sa.UniqueConstraint("batch_pk", "line_no",
                             name=op.f("uq_bank_disbursement_rows_batch_pk_line_no")),
