@@ -3,26 +3,27 @@ PostgreSQL, then run again, pays every payee exactly once and ends in the state 
 was never killed (issue 14). The bank is the in-process reference bank on the same database;
 its own steps (the batch decided, committed, its result file not yet written) are killed too.
 
-The payees: 300 people seeded set-based (tests/faults/payees.py) at six banks: most accounts
-active (posted), 1 in 50 not activated (held), 1 in 500 closed and one without a card (failed)."""
+`ykt benefits run pension --period 2026-12` runs as a subprocess on a clone of a template
+database that holds the payee list (the reference paying office's, handed in at seeding as
+`ykt benefits reference-list` would). The payees: 300 people seeded set-based
+(tests/faults/payees.py) at six banks: most accounts active (posted), 1 in 50 not activated
+(held), 1 in 500 closed and one without a card (failed)."""
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.faults import payees
-from tests.faults.harness import FaultTemplate, Harness, needs_postgres, rows
+from tests.faults.harness import FaultTemplate, Harness, needs_postgres, rows, ykt_argv
 
 pytestmark = [pytest.mark.db, needs_postgres]
 
 PROGRAMME, PERIOD, PAYEES = "pension", "2026-12", 300
-RUN = [sys.executable, "-m", "tests.faults.benefits_run", PROGRAMME, PERIOD]
+RUN = ykt_argv("benefits", "run", PROGRAMME, "--period", PERIOD)
 
 # Where the run is killed: after each step's commit, between a bank call and the commit that
 # records its answer, inside the bank's transaction, and mid reconciliation. `@N`: the Nth
@@ -30,7 +31,7 @@ RUN = [sys.executable, "-m", "tests.faults.benefits_run", PROGRAMME, PERIOD]
 # the platform start in each): the first list runs by default, the second too with
 # YKT_FAULTS=all.
 POINTS = [
-    "payees.received",              # the payee list in, no run yet
+    "run.created",                  # the run recorded on the payee list, no payment yet
     "run.batched",                  # payments mapped to accounts, batches planned
     "batch.written@3",              # three files in the drop
     "batch.sent@1",                 # the bank has batch 1 (and paid it); we have not noted it
@@ -40,7 +41,6 @@ POINTS = [
     "run.reconciliation_written",   # the office's file written, the run not updated
 ]
 MORE_POINTS = [
-    "run.created",                  # the run recorded, no payment yet
     "run.mapped",                   # the payee list mapped to accounts
     "batch.submitted@6",            # every batch submitted
     "batch.settled@5",              # five result files read
@@ -53,14 +53,20 @@ AGAIN = "benefits.run_reconciled"
 
 
 def seed(url: str) -> None:
+    from yikatong.benefits import paying_office
+    from yikatong.core.actor import Actor
     from yikatong.core.settings import Settings
     from yikatong.platform import Platform
 
     platform = Platform(Settings(database_url=url, key_store_path="memory"))
     payees.schema_and_reference_data(platform)
-    platform.engine.dispose()
     payees.seed(url, PAYEES, programme=PROGRAMME, period=PERIOD,
                 now=datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
+    with platform.uow() as uow:  # what `ykt benefits reference-list` does
+        paying_office.submit_reference_list(uow=uow, actor=Actor.system("test"),
+                                            programme_code=PROGRAMME, period=PERIOD)
+        uow.commit()
+    platform.engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -105,10 +111,7 @@ def test_a_finished_run_run_again_pays_nobody_again(unkilled):
 def test_a_run_killed_there_resumes_to_the_same_result(template, unkilled, tmp_path, point):
     with template.clone() as url:
         harness = Harness(url, tmp_path)
-        killed = harness.killed_at(RUN, point)
-        assert killed.stdout == ""
-        resumed = harness.completed(RUN)
-        assert json.loads(resumed.stdout.strip().splitlines()[-1])["state"] == "reconciled"
+        harness.kill_then_resume(RUN, point)
         after = state(url, tmp_path)
     assert_paid_once(after)
     for key, expected in unkilled["state"].items():
@@ -126,7 +129,8 @@ def assert_paid_once(after: dict) -> None:
     assert after["credits_per_payee"] == [(p[0], 1) for p in posted]
     booked = [p for p in payments if p[1] in ("posted", "held")]
     assert after["bank_transactions_per_payee"] == [(p[0], 1) for p in booked]
-    (_, figures), = after["run"]
+    (run_state, figures), = after["run"]
+    assert run_state == "reconciled"
     due = figures["due"]
     assert sum(figures[s]["count"] for s in ("posted", "held", "failed")) == due["count"] == PAYEES
     assert sum(figures[s]["fen"] for s in ("posted", "held", "failed")) == due["fen"]
