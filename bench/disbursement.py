@@ -3,7 +3,7 @@ payment rows in the same run.
 
     PYTHONPATH=src .venv/bin/python bench/disbursement.py [--payees 1000000]
         [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench_disbursement]
-        [--programme pension] [--period 2026-12] [--profile] [--keep]
+        [--programme pension] [--period 2026-12] [--no-held] [--profile] [--keep]
 
 SEEDED DIRECTLY (set-based COPY by tests/faults/payees.py, shared with the fault tests; not
 through the services: a million people with cards made through people.service and
@@ -11,21 +11,23 @@ cards.service would take hours), in a PostgreSQL database created afresh, its sc
 models with the reference data loaded (payees.schema_and_reference_data):
 
   persons             N people, valid GB 11643 ID numbers (320402 + birth date + sequence +
-                      check), Chinese names, pension age, `nationality` CHN
-  cards               one first card each, `in_use`, at one of the reference banks (dealt out
-                      evenly), a Luhn-valid PAN on the bank's BIN, financial status `active`
-                      (1 in 50 `inactive`: the bank holds those payments)
-  bank_accounts       the reference bank's account of each card (holder_ref = person id;
-                      status `active`, or `not_activated` for the inactive ones; 1 in 500
-                      `closed`: the bank fails those rows `account_closed`)
+                      check), Chinese names, born 1940-1943 (pension age), nationality CHN
+  cards               one first card each, `in_use`, at one of six reference banks (dealt out
+                      in turn), a Luhn-valid PAN on the bank's BIN, financial status `active`
+                      (1 in 50 `inactive`: the bank holds those payments; none with --no-held)
+  bank_accounts       the reference bank's account of each card (holder_ref = person id,
+                      holder_name = the person's name; status `active`, `not_activated` for
+                      the inactive ones, `closed` for 1 in 500: the bank fails those rows)
   ledger_accounts     each account's customer account in the bank's ledger (balance 0)
   benefit_account_map the ID→account map entry of each person (what the card events keep)
   benefit_enrolments  each person enrolled in the programme from the period, a monthly amount
                       between 1,800.00 and 4,800.00 CNY
+  pension_eligibility (pension) each person confirmed until 2027-06-30
 
-Everything after that is the platform's own code, timed as one run of `ykt benefits run
-PROGRAMME --period PERIOD` (in process, on the same functions the CLI calls): the payee list
-from the reference paying office → the payments mapped to accounts → one batch file per 50,000
+Everything after that is the platform's own code, timed as `ykt benefits reference-list` then
+`ykt benefits run PROGRAMME --period PERIOD` do it (in process, the same functions the CLI
+calls, the clock fixed in the month before): the payee list from the reference paying office
+(paying_office.submit_reference_list) → the payments mapped to accounts → one batch file per 50,000
 rows per bank in the file drop → submitted to the reference bank, which posts them (COPY into
 its staging table, ledger postings, bank_transactions) and writes its result files → the
 results read back → the reconciliation.
