@@ -37,7 +37,8 @@ DEMO_USERS = [
 
 # Reference-data loaders other domains offer, called in this order if present.
 REFERENCE_LOADERS = ["yikatong.directory.service:load_reference_data",
-                     "yikatong.medical.service:load_reference_data"]
+                     "yikatong.medical.service:load_reference_data",
+                     "yikatong.benefits.service:load_reference_data"]  # benefits: programmes
 
 
 @dataclass(frozen=True)

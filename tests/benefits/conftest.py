@@ -115,3 +115,12 @@ def payee(platform, *, name: str = "王小明", activate: bool = True):
 def upload(platform, programme: str, period: str, rows, actor: Actor = SI_OFFICE):
     return act(platform, service.receive_payee_list, actor=actor, programme_code=programme,
                period=period, rows=[service.PayeeRow(*r) for r in rows])
+
+
+@pytest.fixture
+def bank_files(tmp_path, monkeypatch) -> Path:
+    """The file drop for a test through the reference bank: ask for it before `platform`, so
+    the bank (made when first used) and the platform share it."""
+    root = tmp_path / "reference-bank-files"
+    monkeypatch.setenv("YKT_BANK_FILES_DIR", str(root))
+    return root

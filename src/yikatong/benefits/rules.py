@@ -145,11 +145,13 @@ def amount_fen(programme: str, rules: Mapping, *, monthly_fen: int | None,
 # --- batches and the bank file (seam 1) -------------------------------------------------------
 
 STATUSES = ("posted", "held", "failed")
-FAILURE_REASONS = ("account_closed", "account_frozen", "name_mismatch", "unknown_account")
+FAILURE_REASONS = ("account_closed", "account_frozen", "name_mismatch", "unknown_account",
+                   "row_ref_reused")  # the last: a platform error the bank reports, not retried
 # Failures decided by the platform before any bank sees the row.
 PLATFORM_REASONS = ("no_card", "not_certified", "deceased")
 # A retry can help (a new card, a lifted freeze, a corrected name, a later certification).
-RETRYABLE = frozenset({*FAILURE_REASONS, "no_card", "not_certified"})
+RETRYABLE = frozenset({"account_closed", "account_frozen", "name_mismatch", "unknown_account",
+                       "no_card", "not_certified"})
 REF_PART = re.compile(r"^[A-Za-z0-9_-]+$")
 BATCH_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 

@@ -67,6 +67,7 @@ REASON_WORDS = {
     "unknown_account": ("银行查无此账户", "the bank does not know the account"),
     "not_certified": ("未完成待遇资格认证", "the yearly eligibility confirmation is missing"),
     "deceased": ("领取人已身故", "the payee has died"),
+    "row_ref_reused": ("发放流水号重复（平台错误）", "a row reference reused (a platform error)"),
 }
 
 

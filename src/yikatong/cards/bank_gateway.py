@@ -106,6 +106,20 @@ class SimpleBankGateway:
         """This bank keeps no money: it does not offer the optional account read."""
         raise BankReadNotOffered()
 
+    # This bank keeps no money: payments from the account, refunds and disbursement files
+    # (issue 14) are the reference bank's (banking); here they are refused.
+    def pay_from_account(self, **request):
+        raise _keeps_no_money()
+
+    def refund_to_account(self, **request):
+        raise _keeps_no_money()
+
+    def submit_disbursement(self, **request):
+        raise _keeps_no_money()
+
+    def disbursement_result(self, **request):
+        raise _keeps_no_money()
+
     def _note(self, operation: str, **fields) -> None:
         self.requests.append({"operation": operation, **fields})
 
@@ -121,3 +135,7 @@ class SimpleBankGateway:
     @staticmethod
     def _ack(*events: BankEvent) -> BankAck:
         return BankAck(bank_reference=events[0].event_id, events=events)
+
+
+def _keeps_no_money() -> BankRefused:
+    return BankRefused(reason_zh="简易银行不办理资金业务", reason_en="the simple bank keeps no money")
