@@ -42,6 +42,63 @@ paid + held + failed = due. Timings are never asserted; the machine is shared, s
 before quoting a figure. `--profile` prints the SQL statements by total time (SQLAlchemy's
 cursor events: COPY through the driver connection shows as its COPY statement only when it goes
 through a cursor) and the top functions under cProfile.
+
+## Measured (2026-12-05, 01:09-01:50 UTC, branch bnfbench with bnfcore and bankfile merged)
+
+**The 2-core machine was shared with six other helpers and their test runs: load average
+7-12 throughout** (printed before the run, after it and after the bare COPY), so the absolute
+figures move a lot from run to run; the ratio to the bare COPY of the same run is the figure
+to compare. Pension, 2026-12, six banks, 50,000 rows per batch file.
+
+| run                                   | payees    | run, end to end | bare COPY | ratio | checks |
+|---------------------------------------|-----------|-----------------|-----------|-------|--------|
+| 1M, --no-held (bank code of 01:09)    | 1,000,000 | 699.9 s         | 29.1 s    | 24.1× | all passed |
+| 100k, --no-held, --profile            | 100,000   | 50.3 s          | 2.1 s     | 23.7× | all passed |
+| 20k, default mix (400 held)          | 20,000    | 23.8 s          | 0.23 s    | 105×  | all passed |
+| 20k, --no-held, --profile             | 20,000    | 13.0 s          | 0.6 s     | 20.9× | all passed |
+
+Where the 1M run's 700 s went, by step: payee list 79.8 (the reference office's list
+computed and received), mapping 45.6, batch planning 55.8, files 19.9, submit (the bank's
+processing of 24 batches, commit included) 379.0, results read 88.6, reconciliation 31.1.
+
+**The goal (≤ 3× a bare COPY) is not met: about 24×.** Where the time goes (100k profile, SQL
+timed client side, per statement kind summed over the run):
+
+* The bank, 47 % (bankfile, banking/disbursement.py): inserting bank_disbursement_rows
+  (_DECIDE_NEW and _REPEATS, each with NOT EXISTS anti-joins on bank_disbursement_rows and
+  bank_transactions) 5.6 s; ledger_postings INSERT … SELECT 3.5 s; the COPY into the staging
+  table with its Python row building 3.1 s; bank_transactions INSERT 2.6 s; the customers'
+  balances UPDATE 1.4 s; the over-the-bound check (re-reads every touched account) 0.8 s;
+  opening ledger accounts 0.75 s. Each posted payee lands in four indexed tables
+  (bank_disbursement_rows, bank_transactions, ledger_postings, ledger_accounts' balance):
+  four writes with their indexes and foreign keys against the baseline's one.
+* benefit_payments rewritten twice, 15 % (bnfcore, benefits/runs.py): `_plan_batches` numbers
+  the batches by an UPDATE of every payment (2.9 s at 100k, 55.8 s at 1M) right after
+  `_map_payments` inserted them (2.5 s / 45.6 s); the batch number could be computed in that
+  INSERT … SELECT (row_number() over the bank's rows / batch_rows), saving a full rewrite of
+  the table and its four indexes. `_apply_results_by_copy` then UPDATEs every payment again
+  from the staged results (3.7 s / most of 88.6 s), a non-HOT update since status is indexed.
+* The payee list, 14 % (bnfcore, paying_office.py, service.receive_payee_list): the reference
+  office walks every enrolment in Python (rules.ineligibility, a PayeeRow each: 4.9 s at
+  100k), then every row is checked again in Python and hashed (SM3 update per row) before its
+  COPY (2.2 s).
+* Failed payments, one at a time (bnfcore, runs._queue_failures and _notify): a RetryItem
+  INSERT per failure and, for the text to the holder, `notify_person` reads the whole person
+  (persons, person_documents, jiangsu_card_records, person_photos with the JPEG): 5
+  statements, ~7 ms per failure (200 failures: 1.4 s; 2,000 at 1M: ~14 s).
+* **Held payments are the largest cost when there are any** (20k run, 400 held: submit took
+  19.6 s against 5.9 s without held payments even under the profiler; ~35-50 ms per held
+  payment): the bank writes one `payment_held` outbox message per held row
+  (_tell_held), and in process the bank's commit runs the BankRelay at once, which applies
+  each message to the platform in its own transaction (banking/link.py apply_bank_message:
+  card and card_blocks reads, card_bank_events insert, audit record with its chain read,
+  outbox event, then the event dispatch with its inbox check and publish update). With 1 in
+  50 accounts not activated, a million payees would spend ~15 min there. A per-batch held
+  notice (one event naming its cards) or relaying after the run would take it off the path.
+* The office's reconciliation file, 4 %: every payment streamed into a CSV (31 s at 1M).
+
+No performance change was made here: the owners were changing both files while this ran.
+
 """
 
 from __future__ import annotations
