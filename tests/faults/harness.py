@@ -168,9 +168,10 @@ class Harness:
     def killed_at(self, argv: Sequence[str], kill_at: str, **kwargs) -> Run:
         """Run argv armed to die at `kill_at`; assert it did, there (not elsewhere, not at all)."""
         run = self.run(argv, kill_at=kill_at, **kwargs)
-        point = kill_at.split(",")[0].partition("@")[0]
+        points = [entry.strip().partition("@")[0] for entry in kill_at.split(",") if entry.strip()]
         assert run.killed, f"expected SIGKILL at {kill_at}\n{run.describe()}"
-        assert f"killpoint {point}" in run.stderr, f"killed, but not at {kill_at}\n{run.describe()}"
+        assert any(f"killpoint {point}@" in run.stderr for point in points), \
+            f"killed, but not at {kill_at}\n{run.describe()}"
         return run
 
     def completed(self, argv: Sequence[str], **kwargs) -> Run:
