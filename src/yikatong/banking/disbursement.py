@@ -35,12 +35,12 @@ from run to run): one batch of 50,000 rows (49,000 posted, 500 held, 500 unknown
 onto 50,000 accounts, month 1 (the customers' ledger accounts opened) / month 2 (found):
 
     receive (read, SM3, parse 50,000 rows)      0.5-1.1 s
-    process, one transaction, commit included   6.3-6.6 s  (first runs 4.1-5.9 s, before the
+    process, one transaction, commit included   6.3-8.7 s  (first runs 4.1-5.9 s, before the
                                                  load rose)
     result file                                 0.1-0.2 s
-    whole batch                                 7.3-7.7 s = 6,500-6,800 rows/s
+    whole batch                                 7.3-9.6 s = 5,200-6,800 rows/s
     bare COPY of the same 50,000 rows into a
-    plain table, same run                       0.64-0.75 s  → the batch is ~10× it
+    plain table, same run                       0.64-0.94 s  → the batch is 9-12× it
                                                  (SQLite, same machine: whole batch 2.4-3.4 s)
 
 Where process's time goes (month 2, s): COPY into staging 0.7 + ANALYZE 0.3, deciding and
@@ -51,7 +51,7 @@ per-row foreign-key checks of the inserts (bank_transactions → bank_accounts, 
 rest is index upkeep of the four tables every posted row lands in. A row table without
 its foreign key, moving the balances before inserting the postings and one ordered read of
 the outcome took about a third off the first version. 1,000,000 rows in 50,000-row batches
-would take ~2.5 min on this loaded machine, one batch at a time.
+would take 2.5-3 min on this loaded machine, one batch at a time.
 """
 
 from __future__ import annotations

@@ -95,8 +95,14 @@ class BankNode:
         with self.bank.uow() as uow:
             lifted = service.expire_temporary_losses(uow=uow, bank_codes=self.bank.bank_codes)
             uow.commit()
-        self._files_executor.submit(self._process_files)  # batches a crash left received
+        self._schedule_files()  # batches a crash left received
         return lifted
+
+    def _schedule_files(self) -> None:
+        try:
+            self._files_executor.submit(self._process_files)
+        except RuntimeError:  # shutting down: the next start picks the batches up
+            pass
 
     def _process_files(self) -> None:
         try:
@@ -159,7 +165,7 @@ class BankNode:
             request = json.loads(body)
             answer = answer_request(self.bank, request["operation"], request["args"])
             if request["operation"] == "submit_disbursement" and answer.get("ok"):
-                self._files_executor.submit(self._process_files)  # answered at receipt
+                self._schedule_files()  # answered at receipt, processed in the background
             return answer
         except (ValueError, KeyError, TypeError):
             return {"ok": False, "code": "bad_request", "reason_zh": "请求格式不正确",
