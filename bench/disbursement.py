@@ -53,15 +53,19 @@ to compare. Pension, 2026-12, six banks, 50,000 rows per batch file.
 | run                                   | payees    | run, end to end | bare COPY | ratio | checks |
 |---------------------------------------|-----------|-----------------|-----------|-------|--------|
 | 1M, --no-held (bank code of 01:09)    | 1,000,000 | 699.9 s         | 29.1 s    | 24.1× | all passed |
+| 1M, --no-held (bank code of 01:35)    | 1,000,000 | 394.0 s         | 19.5 s    | 20.2× | all passed |
 | 100k, --no-held, --profile            | 100,000   | 50.3 s          | 2.1 s     | 23.7× | all passed |
 | 20k, default mix (400 held)          | 20,000    | 23.8 s          | 0.23 s    | 105×  | all passed |
 | 20k, --no-held, --profile             | 20,000    | 13.0 s          | 0.6 s     | 20.9× | all passed |
 
-Where the 1M run's 700 s went, by step: payee list 79.8 (the reference office's list
-computed and received), mapping 45.6, batch planning 55.8, files 19.9, submit (the bank's
-processing of 24 batches, commit included) 379.0, results read 88.6, reconciliation 31.1.
+Where the 1M runs' time went, by step (first run / second run, s): payee list (the reference
+office's list computed and received) 79.8 / 57.8, mapping 45.6 / 24.5, batch planning 55.8 /
+32.9, files 19.9 / 13.1, submit (the bank's processing of 24 batches, commit included) 379.0 /
+204.2, results read 88.6 / 47.7, reconciliation 31.1 / 13.7. Every payee's credit was in the
+bank's ledger, each row_ref once in bank_transactions, one bank audit record per batch naming
+its 50,000 rows, paid + failed = due (998,000 posted, 2,000 failed `account_closed`).
 
-**The goal (≤ 3× a bare COPY) is not met: about 24×.** Where the time goes (100k profile, SQL
+**The goal (≤ 3× a bare COPY) is not met: 20-24×.** Where the time goes (100k profile, SQL
 timed client side, per statement kind summed over the run):
 
 * The bank, 47 % (bankfile, banking/disbursement.py): inserting bank_disbursement_rows
