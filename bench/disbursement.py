@@ -55,6 +55,7 @@ to compare. Pension, 2026-12, six banks, 50,000 rows per batch file.
 | 1M, --no-held (bank code of 01:09)    | 1,000,000 | 699.9 s         | 29.1 s    | 24.1× | all passed |
 | 1M, --no-held (bank code of 01:35)    | 1,000,000 | 394.0 s         | 19.5 s    | 20.2× | all passed |
 | 100k, --no-held, --profile            | 100,000   | 50.3 s          | 2.1 s     | 23.7× | all passed |
+| 100k, default mix (2,000 held)        | 100,000   | 77.5 s          | 0.98 s    | 79.2× | all passed |
 | 20k, default mix (400 held)          | 20,000    | 23.8 s          | 0.23 s    | 105×  | all passed |
 | 20k, --no-held, --profile             | 20,000    | 13.0 s          | 0.6 s     | 20.9× | all passed |
 
@@ -92,12 +93,14 @@ timed client side, per statement kind summed over the run):
   statements, ~7 ms per failure (200 failures: 1.4 s; 2,000 at 1M: ~14 s).
 * **Held payments are the largest cost when there are any** (20k run, 400 held: submit took
   19.6 s against 5.9 s without held payments even under the profiler; ~35-50 ms per held
-  payment): the bank writes one `payment_held` outbox message per held row
+  payment; 100k run with 2,000 held: submit 62.3 s where ~20 s would do without them, ~21 ms
+  per held payment at load 7): the bank writes one `payment_held` outbox message per held row
   (_tell_held), and in process the bank's commit runs the BankRelay at once, which applies
   each message to the platform in its own transaction (banking/link.py apply_bank_message:
   card and card_blocks reads, card_bank_events insert, audit record with its chain read,
   outbox event, then the event dispatch with its inbox check and publish update). With 1 in
-  50 accounts not activated, a million payees would spend ~15 min there. A per-batch held
+  50 accounts not activated, a million payees would spend 7-15 min there (the 1M run with
+  held payments was not made for lack of time: ~800 s expected, ~40×). A per-batch held
   notice (one event naming its cards) or relaying after the run would take it off the path.
 * The office's reconciliation file, 4 %: every payment streamed into a CSV (31 s at 1M).
 
