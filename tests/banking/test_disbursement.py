@@ -224,6 +224,19 @@ def test_a_bad_file_is_refused_and_nothing_is_recorded(bank_platform, bank, file
             assert uow.session.execute(select(func.count()).select_from(table)).scalar() == 0
 
 
+def test_a_receipt_always_reads_the_file_from_the_drop(bank_platform, bank, files, tmp_path):
+    """The same file parsed before (a receipt that was rolled back) is no excuse: the bank
+    reads the drop at every receipt."""
+    rows = [("pension:2026-12:80:1", "6212260000000000018", "某", 100, "")]
+    name, sm3 = drop_file(files, "pension-202612-ICBC-0030", rows)
+    with bank.uow() as uow:  # received, then rolled back: nothing recorded
+        disbursement.receive(uow=uow, files=files, bank_code="ICBC",
+                             batch_id="pension-202612-ICBC-0030", file_name=name, sm3_hex=sm3)
+    bank.files = FileDrop(tmp_path / "another-drop")  # the file is not in this one
+    with pytest.raises(BankRefused):
+        submit(bank_platform, "pension-202612-ICBC-0030", name, sm3)
+
+
 def test_the_result_is_none_until_processed_and_rewritten_when_lost(bank_platform, bank, files):
     card = account(bank_platform, bank, 360, "蒋六")
     batch = "qclc-202612-ICBC-0001"
@@ -271,3 +284,26 @@ def test_the_bank_learns_the_holders_name_from_the_production_event(bank_platfor
     _, by_ref = results(files, "pension-202612-ICBC-0020.result.csv")
     assert by_ref == {"pension:2026-12:70:1": ("held", ""),
                       "pension:2026-12:71:1": ("failed", "name_mismatch")}
+
+
+def test_a_batch_whose_file_left_the_drop_waits_and_the_others_go_on(bank_platform, bank, files):
+    from yikatong.banking.disbursement import _PARSED
+
+    card = account(bank_platform, bank, 370, "沈七")
+    first, first_sm3 = drop_file(files, "qclc-202612-ICBC-0002",
+                                 [("qclc:2026-12:90:1", card.pan, "沈七", 700, "")])
+    second, second_sm3 = drop_file(files, "qclc-202612-ICBC-0003",
+                                   [("qclc:2026-12:91:1", card.pan, "沈七", 300, "")])
+    with bank.uow() as uow:  # both received (by the node, say), neither processed yet
+        for batch, name, sm3 in (("qclc-202612-ICBC-0002", first, first_sm3),
+                                 ("qclc-202612-ICBC-0003", second, second_sm3)):
+            disbursement.receive(uow=uow, files=files, bank_code="ICBC", batch_id=batch,
+                                 file_name=name, sm3_hex=sm3)
+        uow.commit()
+    _PARSED.clear()  # a restart: nothing parsed in memory
+    files.to_bank("ICBC", first).unlink()
+    assert disbursement.process_received(bank) == 1
+    assert balance(bank, "ICBC", card.pan) == 300
+    with bank.uow() as uow:
+        assert disbursement.batch_view(uow=uow, bank_code="ICBC",
+                                       batch_id="qclc-202612-ICBC-0002").status == "received"

@@ -254,3 +254,22 @@ def test_the_office_lists_who_is_due_suspended_and_active(platform, clock):
         assert ids("active") == [active.person_id]
         listed = certification.pensioners(uow=uow, actor=OFFICE)
         assert all("*" in v.ssn_masked for v in listed)  # masked in the list
+
+
+def test_people_enrolled_in_the_pension_are_followed_from_their_first_month(platform):
+    from tests.benefits.pension_helpers import holder_with_card
+    from yikatong.benefits import service as benefits
+
+    person = holder_with_card(platform)
+    with platform.uow() as uow:
+        benefits.enrol(uow=uow, actor=OFFICE, programme_code="pension", person_id=person.person_id,
+                       monthly_fen=300_000, start_period="2025-11", end_period=None,
+                       source="office", source_ref="retirement-1")
+        uow.commit()
+    with platform.uow() as uow:
+        assert certification.follow_enrolled_pensioners(uow=uow, actor=OFFICE) == 1
+    with platform.uow() as uow:
+        assert certification.follow_enrolled_pensioners(uow=uow, actor=OFFICE) == 0
+    followed = view(platform, person.person_id)
+    assert (followed.since, followed.valid_until) == (date(2025, 11, 1), date(2026, 11, 1))
+    assert payable(platform, person.person_id, "2026-11") is None

@@ -71,7 +71,7 @@ def test_a_period_is_year_and_month(bad):
         rules.check_period(bad)
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31)),
        st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31)))
 def test_overpaid_months_are_exactly_those_after_the_month_of_death(died_on, day):

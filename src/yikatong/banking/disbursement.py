@@ -70,7 +70,6 @@ from yikatong.banking.bankfiles import (
     FAILED,
     HELD,
     POSTED,
-    BankFileInvalid,
     BatchResubmittedChanged,
     FileDrop,
 )
@@ -82,7 +81,7 @@ from yikatong.banking.models import (
 )
 from yikatong.cards.protocols import BankEventType
 from yikatong.core.actor import Actor
-from yikatong.core.errors import InvalidInput
+from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.core.killpoints import killpoint
 from yikatong.core.money import MAX_BALANCE_FEN, format_fen
 from yikatong.db.base import UTCDateTime
@@ -156,7 +155,7 @@ def receive(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str, 
         if known.file_sm3 != sm3_hex.lower():
             raise BatchResubmittedChanged(batch_id=batch_id)
         return known.receipt_id
-    header, rows = _read(files, bank_code, batch_id, file_name, sm3_hex)
+    header, rows = _read(files, bank_code, batch_id, file_name, sm3_hex, fresh=True)
     batch = BankDisbursementBatch(
         bank_code=bank_code, batch_id=batch_id, receipt_id=f"{bank_code}-R{uuid.uuid4().hex[:20]}",
         file_name=file_name, file_sm3=header.sm3_hex, payer_code=header.payer_code,
@@ -180,10 +179,12 @@ _PARSED: dict[tuple[str, str, str], tuple] = {}
 _PARSED_KEEP = 4
 
 
-def _read(files: FileDrop, bank_code: str, batch_id: str, file_name: str,
-          sm3_hex: str) -> tuple[bankfiles.DisbursementHeader, list[bankfiles.DisbursementRow]]:
+def _read(files: FileDrop, bank_code: str, batch_id: str, file_name: str, sm3_hex: str,
+          fresh: bool = False) -> tuple[bankfiles.DisbursementHeader,
+                                        list[bankfiles.DisbursementRow]]:
+    """The file's header and rows; at receipt (`fresh`) always read from the drop."""
     key = (bank_code, batch_id, sm3_hex.lower())
-    if key in _PARSED:
+    if key in _PARSED and not fresh:
         return _PARSED[key]
     parsed = _parse(files, bank_code, batch_id, file_name, sm3_hex)
     while len(_PARSED) >= _PARSED_KEEP:
@@ -542,9 +543,9 @@ def process_received(bank) -> int:
                 killpoint("bank.disbursement.decided")  # paid in the transaction, not committed
                 bank.commit(uow)
             killpoint("bank.disbursement.processed")  # committed, no result file yet
-        except BankFileInvalid:
-            log.exception("batch %s of %s can no longer be read; left received", batch_id,
-                          bank_code)
+        except DomainError as error:  # the file went from the drop, or changed there
+            log.error("batch %s of %s cannot be read now (%s); left received", batch_id,
+                      bank_code, error.code)
             continue
         with bank.uow() as uow:  # committed: the outcome `process` kept is the batch's
             write_result(uow=uow, files=bank.files, bank_code=bank_code, batch_id=view.batch_id,

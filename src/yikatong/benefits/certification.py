@@ -231,6 +231,39 @@ def register_pensioner(*, uow: UnitOfWork, actor: Actor, person_id: int, since: 
     return _eligibility_view(uow, row)
 
 
+def follow_enrolled_pensioners(*, uow: UnitOfWork, actor: Actor, limit: int = 10000) -> int:
+    """Follow every person with an active pension enrolment (bnfcore's `enrol`) who is not
+    followed yet, from the enrolment's first month (its first day counts as the first
+    confirmation). One audit record names them; commits; returns how many were added."""
+    try:
+        from yikatong.benefits.models import Enrolment
+    except ImportError:
+        return 0
+    pol = policy()
+    rows = uow.session.execute(
+        select(Enrolment.person_id, Enrolment.start_period)
+        .where(Enrolment.programme_code == pol.programme, Enrolment.status == "active",
+               Enrolment.person_id.not_in(select(PensionEligibility.person_id)))
+        .order_by(Enrolment.person_id, Enrolment.start_period).limit(limit)).all()
+    firsts: dict[int, str] = {}
+    for person_id, start in rows:
+        firsts.setdefault(person_id, start)
+    if not firsts:
+        return 0
+    now = uow.now()
+    for person_id, start in firsts.items():
+        since = rules.first_day(start)
+        uow.session.add(PensionEligibility(
+            person_id=person_id, office_code=OFFICE, since=since,
+            valid_until=rules.valid_until(since, pol), status=str(Status.ACTIVE),
+            created_at=now, updated_at=now))
+    uow.session.flush()
+    uow.audit(actor=actor, action="pension.pensioners_followed", entity_type="pension_batch",
+              entity_id=f"follow:{now.isoformat()}", after={"person_ids": sorted(firsts)})
+    uow.commit()
+    return len(firsts)
+
+
 def eligibility_of(*, uow: UnitOfWork, person_id: int) -> EligibilityView:
     row = uow.session.get(PensionEligibility, person_id)
     if row is None:

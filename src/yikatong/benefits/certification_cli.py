@@ -1,6 +1,7 @@
 """`ykt benefits certification …`: the pension confirmation's batch work from the command
 line (the same use cases as the worker's jobs, certification_jobs.py).
 
+    ykt benefits certification follow     follow the people enrolled in the pension
     ykt benefits certification remind     text pensioners whose confirmation runs out soon
     ykt benefits certification lapse      suspend the pensions whose confirmation ran out
     ykt benefits certification deaths     apply card deaths not applied yet (catch-up)
@@ -20,6 +21,15 @@ def register(group) -> None:
     certification = typer.Typer(no_args_is_help=True,
                                 help="pension eligibility confirmation / 养老金待遇资格认证")
     group("benefits").add_typer(certification, name="certification")
+
+    @certification.command("follow")
+    def follow() -> None:
+        """Follow the people enrolled in the pension not followed yet / 纳入认证管理."""
+        from yikatong.benefits import certification_jobs
+        from yikatong.cli.context import platform
+
+        count = certification_jobs.follow(platform())
+        console.print(f"已纳入 followed: {count}")
 
     @certification.command("remind")
     def remind() -> None:

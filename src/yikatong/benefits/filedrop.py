@@ -47,7 +47,7 @@ def office_file(root: Path, office_code: str, name: str) -> Path:
     return root / "offices" / office_code / name
 
 
-def _csv_line(fields: list[str]) -> bytes:
+def csv_line(fields: list[str]) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(fields)
     return buffer.getvalue().encode("utf-8")
@@ -74,17 +74,17 @@ def write_disbursement_file(path: Path, *, batch_id: str, bank_code: str, payer_
     digest = hashes.Hash(hashes.SM3())
     count = total = 0
     with open(body, "wb") as out:
-        columns = _csv_line(rules.ROW_COLUMNS)
+        columns = csv_line(rules.ROW_COLUMNS)
         digest.update(columns)
         out.write(columns)
         for row in rows:
-            line = _csv_line(row)
+            line = csv_line(row)
             digest.update(line)
             out.write(line)
             count += 1
             total += int(row[3])
     sm3_hex = digest.finalize().hex()
-    header = _csv_line(rules.disbursement_header(
+    header = csv_line(rules.disbursement_header(
         batch=batch_id, bank_code=bank_code, payer_code=payer_code, pay_day=pay_day,
         row_count=count, total_fen=total, sm3_hex=sm3_hex))
 
@@ -121,9 +121,9 @@ def write_csv(path: Path, header: list[str], columns: list[str], rows: Iterable[
     """A plain report file (the reconciliation to the paying office), atomically."""
 
     def chunks() -> Iterator[bytes]:
-        yield _csv_line(header)
-        yield _csv_line(columns)
+        yield csv_line(header)
+        yield csv_line(columns)
         for row in rows:
-            yield _csv_line([str(value) if value is not None else "" for value in row])
+            yield csv_line([str(value) if value is not None else "" for value in row])
 
     write_atomically(path, chunks())

@@ -144,6 +144,31 @@ def record_death(*, uow: UnitOfWork, actor: Actor, person_id: int, died_on: date
                         new_recoveries=len(created), payments_stopped=service is not None)
 
 
+def rescan_deceased(*, uow: UnitOfWork, actor: Actor, within_days: int = 400) -> int:
+    """Record the overpayments that reached a deceased pensioner's account after the death was
+    applied (a batch in flight at the bank then, its result read later): every pensioner who
+    died within `within_days` is looked at again. Commits; returns how many were recorded."""
+    service = benefits_service()
+    if service is None:
+        return 0
+    since = date.fromordinal(local_date(uow.now()).toordinal() - within_days)
+    rows = list(uow.session.execute(select(PensionEligibility).where(
+        PensionEligibility.died_on.is_not(None), PensionEligibility.died_on >= since)
+        .order_by(PensionEligibility.person_id)).scalars())
+    created: list[PensionRecovery] = []
+    for row in rows:
+        created += _record_overpayments(uow, actor, service, person_id=row.person_id,
+                                        died_on=row.died_on, card_no=None,
+                                        office_code=row.office_code)
+    if created:
+        uow.audit(actor=actor, action="pension.recoveries_recorded", entity_type="pension_batch",
+                  entity_id=f"rescan:{uow.now().isoformat()}",
+                  after={"recoveries": [{"id": r.id, "person_id": r.person_id, "period": r.period,
+                                         "amount_fen": r.amount_fen} for r in created]})
+        uow.commit()
+    return len(created)
+
+
 def _record_overpayments(uow: UnitOfWork, actor: Actor, service, *, person_id: int,
                          died_on: date, card_no: str | None,
                          office_code: str) -> list[PensionRecovery]:
@@ -192,7 +217,7 @@ def collect(*, uow: UnitOfWork, actor: Actor, person_id: int | None = None,
         return []
     gateway = uow.get(BankGateway)
     debit = getattr(gateway, "pay_from_account", None)
-    pol, now = policy(), uow.now()
+    pol, now, service = policy(), uow.now(), benefits_service()
     for row in rows:
         row.updated_at = now
         if debit is None:
@@ -214,6 +239,10 @@ def collect(*, uow: UnitOfWork, actor: Actor, person_id: int | None = None,
             row.recovered_at = now
             row.last_refusal = None
             row.bank_reference = result.bank_reference
+            if service is not None and hasattr(service, "mark_recovered"):
+                service.mark_recovered(uow=uow, actor=actor, programme_code=row.programme,
+                                       period=row.period, person_id=row.person_id,
+                                       reason="recovered_after_death")
         else:
             row.last_refusal = (result.reason_code or result.status or "refused")[:64]
     uow.session.flush()

@@ -249,11 +249,15 @@ def _map_payments(uow: UnitOfWork, actor: Actor, run_id: int) -> None:
                                        Payment.period == the_run.period,
                                        Payment.id_number == payee.id_number)
     no_account = account.person_id.is_(None)
+    # Numbered into batches of `batch_rows` per bank as they are made: no second pass over
+    # every row (a retry's rows are numbered by _plan_batches).
+    cap = packaged_programmes().batch_rows
+    rank = func.row_number().over(partition_by=account.bank_code, order_by=payee.line_no)
     source = (select(literal(run_id), literal(the_run.programme_code), literal(the_run.period),
                      payee.id_number, person.id, payee.name, payee.amount_fen,
                      case((no_account, "failed"), else_="pending"),
                      case((no_account, "no_card"), else_=None), literal(1), account.bank_code,
-                     account.pan, account.card_no,
+                     account.pan, account.card_no, case((no_account, None), else_=1 + (rank - 1) // cap),
                      literal(uow.now(), Payment.__table__.c.updated_at.type))
               .select_from(Payee.__table__.outerjoin(Person.__table__, person.ssn == payee.id_number)
                            .outerjoin(AccountMapEntry.__table__, account.person_id == person.id))
@@ -261,7 +265,8 @@ def _map_payments(uow: UnitOfWork, actor: Actor, run_id: int) -> None:
               .order_by(payee.line_no))
     uow.session.execute(insert(Payment).from_select(
         ["run_id", "programme_code", "period", "id_number", "person_id", "name", "amount_fen",
-         "status", "reason_code", "attempt", "bank_code", "pan", "card_no", "updated_at"], source))
+         "status", "reason_code", "attempt", "bank_code", "pan", "card_no", "batch_seq",
+         "updated_at"], source))
     if the_run.programme_code == "pension":
         _hold_back_unpayable_pensions(uow, the_run)
     _queue_failures(uow, the_run, Payment.run_id == run_id)
@@ -286,16 +291,26 @@ def _payable_ids(uow: UnitOfWork, the_run: Run, payment_ids: list[int]) -> set[i
 
 
 def _hold_back_unpayable_pensions(uow: UnitOfWork, the_run: Run) -> None:
+    """Pensions not payable this period (no yearly confirmation, or after death) fail with
+    the seam's reason before any bank sees them: set-based, a reason asked per person only
+    while they are few."""
     seam = _pension_seam()
     pending = uow.session.execute(select(Payment.id, Payment.person_id).where(
         Payment.run_id == the_run.id, Payment.status == "pending")).all()
     payable = seam.payable_person_ids(uow, [r.person_id for r in pending], the_run.period)
-    for row in pending:
-        if row.person_id in payable:
-            continue
-        reason = seam.pension_payable(uow, row.person_id, the_run.period) or "not_certified"
-        uow.session.execute(update(Payment).where(Payment.id == row.id).values(
-            status="failed", reason_code=reason, updated_at=uow.now()))
+    unpayable = [r for r in pending if r.person_id not in payable]
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for row in unpayable:
+        reason = (seam.pension_payable(uow, row.person_id, the_run.period)
+                  if len(unpayable) <= ASK_EACH_UP_TO else None) or "not_certified"
+        by_reason[reason].append(row.id)
+    for reason, ids in by_reason.items():
+        for chunk in _chunks(ids, 1000):
+            uow.session.execute(update(Payment).where(Payment.id.in_(chunk)).values(
+                status="failed", reason_code=reason, batch_seq=None, updated_at=uow.now()))
+
+
+ASK_EACH_UP_TO = 10000
 
 
 class _EveryonePayable:
@@ -319,39 +334,47 @@ def _pension_seam():
 
 
 def _plan_batches(uow: UnitOfWork, actor: Actor, run_id: int) -> None:
-    """Number the pending payments without a batch into batches of at most `batch_rows` per
-    bank (one UPDATE with a window function per bank) and record the batches."""
+    """Number the pending payments without a batch (a retry's) into batches of at most
+    `batch_rows` per bank (one UPDATE with a window function per bank), then record a batch
+    for every batch number of pending payments that has none yet."""
     the_run = uow.session.get(Run, run_id)
     cap = packaged_programmes().batch_rows
     unbatched = and_(Payment.run_id == run_id, Payment.status == "pending",
                      Payment.batch_seq.is_(None))
-    banks = uow.session.execute(select(Payment.bank_code, func.count()).where(unbatched)
-                                .group_by(Payment.bank_code).order_by(Payment.bank_code)).all()
-    if not banks:
-        return
-    for bank_code, _count in banks:
-        last = uow.session.execute(select(func.max(Batch.seq)).where(
-            Batch.run_id == run_id, Batch.bank_code == bank_code)).scalar_one() or 0
+    banks = [bank for bank, in uow.session.execute(
+        select(Payment.bank_code).where(unbatched).distinct().order_by(Payment.bank_code))]
+    for bank_code in banks:
+        last = max(uow.session.execute(select(func.max(Batch.seq)).where(
+                       Batch.run_id == run_id, Batch.bank_code == bank_code)).scalar_one() or 0,
+                   uow.session.execute(select(func.max(Payment.batch_seq)).where(
+                       Payment.run_id == run_id, Payment.bank_code == bank_code)).scalar_one() or 0)
         rank = func.row_number().over(order_by=Payment.id)
         numbered = (select(Payment.id.label("pid"), (literal(last + 1) + (rank - 1) // cap).label("seq"))
                     .where(unbatched, Payment.bank_code == bank_code).subquery())
         uow.session.execute(update(Payment).where(Payment.id == numbered.c.pid)
                             .values(batch_seq=numbered.c.seq),
                             execution_options={"synchronize_session": False})
-        groups = uow.session.execute(
-            select(Payment.batch_seq, func.count(), func.sum(Payment.amount_fen),
-                   func.min(Payment.id), func.max(Payment.id))
-            .where(Payment.run_id == run_id, Payment.bank_code == bank_code,
-                   Payment.batch_seq > last).group_by(Payment.batch_seq)).all()
-        now = uow.now()
-        for seq, count, total, _first, _last in groups:
-            uow.session.add(Batch(run_id=run_id, bank_code=bank_code, seq=seq, state="planned",
-                                  batch_id=rules.batch_id(the_run.programme_code, the_run.period,
-                                                          bank_code, seq),
-                                  row_count=count, total_fen=int(total), created_at=now, updated_at=now))
+    known = exists(select(Batch.id).where(Batch.run_id == run_id, Batch.bank_code == Payment.bank_code,
+                                          Batch.seq == Payment.batch_seq))
+    groups = uow.session.execute(
+        select(Payment.bank_code, Payment.batch_seq, func.count(), func.sum(Payment.amount_fen))
+        .where(Payment.run_id == run_id, Payment.status == "pending",
+               Payment.batch_seq.is_not(None), ~known)
+        .group_by(Payment.bank_code, Payment.batch_seq)
+        .order_by(Payment.bank_code, Payment.batch_seq)).all()
+    if not groups:
+        return
+    now = uow.now()
+    for bank_code, seq, count, total in groups:
+        uow.session.add(Batch(run_id=run_id, bank_code=bank_code, seq=seq, state="planned",
+                              batch_id=rules.batch_id(the_run.programme_code, the_run.period,
+                                                      bank_code, seq),
+                              row_count=count, total_fen=int(total), created_at=now, updated_at=now))
     uow.session.flush()
     uow.audit(actor=actor, action="benefits.run_batched", entity_type="benefit_run", entity_id=run_id,
-              after={"banks": [bank for bank, _ in banks], "rows": sum(c for _, c in banks)})
+              after={"batches": [rules.batch_id(the_run.programme_code, the_run.period, b, q)
+                                 for b, q, _, _ in groups][:200],
+                     "rows": sum(c for _, _, c, _ in groups)})
 
 
 def _open_batches(uow: UnitOfWork, run_id: int) -> list[Batch]:
@@ -589,12 +612,16 @@ def _reconcile(uow: UnitOfWork, actor: Actor, run_id: int, root) -> None:
     header = ["#YKT-DISB-RECON-1", the_run.programme_code, the_run.period, the_run.office_code,
               the_run.pay_date.isoformat()] + [f"{k}={v['count']}/{v['fen']}" for k, v in
                                                result.as_dict().items() if isinstance(v, dict)]
-    rows = uow.connection().execute(
-        select(Payment.id_number, Payment.name, Payment.amount_fen, Payment.status,
-               Payment.reason_code, Payment.attempt, Payment.bank_code, Payment.paid_on)
-        .where(Payment.run_id == run_id).order_by(Payment.id), execution_options=STREAM)
-    filedrop.write_csv(path, header, ["id_number", "name", "amount_fen", "status", "reason_code",
-                                      "attempt", "bank_code", "paid_on"], rows)
+    columns = ["id_number", "name", "amount_fen", "status", "reason_code", "attempt", "bank_code",
+               "paid_on"]
+    connection = uow.connection()
+    if on_postgres(connection):  # the server writes the CSV: no Python object per row
+        filedrop.write_atomically(path, _copied_rows(connection, run_id, header, columns))
+    else:
+        rows = connection.execute(
+            select(*(getattr(Payment, c) for c in columns))
+            .where(Payment.run_id == run_id).order_by(Payment.id), execution_options=STREAM)
+        filedrop.write_csv(path, header, columns, rows)
     killpoint("run.reconciliation_written")  # the office's file is there, the run not updated
     the_run.reconciliation = result.as_dict()
     the_run.reconciliation_file = str(path)
@@ -603,6 +630,16 @@ def _reconcile(uow: UnitOfWork, actor: Actor, run_id: int, root) -> None:
     the_run.updated_at = uow.now()
     uow.audit(actor=actor, action="benefits.run_reconciled", entity_type="benefit_run",
               entity_id=run_id, after=result.as_dict())
+
+
+def _copied_rows(connection, run_id: int, header: list[str], columns: list[str]):
+    yield filedrop.csv_line(header) + filedrop.csv_line(columns)
+    cursor = connection.connection.driver_connection.cursor()
+    query = (f"COPY (SELECT {', '.join(columns)} FROM benefit_payments WHERE run_id = {int(run_id)} "
+             "ORDER BY id) TO STDOUT WITH (FORMAT csv)")
+    with cursor.copy(query) as copy:
+        for block in copy:
+            yield bytes(block)
 
 
 # --- reading ---------------------------------------------------------------------------------
