@@ -54,15 +54,18 @@ to compare. Pension, 2026-12, six banks, 50,000 rows per batch file.
 |---------------------------------------|-----------|-----------------|-----------|-------|--------|
 | 1M, --no-held (bank code of 01:09)    | 1,000,000 | 699.9 s         | 29.1 s    | 24.1× | all passed |
 | 1M, --no-held (bank code of 01:35)    | 1,000,000 | 394.0 s         | 19.5 s    | 20.2× | all passed |
+| 1M, --no-held (bnfcore 4a971d9, 01:56, load 2-3: the quietest run) | 1,000,000 | 179.3 s | 8.3 s | 21.6× | all passed |
 | 100k, --no-held, --profile            | 100,000   | 50.3 s          | 2.1 s     | 23.7× | all passed |
 | 100k, default mix (2,000 held)        | 100,000   | 77.5 s          | 0.98 s    | 79.2× | all passed |
 | 20k, default mix (400 held)          | 20,000    | 23.8 s          | 0.23 s    | 105×  | all passed |
 | 20k, --no-held, --profile             | 20,000    | 13.0 s          | 0.6 s     | 20.9× | all passed |
 
-Where the 1M runs' time went, by step (first run / second run, s): payee list (the reference
-office's list computed and received) 79.8 / 57.8, mapping 45.6 / 24.5, batch planning 55.8 /
-32.9, files 19.9 / 13.1, submit (the bank's processing of 24 batches, commit included) 379.0 /
-204.2, results read 88.6 / 47.7, reconciliation 31.1 / 13.7. Every payee's credit was in the
+Where the 1M runs' time went, by step (first / second / third run, s): payee list (the
+reference office's list computed and received) 79.8 / 57.8 / 26.0, mapping 45.6 / 24.5 /
+18.5, batch planning 55.8 / 32.9 / 0.85 (bnfcore now numbers the batches as the payments are
+made), files 19.9 / 13.1 / 9.2, submit (the bank's processing of 24 batches, commit
+included) 379.0 / 204.2 / 94.4, results read 88.6 / 47.7 / 28.2, reconciliation 31.1 / 13.7 /
+2.2 (now written by COPY). Every payee's credit was in the
 bank's ledger, each row_ref once in bank_transactions, one bank audit record per batch naming
 its 50,000 rows, paid + failed = due (998,000 posted, 2,000 failed `account_closed`).
 
@@ -77,11 +80,10 @@ timed client side, per statement kind summed over the run):
   opening ledger accounts 0.75 s. Each posted payee lands in four indexed tables
   (bank_disbursement_rows, bank_transactions, ledger_postings, ledger_accounts' balance):
   four writes with their indexes and foreign keys against the baseline's one.
-* benefit_payments rewritten twice, 15 % (bnfcore, benefits/runs.py): `_plan_batches` numbers
+* benefit_payments rewritten twice, 15 % (bnfcore, benefits/runs.py): `_plan_batches` numbered
   the batches by an UPDATE of every payment (2.9 s at 100k, 55.8 s at 1M) right after
-  `_map_payments` inserted them (2.5 s / 45.6 s); the batch number could be computed in that
-  INSERT … SELECT (row_number() over the bank's rows / batch_rows), saving a full rewrite of
-  the table and its four indexes. `_apply_results_by_copy` then UPDATEs every payment again
+  `_map_payments` inserted them (2.5 s / 45.6 s); bnfcore's 4a971d9 now gives the numbers in
+  that INSERT (0.85 s in the third 1M run). `_apply_results_by_copy` then UPDATEs every payment again
   from the staged results (3.7 s / most of 88.6 s), a non-HOT update since status is indexed.
 * The payee list, 14 % (bnfcore, paying_office.py, service.receive_payee_list): the reference
   office walks every enrolment in Python (rules.ineligibility, a PayeeRow each: 4.9 s at
@@ -102,7 +104,11 @@ timed client side, per statement kind summed over the run):
   50 accounts not activated, a million payees would spend 7-15 min there (the 1M run with
   held payments was not made for lack of time: ~800 s expected, ~40×). A per-batch held
   notice (one event naming its cards) or relaying after the run would take it off the path.
-* The office's reconciliation file, 4 %: every payment streamed into a CSV (31 s at 1M).
+* The office's reconciliation file, 4 %: every payment streamed into a CSV (31 s at 1M;
+  2.2 s since bnfcore writes it by COPY).
+
+In the third, quietest 1M run the bank is 53 % of the time (94 s for 24 batches: ~3.9 s per
+50,000 rows), the results read back 16 %, the payee list 14 %, the mapping 10 %.
 
 No performance change was made here: the owners were changing both files while this ran.
 
