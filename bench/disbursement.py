@@ -46,7 +46,7 @@ through a cursor) and the top functions under cProfile.
 ## Measured (2026-12-05, 01:09-01:50 UTC, branch bnfbench with bnfcore and bankfile merged)
 
 **The 2-core machine was shared with six other helpers and their test runs: load average
-7-12 throughout** (printed before the run, after it and after the bare COPY), so the absolute
+7-12 in every run but the last (2-3)** (printed before the run, after it and after the bare COPY), so the absolute
 figures move a lot from run to run; the ratio to the bare COPY of the same run is the figure
 to compare. Pension, 2026-12, six banks, 50,000 rows per batch file.
 
