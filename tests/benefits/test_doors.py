@@ -12,6 +12,7 @@ from yikatong.benefits import runs
 from yikatong.core.actor import Role
 
 API = "/api/v1/benefits"
+pytestmark = pytest.mark.db
 
 
 def office(login, code: str = "CZ-SI"):
@@ -89,7 +90,6 @@ def test_the_pages_of_the_office_and_the_holder(platform, bank, signed_in):  # n
     assert mine.status_code == 200 and "2026-12" in mine.text and "2,241.00" in mine.text
 
 
-@pytest.mark.db
 def test_ykt_benefits_run_draws_its_report(platform, bank, monkeypatch, tmp_path):
     ssn, _, _ = payee(platform)
     upload(platform, "unemployment", "2026-12", [(ssn, "王小明", 224100, "")])
