@@ -82,6 +82,7 @@ from yikatong.banking.models import (
 from yikatong.cards.protocols import BankEventType
 from yikatong.core.actor import Actor
 from yikatong.core.errors import DomainError, InvalidInput
+from yikatong.core.killpoints import killpoint
 from yikatong.core.money import MAX_BALANCE_FEN, format_fen
 from yikatong.db.base import UTCDateTime
 from yikatong.db.uow import UnitOfWork
@@ -539,7 +540,9 @@ def process_received(bank) -> int:
         try:
             with bank.uow() as uow:
                 view = process(uow=uow, files=bank.files, bank_code=bank_code, batch_id=batch_id)
+                killpoint("bank.disbursement.decided")  # paid in the transaction, not committed
                 bank.commit(uow)
+            killpoint("bank.disbursement.processed")  # committed, no result file yet
         except DomainError as error:  # the file went from the drop, or changed there
             log.error("batch %s of %s cannot be read now (%s); left received", batch_id,
                       bank_code, error.code)

@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 # Where a fault test may kill a run (YKT_KILL_AT=<name>): after each step's commit, and
 # between a bank call and the commit that records its answer.
 KILLPOINTS = ("run.created", "run.mapped", "run.batched", "batch.written", "batch.sent",
-              "batch.submitted", "batch.result_read", "batch.settled", "run.reconciled")
+              "batch.submitted", "batch.result_read", "batch.settled",
+              "run.reconciliation_written", "run.reconciled")
 
 STREAM = {"yield_per": 10000}  # rows read from a server-side cursor, a block at a time
 
@@ -621,6 +622,7 @@ def _reconcile(uow: UnitOfWork, actor: Actor, run_id: int, root) -> None:
             select(*(getattr(Payment, c) for c in columns))
             .where(Payment.run_id == run_id).order_by(Payment.id), execution_options=STREAM)
         filedrop.write_csv(path, header, columns, rows)
+    killpoint("run.reconciliation_written")  # the office's file is there, the run not updated
     the_run.reconciliation = result.as_dict()
     the_run.reconciliation_file = str(path)
     the_run.state = "reconciled" if result.complete else "paying"

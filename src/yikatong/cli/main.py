@@ -53,3 +53,7 @@ def fail(error: DomainError) -> None:
 
 
 _register_domains()
+
+
+if __name__ == "__main__":  # `python -m yikatong.cli.main …` (the fault tests' subprocesses)
+    app(prog_name="ykt")

@@ -1,0 +1,469 @@
+"""A benefits run (代发) of N payees end to end on PostgreSQL, against a bare COPY of the same
+payment rows in the same run.
+
+    PYTHONPATH=src .venv/bin/python bench/disbursement.py [--payees 1000000]
+        [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench_disbursement]
+        [--programme pension] [--period 2026-12] [--no-held] [--profile] [--keep]
+
+SEEDED DIRECTLY (set-based COPY by tests/faults/payees.py, shared with the fault tests; not
+through the services: a million people with cards made through people.service and
+cards.service would take hours), in a PostgreSQL database created afresh, its schema made from the
+models with the reference data loaded (payees.schema_and_reference_data):
+
+  persons             N people, valid GB 11643 ID numbers (320402 + birth date + sequence +
+                      check), Chinese names, born 1940-1943 (pension age), nationality CHN
+  cards               one first card each, `in_use`, at one of six reference banks (dealt out
+                      in turn), a Luhn-valid PAN on the bank's BIN, financial status `active`
+                      (1 in 50 `inactive`: the bank holds those payments; none with --no-held)
+  bank_accounts       the reference bank's account of each card (holder_ref = person id,
+                      holder_name = the person's name; status `active`, `not_activated` for
+                      the inactive ones, `closed` for 1 in 500: the bank fails those rows)
+  ledger_accounts     each account's customer account in the bank's ledger (balance 0)
+  benefit_account_map the ID→account map entry of each person (what the card events keep)
+  benefit_enrolments  each person enrolled in the programme from the period, a monthly amount
+                      between 1,800.00 and 4,800.00 CNY
+  pension_eligibility (pension) each person confirmed until 2027-06-30
+
+Everything after that is the platform's own code, timed as `ykt benefits reference-list` then
+`ykt benefits run PROGRAMME --period PERIOD` do it (in process, the same functions the CLI
+calls, the clock fixed in the month before): the payee list from the reference paying office
+(paying_office.submit_reference_list) → the payments mapped to accounts → one batch file per 50,000
+rows per bank in the file drop → submitted to the reference bank, which posts them (COPY into
+its staging table, ledger postings, bank_transactions) and writes its result files → the
+results read back → the reconciliation.
+
+The baseline, same database, same run: `CREATE TABLE bench_bare_payments (LIKE
+benefit_payments INCLUDING ALL)` and one COPY of exactly the rows the run left in
+benefit_payments (same columns, same indexes and constraints), one transaction. Printed: both
+times, the ratio (goal ≤ 3×, issue 14), the run's steps, and the checks: every payee's posting
+in the bank's ledger (a credit on the payee's customer account in a journal of the batch) or
+held, every row_ref once in bank_transactions, one audit record per batch naming its rows, and
+paid + held + failed = due. Timings are never asserted; the machine is shared, so run twice
+before quoting a figure. `--profile` prints the SQL statements by total time (SQLAlchemy's
+cursor events: COPY through the driver connection shows as its COPY statement only when it goes
+through a cursor) and the top functions under cProfile.
+
+## Measured (2026-12-05, 01:09-01:50 UTC, branch bnfbench with bnfcore and bankfile merged)
+
+**The 2-core machine was shared with six other helpers and their test runs: load average
+7-12 in every run but the last (2-3)** (printed before the run, after it and after the bare COPY), so the absolute
+figures move a lot from run to run; the ratio to the bare COPY of the same run is the figure
+to compare. Pension, 2026-12, six banks, 50,000 rows per batch file.
+
+| run                                   | payees    | run, end to end | bare COPY | ratio | checks |
+|---------------------------------------|-----------|-----------------|-----------|-------|--------|
+| 1M, --no-held (bank code of 01:09)    | 1,000,000 | 699.9 s         | 29.1 s    | 24.1× | all passed |
+| 1M, --no-held (bank code of 01:35)    | 1,000,000 | 394.0 s         | 19.5 s    | 20.2× | all passed |
+| 1M, --no-held (bnfcore 4a971d9, 01:56, load 2-3: the quietest run) | 1,000,000 | 179.3 s | 8.3 s | 21.6× | all passed |
+| 100k, --no-held, --profile            | 100,000   | 50.3 s          | 2.1 s     | 23.7× | all passed |
+| 100k, default mix (2,000 held)        | 100,000   | 77.5 s          | 0.98 s    | 79.2× | all passed |
+| 20k, default mix (400 held)          | 20,000    | 23.8 s          | 0.23 s    | 105×  | all passed |
+| 20k, --no-held, --profile             | 20,000    | 13.0 s          | 0.6 s     | 20.9× | all passed |
+
+Where the 1M runs' time went, by step (first / second / third run, s): payee list (the
+reference office's list computed and received) 79.8 / 57.8 / 26.0, mapping 45.6 / 24.5 /
+18.5, batch planning 55.8 / 32.9 / 0.85 (bnfcore now numbers the batches as the payments are
+made), files 19.9 / 13.1 / 9.2, submit (the bank's processing of 24 batches, commit
+included) 379.0 / 204.2 / 94.4, results read 88.6 / 47.7 / 28.2, reconciliation 31.1 / 13.7 /
+2.2 (now written by COPY). Every payee's credit was in the
+bank's ledger, each row_ref once in bank_transactions, one bank audit record per batch naming
+its 50,000 rows, paid + failed = due (998,000 posted, 2,000 failed `account_closed`).
+
+**The goal (≤ 3× a bare COPY) is not met: 20-24×.** Where the time goes (100k profile, SQL
+timed client side, per statement kind summed over the run):
+
+* The bank, 47 % (bankfile, banking/disbursement.py): inserting bank_disbursement_rows
+  (_DECIDE_NEW and _REPEATS, each with NOT EXISTS anti-joins on bank_disbursement_rows and
+  bank_transactions) 5.6 s; ledger_postings INSERT … SELECT 3.5 s; the COPY into the staging
+  table with its Python row building 3.1 s; bank_transactions INSERT 2.6 s; the customers'
+  balances UPDATE 1.4 s; the over-the-bound check (re-reads every touched account) 0.8 s;
+  opening ledger accounts 0.75 s. Each posted payee lands in four indexed tables
+  (bank_disbursement_rows, bank_transactions, ledger_postings, ledger_accounts' balance):
+  four writes with their indexes and foreign keys against the baseline's one.
+* benefit_payments rewritten twice, 15 % (bnfcore, benefits/runs.py): `_plan_batches` numbered
+  the batches by an UPDATE of every payment (2.9 s at 100k, 55.8 s at 1M) right after
+  `_map_payments` inserted them (2.5 s / 45.6 s); bnfcore's 4a971d9 now gives the numbers in
+  that INSERT (0.85 s in the third 1M run). `_apply_results_by_copy` then UPDATEs every payment again
+  from the staged results (3.7 s / most of 88.6 s), a non-HOT update since status is indexed.
+* The payee list, 14 % (bnfcore, paying_office.py, service.receive_payee_list): the reference
+  office walks every enrolment in Python (rules.ineligibility, a PayeeRow each: 4.9 s at
+  100k), then every row is checked again in Python and hashed (SM3 update per row) before its
+  COPY (2.2 s).
+* Failed payments, one at a time (bnfcore, runs._queue_failures and _notify): a RetryItem
+  INSERT per failure and, for the text to the holder, `notify_person` reads the whole person
+  (persons, person_documents, jiangsu_card_records, person_photos with the JPEG): 5
+  statements, ~7 ms per failure (200 failures: 1.4 s; 2,000 at 1M: ~14 s).
+* **Held payments are the largest cost when there are any** (20k run, 400 held: submit took
+  19.6 s against 5.9 s without held payments even under the profiler; ~35-50 ms per held
+  payment; 100k run with 2,000 held: submit 62.3 s where ~20 s would do without them, ~21 ms
+  per held payment at load 7): the bank writes one `payment_held` outbox message per held row
+  (_tell_held), and in process the bank's commit runs the BankRelay at once, which applies
+  each message to the platform in its own transaction (banking/link.py apply_bank_message:
+  card and card_blocks reads, card_bank_events insert, audit record with its chain read,
+  outbox event, then the event dispatch with its inbox check and publish update). With 1 in
+  50 accounts not activated, a million payees would spend 7-15 min there (the 1M run with
+  held payments was not made for lack of time: ~800 s expected, ~40×). A per-batch held
+  notice (one event naming its cards) or relaying after the run would take it off the path.
+* The office's reconciliation file, 4 %: every payment streamed into a CSV (31 s at 1M;
+  2.2 s since bnfcore writes it by COPY).
+
+In the third, quietest 1M run the bank is 53 % of the time (94 s for 24 batches: ~3.9 s per
+50,000 rows), the results read back 16 %, the payee list 14 %, the mapping 10 %.
+
+No performance change was made here: the owners were changing both files while this ran.
+
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.faults.payees: the seeding shared with the fault tests
+from tests.faults import payees  # noqa: E402
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/ykt_bench_disbursement"
+
+
+# --- databases ---------------------------------------------------------------------------------
+
+
+def _admin(url: str):
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from yikatong.db.engine import normalise_url
+
+    target = make_url(normalise_url(url))
+    return target, create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+@contextlib.contextmanager
+def database(url: str, keep: bool) -> Iterator[str]:
+    """The named PostgreSQL database created afresh (dropped after unless `keep`)."""
+    from sqlalchemy import text
+
+    target, admin = _admin(url)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    try:
+        yield target.render_as_string(hide_password=False)
+    finally:
+        if not keep:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def driver(platform):
+    """A raw psycopg connection on the platform's database (for COPY)."""
+    import psycopg
+
+    url = platform.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(url)
+
+
+# --- the baseline ------------------------------------------------------------------------------
+
+
+def bare_copy(platform) -> tuple[float, int]:
+    """COPY the rows the run left in benefit_payments into an empty twin table (same columns,
+    indexes, constraints); returns (seconds of the COPY and its commit, rows)."""
+    with driver(platform) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS bench_bare_payments")
+            cursor.execute("CREATE TABLE bench_bare_payments (LIKE benefit_payments INCLUDING ALL)")
+            buffer = io.BytesIO()
+            with cursor.copy("COPY benefit_payments TO STDOUT") as copy:
+                for data in copy:
+                    buffer.write(data)
+        connection.commit()
+        data = buffer.getvalue()
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            with cursor.copy("COPY bench_bare_payments FROM STDIN") as copy:
+                step = 1 << 20
+                for offset in range(0, len(data), step):
+                    copy.write(data[offset:offset + step])
+            rows = cursor.rowcount
+        connection.commit()
+        return time.perf_counter() - started, rows
+
+
+# --- profiling -----------------------------------------------------------------------------------
+
+
+class Statements:
+    """SQL statements by total time, from SQLAlchemy's cursor events (client side)."""
+
+    def __init__(self, engine) -> None:
+        from sqlalchemy import event
+
+        self.totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+        self._started: list[float] = []
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, *_args) -> None:
+        self._started.append(time.perf_counter())
+
+    def _after(self, _conn, _cursor, statement, _params, _context, executemany) -> None:
+        took = time.perf_counter() - self._started.pop()
+        key = " ".join(statement.split())[:150] + (" [executemany]" if executemany else "")
+        self.totals[key][0] += 1
+        self.totals[key][1] += took
+
+    def report(self, top: int = 25) -> str:
+        lines = [f"{'calls':>7} {'seconds':>8}  statement"]
+        for statement, (calls, seconds) in sorted(self.totals.items(), key=lambda kv: -kv[1][1])[:top]:
+            lines.append(f"{calls:>7} {seconds:>8.3f}  {statement}")
+        return "\n".join(lines)
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--payees", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--programme", default="pension")
+    parser.add_argument("--period", default="2026-12")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-held", action="store_true",
+                        help="every account activated (no held payments, so no payment_held "
+                             "notices relayed to the platform one by one)")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="ykt-bench-disb-"))
+    os.chdir(workdir)  # the file drop and every default var/ path land here
+    print(f"load average {os.getloadavg()[0]:.1f}; work directory {workdir}")
+    with database(args.database_url, args.keep) as url:
+        os.environ.update({"YKT_DATABASE_URL": url, "YKT_KEY_STORE": "memory",
+                           "YKT_CHIP_DIR": str(workdir / "chips"),
+                           "YKT_AUDIT_CHECKPOINT_DIR": str(workdir / "checkpoints")})
+        run_bench(args, workdir)
+
+
+def run_bench(args, workdir: Path) -> None:
+    from yikatong.core.clock import FixedClock
+    from yikatong.platform import Platform
+
+    # The run's pay day must be ahead: the clock is fixed in the month before the period.
+    year, month = map(int, args.period.split("-"))
+    clock = FixedClock(datetime(year if month > 1 else year - 1, month - 1 or 12, 20, 2, 0, tzinfo=UTC))
+    platform = Platform(clock=clock)
+    started = time.perf_counter()
+    payees.schema_and_reference_data(platform)
+    print(f"schema made and reference data loaded in {time.perf_counter() - started:.1f} s")
+
+    def progress(what: str) -> None:
+        print(f"  seeded {what} ({time.perf_counter() - started:.1f} s)", flush=True)
+
+    started = time.perf_counter()
+    seeded = payees.seed(platform.engine.url.render_as_string(hide_password=False), args.payees,
+                         programme=args.programme, period=args.period, now=clock.now(),
+                         no_card=False, held=not args.no_held, progress=progress)
+    print(f"seeded directly in {time.perf_counter() - started:.1f} s: {seeded}")
+
+    statements = Statements(platform.engine) if args.profile else None
+    profiler = cProfile.Profile() if args.profile else None
+    print(f"load average {os.getloadavg()[0]:.1f} before the run")
+    if profiler:
+        profiler.enable()
+    started = time.perf_counter()
+    view, step_seconds = the_run(platform, args.programme, args.period)
+    run_seconds = time.perf_counter() - started
+    if profiler:
+        profiler.disable()
+    print(f"load average {os.getloadavg()[0]:.1f} after the run")
+
+    bare_seconds, bare_rows = bare_copy(platform)
+    print(f"load average {os.getloadavg()[0]:.1f} after the bare COPY")
+    problems = checks(platform, view, seeded)
+
+    print()
+    print(f"payees            {args.payees:>12,}")
+    print(f"run, end to end   {run_seconds:>12.2f} s   ({args.payees / run_seconds:,.0f} payees/s)")
+    print(f"bare COPY         {bare_seconds:>12.2f} s   ({bare_rows:,} rows of benefit_payments)")
+    print(f"ratio             {run_seconds / bare_seconds:>12.2f} ×   (goal ≤ 3×)")
+    for name, seconds in step_seconds.items():
+        print(f"  {name.strip('_'):<16}{seconds:>10.2f} s")
+    print("checks: " + ("all passed" if not problems else "FAILED\n  " + "\n  ".join(problems)))
+    if statements:
+        print("\nSQL statements by total time (client side):")
+        print(statements.report())
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+        print(out.getvalue())
+
+
+STEPS = ("_map_payments", "_plan_batches", "_write_files", "_submit", "_read_results", "_reconcile")
+
+
+class Steps:
+    """Wall time per step of the run: benefits.runs' step functions wrapped for the bench."""
+
+    def __init__(self) -> None:
+        from yikatong.benefits import runs
+
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._saved = {name: getattr(runs, name) for name in STEPS}
+        for name, function in self._saved.items():
+            setattr(runs, name, self._timed(name, function))
+
+    def _timed(self, name, function):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - started
+        return timed
+
+    def restore(self) -> None:
+        from yikatong.benefits import runs
+
+        for name, function in self._saved.items():
+            setattr(runs, name, function)
+
+
+class Bars:
+    """The run's progress (benefits.runs.Progress) as plain lines: a stage, then every tenth."""
+
+    def stage(self, description: str, total: int):
+        print(f"  {description}: {total} batches", flush=True)
+        done = [0]
+
+        def advance(steps: int = 1) -> None:
+            done[0] += steps
+            if total and (done[0] == total or done[0] % max(1, total // 10) == 0):
+                print(f"    {done[0]}/{total}", flush=True)
+        return advance
+
+
+def office(programme: str):
+    from yikatong.benefits.catalogue import packaged_programmes
+    from yikatong.core.actor import Actor, Channel, Role
+
+    code = packaged_programmes().programmes[programme].office_code
+    return Actor(user_id=f"bench-{code.lower()}", role=Role.PAYING_OFFICE, channel=Channel.AGENCY,
+                 branch_code=code)
+
+
+def the_run(platform, programme: str, period: str) -> tuple[object, dict[str, float]]:
+    """The timed part: what `ykt benefits run PROGRAMME --period PERIOD` does, the reference
+    paying office's payee list first. Returns the run's view and seconds per step."""
+    from yikatong.benefits import paying_office, runs
+
+    actor = office(programme)
+    steps = Steps()
+    try:
+        started = time.perf_counter()
+        with platform.uow() as uow:
+            paying_office.submit_reference_list(uow=uow, actor=actor, programme_code=programme,
+                                                period=period)
+            uow.commit()
+        steps.seconds["payee list"] = time.perf_counter() - started
+        print(f"  payee list received ({steps.seconds['payee list']:.1f} s)", flush=True)
+        view = runs.run(platform, actor=actor, programme_code=programme, period=period,
+                        progress=Bars())
+    finally:
+        steps.restore()
+    return view, dict(steps.seconds)
+
+
+CHECKS = {
+    "posted payments without their credit in the bank's ledger": """
+        SELECT count(*) FROM benefit_payments p
+        WHERE p.run_id = :run AND p.status = 'posted' AND NOT EXISTS (
+            SELECT 1 FROM ledger_accounts a
+            JOIN ledger_postings l ON l.account_id = a.id
+            JOIN ledger_journals j ON j.id = l.journal_id AND j.kind = 'bank_disbursement'
+            WHERE a.code = 'bank:' || p.bank_code || ':customer:' || p.pan
+              AND l.amount = -p.amount_fen)""",
+    "customer credits in disbursement journals beyond the posted payments": """
+        SELECT (SELECT count(*) FROM ledger_postings l
+                JOIN ledger_journals j ON j.id = l.journal_id AND j.kind = 'bank_disbursement'
+                WHERE l.amount < 0)
+             - (SELECT count(*) FROM benefit_payments WHERE run_id = :run AND status = 'posted')""",
+    "posted or held payments without their bank transaction (request_id = row_ref)": """
+        SELECT count(*) FROM benefit_payments p
+        WHERE p.run_id = :run AND p.status IN ('posted', 'held') AND NOT EXISTS (
+            SELECT 1 FROM bank_transactions t
+            WHERE t.bank_code = p.bank_code AND t.status = p.status
+              AND t.request_id = p.programme_code || ':' || p.period || ':' || p.id || ':' || p.attempt
+              AND t.amount_fen = p.amount_fen)""",
+    "disbursement bank transactions beyond the posted and held payments": """
+        SELECT (SELECT count(*) FROM bank_transactions WHERE channel = 'disbursement')
+             - (SELECT count(*) FROM benefit_payments WHERE run_id = :run
+                AND status IN ('posted', 'held'))""",
+    "batches without exactly one bank audit record naming all its rows": """
+        SELECT count(*) FROM benefit_batches b
+        WHERE b.run_id = :run AND 1 <> (
+            SELECT count(*) FROM audit_records r
+            WHERE r.action = 'bank.disbursement_processed'
+              AND r.entity_id = b.bank_code || ':' || b.batch_id
+              AND json_array_length((r.after::json -> 'rows') -> 'posted')
+                + json_array_length((r.after::json -> 'rows') -> 'held')
+                + json_array_length((r.after::json -> 'rows') -> 'failed') = b.row_count)""",
+    "batches without exactly one platform audit record (benefits.batch_written)": """
+        SELECT count(*) FROM benefit_batches b
+        WHERE b.run_id = :run AND 1 <> (
+            SELECT count(*) FROM audit_records r
+            WHERE r.action = 'benefits.batch_written' AND r.entity_id = b.batch_id
+              AND (r.after::json ->> 'rows')::int = b.row_count)""",
+}
+
+
+def checks(platform, view, seeded: dict) -> list[str]:
+    """What must hold after the run; returns the failures (printed, not raised)."""
+    from sqlalchemy import text
+
+    problems = []
+    figures = view.reconciliation or {}
+    print(f"run {view.programme_code} {view.period}: state {view.state}, due {view.due_count:,} "
+          f"payees / {view.due_fen / 100:,.2f} CNY")
+    for status in ("posted", "held", "failed"):
+        tally = figures.get(status) or {"count": 0, "fen": 0}
+        print(f"  {status:<7} {tally['count']:>10,}  {tally['fen'] / 100:>18,.2f} CNY")
+    total = sum((figures.get(s) or {}).get("fen", 0) for s in ("posted", "held", "failed"))
+    count = sum((figures.get(s) or {}).get("count", 0) for s in ("posted", "held", "failed"))
+    if view.state != "reconciled" or (count, total) != (view.due_count, view.due_fen):
+        problems.append(f"paid + held + failed = {count} / {total} fen, due {view.due_count} / "
+                        f"{view.due_fen} fen, state {view.state}")
+    expected = {"posted": seeded.get("active", 0), "held": seeded.get("inactive", 0),
+                "failed": seeded.get("closed", 0) + seeded.get("none", 0)}
+    got = {s: (figures.get(s) or {}).get("count", 0) for s in expected}
+    if got != expected:
+        problems.append(f"outcomes {got}, seeded for {expected}")
+    with platform.engine.connect() as connection:
+        connection.execute(text("ANALYZE"))
+        for what, sql in CHECKS.items():
+            found = connection.execute(text(sql), {"run": view.id}).scalar_one()
+            print(f"  check: {what}: {found}")
+            if found:
+                problems.append(f"{what}: {found}")
+        batches = connection.execute(text("SELECT count(*) FROM benefit_batches WHERE run_id = :run"),
+                                     {"run": view.id}).scalar_one()
+    print(f"  {batches} batches")
+    return problems
+
+
+if __name__ == "__main__":
+    sys.exit(main())
