@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from yikatong.api.deps import current_actor, platform_dep
+from yikatong.api.problems import problems
 from yikatong.benefits import certification, recovery
 from yikatong.core.actor import Actor
 from yikatong.core.errors import Forbidden
@@ -105,7 +106,7 @@ class RegisterIn(BaseModel):
     since: date = Field(description="the pension's first day / 待遇起始日")
 
 
-@router.get("/me", response_model=PensionerOut, summary="My pension confirmation / 我的待遇资格认证")
+@router.get("/me", response_model=PensionerOut, responses=problems(404), summary="My pension confirmation / 我的待遇资格认证")
 def mine(actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
     return _pensioner(platform, _holder(actor))
 

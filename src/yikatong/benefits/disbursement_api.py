@@ -16,6 +16,7 @@ from yikatong.benefits import paying_office, runs, service
 from yikatong.benefits.errors import InvalidPayeeList
 from yikatong.core.actor import Actor
 from yikatong.core.errors import Forbidden
+from yikatong.core.money import MAX_AMOUNT_FEN
 from yikatong.platform import Platform
 
 router = APIRouter(prefix="/benefits", tags=["benefits / 待遇代发"])
@@ -65,7 +66,7 @@ class PayeeListOut(_Out):
 class EnrolmentIn(BaseModel):
     programme_code: str = Field(max_length=16)
     person_id: int = Field(ge=1)
-    monthly_fen: int | None = Field(default=None, gt=0)
+    monthly_fen: int | None = Field(default=None, gt=0, le=MAX_AMOUNT_FEN)
     start_period: str = Field(max_length=7)
     end_period: str | None = Field(default=None, max_length=7)
     source_ref: str = Field(max_length=64)

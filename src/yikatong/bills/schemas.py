@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from yikatong.bills.service import BillView, ExamView, MandateView, ReceiptView
+from yikatong.core.money import MAX_AMOUNT_FEN
 from yikatong.core.response_models import response_model
 
 PersonId = Field(default=None, ge=1, le=2**63 - 1,
                  description="a child in the holder's care; the holder themself if empty / 代缴的未成年子女")
 
 
+
+SubjectCode = Annotated[str, Field(min_length=1, max_length=32)]  # an exam subject
+
 class FlexibleIn(BaseModel):
-    base_fen: int = Field(ge=1, le=10**10, description="monthly contribution base in fen / 月缴费基数（分）")
+    base_fen: int = Field(ge=1, le=MAX_AMOUNT_FEN, description="monthly contribution base in fen / 月缴费基数（分）")
     months: int = Field(ge=1, le=12, description="1 (this month) or 12 (this year) / 缴费月数")
     person_id: int | None = PersonId
 
@@ -30,7 +34,7 @@ class ResidentIn(BaseModel):
 
 class ExamRegistrationIn(BaseModel):
     exam_code: str = Field(min_length=1, max_length=32)
-    subjects: list[str] = Field(min_length=1, max_length=10)
+    subjects: list[SubjectCode] = Field(min_length=1, max_length=10)
     person_id: int | None = PersonId
 
 
@@ -43,7 +47,7 @@ class PayIn(BaseModel):
 
 class MandateIn(BaseModel):
     payee_code: str = Field(min_length=1, max_length=32)
-    limit_fen: int | None = Field(default=None, ge=1, le=10**10,
+    limit_fen: int | None = Field(default=None, ge=1, le=MAX_AMOUNT_FEN,
                                   description="most a payment may take / 单笔上限（分）")
     person_id: int | None = PersonId
 
@@ -68,7 +72,7 @@ class ExamIn(BaseModel):
     name_zh: str = Field(min_length=1, max_length=200)
     name_en: str = Field(min_length=1, max_length=200)
     exam_date: date
-    subjects: list[str] = Field(min_length=1, max_length=10)
+    subjects: list[SubjectCode] = Field(min_length=1, max_length=10)
 
 
 BillOut = response_model(BillView, name="BillOut")

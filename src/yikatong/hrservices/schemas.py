@@ -9,6 +9,7 @@ from datetime import date
 from pydantic import BaseModel, Field
 
 from yikatong.core.errors import InvalidInput
+from yikatong.core.money import MAX_AMOUNT_FEN
 from yikatong.core.response_models import response_model
 from yikatong.hrservices.service import CardAccountView, CaseView, Decision, DocumentView
 
@@ -84,7 +85,7 @@ class ApproveIn(BaseModel):
     employer_name: str | None = Field(default=None, max_length=128)
     contribution_months: int | None = Field(default=None, ge=0, le=600,
                                             description="unemployment benefit: months of contributions")
-    amount_fen: int | None = Field(default=None, ge=1, description="work-injury reimbursement: approved amount")
+    amount_fen: int | None = Field(default=None, ge=1, le=MAX_AMOUNT_FEN, description="work-injury reimbursement: approved amount")
 
     def decision(self) -> Decision:
         return Decision(**self.model_dump())
