@@ -6,10 +6,9 @@ payments. The rules are service.py and runs.py, the same as the CLI's and the pa
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from yikatong.api.deps import current_actor, platform_dep
 from yikatong.benefits import paying_office, runs, service
@@ -17,6 +16,7 @@ from yikatong.benefits.errors import InvalidPayeeList
 from yikatong.core.actor import Actor
 from yikatong.core.errors import Forbidden
 from yikatong.core.money import MAX_AMOUNT_FEN
+from yikatong.core.response_models import response_model
 from yikatong.platform import Platform
 
 router = APIRouter(prefix="/benefits", tags=["benefits / 待遇代发"])
@@ -26,41 +26,25 @@ Period = Path(min_length=7, max_length=7, pattern=r"^\d{4}-\d{2}$")
 MAX_UPLOAD = 64 * 1024 * 1024
 
 
-class _Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-
-class ProgrammeOut(_Out):
-    code: str
-    office_code: str
-    name_zh: str
-    name_en: str
-    schedule: str
-    pay_day: int
-    source: str
+ProgrammeOut = response_model(service.ProgrammeView, name="ProgrammeOut")
+EnrolmentOut = response_model(service.EnrolmentView, name="EnrolmentOut")
+PayeeListOut = response_model(service.PayeeListView, name="PayeeListOut")
+PaymentOut = response_model(service.PaymentView, name="PaymentOut")
+RunOut = response_model(runs.RunView, name="RunOut", exclude=("reconciliation_file",))
+BatchOut = response_model(runs.BatchView, name="BatchOut")
+FailureOut = response_model(runs.FailureView, name="FailureOut")
+ReportRowOut = response_model(runs.ReportRow, name="ReportRowOut")
 
 
 class PayeeIn(BaseModel):
     id_number: str = Field(max_length=20)
     name: str = Field(max_length=60)
-    amount_fen: int = Field(gt=0)
+    amount_fen: int = Field(gt=0, le=MAX_AMOUNT_FEN)
     memo: str = Field(default="", max_length=60)
 
 
 class PayeeListIn(BaseModel):
     rows: list[PayeeIn]
-
-
-class PayeeListOut(_Out):
-    id: int
-    programme_code: str
-    period: str
-    office_code: str
-    source: str
-    row_count: int
-    total_fen: int
-    checksum: str
-    received_at: datetime
 
 
 class EnrolmentIn(BaseModel):
@@ -71,84 +55,6 @@ class EnrolmentIn(BaseModel):
     end_period: str | None = Field(default=None, max_length=7)
     source_ref: str = Field(max_length=64)
     facts: dict = Field(default_factory=dict)
-
-
-class EnrolmentOut(_Out):
-    id: int
-    programme_code: str
-    person_id: int
-    monthly_fen: int | None
-    start_period: str
-    end_period: str | None
-    status: str
-    source: str
-    source_ref: str
-    ended_on: date | None
-
-
-class RunOut(_Out):
-    id: int
-    programme_code: str
-    period: str
-    office_code: str
-    pay_date: date
-    state: str = Field(description="paying | reconciled / 发放中 · 已对账")
-    due_count: int
-    due_fen: int
-    started_at: datetime
-    reconciled_at: datetime | None
-    reconciliation: dict | None
-
-
-class BatchOut(_Out):
-    batch_id: str
-    bank_code: str
-    seq: int
-    state: str = Field(description="planned | written | submitted | settled")
-    row_count: int
-    total_fen: int
-    first_row_ref: str | None
-    last_row_ref: str | None
-    sm3_hex: str | None
-    receipt_id: str | None
-    posted_count: int
-    posted_fen: int
-    held_count: int
-    held_fen: int
-    failed_count: int
-    failed_fen: int
-
-
-class FailureOut(_Out):
-    payment_id: int
-    id_number_masked: str
-    name: str
-    amount_fen: int
-    reason_code: str
-    attempt: int
-    bank_code: str | None
-    retry_status: str | None
-
-
-class ReportRowOut(_Out):
-    bank_code: str
-    status: str
-    reason_code: str
-    count: int
-    fen: int
-
-
-class PaymentOut(_Out):
-    programme: str
-    programme_zh: str
-    programme_en: str
-    period: str
-    amount_fen: int
-    status: str = Field(description="pending | posted | held | failed | retrying | recovered")
-    reason_code: str | None
-    paid_on: date | None
-    bank_code: str | None
-    account_masked: str | None
 
 
 @router.get("/programmes", response_model=list[ProgrammeOut], summary="Programmes / 待遇项目")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import and_, bindparam, case, exists, func, insert, literal, select, update
@@ -86,7 +86,7 @@ class RunView:
     period: str
     office_code: str
     pay_date: date
-    state: str
+    state: str = field(metadata={"description": "paying | reconciled / 发放中 · 已对账"})
     due_count: int
     due_fen: int
     started_at: datetime
@@ -100,7 +100,7 @@ class BatchView:
     batch_id: str
     bank_code: str
     seq: int
-    state: str
+    state: str = field(metadata={"description": "planned | written | submitted | settled"})
     row_count: int
     total_fen: int
     first_row_ref: str | None
@@ -670,7 +670,7 @@ def batches_of(*, uow: UnitOfWork, actor: Actor, programme_code: str, period: st
     the_run = _find_run(uow, programme_code, period)
     rows = uow.session.execute(select(Batch).where(Batch.run_id == the_run.id)
                                .order_by(Batch.bank_code, Batch.seq)).scalars()
-    return [BatchView(**{field: getattr(b, field) for field in BatchView.__dataclass_fields__})
+    return [BatchView(**{name: getattr(b, name) for name in BatchView.__dataclass_fields__})
             for b in rows]
 
 

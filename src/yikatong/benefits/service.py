@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from cryptography.hazmat.primitives import hashes
@@ -96,7 +96,8 @@ class PaymentView:
     programme_en: str
     period: str
     amount_fen: int
-    status: str            # pending | posted | held | failed | retrying
+    status: str = field(metadata={
+        "description": "pending | posted | held | failed | retrying | recovered"})
     reason_code: str | None
     paid_on: date | None
     bank_code: str | None
