@@ -6,8 +6,8 @@ number (seed 三.4).
 Transactions: every function that changes something commits its own unit of work once, with
 its audit record (entity `hr_case`, or `hr_card_account` for the read). A decision that enrols
 the person elsewhere (medical insurance, a benefits programme) runs that enrolment inside the
-same transaction (`_one_transaction`): the case's decision and the enrolment commit together
-or not at all.
+same unit of work (those use cases do not commit): the case's decision and the enrolment commit
+together or not at all.
 
 The credential: at every holder or outlet step the card is checked again (a card formally
 reported lost or retired after the case was opened stops it from going further): the holder's
@@ -456,13 +456,12 @@ def approve_case(*, uow: UnitOfWork, actor: Actor, case_id: int,
     case = _case_for_step(uow, actor, case_id, Step.APPROVE)
     service = service_of(case.service_code)
     day = local_date(uow.now())
-    proxy = _one_transaction(uow)
     if service.outcome == "medical_enrolment":
-        outcome = _enrol_in_medical(proxy, actor, case, decision, day)
+        outcome = _enrol_in_medical(uow, actor, case, decision, day)
     elif service.outcome == "unemployment_benefit":
-        outcome = _unemployment(proxy, actor, case, decision, day)
+        outcome = _unemployment(uow, actor, case, decision, day)
     elif service.outcome == "work_injury_reimbursement":
-        outcome = _work_injury(proxy, actor, case, decision, day)
+        outcome = _work_injury(uow, actor, case, decision, day)
     else:
         outcome = {"kind": "record"}
     case.outcome = outcome
@@ -498,25 +497,6 @@ def _decide(uow: UnitOfWork, actor: Actor, case: HrCase, step: Step, *, reason: 
 
 
 # --- what a decision leads to ------------------------------------------------------------------
-
-
-class _OneTransaction:
-    """The caller's unit of work for another domain's use case that commits its own (medical
-    enrol, benefits enrol): everything but `commit`, which the case's decision does once for
-    both. An error in the other use case leaves nothing committed."""
-
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
-
-    def commit(self) -> None:  # the decision commits
-        self._uow.session.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._uow, name)
-
-
-def _one_transaction(uow: UnitOfWork) -> Any:
-    return _OneTransaction(uow)
 
 
 def _enrol_in_medical(uow, actor: Actor, case: HrCase, decision: Decision, day: date) -> dict:
