@@ -29,7 +29,12 @@ from yikatong.core.clock import local_date
 from yikatong.core.masking import mask_ssn
 from yikatong.db.uow import UnitOfWork
 from yikatong.hrservices import errors, rules
-from yikatong.hrservices.catalogue import Catalogue, Service, default_catalogue
+from yikatong.hrservices.catalogue import (
+    Catalogue,
+    Service,
+    default_catalogue,
+    unemployment_figures,
+)
 from yikatong.hrservices.models import HrCase, HrCaseDocument, HrCaseDocumentContent
 from yikatong.hrservices.rules import CaseState, Step
 from yikatong.notices.rules import TEMPLATES, Template
@@ -524,9 +529,9 @@ def _unemployment(uow, actor: Actor, case: HrCase, decision: Decision, day: date
     if months is None or not 0 <= months <= 600:
         raise errors.InvalidDecision(reason_zh="请填写缴费月数（0–600）",
                                      reason_en="give the months of contributions (0–600)")
-    figures = catalogue().unemployment
+    figures = unemployment_figures()
     plan = rules.unemployment_plan(decided_on=day, contribution_months=months,
-                                   durations=figures.duration_rules,
+                                   durations=figures.durations,
                                    min_wage_monthly_fen=figures.min_wage_monthly_fen,
                                    rate_bp=figures.rate_bp)
     if plan is None:
