@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from yikatong.banking import bankfiles
 from yikatong.benefits import rules
 from yikatong.benefits.catalogue import packaged_calendar, packaged_programmes, parse_programmes
 from yikatong.benefits.errors import InvalidProgrammes
@@ -85,10 +86,10 @@ def test_batch_id_and_row_ref_formats():
 
 
 def test_result_header_and_rows_are_checked():
-    header = rules.parse_result_header(["#YKT-DISB-RESULT-1", "b", "ICBC", "3", "100", "50", "7"])
+    header = bankfiles.parse_result_header(["#YKT-DISB-RESULT-1", "b", "ICBC", "3", "100", "50", "7"])
     assert (header.row_count, header.posted_fen, header.held_fen, header.failed_fen) == (3, 100, 50, 7)
     with pytest.raises(ValueError):
-        rules.parse_result_header(["#YKT-DISB-1", "b"])
+        bankfiles.parse_result_header(["#YKT-DISB-1", "b"])
     with pytest.raises(ValueError):
         rules.check_result_row("failed", "because")
     rules.check_result_row("held", "")

@@ -24,9 +24,12 @@ def test_demo_runs_the_whole_lifecycle(tmp_path):
                  "95588", "补卡", "refused (replacement_in_use)",
                  "refused (transit_balance_not_refunded)", "市民卡直营网点办理退值",
                  "人社功能平移至新卡", "every step behaved as the seed says",
-                 "人社服务：失业登记", "refused (hr_card_refused)"):  # hrservices
+                 "人社服务：失业登记", "refused (hr_card_refused)",  # hrservices
+                 "待遇发放：养老金", "再次发放不重复付款"):  # benefits
         assert line in result.output, line
     assert (tmp_path / "demo.db").exists()
+    # the pension went to the reference bank as a file through the demo's own file drop
+    assert [p.name for p in (tmp_path / "bank-files").glob("*/from_bank/pension-*.result.csv")]
 
 
 def test_demo_exits_non_zero_when_a_step_misbehaves(monkeypatch, tmp_path):

@@ -13,6 +13,7 @@ from tests.cards.conftest import act
 from tests.hrservices.conftest import OFFICER, claimed, holder, open_with_documents
 from yikatong.core.errors import DomainError
 from yikatong.hrservices import service
+from yikatong.hrservices.catalogue import unemployment_figures
 from yikatong.hrservices.service import Decision
 from yikatong.medical import service as medical
 
@@ -143,7 +144,7 @@ def test_an_approved_unemployment_claim_is_enrolled_in_the_benefits_programme(pl
     assert case.state == "approved" and case.outcome["enrolment_id"] == enrolment.id
     with platform.uow() as uow:  # idempotent by (programme, person, source_ref)
         plan = service.rules.unemployment_plan(
-            decided_on=TODAY, contribution_months=72, durations=service.catalogue().unemployment.duration_rules,
+            decided_on=TODAY, contribution_months=72, durations=unemployment_figures().durations,
             min_wage_monthly_fen=249_000, rate_bp=9000)
         again = service.enrol_in_programme(uow=uow, actor=OFFICER, person_id=person_id, plan=plan,
                                            source_ref=f"hr-case:{case.id}")
@@ -160,14 +161,3 @@ def test_an_approved_work_injury_reimbursement_is_one_payment_in_the_programme(p
         [enrolment] = benefits.enrolments_of(uow=uow, person_id=person_id)
     assert (enrolment.programme_code, enrolment.monthly_fen, enrolment.start_period, enrolment.end_period) == (
         "work_injury", 88_000, "2026-03", "2026-03")
-
-
-def test_the_catalogue_figures_agree_with_the_benefits_programme():
-    from yikatong.benefits.service import programme_spec
-
-    figures = programme_spec("unemployment").rules
-    mine = service.catalogue().unemployment
-    assert mine.min_wage_monthly_fen == figures["min_wage_monthly_fen"]
-    assert mine.rate_bp == figures["percent_of_min_wage"] * 100
-    assert sorted((row.min_months // 12, row.months) for row in mine.durations) == sorted(
-        tuple(pair) for pair in figures["duration"])

@@ -100,7 +100,7 @@ def test_the_packaged_catalogue_has_the_services_the_seed_names_and_the_money_on
             "work_injury_reimbursement"} <= codes
     assert book.service("social_insurance_enrolment").outcome == "medical_enrolment"
     assert all(s.required and s.review_steps for s in book.services)
-    assert book.unemployment.min_wage_monthly_fen == 249_000 and book.unemployment.confidence == "L"
+    assert book.unemployment.confidence == "L"
 
 
 def test_a_catalogue_naming_an_undeclared_document_is_refused_whole():
@@ -112,5 +112,5 @@ def test_a_catalogue_naming_an_undeclared_document_is_refused_whole():
         load_catalogue(broken, origin="test.toml")
     assert "employment_registration names undeclared documents diploma" in refused.value.message_en
     with pytest.raises(CatalogueInvalid) as refused:
-        load_catalogue(text.replace("rate_bp = 9000", "rate_bp = 19000"), origin="test.toml")
-    assert "unemployment.rate_bp" in refused.value.message_en
+        load_catalogue(text.replace("max_claim_fen = 50000000", "max_claim_fen = 0"), origin="test.toml")
+    assert "work_injury.max_claim_fen" in refused.value.message_en

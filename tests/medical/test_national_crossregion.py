@@ -45,6 +45,7 @@ def world(platform, clock):
     with platform.uow() as uow:
         enrolment = medical.enrol(uow=uow, actor=OFFICE, person_id=person_id, scheme="310", insured_admdvs="320402",
                                   start_date=date(2026, 1, 1), retired=True)
+        uow.commit()
     with platform.uow() as uow:
         medical.credit_account(uow=uow, actor=OFFICE, person_id=person_id, amount=50_000, request_id="credit-1")
     shanghai_psn = offices[SHANGHAI].enrol(cert_no=SH_CERT, name="沪一", balance=20_000)

@@ -81,3 +81,19 @@ def test_the_menu_shows_only_pages_the_role_may_open_and_marks_the_deepest(signe
     page = admin.get("/centre/audit").text
     assert page.count('aria-current="page"') == 1
     assert current_item(COUNTER_MENU, "/counter?q=1").path == "/counter"
+
+
+def test_the_paying_office_and_hr_officer_menus_reach_their_pages():
+    """issue 14: the paying office sees its runs, pension confirmations and payments received;
+    the HR officer its queue and the exam office's page (bills); every item is one the access
+    table lets the role open."""
+    from yikatong.auth.access import allowed_roles
+    from yikatong.pages.navigation import MENUS
+
+    paying = {item.path for item in MENUS[Role.PAYING_OFFICE]}
+    hr = {item.path for item in MENUS[Role.HR_OFFICER]}
+    assert {"/office/runs", "/office/pension", "/payee/bills"} <= paying
+    assert {"/hr/queue", "/payee/bills"} <= hr
+    for role in (Role.PAYING_OFFICE, Role.HR_OFFICER):
+        for item in MENUS[role]:
+            assert role in (allowed_roles("GET", item.path) or ()), (role, item.path)

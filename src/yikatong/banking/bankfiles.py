@@ -177,9 +177,18 @@ def build_disbursement_file(*, batch_id: str, bank_code: str, payer_code: str, p
         count += 1
         total += int(amount)
     data = b"".join(body)
-    header = csv_line([DISBURSEMENT_MAGIC, batch_id, bank_code, payer_code, pay_date.isoformat(),
-                       str(count), str(total), sm3_hex(data)])
+    header = csv_line(disbursement_header(batch_id=batch_id, bank_code=bank_code,
+                                          payer_code=payer_code, pay_date=pay_date,
+                                          row_count=count, total_fen=total,
+                                          checksum=sm3_hex(data)))
     return header + data
+
+
+def disbursement_header(*, batch_id: str, bank_code: str, payer_code: str, pay_date: date,
+                        row_count: int, total_fen: int, checksum: str) -> list[str]:
+    """The header line's fields (the platform's streaming writer uses it too)."""
+    return [DISBURSEMENT_MAGIC, batch_id, bank_code, payer_code, pay_date.isoformat(),
+            str(row_count), str(total_fen), checksum]
 
 
 def read_header(data: bytes) -> tuple[DisbursementHeader, bytes]:
@@ -298,11 +307,18 @@ def result_chunks(header: ResultHeader,
     yield buffer.getvalue().encode("utf-8")
 
 
+def parse_result_header(fields: list[str]) -> ResultHeader:
+    """The result file's header line, read back (ValueError if it is not one)."""
+    if len(fields) != 7 or fields[0] != RESULT_MAGIC:
+        raise ValueError(f"not a {RESULT_MAGIC} header")
+    return ResultHeader(fields[1], fields[2], int(fields[3]), int(fields[4]), int(fields[5]),
+                        int(fields[6]))
+
+
 def parse_result_file(data: bytes) -> tuple[ResultHeader, list[list[str]]]:
     """A result file read back (tests and the platform's reconciliation)."""
     lines = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
-    head = lines[0]
-    if len(head) != 7 or head[0] != RESULT_MAGIC or lines[1] != RESULT_COLUMNS:
-        raise ValueError("not a #YKT-DISB-RESULT-1 file")
-    header = ResultHeader(head[1], head[2], int(head[3]), int(head[4]), int(head[5]), int(head[6]))
+    header = parse_result_header(lines[0])
+    if lines[1] != RESULT_COLUMNS:
+        raise ValueError(f"not a {RESULT_MAGIC} file")
     return header, lines[2:]

@@ -16,52 +16,42 @@ the header line (the column names line and the rows).
 from __future__ import annotations
 
 import csv
-import io
-import os
 from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 
-from yikatong.benefits import rules
+# The drop's layout, the atomic write and the file formats are the bank seam's, in one place
+# (banking.bankfiles); this module adds the platform's streaming writer and reader.
+from yikatong.banking.bankfiles import (
+    DEFAULT_ROOT,
+    RESULT_COLUMNS,
+    ROW_COLUMNS,
+    FileDrop,
+    ResultHeader,
+    csv_line,
+    disbursement_header,
+    parse_result_header,
+    root_of,
+    write_atomically,
+)
 
-DEFAULT_ROOT = "var/bank-files"
-
-
-def root_of(settings) -> Path:
-    configured = getattr(settings, "bank_files_dir", None) or os.environ.get("YKT_BANK_FILES_DIR")
-    return Path(configured or DEFAULT_ROOT)
+__all__ = ["DEFAULT_ROOT", "csv_line", "from_bank", "office_file", "read_result_file", "root_of",
+           "to_bank", "write_atomically", "write_csv", "write_disbursement_file"]
 
 
 def to_bank(root: Path, bank_code: str, batch_id: str) -> Path:
-    return root / bank_code / "to_bank" / f"{batch_id}.csv"
+    return FileDrop(root).to_bank(bank_code, f"{batch_id}.csv")
 
 
 def from_bank(root: Path, bank_code: str, file_name: str) -> Path:
     """A result file the bank named (its base name, in the bank's from_bank folder)."""
-    return root / bank_code / "from_bank" / Path(file_name).name
+    return FileDrop(root).from_bank(bank_code, Path(file_name).name)
 
 
 def office_file(root: Path, office_code: str, name: str) -> Path:
     return root / "offices" / office_code / name
-
-
-def csv_line(fields: list[str]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(fields)
-    return buffer.getvalue().encode("utf-8")
-
-
-def write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as out:
-        for chunk in chunks:
-            out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
 
 
 def write_disbursement_file(path: Path, *, batch_id: str, bank_code: str, payer_code: str,
@@ -74,7 +64,7 @@ def write_disbursement_file(path: Path, *, batch_id: str, bank_code: str, payer_
     digest = hashes.Hash(hashes.SM3())
     count = total = 0
     with open(body, "wb") as out:
-        columns = csv_line(rules.ROW_COLUMNS)
+        columns = csv_line(ROW_COLUMNS)
         digest.update(columns)
         out.write(columns)
         for row in rows:
@@ -84,9 +74,9 @@ def write_disbursement_file(path: Path, *, batch_id: str, bank_code: str, payer_
             count += 1
             total += int(row[3])
     sm3_hex = digest.finalize().hex()
-    header = csv_line(rules.disbursement_header(
-        batch=batch_id, bank_code=bank_code, payer_code=payer_code, pay_day=pay_day,
-        row_count=count, total_fen=total, sm3_hex=sm3_hex))
+    header = csv_line(disbursement_header(
+        batch_id=batch_id, bank_code=bank_code, payer_code=payer_code, pay_date=pay_day,
+        row_count=count, total_fen=total, checksum=sm3_hex))
 
     def chunks() -> Iterator[bytes]:
         yield header
@@ -99,14 +89,14 @@ def write_disbursement_file(path: Path, *, batch_id: str, bank_code: str, payer_
     return count, total, sm3_hex
 
 
-def read_result_file(path: Path) -> tuple[rules.ResultHeader, Iterator[list[str]]]:
+def read_result_file(path: Path) -> tuple[ResultHeader, Iterator[list[str]]]:
     """The result file's header and an iterator over its rows (row_ref, status, reason_code,
     bank_reference), read as they come."""
     handle = open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the iterator
     reader = csv.reader(handle)
-    header = rules.parse_result_header(next(reader))
+    header = parse_result_header(next(reader))
     columns = next(reader)
-    if columns != rules.RESULT_COLUMNS:
+    if columns != RESULT_COLUMNS:
         handle.close()
         raise ValueError(f"unexpected result columns {columns}")
 

@@ -186,37 +186,10 @@ def parse_row_ref(value: str) -> tuple[str, str, int, int]:
     return programme, period, int(payment_id), int(attempt)
 
 
-def disbursement_header(*, batch: str, bank_code: str, payer_code: str, pay_day: date,
-                        row_count: int, total_fen: int, sm3_hex: str) -> list[str]:
-    return ["#YKT-DISB-1", batch, bank_code, payer_code, pay_day.isoformat(), str(row_count),
-            str(total_fen), sm3_hex]
-
-
-ROW_COLUMNS = ["row_ref", "pan", "name", "amount_fen", "memo"]
-RESULT_COLUMNS = ["row_ref", "status", "reason_code", "bank_reference"]
-
-
 def file_row(*, ref: str, pan: str, name: str, amount: int, memo: str) -> list[str]:
     if amount <= 0:
         raise ValueError("a disbursement row pays a positive amount")
     return [ref, pan, name, str(amount), memo]
-
-
-@dataclass(frozen=True)
-class ResultHeader:
-    batch_id: str
-    bank_code: str
-    row_count: int
-    posted_fen: int
-    held_fen: int
-    failed_fen: int
-
-
-def parse_result_header(fields: list[str]) -> ResultHeader:
-    if len(fields) != 7 or fields[0] != "#YKT-DISB-RESULT-1":
-        raise ValueError("not a #YKT-DISB-RESULT-1 header")
-    return ResultHeader(fields[1], fields[2], int(fields[3]), int(fields[4]), int(fields[5]),
-                        int(fields[6]))
 
 
 def check_result_row(status: str, reason_code: str) -> None:

@@ -377,7 +377,7 @@ def pay_bill(*, uow: UnitOfWork, actor: Actor, bill_id: int, idempotency_key: st
                      "card_no": card.card_no, "bank_reference": answer.bank_reference,
                      **_acting_for(actor, bill.person_id)})
     if medical_start is not None:
-        _keep_medical_current(uow, bill, medical_start)  # commits everything above with it
+        _keep_medical_current(uow, bill, medical_start)
     uow.commit()
     return _receipt(uow, payment)
 
@@ -769,7 +769,7 @@ def _medical_plan(uow: UnitOfWork, bill: Bill) -> date | None:
 
 def _keep_medical_current(uow: UnitOfWork, bill: Bill, start: date) -> None:
     """Enrol the person in the residents' medical insurance from `start` (medical.enrol
-    closes an open period the day before and commits this unit of work with it)."""
+    closes an open period the day before; this unit of work commits it with the bill)."""
     from yikatong.medical.rules import Scheme
     from yikatong.medical.service import enrol
 

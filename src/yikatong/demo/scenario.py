@@ -74,9 +74,11 @@ def demo_platform(workdir: Path | None, start: datetime | None) -> Iterator[Plat
 
     start = start or datetime(2026, 3, 2, 9, 30)
     clock = FixedClock(as_utc(start if start.tzinfo else start.replace(tzinfo=CST)))
-    with _folder(workdir) as folder, _environment(YKT_CHIP_DIR=str(folder / "chips")):
+    with _folder(workdir) as folder, _environment(YKT_CHIP_DIR=str(folder / "chips"),
+                                                  YKT_BANK_FILES_DIR=str(folder / "bank-files")):
         settings = Settings(database_url=f"sqlite:///{folder / 'demo.db'}",
-                            key_store_path=str(folder / "keystore.json"))
+                            key_store_path=str(folder / "keystore.json"),
+                            bank_files_dir=str(folder / "bank-files"))
         engine = make_engine(settings.database_url)
         upgrade(engine)
         try:
@@ -99,6 +101,7 @@ def serve_environment(workdir: Path) -> dict[str, str]:
         "YKT_DATABASE_URL": f"sqlite:///{folder / 'demo.db'}",
         "YKT_KEY_STORE": str(folder / "keystore.json"),
         "YKT_CHIP_DIR": str(folder / "chips"),
+        "YKT_BANK_FILES_DIR": str(folder / "bank-files"),
     }
 
 
@@ -200,6 +203,7 @@ class Scenario:
         self.activate(card_no)
         self.hospital_visit(card_no)
         self.contribution_paid(card_no)  # bills
+        self.pension_credited(card_no)  # benefits
         self.hr_service_case()  # hrservices
         self.temporary_loss(card_no)
         self.automatic_unblock(card_no)
@@ -408,6 +412,58 @@ class Scenario:
                    and left == 200_000 - bill.amount_fen,
                    f"已缴费，凭证 {receipt.receipt_no}；重复提交只扣一次（余额 {left / 100:,.2f} 元）",
                    f"paid, receipt {receipt.receipt_no}; the repeated click paid nothing more")
+    # benefits: a pension paid through the reference bank's disbursement (代发) file
+    def pension_credited(self, card_no: str) -> None:
+        """benefits: the holder is enrolled in the pension programme (the social insurance
+        agency, CZ-SI) and the period's run pays it into the card's account through the
+        reference bank; running the period again pays nothing more."""
+        from yikatong.banking import payments
+        from yikatong.banking.runtime import ReferenceBank
+        from yikatong.benefits import certification, runs
+        from yikatong.benefits import service as benefits
+
+        self.step("待遇发放：养老金", "a pension paid into the card account")
+        office = Actor(user_id="demo-cz-si", role=Role.PAYING_OFFICE, channel=Channel.AGENCY,
+                       branch_code="CZ-SI")
+        today = self.clock.now().astimezone(CST).date()
+        period = f"{today.year:04d}-{today.month:02d}"
+        monthly = 300_000
+        self.raw_call(benefits.load_reference_data, actor=Actor.system("demo"))
+        self.attempt(lambda: self.raw_call(
+            benefits.enrol, actor=office, programme_code="pension", person_id=self.person_id,
+            monthly_fen=monthly, start_period=period, end_period=None, source="office",
+            source_ref="demo-pension"))
+        self.attempt(lambda: self.raw_call(
+            certification.register_pensioner, actor=office, person_id=self.person_id,
+            since=today.replace(day=1)))
+        self.attempt(lambda: self.raw_call(
+            benefits.receive_payee_list, actor=office, programme_code="pension", period=period,
+            rows=[benefits.PayeeRow(self.person.document_number, self.person.name, monthly)]))
+        card = self.card(card_no)
+        bank = self.platform.get(ReferenceBank)
+
+        def balance() -> int:
+            with bank.uow() as uow:
+                return payments.balance(uow, payments.account_by_pan(uow, card.bank_code, card.pan))
+
+        before = balance()
+        first = self.attempt(lambda: runs.run(self.platform, actor=office,
+                                              programme_code="pension", period=period))
+        paid = balance()
+        again = self.attempt(lambda: runs.run(self.platform, actor=office,
+                                              programme_code="pension", period=period))
+        after = balance()
+        self.say(f"社保经办机构为持卡人登记养老金每月 {monthly / 100:,.2f} 元，发放 {period} 期"
+                 "（代发文件经文件交换目录送参考银行）",
+                 f"the social insurance agency enrols the holder for a pension of "
+                 f"{monthly / 100:,.2f} a month and runs period {period} (the 代发 file goes "
+                 "to the reference bank through the file drop)")
+        self.check(first.state == "reconciled" and paid - before == monthly
+                   and again.id == first.id and after == paid,
+                   f"养老金 {monthly / 100:,.2f} 元已入账（/office/runs）；再次发放不重复付款",
+                   f"the pension of {monthly / 100:,.2f} is credited (/office/runs); running the "
+                   "period again pays nothing more")
+
     # hrservices: an HR service case with the card as the credential
     def hr_service_case(self) -> None:
         from yikatong.hrservices import service as hr

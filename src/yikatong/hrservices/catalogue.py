@@ -4,6 +4,7 @@ every service opened by someone. Loaded once per process (`default_catalogue`)."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -56,19 +57,30 @@ class Service(Strict):
         return self.outcome in ("unemployment_benefit", "work_injury_reimbursement")
 
 
-class DurationRow(Strict):
-    min_months: int = Field(ge=1)
-    months: int = Field(ge=1, le=60)
-
-
 class Unemployment(Sourced):
-    min_wage_monthly_fen: int = Field(gt=0)
-    rate_bp: int = Field(gt=0, le=10_000)
-    durations: tuple[DurationRow, ...] = Field(min_length=1)
+    """Only where the figures come from: the amount and the duration are the benefits
+    programme's (benefits/config/programmes-changzhou.toml, read by `unemployment_figures`)."""
 
-    @property
-    def duration_rules(self) -> tuple[Duration, ...]:
-        return tuple(Duration(row.min_months, row.months) for row in self.durations)
+
+@dataclass(frozen=True)
+class UnemploymentFigures:
+    min_wage_monthly_fen: int
+    rate_bp: int
+    durations: tuple[Duration, ...]
+
+
+def unemployment_figures() -> UnemploymentFigures:
+    """The unemployment programme's figures, as the benefits domain loads them (one copy):
+    the minimum wage, the percentage of it paid (in basis points) and the months of benefit
+    by years of contributions."""
+    from yikatong.benefits.service import programme_spec
+
+    figures = programme_spec("unemployment").rules
+    return UnemploymentFigures(
+        min_wage_monthly_fen=int(figures["min_wage_monthly_fen"]),
+        rate_bp=int(figures["percent_of_min_wage"]) * 100,
+        durations=tuple(Duration(int(years) * 12, int(months))
+                        for years, months in figures["duration"]))
 
 
 class WorkInjury(Sourced):

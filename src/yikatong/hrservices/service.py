@@ -6,8 +6,8 @@ number (seed 三.4).
 Transactions: every function that changes something commits its own unit of work once, with
 its audit record (entity `hr_case`, or `hr_card_account` for the read). A decision that enrols
 the person elsewhere (medical insurance, a benefits programme) runs that enrolment inside the
-same transaction (`_one_transaction`): the case's decision and the enrolment commit together
-or not at all.
+same unit of work (those use cases do not commit): the case's decision and the enrolment commit
+together or not at all.
 
 The credential: at every holder or outlet step the card is checked again (a card formally
 reported lost or retired after the case was opened stops it from going further): the holder's
@@ -29,7 +29,12 @@ from yikatong.core.clock import local_date
 from yikatong.core.masking import mask_ssn
 from yikatong.db.uow import UnitOfWork
 from yikatong.hrservices import errors, rules
-from yikatong.hrservices.catalogue import Catalogue, Service, default_catalogue
+from yikatong.hrservices.catalogue import (
+    Catalogue,
+    Service,
+    default_catalogue,
+    unemployment_figures,
+)
 from yikatong.hrservices.models import HrCase, HrCaseDocument, HrCaseDocumentContent
 from yikatong.hrservices.rules import CaseState, Step
 from yikatong.notices.rules import TEMPLATES, Template
@@ -456,13 +461,12 @@ def approve_case(*, uow: UnitOfWork, actor: Actor, case_id: int,
     case = _case_for_step(uow, actor, case_id, Step.APPROVE)
     service = service_of(case.service_code)
     day = local_date(uow.now())
-    proxy = _one_transaction(uow)
     if service.outcome == "medical_enrolment":
-        outcome = _enrol_in_medical(proxy, actor, case, decision, day)
+        outcome = _enrol_in_medical(uow, actor, case, decision, day)
     elif service.outcome == "unemployment_benefit":
-        outcome = _unemployment(proxy, actor, case, decision, day)
+        outcome = _unemployment(uow, actor, case, decision, day)
     elif service.outcome == "work_injury_reimbursement":
-        outcome = _work_injury(proxy, actor, case, decision, day)
+        outcome = _work_injury(uow, actor, case, decision, day)
     else:
         outcome = {"kind": "record"}
     case.outcome = outcome
@@ -500,25 +504,6 @@ def _decide(uow: UnitOfWork, actor: Actor, case: HrCase, step: Step, *, reason: 
 # --- what a decision leads to ------------------------------------------------------------------
 
 
-class _OneTransaction:
-    """The caller's unit of work for another domain's use case that commits its own (medical
-    enrol, benefits enrol): everything but `commit`, which the case's decision does once for
-    both. An error in the other use case leaves nothing committed."""
-
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
-
-    def commit(self) -> None:  # the decision commits
-        self._uow.session.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._uow, name)
-
-
-def _one_transaction(uow: UnitOfWork) -> Any:
-    return _OneTransaction(uow)
-
-
 def _enrol_in_medical(uow, actor: Actor, case: HrCase, decision: Decision, day: date) -> dict:
     """Social insurance enrolment where it concerns medical insurance: medical.service.enrol,
     acted by the platform for the HR officer (the medical domain takes its office's actors)."""
@@ -544,9 +529,9 @@ def _unemployment(uow, actor: Actor, case: HrCase, decision: Decision, day: date
     if months is None or not 0 <= months <= 600:
         raise errors.InvalidDecision(reason_zh="请填写缴费月数（0–600）",
                                      reason_en="give the months of contributions (0–600)")
-    figures = catalogue().unemployment
+    figures = unemployment_figures()
     plan = rules.unemployment_plan(decided_on=day, contribution_months=months,
-                                   durations=figures.duration_rules,
+                                   durations=figures.durations,
                                    min_wage_monthly_fen=figures.min_wage_monthly_fen,
                                    rate_bp=figures.rate_bp)
     if plan is None:

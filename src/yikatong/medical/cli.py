@@ -108,6 +108,7 @@ def register(group) -> None:
                                      insured_admdvs=region, start_date=_day(start, uow), retired=retired,
                                      employer_uscc=employer, employer_name=employer_name,
                                      assistance=assistance)
+                uow.commit()
         except DomainError as error:
             fail(error)
         console.print(f"[green]✓[/green] 已参保 / enrolled: person {view.person_id}, 人员编号 psn_no {view.psn_no}")

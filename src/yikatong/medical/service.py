@@ -4,7 +4,8 @@
 chronic/special disease filings (2503 / 2504). The visit itself is in visits.py.
 
 Transactions: every function that changes something commits its own unit of work once, with
-its audit record; reads never commit. Ledger accounts:
+its audit record, except enrol and end_enrolment, which other domains call inside their own
+use cases: those leave the commit to the caller's unit of work; reads never commit. Ledger accounts:
 * `medical:account:{person_id}` — the personal account, a liability of the fund to the person;
 * `medical:fund:bank` — the fund's money at its bank (asset); personal-account credits come
   from it;
@@ -232,7 +233,8 @@ def enrol(*, uow: UnitOfWork, actor: Actor, person_id: int, scheme: str, insured
     then is closed the day before (a change of scheme, employer or retirement is a new
     period); a period starting on or after `start_date` is EnrolmentOverlap. The first
     enrolment gives the person a psn_no and opens their personal account. Employees in service
-    (310) name their employer; residents (390) have none. Commits."""
+    (310) name their employer; residents (390) have none. Does not commit (the caller's unit
+    of work does)."""
     _require_office(actor)
     _check_enrolment(scheme, insured_admdvs, retired, employer_uscc, employer_name)
     _person(uow, person_id)
@@ -259,12 +261,12 @@ def enrol(*, uow: UnitOfWork, actor: Actor, person_id: int, scheme: str, insured
     uow.audit(actor=actor, action="medical.enrolled", entity_type="medical_insured",
               entity_id=person_id, before=_enrolment_image(closed) if closed else None,
               after=_enrolment_image(view))
-    uow.commit()
     return view
 
 
 def end_enrolment(*, uow: UnitOfWork, actor: Actor, person_id: int, end_date: date) -> EnrolmentView:
-    """End the person's open enrolment period on `end_date` (inclusive). Commits."""
+    """End the person's open enrolment period on `end_date` (inclusive). Does not commit (the
+    caller's unit of work does)."""
     _require_office(actor)
     open_period = next((p for p in _periods(uow, person_id, lock=True) if p.end_date is None), None)
     if open_period is None:
@@ -278,7 +280,6 @@ def end_enrolment(*, uow: UnitOfWork, actor: Actor, person_id: int, end_date: da
     view = _view_enrolment(open_period, _insured(uow, person_id).psn_no)
     uow.audit(actor=actor, action="medical.enrolment_ended", entity_type="medical_insured",
               entity_id=person_id, after=_enrolment_image(view))
-    uow.commit()
     return view
 
 

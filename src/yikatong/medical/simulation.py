@@ -378,6 +378,7 @@ def make_people(platform, count: int, day: date, rng: random.Random, progress: P
             service.enrol(uow=uow, actor=OFFICE, person_id=person_id, scheme=scheme, insured_admdvs=district,
                           start_date=date(day.year, 1, 1), retired=retired,
                           employer_uscc=EMPLOYER if scheme == "310" and not retired else None)
+            uow.commit()
         credit = 0
         if scheme == "310" or rng.random() < 0.2:
             credit = rng.choice((3_000, 20_000, 80_000, 150_000, 400_000)) if rng.random() < 0.9 else 0

@@ -395,6 +395,7 @@ def office_enrol(request: Request, person_id: RowId,
                           retired=retired == "yes",
                           employer_uscc=employer_uscc.strip().upper() or None,
                           employer_name=employer_name.strip() or None)
+            uow.commit()
     except DomainError as error:
         return _office_person(request, platform, actor, person_id, error=error, form=entered,
                               status_code=error.http_status)
@@ -421,6 +422,7 @@ def office_retire(request: Request, person_id: RowId,
                           insured_admdvs=current.insured_admdvs, start_date=day, retired=True,
                           employer_uscc=current.employer_uscc, employer_name=current.employer_name,
                           assistance=current.assistance)
+            uow.commit()
     except DomainError as error:
         return _office_person(request, platform, actor, person_id, error=error,
                               form={"retire_on": retire_on}, status_code=error.http_status)

@@ -70,12 +70,14 @@ PAYEE_MENU = (
 # hrservices: the HR officer (人社经办) reviews cases
 HR_OFFICER_MENU = (
     MenuItem("/hr/queue", N_("HR case queue")),
+    MenuItem("/payee/bills", N_("Payments received")),  # bills: the exam office's fees
 )
 
 # benefits (pension): the paying office's pages; bnfcore's runs and payee lists join this menu
 PAYING_OFFICE_MENU = (
     MenuItem("/office/runs", N_("Disbursement runs")),  # benefits (disbursement)
     MenuItem("/office/pension", N_("Pension confirmations")),
+    MenuItem("/payee/bills", N_("Payments received")),  # bills: the office's payments received
 )
 
 MENUS: dict[Role, tuple[MenuItem, ...]] = {
