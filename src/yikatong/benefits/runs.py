@@ -166,7 +166,8 @@ def run(platform, *, actor: Actor, programme_code: str, period: str,
     _read_results(platform, actor, run_id, root, progress)
     with platform.uow() as uow:
         open_batches = _open_batches(uow, run_id)
-    if not open_batches:
+        reconciled = uow.session.get(Run, run_id).state == "reconciled"
+    if not open_batches and not reconciled:  # a reconciled run run again changes nothing
         with platform.uow() as uow:
             _reconcile(uow, actor, run_id, root)
             uow.commit()
