@@ -112,6 +112,17 @@ In the third, quietest 1M run the bank is 53 % of the time (94 s for 24 batches:
 
 No performance change was made here: the owners were changing both files while this ran.
 
+## Measured after bnfspeed (2026-12-05, 02:10-02:30 UTC)
+
+Not measured: the 25 minutes of the helper went to the fixes and their tests on a machine at
+load 8.5-9.2 (`uptime` 02:24) with other helpers' suites running, and no side-by-side `--payees 20000` pair was
+made. Changes: a reconciled run run again no longer reconciles again (no second
+benefits.run_reconciled record); a failed payment's text to the holder reads only the
+phones, for all failures in one select (notices.service.notify_people), instead of the whole
+person with its photo per failure (5 statements → 1 SMS insert per failure). Expected: of the
+~7 ms per failed payment, the person reads (4 of 5 statements) go. Held payments (one outbox
+message and one relay transaction per held row) are unchanged and remain the largest cost.
+
 """
 
 from __future__ import annotations

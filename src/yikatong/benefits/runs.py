@@ -166,7 +166,8 @@ def run(platform, *, actor: Actor, programme_code: str, period: str,
     _read_results(platform, actor, run_id, root, progress)
     with platform.uow() as uow:
         open_batches = _open_batches(uow, run_id)
-    if not open_batches:
+        reconciled = uow.session.get(Run, run_id).state == "reconciled"
+    if not open_batches and not reconciled:  # a reconciled run run again changes nothing
         with platform.uow() as uow:
             _reconcile(uow, actor, run_id, root)
             uow.commit()
@@ -565,6 +566,7 @@ def _queue_failures(uow: UnitOfWork, the_run: Run, where) -> None:
         RetryItem.payment_id.in_([f.id for f in failed]))).scalars()} if len(failed) < 30000 else None
     spec = packaged_programmes().programmes[the_run.programme_code]
     now = uow.now()
+    notices: list[tuple[int, dict, str]] = []
     for payment in failed:
         retryable = payment.reason_code in rules.RETRYABLE and payment.attempt < limit
         status = "waiting" if retryable else "exhausted"
@@ -580,19 +582,22 @@ def _queue_failures(uow: UnitOfWork, the_run: Run, where) -> None:
             item.reason_code, item.status, item.attempts = payment.reason_code, status, payment.attempt
             item.queued_at, item.resolved_at = now, None
         if payment.person_id is not None and payment.reason_code != "deceased":
-            _notify(uow, spec, the_run.period, payment)
+            notices.append(_notice(spec, the_run.period, payment))
     uow.session.flush()
+    if notices:
+        from yikatong.notices.service import notify_people
+
+        notify_people(uow=uow, template="benefit_payment_failed", notices=notices)
 
 
-def _notify(uow: UnitOfWork, spec, period: str, payment) -> None:
-    from yikatong.notices.service import notify_person
-
+def _notice(spec, period: str, payment) -> tuple[int, dict, str]:
+    """The failed payment's text to the holder: (person_id, params, subject)."""
     zh, en = REASON_WORDS.get(payment.reason_code, (payment.reason_code, payment.reason_code))
-    notify_person(uow=uow, person_id=payment.person_id, template="benefit_payment_failed",
-                  params={"programme_zh": spec.name_zh, "programme_en": spec.name_en,
-                          "period": period, "amount": format_fen(payment.amount_fen),
-                          "reason_zh": zh, "reason_en": en},
-                  subject=f"benefit:{payment.id}:{payment.attempt}")
+    return (payment.person_id,
+            {"programme_zh": spec.name_zh, "programme_en": spec.name_en,
+             "period": period, "amount": format_fen(payment.amount_fen),
+             "reason_zh": zh, "reason_en": en},
+            f"benefit:{payment.id}:{payment.attempt}")
 
 
 def _tallies(uow: UnitOfWork, where) -> dict[str, Tally]:
