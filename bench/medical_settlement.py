@@ -179,6 +179,10 @@ seeding its own database, run back to back; statements per visit exact, CPU ±20
 | before (main 71213a2)                                        | 6    | 9    | 6    | 16.8 | 37.8      | 39.2 (load 4.9 → 6.4)        |
 | 2206: year totals and account balance in one select          | 6    | 9    | 5    | 16.8 | 36.8      | 33.4 (load 8.7 → 8.4), noise |
 
+A second round, crossed (new first, 02:24, load 9.4; then old, 02:25, load 8.7): 33.1 against
+35.8 ms/visit. Both rounds favour the new tree (−15 % and −8 %), but one select fewer per
+visit cannot account for that much: read it as noise, with the statement saved as the gain.
+
 Not done in this branch (time): 2207's writes as Core statements, the visit's audit head
 carried on the visit row. 2207's year row and personal account in one locked select was
 written and dropped: one statement locking both rows takes them in plan order, which can
