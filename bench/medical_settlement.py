@@ -168,6 +168,27 @@ pipeline mode for the statements that do not depend on each other's results (the
 INSERT with the institution select, the audit and message INSERTs before COMMIT); (5) two
 workers: here they doubled the rate at the same CPU per visit (31.0 against 15.4 visits/s),
 where on 2026-12-04 two workers were slower than one (the first table).
+
+## Measured after branch medperf3 (2026-12-05, 02:11-02:13 UTC, `--profile 40 --terminals 2 --duration 3 --people 20`)
+
+Load average 5-9 (six other helpers). Old tree (`git archive` of main 71213a2) and new, each
+seeding its own database, run back to back; statements per visit exact, CPU ±20 %.
+
+| cut                                                          | 2201 | 2204 | 2206 | 2207 | per visit | app CPU ms/visit (old → new) |
+|--------------------------------------------------------------|------|------|------|------|-----------|------------------------------|
+| before (main 71213a2)                                        | 6    | 9    | 6    | 16.8 | 37.8      | 39.2 (load 4.9 → 6.4)        |
+| 2206: year totals and account balance in one select          | 6    | 9    | 5    | 16.8 | 36.8      | 33.4 (load 8.7 → 8.4), noise |
+
+A second round, crossed (new first, 02:24, load 9.4; then old, 02:25, load 8.7): 33.1 against
+35.8 ms/visit. Both rounds favour the new tree (−15 % and −8 %), but one select fewer per
+visit cannot account for that much: read it as noise, with the statement saved as the gain.
+
+Not done in this branch (time): 2207's writes as Core statements, the visit's audit head
+carried on the visit row. 2207's year row and personal account in one locked select was
+written and dropped: one statement locking both rows takes them in plan order, which can
+deadlock against a cancel (year row, then the account in the ledger's posting); locking only
+the year row and reading the balance in the same statement answers a stale balance on
+PostgreSQL (the statement's snapshot), where today's separate read after the lock is current.
 """
 
 from __future__ import annotations

@@ -424,3 +424,27 @@ def test_a_suspended_institution_cannot_settle(platform, person):
         reason="inspection passed")
     assert call(platform, visits.settle, msgid=msgid(), mdtrt_id=visit.mdtrt_id, cert_type="03",
                 cert_no=card_no).state == "settled"
+
+
+def test_a_preview_reads_the_year_and_the_balance_as_they_are_after_a_settlement(platform, person):
+    """pre_settle reads the year totals and the balance in one select once the person has a
+    totals row for the year: it must see both as the first settlement left them."""
+    ssn, person_id, card_no = person
+    with platform.uow() as uow:  # no totals row yet: zeros and the balance read on its own
+        assert service.year_totals_and_balance(uow=uow, person_id=person_id, year=2026) == (
+            rules.YearTotals(), 50_000)
+    first = outpatient_visit(platform, card_no)
+    call(platform, visits.settle, msgid=msgid(), mdtrt_id=first.mdtrt_id, cert_type="03", cert_no=card_no)
+    after = money(platform, person_id)
+    assert after["account"] < 50_000 and after["year"] != rules.YearTotals()
+    with platform.uow() as uow:
+        assert service.year_totals_and_balance(uow=uow, person_id=person_id, year=2026) == (
+            after["year"], after["account"])
+        assert service.year_totals_and_balance(uow=uow, person_id=person_id, year=2025) == (
+            rules.YearTotals(), after["account"])
+    second = outpatient_visit(platform, card_no)
+    preview = call(platform, visits.pre_settle, mdtrt_id=second.mdtrt_id, cert_type="03", cert_no=card_no)
+    settled = call(platform, visits.settle, msgid=msgid(), mdtrt_id=second.mdtrt_id, cert_type="03",
+                   cert_no=card_no)
+    assert preview.setlinfo == settled.setlinfo and preview.year_totals == settled.year_totals
+    assert settled.setlinfo["balc"] == after["account"] - settled.setlinfo["acct_pay"]

@@ -669,6 +669,29 @@ def year_totals(*, uow: UnitOfWork, person_id: int, year: int) -> RulesYearTotal
     return totals_of(row)
 
 
+_YEAR_TOTALS_AND_BALANCE = None  # year_totals_and_balance's select, with bind parameters
+
+
+def year_totals_and_balance(*, uow: UnitOfWork, person_id: int, year: int) -> tuple[RulesYearTotals, Fen]:
+    """`year_totals` and `account_balance` (not locked: a preview's read) in one select when
+    the person has a totals row for the year; without one, the balance is read on its own, as
+    before. The balance is the ledger account's stored balance, as `ledger.balance` reads it."""
+    global _YEAR_TOTALS_AND_BALANCE
+    from yikatong.ledger.models import LedgerAccount
+
+    if _YEAR_TOTALS_AND_BALANCE is None:  # built once: building a select costs more than running it
+        balance = (select(LedgerAccount.balance).where(LedgerAccount.code == bindparam("code"))
+                   .scalar_subquery())
+        _YEAR_TOTALS_AND_BALANCE = select(models.YearTotals, balance).where(
+            models.YearTotals.person_id == bindparam("person_id"), models.YearTotals.year == bindparam("year"))
+    found = uow.session.execute(_YEAR_TOTALS_AND_BALANCE, {
+        "code": account_code(person_id), "person_id": person_id, "year": year}).one_or_none()
+    if found is None:
+        return totals_of(None), account_balance(uow=uow, person_id=person_id)
+    row, balance = found
+    return totals_of(row), balance if balance is not None else 0
+
+
 def totals_of(row: models.YearTotals | None) -> RulesYearTotals:
     """A stored row as the rules' YearTotals (every field of it, by name)."""
     import dataclasses

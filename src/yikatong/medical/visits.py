@@ -572,8 +572,7 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
         year = service.totals_of(year_row)
         balance = service.account_balance(uow=uow, person_id=visit.person_id)
     else:
-        year = service.year_totals(uow=uow, person_id=visit.person_id, year=day.year)
-        balance = service.account_balance(uow=uow, person_id=visit.person_id)
+        year, balance = service.year_totals_and_balance(uow=uow, person_id=visit.person_id, year=day.year)
     cross = crossregion.filing_status(uow=uow, person_id=visit.person_id, treatment_admdvs=institution.admdvs,
                                       day=day, insured_admdvs=enrolment.insured_admdvs)
     result = rules.settle(
