@@ -132,8 +132,9 @@ def test_another_persons_card_cannot_confirm(platform):
 
 def test_an_e_card_without_consent_is_not_usable(platform):
     person = pensioner(platform, since=date(2025, 3, 20), consent=())
-    with pytest.raises(certification.EcardNotUsableForCertification):
+    with pytest.raises(certification.EcardNotUsableForCertification) as refused:
         confirm(platform, person.actor, person.person_id, "ecard", "app-none")
+    assert "尚未授权任何渠道使用" in refused.value.message_zh  # not "unusable (usable)"
 
 
 def test_who_may_confirm_for_whom(platform):

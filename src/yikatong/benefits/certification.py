@@ -543,7 +543,10 @@ def _check_ecard(uow: UnitOfWork, person_id: int) -> str:
         ecard = get_ecard(uow=uow, person_id=person_id)
     except EcardNotFound:
         raise EcardNotUsableForCertification(why_zh="未申领电子社保卡", why_en="no e-card") from None
-    if not ecard.usable:  # revoked, suspended, or lost and not re-authorised since
+    if not ecard.usable:  # revoked, suspended, lost and not re-authorised, or no consent
+        if ecard.reason == "ok":  # the e-card itself is fine: no channel has the holder's consent
+            raise EcardNotUsableForCertification(why_zh="尚未授权任何渠道使用",
+                                                 why_en="no channel has your consent")
         raise EcardNotUsableForCertification(why_zh=ecard.reason_zh or ecard.state_zh,
                                              why_en=ecard.reason_en or ecard.state_en)
     return ecard.ecard_no
