@@ -186,24 +186,16 @@ def _notify_card_ready(uow: UnitOfWork, person_id: int, application_id: int) -> 
 
 def notify_person(*, uow: UnitOfWork, person_id: int, template: str, params: dict[str, object],
                   subject: str | None = None) -> MessageView | None:
-    """A notice to the phone on the person's record (None if there is none)."""
-    from yikatong.people.errors import PersonNotFound
-    from yikatong.people.service import get_person
-
-    try:
-        phone = get_person(uow=uow, person_id=person_id).phone
-    except PersonNotFound:  # a card registered without a person record (partner test data)
-        return None
-    if not phone:
-        return None
-    return send_sms(uow=uow, template=template, phone=phone, params=params,
-                    person_id=person_id, subject=subject)
+    """A notice to the phone on the person's record (None if there is none, or no record: a
+    card registered without a person, as partner test data has)."""
+    sent = notify_people(uow=uow, template=template, notices=[(person_id, params, subject)])
+    return sent[0] if sent else None
 
 
 def notify_people(*, uow: UnitOfWork, template: str,
-                  notices: list[tuple[int, dict[str, object], str | None]]) -> int:
-    """notify_person for many (person_id, params, subject) at once: the phones read in one
-    narrow select (not the whole record with its photo); returns how many were sent."""
+                  notices: list[tuple[int, dict[str, object], str | None]]) -> list[MessageView]:
+    """Notices to many (person_id, params, subject) at once: the phones read in one narrow
+    select (not the whole record with its photo); returns the messages sent."""
     from sqlalchemy import select
 
     from yikatong.people.models import Person
@@ -213,12 +205,12 @@ def notify_people(*, uow: UnitOfWork, template: str,
     for start in range(0, len(ids), 5000):
         phones.update(uow.session.execute(select(Person.id, Person.phone).where(
             Person.id.in_(ids[start:start + 5000]))).all())
-    sent = 0
+    sent = []
     for person_id, params, subject in notices:
         phone = phones.get(person_id)
-        if phone and send_sms(uow=uow, template=template, phone=phone, params=params,
-                              person_id=person_id, subject=subject) is not None:
-            sent += 1
+        if phone:
+            sent.append(send_sms(uow=uow, template=template, phone=phone, params=params,
+                                 person_id=person_id, subject=subject))
     return sent
 
 
