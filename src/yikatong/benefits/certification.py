@@ -16,7 +16,7 @@ config/certification-changzhou.toml. Every change is one transaction with one au
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -107,8 +107,9 @@ class EligibilityView:
     office_code: str
     since: date
     valid_until: date
-    status: str          # active | suspended | deceased, derived from the clock
-    due: bool            # inside the reminder window, not lapsed
+    status: str = field(metadata={  # derived from the clock
+        "description": "active | suspended | deceased / 已认证 · 暂停发放 · 已身故"})
+    due: bool = field(metadata={"description": "inside the reminder window, not lapsed / 临近到期"})
     suspended_from: str | None
     died_on: date | None
     status_zh: str

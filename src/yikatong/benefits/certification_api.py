@@ -5,17 +5,18 @@ recovery.py, the same as the pages' (certification_web.py)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from yikatong.api.deps import current_actor, platform_dep
 from yikatong.api.problems import problems
 from yikatong.benefits import certification, recovery
 from yikatong.core.actor import Actor
 from yikatong.core.errors import Forbidden
+from yikatong.core.response_models import response_model
 from yikatong.platform import Platform
 
 router = APIRouter(prefix="/benefits/pension", tags=["pension certification / 待遇资格认证"])
@@ -23,62 +24,12 @@ router = APIRouter(prefix="/benefits/pension", tags=["pension certification / �
 PersonId = Path(ge=1, le=2**63 - 1)
 
 
-class EligibilityOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    person_id: int
-    name_masked: str
-    ssn_masked: str
-    office_code: str
-    since: date
-    valid_until: date
-    status: str = Field(description="active | suspended | deceased / 已认证 · 暂停发放 · 已身故")
-    due: bool = Field(description="inside the reminder window / 临近到期")
-    suspended_from: str | None
-    died_on: date | None
-    status_zh: str
-    status_en: str
-
-
-class CertificationOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    person_id: int
-    channel: str
-    certified_on: date
-    valid_until: date
-    certified_at: datetime
-    card_no: str | None
-    outlet_code: str | None
-    recorded_by: str
-    resumed: bool
-    back_pay_periods: list[str]
-
-
-class SuspensionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    from_period: str
-    suspended_at: datetime
-    resumed_at: datetime | None
-    back_pay_periods: list[str]
-    back_pay_status: str
-
-
-class RecoveryOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    person_id: int
-    programme: str
-    period: str
-    amount_fen: int
-    died_on: date
-    office_code: str
-    bank_code: str | None
-    status: str = Field(description="owed | recovered / 待追回 · 已追回")
-    attempts: int
-    last_refusal: str | None
-    bank_reference: str | None
-    recovered_at: datetime | None
+EligibilityOut = response_model(certification.EligibilityView, name="EligibilityOut")
+CertificationOut = response_model(certification.CertificationView, name="CertificationOut")
+SuspensionOut = response_model(certification.SuspensionView, name="SuspensionOut",
+                               exclude=("person_id",))
+RecoveryOut = response_model(recovery.RecoveryView, name="RecoveryOut",
+                             exclude=("card_no", "status_zh", "status_en"))
 
 
 class PensionerOut(BaseModel):

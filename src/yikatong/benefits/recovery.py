@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -56,7 +56,7 @@ class RecoveryView:
     office_code: str
     bank_code: str | None
     card_no: str | None
-    status: str
+    status: str = field(metadata={"description": "owed | recovered / 待追回 · 已追回"})
     attempts: int
     last_refusal: str | None
     bank_reference: str | None
