@@ -33,6 +33,12 @@ DEMO_USERS = [
     ("paying-office", Role.PAYING_OFFICE, {"branch_code": "CZ-SI"}),
     ("hr-officer", Role.HR_OFFICER, {}),
     ("water", Role.BILLER, {"branch_code": "CZ-WATER"}),  # the city's water company
+    # 环球恐龙城's operator (its venues: 中华恐龙园 …), the city library, a shop in a campaign,
+    # and the city's HR and social security bureau as the sponsor of the city's campaigns
+    ("venue", Role.VENUE_OPERATOR, {"branch_code": "CZ-DINO"}),
+    ("librarian", Role.LIBRARIAN, {"branch_code": "CZLIB"}),
+    ("merchant", Role.MERCHANT, {"branch_code": "M-CZ-0001"}),
+    ("sponsor", Role.CAMPAIGN_SPONSOR, {"branch_code": "CZ-HRSS"}),
 ]
 
 # Reference-data loaders other domains offer, called in this order if present.

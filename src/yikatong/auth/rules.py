@@ -30,6 +30,10 @@ CHANNELS_BY_CREDENTIAL: dict[str, dict[Role, tuple[Channel, ...]]] = {
         Role.PAYING_OFFICE: (Channel.AGENCY,),
         Role.HR_OFFICER: (Channel.AGENCY,),
         Role.BILLER: (Channel.PARTNER_API,),
+        Role.VENUE_OPERATOR: (Channel.VENUE,),
+        Role.LIBRARIAN: (Channel.LIBRARY,),
+        Role.MERCHANT: (Channel.MERCHANT,),
+        Role.CAMPAIGN_SPONSOR: (Channel.PARTNER_API,),
         Role.ADMIN: tuple(Channel),
         Role.SYSTEM: (Channel.SYSTEM,),
     },
@@ -47,6 +51,10 @@ CHANNELS_BY_CREDENTIAL: dict[str, dict[Role, tuple[Channel, ...]]] = {
         Role.PAYING_OFFICE: (Channel.AGENCY,),
         Role.HR_OFFICER: (Channel.AGENCY,),
         Role.BILLER: (Channel.PARTNER_API,),            # the company's billing staff
+        Role.VENUE_OPERATOR: (Channel.VENUE,),          # ticket desk and venue staff
+        Role.LIBRARIAN: (Channel.LIBRARY,),
+        Role.MERCHANT: (Channel.MERCHANT,),             # the shop's staff (their redemptions)
+        Role.CAMPAIGN_SPONSOR: (Channel.PARTNER_API,),  # the sponsor's campaign staff
         Role.ADMIN: tuple(Channel),
     },
     "api_key": {  # holders never hold one (API_KEY_ROLES)
@@ -61,6 +69,10 @@ CHANNELS_BY_CREDENTIAL: dict[str, dict[Role, tuple[Channel, ...]]] = {
         Role.PAYING_OFFICE: (Channel.AGENCY,),            # the paying office's system (payee lists)
         Role.HR_OFFICER: (Channel.AGENCY,),               # the HR system (人社经办系统)
         Role.BILLER: (Channel.PARTNER_API,),              # the utility's billing system
+        Role.VENUE_OPERATOR: (Channel.VENUE,),            # the venue's gates and ticketing system
+        Role.LIBRARIAN: (Channel.LIBRARY,),               # the library system and its kiosks
+        Role.MERCHANT: (Channel.MERCHANT,),               # the merchant's till
+        Role.CAMPAIGN_SPONSOR: (Channel.PARTNER_API,),    # the sponsor's system
         Role.ADMIN: tuple(Channel),
         Role.SYSTEM: (Channel.SYSTEM,),
     },

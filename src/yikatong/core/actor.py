@@ -24,6 +24,15 @@ class Role(StrEnum):
     HR_OFFICER = "hr_officer"                  # 人社经办: reviews HR service cases, reads card accounts
     # 公共事业缴费单位: a water, electricity or gas company; `Actor.branch_code` is its biller code
     BILLER = "biller"
+    # 景区 / 文化场馆运营方: a scenic spot's or museum's operator (ticket desk, gates, its
+    # settlement); `Actor.branch_code` is its operator code, which names the venues it runs
+    VENUE_OPERATOR = "venue_operator"
+    LIBRARIAN = "librarian"                    # 图书馆馆员; `Actor.branch_code` is the library code
+    # 特约商户: a merchant's till enrolled in discount campaigns; `branch_code` = merchant code
+    MERCHANT = "merchant"
+    # 优惠活动出资方: who funds a campaign (the city, a venue operator, a partner bank);
+    # `Actor.branch_code` is the sponsor code, which names the campaigns it owns
+    CAMPAIGN_SPONSOR = "campaign_sponsor"
     SYSTEM = "system"                          # background jobs
 
 
@@ -40,6 +49,9 @@ class Channel(StrEnum):
     MEDICAL_DESK = "medical_desk"      # a medical insurance office's counter (医保经办窗口)
     HOSPITAL = "hospital"              # a designated institution's desk or terminal (定点医药机构)
     AGENCY = "agency"                  # a public office's desk or system (人社 / 公积金 / 人才办)
+    VENUE = "venue"                    # a scenic spot's or cultural venue's ticket desk or gate
+    LIBRARY = "library"                # a library's desk, kiosk or library system
+    MERCHANT = "merchant"              # a merchant's till (收银台)
     SYSTEM = "system"
 
     @property

@@ -515,7 +515,11 @@ class Population:
                   Role.BANK: {"bank_code": BANK_CODE, "branch_code": "ICBC-CZ-001"},
                   Role.MEDICAL_INSTITUTION: {"branch_code": "H32040200001"},
                   Role.PAYING_OFFICE: {"branch_code": "CZ-SI"},
-                  Role.BILLER: {"branch_code": "CZ-WATER"}}
+                  Role.BILLER: {"branch_code": "CZ-WATER"},
+                  Role.VENUE_OPERATOR: {"branch_code": "CZ-DINO"},
+                  Role.LIBRARIAN: {"branch_code": "CZLIB"},
+                  Role.MERCHANT: {"branch_code": "M-CZ-0001"},
+                  Role.CAMPAIGN_SPONSOR: {"branch_code": "CZ-HRSS"}}
         people = [(str(role), role) for role in Role if role is not Role.SYSTEM]
         people.append(("deactivated", Role.SS_OUTLET))
         with self.platform.uow() as uow:
