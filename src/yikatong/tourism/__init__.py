@@ -1,0 +1,1 @@
+"""Tourism and venues: tickets, passes and gates (issue 15, seed 三.6)."""
