@@ -87,3 +87,23 @@ def running(backend: Sip2Backend, config: Sip2Config, *, host: str = "127.0.0.1"
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def platform_backend(platform, library_code: str) -> Sip2Backend:
+    """The server's backend on the platform: the patron authority and the library system
+    registered there (library/wiring.py: the platform's authority and the reference system,
+    which records the kiosks' changes as the library's SIP2 gateway), the platform's kiosk
+    logins, the platform's clock."""
+    from yikatong.core.actor import Actor, Channel, Role
+    from yikatong.library.protocols import LibrarySystem, PatronAuthority
+    from yikatong.library.sip2.accounts import PlatformKioskAccounts
+    from yikatong.library.system import ReferenceLibrarySystem
+
+    library = platform.get(LibrarySystem)
+    if isinstance(library, ReferenceLibrarySystem):  # one library's rules, its kiosks as actor
+        library = ReferenceLibrarySystem(
+            platform, library_code=library_code,
+            actor=Actor(user_id=f"sip2:{library_code}", role=Role.LIBRARIAN,
+                        channel=Channel.LIBRARY, branch_code=library_code))
+    return Sip2Backend(authority=platform.get(PatronAuthority), library=library,
+                       accounts=PlatformKioskAccounts(platform), clock=platform.clock)
