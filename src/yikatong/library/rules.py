@@ -65,11 +65,9 @@ def default_library() -> str:
 
 
 def rules_for(library_code: str | None = None) -> LoanRules:
-    code = library_code or default_library()
-    for library in figures().libraries:
-        if library.code == code:
-            return library
-    raise LibraryConfigInvalid(origin=CONFIG.name, problems=f"no loan rules for library {code}")
+    """The loan rules of a library; a library without its own table follows the first one's."""
+    libraries = figures().libraries
+    return next((library for library in libraries if library.code == library_code), libraries[0])
 
 
 # ---------------------------------------------------------------------------------------

@@ -568,7 +568,6 @@ def add_item(*, uow: UnitOfWork, actor: Actor, barcode: str, title: str, author:
              library_code: str | None = None) -> ItemRow:
     scope = _librarian_scope(actor)
     code = scope or library_code or rules.default_library()
-    rules.rules_for(code)  # a library the rules know
     barcode = barcode.strip()
     if not barcode or not title.strip():
         raise InvalidInput(reason_zh="条码和题名不能为空", reason_en="barcode and title are required")
@@ -695,3 +694,141 @@ def load_reference_data(*, uow: UnitOfWork, actor: Actor) -> int:
                   entity_id=code, after={"items": added})
         uow.commit()
     return added
+
+
+# ---------------------------------------------------------------------------------------
+# The librarian's desk: a patron presented (card, number or e-card code), then the library
+# system. Refusals are DomainErrors here (the API answers 404 / 409 with the words).
+
+
+class PatronNotFound(NotFound):
+    code = "library_patron_not_found"
+    zh = "未找到该读者（卡号、社会保障号码、读者证号或电子社保卡二维码无效）"
+    en = "No reader matches (card number, social security number, reader number or e-card code)"
+
+    def __init__(self, **details) -> None:
+        super().__init__(what="patron", **details)
+
+
+@dataclass(frozen=True)
+class PatronView:
+    """A patron as the desk sees them: who (masked), through what, the platform's blocks and
+    the library system's account."""
+
+    reader_no: str
+    display_name: str
+    presented: str
+    card_no: str | None
+    may_borrow: bool
+    blocks: tuple[str, ...]
+    block_zh: str
+    block_en: str
+    account: PatronAccount | None
+
+
+def _resolve(uow: UnitOfWork, identifier: str):
+    from yikatong.library.authority import resolve
+
+    patron = resolve(uow, identifier, now=uow.now())
+    if patron is None:
+        raise PatronNotFound()
+    return patron
+
+
+def patron(*, uow: UnitOfWork, actor: Actor, identifier: str) -> PatronView:
+    scope = _librarian_scope(actor)
+    found = _resolve(uow, identifier)
+    acct = (account(uow=uow, reader_no=found.reader_no, now=uow.now(), library_code=scope)
+            if found.reader_no else None)
+    blocks = (*found.blocks, *(acct.blocks if acct else ()))
+    zh, en = rules.block_words(blocks)
+    return PatronView(reader_no=found.reader_no, display_name=found.display_name,
+                      presented=found.presented, card_no=found.card_no,
+                      may_borrow=not blocks, blocks=tuple(str(b) for b in blocks),
+                      block_zh=zh, block_en=en, account=acct)
+
+
+def _outcome_or_raise(outcome: LibraryOutcome) -> LibraryOutcome:
+    if not outcome.ok:
+        raise LibraryRefused(reason_zh=outcome.zh, reason_en=outcome.en, reason=outcome.code)
+    return outcome
+
+
+def desk_checkout(*, uow: UnitOfWork, actor: Actor, identifier: str,
+                  barcode: str) -> LibraryOutcome:
+    """Lend at the desk: the patron resolved by the platform (its blocks refuse), then the
+    library system's rules."""
+    scope = _librarian_scope(actor)
+    check_item_scope(uow, actor, barcode)
+    found = _resolve(uow, identifier)
+    if found.blocks:
+        zh, en = rules.block_words(found.blocks)
+        raise LibraryRefused(reason_zh=zh, reason_en=en, reason=str(found.blocks[0]))
+    return _outcome_or_raise(checkout(
+        uow=uow, actor=actor, reader_no=found.reader_no, barcode=barcode, now=uow.now(),
+        presented=found.presented, card_no=found.card_no, library_code=scope))
+
+
+def desk_checkin(*, uow: UnitOfWork, actor: Actor, barcode: str,
+                 location: str = "") -> LibraryOutcome:
+    scope = _librarian_scope(actor)
+    check_item_scope(uow, actor, barcode)
+    return _outcome_or_raise(checkin(uow=uow, actor=actor, barcode=barcode, now=uow.now(),
+                                     location=location, library_code=scope))
+
+
+def desk_renew(*, uow: UnitOfWork, actor: Actor, identifier: str, barcode: str) -> LibraryOutcome:
+    scope = _librarian_scope(actor)
+    check_item_scope(uow, actor, barcode)
+    found = _resolve(uow, identifier)
+    if not found.reader_no:
+        raise LibraryRefused(reason_zh=rules.BLOCK_WORDS[PatronBlock.NOT_A_READER][0],
+                             reason_en=rules.BLOCK_WORDS[PatronBlock.NOT_A_READER][1],
+                             reason="not_a_reader")
+    return _outcome_or_raise(renew(uow=uow, actor=actor, reader_no=found.reader_no,
+                                   barcode=barcode, now=uow.now(), library_code=scope))
+
+
+def desk_hold(*, uow: UnitOfWork, actor: Actor, identifier: str, barcode: str) -> LibraryOutcome:
+    scope = _librarian_scope(actor)
+    check_item_scope(uow, actor, barcode)
+    found = _resolve(uow, identifier)
+    if found.blocks:
+        zh, en = rules.block_words(found.blocks)
+        raise LibraryRefused(reason_zh=zh, reason_en=en, reason=str(found.blocks[0]))
+    return _outcome_or_raise(place_hold(uow=uow, actor=actor, reader_no=found.reader_no,
+                                        barcode=barcode, now=uow.now(), library_code=scope))
+
+
+def desk_charge_fee(*, uow: UnitOfWork, actor: Actor, identifier: str, amount_fen: int,
+                    reason: str, item_barcode: str | None = None) -> Fee:
+    _librarian_scope(actor)
+    found = _resolve(uow, identifier)
+    if not found.reader_no:
+        raise ReaderNotFound()
+    if item_barcode:
+        check_item_scope(uow, actor, item_barcode)
+    return charge_fee(uow=uow, actor=actor, reader_no=found.reader_no, amount_fen=amount_fen,
+                      reason=reason, item_barcode=item_barcode)
+
+
+def desk_pay_fee(*, uow: UnitOfWork, actor: Actor, identifier: str, amount_fen: int,
+                 transaction_id: str, fee_id: str | None = None) -> LibraryOutcome:
+    _librarian_scope(actor)
+    found = _resolve(uow, identifier)
+    if not found.reader_no:
+        raise ReaderNotFound()
+    return _outcome_or_raise(pay_fee(uow=uow, actor=actor, reader_no=found.reader_no,
+                                     amount_fen=amount_fen, now=uow.now(), fee_id=fee_id,
+                                     transaction_id=transaction_id))
+
+
+def holder_renew(*, uow: UnitOfWork, actor: Actor, barcode: str,
+                 person_id: int | None = None) -> LibraryOutcome:
+    """The holder renews their own loan online (我的借阅 → 续借)."""
+    target = _holder_person(uow, actor, person_id)
+    reader = reader_of_person(uow, target)
+    if reader is None:
+        raise ReaderNotFound(person_id=target)
+    return _outcome_or_raise(renew(uow=uow, actor=actor, reader_no=reader.reader_no,
+                                   barcode=barcode, now=uow.now()))
