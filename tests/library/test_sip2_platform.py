@@ -6,6 +6,11 @@ formally lost; the kiosk refuses it with a screen message; the loan stays the re
 from __future__ import annotations
 
 import logging
+import os
+import re
+import signal
+import subprocess
+import sys
 from datetime import timedelta
 
 import pysip2
@@ -134,3 +139,37 @@ def test_fees_are_paid_at_the_kiosk_and_a_repeat_is_not_paid_twice(lib_platform,
         paid_records = uow.session.execute(select(AuditRecord).where(
             AuditRecord.action == "library.fee_paid")).scalars().all()
     assert account.fees_owed_fen == 0 and len(paid_records) == 1
+
+
+def test_ykt_library_sip2_serve(lib_platform):
+    """The command as an operator runs it: a process on the test database, a kiosk logs in
+    and asks about a reader, Ctrl-C stops it."""
+    _, _, card, _ = person_with_card(lib_platform)
+    add_login(lib_platform, "kiosk-czlib-01", "CZLIB")
+    env = {**os.environ, "YKT_DATABASE_URL": lib_platform.settings.database_url, "COLUMNS": "250"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "yikatong.cli.main", "library", "sip2-serve", "--library", "CZLIB",
+         "--port", "0", "--name", "常州市图书馆"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        started = process.stdout.readline()
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", started).group(1))
+        client = Sip2()
+        client.hostName, client.hostPort, client.tlsEnable = "127.0.0.1", port, False
+        client.log = logging.getLogger("tests.sip2.client")
+        client.institutionId, client.scLocation = "CZLIB", "CZLIB-KIOSK-01"
+        client.connect()
+        assert ask(client, client.sip_login_request("kiosk-czlib-01", PASSWORD),
+                   client.sip_login_response)["fixed"]["Ok"] == "1"
+        status = ask(client, client.sip_sc_status_request(), client.sip_sc_status_response)
+        assert status["variable"]["AM"] == ["常州市图书馆"]
+        client.patron = card.card_no
+        patron = ask(client, client.sip_patron_status_request(), client.sip_patron_status_response)
+        assert patron["variable"]["BL"] == ["Y"] and patron["variable"]["AE"] == ["张*者"]
+        client.disconnect()
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "stopped / 已停止" in out
+    assert PASSWORD not in out + err and card.card_no not in out + err   # nothing secret logged

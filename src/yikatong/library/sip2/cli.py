@@ -9,6 +9,7 @@ librarian --branch CZLIB`); docs/library-sip2.md.
 from __future__ import annotations
 
 import logging
+import sys
 
 import typer
 from rich.console import Console
@@ -16,14 +17,14 @@ from rich.console import Console
 console = Console()
 
 
-def register(group) -> None:
-    library = group("library")
+def register(library: typer.Typer) -> None:
+    """Add `sip2-serve` to the `ykt library` group (library/cli.py calls this)."""
 
     @library.command("sip2-serve")
     def sip2_serve(
         library_code: str = typer.Option(..., "--library", help="the library's code, e.g. CZLIB"),
         host: str = typer.Option("127.0.0.1", help="address to listen on"),
-        port: int = typer.Option(6001, min=1, max=65535, help="TCP port (SIP2 has no fixed one)"),
+        port: int = typer.Option(6001, min=0, max=65535, help="TCP port (SIP2 has no fixed one; 0: any free port)"),
         name: str = typer.Option("", help="the library's name sent to kiosks (98 AM)"),
         checksums: str = typer.Option(
             "auto", help="auto: answer in the kiosk's style; required: ask for a resend of "
@@ -50,6 +51,7 @@ def register(group) -> None:
         server = Sip2Server((host, port), backend=platform_backend(platform(), library_code),
                             config=config, idle_timeout=idle_timeout)
         console.print(f"SIP2 {library_code} on {host}:{server.port} / SIP2 服务已启动 (Ctrl-C)")
+        sys.stdout.flush()
         try:
             server.serve_forever()
         except KeyboardInterrupt:
