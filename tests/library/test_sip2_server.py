@@ -94,9 +94,9 @@ def test_login_then_status_lists_the_supported_messages(kiosk):
     assert status["variable"]["AO"] == ["CZLIB"]
     assert status["variable"]["AM"] == ["常州市图书馆"]
     # patron status, checkout, checkin, status, resend, login, patron info, end session, fee
-    # paid, item info, renew: Y; block patron, item status update, patron enable, hold,
-    # renew all: N
-    assert status["variable"]["BX"] == ["YYYNYYYYYYYNNNYN"]
+    # paid, item info, renew,
+    # renew all: Y; block patron, item status update, patron enable, hold: N
+    assert status["variable"]["BX"] == ["YYYNYYYYYYYNNNYY"]
     assert status["variable"]["AN"] == ["CZLIB-KIOSK-01"]
 
 
@@ -171,6 +171,24 @@ def test_checkout_renew_checkin(kiosk, world):
     assert library.items["B0001"].on_loan_to is None
     assert [change[0] for change in library.changes] == ["checkout", "renew", "checkin"]
     assert library.changes[-1][3] == "CZLIB-KIOSK-01"           # AP, where it was returned
+
+
+def test_renew_all(kiosk, world):
+    library = world[2]
+    login(kiosk)
+    kiosk.patron = CARD
+    for barcode in ("B0001", "B0002"):
+        ask(kiosk, kiosk.sip_checkout_request(barcode), kiosk.sip_checkout_response)
+    ask(kiosk, kiosk.sip_renew_request("B0001"), kiosk.sip_renew_response)   # its one renewal
+    everything = ask(kiosk, kiosk.sip_renew_all_request(), kiosk.sip_renew_all_response)
+    assert everything["fixed"]["Ok"] == "1"
+    assert everything["fixed"]["RenewedItems"] == "0001"
+    assert everything["fixed"]["UnrenewedItems"] == "0001"
+    assert everything["variable"]["BM"] == ["B0002"] and everything["variable"]["BN"] == ["B0001"]
+    kiosk.patron = LOST_CARD
+    refused = ask(kiosk, kiosk.sip_renew_all_request(), kiosk.sip_renew_all_response)
+    assert refused["fixed"]["Ok"] == "0" and "This card is reported lost or not usable: it cannot borrow" in screen(refused)
+    assert [change[0] for change in library.changes].count("renew") == 2
 
 
 def test_the_ssn_works_as_the_patron_identifier(kiosk, world):
@@ -277,6 +295,8 @@ def test_codec_reads_an_unpadded_checksum_and_answers_without_error_detection():
     assert codec.encode("94", ["1"], []) == b"941\r"
     with pytest.raises(codec.ChecksumMismatch):
         codec.decode(b"9900802.00AY3AZ0000\r")
+    no_date = codec.decode(b"65AOCZLIB|AAX|\r")    # the Sip2 client's renew all
+    assert no_date.fixed["transaction_date"] == " " * 18 and no_date.get("AA") == "X"
     with pytest.raises(codec.UnknownCommand):
         codec.decode(b"XX\r")
 

@@ -44,11 +44,16 @@ REQUEST_LAYOUTS: dict[str, tuple[tuple[str, int], ...]] = {
            ("currency_type", 3)),
     "35": (("transaction_date", 18),),
     "17": (("transaction_date", 18),),
+    "65": (("transaction_date", 18),),
 }
 
 # AZ is always the last field, so a trailer is recognised at the end of the line. The spec
 # writes four hex digits; the Sip2 client drops leading zeros, so one to four are read.
 _TRAILER = re.compile(rb"(?:AY([0-9])(?=AZ))?AZ([0-9A-Fa-f]{1,4})$")
+
+
+# Where an 18-character date should be, the next variable field begins (AO, AA, …) instead.
+_OMITTED_DATE = re.compile(r"^(?![0-9]{8})[A-Z]{2}")
 
 
 class FrameError(Exception):
@@ -126,6 +131,10 @@ def decode(line: bytes, *, encoding: str = "utf-8") -> Frame:
     cursor = 2
     for name, width in layout:
         value = text[cursor:cursor + width]
+        if width == 18 and _OMITTED_DATE.match(value):
+            # A date left out altogether (the Sip2 client's 65 sends none): read as blank.
+            fixed[name] = " " * 18
+            continue
         if len(value) != width:
             raise FrameError(f"command {code}: fixed field {name} truncated")
         fixed[name] = value

@@ -47,7 +47,7 @@ log = logging.getLogger("yikatong.library.sip2")
 # 98's BX: which of the 16 messages this server supports, in the spec's order: patron status,
 # checkout, checkin, block patron, SC/ACS status, resend, login, patron information, end
 # session, fee paid, item information, item status update, patron enable, hold, renew, renew all.
-SUPPORTED_MESSAGES = "YYYNYYYYYYYNNNYN"
+SUPPORTED_MESSAGES = "YYYNYYYYYYYNNNYY"
 
 # The 14 patron status flags (24, 64) each block sets: 0 charge privileges denied, 1 renewal
 # denied, 2 recall denied, 3 hold denied, 5 too many items charged, 6 too many overdue,
@@ -168,7 +168,7 @@ class KioskSession:
         return {"93": self._login, "99": self._status, "23": self._patron_status,
                 "63": self._patron_information, "11": self._checkout, "09": self._checkin,
                 "29": self._renew, "37": self._fee_paid, "35": self._end_session,
-                "17": self._item_information}
+                "17": self._item_information, "65": self._renew_all}
 
     def _resend_request(self) -> bytes:
         return codec.encode("96", [], [], error_detection=True, encoding=self.config.encoding)
@@ -377,6 +377,27 @@ class KioskSession:
                                                  now=self._when(frame))
         return self._loan_response("30", frame, outcome, refusals)
 
+    def _renew_all(self, frame: codec.Frame) -> Response:
+        """65 → 66: every loan of the patron renewed where the library allows it."""
+        if self._wrong_institution(frame):
+            patron, refusals = None, [WRONG_INSTITUTION]
+        else:
+            patron = self._patron(frame)
+            refusals = [PATRON_NOT_FOUND] if patron is None else [
+                BLOCK_MESSAGES[b] for b in patron.blocks if b in PLATFORM_BLOCKS]
+        renewed: list[str] = []
+        unrenewed: list[str] = []
+        if patron is not None and not refusals:
+            when = self._when(frame)
+            for loan in self.backend.library.account(patron.reader_no, now=self._now()).loans:
+                outcome = self.backend.library.renew(patron.reader_no, loan.item_barcode, now=when)
+                (renewed if outcome.ok else unrenewed).append(loan.item_barcode)
+        ok = patron is not None and not refusals
+        return "66", ["1" if ok else "0", f"{len(renewed):04d}", f"{len(unrenewed):04d}",
+                      self._date()], [
+            ("AO", self.config.library_code), *[("BM", b) for b in renewed],
+            *[("BN", b) for b in unrenewed], *self._messages(*refusals)]
+
     def _checkin(self, frame: codec.Frame) -> Response:
         barcode = frame.get("AB").strip()
         if self._wrong_institution(frame) or not barcode:
@@ -458,6 +479,8 @@ class KioskSession:
                 return "36", ["N", date_], [*base, aa, *af]
             case "17":
                 return "18", ["01", "00", "01", date_], [ab, ("AJ", ""), *af]
+            case "65":
+                return "66", ["0", "0000", "0000", date_], [*base, *af]
             case _:  # 99
                 return "98", ["N", "N", "N", "N", "N", "N", self.config.timeout_period,
                               self.config.retries_allowed, date_, "2.00"], [
