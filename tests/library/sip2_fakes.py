@@ -116,7 +116,7 @@ class FakeAccounts:
     attempts: list[str] = field(default_factory=list)
 
     def authenticate(self, login: str, password: str, *, library_code: str, location: str,
-                     now: datetime) -> KioskAccount | None:
+                     address: str, now: datetime) -> KioskAccount | None:
         self.attempts.append(login)
         if (login, password, library_code) == (KIOSK_LOGIN, KIOSK_PASSWORD, self.library_code):
             return KioskAccount(login=login, library_code=library_code)

@@ -141,12 +141,13 @@ def test_fees_are_paid_at_the_kiosk_and_a_repeat_is_not_paid_twice(lib_platform,
     assert account.fees_owed_fen == 0 and len(paid_records) == 1
 
 
-def test_ykt_library_sip2_serve(lib_platform):
+def test_ykt_library_sip2_serve(lib_platform, tmp_path):
     """The command as an operator runs it: a process on the test database, a kiosk logs in
     and asks about a reader, Ctrl-C stops it."""
     _, _, card, _ = person_with_card(lib_platform)
     add_login(lib_platform, "kiosk-czlib-01", "CZLIB")
-    env = {**os.environ, "YKT_DATABASE_URL": lib_platform.settings.database_url, "COLUMNS": "250"}
+    env = {**os.environ, "YKT_DATABASE_URL": lib_platform.settings.database_url, "COLUMNS": "250",
+           "YKT_KEY_STORE": str(tmp_path / "keystore.json")}   # its development keys, not the tree's
     process = subprocess.Popen(
         [sys.executable, "-m", "yikatong.cli.main", "library", "sip2-serve", "--library", "CZLIB",
          "--port", "0", "--name", "常州市图书馆"],
@@ -173,3 +174,25 @@ def test_ykt_library_sip2_serve(lib_platform):
     assert process.returncode == 0, err
     assert "stopped / 已停止" in out
     assert PASSWORD not in out + err and card.card_no not in out + err   # nothing secret logged
+
+
+def test_guessing_a_kiosk_password_is_throttled_across_connections(lib_platform):
+    add_login(lib_platform, "kiosk-czlib-01", "CZLIB")
+    config = Sip2Config(library_code="CZLIB")
+    with running(platform_backend(lib_platform, "CZLIB"), config, idle_timeout=20) as server:
+        def attempts(passwords):
+            client = Sip2()
+            client.hostName, client.hostPort, client.tlsEnable = "127.0.0.1", server.port, False
+            client.log = logging.getLogger("tests.sip2.client")
+            client.connect()
+            answers = [ask(client, client.sip_login_request("kiosk-czlib-01", password),
+                           client.sip_login_response)["fixed"]["Ok"] for password in passwords]
+            client._socket.close()
+            client._socket = None
+            return answers
+
+        for _ in range(3):   # a connection closes after three refusals: the guesser reconnects
+            assert attempts(["guess-1", "guess-2", "guess-3"]) == ["0", "0", "0"]
+        assert attempts(["guess-10", PASSWORD]) == ["0", "0"]   # 10 failures: the name is locked
+        lib_platform.clock.advance(timedelta(minutes=16))
+        assert attempts([PASSWORD]) == ["1"]

@@ -253,7 +253,7 @@ class KioskSession:
         if frame.fixed["uid_algorithm"] == "0" and frame.fixed["pwd_algorithm"] == "0":
             account = self.backend.accounts.authenticate(
                 login, frame.get("CO"), library_code=self.config.library_code,
-                location=self.location, now=self._now())
+                location=self.location, address=self.peer.rpartition(":")[0], now=self._now())
         if account is None:
             self.failed_logins += 1
             log.warning("sip2 %s: login %r refused (%d)", self.peer, login, self.failed_logins)
