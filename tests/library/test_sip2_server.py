@@ -282,6 +282,33 @@ def test_responses_carry_the_request_sequence_number_and_a_valid_checksum(kiosk)
         assert codec.checksum_ok(body[:-4], body[-4:])
 
 
+def test_a_failure_behind_the_kiosk_is_a_refusal_with_a_message(kiosk, world, caplog):
+    library = world[2]
+    login(kiosk)
+    kiosk.patron = CARD
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the library system is down")
+
+    library.checkout = broken
+    out = ask(kiosk, kiosk.sip_checkout_request("B0001"), kiosk.sip_checkout_response)
+    assert out["fixed"]["Ok"] == "0"
+    assert screen(out) == ["系统暂时无法办理，请到服务台",
+                           "The system cannot do this now: please ask at the desk"]
+    library.account = broken
+    info = ask(kiosk, kiosk.sip_patron_information_request("charged"),
+               kiosk.sip_patron_information_response)
+    assert info["variable"]["BL"] == ["N"] and "系统暂时无法办理，请到服务台" in screen(info)
+    assert "the library system is down" in caplog.text and CARD not in caplog.text
+
+
+def test_a_failed_login_ends_the_earlier_one(kiosk, world):
+    login(kiosk)
+    assert login(kiosk, "wrong-password")["fixed"]["Ok"] == "0"
+    status = ask(kiosk, kiosk.sip_sc_status_request(), kiosk.sip_sc_status_response)
+    assert status["fixed"]["OnlineStatus"] == "N"
+
+
 # --- the codec alone ------------------------------------------------------------------------
 
 def test_codec_reads_an_unpadded_checksum_and_answers_without_error_detection():

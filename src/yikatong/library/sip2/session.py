@@ -254,7 +254,8 @@ class KioskSession:
             account = self.backend.accounts.authenticate(
                 login, frame.get("CO"), library_code=self.config.library_code,
                 location=self.location, address=self.peer.rpartition(":")[0], now=self._now())
-        if account is None:
+        if account is None:  # a failed login also ends an earlier one on this connection
+            self.account = None
             self.failed_logins += 1
             log.warning("sip2 %s: login %r refused (%d)", self.peer, login, self.failed_logins)
             return "94", ["0"], []
