@@ -112,3 +112,17 @@ def test_fees_when_charged_block_above_the_limit_and_are_paid_once(lib_platform)
     assert system.account(reader.reader_no, now=now).fees == ()
     assert _audits(lib_platform, "library.fee_paid") == 1
     assert system.checkout(reader.reader_no, "CZLIB-0001", now=now).ok
+
+
+def test_a_hold_not_collected_in_time_lapses(lib_platform):
+    _, _, _, first = person_with_card(lib_platform)
+    _, _, _, second = person_with_card(lib_platform, name="赵迟到")
+    system = lib_platform.get(LibrarySystem)
+    now = lib_platform.clock.now()
+    assert system.checkout(first.reader_no, "CZLIB-0006", now=now).ok
+    assert system.place_hold(second.reader_no, "CZLIB-0006", now=now).ok
+    assert system.checkin("CZLIB-0006", now=now).alert
+    assert system.checkout(first.reader_no, "CZLIB-0006", now=now + timedelta(days=6)).code == \
+        "on_hold_for_other"
+    assert system.checkout(first.reader_no, "CZLIB-0006", now=now + timedelta(days=8)).ok
+    assert system.account(second.reader_no, now=now).holds == ()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -340,8 +340,12 @@ def checkout(*, uow: UnitOfWork, actor: Actor, reader_no: str, barcode: str, now
     holds = _waiting_holds(uow, row.id)
     mine = next((hold for hold in holds if hold.reader_no == reader_no), None)
     ready = [hold for hold in holds if hold.status == "ready"]
+    expired = None
     if ready and ready[0].reader_no != reader_no:
-        return _refused("on_hold_for_other", item=_item_view(uow, row))
+        if now < ready[0].ready_at + timedelta(days=loan_rules.hold_shelf_days):
+            return _refused("on_hold_for_other", item=_item_view(uow, row))
+        expired = ready[0]  # not collected in time: the hold lapses, the item is free
+        expired.status, expired.closed_at = "expired", now
     blocks = rules.library_blocks(_standing(uow, reader_no, today), loan_rules)
     if blocks:
         return _refused(str(blocks[0]), item=_item_view(uow, row))
@@ -362,7 +366,8 @@ def checkout(*, uow: UnitOfWork, actor: Actor, reader_no: str, barcode: str, now
     uow.audit(actor=actor, action="library.checkout", entity_type="library_item",
               entity_id=row.barcode,
               after={"reader_no": reader_no, "due_on": due.isoformat(), "presented": presented,
-                     "card_no": card_no, "hold_fulfilled": mine is not None})
+                     "card_no": card_no, "hold_fulfilled": mine is not None,
+                     "hold_expired_for": expired.reader_no if expired else None})
     view = _item_view(uow, row)
     uow.commit()
     return _ok(item=view, due_on=due)
