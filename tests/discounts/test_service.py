@@ -135,6 +135,22 @@ def test_settlement_states_each_merchant_once_and_carries_a_later_refund(platfor
     assert {"discount.spent", "discount.reversed", "campaign.settled", "campaign.statement_paid"} <= actions
 
 
+def _redeem_voucher(platform, person, code, key, amount=26_000, operator="CZ-DINO"):
+    with platform.uow() as uow:
+        discount = service.redeem_voucher(uow=uow, actor=VENUE, voucher_ref=code, person_id=person,
+                                          venue_operator_code=operator, amount_fen=amount,
+                                          idempotency_key=key)
+        uow.commit()
+        return discount
+
+
+def _reverse_voucher(platform, code, key):
+    with platform.uow() as uow:
+        view = service.reverse_voucher(uow=uow, actor=VENUE, voucher_ref=code, idempotency_key=key)
+        uow.commit()
+        return view
+
+
 def test_vouchers_claimed_redeemed_at_a_venue_released_and_expired(platform, clock):
     person, _ = card_holder(platform)
     voucher_campaign(platform, budget_fen=6_000)
@@ -145,26 +161,18 @@ def test_vouchers_claimed_redeemed_at_a_venue_released_and_expired(platform, clo
     with pytest.raises(errors.HolderLimitReached):
         act(platform, service.claim_voucher, actor=holder(person), campaign_code="TOUR1",
             idempotency_key="c2")
-    with platform.uow() as uow:
-        with pytest.raises(errors.VoucherUnusable):
-            service.redeem_voucher(uow, VENUE, voucher_code=claimed.code, person_id=person,
-                                   venue_code="DINO-PARK", payee_code="CZ-DINO", order_fen=4_000,
-                                   reference="S1")
-        used = service.redeem_voucher(uow, VENUE, voucher_code=claimed.code, person_id=person,
-                                      venue_code="DINO-PARK", payee_code="CZ-DINO", order_fen=26_000,
-                                      reference="S1")
-        uow.commit()
-    assert used.discount_fen == 3_000
-    with platform.uow() as uow:
-        assert service.redeem_voucher(uow, VENUE, voucher_code=claimed.code, person_id=person,
-                                      venue_code="DINO-PARK", payee_code="CZ-DINO", order_fen=26_000,
-                                      reference="S1").replayed
-        with pytest.raises(errors.VoucherUnusable):
-            service.redeem_voucher(uow, VENUE, voucher_code=claimed.code, person_id=person,
-                                   venue_code="DINO-PARK", payee_code="CZ-DINO", order_fen=26_000,
-                                   reference="S2")
-        service.release_voucher(uow, VENUE, voucher_code=claimed.code, reference="S1", reason="refund")
-        uow.commit()
+    with pytest.raises(errors.VoucherUnusable):
+        _redeem_voucher(platform, person, claimed.code, "tourism:s1", amount=4_000)  # below 50 yuan
+    with pytest.raises(errors.VoucherUnusable):
+        _redeem_voucher(platform, person, claimed.code, "tourism:s1", operator="CZ-OTHER")  # not enrolled
+    with pytest.raises(errors.VoucherNotFound):
+        _redeem_voucher(platform, person + 1000, claimed.code, "tourism:s1")
+    assert _redeem_voucher(platform, person, claimed.code, "tourism:s1") == 3_000
+    assert _redeem_voucher(platform, person, claimed.code, "tourism:s1") == 3_000  # the sale's retry
+    with pytest.raises(errors.VoucherUnusable):
+        _redeem_voucher(platform, person, claimed.code, "tourism:s2")  # another sale
+    assert _reverse_voucher(platform, claimed.code, "tourism:s1").status == "issued"
+    assert _reverse_voucher(platform, claimed.code, "tourism:s1").status == "issued"  # again: nothing
     mine = act(platform, service.vouchers_of, actor=holder(person))
     assert [(v.code, v.status) for v in mine] == [(claimed.code, "issued")]
     _, card2 = card_holder(platform, name="赵二")
@@ -175,3 +183,19 @@ def test_vouchers_claimed_redeemed_at_a_venue_released_and_expired(platform, clo
     expired = act(platform, service.expire_vouchers)
     assert set(expired) == {claimed.code, granted.code}
     assert act(platform, service.campaign, actor=ADMIN, code="TOUR1").spent_fen == 0
+
+
+def test_a_voucher_refunded_after_settlement_comes_off_the_next_statement(platform, clock):
+    person, _ = card_holder(platform)
+    voucher_campaign(platform)
+    voucher = act(platform, service.claim_voucher, actor=holder(person), campaign_code="TOUR1",
+                  idempotency_key="c1")
+    _redeem_voucher(platform, person, voucher.code, "tourism:s1")
+    clock.advance(timedelta(days=31))
+    stated = act(platform, service.settle, actor=SPONSOR, campaign_code="TOUR1", period="2026-03")
+    assert [(s.payee_code, s.net_fen) for s in stated] == [("CZ-DINO", 3_000)]
+    assert _reverse_voucher(platform, voucher.code, "tourism:s1").status == "void"
+    assert act(platform, service.campaign, actor=ADMIN, code="TOUR1").spent_fen == 0
+    clock.advance(timedelta(days=30))
+    later = act(platform, service.settle, actor=SPONSOR, campaign_code="TOUR1", period="2026-04")
+    assert [(s.payee_code, s.net_fen) for s in later] == [("CZ-DINO", -3_000)]

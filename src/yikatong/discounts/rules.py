@@ -40,9 +40,9 @@ RULE_FIELDS = {
     Kind.SPEND_REDUCTION: {"tiers", "per_each", "cap_fen"},
     # rate_bp of the fare back (e.g. 2000 = 20 %), at most cap_fen a tap (rebates.py applies it).
     Kind.TRANSIT_REBATE: {"rate_bp", "cap_fen", "operators"},
-    # face_fen a voucher, usable from min_order_fen, for valid_days after issue at venue_codes
+    # face_fen a voucher, usable from min_order_fen, for valid_days after issue at operator_codes
     # (empty: any venue enrolled).
-    Kind.TOURISM_VOUCHER: {"face_fen", "min_order_fen", "valid_days", "venue_codes"},
+    Kind.TOURISM_VOUCHER: {"face_fen", "min_order_fen", "valid_days", "operator_codes"},
 }
 ELIGIBILITY_FIELDS = {"bank_codes", "rider_categories", "regions", "new_holders_since",
                       "min_age", "max_age"}
@@ -99,7 +99,7 @@ def check_rule(kind: str, rule: dict) -> dict:
     if not isinstance(min_order, int) or min_order < 0:
         raise _invalid("使用门槛不可为负", "min_order_fen must not be negative")
     return {"face_fen": face, "min_order_fen": min_order, "valid_days": days,
-            "venue_codes": [str(v)[:32] for v in rule.get("venue_codes") or []]}
+            "operator_codes": [str(v)[:32] for v in rule.get("operator_codes") or []]}
 
 
 def check_eligibility_rule(eligibility: dict) -> dict:

@@ -37,7 +37,7 @@ class VoucherRule(BaseModel):
     face_fen: Fen = Field(description="face value / 券面额（分）")
     min_order_fen: int = Field(default=0, ge=0, le=MAX_AMOUNT_FEN)
     valid_days: int = Field(default=30, ge=1, le=366)
-    venue_codes: list[Code] = Field(default=[], max_length=50)
+    operator_codes: list[Code] = Field(default=[], max_length=50)
 
 
 class Eligibility(BaseModel):

@@ -95,24 +95,13 @@ class VoucherView:
     person_id: int
     face_fen: Fen
     min_order_fen: Fen
-    venue_codes: tuple[str, ...]
+    operator_codes: tuple[str, ...]
     status: str
     issued_at: datetime
     valid_until: date
     redeemed_at: datetime | None
-    redeemed_venue: str | None
-    redeemed_reference: str | None
-
-
-@dataclass(frozen=True)
-class VoucherRedemption:
-    """What `redeem_voucher` answers the tourism sale: the amount the voucher takes off."""
-
-    voucher_code: str
-    discount_fen: Fen
-    campaign_code: str
-    sponsor_code: str
-    replayed: bool = False
+    redeemed_operator: str | None
+    redeemed_key: str | None
 
 
 @dataclass(frozen=True)
@@ -383,77 +372,92 @@ def vouchers_of(*, uow: UnitOfWork, actor: Actor, person_id: int | None = None) 
     return [_voucher_view(v, c) for v, c in rows]
 
 
-def redeem_voucher(uow: UnitOfWork, actor: Actor, *, voucher_code: str, person_id: int,
-                   venue_code: str, payee_code: str, order_fen: Fen, reference: str) -> VoucherRedemption:
-    """For the tourism sale (tourism.service, in its own transaction): take the holder's
-    voucher off a ticket's price at a venue. `payee_code` is whom the sponsor pays at settlement
-    (the venue operator's code); `reference` the sale's number (idempotent: the same voucher
-    redeemed again for the same reference answers the first redemption). Atomic: the voucher
-    turns from issued to redeemed by a conditional UPDATE, so two desks never take one voucher
-    twice. Does NOT commit: the sale commits it with the ticket, or rolls both back.
+def redeem_voucher(*, uow: UnitOfWork, actor: Actor, voucher_ref: str, person_id: int,
+                   venue_operator_code: str, amount_fen: Fen, idempotency_key: str) -> Fen:
+    """For the tourism sale (tourism.service.sell, in its transaction): the discount the
+    holder's voucher `voucher_ref` gives on a ticket of `amount_fen` sold by the venue operator
+    `venue_operator_code` — whom the sponsor pays at settlement. Returns the discount (the
+    voucher's face value). Does NOT commit: the sale commits it with the ticket, or rolls both
+    back.
 
-    Refuses (VoucherNotFound, VoucherUnusable) a voucher that is not the person's, already
-    used, expired, not valid at this venue, or an order below max(face, min_order_fen)."""
-    voucher = uow.session.execute(select(Voucher).where(Voucher.code == (voucher_code or "").strip())
+    Atomic: the voucher turns from issued to redeemed by a conditional UPDATE, so two desks
+    never take one voucher twice. Idempotent: the same voucher redeemed again under the same
+    `idempotency_key` answers the same discount and changes nothing.
+
+    Refuses with VoucherNotFound a voucher that is not the person's; with VoucherUnusable one
+    already used, expired, at an operator not enrolled in its campaign (or not among its
+    rule's operator_codes), or a ticket below max(face value, min_order_fen)."""
+    key = (idempotency_key or "").strip()[:160]
+    voucher = uow.session.execute(select(Voucher).where(Voucher.code == (voucher_ref or "").strip()[:32])
                                   ).scalar_one_or_none()
     if voucher is None or voucher.person_id != person_id:
-        raise errors.VoucherNotFound(voucher_code=voucher_code)
+        raise errors.VoucherNotFound(voucher_ref=voucher_ref)
+    if voucher.status == "redeemed" and voucher.redeemed_key == key:
+        return voucher.face_fen
     campaign = uow.session.get(Campaign, voucher.campaign_id)
-    if voucher.status == "redeemed" and voucher.redeemed_reference == reference:
-        return VoucherRedemption(voucher.code, voucher.face_fen, campaign.code, campaign.sponsor_code, True)
     today = local_date(uow.now())
     if voucher.status != "issued":
         raise errors.VoucherUnusable(reason_zh="已使用或已失效", reason_en="already used or no longer valid")
     if today > voucher.valid_until:
         raise errors.VoucherUnusable(reason_zh="已过有效期", reason_en="expired")
-    if voucher.venue_codes and venue_code not in voucher.venue_codes:
-        raise errors.VoucherUnusable(reason_zh="不适用于该场馆", reason_en="not valid at this venue")
-    if order_fen < max(voucher.face_fen, voucher.min_order_fen):
-        raise errors.VoucherUnusable(
-            reason_zh=f"订单须满 {max(voucher.face_fen, voucher.min_order_fen) / 100:.2f} 元",
-            reason_en=f"the order must be at least {max(voucher.face_fen, voucher.min_order_fen) / 100:.2f} CNY")
-    now = uow.now()
+    if (_enrolment(uow, campaign.id, venue_operator_code) is None
+            or (voucher.operator_codes and venue_operator_code not in voucher.operator_codes)):
+        raise errors.VoucherUnusable(reason_zh="不适用于该景区或场馆", reason_en="not valid at this venue")
+    least = max(voucher.face_fen, voucher.min_order_fen)
+    if amount_fen < least:
+        raise errors.VoucherUnusable(reason_zh=f"票价须满 {least / 100:.2f} 元",
+                                     reason_en=f"the ticket must cost at least {least / 100:.2f} CNY")
     changed = uow.session.execute(
         update(Voucher).where(Voucher.id == voucher.id, Voucher.status == "issued")
-        .values(status="redeemed", redeemed_at=now, redeemed_venue=venue_code[:32],
-                redeemed_reference=reference[:64])
+        .values(status="redeemed", redeemed_at=uow.now(), redeemed_operator=venue_operator_code[:32],
+                redeemed_key=key)
         .execution_options(synchronize_session=False)).rowcount
     if not changed:
         raise errors.VoucherUnusable(reason_zh="已使用", reason_en="already used")
     uow.session.execute(update(CampaignSpend).where(CampaignSpend.id == voucher.spend_id)
-                        .values(payee_code=payee_code[:32], reference=reference[:64], order_fen=order_fen)
+                        .values(payee_code=venue_operator_code[:32], reference=key[:64], order_fen=amount_fen)
                         .execution_options(synchronize_session=False))
     uow.audit(actor=actor, action="voucher.redeemed", entity_type="discount_voucher",
               entity_id=voucher.code, before={"status": "issued"},
-              after={"status": "redeemed", "venue_code": venue_code, "payee_code": payee_code,
-                     "reference": reference, "order_fen": order_fen, "face_fen": voucher.face_fen})
-    return VoucherRedemption(voucher.code, voucher.face_fen, campaign.code, campaign.sponsor_code)
+              after={"status": "redeemed", "payee_code": venue_operator_code, "key": key,
+                     "amount_fen": amount_fen, "face_fen": voucher.face_fen})
+    return voucher.face_fen
 
 
-def release_voucher(uow: UnitOfWork, actor: Actor, *, voucher_code: str, reference: str,
-                    reason: str) -> VoucherView:
-    """For the tourism refund of a ticket bought with a voucher: the voucher is the holder's
-    again (issued, until its own end date). A redemption already on a statement cannot be
-    released (AlreadySettled). Does NOT commit (the refund commits it)."""
-    voucher = uow.session.execute(select(Voucher).where(Voucher.code == voucher_code)).scalar_one_or_none()
-    if voucher is None or voucher.redeemed_reference != reference:
-        raise errors.VoucherNotFound(voucher_code=voucher_code)
+def reverse_voucher(*, uow: UnitOfWork, actor: Actor, voucher_ref: str, idempotency_key: str) -> VoucherView:
+    """For the tourism refund of a ticket bought with a voucher (in its transaction; does NOT
+    commit). Not yet on a statement: the voucher is the holder's again (issued, until its own
+    last day) and the sponsor owes the operator nothing for it. Already stated (the sponsor paid
+    or will pay the operator for it): its spend is reversed — the face value goes back to the
+    budget and the next statement to that operator takes it off — and the voucher is void.
+    Idempotent: a voucher not redeemed under `idempotency_key` is left as it is."""
+    key = (idempotency_key or "").strip()[:160]
+    voucher = uow.session.execute(select(Voucher).where(Voucher.code == (voucher_ref or "").strip()[:32])
+                                  ).scalar_one_or_none()
+    if voucher is None:
+        raise errors.VoucherNotFound(voucher_ref=voucher_ref)
+    campaign = uow.session.get(Campaign, voucher.campaign_id)
+    if voucher.status != "redeemed" or voucher.redeemed_key != key:
+        return _voucher_view(voucher, campaign)
     spend_row = uow.session.get(CampaignSpend, voucher.spend_id)
-    if spend_row.settlement_id is not None:
-        raise errors.AlreadySettled()
+    settled = spend_row.settlement_id is not None
     changed = uow.session.execute(
         update(Voucher).where(Voucher.id == voucher.id, Voucher.status == "redeemed")
-        .values(status="issued", redeemed_at=None, redeemed_venue=None, redeemed_reference=None)
+        .values(**({"status": "void"} if settled else
+                   {"status": "issued", "redeemed_at": None, "redeemed_operator": None, "redeemed_key": None}))
         .execution_options(synchronize_session=False)).rowcount
     if changed:
-        uow.session.execute(update(CampaignSpend).where(CampaignSpend.id == voucher.spend_id)
-                            .values(payee_code=None, reference=None, order_fen=None)
-                            .execution_options(synchronize_session=False))
-        uow.audit(actor=actor, action="voucher.released", entity_type="discount_voucher",
-                  entity_id=voucher.code, before={"status": "redeemed", "reference": reference},
-                  after={"status": "issued"}, reason=reason)
+        if settled:
+            budget.reverse(uow, actor, spend_id=spend_row.id, reason="ticket refunded after settlement", audit=False)
+        else:
+            uow.session.execute(update(CampaignSpend).where(CampaignSpend.id == voucher.spend_id)
+                                .values(payee_code=None, reference=None, order_fen=None)
+                                .execution_options(synchronize_session=False))
+        uow.audit(actor=actor, action="voucher.reversed", entity_type="discount_voucher",
+                  entity_id=voucher.code, before={"status": "redeemed", "key": key},
+                  after={"status": "void" if settled else "issued", "spend_reversed": settled})
     uow.session.refresh(voucher)
-    return _voucher_view(voucher, uow.session.get(Campaign, voucher.campaign_id))
+    return _voucher_view(voucher, campaign)
 
 
 def expire_vouchers(*, uow: UnitOfWork, actor: Actor = SYSTEM) -> list[str]:
@@ -799,7 +803,7 @@ def _issue_voucher(uow: UnitOfWork, actor: Actor, campaign: Campaign, person_id:
     today = local_date(uow.now())
     voucher = Voucher(code="V" + secrets.token_hex(6).upper(), campaign_id=campaign.id,
                       person_id=person_id, spend_id=spent.id, face_fen=rule["face_fen"],
-                      min_order_fen=rule.get("min_order_fen", 0), venue_codes=list(rule.get("venue_codes") or []),
+                      min_order_fen=rule.get("min_order_fen", 0), operator_codes=list(rule.get("operator_codes") or []),
                       status="issued", issued_at=uow.now(),
                       valid_until=min(campaign.ends_on, today + timedelta(days=rule.get("valid_days", 30) - 1)))
     uow.session.add(voucher)
@@ -859,9 +863,9 @@ def _redemption_view(uow: UnitOfWork, row: CampaignSpend, *, replayed: bool = Fa
 def _voucher_view(v: Voucher, c: Campaign) -> VoucherView:
     return VoucherView(code=v.code, campaign_code=c.code, campaign_name_zh=c.name_zh,
                        campaign_name_en=c.name_en, person_id=v.person_id, face_fen=v.face_fen,
-                       min_order_fen=v.min_order_fen, venue_codes=tuple(v.venue_codes), status=v.status,
+                       min_order_fen=v.min_order_fen, operator_codes=tuple(v.operator_codes), status=v.status,
                        issued_at=v.issued_at, valid_until=v.valid_until, redeemed_at=v.redeemed_at,
-                       redeemed_venue=v.redeemed_venue, redeemed_reference=v.redeemed_reference)
+                       redeemed_operator=v.redeemed_operator, redeemed_key=v.redeemed_key)
 
 
 def _settlement_view(s: Settlement, c: Campaign) -> SettlementView:
