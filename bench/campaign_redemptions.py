@@ -3,7 +3,7 @@ budget until it runs out, with zero overspend; against the same redemptions spre
 campaign per till (no shared budget row) in the same run.
 
     PYTHONPATH=src .venv/bin/python bench/campaign_redemptions.py [--tills 100] [--per-till 20]
-        [--people 50] [--connections 20]
+        [--people 50] [--connections 20] [--holder-limit 0]
         [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench_campaigns] [--keep]
 
 A till is a thread in this process calling `discounts.service.redeem` (what POST
@@ -89,7 +89,7 @@ def seed(platform, args):
             service.create_campaign(uow=uow, actor=admin, code=code, kind="spend_reduction",
                                     name_zh=code, name_en=code, budget_fen=budget_fen,
                                     starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31), rule=rule,
-                                    sponsor_code="CZ-HRSS")
+                                    sponsor_code="CZ-HRSS", holder_limit_count=args.holder_limit or None)
         for merchant in merchants:
             with platform.uow() as uow:
                 service.enrol_merchant(uow=uow, actor=admin, code=code, merchant_code=merchant)
@@ -183,6 +183,8 @@ def main() -> None:
     parser.add_argument("--per-till", type=int, default=20)
     parser.add_argument("--people", type=int, default=50)
     parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--holder-limit", type=int, default=0,
+                        help="uses per holder on every campaign (0: none; a limit keeps per-holder counters)")
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
@@ -216,7 +218,8 @@ def main() -> None:
         engine.dispose()
 
     print()
-    print(f"tills {len(tills)}, orders per till {args.per_till}, pool {args.connections} connections")
+    print(f"tills {len(tills)}, orders per till {args.per_till}, pool {args.connections} connections, "
+          f"holder limit {args.holder_limit or 'none'}")
     print(f"baseline (one campaign per till)  {orders / base_s:>9.1f} orders/s  ({base_s:.2f} s, {dict(base_out)})")
     print(f"shared budget, runs out           {orders / shared_s:>9.1f} orders/s  ({shared_s:.2f} s, {dict(shared_out)})")
     print(f"  of which spent                  {shared_out['spent'] / shared_s:>9.1f} redemptions/s")
