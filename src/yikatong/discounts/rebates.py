@@ -43,7 +43,7 @@ from sqlalchemy import func, insert, select, text
 
 from yikatong.clearing.batches import CHUNK, batch_row, chunks
 from yikatong.clearing.errors import BatchNotFound
-from yikatong.clearing.fileformat import LOAD_TYPES
+from yikatong.clearing.fileformat import LOAD_TYPES, FileKind
 from yikatong.clearing.models import ClearedRecord, ClearingBatch, RecordStatus
 from yikatong.core.actor import Actor
 from yikatong.core.clock import local_date
@@ -163,7 +163,7 @@ def pending_files(*, uow: UnitOfWork, day: date | None = None) -> list[str]:
     without a rebate run, optionally only those received on `day` (CST)."""
     query = (select(ClearingBatch.file_id, ClearingBatch.received_at)
              .outerjoin(TransitRebateRun, TransitRebateRun.batch_id == ClearingBatch.id)
-             .where(ClearingBatch.direction == "in", ClearingBatch.kind.in_(["terminal", "national_in"]),
+             .where(ClearingBatch.direction == "in", ClearingBatch.kind.in_([str(FileKind.TERMINAL), str(FileKind.NATIONAL_IN)]),
                     TransitRebateRun.id.is_(None))
              .order_by(ClearingBatch.id))
     rows = uow.session.execute(query).all()
