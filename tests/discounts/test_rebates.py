@@ -42,11 +42,11 @@ def world(platform, tmp_path, clock) -> World:
 
 
 def campaign(platform, code="METRO50", *, budget_fen=100_000, rate_bp=5000, cap_fen=200, month_fen=2000,
-             eligibility=None, holder_limit_fen=None) -> int:
+             eligibility=None, holder_limit_fen=None, ends_on=date(2026, 3, 31)) -> int:
     with platform.uow() as uow:
         row = Campaign(code=code, sponsor_code="CZ-HRSS", kind="transit_rebate", name_zh="地铁半价",
                        name_en="metro half price", budget_fen=budget_fen, spent_fen=0, starts_on=date(2026, 3, 1),
-                       ends_on=date(2026, 3, 31), status="active",
+                       ends_on=ends_on, status="active",
                        rule={"rate_bp": rate_bp, "cap_fen": cap_fen, "holder_month_fen": month_fen},
                        eligibility=eligibility if eligibility is not None else {"modes": ["metro"]},
                        holder_limit_count=None, holder_limit_fen=holder_limit_fen, created_at=uow.now(),
@@ -224,3 +224,40 @@ def test_unknown_batch_and_rebate_orders_are_never_refunded(world):
     assert order_no not in jobs.stale_top_ups(platform)
     with pytest.raises(TopUpNotWritable):
         service.refund_order(platform=platform, order_no=order_no, reason="no_contact", actor=CLEARING)
+
+
+def test_cli_runs_the_pending_files_once_and_reports_per_campaign(world, monkeypatch):
+    from tests.conftest import cli_on
+
+    platform = world.platform
+    campaign(platform)
+    card, _ = holder_card(world)
+    file_id = ride_file(world, (world.gate_in("0101"), world.gate_out("0104")), [(card, (8, 0))])
+    ykt = cli_on(platform, monkeypatch)
+    assert ykt("discounts", "rebates", "run").exit_code != 0  # say which files
+    first = ykt("discounts", "rebates", "run", "--pending")
+    assert first.exit_code == 0, first.output
+    assert file_id in first.output
+    again = ykt("discounts", "rebates", "run", "--file-id", file_id)
+    assert again.exit_code == 0 and "run before" in again.output
+    missing = ykt("discounts", "rebates", "run", "--file-id", "NOPE")
+    assert missing.exit_code == 1 and "clearing_batch_not_found" in missing.output
+    report = ykt("discounts", "rebates", "report")
+    assert report.exit_code == 0 and "METRO50" in report.output
+    with platform.uow() as uow:
+        [totals] = rebates.campaign_report(uow=uow)
+        assert totals.taps == 1 and uow.session.execute(
+            select(func.count()).select_from(TopUpOrder).where(TopUpOrder.payer_kind == "rebate")).scalar_one() == 1
+
+
+def test_a_file_run_after_the_campaign_ended_is_reported_not_paid(world):
+    """budget.spend checks the campaign's dates against the day of the run: taps of its last
+    day cleared the day after are refused by it, and the run reports them."""
+    platform = world.platform
+    campaign(platform, ends_on=date(2026, 3, 2))
+    card, _ = holder_card(world)
+    file_id = ride_file(world, (world.gate_in("0101"), world.gate_out("0104")), [(card, (8, 0))])
+    world.platform.clock.advance(timedelta(days=1))
+    view = run(platform, file_id)
+    assert (view.granted, view.amount, view.credits) == (0, 0, 0)
+    assert [(c.campaign, c.campaign_closed) for c in view.campaigns] == [("METRO50", 1)]

@@ -38,6 +38,7 @@ class Outcome(StrEnum):
     GRANTED = "granted"                    # amount > 0 credited
     HOLDER_LIMIT = "holder_limit"          # the holder had the period's limit already
     BUDGET_EXHAUSTED = "budget_exhausted"  # the campaign's budget ran out before this tap
+    CAMPAIGN_CLOSED = "campaign_closed"    # the budget refused: the campaign is paused, closed or over
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ class CampaignTotals:
     holders: int
     holder_limit: int  # taps refused: the holder's limit was reached
     budget_exhausted: int  # taps refused: the budget had run out
+    campaign_closed: int = 0  # taps refused: the campaign was paused, closed or over when the file was run
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,8 @@ def campaign_report(*, uow: UnitOfWork, campaign: str | None = None) -> list[Cam
             rows[code]["amount"] += int(amount or 0)
             rows[code]["holders"] = holders
     return [CampaignTotals(code, r[rr.Outcome.GRANTED], r["amount"], r["holders"], r[rr.Outcome.HOLDER_LIMIT],
-                           r[rr.Outcome.BUDGET_EXHAUSTED]) for code, r in sorted(rows.items())]
+                           r[rr.Outcome.BUDGET_EXHAUSTED], r[rr.Outcome.CAMPAIGN_CLOSED])
+            for code, r in sorted(rows.items())]
 
 
 def get_run(*, uow: UnitOfWork, file_id: str) -> RunView:
@@ -320,12 +322,16 @@ def _spend(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, decisions: list[
 
     out: list[rr.Decision] = []
     exhausted: set[str] = set()
+    closed_campaigns: set[str] = set()
     for d in decisions:
         if not d.amount:
             out.append(d)
             continue
         if d.campaign in exhausted:
             out.append(_refused(d, rr.Outcome.BUDGET_EXHAUSTED))
+            continue
+        if d.campaign in closed_campaigns:
+            out.append(_refused(d, rr.Outcome.CAMPAIGN_CLOSED))
             continue
         running = campaigns[d.campaign][1]
         amount = d.amount
@@ -348,8 +354,10 @@ def _spend(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, decisions: list[
                     break
                 continue
             except errors.CampaignNotActive:
-                out.append(_refused(d, rr.Outcome.BUDGET_EXHAUSTED))
-                exhausted.add(d.campaign)
+                # budget.spend checks the campaign's dates against today, not the tap's day: a
+                # file cleared after the campaign's last day is refused here (reported).
+                out.append(_refused(d, rr.Outcome.CAMPAIGN_CLOSED))
+                closed_campaigns.add(d.campaign)
                 break
             out.append(rr.Decision(d.campaign, d.batch_id, d.seq, d.asn, d.holder, d.period, d.fare, d.wanted,
                                    amount, rr.Outcome.GRANTED))
@@ -424,7 +432,8 @@ def _totals(decisions: Sequence[rr.Decision]) -> list[CampaignTotals]:
         campaign=code, taps=sum(1 for d in ds if d.amount), amount=sum(d.amount for d in ds),
         holders=len({d.holder for d in ds if d.amount}),
         holder_limit=sum(1 for d in ds if d.outcome is rr.Outcome.HOLDER_LIMIT),
-        budget_exhausted=sum(1 for d in ds if d.outcome is rr.Outcome.BUDGET_EXHAUSTED))
+        budget_exhausted=sum(1 for d in ds if d.outcome is rr.Outcome.BUDGET_EXHAUSTED),
+        campaign_closed=sum(1 for d in ds if d.outcome is rr.Outcome.CAMPAIGN_CLOSED))
         for code, ds in sorted(per.items())]
 
 
