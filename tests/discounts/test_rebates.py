@@ -261,3 +261,47 @@ def test_a_file_run_after_the_campaign_ended_is_reported_not_paid(world):
     view = run(platform, file_id)
     assert (view.granted, view.amount, view.credits) == (0, 0, 0)
     assert [(c.campaign, c.campaign_closed) for c in view.campaigns] == [("METRO50", 1)]
+
+
+def test_a_write_torn_after_the_card_credited_is_confirmed_by_the_phone_relay_once(world):
+    """The counter's write of the rebate is torn right after the card committed the credit;
+    the holder's phone (NFC, relayed by transit/contact.py) confirms it at the next contact:
+    the rebate is on the card once and the books balance."""
+    from tests.transit.conftest import phone
+    from tests.transit.test_rider_updates import relay
+    from yikatong.chip.emulator import TearPoint
+    from yikatong.transit.errors import TopUpNotWritten
+
+    platform = world.platform
+    campaign(platform)
+    card, person = holder_card(world)
+    service.contact(platform=platform, reader=card.present(), actor=COUNTER)
+    view = run(platform, ride_file(world, (world.gate_in("0101"), world.gate_out("0104")), [(card, (8, 0))]))
+    assert view.amount > 0
+    card.chip.arm_tear(TearPoint.AFTER_COMMIT, ins=0x52)  # CREDIT FOR LOAD
+    with pytest.raises(TopUpNotWritten):
+        service.contact(platform=platform, reader=card.present(), actor=COUNTER)
+    step = relay(platform, phone(person), card.present(), "read")
+    assert step.state == "done", step.problem
+    assert [s["outcome"] for s in step.result["settled"]] == ["confirmed"]
+    again = relay(platform, phone(person), card.present(), "read")
+    assert again.result["settled"] == [] and again.result["balance"] == 5000 - card.charged + view.amount
+    with platform.uow() as uow:
+        order = uow.session.execute(select(TopUpOrder).where(TopUpOrder.payer_kind == "rebate")).scalar_one()
+        assert (order.state, order.recovered, order.write_attempts) == ("done", True, 1)
+    assert_books_balance(platform)
+
+
+def test_the_worker_job_runs_what_clearing_received_once_a_campaign_runs(world):
+    from yikatong.discounts.jobs import JOBS
+
+    platform = world.platform
+    card, _ = holder_card(world)
+    file_id = ride_file(world, (world.gate_in("0101"), world.gate_out("0104")), [(card, (8, 0))])
+    [job] = JOBS
+    assert job.run(platform) == 0  # no campaign: nothing to do, nothing marked done
+    campaign(platform)
+    assert job.run(platform) == 2  # the entry gate's file and the exit gate's
+    assert job.run(platform) == 0
+    with platform.uow() as uow:
+        assert rebates.get_run(uow=uow, file_id=file_id).granted == 1

@@ -34,12 +34,14 @@ load. Closed or deny-listed wallets get nothing (counted as `wallet_closed`).
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import IntegrityError
 
 from yikatong.clearing.batches import CHUNK, batch_row, chunks
 from yikatong.clearing.errors import BatchNotFound
@@ -47,6 +49,7 @@ from yikatong.clearing.fileformat import LOAD_TYPES, FileKind
 from yikatong.clearing.models import ClearedRecord, ClearingBatch, RecordStatus
 from yikatong.core.actor import Actor
 from yikatong.core.clock import local_date
+from yikatong.core.errors import DomainError
 from yikatong.core.money import Fen
 from yikatong.db.uow import UnitOfWork
 from yikatong.discounts import rebate_rules as rr
@@ -57,6 +60,8 @@ KIND = "transit_rebate"
 ACQUIRER = "discounts"
 RUN_LOCK = 0x59_4B_54_52  # "YKTR": the advisory lock that serialises rebate runs (PostgreSQL)
 WALLET_CLOSED = "wallet_closed"
+JOB_ACTOR = Actor.system("discounts-rebates")
+log = logging.getLogger(__name__)
 
 
 def sponsor_receivable(sponsor_code: str) -> str:
@@ -159,16 +164,47 @@ def run_day(*, platform, actor: Actor, day: date) -> list[RunView]:
     return views
 
 
-def pending_files(*, uow: UnitOfWork, day: date | None = None) -> list[str]:
+def pending_files(*, uow: UnitOfWork, day: date | None = None, limit: int | None = None) -> list[str]:
     """Received record files (terminal uploads, the national house's records of our cards)
-    without a rebate run, optionally only those received on `day` (CST)."""
+    without a rebate run, optionally only those received on `day` (CST); oldest first."""
     query = (select(ClearingBatch.file_id, ClearingBatch.received_at)
              .outerjoin(TransitRebateRun, TransitRebateRun.batch_id == ClearingBatch.id)
-             .where(ClearingBatch.direction == "in", ClearingBatch.kind.in_([str(FileKind.TERMINAL), str(FileKind.NATIONAL_IN)]),
+             .where(ClearingBatch.direction == "in",
+                    ClearingBatch.kind.in_([str(FileKind.TERMINAL), str(FileKind.NATIONAL_IN)]),
                     TransitRebateRun.id.is_(None))
              .order_by(ClearingBatch.id))
     rows = uow.session.execute(query).all()
-    return [file_id for file_id, received in rows if day is None or local_date(received) == day]
+    found = [file_id for file_id, received in rows if day is None or local_date(received) == day]
+    return found if limit is None else found[:limit]
+
+
+def run_pending(platform, *, actor: Actor = JOB_ACTOR, limit: int = 50) -> int:
+    """The worker's hook after clearing: rebate the files received since the earliest running
+    transit-rebate campaign began (a file received before it holds no tap of its period), each
+    in its own transaction, once the clearing transaction that settled them has committed. A
+    file that fails stays pending for the next round. Returns the files run."""
+    from yikatong.discounts.models import Campaign
+
+    with platform.uow() as uow:
+        first = uow.session.execute(select(func.min(Campaign.starts_on)).where(
+            Campaign.kind == KIND, Campaign.status == "active")).scalar()
+        if first is None:
+            return 0
+        file_ids = [f for f in pending_files(uow=uow) if _received_on(uow, f) >= first][:limit]
+    done = 0
+    for file_id in file_ids:
+        try:
+            with platform.uow() as uow:
+                run_batch(uow=uow, actor=actor, file_id=file_id)
+                uow.commit()
+            done += 1
+        except (DomainError, IntegrityError) as error:  # another run got there first, or a refusal
+            log.info("rebates for %s not run this round: %s", file_id, error)
+    return done
+
+
+def _received_on(uow: UnitOfWork, file_id: str) -> date:
+    return local_date(batch_row(uow, file_id).received_at)
 
 
 # ---------------------------------------------------------------------------------------
