@@ -305,3 +305,22 @@ def test_the_worker_job_runs_what_clearing_received_once_a_campaign_runs(world):
     assert job.run(platform) == 0
     with platform.uow() as uow:
         assert rebates.get_run(uow=uow, file_id=file_id).granted == 1
+
+
+def test_a_concurrent_till_leaves_less_than_planned(world, monkeypatch):
+    platform = world.platform
+    campaign_id = campaign(platform, budget_fen=300)
+    riders = [holder_card(world)[0] for _ in range(3)]
+    file_id = ride_file(world, (world.gate_in("0101"), world.gate_out("0104")),
+                        [(card, (8, 5 * i)) for i, card in enumerate(riders)])
+    with platform.uow() as uow:  # a till took 150 fen after the run read the budget
+        uow.session.get(Campaign, campaign_id).spent_fen = 150
+        uow.commit()
+    monkeypatch.setattr(rebates, "_left", lambda uow, campaign_id: 300)
+    view = run(platform, file_id)
+    with platform.uow() as uow:
+        assert uow.session.get(Campaign, campaign_id).spent_fen == 300
+        rows = uow.session.execute(select(TransitRebate.amount, TransitRebate.outcome)
+                                   .order_by(TransitRebate.seq)).all()
+    assert [tuple(r) for r in rows] == [(150, "granted"), (0, "budget_exhausted"), (0, "budget_exhausted")]
+    assert view.amount == 150 and [c.budget_exhausted for c in view.campaigns] == [2]

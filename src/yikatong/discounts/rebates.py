@@ -350,54 +350,61 @@ def _holder_used(uow: UnitOfWork, campaigns: dict, taps: Sequence[rr.Tap]) -> di
 
 def _spend(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, decisions: list[rr.Decision],
            campaigns: dict[str, tuple[rr.Campaign, _Running]], people: dict[str, int]) -> list[rr.Decision]:
-    """Charge each granted rebate to its campaign's budget (budget.spend, atomic and idempotent
-    per tap). What the budget or the holder's campaign-wide limit refuses is given in part
-    when something is left, else not at all; after the budget refused, nothing more is spent
-    from that campaign in this batch."""
+    """Charge the granted rebates to their campaigns' budgets through budget.spend (atomic,
+    idempotent by key): one spend per (campaign, holder) for the file, the holder's taps
+    together (key "rebate:<campaign>:<batch id>:p<person>"), so a file costs a spend per holder,
+    not per tap.
+
+    The rules already kept within the budget read at the start, so a refusal means a till spent
+    in between: the holder gets what is still left (their taps in order, the rest nothing), and
+    the campaign's later holders nothing (`budget_exhausted`); the same for the campaign-wide
+    holder limit (`holder_limit`) and a campaign that is no longer active (`campaign_closed`)."""
     from yikatong.discounts import budget, errors
 
-    out: list[rr.Decision] = []
-    exhausted: set[str] = set()
-    closed_campaigns: set[str] = set()
-    for d in decisions:
-        if not d.amount:
-            out.append(d)
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)  # (campaign, holder) → decision indexes
+    for i, d in enumerate(decisions):
+        if d.amount:
+            groups[(d.campaign, d.holder)].append(i)
+    out = list(decisions)
+    stopped: dict[str, rr.Outcome] = {}  # campaign → why nothing more is spent from it
+    for (code, holder), indexes in groups.items():  # in the order of each group's first tap
+        if code in stopped:
+            for i in indexes:
+                out[i] = _refused(decisions[i], stopped[code])
             continue
-        if d.campaign in exhausted:
-            out.append(_refused(d, rr.Outcome.BUDGET_EXHAUSTED))
-            continue
-        if d.campaign in closed_campaigns:
-            out.append(_refused(d, rr.Outcome.CAMPAIGN_CLOSED))
-            continue
-        running = campaigns[d.campaign][1]
-        amount = d.amount
-        for _attempt in (1, 2):
+        running = campaigns[code][1]
+        wanted = sum(decisions[i].amount for i in indexes)
+        amount, outcome = wanted, rr.Outcome.GRANTED
+        for attempt in (1, 2):
             try:
-                budget.spend(uow, actor, campaign_id=running.id, person_id=people[d.holder], amount_fen=amount,
-                             idempotency_key=f"rebate:{d.campaign}:{d.batch_id}:{d.seq}", source="rebate",
-                             reference=f"{batch.file_id}#{d.seq}", order_fen=d.fare, audit=False)
+                budget.spend(uow, actor, campaign_id=running.id, person_id=people[holder], amount_fen=amount,
+                             idempotency_key=f"rebate:{code}:{batch.id}:p{people[holder]}", source="rebate",
+                             reference=f"{batch.file_id}", order_fen=sum(decisions[i].fare for i in indexes),
+                             audit=False)
+                break
             except errors.BudgetExhausted as refusal:
+                outcome = rr.Outcome.BUDGET_EXHAUSTED
+                stopped[code] = outcome
                 amount = min(amount, int(refusal.details.get("left_fen") or 0))
-                if amount <= 0 or _attempt == 2:
-                    exhausted.add(d.campaign)
-                    out.append(_refused(d, rr.Outcome.BUDGET_EXHAUSTED))
-                    break
-                continue
             except errors.HolderLimitReached:
-                amount = min(amount, _holder_left(uow, running.id, people[d.holder]))
-                if amount <= 0 or _attempt == 2:
-                    out.append(_refused(d, rr.Outcome.HOLDER_LIMIT))
-                    break
-                continue
+                outcome = rr.Outcome.HOLDER_LIMIT
+                amount = min(amount, _holder_left(uow, running.id, people[holder]))
             except errors.CampaignNotActive:
                 # budget.spend checks the campaign's dates against today, not the tap's day: a
                 # file cleared after the campaign's last day is refused here (reported).
-                out.append(_refused(d, rr.Outcome.CAMPAIGN_CLOSED))
-                closed_campaigns.add(d.campaign)
+                outcome, amount = rr.Outcome.CAMPAIGN_CLOSED, 0
+                stopped[code] = outcome
+            if amount <= 0 or attempt == 2:
+                amount = 0
                 break
-            out.append(rr.Decision(d.campaign, d.batch_id, d.seq, d.asn, d.holder, d.period, d.fare, d.wanted,
-                                   amount, rr.Outcome.GRANTED))
-            break
+        left = amount
+        for i in indexes:  # what was spent, to the holder's taps in order
+            d = decisions[i]
+            given = min(d.amount, left)
+            left -= given
+            out[i] = d if given == d.amount else rr.Decision(
+                d.campaign, d.batch_id, d.seq, d.asn, d.holder, d.period, d.fare, d.wanted, given,
+                rr.Outcome.GRANTED if given else outcome)
     return out
 
 
