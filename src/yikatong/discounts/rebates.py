@@ -10,11 +10,12 @@ transaction), `run_batch` takes the file's cleared taps in one query and, in ONE
    holders);
 2. decides with the pure rules (rebate_rules.rebates_for) one row per (campaign, tap): the
    rule's share of the fare, capped per ride and per holder per month, in tap order;
-3. spends each granted rebate from the campaign's budget through the discounts domain's atomic
-   `budget.spend` (idempotency key "rebate:<campaign>:<batch id>:<seq>": the budget and the
-   per-holder counter are charged under the campaign row's conditional UPDATE); a refusal
-   (budget out, holder's campaign-wide limit reached) gives what is still left, then nothing:
-   those taps are recorded with amount 0 and reported;
+3. spends the granted rebates from the campaign's budget through the discounts domain's atomic
+   `budget.spend`, one spend per (campaign, holder) for the file (key
+   "rebate:<campaign>:<batch id>:p<person>"): the budget and the per-holder counter are charged
+   under the campaign row's conditional UPDATE; a refusal (a till spent the budget meanwhile,
+   the holder's campaign-wide limit) gives what is still left, then nothing: those taps are
+   recorded with amount 0 and reported;
 4. makes one wallet credit per card: a top-up order in state `paid`, payer kind `rebate`,
    channel `online`, which the card's next contact on any channel writes like any paid top-up
    (圈存, with the same 灰记录/补写 recovery: written once, never lost; transit.service.contact);
@@ -121,7 +122,7 @@ def run_batch(*, uow: UnitOfWork, actor: Actor, file_id: str) -> RunView:
         {code: _left(uow, campaign_id) for code, (_, campaign_id) in _ids(campaigns).items()})
     people = {t.holder: person for t, person in taps}
     decisions = _spend(uow, actor, batch, decisions, campaigns, people)
-    credits = _credit_cards(uow, actor, batch, decisions, campaigns, {t.asn: t for t, _ in taps})
+    credits = _credit_cards(uow, actor, batch, decisions, campaigns)
     now = uow.now()
     days = {t.seq: t.tx_date for t, _ in taps}
     if decisions:
@@ -422,7 +423,7 @@ def _holder_left(uow: UnitOfWork, campaign_id: int, person_id: int) -> Fen:
 
 
 def _credit_cards(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, decisions: Iterable[rr.Decision],
-                  campaigns: dict[str, tuple[rr.Campaign, _Running]], taps: dict[str, rr.Tap]) -> dict[str, str]:
+                  campaigns: dict[str, tuple[rr.Campaign, _Running]]) -> dict[str, str]:
     """One paid wallet credit per card (written at its next contact), and one journal for the
     batch: the sponsors' receivables debited, the unwritten top-ups credited. Returns
     asn → order no."""
