@@ -1,7 +1,7 @@
 """discounts: transit rebates (one row per campaign and cleared tap, one run per clearing batch)
 
 Revision ID: 0027
-Revises: 0022
+Revises: 0025
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import yikatong.db.base
 
 revision = "0027"
-down_revision = "0022"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
