@@ -114,7 +114,7 @@ class CampaignSpend(Base):
 class Voucher(Base):
     """A tourism voucher (旅游专享抵扣券) granted to or claimed by a holder; its face value is
     spent from the campaign's budget when granted and paid to the venue operator once redeemed.
-    status: issued | redeemed | expired."""
+    status: issued | redeemed | expired | void (its ticket refunded after settlement)."""
 
     __tablename__ = "discount_vouchers"
 
@@ -125,13 +125,13 @@ class Voucher(Base):
     spend_id: Mapped[int] = mapped_column(ForeignKey("discount_spends.id"), unique=True)
     face_fen: Mapped[int]
     min_order_fen: Mapped[int] = mapped_column(default=0)
-    venue_codes: Mapped[list]
+    operator_codes: Mapped[list]
     status: Mapped[str] = mapped_column(String(16))
     issued_at: Mapped[datetime]
     valid_until: Mapped[date]
     redeemed_at: Mapped[datetime | None]
-    redeemed_venue: Mapped[str | None] = mapped_column(String(32))
-    redeemed_reference: Mapped[str | None] = mapped_column(String(64))
+    redeemed_operator: Mapped[str | None] = mapped_column(String(32))
+    redeemed_key: Mapped[str | None] = mapped_column(String(160))
 
 
 class Settlement(Base):
