@@ -304,8 +304,8 @@ def _cleared_taps(uow: UnitOfWork, batch_id: int) -> tuple[list[tuple[rr.Tap, _H
 def campaign_of(code: str, starts_on: date, ends_on: date, rule: dict) -> rr.Campaign:
     """A discounts campaign row's rule (JSON, checked by discounts rules.check_rule) as the pure
     rules' campaign: rate_bp (basis points of the fare), cap_fen (per tap), holder_month_fen
-    (per holder per calendar month), and where the tap was: operators, modes, lines,
-    tap_regions (empty: anywhere). The holder's eligibility (bank, rider category, the ID
+    (per holder per calendar month), and where the tap was and on what card: operators, modes,
+    lines, tap_regions, card_kinds (empty: any). The holder's eligibility (bank, rider category, the ID
     number's region, new holders, age) is the campaign's `eligibility`, judged by the discounts
     domain's rules.ineligible (`_admits`); its holder_limit_fen/count by budget.spend."""
     def words(name: str) -> frozenset[str]:
@@ -316,7 +316,7 @@ def campaign_of(code: str, starts_on: date, ends_on: date, rule: dict) -> rr.Cam
         rule=rr.RebateRule(percent_bp=int(rule["rate_bp"]), max_per_ride=rule.get("cap_fen"),
                            max_per_holder=rule.get("holder_month_fen")),
         eligibility=rr.Eligibility(modes=words("modes"), regions=words("tap_regions"), lines=words("lines"),
-                                   operators=words("operators")))
+                                   operators=words("operators"), card_kinds=words("card_kinds")))
 
 
 def _admits(eligibility: dict[str, dict], holders: dict[int, _Holder]):
