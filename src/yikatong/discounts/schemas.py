@@ -29,8 +29,14 @@ class SpendReductionRule(BaseModel):
 
 class RebateRule(BaseModel):
     rate_bp: int = Field(ge=1, le=10_000, description="share of the fare back, basis points / 返还比例（基点）")
-    cap_fen: Fen | None = Field(default=None, description="at most this a tap / 单次上限（分）")
-    holder_month_fen: Fen | None = Field(default=None, description="at most this a holder a month / 每人每月上限（分）")
+    cap_fen: Fen | None = None
+    operators: list[Code] = Field(default=[], max_length=20)
+    # the transit rebates' own figures (discounts/rebates.py)
+    holder_month_fen: Fen | None = Field(default=None, description="at most per holder per month / 每人每月上限（分）")
+    modes: list[Code] = Field(default=[], max_length=10, description="bus | metro … / 交通方式")
+    lines: list[Code] = Field(default=[], max_length=50, description="线路")
+    tap_regions: list[Code] = Field(default=[], max_length=20, description="the tap's region code / 乘车地区")
+    card_kinds: list[Code] = Field(default=[], max_length=10, description="卡类型")
 
 
 class VoucherRule(BaseModel):
