@@ -36,6 +36,7 @@ HOLDER_MENU = (
     MenuItem("/me/pension", N_("Pension confirmation")),  # benefits (pension)
     MenuItem("/me/payments", N_("Benefit payments")),  # benefits (disbursement)
     MenuItem("/me/bills", N_("Bills and contributions")),  # bills
+    MenuItem("/me/tickets", N_("Tickets and passes")),  # tourism
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
@@ -80,6 +81,11 @@ PAYING_OFFICE_MENU = (
     MenuItem("/payee/bills", N_("Payments received")),  # bills: the office's payments received
 )
 
+# tourism: venue staff (tourism/web.py)
+VENUE_MENU = (
+    MenuItem("/venue", N_("Venue desk")),
+)
+
 MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.HOLDER: HOLDER_MENU,
     Role.SS_OUTLET: COUNTER_MENU,
@@ -92,6 +98,7 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.HR_OFFICER: HR_OFFICER_MENU,  # hrservices
     Role.PAYING_OFFICE: PAYING_OFFICE_MENU,
     Role.BILLER: PAYEE_MENU,  # bills
+    Role.VENUE_OPERATOR: VENUE_MENU,  # tourism
 }
 
 
