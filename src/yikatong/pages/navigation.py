@@ -37,6 +37,7 @@ HOLDER_MENU = (
     MenuItem("/me/payments", N_("Benefit payments")),  # benefits (disbursement)
     MenuItem("/me/bills", N_("Bills and contributions")),  # bills
     MenuItem("/me/tickets", N_("Tickets and passes")),  # tourism
+    MenuItem("/me/vouchers", N_("My vouchers")),  # discounts
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
@@ -85,6 +86,13 @@ PAYING_OFFICE_MENU = (
 VENUE_MENU = (
     MenuItem("/venue", N_("Venue desk")),
 )
+# discounts: a campaign sponsor's campaigns, a merchant's till discounts (discounts/web.py)
+SPONSOR_MENU = (
+    MenuItem("/sponsor/campaigns", N_("Campaigns")),
+)
+MERCHANT_MENU = (
+    MenuItem("/merchant/discounts", N_("Till discounts")),
+)
 
 MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.HOLDER: HOLDER_MENU,
@@ -99,6 +107,9 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.PAYING_OFFICE: PAYING_OFFICE_MENU,
     Role.BILLER: PAYEE_MENU,  # bills
     Role.VENUE_OPERATOR: VENUE_MENU,  # tourism
+)
+    Role.CAMPAIGN_SPONSOR: SPONSOR_MENU,  # discounts
+    Role.MERCHANT: MERCHANT_MENU,  # discounts
 }
 
 
