@@ -107,7 +107,6 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.PAYING_OFFICE: PAYING_OFFICE_MENU,
     Role.BILLER: PAYEE_MENU,  # bills
     Role.VENUE_OPERATOR: VENUE_MENU,  # tourism
-)
     Role.CAMPAIGN_SPONSOR: SPONSOR_MENU,  # discounts
     Role.MERCHANT: MERCHANT_MENU,  # discounts
 }

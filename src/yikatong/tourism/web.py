@@ -42,13 +42,15 @@ def my_tickets(request: Request, person_id: int | None = PersonQuery, actor: Act
 def buy(request: Request, person_id: int | None = PersonQuery, product_code: str = Form(max_length=32),
         day: str = Form(default="", max_length=10), slot: str = Form(default="", max_length=11),
         idempotency_key: str = Form(default="", max_length=100), confirm: str = Form(default=""),
-        actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
+        voucher_ref: str = Form(default="", max_length=32), actor: Actor = Depends(current_actor),
+        platform: Platform = Depends(platform_dep)):
     person = person_id or actor.person_id or 0
     try:
         with platform.uow() as uow:
             ticket = service.sell(uow=uow, actor=actor, product_code=product_code, person_id=person,
                                   idempotency_key=idempotency_key or uuid.uuid4().hex, day=_parse_day(day),
-                                  slot=slot or None, payment="bank", confirmed=confirm == "yes")
+                                  slot=slot or None, payment="bank", confirmed=confirm == "yes",
+                                  voucher_ref=voucher_ref.strip() or None)
     except DomainError as error:
         return _render(request, platform, actor, person, error=error, status_code=error.http_status)
     return RedirectResponse(_back(actor, person) + f"#ticket-{ticket.ticket_no}", status_code=303)
