@@ -47,6 +47,7 @@ REFERENCE_LOADERS = ["yikatong.directory.service:load_reference_data",
                      "yikatong.benefits.service:load_reference_data",  # benefits: programmes
                      "yikatong.bills.service:load_reference_data",  # bills: the reference exams
                      "yikatong.library.service:load_reference_data",  # library: the demo items
+                     "yikatong.tourism.service:load_reference_data",  # tourism: venues, products
                      "yikatong.discounts.service:load_reference_data"]  # discounts: reference campaigns
 
 

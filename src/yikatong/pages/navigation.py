@@ -37,6 +37,7 @@ HOLDER_MENU = (
     MenuItem("/me/payments", N_("Benefit payments")),  # benefits (disbursement)
     MenuItem("/me/bills", N_("Bills and contributions")),  # bills
     MenuItem("/me/library", N_("My library")),  # library
+    MenuItem("/me/tickets", N_("Tickets and passes")),  # tourism
     MenuItem("/me/vouchers", N_("My vouchers")),  # discounts
 )
 COUNTER_MENU = (
@@ -86,6 +87,10 @@ PAYING_OFFICE_MENU = (
 LIBRARIAN_MENU = (
     MenuItem("/library/desk", N_("Library desk")),
 )
+# tourism: venue staff (tourism/web.py)
+VENUE_MENU = (
+    MenuItem("/venue", N_("Venue desk")),
+)
 # discounts: a campaign sponsor's campaigns, a merchant's till discounts (discounts/web.py)
 SPONSOR_MENU = (
     MenuItem("/sponsor/campaigns", N_("Campaigns")),
@@ -107,6 +112,7 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.PAYING_OFFICE: PAYING_OFFICE_MENU,
     Role.BILLER: PAYEE_MENU,  # bills
     Role.LIBRARIAN: LIBRARIAN_MENU,  # library
+    Role.VENUE_OPERATOR: VENUE_MENU,  # tourism
     Role.CAMPAIGN_SPONSOR: SPONSOR_MENU,  # discounts
     Role.MERCHANT: MERCHANT_MENU,  # discounts
 }

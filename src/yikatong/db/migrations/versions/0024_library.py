@@ -1,7 +1,7 @@
 """library: readers, items, loans, holds, fees
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import yikatong.db.base
 
 revision = "0024"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
