@@ -68,12 +68,16 @@ def build(*, venue_code: str, day: date, entitlements: Iterable[Entitlement], ca
     an entitlement names but whose standing refuses it is left out of that entry and listed as
     refused); `ecards` maps a person to their live e-card number."""
     standing: dict[str, CardStanding] = {c.card_no: c for c in cards}
+    valid_of: dict[int, set[str]] = {}
+    for card in standing.values():
+        if card.refusal is None:
+            valid_of.setdefault(card.person_id, set()).add(card.card_no)
     entries = []
     for e in sorted(entitlements, key=lambda e: (e.person_id, str(e.ground), e.reference)):
         if e.venue_code != venue_code or e.day != day:
             continue
-        good = sorted({no for no in e.card_nos if (s := standing.get(no)) is None or s.refusal is None}
-                      | {s.card_no for s in standing.values() if s.person_id == e.person_id and s.refusal is None})
+        named = {no for no in e.card_nos if (s := standing.get(no)) is None or s.refusal is None}
+        good = sorted(named | valid_of.get(e.person_id, set()))
         entries.append({"person": e.person_id, "cards": good, "ecard": ecards.get(e.person_id),
                         "ground": str(e.ground), "reference": e.reference, "slot": e.slot})
     refused = {s.card_no: s.refusal for s in sorted(standing.values(), key=lambda s: s.card_no) if s.refusal}
