@@ -207,3 +207,60 @@ def card_refusal(state: str, hr_status: str) -> str | None:
 def standings(views: Sequence) -> list[CardStanding]:
     """CardStanding of card views (anything with card_no, person_id, state, hr_status)."""
     return [CardStanding(v.card_no, v.person_id, card_refusal(v.state, v.hr_status)) for v in views]
+
+
+# --- the platform side (reads the database) ---------------------------------------------------
+
+_CHUNK = 500
+
+
+def card_standings(uow, person_ids: Iterable[int]) -> list[CardStanding]:
+    """Every card of these people with whether a gate may take it now: in use with no loss or
+    freeze in force (cards.rules.derive_hr_status, from the card's blocks and the clock)."""
+    from sqlalchemy import select
+
+    from yikatong.cards.models import Card, CardBlock
+    from yikatong.cards.rules import derive_hr_status
+
+    now = uow.now()
+    found: list[CardStanding] = []
+    ids = sorted(set(person_ids))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        cards = uow.session.execute(select(Card.id, Card.card_no, Card.person_id, Card.state)
+                                    .where(Card.person_id.in_(chunk))).all()
+        blocks: dict[int, list] = {card.id: [] for card in cards}
+        if blocks:
+            for block in uow.session.execute(select(CardBlock.__table__).where(
+                    CardBlock.__table__.c.card_id.in_(list(blocks)))):
+                blocks[block.card_id].append(block)
+        for card in cards:
+            hr_status = derive_hr_status(card.state, blocks[card.id], now)
+            found.append(CardStanding(card.card_no, card.person_id, card_refusal(card.state, str(hr_status))))
+    return found
+
+
+def live_ecards(uow, person_ids: Iterable[int]) -> dict[int, str]:
+    """person → live e-card number (a revoked e-card is not live)."""
+    from sqlalchemy import select
+
+    from yikatong.ecard.models import Ecard
+
+    ids = sorted(set(person_ids))
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = uow.session.execute(select(Ecard.live_person_id, Ecard.ecard_no)
+                                   .where(Ecard.live_person_id.in_(ids[start:start + _CHUNK])))
+        found.update({person: ecard_no for person, ecard_no in rows})
+    return found
+
+
+def signed_list(uow, keys, *, venue_code: str, day: date, entitlements: Sequence[Entitlement]) -> dict:
+    """The signed list of a venue and day from its entitlements (read by the caller from
+    `tourism.service.entitlements`) and the standing of the entitled people's cards."""
+    people = {e.person_id for e in entitlements}
+    key = keys.get(KEY_PURPOSE)
+    now = uow.now()
+    document = build(venue_code=venue_code, day=day, entitlements=entitlements, cards=card_standings(uow, people),
+                     ecards=live_ecards(uow, people), issued_at=now, key_version=key.version)
+    return sign(document, Sm2Signer(key.key), created=now)
