@@ -45,7 +45,8 @@ DEMO_USERS = [
 REFERENCE_LOADERS = ["yikatong.directory.service:load_reference_data",
                      "yikatong.medical.service:load_reference_data",
                      "yikatong.benefits.service:load_reference_data",  # benefits: programmes
-                     "yikatong.bills.service:load_reference_data"]  # bills: the reference exams
+                     "yikatong.bills.service:load_reference_data",  # bills: the reference exams
+                     "yikatong.tourism.service:load_reference_data"]  # tourism: venues, products
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,223 @@
+"""Pure rules of tourism: pass activation and validity, free categories by age, what lets a
+person in (and what refuses them), ticket numbers and bank request ids. No database, no clock
+(time is passed in). Figures are example defaults (docs/domain-rules.md §7)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+
+class ProductKind(StrEnum):
+    DAY_TICKET = "day_ticket"   # 门票: one venue, one day, one time slot, one entry
+    PASS = "pass"               # 年卡/季卡: real-name, one entry per venue per day while valid
+
+
+class TicketStatus(StrEnum):
+    VALID = "valid"         # sold, not used (a pass stays valid while it can be used)
+    USED = "used"           # a day ticket that let its holder in
+    REFUNDED = "refunded"   # given back unused
+
+
+class Payment(StrEnum):
+    BANK = "bank"       # the card's bank account (BankGateway.pay_from_account)
+    WALLET = "wallet"   # the T-Union wallet: a purchase at the venue's terminal, cleared later
+
+
+class Refusal(StrEnum):
+    """Why a gate (or the platform, online) refuses someone; also the exception code of an
+    uploaded offline entry that broke a rule (recorded all the same, flagged)."""
+
+    NO_ENTITLEMENT = "no_entitlement"        # no ticket, pass or free category for here today
+    ALREADY_ENTERED = "already_entered"      # the pass was used at this venue today
+    TICKET_USED = "ticket_used"              # the day ticket let someone in already
+    TICKET_REFUNDED = "ticket_refunded"
+    WRONG_DAY = "wrong_day"                  # a ticket for another day
+    WRONG_VENUE = "wrong_venue"
+    PASS_NOT_VALID = "pass_not_valid"        # not yet activated in time, or expired
+    CARD_NOT_VALID = "card_not_valid"        # lost, retired, unknown card
+    NOT_FREE = "not_free"                    # claimed a free category the person is not in
+
+
+REFUSAL_WORDS = {
+    Refusal.NO_ENTITLEMENT: ("今日无本景区有效门票、年卡或免票资格", "no ticket, pass or free entry for this venue today"),
+    Refusal.ALREADY_ENTERED: ("该年卡今日已在本景区入园", "the pass was already used here today"),
+    Refusal.TICKET_USED: ("门票已使用", "the ticket was already used"),
+    Refusal.TICKET_REFUNDED: ("门票已退", "the ticket was refunded"),
+    Refusal.WRONG_DAY: ("门票日期不符", "the ticket is for another day"),
+    Refusal.WRONG_VENUE: ("门票不适用于本景区", "the ticket is for another venue"),
+    Refusal.PASS_NOT_VALID: ("年卡未激活或已过期", "the pass is not activated or has expired"),
+    Refusal.CARD_NOT_VALID: ("卡片已挂失、停用或无效", "the card is lost, retired or unknown"),
+    Refusal.NOT_FREE: ("不符合免票条件", "not in a free category"),
+}
+
+KIND_WORDS = {ProductKind.DAY_TICKET: ("门票", "day ticket"), ProductKind.PASS: ("年卡", "pass")}
+STATUS_WORDS = {TicketStatus.VALID: ("有效", "valid"), TicketStatus.USED: ("已使用", "used"),
+                TicketStatus.REFUNDED: ("已退票", "refunded")}
+
+# Tickets go on sale this many days ahead (example default).
+SALE_DAYS_AHEAD = 30
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later, clamped to the month's end (31 Jan + 1 month = 28/29 Feb)."""
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return min(day.replace(year=year, month=month, day=1) + timedelta(days=day.day - 1),
+               following - timedelta(days=1))
+
+
+def activate_by(sold_on: date, activation_months: int) -> date:
+    """The last day a pass sold on `sold_on` may be activated (3 months, example default)."""
+    return add_months(sold_on, activation_months)
+
+
+def validity(activated_on: date, valid_months: int) -> tuple[date, date]:
+    """First and last day of a pass activated on `activated_on` (valid 1 year: to the day
+    before the same date a year later)."""
+    return activated_on, add_months(activated_on, valid_months) - timedelta(days=1)
+
+
+def pass_usable(*, status: str, activate_by_day: date | None, valid_from: date | None,
+                valid_until: date | None, day: date) -> bool:
+    """Whether a pass can let its holder in on `day`: valid and either activated and within
+    its year, or not yet activated and still inside its activation window (the first entry
+    activates it)."""
+    if status != TicketStatus.VALID:
+        return False
+    if valid_from is not None:
+        return valid_from <= day <= (valid_until or day)
+    return activate_by_day is not None and day <= activate_by_day
+
+
+def age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def free_category(categories: list[dict], birth: date | None, day: date) -> str | None:
+    """The first free category the venue declares that a person born on `birth` is in on
+    `day` (by age: `min_age` and/or `max_age`, whole years), else None."""
+    if birth is None:
+        return None
+    age = age_on(birth, day)
+    for category in categories:
+        low, high = category.get("min_age"), category.get("max_age")
+        if (low is None or age >= low) and (high is None or age <= high) and (low or high) is not None:
+            return category["code"]
+    return None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One ticket or pass of the person, as the admission rule sees it."""
+
+    ticket_no: str
+    kind: str
+    status: str
+    venue_codes: tuple[str, ...]
+    day: date | None
+    activate_by: date | None
+    valid_from: date | None
+    valid_until: date | None
+
+
+def choose_ground(candidates: list[Candidate], *, venue_code: str, day: date,
+                  entered_today: set[str], free: str | None) -> tuple[str, str] | Refusal:
+    """What lets the person in at `venue_code` on `day`: (ground, reference) — a day ticket
+    for here and today not used, else a usable pass not used here today, else the free
+    category — or the most telling refusal."""
+    refusals: list[Refusal] = []
+    for c in candidates:
+        if c.kind != ProductKind.DAY_TICKET:
+            continue
+        if venue_code not in c.venue_codes:
+            continue
+        if c.day != day:
+            refusals.append(Refusal.WRONG_DAY)
+        elif c.status == TicketStatus.USED:
+            refusals.append(Refusal.TICKET_USED)
+        elif c.status == TicketStatus.REFUNDED:
+            refusals.append(Refusal.TICKET_REFUNDED)
+        else:
+            return "ticket", c.ticket_no
+    for c in candidates:
+        if c.kind != ProductKind.PASS or venue_code not in c.venue_codes:
+            continue
+        if not pass_usable(status=c.status, activate_by_day=c.activate_by, valid_from=c.valid_from,
+                           valid_until=c.valid_until, day=day):
+            refusals.append(Refusal.PASS_NOT_VALID)
+        elif c.ticket_no in entered_today:
+            refusals.append(Refusal.ALREADY_ENTERED)
+        else:
+            return "pass", c.ticket_no
+    if free is not None:
+        return "free", free
+    order = [Refusal.ALREADY_ENTERED, Refusal.TICKET_USED, Refusal.PASS_NOT_VALID,
+             Refusal.TICKET_REFUNDED, Refusal.WRONG_DAY]
+    return next((r for r in order if r in refusals), Refusal.NO_ENTITLEMENT)
+
+
+def check_entry(candidate: Candidate | None, *, ground: str, venue_code: str, day: date,
+                entered_today: bool, free_ok: bool) -> Refusal | None:
+    """For an uploaded entry on a named ground: the rule it broke, or None. A day ticket must
+    be for here and that day and not used by another entry; a pass usable and not used here
+    that day; a free entry for a person in a category."""
+    if ground == "free":
+        return None if free_ok else Refusal.NOT_FREE
+    if candidate is None:
+        return Refusal.NO_ENTITLEMENT
+    if venue_code not in candidate.venue_codes:
+        return Refusal.WRONG_VENUE
+    if candidate.status == TicketStatus.REFUNDED:
+        return Refusal.TICKET_REFUNDED
+    if ground == "ticket":
+        if candidate.day != day:
+            return Refusal.WRONG_DAY
+        if candidate.status == TicketStatus.USED:
+            return Refusal.TICKET_USED
+        return None
+    if not pass_usable(status=candidate.status, activate_by_day=candidate.activate_by,
+                       valid_from=candidate.valid_from, valid_until=candidate.valid_until, day=day):
+        return Refusal.PASS_NOT_VALID
+    if entered_today:
+        return Refusal.ALREADY_ENTERED
+    return None
+
+
+def ticket_no(kind: str, sold_at: datetime, row_id: int) -> str:
+    """MP20261205000123 for a day ticket (门票), NK… for a pass (年卡)."""
+    prefix = "MP" if kind == ProductKind.DAY_TICKET else "NK"
+    return f"{prefix}{sold_at:%Y%m%d}{row_id:06d}"
+
+
+def payment_request_id(key: str) -> str:
+    """The bank request id of a sale: stable per idempotency key, at most 64 characters (a
+    long key is carried as its SHA-256, never cut short)."""
+    whole = f"tourism:{key}"
+    if len(whole) <= 64:
+        return whole
+    return "tourism:" + hashlib.sha256(key.encode()).hexdigest()[:48]
+
+
+def refund_request_id(ticket: str) -> str:
+    return f"tourism-refund:{ticket}"
+
+
+def slot_allows(slot: str, at_minutes: int) -> bool:
+    """Whether a time of day (minutes after midnight) falls in "HH:MM-HH:MM"."""
+    start, end = slot.split("-")
+    low = int(start[:2]) * 60 + int(start[3:])
+    high = int(end[:2]) * 60 + int(end[3:])
+    return low <= at_minutes < high
+
+
+def valid_slot(slot: str) -> bool:
+    try:
+        start, end = slot.split("-")
+        return (len(start) == len(end) == 5 and start < end
+                and all(0 <= int(x[:2]) <= 24 and 0 <= int(x[3:]) < 60 and x[2] == ":" for x in (start, end)))
+    except ValueError:
+        return False
