@@ -412,6 +412,12 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /payee/bills/receipts/{receipt_no}/refund": roles(Role.BILLER, Role.PAYING_OFFICE,
                                                             Role.HR_OFFICER, MO, ADMIN),
     "POST /payee/bills/exams/{exam_code}/cancel": roles(Role.HR_OFFICER, ADMIN),
+    # --- tourism gates and venue terminals (tourism/gate_api.py) --------------------------
+    f"GET {API}/tourism/gates/{{venue_code}}/allow-list": roles(Role.VENUE_OPERATOR, ADMIN),
+    f"POST {API}/tourism/gates/{{venue_code}}/entries": roles(Role.VENUE_OPERATOR, ADMIN),
+    f"POST {API}/tourism/gates/{{venue_code}}/admissions": roles(Role.VENUE_OPERATOR, ADMIN),
+    f"POST {API}/tourism/gates/{{venue_code}}/purchases": roles(Role.VENUE_OPERATOR, ADMIN),
+    f"POST {API}/tourism/gates/{{venue_code}}/wallet-sales": roles(Role.VENUE_OPERATOR, ADMIN),
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,
