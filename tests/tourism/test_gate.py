@@ -73,6 +73,18 @@ def test_free_entry_is_used_before_a_pass_and_a_ticket_before_nothing():
     assert gate.decide_card("C5", at(11)).refusal is GateRefusal.ALREADY_ENTERED
 
 
+def test_free_entry_is_per_person_and_entries_recorded_elsewhere_count_as_used():
+    document = allow_list.build(
+        venue_code=VENUE, day=DAY, entitlements=[grant(1, Ground.FREE, "senior", ["C1"]),
+                                                 grant(2, Ground.FREE, "senior", ["C2"]),
+                                                 grant(3, Ground.PASS, "P-3", ["C3"])],
+        cards=[], ecards={}, issued_at=OPEN, key_version=1, entered=[(3, "pass", "P-3")])
+    gate = gate_with(allow_list.sign(document, SIGNER, created=OPEN))
+    assert gate.decide_card("C1", at(9)).admitted and gate.decide_card("C2", at(9)).admitted
+    assert gate.decide_card("C1", at(10)).refusal is GateRefusal.ALREADY_ENTERED
+    assert gate.decide_card("C3", at(9)).refusal is GateRefusal.ALREADY_ENTERED  # entered at another gate
+
+
 def test_a_timed_ticket_admits_only_in_its_slot():
     gate = gate_with(signed([grant(3, Ground.TICKET, "T-3", ["C3"], slot="09:00-11:00")]))
     assert gate.decide_card("C3", at(8, 59)).refusal is GateRefusal.OUTSIDE_SLOT

@@ -17,7 +17,7 @@ the day at every decision.
      "version": 1777593600000, "validFrom": …, "validUntil": …, "keyVersion": 1,
      "entries": [{"person": 17, "cards": ["T00000042"], "ecard": "0000000000000017",
                   "ground": "pass", "reference": "P-000017", "slot": null}, …],
-     "refused": {"T00000041": "formal_loss"},
+     "refused": {"T00000041": "formal_loss"}, "entered": [[17, "pass", "P-000017"]],
      "proof": {"type": "Sm2Signature2026", "proofValue": "u…", …}}
 
 `version` is the issue time in milliseconds: a gate takes a list only when it is newer than
@@ -63,10 +63,13 @@ def end_of_day(day: date) -> datetime:
 
 
 def build(*, venue_code: str, day: date, entitlements: Iterable[Entitlement], cards: Iterable[CardStanding],
-          ecards: Mapping[int, str], issued_at: datetime, key_version: int) -> dict:
+          ecards: Mapping[int, str], issued_at: datetime, key_version: int,
+          entered: Iterable[tuple[int, str, str]] = ()) -> dict:
     """The unsigned list. `cards` are the entitled people's cards with their standing (a card
     an entitlement names but whose standing refuses it is left out of that entry and listed as
-    refused); `ecards` maps a person to their live e-card number."""
+    refused); `ecards` maps a person to their live e-card number; `entered` are the (person,
+    ground, reference) already recorded at the venue that day (online admissions, uploads from
+    other gates), which a gate taking the list counts as used."""
     standing: dict[str, CardStanding] = {c.card_no: c for c in cards}
     valid_of: dict[int, set[str]] = {}
     for card in standing.values():
@@ -86,6 +89,7 @@ def build(*, venue_code: str, day: date, entitlements: Iterable[Entitlement], ca
         "version": int(issued_at.timestamp() * 1000),
         "validFrom": issued_at.isoformat(), "validUntil": end_of_day(day).isoformat(),
         "keyVersion": key_version, "entries": entries, "refused": refused,
+        "entered": sorted([int(p), str(g), str(r)] for p, g, r in set(entered)),
     }
 
 
@@ -105,7 +109,8 @@ def sign(document: dict, signer: Sm2Signer, *, created: datetime) -> dict:
 
 def etag(document: dict) -> str:
     """Names the list's content (not its issue time): an unchanged list answers 304."""
-    content = {k: v for k, v in document.items() if k in ("venue", "day", "entries", "refused", "keyVersion")}
+    content = {k: v for k, v in document.items() if k in ("venue", "day", "entries", "refused", "entered",
+                                                          "keyVersion")}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -157,6 +162,7 @@ class HeldList:
     by_card: dict[str, tuple[Grant, ...]]
     by_ecard: dict[str, tuple[Grant, ...]]
     refused: dict[str, str]
+    entered: tuple[tuple[int, Ground, str], ...]
     entries: int
 
     def within_validity(self, now: datetime) -> bool:
@@ -186,7 +192,9 @@ def index(document: dict) -> HeldList:
         venue=str(document["venue"]), day=date.fromisoformat(document["day"]), version=int(document["version"]),
         valid_from=datetime.fromisoformat(document["validFrom"]),
         valid_until=datetime.fromisoformat(document["validUntil"]),
-        by_card=by_card, by_ecard=by_ecard, refused=refused, entries=len(document["entries"]))
+        by_card=by_card, by_ecard=by_ecard, refused=refused,
+        entered=tuple((int(p), Ground(g), str(r)) for p, g, r in document.get("entered") or ()),
+        entries=len(document["entries"]))
 
 
 def _slot(value: str | None) -> tuple[time, time] | None:
@@ -255,6 +263,17 @@ def live_ecards(uow, person_ids: Iterable[int]) -> dict[int, str]:
     return found
 
 
+def entered_at(uow, venue_code: str, day: date) -> list[tuple[int, str, str]]:
+    """(person, ground, reference) of the entries recorded at the venue on the day."""
+    from sqlalchemy import select
+
+    from yikatong.tourism.models import Entry
+
+    return [(person, ground, reference) for person, ground, reference in uow.session.execute(
+        select(Entry.person_id, Entry.ground, Entry.reference).where(
+            Entry.venue_code == venue_code, Entry.day == day, Entry.person_id.is_not(None)))]
+
+
 def signed_list(uow, keys, *, venue_code: str, day: date, entitlements: Sequence[Entitlement]) -> dict:
     """The signed list of a venue and day from its entitlements (read by the caller from
     `tourism.service.entitlements`) and the standing of the entitled people's cards."""
@@ -262,5 +281,6 @@ def signed_list(uow, keys, *, venue_code: str, day: date, entitlements: Sequence
     key = keys.get(KEY_PURPOSE)
     now = uow.now()
     document = build(venue_code=venue_code, day=day, entitlements=entitlements, cards=card_standings(uow, people),
-                     ecards=live_ecards(uow, people), issued_at=now, key_version=key.version)
+                     ecards=live_ecards(uow, people), issued_at=now, key_version=key.version,
+                     entered=entered_at(uow, venue_code, day))
     return sign(document, Sm2Signer(key.key), created=now)

@@ -117,7 +117,8 @@ class Gate:
         self._verifiers = {int(v): Sm2Verifier(k) for v, k in public_keys.items()}
         self.ecards = OfflineVerifier(public_keys, status_lists, seen_nonces=GateNonceStore())
         self.held: HeldList | None = None
-        self._used: set[tuple[date, Ground, str]] = set()  # (day, ground, reference) let in here
+        # (day, person, ground, reference) let in here, or entered at the venue as of the list
+        self._used: set[tuple[date, int, Ground, str]] = set()
         self._entries: list[GateEntry] = []
         self._sequence = 0
 
@@ -138,6 +139,7 @@ class Gate:
             return False
         self.held = held
         self._used = {key for key in self._used if key[0] >= held.day}  # earlier days are done
+        self._used.update((held.day, person, ground, reference) for person, ground, reference in held.entered)
         return True
 
     def refresh_status_lists(self, credentials: Iterable[dict], *, now: datetime) -> int:
@@ -207,7 +209,7 @@ class Gate:
         day, clock = local.date(), local.time().replace(tzinfo=None)
         refusal = GateRefusal.ALREADY_ENTERED
         for grant in grants:
-            key = (day, grant.ground, grant.reference)
+            key = (day, grant.person_id, grant.ground, grant.reference)
             if key in self._used:
                 continue
             if grant.slot is not None and not grant.slot[0] <= clock < grant.slot[1]:

@@ -1,11 +1,10 @@
 """The gates' and venue terminals' door, under /api/v1/tourism/gates/{venue_code} (venue
-operators for their own venues, the card centre for any):
+operators for their own venues, the card centre for any; mounted by tourism/api.py's router).
+An online gate asks `POST /api/v1/tourism/venues/{venue_code}/admit` (tourism/api.py).
 
 * GET  allow-list   the signed allow-list of the venue for a day (ETag; 304 when unchanged);
 * POST entries      an offline gate uploads the entries it let through (idempotent by entry id;
                     an entry that broke a rule is recorded and flagged: tourism.service);
-* POST admissions   an online gate asks whether a card or an e-card person may enter now
-                    (tourism.service.admit: recorded at once on a yes);
 * POST purchases    a venue terminal uploads its T-Union purchase records as a clearing
                     terminal file (the existing clearing; the file's operator must be the
                     venue operator's clearing code);
@@ -27,14 +26,14 @@ from starlette.concurrency import run_in_threadpool
 from yikatong.api.deps import current_actor, platform_dep
 from yikatong.api.problems import problems
 from yikatong.core.actor import Actor, Role
-from yikatong.core.errors import DomainError, Forbidden, InvalidInput
+from yikatong.core.errors import DomainError, Forbidden
 from yikatong.core.money import MAX_AMOUNT_FEN
 from yikatong.crypto.protocols import KeyStore
 from yikatong.platform import Platform
 from yikatong.tourism import allow_list
 from yikatong.tourism.protocols import GateEntry, Ground, Presented
 
-router = APIRouter(prefix="/tourism/gates", tags=["tourism gates 景区闸机"])
+router = APIRouter(prefix="/gates", tags=["tourism gates 景区闸机"])  # under the tourism router
 VenueCode = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 MAX_ENTRIES = 5_000
 MAX_FILE = 8 * 1024 * 1024  # a venue terminal's day is far below this
@@ -77,26 +76,6 @@ class EntriesOut(BaseModel):
     recorded: list[str]
     duplicates: list[str]
     exceptions: dict[str, str]
-
-
-class AdmissionIn(BaseModel):
-    gate_id: str = Field(min_length=1, max_length=32)
-    entry_id: str = Field(min_length=1, max_length=64)
-    card_no: str | None = Field(default=None, max_length=9)
-    person_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
-    at: datetime | None = None
-
-
-class AdmissionOut(BaseModel):
-    admitted: bool
-    entry_id: str
-    venue_code: str
-    person_id: int | None
-    ground: str | None
-    reference: str | None
-    reason: str | None
-    reason_zh: str | None
-    reason_en: str | None
 
 
 class PurchaseIn(BaseModel):
@@ -192,22 +171,6 @@ def upload_entries(venue_code: VenueCode, body: EntriesIn, actor: Actor = Depend
         outcome = service.record_entries(uow, actor, entries)
     return EntriesOut(recorded=list(outcome.recorded), duplicates=list(outcome.duplicates),
                       exceptions=dict(outcome.exceptions))
-
-
-@router.post("/{venue_code}/admissions", response_model=AdmissionOut, responses=problems(404, 422),
-             summary="An online gate asks to admit a card or an e-card person / 闸机联机验票")
-def admission(venue_code: VenueCode, body: AdmissionIn, actor: Actor = Depends(current_actor),
-              platform: Platform = Depends(platform_dep)):
-    from yikatong.tourism import service
-
-    if (body.card_no is None) == (body.person_id is None):
-        raise InvalidInput(reason_zh="须提供卡号或电子社保卡人员（二者之一）",
-                           reason_en="give a card number or an e-card person (one of them)")
-    with platform.uow() as uow:
-        _venue_of(uow, actor, venue_code)
-        decision = service.admit(uow, actor, venue_code, body.gate_id, card_no=body.card_no,
-                                 person_id=body.person_id, at=body.at, entry_id=body.entry_id)
-    return AdmissionOut(**{k: getattr(decision, k) for k in AdmissionOut.model_fields})
 
 
 @router.post("/{venue_code}/purchases", response_model=PurchasesOut, status_code=201,

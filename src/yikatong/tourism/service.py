@@ -117,6 +117,21 @@ class Decision:
     reason_en: str | None
 
 
+@dataclass(frozen=True)
+class EntryView:
+    """An entry at a venue as its staff see it (the card number masked to its last four)."""
+
+    entry_id: str
+    gate_id: str
+    presented: str
+    ground: str
+    reference: str
+    card_tail: str | None
+    at: datetime
+    offline: bool
+    exception: str | None
+
+
 @dataclass
 class EntriesOutcome:
     """What an upload of gate entries did: recorded (new), duplicates (entry ids seen before,
@@ -856,6 +871,15 @@ def _person_of_card(uow: UnitOfWork, card_no: str) -> int | None:
     return card.person_id
 
 
+def person_for_card(*, uow: UnitOfWork, card_no: str) -> int:
+    """The holder of a card tapped at a venue desk (in use, not lost): their person id, else
+    NoLiveCard (the desk sells to a person, whose card this is)."""
+    person_id = _person_of_card(uow, card_no)
+    if person_id is None:
+        raise errors.NoLiveCard()
+    return person_id
+
+
 def _birth_date(uow: UnitOfWork, person_id: int) -> date | None:
     from yikatong.core.errors import NotFound
     from yikatong.people.service import person_basics
@@ -873,14 +897,14 @@ def _refused(entry_id: str, venue_code: str, person_id: int | None, reason: Refu
 
 
 def venue_entries(*, uow: UnitOfWork, actor: Actor, venue_code: str, day: date,
-                  limit: int = 200) -> list[dict]:
+                  limit: int = 200) -> list[EntryView]:
     """The entries at a venue on a day, newest first (card numbers as recorded)."""
     _venue_for(uow, actor, venue_code)
     rows = uow.session.execute(select(Entry).where(Entry.venue_code == venue_code, Entry.day == day)
                                .order_by(Entry.id.desc()).limit(limit)).scalars()
-    return [{"entry_id": e.entry_id, "gate_id": e.gate_id, "presented": e.presented, "ground": e.ground,
-             "reference": e.reference, "at": e.at, "offline": e.offline, "exception": e.exception}
-            for e in rows]
+    return [EntryView(entry_id=e.entry_id, gate_id=e.gate_id, presented=e.presented, ground=e.ground,
+                      reference=e.reference, card_tail=e.card_no[-4:] if e.card_no else None, at=e.at,
+                      offline=e.offline, exception=e.exception) for e in rows]
 
 
 # ---------------------------------------------------------------------------------------
