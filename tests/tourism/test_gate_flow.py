@@ -197,3 +197,35 @@ def test_online_admission_records_the_entry_at_once(venues, client, login, clock
     assert [visitor.person_id, "pass", first.json()["reference"]] in listed["entered"]
     assert gate.take(listed, now=clock.now())
     assert gate.decide_card(visitor.card_no, clock.now()).refusal is GateRefusal.ALREADY_ENTERED
+
+
+@pytest.mark.db
+def test_an_ecard_code_opens_the_offline_gate_with_the_platforms_status_lists(venues, client, login, clock):
+    import secrets
+    from datetime import timedelta
+
+    from yikatong.crypto.sm2 import Sm2Signer
+    from yikatong.ecard.models import Ecard
+    from yikatong.ecard.tokens import TokenClaims, issue_token
+
+    staff = login(Role.VENUE_OPERATOR, branch_code="CZ-DINO")
+    person = person_born(venues, date(1990, 1, 1))
+    issue_card(venues, person)
+    with venues.uow() as uow:  # the e-card the hand-over made (the e-card's consumer of its event)
+        ecard = uow.session.query(Ecard).filter(Ecard.live_person_id == person).one()
+        ecard_no, status_index = ecard.ecard_no, ecard.status_index
+    with venues.uow() as uow:
+        service.sell(uow=uow, actor=ADMIN, product_code="CZ-PASS-228", person_id=person,
+                     idempotency_key="pass-3", payment="wallet", purchase_reference="TU-TEST-PASS-3")
+    listed = client.get(f"{API}/DINO/allow-list", headers=staff).json()
+    assert any(e["person"] == person and e["ecard"] == ecard_no for e in listed["entries"])
+    gate = gate_for()
+    assert gate.take(listed, now=clock.now())
+    lists = [client.get(f"/api/v1/ecard/status/{purpose}").json() for purpose in ("suspension", "revocation")]
+    assert gate.refresh_status_lists(lists, now=clock.now()) == 2
+    key = KEYS.get("ecard_signing")
+    code = issue_token(Sm2Signer(key.key), TokenClaims(
+        key_version=key.version, status_index=status_index, ecard_no=int(ecard_no), issued_at=clock.now(),
+        valid_for=timedelta(seconds=60), nonce=secrets.token_bytes(8)))
+    decision = gate.scan(code, clock.now())
+    assert decision.admitted and decision.entry.person_id == person and decision.entry.presented == "ecard"
