@@ -49,8 +49,8 @@ class PurchaseNotGenuine(DomainError):
 class PurchaseNotAtVenue(DomainError):
     code = "purchase_not_at_venue"
     http_status = 422
-    zh = "交易金额与票价不符或卡片无效"
-    en = "The purchase amount differs from the price due, or the card is not valid"
+    zh = "交易不是本市卡在景区终端的消费，或金额与票价不符"
+    en = "The purchase is not one of our cards' purchases at a venue terminal, or its amount differs from the price"
 
 
 # --- shapes --------------------------------------------------------------------------------
@@ -219,6 +219,7 @@ def wallet_sale(venue_code: VenueCode, body: WalletSaleIn, actor: Actor = Depend
     from yikatong.chip.host import verify_tac
     from yikatong.chip.records import PurchaseRecord
     from yikatong.clearing.rules import is_own_card
+    from yikatong.crypto import pboc
     from yikatong.tourism import service
     from yikatong.tourism.terminal import reference_of
 
@@ -227,8 +228,8 @@ def wallet_sale(venue_code: VenueCode, body: WalletSaleIn, actor: Actor = Depend
                             amount=p.amount, balance_after=p.balance_after, counter=p.counter, when=p.when,
                             tac=p.tac, key_version=p.key_version, alg_id=p.alg_id,
                             terminal_serial=p.terminal_serial)
-    if not is_own_card(p.issuer_id):
-        raise PurchaseNotAtVenue()  # a ticket is the person's: only our cards name one
+    if not is_own_card(p.issuer_id) or p.tx_type != pboc.TX_EP_PURCHASE:
+        raise PurchaseNotAtVenue()  # our cards name the person; a transit fare (09) buys no ticket
     try:
         genuine = verify_tac(record, platform.get(KeyStore))
     except (DomainError, ValueError):
