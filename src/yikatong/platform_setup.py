@@ -46,7 +46,8 @@ REFERENCE_LOADERS = ["yikatong.directory.service:load_reference_data",
                      "yikatong.medical.service:load_reference_data",
                      "yikatong.benefits.service:load_reference_data",  # benefits: programmes
                      "yikatong.bills.service:load_reference_data",  # bills: the reference exams
-                     "yikatong.tourism.service:load_reference_data"]  # tourism: venues, products
+                     "yikatong.tourism.service:load_reference_data",  # tourism: venues, products
+                     "yikatong.discounts.service:load_reference_data"]  # discounts: reference campaigns
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,10 @@ from yikatong.demo.actors import ADMIN, BANK_CODE, CITIZEN_OUTLET, ICBC_BRANCH, 
 if TYPE_CHECKING:
     from yikatong.platform import Platform
 
+# tourism: the venues' gates asking online (venue staff logins of their operators)
+DINO_GATE = Actor(user_id="demo-dino-gate", role=Role.VENUE_OPERATOR, channel=Channel.VENUE, branch_code="CZ-DINO")
+TMH_GATE = Actor(user_id="demo-tmh-gate", role=Role.VENUE_OPERATOR, channel=Channel.VENUE, branch_code="CZ-TMH")
+
 
 DEMO_HOSPITAL = "H32040200001"      # a Level 3 hospital of the reference list (example)
 DEMO_EMPLOYER = "91320400MA1M9XK3PH"  # synthetic
@@ -203,6 +207,7 @@ class Scenario:
         self.activate(card_no)
         self.hospital_visit(card_no)
         self.contribution_paid(card_no)  # bills
+        self.tourism_pass(card_no)  # tourism
         self.pension_credited(card_no)  # benefits
         self.hr_service_case()  # hrservices
         self.temporary_loss(card_no)
@@ -210,6 +215,7 @@ class Scenario:
         self.formal_loss(card_no)
         self.no_hr_case_on_a_lost_card()  # hrservices
         replacement = self.replace(card_no)
+        self.pass_follows_the_person(card_no, replacement)  # tourism
         self.exchange(replacement)
 
     def reference_data(self) -> None:
@@ -412,6 +418,46 @@ class Scenario:
                    and left == 200_000 - bill.amount_fen,
                    f"已缴费，凭证 {receipt.receipt_no}；重复提交只扣一次（余额 {left / 100:,.2f} 元）",
                    f"paid, receipt {receipt.receipt_no}; the repeated click paid nothing more")
+    # tourism: a real-name pass bought from the card account, the gate, and a replacement card
+    def tourism_pass(self, card_no: str) -> None:
+        """tourism: the holder buys the 228 CNY city tourism pass from the card's account; the
+        first tap at the Dinosaur Park's gate activates it; a second tap the same day is refused
+        (one entry per venue per day)."""
+        from yikatong.tourism import service as tourism
+
+        self.step("文旅：惠民旅游年卡", "tourism: the city tourism pass")
+        with self.platform.uow() as uow:
+            tourism.load_reference_data(uow=uow, actor=Actor.system("demo"))
+            uow.commit()
+        bought = self.cards_call(tourism.sell, actor=self.holder, product_code="CZ-PASS-228",
+                                 person_id=self.person_id, idempotency_key="demo-pass", confirmed=True)
+        self.check(bought.paid_fen == 22_800 and bought.activate_by is not None,
+                   f"从社保卡账户购买年卡 {bought.ticket_no}（228.00 元），须在 {bought.activate_by} 前激活",
+                   f"pass {bought.ticket_no} bought from the card account (228.00), to activate by {bought.activate_by}")
+        first = self.cards_call(tourism.admit, actor=DINO_GATE, venue_code="DINO", gate_id="DEMO-G1",
+                                card_no=card_no, entry_id="DEMO-G1-1")
+        second = self.cards_call(tourism.admit, actor=DINO_GATE, venue_code="DINO", gate_id="DEMO-G2",
+                                 card_no=card_no, entry_id="DEMO-G2-1")
+        self.check(first.admitted and first.ground == "pass" and not second.admitted
+                   and second.reason == "already_entered",
+                   "中华恐龙园闸机刷卡入园并激活年卡；同日再次刷卡被拒（每馆每日一次）",
+                   "tapped in at the Dinosaur Park (the pass activated); a second tap that day is refused")
+        self.tourism_pass_no = bought.ticket_no
+
+    def pass_follows_the_person(self, old_card: str, new_card: str) -> None:
+        """tourism: the pass is the person's: the replacement card opens Tianmu Lake's gate on
+        it, the old card is refused."""
+        from yikatong.tourism import service as tourism
+
+        self.step("文旅：补卡后年卡随人", "tourism: the pass follows the person to the new card")
+        old = self.cards_call(tourism.admit, actor=TMH_GATE, venue_code="TMH", gate_id="DEMO-T1",
+                              card_no=old_card, entry_id="DEMO-T1-1")
+        new = self.cards_call(tourism.admit, actor=TMH_GATE, venue_code="TMH", gate_id="DEMO-T1",
+                              card_no=new_card, entry_id="DEMO-T1-2")
+        self.check(not old.admitted and new.admitted and new.reference == self.tourism_pass_no,
+                   f"原卡被拒（{old.reason}），新卡凭同一年卡进入天目湖",
+                   f"the old card is refused ({old.reason}); the new card enters Tianmu Lake on the same pass")
+
     # benefits: a pension paid through the reference bank's disbursement (代发) file
     def pension_credited(self, card_no: str) -> None:
         """benefits: the holder is enrolled in the pension programme (the social insurance

@@ -36,6 +36,8 @@ HOLDER_MENU = (
     MenuItem("/me/pension", N_("Pension confirmation")),  # benefits (pension)
     MenuItem("/me/payments", N_("Benefit payments")),  # benefits (disbursement)
     MenuItem("/me/bills", N_("Bills and contributions")),  # bills
+    MenuItem("/me/tickets", N_("Tickets and passes")),  # tourism
+    MenuItem("/me/vouchers", N_("My vouchers")),  # discounts
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
@@ -80,6 +82,18 @@ PAYING_OFFICE_MENU = (
     MenuItem("/payee/bills", N_("Payments received")),  # bills: the office's payments received
 )
 
+# tourism: venue staff (tourism/web.py)
+VENUE_MENU = (
+    MenuItem("/venue", N_("Venue desk")),
+)
+# discounts: a campaign sponsor's campaigns, a merchant's till discounts (discounts/web.py)
+SPONSOR_MENU = (
+    MenuItem("/sponsor/campaigns", N_("Campaigns")),
+)
+MERCHANT_MENU = (
+    MenuItem("/merchant/discounts", N_("Till discounts")),
+)
+
 MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.HOLDER: HOLDER_MENU,
     Role.SS_OUTLET: COUNTER_MENU,
@@ -92,6 +106,9 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.HR_OFFICER: HR_OFFICER_MENU,  # hrservices
     Role.PAYING_OFFICE: PAYING_OFFICE_MENU,
     Role.BILLER: PAYEE_MENU,  # bills
+    Role.VENUE_OPERATOR: VENUE_MENU,  # tourism
+    Role.CAMPAIGN_SPONSOR: SPONSOR_MENU,  # discounts
+    Role.MERCHANT: MERCHANT_MENU,  # discounts
 }
 
 
