@@ -47,7 +47,8 @@ REFERENCE_LOADERS = ["yikatong.directory.service:load_reference_data",
                      "yikatong.benefits.service:load_reference_data",  # benefits: programmes
                      "yikatong.bills.service:load_reference_data",  # bills: the reference exams
                      "yikatong.tourism.service:load_reference_data",  # tourism: venues, products
-                     "yikatong.discounts.service:load_reference_data"]  # discounts: reference campaigns
+                     "yikatong.discounts.service:load_reference_data",  # discounts: reference campaigns
+                     "yikatong.library.service:load_reference_data"]  # library: the demo items
 
 
 @dataclass(frozen=True)

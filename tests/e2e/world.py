@@ -328,6 +328,7 @@ class World:
                 "bill_id": 1, "receipt_no": "NO-SUCH-RECEIPT", "mandate_id": 1, "exam_code": "NO-SUCH-EXAM",  # bills
                 "venue_code": "DINO", "product_code": "DINO-DAY", "ticket_no": "NO-SUCH-TICKET",  # tourism
                 "campaign_code": "NO-SUCH-CAMPAIGN", "settlement_id": 1, "redemption_id": 1,  # discounts
+                "barcode": "CZLIB-0001", "patron": citizen.card_no,  # library
                 **more}
 
     def wait_for_ecard(self, citizen: Citizen) -> dict:

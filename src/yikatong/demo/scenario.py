@@ -210,12 +210,14 @@ class Scenario:
         self.tourism_pass(card_no)  # tourism
         self.pension_credited(card_no)  # benefits
         self.hr_service_case()  # hrservices
+        self.library_loan(card_no)  # library
         self.temporary_loss(card_no)
         self.automatic_unblock(card_no)
         self.formal_loss(card_no)
         self.no_hr_case_on_a_lost_card()  # hrservices
         replacement = self.replace(card_no)
         self.pass_follows_the_person(card_no, replacement)  # tourism
+        self.library_follows_the_person(card_no, replacement)  # library
         self.exchange(replacement)
 
     def reference_data(self) -> None:
@@ -572,6 +574,40 @@ class Scenario:
         self.check(persisted == 1 and len(emitted) == 1,
                    "后台任务记录解挂并发出 card.temporary_loss_expired 事件",
                    "the worker job records the lift and emits card.temporary_loss_expired")
+
+    # library: the card as the reader card (seed 三.7)
+    def library_loan(self, card_no: str) -> None:
+        """library: the holder opts in to the reader card and borrows a book at a kiosk with
+        the card (the platform resolves the patron, the reference library system lends)."""
+        from yikatong.library import service as library
+        from yikatong.library.protocols import LibrarySystem, PatronAuthority
+
+        self.step("借书：社保卡即读者证", "the card as the reader card: a book borrowed")
+        reader = self.cards_call(library.opt_in, actor=self.holder)
+        patron = self.platform.get(PatronAuthority).resolve(card_no, now=self.clock.now())
+        lent = self.platform.get(LibrarySystem).checkout(patron.reader_no, "CZLIB-0001",
+                                                         now=self.clock.now())
+        self.check(patron.may_borrow and lent.ok and patron.reader_no == reader.reader_no,
+                   f"读者证号 {reader.reader_no}；借出《{lent.item.title}》，应还日期 {lent.due_on}",
+                   f"reader number {reader.reader_no}; lent {lent.item.barcode}, due {lent.due_on}")
+
+    def library_follows_the_person(self, lost_card_no: str, new_card_no: str) -> None:
+        """library: the formally lost card cannot borrow; the replacement card finds the same
+        reader and the same loan, which is returned."""
+        from yikatong.library.protocols import LibrarySystem, PatronAuthority, PatronBlock
+
+        self.step("借书：挂失的卡不能借，新卡读者证号不变", "library: the lost card refused, the new card keeps the loans")
+        authority, system = self.platform.get(PatronAuthority), self.platform.get(LibrarySystem)
+        old = authority.resolve(lost_card_no, now=self.clock.now())
+        new = authority.resolve(new_card_no, now=self.clock.now())
+        loans = system.account(new.reader_no, now=self.clock.now()).loans
+        back = system.checkin("CZLIB-0001", now=self.clock.now())
+        self.check(PatronBlock.CARD_NOT_USABLE in old.blocks and new.may_borrow
+                   and new.reader_no == old.reader_no
+                   and [loan.item_barcode for loan in loans] == ["CZLIB-0001"] and back.ok,
+                   f"原卡被拒（已挂失），新卡同一读者证号 {new.reader_no}，在借图书仍在，已归还",
+                   f"the lost card is refused; the new card has reader {new.reader_no} and the loan, "
+                   f"now returned")
 
     def formal_loss(self, card_no: str) -> None:
         from yikatong.cards import service as cards

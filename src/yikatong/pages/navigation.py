@@ -38,6 +38,7 @@ HOLDER_MENU = (
     MenuItem("/me/bills", N_("Bills and contributions")),  # bills
     MenuItem("/me/tickets", N_("Tickets and passes")),  # tourism
     MenuItem("/me/vouchers", N_("My vouchers")),  # discounts
+    MenuItem("/me/library", N_("My library")),  # library
 )
 COUNTER_MENU = (
     MenuItem("/counter", N_("Counter")),
@@ -93,6 +94,10 @@ SPONSOR_MENU = (
 MERCHANT_MENU = (
     MenuItem("/merchant/discounts", N_("Till discounts")),
 )
+# library: the librarian's desk (library/web.py)
+LIBRARIAN_MENU = (
+    MenuItem("/library/desk", N_("Library desk")),
+)
 
 MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.HOLDER: HOLDER_MENU,
@@ -109,6 +114,7 @@ MENUS: dict[Role, tuple[MenuItem, ...]] = {
     Role.VENUE_OPERATOR: VENUE_MENU,  # tourism
     Role.CAMPAIGN_SPONSOR: SPONSOR_MENU,  # discounts
     Role.MERCHANT: MERCHANT_MENU,  # discounts
+    Role.LIBRARIAN: LIBRARIAN_MENU,  # library
 }
 
 
