@@ -462,6 +462,11 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /library/desk/checkin": roles(Role.LIBRARIAN),
     "POST /library/desk/items": roles(Role.LIBRARIAN),
     "POST /library/desk/patron": roles(Role.LIBRARIAN),
+    # --- tourism gates and venue terminals (tourism/gate_api.py) --------------------------
+    f"GET {API}/tourism/gates/{{venue_code}}/allow-list": roles(Role.VENUE_OPERATOR, ADMIN),
+    f"POST {API}/tourism/gates/{{venue_code}}/entries": roles(Role.VENUE_OPERATOR, ADMIN),
+    f"POST {API}/tourism/gates/{{venue_code}}/purchases": roles(Role.VENUE_OPERATOR, ADMIN),
+    f"POST {API}/tourism/gates/{{venue_code}}/wallet-sales": roles(Role.VENUE_OPERATOR, ADMIN),
     # --- the development clock (not mounted in production) ----------------------------------
     f"GET {API}/dev/clock": SIGNED_IN,
     f"POST {API}/dev/clock": CARD_CENTRE,

@@ -190,3 +190,9 @@ def report(venue_code: VenueCode, day: date | None = None, actor: Actor = Depend
     with platform.uow(read_only=True) as uow:
         return ReportOut.model_validate(service.venue_day_report(
             uow=uow, actor=actor, venue_code=venue_code, day=_day(platform, day)))
+
+
+# The gates' and venue terminals' door (tourism/gate_api.py): /tourism/gates/{venue_code}/...
+from yikatong.tourism import gate_api  # noqa: E402  (after this router exists)
+
+router.include_router(gate_api.router)

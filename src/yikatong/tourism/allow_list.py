@@ -1,0 +1,286 @@
+"""The signed allow-list a venue gate decides from while offline.
+
+One list per venue and day, built on the platform from `tourism.service.entitlements` (who
+may enter, on what ground) and the entitled people's cards: the cards that may be tapped are
+the valid ones (in use, no loss or freeze in force); the others the person holds are listed as
+refused with the reason, so a gate that refreshed its list refuses a card reported lost (or
+retired by a replacement) even while the person's pass stays good on the new card. An e-card
+QR code names the person through the e-card number listed beside the cards.
+
+The document is canonical JSON signed with SM2 as the e-card status lists are
+(`ecard.status_list`): the same signing key (purpose "ecard_signing"), whose public keys the
+gates already hold to verify e-card codes; the proof covers the canonical JSON of everything
+but the proof. A gate checks the proof once when it takes a list, then only its validity and
+the day at every decision.
+
+    {"type": "VenueAllowList", "issuer": …, "venue": "CZ-DINO-PARK", "day": "2026-05-01",
+     "version": 1777593600000, "validFrom": …, "validUntil": …, "keyVersion": 1,
+     "entries": [{"person": 17, "cards": ["T00000042"], "ecard": "0000000000000017",
+                  "ground": "pass", "reference": "P-000017", "slot": null}, …],
+     "refused": {"T00000041": "formal_loss"}, "entered": [[17, "pass", "P-000017"]],
+     "proof": {"type": "Sm2Signature2026", "proofValue": "u…", …}}
+
+`version` is the issue time in milliseconds: a gate takes a list only when it is newer than
+the one it holds (a refresh is the whole list for the day; its ETag lets an unchanged list
+answer 304). The list is valid from its issue until the end of its day (China Standard Time):
+an offline gate keeps admitting all day from the last list it took, and refuses everyone when
+it holds no valid list (fail closed).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from yikatong.core.clock import CST
+from yikatong.crypto.sm2 import Sm2Signer, Sm2Verifier
+from yikatong.tourism.protocols import Entitlement, Ground
+
+LIST_TYPE = "VenueAllowList"
+ISSUER = "did:web:yikatong.example"
+PROOF_TYPE = "Sm2Signature2026"
+KEY_PURPOSE = "ecard_signing"  # the offline terminals' key: gates hold its public keys already
+
+
+# --- building and signing (the platform side, pure) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class CardStanding:
+    """One card of an entitled person and whether a gate may take it (`refusal` None)."""
+
+    card_no: str
+    person_id: int
+    refusal: str | None  # formal_loss | temporary_loss | frozen | retired | cancelled | not_in_use
+
+
+def end_of_day(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=CST) - timedelta(seconds=1)
+
+
+def build(*, venue_code: str, day: date, entitlements: Iterable[Entitlement], cards: Iterable[CardStanding],
+          ecards: Mapping[int, str], issued_at: datetime, key_version: int,
+          entered: Iterable[tuple[int, str, str]] = ()) -> dict:
+    """The unsigned list. `cards` are the entitled people's cards with their standing (a card
+    an entitlement names but whose standing refuses it is left out of that entry and listed as
+    refused); `ecards` maps a person to their live e-card number; `entered` are the (person,
+    ground, reference) already recorded at the venue that day (online admissions, uploads from
+    other gates), which a gate taking the list counts as used."""
+    standing: dict[str, CardStanding] = {c.card_no: c for c in cards}
+    valid_of: dict[int, set[str]] = {}
+    for card in standing.values():
+        if card.refusal is None:
+            valid_of.setdefault(card.person_id, set()).add(card.card_no)
+    entries = []
+    for e in sorted(entitlements, key=lambda e: (e.person_id, str(e.ground), e.reference)):
+        if e.venue_code != venue_code or e.day != day:
+            continue
+        named = {no for no in e.card_nos if (s := standing.get(no)) is None or s.refusal is None}
+        good = sorted(named | valid_of.get(e.person_id, set()))
+        entries.append({"person": e.person_id, "cards": good, "ecard": ecards.get(e.person_id),
+                        "ground": str(e.ground), "reference": e.reference, "slot": e.slot})
+    refused = {s.card_no: s.refusal for s in sorted(standing.values(), key=lambda s: s.card_no) if s.refusal}
+    return {
+        "type": LIST_TYPE, "issuer": ISSUER, "venue": venue_code, "day": day.isoformat(),
+        "version": int(issued_at.timestamp() * 1000),
+        "validFrom": issued_at.isoformat(), "validUntil": end_of_day(day).isoformat(),
+        "keyVersion": key_version, "entries": entries, "refused": refused,
+        "entered": sorted([int(p), str(g), str(r)] for p, g, r in set(entered)),
+    }
+
+
+def canonical(document: dict) -> bytes:
+    unsigned = {k: v for k, v in document.items() if k != "proof"}
+    return json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sign(document: dict, signer: Sm2Signer, *, created: datetime) -> dict:
+    signature = signer.sign(canonical(document))
+    return {**document, "proof": {
+        "type": PROOF_TYPE, "created": created.isoformat(), "proofPurpose": "assertionMethod",
+        "verificationMethod": f"{document['issuer']}#sm2-{document['keyVersion']}",
+        "proofValue": "u" + base64.urlsafe_b64encode(signature).decode().rstrip("="),
+    }}
+
+
+def etag(document: dict) -> str:
+    """Names the list's content (not its issue time): an unchanged list answers 304."""
+    content = {k: v for k, v in document.items() if k in ("venue", "day", "entries", "refused", "entered",
+                                                          "keyVersion")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
+
+
+# --- checking and indexing (the gate side, pure) --------------------------------------------
+
+
+def proof_verifies(document: dict, verifiers: Mapping[int, Sm2Verifier]) -> bool:
+    """The SM2 proof alone (checked once when a gate takes the list); a malformed document
+    simply does not verify."""
+    try:
+        if document.get("type") != LIST_TYPE:
+            return False
+        proof = document.get("proof") or {}
+        value = str(proof.get("proofValue", "")).removeprefix("u")
+        verifier = verifiers.get(document.get("keyVersion", -1))
+        if verifier is None or not value:
+            return False
+        signature = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        return verifier.verify(canonical(document), signature)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One entitlement as a gate holds it."""
+
+    person_id: int
+    ground: Ground
+    reference: str
+    slot: tuple[time, time] | None
+
+
+# The order a gate uses a person's grounds in: free entry costs nothing, a pass is not used up
+# by an entry, a day ticket is (so it stays refundable while another ground admits).
+GROUND_ORDER = {Ground.FREE: 0, Ground.PASS: 1, Ground.TICKET: 2}
+
+
+@dataclass(frozen=True)
+class HeldList:
+    """A list whose proof verified, indexed for decisions: per card and per e-card the
+    person's grants in the order they are used, and the refused cards."""
+
+    venue: str
+    day: date
+    version: int
+    valid_from: datetime
+    valid_until: datetime
+    by_card: dict[str, tuple[Grant, ...]]
+    by_ecard: dict[str, tuple[Grant, ...]]
+    refused: dict[str, str]
+    entered: tuple[tuple[int, Ground, str], ...]
+    entries: int
+
+    def within_validity(self, now: datetime) -> bool:
+        return self.valid_from <= now <= self.valid_until
+
+
+def index(document: dict) -> HeldList:
+    """Index a verified list. Raises ValueError (KeyError, TypeError) on a malformed one."""
+    per_person: dict[int, list[Grant]] = {}
+    cards_of: dict[int, set[str]] = {}
+    ecard_of: dict[int, str] = {}
+    for entry in document["entries"]:
+        person = int(entry["person"])
+        per_person.setdefault(person, []).append(
+            Grant(person, Ground(entry["ground"]), str(entry["reference"]), _slot(entry.get("slot"))))
+        cards_of.setdefault(person, set()).update(str(no) for no in entry["cards"])
+        if entry.get("ecard"):
+            ecard_of[person] = str(entry["ecard"])
+    by_person = {p: tuple(sorted(grants, key=lambda g: (GROUND_ORDER[g.ground], g.reference)))
+                 for p, grants in per_person.items()}
+    by_card = {no: by_person[p] for p, nos in cards_of.items() for no in nos}
+    by_ecard = {ecard: by_person[p] for p, ecard in ecard_of.items()}
+    refused = {str(k): str(v) for k, v in dict(document.get("refused") or {}).items()}
+    for no in refused:
+        by_card.pop(no, None)
+    return HeldList(
+        venue=str(document["venue"]), day=date.fromisoformat(document["day"]), version=int(document["version"]),
+        valid_from=datetime.fromisoformat(document["validFrom"]),
+        valid_until=datetime.fromisoformat(document["validUntil"]),
+        by_card=by_card, by_ecard=by_ecard, refused=refused,
+        entered=tuple((int(p), Ground(g), str(r)) for p, g, r in document.get("entered") or ()),
+        entries=len(document["entries"]))
+
+
+def _slot(value: str | None) -> tuple[time, time] | None:
+    """"09:00-11:00" → (09:00, 11:00); None or "" for all day."""
+    if not value:
+        return None
+    start, end = str(value).split("-", 1)
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
+def card_refusal(state: str, hr_status: str) -> str | None:
+    """Whether a gate may take a card with this state and HR status (the reason if not)."""
+    if state != "in_use":
+        return state if state in ("retired", "cancelled") else "not_in_use"
+    return None if hr_status == "normal" else hr_status
+
+
+def standings(views: Sequence) -> list[CardStanding]:
+    """CardStanding of card views (anything with card_no, person_id, state, hr_status)."""
+    return [CardStanding(v.card_no, v.person_id, card_refusal(v.state, v.hr_status)) for v in views]
+
+
+# --- the platform side (reads the database) ---------------------------------------------------
+
+_CHUNK = 500
+
+
+def card_standings(uow, person_ids: Iterable[int]) -> list[CardStanding]:
+    """Every card of these people with whether a gate may take it now: in use with no loss or
+    freeze in force (cards.rules.derive_hr_status, from the card's blocks and the clock)."""
+    from sqlalchemy import select
+
+    from yikatong.cards.models import Card, CardBlock
+    from yikatong.cards.rules import derive_hr_status
+
+    now = uow.now()
+    found: list[CardStanding] = []
+    ids = sorted(set(person_ids))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        cards = uow.session.execute(select(Card.id, Card.card_no, Card.person_id, Card.state)
+                                    .where(Card.person_id.in_(chunk))).all()
+        blocks: dict[int, list] = {card.id: [] for card in cards}
+        if blocks:
+            for block in uow.session.execute(select(CardBlock.__table__).where(
+                    CardBlock.__table__.c.card_id.in_(list(blocks)))):
+                blocks[block.card_id].append(block)
+        for card in cards:
+            hr_status = derive_hr_status(card.state, blocks[card.id], now)
+            found.append(CardStanding(card.card_no, card.person_id, card_refusal(card.state, str(hr_status))))
+    return found
+
+
+def live_ecards(uow, person_ids: Iterable[int]) -> dict[int, str]:
+    """person → live e-card number (a revoked e-card is not live)."""
+    from sqlalchemy import select
+
+    from yikatong.ecard.models import Ecard
+
+    ids = sorted(set(person_ids))
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = uow.session.execute(select(Ecard.live_person_id, Ecard.ecard_no)
+                                   .where(Ecard.live_person_id.in_(ids[start:start + _CHUNK])))
+        found.update({person: ecard_no for person, ecard_no in rows})
+    return found
+
+
+def entered_at(uow, venue_code: str, day: date) -> list[tuple[int, str, str]]:
+    """(person, ground, reference) of the entries recorded at the venue on the day."""
+    from sqlalchemy import select
+
+    from yikatong.tourism.models import Entry
+
+    return [(person, ground, reference) for person, ground, reference in uow.session.execute(
+        select(Entry.person_id, Entry.ground, Entry.reference).where(
+            Entry.venue_code == venue_code, Entry.day == day, Entry.person_id.is_not(None)))]
+
+
+def signed_list(uow, keys, *, venue_code: str, day: date, entitlements: Sequence[Entitlement]) -> dict:
+    """The signed list of a venue and day from its entitlements (read by the caller from
+    `tourism.service.entitlements`) and the standing of the entitled people's cards."""
+    people = {e.person_id for e in entitlements}
+    key = keys.get(KEY_PURPOSE)
+    now = uow.now()
+    document = build(venue_code=venue_code, day=day, entitlements=entitlements, cards=card_standings(uow, people),
+                     ecards=live_ecards(uow, people), issued_at=now, key_version=key.version,
+                     entered=entered_at(uow, venue_code, day))
+    return sign(document, Sm2Signer(key.key), created=now)
