@@ -522,3 +522,13 @@ def credential_holder(*, connection: Connection, secret: str, now) -> Credential
         account_id=row.id, username=row.username, role=row.role, bank_code=row.bank_code,
         branch_code=row.branch_code, person_id=row.person_id, employer_uscc=row.employer_uscc,
         verified_ssn=row.verified_ssn, kind=row.kind)
+
+
+def verify_credentials(*, uow: UnitOfWork, username: str, password: str) -> User | None:
+    """The active login `username` if `password` is its password, else None, without issuing
+    anything (a device that logs in per connection: a library kiosk's SIP2 login). An unknown,
+    inactive or password-less login costs the same argon2 verify as a wrong password."""
+    user = uow.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    usable = user is not None and user.active and bool(user.password_hash)
+    matches = _password_matches(user.password_hash if usable else None, password)
+    return user if usable and matches else None
