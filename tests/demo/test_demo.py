@@ -25,7 +25,8 @@ def test_demo_runs_the_whole_lifecycle(tmp_path):
                  "refused (transit_balance_not_refunded)", "市民卡直营网点办理退值",
                  "人社功能平移至新卡", "every step behaved as the seed says",
                  "人社服务：失业登记", "refused (hr_card_refused)",  # hrservices
-                 "待遇发放：养老金", "再次发放不重复付款"):  # benefits
+                 "待遇发放：养老金", "再次发放不重复付款",  # benefits
+                 "消费满减：商户收银核销", "退货冲正：优惠金额退回活动预算"):  # discounts
         assert line in result.output, line
     assert (tmp_path / "demo.db").exists()
     # the pension went to the reference bank as a file through the demo's own file drop

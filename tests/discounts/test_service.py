@@ -4,7 +4,7 @@ settlement statements and the report."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -199,3 +199,19 @@ def test_a_voucher_refunded_after_settlement_comes_off_the_next_statement(platfo
     clock.advance(timedelta(days=30))
     later = act(platform, service.settle, actor=SPONSOR, campaign_code="TOUR1", period="2026-04")
     assert [(s.payee_code, s.net_fen) for s in later] == [("CZ-DINO", -3_000)]
+
+
+def test_a_transit_rebate_campaign_takes_the_rebates_rule_and_tap_eligibility(platform):
+    view = act(platform, service.create_campaign, actor=SPONSOR, code="TR1", kind="transit_rebate",
+               name_zh="地铁返还", name_en="metro rebate", budget_fen=100_000,
+               starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 31),
+               rule={"rate_bp": 5_000, "cap_fen": 200, "holder_month_fen": 2_000},
+               eligibility={"modes": ["metro"], "card_kinds": ["student"], "regions": ["320400"]})
+    assert view.rule == {"rate_bp": 5_000, "cap_fen": 200, "holder_month_fen": 2_000}
+    assert view.eligibility["modes"] == ["metro"]
+    with pytest.raises(errors.WrongKind):
+        act(platform, service.enrol_merchant, actor=SPONSOR, code="TR1", merchant_code="M-CZ-0001")
+    with pytest.raises(errors.CampaignInvalid):
+        act(platform, service.create_campaign, actor=SPONSOR, code="TR2", kind="transit_rebate",
+            name_zh="x", name_en="x", budget_fen=1, starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 31),
+            rule={"rate_bp": 5_000, "tiers": []})

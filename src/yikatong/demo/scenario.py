@@ -209,6 +209,7 @@ class Scenario:
         self.contribution_paid(card_no)  # bills
         self.tourism_pass(card_no)  # tourism
         self.pension_credited(card_no)  # benefits
+        self.discount_at_the_till(card_no)  # discounts
         self.hr_service_case()  # hrservices
         self.library_loan(card_no)  # library
         self.temporary_loss(card_no)
@@ -459,6 +460,29 @@ class Scenario:
         self.check(not old.admitted and new.admitted and new.reference == self.tourism_pass_no,
                    f"原卡被拒（{old.reason}），新卡凭同一年卡进入天目湖",
                    f"the old card is refused ({old.reason}); the new card enters Tianmu Lake on the same pass")
+
+    def discount_at_the_till(self, card_no: str) -> None:
+        """discounts: the city's 满减 campaign at a shop enrolled in it: the till asks before it
+        charges the card (150.00 → 10.00 off), a retry with the same key spends nothing more, a
+        refund gives the 10.00 back to the budget."""
+        from yikatong.discounts import service as discounts
+
+        self.step("消费满减：商户收银核销", "a spend-threshold reduction at the till")
+        self.raw_call(discounts.load_reference_data, actor=Actor.system("demo"))
+        till = Actor(user_id="demo-till", role=Role.MERCHANT, channel=Channel.MERCHANT,
+                     branch_code="M-CZ-0001")
+        ask = dict(actor=till, campaign_code="CZ-2026-MJ", card_no=card_no, order_fen=15_000,
+                   idempotency_key="demo-pos-1", order_ref="POS-1")
+        first = self.cards_call(discounts.redeem, **ask)
+        again = self.cards_call(discounts.redeem, **ask)
+        self.check(first.discount_fen == 1_000 and first.pay_fen == 14_000 and again.id == first.id,
+                   f"满 100 减 10：订单 150.00 元，卡上扣 {first.pay_fen / 100:,.2f} 元；重复请求不重复核销",
+                   f"150.00 order, 10.00 off, the card charged {first.pay_fen / 100:,.2f}; the retry spent nothing more")
+        self.cards_call(discounts.refund, actor=till, redemption_id=first.id, reason="demo refund")
+        with self.platform.uow(read_only=True) as uow:
+            left = discounts.campaign(uow=uow, actor=Actor.system("demo"), code="CZ-2026-MJ").left_fen
+        self.check(left == 5_000_000, "退货冲正：优惠金额退回活动预算",
+                   "refunded: the discount went back to the campaign's budget")
 
     # benefits: a pension paid through the reference bank's disbursement (代发) file
     def pension_credited(self, card_no: str) -> None:

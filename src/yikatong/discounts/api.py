@@ -168,7 +168,7 @@ def redeem(body: RedeemIn, idempotency_key: Key, actor: Actor = Depends(current_
             order_fen=body.order_fen, idempotency_key=idempotency_key, order_ref=body.order_ref))
 
 
-@router.get("/redemptions", response_model=list[RedemptionOut],
+@router.get("/redemptions", response_model=list[RedemptionOut], responses=problems(404),
             summary="Redemptions in my scope (newest first) / 核销记录")
 def list_redemptions(campaign_code: Annotated[str | None, Query(max_length=32)] = None,
                      limit: Limit = 100, offset: Annotated[Offset, Query()] = 0,

@@ -14,7 +14,9 @@ An UPDATE that matches no row spent nothing: the budget (or the holder's limit) 
 the amount, whatever another till did a moment before. On PostgreSQL the first UPDATE takes
 the campaign row's lock until commit and a concurrent one re-evaluates its WHERE on the row the
 first committed (READ COMMITTED), so two tills never spend the last yuan twice; on SQLite the
-writer takes the database's write lock up front (BEGIN IMMEDIATE). The holder's counter row is
+writer takes the database's write lock up front (BEGIN IMMEDIATE). The same UPDATE answers the
+campaign's per-holder limits (RETURNING): one round trip under the lock. A campaign without
+per-holder limits keeps no per-holder counters (nothing to check, one statement fewer). The holder's counter row is
 only touched under the campaign's lock, so the order of locks is always campaign, then holder:
 no deadlock between spends of one campaign, batches included. A CHECK constraint
 (0 <= spent_fen <= budget_fen) backs the rule up in the database.
@@ -99,8 +101,9 @@ def spend(uow: UnitOfWork, actor: Actor, *, campaign_id: int, person_id: int, am
                 session.flush()
             except IntegrityError:
                 raise _KeyTaken() from None
-            _charge_campaign(uow, campaign_id, amount_fen, now)
-            _charge_holder(uow, campaign_id, person_id, amount_fen)
+            limits = _charge_campaign(uow, campaign_id, amount_fen, now)
+            if limits != (None, None):
+                _charge_holder(uow, campaign_id, person_id, amount_fen, limits)
     except _KeyTaken:
         # A concurrent request with the same key committed first (its row held the key).
         existing = _by_key(uow, key)
@@ -191,18 +194,22 @@ def _replay(existing: CampaignSpend, content: tuple) -> SpendView:
     return view(existing, replayed=True)
 
 
-def _charge_campaign(uow: UnitOfWork, campaign_id: int, amount_fen: Fen, now: datetime) -> None:
+def _charge_campaign(uow: UnitOfWork, campaign_id: int, amount_fen: Fen,
+                     now: datetime) -> tuple[int | None, int | None]:
+    """The conditional UPDATE of the budget; answers the campaign's per-holder limits (count,
+    fen) in the same round trip (RETURNING), the campaign row's lock held from here to commit."""
     session = uow.session
     today = local_date(now)
-    changed = session.execute(
+    charged = session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id, Campaign.status == "active",
                Campaign.starts_on <= today, Campaign.ends_on >= today,
                Campaign.spent_fen + amount_fen <= Campaign.budget_fen)
         .values(spent_fen=Campaign.spent_fen + amount_fen)
-        .execution_options(synchronize_session=False)).rowcount
-    if changed:
-        return
+        .returning(Campaign.holder_limit_count, Campaign.holder_limit_fen)
+        .execution_options(synchronize_session=False)).first()
+    if charged is not None:
+        return charged.holder_limit_count, charged.holder_limit_fen
     found = session.execute(select(Campaign.status, Campaign.starts_on, Campaign.ends_on,
                                    Campaign.budget_fen, Campaign.spent_fen)
                             .where(Campaign.id == campaign_id)).first()
@@ -215,13 +222,14 @@ def _charge_campaign(uow: UnitOfWork, campaign_id: int, amount_fen: Fen, now: da
     raise errors.BudgetExhausted(left_fen=found.budget_fen - found.spent_fen)
 
 
-def _charge_holder(uow: UnitOfWork, campaign_id: int, person_id: int, amount_fen: Fen) -> None:
-    """Count the spend against the person's limits (a count and/or fen per holder). Runs only
-    under the campaign row's lock (taken by _charge_campaign), so the select-then-insert of the
-    person's first use cannot race another spend of this campaign."""
+def _charge_holder(uow: UnitOfWork, campaign_id: int, person_id: int, amount_fen: Fen,
+                   limits: tuple[int | None, int | None]) -> None:
+    """Count the spend against the person's limits (a count and/or fen per holder; a campaign
+    without per-holder limits keeps no counters). Runs only under the campaign row's lock (taken
+    by _charge_campaign), so the select-then-insert of the person's first use cannot race
+    another spend of this campaign."""
     session = uow.session
-    limit_count, limit_fen = session.execute(select(
-        Campaign.holder_limit_count, Campaign.holder_limit_fen).where(Campaign.id == campaign_id)).one()
+    limit_count, limit_fen = limits
     if (limit_count is not None and limit_count < 1) or (limit_fen is not None and amount_fen > limit_fen):
         raise errors.HolderLimitReached()
     statement = (update(CampaignHolderUse)

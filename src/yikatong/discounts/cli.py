@@ -50,6 +50,15 @@ def _run(change, *, read_only: bool = False):
 
 def register(group) -> None:
     discounts = group("discounts")
+    import importlib
+
+    try:  # the transit rebates' commands (discounts/rebates_cli.py, branch rebates) join these
+        rebates_cli = importlib.import_module("yikatong.discounts.rebates_cli")
+    except ModuleNotFoundError as error:
+        if error.name != "yikatong.discounts.rebates_cli":
+            raise
+    else:
+        rebates_cli.register(group)
 
     @discounts.command("load")
     def load() -> None:

@@ -38,14 +38,18 @@ RULE_FIELDS = {
     # tiers: [[threshold_fen, reduction_fen], ...] the highest tier the order reaches applies;
     # per_each: "每满 X 减 Y" — the first tier applied once per whole threshold, up to cap_fen.
     Kind.SPEND_REDUCTION: {"tiers", "per_each", "cap_fen"},
-    # rate_bp of the fare back (e.g. 2000 = 20 %), at most cap_fen a tap (rebates.py applies it).
-    Kind.TRANSIT_REBATE: {"rate_bp", "cap_fen", "operators"},
+    # rate_bp of the fare back (e.g. 2000 = 20 %), at most cap_fen a tap and holder_month_fen a
+    # holder a calendar month (rebates.py / rebate_rules.py apply it, after clearing).
+    Kind.TRANSIT_REBATE: {"rate_bp", "cap_fen", "holder_month_fen"},
     # face_fen a voucher, usable from min_order_fen, for valid_days after issue at operator_codes
     # (empty: any venue enrolled).
     Kind.TOURISM_VOUCHER: {"face_fen", "min_order_fen", "valid_days", "operator_codes"},
 }
+# bank_codes, min_age, max_age: the holder (tills, vouchers); card_kinds, modes, lines, operators:
+# the tap (transit rebates, rebates.campaign_of); rider_categories, new_holders_since both; regions:
+# the holder's ID-number region for tills and vouchers, the tap's region for transit rebates.
 ELIGIBILITY_FIELDS = {"bank_codes", "rider_categories", "regions", "new_holders_since",
-                      "min_age", "max_age"}
+                      "min_age", "max_age", "card_kinds", "modes", "lines", "operators"}
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,11 @@ def check_rule(kind: str, rule: dict) -> dict:
         rate = rule.get("rate_bp")
         if not isinstance(rate, int) or not 0 < rate <= 10_000:
             raise _invalid("返还比例须为 1–10000 个基点", "rate_bp must be 1–10000")
-        operators = rule.get("operators") or []
-        return {"rate_bp": rate, "cap_fen": _positive_or_none(rule.get("cap_fen"), "cap_fen"),
-                "operators": [str(o)[:32] for o in operators]}
+        out = {"rate_bp": rate}
+        for name in ("cap_fen", "holder_month_fen"):
+            if (value := _positive_or_none(rule.get(name), name)) is not None:
+                out[name] = value
+        return out
     face = rule.get("face_fen")
     if not isinstance(face, int) or face <= 0:
         raise _invalid("券面额须大于零", "face_fen must be above zero")
@@ -107,7 +113,7 @@ def check_eligibility_rule(eligibility: dict) -> dict:
     if unknown:
         raise _invalid(f"未知参与条件 {sorted(unknown)}", f"unknown eligibility fields {sorted(unknown)}")
     out: dict = {}
-    for name in ("bank_codes", "rider_categories", "regions"):
+    for name in ("bank_codes", "rider_categories", "regions", "card_kinds", "modes", "lines", "operators"):
         if eligibility.get(name):
             out[name] = [str(v)[:32] for v in eligibility[name]]
     if eligibility.get("new_holders_since"):
