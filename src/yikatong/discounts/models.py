@@ -157,3 +157,7 @@ class Settlement(Base):
     payment_reference: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (UniqueConstraint("campaign_id", "payee_code", "period"),)
+
+
+# The transit rebates' tables (rebates.py) live beside it; imported here so migrations see them.
+from yikatong.discounts.rebate_models import TransitRebate, TransitRebateRun  # noqa: E402,F401

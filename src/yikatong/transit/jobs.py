@@ -37,7 +37,10 @@ def stale_top_ups(platform) -> list[str]:
             select(TopUpOrder, TransitWallet.last_seen_at)
             .outerjoin(TransitWallet, TransitWallet.asn == TopUpOrder.asn)
             .where(TopUpOrder.state.in_([str(OrderState.PAID), str(OrderState.PENDING_WRITE),
-                                         str(OrderState.REFUNDING)]))
+                                         str(OrderState.REFUNDING)]),
+                   # A travel-discount rebate (discounts.rebates) has no payer to refund: it
+                   # waits for the card's next contact, however long that takes.
+                   TopUpOrder.payer_kind != rules.REBATE_PAYER)
             .order_by(TopUpOrder.id)).all()
     due = []
     for order, last_seen in rows:

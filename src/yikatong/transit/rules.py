@@ -66,6 +66,9 @@ ACCEPTED_PAYERS = {
     TopUpChannel.NFC: {PayerKind.BANK_CARD, PayerKind.E_WALLET},
     TopUpChannel.ONLINE: {PayerKind.BANK_CARD, PayerKind.E_WALLET},
 }
+# The payer kind of a travel-discount rebate credited to the wallet (discounts.rebates): a paid
+# order written at the next contact like any other, but there is no payer to refund it to.
+REBATE_PAYER = "rebate"
 # Channels with no card in front of them: a top-up is written at the card's next contact.
 WRITTEN_LATER = frozenset({TopUpChannel.ONLINE})
 # The channels in words (where a wallet was last seen, where an order was placed).

@@ -112,7 +112,7 @@ class TopUpView:
 @dataclass(frozen=True)
 class SettledOrder:
     order_no: str
-    outcome: str  # confirmed | written | refunded | needs_review | refund_conflict
+    outcome: str  # confirmed | written | refunded | needs_review | refund_conflict | deferred (a rebate)
 
 
 @dataclass(frozen=True)
@@ -372,13 +372,18 @@ def _settle(platform, reader: CardReader, order_no: str, view: PurseView, actor:
     if decision is Recovery.UNDECIDABLE:
         _flag_review(platform, order_no, actor, "card_counter_unexplained")
         return "needs_review", None
+    rebate = order.payer_kind == rules.REBATE_PAYER
     if rules.counter_exhausted(view.online_counter):
+        if rebate:  # no payer to refund a rebate to: it waits for a person (or the next card)
+            return "deferred", None
         # Paid before the card's counter was known to be used up: it can never be written.
         refund_order(platform=platform, order_no=order_no, reason=COUNTER_EXHAUSTED, actor=actor)
         return "refunded", None
     try:
         record = _write(platform, reader, order_no, actor, when, channel)
     except BalanceLimitExceeded:
+        if rebate:  # written once the holder has spent below the cap
+            return "deferred", None
         refund_order(platform=platform, order_no=order_no, reason="balance_cap", actor=actor)
         return "refunded", None
     return "written", record
@@ -718,6 +723,8 @@ def refund_order(*, platform, order_no: str, reason: str, actor: Actor) -> TopUp
     leaves it `refunding` for the job to retry."""
     with platform.uow() as uow:
         order = _order(uow, order_no, lock=True)
+        if order.payer_kind == rules.REBATE_PAYER:  # a rebate has no payer: it is only ever written
+            raise TopUpNotWritable(order_no=order_no, **rules.ORDER_STATES.fields("state", order.state))
         if order.state in (OrderState.PAID, OrderState.PENDING_WRITE):
             before = _set_state(order, OrderState.REFUNDING, uow.now())
             _audit(uow, actor, order, "transit.top_up_refund_started", before, reason=reason)
