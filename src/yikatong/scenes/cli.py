@@ -87,6 +87,10 @@ def print_weekend(report) -> None:
         ("entries / 入园", f"{report.entries_online} online (Dinosaur Park), {report.entries_offline} offline "
                           f"(Tianmu Lake, {report.list_refreshes} allow-list refreshes)"),
         ("refused / 拒绝", refused),
+        ("offline upload / 离线上传", f"{report.entries_offline} entries uploaded, uploaded again: "
+                                     f"{report.reuploaded_duplicates} duplicates"),
+        ("sales refused / 售票被拒", ", ".join(f"{k} ×{n}" for k, n in sorted(report.sale_refusals.items()))
+         or "none"),
         ("library / 图书馆", f"{report.checkouts} checkouts, {report.renewals} renewals, {report.checkins} checkins "
                             f"over SIP2 ({report.sip2_messages} messages)"),
         ("tills / 满减", f"{report.till_redemptions} redemptions ({format_fen(report.till_discount_fen)} CNY off), "

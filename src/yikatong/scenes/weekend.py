@@ -155,6 +155,8 @@ class WeekendReport:
     entries_offline: int = 0
     entries_refused: Counter = field(default_factory=Counter)
     list_refreshes: int = 0
+    reuploaded_duplicates: int = 0
+    sale_refusals: Counter = field(default_factory=Counter)
     lost_card_refusals: dict[str, str] = field(default_factory=dict)
     checkouts: int = 0
     checkins: int = 0
@@ -342,11 +344,14 @@ def setup(platform, *, people: int, saturday: date, rng: random.Random, report: 
         world.visitors.append(_visitor(world, n, friday))
         advance(1)
     report.people = people
-    readers = [v for v in world.visitors if rng.random() < 0.5] or world.visitors[:1]
+    _campaigns(world, saturday)
+    readers = [v for v in world.visitors if rng.random() < 0.5]
+    pass_holders = [v for v in world.visitors if v.pass_no]
+    if pass_holders and not any(v.pass_no for v in readers):
+        readers.append(pass_holders[0])  # the pass holder who loses the card also borrows
     for v in readers:
         v.reader_no = world.act(library.opt_in, actor=holder(v.person_id)).reader_no
     report.readers = len(readers)
-    _campaigns(world, saturday)
     return world
 
 
@@ -468,6 +473,7 @@ class Venues:
                                     operator_code="CZ-DINO")
         self.online = itertools.count(1)
         self.uploaded: list = []
+        self.recorded = self.again_recorded = 0
 
     def refresh(self, day: date) -> bool:
         """The offline gate fetches its signed allow-list (as GET /tourism/gates/TMH/allow-list)."""
@@ -515,7 +521,10 @@ class Venues:
         with self.world.platform.uow() as uow:
             again = tourism.record_entries(uow, staff("CZ-TMH"), entries)
         self.uploaded.extend(entries)
-        return len(first.recorded), len(again.duplicates) if len(again.recorded) == 0 else -1
+        self.recorded += len(first.recorded)
+        self.world.report.reuploaded_duplicates += len(again.duplicates)
+        self.again_recorded += len(again.recorded)
+        return len(first.recorded), len(again.duplicates)
 
     def wallet_sale(self, v: Visitor, day: date) -> bool:
         """The ticket office charges the wallet, then records the sale (the gates' wallet-sales door)."""
@@ -524,7 +533,7 @@ class Venues:
         price = 26_000
         paid = self.office.charge(v.present(), price, self.world.clock.now())
         if not paid.paid:
-            self.world.report.entries_refused[f"wallet: {paid.reason}"] += 1
+            self.world.report.sale_refusals[f"wallet: {paid.reason}"] += 1
             return False
         r = paid.record
         body = gate_api.WalletSaleIn(product_code="DINO-DAY", day=day, slot="12:00-17:00", purchase=gate_api.PurchaseIn(
@@ -559,10 +568,11 @@ def _buy_online(world: World, v: Visitor, product: str, venue: str, day: date, s
     voucher = v.voucher if use_voucher else None
     try:
         sold = world.act(tourism.sell, actor=holder(v.person_id), product_code=product, person_id=v.person_id,
-                         idempotency_key=f"sim-{product}-{day:%m%d}-{v.person_id}", day=day, slot=slot,
+                         idempotency_key=f"sim-{product}-{day:%m%d}-{v.person_id}-{world.clock.now():%d%H%M}",
+                         day=day, slot=slot,
                          confirmed=True, voucher_ref=voucher)
     except DomainError as refused:
-        world.report.entries_refused[f"sale: {refused.code}"] += 1
+        world.report.sale_refusals[f"bank: {refused.code}"] += 1
         return None
     if voucher:
         v.voucher = None
@@ -781,8 +791,7 @@ def play_day(world: World, venues: Venues, kiosk: Kiosk, day: date, *, saturday:
     steps(1)
     # 18:00 the offline gate uploads its queue (and once more by mistake).
     world.at(day, 18)
-    recorded, duplicates = venues.upload_entries()
-    world.report.entries_refused["second upload: duplicates"] += duplicates
+    venues.upload_entries()
     # 20:00 tickets for Sunday given back (Saturday evening).
     if saturday:
         world.at(day, 20)
@@ -927,9 +936,11 @@ def reconcile(world: World) -> list[Check]:
         let_in = report.entries_online + report.entries_offline
         check("entries let in (online + offline) = entries recorded = entries the venues report",
               recorded == let_in == entries_reported and offline == report.entries_offline == len(
-                  {e.entry_id for e in _uploaded(world)}),
+                  {e.entry_id for e in _uploaded(world)}) == world.venues.recorded
+              and report.reuploaded_duplicates == offline and world.venues.again_recorded == 0,
               f"online {report.entries_online} + offline {report.entries_offline} = {let_in}; recorded {recorded} "
-              f"({offline} uploaded by the offline gate); reported {entries_reported}")
+              f"({offline} uploaded by the offline gate; its second upload: {report.reuploaded_duplicates} "
+              f"duplicates, {world.venues.again_recorded} new); reported {entries_reported}")
         # Campaigns.
         for code in (MJ, TOUR, METRO_CAMPAIGN):
             view = discounts.campaign(uow=uow, actor=SYSTEM, code=code)
