@@ -220,3 +220,37 @@ def _payer(platform, bank, money=500_000):
     from tests.bills.conftest import payer
 
     return payer(platform, bank, money=money)
+
+
+def test_many_desks_on_the_last_seats_never_oversell(platform):
+    """8 desks at once record wallet sales into a slot of 3 seats: exactly 3 tickets are sold,
+    the others are refused sold out, and the slot counts 3."""
+    import threading
+
+    load_venues(platform)
+    act(platform, service.add_product, actor=DINO_STAFF, code="DINO-TINY", kind="day_ticket",
+        name_zh="小团", name_en="tiny", price_fen=1000, venue_codes=["DINO"],
+        slots=[{"slot": "10:00-11:00", "capacity": 3}])
+    people = [person_born(platform, date(1985, 1, 1 + i)) for i in range(8)]
+    start = threading.Barrier(len(people))
+    outcomes: dict[int, str] = {}
+
+    def desk(i: int) -> None:
+        start.wait(timeout=30)
+        try:
+            act(platform, service.sell, actor=DINO_STAFF, product_code="DINO-TINY", person_id=people[i],
+                idempotency_key=f"desk-{i}", day=TODAY, payment="wallet", purchase_reference=f"TU-{i}")
+            outcomes[i] = "sold"
+        except errors.SlotSoldOut:
+            outcomes[i] = "sold_out"
+
+    threads = [threading.Thread(target=desk, args=(i,)) for i in range(len(people))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes.values()) == ["sold"] * 3 + ["sold_out"] * 5, outcomes
+    with platform.uow() as uow:
+        assert service.slot_availability(uow=uow, product_code="DINO-TINY", day=TODAY)[0]["sold"] == 3
+        assert uow.session.execute(select(func.count()).select_from(Ticket)
+                                   .where(Ticket.product_code == "DINO-TINY")).scalar() == 3
