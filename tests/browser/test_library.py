@@ -4,6 +4,8 @@ sees the loan with its due date and renews it."""
 
 from __future__ import annotations
 
+import re
+
 from tests.browser.harness import assert_accessible, expect, screenshot, sign_in
 from yikatong.auth import service as auth
 from yikatong.cards.service import current_card_for
@@ -24,12 +26,14 @@ def test_opt_in_lend_at_the_desk_and_renew(page, live_server, locale):
         auth.create_user(uow=uow, actor=ADMIN, username=librarian, password=PASSWORD,
                          role=Role.LIBRARIAN, branch_code="CZLIB")
         uow.commit()
+    with platform.uow() as uow:
+        service.load_reference_data(uow=uow, actor=ADMIN)  # the demo items (once)
 
     sign_in(page, population.usernames["holder"])
     page.goto("/me/library")
     if page.locator("#opt-in").count():
         page.locator("#opt-in").click()
-    expect(page.locator("#reader-no")).to_have_text(__import__("re").compile(r"^CZR\d{9}$"))
+    expect(page.locator("#reader-no")).to_have_text(re.compile(r"^CZR\d{9}$"))
     reader_no = page.locator("#reader-no").inner_text()
     page.context.clear_cookies()
 

@@ -607,6 +607,7 @@ class Scenario:
         from yikatong.library.protocols import LibrarySystem, PatronAuthority
 
         self.step("借书：社保卡即读者证", "the card as the reader card: a book borrowed")
+        self.raw_call(library.load_reference_data, actor=Actor.system("demo"))
         reader = self.cards_call(library.opt_in, actor=self.holder)
         patron = self.platform.get(PatronAuthority).resolve(card_no, now=self.clock.now())
         lent = self.platform.get(LibrarySystem).checkout(patron.reader_no, "CZLIB-0001",
