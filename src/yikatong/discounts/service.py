@@ -487,8 +487,9 @@ def expire_vouchers(*, uow: UnitOfWork, actor: Actor = SYSTEM) -> list[str]:
 
 def settle(*, uow: UnitOfWork, actor: Actor, campaign_code: str, period: str) -> list[SettlementView]:
     """The statements of a campaign for a past month (YYYY-MM), one per merchant: the
-    redemptions made in it and not yet stated, less the discounts refunded since an earlier
-    statement. Once per campaign and month (a statement per merchant); one transaction, one audit record naming
+    redemptions made up to the month's end and not yet stated (an earlier month left unstated
+    is swept in; a voucher counts once redeemed, by its grant time), less the discounts refunded
+    since an earlier statement. Once per campaign and month (a statement per merchant); one transaction, one audit record naming
     the statements. Commits."""
     campaign = _campaign_for_sponsor(uow, actor, campaign_code)
     start, end = _month_bounds(period)
