@@ -107,8 +107,8 @@ def _setup(platform: Platform, taps: int, cards: int) -> tuple[str, list[dict]]:
         s.add(Campaign(code="METRO50", sponsor_code="CZ-HRSS", kind="transit_rebate", name_zh="地铁半价",
                        name_en="metro half price", budget_fen=int(taps * 150 * 0.8), spent_fen=0,
                        starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 31), status="active",
-                       rule={"rate_bp": 5000, "cap_fen": 200, "holder_month_fen": 2000},
-                       eligibility={"modes": ["metro"]}, holder_limit_count=None, holder_limit_fen=None,
+                       rule={"rate_bp": 5000, "cap_fen": 200, "holder_month_fen": 2000, "modes": ["metro"]},
+                       eligibility={}, holder_limit_count=None, holder_limit_fen=None,
                        created_at=now, created_by="bench"))
         uow.commit()
         return batch.file_id, rows

@@ -19,7 +19,7 @@ after it get nothing (`budget_exhausted`), and that is reported.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -145,19 +145,21 @@ def ordered(taps: Iterable[Tap]) -> list[Tap]:
 
 def rebates_for(taps: Sequence[Tap], campaigns: Sequence[Campaign],
                 holder_used: Mapping[tuple[str, str, str], Fen],
-                budget_left: Mapping[str, Fen | None]) -> list[Decision]:
+                budget_left: Mapping[str, Fen | None],
+                admits: Callable[[Campaign, Tap], bool] | None = None) -> list[Decision]:
     """One decision per (campaign, eligible tap) whose rule gives something.
 
     `holder_used[(campaign, holder, period)]` is what the holder already had (earlier
     batches); `budget_left[campaign]` what the budget can still give (None: no limit here, the
-    spend function decides). Taps whose rebate is 0 after the per-ride rule make no decision;
+    spend function decides); `admits(campaign, tap)`, when given, is the holder's eligibility
+    beyond the tap's own fields (the discounts domain's rules.ineligible). Taps whose rebate is 0 after the per-ride rule make no decision;
     a holder at the limit or a budget at its end does (amount 0), so it is reported."""
     decisions: list[Decision] = []
     for campaign in sorted(campaigns, key=lambda c: c.code):
         used: dict[tuple[str, str], Fen] = defaultdict(int)
         left = budget_left.get(campaign.code)
         rule = campaign.rule
-        for tap in ordered(t for t in taps if eligible(campaign, t)):
+        for tap in ordered(t for t in taps if eligible(campaign, t) and (admits is None or admits(campaign, t))):
             base = rule.per_ride(tap.fare)
             if base <= 0:
                 continue

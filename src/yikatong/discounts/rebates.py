@@ -116,11 +116,13 @@ def run_batch(*, uow: UnitOfWork, actor: Actor, file_id: str) -> RunView:
         return _run_view(done, replayed=True)
     taps, closed = _cleared_taps(uow, batch.id)
     campaigns = _running_campaigns(uow, taps)
+    holders = {t.seq: h for t, h in taps}
     decisions = rr.rebates_for(
         [t for t, _ in taps], [c for c, _ in campaigns.values()],
         _holder_used(uow, campaigns, [t for t, _ in taps]),
-        {code: _left(uow, campaign_id) for code, (_, campaign_id) in _ids(campaigns).items()})
-    people = {t.holder: person for t, person in taps}
+        {code: _left(uow, running.id) for code, (_, running) in campaigns.items()},
+        _admits({code: running.eligibility for code, (_, running) in campaigns.items()}, holders))
+    people = {t.holder: h.person_id for t, h in taps}
     decisions = _spend(uow, actor, batch, decisions, campaigns, people)
     credits = _credit_cards(uow, actor, batch, decisions, campaigns)
     now = uow.now()
@@ -251,64 +253,100 @@ def _run_of(uow: UnitOfWork, batch_id: int) -> TransitRebateRun | None:
     return uow.session.execute(select(TransitRebateRun).where(TransitRebateRun.batch_id == batch_id)).scalar_one_or_none()
 
 
-def _cleared_taps(uow: UnitOfWork, batch_id: int) -> tuple[list[tuple[rr.Tap, int]], int]:
-    """The batch's cleared purchases of our cards that the registry knows, with the person;
-    and how many taps were left out because the card's wallet is closed or deny-listed."""
+@dataclass(frozen=True)
+class _Holder:
+    """What the campaign's eligibility (discounts rules.ineligible) looks at, per tap."""
+
+    person_id: int
+    bank_code: str | None
+    region: str | None  # the first 4 digits of the person's ID number (3204: Changzhou)
+    birth_date: date | None
+    first_issued_on: date | None  # the person's first card
+
+
+def _cleared_taps(uow: UnitOfWork, batch_id: int) -> tuple[list[tuple[rr.Tap, _Holder]], int]:
+    """The batch's cleared purchases of our cards that the registry knows, with the holder's
+    facts, in one query; and how many taps were left out because the card's wallet is closed or
+    deny-listed."""
     from yikatong.cards.models import Card
+    from yikatong.people.models import Person
     from yikatong.transit.models import DenyListEntry, TransitWallet
 
-    latest_card = (select(Card.asn, func.max(Card.id).label("card_id")).group_by(Card.asn).subquery())
+    latest_card = select(Card.asn, func.max(Card.id).label("card_id")).group_by(Card.asn).subquery()
+    first_card = select(Card.person_id, func.min(Card.issue_date).label("first")).group_by(Card.person_id).subquery()
     r = ClearedRecord
     rows = uow.session.execute(
         select(r.seq, r.asn, r.tx_date, r.card_time, r.amount, r.mode, r.region, r.line, r.operator, r.card_kind,
-               r.rider, Card.person_id, Card.issue_date, TransitWallet.state, DenyListEntry.asn)
+               r.rider, Card.person_id, Card.issue_date, Card.bank_code, func.substr(Person.ssn, 1, 4),
+               Person.birth_date, first_card.c.first, TransitWallet.state, DenyListEntry.asn)
         .join(latest_card, latest_card.c.asn == r.asn)
         .join(Card, Card.id == latest_card.c.card_id)
+        .join(first_card, first_card.c.person_id == Card.person_id)
+        .outerjoin(Person, Person.id == Card.person_id)
         .outerjoin(TransitWallet, TransitWallet.asn == r.asn)
         .outerjoin(DenyListEntry, DenyListEntry.asn == r.asn)
         .where(r.batch_id == batch_id, r.status == RecordStatus.CLEARED, r.own_card.is_(True),
                r.tx_type.not_in(list(LOAD_TYPES)), r.amount > 0)
         .order_by(r.seq)).all()
     taps, closed = [], 0
-    for row in rows:
-        if row[13] == "closed" or row[14] is not None:
+    for (seq, asn, tx_date, card_time, amount, mode, region, line, operator, card_kind, rider, person_id, issued,
+         bank_code, person_region, birth_date, first_issued, wallet_state, denied) in rows:
+        if wallet_state == "closed" or denied is not None:
             closed += 1
             continue
-        taps.append((rr.Tap(batch_id=batch_id, seq=row.seq, asn=row.asn, holder=f"p:{row.person_id}",
-                            tx_date=row.tx_date, occurred_at_key=row.card_time, fare=row.amount, mode=row.mode,
-                            region=row.region, line=row.line, operator=row.operator, card_kind=row.card_kind,
-                            rider=row.rider, card_issued_on=row.issue_date), row.person_id))
+        taps.append((rr.Tap(batch_id=batch_id, seq=seq, asn=asn, holder=f"p:{person_id}", tx_date=tx_date,
+                            occurred_at_key=card_time, fare=amount, mode=mode, region=region, line=line,
+                            operator=operator, card_kind=card_kind, rider=rider, card_issued_on=issued),
+                     _Holder(person_id, bank_code, person_region or None, birth_date, first_issued)))
     return taps, closed
 
 
-def campaign_of(code: str, starts_on: date, ends_on: date, rule: dict, eligibility: dict) -> rr.Campaign:
-    """A discounts campaign row's rule and eligibility (JSON) as the pure rules' campaign.
-
-    rule: rate_bp (basis points of the fare), cap_fen (per ride), holder_month_fen (per holder
-    per calendar month); eligibility: card_kinds, rider_categories, modes, regions, lines,
-    operators, new_holders_since (ISO day). The campaign's own holder_limit_fen/count (over
-    the whole campaign) is kept by budget.spend."""
+def campaign_of(code: str, starts_on: date, ends_on: date, rule: dict) -> rr.Campaign:
+    """A discounts campaign row's rule (JSON, checked by discounts rules.check_rule) as the pure
+    rules' campaign: rate_bp (basis points of the fare), cap_fen (per tap), holder_month_fen
+    (per holder per calendar month), and where the tap was and on what card: operators, modes,
+    lines, tap_regions, card_kinds (empty: any). The holder's eligibility (bank, rider category, the ID
+    number's region, new holders, age) is the campaign's `eligibility`, judged by the discounts
+    domain's rules.ineligible (`_admits`); its holder_limit_fen/count by budget.spend."""
     def words(name: str) -> frozenset[str]:
-        return frozenset(str(v) for v in eligibility.get(name) or ())
+        return frozenset(str(v) for v in rule.get(name) or ())
 
-    since = eligibility.get("new_holders_since")
     return rr.Campaign(
         code=code, starts_on=starts_on, ends_on=ends_on,
         rule=rr.RebateRule(percent_bp=int(rule["rate_bp"]), max_per_ride=rule.get("cap_fen"),
                            max_per_holder=rule.get("holder_month_fen")),
-        eligibility=rr.Eligibility(card_kinds=words("card_kinds"), riders=words("rider_categories"),
-                                   modes=words("modes"), regions=words("regions"), lines=words("lines"),
-                                   operators=words("operators"),
-                                   new_holders_since=date.fromisoformat(since) if since else None))
+        eligibility=rr.Eligibility(modes=words("modes"), regions=words("tap_regions"), lines=words("lines"),
+                                   operators=words("operators"), card_kinds=words("card_kinds")))
+
+
+def _admits(eligibility: dict[str, dict], holders: dict[int, _Holder]):
+    """The holder test the pure rules call: the discounts domain's own eligibility rule, on the
+    facts of the tap's day. The rider category is the one the validator read from the card and
+    charged the fare by (the registry's rewrite reaches the card at a contact: riders.py)."""
+    from yikatong.discounts import rules as discount_rules
+
+    def admits(campaign: rr.Campaign, tap: rr.Tap) -> bool:
+        wanted = eligibility.get(campaign.code)
+        if not wanted:
+            return True
+        h = holders[tap.seq]
+        facts = discount_rules.HolderFacts(
+            bank_code=h.bank_code, rider_category=tap.rider or None, region=h.region,
+            first_issued_on=h.first_issued_on,
+            age=discount_rules.age_on(h.birth_date, tap.tx_date) if h.birth_date else None)
+        return discount_rules.ineligible(wanted, facts) is None
+
+    return admits
 
 
 @dataclass(frozen=True)
 class _Running:
     id: int
     sponsor: str
+    eligibility: dict
 
 
-def _running_campaigns(uow: UnitOfWork, taps: Sequence[tuple[rr.Tap, int]]) -> dict[str, tuple[rr.Campaign, _Running]]:
+def _running_campaigns(uow: UnitOfWork, taps: Sequence[tuple[rr.Tap, _Holder]]) -> dict[str, tuple[rr.Campaign, _Running]]:
     from yikatong.discounts.models import Campaign
 
     if not taps:
@@ -317,12 +355,8 @@ def _running_campaigns(uow: UnitOfWork, taps: Sequence[tuple[rr.Tap, int]]) -> d
     rows = uow.session.execute(
         select(Campaign).where(Campaign.kind == KIND, Campaign.status == "active", Campaign.starts_on <= last,
                                Campaign.ends_on >= first).order_by(Campaign.code)).scalars().all()
-    return {c.code: (campaign_of(c.code, c.starts_on, c.ends_on, c.rule or {}, c.eligibility or {}),
-                     _Running(c.id, c.sponsor_code)) for c in rows}
-
-
-def _ids(campaigns: dict[str, tuple[rr.Campaign, _Running]]) -> dict[str, tuple[rr.Campaign, int]]:
-    return {code: (c, running.id) for code, (c, running) in campaigns.items()}
+    return {c.code: (campaign_of(c.code, c.starts_on, c.ends_on, c.rule or {}),
+                     _Running(c.id, c.sponsor_code, c.eligibility or {})) for c in rows}
 
 
 def _left(uow: UnitOfWork, campaign_id: int) -> Fen:

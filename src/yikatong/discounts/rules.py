@@ -38,9 +38,12 @@ RULE_FIELDS = {
     # tiers: [[threshold_fen, reduction_fen], ...] the highest tier the order reaches applies;
     # per_each: "每满 X 减 Y" — the first tier applied once per whole threshold, up to cap_fen.
     Kind.SPEND_REDUCTION: {"tiers", "per_each", "cap_fen"},
-    # rate_bp of the fare back (e.g. 2000 = 20 %), at most cap_fen a tap and holder_month_fen a
-    # holder a calendar month (rebates.py / rebate_rules.py apply it, after clearing).
-    Kind.TRANSIT_REBATE: {"rate_bp", "cap_fen", "holder_month_fen"},
+    # rate_bp of the fare back (e.g. 2000 = 20 %), at most cap_fen a tap (rebates.py applies it);
+    # holder_month_fen at most per holder per calendar month; where the tap was: operators,
+    # modes (bus, metro), lines, tap_regions (the tap's region code); card_kinds the validator
+    # read (file 0015); empty: any.
+    Kind.TRANSIT_REBATE: {"rate_bp", "cap_fen", "operators", "holder_month_fen", "modes", "lines", "tap_regions",
+                          "card_kinds"},
     # face_fen a voucher, usable from min_order_fen, for valid_days after issue at operator_codes
     # (empty: any venue enrolled).
     Kind.TOURISM_VOUCHER: {"face_fen", "min_order_fen", "valid_days", "operator_codes"},
@@ -90,11 +93,11 @@ def check_rule(kind: str, rule: dict) -> dict:
         rate = rule.get("rate_bp")
         if not isinstance(rate, int) or not 0 < rate <= 10_000:
             raise _invalid("返还比例须为 1–10000 个基点", "rate_bp must be 1–10000")
-        out = {"rate_bp": rate}
-        for name in ("cap_fen", "holder_month_fen"):
-            if (value := _positive_or_none(rule.get(name), name)) is not None:
-                out[name] = value
-        return out
+        operators = rule.get("operators") or []
+        return {"rate_bp": rate, "cap_fen": _positive_or_none(rule.get("cap_fen"), "cap_fen"),
+                "operators": [str(o)[:32] for o in operators],
+                "holder_month_fen": _positive_or_none(rule.get("holder_month_fen"), "holder_month_fen"),
+                **{name: [str(v)[:16] for v in rule.get(name) or []] for name in ("modes", "lines", "tap_regions", "card_kinds")}}
     face = rule.get("face_fen")
     if not isinstance(face, int) or face <= 0:
         raise _invalid("券面额须大于零", "face_fen must be above zero")
