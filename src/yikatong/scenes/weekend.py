@@ -437,7 +437,7 @@ def _campaigns(world: World, saturday: date) -> None:
     world.act(discounts.create_campaign, actor=SYSTEM, code=METRO_CAMPAIGN, kind="transit_rebate",
               name_zh="周末地铁半价", name_en="weekend metro half price", budget_fen=people * 2_000,
               starts_on=saturday, ends_on=sunday + timedelta(days=1),
-              rule={"rate_bp": 5000, "cap_fen": 200, "holder_month_fen": 2000}, eligibility={"modes": ["metro"]},
+              rule={"rate_bp": 5000, "cap_fen": 200, "holder_month_fen": 2000, "modes": ["metro"]}, eligibility={},
               holder_limit_count=None, holder_limit_fen=None, sponsor_code=SPONSOR)
     for i, v in enumerate(world.visitors):
         if i % 3 == 0:
