@@ -103,7 +103,7 @@ class ClaimIn(BaseModel):
 
 
 class SettleIn(BaseModel):
-    period: str = Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, a month that has ended")
+    period: str = Field(min_length=7, max_length=7, description="YYYY-MM, a month that has ended")
 
 
 class PaidIn(BaseModel):
