@@ -4,7 +4,7 @@ campaigns, every fen and every entry reconciled (scenes/weekend.py)."""
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import typer
@@ -57,7 +57,7 @@ def register(group) -> None:
             raise typer.BadParameter(f"{chosen} is not a Saturday / 不是星期六")
         if database == "scratch":
             platform = scratch_platform(Path(tempfile.mkdtemp(prefix="ykt-weekend-")),
-                                        datetime(chosen.year, chosen.month, chosen.day, tzinfo=UTC))
+                                        datetime.combine(chosen - timedelta(days=1), time(8), tzinfo=UTC))
         elif database == "platform":
             from yikatong.cli.context import platform as configured
 
@@ -85,7 +85,8 @@ def print_weekend(report) -> None:
                           f"{report.tickets_wallet} from the wallet ({format_fen(report.sales_wallet_fen)} CNY); "
                           f"{report.refunds} refunded ({format_fen(report.refunds_fen)} CNY)"),
         ("entries / 入园", f"{report.entries_online} online (Dinosaur Park), {report.entries_offline} offline "
-                          f"(Tianmu Lake, {report.list_refreshes} allow-list refreshes)"),
+                          f"(Tianmu Lake, {report.ecard_entries} of them by e-card QR; {report.list_refreshes} allow-list "
+                          f"refreshes)"),
         ("refused / 拒绝", refused),
         ("offline upload / 离线上传", f"{report.entries_offline} entries uploaded, uploaded again: "
                                      f"{report.reuploaded_duplicates} duplicates"),
@@ -97,7 +98,8 @@ def print_weekend(report) -> None:
                         f"{report.till_refunds} refunded ({format_fen(report.till_refunded_fen)} CNY); refused: "
                         + (", ".join(f"{k} ×{n}" for k, n in sorted(report.till_refusals.items())) or "none")),
         ("metro / 地铁", f"{report.metro_rides} rides, fares {format_fen(report.fares_fen)} CNY, rebates "
-                        f"{format_fen(report.rebates_fen)} CNY (written {format_fen(report.rebates_written_fen)})"),
+                        f"{format_fen(report.rebates_fen)} CNY (written {format_fen(report.rebates_written_fen)}, waiting on the "
+                        f"lost card {format_fen(report.rebates_waiting_fen)})"),
     ]
     for name, value in rows:
         summary.add_row(name, value)

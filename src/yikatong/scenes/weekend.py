@@ -123,6 +123,7 @@ class Visitor:
     fares: Fen = 0
     rebates_written: Fen = 0
     lost: bool = False
+    ecard_consent: bool = False
     loans: set[str] = field(default_factory=set)
 
     def present(self):
@@ -156,6 +157,7 @@ class WeekendReport:
     entries_refused: Counter = field(default_factory=Counter)
     list_refreshes: int = 0
     reuploaded_duplicates: int = 0
+    ecard_entries: int = 0
     sale_refusals: Counter = field(default_factory=Counter)
     lost_card_refusals: dict[str, str] = field(default_factory=dict)
     checkouts: int = 0
@@ -173,6 +175,7 @@ class WeekendReport:
     fares_fen: Fen = 0
     rebates_fen: Fen = 0
     rebates_written_fen: Fen = 0
+    rebates_waiting_fen: Fen = 0
     statements: list[tuple[str, str, str, Fen]] = field(default_factory=list)  # campaign, payee, period, net
     campaigns: list[tuple[str, Fen, Fen]] = field(default_factory=list)          # code, budget, spent
     venue_days: list[tuple[str, date, int, Fen, Fen, Fen, int]] = field(default_factory=list)
@@ -288,8 +291,15 @@ class World:
 
     def at(self, day: date, hour: int, minute: int = 0) -> datetime:
         moment = datetime.combine(day, time(hour, minute), tzinfo=CST)
+        if moment < self.clock.now():  # the weekend is played in time order
+            raise RuntimeError(f"the clock would go back from {self.clock.now()} to {moment}")
         self.clock.set(moment)
         return moment
+
+    def spread(self, day: date, hour: int, hours: int, i: int, n: int) -> datetime:
+        """The i-th of n events spread over `hours` from `hour`: the clock only moves forward."""
+        minutes = hour * 60 + i * hours * 60 // max(n, 1)
+        return self.at(day, minutes // 60, minutes % 60)
 
     def act(self, operation, **kwargs):
         with self.platform.uow() as uow:
@@ -352,7 +362,20 @@ def setup(platform, *, people: int, saturday: date, rng: random.Random, report: 
     for v in readers:
         v.reader_no = world.act(library.opt_in, actor=holder(v.person_id)).reader_no
     report.readers = len(readers)
+    _ecard_consents(world)
     return world
+
+
+def _ecard_consents(world: World) -> None:
+    """The seniors agree to use the e-card in the official app (the QR they show on Sunday)."""
+    from yikatong.ecard import service as ecard
+    from yikatong.ecard.rules import NATIONAL_CHANNELS
+
+    for v in world.visitors:
+        if v.senior:
+            world.act(ecard.grant_consent, actor=holder(v.person_id), channel=NATIONAL_CHANNELS[0].code,
+                      keys=world.keystore)
+            v.ecard_consent = True
 
 
 def _visitor(world: World, n: int, friday: date) -> Visitor:
@@ -497,6 +520,29 @@ class Venues:
         self.world.report.entries_refused[f"TMH offline: {decision.refusal}"] += 1
         return False, str(decision.refusal)
 
+    def scan_offline(self, v: Visitor) -> tuple[bool, str]:
+        """The holder shows the e-card QR at the offline gate instead of the card: the phone
+        asks for a 60-second code (ecard.service.issue_qr), the gate verifies its SM2
+        signature and the platform's signed status lists offline, then its allow-list."""
+        from yikatong.ecard import service as ecard
+        from yikatong.ecard.rules import NATIONAL_CHANNELS
+
+        world = self.world
+        channel = NATIONAL_CHANNELS[0].code
+        with world.platform.uow() as uow:
+            lists = [ecard.get_status_list(uow=uow, purpose=purpose, keys=world.keystore).credential
+                     for purpose in ("suspension", "revocation")]
+        self.gate.refresh_status_lists(lists, now=world.clock.now())
+        code = world.act(ecard.issue_qr, actor=SYSTEM, channel=channel, keys=world.keystore,
+                         person_id=v.person_id)
+        decision = self.gate.scan(code.token, world.clock.now())
+        if decision.admitted:
+            world.report.entries_offline += 1
+            world.report.ecard_entries += 1
+            return True, str(decision.entry.ground)
+        world.report.entries_refused[f"TMH offline e-card: {decision.refusal}"] += 1
+        return False, str(decision.refusal)
+
     def admit_online(self, v: Visitor) -> tuple[bool, str]:
         from yikatong.tourism import service as tourism
 
@@ -595,8 +641,9 @@ def _tills(world: World, day: date, hour: int) -> None:
     rng = world.rng
     shoppers = [v for v in world.visitors if not v.lost]
     rng.shuffle(shoppers)
-    for i, v in enumerate(shoppers[: max(1, len(shoppers) * 2 // 3)]):
-        world.at(day, hour, i % 60)
+    chosen = shoppers[: max(1, len(shoppers) * 2 // 3)]
+    for i, v in enumerate(chosen):
+        world.spread(day, hour, 1, i, len(chosen))
         merchant = MERCHANTS[i % len(MERCHANTS)]
         order = rng.choice((8_000, 12_000, 15_000, 21_000, 26_000))
         try:
@@ -614,12 +661,9 @@ def _tills(world: World, day: date, hour: int) -> None:
             world.report.till_refunded_fen += done.discount_fen
 
 
-def _metro(world: World, day: date) -> None:
-    """Holders ride the metro; the operator uploads the gates' files; clearing; the rebate run."""
+def _metro_rides(world: World, day: date) -> tuple:
+    """06:00–07:00: holders ride the metro (entry and exit validators, off line)."""
     from yikatong.chip.psam import Psam
-    from yikatong.clearing import receive
-    from yikatong.clearing.simulation import record_at, terminal_file
-    from yikatong.discounts import rebates
     from yikatong.transit.validator import Validator, metro_entry, metro_exit
 
     keys = world.keystore
@@ -627,7 +671,7 @@ def _metro(world: World, day: date) -> None:
     exit_ = Validator(Psam(keys, terminal_id=bytes.fromhex(f"3040020{day.day:02d}002")), metro_exit(HOME, "0104", "CZMETRO"))
     riders = [v for v in world.visitors if not v.lost and world.rng.random() < 0.6]
     for i, v in enumerate(riders):
-        start = world.at(day, 7 + i % 3, (7 * i) % 40)
+        start = world.spread(day, 6, 1, i, len(riders))
         went_in = entry.tap(v.present(), start)
         came_out = exit_.tap(v.present(), start + timedelta(minutes=18))
         if went_in.accepted and came_out.accepted:
@@ -635,6 +679,16 @@ def _metro(world: World, day: date) -> None:
             v.fares += charged
             world.report.fares_fen += charged
             world.report.metro_rides += 1
+    return entry, exit_
+
+
+def _metro_clearing(world: World, day: date, validators: tuple) -> None:
+    """23:10: the operator uploads the validators' files; clearing; the rebate run."""
+    from yikatong.clearing import receive
+    from yikatong.clearing.simulation import record_at, terminal_file
+    from yikatong.discounts import rebates
+
+    entry, exit_ = validators
     world.at(day, 23, 10)
     now = world.clock.now()
     for validator, name in ((entry, "IN"), (exit_, "OUT")):
@@ -650,12 +704,13 @@ def _metro(world: World, day: date) -> None:
         world.rebate_files.append(result.file_id)
 
 
-def _kiosk_morning(world: World, kiosk: Kiosk, day: date) -> None:
+def _kiosk_saturday(world: World, kiosk: Kiosk, day: date) -> None:
     """Readers borrow at the kiosk (patron status, checkout, end session)."""
     rng = world.rng
     free = [b for b in world.items if not any(b in v.loans for v in world.visitors)]
-    for i, v in enumerate([v for v in world.visitors if v.reader_no]):
-        world.at(day, 10, i % 60)
+    readers = [v for v in world.visitors if v.reader_no]
+    for i, v in enumerate(readers):
+        world.spread(day, 15, 1, i, len(readers))
         status = kiosk.patron_status(v.card_no)
         if v.lost:
             world.report.kiosk_refusals["patron status: " + (status.get("AF", [""])[0] or "blocked")] += 1
@@ -683,8 +738,9 @@ def _kiosk_morning(world: World, kiosk: Kiosk, day: date) -> None:
 def _kiosk_sunday(world: World, kiosk: Kiosk, day: date) -> None:
     """Readers renew some loans and bring some back."""
     rng = world.rng
-    for i, v in enumerate([v for v in world.visitors if v.reader_no and v.loans and not v.lost]):
-        world.at(day, 15, i % 60)
+    borrowers = [v for v in world.visitors if v.reader_no and v.loans and not v.lost]
+    for i, v in enumerate(borrowers):
+        world.spread(day, 15, 1, i, len(borrowers))
         kiosk.patron_status(v.card_no)
         for barcode in sorted(v.loans):
             if rng.random() < 0.4:
@@ -730,9 +786,11 @@ def play_day(world: World, venues: Venues, kiosk: Kiosk, day: date, *, saturday:
     rng = world.rng
     sunday = day + timedelta(days=1)
     steps = progress.stage(f"{day} {'六 Saturday' if saturday else '日 Sunday'}", 8)
-    # 07:00 day tickets bought online (the offline gate's morning list carries them).
+    # 06:00–07:00 the metro; 07:00 day tickets bought online (the offline gate's morning list
+    # carries them).
+    validators = _metro_rides(world, day)
     world.at(day, 7)
-    for v in world.visitors:
+    for n, v in enumerate(world.visitors):
         if v.senior or v.lost or v.pass_no:
             continue
         roll = rng.random()
@@ -740,7 +798,7 @@ def play_day(world: World, venues: Venues, kiosk: Kiosk, day: date, *, saturday:
             _buy_online(world, v, "TMH-DAY", "TMH", day, "08:00-17:00", use_voucher=bool(v.voucher))
         elif roll < 0.55:
             _buy_online(world, v, "DINO-DAY", "DINO", day, "09:00-12:00", use_voucher=bool(v.voucher))
-        if saturday and rng.random() < 0.15:  # a ticket for Sunday, some given back tonight
+        if saturday and (n % 7 == 0 or rng.random() < 0.1):  # a ticket for Sunday, some given back tonight
             bought = _buy_online(world, v, "DINO-DAY", "DINO", sunday, "09:00-12:00", use_voucher=bool(v.voucher))
             if bought:
                 world.sunday_tickets.append((v, bought[0], bought[1], False))
@@ -749,27 +807,26 @@ def play_day(world: World, venues: Venues, kiosk: Kiosk, day: date, *, saturday:
     venues.refresh(day)
     steps(1)
     lost = _lose_a_card(world, venues, day) if saturday else None
-    # 09:00–12:00 the gates.
+    # 10:00–11:00 the gates.
     for i, v in enumerate(world.visitors):
-        world.at(day, 9 + i % 3, (11 * i) % 60)
+        world.spread(day, 10, 1, i, len(world.visitors))
         held = [t for t in _tickets(world, v.person_id) if t.status == "valid"]
         at_tmh = any("TMH" in t.venue_codes and t.day == day for t in held)
         at_dino = any("DINO" in t.venue_codes and t.day == day for t in held)
         if v.lost:
             continue
         if at_tmh or v.senior or (v.pass_no and rng.random() < 0.5):
-            venues.tap_offline(v)
+            if v.ecard_consent and not saturday:
+                venues.scan_offline(v)  # on Sunday the seniors show the e-card QR
+            else:
+                venues.tap_offline(v)
             if rng.random() < 0.2:  # tapped twice
                 venues.tap_offline(v)
         if at_dino or (v.pass_no and rng.random() < 0.6):
             venues.admit_online(v)
     steps(1)
-    # 10:00 library kiosks; 11:00–13:00 tills.
-    if saturday:
-        _kiosk_morning(world, kiosk, day)
-    else:
-        _kiosk_sunday(world, kiosk, day)
     steps(1)
+    # 11:00–12:00 the tills.
     _tills(world, day, 11)
     # 12:00 the offline gate refreshes; the lost card is refused from now on.
     world.at(day, 12)
@@ -780,14 +837,20 @@ def play_day(world: World, venues: Venues, kiosk: Kiosk, day: date, *, saturday:
         if not admitted:
             world.report.lost_card_refusals["Tianmu Lake offline gate after its refresh"] = reason
     # 13:00 the Dinosaur Park's ticket office sells from the wallet; the buyers go in online.
-    for i, v in enumerate([v for v in world.visitors if not v.lost and not v.pass_no][: max(1, len(world.visitors) // 5)]):
-        world.at(day, 13, i % 60)
+    buyers = [v for v in world.visitors if not v.lost and not v.pass_no][: max(1, len(world.visitors) // 5)]
+    for i, v in enumerate(buyers):
+        world.spread(day, 13, 1, i, len(buyers))
         if _tickets_today(world, v, "DINO", day):
             continue
         if venues.wallet_sale(v, day):
             venues.admit_online(v)
     steps(1)
     _tills(world, day, 14)
+    # 15:00–16:00 the library kiosks.
+    if saturday:
+        _kiosk_saturday(world, kiosk, day)
+    else:
+        _kiosk_sunday(world, kiosk, day)
     steps(1)
     # 18:00 the offline gate uploads its queue (and once more by mistake).
     world.at(day, 18)
@@ -795,8 +858,8 @@ def play_day(world: World, venues: Venues, kiosk: Kiosk, day: date, *, saturday:
     # 20:00 tickets for Sunday given back (Saturday evening).
     if saturday:
         world.at(day, 20)
-        for v, ticket_no, paid, _ in world.sunday_tickets:
-            if rng.random() < 0.5:
+        for k, (v, ticket_no, paid, _) in enumerate(world.sunday_tickets):
+            if k == 0 or rng.random() < 0.5:
                 refunded = world.act(tourism.refund, actor=holder(v.person_id), ticket_no=ticket_no,
                                      reason="plans changed")
                 v.bank_refunded += paid
@@ -810,7 +873,7 @@ def play_day(world: World, venues: Venues, kiosk: Kiosk, day: date, *, saturday:
     world.at(day, 22)
     venues.clear_office(day)
     steps(1)
-    _metro(world, day)
+    _metro_clearing(world, day, validators)
     steps(1)
 
 
@@ -975,11 +1038,18 @@ def reconcile(world: World) -> list[Check]:
         receivable = ledger.balance(uow=uow, code=rebates.sponsor_receivable(SPONSOR))
         credits = uow.session.execute(select(func.coalesce(func.sum(TopUpOrder.amount), 0))
                                       .where(TopUpOrder.payer_kind == "rebate")).scalar_one()
-        check(f"{METRO_CAMPAIGN}: rebates = budget spent = the sponsor's receivable = wallet credits = written",
-              report.rebates_fen == metro.spent_fen == abs(receivable) == credits == report.rebates_written_fen,
+        waiting = dict(uow.session.execute(select(TopUpOrder.asn, func.sum(TopUpOrder.amount))
+                                           .where(TopUpOrder.payer_kind == "rebate", TopUpOrder.state == "paid")
+                                           .group_by(TopUpOrder.asn)).all())
+        lost_asns = {v.asn for v in world.visitors if v.lost}
+        report.rebates_waiting_fen = sum(waiting.values())
+        check(f"{METRO_CAMPAIGN}: rebates = budget spent = the sponsor's receivable = wallet credits "
+              "= written + waiting (only on the lost card, never presented again)",
+              report.rebates_fen == metro.spent_fen == abs(receivable) == credits
+              == report.rebates_written_fen + report.rebates_waiting_fen and set(waiting) <= lost_asns,
               f"{report.metro_rides} rides, fares {report.fares_fen} fen; rebates {report.rebates_fen}, spent "
               f"{metro.spent_fen}, receivable {abs(receivable)}, credits {credits}, written "
-              f"{report.rebates_written_fen} fen")
+              f"{report.rebates_written_fen} + waiting {report.rebates_waiting_fen} fen")
         # Loans.
         open_loans = uow.session.execute(select(func.count()).select_from(LibraryLoan)
                                          .where(LibraryLoan.returned_at.is_(None))).scalar_one()
