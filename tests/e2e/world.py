@@ -326,7 +326,7 @@ class World:
                 "case_id": 1, "document_id": 1,  # hrservices
                 "programme": "pension", "period": "2026-12",  # benefits (disbursement)
                 "bill_id": 1, "receipt_no": "NO-SUCH-RECEIPT", "mandate_id": 1, "exam_code": "NO-SUCH-EXAM",  # bills
-                "venue_code": "DINO", "product_code": "DINO-DAY", "ticket_no": "NO-SUCH-TICKET",  # tourism
+                "venue_code": "DINO", "product_code": "DINO-DAY", "ticket_no": "MP00000000000000",  # tourism (no such ticket)
                 "campaign_code": "NO-SUCH-CAMPAIGN", "settlement_id": 1, "redemption_id": 1,  # discounts
                 "barcode": "CZLIB-0001", "patron": citizen.card_no,  # library
                 **more}

@@ -413,10 +413,11 @@ ACCESS: Final[dict[str, frozenset]] = {
                                                             Role.HR_OFFICER, MO, ADMIN),
     "POST /payee/bills/exams/{exam_code}/cancel": roles(Role.HR_OFFICER, ADMIN),
     # --- tourism: venues, tickets, passes, entries (tourism/api.py, tourism/web.py) ----------
-    f"GET {API}/tourism/venues": SIGNED_IN,
-    f"GET {API}/tourism/venues/{{venue_code}}": SIGNED_IN,
-    f"GET {API}/tourism/products": SIGNED_IN,
-    f"GET {API}/tourism/products/{{product_code}}/slots": SIGNED_IN,
+    # the venues, what they sell and the seats left are public information (a visitor plans)
+    f"GET {API}/tourism/venues": PUBLIC,
+    f"GET {API}/tourism/venues/{{venue_code}}": PUBLIC,
+    f"GET {API}/tourism/products": PUBLIC,
+    f"GET {API}/tourism/products/{{product_code}}/slots": PUBLIC,
     f"POST {API}/tourism/products": roles(Role.VENUE_OPERATOR, ADMIN),
     f"PUT {API}/tourism/venues/{{venue_code}}/free-categories": roles(Role.VENUE_OPERATOR, ADMIN),
     f"GET {API}/tourism/me/tickets": roles(H, ADMIN),

@@ -50,29 +50,27 @@ def _day(platform: Platform, day: date | None) -> date:
 
 
 @router.get("/venues", response_model=list[VenueOut], summary="Venues / 景区与场馆")
-def list_venues(actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
+def list_venues(platform: Platform = Depends(platform_dep)):
     with platform.uow(read_only=True) as uow:
         return [VenueOut.model_validate(v) for v in service.venues(uow=uow)]
 
 
 @router.get("/venues/{venue_code}", response_model=VenueOut, summary="One venue / 景区详情")
-def get_venue(venue_code: VenueCode, actor: Actor = Depends(current_actor),
-              platform: Platform = Depends(platform_dep)):
+def get_venue(venue_code: VenueCode, platform: Platform = Depends(platform_dep)):
     with platform.uow(read_only=True) as uow:
         return VenueOut.model_validate(service.get_venue(uow=uow, venue_code=venue_code))
 
 
 @router.get("/products", response_model=list[ProductOut], summary="Tickets and passes on sale / 在售门票与年卡")
 def list_products(venue_code: Annotated[str | None, Query(max_length=32)] = None,
-                  actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
+                  platform: Platform = Depends(platform_dep)):
     with platform.uow(read_only=True) as uow:
         return [ProductOut.model_validate(p) for p in service.products(uow=uow, venue_code=venue_code)]
 
 
 @router.get("/products/{product_code}/slots", response_model=list[SlotOut],
             summary="A day ticket's time slots and seats left / 分时段余票")
-def slots(product_code: ProductCode, day: date | None = None, actor: Actor = Depends(current_actor),
-          platform: Platform = Depends(platform_dep)):
+def slots(product_code: ProductCode, day: date | None = None, platform: Platform = Depends(platform_dep)):
     with platform.uow(read_only=True) as uow:
         return [SlotOut(**s) for s in service.slot_availability(
             uow=uow, product_code=product_code, day=_day(platform, day))]
