@@ -152,8 +152,3 @@ def register(group) -> None:
 
         expired = _run(lambda uow: service.expire_vouchers(uow=uow, actor=_operator()))
         console.print(f"[green]✓[/green] {len(expired)} vouchers expired / 过期 {len(expired)} 张")
-
-    # `ykt discounts rebates run|report`: the transit rebates (rebates_cli.py)
-    from yikatong.discounts import rebates_cli
-
-    rebates_cli.register(group)

@@ -94,10 +94,11 @@ def check_rule(kind: str, rule: dict) -> dict:
         if not isinstance(rate, int) or not 0 < rate <= 10_000:
             raise _invalid("返还比例须为 1–10000 个基点", "rate_bp must be 1–10000")
         operators = rule.get("operators") or []
-        return {"rate_bp": rate, "cap_fen": _positive_or_none(rule.get("cap_fen"), "cap_fen"),
-                "operators": [str(o)[:32] for o in operators],
-                "holder_month_fen": _positive_or_none(rule.get("holder_month_fen"), "holder_month_fen"),
-                **{name: [str(v)[:16] for v in rule.get(name) or []] for name in ("modes", "lines", "tap_regions", "card_kinds")}}
+        out = {"rate_bp": rate, "cap_fen": _positive_or_none(rule.get("cap_fen"), "cap_fen"),
+               "operators": [str(o)[:32] for o in operators],
+               "holder_month_fen": _positive_or_none(rule.get("holder_month_fen"), "holder_month_fen"),
+               **{name: [str(v)[:16] for v in rule.get(name) or []] for name in ("modes", "lines", "tap_regions", "card_kinds")}}
+        return {name: value for name, value in out.items() if value not in (None, [])}  # what was given
     face = rule.get("face_fen")
     if not isinstance(face, int) or face <= 0:
         raise _invalid("券面额须大于零", "face_fen must be above zero")

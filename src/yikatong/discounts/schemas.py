@@ -29,7 +29,7 @@ class SpendReductionRule(BaseModel):
 
 class RebateRule(BaseModel):
     rate_bp: int = Field(ge=1, le=10_000, description="share of the fare back, basis points / 返还比例（基点）")
-    cap_fen: Fen | None = None
+    cap_fen: Fen | None = Field(default=None, description="at most this a tap / 单次上限（分）")
     operators: list[Code] = Field(default=[], max_length=20)
     # the transit rebates' own figures (discounts/rebates.py)
     holder_month_fen: Fen | None = Field(default=None, description="at most per holder per month / 每人每月上限（分）")
@@ -54,10 +54,6 @@ class Eligibility(BaseModel):
     new_holders_since: date | None = Field(default=None, description="first card issued on or after / 新持卡人")
     min_age: int | None = Field(default=None, ge=0, le=150)
     max_age: int | None = Field(default=None, ge=0, le=150)
-    card_kinds: list[Code] = Field(default=[], max_length=10, description="transit: the card kind read / 卡类型")
-    modes: list[Code] = Field(default=[], max_length=10, description="transit: bus, metro … / 交通方式")
-    lines: list[Code] = Field(default=[], max_length=50, description="transit: lines / 线路")
-    operators: list[Code] = Field(default=[], max_length=20, description="transit: operators / 运营方")
 
 
 class CampaignIn(BaseModel):
