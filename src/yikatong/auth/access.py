@@ -450,7 +450,6 @@ ACCESS: Final[dict[str, frozenset]] = {
     f"GET {API}/tourism/tickets/{{ticket_no}}": roles(H, Role.VENUE_OPERATOR, ADMIN),
     f"POST {API}/tourism/tickets/{{ticket_no}}/activate": roles(H, Role.VENUE_OPERATOR, ADMIN),
     f"POST {API}/tourism/tickets/{{ticket_no}}/refund": roles(H, Role.VENUE_OPERATOR, ADMIN),
-    f"POST {API}/tourism/venue/sales": roles(Role.VENUE_OPERATOR, ADMIN),
     f"POST {API}/tourism/venues/{{venue_code}}/admit": roles(Role.VENUE_OPERATOR, ADMIN),
     f"GET {API}/tourism/venues/{{venue_code}}/entries": roles(Role.VENUE_OPERATOR, ADMIN),
     f"GET {API}/tourism/venues/{{venue_code}}/tickets": roles(Role.VENUE_OPERATOR, ADMIN),

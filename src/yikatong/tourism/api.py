@@ -32,7 +32,6 @@ from yikatong.tourism.schemas import (
     SlotOut,
     TicketOut,
     VenueOut,
-    WalletSaleIn,
 )
 
 router = APIRouter(prefix="/tourism", tags=["tourism 文旅"])
@@ -141,17 +140,6 @@ def refund(ticket_no: TicketNo, body: ReasonIn, actor: Actor = Depends(current_a
 
 
 # --- venue staff --------------------------------------------------------------------------
-
-
-@router.post("/venue/sales", response_model=TicketOut, status_code=201,
-             summary="Record a sale paid from the wallet at the venue's terminal / 记录钱包购票")
-def wallet_sale(body: WalletSaleIn, actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
-    with platform.uow() as uow:
-        person_id = service.person_for_card(uow=uow, card_no=body.card_no)
-        return TicketOut.model_validate(service.sell(
-            uow=uow, actor=actor, product_code=body.product_code, person_id=person_id,
-            idempotency_key=body.idempotency_key, day=body.day, slot=body.slot, payment="wallet",
-            purchase_reference=body.purchase_reference))
 
 
 @router.post("/venues/{venue_code}/admit", response_model=DecisionOut,

@@ -35,18 +35,6 @@ class BuyIn(BaseModel):
     person_id: int | None = PersonId
 
 
-class WalletSaleIn(BaseModel):
-    """A sale the venue's terminal took from the T-Union wallet: recorded with the purchase's
-    reference (the purchase itself is cleared by the existing clearing)."""
-
-    product_code: Code
-    card_no: str = Field(min_length=9, max_length=9, pattern=r"^[A-Za-z0-9]+$", description="the card tapped / 卡号")
-    day: date | None = None
-    slot: Slot | None = None
-    purchase_reference: str = Field(min_length=1, max_length=64, description="the T-Union purchase / 交通联合消费参考号")
-    idempotency_key: str = Field(min_length=1, max_length=100)
-
-
 class SlotIn(BaseModel):
     slot: Slot
     capacity: int = Field(ge=1, le=1_000_000)
