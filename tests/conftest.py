@@ -133,6 +133,33 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"{name} {where}", red=True, bold=True)
 
 
+@pytest.fixture(autouse=True)
+def quick_login_argon2(request, monkeypatch):
+    """Test-only: logins' passwords hashed with argon2id at small costs. The production costs
+    (auth.service: time 3, 64 MiB, 4 lanes) took ~0.3 s of CPU per login made and signed in,
+    and most tests make two or three. The code path is the production one; only the costs
+    differ. A test that asks for `real_login_argon2` keeps the production hasher
+    (tests/core/test_auth_api.py checks a stored hash carries the production costs)."""
+    from argon2 import PasswordHasher
+
+    from yikatong.auth import service
+
+    if "real_login_argon2" in request.fixturenames:
+        yield
+        return
+    # the timing-equaliser's hash is made once per process with whichever hasher runs first
+    service._unmatchable_hash.cache_clear()
+    monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                           parallelism=1))
+    yield
+    service._unmatchable_hash.cache_clear()
+
+
+@pytest.fixture
+def real_login_argon2() -> None:
+    """Ask for this to hash logins' passwords with the production argon2 costs."""
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(datetime(2026, 3, 2, 1, 30, tzinfo=UTC))

@@ -12,6 +12,24 @@ def test_login_and_me(login, client):
     assert me["role"] == "phone_agent_12333" and me["channel"] == "phone_12333"
 
 
+def test_a_login_is_stored_with_the_production_argon2_costs(real_login_argon2, platform, login,
+                                                            client):
+    """The suite hashes logins at small costs (tests/conftest.py quick_login_argon2); the
+    production hasher is checked here, on a login made and signed in with it."""
+    from sqlalchemy import select
+
+    from yikatong.auth.models import User
+
+    headers = login(Role.ADMIN, username="costly")
+    with platform.uow() as uow:
+        stored = uow.session.execute(select(User.password_hash)
+                                     .where(User.username == "costly")).scalar_one()
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert client.get("/api/v1/auth/me", headers=headers).json()["role"] == "admin"
+    wrong = client.post("/api/v1/auth/token", data={"username": "costly", "password": "nope-nope"})
+    assert wrong.status_code == 401
+
+
 def test_wrong_password_is_problem_json(client, login):
     login(Role.ADMIN, username="boss")
     response = client.post("/api/v1/auth/token", data={"username": "boss", "password": "nope-nope"})

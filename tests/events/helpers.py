@@ -24,3 +24,19 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+def wait_for_count(count: Callable[[], int], target: int, stall: float = 15.0,
+                   what: str = "events") -> None:
+    """Until `count()` reaches `target`; fails when it has not grown for `stall` seconds. A
+    loaded machine slows the work down but not to a stop, so a deadline on the whole backlog
+    failed under load; a deadline on progress still catches a consumer that stopped."""
+    seen, deadline = count(), time.monotonic() + stall
+    while seen < target:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {target} {what}: {seen} after "
+                                 f"{stall:.0f} s without progress")
+        time.sleep(0.05)
+        now = count()
+        if now > seen:
+            seen, deadline = now, time.monotonic() + stall

@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from tests.events.helpers import emit, wait_until
+from tests.events.helpers import emit, wait_for_count, wait_until
 from yikatong.events.dispatcher import dispatch_pending
 from yikatong.events.inbox import InboxRecord, consume_all_once, consume_once
 from yikatong.events.models import OutboxEvent
@@ -52,14 +52,20 @@ class Partner:
             uow.commit()
 
     def applied(self) -> list[int]:
-        """Committed applications, in the order they were committed."""
-        with self.platform.uow() as uow:
+        """Committed applications, in the order they were committed. Read-only: the tests poll
+        this, and on SQLite a writing unit of work would queue for the write lock with the
+        consumer it is waiting for."""
+        with self.platform.uow(read_only=True) as uow:
             rows = uow.session.execute(select(OutboxEvent).where(OutboxEvent.type == "test.applied")
                                        .order_by(OutboxEvent.seq)).scalars()
             return [row.payload["n"] for row in rows]
 
+    def applied_count(self) -> int:
+        with self.platform.uow(read_only=True) as uow:
+            return uow.session.query(OutboxEvent).filter_by(type="test.applied").count()
+
     def inbox(self) -> int:
-        with self.platform.uow() as uow:
+        with self.platform.uow(read_only=True) as uow:
             return uow.session.query(InboxRecord).filter_by(consumer=CONSUMER).count()
 
 
@@ -79,7 +85,7 @@ def test_a_backlog_is_applied_in_batches_once_each_in_order(quiet_platform, bus)
     backlog(quiet_platform, bus, 120)
     partner = Partner(quiet_platform)
     subscription = subscribe(bus, partner, batch_size=50)
-    wait_until(lambda: len(partner.applied()) >= 120, what="120 applied events")
+    wait_for_count(partner.applied_count, 120, what="applied events")
     assert partner.applied() == list(range(120))
     assert partner.inbox() == 120
     assert subscription.batches >= 3 and subscription.failures == 0
@@ -90,7 +96,7 @@ def test_a_failing_event_costs_its_batch_nothing_and_is_applied_once_when_it_pas
     partner = Partner(quiet_platform)
     partner.poisoned[12] = 2  # fails twice, then goes through
     subscription = subscribe(bus, partner, batch_size=30)
-    wait_until(lambda: len(partner.applied()) >= 30, what="30 applied events")
+    wait_for_count(partner.applied_count, 30, what="30 applied events")
     assert partner.applied() == list(range(30))  # each once, 12 in its place
     assert partner.inbox() == 30
     assert subscription.failures == 1  # it failed the batch, then once on its own
@@ -107,7 +113,7 @@ def test_a_consumer_stopped_while_an_event_keeps_failing_hands_the_rest_to_the_n
 
     partner.poisoned.clear()  # fixed; a new process takes over from the durable position
     subscribe(bus, partner, batch_size=30)
-    wait_until(lambda: len(partner.applied()) >= 30, what="the rest applied")
+    wait_for_count(partner.applied_count, 30, what="the rest applied")
     assert partner.applied() == list(range(30))
     assert partner.inbox() == 30
 
@@ -117,14 +123,14 @@ def test_a_consumer_made_one_at_a_time_by_an_earlier_release_takes_batches(quiet
     earlier = bus.subscribe_partner("ICBC", "bank", partner.one,  # max_ack_pending=1
                                     filter_subject=f"{bus.namespace}.bank.icbc.*.card.>")
     backlog(quiet_platform, bus, 5)
-    wait_until(lambda: len(partner.applied()) >= 5, what="the first five, one at a time")
+    wait_for_count(partner.applied_count, 5, what="the first five, one at a time")
     earlier.stop()
 
     backlog_after = 60
     emit(quiet_platform, [("card.status_changed", "6217002100", "ICBC")] * backlog_after)
     dispatch_pending(quiet_platform, bus)
     upgraded = subscribe(bus, partner, batch_size=30)
-    wait_until(lambda: len(partner.applied()) >= 5 + backlog_after, what="the backlog")
+    wait_for_count(partner.applied_count, 5 + backlog_after, what="the backlog")
     assert partner.applied() == list(range(5)) + list(range(backlog_after))
     assert upgraded.batches >= 2
 

@@ -434,12 +434,21 @@ def _submit(platform, actor: Actor, run_id: int, progress: Progress) -> None:
     todo = _batches_in(platform, run_id, "written")
     advance = progress.stage("submitting to banks / 提交银行", len(todo))
     for batch_pk, _ in todo:
+        # The bank is asked outside the platform's transaction: the in-process bank processes
+        # the file at once and its relay applies the resulting events on the platform, in this
+        # thread, which on SQLite waited for this transaction's own write lock (the busy
+        # timeout, three tries per event). A crash after the bank has the file and before the
+        # receipt is recorded leaves the batch "written" either way; the bank knows the batch
+        # id and answers a resubmission with the same receipt.
+        with platform.uow(read_only=True) as uow:
+            batch = uow.session.get(Batch, batch_pk)
+            bank_code, batch_id = batch.bank_code, batch.batch_id
+            file_name, sm3_hex = batch.file_name, batch.sm3_hex
+        receipt = platform.get(BankGateway).submit_disbursement(
+            bank_code=bank_code, batch_id=batch_id, file_name=file_name, sm3_hex=sm3_hex)
+        killpoint("batch.sent")
         with platform.uow() as uow:
             batch = uow.session.get(Batch, batch_pk)
-            receipt = uow.get(BankGateway).submit_disbursement(
-                bank_code=batch.bank_code, batch_id=batch.batch_id, file_name=batch.file_name,
-                sm3_hex=batch.sm3_hex)
-            killpoint("batch.sent")
             batch.receipt_id, batch.state, batch.updated_at = str(receipt)[:64], "submitted", uow.now()
             uow.audit(actor=actor, action="benefits.batch_submitted", entity_type="benefit_batch",
                       entity_id=batch.batch_id, after={"receipt": batch.receipt_id})

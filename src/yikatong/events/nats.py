@@ -164,15 +164,27 @@ class DurableSubscription:
         self._stopping = threading.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ykt-{durable_name}")
         self._task: asyncio.Future | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the bus's loop, once consuming
+        self._fetching: asyncio.Future | None = None  # the fetch waiting for messages (loop only)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
+        if self._loop is not None and not self._loop.is_closed():
+            # A fetch waits up to the poll interval for a message: end it now rather than
+            # wait for it (a consumer with a long poll held every stop for the whole timeout).
+            self._loop.call_soon_threadsafe(self._cancel_fetch)
         if self._task is not None:
             try:
                 self._task.result(timeout)
             except Exception:  # cancelled or failed while stopping: nothing left to do
                 log.debug("consumer %s stopped with an error", self.durable_name, exc_info=True)
         self._executor.shutdown(wait=True)
+
+    def _cancel_fetch(self) -> None:
+        """On the loop, after `_stopping` is set: `_consume` either has not yet checked the flag
+        (it stops there) or waits in this fetch (there is no await between the two)."""
+        if self._fetching is not None:
+            self._fetching.cancel()
 
 
 class JetStreamBus:
@@ -279,6 +291,7 @@ class JetStreamBus:
         )
         pace = _Pace(poll=poll_seconds, retry_base=redelivery_base_seconds,
                      retry_cap=redelivery_cap_seconds, ack_wait=ack_wait_seconds)
+        subscription._loop = self._loop.loop
         subscription._task = asyncio.run_coroutine_threadsafe(
             self._consume(psub, subscription, pace), self._loop.loop)
         self._subscriptions.append(subscription)
@@ -460,14 +473,24 @@ class JetStreamBus:
 
     async def _consume(self, psub, subscription: DurableSubscription, pace: _Pace) -> None:
         while not subscription._stopping.is_set():
+            fetching = asyncio.ensure_future(self._fetch(psub, subscription.batch_size, pace.poll))
+            subscription._fetching = fetching
             try:
-                messages = await self._fetch(psub, subscription.batch_size, pace.poll)
+                messages = await fetching
+            except asyncio.CancelledError:
+                if fetching.cancelled() and subscription._stopping.is_set():
+                    # Stopped while waiting (DurableSubscription.stop). A message the fetch held
+                    # unacked is redelivered after the ack wait; the inbox drops a repeat.
+                    break
+                raise
             except nats.errors.TimeoutError:
                 continue
             except Exception:  # disconnected: nats-py reconnects underneath; try again soon
                 log.warning("fetch on %s failed; retrying", subscription.durable_name, exc_info=True)
                 await asyncio.sleep(pace.poll)
                 continue
+            finally:
+                subscription._fetching = None
             await self._apply_fetched(messages, subscription, pace)
         await psub.unsubscribe()
 
