@@ -185,13 +185,3 @@ def test_an_ecard_code_admits_the_person_it_names_once():
     assert "suspended" in suspended.scan(token(11, 5, at(9)), at(9)).en
     # the pass was used by the QR code: the card does not get a second entry
     assert gate.decide_card("C11", at(10)).refusal is GateRefusal.ALREADY_ENTERED
-
-
-def test_the_gate_nonce_store_refuses_a_replay_until_the_code_expires():
-    from yikatong.tourism.gate import GateNonceStore
-
-    store = GateNonceStore()
-    assert store.claim(b"a", at(9, 1), at(9)) and store.claim(b"b", at(9, 2), at(9))
-    assert not store.claim(b"a", at(9, 1), at(9))
-    assert store.claim(b"c", at(9, 5), at(9, 1)) and len(store) == 2  # "a" expired and was forgotten
-    assert store.claim(b"a", at(9, 6), at(9, 1))  # an expired code could not pass the window anyway

@@ -26,7 +26,6 @@ Nothing here touches the database: gates run offline.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -38,36 +37,11 @@ from yikatong.chip.protocols import CardReader, CardRemoved
 from yikatong.chip.psam import Psam
 from yikatong.core.clock import CST
 from yikatong.crypto.sm2 import Sm2Verifier
-from yikatong.ecard.terminal import OfflineVerifier
+from yikatong.ecard.terminal import MemoryNonceStore, OfflineVerifier
 from yikatong.ecard.tokens import TokenRejected
 from yikatong.tourism import allow_list
 from yikatong.tourism.allow_list import Grant, HeldList
 from yikatong.tourism.protocols import GateEntry, Ground, Presented
-
-
-class GateNonceStore:
-    """The e-card codes this gate has taken, forgotten once expired; the same contract as
-    `ecard.terminal.MemoryNonceStore`, but expired codes leave through a heap ordered by
-    expiry, so a claim costs O(log n) instead of a pass over every code held (at a busy gate
-    that pass cost twice the SM2 check itself: bench/gate_entries.py)."""
-
-    def __init__(self) -> None:
-        self._expiry: dict[bytes, datetime] = {}
-        self._by_expiry: list[tuple[datetime, bytes]] = []
-
-    def claim(self, nonce: bytes, expires_at: datetime, now: datetime) -> bool:
-        while self._by_expiry and self._by_expiry[0][0] <= now:
-            _, old = heapq.heappop(self._by_expiry)
-            if old in self._expiry and self._expiry[old] <= now:
-                del self._expiry[old]
-        if nonce in self._expiry:
-            return False
-        self._expiry[nonce] = expires_at
-        heapq.heappush(self._by_expiry, (expires_at, nonce))
-        return True
-
-    def __len__(self) -> int:
-        return len(self._expiry)
 
 
 class GateRefusal(StrEnum):
@@ -115,7 +89,7 @@ class Gate:
         self.venue_code = venue_code
         self.psam = psam
         self._verifiers = {int(v): Sm2Verifier(k) for v, k in public_keys.items()}
-        self.ecards = OfflineVerifier(public_keys, status_lists, seen_nonces=GateNonceStore())
+        self.ecards = OfflineVerifier(public_keys, status_lists, seen_nonces=MemoryNonceStore())
         self.held: HeldList | None = None
         # (day, person, ground, reference) let in here, or entered at the venue as of the list
         self._used: set[tuple[date, int, Ground, str]] = set()
