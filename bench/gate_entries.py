@@ -262,6 +262,8 @@ def online_p99(count: int) -> tuple[float, float] | None:
                              idempotency_key=f"bench-pass-{n}", payment="wallet",
                              purchase_reference=f"TU-BENCH-{n}")
             card_nos.append(card_no)
+        extra = _city_holders(platform, count, outlet)
+        _free_lists(platform, count + extra)
         timings = []
         for n, card_no in enumerate(card_nos):
             started = time.perf_counter()
@@ -274,6 +276,52 @@ def online_p99(count: int) -> tuple[float, float] | None:
     p50 = timings[len(timings) // 2] * 1000
     p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))] * 1000
     return p50, p99
+
+
+def _city_holders(platform, start: int, outlet, extra: int = 600) -> int:
+    """`extra` more card holders with no ticket or pass (one in six aged 70 or more): the city
+    behind a free venue's list."""
+    from tests.tourism.conftest import ADMIN, person_born
+
+    from yikatong.cards import service as cards
+
+    for n in range(start, start + extra):
+        born = date(1940 + n % 10, 1 + n // 10 % 12, 20) if n % 6 == 0 else date(1980 + n % 30, 1 + n // 30 % 12, 15)
+        person = person_born(platform, born)
+        card_no = f"GB{n:07d}"
+        with platform.uow() as uow:
+            cards.register_produced_card(
+                uow=uow, actor=ADMIN, application_id=None, person_id=person, kind="first", bank_code="ICBC",
+                card_no=card_no, card_id_code=f"320400D156000005C320{700000 + n:012d}",
+                chip_serial=f"GBCHIP{n:08d}", pan=_pan(n), asn=f"0310400000{800000 + n:010d}",
+                issue_date=date(2026, 3, 1))
+            uow.commit()
+        with platform.uow() as uow:
+            cards.hand_over(uow=uow, actor=outlet, card_no=card_no)
+            uow.commit()
+    return extra
+
+
+def _free_lists(platform, holders: int) -> None:
+    """(c') the list of a venue with free entry built from the database: 常州博物馆 (CZMUS, free
+    for everyone) and 天目湖 (TMH, seniors from 70), with `holders` card holders in the city
+    (none of them holds a ticket there): entitlements + card standings + e-cards + SM2 sign."""
+    import inspect
+
+    from yikatong.crypto.protocols import KeyStore
+    from yikatong.tourism import allow_list, service
+
+    free_kw = {"include_free": True} if "include_free" in inspect.signature(service.entitlements).parameters else {}
+    for venue in ("CZMUS", "TMH"):
+        started = time.perf_counter()
+        with platform.uow(read_only=True) as uow:
+            found = service.entitlements(uow, venue, platform.clock.now().astimezone(CST).date(), **free_kw)
+            document = allow_list.signed_list(uow, platform.get(KeyStore), venue_code=venue,
+                                              day=platform.clock.now().astimezone(CST).date(), entitlements=found)
+        spent = time.perf_counter() - started
+        size = len(allow_list.canonical(document))
+        print(f"(c') {venue} list from the database, {holders:,} card holders in the city: build+sign "
+              f"{spent * 1000:.0f} ms, {len(document['entries']):,} entries, {size:,} bytes")
 
 
 def _pan(n: int) -> str:

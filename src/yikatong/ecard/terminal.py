@@ -53,6 +53,7 @@ class Accepted:
     status_index: int
     expires_at: datetime
     business: str
+    age: int | None = None  # the holder's age the code carries (version 2), None if not
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class OfflineVerifier:
             raise rejected("二维码已使用过，请刷新", "the code was already used; refresh it",
                            "replayed")
         return Accepted(ecard_no=f"{claims.ecard_no:016d}", status_index=claims.status_index,
-                        expires_at=claims.expires_at, business=business)
+                        expires_at=claims.expires_at, business=business, age=claims.age)
 
     def _bit(self, purpose: str, index: int, now: datetime) -> bool:
         held = self._lists.get(purpose)
