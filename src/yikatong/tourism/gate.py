@@ -203,8 +203,10 @@ class Gate:
         day, clock = local.date(), local.time().replace(tzinfo=None)
         person = grants[0].person_id if grants else None
         category, keys = free if free is not None else (None, [])
-        keys = [*keys, *([f"p:{person}"] if person is not None else [])]
-        free_used = any((day, key) in self._free_used for key in keys)
+        free_used = False
+        if category is not None or (grants and grants[0].ground is Ground.FREE):  # free grants sort first
+            keys = [*keys, *([f"p:{person}"] if person is not None else [])]
+            free_used = any((day, key) in self._free_used for key in keys)
         refusal = GateRefusal.ALREADY_ENTERED if grants or (category and free_used) else GateRefusal.NOT_ENTITLED
         if category is not None and not free_used:
             self._free_used.update((day, key) for key in keys)
