@@ -13,7 +13,11 @@
 (b) e-card QR verifications (`Gate.scan`: SM2 signature, validity window, single use at this
     gate, the suspension/revocation bits, then the decision), beside the bare SM2 verification
     of the same codes (one SM2 check each, so (b) is bounded by it);
+(a') offline decisions at a venue with free entry (seniors): the list carries the rule, each
+    tap the social security number read from the chip, whose birth date decides;
 (c) the list itself: build + SM2 sign on the platform, verify + index on the gate;
+(c') a free venue's list built from the database (常州博物馆, 天目湖) with card holders in the
+    city who hold no ticket there: it should not grow with them;
 (d) online entry p99 (`tourism.service.admit` in its own transaction on SQLite, the way
     `POST /tourism/gates/{venue}/admissions` calls it), when the tourism service is present.
 
@@ -353,6 +357,7 @@ def _free_lists(platform, holders: int) -> None:
     from yikatong.crypto.protocols import KeyStore
     from yikatong.tourism import allow_list, service
 
+    # the same bench run against the code before free entry moved to the gate (it listed holders)
     free_kw = {"include_free": True} if "include_free" in inspect.signature(service.entitlements).parameters else {}
     for venue in ("CZMUS", "TMH"):
         started = time.perf_counter()
