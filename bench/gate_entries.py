@@ -13,7 +13,11 @@
 (b) e-card QR verifications (`Gate.scan`: SM2 signature, validity window, single use at this
     gate, the suspension/revocation bits, then the decision), beside the bare SM2 verification
     of the same codes (one SM2 check each, so (b) is bounded by it);
+(a') offline decisions at a venue with free entry (seniors): the list carries the rule, each
+    tap the social security number read from the chip, whose birth date decides;
 (c) the list itself: build + SM2 sign on the platform, verify + index on the gate;
+(c') a free venue's list built from the database (常州博物馆, 天目湖) with card holders in the
+    city who hold no ticket there: it should not grow with them;
 (d) online entry p99 (`tourism.service.admit` in its own transaction on SQLite, the way
     `POST /tourism/gates/{venue}/admissions` calls it), when the tourism service is present.
 
@@ -130,6 +134,41 @@ def offline(document: dict, keys: dict, taps: list[str], repeat: int) -> tuple[f
     return len(taps) / best(repeat, decide), len(taps) / best(repeat, lookup), admitted
 
 
+def free_taps(signer: Sm2Signer, keys: dict, people: int, taps: list[str], repeat: int) -> tuple[float, int, int]:
+    """(a') a venue with free entry (seniors from 70): the list carries the rule and no holder;
+    each tap carries the social security number read from the chip (one in six a senior's,
+    whose birth date decides), a card on the list's refused part now and then."""
+    from yikatong.people.rules import mod11_2_check_char
+
+    def ssn(person: int) -> str:
+        born = "19500101" if person % 6 == 0 else "19900101"
+        body = f"320402{born}{person % 1000:03d}"
+        return body + mod11_2_check_char(body)
+
+    lost = [CardStanding(f"L{p:08d}", p, "formal_loss") for p in range(1, people + 1, 20)]
+    document = allow_list.sign(allow_list.build(
+        venue_code=VENUE, day=DAY, entitlements=[], cards=lost, ecards={}, issued_at=OPEN, key_version=1,
+        free=[{"code": "senior", "min_age": 70}]), signer, created=OPEN)
+    when = OPEN + timedelta(hours=2)
+    read = [(no, ssn(int(no[1:]))) for no in taps]
+    admitted = 0
+
+    def decide() -> float:
+        nonlocal admitted
+        gate = Gate("B03", VENUE, keys)
+        gate.take(document, now=OPEN)
+        decide_card = gate.decide_card
+
+        def work():
+            for no, number in read:
+                decide_card(no, when, ssn=number)
+        elapsed = timed("free", work)
+        admitted = len(gate.drain())
+        return elapsed
+
+    return len(read) / best(repeat, decide), admitted, len(allow_list.canonical(document))
+
+
 def qr(document: dict, keys: dict, signer: Sm2Signer, public: bytes, people: int, codes: int,
        repeat: int) -> tuple[float, float]:
     when = OPEN + timedelta(hours=2)
@@ -190,6 +229,12 @@ def main() -> None:
           f"baseline bare dict lookup {lookups:,.0f}/s -> decision/lookup {decisions / lookups:.2f}")
     print(f"    by CPU time (what a core of its own gives): {len(taps) / _cpu['decide']:,.0f} decisions/s, "
           f"{len(taps) / _cpu['lookup']:,.0f} lookups/s")
+
+    free_rate, free_admitted, free_size = free_taps(signer, keys, args.people, taps, args.repeat)
+    print(f"(a') offline decisions at a free venue (seniors by the SSN's birth date, no holder listed; "
+          f"list {free_size:,} bytes): {free_rate:,.0f}/s ({free_admitted:,} admitted); "
+          f"baseline (a) {decisions:,.0f}/s -> {free_rate / decisions:.2f}; by CPU time "
+          f"{len(taps) / _cpu['free']:,.0f}/s")
 
     scans, sm2 = qr(document, keys, signer, public, args.people, args.codes, args.repeat)
     print(f"(b) e-card QR verifications at the gate: {scans:,.0f}/s; "
@@ -262,6 +307,8 @@ def online_p99(count: int) -> tuple[float, float] | None:
                              idempotency_key=f"bench-pass-{n}", payment="wallet",
                              purchase_reference=f"TU-BENCH-{n}")
             card_nos.append(card_no)
+        extra = _city_holders(platform, count, outlet)
+        _free_lists(platform, count + extra)
         timings = []
         for n, card_no in enumerate(card_nos):
             started = time.perf_counter()
@@ -274,6 +321,54 @@ def online_p99(count: int) -> tuple[float, float] | None:
     p50 = timings[len(timings) // 2] * 1000
     p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))] * 1000
     return p50, p99
+
+
+def _city_holders(platform, start: int, outlet, extra: int = 600) -> int:
+    """`extra` more card holders with no ticket or pass (one in six aged 70 or more): the city
+    behind a free venue's list."""
+    from tests.tourism.conftest import ADMIN, person_born
+
+    from yikatong.cards import service as cards
+
+    for n in range(start, start + extra):
+        day = (n // 324, 1 + n // 27 % 12, 2 + n % 27)  # one date each (a repeated name and date is reviewed)
+        born = date(1940 + day[0], day[1], day[2]) if n % 6 == 0 else date(1982 + day[0], day[1], day[2])
+        person = person_born(platform, born)
+        card_no = f"GB{n:07d}"
+        with platform.uow() as uow:
+            cards.register_produced_card(
+                uow=uow, actor=ADMIN, application_id=None, person_id=person, kind="first", bank_code="ICBC",
+                card_no=card_no, card_id_code=f"320400D156000005C320{700000 + n:012d}",
+                chip_serial=f"GBCHIP{n:08d}", pan=_pan(n), asn=f"0310400000{800000 + n:010d}",
+                issue_date=date(2026, 3, 1))
+            uow.commit()
+        with platform.uow() as uow:
+            cards.hand_over(uow=uow, actor=outlet, card_no=card_no)
+            uow.commit()
+    return extra
+
+
+def _free_lists(platform, holders: int) -> None:
+    """(c') the list of a venue with free entry built from the database: 常州博物馆 (CZMUS, free
+    for everyone) and 天目湖 (TMH, seniors from 70), with `holders` card holders in the city
+    (none of them holds a ticket there): entitlements + card standings + e-cards + SM2 sign."""
+    import inspect
+
+    from yikatong.crypto.protocols import KeyStore
+    from yikatong.tourism import allow_list, service
+
+    # the same bench run against the code before free entry moved to the gate (it listed holders)
+    free_kw = {"include_free": True} if "include_free" in inspect.signature(service.entitlements).parameters else {}
+    for venue in ("CZMUS", "TMH"):
+        started = time.perf_counter()
+        with platform.uow(read_only=True) as uow:
+            found = service.entitlements(uow, venue, platform.clock.now().astimezone(CST).date(), **free_kw)
+            document = allow_list.signed_list(uow, platform.get(KeyStore), venue_code=venue,
+                                              day=platform.clock.now().astimezone(CST).date(), entitlements=found)
+        spent = time.perf_counter() - started
+        size = len(allow_list.canonical(document))
+        print(f"(c') {venue} list from the database, {holders:,} card holders in the city: build+sign "
+              f"{spent * 1000:.0f} ms, {len(document['entries']):,} entries, {size:,} bytes")
 
 
 def _pan(n: int) -> str:

@@ -108,6 +108,24 @@ def test_nonce_store_forgets_codes_that_can_only_be_expired():
     assert len(store) == 2  # "a" was forgotten
 
 
+def test_nonce_store_refuses_a_replay_until_the_code_expires_and_keeps_a_reclaimed_code():
+    store = MemoryNonceStore()
+    at = [NOW + timedelta(seconds=s) for s in range(0, 400, 60)]
+    assert store.claim(b"a", at[1], at[0]) and store.claim(b"b", at[2], at[0])
+    assert not store.claim(b"a", at[1], at[0])
+    assert store.claim(b"c", at[5], at[1]) and len(store) == 2  # "a" expired (at its expiry) and left
+    assert store.claim(b"a", at[6], at[1])  # claimed again with a later expiry
+    assert not store.claim(b"a", at[6], at[3])  # its first expiry passing does not forget it
+    assert store.claim(b"d", at[6], at[6]) and len(store) == 1  # everything else expired
+
+
+def test_gates_use_the_e_card_nonce_store():
+    from yikatong.tourism.gate import Gate
+
+    gate = Gate("G1", "V", {1: PUBLIC})
+    assert isinstance(gate.ecards._seen, MemoryNonceStore)
+
+
 def test_a_code_has_one_spelling():
     """The last base32 character carries unused bits; a variant that decodes to the same
     bytes is refused, so a signed code cannot be re-spelt."""

@@ -28,6 +28,22 @@ def test_token_round_trip_within_60_seconds():
     assert read_token(token, VERIFIERS, NOW + timedelta(seconds=59)) == original
 
 
+def test_a_version_2_code_carries_the_holders_age_signed():
+    """An offline venue gate decides a free category by age from the code (no list of the
+    city's holders); the age is under the signature like every other field."""
+    original = claims(age=76)
+    token = issue_token(SIGNER, original)
+    assert read_token(token, VERIFIERS, NOW) == original and read_token(token, VERIFIERS, NOW).age == 76
+    assert read_token(issue_token(SIGNER, claims()), VERIFIERS, NOW).age is None  # version 1: no age
+    import base64
+
+    raw = bytearray(base64.b32decode(token[5:] + "=" * (-len(token[5:]) % 8)))
+    raw[28] = 20  # the age byte changed: the signature no longer verifies
+    forged = "YKT1." + base64.b32encode(bytes(raw)).decode().rstrip("=")
+    with pytest.raises(TokenRejected):
+        read_token(forged, VERIFIERS, NOW)
+
+
 @pytest.mark.parametrize("after, accepted", [
     (-5, True), (0, True), (59, True), (59.999, True), (60, False), (61, False), (65, False),
     (600, False)])

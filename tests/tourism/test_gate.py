@@ -160,9 +160,9 @@ def test_a_tap_reads_card_number_and_ssn_through_the_terminal_library():
 # --- an e-card QR code -------------------------------------------------------------------------
 
 
-def token(ecard_no: int, index: int, when: datetime) -> str:
+def token(ecard_no: int, index: int, when: datetime, age: int | None = None) -> str:
     return issue_token(SIGNER, TokenClaims(key_version=1, status_index=index, ecard_no=ecard_no, issued_at=when,
-                                           valid_for=timedelta(seconds=60), nonce=secrets.token_bytes(8)))
+                                           valid_for=timedelta(seconds=60), nonce=secrets.token_bytes(8), age=age))
 
 
 def status_lists(suspended=(), when: datetime = at(8, 55)):  # valid 15 minutes
@@ -187,11 +187,46 @@ def test_an_ecard_code_admits_the_person_it_names_once():
     assert gate.decide_card("C11", at(10)).refusal is GateRefusal.ALREADY_ENTERED
 
 
-def test_the_gate_nonce_store_refuses_a_replay_until_the_code_expires():
-    from yikatong.tourism.gate import GateNonceStore
+# --- free categories decided at the gate ---------------------------------------------------------
 
-    store = GateNonceStore()
-    assert store.claim(b"a", at(9, 1), at(9)) and store.claim(b"b", at(9, 2), at(9))
-    assert not store.claim(b"a", at(9, 1), at(9))
-    assert store.claim(b"c", at(9, 5), at(9, 1)) and len(store) == 2  # "a" expired and was forgotten
-    assert store.claim(b"a", at(9, 6), at(9, 1))  # an expired code could not pass the window anyway
+SENIOR = {"code": "senior", "min_age": 70}
+EVERYONE = {"code": "everyone", "min_age": 0}
+
+
+def free_list(free=(SENIOR,), entitlements=(), cards=(), entered_free=(), issued_at=OPEN) -> dict:
+    document = allow_list.build(venue_code=VENUE, day=DAY, entitlements=entitlements, cards=cards, ecards={},
+                                issued_at=issued_at, key_version=1, free=free, entered_free=entered_free)
+    return allow_list.sign(document, SIGNER, created=issued_at)
+
+
+SENIOR_SSN = "32040219500101" + "0013"   # born 1950-01-01 (check character not needed to read the date)
+ADULT_SSN = "320402199001011234"
+
+
+def test_free_entry_by_age_from_the_ssn_once_a_day_and_refused_cards_first():
+    from yikatong.people.rules import mod11_2_check_char
+
+    senior_ssn = SENIOR_SSN[:17] + mod11_2_check_char(SENIOR_SSN[:17])
+    gate = gate_with(free_list(cards=[CardStanding("LOST0001", 9, "formal_loss")]))
+    first = gate.decide_card("S0000001", at(9), ssn=senior_ssn)
+    assert first.admitted and first.entry.ground is Ground.FREE and first.entry.reference == "senior"
+    assert first.entry.person_id is None and first.entry.card_no == "S0000001"  # the platform resolves the card
+    # a second card of the same person (same SSN) is the same person: one free entry a day
+    assert gate.decide_card("S0000002", at(10), ssn=senior_ssn).refusal is GateRefusal.ALREADY_ENTERED
+    assert gate.decide_card("A0000001", at(9), ssn=ADULT_SSN).refusal is GateRefusal.NOT_ENTITLED
+    assert gate.decide_card("LOST0001", at(9), ssn=senior_ssn).refusal is GateRefusal.CARD_BLOCKED
+    assert gate.decide_card("S0000003", at(9)).refusal is GateRefusal.NOT_ENTITLED  # no SSN read: no age
+    # entered elsewhere today (the list's enteredFree): refused; everyone's venue needs no age
+    key = allow_list.person_key(senior_ssn, VENUE, DAY)
+    assert gate_with(free_list(entered_free=[key])).decide_card(
+        "S0000001", at(9), ssn=senior_ssn).refusal is GateRefusal.ALREADY_ENTERED
+    assert gate_with(free_list(free=(EVERYONE,))).decide_card("X1", at(9), ssn="AB123456").admitted
+
+
+def test_free_entry_by_the_age_an_ecard_code_carries():
+    gate = gate_with(free_list(), status_lists=status_lists())
+    senior = gate.scan(token(21, 1, at(9), age=76), at(9))
+    assert senior.admitted and senior.entry.ground is Ground.FREE and senior.entry.ecard_no == f"{21:016d}"
+    assert gate.scan(token(21, 1, at(9), age=76), at(9)).refusal is GateRefusal.ALREADY_ENTERED
+    assert gate.scan(token(22, 2, at(9), age=45), at(9)).refusal is GateRefusal.NOT_ENTITLED
+    assert gate.scan(token(23, 3, at(9)), at(9)).refusal is GateRefusal.NOT_ENTITLED  # a version 1 code: no age

@@ -49,12 +49,20 @@ class HeldCard:
         return self.reader
 
 
-def issue_card(platform, person_id: int, *, balance: int = 0, replaces: str | None = None) -> HeldCard:
+def ssn_of(platform, person_id: int) -> str:
+    from yikatong.people.models import Person
+
+    with platform.uow() as uow:
+        return uow.session.get(Person, person_id).ssn
+
+
+def issue_card(platform, person_id: int, *, balance: int = 0, replaces: str | None = None,
+               ssn: str = "320402199001011234") -> HeldCard:
     """A card of the person registered and handed over, its chip under KEYS, loaded with
     `balance` fen (the cash posted to the float, as the top-up service would)."""
     n = next(_serial)
     data = CardPersonalisation(
-        card_no=f"GF{n:07d}", card_id_code=f"320400D156000005C320{500000 + n:012d}", ssn="320402199001011234",
+        card_no=f"GF{n:07d}", card_id_code=f"320400D156000005C320{500000 + n:012d}", ssn=ssn,
         name="测试游客", gender="1", nation="01", birthplace="320402", birth_date=date(1990, 1, 1),
         issue_date=date(2026, 3, 1), expiry_date=date(2036, 3, 1), region_code="320400",
         pan=luhn_complete(f"621226{700000 + n:09d}"), pan_sequence=1, pan_expiry=date(2036, 3, 31),
@@ -229,3 +237,61 @@ def test_an_ecard_code_opens_the_offline_gate_with_the_platforms_status_lists(ve
         valid_for=timedelta(seconds=60), nonce=secrets.token_bytes(8)))
     decision = gate.scan(code, clock.now())
     assert decision.admitted and decision.entry.person_id == person and decision.entry.presented == "ecard"
+
+
+@pytest.mark.db
+def test_a_senior_enters_free_offline_from_the_chip_once_a_day_and_a_lost_card_is_refused_after_refresh(
+        venues, client, login, clock):
+    import json
+
+    staff = login(Role.VENUE_OPERATOR, branch_code="CZ-DINO")
+    senior_id = person_born(venues, date(1950, 1, 1), name="老游客")
+    senior = issue_card(venues, senior_id, ssn=ssn_of(venues, senior_id))
+    adult_id = person_born(venues, date(1990, 1, 1))
+    adult = issue_card(venues, adult_id, ssn=ssn_of(venues, adult_id))
+    listed = client.get(f"{API}/DINO/allow-list", headers=staff).json()
+    # the venue's rule is in the list, not its seniors
+    assert [c["code"] for c in listed["free"]] == ["senior", "child"] and listed["entries"] == []
+    assert senior.card_no not in json.dumps(listed)
+    gate = gate_for()
+    assert gate.take(listed, now=clock.now())
+    first = gate.tap(senior.present(), clock.now())  # the birth date in the SSN read from the chip
+    assert first.admitted and first.entry.ground is Ground.FREE and first.entry.reference == "senior"
+    assert gate.tap(senior.present(), clock.now()).refusal is GateRefusal.ALREADY_ENTERED
+    assert gate.tap(adult.present(), clock.now()).refusal is GateRefusal.NOT_ENTITLED
+    upload = {"entries": [entry_json(e) for e in gate.drain()]}
+    done = client.post(f"{API}/DINO/entries", json=upload, headers=staff).json()
+    assert done["recorded"] == [first.entry.entry_id] and done["exceptions"] == {}
+    with venues.uow() as uow:
+        from yikatong.tourism.models import Entry
+
+        assert [(e.person_id, e.ground) for e in uow.session.query(Entry)] == [(senior_id, "free")]
+    clock.advance(minutes=5)
+    other = gate_for(gate_id="DINO-G2")  # another gate, after the upload: the day's free entry is used
+    assert other.take(client.get(f"{API}/DINO/allow-list", headers=staff).json(), now=clock.now())
+    assert other.tap(senior.present(), clock.now()).refusal is GateRefusal.ALREADY_ENTERED
+    # tomorrow's gate would let the senior in again; a lost card is refused once the list refreshes
+    fresh = gate_for(gate_id="DINO-G3")
+    with venues.uow() as uow:
+        cards.report_loss(uow=uow, actor=holder(senior_id), card_no=senior.card_no, kind="formal")
+        uow.commit()
+    clock.advance(minutes=5)
+    refreshed = client.get(f"{API}/DINO/allow-list", headers=staff).json()
+    assert refreshed["refused"] == {senior.card_no: "formal_loss"}  # only the cards to refuse
+    assert fresh.take(refreshed, now=clock.now())
+    assert fresh.tap(senior.present(), clock.now()).refusal is GateRefusal.CARD_BLOCKED
+
+
+@pytest.mark.db
+def test_a_free_venues_list_does_not_grow_with_the_citys_card_holders(venues, client, login, clock):
+    staff = login(Role.VENUE_OPERATOR, branch_code="CZ-DINO")
+
+    def size() -> int:
+        listed = client.get(f"{API}/DINO/allow-list", headers=staff).json()
+        return len(listed["entries"]) + len(listed["refused"]) + len(listed["enteredFree"])
+
+    issue_card(venues, person_born(venues, date(1950, 2, 1), name="老游客"))
+    before = size()
+    for n in range(4):
+        issue_card(venues, person_born(venues, date(1945 + n, 3, 1), name="老游客"))
+    assert size() == before == 0

@@ -418,7 +418,7 @@ def issue_qr(*, uow: UnitOfWork, actor: Actor, channel: str, keys: KeyStore,
     issued_at = now.replace(microsecond=0)
     claims = TokenClaims(key_version=key.version, status_index=ecard.status_index,
                          ecard_no=int(ecard.ecard_no), issued_at=issued_at, valid_for=VALIDITY,
-                         nonce=secrets.token_bytes(8))
+                         nonce=secrets.token_bytes(8), age=_age(uow, ecard.person_id, issued_at))
     token = issue_token(Sm2Signer(key.key), claims)
     _flush(uow)
     uow.audit(actor=actor, action="ecard.qr_issued", entity_type="ecard", entity_id=ecard.ecard_no,
@@ -566,6 +566,21 @@ def get_status_list(*, uow: UnitOfWork, purpose: str, keys: KeyStore) -> Publish
 
 # ---------------------------------------------------------------------------------------
 # Helpers
+
+
+def _age(uow: UnitOfWork, person_id: int, at: datetime) -> int | None:
+    """The holder's age in whole years on the day (CST) of `at`, carried in the QR code so
+    an offline venue gate can decide a free category by age; None when unknown."""
+    from yikatong.core.clock import local_date
+    from yikatong.core.errors import NotFound
+    from yikatong.people.rules import age_on
+    from yikatong.people.service import person_basics
+
+    try:
+        born = person_basics(uow=uow, person_id=person_id).birth_date
+    except NotFound:
+        return None
+    return age_on(born, local_date(at)) if born is not None else None
 
 
 def _ecard_of(uow: UnitOfWork, person_id: int) -> Ecard:

@@ -505,7 +505,7 @@ class Venues:
 
         platform = self.world.platform
         with platform.uow(read_only=True) as uow:
-            entitled = tourism.entitlements(uow, "TMH", day, include_free=True)
+            entitled = tourism.entitlements(uow, "TMH", day)
             document = allow_list.signed_list(uow, self.world.keystore, venue_code="TMH", day=day,
                                               entitlements=entitled)
         taken = self.gate.take(document, now=platform.clock.now())

@@ -18,7 +18,20 @@ the day at every decision.
      "entries": [{"person": 17, "cards": ["T00000042"], "ecard": "0000000000000017",
                   "ground": "pass", "reference": "P-000017", "slot": null}, …],
      "refused": {"T00000041": "formal_loss"}, "entered": [[17, "pass", "P-000017"]],
+     "free": [{"code": "senior", "min_age": 70, "max_age": null}],
+     "enteredFree": ["3f0c…", "e:0000000000000017"],
      "proof": {"type": "Sm2Signature2026", "proofValue": "u…", …}}
+
+Free entry (a venue's free categories: seniors by age, everyone at a free museum) is not a list
+of the city's holders: the list carries the venue's rules (`free`) and the gate decides from
+what it read — the birth date in the social security number read from the chip (a citizen's
+number is their identity number: positions 7–14), or the age an e-card QR code carries (token
+version 2). A free venue's `refused` part is every card a gate must refuse in the city — the
+lost, frozen (a loss or freeze in force) and retired ones, not every valid card — so a free
+tap with a lost card is refused once the gate refreshes. `enteredFree` names the people who
+already entered free at the venue that day (one free entry per person per venue per day):
+a digest of the social security number bound to the venue and day (`person_key`), and
+"e:" + the live e-card number; a gate taking the list counts them as used.
 
 `version` is the issue time in milliseconds: a gate takes a list only when it is newer than
 the one it holds (a refresh is the whole list for the day; its ETag lets an unchanged list
@@ -64,12 +77,15 @@ def end_of_day(day: date) -> datetime:
 
 def build(*, venue_code: str, day: date, entitlements: Iterable[Entitlement], cards: Iterable[CardStanding],
           ecards: Mapping[int, str], issued_at: datetime, key_version: int,
-          entered: Iterable[tuple[int, str, str]] = ()) -> dict:
+          entered: Iterable[tuple[int, str, str]] = (), free: Sequence[Mapping] = (),
+          entered_free: Iterable[str] = ()) -> dict:
     """The unsigned list. `cards` are the entitled people's cards with their standing (a card
     an entitlement names but whose standing refuses it is left out of that entry and listed as
     refused); `ecards` maps a person to their live e-card number; `entered` are the (person,
     ground, reference) already recorded at the venue that day (online admissions, uploads from
-    other gates), which a gate taking the list counts as used."""
+    other gates), which a gate taking the list counts as used; `free` are the venue's free
+    categories (the rules a gate applies to the age it reads) and `entered_free` the person
+    keys (`person_key`, "e:" + e-card number) of those who entered free that day."""
     standing: dict[str, CardStanding] = {c.card_no: c for c in cards}
     valid_of: dict[int, set[str]] = {}
     for card in standing.values():
@@ -90,7 +106,22 @@ def build(*, venue_code: str, day: date, entitlements: Iterable[Entitlement], ca
         "validFrom": issued_at.isoformat(), "validUntil": end_of_day(day).isoformat(),
         "keyVersion": key_version, "entries": entries, "refused": refused,
         "entered": sorted([int(p), str(g), str(r)] for p, g, r in set(entered)),
+        "free": [{"code": str(c["code"]), "min_age": c.get("min_age"), "max_age": c.get("max_age")}
+                 for c in free],
+        "enteredFree": sorted(set(entered_free)),
     }
+
+
+def person_key(ssn: str, venue_code: str, day: date) -> str:
+    """Who entered free, as the list names them and a gate recognises them from the social
+    security number it read: a digest bound to the venue and day (the list does not carry
+    the numbers themselves)."""
+    text = f"{venue_code}|{day.isoformat()}|{ssn.strip().upper()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def ecard_key(ecard_no: str) -> str:
+    return f"e:{ecard_no}"
 
 
 def canonical(document: dict) -> bytes:
@@ -110,7 +141,7 @@ def sign(document: dict, signer: Sm2Signer, *, created: datetime) -> dict:
 def etag(document: dict) -> str:
     """Names the list's content (not its issue time): an unchanged list answers 304."""
     content = {k: v for k, v in document.items() if k in ("venue", "day", "entries", "refused", "entered",
-                                                          "keyVersion")}
+                                                          "keyVersion", "free", "enteredFree")}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -164,6 +195,8 @@ class HeldList:
     refused: dict[str, str]
     entered: tuple[tuple[int, Ground, str], ...]
     entries: int
+    free: tuple[dict, ...] = ()
+    entered_free: frozenset[str] = frozenset()
 
     def within_validity(self, now: datetime) -> bool:
         return self.valid_from <= now <= self.valid_until
@@ -194,7 +227,10 @@ def index(document: dict) -> HeldList:
         valid_until=datetime.fromisoformat(document["validUntil"]),
         by_card=by_card, by_ecard=by_ecard, refused=refused,
         entered=tuple((int(p), Ground(g), str(r)) for p, g, r in document.get("entered") or ()),
-        entries=len(document["entries"]))
+        entries=len(document["entries"]),
+        free=tuple({"code": str(c["code"]), "min_age": c.get("min_age"), "max_age": c.get("max_age")}
+                   for c in document.get("free") or ()),
+        entered_free=frozenset(str(k) for k in document.get("enteredFree") or ()))
 
 
 def _slot(value: str | None) -> tuple[time, time] | None:
@@ -203,6 +239,21 @@ def _slot(value: str | None) -> tuple[time, time] | None:
         return None
     start, end = str(value).split("-", 1)
     return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
+def free_by_ssn(categories, ssn: str, day: date) -> str | None:
+    """The free category of the holder of this social security number on `day`: the birth
+    date it carries (a citizen's identity number, positions 7–14; residence permits and 2023
+    PR numbers alike); a number with no birth date (agency-assigned) only meets "everyone"."""
+    from yikatong.core.errors import DomainError
+    from yikatong.people.rules import age_on, classify_id_number
+    from yikatong.tourism.rules import free_category_by_age
+
+    try:
+        born = classify_id_number(ssn).birth_date
+    except DomainError:
+        born = None
+    return free_category_by_age(categories, age_on(born, day) if born is not None else None)
 
 
 def card_refusal(state: str, hr_status: str) -> str | None:
@@ -248,6 +299,56 @@ def card_standings(uow, person_ids: Iterable[int]) -> list[CardStanding]:
     return found
 
 
+def refused_cards(uow) -> list[CardStanding]:
+    """Every card in the city a gate must refuse: retired ones (replaced, exchanged, …) and
+    cards in use with a loss or freeze in force — not the valid cards (a free venue's list
+    grows with these, not with the city's holders). Cards never handed over are not in
+    anyone's hands and are left out."""
+    from sqlalchemy import or_, select
+
+    from yikatong.cards.models import Card, CardBlock
+    from yikatong.cards.rules import CardState, derive_hr_status
+
+    now = uow.now()
+    blocked = select(CardBlock.__table__.c.card_id)
+    cards = uow.session.execute(select(Card.id, Card.card_no, Card.person_id, Card.state).where(or_(
+        Card.state == CardState.RETIRED, (Card.state == CardState.IN_USE) & Card.id.in_(blocked)))).all()
+    blocks: dict[int, list] = {card.id: [] for card in cards if card.state == CardState.IN_USE}
+    ids = list(blocks)
+    for start in range(0, len(ids), _CHUNK):
+        for block in uow.session.execute(select(CardBlock.__table__).where(
+                CardBlock.__table__.c.card_id.in_(ids[start:start + _CHUNK]))):
+            blocks[block.card_id].append(block)
+    found = []
+    for card in cards:
+        hr_status = derive_hr_status(card.state, blocks.get(card.id, []), now)
+        refusal = card_refusal(card.state, str(hr_status))
+        if refusal is not None:
+            found.append(CardStanding(card.card_no, card.person_id, refusal))
+    return found
+
+
+def entered_free_keys(uow, venue_code: str, day: date) -> list[str]:
+    """The keys (`person_key` of the social security number, `ecard_key`) of the people who
+    entered free at the venue on the day."""
+    from sqlalchemy import select
+
+    from yikatong.people.models import Person
+    from yikatong.tourism.models import Entry
+
+    people = set(uow.session.execute(select(Entry.person_id).where(
+        Entry.venue_code == venue_code, Entry.day == day, Entry.ground == "free",
+        Entry.person_id.is_not(None))).scalars())
+    keys: list[str] = []
+    ids = sorted(people)
+    for start in range(0, len(ids), _CHUNK):
+        for ssn in uow.session.execute(select(Person.ssn).where(Person.id.in_(ids[start:start + _CHUNK]))).scalars():
+            if ssn:
+                keys.append(person_key(ssn, venue_code, day))
+    keys.extend(ecard_key(no) for no in live_ecards(uow, people).values())
+    return keys
+
+
 def live_ecards(uow, person_ids: Iterable[int]) -> dict[int, str]:
     """person → live e-card number (a revoked e-card is not live)."""
     from sqlalchemy import select
@@ -277,10 +378,17 @@ def entered_at(uow, venue_code: str, day: date) -> list[tuple[int, str, str]]:
 def signed_list(uow, keys, *, venue_code: str, day: date, entitlements: Sequence[Entitlement]) -> dict:
     """The signed list of a venue and day from its entitlements (read by the caller from
     `tourism.service.entitlements`) and the standing of the entitled people's cards."""
+    from yikatong.tourism.service import free_categories
+
     people = {e.person_id for e in entitlements}
     key = keys.get(KEY_PURPOSE)
     now = uow.now()
-    document = build(venue_code=venue_code, day=day, entitlements=entitlements, cards=card_standings(uow, people),
+    free = free_categories(uow, venue_code)
+    cards = card_standings(uow, people)
+    if free:  # a free tap can be any card in the city: every card to refuse is listed
+        cards += refused_cards(uow)
+    document = build(venue_code=venue_code, day=day, entitlements=entitlements, cards=cards,
                      ecards=live_ecards(uow, people), issued_at=now, key_version=key.version,
-                     entered=entered_at(uow, venue_code, day))
+                     entered=entered_at(uow, venue_code, day), free=free,
+                     entered_free=entered_free_keys(uow, venue_code, day) if free else ())
     return sign(document, Sm2Signer(key.key), created=now)

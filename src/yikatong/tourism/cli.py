@@ -5,7 +5,7 @@ entries), refunds at the card centre, and the entitlements a gate's allow-list i
     ykt tourism venues
     ykt tourism products [--venue DINO]
     ykt tourism report DINO [--day 2026-03-02]
-    ykt tourism entitlements DINO [--day 2026-03-02] [--free]
+    ykt tourism entitlements DINO [--day 2026-03-02]
     ykt tourism refund MP20260302000001 --reason …
 
 Each change is a `tourism.service` use case (one transaction, one audit record); refusals
@@ -115,8 +115,7 @@ def register(group) -> None:
         console.print(table)
 
     @tourism.command("entitlements")
-    def entitlements(venue: str = typer.Argument(...), day: str | None = typer.Option(None, "--day"),
-                     free: bool = typer.Option(False, "--free", help="include the free categories' card holders")) -> None:
+    def entitlements(venue: str = typer.Argument(...), day: str | None = typer.Option(None, "--day")) -> None:
         """Who may enter a venue on a day (what a gate's allow-list is built from) / 当日可入园名单."""
         from yikatong.cli.context import platform
         from yikatong.cli.main import fail
@@ -125,7 +124,8 @@ def register(group) -> None:
 
         try:
             with platform().uow(read_only=True) as uow:
-                found = service.entitlements(uow, venue, _day(day, uow), include_free=free)
+                found = service.entitlements(uow, venue, _day(day, uow))
+                free = service.free_categories(uow, venue)
         except DomainError as error:
             fail(error)
         table = Table("person", "ground / 依据", "reference", "cards / 卡号尾号", "slot")
@@ -134,6 +134,9 @@ def register(group) -> None:
                           e.slot or "")
         console.print(table)
         console.print(f"{len(found)} entitlements / 条")
+        for c in free:  # decided at the gate from the age it reads, not listed person by person
+            console.print(f"free / 免费: {c.get('name_zh') or c['code']} (min_age {c.get('min_age')}, "
+                          f"max_age {c.get('max_age')})")
 
     @tourism.command("refund")
     def refund(ticket_no: str = typer.Argument(...), reason: str = typer.Option(..., "--reason")) -> None:

@@ -26,7 +26,6 @@ Nothing here touches the database: gates run offline.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -38,36 +37,11 @@ from yikatong.chip.protocols import CardReader, CardRemoved
 from yikatong.chip.psam import Psam
 from yikatong.core.clock import CST
 from yikatong.crypto.sm2 import Sm2Verifier
-from yikatong.ecard.terminal import OfflineVerifier
+from yikatong.ecard.terminal import MemoryNonceStore, OfflineVerifier
 from yikatong.ecard.tokens import TokenRejected
-from yikatong.tourism import allow_list
+from yikatong.tourism import allow_list, rules
 from yikatong.tourism.allow_list import Grant, HeldList
 from yikatong.tourism.protocols import GateEntry, Ground, Presented
-
-
-class GateNonceStore:
-    """The e-card codes this gate has taken, forgotten once expired; the same contract as
-    `ecard.terminal.MemoryNonceStore`, but expired codes leave through a heap ordered by
-    expiry, so a claim costs O(log n) instead of a pass over every code held (at a busy gate
-    that pass cost twice the SM2 check itself: bench/gate_entries.py)."""
-
-    def __init__(self) -> None:
-        self._expiry: dict[bytes, datetime] = {}
-        self._by_expiry: list[tuple[datetime, bytes]] = []
-
-    def claim(self, nonce: bytes, expires_at: datetime, now: datetime) -> bool:
-        while self._by_expiry and self._by_expiry[0][0] <= now:
-            _, old = heapq.heappop(self._by_expiry)
-            if old in self._expiry and self._expiry[old] <= now:
-                del self._expiry[old]
-        if nonce in self._expiry:
-            return False
-        self._expiry[nonce] = expires_at
-        heapq.heappush(self._by_expiry, (expires_at, nonce))
-        return True
-
-    def __len__(self) -> int:
-        return len(self._expiry)
 
 
 class GateRefusal(StrEnum):
@@ -115,10 +89,12 @@ class Gate:
         self.venue_code = venue_code
         self.psam = psam
         self._verifiers = {int(v): Sm2Verifier(k) for v, k in public_keys.items()}
-        self.ecards = OfflineVerifier(public_keys, status_lists, seen_nonces=GateNonceStore())
+        self.ecards = OfflineVerifier(public_keys, status_lists, seen_nonces=MemoryNonceStore())
         self.held: HeldList | None = None
         # (day, person, ground, reference) let in here, or entered at the venue as of the list
         self._used: set[tuple[date, int, Ground, str]] = set()
+        # (day, person key) of the free entries let in here, or entered at the venue as of the list
+        self._free_used: set[tuple[date, str]] = set()
         self._entries: list[GateEntry] = []
         self._sequence = 0
 
@@ -140,6 +116,10 @@ class Gate:
         self.held = held
         self._used = {key for key in self._used if key[0] >= held.day}  # earlier days are done
         self._used.update((held.day, person, ground, reference) for person, ground, reference in held.entered)
+        self._free_used = {key for key in self._free_used if key[0] >= held.day}
+        self._free_used.update((held.day, key) for key in held.entered_free)
+        self._free_used.update((held.day, f"p:{person}") for person, ground, _ in held.entered
+                               if ground is Ground.FREE)
         return True
 
     def refresh_status_lists(self, credentials: Iterable[dict], *, now: datetime) -> int:
@@ -167,7 +147,7 @@ class Gate:
             return Decision.refused(GateRefusal.CARD_UNREADABLE, refused.message_en)
         if not data.card_no:
             return Decision.refused(GateRefusal.CARD_UNREADABLE)
-        decision = self.decide_card(data.card_no, when)
+        decision = self.decide_card(data.card_no, when, ssn=data.ssn)
         return Decision(decision.admitted, decision.refusal, decision.zh, decision.en, decision.entry,
                         data.card_no, data.ssn)
 
@@ -177,23 +157,35 @@ class Gate:
             accepted = self.ecards.verify(token, now=when, business=f"venue:{self.venue_code}")
         except TokenRejected as rejected:
             return Decision.refused(GateRefusal.ECARD_REJECTED, str(rejected.details.get("reason", "")))
-        return self.decide_ecard(accepted.ecard_no, when)
+        return self.decide_ecard(accepted.ecard_no, when, age=accepted.age)
 
     # -- deciding on data already read ---------------------------------------------------------
 
-    def decide_card(self, card_no: str, when: datetime) -> Decision:
+    def decide_card(self, card_no: str, when: datetime, *, ssn: str | None = None) -> Decision:
+        """A tap: the card number (and the social security number, when the PSAM could read
+        it: its birth date decides the venue's free categories)."""
         held = self._current(when)
         if held is None:
             return Decision.refused(GateRefusal.NO_LIST, card_no=card_no)
         if card_no in held.refused:
             return Decision.refused(GateRefusal.CARD_BLOCKED, held.refused[card_no], card_no=card_no)
-        return self._admit(held.by_card.get(card_no, ()), when, Presented.CARD, card_no)
+        grants = held.by_card.get(card_no, ())
+        free = None
+        if held.free and ssn:
+            keys = [allow_list.person_key(ssn, held.venue, held.day)]
+            free = (allow_list.free_by_ssn(held.free, ssn, held.day), keys)
+        return self._admit(grants, when, Presented.CARD, card_no, free=free)
 
-    def decide_ecard(self, ecard_no: str, when: datetime) -> Decision:
+    def decide_ecard(self, ecard_no: str, when: datetime, *, age: int | None = None) -> Decision:
+        """An e-card QR code that verified: its e-card number (and the age it carries)."""
         held = self._current(when)
         if held is None:
             return Decision.refused(GateRefusal.NO_LIST)
-        return self._admit(held.by_ecard.get(ecard_no, ()), when, Presented.ECARD, None)
+        free = None
+        if held.free:
+            free = (rules.free_category_by_age(held.free, age), [allow_list.ecard_key(ecard_no)])
+        return self._admit(held.by_ecard.get(ecard_no, ()), when, Presented.ECARD, None, free=free,
+                           ecard_no=ecard_no)
 
     def _current(self, when: datetime) -> HeldList | None:
         held = self.held
@@ -202,25 +194,47 @@ class Gate:
         return held
 
     def _admit(self, grants: tuple[Grant, ...], when: datetime, presented: Presented,
-               card_no: str | None) -> Decision:
-        if not grants:
-            return Decision.refused(GateRefusal.NOT_ENTITLED, card_no=card_no)
+               card_no: str | None, *, free: tuple[str | None, list[str]] | None = None,
+               ecard_no: str | None = None) -> Decision:
+        """`free`: the free category the person read is in (None: none) and the keys that
+        name them (their social security number's digest or e-card; with a person on the
+        list, also the person): one free entry per person per venue per day."""
         local = when.astimezone(CST)
         day, clock = local.date(), local.time().replace(tzinfo=None)
-        refusal = GateRefusal.ALREADY_ENTERED
+        person = grants[0].person_id if grants else None
+        category, keys = free if free is not None else (None, [])
+        free_used = False
+        if category is not None or (grants and grants[0].ground is Ground.FREE):  # free grants sort first
+            keys = [*keys, *([f"p:{person}"] if person is not None else [])]
+            free_used = any((day, key) in self._free_used for key in keys)
+        refusal = GateRefusal.ALREADY_ENTERED if grants or (category and free_used) else GateRefusal.NOT_ENTITLED
+        if category is not None and not free_used:
+            self._free_used.update((day, key) for key in keys)
+            return self._enter(None, when, presented, card_no, ecard_no=ecard_no, person_id=person,
+                               reference=category)
         for grant in grants:
             key = (day, grant.person_id, grant.ground, grant.reference)
-            if key in self._used:
+            if key in self._used or (grant.ground is Ground.FREE and free_used):
                 continue
             if grant.slot is not None and not grant.slot[0] <= clock < grant.slot[1]:
                 refusal = GateRefusal.OUTSIDE_SLOT
                 continue
-            self._used.add(key)
-            self._sequence += 1
-            entry = GateEntry(entry_id=f"{self.gate_id}-{self._sequence:08d}", venue_code=self.venue_code,
-                              gate_id=self.gate_id, person_id=grant.person_id, card_no=card_no,
-                              presented=presented, ground=grant.ground, reference=grant.reference,
-                              at=when, offline=True)
-            self._entries.append(entry)
-            return Decision(True, entry=entry, card_no=card_no)
+            if grant.ground is Ground.FREE:
+                self._free_used.update((day, key) for key in keys)
+            return self._enter(grant, when, presented, card_no, ecard_no=ecard_no,
+                               person_id=grant.person_id, reference=grant.reference)
         return Decision.refused(refusal, card_no=card_no)
+
+    def _enter(self, grant: Grant | None, when: datetime, presented: Presented, card_no: str | None, *,
+               ecard_no: str | None, person_id: int | None, reference: str) -> Decision:
+        day = when.astimezone(CST).date()
+        if grant is not None:
+            self._used.add((day, grant.person_id, grant.ground, grant.reference))
+        ground = grant.ground if grant is not None else Ground.FREE
+        self._sequence += 1
+        entry = GateEntry(entry_id=f"{self.gate_id}-{self._sequence:08d}", venue_code=self.venue_code,
+                          gate_id=self.gate_id, person_id=person_id, card_no=card_no,
+                          presented=presented, ground=ground, reference=reference,
+                          at=when, offline=True, ecard_no=ecard_no if person_id is None else None)
+        self._entries.append(entry)
+        return Decision(True, entry=entry, card_no=card_no)

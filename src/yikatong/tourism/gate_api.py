@@ -61,6 +61,7 @@ class EntryIn(BaseModel):
     gate_id: str = Field(min_length=1, max_length=32)
     person_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     card_no: str | None = Field(default=None, max_length=9)
+    ecard_no: str | None = Field(default=None, pattern=r"^\d{16}$")  # a free entry by e-card, person unknown
     presented: Presented
     ground: Ground
     reference: str = Field(min_length=1, max_length=64)
@@ -147,7 +148,7 @@ def get_allow_list(venue_code: VenueCode, request: Request, day: date | None = N
     with platform.uow(read_only=True) as uow:
         _venue_of(uow, actor, venue_code)
         chosen = day or local_date(uow.now())
-        entitlements = service.entitlements(uow, venue_code, chosen, include_free=True)
+        entitlements = service.entitlements(uow, venue_code, chosen)
         document = allow_list.signed_list(uow, platform.get(KeyStore), venue_code=venue_code, day=chosen,
                                           entitlements=entitlements)
     etag = f'"{allow_list.etag(document)}"'
@@ -165,7 +166,7 @@ def upload_entries(venue_code: VenueCode, body: EntriesIn, actor: Actor = Depend
 
     entries = [GateEntry(entry_id=e.entry_id, venue_code=venue_code, gate_id=e.gate_id, person_id=e.person_id,
                          card_no=e.card_no, presented=e.presented, ground=e.ground, reference=e.reference,
-                         at=e.at, offline=e.offline) for e in body.entries]
+                         at=e.at, offline=e.offline, ecard_no=e.ecard_no) for e in body.entries]
     with platform.uow() as uow:
         _venue_of(uow, actor, venue_code)
         outcome = service.record_entries(uow, actor, entries)

@@ -57,3 +57,4 @@ class GateEntry:
     reference: str
     at: datetime
     offline: bool
+    ecard_no: str | None = None  # the e-card a QR code named (a free entry of someone not on the list)

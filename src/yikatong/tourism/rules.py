@@ -100,12 +100,22 @@ def age_on(birth: date, day: date) -> int:
 def free_category(categories: list[dict], birth: date | None, day: date) -> str | None:
     """The first free category the venue declares that a person born on `birth` is in on
     `day` (by age: `min_age` and/or `max_age`, whole years), else None."""
-    if birth is None:
-        return None
-    age = age_on(birth, day)
+    return free_category_by_age(categories, age_on(birth, day) if birth is not None else None)
+
+
+def free_category_by_age(categories, age: int | None) -> str | None:
+    """The first category a person of `age` (whole years) is in. An unknown age (a number
+    that carries no birth date) is only in a category open to every age (min_age 0, no
+    max_age: "everyone")."""
     for category in categories:
         low, high = category.get("min_age"), category.get("max_age")
-        if (low is None or age >= low) and (high is None or age <= high) and (low or high) is not None:
+        if low is None and high is None:
+            continue
+        if age is None:
+            if not low and high is None:
+                return category["code"]
+            continue
+        if (low is None or age >= low) and (high is None or age <= high):
             return category["code"]
     return None
 

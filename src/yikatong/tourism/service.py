@@ -11,6 +11,7 @@ one audit record (a batch of entries: one record naming its entries).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -659,53 +660,39 @@ def valid_card_nos(uow: UnitOfWork, person_id: int) -> tuple[str, ...]:
                  if c.state == CardState.IN_USE and c.hr_status == HrStatus.NORMAL)
 
 
-def entitlements(uow: UnitOfWork, venue_code: str, day: date, *,
-                 include_free: bool = False) -> list[Entitlement]:
-    """Who may enter `venue_code` on `day` and on what ground: every valid day ticket for the
-    venue and day, every pass usable there that day (not yet activated but inside its window
-    included: the first entry activates it), and, with `include_free`, every card holder in a
-    free category the venue declares. Each with the person's valid cards (none: an e-card QR
-    still names the person). Reads only."""
-    venue = _venue(uow, venue_code)
-    found: list[Entitlement] = []
-    cards: dict[int, tuple[str, ...]] = {}
+def entitlements(uow: UnitOfWork, venue_code: str, day: date) -> list[Entitlement]:
+    """Who may enter `venue_code` on `day` by a ticket or pass: every valid day ticket for the
+    venue and day and every pass usable there that day (not yet activated but inside its
+    window included: the first entry activates it), each with the person's valid cards (none:
+    an e-card QR still names the person). Free categories are not listed person by person: the
+    allow-list carries the venue's rules and the gate decides from the age it reads
+    (`free_categories`). Set-based: one query for the tickets and passes, one for the cards
+    of those people (and their blocks). Reads only."""
+    from sqlalchemy import and_, or_
 
-    def cards_of(person_id: int) -> tuple[str, ...]:
-        if person_id not in cards:
-            cards[person_id] = valid_card_nos(uow, person_id)
-        return cards[person_id]
+    from yikatong.tourism.allow_list import card_standings
 
-    for t in uow.session.execute(select(Ticket).where(
-            Ticket.venue_code == venue_code, Ticket.day == day, Ticket.status == TicketStatus.VALID,
-            Ticket.kind == ProductKind.DAY_TICKET).order_by(Ticket.id)).scalars():
-        found.append(Entitlement(person_id=t.person_id, card_nos=cards_of(t.person_id),
-                                 ground=Ground.TICKET, reference=t.ticket_no, venue_code=venue_code,
-                                 day=day, slot=t.slot))
-    pass_products = {p.code for p in uow.session.execute(select(Product).where(
-        Product.kind == ProductKind.PASS)).scalars() if venue_code in p.venue_codes}
+    _venue(uow, venue_code)
+    pass_products = [p.code for p in uow.session.execute(select(Product).where(
+        Product.kind == ProductKind.PASS)).scalars() if venue_code in p.venue_codes]
+    wanted = [and_(Ticket.kind == ProductKind.DAY_TICKET, Ticket.venue_code == venue_code, Ticket.day == day)]
     if pass_products:
-        for t in uow.session.execute(select(Ticket).where(
-                Ticket.kind == ProductKind.PASS, Ticket.status == TicketStatus.VALID,
-                Ticket.product_code.in_(pass_products)).order_by(Ticket.id)).scalars():
-            if rules.pass_usable(status=t.status, activate_by_day=t.activate_by, valid_from=t.valid_from,
-                                 valid_until=t.valid_until, day=day):
-                found.append(Entitlement(person_id=t.person_id, card_nos=cards_of(t.person_id),
-                                         ground=Ground.PASS, reference=t.ticket_no,
-                                         venue_code=venue_code, day=day))
-    if include_free and venue.free_categories:
-        from yikatong.cards.service import person_ids_with_live_cards
-        from yikatong.people.service import person_basics
-
-        after = 0
-        while batch := person_ids_with_live_cards(uow=uow, after_person_id=after, limit=500):
-            for person_id in batch:
-                category = rules.free_category(venue.free_categories,
-                                               person_basics(uow=uow, person_id=person_id).birth_date, day)
-                if category is not None:
-                    found.append(Entitlement(person_id=person_id, card_nos=cards_of(person_id),
-                                             ground=Ground.FREE, reference=category,
-                                             venue_code=venue_code, day=day))
-            after = batch[-1]
+        wanted.append(and_(Ticket.kind == ProductKind.PASS, Ticket.product_code.in_(pass_products)))
+    rows = [t for t in uow.session.execute(select(Ticket).where(
+        Ticket.status == TicketStatus.VALID, or_(*wanted)).order_by(Ticket.id)).scalars()
+        if t.kind == ProductKind.DAY_TICKET or rules.pass_usable(
+            status=t.status, activate_by_day=t.activate_by, valid_from=t.valid_from,
+            valid_until=t.valid_until, day=day)]
+    valid: dict[int, list[str]] = {}
+    for card in card_standings(uow, {t.person_id for t in rows}):
+        if card.refusal is None:
+            valid.setdefault(card.person_id, []).append(card.card_no)
+    found: list[Entitlement] = []
+    for kind, ground in ((ProductKind.DAY_TICKET, Ground.TICKET), (ProductKind.PASS, Ground.PASS)):
+        found.extend(Entitlement(person_id=t.person_id, card_nos=tuple(sorted(valid.get(t.person_id, ()))),
+                                 ground=ground, reference=t.ticket_no, venue_code=venue_code, day=day,
+                                 slot=t.slot if ground is Ground.TICKET else None)
+                     for t in rows if t.kind == kind)
     return found
 
 
@@ -740,7 +727,11 @@ def admit(uow: UnitOfWork, actor: Actor, venue_code: str, gate_id: str, *, card_
     candidates = _candidates(uow, person_id, venue_code)
     entered = _passes_entered(uow, venue_code, day, [c.ticket_no for c in candidates])
     free = rules.free_category(venue.free_categories, _birth_date(uow, person_id), day)
-    chosen = rules.choose_ground(candidates, venue_code=venue_code, day=day, entered_today=entered, free=free)
+    free_entered = free is not None and _free_entered(uow, venue_code, day, person_id)
+    chosen = rules.choose_ground(candidates, venue_code=venue_code, day=day, entered_today=entered,
+                                 free=None if free_entered else free)
+    if free_entered and chosen == Refusal.NO_ENTITLEMENT:  # one free entry per person per venue per day
+        chosen = Refusal.ALREADY_ENTERED
     if isinstance(chosen, Refusal):
         return _refused(entry_id, venue_code, person_id, chosen)
     ground, reference = chosen
@@ -771,6 +762,7 @@ def record_entries(uow: UnitOfWork, actor: Actor, entries: list[GateEntry]) -> E
     known = set(uow.session.execute(select(Entry.entry_id).where(Entry.entry_id.in_(list(seen_ids)))).scalars())
     venue_cache: dict[str, Venue] = {}
     batch: set[str] = set()
+    batch_free: set[tuple[str, date, int]] = set()  # free entries recorded by this upload
     for entry in entries:
         entry_id = _check_entry_id(entry.entry_id)
         if entry_id in known or entry_id in batch:
@@ -782,7 +774,13 @@ def record_entries(uow: UnitOfWork, actor: Actor, entries: list[GateEntry]) -> E
         venue = venue_cache[entry.venue_code]
         at = as_utc(entry.at)
         day = local_date(at)
-        exception = _entry_exception(uow, venue, entry, day)
+        person_id = entry.person_id
+        if person_id is None and entry.ground == Ground.FREE:  # the gate decided by age alone
+            person_id = _person_of_entry(uow, entry)
+            entry = dataclasses.replace(entry, person_id=person_id)
+        exception = _entry_exception(uow, venue, entry, day, batch_free)
+        if entry.ground == Ground.FREE and person_id is not None:
+            batch_free.add((entry.venue_code, day, person_id))
         if exception is None and entry.ground in (Ground.TICKET, Ground.PASS):
             _apply_entry(uow, actor, str(entry.ground), entry.reference, at, day)
         uow.session.add(Entry(entry_id=entry_id, venue_code=entry.venue_code, gate_id=entry.gate_id[:32],
@@ -803,13 +801,19 @@ def record_entries(uow: UnitOfWork, actor: Actor, entries: list[GateEntry]) -> E
     return outcome
 
 
-def _entry_exception(uow: UnitOfWork, venue: Venue, entry: GateEntry, day: date) -> str | None:
+def _entry_exception(uow: UnitOfWork, venue: Venue, entry: GateEntry, day: date,
+                     batch_free: set[tuple[str, date, int]] = frozenset()) -> str | None:
     if entry.card_no and entry.person_id is not None:
         if _person_of_card(uow, entry.card_no) != entry.person_id:
             return Refusal.CARD_NOT_VALID
     if entry.ground == Ground.FREE:
+        if entry.card_no and entry.person_id is None:
+            return Refusal.CARD_NOT_VALID
         free = entry.person_id is not None and rules.free_category(
             venue.free_categories, _birth_date(uow, entry.person_id), day) is not None
+        if free and ((venue.code, day, entry.person_id) in batch_free
+                     or _free_entered(uow, venue.code, day, entry.person_id)):
+            return Refusal.ALREADY_ENTERED  # one free entry per person per venue per day
         return rules.check_entry(None, ground="free", venue_code=venue.code, day=day,
                                  entered_today=False, free_ok=free)
     ticket = uow.session.execute(select(Ticket).where(Ticket.ticket_no == entry.reference)).scalar_one_or_none()
@@ -832,6 +836,24 @@ def _apply_entry(uow: UnitOfWork, actor: Actor, ground: str, reference: str, at:
     elif ground == Ground.PASS and ticket.valid_from is None:
         _activate(uow, actor, ticket, day)
     uow.session.flush()
+
+
+def _free_entered(uow: UnitOfWork, venue_code: str, day: date, person_id: int) -> bool:
+    return uow.session.execute(select(Entry.id).where(
+        Entry.venue_code == venue_code, Entry.day == day, Entry.ground == Ground.FREE,
+        Entry.person_id == person_id).limit(1)).first() is not None
+
+
+def _person_of_entry(uow: UnitOfWork, entry: GateEntry) -> int | None:
+    """The person of a free entry a gate let in by age alone: the tapped card's holder (an
+    accepted card only), else the e-card's."""
+    if entry.card_no:
+        return _person_of_card(uow, entry.card_no)
+    if entry.ecard_no:
+        from yikatong.ecard.models import Ecard
+
+        return uow.session.execute(select(Ecard.person_id).where(Ecard.ecard_no == entry.ecard_no)).scalar()
+    return None
 
 
 def _passes_entered(uow: UnitOfWork, venue_code: str, day: date, references: list[str]) -> set[str]:
