@@ -63,5 +63,6 @@ def test_venue_staff_check_sell_and_refund_at_the_desk(bank_platform, bank, sign
     assert 'class="ok"' in admitted.text
     page = staff.get("/venue?venue=DINO")
     assert "260.00" in page.text and "…" + card.card_no[-4:] in page.text
+    assert "退回电子钱包" in page.text  # the day's wallet refunds (none here) have their row
     other = signed_in(Role.VENUE_OPERATOR, branch_code="CZ-TMH")
     assert "<code>DINO</code>" not in other.get("/venue?venue=DINO").text

@@ -105,7 +105,9 @@ def register(group) -> None:
         table = Table("item / 项目", "value / 数值")
         for label, value in (("tickets sold / 售票", r.tickets_sold), ("bank / 银行账户", _money(r.sales_bank_fen)),
                              ("wallet / 电子钱包", _money(r.sales_wallet_fen)), ("discounts / 优惠", _money(r.discount_fen)),
-                             ("refunds / 退票", f"{r.refunds} · {_money(r.refunds_fen)}"), ("net / 净额", _money(r.net_fen)),
+                             ("refunds / 退票", f"{r.refunds} · {_money(r.refunds_fen)}"),
+                             ("wallet refunds / 退回钱包", f"{r.wallet_refunds} · {_money(r.wallet_refunds_fen)}"),
+                             ("net / 净额", _money(r.net_fen)),
                              ("entries / 入园", r.entries), ("offline / 离线上传", r.entries_offline),
                              ("exceptions / 异常", r.exceptions)):
             table.add_row(label, str(value))

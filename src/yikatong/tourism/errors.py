@@ -93,6 +93,12 @@ class NotRefundable(Conflict):
     en = "This ticket cannot be refunded ({why_en})"
 
 
+class WalletPurchaseNotCleared(Conflict):
+    code = "tourism_wallet_purchase_not_cleared"
+    zh = "该门票的钱包消费尚未清算，请待景区终端上传清算文件后再退票"
+    en = "The ticket's wallet purchase has not been cleared yet: refund it once the venue terminal's file is cleared"
+
+
 class PassNotActivatable(Conflict):
     code = "tourism_pass_not_activatable"
     zh = "该年卡不可激活（{why_zh}）"

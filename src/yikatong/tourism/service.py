@@ -162,6 +162,10 @@ class VenueDayReport:
     entries_offline: int
     exceptions: int
     slots: tuple[dict, ...]
+    # Of the refunds, those of wallet sales: credited back to the wallet (at the next contact)
+    # and taken off the operator's clearing payable.
+    wallet_refunds: int = 0
+    wallet_refunds_fen: Fen = 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -544,7 +548,9 @@ def refund(*, uow: UnitOfWork, actor: Actor, ticket_no: str, reason: str) -> Tic
     if ticket.payment == Payment.WALLET and actor.role is Role.HOLDER:
         raise errors.NotRefundable(why_zh="钱包支付的门票请到景区窗口退票",
                                    why_en="a ticket paid from the wallet is refunded at the venue's desk")
-    bank_reference = None
+    bank_reference = wallet_order = None
+    if ticket.payment == Payment.WALLET and ticket.paid_fen > 0:
+        wallet_order = _credit_wallet(uow, actor, ticket)
     if ticket.payment == Payment.BANK and ticket.paid_fen > 0:
         answer = uow.get(BankGateway).refund_to_account(
             bank_code=ticket.bank_code, pan=ticket.pan, amount_fen=ticket.paid_fen,
@@ -565,9 +571,68 @@ def refund(*, uow: UnitOfWork, actor: Actor, ticket_no: str, reason: str) -> Tic
     uow.audit(actor=actor, action="tourism_ticket.refunded", entity_type="tourism_ticket",
               entity_id=ticket.ticket_no, before={"status": TicketStatus.VALID}, reason=reason.strip(),
               after={"status": TicketStatus.REFUNDED, "paid_fen": ticket.paid_fen,
-                     "payment": ticket.payment, "bank_reference": bank_reference})
+                     "payment": ticket.payment, "bank_reference": bank_reference,
+                     "wallet_order": wallet_order})
     uow.commit()
     return _ticket_view(uow, ticket)
+
+
+def _cleared_purchase(uow: UnitOfWork, ticket: Ticket):
+    """The cleared T-Union purchase that paid a wallet ticket (reference `TU-<asn>-<counter>`),
+    or None while the venue terminal's file has not been cleared."""
+    from yikatong.clearing import fileformat
+    from yikatong.clearing.models import ClearedRecord, RecordStatus
+
+    parts = (ticket.purchase_reference or "").split("-")
+    if len(parts) != 3 or parts[0] != "TU" or not parts[2].isdigit():
+        return None
+    r = ClearedRecord
+    return uow.session.execute(select(r).where(
+        r.asn == parts[1], r.counter_kind == fileformat.OFFLINE, r.counter == int(parts[2]),
+        r.own_card.is_(True), r.status == RecordStatus.CLEARED, r.amount == ticket.paid_fen)
+        .order_by(r.batch_id, r.seq).limit(1)).scalar_one_or_none()
+
+
+def wallet_refund_order_no(ticket_no: str) -> str:
+    """The top-up order that gives a wallet ticket's money back (one per ticket)."""
+    return f"VR{ticket_no}"[:32]
+
+
+def _credit_wallet(uow: UnitOfWork, actor: Actor, ticket: Ticket) -> str:
+    """A wallet sale's refund: a paid top-up order of payer kind `venue_refund`, written on the
+    chip at the card's next online contact (as a transit rebate is: never refunded to a payer,
+    never stale, waiting at the 1000 CNY cap), and a journal moving the fen from the venue
+    operator's clearing payable (what clearing credited for the purchase) to the unwritten
+    top-ups. Refused (409) until the purchase is cleared: before that the payable holds nothing
+    for it and the books could not balance. Returns the order number."""
+    from yikatong.clearing.rules import operator_payable
+    from yikatong.clearing.settlement import _open_account
+    from yikatong.ledger import service as ledger
+    from yikatong.transit import rules as transit_rules
+    from yikatong.transit.models import TopUpOrder, TransitWallet
+
+    record = _cleared_purchase(uow, ticket)
+    if record is None:
+        raise errors.WalletPurchaseNotCleared(ticket_no=ticket.ticket_no)
+    now = uow.now()
+    order_no = wallet_refund_order_no(ticket.ticket_no)
+    wallet = uow.session.execute(select(TransitWallet).where(TransitWallet.asn == record.asn)).scalar_one_or_none()
+    uow.session.add(TopUpOrder(
+        order_no=order_no, idempotency_key=f"venue_refund:{ticket.ticket_no}"[:64], request_hash="-" * 64,
+        asn=record.asn, issuer_id=record.issuer_id, amount=ticket.paid_fen,
+        channel=str(transit_rules.TopUpChannel.ONLINE), outlet_code=None,
+        payer_kind=transit_rules.VENUE_REFUND_PAYER, payer_reference=f"门票退款 refund {ticket.ticket_no}"[:64],
+        state=str(transit_rules.OrderState.PAID), balance_read=(wallet.last_balance or 0) if wallet else 0,
+        acquirer="tourism", payment_reference=(ticket.purchase_reference or "")[:64], created_by=actor.user_id,
+        created_by_user_id=None, created_at=now, paid_at=now, updated_at=now, version=1))
+    payable = operator_payable(record.city, record.operator)
+    _open_account(uow, payable)
+    _open_account(uow, transit_rules.TOP_UP_UNWRITTEN)
+    ledger.post(uow=uow, request_id=f"tourism:wallet_refund:{ticket.ticket_no}", kind="tourism.wallet_refund",
+                legs=[(payable, ticket.paid_fen), (transit_rules.TOP_UP_UNWRITTEN, -ticket.paid_fen)],
+                memo=f"{ticket.ticket_no} {ticket.purchase_reference}"[:200])
+    uow.session.flush()
+    return order_no
 
 
 def _reverse_voucher(uow: UnitOfWork, actor: Actor, ticket: Ticket) -> None:
@@ -943,6 +1008,7 @@ def venue_day_report(*, uow: UnitOfWork, actor: Actor, venue_code: str, day: dat
     wallet = sum(t.paid_fen for t in tickets if t.payment == Payment.WALLET)
     refunded = [t for t in tickets if t.status == TicketStatus.REFUNDED]
     refunds_fen = sum(t.paid_fen for t in refunded)
+    wallet_refunded = [t for t in refunded if t.payment == Payment.WALLET]
     by_ground: dict[str, int] = defaultdict(int)
     offline = flagged = total = 0
     for ground, off, exc, count in uow.session.execute(
@@ -961,7 +1027,8 @@ def venue_day_report(*, uow: UnitOfWork, actor: Actor, venue_code: str, day: dat
                           refunds=len(refunded), refunds_fen=refunds_fen,
                           net_fen=bank + wallet - refunds_fen, entries=total,
                           entries_by_ground=dict(sorted(by_ground.items())), entries_offline=offline,
-                          exceptions=flagged, slots=slots)
+                          exceptions=flagged, slots=slots, wallet_refunds=len(wallet_refunded),
+                          wallet_refunds_fen=sum(t.paid_fen for t in wallet_refunded))
 
 
 # ---------------------------------------------------------------------------------------

@@ -39,8 +39,9 @@ def stale_top_ups(platform) -> list[str]:
             .where(TopUpOrder.state.in_([str(OrderState.PAID), str(OrderState.PENDING_WRITE),
                                          str(OrderState.REFUNDING)]),
                    # A travel-discount rebate (discounts.rebates) has no payer to refund: it
-                   # waits for the card's next contact, however long that takes.
-                   TopUpOrder.payer_kind != rules.REBATE_PAYER)
+                   # waits for the card's next contact, however long that takes; so does a
+                   # wallet-paid venue ticket's refund (tourism.service.refund).
+                   TopUpOrder.payer_kind.not_in(sorted(rules.CREDIT_PAYERS)))
             .order_by(TopUpOrder.id)).all()
     due = []
     for order, last_seen in rows:

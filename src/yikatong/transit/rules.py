@@ -69,6 +69,12 @@ ACCEPTED_PAYERS = {
 # The payer kind of a travel-discount rebate credited to the wallet (discounts.rebates): a paid
 # order written at the next contact like any other, but there is no payer to refund it to.
 REBATE_PAYER = "rebate"
+# The payer kind of a wallet-paid venue ticket refunded unused (tourism.service.refund): the
+# venue operator's clearing payable pays it back to the wallet, written at the next contact.
+VENUE_REFUND_PAYER = "venue_refund"
+# Credits with no payer behind them: only ever written (waiting at the cap), never refunded,
+# never stale.
+CREDIT_PAYERS = frozenset({REBATE_PAYER, VENUE_REFUND_PAYER})
 # Channels with no card in front of them: a top-up is written at the card's next contact.
 WRITTEN_LATER = frozenset({TopUpChannel.ONLINE})
 # The channels in words (where a wallet was last seen, where an order was placed).

@@ -372,7 +372,7 @@ def _settle(platform, reader: CardReader, order_no: str, view: PurseView, actor:
     if decision is Recovery.UNDECIDABLE:
         _flag_review(platform, order_no, actor, "card_counter_unexplained")
         return "needs_review", None
-    rebate = order.payer_kind == rules.REBATE_PAYER
+    rebate = order.payer_kind in rules.CREDIT_PAYERS  # a rebate or a venue refund
     if rules.counter_exhausted(view.online_counter):
         if rebate:  # no payer to refund a rebate to: it waits for a person (or the next card)
             return "deferred", None
@@ -723,7 +723,7 @@ def refund_order(*, platform, order_no: str, reason: str, actor: Actor) -> TopUp
     leaves it `refunding` for the job to retry."""
     with platform.uow() as uow:
         order = _order(uow, order_no, lock=True)
-        if order.payer_kind == rules.REBATE_PAYER:  # a rebate has no payer: it is only ever written
+        if order.payer_kind in rules.CREDIT_PAYERS:  # a rebate (or venue refund) has no payer: it is only ever written
             raise TopUpNotWritable(order_no=order_no, **rules.ORDER_STATES.fields("state", order.state))
         if order.state in (OrderState.PAID, OrderState.PENDING_WRITE):
             before = _set_state(order, OrderState.REFUNDING, uow.now())
