@@ -132,10 +132,11 @@ def test_a_till_spending_while_the_run_waits_for_the_budget_never_overspends(wor
             waiting = watch.execute(text(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND wait_event_type = 'Lock'")).scalar_one()
+            watch.rollback()  # pg_stat_activity is a snapshot per transaction: a fresh one each round
             if waiting or not runner.is_alive():
                 break
             threading.Event().wait(0.01)
-    assert waiting == 1, "the run did not wait for the till's lock"
+    assert waiting == 1, ("the run did not wait for the till's lock", runner.is_alive(), failures)
     done.set()
     thread.join(30)
     runner.join(60)
