@@ -11,9 +11,10 @@ month, a budget that runs out at about 80 % of the file. In the same database, i
   bare insert  the file's rows inserted again with one executemany into a copy of the
                clearing table (the cost of writing one row per tap, nothing decided);
   rebates      `rebates.run_batch` in one transaction and its commit: the one query over the
-               file's taps, the holders' month so far, the rules, one `budget.spend` per
-               granted tap (a savepoint and conditional UPDATEs), the rebate rows, one wallet
-               credit per card, the journal, the audit record.
+               file's taps, the holders' month so far, the rules, one set-based
+               `budget.spend_many` for the campaign (its conditional charge, the spend rows
+               in bulk), the rebate rows, one wallet credit per card, the journal, the audit
+               record.
 
 Prints both and the ratio. Nothing is asserted: the machine is shared, run it twice before
 quoting a figure. The default database is a new SQLite file in a temporary directory; with a

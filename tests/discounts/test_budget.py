@@ -119,3 +119,21 @@ def test_many_tills_on_the_last_yuan_never_overspend(platform):
     with platform.uow() as uow:
         total = uow.session.execute(select(func.sum(CampaignSpend.amount_fen))).scalar()
     assert total == 1_000
+
+
+def test_spend_many_serves_in_order_replays_and_refuses_a_reused_key(platform):
+    people = [registered(platform)[1] for _ in range(3)]
+    campaign = _campaign(platform, budget_fen=250, limit_fen=120)
+    items = [budget.ManyItem(person_id=p, amount_fen=100, idempotency_key=f"rebate:k{i}")
+             for i, p in enumerate(people)]
+    with platform.uow() as uow:
+        first = budget.spend_many(uow, TILL, campaign_id=campaign, items=items, source="rebate", reference="F1")
+        uow.commit()
+    assert [(r.amount_fen, r.refused) for r in first] == [(100, None), (100, None), (50, budget.BUDGET_EXHAUSTED)]
+    with platform.uow() as uow:
+        again = budget.spend_many(uow, TILL, campaign_id=campaign, items=items, source="rebate", reference="F1")
+        assert [(r.amount_fen, r.replayed) for r in again] == [(100, True), (100, True), (50, True)]
+        counters = dict(uow.session.execute(select(CampaignHolderUse.person_id, CampaignHolderUse.spent_fen)).all())
+    assert counters == dict(zip(people, (100, 100, 50), strict=True)) and _spent(platform, campaign) == 250
+    with platform.uow() as uow, pytest.raises(IdempotencyKeyReused):
+        budget.spend_many(uow, TILL, campaign_id=campaign, items=items[:1], source="rebate", reference="F2")

@@ -25,14 +25,22 @@ Idempotent by `idempotency_key` (unique across spends; callers prefix it with th
 "till:M-CZ-0001:<key>", "rebate:<campaign>:<tap record>"): the same key again returns the first
 spend (`replayed=True`) and charges nothing; the same key with other content is
 IdempotencyKeyReused. Everything runs in a savepoint, so a refused spend leaves the caller's
-transaction as it was (a batch may carry on with the next row)."""
+transaction as it was (a batch may carry on with the next row).
+
+`spend_many` is the set-based form for a batch (the transit rebates: one clearing file's
+holders of one campaign): ONE charge of the campaign row for all the items, capped by what is
+left, the items served in the order given (when the budget does not cover all, the items in
+order get theirs, the one at the edge what is left, later ones nothing); the per-holder counters
+and the spend rows written in bulk. Same guards: the campaign row's conditional UPDATEs under
+its lock, the holder counters only under it, the CHECK constraint, the unique key per spend."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from yikatong.core.actor import Actor
@@ -119,6 +127,148 @@ def spend(uow: UnitOfWork, actor: Actor, *, campaign_id: int, person_id: int, am
     return view(row)
 
 
+@dataclass(frozen=True)
+class ManyItem:
+    """One holder's share of a set-based spend (`spend_many`)."""
+
+    person_id: int
+    amount_fen: Fen
+    idempotency_key: str
+    card_no: str | None = None
+    order_fen: Fen | None = None
+
+
+@dataclass(frozen=True)
+class ManyResult:
+    """What an item got: `amount_fen` (0..asked); `refused` says why it got less than asked
+    (BUDGET_EXHAUSTED or HOLDER_LIMIT), None when it got all; `replayed` when its key had
+    already spent (nothing charged again)."""
+
+    person_id: int
+    idempotency_key: str
+    amount_fen: Fen
+    refused: str | None = None
+    replayed: bool = False
+
+
+BUDGET_EXHAUSTED, HOLDER_LIMIT = "budget_exhausted", "holder_limit"
+_KEY_CHUNK = 500
+
+
+def spend_many(uow: UnitOfWork, actor: Actor, *, campaign_id: int, items: Sequence[ManyItem], source: str,
+               reference: str | None = None, payee_code: str | None = None) -> list[ManyResult]:
+    """Charge many holders' spends to one campaign at once (a batch: the transit rebates of a
+    clearing file). Does not commit and writes no audit record (the batch's names its rows).
+
+    In one savepoint, under the campaign row's lock:
+    1. the keys already spent are replayed (their amount, nothing charged; other content under a
+       key is IdempotencyKeyReused);
+    2. a conditional UPDATE of the campaign row (active, within its dates) takes its lock and
+       answers what is left and the per-holder limits; then the per-holder counters of the
+       items' people are read (one query; only touched under this lock);
+    3. the items in the order given: each gets min(asked, its holder's limit left, budget left);
+       a count limit reached gets nothing (HOLDER_LIMIT); the budget's edge gets what is left,
+       later items nothing (BUDGET_EXHAUSTED);
+    4. ONE conditional UPDATE charges the campaign the total granted (`spent_fen + total <=
+       budget_fen`, the CHECK constraint behind it); the counters are updated and inserted in
+       bulk, the spend rows inserted in bulk (a key a concurrent batch took first: IntegrityError,
+       the savepoint rolled back, nothing charged).
+
+    Raises CampaignNotFound, CampaignNotActive (nothing charged, for all the items)."""
+    if source not in SOURCES:
+        raise InvalidInput(reason_zh=f"未知来源 {source}", reason_en=f"unknown source {source}")
+    keys = []
+    for item in items:
+        key = (item.idempotency_key or "").strip()
+        if not 0 < len(key) <= 160:
+            raise InvalidInput(reason_zh="幂等键应为 1–160 个字符",
+                               reason_en="the idempotency key must be 1–160 characters")
+        if not isinstance(item.amount_fen, int) or item.amount_fen <= 0:
+            raise InvalidInput(reason_zh="优惠金额须大于零", reason_en="the discount must be above zero")
+        keys.append(key)
+    if len(set(keys)) != len(keys):
+        raise InvalidInput(reason_zh="批内幂等键重复", reason_en="an idempotency key repeats in the batch")
+    if not items:
+        return []
+    session = uow.session
+    existing: dict[str, CampaignSpend] = {}
+    for start in range(0, len(keys), _KEY_CHUNK):
+        existing.update((row.idempotency_key, row) for row in session.execute(select(CampaignSpend).where(
+            CampaignSpend.idempotency_key.in_(keys[start:start + _KEY_CHUNK]))).scalars())
+    results: list[ManyResult | None] = [None] * len(items)
+    for i, (item, key) in enumerate(zip(items, keys, strict=True)):
+        row = existing.get(key)
+        if row is not None:
+            if (row.campaign_id, row.person_id, row.source, row.payee_code, row.reference) != (
+                    campaign_id, item.person_id, source, payee_code, reference) or row.amount_fen > item.amount_fen:
+                raise IdempotencyKeyReused(key=key)
+            results[i] = ManyResult(item.person_id, key, row.amount_fen,
+                                    None if row.amount_fen == item.amount_fen else BUDGET_EXHAUSTED, replayed=True)
+    todo = [i for i, r in enumerate(results) if r is None]
+    if not todo:
+        return results  # type: ignore[return-value]
+    now = uow.now()
+    with session.begin_nested():
+        budget_fen, spent_fen, limit_count, limit_fen = _lock_campaign(uow, campaign_id, now)
+        left = budget_fen - spent_fen
+        limited = (limit_count, limit_fen) != (None, None)
+        people = sorted({items[i].person_id for i in todo})
+        counters: dict[int, tuple[int, int]] = {}
+        if limited:
+            for start in range(0, len(people), _KEY_CHUNK):
+                counters.update((p, (u, f)) for p, u, f in session.execute(
+                    select(CampaignHolderUse.person_id, CampaignHolderUse.uses, CampaignHolderUse.spent_fen)
+                    .where(CampaignHolderUse.campaign_id == campaign_id,
+                           CampaignHolderUse.person_id.in_(people[start:start + _KEY_CHUNK]))))
+        known = set(counters)
+        changed: dict[int, tuple[int, int]] = {}
+        rows = []
+        for i in todo:
+            item, key = items[i], keys[i]
+            amount, refused = item.amount_fen, None
+            if limited:
+                uses, used = counters.get(item.person_id, (0, 0))
+                if limit_count is not None and uses + 1 > limit_count:
+                    amount, refused = 0, HOLDER_LIMIT
+                elif limit_fen is not None and used + amount > limit_fen:
+                    amount, refused = max(0, limit_fen - used), HOLDER_LIMIT
+            if amount > left:
+                amount, refused = left, BUDGET_EXHAUSTED
+            left -= amount
+            results[i] = ManyResult(item.person_id, key, amount, refused)
+            if not amount:
+                continue
+            if limited:
+                uses, used = counters.get(item.person_id, (0, 0))
+                counters[item.person_id] = changed[item.person_id] = (uses + 1, used + amount)
+            rows.append({"campaign_id": campaign_id, "source": source, "idempotency_key": key,
+                         "person_id": item.person_id, "card_no": item.card_no, "payee_code": payee_code,
+                         "reference": reference, "order_fen": item.order_fen, "amount_fen": amount,
+                         "status": SPENT, "spent_at": now, "spent_by": actor.user_id})
+        total = sum(r["amount_fen"] for r in rows)
+        if total:
+            charged = session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign_id, Campaign.spent_fen + total <= Campaign.budget_fen)
+                .values(spent_fen=Campaign.spent_fen + total)
+                .execution_options(synchronize_session=False)).rowcount
+            if charged != 1:  # cannot happen under the lock; the guard stays the UPDATE's
+                raise errors.BudgetExhausted(left_fen=budget_fen - spent_fen)
+            if changed:
+                table = CampaignHolderUse.__table__
+                old = [{"c": campaign_id, "p": p, "u": u, "f": f} for p, (u, f) in changed.items() if p in known]
+                new = [{"campaign_id": campaign_id, "person_id": p, "uses": u, "spent_fen": f}
+                       for p, (u, f) in changed.items() if p not in known]
+                if old:
+                    session.execute(table.update()
+                                    .where(table.c.campaign_id == bindparam("c"), table.c.person_id == bindparam("p"))
+                                    .values(uses=bindparam("u"), spent_fen=bindparam("f")), old)
+                if new:
+                    session.execute(insert(table), new)
+            session.execute(insert(CampaignSpend.__table__), rows)
+    return results  # type: ignore[return-value]
+
+
 def reverse(uow: UnitOfWork, actor: Actor, *, spend_id: int, reason: str,
             audit: bool = True) -> SpendView:
     """Give a spend back to the campaign's budget and the holder's limit (a refund at the till,
@@ -192,6 +342,30 @@ def _replay(existing: CampaignSpend, content: tuple) -> SpendView:
             existing.payee_code, existing.reference) != content:
         raise IdempotencyKeyReused(key=existing.idempotency_key)
     return view(existing, replayed=True)
+
+
+def _lock_campaign(uow: UnitOfWork, campaign_id: int, now: datetime) -> tuple[int, int, int | None, int | None]:
+    """A conditional UPDATE (active, within its dates) that changes nothing but takes the
+    campaign row's lock to commit (PostgreSQL: a concurrent till waits, or we wait for its commit
+    and read the row it left); answers budget, spent and the per-holder limits."""
+    today = local_date(now)
+    row = uow.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == "active",
+               Campaign.starts_on <= today, Campaign.ends_on >= today)
+        .values(spent_fen=Campaign.spent_fen)
+        .returning(Campaign.budget_fen, Campaign.spent_fen, Campaign.holder_limit_count,
+                   Campaign.holder_limit_fen)
+        .execution_options(synchronize_session=False)).first()
+    if row is not None:
+        return row.budget_fen, row.spent_fen, row.holder_limit_count, row.holder_limit_fen
+    found = uow.session.execute(select(Campaign.status, Campaign.starts_on, Campaign.ends_on)
+                                .where(Campaign.id == campaign_id)).first()
+    if found is None:
+        raise errors.CampaignNotFound(campaign_id=campaign_id)
+    if found.status != "active":
+        raise errors.CampaignNotActive(status=found.status)
+    raise errors.CampaignNotActive(status=f"{found.starts_on}–{found.ends_on}")
 
 
 def _charge_campaign(uow: UnitOfWork, campaign_id: int, amount_fen: Fen,

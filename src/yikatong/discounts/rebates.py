@@ -10,12 +10,13 @@ transaction), `run_batch` takes the file's cleared taps in one query and, in ONE
    holders);
 2. decides with the pure rules (rebate_rules.rebates_for) one row per (campaign, tap): the
    rule's share of the fare, capped per ride and per holder per month, in tap order;
-3. spends the granted rebates from the campaign's budget through the discounts domain's atomic
-   `budget.spend`, one spend per (campaign, holder) for the file (key
-   "rebate:<campaign>:<batch id>:p<person>"): the budget and the per-holder counter are charged
-   under the campaign row's conditional UPDATE; a refusal (a till spent the budget meanwhile,
-   the holder's campaign-wide limit) gives what is still left, then nothing: those taps are
-   recorded with amount 0 and reported;
+3. spends the granted rebates from the campaign's budget through the discounts domain's
+   set-based `budget.spend_many`, one per campaign for the file: one conditional charge of the
+   campaign row for all the file's holders, the per-holder counters and the spend rows (one per
+   (campaign, holder), key "rebate:<campaign>:<batch id>:p<person>") written in bulk; when a
+   till spent the budget meanwhile, the holders in the order of their first tap get theirs, the
+   one at the edge what is left, the later ones nothing; the holder's campaign-wide limit the
+   same way: those taps are recorded with amount 0 and reported;
 4. makes one wallet credit per card: a top-up order in state `paid`, payer kind `rebate`,
    channel `online`, which the card's next contact on any channel writes like any paid top-up
    (圈存, with the same 灰记录/补写 recovery: written once, never lost; transit.service.contact);
@@ -385,75 +386,51 @@ def _holder_used(uow: UnitOfWork, campaigns: dict, taps: Sequence[rr.Tap]) -> di
 
 def _spend(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, decisions: list[rr.Decision],
            campaigns: dict[str, tuple[rr.Campaign, _Running]], people: dict[str, int]) -> list[rr.Decision]:
-    """Charge the granted rebates to their campaigns' budgets through budget.spend (atomic,
-    idempotent by key): one spend per (campaign, holder) for the file, the holder's taps
-    together (key "rebate:<campaign>:<batch id>:p<person>"), so a file costs a spend per holder,
-    not per tap.
+    """Charge the granted rebates to their campaigns' budgets, set-based: one
+    `budget.spend_many` per campaign for the file (one conditional charge of the campaign row,
+    the counters and spend rows in bulk), one spend row per (campaign, holder), the holder's
+    taps together (key "rebate:<campaign>:<batch id>:p<person>").
 
-    The rules already kept within the budget read at the start, so a refusal means a till spent
-    in between: the holder gets what is still left (their taps in order, the rest nothing), and
-    the campaign's later holders nothing (`budget_exhausted`); the same for the campaign-wide
-    holder limit (`holder_limit`) and a campaign that is no longer active (`campaign_closed`)."""
+    The rules already kept within the budget read at the start, so getting less means a till
+    spent in between: the holders in the order of their first tap get theirs, the one at the
+    edge what is left (their taps in order, the rest nothing), later holders nothing
+    (`budget_exhausted`); the same for the campaign-wide holder limit (`holder_limit`) and a
+    campaign that is no longer active (`campaign_closed`: nothing spent from it)."""
     from yikatong.discounts import budget, errors
 
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)  # (campaign, holder) → decision indexes
     for i, d in enumerate(decisions):
         if d.amount:
             groups[(d.campaign, d.holder)].append(i)
-    out = list(decisions)
-    stopped: dict[str, rr.Outcome] = {}  # campaign → why nothing more is spent from it
+    per_campaign: dict[str, list[tuple[str, list[int]]]] = defaultdict(list)
     for (code, holder), indexes in groups.items():  # in the order of each group's first tap
-        if code in stopped:
-            for i in indexes:
-                out[i] = _refused(decisions[i], stopped[code])
-            continue
+        per_campaign[code].append((holder, indexes))
+    out = list(decisions)
+    for code, holders in per_campaign.items():
         running = campaigns[code][1]
-        wanted = sum(decisions[i].amount for i in indexes)
-        amount, outcome = wanted, rr.Outcome.GRANTED
-        for attempt in (1, 2):
-            try:
-                budget.spend(uow, actor, campaign_id=running.id, person_id=people[holder], amount_fen=amount,
-                             idempotency_key=f"rebate:{code}:{batch.id}:p{people[holder]}", source="rebate",
-                             reference=f"{batch.file_id}", order_fen=sum(decisions[i].fare for i in indexes),
-                             audit=False)
-                break
-            except errors.BudgetExhausted as refusal:
-                outcome = rr.Outcome.BUDGET_EXHAUSTED
-                stopped[code] = outcome
-                amount = min(amount, int(refusal.details.get("left_fen") or 0))
-            except errors.HolderLimitReached:
-                outcome = rr.Outcome.HOLDER_LIMIT
-                amount = min(amount, _holder_left(uow, running.id, people[holder]))
-            except errors.CampaignNotActive:
-                # budget.spend checks the campaign's dates against today, not the tap's day: a
-                # file cleared after the campaign's last day is refused here (reported).
-                outcome, amount = rr.Outcome.CAMPAIGN_CLOSED, 0
-                stopped[code] = outcome
-            if amount <= 0 or attempt == 2:
-                amount = 0
-                break
-        left = amount
-        for i in indexes:  # what was spent, to the holder's taps in order
-            d = decisions[i]
-            given = min(d.amount, left)
-            left -= given
-            out[i] = d if given == d.amount else rr.Decision(
-                d.campaign, d.batch_id, d.seq, d.asn, d.holder, d.period, d.fare, d.wanted, given,
-                rr.Outcome.GRANTED if given else outcome)
+        items = [budget.ManyItem(person_id=people[holder], amount_fen=sum(decisions[i].amount for i in indexes),
+                                 idempotency_key=f"rebate:{code}:{batch.id}:p{people[holder]}",
+                                 order_fen=sum(decisions[i].fare for i in indexes))
+                 for holder, indexes in holders]
+        try:
+            results = budget.spend_many(uow, actor, campaign_id=running.id, items=items, source="rebate",
+                                        reference=f"{batch.file_id}")
+            given_outcome = [(r.amount_fen, rr.Outcome.HOLDER_LIMIT if r.refused == budget.HOLDER_LIMIT
+                              else rr.Outcome.BUDGET_EXHAUSTED) for r in results]
+        except errors.CampaignNotActive:
+            # budget.spend_many checks the campaign's dates against today, not the tap's day: a
+            # file cleared after the campaign's last day is refused here (reported).
+            given_outcome = [(0, rr.Outcome.CAMPAIGN_CLOSED)] * len(items)
+        for (_, indexes), (amount, outcome) in zip(holders, given_outcome, strict=True):
+            left = amount
+            for i in indexes:  # what was spent, to the holder's taps in order
+                d = decisions[i]
+                given = min(d.amount, left)
+                left -= given
+                out[i] = d if given == d.amount else rr.Decision(
+                    d.campaign, d.batch_id, d.seq, d.asn, d.holder, d.period, d.fare, d.wanted, given,
+                    rr.Outcome.GRANTED if given else outcome)
     return out
-
-
-def _refused(d: rr.Decision, outcome: rr.Outcome) -> rr.Decision:
-    return rr.Decision(d.campaign, d.batch_id, d.seq, d.asn, d.holder, d.period, d.fare, d.wanted, 0, outcome)
-
-
-def _holder_left(uow: UnitOfWork, campaign_id: int, person_id: int) -> Fen:
-    from yikatong.discounts.models import Campaign, CampaignHolderUse
-
-    limit = uow.session.execute(select(Campaign.holder_limit_fen).where(Campaign.id == campaign_id)).scalar_one()
-    used = uow.session.execute(select(CampaignHolderUse.spent_fen).where(
-        CampaignHolderUse.campaign_id == campaign_id, CampaignHolderUse.person_id == person_id)).scalar() or 0
-    return 0 if limit is None else max(0, limit - used)  # a count limit: nothing more at all
 
 
 def _credit_cards(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, decisions: Iterable[rr.Decision],
