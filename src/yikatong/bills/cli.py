@@ -12,25 +12,14 @@ print their code and both messages and exit non-zero (`cli.main.fail`).
 from __future__ import annotations
 
 import getpass
-from datetime import date
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from yikatong.cli.context import day_or_today
+
 console = Console()
-
-
-def _day(text: str | None, uow) -> date:
-    from yikatong.core.clock import local_date
-    from yikatong.core.errors import InvalidInput
-
-    if text is None:
-        return local_date(uow.now())
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(reason_zh="日期须为 YYYY-MM-DD", reason_en="the day must be YYYY-MM-DD") from None
 
 
 def _operator(role_name: str = "ADMIN"):
@@ -95,7 +84,7 @@ def register(group) -> None:
 
         try:
             with platform().uow(read_only=True) as uow:
-                chosen = _day(day, uow)
+                chosen = day_or_today(day, uow)
             with _progress() as bar:
                 task = bar.add_task(f"代扣 / mandates {chosen}", total=None)
                 run = service.run_mandates(uows=platform().uow, day=chosen,

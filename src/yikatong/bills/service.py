@@ -25,7 +25,12 @@ from yikatong.bills.rules import BillKind, BillStatus, PaymentStatus
 from yikatong.cards.rules import mask_pan
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import local_date
-from yikatong.core.errors import Forbidden, IdempotencyKeyReused, InvalidInput
+from yikatong.core.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidInput,
+    checked_idempotency_key,
+)
 from yikatong.core.masking import mask_name, mask_ssn
 from yikatong.core.money import Fen
 from yikatong.db.uow import UnitOfWork
@@ -332,7 +337,7 @@ def pay_bill(*, uow: UnitOfWork, actor: Actor, bill_id: int, idempotency_key: st
 
     if not (actor.role is Role.HOLDER or (actor.role is Role.SYSTEM and mandate_id is not None)):
         raise Forbidden(zh="缴费须由持卡人本人（或其监护人）授权", en="Only the holder (or their guardian) authorises a payment")
-    key = _check_key(idempotency_key)
+    key = checked_idempotency_key(idempotency_key)
     # The bill's row lock first: a second request with the same key waits here for the first
     # to commit, then finds its payment (a concurrent double click gets the same receipt).
     bill = _bill_for(uow, actor, bill_id, lock=True)
@@ -678,14 +683,6 @@ def load_reference_data(*, uow: UnitOfWork, actor: Actor) -> int:
 
 # ---------------------------------------------------------------------------------------
 # Internals
-
-
-def _check_key(key: str) -> str:
-    key = (key or "").strip()
-    if not 0 < len(key) <= 100 or not key.isprintable():
-        raise InvalidInput(reason_zh="幂等键应为 1–100 个可打印字符",
-                           reason_en="the idempotency key must be 1–100 printable characters")
-    return key
 
 
 def _payment_by_key(uow: UnitOfWork, key: str) -> BillPayment | None:

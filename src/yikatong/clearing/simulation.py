@@ -24,11 +24,9 @@ from __future__ import annotations
 import random
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Protocol
 
 from yikatong.chip import terminal
 from yikatong.chip.emulator import Card, TearPoint
@@ -54,6 +52,7 @@ from yikatong.clearing.national import NationalClearingHouse, issuer_id_of
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import CST, local_date
 from yikatong.core.money import Fen
+from yikatong.core.progress import SILENT, Progress
 from yikatong.crypto.protocols import KeyStore
 from yikatong.ledger import service as ledger
 from yikatong.transit import rules as transit_rules
@@ -70,17 +69,6 @@ TOP_UP_AMOUNTS = (2000, 3000, 5000, 10000)
 OUTLET = Actor(user_id="sim-outlet-clerk", role=Role.CITIZEN_OUTLET, channel=Channel.CITIZEN_OUTLET,
                branch_code="SMK-DIRECT-01")
 EXCHANGE = Actor.system("national-exchange")
-
-
-class Progress(Protocol):
-    def stage(self, description: str, total: int) -> Callable[[int], None]:
-        """Start a stage of `total` steps; the returned function advances it."""
-        ...
-
-
-class _Silent:
-    def stage(self, description: str, total: int) -> Callable[[int], None]:
-        return lambda steps=1: None
 
 
 @dataclass
@@ -550,7 +538,7 @@ def simulate_day(platform, *, cards: int, taps: int, day: date | None = None, se
     use a database of its own."""
     if cards < 1 or taps < 0:
         raise ValueError("at least one card, and no negative number of taps")
-    progress = progress or _Silent()
+    progress = progress or SILENT
     rng = random.Random(seed)
     run = rng.randrange(1_000_000)
     day = day or local_date(platform.clock.now())

@@ -89,3 +89,13 @@ class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
     zh = "幂等键已用于另一请求"
     en = "The idempotency key was already used for a different request"
+
+
+def checked_idempotency_key(key: str | None) -> str:
+    """An idempotency key as a service takes it: 1–100 printable characters, trimmed; anything
+    else is refused before it could name a stored request."""
+    key = (key or "").strip()
+    if not 0 < len(key) <= 100 or not key.isprintable():
+        raise InvalidInput(reason_zh="幂等键应为 1–100 个可打印字符",
+                           reason_en="the idempotency key must be 1–100 printable characters")
+    return key

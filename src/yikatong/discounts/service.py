@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import CST, local_date
-from yikatong.core.errors import Forbidden, InvalidInput
+from yikatong.core.errors import Forbidden, InvalidInput, checked_idempotency_key
 from yikatong.core.money import Fen
 from yikatong.db.uow import UnitOfWork
 from yikatong.discounts import budget, errors, rules
@@ -267,7 +267,7 @@ def redeem(*, uow: UnitOfWork, actor: Actor, campaign_code: str, card_no: str, o
     (budget.spend). The same idempotency key again answers the first redemption (a retried
     request after a timeout). The till then charges the card `pay_fen`. Commits."""
     merchant = _merchant_of(actor)
-    key = f"till:{merchant}:{_check_key(idempotency_key)}"
+    key = f"till:{merchant}:{checked_idempotency_key(idempotency_key)}"
     done = _spend_by_key(uow, key)
     if done is not None:
         if (done.order_fen, done.reference) != (order_fen, order_ref) or done.payee_code != merchant:
@@ -335,7 +335,7 @@ def grant_voucher(*, uow: UnitOfWork, actor: Actor, campaign_code: str, person_i
     """The sponsor grants a holder a voucher (the face value is spent from the budget now; an
     unused voucher that expires gives it back). Idempotent by key. Commits."""
     campaign = _campaign_for_sponsor(uow, actor, campaign_code)
-    view = _issue_voucher(uow, actor, campaign, person_id, f"voucher:{campaign.id}:{_check_key(idempotency_key)}",
+    view = _issue_voucher(uow, actor, campaign, person_id, f"voucher:{campaign.id}:{checked_idempotency_key(idempotency_key)}",
                           check_eligible=False)
     uow.commit()
     return view
@@ -353,7 +353,7 @@ def claim_voucher(*, uow: UnitOfWork, actor: Actor, campaign_code: str, idempote
         raise errors.CampaignNotFound(code=campaign_code)
     campaign = _campaign_by_code(uow, campaign_code)
     view = _issue_voucher(uow, actor, campaign, person,
-                          f"voucher:{campaign.id}:{person}:{_check_key(idempotency_key)}", check_eligible=True)
+                          f"voucher:{campaign.id}:{person}:{checked_idempotency_key(idempotency_key)}", check_eligible=True)
     uow.commit()
     return view
 
@@ -684,14 +684,6 @@ def _merchant_of(actor: Actor) -> str:
     if actor.role in (Role.MERCHANT, Role.VENUE_OPERATOR) and actor.branch_code:
         return actor.branch_code
     raise Forbidden()
-
-
-def _check_key(key: str) -> str:
-    key = (key or "").strip()
-    if not 0 < len(key) <= 100 or not key.isprintable():
-        raise InvalidInput(reason_zh="幂等键应为 1–100 个可打印字符",
-                           reason_en="the idempotency key must be 1–100 printable characters")
-    return key
 
 
 def _campaign_by_code(uow: UnitOfWork, code: str) -> Campaign:

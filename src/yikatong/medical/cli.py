@@ -16,13 +16,13 @@ and exit non-zero (`cli.main.fail`).
 from __future__ import annotations
 
 import getpass
-from datetime import date
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from yikatong.cli.context import day_or_today
 from yikatong.core.clock import local_text
 
 console = Console()
@@ -35,18 +35,6 @@ def _office():
 
     return Actor(user_id=f"cli:{getpass.getuser()}", role=Role.MEDICAL_OFFICE,
                  channel=Channel.MEDICAL_DESK)
-
-
-def _day(text: str | None, uow) -> date:
-    from yikatong.core.errors import InvalidInput
-    from yikatong.medical import service
-
-    if text is None:
-        return service.today(uow)
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(reason_zh="日期须为 YYYY-MM-DD", reason_en="the day must be YYYY-MM-DD") from None
 
 
 def _yuan(fen: int) -> str:
@@ -105,7 +93,7 @@ def register(group) -> None:
         try:
             with platform().uow() as uow:
                 view = service.enrol(uow=uow, actor=_office(), person_id=person_id, scheme=scheme,
-                                     insured_admdvs=region, start_date=_day(start, uow), retired=retired,
+                                     insured_admdvs=region, start_date=day_or_today(start, uow), retired=retired,
                                      employer_uscc=employer, employer_name=employer_name,
                                      assistance=assistance)
                 uow.commit()
@@ -228,7 +216,7 @@ def register(group) -> None:
 
         try:
             with platform().uow() as uow:
-                on = _day(day, uow)
+                on = day_or_today(day, uow)
             version, items = service.download_catalogue(day=on)
         except DomainError as error:
             fail(error)
@@ -253,8 +241,8 @@ def register(group) -> None:
 
         try:
             with platform().uow() as uow:
-                the_day = service.institution_day(uow=uow, actor=_office(), fixmedins_code=institution,
-                                                  day=_day(day, uow))
+                the_day = service.institutionday_or_today(uow=uow, actor=_office(), fixmedins_code=institution,
+                                                  day=day_or_today(day, uow))
         except DomainError as error:
             fail(error)
         view = the_day.institution

@@ -44,6 +44,7 @@ from sqlalchemy import func, select
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import CST, local_date
 from yikatong.core.money import Fen
+from yikatong.core.progress import SILENT, Progress
 
 OFFICE = Actor(user_id="sim-medical-office", role=Role.MEDICAL_OFFICE, channel=Channel.MEDICAL_DESK)
 SETUP = Actor.system("medical-simulation")
@@ -59,17 +60,6 @@ SETLINFO_FIELDS = (
     "acct_mulaid_pay", "balc")
 TOTALS_FIELDS = ("outpatient_deductible", "outpatient_fund", "inpatient_admissions", "inpatient_fund",
                  "serious_base", "serious_paid", "subsidy_paid", "assistance_paid", "medfee_total")
-
-
-class Progress(Protocol):
-    def stage(self, description: str, total: int) -> Callable[[int], None]:
-        """Start a stage of `total` steps; the returned function advances it."""
-        ...
-
-
-class _Silent:
-    def stage(self, description: str, total: int) -> Callable[[int], None]:
-        return lambda steps=1: None
 
 
 # --- money as the national interface writes it -------------------------------------------------
@@ -413,7 +403,7 @@ def provision_institutions(platform, progress: Progress | None = None) -> list[P
         service.load_reference_data(uow=uow, actor=SETUP)
     with platform.uow() as uow:
         listed = service.list_institutions(uow=uow)
-    advance = (progress or _Silent()).stage("institutions / 定点机构", len(listed))
+    advance = (progress or SILENT).stage("institutions / 定点机构", len(listed))
     made = []
     for row in listed:
         with platform.uow() as uow:
@@ -879,7 +869,7 @@ def simulate_medical_day(platform, *, people: int, visits: int, day: date | None
     a database of its own."""
     if people < 1 or visits < 0 or not 0 <= fault_rate <= 1:
         raise ValueError("at least one person, no negative number of visits, a fault rate in [0, 1]")
-    progress = progress or _Silent()
+    progress = progress or SILENT
     rng = random.Random(seed)
     if app is None:
         from yikatong.api.app import create_app

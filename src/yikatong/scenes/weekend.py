@@ -45,10 +45,8 @@ import random
 import secrets
 import socket
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Protocol
 
 from sqlalchemy import func, select
 
@@ -56,6 +54,7 @@ from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import CST
 from yikatong.core.errors import DomainError
 from yikatong.core.money import Fen
+from yikatong.core.progress import SILENT, Progress
 
 SYSTEM = Actor(user_id="sim-weekend", role=Role.ADMIN, channel=Channel.SYSTEM)
 OUTLET = Actor(user_id="sim-outlet", role=Role.SS_OUTLET, channel=Channel.OUTLET, branch_code="SS-TN-01")
@@ -92,17 +91,6 @@ def till(merchant: str) -> Actor:
 def holder(person_id: int) -> Actor:
     return Actor(user_id=f"sim-holder{person_id}", role=Role.HOLDER, channel=Channel.ONLINE_PORTAL,
                  person_id=person_id)
-
-
-class Progress(Protocol):
-    def stage(self, description: str, total: int) -> Callable[[int], None]:
-        """Start a stage of `total` steps; the returned function advances it."""
-        ...
-
-
-class _Silent:
-    def stage(self, description: str, total: int) -> Callable[[int], None]:
-        return lambda steps=1: None
 
 
 @dataclass
@@ -1105,7 +1093,7 @@ def simulate_weekend(platform, *, people: int = 40, saturday: date | None = None
 
     if not hasattr(platform.clock, "set"):
         raise ValueError("the weekend moves the clock: give the platform a FixedClock")
-    progress = progress or _Silent()
+    progress = progress or SILENT
     saturday = saturday or default_saturday(platform.clock.now().astimezone(CST).date())
     if saturday.weekday() != 5:
         raise ValueError(f"{saturday} is not a Saturday")

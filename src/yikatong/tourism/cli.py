@@ -15,25 +15,14 @@ print their code and both messages and exit non-zero (`cli.main.fail`).
 from __future__ import annotations
 
 import getpass
-from datetime import date
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from yikatong.cli.context import day_or_today
+
 console = Console()
-
-
-def _day(text: str | None, uow) -> date:
-    from yikatong.core.clock import local_date
-    from yikatong.core.errors import InvalidInput
-
-    if text is None:
-        return local_date(uow.now())
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(reason_zh="日期须为 YYYY-MM-DD", reason_en="the day must be YYYY-MM-DD") from None
 
 
 def _operator():
@@ -99,7 +88,7 @@ def register(group) -> None:
 
         try:
             with platform().uow(read_only=True) as uow:
-                r = service.venue_day_report(uow=uow, actor=_operator(), venue_code=venue, day=_day(day, uow))
+                r = service.venue_day_report(uow=uow, actor=_operator(), venue_code=venue, day=day_or_today(day, uow))
         except DomainError as error:
             fail(error)
         table = Table("item / 项目", "value / 数值")
@@ -126,7 +115,7 @@ def register(group) -> None:
 
         try:
             with platform().uow(read_only=True) as uow:
-                found = service.entitlements(uow, venue, _day(day, uow))
+                found = service.entitlements(uow, venue, day_or_today(day, uow))
                 free = service.free_categories(uow, venue)
         except DomainError as error:
             fail(error)

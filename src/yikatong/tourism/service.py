@@ -20,7 +20,12 @@ from sqlalchemy import func, select, update
 
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import as_utc, local_date
-from yikatong.core.errors import Forbidden, IdempotencyKeyReused, InvalidInput
+from yikatong.core.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidInput,
+    checked_idempotency_key,
+)
 from yikatong.core.money import Fen
 from yikatong.db.uow import UnitOfWork
 from yikatong.tourism import errors, rules
@@ -380,7 +385,7 @@ def sell(*, uow: UnitOfWork, actor: Actor, product_code: str, person_id: int, id
     again returns the same ticket. Commits."""
     from yikatong.cards.protocols import BankGateway
 
-    key = _check_key(idempotency_key)
+    key = checked_idempotency_key(idempotency_key)
     earlier = uow.session.execute(select(Ticket).where(Ticket.idempotency_key == key)).scalar_one_or_none()
     if earlier is not None:
         if earlier.product_code != product_code or earlier.person_id != person_id:
@@ -1088,14 +1093,6 @@ def load_reference_data(*, uow: UnitOfWork, actor: Actor) -> int:
 
 # ---------------------------------------------------------------------------------------
 # Internals
-
-
-def _check_key(key: str) -> str:
-    key = (key or "").strip()
-    if not 0 < len(key) <= 100 or not key.isprintable():
-        raise InvalidInput(reason_zh="幂等键应为 1–100 个可打印字符",
-                           reason_en="the idempotency key must be 1–100 printable characters")
-    return key
 
 
 def _check_entry_id(entry_id: str) -> str:
