@@ -241,7 +241,7 @@ def register(group) -> None:
 
         try:
             with platform().uow() as uow:
-                the_day = service.institutionday_or_today(uow=uow, actor=_office(), fixmedins_code=institution,
+                the_day = service.institution_day(uow=uow, actor=_office(), fixmedins_code=institution,
                                                   day=day_or_today(day, uow))
         except DomainError as error:
             fail(error)
