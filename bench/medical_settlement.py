@@ -268,6 +268,7 @@ def seed(env: dict[str, str], people: int):
     """Migrate, load reference data; people enrolled and credited, institutions provisioned.
     Returns (people, institutions, catalogue items by kind)."""
     os.environ.update({k: v for k, v in env.items() if k.startswith("YKT_")})
+    from yikatong.core.progress import SILENT
     from yikatong.medical import service, simulation
     from yikatong.platform import Platform
     from yikatong.platform_setup import prepare
@@ -276,7 +277,7 @@ def seed(env: dict[str, str], people: int):
     prepare(platform)
     day = service.today(platform.uow())
     rng = random.Random(20261204)
-    persons = simulation.make_people(platform, people, day, rng, simulation._Silent())
+    persons = simulation.make_people(platform, people, day, rng, SILENT)
     with platform.uow() as uow:
         for person in persons:
             person.psn_no = service.psn_no_of(uow=uow, person_id=person.person_id) or ""
