@@ -460,7 +460,6 @@ ACCESS: Final[dict[str, frozenset]] = {
     "POST /me/tickets/{ticket_no}/refund": HOLDER_ONLY,
     "GET /venue": roles(Role.VENUE_OPERATOR, ADMIN),
     "POST /venue/admit": roles(Role.VENUE_OPERATOR, ADMIN),
-    "POST /venue/sales": roles(Role.VENUE_OPERATOR, ADMIN),
     "POST /venue/tickets/{ticket_no}/refund": roles(Role.VENUE_OPERATOR, ADMIN),
     # --- tourism gates and venue terminals (tourism/gate_api.py) --------------------------
     f"GET {API}/tourism/gates/{{venue_code}}/allow-list": roles(Role.VENUE_OPERATOR, ADMIN),

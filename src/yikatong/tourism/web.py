@@ -108,22 +108,6 @@ def venue_admit(request: Request, venue: str = Form(max_length=32), card_no: str
     return _venue_render(request, platform, actor, venue, None, decision=decision)
 
 
-@router.post("/venue/sales")
-def venue_sale(request: Request, venue: str = Form(max_length=32), product_code: str = Form(max_length=32),
-               card_no: str = Form(default="", max_length=9), slot: str = Form(default="", max_length=11),
-               purchase_reference: str = Form(default="", max_length=64),
-               actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
-    try:
-        with platform.uow() as uow:
-            person_id = service.person_for_card(uow=uow, card_no=card_no.strip())
-            service.sell(uow=uow, actor=actor, product_code=product_code, person_id=person_id,
-                         idempotency_key=f"desk:{purchase_reference.strip()}", slot=slot or None,
-                         payment="wallet", purchase_reference=purchase_reference)
-    except DomainError as error:
-        return _venue_render(request, platform, actor, venue, None, error=error, status_code=error.http_status)
-    return RedirectResponse(f"/venue?venue={venue}#tickets", status_code=303)
-
-
 @router.post("/venue/tickets/{ticket_no}/refund")
 def venue_refund(request: Request, ticket_no: str = TicketPath, venue: str = Form(max_length=32),
                  reason: str = Form(default="", max_length=200), actor: Actor = Depends(current_actor),
