@@ -250,17 +250,22 @@ def test_cli_runs_the_pending_files_once_and_reports_per_campaign(world, monkeyp
             select(func.count()).select_from(TopUpOrder).where(TopUpOrder.payer_kind == "rebate")).scalar_one() == 1
 
 
-def test_a_file_run_after_the_campaign_ended_is_reported_not_paid(world):
-    """budget.spend checks the campaign's dates against the day of the run: taps of its last
-    day cleared the day after are refused by it, and the run reports them."""
+def test_taps_of_the_last_day_cleared_after_it_are_paid_until_the_sponsor_closes_it(world):
+    """The taps are what a rebate is for: taps of a campaign's last day that clear the day after
+    are still paid (the spend is for a day within the period); once the sponsor has closed the
+    campaign, a later file gets nothing from it."""
     platform = world.platform
     campaign(platform, ends_on=date(2026, 3, 2))
     card, _ = holder_card(world)
-    file_id = ride_file(world, (world.gate_in("0101"), world.gate_out("0104")), [(card, (8, 0))])
+    first = ride_file(world, (world.gate_in("0101"), world.gate_out("0104")), [(card, (8, 0))])
+    late = ride_file(world, (world.gate_in("0101"), world.gate_out("0104")), [(card, (18, 0))])
     world.platform.clock.advance(timedelta(days=1))
-    view = run(platform, file_id)
-    assert (view.granted, view.amount, view.credits) == (0, 0, 0)
-    assert [(c.campaign, c.campaign_closed) for c in view.campaigns] == [("METRO50", 1)]
+    view = run(platform, first)
+    assert (view.granted, view.credits) == (1, 1) and view.amount > 0
+    with platform.uow() as uow:
+        discounts.set_status(uow=uow, actor=CENTRE, code="METRO50", status="closed", reason="over")
+    view = run(platform, late)
+    assert (view.granted, view.amount, view.credits) == (0, 0, 0) and view.campaigns == []
 
 
 def test_a_write_torn_after_the_card_credited_is_confirmed_by_the_phone_relay_once(world):

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -156,7 +156,8 @@ _KEY_CHUNK = 500
 
 
 def spend_many(uow: UnitOfWork, actor: Actor, *, campaign_id: int, items: Sequence[ManyItem], source: str,
-               reference: str | None = None, payee_code: str | None = None) -> list[ManyResult]:
+               reference: str | None = None, payee_code: str | None = None,
+               on: date | None = None) -> list[ManyResult]:
     """Charge many holders' spends to one campaign at once (a batch: the transit rebates of a
     clearing file). Does not commit and writes no audit record (the batch's names its rows).
 
@@ -173,6 +174,10 @@ def spend_many(uow: UnitOfWork, actor: Actor, *, campaign_id: int, items: Sequen
        budget_fen`, the CHECK constraint behind it); the counters are updated and inserted in
        bulk, the spend rows inserted in bulk (a key a concurrent batch took first: IntegrityError,
        the savepoint rolled back, nothing charged).
+
+    `on` is the day the spends are for (default today): the campaign must be active and that day
+    within its period. Transit rebates pass the day of the taps, so a file of a campaign's last
+    day that clears after it ended is still paid (while the sponsor has not closed it).
 
     Raises CampaignNotFound, CampaignNotActive (nothing charged, for all the items)."""
     if source not in SOURCES:
@@ -209,7 +214,7 @@ def spend_many(uow: UnitOfWork, actor: Actor, *, campaign_id: int, items: Sequen
         return results  # type: ignore[return-value]
     now = uow.now()
     with session.begin_nested():
-        budget_fen, spent_fen, limit_count, limit_fen = _lock_campaign(uow, campaign_id, now)
+        budget_fen, spent_fen, limit_count, limit_fen = _lock_campaign(uow, campaign_id, on or local_date(now))
         left = budget_fen - spent_fen
         limited = (limit_count, limit_fen) != (None, None)
         people = sorted({items[i].person_id for i in todo})
@@ -344,11 +349,10 @@ def _replay(existing: CampaignSpend, content: tuple) -> SpendView:
     return view(existing, replayed=True)
 
 
-def _lock_campaign(uow: UnitOfWork, campaign_id: int, now: datetime) -> tuple[int, int, int | None, int | None]:
-    """A conditional UPDATE (active, within its dates) that changes nothing but takes the
+def _lock_campaign(uow: UnitOfWork, campaign_id: int, today: date) -> tuple[int, int, int | None, int | None]:
+    """A conditional UPDATE (active, `today` within its dates) that changes nothing but takes the
     campaign row's lock to commit (PostgreSQL: a concurrent till waits, or we wait for its commit
     and read the row it left); answers budget, spent and the per-holder limits."""
-    today = local_date(now)
     row = uow.session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id, Campaign.status == "active",

@@ -412,14 +412,15 @@ def _spend(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, decisions: list[
                                  idempotency_key=f"rebate:{code}:{batch.id}:p{people[holder]}",
                                  order_fen=sum(decisions[i].fare for i in indexes))
                  for holder, indexes in holders]
+        # every tap the rules granted lies within the campaign's period (rebate_rules), so the
+        # spend is for a day in it: today, or the last day for a file cleared after the end
+        on = min(local_date(uow.now()), campaigns[code][0].ends_on)
         try:
             results = budget.spend_many(uow, actor, campaign_id=running.id, items=items, source="rebate",
-                                        reference=f"{batch.file_id}")
+                                        reference=f"{batch.file_id}", on=on)
             given_outcome = [(r.amount_fen, rr.Outcome.HOLDER_LIMIT if r.refused == budget.HOLDER_LIMIT
                               else rr.Outcome.BUDGET_EXHAUSTED) for r in results]
-        except errors.CampaignNotActive:
-            # budget.spend_many checks the campaign's dates against today, not the tap's day: a
-            # file cleared after the campaign's last day is refused here (reported).
+        except errors.CampaignNotActive:  # closed or paused by its sponsor (reported)
             given_outcome = [(0, rr.Outcome.CAMPAIGN_CLOSED)] * len(items)
         for (_, indexes), (amount, outcome) in zip(holders, given_outcome, strict=True):
             left = amount
