@@ -45,43 +45,21 @@ absolute figures say more about the machine's load than about the code.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+
+from serving import fresh_database  # bench/serving.py
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.*: registering people and producing their cards
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/ykt_bench_campaigns"
 DISCOUNT_FEN, ORDER_FEN = 1_000, 12_000  # 满 100 减 10 on a 120-yuan order
-
-
-@contextlib.contextmanager
-def database(url: str, keep: bool) -> Iterator[str]:
-    """The named PostgreSQL database created afresh (dropped after unless `keep`)."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from yikatong.db.engine import normalise_url
-
-    target = make_url(normalise_url(url))
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
-    try:
-        yield target.render_as_string(hide_password=False)
-    finally:
-        if not keep:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def seed(platform, args):
@@ -212,7 +190,7 @@ def main() -> None:
     from yikatong.db.migrate import upgrade
     from yikatong.platform import Platform
 
-    with database(args.database_url, args.keep) as url:
+    with fresh_database(args.database_url, args.keep) as url:
         os.environ["YKT_DATABASE_URL"] = url
         engine = make_engine(url, pool_size=args.connections, max_overflow=0, pool_timeout=120)
         platform = Platform(Settings.from_env(), clock=FixedClock(datetime(2026, 3, 2, 2, 0, tzinfo=UTC)),

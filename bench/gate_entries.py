@@ -1,7 +1,7 @@
 """Venue gate speed: offline decisions per second, e-card QR verifications per second, online entry p99.
 
     PYTHONPATH=src .venv/bin/python bench/gate_entries.py [--people 50000] [--decisions 200000]
-        [--codes 2000] [--online 300] [--repeat 3]
+        [--codes 2000] [--online 300] [--repeat 3] [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench_gates]
 
 (a) offline decisions on data already read (`Gate.decide_card`: the card number a tap gave,
     looked up in the allow-list the gate took, refused cards, the day's one entry per ground,
@@ -29,10 +29,13 @@ of its own). Timings are printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import secrets
 import time
 from datetime import date, datetime, timedelta
+
+from serving import fresh_database  # bench/serving.py
 
 from yikatong.core.clock import CST
 from yikatong.crypto.sm2 import Sm2Signer, Sm2Verifier, encode_public_key, generate_keypair
@@ -208,6 +211,9 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=200_000)
     parser.add_argument("--codes", type=int, default=2_000)
     parser.add_argument("--online", type=int, default=300)
+    parser.add_argument("--database-url", default=None,
+                        help="the online part on this PostgreSQL database, created afresh and dropped "
+                             "(default: a SQLite file)")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     private, public = generate_keypair()
@@ -241,21 +247,22 @@ def main() -> None:
           f"baseline bare SM2 verify {sm2:,.0f}/s -> scan/SM2 {scans / sm2:.2f}")
     print(f"    by CPU time: {args.codes / _cpu['scan']:,.0f} scans/s, {args.codes / _cpu['sm2']:,.0f} SM2 checks/s")
 
-    online = online_p99(args.online) if args.online else None
+    online = online_p99(args.online, args.database_url) if args.online else None
     if online is None:
         print("(d) online entry: not measured (--online 0, or no tourism service)")
     else:
         p50, p99 = online
         offline_ms = 1000 / decisions
-        print(f"(d) online entry (service.admit, SQLite file, own transaction, {args.online} pass holders): "
+        where = "PostgreSQL" if args.database_url else "SQLite file"
+        print(f"(d) online entry (service.admit, {where}, own transaction, {args.online} pass holders): "
               f"p50 {p50:.2f} ms, p99 {p99:.2f} ms; baseline one offline decision {offline_ms * 1000:.1f} µs "
               f"-> online p99 / offline decision {p99 / offline_ms:,.0f}x")
 
 
-def online_p99(count: int) -> tuple[float, float] | None:
+def online_p99(count: int, database_url: str | None = None) -> tuple[float, float] | None:
     """(p50 ms, p99 ms): `count` pass holders with a card each
     admitted online at the dinosaur park, each call in its own unit of work (as the API route
-    runs it), on a fresh SQLite file."""
+    runs it), on a fresh SQLite file or the PostgreSQL database `database_url` made afresh."""
     import sys
     import tempfile
     from pathlib import Path
@@ -278,8 +285,9 @@ def online_p99(count: int) -> tuple[float, float] | None:
 
     outlet = Actor(user_id="ss-clerk", role=Role.SS_OUTLET, channel=Channel.OUTLET, branch_code="SS-TN-01")
     staff = Actor(user_id="venue", role=Role.VENUE_OPERATOR, channel=Channel.VENUE, branch_code="CZ-DINO")
-    with tempfile.TemporaryDirectory() as workdir:
-        url = f"sqlite:///{workdir}/gates.db"
+    with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as stack:
+        url = (stack.enter_context(fresh_database(database_url)) if database_url
+               else f"sqlite:///{workdir}/gates.db")
         engine = make_engine(url)
         load_all_models().create_all(engine)
         engine.dispose()
