@@ -963,15 +963,6 @@ def _person_of_card(uow: UnitOfWork, card_no: str) -> int | None:
     return card.person_id
 
 
-def person_for_card(*, uow: UnitOfWork, card_no: str) -> int:
-    """The holder of a card tapped at a venue desk (in use, not lost): their person id, else
-    NoLiveCard (the desk sells to a person, whose card this is)."""
-    person_id = _person_of_card(uow, card_no)
-    if person_id is None:
-        raise errors.NoLiveCard()
-    return person_id
-
-
 def _birth_date(uow: UnitOfWork, person_id: int) -> date | None:
     from yikatong.core.errors import NotFound
     from yikatong.people.service import person_basics
