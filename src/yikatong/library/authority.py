@@ -73,24 +73,11 @@ def _current_card(cards: list[Card]) -> Card | None:
 
 
 def _ecard_person(uow: UnitOfWork, token: str) -> int | None:
-    """The person behind a current, genuine e-card QR token (read only: the code is not
-    spent, so a kiosk may send it again within its 60 s for the session's next message)."""
+    """The person behind a current, genuine e-card QR token (read only: not spent)."""
     from yikatong.crypto.protocols import KeyStore
-    from yikatong.ecard import service as ecard
-    from yikatong.ecard.tokens import TokenRejected, read_genuine
+    from yikatong.ecard.service import person_of_current_token
 
-    try:
-        claims = read_genuine(token, ecard.verifiers(uow.get(KeyStore)))
-    except (TokenRejected, ValueError):
-        return None
-    found = ecard._ecard_for_claims(uow, claims)  # noqa: SLF001  (ecard's own lookup)
-    if found is None:
-        return None
-    try:
-        ecard._check_current(uow, found, claims, used=ecard._used(uow, claims.nonce))  # noqa: SLF001
-    except TokenRejected:
-        return None
-    return found.person_id
+    return person_of_current_token(uow=uow, token=token, keys=uow.get(KeyStore))
 
 
 def resolve(uow: UnitOfWork, identifier: str, *, now: datetime) -> Patron | None:
