@@ -71,9 +71,8 @@ class OutboxWakeup:
             return False
         with self._lock:
             if self._listener is None:
-                url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
                 self._listener = threading.Thread(target=self._listen_forever,
-                                                  args=(url, self._closing),
+                                                  args=(connect_args(engine), self._closing),
                                                   name=f"{self.channel}-listen", daemon=True)
                 self._listener.start()
         return True
@@ -87,10 +86,10 @@ class OutboxWakeup:
             self._listener = None
             self._closing = threading.Event()
 
-    def _listen_forever(self, url: str, closing: threading.Event) -> None:
+    def _listen_forever(self, args: dict, closing: threading.Event) -> None:
         while not closing.is_set():
             try:
-                with psycopg.connect(url, autocommit=True) as connection:
+                with psycopg.connect(autocommit=True, **args) as connection:
                     connection.execute(f"LISTEN {self.channel}")
                     self.notify()  # what was committed while no one listened
                     while not closing.is_set():
@@ -101,3 +100,14 @@ class OutboxWakeup:
                             error, RECONNECT_SECONDS)
                 self.notify()  # the fallback's job, done at once: a notification may be lost
                 closing.wait(RECONNECT_SECONDS)
+
+
+def connect_args(engine: Engine) -> dict:
+    """What the engine's pool connects with, for a connection of our own: the same hosts in
+    the same order and target_session_attrs, so with a primary and a standby named
+    (`?host=a:5432&host=b:5432&target_session_attrs=read-write`) the listener, like the pool,
+    finds whichever server takes writes (docs/failover.md). A URL rendered back to text
+    would keep only the last host."""
+    _, params = engine.dialect.create_connect_args(engine.url)
+    params.pop("context", None)  # SQLAlchemy's adapters, for its own connections
+    return params
