@@ -972,7 +972,6 @@ def _tickets_today(world: World, v: Visitor, venue: str, day: date) -> bool:
 def _write_rebates(world: World) -> None:
     """Sunday evening: each card presented at a counter; its pending rebate credit is written."""
     from yikatong.transit import service as transit
-
     from yikatong.transit.models import TopUpOrder
     from yikatong.transit.rules import VENUE_REFUND_PAYER
 
@@ -1024,13 +1023,13 @@ def _settle(world: World, saturday: date) -> None:
 def reconcile(world: World) -> list[Check]:
     from yikatong.banking import payments
     from yikatong.clearing.rules import operator_payable
+    from yikatong.core.clock import local_date
     from yikatong.discounts import rebates
     from yikatong.discounts import service as discounts
     from yikatong.discounts.models import CampaignSpend
     from yikatong.ledger import service as ledger
     from yikatong.library import service as library
     from yikatong.library.models import LibraryLoan
-    from yikatong.core.clock import local_date
     from yikatong.tourism import rules as tourism_rules
     from yikatong.tourism import service as tourism
     from yikatong.tourism import settlement
