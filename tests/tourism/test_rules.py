@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from yikatong.tourism import rules
@@ -128,7 +128,7 @@ def test_valid_slot(slot, ok):
 VENUES = ["DINO", "TMH", "YANC", "CZMUS", "V5", "V6"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(amount=st.integers(min_value=0, max_value=10**12),
        weights=st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=len(VENUES)))
 def test_the_shares_always_sum_to_the_sale(amount, weights):

@@ -158,3 +158,36 @@ def test_a_fixed_split_and_the_sellers_own_venue(platform, bank, clock):
         [city] = [p for p in service.products(uow=uow) if p.code == "CZ-PASS-228"]
     assert product.split == {"basis": "fixed", "shares_bp": {"DINO": 7_000, "TMH": 3_000}}
     assert city.split == {"basis": "entries"}
+
+
+def test_two_settlements_of_one_period_at_once_move_the_money_once(platform, bank, clock):
+    """Two card-centre runs settle the same period at the same moment: one settles, the other
+    gets that settlement back or is refused as a concurrent change; the shares move once."""
+    import threading
+
+    from yikatong.core.errors import ConcurrentChange
+
+    load_venues(platform)
+    _, person, card = _payer(platform, bank)
+    _pass(platform, person, "p1")
+    _enter(platform, DINO_STAFF, "DINO", card, "D-1")
+    clock.set(datetime(2026, 3, 3, 1, 0, tzinfo=UTC))
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def run() -> None:
+        start.wait(timeout=30)
+        try:
+            done = act(platform, settlement.settle, actor=ADMIN, period_from=MAR2, period_to=MAR2)
+            outcomes.append("created" if done.created else "returned")
+        except ConcurrentChange:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes)[0] == "created" and sorted(outcomes)[1] in ("refused", "returned"), outcomes
+    assert _balance(platform, rules.venue_payable_account("CZ-DINO")) == 22_800
+    assert len(_audits(platform, "tourism_settlement.settled")) == 1

@@ -134,7 +134,7 @@ def settle(*, uow: UnitOfWork, actor: Actor, period_from: date, period_to: date)
                             waiting=0, waiting_fen=0, lines=[], journal=None, settled_at=uow.now(),
                             settled_by=actor.user_id)
     uow.session.add(settlement)
-    uow.session.flush()
+    _flush(uow)
     weights_of = {code: rules.split_weights(p.split, p.venue_codes, entries.get(code, {}))
                   for code, p in products.items()}
     lines: dict[str, dict] = {code: {"product_code": code, "basis": (p.split or rules.DEFAULT_SPLIT)["basis"],
@@ -166,6 +166,7 @@ def settle(*, uow: UnitOfWork, actor: Actor, period_from: date, period_to: date)
         settlement.tickets += 1
         settlement.amount_fen += ticket.paid_fen
     uow.session.add_all(rows)
+    _flush(uow)  # a concurrent settlement that took the same passes or period: refused here
     settlement.lines = [line for line in lines.values() if line["tickets"]]
     settlement.moved_fen = sum(moves.values())
     if moves:
@@ -181,6 +182,19 @@ def settle(*, uow: UnitOfWork, actor: Actor, period_from: date, period_to: date)
                      "journal": settlement.journal})
     uow.commit()
     return _view(uow, settlement, created=True)
+
+
+def _flush(uow: UnitOfWork) -> None:
+    """Flush; a unique index refusing (another settlement of the same period, or one that
+    split the same passes first) is ConcurrentChange (409), never a half-made settlement."""
+    from sqlalchemy.exc import IntegrityError
+
+    from yikatong.core.errors import ConcurrentChange
+
+    try:
+        uow.session.flush()
+    except IntegrityError as error:
+        raise ConcurrentChange() from error
 
 
 def _pass_entries(uow: UnitOfWork, product_codes: list[str], period_from: date,
