@@ -24,12 +24,19 @@ caller would call it:
    * merchant tills ask the 满减 before charging until the budget runs out (a few refunds);
    * holders ride the metro; the operator uploads the validators' files, clearing settles them,
      the rebate run credits the wallets, written at the next contact (Sunday evening);
-   * unused tickets for Sunday are refunded on Saturday evening (the voucher comes back).
+   * unused tickets for Sunday are refunded on Saturday evening (the voucher comes back);
+   * on Saturday the Dinosaur Park's office also sells, from the wallet, the city pass (by the
+     card centre's desk) and a ticket for Sunday that is given back unused on Sunday morning
+     (a pending wallet credit, written at the card's next contact).
    In the evening the venue terminal's purchase file goes to the clearing.
-3. The statement day (the first of the next month): each campaign's month is settled.
+3. The statement day (the first of the next month): each campaign's month is settled; the
+   weekend's passes are settled per venue (split by the entries on passes), then the pass of a
+   holder who never went is refunded (its split reversed).
 4. The checks: bank balances = deposits − ticket payments + refunds; sales by payment = the
    tickets the venues report, day by day; wallet sales = what the clearing owes the venue
-   operator; chip balances = loads − venue purchases − fares + rebates written; entries let in
+   operators, the wallet refund = the credit written on the chip, the passes' shares per venue =
+   the entries on passes, in the ledger and in each venue's statement; chip balances = loads −
+   venue purchases − fares + rebates and venue refunds written; entries let in
    (online and offline) = entries recorded = entries the venues report, the second upload all
    duplicates; a campaign's budget spent = redemptions − reversals, never over budget, the
    statements = what the merchants and venue operators redeemed; the rebates = the sponsor's

@@ -92,8 +92,19 @@ class VenueStatement:
     settlements: tuple[int, ...]
 
 
+# Instants bound to the database are converted to UTC: days at the ends of the calendar are
+# clamped to ones whose instants convert (no record lies anywhere near them).
+_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(9999, 12, 30)
+
+
 def _start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=CST)
+    """The first instant of `day` in China Standard Time."""
+    return datetime.combine(min(max(day, _FIRST_DAY), _LAST_DAY), time(0), tzinfo=CST)
+
+
+def _after(day: date) -> datetime:
+    """The first instant after `day` (China Standard Time)."""
+    return _start(min(day, _LAST_DAY - timedelta(days=1)) + timedelta(days=1))
 
 
 # ---------------------------------------------------------------------------------------
@@ -123,7 +134,7 @@ def settle(*, uow: UnitOfWork, actor: Actor, period_from: date, period_to: date)
 
     tickets = list(uow.session.execute(select(Ticket).where(
         Ticket.kind == ProductKind.PASS, Ticket.paid_fen > 0, Ticket.status != TicketStatus.REFUNDED,
-        Ticket.sold_at < _start(period_to + timedelta(days=1)),
+        Ticket.sold_at < _after(period_to),
         Ticket.ticket_no.not_in(select(PassShare.ticket_no))).order_by(Ticket.id)).scalars())
     products = {p.code: p for p in uow.session.execute(select(Product).where(
         Product.code.in_({t.product_code for t in tickets}))).scalars()} if tickets else {}
@@ -343,7 +354,7 @@ def venue_statement(*, uow: UnitOfWork, actor: Actor, venue_code: str, period_fr
     reversals, reversals_fen = uow.session.execute(
         select(func.count(), func.coalesce(func.sum(PassShare.share_fen), 0)).where(
             PassShare.venue_code == venue_code, PassShare.reversed_at >= _start(period_from),
-            PassShare.reversed_at < _start(period_to + timedelta(days=1)))).one()
+            PassShare.reversed_at < _after(period_to))).one()
     sales = sum(paid for paid, _ in sold)
     return VenueStatement(
         venue_code=venue_code, operator_code=venue.operator_code, period_from=period_from, period_to=period_to,
