@@ -22,10 +22,15 @@ def test_a_small_weekend_reconciles_every_fen_and_every_entry(platform):
 
     failed = [(c.name, c.detail) for c in report.checks if not c.ok]
     assert not failed, "\n".join(f"{name}: {detail}" for name, detail in failed)
-    assert len(report.checks) == 16 and report.ok
+    assert len(report.checks) == 18 and report.ok
     # Every part took part.
     assert report.tickets_bank > 0 and report.passes > 0 and report.refunds > 0 and report.tickets_wallet > 0
     assert report.voucher_discount_fen > 0 and report.entries_online > 0 and report.entries_offline > 0
+    # A wallet ticket given back unused, credited to the wallet and written at the next contact;
+    # the passes (one from the wallet) split per venue, one pass refunded after its settlement.
+    assert report.wallet_refunds == 1 and report.venue_refunds_written_fen == report.wallet_refunds_fen == 26_000
+    assert report.passes_wallet == 1 and sum(report.pass_split.values()) == report.passes * 22_800
+    assert report.pass_split_reversed_fen == 22_800 and report.pass_split_moved_fen > 0
     assert report.reuploaded_duplicates == report.entries_offline  # the second upload changed nothing
     assert report.list_refreshes >= 3 and report.ecard_entries > 0  # seniors show the e-card QR on Sunday
     assert set(report.lost_card_refusals) == {"Dinosaur Park online gate",

@@ -57,14 +57,15 @@ def ssn_of(platform, person_id: int) -> str:
 
 
 def issue_card(platform, person_id: int, *, balance: int = 0, replaces: str | None = None,
-               ssn: str = "320402199001011234") -> HeldCard:
-    """A card of the person registered and handed over, its chip under KEYS, loaded with
-    `balance` fen (the cash posted to the float, as the top-up service would)."""
+               ssn: str = "320402199001011234", issued: date = date(2026, 3, 1)) -> HeldCard:
+    """A card of the person registered and handed over, its chip under KEYS (issued on
+    `issued`, expiring ten years later), loaded with `balance` fen (the cash posted to the
+    float, as the top-up service would)."""
     n = next(_serial)
     data = CardPersonalisation(
         card_no=f"GF{n:07d}", card_id_code=f"320400D156000005C320{500000 + n:012d}", ssn=ssn,
         name="测试游客", gender="1", nation="01", birthplace="320402", birth_date=date(1990, 1, 1),
-        issue_date=date(2026, 3, 1), expiry_date=date(2036, 3, 1), region_code="320400",
+        issue_date=issued, expiry_date=issued.replace(year=issued.year + 10), region_code="320400",
         pan=luhn_complete(f"621226{700000 + n:09d}"), pan_sequence=1, pan_expiry=date(2036, 3, 31),
         asn=f"0310400000{900000 + n:010d}", purse_algorithm="SM4")
     with platform.uow() as uow:
@@ -295,3 +296,36 @@ def test_a_free_venues_list_does_not_grow_with_the_citys_card_holders(venues, cl
     for n in range(4):
         issue_card(venues, person_born(venues, date(1945 + n, 3, 1), name="老游客"))
     assert size() == before == 0
+
+
+@pytest.mark.db
+def test_a_retired_card_leaves_the_refused_cards_once_past_its_validity_and_the_gate_refuses_it_expired(
+        venues, client, login, clock):
+    """At a free venue the refused part names retired cards, but not for ever: a card whose
+    validity ended more than REFUSED_AFTER_EXPIRY_DAYS ago is left out, and the gate refuses
+    it by the expiry date on its chip."""
+    from yikatong.tourism.allow_list import REFUSED_AFTER_EXPIRY_DAYS
+
+    staff = login(Role.VENUE_OPERATOR, branch_code="CZ-DINO")
+    old_person = person_born(venues, date(1950, 2, 1), name="老游客")
+    recent_person = person_born(venues, date(1951, 2, 1), name="老游客")
+    ssn = ssn_of(venues, old_person)
+    # valid until 2025-11-30: more than 30 days before 2026-03-02
+    long_gone = issue_card(venues, old_person, issued=date(2015, 12, 1), ssn=ssn)
+    # valid until 2026-03-19: still within its validity
+    recent = issue_card(venues, recent_person, issued=date(2016, 3, 20), ssn=ssn_of(venues, recent_person))
+    for held in (long_gone, recent):
+        with venues.uow() as uow:
+            cards.report_loss(uow=uow, actor=holder(held.person_id), card_no=held.card_no, kind="formal")
+            uow.commit()
+    issue_card(venues, old_person, replaces=long_gone.card_no, ssn=ssn)
+    issue_card(venues, recent_person, replaces=recent.card_no, ssn=ssn_of(venues, recent_person))
+    assert REFUSED_AFTER_EXPIRY_DAYS == 30
+    listed = client.get(f"{API}/DINO/allow-list", headers=staff).json()
+    assert listed["refused"].get(recent.card_no) == "retired"
+    assert long_gone.card_no not in listed["refused"]
+    gate = gate_for()
+    assert gate.take(listed, now=clock.now())
+    assert gate.tap(recent.present(), clock.now()).refusal is GateRefusal.CARD_BLOCKED
+    expired = gate.tap(long_gone.present(), clock.now())
+    assert expired.refusal is GateRefusal.CARD_EXPIRED and "有效期" in expired.zh

@@ -66,5 +66,7 @@ def test_venue_staff_check_sell_and_refund_at_the_desk(bank_platform, bank, sign
     page = staff.get("/venue?venue=DINO")
     assert "260.00" in page.text and "…" + card.card_no[-4:] in page.text
     assert "退回电子钱包" in page.text  # the day's wallet refunds (none here) have their row
+    statement = page.text.split('id="statement"')[1].split("</section>")[0]
+    assert "本月结算单" in statement and "联票/年卡分账" in statement and "260.00" in statement
     other = signed_in(Role.VENUE_OPERATOR, branch_code="CZ-TMH")
     assert "<code>DINO</code>" not in other.get("/venue?venue=DINO").text

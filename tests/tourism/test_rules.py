@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from yikatong.tourism import rules
@@ -121,3 +121,63 @@ def test_ticket_numbers_and_request_ids():
                                           ("09:00-24:00", True), ("09:60-10:00", False), ("x", False)])
 def test_valid_slot(slot, ok):
     assert rules.valid_slot(slot) is ok
+
+
+# --- splitting a pass's revenue between its venues ------------------------------------------
+
+VENUES = ["DINO", "TMH", "YANC", "CZMUS", "V5", "V6"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(amount=st.integers(min_value=0, max_value=10**12),
+       weights=st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=len(VENUES)))
+def test_the_shares_always_sum_to_the_sale(amount, weights):
+    """Whatever the amount and weights: the shares sum exactly to the sale, none is negative,
+    each is within one fen of its exact proportion, a venue of weight 0 (beside one that has
+    weight) gets nothing, and the same input gives the same shares."""
+    named = dict(zip(VENUES, weights, strict=False))
+    shares = rules.split_fen(amount, named)
+    assert list(shares) == list(named)
+    assert sum(shares.values()) == amount
+    total = sum(named.values()) or len(named)
+    effective = named if any(named.values()) else dict.fromkeys(named, 1)
+    for venue, fen in shares.items():
+        assert fen >= 0
+        exact_floor = amount * effective[venue] // total
+        assert exact_floor <= fen <= exact_floor + 1
+        if any(named.values()) and named[venue] == 0:
+            assert fen == 0
+    assert rules.split_fen(amount, named) == shares
+
+
+@pytest.mark.parametrize(("amount", "weights", "expected"), [
+    (22_800, {"DINO": 2, "TMH": 1, "YANC": 0, "CZMUS": 0}, {"DINO": 15_200, "TMH": 7_600, "YANC": 0, "CZMUS": 0}),
+    (10, {"A": 1, "B": 1, "C": 1}, {"A": 4, "B": 3, "C": 3}),       # a tie: the venue listed first
+    (10, {"A": 1, "B": 2, "C": 1}, {"A": 3, "B": 5, "C": 2}),       # 2.5, 5, 2.5: A is listed first
+    (10_001, {"DINO": 7_000, "TMH": 3_000}, {"DINO": 7_001, "TMH": 3_000}),  # 7000.7 beats 3000.3
+    (7, {"A": 0, "B": 0}, {"A": 4, "B": 3}),                        # no weight at all: equal
+])
+def test_the_remainder_rule(amount, weights, expected):
+    assert rules.split_fen(amount, weights) == expected
+
+
+@pytest.mark.parametrize(("rule", "ok"), [
+    ({"basis": "entries"}, True),
+    ({"basis": "fixed", "shares_bp": {"A": 6000, "B": 4000}}, True),
+    ({"basis": "fixed", "shares_bp": {"A": 6000, "B": 3999}}, False),   # not 10 000
+    ({"basis": "fixed", "shares_bp": {"A": 10_000}}, False),            # B missing
+    ({"basis": "fixed", "shares_bp": {"A": 10_001, "B": -1}}, False),
+    ({"basis": "fixed", "shares_bp": {"A": 5000.0, "B": 5000}}, False),  # whole basis points
+    ({"basis": "entries", "shares_bp": {"A": 5000, "B": 5000}}, False),
+    ({"basis": "visits"}, False),
+    (None, False),
+])
+def test_split_rules_are_checked(rule, ok):
+    assert (rules.split_problem(rule, ["A", "B"]) is None) is ok
+
+
+def test_weights_by_entries_or_fixed():
+    assert rules.split_weights(None, ["A", "B"], {"A": 3}) == {"A": 3, "B": 0}
+    assert rules.split_weights({"basis": "entries"}, ["A", "B"], {}) == {"A": 1, "B": 1}
+    assert rules.split_weights({"basis": "fixed", "shares_bp": {"A": 1, "B": 9999}}, ["A", "B"],
+                               {"A": 50}) == {"A": 1, "B": 9999}

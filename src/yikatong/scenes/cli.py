@@ -100,6 +100,13 @@ def print_weekend(report) -> None:
         ("metro / 地铁", f"{report.metro_rides} rides, fares {format_fen(report.fares_fen)} CNY, rebates "
                         f"{format_fen(report.rebates_fen)} CNY (written {format_fen(report.rebates_written_fen)}, waiting on the "
                         f"lost card {format_fen(report.rebates_waiting_fen)})"),
+        ("wallet refunds / 退回钱包", f"{report.wallet_refunds} wallet ticket(s) given back unused "
+                                     f"({format_fen(report.wallet_refunds_fen)} CNY), written on the chip at the next "
+                                     f"contact: {format_fen(report.venue_refunds_written_fen)} CNY"),
+        ("pass split / 年卡清分", f"{report.passes} passes ({report.passes_wallet} from the wallet) split per venue: "
+                                 + ", ".join(f"{venue} {format_fen(fen)}" for venue, fen in report.pass_split.items())
+                                 + f" CNY; moved {format_fen(report.pass_split_moved_fen)}, reversed by a refund "
+                                 f"{format_fen(report.pass_split_reversed_fen)}"),
     ]
     for name, value in rows:
         summary.add_row(name, value)

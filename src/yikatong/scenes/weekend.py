@@ -24,12 +24,19 @@ caller would call it:
    * merchant tills ask the 满减 before charging until the budget runs out (a few refunds);
    * holders ride the metro; the operator uploads the validators' files, clearing settles them,
      the rebate run credits the wallets, written at the next contact (Sunday evening);
-   * unused tickets for Sunday are refunded on Saturday evening (the voucher comes back).
+   * unused tickets for Sunday are refunded on Saturday evening (the voucher comes back);
+   * on Saturday the Dinosaur Park's office also sells, from the wallet, the city pass (by the
+     card centre's desk) and a ticket for Sunday that is given back unused on Sunday morning
+     (a pending wallet credit, written at the card's next contact).
    In the evening the venue terminal's purchase file goes to the clearing.
-3. The statement day (the first of the next month): each campaign's month is settled.
+3. The statement day (the first of the next month): each campaign's month is settled; the
+   weekend's passes are settled per venue (split by the entries on passes), then the pass of a
+   holder who never went is refunded (its split reversed).
 4. The checks: bank balances = deposits − ticket payments + refunds; sales by payment = the
    tickets the venues report, day by day; wallet sales = what the clearing owes the venue
-   operator; chip balances = loads − venue purchases − fares + rebates written; entries let in
+   operators, the wallet refund = the credit written on the chip, the passes' shares per venue =
+   the entries on passes, in the ledger and in each venue's statement; chip balances = loads −
+   venue purchases − fares + rebates and venue refunds written; entries let in
    (online and offline) = entries recorded = entries the venues report, the second upload all
    duplicates; a campaign's budget spent = redemptions − reversals, never over budget, the
    statements = what the merchants and venue operators redeemed; the rebates = the sponsor's
@@ -110,7 +117,9 @@ class Visitor:
     wallet_spent: Fen = 0
     fares: Fen = 0
     rebates_written: Fen = 0
+    venue_refunds_written: Fen = 0   # a wallet ticket's refund written on the chip
     lost: bool = False
+    stays_home: bool = False         # bought the pass and never goes (refunded after the settlement)
     ecard_consent: bool = False
     loans: set[str] = field(default_factory=set)
 
@@ -140,6 +149,13 @@ class WeekendReport:
     voucher_discount_fen: Fen = 0
     refunds: int = 0
     refunds_fen: Fen = 0
+    passes_wallet: int = 0
+    wallet_refunds: int = 0
+    wallet_refunds_fen: Fen = 0
+    venue_refunds_written_fen: Fen = 0
+    pass_split: dict[str, Fen] = field(default_factory=dict)   # venue -> fen, the settlement's
+    pass_split_moved_fen: Fen = 0
+    pass_split_reversed_fen: Fen = 0
     entries_online: int = 0
     entries_offline: int = 0
     entries_refused: Counter = field(default_factory=Counter)
@@ -269,6 +285,9 @@ class World:
     venue_sales: dict[tuple[str, date], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 5))
     sunday_tickets: list[tuple[Visitor, str, int, bool]] = field(default_factory=list)  # holder, ticket, paid, voucher
     voucher_redeemed_fen: dict[str, Fen] = field(default_factory=lambda: defaultdict(int))  # operator -> net
+    pass_entries: Counter = field(default_factory=Counter)  # venue -> entries on a pass, as the scene saw them
+    wallet_pass: tuple[Visitor, str, Fen] | None = None     # sold at the Dinosaur Park's office
+    wallet_refund: tuple[Visitor, str, Fen] | None = None   # a Sunday ticket from the wallet, given back
     rebate_files: list[str] = field(default_factory=list)
     venues: Venues | None = None
     serial: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -351,6 +370,15 @@ def setup(platform, *, people: int, saturday: date, rng: random.Random, report: 
         v.reader_no = world.act(library.opt_in, actor=holder(v.person_id)).reader_no
     report.readers = len(readers)
     _ecard_consents(world)
+    # One more holder buys the pass and never goes: refunded after the month's settlement (the
+    # refund reverses the pass's split between the venues).
+    home = next((v for v in world.visitors if not v.senior and not v.pass_no and not v.reader_no), None)
+    if home is not None:
+        sold = world.act(tourism.sell, actor=holder(home.person_id), product_code=PASS, person_id=home.person_id,
+                         idempotency_key=f"sim-pass-{home.person_id}", confirmed=True)
+        home.pass_no, home.bank_paid, home.stays_home = sold.ticket_no, home.bank_paid + sold.paid_fen, True
+        report.passes += 1
+        report.sales_bank_fen += sold.paid_fen
     return world
 
 
@@ -504,6 +532,7 @@ class Venues:
         decision = self.gate.tap(v.present(), self.world.clock.now())
         if decision.admitted:
             self.world.report.entries_offline += 1
+            self.world.pass_entries["TMH"] += decision.entry.ground == "pass"
             return True, str(decision.entry.ground)
         self.world.report.entries_refused[f"TMH offline: {decision.refusal}"] += 1
         return False, str(decision.refusal)
@@ -527,6 +556,7 @@ class Venues:
         if decision.admitted:
             world.report.entries_offline += 1
             world.report.ecard_entries += 1
+            world.pass_entries["TMH"] += decision.entry.ground == "pass"
             return True, str(decision.entry.ground)
         world.report.entries_refused[f"TMH offline e-card: {decision.refusal}"] += 1
         return False, str(decision.refusal)
@@ -540,6 +570,7 @@ class Venues:
                                      at=self.world.clock.now(), entry_id=entry_id)
         if decision.admitted:
             self.world.report.entries_online += 1
+            self.world.pass_entries["DINO"] += decision.ground == "pass"
             return True, decision.ground
         self.world.report.entries_refused[f"DINO online: {decision.reason}"] += 1
         return False, decision.reason
@@ -560,28 +591,36 @@ class Venues:
         self.again_recorded += len(again.recorded)
         return len(first.recorded), len(again.duplicates)
 
-    def wallet_sale(self, v: Visitor, day: date) -> bool:
-        """The ticket office charges the wallet, then records the sale (the gates' wallet-sales door)."""
+    def wallet_sale(self, v: Visitor, day: date | None, *, product: str = "DINO-DAY", price: Fen = 26_000,
+                    seller: Actor | None = None) -> str | None:
+        """The ticket office charges the wallet, then records the sale (the gates' wallet-sales
+        door): the ticket's number, or None when the card refused the charge. A day ticket by
+        the park's own staff; the city pass (CZSMK's) by the card centre's desk at the office."""
         from yikatong.tourism import gate_api
 
-        price = 26_000
         paid = self.office.charge(v.present(), price, self.world.clock.now())
         if not paid.paid:
             self.world.report.sale_refusals[f"wallet: {paid.reason}"] += 1
-            return False
+            return None
         r = paid.record
-        body = gate_api.WalletSaleIn(product_code="DINO-DAY", day=day, slot="12:00-17:00", purchase=gate_api.PurchaseIn(
+        is_day = product == "DINO-DAY"
+        body = gate_api.WalletSaleIn(product_code=product, day=day if is_day else None,
+                                     slot="12:00-17:00" if is_day else None, purchase=gate_api.PurchaseIn(
             asn=r.asn, issuer_id=r.issuer_id, terminal_id=r.terminal_id, terminal_serial=r.terminal_serial,
             tx_type=r.tx_type, amount=r.amount, balance_after=r.balance_after, counter=r.counter, when=r.when,
             tac=r.tac, key_version=r.key_version, alg_id=r.alg_id))
-        gate_api.wallet_sale("DINO", body, actor=staff("CZ-DINO"), platform=self.world.platform)
+        sold = gate_api.wallet_sale("DINO", body, actor=seller or staff("CZ-DINO"), platform=self.world.platform)
         v.wallet_spent += price
-        sales = self.world.venue_sales[("DINO", day)]
-        sales[1] += price
-        sales[4] += 1
-        self.world.report.tickets_wallet += 1
+        if is_day:
+            sales = self.world.venue_sales[("DINO", day)]
+            sales[1] += price
+            sales[4] += 1
+            self.world.report.tickets_wallet += 1
+        else:
+            self.world.report.passes += 1
+            self.world.report.passes_wallet += 1
         self.world.report.sales_wallet_fen += price
-        return True
+        return sold.ticket_no
 
     def clear_office(self, day: date) -> int:
         """The ticket office's purchase file to the clearing (as POST /tourism/gates/DINO/purchases)."""
@@ -752,7 +791,7 @@ def _lose_a_card(world: World, venues: Venues, day: date) -> Visitor | None:
     refuses it at once."""
     from yikatong.cards import service as cards
 
-    candidates = [v for v in world.visitors if v.pass_no and not v.lost]
+    candidates = [v for v in world.visitors if v.pass_no and not v.lost and not v.stays_home]
     if not candidates:
         return None
     readers = [v for v in candidates if v.reader_no]
@@ -793,6 +832,9 @@ def play_day(world: World, venues: Venues, kiosk: Kiosk, day: date, *, saturday:
     steps(1)
     world.at(day, 8)
     venues.refresh(day)
+    if not saturday and world.wallet_refund is not None:
+        world.at(day, 8, 30)
+        _desk_wallet_refund(world, day)
     steps(1)
     lost = _lose_a_card(world, venues, day) if saturday else None
     # 10:00–11:00 the gates.
@@ -801,7 +843,7 @@ def play_day(world: World, venues: Venues, kiosk: Kiosk, day: date, *, saturday:
         held = [t for t in _tickets(world, v.person_id) if t.status == "valid"]
         at_tmh = any("TMH" in t.venue_codes and t.day == day for t in held)
         at_dino = any("DINO" in t.venue_codes and t.day == day for t in held)
-        if v.lost:
+        if v.lost or v.stays_home:
             continue
         if at_tmh or v.senior or (v.pass_no and rng.random() < 0.5):
             if v.ecard_consent and not saturday:
@@ -832,6 +874,8 @@ def play_day(world: World, venues: Venues, kiosk: Kiosk, day: date, *, saturday:
             continue
         if venues.wallet_sale(v, day):
             venues.admit_online(v)
+    if saturday:
+        _office_extras(world, venues, day, buyers)
     steps(1)
     _tills(world, day, 14)
     # 15:00–16:00 the library kiosks.
@@ -865,6 +909,61 @@ def play_day(world: World, venues: Venues, kiosk: Kiosk, day: date, *, saturday:
     steps(1)
 
 
+def _office_extras(world: World, venues: Venues, day: date, buyers: list[Visitor]) -> None:
+    """Saturday at the Dinosaur Park's office, from the wallet: the card centre's desk sells a
+    holder the city pass (CZSMK's: its revenue is split between the venues at the settlement),
+    and another holder buys a ticket for Sunday that they will give back unused."""
+    sunday = day + timedelta(days=1)
+    others = [v for v in world.visitors if not v.lost and not v.pass_no and not v.senior and v not in buyers]
+    if others:
+        v = others[0]
+        sold = venues.wallet_sale(v, None, product=PASS, price=22_800, seller=SYSTEM)
+        if sold:
+            v.pass_no = sold
+            world.wallet_pass = (v, sold, 22_800)
+    if len(others) > 1:
+        v = others[1]
+        sold = venues.wallet_sale(v, sunday)
+        if sold:
+            world.wallet_refund = (v, sold, 26_000)
+
+
+def _desk_wallet_refund(world: World, day: date) -> None:
+    """Sunday morning the holder gives the wallet ticket back at the desk (its purchase was
+    cleared last night): a pending wallet credit (payer kind venue_refund), written at the
+    card's next contact, taken off the operator's clearing payable."""
+    from yikatong.tourism import service as tourism
+
+    v, ticket_no, paid = world.wallet_refund
+    world.act(tourism.refund, actor=staff("CZ-DINO"), ticket_no=ticket_no, reason="plans changed")
+    world.venue_sales[("DINO", day)][3] += paid
+    world.report.refunds += 1
+    world.report.refunds_fen += paid
+    world.report.wallet_refunds += 1
+    world.report.wallet_refunds_fen += paid
+
+
+def _settle_passes(world: World, saturday: date) -> None:
+    """The statement day: the weekend's passes settled per venue (Friday to Sunday), then the
+    pass of the holder who stayed home refunded (the refund reverses its split)."""
+    from yikatong.tourism import service as tourism
+    from yikatong.tourism import settlement
+
+    friday, sunday = saturday - timedelta(days=1), saturday + timedelta(days=1)
+    done = world.act(settlement.settle, actor=SYSTEM, period_from=friday, period_to=sunday)
+    world.report.pass_split = dict(done.venues)
+    world.report.pass_split_moved_fen = done.moved_fen
+    world.at(world.clock.now().astimezone(CST).date(), 9, 30)
+    for v in world.visitors:
+        if v.stays_home and v.pass_no:
+            refunded = world.act(tourism.refund, actor=holder(v.person_id), ticket_no=v.pass_no,
+                                 reason="never went")
+            v.bank_refunded += refunded.paid_fen
+            world.report.refunds += 1
+            world.report.refunds_fen += refunded.paid_fen
+            world.report.pass_split_reversed_fen += refunded.paid_fen
+
+
 def _tickets(world: World, person_id: int):
     from yikatong.tourism import service as tourism
 
@@ -880,15 +979,27 @@ def _tickets_today(world: World, v: Visitor, venue: str, day: date) -> bool:
 def _write_rebates(world: World) -> None:
     """Sunday evening: each card presented at a counter; its pending rebate credit is written."""
     from yikatong.transit import service as transit
+    from yikatong.transit.models import TopUpOrder
+    from yikatong.transit.rules import VENUE_REFUND_PAYER
 
     for v in world.visitors:
         if v.lost:
             continue
         before = _chip_balance(v)
         reading = transit.contact(platform=world.platform, reader=v.present(), actor=SMK_COUNTER)
-        if any(settled.outcome == "written" for settled in reading.settled):
-            v.rebates_written += reading.balance - before
-            world.report.rebates_written_fen += reading.balance - before
+        written = [settled.order_no for settled in reading.settled if settled.outcome == "written"]
+        if not written:
+            continue
+        with world.platform.uow(read_only=True) as uow:
+            kinds = dict(uow.session.execute(select(TopUpOrder.order_no, TopUpOrder.payer_kind)
+                                             .where(TopUpOrder.order_no.in_(written))).all())
+            amounts = dict(uow.session.execute(select(TopUpOrder.order_no, TopUpOrder.amount)
+                                               .where(TopUpOrder.order_no.in_(written))).all())
+        refunds = sum(amounts[o] for o in written if kinds[o] == VENUE_REFUND_PAYER)
+        v.venue_refunds_written += refunds
+        world.report.venue_refunds_written_fen += refunds
+        v.rebates_written += reading.balance - before - refunds
+        world.report.rebates_written_fen += reading.balance - before - refunds
 
 
 def _chip_balance(v: Visitor) -> Fen:
@@ -919,13 +1030,16 @@ def _settle(world: World, saturday: date) -> None:
 def reconcile(world: World) -> list[Check]:
     from yikatong.banking import payments
     from yikatong.clearing.rules import operator_payable
+    from yikatong.core.clock import local_date
     from yikatong.discounts import rebates
     from yikatong.discounts import service as discounts
     from yikatong.discounts.models import CampaignSpend
     from yikatong.ledger import service as ledger
     from yikatong.library import service as library
     from yikatong.library.models import LibraryLoan
+    from yikatong.tourism import rules as tourism_rules
     from yikatong.tourism import service as tourism
+    from yikatong.tourism import settlement
     from yikatong.tourism.models import Entry, Ticket
     from yikatong.tourism.terminal import clearing_operator
     from yikatong.transit.models import TopUpOrder
@@ -974,10 +1088,60 @@ def reconcile(world: World) -> list[Check]:
                 wrong.append(f"{venue} {day}: {got} ≠ {(bank_fen, wallet_fen, discount_fen, refunds_fen)}")
         check("venue settlement per venue per day = the sales made there", not wrong,
               f"{len(report.venue_days)} venue days (bank, wallet, voucher, refunds)" + (f"; {wrong[:2]}" if wrong else ""))
-        # Wallet sales = what the clearing owes the venue operator.
-        owed = abs(ledger.balance(uow=uow, code=operator_payable(HOME, clearing_operator("CZ-DINO"))))
-        check("wallet ticket sales = cleared to the venue operator", owed == report.sales_wallet_fen,
-              f"clearing owes CZ-DINO {owed} fen; the office sold {report.sales_wallet_fen} fen")
+        # Wallet sales = what the clearing owes the venue operators: the office's sales less the
+        # wallet refunds, the city pass's shares of the other venues moved to their operators.
+        pass_shares = _expected_pass_shares(world)
+        wallet_pass = world.wallet_pass
+        pass_share = pass_shares.get(wallet_pass[1], {}) if wallet_pass else {}
+        owed = {op: _payable(uow, operator_payable(HOME, clearing_operator(op))) for op in VENUE_OPERATORS.values()}
+        expected_owed = {op: 0 for op in VENUE_OPERATORS.values()}
+        expected_owed["CZ-DINO"] = report.sales_wallet_fen - report.wallet_refunds_fen - (wallet_pass[2] if wallet_pass else 0)
+        for venue, fen in pass_share.items():
+            expected_owed[VENUE_OPERATORS[venue]] += fen
+        check("wallet sales = cleared to the venue operators (less wallet refunds, the pass's shares moved)",
+              owed == expected_owed,
+              f"clearing owes {owed}; expected {expected_owed} (the office sold {report.sales_wallet_fen} fen, "
+              f"{report.wallet_refunds_fen} refunded to the wallet)")
+        # A wallet ticket refunded unused: a venue_refund credit, written on the chip at the next contact.
+        credits = dict(uow.session.execute(select(TopUpOrder.state, func.sum(TopUpOrder.amount))
+                                           .where(TopUpOrder.payer_kind == "venue_refund")
+                                           .group_by(TopUpOrder.state)).all())
+        check("wallet refunds = venue_refund credits = written on the chips at the next contact",
+              report.wallet_refunds_fen == sum(credits.values()) == report.venue_refunds_written_fen
+              == sum(v.venue_refunds_written for v in world.visitors) and not credits.get("paid"),
+              f"{report.wallet_refunds} refunded at the desk, {report.wallet_refunds_fen} fen; credits by state "
+              f"{credits}; written {report.venue_refunds_written_fen} fen")
+        # The passes split per venue by the entries the scene made; the refund reversed one.
+        per_venue: dict[str, Fen] = defaultdict(int)
+        for shares in pass_shares.values():
+            for venue, fen in shares.items():
+                per_venue[venue] += fen
+        bank_passes = {no: shares for no, shares in pass_shares.items() if not wallet_pass or no != wallet_pass[1]}
+        reversed_ = next((pass_shares[v.pass_no] for v in world.visitors if v.stays_home and v.pass_no), {})
+        expected_due = sum(sum(s.values()) for s in bank_passes.values()) - sum(reversed_.values())
+        expected_payable = {op: 0 for op in VENUE_OPERATORS.values()}
+        for shares in bank_passes.values():
+            for venue, fen in shares.items():
+                expected_payable[VENUE_OPERATORS[venue]] += fen
+        for venue, fen in reversed_.items():
+            expected_payable[VENUE_OPERATORS[venue]] -= fen
+        due = _balance_or_zero(uow, tourism_rules.seller_due_account("CZSMK"))
+        payable = {op: _balance_or_zero(uow, tourism_rules.venue_payable_account(op)) for op in VENUE_OPERATORS.values()}
+        friday = report.saturday - timedelta(days=1)
+        statements = {venue: settlement.venue_statement(uow=uow, actor=SYSTEM, venue_code=venue, period_from=friday,
+                                                        period_to=local_date(world.clock.now()))
+                      for venue in VENUE_OPERATORS}
+        check("pass revenue split per venue by the weekend's entries; each pass's shares sum to its sale; the "
+              "ledger owes each venue's operator its shares; the refund reversed one pass",
+              report.pass_split == dict(sorted(per_venue.items()))
+              and all(sum(s.values()) == paid for s, paid in zip(pass_shares.values(), _pass_prices(world), strict=True))
+              and due == expected_due and payable == expected_payable
+              and all(statements[v].pass_shares_fen == per_venue.get(v, 0)
+                      and statements[v].pass_reversals_fen == reversed_.get(v, 0) for v in VENUE_OPERATORS)
+              and sum(reversed_.values()) == report.pass_split_reversed_fen,
+              f"{len(pass_shares)} passes, entries on passes {dict(world.pass_entries)}; split {report.pass_split}, "
+              f"expected {dict(sorted(per_venue.items()))}; CZSMK owes {due} (expected {expected_due}); "
+              f"operators owed {payable} (expected {expected_payable}); reversed {report.pass_split_reversed_fen} fen")
         # Entries.
         first_day, last_day = report.saturday, report.saturday + timedelta(days=1)
         recorded = uow.session.execute(select(func.count()).select_from(Entry)
@@ -1060,9 +1224,10 @@ def reconcile(world: World) -> list[Check]:
 
     for v in world.visitors:
         balance = _chip_balance(v)
-        if balance != WALLET - v.wallet_spent - v.fares + v.rebates_written:
-            wrong.append(f"{v.card_no[-4:]}: {balance} ≠ {WALLET - v.wallet_spent - v.fares + v.rebates_written}")
-    check("chip wallets = loads − venue purchases − fares + rebates written", not wrong,
+        expected = WALLET - v.wallet_spent - v.fares + v.rebates_written + v.venue_refunds_written
+        if balance != expected:
+            wrong.append(f"{v.card_no[-4:]}: {balance} ≠ {expected}")
+    check("chip wallets = loads − venue purchases − fares + rebates and venue refunds written", not wrong,
           f"{len(world.visitors)} chips" + (f"; wrong: {wrong[:3]}" if wrong else ""))
     # The lost card.
     expected = {"Dinosaur Park online gate", "Tianmu Lake offline gate after its refresh", "library kiosk (SIP2 11)"}
@@ -1071,6 +1236,42 @@ def reconcile(world: World) -> list[Check]:
           bool(lost) and expected <= set(report.lost_card_refusals) or (not lost and report.passes == 0),
           "; ".join(f"{k}: {v}" for k, v in report.lost_card_refusals.items()) or "no pass holder to lose a card")
     return checks
+
+
+VENUE_OPERATORS = {"DINO": "CZ-DINO", "TMH": "CZ-TMH", "YANC": "CZ-YANC", "CZMUS": "CZ-MUSEUM"}  # the pass's venues
+
+
+def _pass_prices(world: World) -> list[Fen]:
+    return [22_800] * len(_pass_numbers(world))
+
+
+def _pass_numbers(world: World) -> list[str]:
+    return sorted(v.pass_no for v in world.visitors if v.pass_no)
+
+
+def _expected_pass_shares(world: World) -> dict[str, dict[str, Fen]]:
+    """Each pass's shares as the scene expects them: 228 CNY by the entries on passes the scene
+    let in at each venue over the weekend (all venues alike when there were none), in whole fen
+    by the largest remainder (tourism.rules.split_fen)."""
+    from yikatong.tourism.rules import split_fen
+
+    counted = {venue: world.pass_entries.get(venue, 0) for venue in VENUE_OPERATORS}
+    weights = counted if any(counted.values()) else dict.fromkeys(VENUE_OPERATORS, 1)
+    return {no: split_fen(22_800, weights) for no in _pass_numbers(world)}
+
+
+def _payable(uow, code: str) -> Fen:
+    return abs(_balance_or_zero(uow, code))
+
+
+def _balance_or_zero(uow, code: str) -> Fen:
+    from yikatong.ledger import service as ledger
+    from yikatong.ledger.errors import AccountNotFound
+
+    try:
+        return ledger.balance(uow=uow, code=code)
+    except AccountNotFound:
+        return 0
 
 
 def _uploaded(world: World) -> list:
@@ -1117,5 +1318,6 @@ def simulate_weekend(platform, *, people: int = 40, saturday: date | None = None
     world.at(saturday + timedelta(days=1), 23, 30)
     _write_rebates(world)
     _settle(world, saturday)
+    _settle_passes(world, saturday)
     report.checks = reconcile(world)
     return report

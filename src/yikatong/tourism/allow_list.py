@@ -299,20 +299,38 @@ def card_standings(uow, person_ids: Iterable[int]) -> list[CardStanding]:
     return found
 
 
-def refused_cards(uow) -> list[CardStanding]:
-    """Every card in the city a gate must refuse: retired ones (replaced, exchanged, …) and
-    cards in use with a loss or freeze in force — not the valid cards (a free venue's list
-    grows with these, not with the city's holders). Cards never handed over are not in
-    anyone's hands and are left out."""
+# How long a refused card stays on a free venue's list after its validity ends (example
+# default, our own choice). A card past its validity is refused by the gate itself, from the
+# expiry date it reads on the chip (`Gate.decide_card`: card_expired), so the list need not
+# name it for ever: without this the refused part would grow with every replacement over the
+# years. The margin covers a chip whose printed expiry is a little later than the platform's
+# record of the card's validity (`cards.financial_valid_until`: issue + 10 years − 1 day).
+REFUSED_AFTER_EXPIRY_DAYS = 30
+
+
+def still_listed(valid_until: date, day: date) -> bool:
+    """Whether a refused card valid until `valid_until` is still named on the list of `day`."""
+    return day <= valid_until + timedelta(days=REFUSED_AFTER_EXPIRY_DAYS)
+
+
+def refused_cards(uow, day: date | None = None) -> list[CardStanding]:
+    """Every card in the city a gate must refuse on `day` (today by default): retired ones
+    (replaced, exchanged, …) and cards in use with a loss or freeze in force — not the valid
+    cards (a free venue's list grows with these, not with the city's holders). Cards never
+    handed over are not in anyone's hands and are left out; so are cards past their validity
+    by more than REFUSED_AFTER_EXPIRY_DAYS (the gate refuses an expired chip itself)."""
     from sqlalchemy import or_, select
 
     from yikatong.cards.models import Card, CardBlock
     from yikatong.cards.rules import CardState, derive_hr_status
+    from yikatong.core.clock import local_date
 
     now = uow.now()
+    day = day or local_date(now)
     blocked = select(CardBlock.__table__.c.card_id)
-    cards = uow.session.execute(select(Card.id, Card.card_no, Card.person_id, Card.state).where(or_(
-        Card.state == CardState.RETIRED, (Card.state == CardState.IN_USE) & Card.id.in_(blocked)))).all()
+    cards = uow.session.execute(select(Card.id, Card.card_no, Card.person_id, Card.state).where(
+        or_(Card.state == CardState.RETIRED, (Card.state == CardState.IN_USE) & Card.id.in_(blocked)),
+        Card.financial_valid_until >= day - timedelta(days=REFUSED_AFTER_EXPIRY_DAYS))).all()
     blocks: dict[int, list] = {card.id: [] for card in cards if card.state == CardState.IN_USE}
     ids = list(blocks)
     for start in range(0, len(ids), _CHUNK):
@@ -386,7 +404,7 @@ def signed_list(uow, keys, *, venue_code: str, day: date, entitlements: Sequence
     free = free_categories(uow, venue_code)
     cards = card_standings(uow, people)
     if free:  # a free tap can be any card in the city: every card to refuse is listed
-        cards += refused_cards(uow)
+        cards += refused_cards(uow, day)
     document = build(venue_code=venue_code, day=day, entitlements=entitlements, cards=cards,
                      ecards=live_ecards(uow, people), issued_at=now, key_version=key.version,
                      entered=entered_at(uow, venue_code, day), free=free,

@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from yikatong.api.deps import current_actor, platform_dep
 from yikatong.api.problems import problems
 from yikatong.core.actor import Actor
 from yikatong.core.clock import local_date
 from yikatong.platform import Platform
-from yikatong.tourism import service
+from yikatong.tourism import service, settlement
 from yikatong.tourism.schemas import (
     ActivateIn,
     AdmitIn,
@@ -25,12 +25,20 @@ from yikatong.tourism.schemas import (
     DecisionOut,
     EntryOut,
     FreeCategoriesIn,
+    GateIn,
+    GateOut,
+    OperatorIn,
+    OperatorOut,
     ProductIn,
     ProductOut,
     ReasonIn,
     ReportOut,
+    SettleIn,
+    SettlementOut,
     SlotOut,
+    StatementOut,
     TicketOut,
+    VenueIn,
     VenueOut,
 )
 
@@ -83,7 +91,8 @@ def add_product(body: ProductIn, actor: Actor = Depends(current_actor), platform
             uow=uow, actor=actor, code=body.code, kind=body.kind, name_zh=body.name_zh, name_en=body.name_en,
             price_fen=body.price_fen, venue_codes=body.venue_codes,
             slots=[s.model_dump() for s in body.slots], activation_months=body.activation_months,
-            valid_months=body.valid_months, operator_code=body.operator_code))
+            valid_months=body.valid_months, operator_code=body.operator_code,
+            split=body.split.rule() if body.split is not None else None))
 
 
 @router.put("/venues/{venue_code}/free-categories", response_model=VenueOut,
@@ -176,6 +185,79 @@ def report(venue_code: VenueCode, day: date | None = None, actor: Actor = Depend
     with platform.uow(read_only=True) as uow:
         return ReportOut.model_validate(service.venue_day_report(
             uow=uow, actor=actor, venue_code=venue_code, day=_day(platform, day)))
+
+
+# --- the card centre: operators, venues, gates; settlement ------------------------------------
+
+
+@router.get("/operators", response_model=list[OperatorOut], summary="Venue operators / 景区运营单位")
+def list_operators(platform: Platform = Depends(platform_dep)):
+    with platform.uow(read_only=True) as uow:
+        return [OperatorOut.model_validate(o) for o in service.operators(uow=uow)]
+
+
+@router.post("/operators", response_model=OperatorOut, status_code=201, responses=problems(409),
+             summary="Register a venue operator (idempotent by code) / 登记景区运营单位")
+def add_operator(body: OperatorIn, actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return OperatorOut.model_validate(service.add_operator(
+            uow=uow, actor=actor, code=body.code, name_zh=body.name_zh, name_en=body.name_en))
+
+
+@router.post("/venues", response_model=VenueOut, status_code=201, responses=problems(404, 409),
+             summary="Register a venue under an operator (idempotent by code) / 登记景区或场馆")
+def add_venue(body: VenueIn, actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return VenueOut.model_validate(service.add_venue(
+            uow=uow, actor=actor, code=body.code, operator_code=body.operator_code, name_zh=body.name_zh,
+            name_en=body.name_en, kind=body.kind, level=body.level, district=body.district, source=body.source,
+            free_categories=[c.model_dump(exclude_none=True) for c in body.free_categories]))
+
+
+@router.get("/venues/{venue_code}/gates", response_model=list[GateOut], summary="A venue's gates / 景区闸机")
+def list_gates(venue_code: VenueCode, actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
+    with platform.uow(read_only=True) as uow:
+        return [GateOut.model_validate(g) for g in service.gates(uow=uow, actor=actor, venue_code=venue_code)]
+
+
+@router.post("/venues/{venue_code}/gates", response_model=GateOut, status_code=201, responses=problems(409),
+             summary="Register a gate at a venue (idempotent by gate id) / 登记闸机")
+def add_gate(venue_code: VenueCode, body: GateIn, actor: Actor = Depends(current_actor),
+             platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        return GateOut.model_validate(service.add_gate(
+            uow=uow, actor=actor, venue_code=venue_code, gate_id=body.gate_id, name_zh=body.name_zh,
+            name_en=body.name_en, mode=body.mode))
+
+
+@router.get("/settlements", response_model=list[SettlementOut], summary="Settlements of pass revenue / 年卡清分结算")
+def list_settlements(actor: Actor = Depends(current_actor), platform: Platform = Depends(platform_dep)):
+    with platform.uow(read_only=True) as uow:
+        return [SettlementOut.model_validate(s) for s in settlement.settlements(uow=uow, actor=actor)]
+
+
+@router.post("/settlements", response_model=SettlementOut, status_code=201,
+             responses={200: {"model": SettlementOut,
+                              "description": "the period was settled already: the first settlement, nothing changed / "
+                                             "该期已结算，未作变动"}},
+             summary="Settle a period: split the passes' revenue per venue (the same period again changes "
+                     "nothing) / 按景区清分结算")
+def settle(body: SettleIn, response: Response, actor: Actor = Depends(current_actor),
+           platform: Platform = Depends(platform_dep)):
+    with platform.uow() as uow:
+        done = settlement.settle(uow=uow, actor=actor, period_from=body.period_from, period_to=body.period_to)
+    if not done.created:
+        response.status_code = 200
+    return SettlementOut.model_validate(done)
+
+
+@router.get("/venues/{venue_code}/statement", response_model=StatementOut,
+            summary="A venue's entries and revenue for a period / 景区结算单")
+def statement(venue_code: VenueCode, period_from: date, period_to: date, actor: Actor = Depends(current_actor),
+              platform: Platform = Depends(platform_dep)):
+    with platform.uow(read_only=True) as uow:
+        return StatementOut.model_validate(settlement.venue_statement(
+            uow=uow, actor=actor, venue_code=venue_code, period_from=period_from, period_to=period_to))
 
 
 # The gates' and venue terminals' door (tourism/gate_api.py): /tourism/gates/{venue_code}/...

@@ -121,3 +121,33 @@ class ProductInvalid(InvalidInput):
     code = "tourism_product_invalid"
     zh = "产品定义有误：{why_zh}"
     en = "The product is invalid: {why_en}"
+
+
+class SettlementPeriodOpen(Conflict):
+    code = "tourism_settlement_period_open"
+    zh = "结算期须已结束（截至 {period_to}，今天是 {today}）"
+    en = "The settlement period must be over (it ends {period_to}; today is {today})"
+
+
+class SettlementOutOfOrder(Conflict):
+    code = "tourism_settlement_out_of_order"
+    zh = "结算期须在上一结算期（截至 {latest}）之后"
+    en = "A settlement period must start after the last one settled (which ended {latest})"
+
+
+class GateTaken(Conflict):
+    code = "tourism_gate_taken"
+    zh = "闸机编号 {gate_id} 已登记在另一景区"
+    en = "Gate id {gate_id} is registered at another venue"
+
+
+class VenueExists(Conflict):
+    code = "tourism_venue_exists"
+    zh = "景区代码 {venue_code} 已存在且信息不同"
+    en = "Venue code {venue_code} exists with other details"
+
+
+class OperatorExists(Conflict):
+    code = "tourism_operator_exists"
+    zh = "运营单位代码 {operator_code} 已存在且名称不同"
+    en = "Operator code {operator_code} exists with other names"

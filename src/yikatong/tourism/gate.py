@@ -52,6 +52,7 @@ class GateRefusal(StrEnum):
     OUTSIDE_SLOT = "outside_slot"      # a timed ticket shown outside its slot
     ECARD_REJECTED = "ecard_rejected"  # the QR code failed (forged, expired, replayed, suspended)
     CARD_UNREADABLE = "card_unreadable"  # the chip could not be read (removed, refused)
+    CARD_EXPIRED = "card_expired"      # the chip's validity (its expiry date, read from it) is over
 
 
 _TEXT = {
@@ -62,6 +63,7 @@ _TEXT = {
     GateRefusal.OUTSIDE_SLOT: ("不在预约时段内", "outside the ticket's time slot"),
     GateRefusal.ECARD_REJECTED: ("电子社保卡二维码无效", "the e-card code is not valid"),
     GateRefusal.CARD_UNREADABLE: ("请重新刷卡", "tap the card again"),
+    GateRefusal.CARD_EXPIRED: ("此卡已过有效期，请到服务台", "this card has expired: go to the desk"),
 }
 
 
@@ -147,7 +149,7 @@ class Gate:
             return Decision.refused(GateRefusal.CARD_UNREADABLE, refused.message_en)
         if not data.card_no:
             return Decision.refused(GateRefusal.CARD_UNREADABLE)
-        decision = self.decide_card(data.card_no, when, ssn=data.ssn)
+        decision = self.decide_card(data.card_no, when, ssn=data.ssn, expiry=data.expiry_date)
         return Decision(decision.admitted, decision.refusal, decision.zh, decision.en, decision.entry,
                         data.card_no, data.ssn)
 
@@ -161,14 +163,19 @@ class Gate:
 
     # -- deciding on data already read ---------------------------------------------------------
 
-    def decide_card(self, card_no: str, when: datetime, *, ssn: str | None = None) -> Decision:
+    def decide_card(self, card_no: str, when: datetime, *, ssn: str | None = None,
+                    expiry: date | None = None) -> Decision:
         """A tap: the card number (and the social security number, when the PSAM could read
-        it: its birth date decides the venue's free categories)."""
+        it: its birth date decides the venue's free categories; and the chip's expiry date: an
+        expired card is refused by the gate itself, which is what lets the list forget refused
+        cards past their validity: allow_list.REFUSED_AFTER_EXPIRY_DAYS)."""
         held = self._current(when)
         if held is None:
             return Decision.refused(GateRefusal.NO_LIST, card_no=card_no)
         if card_no in held.refused:
             return Decision.refused(GateRefusal.CARD_BLOCKED, held.refused[card_no], card_no=card_no)
+        if expiry is not None and expiry < held.day:
+            return Decision.refused(GateRefusal.CARD_EXPIRED, card_no=card_no)
         grants = held.by_card.get(card_no, ())
         free = None
         if held.free and ssn:

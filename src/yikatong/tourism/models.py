@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yikatong.db.base import Base
@@ -70,6 +70,10 @@ class Product(Base):
     slots: Mapped[list]
     activation_months: Mapped[int | None]
     valid_months: Mapped[int | None]
+    # How a pass's revenue is split between its venues (tourism.rules.split_problem):
+    # {"basis": "entries"} or {"basis": "fixed", "shares_bp": {venue: bp}}; None for a day
+    # ticket (one venue) and for a pass recorded before the rule existed (split by entries).
+    split: Mapped[dict | None]
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(64))
@@ -166,3 +170,68 @@ class Entry(Base):
         Index("ix_tourism_entries_venue_day", "venue_code", "day"),
         Index("ix_tourism_entries_reference_day", "reference", "day"),
     )
+
+
+class Gate(Base):
+    """A gate registered at a venue (its id is the one it puts on its entries). `mode` says
+    how it decides: `online` (asks the platform at each tap) or `offline` (from the signed
+    allow-list)."""
+
+    __tablename__ = "tourism_gates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gate_id: Mapped[str] = mapped_column(String(32), unique=True)
+    venue_code: Mapped[str] = mapped_column(String(32), index=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class Settlement(Base):
+    """One settlement of the passes' revenue for a period of days (both ends included):
+    which passes were split, how (`lines`: per product the basis, the weights and the fen per
+    venue), what moved in the ledger (`journal`, None when nothing had to move) and what waits
+    (wallet sales whose purchase is not cleared yet: carried to the next settlement). A period
+    is settled once (unique), in order."""
+
+    __tablename__ = "tourism_settlements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_from: Mapped[date]
+    period_to: Mapped[date]
+    tickets: Mapped[int]
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    moved_fen: Mapped[int] = mapped_column(BigInteger)
+    waiting: Mapped[int]
+    waiting_fen: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[list]
+    journal: Mapped[str | None] = mapped_column(String(128))
+    settled_at: Mapped[datetime]
+    settled_by: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("period_from", "period_to"),)
+
+
+class PassShare(Base):
+    """One venue's share of one pass's sale, written by a settlement. `from_account` is where
+    the sale's money sits (the seller's), `to_account` the venue operator's; equal when the
+    venue is the seller's own (nothing moves). A refund reverses it (`reversed_at`)."""
+
+    __tablename__ = "tourism_pass_shares"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("tourism_settlements.id"), index=True)
+    ticket_no: Mapped[str] = mapped_column(String(32))
+    product_code: Mapped[str] = mapped_column(String(32))
+    venue_code: Mapped[str] = mapped_column(String(32), index=True)
+    operator_code: Mapped[str] = mapped_column(String(32))
+    payment: Mapped[str] = mapped_column(String(16))
+    share_fen: Mapped[int] = mapped_column(BigInteger)
+    from_account: Mapped[str] = mapped_column(String(128))
+    to_account: Mapped[str] = mapped_column(String(128))
+    reversed_at: Mapped[datetime | None]
+    reversed_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("ticket_no", "venue_code"),)

@@ -231,3 +231,88 @@ def valid_slot(slot: str) -> bool:
                 and all(0 <= int(x[:2]) <= 24 and 0 <= int(x[3:]) < 60 and x[2] == ":" for x in (start, end)))
     except ValueError:
         return False
+
+
+# ---------------------------------------------------------------------------------------
+# Splitting a pass's revenue between the venues it opens (清分)
+
+
+class SplitBasis(StrEnum):
+    ENTRIES = "entries"   # the settlement period's entries of the product's holders, venue by venue
+    FIXED = "fixed"       # fixed shares in basis points per venue (`shares_bp`, summing to 10 000)
+
+
+BP_WHOLE = 10_000
+DEFAULT_SPLIT = {"basis": SplitBasis.ENTRIES.value}  # a pass with no rule of its own
+
+
+def split_problem(rule: object, venue_codes: list[str] | tuple[str, ...]) -> tuple[str, str] | None:
+    """Why a pass's split rule is not usable (zh, en), or None. `{"basis": "entries"}`, or
+    `{"basis": "fixed", "shares_bp": {venue: bp, …}}` naming exactly the product's venues with
+    whole, non-negative basis points summing to 10 000."""
+    if not isinstance(rule, dict) or rule.get("basis") not in set(SplitBasis):
+        return "分账规则须为 entries 或 fixed", "the split basis must be entries or fixed"
+    if rule["basis"] == SplitBasis.ENTRIES:
+        if set(rule) - {"basis"}:
+            return "按入园分账不带份额", "a split by entries takes no shares"
+        return None
+    shares = rule.get("shares_bp")
+    if set(rule) - {"basis", "shares_bp"} or not isinstance(shares, dict):
+        return "固定分账须列出各景区的份额（基点）", "a fixed split lists each venue's share in basis points"
+    if set(shares) != set(venue_codes):
+        return "固定分账须恰好列出本产品的景区", "a fixed split names exactly the product's venues"
+    if any(not isinstance(bp, int) or isinstance(bp, bool) or bp < 0 for bp in shares.values()):
+        return "份额须为非负整数基点", "shares are whole non-negative basis points"
+    if sum(shares.values()) != BP_WHOLE:
+        return "份额合计须为 10000 基点", "the shares must sum to 10 000 basis points"
+    return None
+
+
+def split_weights(rule: dict | None, venue_codes: list[str] | tuple[str, ...],
+                  entries: dict[str, int]) -> dict[str, int]:
+    """Each venue's weight for a settlement period, in the product's venue order: its fixed
+    basis points, or its entries in the period (`entries`: venue → count). A split by entries
+    with no entry at all in the period weighs the venues equally (nobody came: nobody earned
+    more than another)."""
+    rule = rule or DEFAULT_SPLIT
+    if rule.get("basis") == SplitBasis.FIXED:
+        return {v: int(rule["shares_bp"].get(v, 0)) for v in venue_codes}
+    counted = {v: max(0, int(entries.get(v, 0))) for v in venue_codes}
+    if not any(counted.values()):
+        return dict.fromkeys(venue_codes, 1)
+    return counted
+
+
+def split_fen(amount: int, weights: dict[str, int]) -> dict[str, int]:
+    """`amount` fen in whole fen by `weights` (insertion order = the product's venue order),
+    summing exactly to `amount`. The remainder rule (largest remainder): each venue first gets
+    floor(amount × weight / total); the fen left over (fewer than the venues) go one each to
+    the venues with the largest remainders, a tie to the venue listed first. A venue of weight
+    0 gets 0; all weights 0 counts as equal weights."""
+    if amount < 0:
+        raise ValueError("a negative amount is not split")
+    if not weights:
+        raise ValueError("nothing to split between")
+    if not any(weights.values()):
+        weights = dict.fromkeys(weights, 1)
+    if any(w < 0 for w in weights.values()):
+        raise ValueError("a negative weight")
+    total = sum(weights.values())
+    shares = {v: amount * w // total for v, w in weights.items()}
+    left = amount - sum(shares.values())
+    order = sorted(enumerate(weights.items()), key=lambda item: (-(amount * item[1][1] % total), item[0]))
+    for _, (venue, _) in order[:left]:
+        shares[venue] += 1
+    return shares
+
+
+def seller_due_account(operator_code: str) -> str:
+    """Asset: what a seller collected at its own bank for other operators' venues (a
+    bank-paid pass's shares: the money never sat on the platform, so it is owed by the seller)."""
+    return f"tourism:due_from:{operator_code}"
+
+
+def venue_payable_account(operator_code: str) -> str:
+    """Liability: what a venue operator is owed for its venues' shares of bank-paid passes
+    sold by another operator."""
+    return f"tourism:payable:{operator_code}"

@@ -12,11 +12,14 @@ from yikatong.core.response_models import response_model
 from yikatong.tourism.service import (
     Decision,
     EntryView,
+    GateView,
+    OperatorView,
     ProductView,
     TicketView,
     VenueDayReport,
     VenueView,
 )
+from yikatong.tourism.settlement import SettlementView, VenueStatement
 
 PersonId = Field(default=None, ge=1, le=2**63 - 1,
                  description="a child in the holder's care; the holder themself if empty / 为监护的未成年子女购买")
@@ -40,6 +43,15 @@ class SlotIn(BaseModel):
     capacity: int = Field(ge=1, le=1_000_000)
 
 
+class SplitIn(BaseModel):
+    basis: Literal["entries", "fixed"] = Field(description="by the period's entries, or fixed shares / 按入园人次或固定比例")
+    shares_bp: dict[Code, Annotated[int, Field(ge=0, le=10_000)]] | None = Field(
+        default=None, max_length=50, description="fixed: each venue's share in basis points, summing to 10000 / 各景区份额（基点）")
+
+    def rule(self) -> dict:
+        return self.model_dump(exclude_none=True)
+
+
 class ProductIn(BaseModel):
     code: Code
     kind: Literal["day_ticket", "pass"]
@@ -51,6 +63,8 @@ class ProductIn(BaseModel):
     activation_months: int | None = Field(default=None, ge=1, le=24)
     valid_months: int | None = Field(default=None, ge=1, le=36)
     operator_code: Code | None = Field(default=None, description="the card centre names the operator / 卡管中心代录时填写")
+    split: SplitIn | None = Field(default=None, description="a pass's revenue split between its venues "
+                                  "(by entries when empty) / 年卡收入在各景区间的分账规则")
 
 
 class FreeCategoryIn(BaseModel):
@@ -106,3 +120,39 @@ TicketOut = response_model(TicketView, name="TourismTicketOut")
 DecisionOut = response_model(Decision, name="TourismAdmitDecisionOut")
 EntryOut = response_model(EntryView, name="TourismEntryOut")
 ReportOut = response_model(VenueDayReport, name="TourismVenueDayReportOut")
+
+
+class OperatorIn(BaseModel):
+    code: Code
+    name_zh: str = Field(min_length=1, max_length=200)
+    name_en: str = Field(min_length=1, max_length=200)
+
+
+class VenueIn(BaseModel):
+    code: Code
+    operator_code: Code
+    name_zh: str = Field(min_length=1, max_length=200)
+    name_en: str = Field(min_length=1, max_length=200)
+    kind: Literal["scenic", "museum", "culture"]
+    level: str = Field(default="", pattern=r"^([1-5]A)?$", description="A-level (5A, 4A …) or empty / A 级")
+    district: str = Field(default="", max_length=64)
+    source: str = Field(default="", max_length=300, description="where the level comes from / 等级来源")
+    free_categories: list[FreeCategoryIn] = Field(default_factory=list, max_length=20)
+
+
+class GateIn(BaseModel):
+    gate_id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    name_zh: str = Field(min_length=1, max_length=200)
+    name_en: str = Field(min_length=1, max_length=200)
+    mode: Literal["online", "offline"]
+
+
+class SettleIn(BaseModel):
+    period_from: date = Field(description="first day of the period / 结算期起日")
+    period_to: date = Field(description="last day of the period (over) / 结算期止日")
+
+
+OperatorOut = response_model(OperatorView, name="TourismOperatorOut")
+GateOut = response_model(GateView, name="TourismGateOut")
+SettlementOut = response_model(SettlementView, name="TourismSettlementOut")
+StatementOut = response_model(VenueStatement, name="TourismVenueStatementOut")

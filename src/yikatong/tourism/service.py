@@ -29,7 +29,7 @@ from yikatong.core.errors import (
 from yikatong.core.money import Fen
 from yikatong.db.uow import UnitOfWork
 from yikatong.tourism import errors, rules
-from yikatong.tourism.models import Entry, Product, SlotSales, Ticket, Venue, VenueOperator
+from yikatong.tourism.models import Entry, Gate, Product, SlotSales, Ticket, Venue, VenueOperator
 from yikatong.tourism.protocols import Entitlement, GateEntry, Ground, Presented
 from yikatong.tourism.rules import Payment, ProductKind, Refusal, TicketStatus
 
@@ -75,6 +75,16 @@ class ProductView:
     activation_months: int | None
     valid_months: int | None
     active: bool
+    split: dict | None = None  # a pass's split rule between its venues (rules.split_problem)
+
+
+@dataclass(frozen=True)
+class GateView:
+    gate_id: str
+    venue_code: str
+    name_zh: str
+    name_en: str
+    mode: str
 
 
 @dataclass(frozen=True)
@@ -220,6 +230,8 @@ def add_operator(*, uow: UnitOfWork, actor: Actor, code: str, name_zh: str, name
     if actor.role not in STAFF:
         raise Forbidden()
     existing = uow.session.execute(select(VenueOperator).where(VenueOperator.code == code)).scalar_one_or_none()
+    if existing is not None and (existing.name_zh, existing.name_en) != (name_zh, name_en):
+        raise errors.OperatorExists(operator_code=code)
     if existing is None:
         existing = VenueOperator(code=code, name_zh=name_zh, name_en=name_en, created_at=uow.now())
         uow.session.add(existing)
@@ -245,6 +257,8 @@ def add_venue(*, uow: UnitOfWork, actor: Actor, code: str, operator_code: str, n
         raise errors.OperatorNotFound(operator_code=operator_code)
     existing = uow.session.execute(select(Venue).where(Venue.code == code)).scalar_one_or_none()
     if existing is not None:
+        if existing.operator_code != operator_code:
+            raise errors.VenueExists(venue_code=code)
         return _venue_view(existing)
     _check_categories(free_categories)
     venue = Venue(code=code, operator_code=operator_code, name_zh=name_zh, name_en=name_en,
@@ -300,10 +314,12 @@ def get_venue(*, uow: UnitOfWork, venue_code: str) -> VenueView:
 def add_product(*, uow: UnitOfWork, actor: Actor, code: str, kind: str, name_zh: str, name_en: str,
                 price_fen: Fen, venue_codes: list[str], slots: list[dict] | None = None,
                 activation_months: int | None = None, valid_months: int | None = None,
-                operator_code: str | None = None) -> ProductView:
+                operator_code: str | None = None, split: dict | None = None) -> ProductView:
     """A venue operator (or the card centre for an operator) puts a product on sale: a day
     ticket for one of its venues with its time slots and their capacity, or a pass for some
-    venues (3 months to activate, 1 year valid by default). Idempotent by code. Commits."""
+    venues (3 months to activate, 1 year valid by default) with the rule splitting its
+    revenue between them (`split`; by entries when not given: tourism/settlement.py).
+    Idempotent by code. Commits."""
     scope = _operator_scope(actor)
     operator = scope or operator_code
     if not operator:
@@ -332,7 +348,12 @@ def add_product(*, uow: UnitOfWork, actor: Actor, code: str, kind: str, name_zh:
             raise errors.ProductInvalid(why_zh="门票须有时段（HH:MM-HH:MM）及容量",
                                         why_en="a day ticket needs time slots (HH:MM-HH:MM) with a capacity")
         activation_months = valid_months = None
+        if split is not None:
+            raise errors.ProductInvalid(why_zh="门票只属于一个景区，无需分账", why_en="a day ticket is one venue's: no split")
     else:
+        split = dict(split) if split is not None else dict(rules.DEFAULT_SPLIT)
+        if (problem := rules.split_problem(split, venue_codes)) is not None:
+            raise errors.ProductInvalid(why_zh=problem[0], why_en=problem[1])
         slots = []
         activation_months = 3 if activation_months is None else activation_months
         valid_months = 12 if valid_months is None else valid_months
@@ -340,14 +361,15 @@ def add_product(*, uow: UnitOfWork, actor: Actor, code: str, kind: str, name_zh:
             raise errors.ProductInvalid(why_zh="激活期与有效期须大于零", why_en="activation and validity must be above zero")
     product = Product(code=code, operator_code=operator, kind=kind, name_zh=name_zh, name_en=name_en,
                       price_fen=price_fen, venue_codes=list(venue_codes), slots=slots,
-                      activation_months=activation_months, valid_months=valid_months, active=True,
-                      created_at=uow.now(), created_by=actor.user_id)
+                      activation_months=activation_months, valid_months=valid_months, split=split,
+                      active=True, created_at=uow.now(), created_by=actor.user_id)
     uow.session.add(product)
     uow.session.flush()
     uow.audit(actor=actor, action="tourism_product.added", entity_type="tourism_product", entity_id=code,
               after={"kind": kind, "operator_code": operator, "price_fen": price_fen,
                      "venue_codes": list(venue_codes), "slots": slots,
-                     "activation_months": activation_months, "valid_months": valid_months})
+                     "activation_months": activation_months, "valid_months": valid_months,
+                     "split": split})
     uow.commit()
     return _product_view(product)
 
@@ -358,6 +380,47 @@ def products(*, uow: UnitOfWork, venue_code: str | None = None, active_only: boo
         query = query.where(Product.active.is_(True))
     found = [_product_view(p) for p in uow.session.execute(query).scalars()]
     return [p for p in found if venue_code is None or venue_code in p.venue_codes]
+
+
+GATE_MODES = ("online", "offline")
+
+
+def add_gate(*, uow: UnitOfWork, actor: Actor, venue_code: str, gate_id: str, name_zh: str, name_en: str,
+             mode: str) -> GateView:
+    """Register a gate at a venue (its operator's staff or the card centre): the id it puts on
+    its entries, its names, whether it asks online or decides from the allow-list. Idempotent
+    by gate id; an id registered at another venue is GateTaken. Commits."""
+    _venue_for(uow, actor, venue_code)
+    gate_id = (gate_id or "").strip()
+    if not 0 < len(gate_id) <= 32 or not gate_id.isprintable():
+        raise InvalidInput(reason_zh="闸机编号应为 1–32 个可打印字符", reason_en="the gate id must be 1–32 printable characters")
+    if mode not in GATE_MODES:
+        raise InvalidInput(reason_zh="方式须为 online 或 offline", reason_en="the mode must be online or offline")
+    existing = uow.session.execute(select(Gate).where(Gate.gate_id == gate_id)).scalar_one_or_none()
+    if existing is not None:
+        if existing.venue_code != venue_code:
+            raise errors.GateTaken(gate_id=gate_id)
+        return _gate_view(existing)
+    gate = Gate(gate_id=gate_id, venue_code=venue_code, name_zh=name_zh, name_en=name_en, mode=mode,
+                created_at=uow.now(), created_by=actor.user_id)
+    uow.session.add(gate)
+    uow.session.flush()
+    uow.audit(actor=actor, action="tourism_gate.added", entity_type="tourism_gate", entity_id=gate_id,
+              after={"venue_code": venue_code, "mode": mode, "name_zh": name_zh, "name_en": name_en})
+    uow.commit()
+    return _gate_view(gate)
+
+
+def gates(*, uow: UnitOfWork, actor: Actor, venue_code: str) -> list[GateView]:
+    """The gates registered at a venue."""
+    _venue_for(uow, actor, venue_code)
+    return [_gate_view(g) for g in uow.session.execute(
+        select(Gate).where(Gate.venue_code == venue_code).order_by(Gate.gate_id)).scalars()]
+
+
+def _gate_view(gate: Gate) -> GateView:
+    return GateView(gate_id=gate.gate_id, venue_code=gate.venue_code, name_zh=gate.name_zh,
+                    name_en=gate.name_en, mode=gate.mode)
 
 
 def _product(uow: UnitOfWork, code: str) -> Product:
@@ -554,6 +617,11 @@ def refund(*, uow: UnitOfWork, actor: Actor, ticket_no: str, reason: str) -> Tic
         raise errors.NotRefundable(why_zh="钱包支付的门票请到景区窗口退票",
                                    why_en="a ticket paid from the wallet is refunded at the venue's desk")
     bank_reference = wallet_order = None
+    # A pass already split between its venues: the shares come back to where the money sits
+    # first (the wallet credit below takes the whole price off that payable).
+    from yikatong.tourism.settlement import reverse_shares
+
+    split_reversed = reverse_shares(uow, actor, ticket)
     if ticket.payment == Payment.WALLET and ticket.paid_fen > 0:
         wallet_order = _credit_wallet(uow, actor, ticket)
     if ticket.payment == Payment.BANK and ticket.paid_fen > 0:
@@ -577,7 +645,7 @@ def refund(*, uow: UnitOfWork, actor: Actor, ticket_no: str, reason: str) -> Tic
               entity_id=ticket.ticket_no, before={"status": TicketStatus.VALID}, reason=reason.strip(),
               after={"status": TicketStatus.REFUNDED, "paid_fen": ticket.paid_fen,
                      "payment": ticket.payment, "bank_reference": bank_reference,
-                     "wallet_order": wallet_order})
+                     "wallet_order": wallet_order, "split_reversed": split_reversed})
     uow.commit()
     return _ticket_view(uow, ticket)
 
@@ -1060,6 +1128,12 @@ REFERENCE_PRODUCTS = (
     ("CZ-PASS-228", "CZSMK", ProductKind.PASS, "惠民旅游年卡（单人）", "City tourism pass (single)",
      22800, ["DINO", "TMH", "YANC", "CZMUS"], []),
 )
+# How each reference pass's revenue is split between its venues (example default, our own
+# choice: the shared research (docs/domain-rules.md §7) gives the pass's price and venues but
+# no settlement terms). By entries: each settlement period the passes sold are split in
+# proportion to the visits the pass's holders made at each venue in the period, the way a
+# city pass pays the sites that carried its visitors; a period without a visit splits equally.
+REFERENCE_SPLITS = {"CZ-PASS-228": {"basis": "entries"}}
 
 
 def load_reference_data(*, uow: UnitOfWork, actor: Actor) -> int:
@@ -1077,7 +1151,8 @@ def load_reference_data(*, uow: UnitOfWork, actor: Actor) -> int:
     for code, operator, kind, zh, en, price, venue_codes, slots in REFERENCE_PRODUCTS:
         if uow.session.execute(select(Product.id).where(Product.code == code)).first() is None:
             add_product(uow=uow, actor=actor, code=code, kind=kind, name_zh=zh, name_en=en, price_fen=price,
-                        venue_codes=venue_codes, slots=slots, operator_code=operator)
+                        venue_codes=venue_codes, slots=slots, operator_code=operator,
+                        split=REFERENCE_SPLITS.get(code))
             added += 1
     return added
 
@@ -1124,7 +1199,9 @@ def _product_view(product: Product) -> ProductView:
                        name_zh=product.name_zh, name_en=product.name_en, price_fen=product.price_fen,
                        venue_codes=tuple(product.venue_codes), slots=tuple(product.slots),
                        activation_months=product.activation_months, valid_months=product.valid_months,
-                       active=product.active)
+                       active=product.active,
+                       split=(product.split or dict(rules.DEFAULT_SPLIT)) if product.kind == ProductKind.PASS
+                       else None)
 
 
 def _ticket_view(uow: UnitOfWork, ticket: Ticket) -> TicketView:

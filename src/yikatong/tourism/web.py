@@ -1,14 +1,15 @@
 """The pages of tourism: the holder's `/me/tickets` (tickets and passes, buying a day ticket or
 a pass from the card's bank account with a one-off confirmation, activating a pass, refunding
 an unused one; a guardian chooses a child in their care with `?person_id=`), and `/venue` for
-venue staff (Role.VENUE_OPERATOR: their operator's venues — the day's report, tickets with
-refunds, entries, an online check at the desk and a wallet sale taken at the terminal). The
+venue staff (Role.VENUE_OPERATOR: their operator's venues — the day's report, the month's
+statement (entries and revenue, with the venue's shares of multi-venue passes), tickets with
+refunds, entries, an online check at the desk). The
 rules are tourism.service's, as the API's."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse
@@ -20,7 +21,7 @@ from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.pages.rendering import render
 from yikatong.people import guardians
 from yikatong.platform import Platform
-from yikatong.tourism import rules, service
+from yikatong.tourism import rules, service, settlement
 
 router = APIRouter(include_in_schema=False)
 PersonQuery = Query(default=None, ge=1, le=2**63 - 1)
@@ -164,15 +165,20 @@ def _venue_render(request: Request, platform: Platform, actor: Actor, venue_code
         today = local_date(uow.now())
         day = day or today
         chosen = next((v for v in mine if v.code == venue_code), mine[0] if mine else None)
-        report = tickets = entries = products = None
+        report = tickets = entries = products = statement = None
         if chosen is not None:
             report = service.venue_day_report(uow=uow, actor=actor, venue_code=chosen.code, day=day)
+            first = day.replace(day=1)
+            last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+            statement = settlement.venue_statement(uow=uow, actor=actor, venue_code=chosen.code,
+                                                   period_from=first, period_to=last)
             tickets = service.venue_tickets(uow=uow, actor=actor, venue_code=chosen.code, day=day)
             entries = service.venue_entries(uow=uow, actor=actor, venue_code=chosen.code, day=day, limit=50)
             products = [p for p in service.products(uow=uow, venue_code=chosen.code)
                         if p.operator_code == chosen.operator_code]
     return render(request, "tourism/venue.html", {
-        "venues": mine, "venue": chosen, "day": day, "today": today, "report": report, "tickets": tickets or [],
+        "venues": mine, "venue": chosen, "day": day, "today": today, "report": report, "statement": statement,
+        "tickets": tickets or [],
         "entries": entries or [], "products": products or [], "error": error, "decision": decision,
         "status_words": rules.STATUS_WORDS, "kind_words": rules.KIND_WORDS,
         "refusal_words": rules.REFUSAL_WORDS}, status_code=status_code)
