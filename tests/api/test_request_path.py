@@ -103,6 +103,7 @@ def test_a_reader_does_not_wait_for_the_writer(platform, login, database_url):
     assert read == {"name": "agent-shi", "me": 200}
 
 
+@pytest.mark.no_db
 def test_e_card_verifiers_follow_the_key_store_at_once():
     keys = InMemoryKeyStore(seed=b"request path test")
     first = ecard.verifiers(keys)
@@ -153,6 +154,7 @@ def test_a_worker_process_builds_its_platform_from_the_environment(database_url,
         app.state.platform.engine.dispose()
 
 
+@pytest.mark.no_db
 def test_the_workers_socket_gives_every_connection_tcp_nodelay():
     """uvicorn's own bound socket leaves Nagle on for every connection of every worker (each
     keep-alive answer then waits ~40 ms for a delayed ACK); ours says TCP, so asyncio turns it

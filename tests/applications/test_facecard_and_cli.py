@@ -49,6 +49,7 @@ def test_face_proof_has_every_region_filled(platform, apply):
         assert _region(image, box).std() > 15, name   # something is drawn there
 
 
+@pytest.mark.no_db
 def test_side_a_carries_the_emblem_area_title_chip_and_marks():
     image = Image.open(io.BytesIO(render_side_a()))
     assert image.size == CARD_SIZE
@@ -76,6 +77,7 @@ def test_the_proof_shows_side_a_beside_side_b(platform, apply):
     assert np.array_equal(np.asarray(right.convert("RGB")), np.asarray(side_b))
 
 
+@pytest.mark.no_db
 @pytest.mark.skipif(find_cjk_font() is None, reason="no CJK font installed")
 def test_chinese_text_is_drawn_with_real_glyphs():
     from yikatong.applications.facecard import _font
@@ -87,6 +89,7 @@ def test_chinese_text_is_drawn_with_real_glyphs():
 LATIN_ONLY = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"  # fontconfig's answer without CJK fonts
 
 
+@pytest.mark.no_db
 @pytest.mark.skipif(not os.path.exists(LATIN_ONLY), reason="DejaVu Sans is not installed")
 def test_a_font_that_draws_boxes_for_chinese_is_not_taken_for_a_cjk_font():
     from yikatong.applications.facecard import _has_cjk
@@ -133,6 +136,7 @@ def test_cli_apply_produce_and_render(cli_env, tmp_path):
     assert missing.exit_code == 1 and "card_not_found" in missing.output
 
 
+@pytest.mark.no_db
 def test_an_unfinished_batch_names_the_command_that_collects_it():
     from types import SimpleNamespace
 

@@ -107,6 +107,7 @@ def test_personal_data_is_masked_in_every_image_and_the_hash_covers_what_is_stor
     assert verify(platform).ok
 
 
+@pytest.mark.no_db
 def test_a_key_store_made_before_audit_signing_existed_gets_it_by_rotation():
     store = InMemoryKeyStore(seed=b"old store")
     store._keys = [key for key in store._keys if key.purpose != "audit_signing"]  # as made before

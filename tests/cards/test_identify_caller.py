@@ -65,6 +65,7 @@ def test_the_second_question_is_required(platform):
         identify(platform, id_number=ssn, name="王小明", phone_last4=" ")
 
 
+@pytest.mark.no_db
 def test_no_phone_on_file_cannot_answer_by_digits():
     assert not caller_answers_match(name_on_file="王小明", phone_on_file=None, card_nos=[],
                                     name="王小明", phone_last4="0000", card_no=None)

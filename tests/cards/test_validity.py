@@ -16,6 +16,7 @@ from yikatong.chip.bankcard import read_debit
 pytestmark = pytest.mark.db
 
 
+@pytest.mark.no_db
 def test_the_debit_ends_after_ten_years_and_the_other_applications_run_on():
     issued = date(2021, 12, 3)
     valid = validity.validity_for(issued)

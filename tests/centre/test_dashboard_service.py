@@ -29,6 +29,7 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+@pytest.mark.no_db
 def test_days_are_beijing_days_ending_today():
     days = service.last_days(TODAY, 3)
     assert days == (date(2026, 2, 28), date(2026, 3, 1), date(2026, 3, 2))

@@ -72,6 +72,7 @@ RELEASED_REVISIONS = {
 }
 
 
+@pytest.mark.no_db
 @pytest.mark.parametrize("name", sorted(RELEASED_REVISIONS))
 def test_a_released_revision_is_never_edited(name):
     import hashlib

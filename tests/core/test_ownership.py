@@ -15,12 +15,14 @@ from yikatong.core.actor import Actor, Channel, Role
 pytestmark = pytest.mark.db
 
 
+@pytest.mark.no_db
 @pytest.mark.parametrize("name", ["cli:alice", "bank:ICBC", "bank:ICBC:001", "setup", "system",
                                   "SYSTEM", "platform", "ecard.sync", "名字", "a b", "ab"])
 def test_system_actor_names_and_other_shapes_are_no_login_names(name):
     assert not is_valid_username(name)
 
 
+@pytest.mark.no_db
 @pytest.mark.parametrize("name", ["alice", "zhang.wei", "icbc-teller_01", "hr@acme"])
 def test_staff_and_holder_names_share_one_pattern(name):
     assert is_valid_username(name)
@@ -75,6 +77,7 @@ def test_a_login_owns_what_it_submitted_by_its_id_not_by_its_name(platform):
     assert tuple(stored) == ("acme-hr", 41)
 
 
+@pytest.mark.no_db
 def test_a_system_actor_owns_nothing():
     assert not Actor.system("setup").owns(None)
     assert Actor(user_id="x", role=Role.HOLDER, channel=Channel.ONLINE_APP, account_id=7).owns(7)

@@ -88,6 +88,7 @@ def test_every_state_of_the_code_is_in_the_population(platform, population):
     assert not unknown, f"states in the database the code does not name: {unknown}"
 
 
+@pytest.mark.no_db
 def test_the_grant_states_agree_with_the_model():
     assert set(GRANT_STATES.codes()) == {GrantState.ACTIVE, GrantState.REVOKED, GrantState.EXPIRED}
 

@@ -69,6 +69,7 @@ def test_a_retried_move_moves_it_once_and_is_audited(client, login, platform):
     assert _clock_audits(platform) == 1
 
 
+@pytest.mark.no_db
 def test_production_mounts_no_clock_router():
     from yikatong.api.app import _domain_routers
     from yikatong.devclock.api import router

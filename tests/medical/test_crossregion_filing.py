@@ -154,6 +154,7 @@ def test_invalid_filings_are_refused_and_nothing_is_written(platform, person_id)
         assert crossregion.filings(uow=uow, person_id=person_id) == []
 
 
+@pytest.mark.no_db
 def test_region_codes_cover_their_parts():
     assert crossregion.covers("320000", "320402") and crossregion.covers("320400", "320402")
     assert crossregion.covers("320402", "320402") and not crossregion.covers("320402", "320404")

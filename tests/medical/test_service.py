@@ -192,6 +192,7 @@ def test_a_reference_institution_has_no_secret_until_issued(platform, reference)
 # --- the catalogue -----------------------------------------------------------------------------
 
 
+@pytest.mark.no_db
 def test_the_catalogue_in_force_follows_the_day():
     spring, items = service.download_catalogue(day=TODAY)
     assert spring == "CZ-2026.1" and len(items) >= 40

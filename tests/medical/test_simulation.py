@@ -53,6 +53,7 @@ def test_a_day_reconciles_to_the_fen_and_a_corrupted_row_is_caught(platform):
     assert failing(reconcile(platform, world)) == ["each person's year totals = Σ deltas / 年度累计 = 各结算增量之和"]
 
 
+@pytest.mark.no_db
 def test_ykt_simulate_medical_day_is_a_command_beside_the_transit_day():
     from typer.testing import CliRunner
 

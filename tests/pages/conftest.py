@@ -11,8 +11,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import PASSWORD
-from yikatong.api.app import create_app
+from tests.conftest import PASSWORD, shared_app
 from yikatong.auth.service import create_user
 from yikatong.core.actor import Role
 
@@ -37,22 +36,20 @@ def sign_in(client: TestClient, username: str, password: str = PASSWORD, next_pa
 @pytest.fixture
 def page_client(platform):
     """A browser-like client of its own (its own cookie jar) on the test's platform. The
-    clients of one test share one application, as browsers share one server: building an
-    application maps every route's dependencies (about a second of CPU), and a test that signs
-    in two or three logins built one per login."""
+    clients of one test share one application, as browsers share one server, and so do the
+    tests (shared_app): building an application maps every route's dependencies (about a
+    second of CPU)."""
     clients = []
-    apps = []
 
     def make() -> TestClient:
-        if not apps:
-            apps.append(create_app(platform))
-        client = TestClient(apps[0], headers=HTML)
+        client = TestClient(app, headers=HTML)
         clients.append(client)
         return client
 
-    yield make
-    for client in clients:
-        client.close()
+    with shared_app(platform) as app:
+        yield make
+        for client in clients:
+            client.close()
 
 
 @pytest.fixture

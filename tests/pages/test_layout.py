@@ -17,6 +17,7 @@ def text_of(page) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
 
 
+@pytest.mark.no_db
 def test_chinese_first_and_english_by_choice(page_client):
     client = page_client()
     page = client.get("/signin")
@@ -29,6 +30,7 @@ def test_chinese_first_and_english_by_choice(page_client):
     assert "用户名" not in english.text
 
 
+@pytest.mark.no_db
 def test_an_unknown_language_keeps_chinese(page_client):
     client = page_client()
     client.get("/lang/fr")
@@ -63,6 +65,7 @@ def test_a_holder_without_a_card_is_told_so(signed_in):
     assert "您还没有卡片" in signed_in(Role.HOLDER).get("/me").text
 
 
+@pytest.mark.no_db
 def test_the_pages_serve_their_own_scripts_and_styles(page_client):
     client = page_client()
     page = client.get("/").text
@@ -83,6 +86,7 @@ def test_the_menu_shows_only_pages_the_role_may_open_and_marks_the_deepest(signe
     assert current_item(COUNTER_MENU, "/counter?q=1").path == "/counter"
 
 
+@pytest.mark.no_db
 def test_the_paying_office_and_hr_officer_menus_reach_their_pages():
     """issue 14: the paying office sees its runs, pension confirmations and payments received;
     the HR officer its queue and the exam office's page (bills); every item is one the access

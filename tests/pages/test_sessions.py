@@ -43,6 +43,7 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(platform, 
     assert _session_count(platform) == before
 
 
+@pytest.mark.no_db
 def test_sign_in_from_a_browser_without_cookies_is_still_checked(page_client):
     """Login CSRF: another site cannot sign a visitor in as someone else."""
     answer = page_client().post("/signin", data={"username": "a", "password": "b"},
@@ -60,6 +61,7 @@ def test_a_wrong_password_shows_the_form_again_with_the_refusal(page_client, sig
     assert SESSION_COOKIE not in client.cookies
 
 
+@pytest.mark.no_db
 def test_a_page_that_needs_a_sign_in_sends_the_browser_there_and_back(page_client):
     client = page_client()
     answer = client.get("/me?tab=x", follow_redirects=False)
@@ -77,6 +79,7 @@ def test_after_signing_in_the_browser_goes_back_where_it_was_sent_from(platform,
     assert sign_in(client2, "holder-c", next_page="//evil.example/x").headers["location"] == "/me"
 
 
+@pytest.mark.no_db
 @pytest.mark.parametrize("target", ["//evil.example", "https://evil.example/me", "/\\evil", "me",
                                     "javascript:alert(1)"])
 def test_the_way_back_is_a_path_of_this_site(target):
@@ -131,6 +134,7 @@ def _session_count(platform) -> int:
             AccessToken.kind == "session", AccessToken.revoked_at.is_(None))).all())
 
 
+@pytest.mark.no_db
 def test_a_browser_sees_the_csrf_refusal_as_a_page(page_client):
     client = page_client()
     client.get("/signin")

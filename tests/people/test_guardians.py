@@ -160,6 +160,7 @@ def test_the_documents_must_prove_the_relation_and_one_open_link_per_pair(platfo
         link(platform, parent, child)
 
 
+@pytest.mark.no_db
 def test_the_sixteenth_birthday_of_someone_born_on_29_february():
     assert guardians.under_16(date(2012, 2, 29), date(2028, 2, 28))
     assert not guardians.under_16(date(2012, 2, 29), date(2028, 2, 29))

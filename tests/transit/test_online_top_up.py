@@ -51,6 +51,7 @@ def test_online_takes_no_cash_and_presents_no_card(wallet_platform, make_card):
         service.contact(platform=wallet_platform, reader=card.present(), actor=portal(card.person_id))
 
 
+@pytest.mark.no_db
 def test_only_online_orders_skip_the_fresh_reading():
     assert not rules.needs_fresh_reading(rules.TopUpChannel.ONLINE)
     assert all(rules.needs_fresh_reading(channel) for channel in rules.TopUpChannel

@@ -427,6 +427,7 @@ def test_a_relayed_contact_counts_each_refusal_once_although_each_round_replays_
 # --- the pure rules ---------------------------------------------------------------------------
 
 
+@pytest.mark.no_db
 @pytest.mark.parametrize(("reference", "masked"), [
     ("XJ3204022014090100123", "*****************0123"), ("S-0001", "****01"), ("abc", "***"), ("", ""),
 ])
@@ -434,6 +435,7 @@ def test_a_proof_reference_is_shown_masked(reference, masked):
     assert rules.mask_proof_reference(reference) == masked
 
 
+@pytest.mark.no_db
 def test_of_several_grants_the_card_carries_the_one_charged_least():
     fares = default_fare_config()
     assert rules.preferred_rider({RiderCategory.STUDENT, RiderCategory.DISABLED}, fares) is RiderCategory.DISABLED
@@ -442,6 +444,7 @@ def test_of_several_grants_the_card_carries_the_one_charged_least():
     assert [r.value for r in rules.grantable_riders(fares)] == ["student", "disabled"]
 
 
+@pytest.mark.no_db
 @pytest.mark.parametrize(("on", "in_force"), [
     (TODAY - timedelta(days=1), False), (TODAY, True), (SCHOOL_YEAR_ENDS, True),
     (SCHOOL_YEAR_ENDS + timedelta(days=1), False),
