@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from yikatong.observability.redaction import MASKED_BASE64, REDACTED, id_check_character, mask
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
