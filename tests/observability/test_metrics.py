@@ -142,3 +142,47 @@ def test_readyz_checks_the_broker_when_the_platform_uses_nats(platform, monkeypa
     assert answer.status_code == 503
     assert answer.json()["details"]["failed"] == ["broker"]
     assert answer.json()["checks"]["database"]["ok"] is True
+
+
+def test_clearing_progress_counts_the_day_s_files_and_their_records(client, platform, admin_actor, clock):
+    from yikatong.clearing.models import ClearingBatch
+
+    now = clock.now()
+    with platform.uow() as uow:
+        for number, (records, days_ago) in enumerate([(120, 0), (30, 0), (999, 2)], 1):
+            uow.session.add(ClearingBatch(
+                file_id=f"TRM-{number}", kind="TERMINAL", direction="in", sender="CZBUS",
+                digest="0" * 64, record_count=records, total_1=0, total_2=0,
+                received_at=now - timedelta(days=days_ago), received_by="bus", result={}))
+        uow.commit()
+    found = samples(client.get("/metrics", headers=monitoring_key(platform, admin_actor)).text)
+    labels = (("direction", "in"), ("kind", "TERMINAL"))
+    assert found["ykt_clearing_files_today", labels] == 2
+    assert found["ykt_clearing_records_today", labels] == 150
+    assert found["ykt_clearing_last_file_timestamp_seconds", ()] == now.timestamp()
+
+
+def test_what_a_process_counts_itself_clearing_files_and_bank_messages():
+    from datetime import datetime
+
+    from prometheus_client import REGISTRY
+
+    from yikatong.clearing.batches import BatchResult
+    from yikatong.observability.metrics import count_clearing_file, observe_bank_message
+
+    def value(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    files = value("ykt_clearing_files_processed_total", kind="TERMINAL", outcome="received")
+    cleared = value("ykt_clearing_records_processed_total", status="cleared")
+    rejected = value("ykt_clearing_records_processed_total", status="rejected")
+    count_clearing_file(BatchResult(file_id="F1", kind="TERMINAL", records=5, cleared=4, rejected=1), 0.2)
+    count_clearing_file(BatchResult(file_id="F1", kind="TERMINAL", records=5, cleared=4, rejected=1,
+                                    replayed=True), 0.01)  # the same file again: no new records
+    assert value("ykt_clearing_files_processed_total", kind="TERMINAL", outcome="received") == files + 1
+    assert value("ykt_clearing_records_processed_total", status="cleared") == cleared + 4
+    assert value("ykt_clearing_records_processed_total", status="rejected") == rejected + 1
+    delays = value("ykt_bank_message_apply_delay_seconds_count", bank="TESTBANK")
+    observe_bank_message("TESTBANK", datetime(2026, 3, 2, 1, 0), datetime(2026, 3, 2, 1, 0, 3))
+    assert value("ykt_bank_message_apply_delay_seconds_count", bank="TESTBANK") == delays + 1
+    assert value("ykt_bank_message_apply_delay_seconds_bucket", bank="TESTBANK", le="5.0") >= 1
