@@ -29,6 +29,7 @@ from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.settings import Settings
 from yikatong.db.engine import make_engine
 from yikatong.db.registry import load_all_models
+from yikatong.observability import http as request_metrics
 from yikatong.platform import Platform
 
 SYSTEM = Actor.system("bench")
@@ -80,8 +81,14 @@ async def run(requests: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         platform = fresh_platform(Path(directory))
         card_no = make_card(platform)
-        guarded = create_app(platform)
-        bare = create_app(platform)
+        # The security middleware alone: both apps without the request metrics (measured by
+        # bench/request_metrics.py), which also wrap build_middleware_stack.
+        install_metrics, request_metrics.install = request_metrics.install, lambda app: None
+        try:
+            guarded = create_app(platform)
+            bare = create_app(platform)
+        finally:
+            request_metrics.install = install_metrics
         del bare.build_middleware_stack  # undo middleware.install (it set it on the instance)
         url = f"/api/v1/cards/{card_no}"
         samples: dict[str, list[float]] = {"with middleware": [], "without": []}

@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 
 import yikatong
+from yikatong import observability
 from yikatong.api import lean, middleware, problems
 from yikatong.api.deps import authorize, route_access
 from yikatong.api.docs_ui import mount_docs
@@ -97,6 +98,9 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    # /readyz and /metrics beside it, and the request metrics around everything (observability).
+    observability.install(app)
 
     # A domain's hottest pages (its web.py's `hot_router`: the holder's home page) are matched
     # before the API's routes: a request is matched against the routes in order, and no page

@@ -30,6 +30,7 @@ def register(group) -> None:
         from yikatong.api import logging as access_logging
         from yikatong.api.app import create_app
         from yikatong.cli.context import platform
+        from yikatong.observability import logs
         from yikatong.platform_setup import prepare
         from yikatong.startup import check_startup_or_exit
         from yikatong.worker.runner import run_forever
@@ -47,20 +48,37 @@ def register(group) -> None:
         host = host or plat.settings.host
         port = port or plat.settings.port
         _print_welcome(plat, host, port, demo)
+        if workers > 1:  # before the jobs make any metric here; the workers inherit the folder
+            _metrics_for_workers()
         stop = threading.Event()
         if worker:
             threading.Thread(target=run_forever, args=(plat,), kwargs={"stop": stop.is_set},
                              daemon=True, name="ykt-worker").start()
         access_logging.install()
+        # JSON lines (or text), personal data and secrets masked, in every process.
+        log_config = logs.log_config(logs.log_format(plat.settings))
         try:
             if workers == 1:
-                uvicorn.run(create_app(plat), host=host, port=port, log_level="info")
+                uvicorn.run(create_app(plat), host=host, port=port, log_level="info",
+                            log_config=log_config)
             else:  # uvicorn's supervisor starts (and restarts) the worker processes
                 from yikatong.api.serving import serve_workers
 
-                serve_workers(host=host, port=port, workers=workers)
+                serve_workers(host=host, port=port, workers=workers, log_config=log_config)
         finally:
             stop.set()
+
+
+def _metrics_for_workers() -> None:
+    """prometheus_client's multiprocess mode (observability.metrics): PROMETHEUS_MULTIPROC_DIR
+    if set, else a new folder of this run under the system's temporary folder."""
+    import os
+    import tempfile
+
+    from yikatong.observability.metrics import MULTIPROCESS_ENV, enable_multiprocess
+
+    folder = os.environ.get(MULTIPROCESS_ENV) or tempfile.mkdtemp(prefix="ykt-metrics-")
+    enable_multiprocess(folder)
 
 
 def _start_clock(plat, start: str | None) -> None:

@@ -17,6 +17,11 @@ from uvicorn import Config
 from uvicorn.supervisors import Multiprocess
 
 WORKER_APP = "yikatong.api.app:worker_app"
+# How long uvicorn's supervisor waits for a worker's answer to its ping before it kills the
+# worker and starts another (uvicorn's default: 5 s). A worker importing the platform on a
+# loaded machine took longer (load average 14 on two cores): every worker was killed while
+# starting, again and again, and the server never answered.
+HEALTHCHECK_SECONDS = 30
 
 
 class TcpConfig(Config):
@@ -32,9 +37,10 @@ class TcpConfig(Config):
         return sock
 
 
-def serve_workers(*, host: str, port: int, workers: int) -> None:
+def serve_workers(*, host: str, port: int, workers: int, log_config: dict | None = None) -> None:
     """Serve the API from `workers` processes until interrupted (as `uvicorn.run` does for
-    workers > 1, with TcpConfig)."""
+    workers > 1, with TcpConfig); `log_config` (observability.logs) is applied in each."""
+    extra = {"log_config": log_config} if log_config is not None else {}
     config = TcpConfig(WORKER_APP, factory=True, workers=workers, host=host, port=port,
-                       log_level="info")
+                       log_level="info", timeout_worker_healthcheck=HEALTHCHECK_SECONDS, **extra)
     Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -52,6 +52,8 @@ ACCESS: Final[dict[str, frozenset]] = {
     # --- site root, documentation, public pages ---------------------------------------------
     "GET /": PUBLIC,
     "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,  # load balancers carry no credential (observability.health)
+    "GET /metrics": roles(Role.MONITORING, ADMIN),  # the Prometheus scraper's API key
     "GET /openapi.json": PUBLIC,
     "GET /docs": PUBLIC,
     "GET /docs/oauth2-redirect": PUBLIC,

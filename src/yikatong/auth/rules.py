@@ -35,6 +35,7 @@ CHANNELS_BY_CREDENTIAL: dict[str, dict[Role, tuple[Channel, ...]]] = {
         Role.MERCHANT: (Channel.MERCHANT,),
         Role.CAMPAIGN_SPONSOR: (Channel.PARTNER_API,),
         Role.ADMIN: tuple(Channel),
+        Role.MONITORING: (Channel.SYSTEM,),
         Role.SYSTEM: (Channel.SYSTEM,),
     },
     # A browser's signed-in session (pages.sessions): the cookie of a person at a page, so the
@@ -74,6 +75,7 @@ CHANNELS_BY_CREDENTIAL: dict[str, dict[Role, tuple[Channel, ...]]] = {
         Role.MERCHANT: (Channel.MERCHANT,),               # the merchant's till
         Role.CAMPAIGN_SPONSOR: (Channel.PARTNER_API,),    # the sponsor's system
         Role.ADMIN: tuple(Channel),
+        Role.MONITORING: (Channel.SYSTEM,),               # the Prometheus scraper
         Role.SYSTEM: (Channel.SYSTEM,),
     },
 }

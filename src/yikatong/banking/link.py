@@ -31,6 +31,7 @@ from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import as_utc
 from yikatong.core.errors import ConcurrentChange, DomainError
 from yikatong.events.protocols import Event
+from yikatong.observability.metrics import observe_bank_message
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ def _apply(platform, decoded: transport.BankMessage) -> bool:
         if applied and decoded.hr_function:
             _apply_hr_side(uow, decoded)
         uow.commit()
+    if applied:  # the bank-to-platform lag (observability.metrics)
+        observe_bank_message(decoded.event.bank_code, decoded.event.occurred_at, uow.now())
     return applied
 
 

@@ -29,6 +29,7 @@ are put on the transit deny list.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -53,11 +54,13 @@ from yikatong.clearing.rules import Reason
 from yikatong.clearing.settlement import deny_forged, flag_unfunded, post_settlements
 from yikatong.clearing.tacs import verify_tacs
 from yikatong.core.actor import Actor, Role
+from yikatong.core.errors import DomainError
 from yikatong.core.memory import cyclic_gc_paused
 from yikatong.core.money import Fen
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.engine import writer_turn
 from yikatong.db.uow import UnitOfWork
+from yikatong.observability.metrics import count_clearing_file, count_refused_clearing_file
 from yikatong.transit.fare_config import FareConfig, default_fare_config
 
 
@@ -68,7 +71,20 @@ def upload_batch(*, platform, actor: Actor, content: bytes | str, processes: int
     account at once: the second is received again, finding it open.
 
     The file is read, verified and its rows prepared before the transaction; on SQLite the
-    transaction then waits for its turn among bulk writers (`writer_turn`)."""
+    transaction then waits for its turn among bulk writers (`writer_turn`). Counted in the
+    metrics (observability.metrics: files by kind and outcome, records by status, time)."""
+    started = time.perf_counter()
+    try:
+        result = _upload_retrying(platform, actor, content, processes, stages)
+    except DomainError:
+        count_refused_clearing_file()
+        raise
+    count_clearing_file(result, time.perf_counter() - started)
+    return result
+
+
+def _upload_retrying(platform, actor: Actor, content: bytes | str, processes: int,
+                     stages: dict[str, float] | None) -> BatchResult:
     for attempt in (1, 2):
         try:
             return _upload_once(platform, actor, content, processes, stages)

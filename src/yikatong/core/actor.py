@@ -33,6 +33,9 @@ class Role(StrEnum):
     # 优惠活动出资方: who funds a campaign (the city, a venue operator, a partner bank);
     # `Actor.branch_code` is the sponsor code, which names the campaigns it owns
     CAMPAIGN_SPONSOR = "campaign_sponsor"
+    # 监控采集: a metrics scraper (Prometheus) with an API key; the access table lets it read
+    # /metrics and nothing else (docs/production.md, "Monitoring")
+    MONITORING = "monitoring"
     SYSTEM = "system"                          # background jobs
 
 

@@ -52,7 +52,7 @@ DEVELOPMENT_PAGE_SECRET = "yikatong-development-page-secret-not-for-production"
 MIN_PAGE_SECRET_LENGTH = 32
 SIGN_IN_PATH = "/signin"
 # Paths served by the API and its documentation: never a page, never the cookie.
-NOT_PAGES = ("/api/", "/openapi.json", "/docs", "/redoc", "/healthz")
+NOT_PAGES = ("/api/", "/openapi.json", "/docs", "/redoc", "/healthz", "/readyz", "/metrics")
 
 
 class CsrfFailed(DomainError):
