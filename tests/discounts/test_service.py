@@ -65,7 +65,7 @@ def test_only_enrolled_merchants_and_live_cards(platform):
 def test_eligibility_and_the_per_holder_limit(platform):
     _, card = card_holder(platform)
     _, other_bank_card = card_holder(platform, name="王他行", bank_code="BOC")
-    reduction_campaign(platform, limit_count=2, eligibility={"bank_codes": ["ICBC"], "regions": ["3204"]})
+    reduction_campaign(platform, limit_count=2, eligibility={"card_kinds": ["ICBC"], "regions": ["3204"]})
     with pytest.raises(errors.NotEligible):
         _redeem(platform, other_bank_card, 20_000, "b1")
     _redeem(platform, card, 20_000, "a1")
@@ -201,14 +201,16 @@ def test_a_voucher_refunded_after_settlement_comes_off_the_next_statement(platfo
     assert [(s.payee_code, s.net_fen) for s in later] == [("CZ-DINO", -3_000)]
 
 
-def test_a_transit_rebate_campaign_takes_the_rebates_rule_and_tap_eligibility(platform):
+def test_a_transit_rebate_campaign_takes_where_the_tap_was_in_its_rule_and_who_in_eligibility(platform):
     view = act(platform, service.create_campaign, actor=SPONSOR, code="TR1", kind="transit_rebate",
                name_zh="地铁返还", name_en="metro rebate", budget_fen=100_000,
                starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 31),
-               rule={"rate_bp": 5_000, "cap_fen": 200, "holder_month_fen": 2_000},
-               eligibility={"modes": ["metro"], "card_kinds": ["student"], "regions": ["320400"]})
-    assert view.rule == {"rate_bp": 5_000, "cap_fen": 200, "holder_month_fen": 2_000}
-    assert view.eligibility["modes"] == ["metro"]
+               rule={"rate_bp": 5_000, "cap_fen": 200, "holder_month_fen": 2_000, "modes": ["metro"],
+                     "credit_to": "account"},
+               eligibility={"card_kinds": ["ICBC"], "rider_categories": ["student"], "regions": ["320400"]})
+    assert view.rule == {"rate_bp": 5_000, "cap_fen": 200, "holder_month_fen": 2_000, "modes": ["metro"],
+                         "credit_to": "account"}
+    assert view.eligibility == {"card_kinds": ["ICBC"], "rider_categories": ["student"], "regions": ["320400"]}
     with pytest.raises(errors.WrongKind):
         act(platform, service.enrol_merchant, actor=SPONSOR, code="TR1", merchant_code="M-CZ-0001")
     with pytest.raises(errors.CampaignInvalid):
