@@ -623,10 +623,13 @@ def deliver_account_credits(platform, *, actor: Actor = JOB_ACTOR, limit: int = 
                       error)
             continue
         killpoint("rebate_credit.answered")
-        with platform.uow() as uow:
-            if _record_answer(uow, actor, credit_id, answer):
-                done += 1
-            uow.commit()
+        try:
+            with platform.uow() as uow:
+                if _record_answer(uow, actor, credit_id, answer):
+                    done += 1
+                uow.commit()
+        except DomainError as error:  # recorded by a later run (the bank answers the same again)
+            log.error("the answer to rebate credit %s was not recorded: %s", ask["request_id"], error)
     return done
 
 
@@ -661,7 +664,7 @@ def _record_answer(uow: UnitOfWork, actor: Actor, credit_id: int, answer) -> boo
     else:  # paid by the sponsor at its bank, or never paid: the sponsor owes the platform nothing
         other = sponsor_receivable(row.sponsor_code)
     ledger.post(uow=uow, request_id=f"discounts:rebate_credit:{row.request_id}",
-                kind=f"discounts.rebate_credit_{state}", legs=[(ACCOUNT_REBATES_UNDELIVERED, row.amount),
+                kind=f"discounts.rebate_{state}", legs=[(ACCOUNT_REBATES_UNDELIVERED, row.amount),
                                                                (other, -row.amount)],
                 memo=f"{row.request_id} {row.card_no}")
     uow.audit(actor=actor, action="discounts.rebate_account_credit", entity_type="discount_rebate_account_credit",
