@@ -160,8 +160,8 @@ def check_eligibility_rule(eligibility: dict, *, card_kinds: Iterable[str]) -> d
     if kinds := _words(eligibility.get("card_kinds"), "card_kinds", 16):
         known = set(card_kinds)
         if strange := sorted(set(kinds) - known):
-            raise _invalid(f"未知卡类型 {strange}（须为合作银行代码：{'、'.join(sorted(known))}）",
-                           f"unknown card kinds {strange} (partner bank codes: {', '.join(sorted(known))})")
+            raise _invalid(f"未知卡类型 card_kinds {strange}（须为合作银行代码：{'、'.join(sorted(known))}）",
+                           f"unknown card_kinds {strange} (partner bank codes: {', '.join(sorted(known))})")
         out["card_kinds"] = kinds
     if riders := _words(eligibility.get("rider_categories"), "rider_categories", 16):
         if strange := sorted(set(riders) - set(RIDER_CATEGORIES)):
