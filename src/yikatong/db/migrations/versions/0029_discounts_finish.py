@@ -9,7 +9,8 @@ eligibility `bank_codes` (the partner bank's card) is `card_kinds`; the tap cond
 `lines`, `operators`) that eligibility accepted and never applied move into a transit rebate's
 rule, where they apply, and are dropped elsewhere (they never applied); an eligibility or a
 rule `card_kinds` holding what a validator reads (social_security / city_card), never applied
-to a holder, is dropped (every card in the registry is a social security card).
+to a holder, is dropped (every card in the registry is a social security card). A transit rebate's rule says where its
+rebates go, `credit_to: wallet` for the campaigns made before (where they went).
 """
 
 import sqlalchemy as sa
@@ -78,6 +79,8 @@ def _conditions_with_one_meaning() -> None:
             if values and row.kind == "transit_rebate" and not new_rule.get(name):
                 new_rule[name] = values
         new_rule.pop("card_kinds", None)
+        if row.kind == "transit_rebate":
+            new_rule.setdefault("credit_to", "wallet")  # what they did: rules.check_rule's default
         if (new_rule, new_eligibility) != (rule, eligibility):
             connection.execute(sa.update(campaigns).where(campaigns.c.id == row.id)
                                .values(rule=new_rule, eligibility=new_eligibility))
