@@ -41,6 +41,14 @@ def test_pay_and_refund_over_nats(world):
         gateway.pay_from_account(bank_code="ICBC", pan=card.pan, amount_fen=1,
                                  request_id="water-31", payee_code="CZ-WATER",
                                  authorisation="MANDATE-31")
+    rebate = gateway.credit_to_account(bank_code="ICBC", pan=card.pan, amount_fen=150,
+                                       request_id="rebate-31", payer_code="CZ-HRSS", reference="METRO50")
+    assert rebate.posted and rebate.balance_fen == 20_150
+    assert gateway.credit_to_account(bank_code="ICBC", pan=card.pan, amount_fen=150, request_id="rebate-31",
+                                     payer_code="CZ-HRSS", reference="METRO50") == rebate
+    unknown = gateway.credit_to_account(bank_code="ICBC", pan="6212260000000000000", amount_fen=150,
+                                        request_id="rebate-31x", payer_code="CZ-HRSS", reference="METRO50")
+    assert unknown.reason_code == seam.PAYMENT_UNKNOWN_ACCOUNT
 
 
 def test_a_disbursement_file_over_nats(world, tmp_path):

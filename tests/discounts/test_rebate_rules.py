@@ -1,5 +1,6 @@
-"""The pure rebate rules: share of the fare, per-ride cap, per-holder monthly limit, eligibility,
-the budget spent in tap order, and the same answer for the same inputs."""
+"""The pure rebate rules: share of the fare, per-ride cap, per-holder monthly limit, where the
+tap was, the holder's eligibility through `admits`, the budget spent in tap order, where the
+rebate goes, and the same answer for the same inputs."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from yikatong.discounts import rebate_rules as rr
 METRO_HALF = rr.Campaign(
     code="METRO50", starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 31),
     rule=rr.RebateRule(percent_bp=5000, max_per_ride=200, max_per_holder=2000),
-    eligibility=rr.Eligibility(modes=frozenset({"metro"})))
+    where=rr.TapConditions(modes=frozenset({"metro"})))
 
 
 def tap(seq: int, fare: int = 300, *, holder: str = "p:1", day: date = date(2026, 3, 2), mode: str = "metro",
@@ -49,17 +50,34 @@ def test_budget_spent_in_tap_order_then_nothing():
         (3, 200, rr.Outcome.GRANTED), (1, 50, rr.Outcome.GRANTED), (2, 0, rr.Outcome.BUDGET_EXHAUSTED)]
 
 
-@pytest.mark.parametrize(("eligibility", "kept"), [
-    (rr.Eligibility(modes=frozenset({"bus"})), []),
-    (rr.Eligibility(riders=frozenset({"senior"})), [2]),
-    (rr.Eligibility(new_holders_since=date(2026, 2, 1)), [3]),
-    (rr.Eligibility(regions=frozenset({"320402"}), lines=frozenset({"1"}), operators=frozenset({"CZMETRO"}),
-                    card_kinds=frozenset({"normal"})), [1, 2, 3]),
+@pytest.mark.parametrize(("where", "kept"), [
+    (rr.TapConditions(modes=frozenset({"bus"})), []),
+    (rr.TapConditions(tap_regions=frozenset({"3040"})), []),
+    (rr.TapConditions(lines=frozenset({"2"})), []),
+    (rr.TapConditions(operators=frozenset({"CZBUS"})), []),
+    (rr.TapConditions(tap_regions=frozenset({"320402"}), lines=frozenset({"1"}), operators=frozenset({"CZMETRO"}),
+                      modes=frozenset({"metro"})), [1, 2, 3]),
 ])
-def test_eligibility(eligibility, kept):
-    campaign = rr.Campaign("C", date(2026, 3, 1), date(2026, 3, 31), rr.RebateRule(percent_bp=1000), eligibility)
+def test_where_the_tap_was(where, kept):
+    campaign = rr.Campaign("C", date(2026, 3, 1), date(2026, 3, 31), rr.RebateRule(percent_bp=1000), where)
     taps = [tap(1), tap(2, rider="senior"), tap(3, issued=date(2026, 2, 15)), tap(4, issued=None, fare=0)]
     assert [d.seq for d in rr.rebates_for(taps, [campaign], {}, {})] == kept
+
+
+def test_the_holders_eligibility_is_asked_of_admits():
+    campaign = rr.Campaign("C", date(2026, 3, 1), date(2026, 3, 31), rr.RebateRule(percent_bp=1000))
+    taps = [tap(1), tap(2, rider="senior")]
+    seniors = rr.rebates_for(taps, [campaign], {}, {}, admits=lambda c, t: t.rider == "senior")
+    assert [d.seq for d in seniors] == [2]
+
+
+@pytest.mark.parametrize(("preferred", "wallet_ok", "account_ok", "goes"), [
+    ("wallet", True, True, "wallet"), ("wallet", False, True, "account"), ("wallet", True, False, "wallet"),
+    ("account", True, True, "account"), ("account", True, False, "wallet"), ("account", False, True, "account"),
+    ("wallet", False, False, None), ("account", False, False, None),
+])
+def test_where_the_rebate_goes(preferred, wallet_ok, account_ok, goes):
+    assert rr.destination(preferred, wallet_ok=wallet_ok, account_ok=account_ok) == goes
 
 
 def test_rule_figures_are_checked():

@@ -44,29 +44,32 @@ def world(platform, tmp_path, clock) -> World:
 
 
 def campaign(platform, code="METRO50", *, budget_fen=100_000, rate_bp=5000, cap_fen=200, month_fen=2000,
-             eligibility=None, holder_limit_fen=None, ends_on=date(2026, 3, 31)) -> int:
+             eligibility=None, holder_limit_fen=None, ends_on=date(2026, 3, 31), credit_to="wallet",
+             sponsor="CZ-HRSS") -> int:
     """The issue's example, opened through the discounts service: metro 50 % off, at most 2 CNY a
     ride, 20 CNY per holder per month."""
     with platform.uow() as uow:
         view = discounts.create_campaign(
             uow=uow, actor=CENTRE, code=code, kind="transit_rebate", name_zh="地铁半价", name_en="metro half price",
             budget_fen=budget_fen, starts_on=date(2026, 3, 1), ends_on=ends_on,
-            rule={"rate_bp": rate_bp, "cap_fen": cap_fen, "holder_month_fen": month_fen, "modes": ["metro"]},
-            eligibility=eligibility, holder_limit_fen=holder_limit_fen, sponsor_code="CZ-HRSS")
+            rule={"rate_bp": rate_bp, "cap_fen": cap_fen, "holder_month_fen": month_fen, "modes": ["metro"],
+                  "credit_to": credit_to},
+            eligibility=eligibility, holder_limit_fen=holder_limit_fen, sponsor_code=sponsor)
     return view.id
 
 
-def holder_card(world: World, *, balance: int = 5000, person_id: int | None = None):
+def holder_card(world: World, *, balance: int = 5000, person_id: int | None = None, bank_code: str = "ICBC",
+                issue_date: date = date(2026, 1, 5), card=None):
     """One of our cards, registered to a person (who the per-holder limit counts)."""
-    card = world.card(balance=balance)
+    card = card or world.card(balance=balance)
     if person_id is None:
         _, person_id = registered(world.platform)
     n = next(_cards)
     with world.platform.uow() as uow:
         cards.register_produced_card(
-            uow=uow, actor=CLEARING, application_id=None, person_id=person_id, kind="first", bank_code="ICBC",
+            uow=uow, actor=CLEARING, application_id=None, person_id=person_id, kind="first", bank_code=bank_code,
             card_no=f"R{n:08d}", card_id_code=f"320400D156000005R{n:015d}", chip_serial=f"RCHIP{n:011d}",
-            pan=luhn_complete(f"621227{n:09d}"), asn=card.asn, issue_date=date(2026, 1, 5))
+            pan=luhn_complete(f"621227{n:09d}"), asn=card.asn, issue_date=issue_date)
         uow.commit()
     return card, person_id
 
@@ -303,7 +306,7 @@ def test_the_worker_job_runs_what_clearing_received_once_a_campaign_runs(world):
     platform = world.platform
     card, _ = holder_card(world)
     file_id = ride_file(world, (world.gate_in("0101"), world.gate_out("0104")), [(card, (8, 0))])
-    [job] = JOBS
+    [job] = [j for j in JOBS if j.name == "discounts.rebate_cleared_files"]
     assert job.run(platform) == 0  # no campaign: nothing to do, nothing marked done
     campaign(platform)
     assert job.run(platform) == 2  # the entry gate's file and the exit gate's

@@ -23,7 +23,7 @@ def test_the_sponsor_opens_a_metro_rebate_campaign(platform, client, login):
         row = uow.session.query(Campaign).filter_by(code="METRO-HALF").one()
         campaign = rebates.campaign_of(row.code, row.starts_on, row.ends_on, row.rule)
     assert (campaign.rule.percent_bp, campaign.rule.max_per_ride, campaign.rule.max_per_holder) == (5000, 200, 2000)
-    assert campaign.eligibility.modes == frozenset({"metro"})
+    assert campaign.where.modes == frozenset({"metro"})
     refused = client.post("/api/v1/discounts/campaigns", headers=sponsor, json={
         "code": "BAD", "kind": "transit_rebate", "name_zh": "错", "name_en": "bad", "budget_fen": 100,
         "starts_on": "2026-03-01", "ends_on": "2026-03-31", "rule": {"rate_bp": 5000, "holder_month_fen": -1}})

@@ -65,7 +65,7 @@ def test_only_enrolled_merchants_and_live_cards(platform):
 def test_eligibility_and_the_per_holder_limit(platform):
     _, card = card_holder(platform)
     _, other_bank_card = card_holder(platform, name="王他行", bank_code="BOC")
-    reduction_campaign(platform, limit_count=2, eligibility={"bank_codes": ["ICBC"], "regions": ["3204"]})
+    reduction_campaign(platform, limit_count=2, eligibility={"card_kinds": ["ICBC"], "regions": ["3204"]})
     with pytest.raises(errors.NotEligible):
         _redeem(platform, other_bank_card, 20_000, "b1")
     _redeem(platform, card, 20_000, "a1")
@@ -201,17 +201,46 @@ def test_a_voucher_refunded_after_settlement_comes_off_the_next_statement(platfo
     assert [(s.payee_code, s.net_fen) for s in later] == [("CZ-DINO", -3_000)]
 
 
-def test_a_transit_rebate_campaign_takes_the_rebates_rule_and_tap_eligibility(platform):
+def test_a_transit_rebate_campaign_takes_where_the_tap_was_in_its_rule_and_who_in_eligibility(platform):
     view = act(platform, service.create_campaign, actor=SPONSOR, code="TR1", kind="transit_rebate",
                name_zh="地铁返还", name_en="metro rebate", budget_fen=100_000,
                starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 31),
-               rule={"rate_bp": 5_000, "cap_fen": 200, "holder_month_fen": 2_000},
-               eligibility={"modes": ["metro"], "card_kinds": ["student"], "regions": ["320400"]})
-    assert view.rule == {"rate_bp": 5_000, "cap_fen": 200, "holder_month_fen": 2_000}
-    assert view.eligibility["modes"] == ["metro"]
+               rule={"rate_bp": 5_000, "cap_fen": 200, "holder_month_fen": 2_000, "modes": ["metro"],
+                     "credit_to": "account"},
+               eligibility={"card_kinds": ["ICBC"], "rider_categories": ["student"], "regions": ["320400"]})
+    assert view.rule == {"rate_bp": 5_000, "cap_fen": 200, "holder_month_fen": 2_000, "modes": ["metro"],
+                         "credit_to": "account"}
+    assert view.eligibility == {"card_kinds": ["ICBC"], "rider_categories": ["student"], "regions": ["320400"]}
     with pytest.raises(errors.WrongKind):
         act(platform, service.enrol_merchant, actor=SPONSOR, code="TR1", merchant_code="M-CZ-0001")
     with pytest.raises(errors.CampaignInvalid):
         act(platform, service.create_campaign, actor=SPONSOR, code="TR2", kind="transit_rebate",
             name_zh="x", name_en="x", budget_fen=1, starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 31),
             rule={"rate_bp": 5_000, "tiers": []})
+
+
+def test_the_worker_expires_vouchers_once_with_one_audit_record_naming_them(platform, clock):
+    from yikatong.audit.models import AuditRecord
+    from yikatong.discounts.jobs import JOBS
+    from yikatong.worker.runner import all_jobs
+
+    [job] = [j for j in JOBS if j.name == "discounts.expire_vouchers"]
+    assert job.name in {j.name for j in all_jobs()}  # the worker runs it
+    voucher_campaign(platform, budget_fen=9_000, limit_count=2)
+    first, _ = card_holder(platform)
+    second, _ = card_holder(platform, name="钱二")
+    kept = act(platform, service.claim_voucher, actor=holder(first), campaign_code="TOUR1", idempotency_key="k")
+    used = act(platform, service.claim_voucher, actor=holder(first), campaign_code="TOUR1", idempotency_key="u")
+    other = act(platform, service.grant_voucher, actor=SPONSOR, campaign_code="TOUR1", person_id=second,
+                idempotency_key="o")
+    _redeem_voucher(platform, first, used.code, "tourism:s9")
+    assert job.run(platform) == 0  # nothing past its day yet
+    clock.advance(timedelta(days=11))
+    assert job.run(platform) == 2
+    assert job.run(platform) == 0  # idempotent: each voucher expires once
+    with platform.uow() as uow:
+        records = uow.session.query(AuditRecord).filter_by(action="voucher.expired_batch").all()
+    assert [sorted(r.after["vouchers"]) for r in records] == [sorted([kept.code, other.code])]
+    statuses = {v.code: v.status for v in act(platform, service.vouchers_of, actor=holder(first))}
+    assert statuses == {kept.code: "expired", used.code: "redeemed"}
+    assert act(platform, service.campaign, actor=ADMIN, code="TOUR1").spent_fen == 3_000  # the redeemed one

@@ -47,6 +47,7 @@ OPERATIONS = {
 DATA_OPERATIONS = {
     "pay_from_account": payments.gateway_pay_from_account,
     "refund_to_account": payments.gateway_refund_to_account,
+    "credit_to_account": payments.gateway_credit_to_account,
     "submit_disbursement": disbursement.gateway_submit,
     "disbursement_result": disbursement.gateway_result,
 }
@@ -189,6 +190,12 @@ class RequestingGateway:
         return payment_result_of(self._ask(
             "refund_to_account", bank_code=bank_code, pan=pan, amount_fen=amount_fen,
             request_id=request_id, original_request_id=original_request_id))
+
+    def credit_to_account(self, *, bank_code: str, pan: str, amount_fen: int, request_id: str,
+                          payer_code: str, reference: str) -> BankPaymentResult:
+        return payment_result_of(self._ask(
+            "credit_to_account", bank_code=bank_code, pan=pan, amount_fen=amount_fen,
+            request_id=request_id, payer_code=payer_code, reference=reference))
 
     def submit_disbursement(self, *, bank_code: str, batch_id: str, file_name: str,
                             sm3_hex: str) -> str:

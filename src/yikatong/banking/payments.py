@@ -77,6 +77,9 @@ class TransactionView:
 
 POSTED, HELD, FAILED = "posted", "held", "failed"
 DISBURSEMENT_CHANNEL = "disbursement"  # a row of a 代发 file (banking.disbursement)
+PAYER_CREDIT_CHANNEL = "payer_credit"  # a payer's credit asked through the gateway (credit_to_account)
+# Credits posted from the payer's settlement book at the bank (not the inbound clearing book).
+FROM_PAYER_BOOK = frozenset({DISBURSEMENT_CHANNEL, PAYER_CREDIT_CHANNEL})
 
 
 # ---------------------------------------------------------------------------------------
@@ -237,6 +240,46 @@ def refund_to_account(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str
     return _record_tx(uow, actor, account, tx)
 
 
+def credit_to_account(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str,
+                      amount_fen: Fen, request_id: str, payer_code: str,
+                      reference: str) -> TransactionView:
+    """A payer's credit to the card's account, not tied to an earlier debit (a transit
+    rebate a campaign's sponsor pays back, say): from the payer's settlement account at the
+    bank (rules.settlement_code) into the customer's, with the payer as counterparty and the
+    payer's `reference` recorded on the transaction. Money in: accepted while the card is lost
+    or past its validity, held before activation (四.9), failed with its reason when the
+    account is closed or frozen; a failure is recorded too, so the request id keeps its answer.
+    Same request id, other content: IdempotencyKeyReused."""
+    _check_text(payer_code, "付款方代码", "payer code")
+    _check_text(reference, "付款方参考号", "payer's reference")
+    account = account_by_pan(uow, bank_code, pan)
+    content = {"payer": payer_code, "reference": reference}
+    replay = _replay_with(uow, account, request_id, TransactionKind.CREDIT, amount_fen, content)
+    if replay is not None:
+        return replay
+    amount = rules.check_positive_amount(amount_fen)
+    tx = _new_tx(uow, account, request_id, TransactionKind.CREDIT, amount, content,
+                 counterparty=payer_code, channel=PAYER_CREDIT_CHANNEL, authorisation=reference)
+    try:
+        if account.frozen_at is not None:
+            raise AccountFrozen(reason=account.frozen_reason or "-")
+        outcome = rules.decide(status=account.status, valid_until=account.valid_until,
+                               kind=TransactionKind.CREDIT, today=local_date(tx.created_at))
+        if outcome == Outcome.HOLD:
+            from yikatong.banking.service import tell_platform_payment_held
+
+            tx.status, tx.reason_code = HELD, "not_activated"
+            tx.reason_zh, tx.reason_en = NOT_ACTIVATED_ZH, NOT_ACTIVATED_EN
+            tell_platform_payment_held(uow, account, amount_fen=amount, at=tx.created_at)
+        else:
+            with uow.session.begin_nested():
+                _post(uow, account, tx)
+            tx.status, tx.settled_at = POSTED, tx.created_at
+    except DomainError as error:
+        _fail(tx, error, tx.created_at)
+    return _record_tx(uow, actor, account, tx)
+
+
 def _check_refundable(uow: UnitOfWork, account: BankAccount, original: BankTransaction | None,
                       amount: int) -> None:
     if (original is None or original.account_id != account.id
@@ -289,6 +332,21 @@ def gateway_refund_to_account(*, uow: UnitOfWork, bank_code: str, pan: str, amou
         view = refund_to_account(uow=uow, actor=platform_actor(bank_code), bank_code=bank_code,
                                  pan=pan, amount_fen=amount_fen, request_id=request_id,
                                  original_request_id=original_request_id)
+    except UnknownAccount as error:
+        return _refusal_json(request_id, amount_fen, error)
+    return payment_json(uow, view)
+
+
+def gateway_credit_to_account(*, uow: UnitOfWork, bank_code: str, pan: str, amount_fen: Fen,
+                              request_id: str, payer_code: str, reference: str) -> dict:
+    """`BankGateway.credit_to_account` at the bank: the answer as JSON for any transport (an
+    unknown account is a refusal, not an error)."""
+    from yikatong.banking.service import platform_actor
+
+    try:
+        view = credit_to_account(uow=uow, actor=platform_actor(bank_code), bank_code=bank_code,
+                                 pan=pan, amount_fen=amount_fen, request_id=request_id,
+                                 payer_code=payer_code, reference=reference)
     except UnknownAccount as error:
         return _refusal_json(request_id, amount_fen, error)
     return payment_json(uow, view)
@@ -524,14 +582,15 @@ def _post(uow: UnitOfWork, account: BankAccount, tx: BankTransaction) -> None:
                     today=local_date(uow.now())) != Outcome.POST:
         raise AccountNotActivated()
     open_ledger_account(uow, account)
-    if kind == TransactionKind.CREDIT and tx.channel == DISBURSEMENT_CHANNEL:
-        # a held disbursement row released: from the payer's settlement book, as posted rows
+    if kind == TransactionKind.CREDIT and tx.channel in FROM_PAYER_BOOK:
+        # a payer's credit (or a held disbursement row released): from the payer's settlement
+        # book, as posted disbursement rows
         legs = [(rules.settlement_code(account.bank_code, tx.counterparty), tx.amount_fen),
                 (rules.customer_code(account.bank_code, account.pan), -tx.amount_fen)]
     else:
         legs = rules.legs(kind, bank_code=account.bank_code, pan=account.pan,
                           amount=tx.amount_fen, party=tx.counterparty)
-    if kind in rules.SETTLED_WITH_A_PARTY or tx.channel == DISBURSEMENT_CHANNEL:
+    if kind in rules.SETTLED_WITH_A_PARTY or tx.channel in FROM_PAYER_BOOK:
         open_settlement_account(uow, account.bank_code, tx.counterparty)
     else:
         book = rules.COUNTER_BOOK[kind][0]

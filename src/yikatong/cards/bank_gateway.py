@@ -114,6 +114,9 @@ class SimpleBankGateway:
     def refund_to_account(self, **request):
         raise _keeps_no_money()
 
+    def credit_to_account(self, **request):
+        raise _keeps_no_money()
+
     def submit_disbursement(self, **request):
         raise _keeps_no_money()
 

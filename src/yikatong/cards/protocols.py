@@ -162,7 +162,7 @@ PAYMENT_REFUSALS = (PAYMENT_NOT_ACTIVATED, PAYMENT_INSUFFICIENT_FUNDS, PAYMENT_A
 
 @dataclass(frozen=True)
 class BankPaymentResult:
-    """The bank's answer to `pay_from_account` / `refund_to_account`.
+    """The bank's answer to `pay_from_account` / `refund_to_account` / `credit_to_account`.
 
     `status` is "posted" (the money moved; `bank_reference` is the bank's transaction
     reference, `balance_fen` the account's balance after it) or "refused" with `reason_code`
@@ -172,7 +172,7 @@ class BankPaymentResult:
     """
 
     request_id: str
-    status: str                  # posted | refused
+    status: str                  # posted | refused | held (money in, until activation)
     amount_fen: Fen
     bank_reference: str | None = None
     reason_code: str | None = None
@@ -254,6 +254,18 @@ class BankGateway(Protocol):
         account to the card's account); refused with `not_refundable` when there is no such
         posted payment on this account or the refunds would pass its amount. Money in, so it
         is accepted while the card is lost. Idempotent by `request_id`."""
+        ...
+
+    def credit_to_account(self, *, bank_code: str, pan: str, amount_fen: Fen, request_id: str,
+                          payer_code: str, reference: str) -> BankPaymentResult:
+        """A payer's credit to the card's account, not tied to an earlier debit (a campaign
+        sponsor's transit rebate, say): from `payer_code`'s settlement account at the bank,
+        with the payer's `reference` on the holder's statement. Money in, so it is accepted
+        while the card is lost; `held` (posted on activation) when the account is not yet
+        activated; refused (not raised) with `account_closed`, `account_frozen` or
+        `unknown_account`. Idempotent by `request_id`: the same id and content answers the
+        first result again and moves nothing (the same id with other content: `BankRefused`);
+        a refused credit tried again later needs a new request id."""
         ...
 
     def submit_disbursement(self, *, bank_code: str, batch_id: str, file_name: str,

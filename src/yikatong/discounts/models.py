@@ -160,4 +160,8 @@ class Settlement(Base):
 
 
 # The transit rebates' tables (rebates.py) live beside it; imported here so migrations see them.
-from yikatong.discounts.rebate_models import TransitRebate, TransitRebateRun  # noqa: E402,F401
+from yikatong.discounts.rebate_models import (  # noqa: E402,F401
+    RebateAccountCredit,
+    TransitRebate,
+    TransitRebateRun,
+)

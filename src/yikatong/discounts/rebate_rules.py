@@ -42,18 +42,16 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True)
-class Eligibility:
-    """Who and where. An empty set means "any"; `new_holders_since` keeps the campaign to
-    holders whose card was issued on or after that day (a card the registry does not know is
-    then not eligible)."""
+class TapConditions:
+    """Where the tap was, from the cleared record (the transit rule's `operators`, `modes`,
+    `lines`, `tap_regions`). An empty set means "any". Who the holder is (card kind, rider
+    category, region, new holders, age) is the campaign's eligibility, judged by the discounts
+    domain's rules.ineligible through `admits` (rebates_for)."""
 
-    card_kinds: frozenset[str] = frozenset()   # the card kind the validator read (file 0015)
-    riders: frozenset[str] = frozenset()       # rider category (adult, student, senior …)
     modes: frozenset[str] = frozenset()        # bus | metro | …
-    regions: frozenset[str] = frozenset()      # the tap's region code
+    tap_regions: frozenset[str] = frozenset()  # the tap's region code (the validator's city)
     lines: frozenset[str] = frozenset()
     operators: frozenset[str] = frozenset()
-    new_holders_since: date | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,7 @@ class Campaign:
     starts_on: date
     ends_on: date          # inclusive
     rule: RebateRule
-    eligibility: Eligibility = field(default_factory=Eligibility)
+    where: TapConditions = field(default_factory=TapConditions)
 
 
 @dataclass(frozen=True)
@@ -127,16 +125,12 @@ def period_of(rule: RebateRule, day: date) -> str:
 
 
 def eligible(campaign: Campaign, tap: Tap) -> bool:
-    e = campaign.eligibility
+    """The tap lies in the campaign's period, paid a fare, and was where the rule says."""
+    w = campaign.where
     if tap.fare <= 0 or not campaign.starts_on <= tap.tx_date <= campaign.ends_on:
         return False
-    checks = ((e.card_kinds, tap.card_kind), (e.riders, tap.rider), (e.modes, tap.mode), (e.regions, tap.region),
-              (e.lines, tap.line), (e.operators, tap.operator))
-    if any(allowed and value not in allowed for allowed, value in checks):
-        return False
-    if e.new_holders_since is not None:
-        return tap.card_issued_on is not None and tap.card_issued_on >= e.new_holders_since
-    return True
+    checks = ((w.modes, tap.mode), (w.tap_regions, tap.region), (w.lines, tap.line), (w.operators, tap.operator))
+    return not any(allowed and value not in allowed for allowed, value in checks)
 
 
 def ordered(taps: Iterable[Tap]) -> list[Tap]:
@@ -194,3 +188,18 @@ def credits_per_card(decisions: Iterable[Decision]) -> dict[str, Fen]:
         if d.amount:
             totals[d.asn] += d.amount
     return dict(sorted(totals.items()))
+
+
+WALLET, ACCOUNT = "wallet", "account"
+
+
+def destination(preferred: str, *, wallet_ok: bool, account_ok: bool) -> str | None:
+    """Where a card's rebate goes: where the campaign says (`wallet` or `account`) when that is
+    live, else the other one when it is, else nowhere (None: the tap is not rebated). A wallet
+    is live unless closed or deny-listed; a bank account when the card is in use and its
+    account is active (a loss does not stop money in; one not yet activated would hold it)."""
+    ok = {WALLET: wallet_ok, ACCOUNT: account_ok}
+    if ok[preferred]:
+        return preferred
+    other = ACCOUNT if preferred == WALLET else WALLET
+    return other if ok[other] else None

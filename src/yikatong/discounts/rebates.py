@@ -17,10 +17,15 @@ transaction), `run_batch` takes the file's cleared taps in one query and, in ONE
    till spent the budget meanwhile, the holders in the order of their first tap get theirs, the
    one at the edge what is left, the later ones nothing; the holder's campaign-wide limit the
    same way: those taps are recorded with amount 0 and reported;
-4. makes one wallet credit per card: a top-up order in state `paid`, payer kind `rebate`,
-   channel `online`, which the card's next contact on any channel writes like any paid top-up
-   (圈存, with the same 灰记录/补写 recovery: written once, never lost; transit.service.contact);
-   the ledger moves the fen from the sponsor's receivable to the unwritten-top-ups liability;
+4. credits each card where its campaign says (rule `credit_to`, rebate_rules.destination: the
+   other one when that is not live): to the wallet, one top-up order in state `paid`, payer
+   kind `rebate`, channel `online`, which the card's next contact on any channel writes like
+   any paid top-up (圈存, with the same 灰记录/补写 recovery: written once, never lost;
+   transit.service.contact); to the bank account, one `discount_rebate_account_credits` row
+   per card and sponsor, delivered afterwards outside this transaction
+   (`deliver_account_credits`, BankGateway.credit_to_account with the sponsor as payer). The
+   ledger moves the fen from the sponsor's receivable to the unwritten-top-ups liability, or
+   to the account rebates not yet delivered;
 5. writes the rows, the run (one per batch, unique) and one audit record naming the rows.
 
 Idempotent: a batch that has a run answers with it (nothing is done twice); the primary key
@@ -31,7 +36,8 @@ monthly yuan.
 
 Only our own cards (issuer city 3040) whose card the registry knows are rebated: the per-holder
 limit is the person's, over all their cards, and a rebate is written to a card only we can
-load. Closed or deny-listed wallets get nothing (counted as `wallet_closed`).
+load. A tap of a card with neither a live wallet (closed or deny-listed) nor a live bank
+account gets nothing (counted as `left_out`).
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from yikatong.clearing.batches import CHUNK, batch_row, chunks
@@ -52,22 +58,29 @@ from yikatong.clearing.models import ClearedRecord, ClearingBatch, RecordStatus
 from yikatong.core.actor import Actor
 from yikatong.core.clock import local_date
 from yikatong.core.errors import DomainError
+from yikatong.core.killpoints import killpoint
 from yikatong.core.money import Fen
 from yikatong.db.uow import UnitOfWork
 from yikatong.discounts import rebate_rules as rr
-from yikatong.discounts.rebate_models import TransitRebate, TransitRebateRun
+from yikatong.discounts.rebate_models import RebateAccountCredit, TransitRebate, TransitRebateRun
 from yikatong.ledger import service as ledger
 
 KIND = "transit_rebate"
 ACQUIRER = "discounts"
 RUN_LOCK = 0x59_4B_54_52  # "YKTR": the advisory lock that serialises rebate runs (PostgreSQL)
-WALLET_CLOSED = "wallet_closed"
 JOB_ACTOR = Actor.system("discounts-rebates")
+# Liability: rebates promised to cards' bank accounts and not yet delivered by the bank.
+ACCOUNT_REBATES_UNDELIVERED = "discounts:rebates_to_accounts"
+# A card's bank account takes a rebate when the card is in use and its account is active
+# (money in goes on while it is lost or past its validity; one not yet activated would be held).
+LIVE_ACCOUNT_STATUSES = frozenset({"active", "temporary_loss", "formal_loss", "expired"})
+PENDING, POSTED, HELD, TO_WALLET, UNDELIVERABLE = "pending", "posted", "held", "to_wallet", "undeliverable"
 log = logging.getLogger(__name__)
 
 
 def sponsor_receivable(sponsor_code: str) -> str:
-    """Asset: what a campaign's sponsor owes for the rebates credited to cards."""
+    """Asset: what a campaign's sponsor owes for the rebates credited to cards' wallets (a
+    rebate to a bank account the sponsor pays at the bank itself, as the payer)."""
     return f"discounts:sponsor_receivable:{sponsor_code}"
 
 
@@ -94,11 +107,12 @@ class RunView:
     decided: int
     granted: int
     amount: Fen
-    credits: int       # cards credited (one pending wallet credit each)
+    credits: int       # cards credited to the wallet (one pending wallet credit each)
     campaigns: list[CampaignTotals]
-    wallet_closed: int
+    left_out: int      # taps of cards with neither a live wallet nor a live bank account
     run_at: datetime
     replayed: bool = False
+    account_credits: int = 0  # credits to bank accounts (one per card and sponsor), delivered later
 
 
 # ---------------------------------------------------------------------------------------
@@ -115,7 +129,7 @@ def run_batch(*, uow: UnitOfWork, actor: Actor, file_id: str) -> RunView:
     done = _run_of(uow, batch.id)
     if done is not None:
         return _run_view(done, replayed=True)
-    taps, closed = _cleared_taps(uow, batch.id)
+    taps, left_out = _cleared_taps(uow, batch.id)
     campaigns = _running_campaigns(uow, taps)
     holders = {t.seq: h for t, h in taps}
     decisions = rr.rebates_for(
@@ -125,33 +139,38 @@ def run_batch(*, uow: UnitOfWork, actor: Actor, file_id: str) -> RunView:
         _admits({code: running.eligibility for code, (_, running) in campaigns.items()}, holders))
     people = {t.holder: h.person_id for t, h in taps}
     decisions = _spend(uow, actor, batch, decisions, campaigns, people)
-    credits = _credit_cards(uow, actor, batch, decisions, campaigns)
+    refs = _credit_cards(uow, actor, batch, decisions, campaigns, holders)
     now = uow.now()
     days = {t.seq: t.tx_date for t, _ in taps}
     if decisions:
         uow.session.execute(insert(TransitRebate), [
             {"campaign": d.campaign, "batch_id": d.batch_id, "seq": d.seq, "asn": d.asn, "holder": d.holder,
              "period": d.period, "tx_date": days[d.seq], "fare": d.fare, "amount": d.amount,
-             "outcome": str(d.outcome), "credit_ref": credits.get(d.asn) if d.amount else None, "created_at": now}
+             "outcome": str(d.outcome), "credit_ref": refs.get((d.campaign, d.asn)) if d.amount else None,
+             "created_at": now}
             for d in decisions])
     totals = _totals(decisions)
+    wallet_credits = {ref for ref in refs.values() if ref.startswith(WALLET_PREFIX)}
+    account_credits = set(refs.values()) - wallet_credits
     run = TransitRebateRun(
         batch_id=batch.id, file_id=batch.file_id, taps=len(taps), decided=len(decisions),
         granted=sum(1 for d in decisions if d.amount), amount=sum(d.amount for d in decisions),
-        credits=len(credits), run_at=now, run_by=actor.user_id,
-        summary={"campaigns": [t.__dict__ for t in totals], "wallet_closed": closed},
+        credits=len(wallet_credits), run_at=now, run_by=actor.user_id,
+        summary={"campaigns": [t.__dict__ for t in totals], "left_out": left_out,
+                 "account_credits": len(account_credits)},
     )
     uow.session.add(run)
     uow.session.flush()
     uow.audit(actor=actor, action="discounts.rebates_run", entity_type="discount_rebate_run", entity_id=run.id,
               new_entity=True, after={
-                  "file_id": batch.file_id, "batch_id": batch.id, "amount": run.amount, "credits": credits,
+                  "file_id": batch.file_id, "batch_id": batch.id, "amount": run.amount,
+                  "credits": sorted(set(refs.values())),  # wallet orders (RB…), account credits (RA…)
                   "summary": run.summary,
                   # the rows: (campaign, record line, fen, outcome)
                   "rows": [[d.campaign, d.seq, d.amount, str(d.outcome)] for d in decisions]})
     uow.emit("discounts.rebates_run", aggregate_type="clearing_batch", aggregate_id=batch.file_id,
-             payload={"file_id": batch.file_id, "amount": run.amount, "credits": len(credits),
-                      "granted": run.granted})
+             payload={"file_id": batch.file_id, "amount": run.amount, "credits": len(wallet_credits),
+                      "account_credits": len(account_credits), "granted": run.granted})
     return _run_view(run)
 
 
@@ -256,20 +275,26 @@ def _run_of(uow: UnitOfWork, batch_id: int) -> TransitRebateRun | None:
 
 @dataclass(frozen=True)
 class _Holder:
-    """What the campaign's eligibility (discounts rules.ineligible) looks at, per tap."""
+    """What the campaign's eligibility (discounts rules.ineligible) looks at, per tap, and
+    where the card can take a rebate."""
 
     person_id: int
-    bank_code: str | None
-    region: str | None  # the first 4 digits of the person's ID number (3204: Changzhou)
+    card_kind: str | None  # the partner bank whose co-branded card it is (Card.bank_code)
+    region: str | None  # the first 6 digits of the person's ID number (320402: Changzhou Tianning)
     birth_date: date | None
     first_issued_on: date | None  # the person's first card
+    card_no: str = ""
+    pan: str = ""
+    wallet_ok: bool = True  # the wallet is not closed nor deny-listed
+    account_ok: bool = False  # the card is in use and its bank account live (LIVE_ACCOUNT_STATUSES)
 
 
 def _cleared_taps(uow: UnitOfWork, batch_id: int) -> tuple[list[tuple[rr.Tap, _Holder]], int]:
     """The batch's cleared purchases of our cards that the registry knows, with the holder's
-    facts, in one query; and how many taps were left out because the card's wallet is closed or
-    deny-listed."""
+    facts, in one query; and how many taps were left out because the card has neither a live
+    wallet (closed or deny-listed) nor a live bank account to take a rebate."""
     from yikatong.cards.models import Card
+    from yikatong.cards.rules import CardState
     from yikatong.people.models import Person
     from yikatong.transit.models import DenyListEntry, TransitWallet
 
@@ -278,8 +303,9 @@ def _cleared_taps(uow: UnitOfWork, batch_id: int) -> tuple[list[tuple[rr.Tap, _H
     r = ClearedRecord
     rows = uow.session.execute(
         select(r.seq, r.asn, r.tx_date, r.card_time, r.amount, r.mode, r.region, r.line, r.operator, r.card_kind,
-               r.rider, Card.person_id, Card.issue_date, Card.bank_code, func.substr(Person.ssn, 1, 4),
-               Person.birth_date, first_card.c.first, TransitWallet.state, DenyListEntry.asn)
+               r.rider, Card.person_id, Card.issue_date, Card.bank_code, func.substr(Person.ssn, 1, 6),
+               Person.birth_date, first_card.c.first, TransitWallet.state, DenyListEntry.asn,
+               Card.card_no, Card.pan, Card.state, Card.financial_status)
         .join(latest_card, latest_card.c.asn == r.asn)
         .join(Card, Card.id == latest_card.c.card_id)
         .join(first_card, first_card.c.person_id == Card.person_id)
@@ -289,26 +315,30 @@ def _cleared_taps(uow: UnitOfWork, batch_id: int) -> tuple[list[tuple[rr.Tap, _H
         .where(r.batch_id == batch_id, r.status == RecordStatus.CLEARED, r.own_card.is_(True),
                r.tx_type.not_in(list(LOAD_TYPES)), r.amount > 0)
         .order_by(r.seq)).all()
-    taps, closed = [], 0
+    taps, left_out = [], 0
     for (seq, asn, tx_date, card_time, amount, mode, region, line, operator, card_kind, rider, person_id, issued,
-         bank_code, person_region, birth_date, first_issued, wallet_state, denied) in rows:
-        if wallet_state == "closed" or denied is not None:
-            closed += 1
+         bank_code, person_region, birth_date, first_issued, wallet_state, denied, card_no, pan, card_state,
+         financial) in rows:
+        wallet_ok = wallet_state != "closed" and denied is None
+        account_ok = card_state == CardState.IN_USE and financial in LIVE_ACCOUNT_STATUSES
+        if not (wallet_ok or account_ok):
+            left_out += 1
             continue
         taps.append((rr.Tap(batch_id=batch_id, seq=seq, asn=asn, holder=f"p:{person_id}", tx_date=tx_date,
                             occurred_at_key=card_time, fare=amount, mode=mode, region=region, line=line,
                             operator=operator, card_kind=card_kind, rider=rider, card_issued_on=issued),
-                     _Holder(person_id, bank_code, person_region or None, birth_date, first_issued)))
-    return taps, closed
+                     _Holder(person_id, bank_code, person_region or None, birth_date, first_issued, card_no, pan,
+                             wallet_ok, account_ok)))
+    return taps, left_out
 
 
 def campaign_of(code: str, starts_on: date, ends_on: date, rule: dict) -> rr.Campaign:
     """A discounts campaign row's rule (JSON, checked by discounts rules.check_rule) as the pure
     rules' campaign: rate_bp (basis points of the fare), cap_fen (per tap), holder_month_fen
-    (per holder per calendar month), and where the tap was and on what card: operators, modes,
-    lines, tap_regions, card_kinds (empty: any). The holder's eligibility (bank, rider category, the ID
-    number's region, new holders, age) is the campaign's `eligibility`, judged by the discounts
-    domain's rules.ineligible (`_admits`); its holder_limit_fen/count by budget.spend."""
+    (per holder per calendar month), and where the tap was: operators, modes, lines,
+    tap_regions (empty: any). Who the holder is (card kind, rider category, the ID number's
+    region, new holders, age) is the campaign's `eligibility`, judged by the discounts
+    domain's rules.ineligible (`_admits`); its holder_limit_fen/count by budget.spend_many."""
     def words(name: str) -> frozenset[str]:
         return frozenset(str(v) for v in rule.get(name) or ())
 
@@ -316,8 +346,8 @@ def campaign_of(code: str, starts_on: date, ends_on: date, rule: dict) -> rr.Cam
         code=code, starts_on=starts_on, ends_on=ends_on,
         rule=rr.RebateRule(percent_bp=int(rule["rate_bp"]), max_per_ride=rule.get("cap_fen"),
                            max_per_holder=rule.get("holder_month_fen")),
-        eligibility=rr.Eligibility(modes=words("modes"), regions=words("tap_regions"), lines=words("lines"),
-                                   operators=words("operators"), card_kinds=words("card_kinds")))
+        where=rr.TapConditions(modes=words("modes"), tap_regions=words("tap_regions"), lines=words("lines"),
+                               operators=words("operators")))
 
 
 def _admits(eligibility: dict[str, dict], holders: dict[int, _Holder]):
@@ -332,7 +362,7 @@ def _admits(eligibility: dict[str, dict], holders: dict[int, _Holder]):
             return True
         h = holders[tap.seq]
         facts = discount_rules.HolderFacts(
-            bank_code=h.bank_code, rider_category=tap.rider or None, region=h.region,
+            card_kind=h.card_kind, rider_category=tap.rider or None, region=h.region,
             first_issued_on=h.first_issued_on,
             age=discount_rules.age_on(h.birth_date, tap.tx_date) if h.birth_date else None)
         return discount_rules.ineligible(wanted, facts) is None
@@ -345,6 +375,7 @@ class _Running:
     id: int
     sponsor: str
     eligibility: dict
+    credit_to: str = rr.WALLET  # where its rebates go (rule credit_to)
 
 
 def _running_campaigns(uow: UnitOfWork, taps: Sequence[tuple[rr.Tap, _Holder]]) -> dict[str, tuple[rr.Campaign, _Running]]:
@@ -357,7 +388,8 @@ def _running_campaigns(uow: UnitOfWork, taps: Sequence[tuple[rr.Tap, _Holder]]) 
         select(Campaign).where(Campaign.kind == KIND, Campaign.status == "active", Campaign.starts_on <= last,
                                Campaign.ends_on >= first).order_by(Campaign.code)).scalars().all()
     return {c.code: (campaign_of(c.code, c.starts_on, c.ends_on, c.rule or {}),
-                     _Running(c.id, c.sponsor_code, c.eligibility or {})) for c in rows}
+                     _Running(c.id, c.sponsor_code, c.eligibility or {}, (c.rule or {}).get("credit_to", rr.WALLET)))
+            for c in rows}
 
 
 def _left(uow: UnitOfWork, campaign_id: int) -> Fen:
@@ -434,50 +466,223 @@ def _spend(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, decisions: list[
     return out
 
 
-def _credit_cards(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, decisions: Iterable[rr.Decision],
-                  campaigns: dict[str, tuple[rr.Campaign, _Running]]) -> dict[str, str]:
-    """One paid wallet credit per card (written at its next contact), and one journal for the
-    batch: the sponsors' receivables debited, the unwritten top-ups credited. Returns
-    asn → order no."""
-    from yikatong.transit import rules as transit_rules
-    from yikatong.transit.models import TopUpOrder, TransitWallet
+WALLET_PREFIX, ACCOUNT_PREFIX = "RB", "RA"  # wallet top-up orders, bank account credits
 
-    decisions = list(decisions)
-    per_card = rr.credits_per_card(decisions)
-    if not per_card:
+
+def _credit_cards(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, decisions: Iterable[rr.Decision],
+                  campaigns: dict[str, tuple[rr.Campaign, _Running]],
+                  holders: dict[int, _Holder]) -> dict[tuple[str, str], str]:
+    """Credit each card where its campaigns say (rr.destination): one paid wallet credit per
+    card (written at its next contact), one bank account credit per card and sponsor (pending,
+    delivered by `deliver_account_credits`); and one journal for the batch: the sponsors'
+    receivables debited, the unwritten top-ups and the undelivered account rebates credited.
+    Returns (campaign, asn) → the credit's reference (order no RB…, account credit RA…)."""
+    decisions = [d for d in decisions if d.amount]
+    if not decisions:
         return {}
-    now = uow.now()
-    wallets = {w.asn: w for w in uow.session.execute(
-        select(TransitWallet).where(TransitWallet.asn.in_(list(per_card)))).scalars()}
+    by_asn = {d.asn: holders[d.seq] for d in decisions}
+    to_wallet: dict[str, Fen] = defaultdict(int)
+    to_account: dict[tuple[str, str], Fen] = defaultdict(int)  # (asn, sponsor)
+    where: dict[tuple[str, str], str] = {}  # (campaign, asn) -> wallet | account
+    for d in decisions:
+        running = campaigns[d.campaign][1]
+        h = by_asn[d.asn]
+        # a tap is kept only when one of the two is live (_cleared_taps)
+        goes = rr.destination(running.credit_to, wallet_ok=h.wallet_ok, account_ok=h.account_ok)
+        where[(d.campaign, d.asn)] = goes
+        if goes == rr.WALLET:
+            to_wallet[d.asn] += d.amount
+        else:
+            to_account[(d.asn, running.sponsor)] += d.amount
     issuers = dict(uow.session.execute(
         select(ClearedRecord.asn, func.max(ClearedRecord.issuer_id))
-        .where(ClearedRecord.batch_id == batch.id, ClearedRecord.asn.in_(list(per_card)))
+        .where(ClearedRecord.batch_id == batch.id, ClearedRecord.asn.in_(sorted(by_asn)))
         .group_by(ClearedRecord.asn)).all())
+    now = uow.now()
     orders: dict[str, str] = {}
-    for asn, amount in per_card.items():
-        order_no = f"RB{batch.id:08d}{len(orders) + 1:06d}"[:32]
-        wallet = wallets.get(asn)
-        uow.session.add(TopUpOrder(
-            order_no=order_no, idempotency_key=f"rebate:{batch.id}:{asn}", request_hash="-" * 64, asn=asn,
-            issuer_id=issuers[asn], amount=amount, channel=str(transit_rules.TopUpChannel.ONLINE), outlet_code=None,
-            payer_kind=transit_rules.REBATE_PAYER, payer_reference=f"出行优惠返还 rebate {batch.file_id}"[:64],
-            state=str(transit_rules.OrderState.PAID), balance_read=(wallet.last_balance or 0) if wallet else 0,
-            acquirer=ACQUIRER, payment_reference=batch.file_id[:64], created_by=actor.user_id,
-            created_by_user_id=None, created_at=now, paid_at=now, updated_at=now, version=1))
-        orders[asn] = order_no
+    for n, (asn, amount) in enumerate(sorted(to_wallet.items()), start=1):
+        orders[asn] = _wallet_order(uow, actor, asn=asn, issuer_id=issuers[asn], amount=amount,
+                                    order_no=f"{WALLET_PREFIX}{batch.id:08d}{n:06d}",
+                                    key=f"rebate:{batch.id}:{asn}", file_id=batch.file_id)
+    accounts: dict[tuple[str, str], str] = {}
+    for n, ((asn, sponsor), amount) in enumerate(sorted(to_account.items()), start=1):
+        h = by_asn[asn]
+        request_id = f"{ACCOUNT_PREFIX}{batch.id:08d}{n:06d}"
+        uow.session.add(RebateAccountCredit(
+            request_id=request_id, batch_id=batch.id, file_id=batch.file_id, asn=asn, issuer_id=issuers[asn],
+            card_no=h.card_no, bank_code=h.card_kind or "", pan=h.pan, sponsor_code=sponsor, amount=amount,
+            state=PENDING, attempts=0, created_at=now))
+        accounts[(asn, sponsor)] = request_id
     by_sponsor: dict[str, Fen] = defaultdict(int)
     for d in decisions:
         by_sponsor[campaigns[d.campaign][1].sponsor] += d.amount
     legs = [(sponsor_receivable(s), fen) for s, fen in sorted(by_sponsor.items()) if fen]
     for code, _ in legs:
         ledger.open_account(uow=uow, code=code, kind="asset")
+    _open_liabilities(uow)
+    if to_wallet:
+        legs.append((_top_up_unwritten(), -sum(to_wallet.values())))
+    if to_account:
+        legs.append((ACCOUNT_REBATES_UNDELIVERED, -sum(to_account.values())))
+    ledger.post(uow=uow, request_id=f"discounts:rebates:{batch.file_id}", kind="discounts.rebates_credited",
+                legs=legs, memo=f"{batch.file_id}: {len(orders)} wallets / 张卡钱包, {len(accounts)} accounts / 银行账户")
+    uow.session.flush()
+    return {(code, asn): (orders[asn] if goes == rr.WALLET else accounts[(asn, campaigns[code][1].sponsor)])
+            for (code, asn), goes in where.items()}
+
+
+def _top_up_unwritten() -> str:
+    from yikatong.transit import rules as transit_rules
+
+    return transit_rules.TOP_UP_UNWRITTEN
+
+
+def _open_liabilities(uow: UnitOfWork) -> None:
+    from yikatong.transit import rules as transit_rules
+
     kind, negative = transit_rules.account_settings(transit_rules.TOP_UP_UNWRITTEN)
     ledger.open_account(uow=uow, code=transit_rules.TOP_UP_UNWRITTEN, kind=kind, allow_negative=negative)
-    ledger.post(uow=uow, request_id=f"discounts:rebates:{batch.file_id}", kind="discounts.rebates_credited",
-                legs=[*legs, (transit_rules.TOP_UP_UNWRITTEN, -sum(per_card.values()))],
-                memo=f"{batch.file_id}: {len(per_card)} cards / 张卡")
-    uow.session.flush()
-    return orders
+    ledger.open_account(uow=uow, code=ACCOUNT_REBATES_UNDELIVERED, kind="liability")
+
+
+def _wallet_order(uow: UnitOfWork, actor: Actor, *, asn: str, issuer_id: str, amount: Fen, order_no: str,
+                  key: str, file_id: str) -> str:
+    """A paid wallet credit of `amount` for the card's next contact (a top-up order, payer kind
+    `rebate`): never refunded to a payer, never stale."""
+    from yikatong.transit import rules as transit_rules
+    from yikatong.transit.models import TopUpOrder, TransitWallet
+
+    now = uow.now()
+    wallet = uow.session.execute(select(TransitWallet).where(TransitWallet.asn == asn)).scalar_one_or_none()
+    uow.session.add(TopUpOrder(
+        order_no=order_no, idempotency_key=key, request_hash="-" * 64, asn=asn,
+        issuer_id=issuer_id, amount=amount, channel=str(transit_rules.TopUpChannel.ONLINE), outlet_code=None,
+        payer_kind=transit_rules.REBATE_PAYER, payer_reference=f"出行优惠返还 rebate {file_id}"[:64],
+        state=str(transit_rules.OrderState.PAID), balance_read=(wallet.last_balance or 0) if wallet else 0,
+        acquirer=ACQUIRER, payment_reference=file_id[:64], created_by=actor.user_id,
+        created_by_user_id=None, created_at=now, paid_at=now, updated_at=now, version=1))
+    return order_no
+
+
+# ---------------------------------------------------------------------------------------
+# Delivering the rebates to bank accounts
+
+
+@dataclass(frozen=True)
+class AccountCreditView:
+    request_id: str
+    file_id: str
+    card_no: str
+    bank_code: str
+    sponsor_code: str
+    amount: Fen
+    state: str
+    attempts: int
+    bank_reference: str | None
+    reason_code: str | None
+    order_no: str | None
+
+
+def deliver_account_credits(platform, *, actor: Actor = JOB_ACTOR, limit: int = 200) -> int:
+    """Credit the pending account rebates to the cards' bank accounts, each the way
+    benefits/runs.py submits a file: the attempt is recorded and committed, the bank is asked
+    (BankGateway.credit_to_account, the sponsor as payer, the credit's request id as the bank's
+    idempotency key) with no platform transaction open, and its answer is recorded in a
+    transaction of its own, once (a conditional UPDATE from `pending`). A bank that does not
+    answer (BankUnavailable) or a crash before the answer is recorded leaves the credit pending:
+    the next run asks again with the same request id and the bank answers its first result, so
+    nothing is credited twice. Posted or held: done (the sponsor paid it at its bank). Refused
+    (account closed, frozen, unknown): the rebate goes to the card's wallet instead, or, the
+    wallet closed too, it is undeliverable (reported; nothing is owed by the sponsor). Returns
+    how many answers were recorded."""
+    from yikatong.cards.protocols import BankGateway, BankRefused, BankUnavailable
+
+    with platform.uow(read_only=True) as uow:
+        ids = list(uow.session.execute(select(RebateAccountCredit.id).where(RebateAccountCredit.state == PENDING)
+                                       .order_by(RebateAccountCredit.id).limit(limit)).scalars())
+    done = 0
+    for credit_id in ids:
+        with platform.uow() as uow:  # the attempt, recorded before the bank is asked
+            row = uow.session.get(RebateAccountCredit, credit_id)
+            if row is None or row.state != PENDING:
+                continue
+            row.attempts += 1
+            row.last_attempt_at = uow.now()
+            ask = {"bank_code": row.bank_code, "pan": row.pan, "amount_fen": row.amount,
+                   "request_id": row.request_id, "payer_code": row.sponsor_code,
+                   "reference": f"出行优惠返还 rebate {row.file_id}"[:64]}
+            uow.commit()
+        try:
+            answer = platform.get(BankGateway).credit_to_account(**ask)
+        except BankUnavailable:
+            log.info("bank %s did not answer rebate credit %s; the next run asks again", ask["bank_code"],
+                     ask["request_id"])
+            continue
+        except BankRefused as error:  # bad input or a reused request id: a platform fault, kept pending
+            log.error("bank %s refused rebate credit %s as a request: %s", ask["bank_code"], ask["request_id"],
+                      error)
+            continue
+        killpoint("rebate_credit.answered")
+        try:
+            with platform.uow() as uow:
+                if _record_answer(uow, actor, credit_id, answer):
+                    done += 1
+                uow.commit()
+        except DomainError as error:  # recorded by a later run (the bank answers the same again)
+            log.error("the answer to rebate credit %s was not recorded: %s", ask["request_id"], error)
+    return done
+
+
+def _record_answer(uow: UnitOfWork, actor: Actor, credit_id: int, answer) -> bool:
+    """The bank's answer to one account credit, recorded once (False: already recorded)."""
+    from yikatong.transit.models import DenyListEntry, TransitWallet
+
+    row = uow.session.get(RebateAccountCredit, credit_id)
+    order_no = None
+    if answer.status in (POSTED, HELD):
+        state = answer.status
+    else:
+        wallet = uow.session.execute(select(TransitWallet.state).where(TransitWallet.asn == row.asn)).scalar()
+        denied = uow.session.execute(select(DenyListEntry.asn).where(DenyListEntry.asn == row.asn)).scalar()
+        state = TO_WALLET if wallet != "closed" and denied is None else UNDELIVERABLE
+    changed = uow.session.execute(
+        update(RebateAccountCredit).where(RebateAccountCredit.id == credit_id, RebateAccountCredit.state == PENDING)
+        .values(state=state, bank_reference=answer.bank_reference, reason_code=answer.reason_code,
+                reason_zh=answer.reason_zh, reason_en=answer.reason_en, answered_at=uow.now())
+        .execution_options(synchronize_session=False)).rowcount
+    if not changed:
+        return False
+    _open_liabilities(uow)
+    ledger.open_account(uow=uow, code=sponsor_receivable(row.sponsor_code), kind="asset")
+    if state == TO_WALLET:
+        order_no = _wallet_order(uow, actor, asn=row.asn, issuer_id=row.issuer_id, amount=row.amount,
+                                 order_no=f"{WALLET_PREFIX}A{row.id:013d}", key=f"rebate-account:{row.request_id}",
+                                 file_id=row.file_id)
+        uow.session.execute(update(RebateAccountCredit).where(RebateAccountCredit.id == credit_id)
+                            .values(order_no=order_no).execution_options(synchronize_session=False))
+        other = _top_up_unwritten()  # the platform funds the wallet credit: the receivable stays
+    else:  # paid by the sponsor at its bank, or never paid: the sponsor owes the platform nothing
+        other = sponsor_receivable(row.sponsor_code)
+    ledger.post(uow=uow, request_id=f"discounts:rebate_credit:{row.request_id}",
+                kind=f"discounts.rebate_{state}", legs=[(ACCOUNT_REBATES_UNDELIVERED, row.amount),
+                                                               (other, -row.amount)],
+                memo=f"{row.request_id} {row.card_no}")
+    uow.audit(actor=actor, action="discounts.rebate_account_credit", entity_type="discount_rebate_account_credit",
+              entity_id=row.request_id, before={"state": PENDING},
+              after={"state": state, "amount": row.amount, "card_no": row.card_no, "bank_code": row.bank_code,
+                     "sponsor_code": row.sponsor_code, "bank_reference": answer.bank_reference,
+                     "reason_code": answer.reason_code, "order_no": order_no, "attempts": row.attempts})
+    return True
+
+
+def account_credits(*, uow: UnitOfWork, state: str | None = None, limit: int = 100) -> list[AccountCreditView]:
+    """Rebates to bank accounts, newest first (optionally in one state)."""
+    query = select(RebateAccountCredit).order_by(RebateAccountCredit.id.desc()).limit(limit)
+    if state:
+        query = query.where(RebateAccountCredit.state == state)
+    return [AccountCreditView(r.request_id, r.file_id, r.card_no, r.bank_code, r.sponsor_code, r.amount, r.state,
+                              r.attempts, r.bank_reference, r.reason_code, r.order_no)
+            for r in uow.session.execute(query).scalars()]
 
 
 def _totals(decisions: Sequence[rr.Decision]) -> list[CampaignTotals]:
@@ -498,4 +703,5 @@ def _run_view(run: TransitRebateRun, *, replayed: bool = False) -> RunView:
     return RunView(file_id=run.file_id, batch_id=run.batch_id, taps=run.taps, decided=run.decided,
                    granted=run.granted, amount=run.amount, credits=run.credits,
                    campaigns=[CampaignTotals(**c) for c in summary.get("campaigns", [])],
-                   wallet_closed=int(summary.get("wallet_closed", 0)), run_at=run.run_at, replayed=replayed)
+                   left_out=int(summary.get("left_out", summary.get("wallet_closed", 0))), run_at=run.run_at,
+                   replayed=replayed, account_credits=int(summary.get("account_credits", 0)))

@@ -4,6 +4,8 @@
     ykt discounts rebates run --day 2026-03-02              every file received that day (CST) not run yet
     ykt discounts rebates run --pending                     every file not run yet
     ykt discounts rebates report [--campaign METRO50]       per campaign: taps, fen, holders, refused
+    ykt discounts rebates deliver                           credit the pending account rebates at the banks
+    ykt discounts rebates credits [--state pending]         the rebates to bank accounts and what became of them
 
 Each file is one `rebates.run_batch` (one transaction, one audit record naming its rows); a
 file already run prints what it did then.
@@ -72,10 +74,12 @@ def register(group) -> None:
                         uow.commit()
         except DomainError as error:
             fail(error)
-        table = Table("file / 文件", "taps / 笔", "rebated / 返还笔数", "amount / 金额", "cards / 卡",
+        table = Table("file / 文件", "taps / 笔", "rebated / 返还笔数", "amount / 金额", "wallets / 钱包",
+                      "accounts / 银行账户",
                       "campaigns (taps, fen, holders, holder-limit, budget-out)", "note")
         for v in views:
             table.add_row(v.file_id, str(v.taps), str(v.granted), _money(v.amount), str(v.credits),
+                          str(v.account_credits),
                           "; ".join(f"{c.campaign}: {c.taps}, {c.amount}, {c.holders}, {c.holder_limit}, "
                                     f"{c.budget_exhausted}" for c in v.campaigns),
                           "已执行 / run before" if v.replayed else "")
@@ -96,4 +100,32 @@ def register(group) -> None:
         for r in rows:
             table.add_row(r.campaign, str(r.taps), _money(r.amount), str(r.holders), str(r.holder_limit),
                           str(r.budget_exhausted), str(r.campaign_closed))
+        console.print(table)
+
+    @rebates_group.command("deliver")
+    def deliver(limit: int = typer.Option(200, "--limit", min=1, max=10_000)) -> None:
+        """Credit the pending account rebates at the cards' banks / 向银行账户发放待发返还."""
+        from yikatong.cli.context import platform
+        from yikatong.discounts import rebates
+
+        done = rebates.deliver_account_credits(platform(), actor=_operator(), limit=limit)
+        with platform().uow(read_only=True) as uow:
+            waiting = len(rebates.account_credits(uow=uow, state=rebates.PENDING, limit=10_000))
+        console.print(f"[green]✓[/green] {done} answered / 银行已答复 {done} 笔; {waiting} pending / 待发 {waiting} 笔")
+
+    @rebates_group.command("credits")
+    def credits(state: str | None = typer.Option(None, "--state", help="pending | posted | held | to_wallet | "
+                                                                       "undeliverable"),
+                limit: int = typer.Option(50, "--limit", min=1, max=1_000)) -> None:
+        """Rebates to bank accounts, newest first / 返还至银行账户明细."""
+        from yikatong.cli.context import platform
+        from yikatong.discounts import rebates
+
+        with platform().uow(read_only=True) as uow:
+            rows = rebates.account_credits(uow=uow, state=state, limit=limit)
+        table = Table("credit / 编号", "file / 文件", "card / 卡", "bank / 银行", "sponsor / 出资方", "amount / 金额",
+                      "state / 状态", "tries / 次数", "bank ref / 银行流水", "why / 原因", "wallet order / 钱包订单")
+        for r in rows:
+            table.add_row(r.request_id, r.file_id, r.card_no, r.bank_code, r.sponsor_code, _money(r.amount), r.state,
+                          str(r.attempts), r.bank_reference or "", r.reason_code or "", r.order_no or "")
         console.print(table)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from yikatong.core.money import MAX_AMOUNT_FEN
 from yikatong.core.response_models import response_model
@@ -21,6 +21,8 @@ Fen = Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)]
 
 
 class SpendReductionRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a field accepted is a field applied
+
     tiers: list[Annotated[list[Fen], Field(min_length=2, max_length=2)]] = Field(
         min_length=1, max_length=10, description="[threshold_fen, reduction_fen] pairs / 满减档位（分）")
     per_each: bool = Field(default=False, description="每满 X 减 Y: the first tier once per whole threshold")
@@ -28,18 +30,24 @@ class SpendReductionRule(BaseModel):
 
 
 class RebateRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     rate_bp: int = Field(ge=1, le=10_000, description="share of the fare back, basis points / 返还比例（基点）")
     cap_fen: Fen | None = Field(default=None, description="at most this a tap / 单次上限（分）")
-    operators: list[Code] = Field(default=[], max_length=20)
-    # the transit rebates' own figures (discounts/rebates.py)
     holder_month_fen: Fen | None = Field(default=None, description="at most per holder per month / 每人每月上限（分）")
+    credit_to: Literal["wallet", "account"] = Field(
+        default="wallet", description="where rebates go: the wallet at the next contact, or the bank account "
+                                      "/ 返还至钱包（下次联机写入）或银行账户")
+    # where the tap was (the cleared record); empty: anywhere
+    operators: list[Code] = Field(default=[], max_length=20, description="运营单位")
     modes: list[Code] = Field(default=[], max_length=10, description="bus | metro … / 交通方式")
     lines: list[Code] = Field(default=[], max_length=50, description="线路")
     tap_regions: list[Code] = Field(default=[], max_length=20, description="the tap's region code / 乘车地区")
-    card_kinds: list[Code] = Field(default=[], max_length=10, description="卡类型")
 
 
 class VoucherRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     face_fen: Fen = Field(description="face value / 券面额（分）")
     min_order_fen: int = Field(default=0, ge=0, le=MAX_AMOUNT_FEN)
     valid_days: int = Field(default=30, ge=1, le=366)
@@ -47,10 +55,16 @@ class VoucherRule(BaseModel):
 
 
 class Eligibility(BaseModel):
-    bank_codes: list[Code] = Field(default=[], max_length=20, description="cards of these banks / 限合作银行卡")
-    rider_categories: list[Code] = Field(default=[], max_length=10, description="乘客类别")
-    regions: list[Annotated[str, Field(min_length=2, max_length=6)]] = Field(
-        default=[], max_length=20, description="ID-number region prefixes (3204 Changzhou) / 地区")
+    """Who may benefit; the same conditions for every kind (docs/discounts.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    card_kinds: list[Code] = Field(default=[], max_length=20, description=(
+        "the partner bank whose co-branded social security card it is (ICBC, BOC …) / 卡类型（合作银行社保卡）"))
+    rider_categories: list[Literal["adult", "student", "senior_70", "disabled"]] = Field(
+        default=[], max_length=4, description="乘客类别")
+    regions: list[Annotated[str, Field(pattern=r"^[0-9]{2,6}$")]] = Field(
+        default=[], max_length=20, description="the holder's ID-number region prefix (3204 Changzhou) / 户籍地区（身份证号前缀）")
     new_holders_since: date | None = Field(default=None, description="first card issued on or after / 新持卡人")
     min_age: int | None = Field(default=None, ge=0, le=150)
     max_age: int | None = Field(default=None, ge=0, le=150)

@@ -153,7 +153,7 @@ def create_campaign(*, uow: UnitOfWork, actor: Actor, code: str, kind: str, name
         raise InvalidInput(reason_zh="活动编号应为 1–32 位字母、数字或 - _",
                            reason_en="the code must be 1–32 letters, digits, - or _")
     rule = rules.check_rule(kind, rule or {})
-    eligibility = rules.check_eligibility_rule(eligibility or {})
+    eligibility = rules.check_eligibility_rule(eligibility or {}, card_kinds=card_kinds(uow=uow))
     if not 0 < budget_fen <= rules.MAX_BUDGET_FEN:
         raise InvalidInput(reason_zh="预算须大于零", reason_en="the budget must be above zero")
     if ends_on < starts_on:
@@ -186,6 +186,17 @@ def create_campaign(*, uow: UnitOfWork, actor: Actor, code: str, kind: str, name
                                      "holder_limit_fen": holder_limit_fen})
     uow.commit()
     return _campaign_view(uow, campaign)
+
+
+def card_kinds(*, uow: UnitOfWork) -> list[str]:
+    """The kinds a card can be, for eligibility (`card_kinds`): every card the registry holds is
+    a third-generation social security card co-branded with one of the partner banks, and that
+    bank (cards.Card.bank_code) is what tells one kind of card from another. (A card's `kind`
+    in the registry, first/replacement/exchange, says how it was issued; a plain city transit
+    card is not in the registry and gets no discount.)"""
+    from yikatong.directory.service import list_banks
+
+    return [bank.code for bank in list_banks(uow=uow)]
 
 
 def set_status(*, uow: UnitOfWork, actor: Actor, code: str, status: str, reason: str = "") -> CampaignView:
@@ -756,8 +767,8 @@ def _facts(uow: UnitOfWork, person_id: int, card) -> rules.HolderFacts:
     first = uow.session.execute(select(func.min(Card.issue_date)).where(Card.person_id == person_id)).scalar()
     rider = rider_category_at_issue(birth_date=person.birth_date, issue_date=today, uow=uow,
                                     person_id=person_id)
-    return rules.HolderFacts(bank_code=getattr(card, "bank_code", None), rider_category=rider,
-                             region=(person.ssn or "")[:4] or None, first_issued_on=first,
+    return rules.HolderFacts(card_kind=getattr(card, "bank_code", None), rider_category=rider,
+                             region=(person.ssn or "")[:6] or None, first_issued_on=first,
                              age=rules.age_on(person.birth_date, today))
 
 
@@ -787,9 +798,12 @@ def _issue_voucher(uow: UnitOfWork, actor: Actor, campaign: Campaign, person_id:
         if card is None or not card.is_live:
             raise errors.NoLiveCard()
         _check_eligible(uow, campaign, person_id, card)
-    else:
+    else:  # a sponsor's grant: no live card needed, but the same conditions
+        from yikatong.cards.service import current_card_for
         from yikatong.people.service import person_basics
+
         person_basics(uow=uow, person_id=person_id)  # PersonNotFound
+        _check_eligible(uow, campaign, person_id, current_card_for(uow=uow, person_id=person_id))
     rule = campaign.rule
     spent = budget.spend(uow, actor, campaign_id=campaign.id, person_id=person_id,
                          amount_fen=rule["face_fen"], idempotency_key=key, source="voucher", audit=False)
