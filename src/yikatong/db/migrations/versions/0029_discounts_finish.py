@@ -2,7 +2,7 @@
 eligibility with one meaning per condition
 
 Revision ID: 0029
-Revises: 0027
+Revises: 0028
 
 The stored campaigns are brought to the conditions as they now read (discounts/rules.py):
 eligibility `bank_codes` (the partner bank's card) is `card_kinds`; the tap conditions (`modes`,
@@ -19,7 +19,7 @@ from alembic import op
 import yikatong.db.base
 
 revision = "0029"
-down_revision = "0027"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
