@@ -153,9 +153,9 @@ class NatsCluster:
         return next(node for node in self.nodes if node.name == name)
 
     def __enter__(self) -> NatsCluster:
-        binary = nats_server_binary()  # fails here, loudly, before anything starts
-        servers.USED.setdefault("NATS cluster", f"throwaway nats-server {binary}")
         try:
+            binary = nats_server_binary()  # fails here, loudly, before anything starts
+            servers.USED.setdefault("NATS cluster", f"throwaway nats-server {binary}")
             for node in self.nodes:
                 node.start()
             for node in self.nodes:

