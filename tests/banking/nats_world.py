@@ -39,15 +39,21 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str =
 
 class NatsWorld:
     def __init__(self, *, database_url: str, nats_url: str, workdir: Path,
-                 bank_codes: tuple[str, ...] = ("ICBC",), duplicate_window: float = 600.0) -> None:
+                 bank_codes: tuple[str, ...] = ("ICBC",), duplicate_window: float = 600.0,
+                 replicas: int = 1, namespace: str | None = None) -> None:
+        """`replicas`: each stream on that many servers of a cluster (tests/nats_cluster.py);
+        `namespace`: the production one ("ykt") when a real `ykt worker` takes part, on a
+        server of the test's own."""
         self.nats_url = nats_url
-        self.namespace = f"t{uuid.uuid4().hex[:10]}"
+        self.namespace = namespace or f"t{uuid.uuid4().hex[:10]}"
         self.bank_codes = bank_codes
-        settings = Settings(database_url=database_url, nats_url=nats_url,
+        self.replicas = replicas
+        self.workdir = workdir
+        settings = Settings(database_url=database_url, nats_url=nats_url, nats_replicas=replicas,
                             key_store_path=str(workdir / "keystore.json"))
         self.platform = Platform(settings, clock=SystemClock())
         self.bus = JetStreamBus(nats_url, namespace=self.namespace,
-                                duplicate_window_seconds=duplicate_window)
+                                duplicate_window_seconds=duplicate_window, replicas=replicas)
         for code in bank_codes:  # created here, so the test decides the duplicate window
             self.bus.ensure_stream(code)
         self.platform.provide(EventBus, self.bus)
@@ -58,6 +64,7 @@ class NatsWorld:
         self.consumers = BankStreamConsumers(self.platform, self.bus, bank_codes, poll_seconds=0.2)
         self.node: BankNode | None = None
         self.process: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
         self._threads: list[tuple[threading.Event, threading.Thread]] = []
 
     # -- the platform's side ---------------------------------------------------------------
@@ -71,9 +78,14 @@ class NatsWorld:
 
     def start_node(self, **options) -> BankNode:
         """The bank in a thread of this process (its own database and connections)."""
-        self.node = BankNode(self.bank, nats_url=self.nats_url, namespace=self.namespace,
-                             **{"consumer_poll": 0.2, **options})
-        self.node.start()
+        node = BankNode(self.bank, nats_url=self.nats_url, namespace=self.namespace,
+                        **{"consumer_poll": 0.2, "replicas": self.replicas, **options})
+        try:
+            node.start()
+        except BaseException:
+            node.close()
+            raise
+        self.node = node
         stop = threading.Event()
         thread = threading.Thread(target=self.node.run, args=(stop.is_set,), daemon=True)
         thread.start()
@@ -89,7 +101,7 @@ class NatsWorld:
 
     def start_process(self) -> subprocess.Popen:
         """The bank as its own process: `ykt bank serve`."""
-        env = {**os.environ, "YKT_NATS_URL": self.nats_url,
+        env = {**os.environ, "YKT_NATS_URL": self.nats_url, "YKT_NATS_REPLICAS": str(self.replicas),
                "YKT_KEY_STORE": str(Path(self.platform.settings.key_store_path))}
         args = [str(Path(sys.executable).with_name("ykt")), "bank", "serve",
                 "--namespace", self.namespace, "--database-url", self.bank_url]
@@ -103,6 +115,31 @@ class NatsWorld:
         """Take the bank down hard: no clean-up, no last acks."""
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
+
+    # -- the platform's worker as its own process ------------------------------------------
+
+    def start_worker(self) -> subprocess.Popen:
+        """`ykt worker` on the platform's database: the outbox dispatcher and the consumers of
+        the banks' streams, as deployed. It speaks the production namespace, so the world
+        must have been made with namespace="ykt" (on a NATS server of the test's own)."""
+        assert self.namespace == "ykt", "ykt worker publishes in the namespace ykt"
+        settings = self.platform.settings
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("YKT_")},
+               "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+               "YKT_DATABASE_URL": settings.database_url, "YKT_NATS_URL": self.nats_url,
+               "YKT_NATS_REPLICAS": str(self.replicas), "YKT_KEY_STORE": settings.key_store_path,
+               "YKT_BANK_DATABASE_URL": self.bank_url, "YKT_THROTTLE": "off"}
+        self.worker_log = self.workdir / "worker.log"
+        with open(self.worker_log, "ab") as log:
+            self.worker = subprocess.Popen([sys.executable, "-m", "yikatong.cli.main", "worker"],
+                                           env=env, cwd=self.workdir, stdout=log,
+                                           stderr=subprocess.STDOUT)
+        return self.worker
+
+    def kill_worker(self) -> None:
+        """SIGKILL: the worker dies mid-dispatch, mid-apply, without a last ack or commit."""
+        self.worker.send_signal(signal.SIGKILL)
+        assert self.worker.wait(timeout=10) == -signal.SIGKILL
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -130,9 +167,10 @@ class NatsWorld:
             thread.join(timeout=5)
         if self.node is not None:
             self.stop_node()
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        for process in (self.process, self.worker):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)
         self.consumers.stop()
         for code in self.bank_codes:
             self.bus.delete_stream(partner_stream(code, self.namespace))

@@ -77,7 +77,8 @@ def register(group) -> None:
             signal.signal(number, lambda *_: stop.set())
         console.print(f"reference bank for {', '.join(codes)} on {settings.nats_url} "
                       f"(namespace {namespace}); Ctrl-C to stop", highlight=False)
-        serve(reference, nats_url=settings.nats_url, namespace=namespace, stop=stop)
+        serve(reference, nats_url=settings.nats_url, namespace=namespace, stop=stop,
+              replicas=settings.nats_replicas)
         console.print("stopped")
 
     @bank_group.command("account")

@@ -236,6 +236,15 @@ def reference_bank_in_use(platform) -> bool:
     return isinstance(platform.get(BankGateway), ReferenceBankGateway | NatsBankGateway)
 
 
+# How long a consumer of the link (the platform's of each bank stream, the bank node's of the
+# platform's events) may hold a fetched event unacked before the server hands it out again.
+# A process killed while holding one stops its whole stream for this long (the events behind
+# it wait: max_ack_pending), so it is kept short (it was the bus's 30 s default); a handler
+# that outlives it costs at most a second delivery, which the inbox drops
+# (tests/banking/test_broker_faults.py kills both sides' processes mid-stream).
+ACK_WAIT_SECONDS = 5.0
+
+
 class BankStreamConsumers:
     """NATS: the platform's durable consumers of the banks' messages, one per bank stream."""
 
@@ -257,7 +266,7 @@ class BankStreamConsumers:
             self.subscriptions[code] = self.bus.subscribe_partner(
                 code, self.DURABLE, lambda message: apply_bank_message(self.platform, message),
                 filter_subject=transport.bank_messages_filter(self.bus.namespace, code),
-                poll_seconds=self.poll_seconds)
+                poll_seconds=self.poll_seconds, ack_wait_seconds=ACK_WAIT_SECONDS)
             started += 1
         return started
 

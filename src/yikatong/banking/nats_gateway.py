@@ -26,7 +26,7 @@ import nats.errors
 from yikatong.banking import transport
 from yikatong.banking.gateway import RequestingGateway
 from yikatong.cards.protocols import BankUnavailable
-from yikatong.events.nats import DEFAULT_NAMESPACE
+from yikatong.events.nats import DEFAULT_NAMESPACE, server_urls
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,7 +53,7 @@ class AsyncLoop:
 
 async def connect(url: str, name: str, timeout: float) -> nats.NATS:
     return await asyncio.wait_for(
-        nats.connect(url, name=name, connect_timeout=timeout, max_reconnect_attempts=-1,
+        nats.connect(server_urls(url), name=name, connect_timeout=timeout, max_reconnect_attempts=-1,
                      reconnect_time_wait=0.5),
         timeout=timeout * 2)
 

@@ -46,7 +46,7 @@ class BankNode:
                  relay_every: float = 0.02, relay_fallback: float | None = None,
                  rule_every: float = 5.0,
                  consumer_poll: float = 0.5, batch_size: int = link.BANK_BATCH,
-                 answer_grace: float = link.ANSWER_GRACE_SECONDS) -> None:
+                 answer_grace: float = link.ANSWER_GRACE_SECONDS, replicas: int = 1) -> None:
         if not bank.bank_codes:
             raise ValueError("a bank node stands in for named banks (--bank)")
         self.bank = bank
@@ -60,7 +60,7 @@ class BankNode:
         self.consumer_poll = consumer_poll
         self.batch_size = batch_size  # 1: one transaction per event, as before batches
         self.answer_grace = answer_grace
-        self.bus = JetStreamBus(nats_url, namespace=namespace)
+        self.bus = JetStreamBus(nats_url, namespace=namespace, replicas=replicas)
         self.relayed = 0
         self._rpc_loop: AsyncLoop | None = None
         self._rpc_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ykt-bank-rpc")
@@ -76,7 +76,7 @@ class BankNode:
                 batch_handler=link.bank_batch_handler(self.bank) if self.batch_size > 1 else None,
                 batch_size=self.batch_size,
                 filter_subject=transport.platform_events_filter(self.namespace, code),
-                poll_seconds=self.consumer_poll)
+                poll_seconds=self.consumer_poll, ack_wait_seconds=link.ACK_WAIT_SECONDS)
         self._rpc_loop = AsyncLoop("ykt-bank-rpc")
         self._rpc_loop.run(self._serve_requests(), timeout=15)
         self.bank.outbox_wakeup.listen(self.bank.engine)
@@ -176,10 +176,10 @@ class BankNode:
 
 
 def serve(bank: ReferenceBank, *, nats_url: str, namespace: str = DEFAULT_NAMESPACE,
-          stop: threading.Event | None = None) -> None:
-    """Run a node until `stop` is set (or forever)."""
+          stop: threading.Event | None = None, replicas: int = 1) -> None:
+    """Run a node until `stop` is set (or forever); streams it creates get `replicas`."""
     stop = stop or threading.Event()
-    node = BankNode(bank, nats_url=nats_url, namespace=namespace)
+    node = BankNode(bank, nats_url=nats_url, namespace=namespace, replicas=replicas)
     node.start()
     try:
         node.run(stop.is_set)

@@ -15,6 +15,9 @@ def _default_database_url() -> str:
 class Settings:
     database_url: str = field(default_factory=_default_database_url)
     nats_url: str | None = None
+    # How many servers of a NATS cluster hold each stream the platform creates: 1 for a
+    # single server, 3 on a three-node cluster (docs/partner-events.md).
+    nats_replicas: int = 1
     host: str = "127.0.0.1"
     port: int = 8000
     token_ttl_minutes: int = 480
@@ -61,6 +64,7 @@ class Settings:
         return cls(
             database_url=env.get("YKT_DATABASE_URL") or _default_database_url(),
             nats_url=env.get("YKT_NATS_URL") or None,
+            nats_replicas=int(env.get("YKT_NATS_REPLICAS") or "1"),
             host=env.get("YKT_HOST", "127.0.0.1"),
             port=int(env.get("YKT_PORT", "8000")),
             token_ttl_minutes=int(env.get("YKT_TOKEN_TTL_MINUTES", "480")),

@@ -5,7 +5,10 @@ Streams and subjects (namespace `ykt` in production; tests use their own):
 * one durable stream per partner bank, `YKT_BANK_<CODE>` holding `ykt.bank.<code>.>`, and
   `YKT_PLATFORM` holding `ykt.platform.>` for events without a partner;
 * one subject per event: `ykt.bank.<code>.<aggregate_id>.<type>` (`ykt.platform.<aggregate_id>.<type>`),
-  so a consumer may filter one card with `ykt.bank.<code>.<card>.>`.
+  so a consumer may filter one card with `ykt.bank.<code>.<card>.>`;
+* each stream on `replicas` servers (`YKT_NATS_REPLICAS`: 1 on a single server, 3 on a
+  three-node cluster, where a stream keeps taking and handing out messages while one node is
+  down: tests/banking/test_broker_faults.py).
 
 Publishing waits for JetStream's ack, so a `publish` that returns is stored. Each message
 carries `Nats-Msg-Id: <event_id>`: when the dispatcher dies after publishing but before
@@ -80,6 +83,15 @@ DEFAULT_NAMESPACE = "ykt"
 _PARTNER_CODE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 _UNSAFE_IN_TOKEN = re.compile(r"[\s.*>]")
 _UNSAFE_IN_TYPE = re.compile(r"[\s*>]")  # dots kept: "card.lost" becomes two subject tokens
+
+
+def server_urls(url: str) -> list[str]:
+    """The servers of `YKT_NATS_URL`: one URL, or a cluster's comma-separated (the client
+    connects to any of them and moves to another when its server goes away)."""
+    urls = [part.strip() for part in url.split(",") if part.strip()]
+    if not urls:
+        raise ValueError("no NATS server URL")
+    return urls
 
 
 def _check_partner(partner: str) -> str:
@@ -199,8 +211,12 @@ class JetStreamBus:
         connect_timeout: float = 3.0,
         duplicate_window_seconds: float = 600.0,
         max_age_seconds: float = 30 * 24 * 3600.0,
+        replicas: int = 1,
     ) -> None:
+        if replicas < 1:
+            raise ValueError("a stream needs at least one replica")
         self.url = url
+        self.replicas = replicas
         self.namespace = namespace
         self.publish_timeout = publish_timeout
         self.connect_timeout = connect_timeout
@@ -351,7 +367,7 @@ class JetStreamBus:
                 # bound it so a publish fails (and the dispatcher retries) instead of hanging.
                 self._nc = await asyncio.wait_for(
                     nats.connect(
-                        self.url, name="yikatong", connect_timeout=self.connect_timeout,
+                        server_urls(self.url), name="yikatong", connect_timeout=self.connect_timeout,
                         max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                         error_cb=_log_connection_error,
                     ),
@@ -371,19 +387,39 @@ class JetStreamBus:
             return name
         js = await self._jetstream()
         try:
-            await js.stream_info(name)
+            info = await js.stream_info(name)
         except nats.js.errors.NotFoundError:
             config = api.StreamConfig(
                 name=name, subjects=[stream_subject(partner, self.namespace)],
                 storage=api.StorageType.FILE, retention=api.RetentionPolicy.LIMITS,
                 max_age=self.max_age_seconds, duplicate_window=self.duplicate_window_seconds,
+                num_replicas=self.replicas,
             )
             try:
                 await js.add_stream(config)
             except nats.js.errors.BadRequestError:
                 await js.stream_info(name)  # created meanwhile by another process: fine
+        else:
+            if (info.config.num_replicas or 1) < self.replicas:
+                # A stream made on one server, now on a cluster: JetStream copies it to the
+                # new replicas itself. Never scaled down here (another process's setting).
+                await js.update_stream(replace(info.config, num_replicas=self.replicas))
+                await self._replicas_current(js, name)
         self._streams.add(name)
         return name
+
+    async def _replicas_current(self, js, name: str, timeout: float = 10.0) -> None:
+        """Until every replica of a stream just scaled up holds its copy (the server refuses
+        a new consumer meanwhile: "insufficient resources"), or `timeout`: callers retry."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            cluster = (await js.stream_info(name)).cluster
+            peers = (cluster.replicas or []) if cluster else []
+            if cluster and cluster.leader and len(peers) >= self.replicas - 1 \
+                    and all(peer.current for peer in peers):
+                return
+            await asyncio.sleep(0.1)
+        log.warning("stream %s: its new replicas are not current after %.0fs", name, timeout)
 
     async def _publish(self, event: Event) -> api.PubAck:
         stream = await self._ensure_stream(event.partner)
@@ -462,9 +498,12 @@ class JetStreamBus:
             existing = await js.consumer_info(stream, durable_name)
         except nats.js.errors.NotFoundError:
             existing = None
-        if existing is not None and existing.config.max_ack_pending != batch_size:
-            # A consumer made by an earlier release (one at a time): let it hand out batches.
-            await js.add_consumer(stream, config=replace(existing.config, max_ack_pending=batch_size))
+        if existing is not None and (existing.config.max_ack_pending != batch_size
+                                     or abs((existing.config.ack_wait or 0) - ack_wait) > 0.001):
+            # A consumer made by an earlier release (one at a time, a longer ack wait): let it
+            # hand out batches, and redeliver what a killed process held after this ack wait.
+            await js.add_consumer(stream, config=replace(existing.config, max_ack_pending=batch_size,
+                                                         ack_wait=ack_wait))
         config = api.ConsumerConfig(
             ack_policy=api.AckPolicy.EXPLICIT, deliver_policy=api.DeliverPolicy.ALL,
             max_ack_pending=batch_size, ack_wait=ack_wait, max_deliver=-1,

@@ -14,7 +14,8 @@ def configure(platform) -> None:
         # Lazy: the connection opens on the first publish, not when a Platform is built.
         from yikatong.events.nats import JetStreamBus
 
-        platform.provide(EventBus, factory=lambda plat: JetStreamBus(plat.settings.nats_url))
+        platform.provide(EventBus, factory=lambda plat: JetStreamBus(
+            plat.settings.nats_url, replicas=plat.settings.nats_replicas))
     else:
         platform.provide(EventBus, InProcessBus())
     platform.after_commit.append(lambda: _dispatch_quietly(platform))
