@@ -393,6 +393,25 @@ def _backup_postgres(url: str, partial: Path, *, now: datetime, progress: Progre
                     server_version=str(version), revision=revision, tables=tables)
 
 
+def _set_aside(engine: Engine) -> dict[str, str]:
+    """Rename every schema holding tables to `<name>_replaced` and create it again, empty."""
+    with engine.begin() as connection:
+        schemas = sorted({schema for schema, _ in _tables(connection)})
+        aside = {schema: f"{schema}_replaced" for schema in schemas}
+        for schema, renamed in aside.items():
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{renamed}" CASCADE'))
+            connection.execute(text(f'ALTER SCHEMA "{schema}" RENAME TO "{renamed}"'))
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    return aside
+
+
+def _put_back(engine: Engine, aside: dict[str, str]) -> None:
+    with engine.begin() as connection:
+        for schema, renamed in aside.items():
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            connection.execute(text(f'ALTER SCHEMA "{renamed}" RENAME TO "{schema}"'))
+
+
 def _restore_postgres(engine: Engine, url: str, path: Path, manifest: Manifest, *, replace: bool,
                       progress: Progress) -> None:
     server = server_major(engine)
@@ -408,9 +427,18 @@ def _restore_postgres(engine: Engine, url: str, path: Path, manifest: Manifest, 
     conninfo, env = _libpq(url)
     advance = progress.stage("pg_restore: tables / 表", max(entries, 1))
     command = [str(binary), "--verbose", "--single-transaction", "--exit-on-error", "--no-owner",
-               "--no-privileges", f"--dbname={conninfo}"]
-    if replace:
-        command += ["--clean", "--if-exists"]
-    _run([*command, str(path)], env, marker="processing data for table", advance=advance)
+               "--no-privileges", f"--dbname={conninfo}", str(path)]
+    # Replacing: the schemas holding tables are set aside (renamed) and made anew; dropped once
+    # the restore succeeded, put back if it failed. (pg_restore --clean cannot drop the
+    # constraints partitions inherit.)
+    aside = _set_aside(engine) if replace else {}
+    try:
+        _run(command, env, marker="processing data for table", advance=advance)
+    except BaseException:
+        _put_back(engine, aside)
+        raise
+    with engine.begin() as connection:
+        for renamed in aside.values():
+            connection.execute(text(f'DROP SCHEMA "{renamed}" CASCADE'))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("ANALYZE"))  # pg_restore leaves the planner without statistics
