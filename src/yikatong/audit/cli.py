@@ -49,18 +49,22 @@ def register(group) -> None:
     @audit.command("verify")
     def verify_command(
         from_checkpoint: int = typer.Option(
-            None, "--from", help="start at this checkpoint: records up to its heads may be archived"),
+            None, "--from", help="start at this checkpoint: records up to its heads may be archived "
+                                 "(default: the checkpoint of the last archived month, if any)"),
         against: Path = typer.Option(
             None, "--against", help="an exported checkpoint (or a directory of them: the newest) "
                                     "the database must still hold unchanged"),
     ) -> None:
         """Verify the audit trail; exits 1 and names the first bad record on tampering / 核验审计记录."""
         from yikatong.audit.jobs import verify_and_record
-        from yikatong.audit.service import read_witness
+        from yikatong.audit.service import archived_checkpoint, read_witness
         from yikatong.cli.context import platform
         from yikatong.cli.main import fail
         from yikatong.core.errors import DomainError
 
+        if from_checkpoint is None:  # nothing archived: None, every chain from its first record
+            with platform().uow(read_only=True) as uow:
+                from_checkpoint = archived_checkpoint(uow=uow)
         try:
             report, verification = verify_and_record(
                 platform(), from_checkpoint=from_checkpoint, triggered_by=f"cli:{getpass.getuser()}",

@@ -8,6 +8,7 @@ from sqlalchemy import DDL, Index, String, Table, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yikatong.db.base import Base
+from yikatong.db.partitioning import attach_events
 
 
 class AuditRecord(Base):
@@ -36,6 +37,21 @@ class AuditRecord(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditRecordKey(Base):
+    """(entity_type, entity_id, seq) of every audit record on PostgreSQL, where audit_records is
+    partitioned by month (db.partitioning) and its unique key must include `at`, so it no
+    longer stops two writers taking one seq of a chain. This plain table's primary key does:
+    written with the record (UnitOfWork.audit), it makes them collide as before. The keys of
+    archived months are removed with them (db.archive). SQLite keeps the records' own unique
+    key and leaves this table empty."""
+
+    __tablename__ = "audit_record_keys"
+
+    entity_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
 
 
 class AuditCheckpoint(Base):
@@ -68,7 +84,12 @@ class AuditCheckpointHead(Base):
     """One chain's head (its newest record's seq, hash and id) as checkpoint `checkpoint_seq` saw it."""
 
     __tablename__ = "audit_checkpoint_heads"
-    __table_args__ = (UniqueConstraint("checkpoint_seq", "entity_type", "entity_id"),)
+    __table_args__ = (
+        UniqueConstraint("checkpoint_seq", "entity_type", "entity_id"),
+        # A chain's newest vouched head, for a writer whose chain's records are all archived
+        # (UnitOfWork.audit continues the chain from it).
+        Index("ix_audit_checkpoint_heads_chain", "entity_type", "entity_id", "checkpoint_seq"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     checkpoint_seq: Mapped[int]
@@ -138,3 +159,6 @@ def _attach_append_only(table: Table) -> None:
 
 for _model in (AuditRecord, AuditCheckpoint, AuditCheckpointHead, AuditVerification):
     _attach_append_only(_model.__table__)
+
+# Partitioned by month of `at` on PostgreSQL (db.partitioning), after the trigger above is made.
+attach_events(AuditRecord.__table__)

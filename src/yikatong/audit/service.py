@@ -347,13 +347,26 @@ def _count_problems(uow: UnitOfWork, start: AuditCheckpoint | None, latest: Audi
 
 
 def archive_point(*, uow: UnitOfWork) -> int | None:
-    """The newest checkpoint whose records (ids up to its bound) are all archived, i.e. the
-    point a verification of what is present starts from; None when nothing was archived."""
+    """The point a verification of what is present starts from; None when nothing was
+    archived: the newer of the newest checkpoint whose bound is below every present record and
+    the checkpoint the last archived month of the trail names (db.archive: its bound covers
+    every archived record, though records of the next month may have lower ids)."""
     oldest = uow.session.execute(select(func.min(AuditRecord.id))).scalar_one()
     query = select(func.max(AuditCheckpoint.seq))
     if oldest is not None:
         query = query.where(AuditCheckpoint.upto_record_id < oldest)
-    return uow.session.execute(query).scalar_one()
+    below_present = uow.session.execute(query).scalar_one()
+    points = [point for point in (below_present, archived_checkpoint(uow=uow)) if point is not None]
+    return max(points) if points else None
+
+
+def archived_checkpoint(*, uow: UnitOfWork) -> int | None:
+    """The checkpoint the last archived month of the trail names (db.archive), None when no
+    month was archived: `ykt audit verify` starts there. Unlike `archive_point` it does not
+    follow the oldest present record, so deleting the oldest records is still found."""
+    from yikatong.db.models import PartitionArchive
+
+    return uow.session.execute(select(func.max(PartitionArchive.audit_checkpoint))).scalar_one()
 
 
 # --- the outcome and the alert -------------------------------------------------------------

@@ -40,6 +40,8 @@ BANK_TABLES = (
     models.BankOutboxMessage.__tablename__, models.BankProcessedMessage.__tablename__,
     models.BankDisbursementBatch.__tablename__, models.BankDisbursementRow.__tablename__,
     "ledger_accounts", "ledger_journals", "ledger_postings", "audit_records",
+    "audit_checkpoint_heads",  # read by UnitOfWork.audit for chains whose records are archived
+    "audit_record_keys",  # written by UnitOfWork.audit on PostgreSQL (audit.models)
 )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, Date, ForeignKey, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yikatong.db.base import Base
+from yikatong.db.partitioning import attach_events
 
 LIVE = text("status <> 'rejected'")
 AWAITING_HOUSE = text("status = 'pending_national'")
@@ -100,6 +101,9 @@ class ClearedRecord(Base):
     settled_by: Mapped[int | None]
     national_file: Mapped[str | None] = mapped_column(String(64))  # the NATIONAL_OUT file it went in
     national_seq: Mapped[int | None]
+
+
+attach_events(ClearedRecord.__table__)  # partitioned by month of tx_date on PostgreSQL (db.partitioning)
 
 
 class ClearingException(Base):

@@ -53,6 +53,9 @@ class Settings:
     # Signs the pages' CSRF tokens (pages.sessions). Every worker must share it; production
     # refuses to start without one of its own (the development value is public).
     page_secret: str | None = None
+    # Where old months of the time-partitioned tables are archived (db.archive); unset: the
+    # worker archives nothing.
+    archive_dir: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -85,4 +88,5 @@ class Settings:
             throttle_enabled=env.get("YKT_THROTTLE", "on").strip().lower() != "off",
             audit_checkpoint_dir=env.get("YKT_AUDIT_CHECKPOINT_DIR") or None,
             page_secret=env.get("YKT_PAGE_SECRET") or None,
+            archive_dir=env.get("YKT_ARCHIVE_DIR") or None,
         )

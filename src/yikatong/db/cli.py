@@ -84,6 +84,38 @@ def register(group) -> None:
         console.print(f"[green]✓[/green] {path} matches its manifest / 与清单一致: {manifest.engine}, "
                       f"made {manifest.made_at}, SM3 {manifest.sm3}")
 
+    @db.command("archive")
+    def archive_command(
+        to: Path = typer.Option(None, "--to", file_okay=False, help="the archive directory "
+                                "(default: YKT_ARCHIVE_DIR)"),
+    ) -> None:
+        """Archive and drop the months of the partitioned tables past their retention
+        (PostgreSQL; db/config/retention.toml) / 归档过期分区."""
+        from yikatong.cli.context import platform
+        from yikatong.db.archive import archive_old_months
+        from yikatong.db.jobs import make_coming_months
+
+        plat = platform()
+        directory = to or (Path(plat.settings.archive_dir) if plat.settings.archive_dir else None)
+        if directory is None:
+            console.print("[red]✗[/red] --to DIR or YKT_ARCHIVE_DIR / 请指定归档目录")
+            raise typer.Exit(2)
+        if plat.engine.dialect.name != "postgresql":
+            console.print("SQLite keeps plain tables: nothing to archive / SQLite 不分区，无需归档")
+            return
+        make_coming_months(plat)
+        with _bars() as progress:
+            outcomes = _domain(lambda: archive_old_months(plat, directory=directory, progress=progress))
+        for outcome in outcomes:
+            if outcome.archived:
+                checkpoint = f", audit checkpoint {outcome.audit_checkpoint}" if outcome.audit_checkpoint else ""
+                console.print(f"[green]✓[/green] {outcome.partition}: {outcome.rows} rows → {outcome.file} "
+                              f"(SM3 {outcome.sm3}{checkpoint}) / 已归档")
+            else:
+                console.print(f"[yellow]•[/yellow] {outcome.partition} kept / 保留: {outcome.reason}")
+        if not outcomes:
+            console.print("no month past its retention / 没有超过保留期的分区")
+
 
 def _url(database_url: str | None) -> str:
     from yikatong.core.settings import Settings

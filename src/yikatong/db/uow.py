@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from yikatong.audit.models import AuditRecord
+from yikatong.audit.models import AuditCheckpointHead, AuditRecord, AuditRecordKey
 from yikatong.audit.rules import GENESIS, record_hash, without_personal_data
 from yikatong.core.actor import Actor
 from yikatong.core.clock import Clock
@@ -29,6 +29,11 @@ _AUDIT_HEAD = (select(AuditRecord.seq, AuditRecord.hash)
                .where(AuditRecord.entity_type == bindparam("entity_type"),
                       AuditRecord.entity_id == bindparam("entity_id"))
                .order_by(AuditRecord.seq.desc()).limit(1))
+
+_ARCHIVED_HEAD = (select(AuditCheckpointHead.seq, AuditCheckpointHead.hash)
+                  .where(AuditCheckpointHead.entity_type == bindparam("entity_type"),
+                         AuditCheckpointHead.entity_id == bindparam("entity_id"))
+                  .order_by(AuditCheckpointHead.checkpoint_seq.desc()).limit(1))
 
 
 class UnitOfWork:
@@ -131,11 +136,11 @@ class UnitOfWork:
         `new_entity`: the entity's row was inserted in this transaction under a unique key
         never used before (a fresh random id the insert's unique index accepted), so its chain
         begins here (seq 1 after GENESIS) and the previous record is not looked up. A wrong
-        claim cannot fork a chain: the unique (entity_type, entity_id, seq) index refuses the
+        claim cannot fork a chain: the unique (entity_type, entity_id, seq) index (on PostgreSQL,
+        where audit_records is partitioned, the key table audit_record_keys) refuses the
         second seq 1 and the change fails as ConcurrentChange."""
         entity_id = str(entity_id)
-        last = None if new_entity else self.session.execute(
-            _AUDIT_HEAD, {"entity_type": entity_type, "entity_id": entity_id}).first()
+        last = None if new_entity else self._chain_head(entity_type, entity_id)
         fields = dict(
             at=self.now(), actor_id=actor.user_id, role=str(actor.role),
             channel=str(actor.channel), action=action, entity_type=entity_type,
@@ -145,7 +150,19 @@ class UnitOfWork:
         )
         record = AuditRecord(**fields, hash=record_hash(fields))
         self.session.add(record)
+        if self._partitioned_audit():  # the key that makes two writers of one seq collide
+            self.session.add(AuditRecordKey(entity_type=entity_type, entity_id=entity_id, seq=fields["seq"]))
         return record
+
+    def _partitioned_audit(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    def _chain_head(self, entity_type: str, entity_id: str):
+        """(seq, hash) of the chain's newest record, None for a chain not begun. A chain whose
+        records are all archived (db.archive: whole checkpoint ranges) goes on from its newest
+        head a signed checkpoint holds."""
+        chain = {"entity_type": entity_type, "entity_id": entity_id}
+        return self.session.execute(_AUDIT_HEAD, chain).first() or self.session.execute(_ARCHIVED_HEAD, chain).first()
 
     def emit(
         self,
@@ -214,5 +231,6 @@ UowFactory = Callable[[], UnitOfWork]
 
 def is_audit_collision(error: IntegrityError) -> bool:
     """Two transactions recorded a change of one entity at once: both took the same next
-    number of its audit chain (the unique entity/seq index of audit_records)."""
-    return "audit_records" in str(error.orig)
+    number of its audit chain (the unique entity/seq index of audit_records, or on PostgreSQL
+    the primary key of audit_record_keys)."""
+    return "audit_record" in str(error.orig)

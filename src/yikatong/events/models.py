@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yikatong.db.base import Base
+from yikatong.db.partitioning import attach_events
 
 
 class OutboxEvent(Base):
@@ -76,7 +77,9 @@ class WebhookDelivery(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     partner: Mapped[str] = mapped_column(String(16))
-    event_seq: Mapped[int] = mapped_column(ForeignKey("outbox_events.seq"))
+    # No foreign key: on PostgreSQL the outbox is partitioned by month (db.partitioning), its
+    # keys include occurred_at, and old months are archived once every delivery is made.
+    event_seq: Mapped[int]
     event_id: Mapped[str] = mapped_column(String(36))
     aggregate_id: Mapped[str] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(default=0)
@@ -84,3 +87,6 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(300))
     delivered_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+attach_events(OutboxEvent.__table__)  # partitioned by month on PostgreSQL (db.partitioning)

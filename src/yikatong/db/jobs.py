@@ -1,0 +1,53 @@
+"""Background work of the database (`ykt worker`): the coming months' partitions, made before
+their rows arrive, and the archiving of months past their retention (db.archive), on
+PostgreSQL. Nothing on SQLite."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from yikatong.core.clock import local_date
+from yikatong.db.partitioning import PARTITIONED, ensure_months, month_of, next_month
+from yikatong.worker.runner import Job
+
+log = logging.getLogger(__name__)
+MONTHS_AHEAD = 2
+
+
+def make_coming_months(platform) -> int:
+    """This month's partition and the next MONTHS_AHEAD ones, where missing."""
+    if platform.engine.dialect.name != "postgresql":
+        return 0
+    first = month_of(local_date(platform.clock.now()))
+    last = first
+    for _ in range(MONTHS_AHEAD):
+        last = next_month(last)
+    created = []
+    with platform.engine.begin() as connection:
+        for spec in PARTITIONED:
+            created += ensure_months(connection, spec, first, last)
+    if created:
+        log.info("partitions made: %s", ", ".join(created))
+    return len(created)
+
+
+def archive_old_months(platform) -> int:
+    """Archive the months past their retention to YKT_ARCHIVE_DIR (nothing when it is unset)."""
+    from yikatong.db.archive import archive_old_months as archive
+
+    if platform.engine.dialect.name != "postgresql" or not platform.settings.archive_dir:
+        return 0
+    outcomes = archive(platform, directory=Path(platform.settings.archive_dir))
+    for outcome in outcomes:
+        if outcome.archived:
+            log.info("archived %s (%d rows) to %s", outcome.partition, outcome.rows, outcome.file)
+        else:
+            log.warning("%s kept past its retention: %s", outcome.partition, outcome.reason)
+    return sum(outcome.archived for outcome in outcomes)
+
+
+JOBS = [
+    Job("db.make_coming_months", every_seconds=24 * 3600, run=make_coming_months),
+    Job("db.archive_old_months", every_seconds=24 * 3600, run=archive_old_months),
+]
