@@ -3,7 +3,7 @@ the archive log; the key table that keeps a chain's seq unique on a partitioned 
 a writer of an archived chain reads its head from
 
 Revision ID: 0030
-Revises: 0027
+Revises: 0029
 
 On PostgreSQL the three tables are rebuilt as tables partitioned by month (db.partitioning),
 their rows copied (one partition per month they fall in, and this month and the next two):
@@ -20,7 +20,7 @@ from alembic import op
 import yikatong.db.base
 
 revision = "0030"
-down_revision = "0027"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
