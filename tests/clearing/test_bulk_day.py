@@ -62,3 +62,25 @@ def test_ykt_simulate_day_bulk_prints_stages_and_checks(tmp_path):
     assert "time and memory per stage" in result.output and "peak memory MB" in result.output
     assert "4 terminal uploads" in result.output and "6 day review" in result.output
     assert "every fen reconciles" in result.output and "✗" not in result.output
+
+
+def test_a_file_rendered_a_column_at_a_time_is_the_record_by_record_one():
+    from datetime import datetime
+
+    from yikatong.clearing import fileformat
+    from yikatong.clearing.fileformat import BatchRecord, FileKind
+    from yikatong.core.clock import CST
+
+    records = [
+        BatchRecord(0, "30400000000000000001", "01013040FFFFFFFF", "304001000007", 12, 0x09, 120, 9880, 3,
+                    "20260302073015", "0A1B2C3D", 1, 0x04, "3040", "CZBUS", "bus", "board", "B1", "", "changwu",
+                    "social_security", "student"),
+        BatchRecord(0, "30500000000000000002", "01013050FFFFFFFF", "304001000007", 13, 0x09, 200, 4800, 77,
+                    "20260302235959", "FFFFFFFF", 1, 0x04, "3040", "CZBUS", "bus", "board", "B1", "", "changwu",
+                    "city_card", "adult"),
+    ]
+    created = datetime(2026, 3, 2, 23, tzinfo=CST)
+    expected = fileformat.render_records(FileKind.TERMINAL, "F-1", "304001000007", records, created=created,
+                                         operator="CZBUS", terminal_id="304001000007")
+    assert bulk_day.render(FileKind.TERMINAL, "F-1", "304001000007", fileformat.frame_of(records), created=created,
+                           operator="CZBUS", terminal_id="304001000007") == expected.encode("utf-8")
