@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 
@@ -43,13 +45,48 @@ def scratch_platform(directory: Path):
     return platform
 
 
+@contextmanager
+def scratch_postgres(url: str, keep: bool) -> Iterator[object]:
+    """A platform on a new PostgreSQL database (named ykt_simulation_…) on the server of
+    `url`, with every table and the development key store; dropped afterwards unless `keep`."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from yikatong.core.settings import Settings
+    from yikatong.db.engine import normalise_url
+    from yikatong.db.registry import load_all_models
+    from yikatong.platform import Platform
+
+    server = make_url(normalise_url(url))
+    name = f"ykt_simulation_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    platform = Platform(Settings(database_url=server.set(database=name).render_as_string(hide_password=False),
+                                 key_store_path="memory"))
+    try:
+        load_all_models().create_all(platform.engine)
+        yield platform
+    finally:
+        platform.engine.dispose()
+        if keep:
+            console.print(f"kept database {name}")
+        else:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def register(group) -> None:
     simulate = group("simulate")
     clearing = group("clearing")
 
     @simulate.command("day")
     def day_command(
-        cards: int = typer.Option(200, "--cards", min=1, help="emulated cards / 卡数"),
+        cards: int | None = typer.Option(None, "--cards", min=1,
+                                         help="emulated cards (default 200; --bulk: a third of the taps) / 卡数"),
         taps: int = typer.Option(2000, "--taps", min=0, help="taps at validators / 刷卡次数"),
         day: str | None = typer.Option(None, "--day", help="YYYY-MM-DD, China Standard Time (default: today)"),
         seed: int = typer.Option(20260302, "--seed"),
@@ -57,11 +94,23 @@ def register(group) -> None:
                                      help="'scratch': a new SQLite database; 'platform': the configured one"),
         top_up: str = typer.Option("auto", "--top-up", help="auto | transit | direct"),
         exchange_dir: Path | None = typer.Option(None, "--exchange-dir", help="files to and from the national house"),
+        bulk_: bool = typer.Option(False, "--bulk", help="taps made in bulk, no emulated chips (millions) / 批量"),
+        processes: int = typer.Option(2, "--processes", min=1, help="--bulk: TAC and review worker processes"),
+        keep: bool = typer.Option(False, "--keep", help="--bulk on a postgresql:// server: keep the database"),
+        trace: bool = typer.Option(False, "--trace", help="--bulk: a line per chunk and per 500 files (long runs)"),
     ) -> None:
-        """Simulate a day: cards, top-ups, taps, uploads, clearing; every fen reconciled / 模拟一天."""
+        """Simulate a day: cards, top-ups, taps, uploads, clearing; every fen reconciled / 模拟一天.
+
+        --bulk makes the day's taps with numpy and polars instead of emulated chips (docs/scale.md)
+        and prints time and memory per stage; --database may then also be a postgresql:// server
+        URL, on which a new database is made for the day."""
         from yikatong.clearing.simulation import simulate_day
         from yikatong.cli.context import platform as configured
 
+        if bulk_:
+            _bulk_day(taps=taps, cards=cards, day=_day(day), seed=seed, database=database,
+                      processes=processes, keep=keep, exchange_dir=exchange_dir, trace=trace)
+            return
         if top_up not in ("auto", "transit", "direct"):
             raise typer.BadParameter("auto | transit | direct")
         if database == "scratch":
@@ -74,7 +123,7 @@ def register(group) -> None:
             raise typer.BadParameter("scratch | platform")
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=False) as bars:
-            report = simulate_day(platform, cards=cards, taps=taps, day=_day(day), seed=seed,
+            report = simulate_day(platform, cards=cards or 200, taps=taps, day=_day(day), seed=seed,
                                   exchange_dir=exchange_dir, top_up_path=top_up, progress=RichStages(bars))
         print_day(report)
         raise typer.Exit(0 if report.ok else 1)
@@ -151,6 +200,54 @@ def register(group) -> None:
                           d.last_seen)
         console.print(table)
         raise typer.Exit(1 if found else 0)
+
+
+def _bulk_day(*, taps: int, cards: int | None, day: date | None, seed: int, database: str, processes: int,
+              keep: bool, exchange_dir: Path | None, trace: bool = False) -> None:
+    from yikatong.clearing.bulk_day import simulate_bulk_day
+    from yikatong.cli.context import platform as configured
+
+    if database.startswith("postgresql"):
+        where = scratch_postgres(database, keep)
+    elif database == "scratch":
+        directory = Path(tempfile.mkdtemp(prefix="ykt-simulation-"))
+        where = nullcontext(scratch_platform(directory))
+        exchange_dir = exchange_dir or directory
+    elif database == "platform":
+        where = nullcontext(configured())
+    else:
+        raise typer.BadParameter("scratch | platform | postgresql://…")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with where as platform, Progress(*columns, console=console, transient=False) as bars:
+        report = simulate_bulk_day(platform, taps=taps, cards=cards, day=day, seed=seed, exchange_dir=exchange_dir,
+                                   processes=processes, progress=RichStages(bars),
+                                   trace=(lambda line: console.log(line)) if trace else None)
+    print_bulk_day(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def print_bulk_day(report) -> None:
+    console.print(f"模拟日（批量）/ bulk day {report.day}: {report.taps:,} taps by {report.cards_own:,} of our cards and "
+                  f"{report.cards_visiting:,} from other cities, {report.top_ups:,} top-ups = "
+                  f"{format_fen(report.top_up_amount)} CNY, fares {format_fen(report.fares_charged)} CNY; "
+                  f"{report.files:,} files, {report.records_stored:,} records stored; "
+                  f"{report.fare_situations:,} journey situations priced by the fare engine; database {report.database}")
+    meter = report.meter
+    stages = Table("stage / 阶段", "seconds", "CPU s", "peak memory MB", "load average", title="time and memory per stage")
+    for name in sorted(meter.seconds):
+        stages.add_row(name, f"{meter.seconds[name]:,.1f}", f"{meter.cpu[name]:,.1f}", f"{meter.peak[name] / 2**20:,.0f}",
+                       f"{meter.load[name]:.1f}")
+    stages.add_row("total", f"{report.seconds:,.1f}", f"{sum(meter.cpu.values()):,.1f}",
+                   f"{max(meter.peak.values(), default=0) / 2**20:,.0f}", "")
+    console.print(stages)
+    console.print("receive.upload_batch, s / 上传分步: " + ", ".join(f"{name} {seconds:,.1f}"
+                                                               for name, seconds in report.upload_stages.items()))
+    if report.review is not None:
+        print_review(report.review)
+    checks = Table("", "check / 核对", "detail", title="每一分都对得上 / every fen reconciles")
+    for check in report.checks:
+        checks.add_row("[green]✓[/green]" if check.ok else "[red]✗[/red]", check.name, check.detail)
+    console.print(checks)
 
 
 def print_files(results) -> None:

@@ -47,7 +47,7 @@ class ReviewResult:
 
 @cyclic_gc_paused()  # forked workers inherit the pause
 def review_day(*, uow: UnitOfWork, actor: Actor, day: date, fares: FareConfig, processes: int = 1,
-               stages: dict[str, float] | None = None) -> ReviewResult:
+               stages: dict[str, float] | None = None, shares: int | None = None) -> ReviewResult:
     """Re-rate every live tap of the day (China Standard Time) from the card's records before it,
     flag what the card paid differently (never altering it), and flag our cards' missing
     counters. Flags that later files explain are resolved, so the review is run when the day's
@@ -55,11 +55,13 @@ def review_day(*, uow: UnitOfWork, actor: Actor, day: date, fares: FareConfig, p
 
     `processes` > 1 splits the day's cards between that many forked workers, each reading and
     re-rating its own share on its own connection, so they see what is committed (batch jobs
-    only, never inside a server)."""
+    only, never inside a server). `shares` (default: `processes`) splits the day into more
+    shares than workers, each read and re-rated in turn, so memory follows a share, not the day
+    (a day of ten million taps)."""
     timer = Stages(stages)
     flags = _open_flags(uow, Reason.FARE_MISMATCH, day)
     with timer("review: read and re-rate"):
-        cards = _review_cards(uow, day, fares, processes, set(flags))
+        cards = _review_cards(uow, day, fares, processes, set(flags), max(shares or processes, processes, 1))
     with timer("review: flags"):
         opened, resolved, still_open = _review_fares(uow, day, cards.checks, flags)
         gaps_opened, gaps_resolved, gaps_open = _review_gaps(uow, day, cards.unexplained)
@@ -102,22 +104,25 @@ _JOBS: dict[str, Any] = {}  # shared with forked workers, as crypto.batch does
 
 
 def _review_cards(uow: UnitOfWork, day: date, fares: FareConfig, processes: int,
-                  flagged: set[tuple[int, int]]) -> _CardsReviewed:
+                  flagged: set[tuple[int, int]], shares: int) -> _CardsReviewed:
     """Every card of the day re-rated: in this transaction, or in `processes` shares by forked
     workers that send back only what matters (a day's million checks are not pickled). The
     workers read through the driver and never use polars, whose thread pool (started here by
     an upload) does not survive a fork."""
     connection = uow.session.connection()
+    total = _CardsReviewed()
     if processes <= 1 or connection.engine.url.database in (None, "", ":memory:"):  # workers could not see it
-        return _review_share(bulk.Reader.of(connection), day, fares, flagged, 0, 1)
-    _JOBS.update(engine=connection.engine, day=day, fares=fares, flagged=flagged, shares=processes)
+        for share in range(shares):
+            total = total.add(_review_share(bulk.Reader.of(connection), day, fares, flagged, share, shares))
+        return total
+    _JOBS.update(engine=connection.engine, day=day, fares=fares, flagged=flagged, shares=shares)
     try:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            shares = pool.map(_review_share_in_worker, range(processes))
+        # a worker per share (maxtasksperchild): a share's memory goes back when it is done
+        with multiprocessing.get_context("fork").Pool(processes, maxtasksperchild=1) as pool:
+            reviewed = pool.map(_review_share_in_worker, range(shares), chunksize=1)
     finally:
         _JOBS.clear()
-    total = _CardsReviewed()
-    for share in shares:
+    for share in reviewed:
         total = total.add(share)
     return total
 

@@ -115,14 +115,22 @@ def reconcile(*, uow: UnitOfWork, day: date) -> Reconciliation:
     the balances its records show; per clearing account, the settlement journals equal the
     records settled into it; the report's total equals the cleared records'."""
     r = ClearedRecord
+    # streamed in card order, a card reconciled as soon as its last record has gone by: memory
+    # follows the cards, not their records (a day can hold ten million)
     movements = uow.session.execute(
         select(r.asn, r.counter_kind, r.amount, r.balance_after)
         .where(r.tx_date == day, r.own_card.is_(True), r.status == RecordStatus.CLEARED)
-        .order_by(r.asn, r.card_time, r.counter_kind.desc(), r.counter))
-    by_card: dict[str, list[rules.CardMovement]] = defaultdict(list)
+        .order_by(r.asn, r.card_time, r.counter_kind.desc(), r.counter)
+        .execution_options(yield_per=50_000))
+    cards: list[rules.CardDay] = []
+    current: list[rules.CardMovement] = []
     for asn, kind, amount, balance_after in movements:
-        by_card[asn].append(rules.CardMovement(asn, kind == fileformat.ONLINE, amount, balance_after))
-    cards = [rules.card_day(items) for items in by_card.values()]
+        if current and current[0].asn != asn:
+            cards.append(rules.card_day(current))
+            current = []
+        current.append(rules.CardMovement(asn, kind == fileformat.ONLINE, amount, balance_after))
+    if current:
+        cards.append(rules.card_day(current))
     records_total = uow.session.execute(
         select(func.coalesce(func.sum(r.amount), 0)).where(
             r.tx_date == day, r.status == RecordStatus.CLEARED, r.counter_kind == fileformat.OFFLINE)).scalar_one()

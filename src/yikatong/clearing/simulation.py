@@ -279,17 +279,22 @@ def _top_up_directly(keystore: KeyStore, card: SimCard, amount: Fen, terminal_id
 def post_cash_top_ups(platform, loads: list[LoadRecord]) -> None:
     """Without the top-up service, the money the outlet took is posted here: cash in the till,
     money on cards (the float clearing later pays fares from)."""
+    post_cash(platform, total=sum(load.amount for load in loads), count=len(loads),
+              request_id=f"simulation:direct-loads:{loads[0].asn}:{loads[0].counter}")
+
+
+def post_cash(platform, *, total: Fen, count: int, request_id: str) -> None:
+    """`count` top-ups of `total` fen taken in cash at the outlet: the till against the float."""
     till = transit_rules.outlet_till(OUTLET.branch_code or "SMK")
     with platform.uow() as uow:
         for code in (till, transit_rules.WALLET_FLOAT):
             kind, allow_negative = transit_rules.account_settings(code)
             ledger.open_account(uow=uow, code=code, kind=kind, allow_negative=allow_negative)
-        total = sum(load.amount for load in loads)
-        ledger.post(uow=uow, request_id=f"simulation:direct-loads:{loads[0].asn}:{loads[0].counter}",
+        ledger.post(uow=uow, request_id=request_id,
                     kind="simulation.cash_top_ups", legs=[(till, total), (transit_rules.WALLET_FLOAT, -total)],
-                    memo=f"{len(loads)} top-ups through the chip load host")
+                    memo=f"{count} top-ups through the chip load host")
         uow.audit(actor=OUTLET, action="simulation.cash_top_ups", entity_type="ledger", entity_id=till,
-                  after={"loads": len(loads), "amount": total})
+                  after={"loads": count, "amount": total})
         uow.commit()
 
 
