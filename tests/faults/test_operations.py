@@ -322,7 +322,7 @@ OUTCOMES = {
                "SELECT status, count(*) FROM clearing_records GROUP BY status ORDER BY status"],
     "loss": ["""SELECT b.function, b.kind, b.lifted_at IS NULL FROM card_blocks b ORDER BY 1, 2, 3""",
              "SELECT kind, source, lifted_at IS NULL FROM bank_losses ORDER BY 1, 2, 3",
-             "SELECT scope, response::text FROM idempotency_records ORDER BY scope"],
+             "SELECT scope, count(*) FROM idempotency_records GROUP BY scope ORDER BY scope"],
     "settle": ["SELECT state, medfee_sumamt FROM medical_settlements ORDER BY 1, 2",
                "SELECT infno, count(*) FROM medical_messages GROUP BY infno ORDER BY infno"],
     "redeem": ["SELECT source, amount_fen, order_fen, status FROM discount_spends",

@@ -136,7 +136,8 @@ def seed_settle(platform) -> dict:
 
 
 def seed_redeem(platform) -> dict:
-    """A campaign running today (100.00 off 1000.00 … ), one merchant, one holder with a card."""
+    """A campaign running today (10.00 off from 100.00, 30.00 off from 200.00), one merchant
+    enrolled, one holder with a card."""
     from tests.discounts.conftest import SPONSOR, card_holder
     from yikatong.core.clock import local_date
     from yikatong.discounts import service
