@@ -94,6 +94,7 @@ from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.choices import NotAChoice
 from yikatong.core.clock import as_utc, local_date
 from yikatong.core.errors import ConcurrentChange, Forbidden, InvalidInput
+from yikatong.core.killpoints import killpoint
 from yikatong.core.money import MAX_AMOUNT_FEN, Fen, format_fen
 from yikatong.db.uow import UnitOfWork
 
@@ -542,6 +543,7 @@ def report_loss(*, uow: UnitOfWork, actor: Actor, card_no: str, kind: str,
         ack = uow.get(BankGateway).report_financial_loss(
             bank_code=card.bank_code, card_no=card.card_no, pan=card.pan, kind=loss_kind,
             channel=str(actor.channel), reported_at=now)
+        killpoint("cards.loss.bank_answered")  # the bank has blocked it; our transaction is open
         _apply_all(uow, ack.events)
     _record(uow, actor=actor, card=card, action=f"card.{loss_kind}_reported", before=before,
             reason=reason_code, payload={

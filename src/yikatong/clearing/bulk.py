@@ -30,6 +30,7 @@ from yikatong.clearing.fileformat import (
     frame_of,
 )
 from yikatong.clearing.models import RecordStatus
+from yikatong.core.killpoints import killpoint
 
 TABLE = "clearing_records"
 # A prepared row (a tuple on SQLite, a frame's row on PostgreSQL): the record line's own fields
@@ -231,6 +232,7 @@ def _copy(driver_connection, table: str, frame: pl.DataFrame, batch_id: int) -> 
             cursor.copy(f"COPY {table} ({', '.join(STORED_COLUMNS)}) FROM STDIN") as copy:
         for chunk in stored.iter_slices(_COPY_SLICE):
             copy.write(chunk.write_csv(include_header=False, separator="\t", quote_style="never", null_value="\\N"))
+            killpoint("clearing.copy.slice")  # mid-COPY: the server holds part of the file
 
 
 def _sqlite_insert(connection: Connection, rows: Sequence[tuple], batch_id: int) -> set[int] | None:

@@ -55,6 +55,7 @@ from yikatong.clearing.settlement import deny_forged, flag_unfunded, post_settle
 from yikatong.clearing.tacs import verify_tacs
 from yikatong.core.actor import Actor, Role
 from yikatong.core.errors import DomainError
+from yikatong.core.killpoints import killpoint
 from yikatong.core.memory import cyclic_gc_paused
 from yikatong.core.money import Fen
 from yikatong.crypto.protocols import KeyStore
@@ -104,6 +105,7 @@ def _upload_once(platform, actor: Actor, content: bytes | str, processes: int,
         result = _receive(uow, actor, incoming, timer)
         with timer("commit"):
             uow.commit()
+    killpoint("clearing.upload.committed")  # the file is in, the sender has no answer yet
     return result
 
 
@@ -204,11 +206,13 @@ def _clear(uow: UnitOfWork, actor: Actor, batch: ClearingBatch, clearing_file: C
     records, kind = clearing_file.records, clearing_file.header.kind
     with timer("insert"):
         insert_records(uow, batch, state)
+    killpoint("clearing.upload.inserted")  # the file's records in the transaction, nothing posted
     with timer("settle"):
         settled = state.settled_purchases()
         unfunded: dict[str, Fen] = {}
         postings = post_settlements(uow, batch.file_id, rules.settlement_groups(state.frame, settled), records,
                          unfunded=unfunded)
+    killpoint("clearing.upload.posted")  # records and ledger postings in the transaction
     flag_unfunded(uow, actor, state, settled, unfunded)
     deny_forged(uow, actor, {records[f.index].asn for f in state.flags if f.reason is Reason.FORGED
                               and state.own[f.index]})

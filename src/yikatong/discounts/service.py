@@ -23,6 +23,7 @@ from sqlalchemy import func, select, update
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import CST, local_date
 from yikatong.core.errors import Forbidden, InvalidInput, checked_idempotency_key
+from yikatong.core.killpoints import killpoint
 from yikatong.core.money import Fen
 from yikatong.db.uow import UnitOfWork
 from yikatong.discounts import budget, errors, rules
@@ -302,7 +303,9 @@ def redeem(*, uow: UnitOfWork, actor: Actor, campaign_code: str, card_no: str, o
                          amount_fen=discount, idempotency_key=key, source="till",
                          card_no=card.card_no, payee_code=merchant, reference=order_ref,
                          order_fen=order_fen)
+    killpoint("discounts.redeem.spent")  # the budget charged in the transaction, not committed
     uow.commit()
+    killpoint("discounts.redeem.committed")  # committed, the till has no answer yet
     return _redemption_view(uow, _spend_row(uow, spent.id), replayed=spent.replayed)
 
 

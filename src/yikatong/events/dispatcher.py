@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select, update
 
+from yikatong.core.killpoints import killpoint
 from yikatong.events.models import OutboxEvent
 from yikatong.events.protocols import Event, EventBus
 from yikatong.events.wakeup import OutboxWakeup
@@ -108,6 +109,8 @@ def _dispatch_batches(platform, bus: EventBus, limit: int) -> int:
     commit causes (events.wakeup)."""
     total = 0
     events = _read_fresh(platform, limit)
+    if events:
+        killpoint("events.dispatch.read")  # committed, not published: goes out on the next run
     waiting = start_publishing(bus, events) if events else None
     while events:
         upcoming = _read_pending(platform, limit, after=events[-1].seq) if len(events) == limit else []
@@ -116,6 +119,7 @@ def _dispatch_batches(platform, bus: EventBus, limit: int) -> int:
         complete = len(stored) == len(events)
         if complete and upcoming:
             waiting = start_publishing(bus, upcoming)
+        killpoint("events.dispatch.published")  # consumers have it, the row is not marked
         _mark(platform, events, stored)
         if not complete:
             return total

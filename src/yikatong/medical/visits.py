@@ -35,6 +35,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import CST, as_utc, local_date
 from yikatong.core.errors import ConcurrentChange, DomainError
+from yikatong.core.killpoints import killpoint
 from yikatong.core.money import MAX_AMOUNT_FEN, Fen
 from yikatong.db.idempotency import request_fingerprint
 from yikatong.db.uow import UnitOfWork
@@ -825,7 +826,9 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
             fixmedins_code=institution.code, msgid=msgid, infno=infno,
             request_hash=request_fingerprint(request), response=_to_json(result),
             reversed=False, reversed_by=None, created_at=uow.now()))
+        killpoint("medical.message.handled")  # answer and effects in the transaction, not committed
         uow.commit()
+        killpoint("medical.message.committed")  # committed, the institution has no answer yet
     except (DomainError, IntegrityError) as error:
         # The first try of this msgid may have committed meanwhile (a retry overtaking it):
         # then its answer is the answer; else the refusal stands.

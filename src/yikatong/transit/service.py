@@ -48,6 +48,7 @@ from yikatong.chip.terminal import PendingLoad, PurseView
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import as_utc, local_date
 from yikatong.core.errors import IdempotencyKeyReused
+from yikatong.core.killpoints import killpoint
 from yikatong.core.money import Fen
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.uow import UnitOfWork
@@ -494,6 +495,7 @@ def _find_or_create_order(platform, actor: Actor, idempotency_key: str, asn: str
                 if attempt == 2:
                     raise
                 continue
+            killpoint("transit.top_up.ordered")  # the order committed, no money taken
             return order.order_no
     raise AssertionError("unreachable")
 
@@ -551,6 +553,7 @@ def _take_payment(platform, order: TopUpOrder, actor: Actor) -> None:
     except PaymentDeclined:
         _fail(platform, order.order_no, "payment_declined", actor)
         raise
+    killpoint("transit.top_up.captured")  # the acquirer has the money, the order does not say so
     record_payment_outcome(platform=platform, order_no=order.order_no, payment=payment, actor=actor)
 
 
@@ -571,7 +574,9 @@ def record_payment_outcome(*, platform, order_no: str, payment: Payment | None, 
             uow.emit("transit.top_up_paid", aggregate_type="transit_top_up", aggregate_id=order_no,
                      payload={"order_no": order_no, "asn": order.asn, "amount": order.amount,
                               "channel": order.channel})
+            killpoint("transit.top_up.paying")  # inside the transaction: lost with it
             uow.commit()
+            killpoint("transit.top_up.paid")  # paid and posted, not written to the card
             return order.state
     return _fail(platform, order_no, "payment_not_captured", actor)
 
@@ -641,6 +646,7 @@ def _write(platform, reader: CardReader, order_no: str, actor: Actor, when: date
         record = terminal.load(reader, host, amount, policy.load_terminal(str(channel)), when)
     except (TransactionInterrupted, CardRemoved):
         raise TopUpNotWritten(order_no=order_no) from None
+    killpoint("transit.top_up.credited")  # the card has the money, the order is pending_write
     _complete(platform, order_no, record, actor, recovered=False)
     return record
 
@@ -683,6 +689,7 @@ class _OrderLoadHost:
                 _audit(uow, self._actor, order, "transit.top_up_write_authorised", before,
                        attempt=order.write_attempts, counter=request.online_counter)
                 uow.commit()
+                killpoint("transit.top_up.mac2_issued")  # the attempt is written down, the card not credited
             return mac2
 
 
@@ -708,7 +715,9 @@ def _complete(platform, order_no: str, record: LoadRecord | None, actor: Actor, 
                  payload={"order_no": order_no, "asn": order.asn, "amount": order.amount,
                           "online_counter": order.expected_counter, "recovered": recovered,
                           "tac": order.tac, "tac_verified": tac_ok})
+        killpoint("transit.top_up.completing")  # inside the transaction: lost with it
         uow.commit()
+    killpoint("transit.top_up.done")
 
 
 # ---------------------------------------------------------------------------------------
