@@ -151,7 +151,7 @@ def person_with_card(platform, *, name: str = "王小明", phone: str = "1391234
 
     serial = next(_people)
     born = date(1985, 5, 17) + timedelta(days=serial)  # same name, other person: no review
-    ssn = make_citizen_ssn("320402", born, "M", seq=2 * serial + 1)
+    ssn = make_citizen_ssn("320402", born, "M", seq=(2 * serial + 1) % 1000)  # odd: a man; the birth day keeps it unique
     act(platform, register_applicant, actor=ADMIN, name=name, document_type="resident_id_card",
         document_number=ssn, gender="M", birth_date=born, nationality="CHN", phone=phone,
         document_valid_until=date(2036, 1, 1), as_of=date(2026, 3, 2),

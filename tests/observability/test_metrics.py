@@ -102,7 +102,7 @@ def test_a_failing_database_read_is_reported_not_raised(platform):
         def uow(self, **_):
             raise ConnectionError("database away")
 
-    families = PlatformCollector(Broken()).collect()
+    families = PlatformCollector(lambda: Broken()).collect()
     assert [(f.name, f.samples[0].value) for f in families] == [("ykt_database_figures_up", 0)]
 
 

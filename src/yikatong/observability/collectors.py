@@ -26,24 +26,26 @@ DEFAULT_MAX_AGE = 5.0
 class PlatformCollector:
     """A prometheus_client collector over the platform's database (see the module docstring)."""
 
-    def __init__(self, platform, *, max_age: float = DEFAULT_MAX_AGE) -> None:
-        self.platform = platform
+    def __init__(self, platform_of, *, max_age: float = DEFAULT_MAX_AGE) -> None:
+        # The application's platform is looked up at each scrape (app.state.platform), and the
+        # figures kept only for that platform: another platform's figures are never served.
+        self.platform_of = platform_of
         self.max_age = max_age
         self._lock = threading.Lock()
-        self._cached: tuple[float, list] | None = None
+        self._cached: tuple[object, float, list] | None = None
 
     def collect(self):
         with self._lock:
-            now = time.monotonic()
-            if self._cached is None or now - self._cached[0] > self.max_age:
-                self._cached = (now, self._families())
-            return list(self._cached[1])
+            platform, now = self.platform_of(), time.monotonic()
+            if self._cached is None or self._cached[0] is not platform or now - self._cached[1] > self.max_age:
+                self._cached = (platform, now, self._families(platform))
+            return list(self._cached[2])
 
-    def _families(self) -> list:
+    def _families(self, platform) -> list:
         up = GaugeMetricFamily("ykt_database_figures_up", "1 when the database figures below "
                                "were read at this scrape, 0 when the read failed")
         try:
-            with self.platform.uow(read_only=True) as uow:
+            with platform.uow(read_only=True) as uow:
                 families = [*outbox_lag(uow), *bank_sync_lag(uow), *clearing_progress(uow)]
         except Exception:
             log.exception("reading the database figures for /metrics failed")

@@ -110,14 +110,15 @@ class _Readiness:
         self.lock: asyncio.Lock | None = None
         self.at = float("-inf")
         self.checks: list[Check] = []
+        self.platform = None  # whose checks these are
 
     async def current(self, platform) -> list[Check]:
         if self.lock is None:
             self.lock = asyncio.Lock()
         async with self.lock:
-            if time.monotonic() - self.at > CACHE_SECONDS:
+            if platform is not self.platform or time.monotonic() - self.at > CACHE_SECONDS:
                 self.checks = await readiness(platform)
-                self.at = time.monotonic()
+                self.at, self.platform = time.monotonic(), platform
             return self.checks
 
 
@@ -137,7 +138,7 @@ def add_routes(app) -> None:
     from yikatong.observability.metrics import exposition
 
     app.state.readiness = _Readiness()
-    app.state.metrics_collector = PlatformCollector(app.state.platform)
+    app.state.metrics_collector = PlatformCollector(lambda: app.state.platform)
 
     @app.get("/readyz", include_in_schema=False)
     async def ready(request: Request) -> JSONResponse:
