@@ -221,20 +221,7 @@ def refund_to_account(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str
                  authorisation=original.authorisation if original is not None else None)
     try:
         _check_refundable(uow, account, original, amount)
-        if account.frozen_at is not None:
-            raise AccountFrozen(reason=account.frozen_reason or "-")
-        outcome = rules.decide(status=account.status, valid_until=account.valid_until,
-                               kind=TransactionKind.REFUND, today=local_date(tx.created_at))
-        if outcome == Outcome.HOLD:
-            from yikatong.banking.service import tell_platform_payment_held
-
-            tx.status, tx.reason_code = HELD, "not_activated"
-            tx.reason_zh, tx.reason_en = NOT_ACTIVATED_ZH, NOT_ACTIVATED_EN
-            tell_platform_payment_held(uow, account, amount_fen=amount, at=tx.created_at)
-        else:
-            with uow.session.begin_nested():
-                _post(uow, account, tx)
-            tx.status, tx.settled_at = POSTED, tx.created_at
+        _money_in(uow, account, tx, amount)
     except DomainError as error:
         _fail(tx, error, tx.created_at)
     return _record_tx(uow, actor, account, tx)
@@ -261,23 +248,29 @@ def credit_to_account(*, uow: UnitOfWork, actor: Actor, bank_code: str, pan: str
     tx = _new_tx(uow, account, request_id, TransactionKind.CREDIT, amount, content,
                  counterparty=payer_code, channel=PAYER_CREDIT_CHANNEL, authorisation=reference)
     try:
-        if account.frozen_at is not None:
-            raise AccountFrozen(reason=account.frozen_reason or "-")
-        outcome = rules.decide(status=account.status, valid_until=account.valid_until,
-                               kind=TransactionKind.CREDIT, today=local_date(tx.created_at))
-        if outcome == Outcome.HOLD:
-            from yikatong.banking.service import tell_platform_payment_held
-
-            tx.status, tx.reason_code = HELD, "not_activated"
-            tx.reason_zh, tx.reason_en = NOT_ACTIVATED_ZH, NOT_ACTIVATED_EN
-            tell_platform_payment_held(uow, account, amount_fen=amount, at=tx.created_at)
-        else:
-            with uow.session.begin_nested():
-                _post(uow, account, tx)
-            tx.status, tx.settled_at = POSTED, tx.created_at
+        _money_in(uow, account, tx, amount)
     except DomainError as error:
         _fail(tx, error, tx.created_at)
     return _record_tx(uow, actor, account, tx)
+
+
+def _money_in(uow: UnitOfWork, account, tx: BankTransaction, amount: int) -> None:
+    """Money into a customer's account (a refund, a payer's credit): refused while frozen,
+    held before activation (四.9, the platform told so it can text the holder), else posted."""
+    if account.frozen_at is not None:
+        raise AccountFrozen(reason=account.frozen_reason or "-")
+    outcome = rules.decide(status=account.status, valid_until=account.valid_until,
+                           kind=TransactionKind(tx.kind), today=local_date(tx.created_at))
+    if outcome == Outcome.HOLD:
+        from yikatong.banking.service import tell_platform_payment_held
+
+        tx.status, tx.reason_code = HELD, "not_activated"
+        tx.reason_zh, tx.reason_en = NOT_ACTIVATED_ZH, NOT_ACTIVATED_EN
+        tell_platform_payment_held(uow, account, amount_fen=amount, at=tx.created_at)
+    else:
+        with uow.session.begin_nested():
+            _post(uow, account, tx)
+        tx.status, tx.settled_at = POSTED, tx.created_at
 
 
 def _check_refundable(uow: UnitOfWork, account: BankAccount, original: BankTransaction | None,
