@@ -151,32 +151,13 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/ykt_bench_disbursement"
 # --- databases ---------------------------------------------------------------------------------
 
 
-def _admin(url: str):
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    from yikatong.db.engine import normalise_url
-
-    target = make_url(normalise_url(url))
-    return target, create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
 @contextlib.contextmanager
 def database(url: str, keep: bool) -> Iterator[str]:
     """The named PostgreSQL database created afresh (dropped after unless `keep`)."""
-    from sqlalchemy import text
+    from serving import fresh_database  # bench/serving.py
 
-    target, admin = _admin(url)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
-    try:
-        yield target.render_as_string(hide_password=False)
-    finally:
-        if not keep:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(url, keep) as fresh:
+        yield fresh
 
 
 def driver(platform):

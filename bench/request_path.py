@@ -246,7 +246,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi import FastAPI
-from serving import free_port, serving, ykt_serve  # bench/serving.py
+from serving import free_port, fresh_database, serving, ykt_serve  # bench/serving.py
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -283,22 +283,8 @@ def database(url: str | None, workdir: Path) -> Iterator[str]:
     if url is None:
         yield f"sqlite:///{workdir / 'bench.db'}"
         return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from yikatong.db.engine import normalise_url
-
-    target = make_url(normalise_url(url))
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
-    try:
-        yield target.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(url) as fresh:
+        yield fresh
 
 
 def server_env(url: str, workdir: Path) -> dict[str, str]:
