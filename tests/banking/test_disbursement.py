@@ -105,10 +105,10 @@ def test_every_row_is_posted_held_or_failed_with_its_reason(bank_platform, bank,
             AuditRecord.action == "bank.disbursement_processed")).scalars().all()
         assert audit.after["rows"]["held"] == ["pension:2026-12:4:1"]
         assert ["pension:2026-12:8:1", "unknown_account"] in audit.after["rows"]["failed"]
+        # The result file is the held notice (the payer texts the holder): no message per row.
         held_events = uow.session.execute(select(BankOutboxMessage).where(
             BankOutboxMessage.type == "payment_held")).scalars().all()
-        assert [(e.card_no, e.payload["note"]) for e in held_events] == [
-            (p["not_activated"].card_no, "160000")]
+        assert held_events == []
     statement = bank_platform.get(BankGateway).account_statement(
         bank_code="ICBC", pan=p["active"].pan, limit=5)
     assert [(x.kind, x.amount_fen, x.status, x.counterparty) for x in statement.payments] == [

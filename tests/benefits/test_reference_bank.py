@@ -16,6 +16,7 @@ from yikatong.benefits import runs
 from yikatong.benefits.models import Payment
 from yikatong.cards.protocols import BankGateway
 from yikatong.cards.service import get_card
+from yikatong.notices.models import SmsMessage
 
 pytestmark = pytest.mark.db
 
@@ -37,9 +38,16 @@ def statement_credits(platform, card_no):
     return statement
 
 
+def held_texts(platform):
+    """The payment_held texts sent: (person id, English text)."""
+    with platform.uow() as uow:
+        return uow.session.execute(select(SmsMessage.person_id, SmsMessage.text_en).where(
+            SmsMessage.template == "payment_held").order_by(SmsMessage.id)).all()
+
+
 def test_a_run_through_the_reference_bank(bank_files, platform):
     paid_ssn, _, paid_card = payee(platform)
-    held_ssn, _, _ = payee(platform, activate=False)
+    held_ssn, held_person, _ = payee(platform, activate=False)
     frozen_ssn, frozen_person, frozen_card = payee(platform)
     renamed_ssn, _, _ = payee(platform, name="赵六")
     bank = platform.get(ReferenceBank)
@@ -64,6 +72,8 @@ def test_a_run_through_the_reference_bank(bank_files, platform):
     assert statement.balance_fen == 224100  # the holder's statement shows the pension credited
     held_statement = statement_credits(platform, get_held_card(platform, held_ssn))
     assert [p.amount_fen for p in held_statement.held] == [224100]
+    [(texted, text_en)] = held_texts(platform)  # the holder texted once, from the result file
+    assert texted == held_person and "CNY 2241.00" in text_en
 
     # running again pays nobody twice; the frozen account's new card takes the retry
     runs.run(platform, actor=SI_OFFICE, programme_code="unemployment", period="2026-12")
@@ -74,5 +84,6 @@ def test_a_run_through_the_reference_bank(bank_files, platform):
     again = runs.run(platform, actor=SI_OFFICE, programme_code="unemployment", period="2026-12")
     after = outcome(platform)
     assert after[frozen_ssn] == ("held", None, 2, new_card)
+    assert [p for p, _ in held_texts(platform)] == [held_person, frozen_person]  # each once
     assert after[renamed_ssn][:3] == ("failed", "name_mismatch", 2)
     assert again.reconciliation["balanced"] and again.state == "reconciled"

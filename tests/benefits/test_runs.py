@@ -28,7 +28,7 @@ def statuses(platform, period="2026-12"):
 
 def test_a_run_pays_holds_and_fails_and_reconciles(platform, bank):
     paid_ssn, _, paid_card = payee(platform)
-    held_ssn, _, _ = payee(platform, activate=False)
+    held_ssn, held_person, _ = payee(platform, activate=False)
     frozen_ssn, frozen_person, frozen_card = payee(platform)
     with platform.uow() as uow:
         bank.frozen.add(cards.get_card(uow=uow, card_no=frozen_card).pan)
@@ -59,6 +59,9 @@ def test_a_run_pays_holds_and_fails_and_reconciles(platform, bank):
         texts = uow.session.execute(select(SmsMessage).where(
             SmsMessage.template == "benefit_payment_failed")).scalars().all()
         assert [t.person_id for t in texts] == [frozen_person]
+        held_texts = uow.session.execute(select(SmsMessage).where(
+            SmsMessage.template == "payment_held")).scalars().all()
+        assert [t.person_id for t in held_texts] == [held_person]  # from the result file, once
         batches = runs.batches_of(uow=uow, actor=SI_OFFICE, programme_code="unemployment", period="2026-12")
         assert [(b.state, b.row_count) for b in batches] == [("settled", 3)]
         audit = uow.session.execute(select(AuditRecord).where(

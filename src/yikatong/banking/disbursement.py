@@ -8,7 +8,11 @@ receipt. `process` then decides every row in ONE bank transaction per batch:
 * posted: the account takes the money now (active, or under a temporary or formal loss: a
   lost card's account still receives; past its validity too);
 * held: the account is not activated: a bank transaction in status held, released by the
-  existing activation path (payments.release_held), which then debits the payer's book;
+  existing activation path (payments.release_held), which then debits the payer's book. The
+  batch's result file is its held notice: the payer (the platform's run, benefits.runs) reads
+  the held rows from it and texts each holder once, in the transaction that settles the batch
+  (one `payment_held` outbox message per held row, each applied to the platform in its own
+  transaction, cost 20-50 ms a row: bench/disbursement.py);
 * failed: `unknown_account` (no such account at this bank), `account_closed`,
   `account_frozen`, `name_mismatch` (the row's name differs from the name the bank holds
   from the production list, both normalised: rules.normalise_name; an account opened
@@ -77,9 +81,7 @@ from yikatong.banking.errors import NOT_ACTIVATED_EN, NOT_ACTIVATED_ZH
 from yikatong.banking.models import (
     BankDisbursementBatch,
     BankDisbursementRow,
-    BankOutboxMessage,
 )
-from yikatong.cards.protocols import BankEventType
 from yikatong.core.actor import Actor
 from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.core.killpoints import killpoint
@@ -234,8 +236,6 @@ def process(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str) 
                                        "zh": NOT_ACTIVATED_ZH, "en": NOT_ACTIVATED_EN})
     clock.step("transactions")
     journal = _post_to_ledger(uow, batch, now, clock)
-    _tell_held(uow, batch, now)
-    clock.step("held")
     counts = {POSTED: [0, 0], HELD: [0, 0], FAILED: [0, 0]}
     named: dict[str, list] = {POSTED: [], HELD: [], FAILED: []}
     outcome = connection.execute(_OUTCOMES, params).all()  # in the file's order
@@ -458,28 +458,6 @@ def _post_to_ledger(uow: UnitOfWork, batch: BankDisbursementBatch, now: datetime
                                         "bound": MAX_BALANCE_FEN}).scalar_one():
         raise BalanceLimitExceeded(limit_yuan=format_fen(MAX_BALANCE_FEN))
     return request_id
-
-
-def _tell_held(uow: UnitOfWork, batch: BankDisbursementBatch, now: datetime) -> None:
-    """A held payment is texted to the holder (the platform's payment_held event), as a
-    single held credit is (service.tell_platform_payment_held); few rows, one executemany."""
-    held = uow.session.connection().execute(text("""
-        SELECT r.id, a.card_no, a.pan, r.amount_fen FROM bank_disbursement_rows r
-        JOIN bank_accounts a ON a.id = r.account_id
-        WHERE r.batch_pk = :pk AND r.origin = 'new' AND r.status = 'held' ORDER BY r.line_no
-    """), {"pk": batch.id}).all()
-    if not held:
-        return
-    uow.session.connection().execute(insert(BankOutboxMessage.__table__), [
-        {"event_id": f"{batch.bank_code}-{uuid.uuid4().hex}", "bank_code": batch.bank_code,
-         "card_no": card_no, "type": str(BankEventType.PAYMENT_HELD), "occurred_at": now,
-         "payload": {"pan": pan, "channel": None, "ends_at": None, "task_id": None,
-                     "note": str(amount), "hr_function": False, "branch_code": None},
-         "answered_at": None, "published_at": None}
-        for _, card_no, pan, amount in held])
-    from yikatong.banking.runtime import note_outbox_written
-
-    note_outbox_written(uow.session)
 
 
 # ---------------------------------------------------------------------------------------

@@ -514,6 +514,7 @@ def _settle(uow: UnitOfWork, actor: Actor, the_run: Run, batch: Batch, path) -> 
                                                           header.failed_fen):
         raise BadResultFile(batch_id=batch.batch_id, problem="the header's sums differ from its rows")
     _queue_failures(uow, the_run, and_(in_batch, Payment.status == "failed"))
+    _tell_held(uow, batch, and_(in_batch, Payment.status == "held"))
     batch.result_file, batch.state, batch.updated_at = path.name, "settled", uow.now()
     uow.audit(actor=actor, action="benefits.batch_settled", entity_type="benefit_batch",
               entity_id=batch.batch_id,
@@ -597,6 +598,28 @@ def _queue_failures(uow: UnitOfWork, the_run: Run, where) -> None:
         from yikatong.notices.service import notify_people
 
         notify_people(uow=uow, template="benefit_payment_failed", notices=notices)
+
+
+def _tell_held(uow: UnitOfWork, batch: Batch, where) -> None:
+    """Each held payment's holder texted once (the bank holds it until the financial function
+    is activated, then releases it): the batch's result file is the bank's held notice, read
+    with the batch and texted in the transaction that settles it, one select for the batch."""
+    held = uow.session.execute(select(Payment.id, Payment.person_id, Payment.card_no,
+                                      Payment.amount_fen, Payment.attempt)
+                               .where(where, Payment.person_id.is_not(None))
+                               .order_by(Payment.id)).all()
+    if not held:
+        return
+    from yikatong.directory.service import get_bank
+    from yikatong.notices.rules import card_tail
+    from yikatong.notices.service import notify_people
+
+    bank = get_bank(uow=uow, bank_code=batch.bank_code)
+    notify_people(uow=uow, template="payment_held", notices=[
+        (payment.person_id, {"card_tail": card_tail(payment.card_no),
+                             "amount": format_fen(payment.amount_fen),
+                             "bank_zh": bank.short_name_zh, "bank_en": bank.name_en},
+         f"benefit:{payment.id}:{payment.attempt}") for payment in held])
 
 
 def _notice(spec, period: str, payment) -> tuple[int, dict, str]:
