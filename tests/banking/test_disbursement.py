@@ -13,6 +13,7 @@ from yikatong.banking import bankfiles, disbursement, rules, service
 from yikatong.banking.bankfiles import FileDrop
 from yikatong.banking.models import BankDisbursementBatch, BankOutboxMessage, BankTransaction
 from yikatong.cards.protocols import BankGateway, BankRefused
+from yikatong.core.money import MAX_BALANCE_FEN
 from yikatong.ledger import service as ledger
 from yikatong.ledger.models import Journal, LedgerAccount, Posting
 
@@ -307,3 +308,28 @@ def test_a_batch_whose_file_left_the_drop_waits_and_the_others_go_on(bank_platfo
     with bank.uow() as uow:
         assert disbursement.batch_view(uow=uow, bank_code="ICBC",
                                        batch_id="qclc-202612-ICBC-0002").status == "received"
+
+
+def test_a_batch_that_would_take_an_account_over_the_bound_pays_nobody(bank_platform, bank, files):
+    """The bound is checked on every account the batch credits (on PostgreSQL on what the
+    crediting statement returns): over it, the whole batch is undone and left received."""
+    full, other = account(bank_platform, bank, 340, "褚一"), account(bank_platform, bank, 341, "卫二")
+    name, sm3 = drop_file(files, "pension-202612-ICBC-0040",
+                          [("pension:2026-12:40:1", full.pan, "褚一", 100, "")])
+    submit(bank_platform, "pension-202612-ICBC-0040", name, sm3)
+    with bank.uow() as uow:  # the customer's book one yuan short of the bound
+        uow.session.execute(LedgerAccount.__table__.update()
+                            .where(LedgerAccount.code == rules.customer_code("ICBC", full.pan))
+                            .values(balance=MAX_BALANCE_FEN - 100))
+        uow.commit()
+    name, sm3 = drop_file(files, "pension-202612-ICBC-0041",
+                          [("pension:2026-12:41:1", other.pan, "卫二", 500, ""),
+                           ("pension:2026-12:42:1", full.pan, "褚一", 200, "")])
+    submit(bank_platform, "pension-202612-ICBC-0041", name, sm3)
+    assert result_of(bank_platform, "pension-202612-ICBC-0041") is None  # left received
+    assert balance(bank, "ICBC", other.pan) == 0 and payer_book(bank) == -100
+    with bank.uow() as uow:
+        assert uow.session.execute(select(func.count()).select_from(Journal).where(
+            Journal.kind == "bank_disbursement")).scalar_one() == 1
+        assert uow.session.execute(select(BankDisbursementBatch.status).where(
+            BankDisbursementBatch.batch_id == "pension-202612-ICBC-0041")).scalar_one() == "received"

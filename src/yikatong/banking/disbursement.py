@@ -407,9 +407,12 @@ JOIN ledger_accounts l ON l.code = :prefix || r.pan
 WHERE r.batch_pk = :pk AND r.origin = 'new' AND r.status = 'posted'
 """)
 
+# The accounts of the journal over the bound (or negative where they may not be): all of
+# them, or only the payer's (`payer`) when the customers' were checked already.
 _OVER_BOUND = text("""
 SELECT COUNT(*) FROM ledger_accounts l
-WHERE l.id IN (SELECT account_id FROM ledger_postings WHERE journal_id = :journal)
+WHERE (l.id = :payer OR (:payer IS NULL AND
+       l.id IN (SELECT account_id FROM ledger_postings WHERE journal_id = :journal)))
   AND (l.balance > :bound OR l.balance < -:bound OR (l.balance < 0 AND NOT l.allow_negative))
 """)
 
@@ -421,6 +424,33 @@ FROM bank_disbursement_rows WHERE batch_pk = :pk ORDER BY line_no
 _OUTCOME_CACHE: dict[tuple[str, str], list] = {}
 
 
+# PostgreSQL: the customers' accounts moved (or opened) and their postings in ONE statement.
+# The upsert returns each touched account's id and new balance, so the postings join the
+# rows to those (no second lookup by code) and the bound is checked on what it returns (no
+# re-read of every touched account); the posted rows are read once (MATERIALIZED).
+# The accounts change before the postings' foreign-key checks run (at the statement's end),
+# so those find rows this transaction already holds, as with the separate statements.
+_CREDIT_AND_POST = text("""
+WITH posted AS MATERIALIZED (
+    SELECT :prefix || r.pan AS code, r.amount_fen FROM bank_disbursement_rows r
+    WHERE r.batch_pk = :pk AND r.origin = 'new' AND r.status = 'posted'
+), moved AS (
+    INSERT INTO ledger_accounts (code, kind, currency, allow_negative, balance, version, created_at)
+    SELECT code, 'liability', 'CNY', FALSE, SUM(amount_fen), 1, :now FROM posted GROUP BY code
+    ON CONFLICT (code) DO UPDATE SET balance = ledger_accounts.balance + EXCLUDED.balance,
+                                     version = ledger_accounts.version + 1
+    RETURNING id, code, balance, allow_negative
+), postings AS (
+    INSERT INTO ledger_postings (journal_id, account_id, amount)
+    SELECT :journal, m.id, -p.amount_fen FROM posted p JOIN moved m ON m.code = p.code
+    RETURNING 1
+)
+SELECT (SELECT COUNT(*) FROM postings),
+       (SELECT COUNT(*) FROM moved
+        WHERE balance > :bound OR balance < -:bound OR (balance < 0 AND NOT allow_negative))
+""").bindparams(bindparam("now", type_=UTCDateTime()))
+
+
 def _post_to_ledger(uow: UnitOfWork, batch: BankDisbursementBatch, now: datetime,
                     clock: _Steps) -> str | None:
     """One journal: the payer's settlement book debited with the total posted now, each
@@ -430,32 +460,41 @@ def _post_to_ledger(uow: UnitOfWork, batch: BankDisbursementBatch, now: datetime
     posted = connection.execute(text(
         "SELECT COALESCE(SUM(amount_fen), 0), COUNT(*) FROM bank_disbursement_rows "
         "WHERE batch_pk = :pk AND origin = 'new' AND status = 'posted'"), params).one()
-    total = int(posted[0])
+    total, count = int(posted[0]), int(posted[1])
     payments.open_settlement_account(uow, batch.bank_code, batch.payer_code)  # held rows' too
     uow.session.flush()
     if total == 0:
         return None
     prefix = rules.customer_code(batch.bank_code, "")
-    connection.execute(_CREDIT_EXISTING, {**params, "prefix": prefix})
-    clock.step("ledger_credit")
-    connection.execute(_OPEN_CREDITED, {**params, "prefix": prefix, "now": now})
-    clock.step("ledger_open")
     payer_id = connection.execute(_DEBIT_PAYER, {
         "total": total, "code": rules.settlement_code(batch.bank_code, batch.payer_code)}).scalar_one()
     request_id = rules.journal_request_id(batch.bank_code, f"disbursement:{batch.batch_id}")
     fingerprint = hashlib.sha256(
-        f"{batch.file_sm3}|{batch.payer_code}|{total}|{posted[1]}".encode()).hexdigest()
+        f"{batch.file_sm3}|{batch.payer_code}|{total}|{count}".encode()).hexdigest()
     journal_id = connection.execute(insert(Journal.__table__).values(
         request_id=request_id, kind="bank_disbursement",
         memo=f"{batch.payer_code} {batch.batch_id}"[:256], fingerprint=fingerprint,
         created_at=now).returning(Journal.__table__.c.id)).scalar_one()
-    connection.execute(_CUSTOMER_POSTINGS, {**params, "prefix": prefix, "journal": journal_id})
+    customers = {**params, "prefix": prefix, "journal": journal_id}
+    if connection.dialect.name == "postgresql":
+        postings, over = connection.execute(_CREDIT_AND_POST, {
+            **customers, "now": now, "bound": MAX_BALANCE_FEN}).one()
+        if postings != count:  # every posted row has its posting, or nothing commits
+            raise RuntimeError(f"batch {batch.batch_id}: {postings} postings for {count} rows")
+    else:
+        connection.execute(_CREDIT_EXISTING, customers)
+        connection.execute(_OPEN_CREDITED, {**customers, "now": now})
+        connection.execute(_CUSTOMER_POSTINGS, customers)
+        over = 0
+    clock.step("ledger_postings")
     connection.execute(text("INSERT INTO ledger_postings (journal_id, account_id, amount) "
                             "VALUES (:journal, :account, :amount)"),
                        {"journal": journal_id, "account": payer_id, "amount": total})
-    clock.step("ledger_postings")
-    if connection.execute(_OVER_BOUND, {"journal": journal_id,
-                                        "bound": MAX_BALANCE_FEN}).scalar_one():
+    # SQLite: every account of the journal re-read; PostgreSQL: the customers' were checked
+    # on what the upsert returned, the payer's book here.
+    journal_only = {"journal": journal_id, "bound": MAX_BALANCE_FEN,
+                    "payer": payer_id if connection.dialect.name == "postgresql" else None}
+    if over or connection.execute(_OVER_BOUND, journal_only).scalar_one():
         raise BalanceLimitExceeded(limit_yuan=format_fen(MAX_BALANCE_FEN))
     return request_id
 

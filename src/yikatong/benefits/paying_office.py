@@ -40,7 +40,9 @@ def compute_payee_list(*, uow: UnitOfWork, programme_code: str, period: str) -> 
                     or_(Enrolment.end_period.is_(None), Enrolment.end_period >= period))
              .order_by(Enrolment.person_id, Enrolment.id))
     payees: dict[str, PayeeRow] = {}
-    for row in uow.session.execute(query):
+    # Core rows (no ORM loading per row: a third of a million-row list's time)
+    uow.session.flush()
+    for row in uow.connection().execute(query):
         facts = row.facts or {}
         if rules.ineligibility(programme_code, spec.rules, birth=row.birth_date, gender=row.gender,
                                day=first_day, facts=facts):
@@ -60,12 +62,13 @@ def compute_payee_list(*, uow: UnitOfWork, programme_code: str, period: str) -> 
 
 def _within_duration(programme_code: str, rules_data: dict, start: str, period: str,
                      facts: dict) -> bool:
-    months = rules.months_between(start, period)
+    """Whether the enrolment is still within the programme's months (a programme without a
+    limit, the pension, is not asked how many)."""
     if programme_code == "unemployment":
-        return months <= rules.unemployment_months(float(facts.get("contribution_years", 0)),
-                                                   rules_data["duration"])
+        return rules.months_between(start, period) <= rules.unemployment_months(
+            float(facts.get("contribution_years", 0)), rules_data["duration"])
     if "months" in rules_data:
-        return months <= int(rules_data["months"])
+        return rules.months_between(start, period) <= int(rules_data["months"])
     return True
 
 
