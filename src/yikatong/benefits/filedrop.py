@@ -16,6 +16,7 @@ the header line (the column names line and the rows).
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
@@ -63,16 +64,25 @@ def write_disbursement_file(path: Path, *, batch_id: str, bank_code: str, payer_
     body = path.with_name(path.name + ".body.tmp")
     digest = hashes.Hash(hashes.SM3())
     count = total = 0
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")  # the bytes csv_line makes, per row
+
+    def flush(out) -> None:
+        block = buffer.getvalue().encode("utf-8")
+        digest.update(block)
+        out.write(block)
+        buffer.seek(0)
+        buffer.truncate()
+
     with open(body, "wb") as out:
-        columns = csv_line(ROW_COLUMNS)
-        digest.update(columns)
-        out.write(columns)
+        writer.writerow(ROW_COLUMNS)
         for row in rows:
-            line = csv_line(row)
-            digest.update(line)
-            out.write(line)
+            writer.writerow(row)
             count += 1
             total += int(row[3])
+            if count % 5000 == 0:  # hashed and written a block at a time
+                flush(out)
+        flush(out)
     sm3_hex = digest.finalize().hex()
     header = csv_line(disbursement_header(
         batch_id=batch_id, bank_code=bank_code, payer_code=payer_code, pay_date=pay_day,

@@ -302,8 +302,8 @@ def _hold_back_unpayable_pensions(uow: UnitOfWork, the_run: Run) -> None:
     the seam's reason before any bank sees them: set-based, a reason asked per person only
     while they are few."""
     seam = _pension_seam()
-    pending = uow.session.execute(select(Payment.id, Payment.person_id).where(
-        Payment.run_id == the_run.id, Payment.status == "pending")).all()
+    pending = uow.connection().execute(select(Payment.id, Payment.person_id).where(
+        Payment.run_id == the_run.id, Payment.status == "pending")).all()  # Core rows
     payable = seam.payable_person_ids(uow, [r.person_id for r in pending], the_run.period)
     unpayable = [r for r in pending if r.person_id not in payable]
     by_reason: dict[str, list[int]] = defaultdict(list)
@@ -410,9 +410,10 @@ def _write_files(platform, actor: Actor, run_id: int, root, progress: Progress) 
                 .order_by(Payment.id), execution_options=STREAM)
             refs: list[str] = []
 
-            def lines(rows=rows, refs=refs, the_run=the_run, memo=memo):
+            def lines(rows=rows, refs=refs, programme=the_run.programme_code,
+                      period=the_run.period, memo=memo):
                 for row in rows:
-                    ref = rules.row_ref(the_run.programme_code, the_run.period, row.id, row.attempt)
+                    ref = rules.row_ref(programme, period, row.id, row.attempt)
                     if not refs:
                         refs.append(ref)
                     refs[1:] = [ref]
