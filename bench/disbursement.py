@@ -236,8 +236,7 @@ def main() -> None:
     parser.add_argument("--period", default="2026-12")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--no-held", action="store_true",
-                        help="every account activated (no held payments, so no payment_held "
-                             "notices relayed to the platform one by one)")
+                        help="every account activated (no held payments)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 

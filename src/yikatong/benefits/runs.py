@@ -156,6 +156,7 @@ def run(platform, *, actor: Actor, programme_code: str, period: str,
         with platform.uow() as uow:
             _map_payments(uow, actor, run_id)
             uow.commit()
+        _refresh_statistics(platform)
         killpoint("run.mapped")
     with platform.uow() as uow:
         _plan_batches(uow, actor, run_id)
@@ -268,12 +269,6 @@ def _map_payments(uow: UnitOfWork, actor: Actor, run_id: int) -> None:
         ["run_id", "programme_code", "period", "id_number", "person_id", "name", "amount_fen",
          "status", "reason_code", "attempt", "bank_code", "pan", "card_no", "batch_seq",
          "updated_at"], source))
-    if on_postgres(uow.connection()):
-        # The new rows' statistics now, not when autovacuum comes: without them the planner
-        # took a batch's rows (run, bank, batch) from the (run, status) index, reading every
-        # pending payment of the run for each batch's file, result and tallies (quadratic in
-        # the run's size: most of the 1M run's 28 s reading results back).
-        uow.connection().exec_driver_sql("ANALYZE benefit_payments")
     if the_run.programme_code == "pension":
         _hold_back_unpayable_pensions(uow, the_run)
     _queue_failures(uow, the_run, Payment.run_id == run_id)
@@ -282,6 +277,17 @@ def _map_payments(uow: UnitOfWork, actor: Actor, run_id: int) -> None:
     counts = _tallies(uow, Payment.run_id == run_id)
     uow.audit(actor=actor, action="benefits.run_mapped", entity_type="benefit_run", entity_id=run_id,
               after={status: {"count": t.count, "fen": t.fen} for status, t in counts.items()})
+
+
+def _refresh_statistics(platform) -> None:
+    """PostgreSQL: the new payments' statistics now, not when autovacuum comes. Without them
+    the planner took a batch's rows (run, bank, batch) from the (run, status) index, reading
+    every pending payment of the run for each batch's result (quadratic in the run's size).
+    In a transaction of its own: ANALYZE's lock on the table is held until commit."""
+    with platform.uow() as uow:
+        if on_postgres(uow.connection()):
+            uow.connection().exec_driver_sql("ANALYZE benefit_payments")
+            uow.commit()
 
 
 def _payable_ids(uow: UnitOfWork, the_run: Run, payment_ids: list[int]) -> set[int]:
