@@ -123,6 +123,85 @@ person with its photo per failure (5 statements → 1 SMS insert per failure). E
 ~7 ms per failed payment, the person reads (4 of 5 statements) go. Held payments (one outbox
 message and one relay transaction per held row) are unchanged and remain the largest cost.
 
+## Measured after disb (2026-12-05, 10:25-10:55 UTC, branch disb)
+
+**Load average 4-9 throughout** (other helpers' suites and this branch's own niced test runs:
+two cores), so again only the ratio to the bare COPY of the same run compares. Pension,
+2026-12, the default mix (1 in 50 accounts not activated: held; 1 in 500 closed: failed).
+"base" is main at 22fb573 (git archive of it, run side by side); "disb" the branch.
+
+| run                                               | payees    | run     | bare COPY | ratio | load before → after |
+|---------------------------------------------------|-----------|---------|-----------|-------|---------------------|
+| base, default mix                                 | 100,000   | 49.91 s | 1.22 s    | 40.8× | 4.1 → 5.0           |
+| disb 50069ad (held notice from the result file)   | 100,000   | 12.52 s | 0.62 s    | 20.1× | 5.1 → 4.1           |
+| base, default mix (pair, one after the other)     | 100,000   | 88.81 s | 1.12 s    | 79.6× | 7.3 → 7.5           |
+| disb 89d842a (pair)                               | 100,000   | 25.23 s | 1.36 s    | 18.5× | 9.1 → 8.7           |
+| disb 82632bb (second pair, disb first)            | 100,000   | 25.38 s | 2.25 s    | 11.3× | 6.6 → 7.1           |
+| base (second pair)                                | 100,000   | 88.19 s | 1.68 s    | 52.3× | 7.9 → 9.3           |
+| disb 89d842a, default mix: 20,000 held            | 1,000,000 | 260.1 s | 11.80 s   | 22.0× | 8.4 → 9.1 (7.1 after the COPY) |
+
+The bare COPY of the same 100,000 rows took 0.62-2.25 s in these runs: at this load a single
+run's ratio moves by 2×; the run itself (disb 25.2-25.4 s against base 88.2-88.8 s in the two
+pairs) is the steadier figure.
+
+Steps, s (100k pair base / disb): payee list 6.45 / 4.59, mapping 3.77 / 3.68, files 1.68 /
+1.09, submit 72.47 / 10.03, results read 3.76 / 5.28, reconciliation 0.40 / 0.37. The 1M run:
+payee list 43.5, mapping 33.0, planning 0.7, files 15.6, submit (24 batches) 133.5, results
+read 31.6, reconciliation 2.0; every check passed (978,000 posted each with its ledger credit,
+20,000 held, 2,000 failed, one bank audit record per batch naming its rows). The first 1M
+run with held payments: before, ~21-50 ms per held payment relayed one by one would have added
+7-15 min (never run); now the held rows cost what posted ones do. (A first --profile run of
+base at 10:25 gave 23.4 s / 17.2×: its bank code was imported after this branch's first edit
+in the shared tree, so it is left out.)
+
+What changed, in order of payoff:
+
+* **Held payments** (the largest cost with held rows: base submit 72 s of 89 s at 100k): the
+  bank writes no `payment_held` outbox message per held row any more (each was relayed to the
+  platform in its own transaction: card read, card_bank_events insert, audit record, outbox
+  event, dispatch, SMS). The batch's result file already says `held`; `runs._settle` texts
+  every held holder once (`_tell_held`: one select per batch, notices.notify_people, subject
+  `benefit:<payment>:<attempt>`) in the transaction that settles the batch, so a crash
+  re-settles and re-texts nothing. Release on activation is the bank's as before
+  (payments.release_held on the held bank_transactions). Tests: the reference-bank run texts
+  the held holder once and the retried one once for the new attempt; the fake-bank run too.
+* **The bank's first batch** (found by EXPLAIN ANALYZE on a 300k run, the bench's run wrapped
+  so every bank INSERT/UPDATE printed its plan): `_DECIDE_NEW`'s anti-join on
+  bank_disbursement_rows, on a bank's first batch ever (statistics: empty), was planned as a
+  nested loop scanning the table it inserts into once per staged row: **16.3 s for 50,000
+  rows**, against 0.3-0.6 s for the hash anti-join of every later batch. That statement now
+  runs with enable_nestloop off (SET LOCAL, set back after): 0.50 s for the same first batch.
+* **The customers' credit** is one upsert on PostgreSQL (INSERT … ON CONFLICT (code) DO UPDATE
+  balance, version) returning the new balances, checked against the bound there: the UPDATE,
+  then the INSERT of the missing accounts with its anti-join, and the re-read of every account
+  of the journal (`_OVER_BOUND`, now only the payer's book) are one statement. (Posting in the
+  same statement, joined to what the upsert returns, was tried: planned as a nested loop over
+  the two CTEs, 134 s for 100k; dropped.) Test: a batch taking an account over the bound pays
+  nobody and stays received.
+* **The run's payments analysed after mapping** (ANALYZE benefit_payments, own transaction):
+  without statistics the results' UPDATE took each batch's rows from the (run, status) index,
+  reading every pending payment of the run per batch (83,333 rows filtered for a 16,667-row
+  batch at 100k; quadratic at 1M); now the (run, bank, batch) index.
+* Python per row: the reference office's list read as Core rows (the ORM's row loading was
+  1.1 of its 2.5 s at 100k under the profiler) and an enrolment's months counted only for a
+  programme with a limit (0.55 s); the bank file written a block at a time through one csv
+  writer (same bytes); the pension check's pending payments as Core rows.
+
+**The goal (≤ 3×) is still not met: 18-22×** (the no-held figure before was 20-24×; with held
+payments it was 40-80× and is now the same as without). Where the time goes now (1M: submit
+51 %, payee list 17 %, mapping 13 %, results 12 %, files 6 %) is per-row writes the bare COPY
+does not make. EXPLAIN ANALYZE per 50,000-row batch at 300k (load 5-6): bank_disbursement_rows
+insert 0.3-0.5 s, bank_transactions insert 0.45-0.9 s (its foreign-key check to bank_accounts
+0.43 s of it), ledger_postings insert 0.5-1.3 s (the two foreign-key checks 0.29 + 0.27 s),
+the customers' balances 0.1-0.2 s, and on the platform the results' UPDATE of benefit_payments
+2.0 s (non-HOT: status is in ix_benefit_payments_run_status, and COPY-filled pages leave no room
+for HOT anyway). Reaching 3× would need fewer indexed rows per payee (a bank_transactions row
+and a posting per row are the spec's), or schema changes not made here: benefit_payments with a
+fillfactor and without status in an index so the results update in place (HOT), fewer indexes
+on bank_transactions; and the per-row Python of the payee list (rules per enrolment, re-checked
+and SM3-hashed on receipt: ~17 % at 1M) set-based where the programme rules can be written in
+SQL.
+
 """
 
 from __future__ import annotations
