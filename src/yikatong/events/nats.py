@@ -72,7 +72,7 @@ import nats.errors
 import nats.js.errors
 from nats.js import api
 
-from yikatong.events.codec import decode_event, encode_event
+from yikatong.events.codec import StoredEvent, decode_event, encode_event
 from yikatong.events.protocols import Event, Handler
 
 log = logging.getLogger(__name__)
@@ -241,9 +241,9 @@ class JetStreamBus:
         """As `publish`, returning JetStream's ack (`duplicate` is True for a re-publish)."""
         return self._loop.run(self._publish(event), timeout=self.publish_timeout + self.connect_timeout + 5)
 
-    def publish_batch(self, events: Sequence[Event]) -> list[Event]:
+    def publish_batch(self, events: Sequence[Event | StoredEvent]) -> list[Event | StoredEvent]:
         """Publish pipelined (module docstring); returns the events JetStream acked, in batch
-        order. Failures are logged and leave their events out: an event whose ack is an error
+        order (outbox rows, `StoredEvent`, go with their payload as stored). Failures are logged and leave their events out: an event whose ack is an error
         or does not come in time, and everything from the first event that names no usable
         stream on (nothing behind it is sent). One hand-off to the I/O thread for the batch."""
         return self._loop.run(self._publish_pipelined(events), timeout=self.batch_deadline)
@@ -253,7 +253,7 @@ class JetStreamBus:
         """How long a `publish_batch` may take at most (connecting included)."""
         return self.publish_timeout * 2 + self.connect_timeout * 2 + 10
 
-    def start_publish_batch(self, events: Sequence[Event]) -> Future:
+    def start_publish_batch(self, events: Sequence[Event | StoredEvent]) -> Future:
         """`publish_batch` without waiting: a future of the stored events, so the caller
         (the dispatcher) reads and marks rows while the batch is on its way."""
         return self._loop.submit(self._publish_pipelined(events))
@@ -430,8 +430,8 @@ class JetStreamBus:
             headers={"Nats-Msg-Id": event.event_id},
         )
 
-    async def _publish_pipelined(self, events: Sequence[Event]) -> list[Event]:
-        addressed: list[tuple[Event, str]] = []
+    async def _publish_pipelined(self, events: Sequence[Event | StoredEvent]) -> list[Event | StoredEvent]:
+        addressed: list[tuple[Event | StoredEvent, str]] = []
         for event in events:
             try:
                 addressed.append((event, await self._ensure_stream(event.partner)))
@@ -445,7 +445,7 @@ class JetStreamBus:
                 # No wait_stall: its timer costs a task per message (a third of the rate);
                 # the dispatcher's batches of 1,000 never fill nats-py's 4,000 pending publishes anyway.
                 acks.append(await js.publish_async(
-                    subject_for(event, self.namespace), encode_event(event), stream=stream,
+                    subject_for(event, self.namespace), _wire(event), stream=stream,
                     headers={"Nats-Msg-Id": event.event_id}))
             except Exception:  # refused before it was written (e.g. too large): cut here
                 log.exception("event %s could not be sent; it and the rest wait", event.event_id)
@@ -613,6 +613,11 @@ class JetStreamBus:
                 extended = clock()
                 for message in waiting:
                     await message.in_progress()
+
+
+def _wire(event: Event | StoredEvent) -> bytes:
+    """The message body: an outbox row's payload as stored (the dispatcher's), else encoded."""
+    return event.wire() if isinstance(event, StoredEvent) else encode_event(event)
 
 
 async def _log_connection_error(error: Exception) -> None:

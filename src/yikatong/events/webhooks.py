@@ -27,7 +27,7 @@ from __future__ import annotations
 import hmac
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -203,16 +203,20 @@ def secret_context(partner: str) -> str:
     return f"webhook_endpoints.secret:{partner}"
 
 
-def enqueue_deliveries(uow: UnitOfWork, rows: Sequence[OutboxEvent | Event]) -> int:
+def enqueue_deliveries(uow: UnitOfWork, rows: Sequence[OutboxEvent | Event],
+                       with_endpoint: Collection[str] | None = None) -> int:
     """Queue a delivery for each published row whose partner has an endpoint (enabled or
     not: a disabled endpoint gets its backlog when re-enabled). Called by the dispatcher in
-    the transaction that marks the rows published."""
+    the transaction that marks the rows published; `with_endpoint`, when given, names the
+    partners with an endpoint as that transaction found them (the dispatcher asks in the
+    marking statement itself), so they are not looked up again."""
     partners = {row.partner for row in rows if row.partner}
     if not partners:
         return 0
-    with_endpoint = set(uow.session.execute(
-        select(WebhookEndpoint.partner).where(WebhookEndpoint.partner.in_(partners))
-    ).scalars())
+    if with_endpoint is None:
+        with_endpoint = set(uow.session.execute(
+            select(WebhookEndpoint.partner).where(WebhookEndpoint.partner.in_(partners))
+        ).scalars())
     now = uow.now()
     queued = [
         WebhookDelivery(
