@@ -119,6 +119,3 @@ class WirePayload(TypeDecorator):
 
             return lambda value: Json(value, dumps=encode_payload)
         return lambda value: encode_payload(value)
-
-    def coerce_compared_value(self, op, value):
-        return self.impl_instance.coerce_compared_value(op, value)
