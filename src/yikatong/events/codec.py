@@ -14,13 +14,25 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring  # what json.dumps(..., ensure_ascii=False) uses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON
 from sqlalchemy.types import TypeDecorator
 
 from yikatong.core.clock import as_utc
 from yikatong.events.protocols import Event
+
+if TYPE_CHECKING:  # the models import this module (WirePayload)
+    from yikatong.events.models import OutboxEvent
+
+
+def as_event(row: OutboxEvent) -> Event:
+    """The Event of an outbox row."""
+    return Event(
+        event_id=row.event_id, type=row.type, aggregate_type=row.aggregate_type,
+        aggregate_id=row.aggregate_id, partner=row.partner, payload=row.payload,
+        occurred_at=row.occurred_at, seq=row.seq,
+    )
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:

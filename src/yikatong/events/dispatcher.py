@@ -13,20 +13,15 @@ from collections.abc import Callable
 from sqlalchemy import Text, cast, func, select, update
 
 from yikatong.core.killpoints import killpoint
-from yikatong.events.codec import StoredEvent
+from yikatong.events.codec import StoredEvent, as_event
 from yikatong.events.models import OutboxEvent, WebhookEndpoint
 from yikatong.events.protocols import Event, EventBus
 from yikatong.events.wakeup import OutboxWakeup
+from yikatong.events.webhooks import enqueue_deliveries
+
+__all__ = ["DispatchLoop", "as_event", "dispatch_pending", "publish_events", "start_publishing"]
 
 log = logging.getLogger(__name__)
-
-
-def as_event(row: OutboxEvent) -> Event:
-    return Event(
-        event_id=row.event_id, type=row.type, aggregate_type=row.aggregate_type,
-        aggregate_id=row.aggregate_id, partner=row.partner, payload=row.payload,
-        occurred_at=row.occurred_at, seq=row.seq,
-    )
 
 
 def publish_events(bus: EventBus, events: list[StoredEvent]) -> list[StoredEvent | Event]:
@@ -181,8 +176,6 @@ def _mark(platform, events: list[StoredEvent], stored: list[StoredEvent | Event]
           read_after: list[StoredEvent] = (), limit: int = 0) -> list[StoredEvent]:
     """Mark the stored events published and count an attempt on the first one left; in the
     same transaction, read the batch after `read_after` (when it was full), which is returned."""
-    from yikatong.events.webhooks import enqueue_deliveries  # webhooks imports as_event
-
     seqs = {event.seq for event in stored}
     with platform.uow() as uow:
         # Only acked rows are marked, and only once (another dispatcher may have marked one).

@@ -43,8 +43,7 @@ from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.crypto import sm2
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.uow import UnitOfWork
-from yikatong.events.codec import decode_event, encode_event
-from yikatong.events.dispatcher import as_event
+from yikatong.events.codec import as_event, decode_event, encode_event
 from yikatong.events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from yikatong.events.protocols import Event
 
