@@ -16,7 +16,8 @@ marking the outbox row, its re-publish falls inside the stream's duplicate windo
 dropped by the server; after the window the partner's inbox (`events.inbox`) drops it.
 
 `publish_batch` (the dispatcher's) pipelines: it writes the whole batch in outbox order on
-one connection without waiting, then checks every ack (each with its own timeout). The
+one connection without waiting, then reads every ack, matched to its message by the reply
+subject on one subscription of the bus's own (`_AckInbox`; one deadline for the batch). The
 server stores a connection's messages in the order it receives them, so the stream keeps
 the outbox order. Only acked events count as stored: an event whose ack is an error or does
 not come in time keeps its outbox row unpublished and goes again on the next run (a copy
