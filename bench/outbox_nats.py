@@ -132,9 +132,9 @@ medians:
                                DO NOTHING RETURNING (an array of ids on PostgreSQL) instead of
                                a query and an ORM flush
 
-Where a batch of 1,000 goes now (same harness, load ≈ 9): the marking UPDATE 30-45 ms, the
-read 10-20 ms, BEGIN and COMMIT the rest of 55-75 ms; the publish of the next batch (about
-16 ms of CPU) overlaps it. Faking the bus (acks at once) the database side alone gave
+Where a batch of 1,000 went (same harness, load ≈ 9, before the SET LOCAL became an
+InitPlan): the marking UPDATE 30-45 ms, the read 10-20 ms, the SET 8-10 ms, BEGIN and COMMIT
+the rest of 55-75 ms; the publish of the next batch (about 16 ms of CPU) overlaps it. Faking the bus (acks at once) the database side alone gave
 10-16k/s at load 7, so what is left is PostgreSQL updating 1,000 rows and their six indexes.
 
 This bench after all the changes:
@@ -152,8 +152,8 @@ This bench after all the changes:
                                                                     awaited
 
   commit → applied, woken: p50 8.0 / 7.4 / 8.0 ms, p99 26.3 / 22.9 / 23.4 ms (polled p99 244 /
-  551 / 233 ms). The first run's catch-up was before the inbox change (the one after it
-  came in between). At these loads the goal of 10,000/s was met in two runs of three; in
+  551 / 233 ms). The first run's catch-up was before the inbox change (committed between
+  the first run and the second). At these loads the goal of 10,000/s was met in two runs of three; in
   the third the raw pipelined publish itself ran at 8,396/s and the dispatcher at 0.95 of it,
   so what held it there was the machine, not the dispatcher. On the quiet machine the morning
   baseline was 8,992; a quiet run of this code is still to be made.
