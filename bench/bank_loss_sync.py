@@ -142,11 +142,12 @@ This bench after the changes:
     11:04  8.9-9.0   37 / 320    47 / 152    41 /  91    5,159        4,462 (6,790)     1,811 (107)
     11:13  9.5-12    23 / 565    35 / 192    22 / 481    5,017        11,689 (9,660)    4,219 (78)
     11:16  8.8-10    13 /  28    35 /  81    27 / 255    8,146        9,005 (31,285)    3,062 (87)
+    11:19  6.7-8.9   18 /  95    36 / 161    21 /  90    6,615        12,577 (12,298)   4,369 (233)
 
-  (p→b polled p99 369 / 337 / 276 ms in the same runs.) The bank's figure met 3,000/s in two
-  runs of three at a load of about 10, against 3,898 on the quiet machine before; it cannot
+  (p→b polled p99 369 / 337 / 276 / 1,054 ms in the same runs.) The bank's figure met 3,000/s
+  in three runs of four at loads of 7-12, against 3,898 on the quiet machine before; it cannot
   exceed the dispatcher's, and in this bench both share one process (and its GIL) with the
-  platform's consumers. The dispatcher reached 10,000/s in one run of three here (in
+  platform's consumers. The dispatcher reached 10,000/s in two runs of four here (in
   bench/outbox_nats.py, at the same loads, in two of three): this bench drains a single
   backlog of 3,000 (three batches, the first without overlap) while the bank's node applies
   it in the same process. The latency tails follow the load (the third run, the least
