@@ -88,6 +88,76 @@ machine: the quiet run below reached 7,190 with the code unchanged.
   2,011; woken p50 74.8 / p99 221 ms and p50 13.0 / p99 61.2 ms. Figures at this load say
   little about the code.)
 
+Then (2026-12-05, branch evpath; PostgreSQL; the two cores shared with other helpers'
+benches and test runs, load average 5-11 all morning). Starting point, measured on the quiet
+machine (load ≈ 1) this morning: pipelined 8,992 events/s (rounds 7,000 / 8,992 / 18,163),
+1.23 of raw awaited 7,324; the goal of 10,000/s not met. Each step below was measured by
+alternating the previous code and the new in separate processes, three times three rounds
+of 5,000 events (a throwaway harness draining a filled outbox; not in the repository),
+medians:
+
+  payload passed through       the dispatcher reads each payload as its stored text and
+  (events.codec)               splices it into the wire document (codec.StoredEvent,
+                               wire_document); the outbox now stores payloads in the wire's
+                               own form (codec.WirePayload: compact, UTF-8 unescaped), so the
+                               bytes are exactly encode_event's (tests/events/test_codec.py;
+                               a row stored before, still pending at the upgrade, goes out as
+                               the same JSON value spelled as stored). With it: the marking
+                               transaction also reads the batch after next (one transaction
+                               per batch instead of two), and the marking UPDATE returns
+                               whether the row's partner has a webhook endpoint (the separate
+                               query is gone, same transaction, nothing cached).
+                               previous ~5.9k → ~10.9k events/s (load 5.5-6.4)
+  commit not waiting for disk  the marking transaction's commit does not wait for its WAL
+                               (synchronous_commit off for that transaction only; losing a
+                               mark is the crash between publish and mark: re-published,
+                               dropped by Msg-Id or the inboxes). First as a SET LOCAL:
+                               ~9.8k → ~11.7k (load 5.3-6.4); the SET's own round trip cost
+                               5-10 ms under load, so it became an InitPlan of the UPDATE's
+                               RETURNING (set_config): ~13.4k → ~17.4k (load 6.9-7.2)
+  acks on our own inbox        the pipelined publish matches JetStream's acks by reply
+  (events.nats._AckInbox)      subject on one subscription instead of nats-py's
+                               publish_async (a future, a semaphore wait, a random token and a
+                               PubAck per message); every ack still read and checked
+                               (tests/events/test_ack_inbox.py). publish_batch alone: 31.5-34.0
+                               → 15.8-16.2 µs of CPU per event, 10.8-13.5k → 19.4-23.6k
+                               events/s. The dispatcher's A/B at load 8.5-8.9 showed no
+                               difference (~8.3k vs ~8.7k): under that load it waits for
+                               PostgreSQL; the CPU it frees goes to PostgreSQL and NATS on
+                               the same two cores
+  first round                  the first mark imported events.webhooks (httpx, cryptography:
+                               176 ms under load): a first round's mark took 204-554 ms
+                               against 20-70 ms for the others; imported with the dispatcher now
+  catch-up (events.inbox)      a batch claims its inbox rows with one INSERT … ON CONFLICT
+                               DO NOTHING RETURNING (an array of ids on PostgreSQL) instead of
+                               a query and an ORM flush
+
+Where a batch of 1,000 went (same harness, load ≈ 9, before the SET LOCAL became an
+InitPlan): the marking UPDATE 30-45 ms, the read 10-20 ms, the SET 8-10 ms, BEGIN and COMMIT
+the rest of 55-75 ms; the publish of the next batch (about 16 ms of CPU) overlaps it. Faking the bus (acks at once) the database side alone gave
+10-16k/s at load 7, so what is left is PostgreSQL updating 1,000 rows and their six indexes.
+
+This bench after all the changes:
+
+    UTC    load      raw awaited  raw pipelined  one ack at a time  pipelined (now)        catch-up 200/tx
+    11:02  6.4-10.9  8,512        31,330         3,338              15,605 (7,271 / 15,605  2,076 (one per tx 135)
+                                                                    / 18,189): 1.83 of raw
+                                                                    awaited
+    11:12  9.9-14.7  3,870        8,396          1,730              7,954 (7,954 / 7,866 /  6,493 (117)
+                                                                    15,355): 2.06 of raw
+                                                                    awaited, 0.95 of raw
+                                                                    pipelined
+    11:16  8.8-12.0  6,470        31,404         3,583              22,067 (13,643 / 23,891 9,057 (202)
+                                                                    / 22,067): 3.41 of raw
+                                                                    awaited
+
+  commit → applied, woken: p50 8.0 / 7.4 / 8.0 ms, p99 26.3 / 22.9 / 23.4 ms (polled p99 244 /
+  551 / 233 ms). The first run's catch-up was before the inbox change (committed between
+  the first run and the second). At these loads the goal of 10,000/s was met in two runs of three; in
+  the third the raw pipelined publish itself ran at 8,396/s and the dispatcher at 0.95 of it,
+  so what held it there was the machine, not the dispatcher. On the quiet machine the morning
+  baseline was 8,992; a quiet run of this code is still to be made.
+
 What made the difference, besides pipelining: publish_async without wait_stall (its timer
 task per message cut the rate to a third), and the dispatcher reading and marking rows with
 plain statements (one UPDATE … RETURNING) instead of ORM objects. On SQLite the dispatcher's

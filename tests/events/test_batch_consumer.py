@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +17,7 @@ from tests.events.helpers import emit, wait_for_count, wait_until
 from yikatong.events.dispatcher import dispatch_pending
 from yikatong.events.inbox import InboxRecord, consume_all_once, consume_once
 from yikatong.events.models import OutboxEvent
+from yikatong.events.protocols import Event
 
 pytestmark = [pytest.mark.nats, pytest.mark.db]
 
@@ -149,3 +152,18 @@ def test_a_lone_event_is_not_held_back_for_a_batch_to_fill(quiet_platform, bus, 
         backlog(quiet_platform, bus, 1)
     wait_until(lambda: partner.applied() == [0], timeout=10.0,  # far below the 60 s poll
                what="the lone event applied")
+
+
+@pytest.mark.db
+def test_a_batch_claims_with_one_statement_and_skips_what_was_applied_before(quiet_platform):
+    partner = Partner(quiet_platform)
+    events = [Event(event_id=str(uuid.uuid4()), type="card.status_changed", aggregate_type="card",
+                    aggregate_id="6217002000", partner="ICBC", payload={"n": n},
+                    occurred_at=datetime(2026, 3, 2, tzinfo=UTC), seq=n + 1) for n in range(4)]
+    partner.one(events[1])  # applied before, one at a time
+    with quiet_platform.uow() as uow:
+        applied = consume_all_once(uow, CONSUMER, [*events, events[2]], partner.apply)  # 2 twice
+        uow.commit()
+    assert applied == 3
+    assert sorted(partner.applied()) == [0, 1, 2, 3]
+    assert partner.inbox() == 4

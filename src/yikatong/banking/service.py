@@ -16,8 +16,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy import String, any_, bindparam, cast, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from yikatong.banking import payments, rules
 from yikatong.banking.errors import (
@@ -49,6 +50,7 @@ from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.clock import as_utc, local_date
 from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
 from yikatong.core.money import Fen, format_fen
+from yikatong.db.base import UTCDateTime
 from yikatong.db.uow import UnitOfWork
 from yikatong.events.protocols import Event
 
@@ -555,6 +557,18 @@ _HR_UPDATE = (update(BankAccount.__table__)
                       version=BankAccount.__table__.c.version + 1))
 
 
+# `_HR_UPDATE` for the whole batch in one statement (PostgreSQL): versioned the same way, each
+# row updated only at the version the batch loaded; the accounts of a batch are distinct.
+_HR_UPDATE_ARRAYS = text(
+    "UPDATE bank_accounts SET hr_status = batch.hr_status, hr_status_at = batch.hr_status_at,"
+    " platform_hr_seq = batch.platform_hr_seq, version = bank_accounts.version + 1"
+    " FROM unnest(CAST(:ids AS INTEGER[]), CAST(:seen_versions AS INTEGER[]),"
+    " CAST(:hr_statuses AS VARCHAR[]), CAST(:hr_status_ats AS TIMESTAMP WITH TIME ZONE[]),"
+    " CAST(:platform_hr_seqs AS INTEGER[]))"
+    " AS batch (id, seen_version, hr_status, hr_status_at, platform_hr_seq)"
+    " WHERE bank_accounts.id = batch.id AND bank_accounts.version = batch.seen_version")
+
+
 def _write_hr_statuses(uow: UnitOfWork) -> None:
     """The accounts of a batch whose only change is the HR status (most of a backlog) in one
     executemany, versioned as the ORM's flush would be (a row changed meanwhile raises
@@ -565,10 +579,16 @@ def _write_hr_statuses(uow: UnitOfWork) -> None:
                if isinstance(account, BankAccount) and _only_hr_changed(account)]
     if len(changed) < 2 or not uow.session.get_bind().dialect.supports_sane_multi_rowcount:
         return
-    result = uow.session.connection().execute(_HR_UPDATE, [
-        {"account_id": a.id, "seen_version": a.version, "new_hr_status": a.hr_status,
-         "new_hr_status_at": a.hr_status_at, "new_platform_hr_seq": a.platform_hr_seq}
-        for a in changed])
+    if _on_postgresql(uow):  # one statement over arrays, as the claim
+        result = uow.session.connection().execute(_HR_UPDATE_ARRAYS, {
+            "ids": [a.id for a in changed], "seen_versions": [a.version for a in changed],
+            "hr_statuses": [a.hr_status for a in changed], "hr_status_ats": [a.hr_status_at for a in changed],
+            "platform_hr_seqs": [a.platform_hr_seq for a in changed]})
+    else:
+        result = uow.session.connection().execute(_HR_UPDATE, [
+            {"account_id": a.id, "seen_version": a.version, "new_hr_status": a.hr_status,
+             "new_hr_status_at": a.hr_status_at, "new_platform_hr_seq": a.platform_hr_seq}
+            for a in changed])
     if result.rowcount != len(changed):
         raise ConcurrentChange()
     preloaded = uow.session.info.get(_PRELOADED, {})
@@ -597,12 +617,43 @@ def _claim(uow: UnitOfWork, events: list[tuple[str, Event]]) -> list[tuple[str, 
         first.setdefault((bank_code, event.event_id), (bank_code, event))
     if not first:
         return []
-    statement = (_INSERT_FOR[uow.session.get_bind().dialect.name](_PROCESSED)
-                 .on_conflict_do_nothing(index_elements=["bank_code", "message_id"])
-                 .returning(_PROCESSED.c.bank_code, _PROCESSED.c.message_id))
-    claimed = {(bank_code, message_id) for bank_code, message_id in uow.session.execute(
-        statement, [_processed_row(uow, bank_code, event) for bank_code, event in first.values()])}
+    if _on_postgresql(uow):
+        claimed = set(uow.session.execute(_CLAIM_ARRAYS, _claim_arrays(uow, list(first.values()))).tuples())
+    else:
+        statement = (_INSERT_FOR[uow.session.get_bind().dialect.name](_PROCESSED)
+                     .on_conflict_do_nothing(index_elements=["bank_code", "message_id"])
+                     .returning(_PROCESSED.c.bank_code, _PROCESSED.c.message_id))
+        claimed = {(bank_code, message_id) for bank_code, message_id in uow.session.execute(
+            statement, [_processed_row(uow, bank_code, event) for bank_code, event in first.values()])}
     return [pair for key, pair in first.items() if key in claimed]
+
+
+def _on_postgresql(uow: UnitOfWork) -> bool:
+    return uow.session.get_bind().dialect.name == "postgresql"
+
+
+# The claim on PostgreSQL: the batch's columns as five arrays, one statement whose text does
+# not depend on the batch's size. As a multi-row VALUES list (8 parameters a row) psycopg
+# rewrote a statement of 1,600 parameters for every batch (its query cache keeps short ones
+# only): a fifth of the batch's time. WITH ORDINALITY keeps the batch's order in the ids.
+_CLAIM_ARRAYS = text(
+    "INSERT INTO bank_processed_messages (bank_code, message_id, type, card_no, platform_seq,"
+    " outcome, note, processed_at)"
+    " SELECT bank_code, message_id, type, card_no, platform_seq, 'applied', NULL, :processed_at"
+    " FROM unnest(CAST(:bank_codes AS VARCHAR[]), CAST(:message_ids AS VARCHAR[]),"
+    " CAST(:types AS VARCHAR[]), CAST(:card_nos AS VARCHAR[]), CAST(:platform_seqs AS INTEGER[]))"
+    " WITH ORDINALITY AS batch (bank_code, message_id, type, card_no, platform_seq, position)"
+    " ORDER BY position"
+    " ON CONFLICT (bank_code, message_id) DO NOTHING RETURNING bank_code, message_id",
+).bindparams(bindparam("processed_at", type_=UTCDateTime))
+
+
+def _claim_arrays(uow: UnitOfWork, pairs: list[tuple[str, Event]]) -> dict:
+    """`_processed_row` of each pair, by column."""
+    rows = [_processed_row(uow, bank_code, event) for bank_code, event in pairs]
+    return {"bank_codes": [row["bank_code"] for row in rows], "message_ids": [row["message_id"] for row in rows],
+            "types": [row["type"] for row in rows], "card_nos": [row["card_no"] for row in rows],
+            "platform_seqs": [row["platform_seq"] for row in rows], "processed_at": uow.now()}
 
 
 def _processed_row(uow: UnitOfWork, bank_code: str, event: Event) -> dict:
@@ -782,9 +833,13 @@ def _preload_accounts(uow: UnitOfWork, cards: list[tuple[str, str]]) -> None:
     """Load the accounts of these (bank_code, card_no) in one query, for `_by_card`."""
     if not cards:
         return
+    card_nos = sorted({card for _, card in cards})
+    # On PostgreSQL the card numbers as one array: a statement that is the same text for every
+    # batch (psycopg keeps it converted), not one parameter per card.
+    by_card = BankAccount.card_no == any_(cast(card_nos, ARRAY(String))) if _on_postgresql(uow) \
+        else BankAccount.card_no.in_(card_nos)
     accounts = uow.session.execute(select(BankAccount).where(
-        BankAccount.bank_code.in_({code for code, _ in cards}),
-        BankAccount.card_no.in_({card for _, card in cards}))).scalars()
+        BankAccount.bank_code.in_({code for code, _ in cards}), by_card)).scalars()
     uow.session.info[_PRELOADED] = {(a.bank_code, a.card_no): a for a in accounts}
 
 

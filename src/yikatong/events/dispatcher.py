@@ -10,44 +10,42 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import Text, cast, func, select, update
 
 from yikatong.core.killpoints import killpoint
-from yikatong.events.models import OutboxEvent
+from yikatong.events.codec import StoredEvent, as_event
+from yikatong.events.models import OutboxEvent, WebhookEndpoint
 from yikatong.events.protocols import Event, EventBus
 from yikatong.events.wakeup import OutboxWakeup
+from yikatong.events.webhooks import enqueue_deliveries
+
+__all__ = ["DispatchLoop", "as_event", "dispatch_pending", "publish_events", "start_publishing"]
 
 log = logging.getLogger(__name__)
 
 
-def as_event(row: OutboxEvent) -> Event:
-    return Event(
-        event_id=row.event_id, type=row.type, aggregate_type=row.aggregate_type,
-        aggregate_id=row.aggregate_id, partner=row.partner, payload=row.payload,
-        occurred_at=row.occurred_at, seq=row.seq,
-    )
-
-
-def publish_events(bus: EventBus, events: list[Event]) -> list[Event]:
-    """Publish events; returns those the bus stored, in order. A bus with `publish_batch`
-    (JetStream) takes the whole list in one call and pipelines it, keeping each card's order;
-    any other bus gets one event at a time and the run stops at the first failure."""
+def publish_events(bus: EventBus, events: list[StoredEvent]) -> list[StoredEvent | Event]:
+    """Publish outbox rows; returns those the bus stored, in order. A bus with `publish_batch`
+    (JetStream) takes the whole list in one call and pipelines it, keeping each card's order,
+    and puts each row's payload on the wire as stored (events.codec); any other bus gets one
+    Event at a time and the run stops at the first failure."""
     if hasattr(bus, "publish_batch"):
         try:
             return bus.publish_batch(events)
         except Exception:  # e.g. timed out as a whole: nothing counts, repeats are deduped
             log.exception("publishing a batch of %d events failed; will retry", len(events))
             return []
-    for count, event in enumerate(events):
+    decoded = [row.event() for row in events]
+    for count, event in enumerate(decoded):
         try:
             bus.publish(event)
         except Exception:
             log.exception("publishing event %s failed; will retry", event.event_id)
-            return events[:count]
-    return events
+            return decoded[:count]
+    return decoded
 
 
-def start_publishing(bus: EventBus, events: list[Event]) -> Callable[[], list[Event]]:
+def start_publishing(bus: EventBus, events: list[StoredEvent]) -> Callable[[], list[StoredEvent | Event]]:
     """Begin publishing `events`; returns a call that waits and gives what `publish_events`
     would. A bus with `start_publish_batch` (JetStream) publishes on its own thread meanwhile;
     any other bus publishes here, before this returns."""
@@ -60,7 +58,7 @@ def start_publishing(bus: EventBus, events: list[Event]) -> Callable[[], list[Ev
         log.exception("publishing a batch of %d events failed; will retry", len(events))
         return list
 
-    def stored() -> list[Event]:
+    def stored() -> list[StoredEvent]:
         try:
             return future.result(bus.batch_deadline)
         except Exception:  # e.g. timed out as a whole: nothing counts, repeats are deduped
@@ -100,10 +98,11 @@ def dispatch_pending(platform, bus: EventBus | None = None, *, limit: int = 1000
 
 def _dispatch_batches(platform, bus: EventBus, limit: int) -> int:
     """Batch after batch, overlapped: while one batch is on its way (JetStream publishes on
-    its own thread), the next is read and the one before is marked; the next batch goes out
-    only once every event of this one is stored, so nothing overtakes a failed event.
+    its own thread), the dispatcher marks the one before and reads the one after next in
+    one transaction; the next batch goes out only once every event of this one is stored,
+    so nothing overtakes a failed event.
 
-    The batch read ahead takes rows after the one in flight (those are not marked yet). The
+    A batch read ahead takes rows after the last one read (those are not marked yet). The
     run ends with a short batch, unless a dispatch asked for another round meanwhile; a row
     committed late with a lower seq than the batch read ahead is left for the dispatch its
     commit causes (events.wakeup)."""
@@ -112,66 +111,111 @@ def _dispatch_batches(platform, bus: EventBus, limit: int) -> int:
     if events:
         killpoint("events.dispatch.read")  # committed, not published: goes out on the next run
     waiting = start_publishing(bus, events) if events else None
+    upcoming = _read_after(platform, limit, events)
     while events:
-        upcoming = _read_pending(platform, limit, after=events[-1].seq) if len(events) == limit else []
         stored = waiting()
         total += len(stored)
         complete = len(stored) == len(events)
         if complete and upcoming:
             waiting = start_publishing(bus, upcoming)
         killpoint("events.dispatch.published")  # consumers have it, the row is not marked
-        _mark(platform, events, stored)
+        following = _mark(platform, events, stored,
+                          read_after=upcoming if complete else [], limit=limit)
         if not complete:
             return total
         if not upcoming and _another_round.is_set():
             upcoming = _read_fresh(platform, limit)
             if upcoming:
                 waiting = start_publishing(bus, upcoming)
-        events = upcoming
+                following = _read_after(platform, limit, upcoming)
+        events, upcoming = upcoming, following
     return total
 
 
-def _read_fresh(platform, limit: int) -> list[Event]:
+def _read_fresh(platform, limit: int) -> list[StoredEvent]:
     """The oldest unpublished events; the request for another round is served by this read."""
     _another_round.clear()
-    return _read_pending(platform, limit)
+    with platform.uow() as uow:
+        return _read_pending(uow, limit)
 
 
+def _read_after(platform, limit: int, batch: list[StoredEvent]) -> list[StoredEvent]:
+    """The batch after a full `batch` (none after a short one: it took all there was)."""
+    if len(batch) < limit:
+        return []
+    with platform.uow() as uow:
+        return _read_pending(uow, limit, after=batch[-1].seq)
+
+
+# Event's fields, in its order; the payload as the text stored (events.codec.StoredEvent).
 _EVENT_COLUMNS = (OutboxEvent.event_id, OutboxEvent.type, OutboxEvent.aggregate_type,
-                  OutboxEvent.aggregate_id, OutboxEvent.partner, OutboxEvent.payload,
-                  OutboxEvent.occurred_at, OutboxEvent.seq)  # Event's fields, in its order
+                  OutboxEvent.aggregate_id, OutboxEvent.partner, cast(OutboxEvent.payload, Text),
+                  OutboxEvent.occurred_at, OutboxEvent.seq)
+_PENDING = select(*_EVENT_COLUMNS).where(OutboxEvent.published_at.is_(None))
 
 
-def _read_pending(platform, limit: int, *, after: int | None = None) -> list[Event]:
+def _read_pending(uow, limit: int, *, after: int | None = None) -> list[StoredEvent]:
     """The oldest unpublished events (after seq `after`). Plain statements rather than ORM
     objects: reading 500 rows as objects and flushing an UPDATE for each took longer than
-    publishing them pipelined."""
-    query = select(*_EVENT_COLUMNS).where(OutboxEvent.published_at.is_(None))
-    if after is not None:
-        query = query.where(OutboxEvent.seq > after)
-    with platform.uow() as uow:
-        return [Event(*row) for row in uow.session.execute(query.order_by(OutboxEvent.seq).limit(limit))]
+    publishing them pipelined. The payload is read as text: decoding it only to encode it
+    again for the wire was a third of this thread's CPU."""
+    query = _PENDING if after is None else _PENDING.where(OutboxEvent.seq > after)
+    rows = uow.connection().execute(query.order_by(OutboxEvent.seq).limit(limit))
+    return [StoredEvent(*row) for row in rows]
 
 
-def _mark(platform, events: list[Event], stored: list[Event]) -> None:
-    """Mark the stored events published; count an attempt on the first one left."""
-    from yikatong.events.webhooks import enqueue_deliveries  # webhooks imports as_event
+_OUTBOX = OutboxEvent.__table__
+# Whether the row's partner has a webhook endpoint, asked by the marking statement itself
+# (one round trip less per batch than asking after it; the same transaction either way).
+# (IN rather than a correlated EXISTS: SQLite's RETURNING drops table names, which would make
+# the correlation compare the endpoint's partner with itself.)
+_HAS_ENDPOINT = _OUTBOX.c.partner.in_(select(WebhookEndpoint.__table__.c.partner))
 
+
+def _mark(platform, events: list[StoredEvent], stored: list[StoredEvent | Event], *,
+          read_after: list[StoredEvent] = (), limit: int = 0) -> list[StoredEvent]:
+    """Mark the stored events published and count an attempt on the first one left; in the
+    same transaction, read the batch after `read_after` (when it was full), which is returned."""
     seqs = {event.seq for event in stored}
     with platform.uow() as uow:
         # Only acked rows are marked, and only once (another dispatcher may have marked one).
-        marked = set(uow.session.execute(
-            update(OutboxEvent).where(_among(seqs), OutboxEvent.published_at.is_(None))
-            .values(published_at=uow.now()).returning(OutboxEvent.seq)).scalars()) if seqs else set()
+        marked = {row[0]: row[1] for row in uow.connection().execute(
+            update(_OUTBOX).where(_among(seqs), _OUTBOX.c.published_at.is_(None))
+            .values(published_at=uow.now()).returning(*_marking_columns(uow)))} if seqs else {}
         # The first row left (the bus down, an ack missing, a handler failed) counts an
         # attempt; all of them go again on the next run.
         unsent = [event.seq for event in events if event.seq not in seqs]
         if unsent:
-            uow.session.execute(update(OutboxEvent).where(OutboxEvent.seq == unsent[0])
-                                .values(attempts=OutboxEvent.attempts + 1))
+            uow.connection().execute(update(_OUTBOX).where(_OUTBOX.c.seq == unsent[0])
+                                     .values(attempts=_OUTBOX.c.attempts + 1))
         # Same transaction as the mark: a row is queued for webhooks exactly once.
-        enqueue_deliveries(uow, [event for event in events if event.seq in marked])
+        published = [event for event in events if event.seq in marked]
+        enqueue_deliveries(uow, published, with_endpoint={
+            event.partner for event in published if marked[event.seq]})  # NULL (no partner) or False: none
+        following = _read_pending(uow, limit, after=read_after[-1].seq) \
+            if read_after and len(read_after) == limit else []
         uow.commit()
+    return following
+
+
+def _marking_columns(uow) -> tuple:
+    """What the marking UPDATE returns: the seq, whether the partner has a webhook endpoint,
+    and on PostgreSQL a column whose only effect is that this transaction's commit does not
+    wait for its WAL to reach the disk (or a synchronous standby): that wait took about as
+    long as the UPDATE. Asked inside the UPDATE (an InitPlan run once) rather than by a SET
+    LOCAL of its own, which cost a round trip per batch, as long as the wait under load.
+
+    Safe because losing a mark is the crash between publishing and marking: a server crash
+    or failover within the WAL writer's delay (well under a second) forgets the mark, and the
+    webhook deliveries queued with it, together; the rows go out again and are marked again,
+    the repeats dropped by their Msg-Id within JetStream's duplicate window and by the
+    partners' inboxes after it."""
+    if uow.session.get_bind().dialect.name == "postgresql":
+        return _OUTBOX.c.seq, _HAS_ENDPOINT, _ASYNC_COMMIT
+    return _OUTBOX.c.seq, _HAS_ENDPOINT
+
+
+_ASYNC_COMMIT = select(func.set_config("synchronous_commit", "off", True)).scalar_subquery()
 
 
 def _among(seqs: set[int]):
@@ -179,8 +223,8 @@ def _among(seqs: set[int]):
     these rows and no other): one bound pair instead of hundreds of parameters."""
     low, high = min(seqs), max(seqs)
     if high - low + 1 == len(seqs):
-        return OutboxEvent.seq.between(low, high)
-    return OutboxEvent.seq.in_(seqs)
+        return _OUTBOX.c.seq.between(low, high)
+    return _OUTBOX.c.seq.in_(seqs)
 
 
 # The fallback poll: how often the loop dispatches when nothing woke it. On PostgreSQL every

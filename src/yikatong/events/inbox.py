@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from yikatong.core.errors import DomainError
+from yikatong.db.base import UTCDateTime
 from yikatong.db.uow import UnitOfWork
 from yikatong.events.dispatcher import as_event
 from yikatong.events.models import InboxRecord, OutboxEvent
@@ -59,24 +61,45 @@ def consume_once(uow: UnitOfWork, consumer: str, event: Event, apply_fn: ApplyFn
 def consume_all_once(uow: UnitOfWork, consumer: str, events: list[Event], apply_fn: ApplyFn) -> int:
     """`consume_once` for a batch in one transaction; returns how many were applied now.
 
-    One query finds the events applied before and the new inbox rows go in one flush, before
-    any effect; a racing duplicate makes that flush fail (the whole batch rolls back, and
-    the caller applies the events one by one with `consume_once`). An event twice in the
-    batch applies once. Does not commit."""
-    seen = set(uow.session.execute(select(InboxRecord.event_id).where(
-        InboxRecord.consumer == consumer,
-        InboxRecord.event_id.in_({event.event_id for event in events}))).scalars())
-    fresh = []
+    One INSERT … ON CONFLICT DO NOTHING RETURNING writes the inbox rows of the events not
+    applied before and tells which they are, before any effect (no query first: the check
+    and the claim are one statement). A delivery racing this one makes the INSERT wait for
+    its transaction: committed, its events are skipped here; rolled back, claimed here. An
+    event twice in the batch applies once. Does not commit."""
+    first: dict[str, Event] = {}
     for event in events:
-        if event.event_id not in seen:
-            seen.add(event.event_id)
-            fresh.append(event)
-    uow.session.add_all([InboxRecord(consumer=consumer, event_id=event.event_id,
-                                     processed_at=uow.now()) for event in fresh])
-    uow.session.flush()
+        first.setdefault(event.event_id, event)
+    if not first:
+        return 0
+    claimed = _claim(uow, consumer, list(first))
+    fresh = [event for event_id, event in first.items() if event_id in claimed]
     for event in fresh:
         apply_fn(uow, event)
     return len(fresh)
+
+
+_INBOX = InboxRecord.__table__
+# On PostgreSQL the batch's ids as one array: one statement text for every batch size
+# (psycopg re-parses a long VALUES list of parameters each time: banking.service does the same).
+_CLAIM_ARRAY = text(
+    "INSERT INTO event_inbox (consumer, event_id, processed_at)"
+    " SELECT :consumer, event_id, :processed_at"
+    " FROM unnest(CAST(:event_ids AS VARCHAR[])) WITH ORDINALITY AS batch (event_id, position)"
+    " ORDER BY position ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id",
+).bindparams(bindparam("processed_at", type_=UTCDateTime))
+
+
+def _claim(uow: UnitOfWork, consumer: str, event_ids: list[str]) -> set[str]:
+    """Write the inbox rows of `event_ids` not there yet; the ids written now."""
+    dialect = uow.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return set(uow.session.execute(_CLAIM_ARRAY, {"consumer": consumer, "event_ids": event_ids,
+                                                      "processed_at": uow.now()}).scalars())
+    statement = (sqlite.insert(_INBOX).on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+                 .returning(_INBOX.c.event_id))
+    now = uow.now()
+    return set(uow.session.execute(statement, [{"consumer": consumer, "event_id": event_id,
+                                                "processed_at": now} for event_id in event_ids]).scalars())
 
 
 def once_batch_handler(platform, consumer: str, apply_fn: ApplyFn) -> Callable[[list[Event]], None]:

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from yikatong.db.base import Base
 from yikatong.db.partitioning import attach_events
+from yikatong.events.codec import WirePayload
 
 
 class OutboxEvent(Base):
@@ -23,7 +24,8 @@ class OutboxEvent(Base):
     aggregate_type: Mapped[str] = mapped_column(String(32))
     aggregate_id: Mapped[str] = mapped_column(String(64), index=True)
     partner: Mapped[str | None] = mapped_column(String(16), index=True)  # e.g. a bank code
-    payload: Mapped[dict]
+    # Stored in the wire's form, so the dispatcher sends it without decoding (events.codec).
+    payload: Mapped[dict] = mapped_column(WirePayload)
     occurred_at: Mapped[datetime]
     published_at: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(default=0)

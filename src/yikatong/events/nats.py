@@ -16,7 +16,8 @@ marking the outbox row, its re-publish falls inside the stream's duplicate windo
 dropped by the server; after the window the partner's inbox (`events.inbox`) drops it.
 
 `publish_batch` (the dispatcher's) pipelines: it writes the whole batch in outbox order on
-one connection without waiting, then checks every ack (each with its own timeout). The
+one connection without waiting, then reads every ack, matched to its message by the reply
+subject on one subscription of the bus's own (`_AckInbox`; one deadline for the batch). The
 server stores a connection's messages in the order it receives them, so the stream keeps
 the outbox order. Only acked events count as stored: an event whose ack is an error or does
 not come in time keeps its outbox row unpublished and goes again on the next run (a copy
@@ -59,6 +60,8 @@ the sync methods submit coroutines to it and wait (`_LoopThread`).
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import logging
 import re
 import threading
@@ -72,7 +75,7 @@ import nats.errors
 import nats.js.errors
 from nats.js import api
 
-from yikatong.events.codec import decode_event, encode_event
+from yikatong.events.codec import StoredEvent, decode_event, encode_event
 from yikatong.events.protocols import Event, Handler
 
 log = logging.getLogger(__name__)
@@ -230,6 +233,7 @@ class JetStreamBus:
         self._streams: set[str] = set()
         self._subscriptions: list[DurableSubscription] = []
         self._core_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ykt-nats-sub")
+        self._acks: _AckInbox | None = None  # the pipelined publishes' replies (loop only)
 
     # -- EventBus --------------------------------------------------------------------------
 
@@ -241,9 +245,9 @@ class JetStreamBus:
         """As `publish`, returning JetStream's ack (`duplicate` is True for a re-publish)."""
         return self._loop.run(self._publish(event), timeout=self.publish_timeout + self.connect_timeout + 5)
 
-    def publish_batch(self, events: Sequence[Event]) -> list[Event]:
+    def publish_batch(self, events: Sequence[Event | StoredEvent]) -> list[Event | StoredEvent]:
         """Publish pipelined (module docstring); returns the events JetStream acked, in batch
-        order. Failures are logged and leave their events out: an event whose ack is an error
+        order (outbox rows, `StoredEvent`, go with their payload as stored). Failures are logged and leave their events out: an event whose ack is an error
         or does not come in time, and everything from the first event that names no usable
         stream on (nothing behind it is sent). One hand-off to the I/O thread for the batch."""
         return self._loop.run(self._publish_pipelined(events), timeout=self.batch_deadline)
@@ -253,7 +257,7 @@ class JetStreamBus:
         """How long a `publish_batch` may take at most (connecting included)."""
         return self.publish_timeout * 2 + self.connect_timeout * 2 + 10
 
-    def start_publish_batch(self, events: Sequence[Event]) -> Future:
+    def start_publish_batch(self, events: Sequence[Event | StoredEvent]) -> Future:
         """`publish_batch` without waiting: a future of the stored events, so the caller
         (the dispatcher) reads and marks rows while the batch is on its way."""
         return self._loop.submit(self._publish_pipelined(events))
@@ -430,40 +434,52 @@ class JetStreamBus:
             headers={"Nats-Msg-Id": event.event_id},
         )
 
-    async def _publish_pipelined(self, events: Sequence[Event]) -> list[Event]:
-        addressed: list[tuple[Event, str]] = []
+    async def _publish_pipelined(self, events: Sequence[Event | StoredEvent]) -> list[Event | StoredEvent]:
+        addressed: list[tuple[Event | StoredEvent, str]] = []
         for event in events:
             try:
                 addressed.append((event, await self._ensure_stream(event.partner)))
             except Exception:  # a partner code naming no stream, or NATS away: cut here
                 log.exception("event %s has no stream to go to; it and the rest wait", event.event_id)
                 break
-        js = await self._jetstream()
-        acks: list[asyncio.Future] = []
+        nc = await self._connection()
+        acks = await self._ack_inbox(nc)
+        batch = _Batch(len(addressed))
+        sent = 0
         for event, stream in addressed:  # written in order, none waiting for an ack
+            reply = acks.expect(batch, sent, stream)
             try:
-                # No wait_stall: its timer costs a task per message (a third of the rate);
-                # the dispatcher's batches of 1,000 never fill nats-py's 4,000 pending publishes anyway.
-                acks.append(await js.publish_async(
-                    subject_for(event, self.namespace), encode_event(event), stream=stream,
-                    headers={"Nats-Msg-Id": event.event_id}))
+                await nc.publish(subject_for(event, self.namespace), _wire(event), reply=reply,
+                                 headers={"Nats-Msg-Id": event.event_id,
+                                          api.Header.EXPECTED_STREAM: stream})
             except Exception:  # refused before it was written (e.g. too large): cut here
+                acks.forget(reply)
                 log.exception("event %s could not be sent; it and the rest wait", event.event_id)
                 break
-        if acks:
-            await asyncio.wait(acks, timeout=self.publish_timeout)  # one deadline for all
+            sent += 1
+        batch.expect_only(sent)
+        if sent:
+            await asyncio.wait([batch.all_in], timeout=self.publish_timeout)  # one deadline for all
+        acks.forget_batch(batch)
         stored = []
-        for (event, _), ack in zip(addressed, acks, strict=False):
-            if not ack.done():
-                ack.cancel()
+        for position, (event, _) in enumerate(addressed[:sent]):
+            refusal = batch.outcomes[position]
+            if refusal is _NO_ACK:
                 log.error("no ack for event %s within %.1fs; will retry", event.event_id,
                           self.publish_timeout)
-            elif ack.exception() is not None:
-                log.error("JetStream refused event %s (%r); will retry", event.event_id,
-                          ack.exception())
+            elif refusal is not None:
+                log.error("JetStream refused event %s (%s); will retry", event.event_id, refusal)
             else:
                 stored.append(event)
         return stored
+
+    async def _ack_inbox(self, nc) -> _AckInbox:
+        """The reply subscription of this connection (nats-py renews it on a reconnect; a new
+        connection gets a new one)."""
+        if self._acks is None or self._acks.connection is not nc:
+            self._acks = _AckInbox(nc)
+            await nc.subscribe(f"{self._acks.prefix}.*", cb=self._acks.on_reply)
+        return self._acks
 
     async def _subscribe_core(self, event_type: str, handler: Handler) -> None:
         nc = await self._connection()
@@ -613,6 +629,89 @@ class JetStreamBus:
                 extended = clock()
                 for message in waiting:
                     await message.in_progress()
+
+
+_NO_ACK = "no ack"  # a batch's outcome for a message whose ack has not come (yet)
+
+
+class _Batch:
+    """The acks of one pipelined batch: `outcomes[i]` is None once message i is stored, the
+    refusal when JetStream refused it, `_NO_ACK` until its ack comes."""
+
+    def __init__(self, count: int) -> None:
+        self.outcomes: list[str | None] = [_NO_ACK] * count
+        self.left = count
+        self.all_in: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def record(self, position: int, refusal: str | None) -> None:
+        if self.outcomes[position] is _NO_ACK:
+            self.outcomes[position] = refusal
+            self.left -= 1
+            if self.left == 0 and not self.all_in.done():
+                self.all_in.set_result(None)
+
+    def expect_only(self, sent: int) -> None:
+        """Only the first `sent` messages went out: the rest will never be acked."""
+        self.left -= len(self.outcomes) - sent
+        if self.left <= 0 and not self.all_in.done():
+            self.all_in.set_result(None)
+
+
+class _AckInbox:
+    """Matches JetStream's acks to the pipelined messages by reply subject, on one wildcard
+    subscription of ours. nats-py's publish_async does the same per message with a future, a
+    semaphore wait, a random token and a PubAck object each: about a third of the publishing
+    thread's time, which shares the process (and its GIL) with the dispatcher's reads and
+    marks. Every ack is still read: stored means a JSON ack without an error, from the stream
+    the message was addressed to (the Nats-Expected-Stream header asks the server the same)."""
+
+    def __init__(self, connection) -> None:
+        self.connection = connection
+        self.prefix = connection.new_inbox()
+        self._waiting: dict[str, tuple[_Batch, int, str]] = {}
+        self._tokens = itertools.count()
+
+    def expect(self, batch: _Batch, position: int, stream: str) -> str:
+        """The reply subject for message `position` of `batch`, sent to `stream`."""
+        token = str(next(self._tokens))
+        self._waiting[token] = (batch, position, stream)
+        return f"{self.prefix}.{token}"
+
+    def forget(self, reply: str) -> None:
+        self._waiting.pop(reply.rpartition(".")[2], None)
+
+    def forget_batch(self, batch: _Batch) -> None:
+        """After the batch's deadline: an ack coming later is dropped (the row goes again)."""
+        if batch.left > 0:
+            for token in [token for token, (waiting, _, _) in self._waiting.items() if waiting is batch]:
+                del self._waiting[token]
+
+    async def on_reply(self, msg) -> None:
+        waiting = self._waiting.pop(msg.subject.rpartition(".")[2], None)
+        if waiting is not None:
+            batch, position, stream = waiting
+            batch.record(position, _refusal(msg, stream))
+
+
+def _refusal(msg, stream: str) -> str | None:
+    """None for JetStream's ack that `stream` stored the message; else why not."""
+    try:
+        ack = json.loads(msg.data)
+    except ValueError:  # e.g. a status message without a body: 503 no responders
+        status = (msg.headers or {}).get(api.Header.STATUS)
+        return f"no ack but status {status}" if status else "an answer that is not an ack"
+    if not isinstance(ack, dict):
+        return "an answer that is not an ack"
+    if "error" in ack:
+        return repr(ack["error"])
+    if ack.get("stream") != stream or not isinstance(ack.get("seq"), int):
+        return f"an ack from stream {ack.get('stream')!r}"
+    return None
+
+
+def _wire(event: Event | StoredEvent) -> bytes:
+    """The message body: an outbox row's payload as stored (the dispatcher's), else encoded."""
+    return event.wire() if isinstance(event, StoredEvent) else encode_event(event)
 
 
 async def _log_connection_error(error: Exception) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hmac
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -43,8 +43,7 @@ from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.crypto import sm2
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.uow import UnitOfWork
-from yikatong.events.codec import decode_event, encode_event
-from yikatong.events.dispatcher import as_event
+from yikatong.events.codec import as_event, decode_event, encode_event
 from yikatong.events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from yikatong.events.protocols import Event
 
@@ -203,16 +202,20 @@ def secret_context(partner: str) -> str:
     return f"webhook_endpoints.secret:{partner}"
 
 
-def enqueue_deliveries(uow: UnitOfWork, rows: Sequence[OutboxEvent | Event]) -> int:
+def enqueue_deliveries(uow: UnitOfWork, rows: Sequence[OutboxEvent | Event],
+                       with_endpoint: Collection[str] | None = None) -> int:
     """Queue a delivery for each published row whose partner has an endpoint (enabled or
     not: a disabled endpoint gets its backlog when re-enabled). Called by the dispatcher in
-    the transaction that marks the rows published."""
+    the transaction that marks the rows published; `with_endpoint`, when given, names the
+    partners with an endpoint as that transaction found them (the dispatcher asks in the
+    marking statement itself), so they are not looked up again."""
     partners = {row.partner for row in rows if row.partner}
     if not partners:
         return 0
-    with_endpoint = set(uow.session.execute(
-        select(WebhookEndpoint.partner).where(WebhookEndpoint.partner.in_(partners))
-    ).scalars())
+    if with_endpoint is None:
+        with_endpoint = set(uow.session.execute(
+            select(WebhookEndpoint.partner).where(WebhookEndpoint.partner.in_(partners))
+        ).scalars())
     now = uow.now()
     queued = [
         WebhookDelivery(
