@@ -315,6 +315,9 @@ class Stats:
         self.refused: dict[str, int] = defaultdict(int)
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.profile: cProfile.Profile | None = None
+        self.client_cpu = 0.0  # this process (the terminals) during the measured phase
+        self.database_cpu = 0.0  # the bench database's PostgreSQL backends, same phase
+        self.database_sessions = 0  # connections PostgreSQL accepted for it, same phase
 
 
 def hospital_systems(institutions, clock, transport_for) -> list:
@@ -383,26 +386,153 @@ async def sign_in(client, systems) -> None:
         his.signed_in(answer)
 
 
-async def measure(base: str, pid: int, systems, people, items, terminals: int, duration: float) -> tuple[Stats, float, float]:
+class DatabaseCpu:
+    """CPU seconds spent by the PostgreSQL backends serving `database` (their process title
+    names it) from now to `spent()`, per backend, so other databases' work (other benches on
+    the shared machine) is not counted; sampled every 0.5 s, so a backend that exits meanwhile
+    (a pool's overflow connection closed on its return) loses only its last moments. And the
+    sessions PostgreSQL opened for the database meanwhile (pg_stat_database.sessions)."""
+
+    def __init__(self, database: str, url: str) -> None:
+        import threading
+
+        self.database, self.url = database, url
+        self.sessions_before = self._sessions()
+        self.start = self._times()
+        self.seen = dict(self.start)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sessions(self) -> int:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.url)
+        with engine.connect() as connection:
+            found = connection.execute(text("SELECT sessions FROM pg_stat_database WHERE datname = :name"),
+                                       {"name": self.database}).scalar() or 0
+        engine.dispose()
+        return found
+
+    def _times(self) -> dict[int, float]:
+        import psutil
+
+        found = {}
+        for process in psutil.process_iter(["cmdline"]):
+            with contextlib.suppress(psutil.Error):
+                title = " ".join(process.info["cmdline"] or [])
+                if title.startswith("postgres:") and f" {self.database} " in f"{title} ":
+                    times = process.cpu_times()
+                    found[process.pid] = times.user + times.system
+        return found
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.5):
+            self.seen.update(self._times())
+
+    def spent(self) -> tuple[float, int]:
+        """(CPU seconds, sessions opened) since this was made."""
+        self.done.set()
+        self.thread.join()
+        self.seen.update(self._times())
+        cpu = sum(cpu - self.start.get(pid, 0.0) for pid, cpu in self.seen.items())
+        return cpu, self._sessions() - self.sessions_before
+
+
+class RawTerminal:
+    """One terminal's keep-alive HTTP/1.1 connection, written and read by hand (asyncio
+    streams, `json`): the load generator's CPU per request is a fraction of httpx's, which on
+    this 2-core machine cost about as much CPU per visit as the server itself (bench docstring,
+    2026-12-05). Answers what `send` reads of an httpx response: status_code and json()."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        self.host, self.port = host, int(port)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, url: str, json: dict, headers: dict):  # noqa: A002 (httpx's name)
+        import json as _json
+
+        body = _json.dumps(json, ensure_ascii=False).encode()
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        request = (f"POST {url} HTTP/1.1\r\nhost: {self.host}\r\ncontent-type: application/json\r\n"
+                   f"content-length: {len(body)}\r\n{head}\r\n").encode() + body
+        for attempt in (1, 2):  # a connection the server closed while idle: opened again once
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            try:
+                self.writer.write(request)
+                return await self._answer()
+            except (ConnectionError, asyncio.IncompleteReadError):
+                await self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _answer(self) -> _RawAnswer:
+        status_line = await self.reader.readuntil(b"\r\n")
+        length, closing = 0, False
+        while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.decode("latin-1").partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "connection" and value.strip().lower() == "close":
+                closing = True
+        answer = _RawAnswer(int(status_line.split()[1]), await self.reader.readexactly(length))
+        if closing:
+            await self.close()
+        return answer
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+class _RawAnswer:
+    def __init__(self, status_code: int, body: bytes) -> None:
+        self.status_code, self.body = status_code, body
+
+    def json(self) -> dict:
+        import json
+
+        return json.loads(self.body)
+
+
+async def measure(base: str, pid: int, systems, people, items, terminals: int, duration: float,
+                  database: tuple[str, str], client_kind: str = "raw") -> tuple[Stats, float, float]:
     import httpx
 
     # uvicorn closes a connection idle for 5 s; the client drops its idle ones first (else a
     # request can race the server's close and end in a ReadError)
     limits = httpx.Limits(max_connections=terminals + 5, max_keepalive_connections=terminals + 5,
                           keepalive_expiry=3.0)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        await sign_in(client, systems)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as shared:
+        def client_of(n: int):  # one connection per terminal (raw), or httpx's shared pool
+            return RawTerminal(base) if client_kind == "raw" else shared
+
+        await sign_in(shared, systems)
         warm = Stats()  # the server's first requests (imports, caches, pool) are not measured
         until = time.monotonic() + 3
-        await asyncio.gather(*(terminal(client, systems[n % len(systems)], people, items, until, warm, n)
+        await asyncio.gather(*(terminal(client_of(n), systems[n % len(systems)], people, items, until, warm, n)
                                for n in range(min(5, terminals))))
+        clients = [client_of(n) for n in range(terminals)]
         stats = Stats()
-        cpu = server_cpu(pid)
+        cpu, database_cpu, own_cpu = server_cpu(pid), DatabaseCpu(*database), time.process_time()
         started = time.monotonic()
         until = started + duration
-        await asyncio.gather(*(terminal(client, systems[n % len(systems)], people, items, until, stats, 1000 + n)
+        await asyncio.gather(*(terminal(clients[n], systems[n % len(systems)], people, items, until, stats, 1000 + n)
                                for n in range(terminals)))
         elapsed = time.monotonic() - started
+        stats.client_cpu = time.process_time() - own_cpu
+        stats.database_cpu, stats.database_sessions = database_cpu.spent()
+        for client in clients:
+            if isinstance(client, RawTerminal):
+                await client.close()
         return stats, elapsed, server_cpu(pid) - cpu
 
 
@@ -544,7 +674,9 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
         async def post(self, url: str, json: dict, headers: dict):  # noqa: A002 (httpx's name)
             body = _json.loads(_json.dumps(json), parse_float=Decimal)
             current[0] = body["infno"]
+            started = time.process_time()
             answer = interface.call_service(platform, self.actor, body, headers)
+            cpu_by_infno[current[0]] += time.process_time() - started
             return _Answer(answer)
 
     class _Answer:
@@ -557,9 +689,10 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
             return self.answer
 
     _json = json
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)  # CPU, not wall: the waits on PostgreSQL are not ours
     current = [""]
     statements: dict[str, int] = defaultdict(int)
+    cpu_by_infno: dict[str, float] = defaultdict(float)
 
     def count(*_args) -> None:
         statements[current[0]] += 1
@@ -568,25 +701,49 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
 
     event.listen(platform.engine, "before_cursor_execute", count)
 
-    async def door_only() -> Stats:
+    async def door_only(seed: int, profiled: bool) -> Stats:
         stats = Stats()
-        rng = random.Random(8)
-        profiler.enable()
+        rng = random.Random(seed)
+        if profiled:
+            profiler.enable()
         for n in range(visits):
             his = systems[n % len(systems)]
             await visit(Direct(his), his, rng.choice(people), items, rng, stats)
-        profiler.disable()
+        if profiled:
+            profiler.disable()
         return stats
 
-    stats = asyncio.run(door_only())
+    asyncio.run(door_only(8, profiled=False))
+    lines.append("SQL statements per message (the door alone): " + ", ".join(
+        f"{infno} {n / max(1, visits):.1f}" for infno, n in sorted(statements.items())))
+    lines.append("the door alone, CPU ms per message (no profiler): " + ", ".join(
+        f"{infno} {cpu * 1000 / max(1, visits):.2f}" for infno, cpu in sorted(cpu_by_infno.items()))
+        + f"; per visit {sum(cpu_by_infno.values()) * 1000 / max(1, visits):.1f}")
+    asyncio.run(door_only(9, profiled=True))
     out = io.StringIO()
+    by_package: dict[str, float] = defaultdict(float)
+    for (filename, _line, _name), (_cc, _nc, own, _cum, _callers) in pstats.Stats(profiler).stats.items():
+        by_package[_package(filename)] += own
+    total = sum(by_package.values()) or 1
+    out.write("CPU by package (own time under the profiler): " + ", ".join(
+        f"{name} {share * 100 / total:.0f} %" for name, share in sorted(by_package.items(), key=lambda x: -x[1])
+        if share / total >= 0.01) + "\n")
     pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats("yikatong", 45)
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
     platform.engine.dispose()
-    lines.append("SQL statements per message (the door alone): " + ", ".join(
-        f"{infno} {n / max(1, visits):.1f}" for infno, n in sorted(statements.items())))
-    lines.append(f"the door alone (interface.call_service), {visits} visits under cProfile:")
+    lines.append(f"the door alone (interface.call_service), {visits} visits under cProfile (CPU time):")
     return "\n".join(lines) + "\n" + out.getvalue()
+
+
+def _package(filename: str) -> str:
+    """The top-level package of a profiled function's file (`yikatong.medical`: two levels)."""
+    if "site-packages/" in filename:
+        return filename.split("site-packages/")[1].split("/")[0].split(".")[0]
+    if "/src/yikatong/" in filename:
+        return "yikatong." + filename.split("/src/yikatong/")[1].split("/")[0].removesuffix(".py")
+    if filename.startswith("<") or filename == "~":
+        return "builtins"
+    return "stdlib:" + filename.rsplit("/", 1)[-1].removesuffix(".py")
 
 
 # --- main ---------------------------------------------------------------------------------------------
@@ -605,6 +762,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--profile", type=int, default=0, help="N visits in process under cProfile first")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="the terminals' HTTP client: hand-written keep-alive HTTP/1.1 (light), or httpx")
     args = parser.parse_args()
     import tempfile
 
@@ -626,7 +785,7 @@ def main() -> None:
         with serving(ykt_serve(port, "--no-worker", "--workers", str(args.workers)), env, port,
                      workdir / "server.log") as (base, pid):
             stats, elapsed, cpu = asyncio.run(measure(base, pid, systems, people, items, args.terminals,
-                                                      args.duration))
+                                                      args.duration, (_admin(url)[0].database, url), args.client))
         print(f"load after the door: {load()}", flush=True)
         if any(not key.split(":")[1].lstrip("-").isdigit() and "_" not in key.split(":")[1] for key in stats.refused):
             print("the server's last words:\n" + "\n".join(
@@ -640,10 +799,15 @@ def main() -> None:
     door_rate = stats.visits / elapsed
     bare_rate = len(chunks) / bare_elapsed
     settle = stats.latency["2207"]
-    print(f"\n{args.terminals} terminals, {args.workers} worker(s), {elapsed:.1f} s, PostgreSQL")
+    print(f"\n{args.terminals} terminals ({args.client} client), {args.workers} worker(s), {elapsed:.1f} s, PostgreSQL")
     print(f"door:     {stats.visits} visits = {door_rate:.1f} visits/s "
           f"({sum(len(v) for v in stats.latency.values())} messages; refused {dict(stats.refused) or 0}); "
           f"server CPU {cpu * 1000 / max(1, stats.visits):.1f} ms/visit")
+    per_visit_ms = 1000 / max(1, stats.visits)
+    print(f"CPU per visit: server {cpu * per_visit_ms:.1f} ms, PostgreSQL (this database's backends) "
+          f"{stats.database_cpu * per_visit_ms:.1f} ms, load generator (this process) "
+          f"{stats.client_cpu * per_visit_ms:.1f} ms; total {(cpu + stats.database_cpu + stats.client_cpu) * per_visit_ms:.1f} ms "
+          f"(250 visits/s on 2 cores leaves 8 ms); {stats.database_sessions} PostgreSQL sessions opened")
     print(f"baseline: the same {rows} rows ({rows / max(1, stats.visits):.1f} per visit) as {len(chunks)} visits "
           f"× {len(VISIT)} transactions in {bare_elapsed:.2f} s = {bare_rate:.1f} visits/s")
     print(f"ratio door / bare inserts: {door_rate / bare_rate:.3f}")
