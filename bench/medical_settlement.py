@@ -261,7 +261,10 @@ def copy_database(url: str) -> str:
 def server_env(url: str, workdir: Path) -> dict[str, str]:
     return {**os.environ, "YKT_DATABASE_URL": url, "YKT_KEY_STORE": "memory", "YKT_THROTTLE": "off",
             "YKT_CHIP_DIR": str(workdir / "chips"), "YKT_AUDIT_CHECKPOINT_DIR": str(workdir / "checkpoints"),
-            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+            # this checkout first; then what the caller's PYTHONPATH adds (e.g. a folder of extra
+            # packages to try in the server: httptools, uvloop)
+            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO),
+                                           *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
 
 
 def seed(env: dict[str, str], people: int):
@@ -720,6 +723,8 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
         f"{infno} {cpu * 1000 / max(1, visits):.2f}" for infno, cpu in sorted(cpu_by_infno.items()))
         + f"; per visit {sum(cpu_by_infno.values()) * 1000 / max(1, visits):.1f}")
     asyncio.run(door_only(9, profiled=True))
+    if os.environ.get("YKT_BENCH_PROFILE_OUT"):  # the raw profile, for pstats' callers views
+        profiler.dump_stats(os.environ["YKT_BENCH_PROFILE_OUT"])
     out = io.StringIO()
     by_package: dict[str, float] = defaultdict(float)
     for (filename, _line, _name), (_cc, _nc, own, _cum, _callers) in pstats.Stats(profiler).stats.items():

@@ -236,7 +236,7 @@ def upload_fees(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str,
         uow.audit(actor=actor, action="medical.fees_uploaded", entity_type="medical_visit",
                   entity_id=visit.mdtrt_id, after={"lines": len(rows),
                                                    "amount": sum(r.amount for r in rows),
-                                                   "msgid": msgid})
+                                                   "msgid": msgid}, insert_now=True)
         return UPLOAD_INFNO[visit.med_type], UploadView(visit.mdtrt_id,
                                                         tuple(_line_view(r) for r in rows))
 
@@ -491,7 +491,8 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
               entity_id=visit.mdtrt_id, after={"med_type": med_type, "cert_type": cert_type,
                                                "person_id": person_id, "insuplc_admdvs": insured,
                                                "msgid": msgid},
-              new_entity=True)  # flushed above: its mdtrt_id (unique, random) is new
+              new_entity=True,  # flushed above: its mdtrt_id (unique, random) is new
+              insert_now=True)  # a plain INSERT: the door's hot path
     return visit
 
 
@@ -689,44 +690,46 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
     legs = _settlement_legs(pool=pool, account=service.account_code(visit.person_id),
                             payable=service.payable_code(institution.code), info=info)
     journal_id = f"medical:settle:{setl_id}" if legs else None
-    row = Settlement(
+    medins_setl_id = _short(medins_setl_id, 30) or msgid
+    # a plain INSERT … RETURNING id (no ORM object: nothing in this transaction reads the row
+    # back; the answer is made from `computed`)
+    settlement_id = uow.session.execute(_SETTLEMENT_INSERT, dict(
         setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
         person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.enrolment.scheme,
         med_type=visit.med_type, insuplc_admdvs=computed.enrolment.insured_admdvs,
         mdtrtarea_admvs=visit.mdtrtarea_admvs, cert_type=cert_type,
         cross_region=computed.cross_region, year=computed.year,
-        medins_setl_id=_short(medins_setl_id, 30) or msgid, **dataclasses.asdict(info),
+        medins_setl_id=medins_setl_id, **dataclasses.asdict(info),
         policy_version=computed.result.policy_version,
         catalogue_version=computed.catalogue_version,
         totals_delta=dataclasses.asdict(computed.result.totals_delta),
         journal_request_id=journal_id, state=SETTLED, msgid=msgid, settled_at=now,
-        cancelled_at=None, cancel_msgid=None)
-    uow.session.add(row)
-    uow.session.flush()
+        cancelled_at=None, cancel_msgid=None, version=1)).scalar_one()
     service.apply_totals(computed.year_row, computed.year_before + computed.result.totals_delta, now)
-    _hold_lines(uow, visit, computed.lines, row.id)
+    _hold_lines(uow, visit, computed.lines, settlement_id)
     visit.state = SETTLED
     _touch(uow, visit)
     uow.audit(actor=actor, action="medical.settled", entity_type="medical_settlement",
               entity_id=setl_id, after={
                   "mdtrt_id": visit.mdtrt_id, "medfee_sumamt": info.medfee_sumamt,
                   "fund_pay_sumamt": info.fund_pay_sumamt, "acct_pay": info.acct_pay,
-                  "psn_cash_pay": info.psn_cash_pay, "policy_version": row.policy_version,
+                  "psn_cash_pay": info.psn_cash_pay, "policy_version": computed.result.policy_version,
                   "cert_type": cert_type, "msgid": msgid},
-              new_entity=True)  # the row flushed above: its setl_id (unique, random) is new
+              new_entity=True,  # the row inserted above: its setl_id (unique, random) is new
+              insert_now=True)
     if legs:
         # Last: the fund's and the institution's accounts are every settlement's hot rows,
         # locked from here to the commit. The journal's id is made of the new setl_id.
         memo = f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}"
         try:
             ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo,
-                        new_request=True)
+                        new_request=True, plain=True)
         except AccountNotFound:  # opened at enrolment and designation; data from before that
             service.open_fund_accounts(uow, insured_admdvs=computed.enrolment.insured_admdvs,
                                        fixmedins_code=institution.code)
             ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo,
-                        new_request=True)
-    return computed.view(setl_id=setl_id, state=SETTLED, medins_setl_id=row.medins_setl_id,
+                        new_request=True, plain=True)
+    return computed.view(setl_id=setl_id, state=SETTLED, medins_setl_id=medins_setl_id,
                          settled_at=now)
 
 
@@ -822,10 +825,11 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
         return _from_json(kind, stored)
     try:
         infno, result = work(institution)
-        uow.session.add(HandledMessage(
-            fixmedins_code=institution.code, msgid=msgid, infno=infno,
-            request_hash=request_fingerprint(request), response=_to_json(result),
-            reversed=False, reversed_by=None, created_at=uow.now()))
+        # a plain INSERT (no ORM object): nothing in this transaction reads the row back
+        uow.session.execute(_MESSAGE_INSERT, {
+            "fixmedins_code": institution.code, "msgid": msgid, "infno": infno,
+            "request_hash": request_fingerprint(request), "response": _to_json(result),
+            "reversed": False, "reversed_by": None, "created_at": uow.now()})
         killpoint("medical.message.handled")  # answer and effects in the transaction, not committed
         uow.commit()
         killpoint("medical.message.committed")  # committed, the institution has no answer yet
@@ -841,6 +845,9 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
         return _from_json(kind, stored)
     return result
 
+
+_MESSAGE_INSERT = insert(HandledMessage.__table__)
+_SETTLEMENT_INSERT = insert(Settlement.__table__).returning(Settlement.__table__.c.id)
 
 # session.info key: (transaction, code, msgid) the door found not handled in that transaction
 _UNHANDLED = "medical.visits.unhandled"
