@@ -678,7 +678,12 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
             body = _json.loads(_json.dumps(json), parse_float=Decimal)
             current[0] = body["infno"]
             started = time.process_time()
+            profiler = profilers[current[0]] if profiling[0] else None
+            if profiler is not None:
+                profiler.enable()
             answer = interface.call_service(platform, self.actor, body, headers)
+            if profiler is not None:
+                profiler.disable()
             cpu_by_infno[current[0]] += time.process_time() - started
             return _Answer(answer)
 
@@ -692,7 +697,9 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
             return self.answer
 
     _json = json
-    profiler = cProfile.Profile(time.process_time)  # CPU, not wall: the waits on PostgreSQL are not ours
+    # one profiler per message type, CPU time (not wall: the waits on PostgreSQL are not ours)
+    profilers: dict[str, cProfile.Profile] = defaultdict(lambda: cProfile.Profile(time.process_time))
+    profiling = [False]
     current = [""]
     statements: dict[str, int] = defaultdict(int)
     cpu_by_infno: dict[str, float] = defaultdict(float)
@@ -707,13 +714,11 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
     async def door_only(seed: int, profiled: bool) -> Stats:
         stats = Stats()
         rng = random.Random(seed)
-        if profiled:
-            profiler.enable()
+        profiling[0] = profiled
         for n in range(visits):
             his = systems[n % len(systems)]
             await visit(Direct(his), his, rng.choice(people), items, rng, stats)
-        if profiled:
-            profiler.disable()
+        profiling[0] = False
         return stats
 
     asyncio.run(door_only(8, profiled=False))
@@ -723,18 +728,25 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
         f"{infno} {cpu * 1000 / max(1, visits):.2f}" for infno, cpu in sorted(cpu_by_infno.items()))
         + f"; per visit {sum(cpu_by_infno.values()) * 1000 / max(1, visits):.1f}")
     asyncio.run(door_only(9, profiled=True))
+    # Python function calls per message: a count, not a time, so it does not move with the
+    # machine's load (the CPU figures above do, by ±20 % on the shared machine)
+    lines.append("Python function calls per message (under the profiler; load-independent): " + ", ".join(
+        f"{infno} {pstats.Stats(p).total_calls / max(1, visits):,.0f}" for infno, p in sorted(profilers.items()))
+        + f"; per visit {sum(pstats.Stats(p).total_calls for p in profilers.values()) / max(1, visits):,.0f}")
+    profiler = pstats.Stats(*profilers.values())
     if os.environ.get("YKT_BENCH_PROFILE_OUT"):  # the raw profile, for pstats' callers views
         profiler.dump_stats(os.environ["YKT_BENCH_PROFILE_OUT"])
     out = io.StringIO()
     by_package: dict[str, float] = defaultdict(float)
-    for (filename, _line, _name), (_cc, _nc, own, _cum, _callers) in pstats.Stats(profiler).stats.items():
+    for (filename, _line, _name), (_cc, _nc, own, _cum, _callers) in profiler.stats.items():
         by_package[_package(filename)] += own
     total = sum(by_package.values()) or 1
     out.write("CPU by package (own time under the profiler): " + ", ".join(
         f"{name} {share * 100 / total:.0f} %" for name, share in sorted(by_package.items(), key=lambda x: -x[1])
         if share / total >= 0.01) + "\n")
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats("yikatong", 45)
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+    profiler.stream = out
+    profiler.sort_stats("cumulative").print_stats("yikatong", 45)
+    profiler.sort_stats("tottime").print_stats(25)
     platform.engine.dispose()
     lines.append(f"the door alone (interface.call_service), {visits} visits under cProfile (CPU time):")
     return "\n".join(lines) + "\n" + out.getvalue()
@@ -767,6 +779,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--profile", type=int, default=0, help="N visits in process under cProfile first")
+    parser.add_argument("--profile-only", action="store_true", help="the in-process profile, no server run")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
                         help="the terminals' HTTP client: hand-written keep-alive HTTP/1.1 (light), or httpx")
     args = parser.parse_args()
@@ -782,6 +795,8 @@ def main() -> None:
         if args.profile:
             print(profile(env, lambda clock: hospital_systems(institutions, clock, lambda: None), people, items,
                           args.profile))
+            if args.profile_only:
+                return
         before = snapshot(url)
         bare_url = copy_database(url)
         print(f"load before: {load()}", flush=True)

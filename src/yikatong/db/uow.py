@@ -161,9 +161,10 @@ class UnitOfWork:
             reason=without_personal_data(reason), prev_hash=last.hash if last else GENESIS,
         )
         if insert_now:
-            self.session.execute(_AUDIT_INSERT, {**fields, "hash": record_hash(fields)})
+            connection = self.connection()  # Core statements: no ORM execution path
+            connection.execute(_AUDIT_INSERT, {**fields, "hash": record_hash(fields)})
             if self._partitioned_audit():
-                self.session.execute(_AUDIT_KEY_INSERT, {"entity_type": entity_type, "entity_id": entity_id,
+                connection.execute(_AUDIT_KEY_INSERT, {"entity_type": entity_type, "entity_id": entity_id,
                                                          "seq": fields["seq"]})
             return None
         record = AuditRecord(**fields, hash=record_hash(fields))

@@ -123,16 +123,15 @@ def _post_plain(uow: UnitOfWork, accounts: dict[str, LedgerAccount], checked: li
                 new_balances: dict[str, Fen], *, request_id: str, kind: str, memo: str,
                 fingerprint: str) -> Journal:
     """`post`'s writes as plain statements (see `post`, `plain`)."""
-    session, now = uow.session, uow.now()
-    journal_id = session.execute(_JOURNAL_INSERT, {
+    connection, now = uow.connection(), uow.now()
+    journal_id = connection.execute(_JOURNAL_INSERT, {
         "request_id": request_id, "kind": kind, "memo": memo, "fingerprint": fingerprint,
         "created_at": now}).scalar_one()
-    session.execute(_POSTING_INSERT, [{"journal_id": journal_id, "account_id": accounts[code].id, "amount": amount}
+    connection.execute(_POSTING_INSERT, [{"journal_id": journal_id, "account_id": accounts[code].id, "amount": amount}
                                       for code, amount in checked])
-    moved = session.execute(_BALANCE_UPDATE, [
+    moved = connection.execute(_BALANCE_UPDATE, [
         {"account_id": accounts[code].id, "old_version": accounts[code].version, "new_balance": balance,
-         "new_version": accounts[code].version + 1} for code, balance in new_balances.items()],
-        execution_options={"synchronize_session": False})
+         "new_version": accounts[code].version + 1} for code, balance in new_balances.items()])
     if moved.rowcount != len(new_balances):  # locked above: only a writer outside the lock
         raise ConcurrentChange()
     for code, balance in new_balances.items():

@@ -287,7 +287,7 @@ def _spend_nonce(uow: UnitOfWork, code: str, signature: env.SignatureHeaders,
     first commits, is NonceReplayed. A plain INSERT (no ORM object, no RETURNING): nothing
     reads the row back."""
     try:
-        uow.session.execute(_NONCE_INSERT, {"scope": NONCE_SCOPE + code, "key": signature.nonce,
+        uow.connection().execute(_NONCE_INSERT, {"scope": NONCE_SCOPE + code, "key": signature.nonce,
                                             "request_hash": signature.timestamp, "response": {},
                                             "created_at": received})
     except IntegrityError:

@@ -522,7 +522,7 @@ def _add_lines(uow: UnitOfWork, visit: Visit, msgid: str, lines: Sequence[FeeInp
             fee_at=fee_at, msgid=msgid, settlement_id=None, created_at=now))
     # One plain INSERT of the rows (the ORM's flush of new objects cost more CPU than the
     # insert): nothing here needs their ids, and a settlement reads them from the table.
-    uow.session.execute(_INSERT_LINES, rows)
+    uow.connection().execute(_INSERT_LINES, rows)
     return [FeeLine(**row) for row in rows]  # as inserted, for the answer (not in the session)
 
 
@@ -593,18 +593,19 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
                      year=day.year, year_before=year, year_row=year_row)
 
 
-_HOLD_LINES = (update(FeeLine).where(FeeLine.visit_id == bindparam("of_visit"),
-                                     FeeLine.id.in_(bindparam("line_ids", expanding=True)))
-               .values(settlement_id=bindparam("held_by")))
+_LINES = FeeLine.__table__
+_HOLD_LINES = (update(_LINES).where(_LINES.c.visit_id == bindparam("of_visit"),
+                                    _LINES.c.id.in_(bindparam("line_ids", expanding=True)))
+               .values(settlement_id=bindparam("held_by")))  # a Core UPDATE of the table
 
 
 def _hold_lines(uow: UnitOfWork, visit: Visit, lines: list[FeeLine], settlement_id: int) -> None:
     """The settled lines take the settlement's id: one UPDATE for the visit's lines (not one per
-    line); the loaded lines get it in the session too, as their stored value (the session's
-    own evaluation of the UPDATE's criteria over its identity map cost more than the UPDATE)."""
-    uow.session.execute(
-        _HOLD_LINES, {"of_visit": visit.id, "line_ids": [line.id for line in lines], "held_by": settlement_id},
-        execution_options={"synchronize_session": False})
+    line), on the session's connection (no ORM execution path); the loaded lines get it in the
+    session too, as their stored value (the session's own evaluation of the UPDATE's criteria
+    over its identity map cost more than the UPDATE)."""
+    uow.connection().execute(
+        _HOLD_LINES, {"of_visit": visit.id, "line_ids": [line.id for line in lines], "held_by": settlement_id})
     for line in lines:
         set_committed_value(line, "settlement_id", settlement_id)
 
@@ -693,7 +694,7 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
     medins_setl_id = _short(medins_setl_id, 30) or msgid
     # a plain INSERT … RETURNING id (no ORM object: nothing in this transaction reads the row
     # back; the answer is made from `computed`)
-    settlement_id = uow.session.execute(_SETTLEMENT_INSERT, dict(
+    settlement_id = uow.connection().execute(_SETTLEMENT_INSERT, dict(
         setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
         person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.enrolment.scheme,
         med_type=visit.med_type, insuplc_admdvs=computed.enrolment.insured_admdvs,
@@ -826,7 +827,7 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
     try:
         infno, result = work(institution)
         # a plain INSERT (no ORM object): nothing in this transaction reads the row back
-        uow.session.execute(_MESSAGE_INSERT, {
+        uow.connection().execute(_MESSAGE_INSERT, {
             "fixmedins_code": institution.code, "msgid": msgid, "infno": infno,
             "request_hash": request_fingerprint(request), "response": _to_json(result),
             "reversed": False, "reversed_by": None, "created_at": uow.now()})
