@@ -36,9 +36,15 @@ _ARCHIVED_HEAD = (select(AuditCheckpointHead.seq, AuditCheckpointHead.hash)
                   .order_by(AuditCheckpointHead.checkpoint_seq.desc()).limit(1))
 
 
-# UnitOfWork.audit(insert_now=True)'s statements: plain INSERTs, nothing read back
+# UnitOfWork.audit(insert_now=True)'s statements: plain INSERTs, nothing read back. On
+# PostgreSQL the record and its key in one statement (the key's INSERT a data-modifying CTE of
+# the record's): one round trip where two were; the key's primary key refuses a second seq as
+# before, failing the whole statement.
 _AUDIT_INSERT = insert(AuditRecord.__table__)
-_AUDIT_KEY_INSERT = insert(AuditRecordKey.__table__)
+_AUDIT_WITH_KEY_INSERT = insert(AuditRecord.__table__).add_cte(
+    insert(AuditRecordKey.__table__).values(entity_type=bindparam("key_entity_type"),
+                                            entity_id=bindparam("key_entity_id"),
+                                            seq=bindparam("key_seq")).cte("audit_key"))
 
 
 class UnitOfWork:
@@ -162,10 +168,12 @@ class UnitOfWork:
         )
         if insert_now:
             connection = self.connection()  # Core statements: no ORM execution path
-            connection.execute(_AUDIT_INSERT, {**fields, "hash": record_hash(fields)})
+            row = {**fields, "hash": record_hash(fields)}
             if self._partitioned_audit():
-                connection.execute(_AUDIT_KEY_INSERT, {"entity_type": entity_type, "entity_id": entity_id,
-                                                         "seq": fields["seq"]})
+                connection.execute(_AUDIT_WITH_KEY_INSERT, {**row, "key_entity_type": entity_type,
+                                                            "key_entity_id": entity_id, "key_seq": fields["seq"]})
+            else:
+                connection.execute(_AUDIT_INSERT, row)
             return None
         record = AuditRecord(**fields, hash=record_hash(fields))
         self.session.add(record)
