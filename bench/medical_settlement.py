@@ -2,7 +2,7 @@
 bare inserts of the same rows in the same run.
 
     PYTHONPATH=src .venv/bin/python bench/medical_settlement.py [--terminals 50] [--duration 20]
-        [--people 400] [--workers 1] [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench_medical]
+        [--people 400] [--workers 2] [--client raw|httpx] [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench_medical]
         [--profile 200]
 
 A visit is what a hospital's terminal does for an outpatient at the counter: 2201 register,
@@ -14,8 +14,10 @@ personal account → institution in the ledger. The platform is a real `ykt serv
 people (employees and residents, in service and retired, most with a personal-account balance)
 and the reference institutions (each with its secret, a MEDICAL_INSTITUTION login and an API
 key) are made through the services before it starts (medical/simulation.py). The terminals are
-asyncio tasks in this process (httpx), each waiting for an answer before its next request; the
-terminals of one institution share its sign-in (9001) and its msgid sequence.
+asyncio tasks in this process, each on its own keep-alive connection written and read by hand
+(`RawTerminal`; `--client httpx` for httpx, which cost the load generator as much CPU per visit
+as the server spent), each waiting for an answer before its next request; the terminals of one
+institution share its sign-in (9001) and its msgid sequence.
 
 The baseline, same run, same PostgreSQL server: a copy of the seeded database (CREATE DATABASE
 … TEMPLATE, taken before the server starts) receives exactly the rows the measured phase
@@ -25,10 +27,14 @@ rows are dealt out evenly), four transactions per visit as the door makes four m
 as many concurrent connections as terminals (SQLAlchemy Core executemany, asyncio + psycopg).
 Updates the door makes (account balances, year totals) are not in the baseline: it is the floor
 of writing what a visit leaves behind. Printed: visits/s both ways and their ratio, the settle
-call's (2207) p50/p99 and every message's, the server's CPU per visit (psutil), errors.
+call's (2207) p50/p99 and every message's, CPU per visit of the server (psutil), of this
+database's PostgreSQL backends and of the load generator, the PostgreSQL sessions opened, errors.
 Nothing is asserted. Goal (issue 13): ≥ 250 visits/s and settle p99 < 50 ms at 50 terminals.
 `--profile N` runs N visits in process (no server: httpx over ASGI, one terminal) under cProfile
-first and prints where the time goes.
+first and prints where the time goes: CPU per message type, statements per message, Python
+function calls per message (a count: it does not move with the machine's load), CPU by package;
+`--profile-only` stops there. YKT_BENCH_PROFILE_OUT / YKT_BENCH_APP_PROFILE_OUT name files for
+the door's and the whole application's raw profiles (pstats).
 
 ## Measured (2026-12-04, 22:38-23:08 UTC, branch medsim with medstore 2c9766f and medapi 12283ad)
 
@@ -659,9 +665,15 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
             for n in range(10):
                 await visit(client, systems[n % len(systems)], rng.choice(people), items, rng, stats)
             stats = Stats()
+            whole = cProfile.Profile(time.process_time) if os.environ.get("YKT_BENCH_APP_PROFILE_OUT") else None
             cpu, wall = time.process_time(), time.perf_counter()
+            if whole is not None:
+                whole.enable()
             for n in range(visits):
                 stats.visits += await visit(client, systems[n % len(systems)], rng.choice(people), items, rng, stats)
+            if whole is not None:  # the whole application's profile, for pstats
+                whole.disable()
+                whole.dump_stats(os.environ["YKT_BENCH_APP_PROFILE_OUT"])
             return time.process_time() - cpu, time.perf_counter() - wall, stats
 
     cpu, wall, stats = asyncio.run(through_app())
@@ -776,7 +788,7 @@ def main() -> None:
     parser.add_argument("--terminals", type=int, default=50)
     parser.add_argument("--duration", type=float, default=20, help="seconds measured")
     parser.add_argument("--people", type=int, default=400)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--profile", type=int, default=0, help="N visits in process under cProfile first")
     parser.add_argument("--profile-only", action="store_true", help="the in-process profile, no server run")
