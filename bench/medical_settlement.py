@@ -195,6 +195,92 @@ written and dropped: one statement locking both rows takes them in plan order, w
 deadlock against a cancel (year row, then the account in the ledger's posting); locking only
 the year row and reading the balance in the same statement answers a stale balance on
 PostgreSQL (the statement's snapshot), where today's separate read after the lock is current.
+
+## Measured after branch med (2026-12-05, 10:25-11:13 UTC)
+
+**The 2-core machine was shared with the other helpers' benches and tests throughout: `uptime`
+load average 3.6 at the start, 7-12 for most of the session.** CPU per visit moved by ±20-30 %
+between runs of the same code, so the figures to compare are (a) counts that do not move with
+the load — SQL statements and Python function calls per message — and (b) runs of the tree
+before (main 22fb573, exported with `git archive`, run by this bench) and this one *side by
+side*, crossed.
+
+First, what the bench itself measured wrongly or paid for (before, main 22fb573, 2 workers,
+httpx terminals, 10:25-10:30, load 3.6 → 7.0):
+
+| run                                   | door visits/s | server | PostgreSQL | load generator | sessions opened | 2207 p50 / p99 ms |
+|---------------------------------------|---------------|--------|------------|----------------|-----------------|-------------------|
+| 2 workers, httpx terminals (10:25)    | 21.0          | 19.7   | –          | –              | –               | 382 / 2,974       |
+| 2 workers, httpx terminals (10:27)    | 26.9          | 17.5   | (not yet counted right) | 14.3 | –            | 364 / 2,057       |
+| 2 workers, httpx terminals (10:29)    | 23.3          | 26.5   | 7.7        | 18.3           | 193             | 378 / 2,457       |
+| + the door's limiter, raw terminals (10:31) | 39.4    | 24.5   | 6.2        | 1.6            | 6               | 283 / 3,037       |
+
+CPU in ms per visit. Two findings:
+
+* **The load generator cost as much CPU as the server**: 50 httpx terminals in this process
+  took 14-18 ms of CPU per visit on the same two cores (the server 17-27). It now writes and
+  reads its keep-alive HTTP/1.1 by hand (`RawTerminal`, `--client httpx` keeps the old one):
+  1.0-1.8 ms per visit. The server's CPU per visit (psutil) stays the figure to compare; the
+  bench now also prints this database's PostgreSQL backends' CPU and the load generator's.
+* **The server opened ~9 PostgreSQL sessions a second**: 50 terminals kept up to 25 messages
+  per worker in anyio's 40 threads, over a pool of 5 (+ 10 overflow); each overflow
+  connection was closed on its return and opened again (193 sessions in a 22 s run). The lean
+  door now holds messages in flight per process to the pool's size (`LeanDoor._limiter`): the
+  others wait in the event loop for a connection that stays open (5-6 sessions per run, the
+  pool's own).
+
+Then the door's CPU, cut by cut (`--profile 100 --profile-only`, in process, 40-60 people;
+statements and function calls per message are counts, CPU is not):
+
+| cut (commit order)                                                        | 2201 | 2204 | 2206 | 2207 | statements / visit | Python calls / visit |
+|---------------------------------------------------------------------------|------|------|------|------|--------------------|----------------------|
+| before (main 22fb573)                                                      | 7    | 10   | 5.1  | 17.8 | 39.9               | 23,802               |
+| audit records, message row, settlement row, settle's journal as plain statements (`UnitOfWork.audit(insert_now=True)`, `ledger.post(plain=True)`, INSERT … RETURNING id) | 7 | 10 | 5 | 17.0 | 39.0 | 19,102 |
+| those statements on the session's connection (not the ORM session's execution path) | 7 | 10 | 5 | 16.3 | 38.3 | 18,292 |
+| audit record and its key in one statement on PostgreSQL (the key a data-modifying CTE) | 6 | 9 | 5 | 15.3 | 35.3 | 17,803 |
+| flat dataclasses to dicts without `asdict`'s deep copy                     | 6    | 9    | 5    | 15.3 | 35.3               | 16,156               |
+| final, side by side with main (11:03-11:05, load 7-9): door CPU 18.5 → 14.4 ms/visit | 6 | 9 | 5.1 | 16.0 | 36.1 | 23,802 → 16,481 (−31 %) |
+
+(2207's statement count varies with the share of a person's first settlement of the year in
+the sample: those make the year-totals row.) Function calls per message after: 2201 3,004,
+2204 4,297, 2206 2,919, 2207 6,261 (before 4,111 / 5,911 / 3,335 / 10,445).
+
+The whole bench, the tree before and this one side by side (same bench file, same raw
+terminals, 50 terminals, 2 workers, 20 s, 400 people; CPU ms per visit):
+
+| run (time, load before → after)        | door visits/s | bare visits/s | server CPU | PostgreSQL CPU | load generator | sessions | 2207 p50 / p99 ms |
+|----------------------------------------|---------------|---------------|------------|----------------|----------------|----------|-------------------|
+| main 22fb573 (11:08, 10.4 → 10.6)      | 31.7          | 170.6         | 27.3       | 7.8            | 1.8            | 44       | 540 / 3,454       |
+| this branch (11:09, 10.6 → 9.0)        | 56.5          | 163.2         | 16.8       | 5.4            | 1.1            | 6        | 166 / 790         |
+| this branch (11:10, 8.8 → 11.2)        | 52.9          | 198.0         | 14.8       | 4.7            | 1.0            | 5        | 193 / 996         |
+| main 22fb573 (11:11, 11.8 → 12.7)      | 42.2          | 90.8          | 23.8       | 7.0            | 1.4            | 46       | 418 / 2,164       |
+
+Server CPU per visit −35 to −38 % (27.3 / 23.8 → 16.8 / 14.8), PostgreSQL CPU per visit −30 %
+(fewer statements, no session churn), visits per second +34 to +78 % at the same moment. No
+refused message and no error in any run. The bare inserts' own rate moved 91-198 visits/s with
+the load, so the door/bare ratio (0.19-0.47 before, 0.27-0.35 after) is noisier than the
+side-by-side rates.
+
+Tried and not concluded: uvicorn with httptools and uvloop (`pip install --target` into a
+scratch folder put on the server's PYTHONPATH; the project's venv has neither, so uvicorn
+parses HTTP with the pure-Python h11): one run gave 19.0 against 24.5 ms of server CPU per
+visit (10:32, load 6-8, before the plain writes), one 20.1 against 18.6 (11:07, load 10-11).
+Not a result either way on this machine today; worth a run on a quiet one, as a dependency
+(`uvicorn[standard]`) is the lead's call.
+
+**The goal is still far**: ≥ 250 visits/s on two cores leaves 8 ms of CPU per visit for the
+server, PostgreSQL and the load generator together; this branch spends about 15-17 (server)
++ 5 (PostgreSQL) + 1 (load generator). Where the server's rest goes (profiles of the door and
+of the whole application): per statement, SQLAlchemy's execution path and psycopg's result
+set-up (about 55 % of the door's CPU is inside `execute` for 35 statements per visit; psycopg
+builds a column description of every result, ~240 columns per visit from full-entity selects);
+outside the door, uvicorn's h11, the middlewares (observability, request counting, FastAPI's
+body limit and telemetry), the thread hop and the answer's validation (≈ 1-2 ms per message).
+Next cuts, in order of expected effect: narrow selects (columns, not entities) for the
+institution, the visit and the year row; the visits' `_touch` and the year totals as Core
+UPDATEs checked by version (the last ORM flushes of 2204 and 2207); the visit's audit head on
+the visit row (one select of 2204; a schema change); httptools on a quiet machine; psycopg
+pipeline mode for the writes whose results nothing reads.
 """
 
 from __future__ import annotations
