@@ -239,6 +239,7 @@ statements and function calls per message are counts, CPU is not):
 | those statements on the session's connection (not the ORM session's execution path) | 7 | 10 | 5 | 16.3 | 38.3 | 18,292 |
 | audit record and its key in one statement on PostgreSQL (the key a data-modifying CTE) | 6 | 9 | 5 | 15.3 | 35.3 | 17,803 |
 | flat dataclasses to dicts without `asdict`'s deep copy                     | 6    | 9    | 5    | 15.3 | 35.3               | 16,156               |
+| the visit's touch/state and the settle's year totals as Core UPDATEs checked by version (under the rows' locks) | 6 | 9 | 5 | 15.3 | 35.3 | 15,522 |
 | final, side by side with main (11:03-11:05, load 7-9): door CPU 18.5 → 14.4 ms/visit | 6 | 9 | 5.1 | 16.0 | 36.1 | 23,802 → 16,481 (−31 %) |
 
 (2207's statement count varies with the share of a person's first settlement of the year in
@@ -254,9 +255,13 @@ terminals, 50 terminals, 2 workers, 20 s, 400 people; CPU ms per visit):
 | this branch (11:09, 10.6 → 9.0)        | 56.5          | 163.2         | 16.8       | 5.4            | 1.1            | 6        | 166 / 790         |
 | this branch (11:10, 8.8 → 11.2)        | 52.9          | 198.0         | 14.8       | 4.7            | 1.0            | 5        | 193 / 996         |
 | main 22fb573 (11:11, 11.8 → 12.7)      | 42.2          | 90.8          | 23.8       | 7.0            | 1.4            | 46       | 418 / 2,164       |
+| this branch + Core UPDATEs, 7e8e3f1 (11:16, 10.1 → 12.0) | 49.0 | 167.3   | 14.6       | 4.8            | 1.0            | 6        | 265 / 687         |
+| main 22fb573 (11:18, 11.4 → 10.9)      | 46.9          | 98.8          | 19.2       | 5.6            | 1.2            | 27       | 377 / 1,674       |
 
-Server CPU per visit −35 to −38 % (27.3 / 23.8 → 16.8 / 14.8), PostgreSQL CPU per visit −30 %
-(fewer statements, no session churn), visits per second +34 to +78 % at the same moment. No
+Server CPU per visit −24 to −38 % (27.3 / 23.8 / 19.2 → 16.8 / 14.8 / 14.6), PostgreSQL CPU
+per visit −15 to −30 % (fewer statements, no session churn), visits per second +4 to +78 % at
+the same moment (the third round, at load 10-12, had the machine so full that both trees got
+about the same share of it: there the CPU per visit is the figure). No
 refused message and no error in any run. The bare inserts' own rate moved 91-198 visits/s with
 the load, so the door/bare ratio (0.19-0.47 before, 0.27-0.35 after) is noisier than the
 side-by-side rates.
@@ -270,15 +275,15 @@ Not a result either way on this machine today; worth a run on a quiet one, as a 
 
 **The goal is still far**: ≥ 250 visits/s on two cores leaves 8 ms of CPU per visit for the
 server, PostgreSQL and the load generator together; this branch spends about 15-17 (server)
-+ 5 (PostgreSQL) + 1 (load generator). Where the server's rest goes (profiles of the door and
++ 5 (PostgreSQL) + 1 (load generator): 250 visits/s needs about a third of it. Where the server's rest goes (profiles of the door and
 of the whole application): per statement, SQLAlchemy's execution path and psycopg's result
 set-up (about 55 % of the door's CPU is inside `execute` for 35 statements per visit; psycopg
 builds a column description of every result, ~240 columns per visit from full-entity selects);
 outside the door, uvicorn's h11, the middlewares (observability, request counting, FastAPI's
 body limit and telemetry), the thread hop and the answer's validation (≈ 1-2 ms per message).
 Next cuts, in order of expected effect: narrow selects (columns, not entities) for the
-institution, the visit and the year row; the visits' `_touch` and the year totals as Core
-UPDATEs checked by version (the last ORM flushes of 2204 and 2207); the visit's audit head on
+institution, the visit and the year row; 2201's visit INSERT through the ORM (the last ORM
+flush of the hot path; 2102 and the tests need the visit as an object); the visit's audit head on
 the visit row (one select of 2204; a schema change); httptools on a quiet machine; psycopg
 pipeline mode for the writes whose results nothing reads.
 """
