@@ -2,7 +2,7 @@
 bare inserts of the same rows in the same run.
 
     PYTHONPATH=src .venv/bin/python bench/medical_settlement.py [--terminals 50] [--duration 20]
-        [--people 400] [--workers 1] [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench_medical]
+        [--people 400] [--workers 2] [--client raw|httpx] [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench_medical]
         [--profile 200]
 
 A visit is what a hospital's terminal does for an outpatient at the counter: 2201 register,
@@ -14,8 +14,10 @@ personal account → institution in the ledger. The platform is a real `ykt serv
 people (employees and residents, in service and retired, most with a personal-account balance)
 and the reference institutions (each with its secret, a MEDICAL_INSTITUTION login and an API
 key) are made through the services before it starts (medical/simulation.py). The terminals are
-asyncio tasks in this process (httpx), each waiting for an answer before its next request; the
-terminals of one institution share its sign-in (9001) and its msgid sequence.
+asyncio tasks in this process, each on its own keep-alive connection written and read by hand
+(`RawTerminal`; `--client httpx` for httpx, which cost the load generator as much CPU per visit
+as the server spent), each waiting for an answer before its next request; the terminals of one
+institution share its sign-in (9001) and its msgid sequence.
 
 The baseline, same run, same PostgreSQL server: a copy of the seeded database (CREATE DATABASE
 … TEMPLATE, taken before the server starts) receives exactly the rows the measured phase
@@ -25,10 +27,14 @@ rows are dealt out evenly), four transactions per visit as the door makes four m
 as many concurrent connections as terminals (SQLAlchemy Core executemany, asyncio + psycopg).
 Updates the door makes (account balances, year totals) are not in the baseline: it is the floor
 of writing what a visit leaves behind. Printed: visits/s both ways and their ratio, the settle
-call's (2207) p50/p99 and every message's, the server's CPU per visit (psutil), errors.
+call's (2207) p50/p99 and every message's, CPU per visit of the server (psutil), of this
+database's PostgreSQL backends and of the load generator, the PostgreSQL sessions opened, errors.
 Nothing is asserted. Goal (issue 13): ≥ 250 visits/s and settle p99 < 50 ms at 50 terminals.
 `--profile N` runs N visits in process (no server: httpx over ASGI, one terminal) under cProfile
-first and prints where the time goes.
+first and prints where the time goes: CPU per message type, statements per message, Python
+function calls per message (a count: it does not move with the machine's load), CPU by package;
+`--profile-only` stops there. YKT_BENCH_PROFILE_OUT / YKT_BENCH_APP_PROFILE_OUT name files for
+the door's and the whole application's raw profiles (pstats).
 
 ## Measured (2026-12-04, 22:38-23:08 UTC, branch medsim with medstore 2c9766f and medapi 12283ad)
 
@@ -189,6 +195,97 @@ written and dropped: one statement locking both rows takes them in plan order, w
 deadlock against a cancel (year row, then the account in the ledger's posting); locking only
 the year row and reading the balance in the same statement answers a stale balance on
 PostgreSQL (the statement's snapshot), where today's separate read after the lock is current.
+
+## Measured after branch med (2026-12-05, 10:25-11:13 UTC)
+
+**The 2-core machine was shared with the other helpers' benches and tests throughout: `uptime`
+load average 3.6 at the start, 7-12 for most of the session.** CPU per visit moved by ±20-30 %
+between runs of the same code, so the figures to compare are (a) counts that do not move with
+the load — SQL statements and Python function calls per message — and (b) runs of the tree
+before (main 22fb573, exported with `git archive`, run by this bench) and this one *side by
+side*, crossed.
+
+First, what the bench itself measured wrongly or paid for (before, main 22fb573, 2 workers,
+httpx terminals, 10:25-10:30, load 3.6 → 7.0):
+
+| run                                   | door visits/s | server | PostgreSQL | load generator | sessions opened | 2207 p50 / p99 ms |
+|---------------------------------------|---------------|--------|------------|----------------|-----------------|-------------------|
+| 2 workers, httpx terminals (10:25)    | 21.0          | 19.7   | –          | –              | –               | 382 / 2,974       |
+| 2 workers, httpx terminals (10:27)    | 26.9          | 17.5   | (not yet counted right) | 14.3 | –            | 364 / 2,057       |
+| 2 workers, httpx terminals (10:29)    | 23.3          | 26.5   | 7.7        | 18.3           | 193             | 378 / 2,457       |
+| + the door's limiter, raw terminals (10:31) | 39.4    | 24.5   | 6.2        | 1.6            | 6               | 283 / 3,037       |
+
+CPU in ms per visit. Two findings:
+
+* **The load generator cost as much CPU as the server**: 50 httpx terminals in this process
+  took 14-18 ms of CPU per visit on the same two cores (the server 17-27). It now writes and
+  reads its keep-alive HTTP/1.1 by hand (`RawTerminal`, `--client httpx` keeps the old one):
+  1.0-1.8 ms per visit. The server's CPU per visit (psutil) stays the figure to compare; the
+  bench now also prints this database's PostgreSQL backends' CPU and the load generator's.
+* **The server opened ~9 PostgreSQL sessions a second**: 50 terminals kept up to 25 messages
+  per worker in anyio's 40 threads, over a pool of 5 (+ 10 overflow); each overflow
+  connection was closed on its return and opened again (193 sessions in a 22 s run). The lean
+  door now holds messages in flight per process to the pool's size (`LeanDoor._limiter`): the
+  others wait in the event loop for a connection that stays open (5-6 sessions per run, the
+  pool's own).
+
+Then the door's CPU, cut by cut (`--profile 100 --profile-only`, in process, 40-60 people;
+statements and function calls per message are counts, CPU is not):
+
+| cut (commit order)                                                        | 2201 | 2204 | 2206 | 2207 | statements / visit | Python calls / visit |
+|---------------------------------------------------------------------------|------|------|------|------|--------------------|----------------------|
+| before (main 22fb573)                                                      | 7    | 10   | 5.1  | 17.8 | 39.9               | 23,802               |
+| audit records, message row, settlement row, settle's journal as plain statements (`UnitOfWork.audit(insert_now=True)`, `ledger.post(plain=True)`, INSERT … RETURNING id) | 7 | 10 | 5 | 17.0 | 39.0 | 19,102 |
+| those statements on the session's connection (not the ORM session's execution path) | 7 | 10 | 5 | 16.3 | 38.3 | 18,292 |
+| audit record and its key in one statement on PostgreSQL (the key a data-modifying CTE) | 6 | 9 | 5 | 15.3 | 35.3 | 17,803 |
+| flat dataclasses to dicts without `asdict`'s deep copy                     | 6    | 9    | 5    | 15.3 | 35.3               | 16,156               |
+| the visit's touch/state and the settle's year totals as Core UPDATEs checked by version (under the rows' locks) | 6 | 9 | 5 | 15.3 | 35.3 | 15,522 |
+| final, side by side with main (11:03-11:05, load 7-9): door CPU 18.5 → 14.4 ms/visit | 6 | 9 | 5.1 | 16.0 | 36.1 | 23,802 → 16,481 (−31 %) |
+
+(2207's statement count varies with the share of a person's first settlement of the year in
+the sample: those make the year-totals row.) Function calls per message after: 2201 3,004,
+2204 4,297, 2206 2,919, 2207 6,261 (before 4,111 / 5,911 / 3,335 / 10,445).
+
+The whole bench, the tree before and this one side by side (same bench file, same raw
+terminals, 50 terminals, 2 workers, 20 s, 400 people; CPU ms per visit):
+
+| run (time, load before → after)        | door visits/s | bare visits/s | server CPU | PostgreSQL CPU | load generator | sessions | 2207 p50 / p99 ms |
+|----------------------------------------|---------------|---------------|------------|----------------|----------------|----------|-------------------|
+| main 22fb573 (11:08, 10.4 → 10.6)      | 31.7          | 170.6         | 27.3       | 7.8            | 1.8            | 44       | 540 / 3,454       |
+| this branch (11:09, 10.6 → 9.0)        | 56.5          | 163.2         | 16.8       | 5.4            | 1.1            | 6        | 166 / 790         |
+| this branch (11:10, 8.8 → 11.2)        | 52.9          | 198.0         | 14.8       | 4.7            | 1.0            | 5        | 193 / 996         |
+| main 22fb573 (11:11, 11.8 → 12.7)      | 42.2          | 90.8          | 23.8       | 7.0            | 1.4            | 46       | 418 / 2,164       |
+| this branch + Core UPDATEs, 7e8e3f1 (11:16, 10.1 → 12.0) | 49.0 | 167.3   | 14.6       | 4.8            | 1.0            | 6        | 265 / 687         |
+| main 22fb573 (11:18, 11.4 → 10.9)      | 46.9          | 98.8          | 19.2       | 5.6            | 1.2            | 27       | 377 / 1,674       |
+
+Server CPU per visit −24 to −38 % (27.3 / 23.8 / 19.2 → 16.8 / 14.8 / 14.6), PostgreSQL CPU
+per visit −15 to −30 % (fewer statements, no session churn), visits per second +4 to +78 % at
+the same moment (the third round, at load 10-12, had the machine so full that both trees got
+about the same share of it: there the CPU per visit is the figure). No
+refused message and no error in any run. The bare inserts' own rate moved 91-198 visits/s with
+the load, so the door/bare ratio (0.19-0.47 before, 0.27-0.35 after) is noisier than the
+side-by-side rates.
+
+Tried and not concluded: uvicorn with httptools and uvloop (`pip install --target` into a
+scratch folder put on the server's PYTHONPATH; the project's venv has neither, so uvicorn
+parses HTTP with the pure-Python h11): one run gave 19.0 against 24.5 ms of server CPU per
+visit (10:32, load 6-8, before the plain writes), one 20.1 against 18.6 (11:07, load 10-11).
+Not a result either way on this machine today; worth a run on a quiet one, as a dependency
+(`uvicorn[standard]`) is the lead's call.
+
+**The goal is still far**: ≥ 250 visits/s on two cores leaves 8 ms of CPU per visit for the
+server, PostgreSQL and the load generator together; this branch spends about 15-17 (server)
++ 5 (PostgreSQL) + 1 (load generator): 250 visits/s needs about a third of it. Where the server's rest goes (profiles of the door and
+of the whole application): per statement, SQLAlchemy's execution path and psycopg's result
+set-up (about 55 % of the door's CPU is inside `execute` for 35 statements per visit; psycopg
+builds a column description of every result, ~240 columns per visit from full-entity selects);
+outside the door, uvicorn's h11, the middlewares (observability, request counting, FastAPI's
+body limit and telemetry), the thread hop and the answer's validation (≈ 1-2 ms per message).
+Next cuts, in order of expected effect: narrow selects (columns, not entities) for the
+institution, the visit and the year row; 2201's visit INSERT through the ORM (the last ORM
+flush of the hot path; 2102 and the tests need the visit as an object); the visit's audit head on
+the visit row (one select of 2204; a schema change); httptools on a quiet machine; psycopg
+pipeline mode for the writes whose results nothing reads.
 """
 
 from __future__ import annotations
@@ -261,7 +358,10 @@ def copy_database(url: str) -> str:
 def server_env(url: str, workdir: Path) -> dict[str, str]:
     return {**os.environ, "YKT_DATABASE_URL": url, "YKT_KEY_STORE": "memory", "YKT_THROTTLE": "off",
             "YKT_CHIP_DIR": str(workdir / "chips"), "YKT_AUDIT_CHECKPOINT_DIR": str(workdir / "checkpoints"),
-            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+            # this checkout first; then what the caller's PYTHONPATH adds (e.g. a folder of extra
+            # packages to try in the server: httptools, uvloop)
+            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO),
+                                           *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
 
 
 def seed(env: dict[str, str], people: int):
@@ -315,6 +415,9 @@ class Stats:
         self.refused: dict[str, int] = defaultdict(int)
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.profile: cProfile.Profile | None = None
+        self.client_cpu = 0.0  # this process (the terminals) during the measured phase
+        self.database_cpu = 0.0  # the bench database's PostgreSQL backends, same phase
+        self.database_sessions = 0  # connections PostgreSQL accepted for it, same phase
 
 
 def hospital_systems(institutions, clock, transport_for) -> list:
@@ -383,26 +486,153 @@ async def sign_in(client, systems) -> None:
         his.signed_in(answer)
 
 
-async def measure(base: str, pid: int, systems, people, items, terminals: int, duration: float) -> tuple[Stats, float, float]:
+class DatabaseCpu:
+    """CPU seconds spent by the PostgreSQL backends serving `database` (their process title
+    names it) from now to `spent()`, per backend, so other databases' work (other benches on
+    the shared machine) is not counted; sampled every 0.5 s, so a backend that exits meanwhile
+    (a pool's overflow connection closed on its return) loses only its last moments. And the
+    sessions PostgreSQL opened for the database meanwhile (pg_stat_database.sessions)."""
+
+    def __init__(self, database: str, url: str) -> None:
+        import threading
+
+        self.database, self.url = database, url
+        self.sessions_before = self._sessions()
+        self.start = self._times()
+        self.seen = dict(self.start)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sessions(self) -> int:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.url)
+        with engine.connect() as connection:
+            found = connection.execute(text("SELECT sessions FROM pg_stat_database WHERE datname = :name"),
+                                       {"name": self.database}).scalar() or 0
+        engine.dispose()
+        return found
+
+    def _times(self) -> dict[int, float]:
+        import psutil
+
+        found = {}
+        for process in psutil.process_iter(["cmdline"]):
+            with contextlib.suppress(psutil.Error):
+                title = " ".join(process.info["cmdline"] or [])
+                if title.startswith("postgres:") and f" {self.database} " in f"{title} ":
+                    times = process.cpu_times()
+                    found[process.pid] = times.user + times.system
+        return found
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.5):
+            self.seen.update(self._times())
+
+    def spent(self) -> tuple[float, int]:
+        """(CPU seconds, sessions opened) since this was made."""
+        self.done.set()
+        self.thread.join()
+        self.seen.update(self._times())
+        cpu = sum(cpu - self.start.get(pid, 0.0) for pid, cpu in self.seen.items())
+        return cpu, self._sessions() - self.sessions_before
+
+
+class RawTerminal:
+    """One terminal's keep-alive HTTP/1.1 connection, written and read by hand (asyncio
+    streams, `json`): the load generator's CPU per request is a fraction of httpx's, which on
+    this 2-core machine cost about as much CPU per visit as the server itself (bench docstring,
+    2026-12-05). Answers what `send` reads of an httpx response: status_code and json()."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        self.host, self.port = host, int(port)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, url: str, json: dict, headers: dict):  # noqa: A002 (httpx's name)
+        import json as _json
+
+        body = _json.dumps(json, ensure_ascii=False).encode()
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        request = (f"POST {url} HTTP/1.1\r\nhost: {self.host}\r\ncontent-type: application/json\r\n"
+                   f"content-length: {len(body)}\r\n{head}\r\n").encode() + body
+        for attempt in (1, 2):  # a connection the server closed while idle: opened again once
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            try:
+                self.writer.write(request)
+                return await self._answer()
+            except (ConnectionError, asyncio.IncompleteReadError):
+                await self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _answer(self) -> _RawAnswer:
+        status_line = await self.reader.readuntil(b"\r\n")
+        length, closing = 0, False
+        while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.decode("latin-1").partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "connection" and value.strip().lower() == "close":
+                closing = True
+        answer = _RawAnswer(int(status_line.split()[1]), await self.reader.readexactly(length))
+        if closing:
+            await self.close()
+        return answer
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+class _RawAnswer:
+    def __init__(self, status_code: int, body: bytes) -> None:
+        self.status_code, self.body = status_code, body
+
+    def json(self) -> dict:
+        import json
+
+        return json.loads(self.body)
+
+
+async def measure(base: str, pid: int, systems, people, items, terminals: int, duration: float,
+                  database: tuple[str, str], client_kind: str = "raw") -> tuple[Stats, float, float]:
     import httpx
 
     # uvicorn closes a connection idle for 5 s; the client drops its idle ones first (else a
     # request can race the server's close and end in a ReadError)
     limits = httpx.Limits(max_connections=terminals + 5, max_keepalive_connections=terminals + 5,
                           keepalive_expiry=3.0)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        await sign_in(client, systems)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as shared:
+        def client_of(n: int):  # one connection per terminal (raw), or httpx's shared pool
+            return RawTerminal(base) if client_kind == "raw" else shared
+
+        await sign_in(shared, systems)
         warm = Stats()  # the server's first requests (imports, caches, pool) are not measured
         until = time.monotonic() + 3
-        await asyncio.gather(*(terminal(client, systems[n % len(systems)], people, items, until, warm, n)
+        await asyncio.gather(*(terminal(client_of(n), systems[n % len(systems)], people, items, until, warm, n)
                                for n in range(min(5, terminals))))
+        clients = [client_of(n) for n in range(terminals)]
         stats = Stats()
-        cpu = server_cpu(pid)
+        cpu, database_cpu, own_cpu = server_cpu(pid), DatabaseCpu(*database), time.process_time()
         started = time.monotonic()
         until = started + duration
-        await asyncio.gather(*(terminal(client, systems[n % len(systems)], people, items, until, stats, 1000 + n)
+        await asyncio.gather(*(terminal(clients[n], systems[n % len(systems)], people, items, until, stats, 1000 + n)
                                for n in range(terminals)))
         elapsed = time.monotonic() - started
+        stats.client_cpu = time.process_time() - own_cpu
+        stats.database_cpu, stats.database_sessions = database_cpu.spent()
+        for client in clients:
+            if isinstance(client, RawTerminal):
+                await client.close()
         return stats, elapsed, server_cpu(pid) - cpu
 
 
@@ -526,9 +756,15 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
             for n in range(10):
                 await visit(client, systems[n % len(systems)], rng.choice(people), items, rng, stats)
             stats = Stats()
+            whole = cProfile.Profile(time.process_time) if os.environ.get("YKT_BENCH_APP_PROFILE_OUT") else None
             cpu, wall = time.process_time(), time.perf_counter()
+            if whole is not None:
+                whole.enable()
             for n in range(visits):
                 stats.visits += await visit(client, systems[n % len(systems)], rng.choice(people), items, rng, stats)
+            if whole is not None:  # the whole application's profile, for pstats
+                whole.disable()
+                whole.dump_stats(os.environ["YKT_BENCH_APP_PROFILE_OUT"])
             return time.process_time() - cpu, time.perf_counter() - wall, stats
 
     cpu, wall, stats = asyncio.run(through_app())
@@ -544,7 +780,14 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
         async def post(self, url: str, json: dict, headers: dict):  # noqa: A002 (httpx's name)
             body = _json.loads(_json.dumps(json), parse_float=Decimal)
             current[0] = body["infno"]
+            started = time.process_time()
+            profiler = profilers[current[0]] if profiling[0] else None
+            if profiler is not None:
+                profiler.enable()
             answer = interface.call_service(platform, self.actor, body, headers)
+            if profiler is not None:
+                profiler.disable()
+            cpu_by_infno[current[0]] += time.process_time() - started
             return _Answer(answer)
 
     class _Answer:
@@ -557,9 +800,12 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
             return self.answer
 
     _json = json
-    profiler = cProfile.Profile()
+    # one profiler per message type, CPU time (not wall: the waits on PostgreSQL are not ours)
+    profilers: dict[str, cProfile.Profile] = defaultdict(lambda: cProfile.Profile(time.process_time))
+    profiling = [False]
     current = [""]
     statements: dict[str, int] = defaultdict(int)
+    cpu_by_infno: dict[str, float] = defaultdict(float)
 
     def count(*_args) -> None:
         statements[current[0]] += 1
@@ -568,25 +814,56 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
 
     event.listen(platform.engine, "before_cursor_execute", count)
 
-    async def door_only() -> Stats:
+    async def door_only(seed: int, profiled: bool) -> Stats:
         stats = Stats()
-        rng = random.Random(8)
-        profiler.enable()
+        rng = random.Random(seed)
+        profiling[0] = profiled
         for n in range(visits):
             his = systems[n % len(systems)]
             await visit(Direct(his), his, rng.choice(people), items, rng, stats)
-        profiler.disable()
+        profiling[0] = False
         return stats
 
-    stats = asyncio.run(door_only())
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats("yikatong", 45)
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
-    platform.engine.dispose()
+    asyncio.run(door_only(8, profiled=False))
     lines.append("SQL statements per message (the door alone): " + ", ".join(
         f"{infno} {n / max(1, visits):.1f}" for infno, n in sorted(statements.items())))
-    lines.append(f"the door alone (interface.call_service), {visits} visits under cProfile:")
+    lines.append("the door alone, CPU ms per message (no profiler): " + ", ".join(
+        f"{infno} {cpu * 1000 / max(1, visits):.2f}" for infno, cpu in sorted(cpu_by_infno.items()))
+        + f"; per visit {sum(cpu_by_infno.values()) * 1000 / max(1, visits):.1f}")
+    asyncio.run(door_only(9, profiled=True))
+    # Python function calls per message: a count, not a time, so it does not move with the
+    # machine's load (the CPU figures above do, by ±20 % on the shared machine)
+    lines.append("Python function calls per message (under the profiler; load-independent): " + ", ".join(
+        f"{infno} {pstats.Stats(p).total_calls / max(1, visits):,.0f}" for infno, p in sorted(profilers.items()))
+        + f"; per visit {sum(pstats.Stats(p).total_calls for p in profilers.values()) / max(1, visits):,.0f}")
+    profiler = pstats.Stats(*profilers.values())
+    if os.environ.get("YKT_BENCH_PROFILE_OUT"):  # the raw profile, for pstats' callers views
+        profiler.dump_stats(os.environ["YKT_BENCH_PROFILE_OUT"])
+    out = io.StringIO()
+    by_package: dict[str, float] = defaultdict(float)
+    for (filename, _line, _name), (_cc, _nc, own, _cum, _callers) in profiler.stats.items():
+        by_package[_package(filename)] += own
+    total = sum(by_package.values()) or 1
+    out.write("CPU by package (own time under the profiler): " + ", ".join(
+        f"{name} {share * 100 / total:.0f} %" for name, share in sorted(by_package.items(), key=lambda x: -x[1])
+        if share / total >= 0.01) + "\n")
+    profiler.stream = out
+    profiler.sort_stats("cumulative").print_stats("yikatong", 45)
+    profiler.sort_stats("tottime").print_stats(25)
+    platform.engine.dispose()
+    lines.append(f"the door alone (interface.call_service), {visits} visits under cProfile (CPU time):")
     return "\n".join(lines) + "\n" + out.getvalue()
+
+
+def _package(filename: str) -> str:
+    """The top-level package of a profiled function's file (`yikatong.medical`: two levels)."""
+    if "site-packages/" in filename:
+        return filename.split("site-packages/")[1].split("/")[0].split(".")[0]
+    if "/src/yikatong/" in filename:
+        return "yikatong." + filename.split("/src/yikatong/")[1].split("/")[0].removesuffix(".py")
+    if filename.startswith("<") or filename == "~":
+        return "builtins"
+    return "stdlib:" + filename.rsplit("/", 1)[-1].removesuffix(".py")
 
 
 # --- main ---------------------------------------------------------------------------------------------
@@ -602,9 +879,12 @@ def main() -> None:
     parser.add_argument("--terminals", type=int, default=50)
     parser.add_argument("--duration", type=float, default=20, help="seconds measured")
     parser.add_argument("--people", type=int, default=400)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--profile", type=int, default=0, help="N visits in process under cProfile first")
+    parser.add_argument("--profile-only", action="store_true", help="the in-process profile, no server run")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="the terminals' HTTP client: hand-written keep-alive HTTP/1.1 (light), or httpx")
     args = parser.parse_args()
     import tempfile
 
@@ -618,6 +898,8 @@ def main() -> None:
         if args.profile:
             print(profile(env, lambda clock: hospital_systems(institutions, clock, lambda: None), people, items,
                           args.profile))
+            if args.profile_only:
+                return
         before = snapshot(url)
         bare_url = copy_database(url)
         print(f"load before: {load()}", flush=True)
@@ -626,7 +908,7 @@ def main() -> None:
         with serving(ykt_serve(port, "--no-worker", "--workers", str(args.workers)), env, port,
                      workdir / "server.log") as (base, pid):
             stats, elapsed, cpu = asyncio.run(measure(base, pid, systems, people, items, args.terminals,
-                                                      args.duration))
+                                                      args.duration, (_admin(url)[0].database, url), args.client))
         print(f"load after the door: {load()}", flush=True)
         if any(not key.split(":")[1].lstrip("-").isdigit() and "_" not in key.split(":")[1] for key in stats.refused):
             print("the server's last words:\n" + "\n".join(
@@ -640,10 +922,15 @@ def main() -> None:
     door_rate = stats.visits / elapsed
     bare_rate = len(chunks) / bare_elapsed
     settle = stats.latency["2207"]
-    print(f"\n{args.terminals} terminals, {args.workers} worker(s), {elapsed:.1f} s, PostgreSQL")
+    print(f"\n{args.terminals} terminals ({args.client} client), {args.workers} worker(s), {elapsed:.1f} s, PostgreSQL")
     print(f"door:     {stats.visits} visits = {door_rate:.1f} visits/s "
           f"({sum(len(v) for v in stats.latency.values())} messages; refused {dict(stats.refused) or 0}); "
           f"server CPU {cpu * 1000 / max(1, stats.visits):.1f} ms/visit")
+    per_visit_ms = 1000 / max(1, stats.visits)
+    print(f"CPU per visit: server {cpu * per_visit_ms:.1f} ms, PostgreSQL (this database's backends) "
+          f"{stats.database_cpu * per_visit_ms:.1f} ms, load generator (this process) "
+          f"{stats.client_cpu * per_visit_ms:.1f} ms; total {(cpu + stats.database_cpu + stats.client_cpu) * per_visit_ms:.1f} ms "
+          f"(250 visits/s on 2 cores leaves 8 ms); {stats.database_sessions} PostgreSQL sessions opened")
     print(f"baseline: the same {rows} rows ({rows / max(1, stats.visits):.1f} per visit) as {len(chunks)} visits "
           f"× {len(VISIT)} transactions in {bare_elapsed:.2f} s = {bare_rate:.1f} visits/s")
     print(f"ratio door / bare inserts: {door_rate / bare_rate:.3f}")

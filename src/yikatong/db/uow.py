@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -34,6 +34,17 @@ _ARCHIVED_HEAD = (select(AuditCheckpointHead.seq, AuditCheckpointHead.hash)
                   .where(AuditCheckpointHead.entity_type == bindparam("entity_type"),
                          AuditCheckpointHead.entity_id == bindparam("entity_id"))
                   .order_by(AuditCheckpointHead.checkpoint_seq.desc()).limit(1))
+
+
+# UnitOfWork.audit(insert_now=True)'s statements: plain INSERTs, nothing read back. On
+# PostgreSQL the record and its key in one statement (the key's INSERT a data-modifying CTE of
+# the record's): one round trip where two were; the key's primary key refuses a second seq as
+# before, failing the whole statement.
+_AUDIT_INSERT = insert(AuditRecord.__table__)
+_AUDIT_WITH_KEY_INSERT = insert(AuditRecord.__table__).add_cte(
+    insert(AuditRecordKey.__table__).values(entity_type=bindparam("key_entity_type"),
+                                            entity_id=bindparam("key_entity_id"),
+                                            seq=bindparam("key_seq")).cte("audit_key"))
 
 
 class UnitOfWork:
@@ -127,7 +138,8 @@ class UnitOfWork:
         after: dict[str, Any] | None = None,
         reason: str | None = None,
         new_entity: bool = False,
-    ) -> AuditRecord:
+        insert_now: bool = False,
+    ) -> AuditRecord | None:
         """Add the audit record of this change, chained to the entity's previous record.
 
         Personal data in `before`, `after` and `reason` is masked here, for every caller
@@ -138,7 +150,13 @@ class UnitOfWork:
         begins here (seq 1 after GENESIS) and the previous record is not looked up. A wrong
         claim cannot fork a chain: the unique (entity_type, entity_id, seq) index (on PostgreSQL,
         where audit_records is partitioned, the key table audit_record_keys) refuses the
-        second seq 1 and the change fails as ConcurrentChange."""
+        second seq 1 and the change fails as ConcurrentChange.
+
+        `insert_now`: the record (and its key) written at once by a plain INSERT in this
+        transaction instead of an ORM object flushed later (returns None): the same row, hash
+        and chain, without the ORM's unit-of-work bookkeeping on a hot path (the medical door).
+        A collision on the chain's key is raised here (IntegrityError, `is_audit_collision`)
+        rather than at commit; the caller's transaction is then to be rolled back."""
         entity_id = str(entity_id)
         last = None if new_entity else self._chain_head(entity_type, entity_id)
         fields = dict(
@@ -148,6 +166,15 @@ class UnitOfWork:
             before=without_personal_data(before), after=without_personal_data(after),
             reason=without_personal_data(reason), prev_hash=last.hash if last else GENESIS,
         )
+        if insert_now:
+            connection = self.connection()  # Core statements: no ORM execution path
+            row = {**fields, "hash": record_hash(fields)}
+            if self._partitioned_audit():
+                connection.execute(_AUDIT_WITH_KEY_INSERT, {**row, "key_entity_type": entity_type,
+                                                            "key_entity_id": entity_id, "key_seq": fields["seq"]})
+            else:
+                connection.execute(_AUDIT_INSERT, row)
+            return None
         record = AuditRecord(**fields, hash=record_hash(fields))
         self.session.add(record)
         if self._partitioned_audit():  # the key that makes two writers of one seq collide

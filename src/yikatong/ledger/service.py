@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from yikatong.core.errors import ConcurrentChange, IdempotencyKeyReused
@@ -53,7 +54,7 @@ def open_account(
 
 
 def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: str = "",
-         new_request: bool = False) -> Journal:
+         new_request: bool = False, plain: bool = False) -> Journal:
     """Record one balanced journal and move the cached balances; idempotent by request_id.
 
     The same request_id with the same kind and legs returns the journal already recorded
@@ -67,6 +68,13 @@ def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: 
     under a unique index (a settlement's new setl_id), so no journal can have it and it is not
     looked up. Were it not so, the journal's unique request_id refuses the insert
     (IntegrityError): never a second journal for one request.
+
+    `plain`: the journal, its postings and the balances written by plain statements (an
+    INSERT … RETURNING id, one executemany INSERT of the postings, one executemany UPDATE of
+    the balances checked by version and row count) instead of an ORM flush; the same rows.
+    The locked accounts in the session take their new balance and version as stored values.
+    Returns a Journal that is not in the session (its id and fields; no postings loaded).
+    For a hot path (the medical settlement): the ORM flush cost more CPU than the statements.
     """
     checked = rules.validate_legs(legs)
     rules.check_request_id(request_id)
@@ -87,6 +95,9 @@ def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: 
         if new_balances[code] < 0 and not account.allow_negative:
             raise InsufficientFunds(shortfall=-new_balances[code])
         rules.check_balance_bound(new_balances[code])
+    if plain:
+        return _post_plain(uow, accounts, checked, new_balances, request_id=request_id, kind=kind, memo=memo,
+                           fingerprint=fingerprint)
     journal = Journal(request_id=request_id, kind=kind, memo=memo, fingerprint=fingerprint,
                       created_at=uow.now())
     journal.postings = [Posting(account=accounts[code], amount=amount) for code, amount in checked]
@@ -98,6 +109,36 @@ def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: 
     except StaleDataError as error:
         raise ConcurrentChange() from error
     return journal
+
+
+_JOURNAL_INSERT = insert(Journal.__table__).returning(Journal.__table__.c.id)
+_POSTING_INSERT = insert(Posting.__table__)
+_ACCOUNTS = LedgerAccount.__table__
+_BALANCE_UPDATE = (update(_ACCOUNTS)
+                   .where(_ACCOUNTS.c.id == bindparam("account_id"), _ACCOUNTS.c.version == bindparam("old_version"))
+                   .values(balance=bindparam("new_balance"), version=bindparam("new_version")))
+
+
+def _post_plain(uow: UnitOfWork, accounts: dict[str, LedgerAccount], checked: list[Leg],
+                new_balances: dict[str, Fen], *, request_id: str, kind: str, memo: str,
+                fingerprint: str) -> Journal:
+    """`post`'s writes as plain statements (see `post`, `plain`)."""
+    connection, now = uow.connection(), uow.now()
+    journal_id = connection.execute(_JOURNAL_INSERT, {
+        "request_id": request_id, "kind": kind, "memo": memo, "fingerprint": fingerprint,
+        "created_at": now}).scalar_one()
+    connection.execute(_POSTING_INSERT, [{"journal_id": journal_id, "account_id": accounts[code].id, "amount": amount}
+                                      for code, amount in checked])
+    moved = connection.execute(_BALANCE_UPDATE, [
+        {"account_id": accounts[code].id, "old_version": accounts[code].version, "new_balance": balance,
+         "new_version": accounts[code].version + 1} for code, balance in new_balances.items()])
+    if moved.rowcount != len(new_balances):  # locked above: only a writer outside the lock
+        raise ConcurrentChange()
+    for code, balance in new_balances.items():
+        set_committed_value(accounts[code], "balance", balance)
+        set_committed_value(accounts[code], "version", accounts[code].version + 1)
+    return Journal(id=journal_id, request_id=request_id, kind=kind, memo=memo, fingerprint=fingerprint,
+                   created_at=now)
 
 
 def balance(*, uow: UnitOfWork, code: str) -> Fen:
@@ -188,12 +229,14 @@ def _get(uow: UnitOfWork, code: str) -> LedgerAccount:
     return account
 
 
+_LOCK = (select(LedgerAccount).where(LedgerAccount.code.in_(bindparam("codes", expanding=True)))
+         .order_by(LedgerAccount.code).with_for_update()
+         .execution_options(populate_existing=True))  # built once: building costs more than running
+
+
 def _lock(uow: UnitOfWork, codes: list[str]) -> dict[str, LedgerAccount]:
     """The accounts, locked for this transaction and freshly read (not from the identity map)."""
-    found = uow.session.execute(
-        select(LedgerAccount).where(LedgerAccount.code.in_(codes)).order_by(LedgerAccount.code)
-        .with_for_update().execution_options(populate_existing=True)
-    ).scalars().all()
+    found = uow.session.execute(_LOCK, {"codes": list(codes)}).scalars().all()
     accounts = {account.code: account for account in found}
     if len(accounts) != len(codes):
         raise AccountNotFound()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from yikatong.core.actor import Actor, Role
@@ -747,6 +747,32 @@ def apply_totals(row: models.YearTotals, totals: RulesYearTotals, at: datetime) 
     for f in dataclasses.fields(totals):
         setattr(row, f.name, getattr(totals, f.name))
     row.updated_at = at
+
+
+_YEARS = models.YearTotals.__table__
+_STORE_TOTALS = (update(_YEARS)
+                 .where(_YEARS.c.id == bindparam("row_id"), _YEARS.c.version == bindparam("old_version"))
+                 .values(updated_at=bindparam("new_updated_at"), version=bindparam("new_version"),
+                         **{name: bindparam(f"new_{name}") for name in TOTALS_COLUMNS}))
+
+
+def store_totals(uow: UnitOfWork, row: models.YearTotals, totals: RulesYearTotals, at: datetime) -> None:
+    """`apply_totals` written at once by one Core UPDATE checked by the row's version (for a row
+    locked in this transaction, `lock_year_totals`), not by an ORM flush later: the settle's
+    hot path. The row in the session takes the values as stored. ConcurrentChange when the
+    version moved (it cannot under the lock)."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from yikatong.core.errors import ConcurrentChange
+
+    values = {name: getattr(totals, name) for name in TOTALS_COLUMNS}
+    moved = uow.connection().execute(_STORE_TOTALS, {
+        "row_id": row.id, "old_version": row.version, "new_updated_at": at, "new_version": row.version + 1,
+        **{f"new_{name}": value for name, value in values.items()}})
+    if moved.rowcount != 1:
+        raise ConcurrentChange()
+    for name, value in {**values, "updated_at": at, "version": row.version + 1}.items():
+        set_committed_value(row, name, value)
 
 
 # ---------------------------------------------------------------------------------------

@@ -226,17 +226,17 @@ def upload_fees(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str,
     by the catalogue in force on its day: class, price limit × quantity, 乙 pre-self-pay
     ratio. A code not in that catalogue is UnknownCatalogueCode; nothing of the message is
     kept when one line is refused."""
-    request = _request("upload_fees", mdtrt_id=mdtrt_id, lines=[dataclasses.asdict(x) for x in lines])
+    request = _request("upload_fees", mdtrt_id=mdtrt_id, lines=[_flat(x) for x in lines])
 
     def work(institution: Institution) -> tuple[str, UploadView]:
         visit = _visit(uow, institution.code, mdtrt_id, lock=True)
         _require_state(visit, (OPEN, DISCHARGED), "上传费用", "given fees")
         rows = _add_lines(uow, visit, msgid, lines)
-        _touch(uow, visit)
+        _touch_locked(uow, visit)
         uow.audit(actor=actor, action="medical.fees_uploaded", entity_type="medical_visit",
                   entity_id=visit.mdtrt_id, after={"lines": len(rows),
                                                    "amount": sum(r.amount for r in rows),
-                                                   "msgid": msgid})
+                                                   "msgid": msgid}, insert_now=True)
         return UPLOAD_INFNO[visit.med_type], UploadView(visit.mdtrt_id,
                                                         tuple(_line_view(r) for r in rows))
 
@@ -334,7 +334,7 @@ def purchase(*, uow: UnitOfWork, actor: Actor, msgid: str, cert_type: str, cert_
     settlement in one transaction. A pharmacy may also go step by step (register with
     med_type 41, upload_fees, settle)."""
     request = _request("purchase", cert_type=cert_type, cert_no=cert_no,
-                       lines=[dataclasses.asdict(x) for x in lines], use_account=use_account,
+                       lines=[_flat(x) for x in lines], use_account=use_account,
                        medfee_sumamt=medfee_sumamt, medins_setl_id=medins_setl_id,
                        **_elsewhere(insuplc_admdvs))
 
@@ -491,7 +491,8 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
               entity_id=visit.mdtrt_id, after={"med_type": med_type, "cert_type": cert_type,
                                                "person_id": person_id, "insuplc_admdvs": insured,
                                                "msgid": msgid},
-              new_entity=True)  # flushed above: its mdtrt_id (unique, random) is new
+              new_entity=True,  # flushed above: its mdtrt_id (unique, random) is new
+              insert_now=True)  # a plain INSERT: the door's hot path
     return visit
 
 
@@ -521,7 +522,7 @@ def _add_lines(uow: UnitOfWork, visit: Visit, msgid: str, lines: Sequence[FeeInp
             fee_at=fee_at, msgid=msgid, settlement_id=None, created_at=now))
     # One plain INSERT of the rows (the ORM's flush of new objects cost more CPU than the
     # insert): nothing here needs their ids, and a settlement reads them from the table.
-    uow.session.execute(_INSERT_LINES, rows)
+    uow.connection().execute(_INSERT_LINES, rows)
     return [FeeLine(**row) for row in rows]  # as inserted, for the answer (not in the session)
 
 
@@ -547,10 +548,10 @@ class _Computed:
             med_type=v.med_type, cert_type=self.cert_type,
             insuplc_admdvs=self.enrolment.insured_admdvs, mdtrtarea_admvs=v.mdtrtarea_admvs,
             cross_region=self.cross_region, medins_setl_id=medins_setl_id,
-            setlinfo=dataclasses.asdict(self.result.setlinfo),
+            setlinfo=_flat(self.result.setlinfo),
             policy_version=self.result.policy_version, catalogue_version=self.catalogue_version,
             state=state, year=self.year,
-            year_totals=dataclasses.asdict(self.year_before + self.result.totals_delta),
+            year_totals=_flat(self.year_before + self.result.totals_delta),
             settled_at=settled_at, cancelled_at=None)
 
 
@@ -592,18 +593,19 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
                      year=day.year, year_before=year, year_row=year_row)
 
 
-_HOLD_LINES = (update(FeeLine).where(FeeLine.visit_id == bindparam("of_visit"),
-                                     FeeLine.id.in_(bindparam("line_ids", expanding=True)))
-               .values(settlement_id=bindparam("held_by")))
+_LINES = FeeLine.__table__
+_HOLD_LINES = (update(_LINES).where(_LINES.c.visit_id == bindparam("of_visit"),
+                                    _LINES.c.id.in_(bindparam("line_ids", expanding=True)))
+               .values(settlement_id=bindparam("held_by")))  # a Core UPDATE of the table
 
 
 def _hold_lines(uow: UnitOfWork, visit: Visit, lines: list[FeeLine], settlement_id: int) -> None:
     """The settled lines take the settlement's id: one UPDATE for the visit's lines (not one per
-    line); the loaded lines get it in the session too, as their stored value (the session's
-    own evaluation of the UPDATE's criteria over its identity map cost more than the UPDATE)."""
-    uow.session.execute(
-        _HOLD_LINES, {"of_visit": visit.id, "line_ids": [line.id for line in lines], "held_by": settlement_id},
-        execution_options={"synchronize_session": False})
+    line), on the session's connection (no ORM execution path); the loaded lines get it in the
+    session too, as their stored value (the session's own evaluation of the UPDATE's criteria
+    over its identity map cost more than the UPDATE)."""
+    uow.connection().execute(
+        _HOLD_LINES, {"of_visit": visit.id, "line_ids": [line.id for line in lines], "held_by": settlement_id})
     for line in lines:
         set_committed_value(line, "settlement_id", settlement_id)
 
@@ -655,7 +657,7 @@ def _settle_visitor(uow: UnitOfWork, actor: Actor, institution: Institution, vis
         person_id=VISITOR, psn_no=visit.psn_no, insutype=visit.insutype, med_type=visit.med_type,
         insuplc_admdvs=visit.insuplc_admdvs, mdtrtarea_admvs=visit.mdtrtarea_admvs, cert_type=cert_type,
         cross_region=str(answer.cross_region), year=day.year, medins_setl_id=_short(medins_setl_id, 30) or msgid,
-        **dataclasses.asdict(answer.setlinfo), policy_version=answer.policy_version[:32],
+        **_flat(answer.setlinfo), policy_version=answer.policy_version[:32],
         catalogue_version=max(line.catalogue_version for line in lines), totals_delta={},
         journal_request_id=None, state=SETTLED, msgid=msgid, settled_at=now, cancelled_at=None,
         cancel_msgid=None)
@@ -689,44 +691,45 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
     legs = _settlement_legs(pool=pool, account=service.account_code(visit.person_id),
                             payable=service.payable_code(institution.code), info=info)
     journal_id = f"medical:settle:{setl_id}" if legs else None
-    row = Settlement(
+    medins_setl_id = _short(medins_setl_id, 30) or msgid
+    # a plain INSERT … RETURNING id (no ORM object: nothing in this transaction reads the row
+    # back; the answer is made from `computed`)
+    settlement_id = uow.connection().execute(_SETTLEMENT_INSERT, dict(
         setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
         person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.enrolment.scheme,
         med_type=visit.med_type, insuplc_admdvs=computed.enrolment.insured_admdvs,
         mdtrtarea_admvs=visit.mdtrtarea_admvs, cert_type=cert_type,
         cross_region=computed.cross_region, year=computed.year,
-        medins_setl_id=_short(medins_setl_id, 30) or msgid, **dataclasses.asdict(info),
+        medins_setl_id=medins_setl_id, **_flat(info),
         policy_version=computed.result.policy_version,
         catalogue_version=computed.catalogue_version,
-        totals_delta=dataclasses.asdict(computed.result.totals_delta),
+        totals_delta=_flat(computed.result.totals_delta),
         journal_request_id=journal_id, state=SETTLED, msgid=msgid, settled_at=now,
-        cancelled_at=None, cancel_msgid=None)
-    uow.session.add(row)
-    uow.session.flush()
-    service.apply_totals(computed.year_row, computed.year_before + computed.result.totals_delta, now)
-    _hold_lines(uow, visit, computed.lines, row.id)
-    visit.state = SETTLED
-    _touch(uow, visit)
+        cancelled_at=None, cancel_msgid=None, version=1)).scalar_one()
+    service.store_totals(uow, computed.year_row, computed.year_before + computed.result.totals_delta, now)
+    _hold_lines(uow, visit, computed.lines, settlement_id)
+    _touch_locked(uow, visit, state=SETTLED)
     uow.audit(actor=actor, action="medical.settled", entity_type="medical_settlement",
               entity_id=setl_id, after={
                   "mdtrt_id": visit.mdtrt_id, "medfee_sumamt": info.medfee_sumamt,
                   "fund_pay_sumamt": info.fund_pay_sumamt, "acct_pay": info.acct_pay,
-                  "psn_cash_pay": info.psn_cash_pay, "policy_version": row.policy_version,
+                  "psn_cash_pay": info.psn_cash_pay, "policy_version": computed.result.policy_version,
                   "cert_type": cert_type, "msgid": msgid},
-              new_entity=True)  # the row flushed above: its setl_id (unique, random) is new
+              new_entity=True,  # the row inserted above: its setl_id (unique, random) is new
+              insert_now=True)
     if legs:
         # Last: the fund's and the institution's accounts are every settlement's hot rows,
         # locked from here to the commit. The journal's id is made of the new setl_id.
         memo = f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}"
         try:
             ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo,
-                        new_request=True)
+                        new_request=True, plain=True)
         except AccountNotFound:  # opened at enrolment and designation; data from before that
             service.open_fund_accounts(uow, insured_admdvs=computed.enrolment.insured_admdvs,
                                        fixmedins_code=institution.code)
             ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo,
-                        new_request=True)
-    return computed.view(setl_id=setl_id, state=SETTLED, medins_setl_id=row.medins_setl_id,
+                        new_request=True, plain=True)
+    return computed.view(setl_id=setl_id, state=SETTLED, medins_setl_id=medins_setl_id,
                          settled_at=now)
 
 
@@ -822,10 +825,11 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
         return _from_json(kind, stored)
     try:
         infno, result = work(institution)
-        uow.session.add(HandledMessage(
-            fixmedins_code=institution.code, msgid=msgid, infno=infno,
-            request_hash=request_fingerprint(request), response=_to_json(result),
-            reversed=False, reversed_by=None, created_at=uow.now()))
+        # a plain INSERT (no ORM object): nothing in this transaction reads the row back
+        uow.connection().execute(_MESSAGE_INSERT, {
+            "fixmedins_code": institution.code, "msgid": msgid, "infno": infno,
+            "request_hash": request_fingerprint(request), "response": _to_json(result),
+            "reversed": False, "reversed_by": None, "created_at": uow.now()})
         killpoint("medical.message.handled")  # answer and effects in the transaction, not committed
         uow.commit()
         killpoint("medical.message.committed")  # committed, the institution has no answer yet
@@ -841,6 +845,9 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
         return _from_json(kind, stored)
     return result
 
+
+_MESSAGE_INSERT = insert(HandledMessage.__table__)
+_SETTLEMENT_INSERT = insert(Settlement.__table__).returning(Settlement.__table__.c.id)
 
 # session.info key: (transaction, code, msgid) the door found not handled in that transaction
 _UNHANDLED = "medical.visits.unhandled"
@@ -965,6 +972,33 @@ def _touch(uow: UnitOfWork, visit: Visit) -> None:
         raise ConcurrentChange() from error
 
 
+_VISITS = Visit.__table__
+_TOUCH_VISIT = (update(_VISITS)
+                .where(_VISITS.c.id == bindparam("visit_id"), _VISITS.c.version == bindparam("old_version"))
+                .values(state=bindparam("new_state"), updated_at=bindparam("new_updated_at"),
+                        version=bindparam("new_version")))
+
+
+def _touch_locked(uow: UnitOfWork, visit: Visit, *, state: str | None = None) -> None:
+    """`_touch` (and the new `state`, if given) for a visit locked in this transaction with no
+    other change pending: one Core UPDATE checked by the version, as the ORM's flush would
+    check it, written at once; the visit in the session takes the values as stored. The hot
+    path's (2204, 2207) last ORM flush of the visit."""
+    if visit in uow.session.dirty:  # another change pending: the ORM writes them all
+        if state is not None:
+            visit.state = state
+        _touch(uow, visit)
+        return
+    now, state = uow.now(), state or visit.state
+    moved = uow.connection().execute(_TOUCH_VISIT, {
+        "visit_id": visit.id, "old_version": visit.version, "new_state": state, "new_updated_at": now,
+        "new_version": visit.version + 1})
+    if moved.rowcount != 1:
+        raise ConcurrentChange()
+    for name, value in (("state", state), ("updated_at", now), ("version", visit.version + 1)):
+        set_committed_value(visit, name, value)
+
+
 def _checked_line(line: FeeInput) -> str:
     sn = line.feedetl_sn if isinstance(line.feedetl_sn, str) else ""
     sn = sn.strip()
@@ -1027,6 +1061,17 @@ def _line_view(row: FeeLine) -> FeeLineView:
 
 
 SETLINFO_FIELDS = tuple(f.name for f in dataclasses.fields(rules.Setlinfo))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _flat(value: Any) -> dict:
+    """dataclasses.asdict for a dataclass of plain values (fen, strings, dates: no nested
+    dataclasses, lists or dicts), the same dict without asdict's deep copy of every value
+    (a visit made about 11,000 such calls)."""
+    names = _FIELD_NAMES.get(type(value))
+    if names is None:
+        names = _FIELD_NAMES[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+    return {name: getattr(value, name) for name in names}
 
 
 def _settlement_view(row: Settlement, totals: rules.YearTotals | None) -> SettlementView:
@@ -1039,6 +1084,6 @@ def _settlement_view(row: Settlement, totals: rules.YearTotals | None) -> Settle
         setlinfo={name: getattr(row, name) for name in SETLINFO_FIELDS},
         policy_version=row.policy_version, catalogue_version=row.catalogue_version,
         state=row.state, year=row.year,
-        year_totals=dataclasses.asdict(totals) if totals is not None else {},
+        year_totals=_flat(totals) if totals is not None else {},
         settled_at=row.settled_at, cancelled_at=row.cancelled_at)
 
