@@ -20,8 +20,22 @@ def normalise_url(url: str) -> str:
     return url
 
 
+# Connections a pool keeps, and the most threads of a server process that use the database at
+# once (api.app sets the thread pool to this size). SQLAlchemy's default keeps 5 and opens up
+# to 10 more on demand, closing each of those as it comes back: with the 40 threads of
+# anyio's default thread pool a loaded server opened and closed a connection every few
+# requests (on PostgreSQL 50 new backends a second at c=50, each a fork and a login; on
+# SQLite the PRAGMAs of every new connection), and a second worker process only opened more.
+# The overflow stays for a thread that holds one connection while it asks for another.
+POOL_SIZE = 20
+MAX_OVERFLOW = 10
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     url = normalise_url(url)
+    in_memory = url.startswith("sqlite") and url.split("///", 1)[-1] in ("", ":memory:")
+    if not in_memory and "poolclass" not in kwargs:  # a file or a server: a QueuePool
+        kwargs = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW, **kwargs}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
