@@ -246,7 +246,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi import FastAPI
-from serving import free_port, fresh_database, serving, ykt_serve  # bench/serving.py
+from serving import free_port, fresh_database, load, serving, ykt_serve  # bench/serving.py
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -255,6 +255,12 @@ READ_CARDS = 50
 WRITE_CARDS = 20  # per platform run: each run starts on cards no earlier run left lost
 REDEEM_CODES_PER_THREAD = 150
 WRITE_THREADS = 2
+# The redeem door on its own: e-card holders of its own, each wrk thread on 12 of them over 3
+# connections (a holder's next code comes 12 requests later: never two in flight for one
+# e-card, whose audit chain would refuse the second), and codes enough for this rate.
+DOOR_HOLDERS = 24
+REDEEM_CONNECTIONS = 6
+REDEEM_CEILING_RPS = 500
 # The bench counts every throttled call as production does, but one address and a handful of
 # credentials make the whole load: the limits are raised so that counting is all they do.
 THROTTLE_LIMITS = ("ecard_terminal=100000000 per minute; ecard_check=100000000 per minute; "
@@ -296,9 +302,11 @@ def server_env(url: str, workdir: Path) -> dict[str, str]:
 
 def seed(env: dict[str, str], runs: int):
     """Migrate, demo logins (development mode), cards handed over to holders, e-card holders;
-    returns the platform (for issuing fresh codes before each run) and the holders."""
+    returns the platform (for issuing fresh codes before each run), the holders (the last
+    WRITE_THREADS + 1 with e-cards) and the redeem door's e-card holders."""
     os.environ.update({k: v for k, v in env.items() if k.startswith("YKT_")})
     sys.path.insert(0, str(REPO))
+    from tests.applications.conftest import new_applicant
     from tests.ecard.conftest import Holder, submit, walk_to_hand_over
 
     from yikatong.platform import Platform
@@ -307,15 +315,21 @@ def seed(env: dict[str, str], runs: int):
     platform = Platform()
     prepare(platform)
     holders = []
-    for _ in range(READ_CARDS + WRITE_CARDS * runs + WRITE_THREADS + 1):
-        application = submit(platform)
+    for n in range(READ_CARDS + WRITE_CARDS * runs + WRITE_THREADS + 1 + DOOR_HOLDERS):
+        # A name of its own (new_applicant's repeat after 100: same name and birth date with
+        # another ID number waits for a staff identity check)
+        application = submit(platform, new_applicant(name="测试" + "".join(
+            "甲乙丙丁戊己庚辛壬癸"[n // 10 ** place % 10] for place in range(3))))
         holder = Holder(platform, application.person_id, None, application.id)
         holder.card_no = walk_to_hand_over(platform, application.id).card_no
         holders.append(holder)
-    for holder in holders[-(WRITE_THREADS + 1):]:  # e-card holders: one per write thread, one to show
+    holders, door_holders = holders[:-DOOR_HOLDERS], holders[-DOOR_HOLDERS:]
+    # e-card holders: one per write thread, one to show, and the redeem door's
+    for holder in holders[-(WRITE_THREADS + 1):] + door_holders:
         holder.grant("official_app")
         holder.set_password()
-    return platform, holders
+        holder.qr()  # the password once (argon2: 0.2 s); then its short session
+    return platform, holders, door_holders
 
 
 # --- servers and wrk ---------------------------------------------------------------------------
@@ -363,6 +377,37 @@ def get_load(base: str, path: str, label: str, *, plan: Path, duration: int, con
                     "YKT_BENCH_AUTH": "1" if auth else "0"})
 
 
+def door_load(base: str, door: str, label: str, *, plan: Path, duration: int,
+              connections: int) -> dict:
+    """One door on its own (bench/wrk/door.lua)."""
+    return wrk(base, "door.lua", threads=2, connections=connections, duration=duration,
+               env={"YKT_BENCH_DOOR": door, "YKT_BENCH_LABEL": label, "YKT_BENCH_PLAN": str(plan),
+                    "YKT_BENCH_DOOR_THREADS": "2"})
+
+
+def doors(base: str, plan: Path, holders: list, door_holders: list, run_no: int,
+          bare_async: dict, duration: int, connections: int) -> None:
+    """The e-card check by a terminal, the transit contact polled and started (c=connections),
+    then e-card codes redeemed at a counter (c=REDEEM_CONNECTIONS, codes issued just before:
+    a code lives 60 s)."""
+    for door, label in (("verify", "POST /ecard/verify (terminal)"),
+                        ("contact_poll", "GET /transit/contacts/{id} (poll)"),
+                        ("contact_start", "POST /transit/contacts (start)")):
+        print(line(door_load(base, door, label, plan=plan, duration=duration,
+                             connections=connections), bare_async))
+    import time
+
+    started = time.perf_counter()
+    per_holder = -(-duration * REDEEM_CEILING_RPS // len(door_holders))
+    codes = [[holder.qr(password=None) for _ in range(per_holder)] for holder in door_holders]
+    issued = time.perf_counter() - started
+    write_plan(plan, base, holders, run_no, door_codes=codes)
+    result = door_load(base, "redeem", f"POST /ecard/redeem (c={REDEEM_CONNECTIONS})", plan=plan,
+                       duration=duration, connections=REDEEM_CONNECTIONS)
+    print(line(result, bare_async) + f"   ({per_holder * len(door_holders)} codes issued in "
+          f"{issued:.0f} s)")
+
+
 def day_load(base: str, *, plan: Path, duration: int, connections: int) -> tuple[dict, dict]:
     """Reads and writes at once (two wrk processes started together)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -392,9 +437,11 @@ def login(base: str, username: str) -> str:
     return answer.json()["access_token"]
 
 
-def write_plan(path: Path, base: str, holders: list, run: int) -> None:
+def write_plan(path: Path, base: str, holders: list, run: int,
+               door_codes: list[list[str]] | None = None) -> None:
     """Tokens (logged in through the server), the cards, a transit contact to poll, a code to
-    check and fresh codes to redeem (issued now: a code lives 60 s)."""
+    check and fresh codes to redeem (issued now: a code lives 60 s); `door_codes` (a list of
+    codes per holder) for the redeem door."""
     import httpx
 
     tokens = {name: login(base, username) for name, username in (
@@ -406,8 +453,6 @@ def write_plan(path: Path, base: str, holders: list, run: int) -> None:
     shown, redeemers = holders[-1], holders[-(WRITE_THREADS + 1):-1]
     # Interleaved so that the wrk thread taking every WRITE_THREADS-th code redeems the codes of
     # one holder only (one e-card's audit chain per thread: no self-made conflicts).
-    for holder in redeemers:  # the password once (argon2: 0.2 s); then its short session
-        holder.qr()
     codes = [holder.qr(password=None) for _ in range(REDEEM_CODES_PER_THREAD) for holder in redeemers]
     plan = {
         "admin_token": tokens["admin"], "phone_token": tokens["phone"],
@@ -417,6 +462,7 @@ def write_plan(path: Path, base: str, holders: list, run: int) -> None:
         "read_cards": [h.card_no for h in holders[:READ_CARDS]],
         "write_cards": [h.card_no for h in
                         holders[READ_CARDS + run * WRITE_CARDS:READ_CARDS + (run + 1) * WRITE_CARDS]],
+        "door_codes": door_codes or [],
     }
     path.write_text("return " + lua_value(plan) + "\n")
 
@@ -466,9 +512,9 @@ def run(args) -> None:
     try:
         with database(args.database_url, workdir) as url:
             env = server_env(url, workdir)
-            platform, holders = seed(env, len(args.workers))
+            platform, holders, door_holders = seed(env, len(args.workers))
             print(f"database: {platform.engine.dialect.name}; wrk -t2 -c{connections} "
-                  f"-d{duration}s per figure; load average before: {os.getloadavg()[0]:.2f}")
+                  f"-d{duration}s per figure; before: {load()}")
             port = free_port()
             with serving(bare_command(port), env, port, log, probe="/async") as (bare, _):
                 bare_async = get_load(bare, "/async", "bare FastAPI async", plan=workdir / "none",
@@ -493,12 +539,15 @@ def run(args) -> None:
                                     "GET /api/v1/cards/{no} (admin)", plan=plan, auth=True,
                                     duration=duration, connections=connections)
                     print(line(card, bare_async))
+                    if not args.no_doors:
+                        doors(base, plan, holders, door_holders, run_no, bare_async, duration,
+                              connections)
                     write_plan(plan, base, holders, run_no)  # fresh codes for the day
                     for result in day_load(base, plan=plan, duration=duration,
                                            connections=connections):
                         print(line(result, bare_async))
             print(f"goals: /healthz ≥ 80 % and card read ≥ 50 % of bare async, zero errors; "
-                  f"load average after: {os.getloadavg()[0]:.2f}")
+                  f"after: {load()}")
             platform.engine.dispose()
     finally:
         if args.keep:
@@ -516,6 +565,8 @@ def main() -> None:
     parser.add_argument("--before", metavar="REVISION", default=None,
                         help="also measure /healthz and the card read at this git revision")
     parser.add_argument("--keep", action="store_true", help="keep the working folder and logs")
+    parser.add_argument("--no-doors", action="store_true",
+                        help="skip the e-card and transit doors measured on their own")
     run(parser.parse_args())
 
 
