@@ -255,11 +255,11 @@ READ_CARDS = 50
 WRITE_CARDS = 20  # per platform run: each run starts on cards no earlier run left lost
 REDEEM_CODES_PER_THREAD = 150
 WRITE_THREADS = 2
-# The redeem door on its own: e-card holders of its own, each wrk thread on 12 of them over 3
+# The redeem door on its own: e-card holders of its own, each wrk thread on 12 of them over 2
 # connections (a holder's next code comes 12 requests later: never two in flight for one
 # e-card, whose audit chain would refuse the second), and codes enough for this rate.
 DOOR_HOLDERS = 24
-REDEEM_CONNECTIONS = 6
+REDEEM_CONNECTIONS = 4
 REDEEM_CEILING_RPS = 350
 ISSUING_SECONDS = 30  # a code lives 60 s: issuing one takes 9-13 ms, so at most this long
 # The bench counts every throttled call as production does, but one address and a handful of
