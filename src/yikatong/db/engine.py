@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, create_engine, event, exc, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -35,7 +35,7 @@ MAX_OVERFLOW = 10
 
 def make_engine(url: str, **kwargs) -> Engine:
     url = normalise_url(url)
-    in_memory = url.startswith("sqlite") and url.split("///", 1)[-1] in ("", ":memory:")
+    in_memory = url.startswith("sqlite") and make_url(url).database in (None, "", ":memory:")
     if not in_memory and "poolclass" not in kwargs:  # a file or a server: a QueuePool
         kwargs = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW, **kwargs}
     if url.startswith("sqlite"):
