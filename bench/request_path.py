@@ -23,7 +23,115 @@ and socket errors) for
   checks by a terminal, 2 transit contact polls, 1 health check; bench/wrk/day_reads.lua) at
   the same time as `wrk -t2 -c2` of lifecycle writes, each thread on its own cards in order
   (12333 temporary loss, its unblock, an e-card code redeemed at a counter, a transit card
-  contact started; bench/wrk/day_writes.lua). Zero errors is part of the goal.
+  contact started; bench/wrk/day_writes.lua). Zero errors is part of the goal;
+- the doors on their own (`--no-doors` skips them; bench/wrk/door.lua): an e-card code
+  checked by a terminal (`POST /api/v1/ecard/verify`), the transit contact polled and
+  started, and e-card codes redeemed at a counter (each code once, on e-card holders of its
+  own, at c=REDEEM_CONNECTIONS).
+
+## Where the rest went under load, and the doors on their own (2026-12-05, against 22fb573)
+
+At 22fb573 one worker served a card read at 831 rps on the quiet machine (1.2 ms a request)
+where in process it costs 0.49 ms of CPU. Profiled with py-spy (`record --threads`, and
+`--gil` for who holds the interpreter) on a `ykt serve` process while wrk drove it (c=50),
+the difference was not the read:
+
+- **The connection pool opened and closed connections all the time.** SQLAlchemy's default
+  pool keeps 5 connections and opens up to 10 more on demand, closing each of those when it
+  comes back; anyio's thread pool runs up to 40 threads at once, each wanting one. On
+  PostgreSQL `pg_stat_database.sessions` went 2 → 502 over a 10 s card-read run: a new
+  backend (fork, login, catalogue caches) every ninth request, on the same two cores, and a
+  second worker process only doubled that (why it added nothing). On SQLite 7 % of the
+  process's CPU was `Pool._create_connection` and the PRAGMAs of each new connection. Now
+  the pool keeps `db.engine.POOL_SIZE` = 20 (overflow 10 for a thread that holds one
+  connection while it asks for another) and the server's thread pool is sized to it
+  (`api.app._serving`): a run now opens 19 backends in all.
+- **asgi-csrf made and signed a CSRF token for every request**, API ones included (16
+  `secrets.choice` calls and an HMAC), before letting the API through (`skip_if_scope`):
+  ≈ 11 % of a loaded card read's CPU. `pages.sessions.CsrfProtection` now hands API paths
+  straight on (asgi-csrf set nothing on them: no page asks an API answer for a token).
+- **The thread-pool hop**: on the event loop 10-12 % of the CPU went to handing the read to a
+  thread and back (`Queue.put`, `Condition.notify`, the capacity limiter), and the loop,
+  which parses, routes and answers every request, waited for the interpreter behind up to 40
+  threads. On SQLite the read no longer leaves the loop (`Platform.loop_read_uow`): a WAL read
+  begins deferred and waits for no lock, and it runs on a connection of its own (an engine of
+  the loop's, same file and settings), so the loop never waits for the request pool; only a
+  holder's count (a write) goes to the thread pool, after the read as before.
+- **SQLAlchemy on the three selects**: the credential, the card and its blocks now run on the
+  DBAPI cursor (`db.raw.RawSelect`: the select compiled once per dialect, the same result
+  processors, in the same transaction); tests/cards/test_read_card.py compares its rows with
+  Core's on both databases.
+- **On PostgreSQL, BEGIN and ROLLBACK** were two of a read's five round trips. At READ
+  COMMITTED (the server's default, checked on first connect; anything stricter keeps the
+  transaction) a statement sees the same inside a transaction as on its own, so
+  `Platform.statement_read_uow` sends neither: three round trips.
+
+What the loop still spends on a card read (SQLite, one worker, `--gil`): uvicorn's h11
+parsing and answer (≈ 25 %), the access log line with its masking (≈ 9 %), the ten
+middleware layers (observability, security headers, telemetry, body limit, the moved clock,
+the FHIR door's outcomes), and the read (≈ 35 %, half of it what is left of SQLAlchemy:
+connect, BEGIN, close). httptools instead of h11 would take a good part of the first; it is
+not installed in the shared venv (left).
+
+Step by step against a `ykt serve` process, one worker, c=50, runs one after the other (load
+average 4-7, other helpers' suites running): SQLite card read 784 rps (at 22fb573; /healthz
+2,400) → 1,827 (on the loop) → 2,559 (raw selects; /healthz 3,946, from the CSRF change);
+PostgreSQL 464 → 751 (the pool) → 1,085-1,182 (raw selects, no BEGIN; /healthz 4,020-4,630).
+
+The e-card check (`POST /ecard/verify`) is the slow door: 4.5 ms of CPU a check without the
+throttle (`YKT_THROTTLE=off`: 162-189 rps on one worker at 86 % of a core), 7.6 ms with it
+(84-103 rps): on SQLite the throttle counter is a write transaction of its own per check
+(BEGIN IMMEDIATE, an upsert, a COMMIT that syncs the write-ahead log), ≈ 3 ms of CPU and the
+one write lock, so every check queues behind every other write. The rest is the check's own
+ORM loads (the e-card, the person with its selectin relations, the current card): the same
+treatment as the card read (plain selects, one hop) is the next step there, not taken here.
+What was taken for every SQLite writer: SQLite makes a writer that finds the lock taken
+sleep and retry (1, 2, 5 … 100 ms), so under load most writers slept while the lock was
+free; the writers of one file in a process now take turns at a lock of their own
+(`db.engine.TurnTakingConnection`, held from BEGIN IMMEDIATE until the commit or rollback
+has finished): transit contact starts at c=50 85 → 189 rps, socket timeouts 16 → 0, in an
+A/B one after the other; e-card checks unchanged in rate, without the timeouts.
+
+`bench/request_path.py --duration 10 --workers 1 2 --before 22fb573 [--database-url …]`,
+c=50 (the redeem door c=4, see `REDEEM_CONNECTIONS`). **The machine was saturated**: other
+helpers' suites and benches, and this branch's own SQLite test run (nice 15), load average
+8-12 throughout; read the ratios within a run, and only the larger differences.
+
+| figure (rps, % of bare async, p50 / p99 ms)   | SQLite                    | PostgreSQL                |
+|------------------------------------------------|---------------------------|---------------------------|
+| load average at start → end                    | 10.8 → 3.9                | 7.9 → 12.3                |
+| bare FastAPI async / sync                      | 4,925 / 2,821             | 4,348 / 2,773             |
+| /healthz, before / now, 1 worker               | 3,679 / 4,746             | 3,487 / 3,925             |
+| /healthz, before / now, 2 workers              | 6,661 / 8,682             | 3,713 / 7,684             |
+| card read, before (22fb573), 1 worker          | 1,117 (22.7 %) 36 / 401   | 852 (19.6 %) 44 / 496     |
+| card read, now, 1 worker                       | 2,516 (51.1 %) 18 / 57    | 887 (20.4 %) 45 / 344     |
+| card read, before (22fb573), 2 workers         | 2,054 (41.7 %) 19 / 523   | 704 (16.2 %) 64 / 752     |
+| card read, now, 2 workers                      | 5,170 (105 %) 13 / 23     | 1,679 (38.6 %) 27 / 753   |
+| e-card check (POST /ecard/verify), 1 / 2 w.    | 142 (2.9 %) 324 / 699; 226 (4.6 %) 225 / 752 | 126 (2.9 %) 354 / 728; 106 (2.4 %) 421 / 1,122 |
+| contact poll (GET /transit/contacts/{id})      | 1,669 (33.9 %) 25 / 85; 3,873 (78.6 %) 15 / 38 | 839 (19.3 %) 44 / 588; 915 (21.0 %) 47 / 857 |
+| contact start (POST /transit/contacts)         | 171 (3.5 %) 268 / 664; 348 (7.1 %) 147 / 1,090 | 185 (4.3 %) 248 / 629; 171 (3.9 %) 249 / 746 |
+| redeem at a counter (c=4 SQLite, c=6 PG)       | 121 (2.5 %) 32 / 56; 193 (3.9 %) 16 / 2,139 | 103 (2.4 %) 51 / 427; 100 (2.3 %) 52 / 178 |
+| day reads + writes, 1 / 2 workers (errors)     | 359 + 4 / 673 + 7 (0)     | 287 + 4 / 322 + 4 (0)     |
+
+Every figure had zero errors but the PostgreSQL redeem door's (c=6, that run's settings): 3
+codes refused as expired on one worker (3,504 codes took 47 s to issue, and a code lives
+60 s) and one 409 on two (a holder's next code met its previous one still in flight); the
+bench now issues for at most 30 s and redeems at c=4 (the SQLite run, zero errors).
+
+Card read ≥ 50 % of bare async: **met on SQLite**, 51 % on one worker and 105 % on two (the
+bare baseline was measured at the run's busiest moment, load 10.8, the two-worker figures at
+its quietest, so against /healthz in the same moment: 53 % and 60 %, where 22fb573 had 30 %
+and 31 %). **On PostgreSQL not met in this run**: one worker 852 → 887 (20 %, within this
+run's noise; the step-by-step runs above, at load 4-7, gave 464 → 1,085-1,182), two workers
+704 → 1,679 (39 %): the second worker now adds 89 %, where at 22fb573 it took 17 % away
+(the pool no longer opens backends). PostgreSQL's backends, wrk and the workers share the two
+cores, and a card read still makes three round trips from a thread; the next steps there are
+one statement for the credential, the card and its blocks, or an async connection on the
+event loop (no hop at all). The contact poll takes the card read's path (34 % and 79 % on
+SQLite). The e-card check, the contact start and the redeem write (the check its throttle
+counter) and stay at 2-7 %: each is ≈ 5-8 ms of CPU through the ORM and a write transaction,
+and on SQLite every one of them queues for the one write lock. The day's reads and writes
+kept zero errors on both databases.
 
 ## The lean answer path of the hot reads (measured 2026-12-04 evening, against 9c3362c)
 
