@@ -97,37 +97,46 @@ c=50 (the redeem door c=4, see `REDEEM_CONNECTIONS`). **The machine was saturate
 helpers' suites and benches, and this branch's own SQLite test run (nice 15), load average
 8-12 throughout; read the ratios within a run, and only the larger differences.
 
-| figure (rps, % of bare async, p50 / p99 ms)   | SQLite                    | PostgreSQL                |
-|------------------------------------------------|---------------------------|---------------------------|
-| load average at start → end                    | 10.8 → 3.9                | 7.9 → 12.3                |
-| bare FastAPI async / sync                      | 4,925 / 2,821             | 4,348 / 2,773             |
-| /healthz, before / now, 1 worker               | 3,679 / 4,746             | 3,487 / 3,925             |
-| /healthz, before / now, 2 workers              | 6,661 / 8,682             | 3,713 / 7,684             |
-| card read, before (22fb573), 1 worker          | 1,117 (22.7 %) 36 / 401   | 852 (19.6 %) 44 / 496     |
-| card read, now, 1 worker                       | 2,516 (51.1 %) 18 / 57    | 887 (20.4 %) 45 / 344     |
-| card read, before (22fb573), 2 workers         | 2,054 (41.7 %) 19 / 523   | 704 (16.2 %) 64 / 752     |
-| card read, now, 2 workers                      | 5,170 (105 %) 13 / 23     | 1,679 (38.6 %) 27 / 753   |
-| e-card check (POST /ecard/verify), 1 / 2 w.    | 142 (2.9 %) 324 / 699; 226 (4.6 %) 225 / 752 | 126 (2.9 %) 354 / 728; 106 (2.4 %) 421 / 1,122 |
-| contact poll (GET /transit/contacts/{id})      | 1,669 (33.9 %) 25 / 85; 3,873 (78.6 %) 15 / 38 | 839 (19.3 %) 44 / 588; 915 (21.0 %) 47 / 857 |
-| contact start (POST /transit/contacts)         | 171 (3.5 %) 268 / 664; 348 (7.1 %) 147 / 1,090 | 185 (4.3 %) 248 / 629; 171 (3.9 %) 249 / 746 |
-| redeem at a counter (c=4 SQLite, c=6 PG)       | 121 (2.5 %) 32 / 56; 193 (3.9 %) 16 / 2,139 | 103 (2.4 %) 51 / 427; 100 (2.3 %) 52 / 178 |
-| day reads + writes, 1 / 2 workers (errors)     | 359 + 4 / 673 + 7 (0)     | 287 + 4 / 322 + 4 (0)     |
+| figure (rps, % of bare async, p50 / p99 ms)   | SQLite                    | PostgreSQL, run 1         | PostgreSQL, run 2 (quieter) |
+|------------------------------------------------|---------------------------|---------------------------|-----------------------------|
+| load average at start → end                    | 10.8 → 3.9                | 7.9 → 12.3                | 2.0 → 7.2                   |
+| bare FastAPI async / sync                      | 4,925 / 2,821             | 4,348 / 2,773             | 5,647 / 2,546               |
+| /healthz, before / now, 1 worker               | 3,679 / 4,746             | 3,487 / 3,925             | 4,036 / 4,566               |
+| /healthz, before / now, 2 workers              | 6,661 / 8,682             | 3,713 / 7,684             | 5,363 / 9,156               |
+| card read, before (22fb573), 1 worker          | 1,117 (22.7 %) 36 / 401   | 852 (19.6 %) 44 / 496     | 708 (12.5 %) 54 / 419       |
+| card read, now, 1 worker                       | 2,516 (51.1 %) 18 / 57    | 887 (20.4 %) 45 / 344     | 1,007 (17.8 %) 44 / 347     |
+| card read, before (22fb573), 2 workers         | 2,054 (41.7 %) 19 / 523   | 704 (16.2 %) 64 / 752     | 735 (13.0 %) 65 / 404       |
+| card read, now, 2 workers                      | 5,170 (105 %) 13 / 23     | 1,679 (38.6 %) 27 / 753   | 1,644 (29.1 %) 34 / 383     |
+| e-card check (POST /ecard/verify), 1 worker    | 142 (2.9 %) 324 / 699     | 126 (2.9 %) 354 / 728     | 77 (1.4 %) 609 / 1,037      |
+|   2 workers                                    | 226 (4.6 %) 225 / 752     | 106 (2.4 %) 421 / 1,122   | 135 (2.4 %) 383 / 864       |
+| contact poll (GET /transit/contacts/{id}), 1 w.| 1,669 (33.9 %) 25 / 85    | 839 (19.3 %) 44 / 588     | 708 (12.5 %) 61 / 367       |
+|   2 workers                                    | 3,873 (78.6 %) 15 / 38    | 915 (21.0 %) 47 / 857     | 1,080 (19.1 %) 39 / 311     |
+| contact start (POST /transit/contacts), 1 w.   | 171 (3.5 %) 268 / 664     | 185 (4.3 %) 248 / 629     | 207 (3.7 %) 226 / 544       |
+|   2 workers                                    | 348 (7.1 %) 147 / 1,090   | 171 (3.9 %) 249 / 746     | 237 (4.2 %) 190 / 565       |
+| redeem at a counter, 1 worker                  | 121 (2.5 %) 32 / 56, c=4  | 103 (2.4 %) 51 / 427, c=6 | 116 (2.1 %) 33 / 70, c=4    |
+|   2 workers                                    | 193 (3.9 %) 16 / 2,139    | 100 (2.3 %) 52 / 178      | 106 (1.9 %) 36 / 209        |
+| day reads + writes, 1 / 2 workers (errors)     | 359 + 4 / 673 + 7 (0)     | 287 + 4 / 322 + 4 (0)     | 316 + 5 / 387 + 4 (0)       |
 
-Every figure had zero errors but the PostgreSQL redeem door's (c=6, that run's settings): 3
-codes refused as expired on one worker (3,504 codes took 47 s to issue, and a code lives
-60 s) and one 409 on two (a holder's next code met its previous one still in flight); the
-bench now issues for at most 30 s and redeems at c=4 (the SQLite run, zero errors).
+Every figure had zero errors but the redeem door's in PostgreSQL run 1 (c=6, that run's
+settings): 3 codes refused as expired on one worker (3,504 codes took 47 s to issue, and a
+code lives 60 s) and one 409 on two (a holder's next code met its previous one still in
+flight); the bench now issues for at most 30 s and redeems at c=4 (the SQLite run and
+PostgreSQL run 2: zero errors). Run 1 overlapped this branch's SQLite test run, run 2 ran
+after it.
 
 Card read ≥ 50 % of bare async: **met on SQLite**, 51 % on one worker and 105 % on two (the
 bare baseline was measured at the run's busiest moment, load 10.8, the two-worker figures at
 its quietest, so against /healthz in the same moment: 53 % and 60 %, where 22fb573 had 30 %
-and 31 %). **On PostgreSQL not met in this run**: one worker 852 → 887 (20 %, within this
-run's noise; the step-by-step runs above, at load 4-7, gave 464 → 1,085-1,182), two workers
-704 → 1,679 (39 %): the second worker now adds 89 %, where at 22fb573 it took 17 % away
-(the pool no longer opens backends). PostgreSQL's backends, wrk and the workers share the two
-cores, and a card read still makes three round trips from a thread; the next steps there are
-one statement for the credential, the card and its blocks, or an async connection on the
-event loop (no hop at all). The contact poll takes the card read's path (34 % and 79 % on
+and 31 %). **On PostgreSQL not met**: one worker 852 → 887 in run 1 (within its noise) and
+708 → 1,007 (+42 %) in the quieter run 2, 18-20 % of bare async; two workers 704 → 1,679 and
+735 → 1,644 (29-39 %): the second worker now adds 63-89 %, where at 22fb573 it added 4 % or
+took 17 % away (the pool no longer opens backends). PostgreSQL's backends, wrk and the
+workers share the two cores. What bounds one worker now, as far as measured: its 20 threads
+each make three round trips, and after each the thread waits for the interpreter, which the
+event loop holds for up to the 5 ms switch interval: p50 44 ms at c=50 with ≈ 1,000 rps is
+20 threads at ≈ 20 ms a read, not the 0.5-0.7 ms of CPU it costs (not yet tried: a shorter
+switch interval, more threads, one statement for credential, card and blocks, or an async
+connection on the event loop, which removes the hop and the wait). The contact poll takes the card read's path (34 % and 79 % on
 SQLite). The e-card check, the contact start and the redeem write (the check its throttle
 counter) and stay at 2-7 %: each is ≈ 5-8 ms of CPU through the ORM and a write transaction,
 and on SQLite every one of them queues for the one write lock. The day's reads and writes
