@@ -131,12 +131,13 @@ and 31 %). **On PostgreSQL not met**: one worker 852 → 887 in run 1 (within it
 708 → 1,007 (+42 %) in the quieter run 2, 18-20 % of bare async; two workers 704 → 1,679 and
 735 → 1,644 (29-39 %): the second worker now adds 63-89 %, where at 22fb573 it added 4 % or
 took 17 % away (the pool no longer opens backends). PostgreSQL's backends, wrk and the
-workers share the two cores. What bounds one worker now, as far as measured: its 20 threads
-each make three round trips, and after each the thread waits for the interpreter, which the
-event loop holds for up to the 5 ms switch interval: p50 44 ms at c=50 with ≈ 1,000 rps is
-20 threads at ≈ 20 ms a read, not the 0.5-0.7 ms of CPU it costs (not yet tried: a shorter
-switch interval, more threads, one statement for credential, card and blocks, or an async
-connection on the event loop, which removes the hop and the wait). The contact poll takes the card read's path (34 % and 79 % on
+workers share the two cores. What bounds one worker there is not settled: by Little's law
+≈ 1,000 rps, if its 20 threads are all busy, is ≈ 20 ms a read in a thread, where the read's CPU
+is 0.5-0.7 ms; the interpreter's hand-over after each of the three round trips is not it (a
+0.5 ms switch interval instead of 5 ms, two A/B pairs one after the other at load 4-5:
+1,209 and 1,171 rps against 1,098 and 1,163). Not yet tried: more threads and connections,
+one statement for the credential, the card and its blocks, or an async connection on the
+event loop (no hop at all). The contact poll takes the card read's path (34 % and 79 % on
 SQLite). The e-card check, the contact start and the redeem write (the check its throttle
 counter) and stay at 2-7 %: each is ≈ 5-8 ms of CPU through the ORM and a write transaction,
 and on SQLite every one of them queues for the one write lock. The day's reads and writes
