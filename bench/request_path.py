@@ -23,7 +23,125 @@ and socket errors) for
   checks by a terminal, 2 transit contact polls, 1 health check; bench/wrk/day_reads.lua) at
   the same time as `wrk -t2 -c2` of lifecycle writes, each thread on its own cards in order
   (12333 temporary loss, its unblock, an e-card code redeemed at a counter, a transit card
-  contact started; bench/wrk/day_writes.lua). Zero errors is part of the goal.
+  contact started; bench/wrk/day_writes.lua). Zero errors is part of the goal;
+- the doors on their own (`--no-doors` skips them; bench/wrk/door.lua): an e-card code
+  checked by a terminal (`POST /api/v1/ecard/verify`), the transit contact polled and
+  started, and e-card codes redeemed at a counter (each code once, on e-card holders of its
+  own, at c=REDEEM_CONNECTIONS).
+
+## Where the rest went under load, and the doors on their own (2026-12-05, against 22fb573)
+
+At 22fb573 one worker served a card read at 831 rps on the quiet machine (1.2 ms a request)
+where in process it costs 0.49 ms of CPU. Profiled with py-spy (`record --threads`, and
+`--gil` for who holds the interpreter) on a `ykt serve` process while wrk drove it (c=50),
+the difference was not the read:
+
+- **The connection pool opened and closed connections all the time.** SQLAlchemy's default
+  pool keeps 5 connections and opens up to 10 more on demand, closing each of those when it
+  comes back; anyio's thread pool runs up to 40 threads at once, each wanting one. On
+  PostgreSQL `pg_stat_database.sessions` went 2 → 502 over a 10 s card-read run: a new
+  backend (fork, login, catalogue caches) every ninth request, on the same two cores, and a
+  second worker process only doubled that (why it added nothing). On SQLite 7 % of the
+  process's CPU was `Pool._create_connection` and the PRAGMAs of each new connection. Now
+  the pool keeps `db.engine.POOL_SIZE` = 20 (overflow 10 for a thread that holds one
+  connection while it asks for another) and the server's thread pool is sized to it
+  (`api.app._serving`): a run now opens 19 backends in all.
+- **asgi-csrf made and signed a CSRF token for every request**, API ones included (16
+  `secrets.choice` calls and an HMAC), before letting the API through (`skip_if_scope`):
+  ≈ 11 % of a loaded card read's CPU. `pages.sessions.CsrfProtection` now hands API paths
+  straight on (asgi-csrf set nothing on them: no page asks an API answer for a token).
+- **The thread-pool hop**: on the event loop 10-12 % of the CPU went to handing the read to a
+  thread and back (`Queue.put`, `Condition.notify`, the capacity limiter), and the loop,
+  which parses, routes and answers every request, waited for the interpreter behind up to 40
+  threads. On SQLite the read no longer leaves the loop (`Platform.loop_read_uow`): a WAL read
+  begins deferred and waits for no lock, and it runs on a connection of its own (an engine of
+  the loop's, same file and settings), so the loop never waits for the request pool; only a
+  holder's count (a write) goes to the thread pool, after the read as before.
+- **SQLAlchemy on the three selects**: the credential, the card and its blocks now run on the
+  DBAPI cursor (`db.raw.RawSelect`: the select compiled once per dialect, the same result
+  processors, in the same transaction); tests/cards/test_read_card.py compares its rows with
+  Core's on both databases.
+- **On PostgreSQL, BEGIN and ROLLBACK** were two of a read's five round trips. At READ
+  COMMITTED (the server's default, checked on first connect; anything stricter keeps the
+  transaction) a statement sees the same inside a transaction as on its own, so
+  `Platform.statement_read_uow` sends neither: three round trips.
+
+What the loop still spends on a card read (SQLite, one worker, `--gil`): uvicorn's h11
+parsing and answer (≈ 25 %), the access log line with its masking (≈ 9 %), the ten
+middleware layers (observability, security headers, telemetry, body limit, the moved clock,
+the FHIR door's outcomes), and the read (≈ 35 %, half of it what is left of SQLAlchemy:
+connect, BEGIN, close). httptools instead of h11 would take a good part of the first; it is
+not installed in the shared venv (left).
+
+Step by step against a `ykt serve` process, one worker, c=50, runs one after the other (load
+average 4-7, other helpers' suites running): SQLite card read 784 rps (at 22fb573; /healthz
+2,400) → 1,827 (on the loop) → 2,559 (raw selects; /healthz 3,946, from the CSRF change);
+PostgreSQL 464 → 751 (the pool) → 1,085-1,182 (raw selects, no BEGIN; /healthz 4,020-4,630).
+
+The e-card check (`POST /ecard/verify`) is the slow door: 4.5 ms of CPU a check without the
+throttle (`YKT_THROTTLE=off`: 162-189 rps on one worker at 86 % of a core), 7.6 ms with it
+(84-103 rps): on SQLite the throttle counter is a write transaction of its own per check
+(BEGIN IMMEDIATE, an upsert, a COMMIT that syncs the write-ahead log), ≈ 3 ms of CPU and the
+one write lock, so every check queues behind every other write. The rest is the check's own
+ORM loads (the e-card, the person with its selectin relations, the current card): the same
+treatment as the card read (plain selects, one hop) is the next step there, not taken here.
+What was taken for every SQLite writer: SQLite makes a writer that finds the lock taken
+sleep and retry (1, 2, 5 … 100 ms), so under load most writers slept while the lock was
+free; the writers of one file in a process now take turns at a lock of their own
+(`db.engine.TurnTakingConnection`, held from BEGIN IMMEDIATE until the commit or rollback
+has finished): transit contact starts at c=50 85 → 189 rps, socket timeouts 16 → 0, in an
+A/B one after the other; e-card checks unchanged in rate, without the timeouts.
+
+`bench/request_path.py --duration 10 --workers 1 2 --before 22fb573 [--database-url …]`,
+c=50 (the redeem door c=4, see `REDEEM_CONNECTIONS`). **The machine was saturated**: other
+helpers' suites and benches, and this branch's own SQLite test run (nice 15), load average
+8-12 throughout; read the ratios within a run, and only the larger differences.
+
+| figure (rps, % of bare async, p50 / p99 ms)   | SQLite                    | PostgreSQL, run 1         | PostgreSQL, run 2 (quieter) |
+|------------------------------------------------|---------------------------|---------------------------|-----------------------------|
+| load average at start → end                    | 10.8 → 3.9                | 7.9 → 12.3                | 2.0 → 7.2                   |
+| bare FastAPI async / sync                      | 4,925 / 2,821             | 4,348 / 2,773             | 5,647 / 2,546               |
+| /healthz, before / now, 1 worker               | 3,679 / 4,746             | 3,487 / 3,925             | 4,036 / 4,566               |
+| /healthz, before / now, 2 workers              | 6,661 / 8,682             | 3,713 / 7,684             | 5,363 / 9,156               |
+| card read, before (22fb573), 1 worker          | 1,117 (22.7 %) 36 / 401   | 852 (19.6 %) 44 / 496     | 708 (12.5 %) 54 / 419       |
+| card read, now, 1 worker                       | 2,516 (51.1 %) 18 / 57    | 887 (20.4 %) 45 / 344     | 1,007 (17.8 %) 44 / 347     |
+| card read, before (22fb573), 2 workers         | 2,054 (41.7 %) 19 / 523   | 704 (16.2 %) 64 / 752     | 735 (13.0 %) 65 / 404       |
+| card read, now, 2 workers                      | 5,170 (105 %) 13 / 23     | 1,679 (38.6 %) 27 / 753   | 1,644 (29.1 %) 34 / 383     |
+| e-card check (POST /ecard/verify), 1 worker    | 142 (2.9 %) 324 / 699     | 126 (2.9 %) 354 / 728     | 77 (1.4 %) 609 / 1,037      |
+|   2 workers                                    | 226 (4.6 %) 225 / 752     | 106 (2.4 %) 421 / 1,122   | 135 (2.4 %) 383 / 864       |
+| contact poll (GET /transit/contacts/{id}), 1 w.| 1,669 (33.9 %) 25 / 85    | 839 (19.3 %) 44 / 588     | 708 (12.5 %) 61 / 367       |
+|   2 workers                                    | 3,873 (78.6 %) 15 / 38    | 915 (21.0 %) 47 / 857     | 1,080 (19.1 %) 39 / 311     |
+| contact start (POST /transit/contacts), 1 w.   | 171 (3.5 %) 268 / 664     | 185 (4.3 %) 248 / 629     | 207 (3.7 %) 226 / 544       |
+|   2 workers                                    | 348 (7.1 %) 147 / 1,090   | 171 (3.9 %) 249 / 746     | 237 (4.2 %) 190 / 565       |
+| redeem at a counter, 1 worker                  | 121 (2.5 %) 32 / 56, c=4  | 103 (2.4 %) 51 / 427, c=6 | 116 (2.1 %) 33 / 70, c=4    |
+|   2 workers                                    | 193 (3.9 %) 16 / 2,139    | 100 (2.3 %) 52 / 178      | 106 (1.9 %) 36 / 209        |
+| day reads + writes, 1 / 2 workers (errors)     | 359 + 4 / 673 + 7 (0)     | 287 + 4 / 322 + 4 (0)     | 316 + 5 / 387 + 4 (0)       |
+
+Every figure had zero errors but the redeem door's in PostgreSQL run 1 (c=6, that run's
+settings): 3 codes refused as expired on one worker (3,504 codes took 47 s to issue, and a
+code lives 60 s) and one 409 on two (a holder's next code met its previous one still in
+flight); the bench now issues for at most 30 s and redeems at c=4 (the SQLite run and
+PostgreSQL run 2: zero errors). Run 1 overlapped this branch's SQLite test run, run 2 ran
+after it.
+
+Card read ≥ 50 % of bare async: **met on SQLite**, 51 % on one worker and 105 % on two (the
+bare baseline was measured at the run's busiest moment, load 10.8, the two-worker figures at
+its quietest, so against /healthz in the same moment: 53 % and 60 %, where 22fb573 had 30 %
+and 31 %). **On PostgreSQL not met**: one worker 852 → 887 in run 1 (within its noise) and
+708 → 1,007 (+42 %) in the quieter run 2, 18-20 % of bare async; two workers 704 → 1,679 and
+735 → 1,644 (29-39 %): the second worker now adds 63-89 %, where at 22fb573 it added 4 % or
+took 17 % away (the pool no longer opens backends). PostgreSQL's backends, wrk and the
+workers share the two cores. What bounds one worker there is not settled: by Little's law
+≈ 1,000 rps, if its 20 threads are all busy, is ≈ 20 ms a read in a thread, where the read's CPU
+is 0.5-0.7 ms; the interpreter's hand-over after each of the three round trips is not it (a
+0.5 ms switch interval instead of 5 ms, two A/B pairs one after the other at load 4-5:
+1,209 and 1,171 rps against 1,098 and 1,163). Not yet tried: more threads and connections,
+one statement for the credential, the card and its blocks, or an async connection on the
+event loop (no hop at all). The contact poll takes the card read's path (34 % and 79 % on
+SQLite). The e-card check, the contact start and the redeem write (the check its throttle
+counter) and stay at 2-7 %: each is ≈ 5-8 ms of CPU through the ORM and a write transaction,
+and on SQLite every one of them queues for the one write lock. The day's reads and writes
+kept zero errors on both databases.
 
 ## The lean answer path of the hot reads (measured 2026-12-04 evening, against 9c3362c)
 
@@ -246,7 +364,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi import FastAPI
-from serving import free_port, fresh_database, serving, ykt_serve  # bench/serving.py
+from serving import free_port, fresh_database, load, serving, ykt_serve  # bench/serving.py
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -255,6 +373,13 @@ READ_CARDS = 50
 WRITE_CARDS = 20  # per platform run: each run starts on cards no earlier run left lost
 REDEEM_CODES_PER_THREAD = 150
 WRITE_THREADS = 2
+# The redeem door on its own: e-card holders of its own, each wrk thread on 12 of them over 2
+# connections (a holder's next code comes 12 requests later: never two in flight for one
+# e-card, whose audit chain would refuse the second), and codes enough for this rate.
+DOOR_HOLDERS = 24
+REDEEM_CONNECTIONS = 4
+REDEEM_CEILING_RPS = 350
+ISSUING_SECONDS = 30  # a code lives 60 s: issuing one takes 9-13 ms, so at most this long
 # The bench counts every throttled call as production does, but one address and a handful of
 # credentials make the whole load: the limits are raised so that counting is all they do.
 THROTTLE_LIMITS = ("ecard_terminal=100000000 per minute; ecard_check=100000000 per minute; "
@@ -296,9 +421,11 @@ def server_env(url: str, workdir: Path) -> dict[str, str]:
 
 def seed(env: dict[str, str], runs: int):
     """Migrate, demo logins (development mode), cards handed over to holders, e-card holders;
-    returns the platform (for issuing fresh codes before each run) and the holders."""
+    returns the platform (for issuing fresh codes before each run), the holders (the last
+    WRITE_THREADS + 1 with e-cards) and the redeem door's e-card holders."""
     os.environ.update({k: v for k, v in env.items() if k.startswith("YKT_")})
     sys.path.insert(0, str(REPO))
+    from tests.applications.conftest import new_applicant
     from tests.ecard.conftest import Holder, submit, walk_to_hand_over
 
     from yikatong.platform import Platform
@@ -307,15 +434,20 @@ def seed(env: dict[str, str], runs: int):
     platform = Platform()
     prepare(platform)
     holders = []
-    for _ in range(READ_CARDS + WRITE_CARDS * runs + WRITE_THREADS + 1):
-        application = submit(platform)
+    for n in range(READ_CARDS + WRITE_CARDS * runs + WRITE_THREADS + 1 + DOOR_HOLDERS):
+        # A name of its own (new_applicant's repeat after 100: same name and birth date with
+        # another ID number waits for a staff identity check)
+        application = submit(platform, new_applicant(name="测试" + "".join(
+            "甲乙丙丁戊己庚辛壬癸"[n // 10 ** place % 10] for place in range(3))))
         holder = Holder(platform, application.person_id, None, application.id)
         holder.card_no = walk_to_hand_over(platform, application.id).card_no
         holders.append(holder)
-    for holder in holders[-(WRITE_THREADS + 1):]:  # e-card holders: one per write thread, one to show
+    holders, door_holders = holders[:-DOOR_HOLDERS], holders[-DOOR_HOLDERS:]
+    # e-card holders: one per write thread, one to show, and the redeem door's
+    for holder in holders[-(WRITE_THREADS + 1):] + door_holders:
         holder.grant("official_app")
         holder.set_password()
-    return platform, holders
+    return platform, holders, door_holders
 
 
 # --- servers and wrk ---------------------------------------------------------------------------
@@ -363,6 +495,42 @@ def get_load(base: str, path: str, label: str, *, plan: Path, duration: int, con
                     "YKT_BENCH_AUTH": "1" if auth else "0"})
 
 
+def door_load(base: str, door: str, label: str, *, plan: Path, duration: int,
+              connections: int) -> dict:
+    """One door on its own (bench/wrk/door.lua)."""
+    return wrk(base, "door.lua", threads=2, connections=connections, duration=duration,
+               env={"YKT_BENCH_DOOR": door, "YKT_BENCH_LABEL": label, "YKT_BENCH_PLAN": str(plan),
+                    "YKT_BENCH_DOOR_THREADS": "2"})
+
+
+def doors(base: str, plan: Path, holders: list, door_holders: list, run_no: int,
+          bare_async: dict, duration: int, connections: int) -> None:
+    """The e-card check by a terminal, the transit contact polled and started (c=connections),
+    then e-card codes redeemed at a counter (c=REDEEM_CONNECTIONS, codes issued just before:
+    a code lives 60 s)."""
+    for door, label in (("verify", "POST /ecard/verify (terminal)"),
+                        ("contact_poll", "GET /transit/contacts/{id} (poll)"),
+                        ("contact_start", "POST /transit/contacts (start)")):
+        print(line(door_load(base, door, label, plan=plan, duration=duration,
+                             connections=connections), bare_async))
+    import time
+
+    started = time.perf_counter()
+    per_holder = -(-duration * REDEEM_CEILING_RPS // len(door_holders))
+    # the first with the password (argon2: 0.2 s): it renews the holder's short session
+    codes = [[holder.qr()] for holder in door_holders]
+    # round by round, until there are enough or the first codes are half their life old
+    while len(codes[0]) < per_holder and time.perf_counter() - started < ISSUING_SECONDS:
+        for holder, its_codes in zip(door_holders, codes, strict=True):
+            its_codes.append(holder.qr(password=None))
+    issued = time.perf_counter() - started
+    write_plan(plan, base, holders, run_no, door_codes=codes)
+    result = door_load(base, "redeem", f"POST /ecard/redeem (c={REDEEM_CONNECTIONS})", plan=plan,
+                       duration=duration, connections=REDEEM_CONNECTIONS)
+    print(line(result, bare_async) + f"   ({sum(map(len, codes))} codes issued in "
+          f"{issued:.0f} s)")
+
+
 def day_load(base: str, *, plan: Path, duration: int, connections: int) -> tuple[dict, dict]:
     """Reads and writes at once (two wrk processes started together)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -392,9 +560,11 @@ def login(base: str, username: str) -> str:
     return answer.json()["access_token"]
 
 
-def write_plan(path: Path, base: str, holders: list, run: int) -> None:
+def write_plan(path: Path, base: str, holders: list, run: int,
+               door_codes: list[list[str]] | None = None) -> None:
     """Tokens (logged in through the server), the cards, a transit contact to poll, a code to
-    check and fresh codes to redeem (issued now: a code lives 60 s)."""
+    check and fresh codes to redeem (issued now: a code lives 60 s); `door_codes` (a list of
+    codes per holder) for the redeem door."""
     import httpx
 
     tokens = {name: login(base, username) for name, username in (
@@ -406,7 +576,7 @@ def write_plan(path: Path, base: str, holders: list, run: int) -> None:
     shown, redeemers = holders[-1], holders[-(WRITE_THREADS + 1):-1]
     # Interleaved so that the wrk thread taking every WRITE_THREADS-th code redeems the codes of
     # one holder only (one e-card's audit chain per thread: no self-made conflicts).
-    for holder in redeemers:  # the password once (argon2: 0.2 s); then its short session
+    for holder in redeemers:  # the password (argon2: 0.2 s) renews its short session
         holder.qr()
     codes = [holder.qr(password=None) for _ in range(REDEEM_CODES_PER_THREAD) for holder in redeemers]
     plan = {
@@ -417,6 +587,7 @@ def write_plan(path: Path, base: str, holders: list, run: int) -> None:
         "read_cards": [h.card_no for h in holders[:READ_CARDS]],
         "write_cards": [h.card_no for h in
                         holders[READ_CARDS + run * WRITE_CARDS:READ_CARDS + (run + 1) * WRITE_CARDS]],
+        "door_codes": door_codes or [],
     }
     path.write_text("return " + lua_value(plan) + "\n")
 
@@ -466,9 +637,9 @@ def run(args) -> None:
     try:
         with database(args.database_url, workdir) as url:
             env = server_env(url, workdir)
-            platform, holders = seed(env, len(args.workers))
+            platform, holders, door_holders = seed(env, len(args.workers))
             print(f"database: {platform.engine.dialect.name}; wrk -t2 -c{connections} "
-                  f"-d{duration}s per figure; load average before: {os.getloadavg()[0]:.2f}")
+                  f"-d{duration}s per figure; before: {load()}")
             port = free_port()
             with serving(bare_command(port), env, port, log, probe="/async") as (bare, _):
                 bare_async = get_load(bare, "/async", "bare FastAPI async", plan=workdir / "none",
@@ -493,12 +664,15 @@ def run(args) -> None:
                                     "GET /api/v1/cards/{no} (admin)", plan=plan, auth=True,
                                     duration=duration, connections=connections)
                     print(line(card, bare_async))
+                    if not args.no_doors:
+                        doors(base, plan, holders, door_holders, run_no, bare_async, duration,
+                              connections)
                     write_plan(plan, base, holders, run_no)  # fresh codes for the day
                     for result in day_load(base, plan=plan, duration=duration,
                                            connections=connections):
                         print(line(result, bare_async))
             print(f"goals: /healthz ≥ 80 % and card read ≥ 50 % of bare async, zero errors; "
-                  f"load average after: {os.getloadavg()[0]:.2f}")
+                  f"after: {load()}")
             platform.engine.dispose()
     finally:
         if args.keep:
@@ -516,6 +690,8 @@ def main() -> None:
     parser.add_argument("--before", metavar="REVISION", default=None,
                         help="also measure /healthz and the card read at this git revision")
     parser.add_argument("--keep", action="store_true", help="keep the working folder and logs")
+    parser.add_argument("--no-doors", action="store_true",
+                        help="skip the e-card and transit doors measured on their own")
     run(parser.parse_args())
 
 

@@ -40,6 +40,10 @@ class Platform:
         # Same pool; on SQLite its transactions begin without the write lock (db.engine).
         self.reading_engine = reading_engine(self.engine)
         self._read_session_factory = make_session_factory(self.reading_engine)
+        self._loop_read_factory = None  # made by loop_read_uow when first asked
+        # PostgreSQL: reads whose every statement runs on its own (see statement_read_uow).
+        self._statement_read_factory = None if self.engine.dialect.name == "sqlite" else \
+            make_session_factory(self.reading_engine.execution_options(isolation_level="AUTOCOMMIT"))
         self.after_commit: list[Callable[[], None]] = []
         self._services: dict[Any, Any] = {}
         self._factories: dict[Any, Callable[[Platform], Any]] = {}
@@ -61,6 +65,41 @@ class Platform:
             return UnitOfWork(self._read_session_factory, self.clock, self.after_commit,
                               seams=self, read_only=True)
         return UnitOfWork(self.session_factory, self.clock, self.after_commit, seams=self)
+
+    def statement_read_uow(self) -> UnitOfWork:
+        """`uow(read_only=True)` that sends no BEGIN and no ROLLBACK on PostgreSQL: two round
+        trips of a card read's five. It sees the same: at READ COMMITTED (the platform never
+        raises a read's isolation) every statement of a transaction sees what was committed
+        when that statement began, exactly as a statement on its own does. On SQLite, whose
+        transaction is one snapshot for all its statements, or on a server whose default
+        isolation is stricter (a transaction's snapshot there spans its statements), the same
+        as uow(read_only=True)."""
+        if self._statement_read_factory is None or \
+                getattr(self.engine.dialect, "default_isolation_level", None) != "READ COMMITTED":
+            return self.uow(read_only=True)
+        return UnitOfWork(self._statement_read_factory, self.clock, self.after_commit,
+                          seams=self, read_only=True)
+
+    def loop_read_uow(self) -> UnitOfWork | None:
+        """On SQLite, a read-only unit of work to run on the event loop itself (api.deps.
+        ReadAccess.answer); None on a server database, whose reads wait for round trips.
+
+        A read of a SQLite file in WAL mode waits for no lock (it begins deferred: the writer
+        neither blocks it nor is blocked by it) and takes a fraction of a millisecond, less than
+        handing it to a thread and back under load. Its connection is the event loop's own,
+        from an engine of its own (same file, same settings): never one a thread holds, so the
+        loop never waits for the request pool. An in-memory database has one connection:
+        that one."""
+        if self.engine.dialect.name != "sqlite":
+            return None
+        if self._loop_read_factory is None:
+            database = self.engine.url.database
+            engine = self.engine if database in (None, "", ":memory:") else make_engine(
+                self.engine.url.render_as_string(hide_password=False), pool_size=1,
+                max_overflow=-1)  # one loop, one connection; a second loop (tests) its own
+            self._loop_read_factory = make_session_factory(reading_engine(engine))
+        return UnitOfWork(self._loop_read_factory, self.clock, self.after_commit, seams=self,
+                          read_only=True)
 
     def provide(self, protocol: Any, implementation: Any = None, *, factory=None) -> None:
         """Register an implementation (or a lazy factory) for a seam."""

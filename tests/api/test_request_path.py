@@ -202,6 +202,7 @@ def card_route(card_no: str) -> str:
 def test_a_card_read_checks_the_credential_and_reads_on_one_pool_checkout(platform, client,
                                                                           login, door):
     from sqlalchemy import event
+    from sqlalchemy.pool import Pool
 
     from tests.cards.conftest import card_in_use
 
@@ -212,11 +213,13 @@ def test_a_card_read_checks_the_credential_and_reads_on_one_pool_checkout(platfo
     def count(*_args) -> None:
         checkouts.append(1)
 
-    event.listen(platform.engine, "checkout", count)
+    # Every pool's checkouts: on SQLite the read runs on the event loop's own engine
+    # (Platform.loop_read_uow), elsewhere on the platform's.
+    event.listen(Pool, "checkout", count)
     try:
         answer = client.get(card_route(card_no) + door, headers=admin)
     finally:
-        event.remove(platform.engine, "checkout", count)
+        event.remove(Pool, "checkout", count)
     assert answer.status_code == 200, answer.text
     assert (answer.json()["card_no"] == card_no) if not door else isinstance(answer.json(), list)
     assert len(checkouts) == 1
@@ -264,6 +267,55 @@ def test_a_holders_card_reads_count_against_the_quota_refused_or_not(platform, c
     assert client.get(card_route(mine), headers=holder).status_code == 200
     assert_refused(client.get(card_route(mine), headers=holder), "too_many_requests")
     assert_refused(client.get(card_route(theirs), headers=holder), "too_many_requests")
+
+
+def test_on_sqlite_a_card_read_leaves_the_event_loop_only_to_count_a_holders_call(
+        platform, client, login, monkeypatch):
+    """Platform.loop_read_uow: the read itself never goes to the thread pool on SQLite (on
+    PostgreSQL all of it does, once); a holder's call is counted there (it writes)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from tests.cards.conftest import card_in_use
+    from yikatong.api import deps
+
+    hops: list[str] = []
+
+    async def counted(function, *args, **kwargs):
+        hops.append(getattr(function, "__name__", repr(function)))
+        return await run_in_threadpool(function, *args, **kwargs)
+
+    monkeypatch.setattr(deps, "run_in_threadpool", counted)
+    card_no = card_in_use(platform, person_id=1006)
+    admin = login(Role.ADMIN, username="admin-yan")
+    holder = login(Role.HOLDER, username="holder-yan", person_id=1006)
+    on_sqlite = platform.engine.dialect.name == "sqlite"
+    assert client.get(card_route(card_no), headers=admin).status_code == 200
+    assert hops == ([] if on_sqlite else ["read"])
+    hops.clear()
+    assert client.get(card_route(card_no), headers=holder).status_code == 200
+    assert hops == (["_after_read"] if on_sqlite else ["read"])
+
+
+def test_a_statement_read_sends_no_begin_on_postgresql_at_read_committed(platform, monkeypatch):
+    """Platform.statement_read_uow: on PostgreSQL at READ COMMITTED each statement on its own
+    (no BEGIN, no ROLLBACK: it sees what a transaction's statement would); at a stricter
+    default isolation, or on SQLite, a transaction as uow(read_only=True) makes."""
+    from sqlalchemy import text
+
+    def autocommitting() -> bool:
+        with platform.statement_read_uow() as uow:
+            connection = uow.connection()
+            connection.execute(text("select 1"))
+            return bool(getattr(connection.connection.dbapi_connection, "autocommit", False))
+
+    if platform.engine.dialect.name != "postgresql":
+        assert not autocommitting()  # SQLite: its transaction is the read's one snapshot
+        return
+    with platform.engine.connect():  # the dialect learns the server's default on first connect
+        assert platform.engine.dialect.default_isolation_level == "READ COMMITTED"
+    assert autocommitting()
+    monkeypatch.setattr(platform.engine.dialect, "default_isolation_level", "REPEATABLE READ")
+    assert not autocommitting()
 
 
 def test_a_pooled_postgresql_connection_that_died_idle_is_replaced_unseen(platform, monkeypatch):

@@ -77,3 +77,35 @@ def test_the_home_pages_card_list_is_list_cards(platform, clock, person_ids):
     assert len(fast[0].blocks_in_force) == 2
     with platform.uow(read_only=True) as uow:
         assert service.read_cards_of(uow=uow, person_id=next(person_ids)) == []
+
+
+def test_the_raw_selects_answer_the_rows_core_answers(platform, person_ids, login):
+    """db.raw.RawSelect (the DBAPI cursor, SQLAlchemy's result processors) against the same
+    select through Core: the same keys and values (dates, times with their zone, booleans),
+    for a card with blocks, and for the credential lookup, on either database."""
+    from sqlalchemy import select
+
+    from yikatong.auth import service as auth
+    from yikatong.auth.models import AccessToken, User
+    from yikatong.core.actor import Role
+
+    card_no = card_in_use(platform, person_id=next(person_ids))
+    act(platform, service.report_loss, actor=PHONE, card_no=card_no, kind="temporary")
+    act(platform, service.freeze, actor=ADMIN, card_no=card_no, reason_code="court_order")
+    login(Role.ADMIN, username="raw-reader")
+    with platform.statement_read_uow() as uow:
+        connection = uow.connection()
+        card = service._CARD_BY_NO.first(connection, {"card_no": card_no})
+        core = connection.execute(service._CARD_BY_NO._statement, {"card_no": card_no}).one()
+        assert card._asdict() == dict(core._mapping)
+        blocks = service._BLOCKS_OF_CARD.rows(connection, {"card_id": card.id})
+        assert len(blocks) == 2
+        assert [b._asdict() for b in blocks] == [dict(b._mapping) for b in connection.execute(
+            service._BLOCKS_OF_CARD._statement, {"card_id": card.id})]
+        assert service._CARD_BY_NO.first(connection, {"card_no": "C99999999"}) is None
+        token_hash = connection.execute(
+            select(AccessToken.token_hash).join(User, User.id == AccessToken.user_id)
+            .where(User.username == "raw-reader")).scalars().first()
+        raw = auth._HOLDER_QUERY.first(connection, {"token_hash": token_hash})
+        core = connection.execute(auth._HOLDER_QUERY._statement, {"token_hash": token_hash}).one()
+        assert raw._asdict() == dict(core._mapping) and raw.active is True

@@ -4,10 +4,12 @@ files under /static."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import pkgutil
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,6 +25,7 @@ from yikatong.api.deps import authorize, route_access
 from yikatong.api.docs_ui import mount_docs
 from yikatong.core.choices import expected_choices
 from yikatong.core.errors import ConcurrentChange, DomainError, InvalidInput
+from yikatong.db.engine import POOL_SIZE
 from yikatong.db.uow import is_audit_collision
 from yikatong.medical import fhir_api
 from yikatong.medical import interface as medical_interface
@@ -62,8 +65,18 @@ class InternalError(DomainError):
     en = "Internal server error; please try again later"
 
 
+@contextlib.asynccontextmanager
+async def _serving(_app: FastAPI):
+    """While serving: at most as many threads at once as the connection pool keeps
+    connections (db.engine.POOL_SIZE), so that a sync route's thread finds a pooled connection
+    instead of opening one, and the others wait on the event loop for a thread."""
+    to_thread.current_default_thread_limiter().total_tokens = POOL_SIZE
+    yield
+
+
 def create_app(platform: Platform | None = None) -> FastAPI:
     app = FastAPI(
+        lifespan=_serving,
         title="Yikatong 江苏（常州）一卡通",
         version=yikatong.__version__,
         description="Issue and run the Jiangsu (Changzhou) One Card / 一卡通发卡与运营平台",

@@ -149,6 +149,21 @@ class ReadAccess:
     secret: str
     channel: str | None
 
+    async def answer(self, use_case: Callable[[UnitOfWork, Actor], T]) -> T:
+        """`read(use_case)` from a route: on SQLite the read runs on the event loop itself
+        (Platform.loop_read_uow) and only what writes goes to the thread pool (a holder's
+        first call that links their person, a holder's call counted: each may wait for the
+        one write lock); on a server database all of it in one thread-pool hop."""
+        uow = self.platform.loop_read_uow()
+        if uow is None:
+            return await run_in_threadpool(self.read, use_case)
+        actor, outcome, refusal = self._checked_read(uow, use_case)
+        if actor is None or actor.role is Role.HOLDER:
+            return await run_in_threadpool(self._after_read, actor, outcome, refusal, use_case)
+        if refusal is not None:
+            raise refusal
+        return outcome
+
     def read(self, use_case: Callable[[UnitOfWork, Actor], T]) -> T:
         """`use_case(uow, actor)` in a read-only unit of work whose connection first looks the
         credential up: the same checks as `authorize`, in the same order (401, then 403 for the
@@ -159,9 +174,16 @@ class ReadAccess:
         connection is back in the pool: a thread holding one connection while waiting for
         another could, with every pooled connection taken that way, wait for ever. A count
         over quota still answers 429 instead of the read (which changed nothing)."""
+        actor, outcome, refusal = self._checked_read(self.platform.statement_read_uow(), use_case)
+        return self._after_read(actor, outcome, refusal, use_case)
+
+    def _checked_read(self, uow: UnitOfWork, use_case: Callable[[UnitOfWork, Actor], T]
+                      ) -> tuple[Actor | None, T | None, Exception | None]:
+        """(actor, outcome, refusal of the use case) from one read-only unit of work; the
+        actor None: a holder whose person must be linked first (`_after_read` does)."""
         platform = self.platform
         actor = outcome = refusal = None
-        with platform.uow(read_only=True) as uow:
+        with uow:
             holder = credential_holder(connection=uow.connection(), secret=self.secret,
                                        now=platform.clock.now())
             if not _needs_person_link(holder):
@@ -171,6 +193,13 @@ class ReadAccess:
                     outcome = use_case(uow, actor)
                 except Exception as error:  # answered after the holder's count, as before
                     refusal = error
+        return actor, outcome, refusal
+
+    def _after_read(self, actor: Actor | None, outcome: T | None, refusal: Exception | None,
+                    use_case: Callable[[UnitOfWork, Actor], T]) -> T:
+        """What follows the read, with the read's connection given back: the person link and
+        the read again, or a holder's call counted; then the read's answer or refusal."""
+        platform = self.platform
         if actor is None:  # a holder's first call since their person exists: linking writes
             actor = _allowed_actor(platform, self.allowed, self.secret, self.channel)
             with platform.uow(read_only=True) as uow:

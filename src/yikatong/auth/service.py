@@ -47,6 +47,7 @@ from yikatong.auth.rules import (
 )
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.errors import NotFound
+from yikatong.db.raw import RawSelect
 from yikatong.db.uow import UnitOfWork
 
 _hasher = PasswordHasher()
@@ -503,9 +504,11 @@ class CredentialHolder:
 _HOLDER_COLUMNS = (AccessToken.kind, AccessToken.revoked_at, AccessToken.expires_at, User.active,
                    User.id, User.username, User.role, User.bank_code, User.branch_code,
                    User.person_id, User.employer_uscc, User.verified_ssn)
-# Built once: per request only the hash is bound (the compiled form is cached by SQLAlchemy).
-_HOLDER_QUERY = (select(*_HOLDER_COLUMNS).join(User, User.id == AccessToken.user_id)
-                 .where(AccessToken.token_hash == bindparam("token_hash")))
+# Built once, compiled once per dialect, run on the DBAPI cursor (db.raw): per request only the
+# hash is bound.
+_HOLDER_QUERY = RawSelect(select(*_HOLDER_COLUMNS).join(User, User.id == AccessToken.user_id)
+                          .where(AccessToken.token_hash == bindparam("token_hash")),
+                          "CredentialRow")
 
 
 def credential_holder(*, connection: Connection, secret: str, now) -> CredentialHolder:
@@ -513,7 +516,7 @@ def credential_holder(*, connection: Connection, secret: str, now) -> Credential
     (access_tokens.token_hash, unique, joined to its login by primary key), read in a plain
     connection without a session. Nothing is cached between requests: a credential revoked or
     a login deactivated by any process is refused by the very next request, in every worker."""
-    row = connection.execute(_HOLDER_QUERY, {"token_hash": _token_hash(secret)}).first()
+    row = _HOLDER_QUERY.first(connection, {"token_hash": _token_hash(secret)})
     if row is None:
         raise TokenInvalid()
     _check_credential(kind=row.kind, revoked_at=row.revoked_at, expires_at=row.expires_at,

@@ -96,6 +96,7 @@ from yikatong.core.clock import as_utc, local_date
 from yikatong.core.errors import ConcurrentChange, Forbidden, InvalidInput
 from yikatong.core.killpoints import killpoint
 from yikatong.core.money import MAX_AMOUNT_FEN, Fen, format_fen
+from yikatong.db.raw import RawSelect
 from yikatong.db.uow import UnitOfWork
 
 # ---------------------------------------------------------------------------------------
@@ -228,19 +229,22 @@ def read_card(*, uow: UnitOfWork, card_no: str, actor: Actor | None = None) -> C
     state, no relationship loader for rows nobody changes)."""
     check_card_no(card_no)
     connection = uow.connection()
-    card = connection.execute(_CARD_BY_NO, {"card_no": card_no}).first()
+    card = _CARD_BY_NO.first(connection, {"card_no": card_no})
     if card is None:
         raise CardNotFound(card_no=card_no)
     _check_may_see(uow, actor, card_no, person_id=card.person_id, bank_code=card.bank_code)
-    blocks = connection.execute(_BLOCKS_OF_CARD, {"card_id": card.id}).all()
+    blocks = _BLOCKS_OF_CARD.rows(connection, {"card_id": card.id})
     # Rows answer the same attribute names as the mapped classes: _view reads them alike.
-    return _view(SimpleNamespace(**card._mapping, blocks=blocks), uow.now())
+    return _view(SimpleNamespace(**card._asdict(), blocks=blocks), uow.now())
 
 
-_CARD_BY_NO = select(Card.__table__).where(Card.__table__.c.card_no == bindparam("card_no"))
-_BLOCKS_OF_CARD = (select(CardBlock.__table__)
-                   .where(CardBlock.__table__.c.card_id == bindparam("card_id"))
-                   .order_by(CardBlock.__table__.c.id))  # as the relationship orders them
+# On the DBAPI cursor (db.raw): a fifth of the CPU of the same selects through Core.
+_CARD_BY_NO = RawSelect(select(Card.__table__).where(Card.__table__.c.card_no == bindparam("card_no")),
+                        "CardRow")
+_BLOCKS_OF_CARD = RawSelect(select(CardBlock.__table__)
+                            .where(CardBlock.__table__.c.card_id == bindparam("card_id"))
+                            .order_by(CardBlock.__table__.c.id),  # as the relationship orders them
+                            "CardBlockRow")
 
 
 def find_card_by_asn(*, uow: UnitOfWork, asn: str) -> CardView | None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 from functools import partial
 
 from fastapi import APIRouter, Depends, Header, Path, Query
-from starlette.concurrency import run_in_threadpool
 
 from yikatong.api.deps import ReadAccess, current_actor, platform_dep, read_access
 from yikatong.cards import service as cards
@@ -99,9 +98,9 @@ def answer_contact(contact_id: str, body: CardAnswerIn, actor: Actor = Depends(c
 
 @router.get("/contacts/{contact_id}", response_model=ContactOut, summary="A card contact / 读写卡会话")
 async def get_contact(contact_id: str, access: ReadAccess = Depends(read_access)):
-    # Polled by the terminal while a card is on it: one pool checkout and one thread-pool hop
-    # for the access check and the read (api.deps.ReadAccess).
-    return await run_in_threadpool(access.read, partial(_read_contact, contact_id))
+    # Polled by the terminal while a card is on it: one connection and one transaction for
+    # the access check and the read (api.deps.ReadAccess.answer).
+    return await access.answer(partial(_read_contact, contact_id))
 
 
 def _read_contact(contact_id: str, uow: UnitOfWork, actor: Actor) -> ContactOut:
