@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -478,15 +479,19 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
         person_id, enrolment, _ = service.check_insured(uow=uow, cert_type=cert_type,
                                                         cert_no=cert_no, day=day)
         psn_no, insutype, insured = enrolment.psn_no, enrolment.scheme, enrolment.insured_admdvs
-    visit = Visit(
+    values = dict(
         mdtrt_id=f"{institution.admdvs}{day:%Y%m%d}{secrets.randbelow(10**12):012d}",
         fixmedins_code=institution.code, person_id=person_id, psn_no=psn_no,
         insutype=insutype, insuplc_admdvs=insured,
         mdtrtarea_admvs=institution.admdvs, med_type=med_type, cert_type=cert_type,
         dise_codg=_short(dise_codg, 20), dept=_short(dept, 64), state=OPEN, begin_at=now,
-        end_at=None, msgid=msgid, created_at=now, updated_at=now)
+        end_at=None, msgid=msgid, created_at=now, updated_at=now, version=1)
+    # a plain INSERT … RETURNING id on the session's connection (not an ORM flush: the door's
+    # hot path); the visit then joins the session as the stored row it is (persistent, not
+    # pending: no second INSERT), for the callers that go on with it as an object
+    visit = Visit(id=uow.connection().execute(_VISIT_INSERT, values).scalar_one(), **values)
+    make_transient_to_detached(visit)
     uow.session.add(visit)
-    uow.session.flush()
     uow.audit(actor=actor, action="medical.visit_opened", entity_type="medical_visit",
               entity_id=visit.mdtrt_id, after={"med_type": med_type, "cert_type": cert_type,
                                                "person_id": person_id, "insuplc_admdvs": insured,
@@ -537,7 +542,7 @@ class _Computed:
     catalogue_version: str
     year: int
     year_before: rules.YearTotals
-    year_row: Any  # the locked models.YearTotals row (None for a pre-settlement)
+    year_row: Any  # the locked year row's id, version and totals (None for a pre-settlement)
 
     def view(self, *, setl_id: str | None, state: str, medins_setl_id: str | None,
              settled_at: datetime | None) -> SettlementView:
@@ -570,7 +575,7 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
     lines = _unsettled_lines(uow, visit, medfee_sumamt, unsettled)
     year_row = None
     if lock:
-        year_row = service.lock_year_totals(uow=uow, person_id=visit.person_id, year=day.year)
+        year_row = service.lock_year_totals_values(uow=uow, person_id=visit.person_id, year=day.year)
         year = service.totals_of(year_row)
         balance = service.account_balance(uow=uow, person_id=visit.person_id)
     else:
@@ -848,6 +853,7 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
 
 _MESSAGE_INSERT = insert(HandledMessage.__table__)
 _SETTLEMENT_INSERT = insert(Settlement.__table__).returning(Settlement.__table__.c.id)
+_VISIT_INSERT = insert(Visit.__table__).returning(Visit.__table__.c.id)
 
 # session.info key: (transaction, code, msgid) the door found not handled in that transaction
 _UNHANDLED = "medical.visits.unhandled"
