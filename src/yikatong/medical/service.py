@@ -586,19 +586,28 @@ def _insured_by_ssn(uow: UnitOfWork, cert_no: str, day: date) -> tuple[int, Enro
     if not cert_no:
         raise InsuredNotFound(cert_type_zh=CERT_TYPES["02"][0], cert_type_en=CERT_TYPES["02"][1])
     if _INSURED_BY_SSN is None:  # built once (building a select costs more than running it)
-        day_ = bindparam("day", type_=Enrolment.start_date.type)
-        in_force = and_(Enrolment.person_id == Person.id, Enrolment.start_date <= day_,
-                        or_(Enrolment.end_date.is_(None), Enrolment.end_date >= day_))
+        # the table's columns, not the entities: a Core select (no ORM objects made) of the
+        # enrolment's columns its view shows
+        people, rows, insured = Person.__table__.c, Enrolment.__table__.c, InsuredPerson.__table__.c
+        day_ = bindparam("day", type_=rows.start_date.type)
+        in_force = and_(rows.person_id == people.id, rows.start_date <= day_,
+                        or_(rows.end_date.is_(None), rows.end_date >= day_))
         _INSURED_BY_SSN = (
-            select(Person.id, Enrolment, InsuredPerson.psn_no).select_from(Person)
-            .outerjoin(Enrolment, in_force)
-            .outerjoin(InsuredPerson, InsuredPerson.person_id == Person.id)
-            .where(Person.ssn == bindparam("ssn", type_=Person.ssn.type))
-            .order_by(Enrolment.start_date.desc()).limit(1))
+            select(people.id.label("of_person"), *(rows[name] for name in _ENROLMENT_SHOWN),
+                   insured.psn_no).select_from(Person.__table__)
+            .outerjoin(Enrolment.__table__, in_force)
+            .outerjoin(InsuredPerson.__table__, insured.person_id == people.id)
+            .where(people.ssn == bindparam("ssn", type_=people.ssn.type))
+            .order_by(rows.start_date.desc()).limit(1))
     found = uow.session.execute(_INSURED_BY_SSN, {"ssn": normalise_ssn(cert_no), "day": day}).first()
     if found is None:
         raise InsuredNotFound(cert_type_zh=CERT_TYPES["02"][0], cert_type_en=CERT_TYPES["02"][1])
-    return found[0], None if found[1] is None else _view_enrolment(found[1], found[2] or "")
+    return found.of_person, None if found.id is None else _view_enrolment(found, found.psn_no or "")
+
+
+# the enrolment's columns `_view_enrolment` reads
+_ENROLMENT_SHOWN = ("id", "person_id", "scheme", "insured_admdvs", "retired", "assistance",
+                    "employer_uscc", "employer_name", "start_date", "end_date")
 
 
 def today(uow: UnitOfWork) -> date:
@@ -969,7 +978,8 @@ def _issue_secret(uow: UnitOfWork, row: Institution) -> str:
     return secret
 
 
-def _view_enrolment(row: Enrolment, psn_no: str) -> EnrolmentView:
+def _view_enrolment(row: Any, psn_no: str) -> EnrolmentView:
+    """The view of an enrolment (the entity or a selected row of its `_ENROLMENT_SHOWN`)."""
     zh, en = SCHEMES[row.scheme]
     return EnrolmentView(
         id=row.id, person_id=row.person_id, psn_no=psn_no, scheme=row.scheme, scheme_zh=zh,

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import CST, as_utc, local_date
@@ -536,7 +537,7 @@ class _Computed:
     visit: Visit
     enrolment: service.EnrolmentView
     cert_type: str
-    lines: list[FeeLine]
+    lines: list[Any]  # selected rows (`_unsettled_lines`)
     result: rules.Settlement
     cross_region: str
     catalogue_version: str
@@ -604,25 +605,34 @@ _HOLD_LINES = (update(_LINES).where(_LINES.c.visit_id == bindparam("of_visit"),
                .values(settlement_id=bindparam("held_by")))  # a Core UPDATE of the table
 
 
-def _hold_lines(uow: UnitOfWork, visit: Visit, lines: list[FeeLine], settlement_id: int) -> None:
-    """The settled lines take the settlement's id: one UPDATE for the visit's lines (not one per
-    line), on the session's connection (no ORM execution path); the loaded lines get it in the
-    session too, as their stored value (the session's own evaluation of the UPDATE's criteria
-    over its identity map cost more than the UPDATE)."""
-    uow.connection().execute(
-        _HOLD_LINES, {"of_visit": visit.id, "line_ids": [line.id for line in lines], "held_by": settlement_id})
-    for line in lines:
-        set_committed_value(line, "settlement_id", settlement_id)
+def _hold_lines(uow: UnitOfWork, visit: Visit, lines: list[Any], settlement_id: int) -> None:
+    """The settled lines (selected rows, `_unsettled_lines`) take the settlement's id: one
+    UPDATE for the visit's lines (not one per line), on the session's connection (no ORM
+    execution path); a line the session holds as an object gets it too, as its stored value
+    (the session's own evaluation of the UPDATE's criteria over its identity map cost more
+    than the UPDATE)."""
+    line_ids = [line.id for line in lines]
+    uow.connection().execute(_HOLD_LINES, {"of_visit": visit.id, "line_ids": line_ids, "held_by": settlement_id})
+    held = uow.session.identity_map
+    for line_id in line_ids:
+        kept = held.get(identity_key(FeeLine, line_id))
+        if kept is not None:
+            set_committed_value(kept, "settlement_id", settlement_id)
 
 
-_UNSETTLED_LINES = (select(FeeLine).where(FeeLine.visit_id == bindparam("visit_id"), FeeLine.settlement_id.is_(None))
-                    .order_by(FeeLine.id))
+# What a settlement reads of its lines (rules.FeeLine's inputs, the catalogue version, the id
+# to hold them by): the table's columns, not the entity (no ORM objects, fewer columns described)
+_LINE_COLUMNS = tuple(_LINES.c[name] for name in (
+    "id", "code", "item_class", "amount", "price_limit", "pre_self_pay_bp", "catalogue_version"))
+_UNSETTLED_LINES = (select(*_LINE_COLUMNS)
+                    .where(_LINES.c.visit_id == bindparam("visit_id"), _LINES.c.settlement_id.is_(None))
+                    .order_by(_LINES.c.id))
 
 
 def _unsettled_lines(uow: UnitOfWork, visit: Visit, medfee_sumamt: Fen | None,
-                     loaded: list[FeeLine] | None = None) -> list[FeeLine]:
-    lines = loaded if loaded is not None else list(
-        uow.session.execute(_UNSETTLED_LINES, {"visit_id": visit.id}).scalars())
+                     loaded: list[Any] | None = None) -> list[Any]:
+    """The visit's lines not yet settled, as selected rows of `_LINE_COLUMNS`, in id order."""
+    lines = loaded if loaded is not None else uow.session.execute(_UNSETTLED_LINES, {"visit_id": visit.id}).all()
     if not lines:
         raise NothingToSettle(mdtrt_id=visit.mdtrt_id)
     total = sum(line.amount for line in lines)
@@ -938,20 +948,20 @@ def _visit(uow: UnitOfWork, code: str, mdtrt_id: str, *, lock: bool = False) -> 
 
 
 _VISIT_AND_UNSETTLED_LINES = (
-    select(Visit, FeeLine)
-    .outerjoin(FeeLine, (FeeLine.visit_id == Visit.id) & FeeLine.settlement_id.is_(None))
+    select(Visit, *_LINE_COLUMNS)
+    .outerjoin(_LINES, (_LINES.c.visit_id == Visit.id) & _LINES.c.settlement_id.is_(None))
     .where(Visit.mdtrt_id == bindparam("mdtrt_id"), Visit.fixmedins_code == bindparam("code"))
-    .order_by(FeeLine.id))
+    .order_by(_LINES.c.id))
 
 
-def _visit_and_unsettled_lines(uow: UnitOfWork, code: str, mdtrt_id: str) -> tuple[Visit, list[FeeLine]]:
-    """`_visit` (not locked) and its lines not yet settled, in id order, in one select: for a
-    read (2206). A locked read keeps them apart: lines read in the statement that waited for
-    the visit's lock would be those of before the wait."""
+def _visit_and_unsettled_lines(uow: UnitOfWork, code: str, mdtrt_id: str) -> tuple[Visit, list[Any]]:
+    """`_visit` (not locked) and its lines not yet settled (as `_unsettled_lines` reads them),
+    in id order, in one select: for a read (2206). A locked read keeps them apart: lines read
+    in the statement that waited for the visit's lock would be those of before the wait."""
     rows = uow.session.execute(_VISIT_AND_UNSETTLED_LINES, {"mdtrt_id": mdtrt_id, "code": code}).all()
     if not rows:  # another institution's visit reads as a missing one
         raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
-    return rows[0][0], [line for _, line in rows if line is not None]
+    return rows[0][0], [row for row in rows if row.id is not None]
 
 
 def _settlement(uow: UnitOfWork, code: str, setl_id: str, *, lock: bool = False) -> Settlement:
