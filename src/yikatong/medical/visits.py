@@ -231,7 +231,7 @@ def upload_fees(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str,
     request = _request("upload_fees", mdtrt_id=mdtrt_id, lines=[_flat(x) for x in lines])
 
     def work(institution: Institution) -> tuple[str, UploadView]:
-        visit = _visit(uow, institution.code, mdtrt_id, lock=True)
+        visit = _locked_visit_values(uow, institution.code, mdtrt_id)
         _require_state(visit, (OPEN, DISCHARGED), "上传费用", "given fees")
         rows = _add_lines(uow, visit, msgid, lines)
         _touch_locked(uow, visit)
@@ -276,7 +276,7 @@ def settle(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str, cert_typ
                        medins_setl_id=medins_setl_id)
 
     def work(institution: Institution) -> tuple[str, SettlementView]:
-        visit = _visit(uow, institution.code, mdtrt_id, lock=True)
+        visit = _locked_visit_values(uow, institution.code, mdtrt_id)
         _require_state(visit, (OPEN, DISCHARGED), "结算", "settled")
         view = _settle_visit(uow, actor, institution, visit, msgid=msgid, cert_type=cert_type,
                              cert_no=cert_no, use_account=use_account,
@@ -679,8 +679,7 @@ def _settle_visitor(uow: UnitOfWork, actor: Actor, institution: Institution, vis
     uow.session.add(row)
     uow.session.flush()
     _hold_lines(uow, visit, lines, row.id)
-    visit.state = SETTLED
-    _touch(uow, visit)
+    _touch_locked(uow, visit, state=SETTLED)  # the visit: an entity (2102) or a selected row (2207)
     uow.audit(actor=actor, action="medical.settled", entity_type="medical_settlement", entity_id=setl_id, after={
         "mdtrt_id": visit.mdtrt_id, "medfee_sumamt": answer.setlinfo.medfee_sumamt,
         "fund_pay_sumamt": answer.setlinfo.fund_pay_sumamt, "acct_pay": answer.setlinfo.acct_pay,
@@ -939,6 +938,25 @@ _VISIT = select(Visit).where(Visit.mdtrt_id == bindparam("mdtrt_id"), Visit.fixm
 _VISIT_LOCKED = _VISIT.with_for_update()
 
 
+_VISITS = Visit.__table__
+# What 2204 and 2207 read of the visit they lock: its columns, not the entity (no ORM object,
+# fewer columns described); they write it by `_touch_locked`'s Core UPDATE
+_VISIT_VALUES_LOCKED = (
+    select(*(_VISITS.c[name] for name in (
+        "id", "mdtrt_id", "fixmedins_code", "person_id", "psn_no", "insutype", "insuplc_admdvs",
+        "mdtrtarea_admvs", "med_type", "state", "version")))
+    .where(_VISITS.c.mdtrt_id == bindparam("mdtrt_id"), _VISITS.c.fixmedins_code == bindparam("code"))
+    .with_for_update())
+
+
+def _locked_visit_values(uow: UnitOfWork, code: str, mdtrt_id: str) -> Any:
+    """`_visit(lock=True)` as a selected row of `_VISIT_VALUES_LOCKED` (for `_touch_locked`)."""
+    visit = uow.session.execute(_VISIT_VALUES_LOCKED, {"mdtrt_id": mdtrt_id, "code": code}).one_or_none()
+    if visit is None:  # another institution's visit reads as a missing one
+        raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
+    return visit
+
+
 def _visit(uow: UnitOfWork, code: str, mdtrt_id: str, *, lock: bool = False) -> Visit:
     visit = uow.session.execute(_VISIT_LOCKED if lock else _VISIT,
                                 {"mdtrt_id": mdtrt_id, "code": code}).scalar_one_or_none()
@@ -988,7 +1006,6 @@ def _touch(uow: UnitOfWork, visit: Visit) -> None:
         raise ConcurrentChange() from error
 
 
-_VISITS = Visit.__table__
 _TOUCH_VISIT = (update(_VISITS)
                 .where(_VISITS.c.id == bindparam("visit_id"), _VISITS.c.version == bindparam("old_version"))
                 .values(state=bindparam("new_state"), updated_at=bindparam("new_updated_at"),
@@ -999,8 +1016,10 @@ def _touch_locked(uow: UnitOfWork, visit: Visit, *, state: str | None = None) ->
     """`_touch` (and the new `state`, if given) for a visit locked in this transaction with no
     other change pending: one Core UPDATE checked by the version, as the ORM's flush would
     check it, written at once; the visit in the session takes the values as stored. The hot
-    path's (2204, 2207) last ORM flush of the visit."""
-    if visit in uow.session.dirty:  # another change pending: the ORM writes them all
+    path's (2204, 2207) last ORM flush of the visit. `visit`: the entity, or a selected row
+    with its id, version and state (`_locked_visit_values`), which no session holds."""
+    is_entity = isinstance(visit, Visit)
+    if is_entity and visit in uow.session.dirty:  # another change pending: the ORM writes them all
         if state is not None:
             visit.state = state
         _touch(uow, visit)
@@ -1011,8 +1030,9 @@ def _touch_locked(uow: UnitOfWork, visit: Visit, *, state: str | None = None) ->
         "new_version": visit.version + 1})
     if moved.rowcount != 1:
         raise ConcurrentChange()
-    for name, value in (("state", state), ("updated_at", now), ("version", visit.version + 1)):
-        set_committed_value(visit, name, value)
+    if is_entity:
+        for name, value in (("state", state), ("updated_at", now), ("version", visit.version + 1)):
+            set_committed_value(visit, name, value)
 
 
 def _checked_line(line: FeeInput) -> str:
