@@ -502,7 +502,8 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
     return visit
 
 
-_KNOWN_SERIALS = select(FeeLine.feedetl_sn).where(FeeLine.visit_id == bindparam("visit_id"))
+_KNOWN_SERIALS = (select(FeeLine.__table__.c.feedetl_sn)  # a Core select (no ORM execution path)
+                  .where(FeeLine.__table__.c.visit_id == bindparam("visit_id")))
 _INSERT_LINES = insert(FeeLine.__table__)
 
 
@@ -965,21 +966,27 @@ def _visit(uow: UnitOfWork, code: str, mdtrt_id: str, *, lock: bool = False) -> 
     return visit
 
 
+# 2206's visit, as columns (no entity): what the preview shows and computes from, not its id
+# (`id` in these rows is the line's)
 _VISIT_AND_UNSETTLED_LINES = (
-    select(Visit, *_LINE_COLUMNS)
-    .outerjoin(_LINES, (_LINES.c.visit_id == Visit.id) & _LINES.c.settlement_id.is_(None))
-    .where(Visit.mdtrt_id == bindparam("mdtrt_id"), Visit.fixmedins_code == bindparam("code"))
+    select(*(_VISITS.c[name] for name in (
+        "mdtrt_id", "fixmedins_code", "person_id", "psn_no", "insutype", "insuplc_admdvs",
+        "mdtrtarea_admvs", "med_type", "state")), *_LINE_COLUMNS)
+    .select_from(_VISITS)
+    .outerjoin(_LINES, (_LINES.c.visit_id == _VISITS.c.id) & _LINES.c.settlement_id.is_(None))
+    .where(_VISITS.c.mdtrt_id == bindparam("mdtrt_id"), _VISITS.c.fixmedins_code == bindparam("code"))
     .order_by(_LINES.c.id))
 
 
-def _visit_and_unsettled_lines(uow: UnitOfWork, code: str, mdtrt_id: str) -> tuple[Visit, list[Any]]:
-    """`_visit` (not locked) and its lines not yet settled (as `_unsettled_lines` reads them),
-    in id order, in one select: for a read (2206). A locked read keeps them apart: lines read
-    in the statement that waited for the visit's lock would be those of before the wait."""
+def _visit_and_unsettled_lines(uow: UnitOfWork, code: str, mdtrt_id: str) -> tuple[Any, list[Any]]:
+    """`_visit` (not locked; as a selected row of the columns a preview reads, without its id)
+    and its lines not yet settled (as `_unsettled_lines` reads them), in id order, in one
+    select: for a read (2206). A locked read keeps them apart: lines read in the statement
+    that waited for the visit's lock would be those of before the wait."""
     rows = uow.session.execute(_VISIT_AND_UNSETTLED_LINES, {"mdtrt_id": mdtrt_id, "code": code}).all()
     if not rows:  # another institution's visit reads as a missing one
         raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
-    return rows[0][0], [row for row in rows if row.id is not None]
+    return rows[0], [row for row in rows if row.id is not None]
 
 
 def _settlement(uow: UnitOfWork, code: str, setl_id: str, *, lock: bool = False) -> Settlement:
