@@ -723,13 +723,12 @@ def year_totals_and_balance(*, uow: UnitOfWork, person_id: int, year: int) -> tu
 def totals_of(row: Any) -> RulesYearTotals:
     """A stored row (the entity or a selected row with its totals' columns) as the rules'
     YearTotals (every field of it, by name)."""
-    import dataclasses
-
+    from yikatong.medical.rules import YEAR_TOTALS_FIELDS
     from yikatong.medical.rules import YearTotals as RulesYearTotals
 
     if row is None:
         return RulesYearTotals()
-    return RulesYearTotals(**{f.name: getattr(row, f.name) for f in dataclasses.fields(RulesYearTotals)})
+    return RulesYearTotals(**{name: getattr(row, name) for name in YEAR_TOTALS_FIELDS})
 
 
 _YEAR_TOTALS_LOCKED = None  # lock_year_totals' select, with bind parameters

@@ -905,7 +905,7 @@ def _check_msgid(msgid: object) -> None:
 
 def _to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
-        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: _to_json(getattr(value, name)) for name in _field_names(value)}
     if isinstance(value, tuple | list):
         return [_to_json(item) for item in value]
     if isinstance(value, datetime):
@@ -1111,10 +1111,15 @@ def _flat(value: Any) -> dict:
     """dataclasses.asdict for a dataclass of plain values (fen, strings, dates: no nested
     dataclasses, lists or dicts), the same dict without asdict's deep copy of every value
     (a visit made about 11,000 such calls)."""
+    return {name: getattr(value, name) for name in _field_names(value)}
+
+
+def _field_names(value: Any) -> tuple[str, ...]:
+    """dataclasses.fields' names of a dataclass instance, kept per class."""
     names = _FIELD_NAMES.get(type(value))
     if names is None:
         names = _FIELD_NAMES[type(value)] = tuple(f.name for f in dataclasses.fields(value))
-    return {name: getattr(value, name) for name in names}
+    return names
 
 
 def _settlement_view(row: Settlement, totals: rules.YearTotals | None) -> SettlementView:
