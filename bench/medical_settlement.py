@@ -318,8 +318,8 @@ people; CPU ms per visit; load average 1.2-7.1, other helpers' work on the machi
 | run (time, load before → after the door) | door visits/s | bare visits/s | server CPU | PostgreSQL CPU | load generator | 2207 p50 / p99 ms |
 |------------------------------------------|---------------|---------------|------------|----------------|----------------|-------------------|
 | main 9ad5c46 (11:37, 1.7 → 4.7)          | 73.9          | 312.6         | 13.9       | 4.5            | 0.9            | 169 / 587         |
-| this branch (11:38, 4.1 → 6.0)           | 91.5          | 286.1         | 11.3       | 3.9            | 0.8            | 132 / 399         |
-| this branch (11:39, 5.0 → 7.1)           | 78.2          | 372.6         | 11.1       | 3.9            | 0.8            | 179 / 295         |
+| this branch 6d5fd88 (11:38, 4.1 → 6.0)   | 91.5          | 286.1         | 11.3       | 3.9            | 0.8            | 132 / 399         |
+| this branch 6d5fd88 (11:39, 5.0 → 7.1)   | 78.2          | 372.6         | 11.1       | 3.9            | 0.8            | 179 / 295         |
 | main 9ad5c46 (11:40, 6.1 → 6.8)          | 107.7         | 403.9         | 12.1       | 3.6            | 0.8            | 126 / 415         |
 
 Server CPU per visit −8 to −19 % (13.9 / 12.1 → 11.3 / 11.1); the visits per second moved
