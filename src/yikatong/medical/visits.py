@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -507,7 +508,7 @@ _KNOWN_SERIALS = (select(FeeLine.__table__.c.feedetl_sn)  # a Core select (no OR
 _INSERT_LINES = insert(FeeLine.__table__)
 
 
-def _add_lines(uow: UnitOfWork, visit: Visit, msgid: str, lines: Sequence[FeeInput]) -> list[FeeLine]:
+def _add_lines(uow: UnitOfWork, visit: Any, msgid: str, lines: Sequence[FeeInput]) -> list[SimpleNamespace]:
     if not lines or len(lines) > MAX_LINES:
         raise InvalidFeeLine(feedetl_sn="-", reason_zh=f"每次上传 1–{MAX_LINES} 条",
                              reason_en=f"send 1–{MAX_LINES} lines at a time")
@@ -530,7 +531,8 @@ def _add_lines(uow: UnitOfWork, visit: Visit, msgid: str, lines: Sequence[FeeInp
     # One plain INSERT of the rows (the ORM's flush of new objects cost more CPU than the
     # insert): nothing here needs their ids, and a settlement reads them from the table.
     uow.connection().execute(_INSERT_LINES, rows)
-    return [FeeLine(**row) for row in rows]  # as inserted, for the answer (not in the session)
+    # as inserted, for the answer: plain records (not ORM objects: nothing keeps them in a session)
+    return [SimpleNamespace(**row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -1095,7 +1097,7 @@ def _visit_view(visit: Visit) -> VisitView:
         end_at=visit.end_at, dise_codg=visit.dise_codg, dept=visit.dept)
 
 
-def _line_view(row: FeeLine) -> FeeLineView:
+def _line_view(row: Any) -> FeeLineView:  # a FeeLine or an inserted record (`_add_lines`)
     return FeeLineView(
         feedetl_sn=row.feedetl_sn, code=row.code, name=row.name, item_class=row.item_class,
         quantity=row.quantity, unit_price=row.unit_price, amount=row.amount,
