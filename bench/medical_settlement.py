@@ -304,9 +304,10 @@ columns described per visit, the `_column.py` constructor's count / 100):
 | 2206's visit and lines one select of columns; 2204's known serials a Core select | 2,577 | 3,734 | 2,338 | 4,859 | 13,508       | 168             |
 | the year totals' and answers' dataclass field names kept per class (not `dataclasses.fields` per use) | 2,561 | 3,701 | 2,301 | 4,789 | 13,352 | 168 |
 | 2204's inserted lines answered from plain records (`SimpleNamespace`), not FeeLine objects made for the answer | 2,561 | 3,314 | 2,301 | 4,787 | 12,964 | 168 |
+| the stored answer's plain values (str, int, None, dict) kept without a dataclass check (`_to_json`) | 2,496 | 3,176 | 2,301 | 4,692 | 12,666 | 168 |
 
 Statements per visit unchanged (6 / 9 / 5 / 15.3 = 35.3): the cuts are per statement, in
-SQLAlchemy's ORM loading and psycopg's result description. Calls per visit −16 %, columns −29 %.
+SQLAlchemy's ORM loading and psycopg's result description. Calls per visit −18 %, columns −29 %.
 Tried and dropped: the institution (4 selects per visit) as a Core select with the entity made
 from the row and added to the session as stored — 13,754 → 14,190 calls: making the object
 (`__init__`, `make_transient_to_detached`, `Session.add`) costs more than the ORM's loading of

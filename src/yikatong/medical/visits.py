@@ -905,7 +905,12 @@ def _check_msgid(msgid: object) -> None:
         raise InvalidMsgid()
 
 
+_PLAIN = frozenset((str, int, bool, type(None), dict))  # _to_json gives these as they are
+
+
 def _to_json(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most values of an answer: no dataclass check for them
+        return value
     if dataclasses.is_dataclass(value):
         return {name: _to_json(getattr(value, name)) for name in _field_names(value)}
     if isinstance(value, tuple | list):
