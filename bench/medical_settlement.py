@@ -287,7 +287,7 @@ flush of the hot path; 2102 and the tests need the visit as an object); the visi
 the visit row (one select of 2204; a schema change); httptools on a quiet machine; psycopg
 pipeline mode for the writes whose results nothing reads.
 
-## Measured after branch med, second round (2026-12-05, 11:24-11:41 UTC)
+## Measured after branch med, second round (2026-12-05, 11:24-11:48 UTC)
 
 Columns, not entities, where the door reads rows it does not keep as objects; 2201's visit a
 plain INSERT. Counts in process (`--profile 100 --profile-only --people 40`; function calls
@@ -315,7 +315,7 @@ it, and the handlers need it in the session (`session.get`).
 
 The whole bench, the tree before (main 9ad5c46, `git archive`, its own bench file: the same
 code) and this one side by side, crossed (defaults: 50 raw terminals, 2 workers, 20 s, 400
-people; CPU ms per visit; load average 1.2-7.1, other helpers' work on the machine):
+people; CPU ms per visit; load average 1.2-8.3, other helpers' work on the machine):
 
 | run (time, load before → after the door) | door visits/s | bare visits/s | server CPU | PostgreSQL CPU | load generator | 2207 p50 / p99 ms |
 |------------------------------------------|---------------|---------------|------------|----------------|----------------|-------------------|
@@ -323,10 +323,14 @@ people; CPU ms per visit; load average 1.2-7.1, other helpers' work on the machi
 | this branch 6d5fd88 (11:38, 4.1 → 6.0)   | 91.5          | 286.1         | 11.3       | 3.9            | 0.8            | 132 / 399         |
 | this branch 6d5fd88 (11:39, 5.0 → 7.1)   | 78.2          | 372.6         | 11.1       | 3.9            | 0.8            | 179 / 295         |
 | main 9ad5c46 (11:40, 6.1 → 6.8)          | 107.7         | 403.9         | 12.1       | 3.6            | 0.8            | 126 / 415         |
+| this branch b495f91 (11:46, 1.6 → 5.4)   | 70.2          | 261.7         | 11.6       | 4.0            | 0.8            | 107 / 1,648       |
+| main 9ad5c46 (11:47, 6.8 → 8.3)          | 80.5          | 221.9         | 13.2       | 4.3            | 0.9            | 170 / 507         |
 
-Server CPU per visit −8 to −19 % (13.9 / 12.1 → 11.3 / 11.1); the visits per second moved
-with the other helpers' load more than with the code (the second pair favours the old tree),
-so they are not a result of this round. No refused message, no error. Still far from the
+Server CPU per visit −4 to −19 % across the pairs (13.9 / 12.1 / 13.2 → 11.3 / 11.1 / 11.6;
+the last pair after the last three cuts); PostgreSQL's CPU per visit about the same (the same
+statements). The visits per second moved with the other helpers' load more than with the code
+(the second and third pairs favour the old tree; the load rose by 4 during the third pair's
+new run, whose 2207 p99 of 1.6 s is that), so they are not a result of this round. No refused message, no error. Still far from the
 goal: about 16 ms of CPU per visit in all (server 11, PostgreSQL 4, load generator 1) where
 250 visits/s on two cores leaves 8.
 
