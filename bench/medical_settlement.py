@@ -329,8 +329,9 @@ people; CPU ms per visit; load average 1.2-8.3, other helpers' work on the machi
 Server CPU per visit −4 to −19 % across the pairs (13.9 / 12.1 / 13.2 → 11.3 / 11.1 / 11.6;
 the last pair after the last three cuts); PostgreSQL's CPU per visit about the same (the same
 statements). The visits per second moved with the other helpers' load more than with the code
-(the second and third pairs favour the old tree; the load rose by 4 during the third pair's
-new run, whose 2207 p99 of 1.6 s is that), so they are not a result of this round. No refused message, no error. Still far from the
+(the second and third pairs favour the old tree; the bench's own processes add about 4 to
+the load average, the rest is the other helpers'; the third pair's 2207 p99 of 1.6 s for the
+new tree is one run's tail, not explained here), so they are not a result of this round. No refused message, no error. Still far from the
 goal: about 16 ms of CPU per visit in all (server 11, PostgreSQL 4, load generator 1) where
 250 visits/s on two cores leaves 8.
 
