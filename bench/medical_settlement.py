@@ -286,6 +286,61 @@ institution, the visit and the year row; 2201's visit INSERT through the ORM (th
 flush of the hot path; 2102 and the tests need the visit as an object); the visit's audit head on
 the visit row (one select of 2204; a schema change); httptools on a quiet machine; psycopg
 pipeline mode for the writes whose results nothing reads.
+
+## Measured after branch med, second round (2026-12-05, 11:24-11:48 UTC)
+
+Columns, not entities, where the door reads rows it does not keep as objects; 2201's visit a
+plain INSERT. Counts in process (`--profile 100 --profile-only --people 40`; function calls
+and statements are counts that do not move with the load; "columns" is psycopg's result
+columns described per visit, the `_column.py` constructor's count / 100):
+
+| cut (commit order)                                                           | 2201  | 2204  | 2206  | 2207  | calls / visit | columns / visit |
+|------------------------------------------------------------------------------|-------|-------|-------|-------|---------------|-----------------|
+| before (main 9ad5c46)                                                        | 3,004 | 3,945 | 2,897 | 5,678 | 15,525        | 236             |
+| year totals read (2206) and locked (2207) as columns; 2201's visit INSERT … RETURNING, the object joined to the session as stored (`make_transient_to_detached`) | 2,704 | 3,944 | 2,827 | 5,490 | 14,965 | 228 |
+| the enrolment (2201/2206/2207) and the unsettled lines (2206/2207) as columns | 2,577 | 3,944 | 2,554 | 5,185 | 14,261        | 201             |
+| 2204/2207 lock the visit as columns (`_touch_locked` writes a row or an entity) | 2,577 | 3,766 | 2,554 | 4,990 | 13,887     | 185             |
+| the personal account's balance as one column (the ORM's read if changes are pending) | 2,577 | 3,767 | 2,553 | 4,857 | 13,754 | 178      |
+| 2206's visit and lines one select of columns; 2204's known serials a Core select | 2,577 | 3,734 | 2,338 | 4,859 | 13,508       | 168             |
+| the year totals' and answers' dataclass field names kept per class (not `dataclasses.fields` per use) | 2,561 | 3,701 | 2,301 | 4,789 | 13,352 | 168 |
+| 2204's inserted lines answered from plain records (`SimpleNamespace`), not FeeLine objects made for the answer | 2,561 | 3,314 | 2,301 | 4,787 | 12,964 | 168 |
+| the stored answer's plain values (str, int, None, dict) kept without a dataclass check (`_to_json`) | 2,496 | 3,176 | 2,301 | 4,692 | 12,666 | 168 |
+
+Statements per visit unchanged (6 / 9 / 5 / 15.3 = 35.3): the cuts are per statement, in
+SQLAlchemy's ORM loading and psycopg's result description. Calls per visit −18 %, columns −29 %.
+Tried and dropped: the institution (4 selects per visit) as a Core select with the entity made
+from the row and added to the session as stored — 13,754 → 14,190 calls: making the object
+(`__init__`, `make_transient_to_detached`, `Session.add`) costs more than the ORM's loading of
+it, and the handlers need it in the session (`session.get`).
+
+The whole bench, the tree before (main 9ad5c46, `git archive`, its own bench file: the same
+code) and this one side by side, crossed (defaults: 50 raw terminals, 2 workers, 20 s, 400
+people; CPU ms per visit; load average 1.2-8.3, other helpers' work on the machine):
+
+| run (time, load before → after the door) | door visits/s | bare visits/s | server CPU | PostgreSQL CPU | load generator | 2207 p50 / p99 ms |
+|------------------------------------------|---------------|---------------|------------|----------------|----------------|-------------------|
+| main 9ad5c46 (11:37, 1.7 → 4.7)          | 73.9          | 312.6         | 13.9       | 4.5            | 0.9            | 169 / 587         |
+| this branch 6d5fd88 (11:38, 4.1 → 6.0)   | 91.5          | 286.1         | 11.3       | 3.9            | 0.8            | 132 / 399         |
+| this branch 6d5fd88 (11:39, 5.0 → 7.1)   | 78.2          | 372.6         | 11.1       | 3.9            | 0.8            | 179 / 295         |
+| main 9ad5c46 (11:40, 6.1 → 6.8)          | 107.7         | 403.9         | 12.1       | 3.6            | 0.8            | 126 / 415         |
+| this branch b495f91 (11:46, 1.6 → 5.4)   | 70.2          | 261.7         | 11.6       | 4.0            | 0.8            | 107 / 1,648       |
+| main 9ad5c46 (11:47, 6.8 → 8.3)          | 80.5          | 221.9         | 13.2       | 4.3            | 0.9            | 170 / 507         |
+
+Server CPU per visit −4 to −19 % across the pairs (13.9 / 12.1 / 13.2 → 11.3 / 11.1 / 11.6;
+the last pair after the last three cuts); PostgreSQL's CPU per visit about the same (the same
+statements). The visits per second moved with the other helpers' load more than with the code
+(the second and third pairs favour the old tree; the bench's own processes add about 4 to
+the load average, the rest is the other helpers'; the third pair's 2207 p99 of 1.6 s for the
+new tree is one run's tail, not explained here), so they are not a result of this round. No refused message, no error. Still far from the
+goal: about 16 ms of CPU per visit in all (server 11, PostgreSQL 4, load generator 1) where
+250 visits/s on two cores leaves 8.
+
+Left, in order: the institution's four selects per visit (an ORM entity the handlers find by
+`session.get`: passing the selected row to the handlers instead is a change of every
+handler's signature); the audit chain head (2204; `UnitOfWork._chain_head` stays an ORM read:
+it must see audit records added to the session and not flushed yet) and the schema change
+that would keep it on the visit row; the ledger's locked accounts (2207) as columns (the
+ledger's own code); psycopg pipeline mode for the writes whose results nothing reads.
 """
 
 from __future__ import annotations

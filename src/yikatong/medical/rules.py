@@ -133,16 +133,19 @@ class YearTotals:
     medfee_total: Fen = 0
 
     def __add__(self, other: YearTotals) -> YearTotals:
-        return YearTotals(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+        return YearTotals(**{name: getattr(self, name) + getattr(other, name) for name in YEAR_TOTALS_FIELDS})
 
     def __sub__(self, other: YearTotals) -> YearTotals:
         """The year without `other` (a cancelled settlement); ValueError if a total would fall
         below zero, which means `other` was never added."""
-        values = {f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)}
+        values = {name: getattr(self, name) - getattr(other, name) for name in YEAR_TOTALS_FIELDS}
         negative = sorted(name for name, value in values.items() if value < 0)
         if negative:
             raise ValueError(f"year totals would fall below zero: {negative}")
         return YearTotals(**values)
+
+
+YEAR_TOTALS_FIELDS = tuple(f.name for f in fields(YearTotals))  # its fields' names, in order
 
 
 @dataclass(frozen=True)
@@ -369,6 +372,6 @@ def _check_inputs(insured: Insured, encounter: Encounter, year: YearTotals) -> N
         raise SettlementInputInvalid(problem="a pharmacy has no inpatient stays")
     if insured.account_balance < 0:
         raise SettlementInputInvalid(problem=f"negative account balance {insured.account_balance}")
-    negative = [f.name for f in fields(year) if getattr(year, f.name) < 0]
+    negative = [name for name in YEAR_TOTALS_FIELDS if getattr(year, name) < 0]
     if negative:
         raise SettlementInputInvalid(problem=f"negative year totals: {negative}")

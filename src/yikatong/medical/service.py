@@ -20,7 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -342,8 +342,27 @@ def credit_account(*, uow: UnitOfWork, actor: Actor, person_id: int, amount: Fen
     return AccountView(person_id, code, balance, journal_id)
 
 
+_ACCOUNT_BALANCE = None  # account_balance's select, with bind parameters
+
+
 def account_balance(*, uow: UnitOfWork, person_id: int) -> Fen:
-    """The personal account balance in fen (0 for a person never enrolled)."""
+    """The personal account balance in fen (0 for a person never enrolled): the ledger
+    account's stored balance, as `ledger.balance` reads it, selected as one column (no ORM
+    object made: the settle's hot path)."""
+    global _ACCOUNT_BALANCE
+    session = uow.session
+    if session.new or session.dirty:  # changes pending: the ORM's read, which flushes them first
+        return _account_balance_of_orm(uow, person_id)
+    if _ACCOUNT_BALANCE is None:  # built once: building a select costs more than running it
+        from yikatong.ledger.models import LedgerAccount
+
+        accounts = LedgerAccount.__table__.c
+        _ACCOUNT_BALANCE = select(accounts.balance).where(accounts.code == bindparam("code"))
+    balance = session.execute(_ACCOUNT_BALANCE, {"code": account_code(person_id)}).scalar_one_or_none()
+    return 0 if balance is None else balance
+
+
+def _account_balance_of_orm(uow: UnitOfWork, person_id: int) -> Fen:
     from yikatong.ledger.errors import AccountNotFound
 
     try:
@@ -586,19 +605,28 @@ def _insured_by_ssn(uow: UnitOfWork, cert_no: str, day: date) -> tuple[int, Enro
     if not cert_no:
         raise InsuredNotFound(cert_type_zh=CERT_TYPES["02"][0], cert_type_en=CERT_TYPES["02"][1])
     if _INSURED_BY_SSN is None:  # built once (building a select costs more than running it)
-        day_ = bindparam("day", type_=Enrolment.start_date.type)
-        in_force = and_(Enrolment.person_id == Person.id, Enrolment.start_date <= day_,
-                        or_(Enrolment.end_date.is_(None), Enrolment.end_date >= day_))
+        # the table's columns, not the entities: a Core select (no ORM objects made) of the
+        # enrolment's columns its view shows
+        people, rows, insured = Person.__table__.c, Enrolment.__table__.c, InsuredPerson.__table__.c
+        day_ = bindparam("day", type_=rows.start_date.type)
+        in_force = and_(rows.person_id == people.id, rows.start_date <= day_,
+                        or_(rows.end_date.is_(None), rows.end_date >= day_))
         _INSURED_BY_SSN = (
-            select(Person.id, Enrolment, InsuredPerson.psn_no).select_from(Person)
-            .outerjoin(Enrolment, in_force)
-            .outerjoin(InsuredPerson, InsuredPerson.person_id == Person.id)
-            .where(Person.ssn == bindparam("ssn", type_=Person.ssn.type))
-            .order_by(Enrolment.start_date.desc()).limit(1))
+            select(people.id.label("of_person"), *(rows[name] for name in _ENROLMENT_SHOWN),
+                   insured.psn_no).select_from(Person.__table__)
+            .outerjoin(Enrolment.__table__, in_force)
+            .outerjoin(InsuredPerson.__table__, insured.person_id == people.id)
+            .where(people.ssn == bindparam("ssn", type_=people.ssn.type))
+            .order_by(rows.start_date.desc()).limit(1))
     found = uow.session.execute(_INSURED_BY_SSN, {"ssn": normalise_ssn(cert_no), "day": day}).first()
     if found is None:
         raise InsuredNotFound(cert_type_zh=CERT_TYPES["02"][0], cert_type_en=CERT_TYPES["02"][1])
-    return found[0], None if found[1] is None else _view_enrolment(found[1], found[2] or "")
+    return found.of_person, None if found.id is None else _view_enrolment(found, found.psn_no or "")
+
+
+# the enrolment's columns `_view_enrolment` reads
+_ENROLMENT_SHOWN = ("id", "person_id", "scheme", "insured_admdvs", "retired", "assistance",
+                    "employer_uscc", "employer_name", "start_date", "end_date")
 
 
 def today(uow: UnitOfWork) -> date:
@@ -682,25 +710,25 @@ def year_totals_and_balance(*, uow: UnitOfWork, person_id: int, year: int) -> tu
     if _YEAR_TOTALS_AND_BALANCE is None:  # built once: building a select costs more than running it
         balance = (select(LedgerAccount.balance).where(LedgerAccount.code == bindparam("code"))
                    .scalar_subquery())
-        _YEAR_TOTALS_AND_BALANCE = select(models.YearTotals, balance).where(
-            models.YearTotals.person_id == bindparam("person_id"), models.YearTotals.year == bindparam("year"))
+        # the totals' columns, not the entity: no ORM object made, fewer columns described
+        _YEAR_TOTALS_AND_BALANCE = select(*_TOTALS_COLUMNS, balance.label("balance")).where(
+            _YEARS.c.person_id == bindparam("person_id"), _YEARS.c.year == bindparam("year"))
     found = uow.session.execute(_YEAR_TOTALS_AND_BALANCE, {
         "code": account_code(person_id), "person_id": person_id, "year": year}).one_or_none()
     if found is None:
         return totals_of(None), account_balance(uow=uow, person_id=person_id)
-    row, balance = found
-    return totals_of(row), balance if balance is not None else 0
+    return totals_of(found), found.balance if found.balance is not None else 0
 
 
-def totals_of(row: models.YearTotals | None) -> RulesYearTotals:
-    """A stored row as the rules' YearTotals (every field of it, by name)."""
-    import dataclasses
-
+def totals_of(row: Any) -> RulesYearTotals:
+    """A stored row (the entity or a selected row with its totals' columns) as the rules'
+    YearTotals (every field of it, by name)."""
+    from yikatong.medical.rules import YEAR_TOTALS_FIELDS
     from yikatong.medical.rules import YearTotals as RulesYearTotals
 
     if row is None:
         return RulesYearTotals()
-    return RulesYearTotals(**{f.name: getattr(row, f.name) for f in dataclasses.fields(RulesYearTotals)})
+    return RulesYearTotals(**{name: getattr(row, name) for name in YEAR_TOTALS_FIELDS})
 
 
 _YEAR_TOTALS_LOCKED = None  # lock_year_totals' select, with bind parameters
@@ -721,15 +749,39 @@ def lock_year_totals(*, uow: UnitOfWork, person_id: int, year: int) -> models.Ye
     row = uow.session.execute(query, params).scalar_one_or_none()
     if row is not None:
         return row
-    # INSERT … ON CONFLICT DO NOTHING: one statement, no savepoint; a concurrent maker's row
-    # (the insert waits for its transaction) is then read and locked like ours
-    table = models.YearTotals.__table__
+    _make_year_totals(uow, person_id, year)
+    return uow.session.execute(query, params).scalar_one()
+
+
+_YEAR_TOTALS_VALUES_LOCKED = None  # lock_year_totals_values' select, with bind parameters
+
+
+def lock_year_totals_values(*, uow: UnitOfWork, person_id: int, year: int) -> Any:
+    """`lock_year_totals` for the settle's hot path: the row's id, version and totals as a
+    selected row (columns, not the entity: no ORM object, fewer columns described), locked for
+    this transaction the same way (made when missing). For `store_totals`."""
+    global _YEAR_TOTALS_VALUES_LOCKED
+    if _YEAR_TOTALS_VALUES_LOCKED is None:  # built once: building a select costs more than running it
+        _YEAR_TOTALS_VALUES_LOCKED = (
+            select(_YEARS.c.id, _YEARS.c.version, *_TOTALS_COLUMNS)
+            .where(_YEARS.c.person_id == bindparam("person_id"), _YEARS.c.year == bindparam("year"))
+            .with_for_update())
+    query, params = _YEAR_TOTALS_VALUES_LOCKED, {"person_id": person_id, "year": year}
+    row = uow.session.execute(query, params).one_or_none()
+    if row is not None:
+        return row
+    _make_year_totals(uow, person_id, year)
+    return uow.session.execute(query, params).one()
+
+
+def _make_year_totals(uow: UnitOfWork, person_id: int, year: int) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: one statement, no savepoint; a concurrent maker's row
+    (the insert waits for its transaction) is then read and locked like ours."""
     uow.session.execute(
-        _INSERT_FOR[uow.session.get_bind().dialect.name](table)
+        _INSERT_FOR[uow.session.get_bind().dialect.name](_YEARS)
         .values(person_id=person_id, year=year, updated_at=uow.now(), version=1,
                 **{name: 0 for name in TOTALS_COLUMNS})
         .on_conflict_do_nothing(index_elements=["person_id", "year"]))
-    return uow.session.execute(query, params).scalar_one()
 
 
 _INSERT_FOR = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -738,6 +790,8 @@ _INSERT_FOR = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 TOTALS_COLUMNS = ("outpatient_deductible", "outpatient_fund", "inpatient_admissions",
                   "inpatient_fund", "serious_base", "serious_paid", "subsidy_paid",
                   "assistance_paid", "medfee_total")
+_YEARS = models.YearTotals.__table__
+_TOTALS_COLUMNS = tuple(_YEARS.c[name] for name in TOTALS_COLUMNS)
 
 
 def apply_totals(row: models.YearTotals, totals: RulesYearTotals, at: datetime) -> None:
@@ -749,18 +803,17 @@ def apply_totals(row: models.YearTotals, totals: RulesYearTotals, at: datetime) 
     row.updated_at = at
 
 
-_YEARS = models.YearTotals.__table__
 _STORE_TOTALS = (update(_YEARS)
                  .where(_YEARS.c.id == bindparam("row_id"), _YEARS.c.version == bindparam("old_version"))
                  .values(updated_at=bindparam("new_updated_at"), version=bindparam("new_version"),
                          **{name: bindparam(f"new_{name}") for name in TOTALS_COLUMNS}))
 
 
-def store_totals(uow: UnitOfWork, row: models.YearTotals, totals: RulesYearTotals, at: datetime) -> None:
+def store_totals(uow: UnitOfWork, row: Any, totals: RulesYearTotals, at: datetime) -> None:
     """`apply_totals` written at once by one Core UPDATE checked by the row's version (for a row
-    locked in this transaction, `lock_year_totals`), not by an ORM flush later: the settle's
-    hot path. The row in the session takes the values as stored. ConcurrentChange when the
-    version moved (it cannot under the lock)."""
+    locked in this transaction, `lock_year_totals` or `lock_year_totals_values`), not by an ORM
+    flush later: the settle's hot path. An entity in the session takes the values as stored.
+    ConcurrentChange when the version moved (it cannot under the lock)."""
     from sqlalchemy.orm.attributes import set_committed_value
 
     from yikatong.core.errors import ConcurrentChange
@@ -771,8 +824,9 @@ def store_totals(uow: UnitOfWork, row: models.YearTotals, totals: RulesYearTotal
         **{f"new_{name}": value for name, value in values.items()}})
     if moved.rowcount != 1:
         raise ConcurrentChange()
-    for name, value in {**values, "updated_at": at, "version": row.version + 1}.items():
-        set_committed_value(row, name, value)
+    if isinstance(row, models.YearTotals):  # a selected row (columns) is not kept by the session
+        for name, value in {**values, "updated_at": at, "version": row.version + 1}.items():
+            set_committed_value(row, name, value)
 
 
 # ---------------------------------------------------------------------------------------
@@ -942,7 +996,8 @@ def _issue_secret(uow: UnitOfWork, row: Institution) -> str:
     return secret
 
 
-def _view_enrolment(row: Enrolment, psn_no: str) -> EnrolmentView:
+def _view_enrolment(row: Any, psn_no: str) -> EnrolmentView:
+    """The view of an enrolment (the entity or a selected row of its `_ENROLMENT_SHOWN`)."""
     zh, en = SCHEMES[row.scheme]
     return EnrolmentView(
         id=row.id, person_id=row.person_id, psn_no=psn_no, scheme=row.scheme, scheme_zh=zh,

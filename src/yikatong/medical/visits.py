@@ -25,12 +25,15 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 from yikatong.core.actor import Actor, Role
 from yikatong.core.clock import CST, as_utc, local_date
@@ -229,7 +232,7 @@ def upload_fees(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str,
     request = _request("upload_fees", mdtrt_id=mdtrt_id, lines=[_flat(x) for x in lines])
 
     def work(institution: Institution) -> tuple[str, UploadView]:
-        visit = _visit(uow, institution.code, mdtrt_id, lock=True)
+        visit = _locked_visit_values(uow, institution.code, mdtrt_id)
         _require_state(visit, (OPEN, DISCHARGED), "上传费用", "given fees")
         rows = _add_lines(uow, visit, msgid, lines)
         _touch_locked(uow, visit)
@@ -274,7 +277,7 @@ def settle(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str, cert_typ
                        medins_setl_id=medins_setl_id)
 
     def work(institution: Institution) -> tuple[str, SettlementView]:
-        visit = _visit(uow, institution.code, mdtrt_id, lock=True)
+        visit = _locked_visit_values(uow, institution.code, mdtrt_id)
         _require_state(visit, (OPEN, DISCHARGED), "结算", "settled")
         view = _settle_visit(uow, actor, institution, visit, msgid=msgid, cert_type=cert_type,
                              cert_no=cert_no, use_account=use_account,
@@ -478,15 +481,19 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
         person_id, enrolment, _ = service.check_insured(uow=uow, cert_type=cert_type,
                                                         cert_no=cert_no, day=day)
         psn_no, insutype, insured = enrolment.psn_no, enrolment.scheme, enrolment.insured_admdvs
-    visit = Visit(
+    values = dict(
         mdtrt_id=f"{institution.admdvs}{day:%Y%m%d}{secrets.randbelow(10**12):012d}",
         fixmedins_code=institution.code, person_id=person_id, psn_no=psn_no,
         insutype=insutype, insuplc_admdvs=insured,
         mdtrtarea_admvs=institution.admdvs, med_type=med_type, cert_type=cert_type,
         dise_codg=_short(dise_codg, 20), dept=_short(dept, 64), state=OPEN, begin_at=now,
-        end_at=None, msgid=msgid, created_at=now, updated_at=now)
+        end_at=None, msgid=msgid, created_at=now, updated_at=now, version=1)
+    # a plain INSERT … RETURNING id on the session's connection (not an ORM flush: the door's
+    # hot path); the visit then joins the session as the stored row it is (persistent, not
+    # pending: no second INSERT), for the callers that go on with it as an object
+    visit = Visit(id=uow.connection().execute(_VISIT_INSERT, values).scalar_one(), **values)
+    make_transient_to_detached(visit)
     uow.session.add(visit)
-    uow.session.flush()
     uow.audit(actor=actor, action="medical.visit_opened", entity_type="medical_visit",
               entity_id=visit.mdtrt_id, after={"med_type": med_type, "cert_type": cert_type,
                                                "person_id": person_id, "insuplc_admdvs": insured,
@@ -496,11 +503,12 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
     return visit
 
 
-_KNOWN_SERIALS = select(FeeLine.feedetl_sn).where(FeeLine.visit_id == bindparam("visit_id"))
+_KNOWN_SERIALS = (select(FeeLine.__table__.c.feedetl_sn)  # a Core select (no ORM execution path)
+                  .where(FeeLine.__table__.c.visit_id == bindparam("visit_id")))
 _INSERT_LINES = insert(FeeLine.__table__)
 
 
-def _add_lines(uow: UnitOfWork, visit: Visit, msgid: str, lines: Sequence[FeeInput]) -> list[FeeLine]:
+def _add_lines(uow: UnitOfWork, visit: Any, msgid: str, lines: Sequence[FeeInput]) -> list[SimpleNamespace]:
     if not lines or len(lines) > MAX_LINES:
         raise InvalidFeeLine(feedetl_sn="-", reason_zh=f"每次上传 1–{MAX_LINES} 条",
                              reason_en=f"send 1–{MAX_LINES} lines at a time")
@@ -523,7 +531,8 @@ def _add_lines(uow: UnitOfWork, visit: Visit, msgid: str, lines: Sequence[FeeInp
     # One plain INSERT of the rows (the ORM's flush of new objects cost more CPU than the
     # insert): nothing here needs their ids, and a settlement reads them from the table.
     uow.connection().execute(_INSERT_LINES, rows)
-    return [FeeLine(**row) for row in rows]  # as inserted, for the answer (not in the session)
+    # as inserted, for the answer: plain records (not ORM objects: nothing keeps them in a session)
+    return [SimpleNamespace(**row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -531,13 +540,13 @@ class _Computed:
     visit: Visit
     enrolment: service.EnrolmentView
     cert_type: str
-    lines: list[FeeLine]
+    lines: list[Any]  # selected rows (`_unsettled_lines`)
     result: rules.Settlement
     cross_region: str
     catalogue_version: str
     year: int
     year_before: rules.YearTotals
-    year_row: Any  # the locked models.YearTotals row (None for a pre-settlement)
+    year_row: Any  # the locked year row's id, version and totals (None for a pre-settlement)
 
     def view(self, *, setl_id: str | None, state: str, medins_setl_id: str | None,
              settled_at: datetime | None) -> SettlementView:
@@ -570,7 +579,7 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
     lines = _unsettled_lines(uow, visit, medfee_sumamt, unsettled)
     year_row = None
     if lock:
-        year_row = service.lock_year_totals(uow=uow, person_id=visit.person_id, year=day.year)
+        year_row = service.lock_year_totals_values(uow=uow, person_id=visit.person_id, year=day.year)
         year = service.totals_of(year_row)
         balance = service.account_balance(uow=uow, person_id=visit.person_id)
     else:
@@ -599,25 +608,34 @@ _HOLD_LINES = (update(_LINES).where(_LINES.c.visit_id == bindparam("of_visit"),
                .values(settlement_id=bindparam("held_by")))  # a Core UPDATE of the table
 
 
-def _hold_lines(uow: UnitOfWork, visit: Visit, lines: list[FeeLine], settlement_id: int) -> None:
-    """The settled lines take the settlement's id: one UPDATE for the visit's lines (not one per
-    line), on the session's connection (no ORM execution path); the loaded lines get it in the
-    session too, as their stored value (the session's own evaluation of the UPDATE's criteria
-    over its identity map cost more than the UPDATE)."""
-    uow.connection().execute(
-        _HOLD_LINES, {"of_visit": visit.id, "line_ids": [line.id for line in lines], "held_by": settlement_id})
-    for line in lines:
-        set_committed_value(line, "settlement_id", settlement_id)
+def _hold_lines(uow: UnitOfWork, visit: Visit, lines: list[Any], settlement_id: int) -> None:
+    """The settled lines (selected rows, `_unsettled_lines`) take the settlement's id: one
+    UPDATE for the visit's lines (not one per line), on the session's connection (no ORM
+    execution path); a line the session holds as an object gets it too, as its stored value
+    (the session's own evaluation of the UPDATE's criteria over its identity map cost more
+    than the UPDATE)."""
+    line_ids = [line.id for line in lines]
+    uow.connection().execute(_HOLD_LINES, {"of_visit": visit.id, "line_ids": line_ids, "held_by": settlement_id})
+    held = uow.session.identity_map
+    for line_id in line_ids:
+        kept = held.get(identity_key(FeeLine, line_id))
+        if kept is not None:
+            set_committed_value(kept, "settlement_id", settlement_id)
 
 
-_UNSETTLED_LINES = (select(FeeLine).where(FeeLine.visit_id == bindparam("visit_id"), FeeLine.settlement_id.is_(None))
-                    .order_by(FeeLine.id))
+# What a settlement reads of its lines (rules.FeeLine's inputs, the catalogue version, the id
+# to hold them by): the table's columns, not the entity (no ORM objects, fewer columns described)
+_LINE_COLUMNS = tuple(_LINES.c[name] for name in (
+    "id", "code", "item_class", "amount", "price_limit", "pre_self_pay_bp", "catalogue_version"))
+_UNSETTLED_LINES = (select(*_LINE_COLUMNS)
+                    .where(_LINES.c.visit_id == bindparam("visit_id"), _LINES.c.settlement_id.is_(None))
+                    .order_by(_LINES.c.id))
 
 
 def _unsettled_lines(uow: UnitOfWork, visit: Visit, medfee_sumamt: Fen | None,
-                     loaded: list[FeeLine] | None = None) -> list[FeeLine]:
-    lines = loaded if loaded is not None else list(
-        uow.session.execute(_UNSETTLED_LINES, {"visit_id": visit.id}).scalars())
+                     loaded: list[Any] | None = None) -> list[Any]:
+    """The visit's lines not yet settled, as selected rows of `_LINE_COLUMNS`, in id order."""
+    lines = loaded if loaded is not None else uow.session.execute(_UNSETTLED_LINES, {"visit_id": visit.id}).all()
     if not lines:
         raise NothingToSettle(mdtrt_id=visit.mdtrt_id)
     total = sum(line.amount for line in lines)
@@ -664,8 +682,7 @@ def _settle_visitor(uow: UnitOfWork, actor: Actor, institution: Institution, vis
     uow.session.add(row)
     uow.session.flush()
     _hold_lines(uow, visit, lines, row.id)
-    visit.state = SETTLED
-    _touch(uow, visit)
+    _touch_locked(uow, visit, state=SETTLED)  # the visit: an entity (2102) or a selected row (2207)
     uow.audit(actor=actor, action="medical.settled", entity_type="medical_settlement", entity_id=setl_id, after={
         "mdtrt_id": visit.mdtrt_id, "medfee_sumamt": answer.setlinfo.medfee_sumamt,
         "fund_pay_sumamt": answer.setlinfo.fund_pay_sumamt, "acct_pay": answer.setlinfo.acct_pay,
@@ -848,6 +865,7 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
 
 _MESSAGE_INSERT = insert(HandledMessage.__table__)
 _SETTLEMENT_INSERT = insert(Settlement.__table__).returning(Settlement.__table__.c.id)
+_VISIT_INSERT = insert(Visit.__table__).returning(Visit.__table__.c.id)
 
 # session.info key: (transaction, code, msgid) the door found not handled in that transaction
 _UNHANDLED = "medical.visits.unhandled"
@@ -887,9 +905,14 @@ def _check_msgid(msgid: object) -> None:
         raise InvalidMsgid()
 
 
+_PLAIN = frozenset((str, int, bool, type(None), dict))  # _to_json gives these as they are
+
+
 def _to_json(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most values of an answer: no dataclass check for them
+        return value
     if dataclasses.is_dataclass(value):
-        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: _to_json(getattr(value, name)) for name in _field_names(value)}
     if isinstance(value, tuple | list):
         return [_to_json(item) for item in value]
     if isinstance(value, datetime):
@@ -923,6 +946,25 @@ _VISIT = select(Visit).where(Visit.mdtrt_id == bindparam("mdtrt_id"), Visit.fixm
 _VISIT_LOCKED = _VISIT.with_for_update()
 
 
+_VISITS = Visit.__table__
+# What 2204 and 2207 read of the visit they lock: its columns, not the entity (no ORM object,
+# fewer columns described); they write it by `_touch_locked`'s Core UPDATE
+_VISIT_VALUES_LOCKED = (
+    select(*(_VISITS.c[name] for name in (
+        "id", "mdtrt_id", "fixmedins_code", "person_id", "psn_no", "insutype", "insuplc_admdvs",
+        "mdtrtarea_admvs", "med_type", "state", "version")))
+    .where(_VISITS.c.mdtrt_id == bindparam("mdtrt_id"), _VISITS.c.fixmedins_code == bindparam("code"))
+    .with_for_update())
+
+
+def _locked_visit_values(uow: UnitOfWork, code: str, mdtrt_id: str) -> Any:
+    """`_visit(lock=True)` as a selected row of `_VISIT_VALUES_LOCKED` (for `_touch_locked`)."""
+    visit = uow.session.execute(_VISIT_VALUES_LOCKED, {"mdtrt_id": mdtrt_id, "code": code}).one_or_none()
+    if visit is None:  # another institution's visit reads as a missing one
+        raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
+    return visit
+
+
 def _visit(uow: UnitOfWork, code: str, mdtrt_id: str, *, lock: bool = False) -> Visit:
     visit = uow.session.execute(_VISIT_LOCKED if lock else _VISIT,
                                 {"mdtrt_id": mdtrt_id, "code": code}).scalar_one_or_none()
@@ -931,21 +973,27 @@ def _visit(uow: UnitOfWork, code: str, mdtrt_id: str, *, lock: bool = False) -> 
     return visit
 
 
+# 2206's visit, as columns (no entity): what the preview shows and computes from, not its id
+# (`id` in these rows is the line's)
 _VISIT_AND_UNSETTLED_LINES = (
-    select(Visit, FeeLine)
-    .outerjoin(FeeLine, (FeeLine.visit_id == Visit.id) & FeeLine.settlement_id.is_(None))
-    .where(Visit.mdtrt_id == bindparam("mdtrt_id"), Visit.fixmedins_code == bindparam("code"))
-    .order_by(FeeLine.id))
+    select(*(_VISITS.c[name] for name in (
+        "mdtrt_id", "fixmedins_code", "person_id", "psn_no", "insutype", "insuplc_admdvs",
+        "mdtrtarea_admvs", "med_type", "state")), *_LINE_COLUMNS)
+    .select_from(_VISITS)
+    .outerjoin(_LINES, (_LINES.c.visit_id == _VISITS.c.id) & _LINES.c.settlement_id.is_(None))
+    .where(_VISITS.c.mdtrt_id == bindparam("mdtrt_id"), _VISITS.c.fixmedins_code == bindparam("code"))
+    .order_by(_LINES.c.id))
 
 
-def _visit_and_unsettled_lines(uow: UnitOfWork, code: str, mdtrt_id: str) -> tuple[Visit, list[FeeLine]]:
-    """`_visit` (not locked) and its lines not yet settled, in id order, in one select: for a
-    read (2206). A locked read keeps them apart: lines read in the statement that waited for
-    the visit's lock would be those of before the wait."""
+def _visit_and_unsettled_lines(uow: UnitOfWork, code: str, mdtrt_id: str) -> tuple[Any, list[Any]]:
+    """`_visit` (not locked; as a selected row of the columns a preview reads, without its id)
+    and its lines not yet settled (as `_unsettled_lines` reads them), in id order, in one
+    select: for a read (2206). A locked read keeps them apart: lines read in the statement
+    that waited for the visit's lock would be those of before the wait."""
     rows = uow.session.execute(_VISIT_AND_UNSETTLED_LINES, {"mdtrt_id": mdtrt_id, "code": code}).all()
     if not rows:  # another institution's visit reads as a missing one
         raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
-    return rows[0][0], [line for _, line in rows if line is not None]
+    return rows[0], [row for row in rows if row.id is not None]
 
 
 def _settlement(uow: UnitOfWork, code: str, setl_id: str, *, lock: bool = False) -> Settlement:
@@ -972,7 +1020,6 @@ def _touch(uow: UnitOfWork, visit: Visit) -> None:
         raise ConcurrentChange() from error
 
 
-_VISITS = Visit.__table__
 _TOUCH_VISIT = (update(_VISITS)
                 .where(_VISITS.c.id == bindparam("visit_id"), _VISITS.c.version == bindparam("old_version"))
                 .values(state=bindparam("new_state"), updated_at=bindparam("new_updated_at"),
@@ -983,8 +1030,10 @@ def _touch_locked(uow: UnitOfWork, visit: Visit, *, state: str | None = None) ->
     """`_touch` (and the new `state`, if given) for a visit locked in this transaction with no
     other change pending: one Core UPDATE checked by the version, as the ORM's flush would
     check it, written at once; the visit in the session takes the values as stored. The hot
-    path's (2204, 2207) last ORM flush of the visit."""
-    if visit in uow.session.dirty:  # another change pending: the ORM writes them all
+    path's (2204, 2207) last ORM flush of the visit. `visit`: the entity, or a selected row
+    with its id, version and state (`_locked_visit_values`), which no session holds."""
+    is_entity = isinstance(visit, Visit)
+    if is_entity and visit in uow.session.dirty:  # another change pending: the ORM writes them all
         if state is not None:
             visit.state = state
         _touch(uow, visit)
@@ -995,8 +1044,9 @@ def _touch_locked(uow: UnitOfWork, visit: Visit, *, state: str | None = None) ->
         "new_version": visit.version + 1})
     if moved.rowcount != 1:
         raise ConcurrentChange()
-    for name, value in (("state", state), ("updated_at", now), ("version", visit.version + 1)):
-        set_committed_value(visit, name, value)
+    if is_entity:
+        for name, value in (("state", state), ("updated_at", now), ("version", visit.version + 1)):
+            set_committed_value(visit, name, value)
 
 
 def _checked_line(line: FeeInput) -> str:
@@ -1052,7 +1102,7 @@ def _visit_view(visit: Visit) -> VisitView:
         end_at=visit.end_at, dise_codg=visit.dise_codg, dept=visit.dept)
 
 
-def _line_view(row: FeeLine) -> FeeLineView:
+def _line_view(row: Any) -> FeeLineView:  # a FeeLine or an inserted record (`_add_lines`)
     return FeeLineView(
         feedetl_sn=row.feedetl_sn, code=row.code, name=row.name, item_class=row.item_class,
         quantity=row.quantity, unit_price=row.unit_price, amount=row.amount,
@@ -1068,10 +1118,15 @@ def _flat(value: Any) -> dict:
     """dataclasses.asdict for a dataclass of plain values (fen, strings, dates: no nested
     dataclasses, lists or dicts), the same dict without asdict's deep copy of every value
     (a visit made about 11,000 such calls)."""
+    return {name: getattr(value, name) for name in _field_names(value)}
+
+
+def _field_names(value: Any) -> tuple[str, ...]:
+    """dataclasses.fields' names of a dataclass instance, kept per class."""
     names = _FIELD_NAMES.get(type(value))
     if names is None:
         names = _FIELD_NAMES[type(value)] = tuple(f.name for f in dataclasses.fields(value))
-    return {name: getattr(value, name) for name in names}
+    return names
 
 
 def _settlement_view(row: Settlement, totals: rules.YearTotals | None) -> SettlementView:
