@@ -143,6 +143,17 @@ counter) and stay at 2-7 %: each is ≈ 5-8 ms of CPU through the ORM and a writ
 and on SQLite every one of them queues for the one write lock. The day's reads and writes
 kept zero errors on both databases.
 
+Tried after this and not merged (2026-12-05 11:57-12:00 UTC): the PostgreSQL card read on the
+event loop through an async psycopg pool (psycopg_pool.AsyncConnectionPool per worker, the
+same selects and checks run in greenlet_spawn, a thread read as the fallback). Measured with
+`--before 6d5fd88 --no-doors` in one run (load 4.7 → 7.8): one worker 1,224 rps before and
+1,239 with it (21.4 % / 21.6 % of bare async 5,727), two workers 2,101 before and 1,090 with
+it (36.7 % / 19.0 %); the helper's own two runs gave 1,145-1,232 and 1,587-1,817. No gain on
+one worker and a loss on two, for a second connection pool per process and a second way of
+running the same read, so main keeps the thread path. What bounds a PostgreSQL card read is
+still open: the read's own CPU is 0.5-0.7 ms while one worker serves ≈ 1,200 rps (0.8 ms a
+request) with PostgreSQL's backends on the same two cores.
+
 ## The lean answer path of the hot reads (measured 2026-12-04 evening, against 9c3362c)
 
 Where a card read's CPU went at 9c3362c, in process (direct ASGI calls to the application, no
