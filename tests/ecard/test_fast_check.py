@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 from fastapi.responses import JSONResponse
-from tests.applications.conftest import ADMIN
-from tests.ecard.conftest import redeem
+from tests.applications.conftest import ADMIN, pickup
+from tests.ecard.conftest import new_card_by_application, redeem
 
 from yikatong.cards import service as cards
 from yikatong.crypto.protocols import KeyStore
@@ -104,3 +104,17 @@ def test_fast_check_of_a_holder_without_a_card_yet(platform, client, applied):
                                  keys=platform.get(KeyStore), person_id=person.person_id).token
     verdict = both_paths(platform, client, token)
     assert verdict.valid and verdict.card_status is not None
+
+
+def test_fast_check_picks_the_card_the_orm_path_picks_after_a_replacement(platform, client,
+                                                                           holder, clock):
+    person = holder()
+    shown = person.qr()
+    clock.advance(seconds=1)
+    person.card_op(cards.report_loss, kind="formal_loss")
+    assert both_paths(platform, client, shown).reason == "suspended"
+    old_card = person.card_no
+    person.card_no = new_card_by_application(person, pickup(kind="replacement"))
+    assert person.card_no != old_card
+    verdict = both_paths(platform, client, person.qr())  # two cards: the new one in use
+    assert verdict.valid and verdict.card_status == "normal"

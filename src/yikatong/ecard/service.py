@@ -27,7 +27,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
-from yikatong.cards.rules import CardState
 from yikatong.core.actor import Actor, Role
 from yikatong.core.choices import echo
 from yikatong.core.clock import as_utc
@@ -489,8 +488,8 @@ def read_verification(*, uow: UnitOfWork, token: str, keys: KeyStore) -> Verific
 
 
 def _derive_read(uow: UnitOfWork, ecard) -> EcardStatus:
-    """`_derive` from plain selects (cards.service.read_card / read_cards_of): the same card
-    chosen (in use, else produced, newest first; else the newest) and the same status."""
+    """`_derive` from plain selects (cards.service.read_card / read_card_of_person): the same
+    card chosen (in use, else produced, newest first; else the newest) and the same status."""
     from yikatong.cards import service as cards
 
     if ecard.revoked_at is not None:
@@ -498,10 +497,7 @@ def _derive_read(uow: UnitOfWork, ecard) -> EcardStatus:
         return rules.derive_status(revoked_reason=ecard.revoke_reason or "revoked",
                                    card=_card_facts(card) if card else None,
                                    application_open=False)
-    newest_first = cards.read_cards_of(uow=uow, person_id=ecard.person_id, limit=500)
-    live = sorted((c for c in newest_first if c.is_live),
-                  key=lambda c: c.state != CardState.IN_USE)  # stable: newest first within
-    card = live[0] if live else (newest_first[0] if newest_first else None)
+    card = cards.read_card_of_person(uow=uow, person_id=ecard.person_id)
     application_open = ((card is None or not card.is_live)
                         and _has_open_application(uow, ecard.person_id))
     return rules.derive_status(revoked_reason=None, card=_card_facts(card) if card else None,
