@@ -16,7 +16,9 @@ rounds (the best round counts):
   same door as it was (a sync route on `verify_token`, the same throttle dependency) mounted
   at `/bench/verify-orm` in the same application.
 
-Nothing is asserted; the ratio is printed beside its baseline from the same run.
+and, with the throttle on, the counter's hit on its own (wall time per hit, see
+`throttle_levels`). Nothing is asserted; each ratio is printed beside its baseline from the
+same run.
 
 ## First run (2026-12-05, branch ecardfast from main ce10e0d)
 
@@ -126,6 +128,34 @@ def door_levels(platform, token: str, checks: int, rounds: int) -> dict[str, flo
     return best
 
 
+def throttle_levels(platform, checks: int, rounds: int) -> dict[str, float]:
+    """One hit of the e-card check's counter: inside a transaction of its own (what every
+    hit was: BEGIN, SET LOCAL synchronous_commit, the upsert, COMMIT on PostgreSQL) beside
+    a hit alone (on PostgreSQL one autocommit statement). Wall milliseconds here: the
+    round trips are the difference, and the database server's CPU is not this process's."""
+    from yikatong.auth.throttle import Throttle
+
+    throttle = platform.get(Throttle)
+
+    def in_transaction():
+        with throttle.transaction():
+            throttle.hit("ecard_check", "bench")
+
+    def alone():
+        throttle.hit("ecard_check", "bench")
+
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for label, call in (("throttle hit, own transaction (as it was)", in_transaction),
+                            ("throttle hit, alone (now)", alone)):
+            started = time.perf_counter()
+            for _ in range(checks):
+                call()
+            best[label] = min(best.get(label, 1e9),
+                              (time.perf_counter() - started) * 1000 / checks)
+    return best
+
+
 def run(args) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         os.environ.setdefault("YKT_KEY_STORE", "memory")
@@ -153,6 +183,11 @@ def run(args) -> None:
                 (base_label, base), (label, now) = figures
                 print(f"  {base_label:45s} {base:6.2f} ms CPU a check")
                 print(f"  {label:45s} {now:6.2f} ms CPU a check ({base / now:.2f}x)")
+            if os.environ.get("YKT_THROTTLE", "on") != "off":
+                (base_label, base), (label, now) = throttle_levels(
+                    platform, args.checks, args.rounds).items()
+                print(f"  {base_label:45s} {base:6.2f} ms wall a hit")
+                print(f"  {label:45s} {now:6.2f} ms wall a hit ({base / now:.2f}x)")
 
 
 def main() -> None:
