@@ -20,9 +20,12 @@ and, with the throttle on, the counter's hit on its own (wall time per hit, see
 `throttle_levels`). Nothing is asserted; each ratio is printed beside its baseline from the
 same run.
 
-## First run (2026-12-05, branch ecardfast from main ce10e0d)
+## First runs (2026-12-05, branch ecardfast from main ce10e0d, load average 2.3-5.4)
 
-See bench/request_path.py's section of the same date for the figures.
+SQLite: service 1.73 → 0.54 ms CPU a check (3.2x), door 4.97 → 2.80 (1.8x); with
+YKT_THROTTLE=off the door 5.36 → 2.36 (2.3x). PostgreSQL: service 2.70 → 0.80 (3.4x), door
+5.62 → 2.76 (2.0x), a throttle hit 0.51 → 0.42 ms wall (1.2x). More in bench/request_path.py's
+section "The e-card check door on plain selects".
 """
 
 
