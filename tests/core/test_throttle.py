@@ -414,3 +414,41 @@ def test_a_holder_over_quota_is_refused_403_where_holders_may_not_call(platform,
     assert closed.status_code == 403, closed.text
     documented = client.app.openapi()["paths"]["/api/v1/clearing/disagreements"]["get"]["responses"]
     assert "403" in documented and "429" not in documented
+
+
+def test_one_hit_on_postgresql_is_one_statement_without_begin_or_commit(platform, clock):
+    """A door's single hit (the e-card check's, per request) is one autocommit upsert on
+    PostgreSQL; a window that ended starts again; several hits still share one transaction."""
+    from sqlalchemy import event
+
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement hit is PostgreSQL's")
+    throttle = limit(platform, ecard_check="2 per minute", login_user="5 per minute",
+                     login_address="5 per minute")
+    seen: list[str] = []
+
+    def statement(_conn, _cursor, sql, *_rest):
+        seen.append(sql.split()[0].upper())
+
+    def commit(_conn):
+        seen.append("COMMIT")
+
+    event.listen(platform.engine, "before_cursor_execute", statement)
+    event.listen(platform.engine, "commit", commit)
+    try:
+        throttle.hit("ecard_check", "10.0.0.1")
+        assert seen == ["INSERT"]
+        throttle.hit("ecard_check", "10.0.0.1")
+        with pytest.raises(Exception) as refused:
+            throttle.hit("ecard_check", "10.0.0.1")
+        assert refused.value.code == "too_many_requests"
+        clock.advance(seconds=61)
+        throttle.hit("ecard_check", "10.0.0.1")  # a new window
+        assert throttle.remaining("ecard_check", "10.0.0.1") == 1
+        seen.clear()
+        throttle.hit_all(*[(rule, "u", type(refused.value))
+                           for rule in ("login_user", "login_address")])
+        assert seen.count("COMMIT") == 1 and seen.count("INSERT") == 2
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", statement)
+        event.remove(platform.engine, "commit", commit)

@@ -318,6 +318,26 @@ _BLOCKS_OF_CARDS = (select(CardBlock.__table__)
                     .order_by(CardBlock.__table__.c.id))  # as the relationship orders them
 
 
+def read_card_of_person(*, uow: UnitOfWork, person_id: int) -> CardView | None:
+    """For a request that only reads: the person's card in use, else the one produced for
+    them (`current_card_for`), else their newest card whatever its state, else None; from
+    plain selects of the person's cards and of the chosen card's blocks only."""
+    connection = uow.connection()
+    newest_first = _CARD_ROWS_OF_PERSON.rows(connection, {"person_id": person_id})
+    live = sorted((c for c in newest_first if c.state in LIVE_STATES),
+                  key=lambda c: c.state != CardState.IN_USE)  # stable: newest first within
+    card = live[0] if live else (newest_first[0] if newest_first else None)
+    if card is None:
+        return None
+    blocks = _BLOCKS_OF_CARD.rows(connection, {"card_id": card.id})
+    return _view(SimpleNamespace(**card._asdict(), blocks=blocks), uow.now())
+
+
+_CARD_ROWS_OF_PERSON = RawSelect(select(Card.__table__)
+                                 .where(Card.__table__.c.person_id == bindparam("person_id"))
+                                 .order_by(Card.__table__.c.id.desc()), "CardRow")
+
+
 def card_blocks(*, uow: UnitOfWork, card_no: str, actor: Actor | None = None) -> list[BlockView]:
     """Every block the card ever had (losses, freezes), oldest first, lifted ones included."""
     card = _load(uow, card_no, actor=actor)

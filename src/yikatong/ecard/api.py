@@ -13,6 +13,7 @@ from email.utils import format_datetime
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from yikatong.api.deps import current_actor, platform_dep
 from yikatong.auth.access import TERMINALS
@@ -95,10 +96,16 @@ def status_list(purpose: str, request: Request, platform: Platform = Depends(pla
              summary="Is a shown code genuine and current? (public, masked data) / 验证二维码",
              dependencies=[throttled_per_credential_or_address(
                  "ecard_terminal", "ecard_check", TERMINALS)])
-def verify(body: VerifyIn, platform: Platform = Depends(platform_dep)):
+async def verify(body: VerifyIn, platform: Platform = Depends(platform_dep)):
+    # One thread-pool hop for the selects, the signature check and the answer, which is
+    # built there once: a sync route would take a second hop to validate its answer.
+    return await run_in_threadpool(_verify, platform, body.token.strip())
+
+
+def _verify(platform: Platform, token: str) -> VerificationOut:
     with platform.uow(read_only=True) as uow:
-        return verification_out(service.verify_token(uow=uow, token=body.token.strip(),
-                                                     keys=_keys(platform)))
+        return verification_out(service.read_verification(uow=uow, token=token,
+                                                           keys=_keys(platform)))
 
 
 # --- terminals and counters -----------------------------------------------------------------

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from yikatong.core.actor import Actor, Role
@@ -33,6 +33,7 @@ from yikatong.core.clock import as_utc
 from yikatong.core.errors import Forbidden, InvalidInput
 from yikatong.crypto.protocols import KeyStore
 from yikatong.crypto.sm2 import Sm2Signer, Sm2Verifier
+from yikatong.db.raw import RawSelect
 from yikatong.db.uow import UnitOfWork
 from yikatong.ecard import rules, status_list
 from yikatong.ecard.errors import (
@@ -66,6 +67,7 @@ from yikatong.ecard.tokens import (
     read_genuine,
     rejected,
 )
+from yikatong.people.models import Person
 
 KEY_PURPOSE = "ecard_signing"
 ISSUER = "did:web:yikatong.example"
@@ -452,6 +454,76 @@ def verify_token(*, uow: UnitOfWork, token: str, keys: KeyStore) -> Verification
     return _describe(uow, ecard, claims, status, None, used=used)
 
 
+def read_verification(*, uow: UnitOfWork, token: str, keys: KeyStore) -> Verification:
+    """`verify_token` for the public check door: the same checks in the same order and the
+    same answer, from plain selects of the columns it needs (db.raw) instead of ORM objects
+    (the e-card with its consents, the person with its relations, the current card): no
+    identity map and no relationship loaders for rows a check never changes."""
+    try:
+        claims = read_genuine(token, verifiers(keys))
+    except TokenRejected as error:
+        return _verdict(False, error)
+    connection = uow.connection()
+    ecard = _ECARD_BY_NO.first(connection, {"ecard_no": f"{claims.ecard_no:016d}"})
+    if ecard is None or ecard.status_index != claims.status_index:
+        return _verdict(False, rejected("未找到对应的电子社保卡", "no such e-card", "unknown"))
+    used = _NONCE_USED.first(connection, {"nonce": claims.nonce.hex()}) is not None
+    consents = [_facts(row) for row in _CONSENTS_OF.rows(connection, {"ecard_id": ecard.id})]
+    status, error = None, None
+    try:
+        check_window(claims, uow.now())
+        if used:
+            raise _replayed()
+        status = _derive_read(uow, ecard)
+        _check_usable(status, consents)
+    except TokenRejected as rejection:
+        error = rejection
+    person = _PERSON_NAME.first(connection, {"person_id": ecard.person_id})
+    if person is None:
+        from yikatong.people.errors import PersonNotFound
+
+        raise PersonNotFound(person_id=ecard.person_id)  # as get_person would
+    return _answer(ecard.ecard_no, person.name, person.ssn or "",
+                   status or _derive_read(uow, ecard), claims, error, used=used)
+
+
+def _derive_read(uow: UnitOfWork, ecard) -> EcardStatus:
+    """`_derive` from plain selects (cards.service.read_card / read_card_of_person): the same
+    card chosen (in use, else produced, newest first; else the newest) and the same status."""
+    from yikatong.cards import service as cards
+
+    if ecard.revoked_at is not None:
+        card = cards.read_card(uow=uow, card_no=ecard.card_no) if ecard.card_no else None
+        return rules.derive_status(revoked_reason=ecard.revoke_reason or "revoked",
+                                   card=_card_facts(card) if card else None,
+                                   application_open=False)
+    card = cards.read_card_of_person(uow=uow, person_id=ecard.person_id)
+    application_open = ((card is None or not card.is_live)
+                        and _has_open_application(uow, ecard.person_id))
+    return rules.derive_status(revoked_reason=None, card=_card_facts(card) if card else None,
+                               application_open=application_open)
+
+
+# On the DBAPI cursor (db.raw): only the columns a check reads.
+_ECARD_TABLE, _CONSENT_TABLE = Ecard.__table__, EcardConsent.__table__
+_ECARD_BY_NO = RawSelect(
+    select(_ECARD_TABLE.c.id, _ECARD_TABLE.c.ecard_no, _ECARD_TABLE.c.person_id,
+           _ECARD_TABLE.c.status_index, _ECARD_TABLE.c.card_no, _ECARD_TABLE.c.revoked_at,
+           _ECARD_TABLE.c.revoke_reason)
+    .where(_ECARD_TABLE.c.ecard_no == bindparam("ecard_no")), "EcardCheckRow")
+_CONSENTS_OF = RawSelect(
+    select(_CONSENT_TABLE.c.granted_at, _CONSENT_TABLE.c.withdrawn_at,
+           _CONSENT_TABLE.c.reauthorised_at)
+    .where(_CONSENT_TABLE.c.ecard_id == bindparam("ecard_id"))
+    .order_by(_CONSENT_TABLE.c.id), "ConsentCheckRow")  # as the relationship orders them
+_NONCE_USED = RawSelect(
+    select(EcardTokenUse.__table__.c.id)
+    .where(EcardTokenUse.__table__.c.nonce == bindparam("nonce")), "NonceUsedRow")
+_PERSON_NAME = RawSelect(
+    select(Person.__table__.c.name, Person.__table__.c.ssn)
+    .where(Person.__table__.c.id == bindparam("person_id")), "PersonNameRow")
+
+
 def person_of_current_token(*, uow: UnitOfWork, token: str, keys: KeyStore) -> int | None:
     """The person behind a genuine, current and usable code, or None (read only: the code is
     not spent, so a library kiosk may send it again within its 60 s for the session's next
@@ -809,7 +881,12 @@ def _check_current(uow: UnitOfWork, ecard: Ecard, claims: TokenClaims, *,
     if used:
         raise _replayed()
     status = _derive(uow, person_id=ecard.person_id, ecard=ecard)
-    consents = _consent_facts(ecard)
+    _check_usable(status, _consent_facts(ecard))
+    return status
+
+
+def _check_usable(status: EcardStatus, consents: list[ConsentFacts]) -> None:
+    """Raise TokenRejected unless the e-card may be used now on some consented channel."""
     listed = rules.listed_state(status, consents)
     if listed == ListedState.REVOKED:
         raise rejected("电子社保卡已注销", "the e-card is revoked", "revoked")
@@ -820,7 +897,6 @@ def _check_current(uow: UnitOfWork, ecard: Ecard, claims: TokenClaims, *,
     if not rules.usable_somewhere(status, consents):
         raise rejected("持卡人已撤回全部渠道的授权", "the holder withdrew consent on every channel",
                        "no_consent")
-    return status
 
 
 def _verdict(genuine: bool, error: TokenRejected) -> Verification:
@@ -831,19 +907,25 @@ def _verdict(genuine: bool, error: TokenRejected) -> Verification:
 def _describe(uow: UnitOfWork, ecard: Ecard, claims: TokenClaims, status: EcardStatus | None,
               error: TokenRejected | None, *, used: bool) -> Verification:
     """A genuine code: masked holder data and the card status, with the verdict."""
-    from yikatong.people.rules import mask_ssn
     from yikatong.people.service import get_person
 
     person = get_person(uow=uow, person_id=ecard.person_id)
     status = status or _derive(uow, person_id=ecard.person_id, ecard=ecard)
+    return _answer(ecard.ecard_no, person.name, person.ssn, status, claims, error, used=used)
+
+
+def _answer(ecard_no: str, name: str, ssn: str, status: EcardStatus, claims: TokenClaims,
+            error: TokenRejected | None, *, used: bool) -> Verification:
+    from yikatong.people.rules import mask_ssn
+
     zh, en = status.card_status_names
     verdict = (dict(reason=error.details.get("reason", "invalid"), reason_zh=error.message_zh,
                     reason_en=error.message_en) if error else
                dict(reason="ok", reason_zh="真实有效", reason_en="genuine and current"))
     return Verification(
         genuine=True, valid=error is None, **verdict,
-        ecard_no_masked=rules.mask_ecard_no(ecard.ecard_no), name_masked=rules.mask_name(person.name),
-        ssn_masked=mask_ssn(person.ssn), state=str(status.state), card_status=status.card_status,
+        ecard_no_masked=rules.mask_ecard_no(ecard_no), name_masked=rules.mask_name(name),
+        ssn_masked=mask_ssn(ssn), state=str(status.state), card_status=status.card_status,
         card_status_zh=zh, card_status_en=en, issued_at=claims.issued_at,
         expires_at=claims.expires_at, used=used)
 

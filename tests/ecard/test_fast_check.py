@@ -1,0 +1,120 @@
+"""The public check door's plain-select path (`service.read_verification`, behind
+`POST /api/v1/ecard/verify`) answers exactly what the ORM path (`service.verify_token`, still
+used by the HTML page, medical and HR services) answers, for a code in every state an
+e-card and a code can be in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.responses import JSONResponse
+from tests.applications.conftest import ADMIN, pickup
+from tests.ecard.conftest import new_card_by_application, redeem
+
+from yikatong.cards import service as cards
+from yikatong.crypto.protocols import KeyStore
+from yikatong.crypto.sm2 import Sm2Signer, generate_keypair
+from yikatong.ecard import service
+from yikatong.ecard.api import verification_out
+from yikatong.ecard.tokens import TokenClaims, issue_token, read_genuine
+
+pytestmark = pytest.mark.db
+
+
+def both_paths(platform, client, token: str) -> service.Verification:
+    """The fast path's answer after checking it equals the old path's, in the service and
+    byte for byte at the door."""
+    keys = platform.get(KeyStore)
+    with platform.uow(read_only=True) as uow:
+        old = service.verify_token(uow=uow, token=token, keys=keys)
+    with platform.uow(read_only=True) as uow:
+        fast = service.read_verification(uow=uow, token=token, keys=keys)
+    assert fast == old
+    answer = client.post("/api/v1/ecard/verify", json={"token": token})
+    assert answer.status_code == 200
+    assert answer.content == JSONResponse(verification_out(old).model_dump(mode="json")).body
+    return fast
+
+
+def signed(platform, token: str, **changes) -> str:
+    """A code signed with the platform's own key whose claims differ from `token`'s."""
+    keys = platform.get(KeyStore)
+    claims = read_genuine(token, service.verifiers(keys))
+    key = keys.get(service.KEY_PURPOSE)
+    return issue_token(Sm2Signer(key.key), TokenClaims(**{**vars(claims), **changes}))
+
+
+def test_fast_check_answers_as_the_orm_path_in_every_state(platform, client, holder, applied,
+                                                           clock):
+    person = holder(consent=("official_app", "bank_icbc"))
+    token = person.qr()
+    assert both_paths(platform, client, token).reason == "ok"
+    assert both_paths(platform, client, "YKT1.NOTACODE").reason == "malformed"
+    assert both_paths(platform, client, "hello").reason == "malformed"
+    forged = issue_token(Sm2Signer(generate_keypair()[0]), read_genuine(
+        token, service.verifiers(platform.get(KeyStore))))
+    assert both_paths(platform, client, forged).reason == "forged"
+    assert both_paths(platform, client, signed(platform, token, ecard_no=10**15 + 7)).reason \
+        == "unknown"
+    assert both_paths(platform, client, signed(platform, token, status_index=999_999)).reason \
+        == "unknown"
+    future = signed(platform, token, issued_at=clock.now().replace(microsecond=0)
+                    + timedelta(minutes=5))
+    assert both_paths(platform, client, future).reason == "not_yet_valid"
+    aged = signed(platform, token, age=67)
+    assert both_paths(platform, client, aged).valid
+
+    redeem(platform, token)
+    assert both_paths(platform, client, token).reason == "replayed"
+    shown = person.qr()
+    clock.advance(seconds=61)
+    assert both_paths(platform, client, shown).reason == "expired"
+
+    shown = person.qr()
+    clock.advance(seconds=5)
+    person.card_op(cards.report_loss, kind="temporary_loss")
+    assert both_paths(platform, client, shown).reason == "suspended"  # lost, not re-authorised
+    clock.advance(minutes=1)
+    person.reauthorise("official_app")
+    assert both_paths(platform, client, person.qr()).valid  # restricted, re-authorised
+    clock.advance(minutes=1)
+    person.card_op(cards.unblock)
+    shown = person.qr()
+    assert both_paths(platform, client, shown).valid
+
+    person.card_op(cards.freeze, actor=ADMIN, reason_code="fraud_check")
+    assert both_paths(platform, client, shown).reason == "suspended"
+    person.card_op(cards.unfreeze, actor=ADMIN)
+    shown = person.qr()
+    person.withdraw("official_app")
+    person.withdraw("bank_icbc")
+    assert both_paths(platform, client, shown).reason == "no_consent"
+    person.grant("official_app")
+    shown = person.qr()
+    person.card_op(cards.retire_deceased, actor=ADMIN, note="户籍注销")
+    assert both_paths(platform, client, shown).reason == "revoked"
+
+
+def test_fast_check_of_a_holder_without_a_card_yet(platform, client, applied):
+    person = applied()  # 同步申领: the e-card is usable while the application is open
+    person.grant("official_app")
+    with platform.uow() as uow:
+        token = service.issue_qr(uow=uow, actor=ADMIN, channel="official_app",
+                                 keys=platform.get(KeyStore), person_id=person.person_id).token
+    verdict = both_paths(platform, client, token)
+    assert verdict.valid and verdict.card_status is not None
+
+
+def test_fast_check_picks_the_card_the_orm_path_picks_after_a_replacement(platform, client,
+                                                                           holder, clock):
+    person = holder()
+    shown = person.qr()
+    clock.advance(seconds=1)
+    person.card_op(cards.report_loss, kind="formal_loss")
+    assert both_paths(platform, client, shown).reason == "suspended"
+    old_card = person.card_no
+    person.card_no = new_card_by_application(person, pickup(kind="replacement"))
+    assert person.card_no != old_card
+    verdict = both_paths(platform, client, person.qr())  # two cards: the new one in use
+    assert verdict.valid and verdict.card_status == "normal"
