@@ -209,6 +209,27 @@ running the same read, so main keeps the thread path. What bounds a PostgreSQL c
 still open: the read's own CPU is 0.5-0.7 ms while one worker serves ≈ 1,200 rps (0.8 ms a
 request) with PostgreSQL's backends on the same two cores.
 
+**On the quiet machine at the end of the session** (main 87b0a0b with every change above and
+the e-card check's, nothing else running; `--duration 10 --workers 1 2`), against the same
+bench on 22fb573 at the start of the session (load 0.7-1.9):
+
+| figure (rps, % of bare async)  | SQLite, 22fb573 | SQLite, now (load 0.3 → 1.9) | PostgreSQL, 22fb573 | PostgreSQL, now (load 1.5 → 3.9) |
+|--------------------------------|-----------------|------------------------------|---------------------|----------------------------------|
+| bare FastAPI async             | 6,593           | 6,881                        | 6,580               | 6,909                            |
+| /healthz, 1 / 2 workers        | 4,441 / 7,052   | 5,382 (78 %) / 8,772 (128 %) | 4,132 / 7,629       | 5,078 (74 %) / 9,187 (133 %)     |
+| card read, 1 worker            | 831 (12.6 %)    | 3,140 (45.6 %) p99 19 ms     | 728 (11.1 %)        | 954 (13.8 %) p99 282 ms          |
+| card read, 2 workers           | 2,184 (33.1 %)  | 5,156 (74.9 %) p99 22 ms     | 741 (11.3 %)        | 2,143 (31.0 %) p99 962 ms        |
+| e-card check, 1 / 2 workers    | —               | 253 (3.7 %) / 387 (5.6 %)    | —                   | 183 (2.6 %) / 213 (3.1 %)        |
+| contact poll, 1 / 2 workers    | —               | 2,203 (32 %) / 2,077 (30 %)  | —                   | 882 (12.8 %) / 1,453 (21 %)      |
+| contact start, 1 / 2 workers   | —               | 317 (4.6 %) / 345 (5.0 %)    | —                   | 241 (3.5 %) / 188 (2.7 %)        |
+| redeem (c=4), 1 / 2 workers    | —               | 186 (2.7 %) / 151 (2.2 %)    | —                   | 121 (1.8 %) / 203 (2.9 %)        |
+| day reads + writes, 1 / 2 w.   | 347 + 6 / —     | 730 + 7 / 785 + 23           | 234 + 4 / 249 + 2   | 466 + 6 / 707 + 7                |
+
+Zero errors in every figure. The card read's goal (≥ 50 % of bare async) is met on SQLite with
+two workers (75 %) and just missed with one (46 %); on PostgreSQL it is not met (14 % and 31 %,
+from 11 % and 11 %): one PostgreSQL worker still serves under 1,000 card reads a second with a
+p99 of 282 ms while its CPU per read is about 0.6 ms, and why is the open question.
+
 ## The lean answer path of the hot reads (measured 2026-12-04 evening, against 9c3362c)
 
 Where a card read's CPU went at 9c3362c, in process (direct ASGI calls to the application, no
