@@ -306,40 +306,36 @@ REFUSAL_CODES = {
 def gateway_pay_from_account(*, uow: UnitOfWork, bank_code: str, pan: str, amount_fen: Fen,
                              request_id: str, payee_code: str, authorisation: str) -> dict:
     """`BankGateway.pay_from_account` at the bank: the answer as JSON for any transport."""
-    from yikatong.banking.service import platform_actor
-
-    try:
-        view = pay_from_account(uow=uow, actor=platform_actor(bank_code), bank_code=bank_code,
-                                pan=pan, amount_fen=amount_fen, request_id=request_id,
-                                payee_code=payee_code, authorisation=authorisation)
-    except UnknownAccount as error:
-        return _refusal_json(request_id, amount_fen, error)
-    return payment_json(uow, view)
+    return _gateway_answer(pay_from_account, uow=uow, bank_code=bank_code, pan=pan,
+                           amount_fen=amount_fen, request_id=request_id, payee_code=payee_code,
+                           authorisation=authorisation)
 
 
 def gateway_refund_to_account(*, uow: UnitOfWork, bank_code: str, pan: str, amount_fen: Fen,
                               request_id: str, original_request_id: str) -> dict:
-    from yikatong.banking.service import platform_actor
-
-    try:
-        view = refund_to_account(uow=uow, actor=platform_actor(bank_code), bank_code=bank_code,
-                                 pan=pan, amount_fen=amount_fen, request_id=request_id,
-                                 original_request_id=original_request_id)
-    except UnknownAccount as error:
-        return _refusal_json(request_id, amount_fen, error)
-    return payment_json(uow, view)
+    """`BankGateway.refund_to_account` at the bank: the answer as JSON for any transport."""
+    return _gateway_answer(refund_to_account, uow=uow, bank_code=bank_code, pan=pan,
+                           amount_fen=amount_fen, request_id=request_id,
+                           original_request_id=original_request_id)
 
 
 def gateway_credit_to_account(*, uow: UnitOfWork, bank_code: str, pan: str, amount_fen: Fen,
                               request_id: str, payer_code: str, reference: str) -> dict:
-    """`BankGateway.credit_to_account` at the bank: the answer as JSON for any transport (an
-    unknown account is a refusal, not an error)."""
+    """`BankGateway.credit_to_account` at the bank: the answer as JSON for any transport."""
+    return _gateway_answer(credit_to_account, uow=uow, bank_code=bank_code, pan=pan,
+                           amount_fen=amount_fen, request_id=request_id, payer_code=payer_code,
+                           reference=reference)
+
+
+def _gateway_answer(operation, *, uow: UnitOfWork, bank_code: str, amount_fen: Fen,
+                    request_id: str, **fields) -> dict:
+    """`operation` done by the platform's actor at `bank_code`, answered as the seam's JSON: an
+    unknown account is a refusal, not an error."""
     from yikatong.banking.service import platform_actor
 
     try:
-        view = credit_to_account(uow=uow, actor=platform_actor(bank_code), bank_code=bank_code,
-                                 pan=pan, amount_fen=amount_fen, request_id=request_id,
-                                 payer_code=payer_code, reference=reference)
+        view = operation(uow=uow, actor=platform_actor(bank_code), bank_code=bank_code,
+                         amount_fen=amount_fen, request_id=request_id, **fields)
     except UnknownAccount as error:
         return _refusal_json(request_id, amount_fen, error)
     return payment_json(uow, view)

@@ -736,7 +736,7 @@ _YEAR_TOTALS_LOCKED = None  # lock_year_totals' select, with bind parameters
 
 def lock_year_totals(*, uow: UnitOfWork, person_id: int, year: int) -> models.YearTotals:
     """The person's totals row for the year, locked for this transaction (made when missing,
-    in a savepoint so a concurrent maker does not abort the transaction). Settlements of one
+    by an INSERT … ON CONFLICT DO NOTHING, so a concurrent maker does not abort the transaction). Settlements of one
     person queue here, so the personal account balance read after it is current too."""
     global _YEAR_TOTALS_LOCKED
     if _YEAR_TOTALS_LOCKED is None:  # built once: building a select costs more than running it
@@ -745,12 +745,7 @@ def lock_year_totals(*, uow: UnitOfWork, person_id: int, year: int) -> models.Ye
             .where(models.YearTotals.person_id == bindparam("person_id"),
                    models.YearTotals.year == bindparam("year"))
             .with_for_update().execution_options(populate_existing=True))
-    query, params = _YEAR_TOTALS_LOCKED, {"person_id": person_id, "year": year}
-    row = uow.session.execute(query, params).scalar_one_or_none()
-    if row is not None:
-        return row
-    _make_year_totals(uow, person_id, year)
-    return uow.session.execute(query, params).scalar_one()
+    return _locked_or_made(uow, _YEAR_TOTALS_LOCKED, person_id, year, entity=True)
 
 
 _YEAR_TOTALS_VALUES_LOCKED = None  # lock_year_totals_values' select, with bind parameters
@@ -766,12 +761,19 @@ def lock_year_totals_values(*, uow: UnitOfWork, person_id: int, year: int) -> An
             select(_YEARS.c.id, _YEARS.c.version, *_TOTALS_COLUMNS)
             .where(_YEARS.c.person_id == bindparam("person_id"), _YEARS.c.year == bindparam("year"))
             .with_for_update())
-    query, params = _YEAR_TOTALS_VALUES_LOCKED, {"person_id": person_id, "year": year}
-    row = uow.session.execute(query, params).one_or_none()
+    return _locked_or_made(uow, _YEAR_TOTALS_VALUES_LOCKED, person_id, year, entity=False)
+
+
+def _locked_or_made(uow: UnitOfWork, query, person_id: int, year: int, *, entity: bool) -> Any:
+    """The year row `query` locks (the entity, or the selected row), made first when missing."""
+    params = {"person_id": person_id, "year": year}
+    result = uow.session.execute(query, params)
+    row = result.scalar_one_or_none() if entity else result.one_or_none()
     if row is not None:
         return row
     _make_year_totals(uow, person_id, year)
-    return uow.session.execute(query, params).one()
+    result = uow.session.execute(query, params)
+    return result.scalar_one() if entity else result.one()
 
 
 def _make_year_totals(uow: UnitOfWork, person_id: int, year: int) -> None:
