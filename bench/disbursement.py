@@ -314,6 +314,8 @@ def main() -> None:
     parser.add_argument("--programme", default="pension")
     parser.add_argument("--period", default="2026-12")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="cumulative",
+                        help="the profile's order (pstats: cumulative, tottime …)")
     parser.add_argument("--no-held", action="store_true",
                         help="every account activated (no held payments)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
@@ -379,7 +381,7 @@ def run_bench(args, workdir: Path) -> None:
         print(statements.report())
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(30)
         print(out.getvalue())
 
 
@@ -390,12 +392,39 @@ class Steps:
     """Wall time per step of the run: benefits.runs' step functions wrapped for the bench."""
 
     def __init__(self) -> None:
+        from yikatong.banking import disbursement
         from yikatong.benefits import runs
 
         self.seconds: dict[str, float] = defaultdict(float)
+        self.bank: dict[str, float] = defaultdict(float)  # the bank's process, by its steps
         self._saved = {name: getattr(runs, name) for name in STEPS}
         for name, function in self._saved.items():
             setattr(runs, name, self._timed(name, function))
+        self._bank_saved = {name: getattr(disbursement, name)
+                            for name in ("process", "receive", "write_result")}
+        disbursement.process = self._bank_steps(disbursement.process)
+        for name in ("receive", "write_result"):
+            setattr(disbursement, name, self._bank_timed(name, getattr(disbursement, name)))
+
+    def _bank_timed(self, name, function):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.bank[name] += time.perf_counter() - started
+        return timed
+
+    def _bank_steps(self, function):
+        from yikatong.banking import disbursement
+
+        def process(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            finally:
+                for step, seconds in disbursement.LAST_STEPS.items():
+                    self.bank[step] += seconds
+        return process
 
     def _timed(self, name, function):
         def timed(*args, **kwargs):
@@ -407,10 +436,13 @@ class Steps:
         return timed
 
     def restore(self) -> None:
+        from yikatong.banking import disbursement
         from yikatong.benefits import runs
 
         for name, function in self._saved.items():
             setattr(runs, name, function)
+        for name, function in self._bank_saved.items():
+            setattr(disbursement, name, function)
 
 
 class Bars:
@@ -455,6 +487,8 @@ def the_run(platform, programme: str, period: str) -> tuple[object, dict[str, fl
                         progress=Bars())
     finally:
         steps.restore()
+    print("  the bank's process, by step (s): " + ", ".join(
+        f"{name} {seconds:.2f}" for name, seconds in steps.bank.items()), flush=True)
     return view, dict(steps.seconds)
 
 
