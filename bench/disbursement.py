@@ -34,8 +34,15 @@ results read back → the reconciliation.
 
 The baseline, same database, same run: `CREATE TABLE bench_bare_payments (LIKE
 benefit_payments INCLUDING ALL)` and one COPY of exactly the rows the run left in
-benefit_payments (same columns, same indexes and constraints), one transaction. Printed: both
-times, the ratio (goal ≤ 3×, issue 14), the run's steps, and the checks: every payee's posting
+benefit_payments (same columns, same indexes and constraints), one transaction. A second
+baseline beside it (since disbfast, 2026-12-05): a bare COPY of every row the run wrote, in
+every table, same counts: the rows whose xmin is later than a transaction id taken just
+before the run (each row inserted or changed by the run once, as the run left it: payee list,
+payments, the bank's rows and transactions, postings, the customers' ledger accounts, retry
+queue, audit …), each table's into an empty `LIKE … INCLUDING ALL` twin, one transaction,
+spooled to files first. Printed: the three times, both ratios (goal ≤ 3× the first, issue 14),
+the rows written per table, the run's steps and the bank's process by its steps (receive,
+stage, decide, transactions, ledger credit, postings …), and the checks: every payee's posting
 in the bank's ledger (a credit on the payee's customer account in a journal of the batch) or
 held, every row_ref once in bank_transactions, one audit record per batch naming its rows, and
 paid + held + failed = due. Timings are never asserted; the machine is shared, so run twice
