@@ -103,7 +103,11 @@ class BankTransaction(Base):
 
     __tablename__ = "bank_transactions"
     __table_args__ = (UniqueConstraint("bank_code", "request_id"),
-                      Index("ix_bank_transactions_held", "bank_code", "status"))
+                      # held ones only: a posted row (a million a disbursement run) adds
+                      # no entry; held_payments reads the bank's held ones from it
+                      Index("ix_bank_transactions_held", "bank_code", "status",
+                            postgresql_where=text("status = 'held'"),
+                            sqlite_where=text("status = 'held'")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     bank_code: Mapped[str] = mapped_column(String(16))

@@ -9,6 +9,7 @@ only (三.3).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import unicodedata
@@ -327,6 +328,7 @@ def fingerprint(**request: object) -> str:
 _NAME_DOTS = str.maketrans({"•": "·", "・": "·", "．": "·", ".": "·", "‧": "·", "∙": "·"})
 
 
+@functools.lru_cache(maxsize=65536)  # a disbursement file's names repeat (common names)
 def normalise_name(name: str | None) -> str | None:
     """A holder's name as the bank compares it: NFKC (full-width to half-width), no spaces,
     one kind of middle dot (少数民族 names: 买买提·艾力), Latin letters upper case."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import or_, select
+from sqlalchemy import null, or_, select
 
 from yikatong.benefits import rules
 from yikatong.benefits.models import Enrolment
@@ -33,8 +33,10 @@ def compute_payee_list(*, uow: UnitOfWork, programme_code: str, period: str) -> 
     check_period(period)
     year, month = rules.parse_period(period)
     first_day = date(year, month, 1)
-    query = (select(Enrolment.monthly_fen, Enrolment.start_period, Enrolment.facts, Person.ssn,
-                    Person.name, Person.birth_date, Person.gender)
+    # the facts (JSON, decoded per row) only for a programme whose rules read them
+    facts = Enrolment.facts if rules.reads_facts(programme_code, spec.rules) else null()
+    query = (select(Enrolment.monthly_fen, Enrolment.start_period, facts.label("facts"),
+                    Person.ssn, Person.name, Person.birth_date, Person.gender)
              .join(Person, Person.id == Enrolment.person_id)
              .where(Enrolment.programme_code == programme_code, Enrolment.start_period <= period,
                     or_(Enrolment.end_period.is_(None), Enrolment.end_period >= period))

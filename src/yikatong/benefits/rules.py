@@ -129,6 +129,13 @@ def ineligibility(programme: str, rules: Mapping, *, birth: date, gender: str, d
     return None
 
 
+def reads_facts(programme: str, rules: Mapping) -> bool:
+    """Whether `ineligibility`, `amount_fen` or the programme's months read an enrolment's
+    facts: the pension's figures are the age and the enrolment's own amount."""
+    return programme != "pension" or any(
+        key in rules for key in ("monthly_by_degree_fen", "one_off_by_degree_fen"))
+
+
 def amount_fen(programme: str, rules: Mapping, *, monthly_fen: int | None,
                facts: Mapping) -> int:
     """The amount of one period: the enrolment's own figure, else the programme's rule."""

@@ -494,8 +494,10 @@ def _settle(uow: UnitOfWork, actor: Actor, the_run: Run, batch: Batch, path) -> 
     header, rows = filedrop.read_result_file(path)
     if header.batch_id != batch.batch_id or header.bank_code != batch.bank_code:
         raise BadResultFile(batch_id=batch.batch_id, problem="another batch's header")
-    updates, seen = [], set()
+    updates: list[tuple] = []  # (payment id, attempt, status, reason, bank reference, paid on)
+    seen: set[str] = set()
     sums: dict[str, int] = defaultdict(int)
+    ours, pay_date = (the_run.programme_code, the_run.period), the_run.pay_date
     for fields in rows:
         try:
             ref, status, reason, bank_reference = fields
@@ -503,13 +505,12 @@ def _settle(uow: UnitOfWork, actor: Actor, the_run: Run, batch: Batch, path) -> 
             programme, period, payment_id, attempt = rules.parse_row_ref(ref)
         except ValueError as error:
             raise BadResultFile(batch_id=batch.batch_id, problem=str(error)[:120]) from error
-        if (programme, period) != (the_run.programme_code, the_run.period) or ref in seen:
+        if (programme, period) != ours or ref in seen:
             raise BadResultFile(batch_id=batch.batch_id, problem=f"row {ref} is not this batch's")
         seen.add(ref)
-        updates.append({"pid": payment_id, "att": attempt, "st": status,
-                        "rc": (reason or None) if status == "failed" else None,
-                        "br": (bank_reference or None) and bank_reference[:64],
-                        "po": the_run.pay_date if status in ("posted", "held") else None})
+        failed = status == "failed"
+        updates.append((payment_id, attempt, status, (reason or None) if failed else None,
+                        bank_reference[:64] or None, None if failed else pay_date))
     if len(updates) != batch.row_count or header.row_count != batch.row_count:
         raise BadResultFile(batch_id=batch.batch_id, problem="row count differs from the batch")
     changed = _apply_results(uow, the_run, batch, updates)
@@ -536,7 +537,7 @@ def _settle(uow: UnitOfWork, actor: Actor, the_run: Run, batch: Batch, path) -> 
                      "failed": [batch.failed_count, batch.failed_fen], "result_file": path.name})
 
 
-def _apply_results(uow: UnitOfWork, the_run: Run, batch: Batch, updates: list[dict]) -> int:
+def _apply_results(uow: UnitOfWork, the_run: Run, batch: Batch, updates: list[tuple]) -> int:
     """Update the batch's payments from the result rows; returns how many matched."""
     connection = uow.connection()
     now = uow.now()
@@ -551,13 +552,15 @@ def _apply_results(uow: UnitOfWork, the_run: Run, batch: Batch, updates: list[di
                         Payment.__table__.c.status == "pending")
                  .values(status=bindparam("st"), reason_code=bindparam("rc"),
                          bank_reference=bindparam("br"), paid_on=bindparam("po"), updated_at=now))
+    keys = ("pid", "att", "st", "rc", "br", "po")
     changed = 0
     for chunk in _chunks(updates, 5000):
-        changed += connection.execute(statement, chunk).rowcount
+        changed += connection.execute(statement, [dict(zip(keys, u, strict=True))
+                                                  for u in chunk]).rowcount
     return changed
 
 
-def _apply_results_by_copy(connection, the_run: Run, batch: Batch, updates: list[dict], now) -> int:
+def _apply_results_by_copy(connection, the_run: Run, batch: Batch, updates: list[tuple], now) -> int:
     from sqlalchemy import text
 
     connection.execute(text("CREATE TEMP TABLE IF NOT EXISTS benefit_result_stage (pid bigint, att int, "
@@ -565,8 +568,8 @@ def _apply_results_by_copy(connection, the_run: Run, batch: Batch, updates: list
     connection.execute(text("TRUNCATE benefit_result_stage"))
     cursor = connection.connection.driver_connection.cursor()
     with cursor.copy("COPY benefit_result_stage (pid, att, st, rc, br, po) FROM STDIN") as copy:
-        for u in updates:
-            copy.write_row((u["pid"], u["att"], u["st"], u["rc"], u["br"], u["po"]))
+        for start in range(0, len(updates), 10_000):  # COPY text, a slice at a time
+            copy.write("".join([_result_line(*u) for u in updates[start:start + 10_000]]))
     result = connection.execute(text(
         "UPDATE benefit_payments p SET status = s.st, reason_code = s.rc, bank_reference = s.br, "
         "paid_on = s.po, updated_at = :now FROM benefit_result_stage s "
@@ -574,6 +577,19 @@ def _apply_results_by_copy(connection, the_run: Run, batch: Batch, updates: list
         "AND p.bank_code = :bank AND p.status = 'pending'"),
         {"now": now, "run": the_run.id, "seq": batch.seq, "bank": batch.bank_code})
     return result.rowcount
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
+
+
+def _result_line(pid: int, att: int, status: str, reason: str | None, reference: str | None,
+                 paid_on: date | None) -> str:
+    """One result row in COPY text format. The status and reason were checked against their
+    lists; the bank's reference is the bank's text, escaped."""
+    reference = _NULL if reference is None else reference.translate(_COPY_ESCAPES)
+    day = _NULL if paid_on is None else paid_on.isoformat()
+    return f"{pid}\t{att}\t{status}\t{reason or _NULL}\t{reference}\t{day}\n"
 
 
 def _queue_failures(uow: UnitOfWork, the_run: Run, where) -> None:
