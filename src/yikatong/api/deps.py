@@ -25,6 +25,7 @@ from fastapi import Depends, Header, Request
 from fastapi.routing import iter_route_contexts
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import Field
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.routing import BaseRoute
@@ -42,11 +43,14 @@ from yikatong.auth.throttle import count_holder_call
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.choices import echo
 from yikatong.core.errors import Unauthenticated
+from yikatong.db.raw import answered
 from yikatong.db.uow import UnitOfWork
 from yikatong.pages.sessions import session_secret
 from yikatong.platform import Platform
 
 T = TypeVar("T")
+# A read's credential lookup and plain selects in one statement (ReadAccess.answer).
+OneTrip = Callable[[Connection, str], dict]
 
 log = logging.getLogger(__name__)
 
@@ -149,22 +153,28 @@ class ReadAccess:
     secret: str
     channel: str | None
 
-    async def answer(self, use_case: Callable[[UnitOfWork, Actor], T]) -> T:
+    async def answer(self, use_case: Callable[[UnitOfWork, Actor], T],
+                     one_trip: OneTrip | None = None) -> T:
         """`read(use_case)` from a route: on SQLite the read runs on the event loop itself
         (Platform.loop_read_uow) and only what writes goes to the thread pool (a holder's
         first call that links their person, a holder's call counted: each may wait for the
-        one write lock); on a server database all of it in one thread-pool hop."""
+        one write lock); on a server database all of it in one thread-pool hop.
+
+        `one_trip(connection, secret)`, if given, fetches the credential lookup and the use
+        case's plain selects in one statement and answers them (db.raw.answered): the same
+        checks on the same rows, in one round trip."""
         uow = self.platform.loop_read_uow()
         if uow is None:
-            return await run_in_threadpool(self.read, use_case)
-        actor, outcome, refusal = self._checked_read(uow, use_case)
+            return await run_in_threadpool(self.read, use_case, one_trip)
+        actor, outcome, refusal = self._checked_read(uow, use_case, one_trip)
         if actor is None or actor.role is Role.HOLDER:
             return await run_in_threadpool(self._after_read, actor, outcome, refusal, use_case)
         if refusal is not None:
             raise refusal
         return outcome
 
-    def read(self, use_case: Callable[[UnitOfWork, Actor], T]) -> T:
+    def read(self, use_case: Callable[[UnitOfWork, Actor], T],
+             one_trip: OneTrip | None = None) -> T:
         """`use_case(uow, actor)` in a read-only unit of work whose connection first looks the
         credential up: the same checks as `authorize`, in the same order (401, then 403 for the
         role, then a holder's call counted, 429 over quota), on one pool checkout and in one
@@ -174,16 +184,18 @@ class ReadAccess:
         connection is back in the pool: a thread holding one connection while waiting for
         another could, with every pooled connection taken that way, wait for ever. A count
         over quota still answers 429 instead of the read (which changed nothing)."""
-        actor, outcome, refusal = self._checked_read(self.platform.statement_read_uow(), use_case)
+        actor, outcome, refusal = self._checked_read(self.platform.statement_read_uow(), use_case,
+                                                     one_trip)
         return self._after_read(actor, outcome, refusal, use_case)
 
-    def _checked_read(self, uow: UnitOfWork, use_case: Callable[[UnitOfWork, Actor], T]
+    def _checked_read(self, uow: UnitOfWork, use_case: Callable[[UnitOfWork, Actor], T],
+                      one_trip: OneTrip | None = None
                       ) -> tuple[Actor | None, T | None, Exception | None]:
         """(actor, outcome, refusal of the use case) from one read-only unit of work; the
         actor None: a holder whose person must be linked first (`_after_read` does)."""
         platform = self.platform
         actor = outcome = refusal = None
-        with uow:
+        with uow, answered(one_trip and one_trip(uow.connection(), self.secret)):
             holder = credential_holder(connection=uow.connection(), secret=self.secret,
                                        now=platform.clock.now())
             if not _needs_person_link(holder):

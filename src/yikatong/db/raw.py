@@ -11,15 +11,39 @@ the caller's transaction, on the same connection, so it sees what a Core select 
 For selects whose parameters need no conversion on the way in (strings and integers), read in
 a unit of work's transaction (`uow.connection()`); a driver error comes as the driver's own
 exception, not wrapped in SQLAlchemy's (the request fails as it would have, with a 500).
+
+Several selects of one request can be answered by one statement (`answered`): a joined select
+fetched first, whose rows are cut into the rows each `RawSelect` would have fetched with given
+parameters; while the block runs, such a select with exactly those parameters answers them
+instead of asking the database (on PostgreSQL a round trip each, the largest part of a hot
+read's cost there). Any other select, or other parameters, goes to the database as before.
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
+
+
+# The rows already fetched for this request's selects (`answered`), by `RawSelect.key`.
+_ANSWERED: ContextVar[dict | None] = ContextVar("ykt_raw_answered", default=None)
+
+
+@contextmanager
+def answered(found: dict | None) -> Iterator[None]:
+    """While the block runs, each `RawSelect.key(params)` in `found` answers its rows from
+    there instead of from the database (None or empty: nothing is answered so)."""
+    token = _ANSWERED.set(found or None)
+    try:
+        yield
+    finally:
+        _ANSWERED.reset(token)
 
 
 class RawSelect:
@@ -33,6 +57,11 @@ class RawSelect:
     def rows(self, connection: Connection, params: dict[str, Any]) -> list:
         """Every row, as named tuples whose fields are the select's column keys (what a Core
         row's attributes are), each value converted as SQLAlchemy converts it."""
+        found = _ANSWERED.get()
+        if found is not None:
+            rows = found.get(self.key(params))
+            if rows is not None:
+                return list(rows)
         sql, order, processors, row_type = self._compiled(connection.dialect)
         cursor = connection.connection.dbapi_connection.cursor()
         try:
@@ -50,6 +79,19 @@ class RawSelect:
         """The first row, or None."""
         found = self.rows(connection, params)
         return found[0] if found else None
+
+    def key(self, params: dict[str, Any]) -> tuple:
+        """What names this select run with `params` in `answered`."""
+        return self, tuple(sorted(params.items()))
+
+    def row(self, dialect: Dialect, values) -> Any:
+        """A row of this select made of already converted `values` (a slice of a joined
+        select's row whose columns are this select's, in its order and of its types)."""
+        return self._compiled(dialect)[3]._make(values)
+
+    def width(self, dialect: Dialect) -> int:
+        """How many columns a row of this select has."""
+        return len(self._compiled(dialect)[2])
 
     def _compiled(self, dialect: Dialect) -> tuple:
         found = self._by_dialect.get(dialect.name)
