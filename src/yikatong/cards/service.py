@@ -10,12 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from types import SimpleNamespace
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm.exc import StaleDataError
 
-from yikatong.auth.service import credential_answers, credential_params, credential_width, with_credential
+from yikatong.auth.service import (
+    credential_answers,
+    credential_params,
+    credential_width,
+    with_credential,
+)
 from yikatong.cards.bank_rules import bank_loss_rule
 from yikatong.cards.errors import (
     AlreadyFrozen,
@@ -98,7 +105,7 @@ from yikatong.core.clock import as_utc, local_date
 from yikatong.core.errors import ConcurrentChange, Forbidden, InvalidInput
 from yikatong.core.killpoints import killpoint
 from yikatong.core.money import MAX_AMOUNT_FEN, Fen, format_fen
-from yikatong.db.raw import RawSelect
+from yikatong.db.raw import OneTrip, RawSelect
 from yikatong.db.uow import UnitOfWork
 
 # ---------------------------------------------------------------------------------------
@@ -249,17 +256,20 @@ _BLOCKS_OF_CARD = RawSelect(select(CardBlock.__table__)
                             "CardBlockRow")
 
 
-def card_read_answers(connection: Connection, secret: str, card_no: str) -> dict:
-    """The credential lookup of `secret` and `read_card`'s two selects for `card_no`, in one
-    statement (one round trip where they were three), cut into what each would have fetched
-    (db.raw.answered): `read_card` then runs its checks in the same order on the same rows.
-    Nothing for a malformed card number (read_card refuses it before any select)."""
+def card_read_trip(card_no: str, secret: str) -> OneTrip | None:
+    """The credential lookup of `secret` and `read_card`'s two selects for `card_no` in one
+    statement (one round trip where they were three; api.deps.ReadAccess.answer), cut into
+    what each would have fetched: `read_card` then makes its checks in the same order on the
+    same rows. None for a malformed card number (read_card refuses it before any select)."""
     try:
         check_card_no(card_no)
     except InvalidCardNo:
-        return {}
-    dialect = connection.dialect
-    rows = _CARD_READ.rows(connection, {**credential_params(secret), "card_no": card_no})
+        return None
+    return OneTrip(_CARD_READ, {**credential_params(secret), "card_no": card_no},
+                   partial(_cut_card_read, card_no, secret))
+
+
+def _cut_card_read(card_no: str, secret: str, dialect: Dialect, rows: list) -> dict:
     found = credential_answers(dialect, rows[0], secret)
     start = credential_width(dialect)
     blocks_start = start + _CARD_BY_NO.width(dialect)

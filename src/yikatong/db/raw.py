@@ -22,13 +22,72 @@ read's cost there). Any other select, or other parameters, goes to the database 
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
+
+from yikatong.db.uow import UnitOfWork
+
+
+def _converted(fetched: list, processors: list, row_type) -> list:
+    if not any(processors):
+        return [row_type._make(row) for row in fetched]
+    return [row_type._make([value if convert is None or value is None else convert(value)
+                            for convert, value in zip(processors, row, strict=True)])
+            for row in fetched]
+
+
+@dataclass(frozen=True)
+class OneTrip:
+    """A joined select standing for several `RawSelect`s of one read, with its parameters, and
+    `cut(dialect, rows)`: what each of those selects would have fetched (for `answered`)."""
+
+    select: RawSelect
+    params: dict[str, Any]
+    cut: Callable[[Dialect, list], dict]
+
+    def answers(self, connection: Connection) -> dict:
+        return self.cut(connection.dialect, self.select.rows(connection, self.params))
+
+    async def answers_async(self, connection, dialect: Dialect) -> dict:
+        return self.cut(dialect, await self.select.rows_async(connection, dialect, self.params))
+
+
+class NotAnswered(BaseException):
+    """A read on `answered_only` asked the database for what `answered` did not hold. A
+    BaseException, so that no `except Exception` of the read takes it for the read's refusal:
+    the caller runs the whole read again on a connection."""
+
+
+class _AnsweredOnlyConnection:
+    """What an answered-only read gets as its connection: the dialect, and no database."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def __getattr__(self, name: str):  # .connection (a RawSelect), .execute (Core), …
+        raise NotAnswered()
+
+
+class AnsweredOnlyUnitOfWork(UnitOfWork):
+    """A read-only unit of work without a database: its plain selects are answered by
+    `answered` (on the event loop, from rows fetched there); anything else raises NotAnswered."""
+
+    def __init__(self, dialect: Dialect, clock, seams=None) -> None:
+        super().__init__(None, clock, seams=seams, read_only=True)
+        self._connection = _AnsweredOnlyConnection(dialect)
+
+    @property
+    def session(self):
+        raise NotAnswered()
+
+    def connection(self):
+        return self._connection
 
 
 # The rows already fetched for this request's selects (`answered`), by `RawSelect.key`.
@@ -69,11 +128,19 @@ class RawSelect:
             fetched = cursor.fetchall()
         finally:
             cursor.close()
-        if not any(processors):
-            return [row_type._make(row) for row in fetched]
-        return [row_type._make([value if convert is None or value is None else convert(value)
-                                for convert, value in zip(processors, row, strict=True)])
-                for row in fetched]
+        return _converted(fetched, processors, row_type)
+
+    async def rows_async(self, connection, dialect: Dialect, params: dict[str, Any]) -> list:
+        """`rows` on a psycopg AsyncConnection made with `dialect`'s connect arguments (its
+        type adapters: db.loop_reads), on the event loop."""
+        sql, order, processors, row_type = self._compiled(dialect)
+        cursor = connection.cursor()
+        try:
+            await cursor.execute(sql, [params[name] for name in order] if order is not None else params)
+            fetched = await cursor.fetchall()
+        finally:
+            await cursor.close()
+        return _converted(fetched, processors, row_type)
 
     def first(self, connection: Connection, params: dict[str, Any]):
         """The first row, or None."""
