@@ -23,7 +23,7 @@ import collections
 import contextlib
 import logging
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from yikatong.db.raw import OneTrip
 
@@ -44,6 +44,8 @@ class LoopReads:
         self._idle: list = []
         self._made = 0
         self._waiters: collections.deque[asyncio.Future] = collections.deque()
+        # The engine's pool closes its connections on dispose (shutdown, a test's end): these too.
+        event.listen(engine, "engine_disposed", lambda _engine: self.close())
 
     async def answers(self, trip: OneTrip) -> dict | None:
         """`trip`'s answers (db.raw.answered), or None if the statement could not run here
