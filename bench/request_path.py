@@ -90,20 +90,22 @@ Probe, one worker, same database, the servers side by side and alternating, 8 s 
 | contact poll, adf802b             | 314-459    | 1.39-1.53 ms            | 0.25 ms                 |
 | contact poll, now                 | 544-1,040  | 0.66-0.76 ms            | 0.09-0.11 ms            |
 
-`bench/request_path.py --duration 10 --workers 1 2 --before adf802b --database-url …`
-(load average 10.4 at the start → 15.5 at the end: two helpers' test suites and benches,
-this branch's own two test runs at nice 15; the machine had no idle core throughout):
+`bench/request_path.py --duration 10 --workers 1 2 --before adf802b --database-url …`,
+twice: run 1 with the doors (load average 10.4 at the start → 15.5 at the end: other
+helpers' suites and benches, and this branch's own two test runs at nice 15; no idle core
+throughout), run 2 with `--no-doors` (load 5.6 at the start → 10.8 at the end, my test runs over):
 
-| figure (rps, % of bare async 3,744, p50 / p99 ms) | adf802b                  | now                       |
-|----------------------------------------------------|--------------------------|---------------------------|
-| /healthz, 1 / 2 workers                            | 2,396 / 4,371            | 2,599 / 3,592             |
-| card read, 1 worker                                | 455 (12.2 %) 74 / 1,284  | 1,094 (29.2 %) 41 / 117   |
-| card read, 2 workers                               | 871 (23.3 %) 48 / 441    | 875 (23.4 %) 43 / 279     |
-| contact poll, 1 / 2 workers                        | (not measured by --before) | 1,278 (34.1 %) / 766 (20.5 %) |
+| figure (rps, % of bare async, p50 / p99 ms) | run 1, adf802b          | run 1, now               | run 2, adf802b           | run 2, now               |
+|----------------------------------------------|-------------------------|--------------------------|--------------------------|--------------------------|
+| bare FastAPI async                           | 3,744                   |                          | 3,779                    |                          |
+| /healthz, 1 / 2 workers                      | 2,396 / 4,371           | 2,599 / 3,592            | 2,531 / 1,523            | 3,018 / 4,526            |
+| card read, 1 worker                          | 455 (12.2 %) 74 / 1,284 | 1,094 (29.2 %) 41 / 117  | 603 (16.0 %) 63 / 814    | 807 (21.4 %) 42 / 186    |
+| card read, 2 workers                         | 871 (23.3 %) 48 / 441   | 875 (23.4 %) 43 / 279    | 810 (21.4 %) 49 / 1,646  | 1,270 (33.6 %) 38 / 146  |
+| contact poll, 1 / 2 workers                  | —                       | 1,278 (34.1 %) / 766 (20.5 %) | —                   | —                        |
 
-Not met: the card read is 29 % of bare async on one worker (from 12 % in the same run), and
-two workers added nothing on a machine with no idle core (/healthz on two workers also fell
-in this run). What is left in the worker, per request, at this load: ≈ 0.29 ms the
+Not met: the card read is 21-29 % of bare async on one worker (12-16 % before in the same
+run) and 23-34 % on two (21-23 %), with a p99 of 117-279 ms where it was 441-1,646; in run 1
+two workers added nothing on a machine with no idle core (/healthz on two workers fell too). What is left in the worker, per request, at this load: ≈ 0.29 ms the
 middleware and uvicorn (what /healthz costs), ≈ 0.25 the send of the answer (the loopback
 write, which py-spy shows at 24 % of the loop's samples: the kernel delivers to wrk in our
 time slice), the statement's awaits through psycopg's async waiting (an add_reader and
