@@ -29,7 +29,7 @@ and socket errors) for
   started, and e-card codes redeemed at a counter (each code once, on e-card holders of its
   own, at c=REDEEM_CONNECTIONS).
 
-## PostgreSQL reads in one statement on the event loop (2026-12-05 13:20-14:15, branch pgread from adf802b)
+## PostgreSQL reads in one statement on the event loop (2026-12-05 13:20-14:30, branch pgread from adf802b)
 
 What bounded a PostgreSQL card read on one worker was the worker's own CPU, not the database
 and not waiting: with wrk on the card read (c=50), the `ykt serve` process used 0.94-1.09 ms
@@ -93,7 +93,7 @@ Probe, one worker, same database, the servers side by side and alternating, 8 s 
 `bench/request_path.py --duration 10 --workers 1 2 --before adf802b --database-url …`,
 twice: run 1 with the doors (load average 10.4 at the start → 15.5 at the end: other
 helpers' suites and benches, and this branch's own two test runs at nice 15; no idle core
-throughout), run 2 with `--no-doors` (load 5.6 at the start → 10.8 at the end, my test runs over):
+throughout), run 2 with `--no-doors` (load 5.6 at the start → 10.8 at the end; this branch's tests over):
 
 | figure (rps, % of bare async, p50 / p99 ms) | run 1, adf802b          | run 1, now               | run 2, adf802b           | run 2, now               |
 |----------------------------------------------|-------------------------|--------------------------|--------------------------|--------------------------|

@@ -106,7 +106,7 @@ class Platform:
     def loop_reads(self) -> LoopReads | None:
         """On PostgreSQL at READ COMMITTED, the event loop's connections for a hot read's one
         statement (db.loop_reads): it sees what `statement_read_uow` sees. None elsewhere."""
-        if self._statement_read_factory is None or \
+        if self.engine.dialect.driver != "psycopg" or \
                 getattr(self.engine.dialect, "default_isolation_level", None) != "READ COMMITTED":
             return None
         if self._loop_reads is None:
