@@ -29,6 +29,94 @@ and socket errors) for
   started, and e-card codes redeemed at a counter (each code once, on e-card holders of its
   own, at c=REDEEM_CONNECTIONS).
 
+## PostgreSQL reads in one statement on the event loop (2026-12-05 13:20-14:30, branch pgread from adf802b)
+
+What bounded a PostgreSQL card read on one worker was the worker's own CPU, not the database
+and not waiting: with wrk on the card read (c=50), the `ykt serve` process used 0.94-1.09 ms
+of CPU per request (0.78 user + 0.16-0.22 system) at 82-90 % of a core, where /healthz
+through the same middleware used 0.29, and the PostgreSQL backends 0.23 ms (psutil over the
+run; bench scripts of this branch's probe, not kept). py-spy `--gil` on that process: 35 %
+of the interpreter's time in the read's thread (of it 18 points for the credential lookup,
+22 the three RawSelects: a psycopg cursor a select, each copying its adapters map, 6.5 %,
+and SQLAlchemy's checkout and check-in with the AUTOCOMMIT characteristic set and reset),
+9 % handing the read to the thread pool and back, and 11 % system time for the
+hand-overs (the loop and twenty threads passing the interpreter after every round trip).
+Fewer threads did not help (a pool of 4: same CPU a request, 746 / 672 rps against 760 /
+817). In process on one thread (no server), the read in its thread cost 0.30-0.39 ms of CPU,
+and its wall time (0.8-1.0 ms at load 10) went mostly to waiting for the backend to be
+scheduled after each of its three sends.
+
+What changed:
+
+- **One statement.** `auth.service.with_credential(part)` puts the credential lookup in
+  front of a read's own select (`anchor LEFT JOIN credential ON true LEFT JOIN part ON
+  true`: a row even when the token or the card is unknown); `cards.service._CARD_READ` is
+  the credential, the card and its blocks (one row a block), `transit.contact._CONTACT_READ`
+  the credential and the contact's columns. Its rows are cut into what each RawSelect would
+  have fetched (`db.raw.OneTrip`) and `db.raw.answered` hands those rows to the same
+  `credential_holder`, `read_card` and `read_contact`: the same checks in the same order
+  on the same values (one snapshot where there were three, at READ COMMITTED). EXPLAIN: four
+  index scans (token hash, user, card number, blocks by card), 0.29 ms in the server; psycopg
+  prepares it after five runs on a connection, as before.
+- **On the event loop.** On PostgreSQL at READ COMMITTED (`Platform.loop_reads`), that one
+  statement runs on the loop through a few psycopg AsyncConnections of the process's own
+  (`db.loop_reads.LoopReads`, at most 4, autocommit, the engine's connect arguments and
+  type adapters), and the checks run on the loop on an `AnsweredOnlyUnitOfWork` (no
+  database: a select the statement did not answer, a holder's guardianship or an employer's
+  staff, raises `NotAnswered` and the whole read runs on a thread as before). A failed
+  connection is closed and the read goes to the thread (which pings and reconnects); what
+  writes (a holder's count, a person link) still goes to the thread after the read. No
+  thread, no pool checkout, no SQLAlchemy connection for a card read. Nothing is cached:
+  every request reads the credential, the card and its blocks, so a revoked token, a new
+  block or a status change is seen by the next request in every worker
+  (tests/api/test_one_trip.py, tests/api/test_request_path.py's revocation across two
+  workers, now on this path).
+- **The contact poll on a plain select** (`transit.contact.read_contact`): the ORM's
+  `session.get` of the whole contact with its version counter was the read; now a
+  RawSelect of the eight columns the step shows, with the same refusal.
+
+Unlike last round's async pool (psycopg_pool, SQLAlchemy's greenlet bridge, three statements
+each awaited): one statement, awaited once on a bare AsyncConnection, and the checks in
+plain Python on the loop.
+
+Probe, one worker, same database, the servers side by side and alternating, 8 s each, c=50
+(load average 8-15: other helpers' suites; read the CPU a request, which moves less):
+
+| door, server                      | rps        | worker CPU / request    | backends' CPU / request |
+|-----------------------------------|------------|-------------------------|-------------------------|
+| card read, adf802b                | 604-881    | 0.95-1.04 ms            | 0.23 ms                 |
+| card read, one statement (thread) | 949-955    | 0.93-0.95 ms            | 0.18 ms                 |
+| card read, one statement on loop  | 867-1,012  | 0.76-0.77 ms            | 0.12-0.14 ms            |
+| contact poll, adf802b             | 314-459    | 1.39-1.53 ms            | 0.25 ms                 |
+| contact poll, now                 | 544-1,040  | 0.66-0.76 ms            | 0.09-0.11 ms            |
+
+`bench/request_path.py --duration 10 --workers 1 2 --before adf802b --database-url …`,
+twice: run 1 with the doors (load average 10.4 at the start → 15.5 at the end: other
+helpers' suites and benches, and this branch's own two test runs at nice 15; no idle core
+throughout), run 2 with `--no-doors` (load 5.6 at the start → 10.8 at the end; this branch's tests over):
+
+| figure (rps, % of bare async, p50 / p99 ms) | run 1, adf802b          | run 1, now               | run 2, adf802b           | run 2, now               |
+|----------------------------------------------|-------------------------|--------------------------|--------------------------|--------------------------|
+| bare FastAPI async                           | 3,744                   |                          | 3,779                    |                          |
+| /healthz, 1 / 2 workers                      | 2,396 / 4,371           | 2,599 / 3,592            | 2,531 / 1,523            | 3,018 / 4,526            |
+| card read, 1 worker                          | 455 (12.2 %) 74 / 1,284 | 1,094 (29.2 %) 41 / 117  | 603 (16.0 %) 63 / 814    | 807 (21.4 %) 42 / 186    |
+| card read, 2 workers                         | 871 (23.3 %) 48 / 441   | 875 (23.4 %) 43 / 279    | 810 (21.4 %) 49 / 1,646  | 1,270 (33.6 %) 38 / 146  |
+| contact poll, 1 / 2 workers                  | —                       | 1,278 (34.1 %) / 766 (20.5 %) | —                   | —                        |
+
+Not met: the card read is 21-29 % of bare async on one worker (12-16 % before in the same
+run) and 23-34 % on two (21-23 %), with a p99 of 117-279 ms where it was 441-1,646; in run 1
+two workers added nothing on a machine with no idle core (/healthz on two workers fell too). What is left in the worker, per request, at this load: ≈ 0.29 ms the
+middleware and uvicorn (what /healthz costs), ≈ 0.25 the send of the answer (the loopback
+write, which py-spy shows at 24 % of the loop's samples: the kernel delivers to wrk in our
+time slice), the statement's awaits through psycopg's async waiting (an add_reader and
+remove_reader per wait: 15 % of samples) and the view and its serialisation. Next, in order
+of payoff: httptools for uvicorn's parsing (not installed in the shared venv); a lighter
+answer path for the loop's statement (libpq's pipeline mode, or one reader registered per
+connection instead of one per wait); and a measurement on a quiet machine, where the ratios
+of the earlier rounds were taken. The redeem door's 279 errors in this run were codes
+reused: at this load 384 codes were issued in the 30 s allowed, fewer than 10 s of redeems
+take (a bench limit of that door, not a refusal of the platform; zero errors elsewhere).
+
 ## The e-card check door on plain selects (2026-12-05 noon, branch ecardfast from ce10e0d)
 
 Profiled in process (cProfile over 300 checks, and CPU time per check in

@@ -20,6 +20,7 @@ import yikatong
 from yikatong.core.clock import Clock, SystemClock
 from yikatong.core.settings import Settings
 from yikatong.db.engine import make_engine, make_session_factory, reading_engine
+from yikatong.db.loop_reads import LoopReads
 from yikatong.db.uow import UnitOfWork
 
 T = TypeVar("T")
@@ -41,6 +42,7 @@ class Platform:
         self.reading_engine = reading_engine(self.engine)
         self._read_session_factory = make_session_factory(self.reading_engine)
         self._loop_read_factory = None  # made by loop_read_uow when first asked
+        self._loop_reads: LoopReads | None = None  # made by loop_reads when first asked
         # PostgreSQL: reads whose every statement runs on its own (see statement_read_uow).
         self._statement_read_factory = None if self.engine.dialect.name == "sqlite" else \
             make_session_factory(self.reading_engine.execution_options(isolation_level="AUTOCOMMIT"))
@@ -100,6 +102,16 @@ class Platform:
             self._loop_read_factory = make_session_factory(reading_engine(engine))
         return UnitOfWork(self._loop_read_factory, self.clock, self.after_commit, seams=self,
                           read_only=True)
+
+    def loop_reads(self) -> LoopReads | None:
+        """On PostgreSQL at READ COMMITTED, the event loop's connections for a hot read's one
+        statement (db.loop_reads): it sees what `statement_read_uow` sees. None elsewhere."""
+        if self.engine.dialect.driver != "psycopg" or \
+                getattr(self.engine.dialect, "default_isolation_level", None) != "READ COMMITTED":
+            return None
+        if self._loop_reads is None:
+            self._loop_reads = LoopReads(self.engine)
+        return self._loop_reads
 
     def provide(self, protocol: Any, implementation: Any = None, *, factory=None) -> None:
         """Register an implementation (or a lazy factory) for a seam."""

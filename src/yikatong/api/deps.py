@@ -42,6 +42,7 @@ from yikatong.auth.throttle import count_holder_call
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.choices import echo
 from yikatong.core.errors import Unauthenticated
+from yikatong.db.raw import AnsweredOnlyUnitOfWork, NotAnswered, OneTrip, answered
 from yikatong.db.uow import UnitOfWork
 from yikatong.pages.sessions import session_secret
 from yikatong.platform import Platform
@@ -149,22 +150,51 @@ class ReadAccess:
     secret: str
     channel: str | None
 
-    async def answer(self, use_case: Callable[[UnitOfWork, Actor], T]) -> T:
+    async def answer(self, use_case: Callable[[UnitOfWork, Actor], T],
+                     one_trip: Callable[[str], OneTrip | None] | None = None) -> T:
         """`read(use_case)` from a route: on SQLite the read runs on the event loop itself
         (Platform.loop_read_uow) and only what writes goes to the thread pool (a holder's
         first call that links their person, a holder's call counted: each may wait for the
-        one write lock); on a server database all of it in one thread-pool hop."""
+        one write lock); on a server database all of it in one thread-pool hop.
+
+        `one_trip(secret)`, if given, is the credential lookup and the use case's plain selects
+        in one statement (db.raw.OneTrip), or None: the same checks then run on the rows it
+        fetched (db.raw.answered), in one round trip. On PostgreSQL that statement runs on the
+        event loop (Platform.loop_reads) and, if it answers every select the read makes, the
+        read never leaves the loop; a read that needs more (a holder's guardianship, an
+        employer's staff) runs on a thread as without it."""
+        trip = one_trip(self.secret) if one_trip is not None else None
         uow = self.platform.loop_read_uow()
         if uow is None:
-            return await run_in_threadpool(self.read, use_case)
-        actor, outcome, refusal = self._checked_read(uow, use_case)
+            checked = await self._checked_on_loop(use_case, trip)
+            if checked is None:
+                return await run_in_threadpool(self.read, use_case, trip)
+            actor, outcome, refusal = checked
+        else:
+            actor, outcome, refusal = self._checked_read(uow, use_case, trip)
         if actor is None or actor.role is Role.HOLDER:
             return await run_in_threadpool(self._after_read, actor, outcome, refusal, use_case)
         if refusal is not None:
             raise refusal
         return outcome
 
-    def read(self, use_case: Callable[[UnitOfWork, Actor], T]) -> T:
+    async def _checked_on_loop(self, use_case: Callable[[UnitOfWork, Actor], T],
+                               trip: OneTrip | None):
+        """`_checked_read` on the event loop from `trip`'s rows fetched there, or None (no
+        trip, no loop connections, or a select the trip did not answer)."""
+        reads = self.platform.loop_reads() if trip is not None else None
+        found = await reads.answers(trip) if reads is not None else None
+        if found is None:
+            return None
+        uow = AnsweredOnlyUnitOfWork(self.platform.engine.dialect, self.platform.clock,
+                                     seams=self.platform)
+        try:
+            return self._checked_read(uow, use_case, found=found)
+        except NotAnswered:
+            return None
+
+    def read(self, use_case: Callable[[UnitOfWork, Actor], T],
+             trip: OneTrip | None = None) -> T:
         """`use_case(uow, actor)` in a read-only unit of work whose connection first looks the
         credential up: the same checks as `authorize`, in the same order (401, then 403 for the
         role, then a holder's call counted, 429 over quota), on one pool checkout and in one
@@ -174,25 +204,31 @@ class ReadAccess:
         connection is back in the pool: a thread holding one connection while waiting for
         another could, with every pooled connection taken that way, wait for ever. A count
         over quota still answers 429 instead of the read (which changed nothing)."""
-        actor, outcome, refusal = self._checked_read(self.platform.statement_read_uow(), use_case)
+        actor, outcome, refusal = self._checked_read(self.platform.statement_read_uow(), use_case,
+                                                     trip)
         return self._after_read(actor, outcome, refusal, use_case)
 
-    def _checked_read(self, uow: UnitOfWork, use_case: Callable[[UnitOfWork, Actor], T]
+    def _checked_read(self, uow: UnitOfWork, use_case: Callable[[UnitOfWork, Actor], T],
+                      trip: OneTrip | None = None, found: dict | None = None
                       ) -> tuple[Actor | None, T | None, Exception | None]:
         """(actor, outcome, refusal of the use case) from one read-only unit of work; the
-        actor None: a holder whose person must be linked first (`_after_read` does)."""
+        actor None: a holder whose person must be linked first (`_after_read` does). Its
+        selects are answered by `found`, else by `trip` fetched first, else one by one."""
         platform = self.platform
         actor = outcome = refusal = None
         with uow:
-            holder = credential_holder(connection=uow.connection(), secret=self.secret,
-                                       now=platform.clock.now())
-            if not _needs_person_link(holder):
-                actor = _role_allowed(_actor_of(platform, self.secret, holder, self.channel),
-                                      self.allowed)
-                try:
-                    outcome = use_case(uow, actor)
-                except Exception as error:  # answered after the holder's count, as before
-                    refusal = error
+            if found is None and trip is not None:
+                found = trip.answers(uow.connection())
+            with answered(found):
+                holder = credential_holder(connection=uow.connection(), secret=self.secret,
+                                           now=platform.clock.now())
+                if not _needs_person_link(holder):
+                    actor = _role_allowed(_actor_of(platform, self.secret, holder, self.channel),
+                                          self.allowed)
+                    try:
+                        outcome = use_case(uow, actor)
+                    except Exception as error:  # answered after the holder's count, as before
+                        refusal = error
         return actor, outcome, refusal
 
     def _after_read(self, actor: Actor | None, outcome: T | None, refusal: Exception | None,

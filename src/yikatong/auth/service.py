@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, literal_column, select, true
+from sqlalchemy.engine import Dialect
 
 from yikatong.auth.errors import (
     ApiKeyGraceTooLong,
@@ -506,9 +507,43 @@ _HOLDER_COLUMNS = (AccessToken.kind, AccessToken.revoked_at, AccessToken.expires
                    User.person_id, User.employer_uscc, User.verified_ssn)
 # Built once, compiled once per dialect, run on the DBAPI cursor (db.raw): per request only the
 # hash is bound.
-_HOLDER_QUERY = RawSelect(select(*_HOLDER_COLUMNS).join(User, User.id == AccessToken.user_id)
-                          .where(AccessToken.token_hash == bindparam("token_hash")),
-                          "CredentialRow")
+_HOLDER_ID = 4  # User.id's place: never None in a row found
+assert _HOLDER_COLUMNS[_HOLDER_ID] is User.id
+_HOLDER_SELECT = (select(*_HOLDER_COLUMNS).join(User, User.id == AccessToken.user_id)
+                  .where(AccessToken.token_hash == bindparam("token_hash")))
+_HOLDER_QUERY = RawSelect(_HOLDER_SELECT, "CredentialRow")
+
+
+def with_credential(part: Select, *, order_by: tuple[str, ...] = ()) -> Select:
+    """`part` (a select whose columns have names of their own) with the credential lookup of
+    `credential_holder` in front, in one statement: its first columns are the credential's
+    (None when no credential has the hash), the rest `part`'s rows (None when it has none),
+    ordered by `part`'s columns named in `order_by`. Bind `credential_params(secret)` and
+    `part`'s own parameters; `credential_answers` cuts the credential out of a row."""
+    credential = _HOLDER_SELECT.subquery("credential")
+    found = part.subquery("part")
+    anchor = select(literal_column("1").label("one")).subquery("anchor")
+    return (select(*(column.label(f"credential_{column.key}") for column in credential.c),
+                   *found.c)
+            .select_from(anchor.outerjoin(credential, true()).outerjoin(found, true()))
+            .order_by(*(found.c[name] for name in order_by)))
+
+
+def credential_params(secret: str) -> dict[str, str]:
+    return {"token_hash": _token_hash(secret)}
+
+
+def credential_width(dialect: Dialect) -> int:
+    """How many of a `with_credential` row's columns are the credential's."""
+    return _HOLDER_QUERY.width(dialect)
+
+
+def credential_answers(dialect: Dialect, row, secret: str) -> dict:
+    """What `credential_holder` would have fetched for `secret`, from the first row of a
+    `with_credential` select (for db.raw.answered)."""
+    values = row[:credential_width(dialect)]
+    found = [_HOLDER_QUERY.row(dialect, values)] if values[_HOLDER_ID] is not None else []
+    return {_HOLDER_QUERY.key(credential_params(secret)): found}
 
 
 def credential_holder(*, connection: Connection, secret: str, now) -> CredentialHolder:

@@ -144,7 +144,8 @@ async def get_card(card_no: str, access: ReadAccess = Depends(read_access)):
     # card and the answer (api.deps.ReadAccess), on the event loop on SQLite and in one
     # thread-pool hop on PostgreSQL, where a sync route with current_actor takes three hops
     # (FastAPI validates a sync route's answer in the pool again) and two checkouts.
-    return await access.answer(partial(_read_card, card_no))
+    return await access.answer(partial(_read_card, card_no),
+                               partial(service.card_read_trip, card_no))
 
 
 def _read_card(card_no: str, uow: UnitOfWork, actor: Actor) -> CardOut:

@@ -11,15 +11,98 @@ the caller's transaction, on the same connection, so it sees what a Core select 
 For selects whose parameters need no conversion on the way in (strings and integers), read in
 a unit of work's transaction (`uow.connection()`); a driver error comes as the driver's own
 exception, not wrapped in SQLAlchemy's (the request fails as it would have, with a 500).
+
+Several selects of one request can be answered by one statement (`answered`): a joined select
+fetched first, whose rows are cut into the rows each `RawSelect` would have fetched with given
+parameters; while the block runs, such a select with exactly those parameters answers them
+instead of asking the database (on PostgreSQL a round trip each, the largest part of a hot
+read's cost there). Any other select, or other parameters, goes to the database as before.
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
+
+from yikatong.db.uow import UnitOfWork
+
+
+def _converted(fetched: list, processors: list, row_type) -> list:
+    if not any(processors):
+        return [row_type._make(row) for row in fetched]
+    return [row_type._make([value if convert is None or value is None else convert(value)
+                            for convert, value in zip(processors, row, strict=True)])
+            for row in fetched]
+
+
+@dataclass(frozen=True)
+class OneTrip:
+    """A joined select standing for several `RawSelect`s of one read, with its parameters, and
+    `cut(dialect, rows)`: what each of those selects would have fetched (for `answered`)."""
+
+    select: RawSelect
+    params: dict[str, Any]
+    cut: Callable[[Dialect, list], dict]
+
+    def answers(self, connection: Connection) -> dict:
+        return self.cut(connection.dialect, self.select.rows(connection, self.params))
+
+    async def answers_async(self, connection, dialect: Dialect) -> dict:
+        return self.cut(dialect, await self.select.rows_async(connection, dialect, self.params))
+
+
+class NotAnswered(BaseException):
+    """A read on `answered_only` asked the database for what `answered` did not hold. A
+    BaseException, so that no `except Exception` of the read takes it for the read's refusal:
+    the caller runs the whole read again on a connection."""
+
+
+class _AnsweredOnlyConnection:
+    """What an answered-only read gets as its connection: the dialect, and no database."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def __getattr__(self, name: str):  # .connection (a RawSelect), .execute (Core), …
+        raise NotAnswered()
+
+
+class AnsweredOnlyUnitOfWork(UnitOfWork):
+    """A read-only unit of work without a database: its plain selects are answered by
+    `answered` (on the event loop, from rows fetched there); anything else raises NotAnswered."""
+
+    def __init__(self, dialect: Dialect, clock, seams=None) -> None:
+        super().__init__(None, clock, seams=seams, read_only=True)
+        self._connection = _AnsweredOnlyConnection(dialect)
+
+    @property
+    def session(self):
+        raise NotAnswered()
+
+    def connection(self):
+        return self._connection
+
+
+# The rows already fetched for this request's selects (`answered`), by `RawSelect.key`.
+_ANSWERED: ContextVar[dict | None] = ContextVar("ykt_raw_answered", default=None)
+
+
+@contextmanager
+def answered(found: dict | None) -> Iterator[None]:
+    """While the block runs, each `RawSelect.key(params)` in `found` answers its rows from
+    there instead of from the database (None or empty: nothing is answered so)."""
+    token = _ANSWERED.set(found or None)
+    try:
+        yield
+    finally:
+        _ANSWERED.reset(token)
 
 
 class RawSelect:
@@ -33,6 +116,11 @@ class RawSelect:
     def rows(self, connection: Connection, params: dict[str, Any]) -> list:
         """Every row, as named tuples whose fields are the select's column keys (what a Core
         row's attributes are), each value converted as SQLAlchemy converts it."""
+        found = _ANSWERED.get()
+        if found is not None:
+            rows = found.get(self.key(params))
+            if rows is not None:
+                return list(rows)
         sql, order, processors, row_type = self._compiled(connection.dialect)
         cursor = connection.connection.dbapi_connection.cursor()
         try:
@@ -40,16 +128,37 @@ class RawSelect:
             fetched = cursor.fetchall()
         finally:
             cursor.close()
-        if not any(processors):
-            return [row_type._make(row) for row in fetched]
-        return [row_type._make([value if convert is None or value is None else convert(value)
-                                for convert, value in zip(processors, row, strict=True)])
-                for row in fetched]
+        return _converted(fetched, processors, row_type)
+
+    async def rows_async(self, connection, dialect: Dialect, params: dict[str, Any]) -> list:
+        """`rows` on a psycopg AsyncConnection made with `dialect`'s connect arguments (its
+        type adapters: db.loop_reads), on the event loop."""
+        sql, order, processors, row_type = self._compiled(dialect)
+        cursor = connection.cursor()
+        try:
+            await cursor.execute(sql, [params[name] for name in order] if order is not None else params)
+            fetched = await cursor.fetchall()
+        finally:
+            await cursor.close()
+        return _converted(fetched, processors, row_type)
 
     def first(self, connection: Connection, params: dict[str, Any]):
         """The first row, or None."""
         found = self.rows(connection, params)
         return found[0] if found else None
+
+    def key(self, params: dict[str, Any]) -> tuple:
+        """What names this select run with `params` in `answered`."""
+        return self, tuple(sorted(params.items()))
+
+    def row(self, dialect: Dialect, values) -> Any:
+        """A row of this select made of already converted `values` (a slice of a joined
+        select's row whose columns are this select's, in its order and of its types)."""
+        return self._compiled(dialect)[3]._make(values)
+
+    def width(self, dialect: Dialect) -> int:
+        """How many columns a row of this select has."""
+        return len(self._compiled(dialect)[2])
 
     def _compiled(self, dialect: Dialect) -> tuple:
         found = self._by_dialect.get(dialect.name)

@@ -100,7 +100,8 @@ def answer_contact(contact_id: str, body: CardAnswerIn, actor: Actor = Depends(c
 async def get_contact(contact_id: str, access: ReadAccess = Depends(read_access)):
     # Polled by the terminal while a card is on it: one connection and one transaction for
     # the access check and the read (api.deps.ReadAccess.answer).
-    return await access.answer(partial(_read_contact, contact_id))
+    return await access.answer(partial(_read_contact, contact_id),
+                               partial(contact.contact_read_trip, contact_id))
 
 
 def _read_contact(contact_id: str, uow: UnitOfWork, actor: Actor) -> ContactOut:

@@ -1,0 +1,131 @@
+"""The hot reads' one statement on PostgreSQL, run on the event loop itself (api.deps.
+ReadAccess.answer): a few psycopg AsyncConnections of the loop's own, in autocommit.
+
+On a thread, a PostgreSQL card read spent more of a worker's CPU on getting there and back than
+on the read: the hand-over to the thread pool and back, the interpreter passed between the
+loop and twenty threads after every round trip, SQLAlchemy's checkout and check-in of a pooled
+connection (its events, the AUTOCOMMIT characteristic set and reset), and a psycopg cursor with
+its own adapters map (bench/request_path.py has the figures). Here the loop sends the one
+statement (db.raw.OneTrip) and serves other requests until the answer is in.
+
+What it sees is what `Platform.statement_read_uow` sees: a statement on its own at the
+server's READ COMMITTED (the platform only uses this where that is the default), on a
+connection made with the engine's own connect arguments (its type adapters: the same values
+reach the same result processors). A connection that fails is closed and the read goes the
+thread's way (which pings and reconnects as the pool does); nothing is cached but the
+connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+
+from sqlalchemy import Engine, event
+
+from yikatong.db.raw import OneTrip
+
+log = logging.getLogger(__name__)
+
+# At most this many statements of one worker process in flight at once on its loop: a query
+# waits for the server, never for the interpreter; more connections only add backends.
+LOOP_CONNECTIONS = 4
+
+
+class LoopReads:
+    """One event loop's connections (made when first needed, up to LOOP_CONNECTIONS)."""
+
+    def __init__(self, engine: Engine, size: int = LOOP_CONNECTIONS) -> None:
+        self._engine = engine
+        self._size = size
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle: list = []
+        self._made = 0
+        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+        # The engine's pool closes its connections on dispose (shutdown, a test's end): these too.
+        event.listen(engine, "engine_disposed", lambda _engine: self.close())
+
+    async def answers(self, trip: OneTrip) -> dict | None:
+        """`trip`'s answers (db.raw.answered), or None if the statement could not run here
+        (the caller reads on a thread instead)."""
+        connection = await self._take()
+        if connection is None:
+            return None
+        try:
+            found = await trip.answers_async(connection, self._engine.dialect)
+        except Exception as error:  # a broken or refused connection: the thread's way
+            log.warning("a read on the event loop's connection failed (%s); read on a thread",
+                        type(error).__name__)
+            self._discard(connection)
+            return None
+        except BaseException:  # cancelled mid-statement: the connection's state is unknown
+            self._discard(connection)
+            raise
+        self._give_back(connection)
+        return found
+
+    async def _take(self):
+        self._on_this_loop()
+        if self._idle:
+            return self._idle.pop()
+        if self._made < self._size:
+            self._made += 1
+            try:
+                return await self._connect()
+            except Exception as error:
+                self._made -= 1
+                log.warning("no connection for reads on the event loop (%s)", type(error).__name__)
+                return None
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                self._give_back(waiter.result())  # handed over as the request went away
+            raise
+
+    def _hand_to_waiter(self, connection) -> bool:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return True
+        return False
+
+    def _give_back(self, connection) -> None:
+        if connection.closed:
+            self._discard(connection)
+        elif not self._hand_to_waiter(connection):
+            self._idle.append(connection)
+
+    def _discard(self, connection) -> None:
+        self._made -= 1
+        with contextlib.suppress(Exception):
+            connection.pgconn.finish()
+        self._hand_to_waiter(None)  # a waiter reads on a thread; the next request reconnects
+
+    async def _connect(self):
+        import psycopg
+
+        args, params = self._engine.dialect.create_connect_args(self._engine.url)
+        return await psycopg.AsyncConnection.connect(*args, **params, autocommit=True)
+
+    def _on_this_loop(self) -> None:
+        """Connections belong to the loop that made them: another loop (a test's second
+        client) starts afresh, the old loop's idle connections are closed."""
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        self.close()
+        self._loop = loop
+        self._waiters = collections.deque()
+
+    def close(self) -> None:
+        """Close the idle connections (at shutdown, or for another loop)."""
+        for connection in self._idle:
+            with contextlib.suppress(Exception):
+                connection.pgconn.finish()
+        self._idle, self._made = [], 0
