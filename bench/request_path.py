@@ -485,6 +485,43 @@ def bare_sync() -> dict[str, str]:
     return {"status": "ok"}
 
 
+# The second baseline, for the doors that write: what a bare route achieves that commits the
+# row a contact start commits (one transit_contact_sessions row: BEGIN, INSERT, COMMIT) on the
+# platform's own engine and pool settings (db.engine.make_engine), in one thread-pool hop,
+# with no credential, throttle, audit or use case. A door that must commit a write is bounded
+# by this (its commit waits for the disk), not by a constant answer.
+_bare_engine = None
+
+
+def _bare_insert() -> str:
+    global _bare_engine
+    import uuid
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from yikatong.db.engine import make_engine
+    from yikatong.transit.models import CardContactSession
+
+    if _bare_engine is None:
+        _bare_engine = make_engine(os.environ["YKT_DATABASE_URL"])
+    now, contact_id = datetime.now(UTC).replace(microsecond=0), str(uuid.uuid4())
+    with _bare_engine.begin() as connection:
+        connection.execute(insert(CardContactSession.__table__).values(
+            id=contact_id, purpose="read", subject=None, actor_user="bench", actor_user_id=None,
+            actor_role="transit_operator", actor_channel="transit", actor_branch=None,
+            actor_person=None, started_at=now, exchanges=[], awaiting="00A4040000",
+            state="awaiting_card", updated_at=now))
+    return contact_id
+
+
+@bare_app.post("/write", status_code=201)
+async def bare_write(body: dict) -> dict[str, str]:
+    from starlette.concurrency import run_in_threadpool
+
+    return {"contact_id": await run_in_threadpool(_bare_insert), "purpose": body.get("purpose", "")}
+
+
 # --- database and seed data ------------------------------------------------------------------
 
 
@@ -591,15 +628,18 @@ def door_load(base: str, door: str, label: str, *, plan: Path, duration: int,
 
 
 def doors(base: str, plan: Path, holders: list, door_holders: list, run_no: int,
-          bare_async: dict, duration: int, connections: int) -> None:
+          baselines: dict, duration: int, connections: int, *, writes_only: bool = False) -> None:
     """The e-card check by a terminal, the transit contact polled and started (c=connections),
     then e-card codes redeemed at a counter (c=REDEEM_CONNECTIONS, codes issued just before:
-    a code lives 60 s)."""
-    for door, label in (("verify", "POST /ecard/verify (terminal)"),
-                        ("contact_poll", "GET /transit/contacts/{id} (poll)"),
-                        ("contact_start", "POST /transit/contacts (start)")):
-        print(line(door_load(base, door, label, plan=plan, duration=duration,
-                             connections=connections), bare_async))
+    a code lives 60 s). The doors that write are shown beside the bare write too."""
+    bare_async, bare_write = baselines["async"], baselines.get("write")
+    for door, label, writes in (("verify", "POST /ecard/verify (terminal)", True),
+                                ("contact_poll", "GET /transit/contacts/{id} (poll)", False),
+                                ("contact_start", "POST /transit/contacts (start)", True)):
+        if writes or not writes_only:
+            print(line(door_load(base, door, label, plan=plan, duration=duration,
+                                 connections=connections), bare_async,
+                       bare_write if writes else None))
     import time
 
     started = time.perf_counter()
@@ -614,7 +654,7 @@ def doors(base: str, plan: Path, holders: list, door_holders: list, run_no: int,
     write_plan(plan, base, holders, run_no, door_codes=codes)
     result = door_load(base, "redeem", f"POST /ecard/redeem (c={REDEEM_CONNECTIONS})", plan=plan,
                        duration=duration, connections=REDEEM_CONNECTIONS)
-    print(line(result, bare_async) + f"   ({sum(map(len, codes))} codes issued in "
+    print(line(result, bare_async, bare_write) + f"   ({sum(map(len, codes))} codes issued in "
           f"{issued:.0f} s)")
 
 
@@ -690,74 +730,88 @@ def lua_value(value) -> str:
 # --- the run --------------------------------------------------------------------------------------
 
 
-def line(result: dict, baseline: dict | None = None) -> str:
+def line(result: dict, baseline: dict | None = None, bare_write: dict | None = None) -> str:
     ratio = f"   {result['rps'] / baseline['rps']:6.1%} of bare async" if baseline else ""
+    if bare_write is not None:
+        ratio += f", {result['rps'] / bare_write['rps']:6.1%} of bare write"
     return (f"  {result['label']:34} {result['rps']:8.0f} rps   p50 {result['p50_ms']:7.1f} ms   "
             f"p99 {result['p99_ms']:7.1f} ms   errors {result['errors']}{ratio}")
 
 
-def measure_before(revision: str, env: dict[str, str], holders: list, workdir: Path, log: Path,
-                   bare_async: dict, duration: int, connections: int, workers: int) -> None:
-    """The two single-route figures on an earlier revision, same database, same run (one
-    worker without `--workers`, which revisions before it lack)."""
+def source_env(revision: str, env: dict[str, str], workdir: Path) -> dict[str, str]:
+    """The servers' environment for an earlier revision's `src` (extracted once)."""
     source = workdir / "before" / "src"
     if not source.exists():
         source = source_of(revision, workdir)
-    env = {**env, "PYTHONPATH": os.pathsep.join([str(source), str(REPO)])}
+    return {**env, "PYTHONPATH": os.pathsep.join([str(source), str(REPO)])}
+
+
+def measure_platform(title: str, env: dict[str, str], workers: int | None, run_no: int, *,
+                     holders: list, door_holders: list, workdir: Path, log: Path,
+                     baselines: dict, args) -> None:
+    """One `ykt serve` (`workers` None: without the option, for revisions before it): the
+    single routes, the doors on their own and the day. `--writes-only`: the doors that
+    write (and the check, which writes its throttle counter) and the day only."""
+    bare_async, bare_write = baselines["async"], baselines.get("write")
+    duration, connections = args.duration, args.connections
     port = free_port()
-    with serving(platform_command(port, None if workers == 1 else workers), env, port, log) as (base, _):
-        plan = workdir / "plan-before.lua"
-        write_plan(plan, base, holders, 0)
-        print(f" platform at {revision} (before), {workers} worker process"
-              f"{'es' if workers > 1 else ''}:")
-        print(line(get_load(base, "/healthz", "GET /healthz", plan=plan, duration=duration,
-                            connections=connections), bare_async))
-        print(line(get_load(base, f"/api/v1/cards/{holders[0].card_no}",
-                            "GET /api/v1/cards/{no} (admin)", plan=plan, auth=True,
-                            duration=duration, connections=connections), bare_async))
+    with serving(platform_command(port, workers), env, port, log) as (base, _):
+        plan = workdir / f"plan-{run_no}.lua"
+        write_plan(plan, base, holders, run_no)
+        count = workers or 1
+        print(f" {title}, {count} worker process{'es' if count > 1 else ''}: {load()}")
+        if not args.writes_only:
+            print(line(get_load(base, "/healthz", "GET /healthz", plan=plan, duration=duration,
+                                connections=connections), bare_async))
+            print(line(get_load(base, f"/api/v1/cards/{holders[0].card_no}",
+                                "GET /api/v1/cards/{no} (admin)", plan=plan, auth=True,
+                                duration=duration, connections=connections), bare_async))
+        if args.before_reads_only:
+            return
+        if not args.no_doors:
+            doors(base, plan, holders, door_holders, run_no, baselines, duration, connections,
+                  writes_only=args.writes_only)
+        write_plan(plan, base, holders, run_no)  # fresh codes for the day
+        reads, writes = day_load(base, plan=plan, duration=duration, connections=connections)
+        print(line(reads, bare_async))
+        print(line(writes, bare_async, bare_write))
 
 
 def run(args) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ykt-bench-"))
     log = workdir / "servers.log"
     duration, connections = args.duration, args.connections
+    runs = len(args.workers) * (2 if args.before else 1)
     try:
         with database(args.database_url, workdir) as url:
             env = server_env(url, workdir)
-            platform, holders, door_holders = seed(env, len(args.workers))
+            platform, holders, door_holders = seed(env, runs)
             print(f"database: {platform.engine.dialect.name}; wrk -t2 -c{connections} "
                   f"-d{duration}s per figure; before: {load()}")
             port = free_port()
             with serving(bare_command(port), env, port, log, probe="/async") as (bare, _):
-                bare_async = get_load(bare, "/async", "bare FastAPI async", plan=workdir / "none",
-                                      duration=duration, connections=connections)
+                baselines = {"async": get_load(bare, "/async", "bare FastAPI async",
+                                               plan=workdir / "none", duration=duration,
+                                               connections=connections)}
                 bare_sync = get_load(bare, "/sync", "bare FastAPI sync", plan=workdir / "none",
                                      duration=duration, connections=connections)
-            print(line(bare_async))
-            print(line(bare_sync, bare_async))
-            for workers in args.workers if args.before else ():
-                measure_before(args.before, env, holders, workdir, log, bare_async, duration,
-                               connections, workers)
-            for run_no, workers in enumerate(args.workers):
-                port = free_port()
-                with serving(platform_command(port, workers), env, port, log) as (base, _):
-                    plan = workdir / f"plan-{workers}.lua"
-                    write_plan(plan, base, holders, run_no)
-                    print(f" platform, {workers} worker process{'es' if workers > 1 else ''}:")
-                    health = get_load(base, "/healthz", "GET /healthz", plan=plan,
-                                      duration=duration, connections=connections)
-                    print(line(health, bare_async))
-                    card = get_load(base, f"/api/v1/cards/{holders[0].card_no}",
-                                    "GET /api/v1/cards/{no} (admin)", plan=plan, auth=True,
-                                    duration=duration, connections=connections)
-                    print(line(card, bare_async))
-                    if not args.no_doors:
-                        doors(base, plan, holders, door_holders, run_no, bare_async, duration,
-                              connections)
-                    write_plan(plan, base, holders, run_no)  # fresh codes for the day
-                    for result in day_load(base, plan=plan, duration=duration,
-                                           connections=connections):
-                        print(line(result, bare_async))
+                if not args.no_doors:
+                    baselines["write"] = door_load(
+                        bare, "bare_write", "bare FastAPI write (1 row)", plan=workdir / "none",
+                        duration=duration, connections=connections)
+            print(line(baselines["async"]))
+            print(line(bare_sync, baselines["async"]))
+            if "write" in baselines:
+                print(line(baselines["write"], baselines["async"]))
+            shared = dict(holders=holders, door_holders=door_holders, workdir=workdir, log=log,
+                          baselines=baselines, args=args)
+            before = source_env(args.before, env, workdir) if args.before else None
+            for number, workers in enumerate(args.workers):
+                if before is not None:  # before and now one after the other, same minutes
+                    measure_platform(f"platform at {args.before} (before)", before,
+                                     None if workers == 1 else workers,
+                                     len(args.workers) + number, **shared)
+                measure_platform("platform", env, workers, number, **shared)
             print(f"goals: /healthz ≥ 80 % and card read ≥ 50 % of bare async, zero errors; "
                   f"after: {load()}")
             platform.engine.dispose()
@@ -775,10 +829,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
     parser.add_argument("--database-url", default=None, help="PostgreSQL (created and dropped)")
     parser.add_argument("--before", metavar="REVISION", default=None,
-                        help="also measure /healthz and the card read at this git revision")
+                        help="also measure this git revision, before each figure of now")
     parser.add_argument("--keep", action="store_true", help="keep the working folder and logs")
     parser.add_argument("--no-doors", action="store_true",
                         help="skip the e-card and transit doors measured on their own")
+    parser.add_argument("--writes-only", action="store_true",
+                        help="only the doors that write (verify, contact start, redeem) and the day")
+    parser.add_argument("--before-reads-only", action="store_true",
+                        help="the before revision (and now) on /healthz and the card read only")
     run(parser.parse_args())
 
 
