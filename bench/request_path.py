@@ -511,7 +511,7 @@ def _bare_insert() -> str:
             id=contact_id, purpose="read", subject=None, actor_user="bench", actor_user_id=None,
             actor_role="transit_operator", actor_channel="transit", actor_branch=None,
             actor_person=None, started_at=now, exchanges=[], awaiting="00A4040000",
-            state="awaiting_card", updated_at=now))
+            state="awaiting_card", updated_at=now, version=1))
     return contact_id
 
 
