@@ -3,7 +3,7 @@ with wrk in one run, and a city's day (reads and lifecycle writes at once) on 1 
 
     PYTHONPATH=src .venv/bin/python bench/request_path.py [--duration 15] [--connections 50]
         [--workers 1 2] [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench]
-        [--before REVISION]
+        [--before REVISION] [--writes-only] [--before-reads-only]
 
 Without --database-url the platform runs on its default, a SQLite file (in a temporary
 folder); a PostgreSQL URL names a database the bench creates afresh and drops afterwards.
@@ -17,6 +17,11 @@ What each run prints: requests per second, p50 and p99 latency, and errors (non-
 and socket errors) for
 
 - bare async and bare sync (`GET /async`, `GET /sync`): the ceiling for this machine;
+- bare write (`POST /write`, with the doors): a bare async route that commits the row a
+  contact start commits (BEGIN, one INSERT into transit_contact_sessions, COMMIT) on the
+  platform's engine and pool settings in one thread-pool hop, no credential, throttle or
+  audit: the ceiling for a door that must commit. The doors that write and the day's
+  lifecycle writes print their share of it beside their share of bare async;
 - `GET /healthz` through the platform's middleware (goal ≥ 80 % of bare async);
 - `GET /api/v1/cards/{card_no}` with an admin token (goal ≥ 50 % of bare async);
 - the day: `wrk -t2 -c(N-2)` of reads (12 in 20 card look-ups over 50 cards, 5 e-card code
@@ -28,6 +33,12 @@ and socket errors) for
   checked by a terminal (`POST /api/v1/ecard/verify`), the transit contact polled and
   started, and e-card codes redeemed at a counter (each code once, on e-card holders of its
   own, at c=REDEEM_CONNECTIONS).
+
+`--before REVISION` measures that revision's `ykt serve` just before each figure of now, on
+the same database, worker count by worker count (every door and the day; `--before-reads-only`
+keeps to /healthz and the card read); `--writes-only` measures only the doors that write (the
+e-card check writes its throttle counter) and the day. bench/write_doors.py counts each write
+door's round trips to PostgreSQL and its CPU in process.
 
 ## The e-card check door on plain selects (2026-12-05 noon, branch ecardfast from ce10e0d)
 
