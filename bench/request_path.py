@@ -458,6 +458,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -502,6 +503,8 @@ def bare_sync() -> dict[str, str]:
 # with no credential, throttle, audit or use case. A door that must commit a write is bounded
 # by this (its commit waits for the disk), not by a constant answer.
 _bare_engine = None
+_bare_engine_made = threading.Lock()
+_bare_threads = None  # as many threads at once as the pool keeps connections (api.app._serving)
 
 
 def _bare_insert() -> str:
@@ -514,8 +517,9 @@ def _bare_insert() -> str:
     from yikatong.db.engine import make_engine
     from yikatong.transit.models import CardContactSession
 
-    if _bare_engine is None:
-        _bare_engine = make_engine(os.environ["YKT_DATABASE_URL"])
+    with _bare_engine_made:  # one engine (one pool) for every thread
+        if _bare_engine is None:
+            _bare_engine = make_engine(os.environ["YKT_DATABASE_URL"])
     now, contact_id = datetime.now(UTC).replace(microsecond=0), str(uuid.uuid4())
     with _bare_engine.begin() as connection:
         connection.execute(insert(CardContactSession.__table__).values(
@@ -528,9 +532,15 @@ def _bare_insert() -> str:
 
 @bare_app.post("/write", status_code=201)
 async def bare_write(body: dict) -> dict[str, str]:
-    from starlette.concurrency import run_in_threadpool
+    global _bare_threads
+    from anyio import CapacityLimiter, to_thread
 
-    return {"contact_id": await run_in_threadpool(_bare_insert), "purpose": body.get("purpose", "")}
+    from yikatong.db.engine import POOL_SIZE
+
+    if _bare_threads is None:  # on the event loop: made once
+        _bare_threads = CapacityLimiter(POOL_SIZE)
+    contact_id = await to_thread.run_sync(_bare_insert, limiter=_bare_threads)
+    return {"contact_id": contact_id, "purpose": body.get("purpose", "")}
 
 
 # --- database and seed data ------------------------------------------------------------------
