@@ -624,7 +624,7 @@ def wrk(base: str, script: str, *, threads: int, connections: int, duration: int
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
                "-s", str(WRK_LUA / script), base]
     finished = subprocess.run(command, env={**os.environ, **env, "YKT_BENCH_LUA": str(WRK_LUA)},
-                              capture_output=True, text=True, check=True)
+                              capture_output=True, text=True, errors="replace", check=True)
     for refusal in finished.stderr.splitlines():
         print(f"    ({env.get('YKT_BENCH_LABEL')}) {refusal}")
     [line] = [line for line in finished.stdout.splitlines() if line.startswith("WRK_RESULT ")]
