@@ -40,6 +40,103 @@ keeps to /healthz and the card read); `--writes-only` measures only the doors th
 e-card check writes its throttle counter) and the day. bench/write_doors.py counts each write
 door's round trips to PostgreSQL and its CPU in process.
 
+## The doors that write, on PostgreSQL (2026-12-05 afternoon, branch writedoors from adf802b)
+
+What a write door costs, counted in process by bench/write_doors.py (TestClient, PostgreSQL;
+round trips as psycopg makes them, BEGIN, COMMIT and the plain db.raw selects included; CPU
+per request with the TestClient's own side, load 6-9, so read the CPU loosely):
+
+| door, adf802b → now                  | round trips | CPU ms a request |
+|--------------------------------------|-------------|------------------|
+| e-card check (`POST /ecard/verify`)  | 12 → 8      | 6.1 → 5.1        |
+| contact start (`POST /transit/contacts`) | 13 → 6  | 8.4 → 4.7        |
+| redeem (`POST /ecard/redeem`)        | 19 → 15     | 15.2 → 9.6       |
+| temporary loss / unblock (12333)     | 65 / 64     | 35 / 34, unchanged |
+
+- **Contact start** was three transactions: store the contact, read it back, run the first
+  round over the empty transcript and store its command. The first round needs nothing
+  stored (over an empty transcript it has only the actor, purpose, subject and date-time,
+  which are the contact's own), so `transit.contact.start_contact` runs it first and stores
+  the contact with its command in one transaction; the order and refund checks run before,
+  in a read-only unit of work (a nested write would wait for SQLite's writer turn). The
+  route is async with one thread-pool hop (a sync route's answer took a second hop).
+- **Redeem** (`ecard.service.redeem_token`) loaded the e-card with its consents, the person
+  with its relations and the current card through the ORM, flushed an `EcardTokenUse` object
+  and an audit object. It now makes `read_verification`'s plain selects in the same order
+  (signature, e-card and index, nonce, window, replay, status, consent), inserts the use with
+  a plain INSERT (its unique nonce still refuses a second redeem, racing or not:
+  tests/ecard/test_lifecycle.py) and the audit record with `audit(insert_now=True)` (a chain
+  collision is still a 409), one transaction; the route is async with one hop.
+  tests/ecard/test_fast_check.py checks the use's columns, the one audit record chained to the
+  e-card's last, the verified trail, and that the answer is the check's marked used.
+- **The e-card check** reads in `Platform.statement_read_uow` (no BEGIN and ROLLBACK at READ
+  COMMITTED), and so does its throttle's credential lookup: 4 round trips fewer.
+
+Why a second worker did not help (the 13:15 figures: verify 128 → 103, contact start
+148 → 107 rps): not a lock. pg_stat_activity sampled every 0.5 s over a whole 1- and
+2-worker run (13:24-13:31, 600 samples) had **no backend waiting on a Lock** (the throttle
+counter's row is upserted in autocommit, held for one statement), WAL waits (WALSync,
+WALWrite: commits' fsync) in 55 of them, and otherwise idle or "idle in transaction,
+ClientRead" backends: PostgreSQL waits for Python. SQLite's writer turn (`db.engine.TurnTakingConnection`) is made only for SQLite
+URLs; each worker's pool (20) matches its thread limit, and `pg_stat_activity` showed 21
+sessions. In that run two workers were faster (verify 166 → 182, contact start 121 → 164):
+each of these doors is 5-15 ms of Python CPU, and wrk, PostgreSQL and the workers share two
+cores, so a second process adds contention, not CPU, whichever way the noise falls.
+
+Why a lifecycle write takes ≈ 0.5 s in the day: queueing, not a lock, and not one door's
+cost. The day's reads keep 48 connections busy at ≈ 250-330 rps, so by Little's law a read
+waits 48 / 300 ≈ 160 ms (their p50: 120-176 ms) for the event loop, a thread-pool token and
+the interpreter. A write passes that queue at every hop: authorize's credential lookup, the
+throttle's (redeem), the route, and a sync route's answer validation: 2-4 hops ≈ 3 × 160 ms,
+its p50. Making the contact start 2× cheaper moved the day's write p50 within its noise
+(below: 453 → 462 ms in one run, 647 → 345 in the other).
+The temporary loss and unblock are also the costliest requests (35 ms of CPU, 65 round
+trips): 70 % of it is delivering their events in the request's own thread after the commit
+(`events.wiring._dispatch_quietly`, with no NATS configured: the e-card consumer re-derives
+the e-card and re-signs both status lists, the bank's simulated consumers, notices): 8.7 ms
+and 14 ms wall without the in-process delivery against 30 ms and 47-71 ms with it.
+
+`bench/request_path.py --duration 10 --writes-only --before adf802b`, PostgreSQL, before and
+now one after the other per worker count. **The machine was saturated** (load average
+8.5 → 17; other helpers' suites and benches, and this branch's own test runs at nice 15);
+the bare write of run 1 failed (its first version made an engine per thread) and is left out.
+
+| figure (rps, p50 ms)          | run 1, adf802b  | run 1, now      | run 2, adf802b | run 2, now     |
+|-------------------------------|-----------------|-----------------|----------------|----------------|
+| load average at start         | 11.1 (1 w.), 10.5 (2 w.) | 16.9, 9.7 | 12.2         | 17.6           |
+| bare async / bare write       | 3,707 / —       |                 | 3,307 / 477    |                |
+| e-card check, 1 worker        | 118 (372)       | 152 (292)       | 137 (315)      | 138 (329)      |
+| contact start, 1 worker       | 68 (513)        | 284 (148)       | 157 (262)      | 224 (177) = 47 % of bare write |
+| redeem (c=4), 1 worker        | 51 (62)         | 81 (41) ¹       | 20 ² (174)     | 42 ² (78)      |
+| day reads + writes, 1 worker  | 306 + 3 (453)   | 275 + 4 (462)   | 239 + 3 (647)  | 326 + 4 (345)  |
+| e-card check, 2 workers       | 176 (253)       | 164 (282)       |                |                |
+| contact start, 2 workers      | 166 (269)       | 255 (163)       |                |                |
+| redeem (c=4), 2 workers       | 71 (49)         | 75 (45)         |                |                |
+| day reads + writes, 2 workers | 234 + 4 (467)   | 263 + 3 (472)   |                |                |
+
+¹ ran out of codes after 7-8 s (696 issued; 121 refusals as replayed), so the rate is of
+the first seconds. ² a few hundred codes issued in 30 s on the saturated machine: redeemed
+for 2 s only (the bench now redeems no longer than the codes last at 130 a second). Every
+other figure had zero errors but one 409 of the redeem door before (a holder's next code
+meeting its previous one, as in earlier runs).
+
+What the figures say, within their noise: the contact start is 1.4-4× faster on one worker
+(now ≈ half of what a bare one-row write achieves on this machine), the redeem 1.1-1.6×;
+the e-card check within noise (its four saved round trips are ≈ 0.3 ms of its ≈ 5 ms); the
+day's lifecycle writes unchanged at 3-4 a second, for the queueing above. 50 % of bare
+async is out of reach for a door that commits: the bare write itself (BEGIN, one INSERT,
+COMMIT on the same pool, no credential, throttle or audit) is 14 % of bare async here.
+
+Left, by payoff: (1) one hop for an authenticated write (the credential lookup in the
+route's own thread and transaction, as `ReadAccess` does for reads; shared plumbing in
+api/deps, not touched here) and the throttle counted in that hop: the day's write p50 is hops ×
+the read queue; (2) deliver in-process events off the request's thread (or batch the e-card
+consumer's status-list signing): 70 % of a loss's CPU; (3) the throttle dependency of the
+check resolves the credential through the ORM (`resolve_token`): `credential_holder`'s plain
+select would do; (4) the redeem's remaining 15 round trips (the credential 3, the throttle 1,
+e-card, nonce, card, blocks, consents, person, use, audit head, audit, BEGIN, COMMIT): a join
+of the e-card, its consents and the person would save two.
+
 ## The e-card check door on plain selects (2026-12-05 noon, branch ecardfast from ce10e0d)
 
 Profiled in process (cProfile over 300 checks, and CPU time per check in
