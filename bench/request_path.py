@@ -109,11 +109,13 @@ the bare write of run 1 failed (its first version made an engine per thread) and
 | contact start, 1 worker       | 68 (513)        | 284 (148)       | 157 (262)      | 224 (177) = 47 % of bare write |
 | redeem (c=4), 1 worker        | 51 (62)         | 81 (41) ¹       | 20 ² (174)     | 42 ² (78)      |
 | day reads + writes, 1 worker  | 306 + 3 (453)   | 275 + 4 (462)   | 239 + 3 (647)  | 326 + 4 (345)  |
-| e-card check, 2 workers       | 176 (253)       | 164 (282)       |                |                |
-| contact start, 2 workers      | 166 (269)       | 255 (163)       |                |                |
-| redeem (c=4), 2 workers       | 71 (49)         | 75 (45)         |                |                |
-| day reads + writes, 2 workers | 234 + 4 (467)   | 263 + 3 (472)   |                |                |
+| e-card check, 2 workers       | 176 (253)       | 164 (282)       | 175 (270) ³    | 172 (226) ³    |
+| contact start, 2 workers      | 166 (269)       | 255 (163)       | 117 (371) ³    | 289 (141) = 72 % of bare write ³ |
+| redeem (c=4), 2 workers       | 71 (49)         | 75 (45)         | 42 ² (80) ³    | 54 ² (62) ³    |
+| day reads + writes, 2 workers | 234 + 4 (467)   | 263 + 3 (472)   | 318 + 3 (553) ³ | 331 + 2 (634) ³ |
 
+³ run 3, 14:31-14:36, two workers only (load 6.6 → 12.5; bare async 3,735, bare write 400
+rps = 10.7 % of bare async).
 ¹ ran out of codes after 7-8 s (696 issued; 121 refusals as replayed), so the rate is of
 the first seconds. ² a few hundred codes issued in 30 s on the saturated machine: redeemed
 for 2 s only (the bench now redeems no longer than the codes last at 130 a second). Every
@@ -121,11 +123,12 @@ other figure had zero errors but one 409 of the redeem door before (a holder's n
 meeting its previous one, as in earlier runs).
 
 What the figures say, within their noise: the contact start is 1.4-4× faster on one worker
-(now ≈ half of what a bare one-row write achieves on this machine), the redeem 1.1-1.6×;
+and 1.5-2.5× on two (now half to three quarters of what a bare one-row write achieves on
+this machine), the redeem 1.1-1.6×;
 the e-card check within noise (its four saved round trips are ≈ 0.3 ms of its ≈ 5 ms); the
 day's lifecycle writes unchanged at 3-4 a second, for the queueing above. 50 % of bare
 async is out of reach for a door that commits: the bare write itself (BEGIN, one INSERT,
-COMMIT on the same pool, no credential, throttle or audit) is 14 % of bare async here.
+COMMIT on the same pool, no credential, throttle or audit) is 11-14 % of bare async here.
 
 Left, by payoff: (1) one hop for an authenticated write (the credential lookup in the
 route's own thread and transaction, as `ReadAccess` does for reads; shared plumbing in
