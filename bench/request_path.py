@@ -3,7 +3,7 @@ with wrk in one run, and a city's day (reads and lifecycle writes at once) on 1 
 
     PYTHONPATH=src .venv/bin/python bench/request_path.py [--duration 15] [--connections 50]
         [--workers 1 2] [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench]
-        [--before REVISION]
+        [--before REVISION] [--writes-only] [--before-reads-only]
 
 Without --database-url the platform runs on its default, a SQLite file (in a temporary
 folder); a PostgreSQL URL names a database the bench creates afresh and drops afterwards.
@@ -17,6 +17,11 @@ What each run prints: requests per second, p50 and p99 latency, and errors (non-
 and socket errors) for
 
 - bare async and bare sync (`GET /async`, `GET /sync`): the ceiling for this machine;
+- bare write (`POST /write`, with the doors): a bare async route that commits the row a
+  contact start commits (BEGIN, one INSERT into transit_contact_sessions, COMMIT) on the
+  platform's engine and pool settings in one thread-pool hop, no credential, throttle or
+  audit: the ceiling for a door that must commit. The doors that write and the day's
+  lifecycle writes print their share of it beside their share of bare async;
 - `GET /healthz` through the platform's middleware (goal ≥ 80 % of bare async);
 - `GET /api/v1/cards/{card_no}` with an admin token (goal ≥ 50 % of bare async);
 - the day: `wrk -t2 -c(N-2)` of reads (12 in 20 card look-ups over 50 cards, 5 e-card code
@@ -28,6 +33,12 @@ and socket errors) for
   checked by a terminal (`POST /api/v1/ecard/verify`), the transit contact polled and
   started, and e-card codes redeemed at a counter (each code once, on e-card holders of its
   own, at c=REDEEM_CONNECTIONS).
+
+`--before REVISION` measures that revision's `ykt serve` just before each figure of now, on
+the same database, worker count by worker count (every door and the day; `--before-reads-only`
+keeps to /healthz and the card read); `--writes-only` measures only the doors that write (the
+e-card check writes its throttle counter) and the day. bench/write_doors.py counts each write
+door's round trips to PostgreSQL and its CPU in process.
 
 ## PostgreSQL reads in one statement on the event loop (2026-12-05 13:20-14:30, branch pgread from adf802b)
 
@@ -116,6 +127,106 @@ connection instead of one per wait); and a measurement on a quiet machine, where
 of the earlier rounds were taken. The redeem door's 279 errors in this run were codes
 reused: at this load 384 codes were issued in the 30 s allowed, fewer than 10 s of redeems
 take (a bench limit of that door, not a refusal of the platform; zero errors elsewhere).
+
+## The doors that write, on PostgreSQL (2026-12-05 afternoon, branch writedoors from adf802b)
+
+What a write door costs, counted in process by bench/write_doors.py (TestClient, PostgreSQL;
+round trips as psycopg makes them, BEGIN, COMMIT and the plain db.raw selects included; CPU
+per request with the TestClient's own side, load 6-9, so read the CPU loosely):
+
+| door, adf802b → now                  | round trips | CPU ms a request |
+|--------------------------------------|-------------|------------------|
+| e-card check (`POST /ecard/verify`)  | 12 → 8      | 6.1 → 5.1        |
+| contact start (`POST /transit/contacts`) | 13 → 6  | 8.4 → 4.7        |
+| redeem (`POST /ecard/redeem`)        | 19 → 15     | 15.2 → 9.6       |
+| temporary loss / unblock (12333)     | 65 / 64     | 35 / 34, unchanged |
+
+- **Contact start** was three transactions: store the contact, read it back, run the first
+  round over the empty transcript and store its command. The first round needs nothing
+  stored (over an empty transcript it has only the actor, purpose, subject and date-time,
+  which are the contact's own), so `transit.contact.start_contact` runs it first and stores
+  the contact with its command in one transaction; the order and refund checks run before,
+  in a read-only unit of work (a nested write would wait for SQLite's writer turn). The
+  route is async with one thread-pool hop (a sync route's answer took a second hop).
+- **Redeem** (`ecard.service.redeem_token`) loaded the e-card with its consents, the person
+  with its relations and the current card through the ORM, flushed an `EcardTokenUse` object
+  and an audit object. It now makes `read_verification`'s plain selects in the same order
+  (signature, e-card and index, nonce, window, replay, status, consent), inserts the use with
+  a plain INSERT (its unique nonce still refuses a second redeem, racing or not:
+  tests/ecard/test_lifecycle.py) and the audit record with `audit(insert_now=True)` (a chain
+  collision is still a 409), one transaction; the route is async with one hop.
+  tests/ecard/test_fast_check.py checks the use's columns, the one audit record chained to the
+  e-card's last, the verified trail, and that the answer is the check's marked used.
+- **The e-card check** reads in `Platform.statement_read_uow` (no BEGIN and ROLLBACK at READ
+  COMMITTED), and so does its throttle's credential lookup: 4 round trips fewer.
+
+Why a second worker did not help (the 13:15 figures: verify 128 → 103, contact start
+148 → 107 rps): not a lock. pg_stat_activity sampled every 0.5 s over a whole 1- and
+2-worker run (13:24-13:31, 600 samples) had **no backend waiting on a Lock** (the throttle
+counter's row is upserted in autocommit, held for one statement), WAL waits (WALSync,
+WALWrite: commits' fsync) in 55 of them, and otherwise idle or "idle in transaction,
+ClientRead" backends: PostgreSQL waits for Python. SQLite's writer turn (`db.engine.TurnTakingConnection`) is made only for SQLite
+URLs; each worker's pool (20) matches its thread limit, and `pg_stat_activity` showed 21
+sessions. In that run two workers were faster (verify 166 → 182, contact start 121 → 164):
+each of these doors is 5-15 ms of Python CPU, and wrk, PostgreSQL and the workers share two
+cores, so a second process adds contention, not CPU, whichever way the noise falls.
+
+Why a lifecycle write takes ≈ 0.5 s in the day: queueing, not a lock, and not one door's
+cost. The day's reads keep 48 connections busy at ≈ 250-330 rps, so by Little's law a read
+waits 48 / 300 ≈ 160 ms (their p50: 120-176 ms) for the event loop, a thread-pool token and
+the interpreter. A write passes that queue at every hop: authorize's credential lookup, the
+throttle's (redeem), the route, and a sync route's answer validation: 2-4 hops ≈ 3 × 160 ms,
+its p50. Making the contact start 2× cheaper moved the day's write p50 within its noise
+(below: 453 → 462 ms in one run, 647 → 345 in the other).
+The temporary loss and unblock are also the costliest requests (35 ms of CPU, 65 round
+trips): 70 % of it is delivering their events in the request's own thread after the commit
+(`events.wiring._dispatch_quietly`, with no NATS configured: the e-card consumer re-derives
+the e-card and re-signs both status lists, the bank's simulated consumers, notices): 8.7 ms
+and 14 ms wall without the in-process delivery against 30 ms and 47-71 ms with it.
+
+`bench/request_path.py --duration 10 --writes-only --before adf802b`, PostgreSQL, before and
+now one after the other per worker count. **The machine was saturated** (load average
+8.5 → 17; other helpers' suites and benches, and this branch's own test runs at nice 15);
+the bare write of run 1 failed (its first version made an engine per thread) and is left out.
+
+| figure (rps, p50 ms)          | run 1, adf802b  | run 1, now      | run 2, adf802b | run 2, now     |
+|-------------------------------|-----------------|-----------------|----------------|----------------|
+| load average at start         | 11.1 (1 w.), 10.5 (2 w.) | 16.9, 9.7 | 12.2         | 17.6           |
+| bare async / bare write       | 3,707 / —       |                 | 3,307 / 477    |                |
+| e-card check, 1 worker        | 118 (372)       | 152 (292)       | 137 (315)      | 138 (329)      |
+| contact start, 1 worker       | 68 (513)        | 284 (148)       | 157 (262)      | 224 (177) = 47 % of bare write |
+| redeem (c=4), 1 worker        | 51 (62)         | 81 (41) ¹       | 20 ² (174)     | 42 ² (78)      |
+| day reads + writes, 1 worker  | 306 + 3 (453)   | 275 + 4 (462)   | 239 + 3 (647)  | 326 + 4 (345)  |
+| e-card check, 2 workers       | 176 (253)       | 164 (282)       | 175 (270) ³    | 172 (226) ³    |
+| contact start, 2 workers      | 166 (269)       | 255 (163)       | 117 (371) ³    | 289 (141) = 72 % of bare write ³ |
+| redeem (c=4), 2 workers       | 71 (49)         | 75 (45)         | 42 ² (80) ³    | 54 ² (62) ³    |
+| day reads + writes, 2 workers | 234 + 4 (467)   | 263 + 3 (472)   | 318 + 3 (553) ³ | 331 + 2 (634) ³ |
+
+³ run 3, 14:31-14:36, two workers only (load 6.6 → 12.5; bare async 3,735, bare write 400
+rps = 10.7 % of bare async).
+¹ ran out of codes after 7-8 s (696 issued; 121 refusals as replayed), so the rate is of
+the first seconds. ² a few hundred codes issued in 30 s on the saturated machine: redeemed
+for 2 s only (the bench now redeems no longer than the codes last at 130 a second). Every
+other figure had zero errors but one 409 of the redeem door before (a holder's next code
+meeting its previous one, as in earlier runs).
+
+What the figures say, within their noise: the contact start is 1.4-4× faster on one worker
+and 1.5-2.5× on two (now half to three quarters of what a bare one-row write achieves on
+this machine), the redeem 1.1-1.6×;
+the e-card check within noise (its four saved round trips are ≈ 0.3 ms of its ≈ 5 ms); the
+day's lifecycle writes unchanged at 3-4 a second, for the queueing above. 50 % of bare
+async is out of reach for a door that commits: the bare write itself (BEGIN, one INSERT,
+COMMIT on the same pool, no credential, throttle or audit) is 11-14 % of bare async here.
+
+Left, by payoff: (1) one hop for an authenticated write (the credential lookup in the
+route's own thread and transaction, as `ReadAccess` does for reads; shared plumbing in
+api/deps, not touched here) and the throttle counted in that hop: the day's write p50 is hops ×
+the read queue; (2) deliver in-process events off the request's thread (or batch the e-card
+consumer's status-list signing): 70 % of a loss's CPU; (3) the throttle dependency of the
+check resolves the credential through the ORM (`resolve_token`): `credential_holder`'s plain
+select would do; (4) the redeem's remaining 15 round trips (the credential 3, the throttle 1,
+e-card, nonce, card, blocks, consents, person, use, audit head, audit, BEGIN, COMMIT): a join
+of the e-card, its consents and the person would save two.
 
 ## The e-card check door on plain selects (2026-12-05 noon, branch ecardfast from ce10e0d)
 
@@ -535,6 +646,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -554,6 +666,7 @@ WRITE_THREADS = 2
 DOOR_HOLDERS = 24
 REDEEM_CONNECTIONS = 4
 REDEEM_CEILING_RPS = 350
+REDEEM_SECOND_RATE = 130  # the most redeems a second measured yet (plus a margin)
 ISSUING_SECONDS = 30  # a code lives 60 s: issuing one takes 9-13 ms, so at most this long
 # The bench counts every throttled call as production does, but one address and a handful of
 # credentials make the whole load: the limits are raised so that counting is all they do.
@@ -571,6 +684,52 @@ async def bare_async() -> dict[str, str]:
 @bare_app.get("/sync")
 def bare_sync() -> dict[str, str]:
     return {"status": "ok"}
+
+
+# The second baseline, for the doors that write: what a bare route achieves that commits the
+# row a contact start commits (one transit_contact_sessions row: BEGIN, INSERT, COMMIT) on the
+# platform's own engine and pool settings (db.engine.make_engine), in one thread-pool hop,
+# with no credential, throttle, audit or use case. A door that must commit a write is bounded
+# by this (its commit waits for the disk), not by a constant answer.
+_bare_engine = None
+_bare_engine_made = threading.Lock()
+_bare_threads = None  # as many threads at once as the pool keeps connections (api.app._serving)
+
+
+def _bare_insert() -> str:
+    global _bare_engine
+    import uuid
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from yikatong.db.engine import make_engine
+    from yikatong.transit.models import CardContactSession
+
+    with _bare_engine_made:  # one engine (one pool) for every thread
+        if _bare_engine is None:
+            _bare_engine = make_engine(os.environ["YKT_DATABASE_URL"])
+    now, contact_id = datetime.now(UTC).replace(microsecond=0), str(uuid.uuid4())
+    with _bare_engine.begin() as connection:
+        connection.execute(insert(CardContactSession.__table__).values(
+            id=contact_id, purpose="read", subject=None, actor_user="bench", actor_user_id=None,
+            actor_role="transit_operator", actor_channel="transit", actor_branch=None,
+            actor_person=None, started_at=now, exchanges=[], awaiting="00A4040000",
+            state="awaiting_card", updated_at=now, version=1))
+    return contact_id
+
+
+@bare_app.post("/write", status_code=201)
+async def bare_write(body: dict) -> dict[str, str]:
+    global _bare_threads
+    from anyio import CapacityLimiter, to_thread
+
+    from yikatong.db.engine import POOL_SIZE
+
+    if _bare_threads is None:  # on the event loop: made once
+        _bare_threads = CapacityLimiter(POOL_SIZE)
+    contact_id = await to_thread.run_sync(_bare_insert, limiter=_bare_threads)
+    return {"contact_id": contact_id, "purpose": body.get("purpose", "")}
 
 
 # --- database and seed data ------------------------------------------------------------------
@@ -653,7 +812,7 @@ def wrk(base: str, script: str, *, threads: int, connections: int, duration: int
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
                "-s", str(WRK_LUA / script), base]
     finished = subprocess.run(command, env={**os.environ, **env, "YKT_BENCH_LUA": str(WRK_LUA)},
-                              capture_output=True, text=True, check=True)
+                              capture_output=True, text=True, errors="replace", check=True)
     for refusal in finished.stderr.splitlines():
         print(f"    ({env.get('YKT_BENCH_LABEL')}) {refusal}")
     [line] = [line for line in finished.stdout.splitlines() if line.startswith("WRK_RESULT ")]
@@ -679,15 +838,18 @@ def door_load(base: str, door: str, label: str, *, plan: Path, duration: int,
 
 
 def doors(base: str, plan: Path, holders: list, door_holders: list, run_no: int,
-          bare_async: dict, duration: int, connections: int) -> None:
+          baselines: dict, duration: int, connections: int, *, writes_only: bool = False) -> None:
     """The e-card check by a terminal, the transit contact polled and started (c=connections),
     then e-card codes redeemed at a counter (c=REDEEM_CONNECTIONS, codes issued just before:
-    a code lives 60 s)."""
-    for door, label in (("verify", "POST /ecard/verify (terminal)"),
-                        ("contact_poll", "GET /transit/contacts/{id} (poll)"),
-                        ("contact_start", "POST /transit/contacts (start)")):
-        print(line(door_load(base, door, label, plan=plan, duration=duration,
-                             connections=connections), bare_async))
+    a code lives 60 s). The doors that write are shown beside the bare write too."""
+    bare_async, bare_write = baselines["async"], baselines.get("write")
+    for door, label, writes in (("verify", "POST /ecard/verify (terminal)", True),
+                                ("contact_poll", "GET /transit/contacts/{id} (poll)", False),
+                                ("contact_start", "POST /transit/contacts (start)", True)):
+        if writes or not writes_only:
+            print(line(door_load(base, door, label, plan=plan, duration=duration,
+                                 connections=connections), bare_async,
+                       bare_write if writes else None))
     import time
 
     started = time.perf_counter()
@@ -700,10 +862,13 @@ def doors(base: str, plan: Path, holders: list, door_holders: list, run_no: int,
             its_codes.append(holder.qr(password=None))
     issued = time.perf_counter() - started
     write_plan(plan, base, holders, run_no, door_codes=codes)
+    # no longer than the codes last at REDEEM_SECOND_RATE (on a loaded machine issuing is
+    # slow: out of codes, the door only refuses replays, counted as errors)
+    seconds = max(2, min(duration, sum(map(len, codes)) // REDEEM_SECOND_RATE))
     result = door_load(base, "redeem", f"POST /ecard/redeem (c={REDEEM_CONNECTIONS})", plan=plan,
-                       duration=duration, connections=REDEEM_CONNECTIONS)
-    print(line(result, bare_async) + f"   ({sum(map(len, codes))} codes issued in "
-          f"{issued:.0f} s)")
+                       duration=seconds, connections=REDEEM_CONNECTIONS)
+    print(line(result, bare_async, bare_write) + f"   ({sum(map(len, codes))} codes issued in "
+          f"{issued:.0f} s, redeemed for {seconds} s)")
 
 
 def day_load(base: str, *, plan: Path, duration: int, connections: int) -> tuple[dict, dict]:
@@ -778,74 +943,88 @@ def lua_value(value) -> str:
 # --- the run --------------------------------------------------------------------------------------
 
 
-def line(result: dict, baseline: dict | None = None) -> str:
+def line(result: dict, baseline: dict | None = None, bare_write: dict | None = None) -> str:
     ratio = f"   {result['rps'] / baseline['rps']:6.1%} of bare async" if baseline else ""
+    if bare_write is not None:
+        ratio += f", {result['rps'] / bare_write['rps']:6.1%} of bare write"
     return (f"  {result['label']:34} {result['rps']:8.0f} rps   p50 {result['p50_ms']:7.1f} ms   "
             f"p99 {result['p99_ms']:7.1f} ms   errors {result['errors']}{ratio}")
 
 
-def measure_before(revision: str, env: dict[str, str], holders: list, workdir: Path, log: Path,
-                   bare_async: dict, duration: int, connections: int, workers: int) -> None:
-    """The two single-route figures on an earlier revision, same database, same run (one
-    worker without `--workers`, which revisions before it lack)."""
+def source_env(revision: str, env: dict[str, str], workdir: Path) -> dict[str, str]:
+    """The servers' environment for an earlier revision's `src` (extracted once)."""
     source = workdir / "before" / "src"
     if not source.exists():
         source = source_of(revision, workdir)
-    env = {**env, "PYTHONPATH": os.pathsep.join([str(source), str(REPO)])}
+    return {**env, "PYTHONPATH": os.pathsep.join([str(source), str(REPO)])}
+
+
+def measure_platform(title: str, env: dict[str, str], workers: int | None, run_no: int, *,
+                     holders: list, door_holders: list, workdir: Path, log: Path,
+                     baselines: dict, args) -> None:
+    """One `ykt serve` (`workers` None: without the option, for revisions before it): the
+    single routes, the doors on their own and the day. `--writes-only`: the doors that
+    write (and the check, which writes its throttle counter) and the day only."""
+    bare_async, bare_write = baselines["async"], baselines.get("write")
+    duration, connections = args.duration, args.connections
     port = free_port()
-    with serving(platform_command(port, None if workers == 1 else workers), env, port, log) as (base, _):
-        plan = workdir / "plan-before.lua"
-        write_plan(plan, base, holders, 0)
-        print(f" platform at {revision} (before), {workers} worker process"
-              f"{'es' if workers > 1 else ''}:")
-        print(line(get_load(base, "/healthz", "GET /healthz", plan=plan, duration=duration,
-                            connections=connections), bare_async))
-        print(line(get_load(base, f"/api/v1/cards/{holders[0].card_no}",
-                            "GET /api/v1/cards/{no} (admin)", plan=plan, auth=True,
-                            duration=duration, connections=connections), bare_async))
+    with serving(platform_command(port, workers), env, port, log) as (base, _):
+        plan = workdir / f"plan-{run_no}.lua"
+        write_plan(plan, base, holders, run_no)
+        count = workers or 1
+        print(f" {title}, {count} worker process{'es' if count > 1 else ''}: {load()}")
+        if not args.writes_only:
+            print(line(get_load(base, "/healthz", "GET /healthz", plan=plan, duration=duration,
+                                connections=connections), bare_async))
+            print(line(get_load(base, f"/api/v1/cards/{holders[0].card_no}",
+                                "GET /api/v1/cards/{no} (admin)", plan=plan, auth=True,
+                                duration=duration, connections=connections), bare_async))
+        if args.before_reads_only:
+            return
+        if not args.no_doors:
+            doors(base, plan, holders, door_holders, run_no, baselines, duration, connections,
+                  writes_only=args.writes_only)
+        write_plan(plan, base, holders, run_no)  # fresh codes for the day
+        reads, writes = day_load(base, plan=plan, duration=duration, connections=connections)
+        print(line(reads, bare_async))
+        print(line(writes, bare_async, bare_write))
 
 
 def run(args) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ykt-bench-"))
     log = workdir / "servers.log"
     duration, connections = args.duration, args.connections
+    runs = len(args.workers) * (2 if args.before else 1)
     try:
         with database(args.database_url, workdir) as url:
             env = server_env(url, workdir)
-            platform, holders, door_holders = seed(env, len(args.workers))
+            platform, holders, door_holders = seed(env, runs)
             print(f"database: {platform.engine.dialect.name}; wrk -t2 -c{connections} "
                   f"-d{duration}s per figure; before: {load()}")
             port = free_port()
             with serving(bare_command(port), env, port, log, probe="/async") as (bare, _):
-                bare_async = get_load(bare, "/async", "bare FastAPI async", plan=workdir / "none",
-                                      duration=duration, connections=connections)
+                baselines = {"async": get_load(bare, "/async", "bare FastAPI async",
+                                               plan=workdir / "none", duration=duration,
+                                               connections=connections)}
                 bare_sync = get_load(bare, "/sync", "bare FastAPI sync", plan=workdir / "none",
                                      duration=duration, connections=connections)
-            print(line(bare_async))
-            print(line(bare_sync, bare_async))
-            for workers in args.workers if args.before else ():
-                measure_before(args.before, env, holders, workdir, log, bare_async, duration,
-                               connections, workers)
-            for run_no, workers in enumerate(args.workers):
-                port = free_port()
-                with serving(platform_command(port, workers), env, port, log) as (base, _):
-                    plan = workdir / f"plan-{workers}.lua"
-                    write_plan(plan, base, holders, run_no)
-                    print(f" platform, {workers} worker process{'es' if workers > 1 else ''}:")
-                    health = get_load(base, "/healthz", "GET /healthz", plan=plan,
-                                      duration=duration, connections=connections)
-                    print(line(health, bare_async))
-                    card = get_load(base, f"/api/v1/cards/{holders[0].card_no}",
-                                    "GET /api/v1/cards/{no} (admin)", plan=plan, auth=True,
-                                    duration=duration, connections=connections)
-                    print(line(card, bare_async))
-                    if not args.no_doors:
-                        doors(base, plan, holders, door_holders, run_no, bare_async, duration,
-                              connections)
-                    write_plan(plan, base, holders, run_no)  # fresh codes for the day
-                    for result in day_load(base, plan=plan, duration=duration,
-                                           connections=connections):
-                        print(line(result, bare_async))
+                if not args.no_doors:
+                    baselines["write"] = door_load(
+                        bare, "bare_write", "bare FastAPI write (1 row)", plan=workdir / "none",
+                        duration=duration, connections=connections)
+            print(line(baselines["async"]))
+            print(line(bare_sync, baselines["async"]))
+            if "write" in baselines:
+                print(line(baselines["write"], baselines["async"]))
+            shared = dict(holders=holders, door_holders=door_holders, workdir=workdir, log=log,
+                          baselines=baselines, args=args)
+            before = source_env(args.before, env, workdir) if args.before else None
+            for number, workers in enumerate(args.workers):
+                if before is not None:  # before and now one after the other, same minutes
+                    measure_platform(f"platform at {args.before} (before)", before,
+                                     None if workers == 1 else workers,
+                                     len(args.workers) + number, **shared)
+                measure_platform("platform", env, workers, number, **shared)
             print(f"goals: /healthz ≥ 80 % and card read ≥ 50 % of bare async, zero errors; "
                   f"after: {load()}")
             platform.engine.dispose()
@@ -863,10 +1042,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
     parser.add_argument("--database-url", default=None, help="PostgreSQL (created and dropped)")
     parser.add_argument("--before", metavar="REVISION", default=None,
-                        help="also measure /healthz and the card read at this git revision")
+                        help="also measure this git revision, before each figure of now")
     parser.add_argument("--keep", action="store_true", help="keep the working folder and logs")
     parser.add_argument("--no-doors", action="store_true",
                         help="skip the e-card and transit doors measured on their own")
+    parser.add_argument("--writes-only", action="store_true",
+                        help="only the doors that write (verify, contact start, redeem) and the day")
+    parser.add_argument("--before-reads-only", action="store_true",
+                        help="the before revision (and now) on /healthz and the card read only")
     run(parser.parse_args())
 
 

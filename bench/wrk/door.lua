@@ -1,6 +1,6 @@
 -- One read door on its own, over and over (YKT_BENCH_DOOR): an e-card code checked by a
 -- terminal (verify), a transit contact polled by the counter that started it (contact_poll)
--- or started (contact_start), or e-card codes redeemed at a counter (redeem: each code once,
+-- or started (contact_start), the bare app's one-row write (bare_write), or e-card codes redeemed at a counter (redeem: each code once,
 -- each wrk thread on the codes of its own holders, round robin, so that no two requests in
 -- flight redeem for the same e-card).
 package.path = os.getenv("YKT_BENCH_LUA") .. "/?.lua;" .. package.path
@@ -15,6 +15,11 @@ function setup(thread)
 end
 
 function init(args)
+  if door == "bare_write" then  -- the bare app's write baseline: no plan, no credential
+    fixed = wrk.format("POST", "/write", { ["Content-Type"] = "application/json" },
+                       '{"purpose": "read"}')
+    return
+  end
   local plan = common.plan()
   local function bearer(token)
     return { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json" }

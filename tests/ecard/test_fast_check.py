@@ -118,3 +118,39 @@ def test_fast_check_picks_the_card_the_orm_path_picks_after_a_replacement(platfo
     assert person.card_no != old_card
     verdict = both_paths(platform, client, person.qr())  # two cards: the new one in use
     assert verdict.valid and verdict.card_status == "normal"
+
+
+def test_a_redeem_records_the_use_and_one_audit_record_and_answers_as_the_check(platform,
+                                                                                client, holder):
+    """The redeem door's plain statements: the code's use (every column), one audit record
+    chained to the e-card's last, and the check's answer marked used."""
+    from sqlalchemy import select
+
+    from yikatong.audit import service as audit
+    from yikatong.audit.models import AuditRecord
+    from yikatong.ecard.models import EcardTokenUse
+
+    person = holder()
+    token = person.qr()
+    keys = platform.get(KeyStore)
+    with platform.uow(read_only=True) as uow:
+        checked = service.verify_token(uow=uow, token=token, keys=keys)
+    redeemed = redeem(platform, token, business=" hospital_registration ")
+    assert redeemed == service.Verification(**{**vars(checked), "used": True})
+    claims = read_genuine(token, service.verifiers(keys))
+    with platform.uow(read_only=True) as uow:
+        use = uow.session.execute(select(EcardTokenUse)).scalar_one()
+        chain = uow.session.execute(select(AuditRecord).where(
+            AuditRecord.entity_type == "ecard", AuditRecord.entity_id == use.ecard_no)
+            .order_by(AuditRecord.seq)).scalars().all()
+    assert (use.nonce, use.ecard_no, use.business, use.terminal_id, use.used_by) == (
+        claims.nonce.hex(), f"{claims.ecard_no:016d}", "hospital_registration", "T-01",
+        "counter-1")
+    assert use.token_expires_at == claims.expires_at
+    last, before = chain[-1], chain[-2]
+    assert [record.action for record in chain].count("ecard.qr_redeemed") == 1
+    assert (last.action, last.seq, last.prev_hash, last.after) == (
+        "ecard.qr_redeemed", before.seq + 1, before.hash,
+        {"business": "hospital_registration", "terminal_id": "T-01"})
+    with platform.uow(read_only=True) as uow:
+        assert audit.verify_trail(uow=uow, keys=keys).ok

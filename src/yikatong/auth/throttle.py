@@ -380,7 +380,7 @@ def throttled_per_credential_or_address(credential_rule: str, address_rule: str,
         credential = presented_credential(request)
         if credential is not None:
             try:
-                with platform.uow(read_only=True) as uow:
+                with platform.statement_read_uow() as uow:  # no BEGIN, no ROLLBACK
                     role = resolve_token(uow=uow, token=credential).role
             except DomainError:
                 role = None

@@ -103,7 +103,9 @@ async def verify(body: VerifyIn, platform: Platform = Depends(platform_dep)):
 
 
 def _verify(platform: Platform, token: str) -> VerificationOut:
-    with platform.uow(read_only=True) as uow:
+    # At READ COMMITTED a statement sees inside a transaction what it sees on its own: no
+    # BEGIN and ROLLBACK on PostgreSQL (Platform.statement_read_uow).
+    with platform.statement_read_uow() as uow:
         return verification_out(service.read_verification(uow=uow, token=token,
                                                            keys=_keys(platform)))
 
@@ -114,8 +116,14 @@ def _verify(platform: Platform, token: str) -> VerificationOut:
 @router.post("/redeem", response_model=VerificationOut,
              summary="Accept a code for one business transaction / 受理电子社保卡二维码",
              dependencies=[throttled_per_credential("ecard_terminal")])
-def redeem(body: RedeemIn, actor: Actor = Depends(current_actor),
-           platform: Platform = Depends(platform_dep)):
+async def redeem(body: RedeemIn, actor: Actor = Depends(current_actor),
+                 platform: Platform = Depends(platform_dep)):
+    # One thread-pool hop for the transaction and the answer, built there: a sync route
+    # would take a second hop to validate its answer.
+    return await run_in_threadpool(_redeem, platform, actor, body)
+
+
+def _redeem(platform: Platform, actor: Actor, body: RedeemIn) -> VerificationOut:
     with platform.uow() as uow:
         return verification_out(service.redeem_token(
             uow=uow, actor=actor, token=body.token.strip(), business=body.business,

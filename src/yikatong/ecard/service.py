@@ -24,17 +24,17 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from yikatong.core.actor import Actor, Role
 from yikatong.core.choices import echo
 from yikatong.core.clock import as_utc
-from yikatong.core.errors import Forbidden, InvalidInput
+from yikatong.core.errors import ConcurrentChange, Forbidden, InvalidInput
 from yikatong.crypto.protocols import KeyStore
 from yikatong.crypto.sm2 import Sm2Signer, Sm2Verifier
 from yikatong.db.raw import RawSelect
-from yikatong.db.uow import UnitOfWork
+from yikatong.db.uow import UnitOfWork, is_audit_collision
 from yikatong.ecard import rules, status_list
 from yikatong.ecard.errors import (
     ConsentNotGiven,
@@ -478,11 +478,7 @@ def read_verification(*, uow: UnitOfWork, token: str, keys: KeyStore) -> Verific
         _check_usable(status, consents)
     except TokenRejected as rejection:
         error = rejection
-    person = _PERSON_NAME.first(connection, {"person_id": ecard.person_id})
-    if person is None:
-        from yikatong.people.errors import PersonNotFound
-
-        raise PersonNotFound(person_id=ecard.person_id)  # as get_person would
+    person = _person_named(connection, ecard.person_id)
     return _answer(ecard.ecard_no, person.name, person.ssn or "",
                    status or _derive_read(uow, ecard), claims, error, used=used)
 
@@ -546,30 +542,61 @@ def redeem_token(*, uow: UnitOfWork, actor: Actor, token: str, business: str,
                  terminal_id: str | None, keys: KeyStore) -> Verification:
     """A terminal or counter accepts a code for one business transaction (online). Raises
     TokenRejected (forged, expired, replayed, revoked, suspended); a second use of the same
-    code is refused as a replay, even when two terminals race (unique nonce)."""
+    code is refused as a replay, even when two terminals race (unique nonce).
+
+    The checks of `read_verification` (plain selects of the columns read, in the same order
+    as `verify_token`'s), then the use and its audit record as plain INSERTs in this
+    transaction: no ORM object is loaded or flushed for a row nobody changes."""
     if not (business or "").strip() or len(business) > 64:
         raise InvalidInput(reason_zh="请说明业务类型（最多64字符）",
                            reason_en="name the business transaction (at most 64 characters)")
     claims = read_genuine(token, verifiers(keys))
-    ecard = _ecard_for_claims(uow, claims)
-    if ecard is None:
+    connection = uow.connection()
+    ecard = _ECARD_BY_NO.first(connection, {"ecard_no": f"{claims.ecard_no:016d}"})
+    if ecard is None or ecard.status_index != claims.status_index:
         raise rejected("未找到对应的电子社保卡", "no such e-card", "unknown")
-    status = _check_current(uow, ecard, claims, used=_used(uow, claims.nonce))
-    uow.session.add(EcardTokenUse(
-        nonce=claims.nonce.hex(), ecard_no=ecard.ecard_no, business=business.strip(),
-        terminal_id=terminal_id, used_by=actor.user_id, token_expires_at=claims.expires_at,
-        used_at=uow.now()))
+    used = _NONCE_USED.first(connection, {"nonce": claims.nonce.hex()}) is not None
+    check_window(claims, uow.now())
+    if used:
+        raise _replayed()
+    status = _derive_read(uow, ecard)
+    _check_usable(status, [_facts(row) for row in
+                           _CONSENTS_OF.rows(connection, {"ecard_id": ecard.id})])
+    person = _person_named(connection, ecard.person_id)
     try:
-        uow.session.flush()
-    except IntegrityError:
+        connection.execute(_TOKEN_USE_INSERT, {
+            "nonce": claims.nonce.hex(), "ecard_no": ecard.ecard_no, "business": business.strip(),
+            "terminal_id": terminal_id, "used_by": actor.user_id,
+            "token_expires_at": claims.expires_at, "used_at": uow.now()})
+    except IntegrityError:  # another terminal redeemed it first (the nonce is unique)
         uow.session.rollback()
         raise _replayed() from None
-    uow.audit(actor=actor, action="ecard.qr_redeemed", entity_type="ecard",
-              entity_id=ecard.ecard_no,
-              after={"business": business.strip(), "terminal_id": terminal_id})
-    result = _describe(uow, ecard, claims, status, None, used=True)
+    try:
+        uow.audit(actor=actor, action="ecard.qr_redeemed", entity_type="ecard",
+                  entity_id=ecard.ecard_no, insert_now=True,
+                  after={"business": business.strip(), "terminal_id": terminal_id})
+    except IntegrityError as error:  # as UnitOfWork.commit turns a collision at flush
+        uow.session.rollback()
+        if is_audit_collision(error):
+            raise ConcurrentChange() from error
+        raise
+    result = _answer(ecard.ecard_no, person.name, person.ssn or "", status, claims, None,
+                     used=True)
     uow.commit()
     return result
+
+
+_TOKEN_USE_INSERT = insert(EcardTokenUse.__table__)
+
+
+def _person_named(connection, person_id: int):
+    """The person's name and ssn (plain select); PersonNotFound as get_person would."""
+    person = _PERSON_NAME.first(connection, {"person_id": person_id})
+    if person is None:
+        from yikatong.people.errors import PersonNotFound
+
+        raise PersonNotFound(person_id=person_id)
+    return person
 
 
 def verifiers(keys: KeyStore) -> dict[int, Sm2Verifier]:

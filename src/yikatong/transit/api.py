@@ -20,6 +20,7 @@ from __future__ import annotations
 from functools import partial
 
 from fastapi import APIRouter, Depends, Header, Path, Query
+from starlette.concurrency import run_in_threadpool
 
 from yikatong.api.deps import ReadAccess, current_actor, platform_dep, read_access
 from yikatong.cards import service as cards
@@ -80,12 +81,18 @@ def get_top_up(order_no: str, actor: Actor = Depends(current_actor),
 
 @router.post("/contacts", response_model=ContactOut, status_code=201,
              summary="Start a card contact; answers with the first command / 开始读写卡")
-def start_contact(body: ContactIn, actor: Actor = Depends(current_actor),
-                  platform: Platform = Depends(platform_dep)):
+async def start_contact(body: ContactIn, actor: Actor = Depends(current_actor),
+                        platform: Platform = Depends(platform_dep)):
     subject = {"top_up": body.order_no, "refund": body.card_no}.get(body.purpose)
     if body.purpose != "read" and not subject:
         raise InvalidInput(reason_zh="缺少订单号或卡号", reason_en="order_no (top_up) or card_no (refund) is required")
-    return _contact_out(contact.start_contact(platform=platform, actor=actor, purpose=body.purpose, subject=subject))
+    # One thread-pool hop for the contact and its answer: a sync route would take a second
+    # hop to validate the answer.
+    return await run_in_threadpool(_started_contact, platform, actor, body.purpose, subject)
+
+
+def _started_contact(platform: Platform, actor: Actor, purpose: str, subject: str | None) -> ContactOut:
+    return _contact_out(contact.start_contact(platform=platform, actor=actor, purpose=purpose, subject=subject))
 
 
 @router.post("/contacts/{contact_id}/answers", response_model=ContactOut,

@@ -122,28 +122,39 @@ def _operations() -> dict[Purpose, Operation]:
 
 def start_contact(*, platform, actor: Actor, purpose: Purpose | str, subject: str | None = None) -> ContactStep:
     """Open a contact and get the first command. Checks what can be checked before the card is
-    there (the order exists and is the actor's, the outlet may refund)."""
+    there (the order exists and is the actor's, the outlet may refund).
+
+    The first round runs before the contact is stored (over an empty transcript it needs
+    nothing stored: the actor, purpose, subject and date-time are the contact's own), and the
+    contact is stored with its outcome in one transaction, where storing it, reading it back
+    and storing the round took three."""
     purpose = Purpose(purpose)
     service.contact_channel(actor)
+    now = platform.clock.now()
+    if purpose is not Purpose.READ:
+        with platform.uow(read_only=True) as uow:
+            if purpose is Purpose.TOP_UP:
+                service.get_top_up(uow=uow, order_no=subject or "", actor=actor)
+            else:
+                if not subject:
+                    raise InvalidInput(reason_zh="退值须提供卡号", reason_en="a refund needs the card number")
+                refunds.check_direct_outlet(uow, actor)
+                cards.get_card(uow=uow, card_no=subject)  # a malformed or unknown card opens no contact
+    started_at = service.card_time(platform, now)
+    awaiting, result, problem = _first_round(platform, actor, purpose, subject, started_at)
     with platform.uow() as uow:
-        if purpose is Purpose.TOP_UP:
-            service.get_top_up(uow=uow, order_no=subject or "", actor=actor)
-        elif purpose is Purpose.REFUND:
-            if not subject:
-                raise InvalidInput(reason_zh="退值须提供卡号", reason_en="a refund needs the card number")
-            refunds.check_direct_outlet(uow, actor)
-            cards.get_card(uow=uow, card_no=subject)  # a malformed or unknown card opens no contact
-        now = uow.now()
         session = CardContactSession(
             id=str(uuid.uuid4()), purpose=str(purpose), subject=subject, actor_user=actor.user_id,
             actor_user_id=actor.account_id,
             actor_role=str(actor.role), actor_channel=str(actor.channel), actor_branch=actor.branch_code,
-            actor_person=actor.person_id, started_at=service.card_time(platform, now), exchanges=[],
-            awaiting=None, state="awaiting_card", updated_at=now,
+            actor_person=actor.person_id, started_at=started_at, exchanges=[],
+            awaiting=awaiting, result=result, problem=problem,
+            state="awaiting_card" if awaiting else "failed" if problem else "done",
+            updated_at=uow.now(),
         )
         uow.session.add(session)
         uow.commit()
-    return _round(platform, session.id)
+    return _step(session)
 
 
 def answer_contact(*, platform, actor: Actor, contact_id: str, response: str | None,
@@ -214,14 +225,7 @@ def _round(platform, contact_id: str) -> ContactStep:
         actor = Actor(user_id=session.actor_user, role=Role(session.actor_role), channel=Channel(session.actor_channel),
                       branch_code=session.actor_branch, person_id=session.actor_person,
                       account_id=session.actor_user_id)
-    awaiting, result, problem = None, None, None
-    try:
-        outcome = _operations()[purpose](platform, ScriptedReader(exchanges), actor, subject, when)
-        result = jsonable(outcome)
-    except NeedCommand as need:
-        awaiting = need.apdu.hex().upper()
-    except DomainError as error:
-        problem = error.to_problem()
+    awaiting, result, problem = _run(platform, exchanges, actor, purpose, subject, when)
     with platform.uow() as uow:
         session = uow.session.get(CardContactSession, contact_id)
         session.awaiting = awaiting
@@ -230,6 +234,27 @@ def _round(platform, contact_id: str) -> ContactStep:
         session.updated_at = uow.now()
         uow.commit()
         return _step(session)
+
+
+def _first_round(platform, actor: Actor, purpose: Purpose, subject: str | None,
+                 when: datetime) -> tuple[str | None, Any, dict | None]:
+    """The first round over an empty transcript, as `_round` runs it with the actor as a
+    stored contact gives it back (`_round` builds it from the contact's columns)."""
+    stored = Actor(user_id=actor.user_id, role=Role(str(actor.role)), channel=Channel(str(actor.channel)),
+                   branch_code=actor.branch_code, person_id=actor.person_id, account_id=actor.account_id)
+    return _run(platform, [], stored, purpose, subject, when)
+
+
+def _run(platform, exchanges: list, actor: Actor, purpose: Purpose, subject: str | None,
+         when: datetime) -> tuple[str | None, Any, dict | None]:
+    """(the next command, or the outcome as JSON, or the problem) of one round."""
+    try:
+        outcome = _operations()[purpose](platform, ScriptedReader(exchanges), actor, subject, when)
+    except NeedCommand as need:
+        return need.apdu.hex().upper(), None, None
+    except DomainError as error:
+        return None, None, error.to_problem()
+    return None, jsonable(outcome), None
 
 
 def _step(session: CardContactSession) -> ContactStep:
