@@ -170,3 +170,28 @@ def test_concurrent_late_posts_lose_no_update(books):
     assert _stored(books) == [280, 4880, 400]
     with books.uow() as uow:
         assert service.trial_balance(uow=uow).balanced
+
+
+def test_two_accounts_taken_down_are_both_checked_before_either_is_written(books):
+    with books.uow() as uow:
+        _late(uow, "late")
+        uow.commit()
+    back = [(ACCOUNT, 100), (POOL, -200), (PAYABLE, 100)]  # the pool and the account both go down
+    with books.uow() as uow, pytest.raises(InsufficientFunds):
+        _late(uow, "too-much", legs=[(ACCOUNT, 100), (POOL, -800), (PAYABLE, 700)])
+    assert _stored(books) == [700, 4700, 1000]
+    with books.uow() as uow:
+        _late(uow, "back", legs=back)
+        uow.commit()
+    assert _stored(books) == [500, 4600, 900]
+
+
+def test_the_account_taken_down_reads_its_new_balance_in_the_session(books):
+    with books.uow() as uow:
+        held = uow.session.execute(select(LedgerAccount).where(LedgerAccount.code == ACCOUNT)).scalar_one()
+        _late(uow, "late")
+        assert (held.balance, held.version) == (4700, 3)
+        assert service.balance(uow=uow, code=ACCOUNT) == 4700
+        uow.commit()
+    with books.uow() as uow:
+        assert service.trial_balance(uow=uow).balanced

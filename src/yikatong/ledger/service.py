@@ -175,11 +175,20 @@ _LATE_UPDATE = (update(_ACCOUNTS)
                 .values(balance=_ACCOUNTS.c.balance + bindparam("change"), version=_ACCOUNTS.c.version + 1))
 
 
+_GUARDED_UPDATE = (update(_ACCOUNTS)
+                   .where(_ACCOUNTS.c.id == bindparam("account_id"),
+                          (_ACCOUNTS.c.balance + bindparam("change")).between(literal(0), literal(MAX_BALANCE_FEN)))
+                   .values(balance=_ACCOUNTS.c.balance + bindparam("change"), version=_ACCOUNTS.c.version + 1)
+                   .returning(_ACCOUNTS.c.balance, _ACCOUNTS.c.version))
+_BALANCE_OF = select(_ACCOUNTS.c.balance).where(_ACCOUNTS.c.id == bindparam("account_id"))
+
+
 def _post_late(uow: UnitOfWork, checked: list[Leg], net: dict[str, Fen], *, request_id: str, kind: str,
                memo: str, fingerprint: str) -> Journal:
     """`post` with `late_unchecked` (see there): the accounts read unlocked; those it takes
-    down that may not go negative locked and checked; the journal, its postings and those
-    balances written now; the other balances' moves left to `_apply_late`."""
+    down that may not go negative locked and checked (one such account: by one conditional
+    UPDATE, its lock, check and write at once); then the journal and its postings; the other
+    balances' moves left to `_apply_late`."""
     session = uow.session
     _apply_late(session)  # this transaction's earlier late moves: the reads below see them
     facts = {row.code: row for row in session.execute(_FACTS, {"codes": sorted(net)})}
@@ -187,24 +196,26 @@ def _post_late(uow: UnitOfWork, checked: list[Leg], net: dict[str, Fen], *, requ
         raise AccountNotFound()
     changes = {code: rules.balance_change(facts[code].kind, amount) for code, amount in net.items()}
     guarded = sorted(code for code, change in changes.items() if change < 0 and not facts[code].allow_negative)
-    accounts = _lock(uow, guarded) if guarded else {}
-    new_balances = {}
-    for code in guarded:
-        new_balances[code] = accounts[code].balance + changes[code]
-        if new_balances[code] < 0:
-            raise InsufficientFunds(shortfall=-new_balances[code])
-        rules.check_balance_bound(new_balances[code])
-    late = {code: change for code, change in changes.items() if code not in accounts}
+    late = {code: change for code, change in changes.items() if code not in guarded}
     for code, change in late.items():  # against the balance read unlocked: the late UPDATE checks again
         rules.check_balance_bound(facts[code].balance + change)
-    connection, now = uow.connection(), uow.now()
+    connection = uow.connection()
+    if len(guarded) == 1:  # the settlement's personal account
+        _take_down(session, connection, facts[guarded[0]].id, changes[guarded[0]])
+    elif guarded:  # all checked before any is written
+        accounts = _lock(uow, guarded)
+        new_balances = {code: accounts[code].balance + changes[code] for code in guarded}
+        for code in guarded:
+            if new_balances[code] < 0:
+                raise InsufficientFunds(shortfall=-new_balances[code])
+            rules.check_balance_bound(new_balances[code])
+        _store_balances(connection, accounts, new_balances)
+    now = uow.now()
     journal_id = connection.execute(_JOURNAL_INSERT, {
         "request_id": request_id, "kind": kind, "memo": memo, "fingerprint": fingerprint,
         "created_at": now}).scalar_one()
     connection.execute(_POSTING_INSERT, [{"journal_id": journal_id, "account_id": facts[code].id, "amount": amount}
                                       for code, amount in checked])
-    if new_balances:
-        _store_balances(connection, accounts, new_balances)
     pending = session.info.setdefault(_LATE_KEY, {})
     for code, change in late.items():
         account_id = facts[code].id
@@ -213,6 +224,23 @@ def _post_late(uow: UnitOfWork, checked: list[Leg], net: dict[str, Fen], *, requ
         _apply_late(session)
     return Journal(id=journal_id, request_id=request_id, kind=kind, memo=memo, fingerprint=fingerprint,
                    created_at=now)
+
+
+def _take_down(session: Session, connection, account_id: int, change: Fen) -> None:
+    """One account lowered by `change` (< 0) if it stays within [0, MAX_BALANCE_FEN]: the
+    UPDATE locks, checks and writes; a refusal changed nothing. The session's object of the
+    account, if any, takes the new balance and version."""
+    moved = connection.execute(_GUARDED_UPDATE, {"account_id": account_id, "change": change}).one_or_none()
+    if moved is None:
+        balance = connection.execute(_BALANCE_OF, {"account_id": account_id}).scalar_one()
+        if balance + change < 0:
+            raise InsufficientFunds(shortfall=-(balance + change))
+        rules.check_balance_bound(balance + change)
+        raise ConcurrentChange()  # neither: the row changed between the two statements
+    held = session.identity_map.get(identity_key(LedgerAccount, account_id))
+    if held is not None:
+        set_committed_value(held, "balance", moved.balance)
+        set_committed_value(held, "version", moved.version)
 
 
 def _store_balances(connection, accounts: dict[str, LedgerAccount], new_balances: dict[str, Fen]) -> None:
