@@ -862,8 +862,12 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
     statements: dict[str, int] = defaultdict(int)
     cpu_by_infno: dict[str, float] = defaultdict(float)
 
-    def count(*_args) -> None:
+    trace: list[str] = []  # YKT_BENCH_TRACE=N: the statements of the first N messages, printed
+
+    def count(_connection, _cursor, statement, _parameters, _context, executemany) -> None:
         statements[current[0]] += 1
+        if len(trace) < 400:
+            trace.append(f"{current[0]} {'many ' if executemany else ''}{' '.join(statement.split())[:110]}")
 
     from sqlalchemy import event
 
@@ -880,6 +884,8 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
         return stats
 
     asyncio.run(door_only(8, profiled=False))
+    if os.environ.get("YKT_BENCH_TRACE"):
+        lines.append("statements of the first messages:\n  " + "\n  ".join(trace[:int(os.environ["YKT_BENCH_TRACE"])]))
     lines.append("SQL statements per message (the door alone): " + ", ".join(
         f"{infno} {n / max(1, visits):.1f}" for infno, n in sorted(statements.items())))
     lines.append("the door alone, CPU ms per message (no profiler): " + ", ".join(
