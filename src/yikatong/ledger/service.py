@@ -183,6 +183,23 @@ _GUARDED_UPDATE = (update(_ACCOUNTS)
 _BALANCE_OF = select(_ACCOUNTS.c.balance).where(_ACCOUNTS.c.id == bindparam("account_id"))
 
 
+_FACTS_KEY = "yikatong.ledger.facts"  # session.info: code → the row `read_accounts` read, this transaction
+
+
+def read_accounts(*, uow: UnitOfWork, codes: list[str]) -> dict:
+    """The accounts among `codes` that exist, by code: selected rows of id, code, kind,
+    allow_negative and balance, read without a lock (a balance as of this statement). Kept
+    for this transaction: a `late_unchecked` post of these codes takes their ids, kinds and
+    overdraft settings (which never change) from here instead of reading them again; its
+    checks do not rest on the balance read here (see `post`)."""
+    session = uow.session
+    if session.new or session.dirty:  # changes pending: written first, as the ORM's read would
+        session.flush()
+    found = {row.code: row for row in session.execute(_FACTS, {"codes": sorted(set(codes))})}
+    session.info.setdefault(_FACTS_KEY, {}).update(found)
+    return found
+
+
 def _post_late(uow: UnitOfWork, checked: list[Leg], net: dict[str, Fen], *, request_id: str, kind: str,
                memo: str, fingerprint: str) -> Journal:
     """`post` with `late_unchecked` (see there): the accounts read unlocked; those it takes
@@ -191,8 +208,10 @@ def _post_late(uow: UnitOfWork, checked: list[Leg], net: dict[str, Fen], *, requ
     balances' moves left to `_apply_late`."""
     session = uow.session
     _apply_late(session)  # this transaction's earlier late moves: the reads below see them
-    facts = {row.code: row for row in session.execute(_FACTS, {"codes": sorted(net)})}
-    if len(facts) != len(net):
+    facts = session.info.get(_FACTS_KEY, {})
+    if not all(code in facts for code in net):
+        facts = read_accounts(uow=uow, codes=list(net))
+    if not all(code in facts for code in net):
         raise AccountNotFound()
     changes = {code: rules.balance_change(facts[code].kind, amount) for code, amount in net.items()}
     guarded = sorted(code for code, change in changes.items() if change < 0 and not facts[code].allow_negative)
@@ -276,9 +295,11 @@ def _apply_late(session: Session) -> None:
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_late(session: Session, transaction) -> None:
-    """A rolled back (or closed) transaction's late moves go with it."""
+    """A transaction's late moves (applied, or rolled back with it) and the accounts it read
+    (`read_accounts`) are forgotten at its end."""
     if transaction.parent is None:
         session.info.pop(_LATE_KEY, None)
+        session.info.pop(_FACTS_KEY, None)
 
 
 def balance(*, uow: UnitOfWork, code: str) -> Fen:

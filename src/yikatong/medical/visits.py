@@ -581,7 +581,13 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
     if lock:
         year_row = service.lock_year_totals_values(uow=uow, person_id=visit.person_id, year=day.year)
         year = service.totals_of(year_row)
-        balance = service.account_balance(uow=uow, person_id=visit.person_id)
+        # the personal account's balance, read after the year lock (current: the person's
+        # settlements queue on it), with the other accounts the settlement posts to, which the
+        # ledger's posting then takes from this read instead of selecting them again
+        account = service.account_code(visit.person_id)
+        found = ledger.read_accounts(uow=uow, codes=[
+            account, service.pool_code(enrolment.insured_admdvs), service.payable_code(institution.code)])
+        balance = found[account].balance if account in found else 0
     else:
         year, balance = service.year_totals_and_balance(uow=uow, person_id=visit.person_id, year=day.year)
     cross = crossregion.filing_status(uow=uow, person_id=visit.person_id, treatment_admdvs=institution.admdvs,
