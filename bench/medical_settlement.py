@@ -341,6 +341,83 @@ handler's signature); the audit chain head (2204; `UnitOfWork._chain_head` stays
 it must see audit records added to the session and not flushed yet) and the schema change
 that would keep it on the visit row; the ledger's locked accounts (2207) as columns (the
 ledger's own code); psycopg pipeline mode for the writes whose results nothing reads.
+
+## Measured after branch medfast (2026-12-05, 13:22-14:28 UTC)
+
+**The 2-core machine was shared with the other helpers' benches and tests: `uptime` load
+average 2 at the start, 7-17 for most of the session**, and their benches filled
+PostgreSQL's 100 sessions at times (four runs of both trees died with "too many clients";
+only complete runs are below). Both trees side by side: main adf802b (`git archive`) and
+this branch, each seeding its own database, alternately.
+
+**2207's tail was a lock convoy on the ledger's shared rows**, as suspected. A sampler of
+pg_stat_activity (every 50 ms during the door, this database's sessions) counted, in main,
+2,277 samples of a session waiting for a lock in 1,739 rounds (1.3 sessions waiting on
+average, of about 10): all on `SELECT … FROM ledger_accounts … FOR UPDATE` (wait events
+`tuple` and `transactionid`). Every settlement locked the city's fund pool (one row for all
+of them) and the institution's payable from its posting to its COMMIT: the journal, postings,
+balance UPDATE, the message row, the answer built in Python, and the commit's WAL flush; each
+of those round trips gave the GIL away and waited to get it back from the other threads, so
+the row's holder held it for tens of ms, and the settlements queued behind it. The cut,
+in the ledger (`post(late_unchecked=True)`, ledger/service.py): the accounts a posting raises,
+or that may go negative (the pool: an expense account a settlement debits; the payable: a
+liability allowed to go negative), are not locked nor read before writing: their balances
+move by `balance = balance + x` (bounded by ±MAX_BALANCE_FEN in its WHERE, checked by row
+count) as the transaction's last statement, on the session's `before_commit`; the personal
+account (taken down, may not go negative) is locked, checked and written by one conditional
+UPDATE as before the journal. Same journal, postings and balances after the commit; a
+rollback forgets the moves; any balance read through the ledger in the same transaction
+applies them first; inside a savepoint they are made at once. After it: 77 lock-wait samples
+in 1,763 rounds (0.04 sessions waiting), on the late UPDATE (the COMMIT's WAL flush while it
+is held). Lock order: the person's year row, visit and personal account in the message, the
+pool and payable at commit in code order; a cancel (2208) still locks all three in code
+order in its posting; neither holds a pool or payable while waiting for a person's row.
+
+| run (50 raw terminals, 2 workers, 20 s, 400 people; time, load before → after the door) | door visits/s | bare visits/s | server CPU ms/visit | PostgreSQL CPU | 2201 / 2204 / 2206 p50 ms | 2207 p50 / p99 ms |
+|--------------------------------------------|------|-------|------|-----|-----------------|-------------------|
+| main adf802b (13:22, 2.0 → 8.2)            | 40.5 | 158.7 | 18.9 | 8.1 | 212 / 208 / 194 | 428 / 2,199       |
+| medfast 185f79e (13:26, 7.5 → 13.1)        | 50.0 | 74.6  | 17.4 | 8.2 | 189 / 206 / 187 | 275 / 939         |
+| medfast 3e8d215 (13:35, 6.9 → 10.8)        | 57.7 | 100.3 | 16.6 | 7.5 | 161 / 184 / 155 | 247 / 698         |
+| medfast 5236d6f (13:59, 10.5 → 17.0)       | 45.9 | 64.3  | 17.5 | 8.6 | 203 / 221 / 192 | 266 / 1,006       |
+| main adf802b (14:01, 11.7 → 14.7)          | 38.6 | 79.3  | 19.8 | 8.8 | 129 / 143 / 122 | 439 / 3,856       |
+| medfast 5236d6f (14:14, 9.5 → 13.2)        | 46.6 | 63.9  | 18.3 | 8.1 | 187 / 197 / 171 | 284 / 2,058       |
+| main adf802b (14:16, 9.8 → 13.1)           | 39.9 | 98.1  | 21.4 | 9.0 | 124 / 127 / 105 | 316 / 3,607       |
+| main adf802b (14:24, 7.0 → 10.0)           | 43.9 | 74.2  | 21.2 | 8.8 | 123 / 132 / 118 | 306 / 3,144       |
+| medfast 5236d6f (14:26, 10.1 → 14.4)       | 39.2 | 68.0  | 20.1 | 8.9 | 270 / 276 / 218 | 355 / 1,314       |
+
+2207's p99 fell from 2.2-3.9 s to 0.7-2.1 s, and its p50 from 2.1-3.4× the other messages'
+(the lock queue) to 1.3-1.5× (its own CPU: about twice the others'); visits per second +17
+to +42 % in the first three pairs, −11 % in the last (its load was 3-4 higher). With 50
+terminals each waiting for its answer, the latency is the queue: 50 visits in flight over
+40-58 visits/s is about 1 s a visit, 250 ms a message. **The p99 < 50 ms goal cannot be met
+before the throughput goal is**: at 250 visits/s the same 50 terminals wait 200 ms a visit.
+The remaining lock waits (the late UPDATE held over the commit's WAL flush) cap settlements
+per pool at about 1 / (flush time), a few hundred a second on this disk; far above today's
+rate, not above the goal's with a slow disk.
+
+Counts, in process (`--profile 200 --profile-only`, both trees back to back, the same
+figures twice; CPU per visit moved 12.5-15.8 ms with the load for the same code):
+
+| cut (commit order)                                                     | 2201 | 2204 | 2206 | 2207 | statements / visit | calls / visit |
+|------------------------------------------------------------------------|------|------|------|------|--------------------|---------------|
+| before (main adf802b)                                                  | 6.0  | 9.0  | 5.5  | 17.3 | 37.8               | 13,594        |
+| the late post (an unlocked read of the accounts, then the lock and update of the personal account) | 6.0 | 9.0 | 5.5 | 18.2 | 38.7 | 13,699 |
+| the personal account taken down by one conditional UPDATE (10 visits, `YKT_BENCH_TRACE`) | 6.0 | 9.0 | 5.4 | 16.9 |        |               |
+| 2207 reads the personal account's balance with the pool and payable (`ledger.read_accounts`, kept for the transaction: the posting selects none again); a first year-totals row made by INSERT … ON CONFLICT DO NOTHING RETURNING (no select after it) | 6.0 | 9.0 | 5.5 | 16.4 | 36.9 | 13,453 |
+
+(Calls per message of 2201/2204/2206 +12: the two session event listeners per transaction.)
+`YKT_BENCH_TRACE=N` now prints the profile's first N statements with their message.
+
+Left, in order of payoff: (1) the CPU per visit (server 17-21 ms, PostgreSQL 8-9 ms, 250
+visits/s needs 8 in all): per statement, SQLAlchemy's execution path and psycopg's result
+set-up are about 0.3 ms of the door's CPU (36.9 statements, 4 BEGIN/COMMIT a visit); the
+earlier rounds' list stands — the institution's four ORM selects, the audit chain head on
+2204 (a schema change to keep it on the visit row), psycopg pipeline mode for the writes
+nothing reads (the nonce, the message row, the audit record); (2) the hot accounts without a
+balance UPDATE per posting (balance = stored + postings since a watermark, or sharded
+sub-accounts), so no settlement waits on another's WAL flush — a schema change, and
+`balance`/`statement`/`trial_balance` taught the watermark; (3) a run on a quiet machine: no
+figure of this session was taken at a load under 5.
 """
 
 from __future__ import annotations
@@ -862,8 +939,12 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
     statements: dict[str, int] = defaultdict(int)
     cpu_by_infno: dict[str, float] = defaultdict(float)
 
-    def count(*_args) -> None:
+    trace: list[str] = []  # YKT_BENCH_TRACE=N: the statements of the first N messages, printed
+
+    def count(_connection, _cursor, statement, _parameters, _context, executemany) -> None:
         statements[current[0]] += 1
+        if len(trace) < 400:
+            trace.append(f"{current[0]} {'many ' if executemany else ''}{' '.join(statement.split())[:110]}")
 
     from sqlalchemy import event
 
@@ -880,6 +961,8 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
         return stats
 
     asyncio.run(door_only(8, profiled=False))
+    if os.environ.get("YKT_BENCH_TRACE"):
+        lines.append("statements of the first messages:\n  " + "\n  ".join(trace[:int(os.environ["YKT_BENCH_TRACE"])]))
     lines.append("SQL statements per message (the door alone): " + ", ".join(
         f"{infno} {n / max(1, visits):.1f}" for infno, n in sorted(statements.items())))
     lines.append("the door alone, CPU ms per message (no profiler): " + ", ".join(

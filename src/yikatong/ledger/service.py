@@ -7,6 +7,13 @@ two posts cannot deadlock) before it reads their balances, so concurrent posts t
 account queue instead of overwriting each other. The version column on accounts is the
 second line: an update based on a stale read fails with ConcurrentChange. On SQLite every
 transaction takes the write lock up front, which serialises posts the same way.
+
+`post(..., late_unchecked=True)` (the medical settlement) locks only the accounts whose
+balance it must check — those it takes down that may not go negative — and moves the others
+(raised, or allowed negative: a fund's expense pool, an institution's payable) by
+`balance = balance + x` in the last statement before COMMIT (`_apply_late`, on the session's
+before_commit), so every settlement's shared rows are locked for one statement and the
+commit, not from the posting to the commit.
 """
 
 from __future__ import annotations
@@ -14,15 +21,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, event, func, insert, literal, select, update
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 from yikatong.core.errors import ConcurrentChange, IdempotencyKeyReused
-from yikatong.core.money import Fen
+from yikatong.core.money import MAX_BALANCE_FEN, Fen, format_fen
 from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import rules
-from yikatong.ledger.errors import AccountExists, AccountNotFound, InsufficientFunds
+from yikatong.ledger.errors import (
+    AccountExists,
+    AccountNotFound,
+    BalanceLimitExceeded,
+    InsufficientFunds,
+)
 from yikatong.ledger.models import Journal, LedgerAccount, Posting
 from yikatong.ledger.rules import AccountKind, Leg
 
@@ -54,7 +68,7 @@ def open_account(
 
 
 def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: str = "",
-         new_request: bool = False, plain: bool = False) -> Journal:
+         new_request: bool = False, plain: bool = False, late_unchecked: bool = False) -> Journal:
     """Record one balanced journal and move the cached balances; idempotent by request_id.
 
     The same request_id with the same kind and legs returns the journal already recorded
@@ -75,12 +89,28 @@ def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: 
     The locked accounts in the session take their new balance and version as stored values.
     Returns a Journal that is not in the session (its id and fields; no postings loaded).
     For a hot path (the medical settlement): the ORM flush cost more CPU than the statements.
+
+    `late_unchecked` (with `plain` and `new_request`): the accounts whose balance this posting
+    raises, or that may go negative, are neither locked nor updated here: their balances move
+    by `balance = balance + x` (bounded by ±MAX_BALANCE_FEN in its WHERE) as the transaction's
+    last statement, just before COMMIT (`_apply_late`); only the accounts it takes down that
+    may not go negative are locked and checked here, as without it. The journal and postings
+    are written here. A bound the late UPDATE finds passed (checked here first against the
+    unlocked balance; only concurrent postings in between can pass it) fails the commit with
+    BalanceLimitExceeded. Any balance read through this module applies pending late moves
+    first; a read of ledger_accounts around this module in the same transaction does not see
+    them. Inside a savepoint the moves are made at once (a savepoint's rollback must undo
+    them). For a posting whose shared accounts (a fund pool, an institution's payable) every
+    concurrent transaction takes: locked from the posting to the commit, they made the
+    settlements queue on them.
     """
     checked = rules.validate_legs(legs)
     rules.check_request_id(request_id)
     rules.check_journal_text(kind, memo)
     fingerprint = rules.legs_fingerprint(kind, checked)
     net = rules.net_by_account(checked)
+    if late_unchecked and plain and new_request:
+        return _post_late(uow, checked, net, request_id=request_id, kind=kind, memo=memo, fingerprint=fingerprint)
     accounts = _lock(uow, sorted(net))
     existing = None if new_request else uow.session.execute(
         select(Journal).where(Journal.request_id == request_id)).scalar_one_or_none()
@@ -129,6 +159,111 @@ def _post_plain(uow: UnitOfWork, accounts: dict[str, LedgerAccount], checked: li
         "created_at": now}).scalar_one()
     connection.execute(_POSTING_INSERT, [{"journal_id": journal_id, "account_id": accounts[code].id, "amount": amount}
                                       for code, amount in checked])
+    _store_balances(connection, accounts, new_balances)
+    return Journal(id=journal_id, request_id=request_id, kind=kind, memo=memo, fingerprint=fingerprint,
+                   created_at=now)
+
+
+_FACTS = (select(_ACCOUNTS.c.id, _ACCOUNTS.c.code, _ACCOUNTS.c.kind, _ACCOUNTS.c.allow_negative,
+                 _ACCOUNTS.c.balance)
+          .where(_ACCOUNTS.c.code.in_(bindparam("codes", expanding=True))))  # not locked
+_LATE_KEY = "yikatong.ledger.late"  # session.info: account id → (code, change) not yet applied
+_LATE_UPDATE = (update(_ACCOUNTS)
+                .where(_ACCOUNTS.c.id == bindparam("account_id"),
+                       (_ACCOUNTS.c.balance + bindparam("change")).between(literal(-MAX_BALANCE_FEN),
+                                                                         literal(MAX_BALANCE_FEN)))
+                .values(balance=_ACCOUNTS.c.balance + bindparam("change"), version=_ACCOUNTS.c.version + 1))
+
+
+_GUARDED_UPDATE = (update(_ACCOUNTS)
+                   .where(_ACCOUNTS.c.id == bindparam("account_id"),
+                          (_ACCOUNTS.c.balance + bindparam("change")).between(literal(0), literal(MAX_BALANCE_FEN)))
+                   .values(balance=_ACCOUNTS.c.balance + bindparam("change"), version=_ACCOUNTS.c.version + 1)
+                   .returning(_ACCOUNTS.c.balance, _ACCOUNTS.c.version))
+_BALANCE_OF = select(_ACCOUNTS.c.balance).where(_ACCOUNTS.c.id == bindparam("account_id"))
+
+
+_FACTS_KEY = "yikatong.ledger.facts"  # session.info: code → the row `read_accounts` read, this transaction
+
+
+def read_accounts(*, uow: UnitOfWork, codes: list[str]) -> dict:
+    """The accounts among `codes` that exist, by code: selected rows of id, code, kind,
+    allow_negative and balance, read without a lock (a balance as of this statement). Kept
+    for this transaction: a `late_unchecked` post of these codes takes their ids, kinds and
+    overdraft settings (which never change) from here instead of reading them again; its
+    checks do not rest on the balance read here (see `post`)."""
+    session = uow.session
+    if session.new or session.dirty:  # changes pending: written first, as the ORM's read would
+        session.flush()
+    found = {row.code: row for row in session.execute(_FACTS, {"codes": sorted(set(codes))})}
+    session.info.setdefault(_FACTS_KEY, {}).update(found)
+    return found
+
+
+def _post_late(uow: UnitOfWork, checked: list[Leg], net: dict[str, Fen], *, request_id: str, kind: str,
+               memo: str, fingerprint: str) -> Journal:
+    """`post` with `late_unchecked` (see there): the accounts read unlocked; those it takes
+    down that may not go negative locked and checked (one such account: by one conditional
+    UPDATE, its lock, check and write at once); then the journal and its postings; the other
+    balances' moves left to `_apply_late`."""
+    session = uow.session
+    _apply_late(session)  # this transaction's earlier late moves: the reads below see them
+    facts = session.info.get(_FACTS_KEY, {})
+    if not all(code in facts for code in net):
+        facts = read_accounts(uow=uow, codes=list(net))
+    if not all(code in facts for code in net):
+        raise AccountNotFound()
+    changes = {code: rules.balance_change(facts[code].kind, amount) for code, amount in net.items()}
+    guarded = sorted(code for code, change in changes.items() if change < 0 and not facts[code].allow_negative)
+    late = {code: change for code, change in changes.items() if code not in guarded}
+    for code, change in late.items():  # against the balance read unlocked: the late UPDATE checks again
+        rules.check_balance_bound(facts[code].balance + change)
+    connection = uow.connection()
+    if len(guarded) == 1:  # the settlement's personal account
+        _take_down(session, connection, facts[guarded[0]].id, changes[guarded[0]])
+    elif guarded:  # all checked before any is written
+        accounts = _lock(uow, guarded)
+        new_balances = {code: accounts[code].balance + changes[code] for code in guarded}
+        for code in guarded:
+            if new_balances[code] < 0:
+                raise InsufficientFunds(shortfall=-new_balances[code])
+            rules.check_balance_bound(new_balances[code])
+        _store_balances(connection, accounts, new_balances)
+    now = uow.now()
+    journal_id = connection.execute(_JOURNAL_INSERT, {
+        "request_id": request_id, "kind": kind, "memo": memo, "fingerprint": fingerprint,
+        "created_at": now}).scalar_one()
+    connection.execute(_POSTING_INSERT, [{"journal_id": journal_id, "account_id": facts[code].id, "amount": amount}
+                                      for code, amount in checked])
+    pending = session.info.setdefault(_LATE_KEY, {})
+    for code, change in late.items():
+        account_id = facts[code].id
+        pending[account_id] = (code, pending.get(account_id, (code, 0))[1] + change)
+    if session.in_nested_transaction():  # a savepoint's rollback must take the moves back with it
+        _apply_late(session)
+    return Journal(id=journal_id, request_id=request_id, kind=kind, memo=memo, fingerprint=fingerprint,
+                   created_at=now)
+
+
+def _take_down(session: Session, connection, account_id: int, change: Fen) -> None:
+    """One account lowered by `change` (< 0) if it stays within [0, MAX_BALANCE_FEN]: the
+    UPDATE locks, checks and writes; a refusal changed nothing. The session's object of the
+    account, if any, takes the new balance and version."""
+    moved = connection.execute(_GUARDED_UPDATE, {"account_id": account_id, "change": change}).one_or_none()
+    if moved is None:
+        balance = connection.execute(_BALANCE_OF, {"account_id": account_id}).scalar_one()
+        if balance + change < 0:
+            raise InsufficientFunds(shortfall=-(balance + change))
+        rules.check_balance_bound(balance + change)
+        raise ConcurrentChange()  # neither: the row changed between the two statements
+    held = session.identity_map.get(identity_key(LedgerAccount, account_id))
+    if held is not None:
+        set_committed_value(held, "balance", moved.balance)
+        set_committed_value(held, "version", moved.version)
+
+
+def _store_balances(connection, accounts: dict[str, LedgerAccount], new_balances: dict[str, Fen]) -> None:
+    """The locked accounts' new balances, checked by version; the session's objects take them."""
     moved = connection.execute(_BALANCE_UPDATE, [
         {"account_id": accounts[code].id, "old_version": accounts[code].version, "new_balance": balance,
          "new_version": accounts[code].version + 1} for code, balance in new_balances.items()])
@@ -137,8 +272,34 @@ def _post_plain(uow: UnitOfWork, accounts: dict[str, LedgerAccount], checked: li
     for code, balance in new_balances.items():
         set_committed_value(accounts[code], "balance", balance)
         set_committed_value(accounts[code], "version", accounts[code].version + 1)
-    return Journal(id=journal_id, request_id=request_id, kind=kind, memo=memo, fingerprint=fingerprint,
-                   created_at=now)
+
+
+@event.listens_for(Session, "before_commit")
+def _apply_late(session: Session) -> None:
+    """The late balance moves of this session's transaction (`post`, `late_unchecked`), in
+    account code order (the order `_lock` takes), as one executemany UPDATE; an account the
+    session holds as an object has its balance and version expired (read again when used)."""
+    pending = session.info.pop(_LATE_KEY, None)
+    if not pending:
+        return
+    ordered = sorted(pending.items(), key=lambda item: item[1][0])
+    moved = session.connection().execute(_LATE_UPDATE, [
+        {"account_id": account_id, "change": change} for account_id, (_, change) in ordered])
+    if moved.rowcount != len(ordered):
+        raise BalanceLimitExceeded(limit_yuan=format_fen(MAX_BALANCE_FEN))
+    for account_id, _ in ordered:
+        held = session.identity_map.get(identity_key(LedgerAccount, account_id))
+        if held is not None:
+            session.expire(held, ["balance", "version"])
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_late(session: Session, transaction) -> None:
+    """A transaction's late moves (applied, or rolled back with it) and the accounts it read
+    (`read_accounts`) are forgotten at its end."""
+    if transaction.parent is None:
+        session.info.pop(_LATE_KEY, None)
+        session.info.pop(_FACTS_KEY, None)
 
 
 def balance(*, uow: UnitOfWork, code: str) -> Fen:
@@ -201,6 +362,7 @@ class TrialBalance:
 
 def trial_balance(*, uow: UnitOfWork) -> TrialBalance:
     """Debits equal credits over all postings, and each cached balance equals its postings."""
+    _apply_late(uow.session)
     debits = uow.session.execute(
         select(func.coalesce(func.sum(Posting.amount), 0)).where(Posting.amount > 0)).scalar_one()
     credits = -uow.session.execute(
@@ -219,6 +381,7 @@ _FIND = select(LedgerAccount).where(LedgerAccount.code == bindparam("code"))  # 
 
 
 def _find(uow: UnitOfWork, code: str) -> LedgerAccount | None:
+    _apply_late(uow.session)  # a balance read sees this transaction's late moves
     return uow.session.execute(_FIND, {"code": code}).scalar_one_or_none()
 
 
@@ -236,6 +399,7 @@ _LOCK = (select(LedgerAccount).where(LedgerAccount.code.in_(bindparam("codes", e
 
 def _lock(uow: UnitOfWork, codes: list[str]) -> dict[str, LedgerAccount]:
     """The accounts, locked for this transaction and freshly read (not from the identity map)."""
+    _apply_late(uow.session)
     found = uow.session.execute(_LOCK, {"codes": list(codes)}).scalars().all()
     accounts = {account.code: account for account in found}
     if len(accounts) != len(codes):

@@ -771,19 +771,25 @@ def _locked_or_made(uow: UnitOfWork, query, person_id: int, year: int, *, entity
     row = result.scalar_one_or_none() if entity else result.one_or_none()
     if row is not None:
         return row
-    _make_year_totals(uow, person_id, year)
+    made = _make_year_totals(uow, person_id, year, returning=not entity)
+    if made is not None:  # our new row (uncommitted: no other transaction can lock it), as selected
+        return made
     result = uow.session.execute(query, params)
     return result.scalar_one() if entity else result.one()
 
 
-def _make_year_totals(uow: UnitOfWork, person_id: int, year: int) -> None:
+def _make_year_totals(uow: UnitOfWork, person_id: int, year: int, *, returning: bool = False) -> Any:
     """INSERT … ON CONFLICT DO NOTHING: one statement, no savepoint; a concurrent maker's row
-    (the insert waits for its transaction) is then read and locked like ours."""
-    uow.session.execute(
-        _INSERT_FOR[uow.session.get_bind().dialect.name](_YEARS)
-        .values(person_id=person_id, year=year, updated_at=uow.now(), version=1,
-                **{name: 0 for name in TOTALS_COLUMNS})
-        .on_conflict_do_nothing(index_elements=["person_id", "year"]))
+    (the insert waits for its transaction) is then read and locked like ours. `returning`:
+    the row made, as `lock_year_totals_values` selects it (None when another's was there)."""
+    insert_row = (_INSERT_FOR[uow.session.get_bind().dialect.name](_YEARS)
+                  .values(person_id=person_id, year=year, updated_at=uow.now(), version=1,
+                          **{name: 0 for name in TOTALS_COLUMNS})
+                  .on_conflict_do_nothing(index_elements=["person_id", "year"]))
+    if not returning:
+        uow.session.execute(insert_row)
+        return None
+    return uow.session.execute(insert_row.returning(_YEARS.c.id, _YEARS.c.version, *_TOTALS_COLUMNS)).one_or_none()
 
 
 _INSERT_FOR = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}

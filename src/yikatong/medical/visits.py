@@ -581,7 +581,13 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
     if lock:
         year_row = service.lock_year_totals_values(uow=uow, person_id=visit.person_id, year=day.year)
         year = service.totals_of(year_row)
-        balance = service.account_balance(uow=uow, person_id=visit.person_id)
+        # the personal account's balance, read after the year lock (current: the person's
+        # settlements queue on it), with the other accounts the settlement posts to, which the
+        # ledger's posting then takes from this read instead of selecting them again
+        account = service.account_code(visit.person_id)
+        found = ledger.read_accounts(uow=uow, codes=[
+            account, service.pool_code(enrolment.insured_admdvs), service.payable_code(institution.code)])
+        balance = found[account].balance if account in found else 0
     else:
         year, balance = service.year_totals_and_balance(uow=uow, person_id=visit.person_id, year=day.year)
     cross = crossregion.filing_status(uow=uow, person_id=visit.person_id, treatment_admdvs=institution.admdvs,
@@ -735,17 +741,19 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
               new_entity=True,  # the row inserted above: its setl_id (unique, random) is new
               insert_now=True)
     if legs:
-        # Last: the fund's and the institution's accounts are every settlement's hot rows,
-        # locked from here to the commit. The journal's id is made of the new setl_id.
+        # Last: the fund's and the institution's accounts are every settlement's hot rows:
+        # raised by a settlement, they are moved by the commit's last statement
+        # (`late_unchecked`), so locked only for it and the COMMIT; the personal account is
+        # locked and checked here. The journal's id is made of the new setl_id.
         memo = f"{SETTLE_INFNO[visit.med_type]} {visit.mdtrt_id}"
         try:
             ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo,
-                        new_request=True, plain=True)
+                        new_request=True, plain=True, late_unchecked=True)
         except AccountNotFound:  # opened at enrolment and designation; data from before that
             service.open_fund_accounts(uow, insured_admdvs=computed.enrolment.insured_admdvs,
                                        fixmedins_code=institution.code)
             ledger.post(uow=uow, request_id=journal_id, kind="medical_settlement", legs=legs, memo=memo,
-                        new_request=True, plain=True)
+                        new_request=True, plain=True, late_unchecked=True)
     return computed.view(setl_id=setl_id, state=SETTLED, medins_setl_id=medins_setl_id,
                          settled_at=now)
 
