@@ -286,7 +286,7 @@ check at 1M whether 85 still updates every row in place — the 1M database was 
 finds a run's failed rows through the (run, bank, batch) index, reading the run's rows (not
 measured at 1M).
 
-## Measured in disb2 (2026-12-05, 14:18-15:10 UTC, branch disb2)
+## Measured in disb2 (2026-12-05, 14:18-15:00 UTC, branch disb2)
 
 **Load average 4-12** (other helpers). "base" is main at 15b3f20 (git archive), run in the same
 minutes; per-statement figures from auto_explain (log_analyze) in both.
@@ -326,21 +326,38 @@ What it is worth, measured, not guessed:
   of monthly 1M runs at six banks: ~2M rows a bank, ~2.5 s a batch, ~1 min a run), the probes
   by log n.
 
-**The mapping at 1M** (EXPLAIN ANALYZE from the same 1M runs; not changed here): the INSERT …
-SELECT took 38-39 s: the SELECT 16.6 s — `benefit_payees` has no statistics yet when the run
-maps (estimated 1,345 rows of the list, actual 1,000,000), so persons and the account map are
-joined by 1M nested-loop index probes (9.1 s), and both sorts (for the batch numbering window,
-then by line_no) spill to disk (external merge, 95 MB and 147 MB at work_mem 4 MB, 3 s + 2.2 s)
-— and the insert itself 14.9 s plus ~7.5 s of triggers (the foreign-key checks). The
-anti-join against earlier payments of the period is a sequential scan per payee of an empty
-table: harmless only because the sorts finish before the first row is inserted.
+**The mapping at 1M** (EXPLAIN ANALYZE, base in the 14:29 pair): the INSERT … SELECT took
+38-39 s at load 6-7: the SELECT 16.6 s — `benefit_payees` has no statistics yet when the run
+maps (estimated 1,345 rows of the list, actual 1,000,000), so persons and the account map
+were joined by 1M nested-loop index probes (9.1 s), and both sorts (for the batch numbering
+window, then by line_no) spilled to disk (external merge, 95 MB and 147 MB at work_mem 4 MB)
+— then the insert itself ~15 s and ~7.5 s of triggers (the foreign-key check to
+benefit_runs). Changed (benefits/runs.py): `ANALYZE benefit_payees` in its own transaction
+before the mapping (as `_refresh_statistics` already did for the payments after it), and
+`SET LOCAL work_mem = '256MB'` in the mapping's transaction. Second 1M pair, concurrent,
+14:48-14:51, **load 2.3-4.0** (quiet for once):
 
-Left, in order of payoff: (1) the mapping: `ANALYZE benefit_payees` (own transaction, like
-`_refresh_statistics`) before `_map_payments`, and a `SET LOCAL work_mem` for that statement
-so the two sorts stay in memory; measure at 1M (expected: hash joins instead of 1M probes,
-no disk sorts: up to ~12 s of 54 s); then whether the payments can be inserted in the
-window's (bank, line_no) order (one sort fewer, a batch's rows contiguous for the results'
-updates) — only if nothing relies on ids in line order; (2) the INSERT into
+| 1M, same minutes             | base (main)                 | disb2                          |
+|------------------------------|-----------------------------|--------------------------------|
+| mapping INSERT (auto_explain)| 20.84 s                     | 19.95 s                        |
+|   its SELECT                 | 7.84 s (nested loops 4.30 s, disk sorts) | 7.07 s (hash joins 2.94 s, sorts in memory 155 + 204 MB) |
+|   insert + triggers          | 9.4 s + 3.6 s               | 9.1 s + 3.8 s                  |
+| map_payments step            | 25.01 s                     | 23.89 s                        |
+| bank's decide step           | 14.85 s                     | 12.28 s                        |
+| submit                       | 76.64 s                     | 75.99 s                        |
+| run, end to end              | 150.62 s (bare COPY 7.86 s) | 149.41 s (bare COPY 7.89 s)    |
+
+So the mapping's SELECT is ~1 s faster at 1M (at 300k, load 4-5, the hash joins were no
+faster than the probes: 1.28 s / 0.99 s, the table cached); the rest of the mapping is the
+insert into four indexes and its foreign-key check, which this round did not touch. The
+anti-join against earlier payments of the period is still a sequential scan per payee of a
+table empty for this period: harmless only because the sorts finish before the first row is
+inserted.
+
+Left, in order of payoff: (1) the mapping's insert (~13 s of 20 at 1M): whether the payments
+can be inserted in the window's (bank, line_no) order (one sort fewer, a batch's rows
+contiguous for the results' updates) — only if nothing relies on ids in line order — and the
+foreign-key check to benefit_runs (one run row: ~3.8 s); (2) the INSERT into
 bank_disbursement_rows (~1 s a 50k batch at 1M, the decide step's real cost): its three
 indexes; (3) as in disbfast: the foreign-key checks, the payee list's per-row Python.
 
