@@ -286,6 +286,81 @@ check at 1M whether 85 still updates every row in place — the 1M database was 
 finds a run's failed rows through the (run, bank, batch) index, reading the run's rows (not
 measured at 1M).
 
+## Measured in disb2 (2026-12-05, 14:18-15:00 UTC, branch disb2)
+
+**Load average 4-12** (other helpers). "base" is main at 15b3f20 (git archive), run in the same
+minutes; per-statement figures from auto_explain (log_analyze) in both.
+
+**The bank's seen-before checks as index probes.** `_DECIDE_NEW`'s two NOT EXISTS became two
+scalar subqueries into the unique indexes (ux_bank_disbursement_rows_ref, bank_transactions'
+(bank_code, request_id)), under `SET LOCAL enable_nestloop = off, enable_seqscan = off,
+jit = off` for that statement only (banking/disbursement.py `_decide_plan`). Seqscan off
+because on the first batch ever (no statistics) the probes were otherwise planned as a
+sequential scan per staged row (seen at 100k: harmless there only because the stage happened
+to be the hash's build side); JIT off because the per-row probes put the cost over
+jit_above_cost (disbfast's failed try). Plans checked at 100k, 300k and 1M: every batch,
+the first included, probes both indexes, no JIT.
+
+What it is worth, measured, not guessed:
+
+* Within one run the anti-joins do not yet cost much: at 1M (24 batches, 4 per bank, base and
+  branch run concurrently 14:29-14:41, load 6-7) base's hash anti-joins read the bank's
+  earlier rows (0, 50k, 100k, 150k in each table), and its decide statement took 0.74-1.81 s a
+  batch with no trend by history (batches with 0 earlier rows: mean 1.15 s; with 150k: 1.08 s):
+  the statement is the INSERT into bank_disbursement_rows (three indexes), not the check.
+  Sum over the 24 batches: base 28.1 s, disb2 31.2 s (one 4.6 s outlier; 27.6 s without it);
+  the bench's decide step 28.5 s / 32.7 s; submit 162.9 s / 165.7 s; run 349.7 s / 348.2 s:
+  equal within this load. At 300k (one batch per bank, nothing earlier to read) the probes
+  cost 0.1-0.4 s a batch, the anti-joins nothing: decide 6.6 s base / 7.6 s disb2, noise-level.
+* Where it pays is **across runs** (every month adds the whole run to the bank's rows):
+  the same checks for 50,000 new row_refs against a bank's history, EXPLAIN ANALYZE in a
+  scratch database (same indexes, JIT off in both, load 3.5-4.3):
+
+  | bank's earlier rows (each table) | hash anti-joins (base) | index probes (disb2) |
+  |----------------------------------|------------------------|----------------------|
+  | 150,000                          | 0.14-0.15 s            | 0.16-0.17 s          |
+  | 1,000,000                        | 1.46-1.48 s (with JIT) | 0.20-0.22 s          |
+  | 4,000,000                        | 4.9-5.3 s              | 0.25-0.27 s          |
+
+  i.e. per batch the old check grows linearly with everything the bank was ever sent (a year
+  of monthly 1M runs at six banks: ~2M rows a bank, ~2.5 s a batch, ~1 min a run), the probes
+  by log n.
+
+**The mapping at 1M** (EXPLAIN ANALYZE, base in the 14:29 pair): the INSERT … SELECT took
+38-39 s at load 6-7: the SELECT 16.6 s — `benefit_payees` has no statistics yet when the run
+maps (estimated 1,345 rows of the list, actual 1,000,000), so persons and the account map
+were joined by 1M nested-loop index probes (9.1 s), and both sorts (for the batch numbering
+window, then by line_no) spilled to disk (external merge, 95 MB and 147 MB at work_mem 4 MB)
+— then the insert itself ~15 s and ~7.5 s of triggers (the foreign-key check to
+benefit_runs). Changed (benefits/runs.py): `ANALYZE benefit_payees` in its own transaction
+before the mapping (as `_refresh_statistics` already did for the payments after it), and
+`SET LOCAL work_mem = '256MB'` in the mapping's transaction. Second 1M pair, concurrent,
+14:48-14:51, **load 2.3-4.0** (quiet for once):
+
+| 1M, same minutes             | base (main)                 | disb2                          |
+|------------------------------|-----------------------------|--------------------------------|
+| mapping INSERT (auto_explain)| 20.84 s                     | 19.95 s                        |
+|   its SELECT                 | 7.84 s (nested loops 4.30 s, disk sorts) | 7.07 s (hash joins 2.94 s, sorts in memory 155 + 204 MB) |
+|   insert + triggers          | 9.4 s + 3.6 s               | 9.1 s + 3.8 s                  |
+| map_payments step            | 25.01 s                     | 23.89 s                        |
+| bank's decide step           | 14.85 s                     | 12.28 s                        |
+| submit                       | 76.64 s                     | 75.99 s                        |
+| run, end to end              | 150.62 s (bare COPY 7.86 s) | 149.41 s (bare COPY 7.89 s)    |
+
+So the mapping's SELECT is ~1 s faster at 1M (at 300k, load 4-5, the hash joins were no
+faster than the probes: 1.28 s / 0.99 s, the table cached); the rest of the mapping is the
+insert into four indexes and its foreign-key check, which this round did not touch. The
+anti-join against earlier payments of the period is still a sequential scan per payee of a
+table empty for this period: harmless only because the sorts finish before the first row is
+inserted.
+
+Left, in order of payoff: (1) the mapping's insert (~13 s of 20 at 1M): whether the payments
+can be inserted in the window's (bank, line_no) order (one sort fewer, a batch's rows
+contiguous for the results' updates) — only if nothing relies on ids in line order — and the
+foreign-key check to benefit_runs (one run row: ~3.8 s); (2) the INSERT into
+bank_disbursement_rows (~1 s a 50k batch at 1M, the decide step's real cost): its three
+indexes; (3) as in disbfast: the foreign-key checks, the payee list's per-row Python.
+
 """
 
 from __future__ import annotations

@@ -229,7 +229,7 @@ def process(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str) 
     _stage(uow, dialect, rows, clock)
     clock.step("stage")
     params = {"pk": batch.id, "bank": bank_code}
-    with _hash_joins(connection):
+    with _decide_plan(connection):
         connection.execute(_DECIDE_NEW, params)
     clock.step("decide")
     connection.execute(_REPEATS, params)
@@ -268,19 +268,25 @@ def process(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str) 
 
 
 @contextlib.contextmanager
-def _hash_joins(connection):
-    """PostgreSQL: no nested loops for the statement inside. _DECIDE_NEW's anti-join reads
-    bank_disbursement_rows while inserting into it; on a bank's first batch ever that table's
-    statistics say empty, and the planner scanned it once per staged row, its own new rows
-    included: 16 s for a first batch of 50,000 rows (bench/disbursement.py, 300k payees),
-    against 0.3-0.6 s for the hash anti-join it takes once the table has statistics."""
+def _decide_plan(connection):
+    """PostgreSQL: the plan _DECIDE_NEW is meant to have. No nested loops and no sequential
+    scans: on a bank's first batch ever the tables' statistics say empty, and the planner
+    then scans bank_disbursement_rows once per staged row, its own new rows included (16 s
+    for a first batch of 50,000 rows, bench/disbursement.py, 300k payees); the seen-before
+    probes go through the unique indexes, always. No JIT: the probes make the statement's
+    estimated cost cross jit_above_cost, and compiling it took longer than running it
+    (0.3-2.0 s a batch, disbfast)."""
     if connection.dialect.name != "postgresql":
         yield
         return
-    before = connection.exec_driver_sql("SELECT current_setting('enable_nestloop')").scalar_one()
-    connection.exec_driver_sql("SET LOCAL enable_nestloop = off")
+    settings = ("enable_nestloop", "enable_seqscan", "jit")
+    before = {name: connection.exec_driver_sql(
+        f"SELECT current_setting('{name}')").scalar_one() for name in settings}
+    for name in settings:
+        connection.exec_driver_sql(f"SET LOCAL {name} = off")
     yield  # (a failure aborts the transaction, and SET LOCAL goes with it)
-    connection.exec_driver_sql(f"SET LOCAL enable_nestloop = {'on' if before == 'on' else 'off'}")
+    for name in settings:
+        connection.exec_driver_sql(f"SET LOCAL {name} = {'on' if before[name] == 'on' else 'off'}")
 
 
 def _stage(uow: UnitOfWork, dialect: str, rows: list[bankfiles.DisbursementRow],
@@ -337,7 +343,10 @@ _ROW_COLUMNS = ("batch_pk, bank_code, line_no, row_ref, pan, name, amount_fen, f
                 "origin, first_id, account_id, status, reason_code")
 
 # The first time the bank sees a row_ref: decide it from the account (LEFT JOIN: none is an
-# unknown account), in the order the seam lists the reasons.
+# unknown account), in the order the seam lists the reasons. "Seen before" is two scalar
+# probes per staged row, each into a unique index (at most one row each): a NOT EXISTS would
+# be planned as a hash anti-join that reads all of the bank's earlier rows in both tables for
+# every batch, a cost that grows with the table (bench/disbursement.py, disb2).
 _DECIDE_NEW = text(f"""
 INSERT INTO bank_disbursement_rows ({_ROW_COLUMNS})
 SELECT :pk, :bank, s.line_no, s.row_ref, s.pan, s.name, s.amount_fen, s.fingerprint, 'new',
@@ -355,10 +364,10 @@ SELECT :pk, :bank, s.line_no, s.row_ref, s.pan, s.name, s.amount_fen, s.fingerpr
 FROM {_STAGE} s
 LEFT JOIN bank_accounts a ON a.pan = s.pan AND a.bank_code = :bank
 WHERE s.rnk = 1
-  AND NOT EXISTS (SELECT 1 FROM bank_disbursement_rows r
-                  WHERE r.bank_code = :bank AND r.row_ref = s.row_ref AND r.origin = 'new')
-  AND NOT EXISTS (SELECT 1 FROM bank_transactions t
-                  WHERE t.bank_code = :bank AND t.request_id = s.row_ref)
+  AND (SELECT r.id FROM bank_disbursement_rows r
+       WHERE r.bank_code = :bank AND r.row_ref = s.row_ref AND r.origin = 'new') IS NULL
+  AND (SELECT t.id FROM bank_transactions t
+       WHERE t.bank_code = :bank AND t.request_id = s.row_ref) IS NULL
 """)
 
 # Every other row: a row_ref seen before (earlier, or earlier in this file). The same content
