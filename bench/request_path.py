@@ -40,6 +40,27 @@ keeps to /healthz and the card read); `--writes-only` measures only the doors th
 e-card check writes its throttle counter) and the day. bench/write_doors.py counts each write
 door's round trips to PostgreSQL and its CPU in process.
 
+## The quiet runs of 2026-12-05, morning (adf802b) and after the afternoon's branches (0c99f04)
+
+PostgreSQL, wrk -t2 -c50 -d10s, load < 2 at the start of each run (the VM was slower than the
+day before: bare async 4,653 / 4,600 rps where the previous quiet runs had 6,600-6,900). Each
+cell: rps (share of bare async), morning → afternoon; `--before adf802b` cannot run across
+migration 0032 (the old server refuses the newer schema), so these are two runs three hours
+apart on an idle machine.
+
+| door | 1 worker | 2 workers |
+|---|---|---|
+| /healthz | 3,629 (78.0 %) → 3,397 (73.8 %) | 5,777 (124.1 %) → 5,877 (127.8 %) |
+| card read | 604 (13.0 %) → **1,336 (29.0 %)**, p99 264 → 42 ms | 1,054 (22.7 %) → **2,078 (45.2 %)**, p99 276 → 55 ms |
+| contact poll | 467 (10.0 %) → 1,442 (31.3 %) | 422 (9.1 %) → 1,535 (33.4 %) |
+| e-card check | 128 → 131 (22 % of the bare write) | 103 → 253 (43 % of the bare write) |
+| contact start | 148 → 196 (33 % of the bare write) | 107 → 418 (71 % of the bare write) |
+| redeem (c=4) | 60 → 109 | 121 → 162 |
+| day: reads / lifecycle writes | 217 / 3 (p50 663 ms) → 243 / 10 (p50 160 ms) | 431 / 4 (p50 456 ms) → 469 / 9 (p50 227 ms) |
+
+The bare write (one row inserted and committed per request on the platform's pool size) made
+562-588 rps, 12-13 % of bare async. Zero errors in every figure.
+
 ## PostgreSQL reads in one statement on the event loop (2026-12-05 13:20-14:30, branch pgread from adf802b)
 
 What bounded a PostgreSQL card read on one worker was the worker's own CPU, not the database
