@@ -39,7 +39,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def seed(holders: int):
+def seed(holders: int, granted: int | None = None):
+    """A platform with `holders` e-card holders (distinct invented names), the first `granted`
+    of them (all by default) with the official app's consent and a password."""
     sys.path.insert(0, str(REPO))
     from tests.applications.conftest import new_applicant
     from tests.ecard.conftest import Holder, submit, walk_to_hand_over
@@ -51,12 +53,14 @@ def seed(holders: int):
     prepare(platform)
     made = []
     for n in range(holders):
-        application = submit(platform, new_applicant(name="测试" + "甲乙丙丁戊己庚辛壬癸"[n % 10]))
+        application = submit(platform, new_applicant(name="测试" + "".join(
+            "甲乙丙丁戊己庚辛壬癸"[n // 10 ** place % 10] for place in range(3))))
         holder = Holder(platform, application.person_id, None, application.id)
         holder.card_no = walk_to_hand_over(platform, application.id).card_no
+        made.append(holder)
+    for holder in made[:granted]:
         holder.grant("official_app")
         holder.set_password()
-        made.append(holder)
     return platform, made
 
 

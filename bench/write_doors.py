@@ -24,32 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from ecard_check import seed  # bench/ecard_check.py: the same holders' set-up
+
 REPO = Path(__file__).resolve().parents[1]
 THROTTLE_LIMITS = ("ecard_terminal=100000000 per minute; ecard_check=100000000 per minute; "
                    "holder_calls=100000000 per minute")
-
-
-def seed(holders: int):
-    sys.path.insert(0, str(REPO))
-    from tests.applications.conftest import new_applicant
-    from tests.ecard.conftest import Holder, submit, walk_to_hand_over
-
-    from yikatong.platform import Platform
-    from yikatong.platform_setup import prepare
-
-    platform = Platform()
-    prepare(platform)
-    made = []
-    for n in range(holders):
-        application = submit(platform, new_applicant(name="测试" + "".join(
-            "甲乙丙丁戊己庚辛壬癸"[n // 10 ** place % 10] for place in range(3))))
-        holder = Holder(platform, application.person_id, None, application.id)
-        holder.card_no = walk_to_hand_over(platform, application.id).card_no
-        made.append(holder)
-    for holder in made[:2]:
-        holder.grant("official_app")
-        holder.set_password()
-    return platform, made
 
 
 class Statements:
@@ -168,7 +147,7 @@ def run(args) -> None:
 
             from yikatong.api.app import create_app
 
-            platform, holders = seed(args.requests + 2)
+            platform, holders = seed(args.requests + 2, granted=2)
             statements = Statements(platform.engine)
             if platform.engine.dialect.name == "postgresql":
                 RoundTrips.install()

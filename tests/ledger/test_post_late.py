@@ -11,10 +11,11 @@ import threading
 import pytest
 from sqlalchemy import func, select, update
 
+from tests.ledger.rows import journal_rows
 from yikatong.core.money import MAX_BALANCE_FEN
 from yikatong.ledger import service
 from yikatong.ledger.errors import AccountNotFound, BalanceLimitExceeded, InsufficientFunds
-from yikatong.ledger.models import Journal, LedgerAccount, Posting
+from yikatong.ledger.models import Journal, LedgerAccount
 
 pytestmark = pytest.mark.db
 
@@ -40,20 +41,10 @@ def _late(uow, request_id: str, legs=LEGS):
                         new_request=True, late_unchecked=True)
 
 
-def _rows(platform, request_id: str) -> tuple:
-    with platform.uow() as uow:
-        journal = uow.session.execute(select(Journal).where(Journal.request_id == request_id)).scalar_one()
-        postings = uow.session.execute(
-            select(LedgerAccount.code, Posting.amount).join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-            .where(Posting.journal_id == journal.id).order_by(Posting.id)).all()
-        return (journal.kind, journal.memo, journal.fingerprint), [tuple(p) for p in postings]
-
-
 def _stored(platform) -> list:
     """The balances as stored in the rows (not through the ledger's reads)."""
     with platform.uow() as uow:
-        return [uow.session.execute(select(LedgerAccount.balance).where(LedgerAccount.code == code)).scalar_one()
-                for code in (POOL, ACCOUNT, PAYABLE)]
+        return _stored_in(uow)
 
 
 def test_a_late_post_leaves_the_rows_and_balances_a_plain_post_leaves(books):
@@ -67,7 +58,7 @@ def test_a_late_post_leaves_the_rows_and_balances_a_plain_post_leaves(books):
     with books.uow() as uow:
         service.post(uow=uow, request_id="plain", kind="test", legs=LEGS, memo="门诊", plain=True)
         uow.commit()
-    assert _rows(books, "late") == _rows(books, "plain")
+    assert journal_rows(books, "late") == journal_rows(books, "plain")
     with books.uow() as uow:
         assert [service.balance(uow=uow, code=code) for code in (POOL, ACCOUNT, PAYABLE)] == [1400, 4400, 2000]
         assert service.trial_balance(uow=uow).balanced

@@ -5,12 +5,11 @@ locked accounts in the session read their new balances."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from tests.ledger.rows import journal_rows
 from yikatong.ledger import service
 from yikatong.ledger.errors import InsufficientFunds
-from yikatong.ledger.models import Journal, LedgerAccount, Posting
 
 pytestmark = pytest.mark.db
 
@@ -30,15 +29,6 @@ def books(platform):
     return platform
 
 
-def _rows(platform, request_id: str) -> tuple:
-    with platform.uow() as uow:
-        journal = uow.session.execute(select(Journal).where(Journal.request_id == request_id)).scalar_one()
-        postings = uow.session.execute(
-            select(LedgerAccount.code, Posting.amount).join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-            .where(Posting.journal_id == journal.id).order_by(Posting.id)).all()
-        return (journal.kind, journal.memo, journal.fingerprint), [tuple(p) for p in postings]
-
-
 def test_a_plain_post_writes_the_rows_and_balances_the_orm_post_writes(books):
     with books.uow() as uow:
         journal = service.post(uow=uow, request_id="plain", kind="test", legs=LEGS, memo="门诊", plain=True)
@@ -49,7 +39,7 @@ def test_a_plain_post_writes_the_rows_and_balances_the_orm_post_writes(books):
     with books.uow() as uow:
         service.post(uow=uow, request_id="orm", kind="test", legs=LEGS, memo="门诊")
         uow.commit()
-    assert _rows(books, "plain") == _rows(books, "orm")
+    assert journal_rows(books, "plain") == journal_rows(books, "orm")
     with books.uow() as uow:
         assert [service.balance(uow=uow, code=code) for code in (FUND, ACCOUNT, PAYABLE)] == [-1400, 4400, 2000]
         # the versions moved once per post: a third post in one session after a plain one works
