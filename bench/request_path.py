@@ -61,6 +61,12 @@ apart on an idle machine.
 The bare write (one row inserted and committed per request on the platform's pool size) made
 562-588 rps, 12-13 % of bare async. Zero errors in every figure.
 
+Eight loop connections per worker instead of four (db/loop_reads.LOOP_CONNECTIONS), two
+workers, `--no-doors`, alternating with four at 15:24-15:31 (load 1.0-3.1): card read 2,137 /
+2,185 rps (47.1 / 47.8 %), p99 57 / 51 ms, against 2,069 / 2,019 rps (45.4 / 43.6 %), p99 44 /
+35 ms with four. Not taken: +4-6 % for a worse tail and four more backends per worker (with
+the pool's 20, four workers would pass PostgreSQL's default 100 connections).
+
 ## PostgreSQL reads in one statement on the event loop (2026-12-05 13:20-14:30, branch pgread from adf802b)
 
 What bounded a PostgreSQL card read on one worker was the worker's own CPU, not the database
