@@ -32,11 +32,13 @@ section "The e-card check door on plain selects".
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from serving import in_process_platform  # bench/serving.py
+
 REPO = Path(__file__).resolve().parents[1]
+THROTTLE_LIMITS = "ecard_terminal=100000000 per minute; ecard_check=100000000 per minute"
 
 
 def seed(holders: int, granted: int | None = None):
@@ -164,37 +166,21 @@ def throttle_levels(platform, checks: int, rounds: int) -> dict[str, float]:
 
 
 def run(args) -> None:
-    with tempfile.TemporaryDirectory() as workdir:
-        os.environ.setdefault("YKT_KEY_STORE", "memory")
-        os.environ["YKT_CHIP_DIR"] = str(Path(workdir) / "chips")
-        os.environ["YKT_AUDIT_CHECKPOINT_DIR"] = str(Path(workdir) / "checkpoints")
-        os.environ.setdefault("YKT_THROTTLE_LIMITS", "ecard_terminal=100000000 per minute; "
-                                                     "ecard_check=100000000 per minute")
-        if args.database_url:
-            sys.path.insert(0, str(Path(__file__).parent))
-            from serving import fresh_database  # bench/serving.py
-
-            context = fresh_database(args.database_url)
-        else:
-            import contextlib
-
-            context = contextlib.nullcontext(f"sqlite:///{workdir}/check.db")
-        with context as url:
-            os.environ["YKT_DATABASE_URL"] = url
-            platform, holders = seed(3)
-            token = holders[-1].qr()
-            print(f"database: {url.split('@')[-1]}, throttle: "
-                  f"{os.environ.get('YKT_THROTTLE', 'on')}, checks per round: {args.checks}")
-            for measure in (service_levels, door_levels):
-                figures = list(measure(platform, token, args.checks, args.rounds).items())
-                (base_label, base), (label, now) = figures
-                print(f"  {base_label:45s} {base:6.2f} ms CPU a check")
-                print(f"  {label:45s} {now:6.2f} ms CPU a check ({base / now:.2f}x)")
-            if os.environ.get("YKT_THROTTLE", "on") != "off":
-                (base_label, base), (label, now) = throttle_levels(
-                    platform, args.checks, args.rounds).items()
-                print(f"  {base_label:45s} {base:6.2f} ms wall a hit")
-                print(f"  {label:45s} {now:6.2f} ms wall a hit ({base / now:.2f}x)")
+    with in_process_platform(args.database_url, THROTTLE_LIMITS, "check.db") as url:
+        platform, holders = seed(3)
+        token = holders[-1].qr()
+        print(f"database: {url.split('@')[-1]}, throttle: "
+              f"{os.environ.get('YKT_THROTTLE', 'on')}, checks per round: {args.checks}")
+        for measure in (service_levels, door_levels):
+            figures = list(measure(platform, token, args.checks, args.rounds).items())
+            (base_label, base), (label, now) = figures
+            print(f"  {base_label:45s} {base:6.2f} ms CPU a check")
+            print(f"  {label:45s} {now:6.2f} ms CPU a check ({base / now:.2f}x)")
+        if os.environ.get("YKT_THROTTLE", "on") != "off":
+            (base_label, base), (label, now) = throttle_levels(
+                platform, args.checks, args.rounds).items()
+            print(f"  {base_label:45s} {base:6.2f} ms wall a hit")
+            print(f"  {label:45s} {now:6.2f} ms wall a hit ({base / now:.2f}x)")
 
 
 def main() -> None:

@@ -104,3 +104,24 @@ def fresh_database(url: str, keep: bool = False) -> Iterator[str]:
             with admin.connect() as connection:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextlib.contextmanager
+def in_process_platform(database_url: str | None, throttle_limits: str, sqlite_name: str) -> Iterator[str]:
+    """The environment of a platform run in this process: a temporary folder for its chips and
+    audit checkpoints, the in-memory key store, `throttle_limits` (unless set), and a database:
+    the PostgreSQL one `database_url` names, created afresh, or a SQLite file in the folder.
+    Yields the database's URL, also set as YKT_DATABASE_URL."""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as workdir:
+        os.environ.setdefault("YKT_KEY_STORE", "memory")
+        os.environ["YKT_CHIP_DIR"] = str(Path(workdir) / "chips")
+        os.environ["YKT_AUDIT_CHECKPOINT_DIR"] = str(Path(workdir) / "checkpoints")
+        os.environ.setdefault("YKT_THROTTLE_LIMITS", throttle_limits)
+        database = (fresh_database(database_url) if database_url
+                    else contextlib.nullcontext(f"sqlite:///{workdir}/{sqlite_name}"))
+        with database as url:
+            os.environ["YKT_DATABASE_URL"] = url
+            yield url

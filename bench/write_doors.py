@@ -19,12 +19,11 @@ import contextlib
 import cProfile
 import os
 import pstats
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 from ecard_check import seed  # bench/ecard_check.py: the same holders' set-up
+from serving import in_process_platform  # bench/serving.py
 
 REPO = Path(__file__).resolve().parents[1]
 THROTTLE_LIMITS = ("ecard_terminal=100000000 per minute; ecard_check=100000000 per minute; "
@@ -129,51 +128,38 @@ def doors(client, holders, requests: int):
 
 
 def run(args) -> None:
-    with tempfile.TemporaryDirectory() as workdir:
-        os.environ.setdefault("YKT_KEY_STORE", "memory")
-        os.environ["YKT_CHIP_DIR"] = str(Path(workdir) / "chips")
-        os.environ["YKT_AUDIT_CHECKPOINT_DIR"] = str(Path(workdir) / "checkpoints")
-        os.environ.setdefault("YKT_THROTTLE_LIMITS", THROTTLE_LIMITS)
-        if args.database_url:
-            sys.path.insert(0, str(Path(__file__).parent))
-            from serving import fresh_database  # bench/serving.py
+    with in_process_platform(args.database_url, THROTTLE_LIMITS, "doors.db"):
+        from fastapi.testclient import TestClient
 
-            context = fresh_database(args.database_url)
-        else:
-            context = contextlib.nullcontext(f"sqlite:///{workdir}/doors.db")
-        with context as url:
-            os.environ["YKT_DATABASE_URL"] = url
-            from fastapi.testclient import TestClient
+        from yikatong.api.app import create_app
 
-            from yikatong.api.app import create_app
-
-            platform, holders = seed(args.requests + 2, granted=2)
-            statements = Statements(platform.engine)
-            if platform.engine.dialect.name == "postgresql":
-                RoundTrips.install()
-            print(f"database: {platform.engine.dialect.name}, {args.requests} requests a door")
-            with TestClient(create_app(platform)) as client:
-                for door, calls in doors(client, holders, args.requests).items():
-                    calls[0]()  # warm
-                    statements.show = door == args.profile
-                    with statements.counting() as counts:
-                        calls[1]()
-                    statements.show = False
-                    shown = dict(counts)
-                    trips = f"round trips {RoundTrips.count}, " if RoundTrips.count else ""
-                    profile = cProfile.Profile() if args.profile == door else None
-                    started = time.process_time()
-                    if profile:
-                        profile.enable()
-                    for call in calls[2:]:
-                        call()
-                    if profile:
-                        profile.disable()
-                    cpu = (time.process_time() - started) * 1000 / (len(calls) - 2)
-                    print(f"  {door:14s} {cpu:6.2f} ms CPU a request   {trips}SQLAlchemy "
-                          f"statements {sum(shown.values())} {shown}")
-                    if profile:
-                        pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
+        platform, holders = seed(args.requests + 2, granted=2)
+        statements = Statements(platform.engine)
+        if platform.engine.dialect.name == "postgresql":
+            RoundTrips.install()
+        print(f"database: {platform.engine.dialect.name}, {args.requests} requests a door")
+        with TestClient(create_app(platform)) as client:
+            for door, calls in doors(client, holders, args.requests).items():
+                calls[0]()  # warm
+                statements.show = door == args.profile
+                with statements.counting() as counts:
+                    calls[1]()
+                statements.show = False
+                shown = dict(counts)
+                trips = f"round trips {RoundTrips.count}, " if RoundTrips.count else ""
+                profile = cProfile.Profile() if args.profile == door else None
+                started = time.process_time()
+                if profile:
+                    profile.enable()
+                for call in calls[2:]:
+                    call()
+                if profile:
+                    profile.disable()
+                cpu = (time.process_time() - started) * 1000 / (len(calls) - 2)
+                print(f"  {door:14s} {cpu:6.2f} ms CPU a request   {trips}SQLAlchemy "
+                      f"statements {sum(shown.values())} {shown}")
+                if profile:
+                    pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
 
 
 def main() -> None:

@@ -69,6 +69,13 @@ def _stored_in(uow) -> list:
             for code in (POOL, ACCOUNT, PAYABLE)]
 
 
+def _assert_settled(books, balances: list) -> None:
+    """The stored balances are `balances` and the books balance."""
+    assert _stored(books) == balances
+    with books.uow() as uow:
+        assert service.trial_balance(uow=uow).balanced
+
+
 def test_a_ledger_read_in_the_same_transaction_sees_the_late_moves(books):
     with books.uow() as uow:
         _late(uow, "late-1")
@@ -78,9 +85,7 @@ def test_a_ledger_read_in_the_same_transaction_sees_the_late_moves(books):
         service.post(uow=uow, request_id="orm", kind="test", legs=LEGS)  # an ordinary post after them
         assert service.trial_balance(uow=uow).balanced
         uow.commit()
-    assert _stored(books) == [2100, 4100, 3000]
-    with books.uow() as uow:
-        assert service.trial_balance(uow=uow).balanced
+    _assert_settled(books, [2100, 4100, 3000])
 
 
 def test_a_rolled_back_late_post_moves_nothing(books):
@@ -103,9 +108,7 @@ def test_a_late_post_inside_a_savepoint_rolls_back_with_it(books):
         _late(uow, "late")
         savepoint.rollback()
         uow.commit()
-    assert _stored(books) == [0, 5000, 0]
-    with books.uow() as uow:
-        assert service.trial_balance(uow=uow).balanced
+    _assert_settled(books, [0, 5000, 0])
 
 
 def test_refusals_come_before_any_write(books):
@@ -158,9 +161,7 @@ def test_concurrent_late_posts_lose_no_update(books):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert _stored(books) == [280, 4880, 400]
-    with books.uow() as uow:
-        assert service.trial_balance(uow=uow).balanced
+    _assert_settled(books, [280, 4880, 400])
 
 
 def test_two_accounts_taken_down_are_both_checked_before_either_is_written(books):
