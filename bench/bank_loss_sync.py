@@ -212,6 +212,11 @@ four other helpers' benches and test runs: load average 1.4-2.3 at the start, 7 
       17:08  18-21    main     172 / 251   788 / 2,000    1,833 (2,644)                 288
       17:14  21-22    branch   199 / 478   952 / 1,888    1,035 (2,441)                 409
 
+    the same on SQLite (the one-fetch backlog only: the claim that loads the accounts is
+    PostgreSQL's), one pair:
+      17:35  23       main      61 / 269   123 /  227     5,091 (8,487)               1,369
+      17:37  23-18    branch    44 / 120    55 /  130     5,776 (9,034)               1,362
+
   Under loads of 7-28 these figures say nothing about the code (the raw publish rate itself
   fell 3×); no quiet minute came before the stop. The first row (main, load 1.4-2.3) met
   both latency goals and missed the throughput ones; the probes at load 2-4 gave this
