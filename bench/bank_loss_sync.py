@@ -161,6 +161,73 @@ This bench after the changes:
   path met in one run; the bank's 3,685 is bounded by sharing the process with the dispatcher
   (bench/outbox_nats.py's consumer alone drained 16,506/s in the run before it).
 
+Then (2026-12-05 16:38-17:25 UTC, branch evpath2; PostgreSQL 15; the two cores shared with
+four other helpers' benches and test runs: load average 1.4-2.3 at the start, 7 by 16:58,
+18-28 from 17:05 on).
+
+* Where the time goes (py-spy of this bench, --events 12000, and throwaway probes timing each
+  stage; load 2-4). The dispatcher: while a batch of 1,000 publishes, marking the one before
+  and reading the next take 72-106 ms (median), and the batch's acks are all in by then (the
+  wait for them: 0.0 ms at the median), so the mark is the dispatcher's pace. The marking
+  UPDATE alone runs 29-34 ms in EXPLAIN ANALYZE (17,000 buffer hits: setting published_at is
+  not a HOT update, so each row gets a new entry in all six of the partition's indexes); the
+  rest is the read of the
+  next batch (15 ms), the commit and the Python around it, waiting for the GIL that the
+  publishing loop thread holds meanwhile. Draining an outbox with nothing else in the
+  process: 8,505-11,258 events/s. Fewer index writes per mark need a schema change (the
+  published flag out of the indexed row), left for the lead. The bank's consumer: per batch
+  of 200, the fetch took 20-55 ms (median) and applying it 26-81 ms (the handler 21-58 ms,
+  decoding and 200 acks the rest), one after the other; the batch's own statements were
+  less than half of the consumer's time. Everything in this bench shares one process, so
+  every round trip of one thread waits for the GIL held by another (a shorter switch interval,
+  sys.setswitchinterval(0.0005), changed nothing measurable: 1,766 and 2,163 against 2,681
+  and 1,198 events/s at the default, alternating, load 2-10).
+* The bank's consumer takes the next batch with one fetch while a backlog drains
+  (events.nats: the last message's num_pending says what is waiting; nats-py's fetch(n)
+  asks no_wait first): one round trip per batch instead of two. A lone event still comes by
+  fetch(1), so the latency path is unchanged. max_ack_pending stays the batch size: a second
+  instance still gets nothing while one holds a batch (prefetching the next batch during the
+  apply would have needed twice that, and given up that guarantee of order; not done).
+* The bank's batch on PostgreSQL claims its events and loads their accounts in one
+  statement (banking.service._claim_loading_accounts: the claiming INSERT … ON CONFLICT DO
+  NOTHING RETURNING as a WITH query joined to bank_accounts): one round trip per batch less.
+  The accounts are read in the statement's snapshot; an account a racing delivery changed
+  is then at an older version and the batch's versioned writes raise ConcurrentChange (the
+  batch goes again one event at a time), as tests/banking/test_batch_apply checks.
+* Side by side (main's tree from `git archive` beside this branch, alternating):
+
+    the bank's node draining a stored backlog of 6,000 HR-status events on 300 accounts,
+    200 per transaction, nothing else in the process (a throwaway script; events/s):
+      UTC          load    main   this branch
+      17:13-17:18  18-22    506 / 716 / 926 / 991     1,119 / 515 / 856 / 1,172
+      17:20-17:24  21-28    587 / 1,043 / 556 / 557   1,429 / 959 / 556 / 941
+      medians 651 → 950 (1.46); the median of the eight pairs' ratios is 1.09: at this load
+      the order of the runs moved the figure as much as the code did.
+
+    this bench, --samples 60 --rate 20 (p50 / p99 ms; events/s):
+      UTC    load     tree     p→b woken   b→p woken     dispatcher (raw pipelined)  bank applied
+      16:38  1.4-2.3  main      24 /  49    31 /   37     5,307 (7,240)               1,907
+      16:58  7-11     main     136 / 256   155 /  279     2,054 (4,715)                 597
+      17:03  11-18    branch   181 / 352   1,283 / 1,843  1,959 (5,169)                 530
+      17:08  18-21    main     172 / 251   788 / 2,000    1,833 (2,644)                 288
+      17:14  21-22    branch   199 / 478   952 / 1,888    1,035 (2,441)                 409
+
+    the same on SQLite (the one-fetch backlog only: the claim that loads the accounts is
+    PostgreSQL's), one pair:
+      17:35  23       main      61 / 269   123 /  227     5,091 (8,487)               1,369
+      17:37  23-18    branch    44 / 120    55 /  130     5,776 (9,034)               1,362
+
+  Under loads of 7-28 these figures say nothing about the code (the raw publish rate itself
+  fell 3×); no quiet minute came before the stop. The first row (main, load 1.4-2.3) met
+  both latency goals and missed the throughput ones; the probes at load 2-4 gave this
+  bench's dispatcher 4,524-10,983 events/s and the bank 1,766-4,401 events/s with the code
+  unchanged. What is left: a quiet A/B of this branch; the platform's apply of a bank event
+  (about 23 statements and the commit for a branch formal loss with its HR side, 36 ms in
+  one probe at load 2: the seen-check SELECT could be the claiming INSERT, as at the bank;
+  the HR side's report_loss loads the card and its blocks again and reads the audit chain's
+  head again); the bank node in a process of its own in this bench, as `ykt bank serve`
+  runs it.
+
 The issue's figures (p50 124 / p99 185 ms polled, bank → platform p99 34 ms) were taken on a
 quieter machine; the polled baseline of these runs shows how much slower this one was. Waking
 on commit cut the median by 5-7× in every run; the p99 goal of 50 ms was met only in the

@@ -143,21 +143,22 @@ def test_refusal_notes_are_recorded_with_the_batch_in_the_order_applied(bank):
 def test_hr_statuses_written_together_still_see_an_account_changed_meanwhile(bank, monkeypatch):
     # The batch's HR statuses go in one executemany, versioned like the ORM's own UPDATE.
     cards = open_accounts(bank, 3)
-    real_preload = service._preload_accounts
+    real_preload = service._claim_and_preload
 
-    def preload_then_someone_changes_the_second(uow, wanted):
-        real_preload(uow, wanted)
+    def preload_then_someone_changes_the_second(uow, events):
+        fresh = real_preload(uow, events)
         table = BankAccount.__table__
         uow.session.connection().execute(update(table).where(table.c.card_no == cards[1])
                                           .values(version=table.c.version + 1))
+        return fresh
 
-    monkeypatch.setattr(service, "_preload_accounts", preload_then_someone_changes_the_second)
+    monkeypatch.setattr(service, "_claim_and_preload", preload_then_someone_changes_the_second)
     batch = [hr_change(card, "formal_loss", n) for n, card in enumerate(cards, start=1)]
     with pytest.raises(ConcurrentChange):
         link.bank_batch_handler(bank)(batch)
     assert processed(bank) == [] and [hr_status(bank, card) for card in cards] == [None] * 3
 
-    monkeypatch.setattr(service, "_preload_accounts", real_preload)
+    monkeypatch.setattr(service, "_claim_and_preload", real_preload)
     before = versions(bank, cards)
     link.bank_batch_handler(bank)(batch + [hr_change(cards[0], "normal", 4)])
     assert [hr_status(bank, card) for card in cards] == ["normal", "formal_loss", "formal_loss"]

@@ -527,8 +527,11 @@ class JetStreamBus:
         return await js.pull_subscribe(filter_subject, durable=durable_name, stream=stream, config=config)
 
     async def _consume(self, psub, subscription: DurableSubscription, pace: _Pace) -> None:
+        backlog = 0  # how many messages the server had behind the last one fetched
         while not subscription._stopping.is_set():
-            fetching = asyncio.ensure_future(self._fetch(psub, subscription.batch_size, pace.poll))
+            fetching = asyncio.ensure_future(self._fetch(psub, subscription.batch_size, pace.poll,
+                                                         backlog=backlog))
+            backlog = 0  # known again only from what this fetch brings
             subscription._fetching = fetching
             try:
                 messages = await fetching
@@ -546,18 +549,28 @@ class JetStreamBus:
                 continue
             finally:
                 subscription._fetching = None
+            backlog = _pending_after(messages)
             await self._apply_fetched(messages, subscription, pace)
         await psub.unsubscribe()
 
     @staticmethod
-    async def _fetch(psub, batch_size: int, poll: float) -> list:
+    async def _fetch(psub, batch_size: int, poll: float, *, backlog: int = 0) -> list:
         """The next message as soon as there is one, with those already waiting behind it
         (up to `batch_size` in all). Two fetches, asking only for what the server says is
         there: after a first message nats-py's fetch(n) keeps waiting for the other n-1 until
         the pull request ends (a status from the server or `poll`), so a lone event could
-        otherwise wait on a batch that is not coming."""
+        otherwise wait on a batch that is not coming.
+
+        While a backlog drains (`backlog`: what the server had behind the last message of
+        the previous fetch, still there unless another instance took it), one fetch of that
+        many: nats-py asks for them with no_wait first, which answers at once with what is
+        there, so a batch costs one round trip instead of two. (Only if another instance took
+        them meanwhile does that fetch wait, as the second fetch below would, for up to
+        `poll`.)"""
+        if backlog > 0:
+            return await psub.fetch(min(backlog, batch_size), timeout=poll)
         messages = await psub.fetch(1, timeout=poll)
-        waiting = min(messages[-1].metadata.num_pending, batch_size - 1)
+        waiting = min(_pending_after(messages), batch_size - 1)
         if waiting > 0:
             try:
                 messages += await psub.fetch(waiting, timeout=poll)
@@ -629,6 +642,11 @@ class JetStreamBus:
                 extended = clock()
                 for message in waiting:
                     await message.in_progress()
+
+
+def _pending_after(messages: list) -> int:
+    """How many messages the server had for the consumer behind the last of `messages`."""
+    return messages[-1].metadata.num_pending if messages else 0
 
 
 _NO_ACK = "no ack"  # a batch's outcome for a message whose ack has not come (yet)
