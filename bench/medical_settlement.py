@@ -941,14 +941,15 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
 
     trace: list[str] = []  # YKT_BENCH_TRACE=N: the statements of the first N messages, printed
 
-    def count(_connection, _cursor, statement, _parameters, _context, executemany) -> None:
+    def count(statement, executemany: bool) -> None:
         statements[current[0]] += 1
         if len(trace) < 400:
+            statement = statement if isinstance(statement, str) else str(statement)
             trace.append(f"{current[0]} {'many ' if executemany else ''}{' '.join(statement.split())[:110]}")
 
-    from sqlalchemy import event
-
-    event.listen(platform.engine, "before_cursor_execute", count)
+    # Counted at the driver's cursor (every statement sent: through SQLAlchemy or on the
+    # connection's own cursor, db.statement / db.raw); an executemany counts once
+    counted_cursors = _count_statements(platform.engine, count)
 
     async def door_only(seed: int, profiled: bool) -> Stats:
         stats = Stats()
@@ -989,8 +990,39 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
     profiler.sort_stats("cumulative").print_stats("yikatong", 45)
     profiler.sort_stats("tottime").print_stats(25)
     platform.engine.dispose()
+    counted_cursors()  # the driver's cursor as it was
     lines.append(f"the door alone (interface.call_service), {visits} visits under cProfile (CPU time):")
     return "\n".join(lines) + "\n" + out.getvalue()
+
+
+def _count_statements(engine, count):
+    """Every statement the engine's driver cursor executes, passed to `count(statement,
+    executemany)` (psycopg's Cursor, or sqlite3's through SQLAlchemy's event); returns the undo."""
+    if engine.dialect.driver != "psycopg":
+        from sqlalchemy import event
+
+        def counted(_connection, _cursor, statement, _parameters, _context, executemany) -> None:
+            count(statement, executemany)
+
+        event.listen(engine, "before_cursor_execute", counted)
+        return lambda: event.remove(engine, "before_cursor_execute", counted)
+    import psycopg
+
+    execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
+
+    def counted_execute(cursor, query, *args, **kwargs):
+        count(query, False)
+        return execute(cursor, query, *args, **kwargs)
+
+    def counted_executemany(cursor, query, *args, **kwargs):
+        count(query, True)
+        return executemany(cursor, query, *args, **kwargs)
+
+    psycopg.Cursor.execute, psycopg.Cursor.executemany = counted_execute, counted_executemany
+
+    def undo() -> None:
+        psycopg.Cursor.execute, psycopg.Cursor.executemany = execute, executemany
+    return undo
 
 
 def _package(filename: str) -> str:
