@@ -128,8 +128,9 @@ _CURSOR = "yikatong.db.statement.cursor"  # the DBAPI connection's info: (that c
 def _cursor_of(connection: Connection) -> Any:
     """The DBAPI connection's cursor for RawStatements, made once per DBAPI connection and
     kept in its pool record's info (a connection serves one thread at a time; every use
-    executes, then reads all it needs, before the next). Making a psycopg cursor per
-    statement cost about as much as the driver's sending of it."""
+    executes, then reads all it needs, before the next). A psycopg cursor made per statement
+    cost more than the driver's sending of the query (0.18 against 0.15 s of the door's 5.8 s
+    for 200 visits under cProfile, bench/medical_settlement.py)."""
     pooled = connection.connection
     dbapi_connection = pooled.dbapi_connection
     kept = pooled.info.get(_CURSOR)
