@@ -418,6 +418,93 @@ balance UPDATE per posting (balance = stored + postings since a watermark, or sh
 sub-accounts), so no settlement waits on another's WAL flush — a schema change, and
 `balance`/`statement`/`trial_balance` taught the watermark; (3) a run on a quiet machine: no
 figure of this session was taken at a load under 5.
+
+## The quiet pair after medfast (2026-12-05, 14:57-14:58 UTC, main 0c99f04 and adf802b)
+
+50 terminals, 2 workers, 20 s, one run each back to back (load 0.6 → 3.9, then 3.2 → 6.4):
+
+| tree | visits/s | bare visits/s | ratio | server / PostgreSQL CPU ms per visit | 2207 p50 / p99 ms |
+|---|---|---|---|---|---|
+| 0c99f04 (late post) | 62.0 | 222.1 | 0.279 | 19.9 / 8.0 | 253 / 604 |
+| adf802b (before) | 59.0 | 258.3 | 0.228 | 20.7 / 8.2 | 327 / 2,288 |
+
+The settle's tail is cut by 3.8× on a quiet machine; the visits per second are bound by CPU
+per visit (about 29 ms in all where 250 visits/s leaves 8).
+
+## Measured after branch medcpu (2026-12-05, 16:59-17:37 UTC, main 67faccf beside it)
+
+**The machine was overloaded: `uptime` load average 8-20 during the profiles, 20-28 during the
+full runs** (the other helpers' benches and tests, and this branch's own PostgreSQL test run
+at nice 15 during all four full runs). CPU per visit is the figure to compare; the rates
+moved with the load (the bare inserts ran at 21-42 visits/s, a tenth of their quiet rate).
+
+The cut: the door's statements no longer go through SQLAlchemy's execution path.
+`db.statement.RawStatement` compiles a Core statement once per dialect and runs it on the
+connection's own DBAPI cursor with SQLAlchemy's own bind and result processors (JSON, UTC
+datetimes, SQLite's text dates, PostgreSQL's bind casts, a `literal`'s value; a driver error
+raised as SQLAlchemy's `IntegrityError` &c.), as `db.raw.RawSelect` already did for the card
+read: the nonce, visit, fee lines, settlement, message, audit record (with its key), journal
+and postings INSERTs; the visit's, year totals', fee lines' and balances' UPDATEs; the selects
+(institution, person by ID number, visit, lines, year totals and balance, accounts, audit chain
+head). The INSERTs whose new id nothing reads are `.inline()` (SQLAlchemy had PostgreSQL return
+the id anyway). The institution is a selected row (no ORM entity), noted for the message's
+transaction (`service.note_institution`) so `institution_of` does not select it again. Then,
+per statement: the unit of work keeps its connection for the transaction (Session.connection()
+walked its state machine on every call), one cursor per DBAPI connection (a psycopg cursor
+made per statement showed in the profile). And: msgid's, inf_time's and fee_ocur_time's fixed
+formats read by position (strptime's own split and ValueError: checked against strptime on
+200,000 strings), the sign_no key derived once per sealer (an HKDF-SM3 on every message
+before). Every check, signature, nonce, audit record and posting is as before; the same
+statements in the same order.
+
+In process (`--profile 200 --profile-only --people 40`, both trees with this bench file, whose
+statement counter now counts at psycopg's cursor: the raw statements bypass SQLAlchemy's
+`before_cursor_execute`); calls and statements are counts, CPU is not (load in brackets):
+
+| state                                                   | 2201  | 2204  | 2206  | 2207  | calls / visit | statements / visit | door CPU ms/visit | whole app CPU ms/visit |
+|---------------------------------------------------------|-------|-------|-------|-------|---------------|--------------------|-------------------|------------------------|
+| main 67faccf (17:02, load 11 → 16)                      | 2,259 | 2,886 | 2,094 | 3,971 | 11,210        | 6 / 9 / 5 / 14.3   | 22.0              | 33.3                   |
+| raw statements, institution row (16:59, load 8 → 11)    | 1,614 | 2,018 | 1,245 | 2,567 | 7,444         | the same           | 12.0              | 22.3                   |
+| + connection kept per transaction, one cursor, times read by position, derived key kept (17:17, load 19 → 20) | 1,483 | 1,796 | 1,130 | 2,313 | 6,723 | the same | 8.1 | 17.2 |
+
+Python calls per visit −40 %. Where the door's CPU goes now (own time under the profiler):
+psycopg 35 % (query conversion, parameter dumping, prepared-statement bookkeeping, the wait per
+statement), the medical code 19 %, SQLAlchemy 15 % (the session per message: begin,
+connection, commit, close), builtins 13 %, db.statement 8 %.
+
+The whole bench, side by side, crossed (50 raw terminals, 2 workers, 15 s, 400 people; CPU ms
+per visit; load before → after the door):
+
+| run                    | door visits/s | bare visits/s | server CPU | PostgreSQL CPU | load generator | 2207 p50 / p99 ms | load        |
+|------------------------|---------------|---------------|------------|----------------|----------------|-------------------|-------------|
+| main 67faccf (17:20)   | 24.7          | 23.1          | 22.2       | 9.0            | 1.9            | 531 / 2,034       | 22.0 → 28.1 |
+| medcpu 60a81ac (17:25) | 40.7          | 20.6          | 14.0       | 7.3            | 1.4            | 322 / 1,008       | 23.1 → 28.6 |
+| medcpu 60a81ac (17:30) | 51.8          | 41.5          | 13.5       | 7.7            | 1.4            | 253 / 1,008       | 21.9 → 23.7 |
+| main 67faccf (17:34)   | 34.5          | 33.9          | 21.2       | 8.8            | 1.6            | 380 / 1,357       | 22.7 → 28.0 |
+
+Server CPU per visit −35 to −39 % (22.2 / 21.2 → 14.0 / 13.5 ms); PostgreSQL's −13 to −18 %
+(9.0 / 8.8 → 7.3 / 7.7: the same statements; four INSERTs no longer return an id; not
+explained further, and PostgreSQL's share moves with the load); visits per second +50 to +65 %
+at the same moments. No refused message, no error. Still far from the goal: about 22 ms of CPU
+per visit in all (server 14, PostgreSQL 7.5, load generator 1.4) where 250 visits/s on two
+cores leaves 8.
+
+Left, in order of expected payoff:
+1. Outside the door the server spends about 5-6 ms per visit (server 13.5-14 against the
+   door's ~8 in process): uvicorn's pure-Python h11 (the venv has no httptools/uvloop: a
+   dependency, the lead's call), the middlewares, the answer's validation and serialisation
+   (`serialize_response`). Not measured apart this round.
+2. Statements: 34.3 per visit, about 0.2 ms of PostgreSQL CPU each, and psycopg's share of the
+   door's CPU. 2207's settlement INSERT, year totals, fee lines, visit and audit record could be
+   one statement on PostgreSQL (data-modifying CTEs; SQLite keeps them apart); the credential
+   read and the institution's select one statement (not done: it needs the body parsed before
+   the credential is checked, a change of the door's order for an unauthenticated caller);
+   psycopg pipeline mode for the message row, the late balance UPDATE and the COMMIT (round
+   trips rather than CPU). The audit chain head on the visit row (a schema change; one select
+   of 2204) was not measured this round.
+3. The session per message (SQLAlchemy's 15 %): the door could run on a bare connection where
+   no handler needs the ORM (2201-2207 no longer do, but 9001/9002/2503/2601 and the error
+   paths do).
 """
 
 from __future__ import annotations
@@ -941,14 +1028,15 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
 
     trace: list[str] = []  # YKT_BENCH_TRACE=N: the statements of the first N messages, printed
 
-    def count(_connection, _cursor, statement, _parameters, _context, executemany) -> None:
+    def count(statement, executemany: bool) -> None:
         statements[current[0]] += 1
         if len(trace) < 400:
+            statement = statement if isinstance(statement, str) else str(statement)
             trace.append(f"{current[0]} {'many ' if executemany else ''}{' '.join(statement.split())[:110]}")
 
-    from sqlalchemy import event
-
-    event.listen(platform.engine, "before_cursor_execute", count)
+    # Counted at the driver's cursor (every statement sent: through SQLAlchemy or on the
+    # connection's own cursor, db.statement / db.raw); an executemany counts once
+    counted_cursors = _count_statements(platform.engine, count)
 
     async def door_only(seed: int, profiled: bool) -> Stats:
         stats = Stats()
@@ -989,25 +1077,43 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
     profiler.sort_stats("cumulative").print_stats("yikatong", 45)
     profiler.sort_stats("tottime").print_stats(25)
     platform.engine.dispose()
+    counted_cursors()  # the driver's cursor as it was
     lines.append(f"the door alone (interface.call_service), {visits} visits under cProfile (CPU time):")
     return "\n".join(lines) + "\n" + out.getvalue()
 
 
+def _count_statements(engine, count):
+    """Every statement the engine's driver cursor executes, passed to `count(statement,
+    executemany)` (psycopg's Cursor, or sqlite3's through SQLAlchemy's event); returns the undo."""
+    if engine.dialect.driver != "psycopg":
+        from sqlalchemy import event
+
+        def counted(_connection, _cursor, statement, _parameters, _context, executemany) -> None:
+            count(statement, executemany)
+
+        event.listen(engine, "before_cursor_execute", counted)
+        return lambda: event.remove(engine, "before_cursor_execute", counted)
+    import psycopg
+
+    execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
+
+    def counted_execute(cursor, query, *args, **kwargs):
+        count(query, False)
+        return execute(cursor, query, *args, **kwargs)
+
+    def counted_executemany(cursor, query, *args, **kwargs):
+        count(query, True)
+        return executemany(cursor, query, *args, **kwargs)
+
+    psycopg.Cursor.execute, psycopg.Cursor.executemany = counted_execute, counted_executemany
+
+    def undo() -> None:
+        psycopg.Cursor.execute, psycopg.Cursor.executemany = execute, executemany
+    return undo
+
+
 def _package(filename: str) -> str:
-    """The top-level package of a profiled function's file (`yikatong.medical`: two levels).
-
-## The quiet pair after medfast (2026-12-05, 14:57-14:58 UTC, main 0c99f04 and adf802b)
-
-50 terminals, 2 workers, 20 s, one run each back to back (load 0.6 → 3.9, then 3.2 → 6.4):
-
-| tree | visits/s | bare visits/s | ratio | server / PostgreSQL CPU ms per visit | 2207 p50 / p99 ms |
-|---|---|---|---|---|---|
-| 0c99f04 (late post) | 62.0 | 222.1 | 0.279 | 19.9 / 8.0 | 253 / 604 |
-| adf802b (before) | 59.0 | 258.3 | 0.228 | 20.7 / 8.2 | 327 / 2,288 |
-
-The settle's tail is cut by 3.8× on a quiet machine; the visits per second are bound by CPU
-per visit (about 29 ms in all where 250 visits/s leaves 8).
-"""
+    """The top-level package of a profiled function's file (`yikatong.medical`: two levels)."""
     if "site-packages/" in filename:
         return filename.split("site-packages/")[1].split("/")[0].split(".")[0]
     if "/src/yikatong/" in filename:

@@ -39,11 +39,18 @@ class Sealer:
     def __init__(self, kek: bytes) -> None:
         self._key = HKDF(hashes.SM3(), 16, salt=None, info=_LABEL).derive(kek)
         self._derivation_root = HKDF(hashes.SM3(), 32, salt=None, info=_DERIVED_LABEL).derive(kek)
+        self._derived: dict[str, bytes] = {}  # label → derived key (a pure function of the root)
 
     def derived_key(self, label: str) -> bytes:
         """A 32-byte key for `label`, derived (HKDF-SM3) from the KEK through a root of its own,
-        so no derived key is the sealing key or the key store file's."""
-        return HKDF(hashes.SM3(), 32, salt=None, info=label.encode()).derive(self._derivation_root)
+        so no derived key is the sealing key or the key store file's. Derived once per label
+        by this sealer (its root never changes; a new KEK is a new sealer): the medical
+        interface asks for its sign_no key on every message."""
+        found = self._derived.get(label)
+        if found is None:
+            found = self._derived[label] = HKDF(hashes.SM3(), 32, salt=None, info=label.encode()).derive(
+                self._derivation_root)
+        return found
 
     def seal(self, secret: bytes, *, context: str) -> str:
         nonce = secrets.token_bytes(NONCE_LENGTH)

@@ -31,15 +31,8 @@ from typing import Any
 from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
 
+from yikatong.db.statement import converted as _converted
 from yikatong.db.uow import UnitOfWork
-
-
-def _converted(fetched: list, processors: list, row_type) -> list:
-    if not any(processors):
-        return [row_type._make(row) for row in fetched]
-    return [row_type._make([value if convert is None or value is None else convert(value)
-                            for convert, value in zip(processors, row, strict=True)])
-            for row in fetched]
 
 
 @dataclass(frozen=True)

@@ -20,31 +20,36 @@ from yikatong.core.actor import Actor
 from yikatong.core.clock import Clock
 from yikatong.core.errors import ConcurrentChange, IdempotencyKeyReused
 from yikatong.db.idempotency import IdempotencyRecord, request_fingerprint
+from yikatong.db.statement import RawStatement
 from yikatong.events.models import OutboxEvent
 from yikatong.events.wakeup import announce
 
 # The newest record of one entity's chain; built once (building a select costs more CPU than
-# running it).
-_AUDIT_HEAD = (select(AuditRecord.seq, AuditRecord.hash)
-               .where(AuditRecord.entity_type == bindparam("entity_type"),
-                      AuditRecord.entity_id == bindparam("entity_id"))
-               .order_by(AuditRecord.seq.desc()).limit(1))
+# running it), run on the connection's own cursor (db.statement).
+_AUDIT_HEAD = RawStatement(select(AuditRecord.seq, AuditRecord.hash)
+                           .where(AuditRecord.entity_type == bindparam("entity_type"),
+                                  AuditRecord.entity_id == bindparam("entity_id"))
+                           .order_by(AuditRecord.seq.desc()).limit(1), "AuditHead")
 
-_ARCHIVED_HEAD = (select(AuditCheckpointHead.seq, AuditCheckpointHead.hash)
-                  .where(AuditCheckpointHead.entity_type == bindparam("entity_type"),
-                         AuditCheckpointHead.entity_id == bindparam("entity_id"))
-                  .order_by(AuditCheckpointHead.checkpoint_seq.desc()).limit(1))
+_ARCHIVED_HEAD = RawStatement(select(AuditCheckpointHead.seq, AuditCheckpointHead.hash)
+                              .where(AuditCheckpointHead.entity_type == bindparam("entity_type"),
+                                     AuditCheckpointHead.entity_id == bindparam("entity_id"))
+                              .order_by(AuditCheckpointHead.checkpoint_seq.desc()).limit(1), "ArchivedHead")
 
 
-# UnitOfWork.audit(insert_now=True)'s statements: plain INSERTs, nothing read back. On
-# PostgreSQL the record and its key in one statement (the key's INSERT a data-modifying CTE of
-# the record's): one round trip where two were; the key's primary key refuses a second seq as
-# before, failing the whole statement.
-_AUDIT_INSERT = insert(AuditRecord.__table__)
-_AUDIT_WITH_KEY_INSERT = insert(AuditRecord.__table__).add_cte(
+# UnitOfWork.audit(insert_now=True)'s statements: plain INSERTs, nothing read back, run on the
+# connection's own cursor (db.statement: no SQLAlchemy execution path). On PostgreSQL the
+# record and its key in one statement (the key's INSERT a data-modifying CTE of the record's):
+# one round trip where two were; the key's primary key refuses a second seq as before, failing
+# the whole statement.
+_AUDIT_COLUMNS = ("at", "actor_id", "role", "channel", "action", "entity_type", "entity_id", "seq", "before",
+                  "after", "reason", "prev_hash", "hash")
+_AUDIT_INSERT = RawStatement(insert(AuditRecord.__table__).inline(), "AuditInsert", columns=_AUDIT_COLUMNS)
+_AUDIT_WITH_KEY_INSERT = RawStatement(insert(AuditRecord.__table__).inline().add_cte(
     insert(AuditRecordKey.__table__).values(entity_type=bindparam("key_entity_type"),
                                             entity_id=bindparam("key_entity_id"),
-                                            seq=bindparam("key_seq")).cte("audit_key"))
+                                            seq=bindparam("key_seq")).cte("audit_key")),
+    "AuditWithKeyInsert", columns=_AUDIT_COLUMNS)
 
 
 class UnitOfWork:
@@ -64,6 +69,7 @@ class UnitOfWork:
         self._after_commit = after_commit or []
         self._session: Session | None = None
         self._reading: Connection | None = None  # a read-only unit of work's own connection
+        self._writing: tuple[Any, Connection] | None = None  # (session transaction, its connection)
         self.events: list[OutboxEvent] = []
 
     def __enter__(self) -> UnitOfWork:
@@ -72,12 +78,14 @@ class UnitOfWork:
         # never pays for a session (a third of a plain select-and-close on SQLite).
         self._session = None if self.read_only else self._session_factory()
         self._reading = None
+        self._writing = None
         self.events = []
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         # close() rolls back what was not committed and detaches loaded objects without
         # expiring them, so results stay readable after the block.
+        self._writing = None
         if self._session is not None:
             self._session.close()
         if self._reading is not None:
@@ -92,7 +100,18 @@ class UnitOfWork:
     def connection(self) -> Connection:
         """The connection of this unit of work's transaction (for plain Core selects)."""
         if not self.read_only:
-            return self.session.connection()
+            # The session's connection, kept while its transaction is the same and active: a
+            # hot path asks for it once per statement, and Session.connection() costs a
+            # state-machine check and a bind look-up each time. A transaction ended, or made
+            # inactive by a failed flush, asks the session again (which then raises as before).
+            session = self.session
+            transaction = session.get_transaction()
+            writing = self._writing
+            if writing is not None and writing[0] is transaction and transaction.is_active:
+                return writing[1]
+            connection = session.connection()
+            self._writing = (session.get_transaction(), connection)
+            return connection
         if self._reading is None:
             engine = self._session_factory.kw["bind"]
             self._reading = engine.connect()
@@ -167,13 +186,13 @@ class UnitOfWork:
             reason=without_personal_data(reason), prev_hash=last.hash if last else GENESIS,
         )
         if insert_now:
-            connection = self.connection()  # Core statements: no ORM execution path
+            connection = self.connection()  # on its own cursor: no SQLAlchemy execution path
             row = {**fields, "hash": record_hash(fields)}
             if self._partitioned_audit():
-                connection.execute(_AUDIT_WITH_KEY_INSERT, {**row, "key_entity_type": entity_type,
+                _AUDIT_WITH_KEY_INSERT.execute(connection, {**row, "key_entity_type": entity_type,
                                                             "key_entity_id": entity_id, "key_seq": fields["seq"]})
             else:
-                connection.execute(_AUDIT_INSERT, row)
+                _AUDIT_INSERT.execute(connection, row)
             return None
         record = AuditRecord(**fields, hash=record_hash(fields))
         self.session.add(record)
@@ -188,8 +207,11 @@ class UnitOfWork:
         """(seq, hash) of the chain's newest record, None for a chain not begun. A chain whose
         records are all archived (db.archive: whole checkpoint ranges) goes on from its newest
         head a signed checkpoint holds."""
-        chain = {"entity_type": entity_type, "entity_id": entity_id}
-        return self.session.execute(_AUDIT_HEAD, chain).first() or self.session.execute(_ARCHIVED_HEAD, chain).first()
+        session = self.session
+        if session.new or session.dirty or session.deleted:  # records added and not flushed yet
+            session.flush()  # written first, as the session's own select would (autoflush)
+        chain, connection = {"entity_type": entity_type, "entity_id": entity_id}, self.connection()
+        return _AUDIT_HEAD.first(connection, chain) or _ARCHIVED_HEAD.first(connection, chain)
 
     def emit(
         self,

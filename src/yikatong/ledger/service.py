@@ -29,6 +29,7 @@ from sqlalchemy.orm.util import identity_key
 
 from yikatong.core.errors import ConcurrentChange, IdempotencyKeyReused
 from yikatong.core.money import MAX_BALANCE_FEN, Fen, format_fen
+from yikatong.db.statement import RawStatement
 from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import rules
 from yikatong.ledger.errors import (
@@ -141,12 +142,16 @@ def post(*, uow: UnitOfWork, request_id: str, kind: str, legs: list[Leg], memo: 
     return journal
 
 
-_JOURNAL_INSERT = insert(Journal.__table__).returning(Journal.__table__.c.id)
-_POSTING_INSERT = insert(Posting.__table__)
+# `plain` and `late_unchecked` posts' statements, on the connection's own cursor (db.statement:
+# no SQLAlchemy execution path per statement)
+_JOURNAL_INSERT = RawStatement(insert(Journal.__table__).returning(Journal.__table__.c.id), "JournalInsert",
+                               columns=("request_id", "kind", "memo", "fingerprint", "created_at"))
+_POSTING_INSERT = RawStatement(insert(Posting.__table__).inline(), "PostingInsert",
+                               columns=("journal_id", "account_id", "amount"))
 _ACCOUNTS = LedgerAccount.__table__
-_BALANCE_UPDATE = (update(_ACCOUNTS)
-                   .where(_ACCOUNTS.c.id == bindparam("account_id"), _ACCOUNTS.c.version == bindparam("old_version"))
-                   .values(balance=bindparam("new_balance"), version=bindparam("new_version")))
+_BALANCE_UPDATE = RawStatement(
+    update(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id"), _ACCOUNTS.c.version == bindparam("old_version"))
+    .values(balance=bindparam("new_balance"), version=bindparam("new_version")), "BalanceUpdate")
 
 
 def _post_plain(uow: UnitOfWork, accounts: dict[str, LedgerAccount], checked: list[Leg],
@@ -154,32 +159,42 @@ def _post_plain(uow: UnitOfWork, accounts: dict[str, LedgerAccount], checked: li
                 fingerprint: str) -> Journal:
     """`post`'s writes as plain statements (see `post`, `plain`)."""
     connection, now = uow.connection(), uow.now()
-    journal_id = connection.execute(_JOURNAL_INSERT, {
+    journal_id = _JOURNAL_INSERT.first(connection, {
         "request_id": request_id, "kind": kind, "memo": memo, "fingerprint": fingerprint,
-        "created_at": now}).scalar_one()
-    connection.execute(_POSTING_INSERT, [{"journal_id": journal_id, "account_id": accounts[code].id, "amount": amount}
-                                      for code, amount in checked])
+        "created_at": now}).id
+    _POSTING_INSERT.executemany(connection, [{"journal_id": journal_id, "account_id": accounts[code].id,
+                                              "amount": amount} for code, amount in checked])
     _store_balances(connection, accounts, new_balances)
     return Journal(id=journal_id, request_id=request_id, kind=kind, memo=memo, fingerprint=fingerprint,
                    created_at=now)
 
 
-_FACTS = (select(_ACCOUNTS.c.id, _ACCOUNTS.c.code, _ACCOUNTS.c.kind, _ACCOUNTS.c.allow_negative,
-                 _ACCOUNTS.c.balance)
-          .where(_ACCOUNTS.c.code.in_(bindparam("codes", expanding=True))))  # not locked
+_FACTS_BY_COUNT: dict[int, RawStatement] = {}  # read_accounts' select (not locked) for n codes
+
+
+def _facts_of(count: int) -> RawStatement:
+    """The select of `count` accounts' facts by code, on the connection's own cursor
+    (db.statement), its codes bound one by one (`code_0` …): built once per count."""
+    found = _FACTS_BY_COUNT.get(count)
+    if found is None:
+        found = _FACTS_BY_COUNT[count] = RawStatement(
+            select(_ACCOUNTS.c.id, _ACCOUNTS.c.code, _ACCOUNTS.c.kind, _ACCOUNTS.c.allow_negative, _ACCOUNTS.c.balance)
+            .where(_ACCOUNTS.c.code.in_([bindparam(f"code_{n}") for n in range(count)])), "AccountFacts")
+    return found
 _LATE_KEY = "yikatong.ledger.late"  # session.info: account id → (code, change) not yet applied
-_LATE_UPDATE = (update(_ACCOUNTS)
-                .where(_ACCOUNTS.c.id == bindparam("account_id"),
-                       (_ACCOUNTS.c.balance + bindparam("change")).between(literal(-MAX_BALANCE_FEN),
-                                                                         literal(MAX_BALANCE_FEN)))
-                .values(balance=_ACCOUNTS.c.balance + bindparam("change"), version=_ACCOUNTS.c.version + 1))
+_LATE_UPDATE = RawStatement(
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("account_id"),
+           (_ACCOUNTS.c.balance + bindparam("change")).between(literal(-MAX_BALANCE_FEN), literal(MAX_BALANCE_FEN)))
+    .values(balance=_ACCOUNTS.c.balance + bindparam("change"), version=_ACCOUNTS.c.version + 1), "LateUpdate")
 
 
-_GUARDED_UPDATE = (update(_ACCOUNTS)
-                   .where(_ACCOUNTS.c.id == bindparam("account_id"),
-                          (_ACCOUNTS.c.balance + bindparam("change")).between(literal(0), literal(MAX_BALANCE_FEN)))
-                   .values(balance=_ACCOUNTS.c.balance + bindparam("change"), version=_ACCOUNTS.c.version + 1)
-                   .returning(_ACCOUNTS.c.balance, _ACCOUNTS.c.version))
+_GUARDED_UPDATE = RawStatement(
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("account_id"),
+           (_ACCOUNTS.c.balance + bindparam("change")).between(literal(0), literal(MAX_BALANCE_FEN)))
+    .values(balance=_ACCOUNTS.c.balance + bindparam("change"), version=_ACCOUNTS.c.version + 1)
+    .returning(_ACCOUNTS.c.balance, _ACCOUNTS.c.version), "GuardedUpdate")
 _BALANCE_OF = select(_ACCOUNTS.c.balance).where(_ACCOUNTS.c.id == bindparam("account_id"))
 
 
@@ -195,7 +210,9 @@ def read_accounts(*, uow: UnitOfWork, codes: list[str]) -> dict:
     session = uow.session
     if session.new or session.dirty:  # changes pending: written first, as the ORM's read would
         session.flush()
-    found = {row.code: row for row in session.execute(_FACTS, {"codes": sorted(set(codes))})}
+    ordered = sorted(set(codes))
+    found = {row.code: row for row in _facts_of(len(ordered)).rows(
+        uow.connection(), {f"code_{n}": code for n, code in enumerate(ordered)})}
     session.info.setdefault(_FACTS_KEY, {}).update(found)
     return found
 
@@ -230,11 +247,11 @@ def _post_late(uow: UnitOfWork, checked: list[Leg], net: dict[str, Fen], *, requ
             rules.check_balance_bound(new_balances[code])
         _store_balances(connection, accounts, new_balances)
     now = uow.now()
-    journal_id = connection.execute(_JOURNAL_INSERT, {
+    journal_id = _JOURNAL_INSERT.first(connection, {
         "request_id": request_id, "kind": kind, "memo": memo, "fingerprint": fingerprint,
-        "created_at": now}).scalar_one()
-    connection.execute(_POSTING_INSERT, [{"journal_id": journal_id, "account_id": facts[code].id, "amount": amount}
-                                      for code, amount in checked])
+        "created_at": now}).id
+    _POSTING_INSERT.executemany(connection, [{"journal_id": journal_id, "account_id": facts[code].id,
+                                              "amount": amount} for code, amount in checked])
     pending = session.info.setdefault(_LATE_KEY, {})
     for code, change in late.items():
         account_id = facts[code].id
@@ -249,7 +266,7 @@ def _take_down(session: Session, connection, account_id: int, change: Fen) -> No
     """One account lowered by `change` (< 0) if it stays within [0, MAX_BALANCE_FEN]: the
     UPDATE locks, checks and writes; a refusal changed nothing. The session's object of the
     account, if any, takes the new balance and version."""
-    moved = connection.execute(_GUARDED_UPDATE, {"account_id": account_id, "change": change}).one_or_none()
+    moved = _GUARDED_UPDATE.first(connection, {"account_id": account_id, "change": change})
     if moved is None:
         balance = connection.execute(_BALANCE_OF, {"account_id": account_id}).scalar_one()
         if balance + change < 0:
@@ -264,10 +281,10 @@ def _take_down(session: Session, connection, account_id: int, change: Fen) -> No
 
 def _store_balances(connection, accounts: dict[str, LedgerAccount], new_balances: dict[str, Fen]) -> None:
     """The locked accounts' new balances, checked by version; the session's objects take them."""
-    moved = connection.execute(_BALANCE_UPDATE, [
+    moved = _BALANCE_UPDATE.executemany(connection, [
         {"account_id": accounts[code].id, "old_version": accounts[code].version, "new_balance": balance,
          "new_version": accounts[code].version + 1} for code, balance in new_balances.items()])
-    if moved.rowcount != len(new_balances):  # locked above: only a writer outside the lock
+    if moved != len(new_balances):  # locked above: only a writer outside the lock
         raise ConcurrentChange()
     for code, balance in new_balances.items():
         set_committed_value(accounts[code], "balance", balance)
@@ -283,9 +300,9 @@ def _apply_late(session: Session) -> None:
     if not pending:
         return
     ordered = sorted(pending.items(), key=lambda item: item[1][0])
-    moved = session.connection().execute(_LATE_UPDATE, [
+    moved = _LATE_UPDATE.executemany(session.connection(), [
         {"account_id": account_id, "change": change} for account_id, (_, change) in ordered])
-    if moved.rowcount != len(ordered):
+    if moved != len(ordered):
         raise BalanceLimitExceeded(limit_yuan=format_fen(MAX_BALANCE_FEN))
     for account_id, _ in ordered:
         held = session.identity_map.get(identity_key(LedgerAccount, account_id))

@@ -63,6 +63,7 @@ from yikatong.core.clock import CST
 from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.idempotency import IdempotencyRecord, request_fingerprint
+from yikatong.db.statement import RawStatement
 from yikatong.db.uow import UnitOfWork
 from yikatong.medical import envelope as env
 from yikatong.medical.envelope import Envelope
@@ -160,7 +161,7 @@ def institution_secret(uow: UnitOfWork, fixmedins_code: str) -> str:
     return _institution_and_secret(uow, fixmedins_code)[1]
 
 
-_INSTITUTION_QUERY = None  # _institution_and_secret's select, with bind parameters
+_INSTITUTION_QUERY = None  # _institution_and_secret's select (db.statement), with bind parameters
 
 
 def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str,
@@ -168,30 +169,34 @@ def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str,
     """One select per message: the institution (active, sealed secret), whether `sign_no`
     was signed out (9002), and whether `msgid` is among the institution's handled messages
     (medical_messages: when it is not, medical.visits is told so and skips its own look-up,
-    `visits.note_unhandled`). The row is kept by call_service for the message so the
-    handler's look-ups of it find it in the session. (row, secret unsealed, signed out)."""
+    `visits.note_unhandled`). The institution is a selected row of its columns, run on the
+    connection's own cursor (db.statement: no ORM entity, no SQLAlchemy execution path), noted for
+    this transaction (`service.note_institution`) so the handler's `institution_of` takes it
+    instead of selecting it again. (row, secret unsealed, signed out)."""
     from yikatong.medical import service, visits
     from yikatong.medical.errors import InstitutionNotFound
     from yikatong.medical.models import HandledMessage, Institution
 
     global _INSTITUTION_QUERY
     if _INSTITUTION_QUERY is None:  # built once (building a select costs more than running it)
-        _INSTITUTION_QUERY = select(
-            Institution,
+        columns = Institution.__table__.c
+        _INSTITUTION_QUERY = RawStatement(select(
+            *(columns[name] for name in service.INSTITUTION_COLUMNS),
             exists().where(IdempotencyRecord.scope == SIGNED_OUT_SCOPE,
                            IdempotencyRecord.key == bindparam("sign_no")).label("signed_out"),
             exists().where(HandledMessage.fixmedins_code == bindparam("code"),
                            HandledMessage.msgid == bindparam("msgid")).label("handled"),
-        ).where(Institution.code == bindparam("code"))
+        ).where(columns.code == bindparam("code")), "DoorInstitution")
     msgid = msgid if isinstance(msgid, str) else ""
-    found = uow.session.execute(_INSTITUTION_QUERY, {
+    found = _INSTITUTION_QUERY.first(uow.connection(), {
         "code": fixmedins_code, "msgid": msgid,
-        "sign_no": sign_no if isinstance(sign_no, str) else ""}).first()
+        "sign_no": sign_no if isinstance(sign_no, str) else ""})
     if found is None:
         raise InstitutionNotFound(code=str(fixmedins_code)[:12])
-    if msgid and not found[2]:
+    if msgid and not found.handled:
         visits.note_unhandled(uow, fixmedins_code, msgid)
-    return found[0], service.signing_secret(uow=uow, row=found[0]), bool(found[1])
+    service.note_institution(uow, found)
+    return found, service.signing_secret(uow=uow, row=found), bool(found.signed_out)
 
 
 # --- the door ------------------------------------------------------------------------------------
@@ -218,10 +223,8 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
             raise env.InstitutionMismatch()
         found = TRANSACTIONS.get(envelope.infno)
         with _message_uow(platform, uow) as uow:
-            # `institution` is held to the end of the message: the session's identity map is
-            # weak, and the handler's own look-ups of the row find it there while it lives
-            institution, secret, signed_out = _institution_and_secret(uow, code, envelope.sign_no,
-                                                                          envelope.msgid)
+            _institution, secret, signed_out = _institution_and_secret(uow, code, envelope.sign_no,
+                                                                           envelope.msgid)
             env.verify_headers(signature, secret=secret, now=received)
             env.verify_body(body, secret=secret)
             nonce_to_spend = (code, signature)
@@ -253,7 +256,6 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
                     raise
                 answer = stored
             nonce_to_spend = None
-            del institution
             return answer
     except DomainError as error:
         refusal: Exception = error
@@ -278,7 +280,9 @@ def _message_uow(platform: Platform, given: UnitOfWork | None) -> Iterator[UnitO
         given.session.close()
 
 
-_NONCE_INSERT = insert(IdempotencyRecord.__table__)
+# a plain INSERT on the connection's own cursor (db.statement), without RETURNING: nothing reads it back
+_NONCE_INSERT = RawStatement(insert(IdempotencyRecord.__table__).inline(), "NonceInsert",
+                             columns=("scope", "key", "request_hash", "response", "created_at"))
 
 
 def _spend_nonce(uow: UnitOfWork, code: str, signature: env.SignatureHeaders,
@@ -287,7 +291,7 @@ def _spend_nonce(uow: UnitOfWork, code: str, signature: env.SignatureHeaders,
     first commits, is NonceReplayed. A plain INSERT (no ORM object, no RETURNING): nothing
     reads the row back."""
     try:
-        uow.connection().execute(_NONCE_INSERT, {"scope": NONCE_SCOPE + code, "key": signature.nonce,
+        _NONCE_INSERT.execute(uow.connection(), {"scope": NONCE_SCOPE + code, "key": signature.nonce,
                                             "request_hash": signature.timestamp, "response": {},
                                             "created_at": received})
     except IntegrityError:
@@ -839,7 +843,7 @@ def _fee_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         raise env.EnvelopeInvalid(reason_zh="fee_ocur_time 应为时间", reason_en="fee_ocur_time must be a time")
     try:
-        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CST)
+        return env.parse_beijing(value)
     except ValueError:
         raise env.EnvelopeInvalid(reason_zh="fee_ocur_time 格式应为 yyyy-MM-dd HH:mm:ss",
                                   reason_en="fee_ocur_time must be yyyy-MM-dd HH:mm:ss") from None

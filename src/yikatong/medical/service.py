@@ -30,6 +30,7 @@ from yikatong.core.clock import local_date
 from yikatong.core.masking import mask_ssn
 from yikatong.core.money import MAX_AMOUNT_FEN, Fen
 from yikatong.crypto.protocols import KeyStore
+from yikatong.db.statement import RawStatement
 from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import service as ledger
 from yikatong.ledger.models import Journal
@@ -611,14 +612,15 @@ def _insured_by_ssn(uow: UnitOfWork, cert_no: str, day: date) -> tuple[int, Enro
         day_ = bindparam("day", type_=rows.start_date.type)
         in_force = and_(rows.person_id == people.id, rows.start_date <= day_,
                         or_(rows.end_date.is_(None), rows.end_date >= day_))
-        _INSURED_BY_SSN = (
+        # on the connection's own cursor (db.statement: no SQLAlchemy execution path per message)
+        _INSURED_BY_SSN = RawStatement(
             select(people.id.label("of_person"), *(rows[name] for name in _ENROLMENT_SHOWN),
                    insured.psn_no).select_from(Person.__table__)
             .outerjoin(Enrolment.__table__, in_force)
             .outerjoin(InsuredPerson.__table__, insured.person_id == people.id)
             .where(people.ssn == bindparam("ssn", type_=people.ssn.type))
-            .order_by(rows.start_date.desc()).limit(1))
-    found = uow.session.execute(_INSURED_BY_SSN, {"ssn": normalise_ssn(cert_no), "day": day}).first()
+            .order_by(rows.start_date.desc()).limit(1), "InsuredBySsn")
+    found = _INSURED_BY_SSN.first(uow.connection(), {"ssn": normalise_ssn(cert_no), "day": day})
     if found is None:
         raise InsuredNotFound(cert_type_zh=CERT_TYPES["02"][0], cert_type_en=CERT_TYPES["02"][1])
     return found.of_person, None if found.id is None else _view_enrolment(found, found.psn_no or "")
@@ -708,13 +710,17 @@ def year_totals_and_balance(*, uow: UnitOfWork, person_id: int, year: int) -> tu
     from yikatong.ledger.models import LedgerAccount
 
     if _YEAR_TOTALS_AND_BALANCE is None:  # built once: building a select costs more than running it
-        balance = (select(LedgerAccount.balance).where(LedgerAccount.code == bindparam("code"))
-                   .scalar_subquery())
-        # the totals' columns, not the entity: no ORM object made, fewer columns described
-        _YEAR_TOTALS_AND_BALANCE = select(*_TOTALS_COLUMNS, balance.label("balance")).where(
-            _YEARS.c.person_id == bindparam("person_id"), _YEARS.c.year == bindparam("year"))
-    found = uow.session.execute(_YEAR_TOTALS_AND_BALANCE, {
-        "code": account_code(person_id), "person_id": person_id, "year": year}).one_or_none()
+        accounts = LedgerAccount.__table__.c
+        balance = select(accounts.balance).where(accounts.code == bindparam("code")).scalar_subquery()
+        # the totals' columns, not the entity: no ORM object made, fewer columns described; on
+        # the connection's own cursor (db.statement)
+        _YEAR_TOTALS_AND_BALANCE = RawStatement(select(*_TOTALS_COLUMNS, balance.label("balance")).where(
+            _YEARS.c.person_id == bindparam("person_id"), _YEARS.c.year == bindparam("year")), "TotalsAndBalance")
+    session = uow.session
+    if session.new or session.dirty or session.deleted:  # written first, as the session's select would
+        session.flush()
+    found = _YEAR_TOTALS_AND_BALANCE.first(uow.connection(), {
+        "code": account_code(person_id), "person_id": person_id, "year": year})
     if found is None:
         return totals_of(None), account_balance(uow=uow, person_id=person_id)
     return totals_of(found), found.balance if found.balance is not None else 0
@@ -757,25 +763,35 @@ def lock_year_totals_values(*, uow: UnitOfWork, person_id: int, year: int) -> An
     this transaction the same way (made when missing). For `store_totals`."""
     global _YEAR_TOTALS_VALUES_LOCKED
     if _YEAR_TOTALS_VALUES_LOCKED is None:  # built once: building a select costs more than running it
-        _YEAR_TOTALS_VALUES_LOCKED = (
+        _YEAR_TOTALS_VALUES_LOCKED = RawStatement(  # on the connection's own cursor (db.statement)
             select(_YEARS.c.id, _YEARS.c.version, *_TOTALS_COLUMNS)
             .where(_YEARS.c.person_id == bindparam("person_id"), _YEARS.c.year == bindparam("year"))
-            .with_for_update())
+            .with_for_update(), "LockedYearTotals")
     return _locked_or_made(uow, _YEAR_TOTALS_VALUES_LOCKED, person_id, year, entity=False)
 
 
 def _locked_or_made(uow: UnitOfWork, query, person_id: int, year: int, *, entity: bool) -> Any:
-    """The year row `query` locks (the entity, or the selected row), made first when missing."""
+    """The year row `query` locks (the entity, or the selected row of a db.statement RawStatement), made
+    first when missing."""
     params = {"person_id": person_id, "year": year}
-    result = uow.session.execute(query, params)
-    row = result.scalar_one_or_none() if entity else result.one_or_none()
+
+    def locked() -> Any:
+        if entity:
+            return uow.session.execute(query, params).scalar_one_or_none()
+        return query.first(uow.connection(), params)
+
+    row = locked()
     if row is not None:
         return row
     made = _make_year_totals(uow, person_id, year, returning=not entity)
     if made is not None:  # our new row (uncommitted: no other transaction can lock it), as selected
         return made
-    result = uow.session.execute(query, params)
-    return result.scalar_one() if entity else result.one()
+    row = locked()
+    if row is None:  # made by another (ON CONFLICT): it is there once its maker committed
+        from sqlalchemy.exc import NoResultFound
+
+        raise NoResultFound("the year totals row made by another transaction was not found")
+    return row
 
 
 def _make_year_totals(uow: UnitOfWork, person_id: int, year: int, *, returning: bool = False) -> Any:
@@ -811,10 +827,10 @@ def apply_totals(row: models.YearTotals, totals: RulesYearTotals, at: datetime) 
     row.updated_at = at
 
 
-_STORE_TOTALS = (update(_YEARS)
-                 .where(_YEARS.c.id == bindparam("row_id"), _YEARS.c.version == bindparam("old_version"))
-                 .values(updated_at=bindparam("new_updated_at"), version=bindparam("new_version"),
-                         **{name: bindparam(f"new_{name}") for name in TOTALS_COLUMNS}))
+_STORE_TOTALS = RawStatement(  # on the connection's own cursor (db.statement)
+    update(_YEARS).where(_YEARS.c.id == bindparam("row_id"), _YEARS.c.version == bindparam("old_version"))
+    .values(updated_at=bindparam("new_updated_at"), version=bindparam("new_version"),
+            **{name: bindparam(f"new_{name}") for name in TOTALS_COLUMNS}), "StoreTotals")
 
 
 def store_totals(uow: UnitOfWork, row: Any, totals: RulesYearTotals, at: datetime) -> None:
@@ -827,10 +843,10 @@ def store_totals(uow: UnitOfWork, row: Any, totals: RulesYearTotals, at: datetim
     from yikatong.core.errors import ConcurrentChange
 
     values = {name: getattr(totals, name) for name in TOTALS_COLUMNS}
-    moved = uow.connection().execute(_STORE_TOTALS, {
+    moved = _STORE_TOTALS.execute(uow.connection(), {
         "row_id": row.id, "old_version": row.version, "new_updated_at": at, "new_version": row.version + 1,
         **{f"new_{name}": value for name, value in values.items()}})
-    if moved.rowcount != 1:
+    if moved != 1:
         raise ConcurrentChange()
     if isinstance(row, models.YearTotals):  # a selected row (columns) is not kept by the session
         for name, value in {**values, "updated_at": at, "version": row.version + 1}.items():
@@ -901,10 +917,27 @@ def filings(*, uow: UnitOfWork, person_id: int, day: date | None = None) -> list
 # Helpers
 
 
-def institution_of(uow: UnitOfWork, actor: Actor) -> Institution:
-    """The institution acting (Role.MEDICAL_INSTITUTION, branch_code = fixmedins_code)."""
+# What the interface door reads of the institution (a selected row: `note_institution`)
+INSTITUTION_COLUMNS = ("code", "name", "kind", "level", "admdvs", "active", "secret_sealed")
+_NOTED_INSTITUTION = "medical.service.institution"  # session.info: (transaction, row)
+
+
+def note_institution(uow: UnitOfWork, row: Any) -> None:
+    """The interface door has read the acting institution in this unit of work's transaction
+    (a selected row of INSTITUTION_COLUMNS, with its sealed secret and `active`):
+    `institution_of` answers it for that transaction instead of selecting the row again."""
+    uow.session.info[_NOTED_INSTITUTION] = (uow.session.get_transaction(), row)
+
+
+def institution_of(uow: UnitOfWork, actor: Actor) -> Any:
+    """The institution acting (Role.MEDICAL_INSTITUTION, branch_code = fixmedins_code): the
+    Institution, or the row of it the door read in this transaction (`note_institution`; the
+    same columns a message's handler reads: code, name, kind, level, admdvs, active)."""
     if actor.role != Role.MEDICAL_INSTITUTION or not actor.branch_code:
         raise NotAnInstitution()
+    noted = uow.session.info.get(_NOTED_INSTITUTION)
+    if noted is not None and noted[0] is uow.session.get_transaction() and noted[1].code == actor.branch_code:
+        return noted[1]
     return _institution(uow, actor.branch_code)
 
 

@@ -41,6 +41,7 @@ from yikatong.core.errors import ConcurrentChange, DomainError
 from yikatong.core.killpoints import killpoint
 from yikatong.core.money import MAX_AMOUNT_FEN, Fen
 from yikatong.db.idempotency import request_fingerprint
+from yikatong.db.statement import RawStatement
 from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import service as ledger
 from yikatong.ledger.errors import AccountNotFound
@@ -491,7 +492,7 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
     # a plain INSERT … RETURNING id on the session's connection (not an ORM flush: the door's
     # hot path); the visit then joins the session as the stored row it is (persistent, not
     # pending: no second INSERT), for the callers that go on with it as an object
-    visit = Visit(id=uow.connection().execute(_VISIT_INSERT, values).scalar_one(), **values)
+    visit = Visit(id=_VISIT_INSERT.first(uow.connection(), values).id, **values)
     make_transient_to_detached(visit)
     uow.session.add(visit)
     uow.audit(actor=actor, action="medical.visit_opened", entity_type="medical_visit",
@@ -503,16 +504,20 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
     return visit
 
 
-_KNOWN_SERIALS = (select(FeeLine.__table__.c.feedetl_sn)  # a Core select (no ORM execution path)
-                  .where(FeeLine.__table__.c.visit_id == bindparam("visit_id")))
-_INSERT_LINES = insert(FeeLine.__table__)
+# the hot path's statements on the connection's own cursor (db.statement: no SQLAlchemy execution path)
+_KNOWN_SERIALS = RawStatement(select(FeeLine.__table__.c.feedetl_sn)
+                              .where(FeeLine.__table__.c.visit_id == bindparam("visit_id")), "KnownSerial")
+_LINE_INSERTED = ("visit_id", "feedetl_sn", "code", "name", "item_class", "quantity", "unit_price", "amount",
+                  "price_limit", "pre_self_pay_bp", "catalogue_version", "fee_at", "msgid", "settlement_id",
+                  "created_at")
+_INSERT_LINES = RawStatement(insert(FeeLine.__table__).inline(), "LineInsert", columns=_LINE_INSERTED)
 
 
 def _add_lines(uow: UnitOfWork, visit: Any, msgid: str, lines: Sequence[FeeInput]) -> list[SimpleNamespace]:
     if not lines or len(lines) > MAX_LINES:
         raise InvalidFeeLine(feedetl_sn="-", reason_zh=f"每次上传 1–{MAX_LINES} 条",
                              reason_en=f"send 1–{MAX_LINES} lines at a time")
-    known = set(uow.session.execute(_KNOWN_SERIALS, {"visit_id": visit.id}).scalars())
+    known = {row.feedetl_sn for row in _KNOWN_SERIALS.rows(uow.connection(), {"visit_id": visit.id})}
     now = uow.now()
     rows = []
     for line in lines:
@@ -530,7 +535,7 @@ def _add_lines(uow: UnitOfWork, visit: Any, msgid: str, lines: Sequence[FeeInput
             fee_at=fee_at, msgid=msgid, settlement_id=None, created_at=now))
     # One plain INSERT of the rows (the ORM's flush of new objects cost more CPU than the
     # insert): nothing here needs their ids, and a settlement reads them from the table.
-    uow.connection().execute(_INSERT_LINES, rows)
+    _INSERT_LINES.executemany(uow.connection(), rows)
     # as inserted, for the answer: plain records (not ORM objects: nothing keeps them in a session)
     return [SimpleNamespace(**row) for row in rows]
 
@@ -609,9 +614,20 @@ def _compute(uow: UnitOfWork, institution: Institution, visit: Visit, *, cert_ty
 
 
 _LINES = FeeLine.__table__
-_HOLD_LINES = (update(_LINES).where(_LINES.c.visit_id == bindparam("of_visit"),
-                                    _LINES.c.id.in_(bindparam("line_ids", expanding=True)))
-               .values(settlement_id=bindparam("held_by")))  # a Core UPDATE of the table
+_HOLD_LINES_BY_COUNT: dict[int, RawStatement] = {}  # _hold_lines' UPDATE for n lines
+
+
+def _hold_lines_of(count: int) -> RawStatement:
+    """The UPDATE that holds `count` lines of a visit (`line_0` …: the ids bound one by one),
+    on the connection's own cursor (db.statement): built once per count (at most MAX_LINES
+    per upload; a settlement takes the visit's unsettled lines)."""
+    found = _HOLD_LINES_BY_COUNT.get(count)
+    if found is None:
+        found = _HOLD_LINES_BY_COUNT[count] = RawStatement(
+            update(_LINES).where(_LINES.c.visit_id == bindparam("of_visit"),
+                                 _LINES.c.id.in_([bindparam(f"line_{n}") for n in range(count)]))
+            .values(settlement_id=bindparam("held_by")), "HoldLines")
+    return found
 
 
 def _hold_lines(uow: UnitOfWork, visit: Visit, lines: list[Any], settlement_id: int) -> None:
@@ -621,7 +637,8 @@ def _hold_lines(uow: UnitOfWork, visit: Visit, lines: list[Any], settlement_id: 
     (the session's own evaluation of the UPDATE's criteria over its identity map cost more
     than the UPDATE)."""
     line_ids = [line.id for line in lines]
-    uow.connection().execute(_HOLD_LINES, {"of_visit": visit.id, "line_ids": line_ids, "held_by": settlement_id})
+    _hold_lines_of(len(line_ids)).execute(uow.connection(), {
+        "of_visit": visit.id, "held_by": settlement_id, **{f"line_{n}": line_id for n, line_id in enumerate(line_ids)}})
     held = uow.session.identity_map
     for line_id in line_ids:
         kept = held.get(identity_key(FeeLine, line_id))
@@ -633,15 +650,15 @@ def _hold_lines(uow: UnitOfWork, visit: Visit, lines: list[Any], settlement_id: 
 # to hold them by): the table's columns, not the entity (no ORM objects, fewer columns described)
 _LINE_COLUMNS = tuple(_LINES.c[name] for name in (
     "id", "code", "item_class", "amount", "price_limit", "pre_self_pay_bp", "catalogue_version"))
-_UNSETTLED_LINES = (select(*_LINE_COLUMNS)
-                    .where(_LINES.c.visit_id == bindparam("visit_id"), _LINES.c.settlement_id.is_(None))
-                    .order_by(_LINES.c.id))
+_UNSETTLED_LINES = RawStatement(select(*_LINE_COLUMNS)
+                                .where(_LINES.c.visit_id == bindparam("visit_id"), _LINES.c.settlement_id.is_(None))
+                                .order_by(_LINES.c.id), "UnsettledLine")
 
 
 def _unsettled_lines(uow: UnitOfWork, visit: Visit, medfee_sumamt: Fen | None,
                      loaded: list[Any] | None = None) -> list[Any]:
     """The visit's lines not yet settled, as selected rows of `_LINE_COLUMNS`, in id order."""
-    lines = loaded if loaded is not None else uow.session.execute(_UNSETTLED_LINES, {"visit_id": visit.id}).all()
+    lines = loaded if loaded is not None else _UNSETTLED_LINES.rows(uow.connection(), {"visit_id": visit.id})
     if not lines:
         raise NothingToSettle(mdtrt_id=visit.mdtrt_id)
     total = sum(line.amount for line in lines)
@@ -717,7 +734,7 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
     medins_setl_id = _short(medins_setl_id, 30) or msgid
     # a plain INSERT … RETURNING id (no ORM object: nothing in this transaction reads the row
     # back; the answer is made from `computed`)
-    settlement_id = uow.connection().execute(_SETTLEMENT_INSERT, dict(
+    settlement_id = _SETTLEMENT_INSERT.first(uow.connection(), dict(
         setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
         person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.enrolment.scheme,
         med_type=visit.med_type, insuplc_admdvs=computed.enrolment.insured_admdvs,
@@ -728,7 +745,7 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
         catalogue_version=computed.catalogue_version,
         totals_delta=_flat(computed.result.totals_delta),
         journal_request_id=journal_id, state=SETTLED, msgid=msgid, settled_at=now,
-        cancelled_at=None, cancel_msgid=None, version=1)).scalar_one()
+        cancelled_at=None, cancel_msgid=None, version=1)).id
     service.store_totals(uow, computed.year_row, computed.year_before + computed.result.totals_delta, now)
     _hold_lines(uow, visit, computed.lines, settlement_id)
     _touch_locked(uow, visit, state=SETTLED)
@@ -851,7 +868,7 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
     try:
         infno, result = work(institution)
         # a plain INSERT (no ORM object): nothing in this transaction reads the row back
-        uow.connection().execute(_MESSAGE_INSERT, {
+        _MESSAGE_INSERT.execute(uow.connection(), {
             "fixmedins_code": institution.code, "msgid": msgid, "infno": infno,
             "request_hash": request_fingerprint(request), "response": _to_json(result),
             "reversed": False, "reversed_by": None, "created_at": uow.now()})
@@ -871,9 +888,15 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
     return result
 
 
-_MESSAGE_INSERT = insert(HandledMessage.__table__)
-_SETTLEMENT_INSERT = insert(Settlement.__table__).returning(Settlement.__table__.c.id)
-_VISIT_INSERT = insert(Visit.__table__).returning(Visit.__table__.c.id)
+# plain INSERTs on the connection's own cursor (db.statement): the message row (nothing reads it
+# back), the settlement and the visit (their new ids)
+_MESSAGE_INSERT = RawStatement(insert(HandledMessage.__table__).inline(), "MessageInsert", columns=(
+    "fixmedins_code", "msgid", "infno", "request_hash", "response", "reversed", "reversed_by", "created_at"))
+_SETTLEMENT_INSERT = RawStatement(
+    insert(Settlement.__table__).returning(Settlement.__table__.c.id), "SettlementInsert",
+    columns=tuple(column.key for column in Settlement.__table__.c if column.key != "id"))
+_VISIT_INSERT = RawStatement(insert(Visit.__table__).returning(Visit.__table__.c.id), "VisitInsert",
+                             columns=tuple(column.key for column in Visit.__table__.c if column.key != "id"))
 
 # session.info key: (transaction, code, msgid) the door found not handled in that transaction
 _UNHANDLED = "medical.visits.unhandled"
@@ -957,17 +980,17 @@ _VISIT_LOCKED = _VISIT.with_for_update()
 _VISITS = Visit.__table__
 # What 2204 and 2207 read of the visit they lock: its columns, not the entity (no ORM object,
 # fewer columns described); they write it by `_touch_locked`'s Core UPDATE
-_VISIT_VALUES_LOCKED = (
+_VISIT_VALUES_LOCKED = RawStatement(
     select(*(_VISITS.c[name] for name in (
         "id", "mdtrt_id", "fixmedins_code", "person_id", "psn_no", "insutype", "insuplc_admdvs",
         "mdtrtarea_admvs", "med_type", "state", "version")))
     .where(_VISITS.c.mdtrt_id == bindparam("mdtrt_id"), _VISITS.c.fixmedins_code == bindparam("code"))
-    .with_for_update())
+    .with_for_update(), "LockedVisit")
 
 
 def _locked_visit_values(uow: UnitOfWork, code: str, mdtrt_id: str) -> Any:
     """`_visit(lock=True)` as a selected row of `_VISIT_VALUES_LOCKED` (for `_touch_locked`)."""
-    visit = uow.session.execute(_VISIT_VALUES_LOCKED, {"mdtrt_id": mdtrt_id, "code": code}).one_or_none()
+    visit = _VISIT_VALUES_LOCKED.first(uow.connection(), {"mdtrt_id": mdtrt_id, "code": code})
     if visit is None:  # another institution's visit reads as a missing one
         raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
     return visit
@@ -983,14 +1006,14 @@ def _visit(uow: UnitOfWork, code: str, mdtrt_id: str, *, lock: bool = False) -> 
 
 # 2206's visit, as columns (no entity): what the preview shows and computes from, not its id
 # (`id` in these rows is the line's)
-_VISIT_AND_UNSETTLED_LINES = (
+_VISIT_AND_UNSETTLED_LINES = RawStatement(
     select(*(_VISITS.c[name] for name in (
         "mdtrt_id", "fixmedins_code", "person_id", "psn_no", "insutype", "insuplc_admdvs",
         "mdtrtarea_admvs", "med_type", "state")), *_LINE_COLUMNS)
     .select_from(_VISITS)
     .outerjoin(_LINES, (_LINES.c.visit_id == _VISITS.c.id) & _LINES.c.settlement_id.is_(None))
     .where(_VISITS.c.mdtrt_id == bindparam("mdtrt_id"), _VISITS.c.fixmedins_code == bindparam("code"))
-    .order_by(_LINES.c.id))
+    .order_by(_LINES.c.id), "VisitAndLine")
 
 
 def _visit_and_unsettled_lines(uow: UnitOfWork, code: str, mdtrt_id: str) -> tuple[Any, list[Any]]:
@@ -998,7 +1021,7 @@ def _visit_and_unsettled_lines(uow: UnitOfWork, code: str, mdtrt_id: str) -> tup
     and its lines not yet settled (as `_unsettled_lines` reads them), in id order, in one
     select: for a read (2206). A locked read keeps them apart: lines read in the statement
     that waited for the visit's lock would be those of before the wait."""
-    rows = uow.session.execute(_VISIT_AND_UNSETTLED_LINES, {"mdtrt_id": mdtrt_id, "code": code}).all()
+    rows = _VISIT_AND_UNSETTLED_LINES.rows(uow.connection(), {"mdtrt_id": mdtrt_id, "code": code})
     if not rows:  # another institution's visit reads as a missing one
         raise VisitNotFound(mdtrt_id=str(mdtrt_id)[:30])
     return rows[0], [row for row in rows if row.id is not None]
@@ -1028,10 +1051,10 @@ def _touch(uow: UnitOfWork, visit: Visit) -> None:
         raise ConcurrentChange() from error
 
 
-_TOUCH_VISIT = (update(_VISITS)
-                .where(_VISITS.c.id == bindparam("visit_id"), _VISITS.c.version == bindparam("old_version"))
-                .values(state=bindparam("new_state"), updated_at=bindparam("new_updated_at"),
-                        version=bindparam("new_version")))
+_TOUCH_VISIT = RawStatement(
+    update(_VISITS).where(_VISITS.c.id == bindparam("visit_id"), _VISITS.c.version == bindparam("old_version"))
+    .values(state=bindparam("new_state"), updated_at=bindparam("new_updated_at"), version=bindparam("new_version")),
+    "TouchVisit")
 
 
 def _touch_locked(uow: UnitOfWork, visit: Visit, *, state: str | None = None) -> None:
@@ -1047,10 +1070,10 @@ def _touch_locked(uow: UnitOfWork, visit: Visit, *, state: str | None = None) ->
         _touch(uow, visit)
         return
     now, state = uow.now(), state or visit.state
-    moved = uow.connection().execute(_TOUCH_VISIT, {
+    moved = _TOUCH_VISIT.execute(uow.connection(), {
         "visit_id": visit.id, "old_version": visit.version, "new_state": state, "new_updated_at": now,
         "new_version": visit.version + 1})
-    if moved.rowcount != 1:
+    if moved != 1:
         raise ConcurrentChange()
     if is_entity:
         for name, value in (("state", state), ("updated_at", now), ("version", visit.version + 1)):
