@@ -440,6 +440,24 @@ def transaction_mark(platform) -> int:
         return connection.execute("SELECT pg_current_xact_id()::text::bigint % 4294967296").fetchone()[0]
 
 
+def backend_cpu(platform) -> dict[int, float]:
+    """CPU seconds (user + system) of each server backend on the bench's database so far, by
+    pid, from /proc (a server on this machine; empty otherwise)."""
+    with driver(platform) as connection:
+        pids = [pid for pid, in connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")]
+    tick = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return seconds
+
+
 WRITTEN = "xmin::text::bigint >= {mark}"
 
 
@@ -579,8 +597,12 @@ def run_bench(args, workdir: Path) -> None:
         profiler.enable()
     started = time.perf_counter()
     mark = transaction_mark(platform)
-    view, step_seconds = the_run(platform, args.programme, args.period)
+    cpu_before, server_before = time.process_time(), backend_cpu(platform)
+    view, step_seconds, step_cpu = the_run(platform, args.programme, args.period)
     run_seconds = time.perf_counter() - started
+    run_cpu = time.process_time() - cpu_before
+    server_after = backend_cpu(platform)
+    server_cpu = sum(seconds - server_before.get(pid, 0.0) for pid, seconds in server_after.items())
     if profiler:
         profiler.disable()
     print(f"load average {os.getloadavg()[0]:.1f} after the run")
@@ -602,8 +624,10 @@ def run_bench(args, workdir: Path) -> None:
     print(f"ratio to it       {run_seconds / all_seconds:>12.2f} ×")
     print("  rows written: " + ", ".join(f"{table} {count:,}" for table, count in
                                          sorted(written.items(), key=lambda kv: -kv[1])))
+    print(f"CPU of the run    {run_cpu:>12.2f} s here, {server_cpu:.2f} s in the database's "
+          f"backends (those open at the end; the CPU figures move less with the load)")
     for name, seconds in step_seconds.items():
-        print(f"  {name.strip('_'):<16}{seconds:>10.2f} s")
+        print(f"  {name.strip('_'):<16}{seconds:>10.2f} s   (CPU here {step_cpu.get(name, 0):.2f} s)")
     print("checks: " + ("all passed" if not problems else "FAILED\n  " + "\n  ".join(problems)))
     if statements:
         print("\nSQL statements by total time (client side):")
@@ -625,6 +649,7 @@ class Steps:
         from yikatong.benefits import runs
 
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)  # this process's CPU seconds per step
         self.bank: dict[str, float] = defaultdict(float)  # the bank's process, by its steps
         self._saved = {name: getattr(runs, name) for name in STEPS}
         for name, function in self._saved.items():
@@ -657,11 +682,12 @@ class Steps:
 
     def _timed(self, name, function):
         def timed(*args, **kwargs):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 return function(*args, **kwargs)
             finally:
                 self.seconds[name] += time.perf_counter() - started
+                self.cpu[name] += time.process_time() - cpu
         return timed
 
     def restore(self) -> None:
@@ -697,20 +723,23 @@ def office(programme: str):
                  branch_code=code)
 
 
-def the_run(platform, programme: str, period: str) -> tuple[object, dict[str, float]]:
+def the_run(platform, programme: str, period: str) -> tuple[object, dict[str, float],
+                                                            dict[str, float]]:
     """The timed part: what `ykt benefits run PROGRAMME --period PERIOD` does, the reference
-    paying office's payee list first. Returns the run's view and seconds per step."""
+    paying office's payee list first. Returns the run's view, seconds per step and this
+    process's CPU seconds per step."""
     from yikatong.benefits import paying_office, runs
 
     actor = office(programme)
     steps = Steps()
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with platform.uow() as uow:
             paying_office.submit_reference_list(uow=uow, actor=actor, programme_code=programme,
                                                 period=period)
             uow.commit()
         steps.seconds["payee list"] = time.perf_counter() - started
+        steps.cpu["payee list"] = time.process_time() - cpu
         print(f"  payee list received ({steps.seconds['payee list']:.1f} s)", flush=True)
         view = runs.run(platform, actor=actor, programme_code=programme, period=period,
                         progress=Bars())
@@ -718,7 +747,7 @@ def the_run(platform, programme: str, period: str) -> tuple[object, dict[str, fl
         steps.restore()
     print("  the bank's process, by step (s): " + ", ".join(
         f"{name} {seconds:.2f}" for name, seconds in steps.bank.items()), flush=True)
-    return view, dict(steps.seconds)
+    return view, dict(steps.seconds), dict(steps.cpu)
 
 
 CHECKS = {
