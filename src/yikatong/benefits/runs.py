@@ -23,7 +23,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import and_, bindparam, case, exists, func, insert, literal, select, true, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    true,
+    update,
+)
 
 from yikatong.benefits import filedrop, rules
 from yikatong.benefits.bulk import on_postgres
@@ -469,63 +481,43 @@ def _write_file_by_rows(connection, the_run: Run, batch: Batch, memo: str,
 
 def _write_file_by_copy(connection, the_run: Run, batch: Batch, memo: str,
                         path) -> tuple[int, int, str, tuple[str, str]]:
-    """PostgreSQL: the server writes the batch's rows as CSV (COPY … TO STDOUT: the bytes the
-    csv module makes for these fields, none of them empty or NULL), with no SQLAlchemy row,
-    row_ref or csv call per payment in Python (bench/disbursement.py, disb3). The count,
-    total and the first and last rows come from one aggregate beforehand; the COPY's own row
-    count is checked against it (a planned batch's rows do not change: `_in_batch`)."""
-    from psycopg import sql
-
-    edges = connection.execute(
-        select(func.count(), func.sum(Payment.amount_fen), func.min(Payment.amount_fen),
-               func.min(Payment.id), func.max(Payment.id)).where(_in_batch(the_run, batch))).one()
-    count, total, smallest, first_id, last_id = edges
-    if not count:
-        raise RuntimeError(f"batch {batch.batch_id} has no pending payment to write")
+    """PostgreSQL: the server writes the batch's rows as one CSV text, with its count, total
+    and first and last rows in the same statement (one snapshot): no SQLAlchemy row, row_ref
+    or csv call per payment in Python (bench/disbursement.py, disb3; COPY … TO STDOUT still
+    cost a Python call per row). The bytes are the csv module's (`_csv_field`)."""
+    line = (f"{{prefix}} || id || ':' || attempt || ',' || {_csv_field('pan')} || ',' || "
+            f"{_csv_field('name')} || ',' || amount_fen || ',' || {{memo}} || E'\\n'")
+    query = text(
+        f"SELECT string_agg({line.format(prefix=':prefix', memo=':memo')}, '' ORDER BY id), "
+        f"count({line.format(prefix=':prefix', memo=':memo')}), count(*), sum(amount_fen), "
+        "min(amount_fen), min(id), max(id) FROM benefit_payments WHERE run_id = :run "
+        "AND bank_code = :bank AND batch_seq = :seq AND status = 'pending'")
+    body, lines, count, total, smallest, first_id, last_id = connection.execute(query, {
+        "prefix": f"{the_run.programme_code}:{the_run.period}:",
+        "memo": filedrop.csv_line([memo]).decode("utf-8")[:-1], "run": the_run.id,
+        "bank": batch.bank_code, "seq": batch.seq}).one()
+    if not count or lines != count:  # (a NULL field would drop its row from the text)
+        raise RuntimeError(f"batch {batch.batch_id}: {lines} lines of {count} pending payments")
     rules.check_row_amount(smallest)  # every row's amount
     attempts = dict(connection.execute(select(Payment.id, Payment.attempt).where(
         Payment.id.in_((first_id, last_id)))).all())
     refs = tuple(rules.row_ref(the_run.programme_code, the_run.period, pid, attempts[pid])
                  for pid in (first_id, last_id))  # (the others differ in digits only)
-    query = sql.SQL(
-        "COPY (SELECT {prefix} || id || ':' || attempt, pan, name, amount_fen, {memo} "
-        "FROM benefit_payments WHERE run_id = {run} AND bank_code = {bank} "
-        "AND batch_seq = {seq} AND status = 'pending' ORDER BY id) TO STDOUT WITH (FORMAT csv)"
-    ).format(prefix=sql.Literal(f"{the_run.programme_code}:{the_run.period}:"),
-             memo=sql.Literal(memo), run=sql.Literal(the_run.id),
-             bank=sql.Literal(batch.bank_code), seq=sql.Literal(batch.seq))
-    cursor = connection.connection.driver_connection.cursor()
-    copied = [0]
-
-    def blocks():
-        yield filedrop.csv_line(filedrop.ROW_COLUMNS)
-        with cursor.copy(query) as copy:
-            yield from _joined(copy)
-        copied[0] = cursor.rowcount
-
-    def totals() -> tuple[int, int]:
-        if copied[0] != count:  # nothing written under the name: the batch stays planned
-            raise RuntimeError(f"batch {batch.batch_id}: {copied[0]} rows copied of {count}")
-        return count, int(total)
-
     sm3_hex = filedrop.write_disbursement_blocks(
         path, batch_id=batch.batch_id, bank_code=batch.bank_code, payer_code=the_run.payer_code,
-        pay_day=the_run.pay_date, blocks=blocks(), totals=totals)
+        pay_day=the_run.pay_date,
+        blocks=(filedrop.csv_line(filedrop.ROW_COLUMNS), body.encode("utf-8")),
+        totals=lambda: (count, int(total)))
     return count, int(total), sm3_hex, refs
 
 
-def _joined(copy, size: int = 1 << 20):
-    """COPY's output (a block per row) joined into blocks of about `size` bytes."""
-    parts: list = []
-    held = 0
-    for block in copy:
-        parts.append(block)
-        held += len(block)
-        if held >= size:
-            yield b"".join(parts)
-            parts.clear()
-            held = 0
-    yield b"".join(parts)
+def _csv_field(column: str) -> str:
+    """SQL for a text column as the csv module writes it (QUOTE_MINIMAL: quoted when it holds a
+    comma, a quote or a newline, its quotes doubled), and quoted when it holds a carriage
+    return too, which the csv module leaves bare and its reader (the bank's) then takes for
+    the end of the row."""
+    return (f"CASE WHEN {column} ~ E'[\",\\r\\n]' THEN '\"' || replace({column}, '\"', '\"\"') "
+            f"|| '\"' ELSE {column} END")
 
 
 def _submit(platform, actor: Actor, run_id: int, progress: Progress) -> None:
@@ -646,8 +638,6 @@ def _apply_results(uow: UnitOfWork, the_run: Run, batch: Batch, updates: list[tu
 
 
 def _apply_results_by_copy(connection, the_run: Run, batch: Batch, updates: list[tuple], now) -> int:
-    from sqlalchemy import text
-
     connection.execute(text("CREATE TEMP TABLE IF NOT EXISTS benefit_result_stage (pid bigint, att int, "
                             "st varchar(12), rc varchar(32), br varchar(64), po date) ON COMMIT DELETE ROWS"))
     connection.execute(text("TRUNCATE benefit_result_stage"))
