@@ -368,9 +368,10 @@ this bench file: 0c99f04 10.51 s (bare COPY 0.58 s: 18.2×; all rows 2.37 s: 4.4
 0.99 s); adf802b 12.49 s (0.74 s: 16.8×; 2.64 s: 4.7×; results read 2.21 s). The run is 16 %
 faster; the first ratio moves with the bare COPY's own noise (0.58 against 0.74 s).
 
-## Measured in disb3 (2026-12-05, 16:55-17:35 UTC, branch disb3)
+## Measured in disb3 (2026-12-05, 16:55-17:44 UTC, branch disb3)
 
-**Load average 7-29 throughout** (11-15 for the first pair, 20-29 for the last: other helpers'
+**Load average 10-29 throughout** (11-15 for the first pair, 20-29 for the second, 10-13 for
+the last, whose load fell from one run to the next: other helpers'
 suites and this branch's own niced tests): the 100k run took 58-93 s where it took 10.5 s
 quiet, a run moved by 30 % from one minute to the next, and neither wall time nor either
 ratio could show a change of this size. So the bench now also prints **CPU seconds**: this
@@ -379,24 +380,25 @@ system from /proc, the backends open at the end of the run). Those move less wit
 (they still grow ~30 % at load 25 against 11: cache and core sharing). "base" is main at
 67faccf (git archive, with this bench file), 100,000 payees, default mix, run alternately.
 
-| 100k, same minutes              | base 17:01 | disb3 17:03 | disb3 17:17 | disb3 17:29 | base 17:31 |
-|---------------------------------|-----------:|------------:|------------:|------------:|-----------:|
-| load before the run             | 11.5       | 14.7        | 20.3        | 26.9        | 21.7       |
-| run, end to end (s)             | 58.19      | 65.31       | 58.67       | 73.45       | 70.19      |
-| ratio to the bare COPY          | 12.2×      | 17.9×       | 17.3×       | 15.9×       | 25.7×      |
-| ratio to the all-rows COPY      | 3.9×       | 4.2×        | 3.05×       | 2.5×        | 4.1×       |
-| CPU of this process, run (s)    | 7.36       | 4.86 (a)    | 3.64        | 3.86        | 6.23       |
-|   payee list                    | 2.50       | 0.82        | 0.76        | 0.95        | 1.50       |
-|   map_payments                  | 0.45       | 0.02        | 0.02        | 0.02        | 0.65       |
-|   write_files                   | 1.06       | 0.74 (a)    | 0.12        | 0.15        | 1.01       |
-|   submit (the bank's Python)    | 2.29       | 2.38        | 2.00        | 1.91        | 2.30       |
-|   read_results                  | 0.86       | 0.63        | 0.57        | 0.63        | 0.58       |
-| CPU of the database's backends  | 11.46      | 12.46       | 10.68       | 11.85       | 10.50      |
+| 100k, same minutes              | base 17:01 | disb3 17:03 | disb3 17:17 | disb3 17:29 | base 17:31 | base 17:40 | disb3 17:42 |
+|---------------------------------|-----------:|------------:|------------:|------------:|-----------:|-----------:|------------:|
+| load before the run             | 11.5       | 14.7        | 20.3        | 26.9        | 21.7       | 13.1       | 12.1        |
+| run, end to end (s)             | 58.19      | 65.31       | 58.67       | 73.45       | 70.19      | 50.08      | 25.19       |
+| ratio to the bare COPY          | 12.2×      | 17.9×       | 17.3×       | 15.9×       | 25.7×      | 14.7×      | 25.9×       |
+| ratio to the all-rows COPY      | 3.9×       | 4.2×        | 3.05×       | 2.5×        | 4.1×       | 4.0×       | 3.7×        |
+| CPU of this process, run (s)    | 7.36       | 4.86 (a)    | 3.64        | 3.86        | 6.23       | 5.41       | 3.52        |
+|   payee list                    | 2.50       | 0.82        | 0.76        | 0.95        | 1.50       | 1.37       | 0.74        |
+|   map_payments                  | 0.45       | 0.02        | 0.02        | 0.02        | 0.65       | 0.39       | 0.02        |
+|   write_files                   | 1.06       | 0.74 (a)    | 0.12        | 0.15        | 1.01       | 1.20       | 0.12        |
+|   submit (the bank's Python)    | 2.29       | 2.38        | 2.00        | 1.91        | 2.30       | 1.75       | 1.89        |
+|   read_results                  | 0.86       | 0.63        | 0.57        | 0.63        | 0.58       | 0.51       | 0.58        |
+| CPU of the database's backends  | 11.46      | 12.46       | 10.68       | 11.85       | 10.50      | 9.67       | 9.83        |
 
 (a) the files by COPY … TO STDOUT, before the string_agg below. Every run's checks passed.
+The last pair's wall times (50.1 s against 25.2 s) are the load falling, not the branch.
 
-**This process's CPU of the run: 6.2-7.4 s → 3.6-3.9 s (-45 %)**; the backends' CPU is the
-same within its noise (10.5-11.5 base, 10.7-12.5 disb3: the files' CSV is now made by the
+**This process's CPU of the run: 5.4-7.4 s → 3.5-3.9 s (-35 to -50 %)**; the backends' CPU is
+the same within its noise (9.7-11.5 base, 9.8-12.5 disb3: the files' CSV is now made by the
 server). Whether the quiet 100k run gets under 3× the all-rows COPY (7.1 s against 10.51 s
 at 14:58) is for a quiet pair to say: at most the CPU saved here (~2.5-3.5 s at this load,
 less quiet) comes off the run, all of it on the platform's side of the pipe, while the server
