@@ -361,6 +361,105 @@ foreign-key check to benefit_runs (one run row: ~3.8 s); (2) the INSERT into
 bank_disbursement_rows (~1 s a 50k batch at 1M, the decide step's real cost): its three
 indexes; (3) as in disbfast: the foreign-key checks, the payee list's per-row Python.
 
+## The quiet pair after disbfast and disb2 (2026-12-05, 14:58-14:59 UTC, main 0c99f04 and adf802b)
+
+100,000 payees, default mix, back to back (load 5.5 → 4.2, then 4.2 → ~4), the base tree with
+this bench file: 0c99f04 10.51 s (bare COPY 0.58 s: 18.2×; all rows 2.37 s: 4.4×; results read
+0.99 s); adf802b 12.49 s (0.74 s: 16.8×; 2.64 s: 4.7×; results read 2.21 s). The run is 16 %
+faster; the first ratio moves with the bare COPY's own noise (0.58 against 0.74 s).
+
+## Measured in disb3 (2026-12-05, 16:55-17:44 UTC, branch disb3)
+
+**Load average 10-29 throughout** (11-15 for the first pair, 20-29 for the second, 10-13 for
+the last, whose load fell from one run to the next: other helpers'
+suites and this branch's own niced tests): the 100k run took 58-93 s where it took 10.5 s
+quiet, a run moved by 30 % from one minute to the next, and neither wall time nor either
+ratio could show a change of this size. So the bench now also prints **CPU seconds**: this
+process's per step and in total (`time.process_time`), and the database's backends' (user +
+system from /proc, the backends open at the end of the run). Those move less with the load
+(they still grow ~30 % at load 25 against 11: cache and core sharing). "base" is main at
+67faccf (git archive, with this bench file), 100,000 payees, default mix, run alternately.
+
+| 100k, same minutes              | base 17:01 | disb3 17:03 | disb3 17:17 | disb3 17:29 | base 17:31 | base 17:40 | disb3 17:42 |
+|---------------------------------|-----------:|------------:|------------:|------------:|-----------:|-----------:|------------:|
+| load before the run             | 11.5       | 14.7        | 20.3        | 26.9        | 21.7       | 13.1       | 12.1        |
+| run, end to end (s)             | 58.19      | 65.31       | 58.67       | 73.45       | 70.19      | 50.08      | 25.19       |
+| ratio to the bare COPY          | 12.2×      | 17.9×       | 17.3×       | 15.9×       | 25.7×      | 14.7×      | 25.9×       |
+| ratio to the all-rows COPY      | 3.9×       | 4.2×        | 3.05×       | 2.5×        | 4.1×       | 4.0×       | 3.7×        |
+| CPU of this process, run (s)    | 7.36       | 4.86 (a)    | 3.64        | 3.86        | 6.23       | 5.41       | 3.52        |
+|   payee list                    | 2.50       | 0.82        | 0.76        | 0.95        | 1.50       | 1.37       | 0.74        |
+|   map_payments                  | 0.45       | 0.02        | 0.02        | 0.02        | 0.65       | 0.39       | 0.02        |
+|   write_files                   | 1.06       | 0.74 (a)    | 0.12        | 0.15        | 1.01       | 1.20       | 0.12        |
+|   submit (the bank's Python)    | 2.29       | 2.38        | 2.00        | 1.91        | 2.30       | 1.75       | 1.89        |
+|   read_results                  | 0.86       | 0.63        | 0.57        | 0.63        | 0.58       | 0.51       | 0.58        |
+| CPU of the database's backends  | 11.46      | 12.46       | 10.68       | 11.85       | 10.50      | 9.67       | 9.83        |
+
+(a) the files by COPY … TO STDOUT, before the string_agg below. Every run's checks passed.
+The last pair's wall times (50.1 s against 25.2 s) are the load falling, not the branch.
+
+**This process's CPU of the run: 5.4-7.4 s → 3.5-3.9 s (-35 to -50 %)**; the backends' CPU is
+the same within its noise (9.7-11.5 base, 9.8-12.5 disb3: the files' CSV is now made by the
+server). Whether the quiet 100k run gets under 3× the all-rows COPY (7.1 s against 10.51 s
+at 14:58) is for a quiet pair to say: at most the CPU saved here (~2.5-3.5 s at this load,
+less quiet) comes off the run, all of it on the platform's side of the pipe, while the server
+stays busy for ~10 s of backend CPU at load 11-29.
+
+What changed (the run's rows, outcomes, audit records and checks are the same):
+
+* **The bank files** (`runs._write_file_by_copy`, PostgreSQL): the server makes each batch's
+  CSV text in one statement (string_agg over the batch's payments, ordered by id, the csv
+  quoting in SQL), with its count, total, smallest amount and first and last ids in the same
+  statement (one snapshot: the header is the body's). COPY … TO STDOUT was tried first: psycopg
+  still yields a block per row (0.74 s of CPU for 100k rows against 1.06 s); string_agg: 0.12 s.
+  A name with a carriage return is quoted too (the csv module leaves it bare, and the bank's
+  reader then cuts the row there: read_rows refuses such a file, checked); every other byte
+  is as before.
+* **The payee list**: the rows go to benefit_payees as COPY text built a block of 10,000 at a
+  time (one f-string a row; a block with a tab, newline, CR or backslash in a field escaped)
+  instead of psycopg's write_row per row; the reference office's pension rule (no facts read)
+  asked once per (birth date, gender), the enrolment's own amount taken without a call, the
+  rows unpacked as tuples. CPU 1.5-2.5 s → 0.8-0.95 s.
+* **The pensions not payable** (`_hold_back_unpayable_pensions`): one anti-join
+  (`certification.payable_condition`, the same condition `payable_person_ids` applies)
+  returns only the unpayable payments, instead of every pending payment and every pensioner
+  read into Python and intersected (mapping CPU 0.45-0.65 s → 0.02 s; at 1M estimated
+  3-5 s, not measured).
+* The bank: `_REPEATS` (an anti-join of every staged row against the batch's rows) runs only
+  when `_DECIDE_NEW` did not take every row as new (0.14-0.16 s at 100k, ~0.1 s a batch).
+
+Throwaway measurements of schema changes (nothing committed; a wrapper created the bench
+database differently), same branch, 100k:
+
+* The database with LC_COLLATE 'C' (the server's databases are C.UTF-8, whose code-point
+  order is the same as C's for UTF-8, but PostgreSQL 15 compares through strcoll and without
+  abbreviated keys unless the collation is "C"; every key the run writes — row_ref,
+  request_id, the ledger codes, the ID numbers — is text): backends' CPU 11.62 s at load
+  20-22 against 10.68-11.85 s in the branch's own runs: **no payoff visible at 100k**; not
+  measured at 1M, where the text indexes are deeper.
+* ledger_accounts at fillfactor 85 (so that the disbursement's credit of every customer's
+  balance could update in place): ledger credit 5.97 s against 4.59-6.07 s, backends' CPU
+  14.27 s at load 23-26: **no payoff visible**; whether the updates were HOT was not checked.
+
+Not done, and why: inserting the payments in (bank, line_no) order (disb2's suggestion) would
+put a batch's rows together on their pages, and with the pages 75 % full (0032) a page then
+has room for the new versions of only about a third of its rows when the results update its
+batch in one transaction (the old versions cannot be pruned before commit): most of the
+results' updates would stop being HOT — the reason 0032 spread the rows. It would need a lower
+fillfactor (~45) for the same effect; not measured.
+
+Left, in order of payoff: (1) the server's work, ~10-12 s of backend CPU at 100k against the
+run's ~4 s of Python: the inserts into indexed tables and their foreign-key checks (bank rows,
+transactions, postings, the customers' balances; the payments and the payee list), untouched
+here; (2) the two sides do not overlap: the platform's Python and the server take turns, and
+the bank's batches run one after another on a 2-core machine. A pipeline (the next batch's
+file written, or the last batch's result settled, while the bank posts one; the six banks'
+batches processed side by side, each in its own transaction) is the one change left that could
+halve the submit step's wall time; the bank's module-level caches (`_PARSED`,
+`_OUTCOME_CACHE`, `LAST_STEPS`) and `process_received`, which processes every received batch,
+would first have to be made safe for that; (3) the bank's Python per batch (receive: read,
+SM3, parse, fingerprint; the staged COPY text; the outcome, the audit record naming 50,000
+rows and the result file): ~2 s of CPU per 100k, now the largest Python part; (4) the results
+read (0.6 s of CPU per 100k: csv, parse_row_ref, COPY text per row).
 """
 
 from __future__ import annotations
@@ -438,6 +537,24 @@ def transaction_mark(platform) -> int:
     xmin (no wraparound in a bench's minutes; `written_rows` checks)."""
     with driver(platform) as connection:
         return connection.execute("SELECT pg_current_xact_id()::text::bigint % 4294967296").fetchone()[0]
+
+
+def backend_cpu(platform) -> dict[int, float]:
+    """CPU seconds (user + system) of each server backend on the bench's database so far, by
+    pid, from /proc (a server on this machine; empty otherwise)."""
+    with driver(platform) as connection:
+        pids = [pid for pid, in connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")]
+    tick = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return seconds
 
 
 WRITTEN = "xmin::text::bigint >= {mark}"
@@ -579,8 +696,12 @@ def run_bench(args, workdir: Path) -> None:
         profiler.enable()
     started = time.perf_counter()
     mark = transaction_mark(platform)
-    view, step_seconds = the_run(platform, args.programme, args.period)
+    cpu_before, server_before = time.process_time(), backend_cpu(platform)
+    view, step_seconds, step_cpu = the_run(platform, args.programme, args.period)
     run_seconds = time.perf_counter() - started
+    run_cpu = time.process_time() - cpu_before
+    server_after = backend_cpu(platform)
+    server_cpu = sum(seconds - server_before.get(pid, 0.0) for pid, seconds in server_after.items())
     if profiler:
         profiler.disable()
     print(f"load average {os.getloadavg()[0]:.1f} after the run")
@@ -602,8 +723,10 @@ def run_bench(args, workdir: Path) -> None:
     print(f"ratio to it       {run_seconds / all_seconds:>12.2f} ×")
     print("  rows written: " + ", ".join(f"{table} {count:,}" for table, count in
                                          sorted(written.items(), key=lambda kv: -kv[1])))
+    print(f"CPU of the run    {run_cpu:>12.2f} s here, {server_cpu:.2f} s in the database's "
+          f"backends (those open at the end; the CPU figures move less with the load)")
     for name, seconds in step_seconds.items():
-        print(f"  {name.strip('_'):<16}{seconds:>10.2f} s")
+        print(f"  {name.strip('_'):<16}{seconds:>10.2f} s   (CPU here {step_cpu.get(name, 0):.2f} s)")
     print("checks: " + ("all passed" if not problems else "FAILED\n  " + "\n  ".join(problems)))
     if statements:
         print("\nSQL statements by total time (client side):")
@@ -625,6 +748,7 @@ class Steps:
         from yikatong.benefits import runs
 
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)  # this process's CPU seconds per step
         self.bank: dict[str, float] = defaultdict(float)  # the bank's process, by its steps
         self._saved = {name: getattr(runs, name) for name in STEPS}
         for name, function in self._saved.items():
@@ -657,11 +781,12 @@ class Steps:
 
     def _timed(self, name, function):
         def timed(*args, **kwargs):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 return function(*args, **kwargs)
             finally:
                 self.seconds[name] += time.perf_counter() - started
+                self.cpu[name] += time.process_time() - cpu
         return timed
 
     def restore(self) -> None:
@@ -697,20 +822,23 @@ def office(programme: str):
                  branch_code=code)
 
 
-def the_run(platform, programme: str, period: str) -> tuple[object, dict[str, float]]:
+def the_run(platform, programme: str, period: str) -> tuple[object, dict[str, float],
+                                                            dict[str, float]]:
     """The timed part: what `ykt benefits run PROGRAMME --period PERIOD` does, the reference
-    paying office's payee list first. Returns the run's view and seconds per step."""
+    paying office's payee list first. Returns the run's view, seconds per step and this
+    process's CPU seconds per step."""
     from yikatong.benefits import paying_office, runs
 
     actor = office(programme)
     steps = Steps()
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with platform.uow() as uow:
             paying_office.submit_reference_list(uow=uow, actor=actor, programme_code=programme,
                                                 period=period)
             uow.commit()
         steps.seconds["payee list"] = time.perf_counter() - started
+        steps.cpu["payee list"] = time.process_time() - cpu
         print(f"  payee list received ({steps.seconds['payee list']:.1f} s)", flush=True)
         view = runs.run(platform, actor=actor, programme_code=programme, period=period,
                         progress=Bars())
@@ -718,7 +846,7 @@ def the_run(platform, programme: str, period: str) -> tuple[object, dict[str, fl
         steps.restore()
     print("  the bank's process, by step (s): " + ", ".join(
         f"{name} {seconds:.2f}" for name, seconds in steps.bank.items()), flush=True)
-    return view, dict(steps.seconds)
+    return view, dict(steps.seconds), dict(steps.cpu)
 
 
 CHECKS = {
@@ -765,15 +893,7 @@ CHECKS = {
 
 
 def checks(platform, view, seeded: dict) -> list[str]:
-    """What must hold after the run; returns the failures (printed, not raised).
-
-## The quiet pair after disbfast and disb2 (2026-12-05, 14:58-14:59 UTC, main 0c99f04 and adf802b)
-
-100,000 payees, default mix, back to back (load 5.5 → 4.2, then 4.2 → ~4), the base tree with
-this bench file: 0c99f04 10.51 s (bare COPY 0.58 s: 18.2×; all rows 2.37 s: 4.4×; results read
-0.99 s); adf802b 12.49 s (0.74 s: 16.8×; 2.64 s: 4.7×; results read 2.21 s). The run is 16 %
-faster; the first ratio moves with the bare COPY's own noise (0.58 against 0.74 s).
-"""
+    """What must hold after the run; returns the failures (printed, not raised)."""
     from sqlalchemy import text
 
     problems = []

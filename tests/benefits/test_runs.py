@@ -4,6 +4,7 @@ payee list → payments → batch files → results → retry queue and notices 
 from __future__ import annotations
 
 import csv
+import io
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +14,7 @@ from tests.cards.conftest import act, hand_over, holder, produce, read
 from yikatong.audit.models import AuditRecord
 from yikatong.benefits import runs, service
 from yikatong.benefits.errors import NotYourProgramme, PayeeListExists, PayeeListMissing
-from yikatong.benefits.models import Payment, RetryItem
+from yikatong.benefits.models import Payee, Payment, RetryItem
 from yikatong.cards import service as cards
 from yikatong.notices.models import SmsMessage
 
@@ -163,3 +164,29 @@ def test_a_pension_without_its_yearly_confirmation_is_held_back_not_sent(platfor
     with platform.uow() as uow:
         [item] = uow.session.execute(select(RetryItem)).scalars().all()
         assert item.status == "waiting"  # paid once the holder confirms
+
+
+def test_names_and_memos_with_csv_and_copy_specials_reach_the_list_and_the_file_unchanged(
+        platform, bank):
+    """The payee list's rows go to the database as COPY text and the bank file is made by the
+    server on PostgreSQL (runs._write_file_by_copy): a comma, a quote, a tab or a backslash in
+    a name or memo is stored and written as given, and read back by a CSV reader as given."""
+    names = ["王,小明", '王"小"明', "王\\小明", "王\t小明"]
+    people = [payee(platform) for _ in names]
+    memo = "备注,\t\\\"x\""
+    upload(platform, "unemployment", "2026-12", [(ssn, name, 100000 + i, memo) for i, ((ssn, _, _), name)
+                                                in enumerate(zip(people, names, strict=True))])
+    with platform.uow() as uow:
+        stored = {(p.name, p.memo) for p in uow.session.execute(select(Payee)).scalars()}
+    assert stored == {(name, memo) for name in names}
+    view = runs.run(platform, actor=SI_OFFICE, programme_code="unemployment", period="2026-12")
+    assert view.state == "reconciled"
+    with platform.uow() as uow:
+        batches = runs.batches_of(uow=uow, actor=SI_OFFICE, programme_code="unemployment",
+                                  period="2026-12")
+    written = []
+    for batch in batches:
+        data = (bank.root / batch.bank_code / "to_bank" / f"{batch.batch_id}.csv").read_bytes()
+        written += list(csv.DictReader(io.StringIO(data.decode("utf-8").split("\n", 1)[1],
+                                                   newline="")))
+    assert sorted(row["name"] for row in written) == sorted(names)  # one row each

@@ -230,9 +230,10 @@ def process(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str) 
     clock.step("stage")
     params = {"pk": batch.id, "bank": bank_code}
     with _decide_plan(connection):
-        connection.execute(_DECIDE_NEW, params)
+        decided = connection.execute(_DECIDE_NEW, params).rowcount
     clock.step("decide")
-    connection.execute(_REPEATS, params)
+    if decided != len(rows):  # every row new (the usual batch): no repeat to look for
+        connection.execute(_REPEATS, params)
     clock.step("repeats")
     connection.execute(_TRANSACTIONS, {**params, "payer": batch.payer_code, "now": now,
                                        "zh": NOT_ACTIVATED_ZH, "en": NOT_ACTIVATED_EN})

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, exists, or_, select
 
 from yikatong.benefits import certification_rules as rules
 from yikatong.benefits.certification_models import (
@@ -183,18 +183,11 @@ def pension_payable(uow: UnitOfWork, person_id: int, period: str) -> str | None:
 def payable_person_ids(uow: UnitOfWork, person_ids, period: str) -> set[int]:
     """Of `person_ids`, those whose pension for `period` may be paid: set-based, one indexed
     query per chunk (or one scan of the pensioners for a large run)."""
-    rules.check_period(period)
     wanted = set(person_ids)
     if not wanted:
+        rules.check_period(period)
         return set()
-    pol = policy()
-    start = rules.first_day(period)
-    # alive on the month's first day (month of death paid) or, if not, on the next month's
-    alive_from = start if pol.pay_month_of_death else rules.first_day(rules.next_period(period))
-    condition = and_(PensionEligibility.valid_until >= start,
-                     or_(PensionEligibility.died_on.is_(None),
-                         PensionEligibility.died_on >= alive_from))
-    query = select(PensionEligibility.person_id).where(condition)
+    query = select(PensionEligibility.person_id).where(_payable_in(period))
     if len(wanted) > SCAN_ABOVE:
         return wanted & set(uow.session.execute(query).scalars())
     ids, found = sorted(wanted), set()
@@ -203,6 +196,24 @@ def payable_person_ids(uow: UnitOfWork, person_ids, period: str) -> set[int]:
         found.update(uow.session.execute(
             query.where(PensionEligibility.person_id.in_(chunk))).scalars())
     return found
+
+
+def payable_condition(person_id, period: str):
+    """SQL, true where the person `person_id` (a column) may be paid the pension of `period`:
+    what `payable_person_ids` answers, for a caller that selects set-based (a run's
+    unpayable payments, without reading every payee and pensioner into Python)."""
+    return exists(select(PensionEligibility.person_id).where(
+        PensionEligibility.person_id == person_id, _payable_in(period)))
+
+
+def _payable_in(period: str):
+    """Confirmed for the period and alive on its first day (month of death paid) or, if the
+    policy does not pay that month, on the next month's first day."""
+    rules.check_period(period)
+    start = rules.first_day(period)
+    alive_from = start if policy().pay_month_of_death else rules.first_day(rules.next_period(period))
+    return and_(PensionEligibility.valid_until >= start,
+                or_(PensionEligibility.died_on.is_(None), PensionEligibility.died_on >= alive_from))
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -39,7 +39,8 @@ from yikatong.banking.bankfiles import (
 )
 
 __all__ = ["DEFAULT_ROOT", "csv_line", "from_bank", "office_file", "read_result_file", "root_of",
-           "to_bank", "write_atomically", "write_csv", "write_disbursement_file"]
+           "to_bank", "write_atomically", "write_csv", "write_disbursement_blocks",
+           "write_disbursement_file"]
 
 
 def to_bank(root: Path, bank_code: str, batch_id: str) -> Path:
@@ -60,30 +61,43 @@ def write_disbursement_file(path: Path, *, batch_id: str, bank_code: str, payer_
     """Stream `rows` (rules.file_row lists) into the batch file: the rows go to a side file
     while counted, summed and hashed, then the header and that body are joined under the
     final name. Returns (row count, total fen, SM3 hex)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = path.with_name(path.name + ".body.tmp")
-    digest = hashes.Hash(hashes.SM3())
-    count = total = 0
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")  # the bytes csv_line makes, per row
+    tally = [0, 0]  # rows, fen
 
-    def flush(out) -> None:
-        block = buffer.getvalue().encode("utf-8")
-        digest.update(block)
-        out.write(block)
-        buffer.seek(0)
-        buffer.truncate()
-
-    with open(body, "wb") as out:
+    def blocks() -> Iterator[bytes]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")  # the bytes csv_line makes, per row
         writer.writerow(ROW_COLUMNS)
         for row in rows:
             writer.writerow(row)
-            count += 1
-            total += int(row[3])
-            if count % 5000 == 0:  # hashed and written a block at a time
-                flush(out)
-        flush(out)
+            tally[0] += 1
+            tally[1] += int(row[3])
+            if tally[0] % 5000 == 0:  # hashed and written a block at a time
+                yield buffer.getvalue().encode("utf-8")
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue().encode("utf-8")
+
+    sm3_hex = write_disbursement_blocks(path, batch_id=batch_id, bank_code=bank_code,
+                                        payer_code=payer_code, pay_day=pay_day, blocks=blocks(),
+                                        totals=lambda: (tally[0], tally[1]))
+    return tally[0], tally[1], sm3_hex
+
+
+def write_disbursement_blocks(path: Path, *, batch_id: str, bank_code: str, payer_code: str,
+                              pay_day: date, blocks: Iterable[bytes],
+                              totals: Callable[[], tuple[int, int]]) -> str:
+    """The batch file from its body's bytes (`blocks`: the column line, then the rows as the
+    csv module writes them), hashed and written to a side file as they come; `totals()` gives
+    (row count, total fen) for the header once the blocks are consumed. Returns the SM3 hex."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = path.with_name(path.name + ".body.tmp")
+    digest = hashes.Hash(hashes.SM3())
+    with open(body, "wb") as out:
+        for block in blocks:
+            digest.update(block)
+            out.write(block)
     sm3_hex = digest.finalize().hex()
+    count, total = totals()
     header = csv_line(disbursement_header(
         batch_id=batch_id, bank_code=bank_code, payer_code=payer_code, pay_date=pay_day,
         row_count=count, total_fen=total, checksum=sm3_hex))
@@ -96,7 +110,7 @@ def write_disbursement_file(path: Path, *, batch_id: str, bank_code: str, payer_
 
     write_atomically(path, chunks())
     body.unlink()
-    return count, total, sm3_hex
+    return sm3_hex
 
 
 def read_result_file(path: Path) -> tuple[ResultHeader, Iterator[list[str]]]:

@@ -194,9 +194,13 @@ def parse_row_ref(value: str) -> tuple[str, str, int, int]:
 
 
 def file_row(*, ref: str, pan: str, name: str, amount: int, memo: str) -> list[str]:
+    check_row_amount(amount)
+    return [ref, pan, name, str(amount), memo]
+
+
+def check_row_amount(amount: int) -> None:
     if amount <= 0:
         raise ValueError("a disbursement row pays a positive amount")
-    return [ref, pan, name, str(amount), memo]
 
 
 def check_result_row(status: str, reason_code: str) -> None:
