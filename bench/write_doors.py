@@ -59,8 +59,9 @@ class Statements:
 
 class RoundTrips:
     """Round trips to PostgreSQL as psycopg makes them: every statement on a cursor (the plain
-    DBAPI selects of db.raw too, which SQLAlchemy's events do not see), the BEGIN psycopg
-    sends before the first statement of a transaction, each COMMIT and ROLLBACK."""
+    DBAPI selects of db.raw too, which SQLAlchemy's events do not see, and those on the event
+    loop's own connections, db.loop_reads), the BEGIN psycopg sends before the first statement
+    of a transaction, each COMMIT and ROLLBACK."""
 
     count = 0
 
@@ -88,6 +89,14 @@ class RoundTrips:
 
         psycopg.Cursor.execute = counted_execute
         psycopg.Connection.commit, psycopg.Connection.rollback = counted(commit), counted(rollback)
+        # The event loop's statements (db.loop_reads: autocommit AsyncConnections), one each.
+        execute_async = psycopg.AsyncCursor.execute
+
+        async def counted_execute_async(cursor, *args, **kwargs):
+            cls.count += 1
+            return await execute_async(cursor, *args, **kwargs)
+
+        psycopg.AsyncCursor.execute = counted_execute_async
 
 
 def login(client, username: str) -> dict[str, str]:
