@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Header, Request
+from fastapi import BackgroundTasks, Depends, Header, Request
 from fastapi.routing import iter_route_contexts
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import Field
@@ -51,6 +51,7 @@ from yikatong.core.choices import echo
 from yikatong.core.errors import Unauthenticated
 from yikatong.db.raw import AnsweredOnlyUnitOfWork, NotAnswered, OneTrip, answered
 from yikatong.db.uow import UnitOfWork
+from yikatong.events.wiring import deliver_pending, held_until_answered
 from yikatong.pages.sessions import session_secret
 from yikatong.platform import Platform
 
@@ -172,6 +173,30 @@ def _role_allowed(actor: Actor, allowed) -> Actor:
     if actor.role not in allowed:
         raise RoleNotAllowed()
     return actor
+
+
+async def write_in_thread(platform: Platform, background: BackgroundTasks,
+                          work: Callable[..., T], *args) -> T:
+    """`work(*args)` in one thread-pool hop, for a write route: the events its commits emit
+    are delivered in process (events.wiring) once the answer is sent, a background task of the
+    request, not before the answer in the route's own hop (on the loss and unblock, two thirds
+    of the request's CPU: the e-card re-derived and both status lists re-signed, the bank's
+    copy, the holder's notice). What the caller reads in the answer was committed before it;
+    what a holder reads next (the card, the e-card's status, a code checked) is derived from
+    the card itself, never from what the delivery writes.
+
+    Refused after a commit (a request that commits, then raises): delivered before the
+    refusal is answered, as there is no answer for a background task to follow."""
+    with held_until_answered() as held:
+        try:
+            outcome = await run_in_threadpool(work, *args)
+        except BaseException:
+            if held.due:
+                await run_in_threadpool(deliver_pending, platform)
+            raise
+    if held.due:
+        background.add_task(deliver_pending, platform)
+    return outcome
 
 
 @dataclass(frozen=True)

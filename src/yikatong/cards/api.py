@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from functools import partial
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query
 from sqlalchemy.exc import IntegrityError
-from starlette.concurrency import run_in_threadpool
 
-from yikatong.api.deps import Offset, ReadAccess, RowId, current_actor, platform_dep, read_access
+from yikatong.api.deps import (
+    Offset,
+    ReadAccess,
+    RowId,
+    current_actor,
+    platform_dep,
+    read_access,
+    write_in_thread,
+)
 from yikatong.cards import service
 from yikatong.cards.errors import CardNotFound
 from yikatong.cards.protocols import BankEvent
@@ -164,17 +171,19 @@ def _card_blocks(card_no: str, uow: UnitOfWork, actor: Actor) -> list[BlockOut]:
 
 
 # The lifecycle writes are async routes that hand their use case, its commit and their answer
-# to the thread pool once (run_in_threadpool): the access check ran on the event loop
-# (api.deps.authorize), and FastAPI validates an async route's answer on the loop too. A sync
-# route waited in the pool's queue again for that validation.
+# to the thread pool once (api.deps.write_in_thread): the access check ran on the event loop
+# (api.deps.authorize), and FastAPI validates an async route's answer on the loop too (a sync
+# route waited in the pool's queue again for that validation). Their events are delivered in
+# process once the answer is sent.
 
 
 @router.post("/{card_no}/loss", response_model=LossOut, summary="Report the card lost / 挂失")
-async def report_loss(card_no: str, body: LossIn,
+async def report_loss(card_no: str, body: LossIn, background: BackgroundTasks,
                       idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
                       actor: Actor = Depends(current_actor),
                       platform: Platform = Depends(platform_dep)):
-    return await run_in_threadpool(_report_loss, platform, actor, card_no, body, idempotency_key)
+    return await write_in_thread(platform, background, _report_loss, platform, actor, card_no,
+                                 body, idempotency_key)
 
 
 def _report_loss(platform: Platform, actor: Actor, card_no: str, body: LossIn,
@@ -194,11 +203,12 @@ def _report_loss(platform: Platform, actor: Actor, card_no: str, body: LossIn,
 
 @router.post("/{card_no}/unblock", response_model=UnblockOut,
              summary="Unblock through the channel of the loss / 解挂")
-async def unblock(card_no: str, body: UnblockIn,
+async def unblock(card_no: str, body: UnblockIn, background: BackgroundTasks,
                   idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
                   actor: Actor = Depends(current_actor),
                   platform: Platform = Depends(platform_dep)):
-    return await run_in_threadpool(_unblock, platform, actor, card_no, body, idempotency_key)
+    return await write_in_thread(platform, background, _unblock, platform, actor, card_no, body,
+                                 idempotency_key)
 
 
 def _unblock(platform: Platform, actor: Actor, card_no: str, body: UnblockIn,
@@ -216,27 +226,27 @@ def _unblock(platform: Platform, actor: Actor, card_no: str, body: UnblockIn,
 
 @router.post("/{card_no}/freeze", response_model=CardOut,
              summary="Administrative freeze of the HR function / 冻结")
-async def freeze(card_no: str, body: FreezeIn, actor: Actor = Depends(current_actor),
+async def freeze(card_no: str, body: FreezeIn, background: BackgroundTasks, actor: Actor = Depends(current_actor),
                  platform: Platform = Depends(platform_dep)):
-    return await run_in_threadpool(partial(
+    return await write_in_thread(platform, background, partial(
         _apply, platform, service.freeze, actor=actor, card_no=card_no,
         reason_code=body.reason_code, note=body.note, expected_version=body.expected_version))
 
 
 @router.post("/{card_no}/unfreeze", response_model=CardOut, summary="Lift the freeze / 解冻")
-async def unfreeze(card_no: str, body: UnfreezeIn, actor: Actor = Depends(current_actor),
+async def unfreeze(card_no: str, body: UnfreezeIn, background: BackgroundTasks, actor: Actor = Depends(current_actor),
                    platform: Platform = Depends(platform_dep)):
-    return await run_in_threadpool(partial(
+    return await write_in_thread(platform, background, partial(
         _apply, platform, service.unfreeze, actor=actor, card_no=card_no, note=body.note,
         expected_version=body.expected_version))
 
 
 @router.post("/{card_no}/transfer-out", response_model=CardOut,
              summary="Cross-province transfer: retire the card / 跨省转移")
-async def transfer_out(card_no: str, body: TransferOutIn,
+async def transfer_out(card_no: str, body: TransferOutIn, background: BackgroundTasks,
                        actor: Actor = Depends(current_actor),
                        platform: Platform = Depends(platform_dep)):
-    return await run_in_threadpool(partial(
+    return await write_in_thread(platform, background, partial(
         _apply, platform, service.transfer_out, actor=actor, card_no=card_no,
         destination_province=body.destination_province, rule_note=body.rule_note,
         expected_version=body.expected_version))
@@ -244,28 +254,28 @@ async def transfer_out(card_no: str, body: TransferOutIn,
 
 @router.post("/{card_no}/deceased", response_model=CardOut,
              summary="Cancel the card of a holder who died / 死亡注销")
-async def deceased(card_no: str, body: DeceasedIn, actor: Actor = Depends(current_actor),
+async def deceased(card_no: str, body: DeceasedIn, background: BackgroundTasks, actor: Actor = Depends(current_actor),
                    platform: Platform = Depends(platform_dep)):
-    return await run_in_threadpool(partial(
+    return await write_in_thread(platform, background, partial(
         _apply, platform, service.retire_deceased, actor=actor, card_no=card_no, note=body.note,
         expected_version=body.expected_version, died_on=body.died_on))
 
 
 @router.post("/{card_no}/wallet-refund", response_model=CardOut,
              summary="Record the transit wallet refund (退值) / 交通钱包退值登记")
-async def wallet_refund(card_no: str, body: WalletRefundIn,
+async def wallet_refund(card_no: str, body: WalletRefundIn, background: BackgroundTasks,
                         actor: Actor = Depends(current_actor),
                         platform: Platform = Depends(platform_dep)):
-    return await run_in_threadpool(partial(
+    return await write_in_thread(platform, background, partial(
         _apply, platform, service.record_wallet_refund, actor=actor, card_no=card_no,
         refunded_fen=body.refunded_fen, note=body.note))
 
 
 @router.post("/{card_no}/financial-activation", response_model=CardOut,
              summary="Activate the financial function at the bank / 激活金融功能")
-async def financial_activation(card_no: str, body: ActivationIn,
+async def financial_activation(card_no: str, body: ActivationIn, background: BackgroundTasks,
                                actor: Actor = Depends(current_actor),
                                platform: Platform = Depends(platform_dep)):
-    return await run_in_threadpool(partial(
+    return await write_in_thread(platform, background, partial(
         _apply, platform, service.activate_financial, actor=actor, card_no=card_no,
         expected_version=body.expected_version))
