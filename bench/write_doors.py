@@ -8,7 +8,91 @@ Doors: the e-card check by a terminal (`POST /ecard/verify`), a transit contact 
 (`POST /transit/contacts`), an e-card code redeemed at a counter (`POST /ecard/redeem`), a
 card temporarily lost and unblocked by 12333 (`POST /cards/{no}/loss`, `/unblock`).
 Statement counts do not move with the machine's load; CPU per request does (it includes
-the TestClient's own side). `--profile DOOR` prints cProfile's top functions for one door.
+the TestClient's own side). `--profile DOOR` prints cProfile's top functions for one door
+(of the main thread only: the request itself runs on the TestClient's threads, so for the
+use case's own profile call it in the main thread, as the 2026-12-05 evening section did).
+
+## The lifecycle writes: fewer statements, one hop, the delivery after the answer
+## (2026-12-05 evening, branch writehop from 67faccf)
+
+What a 12333 temporary loss or unblock cost, and where (PostgreSQL; this script, main's
+`src` and the branch's alternating at 16:50-16:54, load 5-9; CPU is per request and loose):
+
+| door                       | round trips, 67faccf → writehop | CPU ms a request |
+|----------------------------|---------------------------------|------------------|
+| temporary loss (12333)     | 65 → 42                         | 57.2 → 45.0      |
+| unblock (12333)            | 64 → 42                         | 54.3 → 37.0      |
+| contact start              | 6 → 4                           | 9.1 → 9.9 (noise) |
+| redeem                     | 15 → 13                         | 15.1 → 15.2      |
+| e-card check (untouched)   | 8 → 8                           | 12.7 → 13.5      |
+
+The loss's and unblock's use case called in the main thread under cProfile with a CPU
+clock (after the cuts below): the in-process delivery after the commit was still 68 % of
+the CPU (the e-card consumer 36 %, of it `sync_person` 28 %; the bank's run 16 %; the
+notices 6 %; reading and marking the outbox 10 %), the use case and its commit 32 %. Nothing
+stood out: SM2 signing 0.5 ms a list, the rest SQLAlchemy's and psycopg's per-statement
+cost spread over the statements, so the statements are what was cut:
+
+- `events.inbox.once_handler` claims with `consume_all_once`'s one INSERT … ON CONFLICT DO
+  NOTHING RETURNING (the select and the savepointed insert were 4 round trips), for the
+  e-card's and the notices' consumers;
+- the in-process bus hands a dispatch's events to the reference bank as one run
+  (`InProcessBus.publish_run`, `banking.link.bank_run_handler`: the NATS consumer's batch
+  handler, one by one when the run fails): a loss's two events for the bank (the action and
+  `card.hr_status_changed`) in one transaction, one claim, one load of the account;
+- the dispatcher reads the outbox as a statement on its own (no BEGIN and ROLLBACK);
+- `ecard.publish_status_lists`: the lists' rows in one select, the listed indices and the
+  highest index in another (were five selects); `sync_person`'s audit record inserted at
+  once (record and key in one statement);
+- `directory.get_bank` asks for the row before counting the table; the development SMS
+  outbox reads its row's id before the commit (no reload; no phones in this seed, so not in
+  the counts above);
+- the credential lookup of every authenticated route (`api.deps.authorize`) runs on the
+  event loop: one statement on the loop's own connections, before the body is validated
+  (the refusals keep their order: tests/core/test_access_matrix.py), where it took a
+  thread-pool hop and BEGIN, SELECT, ROLLBACK. The cards' lifecycle writes are async routes
+  with one hop for the use case, the commit and the answer (a sync route's answer was
+  validated in a third hop). A holder's call is still counted on a thread (a write).
+
+Then `api.deps.write_in_thread` holds the in-process delivery of a card lifecycle write's
+commits (`events.wiring.held_until_answered`) and hands it to the request's background task,
+which Starlette runs once the answer is sent; the TestClient waits for it, so the counts
+above include it. What the caller reads in the answer was committed before it; the e-card's
+status, a code's check and the QR refusals are derived from the card itself, so a holder
+or a terminal reading right after the answer sees the loss; what follows by milliseconds is
+only what the delivery writes (the signed status lists, trusted by terminals for 15
+minutes anyway; the SMS; the reference bank's HR copy).
+
+`bench/request_path.py --duration 10 --writes-only --before 67faccf`, PostgreSQL, before
+and now one after the other. **The machine was saturated** (load 18-25: other helpers'
+suites and benches, and this branch's own test runs at nice 15): the bare write made 173
+rps where the quiet afternoon had 356; read the pairs, not the figures.
+
+| figure (rps, p50 ms), 1 worker | run 1, 67faccf (17:14, load 18) | run 1, writehop (17:17, load 20) | run 2, 67faccf (17:34, load 20) | run 2, writehop (17:37, load 23) |
+|--------------------------------|---------------------|---------------------|---------------------|---------------------|
+| bare write (1 row)             | 173 (206)           |                     | 201 (202)           |                     |
+| e-card check (untouched)       | 96 (405)            | 80 (539)            | 110 (373)           | 132 (281)           |
+| contact start                  | 180 (195)           | 63 (559)            | 135 (305)           | 126 (399)           |
+| redeem (c=4, 2 s of codes)     | 33 (104)            | 69 (45)             | 35 (84)             | 26 (144)            |
+| day: reads                     | 50 (706)            | 112 (365)           | 77 (367)            | 191 (182)           |
+| day: lifecycle writes          | 1 (1,035), p99 4,316 | 3 (626), p99 1,918 | 2 (607), p99 3,843  | 5 (289), p99 1,850  |
+
+Zero errors but one expired code at the redeem door before. In both runs the day's lifecycle
+writes went 2-3× faster with their p50 halved, and the day's reads (which share the thread
+pool with them) 2.2-2.5×; the doors on their own moved within the noise of a saturated
+machine either way (contact start 180 → 63 in run 1, 135 → 126 in run 2: its code did not
+change but for the credential lookup on the loop). The two-worker figures were lost (a second
+run of this bench dropped the shared database mid-run: this branch's mistake). To be
+measured again on a quiet machine, with two workers.
+
+Not done: the e-card consumer is still 14 round trips a loss (the e-card and its consents,
+the card and its blocks through the ORM, the audit chain's head, the lists' two updates);
+re-signing the lists once per dispatch run rather than per event, or flipping one bit of the
+stored list, would cut more, but two workers' consumers can already write the lists from
+snapshots that miss each other's change (the last writer wins until the 5-minute re-sign):
+a lock on the lists' rows would fix both and was left for the lead to decide. The e-card
+redeem door (branch ecarddoor) could take `write_in_thread`'s one hop too; its throttle
+still looks the credential up on a thread.
 """
 
 from __future__ import annotations
@@ -59,8 +143,9 @@ class Statements:
 
 class RoundTrips:
     """Round trips to PostgreSQL as psycopg makes them: every statement on a cursor (the plain
-    DBAPI selects of db.raw too, which SQLAlchemy's events do not see), the BEGIN psycopg
-    sends before the first statement of a transaction, each COMMIT and ROLLBACK."""
+    DBAPI selects of db.raw too, which SQLAlchemy's events do not see, and those on the event
+    loop's own connections, db.loop_reads), the BEGIN psycopg sends before the first statement
+    of a transaction, each COMMIT and ROLLBACK."""
 
     count = 0
 
@@ -88,6 +173,14 @@ class RoundTrips:
 
         psycopg.Cursor.execute = counted_execute
         psycopg.Connection.commit, psycopg.Connection.rollback = counted(commit), counted(rollback)
+        # The event loop's statements (db.loop_reads: autocommit AsyncConnections), one each.
+        execute_async = psycopg.AsyncCursor.execute
+
+        async def counted_execute_async(cursor, *args, **kwargs):
+            cls.count += 1
+            return await execute_async(cursor, *args, **kwargs)
+
+        psycopg.AsyncCursor.execute = counted_execute_async
 
 
 def login(client, username: str) -> dict[str, str]:

@@ -12,6 +12,12 @@ request makes one pool checkout and one transaction, in one thread-pool hop, for
 check and the read, with the same checks in the same order. Such a route is also answered
 by the lean path (api.lean) whenever FastAPI's dependency solving and answer validation
 could not change the outcome.
+
+Every other route's credential is looked up on the event loop (`_holder_on_loop`: SQLite's
+loop connection, PostgreSQL's loop connections), so a write route that is `async` and hands
+its work to the thread pool once waits in the pool's queue once, behind a busy server's
+reads, where the lookup's own hop made it wait twice. A holder's call is counted (a write)
+in the thread pool, as before.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Header, Request
+from fastapi import BackgroundTasks, Depends, Header, Request
 from fastapi.routing import iter_route_contexts
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import Field
@@ -35,6 +41,7 @@ from yikatong.auth.rules import CHANNELS_BY_CREDENTIAL, channel_for, channel_tab
 from yikatong.auth.service import (
     CredentialHolder,
     credential_holder,
+    credential_trip,
     link_holder_person,
     resolve_credential,
 )
@@ -44,6 +51,7 @@ from yikatong.core.choices import echo
 from yikatong.core.errors import Unauthenticated
 from yikatong.db.raw import AnsweredOnlyUnitOfWork, NotAnswered, OneTrip, answered
 from yikatong.db.uow import UnitOfWork
+from yikatong.events.wiring import deliver_pending, held_until_answered
 from yikatong.pages.sessions import session_secret
 from yikatong.platform import Platform
 
@@ -117,16 +125,42 @@ async def authorize(request: Request) -> Actor | None:
             raise Unauthenticated()
         request.state.read_access = ReadAccess(request.app.state.platform, allowed, secret, channel)
         return None
-    actor = await run_in_threadpool(_allowed_actor, request.app.state.platform, allowed,
-                                    secret, channel)
+    platform = request.app.state.platform
+    if not secret:
+        raise Unauthenticated()
+    holder = await _holder_on_loop(platform, secret)
+    if holder is not None and holder.role != Role.HOLDER:
+        actor = _role_allowed(_actor_of(platform, secret, holder, channel), allowed)
+    else:  # a holder's call is counted (and the person linked) on a thread: writes
+        actor = await run_in_threadpool(_allowed_actor, platform, allowed, secret, channel, holder)
     request.state.actor = actor  # what a page's layout shows (pages.rendering)
     return actor
 
 
-def _allowed_actor(platform: Platform, allowed, secret: str | None, channel: str | None) -> Actor:
+async def _holder_on_loop(platform: Platform, secret: str) -> CredentialHolder | None:
+    """`credential_holder` on the event loop: on SQLite on the loop's own connection
+    (Platform.loop_read_uow, a read that waits for no lock), on PostgreSQL as one statement
+    on the loop's connections (Platform.loop_reads: what a statement on its own on a thread
+    sees); None where neither can (the caller looks it up on a thread)."""
+    now = platform.clock.now()
+    uow = platform.loop_read_uow()
+    if uow is not None:
+        with uow:
+            return credential_holder(connection=uow.connection(), secret=secret, now=now)
+    reads = platform.loop_reads()
+    found = await reads.answers(credential_trip(secret)) if reads is not None else None
+    if found is None:
+        return None
+    with answered(found):
+        return credential_holder(connection=AnsweredOnlyUnitOfWork(
+            platform.engine.dialect, platform.clock).connection(), secret=secret, now=now)
+
+
+def _allowed_actor(platform: Platform, allowed, secret: str | None, channel: str | None,
+                   holder: CredentialHolder | None = None) -> Actor:
     """The authenticated actor if the access table allows its role here (one thread-pool hop
-    for the lookup and, for a holder, the quota count)."""
-    actor = _role_allowed(authenticate(platform, secret, channel), allowed)
+    for the lookup, unless `holder` is what it found, and for a holder the quota count)."""
+    actor = _role_allowed(authenticate(platform, secret, channel, holder), allowed)
     # Every holder call a route serves counts against the holder login's quota. Counted after
     # the access check, so a route closed to holders answers 403, as documented, and never
     # the 429 that only routes open to holders document (api.problems).
@@ -139,6 +173,30 @@ def _role_allowed(actor: Actor, allowed) -> Actor:
     if actor.role not in allowed:
         raise RoleNotAllowed()
     return actor
+
+
+async def write_in_thread(platform: Platform, background: BackgroundTasks,
+                          work: Callable[..., T], *args) -> T:
+    """`work(*args)` in one thread-pool hop, for a write route: the events its commits emit
+    are delivered in process (events.wiring) once the answer is sent, a background task of the
+    request, not before the answer in the route's own hop (on the loss and unblock, two thirds
+    of the request's CPU: the e-card re-derived and both status lists re-signed, the bank's
+    copy, the holder's notice). What the caller reads in the answer was committed before it;
+    what a holder reads next (the card, the e-card's status, a code checked) is derived from
+    the card itself, never from what the delivery writes.
+
+    Refused after a commit (a request that commits, then raises): delivered before the
+    refusal is answered, as there is no answer for a background task to follow."""
+    with held_until_answered() as held:
+        try:
+            outcome = await run_in_threadpool(work, *args)
+        except BaseException:
+            if held.due:
+                await run_in_threadpool(deliver_pending, platform)
+            raise
+    if held.due:
+        background.add_task(deliver_pending, platform)
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -284,13 +342,17 @@ def request_credential(request: Request) -> str | None:
     return credential(request.headers) or session_secret(request)
 
 
-def authenticate(platform: Platform, secret: str | None, requested_channel: str | None) -> Actor:
+def authenticate(platform: Platform, secret: str | None, requested_channel: str | None,
+                 holder: CredentialHolder | None = None) -> Actor:
     """The actor behind a bearer token or API key, acting through a channel that kind of
-    credential may claim for its role (auth.rules.CHANNELS_BY_CREDENTIAL)."""
+    credential may claim for its role (auth.rules.CHANNELS_BY_CREDENTIAL); `holder`: what
+    `credential_holder` just found for it."""
     if not secret:
         raise Unauthenticated()
-    with platform.reading_engine.connect() as connection:  # one indexed read, no session
-        holder = credential_holder(connection=connection, secret=secret, now=platform.clock.now())
+    if holder is None:
+        with platform.reading_engine.connect() as connection:  # one indexed read, no session
+            holder = credential_holder(connection=connection, secret=secret,
+                                       now=platform.clock.now())
     return _actor_of(platform, secret, holder, requested_channel)
 
 

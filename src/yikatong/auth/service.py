@@ -48,7 +48,7 @@ from yikatong.auth.rules import (
 )
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.errors import NotFound
-from yikatong.db.raw import RawSelect
+from yikatong.db.raw import OneTrip, RawSelect
 from yikatong.db.uow import UnitOfWork
 
 _hasher = PasswordHasher()
@@ -531,6 +531,13 @@ def with_credential(part: Select, *, order_by: tuple[str, ...] = ()) -> Select:
 
 def credential_params(secret: str) -> dict[str, str]:
     return {"token_hash": _token_hash(secret)}
+
+
+def credential_trip(secret: str) -> OneTrip:
+    """`credential_holder`'s one select for `secret` as a db.raw.OneTrip (to run it on the
+    event loop, db.loop_reads): what it fetches answers `credential_holder` (db.raw.answered)."""
+    params = credential_params(secret)
+    return OneTrip(_HOLDER_QUERY, params, lambda _dialect, rows: {_HOLDER_QUERY.key(params): rows})
 
 
 def credential_width(dialect: Dialect) -> int:

@@ -198,6 +198,17 @@ def bank_batch_handler(bank: ReferenceBank):
     return handle
 
 
+def bank_run_handler(bank: ReferenceBank):
+    """`bank_batch_handler` for the in-process bus's runs (events.bus.InProcessBus.
+    publish_run): a dispatch's events applied in one transaction at the bank, retried as
+    `bank_handler` retries one; when it still fails, the bus applies them one by one with
+    `bank_handler`. One loss or unblock emits two events for the bank (the action and
+    `card.hr_status_changed`): one transaction, one claim and one load of the account, where
+    two transactions each made their own."""
+    batch = bank_batch_handler(bank)
+    return lambda events: with_retries(lambda: batch(events))
+
+
 def _for_the_bank(bank: ReferenceBank, event: Event) -> bool:
     return bool(event.partner) and event.type.startswith("card.") and bank.serves(event.partner)
 
@@ -218,8 +229,11 @@ class InProcessLink:
         from yikatong.events.protocols import EventBus
 
         if not self.subscribed:
-            bank = self.platform.get(ReferenceBank)
-            self.platform.get(EventBus).subscribe("*", bank_handler(bank))
+            bank, bus = self.platform.get(ReferenceBank), self.platform.get(EventBus)
+            if hasattr(bus, "subscribe_runs"):  # a dispatch's run in one transaction at the bank
+                bus.subscribe_runs(bank_handler(bank), bank_run_handler(bank))
+            else:
+                bus.subscribe("*", bank_handler(bank))
             self.subscribed = True
         gateway = self.platform.get(BankGateway)
         if hasattr(gateway, "release_answered"):

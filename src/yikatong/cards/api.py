@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from functools import partial
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query
 from sqlalchemy.exc import IntegrityError
 
-from yikatong.api.deps import Offset, ReadAccess, RowId, current_actor, platform_dep, read_access
+from yikatong.api.deps import (
+    Offset,
+    ReadAccess,
+    RowId,
+    current_actor,
+    platform_dep,
+    read_access,
+    write_in_thread,
+)
 from yikatong.cards import service
 from yikatong.cards.errors import CardNotFound
 from yikatong.cards.protocols import BankEvent
@@ -162,11 +170,24 @@ def _card_blocks(card_no: str, uow: UnitOfWork, actor: Actor) -> list[BlockOut]:
     return [block_out(b) for b in service.card_blocks(uow=uow, card_no=card_no, actor=actor)]
 
 
+# The lifecycle writes are async routes that hand their use case, its commit and their answer
+# to the thread pool once (api.deps.write_in_thread): the access check ran on the event loop
+# (api.deps.authorize), and FastAPI validates an async route's answer on the loop too (a sync
+# route waited in the pool's queue again for that validation). Their events are delivered in
+# process once the answer is sent.
+
+
 @router.post("/{card_no}/loss", response_model=LossOut, summary="Report the card lost / 挂失")
-def report_loss(card_no: str, body: LossIn,
-                idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-                actor: Actor = Depends(current_actor),
-                platform: Platform = Depends(platform_dep)):
+async def report_loss(card_no: str, body: LossIn, background: BackgroundTasks,
+                      idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+                      actor: Actor = Depends(current_actor),
+                      platform: Platform = Depends(platform_dep)):
+    return await write_in_thread(platform, background, _report_loss, platform, actor, card_no,
+                                 body, idempotency_key)
+
+
+def _report_loss(platform: Platform, actor: Actor, card_no: str, body: LossIn,
+                 idempotency_key: str | None):
     with platform.uow() as uow:
         def respond():
             outcome = service.report_loss(
@@ -177,15 +198,21 @@ def report_loss(card_no: str, body: LossIn,
             return LossOut(card=card_out(outcome.card), referral=referral)
 
         return idempotent(uow, f"cards.loss:{actor.user_id}", idempotency_key,
-                           {"card_no": card_no, **body.model_dump()}, respond)
+                          {"card_no": card_no, **body.model_dump()}, respond)
 
 
 @router.post("/{card_no}/unblock", response_model=UnblockOut,
              summary="Unblock through the channel of the loss / 解挂")
-def unblock(card_no: str, body: UnblockIn,
-            idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-            actor: Actor = Depends(current_actor),
-            platform: Platform = Depends(platform_dep)):
+async def unblock(card_no: str, body: UnblockIn, background: BackgroundTasks,
+                  idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+                  actor: Actor = Depends(current_actor),
+                  platform: Platform = Depends(platform_dep)):
+    return await write_in_thread(platform, background, _unblock, platform, actor, card_no, body,
+                                 idempotency_key)
+
+
+def _unblock(platform: Platform, actor: Actor, card_no: str, body: UnblockIn,
+             idempotency_key: str | None):
     with platform.uow() as uow:
         def respond():
             outcome = service.unblock(uow=uow, actor=actor, card_no=card_no,
@@ -194,58 +221,61 @@ def unblock(card_no: str, body: UnblockIn,
             return UnblockOut.model_validate(outcome)
 
         return idempotent(uow, f"cards.unblock:{actor.user_id}", idempotency_key,
-                           {"card_no": card_no, **body.model_dump()}, respond)
+                          {"card_no": card_no, **body.model_dump()}, respond)
 
 
 @router.post("/{card_no}/freeze", response_model=CardOut,
              summary="Administrative freeze of the HR function / 冻结")
-def freeze(card_no: str, body: FreezeIn, actor: Actor = Depends(current_actor),
-           platform: Platform = Depends(platform_dep)):
-    return _apply(platform, service.freeze,
-                  actor=actor, card_no=card_no, reason_code=body.reason_code, note=body.note,
-                  expected_version=body.expected_version)
+async def freeze(card_no: str, body: FreezeIn, background: BackgroundTasks, actor: Actor = Depends(current_actor),
+                 platform: Platform = Depends(platform_dep)):
+    return await write_in_thread(platform, background, partial(
+        _apply, platform, service.freeze, actor=actor, card_no=card_no,
+        reason_code=body.reason_code, note=body.note, expected_version=body.expected_version))
 
 
 @router.post("/{card_no}/unfreeze", response_model=CardOut, summary="Lift the freeze / 解冻")
-def unfreeze(card_no: str, body: UnfreezeIn, actor: Actor = Depends(current_actor),
-             platform: Platform = Depends(platform_dep)):
-    return _apply(platform, service.unfreeze,
-                  actor=actor, card_no=card_no, note=body.note,
-                  expected_version=body.expected_version)
+async def unfreeze(card_no: str, body: UnfreezeIn, background: BackgroundTasks, actor: Actor = Depends(current_actor),
+                   platform: Platform = Depends(platform_dep)):
+    return await write_in_thread(platform, background, partial(
+        _apply, platform, service.unfreeze, actor=actor, card_no=card_no, note=body.note,
+        expected_version=body.expected_version))
 
 
 @router.post("/{card_no}/transfer-out", response_model=CardOut,
              summary="Cross-province transfer: retire the card / 跨省转移")
-def transfer_out(card_no: str, body: TransferOutIn,
-                 actor: Actor = Depends(current_actor),
-                 platform: Platform = Depends(platform_dep)):
-    return _apply(platform, service.transfer_out,
-                  actor=actor, card_no=card_no, destination_province=body.destination_province,
-                  rule_note=body.rule_note, expected_version=body.expected_version)
+async def transfer_out(card_no: str, body: TransferOutIn, background: BackgroundTasks,
+                       actor: Actor = Depends(current_actor),
+                       platform: Platform = Depends(platform_dep)):
+    return await write_in_thread(platform, background, partial(
+        _apply, platform, service.transfer_out, actor=actor, card_no=card_no,
+        destination_province=body.destination_province, rule_note=body.rule_note,
+        expected_version=body.expected_version))
 
 
 @router.post("/{card_no}/deceased", response_model=CardOut,
              summary="Cancel the card of a holder who died / 死亡注销")
-def deceased(card_no: str, body: DeceasedIn, actor: Actor = Depends(current_actor),
-             platform: Platform = Depends(platform_dep)):
-    return _apply(platform, service.retire_deceased,
-                  actor=actor, card_no=card_no, note=body.note,
-                  expected_version=body.expected_version, died_on=body.died_on)
+async def deceased(card_no: str, body: DeceasedIn, background: BackgroundTasks, actor: Actor = Depends(current_actor),
+                   platform: Platform = Depends(platform_dep)):
+    return await write_in_thread(platform, background, partial(
+        _apply, platform, service.retire_deceased, actor=actor, card_no=card_no, note=body.note,
+        expected_version=body.expected_version, died_on=body.died_on))
 
 
 @router.post("/{card_no}/wallet-refund", response_model=CardOut,
              summary="Record the transit wallet refund (退值) / 交通钱包退值登记")
-def wallet_refund(card_no: str, body: WalletRefundIn,
-                  actor: Actor = Depends(current_actor),
-                  platform: Platform = Depends(platform_dep)):
-    return _apply(platform, service.record_wallet_refund,
-                  actor=actor, card_no=card_no, refunded_fen=body.refunded_fen, note=body.note)
+async def wallet_refund(card_no: str, body: WalletRefundIn, background: BackgroundTasks,
+                        actor: Actor = Depends(current_actor),
+                        platform: Platform = Depends(platform_dep)):
+    return await write_in_thread(platform, background, partial(
+        _apply, platform, service.record_wallet_refund, actor=actor, card_no=card_no,
+        refunded_fen=body.refunded_fen, note=body.note))
 
 
 @router.post("/{card_no}/financial-activation", response_model=CardOut,
              summary="Activate the financial function at the bank / 激活金融功能")
-def financial_activation(card_no: str, body: ActivationIn,
-                         actor: Actor = Depends(current_actor),
-                         platform: Platform = Depends(platform_dep)):
-    return _apply(platform, service.activate_financial,
-                  actor=actor, card_no=card_no, expected_version=body.expected_version)
+async def financial_activation(card_no: str, body: ActivationIn, background: BackgroundTasks,
+                               actor: Actor = Depends(current_actor),
+                               platform: Platform = Depends(platform_dep)):
+    return await write_in_thread(platform, background, partial(
+        _apply, platform, service.activate_financial, actor=actor, card_no=card_no,
+        expected_version=body.expected_version))

@@ -100,11 +100,11 @@ def list_banks(*, uow: UnitOfWork) -> list[BankView]:
 
 def get_bank(*, uow: UnitOfWork, bank_code: str) -> BankView:
     """One partner bank by code (ICBC, ABC, …); raises UnknownBank (422)."""
-    if _loaded(uow, Bank):
-        row = uow.session.get(Bank, bank_code)
-        if row is not None:
-            return _bank_view(row)
-    else:
+    # The row first: found, the table is loaded (one select where asking that first took two).
+    row = uow.session.get(Bank, bank_code)
+    if row is not None:
+        return _bank_view(row)
+    if not _loaded(uow, Bank):
         for bank in packaged_banks():
             if bank.code == bank_code:
                 return bank

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, null, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from yikatong.core.actor import Actor, Role
@@ -235,13 +235,26 @@ def sync_person(*, uow: UnitOfWork, person_id: int, keys: KeyStore | None,
     if not created and after == before:
         return False
     _flush(uow)
-    uow.audit(actor=SYNC_ACTOR, action=_sync_action(created, before, after),
-              entity_type="ecard", entity_id=ecard.ecard_no,
-              before=None if created else before, after=after)
+    _audit_now(uow, actor=SYNC_ACTOR, action=_sync_action(created, before, after),
+               entity_type="ecard", entity_id=ecard.ecard_no,
+               before=None if created else before, after=after)
     if publish and (after["listed_state"] != before["listed_state"]
                     or created and ecard.listed_state != ListedState.CLEAR):
         publish_status_lists(uow=uow, keys=keys)
     return True
+
+
+def _audit_now(uow: UnitOfWork, **record) -> None:
+    """`uow.audit(**record)` inserted at once by a plain statement (`insert_now`: on PostgreSQL
+    the record and its key in one round trip, no ORM flush); a collision on the chain's key
+    is the ConcurrentChange `UnitOfWork.commit` would have raised at the flush."""
+    try:
+        uow.audit(**record, insert_now=True)
+    except IntegrityError as error:
+        uow.session.rollback()
+        if is_audit_collision(error):
+            raise ConcurrentChange() from error
+        raise
 
 
 def _sync_action(created: bool, before: dict, after: dict) -> str:
@@ -632,23 +645,38 @@ class PublishedList:
     valid_until: datetime
 
 
+# What the lists are signed from, in one statement: the index of every e-card listed
+# suspended or revoked with its state, and a last row (state NULL) with the highest index of
+# all (the lists' size).
+_LISTED_PURPOSES = (("suspension", ListedState.SUSPENDED), ("revocation", ListedState.REVOKED))
+_LISTED_AND_HIGHEST = union_all(
+    select(Ecard.status_index, Ecard.listed_state)
+    .where(Ecard.listed_state.in_([str(listed) for _, listed in _LISTED_PURPOSES])),
+    select(func.max(Ecard.status_index), null()))
+
+
 def publish_status_lists(*, uow: UnitOfWork, keys: KeyStore) -> None:
     """Sign both lists (suspension, revocation) from what each e-card is listed as, in the
-    caller's unit of work."""
+    caller's unit of work (two selects: the lists' rows, the listed indices and the highest)."""
     now = uow.now()
     key = keys.get(KEY_PURPOSE)
     signer = Sm2Signer(key.key)
-    highest = uow.session.execute(select(func.max(Ecard.status_index))).scalar() or 0
+    rows = {row.purpose: row for row in uow.session.execute(select(EcardStatusList)).scalars()}
+    listed: dict[str, list[int]] = {str(state): [] for _, state in _LISTED_PURPOSES}
+    highest = 0
+    for index, state in uow.session.execute(_LISTED_AND_HIGHEST):
+        if state is None:
+            highest = index or 0
+        else:
+            listed[state].append(index)
     size = rules.list_size(highest, status_list.MIN_BITS)
-    for purpose, listed in (("suspension", ListedState.SUSPENDED),
-                            ("revocation", ListedState.REVOKED)):
-        indices = list(uow.session.execute(
-            select(Ecard.status_index).where(Ecard.listed_state == str(listed))).scalars())
+    for purpose, state in _LISTED_PURPOSES:
+        indices = listed[str(state)]
         credential = status_list.sign_credential(status_list.build_credential(
             list_url=LIST_URL.format(purpose=purpose), issuer=ISSUER, purpose=purpose,
             set_indices=indices, issued_at=now, valid_for=rules.STATUS_LIST_VALIDITY,
             key_version=key.version, size=size), signer, created=now)
-        row = uow.session.get(EcardStatusList, purpose)
+        row = rows.get(purpose)
         if row is None:
             row = EcardStatusList(purpose=purpose)
             uow.session.add(row)

@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 def publish_events(bus: EventBus, events: list[StoredEvent]) -> list[StoredEvent | Event]:
     """Publish outbox rows; returns those the bus stored, in order. A bus with `publish_batch`
     (JetStream) takes the whole list in one call and pipelines it, keeping each card's order,
-    and puts each row's payload on the wire as stored (events.codec); any other bus gets one
-    Event at a time and the run stops at the first failure."""
+    and puts each row's payload on the wire as stored (events.codec); the in-process bus takes
+    the Events as one run (`publish_run`: a consumer may apply them in one transaction); any
+    other bus gets one Event at a time. The run stops at the first failure."""
     if hasattr(bus, "publish_batch"):
         try:
             return bus.publish_batch(events)
@@ -36,6 +37,8 @@ def publish_events(bus: EventBus, events: list[StoredEvent]) -> list[StoredEvent
             log.exception("publishing a batch of %d events failed; will retry", len(events))
             return []
     decoded = [row.event() for row in events]
+    if hasattr(bus, "publish_run"):  # the in-process bus: a consumer may take the run at once
+        return bus.publish_run(decoded)
     for count, event in enumerate(decoded):
         try:
             bus.publish(event)
@@ -133,9 +136,11 @@ def _dispatch_batches(platform, bus: EventBus, limit: int) -> int:
 
 
 def _read_fresh(platform, limit: int) -> list[StoredEvent]:
-    """The oldest unpublished events; the request for another round is served by this read."""
+    """The oldest unpublished events; the request for another round is served by this read.
+    One select, read as a statement on its own (Platform.statement_read_uow: on PostgreSQL
+    no BEGIN and ROLLBACK around it, on SQLite no write lock taken to read)."""
     _another_round.clear()
-    with platform.uow() as uow:
+    with platform.statement_read_uow() as uow:
         return _read_pending(uow, limit)
 
 
@@ -143,7 +148,7 @@ def _read_after(platform, limit: int, batch: list[StoredEvent]) -> list[StoredEv
     """The batch after a full `batch` (none after a short one: it took all there was)."""
     if len(batch) < limit:
         return []
-    with platform.uow() as uow:
+    with platform.statement_read_uow() as uow:
         return _read_pending(uow, limit, after=batch[-1].seq)
 
 

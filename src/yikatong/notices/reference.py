@@ -44,8 +44,10 @@ class DevelopmentSmsOutbox:
             row = DevelopmentSmsDelivery(reference=reference, phone=phone, text=text,
                                          delivered_at=self.clock.now())
             session.add(row)
+            session.flush()
+            carrier_ref = f"DEV-{row.id}"  # read before the commit expires the row (a reload)
             session.commit()
-            return f"DEV-{row.id}"
+            return carrier_ref
 
     def delivered(self, *, phone: str | None = None, limit: int = 50) -> list[Delivered]:
         """The newest messages first (to one number if given)."""
