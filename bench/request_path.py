@@ -17,6 +17,9 @@ What each run prints: requests per second, p50 and p99 latency, and errors (non-
 and socket errors) for
 
 - bare async and bare sync (`GET /async`, `GET /sync`): the ceiling for this machine;
+  with `--workers` above 1, bare async on that many worker processes too (uvicorn's
+  supervisor, the socket bound as `ykt serve --workers N` binds it), and each platform figure
+  on N workers is shown as a share of it beside its share of bare async on one;
 - bare write (`POST /write`, with the doors): a bare async route that commits the row a
   contact start commits (BEGIN, one INSERT into transit_contact_sessions, COMMIT) on the
   platform's engine and pool settings in one thread-pool hop, no credential, throttle or
@@ -36,7 +39,8 @@ and socket errors) for
 
 `--before REVISION` measures that revision's `ykt serve` just before each figure of now, on
 the same database, worker count by worker count (every door and the day; `--before-reads-only`
-keeps to /healthz and the card read); `--writes-only` measures only the doors that write (the
+keeps to the read doors: /healthz, the card read and the contact poll); `--writes-only`
+measures only the doors that write (the
 e-card check writes its throttle counter) and the day. bench/write_doors.py counts each write
 door's round trips to PostgreSQL and its CPU in process.
 
@@ -829,9 +833,21 @@ def source_of(revision: str, workdir: Path) -> Path:
     return target / "src"
 
 
-def bare_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "request_path:bare_app", "--app-dir", str(HERE),
-            "--port", str(port), "--log-level", "info"]
+def bare_command(port: int, workers: int = 1) -> list[str]:
+    """The bare app under uvicorn, access log on; `workers` > 1: uvicorn's supervisor over that
+    many processes, on a socket bound as `ykt serve --workers N` binds it (api.serving.TcpConfig:
+    `uvicorn --workers N` itself leaves TCP_NODELAY off and answers each keep-alive request
+    ~40 ms late, which would make the bare baseline, not the platform, the slow one)."""
+    if workers == 1:
+        return [sys.executable, "-m", "uvicorn", "request_path:bare_app", "--app-dir", str(HERE),
+                "--port", str(port), "--log-level", "info"]
+    start = ("import sys; sys.path.insert(0, sys.argv[1]); "
+             "from uvicorn.supervisors import Multiprocess; "
+             "from yikatong.api.serving import TcpConfig; "
+             "config = TcpConfig('request_path:bare_app', workers=int(sys.argv[3]), "
+             "port=int(sys.argv[2]), log_level='info'); "
+             "Multiprocess(config, sockets=[config.bind_socket()]).run()")
+    return [sys.executable, "-c", start, str(HERE), str(port), str(workers)]
 
 
 def wrk(base: str, script: str, *, threads: int, connections: int, duration: int,
@@ -864,19 +880,24 @@ def door_load(base: str, door: str, label: str, *, plan: Path, duration: int,
                     "YKT_BENCH_DOOR_THREADS": "2"})
 
 
+CONTACT_POLL = ("contact_poll", "GET /transit/contacts/{id} (poll)")
+
+
 def doors(base: str, plan: Path, holders: list, door_holders: list, run_no: int,
-          baselines: dict, duration: int, connections: int, *, writes_only: bool = False) -> None:
+          baselines: dict, duration: int, connections: int, *, writes_only: bool = False,
+          same_workers: tuple[int, dict] | None = None) -> None:
     """The e-card check by a terminal, the transit contact polled and started (c=connections),
     then e-card codes redeemed at a counter (c=REDEEM_CONNECTIONS, codes issued just before:
-    a code lives 60 s). The doors that write are shown beside the bare write too."""
+    a code lives 60 s). The doors that write are shown beside the bare write too, the poll
+    beside bare async on as many workers (`same_workers`)."""
     bare_async, bare_write = baselines["async"], baselines.get("write")
     for door, label, writes in (("verify", "POST /ecard/verify (terminal)", True),
-                                ("contact_poll", "GET /transit/contacts/{id} (poll)", False),
+                                (*CONTACT_POLL, False),
                                 ("contact_start", "POST /transit/contacts (start)", True)):
         if writes or not writes_only:
             print(line(door_load(base, door, label, plan=plan, duration=duration,
                                  connections=connections), bare_async,
-                       bare_write if writes else None))
+                       bare_write if writes else None, None if writes else same_workers))
     import time
 
     started = time.perf_counter()
@@ -970,8 +991,14 @@ def lua_value(value) -> str:
 # --- the run --------------------------------------------------------------------------------------
 
 
-def line(result: dict, baseline: dict | None = None, bare_write: dict | None = None) -> str:
+def line(result: dict, baseline: dict | None = None, bare_write: dict | None = None,
+         same_workers: tuple[int, dict] | None = None) -> str:
+    """A figure, with its share of bare async (one worker), of the bare write, and of bare
+    async served by as many workers (`same_workers`: (workers, that figure))."""
     ratio = f"   {result['rps'] / baseline['rps']:6.1%} of bare async" if baseline else ""
+    if same_workers is not None:
+        workers, peer = same_workers
+        ratio += f", {result['rps'] / peer['rps']:6.1%} of bare async on {workers} workers"
     if bare_write is not None:
         ratio += f", {result['rps'] / bare_write['rps']:6.1%} of bare write"
     return (f"  {result['label']:34} {result['rps']:8.0f} rps   p50 {result['p50_ms']:7.1f} ms   "
@@ -994,27 +1021,49 @@ def measure_platform(title: str, env: dict[str, str], workers: int | None, run_n
     write (and the check, which writes its throttle counter) and the day only."""
     bare_async, bare_write = baselines["async"], baselines.get("write")
     duration, connections = args.duration, args.connections
+    count = workers or 1
+    # Beside bare async on as many workers, too: a second process is a second core's worth
+    # of CPU for the bare app as much as for the platform.
+    peer = baselines["async_on"].get(count) if count > 1 else None
+    same_workers = (count, peer) if peer is not None else None
     port = free_port()
     with serving(platform_command(port, workers), env, port, log) as (base, _):
         plan = workdir / f"plan-{run_no}.lua"
         write_plan(plan, base, holders, run_no)
-        count = workers or 1
         print(f" {title}, {count} worker process{'es' if count > 1 else ''}: {load()}")
         if not args.writes_only:
             print(line(get_load(base, "/healthz", "GET /healthz", plan=plan, duration=duration,
-                                connections=connections), bare_async))
+                                connections=connections), bare_async, None, same_workers))
             print(line(get_load(base, f"/api/v1/cards/{holders[0].card_no}",
                                 "GET /api/v1/cards/{no} (admin)", plan=plan, auth=True,
-                                duration=duration, connections=connections), bare_async))
-        if args.before_reads_only:
+                                duration=duration, connections=connections), bare_async, None,
+                       same_workers))
+        if args.before_reads_only:  # the read doors only: the contact poll too
+            print(line(door_load(base, CONTACT_POLL[0], CONTACT_POLL[1], plan=plan,
+                                 duration=duration, connections=connections), bare_async, None,
+                       same_workers))
             return
         if not args.no_doors:
             doors(base, plan, holders, door_holders, run_no, baselines, duration, connections,
-                  writes_only=args.writes_only)
+                  writes_only=args.writes_only, same_workers=same_workers)
         write_plan(plan, base, holders, run_no)  # fresh codes for the day
         reads, writes = day_load(base, plan=plan, duration=duration, connections=connections)
-        print(line(reads, bare_async))
+        print(line(reads, bare_async, None, same_workers))
         print(line(writes, bare_async, bare_write))
+
+
+def bare_on_more_workers(worker_counts: list[int], env: dict[str, str], log: Path,
+                         workdir: Path, duration: int, connections: int) -> dict[int, dict]:
+    """Bare async served by each worker count above one that the run measures the platform
+    on (the platform's figures on N workers are shown beside it as well as beside one)."""
+    found = {}
+    for workers in sorted({count for count in worker_counts if count > 1}):
+        port = free_port()
+        with serving(bare_command(port, workers), env, port, log, probe="/async") as (bare, _):
+            found[workers] = get_load(bare, "/async", f"bare FastAPI async, {workers} workers",
+                                      plan=workdir / "none", duration=duration,
+                                      connections=connections)
+    return found
 
 
 def run(args) -> None:
@@ -1039,7 +1088,11 @@ def run(args) -> None:
                     baselines["write"] = door_load(
                         bare, "bare_write", "bare FastAPI write (1 row)", plan=workdir / "none",
                         duration=duration, connections=connections)
+            baselines["async_on"] = bare_on_more_workers(args.workers, env, log, workdir,
+                                                         duration, connections)
             print(line(baselines["async"]))
+            for figure in baselines["async_on"].values():
+                print(line(figure, baselines["async"]))
             print(line(bare_sync, baselines["async"]))
             if "write" in baselines:
                 print(line(baselines["write"], baselines["async"]))
@@ -1076,7 +1129,7 @@ def main() -> None:
     parser.add_argument("--writes-only", action="store_true",
                         help="only the doors that write (verify, contact start, redeem) and the day")
     parser.add_argument("--before-reads-only", action="store_true",
-                        help="the before revision (and now) on /healthz and the card read only")
+                        help="the read doors only (/healthz, the card read, the contact poll)")
     run(parser.parse_args())
 
 
