@@ -44,6 +44,96 @@ measures only the doors that write (the
 e-card check writes its throttle counter) and the day. bench/write_doors.py counts each write
 door's round trips to PostgreSQL and its CPU in process.
 
+## The read doors layer by layer, and /healthz without FastAPI's machinery (2026-12-05 16:50-17:35, branch readpath from 67faccf)
+
+What this bench measures is a **development** server: `server_env` sets no `YKT_ENV`, so the
+platform makes its demo logins, writes the text access log (masked by `logs.MaskingFilter`
+and `api.logging.MaskIdentityNumbers`), and wraps every request in `NameMovedClock`; a
+production deployment has no clock middleware and writes JSON lines (masked as well). The
+bare app runs under uvicorn's default logging, access log on.
+
+Where a worker's time went at 67faccf (py-spy 0.4.3, installed into the shared venv for this,
+`record --nonblocking --rate 200` on the one-worker `ykt serve` while wrk c=50 drove it,
+PostgreSQL, load 6-7; share of the samples; py-spy samples wall time while the thread runs,
+so a send during which the kernel hands the CPU to wrk counts as the send):
+
+| layer                                                                   | /healthz       | card read |
+|-------------------------------------------------------------------------|----------------|-----------|
+| uvicorn's h11 parsing and answer (h11 ≈ 22 %, uvicorn's h11_impl 6 %)   | ≈ 28 %         | ≈ 10 %    |
+| the socket writes to wrk (uvicorn sends the head and the body apart)   | 19-20 %        | 32 %      |
+| FastAPI's handler: Request, solving `authorize`, validating and serialising the dict, JSONResponse | 13-15 % (dependency solving 8.5) | — (api.lean) |
+| the access log (logging 4-5 %; its masking 1.5-3 %)                     | 6 %            | 7 %       |
+| the security middleware / request metrics and prometheus_client         | 3 % / 2.6 %    | 1 % / 1 % |
+| NameMovedClock (development only) / CsrfProtection (API paths pass straight through) | 1.1 % / < 0.5 % | < 1 % |
+| Starlette's exception middleware and handlers, FastAPI's telemetry and body-limit layers | ≈ 2 % (the bare app has them too) | ≈ 2 % |
+| the read (`ReadAccess.answer`): the statement on the loop (psycopg's execute and its waits 10), the checks, `_view` and `CardOut` (10), the answer's serialisation (2) | — | 26.5 % |
+
+Worker CPU a request (psutil, same minutes): /healthz 0.62 ms, card read 1.24, contact poll
+1.29, bare async 0.44. So /healthz paid for FastAPI's dependency solving (the global
+`authorize`, which lets a PUBLIC route through without looking at anything) and validation
+of a constant on every call, and the card read's own work is spread thin: no layer around it
+takes more than a tenth, and the largest parts (uvicorn, the sends) the bare app pays too.
+
+What changed:
+
+- **GET /healthz by `api.lean.LeanConstant`** (a route in front of the health route,
+  installed by `lean.install_constant` only if the access table marks it PUBLIC and it
+  declares nothing but `authorize`): the route's own answer bytes and headers, made once,
+  sent as they are; no Request, no dependency solving, no validation. Every middleware still
+  wraps it: the security headers, the request metrics under `/healthz`, the moved clock's
+  header; another method goes on to the route (405, as before). tests/api/test_lean_reads.py
+  compares status, headers and body with the route itself, with and without a moved clock,
+  and for POST, HEAD and PUT.
+- **One cursor a loop connection** (`db.loop_reads`): a card read or a contact poll on the
+  loop executed on a new psycopg cursor (its adapters map copied) and closed it; each
+  connection now keeps one (1.5 % of the card read's samples). Within noise in the figures
+  below.
+- **The bench**: bare async is also served on 2 workers (uvicorn's supervisor on a socket
+  bound as `ykt serve --workers 2` binds it: `uvicorn --workers 2` itself would leave
+  Nagle on and answer each keep-alive request 40 ms late), and each 2-worker figure is
+  shown as a share of it too; `--before-reads-only` measures the contact poll as well.
+
+Worker CPU a request, `main` (67faccf) and this branch one after the other, twice (one worker,
+8 s each, c=50, PostgreSQL, load average 20-27: the lead's suite and four helpers' work):
+
+| door (ms of worker CPU a request) | main, round 1 / 2 | branch, round 1 / 2 |
+|-----------------------------------|-------------------|---------------------|
+| /healthz                          | 0.491 / 0.473     | **0.275 / 0.283**   |
+| card read                         | 1.014 / 0.863     | 1.034 / 0.915       |
+| contact poll                      | 1.031 / 0.914     | 0.782 / 1.093       |
+| (bare async, 16:55, load 6)       | 0.441             |                     |
+
+`bench/request_path.py --duration 10 --workers 1 2 --before main --before-reads-only
+--no-doors --database-url …` (17:13-17:24, load average 18.4 → 28.1 → 24.8: saturated, read
+only the larger differences): bare async 1,459 rps on one worker, 1,371 on two (94 %: no
+idle core for a second process).
+
+| figure (rps, % of bare async on 1 / on as many workers) | main (before)      | branch (now)        |
+|-----------------------------------------------------------|--------------------|---------------------|
+| /healthz, 1 worker                                         | 875 (60.0 %)       | **2,760 (189 %)**   |
+| card read, 1 worker                                        | 421 (28.8 %)       | 367 (25.2 %)        |
+| contact poll, 1 worker                                     | 536 (36.7 %)       | 394 (27.0 %)        |
+| /healthz, 2 workers                                        | 1,762 (121 / 129 %) | 1,664 (114 / 121 %) |
+| card read, 2 workers                                       | 497 (34.1 / 36.3 %) | 309 (21.2 / 22.5 %) |
+| contact poll, 2 workers                                    | 393 (27.0 / 28.7 %) | 399 (27.4 / 29.1 %) |
+
+Zero errors everywhere. The /healthz goal (≥ 80 % of bare async) is met with room on one
+worker (its CPU a request is now below the bare app's: the bare app pays FastAPI's handler
+for its constant, the platform no longer does). The card read and the poll did not move in
+CPU a request (0.86-1.09 ms both sides); their rps in that run swung with the load (the
+two-worker card read's 497 → 309 came at load 22 → 28), so this branch claims nothing for
+them. Not met: the card read at ≥ 50 %.
+
+Left, and why: (1) uvicorn writes each answer's head and body in two sends (two packets, and
+wrk woken twice) — 20-32 % of the samples; a server-level change (a protocol class that
+writes them in one) would help the bare app as much and lower the ratios while raising every
+absolute figure, like httptools (`uvicorn[standard]`, not installed, not tried: no new
+dependency); (2) the card read's own work, 0.4-0.5 ms, in pieces of at most a tenth each:
+psycopg's execute (its add_reader/remove_reader per wait), the checks and `_view`, `CardOut`
+validation, the serialisation, the access log's masking of the path (base64 decoding of the
+path's long token); (3) a measurement on a quiet machine: today's load 18-28 hides anything
+under ±30 %.
+
 ## The quiet runs of 2026-12-05, morning (adf802b) and after the afternoon's branches (0c99f04)
 
 PostgreSQL, wrk -t2 -c50 -d10s, load < 2 at the start of each run (the VM was slower than the
