@@ -17,6 +17,9 @@ What each run prints: requests per second, p50 and p99 latency, and errors (non-
 and socket errors) for
 
 - bare async and bare sync (`GET /async`, `GET /sync`): the ceiling for this machine;
+  with `--workers` above 1, bare async on that many worker processes too (uvicorn's
+  supervisor, the socket bound as `ykt serve --workers N` binds it), and each platform figure
+  on N workers is shown as a share of it beside its share of bare async on one;
 - bare write (`POST /write`, with the doors): a bare async route that commits the row a
   contact start commits (BEGIN, one INSERT into transit_contact_sessions, COMMIT) on the
   platform's engine and pool settings in one thread-pool hop, no credential, throttle or
@@ -36,9 +39,100 @@ and socket errors) for
 
 `--before REVISION` measures that revision's `ykt serve` just before each figure of now, on
 the same database, worker count by worker count (every door and the day; `--before-reads-only`
-keeps to /healthz and the card read); `--writes-only` measures only the doors that write (the
+keeps to the read doors: /healthz, the card read and the contact poll); `--writes-only`
+measures only the doors that write (the
 e-card check writes its throttle counter) and the day. bench/write_doors.py counts each write
 door's round trips to PostgreSQL and its CPU in process.
+
+## The read doors layer by layer, and /healthz without FastAPI's machinery (2026-12-05 16:50-17:35, branch readpath from 67faccf)
+
+What this bench measures is a **development** server: `server_env` sets no `YKT_ENV`, so the
+platform makes its demo logins, writes the text access log (masked by `logs.MaskingFilter`
+and `api.logging.MaskIdentityNumbers`), and wraps every request in `NameMovedClock`; a
+production deployment has no clock middleware and writes JSON lines (masked as well). The
+bare app runs under uvicorn's default logging, access log on.
+
+Where a worker's time went at 67faccf (py-spy 0.4.3, installed into the shared venv for this,
+`record --nonblocking --rate 200` on the one-worker `ykt serve` while wrk c=50 drove it,
+PostgreSQL, load 6-7; share of the samples; py-spy samples wall time while the thread runs,
+so a send during which the kernel hands the CPU to wrk counts as the send):
+
+| layer                                                                   | /healthz       | card read |
+|-------------------------------------------------------------------------|----------------|-----------|
+| uvicorn's h11 parsing and answer (h11 ≈ 22 %, uvicorn's h11_impl 6 %)   | ≈ 28 %         | ≈ 10 %    |
+| the socket writes to wrk (uvicorn sends the head and the body apart)   | 19-20 %        | 32 %      |
+| FastAPI's handler: Request, solving `authorize`, validating and serialising the dict, JSONResponse | 13-15 % (dependency solving 8.5) | — (api.lean) |
+| the access log (logging 4-5 %; its masking 1.5-3 %)                     | 6 %            | 7 %       |
+| the security middleware / request metrics and prometheus_client         | 3 % / 2.6 %    | 1 % / 1 % |
+| NameMovedClock (development only) / CsrfProtection (API paths pass straight through) | 1.1 % / < 0.5 % | < 1 % |
+| Starlette's exception middleware and handlers, FastAPI's telemetry and body-limit layers | ≈ 2 % (the bare app has them too) | ≈ 2 % |
+| the read (`ReadAccess.answer`): the statement on the loop (psycopg's execute and its waits 10), the checks, `_view` and `CardOut` (10), the answer's serialisation (2) | — | 26.5 % |
+
+Worker CPU a request (psutil, same minutes): /healthz 0.62 ms, card read 1.24, contact poll
+1.29, bare async 0.44. So /healthz paid for FastAPI's dependency solving (the global
+`authorize`, which lets a PUBLIC route through without looking at anything) and validation
+of a constant on every call, and the card read's own work is spread thin: no layer around it
+takes more than a tenth, and the largest parts (uvicorn, the sends) the bare app pays too.
+
+What changed:
+
+- **GET /healthz by `api.lean.LeanConstant`** (a route in front of the health route,
+  installed by `lean.install_constant` only if the access table marks it PUBLIC and it
+  declares nothing but `authorize`): the route's own answer bytes and headers, made once,
+  sent as they are; no Request, no dependency solving, no validation. Every middleware still
+  wraps it: the security headers, the request metrics under `/healthz`, the moved clock's
+  header; another method goes on to the route (405, as before). tests/api/test_lean_reads.py
+  compares status, headers and body with the route itself, with and without a moved clock,
+  and for POST, HEAD and PUT.
+- **One cursor a loop connection** (`db.loop_reads`): a card read or a contact poll on the
+  loop executed on a new psycopg cursor (its adapters map copied) and closed it; each
+  connection now keeps one (1.5 % of the card read's samples). Within noise in the figures
+  below.
+- **The bench**: bare async is also served on 2 workers (uvicorn's supervisor on a socket
+  bound as `ykt serve --workers 2` binds it: `uvicorn --workers 2` itself would leave
+  Nagle on and answer each keep-alive request 40 ms late), and each 2-worker figure is
+  shown as a share of it too; `--before-reads-only` measures the contact poll as well.
+
+Worker CPU a request, `main` (67faccf) and this branch one after the other, twice (one worker,
+8 s each, c=50, PostgreSQL, load average 20-27: the lead's suite and four helpers' work):
+
+| door (ms of worker CPU a request) | main, round 1 / 2 | branch, round 1 / 2 |
+|-----------------------------------|-------------------|---------------------|
+| /healthz                          | 0.491 / 0.473     | **0.275 / 0.283**   |
+| card read                         | 1.014 / 0.863     | 1.034 / 0.915       |
+| contact poll                      | 1.031 / 0.914     | 0.782 / 1.093       |
+| (bare async, 16:55, load 6)       | 0.441             |                     |
+
+`bench/request_path.py --duration 10 --workers 1 2 --before main --before-reads-only
+--no-doors --database-url …` (17:13-17:24, load average 18.4 → 28.1 → 24.8: saturated, read
+only the larger differences): bare async 1,459 rps on one worker, 1,371 on two (94 %: no
+idle core for a second process).
+
+| figure (rps, % of bare async on 1 / on as many workers) | main (before)      | branch (now)        |
+|-----------------------------------------------------------|--------------------|---------------------|
+| /healthz, 1 worker                                         | 875 (60.0 %)       | **2,760 (189 %)**   |
+| card read, 1 worker                                        | 421 (28.8 %)       | 367 (25.2 %)        |
+| contact poll, 1 worker                                     | 536 (36.7 %)       | 394 (27.0 %)        |
+| /healthz, 2 workers                                        | 1,762 (121 / 129 %) | 1,664 (114 / 121 %) |
+| card read, 2 workers                                       | 497 (34.1 / 36.3 %) | 309 (21.2 / 22.5 %) |
+| contact poll, 2 workers                                    | 393 (27.0 / 28.7 %) | 399 (27.4 / 29.1 %) |
+
+Zero errors everywhere. The /healthz goal (≥ 80 % of bare async) is met with room on one
+worker (its CPU a request is now below the bare app's: the bare app pays FastAPI's handler
+for its constant, the platform no longer does). The card read and the poll did not move in
+CPU a request (0.86-1.09 ms both sides); their rps in that run swung with the load (the
+two-worker card read's 497 → 309 came at load 22 → 28), so this branch claims nothing for
+them. Not met: the card read at ≥ 50 %.
+
+Left, and why: (1) uvicorn writes each answer's head and body in two sends (two packets, and
+wrk woken twice) — 20-32 % of the samples; a server-level change (a protocol class that
+writes them in one) would help the bare app as much and lower the ratios while raising every
+absolute figure, like httptools (`uvicorn[standard]`, not installed, not tried: no new
+dependency); (2) the card read's own work, 0.4-0.5 ms, in pieces of at most a tenth each:
+psycopg's execute (its add_reader/remove_reader per wait), the checks and `_view`, `CardOut`
+validation, the serialisation, the access log's masking of the path (base64 decoding of the
+path's long token); (3) a measurement on a quiet machine: today's load 18-28 hides anything
+under ±30 %.
 
 ## The quiet runs of 2026-12-05, morning (adf802b) and after the afternoon's branches (0c99f04)
 
@@ -829,9 +923,21 @@ def source_of(revision: str, workdir: Path) -> Path:
     return target / "src"
 
 
-def bare_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "request_path:bare_app", "--app-dir", str(HERE),
-            "--port", str(port), "--log-level", "info"]
+def bare_command(port: int, workers: int = 1) -> list[str]:
+    """The bare app under uvicorn, access log on; `workers` > 1: uvicorn's supervisor over that
+    many processes, on a socket bound as `ykt serve --workers N` binds it (api.serving.TcpConfig:
+    `uvicorn --workers N` itself leaves TCP_NODELAY off and answers each keep-alive request
+    ~40 ms late, which would make the bare baseline, not the platform, the slow one)."""
+    if workers == 1:
+        return [sys.executable, "-m", "uvicorn", "request_path:bare_app", "--app-dir", str(HERE),
+                "--port", str(port), "--log-level", "info"]
+    start = ("import sys; sys.path.insert(0, sys.argv[1]); "
+             "from uvicorn.supervisors import Multiprocess; "
+             "from yikatong.api.serving import TcpConfig; "
+             "config = TcpConfig('request_path:bare_app', workers=int(sys.argv[3]), "
+             "port=int(sys.argv[2]), log_level='info'); "
+             "Multiprocess(config, sockets=[config.bind_socket()]).run()")
+    return [sys.executable, "-c", start, str(HERE), str(port), str(workers)]
 
 
 def wrk(base: str, script: str, *, threads: int, connections: int, duration: int,
@@ -864,19 +970,24 @@ def door_load(base: str, door: str, label: str, *, plan: Path, duration: int,
                     "YKT_BENCH_DOOR_THREADS": "2"})
 
 
+CONTACT_POLL = ("contact_poll", "GET /transit/contacts/{id} (poll)")
+
+
 def doors(base: str, plan: Path, holders: list, door_holders: list, run_no: int,
-          baselines: dict, duration: int, connections: int, *, writes_only: bool = False) -> None:
+          baselines: dict, duration: int, connections: int, *, writes_only: bool = False,
+          same_workers: tuple[int, dict] | None = None) -> None:
     """The e-card check by a terminal, the transit contact polled and started (c=connections),
     then e-card codes redeemed at a counter (c=REDEEM_CONNECTIONS, codes issued just before:
-    a code lives 60 s). The doors that write are shown beside the bare write too."""
+    a code lives 60 s). The doors that write are shown beside the bare write too, the poll
+    beside bare async on as many workers (`same_workers`)."""
     bare_async, bare_write = baselines["async"], baselines.get("write")
     for door, label, writes in (("verify", "POST /ecard/verify (terminal)", True),
-                                ("contact_poll", "GET /transit/contacts/{id} (poll)", False),
+                                (*CONTACT_POLL, False),
                                 ("contact_start", "POST /transit/contacts (start)", True)):
         if writes or not writes_only:
             print(line(door_load(base, door, label, plan=plan, duration=duration,
                                  connections=connections), bare_async,
-                       bare_write if writes else None))
+                       bare_write if writes else None, None if writes else same_workers))
     import time
 
     started = time.perf_counter()
@@ -970,8 +1081,14 @@ def lua_value(value) -> str:
 # --- the run --------------------------------------------------------------------------------------
 
 
-def line(result: dict, baseline: dict | None = None, bare_write: dict | None = None) -> str:
+def line(result: dict, baseline: dict | None = None, bare_write: dict | None = None,
+         same_workers: tuple[int, dict] | None = None) -> str:
+    """A figure, with its share of bare async (one worker), of the bare write, and of bare
+    async served by as many workers (`same_workers`: (workers, that figure))."""
     ratio = f"   {result['rps'] / baseline['rps']:6.1%} of bare async" if baseline else ""
+    if same_workers is not None:
+        workers, peer = same_workers
+        ratio += f", {result['rps'] / peer['rps']:6.1%} of bare async on {workers} workers"
     if bare_write is not None:
         ratio += f", {result['rps'] / bare_write['rps']:6.1%} of bare write"
     return (f"  {result['label']:34} {result['rps']:8.0f} rps   p50 {result['p50_ms']:7.1f} ms   "
@@ -994,27 +1111,49 @@ def measure_platform(title: str, env: dict[str, str], workers: int | None, run_n
     write (and the check, which writes its throttle counter) and the day only."""
     bare_async, bare_write = baselines["async"], baselines.get("write")
     duration, connections = args.duration, args.connections
+    count = workers or 1
+    # Beside bare async on as many workers, too: a second process is a second core's worth
+    # of CPU for the bare app as much as for the platform.
+    peer = baselines["async_on"].get(count) if count > 1 else None
+    same_workers = (count, peer) if peer is not None else None
     port = free_port()
     with serving(platform_command(port, workers), env, port, log) as (base, _):
         plan = workdir / f"plan-{run_no}.lua"
         write_plan(plan, base, holders, run_no)
-        count = workers or 1
         print(f" {title}, {count} worker process{'es' if count > 1 else ''}: {load()}")
         if not args.writes_only:
             print(line(get_load(base, "/healthz", "GET /healthz", plan=plan, duration=duration,
-                                connections=connections), bare_async))
+                                connections=connections), bare_async, None, same_workers))
             print(line(get_load(base, f"/api/v1/cards/{holders[0].card_no}",
                                 "GET /api/v1/cards/{no} (admin)", plan=plan, auth=True,
-                                duration=duration, connections=connections), bare_async))
-        if args.before_reads_only:
+                                duration=duration, connections=connections), bare_async, None,
+                       same_workers))
+        if args.before_reads_only:  # the read doors only: the contact poll too
+            print(line(door_load(base, CONTACT_POLL[0], CONTACT_POLL[1], plan=plan,
+                                 duration=duration, connections=connections), bare_async, None,
+                       same_workers))
             return
         if not args.no_doors:
             doors(base, plan, holders, door_holders, run_no, baselines, duration, connections,
-                  writes_only=args.writes_only)
+                  writes_only=args.writes_only, same_workers=same_workers)
         write_plan(plan, base, holders, run_no)  # fresh codes for the day
         reads, writes = day_load(base, plan=plan, duration=duration, connections=connections)
-        print(line(reads, bare_async))
+        print(line(reads, bare_async, None, same_workers))
         print(line(writes, bare_async, bare_write))
+
+
+def bare_on_more_workers(worker_counts: list[int], env: dict[str, str], log: Path,
+                         workdir: Path, duration: int, connections: int) -> dict[int, dict]:
+    """Bare async served by each worker count above one that the run measures the platform
+    on (the platform's figures on N workers are shown beside it as well as beside one)."""
+    found = {}
+    for workers in sorted({count for count in worker_counts if count > 1}):
+        port = free_port()
+        with serving(bare_command(port, workers), env, port, log, probe="/async") as (bare, _):
+            found[workers] = get_load(bare, "/async", f"bare FastAPI async, {workers} workers",
+                                      plan=workdir / "none", duration=duration,
+                                      connections=connections)
+    return found
 
 
 def run(args) -> None:
@@ -1039,7 +1178,11 @@ def run(args) -> None:
                     baselines["write"] = door_load(
                         bare, "bare_write", "bare FastAPI write (1 row)", plan=workdir / "none",
                         duration=duration, connections=connections)
+            baselines["async_on"] = bare_on_more_workers(args.workers, env, log, workdir,
+                                                         duration, connections)
             print(line(baselines["async"]))
+            for figure in baselines["async_on"].values():
+                print(line(figure, baselines["async"]))
             print(line(bare_sync, baselines["async"]))
             if "write" in baselines:
                 print(line(baselines["write"], baselines["async"]))
@@ -1076,7 +1219,7 @@ def main() -> None:
     parser.add_argument("--writes-only", action="store_true",
                         help="only the doors that write (verify, contact start, redeem) and the day")
     parser.add_argument("--before-reads-only", action="store_true",
-                        help="the before revision (and now) on /healthz and the card read only")
+                        help="the read doors only (/healthz, the card read, the contact poll)")
     run(parser.parse_args())
 
 

@@ -160,3 +160,47 @@ def test_an_answer_of_another_type_is_validated_as_fastapi_does(client):
 def test_urls_are_still_built_by_name_with_the_lean_route_in_front(client):
     """`request.url_for` asks every route for the name; the lean route names none."""
     assert str(client.app.url_path_for("oidc_callback")) == "/api/v1/oidc/callback"
+
+
+@pytest.fixture
+def ordinary_health(platform):
+    """The same application on the same platform, /healthz answered by its FastAPI route."""
+    app = create_app(platform)
+    app.router.routes[:] = [r for r in app.router.routes if not isinstance(r, lean.LeanConstant)]
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.mark.no_db
+def test_the_health_check_answers_byte_for_byte_as_its_route(client, ordinary_health, platform,
+                                                             monkeypatch):
+    [constant] = [r for r in client.app.router.routes if isinstance(r, lean.LeanConstant)]
+    routes = client.app.router.routes
+    assert constant.path == "/healthz" and routes.index(constant) < routes.index(constant.route)
+    answered = []
+    handle = lean.LeanConstant.handle
+
+    async def counted(self, scope, receive, send):
+        answered.append(scope["path"])
+        await handle(self, scope, receive, send)
+
+    monkeypatch.setattr(lean.LeanConstant, "handle", counted)
+    status, headers, body = assert_same(client, ordinary_health, "/healthz")
+    assert status == 200 and body == b'{"status":"ok"}' and (b"x-frame-options", b"DENY") in headers
+    for method in ("POST", "HEAD", "PUT"):  # the route itself: 405, as before
+        lean_answer, ordinary_answer = (answer(c.request(method, "/healthz"))
+                                        for c in (client, ordinary_health))
+        assert lean_answer == ordinary_answer and lean_answer[0] == 405, method
+    monkeypatch.setattr(platform.clock, "moved", True, raising=False)
+    _status, headers, _body = assert_same(client, ordinary_health, "/healthz")
+    assert any(name == b"x-ykt-clock" for name, _ in headers)
+    assert answered == ["/healthz", "/healthz"]
+
+
+def test_the_health_check_is_counted_under_its_route(client, platform, admin_actor):
+    from tests.observability.test_metrics import monitoring_key, samples
+
+    client.get("/healthz")
+    found = samples(client.get("/metrics", headers=monitoring_key(platform, admin_actor)).text)
+    assert found["ykt_http_requests_total",
+                 (("method", "GET"), ("route", "/healthz"), ("status", "200"))] >= 1

@@ -37,6 +37,7 @@ from yikatong.platform import Platform
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
+HEALTHY = {"status": "ok"}  # what GET /healthz answers
 
 class RouteNotFound(DomainError):
     code = "route_not_found"
@@ -108,9 +109,13 @@ def create_app(platform: Platform | None = None) -> FastAPI:
 
     # First in the route table (a request is matched against the routes in order) and on the
     # event loop (async: no thread-pool hop): a load balancer asks this many times a second.
+    # Its GET is answered by lean.LeanConstant (installed below) with the bytes this route
+    # answers; the route itself stays for the other methods (405) and the access table.
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:
-        return {"status": "ok"}
+        return dict(HEALTHY)
+
+    [health_route] = [route for route in app.router.routes if getattr(route, "endpoint", None) is health]
 
     # /readyz and /metrics beside it, and the request metrics around everything (observability).
     observability.install(app)
@@ -132,6 +137,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
 
     app.state.route_access = route_access(app)  # after every route is in place
     lean.install(app)  # the hot reads answered without FastAPI's dependency solving
+    lean.install_constant(app, health_route, HEALTHY)  # GET /healthz without the machinery
     medical_interface.install_lean_door(app)  # the hospitals' door likewise (medical.interface)
     problems.install(app)  # the error answers in the OpenAPI document, as they really are
     fhir_api.install(app)  # ...and under the FHIR door's root, as OperationOutcome

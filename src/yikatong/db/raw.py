@@ -47,8 +47,8 @@ class OneTrip:
     def answers(self, connection: Connection) -> dict:
         return self.cut(connection.dialect, self.select.rows(connection, self.params))
 
-    async def answers_async(self, connection, dialect: Dialect) -> dict:
-        return self.cut(dialect, await self.select.rows_async(connection, dialect, self.params))
+    async def answers_async(self, cursor, dialect: Dialect) -> dict:
+        return self.cut(dialect, await self.select.rows_async(cursor, dialect, self.params))
 
 
 class NotAnswered(BaseException):
@@ -123,17 +123,13 @@ class RawSelect:
             cursor.close()
         return _converted(fetched, processors, row_type)
 
-    async def rows_async(self, connection, dialect: Dialect, params: dict[str, Any]) -> list:
-        """`rows` on a psycopg AsyncConnection made with `dialect`'s connect arguments (its
-        type adapters: db.loop_reads), on the event loop."""
+    async def rows_async(self, cursor, dialect: Dialect, params: dict[str, Any]) -> list:
+        """`rows` on a cursor of a psycopg AsyncConnection made with `dialect`'s connect
+        arguments (its type adapters: db.loop_reads), on the event loop. The cursor is the
+        connection's own, kept for its next statement (each execute starts afresh)."""
         sql, order, processors, row_type = self._compiled(dialect)
-        cursor = connection.cursor()
-        try:
-            await cursor.execute(sql, [params[name] for name in order] if order is not None else params)
-            fetched = await cursor.fetchall()
-        finally:
-            await cursor.close()
-        return _converted(fetched, processors, row_type)
+        await cursor.execute(sql, [params[name] for name in order] if order is not None else params)
+        return _converted(await cursor.fetchall(), processors, row_type)
 
     def first(self, connection: Connection, params: dict[str, Any]):
         """The first row, or None."""
