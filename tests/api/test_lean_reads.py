@@ -6,11 +6,10 @@ and through a copy of it without the lean path, on the same database."""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
+from tests.api.ordinary import client_without
 from tests.cards.conftest import card_in_use
 from yikatong.api import lean
-from yikatong.api.app import create_app
 from yikatong.api.deps import served_operations
 from yikatong.core.actor import Role
 
@@ -21,9 +20,7 @@ CARDS = "/api/v1/cards"
 @pytest.fixture
 def ordinary(platform):
     """The same application on the same platform, without the lean path."""
-    app = create_app(platform)
-    app.router.routes[:] = [r for r in app.router.routes if not isinstance(r, lean.LeanReads)]
-    with TestClient(app) as test_client:
+    with client_without(platform, lean.LeanReads) as test_client:
         yield test_client
 
 
@@ -165,9 +162,7 @@ def test_urls_are_still_built_by_name_with_the_lean_route_in_front(client):
 @pytest.fixture
 def ordinary_health(platform):
     """The same application on the same platform, /healthz answered by its FastAPI route."""
-    app = create_app(platform)
-    app.router.routes[:] = [r for r in app.router.routes if not isinstance(r, lean.LeanConstant)]
-    with TestClient(app) as test_client:
+    with client_without(platform, lean.LeanConstant) as test_client:
         yield test_client
 
 

@@ -7,11 +7,10 @@ on the same database."""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
+from tests.api.ordinary import client_without
 from tests.medical.conftest import HOSPITAL
 from tests.medical.interface_helpers import URL, connected
-from yikatong.api.app import create_app
 from yikatong.core.actor import Role
 from yikatong.medical import interface
 
@@ -20,9 +19,7 @@ pytestmark = pytest.mark.db
 
 @pytest.fixture
 def ordinary(platform):
-    app = create_app(platform)
-    app.router.routes[:] = [r for r in app.router.routes if not isinstance(r, interface.LeanDoor)]
-    with TestClient(app) as test_client:
+    with client_without(platform, interface.LeanDoor) as test_client:
         yield test_client
 
 

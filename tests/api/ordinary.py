@@ -1,0 +1,21 @@
+"""The application as it would be without one of its fast route classes (the lean reads, the
+lean /healthz, the medical lean door): what those routes are compared with, byte for byte."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi.testclient import TestClient
+
+from yikatong.api.app import create_app
+
+
+@contextmanager
+def client_without(platform, route_class: type) -> Iterator[TestClient]:
+    """A TestClient of `create_app(platform)` with every route of `route_class` taken out, so
+    each request falls through to the ordinary FastAPI route behind it."""
+    app = create_app(platform)
+    app.router.routes[:] = [route for route in app.router.routes if not isinstance(route, route_class)]
+    with TestClient(app) as test_client:
+        yield test_client
