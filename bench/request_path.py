@@ -3,7 +3,7 @@ with wrk in one run, and a city's day (reads and lifecycle writes at once) on 1 
 
     PYTHONPATH=src .venv/bin/python bench/request_path.py [--duration 15] [--connections 50]
         [--workers 1 2] [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench]
-        [--before REVISION] [--writes-only] [--before-reads-only]
+        [--before REVISION] [--writes-only] [--ecard-doors] [--before-reads-only]
 
 Without --database-url the platform runs on its default, a SQLite file (in a temporary
 folder); a PostgreSQL URL names a database the bench creates afresh and drops afterwards.
@@ -37,7 +37,8 @@ and socket errors) for
 `--before REVISION` measures that revision's `ykt serve` just before each figure of now, on
 the same database, worker count by worker count (every door and the day; `--before-reads-only`
 keeps to /healthz and the card read); `--writes-only` measures only the doors that write (the
-e-card check writes its throttle counter) and the day. bench/write_doors.py counts each write
+e-card check writes its throttle counter) and the day; `--ecard-doors` only the e-card check by
+a terminal and the redeem (no day). bench/write_doors.py counts each write
 door's round trips to PostgreSQL and its CPU in process.
 
 ## The quiet runs of 2026-12-05, morning (adf802b) and after the afternoon's branches (0c99f04)
@@ -865,7 +866,8 @@ def door_load(base: str, door: str, label: str, *, plan: Path, duration: int,
 
 
 def doors(base: str, plan: Path, holders: list, door_holders: list, run_no: int,
-          baselines: dict, duration: int, connections: int, *, writes_only: bool = False) -> None:
+          baselines: dict, duration: int, connections: int, *, writes_only: bool = False,
+          ecard_only: bool = False) -> None:
     """The e-card check by a terminal, the transit contact polled and started (c=connections),
     then e-card codes redeemed at a counter (c=REDEEM_CONNECTIONS, codes issued just before:
     a code lives 60 s). The doors that write are shown beside the bare write too."""
@@ -873,7 +875,7 @@ def doors(base: str, plan: Path, holders: list, door_holders: list, run_no: int,
     for door, label, writes in (("verify", "POST /ecard/verify (terminal)", True),
                                 ("contact_poll", "GET /transit/contacts/{id} (poll)", False),
                                 ("contact_start", "POST /transit/contacts (start)", True)):
-        if writes or not writes_only:
+        if (writes or not writes_only) and (door == "verify" or not ecard_only):
             print(line(door_load(base, door, label, plan=plan, duration=duration,
                                  connections=connections), bare_async,
                        bare_write if writes else None))
@@ -1010,7 +1012,9 @@ def measure_platform(title: str, env: dict[str, str], workers: int | None, run_n
             return
         if not args.no_doors:
             doors(base, plan, holders, door_holders, run_no, baselines, duration, connections,
-                  writes_only=args.writes_only)
+                  writes_only=args.writes_only, ecard_only=args.ecard_doors)
+        if args.ecard_doors:
+            return
         write_plan(plan, base, holders, run_no)  # fresh codes for the day
         reads, writes = day_load(base, plan=plan, duration=duration, connections=connections)
         print(line(reads, bare_async))
@@ -1075,6 +1079,8 @@ def main() -> None:
                         help="skip the e-card and transit doors measured on their own")
     parser.add_argument("--writes-only", action="store_true",
                         help="only the doors that write (verify, contact start, redeem) and the day")
+    parser.add_argument("--ecard-doors", action="store_true",
+                        help="the e-card check and redeem doors only (no other door, no day)")
     parser.add_argument("--before-reads-only", action="store_true",
                         help="the before revision (and now) on /healthz and the card read only")
     run(parser.parse_args())

@@ -48,7 +48,7 @@ from yikatong.auth.rules import (
 )
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.errors import NotFound
-from yikatong.db.raw import RawSelect
+from yikatong.db.raw import RawSelect, answered
 from yikatong.db.uow import UnitOfWork
 
 _hasher = PasswordHasher()
@@ -560,6 +560,18 @@ def credential_holder(*, connection: Connection, secret: str, now) -> Credential
         account_id=row.id, username=row.username, role=row.role, bank_code=row.bank_code,
         branch_code=row.branch_code, person_id=row.person_id, employer_uscc=row.employer_uscc,
         verified_ssn=row.verified_ssn, kind=row.kind)
+
+
+async def credential_holder_on_loop(*, reads, secret: str, now) -> CredentialHolder | None:
+    """`credential_holder` with its one select sent on the event loop's own connection
+    (`reads`: db.loop_reads.LoopReads): the same row, the same checks, the same refusal; None
+    when the select could not run there (the caller looks it up on a thread)."""
+    params = credential_params(secret)
+    rows = await reads.rows(_HOLDER_QUERY, params)
+    if rows is None:
+        return None
+    with answered({_HOLDER_QUERY.key(params): rows}):  # the select answered, no connection
+        return credential_holder(connection=None, secret=secret, now=now)
 
 
 def verify_credentials(*, uow: UnitOfWork, username: str, password: str) -> User | None:
