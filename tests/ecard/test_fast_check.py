@@ -175,3 +175,39 @@ def test_a_redeem_records_the_use_and_one_audit_record_and_answers_as_the_check(
         {"business": "hospital_registration", "terminal_id": "T-01"})
     with platform.uow(read_only=True) as uow:
         assert audit.verify_trail(uow=uow, keys=keys).ok
+
+
+def test_on_postgresql_the_doors_check_on_the_event_loop(platform, client, holder, login):
+    """On PostgreSQL a terminal's check (the throttle's credential lookup and hit, the check's
+    one statement) sends nothing through the engine's pool: all of it runs on the event
+    loop's own connections. A redeem's checks too; only its use and audit record (one
+    transaction) go through the pool. The answers stay the thread's (compared above)."""
+    from sqlalchemy import event
+
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("the event loop's connections are PostgreSQL's")
+    from yikatong.core.actor import Role
+
+    terminal = login(Role.TRANSIT_OPERATOR, branch_code="BUS-01")
+    counter = login(Role.SS_OUTLET, branch_code="SS-TN-01")
+    person = holder()
+    shown = person.qr()
+    assert client.post("/api/v1/ecard/verify", json={"token": shown}).json()["valid"]
+    seen: list[str] = []
+
+    def statement(_conn, _cursor, sql, *_rest):
+        seen.append(" ".join(sql.split()[:3]))
+
+    event.listen(platform.engine, "before_cursor_execute", statement)
+    try:
+        answer = client.post("/api/v1/ecard/verify", headers=terminal, json={"token": shown})
+        assert answer.status_code == 200 and answer.json()["valid"]
+        assert seen == []
+        answer = client.post("/api/v1/ecard/redeem", headers=counter, json={
+            "token": shown, "business": "hospital_registration", "terminal_id": "T-01"})
+        assert answer.status_code == 200 and answer.json()["used"], answer.text
+        # the use, then the audit chain's head and the record (audit.insert_now)
+        assert seen[0] == "INSERT INTO ecard_token_uses" and len(seen) == 3, seen
+        assert all("audit" in sql for sql in seen[1:]), seen
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", statement)
