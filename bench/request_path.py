@@ -90,9 +90,12 @@ overlapped). Bare async 2,691 rps, bare write 410.
 | card read, same server        | 499               | 778              | 698               | 1,034             |
 
 ¹ redeemed for 5-6 s only (codes issued slowly on the loaded machine): within noise.
-The card read and /healthz moved as much between before and now (their code is the same):
-read the check's 1.5-2.4× with that in mind; one run, not repeated for lack of time. Zero
-errors everywhere. Not met: 50 % of bare async is out of reach for a door that writes its
+The card read and /healthz moved as much between before and now in that run (their code is
+the same). Run 2, one worker, 17:51-17:55, load 5.6 / 5.4 at the start of before / now (bare
+async 3,323, bare write 638; this branch's PostgreSQL suite at nice 15 overlapped), the card
+read level (1,008 / 948): **check 160 → 293 rps** (4.8 → 8.8 % of bare async, 25 → 46 % of
+bare write), p50 284 → 164 ms, p99 587 → 261; redeem 146 → 143 (unchanged: its write
+transaction and authorize's hop bound it). Zero errors everywhere. Not met: 50 % of bare async is out of reach for a door that writes its
 throttle counter (the bare one-row write itself is 15 %).
 
 Left: the hit folded into the credential's statement (one round trip of three; needs the
