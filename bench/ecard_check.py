@@ -132,7 +132,7 @@ def door_levels(platform, token: str, checks: int, rounds: int) -> dict[str, flo
 
         for _ in range(rounds):
             for label, path in (("door, as it was (sync route, ORM)", "/bench/verify-orm"),
-                                ("door, now (one hop, plain selects)", "/api/v1/ecard/verify")):
+                                ("door, now (PG: on the loop)", "/api/v1/ecard/verify")):
                 best[label] = min(best.get(label, 1e9), cpu_per_call(post(path), checks))
     return best
 

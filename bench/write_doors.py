@@ -137,17 +137,18 @@ class Statements:
     @contextlib.contextmanager
     def counting(self):
         self.counts.clear()
-        RoundTrips.count = 0
+        RoundTrips.count = RoundTrips.on_loop = 0
         yield self.counts
 
 
 class RoundTrips:
     """Round trips to PostgreSQL as psycopg makes them: every statement on a cursor (the plain
-    DBAPI selects of db.raw too, which SQLAlchemy's events do not see, and those on the event
-    loop's own connections, db.loop_reads), the BEGIN psycopg sends before the first statement
-    of a transaction, each COMMIT and ROLLBACK."""
+    DBAPI selects of db.raw too, which SQLAlchemy's events do not see), the BEGIN psycopg
+    sends before the first statement of a transaction, each COMMIT and ROLLBACK, and the
+    statements on the event loop's own connections (`on_loop`, counted in `count` too)."""
 
     count = 0
+    on_loop = 0
 
     @classmethod
     def install(cls) -> None:
@@ -171,7 +172,15 @@ class RoundTrips:
                 return method(connection, *args, **kwargs)
             return call
 
+        async_execute = psycopg.AsyncCursor.execute
+
+        async def counted_async_execute(cursor, *args, **kwargs):
+            cls.count += 1  # the event loop's connections are in autocommit (db.loop_reads)
+            cls.on_loop += 1
+            return await async_execute(cursor, *args, **kwargs)
+
         psycopg.Cursor.execute = counted_execute
+        psycopg.AsyncCursor.execute = counted_async_execute
         psycopg.Connection.commit, psycopg.Connection.rollback = counted(commit), counted(rollback)
         # The event loop's statements (db.loop_reads: autocommit AsyncConnections), one each.
         execute_async = psycopg.AsyncCursor.execute
@@ -239,7 +248,8 @@ def run(args) -> None:
                     calls[1]()
                 statements.show = False
                 shown = dict(counts)
-                trips = f"round trips {RoundTrips.count}, " if RoundTrips.count else ""
+                trips = (f"round trips {RoundTrips.count} ({RoundTrips.on_loop} on the loop), "
+                         if RoundTrips.count else "")
                 profile = cProfile.Profile() if args.profile == door else None
                 started = time.process_time()
                 if profile:

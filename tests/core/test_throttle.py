@@ -452,3 +452,47 @@ def test_one_hit_on_postgresql_is_one_statement_without_begin_or_commit(platform
     finally:
         event.remove(platform.engine, "before_cursor_execute", statement)
         event.remove(platform.engine, "commit", commit)
+
+
+def test_a_hit_on_the_event_loop_counts_in_the_same_row_as_a_hit_on_a_thread(platform, clock):
+    """On PostgreSQL a door's hit is one statement on the event loop's own connection
+    (`hit_on_loop`): the same counter as `hit` (every worker counts against one limit), the
+    same refusal with its Retry-After, a new window once it has ended."""
+    import asyncio
+
+    throttle = limit(platform, ecard_check="3 per minute")
+    throttle.hit("ecard_check", "10.0.0.2")  # on a thread's connection (the engine's first)
+    reads = platform.loop_reads()
+    if reads is None:
+        pytest.skip("the event loop's connections are PostgreSQL's")
+
+    async def hits() -> None:
+        for _ in range(2):  # the same row
+            assert (await throttle.hit_on_loop("ecard_check", "10.0.0.2", reads)).key is not None
+        assert throttle.remaining("ecard_check", "10.0.0.2") == 0
+        clock.advance(seconds=20)
+        with pytest.raises(Exception) as refused:
+            await throttle.hit_on_loop("ecard_check", "10.0.0.2", reads)
+        assert refused.value.code == "too_many_requests"
+        assert refused.value.details["retry_after"] == 40
+        assert throttle.remaining("ecard_check", "10.0.0.3") == 3  # another address: untouched
+        clock.advance(seconds=41)
+        await throttle.hit_on_loop("ecard_check", "10.0.0.2", reads)  # a new window
+        assert throttle.remaining("ecard_check", "10.0.0.2") == 2
+
+    try:
+        asyncio.run(hits())
+    finally:
+        reads.close()
+
+
+def test_a_hit_on_the_event_loop_without_connections_or_counting_says_so(platform):
+    """No loop connections (SQLite): None, the caller hits on a thread; the throttle off:
+    nothing is counted anywhere."""
+    import asyncio
+
+    throttle = limit(platform, ecard_check="3 per minute")
+    assert asyncio.run(throttle.hit_on_loop("ecard_check", "10.0.0.4", None)) is None
+    off = Throttle(platform.engine, platform.clock, enabled=False)
+    assert asyncio.run(off.hit_on_loop("ecard_check", "10.0.0.4", None)).key is None
+    assert throttle.remaining("ecard_check", "10.0.0.4") == 3

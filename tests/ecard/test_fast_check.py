@@ -22,19 +22,39 @@ from yikatong.ecard.tokens import TokenClaims, issue_token, read_genuine
 pytestmark = pytest.mark.db
 
 
-def both_paths(platform, client, token: str) -> service.Verification:
-    """The fast path's answer after checking it equals the old path's, in the service and
-    byte for byte at the door."""
+def both_paths(platform, client, token: str, *, in_one_statement: bool = True
+               ) -> service.Verification:
+    """The fast path's answer after checking it equals the old path's, in the service, from
+    the rows of the check's one statement (`check_trip`: what the door uses on PostgreSQL)
+    and byte for byte at the door."""
     keys = platform.get(KeyStore)
     with platform.uow(read_only=True) as uow:
         old = service.verify_token(uow=uow, token=token, keys=keys)
     with platform.uow(read_only=True) as uow:
         fast = service.read_verification(uow=uow, token=token, keys=keys)
     assert fast == old
+    claims = service.claims_or_verdict(token=token, keys=keys)
+    if not isinstance(claims, service.Verification):
+        assert from_one_statement(platform, claims) == (old if in_one_statement else None)
     answer = client.post("/api/v1/ecard/verify", json={"token": token})
     assert answer.status_code == 200
     assert answer.content == JSONResponse(verification_out(old).model_dump(mode="json")).body
     return fast
+
+
+def from_one_statement(platform, claims) -> service.Verification | None:
+    """`verification_of` on the rows `check_trip` fetched, with no database behind them (as
+    on the event loop); None if it asked for a select the statement does not answer."""
+    from yikatong.db.raw import AnsweredOnlyUnitOfWork, NotAnswered, answered
+
+    with platform.uow(read_only=True) as uow:
+        found = service.check_trip(claims).answers(uow.connection())
+    try:
+        with AnsweredOnlyUnitOfWork(platform.engine.dialect, platform.clock,
+                                    seams=platform) as uow, answered(found):
+            return service.verification_of(uow=uow, claims=claims)
+    except NotAnswered:
+        return None
 
 
 def signed(platform, token: str, **changes) -> str:
@@ -102,7 +122,8 @@ def test_fast_check_of_a_holder_without_a_card_yet(platform, client, applied):
     with platform.uow() as uow:
         token = service.issue_qr(uow=uow, actor=ADMIN, channel="official_app",
                                  keys=platform.get(KeyStore), person_id=person.person_id).token
-    verdict = both_paths(platform, client, token)
+    # No card yet: the open application is read by a select the one statement does not make.
+    verdict = both_paths(platform, client, token, in_one_statement=False)
     assert verdict.valid and verdict.card_status is not None
 
 
@@ -154,3 +175,39 @@ def test_a_redeem_records_the_use_and_one_audit_record_and_answers_as_the_check(
         {"business": "hospital_registration", "terminal_id": "T-01"})
     with platform.uow(read_only=True) as uow:
         assert audit.verify_trail(uow=uow, keys=keys).ok
+
+
+def test_on_postgresql_the_doors_check_on_the_event_loop(platform, client, holder, login):
+    """On PostgreSQL a terminal's check (the throttle's credential lookup and hit, the check's
+    one statement) sends nothing through the engine's pool: all of it runs on the event
+    loop's own connections. A redeem's checks too; only its use and audit record (one
+    transaction) go through the pool. The answers stay the thread's (compared above)."""
+    from sqlalchemy import event
+
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("the event loop's connections are PostgreSQL's")
+    from yikatong.core.actor import Role
+
+    terminal = login(Role.TRANSIT_OPERATOR, branch_code="BUS-01")
+    counter = login(Role.SS_OUTLET, branch_code="SS-TN-01")
+    person = holder()
+    shown = person.qr()
+    assert client.post("/api/v1/ecard/verify", json={"token": shown}).json()["valid"]
+    seen: list[str] = []
+
+    def statement(_conn, _cursor, sql, *_rest):
+        seen.append(" ".join(sql.split()[:3]))
+
+    event.listen(platform.engine, "before_cursor_execute", statement)
+    try:
+        answer = client.post("/api/v1/ecard/verify", headers=terminal, json={"token": shown})
+        assert answer.status_code == 200 and answer.json()["valid"]
+        assert seen == []
+        answer = client.post("/api/v1/ecard/redeem", headers=counter, json={
+            "token": shown, "business": "hospital_registration", "terminal_id": "T-01"})
+        assert answer.status_code == 200 and answer.json()["used"], answer.text
+        # the use; the audit chain's head and the record follow on the same pooled connection's
+        # own DBAPI cursor (db.statement.RawStatement), which SQLAlchemy's events do not see
+        assert seen == ["INSERT INTO ecard_token_uses"], seen
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", statement)

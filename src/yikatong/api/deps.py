@@ -41,7 +41,7 @@ from yikatong.auth.rules import CHANNELS_BY_CREDENTIAL, channel_for, channel_tab
 from yikatong.auth.service import (
     CredentialHolder,
     credential_holder,
-    credential_trip,
+    credential_holder_on_loop,
     link_holder_person,
     resolve_credential,
 )
@@ -128,32 +128,13 @@ async def authorize(request: Request) -> Actor | None:
     platform = request.app.state.platform
     if not secret:
         raise Unauthenticated()
-    holder = await _holder_on_loop(platform, secret)
+    holder = await credential_holder_on_loop(platform, secret)
     if holder is not None and holder.role != Role.HOLDER:
         actor = _role_allowed(_actor_of(platform, secret, holder, channel), allowed)
     else:  # a holder's call is counted (and the person linked) on a thread: writes
         actor = await run_in_threadpool(_allowed_actor, platform, allowed, secret, channel, holder)
     request.state.actor = actor  # what a page's layout shows (pages.rendering)
     return actor
-
-
-async def _holder_on_loop(platform: Platform, secret: str) -> CredentialHolder | None:
-    """`credential_holder` on the event loop: on SQLite on the loop's own connection
-    (Platform.loop_read_uow, a read that waits for no lock), on PostgreSQL as one statement
-    on the loop's connections (Platform.loop_reads: what a statement on its own on a thread
-    sees); None where neither can (the caller looks it up on a thread)."""
-    now = platform.clock.now()
-    uow = platform.loop_read_uow()
-    if uow is not None:
-        with uow:
-            return credential_holder(connection=uow.connection(), secret=secret, now=now)
-    reads = platform.loop_reads()
-    found = await reads.answers(credential_trip(secret)) if reads is not None else None
-    if found is None:
-        return None
-    with answered(found):
-        return credential_holder(connection=AnsweredOnlyUnitOfWork(
-            platform.engine.dialect, platform.clock).connection(), secret=secret, now=now)
 
 
 def _allowed_actor(platform: Platform, allowed, secret: str | None, channel: str | None,

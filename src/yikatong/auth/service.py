@@ -48,7 +48,7 @@ from yikatong.auth.rules import (
 )
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.errors import NotFound
-from yikatong.db.raw import OneTrip, RawSelect
+from yikatong.db.raw import RawSelect, answered
 from yikatong.db.uow import UnitOfWork
 
 _hasher = PasswordHasher()
@@ -533,13 +533,6 @@ def credential_params(secret: str) -> dict[str, str]:
     return {"token_hash": _token_hash(secret)}
 
 
-def credential_trip(secret: str) -> OneTrip:
-    """`credential_holder`'s one select for `secret` as a db.raw.OneTrip (to run it on the
-    event loop, db.loop_reads): what it fetches answers `credential_holder` (db.raw.answered)."""
-    params = credential_params(secret)
-    return OneTrip(_HOLDER_QUERY, params, lambda _dialect, rows: {_HOLDER_QUERY.key(params): rows})
-
-
 def credential_width(dialect: Dialect) -> int:
     """How many of a `with_credential` row's columns are the credential's."""
     return _HOLDER_QUERY.width(dialect)
@@ -567,6 +560,26 @@ def credential_holder(*, connection: Connection, secret: str, now) -> Credential
         account_id=row.id, username=row.username, role=row.role, bank_code=row.bank_code,
         branch_code=row.branch_code, person_id=row.person_id, employer_uscc=row.employer_uscc,
         verified_ssn=row.verified_ssn, kind=row.kind)
+
+
+async def credential_holder_on_loop(platform, secret: str) -> CredentialHolder | None:
+    """`credential_holder` on the event loop, without a thread-pool hop: on SQLite on the
+    loop's own connection (Platform.loop_read_uow, a WAL read that waits for no lock), on
+    PostgreSQL its one select sent on the loop's own connections (Platform.loop_reads: what
+    a statement on its own on a thread sees). The same row, the same checks, the same
+    refusal; None where neither can be had (the caller looks it up on a thread)."""
+    now = platform.clock.now()
+    uow = platform.loop_read_uow()
+    if uow is not None:
+        with uow:
+            return credential_holder(connection=uow.connection(), secret=secret, now=now)
+    reads = platform.loop_reads()
+    params = credential_params(secret)
+    rows = await reads.rows(_HOLDER_QUERY, params) if reads is not None else None
+    if rows is None:
+        return None
+    with answered({_HOLDER_QUERY.key(params): rows}):  # the select answered, no connection
+        return credential_holder(connection=None, secret=secret, now=now)
 
 
 def verify_credentials(*, uow: UnitOfWork, username: str, password: str) -> User | None:

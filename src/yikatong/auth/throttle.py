@@ -36,11 +36,14 @@ from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import Connection, Engine, bindparam, case, delete, func, select, true, update
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 
 from yikatong.auth.errors import LoginLocked, TooManyRequests
 from yikatong.auth.models import ThrottleCounter
 from yikatong.core.clock import Clock
 from yikatong.crypto.protocols import KeyStore
+from yikatong.db.loop_reads import LoopReads
+from yikatong.db.statement import RawStatement
 
 # name -> limit, in the `limits` notation. Each rule says who it counts.
 # The label of the key the counters' names are hashed under (KeyStore.derived_key); a Throttle
@@ -213,6 +216,31 @@ _ASYNC_COMMIT = select(func.set_config("synchronous_commit", "off", true()).labe
                        ).subquery("async_commit")
 
 
+def _hit_alone_on_postgresql() -> RawStatement:
+    """`DatabaseStorage.incr`'s statement on its own on PostgreSQL (an autocommit upsert whose
+    row source turns synchronous_commit off for its implicit transaction), every value a
+    parameter, answering the count and the window's end (for Retry-After): what a hit on the
+    event loop's connection sends (`Throttle.hit_on_loop`)."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    table = ThrottleCounter.__table__
+    row = select(bindparam("key", type_=table.c.key.type),
+                 bindparam("hits", type_=table.c.hits.type),
+                 bindparam("ends_at", type_=table.c.window_ends_at.type)
+                 ).select_from(_ASYNC_COMMIT)
+    upsert = insert(table).from_select(["key", "hits", "window_ends_at"], row)
+    ended = table.c.window_ends_at <= bindparam("now", type_=table.c.window_ends_at.type)
+    return RawStatement(upsert.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={"hits": case((ended, upsert.excluded.hits), else_=table.c.hits + upsert.excluded.hits),
+              "window_ends_at": case((ended, upsert.excluded.window_ends_at),
+                                     else_=table.c.window_ends_at)},
+    ).returning(table.c.hits, table.c.window_ends_at), "ThrottleHitRow")
+
+
+_HIT_ALONE = _hit_alone_on_postgresql()
+
+
 def _insert_for(engine: Engine):
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -276,6 +304,28 @@ class Throttle:
         if refused is not None:
             raise refused
         return counted
+
+    async def hit_on_loop(self, rule: str, who: str, reads: LoopReads | None, *,
+                          refusal: type[TooManyRequests] = TooManyRequests) -> Counted | None:
+        """`hit` as one statement on the event loop's own connection (PostgreSQL, `reads`:
+        Platform.loop_reads): the same upsert of the same row as a hit alone, so every worker
+        counts against the one limit; no thread-pool hop. None when it could not run there
+        (no loop connections, a connection that failed): the caller hits on a thread."""
+        if not self.enabled:
+            return Counted(rule, None)
+        if reads is None:
+            return None
+        item, identity = self.items[rule], self._digest(who)
+        key, now = item.key_for(rule, identity), self.clock.now()
+        found = await reads.rows(_HIT_ALONE, {
+            "key": key, "hits": 1, "now": now,
+            "ends_at": now + timedelta(seconds=item.get_expiry())})
+        if found is None:
+            return None
+        [(hits, window_ends_at)] = found
+        if hits > item.amount:  # FixedWindowRateLimiter.hit's test
+            raise refusal(retry_after=max(1, math.ceil(window_ends_at.timestamp() - now.timestamp())))
+        return Counted(rule, key)
 
     def give_back(self, counted: Counted) -> None:
         """Uncount a hit that turned out to be harmless (a successful login)."""
@@ -355,12 +405,13 @@ def throttled(rule: str, by: Callable[[Request], str] = client_address):
 def throttled_per_credential(rule: str):
     """`dependencies=[throttled_per_credential(rule)]` on an authenticated route: one hit per
     credential (API key or token), counted only once the credential has authenticated, so a
-    partner's quota is its own whatever address it shares."""
+    partner's quota is its own whatever address it shares. On PostgreSQL the hit is one
+    statement on the event loop's connection (no thread-pool hop), elsewhere on a thread."""
     from yikatong.api.deps import current_actor
 
-    def count(request: Request, _actor=Depends(current_actor)) -> None:
-        throttle_of(request.app.state.platform).hit(
-            rule, "credential:" + (presented_credential(request) or ""))
+    async def count(request: Request, _actor=Depends(current_actor)) -> None:
+        platform = request.app.state.platform
+        await _hit(platform, rule, "credential:" + (presented_credential(request) or ""))
 
     count.__name__ = f"throttle_{rule}_per_credential"
     return Depends(count)
@@ -369,28 +420,55 @@ def throttled_per_credential(rule: str):
 def throttled_per_credential_or_address(credential_rule: str, address_rule: str, roles):
     """On a public route partners also use: a caller presenting a valid credential of one of
     `roles` counts under `credential_rule` by that credential; anyone else under
-    `address_rule` by address (a bad credential changes nothing: it counts by address)."""
-    from yikatong.auth.service import resolve_token
-    from yikatong.core.errors import DomainError
+    `address_rule` by address (a bad credential changes nothing: it counts by address).
 
+    Neither the credential's lookup nor, on PostgreSQL, the hit leaves the event loop
+    (`_role_of`, `_hit`): a public check by a terminal takes no thread-pool hop for its count."""
     allowed = {str(role) for role in roles}
 
-    def count(request: Request) -> None:
+    async def count(request: Request) -> None:
         platform = request.app.state.platform
         credential = presented_credential(request)
-        if credential is not None:
-            try:
-                with platform.statement_read_uow() as uow:  # no BEGIN, no ROLLBACK
-                    role = resolve_token(uow=uow, token=credential).role
-            except DomainError:
-                role = None
-            if role in allowed:
-                throttle_of(platform).hit(credential_rule, "credential:" + credential)
-                return
-        throttle_of(platform).hit(address_rule, client_address(request))
+        if credential is not None and await _role_of(platform, credential) in allowed:
+            await _hit(platform, credential_rule, "credential:" + credential)
+        else:
+            await _hit(platform, address_rule, client_address(request))
 
     count.__name__ = f"throttle_{credential_rule}_or_{address_rule}"
     return Depends(count)
+
+
+async def _role_of(platform, credential: str) -> str | None:
+    """The role behind a credential in force, else None: `credential_holder`'s one indexed
+    select (the checks of `resolve_token`, without a session or ORM objects), on PostgreSQL
+    sent on the event loop's own connection, on SQLite read on the loop itself (a WAL read
+    waits for no lock); on a thread only if neither can be had."""
+    from yikatong.auth.service import credential_holder_on_loop
+    from yikatong.core.errors import DomainError
+
+    try:
+        holder = await credential_holder_on_loop(platform, credential)
+        if holder is None:
+            return await run_in_threadpool(_role_on_thread, platform, credential,
+                                           platform.clock.now())
+        return holder.role
+    except DomainError:  # not a credential in force
+        return None
+
+
+def _role_on_thread(platform, credential: str, now) -> str:
+    from yikatong.auth.service import credential_holder
+
+    with platform.reading_engine.connect() as connection:
+        return credential_holder(connection=connection, secret=credential, now=now).role
+
+
+async def _hit(platform, rule: str, who: str) -> None:
+    """One hit of `rule` for `who`: on the event loop's connection where there is one, else
+    on a thread (the same upsert of the same row either way)."""
+    throttle = throttle_of(platform)
+    if await throttle.hit_on_loop(rule, who, platform.loop_reads()) is None:
+        await run_in_threadpool(throttle.hit, rule, who)
 
 
 class LoginAttempt:

@@ -25,7 +25,7 @@ import logging
 
 from sqlalchemy import Engine, event
 
-from yikatong.db.raw import OneTrip
+from yikatong.db.raw import OneTrip, RawSelect
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,20 @@ class LoopReads:
     async def answers(self, trip: OneTrip) -> dict | None:
         """`trip`'s answers (db.raw.answered), or None if the statement could not run here
         (the caller reads on a thread instead)."""
+        return await self._run(trip.answers_async)
+
+    async def rows(self, statement: RawSelect, params: dict) -> list | None:
+        """The rows of one statement (a db.raw.RawSelect, or a db.statement.RawStatement that
+        writes: on these autocommit connections it is its own transaction), or None if it
+        could not run here (the caller runs it on a thread instead)."""
+        return await self._run(lambda cursor, dialect: statement.rows_async(cursor, dialect, params))
+
+    async def _run(self, send):
         connection = await self._take()
         if connection is None:
             return None
         try:
-            found = await trip.answers_async(self._cursor_of(connection), self._engine.dialect)
+            found = await send(self._cursor_of(connection), self._engine.dialect)
         except Exception as error:  # a broken or refused connection: the thread's way
             log.warning("a read on the event loop's connection failed (%s); read on a thread",
                         type(error).__name__)

@@ -160,3 +160,47 @@ class RawSelect:
             row_type = namedtuple(self._name, [column.keyname for column in columns])
             found = self._by_dialect[dialect.name] = (compiled.string, order, processors, row_type)
         return found
+
+
+class Stacked:
+    """Several selects sent as one statement: their rows stacked (UNION ALL), each part's
+    columns in a slice of the row of its own (NULL in the other parts' rows, typed as the
+    part's column so the same result processors convert it), a `part` column saying whose row
+    it is, and a `sort` column (an integer expression of each part, e.g. its id, or its id
+    negated for newest first) by which each part's rows come ordered.
+
+    A part's selects may depend on another's row only through the statement itself (a
+    scalar subquery), not through a value fetched first: that is what makes it one round
+    trip. `split(dialect, rows)` hands back each part's rows, as rows of the `RawSelect` whose
+    columns that part selects (its `row_types`), for `answered`."""
+
+    def __init__(self, name: str, parts: list[tuple[Select, Any, RawSelect]]) -> None:
+        from sqlalchemy import BigInteger, cast, literal_column, null, union_all
+
+        self._row_types = [row_type for _select, _sort, row_type in parts]
+        columns = [list(select_.selected_columns) for select_, _sort, _row_type in parts]
+        stacked = []
+        for number, (select_, sort, _row_type) in enumerate(parts):
+            values = [literal_column(str(number), BigInteger).label("part"),
+                      cast(sort if sort is not None else null(), BigInteger).label("sort")]
+            for other, other_columns in enumerate(columns):
+                for place, column in enumerate(other_columns):
+                    value = column if other == number else cast(null(), column.type)
+                    values.append(value.label(f"p{other}_{place}"))
+            stacked.append(select_.with_only_columns(*values))
+        self._widths = [len(part_columns) for part_columns in columns]
+        self.select = RawSelect(union_all(*stacked).order_by("part", "sort"), name)
+
+    def split(self, dialect: Dialect, rows: list) -> list[list]:
+        """Each part's rows, in its order, as its `RawSelect`'s rows."""
+        parts: list[list] = [[] for _ in self._widths]
+        starts, start = [], 2  # behind `part` and `sort`
+        for width in self._widths:
+            starts.append(start)
+            start += width
+        for row in rows:
+            number = row[0]
+            begin = starts[number]
+            parts[number].append(self._row_types[number].row(
+                dialect, row[begin:begin + self._widths[number]]))
+        return parts

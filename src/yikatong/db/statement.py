@@ -63,6 +63,15 @@ class RawStatement:
         _sql, _binds, _processors, results, row_type, _fixed = self._compiled(connection.dialect)
         return converted(fetched, results, row_type)
 
+    async def rows_async(self, cursor, dialect: Dialect, params: dict[str, Any]) -> list:
+        """`rows` on a cursor of a psycopg AsyncConnection made with `dialect`'s connect
+        arguments, on the event loop (db.loop_reads: autocommit, so a write is its own
+        transaction). A driver error is raised as the driver raises it: the caller goes the
+        thread's way."""
+        sql, binds, processors, results, row_type, fixed = self._compiled(dialect)
+        await cursor.execute(sql, self._bound({**fixed, **params} if fixed else params, binds, processors))
+        return converted(await cursor.fetchall(), results, row_type)
+
     def first(self, connection: Connection, params: dict[str, Any]) -> Any:
         """The first row it returned, or None."""
         found = self.rows(connection, params)

@@ -9,7 +9,9 @@ outlet or 12333 staff) look an e-card up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from email.utils import format_datetime
+from typing import TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -20,6 +22,8 @@ from yikatong.auth.access import TERMINALS
 from yikatong.auth.throttle import throttled_per_credential, throttled_per_credential_or_address
 from yikatong.core.actor import Actor, Role
 from yikatong.crypto.protocols import KeyStore
+from yikatong.db.raw import AnsweredOnlyUnitOfWork, NotAnswered, answered
+from yikatong.db.uow import UnitOfWork
 from yikatong.ecard import qr, rules, service
 from yikatong.ecard.schemas import (
     ChannelInfoOut,
@@ -39,6 +43,7 @@ from yikatong.platform import Platform
 
 router = APIRouter(prefix="/ecard", tags=["ecard 电子社保卡"])
 
+T = TypeVar("T")
 
 
 def ecard_out(view: service.EcardView) -> EcardOut:
@@ -97,9 +102,13 @@ def status_list(purpose: str, request: Request, platform: Platform = Depends(pla
              dependencies=[throttled_per_credential_or_address(
                  "ecard_terminal", "ecard_check", TERMINALS)])
 async def verify(body: VerifyIn, platform: Platform = Depends(platform_dep)):
-    # One thread-pool hop for the selects, the signature check and the answer, which is
-    # built there once: a sync route would take a second hop to validate its answer.
-    return await run_in_threadpool(_verify, platform, body.token.strip())
+    token = body.token.strip()
+    answer = await _verify_on_loop(platform, token)
+    if answer is None:
+        # One thread-pool hop for the selects, the signature check and the answer, which is
+        # built there once: a sync route would take a second hop to validate its answer.
+        answer = await run_in_threadpool(_verify, platform, token)
+    return answer
 
 
 def _verify(platform: Platform, token: str) -> VerificationOut:
@@ -110,6 +119,37 @@ def _verify(platform: Platform, token: str) -> VerificationOut:
                                                            keys=_keys(platform)))
 
 
+async def _verify_on_loop(platform: Platform, token: str) -> VerificationOut | None:
+    """On PostgreSQL, the whole check on the event loop: the signature, then the check's
+    selects in one statement on the loop's own connection (service.check_trip) and the
+    checks on its rows. None where that cannot be (SQLite, no loop connection, a select the
+    statement did not answer): the caller checks on a thread, from the start."""
+    reads = platform.loop_reads()
+    if reads is None:
+        return None
+    claims = service.claims_or_verdict(token=token, keys=_keys(platform))
+    if isinstance(claims, service.Verification):
+        return verification_out(claims)
+    found = await reads.answers(service.check_trip(claims))
+    checked = _on_rows(platform, found,
+                       lambda uow: service.verification_of(uow=uow, claims=claims))
+    return None if checked is None else verification_out(checked)
+
+
+def _on_rows(platform: Platform, found: dict | None, use_case: Callable[[UnitOfWork], T]
+             ) -> T | None:
+    """`use_case` on the rows a statement on the event loop fetched (db.raw.answered), with
+    no database behind them; None if there are none or the use case asked for more."""
+    if found is None:
+        return None
+    uow = AnsweredOnlyUnitOfWork(platform.engine.dialect, platform.clock, seams=platform)
+    try:
+        with uow, answered(found):
+            return use_case(uow)
+    except NotAnswered:
+        return None
+
+
 # --- terminals and counters -----------------------------------------------------------------
 
 
@@ -118,9 +158,12 @@ def _verify(platform: Platform, token: str) -> VerificationOut:
              dependencies=[throttled_per_credential("ecard_terminal")])
 async def redeem(body: RedeemIn, actor: Actor = Depends(current_actor),
                  platform: Platform = Depends(platform_dep)):
-    # One thread-pool hop for the transaction and the answer, built there: a sync route
-    # would take a second hop to validate its answer.
-    return await run_in_threadpool(_redeem, platform, actor, body)
+    redeemable = await _redeemable_on_loop(platform, body)
+    if redeemable is None:
+        # One thread-pool hop for the transaction and the answer, built there: a sync route
+        # would take a second hop to validate its answer.
+        return await run_in_threadpool(_redeem, platform, actor, body)
+    return await run_in_threadpool(_record_redeem, platform, actor, body, redeemable)
 
 
 def _redeem(platform: Platform, actor: Actor, body: RedeemIn) -> VerificationOut:
@@ -128,6 +171,29 @@ def _redeem(platform: Platform, actor: Actor, body: RedeemIn) -> VerificationOut
         return verification_out(service.redeem_token(
             uow=uow, actor=actor, token=body.token.strip(), business=body.business,
             terminal_id=body.terminal_id, keys=_keys(platform)))
+
+
+async def _redeemable_on_loop(platform: Platform, body: RedeemIn) -> service.Redeemable | None:
+    """On PostgreSQL, a redeem's checks on the event loop (as `_verify_on_loop`), raising
+    what `redeem_token` raises; None where they cannot run there (then all of the redeem
+    runs on a thread)."""
+    reads = platform.loop_reads()
+    if reads is None:
+        return None
+    claims = service.genuine_for_redeem(token=body.token.strip(), business=body.business,
+                                        keys=_keys(platform))
+    found = await reads.answers(service.check_trip(claims))
+    return _on_rows(platform, found,
+                    lambda uow: service.check_redeemable(uow=uow, claims=claims))
+
+
+def _record_redeem(platform: Platform, actor: Actor, body: RedeemIn,
+                   redeemable: service.Redeemable) -> VerificationOut:
+    """The use and its audit record, in one transaction on a thread."""
+    with platform.uow() as uow:
+        return verification_out(service.record_redeem(
+            uow=uow, actor=actor, redeemable=redeemable, business=body.business,
+            terminal_id=body.terminal_id))
 
 
 @router.get("/lookup", response_model=EcardOut, summary="Look an e-card up / 查询电子社保卡")

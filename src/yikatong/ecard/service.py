@@ -33,7 +33,7 @@ from yikatong.core.clock import as_utc
 from yikatong.core.errors import ConcurrentChange, Forbidden, InvalidInput
 from yikatong.crypto.protocols import KeyStore
 from yikatong.crypto.sm2 import Sm2Signer, Sm2Verifier
-from yikatong.db.raw import RawSelect
+from yikatong.db.raw import OneTrip, RawSelect, Stacked
 from yikatong.db.uow import UnitOfWork, is_audit_collision
 from yikatong.ecard import rules, status_list
 from yikatong.ecard.errors import (
@@ -472,10 +472,24 @@ def read_verification(*, uow: UnitOfWork, token: str, keys: KeyStore) -> Verific
     same answer, from plain selects of the columns it needs (db.raw) instead of ORM objects
     (the e-card with its consents, the person with its relations, the current card): no
     identity map and no relationship loaders for rows a check never changes."""
+    claims = claims_or_verdict(token=token, keys=keys)
+    if isinstance(claims, Verification):
+        return claims
+    return verification_of(uow=uow, claims=claims)
+
+
+def claims_or_verdict(*, token: str, keys: KeyStore) -> TokenClaims | Verification:
+    """A shown code's claims if its format and signature hold (`read_genuine`), else the
+    check's answer: not genuine, and why."""
     try:
-        claims = read_genuine(token, verifiers(keys))
+        return read_genuine(token, verifiers(keys))
     except TokenRejected as error:
         return _verdict(False, error)
+
+
+def verification_of(*, uow: UnitOfWork, claims: TokenClaims) -> Verification:
+    """`read_verification` of a code whose signature has been checked (`read_genuine`): the
+    e-card's checks and the masked answer, from the selects `check_trip` fetches in one."""
     connection = uow.connection()
     ecard = _ECARD_BY_NO.first(connection, {"ecard_no": f"{claims.ecard_no:016d}"})
     if ecard is None or ecard.status_index != claims.status_index:
@@ -515,14 +529,16 @@ def _derive_read(uow: UnitOfWork, ecard) -> EcardStatus:
 
 # On the DBAPI cursor (db.raw): only the columns a check reads.
 _ECARD_TABLE, _CONSENT_TABLE = Ecard.__table__, EcardConsent.__table__
+_ECARD_COLUMNS = (_ECARD_TABLE.c.id, _ECARD_TABLE.c.ecard_no, _ECARD_TABLE.c.person_id,
+                  _ECARD_TABLE.c.status_index, _ECARD_TABLE.c.card_no, _ECARD_TABLE.c.revoked_at,
+                  _ECARD_TABLE.c.revoke_reason)
+_CONSENT_COLUMNS = (_CONSENT_TABLE.c.granted_at, _CONSENT_TABLE.c.withdrawn_at,
+                    _CONSENT_TABLE.c.reauthorised_at)
 _ECARD_BY_NO = RawSelect(
-    select(_ECARD_TABLE.c.id, _ECARD_TABLE.c.ecard_no, _ECARD_TABLE.c.person_id,
-           _ECARD_TABLE.c.status_index, _ECARD_TABLE.c.card_no, _ECARD_TABLE.c.revoked_at,
-           _ECARD_TABLE.c.revoke_reason)
-    .where(_ECARD_TABLE.c.ecard_no == bindparam("ecard_no")), "EcardCheckRow")
+    select(*_ECARD_COLUMNS).where(_ECARD_TABLE.c.ecard_no == bindparam("ecard_no")),
+    "EcardCheckRow")
 _CONSENTS_OF = RawSelect(
-    select(_CONSENT_TABLE.c.granted_at, _CONSENT_TABLE.c.withdrawn_at,
-           _CONSENT_TABLE.c.reauthorised_at)
+    select(*_CONSENT_COLUMNS)
     .where(_CONSENT_TABLE.c.ecard_id == bindparam("ecard_id"))
     .order_by(_CONSENT_TABLE.c.id), "ConsentCheckRow")  # as the relationship orders them
 _NONCE_USED = RawSelect(
@@ -531,6 +547,66 @@ _NONCE_USED = RawSelect(
 _PERSON_NAME = RawSelect(
     select(Person.__table__.c.name, Person.__table__.c.ssn)
     .where(Person.__table__.c.id == bindparam("person_id")), "PersonNameRow")
+
+
+def check_trip(claims: TokenClaims) -> OneTrip:
+    """Every select `verification_of` and `check_redeemable` make for a genuine code, in one
+    statement (db.raw.Stacked): the e-card by its number, the nonce's use, and through the
+    e-card's own row in the statement, its consents, its person's name and ssn, the person's
+    cards and their blocks. Cut into what each select would have fetched (db.raw.answered),
+    so the same checks run in the same order on the same rows; a select it does not answer
+    (an open application, for an e-card without a live card) goes to the database."""
+    ecard_no, nonce = f"{claims.ecard_no:016d}", claims.nonce.hex()
+    return OneTrip(_CHECK_TRIP.select, {"ecard_no": ecard_no, "nonce": nonce},
+                   functools.partial(_cut_check, ecard_no, nonce))
+
+
+def _cut_check(ecard_no: str, nonce: str, dialect, rows: list) -> dict:
+    from yikatong.cards.service import _BLOCKS_OF_CARD, _CARD_BY_NO, _CARD_ROWS_OF_PERSON
+
+    ecards, uses, consents, people, cards, blocks = _CHECK_TRIP.split(dialect, rows)
+    found = {_ECARD_BY_NO.key({"ecard_no": ecard_no}): ecards,
+             _NONCE_USED.key({"nonce": nonce}): uses}
+    if not ecards:
+        return found
+    ecard = ecards[0]
+    found[_CONSENTS_OF.key({"ecard_id": ecard.id})] = consents
+    found[_PERSON_NAME.key({"person_id": ecard.person_id})] = people
+    found[_CARD_ROWS_OF_PERSON.key({"person_id": ecard.person_id})] = cards
+    for card in cards:  # the chosen card's blocks, or a revoked e-card's card by its number
+        found[_BLOCKS_OF_CARD.key({"card_id": card.id})] = [
+            block for block in blocks if block.card_id == card.id]
+        found[_CARD_BY_NO.key({"card_no": card.card_no})] = [
+            _CARD_BY_NO.row(dialect, tuple(card))]
+    return found
+
+
+def _check_trip() -> Stacked:
+    from yikatong.cards.models import Card, CardBlock
+    from yikatong.cards.service import _BLOCKS_OF_CARD, _CARD_ROWS_OF_PERSON
+
+    cards, blocks = Card.__table__, CardBlock.__table__
+    by_number = _ECARD_TABLE.c.ecard_no == bindparam("ecard_no")
+    ecard_id = select(_ECARD_TABLE.c.id).where(by_number).scalar_subquery()
+    person_id = select(_ECARD_TABLE.c.person_id).where(by_number).scalar_subquery()
+    person = Person.__table__
+    return Stacked("EcardCheckTripRow", [
+        (select(*_ECARD_COLUMNS).where(by_number), None, _ECARD_BY_NO),
+        (select(EcardTokenUse.__table__.c.id)
+         .where(EcardTokenUse.__table__.c.nonce == bindparam("nonce")), None, _NONCE_USED),
+        (select(*_CONSENT_COLUMNS).where(_CONSENT_TABLE.c.ecard_id == ecard_id),
+         _CONSENT_TABLE.c.id, _CONSENTS_OF),  # as the relationship orders them
+        (select(person.c.name, person.c.ssn).where(person.c.id == person_id), None,
+         _PERSON_NAME),
+        (select(cards).where(cards.c.person_id == person_id), -cards.c.id,  # newest first
+         _CARD_ROWS_OF_PERSON),
+        (select(blocks).where(blocks.c.card_id.in_(
+            select(cards.c.id).where(cards.c.person_id == person_id))), blocks.c.id,
+         _BLOCKS_OF_CARD),
+    ])
+
+
+_CHECK_TRIP = _check_trip()
 
 
 def person_of_current_token(*, uow: UnitOfWork, token: str, keys: KeyStore) -> int | None:
@@ -560,10 +636,38 @@ def redeem_token(*, uow: UnitOfWork, actor: Actor, token: str, business: str,
     The checks of `read_verification` (plain selects of the columns read, in the same order
     as `verify_token`'s), then the use and its audit record as plain INSERTs in this
     transaction: no ORM object is loaded or flushed for a row nobody changes."""
+    claims = genuine_for_redeem(token=token, business=business, keys=keys)
+    redeemable = check_redeemable(uow=uow, claims=claims)
+    return record_redeem(uow=uow, actor=actor, redeemable=redeemable, business=business,
+                         terminal_id=terminal_id)
+
+
+@dataclass(frozen=True)
+class Redeemable:
+    """A code that passed every check of a redeem (`check_redeemable`), with what its
+    record and answer need."""
+
+    claims: TokenClaims
+    ecard_no: str
+    name: str
+    ssn: str
+    status: EcardStatus
+
+
+def genuine_for_redeem(*, token: str, business: str, keys: KeyStore) -> TokenClaims:
+    """A redeem's first checks: the business named, the code's format and signature."""
     if not (business or "").strip() or len(business) > 64:
         raise InvalidInput(reason_zh="请说明业务类型（最多64字符）",
                            reason_en="name the business transaction (at most 64 characters)")
-    claims = read_genuine(token, verifiers(keys))
+    return read_genuine(token, verifiers(keys))
+
+
+def check_redeemable(*, uow: UnitOfWork, claims: TokenClaims) -> Redeemable:
+    """A genuine code's checks before its use is recorded (e-card and index, nonce, window,
+    replay, status, consent: TokenRejected), from the selects `check_trip` fetches in one.
+    Read at READ COMMITTED these may run before the recording transaction begins (on the
+    event loop): each select sees what one inside it would, and the unique nonce still
+    refuses a use recorded in between."""
     connection = uow.connection()
     ecard = _ECARD_BY_NO.first(connection, {"ecard_no": f"{claims.ecard_no:016d}"})
     if ecard is None or ecard.status_index != claims.status_index:
@@ -576,9 +680,20 @@ def redeem_token(*, uow: UnitOfWork, actor: Actor, token: str, business: str,
     _check_usable(status, [_facts(row) for row in
                            _CONSENTS_OF.rows(connection, {"ecard_id": ecard.id})])
     person = _person_named(connection, ecard.person_id)
+    return Redeemable(claims=claims, ecard_no=ecard.ecard_no, name=person.name,
+                      ssn=person.ssn or "", status=status)
+
+
+def record_redeem(*, uow: UnitOfWork, actor: Actor, redeemable: Redeemable, business: str,
+                  terminal_id: str | None) -> Verification:
+    """Record a checked code's use and its audit record in one transaction (committed) and
+    answer as the check would, marked used; a use recorded first by another terminal is
+    refused as a replay (the nonce is unique)."""
+    claims, ecard_no = redeemable.claims, redeemable.ecard_no
+    connection = uow.connection()
     try:
         connection.execute(_TOKEN_USE_INSERT, {
-            "nonce": claims.nonce.hex(), "ecard_no": ecard.ecard_no, "business": business.strip(),
+            "nonce": claims.nonce.hex(), "ecard_no": ecard_no, "business": business.strip(),
             "terminal_id": terminal_id, "used_by": actor.user_id,
             "token_expires_at": claims.expires_at, "used_at": uow.now()})
     except IntegrityError:  # another terminal redeemed it first (the nonce is unique)
@@ -586,14 +701,14 @@ def redeem_token(*, uow: UnitOfWork, actor: Actor, token: str, business: str,
         raise _replayed() from None
     try:
         uow.audit(actor=actor, action="ecard.qr_redeemed", entity_type="ecard",
-                  entity_id=ecard.ecard_no, insert_now=True,
+                  entity_id=ecard_no, insert_now=True,
                   after={"business": business.strip(), "terminal_id": terminal_id})
     except IntegrityError as error:  # as UnitOfWork.commit turns a collision at flush
         uow.session.rollback()
         if is_audit_collision(error):
             raise ConcurrentChange() from error
         raise
-    result = _answer(ecard.ecard_no, person.name, person.ssn or "", status, claims, None,
+    result = _answer(ecard_no, redeemable.name, redeemable.ssn, redeemable.status, claims, None,
                      used=True)
     uow.commit()
     return result
