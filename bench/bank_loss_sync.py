@@ -232,6 +232,25 @@ The issue's figures (p50 124 / p99 185 ms polled, bank → platform p99 34 ms) w
 quieter machine; the polled baseline of these runs shows how much slower this one was. Waking
 on commit cut the median by 5-7× in every run; the p99 goal of 50 ms was met only in the
 quietest run, and the tail follows the machine's load, not the dispatcher's wait.
+
+The quiet pair of 2026-12-05 evening (`--samples 60 --rate 20`, no helper running): main
+67faccf at 16:35-16:38 (load 1.6-2.4), then fd398de with the evening's branches (evpath2's
+claim-and-load statement and one-fetch backlog, writehop's one-statement outbox read and
+cheaper in-process delivery) at 18:19-18:21 (load 1.2-2.7). Goals of issue 11 in brackets.
+
+| figure | SQLite, before → after | PostgreSQL, before → after |
+|---|---|---|
+| platform → bank p99, woken (≤ 50 ms) | 24.0 → 13.4 ms | 57.9 → 23.3 ms |
+| bank → platform p99, woken (≤ 50 ms) | 29.8 → 19.9 ms | 59.2 → 39.2 ms |
+| dispatcher, pipelined (≥ 10,000/s) | 7,272 → 12,799 | 4,574 → 14,012 |
+| dispatcher / raw awaited (≥ 0.8) | 1.97 → 2.64 | 3.55 → 2.71 |
+| bank applied, 200 per tx (≥ 3,000/s) | 2,465 → 3,636 | 1,324 → 4,418 |
+
+Every goal of the event path met in the after run on both databases. The raw figures moved
+within minutes (raw pipelined 15,253 → 15,889 on SQLite, 7,662 → 8,343 on PostgreSQL, where
+the dispatcher's 14,012 is above the raw pipelined rate of its run: the raw publish is
+measured first, on a cold stream), so one run each is what this is: a second quiet pair would
+say how much of the step is the code.
 """
 
 from __future__ import annotations

@@ -505,6 +505,22 @@ Left, in order of expected payoff:
 3. The session per message (SQLAlchemy's 15 %): the door could run on a bare connection where
    no handler needs the ORM (2201-2207 no longer do, but 9001/9002/2503/2601 and the error
    paths do).
+
+## The quiet pair of 2026-12-05 evening (main 67faccf at 16:33, fd398de with medcpu at 18:17)
+
+50 terminals, 2 workers, 15 s, one run each, no helper running during the door (load 1.7 →
+6.3 and 1.6 → 5.2; the first run's baseline ran as the evening's helpers started, load 8.6,
+which is why its bare figure is half the second's: compare the door and the CPU per visit).
+
+| tree | visits/s | bare visits/s | server / PostgreSQL CPU ms per visit | 2207 p50 / p99 ms |
+|---|---|---|---|---|
+| 67faccf | 40.6 | 110.3 | 27.2 / 11.5 | 397 / 757 |
+| fd398de | **74.0** | 204.5 | **15.4 / 8.0** | 196 / 731 |
+
+1.8× the visits per second at 43 % less server CPU per visit. The goal stays far: 23.4 ms of
+server and PostgreSQL CPU a visit where 250 visits/s on two cores leaves 8, and the bare
+inserts of the same rows made 204.5 visits/s in the same run: below the goal's 250 on this
+VM, so no door that writes these rows can reach it here.
 """
 
 from __future__ import annotations

@@ -45,6 +45,31 @@ day; `--ecard-doors` only the e-card check by a terminal and the redeem (no day)
 bench/write_doors.py counts each write door's round trips to PostgreSQL and its CPU in
 process.
 
+## The quiet runs of 2026-12-05, evening (67faccf, then fd398de with the evening's branches)
+
+PostgreSQL, wrk -t2 -c50 -d10s, no helper running (load 0.7-2.3), one run before the branches
+(16:27-16:31) and one after (18:08-18:13; the bare async on two workers was first measured in
+it). This VM was slower again than in the afternoon (bare async 2,619 and 3,053 rps; it has
+moved between 2,350 and 3,300 within minutes), so read the shares. Each cell: rps (share),
+before → after.
+
+| door | 1 worker | 2 workers |
+|---|---|---|
+| /healthz | 1,649 (62.9 %) → **3,485 (114.1 %)** | 3,224 (123 %) → 5,868 (192 %; 211 % of bare on 2) |
+| card read | 966 (36.9 %) → 1,327 (43.5 %), p99 88 → 58 ms | 1,270 (48.5 %) → **1,781 (58.3 %; 64.2 % of bare on 2)** |
+| contact poll | 819 (31.3 %) → 1,511 (49.5 %) | 886 (33.8 %) → 2,308 (75.6 %; 83.2 % of bare on 2) |
+| e-card check | 87 (24.5 % of bare write) → 383 (102.6 %) | 159 (44.6 %) → 542 (145 %) |
+| contact start | 141 (39.7 % of bare write) → 219 (58.7 %) | 261 (73.5 %) → 508 (136 %) |
+| redeem (c=4) | 86 → 165 | — → 394 (ran out of codes: see below) |
+| day: reads / lifecycle writes | 181 / 8 (p50 294 / 199 ms) → 361 / 13 (106 / 128 ms) | — → 726 / 23 (50 / 75 ms) |
+
+The bare write made 356 → 373 rps (13.6 / 12.2 % of bare async). Zero errors in every figure
+but the two-worker redeem after: 394 a second ran its 2,616 codes out after 6-7 s and the
+replays were refused (1,331 "errors"); the redeem now lasts as long as its codes do at 450 a
+second. Run again with `--ecard-doors` at 18:13-18:17 (bare async 2,351): card read 1,090
+(46.4 %) on one worker, 1,606 (68.3 %; 70.3 % of bare on 2) on two; e-card check 255 / 536;
+redeem 143 / 190, zero errors.
+
 ## The e-card check and redeem on the event loop (2026-12-05 evening, branch ecarddoor from 67faccf)
 
 Why a check cost ~10 card reads (bench/write_doors.py, and cProfile over the ASGI app in one

@@ -181,6 +181,8 @@ def _facts_of(count: int) -> RawStatement:
             select(_ACCOUNTS.c.id, _ACCOUNTS.c.code, _ACCOUNTS.c.kind, _ACCOUNTS.c.allow_negative, _ACCOUNTS.c.balance)
             .where(_ACCOUNTS.c.code.in_([bindparam(f"code_{n}") for n in range(count)])), "AccountFacts")
     return found
+
+
 _LATE_KEY = "yikatong.ledger.late"  # session.info: account id → (code, change) not yet applied
 _LATE_UPDATE = RawStatement(
     update(_ACCOUNTS)
