@@ -6,8 +6,9 @@ These operations have an HTTP route and no `ykt` command, and `ykt serve` takes 
 to build its application on this machine (FastAPI analysing ~400 routes), so a test that starts
 one per kill point would not fit the suite's budget. Each door here calls what its route calls,
 with the same arguments and the same Idempotency-Key handling — the route function itself
-where it is a plain function (cards, discounts), the use case behind the route otherwise
-(the 2207 message's `visits.settle`, the counter's `top_up_at_terminal`) — on a Platform built
+where it is a plain function (discounts), the use case behind the route otherwise (the
+loss's `_report_loss`, which the async route hands to a thread, the 2207 message's
+`visits.settle`, the counter's `top_up_at_terminal`) — on a Platform built
 from the environment, exactly as the CLI builds one. The process dies where YKT_KILL_AT says
 (yikatong.core.killpoints); tests/faults/test_operations.py runs it through the harness.
 """
@@ -37,8 +38,7 @@ def loss(platform, *, card_no: str, key: str) -> dict:
     from yikatong.cards import api
     from yikatong.cards.schemas import LossIn
 
-    return api.report_loss(card_no, LossIn(kind="formal"), idempotency_key=key, actor=BANK_BRANCH,
-                           platform=platform)
+    return api._report_loss(platform, BANK_BRANCH, card_no, LossIn(kind="formal"), key)
 
 
 def redeem(platform, *, campaign_code: str, card_no: str, order_fen: int, order_ref: str,
