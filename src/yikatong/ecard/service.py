@@ -699,15 +699,8 @@ def record_redeem(*, uow: UnitOfWork, actor: Actor, redeemable: Redeemable, busi
     except IntegrityError:  # another terminal redeemed it first (the nonce is unique)
         uow.session.rollback()
         raise _replayed() from None
-    try:
-        uow.audit(actor=actor, action="ecard.qr_redeemed", entity_type="ecard",
-                  entity_id=ecard_no, insert_now=True,
-                  after={"business": business.strip(), "terminal_id": terminal_id})
-    except IntegrityError as error:  # as UnitOfWork.commit turns a collision at flush
-        uow.session.rollback()
-        if is_audit_collision(error):
-            raise ConcurrentChange() from error
-        raise
+    _audit_now(uow, actor=actor, action="ecard.qr_redeemed", entity_type="ecard",
+               entity_id=ecard_no, after={"business": business.strip(), "terminal_id": terminal_id})
     result = _answer(ecard_no, redeemable.name, redeemable.ssn, redeemable.status, claims, None,
                      used=True)
     uow.commit()
