@@ -121,17 +121,18 @@ def pytest_runtest_call(item):
     """Whether the test (its set-up and its call) took a database connection: a test marked
     `db` that took none reruns on PostgreSQL for nothing, and one that took some unmarked is
     never run there ("rerun on PostgreSQL only the tests that touch the database"); both are
-    named in the summary. A connection taken in another process is not seen: check by hand."""
+    named in the summary. A connection taken in another process is not seen: check by hand.
+    A test that skipped itself or failed is not judged (one that skips on SQLite, "PostgreSQL
+    only", takes no connection there and must keep its mark)."""
     before = CONNECTIONS.taken
-    try:
-        return (yield)
-    finally:
-        touched = item.stash.get(_TOUCHED, False) or CONNECTIONS.taken > before
-        marked = touches_database(item)
-        if marked and not touched:
-            CONNECTIONS.db_marked_untouched.append(item.nodeid)
-        elif touched and not marked:
-            CONNECTIONS.unmarked_touching.append(item.nodeid)
+    result = yield
+    touched = item.stash.get(_TOUCHED, False) or CONNECTIONS.taken > before
+    marked = touches_database(item)
+    if marked and not touched:
+        CONNECTIONS.db_marked_untouched.append(item.nodeid)
+    elif touched and not marked:
+        CONNECTIONS.unmarked_touching.append(item.nodeid)
+    return result
 
 
 def touches_database(item) -> bool:

@@ -49,6 +49,7 @@ def assert_same(client, ordinary, path: str, headers: dict | None = None) -> tup
     return lean_answer
 
 
+@pytest.mark.no_db
 def test_every_read_access_route_is_answered_the_lean_way(client):
     app = client.app
     checks_in_its_read = {path for route, method, path in served_operations(app)
@@ -144,16 +145,19 @@ def test_a_moved_clock_is_named_on_lean_answers_too(client, ordinary, platform, 
     assert any(name == b"x-ykt-clock" for name, _ in headers) and lean_answers
 
 
+@pytest.mark.no_db
 def test_the_openapi_document_is_the_same_with_the_lean_path(client, ordinary):
     assert client.get("/openapi.json").content == ordinary.get("/openapi.json").content
 
 
+@pytest.mark.no_db
 def test_an_answer_of_another_type_is_validated_as_fastapi_does(client):
     [read] = [r for r in client.app.router.routes[0].reads if r.route.path == "/cards/{card_no}/blocks"]
     assert read.already_valid([]) and not read.already_valid(())
     assert not read.already_valid([{"id": 1}])
 
 
+@pytest.mark.no_db
 def test_urls_are_still_built_by_name_with_the_lean_route_in_front(client):
     """`request.url_for` asks every route for the name; the lean route names none."""
     assert str(client.app.url_path_for("oidc_callback")) == "/api/v1/oidc/callback"

@@ -120,6 +120,7 @@ def test_e_card_verifiers_follow_the_key_store_at_once():
 # --- several worker processes (`ykt serve --workers N`) -----------------------------------------
 
 
+@pytest.mark.no_db
 def test_several_workers_refuse_a_chosen_clock(platform, monkeypatch):
     """Each worker process would have its own moved clock: refused before anything starts."""
     from tests.conftest import cli_on
@@ -129,6 +130,7 @@ def test_several_workers_refuse_a_chosen_clock(platform, monkeypatch):
     assert "--workers 1" in result.output
 
 
+@pytest.mark.no_db
 def test_a_worker_process_builds_its_platform_from_the_environment(database_url, tmp_path,
                                                                    monkeypatch):
     import logging

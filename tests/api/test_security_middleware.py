@@ -65,6 +65,7 @@ def test_a_declared_length_over_the_limit_is_refused_before_authentication(clien
     assert at_the_limit.status_code == 401  # within the limit: on to authentication
 
 
+@pytest.mark.no_db
 def test_a_chunked_body_without_a_length_is_counted(client):
     def chunks(total: int):
         for _ in range(total // 4096):
@@ -79,6 +80,7 @@ def test_a_chunked_body_without_a_length_is_counted(client):
     assert small.status_code == 422  # read and parsed: no username, no password
 
 
+@pytest.mark.no_db
 def test_bytes_beyond_a_declared_length_are_counted_too(platform):
     """A Content-Length that undersells the body: the bytes the app receives are what count."""
     seen = []
@@ -143,6 +145,7 @@ def test_headers_on_answers_and_errors(client, login):
         assert answer.headers["cache-control"] == "no-store"
 
 
+@pytest.mark.no_db
 def test_a_500_carries_the_headers_too(platform, monkeypatch):
     from yikatong.auth import access
 
@@ -181,6 +184,7 @@ def test_no_store_only_where_personal_data_may_be(client):
     assert "cache-control" not in style.headers
 
 
+@pytest.mark.no_db
 def test_hsts_only_behind_tls(platform, monkeypatch):
     with TestClient(create_app(platform), base_url="https://testserver") as over_tls:
         assert over_tls.get("/healthz").headers["strict-transport-security"].startswith("max-age=")
@@ -239,6 +243,7 @@ def _allows(csp: str, directive: str, url: str) -> bool:
     return f"{origin.scheme}://{origin.netloc}" in sources
 
 
+@pytest.mark.no_db
 @pytest.mark.parametrize("path", ["/", "/ecard/verify", "/docs", "/redoc"])
 def test_the_csp_allows_what_each_page_loads(client, path):
     page = client.get(path)

@@ -36,6 +36,7 @@ def test_closure_tasks_from_the_command_line(bank_platform, ykt):
     assert old.card_no not in ykt("bank", "closures", "--bank", "ICBC").output
 
 
+@pytest.mark.no_db
 def test_serve_needs_nats_and_known_bank_codes(ykt, monkeypatch):
     monkeypatch.delenv("YKT_NATS_URL", raising=False)
     no_nats = ykt("bank", "serve", "--bank", "ICBC")

@@ -44,6 +44,7 @@ def test_the_job_persists_and_emits_the_automatic_unblock_in_one_run(platform, c
     assert jobs.expire_temporary_losses(platform) == 0  # nothing twice
 
 
+@pytest.mark.no_db
 def test_the_jobs_run_often_enough(platform):
     cards_jobs = [job for job in all_jobs() if job.name.startswith("cards.")]
     assert cards_jobs and all(job.every_seconds <= 30 for job in cards_jobs)

@@ -71,7 +71,6 @@ def test_personalisation_data_is_checked(field, value):
         card_data(**{field: value})
 
 
-@pytest.mark.db
 def test_platform_provides_the_chip_store(platform, monkeypatch, tmp_path):
     store = platform.get(ChipStore)
     assert isinstance(store, DirectoryChipStore)

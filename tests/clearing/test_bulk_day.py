@@ -64,6 +64,7 @@ def test_ykt_simulate_day_bulk_prints_stages_and_checks(tmp_path):
     assert "every fen reconciles" in result.output and "✗" not in result.output
 
 
+@pytest.mark.no_db
 def test_a_file_rendered_a_column_at_a_time_is_the_record_by_record_one():
     from datetime import datetime
 

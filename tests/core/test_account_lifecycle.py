@@ -118,6 +118,7 @@ def test_create_admin_refuses_a_weak_password_and_makes_a_working_admin(platform
     assert me["role"] == "admin"
 
 
+@pytest.mark.no_db
 def test_create_admin_refuses_a_demo_name_in_production(platform, monkeypatch):
     from dataclasses import replace
 

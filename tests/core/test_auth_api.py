@@ -39,6 +39,7 @@ def test_wrong_password_is_problem_json(client, login):
     assert body["code"] == "bad_credentials" and "密码" in body["title"] and body["title_en"]
 
 
+@pytest.mark.no_db
 def test_no_token_is_401(client):
     assert client.get("/api/v1/auth/me").json()["code"] == "unauthenticated"
 
@@ -49,11 +50,13 @@ def test_channel_outside_role_refused(login, client):
     assert response.status_code == 403 and response.json()["code"] == "channel_not_allowed"
 
 
+@pytest.mark.no_db
 def test_home_page_links_the_doors(client):
     page = client.get("/").text
     assert "/docs" in page and "/ecard/verify" in page and "一卡通" in page
 
 
+@pytest.mark.no_db
 def test_a_concurrent_change_noticed_at_autoflush_is_a_409_problem(platform, monkeypatch):
     from fastapi.testclient import TestClient
     from sqlalchemy.orm.exc import StaleDataError
@@ -71,6 +74,7 @@ def test_a_concurrent_change_noticed_at_autoflush_is_a_409_problem(platform, mon
     assert response.status_code == 409 and response.json()["code"] == "concurrent_change"
 
 
+@pytest.mark.no_db
 def test_an_audit_chain_taken_at_a_flush_is_a_409_and_any_other_integrity_error_a_500(platform, caplog,
                                                                                    monkeypatch):
     """Two writers recorded a change of one entity at once: the loser's flush fails on the audit

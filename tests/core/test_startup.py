@@ -124,6 +124,7 @@ def test_a_key_store_that_cannot_be_opened_refuses(production_settings, breakage
     assert problem.setting == "YKT_KEY_STORE / YKT_KEK" and "key store" in problem.en
 
 
+@pytest.mark.no_db
 def test_a_broken_key_store_only_warns_in_development(platform, tmp_path):
     """Development mode keeps starting, but says so (the CLI prints it in red)."""
     broken = tmp_path / "broken.json"
@@ -214,6 +215,7 @@ def test_ykt_serve_refuses_a_chosen_clock_in_production(production, production_s
     assert "--clock" in result.output and not _development_only(production.clock)
 
 
+@pytest.mark.no_db
 def test_ykt_serve_in_development_runs_a_movable_clock_from_the_chosen_time(platform):
     from yikatong.api.cli import _start_clock
     from yikatong.core.clock import SystemClock

@@ -316,6 +316,7 @@ def test_holder_calls_are_counted_per_holder_login(platform, client, login):
 # --- limits as settings -----------------------------------------------------------------------
 
 
+@pytest.mark.no_db
 def test_limits_come_from_the_settings_over_the_documented_defaults(platform, database_url,
                                                                     clock, tmp_path):
     assert parse_limits("login_user = 5 per 15 minutes; ") == {"login_user": "5 per 15 minutes"}
@@ -337,6 +338,7 @@ def test_limits_come_from_the_settings_over_the_documented_defaults(platform, da
         configured.engine.dispose()
 
 
+@pytest.mark.no_db
 def test_the_throttle_can_be_off_in_development_only(database_url, clock, tmp_path):
     def platform_with(**fields) -> Platform:
         return Platform(Settings(database_url=database_url, key_store_path=str(tmp_path / "k.json"),

@@ -84,7 +84,6 @@ def test_a_racing_duplicate_fails_on_the_unique_constraint(platform):
             uow.session.flush()
 
 
-@pytest.mark.db
 def test_nats_url_selects_jetstream_lazily(database_url, clock, tmp_path):
     settings = Settings(database_url=database_url, nats_url="nats://127.0.0.1:1",
                         key_store_path=str(tmp_path / "keys.json"))

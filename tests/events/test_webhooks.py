@@ -318,7 +318,6 @@ def test_receiver_side_inbox_applies_a_redelivered_webhook_once(platform, clock)
     assert applied == [event.event_id]
 
 
-@pytest.mark.db
 def test_register_endpoint_refuses_bad_input(platform):
     with platform.uow() as uow:
         for url, scheme, secret in [("ftp://bank", "hmac-sm3", SECRET), ("http://bank", "rsa", SECRET),

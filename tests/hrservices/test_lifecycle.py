@@ -169,6 +169,7 @@ def test_a_retired_card_cannot_open_a_case(platform, citizen):
     assert (error.code, error.details["reason"]) == ("hr_card_refused", "retired")
 
 
+@pytest.mark.no_db
 def test_a_login_not_bound_to_a_person_cannot_open_a_case(platform):
     from yikatong.core.actor import Actor, Channel, Role
 

@@ -267,6 +267,7 @@ def test_the_same_claim_posted_twice_at_once_settles_once(platform, reference):
     assert (_count(platform, Settlement), _count(platform, Visit)) == (1, 1)
 
 
+@pytest.mark.no_db
 def test_the_capability_statement_is_public_and_names_what_the_door_serves(client):
     from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 

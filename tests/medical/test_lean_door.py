@@ -40,6 +40,7 @@ def raw(response) -> tuple[int, list, bytes]:
     return response.status_code, response.headers.raw, response.content
 
 
+@pytest.mark.no_db
 def test_the_lean_door_is_in_front_of_the_routes_and_serves_the_door_only(client):
     from yikatong.api.lean import LeanReads
 

@@ -67,6 +67,7 @@ def test_a_carrier_outage_is_recorded_and_never_logs_the_text(platform, caplog):
     assert "not delivered" in logged and "771204" not in logged and PHONE not in logged
 
 
+@pytest.mark.no_db
 def test_the_development_implementations_are_marked(platform):
     # Production start refuses a registered seam implementation with this marker.
     assert isinstance(platform.get(SmsGateway), DevelopmentSmsOutbox)

@@ -95,6 +95,7 @@ def test_the_database_figures_outbox_banks_and_clearing(client, platform, admin_
     assert found["ykt_clearing_last_file_timestamp_seconds", ()] == 0
 
 
+@pytest.mark.no_db
 def test_a_failing_database_read_is_reported_not_raised(platform):
     from yikatong.observability.collectors import PlatformCollector
 
@@ -113,6 +114,7 @@ def test_readyz_answers_ready_with_each_check(client):
     assert answer.json()["checks"]["database"]["ok"] is True
 
 
+@pytest.mark.no_db
 def test_readyz_answers_503_naming_the_database_when_it_hangs(platform, monkeypatch):
     import time
 
@@ -162,6 +164,7 @@ def test_clearing_progress_counts_the_day_s_files_and_their_records(client, plat
     assert found["ykt_clearing_last_file_timestamp_seconds", ()] == now.timestamp()
 
 
+@pytest.mark.no_db
 def test_what_a_process_counts_itself_clearing_files_and_bank_messages():
     from datetime import datetime
 

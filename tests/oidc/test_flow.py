@@ -60,7 +60,6 @@ def callback_path(answer: httpx.Response) -> str:
     return f"{location.path}?{location.query}"
 
 
-@pytest.mark.db
 def test_the_whole_flow_gives_evidence_the_authenticator_accepts(holder_app, oidc_platform):
     params = start(holder_app)
     assert params["client_id"] == CLIENT_ID and params["redirect_uri"] == PLATFORM_CALLBACK
