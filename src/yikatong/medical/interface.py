@@ -221,7 +221,7 @@ def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str,
     `nonce` (the message's signature headers and when it was received): on PostgreSQL the same
     statement also writes the nonce's row (`_institution_query(with_nonce=True)`: one round
     trip a message fewer), and the row says in `nonce_spent` whether it did; the caller checks
-    the signature first and then refuses a nonce not spent here (`_nonce_spent`). A refusal
+    the signature first and then refuses a nonce not spent here (`_spend_nonce(spent=…)`). A refusal
     rolls the transaction back, the nonce's row with it, as when the row was written after
     the signature's check: what stays written is the same. Elsewhere (SQLite) the row carries
     no `nonce_spent` and the caller spends the nonce by its own INSERT."""

@@ -65,13 +65,7 @@ from yikatong.medical.errors import (
     VisitNotOpen,
     VisitorPreSettleUnavailable,
 )
-from yikatong.medical.models import (
-    FeeLine,
-    HandledMessage,
-    Institution,
-    Settlement,
-    Visit,
-)
+from yikatong.medical.models import FeeLine, HandledMessage, Institution, Settlement, Visit
 from yikatong.medical.national import NationalMedicalPlatform, VisitClaim
 from yikatong.medical.policy import policy_in_force
 
@@ -738,8 +732,9 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                             payable=service.payable_code(institution.code), info=info)
     journal_id = f"medical:settle:{setl_id}" if legs else None
     medins_setl_id = _short(medins_setl_id, 30) or msgid
-    # a plain INSERT … RETURNING id (no ORM object: nothing in this transaction reads the row
-    # back; the answer is made from `computed`)
+    # a plain INSERT … RETURNING id, alone or chained with the lines and the visit
+    # (`_settle_chained`); no ORM object: nothing in this transaction reads the row back, the
+    # answer is made from `computed`
     settlement = dict(
         setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
         person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.enrolment.scheme,
@@ -803,7 +798,8 @@ def _settle_chained_statement() -> RawStatement:
     from sqlalchemy import Integer, any_, func, literal_column, null
     from sqlalchemy.dialects.postgresql import ARRAY
 
-    assert SETTLED.isalpha()  # written into the SQL as it is
+    if not SETTLED.isalpha():  # written into the SQL as it is
+        raise ValueError(f"not a state to write into SQL: {SETTLED!r}")
     settled_state, one = literal_column(f"'{SETTLED}'"), literal_column("1")  # in the SQL, not bound
     settlements = Settlement.__table__
     fixed = {"state": settled_state, "cancelled_at": null(), "cancel_msgid": null(), "version": one,
