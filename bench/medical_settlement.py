@@ -526,7 +526,7 @@ server and PostgreSQL CPU a visit where 250 visits/s on two cores leaves 8, and 
 inserts of the same rows made 204.5 visits/s in the same run: below the goal's 250 on this
 VM, so no door that writes these rows can reach it here.
 
-## Measured after branch medcpu2 (2026-12-05, 19:57-20:46 UTC, main 101cca4 beside it)
+## Measured after branch medcpu2 (2026-12-05, 19:57-21:05 UTC, main 101cca4 beside it)
 
 **The machine was overloaded: `uptime` load average 7-22 through every full run** (other
 helpers' benches, browser tests and test suites; PostgreSQL's 100 sessions full at times: one
@@ -585,14 +585,16 @@ The whole bench (50 raw terminals, 2 workers, 15 s, 400 people; CPU ms per visit
 | medcpu2 (20:32)            | 54.5          | 15.1       | 8.9            | 268 / 776         | 11.9 → 13.5   |
 | medcpu2 (20:35)            | 57.1          | 14.2       | 8.4            | 239 / 874         | 11.2 → 14.2   |
 | main (20:37)               | 49.5          | 13.5       | 7.2            | 271 / 795         | 11.0 → 12.8   |
+| medcpu2 (20:48)            | 50.9          | 15.5       | 8.8            | 266 / 909         | 12.8 → 16.5   |
+| main (20:51)               | 54.1          | 15.5       | 9.3            | 284 / 1,091       | 13.5 → 20.0   |
 
-Means: main 49.0 visits/s, server 15.2, PostgreSQL 8.7 ms/visit; medcpu2 55.8, 14.4, 8.5.
+Means: main 49.9 visits/s, server 15.3, PostgreSQL 8.8 ms/visit; medcpu2 54.8, 14.6, 8.6.
 At these loads the runs of one tree differ by more than the trees do (server CPU 10.8-17.3
 for the same code), so the full bench does not resolve a cut of this size here: six round
 trips of about 46 a visit (34.3 statements, 4 credential selects, 4 BEGIN, 4 COMMIT). It
 wants a quiet pair. No refused message and no error at the door in any run.
 
-**Why 2207's p99 is 3-4× its p50** (the runs above; in two of them a sampler of
+**Why 2207's p99 is 3-4× its p50** (the runs above and one with one worker; in two of them a sampler of
 pg_stat_activity every 50 ms during the door, and `ss` for the connections; and two new lines
 of this bench: each message type's p50/p99 without the phase's first 2 s, and the spread of
 the terminals' median latencies):
@@ -603,10 +605,13 @@ the terminals' median latencies):
   connection, so its worker; the 50 connections, opened at once, were accepted 34/16 and
   38/12 by the two workers (`ss` in the two sampled runs). The terminals' median latencies
   ran from 95-180 ms (lowest) to 245-311 ms (highest), 1.4-3× apart (widest, 2.2-2.5×, in
-  the two runs with the split seen); the heavy worker's tail is the p99. uvicorn's workers
-  share one listening socket and whichever is in accept() first takes the connection; a
-  production front (a load balancer, terminals that connect over time) spreads them
-  otherwise, and SO_REUSEPORT would hash them.
+  the two runs with the split seen). uvicorn's workers share one listening socket and
+  whichever is in accept() first takes the connection; a production front (a load balancer,
+  terminals that connect over time) spreads them otherwise, and SO_REUSEPORT would hash them.
+  But it is not what makes the p99: one worker (medcpu2, 20:47, load 9.3 → 13.8: 46.9
+  visits/s, server 12.6 ms a visit) had the terminals' medians within 1.3× (193-252 ms) and
+  still 2207 p50 / p99 250 / 963 ms (3.9×), 2201-2206 3.6-4.2×. The tail is within each
+  terminal's own messages: the whole worker stalling now and then.
 * The start: every terminal's first message (50 at once, connections being accepted) made
   2201's p99 2.8-4.9 s in the runs where it showed; without the first 2 s, 2201's p99 is
   0.6-1.0 s, like the others'. 2207 is not affected (its p99 is the same either way).
@@ -623,8 +628,14 @@ the terminals' median latencies):
   16-36 PostgreSQL sessions opened per run in both trees: the pools' first connections and
   the bench's own).
 
-So the p99 goal needs, besides the CPU, an even spread of terminals over workers and the hot
-accounts without a balance UPDATE per settlement (medfast's (2): a schema change).
+So the p99 is the queue's and the stalls' more than 2207's: with 5 messages in flight per
+worker, anything that holds them (a COMMIT's WAL flush on a disk other benches were filling,
+the late UPDATE of the pool and payable held over it, the server's threads waiting for a core
+at load 10-20) holds all 50 terminals. The quiet figures of the lead (2207 p50 140-170, p99
+460-590 ms at load 2) have the same ratio. The p99 goal needs the throughput first (at 250
+visits/s the same 50 terminals wait 200 ms a visit), then the hot accounts without a balance
+UPDATE per settlement (medfast's (2): a schema change), and an even spread of terminals over
+workers.
 
 Left, in order of expected payoff (the earlier rounds' list stands):
 1. Server CPU outside the door. In process with the ASGI application driven directly (no
