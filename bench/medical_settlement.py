@@ -28,7 +28,11 @@ as many concurrent connections as terminals (SQLAlchemy Core executemany, asynci
 Updates the door makes (account balances, year totals) are not in the baseline: it is the floor
 of writing what a visit leaves behind. Printed: visits/s both ways and their ratio, the settle
 call's (2207) p50/p99 and every message's, CPU per visit of the server (psutil), of this
-database's PostgreSQL backends and of the load generator, the PostgreSQL sessions opened, errors.
+database's PostgreSQL backends and of the load generator, the PostgreSQL sessions opened, errors;
+each message's p50/p99 also without the phase's first 2 s (every terminal connects and sends at
+once), and the lowest, median and highest of the terminals' median latencies (a terminal keeps
+its connection, so its worker: an uneven split of the terminals between workers shows there);
+the door's figures before the baseline's, which can fail on a full server.
 Nothing is asserted. Goal (issue 13): ≥ 250 visits/s and settle p99 < 50 ms at 50 terminals.
 `--profile N` runs N visits in process (no server: httpx over ASGI, one terminal) under cProfile
 first and prints where the time goes: CPU per message type, statements per message, Python
@@ -521,6 +525,134 @@ which is why its bare figure is half the second's: compare the door and the CPU 
 server and PostgreSQL CPU a visit where 250 visits/s on two cores leaves 8, and the bare
 inserts of the same rows made 204.5 visits/s in the same run: below the goal's 250 on this
 VM, so no door that writes these rows can reach it here.
+
+## Measured after branch medcpu2 (2026-12-05, 19:57-21:05 UTC, main 101cca4 beside it)
+
+**The machine was overloaded: `uptime` load average 7-22 through every full run** (other
+helpers' benches, browser tests and test suites; PostgreSQL's 100 sessions full at times: one
+run's baseline died with "too many clients", so the door's figures are now printed before the
+baseline runs). Both trees side by side, alternately, each with this bench file.
+
+Two cuts, both round trips on PostgreSQL (SQLite keeps its statements apart), the same checks,
+rows and answers:
+1. The door's nonce is spent by the institution's select (interface.py: a data-modifying CTE,
+   `INSERT … ON CONFLICT (scope, key) DO NOTHING RETURNING id`, and `nonce_spent` in the row).
+   The signature is checked first as before, then a nonce the statement did not insert is
+   NonceReplayed; a refusal rolls the row back with the transaction, as when it was written
+   after the check, and a message refused after its signature still spends it apart. A
+   concurrent message with the same nonce waits for the first's commit, as the plain INSERT
+   did. One round trip a message fewer.
+2. 2207's settlement INSERT, the lines' settlement_id and the visit's state (checked by
+   version) are one statement (visits.py `_settle_chained`: data-modifying CTEs; the lines by
+   `id = ANY(array)`, so one statement for any count). Two round trips a settlement fewer. The
+   year totals stay apart: with them the statement binds 55 parameters, and **psycopg caches
+   a query's conversion only up to 50 parameters** (`_queries.MAX_CACHED_STATEMENT_PARAMS`);
+   above that it parses the SQL with its regex on every call: the first version of this cut
+   (67 parameters) cost 2207 +900 Python calls (2,380 → 3,277) for 3 round trips saved. The
+   constant values (state, version 1, no cancellation) are written into the SQL, and the
+   visit's id and the time bound once: 42 parameters.
+
+Not folded, and why: 2204's known serials into the visit's locking select (the subquery would
+read the snapshot taken before the lock's wait, so a concurrent upload's lines could be missed
+and a duplicate serial end as an IntegrityError instead of DuplicateFeeLine); the BEGIN (psycopg
+sends it as a round trip of its own, and syncs after it even in pipeline mode).
+
+In process (`--profile 200 --profile-only --people 40`; counts do not move with the load):
+
+| tree          | 2201 | 2204 | 2206 | 2207 | statements / visit | calls / visit |
+|---------------|------|------|------|------|--------------------|---------------|
+| main 101cca4  | 6    | 9    | 5    | 14.3 | 34.3               | 6,726         |
+| medcpu2       | 5    | 8    | 4    | 11.3 | 28.3               | 6,422         |
+
+CPU in process, the trees alternated (after, before, before, after; 20:38-20:45, load 8.5-12.6):
+the door alone (`interface.call_service`, no profiler) 10.9 / 10.4 ms a visit against main's
+11.3 / 10.2; the whole application (httpx over ASGI, client included) 19.3 / 23.6 against
+22.4 / 20.4. Below the noise at this load: six round trips fewer save their driver calls
+(−4.5 % Python calls a visit, −17 % statements), and the CPU they save on either side is a
+few per cent of the 20-25 ms a visit costs in all.
+
+The whole bench (50 raw terminals, 2 workers, 15 s, 400 people; CPU ms per visit; load before
+→ after the door):
+
+| run (time)                 | door visits/s | server CPU | PostgreSQL CPU | 2207 p50 / p99 ms | load          |
+|----------------------------|---------------|------------|----------------|-------------------|---------------|
+| main (20:13)               | 62.3          | 14.1       | 8.2            | 212 / 1,058       | 6.7 → 10.0    |
+| medcpu2 (20:17)            | 72.5          | 10.8       | 6.9            | 169 / 486         | 11.5 → 16.5   |
+| main (20:19)               | 45.6          | 14.9       | 9.8            | 329 / 1,303       | 12.5 → 18.2   |
+| medcpu2 (20:23, sampled)   | 39.0          | 17.3       | 9.9            | 312 / 1,107       | 17.6 → 22.1   |
+| main (20:27, sampled)      | 40.0          | 17.0       | 9.1            | 327 / 1,151       | 14.7 → 18.9   |
+| main (20:30)               | 47.8          | 16.6       | 9.4            | 292 / 1,547       | 13.5 → 15.9   |
+| medcpu2 (20:32)            | 54.5          | 15.1       | 8.9            | 268 / 776         | 11.9 → 13.5   |
+| medcpu2 (20:35)            | 57.1          | 14.2       | 8.4            | 239 / 874         | 11.2 → 14.2   |
+| main (20:37)               | 49.5          | 13.5       | 7.2            | 271 / 795         | 11.0 → 12.8   |
+| medcpu2 (20:48)            | 50.9          | 15.5       | 8.8            | 266 / 909         | 12.8 → 16.5   |
+| main (20:51)               | 54.1          | 15.5       | 9.3            | 284 / 1,091       | 13.5 → 20.0   |
+
+Means: main 49.9 visits/s, server 15.3, PostgreSQL 8.8 ms/visit; medcpu2 54.8, 14.6, 8.6.
+At these loads the runs of one tree differ by more than the trees do (server CPU 10.8-17.3
+for the same code), so the full bench does not resolve a cut of this size here: six round
+trips of about 46 a visit (34.3 statements, 4 credential selects, 4 BEGIN, 4 COMMIT). It
+wants a quiet pair. No refused message and no error at the door in any run.
+
+**Why 2207's p99 is 3-4× its p50** (the runs above and one with one worker; in two of them a sampler of
+pg_stat_activity every 50 ms during the door, and `ss` for the connections; and two new lines
+of this bench: each message type's p50/p99 without the phase's first 2 s, and the spread of
+the terminals' median latencies):
+* It is not 2207's own: 2204 and 2206 have the same shape (p99 3-4.5× p50 in every run).
+  Most of it is the queue: 50 terminals each waiting for their answer, 5 messages in flight
+  per worker (`LeanDoor._limiter`, the pool's size): a message waits for ~20 others.
+* **The two workers do not get the same share of the terminals.** Each terminal keeps its
+  connection, so its worker; the 50 connections, opened at once, were accepted 34/16 and
+  38/12 by the two workers (`ss` in the two sampled runs). The terminals' median latencies
+  ran from 95-180 ms (lowest) to 245-311 ms (highest), 1.4-3× apart (widest, 2.2-2.5×, in
+  the two runs with the split seen). uvicorn's workers share one listening socket and
+  whichever is in accept() first takes the connection; a production front (a load balancer,
+  terminals that connect over time) spreads them otherwise, and SO_REUSEPORT would hash them.
+  But it is not what makes the p99: one worker (medcpu2, 20:47, load 9.3 → 13.8: 46.9
+  visits/s, server 12.6 ms a visit) had the terminals' medians within 1.3× (193-252 ms) and
+  still 2207 p50 / p99 250 / 963 ms (3.9×), 2201-2206 3.6-4.2×. The tail is within each
+  terminal's own messages: the whole worker stalling now and then.
+* The start: every terminal's first message (50 at once, connections being accepted) made
+  2201's p99 2.8-4.9 s in the runs where it showed; without the first 2 s, 2201's p99 is
+  0.6-1.0 s, like the others'. 2207 is not affected (its p99 is the same either way).
+* 2207's own extra (its p50 is 1.2-1.8× the others'): its CPU (about twice a 2201's), and the
+  ledger's hot rows. The sampler counted, per 50 ms round, 0.5 (medcpu2) and 1.2 (main)
+  sessions waiting on `transactionid` at `UPDATE ledger_accounts SET balance = balance + …`
+  (the late post's pool and payable UPDATE, branch medfast), i.e. behind another settlement's
+  COMMIT, and 1.3-1.6 sessions in the COMMIT's WAL flush (`WALWrite`, `WALSync`: the disk, on
+  a machine this loaded); 11-12 sessions "idle in transaction" per round: the servers'
+  threads waiting for a core (or the GIL) with a transaction open. One sample per run each;
+  the medfast sampler's finding stands (the late UPDATE held over the WAL flush caps
+  settlements per fund pool at about 1 / flush time).
+* The pool: not a cause here (the limiter keeps the messages in flight to the pool's size;
+  16-36 PostgreSQL sessions opened per run in both trees: the pools' first connections and
+  the bench's own).
+
+So the p99 is the queue's and the stalls' more than 2207's: with 5 messages in flight per
+worker, anything that holds them (a COMMIT's WAL flush on a disk other benches were filling,
+the late UPDATE of the pool and payable held over it, the server's threads waiting for a core
+at load 10-20) holds all 50 terminals. The quiet figures of the lead (2207 p50 140-170, p99
+460-590 ms at load 2) have the same ratio. The p99 goal needs the throughput first (at 250
+visits/s the same 50 terminals wait 200 ms a visit), then the hot accounts without a balance
+UPDATE per settlement (medfast's (2): a schema change), and an even spread of terminals over
+workers.
+
+Left, in order of expected payoff (the earlier rounds' list stands):
+1. Server CPU outside the door. In process with the ASGI application driven directly (no
+   HTTP client library; the terminal's envelopes, signatures and JSON, about 1 ms, included),
+   the whole application cost 10.8-14.1 ms CPU a visit against the door's 7-9
+   (`interface.call_service`; 19:59-20:04, load 3-4); the lean door's `serve` added 1.6-2.2 ms a visit
+   over `call_service` (the credential's select, the unit of work's session and connection,
+   the body's JSON), and the event loop's side (ten middlewares, the thread hop, the answer's
+   validation and serialisation) the rest. No single function there is above ~5 % of it.
+2. Round trips still per visit: 4 BEGIN, 4 COMMIT, 4 credential selects, 28.3 statements.
+   The credential and the institution could be one select (the body parsed first, the
+   credential still checked first on the row; the refusals' order kept); the audit record
+   and the message row one statement (2201, 2204, 2207; an API of `UnitOfWork.audit` for a
+   CTE beside it); the year totals into 2207's chain as INSERT … SELECT from the locked visit
+   (under 50 parameters).
+3. The SQLAlchemy session per message (its begin, connection and commit: ~15 % of the
+   door's CPU).
 """
 
 from __future__ import annotations
@@ -653,6 +785,9 @@ class Stats:
         self.client_cpu = 0.0  # this process (the terminals) during the measured phase
         self.database_cpu = 0.0  # the bench database's PostgreSQL backends, same phase
         self.database_sessions = 0  # connections PostgreSQL accepted for it, same phase
+        self.t0 = 0.0  # time.monotonic() when the measured phase began
+        self.sent_at: dict[str, list[float]] = defaultdict(list)  # per message type, beside latency
+        self.by_client: dict[int, list[float]] = defaultdict(list)  # every latency, per terminal
 
 
 def hospital_systems(institutions, clock, transport_for) -> list:
@@ -673,7 +808,10 @@ async def send(client, his, infno: str, payload: dict, stats: Stats) -> dict | N
     except Exception as error:  # noqa: BLE001 (a connection the server dropped: counted, not fatal)
         stats.refused[f"{infno}:{type(error).__name__}"] += 1
         return None
-    stats.latency[infno].append((time.perf_counter() - started) * 1000)
+    took = (time.perf_counter() - started) * 1000
+    stats.latency[infno].append(took)
+    stats.sent_at[infno].append(time.monotonic() - took / 1000 - stats.t0)
+    stats.by_client[id(client)].append(took)
     answer = response.json() if response.status_code == 200 else {"infcode": response.status_code}
     if answer.get("infcode") != 0:
         stats.refused[f"{infno}:{answer.get('err_code') or answer.get('infcode')}"] += 1
@@ -858,7 +996,7 @@ async def measure(base: str, pid: int, systems, people, items, terminals: int, d
         clients = [client_of(n) for n in range(terminals)]
         stats = Stats()
         cpu, database_cpu, own_cpu = server_cpu(pid), DatabaseCpu(*database), time.process_time()
-        started = time.monotonic()
+        started = stats.t0 = time.monotonic()
         until = started + duration
         await asyncio.gather(*(terminal(clients[n], systems[n % len(systems)], people, items, until, stats, 1000 + n)
                                for n in range(terminals)))
@@ -1186,6 +1324,7 @@ def main() -> None:
         if any(not key.split(":")[1].lstrip("-").isdigit() and "_" not in key.split(":")[1] for key in stats.refused):
             print("the server's last words:\n" + "\n".join(
                 (workdir / "server.log").read_text(errors="replace").splitlines()[-25:]))
+        report_door(args, stats, elapsed, cpu)  # before the baseline, which can fail on a full server
         found = new_rows(url, before)
         rows = sum(len(r) for _, r in found)
         opened = next((len(r) for t, r in found if t.name == "medical_visits"), stats.visits)
@@ -1194,6 +1333,14 @@ def main() -> None:
         print(f"load after the baseline: {load()}")
     door_rate = stats.visits / elapsed
     bare_rate = len(chunks) / bare_elapsed
+    print(f"baseline: the same {rows} rows ({rows / max(1, stats.visits):.1f} per visit) as {len(chunks)} visits "
+          f"× {len(VISIT)} transactions in {bare_elapsed:.2f} s = {bare_rate:.1f} visits/s")
+    print(f"ratio door / bare inserts: {door_rate / bare_rate:.3f}")
+    print("rows per table: " + ", ".join(f"{t.name} {len(r)}" for t, r in found))
+
+
+def report_door(args, stats: Stats, elapsed: float, cpu: float) -> None:
+    door_rate = stats.visits / elapsed
     settle = stats.latency["2207"]
     print(f"\n{args.terminals} terminals ({args.client} client), {args.workers} worker(s), {elapsed:.1f} s, PostgreSQL")
     print(f"door:     {stats.visits} visits = {door_rate:.1f} visits/s "
@@ -1203,17 +1350,21 @@ def main() -> None:
     print(f"CPU per visit: server {cpu * per_visit_ms:.1f} ms, PostgreSQL (this database's backends) "
           f"{stats.database_cpu * per_visit_ms:.1f} ms, load generator (this process) "
           f"{stats.client_cpu * per_visit_ms:.1f} ms; total {(cpu + stats.database_cpu + stats.client_cpu) * per_visit_ms:.1f} ms "
-          f"(250 visits/s on 2 cores leaves 8 ms); {stats.database_sessions} PostgreSQL sessions opened")
-    print(f"baseline: the same {rows} rows ({rows / max(1, stats.visits):.1f} per visit) as {len(chunks)} visits "
-          f"× {len(VISIT)} transactions in {bare_elapsed:.2f} s = {bare_rate:.1f} visits/s")
-    print(f"ratio door / bare inserts: {door_rate / bare_rate:.3f}")
+          f"(250 visits/s on 2 cores leaves 8 ms); {stats.database_sessions} PostgreSQL sessions opened", flush=True)
     for infno in VISIT:
         values = stats.latency.get(infno, [])
+        # the phase's first 2 s apart: 50 terminals connect and send at once (a burst the
+        # steady state does not see)
+        steady = [took for took, at in zip(values, stats.sent_at.get(infno, []), strict=True) if at >= 2.0]
         print(f"  {infno}: p50 {percentile(values, 0.5):.1f} ms, p99 {percentile(values, 0.99):.1f} ms "
-              f"({len(values)} calls)")
+              f"({len(values)} calls); after the first 2 s p50 {percentile(steady, 0.5):.1f}, "
+              f"p99 {percentile(steady, 0.99):.1f} ms")
+    medians = sorted(statistics.median(values) for values in stats.by_client.values() if values)
+    if medians:  # each terminal keeps its connection, so its worker: an uneven split shows here
+        print(f"  per terminal, the median of its messages' latency: lowest {medians[0]:.1f}, "
+              f"median {statistics.median(medians):.1f}, highest {medians[-1]:.1f} ms ({len(medians)} terminals)")
     print(f"settle (2207) p50 {statistics.median(settle) if settle else float('nan'):.1f} ms, "
-          f"p99 {percentile(settle, 0.99):.1f} ms; goal ≥ 250 visits/s, p99 < 50 ms")
-    print("rows per table: " + ", ".join(f"{t.name} {len(r)}" for t, r in found))
+          f"p99 {percentile(settle, 0.99):.1f} ms; goal ≥ 250 visits/s, p99 < 50 ms", flush=True)
 
 
 if __name__ == "__main__":

@@ -162,35 +162,82 @@ def institution_secret(uow: UnitOfWork, fixmedins_code: str) -> str:
 
 
 _INSTITUTION_QUERY = None  # _institution_and_secret's select (db.statement), with bind parameters
+_INSTITUTION_AND_NONCE_QUERY = None  # the same with the nonce spent in it (PostgreSQL)
+
+
+def _institution_query(*, with_nonce: bool) -> RawStatement:
+    """The door's select, built once (building a select costs more than running it); with
+    `with_nonce` (PostgreSQL), the nonce's row inserted by the same statement: a data-modifying
+    CTE, INSERT … ON CONFLICT (scope, key) DO NOTHING RETURNING id, and `nonce_spent` whether
+    this statement inserted it (false: the nonce was spent before, or by a concurrent message
+    that committed first, whose commit the insert waited for as a plain INSERT does)."""
+    global _INSTITUTION_QUERY, _INSTITUTION_AND_NONCE_QUERY
+    found = _INSTITUTION_AND_NONCE_QUERY if with_nonce else _INSTITUTION_QUERY
+    if found is not None:
+        return found
+    from sqlalchemy import literal
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    from yikatong.medical import service
+    from yikatong.medical.models import HandledMessage, Institution
+
+    columns = Institution.__table__.c
+    selected = [
+        *(columns[name] for name in service.INSTITUTION_COLUMNS),
+        exists().where(IdempotencyRecord.scope == SIGNED_OUT_SCOPE,
+                       IdempotencyRecord.key == bindparam("sign_no")).label("signed_out"),
+        exists().where(HandledMessage.fixmedins_code == bindparam("code"),
+                       HandledMessage.msgid == bindparam("msgid")).label("handled"),
+    ]
+    if not with_nonce:
+        _INSTITUTION_QUERY = RawStatement(select(*selected).where(columns.code == bindparam("code")),
+                                          "DoorInstitution")
+        return _INSTITUTION_QUERY
+    nonces = IdempotencyRecord.__table__
+    spent = pg_insert(nonces).values(
+        scope=bindparam("nonce_scope", type_=nonces.c.scope.type),
+        key=bindparam("nonce_key", type_=nonces.c.key.type),
+        request_hash=bindparam("nonce_hash", type_=nonces.c.request_hash.type),
+        response=bindparam("nonce_response", type_=nonces.c.response.type),
+        created_at=bindparam("nonce_at", type_=nonces.c.created_at.type),
+    ).on_conflict_do_nothing(index_elements=[nonces.c.scope, nonces.c.key]).returning(nonces.c.id).cte("spent_nonce")
+    _INSTITUTION_AND_NONCE_QUERY = RawStatement(select(
+        *selected, select(literal(1)).select_from(spent).exists().label("nonce_spent"),
+    ).where(columns.code == bindparam("code")), "DoorInstitutionNonce")
+    return _INSTITUTION_AND_NONCE_QUERY
 
 
 def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str,
-                            sign_no: Any = "", msgid: Any = "") -> tuple[Any, str, bool]:
+                            sign_no: Any = "", msgid: Any = "", *,
+                            nonce: tuple[env.SignatureHeaders, datetime] | None = None) -> tuple[Any, str, bool]:
     """One select per message: the institution (active, sealed secret), whether `sign_no`
     was signed out (9002), and whether `msgid` is among the institution's handled messages
     (medical_messages: when it is not, medical.visits is told so and skips its own look-up,
     `visits.note_unhandled`). The institution is a selected row of its columns, run on the
     connection's own cursor (db.statement: no ORM entity, no SQLAlchemy execution path), noted for
     this transaction (`service.note_institution`) so the handler's `institution_of` takes it
-    instead of selecting it again. (row, secret unsealed, signed out)."""
+    instead of selecting it again. (row, secret unsealed, signed out).
+
+    `nonce` (the message's signature headers and when it was received): on PostgreSQL the same
+    statement also writes the nonce's row (`_institution_query(with_nonce=True)`: one round
+    trip a message fewer), and the row says in `nonce_spent` whether it did; the caller checks
+    the signature first and then refuses a nonce not spent here (`_spend_nonce(spent=…)`). A refusal
+    rolls the transaction back, the nonce's row with it, as when the row was written after
+    the signature's check: what stays written is the same. Elsewhere (SQLite) the row carries
+    no `nonce_spent` and the caller spends the nonce by its own INSERT."""
     from yikatong.medical import service, visits
     from yikatong.medical.errors import InstitutionNotFound
-    from yikatong.medical.models import HandledMessage, Institution
 
-    global _INSTITUTION_QUERY
-    if _INSTITUTION_QUERY is None:  # built once (building a select costs more than running it)
-        columns = Institution.__table__.c
-        _INSTITUTION_QUERY = RawStatement(select(
-            *(columns[name] for name in service.INSTITUTION_COLUMNS),
-            exists().where(IdempotencyRecord.scope == SIGNED_OUT_SCOPE,
-                           IdempotencyRecord.key == bindparam("sign_no")).label("signed_out"),
-            exists().where(HandledMessage.fixmedins_code == bindparam("code"),
-                           HandledMessage.msgid == bindparam("msgid")).label("handled"),
-        ).where(columns.code == bindparam("code")), "DoorInstitution")
+    connection = uow.connection()
     msgid = msgid if isinstance(msgid, str) else ""
-    found = _INSTITUTION_QUERY.first(uow.connection(), {
-        "code": fixmedins_code, "msgid": msgid,
-        "sign_no": sign_no if isinstance(sign_no, str) else ""})
+    params = {"code": fixmedins_code, "msgid": msgid, "sign_no": sign_no if isinstance(sign_no, str) else ""}
+    if nonce is not None and connection.dialect.name == "postgresql":
+        signature, received = nonce
+        found = _institution_query(with_nonce=True).first(connection, {
+            **params, "nonce_scope": NONCE_SCOPE + fixmedins_code, "nonce_key": signature.nonce,
+            "nonce_hash": signature.timestamp, "nonce_response": {}, "nonce_at": received})
+    else:
+        found = _institution_query(with_nonce=False).first(connection, params)
     if found is None:
         raise InstitutionNotFound(code=str(fixmedins_code)[:12])
     if msgid and not found.handled:
@@ -223,12 +270,12 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
             raise env.InstitutionMismatch()
         found = TRANSACTIONS.get(envelope.infno)
         with _message_uow(platform, uow) as uow:
-            _institution, secret, signed_out = _institution_and_secret(uow, code, envelope.sign_no,
-                                                                           envelope.msgid)
+            institution, secret, signed_out = _institution_and_secret(
+                uow, code, envelope.sign_no, envelope.msgid, nonce=(signature, received))
             env.verify_headers(signature, secret=secret, now=received)
             env.verify_body(body, secret=secret)
             nonce_to_spend = (code, signature)
-            _spend_nonce(uow, code, signature, received)
+            _spend_nonce(uow, code, signature, received, spent=getattr(institution, "nonce_spent", None))
             if found is None:
                 raise env.UnknownInfno(infno=envelope.infno)
             if found.remembered:
@@ -286,10 +333,15 @@ _NONCE_INSERT = RawStatement(insert(IdempotencyRecord.__table__).inline(), "Nonc
 
 
 def _spend_nonce(uow: UnitOfWork, code: str, signature: env.SignatureHeaders,
-                 received: datetime) -> None:
+                 received: datetime, *, spent: bool | None = None) -> None:
     """The nonce's row, written (not committed): a second use, or a concurrent one once the
     first commits, is NonceReplayed. A plain INSERT (no ORM object, no RETURNING): nothing
-    reads the row back."""
+    reads the row back. `spent`: whether the door's select already wrote it (PostgreSQL,
+    `_institution_and_secret`): then no INSERT, and False is the second use."""
+    if spent is not None:
+        if not spent:
+            raise env.NonceReplayed()
+        return
     try:
         _NONCE_INSERT.execute(uow.connection(), {"scope": NONCE_SCOPE + code, "key": signature.nonce,
                                             "request_hash": signature.timestamp, "response": {},

@@ -732,9 +732,10 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                             payable=service.payable_code(institution.code), info=info)
     journal_id = f"medical:settle:{setl_id}" if legs else None
     medins_setl_id = _short(medins_setl_id, 30) or msgid
-    # a plain INSERT … RETURNING id (no ORM object: nothing in this transaction reads the row
-    # back; the answer is made from `computed`)
-    settlement_id = _SETTLEMENT_INSERT.first(uow.connection(), dict(
+    # a plain INSERT … RETURNING id, alone or chained with the lines and the visit
+    # (`_settle_chained`); no ORM object: nothing in this transaction reads the row back, the
+    # answer is made from `computed`
+    settlement = dict(
         setl_id=setl_id, visit_id=visit.id, mdtrt_id=visit.mdtrt_id, fixmedins_code=institution.code,
         person_id=visit.person_id, psn_no=visit.psn_no, insutype=computed.enrolment.scheme,
         med_type=visit.med_type, insuplc_admdvs=computed.enrolment.insured_admdvs,
@@ -745,10 +746,12 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
         catalogue_version=computed.catalogue_version,
         totals_delta=_flat(computed.result.totals_delta),
         journal_request_id=journal_id, state=SETTLED, msgid=msgid, settled_at=now,
-        cancelled_at=None, cancel_msgid=None, version=1)).id
+        cancelled_at=None, cancel_msgid=None, version=1)
     service.store_totals(uow, computed.year_row, computed.year_before + computed.result.totals_delta, now)
-    _hold_lines(uow, visit, computed.lines, settlement_id)
-    _touch_locked(uow, visit, state=SETTLED)
+    if not _settle_chained(uow, visit, computed.lines, settlement, now):
+        settlement_id = _SETTLEMENT_INSERT.first(uow.connection(), settlement).id
+        _hold_lines(uow, visit, computed.lines, settlement_id)
+        _touch_locked(uow, visit, state=SETTLED)
     uow.audit(actor=actor, action="medical.settled", entity_type="medical_settlement",
               entity_id=setl_id, after={
                   "mdtrt_id": visit.mdtrt_id, "medfee_sumamt": info.medfee_sumamt,
@@ -773,6 +776,83 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                         new_request=True, plain=True, late_unchecked=True)
     return computed.view(setl_id=setl_id, state=SETTLED, medins_setl_id=medins_setl_id,
                          settled_at=now)
+
+
+_SETTLE_CHAINED: RawStatement | None = None
+
+
+def _settle_chained_statement() -> RawStatement:
+    """Three of 2207's writes as one statement on PostgreSQL (data-modifying CTEs): the
+    settlement's INSERT … RETURNING id, the lines' settlement_id (`_hold_lines`, the new id taken
+    from the INSERT, the lines by `id = ANY(:line_ids)`) and the visit's state checked by
+    version (`_touch_locked`). One row: the new id, and how many visit rows the UPDATE moved
+    (1, else the caller raises ConcurrentChange as `_touch_locked` did). The values that are
+    the same in every 2207 settlement (its state, no cancellation, version 1, the visit's new
+    state and version) are in the SQL, and the visit's id and the time are one parameter each
+    where they repeat: psycopg caches a query's conversion only up to 50 parameters (the
+    settlement alone binds 45), and parses an uncached one on every call. The year totals
+    stay a statement of their own (`service.store_totals`, 13 parameters more). Built once."""
+    global _SETTLE_CHAINED
+    if _SETTLE_CHAINED is not None:
+        return _SETTLE_CHAINED
+    from sqlalchemy import Integer, any_, func, literal_column, null
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    if not SETTLED.isalpha():  # written into the SQL as it is
+        raise ValueError(f"not a state to write into SQL: {SETTLED!r}")
+    settled_state, one = literal_column(f"'{SETTLED}'"), literal_column("1")  # in the SQL, not bound
+    settlements = Settlement.__table__
+    fixed = {"state": settled_state, "cancelled_at": null(), "cancel_msgid": null(), "version": one,
+             "visit_id": bindparam("visit_id", type_=settlements.c.visit_id.type),
+             "settled_at": bindparam("now", type_=settlements.c.settled_at.type)}
+    settled = insert(settlements).values({
+        column.key: fixed.get(column.key, bindparam(f"s_{column.key}", type_=column.type))
+        for column in settlements.c if column.key != "id"
+    }).returning(settlements.c.id).cte("settled")
+    held = (update(_LINES).where(_LINES.c.visit_id == bindparam("visit_id"),
+                                 _LINES.c.id == any_(bindparam("line_ids", type_=ARRAY(Integer))))
+            .values(settlement_id=select(settled.c.id).scalar_subquery()).returning(_LINES.c.id).cte("held"))
+    touched = (update(_VISITS).where(_VISITS.c.id == bindparam("visit_id"),
+                                     _VISITS.c.version == bindparam("visit_version"))
+               .values(state=settled_state, updated_at=bindparam("now"), version=_VISITS.c.version + one)
+               .returning(_VISITS.c.id).cte("touched"))
+    _SETTLE_CHAINED = RawStatement(select(
+        select(settled.c.id).scalar_subquery().label("id"),
+        select(func.count()).select_from(touched).scalar_subquery().label("touched"),
+    ).add_cte(held), "SettleChained")
+    return _SETTLE_CHAINED
+
+
+_SETTLE_CHAINED_FIXED = ("state", "cancelled_at", "cancel_msgid", "version", "visit_id", "settled_at")
+
+
+def _settle_chained(uow: UnitOfWork, visit: Any, lines: list[Any], settlement: dict, now: datetime) -> bool:
+    """On PostgreSQL, for a visit selected as columns (2207: no entity in the session to
+    update), the settlement's INSERT, the lines' settlement_id and the visit's state written by
+    one statement (`_settle_chained_statement`: two round trips a settlement fewer), with the
+    same values and the same version check as the three statements it replaces; True when it
+    did. Elsewhere (SQLite, a visit the session keeps as an entity, a state other than the
+    statement's) False: the caller makes the three statements. A data-modifying CTE's
+    statements run on one snapshot and do not see each other's rows: these three write
+    different tables (the visit locked before, the lines held by id, the settlement new)."""
+    connection = uow.connection()
+    if connection.dialect.name != "postgresql" or isinstance(visit, Visit) or not lines \
+            or settlement["state"] != SETTLED or settlement["version"] != 1 \
+            or settlement["cancelled_at"] is not None or settlement["cancel_msgid"] is not None \
+            or settlement["visit_id"] != visit.id or settlement["settled_at"] != now:
+        return False
+    line_ids = [line.id for line in lines]
+    done = _settle_chained_statement().first(connection, {
+        **{f"s_{name}": value for name, value in settlement.items() if name not in _SETTLE_CHAINED_FIXED},
+        "visit_id": visit.id, "now": now, "line_ids": line_ids, "visit_version": visit.version})
+    if done.touched != 1:
+        raise ConcurrentChange()
+    held = uow.session.identity_map
+    for line_id in line_ids:  # a line the session keeps takes its settlement, as `_hold_lines` does
+        kept = held.get(identity_key(FeeLine, line_id))
+        if kept is not None:
+            set_committed_value(kept, "settlement_id", done.id)
+    return True
 
 
 def _cancel_settlement(uow: UnitOfWork, actor: Actor, settlement: Settlement, *, msgid: str,
