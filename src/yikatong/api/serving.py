@@ -55,15 +55,16 @@ def settle_heap() -> None:
     the platform: about half a million of them) out of the garbage collector's sight
     (`gc.freeze`), for the life of a serving process.
 
-    CPython's full collection walks every tracked object, and it runs whenever the objects
-    promoted since the last one reach a quarter of the old ones: under load, the objects of
-    the requests in flight at each younger collection get there every second or two. With
-    the platform's start-up heap that was a 100-375 ms pause of the event loop each time
-    (7 in 10 s of card reads on one worker, 15 % of its CPU: the p99 of 221-465 ms beside a
-    p50 of 26-30 ms). Frozen objects are never collected, so only what start-up made and
-    keeps is frozen (a serving process keeps its application until it ends); cycles made
-    later are collected as before. Called by the application's lifespan when `ykt serve`
-    made it (`create_app(..., settle_heap=True)`), not in tests, whose many applications
+    CPython's full collection walks every tracked object, and runs once the objects promoted
+    since the last one reach a quarter of the old ones. With the platform's start-up heap
+    each one paused the event loop 100-375 ms (seven during a worker's start-up, measured
+    with gc.callbacks). Under a card read's load few objects survive a request, so they come
+    seldom (none in 10 s at 1,800 reads a second: the p99 of the bench is not theirs), but
+    each that comes is a third of a second of every request in flight. Frozen objects are
+    never collected, so only what start-up made and keeps is frozen (a serving process keeps
+    its application until it ends); cycles made later are collected as before, in
+    collections that walk a few thousand objects. Called by the application's lifespan when
+    `ykt serve` made it (`create_app(..., settle_heap=True)`), not in tests, whose many applications
     must stay collectable."""
     gc.collect()
     gc.freeze()
