@@ -206,16 +206,17 @@ class ReadAccess:
         statement, one snapshot, no BEGIN, ROLLBACK or pool checkout); a read that needs more
         runs in the loop's unit of work as without it."""
         trip = one_trip(self.secret) if one_trip is not None else None
-        uow = self.platform.loop_read_uow()
-        if uow is None:
-            checked = await self._checked_on_loop(use_case, trip)
-            if checked is None:
-                return await run_in_threadpool(self.read, use_case, trip)
-        else:  # SQLite: the one statement on the loop's connection, else in the unit of work
-            reads = self.platform.sqlite_loop_reads() if trip is not None else None
-            found = reads.answers(trip) if reads is not None else None
-            checked = self._checked_answered(use_case, found) if found is not None else None
-            if checked is None:
+        # A SQLite file: the one statement on the loop's connection, else in the unit of work
+        on_sqlite = self.platform.sqlite_loop_reads() if trip is not None else None
+        found = on_sqlite.answers(trip) if on_sqlite is not None else None
+        checked = self._checked_answered(use_case, found) if found is not None else None
+        if checked is None:
+            uow = self.platform.loop_read_uow()
+            if uow is None:
+                checked = await self._checked_on_loop(use_case, trip)
+                if checked is None:
+                    return await run_in_threadpool(self.read, use_case, trip)
+            else:
                 checked = self._checked_read(uow, use_case, trip)
         actor, outcome, refusal = checked
         if actor is None or actor.role is Role.HOLDER:
