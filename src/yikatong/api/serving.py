@@ -64,7 +64,7 @@ def settle_heap() -> None:
     never collected, so only what start-up made and keeps is frozen (a serving process keeps
     its application until it ends); cycles made later are collected as before, in
     collections that walk a few thousand objects. Called by the application's lifespan when
-    `ykt serve` made it (`create_app(..., settle_heap=True)`), not in tests, whose many applications
-    must stay collectable."""
+    `ykt serve` made it (`create_app(..., settle_heap=True)`), not in tests, whose many
+    applications must stay collectable."""
     gc.collect()
     gc.freeze()

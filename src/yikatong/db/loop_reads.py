@@ -166,8 +166,10 @@ class SqliteLoopReads:
     stays out of the pool, its one cursor is kept, and a read is the statement and its
     fetch. Nothing is cached but the connection: every read sees what was committed before it
     began. A statement that fails closes the connection and the read goes the unit of work's
-    way (a new one is made for the next read); another event loop (a test's second client)
-    gets a connection of its own."""
+    way (a new one is made for the next read). One event loop at a time holds it (a server
+    process has one): a read from another loop (a test's second client) gives it back and
+    takes a new one; a read of the first loop that this cuts short goes the unit of work's
+    way."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine  # the loop's own engine (Platform.loop_read_uow)
