@@ -844,6 +844,125 @@ E-card codes: every check listed the key store, and listing computed each key's 
 one), so its check value is now computed once per key object; and the verifier of a public
 key is built once per key (`ecard.service._verifier`). The store is still asked on every
 check, so a rotated or revoked version counts at once (tests/api/test_request_path.py).
+
+## The card read's CPU, layer by layer, after httptools and uvloop (2026-12-05 night, branch readpath3 from 101cca4)
+
+How profiled (py-spy is not installed): `ykt serve` started from a small wrapper that drives
+it in process (`uvicorn.run` as the CLI calls it, SQLite, one worker, 3 cards seeded as the
+bench seeds them) and samples the worker's main thread on `ITIMER_PROF` (a CPU-time signal
+every 0.7 ms, the frame stack recorded in the handler: unlike a sampling thread, it is not
+biased towards the places that release the interpreter, such as sqlite3's execute), while
+wrk -t2 -c50 drives the card read; `gc.callbacks` timed every collection, a 5 ms timer on
+the loop measured its lag, and uvicorn's `on_message_begin` / `on_response_complete` the
+time a request spends in the worker. Share of the samples at 101cca4 (load 4-7):
+
+| layer (card read, SQLite, 1 worker)                                            | share |
+|--------------------------------------------------------------------------------|-------|
+| uvicorn: parsing (`data_received`), `run_asgi`, the head and the socket write  | ≈ 13 % |
+| the access log line (LogRecord 2.3, the two masking filters 6.5, the write 1.9) | 12.6 % |
+| eleven middleware layers and routing around `LeanReads.handle` (ours: request metrics, security, FHIR outcomes, CSRF pass-through, moved clock; FastAPI's: errors, telemetry, body limit, exceptions, exit stack), their `send` wrappers | ≈ 17 % |
+| the read's SQLAlchemy around the statement on SQLite: pool checkout, `begin` event and BEGIN through `exec_driver_sql`, ROLLBACK and check-in | ≈ 18 % |
+| the one statement (sqlite3's execute and fetch, the result processors)         | 13 % |
+| the checks, `_view`, `CardOut` validation (3.6), the answer's serialisation (2.4) | ≈ 15 % |
+| garbage collection during the load                                              | < 0.3 % |
+
+What changed:
+
+- **SQLite: the one statement on the loop's own sqlite3 connection, outside a unit of
+  work** (`db.loop_reads.SqliteLoopReads`, `Platform.sqlite_loop_reads`). The card read
+  (and every `read_access` route with a `one_trip`: the blocks, the contact poll) sent its
+  credential-card-blocks statement inside BEGIN (deferred) ... ROLLBACK on a pooled
+  SQLAlchemy connection. A SELECT outside a transaction is SQLite's own read transaction,
+  one snapshot from its first step to its last row: what the BEGIN/ROLLBACK pair gave the
+  one statement. The loop engine's connection is now checked out once and kept with its
+  cursor; the rows go through the same result processors and cut, and the checks run on
+  `AnsweredOnlyUnitOfWork` as on PostgreSQL's loop path. A read that needs another select
+  (a holder's guardianship, an employer's staff) or a connection that fails goes the unit of
+  work's way as before. Nothing is cached but the connection: a revoked token, a block or a
+  status change is seen by the next read (tests/api/test_one_trip.py: a loss between two
+  reads, a broken connection, one BEGIN in all).
+- **The access line masked part by part** (`observability.logs.MaskingFilter`): client,
+  method and path masked apart, the path through `masked_path` (`mask` remembered for the
+  last 4,096 paths: a card's path decoded as a base64 token on every request). The same text
+  as the whole line masked (tests/observability/test_logs.py compares both for identity and
+  mobile numbers plain, escaped, grouped, full-width and in base64, secrets in the query,
+  odd clients); the JSON formatter uses the same `masked_path`. One difference by design:
+  a path ending in `bearer` no longer turns the following `HTTP/1.1` into `[redacted]`.
+- **A request that can carry no body** (no Content-Length, not chunked, not POST/PUT/PATCH)
+  skips the security middleware's byte-counting wrappers of `receive` and `send`.
+- **`ykt serve` freezes its start-up heap** (`api.serving.settle_heap`: `gc.collect()` and
+  `gc.freeze()` in the lifespan, only when `ykt serve` made the application; tested). Each
+  full collection of the ~500,000 start-up objects took 100-375 ms of the loop (seven of
+  them during a worker's start-up). None came during 10 s of load (12-34 young collections,
+  1-3 middle ones, < 0.3 % of the CPU), so this is not what the bench's p99 is, but a full
+  collection that comes later in a worker's life no longer stops it for a third of a second.
+
+The p99 with uvloop: not ours, and not a stall. At 1,800 card reads a second the loop's lag
+(a 5 ms timer) had p50 17 ms and max 60-100 ms (each turn of the loop serves ~30 requests),
+and a request spent p50 12 ms, p99 44-52 ms, max 66-82 ms from its first byte parsed to its
+answer written (uvicorn's own callbacks), while wrk saw p99 250-550 ms; no full collection,
+no callback above 100 ms. The same server on asyncio's loop with httptools
+(`uvicorn.run(loop="asyncio")`, same minutes, load 3.8): 1,820 rps, p50 23 ms, **p99 69 ms**,
+against uvloop's 1,793 rps, p50 24 ms, p99 256 ms; /healthz on the two loops: 5,744 rps (p99
+44 ms) on uvloop, 4,800 (p99 69 ms) on asyncio. So the tail is time between wrk's send and
+uvicorn's parse or after the write, under uvloop only, with a loop saturated by requests of
+0.4 ms (the bare app's 0.17 ms requests on uvloop: p99 27-67 ms). Why uvloop leaves some
+connections waiting that long (libuv's order of reading a busy loop's sockets, its writes)
+was not found tonight. Left to the lead: uvloop is worth 20 % on /healthz and nothing on the card read;
+`ykt serve` could pass `loop="asyncio"` for a 4× better p99 of the reads.
+
+Figures. CPU a request of the one-worker `ykt serve` (from /proc, 10 s of wrk c=50, SQLite,
+main and the branch one after the other, in the wrapper above):
+| CPU a request (ms), rps            | SQLite, round 1 / 2            | PostgreSQL, round 1 / 2        |
+|------------------------------------|--------------------------------|--------------------------------|
+| main (101cca4)                     | 0.705 / 0.765 (1,031 / 682 rps) | 0.93 ¹ / 0.690 (272 / 856 rps) |
+| branch                             | **0.496 / 0.466** (1,369 / 1,455 rps) | 0.677 / 0.641 (863 / 1,030 rps) |
+| load average at the starts         | 14.9, 14.2, 18.9, 15.8         | 11.6, 14.9, 13.3, 12.0         |
+
+¹ the first run on a fresh database. Bare async in the same minutes: 0.168 ms a request
+(4,645 rps, load 15), so by CPU the card read went from 23 % to 35 % of bare async on SQLite.
+An earlier, quieter pair (20:07, load 3.9, the branch's first commit): 0.614 → 0.447 ms,
+1,424 → 1,812 rps. After the change the samples of a SQLite card read: the statement 17 %,
+the checks, `_view`, `CardOut` and serialisation 16 %, the access log 12.5 % (its masking
+4.7), middleware and routing ≈ 19 %, uvicorn's send and write ≈ 13 %.
+
+`bench/request_path.py --no-doors --workers 1 --duration 10 --before main`, twice: run 1
+(20:15-20:27) with the **machine saturated by other helpers** (load 9-15 on SQLite, 17-21 on
+PostgreSQL; this branch's test suites at nice 15 overlapped the PostgreSQL run), run 2
+(21:00-21:05) quieter (load 3.6-5.4; the bare async of run 2's SQLite figure came out low,
+which lifts every share in that column). Each cell rps (share of bare async in the same
+run), p99.
+
+| figure                  | SQLite, main          | SQLite, branch           | PostgreSQL, main      | PostgreSQL, branch    |
+|-------------------------|-----------------------|--------------------------|-----------------------|-----------------------|
+| run 1: load at start    | 11.1                  | 11.5                     | 17.5                  | 20.8                  |
+| bare async              | 5,677                 |                          | 3,982                 |                       |
+| /healthz                | 5,946 (104.7 %)       | 5,414 (95.4 %)           | 4,878 (122.5 %)       | 3,916 (98.3 %)        |
+| card read               | 1,296 (22.8 %), 343 ms | **1,801 (31.7 %)**, 446 ms | 601 (15.1 %), 659 ms | 555 (13.9 %), 672 ms |
+| run 2: load at start    | 5.4                   | 5.4                      | 4.0                   | 3.8                   |
+| bare async              | 4,432                 |                          | 5,162                 |                       |
+| /healthz                | 6,403 (144.5 %)       | 7,021 (158.4 %)          | 6,933 (134.3 %)       | 6,448 (124.9 %)       |
+| card read               | 1,323 (29.9 %), 525 ms | **2,080 (46.9 %)**, 148 ms | 1,211 (23.5 %), 83 ms | **1,504 (29.1 %)**, 75 ms |
+| day: reads / writes     | 320 / 5               | 464 / 8                  | 385 / 11              | 422 / 13              |
+
+Zero errors in every figure.
+
+Not met: the card read at ≥ 50 % of bare async (by the CPU a request 23 → 35 % on SQLite;
+in rps 1.4-1.6× main's in the same minutes, 31.7 and 46.9 % of bare async, the second
+against a low bare figure). On PostgreSQL only the log, the body-less requests and the heap
+changed: 0.69 → 0.64-0.68 ms a request by CPU, 1,211 → 1,504 rps in the quieter run 2.
+What is left, a SQLite card read at ≈ 0.45-0.50 ms of CPU against bare async's ≈ 0.17 (at
+load 15): uvicorn itself (parse, head, write: what the bare app pays too), the access log
+(the logging module's record, handler and write, ≈ 8 % now: a production JSON line costs
+the same), the eleven middleware layers (≈ 17-19 %: folding ours into one pure-ASGI layer
+might save half of it, but each has its own tests and place: request metrics must see the
+security middleware's 413, the CSRF layer lets API paths through, the FHIR layer rewrites
+errors; not attempted in this night's hour), the statement itself (SQLite's four index
+lookups and the result processors, ≈ 17 % now), and the checks, `_view`, `CardOut`
+validation and serialisation (≈ 15 %). On PostgreSQL the statement's awaits through
+psycopg's async path remain as described above. Also left: `SqliteLoopReads` holds one
+connection for one loop at a time (a server process has one loop; tests with two clients
+hand it back and forth, correct but slower).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import yikatong
 from yikatong.core.clock import Clock, SystemClock
 from yikatong.core.settings import Settings
 from yikatong.db.engine import make_engine, make_session_factory, reading_engine
-from yikatong.db.loop_reads import LoopReads
+from yikatong.db.loop_reads import LoopReads, SqliteLoopReads
 from yikatong.db.uow import UnitOfWork
 
 T = TypeVar("T")
@@ -43,6 +43,7 @@ class Platform:
         self._read_session_factory = make_session_factory(self.reading_engine)
         self._loop_read_factory = None  # made by loop_read_uow when first asked
         self._loop_reads: LoopReads | None = None  # made by loop_reads when first asked
+        self._sqlite_loop_reads: SqliteLoopReads | None = None  # made with loop_read_uow's engine
         # PostgreSQL: reads whose every statement runs on its own (see statement_read_uow).
         self._statement_read_factory = None if self.engine.dialect.name == "sqlite" else \
             make_session_factory(self.reading_engine.execution_options(isolation_level="AUTOCOMMIT"))
@@ -100,8 +101,18 @@ class Platform:
                 self.engine.url.render_as_string(hide_password=False), pool_size=1,
                 max_overflow=-1)  # one loop, one connection; a second loop (tests) its own
             self._loop_read_factory = make_session_factory(reading_engine(engine))
+            if engine is not self.engine:
+                self._sqlite_loop_reads = SqliteLoopReads(engine)
         return UnitOfWork(self._loop_read_factory, self.clock, self.after_commit, seams=self,
                           read_only=True)
+
+    def sqlite_loop_reads(self) -> SqliteLoopReads | None:
+        """On a SQLite file, a hot read's one statement on the event loop's own connection,
+        outside a unit of work (db.loop_reads.SqliteLoopReads: what `loop_read_uow`'s one
+        statement sees). None elsewhere (an in-memory database has one connection, shared)."""
+        if self._loop_read_factory is None and self.loop_read_uow() is None:
+            return None
+        return self._sqlite_loop_reads
 
     def loop_reads(self) -> LoopReads | None:
         """On PostgreSQL at READ COMMITTED, the event loop's connections for a hot read's one

@@ -17,6 +17,7 @@ from yikatong.auth.access import allowed_roles
 from yikatong.cards import api as cards_api
 from yikatong.cards import service as cards
 from yikatong.core.actor import Role
+from yikatong.db.raw import AnsweredOnlyUnitOfWork
 from yikatong.transit import api as transit_api
 from yikatong.transit import contact
 
@@ -149,3 +150,49 @@ def test_on_postgresql_the_card_read_runs_on_the_event_loop_and_falls_back(platf
     first, after_breaking = asyncio.run(twice_then_broken())
     assert first == after_breaking and first.card_no == card_no
     assert on_thread == [1]
+
+
+def test_on_sqlite_the_card_read_is_one_statement_on_the_loop_s_connection(platform, client,
+                                                                            login, monkeypatch):
+    """On a SQLite file the one statement runs on the loop's own connection outside a unit of
+    work (no BEGIN, no pool checkout: Platform.sqlite_loop_reads), sees the next change at
+    once, and a connection that fails sends the read to the loop's unit of work with the
+    same answer (a new connection for the read after)."""
+    if platform.engine.dialect.name != "sqlite":
+        assert platform.sqlite_loop_reads() is None
+        return
+    card_no = card_in_use(platform, person_id=1106)
+    admin = login(Role.ADMIN, username="admin-sqlite-loop")
+    reads = platform.sqlite_loop_reads()
+    secret = admin["Authorization"].split(" ", 1)[1]
+    access = ReadAccess(platform, allowed_roles("GET", CARD), secret, None)
+    in_unit_of_work: list[int] = []
+    checked_read = ReadAccess._checked_read
+
+    def counting(self, uow, *args, **kwargs):
+        if not isinstance(uow, AnsweredOnlyUnitOfWork):
+            in_unit_of_work.append(1)
+        return checked_read(self, uow, *args, **kwargs)
+
+    monkeypatch.setattr(ReadAccess, "_checked_read", counting)
+    one_trip = partial(cards.card_read_trip, card_no)
+    use_case = partial(cards_api._read_card, card_no)
+    began: list[str] = []
+    from sqlalchemy import event
+
+    loop_engine = platform._loop_read_factory.kw["bind"]
+    event.listen(loop_engine, "begin", lambda _connection: began.append("BEGIN"))
+
+    async def reads_around_a_loss_then_broken():
+        first = await access.answer(use_case, one_trip)
+        act(platform, cards.report_loss, actor=PHONE, card_no=card_no, kind="temporary")
+        lost = await access.answer(use_case, one_trip)
+        reads._connection.dbapi_connection.close()  # as a failed connection would be left
+        broken = await access.answer(use_case, one_trip)
+        return first, lost, broken, await access.answer(use_case, one_trip)
+
+    first, lost, broken, after = asyncio.run(reads_around_a_loss_then_broken())
+    assert first.card_no == card_no and first.blocks_in_force == []
+    assert lost.blocks_in_force != [] and lost == broken == after
+    assert (in_unit_of_work, began) == ([1], ["BEGIN"])  # only the read on the failed connection
+    assert lost == same_card_read(platform, admin, card_no)

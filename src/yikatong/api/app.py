@@ -70,12 +70,20 @@ class InternalError(DomainError):
 async def _serving(_app: FastAPI):
     """While serving: at most as many threads at once as the connection pool keeps
     connections (db.engine.POOL_SIZE), so that a sync route's thread finds a pooled connection
-    instead of opening one, and the others wait on the event loop for a thread."""
+    instead of opening one, and the others wait on the event loop for a thread. A server
+    process's start-up heap is frozen out of the garbage collector's sight (`settle_heap`)."""
     to_thread.current_default_thread_limiter().total_tokens = POOL_SIZE
+    if getattr(_app.state, "settle_heap", False):
+        from yikatong.api.serving import settle_heap
+
+        settle_heap()
     yield
 
 
-def create_app(platform: Platform | None = None) -> FastAPI:
+def create_app(platform: Platform | None = None, *, settle_heap: bool = False) -> FastAPI:
+    """The application on `platform` (else one from the environment); `settle_heap`: for a
+    server process that keeps it until it ends (`ykt serve`): its start-up objects are frozen
+    out of the garbage collector's sight once it starts (api.serving.settle_heap)."""
     app = FastAPI(
         lifespan=_serving,
         title="Yikatong 江苏（常州）一卡通",
@@ -90,6 +98,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     mount_docs(app)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_FOLDER), name="page-assets")
     app.state.platform = platform or Platform()
+    app.state.settle_heap = settle_heap
     middleware.install(app)  # body limits and security headers, around everything
     page_sessions.install(app, app.state.platform.settings)  # CSRF on every page form
     if app.state.platform.settings.is_production:
@@ -152,7 +161,7 @@ def worker_app() -> FastAPI:
     from yikatong.api import logging as access_logging
 
     access_logging.install()
-    return create_app()
+    return create_app(settle_heap=True)
 
 
 def _domain_routers(room: str, *, production: bool = False, attribute: str = "router"):

@@ -59,7 +59,7 @@ def register(group) -> None:
         log_config = logs.log_config(logs.log_format(plat.settings))
         try:
             if workers == 1:
-                uvicorn.run(create_app(plat), host=host, port=port, log_level="info",
+                uvicorn.run(create_app(plat, settle_heap=True), host=host, port=port, log_level="info",
                             log_config=log_config)
             else:  # uvicorn's supervisor starts (and restarts) the worker processes
                 from yikatong.api.serving import serve_workers

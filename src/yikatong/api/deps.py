@@ -201,16 +201,24 @@ class ReadAccess:
         fetched (db.raw.answered), in one round trip. On PostgreSQL that statement runs on the
         event loop (Platform.loop_reads) and, if it answers every select the read makes, the
         read never leaves the loop; a read that needs more (a holder's guardianship, an
-        employer's staff) runs on a thread as without it."""
+        employer's staff) runs on a thread as without it. On a SQLite file it runs on the
+        loop's own connection outside a unit of work (Platform.sqlite_loop_reads: one
+        statement, one snapshot, no BEGIN, ROLLBACK or pool checkout); a read that needs more
+        runs in the loop's unit of work as without it."""
         trip = one_trip(self.secret) if one_trip is not None else None
-        uow = self.platform.loop_read_uow()
-        if uow is None:
-            checked = await self._checked_on_loop(use_case, trip)
-            if checked is None:
-                return await run_in_threadpool(self.read, use_case, trip)
-            actor, outcome, refusal = checked
-        else:
-            actor, outcome, refusal = self._checked_read(uow, use_case, trip)
+        # A SQLite file: the one statement on the loop's connection, else in the unit of work
+        on_sqlite = self.platform.sqlite_loop_reads() if trip is not None else None
+        found = on_sqlite.answers(trip) if on_sqlite is not None else None
+        checked = self._checked_answered(use_case, found) if found is not None else None
+        if checked is None:
+            uow = self.platform.loop_read_uow()
+            if uow is None:
+                checked = await self._checked_on_loop(use_case, trip)
+                if checked is None:
+                    return await run_in_threadpool(self.read, use_case, trip)
+            else:
+                checked = self._checked_read(uow, use_case, trip)
+        actor, outcome, refusal = checked
         if actor is None or actor.role is Role.HOLDER:
             return await run_in_threadpool(self._after_read, actor, outcome, refusal, use_case)
         if refusal is not None:
@@ -225,6 +233,11 @@ class ReadAccess:
         found = await reads.answers(trip) if reads is not None else None
         if found is None:
             return None
+        return self._checked_answered(use_case, found)
+
+    def _checked_answered(self, use_case: Callable[[UnitOfWork, Actor], T], found: dict):
+        """`_checked_read` on `found` alone (no database), or None if the read asked for a
+        select that `found` does not answer."""
         uow = AnsweredOnlyUnitOfWork(self.platform.engine.dialect, self.platform.clock,
                                      seams=self.platform)
         try:

@@ -165,6 +165,9 @@ class SecurityMiddleware:
                 await self._refuse(send, limit)
                 return
             receive = _replay(buffered, receive)
+        elif declared is None and not chunked:  # no body can come (a GET): nothing to count
+            await self.app(scope, receive, send)
+            return
         await self._run_counting(scope, receive, send, limit)
 
     def limit_of(self, method: str, path: str) -> int:

@@ -1,5 +1,6 @@
 """The hot reads' one statement on PostgreSQL, run on the event loop itself (api.deps.
-ReadAccess.answer): a few psycopg AsyncConnections of the loop's own, in autocommit.
+ReadAccess.answer): a few psycopg AsyncConnections of the loop's own, in autocommit. On
+SQLite, the same statement on the loop's own sqlite3 connection (`SqliteLoopReads`, below).
 
 On a thread, a PostgreSQL card read spent more of a worker's CPU on getting there and back than
 on the read: the hand-over to the thread pool and back, the interpreter passed between the
@@ -148,3 +149,59 @@ class LoopReads:
             with contextlib.suppress(Exception):
                 connection.pgconn.finish()
         self._idle, self._made, self._cursors = [], 0, {}
+
+
+class SqliteLoopReads:
+    """On SQLite, a hot read's one statement (db.raw.OneTrip) on the event loop's own DBAPI
+    connection, outside any transaction of SQLAlchemy's (api.deps.ReadAccess.answer).
+
+    The read ran in a read-only unit of work on the loop (Platform.loop_read_uow): a pool
+    checkout, SQLAlchemy's BEGIN (its `begin` event, our `_sqlite_begin`, a statement
+    through its whole execution path), the statement, then a ROLLBACK and a check-in: under
+    load 18 % of a card read's CPU, four times the statement's own. The statement is one
+    SELECT, and SQLite runs a statement outside a transaction as a read transaction of its
+    own, one snapshot of the write-ahead log from its first step to its last row: exactly
+    what that unit of work's one statement saw between BEGIN (deferred) and ROLLBACK. So
+    here the connection (the loop engine's, checked out once: its PRAGMAs and type handling)
+    stays out of the pool, its one cursor is kept, and a read is the statement and its
+    fetch. Nothing is cached but the connection: every read sees what was committed before it
+    began. A statement that fails closes the connection and the read goes the unit of work's
+    way (a new one is made for the next read). One event loop at a time holds it (a server
+    process has one): a read from another loop (a test's second client) gives it back and
+    takes a new one; a read of the first loop that this cuts short goes the unit of work's
+    way."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine  # the loop's own engine (Platform.loop_read_uow)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connection = None  # checked out of the engine's pool, kept
+        self._cursor = None
+        event.listen(engine, "engine_disposed", lambda _engine: self.close())
+
+    def answers(self, trip: OneTrip) -> dict | None:
+        """`trip`'s answers (db.raw.answered), or None if the statement could not run here
+        (the caller reads in a unit of work instead). Call it on the event loop."""
+        loop = asyncio.get_running_loop()
+        try:
+            if loop is not self._loop or self._cursor is None:
+                self.close()
+                self._loop = loop
+                self._connection = self._engine.raw_connection()
+                self._cursor = self._connection.dbapi_connection.cursor()
+            return trip.answers_on_cursor(self._cursor, self._engine.dialect)
+        except Exception as error:  # a broken connection or a refused statement
+            log.warning("a read on the event loop's SQLite connection failed (%s); read in a "
+                        "unit of work", type(error).__name__)
+            self.close()
+            return None
+
+    def close(self) -> None:
+        """Give the connection back to the pool (at shutdown, for another loop, on failure)."""
+        cursor, connection = self._cursor, self._connection
+        self._cursor = self._connection = None
+        with contextlib.suppress(Exception):
+            if cursor is not None:
+                cursor.close()
+        with contextlib.suppress(Exception):
+            if connection is not None:
+                connection.close()

@@ -50,6 +50,9 @@ class OneTrip:
     async def answers_async(self, cursor, dialect: Dialect) -> dict:
         return self.cut(dialect, await self.select.rows_async(cursor, dialect, self.params))
 
+    def answers_on_cursor(self, cursor, dialect: Dialect) -> dict:
+        return self.cut(dialect, self.select.rows_on_cursor(cursor, dialect, self.params))
+
 
 class NotAnswered(BaseException):
     """A read on `answered_only` asked the database for what `answered` did not hold. A
@@ -130,6 +133,13 @@ class RawSelect:
         sql, order, processors, row_type = self._compiled(dialect)
         await cursor.execute(sql, [params[name] for name in order] if order is not None else params)
         return _converted(await cursor.fetchall(), processors, row_type)
+
+    def rows_on_cursor(self, cursor, dialect: Dialect, params: dict[str, Any]) -> list:
+        """`rows` on a DBAPI cursor of a connection made with `dialect`'s connect arguments,
+        outside any transaction of SQLAlchemy's (db.loop_reads.SqliteLoopReads)."""
+        sql, order, processors, row_type = self._compiled(dialect)
+        cursor.execute(sql, [params[name] for name in order] if order is not None else params)
+        return _converted(cursor.fetchall(), processors, row_type)
 
     def first(self, connection: Connection, params: dict[str, Any]):
         """The first row, or None."""

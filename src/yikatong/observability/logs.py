@@ -16,6 +16,7 @@ call passed in `extra=` (masked, and `[redacted]` under a secret's name).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -28,6 +29,24 @@ from yikatong.observability.redaction import REDACTED, SECRET_NAMES, mask
 _SECRET_NAME = re.compile(rf"(?i)^(?:{SECRET_NAMES})$")
 # The attributes every LogRecord has: what is not among them came in `extra=`.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# uvicorn's access line (its httptools and h11 protocols): client, method, path, version, status.
+ACCESS_LINE = '%s - "%s %s HTTP/%s" %d'
+
+
+@functools.lru_cache(maxsize=4096)
+def masked_path(path: str) -> str:
+    """`mask(path)`, remembered for the last few thousand paths: an access log masks the same
+    paths over and over (a card's, a contact's), and `mask` is a function of its text alone
+    (a path of 15 or more URL characters is a base64 token to decode and search)."""
+    return mask(path)
+
+
+def _access_args(record: logging.LogRecord) -> tuple | None:
+    """uvicorn's access line's five arguments, or None for any other record."""
+    if record.name == "uvicorn.access" and isinstance(record.args, tuple) and \
+            len(record.args) == 5:
+        return record.args
+    return None
 
 
 def _masked(value: Any, name: str | None = None) -> Any:
@@ -55,10 +74,11 @@ class JsonFormatter(logging.Formatter):
             "msg": None,
             "pid": record.process,
         }
-        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
+        access = _access_args(record)
+        if access is not None:
             # Only the path is the client's to choose: masked once, the message made from it.
-            client, method, path, version, status = record.args
-            path = mask(str(path))
+            client, method, path, version, status = access
+            path = masked_path(str(path))
             line.update(msg=record.msg % (client, method, path, version, status),
                         client=str(client), method=str(method), path=path, status=status)
         else:
@@ -80,7 +100,16 @@ class MaskingFilter(logging.Filter):
     formatter sees them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask(record.getMessage())
+        access = _access_args(record) if record.msg == ACCESS_LINE else None
+        if access is not None:
+            # uvicorn's access line: its parts masked one by one, the path through
+            # `masked_path`. The same line as the whole one masked: the parts are set apart by
+            # a quote or a space and a letter, which no match or base64 token spans.
+            client, method, path, version, status = access
+            record.msg = ACCESS_LINE % (mask(str(client)), mask(str(method)),
+                                        masked_path(str(path)), version, status)
+        else:
+            record.msg = mask(record.getMessage())
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
