@@ -909,7 +909,9 @@ uvicorn's parse or after the write, under uvloop only, with a loop saturated by 
 0.4 ms (the bare app's 0.17 ms requests on uvloop: p99 27-67 ms). Why uvloop leaves some
 connections waiting that long (libuv's order of reading a busy loop's sockets, its writes)
 was not found tonight. Left to the lead: uvloop is worth 20 % on /healthz and nothing on the card read;
-`ykt serve` could pass `loop="asyncio"` for a 4× better p99 of the reads.
+`ykt serve` could pass `loop="asyncio"` for a 4× better p99 of the reads. Taken: uvloop is
+not a dependency any more (pyproject keeps httptools, whose parser was the speed-up), so
+uvicorn's `loop="auto"` is asyncio's loop.
 
 Figures. CPU a request of the one-worker `ykt serve` (from /proc, 10 s of wrk c=50, SQLite,
 main and the branch one after the other, in the wrapper above):
