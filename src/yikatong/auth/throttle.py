@@ -437,7 +437,8 @@ def throttled_per_credential_or_address(credential_rule: str, address_rule: str,
     `address_rule` by address (a bad credential changes nothing: it counts by address).
 
     Neither the credential's lookup nor, on PostgreSQL, the hit leaves the event loop
-    (`_role_of`, `_hit`): a public check by a terminal takes no thread-pool hop for its count."""
+    (`_role_of`, `_hit`): a public check by a terminal takes no thread-pool hop for its count;
+    on PostgreSQL a credential's lookup and its hit are one statement (`_CredentialHit`)."""
     allowed = {str(role) for role in roles}
     credential_hit = _CredentialHit(credential_rule, allowed)
 
@@ -523,7 +524,6 @@ def _credential_and_hit(allowed) -> RawStatement:
     the hit's count and window end (NULLs when it was not counted), from one statement: the
     upsert of `_HIT_ALONE` whose row source is the credential's row where in force with an
     allowed role."""
-    from sqlalchemy import and_
     from sqlalchemy.dialects.postgresql import insert
 
     from yikatong.auth.service import credential_cte, in_force_with_role
@@ -535,7 +535,7 @@ def _credential_and_hit(allowed) -> RawStatement:
                   bindparam("hits", type_=table.c.hits.type),
                   bindparam("ends_at", type_=table.c.window_ends_at.type))
            .select_from(_ASYNC_COMMIT.join(credential, true()))
-           .where(and_(in_force_with_role(credential, now, allowed))))
+           .where(in_force_with_role(credential, now, allowed)))
     upsert = insert(table).from_select(["key", "hits", "window_ends_at"], row)
     ended = table.c.window_ends_at <= now
     hit = upsert.on_conflict_do_update(
