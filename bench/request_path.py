@@ -965,6 +965,95 @@ validation and serialisation (≈ 15 %). On PostgreSQL the statement's awaits th
 psycopg's async path remain as described above. Also left: `SqliteLoopReads` holds one
 connection for one loop at a time (a server process has one loop; tests with two clients
 hand it back and forth, correct but slower).
+
+## The doors that commit, in fewer statements and no hop (2026-12-05 night, branch doors3 from 101cca4)
+
+Round trips to PostgreSQL per request (bench/write_doors.py, which counted each statement on
+the loop's connections twice until now: the figures of the sections above that say "on the
+loop" are halved here):
+
+| door                          | 101cca4                                   | doors3                    |
+|-------------------------------|-------------------------------------------|---------------------------|
+| e-card check (terminal)       | 3 on the loop (credential, hit, check)    | 2 on the loop             |
+| contact start (read)          | 1 on the loop + hop: BEGIN, INSERT, COMMIT | 2 on the loop, no hop    |
+| redeem                        | 3 on the loop + hop: BEGIN, INSERT use, audit head, INSERT audit+key, COMMIT | 4 on the loop, no hop |
+
+What changed (PostgreSQL at READ COMMITTED, `Platform.loop_reads`; SQLite as before):
+
+- `db.loop_reads.LoopReads.write`: a statement that writes, on the loop's autocommit
+  connection (its own transaction, committed as a COMMIT on a thread is: synchronous_commit
+  as the server has it). None only when no connection could be had, before anything was
+  sent (the caller then takes the thread's way); once sent, a failure is raised, never
+  retried (it may have committed): a unique key as SQLAlchemy's IntegrityError, as on a
+  thread.
+- **Contact start (read)**: `transit.contact.start_read_on_loop`: the first round on the loop
+  (a read asks the card for its first command before anything else: no I/O) and the contact
+  as one INSERT … RETURNING on the loop (the same columns, version 1 as the ORM's counter
+  sets it; the contact then goes on through the ORM). A top-up or refund start (they read
+  the order or the outlet first) keeps its hop.
+- **Redeem**: one statement reads what the checks read and the e-card's audit chain head
+  (`service.redeem_trip`: `check_trip`'s six parts and the head and archived head as two more
+  stacked parts); the checks run on its rows as before; one statement writes
+  (`service.redeem_write`: the use, and reading the use's row so the unique nonce refuses a
+  replay first, the audit record's key and the record chained to that head, as
+  `UnitOfWork.audit` builds it, `db.uow.audit_fields`). A chain that moved between the two
+  collides on the key: ConcurrentChange 409, nothing written, as two writers of one chain
+  in a transaction (tests/ecard/test_fast_check.py: moved chain, nonce spent meanwhile, the
+  stored use and record, the trail verified, nothing through the pool).
+- **The check's credential and its hit** in one statement (`auth.throttle._CredentialHit`):
+  the hit's upsert a data-modifying CTE whose row source is the credential's row where
+  `auth.service.in_force_with_role` holds (not revoked, not expired, login active, an API
+  key's role one that may hold keys, a terminal role): a second, SQL copy of
+  `_check_credential`, written never to be looser; Python's `credential_holder` still runs
+  on the row, and where they disagree the hit is made alone (stricter SQL) or logged (looser:
+  none found). Anyone else counts by address as before (a second statement).
+  tests/core/test_throttle.py: valid bearer and API key by credential; revoked, expired at
+  this very instant, deactivated, a holder, a biller, unknown: by address, never both.
+
+Worker CPU a request in process (httpx over ASGI in one event loop, client side included,
+PostgreSQL; 101cca4's tree beside this one, alternating; **load 10-18**, other helpers and
+this branch's suites, so read loosely): e-card check 5.84 → 5.56 and (round 2) → 4.61 ms;
+contact start 8.14 → 5.61 and 6.43 → 5.30; redeem 8.76 → 5.82 and 6.58 → 6.60.
+
+Where a contact start's CPU goes now (cProfile over the ASGI app, 300 starts): FastAPI
+0.165's route matching 48 % of the app's time (`routing._match`: the nested included
+routers are matched once by `matches` and again by `handle`, ≈ 80 route tests a request,
+the contact route being far down the list), its dependency solving 22 % (authorize,
+current_actor, the documented credential headers), the door itself 17 % (the INSERT and
+its awaits 15, the first round 2) and authorize's credential lookup 10 %. The round trips
+are no longer what bounds these doors on one worker: FastAPI's machinery is.
+
+`--duration 10 --workers 1 2 --writes-only --before main` (main = 101cca4), PostgreSQL,
+**machine saturated** (other helpers, and this branch's own suites at nice 15; read only the
+pairs, each taken within three minutes). Each cell: rps (share of the bare write), before →
+now.
+
+| door                      | run 1 (20:09-20:21), 1 worker | run 2 (20:44-20:56), 1 worker | run 2, 2 workers |
+|---------------------------|-------------------------------|-------------------------------|------------------|
+| load average, before / now | 5.1 / 6.4                    | 9.1 / 13.5                    | 13.7 / 14.2      |
+| bare write (1 worker)     | 706                           | 466                           |                  |
+| e-card check (terminal)   | 178 (25.3 %) → 191 (27.0 %)   | 164 (35.3 %) → **263 (56.5 %)** | 135 (29.1 %) → 123 (26.4 %) |
+| contact start             | 187 (26.5 %) → 199 (28.2 %)   | 191 (41.0 %) → **314 (67.5 %)** | 202 (43.4 %) → **275 (59.0 %)** |
+| redeem (c=4, 2 s of codes)| 83 ¹ → 120                    | 49 → 77                       | 5 → 81           |
+| day: reads / writes       | 514 / 13 → 236 / 5            | 93 / 2 → 298 / 5              | 515 / 2 → 408 / 7 |
+
+¹ one 409 (two codes of one holder meeting on the audit chain, as before). Run 1's two-worker
+half overlapped this branch's suites starting (load 14-19: left out); its redeems ran out of
+fresh codes (expired 422s), as in run 2's before on two workers. Zero errors otherwise. The
+day moved both ways between the runs (its lifecycle writes 13 → 5 in run 1, 2 → 5 in run
+2): within this load's noise. Not met on this machine: start and redeem at ≥ 80 % of the
+bare write and the check above it; the one-worker pairs of run 2 moved by +60 % (check),
++64 % (start) and +57 % (redeem), run 1's (quieter) by +7 / +6 / +45 %.
+
+Watch: the loop's connections (4 a worker, db.loop_reads) now carry these doors' commits
+too, each held through its commit's flush to disk, beside the card reads and contact polls;
+at this load the day showed no cost from it, a quiet run should look again.
+
+Left, by payoff: (1) FastAPI's matching and dependency solving (two thirds of a start's
+app CPU above): a lean path for these POSTs, or the hot routers first (api/app.py, api/lean.py:
+not this branch's); (2) the redeem's throttle hit folded into authorize's credential lookup
+(as the check's now is): the per-credential throttle runs after authorize as a dependency
+of its own, a change to api/deps; (3) a quiet-machine run of this pair.
 """
 
 from __future__ import annotations

@@ -182,14 +182,6 @@ class RoundTrips:
         psycopg.Cursor.execute = counted_execute
         psycopg.AsyncCursor.execute = counted_async_execute
         psycopg.Connection.commit, psycopg.Connection.rollback = counted(commit), counted(rollback)
-        # The event loop's statements (db.loop_reads: autocommit AsyncConnections), one each.
-        execute_async = psycopg.AsyncCursor.execute
-
-        async def counted_execute_async(cursor, *args, **kwargs):
-            cls.count += 1
-            return await execute_async(cursor, *args, **kwargs)
-
-        psycopg.AsyncCursor.execute = counted_execute_async
 
 
 def login(client, username: str) -> dict[str, str]:

@@ -293,6 +293,59 @@ def test_a_terminal_has_a_quota_per_credential_and_spending_it_touches_nobody_el
     assert station.post("/api/v1/ecard/verify", headers=next_gate, json={"token": "x"}).status_code == 200
 
 
+def test_a_check_counts_by_the_credential_exactly_when_the_credential_lookup_accepts_it(
+        platform, admin_actor, clock):
+    """The public check's credential and its hit (on PostgreSQL one statement whose upsert
+    counts only a credential `in_force_with_role` accepts): counted under the terminal's rule
+    exactly for a credential in force of a terminal role, otherwise by address, never both;
+    revoked, expired, deactivated, of another role or unknown, on either database."""
+    from sqlalchemy import update
+
+    from yikatong.auth.models import AccessToken, User
+    from yikatong.auth.service import _token_hash
+
+    throttle = limit(platform, ecard_terminal="100 per minute", ecard_check="100 per minute")
+    station = from_address(platform, "192.0.2.70")
+    address = "192.0.2.70"
+
+    def bearer(username: str, role: Role = Role.TRANSIT_OPERATOR) -> str:
+        add_user(platform, admin_actor, username, role=role,
+                 **({"branch_code": "BUS-01"} if role is Role.TRANSIT_OPERATOR else {}))
+        answer = log_in(station, username)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["access_token"]
+
+    def changed(secret: str, **values) -> None:
+        with platform.engine.begin() as connection:
+            if "active" in values:
+                user_id = connection.execute(AccessToken.__table__.select().where(
+                    AccessToken.token_hash == _token_hash(secret))).one().user_id
+                connection.execute(update(User).where(User.id == user_id).values(**values))
+            else:
+                connection.execute(update(AccessToken).where(
+                    AccessToken.token_hash == _token_hash(secret)).values(**values))
+
+    key = terminal_key(platform, admin_actor, "gate-9")["X-API-Key"]
+    valid, revoked, expired, inactive = (bearer(f"terminal-{n}") for n in range(4))
+    changed(revoked, revoked_at=clock.now())
+    changed(expired, expires_at=clock.now())  # expired at this very moment: no longer in force
+    changed(inactive, active=False)
+    cases = [(valid, True), (key, True), (revoked, False), (expired, False), (inactive, False),
+             (bearer("a-holder", Role.HOLDER), False), (bearer("a-biller", Role.BILLER), False),
+             ("made-up-token", False)]
+    for secret, by_credential in cases:
+        credential_left = throttle.remaining("ecard_terminal", "credential:" + secret)
+        address_left = throttle.remaining("ecard_check", address)
+        headers = ({"X-API-Key": secret} if secret.startswith("ykt_")
+                   else {"Authorization": f"Bearer {secret}"})
+        answer = station.post("/api/v1/ecard/verify", headers=headers, json={"token": "x"})
+        assert answer.status_code == 200, answer.text
+        assert throttle.remaining("ecard_terminal", "credential:" + secret) == (
+            credential_left - 1 if by_credential else credential_left), secret
+        assert throttle.remaining("ecard_check", address) == (
+            address_left if by_credential else address_left - 1), secret
+
+
 def test_an_unauthenticated_redeem_counts_nothing(platform):
     throttle = limit(platform, ecard_terminal="1 per minute")
     station = from_address(platform, "192.0.2.60")

@@ -180,9 +180,14 @@ def test_a_redeem_records_the_use_and_one_audit_record_and_answers_as_the_check(
 def test_on_postgresql_the_doors_check_on_the_event_loop(platform, client, holder, login):
     """On PostgreSQL a terminal's check (the throttle's credential lookup and hit, the check's
     one statement) sends nothing through the engine's pool: all of it runs on the event
-    loop's own connections. A redeem's checks too; only its use and audit record (one
-    transaction) go through the pool. The answers stay the thread's (compared above)."""
-    from sqlalchemy import event
+    loop's own connections. A redeem too: its checks and the chain's head in one statement,
+    its use, audit record and key in another (service.redeem_write), stored as the thread's
+    transaction stores them. The answers stay the thread's (compared above)."""
+    from sqlalchemy import event, select
+
+    from yikatong.audit import service as audit
+    from yikatong.audit.models import AuditRecord
+    from yikatong.ecard.models import EcardTokenUse
 
     if platform.engine.dialect.name != "postgresql":
         pytest.skip("the event loop's connections are PostgreSQL's")
@@ -203,11 +208,87 @@ def test_on_postgresql_the_doors_check_on_the_event_loop(platform, client, holde
         answer = client.post("/api/v1/ecard/verify", headers=terminal, json={"token": shown})
         assert answer.status_code == 200 and answer.json()["valid"]
         assert seen == []
+        keys = platform.get(KeyStore)
+        with platform.uow(read_only=True) as uow:
+            checked = service.verify_token(uow=uow, token=shown, keys=keys)
+        seen.clear()
         answer = client.post("/api/v1/ecard/redeem", headers=counter, json={
-            "token": shown, "business": "hospital_registration", "terminal_id": "T-01"})
+            "token": shown, "business": " hospital_registration ", "terminal_id": "T-01"})
         assert answer.status_code == 200 and answer.json()["used"], answer.text
-        # the use; the audit chain's head and the record follow on the same pooled connection's
-        # own DBAPI cursor (db.statement.RawStatement), which SQLAlchemy's events do not see
-        assert seen == ["INSERT INTO ecard_token_uses"], seen
+        assert seen == []
     finally:
         event.remove(platform.engine, "before_cursor_execute", statement)
+    assert answer.content == JSONResponse(verification_out(service.Verification(
+        **{**vars(checked), "used": True})).model_dump(mode="json")).body
+    claims = read_genuine(shown, service.verifiers(keys))
+    with platform.uow(read_only=True) as uow:
+        use = uow.session.execute(select(EcardTokenUse)).scalar_one()
+        chain = uow.session.execute(select(AuditRecord).where(
+            AuditRecord.entity_type == "ecard", AuditRecord.entity_id == use.ecard_no)
+            .order_by(AuditRecord.seq)).scalars().all()
+        username = uow.session.execute(select(AuditRecord.actor_id).where(
+            AuditRecord.action == "ecard.qr_redeemed")).scalar_one()
+    assert (use.nonce, use.ecard_no, use.business, use.terminal_id, use.token_expires_at) == (
+        claims.nonce.hex(), f"{claims.ecard_no:016d}", "hospital_registration", "T-01",
+        claims.expires_at)
+    assert use.used_by == username and use.used_at == chain[-1].at
+    last, before = chain[-1], chain[-2]
+    assert (last.action, last.seq, last.prev_hash, last.after, last.role) == (
+        "ecard.qr_redeemed", before.seq + 1, before.hash,
+        {"business": "hospital_registration", "terminal_id": "T-01"}, "ss_outlet_operator")
+    with platform.uow(read_only=True) as uow:
+        assert audit.verify_trail(uow=uow, keys=keys).ok
+    again = client.post("/api/v1/ecard/redeem", headers=counter, json={
+        "token": shown, "business": "hospital_registration", "terminal_id": "T-02"})
+    assert again.status_code != 200 and "replayed" in again.text, again.text
+
+
+def test_a_redeem_written_on_a_moved_chain_or_a_spent_nonce_writes_nothing(platform, holder):
+    """The redeem's one write (service.redeem_write, on the rows of its one read): a chain
+    that moved since its head was read collides on the chain's key (ConcurrentChange, as
+    two writers of one chain in a transaction), a nonce used meanwhile on the unique nonce
+    (the replay refusal, before the audit record is tried); either way nothing is written."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import IntegrityError
+
+    from yikatong.core.actor import Actor, Channel, Role
+    from yikatong.core.errors import ConcurrentChange
+    from yikatong.db.raw import AnsweredOnlyUnitOfWork, answered
+    from yikatong.ecard.models import EcardTokenUse
+    from yikatong.ecard.tokens import TokenRejected
+
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("the redeem's one write is PostgreSQL's (the event loop's connections)")
+    counter = Actor(user_id="counter-1", role=Role.SS_OUTLET, channel=Channel.OUTLET,
+                    branch_code="SS-TN-01")
+    person = holder()
+    keys = platform.get(KeyStore)
+
+    def prepared(token):
+        claims = read_genuine(token, service.verifiers(keys))
+        with platform.uow(read_only=True) as uow:
+            trip = service.redeem_trip(claims).answers(uow.connection())
+        with AnsweredOnlyUnitOfWork(platform.engine.dialect, platform.clock,
+                                    seams=platform) as uow, answered(trip.found):
+            redeemable = service.check_redeemable(uow=uow, claims=claims)
+        return service.redeem_write(actor=counter, redeemable=redeemable, business="x",
+                                    terminal_id=None, head=trip.head, now=platform.clock.now())
+
+    def refusal(statement, params):
+        with platform.engine.connect() as connection, pytest.raises(IntegrityError) as raised:
+            statement.rows(connection, params)
+        return service.redeem_refusal(raised.value)
+
+    def uses():
+        with platform.uow(read_only=True) as uow:
+            return uow.session.execute(select(func.count()).select_from(EcardTokenUse)).scalar()
+
+    token = person.qr()
+    statement, params = prepared(token)
+    person.qr()  # another code issued: the e-card's audit chain moves on
+    assert isinstance(refusal(statement, params), ConcurrentChange)
+    assert uses() == 0
+    statement, params = prepared(token)
+    redeem(platform, token)  # another counter redeems the code first
+    assert isinstance(refusal(statement, params), TokenRejected)
+    assert uses() == 1

@@ -170,3 +170,50 @@ def test_a_device_that_answers_nonsense_or_out_of_turn(client, holder, login):
                         headers=holder).json()
     assert wrong["state"] == "failed" and wrong["problem"]["code"] == "card_refused"
     assert client.get(f"{API}/contacts/{step['contact_id']}", headers=holder).json()["state"] == "failed"
+
+
+def test_on_postgresql_a_read_contact_starts_on_the_event_loop(platform, client, counter):
+    """A read contact's start on PostgreSQL (contact.start_read_on_loop): its first round and
+    its one INSERT on the event loop's own connection, nothing through the engine's pool; the
+    row stored is the one the thread's unit of work stores (version counter included: the
+    contact goes on through the ORM) and the step answered is the thread's."""
+    from sqlalchemy import event, select
+
+    from yikatong.core.actor import Actor, Channel
+    from yikatong.transit import contact
+    from yikatong.transit.models import CardContactSession
+    from yikatong.transit.schemas import ContactOut
+
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("the event loop's connections are PostgreSQL's")
+    seen: list[str] = []
+
+    def statement(_conn, _cursor, sql, *_rest):
+        seen.append(" ".join(sql.split()[:3]))
+
+    event.listen(platform.engine, "before_cursor_execute", statement)
+    try:
+        on_loop = start(client, counter, purpose="read")
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", statement)
+    assert seen == []
+    table = CardContactSession.__table__
+    with platform.uow(read_only=True) as uow:
+        stored = uow.connection().execute(
+            select(table).where(table.c.id == on_loop["contact_id"])).one()
+    assert stored.actor_user == "smk-counter" and stored.version == 1
+    on_thread = contact.start_contact(platform=platform, purpose="read", actor=Actor(
+        user_id=stored.actor_user, role=Role(stored.actor_role),
+        channel=Channel(stored.actor_channel), branch_code=stored.actor_branch,
+        person_id=stored.actor_person, account_id=stored.actor_user_id))
+    assert {**on_loop, "contact_id": None} == {
+        **ContactOut.model_validate(on_thread).model_dump(mode="json"), "contact_id": None}
+    with platform.uow(read_only=True) as uow:
+        rows = {row.id: row._asdict() for row in uow.connection().execute(select(table)).all()}
+    columns = [column.key for column in table.c if column.key not in ("id", "updated_at")]
+    assert ([rows[on_loop["contact_id"]][key] for key in columns]
+            == [rows[on_thread.contact_id][key] for key in columns])
+    # and it goes on through the ORM (its version counter) as any contact does
+    answered = client.post(f"{API}/contacts/{on_loop['contact_id']}/answers",
+                           json={"card_removed": True}, headers=counter)
+    assert answered.status_code == 200 and answered.json()["state"] == "failed", answered.text

@@ -10,7 +10,17 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Select, bindparam, literal_column, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.engine import Dialect
 
 from yikatong.auth.errors import (
@@ -527,6 +537,30 @@ def with_credential(part: Select, *, order_by: tuple[str, ...] = ()) -> Select:
                    *found.c)
             .select_from(anchor.outerjoin(credential, true()).outerjoin(found, true()))
             .order_by(*(found.c[name] for name in order_by)))
+
+
+def credential_cte(name: str = "credential"):
+    """`credential_holder`'s select as a CTE of a larger statement (its columns those of
+    `credential_holder`'s rows, in their order: `credential_answers` cuts them out)."""
+    return _HOLDER_SELECT.cte(name)
+
+
+def in_force_with_role(credential, now, roles) -> ColumnElement[bool]:
+    """SQL that holds of a row of `credential_cte` only where `credential_holder` accepts it
+    at `now` (a bind of the statement) and its role is one of `roles`: `_check_credential`'s
+    tests written again (in force: not revoked, not expired at `now`; its login active; an
+    API key's role one that may hold keys). A statement may act on this (a throttle counted
+    by the credential in the statement that looks it up); the caller still runs
+    `credential_holder` on the row and must never find it refusing what this accepted: the
+    test may be stricter than Python's, never looser (tests/auth/test_credential_sql.py)."""
+    def one_of(values) -> ColumnElement[bool]:
+        return or_(*(credential.c.role == str(value) for value in sorted(map(str, values))))
+
+    return and_(credential.c.revoked_at.is_(None),
+                or_(credential.c.expires_at.is_(None), credential.c.expires_at > now),
+                credential.c.active.is_(True),
+                one_of(roles),
+                or_(credential.c.kind != "api_key", one_of(API_KEY_ROLES)))
 
 
 def credential_params(secret: str) -> dict[str, str]:

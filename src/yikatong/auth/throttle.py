@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -34,7 +35,18 @@ from fastapi.security import OAuth2PasswordRequestForm
 from limits import RateLimitItem, parse
 from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
-from sqlalchemy import Connection, Engine, bindparam, case, delete, func, select, true, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal_column,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
@@ -44,6 +56,8 @@ from yikatong.core.clock import Clock
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.loop_reads import LoopReads
 from yikatong.db.statement import RawStatement
+
+log = logging.getLogger(__name__)
 
 # name -> limit, in the `limits` notation. Each rule says who it counts.
 # The label of the key the counters' names are hashed under (KeyStore.derived_key); a Throttle
@@ -423,19 +437,119 @@ def throttled_per_credential_or_address(credential_rule: str, address_rule: str,
     `address_rule` by address (a bad credential changes nothing: it counts by address).
 
     Neither the credential's lookup nor, on PostgreSQL, the hit leaves the event loop
-    (`_role_of`, `_hit`): a public check by a terminal takes no thread-pool hop for its count."""
+    (`_role_of`, `_hit`): a public check by a terminal takes no thread-pool hop for its count;
+    on PostgreSQL a credential's lookup and its hit are one statement (`_CredentialHit`)."""
     allowed = {str(role) for role in roles}
+    credential_hit = _CredentialHit(credential_rule, allowed)
 
     async def count(request: Request) -> None:
         platform = request.app.state.platform
         credential = presented_credential(request)
-        if credential is not None and await _role_of(platform, credential) in allowed:
-            await _hit(platform, credential_rule, "credential:" + credential)
-        else:
-            await _hit(platform, address_rule, client_address(request))
+        if credential is not None:
+            # On PostgreSQL the lookup and its hit in one statement (one round trip of two)
+            counted = await credential_hit.count(platform, credential)
+            if counted is True:
+                return
+            if counted is None and await _role_of(platform, credential) in allowed:
+                await _hit(platform, credential_rule, "credential:" + credential)
+                return
+        await _hit(platform, address_rule, client_address(request))
 
     count.__name__ = f"throttle_{credential_rule}_or_{address_rule}"
     return Depends(count)
+
+
+class _CredentialHit:
+    """A credential's lookup and, if it is in force with one of `allowed`'s roles, its hit
+    of `rule`, in one statement on the event loop's connection (PostgreSQL): the hit's upsert
+    a data-modifying CTE that inserts only for a credential row `in_force_with_role` accepts.
+    Then the same checks as `_role_of` and `Throttle.hit_on_loop` run in Python on what it
+    fetched: the credential's row through `credential_holder`, the count against the limit.
+    Where the statement's test and Python's disagreed (it is written never to accept what
+    Python refuses) the hit is made alone, as before."""
+
+    def __init__(self, rule: str, allowed: set[str]) -> None:
+        self.rule, self.allowed = rule, allowed
+        self._statement: RawStatement | None = None  # built when first used (auth.service)
+
+    async def count(self, platform, credential: str) -> bool | None:
+        """True: the credential is in force with an allowed role and its hit is counted
+        (TooManyRequests past the limit); False: it is not (nothing counted: the caller
+        counts by address); None: this could not run on the loop (the caller goes the
+        usual way)."""
+        from yikatong.auth.service import credential_answers, credential_holder, credential_params
+        from yikatong.core.errors import DomainError
+        from yikatong.db.raw import answered
+
+        throttle, reads = throttle_of(platform), platform.loop_reads()
+        if not throttle.enabled or reads is None:
+            return None
+        item = throttle.items[self.rule]
+        key = item.key_for(self.rule, throttle._digest("credential:" + credential))
+        now = platform.clock.now()
+        found = await reads.rows(self._built(), {
+            **credential_params(credential), "key": key, "hits": 1, "now": now,
+            "ends_at": now + timedelta(seconds=item.get_expiry())})
+        if found is None:
+            return None
+        [row] = found
+        dialect = platform.engine.dialect
+        try:
+            with answered(credential_answers(dialect, row, credential)):
+                role = credential_holder(connection=None, secret=credential, now=now).role
+        except DomainError:  # not a credential in force
+            role = None
+        hits, window_ends_at = row.hit_hits, row.hit_window_ends_at
+        if role not in self.allowed:
+            if hits is not None:  # never: in_force_with_role is no looser than Python's checks
+                log.error("throttle %s: a credential refused in Python was counted in SQL",
+                          self.rule)
+            return False
+        if hits is None:  # the statement's test stricter than Python's: the hit alone
+            await _hit(platform, self.rule, "credential:" + credential)
+            return True
+        if hits > item.amount:  # FixedWindowRateLimiter.hit's test, as hit_on_loop
+            raise TooManyRequests(
+                retry_after=max(1, math.ceil(window_ends_at.timestamp() - now.timestamp())))
+        return True
+
+    def _built(self) -> RawStatement:
+        if self._statement is None:
+            self._statement = _credential_and_hit(self.allowed)
+        return self._statement
+
+
+def _credential_and_hit(allowed) -> RawStatement:
+    """The credential's row (`credential_holder`'s columns, NULLs when none has the hash) and
+    the hit's count and window end (NULLs when it was not counted), from one statement: the
+    upsert of `_HIT_ALONE` whose row source is the credential's row where in force with an
+    allowed role."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    from yikatong.auth.service import credential_cte, in_force_with_role
+
+    table = ThrottleCounter.__table__
+    now = bindparam("now", type_=table.c.window_ends_at.type)
+    credential = credential_cte()
+    row = (select(bindparam("key", type_=table.c.key.type),
+                  bindparam("hits", type_=table.c.hits.type),
+                  bindparam("ends_at", type_=table.c.window_ends_at.type))
+           .select_from(_ASYNC_COMMIT.join(credential, true()))
+           .where(in_force_with_role(credential, now, allowed)))
+    upsert = insert(table).from_select(["key", "hits", "window_ends_at"], row)
+    ended = table.c.window_ends_at <= now
+    hit = upsert.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={"hits": case((ended, upsert.excluded.hits), else_=table.c.hits + upsert.excluded.hits),
+              "window_ends_at": case((ended, upsert.excluded.window_ends_at),
+                                     else_=table.c.window_ends_at)},
+    ).returning(table.c.hits, table.c.window_ends_at).cte("hit")
+    anchor = select(literal_column("1").label("one")).subquery("anchor")
+    return RawStatement(
+        select(*credential.c, hit.c.hits.label("hit_hits"),
+               hit.c.window_ends_at.label("hit_window_ends_at"))
+        .select_from(anchor.outerjoin(credential, true()).outerjoin(hit, true())),
+        "CredentialHitRow")
 
 
 async def _role_of(platform, credential: str) -> str | None:

@@ -62,6 +62,34 @@ class LoopReads:
         could not run here (the caller runs it on a thread instead)."""
         return await self._run(lambda cursor, dialect: statement.rows_async(cursor, dialect, params))
 
+    async def write(self, statement, params: dict) -> list | None:
+        """The rows of one statement that writes (a db.statement.RawStatement), its own
+        transaction on these autocommit connections, committed as a COMMIT on a thread commits
+        it (synchronous_commit as the server has it). None only if no connection could be had,
+        before anything was sent (the caller writes on a thread instead). Once sent, a failure
+        is raised, never retried elsewhere (the write may have been committed): a refusal of
+        the server (a unique key) as SQLAlchemy raises it (`IntegrityError`, as on a thread),
+        a connection lost as the driver's error (the request fails, as on a thread)."""
+        from sqlalchemy import exc
+
+        connection = await self._take()
+        if connection is None:
+            return None
+        dialect = self._engine.dialect
+        try:
+            rows = await statement.rows_async(self._cursor_of(connection), dialect, params)
+        except BaseException as error:
+            if connection.closed or connection.broken or not isinstance(error, dialect.loaded_dbapi.Error):
+                self._discard(connection)
+            else:  # the server refused the statement: its implicit transaction rolled back
+                self._give_back(connection)
+            if isinstance(error, dialect.loaded_dbapi.Error):
+                raise exc.DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error,
+                                              dialect=dialect) from error
+            raise
+        self._give_back(connection)
+        return rows
+
     async def _run(self, send):
         connection = await self._take()
         if connection is None:

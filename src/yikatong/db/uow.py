@@ -52,6 +52,21 @@ _AUDIT_WITH_KEY_INSERT = RawStatement(insert(AuditRecord.__table__).inline().add
     "AuditWithKeyInsert", columns=_AUDIT_COLUMNS)
 
 
+def audit_fields(*, at, actor: Actor, action: str, entity_type: str, entity_id: str,
+                 before: dict[str, Any] | None, after: dict[str, Any] | None,
+                 reason: str | None, last) -> dict[str, Any]:
+    """An audit record's columns but its hash (`record_hash` of these), chained to `last`,
+    the chain's head ((seq, hash), or None for a chain not begun), personal data masked:
+    what `UnitOfWork.audit` stores."""
+    return dict(
+        at=at, actor_id=actor.user_id, role=str(actor.role),
+        channel=str(actor.channel), action=action, entity_type=entity_type,
+        entity_id=entity_id, seq=(last.seq + 1) if last else 1,
+        before=without_personal_data(before), after=without_personal_data(after),
+        reason=without_personal_data(reason), prev_hash=last.hash if last else GENESIS,
+    )
+
+
 class UnitOfWork:
     def __init__(
         self,
@@ -178,13 +193,9 @@ class UnitOfWork:
         rather than at commit; the caller's transaction is then to be rolled back."""
         entity_id = str(entity_id)
         last = None if new_entity else self._chain_head(entity_type, entity_id)
-        fields = dict(
-            at=self.now(), actor_id=actor.user_id, role=str(actor.role),
-            channel=str(actor.channel), action=action, entity_type=entity_type,
-            entity_id=entity_id, seq=(last.seq + 1) if last else 1,
-            before=without_personal_data(before), after=without_personal_data(after),
-            reason=without_personal_data(reason), prev_hash=last.hash if last else GENESIS,
-        )
+        fields = audit_fields(at=self.now(), actor=actor, action=action, entity_type=entity_type,
+                              entity_id=entity_id, before=before, after=after, reason=reason,
+                              last=last)
         if insert_now:
             connection = self.connection()  # on its own cursor: no SQLAlchemy execution path
             row = {**fields, "hash": record_hash(fields)}

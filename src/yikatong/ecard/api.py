@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from yikatong.api.deps import current_actor, platform_dep
@@ -158,12 +159,42 @@ def _on_rows(platform: Platform, found: dict | None, use_case: Callable[[UnitOfW
              dependencies=[throttled_per_credential("ecard_terminal")])
 async def redeem(body: RedeemIn, actor: Actor = Depends(current_actor),
                  platform: Platform = Depends(platform_dep)):
-    redeemable = await _redeemable_on_loop(platform, body)
-    if redeemable is None:
+    redeemed = await _redeem_on_loop(platform, actor, body)
+    if redeemed is None:
         # One thread-pool hop for the transaction and the answer, built there: a sync route
         # would take a second hop to validate its answer.
         return await run_in_threadpool(_redeem, platform, actor, body)
-    return await run_in_threadpool(_record_redeem, platform, actor, body, redeemable)
+    return redeemed
+
+
+async def _redeem_on_loop(platform: Platform, actor: Actor, body: RedeemIn
+                          ) -> VerificationOut | None:
+    """On PostgreSQL, all of a redeem on the event loop in two statements on the loop's own
+    connections, no thread-pool hop: what it reads (`service.redeem_trip`: the check's
+    selects and the e-card's audit chain head), the checks on those rows (raising what
+    `redeem_token` raises), then what it writes (`service.redeem_write`: the use, the audit
+    record and its key, one autocommit statement, its own transaction). None where the
+    checks cannot run there: then all of the redeem runs on a thread."""
+    reads = platform.loop_reads()
+    if reads is None:
+        return None
+    claims = service.genuine_for_redeem(token=body.token.strip(), business=body.business,
+                                        keys=_keys(platform))
+    trip = await reads.answers(service.redeem_trip(claims))
+    redeemable = _on_rows(platform, trip and trip.found,
+                          lambda uow: service.check_redeemable(uow=uow, claims=claims))
+    if redeemable is None:
+        return None
+    statement, params = service.redeem_write(
+        actor=actor, redeemable=redeemable, business=body.business,
+        terminal_id=body.terminal_id, head=trip.head, now=platform.clock.now())
+    try:
+        written = await reads.write(statement, params)
+    except IntegrityError as error:
+        raise service.redeem_refusal(error) from None
+    if written is None:  # no connection to write on (nothing sent): the thread's way
+        return await run_in_threadpool(_record_redeem, platform, actor, body, redeemable)
+    return verification_out(service.redeemed(redeemable))
 
 
 def _redeem(platform: Platform, actor: Actor, body: RedeemIn) -> VerificationOut:
@@ -171,20 +202,6 @@ def _redeem(platform: Platform, actor: Actor, body: RedeemIn) -> VerificationOut
         return verification_out(service.redeem_token(
             uow=uow, actor=actor, token=body.token.strip(), business=body.business,
             terminal_id=body.terminal_id, keys=_keys(platform)))
-
-
-async def _redeemable_on_loop(platform: Platform, body: RedeemIn) -> service.Redeemable | None:
-    """On PostgreSQL, a redeem's checks on the event loop (as `_verify_on_loop`), raising
-    what `redeem_token` raises; None where they cannot run there (then all of the redeem
-    runs on a thread)."""
-    reads = platform.loop_reads()
-    if reads is None:
-        return None
-    claims = service.genuine_for_redeem(token=body.token.strip(), business=body.business,
-                                        keys=_keys(platform))
-    found = await reads.answers(service.check_trip(claims))
-    return _on_rows(platform, found,
-                    lambda uow: service.check_redeemable(uow=uow, claims=claims))
 
 
 def _record_redeem(platform: Platform, actor: Actor, body: RedeemIn,

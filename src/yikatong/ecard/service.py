@@ -27,6 +27,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, func, insert, null, select, union_all
 from sqlalchemy.exc import IntegrityError
 
+from yikatong.audit.models import AuditCheckpointHead, AuditRecord, AuditRecordKey
+from yikatong.audit.rules import record_hash
 from yikatong.core.actor import Actor, Role
 from yikatong.core.choices import echo
 from yikatong.core.clock import as_utc
@@ -34,7 +36,8 @@ from yikatong.core.errors import ConcurrentChange, Forbidden, InvalidInput
 from yikatong.crypto.protocols import KeyStore
 from yikatong.crypto.sm2 import Sm2Signer, Sm2Verifier
 from yikatong.db.raw import OneTrip, RawSelect, Stacked
-from yikatong.db.uow import UnitOfWork, is_audit_collision
+from yikatong.db.statement import RawStatement
+from yikatong.db.uow import _AUDIT_COLUMNS, UnitOfWork, audit_fields, is_audit_collision
 from yikatong.ecard import rules, status_list
 from yikatong.ecard.errors import (
     ConsentNotGiven,
@@ -562,9 +565,13 @@ def check_trip(claims: TokenClaims) -> OneTrip:
 
 
 def _cut_check(ecard_no: str, nonce: str, dialect, rows: list) -> dict:
+    return _cut_parts(ecard_no, nonce, dialect, _CHECK_TRIP.split(dialect, rows))
+
+
+def _cut_parts(ecard_no: str, nonce: str, dialect, parts: list) -> dict:
     from yikatong.cards.service import _BLOCKS_OF_CARD, _CARD_BY_NO, _CARD_ROWS_OF_PERSON
 
-    ecards, uses, consents, people, cards, blocks = _CHECK_TRIP.split(dialect, rows)
+    ecards, uses, consents, people, cards, blocks = parts
     found = {_ECARD_BY_NO.key({"ecard_no": ecard_no}): ecards,
              _NONCE_USED.key({"nonce": nonce}): uses}
     if not ecards:
@@ -582,6 +589,10 @@ def _cut_check(ecard_no: str, nonce: str, dialect, rows: list) -> dict:
 
 
 def _check_trip() -> Stacked:
+    return Stacked("EcardCheckTripRow", _check_parts())
+
+
+def _check_parts() -> list:
     from yikatong.cards.models import Card, CardBlock
     from yikatong.cards.service import _BLOCKS_OF_CARD, _CARD_ROWS_OF_PERSON
 
@@ -590,7 +601,7 @@ def _check_trip() -> Stacked:
     ecard_id = select(_ECARD_TABLE.c.id).where(by_number).scalar_subquery()
     person_id = select(_ECARD_TABLE.c.person_id).where(by_number).scalar_subquery()
     person = Person.__table__
-    return Stacked("EcardCheckTripRow", [
+    return [
         (select(*_ECARD_COLUMNS).where(by_number), None, _ECARD_BY_NO),
         (select(EcardTokenUse.__table__.c.id)
          .where(EcardTokenUse.__table__.c.nonce == bindparam("nonce")), None, _NONCE_USED),
@@ -603,7 +614,7 @@ def _check_trip() -> Stacked:
         (select(blocks).where(blocks.c.card_id.in_(
             select(cards.c.id).where(cards.c.person_id == person_id))), blocks.c.id,
          _BLOCKS_OF_CARD),
-    ])
+    ]
 
 
 _CHECK_TRIP = _check_trip()
@@ -708,6 +719,111 @@ def record_redeem(*, uow: UnitOfWork, actor: Actor, redeemable: Redeemable, busi
 
 
 _TOKEN_USE_INSERT = insert(EcardTokenUse.__table__)
+
+
+# --- the redeem in two statements on the event loop (PostgreSQL; api._redeem_on_loop) ----------
+
+# The e-card's audit chain head, as UnitOfWork._chain_head reads it (the newest record, else
+# the newest head an archive checkpoint holds), stacked after the check's selects.
+_AUDITS, _ARCHIVED = AuditRecord.__table__, AuditCheckpointHead.__table__
+_REDEEM_HEAD = RawSelect(
+    select(_AUDITS.c.seq, _AUDITS.c.hash)
+    .where(_AUDITS.c.entity_type == bindparam("audit_entity_type"),
+           _AUDITS.c.entity_id == bindparam("ecard_no"))
+    .order_by(_AUDITS.c.seq.desc()).limit(bindparam("one")), "RedeemAuditHeadRow")
+_REDEEM_ARCHIVED_HEAD = RawSelect(
+    select(_ARCHIVED.c.seq, _ARCHIVED.c.hash)
+    .where(_ARCHIVED.c.entity_type == bindparam("audit_entity_type"),
+           _ARCHIVED.c.entity_id == bindparam("ecard_no"))
+    .order_by(_ARCHIVED.c.checkpoint_seq.desc()).limit(bindparam("one")),
+    "RedeemArchivedHeadRow")
+_REDEEM_TRIP = Stacked("EcardRedeemTripRow", [
+    *_check_parts(),
+    (_REDEEM_HEAD._statement, None, _REDEEM_HEAD),
+    (_REDEEM_ARCHIVED_HEAD._statement, None, _REDEEM_ARCHIVED_HEAD),
+])
+_REDEEM_AUDIT_ENTITY = "ecard"
+
+
+@dataclass(frozen=True)
+class RedeemTrip:
+    """What a redeem's one read statement fetched: the check's selects' rows (`found`, for
+    db.raw.answered) and the e-card's audit chain head ((seq, hash), or None)."""
+
+    found: dict
+    head: object
+
+
+def redeem_trip(claims: TokenClaims) -> OneTrip:
+    """`check_trip`'s selects and the e-card's audit chain head in one statement: all a
+    redeem reads, before the one statement that writes it (`redeem_write`)."""
+    ecard_no, nonce = f"{claims.ecard_no:016d}", claims.nonce.hex()
+    return OneTrip(_REDEEM_TRIP.select, {"ecard_no": ecard_no, "nonce": nonce,
+                                         "audit_entity_type": _REDEEM_AUDIT_ENTITY, "one": 1},
+                   functools.partial(_cut_redeem, ecard_no, nonce))
+
+
+def _cut_redeem(ecard_no: str, nonce: str, dialect, rows: list) -> RedeemTrip:
+    *checked, heads, archived = _REDEEM_TRIP.split(dialect, rows)
+    return RedeemTrip(_cut_parts(ecard_no, nonce, dialect, checked),
+                      heads[0] if heads else archived[0] if archived else None)
+
+
+def redeem_write(*, actor: Actor, redeemable: Redeemable, business: str,
+                 terminal_id: str | None, head, now: datetime) -> tuple[RawStatement, dict]:
+    """`record_redeem`'s writes as one statement (PostgreSQL, in autocommit on the event
+    loop's connection: its own transaction): the use, then (reading the use's row, so the
+    unique nonce refuses a second use before anything else is tried) the audit record's key
+    and the record itself, chained to `head` as `UnitOfWork.audit` chains it. A chain that
+    moved since `head` was read collides on the key, as two writers of one chain do in a
+    transaction (ConcurrentChange, `redeem_refusal`); nothing is written then."""
+    claims, ecard_no = redeemable.claims, redeemable.ecard_no
+    fields = audit_fields(at=now, actor=actor, action="ecard.qr_redeemed",
+                          entity_type=_REDEEM_AUDIT_ENTITY, entity_id=ecard_no, before=None,
+                          after={"business": business.strip(), "terminal_id": terminal_id},
+                          reason=None, last=head)
+    return _REDEEM_WRITE, {
+        "nonce": claims.nonce.hex(), "ecard_no": ecard_no, "business": business.strip(),
+        "terminal_id": terminal_id, "used_by": actor.user_id,
+        "token_expires_at": claims.expires_at, "used_at": now,
+        **{f"audit_{name}": value for name, value in fields.items()},
+        "audit_hash": record_hash(fields)}
+
+
+def redeem_refusal(error: IntegrityError) -> Exception:
+    """What `record_redeem` raises for a refused write: the chain's key taken
+    (ConcurrentChange), else the nonce's (another terminal redeemed the code first)."""
+    return ConcurrentChange() if is_audit_collision(error) else _replayed()
+
+
+def redeemed(redeemable: Redeemable) -> Verification:
+    """The answer of a recorded redeem: the check's, marked used (as `record_redeem`)."""
+    return _answer(redeemable.ecard_no, redeemable.name, redeemable.ssn, redeemable.status,
+                   redeemable.claims, None, used=True)
+
+
+def _redeem_write() -> RawStatement:
+    uses, keys = EcardTokenUse.__table__, AuditRecordKey.__table__
+
+    def bound(table, name: str, prefix: str = ""):
+        return bindparam(prefix + name, type_=table.c[name].type)
+
+    use_columns = ("nonce", "ecard_no", "business", "terminal_id", "used_by",
+                   "token_expires_at", "used_at")
+    use = insert(uses).values({name: bound(uses, name) for name in use_columns}
+                              ).returning(uses.c.id).cte("token_use")
+    key = insert(keys).from_select(
+        ["entity_type", "entity_id", "seq"],
+        select(bound(_AUDITS, "entity_type", "audit_"), bound(_AUDITS, "entity_id", "audit_"),
+               bound(_AUDITS, "seq", "audit_")).select_from(use)).cte("audit_key")
+    record = insert(_AUDITS).from_select(
+        list(_AUDIT_COLUMNS),
+        select(*(bound(_AUDITS, name, "audit_") for name in _AUDIT_COLUMNS)).select_from(use))
+    return RawStatement(record.add_cte(use).add_cte(key).returning(_AUDITS.c.seq),
+                        "EcardRedeemWrite")
+
+
+_REDEEM_WRITE = _redeem_write()
 
 
 def _person_named(connection, person_id: int):

@@ -86,6 +86,10 @@ async def start_contact(body: ContactIn, actor: Actor = Depends(current_actor),
     subject = {"top_up": body.order_no, "refund": body.card_no}.get(body.purpose)
     if body.purpose != "read" and not subject:
         raise InvalidInput(reason_zh="缺少订单号或卡号", reason_en="order_no (top_up) or card_no (refund) is required")
+    if body.purpose == "read":  # on PostgreSQL all on the event loop: no thread-pool hop
+        step = await contact.start_read_on_loop(platform=platform, actor=actor)
+        if step is not None:
+            return _contact_out(step)
     # One thread-pool hop for the contact and its answer: a sync route would take a second
     # hop to validate the answer.
     return await run_in_threadpool(_started_contact, platform, actor, body.purpose, subject)

@@ -30,7 +30,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 
 from yikatong.auth.service import (
     credential_answers,
@@ -43,6 +43,7 @@ from yikatong.chip.protocols import CardRemoved
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.errors import DomainError, InvalidInput
 from yikatong.db.raw import OneTrip, RawSelect
+from yikatong.db.statement import RawStatement
 from yikatong.transit import refunds, service
 from yikatong.transit.errors import ContactNotFound, ContactOutOfStep, DeviceTransmitError
 from yikatong.transit.models import CardContactSession
@@ -143,18 +144,48 @@ def start_contact(*, platform, actor: Actor, purpose: Purpose | str, subject: st
     started_at = service.card_time(platform, now)
     awaiting, result, problem = _first_round(platform, actor, purpose, subject, started_at)
     with platform.uow() as uow:
-        session = CardContactSession(
-            id=str(uuid.uuid4()), purpose=str(purpose), subject=subject, actor_user=actor.user_id,
-            actor_user_id=actor.account_id,
-            actor_role=str(actor.role), actor_channel=str(actor.channel), actor_branch=actor.branch_code,
-            actor_person=actor.person_id, started_at=started_at, exchanges=[],
-            awaiting=awaiting, result=result, problem=problem,
-            state="awaiting_card" if awaiting else "failed" if problem else "done",
-            updated_at=uow.now(),
-        )
+        columns = _new_contact(actor, purpose, subject, started_at, awaiting, result, problem,
+                               uow.now())
+        del columns["version"]  # the ORM's version counter sets it
+        session = CardContactSession(**columns)
         uow.session.add(session)
         uow.commit()
     return _step(session)
+
+
+async def start_read_on_loop(*, platform, actor: Actor) -> ContactStep | None:
+    """`start_contact` of a read on PostgreSQL, all on the event loop: its first round (over
+    an empty transcript a read asks the card for its first command before anything else, so
+    the round reads and writes nothing: CPU only) and the contact stored by one INSERT on the
+    loop's own connection, in autocommit its own transaction (db.loop_reads.LoopReads.write),
+    where a thread-pool hop took BEGIN, the ORM's INSERT and COMMIT. The same row, the same
+    step. None where the loop has no connection (nothing was sent): the caller starts the
+    contact on a thread."""
+    reads = platform.loop_reads()
+    if reads is None:
+        return None
+    service.contact_channel(actor)
+    started_at = service.card_time(platform, platform.clock.now())
+    awaiting, result, problem = _first_round(platform, actor, Purpose.READ, None, started_at)
+    row = _new_contact(actor, Purpose.READ, None, started_at, awaiting, result, problem,
+                       platform.clock.now())
+    if await reads.write(_CONTACT_INSERT, row) is None:
+        return None
+    return ContactStep(row["id"], row["purpose"], row["state"], awaiting, result, problem, 0)
+
+
+def _new_contact(actor: Actor, purpose: Purpose, subject: str | None, started_at: datetime,
+                 awaiting: str | None, result: Any, problem: dict | None, now: datetime) -> dict:
+    """A new contact's columns (its version the first, as the ORM's version counter sets it)."""
+    return dict(
+        id=str(uuid.uuid4()), purpose=str(purpose), subject=subject, actor_user=actor.user_id,
+        actor_user_id=actor.account_id,
+        actor_role=str(actor.role), actor_channel=str(actor.channel), actor_branch=actor.branch_code,
+        actor_person=actor.person_id, started_at=started_at, exchanges=[],
+        awaiting=awaiting, result=result, problem=problem,
+        state="awaiting_card" if awaiting else "failed" if problem else "done",
+        updated_at=now, version=1,
+    )
 
 
 def answer_contact(*, platform, actor: Actor, contact_id: str, response: str | None,
@@ -208,6 +239,10 @@ _CONTACT_STEP = RawSelect(select(_CONTACTS.c.id, _CONTACTS.c.purpose, _CONTACTS.
                                  _CONTACTS.c.exchanges, _CONTACTS.c.actor_user_id)
                           .where(_CONTACTS.c.id == bindparam("contact_id")), "ContactStepRow")
 _CONTACT_READ = RawSelect(with_credential(_CONTACT_STEP._statement), "ContactReadRow")
+_CONTACT_INSERT = RawStatement(
+    insert(_CONTACTS).values({column.key: bindparam(column.key, type_=column.type)
+                              for column in _CONTACTS.c}).returning(_CONTACTS.c.id),
+    "ContactInsert")
 
 
 def _session(uow, contact_id: str, actor: Actor) -> CardContactSession:
