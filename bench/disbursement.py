@@ -488,6 +488,7 @@ import os
 import pstats
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -669,6 +670,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="cumulative",
                         help="the profile's order (pstats: cumulative, tottime …)")
+    parser.add_argument("--side-by-side", type=int,
+                        help="banks paid at once (benefits.runs.SIDE_BY_SIDE; 1: one batch at a time)")
+    parser.add_argument("--profile-out", help="with --profile: the cProfile stats to this file")
     parser.add_argument("--no-held", action="store_true",
                         help="every account activated (no held payments)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
@@ -692,6 +696,10 @@ def run_bench(args, workdir: Path) -> None:
     year, month = map(int, args.period.split("-"))
     clock = FixedClock(datetime(year if month > 1 else year - 1, month - 1 or 12, 20, 2, 0, tzinfo=UTC))
     platform = Platform(clock=clock)
+    if args.side_by_side:
+        from yikatong.benefits import runs
+
+        runs.SIDE_BY_SIDE = args.side_by_side
     started = time.perf_counter()
     payees.schema_and_reference_data(platform)
     print(f"schema made and reference data loaded in {time.perf_counter() - started:.1f} s")
@@ -748,12 +756,19 @@ def run_bench(args, workdir: Path) -> None:
         print("\nSQL statements by total time (client side):")
         print(statements.report())
     if profiler:
+        if args.profile_out:
+            profiler.dump_stats(args.profile_out)
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(30)
         print(out.getvalue())
 
 
-STEPS = ("_map_payments", "_plan_batches", "_write_files", "_submit", "_read_results", "_reconcile")
+# benefits.runs' step functions, by the name the bench prints. The batch steps run in a thread
+# per bank on PostgreSQL (runs.SIDE_BY_SIDE at a time): their seconds are summed over the
+# threads, so together they can exceed the run's wall time.
+STEPS = {"_map_payments": "map_payments", "_plan_batches": "plan_batches",
+         "_write_file": "write_files", "_submit_batch": "submit", "_read_result": "read_results",
+         "_reconcile": "reconcile"}
 
 
 class Steps:
@@ -766,6 +781,7 @@ class Steps:
         self.seconds: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)  # this process's CPU seconds per step
         self.bank: dict[str, float] = defaultdict(float)  # the bank's process, by its steps
+        self._adding = threading.Lock()
         self._saved = {name: getattr(runs, name) for name in STEPS}
         for name, function in self._saved.items():
             setattr(runs, name, self._timed(name, function))
@@ -781,7 +797,8 @@ class Steps:
             try:
                 return function(*args, **kwargs)
             finally:
-                self.bank[name] += time.perf_counter() - started
+                with self._adding:
+                    self.bank[name] += time.perf_counter() - started
         return timed
 
     def _bank_steps(self, function):
@@ -791,18 +808,22 @@ class Steps:
             try:
                 return function(*args, **kwargs)
             finally:
-                for step, seconds in disbursement.LAST_STEPS.items():
-                    self.bank[step] += seconds
+                with self._adding:
+                    for step, seconds in disbursement.last_steps().items():
+                        self.bank[step] += seconds
         return process
 
     def _timed(self, name, function):
-        def timed(*args, **kwargs):
-            started, cpu = time.perf_counter(), time.process_time()
+        label = STEPS[name]
+
+        def timed(*args, **kwargs):  # CPU of this thread (the batch steps run in several)
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 return function(*args, **kwargs)
             finally:
-                self.seconds[name] += time.perf_counter() - started
-                self.cpu[name] += time.process_time() - cpu
+                with self._adding:
+                    self.seconds[label] += time.perf_counter() - started
+                    self.cpu[label] += time.thread_time() - cpu
         return timed
 
     def restore(self) -> None:
