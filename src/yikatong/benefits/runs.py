@@ -420,11 +420,11 @@ def _open_batches(uow: UnitOfWork, run_id: int) -> list[Batch]:
 # How many banks' batches are paid at once on PostgreSQL (a thread each: the file written,
 # submitted, the bank's processing, the result read and settled). A batch is mostly the
 # database's work in its own backend, and the platform's and the bank's Python of one batch
-# runs while the database works on another's: on two cores two banks side by side took the
-# batches' wall time from 8.0 to 4.6 s at 100,000 payees (bench/disbursement.py, disb4).
-# The banks touch no common row (each bank's own rows, its own settlement book and journals;
-# the run's payments by batch); a bank's batches stay in order in one thread. SQLite has one
-# writer: one batch at a time there.
+# can run while the database works on another's; what it is worth depends on idle cores
+# (bench/disbursement.py, disb4: `--side-by-side 1` runs one batch at a time). The banks
+# touch no common row (each bank's own rows, its own settlement book and journals; the run's
+# payments by batch); a bank's batches stay in order in one thread. SQLite has one writer:
+# one batch at a time there.
 SIDE_BY_SIDE = 2
 
 _STAGES = {"planned": "writing bank files / 生成代发文件",
