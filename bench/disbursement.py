@@ -499,9 +499,12 @@ anti-join 0.14 s. No Python: the database does the work, and about a third of it
 is the foreign key. The profile's 100,110 psycopg fetchone calls (100k run) are the reference
 office's list read a row at a time (paying_office.compute_payee_list iterates the result: one
 DBAPI fetchone a row; 0.11 s cumulative at 20k under the profiler, checked with
-`--profile-out` and pstats' callers): now fetched 10,000 rows at a time (`.partitions`):
-compute_payee_list 0.263 → 0.106 s cumulative at 20k under the profiler, 20,002 fetchone calls
-→ 3 fetchmany.
+`--profile-out` and pstats' callers). Fetching 10,000 rows at a time (`.partitions`) was
+tried: compute_payee_list 0.263 → 0.106 s cumulative at 20k under the profiler (20,002
+fetchone calls → 3 fetchmany), but at 100k without the profiler the payee list's CPU rose
+(0.59-0.64 s in this branch's runs before it, 0.77-0.84 s in the three after it, main 0.61 s
+in the same minutes; perhaps the garbage collector walking 10,000 live rows a block): dropped,
+not understood.
 
 What changed: **the banks' batches side by side on PostgreSQL** (benefits.runs._pay_batches,
 `SIDE_BY_SIDE = 2` threads, the banks shared out largest first; in a thread a bank's batches
@@ -526,7 +529,22 @@ change; every row, posting, audit record and check is as before.
 | disb4, 20:53, 15.3 → 14.4 | 22.96 s | 1.86 s | 12.3× | 7.11 s | 3.23× | 15.7 s (28.3) | 8.21 s |
 | before, 20:55, 12.7 → 11.7 | 23.15 s | 1.60 s | 14.4× | 6.70 s | 3.45× | 15.5 s | 7.79 s |
 
-**Not shown at this load.** With two threads the batches' steps each took about twice as
+**The quieter pair at the end (21:06-21:08, load 2.2-2.8, one run each, in this order):**
+
+| 100k | run | bare COPY | ratio | all-rows COPY | ratio | batch phase wall (threads' sum) | CPU here / backends |
+|---|---|---|---|---|---|---|---|
+| before (main 101cca4) | 10.37 s | 0.65 s | 15.9× | 2.84 s | 3.65× | ~7.5 s | 2.94 / 7.16 s |
+| disb4 (2 threads) | 9.63 s | 0.65 s | 14.8× | 2.50 s | 3.85× | ~6.4 s (11.9) | 3.34 / 7.58 s |
+| disb4 --side-by-side 1 | 10.90 s | 0.62 s | 17.7× | 2.57 s | 4.24× | ~7.7 s | 3.26 / 7.40 s |
+| disb4 (2 threads) | 10.35 s | 0.70 s | 14.8× | 2.56 s | 4.03× | ~7.0 s (13.3) | 3.51 / 8.09 s |
+
+(these three disb4 runs had the `.partitions` change above, since reverted; it touches only
+the payee list.) So at load ~2.5 the two threads take the batch phase from 7.5-7.7 s to
+6.4-7.0 s (-10 to -15 %), the run from 10.4-10.9 s to 9.6-10.4 s: far from halving it, because
+each batch step takes about twice as long when two run at once (threads' sum 11.9-13.3 s
+against 7.3-7.7 s).
+
+**At the higher loads above the gain was not shown either.** With two threads the batches' steps each took about twice as
 long (their sum 28-30 s against 15.5-29 s for one thread): the two vCPUs were already taken
 by other helpers' backends, and a direct test gave no parallel gain either (two concurrent
 INSERT … SELECTs of 200,000 indexed rows into two tables, logged or unlogged: 3.26 s each,
