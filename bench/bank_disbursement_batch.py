@@ -95,11 +95,11 @@ def main() -> None:
                                         batch_id=batch_id)
             uow.commit()
         t2 = time.perf_counter()
-        steps = dict(disbursement.LAST_STEPS)
+        steps = disbursement.last_steps()
         with bank.uow() as uow:
             disbursement.write_result(uow=uow, files=bank.files, bank_code="ICBC",
                                       batch_id=batch_id,
-                                      rows=disbursement._OUTCOME_CACHE.pop(("ICBC", batch_id)))
+                                      rows=disbursement._outcome_of("ICBC", batch_id))
         t3 = time.perf_counter()
         bare = bare_copy(url, batch_id, rows) if not args.sqlite else float("nan")
         print(f"month {month}: receive {t1 - t0:.2f} s, process {t2 - t1:.2f} s, result file "

@@ -476,6 +476,102 @@ COPY took 6.20 s in the first run and 3.91 s in the second). The run's own Pytho
 of CPU now against 13.14 s in the database's backends: what is left is the database's work
 (inserts into indexed tables, their foreign-key checks) and the turns the Python side and the
 database take (no overlap between the banks' batches).
+
+## Measured in disb4 (2026-12-05, 19:57-20:56 UTC, branch disb4)
+
+**Load average 3-18 throughout** (3-7 in the first half hour, 9-18 after: other helpers'
+PostgreSQL suites, whose backends run at normal priority). "before" is main at 101cca4
+(git archive, its own bench file); 100,000 payees, default mix. The batch steps now run in
+threads, so the bench times them per batch and sums over the threads (write_files, submit,
+read_results can add up to more than the run's wall time); the batch phase's wall time below
+is the run less the payee list, the mapping, the planning and the reconciliation.
+
+Where the time was (auto_explain with log_analyze and log_triggers, main's code, load ~7, per
+16,667-row batch): decide 0.22-0.55 s, bank_transactions 0.17-0.47 s (its foreign-key check to
+bank_accounts 0.09-0.24 s: 16,667 row locks on committed rows), the customers' upsert
+0.23-0.48 s (every ON CONFLICT an update of a full page: not HOT), postings 0.29-0.5 s (the
+foreign-key checks to ledger_journals and ledger_accounts 0.08 s each). **The mapping at 100k
+(2.6 s at load 7, the question the brief asked)**: one INSERT … SELECT, 1.0 s the SELECT (the
+joins 0.39 s, the window's sort by bank and line 0.35 s, the sort by line 0.14 s: all in
+memory), the rest the inserts into the heap and four indexes and **0.47 s the foreign-key
+check to benefit_runs (100,000 RI queries locking the one run row)**; the unpayable-pension
+anti-join 0.14 s. No Python: the database does the work, and about a third of its insert time
+is the foreign key. The profile's 100,110 psycopg fetchone calls (100k run) are the reference
+office's list read a row at a time (paying_office.compute_payee_list iterates the result: one
+DBAPI fetchone a row; 0.11 s cumulative at 20k under the profiler, checked with
+`--profile-out` and pstats' callers). Fetching 10,000 rows at a time (`.partitions`) was
+tried: compute_payee_list 0.263 → 0.106 s cumulative at 20k under the profiler (20,002
+fetchone calls → 3 fetchmany), but at 100k without the profiler the payee list's CPU rose
+(0.59-0.64 s in this branch's runs before it, 0.77-0.84 s in the three after it, main 0.61 s
+in the same minutes; perhaps the garbage collector walking 10,000 live rows a block): dropped,
+not understood.
+
+What changed: **the banks' batches side by side on PostgreSQL** (benefits.runs._pay_batches,
+`SIDE_BY_SIDE = 2` threads, the banks shared out largest first; in a thread a bank's batches
+in order, each through file → submission → the bank's processing → result settled, every
+step committed as before, so a crash leaves each batch in a state `run` resumes from; SQLite
+as before: all files, then all submissions, then all results). What it took: the in-process
+bank processes at submit only the submitted batch's bank (`process_received(bank,
+bank_code)`; the node still processes everything received), its parse and outcome caches
+under a lock and kept per batch (not cleared by another thread's batch), its step clock per
+thread (`last_steps()`); `Platform.get` makes a service once under a lock (two threads asking
+first made two BankRelays, each with its own lock); killpoint counts under a lock. No schema
+change; every row, posting, audit record and check is as before.
+
+| 100k, load before → after | run | bare COPY | ratio | all-rows COPY | ratio | batch phase wall (threads' sum) | backends' CPU |
+|---|---|---|---|---|---|---|---|
+| before, 20:04, 4.5 → 4.2 | 11.80 s | 0.83 s | 14.2× | 3.67 s | 3.21× | 8.7 s | 7.27 s |
+| disb4, 20:05, 3.8 → ~4 | 11.01 s | 0.69 s | 16.1× | 3.43 s | 3.21× | 7.8 s (14.8) | 7.47 s |
+| disb4, 20:06, 3.3 → ~4 | 14.02 s | — | — | — | — | 9.6 s (17.9) | — |
+| before, 20:49, 13.3 → 16.5 | 37.01 s | 1.71 s | 21.7× | 8.18 s | 4.52× | 28.9 s | 7.89 s |
+| disb4, 20:50, 14.9 → 14.0 | 23.30 s | 1.81 s | 12.8× | 6.81 s | 3.42× | 15.9 s (29.7) | 8.73 s |
+| disb4 --side-by-side 1, 14.3 → 18.5 | 42.55 s | 2.27 s | 18.8× | 6.69 s | 6.36× | 32.4 s | 8.26 s |
+| disb4, 20:53, 15.3 → 14.4 | 22.96 s | 1.86 s | 12.3× | 7.11 s | 3.23× | 15.7 s (28.3) | 8.21 s |
+| before, 20:55, 12.7 → 11.7 | 23.15 s | 1.60 s | 14.4× | 6.70 s | 3.45× | 15.5 s | 7.79 s |
+
+**The quieter pair at the end (21:06-21:08, load 2.2-2.8, one run each, in this order):**
+
+| 100k | run | bare COPY | ratio | all-rows COPY | ratio | batch phase wall (threads' sum) | CPU here / backends |
+|---|---|---|---|---|---|---|---|
+| before (main 101cca4) | 10.37 s | 0.65 s | 15.9× | 2.84 s | 3.65× | ~7.5 s | 2.94 / 7.16 s |
+| disb4 (2 threads) | 9.63 s | 0.65 s | 14.8× | 2.50 s | 3.85× | ~6.4 s (11.9) | 3.34 / 7.58 s |
+| disb4 --side-by-side 1 | 10.90 s | 0.62 s | 17.7× | 2.57 s | 4.24× | ~7.7 s | 3.26 / 7.40 s |
+| disb4 (2 threads) | 10.35 s | 0.70 s | 14.8× | 2.56 s | 4.03× | ~7.0 s (13.3) | 3.51 / 8.09 s |
+
+(these three disb4 runs had the `.partitions` change above, since reverted; it touches only
+the payee list.) So at load ~2.5 the two threads take the batch phase from 7.5-7.7 s to
+6.4-7.0 s (-10 to -15 %), the run from 10.4-10.9 s to 9.6-10.4 s: far from halving it, because
+each batch step takes about twice as long when two run at once (threads' sum 11.9-13.3 s
+against 7.3-7.7 s).
+
+**At the higher loads above the gain was not shown either.** With two threads the batches' steps each took about twice as
+long (their sum 28-30 s against 15.5-29 s for one thread): the two vCPUs were already taken
+by other helpers' backends, and a direct test gave no parallel gain either (two concurrent
+INSERT … SELECTs of 200,000 indexed rows into two tables, logged or unlogged: 3.26 s each,
+against 1.5-2.1 s alone; two Python spin loops did scale, 2.5 s alone, 2.7-2.8 s together).
+Whether the threads halve the batch phase on a quiet machine (the brief's 10.88 s run, 6.06 s
+of submit) is for a quiet pair to say: `--side-by-side 1` against the default, same minutes.
+The threads cost nothing measurable in CPU (this process 2.9-3.8 s, backends 7.3-8.7 s in
+both modes).
+
+**1,000,000 payees** (disb4, 20:41-20:48, load 8.9 before the run, 12.9-14.2 after; every
+check passed: 978,000 posted each with its ledger credit, 20,000 held, 2,000 failed, 24
+batches each with its one bank audit record naming its rows): **run 219.6 s, bare COPY
+18.8 s (11.7×), all-rows COPY 77.1 s (5,956,354 rows: 2.85×)**; payee list 31.4, mapping
+33.2, planning 0.5, the batch phase ~152 s wall (threads' sum: files 19.2, submit 231.7,
+results 46.0: the two threads busy together throughout), reconciliation 2.8; CPU 32.7 s here,
+90.1 s in the backends. For comparison only (other minutes, other load): disbfast's 1M at
+load 13.7-15.5 took 353.3 s (its batch phase 259 s), disb2's at load 2.3-4.0 149-150 s.
+
+Left, in order of payoff: (1) the foreign-key checks, now measured per statement: 0.47 s of
+the mapping's 100k insert (benefit_runs), 0.09-0.24 s a 16,667-row batch for bank_transactions
+→ bank_accounts, 2 × 0.08 s for the postings: a schema decision (migration) for the lead;
+(2) a quiet pair for the side-by-side threads, and 3 threads tried (the Python of one batch
+and two backends); (3) the customers' upsert updates full pages (not HOT; disb3's
+fillfactor 85 try showed nothing at load 23-26: worth a quiet retry); (4) the re-reads of a
+batch's bank_disbursement_rows (transactions, credit, postings, outcome: 10-35 ms each a
+batch) as one chain of data-modifying CTEs — small, and disb's try of the postings in the
+upsert's statement was planned as a nested loop.
 """
 
 from __future__ import annotations
@@ -488,6 +584,7 @@ import os
 import pstats
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -669,6 +766,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="cumulative",
                         help="the profile's order (pstats: cumulative, tottime …)")
+    parser.add_argument("--side-by-side", type=int,
+                        help="banks paid at once (benefits.runs.SIDE_BY_SIDE; 1: one batch at a time)")
+    parser.add_argument("--profile-out", help="with --profile: the cProfile stats to this file")
     parser.add_argument("--no-held", action="store_true",
                         help="every account activated (no held payments)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
@@ -692,6 +792,10 @@ def run_bench(args, workdir: Path) -> None:
     year, month = map(int, args.period.split("-"))
     clock = FixedClock(datetime(year if month > 1 else year - 1, month - 1 or 12, 20, 2, 0, tzinfo=UTC))
     platform = Platform(clock=clock)
+    if args.side_by_side:
+        from yikatong.benefits import runs
+
+        runs.SIDE_BY_SIDE = args.side_by_side
     started = time.perf_counter()
     payees.schema_and_reference_data(platform)
     print(f"schema made and reference data loaded in {time.perf_counter() - started:.1f} s")
@@ -748,12 +852,19 @@ def run_bench(args, workdir: Path) -> None:
         print("\nSQL statements by total time (client side):")
         print(statements.report())
     if profiler:
+        if args.profile_out:
+            profiler.dump_stats(args.profile_out)
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(30)
         print(out.getvalue())
 
 
-STEPS = ("_map_payments", "_plan_batches", "_write_files", "_submit", "_read_results", "_reconcile")
+# benefits.runs' step functions, by the name the bench prints. The batch steps run in a thread
+# per bank on PostgreSQL (runs.SIDE_BY_SIDE at a time): their seconds are summed over the
+# threads, so together they can exceed the run's wall time.
+STEPS = {"_map_payments": "map_payments", "_plan_batches": "plan_batches",
+         "_write_file": "write_files", "_submit_batch": "submit", "_read_result": "read_results",
+         "_reconcile": "reconcile"}
 
 
 class Steps:
@@ -766,6 +877,7 @@ class Steps:
         self.seconds: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)  # this process's CPU seconds per step
         self.bank: dict[str, float] = defaultdict(float)  # the bank's process, by its steps
+        self._adding = threading.Lock()
         self._saved = {name: getattr(runs, name) for name in STEPS}
         for name, function in self._saved.items():
             setattr(runs, name, self._timed(name, function))
@@ -781,7 +893,8 @@ class Steps:
             try:
                 return function(*args, **kwargs)
             finally:
-                self.bank[name] += time.perf_counter() - started
+                with self._adding:
+                    self.bank[name] += time.perf_counter() - started
         return timed
 
     def _bank_steps(self, function):
@@ -791,18 +904,22 @@ class Steps:
             try:
                 return function(*args, **kwargs)
             finally:
-                for step, seconds in disbursement.LAST_STEPS.items():
-                    self.bank[step] += seconds
+                with self._adding:
+                    for step, seconds in disbursement.last_steps().items():
+                        self.bank[step] += seconds
         return process
 
     def _timed(self, name, function):
-        def timed(*args, **kwargs):
-            started, cpu = time.perf_counter(), time.process_time()
+        label = STEPS[name]
+
+        def timed(*args, **kwargs):  # CPU of this thread (the batch steps run in several)
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 return function(*args, **kwargs)
             finally:
-                self.seconds[name] += time.perf_counter() - started
-                self.cpu[name] += time.process_time() - cpu
+                with self._adding:
+                    self.seconds[label] += time.perf_counter() - started
+                    self.cpu[label] += time.thread_time() - cpu
         return timed
 
     def restore(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -50,6 +51,9 @@ class Platform:
         self.after_commit: list[Callable[[], None]] = []
         self._services: dict[Any, Any] = {}
         self._factories: dict[Any, Callable[[Platform], Any]] = {}
+        # a service made once even when two threads ask first at once (re-entrant: factories
+        # ask for other services)
+        self._making = threading.RLock()
         wirings = [
             wiring for module in sorted(pkgutil.iter_modules(yikatong.__path__), key=lambda m: m.name)
             if module.ispkg and (wiring := _optional_module(f"yikatong.{module.name}.wiring"))
@@ -144,9 +148,11 @@ class Platform:
 
     def get(self, protocol: type[T] | Any) -> T:
         if protocol not in self._services:
-            if protocol not in self._factories:
-                raise LookupError(f"no implementation registered for {protocol!r}")
-            self._services[protocol] = self._factories[protocol](self)
+            with self._making:
+                if protocol not in self._services:
+                    if protocol not in self._factories:
+                        raise LookupError(f"no implementation registered for {protocol!r}")
+                    self._services[protocol] = self._factories[protocol](self)
         return self._services[protocol]
 
 

@@ -63,6 +63,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -99,18 +100,25 @@ RECEIVED, PROCESSED = "received", "processed"
 _STAGE = "bank_disb_stage"
 
 
-# Seconds per step of the last `process` in this process (the bench prints them).
-LAST_STEPS: dict[str, float] = {}
+# Seconds per step of the last `process` in this thread (the bench prints them): the
+# platform's run hands the banks' batches to the bank from several threads at once.
+_LAST = threading.local()
+
+
+def last_steps() -> dict[str, float]:
+    """Seconds per step of the last `process` in this thread."""
+    return dict(getattr(_LAST, "steps", {}))
 
 
 class _Steps:
     def __init__(self) -> None:
-        LAST_STEPS.clear()
+        self.steps: dict[str, float] = {}
+        _LAST.steps = self.steps
         self._at = time.perf_counter()
 
     def step(self, name: str) -> None:
         now = time.perf_counter()
-        LAST_STEPS[name] = LAST_STEPS.get(name, 0.0) + now - self._at
+        self.steps[name] = self.steps.get(name, 0.0) + now - self._at
         self._at = now
 
 
@@ -178,8 +186,11 @@ def receive(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str, 
 # The last files parsed at receipt, by (bank, batch, SM3): processing right after the receipt
 # (in-process at submit, or the node's worker) need not read and parse them again. The SM3 in
 # the key is of the rows part, so a file changed in the drop meanwhile is never taken for it.
+# Several threads may receive and process batches at once (the platform's run pays the
+# banks side by side): the caches below are changed under `_CACHES`.
 _PARSED: dict[tuple[str, str, str], tuple] = {}
 _PARSED_KEEP = 4
+_CACHES = threading.Lock()
 
 
 def _read(files: FileDrop, bank_code: str, batch_id: str, file_name: str, sm3_hex: str,
@@ -187,12 +198,13 @@ def _read(files: FileDrop, bank_code: str, batch_id: str, file_name: str, sm3_he
                                         list[bankfiles.DisbursementRow]]:
     """The file's header and rows; at receipt (`fresh`) always read from the drop."""
     key = (bank_code, batch_id, sm3_hex.lower())
-    if key in _PARSED and not fresh:
-        return _PARSED[key]
+    if not fresh and (parsed := _PARSED.get(key)) is not None:
+        return parsed
     parsed = _parse(files, bank_code, batch_id, file_name, sm3_hex)
-    while len(_PARSED) >= _PARSED_KEEP:
-        _PARSED.pop(next(iter(_PARSED)))
-    _PARSED[key] = parsed
+    with _CACHES:
+        while len(_PARSED) >= _PARSED_KEEP:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = parsed
     return parsed
 
 
@@ -253,8 +265,10 @@ def process(*, uow: UnitOfWork, files: FileDrop, bank_code: str, batch_id: str) 
     batch.status, batch.processed_at = PROCESSED, now
     batch.journal_request_id = journal
     batch.result_file = bankfiles.result_file_name(batch_id)
-    _OUTCOME_CACHE.clear()  # the result file is written from these once committed
-    _OUTCOME_CACHE[(bank_code, batch_id)] = outcome
+    with _CACHES:  # the result file is written from these once committed
+        while len(_OUTCOME_CACHE) >= _OUTCOME_KEEP:
+            _OUTCOME_CACHE.pop(next(iter(_OUTCOME_CACHE)))
+        _OUTCOME_CACHE[(bank_code, batch_id)] = outcome
     uow.session.flush()
     clock.step("totals")
     uow.audit(actor=bank_actor(bank_code), action="bank.disbursement_processed",
@@ -455,6 +469,7 @@ SELECT row_ref, status, reason_code, amount_fen, COALESCE(first_id, id)
 FROM bank_disbursement_rows WHERE batch_pk = :pk ORDER BY line_no
 """)
 _OUTCOME_CACHE: dict[tuple[str, str], list] = {}
+_OUTCOME_KEEP = 4  # one a thread processing batches (a batch left out is read back: _OUTCOMES)
 
 
 # PostgreSQL: the customers' accounts moved, and the missing ones opened, in ONE upsert
@@ -572,11 +587,16 @@ def received_batches(*, uow: UnitOfWork, bank_codes: frozenset[str] | None = Non
     return [(code, batch) for code, batch in uow.session.execute(query)]
 
 
-def process_received(bank) -> int:
+def process_received(bank, bank_code: str | None = None) -> int:
     """Process every received batch of the bank (each in its own transaction), then write its
-    result file; how many were processed. Run at submit (in-process) and by the bank's node."""
+    result file; how many were processed. Run at submit (in-process: only the submitted
+    batch's `bank_code`, so that the banks' batches submitted from several threads are each
+    processed by the thread that submitted them) and by the bank's node (all)."""
+    codes = bank.bank_codes
+    if bank_code is not None:
+        codes = frozenset({bank_code}) & codes if codes is not None else frozenset({bank_code})
     with bank.uow() as uow:
-        waiting = received_batches(uow=uow, bank_codes=bank.bank_codes)
+        waiting = received_batches(uow=uow, bank_codes=codes)
     done = 0
     for bank_code, batch_id in waiting:
         try:
@@ -591,9 +611,14 @@ def process_received(bank) -> int:
             continue
         with bank.uow() as uow:  # committed: the outcome `process` kept is the batch's
             write_result(uow=uow, files=bank.files, bank_code=bank_code, batch_id=view.batch_id,
-                         rows=_OUTCOME_CACHE.pop((bank_code, batch_id), None))
+                         rows=_outcome_of(bank_code, batch_id))
         done += 1
     return done
+
+
+def _outcome_of(bank_code: str, batch_id: str) -> list | None:
+    with _CACHES:
+        return _OUTCOME_CACHE.pop((bank_code, batch_id), None)
 
 
 # ---------------------------------------------------------------------------------------

@@ -241,7 +241,7 @@ class ReferenceBankGateway(RequestingGateway):
         receipt = super().submit_disbursement(bank_code=bank_code, batch_id=batch_id,
                                               file_name=file_name, sm3_hex=sm3_hex)
         try:
-            disbursement.process_received(self.bank)
+            disbursement.process_received(self.bank, bank_code)
         except SQLAlchemyError:  # the receipt stands; the bank's job processes it later
             log.exception("the reference bank could not process batch %s now", batch_id)
         return receipt
@@ -250,7 +250,7 @@ class ReferenceBankGateway(RequestingGateway):
         name = super().disbursement_result(bank_code=bank_code, batch_id=batch_id)
         if name is None:  # left received (a crash, a conflict): process it now
             try:
-                disbursement.process_received(self.bank)
+                disbursement.process_received(self.bank, bank_code)
             except SQLAlchemyError:
                 log.exception("the reference bank could not process batch %s now", batch_id)
                 return None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -175,9 +176,7 @@ def run(platform, *, actor: Actor, programme_code: str, period: str,
         _plan_batches(uow, actor, run_id)
         uow.commit()
     killpoint("run.batched")
-    _write_files(platform, actor, run_id, root, progress)
-    _submit(platform, actor, run_id, progress)
-    _read_results(platform, actor, run_id, root, progress)
+    _pay_batches(platform, actor, run_id, root, progress)
     with platform.uow() as uow:
         open_batches = _open_batches(uow, run_id)
         reconciled = uow.session.get(Run, run_id).state == "reconciled"
@@ -418,34 +417,82 @@ def _open_batches(uow: UnitOfWork, run_id: int) -> list[Batch]:
         Batch.run_id == run_id, Batch.state != "settled").order_by(Batch.bank_code, Batch.seq)).scalars())
 
 
-def _batches_in(platform, run_id: int, state: str) -> list[tuple[int, str]]:
+# How many banks' batches are paid at once on PostgreSQL (a thread each: the file written,
+# submitted, the bank's processing, the result read and settled). A batch is mostly the
+# database's work in its own backend, and the platform's and the bank's Python of one batch
+# can run while the database works on another's; what it is worth depends on idle cores
+# (bench/disbursement.py, disb4: `--side-by-side 1` runs one batch at a time). The banks
+# touch no common row (each bank's own rows, its own settlement book and journals; the run's
+# payments by batch); a bank's batches stay in order in one thread. SQLite has one writer:
+# one batch at a time there.
+SIDE_BY_SIDE = 2
+
+_STAGES = {"planned": "writing bank files / 生成代发文件",
+           "written": "submitting to banks / 提交银行",
+           "submitted": "reading bank results / 读取银行回盘"}
+
+
+def _pay_batches(platform, actor: Actor, run_id: int, root, progress: Progress) -> None:
+    """Every open batch through its file, the bank and its result, each step committed on its
+    own (a batch's state says where it stands: planned → written → submitted → settled). On
+    PostgreSQL `SIDE_BY_SIDE` banks at a time, a bank's batches in order; on SQLite all files
+    first, then every submission, then every result."""
     with platform.uow() as uow:
-        return [(b.id, b.batch_id) for b in _open_batches(uow, run_id) if b.state == state]
+        batches = [(b.id, b.bank_code, b.state) for b in _open_batches(uow, run_id)]
+        side_by_side = on_postgres(uow.connection()) and SIDE_BY_SIDE > 1
+    states = list(_STAGES)
+    advance = {state: progress.stage(description, sum(
+        1 for *_, now in batches if now in states[:states.index(state) + 1]))
+        for state, description in _STAGES.items()}
+    by_bank: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for batch_pk, bank_code, state in batches:
+        by_bank[bank_code].append((batch_pk, state))
+    if not side_by_side or len(by_bank) < 2:
+        for state, step in (("planned", _write_file), ("written", _submit_batch),
+                            ("submitted", _read_result)):
+            for batch_pk, _, now in batches:
+                if states.index(now) <= states.index(state):
+                    step(platform, actor, run_id, root, batch_pk)
+                    advance[state](1)
+        return
+    gateway = platform.get(BankGateway)  # made here, before the threads ask for it
+
+    def pay(bank_batches: list[tuple[int, str]]) -> None:
+        for batch_pk, now in bank_batches:
+            for state, step in (("planned", _write_file), ("written", _submit_batch),
+                                ("submitted", _read_result)):
+                if states.index(now) <= states.index(state):
+                    step(platform, actor, run_id, root, batch_pk, gateway=gateway)
+                    advance[state](1)
+
+    largest_first = sorted(by_bank.values(), key=len, reverse=True)
+    with ThreadPoolExecutor(max_workers=SIDE_BY_SIDE, thread_name_prefix="benefits-bank") as pool:
+        done = [pool.submit(pay, bank_batches) for bank_batches in largest_first]
+    for future in done:
+        future.result()  # (the first failure raised, once every bank's thread has ended)
 
 
-def _write_files(platform, actor: Actor, run_id: int, root, progress: Progress) -> None:
-    todo = _batches_in(platform, run_id, "planned")
-    advance = progress.stage("writing bank files / 生成代发文件", len(todo))
-    for batch_pk, _ in todo:
-        with platform.uow() as uow:
-            batch = uow.session.get(Batch, batch_pk)
-            the_run = uow.session.get(Run, run_id)
-            spec = packaged_programmes().programmes[the_run.programme_code]
-            memo = f"{spec.name_zh} {the_run.period}"
-            path = filedrop.to_bank(root, batch.bank_code, batch.batch_id)
-            write = _write_file_by_copy if on_postgres(uow.connection()) else _write_file_by_rows
-            count, total, sm3_hex, refs = write(uow.connection(), the_run, batch, memo, path)
-            batch.row_count, batch.total_fen, batch.sm3_hex = count, total, sm3_hex
-            batch.first_row_ref, batch.last_row_ref = refs
-            batch.file_name, batch.state, batch.updated_at = path.name, "written", uow.now()
-            # The batch is one change: its audit record names its rows.
-            uow.audit(actor=actor, action="benefits.batch_written", entity_type="benefit_batch",
-                      entity_id=batch.batch_id,
-                      after={"rows": count, "total_fen": total, "first_row_ref": refs[0],
-                             "last_row_ref": refs[1], "sm3": sm3_hex, "file": path.name})
-            uow.commit()
-        killpoint("batch.written")
-        advance(1)
+def _write_file(platform, actor: Actor, run_id: int, root, batch_pk: int,
+                gateway: BankGateway | None = None) -> None:  # noqa: ARG001
+    """A planned batch's file in the drop; the batch `written`."""
+    with platform.uow() as uow:
+        batch = uow.session.get(Batch, batch_pk)
+        the_run = uow.session.get(Run, run_id)
+        spec = packaged_programmes().programmes[the_run.programme_code]
+        memo = f"{spec.name_zh} {the_run.period}"
+        path = filedrop.to_bank(root, batch.bank_code, batch.batch_id)
+        write = _write_file_by_copy if on_postgres(uow.connection()) else _write_file_by_rows
+        count, total, sm3_hex, refs = write(uow.connection(), the_run, batch, memo, path)
+        batch.row_count, batch.total_fen, batch.sm3_hex = count, total, sm3_hex
+        batch.first_row_ref, batch.last_row_ref = refs
+        batch.file_name, batch.state, batch.updated_at = path.name, "written", uow.now()
+        # The batch is one change: its audit record names its rows.
+        uow.audit(actor=actor, action="benefits.batch_written", entity_type="benefit_batch",
+                  entity_id=batch.batch_id,
+                  after={"rows": count, "total_fen": total, "first_row_ref": refs[0],
+                         "last_row_ref": refs[1], "sm3": sm3_hex, "file": path.name})
+        uow.commit()
+    killpoint("batch.written")
 
 
 def _in_batch(the_run: Run, batch: Batch):
@@ -520,50 +567,46 @@ def _csv_field(column: str) -> str:
             f"|| '\"' ELSE {column} END")
 
 
-def _submit(platform, actor: Actor, run_id: int, progress: Progress) -> None:
-    todo = _batches_in(platform, run_id, "written")
-    advance = progress.stage("submitting to banks / 提交银行", len(todo))
-    for batch_pk, _ in todo:
-        # The bank is asked outside the platform's transaction: the in-process bank processes
-        # the file at once and its relay applies the resulting events on the platform, in this
-        # thread, which on SQLite waited for this transaction's own write lock (the busy
-        # timeout, three tries per event). A crash after the bank has the file and before the
-        # receipt is recorded leaves the batch "written" either way; the bank knows the batch
-        # id and answers a resubmission with the same receipt.
-        with platform.uow(read_only=True) as uow:
-            batch = uow.session.get(Batch, batch_pk)
-            bank_code, batch_id = batch.bank_code, batch.batch_id
-            file_name, sm3_hex = batch.file_name, batch.sm3_hex
-        receipt = platform.get(BankGateway).submit_disbursement(
-            bank_code=bank_code, batch_id=batch_id, file_name=file_name, sm3_hex=sm3_hex)
-        killpoint("batch.sent")
-        with platform.uow() as uow:
-            batch = uow.session.get(Batch, batch_pk)
-            batch.receipt_id, batch.state, batch.updated_at = str(receipt)[:64], "submitted", uow.now()
-            uow.audit(actor=actor, action="benefits.batch_submitted", entity_type="benefit_batch",
-                      entity_id=batch.batch_id, after={"receipt": batch.receipt_id})
-            uow.commit()
-        killpoint("batch.submitted")
-        advance(1)
+def _submit_batch(platform, actor: Actor, run_id: int, root, batch_pk: int,  # noqa: ARG001
+                  gateway: BankGateway | None = None) -> None:
+    """A written batch to its bank; the batch `submitted` with the bank's receipt."""
+    # The bank is asked outside the platform's transaction: the in-process bank processes
+    # the file at once and its relay applies the resulting events on the platform, in this
+    # thread, which on SQLite waited for this transaction's own write lock (the busy
+    # timeout, three tries per event). A crash after the bank has the file and before the
+    # receipt is recorded leaves the batch "written" either way; the bank knows the batch
+    # id and answers a resubmission with the same receipt.
+    with platform.uow(read_only=True) as uow:
+        batch = uow.session.get(Batch, batch_pk)
+        bank_code, batch_id = batch.bank_code, batch.batch_id
+        file_name, sm3_hex = batch.file_name, batch.sm3_hex
+    receipt = (gateway or platform.get(BankGateway)).submit_disbursement(
+        bank_code=bank_code, batch_id=batch_id, file_name=file_name, sm3_hex=sm3_hex)
+    killpoint("batch.sent")
+    with platform.uow() as uow:
+        batch = uow.session.get(Batch, batch_pk)
+        batch.receipt_id, batch.state, batch.updated_at = str(receipt)[:64], "submitted", uow.now()
+        uow.audit(actor=actor, action="benefits.batch_submitted", entity_type="benefit_batch",
+                  entity_id=batch.batch_id, after={"receipt": batch.receipt_id})
+        uow.commit()
+    killpoint("batch.submitted")
 
 
-def _read_results(platform, actor: Actor, run_id: int, root, progress: Progress) -> None:
-    todo = _batches_in(platform, run_id, "submitted")
-    advance = progress.stage("reading bank results / 读取银行回盘", len(todo))
-    for batch_pk, _ in todo:
-        with platform.uow() as uow:
-            batch = uow.session.get(Batch, batch_pk)
-            name = uow.get(BankGateway).disbursement_result(bank_code=batch.bank_code,
-                                                            batch_id=batch.batch_id)
-            if name is None:
-                advance(1)
-                continue  # the bank has not answered yet: the next run reads it
-            _settle(uow, actor, uow.session.get(Run, run_id), batch,
-                    filedrop.from_bank(root, batch.bank_code, name))
-            killpoint("batch.result_read")
-            uow.commit()
-        killpoint("batch.settled")
-        advance(1)
+def _read_result(platform, actor: Actor, run_id: int, root, batch_pk: int,
+                 gateway: BankGateway | None = None) -> None:
+    """A submitted batch's result file read and applied; the batch `settled`, or left
+    submitted when the bank has not answered yet (the next run reads it)."""
+    with platform.uow() as uow:
+        batch = uow.session.get(Batch, batch_pk)
+        name = (gateway or uow.get(BankGateway)).disbursement_result(bank_code=batch.bank_code,
+                                                                     batch_id=batch.batch_id)
+        if name is None:
+            return
+        _settle(uow, actor, uow.session.get(Run, run_id), batch,
+                filedrop.from_bank(root, batch.bank_code, name))
+        killpoint("batch.result_read")
+        uow.commit()
+    killpoint("batch.settled")
 
 
 def _settle(uow: UnitOfWork, actor: Actor, the_run: Run, batch: Batch, path) -> None:

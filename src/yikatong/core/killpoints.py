@@ -26,6 +26,7 @@ import os
 import re
 import signal
 import sys
+import threading
 
 KILL_AT = "YKT_KILL_AT"
 KILL_TRACE = "YKT_KILL_TRACE"
@@ -38,6 +39,7 @@ _armed: dict[str, int] | None = None
 _trace: str | None = None
 # How often each point was reached in this process (only counted when armed or traced).
 _reached: dict[str, int] = {}
+_counting = threading.Lock()
 
 
 def parse(spec: str) -> dict[str, int]:
@@ -71,9 +73,10 @@ def killpoint(name: str) -> None:
     """Die here (SIGKILL) if this point is armed and reached for the armed time; else nothing."""
     if _armed is None and _trace is None:
         return
-    count = _reached[name] = _reached.get(name, 0) + 1
-    if _trace is not None:
-        _write_trace(name)
+    with _counting:  # (a run may reach points from several threads: benefits.runs)
+        count = _reached[name] = _reached.get(name, 0) + 1
+        if _trace is not None:
+            _write_trace(name)
     if _armed is not None and _armed.get(name) == count:
         _die(name, count)
 
