@@ -145,11 +145,8 @@ def test_a_redeem_records_the_use_and_one_audit_record_and_answers_as_the_check(
                                                                                 client, holder):
     """The redeem door's plain statements: the code's use (every column), one audit record
     chained to the e-card's last, and the check's answer marked used."""
-    from sqlalchemy import select
 
     from yikatong.audit import service as audit
-    from yikatong.audit.models import AuditRecord
-    from yikatong.ecard.models import EcardTokenUse
 
     person = holder()
     token = person.qr()
@@ -159,11 +156,7 @@ def test_a_redeem_records_the_use_and_one_audit_record_and_answers_as_the_check(
     redeemed = redeem(platform, token, business=" hospital_registration ")
     assert redeemed == service.Verification(**{**vars(checked), "used": True})
     claims = read_genuine(token, service.verifiers(keys))
-    with platform.uow(read_only=True) as uow:
-        use = uow.session.execute(select(EcardTokenUse)).scalar_one()
-        chain = uow.session.execute(select(AuditRecord).where(
-            AuditRecord.entity_type == "ecard", AuditRecord.entity_id == use.ecard_no)
-            .order_by(AuditRecord.seq)).scalars().all()
+    use, chain = _stored_use_and_chain(platform)
     assert (use.nonce, use.ecard_no, use.business, use.terminal_id, use.used_by) == (
         claims.nonce.hex(), f"{claims.ecard_no:016d}", "hospital_registration", "T-01",
         "counter-1")
@@ -177,6 +170,21 @@ def test_a_redeem_records_the_use_and_one_audit_record_and_answers_as_the_check(
         assert audit.verify_trail(uow=uow, keys=keys).ok
 
 
+def _stored_use_and_chain(platform):
+    """The one stored use of an e-card code and its e-card's audit chain, oldest first."""
+    from sqlalchemy import select
+
+    from yikatong.audit.models import AuditRecord
+    from yikatong.ecard.models import EcardTokenUse
+
+    with platform.uow(read_only=True) as uow:
+        use = uow.session.execute(select(EcardTokenUse)).scalar_one()
+        chain = uow.session.execute(select(AuditRecord).where(
+            AuditRecord.entity_type == "ecard", AuditRecord.entity_id == use.ecard_no)
+            .order_by(AuditRecord.seq)).scalars().all()
+    return use, chain
+
+
 def test_on_postgresql_the_doors_check_on_the_event_loop(platform, client, holder, login):
     """On PostgreSQL a terminal's check (the throttle's credential lookup and hit, the check's
     one statement) sends nothing through the engine's pool: all of it runs on the event
@@ -187,7 +195,6 @@ def test_on_postgresql_the_doors_check_on_the_event_loop(platform, client, holde
 
     from yikatong.audit import service as audit
     from yikatong.audit.models import AuditRecord
-    from yikatong.ecard.models import EcardTokenUse
 
     if platform.engine.dialect.name != "postgresql":
         pytest.skip("the event loop's connections are PostgreSQL's")
@@ -221,11 +228,8 @@ def test_on_postgresql_the_doors_check_on_the_event_loop(platform, client, holde
     assert answer.content == JSONResponse(verification_out(service.Verification(
         **{**vars(checked), "used": True})).model_dump(mode="json")).body
     claims = read_genuine(shown, service.verifiers(keys))
+    use, chain = _stored_use_and_chain(platform)
     with platform.uow(read_only=True) as uow:
-        use = uow.session.execute(select(EcardTokenUse)).scalar_one()
-        chain = uow.session.execute(select(AuditRecord).where(
-            AuditRecord.entity_type == "ecard", AuditRecord.entity_id == use.ecard_no)
-            .order_by(AuditRecord.seq)).scalars().all()
         username = uow.session.execute(select(AuditRecord.actor_id).where(
             AuditRecord.action == "ecard.qr_redeemed")).scalar_one()
     assert (use.nonce, use.ecard_no, use.business, use.terminal_id, use.token_expires_at) == (
