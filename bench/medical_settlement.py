@@ -653,6 +653,21 @@ Left, in order of expected payoff (the earlier rounds' list stands):
    (under 50 parameters).
 3. The SQLAlchemy session per message (its begin, connection and commit: ~15 % of the
    door's CPU).
+
+## The quiet runs of the night (main 4822d38 at 19:46, merged 2804b17 with medcpu2 at 21:29 and 21:31)
+
+50 terminals, 2 workers, 20 s; the VM slowed during the evening (the bare inserts 274 → 189-204
+visits/s), so compare the ratio:
+
+| tree | visits/s | bare visits/s | ratio | server / PostgreSQL CPU ms per visit | 2207 p50 / p99 ms |
+|---|---|---|---|---|---|
+| 4822d38 (h11) | 90.3 | 274.4 | 0.329 | 12.2 / 6.3 | 140 / 460 |
+| 4822d38 + httptools | 91.7 | 242.4 | 0.378 | 11.9 / 6.8 | 171 / 588 |
+| 2804b17 | 64.8 | 188.7 | 0.343 | 16.6 / 10.1 | 204 / 536 |
+| 2804b17, again | 82.0 | 203.6 | 0.403 | 13.4 / 7.6 | 182 / 385 |
+
+Within the runs' spread: six round trips fewer a visit is a few per cent, below what one run on
+this VM resolves.
 """
 
 from __future__ import annotations

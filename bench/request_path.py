@@ -1054,6 +1054,25 @@ app CPU above): a lean path for these POSTs, or the hot routers first (api/app.p
 not this branch's); (2) the redeem's throttle hit folded into authorize's credential lookup
 (as the check's now is): the per-credential throttle runs after authorize as a dependency
 of its own, a change to api/deps; (3) a quiet-machine run of this pair.
+
+## The quiet pair of the night (main 4822d38 with h11 at 19:41-19:51, merged 2804b17 with httptools at 21:22-21:29)
+
+Idle machine, one run each, wrk -t2 -c50 -d10s, load 0.7-3.2 before each run. rps (share):
+
+| door | PostgreSQL, 4822d38 | PostgreSQL, 2804b17 | SQLite, 4822d38 | SQLite, 2804b17 |
+|---|---|---|---|---|
+| bare async / bare write | 4,528 / 475 | 6,277 / 528 | 4,458 | 6,137 |
+| /healthz | 4,909 (108 %) | 6,542 (104 %) | 4,801 (108 %) | 7,419 (121 %) |
+| card read | 1,504 (33.2 %) | 1,521 (24.2 %) | 1,473 (33.0 %) | **2,262 (36.9 %)** |
+| e-card verify (of bare write) | 444 (93.5 %) | 394 (74.6 %) | | |
+| contact poll | 1,640 | 1,762 | | |
+| contact start (of bare write) | 234 (49.2 %) | **614 (116 %)** | | |
+| redeem c=4 (of bare write) | 171 (36.0 %) | **334 (63.2 %)** | | |
+| 2 workers: card read / verify / start / redeem | 2,404 / 678 / 560 / 382 | 2,480 / 629 / 877 / 388 | 2,799 | |
+
+Zero errors everywhere. httptools raised the bare app by 39 % (PostgreSQL run) and the
+platform's figures less, so every "% of bare async" fell where the door did not gain as much.
+The verify's drop (444 → 394) is one run each against doors3's loaded pair (+60 %): recheck.
 """
 
 from __future__ import annotations
