@@ -1072,7 +1072,10 @@ Idle machine, one run each, wrk -t2 -c50 -d10s, load 0.7-3.2 before each run. rp
 
 Zero errors everywhere. httptools raised the bare app by 39 % (PostgreSQL run) and the
 platform's figures less, so every "% of bare async" fell where the door did not gain as much.
-The verify's drop (444 → 394) is one run each against doors3's loaded pair (+60 %): recheck.
+The verify's drop (444 → 394) was h11 against httptools, not the code: the doors that commit
+side by side on one stack (`--writes-only --before 4822d38`, 1 worker, 21:55-21:59, load
+1.1-1.7): verify 395 → 402 (110 % of the bare write 364), contact start 233 → 567 (156 %),
+redeem 159 → 285 (78 %), the day's lifecycle writes 12 → 10; zero errors.
 """
 
 from __future__ import annotations
