@@ -97,8 +97,22 @@ class Platform:
         from an engine of its own (same file, same settings): never one a thread holds, so the
         loop never waits for the request pool. An in-memory database has one connection:
         that one."""
-        if self.engine.dialect.name != "sqlite":
+        if not self._set_up_sqlite_loop():
             return None
+        return UnitOfWork(self._loop_read_factory, self.clock, self.after_commit, seams=self,
+                          read_only=True)
+
+    def sqlite_loop_reads(self) -> SqliteLoopReads | None:
+        """On a SQLite file, a hot read's one statement on the event loop's own connection,
+        outside a unit of work (db.loop_reads.SqliteLoopReads: what `loop_read_uow`'s one
+        statement sees). None elsewhere (an in-memory database has one connection, shared)."""
+        return self._sqlite_loop_reads if self._set_up_sqlite_loop() else None
+
+    def _set_up_sqlite_loop(self) -> bool:
+        """The event loop's own engine on SQLite, made once: its session factory and, on a
+        file, its `SqliteLoopReads`. False on a server database."""
+        if self.engine.dialect.name != "sqlite":
+            return False
         if self._loop_read_factory is None:
             database = self.engine.url.database
             engine = self.engine if database in (None, "", ":memory:") else make_engine(
@@ -107,16 +121,7 @@ class Platform:
             self._loop_read_factory = make_session_factory(reading_engine(engine))
             if engine is not self.engine:
                 self._sqlite_loop_reads = SqliteLoopReads(engine)
-        return UnitOfWork(self._loop_read_factory, self.clock, self.after_commit, seams=self,
-                          read_only=True)
-
-    def sqlite_loop_reads(self) -> SqliteLoopReads | None:
-        """On a SQLite file, a hot read's one statement on the event loop's own connection,
-        outside a unit of work (db.loop_reads.SqliteLoopReads: what `loop_read_uow`'s one
-        statement sees). None elsewhere (an in-memory database has one connection, shared)."""
-        if self._loop_read_factory is None and self.loop_read_uow() is None:
-            return None
-        return self._sqlite_loop_reads
+        return True
 
     def loop_reads(self) -> LoopReads | None:
         """On PostgreSQL at READ COMMITTED, the event loop's connections for a hot read's one

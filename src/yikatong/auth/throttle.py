@@ -337,8 +337,7 @@ class Throttle:
         if found is None:
             return None
         [(hits, window_ends_at)] = found
-        if hits > item.amount:  # FixedWindowRateLimiter.hit's test
-            raise refusal(retry_after=max(1, math.ceil(window_ends_at.timestamp() - now.timestamp())))
+        _refuse_past_limit(item, hits, window_ends_at, now, refusal)
         return Counted(rule, key)
 
     def give_back(self, counted: Counted) -> None:
@@ -459,6 +458,15 @@ def throttled_per_credential_or_address(credential_rule: str, address_rule: str,
     return Depends(count)
 
 
+def _refuse_past_limit(item: RateLimitItem, hits: int, window_ends_at: datetime, now: datetime,
+                      refusal: type[TooManyRequests]) -> None:
+    """A counter's row after a hit counted by our own upsert (`_HIT_ALONE`): `refusal`, with
+    the seconds left of the window, once the hits are past the limit (FixedWindowRateLimiter.
+    hit's test)."""
+    if hits > item.amount:
+        raise refusal(retry_after=max(1, math.ceil(window_ends_at.timestamp() - now.timestamp())))
+
+
 class _CredentialHit:
     """A credential's lookup and, if it is in force with one of `allowed`'s roles, its hit
     of `rule`, in one statement on the event loop's connection (PostgreSQL): the hit's upsert
@@ -508,9 +516,7 @@ class _CredentialHit:
         if hits is None:  # the statement's test stricter than Python's: the hit alone
             await _hit(platform, self.rule, "credential:" + credential)
             return True
-        if hits > item.amount:  # FixedWindowRateLimiter.hit's test, as hit_on_loop
-            raise TooManyRequests(
-                retry_after=max(1, math.ceil(window_ends_at.timestamp() - now.timestamp())))
+        _refuse_past_limit(item, hits, window_ends_at, now, TooManyRequests)
         return True
 
     def _built(self) -> RawStatement:

@@ -427,10 +427,6 @@ def _open_batches(uow: UnitOfWork, run_id: int) -> list[Batch]:
 # one batch at a time there.
 SIDE_BY_SIDE = 2
 
-_STAGES = {"planned": "writing bank files / 生成代发文件",
-           "written": "submitting to banks / 提交银行",
-           "submitted": "reading bank results / 读取银行回盘"}
-
 
 def _pay_batches(platform, actor: Actor, run_id: int, root, progress: Progress) -> None:
     """Every open batch through its file, the bank and its result, each step committed on its
@@ -440,30 +436,32 @@ def _pay_batches(platform, actor: Actor, run_id: int, root, progress: Progress) 
     with platform.uow() as uow:
         batches = [(b.id, b.bank_code, b.state) for b in _open_batches(uow, run_id)]
         side_by_side = on_postgres(uow.connection()) and SIDE_BY_SIDE > 1
-    states = list(_STAGES)
+    states = [state for state, _, _ in _BATCH_STEPS]
     advance = {state: progress.stage(description, sum(
         1 for *_, now in batches if now in states[:states.index(state) + 1]))
-        for state, description in _STAGES.items()}
+        for state, description, _ in _BATCH_STEPS}
+    if not batches:
+        return
+    gateway = platform.get(BankGateway)  # made here, before any thread asks for it
+
+    def take(step_state: str, step, batch_pk: int, now: str) -> None:
+        if states.index(now) <= states.index(step_state):
+            step(platform, actor, run_id, root, batch_pk, gateway)
+            advance[step_state](1)
+
     by_bank: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for batch_pk, bank_code, state in batches:
         by_bank[bank_code].append((batch_pk, state))
     if not side_by_side or len(by_bank) < 2:
-        for state, step in (("planned", _write_file), ("written", _submit_batch),
-                            ("submitted", _read_result)):
+        for step_state, _, step in _BATCH_STEPS:
             for batch_pk, _, now in batches:
-                if states.index(now) <= states.index(state):
-                    step(platform, actor, run_id, root, batch_pk)
-                    advance[state](1)
+                take(step_state, step, batch_pk, now)
         return
-    gateway = platform.get(BankGateway)  # made here, before the threads ask for it
 
     def pay(bank_batches: list[tuple[int, str]]) -> None:
         for batch_pk, now in bank_batches:
-            for state, step in (("planned", _write_file), ("written", _submit_batch),
-                                ("submitted", _read_result)):
-                if states.index(now) <= states.index(state):
-                    step(platform, actor, run_id, root, batch_pk, gateway=gateway)
-                    advance[state](1)
+            for step_state, _, step in _BATCH_STEPS:
+                take(step_state, step, batch_pk, now)
 
     largest_first = sorted(by_bank.values(), key=len, reverse=True)
     with ThreadPoolExecutor(max_workers=SIDE_BY_SIDE, thread_name_prefix="benefits-bank") as pool:
@@ -473,7 +471,7 @@ def _pay_batches(platform, actor: Actor, run_id: int, root, progress: Progress) 
 
 
 def _write_file(platform, actor: Actor, run_id: int, root, batch_pk: int,
-                gateway: BankGateway | None = None) -> None:  # noqa: ARG001
+                gateway: BankGateway) -> None:  # noqa: ARG001
     """A planned batch's file in the drop; the batch `written`."""
     with platform.uow() as uow:
         batch = uow.session.get(Batch, batch_pk)
@@ -568,7 +566,7 @@ def _csv_field(column: str) -> str:
 
 
 def _submit_batch(platform, actor: Actor, run_id: int, root, batch_pk: int,  # noqa: ARG001
-                  gateway: BankGateway | None = None) -> None:
+                  gateway: BankGateway) -> None:
     """A written batch to its bank; the batch `submitted` with the bank's receipt."""
     # The bank is asked outside the platform's transaction: the in-process bank processes
     # the file at once and its relay applies the resulting events on the platform, in this
@@ -580,7 +578,7 @@ def _submit_batch(platform, actor: Actor, run_id: int, root, batch_pk: int,  # n
         batch = uow.session.get(Batch, batch_pk)
         bank_code, batch_id = batch.bank_code, batch.batch_id
         file_name, sm3_hex = batch.file_name, batch.sm3_hex
-    receipt = (gateway or platform.get(BankGateway)).submit_disbursement(
+    receipt = gateway.submit_disbursement(
         bank_code=bank_code, batch_id=batch_id, file_name=file_name, sm3_hex=sm3_hex)
     killpoint("batch.sent")
     with platform.uow() as uow:
@@ -593,13 +591,12 @@ def _submit_batch(platform, actor: Actor, run_id: int, root, batch_pk: int,  # n
 
 
 def _read_result(platform, actor: Actor, run_id: int, root, batch_pk: int,
-                 gateway: BankGateway | None = None) -> None:
+                 gateway: BankGateway) -> None:
     """A submitted batch's result file read and applied; the batch `settled`, or left
     submitted when the bank has not answered yet (the next run reads it)."""
     with platform.uow() as uow:
         batch = uow.session.get(Batch, batch_pk)
-        name = (gateway or uow.get(BankGateway)).disbursement_result(bank_code=batch.bank_code,
-                                                                     batch_id=batch.batch_id)
+        name = gateway.disbursement_result(bank_code=batch.bank_code, batch_id=batch.batch_id)
         if name is None:
             return
         _settle(uow, actor, uow.session.get(Run, run_id), batch,
@@ -900,3 +897,10 @@ def _run_view(the_run: Run) -> RunView:
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+# A batch's steps in order: the state a batch must be in (or before) for the step, the
+# progress bar's stage, the step (each commits on its own and moves the batch's state on).
+_BATCH_STEPS = (("planned", "writing bank files / 生成代发文件", _write_file),
+                ("written", "submitting to banks / 提交银行", _submit_batch),
+                ("submitted", "reading bank results / 读取银行回盘", _read_result))
