@@ -981,6 +981,56 @@ class RawTerminal:
         self.reader = self.writer = None
 
 
+class AsgiTerminal:
+    """A terminal calling the ASGI application in process, as uvicorn calls it (one http scope
+    per message, the body as bytes, the answer's start and body collected): `cpu` sums the
+    process CPU of the application's calls alone (one terminal: nothing else runs meanwhile,
+    the thread-pool hop's thread included), not the terminal's envelope, signature and JSON.
+    `profiler`, when set, is enabled around those calls only."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.cpu = 0.0
+        self.calls = 0
+        self.profiler: cProfile.Profile | None = None
+
+    async def post(self, url: str, json: dict, headers: dict):  # noqa: A002 (httpx's name)
+        import json as _json
+
+        body = _json.dumps(json, ensure_ascii=False).encode()
+        raw_headers = [(b"host", b"bench"), (b"content-type", b"application/json"),
+                       (b"content-length", str(len(body)).encode())]
+        raw_headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": url, "raw_path": url.encode(), "query_string": b"",
+                 "root_path": "", "headers": raw_headers, "client": ("127.0.0.1", 50000),
+                 "server": ("bench", 80), "state": {}}
+        sent = [False]
+        status, chunks = [0], []
+
+        async def receive():
+            if sent[0]:
+                await asyncio.sleep(3600)  # no disconnect while the answer is made
+            sent[0] = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        started = time.process_time()
+        if self.profiler is not None:
+            self.profiler.enable()
+        await self.app(scope, receive, send)
+        if self.profiler is not None:
+            self.profiler.disable()
+        self.cpu += time.process_time() - started
+        self.calls += 1
+        return _RawAnswer(status[0], b"".join(chunks))
+
+
 class _RawAnswer:
     def __init__(self, status_code: int, body: bytes) -> None:
         self.status_code, self.body = status_code, body
@@ -1159,6 +1209,71 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
     lines = [f"in process, whole application: {stats.visits} visits, {cpu * 1000 / max(1, stats.visits):.1f} ms "
              f"CPU and {wall * 1000 / max(1, stats.visits):.1f} ms wall per visit; refused {dict(stats.refused) or 0}"]
 
+    async def server_side(profiled: bool) -> tuple[Stats, float, int]:
+        """The application called as the server calls it (an ASGI call per message, the body
+        as bytes): only the application's CPU is counted (`AsgiTerminal`), not the terminal's
+        envelope, signature and JSON."""
+        stats = Stats()
+        terminal = AsgiTerminal(app)
+        rng = random.Random(10)
+        for n in range(10):
+            await visit(terminal, systems[n % len(systems)], rng.choice(people), items, rng, stats)
+        stats, terminal.cpu = Stats(), 0.0
+        statements.pop("through the application", None)  # the warm-up's not counted
+        whole = cProfile.Profile(time.process_time) if profiled else None
+        terminal.profiler = whole
+        serve = interface.serve
+        in_thread = cProfile.Profile(time.process_time)  # cProfile sees one thread: the hop's own
+
+        def profiled_serve(*args, **kwargs):
+            in_thread.enable()
+            try:
+                return serve(*args, **kwargs)
+            finally:
+                in_thread.disable()
+
+        if whole is not None:
+            interface.serve = profiled_serve
+        try:
+            for n in range(visits):
+                stats.visits += await visit(terminal, systems[n % len(systems)], rng.choice(people), items, rng, stats)
+        finally:
+            interface.serve = serve
+        if whole is not None:  # the server side's profile (the loop's and the thread's), for pstats
+            pstats.Stats(whole, in_thread).dump_stats(os.environ["YKT_BENCH_SERVER_PROFILE_OUT"])
+        return stats, terminal.cpu, terminal.calls
+
+    _json = json
+    # one profiler per message type, CPU time (not wall: the waits on PostgreSQL are not ours)
+    profilers: dict[str, cProfile.Profile] = defaultdict(lambda: cProfile.Profile(time.process_time))
+    profiling = [False]
+    current = [""]
+    statements: dict[str, int] = defaultdict(int)
+    cpu_by_infno: dict[str, float] = defaultdict(float)
+
+    trace: list[str] = []  # YKT_BENCH_TRACE=N: the statements of the first N messages, printed
+
+    def count(statement, executemany: bool) -> None:
+        statements[current[0]] += 1
+        if len(trace) < 400:
+            statement = statement if isinstance(statement, str) else str(statement)
+            trace.append(f"{current[0]} {'many ' if executemany else ''}{' '.join(statement.split())[:110]}")
+
+    # Counted at the driver's cursor (every statement sent: through SQLAlchemy or on the
+    # connection's own cursor, db.statement / db.raw); an executemany counts once
+    counted_cursors = _count_statements(platform.engine, count)
+
+    current[0] = "through the application"  # the statements of the ASGI calls, counted apart
+    served, server_cpu_s, _calls = asyncio.run(server_side(profiled=False))
+    app_statements = statements.pop(current[0], 0)
+    trace.clear()
+    if os.environ.get("YKT_BENCH_SERVER_PROFILE_OUT"):  # a second run, under the profiler
+        asyncio.run(server_side(profiled=True))
+    lines.append(f"in process, the application alone (ASGI calls, no client library): {served.visits} visits, "
+                 f"{server_cpu_s * 1000 / max(1, served.visits):.2f} ms CPU and "
+                 f"{app_statements / max(1, visits):.1f} SQL statements per visit; "
+                 f"refused {dict(served.refused) or 0}")
+
     class Direct:  # the HIS posting straight into the door's function
         def __init__(self, his) -> None:
             self.his = his
@@ -1187,25 +1302,6 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
         def json(self) -> dict:
             return self.answer
 
-    _json = json
-    # one profiler per message type, CPU time (not wall: the waits on PostgreSQL are not ours)
-    profilers: dict[str, cProfile.Profile] = defaultdict(lambda: cProfile.Profile(time.process_time))
-    profiling = [False]
-    current = [""]
-    statements: dict[str, int] = defaultdict(int)
-    cpu_by_infno: dict[str, float] = defaultdict(float)
-
-    trace: list[str] = []  # YKT_BENCH_TRACE=N: the statements of the first N messages, printed
-
-    def count(statement, executemany: bool) -> None:
-        statements[current[0]] += 1
-        if len(trace) < 400:
-            statement = statement if isinstance(statement, str) else str(statement)
-            trace.append(f"{current[0]} {'many ' if executemany else ''}{' '.join(statement.split())[:110]}")
-
-    # Counted at the driver's cursor (every statement sent: through SQLAlchemy or on the
-    # connection's own cursor, db.statement / db.raw); an executemany counts once
-    counted_cursors = _count_statements(platform.engine, count)
 
     async def door_only(seed: int, profiled: bool) -> Stats:
         stats = Stats()

@@ -42,7 +42,7 @@ from yikatong.core.killpoints import killpoint
 from yikatong.core.money import MAX_AMOUNT_FEN, Fen
 from yikatong.db.idempotency import request_fingerprint
 from yikatong.db.statement import RawStatement
-from yikatong.db.uow import UnitOfWork
+from yikatong.db.uow import BesideAudit, UnitOfWork
 from yikatong.ledger import service as ledger
 from yikatong.ledger.errors import AccountNotFound
 from yikatong.medical import crossregion, interregion, rules, service
@@ -240,7 +240,8 @@ def upload_fees(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str,
         uow.audit(actor=actor, action="medical.fees_uploaded", entity_type="medical_visit",
                   entity_id=visit.mdtrt_id, after={"lines": len(rows),
                                                    "amount": sum(r.amount for r in rows),
-                                                   "msgid": msgid}, insert_now=True)
+                                                   "msgid": msgid}, insert_now=True,
+                  hold=True)  # written with the message row (`_handle`): one statement
         return UPLOAD_INFNO[visit.med_type], UploadView(visit.mdtrt_id,
                                                         tuple(_line_view(r) for r in rows))
 
@@ -500,7 +501,8 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
                                                "person_id": person_id, "insuplc_admdvs": insured,
                                                "msgid": msgid},
               new_entity=True,  # flushed above: its mdtrt_id (unique, random) is new
-              insert_now=True)  # a plain INSERT: the door's hot path
+              insert_now=True,  # a plain INSERT: the door's hot path
+              hold=True)  # written with the message row (`_handle`): one statement
     return visit
 
 
@@ -759,7 +761,7 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                   "psn_cash_pay": info.psn_cash_pay, "policy_version": computed.result.policy_version,
                   "cert_type": cert_type, "msgid": msgid},
               new_entity=True,  # the row inserted above: its setl_id (unique, random) is new
-              insert_now=True)
+              insert_now=True, hold=True)  # written with the message row (`_handle`): one statement
     if legs:
         # Last: the fund's and the institution's accounts are every settlement's hot rows:
         # raised by a settlement, they are moved by the commit's last statement
@@ -947,8 +949,9 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
         return _from_json(kind, stored)
     try:
         infno, result = work(institution)
-        # a plain INSERT (no ORM object): nothing in this transaction reads the row back
-        _MESSAGE_INSERT.execute(uow.connection(), {
+        # a plain INSERT (no ORM object): nothing in this transaction reads the row back; the
+        # audit record `work` held (`uow.audit(hold=True)`) written by the same statement
+        uow.insert_beside_audit(_MESSAGE_INSERT, {
             "fixmedins_code": institution.code, "msgid": msgid, "infno": infno,
             "request_hash": request_fingerprint(request), "response": _to_json(result),
             "reversed": False, "reversed_by": None, "created_at": uow.now()})
@@ -970,7 +973,7 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
 
 # plain INSERTs on the connection's own cursor (db.statement): the message row (nothing reads it
 # back), the settlement and the visit (their new ids)
-_MESSAGE_INSERT = RawStatement(insert(HandledMessage.__table__).inline(), "MessageInsert", columns=(
+_MESSAGE_INSERT = BesideAudit(HandledMessage.__table__, "MessageInsert", columns=(
     "fixmedins_code", "msgid", "infno", "request_hash", "response", "reversed", "reversed_by", "created_at"))
 _SETTLEMENT_INSERT = RawStatement(
     insert(Settlement.__table__).returning(Settlement.__table__.c.id), "SettlementInsert",
