@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api.ordinary import client_without
-from tests.medical.conftest import HOSPITAL
+from tests.medical.conftest import HOSPITAL, OTHER_HOSPITAL
 from tests.medical.interface_helpers import URL, connected
 from yikatong.core.actor import Role
 from yikatong.medical import interface
@@ -91,3 +91,35 @@ def test_envelopes_are_the_same_through_both_doors(client, ordinary, platform, a
     hospital.client = ordinary
     assert hospital.post(body, nonce="lean-then-ordinary")["err_code"] == "medical_nonce_replayed"
     assert len(lean_answers) == 3  # two envelopes and the first use of the nonce
+
+
+def test_a_signed_message_refused_by_its_credential_is_refused_alike_and_spends_no_nonce(
+        client, ordinary, platform, admin_actor, clock, login, lean_answers, reference, monkeypatch):
+    """A well-formed signed message: on PostgreSQL the lean door reads the credential with the
+    institution and the nonce in one statement (`read_ahead`); a refused credential, role,
+    channel or institution answers what the ordinary door answers, and the nonce's row goes
+    with the refused transaction: the same nonce then signs the message that passes."""
+    hospital = connected(platform, client, admin_actor, clock, HOSPITAL)
+    read_ahead, ahead_read = interface.read_ahead, []
+
+    def recorded(*args, **kwargs):
+        found = read_ahead(*args, **kwargs)
+        ahead_read.append(found[1] is not None)
+        return found
+
+    monkeypatch.setattr(interface, "read_ahead", recorded)
+    body = hospital.envelope("9001", {"opter_no": "1"}, key="signIn")
+    signed = hospital.headers(nonce="ahead-refusals-1")
+    other = connected(platform, client, admin_actor, clock, OTHER_HOSPITAL)
+    for credential in ({"X-API-Key": "not-a-key"}, login(Role.ADMIN, username="admin-ahead"),
+                       {**hospital.credential, "X-Ykt-Channel": "bank_branch"}):
+        headers = {**signed, **credential}
+        lean_answer, ordinary_answer = (raw(c.post(URL, json=body, headers=headers)) for c in (client, ordinary))
+        assert lean_answer == ordinary_answer and lean_answer[0] in (401, 403), lean_answer
+    mismatched = client.post(URL, json=body, headers={**signed, **other.credential}).json()
+    assert mismatched["err_code"] == "medical_institution_mismatch"
+    assert client.post(URL, json=body, headers={**signed, **hospital.credential}).json()["infcode"] == 0
+    assert client.post(URL, json=body, headers={**signed, **hospital.credential}).json()["err_code"] \
+        == "medical_nonce_replayed"
+    on_postgres = platform.engine.dialect.name == "postgresql"
+    assert ahead_read == [on_postgres] * 6 and len(lean_answers) == 6

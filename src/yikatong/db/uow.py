@@ -236,6 +236,7 @@ class UnitOfWork:
             row = {**fields, "hash": record_hash(fields)}
             session = self.session
             if hold and not session.in_nested_transaction():
+                self.connection()  # the transaction begun, so the record belongs to it
                 self._held_audit.append((session.get_transaction(), row))
                 return None
             self._write_audit(row)
@@ -261,7 +262,9 @@ class UnitOfWork:
         if not held:
             return []
         transaction = self.session.get_transaction()
-        return [row for made_in, row in held if made_in is transaction and transaction.is_active]
+        if transaction is None or not transaction.is_active:
+            return []
+        return [row for made_in, row in held if made_in is transaction]
 
     def _write_held_audit(self) -> None:
         for row in self._take_held_audit():
