@@ -123,3 +123,37 @@ def test_a_signed_message_refused_by_its_credential_is_refused_alike_and_spends_
         == "medical_nonce_replayed"
     on_postgres = platform.engine.dialect.name == "postgresql"
     assert ahead_read == [on_postgres] * 6 and len(lean_answers) == 6
+
+
+def test_a_visit_by_id_number_reads_its_person_with_the_credential_on_postgres(
+        client, platform, admin_actor, clock, reference, monkeypatch):
+    """2201, 2206 and 2207 identifying their person by ID number (cert type 02): on PostgreSQL
+    the lean door reads the person and enrolment in its first statement (`read_ahead`), and
+    identification takes that row instead of selecting it again; the answers are the door's
+    (an unknown ID number is still InsuredNotFound)."""
+    from tests.medical.conftest import insured
+    from tests.medical.test_interface_visit import fee_lines
+    from yikatong.db.statement import RawStatement
+
+    hospital = connected(platform, client, admin_actor, clock, HOSPITAL)
+    hospital.sign_in()
+    ssn, _person_id, _card_no = insured(platform, credit=50_000)
+    first, selected = RawStatement.first, []
+
+    def counted(self, connection, params):
+        if self._name == "InsuredBySsn":
+            selected.append(params)
+        return first(self, connection, params)
+
+    monkeypatch.setattr(RawStatement, "first", counted)
+    credential = {"mdtrt_cert_type": "02", "mdtrt_cert_no": ssn}
+    mdtrt_id = hospital.ok("2201", {**credential, "med_type": "11"})["data"]["mdtrt_id"]
+    hospital.ok("2204", fee_lines(mdtrt_id), key="feedetail")
+    settle = {**credential, "mdtrt_id": mdtrt_id, "medfee_sumamt": "145.00"}
+    preview = hospital.ok("2206", settle)["setlinfo"]
+    settled = hospital.ok("2207", settle)["setlinfo"]
+    assert settled["medfee_sumamt"] == preview["medfee_sumamt"] == "145.00" and settled["setl_stas"] == "settled"
+    unknown = hospital.send("2201", {"mdtrt_cert_type": "02", "mdtrt_cert_no": "320402199001019999",
+                                     "med_type": "11"})
+    assert unknown["err_code"] == "medical_person_not_found"
+    assert len(selected) == (0 if platform.engine.dialect.name == "postgresql" else 4)

@@ -226,6 +226,32 @@ def _credential_and_institution_query() -> RawStatement:
     return found
 
 
+def _credential_institution_insured_query() -> RawStatement:
+    """`_credential_and_institution_query` with `service.insured_by_ssn_select`'s row after
+    the institution's (its columns None when it has none), for a message that identifies its
+    person by ID number (`read_ahead`). Built once."""
+    found = _DOOR_QUERIES.get("insured")
+    if found is None:
+        from sqlalchemy import literal_column, true
+
+        from yikatong.auth.service import with_credential
+        from yikatong.medical import service
+
+        institution = _institution_select(with_nonce=True).subquery("institution")
+        insured = service.insured_by_ssn_select().subquery("insured")
+        anchor = select(literal_column("1").label("one")).subquery("door_anchor")
+        part = (select(*institution.c, *(column.label(f"insured_{column.key}") for column in insured.c))
+                .select_from(anchor.outerjoin(institution, true()).outerjoin(insured, true())))
+        _DOOR_ROWS["insured"] = namedtuple("InsuredBySsn", [column.key for column in insured.c])
+        _credential_and_institution_query()  # the institution's row type
+        found = _DOOR_QUERIES["insured"] = RawStatement(with_credential(part), "DoorCredentialInstitutionInsured")
+    return found
+
+
+# the messages that identify their person by `input.data`'s credential at once (`check_insured`)
+_IDENTIFYING = frozenset({"2201", "2206", "2207"})
+
+
 def _institution_params(fixmedins_code: str, sign_no: Any, msgid: Any, *,
                         nonce: tuple[env.SignatureHeaders, datetime] | None) -> dict[str, Any]:
     """The parameters of the door's select (`nonce`: with the nonce's row)."""
@@ -249,6 +275,7 @@ class ReadAhead:
     received: datetime
     params: dict[str, Any]
     institution: Any
+    insured: tuple[dict[str, Any], Any] | None = None  # (params, row) of service.insured_by_ssn_select
 
 
 def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str,
@@ -280,6 +307,8 @@ def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str,
     params = _institution_params(fixmedins_code, sign_no, msgid, nonce=nonce if with_nonce else None)
     if ahead is not None and ahead.params == params:
         found = ahead.institution
+        if ahead.insured is not None:  # the person by ID number, for the handler's `check_insured`
+            service.note_insured(uow, *ahead.insured)
     else:
         found = _institution_query(with_nonce=with_nonce).first(connection, params)
     if found is None:
@@ -647,10 +676,36 @@ def read_ahead(platform: Platform, connection: Any, secret: str, body: Any,
     received = platform.clock.now()
     params = _institution_params(envelope.fixmedins_code, envelope.sign_no, envelope.msgid,
                                  nonce=(signature, received))
-    row = _credential_and_institution_query().first(connection, {**credential_params(secret), **params})
+    insured_params = _insured_params(envelope, received)
+    if insured_params is None:
+        row = _credential_and_institution_query().first(connection, {**credential_params(secret), **params})
+    else:
+        row = _credential_institution_insured_query().first(
+            connection, {**credential_params(secret), **params, **insured_params})
     dialect, width = connection.dialect, credential_width(connection.dialect)
-    institution = None if row[width] is None else _DOOR_ROWS["credential"]._make(row[width:])
-    return credential_answers(dialect, row, secret), ReadAhead(envelope, signature, received, params, institution)
+    institution_type = _DOOR_ROWS["credential"]
+    insured_at = width + len(institution_type._fields)
+    institution = None if row[width] is None else institution_type._make(row[width:insured_at])
+    insured = None
+    if insured_params is not None:
+        insured = (insured_params, None if row[insured_at] is None else _DOOR_ROWS["insured"]._make(row[insured_at:]))
+    return credential_answers(dialect, row, secret), ReadAhead(envelope, signature, received, params, institution,
+                                                               insured)
+
+
+def _insured_params(envelope: Envelope, received: datetime) -> dict[str, Any] | None:
+    """For a message that identifies its person by ID number (2201, 2206, 2207 with
+    mdtrt_cert_type 02, insured here), what its `check_insured` will bind (its day as the
+    handler takes it; a message that crosses midnight meanwhile selects again); else None."""
+    from yikatong.core.clock import local_date
+    from yikatong.medical import crossregion, service
+
+    data = envelope.input.get("data")
+    if envelope.infno not in _IDENTIFYING or not isinstance(data, Mapping) or data.get("mdtrt_cert_type") != "02":
+        return None
+    if envelope.insuplc_admdvs and not crossregion.is_home(envelope.insuplc_admdvs):
+        return None  # identified by the insured region (`_elsewhere`)
+    return service.insured_by_ssn_params(data.get("mdtrt_cert_no"), local_date(received))
 
 
 def install_lean_door(app: Any) -> LeanDoor | None:
