@@ -1240,7 +1240,10 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
         finally:
             interface.serve = serve
         if whole is not None:  # the server side's profile (the loop's and the thread's), for pstats
-            pstats.Stats(whole, in_thread).dump_stats(os.environ["YKT_BENCH_SERVER_PROFILE_OUT"])
+            both = pstats.Stats(whole, in_thread)
+            both.dump_stats(os.environ["YKT_BENCH_SERVER_PROFILE_OUT"])
+            lines.append(f"Python function calls per visit through the application (ASGI calls, under the "
+                         f"profiler; load-independent): {both.total_calls / max(1, visits):,.0f}")
         return stats, terminal.cpu, terminal.calls
 
     _json = json
@@ -1267,12 +1270,12 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
     served, server_cpu_s, _calls = asyncio.run(server_side(profiled=False))
     app_statements = statements.pop(current[0], 0)
     trace.clear()
-    if os.environ.get("YKT_BENCH_SERVER_PROFILE_OUT"):  # a second run, under the profiler
-        asyncio.run(server_side(profiled=True))
     lines.append(f"in process, the application alone (ASGI calls, no client library): {served.visits} visits, "
                  f"{server_cpu_s * 1000 / max(1, served.visits):.2f} ms CPU and "
                  f"{app_statements / max(1, visits):.1f} SQL statements per visit; "
                  f"refused {dict(served.refused) or 0}")
+    if os.environ.get("YKT_BENCH_SERVER_PROFILE_OUT"):  # a second run, under the profiler
+        asyncio.run(server_side(profiled=True))
 
     class Direct:  # the HIS posting straight into the door's function
         def __init__(self, his) -> None:
