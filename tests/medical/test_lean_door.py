@@ -138,11 +138,12 @@ def test_a_visit_by_id_number_reads_its_person_with_the_credential_on_postgres(
     hospital = connected(platform, client, admin_actor, clock, HOSPITAL)
     hospital.sign_in()
     ssn, _person_id, _card_no = insured(platform, credit=50_000)
-    first, selected = RawStatement.first, []
+    first, selected, widest = RawStatement.first, [], {}
 
     def counted(self, connection, params):
         if self._name == "InsuredBySsn":
             selected.append(params)
+        widest[self._name] = max(widest.get(self._name, 0), len(params))
         return first(self, connection, params)
 
     monkeypatch.setattr(RawStatement, "first", counted)
@@ -157,3 +158,5 @@ def test_a_visit_by_id_number_reads_its_person_with_the_credential_on_postgres(
                                      "med_type": "11"})
     assert unknown["err_code"] == "medical_person_not_found"
     assert len(selected) == (0 if platform.engine.dialect.name == "postgresql" else 4)
+    # psycopg converts a query once and caches it only with at most 50 parameters
+    assert max(widest.values()) <= 50, widest

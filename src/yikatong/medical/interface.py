@@ -178,13 +178,17 @@ def _institution_select(*, with_nonce: bool) -> Any:
     from yikatong.medical import service
     from yikatong.medical.models import HandledMessage, Institution
 
-    columns = Institution.__table__.c
+    # short aliases: psycopg caches a query's conversion only up to 4096 bytes of SQL (and
+    # 50 parameters), and the lean door's statement (`read_ahead`) holds this one
+    institutions = Institution.__table__.alias("mi")
+    signed_out, handled = IdempotencyRecord.__table__.alias("so"), HandledMessage.__table__.alias("hm")
+    columns = institutions.c
     selected = [
         *(columns[name] for name in service.INSTITUTION_COLUMNS),
-        exists().where(IdempotencyRecord.scope == SIGNED_OUT_SCOPE,
-                       IdempotencyRecord.key == bindparam("sign_no")).label("signed_out"),
-        exists().where(HandledMessage.fixmedins_code == bindparam("code"),
-                       HandledMessage.msgid == bindparam("msgid")).label("handled"),
+        exists().where(signed_out.c.scope == SIGNED_OUT_SCOPE,
+                       signed_out.c.key == bindparam("sign_no")).label("signed_out"),
+        exists().where(handled.c.fixmedins_code == bindparam("code"),
+                       handled.c.msgid == bindparam("msgid")).label("handled"),
     ]
     if not with_nonce:
         return select(*selected).where(columns.code == bindparam("code"))
@@ -240,7 +244,7 @@ def _credential_institution_insured_query() -> RawStatement:
         institution = _institution_select(with_nonce=True).subquery("institution")
         insured = service.insured_by_ssn_select().subquery("insured")
         anchor = select(literal_column("1").label("one")).subquery("door_anchor")
-        part = (select(*institution.c, *(column.label(f"insured_{column.key}") for column in insured.c))
+        part = (select(*institution.c, *(column.label(f"i_{column.key}") for column in insured.c))
                 .select_from(anchor.outerjoin(institution, true()).outerjoin(insured, true())))
         _DOOR_ROWS["insured"] = namedtuple("InsuredBySsn", [column.key for column in insured.c])
         _credential_and_institution_query()  # the institution's row type

@@ -605,15 +605,18 @@ def insured_by_ssn_select() -> Any:
         from yikatong.people.models import Person
 
         # the table's columns, not the entities: a Core select (no ORM objects made) of the
-        # enrolment's columns its view shows
-        people, rows, insured = Person.__table__.c, Enrolment.__table__.c, InsuredPerson.__table__.c
+        # enrolment's columns its view shows; short aliases, as the interface door's first
+        # statement holds it (psycopg caches a query's conversion only up to 4096 bytes of SQL)
+        person_table, enrolment_table, insured_table = (
+            Person.__table__.alias("p"), Enrolment.__table__.alias("e"), InsuredPerson.__table__.alias("i"))
+        people, rows, insured = person_table.c, enrolment_table.c, insured_table.c
         day_ = bindparam("day", type_=rows.start_date.type)
         in_force = and_(rows.person_id == people.id, rows.start_date <= day_,
                         or_(rows.end_date.is_(None), rows.end_date >= day_))
         query = (select(people.id.label("of_person"), *(rows[name] for name in _ENROLMENT_SHOWN),
-                        insured.psn_no).select_from(Person.__table__)
-                 .outerjoin(Enrolment.__table__, in_force)
-                 .outerjoin(InsuredPerson.__table__, insured.person_id == people.id)
+                        insured.psn_no).select_from(person_table)
+                 .outerjoin(enrolment_table, in_force)
+                 .outerjoin(insured_table, insured.person_id == people.id)
                  .where(people.ssn == bindparam("ssn", type_=people.ssn.type))
                  .order_by(rows.start_date.desc()).limit(1))
         # on the connection's own cursor (db.statement: no SQLAlchemy execution path per message)
@@ -848,7 +851,7 @@ _INSERT_FOR = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 TOTALS_COLUMNS = ("outpatient_deductible", "outpatient_fund", "inpatient_admissions",
                   "inpatient_fund", "serious_base", "serious_paid", "subsidy_paid",
                   "assistance_paid", "medfee_total")
-_YEARS = models.YearTotals.__table__
+_YEARS = YEARS_TABLE = models.YearTotals.__table__
 _TOTALS_COLUMNS = tuple(_YEARS.c[name] for name in TOTALS_COLUMNS)
 
 
