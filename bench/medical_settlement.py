@@ -668,6 +668,82 @@ visits/s), so compare the ratio:
 
 Within the runs' spread: six round trips fewer a visit is a few per cent, below what one run on
 this VM resolves.
+
+## Measured after branch medcpu3 (2026-12-05 night, 22:50-23:34 UTC, main e45b7e5 beside it)
+
+**Load average 4-7 during the in-process runs, 5-14 during the full ones** (other helpers'
+benches and tests). New in this bench: `--profile` also drives the application by ASGI calls
+in process (`AsgiTerminal`: no client library, only the application's CPU counted, the body as
+bytes as uvicorn hands it over): its CPU and SQL statements per visit, and with
+YKT_BENCH_SERVER_PROFILE_OUT its profile (the event loop's and the door thread's) and Python
+calls per visit. Where the application's CPU went outside the door (main, under cProfile):
+the credential's own select (~10 % of the lean door's `serve`), the session's set-up and commit
+(~70 µs a message against a bare connection, measured apart: left), the thread hop (anyio,
+~0.1 ms a message: left), the middlewares (another helper's), FastAPI's answer validation and
+serialisation (14 µs a message: not worth a path of its own).
+
+The cuts, all round trips on PostgreSQL (SQLite keeps its statements apart), the same rows,
+checks, refusals and answers:
+1. The lean door's first statement reads the credential (auth.service.with_credential), the
+   institution with its signed-out and handled checks and spends the nonce (the door's
+   select, CTE) at once (`interface.read_ahead`), for a message whose envelope and signature
+   headers are well formed; `credential_holder` checks the same row through db.raw.answered,
+   in the same order of refusals (the credential, the role, the body, then the envelope's).
+   A refusal rolls the transaction back, the nonce's row with it (tested: a refused credential,
+   role, channel or institution leaves the nonce usable). −1 round trip a message.
+2. For 2201/2206/2207 identifying by ID number (cert type 02, insured here), the person and
+   enrolment select (`service.insured_by_ssn_select`) is a third part of that statement, taken
+   once by `check_insured` when its parameters are the same (`service.note_insured`). Nothing
+   of a visit locks the enrolment, so read a moment earlier in the same transaction it is what
+   a message a moment earlier reads. −3 round trips a visit.
+3. The audit record of 2201/2204/2207 is made at once and written by the message row's INSERT
+   (`UnitOfWork.audit(hold=True)`, `insert_beside_audit`, db.uow.BesideAudit: the record and its
+   key as CTEs); a held record is written before any chain head is read, at commit if nothing
+   took it, never after its transaction rolled back. −3 a visit.
+4. 2207's year totals UPDATE (checked by version) is a fourth CTE of the settlement's
+   statement; under psycopg's cached-conversion limit of 50 parameters by taking the
+   settlement's six visit columns from the locked visit's row (48 parameters). −1 a visit.
+   psycopg also caches a conversion only for **SQL up to 4096 bytes**: the first version of
+   cut 2 was 4,496 bytes and cost +490 Python calls a visit (its query parsed on every call);
+   short table aliases brought it to 3,872 (tests/medical/test_door_statements.py keeps the
+   hot statements within both limits).
+
+In process (`--profile 200 --profile-only --people 40`; counts are load-independent):
+
+| tree (time, load)            | statements / visit through the application | the door alone 2201 / 2204 / 2206 / 2207 | Python calls / visit, application | door alone |
+|------------------------------|------|-------------------|-------|-------|
+| main e45b7e5 (23:18, 5.9)    | 32.4 | 5 / 8 / 4 / 10.5  | 9,062 | 6,361 |
+| medcpu3 cuts 1+3 (23:01)     | 25.4 | 4 / 7 / 4 / 9.8   |       | 6,229 |
+| medcpu3 1-4 (23:25, 5.7)     | 21.4 | 4 / 7 / 4 / 8.5   | 8,664 | 6,173 |
+
+−11 statements a visit (−34 %), −4.4 % Python calls through the application. The CPU of the
+application alone moved 9.8-15.7 ms a visit between runs of one tree at this load (main 11.2 /
+15.7, medcpu3 12.3 / 9.8 / 11.1): not a result.
+
+The whole bench, the two trees alternated (defaults: 50 raw terminals, 2 workers, 20 s, 400
+people; CPU ms per visit; load before → after the door):
+
+| run (time, load)                 | door visits/s | bare visits/s | server CPU | PostgreSQL CPU | 2207 p50 / p99 ms |
+|----------------------------------|---------------|---------------|------------|----------------|-------------------|
+| medcpu3 (23:27, 5.6 → 10.3)      | 78.5          | 107.7         | 11.4       | 6.9            | 201 / 719         |
+| main e45b7e5 (23:29, 7.0 → 12.0) | 73.7          | 101.2         | 12.8       | 6.9            | 197 / 534         |
+| medcpu3 (23:31, 9.2 → 14.5)      | 89.0          | 138.9         | 9.9        | 5.7            | 171 / 583         |
+| main e45b7e5 (23:32, 9.8 → 12.0) | 80.4          | 131.9         | 10.6       | 6.3            | 184 / 718         |
+
+Means: main 77.1 visits/s, server 11.7, PostgreSQL 6.6 ms a visit; medcpu3 83.8, 10.7, 6.3
+(+9 %, −9 %, −5 %), each pair the same way; the ratio to the bare inserts 0.73 / 0.64 against
+0.73 / 0.61. No refused message, no error. Still far from the goal: about 17 ms of server and
+PostgreSQL CPU a visit where 250 visits/s on two cores leaves 8, and the bare inserts of the
+same rows made 101-139 visits/s here.
+
+Left, in order of expected payoff: the session per message (~70 µs a message over a bare
+connection, and its pool checkout and check-in: the unit of work would need a connection-only
+mode, and the ledger's late post rides on the session's before_commit); 2207's journal and
+postings as one statement (the ledger's code); 2206's visit-and-lines and year-totals selects
+as one (the year row is found by the visit's person: a join, no lock involved); the thread hop.
+Not folded, as the brief said and for the same reason (a snapshot taken before a lock's wait):
+2204's known serials and its audit chain head into the visit's locking select, 2207's lines
+and the personal account's balance into the visit's or the year row's.
 """
 
 from __future__ import annotations
