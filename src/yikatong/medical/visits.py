@@ -798,7 +798,7 @@ def _settle_chained_statement() -> RawStatement:
     CTE; to stay under 50 parameters the settlement's columns that are the locked visit's
     (`_FROM_VISIT`: its mdtrt_id, institution, person, psn_no, med_type, care area) are taken
     from the visit row by its id in the statement (the row is locked by this transaction and
-    these columns are not among what the statement changes): 47 parameters. Built once."""
+    these columns are not among what the statement changes): 48 parameters. Built once."""
     global _SETTLE_CHAINED
     if _SETTLE_CHAINED is not None:
         return _SETTLE_CHAINED
