@@ -668,6 +668,82 @@ visits/s), so compare the ratio:
 
 Within the runs' spread: six round trips fewer a visit is a few per cent, below what one run on
 this VM resolves.
+
+## Measured after branch medcpu3 (2026-12-05 night, 22:50-23:34 UTC, main e45b7e5 beside it)
+
+**Load average 4-7 during the in-process runs, 5-14 during the full ones** (other helpers'
+benches and tests). New in this bench: `--profile` also drives the application by ASGI calls
+in process (`AsgiTerminal`: no client library, only the application's CPU counted, the body as
+bytes as uvicorn hands it over): its CPU and SQL statements per visit, and with
+YKT_BENCH_SERVER_PROFILE_OUT its profile (the event loop's and the door thread's) and Python
+calls per visit. Where the application's CPU went outside the door (main, under cProfile):
+the credential's own select (~10 % of the lean door's `serve`), the session's set-up and commit
+(~70 µs a message against a bare connection, measured apart: left), the thread hop (anyio,
+~0.1 ms a message: left), the middlewares (another helper's), FastAPI's answer validation and
+serialisation (14 µs a message: not worth a path of its own).
+
+The cuts, all round trips on PostgreSQL (SQLite keeps its statements apart), the same rows,
+checks, refusals and answers:
+1. The lean door's first statement reads the credential (auth.service.with_credential), the
+   institution with its signed-out and handled checks and spends the nonce (the door's
+   select, CTE) at once (`interface.read_ahead`), for a message whose envelope and signature
+   headers are well formed; `credential_holder` checks the same row through db.raw.answered,
+   in the same order of refusals (the credential, the role, the body, then the envelope's).
+   A refusal rolls the transaction back, the nonce's row with it (tested: a refused credential,
+   role, channel or institution leaves the nonce usable). −1 round trip a message.
+2. For 2201/2206/2207 identifying by ID number (cert type 02, insured here), the person and
+   enrolment select (`service.insured_by_ssn_select`) is a third part of that statement, taken
+   once by `check_insured` when its parameters are the same (`service.note_insured`). Nothing
+   of a visit locks the enrolment, so read a moment earlier in the same transaction it is what
+   a message a moment earlier reads. −3 round trips a visit.
+3. The audit record of 2201/2204/2207 is made at once and written by the message row's INSERT
+   (`UnitOfWork.audit(hold=True)`, `insert_beside_audit`, db.uow.BesideAudit: the record and its
+   key as CTEs); a held record is written before any chain head is read, at commit if nothing
+   took it, never after its transaction rolled back. −3 a visit.
+4. 2207's year totals UPDATE (checked by version) is a fourth CTE of the settlement's
+   statement; under psycopg's cached-conversion limit of 50 parameters by taking the
+   settlement's six visit columns from the locked visit's row (48 parameters). −1 a visit.
+   psycopg also caches a conversion only for **SQL up to 4096 bytes**: the first version of
+   cut 2 was 4,496 bytes and cost +490 Python calls a visit (its query parsed on every call);
+   short table aliases brought it to 3,872 (tests/medical/test_door_statements.py keeps the
+   hot statements within both limits).
+
+In process (`--profile 200 --profile-only --people 40`; counts are load-independent):
+
+| tree (time, load)            | statements / visit through the application | the door alone 2201 / 2204 / 2206 / 2207 | Python calls / visit, application | door alone |
+|------------------------------|------|-------------------|-------|-------|
+| main e45b7e5 (23:18, 5.9)    | 32.4 | 5 / 8 / 4 / 10.5  | 9,062 | 6,361 |
+| medcpu3 cuts 1+3 (23:01)     | 25.4 | 4 / 7 / 4 / 9.8   |       | 6,229 |
+| medcpu3 1-4 (23:25, 5.7)     | 21.4 | 4 / 7 / 4 / 8.5   | 8,664 | 6,173 |
+
+−11 statements a visit (−34 %), −4.4 % Python calls through the application. The CPU of the
+application alone moved 9.8-15.7 ms a visit between runs of one tree at this load (main 11.2 /
+15.7, medcpu3 12.3 / 9.8 / 11.1): not a result.
+
+The whole bench, the two trees alternated (defaults: 50 raw terminals, 2 workers, 20 s, 400
+people; CPU ms per visit; load before → after the door):
+
+| run (time, load)                 | door visits/s | bare visits/s | server CPU | PostgreSQL CPU | 2207 p50 / p99 ms |
+|----------------------------------|---------------|---------------|------------|----------------|-------------------|
+| medcpu3 (23:27, 5.6 → 10.3)      | 78.5          | 107.7         | 11.4       | 6.9            | 201 / 719         |
+| main e45b7e5 (23:29, 7.0 → 12.0) | 73.7          | 101.2         | 12.8       | 6.9            | 197 / 534         |
+| medcpu3 (23:31, 9.2 → 14.5)      | 89.0          | 138.9         | 9.9        | 5.7            | 171 / 583         |
+| main e45b7e5 (23:32, 9.8 → 12.0) | 80.4          | 131.9         | 10.6       | 6.3            | 184 / 718         |
+
+Means: main 77.1 visits/s, server 11.7, PostgreSQL 6.6 ms a visit; medcpu3 83.8, 10.7, 6.3
+(+9 %, −9 %, −5 %), each pair the same way; the ratio to the bare inserts 0.73 / 0.64 against
+0.73 / 0.61. No refused message, no error. Still far from the goal: about 17 ms of server and
+PostgreSQL CPU a visit where 250 visits/s on two cores leaves 8, and the bare inserts of the
+same rows made 101-139 visits/s here.
+
+Left, in order of expected payoff: the session per message (~70 µs a message over a bare
+connection, and its pool checkout and check-in: the unit of work would need a connection-only
+mode, and the ledger's late post rides on the session's before_commit); 2207's journal and
+postings as one statement (the ledger's code); 2206's visit-and-lines and year-totals selects
+as one (the year row is found by the visit's person: a join, no lock involved); the thread hop.
+Not folded, as the brief said and for the same reason (a snapshot taken before a lock's wait):
+2204's known serials and its audit chain head into the visit's locking select, 2207's lines
+and the personal account's balance into the visit's or the year row's.
 """
 
 from __future__ import annotations
@@ -981,6 +1057,56 @@ class RawTerminal:
         self.reader = self.writer = None
 
 
+class AsgiTerminal:
+    """A terminal calling the ASGI application in process, as uvicorn calls it (one http scope
+    per message, the body as bytes, the answer's start and body collected): `cpu` sums the
+    process CPU of the application's calls alone (one terminal: nothing else runs meanwhile,
+    the thread-pool hop's thread included), not the terminal's envelope, signature and JSON.
+    `profiler`, when set, is enabled around those calls only."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.cpu = 0.0
+        self.calls = 0
+        self.profiler: cProfile.Profile | None = None
+
+    async def post(self, url: str, json: dict, headers: dict):  # noqa: A002 (httpx's name)
+        import json as _json
+
+        body = _json.dumps(json, ensure_ascii=False).encode()
+        raw_headers = [(b"host", b"bench"), (b"content-type", b"application/json"),
+                       (b"content-length", str(len(body)).encode())]
+        raw_headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": url, "raw_path": url.encode(), "query_string": b"",
+                 "root_path": "", "headers": raw_headers, "client": ("127.0.0.1", 50000),
+                 "server": ("bench", 80), "state": {}}
+        sent = [False]
+        status, chunks = [0], []
+
+        async def receive():
+            if sent[0]:
+                await asyncio.sleep(3600)  # no disconnect while the answer is made
+            sent[0] = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        started = time.process_time()
+        if self.profiler is not None:
+            self.profiler.enable()
+        await self.app(scope, receive, send)
+        if self.profiler is not None:
+            self.profiler.disable()
+        self.cpu += time.process_time() - started
+        self.calls += 1
+        return _RawAnswer(status[0], b"".join(chunks))
+
+
 class _RawAnswer:
     def __init__(self, status_code: int, body: bytes) -> None:
         self.status_code, self.body = status_code, body
@@ -1159,6 +1285,74 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
     lines = [f"in process, whole application: {stats.visits} visits, {cpu * 1000 / max(1, stats.visits):.1f} ms "
              f"CPU and {wall * 1000 / max(1, stats.visits):.1f} ms wall per visit; refused {dict(stats.refused) or 0}"]
 
+    async def server_side(profiled: bool) -> tuple[Stats, float, int]:
+        """The application called as the server calls it (an ASGI call per message, the body
+        as bytes): only the application's CPU is counted (`AsgiTerminal`), not the terminal's
+        envelope, signature and JSON."""
+        stats = Stats()
+        terminal = AsgiTerminal(app)
+        rng = random.Random(10)
+        for n in range(10):
+            await visit(terminal, systems[n % len(systems)], rng.choice(people), items, rng, stats)
+        stats, terminal.cpu = Stats(), 0.0
+        statements.pop("through the application", None)  # the warm-up's not counted
+        whole = cProfile.Profile(time.process_time) if profiled else None
+        terminal.profiler = whole
+        serve = interface.serve
+        in_thread = cProfile.Profile(time.process_time)  # cProfile sees one thread: the hop's own
+
+        def profiled_serve(*args, **kwargs):
+            in_thread.enable()
+            try:
+                return serve(*args, **kwargs)
+            finally:
+                in_thread.disable()
+
+        if whole is not None:
+            interface.serve = profiled_serve
+        try:
+            for n in range(visits):
+                stats.visits += await visit(terminal, systems[n % len(systems)], rng.choice(people), items, rng, stats)
+        finally:
+            interface.serve = serve
+        if whole is not None:  # the server side's profile (the loop's and the thread's), for pstats
+            both = pstats.Stats(whole, in_thread)
+            both.dump_stats(os.environ["YKT_BENCH_SERVER_PROFILE_OUT"])
+            lines.append(f"Python function calls per visit through the application (ASGI calls, under the "
+                         f"profiler; load-independent): {both.total_calls / max(1, visits):,.0f}")
+        return stats, terminal.cpu, terminal.calls
+
+    _json = json
+    # one profiler per message type, CPU time (not wall: the waits on PostgreSQL are not ours)
+    profilers: dict[str, cProfile.Profile] = defaultdict(lambda: cProfile.Profile(time.process_time))
+    profiling = [False]
+    current = [""]
+    statements: dict[str, int] = defaultdict(int)
+    cpu_by_infno: dict[str, float] = defaultdict(float)
+
+    trace: list[str] = []  # YKT_BENCH_TRACE=N: the statements of the first N messages, printed
+
+    def count(statement, executemany: bool) -> None:
+        statements[current[0]] += 1
+        if len(trace) < 400:
+            statement = statement if isinstance(statement, str) else str(statement)
+            trace.append(f"{current[0]} {'many ' if executemany else ''}{' '.join(statement.split())[:110]}")
+
+    # Counted at the driver's cursor (every statement sent: through SQLAlchemy or on the
+    # connection's own cursor, db.statement / db.raw); an executemany counts once
+    counted_cursors = _count_statements(platform.engine, count)
+
+    current[0] = "through the application"  # the statements of the ASGI calls, counted apart
+    served, server_cpu_s, _calls = asyncio.run(server_side(profiled=False))
+    app_statements = statements.pop(current[0], 0)
+    trace.clear()
+    lines.append(f"in process, the application alone (ASGI calls, no client library): {served.visits} visits, "
+                 f"{server_cpu_s * 1000 / max(1, served.visits):.2f} ms CPU and "
+                 f"{app_statements / max(1, visits):.1f} SQL statements per visit; "
+                 f"refused {dict(served.refused) or 0}")
+    if os.environ.get("YKT_BENCH_SERVER_PROFILE_OUT"):  # a second run, under the profiler
+        asyncio.run(server_side(profiled=True))
+
     class Direct:  # the HIS posting straight into the door's function
         def __init__(self, his) -> None:
             self.his = his
@@ -1187,25 +1381,6 @@ def profile(env: dict[str, str], systems_of, people, items, visits: int) -> str:
         def json(self) -> dict:
             return self.answer
 
-    _json = json
-    # one profiler per message type, CPU time (not wall: the waits on PostgreSQL are not ours)
-    profilers: dict[str, cProfile.Profile] = defaultdict(lambda: cProfile.Profile(time.process_time))
-    profiling = [False]
-    current = [""]
-    statements: dict[str, int] = defaultdict(int)
-    cpu_by_infno: dict[str, float] = defaultdict(float)
-
-    trace: list[str] = []  # YKT_BENCH_TRACE=N: the statements of the first N messages, printed
-
-    def count(statement, executemany: bool) -> None:
-        statements[current[0]] += 1
-        if len(trace) < 400:
-            statement = statement if isinstance(statement, str) else str(statement)
-            trace.append(f"{current[0]} {'many ' if executemany else ''}{' '.join(statement.split())[:110]}")
-
-    # Counted at the driver's cursor (every statement sent: through SQLAlchemy or on the
-    # connection's own cursor, db.statement / db.raw); an executemany counts once
-    counted_cursors = _count_statements(platform.engine, count)
 
     async def door_only(seed: int, profiled: bool) -> Stats:
         stats = Stats()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api.ordinary import client_without
-from tests.medical.conftest import HOSPITAL
+from tests.medical.conftest import HOSPITAL, OTHER_HOSPITAL
 from tests.medical.interface_helpers import URL, connected
 from yikatong.core.actor import Role
 from yikatong.medical import interface
@@ -91,3 +91,72 @@ def test_envelopes_are_the_same_through_both_doors(client, ordinary, platform, a
     hospital.client = ordinary
     assert hospital.post(body, nonce="lean-then-ordinary")["err_code"] == "medical_nonce_replayed"
     assert len(lean_answers) == 3  # two envelopes and the first use of the nonce
+
+
+def test_a_signed_message_refused_by_its_credential_is_refused_alike_and_spends_no_nonce(
+        client, ordinary, platform, admin_actor, clock, login, lean_answers, reference, monkeypatch):
+    """A well-formed signed message: on PostgreSQL the lean door reads the credential with the
+    institution and the nonce in one statement (`read_ahead`); a refused credential, role,
+    channel or institution answers what the ordinary door answers, and the nonce's row goes
+    with the refused transaction: the same nonce then signs the message that passes."""
+    hospital = connected(platform, client, admin_actor, clock, HOSPITAL)
+    read_ahead, ahead_read = interface.read_ahead, []
+
+    def recorded(*args, **kwargs):
+        found = read_ahead(*args, **kwargs)
+        ahead_read.append(found[1] is not None)
+        return found
+
+    monkeypatch.setattr(interface, "read_ahead", recorded)
+    body = hospital.envelope("9001", {"opter_no": "1"}, key="signIn")
+    signed = hospital.headers(nonce="ahead-refusals-1")
+    other = connected(platform, client, admin_actor, clock, OTHER_HOSPITAL)
+    for credential in ({"X-API-Key": "not-a-key"}, login(Role.ADMIN, username="admin-ahead"),
+                       {**hospital.credential, "X-Ykt-Channel": "bank_branch"}):
+        headers = {**signed, **credential}
+        lean_answer, ordinary_answer = (raw(c.post(URL, json=body, headers=headers)) for c in (client, ordinary))
+        assert lean_answer == ordinary_answer and lean_answer[0] in (401, 403), lean_answer
+    mismatched = client.post(URL, json=body, headers={**signed, **other.credential}).json()
+    assert mismatched["err_code"] == "medical_institution_mismatch"
+    assert client.post(URL, json=body, headers={**signed, **hospital.credential}).json()["infcode"] == 0
+    assert client.post(URL, json=body, headers={**signed, **hospital.credential}).json()["err_code"] \
+        == "medical_nonce_replayed"
+    on_postgres = platform.engine.dialect.name == "postgresql"
+    assert ahead_read == [on_postgres] * 6 and len(lean_answers) == 6
+
+
+def test_a_visit_by_id_number_reads_its_person_with_the_credential_on_postgres(
+        client, platform, admin_actor, clock, reference, monkeypatch):
+    """2201, 2206 and 2207 identifying their person by ID number (cert type 02): on PostgreSQL
+    the lean door reads the person and enrolment in its first statement (`read_ahead`), and
+    identification takes that row instead of selecting it again; the answers are the door's
+    (an unknown ID number is still InsuredNotFound)."""
+    from tests.medical.conftest import insured
+    from tests.medical.test_interface_visit import fee_lines
+    from yikatong.db.statement import RawStatement
+
+    hospital = connected(platform, client, admin_actor, clock, HOSPITAL)
+    hospital.sign_in()
+    ssn, _person_id, _card_no = insured(platform, credit=50_000)
+    first, selected, widest = RawStatement.first, [], {}
+
+    def counted(self, connection, params):
+        if self._name == "InsuredBySsn":
+            selected.append(params)
+        widest[self._name] = max(widest.get(self._name, 0), len(params))
+        return first(self, connection, params)
+
+    monkeypatch.setattr(RawStatement, "first", counted)
+    credential = {"mdtrt_cert_type": "02", "mdtrt_cert_no": ssn}
+    mdtrt_id = hospital.ok("2201", {**credential, "med_type": "11"})["data"]["mdtrt_id"]
+    hospital.ok("2204", fee_lines(mdtrt_id), key="feedetail")
+    settle = {**credential, "mdtrt_id": mdtrt_id, "medfee_sumamt": "145.00"}
+    preview = hospital.ok("2206", settle)["setlinfo"]
+    settled = hospital.ok("2207", settle)["setlinfo"]
+    assert settled["medfee_sumamt"] == preview["medfee_sumamt"] == "145.00" and settled["setl_stas"] == "settled"
+    unknown = hospital.send("2201", {"mdtrt_cert_type": "02", "mdtrt_cert_no": "320402199001019999",
+                                     "med_type": "11"})
+    assert unknown["err_code"] == "medical_person_not_found"
+    assert len(selected) == (0 if platform.engine.dialect.name == "postgresql" else 4)
+    # psycopg converts a query once and caches it only with at most 50 parameters
+    assert max(widest.values()) <= 50, widest

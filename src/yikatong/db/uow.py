@@ -52,6 +52,29 @@ _AUDIT_WITH_KEY_INSERT = RawStatement(insert(AuditRecord.__table__).inline().add
     "AuditWithKeyInsert", columns=_AUDIT_COLUMNS)
 
 
+class BesideAudit:
+    """A plain INSERT (nothing read back) that can carry the audit records held for it
+    (`UnitOfWork.audit(hold=True)`, `UnitOfWork.insert_beside_audit`): on PostgreSQL one held
+    record and its key are data-modifying CTEs of the same statement (one round trip where two
+    were; the key's primary key refuses a second seq as before, failing the whole statement);
+    else each is its own INSERT, before this one. Built once per table and columns."""
+
+    def __init__(self, table: Any, name: str, columns: tuple[str, ...]) -> None:
+        self.alone = RawStatement(insert(table).inline(), name, columns=columns)
+        taken = set(columns)
+        if taken & {f"audit_{c}" for c in _AUDIT_COLUMNS} or taken & {"key_entity_type", "key_entity_id", "key_seq"}:
+            raise ValueError(f"{name}: a column's name is one of the audit record's parameters")
+        records = AuditRecord.__table__
+        record = insert(records).values({
+            name_: bindparam(f"audit_{name_}", type_=records.c[name_].type) for name_ in _AUDIT_COLUMNS
+        }).cte("held_audit")
+        key = insert(AuditRecordKey.__table__).values(
+            entity_type=bindparam("key_entity_type"), entity_id=bindparam("key_entity_id"),
+            seq=bindparam("key_seq")).cte("held_audit_key")
+        self.with_audit = RawStatement(insert(table).inline().add_cte(key).add_cte(record), f"{name}WithAudit",
+                                       columns=columns)
+
+
 def audit_fields(*, at, actor: Actor, action: str, entity_type: str, entity_id: str,
                  before: dict[str, Any] | None, after: dict[str, Any] | None,
                  reason: str | None, last) -> dict[str, Any]:
@@ -86,6 +109,7 @@ class UnitOfWork:
         self._reading: Connection | None = None  # a read-only unit of work's own connection
         self._writing: tuple[Any, Connection] | None = None  # (session transaction, its connection)
         self.events: list[OutboxEvent] = []
+        self._held_audit: list[tuple[Any, dict]] = []  # (session transaction, row): audit(hold=True)
 
     def __enter__(self) -> UnitOfWork:
         # A read-only unit of work opens its connection, and a session on it, only when first
@@ -94,6 +118,7 @@ class UnitOfWork:
         self._session = None if self.read_only else self._session_factory()
         self._reading = None
         self._writing = None
+        self._held_audit = []
         self.events = []
         return self
 
@@ -101,6 +126,7 @@ class UnitOfWork:
         # close() rolls back what was not committed and detaches loaded objects without
         # expiring them, so results stay readable after the block.
         self._writing = None
+        self._held_audit = []  # not committed: never written
         if self._session is not None:
             self._session.close()
         if self._reading is not None:
@@ -137,6 +163,8 @@ class UnitOfWork:
         if self.read_only:  # a reader's session is not allowed to write (Platform.uow)
             raise ReadOnlyUnitOfWork()
         try:
+            if self._held_audit:  # not taken by a statement (`insert_beside_audit`): written now
+                self._write_held_audit()
             if self.events:  # wakes the dispatcher of any process once this commits
                 announce(self.session)
             self.session.commit()
@@ -173,6 +201,7 @@ class UnitOfWork:
         reason: str | None = None,
         new_entity: bool = False,
         insert_now: bool = False,
+        hold: bool = False,
     ) -> AuditRecord | None:
         """Add the audit record of this change, chained to the entity's previous record.
 
@@ -190,26 +219,73 @@ class UnitOfWork:
         transaction instead of an ORM object flushed later (returns None): the same row, hash
         and chain, without the ORM's unit-of-work bookkeeping on a hot path (the medical door).
         A collision on the chain's key is raised here (IntegrityError, `is_audit_collision`)
-        rather than at commit; the caller's transaction is then to be rolled back."""
+        rather than at commit; the caller's transaction is then to be rolled back.
+
+        `hold` (with `insert_now`): the record is made now (its seq, hash and time as above)
+        and written by the next `insert_beside_audit` of this transaction, in the same
+        statement as that INSERT on PostgreSQL (one round trip fewer); else before the next
+        read of any audit chain (`_chain_head`), or at `commit`, whichever comes first. A held
+        record is never written after a rollback of its transaction; inside a savepoint it is
+        written at once (a savepoint rolled back takes it back, as before)."""
         entity_id = str(entity_id)
         last = None if new_entity else self._chain_head(entity_type, entity_id)
         fields = audit_fields(at=self.now(), actor=actor, action=action, entity_type=entity_type,
                               entity_id=entity_id, before=before, after=after, reason=reason,
                               last=last)
         if insert_now:
-            connection = self.connection()  # on its own cursor: no SQLAlchemy execution path
             row = {**fields, "hash": record_hash(fields)}
-            if self._partitioned_audit():
-                _AUDIT_WITH_KEY_INSERT.execute(connection, {**row, "key_entity_type": entity_type,
-                                                            "key_entity_id": entity_id, "key_seq": fields["seq"]})
-            else:
-                _AUDIT_INSERT.execute(connection, row)
+            session = self.session
+            if hold and not session.in_nested_transaction():
+                self.connection()  # the transaction begun, so the record belongs to it
+                self._held_audit.append((session.get_transaction(), row))
+                return None
+            self._write_audit(row)
             return None
         record = AuditRecord(**fields, hash=record_hash(fields))
         self.session.add(record)
         if self._partitioned_audit():  # the key that makes two writers of one seq collide
             self.session.add(AuditRecordKey(entity_type=entity_type, entity_id=entity_id, seq=fields["seq"]))
         return record
+
+    def _write_audit(self, row: dict) -> None:
+        connection = self.connection()  # on its own cursor: no SQLAlchemy execution path
+        if self._partitioned_audit():
+            _AUDIT_WITH_KEY_INSERT.execute(connection, {**row, "key_entity_type": row["entity_type"],
+                                                        "key_entity_id": row["entity_id"], "key_seq": row["seq"]})
+        else:
+            _AUDIT_INSERT.execute(connection, row)
+
+    def _take_held_audit(self) -> list[dict]:
+        """The records held in this transaction (`audit(hold=True)`), taken (not to be written
+        again); those of an earlier transaction (rolled back) are dropped."""
+        held, self._held_audit = self._held_audit, []
+        if not held:
+            return []
+        transaction = self.session.get_transaction()
+        if transaction is None or not transaction.is_active:
+            return []
+        return [row for made_in, row in held if made_in is transaction]
+
+    def _write_held_audit(self) -> None:
+        for row in self._take_held_audit():
+            self._write_audit(row)
+
+    def insert_beside_audit(self, statement: BesideAudit, values: dict[str, Any]) -> None:
+        """`statement`'s INSERT of `values` in this transaction, the audit records held for
+        it (`audit(hold=True)`) written with it: one of them by the same statement on
+        PostgreSQL, else each by its own INSERT first. Raises IntegrityError as the INSERTs
+        would (an audit collision: `is_audit_collision`)."""
+        held = self._take_held_audit()
+        connection = self.connection()
+        if len(held) == 1 and self._partitioned_audit():
+            row = held[0]
+            statement.with_audit.execute(connection, {
+                **values, **{f"audit_{name}": row[name] for name in _AUDIT_COLUMNS},
+                "key_entity_type": row["entity_type"], "key_entity_id": row["entity_id"], "key_seq": row["seq"]})
+            return
+        for row in held:
+            self._write_audit(row)
+        statement.alone.execute(connection, values)
 
     def _partitioned_audit(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
@@ -218,6 +294,8 @@ class UnitOfWork:
         """(seq, hash) of the chain's newest record, None for a chain not begun. A chain whose
         records are all archived (db.archive: whole checkpoint ranges) goes on from its newest
         head a signed checkpoint holds."""
+        if self._held_audit:  # held records (`audit(hold=True)`) are part of the chains: written first
+            self._write_held_audit()
         session = self.session
         if session.new or session.dirty or session.deleted:  # records added and not flushed yet
             session.flush()  # written first, as the session's own select would (autoflush)

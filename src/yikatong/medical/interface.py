@@ -37,6 +37,7 @@ import hmac
 import json
 import logging
 import secrets
+from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -161,38 +162,36 @@ def institution_secret(uow: UnitOfWork, fixmedins_code: str) -> str:
     return _institution_and_secret(uow, fixmedins_code)[1]
 
 
-_INSTITUTION_QUERY = None  # _institution_and_secret's select (db.statement), with bind parameters
-_INSTITUTION_AND_NONCE_QUERY = None  # the same with the nonce spent in it (PostgreSQL)
+_DOOR_QUERIES: dict[str, RawStatement] = {}  # the door's selects (db.statement), built once
+_DOOR_ROWS: dict[str, Any] = {}  # the institution's part of a row of the credential's select, its row type
 
 
-def _institution_query(*, with_nonce: bool) -> RawStatement:
-    """The door's select, built once (building a select costs more than running it); with
-    `with_nonce` (PostgreSQL), the nonce's row inserted by the same statement: a data-modifying
-    CTE, INSERT … ON CONFLICT (scope, key) DO NOTHING RETURNING id, and `nonce_spent` whether
-    this statement inserted it (false: the nonce was spent before, or by a concurrent message
-    that committed first, whose commit the insert waited for as a plain INSERT does)."""
-    global _INSTITUTION_QUERY, _INSTITUTION_AND_NONCE_QUERY
-    found = _INSTITUTION_AND_NONCE_QUERY if with_nonce else _INSTITUTION_QUERY
-    if found is not None:
-        return found
+def _institution_select(*, with_nonce: bool) -> Any:
+    """The door's select of the institution; with `with_nonce` (PostgreSQL), the nonce's row
+    inserted by the same statement: a data-modifying CTE, INSERT … ON CONFLICT (scope, key) DO
+    NOTHING RETURNING id, and `nonce_spent` whether this statement inserted it (false: the
+    nonce was spent before, or by a concurrent message that committed first, whose commit the
+    insert waited for as a plain INSERT does)."""
     from sqlalchemy import literal
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
     from yikatong.medical import service
     from yikatong.medical.models import HandledMessage, Institution
 
-    columns = Institution.__table__.c
+    # short aliases: psycopg caches a query's conversion only up to 4096 bytes of SQL (and
+    # 50 parameters), and the lean door's statement (`read_ahead`) holds this one
+    institutions = Institution.__table__.alias("mi")
+    signed_out, handled = IdempotencyRecord.__table__.alias("so"), HandledMessage.__table__.alias("hm")
+    columns = institutions.c
     selected = [
         *(columns[name] for name in service.INSTITUTION_COLUMNS),
-        exists().where(IdempotencyRecord.scope == SIGNED_OUT_SCOPE,
-                       IdempotencyRecord.key == bindparam("sign_no")).label("signed_out"),
-        exists().where(HandledMessage.fixmedins_code == bindparam("code"),
-                       HandledMessage.msgid == bindparam("msgid")).label("handled"),
+        exists().where(signed_out.c.scope == SIGNED_OUT_SCOPE,
+                       signed_out.c.key == bindparam("sign_no")).label("signed_out"),
+        exists().where(handled.c.fixmedins_code == bindparam("code"),
+                       handled.c.msgid == bindparam("msgid")).label("handled"),
     ]
     if not with_nonce:
-        _INSTITUTION_QUERY = RawStatement(select(*selected).where(columns.code == bindparam("code")),
-                                          "DoorInstitution")
-        return _INSTITUTION_QUERY
+        return select(*selected).where(columns.code == bindparam("code"))
     nonces = IdempotencyRecord.__table__
     spent = pg_insert(nonces).values(
         scope=bindparam("nonce_scope", type_=nonces.c.scope.type),
@@ -201,15 +200,92 @@ def _institution_query(*, with_nonce: bool) -> RawStatement:
         response=bindparam("nonce_response", type_=nonces.c.response.type),
         created_at=bindparam("nonce_at", type_=nonces.c.created_at.type),
     ).on_conflict_do_nothing(index_elements=[nonces.c.scope, nonces.c.key]).returning(nonces.c.id).cte("spent_nonce")
-    _INSTITUTION_AND_NONCE_QUERY = RawStatement(select(
-        *selected, select(literal(1)).select_from(spent).exists().label("nonce_spent"),
-    ).where(columns.code == bindparam("code")), "DoorInstitutionNonce")
-    return _INSTITUTION_AND_NONCE_QUERY
+    return select(*selected, select(literal(1)).select_from(spent).exists().label("nonce_spent"),
+                  ).where(columns.code == bindparam("code"))
+
+
+def _institution_query(*, with_nonce: bool) -> RawStatement:
+    """`_institution_select` as a RawStatement, built once (building a select costs more than
+    running it)."""
+    kind = "nonce" if with_nonce else "plain"
+    found = _DOOR_QUERIES.get(kind)
+    if found is None:
+        found = _DOOR_QUERIES[kind] = RawStatement(
+            _institution_select(with_nonce=with_nonce), "DoorInstitutionNonce" if with_nonce else "DoorInstitution")
+    return found
+
+
+def _credential_and_institution_query() -> RawStatement:
+    """The lean door's first statement on PostgreSQL (`read_ahead`): `credential_holder`'s
+    select (auth.service.with_credential: its columns first, None when no credential has the
+    hash) and `_institution_select(with_nonce=True)`'s (None when no institution has the code),
+    one row. Built once."""
+    found = _DOOR_QUERIES.get("credential")
+    if found is None:
+        from yikatong.auth.service import with_credential
+
+        part = _institution_select(with_nonce=True)
+        _DOOR_ROWS["credential"] = namedtuple("DoorInstitutionNonce", [c.key for c in part.selected_columns])
+        found = _DOOR_QUERIES["credential"] = RawStatement(with_credential(part), "DoorCredentialInstitution")
+    return found
+
+
+def _credential_institution_insured_query() -> RawStatement:
+    """`_credential_and_institution_query` with `service.insured_by_ssn_select`'s row after
+    the institution's (its columns None when it has none), for a message that identifies its
+    person by ID number (`read_ahead`). Built once."""
+    found = _DOOR_QUERIES.get("insured")
+    if found is None:
+        from sqlalchemy import literal_column, true
+
+        from yikatong.auth.service import with_credential
+        from yikatong.medical import service
+
+        institution = _institution_select(with_nonce=True).subquery("institution")
+        insured = service.insured_by_ssn_select().subquery("insured")
+        anchor = select(literal_column("1").label("one")).subquery("door_anchor")
+        part = (select(*institution.c, *(column.label(f"i_{column.key}") for column in insured.c))
+                .select_from(anchor.outerjoin(institution, true()).outerjoin(insured, true())))
+        _DOOR_ROWS["insured"] = namedtuple("InsuredBySsn", [column.key for column in insured.c])
+        _credential_and_institution_query()  # the institution's row type
+        found = _DOOR_QUERIES["insured"] = RawStatement(with_credential(part), "DoorCredentialInstitutionInsured")
+    return found
+
+
+# the messages that identify their person by `input.data`'s credential at once (`check_insured`)
+_IDENTIFYING = frozenset({"2201", "2206", "2207"})
+
+
+def _institution_params(fixmedins_code: str, sign_no: Any, msgid: Any, *,
+                        nonce: tuple[env.SignatureHeaders, datetime] | None) -> dict[str, Any]:
+    """The parameters of the door's select (`nonce`: with the nonce's row)."""
+    params = {"code": fixmedins_code, "msgid": msgid if isinstance(msgid, str) else "",
+              "sign_no": sign_no if isinstance(sign_no, str) else ""}
+    if nonce is not None:
+        signature, received = nonce
+        params.update(nonce_scope=NONCE_SCOPE + fixmedins_code, nonce_key=signature.nonce,
+                      nonce_hash=signature.timestamp, nonce_response={}, nonce_at=received)
+    return params
+
+
+@dataclass(frozen=True)
+class ReadAhead:
+    """What the lean door read with the credential (`read_ahead`), for `call_service`: the
+    envelope and signature headers as it parsed them, when the message was received, and the
+    institution's row (None: no institution has the code) of the door's select run with `params`."""
+
+    envelope: Envelope
+    signature: env.SignatureHeaders
+    received: datetime
+    params: dict[str, Any]
+    institution: Any
+    insured: tuple[dict[str, Any], Any] | None = None  # (params, row) of service.insured_by_ssn_select
 
 
 def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str,
                             sign_no: Any = "", msgid: Any = "", *,
-                            nonce: tuple[env.SignatureHeaders, datetime] | None = None) -> tuple[Any, str, bool]:
+                            nonce: tuple[env.SignatureHeaders, datetime] | None = None,
+                            ahead: ReadAhead | None = None) -> tuple[Any, str, bool]:
     """One select per message: the institution (active, sealed secret), whether `sign_no`
     was signed out (9002), and whether `msgid` is among the institution's handled messages
     (medical_messages: when it is not, medical.visits is told so and skips its own look-up,
@@ -224,22 +300,24 @@ def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str,
     the signature first and then refuses a nonce not spent here (`_spend_nonce(spent=…)`). A refusal
     rolls the transaction back, the nonce's row with it, as when the row was written after
     the signature's check: what stays written is the same. Elsewhere (SQLite) the row carries
-    no `nonce_spent` and the caller spends the nonce by its own INSERT."""
+    no `nonce_spent` and the caller spends the nonce by its own INSERT. `ahead`: the same
+    select already run in this transaction with the credential's (the lean door's
+    `read_ahead`): its row is taken when it was run with exactly these parameters."""
     from yikatong.medical import service, visits
     from yikatong.medical.errors import InstitutionNotFound
 
     connection = uow.connection()
-    msgid = msgid if isinstance(msgid, str) else ""
-    params = {"code": fixmedins_code, "msgid": msgid, "sign_no": sign_no if isinstance(sign_no, str) else ""}
-    if nonce is not None and connection.dialect.name == "postgresql":
-        signature, received = nonce
-        found = _institution_query(with_nonce=True).first(connection, {
-            **params, "nonce_scope": NONCE_SCOPE + fixmedins_code, "nonce_key": signature.nonce,
-            "nonce_hash": signature.timestamp, "nonce_response": {}, "nonce_at": received})
+    with_nonce = nonce is not None and connection.dialect.name == "postgresql"
+    params = _institution_params(fixmedins_code, sign_no, msgid, nonce=nonce if with_nonce else None)
+    if ahead is not None and ahead.params == params:
+        found = ahead.institution
+        if ahead.insured is not None:  # the person by ID number, for the handler's `check_insured`
+            service.note_insured(uow, *ahead.insured)
     else:
-        found = _institution_query(with_nonce=False).first(connection, params)
+        found = _institution_query(with_nonce=with_nonce).first(connection, params)
     if found is None:
         raise InstitutionNotFound(code=str(fixmedins_code)[:12])
+    msgid = params["msgid"]
     if msgid and not found.handled:
         visits.note_unhandled(uow, fixmedins_code, msgid)
     service.note_institution(uow, found)
@@ -248,7 +326,7 @@ def _institution_and_secret(uow: UnitOfWork, fixmedins_code: str,
 
 # --- the door ------------------------------------------------------------------------------------
 def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[str, str],
-                 uow: UnitOfWork | None = None) -> dict:
+                 uow: UnitOfWork | None = None, ahead: ReadAhead | None = None) -> dict:
     """Answer one message: the response envelope (never raises a refusal).
 
     One unit of work carries the checks, the spent nonce and the handler's change, so a
@@ -257,13 +335,19 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
     (medical.visits commits the unit of work it is given). A message refused after its
     signature verified still spends its nonce, in a transaction of its own. `uow`: an open
     unit of work to carry it (the lean door's, whose transaction looked the credential up);
-    its session is closed at the end, as leaving `platform.uow()` does."""
-    received = platform.clock.now()
+    its session is closed at the end, as leaving `platform.uow()` does. `ahead`: what the
+    lean door read in that transaction with the credential (`read_ahead`, from this `body`
+    and `headers`): the envelope and headers as parsed there, when the message was
+    received, and the institution's row."""
+    received = ahead.received if ahead is not None else platform.clock.now()
     envelope: Envelope | None = None
     nonce_to_spend: tuple[str, env.SignatureHeaders] | None = None
     try:
-        envelope = env.parse_envelope(body)
-        signature = env.check_headers(env.SignatureHeaders.of(headers))
+        if ahead is not None:  # parsed and checked there, as below (pure functions of the body and headers)
+            envelope, signature = ahead.envelope, ahead.signature
+        else:
+            envelope = env.parse_envelope(body)
+            signature = env.check_headers(env.SignatureHeaders.of(headers))
         code = envelope.fixmedins_code
         if actor.role is not Role.MEDICAL_INSTITUTION or actor.branch_code != code \
                 or signature.paasid != code:
@@ -271,7 +355,7 @@ def call_service(platform: Platform, actor: Actor, body: Any, headers: Mapping[s
         found = TRANSACTIONS.get(envelope.infno)
         with _message_uow(platform, uow) as uow:
             institution, secret, signed_out = _institution_and_secret(
-                uow, code, envelope.sign_no, envelope.msgid, nonce=(signature, received))
+                uow, code, envelope.sign_no, envelope.msgid, nonce=(signature, received), ahead=ahead)
             env.verify_headers(signature, secret=secret, now=received)
             env.verify_body(body, secret=secret)
             nonce_to_spend = (code, signature)
@@ -550,16 +634,82 @@ def serve(platform: Platform, allowed: frozenset, secret: str, channel: str | No
     `_allowed_actor`, read on this unit of work's connection), the body, `call_service`."""
     from yikatong.api.deps import _actor_of, _allowed_actor, _needs_person_link, _role_allowed
     from yikatong.auth.service import credential_holder
+    from yikatong.db.raw import answered
 
     with platform.uow() as uow:
-        holder = credential_holder(connection=uow.connection(), secret=secret, now=platform.clock.now())
+        try:  # refused after the credential, as before: its refusals come first
+            body, not_json = _parsed(raw), None
+        except InvalidInput as error:
+            body, not_json = None, error
+        connection = uow.connection()
+        credential_rows, ahead = read_ahead(platform, connection, secret, body, headers) \
+            if not_json is None else (None, None)
+        with answered(credential_rows):  # the credential's select answered by the read ahead's row
+            holder = credential_holder(connection=connection, secret=secret, now=platform.clock.now())
         if _needs_person_link(holder) or holder.role == Role.HOLDER:
             # a holder: linking and the quota count write on connections of their own
-            uow.session.close()
+            uow.session.close()  # the read ahead's nonce row with it: call_service reads again
+            ahead = None
             actor = _allowed_actor(platform, allowed, secret, channel)
         else:
             actor = _role_allowed(_actor_of(platform, secret, holder, channel), allowed)
-        return call_service(platform, actor, _parsed(raw), headers, uow=uow)
+        if not_json is not None:
+            raise not_json
+        return call_service(platform, actor, body, headers, uow=uow, ahead=ahead)
+
+
+def read_ahead(platform: Platform, connection: Any, secret: str, body: Any,
+               headers: Mapping[str, str]) -> tuple[dict | None, ReadAhead | None]:
+    """On PostgreSQL, the credential's select and the door's (the institution, the signed-out
+    and handled checks, the nonce's row) as one statement, the lean door's first
+    (`_credential_and_institution_query`: a round trip a message fewer): the credential's rows
+    for `db.raw.answered` (so `credential_holder` checks the same row the same way), and the
+    ReadAhead for `call_service`. Only for a message whose envelope and signature headers are
+    well formed (else (None, None): each select runs alone, as before). A credential or the
+    door refused after it rolls the transaction back, the nonce's row with it, as a refusal
+    after the door's own select does: what stays written is the same."""
+    from yikatong.auth.service import credential_answers, credential_params, credential_width
+
+    if connection.dialect.name != "postgresql":
+        return None, None
+    try:
+        envelope = env.parse_envelope(body)
+        signature = env.check_headers(env.SignatureHeaders.of(headers))
+    except DomainError:
+        return None, None  # refused by call_service, after the credential's own select
+    received = platform.clock.now()
+    params = _institution_params(envelope.fixmedins_code, envelope.sign_no, envelope.msgid,
+                                 nonce=(signature, received))
+    insured_params = _insured_params(envelope, received)
+    if insured_params is None:
+        row = _credential_and_institution_query().first(connection, {**credential_params(secret), **params})
+    else:
+        row = _credential_institution_insured_query().first(
+            connection, {**credential_params(secret), **params, **insured_params})
+    dialect, width = connection.dialect, credential_width(connection.dialect)
+    institution_type = _DOOR_ROWS["credential"]
+    insured_at = width + len(institution_type._fields)
+    institution = None if row[width] is None else institution_type._make(row[width:insured_at])
+    insured = None
+    if insured_params is not None:
+        insured = (insured_params, None if row[insured_at] is None else _DOOR_ROWS["insured"]._make(row[insured_at:]))
+    return credential_answers(dialect, row, secret), ReadAhead(envelope, signature, received, params, institution,
+                                                               insured)
+
+
+def _insured_params(envelope: Envelope, received: datetime) -> dict[str, Any] | None:
+    """For a message that identifies its person by ID number (2201, 2206, 2207 with
+    mdtrt_cert_type 02, insured here), what its `check_insured` will bind (its day as the
+    handler takes it; a message that crosses midnight meanwhile selects again); else None."""
+    from yikatong.core.clock import local_date
+    from yikatong.medical import crossregion, service
+
+    data = envelope.input.get("data")
+    if envelope.infno not in _IDENTIFYING or not isinstance(data, Mapping) or data.get("mdtrt_cert_type") != "02":
+        return None
+    if envelope.insuplc_admdvs and not crossregion.is_home(envelope.insuplc_admdvs):
+        return None  # identified by the insured region (`_elsewhere`)
+    return service.insured_by_ssn_params(data.get("mdtrt_cert_no"), local_date(received))
 
 
 def install_lean_door(app: Any) -> LeanDoor | None:

@@ -590,37 +590,74 @@ def check_insured(*, uow: UnitOfWork, cert_type: str, cert_no: str,
 
 
 _INSURED_BY_SSN = None  # _insured_by_ssn's select, with bind parameters
+_NOTED_INSURED = "medical.service.insured"  # session.info: (transaction, params, row): note_insured
+
+
+def insured_by_ssn_select() -> Any:
+    """`_insured_by_ssn`'s select (bind `insured_by_ssn_params`): one row of the person whose
+    ssn it is (`of_person`), the enrolment in force that day (its columns None when none is)
+    and the psn_no; no row for no such person. Built once (building a select costs more than
+    running it)."""
+    global _INSURED_BY_SSN
+    if _INSURED_BY_SSN is None:
+        from sqlalchemy import and_, or_
+
+        from yikatong.people.models import Person
+
+        # the table's columns, not the entities: a Core select (no ORM objects made) of the
+        # enrolment's columns its view shows; short aliases, as the interface door's first
+        # statement holds it (psycopg caches a query's conversion only up to 4096 bytes of SQL)
+        person_table, enrolment_table, insured_table = (
+            Person.__table__.alias("p"), Enrolment.__table__.alias("e"), InsuredPerson.__table__.alias("i"))
+        people, rows, insured = person_table.c, enrolment_table.c, insured_table.c
+        day_ = bindparam("day", type_=rows.start_date.type)
+        in_force = and_(rows.person_id == people.id, rows.start_date <= day_,
+                        or_(rows.end_date.is_(None), rows.end_date >= day_))
+        query = (select(people.id.label("of_person"), *(rows[name] for name in _ENROLMENT_SHOWN),
+                        insured.psn_no).select_from(person_table)
+                 .outerjoin(enrolment_table, in_force)
+                 .outerjoin(insured_table, insured.person_id == people.id)
+                 .where(people.ssn == bindparam("ssn", type_=people.ssn.type))
+                 .order_by(rows.start_date.desc()).limit(1))
+        # on the connection's own cursor (db.statement: no SQLAlchemy execution path per message)
+        _INSURED_BY_SSN = (query, RawStatement(query, "InsuredBySsn"))
+    return _INSURED_BY_SSN[0]
+
+
+def insured_by_ssn_params(cert_no: Any, day: date) -> dict[str, Any] | None:
+    """The parameters `_insured_by_ssn` binds for a cert type 02 `cert_no` on `day` (None for
+    one it refuses without a select)."""
+    from yikatong.people.service import normalise_ssn
+
+    cert_no = (cert_no or "").strip() if isinstance(cert_no, str) else ""
+    return {"ssn": normalise_ssn(cert_no), "day": day} if cert_no else None
+
+
+def note_insured(uow: UnitOfWork, params: dict[str, Any], row: Any) -> None:
+    """The interface door read `insured_by_ssn_select` with `params` in this unit of work's
+    transaction (its first statement, with the credential and the institution): `row`, or
+    None for no row. The message's identification by ID number (`check_insured`, cert type
+    02) with exactly these parameters takes it instead of selecting again, once. The
+    enrolment is not locked by any step of a visit (an office's change of it takes no lock a
+    message takes), so read a moment earlier in the same transaction it is what a message
+    arriving that moment earlier would read."""
+    uow.session.info[_NOTED_INSURED] = (uow.session.get_transaction(), params, row)
 
 
 def _insured_by_ssn(uow: UnitOfWork, cert_no: str, day: date) -> tuple[int, EnrolmentView | None]:
     """`_person_by_credential` for cert type 02 (people.service's matching: the normalised
     ssn) and `enrolment_on` for that person, in one select: (person id, the enrolment in
-    force on `day` or None). InsuredNotFound as there."""
-    from sqlalchemy import and_, or_
-
-    from yikatong.people.models import Person
-    from yikatong.people.service import normalise_ssn
-
-    global _INSURED_BY_SSN
-    cert_no = (cert_no or "").strip()
-    if not cert_no:
+    force on `day` or None). InsuredNotFound as there. The row the door read ahead with these
+    parameters in this transaction (`note_insured`), if it did."""
+    params = insured_by_ssn_params(cert_no, day)
+    if params is None:
         raise InsuredNotFound(cert_type_zh=CERT_TYPES["02"][0], cert_type_en=CERT_TYPES["02"][1])
-    if _INSURED_BY_SSN is None:  # built once (building a select costs more than running it)
-        # the table's columns, not the entities: a Core select (no ORM objects made) of the
-        # enrolment's columns its view shows
-        people, rows, insured = Person.__table__.c, Enrolment.__table__.c, InsuredPerson.__table__.c
-        day_ = bindparam("day", type_=rows.start_date.type)
-        in_force = and_(rows.person_id == people.id, rows.start_date <= day_,
-                        or_(rows.end_date.is_(None), rows.end_date >= day_))
-        # on the connection's own cursor (db.statement: no SQLAlchemy execution path per message)
-        _INSURED_BY_SSN = RawStatement(
-            select(people.id.label("of_person"), *(rows[name] for name in _ENROLMENT_SHOWN),
-                   insured.psn_no).select_from(Person.__table__)
-            .outerjoin(Enrolment.__table__, in_force)
-            .outerjoin(InsuredPerson.__table__, insured.person_id == people.id)
-            .where(people.ssn == bindparam("ssn", type_=people.ssn.type))
-            .order_by(rows.start_date.desc()).limit(1), "InsuredBySsn")
-    found = _INSURED_BY_SSN.first(uow.connection(), {"ssn": normalise_ssn(cert_no), "day": day})
+    noted = uow.session.info.pop(_NOTED_INSURED, None)
+    if noted is not None and noted[0] is uow.session.get_transaction() and noted[1] == params:
+        found = noted[2]
+    else:
+        insured_by_ssn_select()
+        found = _INSURED_BY_SSN[1].first(uow.connection(), params)
     if found is None:
         raise InsuredNotFound(cert_type_zh=CERT_TYPES["02"][0], cert_type_en=CERT_TYPES["02"][1])
     return found.of_person, None if found.id is None else _view_enrolment(found, found.psn_no or "")
@@ -814,7 +851,7 @@ _INSERT_FOR = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 TOTALS_COLUMNS = ("outpatient_deductible", "outpatient_fund", "inpatient_admissions",
                   "inpatient_fund", "serious_base", "serious_paid", "subsidy_paid",
                   "assistance_paid", "medfee_total")
-_YEARS = models.YearTotals.__table__
+_YEARS = YEARS_TABLE = models.YearTotals.__table__
 _TOTALS_COLUMNS = tuple(_YEARS.c[name] for name in TOTALS_COLUMNS)
 
 

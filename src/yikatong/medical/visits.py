@@ -42,7 +42,7 @@ from yikatong.core.killpoints import killpoint
 from yikatong.core.money import MAX_AMOUNT_FEN, Fen
 from yikatong.db.idempotency import request_fingerprint
 from yikatong.db.statement import RawStatement
-from yikatong.db.uow import UnitOfWork
+from yikatong.db.uow import BesideAudit, UnitOfWork
 from yikatong.ledger import service as ledger
 from yikatong.ledger.errors import AccountNotFound
 from yikatong.medical import crossregion, interregion, rules, service
@@ -240,7 +240,8 @@ def upload_fees(*, uow: UnitOfWork, actor: Actor, msgid: str, mdtrt_id: str,
         uow.audit(actor=actor, action="medical.fees_uploaded", entity_type="medical_visit",
                   entity_id=visit.mdtrt_id, after={"lines": len(rows),
                                                    "amount": sum(r.amount for r in rows),
-                                                   "msgid": msgid}, insert_now=True)
+                                                   "msgid": msgid}, insert_now=True,
+                  hold=True)  # written with the message row (`_handle`): one statement
         return UPLOAD_INFNO[visit.med_type], UploadView(visit.mdtrt_id,
                                                         tuple(_line_view(r) for r in rows))
 
@@ -500,7 +501,8 @@ def _open_visit(uow: UnitOfWork, actor: Actor, institution: Institution, *, msgi
                                                "person_id": person_id, "insuplc_admdvs": insured,
                                                "msgid": msgid},
               new_entity=True,  # flushed above: its mdtrt_id (unique, random) is new
-              insert_now=True)  # a plain INSERT: the door's hot path
+              insert_now=True,  # a plain INSERT: the door's hot path
+              hold=True)  # written with the message row (`_handle`): one statement
     return visit
 
 
@@ -747,8 +749,9 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
         totals_delta=_flat(computed.result.totals_delta),
         journal_request_id=journal_id, state=SETTLED, msgid=msgid, settled_at=now,
         cancelled_at=None, cancel_msgid=None, version=1)
-    service.store_totals(uow, computed.year_row, computed.year_before + computed.result.totals_delta, now)
-    if not _settle_chained(uow, visit, computed.lines, settlement, now):
+    totals = computed.year_before + computed.result.totals_delta
+    if not _settle_chained(uow, visit, computed.lines, settlement, now, computed.year_row, totals):
+        service.store_totals(uow, computed.year_row, totals, now)
         settlement_id = _SETTLEMENT_INSERT.first(uow.connection(), settlement).id
         _hold_lines(uow, visit, computed.lines, settlement_id)
         _touch_locked(uow, visit, state=SETTLED)
@@ -759,7 +762,7 @@ def _settle_visit(uow: UnitOfWork, actor: Actor, institution: Institution, visit
                   "psn_cash_pay": info.psn_cash_pay, "policy_version": computed.result.policy_version,
                   "cert_type": cert_type, "msgid": msgid},
               new_entity=True,  # the row inserted above: its setl_id (unique, random) is new
-              insert_now=True)
+              insert_now=True, hold=True)  # written with the message row (`_handle`): one statement
     if legs:
         # Last: the fund's and the institution's accounts are every settlement's hot rows:
         # raised by a settlement, they are moved by the commit's last statement
@@ -790,8 +793,12 @@ def _settle_chained_statement() -> RawStatement:
     the same in every 2207 settlement (its state, no cancellation, version 1, the visit's new
     state and version) are in the SQL, and the visit's id and the time are one parameter each
     where they repeat: psycopg caches a query's conversion only up to 50 parameters (the
-    settlement alone binds 45), and parses an uncached one on every call. The year totals
-    stay a statement of their own (`service.store_totals`, 13 parameters more). Built once."""
+    settlement alone binds 45), and parses an uncached one on every call. The person's year
+    totals (`service.store_totals`: the row locked before, checked by its version) are a fourth
+    CTE; to stay under 50 parameters the settlement's columns that are the locked visit's
+    (`_FROM_VISIT`: its mdtrt_id, institution, person, psn_no, med_type, care area) are taken
+    from the visit row by its id in the statement (the row is locked by this transaction and
+    these columns are not among what the statement changes): 48 parameters. Built once."""
     global _SETTLE_CHAINED
     if _SETTLE_CHAINED is not None:
         return _SETTLE_CHAINED
@@ -804,7 +811,9 @@ def _settle_chained_statement() -> RawStatement:
     settlements = Settlement.__table__
     fixed = {"state": settled_state, "cancelled_at": null(), "cancel_msgid": null(), "version": one,
              "visit_id": bindparam("visit_id", type_=settlements.c.visit_id.type),
-             "settled_at": bindparam("now", type_=settlements.c.settled_at.type)}
+             "settled_at": bindparam("now", type_=settlements.c.settled_at.type),
+             **{name: select(_VISITS.c[name]).where(_VISITS.c.id == bindparam("visit_id")).scalar_subquery()
+                for name in _FROM_VISIT}}
     settled = insert(settlements).values({
         column.key: fixed.get(column.key, bindparam(f"s_{column.key}", type_=column.type))
         for column in settlements.c if column.key != "id"
@@ -816,36 +825,51 @@ def _settle_chained_statement() -> RawStatement:
                                      _VISITS.c.version == bindparam("visit_version"))
                .values(state=settled_state, updated_at=bindparam("now"), version=_VISITS.c.version + one)
                .returning(_VISITS.c.id).cte("touched"))
+    years = service.YEARS_TABLE
+    year_moved = (update(years).where(years.c.id == bindparam("year_id"), years.c.version == bindparam("year_version"))
+                  .values(updated_at=bindparam("now"), version=years.c.version + one,
+                          **{name: bindparam(f"y_{name}") for name in service.TOTALS_COLUMNS})
+                  .returning(years.c.id).cte("year_moved"))
     _SETTLE_CHAINED = RawStatement(select(
         select(settled.c.id).scalar_subquery().label("id"),
         select(func.count()).select_from(touched).scalar_subquery().label("touched"),
+        select(func.count()).select_from(year_moved).scalar_subquery().label("year_moved"),
     ).add_cte(held), "SettleChained")
     return _SETTLE_CHAINED
 
 
-_SETTLE_CHAINED_FIXED = ("state", "cancelled_at", "cancel_msgid", "version", "visit_id", "settled_at")
+# the settlement's columns `_settle_chained_statement` takes from the locked visit's row
+_FROM_VISIT = ("mdtrt_id", "fixmedins_code", "person_id", "psn_no", "med_type", "mdtrtarea_admvs")
+_SETTLE_CHAINED_FIXED = ("state", "cancelled_at", "cancel_msgid", "version", "visit_id", "settled_at", *_FROM_VISIT)
 
 
-def _settle_chained(uow: UnitOfWork, visit: Any, lines: list[Any], settlement: dict, now: datetime) -> bool:
+def _settle_chained(uow: UnitOfWork, visit: Any, lines: list[Any], settlement: dict, now: datetime,
+                    year_row: Any, totals: rules.YearTotals) -> bool:
     """On PostgreSQL, for a visit selected as columns (2207: no entity in the session to
-    update), the settlement's INSERT, the lines' settlement_id and the visit's state written by
-    one statement (`_settle_chained_statement`: two round trips a settlement fewer), with the
-    same values and the same version check as the three statements it replaces; True when it
-    did. Elsewhere (SQLite, a visit the session keeps as an entity, a state other than the
-    statement's) False: the caller makes the three statements. A data-modifying CTE's
-    statements run on one snapshot and do not see each other's rows: these three write
-    different tables (the visit locked before, the lines held by id, the settlement new)."""
+    update), the person's year totals (`service.store_totals` of `totals` into the locked
+    `year_row`), the settlement's INSERT, the lines' settlement_id and the visit's state
+    written by one statement (`_settle_chained_statement`: three round trips a settlement
+    fewer), with the same values and the same version checks as the four statements it
+    replaces; True when it did. Elsewhere (SQLite, a visit or year row the session keeps as an
+    entity, a state other than the statement's) False: the caller makes the four statements.
+    A data-modifying CTE's statements run on one snapshot and do not see each other's rows:
+    these four write different tables (the visit and the year row locked before, the lines
+    held by id, the settlement new)."""
     connection = uow.connection()
     if connection.dialect.name != "postgresql" or isinstance(visit, Visit) or not lines \
+            or isinstance(year_row, service.models.YearTotals) \
             or settlement["state"] != SETTLED or settlement["version"] != 1 \
             or settlement["cancelled_at"] is not None or settlement["cancel_msgid"] is not None \
-            or settlement["visit_id"] != visit.id or settlement["settled_at"] != now:
+            or settlement["visit_id"] != visit.id or settlement["settled_at"] != now \
+            or any(settlement[name] != getattr(visit, name) for name in _FROM_VISIT):
         return False
     line_ids = [line.id for line in lines]
     done = _settle_chained_statement().first(connection, {
         **{f"s_{name}": value for name, value in settlement.items() if name not in _SETTLE_CHAINED_FIXED},
-        "visit_id": visit.id, "now": now, "line_ids": line_ids, "visit_version": visit.version})
-    if done.touched != 1:
+        "visit_id": visit.id, "now": now, "line_ids": line_ids, "visit_version": visit.version,
+        "year_id": year_row.id, "year_version": year_row.version,
+        **{f"y_{name}": getattr(totals, name) for name in service.TOTALS_COLUMNS}})
+    if done.touched != 1 or done.year_moved != 1:
         raise ConcurrentChange()
     held = uow.session.identity_map
     for line_id in line_ids:  # a line the session keeps takes its settlement, as `_hold_lines` does
@@ -947,8 +971,9 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
         return _from_json(kind, stored)
     try:
         infno, result = work(institution)
-        # a plain INSERT (no ORM object): nothing in this transaction reads the row back
-        _MESSAGE_INSERT.execute(uow.connection(), {
+        # a plain INSERT (no ORM object): nothing in this transaction reads the row back; the
+        # audit record `work` held (`uow.audit(hold=True)`) written by the same statement
+        uow.insert_beside_audit(_MESSAGE_INSERT, {
             "fixmedins_code": institution.code, "msgid": msgid, "infno": infno,
             "request_hash": request_fingerprint(request), "response": _to_json(result),
             "reversed": False, "reversed_by": None, "created_at": uow.now()})
@@ -970,7 +995,7 @@ def _handle(uow: UnitOfWork, actor: Actor, msgid: str, request: dict,
 
 # plain INSERTs on the connection's own cursor (db.statement): the message row (nothing reads it
 # back), the settlement and the visit (their new ids)
-_MESSAGE_INSERT = RawStatement(insert(HandledMessage.__table__).inline(), "MessageInsert", columns=(
+_MESSAGE_INSERT = BesideAudit(HandledMessage.__table__, "MessageInsert", columns=(
     "fixmedins_code", "msgid", "infno", "request_hash", "response", "reversed", "reversed_by", "created_at"))
 _SETTLEMENT_INSERT = RawStatement(
     insert(Settlement.__table__).returning(Settlement.__table__.c.id), "SettlementInsert",
