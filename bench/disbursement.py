@@ -582,6 +582,89 @@ upsert's statement was planned as a nested loop.
 
 The run 10 % faster; the bare COPYs moved by 20-25 % between the two runs themselves, so the
 ratios say nothing finer than "12-14× and about 3×".
+
+## Measured in disb5 (2026-12-05 night, 22:52-23:55 UTC, branch disb5)
+
+**Load average 3.6-8** throughout (other helpers). "base" is main at e45b7e5 (git archive, with
+this bench file), 100,000 payees, default mix; every run's checks passed.
+
+**The foreign-key checks, per statement** (22:53, load 4.4-4.7, on a kept 100k run's
+database, main's schema: each insert below copied that many of the run's own rows, in a
+transaction rolled back, three times, with the keys and then with them dropped in the
+transaction): 16,667 bank transactions 361/623/379 → 223/322/167 ms; 16,667 customer postings
+340/438/367 → 103/225/111 ms; the 100,000 payee rows 1.42/2.10/1.63 → 0.78/1.04/1.09 s; the
+100,000 payments 2.22/2.26/2.42 → 1.95/2.01/2.32 s. EXPLAIN ANALYZE's trigger lines agree:
+the keys' checks took 151-240 ms of a 400-440 ms bank-transactions insert, 280-370 ms (two
+keys) of a 390-510 ms postings insert, 0.60-0.62 s of the payments' 2.0-2.8 s, 0.64-0.75 s of
+the payee rows' 1.6-1.7 s. The branch's migration 0033 dropped those five keys (ledger_postings →
+ledger_journals and → ledger_accounts, bank_transactions → bank_accounts, benefit_payments →
+benefit_runs, benefit_payees → benefit_payee_lists: each bulk insert takes the id from a row
+its own transaction just read, inserted or locked, and none of those rows is ever deleted).
+**It was measured and not landed**: the lead kept the keys. The ledger's postings serve every
+domain (the medical fund, the e-wallets, the banks), and a posting whose journal or account
+does not exist must stay impossible, not merely never written by today's code; the saving
+(a quarter of the database's CPU) leaves the run at 11-14× the payments' COPY, far from the
+goal either way. "disb5" in the table and the 1M run below is the schema without the keys.
+
+| 100k, in this order | load before → after | run | bare COPY (ratio) | all-rows COPY (ratio) | CPU here / backends |
+|---|---|---|---|---|---|
+| base 22:52 | 3.6 → 4.3 | 17.50 s | 0.98 s (17.9×) | 5.43 s (3.23×) | 3.33 / 8.73 s |
+| disb5 22:54 | 4.5 → 5.9 | 15.92 s | 1.26 s (12.7×) | 4.57 s (3.49×) | 3.41 / 7.59 s |
+| base 22:55 | 5.9 → 6.2 | 21.22 s | 1.77 s (12.0×) | 7.02 s (3.02×) | 3.52 / 9.46 s |
+| disb5 23:08 | 4.2 → 5.4 | 14.22 s | 1.28 s (11.1×) | 4.73 s (3.01×) | 3.01 / 6.46 s |
+| base 23:09 | 5.4 → 5.2 | 18.18 s | 1.32 s (13.8×) | 8.15 s (2.23×) | 3.27 / 8.59 s |
+| disb5 23:10 | 5.2 → 5.3 | 15.24 s | 1.34 s (11.4×) | 5.46 s (2.79×) | 3.18 / 6.23 s |
+| base 23:11 | 5.3 → 5.5 | 15.61 s | 0.72 s (21.6×) | 4.29 s (3.63×) | 3.05 / 7.79 s |
+| base 23:23 | 6.1 → 6.0 | 22.54 s | 1.66 s (13.6×) | 4.85 s (4.65×) | 3.03 / 8.59 s |
+| disb5 23:24 | 6.0 → 5.4 | **7.86 s** | 0.64 s (12.4×) | 3.28 s (2.39×) | 2.98 / 5.99 s |
+| base 23:25 | 5.4 → 5.2 | 14.50 s | 0.72 s (20.3×) | 3.50 s (4.14×) | 3.15 / 8.02 s |
+| disb5 23:26 | 5.2 → 5.7 | 13.74 s | 1.18 s (11.6×) | 5.05 s (2.72×) | 3.31 / 6.18 s |
+| disb5 23:27 | 5.7 → 6.9 | 12.09 s | 0.89 s (13.6×) | 4.44 s (2.72×) | 3.18 / 6.21 s |
+| base 23:28 | 6.9 → 7.2 | 12.14 s | 0.95 s (12.8×) | 5.07 s (2.39×) | 3.14 / 7.66 s |
+
+The figure that moves least with the load, **the database's backends' CPU for the run: base
+7.66-9.46 s (mean 8.4), disb5 5.99-7.59 s (mean 6.4): -24 %**; this process's CPU is the same
+(3.0-3.5 s in both). Wall time: base 12.1-22.5 s, disb5 7.9-15.9 s (at this load one run moves
+by 2× from one minute to the next); the ratio to the payments' COPY 11.1-13.6× against
+12.0-21.6×, to the all-rows COPY 2.39-3.49× against 2.23-4.65× (the all-rows baseline has no
+foreign keys either).
+
+Where the database's time is now (auto_explain, 23:19, load ~5.8, per 16,667-row batch, two
+banks at once): the bank's rows 0.25-0.35 s, its transactions 0.16-0.27 s, the customers'
+upsert 0.18-0.36 s, the postings 0.17-0.24 s, the results' UPDATE of the payments 0.19-0.41 s
+(HOT, a hash join on the (run, bank, batch) index), and the mapping's INSERT … SELECT 1.32 s
+(its SELECT ~0.3 s: hash joins, sorts in memory): inserts into indexed tables, no plan left
+to fix. The Python left (3.0-3.3 s of CPU a 100k run): the bank's 1.6-1.9 s (read_rows 50 ms
+a 16,667-row batch: csv, the checks and a SHA-256 per row; a tighter loop saved 5 %, not
+kept), the payee list 0.65 s, the results 0.45 s.
+
+Tried and dropped:
+
+* **ledger_accounts' fillfactor** (lead 2): in the run the upsert's updates were already 63 %
+  HOT (61,873 of 97,806). A second month's six upserts on the kept database after VACUUM FULL:
+  fillfactor 100: 39,254 and 15,984 of 97,800 HOT, 230-583 ms a batch; fillfactor 85:
+  40,254 and 18,767 HOT, 229-811 ms: no more HOT (a batch's accounts are mostly of one bank
+  and sit together, ~75 rows a page, so 15 % of a page holds a tenth of them) and no time
+  saved. Not changed.
+* **Three banks side by side** (lead 3, `--side-by-side 3` against 2, alternately 23:13-23:17,
+  load 5.7-6.4): run 15.85 / 12.04 s against 14.73 / 13.12 s, the batch phase ~10.9 / 8.7 s
+  against ~9.6 / 9.2 s: no gain on two cores already shared. SIDE_BY_SIDE stays 2.
+
+**1,000,000 payees** (disb5 0a13eaf, 23:50-23:55, load 3.2 before the run, 4.6 after, 5.9
+after the baselines; not paired with main for lack of time; every check passed: 978,000
+posted each with its ledger credit, 20,000 held, 2,000 failed, 24 batches each with its one
+bank audit record naming its rows): **run 115.17 s, bare COPY 7.77 s (14.8×), all-rows COPY
+52.99 s (5,956,354 rows: 2.17×)**; payee list 12.5, mapping 19.3, planning 0.6, files 9.7,
+submit 120.1, results 28.5 (the three summed over the two threads), reconciliation 2.5; the
+bank's process: receive 16.3, staging 4.0, decide 25.8, transactions 16.3, ledger credit 19.4,
+postings 14.2, totals 5.2, audit 4.0, result files 4.0; CPU 28.6 s here, 65.6 s in the
+backends. For comparison only (other minutes, other load, other code): disb4's 1M at load
+8.9-14.2 took 219.6 s (90.1 s of backend CPU), disb2's at load 2.3-4.0 149-150 s.
+
+Also here: the bench times the batch steps again (they are taken from runs._BATCH_STEPS, which
+holds the functions made at import, so wrapping the module's names timed nothing), and
+`--profile`'s statement timer keeps a start stack per thread (with the banks' threads its one
+shared stack paired one thread's start with another's end).
 """
 
 from __future__ import annotations
@@ -744,18 +827,20 @@ class Statements:
         from sqlalchemy import event
 
         self.totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-        self._started: list[float] = []
+        self._local = threading.local()  # a start stack per thread: the banks' batches run in several
+        self._adding = threading.Lock()
         event.listen(engine, "before_cursor_execute", self._before)
         event.listen(engine, "after_cursor_execute", self._after)
 
     def _before(self, *_args) -> None:
-        self._started.append(time.perf_counter())
+        self._local.__dict__.setdefault("started", []).append(time.perf_counter())
 
     def _after(self, _conn, _cursor, statement, _params, _context, executemany) -> None:
-        took = time.perf_counter() - self._started.pop()
+        took = time.perf_counter() - self._local.started.pop()
         key = " ".join(statement.split())[:150] + (" [executemany]" if executemany else "")
-        self.totals[key][0] += 1
-        self.totals[key][1] += took
+        with self._adding:
+            self.totals[key][0] += 1
+            self.totals[key][1] += took
 
     def report(self, top: int = 25) -> str:
         lines = [f"{'calls':>7} {'seconds':>8}  statement"]
@@ -891,6 +976,10 @@ class Steps:
         self._saved = {name: getattr(runs, name) for name in STEPS}
         for name, function in self._saved.items():
             setattr(runs, name, self._timed(name, function))
+        # the batch steps are taken from runs' table of them (made at import): timed there too
+        self._batch_steps = runs._BATCH_STEPS
+        runs._BATCH_STEPS = tuple((state, description, getattr(runs, step.__name__))
+                                  for state, description, step in self._batch_steps)
         self._bank_saved = {name: getattr(disbursement, name)
                             for name in ("process", "receive", "write_result")}
         disbursement.process = self._bank_steps(disbursement.process)
@@ -938,6 +1027,7 @@ class Steps:
 
         for name, function in self._saved.items():
             setattr(runs, name, function)
+        runs._BATCH_STEPS = self._batch_steps
         for name, function in self._bank_saved.items():
             setattr(disbursement, name, function)
 
