@@ -58,7 +58,7 @@ from yikatong.auth.rules import (
 )
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.errors import NotFound
-from yikatong.db.raw import RawSelect, answered
+from yikatong.db.raw import OneTrip, RawSelect, answered
 from yikatong.db.uow import UnitOfWork
 
 _hasher = PasswordHasher()
@@ -597,23 +597,37 @@ def credential_holder(*, connection: Connection, secret: str, now) -> Credential
 
 
 async def credential_holder_on_loop(platform, secret: str) -> CredentialHolder | None:
-    """`credential_holder` on the event loop, without a thread-pool hop: on SQLite on the
-    loop's own connection (Platform.loop_read_uow, a WAL read that waits for no lock), on
+    """`credential_holder` on the event loop, without a thread-pool hop: on a SQLite file its
+    one select on the loop's own connection outside a unit of work (Platform.sqlite_loop_reads,
+    a WAL read that waits for no lock: no pool checkout, BEGIN or ROLLBACK), on an in-memory
+    one in the loop's unit of work (Platform.loop_read_uow), on
     PostgreSQL its one select sent on the loop's own connections (Platform.loop_reads: what
     a statement on its own on a thread sees). The same row, the same checks, the same
     refusal; None where neither can be had (the caller looks it up on a thread)."""
     now = platform.clock.now()
+    params = credential_params(secret)
+    on_sqlite = platform.sqlite_loop_reads()
+    if on_sqlite is not None:  # the select on the loop's connection, outside a unit of work
+        found = on_sqlite.answers(OneTrip(_HOLDER_QUERY, params,
+                                          functools.partial(_holder_answers, params)))
+        if found is not None:
+            with answered(found):
+                return credential_holder(connection=None, secret=secret, now=now)
     uow = platform.loop_read_uow()
     if uow is not None:
         with uow:
             return credential_holder(connection=uow.connection(), secret=secret, now=now)
     reads = platform.loop_reads()
-    params = credential_params(secret)
     rows = await reads.rows(_HOLDER_QUERY, params) if reads is not None else None
     if rows is None:
         return None
     with answered({_HOLDER_QUERY.key(params): rows}):  # the select answered, no connection
         return credential_holder(connection=None, secret=secret, now=now)
+
+
+def _holder_answers(params: dict, _dialect: Dialect, rows: list) -> dict:
+    """`credential_holder`'s select answered by its own rows (a OneTrip of that one select)."""
+    return {_HOLDER_QUERY.key(params): rows}
 
 
 def verify_credentials(*, uow: UnitOfWork, username: str, password: str) -> User | None:
