@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -552,15 +553,26 @@ def in_force_with_role(credential, now, roles) -> ColumnElement[bool]:
     API key's role one that may hold keys). A statement may act on this (a throttle counted
     by the credential in the statement that looks it up); the caller still runs
     `credential_holder` on the row and must never find it refusing what this accepted: the
-    test may be stricter than Python's, never looser (tests/auth/test_credential_sql.py)."""
+    test may be stricter than Python's, never looser (tests/core/test_throttle.py).
+
+    The roles are written into the SQL (`role IN ('bank', …)`), not bound: a parameter each
+    made the statement's 50-odd parameters more than psycopg keeps the parsed form of a query
+    for (MAX_CACHED_STATEMENT_PARAMS), so every call parsed its SQL again with a regular
+    expression. They are names of `Role`, checked to be plain words."""
     def one_of(values) -> ColumnElement[bool]:
-        return or_(*(credential.c.role == str(value) for value in sorted(map(str, values))))
+        names = sorted(map(str, values))
+        if not all(_PLAIN_WORD.fullmatch(name) for name in names):
+            raise ValueError(f"not a role name: {names!r}")
+        return credential.c.role.in_([literal_column(f"'{name}'") for name in names])
 
     return and_(credential.c.revoked_at.is_(None),
                 or_(credential.c.expires_at.is_(None), credential.c.expires_at > now),
                 credential.c.active.is_(True),
                 one_of(roles),
                 or_(credential.c.kind != "api_key", one_of(API_KEY_ROLES)))
+
+
+_PLAIN_WORD = re.compile(r"[a-z0-9_]+")
 
 
 def credential_params(secret: str) -> dict[str, str]:
