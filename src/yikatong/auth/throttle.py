@@ -544,9 +544,10 @@ def throttled_per_credential_or_address(credential_rule: str, address_rule: str,
     `roles` counts under `credential_rule` by that credential; anyone else under
     `address_rule` by address (a bad credential changes nothing: it counts by address).
 
-    Neither the credential's lookup nor, on PostgreSQL, the hit leaves the event loop
-    (`_role_of`, `_hit`): a public check by a terminal takes no thread-pool hop for its count;
-    on PostgreSQL a credential's lookup and its hit are one statement (`_CredentialHit`)."""
+    Neither the credential's lookup nor the hit leaves the event loop (`_role_of`, `_hit`; on
+    SQLite the hit only while no other writer holds the write): a public check by a terminal
+    takes no thread-pool hop for its count; on PostgreSQL a credential's lookup and its hit
+    are one statement (`_CredentialHit`)."""
     allowed = {str(role) for role in roles}
     credential_hit = _CredentialHit(credential_rule, allowed)
 
@@ -719,8 +720,9 @@ def _role_on_thread(platform, credential: str, now) -> str:
 
 
 async def _hit(platform, rule: str, who: str) -> None:
-    """One hit of `rule` for `who`: on the event loop's connection where there is one, else
-    on a thread (the same upsert of the same row either way)."""
+    """One hit of `rule` for `who`: on the event loop's connection where there is one
+    (PostgreSQL's; a SQLite file's, when no other writer holds the write), else on a thread
+    (the same upsert of the same row either way)."""
     throttle = throttle_of(platform)
     on_loop = platform.loop_reads() or platform.sqlite_loop_writes()
     if await throttle.hit_on_loop(rule, who, on_loop) is None:
