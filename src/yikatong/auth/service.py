@@ -559,17 +559,20 @@ def in_force_with_role(credential, now, roles) -> ColumnElement[bool]:
     made the statement's 50-odd parameters more than psycopg keeps the parsed form of a query
     for (MAX_CACHED_STATEMENT_PARAMS), so every call parsed its SQL again with a regular
     expression. They are names of `Role`, checked to be plain words."""
-    def one_of(values) -> ColumnElement[bool]:
-        names = sorted(map(str, values))
-        if not all(_PLAIN_WORD.fullmatch(name) for name in names):
-            raise ValueError(f"not a role name: {names!r}")
-        return credential.c.role.in_([literal_column(f"'{name}'") for name in names])
-
     return and_(credential.c.revoked_at.is_(None),
                 or_(credential.c.expires_at.is_(None), credential.c.expires_at > now),
                 credential.c.active.is_(True),
-                one_of(roles),
-                or_(credential.c.kind != "api_key", one_of(API_KEY_ROLES)))
+                written_in(credential.c.role, roles),
+                or_(credential.c.kind != "api_key", written_in(credential.c.role, API_KEY_ROLES)))
+
+
+def written_in(column, names) -> ColumnElement[bool]:
+    """`column IN ('name', …)` with the names written into the SQL (role or credential kind
+    names: plain words, checked), not bound as parameters (see `in_force_with_role`)."""
+    names = sorted(map(str, names))
+    if not all(_PLAIN_WORD.fullmatch(name) for name in names):
+        raise ValueError(f"not a plain name: {names!r}")
+    return column.in_([literal_column(f"'{name}'") for name in names])
 
 
 _PLAIN_WORD = re.compile(r"[a-z0-9_]+")

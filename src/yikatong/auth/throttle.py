@@ -519,9 +519,9 @@ def _rule_of_route(route) -> str | None:
 
 def _folded(rule: str, allowed, channel: str | None) -> _CredentialHit | None:
     """The lookup-and-hit statement for `rule` counting only the roles a request on `channel`
-    passes the access check with whatever its credential's kind (`allowed`, not a holder,
-    the channel one `auth.rules.channel_for` gives each kind of credential of the role);
-    None when no role does or the header names no channel (the lookup goes as before)."""
+    passes the access check with, for each kind of credential (`allowed`, not a holder,
+    a channel `auth.rules.channel_for` gives that kind of credential of the role); None when
+    no role does or the header names no channel (the lookup goes as before)."""
     from yikatong.auth.rules import API_KEY_ROLES, CREDENTIAL_KINDS, channel_for
     from yikatong.core.actor import Channel, Role
 
@@ -530,12 +530,13 @@ def _folded(rule: str, allowed, channel: str | None) -> _CredentialHit | None:
     key = (rule, frozenset(allowed), channel)
     found = _FOLDED.get(key)
     if found is None and key not in _FOLDED:
-        roles = frozenset(
-            str(role) for role in allowed if role is not Role.HOLDER and all(
-                channel_for(role, kind, channel) is not None
-                or (kind == "api_key" and role not in API_KEY_ROLES)
-                for kind in CREDENTIAL_KINDS))
-        found = _FOLDED[key] = _CredentialHit(rule, roles) if roles else None
+        by_kind = {kind: frozenset(str(role) for role in allowed if role is not Role.HOLDER
+                                   and channel_for(role, kind, channel) is not None
+                                   and (kind != "api_key" or role in API_KEY_ROLES))
+                   for kind in CREDENTIAL_KINDS}
+        by_kind = {kind: roles for kind, roles in by_kind.items() if roles}
+        roles = frozenset().union(*by_kind.values())
+        found = _FOLDED[key] = _CredentialHit(rule, roles, by_kind) if roles else None
     return found
 
 
@@ -604,8 +605,10 @@ class _CredentialHit:
     Where the statement's test and Python's disagreed (it is written never to accept what
     Python refuses) the hit is made alone, as before."""
 
-    def __init__(self, rule: str, allowed: set[str] | frozenset) -> None:
+    def __init__(self, rule: str, allowed: set[str] | frozenset,
+                 by_kind: dict[str, frozenset] | None = None) -> None:
         self.rule, self.allowed = rule, {str(role) for role in allowed}
+        self.by_kind = by_kind  # the roles counted for each kind of credential, if not all
         self._statement: RawStatement | None = None  # built when first used (auth.service)
 
     async def count(self, platform, credential: str) -> bool | None:
@@ -657,18 +660,19 @@ class _CredentialHit:
 
     def _built(self) -> RawStatement:
         if self._statement is None:
-            self._statement = _credential_and_hit(self.allowed)
+            self._statement = _credential_and_hit(self.allowed, self.by_kind)
         return self._statement
 
 
-def _credential_and_hit(allowed) -> RawStatement:
+def _credential_and_hit(allowed, by_kind: dict | None = None) -> RawStatement:
     """The credential's row (`credential_holder`'s columns, NULLs when none has the hash) and
     the hit's count and window end (NULLs when it was not counted), from one statement: the
     upsert of `_HIT_ALONE` whose row source is the credential's row where in force with an
-    allowed role."""
+    allowed role (and, given `by_kind`, one of the roles it names for the credential's kind)."""
+    from sqlalchemy import and_, or_
     from sqlalchemy.dialects.postgresql import insert
 
-    from yikatong.auth.service import credential_cte, in_force_with_role
+    from yikatong.auth.service import credential_cte, in_force_with_role, written_in
 
     table = ThrottleCounter.__table__
     now = bindparam("now", type_=table.c.window_ends_at.type)
@@ -678,6 +682,10 @@ def _credential_and_hit(allowed) -> RawStatement:
                   bindparam("ends_at", type_=table.c.window_ends_at.type))
            .select_from(_ASYNC_COMMIT.join(credential, true()))
            .where(in_force_with_role(credential, now, allowed)))
+    if by_kind is not None:
+        row = row.where(or_(*(and_(written_in(credential.c.kind, [kind]),
+                                   written_in(credential.c.role, roles))
+                              for kind, roles in sorted(by_kind.items()))))
     upsert = insert(table).from_select(["key", "hits", "window_ends_at"], row)
     ended = table.c.window_ends_at <= now
     hit = upsert.on_conflict_do_update(
