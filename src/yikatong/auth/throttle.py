@@ -469,8 +469,8 @@ def throttled_per_credential(rule: str):
 
 # request.state's name for the hits the access check's credential lookup counted, by rule
 _COUNTED_WITH_CREDENTIAL = "ykt_counted_with_credential"
-# A route's per-credential rule (throttled_per_credential), by the route object's id
-_RULE_OF_ROUTE: dict[int, str | None] = {}
+# A route's per-credential rule (throttled_per_credential), kept on the route under this name
+_RULE_OF_ROUTE, _UNKNOWN = "ykt_credential_rule", object()
 # The statements of a rule's hit with the lookup, by (rule, the roles it may count)
 _FOLDED: dict[tuple[str, frozenset], _CredentialHit] = {}
 
@@ -505,16 +505,18 @@ async def credential_holder_counted_on_loop(request: Request, secret: str, allow
 
 
 def _rule_of_route(route) -> str | None:
+    """The route's per-credential rule, found once and kept on the route object itself (an id
+    could name another route once this one is gone: a test's application)."""
     if route is None:
         return None
-    try:
-        return _RULE_OF_ROUTE[id(route)]
-    except KeyError:
+    found = getattr(route, _RULE_OF_ROUTE, _UNKNOWN)
+    if found is _UNKNOWN:
         dependencies = getattr(getattr(route, "dependant", None), "dependencies", ())
         rules = [rule for dependency in dependencies
                  if (rule := getattr(dependency.call, "ykt_credential_rule", None))]
-        found = _RULE_OF_ROUTE[id(route)] = rules[0] if len(rules) == 1 else None
-        return found
+        found = rules[0] if len(rules) == 1 else None
+        setattr(route, _RULE_OF_ROUTE, found)
+    return found
 
 
 def _folded(rule: str, allowed, channel: str | None) -> _CredentialHit | None:
