@@ -1133,8 +1133,18 @@ other helpers**: rps (share of the bare write), before → now.
 
 Zero errors everywhere. ¹ the start's PostgreSQL code did not change: the noise of this load.
 ² codes redeemed for 7 / 3 s (SQLite) and 2 / 2 s (PostgreSQL), issued slowly on the loaded
-machine: not comparable. Not measured: a quiet pair, and two workers (their SQLite hits
-meet at SQLite's lock and then go to a thread).
+machine: not comparable.
+
+Run 2, quieter (main = 4f1c390 by then, the same doors' code), rps (share of the bare write):
+SQLite 23:42-23:46, load 4.8 → 3.3, bare write 771: check 256 (33.3 %) → **588 (76.3 %)**,
+start 413 (53.6 %) → 513 (66.6 %), redeem 177 → 135 (10 s of codes each), day 612 / 14 →
+831 / 12. PostgreSQL 23:46-23:50, load 3.7 → 3.9, bare write 832: check 353 (42.5 %) → 411
+(49.4 %), start 601 → 557 (code unchanged), redeem 278 (one 409 on a holder's chain) → 257,
+day 350 / 7 → 662 / 17. Run 3, SQLite `--ecard-doors`, 23:53-23:57, load 4.8 → 3.0, bare
+write 648: check 162 (25.0 %) → **460 (71.0 %)**, redeem 141 → 200 (10 s of codes each; the
+card read moved 1,916 → 2,821 in the same minutes, its code the same). The redeem's figures
+moved both ways within this load's noise; the check's gain held in every run. Not measured:
+two workers (their SQLite hits meet at SQLite's lock, then go to a thread).
 
 Left: FastAPI's route matching and dependency solving (api/: the lean path for these POSTs,
 or the hot routers first); psycopg parses the check's and redeem's stacked statements
