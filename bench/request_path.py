@@ -1076,6 +1076,80 @@ The verify's drop (444 → 394) was h11 against httptools, not the code: the doo
 side by side on one stack (`--writes-only --before 4822d38`, 1 worker, 21:55-21:59, load
 1.1-1.7): verify 395 → 402 (110 % of the bare write 364), contact start 233 → 567 (156 %),
 redeem 159 → 285 (78 %), the day's lifecycle writes 12 → 10; zero errors.
+
+## The doors that commit on SQLite's event loop, and the redeem's hit in its lookup (2026-12-05 night, branch postdoors from e45b7e5)
+
+Why SQLite's check was at 29 % of its bare write where PostgreSQL's was at 67 %: on SQLite
+it took two thread-pool hops (the throttle's hit, a write transaction: turn, BEGIN IMMEDIATE,
+upsert, COMMIT; then the check's six selects in a read transaction), PostgreSQL none.
+What changed:
+
+- SQLite check: the credential's select and the check's one statement (`check_trip`) on the
+  loop's own connection (`Platform.sqlite_loop_reads`, a statement outside a transaction: one
+  WAL snapshot, as the read transaction was); the hit written on the loop too
+  (`db.sqlite_loop_writes`, `Platform.sqlite_loop_writes`): the upsert alone, in autocommit,
+  only when no thread holds the file's write turn and (busy_timeout 0) no other process holds
+  SQLite's lock, else on a thread as before; synchronous=NORMAL for these hits (a power cut
+  may forget the last counts, as PostgreSQL's synchronous_commit off already does; the file
+  never corrupts), no checkpoint on the loop (a passive one on a thread every 1,000 writes).
+- Authorize's credential lookup on SQLite: the plain select on the loop's connection (no
+  session, BEGIN, ROLLBACK) for every authenticated route.
+- Redeem on PostgreSQL: its per-credential hit counted by authorize's own credential lookup
+  (`auth.throttle.credential_holder_counted_on_loop`, `_CredentialHit`), only for a role the
+  access check then lets through on the request's channel whatever the credential's kind;
+  the throttle dependency refuses past the limit (tests/core/test_throttle.py: 401/403 count
+  nothing, 429 after 3, both databases, the same on main).
+- `in_force_with_role` writes the roles into the SQL: its 50-odd parameters were over
+  psycopg's MAX_CACHED_STATEMENT_PARAMS, so every check and redeem parsed the statement again.
+- Contact start on a thread (SQLite): one plain INSERT instead of the ORM's flush.
+
+Counts (bench/write_doors.py, 200 requests, main's `src` then this one; SQLite statements as
+its trace callback sees them, BEGIN/COMMIT included; hops: anyio `to_thread.run_sync`):
+
+| door           | SQLite, main → postdoors                          | PostgreSQL round trips |
+|----------------|---------------------------------------------------|------------------------|
+| e-card check   | 14 statements (3 on the loop), 2 hops → 3 (3), 0  | 2 → 2 (on the loop)    |
+| contact start  | 6 (3), 1 hop → 4 (1), 1 hop                       | 2 → 2                  |
+| redeem         | 17 (3), 2 hops → 13 (2), 1 hop                    | 4 → 3                  |
+
+CPU in process (httpx over ASGI in one loop, client side included, 400 checks, SQLite,
+22:55-22:58, load 5.5-6, alternating twice): check 7.86 / 7.36 → 3.72 / 4.00 ms. Python
+calls a request (cProfile, PostgreSQL, all on the loop on both sides, load-free): check
+6,875 → 6,345, redeem 8,134 → 7,922, contact start 8,893 → 8,902. Where a SQLite check's
+app time goes now (cProfile, 400 checks): FastAPI's route matching 29 % (132 route tests a
+request), dependency solving 20 % (the throttle's two statements 12 of it), the door 37 %
+(SM2 verify 13 %, the statement and its cut 4 %).
+
+`--duration 10 --workers 1 --writes-only --before main` (main = e45b7e5), **machine loaded by
+other helpers**: rps (share of the bare write), before → now.
+
+| door                   | SQLite, 23:23-23:28, load 6.3 → 5.6 | PostgreSQL, 23:29-23:34, load 11.2 → 9.8 |
+|------------------------|-------------------------------------|------------------------------------------|
+| bare async / bare write | 2,855 / 682                        | 3,628 / 565                              |
+| e-card check           | 162 (23.8 %) → **225 (33.0 %)**     | 255 (45.2 %) → 303 (53.6 %)              |
+| contact start          | 206 (30.2 %) → **382 (55.9 %)**     | 314 (55.6 %) → 364 (64.5 %) ¹            |
+| redeem (c=4)           | 99 → 81 ²                           | 130 → 200 ²                              |
+| day: reads / writes    | 450 / 9 → 491 / 7                   | 629 / 14 → 669 / 18                      |
+
+Zero errors everywhere. ¹ the start's PostgreSQL code did not change: the noise of this load.
+² codes redeemed for 7 / 3 s (SQLite) and 2 / 2 s (PostgreSQL), issued slowly on the loaded
+machine: not comparable.
+
+Run 2, quieter (main = 4f1c390 by then, the same doors' code), rps (share of the bare write):
+SQLite 23:42-23:46, load 4.8 → 3.3, bare write 771: check 256 (33.3 %) → **588 (76.3 %)**,
+start 413 (53.6 %) → 513 (66.6 %), redeem 177 → 135 (10 s of codes each), day 612 / 14 →
+831 / 12. PostgreSQL 23:46-23:50, load 3.7 → 3.9, bare write 832: check 353 (42.5 %) → 411
+(49.4 %), start 601 → 557 (code unchanged), redeem 278 (one 409 on a holder's chain) → 257,
+day 350 / 7 → 662 / 17. Run 3, SQLite `--ecard-doors`, 23:53-23:57, load 4.8 → 3.0, bare
+write 648: check 162 (25.0 %) → **460 (71.0 %)**, redeem 141 → 200 (10 s of codes each; the
+card read moved 1,916 → 2,821 in the same minutes, its code the same). The redeem's figures
+moved both ways within this load's noise; the check's gain held in every run. Not measured:
+two workers (their SQLite hits meet at SQLite's lock, then go to a thread).
+
+Left: FastAPI's route matching and dependency solving (api/: the lean path for these POSTs,
+or the hot routers first); psycopg parses the check's and redeem's stacked statements
+again every time (13 / 19 KB, over its 4,096-byte cache limit: 18 / 30 µs); the SQLite redeem
+and contact start keep their hop (their commit waits for the disk, which the loop must not).
 """
 
 from __future__ import annotations

@@ -138,6 +138,7 @@ class Statements:
     def counting(self):
         self.counts.clear()
         RoundTrips.count = RoundTrips.on_loop = 0
+        SqliteStatements.count = SqliteStatements.on_loop = Hops.count = 0
         yield self.counts
 
 
@@ -184,6 +185,57 @@ class RoundTrips:
         psycopg.Connection.commit, psycopg.Connection.rollback = counted(commit), counted(rollback)
 
 
+class SqliteStatements:
+    """Statements SQLite runs, as its trace callback sees them (the plain DBAPI statements of
+    db.raw and db.statement too, BEGIN and COMMIT included, PRAGMAs left out), on every
+    connection the platform opens (the event loop's own ones too: `on_loop`, counted in
+    `count` too), and thread-pool hops (anyio's `to_thread.run_sync`, which Starlette's
+    `run_in_threadpool` and FastAPI's sync routes and dependencies use). Install it before
+    the platform is made."""
+
+    count = 0
+    on_loop = 0
+
+    @classmethod
+    def install(cls) -> None:
+        import asyncio
+
+        from yikatong.db import engine
+
+        def traced(statement: str) -> None:
+            if statement.lstrip()[:6].upper() == "PRAGMA":
+                return
+            cls.count += 1
+            if asyncio._get_running_loop() is not None:
+                cls.on_loop += 1
+
+        class Traced(engine.TurnTakingConnection):
+            def __init__(self, *args, **kwargs) -> None:
+                super().__init__(*args, **kwargs)
+                self.set_trace_callback(traced)
+
+        engine.TurnTakingConnection = Traced
+
+
+class Hops:
+    """Thread-pool hops (anyio.to_thread.run_sync: Starlette's run_in_threadpool, FastAPI's sync
+    routes and dependencies)."""
+
+    count = 0
+
+    @classmethod
+    def install(cls) -> None:
+        import anyio.to_thread
+
+        run_sync = anyio.to_thread.run_sync
+
+        async def counted(*args, **kwargs):
+            cls.count += 1
+            return await run_sync(*args, **kwargs)
+
+        anyio.to_thread.run_sync = counted
+
+
 def login(client, username: str) -> dict[str, str]:
     from yikatong.platform_setup import DEMO_PASSWORD
 
@@ -227,6 +279,9 @@ def run(args) -> None:
 
         from yikatong.api.app import create_app
 
+        if not args.database_url:
+            SqliteStatements.install()
+        Hops.install()
         platform, holders = seed(args.requests + 2, granted=2)
         statements = Statements(platform.engine)
         if platform.engine.dialect.name == "postgresql":
@@ -241,7 +296,10 @@ def run(args) -> None:
                 statements.show = False
                 shown = dict(counts)
                 trips = (f"round trips {RoundTrips.count} ({RoundTrips.on_loop} on the loop), "
-                         if RoundTrips.count else "")
+                         if RoundTrips.count else
+                         f"SQLite statements {SqliteStatements.count} ({SqliteStatements.on_loop}"
+                         f" on the loop), " if SqliteStatements.count else "")
+                trips += f"hops {Hops.count}, "
                 profile = cProfile.Profile() if args.profile == door else None
                 started = time.process_time()
                 if profile:

@@ -22,6 +22,7 @@ from yikatong.core.clock import Clock, SystemClock
 from yikatong.core.settings import Settings
 from yikatong.db.engine import make_engine, make_session_factory, reading_engine
 from yikatong.db.loop_reads import LoopReads, SqliteLoopReads
+from yikatong.db.sqlite_loop_writes import SqliteLoopWrites, listen_for_disposal
 from yikatong.db.uow import UnitOfWork
 
 T = TypeVar("T")
@@ -45,6 +46,7 @@ class Platform:
         self._loop_read_factory = None  # made by loop_read_uow when first asked
         self._loop_reads: LoopReads | None = None  # made by loop_reads when first asked
         self._sqlite_loop_reads: SqliteLoopReads | None = None  # made with loop_read_uow's engine
+        self._sqlite_loop_writes: SqliteLoopWrites | bool | None = None  # False: not SQLite's file
         # PostgreSQL: reads whose every statement runs on its own (see statement_read_uow).
         self._statement_read_factory = None if self.engine.dialect.name == "sqlite" else \
             make_session_factory(self.reading_engine.execution_options(isolation_level="AUTOCOMMIT"))
@@ -122,6 +124,18 @@ class Platform:
             if engine is not self.engine:
                 self._sqlite_loop_reads = SqliteLoopReads(engine)
         return True
+
+    def sqlite_loop_writes(self) -> SqliteLoopWrites | None:
+        """On a SQLite file, the event loop's own connection for a write of one statement that
+        may be lost by a power cut (db.sqlite_loop_writes: a throttle's count). None elsewhere."""
+        if self._sqlite_loop_writes is None:
+            on_file = self.engine.dialect.name == "sqlite" and \
+                self.engine.url.database not in (None, "", ":memory:")
+            self._sqlite_loop_writes = on_file and SqliteLoopWrites(
+                self.engine.url.render_as_string(hide_password=False))
+            if on_file:
+                listen_for_disposal(self.engine, self._sqlite_loop_writes)
+        return self._sqlite_loop_writes or None
 
     def loop_reads(self) -> LoopReads | None:
         """On PostgreSQL at READ COMMITTED, the event loop's connections for a hot read's one

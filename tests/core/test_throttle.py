@@ -551,3 +551,80 @@ def test_a_hit_on_the_event_loop_without_connections_or_counting_says_so(platfor
     off = Throttle(platform.engine, platform.clock, enabled=False)
     assert asyncio.run(off.hit_on_loop("ecard_check", "10.0.0.4", None)).key is None
     assert throttle.remaining("ecard_check", "10.0.0.4") == 3
+
+
+def test_a_redeem_counts_by_its_credential_exactly_when_the_access_check_lets_it_through(
+        platform, admin_actor, login):
+    """The redeem's per-credential hit (on PostgreSQL counted by the access check's own
+    credential lookup, in its one statement): once per call that passes the access check,
+    whatever comes of the code; nothing for a credential of a role the door refuses, a
+    holder's, a channel the credential may not claim (403 each), or one not in force (401);
+    past the limit a 429 with its Retry-After, on either database."""
+    throttle = limit(platform, ecard_terminal="3 per minute")
+    station = from_address(platform, "192.0.2.80")
+    gate = terminal_key(platform, admin_actor, "gate-20")
+    counter = login(Role.SS_OUTLET, branch_code="SS-TN-01")
+
+    def left(headers) -> int:
+        secret = headers.get("X-API-Key") or headers["Authorization"].split(" ", 1)[1]
+        return throttle.remaining("ecard_terminal", "credential:" + secret)
+
+    for headers, status in [(login(Role.BILLER), 403), (login(Role.HOLDER), 403),
+                            ({**gate, "X-Ykt-Channel": "online_app"}, 403),
+                            ({**gate, "X-Ykt-Channel": "no-such-channel"}, 403),
+                            ({"Authorization": "Bearer made-up"}, 401)]:
+        before = left({k: v for k, v in headers.items() if k != "X-Ykt-Channel"})
+        answer = redeem(station, headers)
+        assert answer.status_code == status, (headers, answer.text)
+        assert left({k: v for k, v in headers.items() if k != "X-Ykt-Channel"}) == before
+    for headers in (gate, counter):
+        for spent in range(3):
+            answer = redeem(station, headers)
+            assert answer.status_code == 422, answer.text  # the code refused, the call counted
+            assert left(headers) == 2 - spent
+        assert_refused(redeem(station, headers), "too_many_requests")
+
+
+def test_on_a_sqlite_file_a_hit_on_the_event_loop_counts_the_same_row_and_never_waits(
+        platform, clock):
+    """On a SQLite file a hit on the event loop (`hit_on_loop` with Platform.sqlite_loop_writes)
+    is the thread's upsert of the same row, committed on its own; while another writer holds
+    the write (this process's turn, or SQLite's lock from another connection) it writes
+    nothing and says so (None): the caller hits on a thread."""
+    import asyncio
+    import sqlite3
+
+    writes = platform.sqlite_loop_writes()
+    if writes is None:
+        pytest.skip("the event loop's own writes are a SQLite file's")
+    throttle = limit(platform, ecard_check="3 per minute")
+    throttle.hit("ecard_check", "10.0.0.5")  # on a thread's connection
+    turn = platform.engine.raw_connection().dbapi_connection.turn
+
+    async def hits() -> None:
+        assert (await throttle.hit_on_loop("ecard_check", "10.0.0.5", writes)).key is not None
+        assert throttle.remaining("ecard_check", "10.0.0.5") == 1
+        with turn:  # a thread of this process in a write transaction
+            assert await throttle.hit_on_loop("ecard_check", "10.0.0.5", writes) is None
+        other = sqlite3.connect(platform.engine.url.database, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process's writer
+        try:
+            assert await throttle.hit_on_loop("ecard_check", "10.0.0.5", writes) is None
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert throttle.remaining("ecard_check", "10.0.0.5") == 1  # nothing written meanwhile
+        await throttle.hit_on_loop("ecard_check", "10.0.0.5", writes)
+        clock.advance(seconds=20)
+        with pytest.raises(Exception) as refused:
+            await throttle.hit_on_loop("ecard_check", "10.0.0.5", writes)
+        assert refused.value.code == "too_many_requests"
+        assert refused.value.details["retry_after"] == 40
+        clock.advance(seconds=41)
+        await throttle.hit_on_loop("ecard_check", "10.0.0.5", writes)  # a new window
+        assert throttle.remaining("ecard_check", "10.0.0.5") == 2
+
+    try:
+        asyncio.run(hits())
+    finally:
+        writes.close()

@@ -247,6 +247,48 @@ def test_on_postgresql_the_doors_check_on_the_event_loop(platform, client, holde
     assert again.status_code != 200 and "replayed" in again.text, again.text
 
 
+def test_on_a_sqlite_file_a_terminals_check_takes_no_thread(platform, client, holder, login):
+    """On a SQLite file a terminal's check runs on the event loop too: the credential's
+    select and the check's one statement on the loop's own connection (Platform.
+    sqlite_loop_reads), the throttle's hit written there (Platform.sqlite_loop_writes):
+    nothing goes through the engine's pool, no thread-pool hop is taken, the hit is counted
+    under the terminal's credential and the answer is the thread's (compared above)."""
+    from unittest import mock
+
+    from sqlalchemy import event
+    from starlette import concurrency
+
+    from yikatong.auth.throttle import Throttle
+    from yikatong.core.actor import Role
+
+    if platform.sqlite_loop_writes() is None:
+        pytest.skip("the event loop's own SQLite connections are a SQLite file's")
+    terminal = login(Role.TRANSIT_OPERATOR, branch_code="BUS-01")
+    shown = holder().qr()
+    throttle = platform.get(Throttle)
+    secret = "credential:" + terminal["Authorization"].split(" ", 1)[1]
+    first = client.post("/api/v1/ecard/verify", headers=terminal, json={"token": shown})
+    assert first.status_code == 200 and first.json()["valid"]
+    left = throttle.remaining("ecard_terminal", secret)
+    seen: list[str] = []
+
+    def statement(_conn, _cursor, sql, *_rest):
+        seen.append(" ".join(sql.split()[:3]))
+
+    def no_thread(*_args, **_kwargs):
+        raise AssertionError("a thread-pool hop")
+
+    event.listen(platform.engine, "before_cursor_execute", statement)
+    try:
+        with mock.patch.object(concurrency.anyio.to_thread, "run_sync", no_thread):
+            answer = client.post("/api/v1/ecard/verify", headers=terminal, json={"token": shown})
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", statement)
+    assert answer.status_code == 200 and answer.content == first.content
+    assert seen == []
+    assert throttle.remaining("ecard_terminal", secret) == left - 1
+
+
 def test_a_redeem_written_on_a_moved_chain_or_a_spent_nonce_writes_nothing(platform, holder):
     """The redeem's one write (service.redeem_write, on the rows of its one read): a chain
     that moved since its head was read collides on the chain's key (ConcurrentChange, as

@@ -41,11 +41,10 @@ from yikatong.auth.rules import CHANNELS_BY_CREDENTIAL, channel_for, channel_tab
 from yikatong.auth.service import (
     CredentialHolder,
     credential_holder,
-    credential_holder_on_loop,
     link_holder_person,
     resolve_credential,
 )
-from yikatong.auth.throttle import count_holder_call
+from yikatong.auth.throttle import count_holder_call, credential_holder_counted_on_loop
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.choices import echo
 from yikatong.core.errors import Unauthenticated
@@ -128,7 +127,8 @@ async def authorize(request: Request) -> Actor | None:
     platform = request.app.state.platform
     if not secret:
         raise Unauthenticated()
-    holder = await credential_holder_on_loop(platform, secret)
+    # (a route's per-credential throttle hit counted in the same statement: auth.throttle)
+    holder = await credential_holder_counted_on_loop(request, secret, allowed, channel)
     if holder is not None and holder.role != Role.HOLDER:
         actor = _role_allowed(_actor_of(platform, secret, holder, channel), allowed)
     else:  # a holder's call is counted (and the person linked) on a thread: writes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -58,7 +59,7 @@ from yikatong.auth.rules import (
 )
 from yikatong.core.actor import Actor, Channel, Role
 from yikatong.core.errors import NotFound
-from yikatong.db.raw import RawSelect, answered
+from yikatong.db.raw import OneTrip, RawSelect, answered
 from yikatong.db.uow import UnitOfWork
 
 _hasher = PasswordHasher()
@@ -552,15 +553,29 @@ def in_force_with_role(credential, now, roles) -> ColumnElement[bool]:
     API key's role one that may hold keys). A statement may act on this (a throttle counted
     by the credential in the statement that looks it up); the caller still runs
     `credential_holder` on the row and must never find it refusing what this accepted: the
-    test may be stricter than Python's, never looser (tests/auth/test_credential_sql.py)."""
-    def one_of(values) -> ColumnElement[bool]:
-        return or_(*(credential.c.role == str(value) for value in sorted(map(str, values))))
+    test may be stricter than Python's, never looser (tests/core/test_throttle.py).
 
+    The roles are written into the SQL (`role IN ('bank', …)`), not bound: a parameter each
+    made the statement's 50-odd parameters more than psycopg keeps the parsed form of a query
+    for (MAX_CACHED_STATEMENT_PARAMS), so every call parsed its SQL again with a regular
+    expression. They are names of `Role`, checked to be plain words."""
     return and_(credential.c.revoked_at.is_(None),
                 or_(credential.c.expires_at.is_(None), credential.c.expires_at > now),
                 credential.c.active.is_(True),
-                one_of(roles),
-                or_(credential.c.kind != "api_key", one_of(API_KEY_ROLES)))
+                written_in(credential.c.role, roles),
+                or_(credential.c.kind != "api_key", written_in(credential.c.role, API_KEY_ROLES)))
+
+
+def written_in(column, names) -> ColumnElement[bool]:
+    """`column IN ('name', …)` with the names written into the SQL (role or credential kind
+    names: plain words, checked), not bound as parameters (see `in_force_with_role`)."""
+    names = sorted(map(str, names))
+    if not all(_PLAIN_WORD.fullmatch(name) for name in names):
+        raise ValueError(f"not a plain name: {names!r}")
+    return column.in_([literal_column(f"'{name}'") for name in names])
+
+
+_PLAIN_WORD = re.compile(r"[a-z0-9_]+")
 
 
 def credential_params(secret: str) -> dict[str, str]:
@@ -597,23 +612,37 @@ def credential_holder(*, connection: Connection, secret: str, now) -> Credential
 
 
 async def credential_holder_on_loop(platform, secret: str) -> CredentialHolder | None:
-    """`credential_holder` on the event loop, without a thread-pool hop: on SQLite on the
-    loop's own connection (Platform.loop_read_uow, a WAL read that waits for no lock), on
+    """`credential_holder` on the event loop, without a thread-pool hop: on a SQLite file its
+    one select on the loop's own connection outside a unit of work (Platform.sqlite_loop_reads,
+    a WAL read that waits for no lock: no pool checkout, BEGIN or ROLLBACK), on an in-memory
+    one in the loop's unit of work (Platform.loop_read_uow), on
     PostgreSQL its one select sent on the loop's own connections (Platform.loop_reads: what
     a statement on its own on a thread sees). The same row, the same checks, the same
     refusal; None where neither can be had (the caller looks it up on a thread)."""
     now = platform.clock.now()
+    params = credential_params(secret)
+    on_sqlite = platform.sqlite_loop_reads()
+    if on_sqlite is not None:  # the select on the loop's connection, outside a unit of work
+        found = on_sqlite.answers(OneTrip(_HOLDER_QUERY, params,
+                                          functools.partial(_holder_answers, params)))
+        if found is not None:
+            with answered(found):
+                return credential_holder(connection=None, secret=secret, now=now)
     uow = platform.loop_read_uow()
     if uow is not None:
         with uow:
             return credential_holder(connection=uow.connection(), secret=secret, now=now)
     reads = platform.loop_reads()
-    params = credential_params(secret)
     rows = await reads.rows(_HOLDER_QUERY, params) if reads is not None else None
     if rows is None:
         return None
     with answered({_HOLDER_QUERY.key(params): rows}):  # the select answered, no connection
         return credential_holder(connection=None, secret=secret, now=now)
+
+
+def _holder_answers(params: dict, _dialect: Dialect, rows: list) -> dict:
+    """`credential_holder`'s select answered by its own rows (a OneTrip of that one select)."""
+    return {_HOLDER_QUERY.key(params): rows}
 
 
 def verify_credentials(*, uow: UnitOfWork, username: str, password: str) -> User | None:

@@ -55,6 +55,7 @@ from yikatong.auth.models import ThrottleCounter
 from yikatong.core.clock import Clock
 from yikatong.crypto.protocols import KeyStore
 from yikatong.db.loop_reads import LoopReads
+from yikatong.db.sqlite_loop_writes import SqliteLoopWrites
 from yikatong.db.statement import RawStatement
 
 log = logging.getLogger(__name__)
@@ -255,6 +256,30 @@ def _hit_alone_on_postgresql() -> RawStatement:
 _HIT_ALONE = _hit_alone_on_postgresql()
 
 
+def _hit_alone_on_sqlite() -> RawStatement:
+    """`DatabaseStorage.incr`'s upsert on SQLite, every value a parameter, answering the count
+    and the window's end as `_HIT_ALONE` does: what a hit on the event loop's own SQLite
+    connection writes (`Throttle.hit_on_loop`, db.sqlite_loop_writes: a statement outside a
+    transaction, its own, not waiting for the disk, as PostgreSQL's hit does not)."""
+    from sqlalchemy.dialects.sqlite import insert
+
+    table = ThrottleCounter.__table__
+    upsert = insert(table).values(key=bindparam("key", type_=table.c.key.type),
+                                  hits=bindparam("hits", type_=table.c.hits.type),
+                                  window_ends_at=bindparam("ends_at",
+                                                           type_=table.c.window_ends_at.type))
+    ended = table.c.window_ends_at <= bindparam("now", type_=table.c.window_ends_at.type)
+    return RawStatement(upsert.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={"hits": case((ended, upsert.excluded.hits), else_=table.c.hits + upsert.excluded.hits),
+              "window_ends_at": case((ended, upsert.excluded.window_ends_at),
+                                     else_=table.c.window_ends_at)},
+    ).returning(table.c.hits, table.c.window_ends_at), "ThrottleHitRow")
+
+
+_HIT_ON_SQLITE = _hit_alone_on_sqlite()
+
+
 def _insert_for(engine: Engine):
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -319,21 +344,25 @@ class Throttle:
             raise refused
         return counted
 
-    async def hit_on_loop(self, rule: str, who: str, reads: LoopReads | None, *,
-                          refusal: type[TooManyRequests] = TooManyRequests) -> Counted | None:
-        """`hit` as one statement on the event loop's own connection (PostgreSQL, `reads`:
-        Platform.loop_reads): the same upsert of the same row as a hit alone, so every worker
-        counts against the one limit; no thread-pool hop. None when it could not run there
-        (no loop connections, a connection that failed): the caller hits on a thread."""
+    async def hit_on_loop(self, rule: str, who: str, reads: LoopReads | SqliteLoopWrites | None,
+                          *, refusal: type[TooManyRequests] = TooManyRequests) -> Counted | None:
+        """`hit` as one statement on the event loop's own connection (PostgreSQL's, `reads`:
+        Platform.loop_reads; a SQLite file's, Platform.sqlite_loop_writes): the same upsert of
+        the same row as a hit alone, so every worker counts against the one limit; no
+        thread-pool hop. None when it could not run there (no loop connection, a connection
+        that failed, on SQLite another writer busy): the caller hits on a thread."""
         if not self.enabled:
             return Counted(rule, None)
         if reads is None:
             return None
         item, identity = self.items[rule], self._digest(who)
         key, now = item.key_for(rule, identity), self.clock.now()
-        found = await reads.rows(_HIT_ALONE, {
-            "key": key, "hits": 1, "now": now,
-            "ends_at": now + timedelta(seconds=item.get_expiry())})
+        params = {"key": key, "hits": 1, "now": now,
+                  "ends_at": now + timedelta(seconds=item.get_expiry())}
+        if isinstance(reads, SqliteLoopWrites):
+            found = reads.write(_HIT_ON_SQLITE, params)
+        else:
+            found = await reads.rows(_HIT_ALONE, params)
         if found is None:
             return None
         [(hits, window_ends_at)] = found
@@ -417,17 +446,100 @@ def throttled(rule: str, by: Callable[[Request], str] = client_address):
 
 def throttled_per_credential(rule: str):
     """`dependencies=[throttled_per_credential(rule)]` on an authenticated route: one hit per
-    credential (API key or token), counted only once the credential has authenticated, so a
-    partner's quota is its own whatever address it shares. On PostgreSQL the hit is one
-    statement on the event loop's connection (no thread-pool hop), elsewhere on a thread."""
+    credential (API key or token), counted only once the credential has authenticated (and
+    the access check let it through), so a partner's quota is its own whatever address it
+    shares. On PostgreSQL the hit is counted by the access check's own credential lookup, in
+    its one statement (`credential_holder_counted_on_loop`), and refused here past the limit;
+    where that statement did not count it, one statement on the event loop's connection
+    (PostgreSQL's, a SQLite file's: no thread-pool hop), else on a thread."""
     from yikatong.api.deps import current_actor
 
     async def count(request: Request, _actor=Depends(current_actor)) -> None:
+        looked = getattr(request.state, _COUNTED_WITH_CREDENTIAL, {}).get(rule)
+        if looked is not None and looked.hits is not None:
+            looked.refuse_past_limit()
+            return
         platform = request.app.state.platform
         await _hit(platform, rule, "credential:" + (presented_credential(request) or ""))
 
     count.__name__ = f"throttle_{rule}_per_credential"
+    count.ykt_credential_rule = rule  # found by credential_holder_counted_on_loop
     return Depends(count)
+
+
+# request.state's name for the hits the access check's credential lookup counted, by rule
+_COUNTED_WITH_CREDENTIAL = "ykt_counted_with_credential"
+# A route's per-credential rule (throttled_per_credential), kept on the route under this name
+_RULE_OF_ROUTE, _UNKNOWN = "ykt_credential_rule", object()
+# The statements of a rule's hit with the lookup, by (rule, the roles it may count)
+_FOLDED: dict[tuple[str, frozenset], _CredentialHit] = {}
+
+
+async def credential_holder_counted_on_loop(request: Request, secret: str, allowed,
+                                            channel: str | None):
+    """`auth.service.credential_holder_on_loop` for the access check (api.deps.authorize) of
+    a route that counts each call by its credential (`throttled_per_credential`): on
+    PostgreSQL the route's hit is the lookup's own statement (`_CredentialHit`, one round trip
+    where there were two), counted only for a credential in force whose role the access
+    check then lets through: one of `allowed` (not a holder's, whose calls authorize handles
+    on a thread), on `channel` whatever kind of credential it is. Then the same lookup
+    (`credential_holder` on the row, its refusal raised) and the route's throttle dependency
+    refuses past the limit (`throttled_per_credential`). Anything else looks the credential
+    up as before, and the dependency makes the hit."""
+    from yikatong.auth.service import credential_holder_on_loop
+
+    platform = request.app.state.platform
+    rule = _rule_of_route(request.scope.get("route"))
+    folded = _folded(rule, allowed, channel) if rule is not None else None
+    if folded is not None and secret == presented_credential(request):
+        looked = await folded.lookup(platform, secret)
+        if looked is not None:
+            if looked.holder is None:
+                if looked.hits is not None:  # never: in_force_with_role is no looser
+                    log.error("throttle %s: a credential refused in Python was counted in SQL",
+                              rule)
+                raise looked.refusal
+            setattr(request.state, _COUNTED_WITH_CREDENTIAL, {rule: looked})
+            return looked.holder
+    return await credential_holder_on_loop(platform, secret)
+
+
+def _rule_of_route(route) -> str | None:
+    """The route's per-credential rule, found once and kept on the route object itself (an id
+    could name another route once this one is gone: a test's application)."""
+    if route is None:
+        return None
+    found = getattr(route, _RULE_OF_ROUTE, _UNKNOWN)
+    if found is _UNKNOWN:
+        dependencies = getattr(getattr(route, "dependant", None), "dependencies", ())
+        rules = [rule for dependency in dependencies
+                 if (rule := getattr(dependency.call, "ykt_credential_rule", None))]
+        found = rules[0] if len(rules) == 1 else None
+        setattr(route, _RULE_OF_ROUTE, found)
+    return found
+
+
+def _folded(rule: str, allowed, channel: str | None) -> _CredentialHit | None:
+    """The lookup-and-hit statement for `rule` counting only the roles a request on `channel`
+    passes the access check with, for each kind of credential (`allowed`, not a holder,
+    a channel `auth.rules.channel_for` gives that kind of credential of the role); None when
+    no role does or the header names no channel (the lookup goes as before)."""
+    from yikatong.auth.rules import API_KEY_ROLES, CREDENTIAL_KINDS, channel_for
+    from yikatong.core.actor import Channel, Role
+
+    if channel is not None and channel not in Channel.__members__.values():
+        return None
+    key = (rule, frozenset(allowed), channel)
+    found = _FOLDED.get(key)
+    if found is None and key not in _FOLDED:
+        by_kind = {kind: frozenset(str(role) for role in allowed if role is not Role.HOLDER
+                                   and channel_for(role, kind, channel) is not None
+                                   and (kind != "api_key" or role in API_KEY_ROLES))
+                   for kind in CREDENTIAL_KINDS}
+        by_kind = {kind: roles for kind, roles in by_kind.items() if roles}
+        roles = frozenset().union(*by_kind.values())
+        found = _FOLDED[key] = _CredentialHit(rule, roles, by_kind) if roles else None
+    return found
 
 
 def throttled_per_credential_or_address(credential_rule: str, address_rule: str, roles):
@@ -435,9 +547,10 @@ def throttled_per_credential_or_address(credential_rule: str, address_rule: str,
     `roles` counts under `credential_rule` by that credential; anyone else under
     `address_rule` by address (a bad credential changes nothing: it counts by address).
 
-    Neither the credential's lookup nor, on PostgreSQL, the hit leaves the event loop
-    (`_role_of`, `_hit`): a public check by a terminal takes no thread-pool hop for its count;
-    on PostgreSQL a credential's lookup and its hit are one statement (`_CredentialHit`)."""
+    Neither the credential's lookup nor the hit leaves the event loop (`_role_of`, `_hit`; on
+    SQLite the hit only while no other writer holds the write): a public check by a terminal
+    takes no thread-pool hop for its count; on PostgreSQL a credential's lookup and its hit
+    are one statement (`_CredentialHit`)."""
     allowed = {str(role) for role in roles}
     credential_hit = _CredentialHit(credential_rule, allowed)
 
@@ -467,6 +580,24 @@ def _refuse_past_limit(item: RateLimitItem, hits: int, window_ends_at: datetime,
         raise refusal(retry_after=max(1, math.ceil(window_ends_at.timestamp() - now.timestamp())))
 
 
+@dataclass(frozen=True)
+class _Looked:
+    """What a credential's lookup and hit in one statement found (`_CredentialHit.lookup`):
+    the holder `credential_holder` makes of the row, or the refusal it raised; the hit's count
+    and window end, or None where the statement did not count it."""
+
+    holder: object | None  # auth.service.CredentialHolder
+    refusal: Exception | None
+    hits: int | None
+    window_ends_at: datetime | None
+    now: datetime
+    item: RateLimitItem
+
+    def refuse_past_limit(self) -> None:
+        """TooManyRequests, with the seconds left of the window, once past the limit."""
+        _refuse_past_limit(self.item, self.hits, self.window_ends_at, self.now, TooManyRequests)
+
+
 class _CredentialHit:
     """A credential's lookup and, if it is in force with one of `allowed`'s roles, its hit
     of `rule`, in one statement on the event loop's connection (PostgreSQL): the hit's upsert
@@ -476,8 +607,10 @@ class _CredentialHit:
     Where the statement's test and Python's disagreed (it is written never to accept what
     Python refuses) the hit is made alone, as before."""
 
-    def __init__(self, rule: str, allowed: set[str]) -> None:
-        self.rule, self.allowed = rule, allowed
+    def __init__(self, rule: str, allowed: set[str] | frozenset,
+                 by_kind: dict[str, frozenset] | None = None) -> None:
+        self.rule, self.allowed = rule, {str(role) for role in allowed}
+        self.by_kind = by_kind  # the roles counted for each kind of credential, if not all
         self._statement: RawStatement | None = None  # built when first used (auth.service)
 
     async def count(self, platform, credential: str) -> bool | None:
@@ -485,6 +618,24 @@ class _CredentialHit:
         (TooManyRequests past the limit); False: it is not (nothing counted: the caller
         counts by address); None: this could not run on the loop (the caller goes the
         usual way)."""
+        looked = await self.lookup(platform, credential)
+        if looked is None:
+            return None
+        role = looked.holder.role if looked.holder is not None else None
+        if role not in self.allowed:
+            if looked.hits is not None:  # never: in_force_with_role is no looser than Python's
+                log.error("throttle %s: a credential refused in Python was counted in SQL",
+                          self.rule)
+            return False
+        if looked.hits is None:  # the statement's test stricter than Python's: the hit alone
+            await _hit(platform, self.rule, "credential:" + credential)
+            return True
+        looked.refuse_past_limit()
+        return True
+
+    async def lookup(self, platform, credential: str) -> _Looked | None:
+        """The statement on the event loop's connection and `credential_holder` on its row;
+        None where it could not run there (SQLite, the throttle off, no connection)."""
         from yikatong.auth.service import credential_answers, credential_holder, credential_params
         from yikatong.core.errors import DomainError
         from yikatong.db.raw import answered
@@ -501,38 +652,29 @@ class _CredentialHit:
         if found is None:
             return None
         [row] = found
-        dialect = platform.engine.dialect
+        holder = refusal = None
         try:
-            with answered(credential_answers(dialect, row, credential)):
-                role = credential_holder(connection=None, secret=credential, now=now).role
-        except DomainError:  # not a credential in force
-            role = None
-        hits, window_ends_at = row.hit_hits, row.hit_window_ends_at
-        if role not in self.allowed:
-            if hits is not None:  # never: in_force_with_role is no looser than Python's checks
-                log.error("throttle %s: a credential refused in Python was counted in SQL",
-                          self.rule)
-            return False
-        if hits is None:  # the statement's test stricter than Python's: the hit alone
-            await _hit(platform, self.rule, "credential:" + credential)
-            return True
-        _refuse_past_limit(item, hits, window_ends_at, now, TooManyRequests)
-        return True
+            with answered(credential_answers(platform.engine.dialect, row, credential)):
+                holder = credential_holder(connection=None, secret=credential, now=now)
+        except DomainError as refused:  # not a credential in force
+            refusal = refused
+        return _Looked(holder, refusal, row.hit_hits, row.hit_window_ends_at, now, item)
 
     def _built(self) -> RawStatement:
         if self._statement is None:
-            self._statement = _credential_and_hit(self.allowed)
+            self._statement = _credential_and_hit(self.allowed, self.by_kind)
         return self._statement
 
 
-def _credential_and_hit(allowed) -> RawStatement:
+def _credential_and_hit(allowed, by_kind: dict | None = None) -> RawStatement:
     """The credential's row (`credential_holder`'s columns, NULLs when none has the hash) and
     the hit's count and window end (NULLs when it was not counted), from one statement: the
     upsert of `_HIT_ALONE` whose row source is the credential's row where in force with an
-    allowed role."""
+    allowed role (and, given `by_kind`, one of the roles it names for the credential's kind)."""
+    from sqlalchemy import and_, or_
     from sqlalchemy.dialects.postgresql import insert
 
-    from yikatong.auth.service import credential_cte, in_force_with_role
+    from yikatong.auth.service import credential_cte, in_force_with_role, written_in
 
     table = ThrottleCounter.__table__
     now = bindparam("now", type_=table.c.window_ends_at.type)
@@ -542,6 +684,10 @@ def _credential_and_hit(allowed) -> RawStatement:
                   bindparam("ends_at", type_=table.c.window_ends_at.type))
            .select_from(_ASYNC_COMMIT.join(credential, true()))
            .where(in_force_with_role(credential, now, allowed)))
+    if by_kind is not None:
+        row = row.where(or_(*(and_(written_in(credential.c.kind, [kind]),
+                                   written_in(credential.c.role, roles))
+                              for kind, roles in sorted(by_kind.items()))))
     upsert = insert(table).from_select(["key", "hits", "window_ends_at"], row)
     ended = table.c.window_ends_at <= now
     hit = upsert.on_conflict_do_update(
@@ -584,10 +730,12 @@ def _role_on_thread(platform, credential: str, now) -> str:
 
 
 async def _hit(platform, rule: str, who: str) -> None:
-    """One hit of `rule` for `who`: on the event loop's connection where there is one, else
-    on a thread (the same upsert of the same row either way)."""
+    """One hit of `rule` for `who`: on the event loop's connection where there is one
+    (PostgreSQL's; a SQLite file's, when no other writer holds the write), else on a thread
+    (the same upsert of the same row either way)."""
     throttle = throttle_of(platform)
-    if await throttle.hit_on_loop(rule, who, platform.loop_reads()) is None:
+    on_loop = platform.loop_reads() or platform.sqlite_loop_writes()
+    if await throttle.hit_on_loop(rule, who, on_loop) is None:
         await run_in_threadpool(throttle.hit, rule, who)
 
 

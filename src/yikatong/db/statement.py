@@ -72,6 +72,14 @@ class RawStatement:
         await cursor.execute(sql, self._bound({**fixed, **params} if fixed else params, binds, processors))
         return converted(await cursor.fetchall(), results, row_type)
 
+    def rows_on_cursor(self, cursor, dialect: Dialect, params: dict[str, Any]) -> list:
+        """`rows` on a DBAPI cursor of a connection made with `dialect`'s connect arguments,
+        outside any transaction of SQLAlchemy's (db.sqlite_loop_writes: SQLite in autocommit,
+        so a write is its own transaction). A driver error is raised as the driver raises it."""
+        sql, binds, processors, results, row_type, fixed = self._compiled(dialect)
+        cursor.execute(sql, self._bound({**fixed, **params} if fixed else params, binds, processors))
+        return converted(cursor.fetchall(), results, row_type)
+
     def first(self, connection: Connection, params: dict[str, Any]) -> Any:
         """The first row it returned, or None."""
         found = self.rows(connection, params)

@@ -121,17 +121,21 @@ def _verify(platform: Platform, token: str) -> VerificationOut:
 
 
 async def _verify_on_loop(platform: Platform, token: str) -> VerificationOut | None:
-    """On PostgreSQL, the whole check on the event loop: the signature, then the check's
-    selects in one statement on the loop's own connection (service.check_trip) and the
-    checks on its rows. None where that cannot be (SQLite, no loop connection, a select the
-    statement did not answer): the caller checks on a thread, from the start."""
+    """The whole check on the event loop: the signature, then the check's selects in one
+    statement on the loop's own connection (service.check_trip; PostgreSQL's, or a SQLite
+    file's, where a statement outside a transaction reads one snapshot as the thread's read
+    transaction does) and the checks on its rows. None where that cannot be (an in-memory
+    database, no loop connection, a select the statement did not answer): the caller checks
+    on a thread, from the start."""
     reads = platform.loop_reads()
-    if reads is None:
+    on_sqlite = platform.sqlite_loop_reads() if reads is None else None
+    if reads is None and on_sqlite is None:
         return None
     claims = service.claims_or_verdict(token=token, keys=_keys(platform))
     if isinstance(claims, service.Verification):
         return verification_out(claims)
-    found = await reads.answers(service.check_trip(claims))
+    trip = service.check_trip(claims)
+    found = await reads.answers(trip) if reads is not None else on_sqlite.answers(trip)
     checked = _on_rows(platform, found,
                        lambda uow: service.verification_of(uow=uow, claims=claims))
     return None if checked is None else verification_out(checked)
