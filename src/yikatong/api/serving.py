@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
+import contextvars
 import gc
 import socket
 
@@ -49,32 +50,40 @@ class HeadWithBodyProtocol(HttpToolsProtocol):
     body, a stream or a file, has its head sent while it waits)."""
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app) -> None:
-        transport = cycle.transport = _HeadHeldForBody(cycle.transport, cycle)
-        run_asgi = cycle.run_asgi
-        # what the task runs: the cycle's coroutine, in a wrapper (an instance attribute
-        # in front of the method, which uvicorn's _start_asgi_task calls)
-        cycle.run_asgi = lambda app: _WritesHeldHeadWhenItWaits(run_asgi(app), transport)
-        super()._start_asgi_task(cycle, app)
+        # uvicorn's own, with the cycle's transport and coroutine wrapped. Neither wrapper
+        # refers back to the cycle: a cycle of references would keep each request's objects
+        # alive until the garbage collector's next pass.
+        transport = cycle.transport = _HeadHeldForBody(cycle.transport)
+        coroutine = _WritesHeldHeadWhenItWaits(cycle.run_asgi(app), transport)
+        if self.config.reset_contextvars:
+            task = self.loop.create_task(coroutine, context=contextvars.Context())
+        else:
+            task = self.loop.create_task(coroutine)
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+
+# What uvicorn writes before an answer when a request expects it (httptools_impl.receive).
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class _HeadHeldForBody:
     """One request's view of the connection's transport (HeadWithBodyProtocol): the answer's
-    head (the first write once the answer has started: a `100 Continue` comes before it) is
-    held and written in front of the next write, or on close, or by `write_held`."""
+    head (its first write, but for a `100 Continue` before it) is held and written in front of
+    the next write, or on close, or by `write_held`."""
 
-    __slots__ = ("_transport", "_cycle", "_held", "_head_seen")
+    __slots__ = ("_transport", "_held", "_head_seen")
 
-    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+    def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
-        self._cycle = cycle
         self._held: bytes | None = None
         self._head_seen = False
 
     def write(self, data: bytes) -> None:
         if self._held is not None:
             data, self._held = self._held + data, None
-        elif not self._head_seen and self._cycle.response_started:
-            self._head_seen = True  # uvicorn marks the answer started, then writes its head
+        elif not self._head_seen and data != CONTINUE:
+            self._head_seen = True
             self._held = data
             return
         self._transport.write(data)
