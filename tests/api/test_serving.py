@@ -178,14 +178,13 @@ def test_a_body_sent_with_expect_100_continue_gets_its_interim_answer_first():
 
 
 def test_ykt_serve_hands_it_to_uvicorn_on_one_worker_and_on_several(platform, monkeypatch):
+    from types import SimpleNamespace
+
     import uvicorn
 
     from tests.conftest import cli_on
-    from yikatong.api import serving
-
-    from types import SimpleNamespace
-
     from yikatong import platform_setup
+    from yikatong.api import serving
 
     seen: dict = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))

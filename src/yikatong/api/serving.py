@@ -131,7 +131,7 @@ class _WritesHeldHeadWhenItWaits(collections.abc.Coroutine):
     def close(self) -> None:
         self._coroutine.close()
 
-    def __await__(self):
+    def __await__(self):  # a task drives it by send and throw; nothing awaits it
         return self._coroutine.__await__()
 
 
