@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.ordinary import client_without
+from tests.api.ordinary import client_without, client_without_front
 from tests.cards.conftest import card_in_use
 from yikatong.api import lean
 from yikatong.api.deps import served_operations
@@ -26,15 +26,22 @@ def ordinary(platform):
 
 @pytest.fixture
 def lean_answers(monkeypatch) -> list[str]:
-    """The paths the lean path answered (so that a comparison is known to compare two paths)."""
+    """The paths the lean path answered (so that a comparison is known to compare two paths):
+    in front of the stack (`LeanFront`, its answers) or by `LeanReads.handle` (a refusal met in
+    front, or a request with a body)."""
     answered: list[str] = []
-    handle = lean.LeanReads.handle
+    handle, headers = lean.LeanReads.handle, lean.LeanFront._headers
 
     async def counted(self, scope, receive, send):
         answered.append(scope["path"])
         await handle(self, scope, receive, send)
 
+    def counted_in_front(self, scope, body):
+        answered.append(scope["path"])
+        return headers(self, scope, body)
+
     monkeypatch.setattr(lean.LeanReads, "handle", counted)
+    monkeypatch.setattr(lean.LeanFront, "_headers", counted_in_front)
     return answered
 
 
@@ -203,3 +210,108 @@ def test_the_health_check_is_counted_under_its_route(client, platform, admin_act
     found = samples(client.get("/metrics", headers=monitoring_key(platform, admin_actor)).text)
     assert found["ykt_http_requests_total",
                  (("method", "GET"), ("route", "/healthz"), ("status", "200"))] >= 1
+
+
+# --- the lean reads answered in front of the middleware stack (lean.LeanFront) ------------------
+
+
+@pytest.fixture
+def inside(platform):
+    """The same application, the lean reads answered inside the middleware stack."""
+    with client_without_front(platform) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def front_answers(monkeypatch) -> list[tuple[str, int]]:
+    """(path, status) of what `LeanFront` answered itself, and of what it passed on with a
+    refusal (the refusal's status is the stack's)."""
+    answered: list[tuple[str, int]] = []
+    headers, call = lean.LeanFront._headers, lean.LeanFront.__call__
+
+    def counted(self, scope, body):
+        answered.append((scope["path"], 200))
+        return headers(self, scope, body)
+
+    async def noting_refusals(self, scope, receive, send):
+        async def noting(message):
+            if message["type"] == "http.response.start" and lean._REFUSED in scope:
+                answered.append((scope["path"], message["status"]))
+            await send(message)
+
+        await call(self, scope, receive, noting)
+
+    monkeypatch.setattr(lean.LeanFront, "_headers", counted)
+    monkeypatch.setattr(lean.LeanFront, "__call__", noting_refusals)
+    return answered
+
+
+@pytest.mark.no_db
+def test_the_front_is_outermost_around_the_stack_it_knows(client, inside):
+    stack = client.app.middleware_stack
+    assert isinstance(stack, lean.LeanFront) and stack.app.__class__.__name__ == "OperationOutcomes"
+    assert not isinstance(inside.app.middleware_stack, lean.LeanFront)
+
+
+@pytest.mark.no_db
+def test_an_unknown_middleware_leaves_the_stack_without_front(platform):
+    from fastapi.testclient import TestClient
+    from starlette.middleware.gzip import GZipMiddleware
+
+    from yikatong.api.app import create_app
+
+    app = create_app(platform)
+    app.add_middleware(GZipMiddleware)
+    with TestClient(app):
+        assert not isinstance(app.middleware_stack, lean.LeanFront)
+
+
+def test_answers_made_in_front_are_the_stacks_byte_for_byte(client, inside, platform, login,
+                                                            front_answers, monkeypatch):
+    card_no = card_in_use(platform, person_id=2006)
+    other_bank = card_in_use(platform, person_id=2007, bank_code="BOC")
+    admin = login(Role.ADMIN, username="admin-front")
+    agent = login(Role.PHONE_AGENT, username="agent-front")
+    icbc = login(Role.BANK, username="icbc-front", bank_code="ICBC", branch_code="ICBC-CZ-001",
+                 channel="bank_branch")
+    transit = login(Role.TRANSIT_OPERATOR, username="metro-front", branch_code="CZMETRO")
+    path = f"{CARDS}/{card_no}"
+    cases = [
+        (path, admin, 200), (f"{path}/blocks", admin, 200), (path, agent, 200),
+        (path, {**admin, "X-Forwarded-Proto": "https"}, 200),  # over TLS: HSTS
+        (path, {**admin, "X-Ykt-Channel": "outlet"}, 200),
+        (path, {"Authorization": "Bearer not-a-token"}, 401),
+        (path, transit, 403), (path, {**agent, "X-Ykt-Channel": "bank_branch"}, 403),
+        (f"{CARDS}/{other_bank}", icbc, 404), (f"{CARDS}/NOT-A-CARD", agent, 422),
+        (f"{CARDS}/C99999999", agent, 404),
+    ]
+    for request_path, headers, status in cases:
+        assert assert_same(client, inside, request_path, headers)[0] == status, request_path
+    assert front_answers == [(p, s) for p, _h, s in cases]
+    # a body (even empty) goes through the stack, whose security layer counts it
+    front_answers.clear()
+    assert assert_same(client, inside, path, {**admin, "Content-Length": "0"})[0] == 200
+    assert front_answers == []
+    monkeypatch.setattr(platform.clock, "moved", True, raising=False)
+    _status, headers, _body = assert_same(client, inside, path, admin)
+    assert any(name == b"x-ykt-clock" for name, _ in headers) and front_answers == [(path, 200)]
+
+
+def test_answers_made_in_front_are_counted_under_their_route_once(client, platform, login,
+                                                                  admin_actor):
+    from tests.observability.test_metrics import monitoring_key, samples
+
+    card_no = card_in_use(platform, person_id=2008)
+    admin = login(Role.ADMIN, username="admin-counted")
+    monitoring = monitoring_key(platform, admin_actor)
+
+    def counted(status: str) -> float:
+        found = samples(client.get("/metrics", headers=monitoring).text)
+        return found.get(("ykt_http_requests_total", (("method", "GET"),
+                                                      ("route", "/api/v1/cards/{card_no}"),
+                                                      ("status", status))), 0)
+
+    before = counted("200"), counted("404")
+    assert client.get(f"{CARDS}/{card_no}", headers=admin).status_code == 200
+    assert client.get(f"{CARDS}/C99999999", headers=admin).status_code == 404
+    assert (counted("200"), counted("404")) == (before[0] + 1, before[1] + 1)

@@ -150,6 +150,7 @@ def create_app(platform: Platform | None = None, *, settle_heap: bool = False) -
     medical_interface.install_lean_door(app)  # the hospitals' door likewise (medical.interface)
     problems.install(app)  # the error answers in the OpenAPI document, as they really are
     fhir_api.install(app)  # ...and under the FHIR door's root, as OperationOutcome
+    lean.install_front(app)  # last: the lean reads' answers in front of every layer above
     return app
 
 

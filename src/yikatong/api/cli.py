@@ -58,12 +58,12 @@ def register(group) -> None:
         # JSON lines (or text), personal data and secrets masked, in every process.
         log_config = logs.log_config(logs.log_format(plat.settings))
         try:
+            from yikatong.api.serving import HeadWithBodyProtocol, serve_workers
+
             if workers == 1:
                 uvicorn.run(create_app(plat, settle_heap=True), host=host, port=port, log_level="info",
-                            log_config=log_config)
+                            log_config=log_config, http=HeadWithBodyProtocol)
             else:  # uvicorn's supervisor starts (and restarts) the worker processes
-                from yikatong.api.serving import serve_workers
-
                 serve_workers(host=host, port=port, workers=workers, log_config=log_config)
         finally:
             stop.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
@@ -17,16 +18,21 @@ def mask_identity_numbers(text: str) -> str:
     return ID_LIKE.sub(lambda match: mask_ssn(match.group(0)), text)
 
 
+# For the access log's line and arguments (client, method, path, version), which repeat from
+# request to request: the same function, remembered for the last few thousand texts.
+_access_part_masked = functools.lru_cache(maxsize=4096)(mask_identity_numbers)
+
+
 class MaskIdentityNumbers(logging.Filter):
     """Masks ID-like numbers in a record's message and arguments (uvicorn's access log
     passes the request line as an argument)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        masked = _access_part_masked if record.name == "uvicorn.access" else mask_identity_numbers
         if isinstance(record.msg, str):
-            record.msg = mask_identity_numbers(record.msg)
+            record.msg = masked(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(mask_identity_numbers(a) if isinstance(a, str) else a
-                                for a in record.args)
+            record.args = tuple(masked(a) if isinstance(a, str) else a for a in record.args)
         return True
 
 

@@ -210,10 +210,15 @@ class SecurityMiddleware:
         if over and not started:
             await self._refuse(send, limit)
 
-    def _with_headers(self, scope: Scope, send: Send) -> Send:
+    def header_set(self, scope: Scope) -> tuple[list, frozenset[bytes]]:
+        """(the headers every answer to this request gets, their names): an answer's own
+        headers of those names are replaced by these."""
         path: str = scope["path"]
-        extra, names = self._header_sets[path in DOCS_PATHS, self._over_tls(scope),
-                                         _carries_personal_data(scope["method"], path)]
+        return self._header_sets[path in DOCS_PATHS, self._over_tls(scope),
+                                 _carries_personal_data(scope["method"], path)]
+
+    def _with_headers(self, scope: Scope, send: Send) -> Send:
+        extra, names = self.header_set(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

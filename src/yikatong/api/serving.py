@@ -8,16 +8,23 @@ the client's delayed ACK: about 40 ms each, whatever the request (measured: /hea
 workers 1,090 rps with p50 44 ms at any concurrency). Known upstream: Kludex/uvicorn#3149.
 The single-process path is unaffected (asyncio binds from getaddrinfo, which names TCP).
 
+`HeadWithBodyProtocol`: uvicorn's httptools protocol, writing an answer's head and the start
+of its body to the socket at once (see its docstring).
+
 `settle_heap`: what a serving process does once it has started, before its first request
 (see its docstring).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections.abc
+import contextvars
 import gc
 import socket
 
 from uvicorn import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.supervisors import Multiprocess
 
 WORKER_APP = "yikatong.api.app:worker_app"
@@ -26,6 +33,106 @@ WORKER_APP = "yikatong.api.app:worker_app"
 # loaded machine took longer (load average 14 on two cores): every worker was killed while
 # starting, again and again, and the server never answered.
 HEALTHCHECK_SECONDS = 30
+
+
+class HeadWithBodyProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, whose answers leave in one write where they left in two.
+
+    uvicorn writes an answer's head (status line and headers) to the transport as soon as the
+    application sends `http.response.start`, and its body when it sends the body: two
+    `send` calls on an idle socket, two segments on the wire, and the client woken twice, for
+    every answer of a few hundred bytes (a third of a card read's samples under load were the
+    socket writes: bench/request_path.py). Here the head is held (`_HeadHeldForBody`) and
+    written in front of the answer's next write (its body), or on a close, or as soon as the
+    application gives the event loop back (`_WritesHeldHeadWhenItWaits`), whichever comes
+    first: the same bytes in the same order, and the head on the wire before anything else
+    runs on the loop, as before (an application that awaits something between its head and its
+    body, a stream or a file, has its head sent while it waits)."""
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app) -> None:
+        # uvicorn's own, with the cycle's transport and coroutine wrapped. Neither wrapper
+        # refers back to the cycle: a cycle of references would keep each request's objects
+        # alive until the garbage collector's next pass.
+        transport = cycle.transport = _HeadHeldForBody(cycle.transport)
+        coroutine = _WritesHeldHeadWhenItWaits(cycle.run_asgi(app), transport)
+        if self.config.reset_contextvars:
+            task = self.loop.create_task(coroutine, context=contextvars.Context())
+        else:
+            task = self.loop.create_task(coroutine)
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+
+# What uvicorn writes before an answer when a request expects it (httptools_impl.receive).
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class _HeadHeldForBody:
+    """One request's view of the connection's transport (HeadWithBodyProtocol): the answer's
+    head (its first write, but for a `100 Continue` before it) is held and written in front of
+    the next write, or on close, or by `write_held`."""
+
+    __slots__ = ("_transport", "_held", "_head_seen")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+        self._head_seen = False
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        elif not self._head_seen and data != CONTINUE:
+            self._head_seen = True
+            self._held = data
+            return
+        self._transport.write(data)
+
+    def write_held(self) -> None:
+        """Write the held head now, if one is still held."""
+        if self._held is not None:
+            data, self._held = self._held, None
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self.write_held()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+
+class _WritesHeldHeadWhenItWaits(collections.abc.Coroutine):
+    """A request's coroutine (uvicorn's `run_asgi`) as its task runs it, step by step, with
+    the held head written at the end of every step: when the application awaits something
+    (or is done), its head is on the wire, whether its body came in that step or not."""
+
+    __slots__ = ("_coroutine", "_transport")
+
+    def __init__(self, coroutine, transport: _HeadHeldForBody) -> None:
+        self._coroutine = coroutine
+        self._transport = transport
+
+    def send(self, value):
+        try:
+            return self._coroutine.send(value)
+        finally:
+            self._transport.write_held()
+
+    def throw(self, *error):
+        try:
+            return self._coroutine.throw(*error)
+        finally:
+            self._transport.write_held()
+
+    def close(self) -> None:
+        self._coroutine.close()
+
+    def __await__(self):  # a task drives it by send and throw; nothing awaits it
+        return self._coroutine.__await__()
 
 
 class TcpConfig(Config):
@@ -46,7 +153,7 @@ def serve_workers(*, host: str, port: int, workers: int, log_config: dict | None
     workers > 1, with TcpConfig); `log_config` (observability.logs) is applied in each."""
     extra = {"log_config": log_config} if log_config is not None else {}
     config = TcpConfig(WORKER_APP, factory=True, workers=workers, host=host, port=port,
-                       log_level="info", timeout_worker_healthcheck=HEALTHCHECK_SECONDS, **extra)
+                       http=HeadWithBodyProtocol, log_level="info", timeout_worker_healthcheck=HEALTHCHECK_SECONDS, **extra)
     Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 

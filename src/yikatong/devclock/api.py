@@ -70,6 +70,14 @@ def move_clock(
     return ClockOut(**vars(moved))
 
 
+def moved_clock_header(clock) -> tuple[bytes, bytes] | None:
+    """The header naming `clock`'s time while it is moved, else None (NameMovedClock; the
+    lean reads' answers made in front of it, api.lean.LeanFront)."""
+    if not service.is_moved(clock):
+        return None
+    return CLOCK_HEADER.lower().encode(), as_utc(clock.now()).isoformat().encode()
+
+
 class NameMovedClock:
     """Every response names the clock's time while it is moved, so nobody mistakes it.
 
@@ -85,11 +93,11 @@ class NameMovedClock:
             return
 
         async def send_naming_clock(message: Message) -> None:
-            clock = scope["app"].state.platform.clock  # per answer: `ykt serve` may swap it
-            if message["type"] == "http.response.start" and service.is_moved(clock):
-                value = as_utc(clock.now()).isoformat().encode()
-                message = {**message, "headers": [*message.get("headers", ()),
-                                                  (CLOCK_HEADER.lower().encode(), value)]}
+            if message["type"] == "http.response.start":
+                # per answer: `ykt serve` may swap the clock
+                named = moved_clock_header(scope["app"].state.platform.clock)
+                if named is not None:
+                    message = {**message, "headers": [*message.get("headers", ()), named]}
             await send(message)
 
         await self.app(scope, receive, send_naming_clock)

@@ -57,9 +57,9 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, noting_send)
         finally:
-            self._record(scope["method"], note[0], status, time.perf_counter() - started)
+            self.record(scope["method"], note[0], status, time.perf_counter() - started)
 
-    def _record(self, method: str, route, status: int, seconds: float) -> None:
+    def record(self, method: str, route, status: int, seconds: float) -> None:
         key = (method, id(route) if route is not None else None)
         histogram = self._histograms.get(key)
         if histogram is None:

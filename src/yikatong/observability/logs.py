@@ -106,7 +106,9 @@ class MaskingFilter(logging.Filter):
             # `masked_path`. The same line as the whole one masked: the parts are set apart by
             # a quote or a space and a letter, which no match or base64 token spans.
             client, method, path, version, status = access
-            record.msg = ACCESS_LINE % (mask(str(client)), mask(str(method)),
+            # `masked_path` is `mask` remembered: a connection's client and the few methods
+            # repeat as much as the paths do.
+            record.msg = ACCESS_LINE % (masked_path(str(client)), masked_path(str(method)),
                                         masked_path(str(path)), version, status)
         else:
             record.msg = mask(record.getMessage())
