@@ -231,6 +231,19 @@ _ASYNC_COMMIT = select(func.set_config("synchronous_commit", "off", true()).labe
                        ).subquery("async_commit")
 
 
+def _counted_in_window(upsert, table) -> RawStatement:
+    """A hit's upsert (PostgreSQL's or SQLite's INSERT of key, hits, ends_at) that restarts the
+    count in a window that has ended and adds to it in one that has not, answering the count
+    and the window's end (`ThrottleHitRow`)."""
+    ended = table.c.window_ends_at <= bindparam("now", type_=table.c.window_ends_at.type)
+    return RawStatement(upsert.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={"hits": case((ended, upsert.excluded.hits), else_=table.c.hits + upsert.excluded.hits),
+              "window_ends_at": case((ended, upsert.excluded.window_ends_at),
+                                     else_=table.c.window_ends_at)},
+    ).returning(table.c.hits, table.c.window_ends_at), "ThrottleHitRow")
+
+
 def _hit_alone_on_postgresql() -> RawStatement:
     """`DatabaseStorage.incr`'s statement on its own on PostgreSQL (an autocommit upsert whose
     row source turns synchronous_commit off for its implicit transaction), every value a
@@ -244,13 +257,7 @@ def _hit_alone_on_postgresql() -> RawStatement:
                  bindparam("ends_at", type_=table.c.window_ends_at.type)
                  ).select_from(_ASYNC_COMMIT)
     upsert = insert(table).from_select(["key", "hits", "window_ends_at"], row)
-    ended = table.c.window_ends_at <= bindparam("now", type_=table.c.window_ends_at.type)
-    return RawStatement(upsert.on_conflict_do_update(
-        index_elements=[table.c.key],
-        set_={"hits": case((ended, upsert.excluded.hits), else_=table.c.hits + upsert.excluded.hits),
-              "window_ends_at": case((ended, upsert.excluded.window_ends_at),
-                                     else_=table.c.window_ends_at)},
-    ).returning(table.c.hits, table.c.window_ends_at), "ThrottleHitRow")
+    return _counted_in_window(upsert, table)
 
 
 _HIT_ALONE = _hit_alone_on_postgresql()
@@ -268,13 +275,7 @@ def _hit_alone_on_sqlite() -> RawStatement:
                                   hits=bindparam("hits", type_=table.c.hits.type),
                                   window_ends_at=bindparam("ends_at",
                                                            type_=table.c.window_ends_at.type))
-    ended = table.c.window_ends_at <= bindparam("now", type_=table.c.window_ends_at.type)
-    return RawStatement(upsert.on_conflict_do_update(
-        index_elements=[table.c.key],
-        set_={"hits": case((ended, upsert.excluded.hits), else_=table.c.hits + upsert.excluded.hits),
-              "window_ends_at": case((ended, upsert.excluded.window_ends_at),
-                                     else_=table.c.window_ends_at)},
-    ).returning(table.c.hits, table.c.window_ends_at), "ThrottleHitRow")
+    return _counted_in_window(upsert, table)
 
 
 _HIT_ON_SQLITE = _hit_alone_on_sqlite()
