@@ -7,6 +7,7 @@ card's blocks; on a thread and, on PostgreSQL, on the event loop's own connectio
 from __future__ import annotations
 
 import asyncio
+import re
 from functools import partial
 
 import pytest
@@ -196,3 +197,20 @@ def test_on_sqlite_the_card_read_is_one_statement_on_the_loop_s_connection(platf
     assert lost.blocks_in_force != [] and lost == broken == after
     assert (in_unit_of_work, began) == ([1], ["BEGIN"])  # only the read on the failed connection
     assert lost == same_card_read(platform, admin, card_no)
+
+
+@pytest.mark.no_db
+@pytest.mark.parametrize("statement", [cards._CARD_READ, contact._CONTACT_READ],
+                         ids=lambda statement: statement._name)
+def test_the_hot_reads_statements_stay_within_psycopgs_cached_conversion(statement):
+    """psycopg converts a query's placeholders once and caches it only up to
+    MAX_CACHED_STATEMENT_LENGTH bytes of SQL and MAX_CACHED_STATEMENT_PARAMS parameters; past
+    either, it parses the query again on every call (the medical door's first statement paid
+    ~490 Python calls a visit for 400 bytes too many). The card read's was 4,014 bytes of 4,096
+    on 2026-12-06: a column added to cards or card_blocks could tip it over unseen."""
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH, MAX_CACHED_STATEMENT_PARAMS
+    from sqlalchemy.dialects import postgresql
+
+    sql = statement._compiled(postgresql.dialect())[0]
+    assert len(sql.encode()) <= MAX_CACHED_STATEMENT_LENGTH
+    assert len(set(re.findall(r"%\((\w+)\)s", sql))) <= MAX_CACHED_STATEMENT_PARAMS
