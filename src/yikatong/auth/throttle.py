@@ -472,7 +472,8 @@ def throttled_per_credential(rule: str):
 _COUNTED_WITH_CREDENTIAL = "ykt_counted_with_credential"
 # A route's per-credential rule (throttled_per_credential), kept on the route under this name
 _RULE_OF_ROUTE, _UNKNOWN = "ykt_credential_rule", object()
-# The statements of a rule's hit with the lookup, by (rule, the roles it may count)
+# The statements of a rule's hit with the lookup, by (rule, the route's roles, the channel);
+# None where no role could be counted (`_folded`)
 _FOLDED: dict[tuple[str, frozenset], _CredentialHit] = {}
 
 

@@ -596,8 +596,13 @@ _NOTED_INSURED = "medical.service.insured"  # session.info: (transaction, params
 def insured_by_ssn_select() -> Any:
     """`_insured_by_ssn`'s select (bind `insured_by_ssn_params`): one row of the person whose
     ssn it is (`of_person`), the enrolment in force that day (its columns None when none is)
-    and the psn_no; no row for no such person. Built once (building a select costs more than
-    running it)."""
+    and the psn_no; no row for no such person."""
+    return _insured_by_ssn_built()[0]
+
+
+def _insured_by_ssn_built() -> tuple[Any, RawStatement]:
+    """(`insured_by_ssn_select`, the same as a RawStatement), built once (building a select
+    costs more than running it)."""
     global _INSURED_BY_SSN
     if _INSURED_BY_SSN is None:
         from sqlalchemy import and_, or_
@@ -621,7 +626,7 @@ def insured_by_ssn_select() -> Any:
                  .order_by(rows.start_date.desc()).limit(1))
         # on the connection's own cursor (db.statement: no SQLAlchemy execution path per message)
         _INSURED_BY_SSN = (query, RawStatement(query, "InsuredBySsn"))
-    return _INSURED_BY_SSN[0]
+    return _INSURED_BY_SSN
 
 
 def insured_by_ssn_params(cert_no: Any, day: date) -> dict[str, Any] | None:
@@ -656,8 +661,7 @@ def _insured_by_ssn(uow: UnitOfWork, cert_no: str, day: date) -> tuple[int, Enro
     if noted is not None and noted[0] is uow.session.get_transaction() and noted[1] == params:
         found = noted[2]
     else:
-        insured_by_ssn_select()
-        found = _INSURED_BY_SSN[1].first(uow.connection(), params)
+        found = _insured_by_ssn_built()[1].first(uow.connection(), params)
     if found is None:
         raise InsuredNotFound(cert_type_zh=CERT_TYPES["02"][0], cert_type_en=CERT_TYPES["02"][1])
     return found.of_person, None if found.id is None else _view_enrolment(found, found.psn_no or "")
