@@ -744,6 +744,88 @@ as one (the year row is found by the visit's person: a join, no lock involved); 
 Not folded, as the brief said and for the same reason (a snapshot taken before a lock's wait):
 2204's known serials and its audit chain head into the visit's locking select, 2207's lines
 and the personal account's balance into the visit's or the year row's.
+
+## Tried on branch med6 and not landed (2026-12-06, 01:19-02:03 UTC, main 4e27deb beside it)
+
+Five round trips a visit fewer moved neither CPU nor rate (below), for ~450 lines more and a
+second code path (PostgreSQL's folded statements beside SQLite's) in visits.py, the ledger and
+the unit of work: not merged. The names below (`_JOURNAL_WITH_POSTINGS`, `BesideAudit(also=…)`,
+`with_audit_head`) are the branch's, kept here so the next attempt starts from its figures.
+Where round trips would pay is a database across a network (each ~0.2-0.5 ms, and shorter
+lock holds for 2204 and 2207): measure there before taking it up again.
+
+**Load average 5-12 through every run** (three other helpers; the quiet figure of 01:16 in
+the brief, load 1.6: 86.7 visits/s, server 12.6, PostgreSQL 7.0 ms a visit).
+
+Two rows per visit are not duplicates: `idempotency_records` (4 a visit) are the signatures'
+nonces, one per message, 2206 and refused messages included (a replayed envelope is refused
+as NonceReplayed, -3, even when its msgid was answered); `medical_messages` (3 a visit) keep
+the msgid's answer (a retry under a fresh nonce gets the stored answer). Neither check holds
+the other's guarantee (tests/medical/test_interface_door.py), and merging them is a schema
+change. Both kept.
+
+The cuts (round trips on PostgreSQL; SQLite keeps its statements), the same rows, checks,
+refusals and answers:
+1. The ledger's plain post writes the journal and its postings by one statement (the journal a
+   data-modifying CTE, the postings INSERT … SELECT from two arrays in the legs' order:
+   `ledger.service._JOURNAL_WITH_POSTINGS`). −1 a settlement that moves money.
+2. 2206's visit-and-lines select also reads the person's year totals and the personal
+   account's balance (outer joins by their unique keys). −1 a visit.
+3. 2201 (and 2401) write the new visit as a CTE of the message row's statement, beside the
+   audit record and its key (`db.uow.BesideAudit(also=…)`); the answer is made from the
+   values (no ORM object: the visit is not read back in the message). −1 a visit.
+4. 2204 reads its known serials with the visit's audit chain head (`db.uow.with_audit_head`,
+   given to `UnitOfWork.audit(head=…)`, which reads again if any audit record or change is
+   pending), both after the visit's lock; and writes its lines with the visit's touch (the
+   UPDATE a CTE, the lines INSERT … SELECT from arrays). −2 a visit.
+5. 2207 locks the year row and reads the visit's unsettled lines by one select (`FOR UPDATE
+   OF` the year row, lines outer-joined). The lines may be read in the statement that waits
+   for the year lock: the visit's lock is held from before it began, and every writer of a
+   visit's lines (2204, 2601, 2207, 2208 through the visit's versioned UPDATE) goes through
+   that lock. A person's first settlement of the year (no row yet) makes the row and reads
+   the lines as before. −1 a settlement otherwise. The new statements are under psycopg's
+   cached-conversion limits (tests/medical/test_door_statements.py).
+
+In process (`--profile 200 --profile-only --people 40`, both trees back to back twice, 01:52-01:57,
+load 7-10; counts are load-independent, CPU is not):
+
+| tree | statements / visit through the application | door alone 2201 / 2204 / 2206 / 2207 | Python calls / visit (door) | 2201 / 2204 / 2206 / 2207 calls | app alone CPU ms / visit | door alone CPU ms / visit |
+|---|---|---|---|---|---|---|
+| main 4e27deb | 21.4 | 4 / 7 / 4 / 8.8 | 6,189 | 1,382 / 1,696 / 1,079 / 2,033 | 12.6 / 10.9 | 7.6 / 7.3 |
+| med6 | 15.9 | 3 / 5 / 3 / 7.5 | 5,923 | 1,064 / 1,876 / 1,010 / 1,972 | 13.3 / 9.5 | 7.5 / 6.9 |
+
+−26 % statements a visit, −4.3 % Python calls. 2204's calls went up by 180: psycopg dumps a
+Python list by looking at its elements (`_find_list_element`, `upgrade`, a ListDumper per
+array) and SQLAlchemy's ARRAY runs its item processor per element: 11 arrays per upload.
+2201's fell by 318 (no Visit object made, made detached and added to the session).
+
+The whole bench, alternated (defaults: 50 raw terminals, 2 workers, 20 s, 400 people; CPU ms a visit):
+
+| run (time, load before → after the door) | door visits/s | bare visits/s | server CPU | PostgreSQL CPU | load generator | 2207 p50 / p99 ms |
+|---|---|---|---|---|---|---|
+| main 4e27deb (01:44, 6.1 → 11.2) | 79.4 | 98.4 | 10.9 | 6.5 | 1.1 | 182 / 632 |
+| med6 (01:46, 8.6 → 11.0) | 86.3 | 88.7 | 10.9 | 6.8 | 1.1 | 198 / 1,385 |
+| med6 (01:47, 7.2 → 9.2) | 96.8 | 108.1 | 9.3 | 5.5 | 1.0 | 166 / 600 |
+| main 4e27deb (01:49, 7.3 → 12.3) | 101.1 | 101.3 | 9.2 | 5.3 | 0.9 | 147 / 552 |
+| med6 (01:59, 9.9 → 13.7) | 71.2 | 76.5 | 10.3 | 7.9 | 1.1 | 227 / 883 |
+| main 4e27deb (02:02, 9.8 → 11.2) | 66.2 | 63.0 | 11.3 | 8.8 | 1.1 | 252 / 1,353 |
+
+Means: main 82.2 visits/s, server 10.5, PostgreSQL 6.9 ms a visit; med6 84.8, 10.2, 6.7 (+3 %,
+−3 %, −3 %). No refused message, no error.
+**Not a result in CPU or rate at this load**: five round trips a visit fewer (of about 29 with
+BEGIN and COMMIT) do not move the server's or PostgreSQL's CPU per visit beyond the spread of
+one tree's runs. A round trip here is cheap on both sides (psycopg's share per statement about
+40 µs, PostgreSQL's for a small indexed statement less than its commit's WAL flush); what a visit
+costs is the rows it writes (the same 22-23) and the 4 commits, and on the server the HTTP,
+the middlewares and Python per message. The 2207 p99 of 1,385 ms is one run's tail (the next
+run of the same tree 600).
+
+Left, in order of expected payoff: the session per message (~70 µs a message) and the thread
+hop (~0.1 ms) are each 2-3 % of the server's CPU a visit; 2204's arrays as one JSON parameter
+(`json_to_recordset`: one str dumped instead of 11 lists, about −150 calls a visit). Not
+folded: 2207's account facts (the personal balance) into the year-lock statement: a second
+part of that statement reads the snapshot taken before the lock's wait, and the balance must
+be read after it. The goal needs a tenth of the CPU a visit, not round trips.
 """
 
 from __future__ import annotations
