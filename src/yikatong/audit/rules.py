@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 
-from yikatong.api.logging import may_hold_identity_numbers, mask_identity_numbers
+from yikatong.api.logging import mask_identity_numbers, may_hold_identity_numbers
 from yikatong.core.masking import mask_address, mask_birth_date, mask_name, mask_phone, mask_ssn
 
 GENESIS = "0" * 64
