@@ -665,6 +665,137 @@ Also here: the bench times the batch steps again (they are taken from runs._BATC
 holds the functions made at import, so wrapping the module's names timed nothing), and
 `--profile`'s statement timer keeps a start stack per thread (with the banks' threads its one
 shared stack paired one thread's start with another's end).
+
+## Measured in disb6 (2026-12-06, 01:19-02:15 UTC, branch disb6)
+
+**Load average 1.2-10** (1.2-2 for the first run, 3-10 later: other helpers, and this
+branch's own niced tests during the pairs of 01:33-01:39, which are not in the table). "base"
+is main at 4e27deb (a worktree of it, its own bench file), 100,000 payees, default mix (2,000
+held, 200 failed); every run's checks passed.
+
+Where the database's time is (auto_explain with log_analyze and log_triggers, main's code,
+01:20, load 3.4; the six batches summed): the postings' INSERT 2.81 s (its two foreign-key
+checks 0.75 + 0.83 s), the bank transactions' 2.34 s (the check to bank_accounts 1.05 s), the
+customers' upsert 1.85 s, the bank's rows (`_DECIDE_NEW`) 1.77 s. **The mapping** (lead 1):
+one INSERT … SELECT of 2.15 s: its SELECT 0.72 s (hash joins 0.26 s, the window's sort by
+bank and line and the sort by line in memory, the anti-join against the period's earlier
+payments a rescan of an empty table per payee, 0.08 s), the heap and its three indexes ~0.8 s,
+**the foreign-key check to benefit_runs 0.63 s (100,000 calls)**: no plan left to fix; the key
+is kept. The unpayable-pension check after it: 0.18 s, a nested-loop anti-join (100,000 probes
+of pension_eligibility) because benefit_payments had no statistics yet (estimated 139 rows of
+the run, 1 pending).
+
+What changed:
+
+* **The payments' statistics in the mapping's own transaction** (runs._payments_statistics:
+  ANALYZE benefit_payments right after the INSERT; ANALYZE samples the transaction's own new
+  rows as live) instead of in a transaction of its own after the commit. The unpayable-pension
+  check is then a hash anti-join: EXPLAIN (ANALYZE, TIMING OFF) on a kept 100k database, same
+  minutes, load 3.7: hash anti-join (parallel) 84-96 ms against the nested loop's 160-213 ms
+  (at 1M the brief's ~2 s of probes against a hash of the eligibility table); in the
+  branch's own run (auto_explain, 01:44) it was that hash anti-join, 45 ms. No ANALYZE is
+  added (the one after the commit went), and a kill right after the mapping's commit now
+  leaves the statistics in place (before: none until autovacuum).
+* **The audit scrub of a list of plain strings in one scan** (audit.rules
+  `_plain_strings_without_numbers`, api.logging `may_hold_identity_numbers`): every ID-like
+  number holds twelve digits in a row, so a list of strings joined by newlines with no such
+  run is kept as it is; otherwise every string is masked as before. A batch's audit record
+  names its 16,667 row references: 36 ms → 5 ms; the bank's `audit` step of the run
+  0.26-0.61 s (base, six runs) → 0.12-0.20 s (branch, five runs).
+
+| 100k, in this order                         | load  | run     | payments' COPY (ratio) | all rows' COPY (ratio) | CPU here / backends | map_payments | bank's audit step |
+|---------------------------------------------|-------|---------|------------------------|------------------------|---------------------|--------------|-------------------|
+| base 01:19 (quiet)                          | 1.2 → 1.4 | 11.00 s | 0.92 s (11.98×)   | 3.85 s (2.86×)         | 3.05 / 7.98 s       | 1.87 s       | 0.26 s |
+| base 01:23                                  | 3.7 → 4.2 | 19.14 s | 2.04 s (9.40×)    | 4.75 s (4.03×)         | 3.08 / 8.30 s       | 3.30 s       | 0.43 s |
+| disb6 16f510d 01:24                         | 3.9 → 3.9 | 12.16 s | 1.23 s (9.88×)    | 3.33 s (3.65×)         | 3.53 / 9.07 s       | 1.73 s       | 0.13 s |
+| base 01:25                                  | 4.0 → 4.1 | 15.97 s | 0.84 s (19.13×)   | 5.22 s (3.06×)         | 3.11 / 8.15 s       | 3.47 s       | 0.61 s |
+| disb6 16f510d 01:26                         | 4.2 → 5.0 | 17.95 s | 1.40 s (12.87×)   | 6.54 s (2.75×)         | 3.20 / 8.63 s       | 2.94 s       | 0.20 s |
+| base 01:50                                  | 10.3 → 9.8 | 15.86 s | 1.38 s (11.52×)  | 4.97 s (3.19×)         | 3.52 / 8.14 s       | 2.21 s       | 0.32 s |
+| disb6 16f510d 01:51                         | 9.6 → 9.5 | 17.22 s | 1.50 s (11.50×)   | 5.86 s (2.94×)         | 3.03 / 7.66 s       | 3.00 s       | 0.17 s |
+| base 01:52                                  | 8.6 → 8.0 | 15.53 s | 1.06 s (14.67×)   | 6.80 s (2.28×)         | 3.14 / 7.64 s       | 2.25 s       | 0.30 s |
+| disb6 16f510d 01:53                         | 7.3 → 6.8 | 15.29 s | 1.03 s (14.88×)   | 4.21 s (3.63×)         | 3.13 / 7.81 s       | 2.25 s       | 0.12 s |
+| base 01:54                                  | 6.5 → 7.3 | 17.45 s | 1.42 s (12.29×)   | 4.90 s (3.56×)         | 3.00 / 7.47 s       | 2.93 s       | 0.36 s |
+| disb6 16f510d 01:55                         | 7.8 → 8.0 | 17.54 s | 2.09 s (8.39×)    | 10.12 s (1.73×)        | 2.86 / 7.42 s       | 2.56 s       | 0.20 s |
+
+**1,000,000 payees, one run each** (auto_explain logging statements over 150 ms, no analyze;
+load 8-11 throughout; every check passed in both: 978,000 posted each with its ledger credit,
+20,000 held, 2,000 failed, 24 batches each with its one bank audit record naming its rows):
+
+| 1M                    | load before → after | run      | payments' COPY (ratio) | all rows' COPY (ratio) | CPU here / backends | map_payments | unpayable-pension check | bank's audit step (threads' sum) |
+|-----------------------|---------------------|----------|------------------------|------------------------|---------------------|--------------|-------------------------|----------------------------------|
+| base 01:58-02:07      | 11.1 → 10.0         | 202.39 s | 14.85 s (13.63×)       | 70.99 s (2.85×)        | 28.22 / 86.00 s     | 35.07 s      | 2.78 s (nested loop)    | 7.76 s |
+| disb6 ba6474e 02:07-02:14 | 9.4 → 7.7       | 163.61 s | 12.07 s (13.55×)       | 57.34 s (2.85×)        | 27.60 / 83.48 s     | 25.61 s      | 0.78 s (parallel hash)  | 1.86 s |
+
+The two named changes: 2.0 s and 5.9 s at 1M (the run's other differences are the load's:
+the base's run began at load 11.1). In the same logs, the bank's four inserts over the 24
+batches (base / disb6): postings 47.8 / 32.1 s, bank transactions 38.4 / 26.8 s, the bank's
+rows 34.0 / 29.9 s, the customers' upsert 29.0 / 22.4 s; the mapping's INSERT 31.2 / 24.0 s:
+at 1M the bank's rows are a fifth of those four, about what the one-row design below would
+take off them less its wider bank_transactions.
+
+At this load a run moves by 30-60 % from one minute to the next; the changes here are worth
+~0.1 s (the anti-join) and ~0.15 s (the audit scrub) of the 100k run, below that noise, so the
+figures that show them are the statement's plan and time and the bank's audit step above.
+
+**Lead 2: one row a paid payee at the bank instead of two (measured, not landed).** The design
+measured: bank_transactions gains `batch_pk` and `line_no` (nullable) and a partial unique
+index on them (WHERE batch_pk IS NOT NULL); `_DECIDE_NEW` becomes one statement that decides
+the staged rows once (a CTE) and writes the posted and held ones straight into
+bank_transactions (request_id = row_ref, with batch and line) and only the failed ones into
+bank_disbursement_rows; `_TRANSACTIONS` goes; the customers' upsert and the postings read the
+batch's posted rows from bank_transactions (joined to bank_accounts for the pan that names the
+ledger account), and the outcome is the two tables' rows of the batch by line. Simulated on a
+kept 100k database (one 16,667-row batch of ABC again under new row_refs, in a transaction
+rolled back, the schema change made inside it; /proc CPU of the backend and WAL per statement;
+four alternations, 01:33, load 5.5-6.6 because of this branch's tests):
+
+| per 16,667-row batch           | now (rows, then transactions)        | one row a payee                   |
+|--------------------------------|--------------------------------------|-----------------------------------|
+| deciding + bank transactions   | 330-410 ms CPU, 16.0-17.4 MB WAL     | 290-300 ms CPU, 9.8-10.6 MB WAL   |
+| customers' upsert              | 150-210 ms CPU                       | 160-180 ms CPU (the join to bank_accounts) |
+| postings                       | 210-300 ms CPU                       | 220-250 ms CPU                    |
+| outcome read                   | 0-10 ms                              | 10 ms (a union of the two)        |
+| the four, total                | 710-930 ms CPU (median ~770), 27.5-30.2 MB WAL | 700 ms CPU each time, 21.5-22.4 MB WAL |
+
+So merging saves ~40-70 ms of backend CPU a 16,667-row batch (0.25-0.4 s of the 100k run's
+~8 s: 3-5 %) and a fifth of the bank's WAL (~6 MB a batch, ~370 bytes a paid row: on a real
+disk, the commit's flush). It would not change the ratio to the payments' COPY in a way this
+machine can show. What it costs: the bank's general transaction table (every card payment,
+direct debit, refund) two columns and an index wider for the benefit of one channel; the
+result file's bank reference taken from two id sequences (a prefix per table so they cannot
+collide); the repeat and conflict lookups (`_REPEATS`, the seen-before probes) over both
+tables; and one guarantee that now lives in one index — a row_ref decided `new` at most once
+per bank (ux_bank_disbursement_rows_ref) — split over two (the failed ones there, the paid ones
+in bank_transactions' (bank_code, request_id)): two batches of one bank carrying the same
+row_ref, decided concurrently, could then record it failed in one table and paid in the other
+(never paid twice, but two answers for one row_ref) unless the batches of a bank are
+serialised (a lock on the bank's row, or the probes under the same advisory lock). Not landed
+for that reason and the small payoff; migration 0033 stays unused.
+
+Tried and dropped:
+
+* **The reconciliation by string_agg** (the brief's "COPY read back a row at a time"): the
+  server writing the CSV text 50,000 rows a statement, in COPY's csv bytes (checked equal to
+  COPY's for a comma, a quote, CR, LF, the empty string, NULL, a lone backslash-dot, a date).
+  This process's CPU for the step 0.09-0.13 s → 0.03-0.04 s, but the server's work rose more:
+  0.21-0.24 s a 50,000-row block (the quoting test per text field, and string_agg's ORDER BY
+  sorting again) against 0.13-0.17 s for COPY of all 100,000 rows (to /dev/null); the step's
+  wall time 0.24-0.27 s → 0.53-0.95 s in the bench (load 6). Joining COPY's row blocks 10,000
+  at a time before writing them was slower still (0.145 s against 0.10 s of CPU). psycopg's
+  per-row block is the cheap way here; the step stays as it was.
+* **The mapping's anti-join against the period's earlier payments** as ON CONFLICT DO
+  NOTHING on the (programme, period, id_number) key (the insert checks that key anyway): not
+  tried — a speculative insertion costs more per row than a plain one, and the anti-join is
+  0.08 s at 100k (a list never names an ID number twice: service.receive_payee_list).
+
+Left, in order of payoff: (1) the foreign-key checks (kept: 0.63 s of the mapping, 1.05 s of
+the transactions and 1.6 s of the postings at 100k, a third of the database's work); (2) the
+bank's reads of a batch's rows plan a BitmapAnd with the whole partial ux_bank_disbursement_rows_ref
+index (33,334 entries for a 16,667-row batch here) because the rows' statistics are absent
+during the run: harmless at 100k, but it reads every `new` row of the bank three times a batch
+and grows with the bank's history (months of runs) unless autovacuum's statistics steer it
+away — worth checking on a database with a year of runs; (3) the payee list's fetchone per
+row (disb4's `.partitions` question, 0.77 s under the profiler at 100k).
 """
 
 from __future__ import annotations

@@ -14,6 +14,18 @@ from yikatong.people.rules import mask_ssn
 ID_LIKE = re.compile(r"(?:(?<![0-9A-Za-z])|(?<=%[0-9A-Fa-f]{2}))(?:[0-9]{17}[0-9Xx]|[0-9]{15}|[A-Za-z]{3}[0-9]{12})(?![0-9A-Za-z])")
 
 
+# Every ID_LIKE match holds twelve digits in a row: a text without such a run has nothing to
+# mask, and this one plain scan is 3-4 times faster than ID_LIKE's look-behinds tried at every
+# position (a batch's audit record names 50,000 row references: bench/disbursement.py, disb6).
+_TWELVE_DIGITS = re.compile(r"[0-9]{12}")
+
+
+def may_hold_identity_numbers(text: str) -> bool:
+    """False only when `text` surely has no ID-like number (mask_identity_numbers would
+    return it as it is)."""
+    return _TWELVE_DIGITS.search(text) is not None
+
+
 def mask_identity_numbers(text: str) -> str:
     return ID_LIKE.sub(lambda match: mask_ssn(match.group(0)), text)
 

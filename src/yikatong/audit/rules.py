@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 
-from yikatong.api.logging import mask_identity_numbers
+from yikatong.api.logging import mask_identity_numbers, may_hold_identity_numbers
 from yikatong.core.masking import mask_address, mask_birth_date, mask_name, mask_phone, mask_ssn
 
 GENESIS = "0" * 64
@@ -93,10 +93,20 @@ def without_personal_data(image: Any) -> Any:
     if isinstance(image, Mapping):
         return {str(key): _kept(str(key), value) for key, value in image.items()}
     if isinstance(image, list | tuple):
+        if _plain_strings_without_numbers(image):
+            return list(image)
         return [without_personal_data(item) for item in image]
     if isinstance(image, str):
         return mask_identity_numbers(image)
     return image
+
+
+def _plain_strings_without_numbers(items: list | tuple) -> bool:
+    """True for a list of plain strings none of which holds an ID-like number: one scan of
+    them joined (a newline is no digit, so no run of digits crosses two of them) instead of
+    the masking's expression per string."""
+    return (all(type(item) is str for item in items)
+            and not may_hold_identity_numbers("\n".join(items)))
 
 
 def _kept(key: str, value: Any) -> Any:
