@@ -2,7 +2,7 @@
 per request for each, through the application (TestClient), on SQLite or PostgreSQL.
 
     PYTHONPATH=src .venv/bin/python bench/write_doors.py [--database-url postgresql://…]
-        [--requests 200] [--profile DOOR]
+        [--requests 200] [--profile DOOR] [--calls N]
 
 Doors: the e-card check by a terminal (`POST /ecard/verify`), a transit contact started
 (`POST /transit/contacts`), an e-card code redeemed at a counter (`POST /ecard/redeem`), a
@@ -236,6 +236,33 @@ class Hops:
         anyio.to_thread.run_sync = counted
 
 
+class Calls:
+    """Function calls (Python's and C's, as cProfile counts them) made in the thread that runs
+    the application: the TestClient's event loop thread (its portal), not the client's side.
+    The doors measured here take no thread-pool hop (`hops 0`), so that is all of a request."""
+
+    count = 0
+
+    @classmethod
+    def hook(cls, _frame, event, _arg) -> None:
+        if event == "call" or event == "c_call":
+            cls.count += 1
+
+    @classmethod
+    def per_request(cls, client, calls) -> float:
+        """Calls a request over `calls` (each one request)."""
+        import sys
+
+        cls.count = 0
+        client.portal.call(sys.setprofile, cls.hook)
+        try:
+            for call in calls:
+                call()
+        finally:
+            client.portal.call(sys.setprofile, None)
+        return cls.count / len(calls)
+
+
 def login(client, username: str) -> dict[str, str]:
     from yikatong.platform_setup import DEMO_PASSWORD
 
@@ -300,6 +327,9 @@ def run(args) -> None:
                          f"SQLite statements {SqliteStatements.count} ({SqliteStatements.on_loop}"
                          f" on the loop), " if SqliteStatements.count else "")
                 trips += f"hops {Hops.count}, "
+                if args.calls:  # the first of the timed calls, apart
+                    trips += f"calls {Calls.per_request(client, calls[2:2 + args.calls]):,.0f}, "
+                    calls = calls[:2] + calls[2 + args.calls:]
                 profile = cProfile.Profile() if args.profile == door else None
                 started = time.process_time()
                 if profile:
@@ -320,6 +350,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--database-url")
     parser.add_argument("--profile")
+    parser.add_argument("--calls", type=int, default=0, metavar="N",
+                        help="function calls a request in the application's thread, over N "
+                             "requests of each door (taken from the timed ones)")
     run(parser.parse_args())
 
 
