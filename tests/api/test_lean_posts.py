@@ -143,6 +143,8 @@ def test_bodies_the_stack_refuses_are_refused_by_it(client, ordinary, holder, in
         (json_type, b'{"token": ', 422),  # not JSON
         (json_type, b'{"token": "\xff"}', 400),  # not UTF-8
         (json_type, b"", 422),  # no body
+        (json_type, b"[" * 100_000 + b"]" * 100_000, 413),  # over the limit, unread
+        (json_type, b"[" * 20_000 + b"]" * 20_000, 400),  # too deep for the parser
         ({"Content-Type": "text/plain"}, json.dumps({"token": token}).encode(), 422),
         ({}, json.dumps({"token": token}).encode(), 422),  # no content type: not JSON
         ({"Content-Type": "application/json; charset=utf-8"},

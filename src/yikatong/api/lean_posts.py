@@ -64,7 +64,8 @@ _JSON = "application/json"
 
 def answered_in_front(endpoint: Callable) -> Callable:
     """Mark a POST door's endpoint to be answered in front of the middleware stack (put it
-    under the route decorator); `install` decides whether its route can be."""
+    under the route decorator); `install` decides whether its route can be. The endpoint
+    returns its answer's data (a model, a dict), never a `Response` of its own."""
     setattr(endpoint, _MARK, True)
     return endpoint
 
@@ -87,9 +88,9 @@ class LeanPost:
         get that far or would refuse it (the stack answers)."""
         try:
             parsed = json.loads(raw)  # as starlette's Request.json
-        except ValueError:  # JSONDecodeError (422), UnicodeDecodeError (400): the stack's
+            value, errors = self.effective.body_field.validate(parsed, {}, loc=("body",))
+        except Exception:  # not JSON (422), not UTF-8 or nested too deep (400): the stack's
             return None
-        value, errors = self.effective.body_field.validate(parsed, {}, loc=("body",))
         return None if errors else value
 
     async def answer(self, request: Request, body: Any) -> bytes:
