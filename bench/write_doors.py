@@ -12,6 +12,27 @@ the TestClient's own side). `--profile DOOR` prints cProfile's top functions for
 (of the main thread only: the request itself runs on the TestClient's threads, so for the
 use case's own profile call it in the main thread, as the 2026-12-05 evening section did).
 
+## The doors that commit answered in front of the middleware stack (2026-12-06 night,
+## branch postfront from 4e27deb)
+
+`api.lean_posts`: the e-card check, the redeem and the contact start answered by
+`api.lean.LeanFront` (the body validated with the door's schema, its dependencies and endpoint
+called as FastAPI calls them, the same bytes), and the loop connections' long statements'
+conversion kept (`db.loop_reads._kept_query_class`). `--requests 60 --calls 30`, main's
+`src` and the branch's side by side at 01:43-01:48 (load 4.5-9; three other helpers):
+
+| door (calls a request, application's thread) | PostgreSQL: main → front → front + kept | SQLite: main → front |
+|-----------------------------------------------|------------------------------------------|----------------------|
+| e-card check by a terminal                    | 6,894 → 3,104 → 2,997                    | 6,361 → 2,609        |
+| contact start                                 | 9,393 → 2,695 → 2,696                    | 9,179 → 2,477 (+ its hop's thread) |
+| redeem                                        | 8,482 → 3,632 → 3,461                    | 7,444 → 2,591 (+ its hop's thread) |
+
+Round trips and statements unchanged (PostgreSQL 2 / 2 / 3, all on the loop). CPU a request
+in process (the TestClient's side included; `--requests 300`, 01:31-01:42, load 5-6, branch
+/ main / branch): check 4.33 / 6.08 / 3.78 ms, contact start 3.11 / 4.82 / 3.37, redeem
+4.20 / 7.18 / 4.87. The kept conversion: −107 calls a check, −171 a redeem (psycopg's
+`_split_query` of 13 and 19 KB per call).
+
 ## The lifecycle writes: fewer statements, one hop, the delivery after the answer
 ## (2026-12-05 evening, branch writehop from 67faccf)
 

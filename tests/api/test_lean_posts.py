@@ -259,3 +259,23 @@ def test_answers_made_in_front_are_counted_under_their_route_once(client, holder
     assert client.post(REDEEM, headers=counter, json=body).status_code == 422
     assert (counted(VERIFY, "200"), counted(REDEEM, "422"), counted(REDEEM, "200")) == \
         (before[0] + 1, before[1] + 1, before[2] + 1)
+
+
+def test_a_dependency_overridden_sends_the_doors_to_fastapi(platform, login, in_front):
+    from fastapi.testclient import TestClient
+
+    from yikatong.api.app import create_app
+    from yikatong.api.deps import current_actor
+    from yikatong.core.errors import Unauthenticated
+
+    async def nobody():
+        raise Unauthenticated()
+
+    counter = login(Role.CITIZEN_OUTLET, username="smk-override", channel="citizen_outlet",
+                    branch_code="SMK-DIRECT-01")
+    app = create_app(platform)
+    app.dependency_overrides[current_actor] = nobody
+    with TestClient(app) as overridden:
+        assert overridden.post(CONTACTS, headers=counter, json={"purpose": "read"}).status_code \
+            == 401
+    assert in_front == []
