@@ -1217,7 +1217,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi import FastAPI
-from serving import free_port, fresh_database, load, serving, ykt_serve  # bench/serving.py
+from serving import (  # bench/serving.py
+    free_port,
+    fresh_database,
+    load,
+    server_cpu,
+    serving,
+    ykt_serve,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -1387,8 +1394,16 @@ def bare_command(port: int, workers: int = 1) -> list[str]:
     return [sys.executable, "-c", start, str(HERE), str(port), str(workers)]
 
 
+# The platform server being measured (its process id), for its CPU a request in each figure
+_MEASURED: dict[str, int] = {}
+
+
 def wrk(base: str, script: str, *, threads: int, connections: int, duration: int,
         env: dict[str, str]) -> dict:
+    import psutil
+
+    pid = _MEASURED.get(base)  # (a port used again by a later server: that one is not it)
+    cpu_before = server_cpu(pid) if pid is not None and psutil.pid_exists(pid) else None
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
                "-s", str(WRK_LUA / script), base]
     finished = subprocess.run(command, env={**os.environ, **env, "YKT_BENCH_LUA": str(WRK_LUA)},
@@ -1399,6 +1414,8 @@ def wrk(base: str, script: str, *, threads: int, connections: int, duration: int
     result = json.loads(line.removeprefix("WRK_RESULT "))
     result["rps"] = result["requests"] / result["seconds"]
     result["errors"] = result["status_errors"] + result["socket_errors"]
+    if cpu_before is not None and result["requests"]:
+        result["cpu_ms"] = (server_cpu(pid) - cpu_before) * 1000 / result["requests"]
     return result
 
 
@@ -1538,8 +1555,9 @@ def line(result: dict, baseline: dict | None = None, bare_write: dict | None = N
         ratio += f", {result['rps'] / peer['rps']:6.1%} of bare async on {workers} workers"
     if bare_write is not None:
         ratio += f", {result['rps'] / bare_write['rps']:6.1%} of bare write"
+    cpu = f"   {result['cpu_ms']:.2f} ms CPU a request" if "cpu_ms" in result else ""
     return (f"  {result['label']:34} {result['rps']:8.0f} rps   p50 {result['p50_ms']:7.1f} ms   "
-            f"p99 {result['p99_ms']:7.1f} ms   errors {result['errors']}{ratio}")
+            f"p99 {result['p99_ms']:7.1f} ms   errors {result['errors']}{ratio}{cpu}")
 
 
 def source_env(revision: str, env: dict[str, str], workdir: Path) -> dict[str, str]:
@@ -1564,7 +1582,8 @@ def measure_platform(title: str, env: dict[str, str], workers: int | None, run_n
     peer = baselines["async_on"].get(count) if count > 1 else None
     same_workers = (count, peer) if peer is not None else None
     port = free_port()
-    with serving(platform_command(port, workers), env, port, log) as (base, _):
+    with serving(platform_command(port, workers), env, port, log) as (base, pid):
+        _MEASURED[base] = pid  # each figure's server CPU a request (psutil, its workers too)
         plan = workdir / f"plan-{run_no}.lua"
         write_plan(plan, base, holders, run_no)
         print(f" {title}, {count} worker process{'es' if count > 1 else ''}: {load()}")

@@ -89,6 +89,11 @@ def test_without_the_refusal_route_the_front_answers_no_post(ordinary):
 
 
 @pytest.mark.no_db
+def test_the_openapi_document_is_the_same_with_the_doors_in_front(client, ordinary):
+    assert client.get("/openapi.json").content == ordinary.get("/openapi.json").content
+
+
+@pytest.mark.no_db
 def test_a_door_of_another_shape_or_behind_another_route_stays_ordinary():
     app = FastAPI(dependencies=[Depends(authorize)])
 
