@@ -1237,6 +1237,11 @@ pairs, and the CPU a request rather than the rps):
 | redeem (c=4) | 121 | **155** | 71, 4.93 ms | **141, 2.58 ms** |
 | day: reads / lifecycle writes | 381 / 9 | 369 / 8 | 304 / 7 (1.73 / 74.9 ms) | 509 / 11 (1.11 / 49.7 ms) |
 
+`--ecard-doors --before 4e27deb` right after (02:14-02:16, load 10.0 → 6.8 as other work
+ended): check **271 → 598 rps (47.3 → 104.3 % of bare write 573), 2.36 → 1.47 ms** CPU a
+request; redeem (c=4) 281 → 296 rps, 2.96 → 2.08 ms; the card read (untouched) 1,614 → 1,999
+rps at 0.44 / 0.42 ms, /healthz 0.10 / 0.11 ms: the lean reads' figures moved with the load only.
+
 Zero errors everywhere. The check's CPU is mostly its SM2 signature check (the same on both
 sides), so its share moved least; under this load its rps was bound by the machine, not the
 worker (119 rps × 2.35 ms is a quarter of a core). In process (bench/write_doors.py --calls,
