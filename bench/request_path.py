@@ -1200,6 +1200,54 @@ SQLite pair and the PostgreSQL "main" half): the SQLite card read and the Postgr
 the other way there, where every alternated series above and the instruction counts say
 the branch is cheaper. Not met: the card read at 50 % of bare async (by CPU a request,
 SQLite ≈ 0.29 ms against bare async's ≈ 0.15).
+
+## The doors that commit answered in front of the stack (2026-12-06 night, branch postfront from 4e27deb)
+
+What changed (the same bytes; tests/api/test_lean_posts.py compares them with the application
+without it on both databases: 200/201, refusals of the schema, bad JSON, a wrong or missing
+content type, an oversized body, no or a bad token, a channel refused, a throttle's 429, a
+used code redeemed again, the moved clock's header, the metrics):
+
+- **`api.lean_posts`**: the e-card check, the redeem and the contact start (`@answered_in_front`
+  under their route decorators) are answered by `api.lean.LeanFront`: the body read (only a
+  whole JSON body within the route's limit) and validated with the route's own body field,
+  the route's dependencies called as `solve_dependencies` calls them (authorize, the
+  throttle, the actor: the same functions, in the same order, once each), the endpoint, its
+  answer serialised by its response field, with the layers' headers and the metrics. Any
+  request the stack could answer otherwise goes to it untouched (its body replayed); a
+  refusal of the work goes in with the exception in the scope and `LeanPosts`, a route in
+  front of the doors', raises it where the route would have. Another POST door is registered
+  by marking its endpoint; `install` takes it only if its shape is one this can answer
+  exactly (else it stays ordinary, tested).
+- **The loop connections keep psycopg's conversion of long statements** (`db.loop_reads.
+  _kept_query_class`: a cursor whose query class keeps, by the query's text, at most 32
+  conversions that psycopg's 4,096-byte cache leaves out): the check's and the redeem's
+  stacked statements are converted once.
+- This bench prints each platform figure's server CPU a request (psutil over the worker).
+
+`--duration 10 --writes-only --before 4e27deb`, PostgreSQL, one worker (the machine saturated
+by three other helpers' suites and benches and this branch's own tests at nice 10-15: read the
+pairs, and the CPU a request rather than the rps):
+
+| figure (rps, server CPU a request) | run 1 main (01:57, load 9.0) | run 1 branch (01:59, load 8.4) | run 2 main (02:06, load 10.2) | run 2 branch (02:08, load 9.1) |
+|---|---|---|---|---|
+| bare write (1 row) | 593 | | 620 | |
+| e-card check by a terminal | 210 | 210 | 131, 3.17 ms | 119, **2.35 ms** |
+| contact start | 220 | **342** | 152, 2.78 ms | **349, 0.80 ms** |
+| redeem (c=4) | 121 | **155** | 71, 4.93 ms | **141, 2.58 ms** |
+| day: reads / lifecycle writes | 381 / 9 | 369 / 8 | 304 / 7 (1.73 / 74.9 ms) | 509 / 11 (1.11 / 49.7 ms) |
+
+`--ecard-doors --before 4e27deb` right after (02:14-02:16, load 10.0 → 6.8 as other work
+ended): check **271 → 598 rps (47.3 → 104.3 % of bare write 573), 2.36 → 1.47 ms** CPU a
+request; redeem (c=4) 281 → 296 rps, 2.96 → 2.08 ms; the card read (untouched) 1,614 → 1,999
+rps at 0.44 / 0.42 ms, /healthz 0.10 / 0.11 ms: the lean reads' figures moved with the load only.
+
+Zero errors everywhere. The check's CPU is mostly its SM2 signature check (the same on both
+sides), so its share moved least; under this load its rps was bound by the machine, not the
+worker (119 rps × 2.35 ms is a quarter of a core). In process (bench/write_doors.py --calls,
+the application's thread), function calls a request, main → branch: check 6,894 → 2,997,
+contact start 9,393 → 2,696, redeem 8,482 → 3,461 on PostgreSQL; check 6,361 → 2,609 on
+SQLite.
 """
 
 from __future__ import annotations
@@ -1217,7 +1265,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi import FastAPI
-from serving import free_port, fresh_database, load, serving, ykt_serve  # bench/serving.py
+from serving import (  # bench/serving.py
+    free_port,
+    fresh_database,
+    load,
+    server_cpu,
+    serving,
+    ykt_serve,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -1387,8 +1442,16 @@ def bare_command(port: int, workers: int = 1) -> list[str]:
     return [sys.executable, "-c", start, str(HERE), str(port), str(workers)]
 
 
+# The platform server being measured (its process id), for its CPU a request in each figure
+_MEASURED: dict[str, int] = {}
+
+
 def wrk(base: str, script: str, *, threads: int, connections: int, duration: int,
         env: dict[str, str]) -> dict:
+    import psutil
+
+    pid = _MEASURED.get(base)  # (a port used again by a later server: that one is not it)
+    cpu_before = server_cpu(pid) if pid is not None and psutil.pid_exists(pid) else None
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
                "-s", str(WRK_LUA / script), base]
     finished = subprocess.run(command, env={**os.environ, **env, "YKT_BENCH_LUA": str(WRK_LUA)},
@@ -1399,6 +1462,8 @@ def wrk(base: str, script: str, *, threads: int, connections: int, duration: int
     result = json.loads(line.removeprefix("WRK_RESULT "))
     result["rps"] = result["requests"] / result["seconds"]
     result["errors"] = result["status_errors"] + result["socket_errors"]
+    if cpu_before is not None and result["requests"]:
+        result["cpu_ms"] = (server_cpu(pid) - cpu_before) * 1000 / result["requests"]
     return result
 
 
@@ -1538,8 +1603,9 @@ def line(result: dict, baseline: dict | None = None, bare_write: dict | None = N
         ratio += f", {result['rps'] / peer['rps']:6.1%} of bare async on {workers} workers"
     if bare_write is not None:
         ratio += f", {result['rps'] / bare_write['rps']:6.1%} of bare write"
+    cpu = f"   {result['cpu_ms']:.2f} ms CPU a request" if "cpu_ms" in result else ""
     return (f"  {result['label']:34} {result['rps']:8.0f} rps   p50 {result['p50_ms']:7.1f} ms   "
-            f"p99 {result['p99_ms']:7.1f} ms   errors {result['errors']}{ratio}")
+            f"p99 {result['p99_ms']:7.1f} ms   errors {result['errors']}{ratio}{cpu}")
 
 
 def source_env(revision: str, env: dict[str, str], workdir: Path) -> dict[str, str]:
@@ -1564,7 +1630,8 @@ def measure_platform(title: str, env: dict[str, str], workers: int | None, run_n
     peer = baselines["async_on"].get(count) if count > 1 else None
     same_workers = (count, peer) if peer is not None else None
     port = free_port()
-    with serving(platform_command(port, workers), env, port, log) as (base, _):
+    with serving(platform_command(port, workers), env, port, log) as (base, pid):
+        _MEASURED[base] = pid  # each figure's server CPU a request (psutil, its workers too)
         plan = workdir / f"plan-{run_no}.lua"
         write_plan(plan, base, holders, run_no)
         print(f" {title}, {count} worker process{'es' if count > 1 else ''}: {load()}")

@@ -2,7 +2,7 @@
 per request for each, through the application (TestClient), on SQLite or PostgreSQL.
 
     PYTHONPATH=src .venv/bin/python bench/write_doors.py [--database-url postgresql://…]
-        [--requests 200] [--profile DOOR]
+        [--requests 200] [--profile DOOR] [--calls N]
 
 Doors: the e-card check by a terminal (`POST /ecard/verify`), a transit contact started
 (`POST /transit/contacts`), an e-card code redeemed at a counter (`POST /ecard/redeem`), a
@@ -11,6 +11,27 @@ Statement counts do not move with the machine's load; CPU per request does (it i
 the TestClient's own side). `--profile DOOR` prints cProfile's top functions for one door
 (of the main thread only: the request itself runs on the TestClient's threads, so for the
 use case's own profile call it in the main thread, as the 2026-12-05 evening section did).
+
+## The doors that commit answered in front of the middleware stack (2026-12-06 night,
+## branch postfront from 4e27deb)
+
+`api.lean_posts`: the e-card check, the redeem and the contact start answered by
+`api.lean.LeanFront` (the body validated with the door's schema, its dependencies and endpoint
+called as FastAPI calls them, the same bytes), and the loop connections' long statements'
+conversion kept (`db.loop_reads._kept_query_class`). `--requests 60 --calls 30`, main's
+`src` and the branch's side by side at 01:43-01:48 (load 4.5-9; three other helpers):
+
+| door (calls a request, application's thread) | PostgreSQL: main → front → front + kept | SQLite: main → front |
+|-----------------------------------------------|------------------------------------------|----------------------|
+| e-card check by a terminal                    | 6,894 → 3,104 → 2,997                    | 6,361 → 2,609        |
+| contact start                                 | 9,393 → 2,695 → 2,696                    | 9,179 → 2,477 (+ its hop's thread) |
+| redeem                                        | 8,482 → 3,632 → 3,461                    | 7,444 → 2,591 (+ its hop's thread) |
+
+Round trips and statements unchanged (PostgreSQL 2 / 2 / 3, all on the loop). CPU a request
+in process (the TestClient's side included; `--requests 300`, 01:31-01:42, load 5-6, branch
+/ main / branch): check 4.33 / 6.08 / 3.78 ms, contact start 3.11 / 4.82 / 3.37, redeem
+4.20 / 7.18 / 4.87. The kept conversion: −107 calls a check, −171 a redeem (psycopg's
+`_split_query` of 13 and 19 KB per call).
 
 ## The lifecycle writes: fewer statements, one hop, the delivery after the answer
 ## (2026-12-05 evening, branch writehop from 67faccf)
@@ -236,6 +257,33 @@ class Hops:
         anyio.to_thread.run_sync = counted
 
 
+class Calls:
+    """Function calls (Python's and C's, as cProfile counts them) made in the thread that runs
+    the application: the TestClient's event loop thread (its portal), not the client's side.
+    The doors measured here take no thread-pool hop (`hops 0`), so that is all of a request."""
+
+    count = 0
+
+    @classmethod
+    def hook(cls, _frame, event, _arg) -> None:
+        if event == "call" or event == "c_call":
+            cls.count += 1
+
+    @classmethod
+    def per_request(cls, client, calls) -> float:
+        """Calls a request over `calls` (each one request)."""
+        import sys
+
+        cls.count = 0
+        client.portal.call(sys.setprofile, cls.hook)
+        try:
+            for call in calls:
+                call()
+        finally:
+            client.portal.call(sys.setprofile, None)
+        return cls.count / len(calls)
+
+
 def login(client, username: str) -> dict[str, str]:
     from yikatong.platform_setup import DEMO_PASSWORD
 
@@ -300,6 +348,9 @@ def run(args) -> None:
                          f"SQLite statements {SqliteStatements.count} ({SqliteStatements.on_loop}"
                          f" on the loop), " if SqliteStatements.count else "")
                 trips += f"hops {Hops.count}, "
+                if args.calls:  # the first of the timed calls, apart
+                    trips += f"calls {Calls.per_request(client, calls[2:2 + args.calls]):,.0f}, "
+                    calls = calls[:2] + calls[2 + args.calls:]
                 profile = cProfile.Profile() if args.profile == door else None
                 started = time.process_time()
                 if profile:
@@ -320,6 +371,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--database-url")
     parser.add_argument("--profile")
+    parser.add_argument("--calls", type=int, default=0, metavar="N",
+                        help="function calls a request in the application's thread, over N "
+                             "requests of each door (taken from the timed ones)")
     run(parser.parse_args())
 
 

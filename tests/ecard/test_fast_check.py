@@ -13,6 +13,7 @@ from tests.applications.conftest import ADMIN, pickup
 from tests.ecard.conftest import new_card_by_application, redeem
 
 from yikatong.cards import service as cards
+from yikatong.core.actor import Role
 from yikatong.crypto.protocols import KeyStore
 from yikatong.crypto.sm2 import Sm2Signer, generate_keypair
 from yikatong.ecard import service
@@ -338,3 +339,28 @@ def test_a_redeem_written_on_a_moved_chain_or_a_spent_nonce_writes_nothing(platf
     redeem(platform, token)  # another counter redeems the code first
     assert isinstance(refusal(statement, params), TokenRejected)
     assert uses() == 1
+
+
+def test_on_postgresql_the_long_check_and_redeem_statements_are_converted_once(
+        platform, client, holder, login):
+    """psycopg keeps a query's conversion (placeholders to $n) only up to 4,096 bytes; the
+    loop's connections keep the longer ones too (db.loop_reads._kept_query_class): the
+    check's statement (13 KB) and the redeem's (19 KB) are converted at their first call."""
+    from yikatong.db import loop_reads
+
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("psycopg's conversion: PostgreSQL's loop connections")
+    kept = loop_reads._kept_query_cursor()._query_cls.kept
+    person = holder()
+    token = person.qr()
+    kept.cache_clear()
+    for _ in range(3):
+        assert client.post("/api/v1/ecard/verify", json={"token": token}).status_code == 200
+    assert (kept.cache_info().misses, kept.cache_info().hits) == (1, 2)  # the check's
+    counter = login(Role.SS_OUTLET, username="ss-kept", branch_code="SS-TN-01")
+    for _ in range(3):
+        redeemed = client.post("/api/v1/ecard/redeem", headers=counter, json={
+            "token": person.qr(), "business": "hospital_registration"})
+        assert redeemed.status_code == 200, redeemed.text
+    info = kept.cache_info()
+    assert info.misses >= 2 and info.hits >= 2 + 2 * (info.misses - 1)  # each once

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 import yikatong
 from yikatong import observability
-from yikatong.api import lean, middleware, problems
+from yikatong.api import lean, lean_posts, middleware, problems
 from yikatong.api.deps import authorize, route_access
 from yikatong.api.docs_ui import mount_docs
 from yikatong.core.choices import expected_choices
@@ -148,9 +148,10 @@ def create_app(platform: Platform | None = None, *, settle_heap: bool = False) -
     lean.install(app)  # the hot reads answered without FastAPI's dependency solving
     lean.install_constant(app, health_route, HEALTHY)  # GET /healthz without the machinery
     medical_interface.install_lean_door(app)  # the hospitals' door likewise (medical.interface)
+    lean_posts.install(app)  # the marked POST doors' refusals raised in front of their routes
     problems.install(app)  # the error answers in the OpenAPI document, as they really are
     fhir_api.install(app)  # ...and under the FHIR door's root, as OperationOutcome
-    lean.install_front(app)  # last: the lean reads' answers in front of every layer above
+    lean.install_front(app)  # last: the lean reads' and POST doors' answers in front of every layer
     return app
 
 

@@ -40,11 +40,14 @@ from fastapi.datastructures import DefaultPlaceholder
 from fastapi.routing import APIRoute, iter_route_contexts, serialize_response
 from pydantic import BaseModel
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from yikatong.api import lean_posts
 from yikatong.api.deps import ReadAccess, authorize, credential, read_access
+from yikatong.api.lean_posts import LeanPost, LeanPosts
 from yikatong.auth.access import PUBLIC, allowed_roles
 from yikatong.core.actor import Channel
 
@@ -189,12 +192,20 @@ class LeanFront:
     stack with the refusal in its scope, and `LeanReads.handle` raises it where the route
     would have, into the same exception handlers, the same layers and metrics; the read is
     not made twice (a holder's call is counted once). Every other request goes to the stack
-    at once. `install_front` puts it there only around the stack it knows (see there)."""
+    at once. `install_front` puts it there only around the stack it knows (see there).
+
+    The POST doors of api.lean_posts are answered here the same way (`_answer_post`): their
+    body read and validated, their dependencies and endpoint called, their answer with the
+    same headers and metrics; a request the stack could answer otherwise goes there untouched,
+    a refusal of the work through `LeanPosts`, as a lean read's through `LeanReads`."""
 
     def __init__(self, app: ASGIApp, *, lean: LeanReads, metrics, security,
-                 clock_header: Callable[[Any], tuple[bytes, bytes] | None] | None) -> None:
+                 clock_header: Callable[[Any], tuple[bytes, bytes] | None] | None,
+                 posts: LeanPosts | None = None) -> None:
         self.app = app
         self._lean = lean
+        # the POST doors answered here (api.lean_posts), by path; none without LeanPosts
+        self._posts = posts.posts if posts is not None else {}
         self._metrics = metrics  # observability.http.RequestMetrics, in the stack
         self._security = security  # api.middleware.SecurityMiddleware, in the stack
         # devclock.api.moved_clock_header if NameMovedClock is in the stack (development)
@@ -202,7 +213,10 @@ class LeanFront:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
-            await self.app(scope, receive, send)
+            post = self._posts.get(get_route_path(scope)) \
+                if scope["type"] == "http" and scope["method"] == "POST" else None
+            await (self.app(scope, receive, send) if post is None
+                   else self._answer_post(post, scope, receive, send))
             return
         match, child = self._lean.matches(scope)
         if match is not Match.FULL or _may_carry_body(scope):
@@ -228,7 +242,48 @@ class LeanFront:
         finally:
             self._metrics.record("GET", read.route, 200, time.perf_counter() - started)
 
+    async def _answer_post(self, post: LeanPost, scope: Scope, receive: Receive,
+                           send: Send) -> None:
+        """A POST door's answer made here (api.lean_posts), or the request passed to the stack
+        untouched (the body read replayed) wherever the stack could answer otherwise."""
+        started = time.perf_counter()
+        headers = Headers(scope=scope)
+        channel, limit = headers.get("x-ykt-channel"), self._security.limit_of("POST", scope["path"])
+        length = lean_posts.declared_json_length(scope)
+        if (length is None or length > limit or not (channel is None or channel in CHANNELS)
+                or (post.needs_credential and not credential(headers))
+                or scope["app"].dependency_overrides):  # (a test's: FastAPI's to honour)
+            await self.app(scope, receive, send)  # refused before the work, or not JSON
+            return
+        raw, messages = await lean_posts.read_body(receive, limit)
+        receive = lean_posts.replaying(messages, receive)
+        body = post.body(raw) if raw is not None else None
+        if body is None:  # over the limit, not JSON, not valid: the stack refuses it
+            await self.app(scope, receive, send)
+            return
+        request = Request({**scope, "route": post.route, "endpoint": post.route.endpoint,
+                           "path_params": {}, "state": dict(scope.get("state") or {})}, receive)
+        try:
+            answer = await post.answer(request, body)
+        except Exception as refusal:
+            lean_posts.refused(scope, post, refusal)
+            await self.app(scope, receive, send)
+            return
+        except BaseException:  # cancelled: counted as the metrics count it (no answer: 500)
+            self._metrics.record("POST", post.route, 500, time.perf_counter() - started)
+            raise
+        try:
+            await send({"type": "http.response.start", "status": post.status,
+                        "headers": self._answer_headers(scope, answer)})
+            await send({"type": "http.response.body", "body": answer})
+        finally:
+            self._metrics.record("POST", post.route, post.status, time.perf_counter() - started)
+
     def _headers(self, scope: Scope, body: bytes) -> list[tuple[bytes, bytes]]:
+        """A lean read's answer's headers (`_answer_headers`)."""
+        return self._answer_headers(scope, body)
+
+    def _answer_headers(self, scope: Scope, body: bytes) -> list[tuple[bytes, bytes]]:
         """What the route's `Response` carries, then the moved clock's header, then the security
         headers (replacing any of theirs), in the order the layers add them."""
         headers = [(b"content-length", str(len(body)).encode("latin-1")),
@@ -263,6 +318,7 @@ def install_front(app) -> bool:
     routes = app.router.routes
     if not (routes and isinstance(routes[0], LeanReads)):
         return False
+    posts = next((route for route in routes if isinstance(route, LeanPosts)), None)
     lean: LeanReads = routes[0]
     if any(is_page_path(prefix) or prefix.startswith(FHIR_ROOT) or FHIR_ROOT.startswith(prefix)
            for prefix in lean._prefixes):
@@ -280,7 +336,9 @@ def install_front(app) -> bool:
                 and app.router.routes and app.router.routes[0] is lean):  # (a test may take it out)
             return stack
         return LeanFront(stack, lean=lean, metrics=metrics, security=security,
-                         clock_header=moved_clock_header if NameMovedClock in own else None)
+                         clock_header=moved_clock_header if NameMovedClock in own else None,
+                         # (a test may take the doors' refusal route out: no POST answered here)
+                         posts=posts if posts in app.router.routes else None)
 
     app.build_middleware_stack = build_with_front
     return True

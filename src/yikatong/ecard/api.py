@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from yikatong.api.deps import current_actor, platform_dep
+from yikatong.api.lean_posts import answered_in_front
 from yikatong.auth.access import TERMINALS
 from yikatong.auth.throttle import throttled_per_credential, throttled_per_credential_or_address
 from yikatong.core.actor import Actor, Role
@@ -102,6 +103,7 @@ def status_list(purpose: str, request: Request, platform: Platform = Depends(pla
              summary="Is a shown code genuine and current? (public, masked data) / 验证二维码",
              dependencies=[throttled_per_credential_or_address(
                  "ecard_terminal", "ecard_check", TERMINALS)])
+@answered_in_front  # in front of the middleware stack, same bytes (api.lean_posts)
 async def verify(body: VerifyIn, platform: Platform = Depends(platform_dep)):
     token = body.token.strip()
     answer = await _verify_on_loop(platform, token)
@@ -161,6 +163,7 @@ def _on_rows(platform: Platform, found: dict | None, use_case: Callable[[UnitOfW
 @router.post("/redeem", response_model=VerificationOut,
              summary="Accept a code for one business transaction / 受理电子社保卡二维码",
              dependencies=[throttled_per_credential("ecard_terminal")])
+@answered_in_front  # in front of the middleware stack, same bytes (api.lean_posts)
 async def redeem(body: RedeemIn, actor: Actor = Depends(current_actor),
                  platform: Platform = Depends(platform_dep)):
     redeemed = await _redeem_on_loop(platform, actor, body)

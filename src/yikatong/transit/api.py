@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from yikatong.api.deps import ReadAccess, current_actor, platform_dep, read_access
+from yikatong.api.lean_posts import answered_in_front
 from yikatong.cards import service as cards
 from yikatong.core.actor import Actor
 from yikatong.core.errors import InvalidInput
@@ -81,6 +82,7 @@ def get_top_up(order_no: str, actor: Actor = Depends(current_actor),
 
 @router.post("/contacts", response_model=ContactOut, status_code=201,
              summary="Start a card contact; answers with the first command / 开始读写卡")
+@answered_in_front  # in front of the middleware stack, same bytes (api.lean_posts)
 async def start_contact(body: ContactIn, actor: Actor = Depends(current_actor),
                         platform: Platform = Depends(platform_dep)):
     subject = {"top_up": body.order_no, "refund": body.card_no}.get(body.purpose)
