@@ -36,7 +36,9 @@ LOOP_CONNECTIONS = 4
 
 
 class LoopReads:
-    """One event loop's connections (made when first needed, up to LOOP_CONNECTIONS)."""
+    """One event loop's connections (made when first needed, up to LOOP_CONNECTIONS), each a
+    db.loop_connection.LoopConnection: its socket registered with the loop once, not for
+    every statement."""
 
     def __init__(self, engine: Engine, size: int = LOOP_CONNECTIONS) -> None:
         self._engine = engine
@@ -151,15 +153,14 @@ class LoopReads:
     def _discard(self, connection) -> None:
         self._made -= 1
         self._cursors.pop(connection, None)
-        with contextlib.suppress(Exception):
-            connection.pgconn.finish()
+        _finish(connection)
         self._hand_to_waiter(None)  # a waiter reads on a thread; the next request reconnects
 
     async def _connect(self):
-        import psycopg
+        from yikatong.db.loop_connection import LoopConnection
 
         args, params = self._engine.dialect.create_connect_args(self._engine.url)
-        return await psycopg.AsyncConnection.connect(*args, **params, autocommit=True)
+        return await LoopConnection.connect(*args, **params, autocommit=True)
 
     def _on_this_loop(self) -> None:
         """Connections belong to the loop that made them: another loop (a test's second
@@ -174,9 +175,17 @@ class LoopReads:
     def close(self) -> None:
         """Close the idle connections (at shutdown, or for another loop)."""
         for connection in self._idle:
-            with contextlib.suppress(Exception):
-                connection.pgconn.finish()
+            _finish(connection)
         self._idle, self._made, self._cursors = [], 0, {}
+
+
+def _finish(connection) -> None:
+    """Close `connection`, its socket first no longer watched by the loop (a closed
+    descriptor's number can be reused by the next socket: db.loop_connection)."""
+    with contextlib.suppress(Exception):
+        connection.stop_watching()
+    with contextlib.suppress(Exception):
+        connection.pgconn.finish()
 
 
 class SqliteLoopReads:

@@ -1,0 +1,129 @@
+"""The event loop's PostgreSQL connections (db.loop_reads.LoopReads): psycopg's AsyncConnection
+with a cheaper wait for the server's answer.
+
+psycopg's own `AsyncConnection.wait` (psycopg.waiting.wait_async) registers the socket with the
+loop for each wait and removes it after: an `epoll_ctl` to add and one to remove, the
+selector's bookkeeping both ways, a future and a timer (`call_later` of its 0.1 s interrupt
+check, cancelled again) for every statement. For a hot read on the loop that was about a
+quarter of the statement's CPU in the worker (bench/request_path.py: 92-102 → 67-71 µs a
+statement, four in flight). Here the socket is registered once and stays registered while
+the connection lives: a wait is a future that the reader callback resolves.
+
+Between statements a healthy connection's socket has nothing to read, so the registration
+costs nothing while the connection is idle. What arrives unasked (a notice, the server
+closing the connection) is read into libpq's buffer where psycopg finds it on the next
+statement, as it would have; a socket that cannot be read any more (closed) is no longer
+watched, and the statement that next uses the connection fails as it would have, so
+LoopReads discards it. `stop_watching` comes before the connection is closed (`close`
+does it; LoopReads calls it before `pgconn.finish()`): a closed descriptor's number can be
+reused by the next socket.
+
+Waits that psycopg's own way handles differently stay its way: a wait with a timeout,
+and a statement whose sending did not fit in the socket's buffer (a write-wait) is
+waited for with a writer registered for that wait only. A wait cut short (the request
+cancelled) leaves the query running: LoopReads discards such a connection at once
+(closing it ends the server's side), where psycopg's own wait first sent a cancel
+request and waited up to 5 s for it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+from psycopg import errors
+from psycopg.waiting import Ready, Wait
+
+
+class LoopConnection(psycopg.AsyncConnection):
+    """An AsyncConnection whose socket stays registered with the event loop (see the module
+    docstring). Use it on one loop: the one of its first wait."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _watched: int | None = None  # the socket registered with _loop, if any
+    _waiting: asyncio.Future | None = None  # the current wait's future
+    _woken = False  # the reader resolved a wait whose task has not read the socket yet
+
+    async def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
+        if timeout is not None:  # psycopg's own way keeps its deadline
+            self.stop_watching()
+            return await super().wait(gen, interval, timeout)
+        try:
+            state = next(gen)
+            while True:
+                if state & Wait.W:
+                    state = gen.send(await self._ready_to_write(state))
+                else:
+                    await self._readable()
+                    state = gen.send(Ready.R)
+        except StopIteration as done:
+            return done.value
+        except OSError as error:  # as psycopg's wait: the socket is gone
+            raise errors.OperationalError("connection socket closed") from error
+
+    async def _readable(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._watched is None:
+            self._loop, self._watched = loop, self.pgconn.socket
+            loop.add_reader(self._watched, self._on_readable)
+        waiting = self._waiting = loop.create_future()
+        try:
+            await waiting
+        finally:
+            self._waiting = None
+
+    def _on_readable(self) -> None:
+        waiting = self._waiting
+        if waiting is not None and not waiting.done():
+            self._woken = True
+            waiting.set_result(None)
+            return
+        if self._woken:
+            # The loop polls again before the woken task has read the socket, and reports it
+            # once more: the task reads it (or has read it) now.
+            self._woken = False
+            return
+        try:  # unasked: into libpq's buffer (a notice), so the socket stops being readable
+            self.pgconn.consume_input()
+        except Exception:  # closed by the server: the next statement finds out
+            self.stop_watching()
+
+    async def _ready_to_write(self, state: int) -> int:
+        """A wait for the socket to take the rest of a statement (and for an answer, if asked
+        too): a writer registered for this wait only, the reader as always."""
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        fileno = self.pgconn.socket
+        loop.add_writer(fileno, lambda: ready.done() or ready.set_result(Ready.W))
+        try:
+            if state & Wait.R:
+                reading = asyncio.ensure_future(self._readable())
+                done, _ = await asyncio.wait({ready, reading}, return_when=asyncio.FIRST_COMPLETED)
+                reading.cancel()
+                return (Ready.W if ready in done else 0) | (Ready.R if reading in done else 0)
+            return await ready
+        finally:
+            loop.remove_writer(fileno)
+
+    async def close(self) -> None:
+        self.stop_watching()
+        await super().close()
+
+    def stop_watching(self) -> None:
+        """No longer watch the socket (before closing the connection, or handing its waits back
+        to psycopg), from the loop's thread or any other. A loop already closed has nothing
+        registered any more."""
+        if self._watched is None:
+            return
+        loop, fileno = self._loop, self._watched
+        self._loop = self._watched = None
+        self._woken = False
+        if loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop or not loop.is_running():
+            loop.remove_reader(fileno)
+        else:  # closed from another thread (a test's client on a loop of its own)
+            loop.call_soon_threadsafe(loop.remove_reader, fileno)
