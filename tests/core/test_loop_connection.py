@@ -78,3 +78,33 @@ def test_a_connection_the_server_ends_is_no_longer_watched_and_fails_its_next_st
         return watched, registered
 
     assert asyncio.run(ended()) == (None, False)
+
+
+def test_a_statement_larger_than_the_socket_takes_waits_for_it_to_drain(platform, monkeypatch):
+    """A statement psycopg cannot hand to the socket at once (here 24 MB of parameter) waits
+    for the socket to take the rest, then for the answer, as psycopg's own wait does."""
+    from yikatong.db.loop_connection import LoopConnection
+
+    args, params = _connect_args(platform)
+    large = "x" * 24_000_000
+    write_waits = []
+    ready_to_write = LoopConnection._ready_to_write
+
+    async def counted(self, state):
+        write_waits.append(state)
+        return await ready_to_write(self, state)
+
+    monkeypatch.setattr(LoopConnection, "_ready_to_write", counted)
+
+    async def large_statement():
+        connection = await LoopConnection.connect(*args, **params, autocommit=True)
+        try:
+            cursor = await connection.execute("select length(%s), 1", [large])
+            first = await cursor.fetchone()
+            cursor = await connection.execute("select 2")  # and the next one as ever
+            return first, await cursor.fetchone()
+        finally:
+            await connection.close()
+
+    assert asyncio.run(large_statement()) == ((24_000_000, 1), (2,))
+    assert write_waits  # the socket did not take it at once

@@ -66,14 +66,14 @@ class LoopConnection(psycopg.AsyncConnection):
     are LoopCursors (see the module docstring). Use it on one loop: the one of its first
     wait."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.cursor_factory = LoopCursor
-
     _loop: asyncio.AbstractEventLoop | None = None
     _watched: int | None = None  # the socket registered with _loop, if any
     _waiting: asyncio.Future | None = None  # the current wait's future
     _woken = False  # the reader resolved a wait whose task has not read the socket yet
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.cursor_factory = LoopCursor
 
     async def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
         if timeout is not None:  # psycopg's own way keeps its deadline
@@ -101,7 +101,8 @@ class LoopConnection(psycopg.AsyncConnection):
         try:
             await waiting
         finally:
-            self._waiting = None
+            if self._waiting is waiting:  # (a wait cancelled late must not end the next one)
+                self._waiting = None
 
     def _on_readable(self) -> None:
         waiting = self._waiting
