@@ -101,6 +101,22 @@ Worker CPU a request (psutil) and rps, `ykt serve` one worker, wrk -t2 -c50 6 s 
 SQLite, two pairs the same way: 1,966 / 1,874 rps at 0.305 / 0.325 ms (4e27deb), 2,384 /
 1,506 at 0.313 / 0.362 ms (read5): within the noise, as its 1.5 % fewer instructions say.
 
+`--duration 10 --workers 1 --no-doors --before-reads-only --before 4e27deb`, one run each
+in a quieter moment (rps, share of bare async; zero errors everywhere):
+
+| figure | PostgreSQL 4e27deb | PostgreSQL read5 | SQLite 4e27deb | SQLite read5 |
+|---|---|---|---|---|
+| time, load at start | 02:21, 1.8 | 02:22, 2.2 | 02:24, 2.5 | 02:24, 2.5 |
+| bare async | 6,656 | | 5,239 ² | |
+| /healthz | 5,546 (83.3 %) | 6,505 (97.7 %) | 6,633 (127 %) | 8,082 (154 %) |
+| card read | 1,688 (25.4 %), p99 49 ms | **1,993 (29.9 %)**, p99 38 ms | 3,098 (59.1 %) | 3,062 (58.4 %) |
+| contact poll | 2,083 (31.3 %) | 2,110 (31.7 %) | 3,986 (76.1 %) | 4,199 (80.1 %) |
+
+² measured low (7,250 in the quiet minutes of 01:12-01:16), which lifts every SQLite share of
+that run: against 7,250 its card reads are 42-43 %. Single pairs: /healthz (same code) moved
++17 % between the PostgreSQL columns, as much as the card read (+18 %); the alternated CPU
+pairs and the counts above are the evidence, not this run.
+
 By instructions the card read is now 1,222k against bare async's 634k on both databases
 (1.93×, as SQLite's was). The difference that remains on PostgreSQL is outside the worker's
 instructions: the loopback TCP round trip (a sendto and a recvfrom a read, the kernel's
