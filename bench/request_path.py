@@ -45,6 +45,86 @@ day; `--ecard-doors` only the e-card check by a terminal and the redeem (no day)
 bench/write_doors.py counts each write door's round trips to PostgreSQL and its CPU in
 process.
 
+## The PostgreSQL card read's wait and statement in psycopg (2026-12-06 01:20-02:10, branch read5 from 4e27deb)
+
+Counted, not timed (load average 4-11 throughout: three other helpers; wrk figures of this
+hour swung 5× between runs of the same code, e.g. /healthz 721 and 6,080 rps). Method:
+`ykt serve` (one worker, seeded as this bench seeds it, 3 cards) under
+`valgrind --tool=callgrind --instr-atstart=no`, 100 card reads on 10 keep-alive connections,
+then instrumentation on (`callgrind_control -i on`) for 1,000 reads; `strace -f -c` of the
+worker over 1,000 reads the same way; in process, four psycopg connections on one loop
+sending the card read's statement (no conversion of its rows), instructions a statement.
+
+Where the PostgreSQL read differed from SQLite's: instructions only 9 % more (1,331k against
+1,222k a read at 4e27deb), but 11.2 syscalls a read against SQLite's 7.4, and psutil's worker
+CPU a request 0.41-0.55 ms against 0.29-0.32 (user time too: more than the instructions). A
+statement through psycopg's AsyncCursor cost 288k instructions in the worker: each wait for
+the answer registered the socket with the loop and removed it again (`epoll_ctl` twice: 2.02 a
+read), made a future and a 0.1 s timer (`call_later`, cancelled), and every execute encoded
+the 4 KB statement afresh and hashed the new bytes for psycopg's parse cache and prepared name.
+The server's side (each loop connection's backend, psutil) was 50-80 µs of CPU a statement,
+with or without `plan_cache_mode = force_generic_plan` (no change: not the planner).
+
+What changed (db/loop_connection.py; the statement, its rows, the checks and every answer as
+before):
+- **`LoopConnection`**, the loop's AsyncConnection: its `wait` keeps the socket registered with
+  the loop for the connection's life, a wait is a future the reader resolves. What arrives
+  unasked is read into libpq's buffer (consume_input); a socket the server closed is no longer
+  watched (tests/core/test_loop_connection.py: no busy loop, the next statement fails as with
+  psycopg's own connection, LoopReads discards it). Waits with a timeout and write-waits go
+  psycopg's way or register a writer for that wait only.
+- **`LoopCursor`**: each statement's bytes encoded once, the same bytes object every execute.
+- `cards._view` derives the HR status once (it was twice).
+
+| count                                          | 4e27deb              | read5                  |
+|------------------------------------------------|----------------------|------------------------|
+| PostgreSQL card read, instructions a read      | 1,331.1k             | 1,238k (wait) → **1,222.5k** |
+| PostgreSQL, syscalls a read (epoll_ctl)        | 11.2 (2.02)          | **9.2 (0.02)**         |
+| one statement through psycopg, instructions    | 288.5k               | 203.3k (wait) → **196.1k** |
+| the same statement through asyncpg 0.32 ¹      | —                    | 106.3k                 |
+| SQLite card read, instructions a read          | 1,221.9k / 1,228.1k  | 1,209.8k               |
+| bare async (same method), instructions a request | 634.1k             |                        |
+
+¹ a scratch install (`pip install --target`), not a dependency: the statement prepared once
+per connection, `fetch` of its rows without SQLAlchemy's processors (asyncpg's binary
+protocol returns its own types, so the processors and the cut would need checking before any
+use). It would save another ≈ 90k of a read's 1,222k: 7 %.
+
+Worker CPU a request (psutil) and rps, `ykt serve` one worker, wrk -t2 -c50 6 s on one card,
+4e27deb and the branch alternating (02:08-02:12, load average 8.2-9.4 at each start):
+
+| PostgreSQL, pair        | 1                     | 2                     | 3                     |
+|-------------------------|-----------------------|-----------------------|-----------------------|
+| 4e27deb                 | 793 rps, 0.576 ms     | 1,314 rps, 0.455 ms   | 1,420 rps, 0.426 ms   |
+| read5                   | **1,065 rps, 0.446 ms** | **1,688 rps, 0.384 ms** | **2,142 rps, 0.374 ms** |
+
+SQLite, two pairs the same way: 1,966 / 1,874 rps at 0.305 / 0.325 ms (4e27deb), 2,384 /
+1,506 at 0.313 / 0.362 ms (read5): within the noise, as its 1.5 % fewer instructions say.
+
+`--duration 10 --workers 1 --no-doors --before-reads-only --before 4e27deb`, one run each
+in a quieter moment (rps, share of bare async; zero errors everywhere):
+
+| figure | PostgreSQL 4e27deb | PostgreSQL read5 | SQLite 4e27deb | SQLite read5 |
+|---|---|---|---|---|
+| time, load at start | 02:21, 1.8 | 02:22, 2.2 | 02:24, 2.5 | 02:24, 2.5 |
+| bare async | 6,656 | | 5,239 ² | |
+| /healthz | 5,546 (83.3 %) | 6,505 (97.7 %) | 6,633 (127 %) | 8,082 (154 %) |
+| card read | 1,688 (25.4 %), p99 49 ms | **1,993 (29.9 %)**, p99 38 ms | 3,098 (59.1 %) | 3,062 (58.4 %) |
+| contact poll | 2,083 (31.3 %) | 2,110 (31.7 %) | 3,986 (76.1 %) | 4,199 (80.1 %) |
+
+² measured low (7,250 in the quiet minutes of 01:12-01:16), which lifts every SQLite share of
+that run: against 7,250 its card reads are 42-43 %. Single pairs: /healthz (same code) moved
++17 % between the PostgreSQL columns, as much as the card read (+18 %); the alternated CPU
+pairs and the counts above are the evidence, not this run.
+
+By instructions the card read is now 1,222k against bare async's 634k on both databases
+(1.93×, as SQLite's was). The difference that remains on PostgreSQL is outside the worker's
+instructions: the loopback TCP round trip (a sendto and a recvfrom a read, the kernel's
+receive path charged to the sender) and the backend's 50-80 µs a statement on the same two
+cores as the worker and wrk. A `--before 4e27deb --before-reads-only --no-doors` run at
+01:50-01:54 (load 8-10) measured the before at /healthz 721 rps and the branch at 6,080:
+not a comparison. Not claimed: the goal in rps, which needs a quiet machine.
+
 ## The quiet runs of 2026-12-05, evening (67faccf, then fd398de with the evening's branches)
 
 PostgreSQL, wrk -t2 -c50 -d10s, no helper running (load 0.7-2.3), one run before the branches
@@ -1219,9 +1299,9 @@ used code redeemed again, the moved clock's header, the metrics):
   front of the doors', raises it where the route would have. Another POST door is registered
   by marking its endpoint; `install` takes it only if its shape is one this can answer
   exactly (else it stays ordinary, tested).
-- **The loop connections keep psycopg's conversion of long statements** (`db.loop_reads.
-  _kept_query_class`: a cursor whose query class keeps, by the query's text, at most 32
-  conversions that psycopg's 4,096-byte cache leaves out): the check's and the redeem's
+- **The loop connections keep psycopg's conversion of long statements** (since read5's
+  merge `db.loop_connection.KeptQuery`, the loop cursors' query class, which keeps, by the
+  statement's bytes, at most 32 conversions that psycopg's 4,096-byte cache leaves out): the check's and the redeem's
   stacked statements are converted once.
 - This bench prints each platform figure's server CPU a request (psutil over the worker).
 

@@ -18,7 +18,7 @@ use case's own profile call it in the main thread, as the 2026-12-05 evening sec
 `api.lean_posts`: the e-card check, the redeem and the contact start answered by
 `api.lean.LeanFront` (the body validated with the door's schema, its dependencies and endpoint
 called as FastAPI calls them, the same bytes), and the loop connections' long statements'
-conversion kept (`db.loop_reads._kept_query_class`). `--requests 60 --calls 30`, main's
+conversion kept (`db.loop_connection.KeptQuery`). `--requests 60 --calls 30`, main's
 `src` and the branch's side by side at 01:43-01:48 (load 4.5-9; three other helpers):
 
 | door (calls a request, application's thread) | PostgreSQL: main → front → front + kept | SQLite: main → front |

@@ -344,13 +344,13 @@ def test_a_redeem_written_on_a_moved_chain_or_a_spent_nonce_writes_nothing(platf
 def test_on_postgresql_the_long_check_and_redeem_statements_are_converted_once(
         platform, client, holder, login):
     """psycopg keeps a query's conversion (placeholders to $n) only up to 4,096 bytes; the
-    loop's connections keep the longer ones too (db.loop_reads._kept_query_class): the
+    loop's connections keep the longer ones too (db.loop_connection.KeptQuery): the
     check's statement (13 KB) and the redeem's (19 KB) are converted at their first call."""
-    from yikatong.db import loop_reads
+    from yikatong.db.loop_connection import KeptQuery
 
     if platform.engine.dialect.name != "postgresql":
         pytest.skip("psycopg's conversion: PostgreSQL's loop connections")
-    kept = loop_reads._kept_query_cursor()._query_cls.kept
+    kept = KeptQuery.kept
     person = holder()
     token = person.qr()
     kept.cache_clear()

@@ -1196,12 +1196,13 @@ def _view(card: Card, now: datetime) -> CardView:
     in_force = _in_force(card, now)
     hr_ends = [b.ends_at for b in in_force
                if b.function == Function.HR and b.kind == BlockKind.TEMPORARY_LOSS and b.ends_at]
+    hr_status = str(_hr_status(card, now))
     return CardView(
         card_no=card.card_no, person_id=card.person_id, bank_code=card.bank_code, pan=card.pan,
-        state=card.state, hr_status=str(_hr_status(card, now)),
+        state=card.state, hr_status=hr_status,
         financial_status=shown_financial_status(card.state, card.financial_status),
         bank_financial_status=card.financial_status,
-        functions=card_functions(state=card.state, hr_status=str(_hr_status(card, now)),
+        functions=card_functions(state=card.state, hr_status=hr_status,
                                  financial_status=card.financial_status),
         financial_capabilities=financial_capabilities(card, local_date(now)),
         issue_date=card.issue_date,

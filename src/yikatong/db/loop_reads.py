@@ -35,68 +35,10 @@ log = logging.getLogger(__name__)
 LOOP_CONNECTIONS = 4
 
 
-# The long statements whose conversion `_kept_query_class` keeps (of a worker's loop connections).
-KEPT_LONG_STATEMENTS = 32
-
-
-def _kept_query_cursor():
-    """psycopg's AsyncCursor whose queries keep long conversions (`_kept_query_class`; as its ClientCursor makes its own
-    query class), made once."""
-    global _KeptQueryCursor
-    if _KeptQueryCursor is None:
-        import psycopg
-
-        class KeptQueryCursor(psycopg.AsyncCursor):
-            _query_cls = _kept_query_class()
-
-        _KeptQueryCursor = KeptQueryCursor
-    return _KeptQueryCursor
-
-
-_KeptQueryCursor = None
-
-
-def _kept_query_class():
-    """psycopg's PostgresQuery that also keeps the conversion (placeholders to $n) of a query
-    longer than psycopg caches (MAX_CACHED_STATEMENT_LENGTH, 4,096 bytes) or with more
-    parameters (MAX_CACHED_STATEMENT_PARAMS): psycopg leaves those out of its cache for the
-    ORMs' VALUES lists of every length; what the loop's connections send are the platform's
-    own statements, few and fixed (the e-card check's 13 KB and the redeem's 19 KB, which
-    psycopg parsed again on every call: 18 and 30 µs). Kept by the query's text (its hash
-    is the string's own, computed once), at most KEPT_LONG_STATEMENTS of them; the shorter
-    ones go psycopg's way, its cache."""
-    from functools import lru_cache
-
-    from psycopg._queries import (
-        MAX_CACHED_STATEMENT_LENGTH,
-        MAX_CACHED_STATEMENT_PARAMS,
-        PostgresQuery,
-        _query2pg_nocache,
-    )
-
-    @lru_cache(maxsize=KEPT_LONG_STATEMENTS)
-    def converted(query: str, encoding: str):
-        return _query2pg_nocache(query.encode(encoding), encoding)
-
-    class KeptQuery(PostgresQuery):
-        __slots__ = ()
-        kept = converted  # (its cache_info() for a test)
-
-        def convert(self, query, vars) -> None:
-            if vars is not None and type(query) is str and (
-                    len(query) > MAX_CACHED_STATEMENT_LENGTH  # so more bytes than that too
-                    or len(vars) > MAX_CACHED_STATEMENT_PARAMS):
-                self.query, self._want_formats, self._order, self._parts = converted(
-                    query, self._tx.encoding)
-                self.dump(vars)
-                return
-            super().convert(query, vars)
-
-    return KeptQuery
-
-
 class LoopReads:
-    """One event loop's connections (made when first needed, up to LOOP_CONNECTIONS)."""
+    """One event loop's connections (made when first needed, up to LOOP_CONNECTIONS), each a
+    db.loop_connection.LoopConnection: its socket registered with the loop once, not for
+    every statement."""
 
     def __init__(self, engine: Engine, size: int = LOOP_CONNECTIONS) -> None:
         self._engine = engine
@@ -211,16 +153,14 @@ class LoopReads:
     def _discard(self, connection) -> None:
         self._made -= 1
         self._cursors.pop(connection, None)
-        with contextlib.suppress(Exception):
-            connection.pgconn.finish()
+        _finish(connection)
         self._hand_to_waiter(None)  # a waiter reads on a thread; the next request reconnects
 
     async def _connect(self):
-        import psycopg
+        from yikatong.db.loop_connection import LoopConnection
 
         args, params = self._engine.dialect.create_connect_args(self._engine.url)
-        return await psycopg.AsyncConnection.connect(*args, **params, autocommit=True,
-                                                     cursor_factory=_kept_query_cursor())
+        return await LoopConnection.connect(*args, **params, autocommit=True)
 
     def _on_this_loop(self) -> None:
         """Connections belong to the loop that made them: another loop (a test's second
@@ -235,9 +175,17 @@ class LoopReads:
     def close(self) -> None:
         """Close the idle connections (at shutdown, or for another loop)."""
         for connection in self._idle:
-            with contextlib.suppress(Exception):
-                connection.pgconn.finish()
+            _finish(connection)
         self._idle, self._made, self._cursors = [], 0, {}
+
+
+def _finish(connection) -> None:
+    """Close `connection`, its socket first no longer watched by the loop (a closed
+    descriptor's number can be reused by the next socket: db.loop_connection)."""
+    with contextlib.suppress(Exception):
+        connection.stop_watching()
+    with contextlib.suppress(Exception):
+        connection.pgconn.finish()
 
 
 class SqliteLoopReads:
