@@ -30,18 +30,19 @@ def lean_answers(monkeypatch) -> list[str]:
     in front of the stack (`LeanFront`, its answers) or by `LeanReads.handle` (a refusal met in
     front, or a request with a body)."""
     answered: list[str] = []
-    handle, headers = lean.LeanReads.handle, lean.LeanFront._headers
+    handle, headers = lean.LeanReads.handle, lean.LeanFront._answer_headers
 
     async def counted(self, scope, receive, send):
         answered.append(scope["path"])
         await handle(self, scope, receive, send)
 
     def counted_in_front(self, scope, body):
-        answered.append(scope["path"])
+        if scope["method"] == "GET":  # (the POST doors' answers in front are not reads)
+            answered.append(scope["path"])
         return headers(self, scope, body)
 
     monkeypatch.setattr(lean.LeanReads, "handle", counted)
-    monkeypatch.setattr(lean.LeanFront, "_headers", counted_in_front)
+    monkeypatch.setattr(lean.LeanFront, "_answer_headers", counted_in_front)
     return answered
 
 
@@ -227,10 +228,11 @@ def front_answers(monkeypatch) -> list[tuple[str, int]]:
     """(path, status) of what `LeanFront` answered itself, and of what it passed on with a
     refusal (the refusal's status is the stack's)."""
     answered: list[tuple[str, int]] = []
-    headers, call = lean.LeanFront._headers, lean.LeanFront.__call__
+    headers, call = lean.LeanFront._answer_headers, lean.LeanFront.__call__
 
     def counted(self, scope, body):
-        answered.append((scope["path"], 200))
+        if scope["method"] == "GET":  # (the POST doors' answers in front are not reads)
+            answered.append((scope["path"], 200))
         return headers(self, scope, body)
 
     async def noting_refusals(self, scope, receive, send):
@@ -241,7 +243,7 @@ def front_answers(monkeypatch) -> list[tuple[str, int]]:
 
         await call(self, scope, receive, noting)
 
-    monkeypatch.setattr(lean.LeanFront, "_headers", counted)
+    monkeypatch.setattr(lean.LeanFront, "_answer_headers", counted)
     monkeypatch.setattr(lean.LeanFront, "__call__", noting_refusals)
     return answered
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.datastructures import DefaultPlaceholder
-from fastapi.routing import APIRoute, iter_route_contexts, serialize_response
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -80,24 +80,10 @@ class LeanRead:
         return type(answer) is self.model
 
     def serialise(self, answer: Any) -> bytes:
-        route = self.route
-        return route.response_field.serialize_json(
-            answer, include=route.response_model_include, exclude=route.response_model_exclude,
-            by_alias=route.response_model_by_alias,
-            exclude_unset=route.response_model_exclude_unset,
-            exclude_defaults=route.response_model_exclude_defaults,
-            exclude_none=route.response_model_exclude_none)
+        return lean_posts.serialised(self.route, answer)
 
     async def validated_and_serialised(self, answer: Any) -> bytes:
-        """FastAPI's own way (validate, then serialise): for an answer of another type."""
-        route = self.route
-        return await serialize_response(
-            field=route.response_field, response_content=answer,
-            include=route.response_model_include, exclude=route.response_model_exclude,
-            by_alias=route.response_model_by_alias,
-            exclude_unset=route.response_model_exclude_unset,
-            exclude_defaults=route.response_model_exclude_defaults,
-            exclude_none=route.response_model_exclude_none, is_coroutine=True, dump_json=True)
+        return await lean_posts.validated_and_serialised(self.route, answer)
 
 
 class LeanReads(BaseRoute):
@@ -235,12 +221,7 @@ class LeanFront:
         except BaseException:  # cancelled: counted as the metrics count it (no answer: 500)
             self._metrics.record("GET", read.route, 500, time.perf_counter() - started)
             raise
-        try:
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": self._headers(scope, body)})
-            await send({"type": "http.response.body", "body": body})
-        finally:
-            self._metrics.record("GET", read.route, 200, time.perf_counter() - started)
+        await self._send(scope, send, "GET", read.route, 200, body, started)
 
     async def _answer_post(self, post: LeanPost, scope: Scope, receive: Receive,
                            send: Send) -> None:
@@ -272,16 +253,17 @@ class LeanFront:
         except BaseException:  # cancelled: counted as the metrics count it (no answer: 500)
             self._metrics.record("POST", post.route, 500, time.perf_counter() - started)
             raise
-        try:
-            await send({"type": "http.response.start", "status": post.status,
-                        "headers": self._answer_headers(scope, answer)})
-            await send({"type": "http.response.body", "body": answer})
-        finally:
-            self._metrics.record("POST", post.route, post.status, time.perf_counter() - started)
+        await self._send(scope, send, "POST", post.route, post.status, answer, started)
 
-    def _headers(self, scope: Scope, body: bytes) -> list[tuple[bytes, bytes]]:
-        """A lean read's answer's headers (`_answer_headers`)."""
-        return self._answer_headers(scope, body)
+    async def _send(self, scope: Scope, send: Send, method: str, route: APIRoute, status: int,
+                    body: bytes, started: float) -> None:
+        """The answer made here, sent with its headers (`_answer_headers`) and counted."""
+        try:
+            await send({"type": "http.response.start", "status": status,
+                        "headers": self._answer_headers(scope, body)})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            self._metrics.record(method, route, status, time.perf_counter() - started)
 
     def _answer_headers(self, scope: Scope, body: bytes) -> list[tuple[bytes, bytes]]:
         """What the route's `Response` carries, then the moved clock's header, then the security

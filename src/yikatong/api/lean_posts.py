@@ -102,21 +102,31 @@ class LeanPost:
             if dependency.name is not None:
                 values[dependency.name] = value
         answer = await self.route.endpoint(**values)
-        route = self.effective
         if type(answer) is self.model:  # FastAPI's validation would hand it back as it is
-            return route.response_field.serialize_json(
-                answer, include=route.response_model_include,
-                exclude=route.response_model_exclude, by_alias=route.response_model_by_alias,
-                exclude_unset=route.response_model_exclude_unset,
-                exclude_defaults=route.response_model_exclude_defaults,
-                exclude_none=route.response_model_exclude_none)
-        return await serialize_response(
-            field=route.response_field, response_content=answer,
-            include=route.response_model_include, exclude=route.response_model_exclude,
-            by_alias=route.response_model_by_alias,
-            exclude_unset=route.response_model_exclude_unset,
-            exclude_defaults=route.response_model_exclude_defaults,
-            exclude_none=route.response_model_exclude_none, is_coroutine=True, dump_json=True)
+            return serialised(self.effective, answer)
+        return await validated_and_serialised(self.effective, answer)
+
+
+def serialised(route: Any, answer: Any) -> bytes:
+    """`answer` serialised by `route`'s response field as FastAPI serialises it, not validated
+    again (for an answer FastAPI's validation would hand back as it is)."""
+    return route.response_field.serialize_json(
+        answer, include=route.response_model_include,
+        exclude=route.response_model_exclude, by_alias=route.response_model_by_alias,
+        exclude_unset=route.response_model_exclude_unset,
+        exclude_defaults=route.response_model_exclude_defaults,
+        exclude_none=route.response_model_exclude_none)
+
+
+async def validated_and_serialised(route: Any, answer: Any) -> bytes:
+    """FastAPI's own way (validate, then serialise): for an answer of another type."""
+    return await serialize_response(
+        field=route.response_field, response_content=answer,
+        include=route.response_model_include, exclude=route.response_model_exclude,
+        by_alias=route.response_model_by_alias,
+        exclude_unset=route.response_model_exclude_unset,
+        exclude_defaults=route.response_model_exclude_defaults,
+        exclude_none=route.response_model_exclude_none, is_coroutine=True, dump_json=True)
 
 
 async def _solved(dependant: Dependant, request: Request, solved: dict[Callable, Any]) -> Any:
