@@ -3,7 +3,7 @@ with wrk in one run, and a city's day (reads and lifecycle writes at once) on 1 
 
     PYTHONPATH=src .venv/bin/python bench/request_path.py [--duration 15] [--connections 50]
         [--workers 1 2] [--database-url postgresql://postgres@127.0.0.1:5432/ykt_bench]
-        [--before REVISION] [--writes-only] [--ecard-doors] [--before-reads-only]
+        [--before REVISION] [--writes-only] [--ecard-doors] [--before-reads-only] [--pairs N]
 
 Without --database-url the platform runs on its default, a SQLite file (in a temporary
 folder); a PostgreSQL URL names a database the bench creates afresh and drops afterwards.
@@ -36,6 +36,10 @@ and socket errors) for
   checked by a terminal (`POST /api/v1/ecard/verify`), the transit contact polled and
   started, and e-card codes redeemed at a counter (each code once, on e-card holders of its
   own, at c=REDEEM_CONNECTIONS).
+
+`--pairs N` then measures bare async and the card read one after the other N times (both
+servers up) and prints each pair's ratio and their median: the VM's speed drifts by a quarter
+within minutes, more than the card read's distance from its goal.
 
 `--before REVISION` measures that revision's `ykt serve` just before each figure of now, on
 the same database, worker count by worker count (every door and the day; `--before-reads-only`
@@ -1337,6 +1341,7 @@ import contextlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -1738,6 +1743,33 @@ def measure_platform(title: str, env: dict[str, str], workers: int | None, run_n
         print(line(writes, bare_async, bare_write))
 
 
+def card_read_pairs(env: dict[str, str], holders: list, workdir: Path, log: Path, args) -> None:
+    """`--pairs N`: bare async and the card read (one worker each) measured one after the other
+    N times, both servers up throughout (an idle server costs the other nothing), each pair's
+    ratio and their median. The VM's speed drifts by a quarter within minutes (bare async
+    5,300-7,250 rps in one quiet half hour): a ratio of two figures taken a minute apart can
+    land either side of the goal; pairs taken seconds apart, many times, do not."""
+    bare_port, platform_port = free_port(), free_port()
+    with (serving(bare_command(bare_port), env, bare_port, log, probe="/async") as (bare, _),
+          serving(platform_command(platform_port, 1), env, platform_port, log) as (base, pid)):
+        _MEASURED[base] = pid
+        plan = workdir / "plan-pairs.lua"
+        write_plan(plan, base, holders, 0)
+        path = f"/api/v1/cards/{holders[0].card_no}"
+        ratios = []
+        print(f" card read against bare async, {args.pairs} pairs of {args.duration} s: {load()}")
+        for number in range(args.pairs):
+            bare_figure = get_load(bare, "/async", "bare FastAPI async", plan=workdir / "none",
+                                   duration=args.duration, connections=args.connections)
+            read = get_load(base, path, "GET /api/v1/cards/{no} (admin)", plan=plan, auth=True,
+                            duration=args.duration, connections=args.connections)
+            ratios.append(read["rps"] / bare_figure["rps"])
+            print(f"  pair {number + 1}: bare {bare_figure['rps']:6.0f} rps, card read "
+                  f"{read['rps']:6.0f} rps ({ratios[-1]:6.1%}), errors {read['errors']}")
+        print(f"  median {statistics.median(ratios):6.1%} of bare async (lowest {min(ratios):.1%}, "
+              f"highest {max(ratios):.1%}); after: {load()}")
+
+
 def bare_on_more_workers(worker_counts: list[int], env: dict[str, str], log: Path,
                          workdir: Path, duration: int, connections: int) -> dict[int, dict]:
     """Bare async served by each worker count above one that the run measures the platform
@@ -1791,6 +1823,8 @@ def run(args) -> None:
                                      None if workers == 1 else workers,
                                      len(args.workers) + number, **shared)
                 measure_platform("platform", env, workers, number, **shared)
+            if args.pairs:
+                card_read_pairs(env, holders, workdir, log, args)
             print(f"goals: /healthz ≥ 80 % and card read ≥ 50 % of bare async, zero errors; "
                   f"after: {load()}")
             platform.engine.dispose()
@@ -1816,6 +1850,8 @@ def main() -> None:
                         help="only the doors that write (verify, contact start, redeem) and the day")
     parser.add_argument("--ecard-doors", action="store_true",
                         help="the e-card check and redeem doors only (no other door, no day)")
+    parser.add_argument("--pairs", type=int, default=0, metavar="N",
+                        help="then N alternated pairs of bare async and the card read, and their median ratio")
     parser.add_argument("--before-reads-only", action="store_true",
                         help="the read doors only (/healthz, the card read, the contact poll)")
     run(parser.parse_args())
