@@ -1332,6 +1332,22 @@ worker (119 rps × 2.35 ms is a quarter of a core). In process (bench/write_door
 the application's thread), function calls a request, main → branch: check 6,894 → 2,997,
 contact start 9,393 → 2,696, redeem 8,482 → 3,461 on PostgreSQL; check 6,361 → 2,609 on
 SQLite.
+
+## The card read in pairs (2026-12-06, 03:03-03:13, load 1.2-1.8; main 8e7ab05 against 4e27deb)
+
+Single figures of the same code on the idle machine, five minutes apart (02:51-02:58), put
+SQLite's card read at 60.6 %, 41.6 % and 50.7 % of bare async: bare async itself was 5,302,
+6,336 and 5,663 rps, where it had been 7,250 at 01:12. `--pairs 8 --duration 5 --no-doors`
+(this script run on a worktree of 4e27deb for the before), median of the pairs' ratios
+(lowest-highest), zero errors:
+
+| card read / bare async | 4e27deb               | 8e7ab05 (read5, postfront, disb6 merged) |
+|------------------------|-----------------------|------------------------------------------|
+| SQLite                 | 51.4 % (44.0-59.8)    | **53.1 % (46.8-60.9)**                   |
+| PostgreSQL             | 33.9 % (31.2-45.8)    | **41.3 % (34.8-43.8)**                   |
+
+SQLite's card read is at the goal by the median of pairs (and was already at 4e27deb by this
+method); PostgreSQL's rose by seven points with read5's connections and stays under it.
 """
 
 from __future__ import annotations
