@@ -106,6 +106,16 @@ before the pairs with its CPU a request:
 | 1 (04:19 / 04:23) | 24.5 % (10.8-45.5), 0.46 ms | **38.2 % (18.5-45.5), 0.30 ms** |
 | 2 (04:27 / 04:31) | 31.9 % (28.1-58.5), 0.39 ms | **34.3 % (27.0-47.9), 0.35 ms** |
 
+`--workers 1 2 --duration 5 --no-doors --before-reads-only --before 8f7aab7` (04:46-04:51,
+**load 14-16**: read the CPU a request; bare async 7,473 rps on one worker, 4,885 on two: no
+idle core), rps, p99, CPU a request, zero errors:
+
+| figure | 8f7aab7, 1 worker | read6, 1 worker | 8f7aab7, 2 workers | read6, 2 workers |
+|---|---|---|---|---|
+| card read | 1,985, 174 ms, 0.39 ms | **2,736 (36.6 %), 73 ms, 0.30 ms** | 1,461, 141 ms, 0.51 ms | 1,889, 296 ms, 0.41 ms |
+| contact poll | 1,364, 109 ms, 0.31 ms | **3,407, 78 ms, 0.25 ms** | 2,079, 165 ms, 0.41 ms | 2,144, 153 ms, 0.36 ms |
+| /healthz (same code) | 8,943 | 8,029 | 7,946 | 13,147 |
+
 Not claimed: the goal in rps (a quiet machine needed; by CPU a read the PostgreSQL read is now
 at SQLite's, which its pairs put at 48-53 %). Not tried (the hour): sending the statements of
 reads waiting for a connection together (libpq's pipeline mode, the same batching with 4
