@@ -125,18 +125,14 @@ def test_overlapping_reads_each_have_a_statement_out_up_to_the_loop_s_connection
                          "Sleeping")
     reads = LoopReads(platform.engine)
 
-    async def overlapping():
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        answers = await asyncio.gather(*(reads.rows(sleeping, {})
-                                         for _ in range(LOOP_CONNECTIONS + 1)))
-        return answers, loop.time() - started
+    async def overlapping():  # (a connection is made only when every one made is busy)
+        return await asyncio.gather(*(reads.rows(sleeping, {})
+                                      for _ in range(LOOP_CONNECTIONS + 1)))
 
     try:
-        answers, took = asyncio.run(overlapping())
+        answers = asyncio.run(overlapping())
     finally:
         reads.close()
     backends = {rows[0].pid for rows in answers}
     assert LOOP_CONNECTIONS >= 16
     assert len(backends) == LOOP_CONNECTIONS  # the one beyond them reused one
-    assert took < 0.3 * 3  # two rounds of 0.3 s, not one a read
