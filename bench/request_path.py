@@ -49,6 +49,80 @@ day; `--ecard-doors` only the e-card check by a terminal and the redeem (no day)
 bench/write_doors.py counts each write door's round trips to PostgreSQL and its CPU in
 process.
 
+## The PostgreSQL card read's loop woken once a read (2026-12-06 04:10-04:45, branch read6 from 8f7aab7)
+
+Measured on the running `ykt serve` (one worker, PostgreSQL, 3 cards, wrk -t2 -c50 5 s on one
+card; /proc/PID/task/*/stat and status over the run; `strace -c -f -p` over 4 s of the same
+load; `perf record -e cpu-clock`, the VM has no hardware counters). Load average 3-6 from
+other helpers unless said.
+
+- **User time, not the kernel**: worker CPU a read user + system 0.32-0.36 + 0.04-0.05 ms on
+  PostgreSQL, 0.25-0.26 + 0.02-0.03 on SQLite (bare async 0.10-0.11 + 0.01). Context
+  switches alike (0.7-1.1 involuntary a read on both; voluntary 0.03-0.18 on PostgreSQL,
+  none on SQLite). perf's samples: the interpreter (libpython) 0.35 ms a read on PostgreSQL
+  against 0.26 on SQLite, and even httptools' parser 5.5 against 1 µs a request: the same
+  code, run slower.
+- **The loop woke once a read**: `epoll_wait` 1.08 a read on PostgreSQL, 0.044 on SQLite (23
+  reads a wake). With 4 loop connections at most 4 statements are out; each answer resumes
+  its task in a loop turn of its own, which answers, hands the connection to the next
+  waiting read and sends its statement. A request then goes through the whole path (parse,
+  front, read, log, send) alone, where on SQLite each step runs for 20-odd requests in a
+  row, its code and data hot in the caches. Callgrind counts instructions, not cycles (and
+  under valgrind the worker is so slow that answers always wait in batches): why read5
+  found the same instructions on both databases.
+
+Worker CPU a read by `LOOP_CONNECTIONS` (a server of each, alternated, 5 s each, two rounds;
+then a second set at load 4.7):
+
+| loop connections | 1 | 2 | 4 (main) | 8 | 16 | 32 |
+|---|---|---|---|---|---|---|
+| worker CPU a read, ms (load 3.0-3.5) | 0.465-0.472 | 0.435-0.439 | 0.376-0.390 | 0.318-0.336 | **0.284-0.284** | |
+| the same, load 4.7 | | | 0.403-0.408 | | 0.295-0.316 | 0.281-0.291 |
+| `epoll_wait` a read | | | 0.95 | | **0.23** | 0.083 |
+| backends' CPU a read, ms | 0.090-0.092 | 0.099-0.103 | 0.098-0.115 | 0.078-0.083 | 0.068-0.087 | 0.098 |
+
+(50 made the five servers of that test pass max_connections = 100: refused reads.)
+
+What changed: **`db.loop_reads.LOOP_CONNECTIONS` 4 → 16** (made only as reads overlap, as
+before). A worker's connections: up to 16 of the loop's and the engine's pool (20 + 10
+overflow); two workers 92 at most, within PostgreSQL's default 100; four workers passed it
+already with 4 (136). Nothing else: the same statement, answers, refusals and failure paths.
+
+main (8f7aab7) and read6 in one process each, alternated (04:39-04:41, load 9.1-9.5; the
+branch's first run made its 16 connections):
+
+| worker CPU a read (user + system), rps | round 1 | round 2 | round 3 | `epoll_wait` a read |
+|---|---|---|---|---|
+| main | 0.487 ms, 595 | 0.433, 1,255 | 0.388, 1,823 | 1.33 |
+| read6 | 0.401, 1,197 | **0.306, 2,305** | **0.311, 2,358** | **0.49** |
+
+`--pairs 6 --duration 5 --no-doors` (PostgreSQL), a full tree of main for the before, the two
+alternated twice, **the machine saturated** (load 6.9 → 13.2: other helpers' suites and this
+branch's at nice 15); median (lowest-highest), zero errors; the card read's single figure
+before the pairs with its CPU a request:
+
+| round, start | main | read6 |
+|---|---|---|
+| 1 (04:19 / 04:23) | 24.5 % (10.8-45.5), 0.46 ms | **38.2 % (18.5-45.5), 0.30 ms** |
+| 2 (04:27 / 04:31) | 31.9 % (28.1-58.5), 0.39 ms | **34.3 % (27.0-47.9), 0.35 ms** |
+
+`--workers 1 2 --duration 5 --no-doors --before-reads-only --before 8f7aab7` (04:46-04:51,
+**load 14-16**: read the CPU a request; bare async 7,473 rps on one worker, 4,885 on two: no
+idle core), rps, p99, CPU a request, zero errors:
+
+| figure | 8f7aab7, 1 worker | read6, 1 worker | 8f7aab7, 2 workers | read6, 2 workers |
+|---|---|---|---|---|
+| card read | 1,985, 174 ms, 0.39 ms | **2,736 (36.6 %), 73 ms, 0.30 ms** | 1,461, 141 ms, 0.51 ms | 1,889, 296 ms, 0.41 ms |
+| contact poll | 1,364, 109 ms, 0.31 ms | **3,407, 78 ms, 0.25 ms** | 2,079, 165 ms, 0.41 ms | 2,144, 153 ms, 0.36 ms |
+| /healthz (same code) | 8,943 | 8,029 | 7,946 | 13,147 |
+
+Not claimed: the goal in rps (a quiet machine needed; by CPU a read the PostgreSQL read is now
+at SQLite's, which its pairs put at 48-53 %). Not tried (the hour): sending the statements of
+reads waiting for a connection together (libpq's pipeline mode, the same batching with 4
+backends, but a cancelled or failed read would share a connection with others); binary
+results; `prepare_threshold` (psycopg already prepares it after 5 runs: `B ... _pg3_0` in
+strace); one `asyncio.get_running_loop` fewer a wait (`getpid` 3 a read against SQLite's 2).
+
 ## The PostgreSQL card read's wait and statement in psycopg (2026-12-06 01:20-02:10, branch read5 from 4e27deb)
 
 Counted, not timed (load average 4-11 throughout: three other helpers; wrk figures of this

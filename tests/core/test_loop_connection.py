@@ -108,3 +108,31 @@ def test_a_statement_larger_than_the_socket_takes_waits_for_it_to_drain(platform
 
     assert asyncio.run(large_statement()) == ((24_000_000, 1), (2,))
     assert write_waits  # the socket did not take it at once
+
+
+def test_overlapping_reads_each_have_a_statement_out_up_to_the_loop_s_connections(platform):
+    """Under load the loop must take several answers in one turn (db.loop_reads.LOOP_CONNECTIONS:
+    with 4 a worker's loop woke once a read): that many reads' statements are out at once,
+    on as many backends, and a read beyond them waits for one of those connections."""
+    from sqlalchemy import func, literal_column, select
+
+    from yikatong.db.loop_reads import LOOP_CONNECTIONS, LoopReads
+    from yikatong.db.raw import RawSelect
+
+    _connect_args(platform)
+    sleeping = RawSelect(select(func.pg_backend_pid().label("pid"),
+                                func.pg_sleep(literal_column("0.3")).label("slept")),
+                         "Sleeping")
+    reads = LoopReads(platform.engine)
+
+    async def overlapping():  # (a connection is made only when every one made is busy)
+        return await asyncio.gather(*(reads.rows(sleeping, {})
+                                      for _ in range(LOOP_CONNECTIONS + 1)))
+
+    try:
+        answers = asyncio.run(overlapping())
+    finally:
+        reads.close()
+    backends = {rows[0].pid for rows in answers}
+    assert LOOP_CONNECTIONS >= 16
+    assert len(backends) == LOOP_CONNECTIONS  # the one beyond them reused one

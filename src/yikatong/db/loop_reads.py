@@ -30,9 +30,15 @@ from yikatong.db.raw import OneTrip, RawSelect
 
 log = logging.getLogger(__name__)
 
-# At most this many statements of one worker process in flight at once on its loop: a query
-# waits for the server, never for the interpreter; more connections only add backends.
-LOOP_CONNECTIONS = 4
+# At most this many statements of one worker process in flight at once on its loop (made only
+# as reads overlap: a quiet worker keeps as few as it needed). Not for the server's sake but the
+# worker's: with 4 under load (wrk c=50) each answer woke the loop on its own (0.95 epoll_wait
+# a read) and a read cost 0.38-0.41 ms of worker CPU; with 16 the loop wakes 0.23 times a read,
+# takes the answers, requests and sends of several reads together (about the same instructions,
+# run hot in the caches) and a read costs 0.28-0.32 ms, near SQLite's
+# 0.27 (bench/request_path.py, 2026-12-06 read6). 32 saved another 0.01-0.02 ms for twice the
+# backends. Per worker, beside the engine's pool (POOL_SIZE + MAX_OVERFLOW).
+LOOP_CONNECTIONS = 16
 
 
 class LoopReads:
