@@ -826,6 +826,85 @@ hop (~0.1 ms) are each 2-3 % of the server's CPU a visit; 2204's arrays as one J
 folded: 2207's account facts (the personal balance) into the year-lock statement: a second
 part of that statement reads the snapshot taken before the lock's wait, and the balance must
 be read after it. The goal needs a tenth of the CPU a visit, not round trips.
+
+## Branch medfront, tried and not merged: the door in front of the middleware stack (2026-12-06, 04:09-05:11 UTC, main 8f7aab7 beside it)
+
+Not merged: 127 lines more in api/lean.py and a test file for 0.4 % of the server's CPU a
+visit (below). The branch's code is not in the tree; its figures are kept here.
+
+**Load average 1.6 at the first run, 5-16 for the rest** (other helpers' benches and tests,
+and this branch's own test runs at nice 15). The change: the institutions' lean door
+(`interface.LeanDoor`) is answered in front of the middleware stack as the e-card and transit
+POST doors are (`api.lean.FrontDoor`, `LeanFront._answer_door`): for a body sent whole with its
+Content-Length, within the security layer's limit, as JSON, the door's own `matches` and
+`handle` are called there (the raw bytes, the signatures, the nonce, the msgid, the envelope's
+refusals: all the door's code, unchanged), the layers' headers are added to its answer and it
+is counted under its route; a refusal `handle` raises goes through the stack (`LeanPosts`), as
+a POST door's does; anything a layer could answer first goes through the stack untouched.
+tests/medical/test_door_in_front.py compares it with the door inside the stack.
+
+What it saves is small, because the door already skipped FastAPI's routing and dependencies
+(`LeanDoor`, medperf2): only the eleven layers around it were left.
+
+| measure (how) | main 8f7aab7 | medfront | change |
+|---|---|---|---|
+| Python calls a visit through the application (`--profile 200 --profile-only --people 40`, YKT_BENCH_SERVER_PROFILE_OUT; a count) | 8,703 | 8,395 | −308 (−3.5 %) |
+| the way to the door's `handle` and back, µs CPU a message (the door's `handle` stubbed to a fixed answer, 6 × 3,000 messages in one process, the two ways interleaved) | 20.2-21.1 | 11.8-12.3 | −8.5 µs a message, −34 µs a visit |
+| the door alone (`call_service`), Python calls a visit | 6,172 | 6,173 | the same code |
+
+So about 35 µs of CPU a visit of the server's 8-10 ms: 0.4 %, below what the whole bench
+resolves. The whole bench, alternated (defaults: 50 raw terminals, 2 workers, 20 s, 400
+people; CPU ms a visit):
+
+| run (time, load before → after the door) | door visits/s | bare visits/s | server CPU | PostgreSQL CPU | 2207 p50 / p99 ms |
+|---|---|---|---|---|---|
+| main 8f7aab7 (04:10, 1.7 → 5.8) | 112.1 | 100.5 | 8.5 | 5.8 | 140 / 625 |
+| medfront (04:21, 7.1 → 11.2) | 70.9 | 80.8 | 8.2 | 5.5 | 147 / 1,045 |
+| main 8f7aab7 (04:23, 9.8 → 13.2) | 71.6 | 93.6 | 10.2 | 6.2 | 206 / 837 |
+| main 8f7aab7 (04:26, 9.0 → 14.1) | 83.8 | 135.2 | 9.9 | 6.2 | 192 / 756 |
+| medfront (04:28, 10.3 → 13.5) | 94.2 | 80.5 | 7.8 | 5.3 | 132 / 431 |
+| medfront (04:30, 11.5 → 15.8) | 49.8 | 53.0 | 10.0 | 7.4 | 303 / 1,581 |
+| main 8f7aab7 (04:33, 10.9 → 16.7) | 72.3 | 78.3 | 10.0 | 6.7 | 229 / 1,206 |
+| medfront b9224e7 (05:07, 9.6 → 13.3) | 105.6 | 129.0 | 8.5 | 5.5 | 125 / 422 |
+| main 8f7aab7 (05:09, 10.7 → 12.8) | 81.6 | 91.9 | 9.4 | 6.3 | 174 / 591 |
+
+Means: main 9.6 ms of server CPU a visit (five runs; 9.9 for the four at load 9-17),
+medfront 8.6 (four runs at load 7-16), each of the four pairs run back to back favouring
+medfront by 0.9-2.1 ms but one (10.0 against 10.0); the counts above say the change is worth
+0.4 % of it, so read most of that as the load's noise. No refused message, no error.
+
+**Where the rest went: the thread hop, in process.** The application alone in process
+(AsgiTerminal, one terminal) with the lean door's `to_thread.run_sync` replaced by a direct
+call on the event loop's thread (a measurement only: /tmp script, not in the tree; the bench's
+`--profile 200 --profile-only --people 40`, alternated):
+
+| run (load) | application alone, CPU ms a visit | the door alone in the same run (load's yardstick) |
+|---|---|---|
+| direct call (7.4) | 7.05 | 7.1 |
+| thread hop (10.2) | 10.12 | 5.8 |
+| direct call (11.2) | 7.79 | 6.9 |
+| thread hop (11.9) | 10.22 | 6.1 |
+| thread hop (16.5, 04:47) | 10.74 | 6.7 |
+| direct call (15.3, 04:49) | 8.99 | 7.8 |
+
+About 2.5-3 ms a visit (0.6-0.8 ms a message) more CPU with the hop, although the door alone
+measured cheaper in those runs. Two more in-process runs with asyncio's `run_in_executor` (a
+pool of 5, the caller's context copied) in place of anyio's `to_thread.run_sync`: 8.33 and 7.95
+ms a visit (load 14.6, 13.4; the door alone 6.9 and 6.4), near the direct call. Microbenchmarks
+do not explain the difference: anyio's hop with a limiter costs 40 µs CPU against
+`run_in_executor`'s 22 µs, and five `SELECT 1` with BEGIN/COMMIT on one psycopg connection cost
+100-106 µs directly against 164-192 µs through anyio's hop.
+**It does not carry over to the server**: the executor in `ykt serve` (a copy of this tree, one
+pair, 04:54-04:57, load 13.6-14.5) gave 8.4 against 8.7 ms of server CPU a visit (76.5 against
+82.7 visits/s), within one run's spread; so it is not in this branch. With one terminal in
+process the event loop has nothing else to do while the thread works; in the server it serves
+the other connections meanwhile. What costs the in-process case its extra 2-3 ms a visit was not
+found (next: `strace -f -c` and `perf sched` of the two modes, then several server pairs on a
+quiet machine before changing the hop).
+
+Not done (time): 2204's fee lines as one JSON parameter (about −150 calls a visit, 1.8 %, and
+a second statement for SQLite), the session per message (~70 µs a message). Both are below
+what the whole bench resolves, as this branch's cut is.
 """
 
 from __future__ import annotations
