@@ -46,6 +46,7 @@ from yikatong.cards.schemas import (
 )
 from yikatong.core.actor import Actor, Role
 from yikatong.core.errors import Conflict
+from yikatong.core.remembered import ByIdentity
 from yikatong.db.uow import UnitOfWork
 from yikatong.platform import Platform
 
@@ -157,7 +158,12 @@ async def get_card(card_no: str, access: ReadAccess = Depends(read_access)):
 
 
 def _read_card(card_no: str, uow: UnitOfWork, actor: Actor) -> CardOut:
-    return card_out(service.read_card(uow=uow, card_no=card_no, actor=actor))
+    return _read_card_out(service.read_card(uow=uow, card_no=card_no, actor=actor))
+
+
+# The answer model of each view read_card remembers (it hands back the same view object while
+# the card does not change): validated once, not at every read of the card.
+_read_card_out = ByIdentity(1024, card_out)
 
 
 @router.get("/{card_no}/blocks", response_model=list[BlockOut],
