@@ -317,3 +317,27 @@ def test_answers_made_in_front_are_counted_under_their_route_once(client, platfo
     assert client.get(f"{CARDS}/{card_no}", headers=admin).status_code == 200
     assert client.get(f"{CARDS}/C99999999", headers=admin).status_code == 404
     assert (counted("200"), counted("404")) == (before[0] + 1, before[1] + 1)
+
+
+@pytest.mark.parametrize("raw", [
+    [(b"authorization", b"Bearer abc")],
+    [(b"authorization", b"bearer abc"), (b"x-ykt-channel", b"outlet")],
+    [(b"authorization", b"Basic abc"), (b"x-api-key", b"key-1")],
+    [(b"authorization", b"Bearer "), (b"x-api-key", b"key-1")],
+    [(b"x-api-key", b"")],
+    [(b"x-api-key", b"key-1"), (b"x-api-key", b"key-2"), (b"x-ykt-channel", b"a"),
+     (b"x-ykt-channel", b"b")],
+    [(b"authorization", b"Bearer one"), (b"authorization", b"Bearer two")],
+    [(b"Authorization", b"Bearer upper-case: not an ASGI name")],
+    [(b"host", b"x"), (b"authorization", "Bearer caf\u00e9".encode("latin-1"))],
+    [],
+])
+def test_the_front_reads_credential_and_channel_as_starlettes_headers_do(raw):
+    from starlette.datastructures import Headers
+
+    from yikatong.api.deps import credential, credential_of
+
+    headers = Headers(scope={"type": "http", "headers": raw})
+    first = lean._FirstHeaders(raw)
+    assert credential_of(first.get("authorization") or "", first.get) == credential(headers)
+    assert first.get("x-ykt-channel") == headers.get("x-ykt-channel")
