@@ -34,6 +34,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from fastapi.datastructures import DefaultPlaceholder
@@ -50,10 +51,21 @@ from yikatong.api.deps import ReadAccess, authorize, credential, credential_of, 
 from yikatong.api.lean_posts import LeanPost, LeanPosts
 from yikatong.auth.access import PUBLIC, allowed_roles
 from yikatong.core.actor import Channel
+from yikatong.core.remembered import ByIdentity
 
 CHANNELS = frozenset(channel.value for channel in Channel)
+_REMEMBERED = "yikatong_lean_answers_remembered"  # the mark of `answers_remembered`
 _LEAN = "yikatong.lean_read"  # the child scope key naming the lean read matched
 _REFUSED = "yikatong.lean_refused"  # (read, exception): a refusal LeanFront met, for LeanReads
+
+
+def answers_remembered(endpoint: Callable) -> Callable:
+    """Mark a lean read's endpoint (put it under the route decorator) whose answer to the same
+    read of an unchanged thing is the same object, never changed once made (cards.api's card
+    read: its answer model remembered with the card's view): the answer's bytes are then
+    remembered with it, serialised once, not at every read."""
+    setattr(endpoint, _REMEMBERED, True)
+    return endpoint
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,8 @@ class LeanRead:
     model: type[BaseModel]  # the response model, or the item model of a list[...] one
     is_list: bool
     shadows: tuple[re.Pattern[str], ...]  # earlier routes (GET) that could take the same path
+    # its answers' bytes by the answer's identity, if its endpoint `answers_remembered`
+    remembered: ByIdentity[Any, bytes] | None = None
 
     def values(self, match: re.Match[str]) -> dict[str, Any]:
         return {name: self.route.param_convertors[name].convert(value)
@@ -80,6 +94,8 @@ class LeanRead:
         return type(answer) is self.model
 
     def serialise(self, answer: Any) -> bytes:
+        if self.remembered is not None:
+            return self.remembered(answer)
         return lean_posts.serialised(self.route, answer)
 
     async def validated_and_serialised(self, answer: Any) -> bytes:
@@ -411,8 +427,10 @@ def _lean_read(context, route, regex, earlier) -> LeanRead | None:
     if model is None:
         return None
     [access] = route.dependant.dependencies
+    remembered = (ByIdentity(1024, partial(lean_posts.serialised, route))
+                  if getattr(route.endpoint, _REMEMBERED, False) else None)
     return LeanRead(route=route, path_regex=regex, allowed=allowed, access_name=access.name,
-                    model=model, is_list=is_list, shadows=tuple(shadows))
+                    model=model, is_list=is_list, shadows=tuple(shadows), remembered=remembered)
 
 
 def _answerable(route: APIRoute) -> bool:

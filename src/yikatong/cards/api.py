@@ -22,6 +22,7 @@ from yikatong.api.deps import (
     read_access,
     write_in_thread,
 )
+from yikatong.api.lean import answers_remembered
 from yikatong.cards import service
 from yikatong.cards.errors import CardNotFound
 from yikatong.cards.protocols import BankEvent
@@ -148,6 +149,7 @@ def list_cards(person_id: RowId | None = None, state: str | None = None,
 
 
 @router.get("/{card_no}", response_model=CardOut, summary="One card / 卡片详情")
+@answers_remembered  # the same CardOut object for an unchanged card (_read_card_out)
 async def get_card(card_no: str, access: ReadAccess = Depends(read_access)):
     # The hottest read: one connection and one transaction for the credential lookup, the
     # card and the answer (api.deps.ReadAccess), on the event loop on SQLite and in one
