@@ -1389,6 +1389,10 @@ this bench's functions), SQLite, **load 5.7-9.9 from other helpers** (04:39-04:4
 | 8 | 6,012 | 2,260 (37.6 %), 0.268 ms | 2,605 (43.3 %), 0.201 ms |
 | median | | **44.4 %** (29.9-48.3), 0.263 ms | **58.1 %** (40.4-74.0), **0.193 ms** |
 
+PostgreSQL the same way, 6 rounds (05:14-05:15, load 5.2-5.8): 8f7aab7 median **29.8 %**
+(25.9-33.5) at 0.427 ms of worker CPU a read, this branch **39.9 %** (34.2-49.9) at **0.316
+ms**, zero errors; every round had the branch above main.
+
 `--pairs 6 --duration 5 --no-doors`, 8f7aab7 (a copy of its tree) then this branch, one run
 each at load 10-13 (04:28-04:37): median 41.2 % (21.7-78.9) → **57.4 %** (38.9-95.3); the
 single card-read figure 0.32 → 0.22 ms of worker CPU a request; zero errors. Those pairs swung
