@@ -1407,6 +1407,81 @@ the application's thread), function calls a request, main → branch: check 6,89
 contact start 9,393 → 2,696, redeem 8,482 → 3,461 on PostgreSQL; check 6,361 → 2,609 on
 SQLite.
 
+## The card read's own work, not the database's (2026-12-06 04:10-05:20, branch readfront from 8f7aab7)
+
+Counted first: `ykt serve` as the CLI builds it (SQLite, one worker, one card), 1,000 card reads
+on 10 keep-alive connections after 100, callgrind instructions of the whole process and
+cProfile calls of the worker; and the application's ASGI callable driven in process (no
+server, no access log) with each piece timed apart. At 8f7aab7 a read cost 1,200.5k
+instructions against bare async's 630.4k (1.90×) and 531.5 Python calls against its 486.1:
+uvicorn, the access log and FastAPI's own `__call__` cost about the same on both sides, so
+the difference was the read's 135-140 µs in process: the statement (sqlite3's execute and
+fetch) ≈ 30, building the answer ≈ 30 (`_view` 15, `CardOut` validation 9, serialisation 6),
+matching the request and reading its headers 9, the rows' conversion and cut 16, the checks
+(credential, actor, may-see) ≈ 15, the headers and metrics of `_send` 10.
+
+What changed (the same bytes, the same refusals and counts; nothing about the credential is
+remembered, each read fetches the credential, the card and its blocks and checks them):
+
+- **A card's view remembered by everything it is made of** (`cards.service._remembered_view`,
+  `core.remembered`): the card's row, its blocks' rows, which blocks are in force now and the
+  local date (the only ways `now` enters `_view`), 1,024 views a process. A write (a new
+  version of the row, a block added or lifted), a block's start or end passing, or midnight
+  (a financial validity) make another key (tests/cards/test_read_card.py: the same object for
+  an unchanged card, another equal to `get_card`'s after each of those).
+- **Its answer model and bytes by the view's identity** (`cards.api._read_card_out`,
+  `api.lean.answers_remembered` on `get_card`): validated and serialised once per view
+  (tests/api/test_lean_reads.py: the front's bytes equal the stack's before and after a loss).
+- **Only the columns that have a result processor converted** (`db.statement.ResultProcessors`:
+  a card read's row has 60-odd columns and a handful of dates), a one-parameter select's
+  `answered` key without sorting; also PostgreSQL's loop reads.
+- **The front reads the credential and channel in one pass over the raw headers**
+  (`lean._FirstHeaders`, the first line of each name as starlette's `Headers.get` answers it;
+  no KeyError for an absent channel; tested against `Headers` case by case), and a credential
+  lookup hashes the secret once a read (`auth.service._lookup_hash`, the last secret only).
+
+| count, a card read (1,000 reads)        | 8f7aab7       | readfront              | bare async |
+|-----------------------------------------|---------------|------------------------|------------|
+| SQLite, instructions (callgrind)        | 1,200.5k      | **923.5k (−23.1 %)**   | 630.4k     |
+| PostgreSQL, instructions (callgrind)    | 1,214.9k      | **928.6k (−23.6 %)**   |            |
+| SQLite, Python calls (cProfile, worker) | 531.5         | 499.8                  | 486.1      |
+| in process (ASGI call, no server), µs   | 133-141       | 90-100 (load 3-10)     |            |
+
+Bare async, main's `src` (git archive of 8f7aab7) and this branch, one worker each, all three
+servers up, wrk -t2 -c50 5 s each, alternating which platform goes first (a scratch driver of
+this bench's functions), SQLite, **load 5.7-9.9 from other helpers** (04:39-04:41):
+
+| round | bare async | 8f7aab7: rps (share), CPU a read | readfront: rps (share), CPU a read |
+|-------|-----------|----------------------------------|------------------------------------|
+| 1 | 7,346 | 3,549 (48.3 %), 0.247 ms | 4,648 (63.3 %), 0.179 ms |
+| 2 | 7,687 | 2,301 (29.9 %), 0.264 ms | 4,064 (52.9 %), 0.178 ms |
+| 3 | 5,517 | 2,618 (47.5 %), 0.255 ms | 4,081 (74.0 %), 0.188 ms |
+| 4 | 7,035 | 3,355 (47.7 %), 0.261 ms | 3,729 (53.0 %), 0.190 ms |
+| 5 | 4,859 | 2,009 (41.3 %), 0.292 ms | 3,562 (73.3 %), 0.195 ms |
+| 6 | 4,252 | 1,669 (39.2 %), 0.307 ms | 2,979 (70.1 %), 0.202 ms |
+| 7 | 7,267 | 3,470 (47.7 %), 0.261 ms | 2,935 (40.4 %), 0.200 ms |
+| 8 | 6,012 | 2,260 (37.6 %), 0.268 ms | 2,605 (43.3 %), 0.201 ms |
+| median | | **44.4 %** (29.9-48.3), 0.263 ms | **58.1 %** (40.4-74.0), **0.193 ms** |
+
+PostgreSQL the same way, 6 rounds (05:14-05:15, load 5.2-5.8): 8f7aab7 median **29.8 %**
+(25.9-33.5) at 0.427 ms of worker CPU a read, this branch **39.9 %** (34.2-49.9) at **0.316
+ms**, zero errors; every round had the branch above main.
+
+`--pairs 6 --duration 5 --no-doors`, 8f7aab7 (a copy of its tree) then this branch, one run
+each at load 10-13 (04:28-04:37): median 41.2 % (21.7-78.9) → **57.4 %** (38.9-95.3); the
+single card-read figure 0.32 → 0.22 ms of worker CPU a request; zero errors. Those pairs swung
+4× under that load: the CPU a read and the counts are the evidence.
+
+Tried and left: FastAPI's `__call__` asks OpenTelemetry whether it is configured on every
+request (three provider lookups through `os.environ`, ≈ 3 µs): the bare app pays it too, and
+skipping it would leave lean reads untraced once a provider is set. uvicorn checks every
+header line with two regular expressions (1.7 % of a read's instructions: the security headers'
+CSP is long); SQLite's own mutexes (≈ 31k instructions a read) and the four datetime result
+processors (≈ 4 µs) are the statement's. Left for later: the contact poll and the blocks could
+remember their answers the same way (their views by their rows); `AnsweredOnlyUnitOfWork`,
+`answered`'s generator context manager and `_check_may_see`'s two function-level imports are
+≈ 1 µs each.
+
 ## The card read in pairs (2026-12-06, 03:03-03:13, load 1.2-1.8; main 8e7ab05 against 4e27deb)
 
 Single figures of the same code on the idle machine, five minutes apart (02:51-02:58), put

@@ -87,6 +87,27 @@ def test_a_card_and_its_blocks_answer_byte_for_byte_as_the_ordinary_path(
     assert lean_answers == [f"{CARDS}/{card_no}", f"{CARDS}/{card_no}/blocks"]
 
 
+def test_a_remembered_card_answer_is_the_cards_answer_now(client, ordinary, platform, login,
+                                                          lean_answers):
+    """The card read's bytes are remembered with its answer model (lean.answers_remembered,
+    cards.api): the same bytes for an unchanged card, new ones once it changed, each time the
+    ordinary path's."""
+    [installed] = [r for r in client.app.router.routes if isinstance(r, lean.LeanReads)]
+    remembered = {read.route.path_format for read in installed.reads if read.remembered}
+    assert remembered == {"/cards/{card_no}"}  # (not the blocks, not the contact poll)
+    card_no = card_in_use(platform, person_id=2020)
+    admin = login(Role.ADMIN, username="admin-remembered")
+    path = f"{CARDS}/{card_no}"
+    first = assert_same(client, ordinary, path, admin)
+    assert assert_same(client, ordinary, path, admin) == first
+    agent = login(Role.PHONE_AGENT, username="agent-remembered")
+    assert client.post(f"{path}/loss", headers=agent,
+                       json={"kind": "temporary", "function": "both"}).status_code == 200
+    lost = assert_same(client, ordinary, path, admin)
+    assert lost[0] == 200 and lost[2] != first[2] and b"temporary_loss" in lost[2]
+    assert lean_answers == [path] * 3
+
+
 def test_the_contact_poll_answers_byte_for_byte_as_the_ordinary_path(
         client, ordinary, login, lean_answers):
     counter = login(Role.CITIZEN_OUTLET, username="smk-lean", channel="citizen_outlet",
@@ -317,3 +338,27 @@ def test_answers_made_in_front_are_counted_under_their_route_once(client, platfo
     assert client.get(f"{CARDS}/{card_no}", headers=admin).status_code == 200
     assert client.get(f"{CARDS}/C99999999", headers=admin).status_code == 404
     assert (counted("200"), counted("404")) == (before[0] + 1, before[1] + 1)
+
+
+@pytest.mark.parametrize("raw", [
+    [(b"authorization", b"Bearer abc")],
+    [(b"authorization", b"bearer abc"), (b"x-ykt-channel", b"outlet")],
+    [(b"authorization", b"Basic abc"), (b"x-api-key", b"key-1")],
+    [(b"authorization", b"Bearer "), (b"x-api-key", b"key-1")],
+    [(b"x-api-key", b"")],
+    [(b"x-api-key", b"key-1"), (b"x-api-key", b"key-2"), (b"x-ykt-channel", b"a"),
+     (b"x-ykt-channel", b"b")],
+    [(b"authorization", b"Bearer one"), (b"authorization", b"Bearer two")],
+    [(b"Authorization", b"Bearer upper-case: not an ASGI name")],
+    [(b"host", b"x"), (b"authorization", "Bearer caf\u00e9".encode("latin-1"))],
+    [],
+])
+def test_the_front_reads_credential_and_channel_as_starlettes_headers_do(raw):
+    from starlette.datastructures import Headers
+
+    from yikatong.api.deps import credential, credential_of
+
+    headers = Headers(scope={"type": "http", "headers": raw})
+    first = lean._FirstHeaders(raw)
+    assert credential_of(first.get("authorization") or "", first.get) == credential(headers)
+    assert first.get("x-ykt-channel") == headers.get("x-ykt-channel")

@@ -109,3 +109,34 @@ def test_the_raw_selects_answer_the_rows_core_answers(platform, person_ids, logi
         raw = auth._HOLDER_QUERY.first(connection, {"token_hash": token_hash})
         core = connection.execute(auth._HOLDER_QUERY._statement, {"token_hash": token_hash}).one()
         assert raw._asdict() == dict(core._mapping) and raw.active is True
+
+
+def test_a_view_is_remembered_only_while_nothing_it_shows_can_differ(platform, clock, person_ids):
+    """`read_card` hands back the view it made for an unchanged card (the same object, its
+    answer model made once: cards.api), and makes it again when the card changes, when a
+    block's end passes with the same rows, and when the days pass its financial validity:
+    each time equal to what `get_card` makes at that moment."""
+    card_no = card_in_use(platform, person_id=next(person_ids))
+    first, orm = both_reads(platform, card_no)
+    again, _ = both_reads(platform, card_no)
+    assert again is first and first == orm
+    act(platform, service.report_loss, actor=PHONE, card_no=card_no, kind="temporary")
+    lost, orm = both_reads(platform, card_no)
+    assert lost == orm and lost.hr_status == "temporary_loss" and lost.hr_loss_ends_at
+    clock.advance(days=8)  # the loss's end passes: the same rows, another view
+    ended, orm = both_reads(platform, card_no)
+    assert ended == orm and ended.hr_status == "normal" and ended.hr_loss_ends_at is None
+    assert ended.financial_capabilities.card_present
+    clock.advance(days=(ended.financial_valid_until - ended.issue_date).days + 1)
+    expired, orm = both_reads(platform, card_no)  # past its validity: not usable in person
+    assert expired == orm and not expired.financial_capabilities.card_present
+    assert expired.version == ended.version == lost.version
+
+
+def test_a_remembered_view_is_not_a_read_of_another_card(platform, person_ids):
+    """Two cards' views are never mixed up: the remembered view is found by the whole rows."""
+    cards = [card_in_use(platform, person_id=next(person_ids)) for _ in range(2)]
+    for _ in range(2):
+        for card_no in cards:
+            fast, orm = both_reads(platform, card_no)
+            assert fast == orm and fast.card_no == card_no

@@ -324,10 +324,16 @@ async def read_access(request: Request, _documented: None = Depends(credential_h
 
 def credential(headers: Headers) -> str | None:
     """The secret a request carries: its bearer token, else its API key."""
-    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return credential_of(headers.get("authorization", ""), headers.get)
+
+
+def credential_of(authorization: str, header: Callable[[str], str | None]) -> str | None:
+    """`credential` from the Authorization header's value and the request's `header` lookup
+    (asked for the API key only without a bearer token)."""
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token:
         return token
-    return headers.get("x-api-key") or None
+    return header("x-api-key") or None
 
 
 def request_credential(request: Request) -> str | None:

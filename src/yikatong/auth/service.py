@@ -579,7 +579,20 @@ _PLAIN_WORD = re.compile(r"[a-z0-9_]+")
 
 
 def credential_params(secret: str) -> dict[str, str]:
-    return {"token_hash": _token_hash(secret)}
+    return {"token_hash": _lookup_hash(secret)}
+
+
+# The secret a credential lookup hashed last, with its hash: a card read names it three times
+# (its statement's parameter, the key of the rows fetched, the checks' lookup of them).
+_last_hashed: tuple[str, str] | None = None
+
+
+def _lookup_hash(secret: str) -> str:
+    global _last_hashed
+    last = _last_hashed
+    if last is None or last[0] != secret:
+        last = _last_hashed = (secret, _token_hash(secret))  # (one assignment: thread-safe)
+    return last[1]
 
 
 def credential_width(dialect: Dialect) -> int:
@@ -600,7 +613,7 @@ def credential_holder(*, connection: Connection, secret: str, now) -> Credential
     (access_tokens.token_hash, unique, joined to its login by primary key), read in a plain
     connection without a session. Nothing is cached between requests: a credential revoked or
     a login deactivated by any process is refused by the very next request, in every worker."""
-    row = _HOLDER_QUERY.first(connection, {"token_hash": _token_hash(secret)})
+    row = _HOLDER_QUERY.first(connection, credential_params(secret))
     if row is None:
         raise TokenInvalid()
     _check_credential(kind=row.kind, revoked_at=row.revoked_at, expires_at=row.expires_at,

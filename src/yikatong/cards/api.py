@@ -22,6 +22,7 @@ from yikatong.api.deps import (
     read_access,
     write_in_thread,
 )
+from yikatong.api.lean import answers_remembered
 from yikatong.cards import service
 from yikatong.cards.errors import CardNotFound
 from yikatong.cards.protocols import BankEvent
@@ -46,6 +47,7 @@ from yikatong.cards.schemas import (
 )
 from yikatong.core.actor import Actor, Role
 from yikatong.core.errors import Conflict
+from yikatong.core.remembered import ByIdentity
 from yikatong.db.uow import UnitOfWork
 from yikatong.platform import Platform
 
@@ -147,6 +149,7 @@ def list_cards(person_id: RowId | None = None, state: str | None = None,
 
 
 @router.get("/{card_no}", response_model=CardOut, summary="One card / 卡片详情")
+@answers_remembered  # the same CardOut object for an unchanged card (_read_card_out)
 async def get_card(card_no: str, access: ReadAccess = Depends(read_access)):
     # The hottest read: one connection and one transaction for the credential lookup, the
     # card and the answer (api.deps.ReadAccess), on the event loop on SQLite and in one
@@ -157,7 +160,12 @@ async def get_card(card_no: str, access: ReadAccess = Depends(read_access)):
 
 
 def _read_card(card_no: str, uow: UnitOfWork, actor: Actor) -> CardOut:
-    return card_out(service.read_card(uow=uow, card_no=card_no, actor=actor))
+    return _read_card_out(service.read_card(uow=uow, card_no=card_no, actor=actor))
+
+
+# The answer model of each view read_card remembers (it hands back the same view object while
+# the card does not change): validated once, not at every read of the card.
+_read_card_out = ByIdentity(1024, card_out)
 
 
 @router.get("/{card_no}/blocks", response_model=list[BlockOut],

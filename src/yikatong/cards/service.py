@@ -105,6 +105,7 @@ from yikatong.core.clock import as_utc, local_date
 from yikatong.core.errors import ConcurrentChange, Forbidden, InvalidInput
 from yikatong.core.killpoints import killpoint
 from yikatong.core.money import MAX_AMOUNT_FEN, Fen, format_fen
+from yikatong.core.remembered import Remembered
 from yikatong.db.raw import OneTrip, RawSelect
 from yikatong.db.uow import UnitOfWork
 
@@ -243,8 +244,28 @@ def read_card(*, uow: UnitOfWork, card_no: str, actor: Actor | None = None) -> C
         raise CardNotFound(card_no=card_no)
     _check_may_see(uow, actor, card_no, person_id=card.person_id, bank_code=card.bank_code)
     blocks = _BLOCKS_OF_CARD.rows(connection, {"card_id": card.id})
-    # Rows answer the same attribute names as the mapped classes: _view reads them alike.
-    return _view(SimpleNamespace(**card._asdict(), blocks=blocks), uow.now())
+    return _remembered_view(card, blocks, uow.now())
+
+
+# The views of the cards read last, by all that `_view` reads: the card's row, its blocks'
+# rows, which blocks are in force and the local date (the only ways `now` enters a view). A
+# read of a card that did not change hands back the view made for the last read instead of
+# making it again (with its answer model, cards.api: a sixth of a card read's CPU,
+# bench/request_path.py); a write (a new version of the row, a block added or lifted), a block's
+# start or end passing, or midnight make another key. The checks are not remembered: each read
+# fetches the credential and the rows and checks them.
+_VIEWS: Remembered[tuple, CardView] = Remembered(1024)
+
+
+def _remembered_view(card, blocks: list, now: datetime) -> CardView:
+    """`_view` of a card's row and its blocks' rows (read_card's selects) at `now`."""
+    key = (card, tuple(blocks), tuple(block_in_force(block, now) for block in blocks),
+           local_date(now))
+    view = _VIEWS.get(key)
+    if view is None:
+        # Rows answer the same attribute names as the mapped classes: _view reads them alike.
+        view = _VIEWS.keep(key, _view(SimpleNamespace(**card._asdict(), blocks=blocks), now))
+    return view
 
 
 # On the DBAPI cursor (db.raw): a fifth of the CPU of the same selects through Core.

@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
 
+from yikatong.db.statement import ResultProcessors
 from yikatong.db.statement import converted as _converted
 from yikatong.db.uow import UnitOfWork
 
@@ -148,7 +149,8 @@ class RawSelect:
 
     def key(self, params: dict[str, Any]) -> tuple:
         """What names this select run with `params` in `answered`."""
-        return self, tuple(sorted(params.items()))
+        items = params.items()
+        return self, tuple(items) if len(items) == 1 else tuple(sorted(items))
 
     def row(self, dialect: Dialect, values) -> Any:
         """A row of this select made of already converted `values` (a slice of a joined
@@ -164,8 +166,8 @@ class RawSelect:
         if found is None:
             compiled = self._statement.compile(dialect=dialect)
             columns = compiled._result_columns  # what a CursorResult maps its rows by
-            processors = [column.type._cached_result_processor(dialect, None)
-                          for column in columns]
+            processors = ResultProcessors(column.type._cached_result_processor(dialect, None)
+                                          for column in columns)
             order = list(compiled.positiontup) if compiled.positional else None
             row_type = namedtuple(self._name, [column.keyname for column in columns])
             found = self._by_dialect[dialect.name] = (compiled.string, order, processors, row_type)

@@ -17,13 +17,38 @@ from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
 
 
+class ResultProcessors(tuple):
+    """Each result column's processor (None: the value as fetched), with the places of those
+    that have one (`converting`): a wide row (a card read's credential, card and block
+    columns) converts its handful of dates and times without a test of every column."""
+
+    converting: tuple[tuple[int, Any], ...]
+
+    def __new__(cls, processors) -> ResultProcessors:
+        made = super().__new__(cls, processors)
+        made.converting = tuple((place, convert) for place, convert in enumerate(made)
+                                if convert is not None)
+        return made
+
+
 def converted(fetched: list, processors: list, row_type) -> list:
     """Fetched driver rows as `row_type`s, each value through its column's result processor."""
-    if not any(processors):
+    if not isinstance(processors, ResultProcessors):
+        processors = ResultProcessors(processors)
+    converting = processors.converting
+    if not converting:
         return [row_type._make(row) for row in fetched]
-    return [row_type._make([value if convert is None or value is None else convert(value)
-                            for convert, value in zip(processors, row, strict=True)])
-            for row in fetched]
+    width, rows = len(processors), []
+    for row in fetched:
+        if len(row) != width:  # as zip(strict=True) refused it
+            raise ValueError(f"a row of {len(row)} columns for {width} result processors")
+        values = list(row)
+        for place, convert in converting:
+            value = values[place]
+            if value is not None:
+                values[place] = convert(value)
+        rows.append(row_type._make(values))
+    return rows
 
 
 class RawStatement:
@@ -132,7 +157,8 @@ class RawStatement:
                 binds = (False, tuple((name, escaped.get(name, name)) for name in compiled.binds) if escaped else None)
                 processors = tuple((escaped.get(name, name), convert) for name, convert in bind_processors.items())
             columns = compiled._result_columns
-            results = [column.type._cached_result_processor(dialect, None) for column in columns]
+            results = ResultProcessors(column.type._cached_result_processor(dialect, None)
+                                       for column in columns)
             row_type = namedtuple(self._name, [column.keyname for column in columns]) if columns else tuple
             fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
             found = self._by_dialect[dialect.name] = (compiled.string, binds, processors, results, row_type, fixed)
