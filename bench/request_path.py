@@ -49,6 +49,77 @@ day; `--ecard-doors` only the e-card check by a terminal and the redeem (no day)
 bench/write_doors.py counts each write door's round trips to PostgreSQL and its CPU in
 process.
 
+## The SQLite redeem: its throttle hit queued behind its own commit (2026-12-06 04:10-05:10, branch redeem7 from 8f7aab7)
+
+At 04:04 on the idle machine (`--writes-only --duration 8`) SQLite's redeem made 262 rps,
+35.5 % of the bare write (738), at 3.87 ms of worker CPU a request; PostgreSQL's 647 rps at
+1.52 ms, and ran out of codes (1,035 "errors", all replays).
+
+Why SQLite's CPU was 2.5× PostgreSQL's:
+- On PostgreSQL the redeem is three statements on the loop's connections and no hop; the
+  database's work (the statements, the log, the wait for the disk) is the server's processes'
+  CPU, not the worker's. On SQLite it is the worker's own: perf over the worker at main (1,999
+  Hz, c=4): libpython 59 %, the kernel 19 % (the commit's writes and fsync, thread wake-ups),
+  gmalglib's SM2 verify 10 %, libsqlite3 4.4 %.
+- Under load the door did twice the work bench/write_doors.py counts one request at a time:
+  the per-credential throttle's hit, an upsert on the loop's own connection, found this
+  process's write turn held by another redeem's thread (its commit waits for the disk) and
+  took the thread's way: a second hop, BEGIN IMMEDIATE, the upsert, a COMMIT that waits for
+  the disk (synchronous=FULL on the pool's connections), queued at the same turn. A sampler
+  thread in the worker (sys._current_frames every 0.5 ms, main, c=4, wall time): 43 % of the
+  pool threads' samples in `Throttle.hit`, 70 % of all of them waiting at the turn.
+- The redeem itself ran on a thread from its first select: 11 statements (BEGIN IMMEDIATE, the
+  check's six selects, the use, the chain's head, the record, COMMIT) through a Session.
+
+What changed (the same answers, refusals, rows, one transaction and one audit record):
+- **`SqliteLoopWrites.write_in_turn`** (`Throttle.hit_on_loop` on SQLite): while a thread of
+  this process holds the write turn the hit waits on the loop, not blocking it, and writes
+  when the turn is given back (`db.engine.WriteTurn`: the lock, and a wake-up asked for
+  before trying again, so a release in between is not missed); after TURN_WAIT_SECONDS (5 s),
+  or at another process's lock, the thread's way as before (tests/core/test_throttle.py).
+- **The SQLite redeem's checks on the loop**: `check_trip`'s one statement on the loop's own
+  connection (one WAL snapshot, as the check door reads) and `check_redeemable` on its rows,
+  then one hop for the use, the record chained to the head read inside that transaction (two
+  redeems of one e-card still queue, not collide) and the commit (tests/ecard/
+  test_fast_check.py: the checks on the loop, one hop, the stored use and record, a replay
+  refused). As on PostgreSQL the checks read before the write transaction begins; the unique
+  nonce refuses a use recorded in between. The use's INSERT is a `RawStatement`.
+- This bench: codes for REDEEM_CEILING_RPS = 1,500 redeems a second for the whole figure,
+  made by signing (`redeem_codes`: one code issued per holder, then that code with a fresh
+  nonce and the time of its making; 16,008 in 13-26 s on the loaded machine where issuing
+  made 4,800 in 30 s), and a wrk thread out of codes stops (nothing replayed) and the figure
+  says OUT OF CODES.
+
+Counts (in process, httpx over ASGI on one loop, 408 redeems at c=4 on 8 holders; the calls
+are every thread's, the client's included; load-independent but for the share of hits that
+met a held turn):
+
+| a redeem at c=4                | main 8f7aab7      | checks on the loop only (6c00bd2) | redeem7 |
+|--------------------------------|-------------------|-----------------------------------|---------|
+| thread-pool hops               | 1.64              | 1.84                              | **1.00** |
+| SQLite statements (on the loop) | 14.3 (1.4)       | 9.7 (2.2)                         | **8.0 (3.0)** |
+| Python calls, all threads      | 4,097             |                                   | **3,262** |
+
+One at a time (TestClient, 300 redeems, cProfile's call hook): statements 13 (2 on the loop)
+→ 8 (3), calls on the loop 2,573 → 2,951 and on the hop's thread 1,017 → 578 (no turn is
+ever held there, so no hit went to a thread at main either).
+
+`--ecard-doors --duration 8 --workers 1 --before main`, SQLite, **machine loaded by other
+helpers** (load 7.9 → 12.2; the bare write measured 212 rps, a third of its idle figure, so
+the shares of it are not read): redeem (c=4) **154 rps at 3.43 ms → 217 rps at 2.29 ms** of
+worker CPU a request, p50 22.7 → 14.6 ms; the check 619 / 621 rps at 1.22 / 1.17 ms; zero
+errors, 16,008 codes each. The same at 04:18-04:21 (load 6-7) with the checks on the loop
+only: 160 → 195 rps at 3.63 / 3.71 ms (the hits' detour unchanged: no CPU saved).
+PostgreSQL, same run shape (04:45-04:50, load 13-16; its redeem's code unchanged): 224 rps at
+1.76 ms → 184 at 1.85 ms, zero errors, 16,008 codes, none short.
+
+Not measured: the goal in rps on a quiet machine. By CPU a request the redeem now costs 2.29
+ms where 3.87 ms made 35.5 % of the bare write on the idle machine; at the same bound that
+is ≈ 60 %, to be confirmed by a quiet `--writes-only --before 8f7aab7` run. Left (cProfile,
+thread CPU clock): the hop's Session, its BEGIN through SQLAlchemy's execution path and its
+commit, 55 % of the hop's time; the loop's three statements (credential, hit, check) 0.29 ms
+of SQLite a redeem; SM2's verify 0.48 ms, as on PostgreSQL.
+
 ## The PostgreSQL card read's wait and statement in psycopg (2026-12-06 01:20-02:10, branch read5 from 4e27deb)
 
 Counted, not timed (load average 4-11 throughout: three other helpers; wrk figures of this
