@@ -113,6 +113,20 @@ only: 160 → 195 rps at 3.63 / 3.71 ms (the hits' detour unchanged: no CPU save
 PostgreSQL, same run shape (04:45-04:50, load 13-16; its redeem's code unchanged): 224 rps at
 1.76 ms → 184 at 1.85 ms, zero errors, 16,008 codes, none short.
 
+`--writes-only --duration 8 --workers 1 --before main`, SQLite, 05:02-05:05 (load 9.6 → 9.0,
+other helpers and this branch's suites at nice 15), rps (share of the bare write 357), CPU a
+request, zero errors everywhere:
+
+| figure                  | main 8f7aab7                   | redeem7                           |
+|-------------------------|--------------------------------|-----------------------------------|
+| e-card check (terminal) | 550 (154 %), 1.17 ms           | 507 (142 %), 1.34 ms              |
+| contact start           | 383 (107 %), 1.54 ms           | 309 (87 %), 1.36 ms               |
+| redeem (c=4)            | 108 (30.2 %), 3.84 ms, p50 33 ms | **201 (56.3 %), 2.57 ms, p50 15 ms** |
+| day: reads / writes     | 476 / 5                        | 692 / 11                          |
+
+(the check's and the start's code did not change but for the check's hit, which met no held
+turn on its own: their moves are this load's noise; 12,000 codes each, made in 13-15 s.)
+
 Not measured: the goal in rps on a quiet machine. By CPU a request the redeem now costs 2.29
 ms where 3.87 ms made 35.5 % of the bare write on the idle machine; at the same bound that
 is ≈ 60 %, to be confirmed by a quiet `--writes-only --before 8f7aab7` run. Left (cProfile,
