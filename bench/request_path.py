@@ -110,8 +110,11 @@ the shares of it are not read): redeem (c=4) **154 rps at 3.43 ms → 217 rps at
 worker CPU a request, p50 22.7 → 14.6 ms; the check 619 / 621 rps at 1.22 / 1.17 ms; zero
 errors, 16,008 codes each. The same at 04:18-04:21 (load 6-7) with the checks on the loop
 only: 160 → 195 rps at 3.63 / 3.71 ms (the hits' detour unchanged: no CPU saved).
-PostgreSQL, same run shape (04:45-04:50, load 13-16; its redeem's code unchanged): 224 rps at
-1.76 ms → 184 at 1.85 ms, zero errors, 16,008 codes, none short.
+PostgreSQL, same run shape (its redeem's code unchanged), rps at CPU a request, main →
+redeem7: 04:45-04:50 (load 13-16) 224 at 1.76 ms → 184 at 1.85 ms, 16,008 codes; 05:07-05:10
+(load 9.4-11) 289 at 1.77 ms (one 409: two writers of a holder's chain, as in the runs of
+2026-12-05) → **280 at 1.69 ms**, 12,000 codes; no run short of codes. The check moved 281 →
+357 in the first and 636 → 353 in the second, its code the same: this load's noise.
 
 `--writes-only --duration 8 --workers 1 --before main`, SQLite, 05:02-05:05 (load 9.6 → 9.0,
 other helpers and this branch's suites at nice 15), rps (share of the bare write 357), CPU a
