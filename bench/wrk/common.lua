@@ -6,14 +6,15 @@ function M.plan()
   return dofile(os.getenv("YKT_BENCH_PLAN"))
 end
 
-function M.report(summary, latency, label)
+-- `more`: further JSON members of the line (', "name": value'), or nil.
+function M.report(summary, latency, label, more)
   local errors = summary.errors
   io.write(string.format(
     'WRK_RESULT {"label": "%s", "requests": %d, "seconds": %.3f, "p50_ms": %.3f, "p99_ms": %.3f, '
-    .. '"status_errors": %d, "socket_errors": %d}\n',
+    .. '"status_errors": %d, "socket_errors": %d%s}\n',
     label, summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
     latency:percentile(99) / 1e3, errors.status,
-    errors.connect + errors.read + errors.write + errors.timeout))
+    errors.connect + errors.read + errors.write + errors.timeout, more or ""))
 end
 
 -- The first few refusals of a thread go to stderr, so a run with errors says which.

@@ -7,11 +7,23 @@ package.path = os.getenv("YKT_BENCH_LUA") .. "/?.lua;" .. package.path
 local common = require("common")
 common.report_refusals_and_totals()
 local door, fixed, redeems, used = os.getenv("YKT_BENCH_DOOR"), nil, {}, 0
-local next_thread = 0
+local next_thread, threads = 0, {}
+spent = false  -- this thread's redeem codes all used (read by `done` through thread:get)
 
 function setup(thread)
   next_thread = next_thread + 1
   thread:set("thread_no", next_thread)
+  threads[#threads + 1] = thread
+end
+
+-- The counts, and how many threads ran out of redeem codes and stopped early.
+function done(summary, latency, requests)
+  local out_of_codes = 0
+  for _, thread in ipairs(threads) do
+    if thread:get("spent") then out_of_codes = out_of_codes + 1 end
+  end
+  common.report(summary, latency, os.getenv("YKT_BENCH_LABEL"),
+                string.format(', "threads_out_of_codes": %d', out_of_codes))
 end
 
 function init(args)
@@ -51,9 +63,14 @@ end
 function request()
   if door ~= "redeem" then return fixed end
   used = used + 1
-  if used > #redeems then  -- out of codes: the bench issues enough; say so if it did not
-    if used == #redeems + 1 then io.stderr:write("out of codes after " .. #redeems .. "\n") end
-    return redeems[#redeems]  -- refused as used: counted as an error
+  if used > #redeems then
+    -- Out of codes (the bench makes enough; say so if it did not): the thread stops at the
+    -- end of this turn of its loop. A replay would only be refused (an error that is none);
+    -- this request is sent but its answer never read, so nothing counts it.
+    if not spent then io.stderr:write("out of codes after " .. #redeems .. "\n") end
+    spent = true
+    wrk.thread:stop()
+    return wrk.format("GET", "/healthz")
   end
   return redeems[used]
 end

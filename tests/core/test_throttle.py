@@ -591,14 +591,18 @@ def test_a_redeem_counts_by_its_credential_exactly_when_the_access_check_lets_it
         assert_refused(redeem(station, headers), "too_many_requests")
 
 
-def test_on_a_sqlite_file_a_hit_on_the_event_loop_counts_the_same_row_and_never_waits(
+def test_on_a_sqlite_file_a_hit_on_the_event_loop_counts_the_same_row_and_never_blocks(
         platform, clock):
     """On a SQLite file a hit on the event loop (`hit_on_loop` with Platform.sqlite_loop_writes)
-    is the thread's upsert of the same row, committed on its own; while another writer holds
-    the write (this process's turn, or SQLite's lock from another connection) it writes
-    nothing and says so (None): the caller hits on a thread."""
+    is the thread's upsert of the same row, committed on its own; while a thread of this
+    process holds the write turn it waits on the loop without blocking it (other tasks run)
+    and writes once the turn is given back; while another process holds SQLite's lock it
+    writes nothing and says so (None): the caller hits on a thread."""
     import asyncio
     import sqlite3
+    from unittest import mock
+
+    from yikatong.db import sqlite_loop_writes
 
     writes = platform.sqlite_loop_writes()
     if writes is None:
@@ -610,8 +614,17 @@ def test_on_a_sqlite_file_a_hit_on_the_event_loop_counts_the_same_row_and_never_
     async def hits() -> None:
         assert (await throttle.hit_on_loop("ecard_check", "10.0.0.5", writes)).key is not None
         assert throttle.remaining("ecard_check", "10.0.0.5") == 1
-        with turn:  # a thread of this process in a write transaction
+        with turn, mock.patch.object(sqlite_loop_writes, "TURN_WAIT_SECONDS", 0.05):
+            # not given back in time: nothing written, the caller takes the thread's way
             assert await throttle.hit_on_loop("ecard_check", "10.0.0.5", writes) is None
+        assert throttle.remaining("ecard_check", "10.0.0.5") == 1
+        with turn:  # a thread of this process in a write transaction
+            waiting = asyncio.create_task(throttle.hit_on_loop("ecard_check", "10.0.0.5", writes))
+            await asyncio.sleep(0.05)  # the loop runs on meanwhile
+            assert not waiting.done()
+            assert throttle.remaining("ecard_check", "10.0.0.5") == 1
+        assert (await asyncio.wait_for(waiting, 5)).key is not None  # woken by the release
+        assert throttle.remaining("ecard_check", "10.0.0.5") == 0
         other = sqlite3.connect(platform.engine.url.database, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # another process's writer
         try:
@@ -619,8 +632,7 @@ def test_on_a_sqlite_file_a_hit_on_the_event_loop_counts_the_same_row_and_never_
         finally:
             other.execute("ROLLBACK")
             other.close()
-        assert throttle.remaining("ecard_check", "10.0.0.5") == 1  # nothing written meanwhile
-        await throttle.hit_on_loop("ecard_check", "10.0.0.5", writes)
+        assert throttle.remaining("ecard_check", "10.0.0.5") == 0  # nothing written meanwhile
         await refused_on_the_loop_until_a_new_window(throttle, clock, "10.0.0.5", writes)
 
     try:

@@ -290,6 +290,85 @@ def test_on_a_sqlite_file_a_terminals_check_takes_no_thread(platform, client, ho
     assert throttle.remaining("ecard_terminal", secret) == left - 1
 
 
+def test_on_a_sqlite_file_a_redeem_checks_on_the_event_loop_and_writes_in_one_hop(
+        platform, client, holder, login):
+    """On a SQLite file a redeem's checks run on the event loop, on the rows of the check's
+    one statement on the loop's own connection (no select through the engine's pool); the
+    use, its audit record and the commit take one thread-pool hop (the commit waits for the
+    disk), the record chained to the head read in that transaction. The answer is the
+    check's marked used, the use and the record are stored as the thread's transaction
+    stores them, and the code used again is refused as replayed."""
+    import asyncio
+    from unittest import mock
+
+    from sqlalchemy import event
+    from starlette import concurrency
+
+    from yikatong.audit import service as audit
+    from yikatong.core.actor import Role
+
+    if platform.sqlite_loop_writes() is None:
+        pytest.skip("the event loop's own SQLite connections are a SQLite file's")
+    counter = login(Role.SS_OUTLET, branch_code="SS-TN-01")
+    shown = holder().qr()
+    keys = platform.get(KeyStore)
+    with platform.uow(read_only=True) as uow:
+        checked = service.verify_token(uow=uow, token=shown, keys=keys)
+    on_loop: dict[str, bool] = {}
+
+    def noting(name, function):
+        def noted(**kwargs):
+            on_loop[name] = asyncio._get_running_loop() is not None
+            return function(**kwargs)
+        return noted
+
+    hops: list = []
+    run_sync = concurrency.anyio.to_thread.run_sync
+
+    async def counted_hop(*args, **kwargs):
+        hops.append(args[0])
+        return await run_sync(*args, **kwargs)
+
+    seen: list[str] = []
+
+    def statement(_conn, _cursor, sql, *_rest):
+        seen.append(" ".join(sql.split()[:2]))
+
+    event.listen(platform.engine, "before_cursor_execute", statement)
+    try:
+        with mock.patch.object(service, "check_redeemable",
+                               noting("check", service.check_redeemable)), \
+                mock.patch.object(service, "record_redeem", noting("record", service.record_redeem)), \
+                mock.patch.object(concurrency.anyio.to_thread, "run_sync", counted_hop):
+            answer = client.post("/api/v1/ecard/redeem", headers=counter, json={
+                "token": shown, "business": " hospital_registration ", "terminal_id": "T-01"})
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", statement)
+    assert answer.status_code == 200, answer.text
+    assert on_loop == {"check": True, "record": False}
+    assert len(hops) == 1
+    assert seen == ["BEGIN IMMEDIATE"]  # the rest on the connection's own cursor (db.statement)
+    assert answer.content == JSONResponse(verification_out(service.Verification(
+        **{**vars(checked), "used": True})).model_dump(mode="json")).body
+    claims = read_genuine(shown, service.verifiers(keys))
+    use, chain = _stored_use_and_chain(platform)
+    assert (use.nonce, use.ecard_no, use.business, use.terminal_id, use.token_expires_at) == (
+        claims.nonce.hex(), f"{claims.ecard_no:016d}", "hospital_registration", "T-01",
+        claims.expires_at)
+    assert use.used_at == chain[-1].at
+    last, before = chain[-1], chain[-2]
+    assert (last.action, last.seq, last.prev_hash, last.after, last.role) == (
+        "ecard.qr_redeemed", before.seq + 1, before.hash,
+        {"business": "hospital_registration", "terminal_id": "T-01"}, "ss_outlet_operator")
+    with platform.uow(read_only=True) as uow:
+        assert audit.verify_trail(uow=uow, keys=keys).ok
+    again = client.post("/api/v1/ecard/redeem", headers=counter, json={
+        "token": shown, "business": "hospital_registration", "terminal_id": "T-02"})
+    assert again.status_code == 422 and "replayed" in again.text, again.text
+    assert [record.action for record in _stored_use_and_chain(platform)[1]].count(
+        "ecard.qr_redeemed") == 1
+
+
 def test_a_redeem_written_on_a_moved_chain_or_a_spent_nonce_writes_nothing(platform, holder):
     """The redeem's one write (service.redeem_write, on the rows of its one read): a chain
     that moved since its head was read collides on the chain's key (ConcurrentChange, as

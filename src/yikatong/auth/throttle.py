@@ -351,7 +351,8 @@ class Throttle:
         Platform.loop_reads; a SQLite file's, Platform.sqlite_loop_writes): the same upsert of
         the same row as a hit alone, so every worker counts against the one limit; no
         thread-pool hop. None when it could not run there (no loop connection, a connection
-        that failed, on SQLite another writer busy): the caller hits on a thread."""
+        that failed, on SQLite another process's writer busy or this process's write turn not
+        free within TURN_WAIT_SECONDS): the caller hits on a thread."""
         if not self.enabled:
             return Counted(rule, None)
         if reads is None:
@@ -360,8 +361,8 @@ class Throttle:
         key, now = item.key_for(rule, identity), self.clock.now()
         params = {"key": key, "hits": 1, "now": now,
                   "ends_at": now + timedelta(seconds=item.get_expiry())}
-        if isinstance(reads, SqliteLoopWrites):
-            found = reads.write(_HIT_ON_SQLITE, params)
+        if isinstance(reads, SqliteLoopWrites):  # waits on the loop for a thread's write turn
+            found = await reads.write_in_turn(_HIT_ON_SQLITE, params)
         else:
             found = await reads.rows(_HIT_ALONE, params)
         if found is None:
@@ -733,8 +734,8 @@ def _role_on_thread(platform, credential: str, now) -> str:
 
 async def _hit(platform, rule: str, who: str) -> None:
     """One hit of `rule` for `who`: on the event loop's connection where there is one
-    (PostgreSQL's; a SQLite file's, when no other writer holds the write), else on a thread
-    (the same upsert of the same row either way)."""
+    (PostgreSQL's; a SQLite file's, waiting on the loop for this process's write turn, when no
+    other process holds the write), else on a thread (the same upsert of the same row)."""
     throttle = throttle_of(platform)
     on_loop = platform.loop_reads() or platform.sqlite_loop_writes()
     if await throttle.hit_on_loop(rule, who, on_loop) is None:

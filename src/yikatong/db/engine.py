@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -129,13 +130,49 @@ def _sqlite_begin(conn) -> None:
 # while the lock was free: twenty threads counting e-card checks (a throttle counter each)
 # got 90 checks a second through. Waiting at a lock here wakes the next writer the moment
 # the last one commits. Writers in other processes still meet at SQLite's lock.
-_WRITE_TURNS: dict[str, threading.Lock] = {}
+class WriteTurn:
+    """One SQLite file's write turn in this process: a plain lock (`acquire`, `release`, `with`),
+    and the event loops waiting for it (`when_released`): a writer on the event loop must not
+    block at the lock (db.sqlite_loop_writes), so it asks to be woken when a thread gives the
+    turn back and tries again then."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._on_release: list[Callable[[], None]] = []
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+        if self._on_release:
+            waiting, self._on_release = self._on_release, []
+            for wake in waiting:
+                with contextlib.suppress(Exception):  # a closed loop: the release stands
+                    wake()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def when_released(self, wake: Callable[[], None]) -> None:
+        """Call `wake` (on the releasing thread, once) at the next release. Ask before trying
+        the turn again, so that a release in between is not missed."""
+        self._on_release.append(wake)
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *_exc) -> None:
+        self.release()
+
+
+_WRITE_TURNS: dict[str, WriteTurn] = {}
 _WRITE_TURNS_LOCK = threading.Lock()
 
 
-def _write_turn(path: str) -> threading.Lock:
+def _write_turn(path: str) -> WriteTurn:
     with _WRITE_TURNS_LOCK:
-        return _WRITE_TURNS.setdefault(path, threading.Lock())
+        return _WRITE_TURNS.setdefault(path, WriteTurn())
 
 
 class TurnTakingConnection(sqlite3.Connection):
@@ -147,7 +184,7 @@ class TurnTakingConnection(sqlite3.Connection):
     write transaction could never have had SQLite's lock either; it waits BUSY_SECONDS here,
     then at SQLite, and fails as it did before."""
 
-    turn: threading.Lock | None = None
+    turn: WriteTurn | None = None
     _holds_turn = False
 
     def take_turn(self) -> None:

@@ -9,7 +9,12 @@ loop must never wait, so it takes the write turn only if no thread of this proce
 and its connection's busy timeout is zero: when another process holds SQLite's write lock the
 statement fails at once with SQLITE_BUSY, before anything is written, and the caller writes on
 a thread as before (`write` answers None). Nothing else changes: the same file, the same row,
-the same statement; every worker process writes the same database.
+the same statement; every worker process writes the same database. While a thread of this
+process holds the turn (a door's transaction on a thread, its commit waiting for the disk),
+`write_in_turn` waits for it on the loop, not blocking the loop: the thread that gives the turn
+back wakes it (db.engine.WriteTurn). Under a writing door's load a hit that took the thread's
+way instead took a hop and a transaction of its own (BEGIN IMMEDIATE, the upsert, a COMMIT
+that waits for the disk) behind the door's, for every request.
 
 What it does not do on the loop: wait for the disk. A write whose commit must reach the disk
 before it is answered (synchronous=FULL, the platform's default) makes the loop wait for the
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 
@@ -38,6 +44,10 @@ from yikatong.db.statement import RawStatement
 log = logging.getLogger(__name__)
 
 _BUSY = sqlite3.SQLITE_BUSY  # the primary code of every SQLITE_BUSY_* (its low byte)
+# How long a write on the loop waits for this process's write turn (`write_in_turn`) before it
+# takes the thread's way: beyond this the writers are queued deep, and a thread waits as well.
+TURN_WAIT_SECONDS = 5.0
+_TURN_TAKEN = object()  # `_write`'s answer when a thread of this process holds the turn
 # A write here adds a page or two to the log (a throttle counter's row and its index):
 # a checkpoint every this many keeps the log at a few megabytes under these writes alone.
 CHECKPOINT_AFTER_WRITES = 1000
@@ -71,6 +81,31 @@ class SqliteLoopWrites:
         this process holds the write turn, another process SQLite's lock) or no connection
         could be had: nothing was written then, the caller writes on a thread. A refusal of
         the statement (a unique key) is raised as SQLAlchemy raises it (`IntegrityError`)."""
+        rows = self._write(statement, params)
+        return None if rows is _TURN_TAKEN else rows
+
+    async def write_in_turn(self, statement: RawStatement, params: dict) -> list | None:
+        """`write`, but while a thread of this process holds the write turn, wait for it on
+        the loop (the thread that gives it back wakes this one) and write then; None as
+        `write` for another process's lock or no connection, and after TURN_WAIT_SECONDS."""
+        rows = self._write(statement, params)
+        if rows is not _TURN_TAKEN:
+            return rows
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TURN_WAIT_SECONDS
+        while rows is _TURN_TAKEN and loop.time() < deadline:
+            released = loop.create_future()
+            self._connection.turn.when_released(
+                functools.partial(loop.call_soon_threadsafe, _settle, released))
+            rows = self._write(statement, params)  # given back before the wake was asked for
+            if rows is _TURN_TAKEN:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(released, deadline - loop.time())
+                rows = self._write(statement, params)
+        return None if rows is _TURN_TAKEN else rows
+
+    def _write(self, statement: RawStatement, params: dict):
+        """`write`'s rows, or None, or _TURN_TAKEN (a thread of this process holds the turn)."""
         try:
             connection, cursor = self._connected()
         except Exception as error:
@@ -79,7 +114,7 @@ class SqliteLoopWrites:
             return None
         turn = getattr(connection, "turn", None)
         if turn is not None and not turn.acquire(blocking=False):
-            return None
+            return _TURN_TAKEN
         try:
             rows = statement.rows_on_cursor(cursor, self._engine.dialect, params)
         except sqlite3.Error as error:
@@ -133,6 +168,11 @@ class SqliteLoopWrites:
             if closing is not None:
                 with contextlib.suppress(Exception):
                     closing.close()
+
+
+def _settle(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def listen_for_disposal(engine: Engine, writes: SqliteLoopWrites) -> None:

@@ -176,17 +176,22 @@ async def redeem(body: RedeemIn, actor: Actor = Depends(current_actor),
 
 async def _redeem_on_loop(platform: Platform, actor: Actor, body: RedeemIn
                           ) -> VerificationOut | None:
-    """On PostgreSQL, all of a redeem on the event loop in two statements on the loop's own
-    connections, no thread-pool hop: what it reads (`service.redeem_trip`: the check's
-    selects and the e-card's audit chain head), the checks on those rows (raising what
-    `redeem_token` raises), then what it writes (`service.redeem_write`: the use, the audit
-    record and its key, one autocommit statement, its own transaction). None where the
-    checks cannot run there: then all of the redeem runs on a thread."""
+    """A redeem's checks on the event loop, from one statement on the loop's own connection:
+    on PostgreSQL (`service.redeem_trip`: the check's selects and the e-card's audit chain
+    head) the checks on its rows (raising what `redeem_token` raises), then what it writes
+    (`service.redeem_write`: the use, the audit record and its key, one autocommit statement,
+    its own transaction), no thread-pool hop. On a SQLite file the same checks from
+    `service.check_trip`'s rows, then the use and its audit record in one transaction on a
+    thread (`_record_redeem`: its commit waits for the disk, which the loop must not).
+    None where the checks cannot run there: then all of the redeem runs on a thread."""
     reads = platform.loop_reads()
-    if reads is None:
+    on_sqlite = platform.sqlite_loop_reads() if reads is None else None
+    if reads is None and on_sqlite is None:
         return None
     claims = service.genuine_for_redeem(token=body.token.strip(), business=body.business,
                                         keys=_keys(platform))
+    if on_sqlite is not None:
+        return await _redeem_checked_on_sqlite_loop(platform, actor, body, claims, on_sqlite)
     trip = await reads.answers(service.redeem_trip(claims))
     redeemable = _on_rows(platform, trip and trip.found,
                           lambda uow: service.check_redeemable(uow=uow, claims=claims))
@@ -202,6 +207,21 @@ async def _redeem_on_loop(platform: Platform, actor: Actor, body: RedeemIn
     if written is None:  # no connection to write on (nothing sent): the thread's way
         return await run_in_threadpool(_record_redeem, platform, actor, body, redeemable)
     return verification_out(service.redeemed(redeemable))
+
+
+async def _redeem_checked_on_sqlite_loop(platform: Platform, actor: Actor, body: RedeemIn,
+                                         claims, on_sqlite) -> VerificationOut | None:
+    """On a SQLite file, a genuine code's checks on the loop (the check door's one statement,
+    one snapshot of the file, as the thread's transaction read it) and one hop for the use,
+    its audit record (chained to the head read in that transaction, so two redeems of one
+    e-card queue at the write lock as before rather than collide) and the commit. The checks
+    read before the write transaction begins, as on PostgreSQL at READ COMMITTED: the unique
+    nonce still refuses a use recorded in between. None where the checks cannot run there."""
+    redeemable = _on_rows(platform, on_sqlite.answers(service.check_trip(claims)),
+                          lambda uow: service.check_redeemable(uow=uow, claims=claims))
+    if redeemable is None:
+        return None
+    return await run_in_threadpool(_record_redeem, platform, actor, body, redeemable)
 
 
 def _redeem(platform: Platform, actor: Actor, body: RedeemIn) -> VerificationOut:

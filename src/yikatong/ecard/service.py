@@ -703,7 +703,7 @@ def record_redeem(*, uow: UnitOfWork, actor: Actor, redeemable: Redeemable, busi
     claims, ecard_no = redeemable.claims, redeemable.ecard_no
     connection = uow.connection()
     try:
-        connection.execute(_TOKEN_USE_INSERT, {
+        _TOKEN_USE_INSERT.execute(connection, {
             "nonce": claims.nonce.hex(), "ecard_no": ecard_no, "business": business.strip(),
             "terminal_id": terminal_id, "used_by": actor.user_id,
             "token_expires_at": claims.expires_at, "used_at": uow.now()})
@@ -718,7 +718,11 @@ def record_redeem(*, uow: UnitOfWork, actor: Actor, redeemable: Redeemable, busi
     return result
 
 
-_TOKEN_USE_INSERT = insert(EcardTokenUse.__table__)
+# On the connection's own cursor (db.statement): no SQLAlchemy execution path for the one row.
+_TOKEN_USE_COLUMNS = ("nonce", "ecard_no", "business", "terminal_id", "used_by",
+                      "token_expires_at", "used_at")
+_TOKEN_USE_INSERT = RawStatement(insert(EcardTokenUse.__table__).inline(), "EcardTokenUseInsert",
+                                 columns=_TOKEN_USE_COLUMNS)
 
 
 # --- the redeem in two statements on the event loop (PostgreSQL; api._redeem_on_loop) ----------
@@ -808,9 +812,7 @@ def _redeem_write() -> RawStatement:
     def bound(table, name: str, prefix: str = ""):
         return bindparam(prefix + name, type_=table.c[name].type)
 
-    use_columns = ("nonce", "ecard_no", "business", "terminal_id", "used_by",
-                   "token_expires_at", "used_at")
-    use = insert(uses).values({name: bound(uses, name) for name in use_columns}
+    use = insert(uses).values({name: bound(uses, name) for name in _TOKEN_USE_COLUMNS}
                               ).returning(uses.c.id).cte("token_use")
     key = insert(keys).from_select(
         ["entity_type", "entity_id", "seq"],
