@@ -353,6 +353,7 @@ def test_answers_made_in_front_are_counted_under_their_route_once(client, platfo
     [(b"host", b"x"), (b"authorization", "Bearer caf\u00e9".encode("latin-1"))],
     [],
 ])
+@pytest.mark.no_db
 def test_the_front_reads_credential_and_channel_as_starlettes_headers_do(raw):
     from starlette.datastructures import Headers
 
