@@ -49,6 +49,23 @@ day; `--ecard-doors` only the e-card check by a terminal and the redeem (no day)
 bench/write_doors.py counts each write door's round trips to PostgreSQL and its CPU in
 process.
 
+## Main with read6, readfront and redeem7, on the quiet machine (2026-12-06 05:31-06:02, load 0.3-2.1)
+
+One worker unless said; before = 8f7aab7 on the same machine at 03:57-04:07 (load 0.7-1.6).
+
+| figure | before | now |
+|---|---|---|
+| card read, PostgreSQL, median of pairs (`--pairs 6`, then `--pairs 8`) | 36.0 % (35.4-37.9), 0.38 ms CPU | 51.5 % (49.1-58.1); 50.9 % (47.8-56.2); 0.23-0.25 ms |
+| card read, PostgreSQL, single figure / on 2 workers | 36.1 % | 49.6-55.7 % / 64.7 % |
+| card read, SQLite, median of pairs (`--pairs 6`) | 48.4 % (46.4-49.2), 0.27 ms | 67.1 % (65.5-70.0), 0.19 ms |
+| contact poll, PostgreSQL | — | 51.7 %, 0.25 ms |
+| redeem (c=4), share of the bare write, SQLite / PostgreSQL | 35.5 %, 3.87 ms / out of codes | 58.4 %, 2.42 ms / 94.2 %, 1.45 ms |
+| e-card check by a terminal, share of the bare write, SQLite / PostgreSQL | 111.3 % / 108.8 % | 120.1 % / 122.3 % |
+| contact start, share of the bare write, SQLite / PostgreSQL | 103.8 % / 234.6 % | 104.9 % / 332.2 % |
+
+/healthz 119-130 % of bare async throughout; every figure zero errors. The PostgreSQL card read
+is at the goal by the median of pairs, with single pairs either side of it (47.8-58.1 %).
+
 ## The PostgreSQL card read's loop woken once a read (2026-12-06 04:10-04:45, branch read6 from 8f7aab7)
 
 Measured on the running `ykt serve` (one worker, PostgreSQL, 3 cards, wrk -t2 -c50 5 s on one
