@@ -93,16 +93,17 @@ class SqliteLoopWrites:
             return rows
         loop = asyncio.get_running_loop()
         deadline = loop.time() + TURN_WAIT_SECONDS
-        while rows is _TURN_TAKEN and loop.time() < deadline:
+        while True:
             released = loop.create_future()
             self._connection.turn.when_released(
                 functools.partial(loop.call_soon_threadsafe, _settle, released))
-            rows = self._write(statement, params)  # given back before the wake was asked for
-            if rows is _TURN_TAKEN:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(released, deadline - loop.time())
-                rows = self._write(statement, params)
-        return None if rows is _TURN_TAKEN else rows
+            rows = self._write(statement, params)  # (given back before the wake was asked for)
+            if rows is not _TURN_TAKEN:
+                return rows
+            if loop.time() >= deadline:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(released, deadline - loop.time())
 
     def _write(self, statement: RawStatement, params: dict):
         """`write`'s rows, or None, or _TURN_TAKEN (a thread of this process holds the turn)."""

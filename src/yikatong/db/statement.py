@@ -31,10 +31,8 @@ class ResultProcessors(tuple):
         return made
 
 
-def converted(fetched: list, processors: list, row_type) -> list:
+def converted(fetched: list, processors: ResultProcessors, row_type) -> list:
     """Fetched driver rows as `row_type`s, each value through its column's result processor."""
-    if not isinstance(processors, ResultProcessors):
-        processors = ResultProcessors(processors)
     converting = processors.converting
     if not converting:
         return [row_type._make(row) for row in fetched]
