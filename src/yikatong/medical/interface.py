@@ -559,6 +559,16 @@ def _parsed(raw: bytes) -> Any:
 # --- the lean door: the same route without FastAPI's machinery ----------------------------------
 _LEAN_DOOR = "yikatong.medical.lean_door"  # the child scope key: (secret, channel)
 
+# The door's messages a server process works on at once. A message alternates between Python,
+# which holds the GIL, and waits on the database; three keep a worker's core busy while the
+# others wait. More only take turns at the GIL and keep more PostgreSQL backends busy: held to
+# the connection pool's 20 (before 2026-12-06), 50 terminals on two workers made 59-79 visits/s
+# at 14.4-18.6 ms of server and 7.0-9.7 ms of PostgreSQL CPU a visit; held to 2-3, 80-102
+# visits/s at 11.5-13.7 and 5.2-6.6 ms, settle p99 237-332 ms against 378-520
+# (bench/medical_settlement.py). Each message still holds one pooled connection throughout:
+# fewer in flight than the pool keeps means no connection is ever opened for the door.
+MESSAGES_IN_FLIGHT = 3
+
 
 class LeanDoor(BaseRoute):
     """The door's route answered as `call` answers it, in front of the application's routes
@@ -581,21 +591,13 @@ class LeanDoor(BaseRoute):
         self.path = path
         self.limiter: Any = None  # made at the first message, sized by the platform's pool
 
-    def _limiter(self, platform: Platform) -> Any:
-        """Messages in flight in this process, at most as many as the connection pool keeps.
-
-        Each message holds a pooled connection for its whole unit of work. With anyio's 40
-        threads and a pool of 5 (+ 10 overflow), 50 terminals kept up to 15 connections out,
-        and every overflow connection was closed on its return and opened again for the next
-        message: about 9 new PostgreSQL sessions a second in the bench (a backend started,
-        authenticated and its caches warmed each time), and 25 threads per worker taking
-        turns at the GIL. Held to the pool's size, the messages beyond it wait in the event
-        loop, in arrival order, for a connection that stays open."""
+    def _limiter(self) -> Any:
+        """Messages in flight in this process: MESSAGES_IN_FLIGHT, the others wait in the event
+        loop, in arrival order (made at the first message, inside the running loop)."""
         if self.limiter is None:
             from anyio import CapacityLimiter
 
-            size = getattr(platform.engine.pool, "size", lambda: 0)()
-            self.limiter = CapacityLimiter(size if size > 0 else 40)
+            self.limiter = CapacityLimiter(MESSAGES_IN_FLIGHT)
         return self.limiter
 
     def url_path_for(self, name: str, /, **path_params: Any) -> Any:
@@ -617,7 +619,7 @@ class LeanDoor(BaseRoute):
         raw = await request.body()
         platform = scope["app"].state.platform
         answer = await to_thread.run_sync(serve, platform, self.allowed, secret, channel, raw,
-                                          request.headers, limiter=self._limiter(platform))
+                                          request.headers, limiter=self._limiter())
         route = self.route
         body = await serialize_response(
             field=route.response_field, response_content=answer,
