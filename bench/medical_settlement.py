@@ -26,8 +26,10 @@ constraints, grouped per visit (a row goes with the visit of the row it referenc
 rows are dealt out evenly), four transactions per visit as the door makes four messages, with
 as many concurrent connections as terminals (SQLAlchemy Core executemany, asyncio + psycopg).
 Updates the door makes (account balances, year totals) are not in the baseline: it is the floor
-of writing what a visit leaves behind. Printed: visits/s both ways and their ratio, the settle
-call's (2207) p50/p99 and every message's, CPU per visit of the server (psutil), of this
+of writing what a visit leaves behind. The baseline's CPU per visit is printed too (since
+2026-12-06), PostgreSQL's and its client's: the client (SQLAlchemy's async executemany) is the
+bound there, PostgreSQL alone would write the rows several times faster. Printed: visits/s
+both ways and their ratio, the settle call's (2207) p50/p99 and every message's, CPU per visit of the server (psutil), of this
 database's PostgreSQL backends and of the load generator, the PostgreSQL sessions opened, errors;
 each message's p50/p99 also without the phase's first 2 s (every terminal connects and sends at
 once), and the lowest, median and highest of the terminals' median latencies (a terminal keeps
@@ -1680,12 +1682,20 @@ def main() -> None:
         rows = sum(len(r) for _, r in found)
         opened = next((len(r) for t, r in found if t.name == "medical_visits"), stats.visits)
         prelude, chunks = per_visit(found, max(1, opened))  # every visit the phase opened (warm-up, unfinished)
+        bare_database = DatabaseCpu(_admin(bare_url)[0].database, bare_url)
+        bare_cpu = time.process_time()
         bare_elapsed = asyncio.run(bare_inserts(bare_url, prelude, chunks, args.terminals))
+        bare_cpu = time.process_time() - bare_cpu
+        bare_database_cpu, _ = bare_database.spent()
         print(f"load after the baseline: {load()}")
     door_rate = stats.visits / elapsed
     bare_rate = len(chunks) / bare_elapsed
     print(f"baseline: the same {rows} rows ({rows / max(1, stats.visits):.1f} per visit) as {len(chunks)} visits "
           f"× {len(VISIT)} transactions in {bare_elapsed:.2f} s = {bare_rate:.1f} visits/s")
+    per_bare_visit_ms = 1000 / max(1, len(chunks))
+    print(f"baseline CPU per visit: PostgreSQL {bare_database_cpu * per_bare_visit_ms:.1f} ms, its client (this "
+          f"process) {bare_cpu * per_bare_visit_ms:.1f} ms: PostgreSQL alone, writing these rows, would make at "
+          f"most {2000 / max(1e-9, bare_database_cpu * per_bare_visit_ms):.0f} visits/s on 2 cores")
     print(f"ratio door / bare inserts: {door_rate / bare_rate:.3f}")
     print("rows per table: " + ", ".join(f"{t.name} {len(r)}" for t, r in found))
 
@@ -1701,7 +1711,9 @@ def report_door(args, stats: Stats, elapsed: float, cpu: float) -> None:
     print(f"CPU per visit: server {cpu * per_visit_ms:.1f} ms, PostgreSQL (this database's backends) "
           f"{stats.database_cpu * per_visit_ms:.1f} ms, load generator (this process) "
           f"{stats.client_cpu * per_visit_ms:.1f} ms; total {(cpu + stats.database_cpu + stats.client_cpu) * per_visit_ms:.1f} ms "
-          f"(250 visits/s on 2 cores leaves 8 ms); {stats.database_sessions} PostgreSQL sessions opened", flush=True)
+          f"(250 visits/s on 2 cores leaves 8 ms; after this PostgreSQL CPU, "
+          f"{8 - stats.database_cpu * per_visit_ms:.1f} ms for the server and the load generator); "
+          f"{stats.database_sessions} PostgreSQL sessions opened", flush=True)
     for infno in VISIT:
         values = stats.latency.get(infno, [])
         # the phase's first 2 s apart: 50 terminals connect and send at once (a burst the
