@@ -801,6 +801,37 @@ during the run: harmless at 100k, but it reads every `new` row of the bank three
 and grows with the bank's history (months of runs) unless autovacuum's statistics steer it
 away — worth checking on a database with a year of runs; (3) the payee list's fetchone per
 row (disb4's `.partitions` question, 0.77 s under the profiler at 100k).
+
+## The floor (2026-12-06, 07:26-07:36 UTC, main 6cec022 + the floor; load 1.0-2.1, nothing else running)
+
+A new machine, slower than the last (a pure-Python loop 0.95-1.7 s where it was ~0.6). Every
+run's checks passed. The floor is the third baseline (`bare_floor`, in the module's head).
+
+| payees | run | payments' COPY (ratio) | all rows' COPY (ratio) | the floor (ratio to the payments' COPY): payments / postings / balances / outcomes |
+|---|---|---|---|---|
+| 100k (07:29) | 10.53 s | 1.13 s (9.29×) | 4.74 s (2.22×) | 4.14 s (3.65×): 0.96 / 0.38 / 1.51 / 1.28 s |
+| 100k (07:30) | 8.85 s | 0.74 s (11.91×) | 3.58 s (2.47×) | 4.19 s (5.63×): 0.89 / 0.37 / 1.21 / 1.71 s |
+| 100k (07:30) | 9.67 s | 0.81 s (11.98×) | 3.28 s (2.94×) | 4.01 s (4.96×): 0.92 / 0.36 / 1.28 / 1.44 s |
+| 1M (07:31-07:36) | 104.03 s | 10.06 s (10.34×) | 42.93 s (2.42×) | 48.38 s (4.81×): 9.51 / 4.17 / 16.96 / 17.74 s |
+
+(1M: payee list 17.8 s, mapping 20.5, files 6.4, submit 99.6 summed over the banks' two
+threads, results 19.6, reconciliation 2.1; CPU 32.4 s here, 116.9 s in the backends.)
+
+**The goal cannot be met by any run.** The four statements of the floor write only what the
+goal itself names — the payment rows, each payee's posting in the bank's ledger, each credited
+account's balance, each payment's outcome — with no payee list, no reads, no checks, no bank
+records, no audit, no Python between them and no foreign keys, and they take 3.65-5.63× the
+payments' COPY. Raising 978,006 balances (an UPDATE writes a new row version and its index
+entries) and recording a million outcomes each cost more than the payments' COPY itself.
+Written as narrow new rows instead (payment id and status, a COPY into a table of their own:
+0.14-0.22 s against the payments' 0.91-0.97 s at 100k, three runs at 07:52, load 1.2), the
+outcomes cost 0.15-0.23×, and the floor comes to 2.7-3.5× at 100k and ~3.2× at 1M — with
+nothing yet for receiving the payee list, mapping it to accounts, the batch files, the bank's
+reading of them, its own records or the reconciliation, each of which moves every row once
+more. So the goal holds only for a ledger that does not keep its accounts' balances (every
+domain's ledger keeps them: the non-negative checks, the holders' balances) and a run whose
+other steps cost nothing. The run itself takes 2.15× the floor at 1M and 2.2-2.9× the COPY of
+every row it writes.
 """
 
 from __future__ import annotations
