@@ -824,7 +824,7 @@ records, no audit, no Python between them and no foreign keys, and they take 3.6
 payments' COPY. Raising 978,006 balances (an UPDATE writes a new row version and its index
 entries) and recording a million outcomes each cost more than the payments' COPY itself.
 Written as narrow new rows instead (payment id and status, a COPY into a table of their own:
-0.14-0.22 s against the payments' 0.91-0.97 s at 100k, three runs at 07:52, load 1.2), the
+0.14-0.22 s against the payments' 0.91-0.97 s at 100k, three runs at 07:42, load 1.2), the
 outcomes cost 0.15-0.23×, and the floor comes to 2.7-3.5× at 100k and ~3.2× at 1M — with
 nothing yet for receiving the payee list, mapping it to accounts, the batch files, the bank's
 reading of them, its own records or the reconciliation, each of which moves every row once
