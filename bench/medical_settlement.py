@@ -907,6 +907,64 @@ quiet machine before changing the hop).
 Not done (time): 2204's fee lines as one JSON parameter (about −150 calls a visit, 1.8 %, and
 a second statement for SQLite), the session per message (~70 µs a message). Both are below
 what the whole bench resolves, as this branch's cut is.
+
+## Branch medstmt, tried and not merged: the reads beside a visit's lock in the locking statement (2026-12-06, 07:43-08:06 UTC, main 9033e9e beside it)
+
+**Load average 2.9-7.2 through the runs** (other helpers). The earlier rounds left 2204's known
+serials and audit chain head, and 2207's unsettled lines, out of the visit's locking select
+because a statement that waits for the lock reads every other row as of its start (checked
+here on PostgreSQL 15 with two psql sessions: the waiter got the visit's newest row, version 2,
+with the lines and the audit head of before the wait). The cut reads them there anyway, with
+the visit's version as of the statement's start (`seen_version`, a scalar subquery of the
+visit by id: it reads the statement's snapshot, not the locked row); when it differs from the
+locked row's version the statement waited for a writer, and the serials, the head or the lines
+are read again by their own selects after the lock, as before. It holds because every
+transaction that writes a visit's lines or its audit records updates the visit's row by its
+version (2204/2301, 2207/2304 and the visitor's settle, 2208 and 2601's undo through `_touch`,
+2402; 2201/2401/2102 make a new visit no one sees before its commit). The audit head is taken
+by `UnitOfWork.audit(head=…)` only for the transaction's first record (nothing held, added or
+pending; else read as before); a chain with no record in audit_records (archived) is read as
+before. Only the visit is locked (`FOR UPDATE OF` it; the lines and head outer-joined): the
+same locks in the same order. SQLite runs the same statements (its writers never wait inside
+a statement). The branch's tests (tests/medical/test_visits_concurrency.py) held a visit's lock with an
+upload and had a second upload or a settle wait for it: the second upload's duplicate serial is
+DuplicateFeeLine and its audit record chains after the first's, the settle takes the new line;
+without the version check all three fail (ConcurrentChange, ConcurrentChange, a line left out).
+
+In process (`--profile 200 --profile-only --people 60`, back to back, 07:48-07:50, load 3.5-5.7;
+counts do not move with the load):
+
+| tree | statements / visit, application alone | door alone 2201 / 2204 / 2206 / 2207 | Python calls / visit (door) | 2201 / 2204 / 2206 / 2207 calls |
+|---|---|---|---|---|
+| main 9033e9e | 21.8 | 4 / 7 / 4 / 9.3 | 6,234 | 1,379 / 1,708 / 1,073 / 2,074 |
+| medstmt | 18.8 | 4 / 5 / 4 / 8.3 | 6,035 | 1,380 / 1,562 / 1,073 / 2,019 |
+
+−3 statements a visit (−14 %), −199 Python calls (−3.2 %).
+
+The whole bench (`--duration 15`, defaults otherwise: 50 raw terminals, 2 workers, 400 people),
+the trees alternated, each with its own database; CPU ms a visit:
+
+| run (time, load before → after the door) | door visits/s | bare visits/s | ratio | server CPU | PostgreSQL CPU | 2207 p50 / p99 ms |
+|---|---|---|---|---|---|---|
+| medstmt (07:53, 4.8 → 5.5) | 71.6 | 121.7 | 0.588 | 12.7 | 6.1 | 89 / 665 |
+| main (07:54, 5.6 → 6.4) | 75.3 | 109.6 | 0.687 | 12.0 | 6.1 | 179 / 408 |
+| main (07:55, 6.8 → 7.0) | 74.3 | 130.1 | 0.571 | 11.1 | 5.7 | 180 / 433 |
+| medstmt (07:56, 6.9 → 7.2) | 84.1 | 147.5 | 0.570 | 11.4 | 5.2 | 148 / 405 |
+| medstmt (07:57, 5.5 → 4.9) | 100.7 | 162.7 | 0.619 | 11.5 | 5.2 | 110 / 320 |
+| main (07:58, 3.9 → 5.1) | 46.9 | 111.7 | 0.420 | 17.5 | 7.4 | 277 / 789 |
+| main (08:02, 2.9 → 4.7) | 71.6 | 148.1 | 0.483 | 11.8 | 5.6 | 181 / 406 |
+| medstmt (08:03, 4.0 → 4.6) | 58.1 | 114.0 | 0.510 | 17.4 | 7.8 | 231 / 520 |
+| medstmt (08:04, 3.9 → 4.3) | 69.0 | 124.2 | 0.555 | 11.9 | 5.8 | 190 / 549 |
+| main (08:05, 3.8 → 5.2) | 75.3 | 124.8 | 0.603 | 11.6 | 5.6 | 169 / 321 |
+
+Medians of five: main 74.3 visits/s, server 11.8, PostgreSQL 5.7 ms a visit, ratio 0.571;
+medstmt 71.6, 11.9, 5.8, 0.570. No refused message, no error. **Not a result in CPU or rate**,
+as med6 found for five round trips: three statements of ~19 a visit move neither side's CPU
+beyond one tree's spread (each tree had one run at 17.4-17.5 ms). What it does save is counted
+above, and on a database across a network each is a round trip (and 2204's and 2207's visit
+lock is held for two and one fewer). **Not merged**: about 80 lines in visits.py and uow.py, and
+a correctness argument (every writer of a visit's lines or audit records moves the visit's
+version) that every later writer would have to keep, for no gain this machine can show.
 """
 
 from __future__ import annotations
