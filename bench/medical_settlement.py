@@ -965,6 +965,28 @@ above, and on a database across a network each is a round trip (and 2204's and 2
 lock is held for two and one fewer). **Not merged**: about 80 lines in visits.py and uow.py, and
 a correctness argument (every writer of a visit's lines or audit records moves the visit's
 version) that every later writer would have to keep, for no gain this machine can show.
+
+## Tried on main and not kept: multi-row INSERTs for the fee lines and the postings (2026-12-06, 08:09-08:16 UTC)
+
+py-spy (`--gil`, both workers, 12 s of the door phase) put 7.8 % of the workers' GIL-holding
+samples in psycopg's pipeline (`BasePipeline._communicate_gen` under `executemany`): a visit
+makes two driver executemanys of a few rows (2204's fee lines, 2207's postings), and psycopg
+sends each row as its own statement in pipeline mode. Alone (psycopg, three rows into a
+four-column table, 3,000 times): executemany 154-165 µs of client and 103-107 µs of PostgreSQL
+CPU, one INSERT of three VALUES rows 49-54 and 47-50 µs. A `RawRowsInsert` (a RawStatement per
+row count, typed parameters for every row, at most 50 parameters a statement: beyond that
+psycopg parses the placeholders on every execution) took 2204's calls from 1,703 to 1,598. The
+whole bench, alternated, four runs each (load 1.2-3.5): before 100.1 / 113.4 / 93.3 / 97.9
+visits/s, server 12.2 / 10.6 / 13.1 / 12.3, PostgreSQL 5.4 / 4.9 / 5.8 / 5.8 ms a visit; after
+94.0 / 109.2 / 100.1 / 93.0, 13.0 / 11.0 / 12.1 / 13.0, 5.6 / 5.1 / 5.5 / 6.0. The ~0.3 ms a
+visit the micro-measurement promises is under the runs' spread, so it was not kept.
+
+Also measured: a thread hop on this VM (20,000 calls of a 5 µs function, three at a time):
+anyio's `to_thread.run_sync` 94-102 µs of CPU, asyncio's `run_in_executor` 56 µs, a direct call
+5 µs; four hops a visit, 0.2-0.4 ms. `run_in_executor` in the door, alternated three runs each
+at load 4.5-6 (a helper's runs beside): 107.8 / 66.3 / 67.3 against 60.8 / 67.3 / 88.0 visits/s,
+no result. py-spy's share of anyio's `Queue.put` (12 % of the GIL samples) is the wake of the
+worker thread, not a cost the hop's own code can lose.
 """
 
 from __future__ import annotations
