@@ -908,6 +908,39 @@ Not done (time): 2204's fee lines as one JSON parameter (about −150 calls a vi
 a second statement for SQLite), the session per message (~70 µs a message). Both are below
 what the whole bench resolves, as this branch's cut is.
 
+## The door's messages in flight: three a process, not the pool's 20 (2026-12-06, 07:01-07:17 UTC)
+
+A new machine, about half as fast as the last (the bare inserts 146-175 visits/s where they
+made 277-308). The door held the messages a process works on at once to the connection pool's
+size, 20 since the pool grew for the read doors: with 50 terminals on two workers, up to 40
+threads took turns at two GILs and 40 PostgreSQL backends were busy. Held to
+`interface.MESSAGES_IN_FLIGHT` (a constant; an environment variable for the runs only),
+alternated, `--duration 15`, load 3-7 (the bench's own):
+
+| in flight | visits/s | server CPU ms/visit | PostgreSQL CPU ms/visit | ratio to the bare inserts | 2207 p99 ms |
+|---|---|---|---|---|---|
+| 20 (before) | 78.0, 70.5, 79.2, 59.3 | 14.6, 16.1, 14.4, 18.6 | 7.6, 8.1, 7.0, 9.7 | 0.444, 0.457, 0.465, 0.460 | 378-520 |
+| 8 | 71.9 | 16.3 | 7.8 | 0.536 | 420 |
+| 6 | 91.5, 55.6 | 12.8, 21.3 | 5.9, 9.7 | 0.584, 0.400 | 304, 527 |
+| 4 | 66.4 | 16.9 | 7.7 | 0.522 | 423 |
+| 3 | 96.5, 101.7, 80.0, 100.6, 37.9 | 12.5, 11.9, 13.0, 11.7, 32.7 | 5.6, 5.5, 6.6, 5.3, 13.1 | 0.567, 0.597, 0.497, 0.585, 0.499 | 237-407 |
+| 2 | 96.9, 89.8 | 11.5, 13.7 | 5.2, 5.8 | 0.596, 0.570 | 252, 332 |
+
+(The 37.9 at three was a minute the whole VM ran slow: its CPU per visit doubled, and its ratio
+to the bare inserts of the same minute stayed where the others are.) Two or three in flight:
++25-30 % visits/s and bare-insert ratio, a fifth less server CPU and a quarter less PostgreSQL
+CPU a visit. Three landed (3da6c12). Workers, with three in flight (one run each, no result
+beyond the spread): 1 worker 55.6 / 69.8, 2 workers 89.3, 3 workers 69.4 / 110.4 visits/s.
+
+Where PostgreSQL's share leaves the goal (the bench prints it since 9033e9e): the door's
+statements cost PostgreSQL 4.6-6.0 ms a visit here, so 250 visits/s on two cores would leave
+the server and the load generator 2-3.4 ms a visit, where the server spends 10.6-13.7. The bare
+inserts are bound by their Python client (PostgreSQL 2.2-3.3 ms a visit, the client 5.3-7.3):
+PostgreSQL alone would write the rows at 500-900 visits/s. And the p99 goal needs more than the
+rate goal: 50 terminals each waiting for its answer keep 50 messages in flight, so by Little's
+law the mean message waits 50 / (4 × visits/s): 50 ms at exactly 250 visits/s. A settle p99
+under 50 ms needs the mean well under it, about 400-500 visits/s.
+
 ## Branch medstmt, tried and not merged: the reads beside a visit's lock in the locking statement (2026-12-06, 07:43-08:06 UTC, main 9033e9e beside it)
 
 **Load average 2.9-7.2 through the runs** (other helpers). The earlier rounds left 2204's known
@@ -985,8 +1018,8 @@ Also measured: a thread hop on this VM (20,000 calls of a 5 µs function, three 
 anyio's `to_thread.run_sync` 94-102 µs of CPU, asyncio's `run_in_executor` 56 µs, a direct call
 5 µs; four hops a visit, 0.2-0.4 ms. `run_in_executor` in the door, alternated three runs each
 at load 4.5-6 (a helper's runs beside): 107.8 / 66.3 / 67.3 against 60.8 / 67.3 / 88.0 visits/s,
-no result. py-spy's share of anyio's `Queue.put` (12 % of the GIL samples) is the wake of the
-worker thread, not a cost the hop's own code can lose.
+no result. py-spy's share of anyio's `Queue.put` (12 % of the GIL samples) is the lock release
+that wakes the worker thread (`Condition.notify`, threading.py:382).
 """
 
 from __future__ import annotations
