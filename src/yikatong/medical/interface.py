@@ -589,7 +589,7 @@ class LeanDoor(BaseRoute):
         self.route = route
         self.allowed = allowed
         self.path = path
-        self.limiter: Any = None  # made at the first message, sized by the platform's pool
+        self.limiter: Any = None  # made at the first message, inside the running event loop
 
     def _limiter(self) -> Any:
         """Messages in flight in this process: MESSAGES_IN_FLIGHT, the others wait in the event
