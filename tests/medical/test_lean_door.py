@@ -2,14 +2,19 @@
 answers: the same refusals of the credential, the role and the body, byte for byte, and the
 same envelopes, with the credential read in the message's own transaction. Each comparison
 sends the request through the application and through a copy of it without the lean door,
-on the same database."""
+on the same database. And it serves at most MESSAGES_IN_FLIGHT messages at once, the others
+waiting for a place."""
 
 from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.api.ordinary import client_without
-from tests.medical.conftest import HOSPITAL, OTHER_HOSPITAL
+from tests.medical.conftest import HOSPITAL, OTHER_HOSPITAL, insured
 from tests.medical.interface_helpers import URL, connected
 from yikatong.core.actor import Role
 from yikatong.medical import interface
@@ -166,3 +171,34 @@ def test_a_visit_by_id_number_reads_its_person_with_the_credential_on_postgres(
     assert len(selected) == (0 if platform.engine.dialect.name == "postgresql" else 4)
     # psycopg converts a query once and caches it only with at most 50 parameters
     assert max(widest.values()) <= 50, widest
+
+
+def test_more_messages_than_in_flight_wait_for_a_place_and_every_one_is_answered(
+        client, reference, admin_actor, clock, monkeypatch):
+    """Three times MESSAGES_IN_FLIGHT person look-ups at once: no more than that many are served
+    at a time (the others wait in the event loop), and every one is answered."""
+    hospital = connected(reference, client, admin_actor, clock, HOSPITAL)
+    hospital.sign_in()
+    ssn, _person_id, _card_no = insured(reference, credit=50_000)
+    serving, most, guard = [0], [0], threading.Lock()
+    serve = interface.serve
+
+    def counted(*args, **kwargs):
+        with guard:
+            serving[0] += 1
+            most[0] = max(most[0], serving[0])
+        try:
+            time.sleep(0.05)  # long enough for every other message to arrive meanwhile
+            return serve(*args, **kwargs)
+        finally:
+            with guard:
+                serving[0] -= 1
+
+    monkeypatch.setattr(interface, "serve", counted)
+    envelopes = [hospital.envelope("1101", {"mdtrt_cert_type": "02", "mdtrt_cert_no": ssn})
+                 for _ in range(3 * interface.MESSAGES_IN_FLIGHT)]
+    with ThreadPoolExecutor(len(envelopes)) as senders:
+        answers = list(senders.map(hospital.post, envelopes))
+    assert [(answer["infcode"], answer["output"]["baseinfo"]["certno"]) for answer in answers] == \
+        [(0, ssn)] * len(envelopes)
+    assert most[0] == interface.MESSAGES_IN_FLIGHT
