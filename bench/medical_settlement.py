@@ -29,8 +29,10 @@ Updates the door makes (account balances, year totals) are not in the baseline: 
 of writing what a visit leaves behind. The baseline's CPU per visit is printed too (since
 2026-12-06), PostgreSQL's and its client's: the client (SQLAlchemy's async executemany) is the
 bound there, PostgreSQL alone would write the rows several times faster. Printed: visits/s
-both ways and their ratio, the settle call's (2207) p50/p99 and every message's, CPU per visit of the server (psutil), of this
-database's PostgreSQL backends and of the load generator, the PostgreSQL sessions opened, errors;
+both ways and their ratio, the settle call's (2207) p50/p99 and every message's, CPU per visit
+of the server (psutil), of this database's PostgreSQL backends and of the load generator
+(with what 250 visits/s leaves the server after PostgreSQL's share), the PostgreSQL sessions
+opened, errors;
 each message's p50/p99 also without the phase's first 2 s (every terminal connects and sends at
 once), and the lowest, median and highest of the terminals' median latencies (a terminal keeps
 its connection, so its worker: an uneven split of the terminals between workers shows there);

@@ -564,7 +564,7 @@ _LEAN_DOOR = "yikatong.medical.lean_door"  # the child scope key: (secret, chann
 # others wait. More only take turns at the GIL and keep more PostgreSQL backends busy: held to
 # the connection pool's 20 (before 2026-12-06), 50 terminals on two workers made 59-79 visits/s
 # at 14.4-18.6 ms of server and 7.0-9.7 ms of PostgreSQL CPU a visit; held to 2-3, 80-102
-# visits/s at 11.5-13.7 and 5.2-6.6 ms, settle p99 237-332 ms against 378-520
+# visits/s at 11.5-13.7 and 5.2-6.6 ms, settle p99 237-407 ms against 378-520
 # (bench/medical_settlement.py). Each message still holds one pooled connection throughout:
 # fewer in flight than the pool keeps means no connection is ever opened for the door.
 MESSAGES_IN_FLIGHT = 3
@@ -593,7 +593,7 @@ class LeanDoor(BaseRoute):
 
     def _limiter(self) -> Any:
         """Messages in flight in this process: MESSAGES_IN_FLIGHT, the others wait in the event
-        loop, in arrival order (made at the first message, inside the running loop)."""
+        loop, in arrival order."""
         if self.limiter is None:
             from anyio import CapacityLimiter
 
