@@ -3,6 +3,8 @@ outcome, the ledger, the holder's statement, idempotency, and files refused clea
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy import func, select
 
@@ -258,6 +260,36 @@ def test_the_result_is_none_until_processed_and_rewritten_when_lost(bank_platfor
     assert not list(path.parent.glob("*.tmp"))
     with pytest.raises(BankRefused):
         result_of(bank_platform, "never-0001")
+
+
+@pytest.mark.no_db
+def test_two_writers_of_the_same_file_at_once_both_finish_and_leave_it_whole(tmp_path):
+    """The node's processing and a request that finds the result missing may write the same
+    result file at once; with one shared `.tmp` the inner writer renamed the outer's file away
+    and the outer's rename failed (a CI run's FileNotFoundError)."""
+    path = tmp_path / "from_bank" / "qclc-202612-ICBC-0002.result.csv"
+
+    def outer() -> Iterator[bytes]:
+        yield b"first half,"
+        bankfiles.write_atomically(path, [b"first half,second half\n"])  # the other writer
+        yield b"second half\n"
+
+    bankfiles.write_atomically(path, outer())
+    assert path.read_bytes() == b"first half,second half\n"
+    assert [entry.name for entry in path.parent.iterdir()] == [path.name]
+
+
+@pytest.mark.no_db
+def test_a_writer_that_fails_leaves_neither_the_file_nor_its_temporary(tmp_path):
+    path = tmp_path / "qclc-202612-ICBC-0003.result.csv"
+
+    def broken() -> Iterator[bytes]:
+        yield b"half"
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        bankfiles.write_atomically(path, broken())
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_bank_learns_the_holders_name_from_the_production_event(bank_platform, bank, files):

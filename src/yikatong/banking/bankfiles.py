@@ -7,7 +7,7 @@ megabytes; only its name and checksum travel on the gateway):
     <root>/<bank_code>/to_bank/<batch_id>.csv            the platform writes, the bank reads
     <root>/<bank_code>/from_bank/<batch_id>.result.csv   the bank writes, the platform reads
 
-Every file is written to `<name>.tmp` and renamed, so a reader never sees half a file. The
+Every file is written to `<name>.<random>.tmp` and renamed, so a reader never sees half a file. The
 root is `Settings.bank_files_dir` (YKT_BANK_FILES_DIR), else `var/bank-files`.
 
 Disbursement file (UTF-8, LF, the csv module):
@@ -32,6 +32,7 @@ import hashlib
 import io
 import os
 import re
+import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -118,15 +119,24 @@ def _safe(name: str) -> str:
 
 
 def write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write `<name>.tmp`, fsync, rename: a reader sees the whole file or none."""
+    """Write `<name>.<random>.tmp`, fsync, rename: a reader sees the whole file or none.
+
+    The temporary name is the writer's own: the bank node's background processing and a
+    gateway request that finds the result missing may write the same result file at once
+    (with the same bytes), and a shared `<name>.tmp` let one rename the other's half-written
+    file away, so the second rename failed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as out:
-        for chunk in chunks:
-            out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "xb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def sm3_hex(data: bytes) -> str:
