@@ -121,14 +121,15 @@ def pytest_runtest_call(item):
     """Whether the test (its set-up and its call) took a database connection: a test marked
     `db` that took none reruns on PostgreSQL for nothing, and one that took some unmarked is
     never run there ("rerun on PostgreSQL only the tests that touch the database"); both are
-    named in the summary. A connection taken in another process is not seen: check by hand.
+    named in the summary. A connection taken in another process, or outside any pool, is not
+    seen: such a test says so with `db_unseen`.
     A test that skipped itself or failed is not judged (one that skips on SQLite, "PostgreSQL
     only", takes no connection there and must keep its mark)."""
     before = CONNECTIONS.taken
     result = yield
     touched = item.stash.get(_TOUCHED, False) or CONNECTIONS.taken > before
     marked = touches_database(item)
-    if marked and not touched:
+    if marked and not touched and item.get_closest_marker("db_unseen") is None:
         CONNECTIONS.db_marked_untouched.append(item.nodeid)
     elif touched and not marked:
         CONNECTIONS.unmarked_touching.append(item.nodeid)
@@ -158,6 +159,9 @@ def pytest_configure(config):
     gc.set_threshold(young, middle, 100)
     config.addinivalue_line("markers", "no_db: touches no database though its module is marked "
                             "db; not rerun on PostgreSQL")
+    config.addinivalue_line("markers", "db_unseen: marked db and touches the database where the "
+                            "connection count cannot see it (another process, the SQLite loop's "
+                            "own connection, a lock file beside the SQLite file)")
 
 
 def _fastapi_callable_caches() -> list:

@@ -153,6 +153,7 @@ def test_on_postgresql_the_card_read_runs_on_the_event_loop_and_falls_back(platf
     assert on_thread == [1]
 
 
+@pytest.mark.db_unseen  # SQLite: the loop's own connection, outside the pool
 def test_on_sqlite_the_card_read_is_one_statement_on_the_loop_s_connection(platform, client,
                                                                             login, monkeypatch):
     """On a SQLite file the one statement runs on the loop's own connection outside a unit of

@@ -20,7 +20,7 @@ import pytest
 from tests.faults import payees
 from tests.faults.harness import FaultTemplate, Harness, needs_postgres, rows, ykt_argv
 
-pytestmark = [pytest.mark.db, needs_postgres]
+pytestmark = [pytest.mark.db, pytest.mark.db_unseen, needs_postgres]  # (killed subprocesses)
 
 PROGRAMME, PERIOD, PAYEES = "pension", "2026-12", 300
 RUN = ykt_argv("benefits", "run", PROGRAMME, "--period", PERIOD)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.faults.harness import FaultTemplate, Harness, needs_postgres, rows
 
-pytestmark = [pytest.mark.db, needs_postgres]
+pytestmark = [pytest.mark.db, pytest.mark.db_unseen, needs_postgres]  # (killed subprocesses)
 
 TINY = [sys.executable, "-m", "tests.faults.tiny", "5"]
 

@@ -46,6 +46,12 @@ class PayeeListMissing(BenefitsError, NotFound):
     en = "{programme} {period} has no payee list yet"
 
 
+class RunInProgress(BenefitsError, Conflict):
+    code = "benefits_run_in_progress"
+    zh = "{programme} {period} 的发放正在由另一操作进行，请稍后查看结果"
+    en = "The {programme} {period} run is being paid by another request; look at its state later"
+
+
 class RunNotFound(BenefitsError, NotFound):
     code = "benefits_run_not_found"
     zh = "没有这次发放"

@@ -10,6 +10,11 @@ them on in one transaction, so running `run` again after a crash (or a SIGKILL a
 are unique per (programme, period, ID number) and a bank row reference is stable per payment
 and attempt, so a resubmitted batch is the same batch to the bank: nobody is paid twice.
 
+One runner at a time: `run` and `retry_failed` hold the period's run (db.exclusive) and a
+second caller is refused with RunInProgress (409). Each step trusts the batch states it read
+when it began, so two runners at once rewrote a settled batch's file with no rows; the lock
+dies with a killed runner, so the resume above starts at once.
+
 Set-based for a million payees: the payments are made by one INSERT … SELECT, batches are
 numbered by one UPDATE with a window function, files are streamed from a server-side cursor,
 results are applied with executemany (COPY into a staging table on PostgreSQL).
@@ -41,7 +46,7 @@ from sqlalchemy import (
 from yikatong.benefits import filedrop, rules
 from yikatong.benefits.bulk import on_postgres
 from yikatong.benefits.catalogue import packaged_calendar, packaged_programmes
-from yikatong.benefits.errors import BadResultFile, PayeeListMissing, RunNotFound
+from yikatong.benefits.errors import BadResultFile, PayeeListMissing, RunInProgress, RunNotFound
 from yikatong.benefits.jobs import catch_up
 from yikatong.benefits.models import (
     AccountMapEntry,
@@ -59,6 +64,7 @@ from yikatong.core.actor import Actor
 from yikatong.core.killpoints import killpoint
 from yikatong.core.masking import mask_ssn
 from yikatong.core.money import format_fen
+from yikatong.db.exclusive import exclusively
 from yikatong.db.uow import UnitOfWork
 from yikatong.people.models import Person
 
@@ -156,10 +162,20 @@ def run(platform, *, actor: Actor, programme_code: str, period: str,
         progress: Progress | None = None) -> RunView:
     """Start or continue the period's run of a programme until every batch is settled and
     the run is reconciled, or until a bank has not answered yet (run again later)."""
-    progress = progress or Progress()
+    check_office(actor, programme_code)
+    with _alone(platform, programme_code, check_period(period)):
+        return _run(platform, actor, programme_code, period, progress or Progress())
+
+
+def _alone(platform, programme_code: str, period: str):
+    return exclusively(platform.engine, f"benefits.run:{programme_code}:{period}",
+                       busy=RunInProgress(programme=programme_code, period=period))
+
+
+def _run(platform, actor: Actor, programme_code: str, period: str, progress: Progress) -> RunView:
     root = filedrop.root_of(platform.settings)
     with platform.uow() as uow:
-        run_id = _start(uow, actor, programme_code, check_period(period))
+        run_id = _start(uow, actor, programme_code, period)
         uow.commit()
     killpoint("run.created")
     catch_up(platform)  # the account map knows every card event committed so far
@@ -193,10 +209,14 @@ def retry_failed(platform, *, actor: Actor, programme_code: str, period: str) ->
     new attempt into the account the map names now (a new card, a lifted freeze …); those
     whose person still has no live card stay failed and waiting. Returns how many go again;
     `run` then batches and pays them."""
-    check_period(period)
+    check_office(actor, programme_code)
+    with _alone(platform, programme_code, check_period(period)):
+        return _retry_failed(platform, actor, programme_code, period)
+
+
+def _retry_failed(platform, actor: Actor, programme_code: str, period: str) -> int:
     catch_up(platform)
     with platform.uow() as uow:
-        check_office(actor, programme_code)
         the_run = _find_run(uow, programme_code, period)
         waiting = select(RetryItem.payment_id).where(RetryItem.run_id == the_run.id,
                                                      RetryItem.status == "waiting")

@@ -1,0 +1,94 @@
+"""One holder at a time of a named piece of long work, across threads and processes.
+
+A benefits run is many transactions, one per step, each starting from the state the last one
+committed. Two runners of the same run at once (a second click, the CLI beside the API) each
+carried batch states read before the other advanced them: the second rewrote a settled
+batch's file with no rows and left the run unpayable. Work like that takes `exclusively`,
+and a second caller is refused at once (the caller's own error) instead of waiting behind a
+run of minutes.
+
+The lock dies with its holder, so a killed run can be resumed at once:
+- PostgreSQL: a session advisory lock on a connection of its own, held for the work. The
+  server drops it when the connection closes, a killed process's too. (Behind a pooler in
+  transaction mode a session lock means nothing: connect the platform to the server.)
+- SQLite: flock on a file beside the database, one file per name (never removed: a removed
+  lock file lets a late opener lock a file nobody else sees). flock excludes threads of one
+  process too, as each opens the file on its own.
+- SQLite in memory (one process): a lock per name in this process.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+log = logging.getLogger(__name__)
+
+
+def exclusively(engine: Engine, name: str, *, busy: Exception) -> AbstractContextManager[None]:
+    """Hold `name` for the block, or raise `busy` at once when another holder has it."""
+    if engine.dialect.name == "postgresql":
+        return _advisory_lock(engine, name, busy)
+    if not engine.url.database or engine.url.database == ":memory:":
+        return _in_process_lock(name, busy)
+    return _file_lock(Path(f"{engine.url.database}-exclusive") / f"{_digest(name)}.lock", busy)
+
+
+def _digest(name: str) -> str:
+    return hashlib.blake2b(name.encode("utf-8"), digest_size=8).hexdigest()
+
+
+@contextmanager
+def _advisory_lock(engine: Engine, name: str, busy: Exception) -> Iterator[None]:
+    key = int.from_bytes(bytes.fromhex(_digest(name)), "big", signed=True)
+    with engine.connect() as connection:
+        taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+        connection.commit()  # the lock is the session's: it outlives this transaction
+        if not taken:
+            raise busy
+        try:
+            yield
+        finally:
+            try:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
+            except Exception:  # the lock must not go back to the pool with the connection
+                log.warning("could not release %s; closing its connection", name, exc_info=True)
+                connection.invalidate()
+
+
+@contextmanager
+def _file_lock(path: Path, busy: Exception) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_IN_PROCESS: dict[str, threading.Lock] = {}
+_IN_PROCESS_GUARD = threading.Lock()
+
+
+@contextmanager
+def _in_process_lock(name: str, busy: Exception) -> Iterator[None]:
+    with _IN_PROCESS_GUARD:
+        lock = _IN_PROCESS.setdefault(name, threading.Lock())
+    if not lock.acquire(blocking=False):
+        raise busy
+    try:
+        yield
+    finally:
+        lock.release()

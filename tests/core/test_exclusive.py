@@ -1,0 +1,77 @@
+"""db.exclusive: one holder of a name at a time, across threads and processes, on SQLite
+and PostgreSQL; a second caller gets its own error at once; the name is free again when the
+holder is done, fails, or is killed (so a killed benefits run resumes at once)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from yikatong.db.engine import make_engine
+from yikatong.db.exclusive import exclusively
+
+pytestmark = [pytest.mark.db, pytest.mark.db_unseen]  # SQLite: a lock file, no connection
+
+
+class Busy(Exception):
+    pass
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def held_elsewhere(engine, name: str) -> bool:
+    """Whether another thread (its own connection or file) is refused `name` now."""
+    outcome = []
+
+    def try_it() -> None:
+        try:
+            with exclusively(engine, name, busy=Busy()):
+                outcome.append(False)
+        except Busy:
+            outcome.append(True)
+
+    thread = threading.Thread(target=try_it)
+    thread.start()
+    thread.join()
+    return outcome[0]
+
+
+def test_a_second_holder_is_refused_until_the_first_is_done_or_fails(engine):
+    with exclusively(engine, "run:a", busy=Busy()):
+        assert held_elsewhere(engine, "run:a")
+        assert not held_elsewhere(engine, "run:b")
+    assert not held_elsewhere(engine, "run:a")
+    with pytest.raises(RuntimeError, match="the holder fails"), \
+            exclusively(engine, "run:a", busy=Busy()):
+        raise RuntimeError("the holder fails")
+    assert not held_elsewhere(engine, "run:a")
+
+
+def test_a_killed_holder_leaves_the_name_free_at_once(engine, database_url):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from yikatong.db.engine import make_engine\n"
+         "from yikatong.db.exclusive import exclusively\n"
+         f"with exclusively(make_engine({database_url!r}), 'run:a', busy=RuntimeError()):\n"
+         "    print('held', flush=True)\n"
+         "    time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert held_elsewhere(engine, "run:a")
+    finally:
+        holder.kill()  # SIGKILL: no finally block of the holder runs
+        holder.wait()
+    deadline = time.monotonic() + 10  # PostgreSQL's backend ends on the closed socket
+    while held_elsewhere(engine, "run:a"):
+        assert time.monotonic() < deadline, "the killed holder's lock outlived it"
+        time.sleep(0.05)
