@@ -75,3 +75,41 @@ def test_a_killed_holder_leaves_the_name_free_at_once(engine, database_url):
     while held_elsewhere(engine, "run:a"):
         assert time.monotonic() < deadline, "the killed holder's lock outlived it"
         time.sleep(0.05)
+
+
+def test_serialised_makes_a_second_transaction_wait_and_read_what_the_first_committed(engine):
+    """PostgreSQL: the second waits at the lock and then sees the first's row; SQLite gets
+    the same from its one writer (BEGIN IMMEDIATE), with nothing to do here."""
+    from sqlalchemy import text
+
+    from yikatong.db.engine import make_session_factory
+    from yikatong.db.exclusive import serialised
+
+    sessions = make_session_factory(engine)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE probe_flags (n INTEGER)"))
+    first_holds, counts = threading.Event(), []
+
+    def second() -> None:
+        first_holds.wait()
+        with sessions() as session:
+            serialised(session, "probe")
+            seen = session.execute(text("SELECT count(*) FROM probe_flags")).scalar()
+            if not seen:  # the check-then-insert the lock protects
+                session.execute(text("INSERT INTO probe_flags VALUES (2)"))
+            session.commit()
+            counts.append(seen)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with sessions() as session:
+        serialised(session, "probe")
+        assert session.execute(text("SELECT count(*) FROM probe_flags")).scalar() == 0
+        first_holds.set()
+        time.sleep(0.3)  # the second is at the lock (PostgreSQL) or at BEGIN (SQLite)
+        session.execute(text("INSERT INTO probe_flags VALUES (1)"))
+        session.commit()
+    thread.join()
+    assert counts == [1]
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT n FROM probe_flags")).scalars().all() == [1]

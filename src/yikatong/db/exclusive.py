@@ -1,4 +1,13 @@
-"""One holder at a time of a named piece of long work, across threads and processes.
+"""One holder at a time of a named piece of work, across threads and processes.
+
+`serialised(session, name)`: for work that is one transaction (read, decide, write). A second
+caller waits for the first's transaction to end and then reads what it committed. PostgreSQL:
+a transaction advisory lock. SQLite needs nothing: every write transaction takes the one
+write lock up front (BEGIN IMMEDIATE). Without it, two callers at once on PostgreSQL both read
+the state before either wrote (two reviews flagging the same gap twice, two settlements of
+one month, one crashing on the unique key).
+
+`exclusively(engine, name, busy=…)`: for long work that is many transactions.
 
 A benefits run is many transactions, one per step, each starting from the state the last one
 committed. Two runners of the same run at once (a second click, the CLI beside the API) each
@@ -28,8 +37,16 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
+
+
+def serialised(session: Session, name: str) -> None:
+    """Wait until no other transaction holds `name`, and hold it until this one ends. Call it
+    first in the transaction: what the session read before it may be stale."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _key(name)})
 
 
 def exclusively(engine: Engine, name: str, *, busy: Exception) -> AbstractContextManager[None]:
@@ -45,9 +62,14 @@ def _digest(name: str) -> str:
     return hashlib.blake2b(name.encode("utf-8"), digest_size=8).hexdigest()
 
 
+def _key(name: str) -> int:
+    """PostgreSQL's advisory lock key (a bigint) for a name."""
+    return int.from_bytes(bytes.fromhex(_digest(name)), "big", signed=True)
+
+
 @contextmanager
 def _advisory_lock(engine: Engine, name: str, busy: Exception) -> Iterator[None]:
-    key = int.from_bytes(bytes.fromhex(_digest(name)), "big", signed=True)
+    key = _key(name)
     with engine.connect() as connection:
         taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
         connection.commit()  # the lock is the session's: it outlives this transaction

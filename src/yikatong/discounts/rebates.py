@@ -30,9 +30,9 @@ transaction), `run_batch` takes the file's cleared taps in one query and, in ONE
 
 Idempotent: a batch that has a run answers with it (nothing is done twice); the primary key
 (campaign, batch id, seq) and the spend keys make a concurrent second run fail and roll back
-whole; a crash anywhere rolls the whole batch back. Runs are serialised (PostgreSQL: an advisory
-transaction lock; SQLite has one writer), so two batches never both use one holder's last
-monthly yuan.
+whole; a crash anywhere rolls the whole batch back. Runs are serialised (db.exclusive.serialised:
+on PostgreSQL an advisory transaction lock; SQLite has one writer), so two batches never both
+use one holder's last monthly yuan.
 
 Only our own cards (issuer city 3040) whose card the registry knows are rebated: the per-holder
 limit is the person's, over all their cards, and a rebate is written to a card only we can
@@ -48,7 +48,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from yikatong.clearing.batches import CHUNK, batch_row, chunks
@@ -60,6 +60,7 @@ from yikatong.core.clock import local_date
 from yikatong.core.errors import DomainError
 from yikatong.core.killpoints import killpoint
 from yikatong.core.money import Fen
+from yikatong.db.exclusive import serialised
 from yikatong.db.uow import UnitOfWork
 from yikatong.discounts import rebate_rules as rr
 from yikatong.discounts.rebate_models import RebateAccountCredit, TransitRebate, TransitRebateRun
@@ -67,7 +68,6 @@ from yikatong.ledger import service as ledger
 
 KIND = "transit_rebate"
 ACQUIRER = "discounts"
-RUN_LOCK = 0x59_4B_54_52  # "YKTR": the advisory lock that serialises rebate runs (PostgreSQL)
 JOB_ACTOR = Actor.system("discounts-rebates")
 # Liability: rebates promised to cards' bank accounts and not yet delivered by the bank.
 ACCOUNT_REBATES_UNDELIVERED = "discounts:rebates_to_accounts"
@@ -125,7 +125,7 @@ def run_batch(*, uow: UnitOfWork, actor: Actor, file_id: str) -> RunView:
     batch = batch_row(uow, file_id)
     if batch is None or batch.direction != "in":
         raise BatchNotFound()
-    _serialise(uow)
+    serialised(uow.session, "discounts.rebate_runs")
     done = _run_of(uow, batch.id)
     if done is not None:
         return _run_view(done, replayed=True)
@@ -262,11 +262,6 @@ def get_run(*, uow: UnitOfWork, file_id: str) -> RunView:
 
 # ---------------------------------------------------------------------------------------
 # Internals
-
-
-def _serialise(uow: UnitOfWork) -> None:
-    if uow.session.get_bind().dialect.name == "postgresql":
-        uow.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RUN_LOCK})
 
 
 def _run_of(uow: UnitOfWork, batch_id: int) -> TransitRebateRun | None:
