@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import yikatong
+from yikatong.db.exclusive import exclusively
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,25 @@ def _jobs_modules() -> list:
     return modules
 
 
+class _RunningElsewhere(Exception):
+    pass
+
+
 def run_once(platform, jobs: list[Job] | None = None) -> dict[str, int]:
-    """Run every job once; a failing job is logged and does not stop the others."""
+    """Run every job once; a failing job is logged and does not stop the others.
+
+    A job runs in one worker at a time (db.exclusive): `ykt serve` runs the jobs beside the
+    API and a deployment may start `ykt worker` too, and most jobs read what to do in one
+    transaction and do it in others (two workers sent the same expiry reminder twice). A job
+    another worker is running now is skipped this time (counted 0)."""
     results = {}
     for job in jobs or all_jobs():
         try:
-            results[job.name] = job.run(platform)
+            with exclusively(platform.engine, f"worker.job:{job.name}", busy=_RunningElsewhere()):
+                results[job.name] = job.run(platform)
+        except _RunningElsewhere:
+            log.info("job %s is running in another worker; skipped this time", job.name)
+            results[job.name] = 0
         except Exception:
             log.exception("job %s failed", job.name)
             results[job.name] = -1
