@@ -61,8 +61,8 @@ def run_once(platform, jobs: list[Job] | None = None) -> dict[str, int]:
 
     A job runs in one worker at a time (db.exclusive): `ykt serve` runs the jobs beside the
     API and a deployment may start `ykt worker` too, and most jobs read what to do in one
-    transaction and do it in others (two expiry-reminder runs at once texted a holder twice). A job
-    another worker is running now is skipped this time (counted 0)."""
+    transaction and do it in others (two expiry-reminder runs at once texted a holder
+    twice). A job another worker is running now is skipped this time (counted 0)."""
     results = {}
     for job in jobs or all_jobs():
         try:
