@@ -62,6 +62,72 @@ def overtake(platform: Platform, attempt, holding: threading.Event, commit_allow
     return outcome
 
 
+def interleave(platform: Platform, first, second, holding: threading.Event,
+               go_on: threading.Event) -> dict:
+    """Run `first` (in a thread named "first", whose patched step sets `holding` and then waits
+    for `go_on`) until it holds its transaction open, then `second` until it waits for a lock
+    or is done; then let the first go on. Returns {"first": …, "second": …}: each one's result,
+    or the exception it raised. On PostgreSQL a second that does not wait (no lock protects
+    the work) runs to its end inside the first's transaction: the race the caller checks for.
+    On SQLite the second waits at BEGIN IMMEDIATE, which cannot be observed: a moment's grace."""
+    outcome = {}
+
+    def run(name: str, attempt) -> None:
+        try:
+            outcome[name] = attempt()
+        except Exception as error:  # the caller's assertions report it
+            outcome[name] = error
+
+    threads = {name: threading.Thread(target=run, args=(name, attempt), name=name)
+               for name, attempt in (("first", first), ("second", second))}
+    threads["first"].start()
+    try:
+        assert holding.wait(timeout=20), "the first never reached its held step"
+        threads["second"].start()
+        _until_waiting_or_done(platform, threads["second"])
+    finally:
+        go_on.set()
+        for thread in threads.values():
+            thread.join(timeout=30)
+    return outcome
+
+
+@contextmanager
+def held_at(platform: Platform, statement_start: str, holding: threading.Event,
+            go_on: threading.Event, *, after: bool = True) -> Iterator[None]:
+    """While the block runs, the thread named "first" stops at its first statement that begins
+    with `statement_start` (after it ran, or before when `after` is False), sets `holding` and
+    waits for `go_on`: its transaction stays open there (see `interleave`)."""
+    hook_name = "after_cursor_execute" if after else "before_cursor_execute"
+
+    def hold(_conn, _cursor, statement, *_rest) -> None:
+        if (threading.current_thread().name == "first" and not holding.is_set()
+                and statement.lstrip().startswith(statement_start)):
+            holding.set()
+            assert go_on.wait(timeout=30)
+
+    event.listen(platform.engine, hook_name, hold)
+    try:
+        yield
+    finally:
+        event.remove(platform.engine, hook_name, hold)
+
+
+def _until_waiting_or_done(platform: Platform, thread: threading.Thread, timeout: float = 20.0) -> None:
+    if platform.engine.dialect.name != "postgresql":
+        thread.join(timeout=0.3)
+        return
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                 "AND datname = current_database()")
+    deadline = time.monotonic() + timeout
+    while thread.is_alive():
+        with platform.engine.connect() as connection:
+            if connection.execute(query).scalar_one():
+                return
+        assert time.monotonic() < deadline, "the second neither waited for a lock nor ended"
+        time.sleep(0.01)
+
+
 def wait_for_a_lock_wait(platform: Platform, timeout: float = 20.0) -> None:
     """Until some session of the test database waits for a lock (PostgreSQL): the moment a
     race test lets the session holding it go on."""

@@ -25,6 +25,7 @@ from yikatong.core.clock import CST, local_date
 from yikatong.core.errors import Forbidden, InvalidInput, checked_idempotency_key
 from yikatong.core.killpoints import killpoint
 from yikatong.core.money import Fen
+from yikatong.db.exclusive import serialised
 from yikatong.db.uow import UnitOfWork
 from yikatong.discounts import budget, errors, rules
 from yikatong.discounts.models import (
@@ -505,6 +506,9 @@ def settle(*, uow: UnitOfWork, actor: Actor, campaign_code: str, period: str) ->
     is swept in; a voucher counts once redeemed, by its grant time), less the discounts refunded
     since an earlier statement. Once per campaign and month (a statement per merchant); one transaction, one audit record naming
     the statements. Commits."""
+    # One settlement of a campaign at a time, any month: two at once both read "not settled"
+    # (PostgreSQL), and two months at once would both sweep in the same unstated redemptions.
+    serialised(uow.session, f"discounts.settlement:{campaign_code}")
     campaign = _campaign_for_sponsor(uow, actor, campaign_code)
     start, end = _month_bounds(period)
     if end > uow.now():
