@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session
 
+from yikatong.db.exclusive import serialised
 from yikatong.db.uow import UnitOfWork
 from yikatong.notices import rules
 from yikatong.notices.models import SmsMessage
@@ -216,9 +217,12 @@ def notify_people(*, uow: UnitOfWork, template: str,
 
 def send_expiry_reminders(*, uow: UnitOfWork) -> int:
     """The 10-year reminder (二.2): each card whose financial function ends within the
-    reminder window is texted once; returns how many were sent now."""
+    reminder window is texted once; returns how many were sent now. Call it first in the
+    transaction: a round waits for another running one (nothing unique on a notice's template
+    and subject, so two rounds at once each read "not sent" and texted the holder twice)."""
     from yikatong.cards.service import expiry_reminders
 
+    serialised(uow.session, "notices.expiry_reminders")
     sent = 0
     for reminder in expiry_reminders(uow=uow):
         subject = f"card:{reminder.card_no}:expiry"
