@@ -33,6 +33,7 @@ from yikatong.core.errors import (
 )
 from yikatong.core.masking import mask_name, mask_ssn
 from yikatong.core.money import Fen
+from yikatong.db.exclusive import serialised
 from yikatong.db.uow import UnitOfWork
 
 SYSTEM = Actor.system("bills")
@@ -554,6 +555,9 @@ def _tell_mandate_refused(uows: Callable[[], UnitOfWork], bill_id: int, day: dat
 
     subject = f"bill-mandate:{bill_id}:{day.isoformat()}"
     with uows() as uow:
+        # Its own transaction, after the payment's rolled back with the bill's row lock: two
+        # runs of the day at once would both read "not sent" (PostgreSQL) and text twice.
+        serialised(uow.session, f"bills.mandate_refused:{subject}")
         bill = uow.session.get(Bill, bill_id)
         if bill is None or already_sent(uow=uow, template="bill_mandate_refused", subject=subject):
             return
