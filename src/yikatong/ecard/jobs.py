@@ -20,6 +20,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 
 from yikatong.crypto.protocols import KeyStore
+from yikatong.db.exclusive import serialised
 from yikatong.db.uow import UnitOfWork
 from yikatong.ecard import service
 from yikatong.ecard.models import EcardEventCursor, EcardTokenUse
@@ -63,6 +64,8 @@ def sync_from_outbox(platform, *, limit: int = 200) -> int:
 def refresh_status_lists(platform) -> int:
     """Re-sign both status lists when due; returns 1 when it did."""
     with platform.uow() as uow:
+        # First: a second job at once then reads the lists the first signed, and they are not due.
+        serialised(uow.session, service.STATUS_LISTS_LOCK)
         if not service.lists_due(uow=uow):
             return 0
         service.publish_status_lists(uow=uow, keys=platform.get(KeyStore))

@@ -35,6 +35,7 @@ from yikatong.core.clock import as_utc
 from yikatong.core.errors import ConcurrentChange, Forbidden, InvalidInput
 from yikatong.crypto.protocols import KeyStore
 from yikatong.crypto.sm2 import Sm2Signer, Sm2Verifier
+from yikatong.db.exclusive import serialised
 from yikatong.db.raw import OneTrip, RawSelect, Stacked
 from yikatong.db.statement import RawStatement
 from yikatong.db.uow import _AUDIT_COLUMNS, UnitOfWork, audit_fields, is_audit_collision
@@ -881,9 +882,18 @@ _LISTED_AND_HIGHEST = union_all(
     select(func.max(Ecard.status_index), null()))
 
 
+# Every writer of the lists holds this name until its transaction ends (`publish_status_lists`).
+STATUS_LISTS_LOCK = "ecard.status_lists"
+
+
 def publish_status_lists(*, uow: UnitOfWork, keys: KeyStore) -> None:
     """Sign both lists (suspension, revocation) from what each e-card is listed as, in the
-    caller's unit of work (two selects: the lists' rows, the listed indices and the highest)."""
+    caller's unit of work (two selects: the lists' rows, the listed indices and the highest).
+    One writer at a time: a job that read the listed e-cards before a suspension committed
+    overwrote the suspension's own lists without it (PostgreSQL). A change that suspends an
+    e-card takes the name here, after its own writes: its reads below are new statements, so
+    under READ COMMITTED they see what the writer before it committed, and its own changes."""
+    serialised(uow.session, STATUS_LISTS_LOCK)
     now = uow.now()
     key = keys.get(KEY_PURPOSE)
     signer = Sm2Signer(key.key)
