@@ -142,6 +142,59 @@ def wait_for_a_lock_wait(platform: Platform, timeout: float = 20.0) -> None:
         time.sleep(0.01)
 
 
+_LOCK_WAITS = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                   "AND datname = current_database()")
+
+
+def second_while_first_holds(platform: Platform, pause_at: str, first, second) -> dict:
+    """Run `first` (in this thread) until it is about to execute a statement containing
+    `pause_at` (what it read is read, its writes to come); there, its transaction open, run
+    `second` in a thread until it has finished or waits for a lock; then let the first go on.
+    Two callers of one read-decide-write at once, one interleaving forced: without a lock the
+    second reads what the first has not written yet. Returns each one's result or exception,
+    by name ("first", "second")."""
+    outcome: dict = {}
+    other = threading.Thread(target=_outcome_of, args=(outcome, "second", second), name="second")
+    me = threading.current_thread()
+
+    def pause(_conn, _cursor, statement, _params, _context, _many) -> None:
+        if threading.current_thread() is me and other.ident is None and pause_at in statement:
+            other.start()
+            _until_done_or_waiting(platform, other)
+
+    event.listen(platform.engine, "before_cursor_execute", pause)
+    try:
+        _outcome_of(outcome, "first", first)
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", pause)
+    assert other.ident, f"the first caller never came to {pause_at!r}"
+    other.join(timeout=30)
+    assert not other.is_alive(), "the second caller never finished"
+    return outcome
+
+
+def _outcome_of(outcome: dict, name: str, call) -> None:
+    try:
+        outcome[name] = call()
+    except Exception as error:  # the caller's assertions report it
+        outcome[name] = error
+
+
+def _until_done_or_waiting(platform: Platform, thread: threading.Thread, timeout: float = 20.0) -> None:
+    """Until `thread` has finished or some session waits for a lock (PostgreSQL). On SQLite the
+    second waits at BEGIN IMMEDIATE for the first's write lock, which no query can see: the
+    first goes on at once and the second follows it."""
+    if platform.engine.dialect.name != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    while thread.is_alive():
+        with platform.engine.connect() as connection:  # pg_stat_activity: one snapshot a transaction
+            if connection.execute(_LOCK_WAITS).scalar_one():
+                return
+        assert time.monotonic() < deadline, "the second caller neither finished nor came to wait for a lock"
+        time.sleep(0.01)
+
+
 class _Connections:
     """Counts the database connections the tests take from any SQLAlchemy pool (every engine:
     the platform's, a migration's, a bench's), outside the fixtures' own schema set-up and
