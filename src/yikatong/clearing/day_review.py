@@ -27,6 +27,7 @@ from yikatong.clearing.records import flag_row
 from yikatong.clearing.rules import FareCheck, Reason
 from yikatong.core.actor import Actor
 from yikatong.core.memory import cyclic_gc_paused
+from yikatong.db.exclusive import serialised
 from yikatong.db.uow import UnitOfWork
 from yikatong.transit.fare_config import FareConfig
 
@@ -58,6 +59,10 @@ def review_day(*, uow: UnitOfWork, actor: Actor, day: date, fares: FareConfig, p
     only, never inside a server). `shares` (default: `processes`) splits the day into more
     shares than workers, each read and re-rated in turn, so memory follows a share, not the day
     (a day of ten million taps)."""
+    # Two reviews of one day at once (the API beside `ykt clearing review`) both read the open
+    # flags before either wrote: on PostgreSQL the second flagged the same gap again, and a later
+    # review resolved only one of the two. One review of a day at a time; other days go on.
+    serialised(uow.session, f"clearing.day_review:{day.isoformat()}")
     timer = Stages(stages)
     flags = _open_flags(uow, Reason.FARE_MISMATCH, day)
     with timer("review: read and re-rate"):
