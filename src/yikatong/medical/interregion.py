@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 
 from yikatong.core.actor import Actor
 from yikatong.core.money import Fen
+from yikatong.db.exclusive import serialised
 from yikatong.db.uow import UnitOfWork
 from yikatong.ledger import service as ledger
 from yikatong.ledger.rules import AccountKind
@@ -288,6 +289,10 @@ def clear_day(*, uow: UnitOfWork, actor: Actor, national: NationalMedicalPlatfor
     rows booked that day after it (a late settlement or cancellation) make a further batch
     (file id suffix -02, -03 …). Commits."""
     crossregion.check_admdvs(counterpart_admdvs)
+    # The hourly job and `ykt medical clear-regions` at once both read the open rows and the
+    # attempts before either committed: on PostgreSQL the second crashed on the file id or wrote
+    # a spurious disputed -02 that stops the job. One clearing of a region's day at a time.
+    serialised(uow.session, f"medical.interregion_clearing:{counterpart_admdvs}:{day.isoformat()}")
     rows = list(uow.session.execute(select(InterRegionSettlement).where(
         InterRegionSettlement.counterpart_admdvs == counterpart_admdvs, InterRegionSettlement.day == day,
         InterRegionSettlement.batch_id.is_(None)).order_by(InterRegionSettlement.id)).scalars())
