@@ -42,18 +42,11 @@ def overtake(platform: Platform, attempt, holding: threading.Event, commit_allow
     named "first try", whose patched step sets `holding` and then waits for `commit_allowed`)
     until it holds its locks uncommitted, then the retry, until it waits for a lock; then the
     first commits. Returns each try's result, or the exception it raised."""
-    outcome = {}
-
-    def run(name: str) -> None:
-        try:
-            outcome[name] = attempt()
-        except Exception as error:  # the caller's assertions report it
-            outcome[name] = error
-
-    first = threading.Thread(target=run, args=("first try",), name="first try")
+    outcome: dict = {}
+    first = threading.Thread(target=_outcome_of, args=(outcome, "first try", attempt), name="first try")
     first.start()
     assert holding.wait(timeout=20)
-    retry = threading.Thread(target=run, args=("retry",), name="retry")
+    retry = threading.Thread(target=_outcome_of, args=(outcome, "retry", attempt), name="retry")
     retry.start()
     wait_for_a_lock_wait(platform)
     commit_allowed.set()
@@ -62,88 +55,19 @@ def overtake(platform: Platform, attempt, holding: threading.Event, commit_allow
     return outcome
 
 
-def interleave(platform: Platform, first, second, holding: threading.Event,
-               go_on: threading.Event) -> dict:
-    """Run `first` (in a thread named "first", whose patched step sets `holding` and then waits
-    for `go_on`) until it holds its transaction open, then `second` until it waits for a lock
-    or is done; then let the first go on. Returns {"first": …, "second": …}: each one's result,
-    or the exception it raised. On PostgreSQL a second that does not wait (no lock protects
-    the work) runs to its end inside the first's transaction: the race the caller checks for.
-    On SQLite the second waits at BEGIN IMMEDIATE, which cannot be observed: a moment's grace."""
-    outcome = {}
-
-    def run(name: str, attempt) -> None:
-        try:
-            outcome[name] = attempt()
-        except Exception as error:  # the caller's assertions report it
-            outcome[name] = error
-
-    threads = {name: threading.Thread(target=run, args=(name, attempt), name=name)
-               for name, attempt in (("first", first), ("second", second))}
-    threads["first"].start()
-    try:
-        assert holding.wait(timeout=20), "the first never reached its held step"
-        threads["second"].start()
-        _until_waiting_or_done(platform, threads["second"])
-    finally:
-        go_on.set()
-        for thread in threads.values():
-            thread.join(timeout=30)
-    return outcome
-
-
-@contextmanager
-def held_at(platform: Platform, statement_start: str, holding: threading.Event,
-            go_on: threading.Event, *, after: bool = True) -> Iterator[None]:
-    """While the block runs, the thread named "first" stops at its first statement that begins
-    with `statement_start` (after it ran, or before when `after` is False), sets `holding` and
-    waits for `go_on`: its transaction stays open there (see `interleave`)."""
-    hook_name = "after_cursor_execute" if after else "before_cursor_execute"
-
-    def hold(_conn, _cursor, statement, *_rest) -> None:
-        if (threading.current_thread().name == "first" and not holding.is_set()
-                and statement.lstrip().startswith(statement_start)):
-            holding.set()
-            assert go_on.wait(timeout=30)
-
-    event.listen(platform.engine, hook_name, hold)
-    try:
-        yield
-    finally:
-        event.remove(platform.engine, hook_name, hold)
-
-
-def _until_waiting_or_done(platform: Platform, thread: threading.Thread, timeout: float = 20.0) -> None:
-    if platform.engine.dialect.name != "postgresql":
-        thread.join(timeout=0.3)
-        return
+def wait_for_a_lock_wait(platform: Platform, timeout: float = 20.0, *,
+                         unless_ended: threading.Thread | None = None) -> None:
+    """Until some session of the test database waits for a lock (PostgreSQL), or the thread
+    `unless_ended` has ended: the moment a race test lets the session holding it go on."""
     query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                  "AND datname = current_database()")
     deadline = time.monotonic() + timeout
-    while thread.is_alive():
-        with platform.engine.connect() as connection:
-            if connection.execute(query).scalar_one():
-                return
-        assert time.monotonic() < deadline, "the second neither waited for a lock nor ended"
-        time.sleep(0.01)
-
-
-def wait_for_a_lock_wait(platform: Platform, timeout: float = 20.0) -> None:
-    """Until some session of the test database waits for a lock (PostgreSQL): the moment a
-    race test lets the session holding it go on."""
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                 "AND datname = current_database()")
-    deadline = time.monotonic() + timeout
-    while True:
+    while unless_ended is None or unless_ended.is_alive():
         with platform.engine.connect() as connection:  # a new transaction: pg_stat_activity is
             if connection.execute(query).scalar_one():  # a snapshot taken once per transaction
                 return
         assert time.monotonic() < deadline, "no session came to wait for a lock"
         time.sleep(0.01)
-
-
-_LOCK_WAITS = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                   "AND datname = current_database()")
 
 
 def second_while_first_holds(platform: Platform, pause_at: str, first, second) -> dict:
@@ -160,7 +84,10 @@ def second_while_first_holds(platform: Platform, pause_at: str, first, second) -
     def pause(_conn, _cursor, statement, _params, _context, _many) -> None:
         if threading.current_thread() is me and other.ident is None and pause_at in statement:
             other.start()
-            _until_done_or_waiting(platform, other)
+            # On SQLite the second waits at BEGIN IMMEDIATE for the first's write lock, which
+            # no query can see: the first goes on at once and the second follows it.
+            if platform.engine.dialect.name == "postgresql":
+                wait_for_a_lock_wait(platform, unless_ended=other)
 
     event.listen(platform.engine, "before_cursor_execute", pause)
     try:
@@ -178,21 +105,6 @@ def _outcome_of(outcome: dict, name: str, call) -> None:
         outcome[name] = call()
     except Exception as error:  # the caller's assertions report it
         outcome[name] = error
-
-
-def _until_done_or_waiting(platform: Platform, thread: threading.Thread, timeout: float = 20.0) -> None:
-    """Until `thread` has finished or some session waits for a lock (PostgreSQL). On SQLite the
-    second waits at BEGIN IMMEDIATE for the first's write lock, which no query can see: the
-    first goes on at once and the second follows it."""
-    if platform.engine.dialect.name != "postgresql":
-        return
-    deadline = time.monotonic() + timeout
-    while thread.is_alive():
-        with platform.engine.connect() as connection:  # pg_stat_activity: one snapshot a transaction
-            if connection.execute(_LOCK_WAITS).scalar_one():
-                return
-        assert time.monotonic() < deadline, "the second caller neither finished nor came to wait for a lock"
-        time.sleep(0.01)
 
 
 class _Connections:

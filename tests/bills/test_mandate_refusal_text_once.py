@@ -7,13 +7,11 @@ first had recorded the text and not committed, and texted the holder a second ti
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from tests.bills.conftest import GAS, act, holder, payer
 from tests.bills.test_service import TODAY, texts_to
-from tests.conftest import held_at, interleave
+from tests.conftest import second_while_first_holds
 from yikatong.bills import service
 
 pytestmark = pytest.mark.db
@@ -25,13 +23,11 @@ def test_two_runs_refused_the_same_bill_at_once_text_the_holder_once(bank_platfo
         payee_code="CZ-GAS")
     bill = act(bank_platform, service.post_utility_bill, actor=GAS, id_number=ssn, account_ref="G-1",
                bill_no="G-1", period="2026-02", amount_fen=5_000, due_date=TODAY)
-    holding, go_on = threading.Event(), threading.Event()
 
     def run():
         return service.run_mandates(uows=bank_platform.uow, day=TODAY).refused
 
-    with held_at(bank_platform, "INSERT INTO sms_messages", holding, go_on):
-        outcome = interleave(bank_platform, run, run, holding, go_on)
+    outcome = second_while_first_holds(bank_platform, "INSERT INTO sms_messages", run, run)
     assert outcome == {"first": {bill.id: "bill_insufficient_funds"},
                        "second": {bill.id: "bill_insufficient_funds"}}, outcome
     with bank_platform.uow() as uow:

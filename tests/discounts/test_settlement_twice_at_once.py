@@ -6,13 +6,12 @@ payee_code_period): the API answered 500 instead of the AlreadySettled SQLite gi
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import held_at, interleave
+from tests.conftest import second_while_first_holds
 from tests.discounts.conftest import SPONSOR, act, card_holder, reduction_campaign
 from tests.discounts.test_service import _redeem
 from yikatong.discounts import errors, service
@@ -26,13 +25,11 @@ def test_a_second_settlement_while_the_first_is_uncommitted_is_refused_as_alread
     reduction_campaign(platform)
     _redeem(platform, card, 20_000, "a1")
     clock.advance(timedelta(days=31))
-    holding, go_on = threading.Event(), threading.Event()
 
     def settle():
         return act(platform, service.settle, actor=SPONSOR, campaign_code="MJ1", period="2026-03")
 
-    with held_at(platform, "INSERT INTO discount_settlements", holding, go_on):
-        outcome = interleave(platform, settle, settle, holding, go_on)
+    outcome = second_while_first_holds(platform, "INSERT INTO discount_settlements", settle, settle)
     assert [s.payee_code for s in outcome["first"]] == ["M-CZ-0001"], outcome
     assert isinstance(outcome["second"], errors.AlreadySettled), outcome
     with platform.uow() as uow:

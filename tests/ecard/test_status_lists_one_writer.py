@@ -10,11 +10,9 @@ primary key (UniqueViolation pk_ecard_status_lists)."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from tests.cards.conftest import PHONE
-from tests.conftest import held_at, interleave
+from tests.conftest import second_while_first_holds
 from tests.ecard.conftest import status_lists
 
 from yikatong.cards import service as cards
@@ -27,15 +25,13 @@ def test_a_card_loss_while_the_job_re_signs_stays_on_the_suspension_list(platfor
     person = holder()
     status_lists(platform)  # published once
     clock.advance(rules.STATUS_LIST_REFRESH)  # due: the job re-signs
-    holding, go_on = threading.Event(), threading.Event()
 
     def report_loss():
         return person.card_op(cards.report_loss, actor=PHONE, kind="temporary_loss")
 
     # The job has read the listed e-cards and is about to write its lists.
-    with held_at(platform, "UPDATE ecard_status_lists", holding, go_on, after=False):
-        outcome = interleave(platform, lambda: jobs.refresh_status_lists(platform), report_loss,
-                             holding, go_on)
+    outcome = second_while_first_holds(platform, "UPDATE ecard_status_lists",
+                                       lambda: jobs.refresh_status_lists(platform), report_loss)
     assert outcome["first"] == 1 and not isinstance(outcome["second"], Exception), outcome
     suspension = status_lists(platform)[0]["credentialSubject"]["encodedList"]
     assert status_list.bit_is_set(suspension, person.ecard().status_index), \
@@ -44,11 +40,9 @@ def test_a_card_loss_while_the_job_re_signs_stays_on_the_suspension_list(platfor
 
 def test_the_very_first_lists_signed_twice_at_once_are_signed_once(platform, holder):
     holder()
-    holding, go_on = threading.Event(), threading.Event()
 
     def refresh():
         return jobs.refresh_status_lists(platform)
 
-    with held_at(platform, "INSERT INTO ecard_status_lists", holding, go_on):
-        outcome = interleave(platform, refresh, refresh, holding, go_on)
+    outcome = second_while_first_holds(platform, "INSERT INTO ecard_status_lists", refresh, refresh)
     assert outcome == {"first": 1, "second": 0}, outcome

@@ -6,12 +6,11 @@ again: two reminders of one card in two races of three."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import held_at, interleave
+from tests.conftest import second_while_first_holds
 from tests.notices.test_holder_notices import notices
 from yikatong.cards import service as cards
 from yikatong.notices import jobs
@@ -24,12 +23,11 @@ def test_a_second_round_while_the_first_is_uncommitted_texts_nobody_again(platfo
     with platform.uow() as uow:
         valid_until = cards.get_card(uow=uow, card_no=handed.card_no).financial_valid_until
     clock.set(datetime(valid_until.year, valid_until.month, 1, 2, 0, tzinfo=UTC))
-    holding, go_on = threading.Event(), threading.Event()
 
     def round_of_reminders():
         return jobs.expiry_reminders(platform)
 
-    with held_at(platform, "INSERT INTO sms_messages", holding, go_on):
-        outcome = interleave(platform, round_of_reminders, round_of_reminders, holding, go_on)
+    outcome = second_while_first_holds(platform, "INSERT INTO sms_messages", round_of_reminders,
+                                       round_of_reminders)
     assert outcome == {"first": 1, "second": 0}, outcome
     assert len(notices(platform, "expiry_reminder")) == 1
