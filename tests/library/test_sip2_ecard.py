@@ -4,7 +4,6 @@ but only for the session: a new code is needed after it ends."""
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 import pysip2
@@ -13,6 +12,7 @@ from Sip2.sip2 import Sip2
 
 from tests.conftest import PASSWORD
 from tests.ecard.conftest import applied, chip_directory, holder, quick_argon2  # noqa: F401
+from tests.library.conftest import kiosk_client
 from tests.library.test_sip2_platform import add_login
 from yikatong.core.actor import Actor
 from yikatong.library import service
@@ -38,11 +38,7 @@ def test_an_ecard_code_borrows_at_the_kiosk(platform, holder):  # noqa: F811
     assert len(token) < 255   # fits one SIP2 field
     with running(platform_backend(platform, "CZLIB"), Sip2Config(library_code="CZLIB"),
                  idle_timeout=20) as server:
-        client = Sip2()
-        client.hostName, client.hostPort, client.tlsEnable = "127.0.0.1", server.port, False
-        client.log = logging.getLogger("tests.sip2.client")
-        client.institutionId = "CZLIB"
-        client.connect()
+        client = kiosk_client(server.port, location=None)
         ask(client, client.sip_login_request("kiosk-czlib-01", PASSWORD), client.sip_login_response)
         client.patron = token
         status = ask(client, client.sip_patron_status_request(), client.sip_patron_status_response)

@@ -5,7 +5,6 @@ formally lost; the kiosk refuses it with a screen message; the loan stays the re
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import signal
@@ -20,7 +19,7 @@ from sqlalchemy import select
 
 from tests.banking.helpers import act
 from tests.conftest import PASSWORD
-from tests.library.conftest import ADMIN, holder, person_with_card
+from tests.library.conftest import ADMIN, holder, kiosk_client, person_with_card
 from yikatong.audit.models import AuditRecord
 from yikatong.auth.service import create_user
 from yikatong.cards import service as cards
@@ -51,11 +50,7 @@ def ask(client: Sip2, request: str, parse) -> dict:
 def kiosk(lib_platform):
     config = Sip2Config(library_code="CZLIB", library_name="常州市图书馆")
     with running(platform_backend(lib_platform, "CZLIB"), config, idle_timeout=20) as server:
-        client = Sip2()
-        client.hostName, client.hostPort, client.tlsEnable = "127.0.0.1", server.port, False
-        client.log = logging.getLogger("tests.sip2.client")
-        client.institutionId, client.scLocation = "CZLIB", "CZLIB-KIOSK-01"
-        client.connect()
+        client = kiosk_client(server.port)
         yield client
         client.disconnect()
 
@@ -155,11 +150,7 @@ def test_ykt_library_sip2_serve(lib_platform, tmp_path):
     try:
         started = process.stdout.readline()
         port = int(re.search(r"127\.0\.0\.1:(\d+)", started).group(1))
-        client = Sip2()
-        client.hostName, client.hostPort, client.tlsEnable = "127.0.0.1", port, False
-        client.log = logging.getLogger("tests.sip2.client")
-        client.institutionId, client.scLocation = "CZLIB", "CZLIB-KIOSK-01"
-        client.connect()
+        client = kiosk_client(port)
         assert ask(client, client.sip_login_request("kiosk-czlib-01", PASSWORD),
                    client.sip_login_response)["fixed"]["Ok"] == "1"
         status = ask(client, client.sip_sc_status_request(), client.sip_sc_status_response)
@@ -181,10 +172,7 @@ def test_guessing_a_kiosk_password_is_throttled_across_connections(lib_platform)
     config = Sip2Config(library_code="CZLIB")
     with running(platform_backend(lib_platform, "CZLIB"), config, idle_timeout=20) as server:
         def attempts(passwords):
-            client = Sip2()
-            client.hostName, client.hostPort, client.tlsEnable = "127.0.0.1", server.port, False
-            client.log = logging.getLogger("tests.sip2.client")
-            client.connect()
+            client = kiosk_client(server.port, location=None)
             answers = [ask(client, client.sip_login_request("kiosk-czlib-01", password),
                            client.sip_login_response)["fixed"]["Ok"] for password in passwords]
             client._socket.close()

@@ -7,7 +7,6 @@ layouts), which checks its AZ checksum: the Sip2 client's own check accepts anyt
 
 from __future__ import annotations
 
-import logging
 import socket
 from datetime import UTC, date, datetime
 
@@ -15,6 +14,7 @@ import pysip2
 import pytest
 from Sip2.sip2 import Sip2
 
+from tests.library.conftest import kiosk_client
 from tests.library.sip2_fakes import (
     KIOSK_LOGIN,
     KIOSK_PASSWORD,
@@ -56,11 +56,7 @@ def world():
 @pytest.fixture
 def kiosk(world):
     server = world[0]
-    client = Sip2()
-    client.hostName, client.hostPort, client.tlsEnable = "127.0.0.1", server.port, False
-    client.log = logging.getLogger("tests.sip2.client")  # else it writes sip2.log in the cwd
-    client.institutionId, client.scLocation = "CZLIB", "CZLIB-KIOSK-01"
-    client.connect()
+    client = kiosk_client(server.port)
     yield client
     try:
         client.disconnect()
