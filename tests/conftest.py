@@ -100,7 +100,26 @@ def second_while_first_holds(platform: Platform, pause_at: str, first, second) -
     return outcome
 
 
-def _outcome_of(outcome: dict, name: str, call) -> None:
+def at_once(*calls) -> list:
+    """Run the calls in threads released together (a Barrier): each one's result, or the
+    exception it raised, in the calls' order. An unforced race: for a forced order see
+    `second_while_first_holds`."""
+    start = threading.Barrier(len(calls))
+    outcome: dict = {}
+
+    def released(name: int, call) -> None:
+        start.wait()
+        _outcome_of(outcome, name, call)
+
+    threads = [threading.Thread(target=released, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return [outcome.get(i) for i in range(len(calls))]
+
+
+def _outcome_of(outcome: dict, name, call) -> None:
     try:
         outcome[name] = call()
     except Exception as error:  # the caller's assertions report it

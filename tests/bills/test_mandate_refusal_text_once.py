@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bills.conftest import GAS, act, holder, payer
-from tests.bills.test_service import TODAY, texts_to
+from tests.bills.test_service import TODAY, a_bill_its_mandate_cannot_pay, texts_to
 from tests.conftest import second_while_first_holds
 from yikatong.bills import service
 
@@ -18,11 +17,7 @@ pytestmark = pytest.mark.db
 
 
 def test_two_runs_refused_the_same_bill_at_once_text_the_holder_once(bank_platform, bank):
-    ssn, person_id, _ = payer(bank_platform, bank, money=1_000)
-    act(bank_platform, service.create_mandate, actor=holder(person_id), person_id=person_id,
-        payee_code="CZ-GAS")
-    bill = act(bank_platform, service.post_utility_bill, actor=GAS, id_number=ssn, account_ref="G-1",
-               bill_no="G-1", period="2026-02", amount_fen=5_000, due_date=TODAY)
+    person_id, _, bill = a_bill_its_mandate_cannot_pay(bank_platform, bank)
 
     def run():
         return service.run_mandates(uows=bank_platform.uow, day=TODAY).refused

@@ -23,6 +23,7 @@ from tests.bills.conftest import (
     payer,
 )
 from tests.cards.conftest import row_counts as all_row_counts
+from tests.conftest import at_once
 from tests.medical.conftest import enrol
 from yikatong.audit.models import AuditRecord
 from yikatong.banking import service as bank_service
@@ -290,12 +291,19 @@ def test_a_mandate_pays_the_bills_due_within_its_limit_once_and_stops_when_revok
         act(bank_platform, service.revoke_mandate, actor=holder(person_id), mandate_id=mandate.id)
 
 
-def test_a_mandate_run_counts_a_refusal_and_leaves_the_bill_due(bank_platform, bank):
+def a_bill_its_mandate_cannot_pay(bank_platform, bank):
+    """A 50-yuan gas bill due today under the holder's mandate, the account holding 10 yuan:
+    (person id, card, bill)."""
     ssn, person_id, card = payer(bank_platform, bank, money=1_000)
     act(bank_platform, service.create_mandate, actor=holder(person_id), person_id=person_id,
         payee_code="CZ-GAS")
     bill = act(bank_platform, service.post_utility_bill, actor=GAS, id_number=ssn, account_ref="G-1",
                bill_no="G-1", period="2026-02", amount_fen=5_000, due_date=TODAY)
+    return person_id, card, bill
+
+
+def test_a_mandate_run_counts_a_refusal_and_leaves_the_bill_due(bank_platform, bank):
+    person_id, card, bill = a_bill_its_mandate_cannot_pay(bank_platform, bank)
     run = service.run_mandates(uows=bank_platform.uow, day=TODAY)
     assert run.paid == [] and run.refused == {bill.id: "bill_insufficient_funds"}
     service.run_mandates(uows=bank_platform.uow, day=TODAY)  # the day rerun: no second text
@@ -319,26 +327,16 @@ def test_the_social_insurance_office_reads_only_the_payments_made_to_it(bank_pla
 def test_two_requests_with_the_same_key_at_the_same_time_pay_once(bank_platform, bank):
     """A double click arriving twice at once: the second waits for the bill's lock and
     answers the first one's receipt."""
-    import threading
 
     _, person_id, card = payer(bank_platform, bank)
     bill = flexible_bill(bank_platform, person_id)
-    answers, failures = [], []
-    start = threading.Barrier(2)
 
     def click():
-        start.wait()
-        try:
-            answers.append(pay(bank_platform, person_id, bill.id, "together"))
-        except Exception as error:  # noqa: BLE001 - the test reports it
-            failures.append(error)
+        return pay(bank_platform, person_id, bill.id, "together")
 
-    threads = [threading.Thread(target=click) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert not failures and len(answers) == 2 and answers[0] == answers[1]
+    answers = at_once(click, click)
+    assert not any(isinstance(answer, Exception) for answer in answers), answers
+    assert answers[0] == answers[1]
     assert balance(bank, card) == 500_000 - 160_000
     with bank_platform.uow() as uow:
         assert uow.session.query(BillPayment).count() == 1
