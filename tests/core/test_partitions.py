@@ -122,6 +122,36 @@ def test_old_months_are_archived_and_the_trail_verifies_from_the_archived_checkp
     assert f"from checkpoint {first.seq}" in " ".join(verified.output.split())
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="partitions are PostgreSQL's")
+def test_one_archiver_at_a_time_the_job_leaves_the_month_to_the_cli_archiving_it(
+        platform, clock, tmp_path, monkeypatch):
+    import dataclasses
+
+    from yikatong.db import jobs
+    from yikatong.db.errors import ArchivingInProgress
+    from yikatong.db.exclusive import exclusively
+
+    with platform.engine.begin() as connection:
+        partitioning.ensure_months(connection, partitioning.PARTITIONED[0], date(2026, 1, 1),
+                                   date(2026, 4, 1))
+        connection.execute(insert(ClearedRecord), [clearing_row(1, 1, date(2026, 1, 9))])
+    clock.set(datetime(2026, 3, 20, 2, 0, tzinfo=UTC))
+    monkeypatch.setattr(platform, "settings", dataclasses.replace(
+        platform.settings, archive_dir=str(tmp_path / "archive")))  # the job's folder
+    with exclusively(platform.engine, "db.archive", busy=RuntimeError("held")):  # `ykt db archive`
+        with pytest.raises(ArchivingInProgress):
+            archive.archive_old_months(platform, directory=tmp_path / "archive",
+                                       retention=kept_for(1))
+        assert jobs.archive_old_months(platform) == 0
+        with platform.engine.connect() as connection:  # January untouched: still a partition
+            assert connection.execute(text(
+                "SELECT relispartition FROM pg_class WHERE relname = 'clearing_records_p202601'")).scalar()
+    assert not (tmp_path / "archive").exists() or not any((tmp_path / "archive").iterdir())
+    done = archive.archive_old_months(platform, directory=tmp_path / "archive", retention=kept_for(1))
+    assert ("clearing_records", "clearing_records_p202601", True) in [
+        (o.table, o.partition, o.archived) for o in done]
+
+
 @pytest.mark.skipif(ON_POSTGRES, reason="SQLite only")
 def test_sqlite_keeps_plain_tables_and_archives_nothing(platform, tmp_path):
     with platform.engine.connect() as connection:

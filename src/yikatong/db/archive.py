@@ -33,6 +33,8 @@ from yikatong.core.config_files import Sourced, Strict, validate_toml
 from yikatong.core.errors import DomainError
 from yikatong.core.progress import SILENT, Progress
 from yikatong.db.backup import checksums
+from yikatong.db.errors import ArchivingInProgress
+from yikatong.db.exclusive import exclusively
 from yikatong.db.models import PartitionArchive
 from yikatong.db.partitioning import (
     PARTITIONED,
@@ -99,10 +101,17 @@ def cutoff(now: datetime, months: int) -> date:
 def archive_old_months(platform, *, directory: Path, retention: Retention | None = None,
                        progress: Progress = SILENT) -> list[Outcome]:
     """Archive every month older than its table's retention (oldest first; a table stops at
-    the first month it must keep, so archives stay contiguous). Nothing on SQLite."""
+    the first month it must keep, so archives stay contiguous). Nothing on SQLite. One archiver
+    at a time (the daily job, `ykt db archive`): two could copy the same detached month into
+    the same file at once and drop it under each other."""
     if platform.engine.dialect.name != "postgresql":
         return []
-    retention = retention or load_retention()
+    with exclusively(platform.engine, "db.archive", busy=ArchivingInProgress()):
+        return _archive_old_months(platform, directory, retention or load_retention(), progress)
+
+
+def _archive_old_months(platform, directory: Path, retention: Retention,
+                        progress: Progress) -> list[Outcome]:
     directory.mkdir(parents=True, exist_ok=True)
     outcomes = []
     for spec in PARTITIONED:

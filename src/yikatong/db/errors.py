@@ -52,3 +52,9 @@ class RestoredCountsDiffer(DomainError):
     http_status = 500
     zh = "恢复后的行数与备份清单不符：{tables}"
     en = "Row counts after the restore differ from the backup's manifest: {tables}"
+
+
+class ArchivingInProgress(Conflict):
+    code = "archiving_in_progress"
+    zh = "另一进程正在归档过期分区，请稍后再试"
+    en = "Another process is archiving the months past their retention; try again later"

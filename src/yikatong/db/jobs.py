@@ -35,10 +35,15 @@ def make_coming_months(platform) -> int:
 def archive_old_months(platform) -> int:
     """Archive the months past their retention to YKT_ARCHIVE_DIR (nothing when it is unset)."""
     from yikatong.db.archive import archive_old_months as archive
+    from yikatong.db.errors import ArchivingInProgress
 
     if platform.engine.dialect.name != "postgresql" or not platform.settings.archive_dir:
         return 0
-    outcomes = archive(platform, directory=Path(platform.settings.archive_dir))
+    try:
+        outcomes = archive(platform, directory=Path(platform.settings.archive_dir))
+    except ArchivingInProgress:
+        log.info("`ykt db archive` is archiving now; the job tries again tomorrow")
+        return 0
     for outcome in outcomes:
         if outcome.archived:
             log.info("archived %s (%d rows) to %s", outcome.partition, outcome.rows, outcome.file)
