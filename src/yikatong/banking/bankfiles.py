@@ -7,8 +7,8 @@ megabytes; only its name and checksum travel on the gateway):
     <root>/<bank_code>/to_bank/<batch_id>.csv            the platform writes, the bank reads
     <root>/<bank_code>/from_bank/<batch_id>.result.csv   the bank writes, the platform reads
 
-Every file is written to `<name>.<random>.tmp` and renamed, so a reader never sees half a file. The
-root is `Settings.bank_files_dir` (YKT_BANK_FILES_DIR), else `var/bank-files`.
+Every file is written to `<name>.<random>.tmp` and renamed, so a reader never sees half a
+file. The root is `Settings.bank_files_dir` (YKT_BANK_FILES_DIR), else `var/bank-files`.
 
 Disbursement file (UTF-8, LF, the csv module):
 

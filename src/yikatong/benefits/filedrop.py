@@ -3,9 +3,9 @@ result files come back, as banks take 代发 files over SFTP.
 
 Layout: `<root>/<bank_code>/to_bank/<batch_id>.csv` and
 `<root>/<bank_code>/from_bank/<batch_id>.result.csv`; the paying offices' reconciliation
-files go to `<root>/offices/<office_code>/`. Every file is written to `name.<random>.tmp` and renamed,
-so a reader never sees half a file. The root is `Settings.bank_files_dir` when a deployment
-sets it, else YKT_BANK_FILES_DIR, else var/bank-files.
+files go to `<root>/offices/<office_code>/`. Every file is written to `name.<random>.tmp` and
+renamed, so a reader never sees half a file. The root is `Settings.bank_files_dir` when a
+deployment sets it, else YKT_BANK_FILES_DIR, else var/bank-files.
 
 Disbursement file (UTF-8, LF, the csv module): a header line
 `#YKT-DISB-1,<batch_id>,<bank>,<payer>,<pay date>,<rows>,<total fen>,<SM3 hex>`, then the
