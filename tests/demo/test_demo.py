@@ -69,6 +69,11 @@ def test_a_kept_demo_is_served_with_its_cards(tmp_path, monkeypatch):
     platform.engine.dispose()
     assert cards.status_code == 200, cards.text
     assert sorted(card["state"] for card in cards.json()) == ["in_use", "retired", "retired"]
+    # run again in its folder: a fresh database, the old one's files gone (its run locks are a
+    # folder beside it, db.exclusive, which a file's unlink refused: IsADirectoryError)
+    assert (tmp_path / "demo.db-exclusive").is_dir()
+    again = run_demo("--workdir", str(tmp_path))
+    assert again.exit_code == 0, again.output
 
 
 def test_demo_population_lists_a_card_in_every_state(tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
@@ -117,7 +118,10 @@ def _folder(workdir: Path | None) -> Iterator[Path]:
         return
     workdir.mkdir(parents=True, exist_ok=True)
     for old in workdir.glob("demo*.db*"):  # a fresh database every run
-        old.unlink()
+        if old.is_dir():  # the locks of db.exclusive
+            shutil.rmtree(old)
+        else:
+            old.unlink()
     yield workdir
 
 
