@@ -615,7 +615,8 @@ def _claim(uow: UnitOfWork, events: list[tuple[str, Event]]) -> list[tuple[str, 
     if not first:
         return []
     if _on_postgresql(uow):
-        claimed = set(uow.session.execute(_CLAIM_ARRAYS, _claim_arrays(uow, list(first.values()))).tuples())
+        claimed = {(bank_code, message_id) for bank_code, message_id in uow.session.execute(
+            _CLAIM_ARRAYS, _claim_arrays(uow, list(first.values())))}
     else:
         statement = (_INSERT_FOR[uow.session.get_bind().dialect.name](_PROCESSED)
                      .on_conflict_do_nothing(index_elements=["bank_code", "message_id"])
@@ -654,7 +655,7 @@ def _claim_loading_accounts(uow: UnitOfWork, events: list[tuple[str, Event]]) ->
         return []
     claimed, preloaded = set(), {}
     for bank_code, message_id, account in uow.session.execute(
-            _CLAIM_LOADING, _claim_arrays(uow, list(first.values()))).tuples():
+            _CLAIM_LOADING, _claim_arrays(uow, list(first.values()))):
         claimed.add((bank_code, message_id))
         if account is not None:
             preloaded[(account.bank_code, account.card_no)] = account
