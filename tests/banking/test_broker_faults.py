@@ -30,7 +30,7 @@ from tests.nats_cluster import NatsCluster, local_stream_state
 from yikatong.events.models import OutboxEvent
 from yikatong.events.nats import JetStreamBus
 
-pytestmark = pytest.mark.nats
+pytestmark = [pytest.mark.nats, pytest.mark.db]
 
 # 3 cards changed online on the platform, 3 at the bank's branch; 4 rounds of loss / unblock.
 ONLINE, BRANCH, ROUNDS = 3, 3, 4

@@ -152,6 +152,28 @@ def test_one_archiver_at_a_time_the_job_leaves_the_month_to_the_cli_archiving_it
         (o.table, o.partition, o.archived) for o in done]
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="partitions are PostgreSQL's")
+def test_the_coming_months_are_made_a_table_at_a_time_and_a_busy_table_waits_for_next_time(
+        platform, clock, monkeypatch):
+    """Each table's months in a transaction of their own, so the job holds one table's lock at
+    a time: all of them in one transaction deadlocked with a request writing an outbox event
+    and its audit record (tests/banking/test_broker_faults.py on PostgreSQL). A table another
+    transaction holds is left for the next run after the lock timeout, the others made."""
+    from yikatong.db import jobs
+
+    clock.set(datetime(2031, 5, 10, 2, 0, tzinfo=UTC))  # months nobody has made yet
+    monkeypatch.setattr(jobs, "LOCK_TIMEOUT", "200ms")
+    with platform.engine.connect() as holder:
+        holder.execute(text("LOCK TABLE outbox_events IN ACCESS SHARE MODE"))  # a long reader
+        assert jobs.make_coming_months(platform) == 6  # 3 months of the two other tables
+        holder.rollback()
+    with platform.engine.connect() as connection:
+        made = {p.name for spec in partitioning.PARTITIONED
+                for p in partitioning.month_partitions(connection, spec) if p.month.year == 2031}
+    assert "outbox_events_p203105" not in made and "audit_records_p203107" in made
+    assert jobs.make_coming_months(platform) == 3  # the outbox's, now free
+
+
 @pytest.mark.skipif(ON_POSTGRES, reason="SQLite only")
 def test_sqlite_keeps_plain_tables_and_archives_nothing(platform, tmp_path):
     with platform.engine.connect() as connection:
