@@ -181,9 +181,15 @@ def pytest_runtest_call(item):
     marked = touches_database(item)
     if marked and not touched and item.get_closest_marker("db_unseen") is None:
         CONNECTIONS.db_marked_untouched.append(item.nodeid)
-    elif touched and not marked:
+    elif touched and not marked and not _runs_on_its_own_database(item):
         CONNECTIONS.unmarked_touching.append(item.nodeid)
     return result
+
+
+def _runs_on_its_own_database(item) -> bool:
+    """Marked `own_database`, or a browser test: the browser suite drives a server on a SQLite
+    file of its own (tests/browser/harness.py), as the e2e suite does (tests/e2e/conftest.py)."""
+    return any(item.get_closest_marker(name) is not None for name in ("own_database", "browser"))
 
 
 def touches_database(item) -> bool:
@@ -209,6 +215,9 @@ def pytest_configure(config):
     gc.set_threshold(young, middle, 100)
     config.addinivalue_line("markers", "no_db: touches no database though its module is marked "
                             "db; not rerun on PostgreSQL")
+    config.addinivalue_line("markers", "own_database: takes a database of its own on purpose (its "
+                            "SQLite files, its servers, a seeded copy), never the suite's: the "
+                            "PostgreSQL rerun has nothing to run it on")
     config.addinivalue_line("markers", "db_unseen: marked db and touches the database where the "
                             "connection count cannot see it (another process, the SQLite loop's "
                             "own connection, a lock file beside the SQLite file)")

@@ -50,6 +50,8 @@ from yikatong.db.registry import load_all_models
 from yikatong.demo.population import PopulationIndex, build_population
 from yikatong.platform import Platform
 
+pytestmark = pytest.mark.own_database  # copies of one seeded SQLite population
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -18,6 +18,7 @@ from yikatong.banking.policy import ReplacedCardAction, replaced_card_action
 from yikatong.cards import service as cards
 from yikatong.core.actor import Role
 
+pytestmark = pytest.mark.db
 BRANCH_LOSS = "formal_loss"
 
 

@@ -3,11 +3,14 @@ whatever the bank's last event said; the bank's own last word is kept beside it.
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from tests.cards.conftest import card_in_use, hand_over, holder, produce, read
 from tests.cards.test_lifecycle import report
 from yikatong.cards.models import Card
+
+pytestmark = pytest.mark.db
 
 
 def test_a_replaced_card_is_retired_on_every_function_whatever_the_bank_said(platform):

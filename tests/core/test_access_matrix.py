@@ -16,6 +16,8 @@ from yikatong.auth import access
 from yikatong.core.actor import Role
 from yikatong.pages.sessions import CSRF_COOKIE, CSRF_HEADER, is_page_path
 
+pytestmark = pytest.mark.db
+
 PARAM = re.compile(r"{(\w+)}")
 NO_CREDENTIAL = "no credential"
 # In this order: a page's sign-out leaves a bearer token alone, the API's logout ends it.
@@ -34,6 +36,7 @@ def app(platform):
     return create_app(platform)
 
 
+@pytest.mark.no_db
 def test_every_route_has_an_entry_in_the_access_table(app):
     missing = [access.operation(method, path) for method, path in _operations(app)
                if access.allowed_roles(method, path) is None]
@@ -41,12 +44,14 @@ def test_every_route_has_an_entry_in_the_access_table(app):
                          "everybody until added):\n  " + "\n  ".join(missing))
 
 
+@pytest.mark.no_db
 def test_the_access_table_names_only_routes_that_exist(app):
     served = {access.operation(method, path) for method, path in _operations(app)}
     stale = sorted(set(access.ACCESS) - served)
     assert not stale, f"entries in yikatong.auth.access.ACCESS for routes nobody serves: {stale}"
 
 
+@pytest.mark.no_db
 def test_the_spec_marks_exactly_the_non_public_routes_as_needing_a_credential(app):
     spec = app.openapi()
     wrong = []

@@ -10,6 +10,8 @@ import pytest
 from yikatong.auth.rules import API_KEY_ROLES, CHANNELS_BY_CREDENTIAL
 from yikatong.core.actor import Actor, Channel, Role
 
+pytestmark = pytest.mark.db
+
 ADMIN = Actor(user_id="setup", role=Role.ADMIN, channel=Channel.SYSTEM)
 PEOPLE_ROLES = [role for role in Role if role is not Role.SYSTEM]
 FIELDS = {Role.BANK: {"bank_code": "ICBC", "branch_code": "ICBC-CZ-001"},
@@ -70,11 +72,13 @@ def test_a_bank_system_key_is_not_a_branch_and_a_kiosk_is_not_a_counter(client, 
     assert client.get("/api/v1/auth/me", headers=clerk).status_code == 403
 
 
+@pytest.mark.no_db
 def test_holders_have_no_machine_channels():
     assert Role.HOLDER not in CHANNELS_BY_CREDENTIAL["api_key"]
     assert Role.HOLDER not in API_KEY_ROLES
 
 
+@pytest.mark.no_db
 def test_the_spec_documents_the_header_as_the_enum_of_channels_with_the_table(client):
     spec = client.get("/openapi.json").json()
     me = spec["paths"]["/api/v1/auth/me"]["get"]

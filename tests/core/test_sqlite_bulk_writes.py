@@ -5,7 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from yikatong.db.engine import make_engine, writer_turn
+
+pytestmark = pytest.mark.own_database  # a SQLite file: what it measures is SQLite's
 
 
 def test_a_second_writer_waits_for_the_first_ones_turn_to_end(tmp_path):

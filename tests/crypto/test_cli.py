@@ -11,6 +11,8 @@ from yikatong.cli.context import platform
 from yikatong.cli.main import app
 from yikatong.crypto.keystore import FileKeyStore, read_kek_file
 
+pytestmark = pytest.mark.own_database  # the CLI's SQLite file in the test's folder
+
 runner = CliRunner()
 
 

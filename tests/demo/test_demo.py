@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from typer.testing import CliRunner
 
 from yikatong.cli.main import app
+
+pytestmark = pytest.mark.own_database  # the demo's SQLite files in its folder
 
 
 def run_demo(*args: str):

@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.conftest import count_rows
 from tests.e2e.world import Citizen, applicant_json, is_problem
 
-pytestmark = pytest.mark.usefixtures("watch_server")
+pytestmark = [pytest.mark.usefixtures("watch_server"), pytest.mark.own_database]  # a server on a database of the e2e suite's own (YKT_E2E_DB)
 PARAM = re.compile(r"{(\w+)}")
 
 

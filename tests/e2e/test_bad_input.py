@@ -16,7 +16,7 @@ import pytest
 from tests.e2e.conftest import bank_has_account, count_rows
 from tests.e2e.world import is_problem
 
-pytestmark = pytest.mark.usefixtures("watch_server")
+pytestmark = [pytest.mark.usefixtures("watch_server"), pytest.mark.own_database]  # a server on a database of the e2e suite's own (YKT_E2E_DB)
 LONG = "界" * 20_000          # far beyond any column or field in the platform
 HUGE = 10**30                 # beyond any integer column (SQLite and PostgreSQL: 2^63 − 1)
 PLATFORM_TABLES = ("persons", "person_documents", "person_corrections", "identity_reviews", "applications",

@@ -21,7 +21,7 @@ from tests.e2e.test_bad_input import (
 from tests.e2e.world import is_problem
 from yikatong.core.money import MAX_AMOUNT_FEN
 
-pytestmark = pytest.mark.usefixtures("watch_server")
+pytestmark = [pytest.mark.usefixtures("watch_server"), pytest.mark.own_database]  # a server on a database of the e2e suite's own (YKT_E2E_DB)
 MONEY = re.compile(r"(^|_)(amount|fen)(_|$)")
 HUGE = [MAX_AMOUNT_FEN + 1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64, 10**30, -(2**63), -(10**30)]
 

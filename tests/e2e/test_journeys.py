@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.world import ECARD_PASSWORD, Citizen, applicant_json
 
-pytestmark = pytest.mark.usefixtures("watch_server")
+pytestmark = [pytest.mark.usefixtures("watch_server"), pytest.mark.own_database]  # a server on a database of the e2e suite's own (YKT_E2E_DB)
 
 
 def test_a_fresh_database_starts_like_make_run(server):

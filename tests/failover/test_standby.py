@@ -38,6 +38,8 @@ from yikatong.events.protocols import EventBus
 from yikatong.events.wakeup import OutboxWakeup
 from yikatong.platform import Platform
 
+pytestmark = pytest.mark.own_database  # a primary and a standby PostgreSQL of its own
+
 CARDS = 24
 KILL_AFTER = 8  # losses acknowledged before the primary dies
 LOSS_EVENT = "card.formal_loss_reported"

@@ -12,9 +12,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import _free_port, _stop
 from yikatong.core.actor import Actor, Channel, Role
+
+pytestmark = pytest.mark.own_database  # the workers' SQLite file
 
 REQUESTS = 20  # at least; more while only one worker has answered
 BOTH_WORKERS_TIMEOUT = 120  # seconds: readyz may be answered while the second worker still imports
