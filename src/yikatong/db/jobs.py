@@ -35,12 +35,13 @@ def make_coming_months(platform) -> int:
     return len(created)
 
 
-# A partition made takes an ACCESS EXCLUSIVE lock on its table until the commit. All tables in
-# one transaction deadlocked with a request writing two of them in the other order (an outbox
-# event and its audit record): PostgreSQL aborted one, here the request (the broker-fault test
-# on PostgreSQL, 1 run of 1). One table a transaction holds one lock at a time; the timeout
-# keeps the lock's queue from stalling every writer of the table behind a long transaction
-# (the job makes the months two ahead: a day missed costs nothing).
+# Making a month's partition takes an ACCESS EXCLUSIVE lock on its table until the commit. With
+# every table in one transaction the job deadlocked with a request that writes two of the
+# tables in the other order (an outbox event and its audit record), and PostgreSQL aborted the
+# request (tests/banking/test_broker_faults.py on PostgreSQL, 3 runs of 3). A transaction per
+# table holds one such lock at a time. The timeout keeps the lock's queue from stalling every
+# writer of the table behind a long transaction; a busy table waits for the next run (the job
+# makes the months two ahead, so a day missed costs nothing).
 LOCK_TIMEOUT = "5s"
 
 
