@@ -143,6 +143,7 @@ def test_the_platform_worker_killed_mid_stream_and_restarted(database_url, tmp_p
             world.close()
 
 
+@pytest.mark.no_db
 def test_no_nats_server_binary_is_a_failure_not_a_skip(monkeypatch, tmp_path):
     from tests import nats_cluster
 
