@@ -113,3 +113,11 @@ def test_serialised_makes_a_second_transaction_wait_and_read_what_the_first_comm
     assert counts == [1]
     with engine.connect() as connection:
         assert connection.execute(text("SELECT n FROM probe_flags")).scalars().all() == [1]
+
+
+@pytest.mark.no_db
+def test_an_in_memory_sqlite_database_is_held_by_a_lock_of_this_process():
+    engine = make_engine("sqlite://")
+    with exclusively(engine, "run:a", busy=Busy()):
+        assert held_elsewhere(engine, "run:a")
+    assert not held_elsewhere(engine, "run:a")

@@ -26,6 +26,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -167,7 +168,8 @@ def run(platform, *, actor: Actor, programme_code: str, period: str,
         return _run(platform, actor, programme_code, period, progress or Progress())
 
 
-def _alone(platform, programme_code: str, period: str):
+def _alone(platform, programme_code: str, period: str) -> AbstractContextManager[None]:
+    """The period's run held by this caller alone (RunInProgress for a second)."""
     return exclusively(platform.engine, f"benefits.run:{programme_code}:{period}",
                        busy=RunInProgress(programme=programme_code, period=period))
 
